@@ -1,0 +1,54 @@
+# Short entry points over CMake; build.sh installs dependencies first.
+#   make build   release build in build/ (warnings are errors)
+#   make run     build, then make a model from the bundled example image
+#   make test    every test: unit + end-to-end (release), unit under ASan/UBSan,
+#                a short fuzzing run when clang is present
+#   make bench   benchmarks (bench/README.md)
+#   make fuzz    longer fuzzing of the parsers of outside bytes (FUZZ_SECONDS)
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+BIN = build/lunar-nova
+
+.PHONY: build run test test-release test-asan test-fuzz bench fuzz clean
+
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON >/dev/null
+	cmake --build build -j $(JOBS)
+
+run: build
+	mkdir -p out
+	$(BIN) generate examples/mug.png -o out/mug.glb
+
+test: test-release test-asan test-fuzz
+
+test-release: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLN_WERROR=ON -DLN_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j $(JOBS) -L unit
+
+test-fuzz:
+	@if command -v clang >/dev/null; then \
+		$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10; \
+	else echo "clang not found: fuzzing skipped"; fi
+
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLN_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	@for f in build-fuzz/fuzz/fuzz_*; do \
+		name=$$(basename $$f); mkdir -p build-fuzz/corpus/$$name; \
+		echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
+			build-fuzz/corpus/$$name fuzz/corpus/$$name 2>build-fuzz/$$name.log \
+			|| { tail -40 build-fuzz/$$name.log; exit 1; }; \
+		tail -1 build-fuzz/$$name.log; \
+	done
+
+bench: build
+	./bench/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz build-tsan out

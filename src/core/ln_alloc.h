@@ -1,0 +1,45 @@
+/*
+ * Allocation policy. Two kinds of allocation exist and they fail
+ * differently (STYLE.md habit 6):
+ *   - bookkeeping (a struct, a short string, a small list): ln_x* functions,
+ *     which abort the process on failure because nothing sensible remains;
+ *   - large buffers whose size comes from input (images, grids, tensors,
+ *     meshes): ln_alloc_array / ln_malloc, which return NULL (and fill an
+ *     ln_error) so the job fails cleanly and the server lives on.
+ * Sizes computed from untrusted numbers go through ln_size_mul first.
+ *
+ * Tests can make the Nth large allocation fail with ln_alloc_fail_after().
+ * All functions are thread-safe.
+ */
+#ifndef LN_ALLOC_H
+#define LN_ALLOC_H
+
+#include <stddef.h>
+
+#include "ln_error.h"
+
+void *ln_xmalloc(size_t size);
+void *ln_xcalloc(size_t n, size_t size);
+void *ln_xrealloc(void *p, size_t size);
+char *ln_xstrdup(const char *s);
+
+/* Large, fallible allocations. Return NULL on failure (or injected failure). */
+void *ln_malloc(size_t size);
+void *ln_calloc(size_t n, size_t size);
+void *ln_realloc(void *p, size_t size);
+
+/* n * size bytes, overflow-checked, zeroed when zero != 0. On failure sets
+ * err to LN_ENOMEM naming what (e.g. "density grid") and returns NULL. */
+void *ln_alloc_array(size_t n, size_t size, int zero, const char *what, struct ln_error *err);
+
+/* *out = a * b; returns 0, or -1 if it overflows size_t. */
+int ln_size_mul(size_t a, size_t b, size_t *out);
+/* *out = a * b * c; returns 0, or -1 on overflow. */
+int ln_size_mul3(size_t a, size_t b, size_t c, size_t *out);
+
+/* Fault injection for tests: the n-th following large allocation (1-based)
+ * fails, once. n = 0 disables. Returns the number of large allocations made
+ * since the last call, which lets a test find how many there are. */
+long ln_alloc_fail_after(long n);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * Files: read a whole file with a size cap, and replace a file atomically
+ * (write a temporary file beside it, fsync, rename over, fsync the folder)
+ * so that a reader or a crash sees either the old or the new content, never
+ * a mix. Also a growable byte buffer used by the exporters and writers.
+ *
+ *     struct ln_buf b = {0};
+ *     ln_buf_printf(&b, "v %f %f %f\n", x, y, z);
+ *     if (ln_file_write_atomic("out.obj", b.data, b.len, &err) < 0) ...
+ *     ln_buf_free(&b);
+ *
+ * Thread-safe as long as two threads do not write the same path.
+ */
+#ifndef LN_FILE_H
+#define LN_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ln_error.h"
+
+/* Reads path into a new buffer (NUL-terminated for convenience, the NUL not
+ * counted in *len). Refuses files larger than max_size with LN_ETOOBIG;
+ * a missing file is LN_ENOTFOUND. The caller frees *data. */
+int ln_file_read(const char *path, size_t max_size, uint8_t **data, size_t *len,
+                 struct ln_error *err);
+
+/* Replaces path with data atomically and durably. On failure path is left
+ * as it was and no temporary file remains. */
+int ln_file_write_atomic(const char *path, const void *data, size_t len, struct ln_error *err);
+
+/* fsyncs the folder that holds path (so a rename in it is durable). */
+int ln_file_sync_parent(const char *path, struct ln_error *err);
+
+/* Creates a folder and its parents (like mkdir -p). */
+int ln_file_mkdirs(const char *path, struct ln_error *err);
+
+/* A growable byte buffer. Allocation failures are sticky: after one, every
+ * append is ignored and failed stays set; check it once at the end. */
+struct ln_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    int failed;
+};
+
+void ln_buf_append(struct ln_buf *b, const void *data, size_t len);
+void ln_buf_printf(struct ln_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ln_buf_u32le(struct ln_buf *b, uint32_t v);
+void ln_buf_f32le(struct ln_buf *b, float v);
+/* Makes sure len + extra bytes fit; returns 0 or -1 (and sets failed). */
+int ln_buf_reserve(struct ln_buf *b, size_t extra);
+void ln_buf_free(struct ln_buf *b);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * ln_parallel_for with short-lived pthreads: loops here are coarse (grid
+ * slabs, image rows, mesh chunks), so the ~50 microseconds of thread start
+ * are noise, and no pool state has to be shared with the server's workers.
+ */
+#include "ln_threads.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define LN__MAX_THREADS 256
+
+static atomic_int ln__threads;
+
+int ln_threads_default(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > LN__MAX_THREADS)
+        n = LN__MAX_THREADS;
+    return (int)n;
+}
+
+void ln_threads_set(int n)
+{
+    atomic_store(&ln__threads, n > LN__MAX_THREADS ? LN__MAX_THREADS : (n > 0 ? n : 0));
+}
+
+int ln_threads_get(void)
+{
+    int n = atomic_load(&ln__threads);
+    return n > 0 ? n : ln_threads_default();
+}
+
+struct ln__pf {
+    size_t n, grain;
+    atomic_size_t next;
+    ln_parallel_fn fn;
+    void *ctx;
+};
+
+struct ln__pf_arg {
+    struct ln__pf *pf;
+    int thread;
+};
+
+static void *ln__pf_run(void *p)
+{
+    struct ln__pf_arg *a = p;
+    struct ln__pf *pf = a->pf;
+    for (;;) {
+        size_t begin = atomic_fetch_add(&pf->next, pf->grain);
+        if (begin >= pf->n)
+            break;
+        size_t end = begin + pf->grain < pf->n ? begin + pf->grain : pf->n;
+        pf->fn(pf->ctx, begin, end, a->thread);
+    }
+    return NULL;
+}
+
+void ln_parallel_for(size_t n, size_t grain, ln_parallel_fn fn, void *ctx)
+{
+    if (n == 0)
+        return;
+    if (grain == 0)
+        grain = 1;
+    size_t chunks = (n + grain - 1) / grain;
+    int nt = ln_threads_get();
+    if ((size_t)nt > chunks)
+        nt = (int)chunks;
+    if (nt <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    struct ln__pf pf = {.n = n, .grain = grain, .fn = fn, .ctx = ctx};
+    atomic_init(&pf.next, 0);
+    pthread_t tids[LN__MAX_THREADS];
+    struct ln__pf_arg args[LN__MAX_THREADS];
+    int started = 1;
+    for (int t = 1; t < nt; t++) {
+        args[t] = (struct ln__pf_arg){&pf, t};
+        if (pthread_create(&tids[t], NULL, ln__pf_run, &args[t]) != 0)
+            break; /* fewer threads; the remaining ones still finish the range */
+        started++;
+    }
+    args[0] = (struct ln__pf_arg){&pf, 0};
+    ln__pf_run(&args[0]);
+    for (int t = 1; t < started; t++)
+        pthread_join(tids[t], NULL);
+}

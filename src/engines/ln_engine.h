@@ -1,0 +1,109 @@
+/*
+ * Engines turn decoded images into a coloured triangle mesh, and
+ * ln_generate wraps any engine in the shared pipeline: validate the input,
+ * run the engine, then post-process (keep the main component, fill small
+ * holes, Taubin smoothing, simplification, placement, normals) and report
+ * per-stage timings, warnings and mesh statistics.
+ *
+ *     struct ln_engine *eng;
+ *     ln_engine_sculpt_new(&eng, &err);
+ *     struct ln_generate_options opt;
+ *     ln_generate_options_default(&opt);
+ *     struct ln_engine_input in = {.images = imgs, .n_images = n, .views = NULL};
+ *     struct ln_generate_report rep;
+ *     struct ln_mesh mesh = {0};
+ *     if (ln_generate(eng, &in, &opt, &progress, &mesh, &rep, &err) < 0) ...
+ *     ln_engine_free(eng);
+ *
+ * An engine is immutable after creation (weights, tables) and may be shared
+ * by several threads, each running its own ln_generate: all per-run state
+ * lives in the run.
+ */
+#ifndef LN_ENGINE_H
+#define LN_ENGINE_H
+
+#include <stddef.h>
+
+#include "ln_camera.h"
+#include "ln_error.h"
+#include "ln_image.h"
+#include "ln_mesh.h"
+#include "ln_progress.h"
+
+#define LN_MAX_VIEWS 8
+
+struct ln_generate_options {
+    int resolution;         /* marching-cubes grid per axis, default 256 */
+    float foreground_ratio; /* single image: object's share of the frame, 0.85 */
+    int remove_bg;          /* 1: separate the object from its background */
+    struct ln_camera_options camera;
+    /* post-processing */
+    int keep_main_component; /* 1: drop floaters */
+    int fill_holes;          /* largest hole (boundary edges) to close; 0 = off */
+    int smooth_iterations;   /* Taubin iterations; 0 = off */
+    size_t target_faces;     /* simplify to at most this many faces; 0 = off */
+    float size;              /* largest extent in metres, default 1 */
+    enum ln_mesh_origin origin;
+};
+
+void ln_generate_options_default(struct ln_generate_options *opt);
+
+struct ln_engine_input {
+    const struct ln_image *images; /* decoded, RGBA (channels 4) */
+    size_t n_images;               /* 1 .. LN_MAX_VIEWS */
+    const struct ln_view *views;   /* one per image, or NULL for the defaults */
+};
+
+#define LN_REPORT_MAX_STAGES 16
+#define LN_REPORT_MAX_WARNINGS 8
+
+struct ln_generate_report {
+    const char *engine;
+    struct {
+        const char *name;
+        double seconds;
+    } stages[LN_REPORT_MAX_STAGES];
+    int n_stages;
+    char warnings[LN_REPORT_MAX_WARNINGS][LN_ERROR_MESSAGE_MAX];
+    int n_warnings;
+    struct ln_mesh_stats stats;
+    double total_seconds;
+};
+
+/* Records a stage's time (stages beyond the maximum are merged into the last). */
+void ln_report_stage(struct ln_generate_report *rep, const char *name, double seconds);
+/* Records a warning and logs it with ln_log_warn. rep may be NULL. */
+void ln_report_warn(struct ln_generate_report *rep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+struct ln_engine;
+
+struct ln_engine_ops {
+    const char *name;
+    /* Produces the raw mesh in the product frame (sRGB vertex colours,
+     * roughly unit size, not yet post-processed). Must check
+     * ln_progress_canceled between stages and return LN_ECANCELED. */
+    int (*run)(const struct ln_engine *eng, const struct ln_engine_input *in,
+               const struct ln_generate_options *opt, const struct ln_progress *progress,
+               struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err);
+    void (*destroy)(struct ln_engine *eng);
+};
+
+struct ln_engine {
+    const struct ln_engine_ops *ops;
+    void *impl;
+};
+
+/* The built-in classical engine (PRODUCT.md "sculpt"). */
+int ln_engine_sculpt_new(struct ln_engine **out, struct ln_error *err);
+
+const char *ln_engine_name(const struct ln_engine *eng);
+void ln_engine_free(struct ln_engine *eng);
+
+/* Validates in and opt, runs the engine and the shared post-processing,
+ * fills rep (which it zeroes first) and out. out must be a zeroed mesh. */
+int ln_generate(const struct ln_engine *eng, const struct ln_engine_input *in,
+                const struct ln_generate_options *opt, const struct ln_progress *progress,
+                struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * Decoded raster images and the decode front end. Every input image, whatever
+ * its file format (PNG grey/palette/8/16-bit/alpha, JPEG with EXIF
+ * orientation, WebP), becomes 8-bit RGBA in memory, upright as a person
+ * would see it. The format is detected from the bytes, never the name.
+ * Dimensions are checked against limits before any pixel buffer is
+ * allocated, so a header claiming 100000x100000 is refused cheaply.
+ *
+ *     struct ln_image img = {0};
+ *     struct ln_error err = {0};
+ *     if (ln_image_load("chair.png", NULL, &img, &err) < 0) {
+ *         fprintf(stderr, "%s\n", err.message);   // one line, exit 2
+ *     }
+ *     ...
+ *     ln_image_free(&img);
+ *
+ * An ln_image owns its pixels; functions here are reentrant.
+ */
+#ifndef LN_IMAGE_H
+#define LN_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ln_error.h"
+#include "ln_file.h"
+
+/* 8 bits per channel, rows top to bottom, no padding between rows:
+ * pixel (x, y) channel c is data[(y * width + x) * channels + c]. */
+struct ln_image {
+    int width;
+    int height;
+    int channels; /* 1 (grey), 3 (RGB) or 4 (RGBA) */
+    uint8_t *data;
+};
+
+struct ln_image_limits {
+    size_t max_bytes;    /* largest encoded file accepted */
+    int max_side;        /* largest width or height */
+    uint64_t max_pixels; /* largest width * height */
+};
+
+#define LN_IMAGE_DEFAULT_MAX_BYTES ((size_t)64 << 20)
+#define LN_IMAGE_DEFAULT_MAX_SIDE 16384
+#define LN_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)40000000)
+
+enum ln_image_format {
+    LN_IMAGE_FORMAT_UNKNOWN,
+    LN_IMAGE_FORMAT_PNG,
+    LN_IMAGE_FORMAT_JPEG,
+    LN_IMAGE_FORMAT_WEBP,
+};
+
+/* The default limits (the LN_IMAGE_DEFAULT_* values). */
+struct ln_image_limits ln_image_limits_default(void);
+
+/* Detects the format from the first bytes. */
+enum ln_image_format ln_image_sniff(const uint8_t *data, size_t len);
+/* "PNG", "JPEG", "WebP" or "unknown". */
+const char *ln_image_format_name(enum ln_image_format fmt);
+
+/* Decodes PNG, JPEG or WebP bytes into RGBA (channels = 4). lim NULL means
+ * the defaults. Errors: LN_EFORMAT for empty, unknown, truncated or corrupt
+ * data (the message names the format and what is wrong); LN_ETOOBIG when
+ * the image exceeds the limits; LN_ENOMEM. On error *out is left empty. */
+int ln_image_decode(const uint8_t *data, size_t len, const struct ln_image_limits *lim,
+                    struct ln_image *out, struct ln_error *err);
+
+/* Reads and decodes a file; error messages start with the file name. */
+int ln_image_load(const char *path, const struct ln_image_limits *lim, struct ln_image *out,
+                  struct ln_error *err);
+
+/* Allocates a zeroed width x height x channels image (checked sizes). */
+int ln_image_alloc(struct ln_image *img, int width, int height, int channels,
+                   struct ln_error *err);
+void ln_image_free(struct ln_image *img);
+
+/* True when the image has 4 channels and at least one alpha below 255
+ * (TripoSR's rule for "already has a background removed"). */
+int ln_image_alpha_is_meaningful(const struct ln_image *img);
+
+/* PNG encoding of a 1-, 3- or 4-channel image (previews, debug output, tests). */
+int ln_image_encode_png(const struct ln_image *img, struct ln_buf *out, struct ln_error *err);
+/* Encodes and writes atomically. */
+int ln_image_save_png(const struct ln_image *img, const char *path, struct ln_error *err);
+
+#endif

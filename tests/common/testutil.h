@@ -1,0 +1,36 @@
+/*
+ * Shared helpers for the cmocka unit tests: where fixtures and scratch
+ * files live, and comparisons that print both values on failure.
+ *
+ * LN_TEST_DATA points at tests/data (committed fixtures) and LN_TEST_TMP at
+ * a scratch folder in the build tree; ctest sets both.
+ */
+#ifndef LN_TESTUTIL_H
+#define LN_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* Path of a committed fixture: $LN_TEST_DATA/name (static buffer per call
+ * site is not kept: copy if needed; up to 4 results alive at once). */
+const char *ln_test_data(const char *name);
+/* A fresh, empty scratch folder for one test, created under $LN_TEST_TMP. */
+const char *ln_test_tmpdir(const char *test_name);
+/* Joins folder and name into a new string the caller frees. */
+char *ln_test_path(const char *dir, const char *name);
+
+/* Fails the test, printing both values, when |a - b| > tol. */
+#define assert_near(a, b, tol) ln__assert_near((double)(a), (double)(b), (double)(tol), #a, #b, __FILE__, __LINE__)
+void ln__assert_near(double a, double b, double tol, const char *sa, const char *sb,
+                     const char *file, int line);
+
+/* Reads a whole file (fails the test if it cannot). Caller frees. */
+uint8_t *ln_test_read(const char *path, size_t *len);
+/* Reads a raw float32 file and checks it has n values. Caller frees. */
+float *ln_test_read_f32(const char *path, size_t n);
+
+#endif

@@ -1,0 +1,200 @@
+/* Unit tests of the core floor: errors, allocation checks, atomic files,
+ * buffers, parallel loops and progress spans. */
+#include "testutil.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+
+#include "ln_alloc.h"
+#include "ln_error.h"
+#include "ln_file.h"
+#include "ln_progress.h"
+#include "ln_threads.h"
+
+static void test_error_set_and_prefix(void **state)
+{
+    struct ln_error err = {0};
+    int rc = ln_error_set(&err, LN_EFORMAT, "bad %s\nsecond line", "header");
+    assert_int_equal(rc, LN_EFORMAT);
+    assert_string_equal(err.message, "bad header second line");
+    ln_error_prefix(&err, "%s", "a.png");
+    assert_string_equal(err.message, "a.png: bad header second line");
+    assert_string_equal(ln_status_name(LN_ETOOBIG), "ETOOBIG");
+    assert_int_equal(ln_status_http(LN_ETOOBIG), 413);
+    assert_int_equal(ln_status_http(LN_EFORMAT), 415);
+    assert_int_equal(ln_status_http(LN_EUNUSABLE), 422);
+    assert_true(ln_status_is_input_error(LN_EFORMAT));
+    assert_false(ln_status_is_input_error(LN_ENOMEM));
+    assert_int_equal(ln_error_set(NULL, LN_EIO, "x"), LN_EIO);
+}
+
+static void test_size_mul_overflow(void **state)
+{
+    size_t out;
+    assert_int_equal(ln_size_mul(3, 4, &out), 0);
+    assert_int_equal(out, 12);
+    assert_int_equal(ln_size_mul(SIZE_MAX / 2, 3, &out), -1);
+    assert_int_equal(ln_size_mul3(100000, 100000, 100000, &out), 0);
+    assert_int_equal(ln_size_mul3(SIZE_MAX / 8, 4, 4, &out), -1);
+    struct ln_error err = {0};
+    assert_null(ln_alloc_array(SIZE_MAX / 2, 4, 0, "grid", &err));
+    assert_int_equal(err.code, LN_ETOOBIG);
+}
+
+static void test_alloc_fault_injection(void **state)
+{
+    ln_alloc_fail_after(2);
+    void *a = ln_malloc(16);
+    void *b = ln_malloc(16);
+    void *c = ln_malloc(16);
+    assert_non_null(a);
+    assert_null(b);
+    assert_non_null(c);
+    free(a);
+    free(c);
+    assert_int_equal(ln_alloc_fail_after(0), 3);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_atomic_write_replaces(void **state)
+{
+    const char *dir = ln_test_tmpdir("atomic_write");
+    char *path = ln_test_path(dir, "file.txt");
+    struct ln_error err = {0};
+    assert_int_equal(ln_file_write_atomic(path, "first", 5, &err), 0);
+    assert_int_equal(ln_file_write_atomic(path, "second!", 7, &err), 0);
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(ln_file_read(path, 100, &data, &len, &err), 0);
+    assert_int_equal(len, 7);
+    assert_memory_equal(data, "second!", 7);
+    free(data);
+    assert_int_equal(count_entries(dir), 1); /* no temporary left behind */
+    assert_int_equal(ln_file_read(path, 3, &data, &len, &err), LN_ETOOBIG);
+    char *missing = ln_test_path(dir, "missing");
+    assert_int_equal(ln_file_read(missing, 100, &data, &len, &err), LN_ENOTFOUND);
+    /* A write into a folder that does not exist fails and leaves nothing. */
+    char *bad = ln_test_path(dir, "no/such/file");
+    assert_int_equal(ln_file_write_atomic(bad, "x", 1, &err), LN_EIO);
+    assert_int_equal(count_entries(dir), 1);
+    free(path);
+    free(missing);
+    free(bad);
+}
+
+static void test_buf_grows_and_fails_sticky(void **state)
+{
+    struct ln_buf b = {0};
+    for (int i = 0; i < 1000; i++)
+        ln_buf_printf(&b, "%d,", i);
+    assert_false(b.failed);
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    assert_memory_equal(b.data + b.len - 4, "999,", 4);
+    ln_buf_free(&b);
+    ln_buf_u32le(&b, 0x01020304);
+    assert_int_equal(b.data[0], 4);
+    assert_int_equal(b.data[3], 1);
+    ln_alloc_fail_after(1);
+    ln_buf_append(&b, "x", 100000);
+    assert_true(b.failed);
+    ln_buf_append(&b, "y", 1);
+    assert_int_equal(b.len, 4);
+    ln_alloc_fail_after(0);
+    ln_buf_free(&b);
+}
+
+struct sum_ctx {
+    atomic_long sum;
+    int *hits;
+};
+
+static void sum_body(void *p, size_t begin, size_t end, int thread)
+{
+    struct sum_ctx *c = p;
+    long s = 0;
+    for (size_t i = begin; i < end; i++) {
+        s += (long)i;
+        c->hits[i]++;
+    }
+    atomic_fetch_add(&c->sum, s);
+}
+
+static void test_parallel_for_covers_range_once(void **state)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        ln_threads_set(threads);
+        struct sum_ctx c;
+        atomic_init(&c.sum, 0);
+        c.hits = calloc(10007, sizeof(int));
+        ln_parallel_for(10007, 13, sum_body, &c);
+        assert_int_equal(atomic_load(&c.sum), 10006L * 10007L / 2);
+        for (int i = 0; i < 10007; i++)
+            assert_int_equal(c.hits[i], 1);
+        free(c.hits);
+    }
+    ln_threads_set(0);
+}
+
+struct seen {
+    double last;
+    char stage[32];
+};
+
+static void record(void *user, const char *stage, double f)
+{
+    struct seen *s = user;
+    s->last = f;
+    snprintf(s->stage, sizeof s->stage, "%s", stage);
+}
+
+static void test_progress_spans_nest(void **state)
+{
+    struct seen s = {0};
+    atomic_int cancel = 0;
+    struct ln_progress p = {.report = record, .user = &s, .cancel = &cancel};
+    ln_progress_report(&p, "a", 0.5);
+    assert_near(s.last, 0.5, 1e-12);
+    struct ln_progress q = ln_progress_span(&p, 0.2, 0.6);
+    ln_progress_report(&q, "b", 0.5);
+    assert_near(s.last, 0.4, 1e-12);
+    assert_string_equal(s.stage, "b");
+    struct ln_progress r = ln_progress_span(&q, 0.5, 1.0);
+    ln_progress_report(&r, "c", 1.0);
+    assert_near(s.last, 0.6, 1e-12);
+    ln_progress_report(&r, "c", 0.0);
+    assert_near(s.last, 0.4, 1e-12);
+    assert_false(ln_progress_canceled(&r));
+    cancel = 1;
+    assert_true(ln_progress_canceled(&r));
+    ln_progress_report(NULL, "x", 0.3);
+    assert_false(ln_progress_canceled(NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_set_and_prefix),
+        cmocka_unit_test(test_size_mul_overflow),
+        cmocka_unit_test(test_alloc_fault_injection),
+        cmocka_unit_test(test_atomic_write_replaces),
+        cmocka_unit_test(test_buf_grows_and_fails_sticky),
+        cmocka_unit_test(test_parallel_for_covers_range_once),
+        cmocka_unit_test(test_progress_spans_nest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
