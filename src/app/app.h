@@ -1,0 +1,29 @@
+/*
+ * The top floor: command-line parsing and wiring. Each subcommand is one
+ * function taking argc/argv after the command name and returning the
+ * process exit status (0 done, 1 internal failure, 2 bad usage or input).
+ */
+#ifndef LN_APP_H
+#define LN_APP_H
+
+#include "ln_progress.h"
+
+enum ln_exit {
+    LN_EXIT_OK = 0,
+    LN_EXIT_FAILURE = 1,
+    LN_EXIT_USAGE = 2,
+};
+
+int ln_app_generate(int argc, char **argv);
+
+/* Exit status for an ln_status code. */
+int ln_app_exit_for(int code);
+
+/* A terminal progress bar on stderr: active only when stderr is a terminal
+ * and quiet is 0. ln_app_bar_progress() gives the reporter to pass down. */
+struct ln_app_bar;
+struct ln_app_bar *ln_app_bar_new(int quiet);
+struct ln_progress ln_app_bar_progress(struct ln_app_bar *bar);
+void ln_app_bar_free(struct ln_app_bar *bar);
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * `lunar-nova generate`: flags into ln_generate_options, images decoded from
+ * files, one engine run, the mesh saved atomically in the format of the
+ * output's extension, and a summary line (or JSON with --json) on stdout.
+ * Every check that can fail on user input runs before the expensive work.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "app.h"
+#include "ln_alloc.h"
+#include "ln_engine.h"
+#include "ln_export.h"
+#include "ln_image.h"
+#include "ln_log.h"
+#include "ln_threads.h"
+#include "ln_time.h"
+
+static void ln__generate_help(void)
+{
+    puts("Usage: lunar-nova generate [options] IMAGE... -o OUT.{glb,obj,ply,stl}\n"
+         "\n"
+         "One image: the object is separated from its background and sculpted into a\n"
+         "closed, coloured body. Several images (2-8) of one object from known views:\n"
+         "the silhouettes are carved into a visual hull, coloured from the best view.\n"
+         "\n"
+         "Input and engine:\n"
+         "  --engine NAME            engine to use (available: sculpt)\n"
+         "  --view AZ[,EL]           view of the next image in degrees, once per image\n"
+         "                           (default: azimuths 0, 360/N, ... at elevation 0;\n"
+         "                           az 0 = front, az 90 = camera on +X, el 90 = top)\n"
+         "  --projection ortho|perspective   multi-view camera model (default ortho)\n"
+         "  --ortho-size S           world side spanned by each view's image (default 1.25)\n"
+         "  --fov DEG                perspective field of view across the image (default 40)\n"
+         "  --distance D             perspective camera distance (default 2.5)\n"
+         "  --foreground-ratio R     one image: share of the frame the object spans (0.85)\n"
+         "  --no-remove-bg           keep the image as it is (its alpha if it has one,\n"
+         "                           else the whole frame is the object)\n"
+         "\n"
+         "Mesh:\n"
+         "  --resolution N           marching-cubes grid per axis (default 256)\n"
+         "  --faces N                simplify to at most N faces (default 200000, 0 = off)\n"
+         "  --smooth N               Taubin smoothing iterations (default 8, 0 = off)\n"
+         "  --keep-floaters          keep every part, not only the main one\n"
+         "  --no-fill-holes          leave holes open\n"
+         "  --size METRES            largest extent of the model (default 1)\n"
+         "  --origin center|bottom   centre at the origin, or stand on y = 0 (default center)\n"
+         "\n"
+         "Output and run:\n"
+         "  -o, --output FILE        output file; the format comes from its extension\n"
+         "  --json                   print the result's statistics as JSON on stdout\n"
+         "  --threads N              worker threads (default: all cores)\n"
+         "  --quiet                  no progress bar and no summary, only errors\n"
+         "  -h, --help               this help\n"
+         "\n"
+         "Exit status: 0 done, 1 internal failure, 2 bad usage or bad input.");
+}
+
+enum {
+    OPT_ENGINE = 256,
+    OPT_VIEW,
+    OPT_PROJECTION,
+    OPT_ORTHO_SIZE,
+    OPT_FOV,
+    OPT_DISTANCE,
+    OPT_RATIO,
+    OPT_NO_REMOVE_BG,
+    OPT_RESOLUTION,
+    OPT_FACES,
+    OPT_SMOOTH,
+    OPT_KEEP_FLOATERS,
+    OPT_NO_FILL_HOLES,
+    OPT_SIZE,
+    OPT_ORIGIN,
+    OPT_JSON,
+    OPT_THREADS,
+    OPT_QUIET,
+};
+
+static const struct option ln__options[] = {
+    {"engine", required_argument, NULL, OPT_ENGINE},
+    {"view", required_argument, NULL, OPT_VIEW},
+    {"projection", required_argument, NULL, OPT_PROJECTION},
+    {"ortho-size", required_argument, NULL, OPT_ORTHO_SIZE},
+    {"fov", required_argument, NULL, OPT_FOV},
+    {"distance", required_argument, NULL, OPT_DISTANCE},
+    {"foreground-ratio", required_argument, NULL, OPT_RATIO},
+    {"no-remove-bg", no_argument, NULL, OPT_NO_REMOVE_BG},
+    {"resolution", required_argument, NULL, OPT_RESOLUTION},
+    {"faces", required_argument, NULL, OPT_FACES},
+    {"smooth", required_argument, NULL, OPT_SMOOTH},
+    {"keep-floaters", no_argument, NULL, OPT_KEEP_FLOATERS},
+    {"no-fill-holes", no_argument, NULL, OPT_NO_FILL_HOLES},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"origin", required_argument, NULL, OPT_ORIGIN},
+    {"output", required_argument, NULL, 'o'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int ln__usage_error(const char *fmt, const char *arg)
+{
+    fputs("lunar-nova: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see lunar-nova generate --help)\n", stderr);
+    return LN_EXIT_USAGE;
+}
+
+static int ln__parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int ln__parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int ln__parse_view(const char *s, struct ln_view *v)
+{
+    char buf[64];
+    if (strlen(s) >= sizeof buf)
+        return -1;
+    strcpy(buf, s);
+    char *comma = strchr(buf, ',');
+    double az, el = 0.0;
+    if (comma)
+        *comma = 0;
+    if (ln__parse_double(buf, &az) < 0)
+        return -1;
+    if (comma && ln__parse_double(comma + 1, &el) < 0)
+        return -1;
+    if (az < -3600 || az > 3600 || el < -90 || el > 90)
+        return -1;
+    v->azimuth = (float)az;
+    v->elevation = (float)el;
+    return 0;
+}
+
+/* Fails early, with exit status 2, when the output's folder is missing. */
+static int ln__check_output_folder(const char *path)
+{
+    char *copy = ln_xstrdup(path);
+    const char *dir = dirname(copy);
+    struct stat st;
+    int ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK) == 0;
+    if (!ok)
+        fprintf(stderr, "lunar-nova: cannot write into folder %s: %s\n", dir,
+                errno ? strerror(errno) : "not a writable folder");
+    free(copy);
+    return ok ? 0 : -1;
+}
+
+static void ln__print_summary(const char *out, int fmt, const struct ln_generate_report *rep,
+                              int json)
+{
+    const struct ln_mesh_stats *st = &rep->stats;
+    if (!json) {
+        printf("%s: %zu vertices, %zu faces, %.3f x %.3f x %.3f m, %s, %s engine, %.2f s\n", out,
+               st->n_vertices, st->n_faces, st->bbox_max[0] - st->bbox_min[0],
+               st->bbox_max[1] - st->bbox_min[1], st->bbox_max[2] - st->bbox_min[2],
+               st->watertight ? "watertight" : "not watertight", rep->engine,
+               rep->total_seconds);
+        return;
+    }
+    json_t *stages = json_object();
+    for (int i = 0; i < rep->n_stages; i++)
+        json_object_set_new(stages, rep->stages[i].name, json_real(rep->stages[i].seconds));
+    json_t *warnings = json_array();
+    for (int i = 0; i < rep->n_warnings; i++)
+        json_array_append_new(warnings, json_string(rep->warnings[i]));
+    json_t *root = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:[f,f,f], s:[f,f,f], s:b, s:I, s:f, s:f, s:f, s:o, s:o}",
+        "output", out, "format", ln_mesh_format_ext(fmt), "engine", rep->engine, "vertices",
+        (json_int_t)st->n_vertices, "faces", (json_int_t)st->n_faces, "bbox_min",
+        (double)st->bbox_min[0], (double)st->bbox_min[1], (double)st->bbox_min[2], "bbox_max",
+        (double)st->bbox_max[0], (double)st->bbox_max[1], (double)st->bbox_max[2],
+        "watertight", st->watertight, "components", (json_int_t)st->n_components, "area",
+        st->area, "volume", st->volume, "seconds", rep->total_seconds, "stages", stages,
+        "warnings", warnings);
+    char *text = json_dumps(root, JSON_COMPACT);
+    puts(text);
+    free(text);
+    json_decref(root);
+}
+
+int ln_app_generate(int argc, char **argv)
+{
+    struct ln_generate_options opt;
+    ln_generate_options_default(&opt);
+    struct ln_view views[LN_MAX_VIEWS];
+    int n_views = 0, json = 0, quiet = 0;
+    const char *output = NULL;
+    double d;
+    long l;
+
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", ln__options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            ln__generate_help();
+            return LN_EXIT_OK;
+        case 'o':
+            output = optarg;
+            break;
+        case OPT_ENGINE:
+            if (strcmp(optarg, "sculpt") != 0)
+                return ln__usage_error("unknown engine '%s' (available: sculpt)", optarg);
+            break;
+        case OPT_VIEW:
+            if (n_views == LN_MAX_VIEWS)
+                return ln__usage_error("at most 8 views%s", "");
+            if (ln__parse_view(optarg, &views[n_views]) < 0)
+                return ln__usage_error(
+                    "--view wants AZ[,EL] in degrees with -90 <= EL <= 90 (got '%s')", optarg);
+            n_views++;
+            break;
+        case OPT_PROJECTION:
+            if (strcmp(optarg, "ortho") == 0 || strcmp(optarg, "orthographic") == 0)
+                opt.camera.projection = LN_PROJECTION_ORTHO;
+            else if (strcmp(optarg, "perspective") == 0)
+                opt.camera.projection = LN_PROJECTION_PERSPECTIVE;
+            else
+                return ln__usage_error("--projection is ortho or perspective (got '%s')", optarg);
+            break;
+        case OPT_ORTHO_SIZE:
+            if (ln__parse_double(optarg, &d) < 0 || !(d > 0.0))
+                return ln__usage_error("--ortho-size wants a positive number (got '%s')", optarg);
+            opt.camera.ortho_size = (float)d;
+            break;
+        case OPT_FOV:
+            if (ln__parse_double(optarg, &d) < 0 || !(d >= 1.0 && d <= 150.0))
+                return ln__usage_error("--fov wants degrees between 1 and 150 (got '%s')", optarg);
+            opt.camera.fov_deg = (float)d;
+            break;
+        case OPT_DISTANCE:
+            if (ln__parse_double(optarg, &d) < 0 || !(d > 0.0))
+                return ln__usage_error("--distance wants a positive number (got '%s')", optarg);
+            opt.camera.distance = (float)d;
+            break;
+        case OPT_RATIO:
+            if (ln__parse_double(optarg, &d) < 0 || !(d >= 0.1 && d <= 1.0))
+                return ln__usage_error("--foreground-ratio wants 0.1 to 1 (got '%s')", optarg);
+            opt.foreground_ratio = (float)d;
+            break;
+        case OPT_NO_REMOVE_BG:
+            opt.remove_bg = 0;
+            break;
+        case OPT_RESOLUTION:
+            if (ln__parse_long(optarg, 32, 1024, &l) < 0)
+                return ln__usage_error("--resolution wants 32 to 1024 (got '%s')", optarg);
+            opt.resolution = (int)l;
+            break;
+        case OPT_FACES:
+            if (ln__parse_long(optarg, 0, 100000000, &l) < 0 || (l > 0 && l < 4))
+                return ln__usage_error("--faces wants 0 (off) or at least 4 (got '%s')", optarg);
+            opt.target_faces = (size_t)l;
+            break;
+        case OPT_SMOOTH:
+            if (ln__parse_long(optarg, 0, 1000, &l) < 0)
+                return ln__usage_error("--smooth wants 0 to 1000 iterations (got '%s')", optarg);
+            opt.smooth_iterations = (int)l;
+            break;
+        case OPT_KEEP_FLOATERS:
+            opt.keep_main_component = 0;
+            break;
+        case OPT_NO_FILL_HOLES:
+            opt.fill_holes = 0;
+            break;
+        case OPT_SIZE:
+            if (ln__parse_double(optarg, &d) < 0 || !(d > 0.0 && d <= 1e6))
+                return ln__usage_error("--size wants a positive number of metres (got '%s')",
+                                       optarg);
+            opt.size = (float)d;
+            break;
+        case OPT_ORIGIN:
+            if (strcmp(optarg, "center") == 0 || strcmp(optarg, "centre") == 0)
+                opt.origin = LN_MESH_ORIGIN_CENTER;
+            else if (strcmp(optarg, "bottom") == 0)
+                opt.origin = LN_MESH_ORIGIN_BOTTOM;
+            else
+                return ln__usage_error("--origin is center or bottom (got '%s')", optarg);
+            break;
+        case OPT_JSON:
+            json = 1;
+            break;
+        case OPT_THREADS:
+            if (ln__parse_long(optarg, 1, 256, &l) < 0)
+                return ln__usage_error("--threads wants 1 to 256 (got '%s')", optarg);
+            ln_threads_set((int)l);
+            break;
+        case OPT_QUIET:
+            quiet = 1;
+            break;
+        default:
+            return ln__usage_error("%s", "bad option");
+        }
+    }
+
+    int n_images = argc - optind;
+    if (n_images < 1)
+        return ln__usage_error("%s", "no input image given");
+    if (n_images > LN_MAX_VIEWS)
+        return ln__usage_error("at most 8 images%s", "");
+    if (!output)
+        return ln__usage_error("%s", "no output given: add -o OUT.glb");
+    int fmt = ln_mesh_format_from_path(output);
+    if (fmt < 0)
+        return ln__usage_error("cannot tell the format of '%s': use .glb, .obj, .ply or .stl",
+                               output);
+    if (n_views > 0 && n_views != n_images) {
+        fprintf(stderr, "lunar-nova: %d --view given for %d images: give one per image\n",
+                n_views, n_images);
+        return LN_EXIT_USAGE;
+    }
+    if (ln__check_output_folder(output) < 0)
+        return LN_EXIT_USAGE;
+    if (quiet)
+        ln_log_set_level(LN_LOG_LEVEL_ERROR);
+
+    int status = LN_EXIT_FAILURE;
+    struct ln_error err = {0};
+    struct ln_image images[LN_MAX_VIEWS] = {{0}};
+    struct ln_engine *eng = NULL;
+    struct ln_mesh mesh = {0};
+    struct ln_generate_report rep;
+    struct ln_app_bar *bar = NULL;
+    int loaded = 0;
+
+    double t0 = ln_time_now();
+    for (; loaded < n_images; loaded++) {
+        if (ln_image_load(argv[optind + loaded], NULL, &images[loaded], &err) < 0)
+            goto fail;
+    }
+    double t_decode = ln_time_now() - t0;
+    if (ln_engine_sculpt_new(&eng, &err) < 0)
+        goto fail;
+    bar = ln_app_bar_new(quiet);
+    struct ln_progress progress = ln_app_bar_progress(bar);
+    struct ln_engine_input in = {
+        .images = images, .n_images = (size_t)n_images, .views = n_views ? views : NULL};
+    if (ln_generate(eng, &in, &opt, &progress, &mesh, &rep, &err) < 0)
+        goto fail;
+    double t1 = ln_time_now();
+    if (ln_mesh_save(&mesh, output, fmt, &err) < 0)
+        goto fail;
+    ln_report_stage(&rep, "decode", t_decode);
+    ln_report_stage(&rep, "export", ln_time_now() - t1);
+    rep.total_seconds = ln_time_now() - t0;
+    ln_app_bar_free(bar);
+    bar = NULL;
+    if (!quiet || json)
+        ln__print_summary(output, fmt, &rep, json);
+    status = LN_EXIT_OK;
+    goto done;
+
+fail:
+    ln_app_bar_free(bar);
+    bar = NULL;
+    fprintf(stderr, "lunar-nova: %s\n", err.message[0] ? err.message : ln_status_string(err.code));
+    status = ln_app_exit_for(err.code);
+done:
+    ln_mesh_free(&mesh);
+    ln_engine_free(eng);
+    for (int i = 0; i < loaded; i++)
+        ln_image_free(&images[i]);
+    return status;
+}

@@ -1,0 +1,48 @@
+/*
+ * lunar-nova: entry point. Dispatches to a subcommand and maps results to
+ * the documented exit statuses (0 done, 1 internal failure, 2 bad usage or
+ * bad input, each failure with a one-line reason on stderr).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "ln_error.h"
+
+static void ln__usage(FILE *f)
+{
+    fputs("Usage: lunar-nova generate [options] IMAGE... -o OUT.{glb,obj,ply,stl}\n"
+          "       lunar-nova --help | --version\n"
+          "\n"
+          "Turns a photo or drawing of an object, or several views of it, into a\n"
+          "coloured 3D model. 'lunar-nova generate --help' lists the options.\n",
+          f);
+}
+
+int ln_app_exit_for(int code)
+{
+    if (code == LN_OK)
+        return LN_EXIT_OK;
+    return ln_status_is_input_error(code) ? LN_EXIT_USAGE : LN_EXIT_FAILURE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        ln__usage(stderr);
+        return LN_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        ln__usage(stdout);
+        return LN_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("lunar-nova %s\n", LN_VERSION_STRING);
+        return LN_EXIT_OK;
+    }
+    if (strcmp(cmd, "generate") == 0)
+        return ln_app_generate(argc - 1, argv + 1);
+    fprintf(stderr, "lunar-nova: unknown command '%s' (try --help)\n", cmd);
+    return LN_EXIT_USAGE;
+}

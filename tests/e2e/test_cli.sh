@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# End-to-end tests of `lunar-nova generate`: real files in, real files out,
+# exit statuses and messages as a user or a script sees them. The inputs come
+# from ln-synth (built beside lunar-nova), the GLBs are checked with the
+# Khronos glTF-Validator, statistics are read from --json.
+set -u
+bin=$1
+synth=$(dirname "$bin")/ln-synth
+src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=${LN_TEST_TMP:-/tmp}/e2e_cli
+rm -rf "$tmp" && mkdir -p "$tmp"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+# expect_status STATUS NAME CMD... : runs CMD, checks the exit status.
+expect_status() {
+    local want=$1 name=$2
+    shift 2
+    "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then ok "$name"; else
+        bad "$name (exit $got, wanted $want)"; sed 's/^/    /' "$tmp/err.txt" | head -5
+    fi
+}
+
+# json_get FILE EXPR : evaluates a JS expression on the parsed JSON `j`.
+json_get() {
+    node -e "const j=JSON.parse(require('fs').readFileSync('$1','utf8')); console.log($2)"
+}
+
+have_validator=0
+if command -v node >/dev/null && [ -d "$src/node_modules/gltf-validator" ]; then
+    have_validator=1
+fi
+validate() {
+    if [ $have_validator -eq 1 ]; then
+        if (cd "$src" && node tests/tools/validate-gltf.mjs "$@") >"$tmp/val.txt" 2>&1; then
+            ok "glTF-Validator accepts $(basename "$1")"
+        else
+            bad "glTF-Validator rejects $1"; sed 's/^/    /' "$tmp/val.txt" | head -10
+        fi
+    fi
+}
+
+# --- help, version, usage -------------------------------------------------
+expect_status 0 "--help" "$bin" --help
+expect_status 0 "--version" "$bin" --version
+grep -q "^lunar-nova [0-9]" "$tmp/out.txt" && ok "version line" || bad "version line"
+expect_status 0 "generate --help" "$bin" generate --help
+grep -q -- "--foreground-ratio" "$tmp/out.txt" && ok "help lists options" || bad "help lists options"
+expect_status 2 "no command" "$bin"
+expect_status 2 "unknown command" "$bin" frobnicate
+expect_status 2 "generate without input" "$bin" generate -o "$tmp/x.glb"
+
+# --- inputs ---------------------------------------------------------------
+"$synth" photo "$tmp/mug.png" 384 || { bad "ln-synth photo"; exit 1; }
+"$synth" views "$tmp/box" 4 256 || { bad "ln-synth views"; exit 1; }
+"$synth" text "$tmp/notes.png"
+: >"$tmp/empty.png"
+head -c 3000 "$tmp/mug.png" >"$tmp/truncated.png"
+
+# --- one image, every format ----------------------------------------------
+expect_status 0 "single image to GLB" "$bin" generate "$tmp/mug.png" -o "$tmp/mug.glb" \
+    --resolution 128 --json
+cp "$tmp/out.txt" "$tmp/mug.json"
+[ -s "$tmp/mug.glb" ] && ok "GLB written" || bad "GLB written"
+[ "$(json_get "$tmp/mug.json" 'j.watertight')" = true ] && ok "single image: watertight" \
+    || bad "single image: watertight"
+[ "$(json_get "$tmp/mug.json" 'j.components')" = 1 ] && ok "single image: one part" \
+    || bad "single image: one part"
+ext=$(json_get "$tmp/mug.json" 'Math.max(...j.bbox_max.map((v,i)=>v-j.bbox_min[i])).toFixed(3)')
+[ "$ext" = "1.000" ] && ok "largest extent is 1 m" || bad "largest extent is 1 m (got $ext)"
+validate "$tmp/mug.glb"
+grep -q $'\033' "$tmp/err.txt" && bad "no progress bar when piped" || ok "no progress bar when piped"
+for f in obj ply stl; do
+    expect_status 0 "single image to ${f^^}" "$bin" generate "$tmp/mug.png" -o "$tmp/mug.$f" \
+        --resolution 96 --quiet
+    [ -s "$tmp/mug.$f" ] && ok "$f written" || bad "$f written"
+done
+head -c 80 "$tmp/mug.stl" | grep -q '^solid' && bad "STL is binary" || ok "STL is binary"
+head -3 "$tmp/mug.ply" | grep -q 'binary_little_endian' && ok "PLY is binary" || bad "PLY is binary"
+grep -m1 '^v ' "$tmp/mug.obj" | awk 'NF==7{exit 0} {exit 1}' && ok "OBJ has vertex colours" \
+    || bad "OBJ has vertex colours"
+
+# --size and --origin
+expect_status 0 "--size 2 --origin bottom" "$bin" generate "$tmp/mug.png" -o "$tmp/mug2.glb" \
+    --resolution 96 --size 2 --origin bottom --faces 5000 --json
+cp "$tmp/out.txt" "$tmp/mug2.json"
+[ "$(json_get "$tmp/mug2.json" 'Math.abs(j.bbox_min[1]).toFixed(4)')" = 0.0000 ] \
+    && ok "bottom origin stands on y=0" || bad "bottom origin stands on y=0"
+ext=$(json_get "$tmp/mug2.json" 'Math.max(...j.bbox_max.map((v,i)=>v-j.bbox_min[i])).toFixed(3)')
+[ "$ext" = "2.000" ] && ok "--size 2" || bad "--size 2 (got $ext)"
+[ "$(json_get "$tmp/mug2.json" 'j.faces <= 5000')" = true ] && ok "--faces 5000" \
+    || bad "--faces 5000"
+validate "$tmp/mug2.glb"
+
+# --- several views ----------------------------------------------------------
+expect_status 0 "4 views to GLB" "$bin" generate "$tmp"/box-{0,1,2,3}.png -o "$tmp/box.glb" \
+    --resolution 128 --json
+cp "$tmp/out.txt" "$tmp/box.json"
+# The box is 0.7 x 0.5 x 0.4: after scaling to extent 1, 1 x 0.714 x 0.571.
+dims=$(json_get "$tmp/box.json" 'j.bbox_max.map((v,i)=>(v-j.bbox_min[i]).toFixed(2)).join(" ")')
+read -r dx dy dz <<<"$dims"
+awk -v x="$dx" -v y="$dy" -v z="$dz" 'BEGIN{exit !(x>0.97 && x<1.03 && y>0.68 && y<0.75 && z>0.54 && z<0.61)}' \
+    && ok "visual hull of a box has the box's proportions ($dims)" \
+    || bad "visual hull of a box has the box's proportions (got $dims)"
+validate "$tmp/box.glb"
+expect_status 0 "explicit views" "$bin" generate "$tmp"/box-{0,1,2,3}.png -o "$tmp/box2.ply" \
+    --view 0 --view 90,0 --view 180 --view 270,0 --resolution 64 --quiet
+expect_status 2 "view count mismatch" "$bin" generate "$tmp"/box-{0,1}.png -o "$tmp/v.glb" --view 0
+
+# --- bad input: exit 2, one line, nothing written ---------------------------
+for f in notes empty truncated; do
+    expect_status 2 "bad image: $f" "$bin" generate "$tmp/$f.png" -o "$tmp/bad-$f.glb"
+    [ "$(wc -l <"$tmp/err.txt")" -eq 1 ] && ok "one-line reason for $f" \
+        || bad "one-line reason for $f: $(cat "$tmp/err.txt")"
+    [ -e "$tmp/bad-$f.glb" ] && bad "no output for $f" || ok "no output for $f"
+done
+expect_status 2 "missing image" "$bin" generate "$tmp/nope.png" -o "$tmp/nope.glb"
+expect_status 2 "unknown output format" "$bin" generate "$tmp/mug.png" -o "$tmp/mug.xyz"
+expect_status 2 "missing output folder" "$bin" generate "$tmp/mug.png" -o "$tmp/no/such/m.glb"
+expect_status 2 "bad resolution" "$bin" generate "$tmp/mug.png" -o "$tmp/r.glb" --resolution 5
+expect_status 2 "bad view" "$bin" generate "$tmp/mug.png" -o "$tmp/r.glb" --view 0,100
+expect_status 2 "unknown engine" "$bin" generate "$tmp/mug.png" -o "$tmp/r.glb" --engine magic
+"$synth" blank "$tmp/blank.png" 256
+expect_status 2 "an image with no object is refused" "$bin" generate "$tmp/blank.png" \
+    -o "$tmp/blank.glb" --quiet
+grep -qi "no object" "$tmp/err.txt" && ok "says there is no object" \
+    || bad "says there is no object: $(cat "$tmp/err.txt")"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
