@@ -15,6 +15,10 @@ packages=(
     libjansson-dev libmeshoptimizer-dev libcmocka-dev
     clang nodejs npm
 )
+# The benchmark's reference implementation needs NumPy.
+if [ "$target" = bench ]; then
+    packages+=(python3-numpy)
+fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

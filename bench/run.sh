@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make bench: the generation benchmarks of bench/README.md, one process per
+# configuration. Prints the machine first so figures can be quoted with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+b=build/bench/bench-generate
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+echo "threads: ${LN_THREADS:-all cores}"
+echo
+for res in 128 256; do
+    $b single 1024 "$res" 3
+    $b views 1024 "$res" 4 3
+done
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+    echo
+    echo "reference: straightforward NumPy visual hull, same 4 views, grid 256"
+    /usr/bin/python3 bench/reference/visual_hull_numpy.py 1024 256
+else
+    echo
+    echo "reference skipped: python3-numpy is not installed (apt-get install python3-numpy)"
+fi

@@ -1,0 +1,28 @@
+/*
+ * Synthetic inputs drawn analytically, for the end-to-end tests, the
+ * benchmarks and the bundled example: a "product photo" of a mug on a plain
+ * noisy background, and N views of a box with coloured faces (half-extents
+ * 0.35 x 0.25 x 0.2, +X red, -X green, +Y yellow, -Y brown, +Z blue,
+ * -Z magenta) on white, rendered with the product's camera convention.
+ * Deterministic: the same calls make the same pixels.
+ */
+#ifndef LN_SYNTH_H
+#define LN_SYNTH_H
+
+#include <stdint.h>
+
+#include "ln_image.h"
+
+/* A size x size RGBA photo. Returns 0, or 1 if out of memory. */
+int ln_synth_photo(struct ln_image *out, int size);
+/* n views (az = i * 360 / n, el 0) into out[0..n-1]; orthographic with the
+ * default window, or perspective with the default camera. */
+int ln_synth_box_views(struct ln_image *out, int n, int size, int perspective);
+/* A plain noisy background with no object (left empty if out of memory). */
+void ln_synth_blank(struct ln_image *out, int size);
+/* Uniform noise in [-0.5, 0.5]. */
+float ln_synth_noise(void);
+/* Rounds and clamps to 0..255. */
+uint8_t ln_synth_u8(float v);
+
+#endif
