@@ -1,8 +1,9 @@
 /*
- * The mesh type: allocation, copies, bounds, normals, placement and
- * statistics. Statistics walk the edges once through a sorted edge list,
- * which answers watertightness, the Euler characteristic and boundary size
- * together.
+ * The mesh type: allocation, copies, bounds, normals, placement, compaction
+ * and statistics. Statistics gather each vertex's outgoing half-edges into
+ * sorted lists (a compressed adjacency, no hashing), then one walk over
+ * them answers watertightness, the Euler characteristic and boundary size
+ * together; a union-find over vertices counts components.
  */
 #include "ln_mesh.h"
 
@@ -142,5 +143,229 @@ int ln_mesh_place(struct ln_mesh *m, float size, enum ln_mesh_origin origin,
             p[a] = (p[a] - c[a]) * s;
         p[1] += lift;
     }
+    return LN_OK;
+}
+
+/* Sorts a short list of vertex ids; adjacency lists are a handful long, so
+ * insertion sort wins, and the rare long one (a fan centre) goes to qsort. */
+static int ln__u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void ln__u32_sort(uint32_t *v, size_t n)
+{
+    if (n > 32) {
+        qsort(v, n, sizeof *v, ln__u32_cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+static size_t ln__u32_count(const uint32_t *v, size_t n, uint32_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t c = 0;
+    while (lo + c < n && v[lo + c] == x)
+        c++;
+    return c;
+}
+
+static uint32_t ln__uf_find(uint32_t *parent, uint32_t x)
+{
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+/* Joins the sets of a and b; the smaller root wins, so the result does not
+ * depend on the order of the unions' arguments. */
+static void ln__uf_union(uint32_t *parent, uint32_t a, uint32_t b)
+{
+    a = ln__uf_find(parent, a);
+    b = ln__uf_find(parent, b);
+    if (a < b)
+        parent[b] = a;
+    else if (b < a)
+        parent[a] = b;
+}
+
+static int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err)
+{
+    const size_t n = 3 * m->n_faces;
+    for (size_t i = 0; i < n; i++)
+        if (m->indices[i] >= m->n_vertices)
+            return ln_error_set(err, LN_EINVAL, "mesh face %zu refers to vertex %u of %zu", i / 3,
+                                (unsigned)m->indices[i], m->n_vertices);
+    return LN_OK;
+}
+
+int ln_mesh_stats(const struct ln_mesh *m, struct ln_mesh_stats *st, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    memset(st, 0, sizeof *st);
+    st->n_vertices = m->n_vertices;
+    st->n_faces = m->n_faces;
+    ln_mesh_bounds(m, st->bbox_min, st->bbox_max);
+    int rc = ln__mesh_check_indices(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nv = m->n_vertices, nf = m->n_faces;
+    const uint32_t *idx = m->indices;
+
+    double area = 0.0, volume = 0.0;
+    for (size_t f = 0; f < nf; f++) {
+        const float *a = m->positions + 3 * idx[3 * f];
+        const float *b = m->positions + 3 * idx[3 * f + 1];
+        const float *c = m->positions + 3 * idx[3 * f + 2];
+        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+        double e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                       e1[0] * e2[1] - e1[1] * e2[0]};
+        area += 0.5 * sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        /* Divergence theorem: the signed tetrahedra from the origin sum to
+         * the enclosed volume, a . (b x c) / 6 each. */
+        volume += ((double)a[0] * ((double)b[1] * c[2] - (double)b[2] * c[1]) +
+                   (double)a[1] * ((double)b[2] * c[0] - (double)b[0] * c[2]) +
+                   (double)a[2] * ((double)b[0] * c[1] - (double)b[1] * c[0])) /
+                  6.0;
+    }
+    st->area = area;
+    st->volume = volume;
+    if (nv == 0)
+        return LN_OK;
+
+    size_t *off = ln_alloc_array(nv + 1, sizeof(size_t), 1, "mesh edge offsets", err);
+    uint32_t *to = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "mesh edges", err);
+    uint32_t *parent = ln_alloc_array(nv, sizeof(uint32_t), 0, "mesh components", err);
+    if (!off || !to || !parent) {
+        rc = err->code;
+        goto done;
+    }
+    for (size_t i = 0; i < 3 * nf; i++)
+        off[idx[i] + 1]++;
+    for (size_t v = 0; v < nv; v++)
+        off[v + 1] += off[v];
+    for (size_t f = 0; f < nf; f++)
+        for (int t = 0; t < 3; t++) {
+            uint32_t a = idx[3 * f + t], b = idx[3 * f + (t + 1) % 3];
+            to[off[a]++] = b;
+        }
+    for (size_t v = nv; v > 0; v--)
+        off[v] = off[v - 1];
+    off[0] = 0;
+    for (size_t v = 0; v < nv; v++)
+        ln__u32_sort(to + off[v], off[v + 1] - off[v]);
+
+    size_t n_edges = 0, n_used = 0, n_bad = 0, n_boundary = 0;
+    for (size_t v = 0; v < nv; v++) {
+        parent[v] = (uint32_t)v;
+        if (off[v + 1] > off[v])
+            n_used++;
+    }
+    for (size_t a = 0; a < nv; a++) {
+        const uint32_t *list = to + off[a];
+        size_t n = off[a + 1] - off[a];
+        for (size_t i = 0; i < n;) {
+            uint32_t b = list[i];
+            size_t ab = 1;
+            while (i + ab < n && list[i + ab] == b)
+                ab++;
+            i += ab;
+            if (b == a) {
+                n_bad++; /* a degenerate face */
+                continue;
+            }
+            ln__uf_union(parent, (uint32_t)a, b);
+            size_t ba = ln__u32_count(to + off[b], off[b + 1] - off[b], (uint32_t)a);
+            if (a < b || ba == 0)
+                n_edges++;
+            if (ba == 0 && ab == 1)
+                n_boundary++;
+            else if (ab != 1 || ba != 1)
+                n_bad++;
+        }
+    }
+    size_t n_comp = 0;
+    for (size_t v = 0; v < nv; v++)
+        if (off[v + 1] > off[v] && ln__uf_find(parent, (uint32_t)v) == v)
+            n_comp++;
+    st->n_components = n_comp;
+    st->n_boundary_edges = n_boundary;
+    st->watertight = nf > 0 && n_boundary == 0 && n_bad == 0;
+    st->euler = (long)n_used - (long)n_edges + (long)nf;
+    rc = LN_OK;
+done:
+    free(parent);
+    free(to);
+    free(off);
+    return rc;
+}
+
+int ln_mesh_compact(struct ln_mesh *m, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    int rc = ln__mesh_check_indices(m, err);
+    if (rc < 0)
+        return rc;
+    uint32_t *remap = ln_alloc_array(m->n_vertices, sizeof(uint32_t), 0, "mesh vertex map", err);
+    if (!remap && m->n_vertices > 0)
+        return err->code;
+    uint32_t *idx = m->indices;
+    size_t nf = 0;
+    for (size_t f = 0; f < m->n_faces; f++) {
+        uint32_t a = idx[3 * f], b = idx[3 * f + 1], c = idx[3 * f + 2];
+        if (a == b || b == c || a == c)
+            continue;
+        idx[3 * nf] = a;
+        idx[3 * nf + 1] = b;
+        idx[3 * nf + 2] = c;
+        nf++;
+    }
+    const uint32_t unused = UINT32_MAX;
+    for (size_t v = 0; v < m->n_vertices; v++)
+        remap[v] = unused;
+    for (size_t i = 0; i < 3 * nf; i++)
+        remap[idx[i]] = 0;
+    /* New ids never exceed old ones, so the arrays compact in place. */
+    size_t nv = 0;
+    for (size_t v = 0; v < m->n_vertices; v++) {
+        if (remap[v] == unused)
+            continue;
+        remap[v] = (uint32_t)nv;
+        if (nv != v) {
+            memcpy(m->positions + 3 * nv, m->positions + 3 * v, 3 * sizeof(float));
+            if (m->normals)
+                memcpy(m->normals + 3 * nv, m->normals + 3 * v, 3 * sizeof(float));
+            if (m->colors)
+                memcpy(m->colors + 3 * nv, m->colors + 3 * v, 3 * sizeof(float));
+        }
+        nv++;
+    }
+    for (size_t i = 0; i < 3 * nf; i++)
+        idx[i] = remap[idx[i]];
+    m->n_vertices = nv;
+    m->n_faces = nf;
+    free(remap);
     return LN_OK;
 }
