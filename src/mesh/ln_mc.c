@@ -20,6 +20,7 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,8 +271,9 @@ struct ln__mc_ctx {
     size_t *plane_off, *slab_off, *tri_off;
     float *positions;
     uint32_t *indices;
-    uint32_t *scratch; /* per thread: 5 id arrays of ny * nz */
-    int n_scratch;
+    uint32_t *scratch; /* per worker: 5 id arrays of ny * nz */
+    size_t n_scratch;
+    atomic_size_t next_slab; /* the emit pass hands out slabs from here */
 };
 
 static inline const uint64_t *ln__mc_row(const struct ln__mc_ctx *c, int i, int j)
@@ -445,72 +447,86 @@ static void ln__mc_plane_ids(const struct ln__mc_ctx *c, int i, uint32_t *restri
     }
 }
 
+/* One worker per scratch set (index `worker`), taking slabs in turn until
+ * none are left. Indexing scratch by worker rather than by thread keeps it
+ * in bounds whatever the thread count is when the loop starts. */
+static void ln__mc_emit_slab(struct ln__mc_ctx *c, size_t worker, size_t si);
+
 static void ln__mc_emit(void *vctx, size_t begin, size_t end, int thread)
 {
     struct ln__mc_ctx *c = vctx;
-    assert(thread < c->n_scratch);
+    for (size_t worker = begin; worker < end; worker++) {
+        for (;;) {
+            size_t si = atomic_fetch_add(&c->next_slab, 1);
+            if (si + 1 >= (size_t)c->nx)
+                break;
+            ln__mc_emit_slab(c, worker, si);
+        }
+    }
+}
+
+static void ln__mc_emit_slab(struct ln__mc_ctx *c, size_t worker, size_t si)
+{
     const int nx = c->nx, ny = c->ny, nz = c->nz;
     const size_t words = c->words, plane = (size_t)ny * (size_t)nz;
     const float iso = c->iso;
     uint32_t *arr[5];
     for (int t = 0; t < 5; t++)
-        arr[t] = c->scratch + ((size_t)thread * 5 + (size_t)t) * plane;
-    for (size_t si = begin; si < end; si++) {
-        const int i = (int)si;
-        ln__mc_plane_ids(c, i, arr[1], arr[3], 1);
-        ln__mc_plane_ids(c, i + 1, arr[2], arr[4], i + 2 == nx);
+        arr[t] = c->scratch + (worker * 5 + (size_t)t) * plane;
+    const int i = (int)si;
+    ln__mc_plane_ids(c, i, arr[1], arr[3], 1);
+    ln__mc_plane_ids(c, i + 1, arr[2], arr[4], i + 2 == nx);
 
-        /* x-edge crossings of this slab. */
-        uint32_t id = (uint32_t)c->slab_off[i];
-        float *restrict pos = c->positions;
-        for (int j = 0; j < ny; j++) {
-            const uint64_t *lo = ln__mc_row(c, i, j), *hi = ln__mc_row(c, i + 1, j);
-            const float *f = c->field + ((size_t)i * (size_t)ny + (size_t)j) * (size_t)nz;
-            for (size_t w = 0; w < words; w++) {
-                uint64_t m = lo[w] ^ hi[w];
-                while (m) {
-                    int k = (int)(w * 64) + __builtin_ctzll(m);
-                    m &= m - 1;
-                    float t = ln__mc_lerp_t(f[k], f[k + plane], iso);
-                    float *p = pos + 3 * (size_t)id;
-                    p[0] = c->origin[0] + c->spacing[0] * ((float)i + t);
-                    p[1] = c->origin[1] + c->spacing[1] * (float)j;
-                    p[2] = c->origin[2] + c->spacing[2] * (float)k;
-                    arr[0][(size_t)j * (size_t)nz + (size_t)k] = id++;
-                }
+    /* x-edge crossings of this slab. */
+    uint32_t id = (uint32_t)c->slab_off[i];
+    float *restrict pos = c->positions;
+    for (int j = 0; j < ny; j++) {
+        const uint64_t *lo = ln__mc_row(c, i, j), *hi = ln__mc_row(c, i + 1, j);
+        const float *f = c->field + ((size_t)i * (size_t)ny + (size_t)j) * (size_t)nz;
+        for (size_t w = 0; w < words; w++) {
+            uint64_t m = lo[w] ^ hi[w];
+            while (m) {
+                int k = (int)(w * 64) + __builtin_ctzll(m);
+                m &= m - 1;
+                float t = ln__mc_lerp_t(f[k], f[k + plane], iso);
+                float *p = pos + 3 * (size_t)id;
+                p[0] = c->origin[0] + c->spacing[0] * ((float)i + t);
+                p[1] = c->origin[1] + c->spacing[1] * (float)j;
+                p[2] = c->origin[2] + c->spacing[2] * (float)k;
+                arr[0][(size_t)j * (size_t)nz + (size_t)k] = id++;
             }
         }
-
-        const uint32_t *base[12];
-        for (int e = 0; e < 12; e++) {
-            const struct ln__mc_edge *ed = &ln__mc.edges[e];
-            base[e] = arr[ed->sel] + (size_t)ed->dy * (size_t)nz + ed->dz;
-        }
-        uint32_t *restrict out = c->indices + 3 * c->tri_off[i];
-        const int v1 = c->flip ? 2 : 1, v2 = c->flip ? 1 : 2;
-        for (int j = 0; j + 1 < ny; j++) {
-            const uint64_t *rows[4] = {ln__mc_row(c, i, j), ln__mc_row(c, i, j + 1),
-                                       ln__mc_row(c, i + 1, j), ln__mc_row(c, i + 1, j + 1)};
-            for (size_t w = 0; w < words; w++) {
-                struct ln__mc_rows r;
-                uint64_t m = ln__mc_active(c, rows, w, &r);
-                while (m) {
-                    int b = __builtin_ctzll(m);
-                    m &= m - 1;
-                    unsigned cs = ln__mc_case(&r, b);
-                    size_t cell = (size_t)j * (size_t)nz + w * 64 + (size_t)b;
-                    const uint8_t *tri = ln__mc.tris[cs];
-                    for (int t = 0; t < ln__mc.n_tris[cs]; t++) {
-                        out[0] = base[tri[3 * t]][cell];
-                        out[v1] = base[tri[3 * t + 1]][cell];
-                        out[v2] = base[tri[3 * t + 2]][cell];
-                        out += 3;
-                    }
-                }
-            }
-        }
-        assert(out == c->indices + 3 * (c->tri_off[i] + c->slab_tris[i]));
     }
+
+    const uint32_t *base[12];
+    for (int e = 0; e < 12; e++) {
+        const struct ln__mc_edge *ed = &ln__mc.edges[e];
+        base[e] = arr[ed->sel] + (size_t)ed->dy * (size_t)nz + ed->dz;
+    }
+    uint32_t *restrict out = c->indices + 3 * c->tri_off[i];
+    const int v1 = c->flip ? 2 : 1, v2 = c->flip ? 1 : 2;
+    for (int j = 0; j + 1 < ny; j++) {
+        const uint64_t *rows[4] = {ln__mc_row(c, i, j), ln__mc_row(c, i, j + 1),
+                                   ln__mc_row(c, i + 1, j), ln__mc_row(c, i + 1, j + 1)};
+        for (size_t w = 0; w < words; w++) {
+            struct ln__mc_rows r;
+            uint64_t m = ln__mc_active(c, rows, w, &r);
+            while (m) {
+                int b = __builtin_ctzll(m);
+                m &= m - 1;
+                unsigned cs = ln__mc_case(&r, b);
+                size_t cell = (size_t)j * (size_t)nz + w * 64 + (size_t)b;
+                const uint8_t *tri = ln__mc.tris[cs];
+                for (int t = 0; t < ln__mc.n_tris[cs]; t++) {
+                    out[0] = base[tri[3 * t]][cell];
+                    out[v1] = base[tri[3 * t + 1]][cell];
+                    out[v2] = base[tri[3 * t + 2]][cell];
+                    out += 3;
+                }
+            }
+        }
+    }
+    assert(out == c->indices + 3 * (c->tri_off[i] + c->slab_tris[i]));
 }
 
 int ln_mc_extract(const float *field, int nx, int ny, int nz, float iso, const float origin[3],
@@ -541,8 +557,11 @@ int ln_mc_extract(const float *field, int nx, int ny, int nz, float iso, const f
     if (ln_size_mul((size_t)nx, (size_t)ny, &n_rows) < 0 ||
         ln_size_mul((size_t)ny, (size_t)nz, &plane) < 0)
         return ln_error_set(err, LN_ETOOBIG, "marching-cubes grid is too large");
-    c.n_scratch = ln_threads_get();
-    if (ln_size_mul(plane, 5 * (size_t)c.n_scratch, &n_scratch) < 0)
+    c.n_scratch = (size_t)ln_threads_get();
+    if (c.n_scratch > (size_t)nx - 1)
+        c.n_scratch = (size_t)nx - 1;
+    atomic_init(&c.next_slab, 0);
+    if (ln_size_mul(plane, 5 * c.n_scratch, &n_scratch) < 0)
         return ln_error_set(err, LN_ETOOBIG, "marching-cubes grid is too large");
 
     size_t *counts = NULL;
@@ -585,7 +604,7 @@ int ln_mc_extract(const float *field, int nx, int ny, int nz, float iso, const f
         goto fail_rc;
     c.positions = out->positions;
     c.indices = out->indices;
-    ln_parallel_for((size_t)nx - 1, 1, ln__mc_emit, &c);
+    ln_parallel_for(c.n_scratch, 1, ln__mc_emit, &c);
 
     free(c.scratch);
     free(counts);

@@ -1,0 +1,693 @@
+/*
+ * Mesh clean-up between extraction and export: welding, keeping the main
+ * component, filling small holes, Taubin smoothing and simplification.
+ * Every operation allocates all it needs before it changes the mesh, so an
+ * out-of-memory failure leaves the mesh as it was. Adjacency is built as
+ * compressed per-vertex lists (offsets + targets) rather than hash maps:
+ * two flat arrays, cache-friendly and deterministic.
+ */
+#include "ln_mesh.h"
+
+#include <float.h>
+#include <math.h>
+#include <meshoptimizer.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_threads.h"
+
+#define LN__NONE UINT32_MAX
+
+static int ln__ops_check(const struct ln_mesh *m, struct ln_error *err)
+{
+    for (size_t i = 0; i < 3 * m->n_faces; i++)
+        if (m->indices[i] >= m->n_vertices)
+            return ln_error_set(err, LN_EINVAL, "mesh face %zu refers to vertex %u of %zu", i / 3,
+                                (unsigned)m->indices[i], m->n_vertices);
+    return LN_OK;
+}
+
+/* Drops degenerate faces and unreferenced vertices using caller-provided
+ * scratch of n_vertices entries, so it cannot fail. New vertex ids never
+ * exceed old ones, which lets the arrays compact in place. */
+static void ln__ops_compact(struct ln_mesh *m, uint32_t *remap)
+{
+    uint32_t *idx = m->indices;
+    size_t nf = 0;
+    for (size_t f = 0; f < m->n_faces; f++) {
+        uint32_t a = idx[3 * f], b = idx[3 * f + 1], c = idx[3 * f + 2];
+        if (a == b || b == c || a == c)
+            continue;
+        idx[3 * nf] = a;
+        idx[3 * nf + 1] = b;
+        idx[3 * nf + 2] = c;
+        nf++;
+    }
+    for (size_t v = 0; v < m->n_vertices; v++)
+        remap[v] = LN__NONE;
+    for (size_t i = 0; i < 3 * nf; i++)
+        remap[idx[i]] = 0;
+    size_t nv = 0;
+    for (size_t v = 0; v < m->n_vertices; v++) {
+        if (remap[v] == LN__NONE)
+            continue;
+        remap[v] = (uint32_t)nv;
+        if (nv != v) {
+            memcpy(m->positions + 3 * nv, m->positions + 3 * v, 3 * sizeof(float));
+            if (m->normals)
+                memcpy(m->normals + 3 * nv, m->normals + 3 * v, 3 * sizeof(float));
+            if (m->colors)
+                memcpy(m->colors + 3 * nv, m->colors + 3 * v, 3 * sizeof(float));
+        }
+        nv++;
+    }
+    for (size_t i = 0; i < 3 * nf; i++)
+        idx[i] = remap[idx[i]];
+    m->n_vertices = nv;
+    m->n_faces = nf;
+}
+
+/* Normals are kept only if the mesh had them; they cannot fail to
+ * recompute because the array already exists. */
+static void ln__ops_refresh_normals(struct ln_mesh *m)
+{
+    if (m->normals)
+        ln_mesh_compute_normals(m, NULL);
+}
+
+static uint32_t ln__uf_find(uint32_t *parent, uint32_t x)
+{
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+static void ln__uf_union(uint32_t *parent, uint32_t a, uint32_t b)
+{
+    a = ln__uf_find(parent, a);
+    b = ln__uf_find(parent, b);
+    if (a < b)
+        parent[b] = a;
+    else if (b < a)
+        parent[a] = b;
+}
+
+static void ln__u32_sort(uint32_t *v, size_t n);
+
+/* Outgoing half-edges per vertex: targets of vertex v are
+ * to[off[v] .. off[v + 1]), sorted. off has n_vertices + 1 entries, to has
+ * 3 * n_faces. */
+static void ln__ops_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to)
+{
+    const size_t nv = m->n_vertices, nf = m->n_faces;
+    const uint32_t *idx = m->indices;
+    memset(off, 0, (nv + 1) * sizeof *off);
+    for (size_t i = 0; i < 3 * nf; i++)
+        off[idx[i] + 1]++;
+    for (size_t v = 0; v < nv; v++)
+        off[v + 1] += off[v];
+    for (size_t f = 0; f < nf; f++)
+        for (int t = 0; t < 3; t++)
+            to[off[idx[3 * f + t]]++] = idx[3 * f + (t + 1) % 3];
+    for (size_t v = nv; v > 0; v--)
+        off[v] = off[v - 1];
+    off[0] = 0;
+    for (size_t v = 0; v < nv; v++)
+        ln__u32_sort(to + off[v], off[v + 1] - off[v]);
+}
+
+static int ln__u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void ln__u32_sort(uint32_t *v, size_t n)
+{
+    if (n > 32) {
+        qsort(v, n, sizeof *v, ln__u32_cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+static int ln__u32_has(const uint32_t *v, size_t n, uint32_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == x;
+}
+
+/* ---- weld ---- */
+
+static uint64_t ln__hash3(int64_t x, int64_t y, int64_t z)
+{
+    uint64_t h = (uint64_t)x * 0x9e3779b97f4a7c15ull;
+    h ^= (uint64_t)y * 0xc2b2ae3d27d4eb4full + (h << 6) + (h >> 2);
+    h ^= (uint64_t)z * 0x165667b19e3779f9ull + (h << 6) + (h >> 2);
+    return h ^ (h >> 29);
+}
+
+static int64_t ln__cell(float v, float inv)
+{
+    double c = floor((double)v * inv);
+    if (!(c > -4e18))
+        return INT64_MIN / 2; /* also NaN */
+    if (c > 4e18)
+        return INT64_MAX / 2;
+    return (int64_t)c;
+}
+
+/* Bit pattern of a coordinate with -0 folded onto +0, for exact welding. */
+static int64_t ln__exact_key(float v)
+{
+    uint32_t u;
+    if (v == 0.0f)
+        v = 0.0f;
+    memcpy(&u, &v, sizeof u);
+    return (int64_t)u;
+}
+
+int ln_mesh_weld(struct ln_mesh *m, float eps, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    if (!(eps >= 0.0f) || !isfinite(eps))
+        return ln_error_set(err, LN_EINVAL, "weld distance must be a finite number >= 0");
+    int rc = ln__ops_check(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nv = m->n_vertices;
+    if (nv == 0)
+        return LN_OK;
+    size_t n_slots = 1;
+    while (n_slots < 2 * nv)
+        n_slots <<= 1;
+    uint32_t *remap = ln_alloc_array(nv, sizeof(uint32_t), 0, "weld map", err);
+    uint32_t *next = ln_alloc_array(nv, sizeof(uint32_t), 0, "weld chains", err);
+    uint32_t *count = ln_alloc_array(nv, sizeof(uint32_t), 1, "weld counts", err);
+    uint32_t *head = ln_alloc_array(n_slots, sizeof(uint32_t), 0, "weld table", err);
+    if (!remap || !next || !count || !head) {
+        rc = err->code;
+        goto done;
+    }
+    for (size_t s = 0; s < n_slots; s++)
+        head[s] = LN__NONE;
+    const uint64_t slot_mask = n_slots - 1;
+    const float inv = eps > 0.0f ? 1.0f / eps : 0.0f;
+    const double eps2 = (double)eps * eps;
+    float *pos = m->positions;
+
+    /* Representatives are the first vertex of each cluster, in input order.
+     * Each takes the next new id, never larger than its old one, and its
+     * data moves to that slot at once (every slot below v has been read
+     * already), so candidates are compared at their new ids. */
+    size_t n_reps = 0;
+    for (size_t v = 0; v < nv; v++) {
+        const float *p = pos + 3 * v;
+        uint32_t found = LN__NONE;
+        int64_t c[3];
+        if (eps == 0.0f) {
+            for (int a = 0; a < 3; a++)
+                c[a] = ln__exact_key(p[a]);
+            for (uint32_t r = head[ln__hash3(c[0], c[1], c[2]) & slot_mask]; r != LN__NONE;
+                 r = next[r]) {
+                const float *q = pos + 3 * (size_t)r;
+                if (q[0] == p[0] && q[1] == p[1] && q[2] == p[2]) {
+                    found = r;
+                    break;
+                }
+            }
+        } else {
+            for (int a = 0; a < 3; a++)
+                c[a] = ln__cell(p[a], inv);
+            for (int d = 0; d < 27 && found == LN__NONE; d++) {
+                uint64_t h = ln__hash3(c[0] + d % 3 - 1, c[1] + d / 3 % 3 - 1, c[2] + d / 9 - 1);
+                for (uint32_t r = head[h & slot_mask]; r != LN__NONE; r = next[r]) {
+                    const float *q = pos + 3 * (size_t)r;
+                    double dx = (double)q[0] - p[0], dy = (double)q[1] - p[1],
+                           dz = (double)q[2] - p[2];
+                    if (dx * dx + dy * dy + dz * dz < eps2) {
+                        found = r;
+                        break;
+                    }
+                }
+            }
+        }
+        if (found != LN__NONE) {
+            remap[v] = found;
+            count[found]++;
+            for (int a = 0; a < 3; a++) {
+                if (m->colors)
+                    m->colors[3 * (size_t)found + a] += m->colors[3 * v + a];
+                if (m->normals)
+                    m->normals[3 * (size_t)found + a] += m->normals[3 * v + a];
+            }
+            continue;
+        }
+        uint32_t r = (uint32_t)n_reps++;
+        if (r != v) {
+            memcpy(pos + 3 * (size_t)r, p, 3 * sizeof(float));
+            if (m->colors)
+                memcpy(m->colors + 3 * (size_t)r, m->colors + 3 * v, 3 * sizeof(float));
+            if (m->normals)
+                memcpy(m->normals + 3 * (size_t)r, m->normals + 3 * v, 3 * sizeof(float));
+        }
+        remap[v] = r;
+        count[r] = 1;
+        uint64_t h = ln__hash3(c[0], c[1], c[2]) & slot_mask;
+        next[r] = head[h];
+        head[h] = r;
+    }
+    for (size_t r = 0; r < n_reps; r++) {
+        float k = 1.0f / (float)count[r];
+        for (int a = 0; a < 3; a++)
+            if (m->colors)
+                m->colors[3 * r + a] *= k;
+        if (m->normals) {
+            float *n = m->normals + 3 * r;
+            float len = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+            if (len > 0.0f)
+                for (int a = 0; a < 3; a++)
+                    n[a] /= len;
+        }
+    }
+    for (size_t i = 0; i < 3 * m->n_faces; i++)
+        m->indices[i] = remap[m->indices[i]];
+    m->n_vertices = n_reps;
+    ln__ops_compact(m, remap);
+    rc = LN_OK;
+done:
+    free(head);
+    free(count);
+    free(next);
+    free(remap);
+    return rc;
+}
+
+/* ---- main component ---- */
+
+int ln_mesh_keep_main_component(struct ln_mesh *m, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    int rc = ln__ops_check(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nv = m->n_vertices, nf = m->n_faces;
+    if (nf == 0)
+        return LN_OK;
+    uint32_t *parent = ln_alloc_array(nv, sizeof(uint32_t), 0, "component labels", err);
+    double *area = ln_alloc_array(nv, sizeof(double), 1, "component areas", err);
+    if (!parent || !area) {
+        rc = err->code;
+        goto done;
+    }
+    const uint32_t *idx = m->indices;
+    for (size_t v = 0; v < nv; v++)
+        parent[v] = (uint32_t)v;
+    for (size_t f = 0; f < nf; f++) {
+        ln__uf_union(parent, idx[3 * f], idx[3 * f + 1]);
+        ln__uf_union(parent, idx[3 * f + 1], idx[3 * f + 2]);
+    }
+    for (size_t f = 0; f < nf; f++) {
+        const float *a = m->positions + 3 * idx[3 * f];
+        const float *b = m->positions + 3 * idx[3 * f + 1];
+        const float *c = m->positions + 3 * idx[3 * f + 2];
+        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+        double e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                       e1[0] * e2[1] - e1[1] * e2[0]};
+        area[ln__uf_find(parent, idx[3 * f])] += sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+    }
+    uint32_t best = ln__uf_find(parent, idx[0]);
+    for (size_t v = 0; v < nv; v++)
+        if (parent[v] == v && area[v] > area[best])
+            best = (uint32_t)v;
+    size_t kept = 0;
+    uint32_t *out = m->indices;
+    for (size_t f = 0; f < nf; f++) {
+        if (ln__uf_find(parent, idx[3 * f]) != best)
+            continue;
+        memmove(out + 3 * kept, idx + 3 * f, 3 * sizeof(uint32_t));
+        kept++;
+    }
+    m->n_faces = kept;
+    ln__ops_compact(m, parent);
+    rc = LN_OK;
+done:
+    free(area);
+    free(parent);
+    return rc;
+}
+
+/* ---- hole filling ---- */
+
+/* Grows one mesh array to n elements of 3 floats or indices; on failure the
+ * old array stays in place (the mesh is still valid with its old counts). */
+static int ln__grow(void **p, size_t n, size_t elem, const char *what, struct ln_error *err)
+{
+    size_t bytes;
+    if (ln_size_mul(n, elem, &bytes) < 0)
+        return ln_error_set(err, LN_ETOOBIG, "%s is too large", what);
+    void *q = ln_realloc(*p, bytes);
+    if (!q)
+        return ln_error_set(err, LN_ENOMEM, "out of memory growing %s", what);
+    *p = q;
+    return LN_OK;
+}
+
+int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    int rc = ln__ops_check(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nv = m->n_vertices, nf = m->n_faces;
+    if (nf == 0 || max_edges < 3)
+        return 0;
+    size_t *off = ln_alloc_array(nv + 1, sizeof(size_t), 0, "hole edge offsets", err);
+    uint32_t *to = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "hole edges", err);
+    uint8_t *state = ln_alloc_array(nf, 3, 1, "hole edge flags", err);
+    uint32_t *loops = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "hole loops", err);
+    size_t *starts = NULL;
+    if (!off || !to || !state || !loops) {
+        rc = err->code;
+        goto done;
+    }
+    ln__ops_half_edges(m, off, to);
+
+    /* state: 1 boundary half-edge (its twin is missing), 2 already traced. */
+    size_t n_boundary = 0;
+    for (size_t a = 0; a < nv; a++)
+        for (size_t h = off[a]; h < off[a + 1]; h++) {
+            uint32_t b = to[h];
+            if (!ln__u32_has(to + off[b], off[b + 1] - off[b], (uint32_t)a)) {
+                state[h] = 1;
+                n_boundary++;
+            }
+        }
+    if (n_boundary == 0) {
+        rc = 0;
+        goto done;
+    }
+    starts = ln_alloc_array(n_boundary + 1, sizeof(size_t), 0, "hole list", err);
+    if (!starts) {
+        rc = err->code;
+        goto done;
+    }
+
+    /* Trace loops: from a boundary half-edge a -> b continue with an
+     * untraced boundary half-edge leaving b, until the walk returns to a.
+     * Only loops short enough are recorded. */
+    size_t n_loops = 0, n_loop_verts = 0, add_v = 0, add_f = 0;
+    starts[0] = 0;
+    for (size_t a = 0; a < nv; a++) {
+        for (size_t h0 = off[a]; h0 < off[a + 1]; h0++) {
+            if (state[h0] != 1)
+                continue;
+            size_t len = 0, base = n_loop_verts;
+            int closed = 0;
+            uint32_t cur = (uint32_t)a;
+            size_t h = h0;
+            for (;;) {
+                state[h] = 2;
+                if (len < (size_t)max_edges)
+                    loops[base + len] = cur;
+                len++;
+                cur = to[h];
+                if (cur == a) {
+                    closed = 1;
+                    break;
+                }
+                size_t hn = off[cur + 1];
+                for (size_t g = off[cur]; g < off[cur + 1]; g++)
+                    if (state[g] == 1) {
+                        hn = g;
+                        break;
+                    }
+                if (hn == off[cur + 1])
+                    break; /* a non-manifold tangle: leave it open */
+                h = hn;
+            }
+            if (!closed || len < 3 || len > (size_t)max_edges)
+                continue;
+            n_loop_verts += len;
+            starts[++n_loops] = n_loop_verts;
+            add_v += len > 3;
+            add_f += len > 3 ? len : 1;
+        }
+    }
+    if (n_loops == 0) {
+        rc = 0;
+        goto done;
+    }
+    size_t new_nv = nv + add_v, new_nf = nf + add_f;
+    if (new_nv > UINT32_MAX) {
+        rc = ln_error_set(err, LN_ETOOBIG, "mesh has too many vertices (%zu)", new_nv);
+        goto done;
+    }
+    if ((rc = ln__grow((void **)&m->positions, new_nv, 3 * sizeof(float), "mesh vertices", err)) <
+            0 ||
+        (rc = ln__grow((void **)&m->indices, new_nf, 3 * sizeof(uint32_t), "mesh faces", err)) <
+            0 ||
+        (m->colors && (rc = ln__grow((void **)&m->colors, new_nv, 3 * sizeof(float), "mesh colours",
+                                     err)) < 0) ||
+        (m->normals &&
+         (rc = ln__grow((void **)&m->normals, new_nv, 3 * sizeof(float), "mesh normals", err)) < 0))
+        goto done;
+
+    size_t v_out = nv, f_out = nf;
+    for (size_t l = 0; l < n_loops; l++) {
+        const uint32_t *loop = loops + starts[l];
+        size_t n = starts[l + 1] - starts[l];
+        uint32_t *t = m->indices + 3 * f_out;
+        if (n == 3) {
+            /* Reverse of the loop, so each new edge pairs with its twin. */
+            t[0] = loop[2];
+            t[1] = loop[1];
+            t[2] = loop[0];
+            f_out++;
+            continue;
+        }
+        /* A fan around a new vertex at the loop's centroid. */
+        double c[3] = {0, 0, 0}, col[3] = {0, 0, 0};
+        for (size_t i = 0; i < n; i++)
+            for (int a = 0; a < 3; a++) {
+                c[a] += m->positions[3 * (size_t)loop[i] + a];
+                if (m->colors)
+                    col[a] += m->colors[3 * (size_t)loop[i] + a];
+            }
+        for (int a = 0; a < 3; a++) {
+            m->positions[3 * v_out + a] = (float)(c[a] / (double)n);
+            if (m->colors)
+                m->colors[3 * v_out + a] = (float)(col[a] / (double)n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            t[3 * i] = (uint32_t)v_out;
+            t[3 * i + 1] = loop[(i + 1) % n];
+            t[3 * i + 2] = loop[i];
+        }
+        f_out += n;
+        v_out++;
+    }
+    m->n_vertices = new_nv;
+    m->n_faces = new_nf;
+    ln__ops_refresh_normals(m);
+    rc = (int)(n_loops > INT32_MAX ? INT32_MAX : n_loops);
+done:
+    free(starts);
+    free(loops);
+    free(state);
+    free(to);
+    free(off);
+    return rc;
+}
+
+/* ---- Taubin smoothing ---- */
+
+struct ln__smooth_ctx {
+    const float *src;
+    float *dst;
+    const size_t *off;
+    const uint32_t *adj;
+    const uint8_t *fixed;
+    float factor;
+};
+
+static void ln__smooth_step(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__smooth_ctx *c = vctx;
+    const float *restrict src = c->src;
+    float *restrict dst = c->dst;
+    const size_t *restrict off = c->off;
+    const uint32_t *restrict adj = c->adj;
+    const float f = c->factor;
+    for (size_t v = begin; v < end; v++) {
+        const float *p = src + 3 * v;
+        size_t n = off[v + 1] - off[v];
+        if (c->fixed[v] || n == 0) {
+            dst[3 * v] = p[0];
+            dst[3 * v + 1] = p[1];
+            dst[3 * v + 2] = p[2];
+            continue;
+        }
+        float s[3] = {0, 0, 0};
+        for (size_t e = off[v]; e < off[v + 1]; e++) {
+            const float *q = src + 3 * (size_t)adj[e];
+            s[0] += q[0];
+            s[1] += q[1];
+            s[2] += q[2];
+        }
+        float inv = 1.0f / (float)n;
+        for (int a = 0; a < 3; a++)
+            dst[3 * v + a] = p[a] + f * (s[a] * inv - p[a]);
+    }
+}
+
+int ln_mesh_smooth_taubin(struct ln_mesh *m, int iterations, float lambda, float mu,
+                          struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    if (iterations < 0 || !(lambda > 0.0f) || !(mu < -lambda) || !isfinite(mu))
+        return ln_error_set(err, LN_EINVAL,
+                            "Taubin smoothing needs iterations >= 0, lambda > 0, mu < -lambda");
+    int rc = ln__ops_check(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nv = m->n_vertices, nf = m->n_faces;
+    if (iterations == 0 || nf == 0)
+        return LN_OK;
+    size_t *off = ln_alloc_array(nv + 1, sizeof(size_t), 1, "smoothing offsets", err);
+    uint32_t *adj = ln_alloc_array(nf, 6 * sizeof(uint32_t), 0, "smoothing adjacency", err);
+    uint8_t *fixed = ln_alloc_array(nv, 1, 1, "smoothing flags", err);
+    float *tmp = ln_alloc_array(nv, 3 * sizeof(float), 0, "smoothing positions", err);
+    if (!off || !adj || !fixed || !tmp) {
+        rc = err->code;
+        goto done;
+    }
+    /* Each undirected edge is listed at both ends once per face using it:
+     * twice inside a closed surface, once on a boundary. */
+    const uint32_t *idx = m->indices;
+    for (size_t i = 0; i < 3 * nf; i++)
+        off[idx[i] + 1] += 2;
+    for (size_t v = 0; v < nv; v++)
+        off[v + 1] += off[v];
+    for (size_t f = 0; f < nf; f++)
+        for (int t = 0; t < 3; t++) {
+            uint32_t a = idx[3 * f + t], b = idx[3 * f + (t + 1) % 3];
+            adj[off[a]++] = b;
+            adj[off[b]++] = a;
+        }
+    for (size_t v = nv; v > 0; v--)
+        off[v] = off[v - 1];
+    off[0] = 0;
+    /* Sort each list, mark both ends of edges used other than twice, and
+     * drop the repeats in place; the write position never passes the read
+     * one, and `begin` keeps each list's old start once off[] is rewritten. */
+    size_t w = 0, begin = 0;
+    for (size_t v = 0; v < nv; v++) {
+        size_t end = off[v + 1];
+        ln__u32_sort(adj + begin, end - begin);
+        off[v] = w;
+        for (size_t i = begin; i < end;) {
+            size_t run = 1;
+            while (i + run < end && adj[i + run] == adj[i])
+                run++;
+            if (run != 2) {
+                fixed[v] = 1;
+                fixed[adj[i]] = 1;
+            }
+            adj[w++] = adj[i];
+            i += run;
+        }
+        begin = end;
+    }
+    off[nv] = w;
+
+    struct ln__smooth_ctx c = {.off = off, .adj = adj, .fixed = fixed};
+    float *a = m->positions, *b = tmp;
+    for (int it = 0; it < iterations; it++) {
+        for (int s = 0; s < 2; s++) {
+            c.src = a;
+            c.dst = b;
+            c.factor = s == 0 ? lambda : mu;
+            ln_parallel_for(nv, 4096, ln__smooth_step, &c);
+            float *t = a;
+            a = b;
+            b = t;
+        }
+    }
+    /* An even number of steps ends in the original array. */
+    ln__ops_refresh_normals(m);
+    rc = LN_OK;
+done:
+    free(tmp);
+    free(fixed);
+    free(adj);
+    free(off);
+    return rc;
+}
+
+/* ---- simplification ---- */
+
+int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    if (target_faces == 0)
+        return ln_error_set(err, LN_EINVAL, "target face count must be at least 1");
+    int rc = ln__ops_check(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nf = m->n_faces, nv = m->n_vertices;
+    if (nf <= target_faces)
+        return LN_OK;
+    uint32_t *dst = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "simplified faces", err);
+    uint32_t *remap = ln_alloc_array(nv, sizeof(uint32_t), 0, "simplify vertex map", err);
+    if (!dst || !remap) {
+        rc = err->code;
+        goto done;
+    }
+    const size_t target = 3 * target_faces;
+    /* Relative to the mesh's extent: 1e-2 is 1% of its size, generous
+     * enough to reach typical targets while keeping the topology. */
+    float result_error = 0.0f;
+    size_t n = meshopt_simplify(dst, m->indices, 3 * nf, m->positions, nv, 3 * sizeof(float),
+                                target, 1e-2f, 0, &result_error);
+    if (n > target)
+        n = meshopt_simplifySloppy(dst, m->indices, 3 * nf, m->positions, nv, 3 * sizeof(float),
+                                   target, FLT_MAX, &result_error);
+    memcpy(m->indices, dst, n * sizeof(uint32_t));
+    m->n_faces = n / 3;
+    ln__ops_compact(m, remap);
+    ln__ops_refresh_normals(m);
+    rc = LN_OK;
+done:
+    free(remap);
+    free(dst);
+    return rc;
+}

@@ -1,0 +1,433 @@
+/* Unit tests of mesh statistics and clean-up: hand-made solids with known
+ * answers, then each operation on marching-cubes spheres (main component,
+ * hole filling, Taubin smoothing, simplification, welding a triangle
+ * soup), and every operation under injected out-of-memory failures. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_mc.h"
+#include "ln_mesh.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+struct ball {
+    double c[3], r;
+};
+
+/* Marching cubes of the union of balls over [-1, 1]^3 with n points a side
+ * (the field is negative at the box's faces as long as the balls fit). */
+static struct ln_mesh balls_mesh(int n, const struct ball *b, int n_balls)
+{
+    float *f = malloc((size_t)n * n * n * sizeof(float));
+    assert_non_null(f);
+    double h = 2.0 / (n - 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < n; k++) {
+                double p[3] = {-1.0 + i * h, -1.0 + j * h, -1.0 + k * h}, v = -1e30;
+                for (int s = 0; s < n_balls; s++) {
+                    double dx = p[0] - b[s].c[0], dy = p[1] - b[s].c[1], dz = p[2] - b[s].c[2];
+                    double d = b[s].r - sqrt(dx * dx + dy * dy + dz * dz);
+                    if (d > v)
+                        v = d;
+                }
+                f[((size_t)i * n + j) * n + k] = (float)v;
+            }
+    const float origin[3] = {-1, -1, -1}, spacing[3] = {(float)h, (float)h, (float)h};
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    if (ln_mc_extract(f, n, n, n, 0.0f, origin, spacing, &m, &err) < 0)
+        fail_msg("%s", err.message);
+    free(f);
+    return m;
+}
+
+static struct ln_mesh sphere_mesh(int n, double r)
+{
+    struct ball b = {{0, 0, 0}, r};
+    return balls_mesh(n, &b, 1);
+}
+
+static struct ln_mesh_stats stats_of(const struct ln_mesh *m)
+{
+    struct ln_mesh_stats st;
+    struct ln_error err = {0};
+    if (ln_mesh_stats(m, &st, &err) < 0)
+        fail_msg("stats: %s", err.message);
+    return st;
+}
+
+static void add_colors(struct ln_mesh *m)
+{
+    m->colors = malloc(m->n_vertices * 3 * sizeof(float));
+    assert_non_null(m->colors);
+    for (size_t v = 0; v < m->n_vertices; v++)
+        for (int a = 0; a < 3; a++)
+            m->colors[3 * v + a] = 0.5f + 0.4f * m->positions[3 * v + a];
+}
+
+static void test_stats_of_tetrahedron(void **state)
+{
+    struct ln_mesh m = {0};
+    assert_int_equal(ln_mesh_alloc(&m, 5, 4, 0, NULL), 0);
+    const float p[15] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9}; /* vertex 4 unused */
+    const uint32_t t[12] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3};
+    memcpy(m.positions, p, sizeof p);
+    memcpy(m.indices, t, sizeof t);
+    struct ln_mesh_stats st = stats_of(&m);
+    assert_true(st.watertight);
+    assert_int_equal(st.euler, 2);
+    assert_int_equal(st.n_components, 1);
+    assert_int_equal(st.n_boundary_edges, 0);
+    assert_near(st.volume, 1.0 / 6.0, 1e-9);
+    assert_near(st.area, 1.5 + sqrt(3.0) / 2.0, 1e-6);
+    /* Turned inside out: negative volume, still closed. */
+    for (int f = 0; f < 4; f++) {
+        uint32_t x = m.indices[3 * f + 1];
+        m.indices[3 * f + 1] = m.indices[3 * f + 2];
+        m.indices[3 * f + 2] = x;
+    }
+    st = stats_of(&m);
+    assert_true(st.watertight);
+    assert_near(st.volume, -1.0 / 6.0, 1e-9);
+    /* One face flipped back: edges used twice in one direction. */
+    uint32_t x = m.indices[1];
+    m.indices[1] = m.indices[2];
+    m.indices[2] = x;
+    st = stats_of(&m);
+    assert_false(st.watertight);
+    /* One face fewer: three boundary edges. */
+    memcpy(m.indices, t, sizeof t);
+    m.n_faces = 3;
+    st = stats_of(&m);
+    assert_false(st.watertight);
+    assert_int_equal(st.n_boundary_edges, 3);
+    assert_int_equal(st.euler, 1);
+    /* Compact drops vertex 4 and a degenerate face. */
+    m.n_faces = 4;
+    m.indices[9] = m.indices[10];
+    assert_int_equal(ln_mesh_compact(&m, NULL), 0);
+    assert_int_equal(m.n_vertices, 4);
+    assert_int_equal(m.n_faces, 3);
+    /* A bad index is an error, not a crash. */
+    m.indices[0] = 77;
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_stats(&m, &st, &err), LN_EINVAL);
+    ln_mesh_free(&m);
+}
+
+static void test_keep_main_component_drops_floater(void **state)
+{
+    struct ball big = {{-0.35, 0.0, 0.0}, 0.5}, both[2] = {big, {{0.6, 0.1, 0.0}, 0.2}};
+    struct ln_mesh alone = balls_mesh(48, &big, 1);
+    struct ln_mesh m = balls_mesh(48, both, 2);
+    assert_int_equal(stats_of(&m).n_components, 2);
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_keep_main_component(&m, &err), 0);
+    struct ln_mesh_stats st = stats_of(&m), sa = stats_of(&alone);
+    assert_int_equal(st.n_components, 1);
+    assert_true(st.watertight);
+    assert_int_equal(m.n_vertices, alone.n_vertices);
+    assert_int_equal(m.n_faces, alone.n_faces);
+    for (int a = 0; a < 3; a++) {
+        assert_near(st.bbox_min[a], sa.bbox_min[a], 1e-6);
+        assert_near(st.bbox_max[a], sa.bbox_max[a], 1e-6);
+    }
+    assert_near(st.volume, sa.volume, 1e-9);
+    ln_mesh_free(&m);
+    ln_mesh_free(&alone);
+}
+
+/* Removes every face around vertex v. */
+static void cut_hole(struct ln_mesh *m, uint32_t v)
+{
+    size_t kept = 0;
+    for (size_t f = 0; f < m->n_faces; f++) {
+        const uint32_t *t = m->indices + 3 * f;
+        if (t[0] == v || t[1] == v || t[2] == v)
+            continue;
+        memmove(m->indices + 3 * kept, t, 3 * sizeof(uint32_t));
+        kept++;
+    }
+    m->n_faces = kept;
+}
+
+static void test_fill_holes_closes_and_restores_volume(void **state)
+{
+    struct ln_mesh m = sphere_mesh(40, 0.7);
+    add_colors(&m);
+    struct ln_mesh_stats before = stats_of(&m);
+    cut_hole(&m, 100);
+    cut_hole(&m, (uint32_t)(m.n_vertices / 2));
+    /* A larger hole: the two-ring of one vertex. */
+    uint32_t far = (uint32_t)(m.n_vertices - 50);
+    uint32_t ring[64];
+    int n_ring = 0;
+    for (size_t f = 0; f < m.n_faces && n_ring < 60; f++)
+        for (int e = 0; e < 3; e++)
+            if (m.indices[3 * f + e] == far)
+                for (int d = 0; d < 3; d++)
+                    ring[n_ring++] = m.indices[3 * f + d];
+    for (int i = 0; i < n_ring; i++)
+        cut_hole(&m, ring[i]);
+    struct ln_mesh_stats open = stats_of(&m);
+    assert_false(open.watertight);
+    assert_true(open.n_boundary_edges > 0);
+    struct ln_error err = {0};
+    /* Too small a limit leaves the biggest hole open. */
+    struct ln_mesh copy = {0};
+    assert_int_equal(ln_mesh_copy(&m, &copy, &err), 0);
+    int filled = ln_mesh_fill_holes(&copy, 8, &err);
+    assert_int_equal(filled, 2);
+    assert_false(stats_of(&copy).watertight);
+    ln_mesh_free(&copy);
+
+    filled = ln_mesh_fill_holes(&m, 100, &err);
+    assert_int_equal(filled, 3);
+    struct ln_mesh_stats st = stats_of(&m);
+    assert_true(st.watertight);
+    assert_int_equal(st.euler, 2);
+    assert_near(st.volume, before.volume, 0.01 * before.volume);
+    for (size_t i = 0; i < 3 * m.n_vertices; i++)
+        assert_true(m.colors[i] >= 0.0f && m.colors[i] <= 1.0f);
+    assert_int_equal(ln_mesh_fill_holes(&m, 100, &err), 0);
+    ln_mesh_free(&m);
+}
+
+static void radius_stats(const struct ln_mesh *m, double *mean, double *rms_dev)
+{
+    double s = 0.0, s2 = 0.0;
+    for (size_t v = 0; v < m->n_vertices; v++) {
+        const float *p = m->positions + 3 * v;
+        double r = sqrt((double)p[0] * p[0] + (double)p[1] * p[1] + (double)p[2] * p[2]);
+        s += r;
+        s2 += r * r;
+    }
+    *mean = s / (double)m->n_vertices;
+    *rms_dev = sqrt(fmax(0.0, s2 / (double)m->n_vertices - *mean * *mean));
+}
+
+static void test_taubin_removes_noise_without_shrinking(void **state)
+{
+    struct ln_mesh m = sphere_mesh(64, 0.7);
+    double mean0, dev0;
+    radius_stats(&m, &mean0, &dev0);
+    uint64_t s = 12345;
+    for (size_t v = 0; v < m.n_vertices; v++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(s >> 11) / 9007199254740992.0;
+        float k = (float)(1.0 + 0.02 * (2.0 * u - 1.0));
+        for (int a = 0; a < 3; a++)
+            m.positions[3 * v + a] *= k;
+    }
+    double mean1, dev1;
+    radius_stats(&m, &mean1, &dev1);
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_smooth_taubin(&m, 20, 0.5f, -0.53f, &err), 0);
+    double mean2, dev2;
+    radius_stats(&m, &mean2, &dev2);
+    printf("taubin: rms radius deviation %.5f -> %.5f, mean radius %.5f -> %.5f\n", dev1, dev2,
+           mean0, mean2);
+    /* Per-vertex noise is mostly high-frequency, which the lambda|mu pair
+     * removes; its low-frequency share stays (Taubin's pass band). */
+    assert_true(dev2 < 0.4 * dev1);
+    assert_near(mean2, mean0, 0.01 * mean0);
+    assert_true(stats_of(&m).watertight);
+    assert_int_equal(ln_mesh_smooth_taubin(&m, 1, 0.5f, -0.3f, &err), LN_EINVAL);
+    ln_mesh_free(&m);
+}
+
+static void test_taubin_keeps_boundary_fixed(void **state)
+{
+    struct ln_mesh m = sphere_mesh(32, 0.7);
+    cut_hole(&m, 10);
+    struct ln_mesh orig = {0};
+    assert_int_equal(ln_mesh_copy(&m, &orig, NULL), 0);
+    assert_int_equal(ln_mesh_smooth_taubin(&m, 5, 0.5f, -0.53f, NULL), 0);
+    size_t moved = 0;
+    for (size_t f = 0; f < m.n_faces; f++)
+        for (int e = 0; e < 3; e++) {
+            uint32_t a = m.indices[3 * f + e];
+            if (memcmp(m.positions + 3 * a, orig.positions + 3 * a, 3 * sizeof(float)) != 0)
+                moved++;
+        }
+    assert_true(moved > 0);
+    /* The neighbours of vertex 10 lie on the hole's rim. */
+    for (size_t f = 0; f < orig.n_faces; f++) {
+        const uint32_t *t = orig.indices + 3 * f;
+        if (t[0] != 10 && t[1] != 10 && t[2] != 10)
+            continue;
+        for (int e = 0; e < 3; e++)
+            if (t[e] != 10)
+                assert_memory_equal(m.positions + 3 * t[e], orig.positions + 3 * t[e],
+                                    3 * sizeof(float));
+    }
+    ln_mesh_free(&orig);
+    ln_mesh_free(&m);
+}
+
+static void test_simplify_to_target(void **state)
+{
+    struct ln_mesh m = sphere_mesh(128, 0.8);
+    add_colors(&m);
+    struct ln_mesh_stats before = stats_of(&m);
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_simplify(&m, 2000, &err), 0);
+    struct ln_mesh_stats st = stats_of(&m);
+    printf("simplify: %zu -> %zu faces, volume %+.3f%%\n", before.n_faces, st.n_faces,
+           100.0 * (st.volume / before.volume - 1.0));
+    assert_true(st.n_faces <= 2000);
+    assert_true(st.n_faces >= 1000);
+    assert_true(st.watertight);
+    assert_int_equal(st.euler, 2);
+    assert_near(st.volume, before.volume, 0.02 * before.volume);
+    /* Colours still follow their vertices. */
+    for (size_t v = 0; v < m.n_vertices; v++)
+        assert_near(m.colors[3 * v], 0.5f + 0.4f * m.positions[3 * v], 1e-6);
+    size_t nf = m.n_faces;
+    assert_int_equal(ln_mesh_simplify(&m, 5000, &err), 0); /* already small enough */
+    assert_int_equal(m.n_faces, nf);
+    ln_mesh_free(&m);
+}
+
+/* Each face gets its own three vertices, in a shuffled order. */
+static struct ln_mesh make_soup(const struct ln_mesh *src, float jitter)
+{
+    struct ln_mesh s = {0};
+    assert_int_equal(ln_mesh_alloc(&s, 3 * src->n_faces, src->n_faces, 1, NULL), 0);
+    uint64_t r = 99;
+    for (size_t f = 0; f < src->n_faces; f++)
+        for (int e = 0; e < 3; e++) {
+            size_t v = 3 * f + (size_t)e;
+            const float *p = src->positions + 3 * src->indices[v];
+            for (int a = 0; a < 3; a++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                float u = (float)((double)(r >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
+                s.positions[3 * v + a] = p[a] + jitter * u;
+                s.colors[3 * v + a] = (float)(e == 0);
+            }
+            s.indices[v] = (uint32_t)v;
+        }
+    return s;
+}
+
+static void test_weld_soup_closes(void **state)
+{
+    struct ln_mesh m = sphere_mesh(32, 0.7);
+    struct ln_mesh_stats ref = stats_of(&m);
+    struct ln_mesh soup = make_soup(&m, 0.0f);
+    struct ln_mesh_stats st = stats_of(&soup);
+    assert_false(st.watertight);
+    assert_int_equal(st.n_components, m.n_faces);
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_weld(&soup, 0.0f, &err), 0);
+    st = stats_of(&soup);
+    assert_true(st.watertight);
+    assert_int_equal(soup.n_vertices, m.n_vertices);
+    assert_int_equal(soup.n_faces, m.n_faces);
+    assert_int_equal(st.euler, 2);
+    assert_near(st.volume, ref.volume, 1e-6);
+    /* Colours are averaged over the merged corners (1 on a face's first
+     * corner, 0 on the others). */
+    size_t mixed = 0;
+    for (size_t i = 0; i < 3 * soup.n_vertices; i++) {
+        assert_true(soup.colors[i] >= 0.0f && soup.colors[i] <= 1.0f);
+        mixed += soup.colors[i] > 0.0f && soup.colors[i] < 1.0f;
+    }
+    assert_true(mixed > soup.n_vertices);
+    ln_mesh_free(&soup);
+
+    /* With jitter far below the edge length, a tolerance closes it too. */
+    soup = make_soup(&m, 1e-5f);
+    assert_int_equal(ln_mesh_weld(&soup, 0.0f, &err), 0);
+    assert_false(stats_of(&soup).watertight);
+    assert_int_equal(ln_mesh_weld(&soup, 1e-4f, &err), 0);
+    st = stats_of(&soup);
+    assert_true(st.watertight);
+    assert_int_equal(soup.n_vertices, m.n_vertices);
+    assert_int_equal(ln_mesh_weld(&soup, -1.0f, &err), LN_EINVAL);
+    ln_mesh_free(&soup);
+    ln_mesh_free(&m);
+}
+
+enum op { OP_WELD, OP_MAIN, OP_FILL, OP_SMOOTH, OP_SIMPLIFY, OP_STATS, OP_COMPACT, OP_COUNT };
+
+static int run_op(enum op op, struct ln_mesh *m, struct ln_error *err)
+{
+    struct ln_mesh_stats st;
+    switch (op) {
+    case OP_WELD:
+        return ln_mesh_weld(m, 1e-6f, err);
+    case OP_MAIN:
+        return ln_mesh_keep_main_component(m, err);
+    case OP_FILL:
+        return ln_mesh_fill_holes(m, 100, err);
+    case OP_SMOOTH:
+        return ln_mesh_smooth_taubin(m, 2, 0.5f, -0.53f, err);
+    case OP_SIMPLIFY:
+        return ln_mesh_simplify(m, 200, err);
+    case OP_STATS:
+        return ln_mesh_stats(m, &st, err);
+    case OP_COMPACT:
+        return ln_mesh_compact(m, err);
+    default:
+        return LN_EINTERNAL;
+    }
+}
+
+/* Fails each large allocation of each operation in turn: the result is a
+ * clean LN_ENOMEM and a mesh that is still whole (ASan reports leaks). */
+static void test_out_of_memory_is_clean(void **state)
+{
+    struct ball b[2] = {{{-0.3, 0, 0}, 0.5}, {{0.6, 0, 0}, 0.2}};
+    struct ln_mesh base = balls_mesh(20, b, 2);
+    add_colors(&base);
+    assert_int_equal(ln_mesh_compute_normals(&base, NULL), 0);
+    cut_hole(&base, 7);
+    for (int op = 0; op < OP_COUNT; op++) {
+        struct ln_mesh m = {0};
+        assert_int_equal(ln_mesh_copy(&base, &m, NULL), 0);
+        ln_alloc_fail_after(0);
+        assert_true(run_op((enum op)op, &m, NULL) >= 0);
+        long n_allocs = ln_alloc_fail_after(0);
+        ln_mesh_free(&m);
+        assert_true(n_allocs >= 1);
+        for (long n = 1; n <= n_allocs; n++) {
+            assert_int_equal(ln_mesh_copy(&base, &m, NULL), 0);
+            struct ln_error err = {0};
+            ln_alloc_fail_after(n);
+            int rc = run_op((enum op)op, &m, &err);
+            ln_alloc_fail_after(0);
+            if (rc != LN_ENOMEM)
+                fail_msg("operation %d, allocation %ld: got %d", op, n, rc);
+            assert_int_equal(err.code, LN_ENOMEM);
+            struct ln_mesh_stats st = stats_of(&m);
+            assert_int_equal(st.n_faces, base.n_faces);
+            assert_int_equal(st.n_vertices, base.n_vertices);
+            ln_mesh_free(&m);
+        }
+    }
+    ln_mesh_free(&base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stats_of_tetrahedron),
+        cmocka_unit_test(test_keep_main_component_drops_floater),
+        cmocka_unit_test(test_fill_holes_closes_and_restores_volume),
+        cmocka_unit_test(test_taubin_removes_noise_without_shrinking),
+        cmocka_unit_test(test_taubin_keeps_boundary_fixed),
+        cmocka_unit_test(test_simplify_to_target),
+        cmocka_unit_test(test_weld_soup_closes),
+        cmocka_unit_test(test_out_of_memory_is_clean),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
