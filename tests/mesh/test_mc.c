@@ -288,6 +288,34 @@ static void test_rejects_bad_grids(void **state)
     ln_mesh_free(&m);
 }
 
+/* NaN counts as outside and infinities as far values: the surface stays
+ * closed and every vertex finite. */
+static void test_non_finite_values(void **state)
+{
+    enum { N = 10 };
+    float f[N * N * N];
+    const float o[3] = {0, 0, 0}, s[3] = {1, 1, 1};
+    const float special[4] = {NAN, INFINITY, -INFINITY, 0.0f};
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            for (int k = 0; k < N; k++) {
+                int in = i > 0 && j > 0 && k > 0 && i < N - 1 && j < N - 1 && k < N - 1;
+                float v = in ? (float)(rnd() * 2.0 - 1.0) : -1.0f;
+                if (in && rnd() < 0.3)
+                    v = special[(int)(rnd() * 4.0) & 3];
+                f[(i * N + j) * N + k] = v;
+            }
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_mc_extract(f, N, N, N, 0.0f, o, s, &m, &err), 0);
+    assert_true(m.n_faces > 0);
+    for (size_t i = 0; i < 3 * m.n_vertices; i++)
+        assert_true(isfinite(m.positions[i]));
+    struct ln_mesh_stats st = stats_of(&m);
+    assert_true(st.watertight);
+    ln_mesh_free(&m);
+}
+
 static void test_out_of_memory_is_clean(void **state)
 {
     struct grid g = make_grid(24, SHAPE_SPHERE, 0.7, 0);
@@ -344,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_same_result_for_any_thread_count),
         cmocka_unit_test(test_open_at_grid_edge_closed_when_padded),
         cmocka_unit_test(test_rejects_bad_grids),
+        cmocka_unit_test(test_non_finite_values),
         cmocka_unit_test(test_out_of_memory_is_clean),
         cmocka_unit_test(test_speed_257),
     };
