@@ -1,0 +1,71 @@
+/*
+ * Internal interface of the sculpt engine (PRODUCT.md "sculpt"), shared by
+ * its three files: sculpt.c (the engine object, foreground preparation and
+ * raster helpers: exact distance transforms, resampling, blurs),
+ * sculpt_single.c (one image: silhouette inflation) and sculpt_multi.c
+ * (several images: visual hull with visibility-aware colouring).
+ *
+ * Rasters here are float, row-major, rows top to bottom, and pixel (x, y)
+ * has its centre at image coordinates (x + 0.5, y + 0.5), so a normalised
+ * coordinate u in [0, 1] lands at pixel coordinate u * m - 0.5. Nothing
+ * here is shared between runs; every function is reentrant.
+ */
+#ifndef LN_SCULPT_INTERNAL_H
+#define LN_SCULPT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ln_engine.h"
+
+#define LN__SCULPT_MIN_RESOLUTION 32
+#define LN__SCULPT_MAX_RESOLUTION 512
+
+/* Times a stage and reports it; returns the new start time. */
+double ln__sculpt_stage_done(struct ln_generate_report *rep, const char *name, double t0);
+
+/* The object cut-out of one input image (RGBA, alpha = object mask):
+ * foreground separation when remove_bg is set (the input alpha is used when
+ * it is meaningful), else the input's own alpha, which is all opaque when it
+ * carries none (the whole frame is the object). *use points either at img
+ * or at *cut; cut must be zeroed and is freed by the caller in both cases. */
+int ln__sculpt_cutout(const struct ln_image *img, int remove_bg, struct ln_image *cut,
+                      const struct ln_image **use, struct ln_error *err);
+
+/* Resamples an RGBA image, padded to a square around its centre with
+ * transparent pixels (as ln_frame_pad_square does, without the copy), to an
+ * m x m float raster of premultiplied colour and alpha in [0, 1]: an exact
+ * box (area) filter when shrinking, bilinear when enlarging. */
+int ln__sculpt_resample_square(const struct ln_image *rgba, int m, float *out,
+                               struct ln_error *err);
+
+/* Signed Euclidean distance in pixels to the boundary of {alpha >= 0.5},
+ * positive inside, negative outside, with the boundary placed between
+ * pixel centres and refined by fractional alpha where the edge is
+ * anti-aliased. Exact separable EDT (Felzenszwalb and Huttenlocher). */
+int ln__sculpt_signed_distance(const float *alpha, int alpha_stride, int w, int h, float *sd,
+                               struct ln_error *err);
+
+/* Turns premultiplied RGBA (m x m x 4) into straight RGB (m x m x 3) that
+ * stays valid a few pixels outside the object: pixels whose alpha is low get
+ * the mean of already valid neighbours, ring by ring, `rings` times, and
+ * whatever remains takes the object's mean colour. */
+int ln__sculpt_colour_extend(const float *prem, int m, int rings, float *rgb, struct ln_error *err);
+
+/* In-place box blur of a w x h x c float raster with the given radius
+ * (zero outside the raster), `passes` times; scratch holds w * h * c. */
+void ln__sculpt_box_blur(float *data, int w, int h, int c, int radius, int passes, float *scratch);
+
+/* Bilinear sample of channel-interleaved data at pixel coordinates
+ * (x, y), clamped to the raster. */
+void ln__sculpt_sample(const float *data, int w, int h, int c, float x, float y, float *out);
+
+int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,
+                          int res, const struct ln_progress *progress, struct ln_mesh *out,
+                          struct ln_generate_report *rep, struct ln_error *err);
+
+int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_generate_options *opt,
+                         int res, const struct ln_progress *progress, struct ln_mesh *out,
+                         struct ln_generate_report *rep, struct ln_error *err);
+
+#endif

@@ -1,0 +1,612 @@
+/*
+ * Sculpt from several images with known views: silhouette carving (the
+ * visual hull) and colouring from the best-facing view that sees each
+ * vertex.
+ *
+ * Carving evaluates, at every voxel centre, the smallest over the views of
+ * the signed distance (world units, positive inside) from the voxel's
+ * projection to that view's silhouette boundary, read bilinearly from an
+ * exact 2-D signed distance map. Its zero set is the visual hull with
+ * sub-voxel accuracy, so marching cubes gives a smooth surface instead of
+ * voxel terraces. Only values near the surface matter, so the field is
+ * clamped to +-3 voxels, which lets a voxel stop at the first view that
+ * puts it clearly outside. Along a grid row the projection is affine in
+ * the row index (orthographic) or a ratio of affine terms (perspective), so
+ * the inner loop is a few multiply-adds and one bilinear read per view.
+ *
+ * Colouring rasterises the hull into a depth buffer per view; a vertex is
+ * seen by a view when it is within a small tolerance of that buffer, and
+ * takes its colour from the seeing views, weighted sharply toward the most
+ * frontal one so that seams between views are short gradients. The same
+ * buffers give each view's reprojected hull, whose overlap with the view's
+ * own silhouette reveals a view that contradicts the others.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_mc.h"
+#include "ln_threads.h"
+#include "ln_time.h"
+#include "sculpt_internal.h"
+
+/* Field clamp in voxels. */
+#define LN__CARVE_BAND 3.0f
+/* A view whose silhouette overlaps the reprojected hull less than this
+ * (intersection over union) contradicts the others. */
+#define LN__IOU_WARN 0.8
+/* Colour blending temperature over the cosine of the viewing angle. */
+#define LN__VIEW_SOFTNESS 0.08f
+
+struct ln__view {
+    struct ln_camera cam;
+    struct ln_view view;
+    int m;       /* raster side */
+    float *sd;   /* m x m signed distance to the silhouette, pixels */
+    float *rgb;  /* m x m x 3 straight colour, extended past the edge */
+    float *zbuf; /* m x m depth buffer of the hull */
+    /* Camera coordinates of world point p: x = dot(right, p) + x0, etc. */
+    float x0, y0, z0;
+    float ms; /* m * camera scale: pixels per world unit (per unit x/z) */
+    double iou, explained;
+};
+
+static void ln__view_setup(struct ln__view *v)
+{
+    const struct ln_camera *c = &v->cam;
+    v->x0 = -(c->center[0] * c->right[0] + c->center[1] * c->right[1] + c->center[2] * c->right[2]);
+    v->y0 = -(c->center[0] * c->up[0] + c->center[1] * c->up[1] + c->center[2] * c->up[2]);
+    v->z0 = -(c->center[0] * c->forward[0] + c->center[1] * c->forward[1] +
+              c->center[2] * c->forward[2]);
+    v->ms = (float)v->m * c->scale;
+}
+
+/* Pixel coordinates and depth of world point p; returns 0 when p is behind
+ * a perspective camera. */
+static int ln__view_project(const struct ln__view *v, int perspective, const float *p, float *px,
+                            float *py, float *depth)
+{
+    const struct ln_camera *c = &v->cam;
+    float x = c->right[0] * p[0] + c->right[1] * p[1] + c->right[2] * p[2] + v->x0;
+    float y = c->up[0] * p[0] + c->up[1] * p[1] + c->up[2] * p[2] + v->y0;
+    float z = c->forward[0] * p[0] + c->forward[1] * p[1] + c->forward[2] * p[2] + v->z0;
+    *depth = z;
+    if (perspective) {
+        if (z <= 1e-6f)
+            return 0;
+        x /= z;
+        y /= z;
+    }
+    const float half = 0.5f * (float)v->m - 0.5f;
+    *px = half + x * v->ms;
+    *py = half - y * v->ms;
+    return 1;
+}
+
+/* Bilinear read of a signed distance map; beyond the raster the distance
+ * keeps falling with the distance to the raster (L1, a safe lower bound
+ * for a quantity only needed near the surface). */
+static inline float ln__sd_read(const float *restrict sd, int m, float px, float py)
+{
+    const float lim = (float)(m - 1);
+    float cx = px < 0.0f ? 0.0f : (px > lim ? lim : px);
+    float cy = py < 0.0f ? 0.0f : (py > lim ? lim : py);
+    float extra = fabsf(px - cx) + fabsf(py - cy);
+    int x0 = (int)cx, y0 = (int)cy;
+    if (x0 > m - 2)
+        x0 = m - 2;
+    if (y0 > m - 2)
+        y0 = m - 2;
+    float fx = cx - (float)x0, fy = cy - (float)y0;
+    const float *r0 = sd + (size_t)y0 * m + x0, *r1 = r0 + m;
+    float a = r0[0] + fx * (r0[1] - r0[0]);
+    float b = r1[0] + fx * (r1[1] - r1[0]);
+    return a + fy * (b - a) - extra;
+}
+
+/* ---- carving -------------------------------------------------------- */
+
+struct ln__carve {
+    const struct ln__view *views;
+    int order[LN_MAX_VIEWS]; /* views looking along the rows first */
+    int n_views;
+    int perspective;
+    float *field; /* n^3, (i * n + j) * n + k */
+    int n;        /* grid points per axis, W + 2 with the padding */
+    float origin; /* grid point (i, j, k) is at origin + (i, j, k) * h */
+    float h;
+    size_t i_offset;
+    size_t *inside; /* per thread: voxels with a positive value */
+};
+
+static void ln__carve_row(const struct ln__carve *c, int i, int j, float *restrict row,
+                          size_t *inside)
+{
+    const int n = c->n;
+    const float h = c->h, band = LN__CARVE_BAND * h;
+    const float p0[3] = {c->origin + (float)i * h, c->origin + (float)j * h, c->origin};
+    row[0] = row[n - 1] = -band;
+    for (int k = 1; k < n - 1; k++)
+        row[k] = band;
+    int alive = n - 2;
+    for (int oi = 0; oi < c->n_views && alive > 0; oi++) {
+        const struct ln__view *v = &c->views[c->order[oi]];
+        const struct ln_camera *cam = &v->cam;
+        const float *restrict sd = v->sd;
+        const int m = v->m;
+        const float half = 0.5f * (float)m - 0.5f;
+        /* Camera coordinates at k = 0 and their step along k. */
+        float x = cam->right[0] * p0[0] + cam->right[1] * p0[1] + cam->right[2] * p0[2] + v->x0;
+        float y = cam->up[0] * p0[0] + cam->up[1] * p0[1] + cam->up[2] * p0[2] + v->y0;
+        float z =
+            cam->forward[0] * p0[0] + cam->forward[1] * p0[1] + cam->forward[2] * p0[2] + v->z0;
+        const float dx = cam->right[2] * h, dy = cam->up[2] * h, dz = cam->forward[2] * h;
+        if (!c->perspective) {
+            const float wpp = 1.0f / v->ms;
+            const float ax = half + x * v->ms, ay = half - y * v->ms;
+            const float sx = dx * v->ms, sy = -dy * v->ms;
+            if (fabsf(sx) + fabsf(sy) < 1e-5f) {
+                /* The row runs along this view's axis: one value for all. */
+                float s = ln__sd_read(sd, m, ax, ay) * wpp;
+                s = s < -band ? -band : s;
+                for (int k = 1; k < n - 1; k++) {
+                    if (row[k] > -band && s < row[k]) {
+                        alive -= s <= -band;
+                        row[k] = s;
+                    }
+                }
+                continue;
+            }
+            for (int k = 1; k < n - 1; k++) {
+                if (row[k] <= -band)
+                    continue;
+                float s = ln__sd_read(sd, m, ax + (float)k * sx, ay + (float)k * sy) * wpp;
+                if (s < row[k]) {
+                    if (s <= -band) {
+                        s = -band;
+                        alive--;
+                    }
+                    row[k] = s;
+                }
+            }
+        } else {
+            const float inv_ms = 1.0f / v->ms;
+            for (int k = 1; k < n - 1; k++) {
+                if (row[k] <= -band)
+                    continue;
+                float zk = z + (float)k * dz;
+                float s;
+                if (zk <= 1e-6f) {
+                    s = -band;
+                } else {
+                    float iz = 1.0f / zk;
+                    float px = half + (x + (float)k * dx) * iz * v->ms;
+                    float py = half - (y + (float)k * dy) * iz * v->ms;
+                    s = ln__sd_read(sd, m, px, py) * zk * inv_ms;
+                }
+                if (s < row[k]) {
+                    if (s <= -band) {
+                        s = -band;
+                        alive--;
+                    }
+                    row[k] = s;
+                }
+            }
+        }
+    }
+    size_t cnt = 0;
+    for (int k = 1; k < n - 1; k++)
+        cnt += row[k] > 0.0f;
+    *inside += cnt;
+}
+
+static void ln__carve_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__carve *c = ctx;
+    const int n = c->n;
+    const float band = LN__CARVE_BAND * c->h;
+    for (size_t ii = begin; ii < end; ii++) {
+        int i = (int)(ii + c->i_offset);
+        for (int j = 0; j < n; j++) {
+            float *row = c->field + ((size_t)i * n + j) * n;
+            if (i == 0 || i == n - 1 || j == 0 || j == n - 1) {
+                for (int k = 0; k < n; k++)
+                    row[k] = -band;
+                continue;
+            }
+            ln__carve_row(c, i, j, row, &c->inside[thread]);
+        }
+    }
+}
+
+/* ---- depth buffers and colours ---------------------------------------- */
+
+struct ln__shade {
+    struct ln__view *views;
+    int n_views;
+    int perspective;
+    const struct ln_mesh *mesh;
+    float tol; /* depth tolerance of the visibility test, world units */
+};
+
+/* Rasterises the hull into one view's depth buffer (pixel centres inside
+ * or on a triangle), then measures how well the hull explains the view's
+ * silhouette. Triangles facing away are skipped: they are always behind a
+ * facing one on a closed surface. A counter-clockwise face seen from
+ * outside is clockwise in pixel coordinates, whose v axis points down, so
+ * facing triangles have a negative signed area there. */
+static void ln__raster_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__shade *s = ctx;
+    const struct ln_mesh *mesh = s->mesh;
+    for (size_t vi = begin; vi < end; vi++) {
+        struct ln__view *v = &s->views[vi];
+        const int m = v->m;
+        float *restrict zb = v->zbuf;
+        for (size_t i = 0; i < (size_t)m * m; i++)
+            zb[i] = FLT_MAX;
+        for (size_t f = 0; f < mesh->n_faces; f++) {
+            const uint32_t *t = mesh->indices + 3 * f;
+            float x[3], y[3], z[3];
+            int ok = 1;
+            for (int a = 0; a < 3; a++)
+                ok &= ln__view_project(v, s->perspective, mesh->positions + 3 * (size_t)t[a], &x[a],
+                                       &y[a], &z[a]);
+            if (!ok)
+                continue;
+            float area = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0]);
+            if (!(area < 0.0f))
+                continue;
+            float fxmin = fminf(x[0], fminf(x[1], x[2])), fxmax = fmaxf(x[0], fmaxf(x[1], x[2]));
+            float fymin = fminf(y[0], fminf(y[1], y[2])), fymax = fmaxf(y[0], fmaxf(y[1], y[2]));
+            int xmin = (int)ceilf(fxmin), xmax = (int)floorf(fxmax);
+            int ymin = (int)ceilf(fymin), ymax = (int)floorf(fymax);
+            if (xmin < 0)
+                xmin = 0;
+            if (ymin < 0)
+                ymin = 0;
+            if (xmax > m - 1)
+                xmax = m - 1;
+            if (ymax > m - 1)
+                ymax = m - 1;
+            const float inv = 1.0f / area;
+            for (int py = ymin; py <= ymax; py++) {
+                for (int px = xmin; px <= xmax; px++) {
+                    float X = (float)px, Y = (float)py;
+                    float w0 = (x[2] - x[1]) * (Y - y[1]) - (y[2] - y[1]) * (X - x[1]);
+                    float w1 = (x[0] - x[2]) * (Y - y[2]) - (y[0] - y[2]) * (X - x[2]);
+                    float w2 = (x[1] - x[0]) * (Y - y[0]) - (y[1] - y[0]) * (X - x[0]);
+                    if (w0 > 0.0f || w1 > 0.0f || w2 > 0.0f)
+                        continue;
+                    float d = (w0 * z[0] + w1 * z[1] + w2 * z[2]) * inv;
+                    float *dst = zb + (size_t)py * m + px;
+                    if (d < *dst)
+                        *dst = d;
+                }
+            }
+        }
+        size_t inter = 0, uni = 0, sil = 0;
+        for (size_t i = 0; i < (size_t)m * m; i++) {
+            int cov = zb[i]<FLT_MAX, in = v->sd[i]> 0.0f;
+            inter += cov && in;
+            uni += cov || in;
+            sil += in;
+        }
+        v->iou = uni ? (double)inter / (double)uni : 1.0;
+        v->explained = sil ? (double)inter / (double)sil : 1.0;
+    }
+}
+
+static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__shade *s = ctx;
+    const struct ln_mesh *mesh = s->mesh;
+    float dots[LN_MAX_VIEWS];
+    int seen[LN_MAX_VIEWS];
+    float pxs[LN_MAX_VIEWS], pys[LN_MAX_VIEWS];
+    for (size_t vtx = begin; vtx < end; vtx++) {
+        const float *p = mesh->positions + 3 * vtx;
+        const float *nrm = mesh->normals + 3 * vtx;
+        float best_seen = -FLT_MAX, best_any = -FLT_MAX;
+        for (int vi = 0; vi < s->n_views; vi++) {
+            const struct ln__view *v = &s->views[vi];
+            const struct ln_camera *cam = &v->cam;
+            float px, py, depth;
+            seen[vi] = 0;
+            if (!ln__view_project(v, s->perspective, p, &px, &py, &depth)) {
+                dots[vi] = -FLT_MAX;
+                continue;
+            }
+            float dir[3] = {-cam->forward[0], -cam->forward[1], -cam->forward[2]};
+            if (s->perspective) {
+                float len = 0.0f;
+                for (int a = 0; a < 3; a++) {
+                    dir[a] = cam->center[a] - p[a];
+                    len += dir[a] * dir[a];
+                }
+                len = sqrtf(len);
+                for (int a = 0; a < 3; a++)
+                    dir[a] /= len;
+            }
+            dots[vi] = nrm[0] * dir[0] + nrm[1] * dir[1] + nrm[2] * dir[2];
+            pxs[vi] = px;
+            pys[vi] = py;
+            int ix = (int)floorf(px + 0.5f), iy = (int)floorf(py + 0.5f);
+            if (ix >= 0 && iy >= 0 && ix < v->m && iy < v->m) {
+                float zb = v->zbuf[(size_t)iy * v->m + ix];
+                seen[vi] = zb == FLT_MAX || depth <= zb + s->tol;
+            }
+            if (dots[vi] > best_any)
+                best_any = dots[vi];
+            if (seen[vi] && dots[vi] > best_seen)
+                best_seen = dots[vi];
+        }
+        /* Seen by none (a fold hidden from every camera): the most frontal
+         * view still gives a plausible colour. */
+        int use_all = best_seen == -FLT_MAX;
+        float best = use_all ? best_any : best_seen;
+        float acc[3] = {0, 0, 0}, wsum = 0.0f;
+        for (int vi = 0; vi < s->n_views; vi++) {
+            if ((!use_all && !seen[vi]) || dots[vi] == -FLT_MAX)
+                continue;
+            float e = (dots[vi] - best) / LN__VIEW_SOFTNESS;
+            if (e < -8.0f)
+                continue;
+            float w = expf(e);
+            float c[3];
+            const struct ln__view *v = &s->views[vi];
+            ln__sculpt_sample(v->rgb, v->m, v->m, 3, pxs[vi], pys[vi], c);
+            for (int a = 0; a < 3; a++)
+                acc[a] += w * c[a];
+            wsum += w;
+        }
+        float *out = mesh->colors + 3 * vtx;
+        for (int a = 0; a < 3; a++) {
+            float x = wsum > 0.0f ? acc[a] / wsum : 0.5f;
+            out[a] = x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
+        }
+    }
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+/* Prepares view i: cut-out, square raster, signed distance, colours. */
+static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, struct ln__view *v,
+                            int index, struct ln_error *err)
+{
+    struct ln_image cut = {0};
+    const struct ln_image *use = NULL;
+    float *prem = NULL;
+    int rc = ln__sculpt_cutout(img, remove_bg, &cut, &use, err);
+    if (rc < 0)
+        goto cleanup;
+    /* The raster is never coarser than the voxels and at most twice finer. */
+    int side = img->width > img->height ? img->width : img->height;
+    int m = side < res ? res : (side > 2 * res ? 2 * res : side);
+    size_t n = (size_t)m * m;
+    v->m = m;
+    prem = ln_alloc_array(n, 4 * sizeof(float), 0, "view raster", err);
+    v->sd = ln_alloc_array(n, sizeof(float), 0, "view distance map", err);
+    v->rgb = ln_alloc_array(n, 3 * sizeof(float), 0, "view colours", err);
+    if (!prem || !v->sd || !v->rgb) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    if ((rc = ln__sculpt_resample_square(use, m, prem, err)) < 0 ||
+        (rc = ln__sculpt_signed_distance(prem + 3, 4, m, m, v->sd, err)) < 0 ||
+        (rc = ln__sculpt_colour_extend(prem, m, 4, v->rgb, err)) < 0)
+        goto cleanup;
+    size_t inside = 0;
+    for (size_t i = 0; i < n; i++)
+        inside += v->sd[i] > 0.0f;
+    if (inside == 0)
+        rc = ln_error_set(err, LN_EUNUSABLE, "no object was found in the image");
+cleanup:
+    if (rc < 0 && err)
+        ln_error_prefix(err, "view %d (az %g, el %g)", index + 1, (double)v->view.azimuth,
+                        (double)v->view.elevation);
+    free(prem);
+    ln_image_free(&cut);
+    return rc;
+}
+
+/* Orders views by how badly they agree with the hull, worst first. */
+static int ln__by_iou(const void *a, const void *b, const struct ln__view *views)
+{
+    double ia = views[*(const int *)a].iou, ib = views[*(const int *)b].iou;
+    return ia < ib ? -1 : (ia > ib ? 1 : *(const int *)a - *(const int *)b);
+}
+
+static void ln__warn_disagreeing(const struct ln__view *views, int n_views,
+                                 struct ln_generate_report *rep)
+{
+    int order[LN_MAX_VIEWS];
+    for (int i = 0; i < n_views; i++)
+        order[i] = i;
+    /* Insertion sort: at most LN_MAX_VIEWS entries. */
+    for (int i = 1; i < n_views; i++)
+        for (int j = i; j > 0 && ln__by_iou(&order[j], &order[j - 1], views) < 0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int r = 0; r < n_views; r++) {
+        const struct ln__view *v = &views[order[r]];
+        if (v->iou >= LN__IOU_WARN)
+            break;
+        ln_report_warn(rep,
+                       "view %d (az %g, el %g) disagrees with the others: only %.0f%% of its "
+                       "silhouette is explained; check its azimuth",
+                       order[r] + 1, (double)v->view.azimuth, (double)v->view.elevation,
+                       100.0 * v->explained);
+    }
+}
+
+int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_generate_options *opt,
+                         int res, const struct ln_progress *progress, struct ln_mesh *out,
+                         struct ln_generate_report *rep, struct ln_error *err)
+{
+    const int n_views = (int)in->n_images;
+    const int perspective = opt->camera.projection == LN_PROJECTION_PERSPECTIVE;
+    struct ln__view views[LN_MAX_VIEWS];
+    struct ln_view defaults[LN_MAX_VIEWS];
+    float *field = NULL;
+    size_t *inside = NULL;
+    int rc = LN_OK;
+    double t0 = ln_time_now();
+
+    memset(views, 0, sizeof views);
+    ln_views_default(defaults, n_views);
+    for (int i = 0; i < n_views; i++) {
+        views[i].view = in->views ? in->views[i] : defaults[i];
+        ln_camera_init(&views[i].cam, &views[i].view, &opt->camera);
+    }
+
+    /* Silhouettes. */
+    for (int i = 0; i < n_views; i++) {
+        ln_progress_report(progress, "foreground", 0.15 * i / n_views);
+        if ((rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, &views[i], i, err)) < 0)
+            goto cleanup;
+        ln__view_setup(&views[i]);
+        if (ln_progress_canceled(progress)) {
+            rc = ln_error_set(err, LN_ECANCELED, "canceled");
+            goto cleanup;
+        }
+    }
+    t0 = ln__sculpt_stage_done(rep, "foreground", t0);
+
+    /* Carving on a cube that the views' windows cover: the orthographic
+     * window itself, or for perspective a cube a little narrower than the
+     * frustum at the origin and small enough to stay in front of every
+     * camera. */
+    float side = opt->camera.ortho_size;
+    if (perspective) {
+        float d = opt->camera.distance;
+        side = 0.9f * d / views[0].cam.scale;
+        if (side > d)
+            side = d;
+    }
+    const int n = res + 2;
+    const float h = side / (float)res;
+    size_t n_field;
+    if (ln_size_mul3((size_t)n, (size_t)n, (size_t)n, &n_field) < 0) {
+        rc = ln_error_set(err, LN_ETOOBIG, "carving grid is too large");
+        goto cleanup;
+    }
+    field = ln_alloc_array(n_field, sizeof(float), 0, "carving grid", err);
+    if (!field) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    int threads = ln_threads_get();
+    inside = ln_xcalloc((size_t)threads, sizeof *inside);
+    struct ln__carve carve = {
+        .views = views,
+        .n_views = n_views,
+        .perspective = perspective,
+        .field = field,
+        .n = n,
+        .origin = -0.5f * side - 0.5f * h,
+        .h = h,
+        .inside = inside,
+    };
+    /* Views that look along the grid rows (z) cost one read per row and
+     * reject most rows outright, so they go first. */
+    int n_order = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n_views; i++)
+            if ((fabsf(views[i].cam.forward[2]) > 0.999f) == (pass == 0))
+                carve.order[n_order++] = i;
+    /* Slabs in a few chunks, so progress and cancellation are seen from the
+     * job's own thread. */
+    const int chunks = 8;
+    for (int c = 0; c < chunks; c++) {
+        size_t lo = (size_t)n * c / chunks, hi = (size_t)n * (c + 1) / chunks;
+        carve.i_offset = lo;
+        ln_parallel_for(hi - lo, 1, ln__carve_body, &carve);
+        ln_progress_report(progress, "carving", 0.15 + 0.45 * (c + 1) / chunks);
+        if (ln_progress_canceled(progress)) {
+            rc = ln_error_set(err, LN_ECANCELED, "canceled");
+            goto cleanup;
+        }
+    }
+    size_t n_inside = 0;
+    for (int t = 0; t < threads; t++)
+        n_inside += inside[t];
+    if (n_inside == 0) {
+        rc = ln_error_set(err, LN_EUNUSABLE,
+                          "the views' silhouettes have no common volume: check the views and "
+                          "their order");
+        goto cleanup;
+    }
+    t0 = ln__sculpt_stage_done(rep, "carving", t0);
+
+    ln_progress_report(progress, "meshing", 0.6);
+    const float origin[3] = {carve.origin, carve.origin, carve.origin};
+    const float spacing[3] = {h, h, h};
+    if ((rc = ln_mc_extract(field, n, n, n, 0.0f, origin, spacing, out, err)) < 0)
+        goto cleanup;
+    free(field);
+    field = NULL;
+    if (out->n_faces == 0) {
+        rc = ln_error_set(err, LN_EUNUSABLE,
+                          "the views' silhouettes have no common volume: check the views and "
+                          "their order");
+        goto cleanup;
+    }
+    t0 = ln__sculpt_stage_done(rep, "meshing", t0);
+    if (ln_progress_canceled(progress)) {
+        rc = ln_error_set(err, LN_ECANCELED, "canceled");
+        goto cleanup;
+    }
+
+    /* Visibility, consistency and colours. */
+    ln_progress_report(progress, "colouring", 0.75);
+    for (int i = 0; i < n_views; i++) {
+        views[i].zbuf =
+            ln_alloc_array((size_t)views[i].m * views[i].m, sizeof(float), 0, "depth buffer", err);
+        if (!views[i].zbuf) {
+            rc = err ? err->code : LN_ENOMEM;
+            goto cleanup;
+        }
+    }
+    if ((rc = ln_mesh_compute_normals(out, err)) < 0)
+        goto cleanup;
+    if (!out->colors) {
+        out->colors = ln_alloc_array(out->n_vertices, 3 * sizeof(float), 0, "mesh colours", err);
+        if (!out->colors) {
+            rc = err ? err->code : LN_ENOMEM;
+            goto cleanup;
+        }
+    }
+    struct ln__shade shade = {
+        .views = views,
+        .n_views = n_views,
+        .perspective = perspective,
+        .mesh = out,
+        .tol = 2.0f * h,
+    };
+    ln_parallel_for((size_t)n_views, 1, ln__raster_body, &shade);
+    ln__warn_disagreeing(views, n_views, rep);
+    ln_parallel_for(out->n_vertices, 4096, ln__shade_body, &shade);
+    /* The raw mesh carries no normals: the pipeline computes them after
+     * smoothing and simplification. */
+    free(out->normals);
+    out->normals = NULL;
+    ln__sculpt_stage_done(rep, "colouring", t0);
+    ln_progress_report(progress, "colouring", 1.0);
+
+cleanup:
+    if (rc < 0)
+        ln_mesh_free(out);
+    for (int i = 0; i < n_views; i++) {
+        free(views[i].zbuf);
+        free(views[i].rgb);
+        free(views[i].sd);
+    }
+    free(inside);
+    free(field);
+    return rc;
+}

@@ -1,0 +1,371 @@
+/*
+ * Sculpt from one image: the silhouette is inflated into a closed, smooth
+ * body whose depth follows its local width, and coloured from the image in
+ * front and from a blurred, darker version of it behind.
+ *
+ * Height profile. With d the distance to the silhouette and R the local
+ * half-width, h = sqrt(2 R d - d^2) is the circle of radius R rising from
+ * the silhouette: a disc becomes a sphere (h^2 = R^2 - r^2), a strip a
+ * cylinder. R at a pixel is the radius of the largest inscribed disc that
+ * covers it (the "local thickness"), found by propagating disc centres in
+ * raster passes, as a distance transform propagates nearest points. On the
+ * medial axis R = d, where dh/dd = (R - d) / h vanishes, so the profile has
+ * no crease along the ridge even though d has one. R jumps where a big disc
+ * ends at a narrow neck; a normalised box blur of R (kept >= d) turns those
+ * steps into shoulders. Depth is scaled by 0.8 so bodies look a little
+ * flatter than they are wide, as most photographed objects are.
+ *
+ * The field h(x, y) - |z| lives on the W x W pixel grid of the working
+ * raster itself (voxel centres are pixel centres), so no resampling is
+ * needed and the body is exactly symmetric in z.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_frame.h"
+#include "ln_mc.h"
+#include "ln_threads.h"
+#include "ln_time.h"
+#include "sculpt_internal.h"
+
+/* Depth of the body relative to its width. */
+#define LN__SCULPT_DEPTH 0.8f
+/* Back colours: blur radius as a fraction of the raster, brightness and
+ * saturation kept. */
+#define LN__BACK_BLUR_FRACTION 16
+#define LN__BACK_SHADE 0.85f
+#define LN__BACK_SATURATION 0.8f
+
+/* Local thickness: for each inside pixel the largest inscribed disc that
+ * covers it, by forward and backward raster passes over 8-neighbours; two
+ * rounds catch the paths that bend against one scan order. */
+static void ln__local_thickness(const float *d, int w, int h, int *best, float *r_out)
+{
+    static const int fwd[4][2] = {{-1, 0}, {-1, -1}, {0, -1}, {1, -1}};
+    size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++)
+        best[i] = d[i] > 0.0f ? (int)i : -1;
+    for (int round = 0; round < 2; round++) {
+        for (int dir = 0; dir < 2; dir++) {
+            int sgn = dir ? -1 : 1;
+            for (int yy = 0; yy < h; yy++) {
+                int y = dir ? h - 1 - yy : yy;
+                for (int xx = 0; xx < w; xx++) {
+                    int x = dir ? w - 1 - xx : xx;
+                    size_t i = (size_t)y * w + x;
+                    if (best[i] < 0)
+                        continue;
+                    float cur = d[best[i]];
+                    for (int t = 0; t < 4; t++) {
+                        int nx = x + sgn * fwd[t][0], ny = y + sgn * fwd[t][1];
+                        if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+                            continue;
+                        int c = best[(size_t)ny * w + nx];
+                        if (c < 0 || d[c] <= cur)
+                            continue;
+                        float dx = (float)(x - c % w), dy = (float)(y - c / w);
+                        float rc = d[c] + 0.5f;
+                        if (dx * dx + dy * dy <= rc * rc) {
+                            best[i] = c;
+                            cur = d[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        r_out[i] = best[i] >= 0 ? d[best[i]] : 0.0f;
+}
+
+struct ln__single_colour {
+    struct ln_mesh *mesh;
+    const float *front; /* W x W x 3 */
+    const float *back;  /* W x W x 3 */
+    const float *thick; /* W x W local half-width in pixels */
+    int w;
+};
+
+static float ln__smoothstep(float e0, float e1, float x)
+{
+    float t = (x - e0) / (e1 - e0);
+    t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+    return t * t * (3.0f - 2.0f * t);
+}
+
+static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__single_colour *c = ctx;
+    const int w = c->w;
+    const float fw = (float)w;
+    for (size_t v = begin; v < end; v++) {
+        const float *p = c->mesh->positions + 3 * v;
+        float px = (p[0] + 0.5f) * fw - 0.5f, py = (0.5f - p[1]) * fw - 0.5f;
+        float front[3], back[3], thick;
+        ln__sculpt_sample(c->front, w, w, 3, px, py, front);
+        ln__sculpt_sample(c->back, w, w, 3, px, py, back);
+        ln__sculpt_sample(c->thick, w, w, 1, px, py, &thick);
+        /* Blend across the rim over a band proportional to the local depth,
+         * so the seam is a soft gradient where the surface turns away. */
+        float band = 0.25f * LN__SCULPT_DEPTH * thick / fw;
+        if (band < 1.5f / fw)
+            band = 1.5f / fw;
+        float t = ln__smoothstep(-band, band, p[2]);
+        float *out = c->mesh->colors + 3 * v;
+        for (int ch = 0; ch < 3; ch++) {
+            float x = back[ch] + t * (front[ch] - back[ch]);
+            out[ch] = x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
+        }
+    }
+}
+
+int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,
+                          int res, const struct ln_progress *progress, struct ln_mesh *out,
+                          struct ln_generate_report *rep, struct ln_error *err)
+{
+    const int w = res;
+    const size_t n = (size_t)w * w;
+    const float fw = (float)w;
+    struct ln_image cut = {0}, square = {0};
+    const struct ln_image *use = NULL;
+    float *prem = NULL, *sd = NULL, *dist = NULL, *thick = NULL, *tmp = NULL, *field = NULL;
+    float *front = NULL, *back = NULL;
+    int *best = NULL;
+    int rc;
+    double t0 = ln_time_now();
+
+    /* Foreground, framed as TripoSR frames it, on the W x W raster. */
+    ln_progress_report(progress, "foreground", 0.0);
+    if ((rc = ln__sculpt_cutout(&in->images[0], opt->remove_bg, &cut, &use, err)) < 0)
+        goto cleanup;
+    float ratio = opt->foreground_ratio > 0.0f ? opt->foreground_ratio : 0.85f;
+    if ((rc = ln_frame_resize_foreground(use, ratio, &square, err)) < 0)
+        goto cleanup;
+    ln_image_free(&cut);
+    prem = ln_alloc_array(n, 4 * sizeof(float), 0, "working image", err);
+    if (!prem) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    if ((rc = ln__sculpt_resample_square(&square, w, prem, err)) < 0)
+        goto cleanup;
+    ln_image_free(&square);
+    size_t n_inside = 0;
+    for (size_t i = 0; i < n; i++)
+        n_inside += prem[4 * i + 3] >= 0.5f;
+    if (n_inside == 0) {
+        rc = ln_error_set(err, LN_EUNUSABLE, "the object is too thin to model at resolution %d",
+                          res);
+        goto cleanup;
+    }
+    t0 = ln__sculpt_stage_done(rep, "foreground", t0);
+    if (ln_progress_canceled(progress)) {
+        rc = ln_error_set(err, LN_ECANCELED, "canceled");
+        goto cleanup;
+    }
+
+    /* Height profile. */
+    ln_progress_report(progress, "inflating", 0.15);
+    sd = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
+    dist = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
+    thick = ln_alloc_array(n, sizeof(float), 0, "thickness map", err);
+    tmp = ln_alloc_array(n, 4 * sizeof(float), 0, "blur scratch", err);
+    best = ln_alloc_array(n, sizeof(int), 0, "thickness map", err);
+    if (!sd || !dist || !thick || !tmp || !best) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    if ((rc = ln__sculpt_signed_distance(prem + 3, 4, w, w, sd, err)) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++)
+        dist[i] = sd[i] > 0.0f ? sd[i] : 0.0f;
+    ln__local_thickness(dist, w, w, best, thick);
+    free(best);
+    best = NULL;
+    /* Blurred thickness (normalised over the object, so it also reaches a
+     * little outside): the colour blend band, and the slope of the squared
+     * height continued past the silhouette. */
+    float *blur = ln_alloc_array(n, 2 * sizeof(float), 0, "thickness map", err);
+    if (!blur) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float m = dist[i] > 0.0f ? 1.0f : 0.0f;
+        blur[2 * i] = thick[i] * m;
+        blur[2 * i + 1] = m;
+    }
+    int radius = w / 32 > 2 ? w / 32 : 2;
+    ln__sculpt_box_blur(blur, w, w, 2, radius, 2, tmp);
+    /* Squared height u = 2 R d - d^2, continued outside as the tangent
+     * 2 R sd so that the silhouette stays where the distance map put it. */
+    float *u = dist;
+    for (size_t i = 0; i < n; i++) {
+        float rb = blur[2 * i + 1] > 1e-6f ? blur[2 * i] / blur[2 * i + 1] : 1.0f;
+        float d = dist[i];
+        if (d > 0.0f) {
+            float r = thick[i] > d ? thick[i] : d;
+            u[i] = 2.0f * r * d - d * d;
+        } else {
+            u[i] = 2.0f * fmaxf(rb, 1.0f) * sd[i];
+        }
+        thick[i] = rb > d ? rb : d;
+    }
+    /* Smoothing: u is relaxed toward the solution of the Poisson problem
+     * -lap u = f, where f is the Laplacian of u itself, blurred. A smooth
+     * f gives a smooth u, while the local depth scale (the low
+     * frequencies of f) stays that of the circular profile: the ridges of
+     * the distance map and the steps of R where a wide part meets a narrow
+     * one, which are concentrated in f, are spread out, and nothing else
+     * changes (a disc's f is constant, so its sphere is kept exactly). */
+    for (int y = 0; y < w; y++) {
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            float m = sd[i] > 0.0f ? 1.0f : 0.0f;
+            float l = u[x > 0 ? i - 1 : i] + u[x < w - 1 ? i + 1 : i] + u[y > 0 ? i - w : i] +
+                      u[y < w - 1 ? i + w : i];
+            blur[2 * i] = m * (4.0f * u[i] - l);
+            blur[2 * i + 1] = m;
+        }
+    }
+    int f_radius = w / 16 > 2 ? w / 16 : 2;
+    ln__sculpt_box_blur(blur, w, w, 2, f_radius, 2, tmp);
+    const int sweeps = w / 2 > 64 ? w / 2 : 64;
+    const float omega = 1.8f;
+    for (int it = 0; it < sweeps; it++) {
+        for (int y = 1; y < w - 1; y++) {
+            float *restrict row = u + (size_t)y * w;
+            const float *restrict sdr = sd + (size_t)y * w;
+            const float *restrict fr = blur + (size_t)y * w * 2;
+            for (int x = 1; x < w - 1; x++) {
+                if (sdr[x] <= 0.0f)
+                    continue;
+                float f = fr[2 * x + 1] > 1e-6f ? fr[2 * x] / fr[2 * x + 1] : 0.0f;
+                float gs = 0.25f * (row[x - 1] + row[x + 1] + row[x - w] + row[x + w] + f);
+                row[x] += omega * (gs - row[x]);
+            }
+        }
+    }
+    /* Height, world units. Outside, the negative mirror of the profile:
+     * with the same steepness on both sides of the silhouette, marching
+     * cubes puts the rim where the distance map crosses zero. */
+    float max_h = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float h = LN__SCULPT_DEPTH * sqrtf(fabsf(u[i])) / fw;
+        if (sd[i] > 0.0f) {
+            sd[i] = u[i] > 0.0f ? h : 0.0f;
+            if (h > max_h)
+                max_h = h;
+        } else {
+            sd[i] = -h;
+        }
+    }
+    free(blur);
+    free(dist);
+    dist = NULL;
+
+    /* Field h - |z| on the pixel grid, one padding layer around x and y and
+     * two empty layers beyond the deepest point in z. */
+    const int kz = (int)ceilf(max_h * fw) + 2;
+    const int nx = w + 2, ny = w + 2, nz = 2 * kz + 1;
+    size_t n_field;
+    if (ln_size_mul3((size_t)nx, (size_t)ny, (size_t)nz, &n_field) < 0) {
+        rc = ln_error_set(err, LN_ETOOBIG, "inflation grid is too large");
+        goto cleanup;
+    }
+    field = ln_alloc_array(n_field, sizeof(float), 0, "inflation grid", err);
+    if (!field) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    for (int i = 0; i < nx; i++) {
+        for (int j = 0; j < ny; j++) {
+            float *restrict row = field + ((size_t)i * ny + j) * nz;
+            /* Grid column i is pixel column i - 1; grid row j (y up) is
+             * pixel row w - j. */
+            float hv = -1.0f / fw;
+            if (i >= 1 && i <= w && j >= 1 && j <= w)
+                hv = sd[(size_t)(w - j) * w + (i - 1)];
+            for (int k = 0; k < nz; k++)
+                row[k] = hv - fabsf((float)(k - kz)) / fw;
+        }
+    }
+    t0 = ln__sculpt_stage_done(rep, "inflating", t0);
+    if (ln_progress_canceled(progress)) {
+        rc = ln_error_set(err, LN_ECANCELED, "canceled");
+        goto cleanup;
+    }
+
+    ln_progress_report(progress, "meshing", 0.4);
+    const float origin[3] = {-0.5f - 0.5f / fw, -0.5f - 0.5f / fw, -(float)kz / fw};
+    const float spacing[3] = {1.0f / fw, 1.0f / fw, 1.0f / fw};
+    if ((rc = ln_mc_extract(field, nx, ny, nz, 0.0f, origin, spacing, out, err)) < 0)
+        goto cleanup;
+    free(field);
+    field = NULL;
+    if (out->n_faces == 0) {
+        rc = ln_error_set(err, LN_EUNUSABLE, "the object is too thin to model at resolution %d",
+                          res);
+        goto cleanup;
+    }
+    t0 = ln__sculpt_stage_done(rep, "meshing", t0);
+    if (ln_progress_canceled(progress)) {
+        rc = ln_error_set(err, LN_ECANCELED, "canceled");
+        goto cleanup;
+    }
+
+    /* Colours: the image in front; behind, the object's colours blurred
+     * (normalised over the object, so nothing from the background comes in
+     * at the edge), a little darker and less saturated. */
+    ln_progress_report(progress, "colouring", 0.7);
+    front = ln_alloc_array(n, 3 * sizeof(float), 0, "colour map", err);
+    back = ln_alloc_array(n, 3 * sizeof(float), 0, "colour map", err);
+    if (!front || !back) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto cleanup;
+    }
+    if ((rc = ln__sculpt_colour_extend(prem, w, 4, front, err)) < 0)
+        goto cleanup;
+    int back_radius = w / LN__BACK_BLUR_FRACTION > 2 ? w / LN__BACK_BLUR_FRACTION : 2;
+    ln__sculpt_box_blur(prem, w, w, 4, back_radius, 2, tmp);
+    for (size_t i = 0; i < n; i++) {
+        float a = prem[4 * i + 3];
+        float c[3];
+        for (int ch = 0; ch < 3; ch++)
+            c[ch] = a > 1e-4f ? prem[4 * i + ch] / a : front[3 * i + ch];
+        float luma = 0.299f * c[0] + 0.587f * c[1] + 0.114f * c[2];
+        for (int ch = 0; ch < 3; ch++)
+            back[3 * i + ch] = LN__BACK_SHADE * (luma + LN__BACK_SATURATION * (c[ch] - luma));
+    }
+    if (!out->colors) {
+        out->colors = ln_alloc_array(out->n_vertices, 3 * sizeof(float), 0, "mesh colours", err);
+        if (!out->colors) {
+            rc = err ? err->code : LN_ENOMEM;
+            goto cleanup;
+        }
+    }
+    struct ln__single_colour col = {
+        .mesh = out, .front = front, .back = back, .thick = thick, .w = w};
+    ln_parallel_for(out->n_vertices, 4096, ln__single_colour_body, &col);
+    ln__sculpt_stage_done(rep, "colouring", t0);
+    ln_progress_report(progress, "colouring", 1.0);
+    rc = LN_OK;
+
+cleanup:
+    if (rc < 0)
+        ln_mesh_free(out);
+    free(back);
+    free(front);
+    free(field);
+    free(best);
+    free(tmp);
+    free(thick);
+    free(dist);
+    free(sd);
+    free(prem);
+    ln_image_free(&square);
+    ln_image_free(&cut);
+    return rc;
+}
