@@ -80,6 +80,63 @@ static void ln__local_thickness(const float *d, int w, int h, int *best, float *
         r_out[i] = best[i] >= 0 ? d[best[i]] : 0.0f;
 }
 
+/* One red-black half-sweep of successive over-relaxation for -lap u = f
+ * on the object's pixels (the others hold fixed boundary values). Pixels of
+ * one colour only read the other colour, so rows split across threads. */
+struct ln__sor {
+    float *u;
+    const float *sd;
+    const float *f;
+    int w, colour;
+};
+
+#define LN__SOR_OMEGA 1.8f
+
+static void ln__sor_rows(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__sor *s = ctx;
+    const int w = s->w;
+    for (size_t r = begin; r < end; r++) {
+        int y = (int)r + 1;
+        float *restrict row = s->u + (size_t)y * w;
+        const float *restrict sdr = s->sd + (size_t)y * w;
+        const float *restrict fr = s->f + (size_t)y * w;
+        for (int x = 1 + ((y + s->colour) & 1); x < w - 1; x += 2) {
+            if (sdr[x] <= 0.0f)
+                continue;
+            float gs = 0.25f * (row[x - 1] + row[x + 1] + row[x - w] + row[x + w] + fr[x]);
+            row[x] += LN__SOR_OMEGA * (gs - row[x]);
+        }
+    }
+}
+
+/* Writes the field h - |z| slab by slab (the grid is large: filling it in
+ * parallel also spreads its first-touch page faults). */
+struct ln__fill {
+    float *field;
+    const float *height; /* W x W, world units, pixel rows top to bottom */
+    int w, kz;
+};
+
+static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__fill *f = ctx;
+    const int w = f->w, ny = w + 2, nz = 2 * f->kz + 1;
+    const float fw = (float)w, inv_w = 1.0f / fw;
+    for (size_t i = begin; i < end; i++) {
+        for (int j = 0; j < ny; j++) {
+            float *restrict row = f->field + (i * ny + j) * nz;
+            /* Grid column i is pixel column i - 1; grid row j (y up) is
+             * pixel row w - j. */
+            float hv = -1.0f / fw;
+            if (i >= 1 && i <= (size_t)w && j >= 1 && j <= w)
+                hv = f->height[(size_t)(w - j) * w + (i - 1)];
+            for (int k = 0; k < nz; k++)
+                row[k] = hv - fabsf((float)(k - f->kz)) * inv_w;
+        }
+    }
+}
+
 struct ln__single_colour {
     struct ln_mesh *mesh;
     const float *front; /* W x W x 3 */
@@ -232,21 +289,13 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
     }
     int f_radius = w / 16 > 2 ? w / 16 : 2;
     ln__sculpt_box_blur(blur, w, w, 2, f_radius, 2, tmp);
+    for (size_t i = 0; i < n; i++)
+        blur[i] = blur[2 * i + 1] > 1e-6f ? blur[2 * i] / blur[2 * i + 1] : 0.0f;
+    struct ln__sor sor = {.u = u, .sd = sd, .f = blur, .w = w};
     const int sweeps = w / 2 > 64 ? w / 2 : 64;
-    const float omega = 1.8f;
     for (int it = 0; it < sweeps; it++) {
-        for (int y = 1; y < w - 1; y++) {
-            float *restrict row = u + (size_t)y * w;
-            const float *restrict sdr = sd + (size_t)y * w;
-            const float *restrict fr = blur + (size_t)y * w * 2;
-            for (int x = 1; x < w - 1; x++) {
-                if (sdr[x] <= 0.0f)
-                    continue;
-                float f = fr[2 * x + 1] > 1e-6f ? fr[2 * x] / fr[2 * x + 1] : 0.0f;
-                float gs = 0.25f * (row[x - 1] + row[x + 1] + row[x - w] + row[x + w] + f);
-                row[x] += omega * (gs - row[x]);
-            }
-        }
+        for (sor.colour = 0; sor.colour < 2; sor.colour++)
+            ln_parallel_for((size_t)(w - 2), 16, ln__sor_rows, &sor);
     }
     /* Height, world units. Outside, the negative mirror of the profile:
      * with the same steepness on both sides of the silhouette, marching
@@ -280,18 +329,8 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
         rc = err ? err->code : LN_ENOMEM;
         goto cleanup;
     }
-    for (int i = 0; i < nx; i++) {
-        for (int j = 0; j < ny; j++) {
-            float *restrict row = field + ((size_t)i * ny + j) * nz;
-            /* Grid column i is pixel column i - 1; grid row j (y up) is
-             * pixel row w - j. */
-            float hv = -1.0f / fw;
-            if (i >= 1 && i <= w && j >= 1 && j <= w)
-                hv = sd[(size_t)(w - j) * w + (i - 1)];
-            for (int k = 0; k < nz; k++)
-                row[k] = hv - fabsf((float)(k - kz)) / fw;
-        }
-    }
+    struct ln__fill fill = {.field = field, .height = sd, .w = w, .kz = kz};
+    ln_parallel_for((size_t)nx, 4, ln__fill_slabs, &fill);
     t0 = ln__sculpt_stage_done(rep, "inflating", t0);
     if (ln_progress_canceled(progress)) {
         rc = ln_error_set(err, LN_ECANCELED, "canceled");
