@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     opt.resolution = res;
 
     double best = 1e30;
-    struct ln_generate_report best_rep;
+    struct ln_generate_report best_rep = {0};
     double best_decode = 0, best_export = 0;
     for (int r = 0; r < repeats; r++) {
         double t0 = ln_time_now();

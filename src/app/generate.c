@@ -48,7 +48,7 @@ static void ln__generate_help(void)
          "\n"
          "Mesh:\n"
          "  --resolution N           marching-cubes grid per axis (default 256)\n"
-         "  --faces N                simplify to at most N faces (default 200000, 0 = off)\n"
+         "  --faces N                simplify to at most N faces (default 100000, 0 = off)\n"
          "  --smooth N               Taubin smoothing iterations (default 8, 0 = off)\n"
          "  --keep-floaters          keep every part, not only the main one\n"
          "  --no-fill-holes          leave holes open\n"
@@ -194,12 +194,14 @@ static void ln__print_summary(const char *out, int fmt, const struct ln_generate
     for (int i = 0; i < rep->n_warnings; i++)
         json_array_append_new(warnings, json_string(rep->warnings[i]));
     json_t *root = json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:[f,f,f], s:[f,f,f], s:b, s:I, s:f, s:f, s:f, s:o, s:o}",
+        "{s:s, s:s, s:s, s:I, s:I, s:[f,f,f], s:[f,f,f], s:b, s:I, s:I, s:I, s:f, s:f, s:f, s:o, "
+        "s:o}",
         "output", out, "format", ln_mesh_format_ext(fmt), "engine", rep->engine, "vertices",
         (json_int_t)st->n_vertices, "faces", (json_int_t)st->n_faces, "bbox_min",
         (double)st->bbox_min[0], (double)st->bbox_min[1], (double)st->bbox_min[2], "bbox_max",
         (double)st->bbox_max[0], (double)st->bbox_max[1], (double)st->bbox_max[2],
-        "watertight", st->watertight, "components", (json_int_t)st->n_components, "area",
+        "watertight", st->watertight, "boundary_edges", (json_int_t)st->n_boundary_edges,
+        "euler", (json_int_t)st->euler, "components", (json_int_t)st->n_components, "area",
         st->area, "volume", st->volume, "seconds", rep->total_seconds, "stages", stages,
         "warnings", warnings);
     char *text = json_dumps(root, JSON_COMPACT);

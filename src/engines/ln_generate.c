@@ -26,7 +26,7 @@ void ln_generate_options_default(struct ln_generate_options *opt)
     opt->keep_main_component = 1;
     opt->fill_holes = 100;
     opt->smooth_iterations = 8;
-    opt->target_faces = 200000;
+    opt->target_faces = 100000;
     opt->size = 1.0f;
     opt->origin = LN_MESH_ORIGIN_CENTER;
 }
