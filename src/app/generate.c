@@ -47,7 +47,7 @@ static void ln__generate_help(void)
          "                           else the whole frame is the object)\n"
          "\n"
          "Mesh:\n"
-         "  --resolution N           marching-cubes grid per axis (default 256)\n"
+         "  --resolution N           marching-cubes grid per axis, 32 to 512 (default 256)\n"
          "  --faces N                simplify to at most N faces (default 100000, 0 = off)\n"
          "  --smooth N               Taubin smoothing iterations (default 8, 0 = off)\n"
          "  --keep-floaters          keep every part, not only the main one\n"
@@ -274,8 +274,8 @@ int ln_app_generate(int argc, char **argv)
             opt.remove_bg = 0;
             break;
         case OPT_RESOLUTION:
-            if (ln__parse_long(optarg, 32, 1024, &l) < 0)
-                return ln__usage_error("--resolution wants 32 to 1024 (got '%s')", optarg);
+            if (ln__parse_long(optarg, 32, 512, &l) < 0)
+                return ln__usage_error("--resolution wants 32 to 512 (got '%s')", optarg);
             opt.resolution = (int)l;
             break;
         case OPT_FACES:

@@ -104,7 +104,7 @@ static int ln__check_request(const struct ln_engine_input *in,
                 return rc;
         }
     }
-    if ((rc = ln__check_range(opt->resolution, 32, 1024, "resolution", err)) < 0 ||
+    if ((rc = ln__check_range(opt->resolution, 32, 512, "resolution", err)) < 0 ||
         (rc = ln__check_range(opt->foreground_ratio, 0.1, 1.0, "foreground ratio", err)) < 0 ||
         (rc = ln__check_range(opt->size, 1e-6, 1e6, "size", err)) < 0 ||
         (rc = ln__check_range(opt->camera.ortho_size, 1e-3, 1e3, "ortho size", err)) < 0 ||

@@ -84,4 +84,16 @@ int ln_image_encode_png(const struct ln_image *img, struct ln_buf *out, struct l
 /* Encodes and writes atomically. */
 int ln_image_save_png(const struct ln_image *img, const char *path, struct ln_error *err);
 
+/* Internal to the image floor: the per-format decoders behind
+ * ln_image_decode (ln_image_png.c, ln_image_jpeg.c, ln_image_webp.c) and
+ * the shared header check. Other floors call ln_image_decode. */
+int ln__image_check_size(const char *fmt, uint64_t width, uint64_t height,
+                         const struct ln_image_limits *lim, struct ln_error *err);
+int ln__image_decode_png(const uint8_t *data, size_t len, const struct ln_image_limits *lim,
+                         struct ln_image *out, struct ln_error *err);
+int ln__image_decode_jpeg(const uint8_t *data, size_t len, const struct ln_image_limits *lim,
+                          struct ln_image *out, struct ln_error *err);
+int ln__image_decode_webp(const uint8_t *data, size_t len, const struct ln_image_limits *lim,
+                          struct ln_image *out, struct ln_error *err);
+
 #endif
