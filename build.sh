@@ -12,7 +12,7 @@ shift || true
 packages=(
     build-essential cmake pkg-config git
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
-    libjansson-dev libmeshoptimizer-dev libcmocka-dev
+    libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
     clang nodejs npm
 )
 # The benchmark's reference implementation needs NumPy.

@@ -1,0 +1,132 @@
+/*
+ * The job manager: a bounded FIFO queue, worker threads that run the
+ * engine, and the persistent job history (outputs/jobs.json, see
+ * ln_store.h). The HTTP layer only validates and calls ln_jobs_submit; the
+ * workers do the generation; both meet here under one mutex.
+ *
+ *     struct ln_jobs *jobs;
+ *     ln_jobs_open(&cfg, engine, &jobs, &err);   // loads history, requeues
+ *     ln_jobs_start(jobs);                        // workers begin
+ *     ln_jobs_submit(jobs, &req, &job, &existed, &err);  // durable before return
+ *     ...
+ *     ln_jobs_shutdown(jobs);                     // finish or requeue, flush
+ *     ln_jobs_free(jobs);
+ *
+ * Durability: a job is in jobs.json (fsynced) before ln_jobs_submit returns,
+ * and is marked succeeded only after its model file is durably written, so
+ * killing the process at any instant loses no acknowledged or finished job.
+ * Jobs found running at start-up are queued again.
+ *
+ * Thread-safety: every function may be called from any thread; snapshots
+ * (struct ln_job copies) are returned, never pointers into shared state.
+ */
+#ifndef LN_JOBS_H
+#define LN_JOBS_H
+
+#include <stddef.h>
+
+#include "ln_engine.h"
+#include "ln_error.h"
+#include "ln_export.h"
+#include "ln_job.h"
+
+struct ln_jobs_config {
+    const char *outputs_dir; /* job history and results, default "outputs" */
+    int workers;             /* worker threads, default 1 */
+    size_t max_queue;        /* queued jobs accepted, default 64 */
+    size_t keep_jobs;        /* retention: newest finished jobs kept, 0 = all (default 1000) */
+    double keep_seconds;     /* retention: finished jobs older than this are removed, 0 = never */
+};
+
+void ln_jobs_config_default(struct ln_jobs_config *cfg);
+
+struct ln_jobs;
+
+/* Opens (creating if needed) the outputs folder and its history, repairing
+ * what can be repaired (see ln_store.h) and queueing again every job that
+ * was queued or running. The engine is borrowed and must outlive jobs. */
+int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine *engine,
+                 struct ln_jobs **out, struct ln_error *err);
+/* Starts the workers. */
+int ln_jobs_start(struct ln_jobs *jobs, struct ln_error *err);
+
+/* A new job. The input files were written by the caller into a staging
+ * folder inside outputs (ln_jobs_staging_dir); submit moves them into the
+ * job's folder. */
+struct ln_job_request {
+    int n_inputs;
+    const char *staged_paths[LN_MAX_VIEWS]; /* files to move into the job folder */
+    struct ln_job_input inputs[LN_MAX_VIEWS]; /* name, content_type, bytes; file is set by submit */
+    int has_views;
+    struct ln_view views[LN_MAX_VIEWS];
+    struct ln_generate_options options;
+    const char *idempotency_key; /* NULL or "" for none */
+};
+
+/* Queues a job and persists it before returning a snapshot in *job. With an
+ * idempotency key already used, returns that job instead (*existed = 1) and
+ * removes the staged files. Errors: LN_EBUSY when the queue is full,
+ * LN_EBUSY when shutting down, LN_EIO when the history cannot be written
+ * (then nothing was queued). */
+int ln_jobs_submit(struct ln_jobs *jobs, const struct ln_job_request *req, struct ln_job *job,
+                   int *existed, struct ln_error *err);
+
+/* Snapshot of one job; LN_ENOTFOUND for an unknown or invalid id. */
+int ln_jobs_get(struct ln_jobs *jobs, const char *id, struct ln_job *job, struct ln_error *err);
+
+/* Newest first, optionally only one status (-1 = all). *out is a new array
+ * of *n snapshots (caller frees); *total counts all matching jobs. */
+int ln_jobs_list(struct ln_jobs *jobs, int status, size_t offset, size_t limit,
+                 struct ln_job **out, size_t *n, size_t *total, struct ln_error *err);
+
+/* Cancels a queued job at once, or asks a running one to stop at its next
+ * stage boundary. Canceling a finished job is LN_EINVAL ("already
+ * succeeded"). Returns the snapshot after the change. */
+int ln_jobs_cancel(struct ln_jobs *jobs, const char *id, struct ln_job *job, struct ln_error *err);
+
+/* Removes a job and its folder (a running job is canceled first). */
+int ln_jobs_delete(struct ln_jobs *jobs, const char *id, struct ln_error *err);
+
+/* Waits until the job's version differs from seen_version or timeout_s
+ * passes, then returns its snapshot (for Server-Sent Events). */
+int ln_jobs_wait(struct ln_jobs *jobs, const char *id, uint64_t seen_version, double timeout_s,
+                 struct ln_job *job, struct ln_error *err);
+
+/* Path of a file in a job's folder: outputs/<id>/<name> (no check that it
+ * exists). Returns LN_ENOTFOUND for an invalid id, LN_EINVAL for a name
+ * with a slash. */
+int ln_jobs_path(struct ln_jobs *jobs, const char *id, const char *name, char *buf, size_t n,
+                 struct ln_error *err);
+/* Path of a succeeded job's model in fmt. The GLB is written by the worker;
+ * other formats are converted from it on first request and kept (written
+ * atomically, so concurrent requests are safe). LN_ENOTFOUND when the job
+ * is unknown or has no model (not succeeded). */
+int ln_jobs_model(struct ln_jobs *jobs, const char *id, enum ln_mesh_format fmt, char *buf,
+                  size_t n, struct ln_error *err);
+
+/* A fresh, empty folder for one request's uploads, inside outputs (so the
+ * move into the job folder is a rename). The caller removes it if the
+ * request fails; ln_jobs_open clears leftovers. */
+int ln_jobs_staging_dir(struct ln_jobs *jobs, char *buf, size_t n, struct ln_error *err);
+
+#define LN_JOBS_DURATION_BUCKETS 10
+struct ln_jobs_metrics {
+    size_t by_status[LN_JOB_STATUS_COUNT];
+    size_t queue_depth;
+    size_t queue_capacity;
+    int workers;
+    /* histogram of generation seconds of finished jobs (Prometheus style) */
+    double bucket_bounds[LN_JOBS_DURATION_BUCKETS]; /* upper bounds, seconds */
+    uint64_t bucket_counts[LN_JOBS_DURATION_BUCKETS]; /* cumulative, le bound */
+    uint64_t duration_count;
+    double duration_sum;
+};
+void ln_jobs_metrics(struct ln_jobs *jobs, struct ln_jobs_metrics *m);
+
+/* Stops accepting jobs, lets running jobs finish within grace_s seconds
+ * (canceled and queued again after that), stops the workers and flushes the
+ * history. Idempotent. */
+void ln_jobs_shutdown(struct ln_jobs *jobs, double grace_s);
+void ln_jobs_free(struct ln_jobs *jobs);
+
+#endif

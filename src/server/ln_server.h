@@ -1,0 +1,53 @@
+/*
+ * The HTTP server: the API of PRODUCT.md and the web UI's static files, on
+ * libmicrohttpd (the only code that includes microhttpd.h). HTTP threads
+ * only validate requests, stream uploads to disk and call the job manager;
+ * workers do the generation (ln_jobs.h).
+ *
+ *     struct ln_server *srv;
+ *     ln_server_start(&cfg, &srv, &err);        // listening; /health says 503
+ *     ...load the engine, open the jobs...
+ *     ln_server_set_ready(srv, jobs, "sculpt"); // /health says 200
+ *     ...
+ *     ln_server_stop(srv);                      // stop accepting, close
+ *
+ * Thread-safety: start/stop from one thread; set_ready from any.
+ */
+#ifndef LN_SERVER_H
+#define LN_SERVER_H
+
+#include <stddef.h>
+
+#include "ln_error.h"
+#include "ln_image.h"
+#include "ln_jobs.h"
+
+struct ln_server_config {
+    const char *host;            /* default "127.0.0.1" */
+    int port;                    /* default 8000; 0 picks a free port */
+    const char *web_dir;         /* static UI files, default "web" */
+    const char *api_token;       /* NULL or "": no token required */
+    size_t max_file_bytes;       /* per uploaded file, default 32 MiB */
+    size_t max_request_bytes;    /* per request body, default 128 MiB */
+    struct ln_image_limits image_limits; /* decoded size limits of uploads */
+    int max_images;              /* per multi-view job, default 8 */
+    unsigned timeout_s;          /* idle connection timeout, default 30 */
+    int threads;                 /* HTTP thread pool, default 4 */
+};
+
+void ln_server_config_default(struct ln_server_config *cfg);
+
+struct ln_server;
+
+/* Binds and starts serving. Errors: LN_EIO when the address cannot be bound
+ * (the message names it and the reason, e.g. "address already in use"). */
+int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
+                    struct ln_error *err);
+/* The port actually bound (useful with port 0). */
+int ln_server_port(const struct ln_server *srv);
+/* From now on job endpoints work and /health answers 200. jobs is borrowed. */
+void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs, const char *engine_name);
+/* Stops listening and waits for in-flight requests to end. */
+void ln_server_stop(struct ln_server *srv);
+
+#endif
