@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_mesh_util.h"
 
 int ln_mesh_alloc(struct ln_mesh *m, size_t nv, size_t nf, int with_colors, struct ln_error *err)
 {
@@ -146,76 +147,6 @@ int ln_mesh_place(struct ln_mesh *m, float size, enum ln_mesh_origin origin,
     return LN_OK;
 }
 
-/* Sorts a short list of vertex ids; adjacency lists are a handful long, so
- * insertion sort wins, and the rare long one (a fan centre) goes to qsort. */
-static int ln__u32_cmp(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void ln__u32_sort(uint32_t *v, size_t n)
-{
-    if (n > 32) {
-        qsort(v, n, sizeof *v, ln__u32_cmp);
-        return;
-    }
-    for (size_t i = 1; i < n; i++) {
-        uint32_t x = v[i];
-        size_t j = i;
-        for (; j > 0 && v[j - 1] > x; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-}
-
-static size_t ln__u32_count(const uint32_t *v, size_t n, uint32_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t c = 0;
-    while (lo + c < n && v[lo + c] == x)
-        c++;
-    return c;
-}
-
-static uint32_t ln__uf_find(uint32_t *parent, uint32_t x)
-{
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
-    }
-    return x;
-}
-
-/* Joins the sets of a and b; the smaller root wins, so the result does not
- * depend on the order of the unions' arguments. */
-static void ln__uf_union(uint32_t *parent, uint32_t a, uint32_t b)
-{
-    a = ln__uf_find(parent, a);
-    b = ln__uf_find(parent, b);
-    if (a < b)
-        parent[b] = a;
-    else if (b < a)
-        parent[a] = b;
-}
-
-static int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err)
-{
-    const size_t n = 3 * m->n_faces;
-    for (size_t i = 0; i < n; i++)
-        if (m->indices[i] >= m->n_vertices)
-            return ln_error_set(err, LN_EINVAL, "mesh face %zu refers to vertex %u of %zu", i / 3,
-                                (unsigned)m->indices[i], m->n_vertices);
-    return LN_OK;
-}
-
 int ln_mesh_stats(const struct ln_mesh *m, struct ln_mesh_stats *st, struct ln_error *err)
 {
     struct ln_error local;
@@ -260,20 +191,7 @@ int ln_mesh_stats(const struct ln_mesh *m, struct ln_mesh_stats *st, struct ln_e
         rc = err->code;
         goto done;
     }
-    for (size_t i = 0; i < 3 * nf; i++)
-        off[idx[i] + 1]++;
-    for (size_t v = 0; v < nv; v++)
-        off[v + 1] += off[v];
-    for (size_t f = 0; f < nf; f++)
-        for (int t = 0; t < 3; t++) {
-            uint32_t a = idx[3 * f + t], b = idx[3 * f + (t + 1) % 3];
-            to[off[a]++] = b;
-        }
-    for (size_t v = nv; v > 0; v--)
-        off[v] = off[v - 1];
-    off[0] = 0;
-    for (size_t v = 0; v < nv; v++)
-        ln__u32_sort(to + off[v], off[v + 1] - off[v]);
+    ln__mesh_half_edges(m, off, to);
 
     size_t n_edges = 0, n_used = 0, n_bad = 0, n_boundary = 0;
     for (size_t v = 0; v < nv; v++) {
@@ -331,41 +249,8 @@ int ln_mesh_compact(struct ln_mesh *m, struct ln_error *err)
     uint32_t *remap = ln_alloc_array(m->n_vertices, sizeof(uint32_t), 0, "mesh vertex map", err);
     if (!remap && m->n_vertices > 0)
         return err->code;
-    uint32_t *idx = m->indices;
-    size_t nf = 0;
-    for (size_t f = 0; f < m->n_faces; f++) {
-        uint32_t a = idx[3 * f], b = idx[3 * f + 1], c = idx[3 * f + 2];
-        if (a == b || b == c || a == c)
-            continue;
-        idx[3 * nf] = a;
-        idx[3 * nf + 1] = b;
-        idx[3 * nf + 2] = c;
-        nf++;
-    }
-    const uint32_t unused = UINT32_MAX;
-    for (size_t v = 0; v < m->n_vertices; v++)
-        remap[v] = unused;
-    for (size_t i = 0; i < 3 * nf; i++)
-        remap[idx[i]] = 0;
-    /* New ids never exceed old ones, so the arrays compact in place. */
-    size_t nv = 0;
-    for (size_t v = 0; v < m->n_vertices; v++) {
-        if (remap[v] == unused)
-            continue;
-        remap[v] = (uint32_t)nv;
-        if (nv != v) {
-            memcpy(m->positions + 3 * nv, m->positions + 3 * v, 3 * sizeof(float));
-            if (m->normals)
-                memcpy(m->normals + 3 * nv, m->normals + 3 * v, 3 * sizeof(float));
-            if (m->colors)
-                memcpy(m->colors + 3 * nv, m->colors + 3 * v, 3 * sizeof(float));
-        }
-        nv++;
-    }
-    for (size_t i = 0; i < 3 * nf; i++)
-        idx[i] = remap[idx[i]];
-    m->n_vertices = nv;
-    m->n_faces = nf;
+    if (remap)
+        ln__mesh_compact_in_place(m, remap);
     free(remap);
     return LN_OK;
 }

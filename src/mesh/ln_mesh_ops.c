@@ -16,58 +16,10 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_mesh_util.h"
 #include "ln_threads.h"
 
 #define LN__NONE UINT32_MAX
-
-static int ln__ops_check(const struct ln_mesh *m, struct ln_error *err)
-{
-    for (size_t i = 0; i < 3 * m->n_faces; i++)
-        if (m->indices[i] >= m->n_vertices)
-            return ln_error_set(err, LN_EINVAL, "mesh face %zu refers to vertex %u of %zu", i / 3,
-                                (unsigned)m->indices[i], m->n_vertices);
-    return LN_OK;
-}
-
-/* Drops degenerate faces and unreferenced vertices using caller-provided
- * scratch of n_vertices entries, so it cannot fail. New vertex ids never
- * exceed old ones, which lets the arrays compact in place. */
-static void ln__ops_compact(struct ln_mesh *m, uint32_t *remap)
-{
-    uint32_t *idx = m->indices;
-    size_t nf = 0;
-    for (size_t f = 0; f < m->n_faces; f++) {
-        uint32_t a = idx[3 * f], b = idx[3 * f + 1], c = idx[3 * f + 2];
-        if (a == b || b == c || a == c)
-            continue;
-        idx[3 * nf] = a;
-        idx[3 * nf + 1] = b;
-        idx[3 * nf + 2] = c;
-        nf++;
-    }
-    for (size_t v = 0; v < m->n_vertices; v++)
-        remap[v] = LN__NONE;
-    for (size_t i = 0; i < 3 * nf; i++)
-        remap[idx[i]] = 0;
-    size_t nv = 0;
-    for (size_t v = 0; v < m->n_vertices; v++) {
-        if (remap[v] == LN__NONE)
-            continue;
-        remap[v] = (uint32_t)nv;
-        if (nv != v) {
-            memcpy(m->positions + 3 * nv, m->positions + 3 * v, 3 * sizeof(float));
-            if (m->normals)
-                memcpy(m->normals + 3 * nv, m->normals + 3 * v, 3 * sizeof(float));
-            if (m->colors)
-                memcpy(m->colors + 3 * nv, m->colors + 3 * v, 3 * sizeof(float));
-        }
-        nv++;
-    }
-    for (size_t i = 0; i < 3 * nf; i++)
-        idx[i] = remap[idx[i]];
-    m->n_vertices = nv;
-    m->n_faces = nf;
-}
 
 /* Normals are kept only if the mesh had them; they cannot fail to
  * recompute because the array already exists. */
@@ -75,83 +27,6 @@ static void ln__ops_refresh_normals(struct ln_mesh *m)
 {
     if (m->normals)
         ln_mesh_compute_normals(m, NULL);
-}
-
-static uint32_t ln__uf_find(uint32_t *parent, uint32_t x)
-{
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
-    }
-    return x;
-}
-
-static void ln__uf_union(uint32_t *parent, uint32_t a, uint32_t b)
-{
-    a = ln__uf_find(parent, a);
-    b = ln__uf_find(parent, b);
-    if (a < b)
-        parent[b] = a;
-    else if (b < a)
-        parent[a] = b;
-}
-
-static void ln__u32_sort(uint32_t *v, size_t n);
-
-/* Outgoing half-edges per vertex: targets of vertex v are
- * to[off[v] .. off[v + 1]), sorted. off has n_vertices + 1 entries, to has
- * 3 * n_faces. */
-static void ln__ops_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to)
-{
-    const size_t nv = m->n_vertices, nf = m->n_faces;
-    const uint32_t *idx = m->indices;
-    memset(off, 0, (nv + 1) * sizeof *off);
-    for (size_t i = 0; i < 3 * nf; i++)
-        off[idx[i] + 1]++;
-    for (size_t v = 0; v < nv; v++)
-        off[v + 1] += off[v];
-    for (size_t f = 0; f < nf; f++)
-        for (int t = 0; t < 3; t++)
-            to[off[idx[3 * f + t]]++] = idx[3 * f + (t + 1) % 3];
-    for (size_t v = nv; v > 0; v--)
-        off[v] = off[v - 1];
-    off[0] = 0;
-    for (size_t v = 0; v < nv; v++)
-        ln__u32_sort(to + off[v], off[v + 1] - off[v]);
-}
-
-static int ln__u32_cmp(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void ln__u32_sort(uint32_t *v, size_t n)
-{
-    if (n > 32) {
-        qsort(v, n, sizeof *v, ln__u32_cmp);
-        return;
-    }
-    for (size_t i = 1; i < n; i++) {
-        uint32_t x = v[i];
-        size_t j = i;
-        for (; j > 0 && v[j - 1] > x; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-}
-
-static int ln__u32_has(const uint32_t *v, size_t n, uint32_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && v[lo] == x;
 }
 
 /* ---- weld ---- */
@@ -191,7 +66,7 @@ int ln_mesh_weld(struct ln_mesh *m, float eps, struct ln_error *err)
         err = &local;
     if (!(eps >= 0.0f) || !isfinite(eps))
         return ln_error_set(err, LN_EINVAL, "weld distance must be a finite number >= 0");
-    int rc = ln__ops_check(m, err);
+    int rc = ln__mesh_check_indices(m, err);
     if (rc < 0)
         return rc;
     const size_t nv = m->n_vertices;
@@ -292,7 +167,7 @@ int ln_mesh_weld(struct ln_mesh *m, float eps, struct ln_error *err)
     for (size_t i = 0; i < 3 * m->n_faces; i++)
         m->indices[i] = remap[m->indices[i]];
     m->n_vertices = n_reps;
-    ln__ops_compact(m, remap);
+    ln__mesh_compact_in_place(m, remap);
     rc = LN_OK;
 done:
     free(head);
@@ -309,7 +184,7 @@ int ln_mesh_keep_main_component(struct ln_mesh *m, struct ln_error *err)
     struct ln_error local;
     if (!err)
         err = &local;
-    int rc = ln__ops_check(m, err);
+    int rc = ln__mesh_check_indices(m, err);
     if (rc < 0)
         return rc;
     const size_t nv = m->n_vertices, nf = m->n_faces;
@@ -351,7 +226,7 @@ int ln_mesh_keep_main_component(struct ln_mesh *m, struct ln_error *err)
         kept++;
     }
     m->n_faces = kept;
-    ln__ops_compact(m, parent);
+    ln__mesh_compact_in_place(m, parent);
     rc = LN_OK;
 done:
     free(area);
@@ -380,7 +255,7 @@ int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
     struct ln_error local;
     if (!err)
         err = &local;
-    int rc = ln__ops_check(m, err);
+    int rc = ln__mesh_check_indices(m, err);
     if (rc < 0)
         return rc;
     const size_t nv = m->n_vertices, nf = m->n_faces;
@@ -395,14 +270,14 @@ int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
         rc = err->code;
         goto done;
     }
-    ln__ops_half_edges(m, off, to);
+    ln__mesh_half_edges(m, off, to);
 
     /* state: 1 boundary half-edge (its twin is missing), 2 already traced. */
     size_t n_boundary = 0;
     for (size_t a = 0; a < nv; a++)
         for (size_t h = off[a]; h < off[a + 1]; h++) {
             uint32_t b = to[h];
-            if (!ln__u32_has(to + off[b], off[b + 1] - off[b], (uint32_t)a)) {
+            if (ln__u32_count(to + off[b], off[b + 1] - off[b], (uint32_t)a) == 0) {
                 state[h] = 1;
                 n_boundary++;
             }
@@ -574,7 +449,7 @@ int ln_mesh_smooth_taubin(struct ln_mesh *m, int iterations, float lambda, float
     if (iterations < 0 || !(lambda > 0.0f) || !(mu < -lambda) || !isfinite(mu))
         return ln_error_set(err, LN_EINVAL,
                             "Taubin smoothing needs iterations >= 0, lambda > 0, mu < -lambda");
-    int rc = ln__ops_check(m, err);
+    int rc = ln__mesh_check_indices(m, err);
     if (rc < 0)
         return rc;
     const size_t nv = m->n_vertices, nf = m->n_faces;
@@ -775,7 +650,7 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
         err = &local;
     if (target_faces == 0)
         return ln_error_set(err, LN_EINVAL, "target face count must be at least 1");
-    int rc = ln__ops_check(m, err);
+    int rc = ln__mesh_check_indices(m, err);
     if (rc < 0)
         return rc;
     const size_t nf = m->n_faces, nv = m->n_vertices;
@@ -825,7 +700,7 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
     }
     memcpy(m->indices, dst, n * sizeof(uint32_t));
     m->n_faces = n / 3;
-    ln__ops_compact(m, remap);
+    ln__mesh_compact_in_place(m, remap);
     ln__ops_refresh_normals(m);
     rc = LN_OK;
 done:

@@ -1,0 +1,37 @@
+/*
+ * Helpers shared inside the mesh floor (not part of its public interface):
+ * index checks, in-place compaction, per-vertex half-edge lists, sorted
+ * vertex-id lists and union-find. Every function is reentrant.
+ */
+#ifndef LN_MESH_UTIL_H
+#define LN_MESH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ln_error.h"
+#include "ln_mesh.h"
+
+/* LN_EINVAL when a face refers to a vertex that does not exist. */
+int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err);
+
+/* Drops degenerate faces and unreferenced vertices using caller-provided
+ * scratch of n_vertices entries, so it cannot fail. */
+void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap);
+
+/* Outgoing half-edges per vertex: the targets of vertex v are
+ * to[off[v] .. off[v + 1]), sorted. off has n_vertices + 1 entries, to has
+ * 3 * n_faces. */
+void ln__mesh_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to);
+
+/* Sorts a list of vertex ids ascending. */
+void ln__u32_sort(uint32_t *v, size_t n);
+/* How many times x occurs in the sorted list v. */
+size_t ln__u32_count(const uint32_t *v, size_t n, uint32_t x);
+
+/* Union-find over vertex ids; the smaller root wins, so the result does not
+ * depend on the order of the unions. */
+uint32_t ln__uf_find(uint32_t *parent, uint32_t x);
+void ln__uf_union(uint32_t *parent, uint32_t a, uint32_t b);
+
+#endif
