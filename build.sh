@@ -13,6 +13,7 @@ packages=(
     build-essential cmake pkg-config git
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
     libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
+    libyaml-dev libopenblas-dev
     clang nodejs npm
 )
 # The benchmark's reference implementation needs NumPy.

@@ -1,0 +1,40 @@
+/*
+ * Finding model files: a path to a file or folder, or a Hugging Face repo
+ * id resolved through the local Hugging Face cache exactly as
+ * hf_hub_download lays it out (triposr-model.md section 14.3): cache root
+ * from HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub,
+ * XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub (and
+ * TRANSFORMERS_CACHE as an extra place to look); models--owner--name,
+ * refs/main -> snapshots/<commit>/<file> (symlinks into blobs/ or real
+ * files); *.incomplete never used. Nothing is ever downloaded.
+ *
+ * Reentrant (reads the environment).
+ */
+#ifndef LN_HF_H
+#define LN_HF_H
+
+#include <stddef.h>
+
+#include "ln_error.h"
+
+#define LN_HF_PATH_MAX 4096
+
+/* Resolves repo_id ("owner/name") + filename to an existing file path.
+ * LN_ENOTFOUND with a message listing where it looked. */
+int ln_hf_resolve(const char *repo_id, const char *filename, char *out, size_t n,
+                  struct ln_error *err);
+
+struct ln_model_files {
+    char config[LN_HF_PATH_MAX];     /* config.yaml */
+    char weights[LN_HF_PATH_MAX];    /* model.ckpt (or model.safetensors) */
+    char where[LN_HF_PATH_MAX + 64]; /* human description for the log */
+};
+
+#define LN_TRIPOSR_DEFAULT_REPO "stabilityai/TripoSR"
+
+/* spec: NULL (the default repo), a folder holding config.yaml and
+ * model.ckpt or model.safetensors, a path to a weights file (config.yaml
+ * beside it), or a repo id in the cache. */
+int ln_model_locate(const char *spec, struct ln_model_files *out, struct ln_error *err);
+
+#endif
