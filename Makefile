@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 BIN = build/lunar-nova
 
-.PHONY: build run test test-release test-asan test-fuzz bench fuzz clean
+.PHONY: build run test test-release test-asan test-tsan test-fuzz bench fuzz clean
 
 build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON >/dev/null
@@ -19,7 +19,7 @@ run: build
 	mkdir -p out
 	$(BIN) generate examples/mug.png -o out/mug.glb
 
-test: test-release test-asan test-fuzz
+test: test-release test-asan test-tsan test-fuzz
 
 test-release: build
 	cd build && ctest --output-on-failure -j $(JOBS)
@@ -29,6 +29,11 @@ test-asan:
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS) -L unit
+
+test-tsan:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
+	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
 
 test-fuzz:
 	@if command -v clang >/dev/null; then \

@@ -1163,7 +1163,7 @@ void ln_jobs_shutdown(struct ln_jobs *J, double grace_s)
     for (int i = 0; i < J->n_workers; i++) {
         struct ln__worker *w = &J->workers[i];
         if (w->busy) {
-            ln_log_info("job %s is still running after %.0f s: stopping it to run again at "
+            ln_log_info("job %s is still running after %.1f s: stopping it to run again at "
                         "the next start",
                         w->id, grace_s);
             w->requeue = 1;

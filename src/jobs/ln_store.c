@@ -161,14 +161,15 @@ int ln_store_open(const char *outputs_dir, struct ln_store **out, struct ln_erro
     if (brc == LN_OK) {
         st->recovered = 1;
         st->bak_is_current = 1;
+        size_t n = json_object_size(st->jobs);
         if (rc == LN_EFORMAT)
             ln_log_warn("%s is damaged (%s): kept as %s; the job history was loaded from %s "
-                        "(%zu jobs)",
+                        "(%zu job%s)",
                         st->path, e1.message, aside ? ln__base(aside) : "(not moved)",
-                        st->bak_path, json_object_size(st->jobs));
+                        st->bak_path, n, n == 1 ? "" : "s");
         else
-            ln_log_warn("%s is missing: the job history was loaded from %s (%zu jobs)",
-                        st->path, st->bak_path, json_object_size(st->jobs));
+            ln_log_warn("%s is missing: the job history was loaded from %s (%zu job%s)",
+                        st->path, st->bak_path, n, n == 1 ? "" : "s");
         rc = LN_OK;
         goto done;
     }

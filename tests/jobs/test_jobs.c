@@ -1,0 +1,773 @@
+/* Unit tests of the job manager with the real sculpt engine on tiny inputs
+ * and with a fake engine whose speed and outcome the test controls:
+ * the job life cycle, cancel and delete, listing, idempotency, the bounded
+ * queue, recovery after a restart, retention, waits, model conversion and
+ * shutdown. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ln_export.h"
+#include "ln_file.h"
+#include "ln_jobs.h"
+#include "ln_log.h"
+#include "ln_time.h"
+
+/* ---- a fake engine ---- */
+
+enum { LN__FAKE_OK, LN__FAKE_FAIL };
+
+struct ln__fake {
+    int mode;
+    int steps; /* 5 ms sleeps, checking cancellation between them */
+    atomic_int runs;
+};
+
+static int ln__fake_run(const struct ln_engine *eng, const struct ln_engine_input *in,
+                        const struct ln_generate_options *opt, const struct ln_progress *progress,
+                        struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err)
+{
+    struct ln__fake *f = eng->impl;
+    atomic_fetch_add(&f->runs, 1);
+    if (f->mode == LN__FAKE_FAIL)
+        return ln_error_set(err, LN_EUNUSABLE, "the fake engine found nothing to model");
+    for (int i = 0; i < f->steps; i++) {
+        if (ln_progress_canceled(progress))
+            return ln_error_set(err, LN_ECANCELED, "canceled");
+        ln_progress_report(progress, "waiting", i / (double)f->steps);
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    /* An octahedron: closed, faces counter-clockwise from outside. */
+    static const float pos[18] = {1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1};
+    static const uint32_t idx[24] = {0, 2, 4, 2, 1, 4, 1, 3, 4, 3, 0, 4,
+                                     2, 0, 5, 1, 2, 5, 3, 1, 5, 0, 3, 5};
+    int rc = ln_mesh_alloc(out, 6, 8, 1, err);
+    if (rc < 0)
+        return rc;
+    memcpy(out->positions, pos, sizeof pos);
+    memcpy(out->indices, idx, sizeof idx);
+    for (int i = 0; i < 18; i++)
+        out->colors[i] = 0.5f;
+    return LN_OK;
+}
+
+static void ln__fake_destroy(struct ln_engine *eng)
+{
+}
+
+static const struct ln_engine_ops ln__fake_ops = {
+    .name = "fake", .run = ln__fake_run, .destroy = ln__fake_destroy};
+
+/* ---- helpers ---- */
+
+struct ln__req {
+    struct ln_job_request req;
+    char staging[2048];
+    char paths[LN_MAX_VIEWS][4096];
+};
+
+/* A w x h RGBA PNG of an opaque disc on a transparent background. */
+static void ln__disc_png(const char *path, int w, int h)
+{
+    struct ln_image img = {0};
+    struct ln_error err = {0};
+    if (ln_image_alloc(&img, w, h, 4, &err) < 0)
+        fail_msg("%s", err.message);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = img.data + 4 * ((size_t)y * w + x);
+            double dx = (x + 0.5 - w / 2.0) / (w * 0.35), dy = (y + 0.5 - h / 2.0) / (h * 0.35);
+            int in = dx * dx + dy * dy <= 1.0;
+            p[0] = 200;
+            p[1] = (uint8_t)(60 + x);
+            p[2] = 40;
+            p[3] = in ? 255 : 0;
+        }
+    }
+    if (ln_image_save_png(&img, path, &err) < 0)
+        fail_msg("%s", err.message);
+    ln_image_free(&img);
+}
+
+/* Stages n disc images and fills a request with fast options. */
+static void ln__stage(struct ln_jobs *J, struct ln__req *r, int n, const char *key)
+{
+    struct ln_error err = {0};
+    memset(r, 0, sizeof *r);
+    if (ln_jobs_staging_dir(J, r->staging, sizeof r->staging, &err) < 0)
+        fail_msg("%s", err.message);
+    r->req.n_inputs = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(r->paths[i], sizeof r->paths[i], "%s/upload-%d", r->staging, i);
+        ln__disc_png(r->paths[i], 64, 64);
+        r->req.staged_paths[i] = r->paths[i];
+        snprintf(r->req.inputs[i].name, sizeof r->req.inputs[i].name, "disc %d.png", i);
+        strcpy(r->req.inputs[i].content_type, "image/png");
+        struct stat st;
+        stat(r->paths[i], &st);
+        r->req.inputs[i].bytes = (uint64_t)st.st_size;
+    }
+    ln_generate_options_default(&r->req.options);
+    r->req.options.resolution = 48;
+    r->req.options.target_faces = 0;
+    r->req.options.smooth_iterations = 0;
+    r->req.idempotency_key = key;
+}
+
+static void ln__unstage(struct ln__req *r)
+{
+    for (int i = 0; i < r->req.n_inputs; i++)
+        unlink(r->paths[i]);
+    rmdir(r->staging);
+}
+
+static void ln__submit(struct ln_jobs *J, struct ln_job *job, const char *key)
+{
+    struct ln__req r;
+    struct ln_error err = {0};
+    int existed = -1;
+    ln__stage(J, &r, 1, key);
+    if (ln_jobs_submit(J, &r.req, job, &existed, &err) < 0)
+        fail_msg("submit: %s", err.message);
+    assert_int_equal(existed, 0);
+    ln__unstage(&r);
+}
+
+static struct ln_jobs *ln__open(const char *dir, const struct ln_engine *eng, int workers,
+                                size_t max_queue, size_t keep_jobs)
+{
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = dir;
+    cfg.workers = workers;
+    cfg.max_queue = max_queue;
+    cfg.keep_jobs = keep_jobs;
+    struct ln_jobs *J = NULL;
+    struct ln_error err = {0};
+    if (ln_jobs_open(&cfg, eng, &J, &err) < 0)
+        fail_msg("open: %s", err.message);
+    return J;
+}
+
+static void ln__start(struct ln_jobs *J)
+{
+    struct ln_error err = {0};
+    if (ln_jobs_start(J, &err) < 0)
+        fail_msg("start: %s", err.message);
+}
+
+/* Waits (through ln_jobs_wait) until pred(job) holds. */
+static void ln__wait_for(struct ln_jobs *J, const char *id, int (*pred)(const struct ln_job *),
+                         double timeout_s, struct ln_job *job)
+{
+    struct ln_error err = {0};
+    double end = ln_time_now() + timeout_s;
+    if (ln_jobs_get(J, id, job, &err) < 0)
+        fail_msg("%s", err.message);
+    while (!pred(job)) {
+        if (ln_time_now() > end)
+            fail_msg("job %s still %s (%s) after %.0f s", id, ln_job_status_name(job->status),
+                     job->stage, timeout_s);
+        if (ln_jobs_wait(J, id, job->version, 0.5, job, &err) < 0)
+            fail_msg("%s", err.message);
+    }
+}
+
+static int ln__is_final(const struct ln_job *j)
+{
+    return ln_job_status_is_final(j->status);
+}
+
+static int ln__is_running(const struct ln_job *j)
+{
+    return j->status == LN_JOB_STATUS_RUNNING && j->progress > 0.0;
+}
+
+static int ln__exists(const char *dir, const char *id, const char *name)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s/%s%s%s", dir, id, name ? "/" : "", name ? name : "") >=
+        (int)sizeof p)
+        fail_msg("path too long");
+    return access(p, F_OK) == 0;
+}
+
+/* The status jobs.json holds for id ("" when absent). */
+static const char *ln__stored_status(const char *dir, const char *id, char buf[32])
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/jobs.json", dir);
+    json_t *all = json_load_file(p, 0, NULL);
+    assert_non_null(all);
+    json_t *s = json_object_get(json_object_get(all, id), "status");
+    snprintf(buf, 32, "%s", s ? json_string_value(s) : "");
+    json_decref(all);
+    return buf;
+}
+
+/* ---- tests ---- */
+
+static void test_sculpt_job_succeeds(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_sculpt");
+    struct ln_engine *eng;
+    struct ln_error err = {0};
+    assert_int_equal(ln_engine_sculpt_new(&eng, &err), LN_OK);
+    struct ln_jobs *J = ln__open(dir, eng, 1, 8, 0);
+    ln__start(J);
+
+    struct ln__req r;
+    struct ln_job job;
+    int existed = -1;
+    ln__stage(J, &r, 1, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &job, &existed, &err), LN_OK);
+    assert_int_equal(existed, 0);
+    assert_true(ln_job_id_valid(job.id));
+    assert_string_equal(job.engine, "sculpt");
+    assert_string_equal(job.inputs[0].file, "input-0.png");
+    assert_string_equal(job.inputs[0].name, "disc 0.png");
+    assert_true(job.created_at > 0);
+    assert_int_equal(access(r.paths[0], F_OK), -1); /* moved, not copied */
+    assert_true(ln__exists(dir, job.id, "input-0.png"));
+    char st[32];
+    assert_string_not_equal(ln__stored_status(dir, job.id, st), ""); /* durable at once */
+    ln__unstage(&r);
+
+    ln__wait_for(J, job.id, ln__is_final, 20, &job);
+    if (job.status != LN_JOB_STATUS_SUCCEEDED)
+        fail_msg("job %s: %s", ln_job_status_name(job.status), job.error);
+    assert_true(ln__exists(dir, job.id, "model.glb"));
+    assert_true(ln__exists(dir, job.id, "preview.png"));
+    assert_string_equal(ln__stored_status(dir, job.id, st), "succeeded");
+    assert_int_equal(job.attempts, 1);
+    assert_true(job.has_mesh);
+    assert_true(job.mesh.n_faces > 100);
+    assert_true(job.started_at >= job.created_at && job.finished_at >= job.started_at);
+    assert_near(job.progress, 1.0, 1e-9);
+    assert_string_equal(job.stage, "done");
+    assert_string_equal(job.timings[0].name, "decode");
+    assert_string_equal(job.timings[job.n_timings - 1].name, "total");
+
+    /* The preview is a 256 px image. */
+    char p[4096];
+    struct ln_image img = {0};
+    assert_int_equal(ln_jobs_path(J, job.id, "preview.png", p, sizeof p, &err), LN_OK);
+    assert_int_equal(ln_image_load(p, NULL, &img, &err), LN_OK);
+    assert_int_equal(img.width, 256);
+    ln_image_free(&img);
+
+    /* Conversions: written on first request, then served as they are. */
+    for (int f = LN_MESH_FORMAT_OBJ; f < LN_MESH_FORMAT_COUNT; f++) {
+        char path[4096];
+        assert_int_equal(ln_jobs_model(J, job.id, (enum ln_mesh_format)f, path, sizeof path,
+                                       &err),
+                         LN_OK);
+        struct stat s1, s2;
+        assert_int_equal(stat(path, &s1), 0);
+        struct ln_mesh m = {0};
+        assert_int_equal(ln_mesh_load(path, &m, &err), LN_OK);
+        assert_int_equal(m.n_faces, job.mesh.n_faces);
+        ln_mesh_free(&m);
+        assert_int_equal(ln_jobs_model(J, job.id, (enum ln_mesh_format)f, path, sizeof path,
+                                       &err),
+                         LN_OK);
+        assert_int_equal(stat(path, &s2), 0);
+        assert_int_equal(s1.st_ino, s2.st_ino); /* not rewritten */
+    }
+    char path[4096];
+    assert_int_equal(ln_jobs_model(J, job.id, LN_MESH_FORMAT_GLB, path, sizeof path, &err),
+                     LN_OK);
+    assert_non_null(strstr(path, "model.glb"));
+
+    struct ln_jobs_metrics m;
+    ln_jobs_metrics(J, &m);
+    assert_int_equal(m.by_status[LN_JOB_STATUS_SUCCEEDED], 1);
+    assert_int_equal(m.duration_count, 1);
+    assert_int_equal(m.bucket_counts[LN_JOBS_DURATION_BUCKETS - 1], 1);
+    assert_near(m.bucket_bounds[0], 0.5, 0);
+    assert_near(m.bucket_bounds[LN_JOBS_DURATION_BUCKETS - 1], 600, 0);
+    assert_int_equal(m.queue_capacity, 8);
+    assert_int_equal(m.workers, 1);
+
+    ln_jobs_shutdown(J, 5);
+    ln_jobs_free(J);
+    ln_engine_free(eng);
+}
+
+static void test_failure_is_recorded(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_fail");
+    struct ln__fake f = {.mode = LN__FAKE_FAIL};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    struct ln_job job;
+    ln__submit(J, &job, NULL);
+    ln__wait_for(J, job.id, ln__is_final, 10, &job);
+    assert_int_equal(job.status, LN_JOB_STATUS_FAILED);
+    assert_int_equal(job.error_code, LN_EUNUSABLE);
+    assert_non_null(strstr(job.error, "nothing to model"));
+    assert_false(ln__exists(dir, job.id, "model.glb"));
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, job.id, st), "failed");
+    struct ln_error err = {0};
+    char path[4096];
+    assert_int_equal(ln_jobs_model(J, job.id, LN_MESH_FORMAT_OBJ, path, sizeof path, &err),
+                     LN_ENOTFOUND);
+    ln_jobs_free(J);
+}
+
+static void test_cancel(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_cancel");
+    struct ln__fake f = {.mode = LN__FAKE_OK, .steps = 2000};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    struct ln_job a, b, snap;
+    struct ln_error err = {0};
+    ln__submit(J, &a, NULL);
+    ln__wait_for(J, a.id, ln__is_running, 10, &a);
+    ln__submit(J, &b, NULL);
+
+    /* Queued: canceled at once, durably, and never run. */
+    assert_int_equal(ln_jobs_cancel(J, b.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_CANCELED);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, b.id, st), "canceled");
+
+    /* Running: stops at the next check. */
+    assert_int_equal(ln_jobs_cancel(J, a.id, &snap, &err), LN_OK);
+    assert_string_equal(snap.stage, "canceling");
+    ln__wait_for(J, a.id, ln__is_final, 10, &a);
+    assert_int_equal(a.status, LN_JOB_STATUS_CANCELED);
+    assert_string_equal(ln__stored_status(dir, a.id, st), "canceled");
+    assert_int_equal(atomic_load(&f.runs), 1);
+
+    /* Finished: refused. */
+    assert_int_equal(ln_jobs_cancel(J, a.id, &snap, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "already canceled"));
+    assert_int_equal(ln_jobs_cancel(J, "0123456789abcdef01234567", &snap, &err), LN_ENOTFOUND);
+    ln_jobs_free(J);
+}
+
+static void test_delete(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_delete");
+    struct ln__fake f = {.mode = LN__FAKE_OK, .steps = 0};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    struct ln_job job;
+    struct ln_error err = {0};
+    ln__submit(J, &job, NULL);
+    ln__wait_for(J, job.id, ln__is_final, 10, &job);
+    assert_int_equal(job.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_true(ln__exists(dir, job.id, NULL));
+    assert_int_equal(ln_jobs_delete(J, job.id, &err), LN_OK);
+    assert_false(ln__exists(dir, job.id, NULL));
+    assert_int_equal(ln_jobs_get(J, job.id, &job, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_delete(J, job.id, &err), LN_ENOTFOUND);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, job.id, st), "");
+
+    /* A running job: gone at once, its folder once the engine stops. */
+    f.steps = 2000;
+    ln__submit(J, &job, NULL);
+    ln__wait_for(J, job.id, ln__is_running, 10, &job);
+    assert_int_equal(ln_jobs_delete(J, job.id, &err), LN_OK);
+    assert_int_equal(ln_jobs_get(J, job.id, &job, &err), LN_ENOTFOUND);
+    ln_jobs_shutdown(J, 10);
+    assert_false(ln__exists(dir, job.id, NULL));
+    ln_jobs_free(J);
+}
+
+static void test_list(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_list");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0); /* not started: all stay queued */
+    struct ln_job jobs[5], snap;
+    struct ln_error err = {0};
+    for (int i = 0; i < 5; i++)
+        ln__submit(J, &jobs[i], NULL);
+    assert_int_equal(ln_jobs_cancel(J, jobs[1].id, &snap, &err), LN_OK);
+    assert_int_equal(ln_jobs_cancel(J, jobs[3].id, &snap, &err), LN_OK);
+
+    struct ln_job *out;
+    size_t n, total;
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &out, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 5);
+    assert_int_equal(n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(out[i].id, jobs[4 - i].id);
+    free(out);
+
+    assert_int_equal(ln_jobs_list(J, LN_JOB_STATUS_CANCELED, 0, 10, &out, &n, &total, &err),
+                     LN_OK);
+    assert_int_equal(total, 2);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].id, jobs[3].id);
+    assert_string_equal(out[1].id, jobs[1].id);
+    free(out);
+
+    assert_int_equal(ln_jobs_list(J, -1, 1, 2, &out, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 5);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].id, jobs[3].id);
+    assert_string_equal(out[1].id, jobs[2].id);
+    free(out);
+
+    assert_int_equal(ln_jobs_list(J, LN_JOB_STATUS_QUEUED, 5, 2, &out, &n, &total, &err),
+                     LN_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(n, 0);
+    free(out);
+
+    struct ln_jobs_metrics m;
+    ln_jobs_metrics(J, &m);
+    assert_int_equal(m.by_status[LN_JOB_STATUS_QUEUED], 3);
+    assert_int_equal(m.by_status[LN_JOB_STATUS_CANCELED], 2);
+    assert_int_equal(m.queue_depth, 3);
+    ln_jobs_free(J);
+}
+
+static void test_idempotency_key(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_idem");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    struct ln_job a, b;
+    struct ln_error err = {0};
+    ln__submit(J, &a, "order-17");
+    assert_string_equal(a.idempotency_key, "order-17");
+
+    struct ln__req r;
+    int existed = 0;
+    ln__stage(J, &r, 1, "order-17");
+    assert_int_equal(ln_jobs_submit(J, &r.req, &b, &existed, &err), LN_OK);
+    assert_int_equal(existed, 1);
+    assert_string_equal(b.id, a.id);
+    assert_int_equal(access(r.paths[0], F_OK), -1); /* staged file removed */
+    ln__unstage(&r);
+
+    /* A different key is a new job. */
+    ln__submit(J, &b, "order-18");
+    assert_string_not_equal(b.id, a.id);
+    ln_jobs_free(J);
+
+    /* The keys survive a restart. */
+    J = ln__open(dir, &eng, 1, 8, 0);
+    ln__stage(J, &r, 1, "order-17");
+    assert_int_equal(ln_jobs_submit(J, &r.req, &b, &existed, &err), LN_OK);
+    assert_int_equal(existed, 1);
+    assert_string_equal(b.id, a.id);
+    ln__unstage(&r);
+    ln_jobs_free(J);
+}
+
+static void test_queue_full(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_full");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 2, 0);
+    struct ln_job a, b, c;
+    struct ln_error err = {0};
+    ln__submit(J, &a, NULL);
+    ln__submit(J, &b, NULL);
+    struct ln__req r;
+    int existed = 0;
+    ln__stage(J, &r, 1, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &c, &existed, &err), LN_EBUSY);
+    assert_string_equal(err.message, "the queue is full (2 jobs waiting)");
+    assert_int_equal(access(r.paths[0], F_OK), 0); /* the caller's to remove */
+    ln__unstage(&r);
+    struct ln_job *out;
+    size_t n, total;
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &out, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 2);
+    free(out);
+    ln_jobs_free(J);
+}
+
+static void test_restart_requeues_running(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_restart");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    struct ln_job job;
+    struct ln_error err = {0};
+    ln__submit(J, &job, NULL);
+    ln_jobs_free(J);
+
+    /* As a crash mid-job leaves it: running, one attempt made; plus a
+     * staging folder from an interrupted upload. */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/jobs.json", dir);
+    json_t *all = json_load_file(p, 0, NULL);
+    json_t *j = json_object_get(all, job.id);
+    json_object_set_new(j, "status", json_string("running"));
+    json_object_set_new(j, "stage", json_string("carving"));
+    json_object_set_new(j, "attempts", json_integer(1));
+    json_object_set_new(j, "started_at", json_string("2026-11-27T01:02:03.456Z"));
+    assert_int_equal(json_dump_file(all, p, 0), 0);
+    json_decref(all);
+    snprintf(p, sizeof p, "%s/.staging-leftover", dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/.staging-leftover/upload-0", dir);
+    FILE *fp = fopen(p, "w");
+    fputs("partial", fp);
+    fclose(fp);
+
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_int_equal(ln_jobs_get(J, job.id, &job, &err), LN_OK);
+    assert_int_equal(job.status, LN_JOB_STATUS_QUEUED);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, job.id, st), "queued");
+    snprintf(p, sizeof p, "%s/.staging-leftover", dir);
+    assert_int_equal(access(p, F_OK), -1);
+
+    ln__start(J);
+    ln__wait_for(J, job.id, ln__is_final, 10, &job);
+    assert_int_equal(job.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_int_equal(job.attempts, 2);
+    assert_true(ln__exists(dir, job.id, "model.glb"));
+    ln_jobs_free(J);
+}
+
+static void test_retention(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_retention");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 2);
+    ln__start(J);
+    struct ln_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        ln__submit(J, &jobs[i], NULL);
+        ln__wait_for(J, jobs[i].id, ln__is_final, 10, &jobs[i]);
+        assert_int_equal(jobs[i].status, LN_JOB_STATUS_SUCCEEDED);
+    }
+    struct ln_job *out;
+    size_t n, total;
+    struct ln_error err = {0};
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &out, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 2);
+    assert_string_equal(out[0].id, jobs[3].id);
+    assert_string_equal(out[1].id, jobs[2].id);
+    free(out);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ln__exists(dir, jobs[i].id, NULL), i >= 2);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, jobs[0].id, st), "");
+    ln_jobs_free(J);
+
+    /* By age, at open. */
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = dir;
+    cfg.keep_jobs = 0;
+    cfg.keep_seconds = 0.001;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(ln_jobs_open(&cfg, &eng, &J, &err), LN_OK);
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &out, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 0);
+    free(out);
+    assert_false(ln__exists(dir, jobs[3].id, NULL));
+    ln_jobs_free(J);
+}
+
+struct ln__canceler {
+    struct ln_jobs *J;
+    const char *id;
+};
+
+static void *ln__cancel_later(void *arg)
+{
+    struct ln__canceler *c = arg;
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    struct ln_job snap;
+    ln_jobs_cancel(c->J, c->id, &snap, NULL);
+    return NULL;
+}
+
+static void test_wait(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_wait");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    struct ln_job job, after;
+    struct ln_error err = {0};
+    ln__submit(J, &job, NULL);
+
+    double t0 = ln_time_now();
+    assert_int_equal(ln_jobs_wait(J, job.id, job.version, 0.1, &after, &err), LN_OK);
+    double waited = ln_time_now() - t0;
+    assert_true(waited >= 0.09 && waited < 2.0);
+    assert_int_equal(after.version, job.version);
+
+    /* An old version returns at once. */
+    t0 = ln_time_now();
+    assert_int_equal(ln_jobs_wait(J, job.id, job.version - 1, 5, &after, &err), LN_OK);
+    assert_true(ln_time_now() - t0 < 1.0);
+
+    pthread_t t;
+    struct ln__canceler c = {J, job.id};
+    assert_int_equal(pthread_create(&t, NULL, ln__cancel_later, &c), 0);
+    t0 = ln_time_now();
+    assert_int_equal(ln_jobs_wait(J, job.id, job.version, 10, &after, &err), LN_OK);
+    assert_true(ln_time_now() - t0 < 5.0);
+    assert_true(after.version != job.version);
+    assert_int_equal(after.status, LN_JOB_STATUS_CANCELED);
+    pthread_join(t, NULL);
+
+    assert_int_equal(ln_jobs_wait(J, "0123456789abcdef01234567", 0, 0.01, &after, &err),
+                     LN_ENOTFOUND);
+    ln_jobs_free(J);
+}
+
+static void test_shutdown_requeues_running(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_shutdown");
+    struct ln__fake f = {.mode = LN__FAKE_OK, .steps = 2000};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    struct ln_job job, queued;
+    struct ln_error err = {0};
+    ln__submit(J, &job, NULL);
+    ln__wait_for(J, job.id, ln__is_running, 10, &job);
+    ln__submit(J, &queued, NULL);
+
+    double t0 = ln_time_now();
+    ln_jobs_shutdown(J, 0.1);
+    assert_true(ln_time_now() - t0 < 5.0);
+    ln_jobs_shutdown(J, 0.1); /* idempotent */
+    assert_int_equal(ln_jobs_get(J, job.id, &job, &err), LN_OK);
+    assert_int_equal(job.status, LN_JOB_STATUS_QUEUED);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, job.id, st), "queued");
+    assert_string_equal(ln__stored_status(dir, queued.id, st), "queued");
+    struct ln__req r;
+    int existed;
+    ln__stage(J, &r, 1, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &queued, &existed, &err), LN_EBUSY);
+    ln__unstage(&r);
+    ln_jobs_free(J);
+
+    /* The next start finishes both, the interrupted one first. */
+    f.steps = 0;
+    J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    ln__wait_for(J, job.id, ln__is_final, 10, &job);
+    ln__wait_for(J, queued.id, ln__is_final, 10, &queued);
+    assert_int_equal(job.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_int_equal(job.attempts, 2);
+    assert_int_equal(queued.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_true(queued.started_at >= job.started_at);
+    ln_jobs_free(J);
+}
+
+static void test_paths_and_bad_ids(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_paths");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 2, 8, 0);
+    struct ln_error err = {0};
+    char p[4096];
+    const char *id = "0123456789abcdef01234567";
+    assert_int_equal(ln_jobs_path(J, id, "preview.png", p, sizeof p, &err), LN_OK);
+    char want[4096];
+    snprintf(want, sizeof want, "%s/%s/preview.png", dir, id);
+    assert_string_equal(p, want);
+    assert_int_equal(ln_jobs_path(J, id, "../jobs.json", p, sizeof p, &err), LN_EINVAL);
+    assert_int_equal(ln_jobs_path(J, id, "..", p, sizeof p, &err), LN_EINVAL);
+    assert_int_equal(ln_jobs_path(J, "../../etc", "passwd", p, sizeof p, &err), LN_ENOTFOUND);
+    struct ln_job job;
+    assert_int_equal(ln_jobs_get(J, "../../etc", &job, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_delete(J, "../../etc", &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_model(J, id, LN_MESH_FORMAT_STL, p, sizeof p, &err), LN_ENOTFOUND);
+
+    /* A request that cannot be a job changes nothing. */
+    struct ln_job_request bad;
+    memset(&bad, 0, sizeof bad);
+    int existed;
+    assert_int_equal(ln_jobs_submit(J, &bad, &job, &existed, &err), LN_EINVAL);
+    struct ln__req r;
+    ln__stage(J, &r, 1, NULL);
+    strcpy(r.req.inputs[0].content_type, "image/gif");
+    assert_int_equal(ln_jobs_submit(J, &r.req, &job, &existed, &err), LN_EINVAL);
+    ln__unstage(&r);
+    struct ln_job *out;
+    size_t n, total;
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &out, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 0);
+    free(out);
+    ln_jobs_free(J);
+}
+
+static void test_multi_view_job(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_multi");
+    struct ln_engine *eng;
+    struct ln_error err = {0};
+    assert_int_equal(ln_engine_sculpt_new(&eng, &err), LN_OK);
+    struct ln_jobs *J = ln__open(dir, eng, 1, 8, 0);
+    ln__start(J);
+    struct ln__req r;
+    struct ln_job job;
+    int existed;
+    ln__stage(J, &r, 3, NULL);
+    r.req.has_views = 1;
+    ln_views_default(r.req.views, 3);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &job, &existed, &err), LN_OK);
+    ln__unstage(&r);
+    assert_int_equal(job.n_inputs, 3);
+    assert_string_equal(job.inputs[2].file, "input-2.png");
+    assert_true(job.has_views);
+    ln__wait_for(J, job.id, ln__is_final, 20, &job);
+    if (job.status != LN_JOB_STATUS_SUCCEEDED)
+        fail_msg("job %s: %s", ln_job_status_name(job.status), job.error);
+    assert_true(job.mesh.n_faces > 100);
+    ln_jobs_free(J);
+    ln_engine_free(eng);
+}
+
+int main(void)
+{
+    ln_log_set_level(LN_LOG_LEVEL_OFF);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sculpt_job_succeeds),
+        cmocka_unit_test(test_multi_view_job),
+        cmocka_unit_test(test_failure_is_recorded),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_idempotency_key),
+        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_restart_requeues_running),
+        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_wait),
+        cmocka_unit_test(test_shutdown_requeues_running),
+        cmocka_unit_test(test_paths_and_bad_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
