@@ -662,7 +662,8 @@ static int ln__load(struct ln_jobs *J)
         ln__append(J, job);
     }
     free(job);
-    qsort(J->table, J->n_table, sizeof *J->table, ln__by_created);
+    if (J->n_table > 1)
+        qsort(J->table, J->n_table, sizeof *J->table, ln__by_created);
     ln__reindex(J);
 
     int changed = 0;
@@ -1034,7 +1035,7 @@ int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, doubl
             rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
             break;
         }
-        if (job->version != seen_version || J->shut_down ||
+        if (job->version != seen_version ||
             pthread_cond_timedwait(&J->changed, &J->mu, &deadline) == ETIMEDOUT) {
             job = ln__find(J, id);
             if (!job) {

@@ -549,6 +549,43 @@ static void test_restart_requeues_running(void **state)
     ln_jobs_free(J);
 }
 
+static void test_open_repairs_history(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_repair");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    struct ln_job a, b;
+    struct ln_error err = {0};
+    ln__submit(J, &a, NULL);
+    ln__submit(J, &b, NULL); /* jobs.json: a and b; jobs.json.bak: a */
+    ln_jobs_free(J);
+
+    /* A torn or hand-damaged jobs.json: the .bak's history is used and
+     * jobs.json is written again at once, no operator needed. */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/jobs.json", dir);
+    FILE *fp = fopen(p, "w");
+    fputs("{\"", fp);
+    fclose(fp);
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_int_equal(ln_jobs_get(J, a.id, &a, &err), LN_OK);
+    assert_int_equal(ln_jobs_get(J, b.id, &b, &err), LN_ENOTFOUND);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, a.id, st), "queued");
+    ln__start(J);
+    ln__wait_for(J, a.id, ln__is_final, 10, &a);
+    assert_int_equal(a.status, LN_JOB_STATUS_SUCCEEDED);
+    ln_jobs_free(J);
+    DIR *d = opendir(dir);
+    int corrupt = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        corrupt += strncmp(e->d_name, "jobs.json.corrupt-", 18) == 0;
+    closedir(d);
+    assert_int_equal(corrupt, 1);
+}
+
 static void test_retention(void **state)
 {
     const char *dir = ln_test_tmpdir("jobs_retention");
@@ -764,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_idempotency_key),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_restart_requeues_running),
+        cmocka_unit_test(test_open_repairs_history),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_shutdown_requeues_running),
