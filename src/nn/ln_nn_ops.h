@@ -1,0 +1,143 @@
+/*
+ * Private dense-network operators of the nn floor: linear layers on
+ * cblas_sgemm, LayerNorm, GroupNorm, exact-erf GELU, GEGLU, SiLU, softmax
+ * and multi-head attention computed in query tiles (no nq x nk x heads
+ * buffer ever exists). Row-major float32 throughout; a matrix is a base
+ * pointer, a row count and a leading dimension (floats between rows).
+ *
+ *     ln__blas_sync_threads();                        // OpenBLAS = ln_threads_get()
+ *     ln__linear(x, rows, k, k, w, b, n, y, n, 0);    // y = x w^T + b
+ *     ln__layernorm(y, rows, n, n, g, b, 1e-5f, y, n);
+ *
+ * Matrix products are called from the calling thread only and use
+ * OpenBLAS's own threads; the element-wise loops are split across
+ * ln_parallel_for. No function allocates: scratch comes from the caller.
+ * Every function is reentrant.
+ */
+#ifndef LN_NN_OPS_H
+#define LN_NN_OPS_H
+
+#include <stddef.h>
+
+/* LN__AVX512 is 1 when the compiler targets AVX-512: the vector forms of
+ * the kernels below are then used, else their plain scalar forms. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define LN__AVX512 1
+#else
+#define LN__AVX512 0
+#endif
+
+/* Makes OpenBLAS use ln_threads_get() threads (only calls into OpenBLAS
+ * when the count differs). */
+void ln__blas_sync_threads(void);
+
+/* y[r][0..n) = (accumulate ? y[r] : 0) + x[r][0..k) . w[n][k]^T + bias
+ * (bias may be NULL). */
+void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                int n, float *y, int ldy, int accumulate);
+
+/* The same with the input stored transposed: x[r][j] = xt[j][r] (xt is
+ * [k][ldxt]). */
+void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w,
+                   const float *bias, int n, float *y, int ldy, int accumulate);
+
+/* Per row: (x - mean) / sqrt(var + eps) * g + b, biased variance. x == y
+ * is allowed. */
+void ln__layernorm(const float *x, size_t rows, int dim, int ldx, const float *g, const float *b,
+                   float eps, float *y, int ldy);
+
+/* x is [channels][n] channel-major; groups of channels/groups consecutive
+ * channels are normalised over all their values; y may equal x. */
+void ln__groupnorm(const float *x, int channels, size_t n, int groups, const float *g,
+                   const float *b, float eps, float *y);
+
+/* In place x = 0.5 x (1 + erf(x / sqrt 2)) on rows x cols (leading
+ * dimension ld). */
+void ln__gelu_rows(float *x, size_t rows, int cols, int ld);
+
+/* GEGLU in place: z is [rows][2 half] (leading dimension ld); on return
+ * z[r][j] = z[r][j] * gelu(z[r][half + j]) for j < half. */
+void ln__geglu_rows(float *z, size_t rows, int half, int ld);
+
+/* Scalar reference forms, exported for the tests and the vector paths. */
+float ln__gelu1(float x);
+float ln__silu1(float x);
+
+/* In place softmax of each row (after multiplying by nothing: the caller
+ * folds any scale into the scores). */
+void ln__softmax_rows(float *s, size_t rows, size_t cols, size_t ld);
+
+/* Multi-head scaled dot-product attention without masks:
+ * out[i][h*hd + d] = sum_j softmax_j(q_i,h . k_j,h / sqrt(hd)) v[j][h*hd + d].
+ * q is [nq][ldq], k [nk][ldk], v [nk][ldv], out [nq][ldo]; head h uses the
+ * columns h*hd .. h*hd+hd-1. scratch holds ln__attention_scratch(nq, nk)
+ * floats. */
+size_t ln__attention_scratch(size_t nq, size_t nk);
+void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                   size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch);
+
+/* Vector kernels for the decoder: y[i] = silu(x[i]) for n values. */
+void ln__silu_inplace(float *x, size_t n);
+
+#if LN__AVX512
+/* exp(x) to ~1 ulp: Cody-Waite reduction by ln 2, the Cephes minimax
+ * polynomial on [-ln2/2, ln2/2], then scalef (exact 2^n scaling with
+ * correct overflow to inf and underflow to 0). */
+static inline __m512 ln__exp16(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.8f)), _mm512_set1_ps(-104.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* 1 / d to ~1 ulp: 14-bit estimate and one Newton step. */
+static inline __m512 ln__recip16(__m512 d)
+{
+    const __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
+}
+
+/* gelu(x) = 0.5 x erfc(-x / sqrt 2). erfc(z), z >= 0, from the Chebyshev
+ * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
+ * the negative tail keeps its relative accuracy; erfc(-z) = 2 - erfc(z). */
+static inline __m512 ln__gelu16(__m512 x)
+{
+    const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
+    const __m512 t = ln__recip16(_mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(0.17087277f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    p = _mm512_fnmadd_ps(z, z, p);
+    const __m512 c = _mm512_mul_ps(t, ln__exp16(p));
+    const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+    const __m512 e = _mm512_mask_sub_ps(c, pos, _mm512_set1_ps(2.0f), c);
+    return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), e);
+}
+
+static inline __m512 ln__silu16(__m512 x)
+{
+    const __m512 e = ln__exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_mul_ps(x, ln__recip16(_mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+}
+#endif
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * Triplane tokens, the Transformer1D backbone and the ConvTranspose
+ * upsampling to the scene code (triposr-model.md sections 6-8). Every
+ * matrix product is one large-M cblas_sgemm; attention runs per head in
+ * query tiles; the GEGLU feed-forward runs in row chunks so its
+ * [rows, 8192] projection never exists for all 3072 tokens at once. All
+ * scratch is one allocation per call; the backbone checks for
+ * cancellation and reports progress between blocks.
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_nn_ops.h"
+#include "ln_threads.h"
+#include "ln_triposr_int.h"
+
+/* Rows of the feed-forward chunk: large enough for full-speed GEMMs. */
+#define LN__FF_ROWS 512
+
+struct ln__tr_ctx {
+    const float *src; /* [rows][ld_src] */
+    float *dst;       /* [cols][ld_dst] */
+    size_t rows, ld_src, ld_dst;
+};
+
+/* dst[c][r] += src[r][c] in 32 x 32 tiles, columns split across threads. */
+static void ln__tr_add_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__tr_ctx *c = vctx;
+    for (size_t r0 = 0; r0 < c->rows; r0 += 32) {
+        const size_t r1 = r0 + 32 < c->rows ? r0 + 32 : c->rows;
+        for (size_t col = begin; col < end; col++) {
+            float *restrict d = c->dst + col * c->ld_dst;
+            for (size_t r = r0; r < r1; r++)
+                d[r] += c->src[r * c->ld_src + col];
+        }
+    }
+}
+
+/* One transformer block on h [N][D] (triposr-model.md 7.3). */
+static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B, float *h,
+                      const float *ctx, size_t N, size_t T, float *y, float *q, float *k, float *v,
+                      float *kc, float *vc, float *z, float *att)
+{
+    const struct ln_triposr_config *c = &net->cfg;
+    const int D = net->inner, X = c->bb_cross_dim, F = net->ff_inner;
+    const float eps = 1e-5f;
+
+    ln__layernorm(h, N, D, D, B->n1_w, B->n1_b, eps, y, D);
+    ln__linear(y, N, D, D, B->q1, NULL, D, q, D, 0);
+    ln__linear(y, N, D, D, B->k1, NULL, D, k, D, 0);
+    ln__linear(y, N, D, D, B->v1, NULL, D, v, D, 0);
+    ln__attention(q, D, k, D, v, D, N, N, c->bb_heads, c->bb_head_dim, y, D, att);
+    ln__linear(y, N, D, D, B->o1, B->o1_b, D, h, D, 1);
+
+    ln__layernorm(h, N, D, D, B->n2_w, B->n2_b, eps, y, D);
+    ln__linear(y, N, D, D, B->q2, NULL, D, q, D, 0);
+    ln__linear(ctx, T, X, X, B->k2, NULL, D, kc, D, 0);
+    ln__linear(ctx, T, X, X, B->v2, NULL, D, vc, D, 0);
+    ln__attention(q, D, kc, D, vc, D, N, T, c->bb_heads, c->bb_head_dim, y, D, att);
+    ln__linear(y, N, D, D, B->o2, B->o2_b, D, h, D, 1);
+
+    ln__layernorm(h, N, D, D, B->n3_w, B->n3_b, eps, y, D);
+    for (size_t r0 = 0; r0 < N; r0 += LN__FF_ROWS) {
+        const size_t m = N - r0 < LN__FF_ROWS ? N - r0 : LN__FF_ROWS;
+        ln__linear(y + r0 * (size_t)D, m, D, D, B->ff0, B->ff0_b, 2 * F, z, 2 * F, 0);
+        ln__geglu_rows(z, m, F, 2 * F);
+        ln__linear(z, m, F, 2 * F, B->ff2, B->ff2_b, D, h + r0 * (size_t)D, D, 1);
+    }
+}
+
+int ln_triposr_backbone(const struct ln_triposr *net, const float *context, float *out,
+                        const struct ln_triposr_trace *trace, const struct ln_progress *progress,
+                        struct ln_error *err)
+{
+    const struct ln_triposr_config *c = &net->cfg;
+    const size_t C = (size_t)c->num_channels, D = (size_t)net->inner;
+    const size_t N = (size_t)net->n_tokens, T = (size_t)net->n_vit_tokens;
+    const size_t PP = (size_t)c->plane_size * (size_t)c->plane_size;
+    const size_t F = (size_t)net->ff_inner;
+    const size_t wide = (C > D ? C : D) * N;
+    const size_t a1 = ln__attention_scratch(N, N), a2 = ln__attention_scratch(N, T);
+    const size_t n_att = a1 > a2 ? a1 : a2;
+    const size_t ff_rows = N < LN__FF_ROWS ? N : LN__FF_ROWS;
+    size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * 2 * F + n_att;
+    float *buf = ln_alloc_array(total, sizeof(float), 0, "backbone activations", err);
+    if (!buf)
+        return LN_ENOMEM;
+    float *h = buf, *y = h + N * D, *v = y + N * D, *q = v + N * D, *k = q + wide;
+    float *kc = k + wide, *vc = kc + T * D, *z = vc + T * D, *att = z + ff_rows * 2 * F;
+    int rc = 0;
+    ln__blas_sync_threads();
+
+    /* Tokens T[c][plane*PP + rc] = embeddings[plane][c][rc]; out holds them
+     * until the outer residual is added. */
+    for (size_t p = 0; p < 3; p++)
+        for (size_t ch = 0; ch < C; ch++)
+            memcpy(out + ch * N + p * PP, net->triplane + (p * C + ch) * PP, PP * sizeof(float));
+    ln__triposr_trace(trace, "tokens_init", out, C * N);
+
+    float *gn = q; /* [C][N] */
+    ln__groupnorm(out, (int)C, N, c->bb_norm_groups, net->gn_w, net->gn_b, 1e-6f, gn);
+    ln__triposr_trace(trace, "backbone_groupnorm", gn, C * N);
+    ln__linear_xt(gn, N, (int)C, (int)N, net->proj_in_w, net->proj_in_b, (int)D, h, (int)D, 0);
+    ln__triposr_trace(trace, "backbone_proj_in", h, N * D);
+
+    for (int b = 0; b < c->bb_layers; b++) {
+        if (ln_progress_canceled(progress)) {
+            rc = ln_error_set(err, LN_ECANCELED, "canceled in backbone block %d of %d", b,
+                              c->bb_layers);
+            goto done;
+        }
+        ln__block(net, &net->blocks[b], h, context, N, T, y, q, k, v, kc, vc, z, att);
+        char name[32];
+        snprintf(name, sizeof name, "backbone_block%d", b);
+        ln__triposr_trace(trace, name, h, N * D);
+        ln_progress_report(progress, "backbone", (double)(b + 1) / c->bb_layers);
+    }
+
+    float *po = k; /* [N][C] */
+    ln__linear(h, N, (int)D, (int)D, net->proj_out_w, net->proj_out_b, (int)C, po, (int)C, 0);
+    ln__triposr_trace(trace, "backbone_proj_out", po, N * C);
+    struct ln__tr_ctx tc = {po, out, N, C, N};
+    ln_parallel_for(C, 16, ln__tr_add_body, &tc);
+    ln__triposr_trace(trace, "backbone_out", out, C * N);
+done:
+    free(buf);
+    return rc;
+}
+
+int ln_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
+                        struct ln_error *err)
+{
+    const struct ln_triposr_config *c = &net->cfg;
+    const int C = c->num_channels, O = c->post_out, P = c->plane_size;
+    const size_t PP = (size_t)P * (size_t)P, N = (size_t)net->n_tokens, S = 2 * (size_t)P;
+    float *r = ln_alloc_array(PP * 4, (size_t)O * sizeof(float), 0, "upsampling scratch", err);
+    if (!r)
+        return LN_ENOMEM;
+    ln__blas_sync_threads();
+    for (size_t p = 0; p < 3; p++) {
+        /* r[y P + x][o 4 + dy 2 + dx] = sum_i in[i][y][x] W[i][o][dy][dx]. */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)PP, 4 * O, C, 1.0f,
+                    backbone_out + p * PP, (int)N, net->up_w, 4 * O, 0.0f, r, 4 * O);
+        float *plane = scene + p * (size_t)O * S * S;
+        for (int o = 0; o < O; o++) {
+            const float b = net->up_b[o];
+            float *restrict dst = plane + (size_t)o * S * S;
+            for (size_t yy = 0; yy < (size_t)P; yy++)
+                for (size_t xx = 0; xx < (size_t)P; xx++) {
+                    const float *restrict src = r + (yy * (size_t)P + xx) * 4 * (size_t)O + 4 * (size_t)o;
+                    dst[(2 * yy) * S + 2 * xx] = src[0] + b;
+                    dst[(2 * yy) * S + 2 * xx + 1] = src[1] + b;
+                    dst[(2 * yy + 1) * S + 2 * xx] = src[2] + b;
+                    dst[(2 * yy + 1) * S + 2 * xx + 1] = src[3] + b;
+                }
+        }
+    }
+    free(r);
+    return 0;
+}

@@ -1,0 +1,451 @@
+/* The TripoSR network against the tiny golden set (tests/data/triposr-tiny,
+ * produced by the upstream code; triposr-model.md section 17). Each stage
+ * starts from the golden input of that stage so errors do not compound,
+ * plus one end-to-end image -> scene code run; the model is loaded from
+ * both model.ckpt and model.safetensors. Also: cancellation inside the
+ * backbone, identical results with 1 and 2 threads, and every large
+ * allocation of the scene-code, query and render paths failed in turn.
+ *
+ * Error metric, printed per intermediate: the worst over all elements of
+ * |got - want| / max(|want|, 1e-2 * max|want|), i.e. relative error with a
+ * floor at a hundredth of the tensor's largest magnitude, so that values
+ * near zero (where float32 rounding of the larger terms they are summed
+ * from dominates) are judged against the tensor's scale; density_act,
+ * which exp amplifies and which the mesh thresholds, is judged purely
+ * relatively (no floor). Both must be <= 1e-4. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_threads.h"
+#include "ln_triposr.h"
+
+#define TOL 1e-4
+
+/* Tiny configuration sizes (manifest.json). */
+#define IMG (3 * 64 * 64)
+#define VIT_T 17
+#define VIT_D 64
+#define BB_C 64
+#define BB_N 192
+#define SCENE (3 * 8 * 16 * 16)
+#define N_PROBE 507
+#define N_GRID 32768
+#define N_RAYS (32 * 32)
+
+static struct ln_triposr *g_net[2]; /* 0: model.ckpt, 1: model.safetensors */
+
+static float *golden(const char *name, size_t n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "triposr-tiny/%s.bin", name);
+    return ln_test_read_f32(ln_test_data(path), n);
+}
+
+#define FLOOR 1e-2
+
+static double worst_rel(const float *got, const float *want, size_t n, double floor_frac,
+                        size_t *at)
+{
+    double scale = 0.0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs((double)want[i]));
+    const double floor_ = floor_frac * scale > 0.0 ? floor_frac * scale : 1e-30;
+    double worst = 0.0;
+    *at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - (double)want[i]);
+        const double r = isfinite(d) ? d / fmax(fabs((double)want[i]), floor_) : INFINITY;
+        if (r > worst || !(r == r)) {
+            worst = r;
+            *at = i;
+        }
+    }
+    return worst;
+}
+
+static void check(const char *label, const float *got, const float *want, size_t n, double tol)
+{
+    size_t at;
+    const double floor_frac = strstr(label, "density") ? 0.0 : FLOOR;
+    const double w = worst_rel(got, want, n, floor_frac, &at);
+    printf("  %-28s worst relative error %.3g (index %zu: %.9g vs %.9g)\n", label, w, at,
+           (double)got[at], (double)want[at]);
+    if (!(w <= tol))
+        fail_msg("%s: relative error %.3g > %.3g at %zu (%.9g vs %.9g)", label, w, tol, at,
+                 (double)got[at], (double)want[at]);
+}
+
+static void check_golden(const char *name, const float *got, size_t n)
+{
+    float *want = golden(name, n);
+    check(name, got, want, n, TOL);
+    free(want);
+}
+
+/* ------------------------------------------------------------------- set-up */
+
+static void files_for(const char *weights, struct ln_model_files *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->config, sizeof f->config, "%s", ln_test_data("triposr-tiny/config.yaml"));
+    snprintf(f->weights, sizeof f->weights, "%s", ln_test_data(weights));
+    snprintf(f->where, sizeof f->where, "tiny golden model");
+}
+
+static int setup(void **state)
+{
+    /* The ViT config comes from the fixture cache: golden/dino-vit-tiny. */
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HUGGINGFACE_HUB_CACHE");
+    unsetenv("TRANSFORMERS_CACHE");
+    setenv("HF_HOME", ln_test_data("triposr-tiny/hf_home"), 1);
+    const char *w[2] = {"triposr-tiny/model.ckpt", "triposr-tiny/model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        struct ln_model_files f;
+        struct ln_error err = {0};
+        files_for(w[i], &f);
+        if (ln_triposr_load(&f, &g_net[i], &err) < 0) {
+            fprintf(stderr, "loading %s: %s\n", w[i], err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    for (int i = 0; i < 2; i++)
+        ln_triposr_free(g_net[i]);
+    ln_threads_set(0);
+    return 0;
+}
+
+static void test_load(void **state)
+{
+    for (int i = 0; i < 2; i++) {
+        const struct ln_triposr_config *c = ln_triposr_get_config(g_net[i]);
+        printf("  ViT config source: %s\n", c->vit.source);
+        assert_non_null(strstr(c->vit.source, "golden/dino-vit-tiny"));
+        assert_int_equal(c->vit.hidden, VIT_D);
+        assert_int_equal(c->vit.layers, 2);
+        assert_int_equal(c->bb_in_channels, BB_C);
+        assert_int_equal(ln_triposr_image_floats(g_net[i]), IMG);
+        assert_int_equal(ln_triposr_tokens_floats(g_net[i]), VIT_T * VIT_D);
+        assert_int_equal(ln_triposr_backbone_floats(g_net[i]), BB_C * BB_N);
+        assert_int_equal(ln_triposr_scene_floats(g_net[i]), SCENE);
+    }
+}
+
+static void test_load_errors(void **state)
+{
+    struct ln_model_files f;
+    struct ln_error err = {0};
+    struct ln_triposr *net = (struct ln_triposr *)&err;
+    files_for("triposr-tiny/no_such_model.ckpt", &f);
+    assert_true(ln_triposr_load(&f, &net, &err) < 0);
+    assert_null(net);
+    printf("  missing weights: %s\n", err.message);
+    files_for("triposr-tiny/config.yaml", &f); /* not a weight file */
+    assert_int_equal(ln_triposr_load(&f, &net, &err), LN_EMODEL);
+    assert_null(net);
+}
+
+/* ------------------------------------------------------------------ stages */
+
+static void test_posinterp(void **state)
+{
+    float *src = golden("posinterp_src", 197 * 16);
+    float *got = malloc(1025 * 16 * sizeof(float));
+    ln_triposr_interpolate_positions(src, 14, 16, 32, got);
+    check_golden("posinterp_dst_512", got, 1025 * 16);
+    /* Same size: returned unchanged (transformers skips the resize). */
+    ln_triposr_interpolate_positions(src, 14, 16, 14, got);
+    assert_memory_equal(got, src, 197 * 16 * sizeof(float));
+    free(got);
+    free(src);
+}
+
+static void test_normalize(void **state)
+{
+    float *hwc = golden("preprocessed", IMG);
+    float *got = malloc(IMG * sizeof(float));
+    ln_triposr_normalize(g_net[0], hwc, got);
+    check_golden("vit_input", got, IMG);
+    free(got);
+    free(hwc);
+}
+
+struct trace_check {
+    const char *const *names;
+    int n_names;
+    int seen[16];
+};
+
+static void trace_fn(void *user, const char *name, const float *data, size_t n)
+{
+    struct trace_check *t = user;
+    for (int i = 0; i < t->n_names; i++)
+        if (strcmp(name, t->names[i]) == 0) {
+            check_golden(name, data, n);
+            t->seen[i]++;
+            return;
+        }
+}
+
+static void assert_all_seen(const struct trace_check *t)
+{
+    for (int i = 0; i < t->n_names; i++)
+        if (t->seen[i] != 1)
+            fail_msg("trace %s reported %d times", t->names[i], t->seen[i]);
+}
+
+static void test_vit(void **state)
+{
+    static const char *const names[] = {"vit_pos_embed", "vit_embeddings", "vit_layer0",
+                                        "vit_layer1", "vit_last_hidden_state"};
+    float *in = golden("vit_input", IMG);
+    float *tokens = malloc(VIT_T * VIT_D * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        printf(" %s\n", i == 0 ? "model.ckpt" : "model.safetensors");
+        struct trace_check t = {names, 5, {0}};
+        struct ln_triposr_trace tr = {trace_fn, &t};
+        struct ln_error err = {0};
+        assert_int_equal(ln_triposr_encode_image(g_net[i], in, tokens, &tr, &err), 0);
+        assert_all_seen(&t);
+        check_golden("vit_last_hidden_state", tokens, VIT_T * VIT_D);
+    }
+    free(tokens);
+    free(in);
+}
+
+static void test_backbone(void **state)
+{
+    static const char *const names[] = {"tokens_init",     "backbone_groupnorm", "backbone_proj_in",
+                                        "backbone_block0", "backbone_block1",    "backbone_proj_out",
+                                        "backbone_out"};
+    float *ctx = golden("vit_last_hidden_state", VIT_T * VIT_D);
+    float *out = malloc(BB_C * BB_N * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        printf(" %s\n", i == 0 ? "model.ckpt" : "model.safetensors");
+        struct trace_check t = {names, 7, {0}};
+        struct ln_triposr_trace tr = {trace_fn, &t};
+        struct ln_error err = {0};
+        assert_int_equal(ln_triposr_backbone(g_net[i], ctx, out, &tr, NULL, &err), 0);
+        assert_all_seen(&t);
+        check_golden("backbone_out", out, BB_C * BB_N);
+    }
+    free(out);
+    free(ctx);
+}
+
+static void test_upsample(void **state)
+{
+    float *bb = golden("backbone_out", BB_C * BB_N);
+    float *scene = malloc(SCENE * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        struct ln_error err = {0};
+        assert_int_equal(ln_triposr_upsample(g_net[i], bb, scene, &err), 0);
+        check_golden("scene_codes", scene, SCENE);
+    }
+    free(scene);
+    free(bb);
+}
+
+static void test_query(void **state)
+{
+    float *scene = golden("scene_codes", SCENE);
+    float *probe = golden("probe_positions", N_PROBE * 3);
+    float *grid = golden("grid_positions", N_GRID * 3);
+    float *feat = malloc(N_PROBE * 24 * sizeof(float));
+    float *dens = malloc(N_GRID * sizeof(float)), *col = malloc(N_GRID * 3 * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        struct ln_error err = {0};
+        assert_int_equal(ln_triposr_query(g_net[i], scene, probe, N_PROBE, dens, col, feat, &err),
+                         0);
+        check_golden("probe_features", feat, N_PROBE * 24);
+        check_golden("probe_density_act", dens, N_PROBE);
+        check_golden("probe_color", col, N_PROBE * 3);
+        /* Either output may be left out. */
+        memset(dens, 0, N_PROBE * sizeof(float));
+        assert_int_equal(ln_triposr_query(g_net[i], scene, probe, N_PROBE, dens, NULL, NULL, &err),
+                         0);
+        check_golden("probe_density_act", dens, N_PROBE);
+        assert_int_equal(ln_triposr_query(g_net[i], scene, grid, N_GRID, dens, col, NULL, &err),
+                         0);
+        check_golden("grid_density_act", dens, N_GRID);
+        check_golden("grid_color", col, N_GRID * 3);
+    }
+    free(col);
+    free(dens);
+    free(feat);
+    free(grid);
+    free(probe);
+    free(scene);
+}
+
+static void test_render(void **state)
+{
+    float *scene = golden("scene_codes", SCENE);
+    float *o = golden("render_rays_o", N_RAYS * 3), *d = golden("render_rays_d", N_RAYS * 3);
+    float *rgb = malloc(N_RAYS * 3 * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        struct ln_error err = {0};
+        assert_int_equal(ln_triposr_render_rays(g_net[i], scene, o, d, N_RAYS, rgb, &err), 0);
+        check_golden("render_rgb", rgb, N_RAYS * 3);
+    }
+    free(rgb);
+    free(d);
+    free(o);
+    free(scene);
+}
+
+static void test_end_to_end(void **state)
+{
+    float *in = golden("vit_input", IMG);
+    float *scene = malloc(SCENE * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        struct ln_error err = {0};
+        assert_int_equal(ln_triposr_scene_code(g_net[i], in, scene, NULL, NULL, &err), 0);
+        check_golden("scene_codes", scene, SCENE);
+    }
+    free(scene);
+    free(in);
+}
+
+/* ------------------------------------------------------- control and errors */
+
+struct cancel_state {
+    atomic_int flag;
+    int reports;
+};
+
+static void cancel_after_first(void *user, const char *stage, double fraction)
+{
+    struct cancel_state *c = user;
+    c->reports++;
+    if (strcmp(stage, "backbone") == 0)
+        atomic_store(&c->flag, 1);
+}
+
+static void test_cancel(void **state)
+{
+    float *ctx = golden("vit_last_hidden_state", VIT_T * VIT_D);
+    float *in = golden("vit_input", IMG);
+    float *out = malloc(BB_C * BB_N * sizeof(float));
+    struct cancel_state cs = {0};
+    atomic_init(&cs.flag, 0);
+    struct ln_progress p = {cancel_after_first, &cs, &cs.flag, 0.0, 0.0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_triposr_backbone(g_net[0], ctx, out, NULL, &p, &err), LN_ECANCELED);
+    printf("  %s (after %d progress reports)\n", err.message, cs.reports);
+    assert_int_equal(cs.reports, 1);
+    /* Through the whole chain, and canceled before it starts. */
+    atomic_store(&cs.flag, 0);
+    assert_int_equal(ln_triposr_scene_code(g_net[0], in, out, NULL, &p, &err), LN_ECANCELED);
+    assert_int_equal(ln_triposr_scene_code(g_net[0], in, out, NULL, &p, &err), LN_ECANCELED);
+    free(out);
+    free(in);
+    free(ctx);
+}
+
+static void run_all(float *scene, float *dens, float *col, float *rgb)
+{
+    float *in = golden("vit_input", IMG);
+    float *grid = golden("grid_positions", N_GRID * 3);
+    float *o = golden("render_rays_o", N_RAYS * 3), *d = golden("render_rays_d", N_RAYS * 3);
+    struct ln_error err = {0};
+    assert_int_equal(ln_triposr_scene_code(g_net[0], in, scene, NULL, NULL, &err), 0);
+    assert_int_equal(ln_triposr_query(g_net[0], scene, grid, N_GRID, dens, col, NULL, &err), 0);
+    assert_int_equal(ln_triposr_render_rays(g_net[0], scene, o, d, N_RAYS, rgb, &err), 0);
+    free(d);
+    free(o);
+    free(grid);
+    free(in);
+}
+
+static void test_threads(void **state)
+{
+    float *s[2], *de[2], *co[2], *rgb[2];
+    for (int t = 0; t < 2; t++) {
+        s[t] = malloc(SCENE * sizeof(float));
+        de[t] = malloc(N_GRID * sizeof(float));
+        co[t] = malloc(N_GRID * 3 * sizeof(float));
+        rgb[t] = malloc(N_RAYS * 3 * sizeof(float));
+        ln_threads_set(t + 1);
+        run_all(s[t], de[t], co[t], rgb[t]);
+    }
+    ln_threads_set(0);
+    check("scene_codes 1 vs 2 threads", s[1], s[0], SCENE, 1e-6);
+    check("density_act 1 vs 2 threads", de[1], de[0], N_GRID, 1e-6);
+    check("colour 1 vs 2 threads", co[1], co[0], N_GRID * 3, 1e-6);
+    check("render 1 vs 2 threads", rgb[1], rgb[0], N_RAYS * 3, 1e-6);
+    for (int t = 0; t < 2; t++) {
+        free(rgb[t]);
+        free(co[t]);
+        free(de[t]);
+        free(s[t]);
+    }
+}
+
+/* Fails the n-th large allocation for n = 1, 2, ... until a call succeeds;
+ * every failure must be a clean LN_ENOMEM (ASan checks for leaks). */
+static void test_out_of_memory(void **state)
+{
+    float *in = golden("vit_input", IMG);
+    float *scene = golden("scene_codes", SCENE);
+    float *probe = golden("probe_positions", N_PROBE * 3);
+    float *o = golden("render_rays_o", N_RAYS * 3), *d = golden("render_rays_d", N_RAYS * 3);
+    float *out = malloc(SCENE * sizeof(float));
+    float *dens = malloc(N_RAYS * 3 * sizeof(float)), *col = malloc(N_RAYS * 3 * sizeof(float));
+    for (int path = 0; path < 3; path++) {
+        int n_fail = 0;
+        for (long n = 1; n < 100; n++) {
+            struct ln_error err = {0};
+            ln_alloc_fail_after(n);
+            int rc;
+            if (path == 0)
+                rc = ln_triposr_scene_code(g_net[0], in, out, NULL, NULL, &err);
+            else if (path == 1)
+                rc = ln_triposr_query(g_net[0], scene, probe, N_PROBE, dens, col, NULL, &err);
+            else
+                rc = ln_triposr_render_rays(g_net[0], scene, o, d, N_RAYS, col, &err);
+            ln_alloc_fail_after(0);
+            if (rc == 0)
+                break;
+            assert_int_equal(rc, LN_ENOMEM);
+            assert_true(err.message[0] != '\0');
+            n_fail++;
+        }
+        printf("  %s: %d allocations failed in turn, each LN_ENOMEM\n",
+               path == 0 ? "scene code" : path == 1 ? "query" : "render", n_fail);
+        assert_true(n_fail >= 1);
+    }
+    free(col);
+    free(dens);
+    free(out);
+    free(d);
+    free(o);
+    free(probe);
+    free(scene);
+    free(in);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load),      cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_posinterp), cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_vit),       cmocka_unit_test(test_backbone),
+        cmocka_unit_test(test_upsample),  cmocka_unit_test(test_query),
+        cmocka_unit_test(test_render),    cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_cancel),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_out_of_memory),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
