@@ -20,8 +20,10 @@
 #include "ln_threads.h"
 #include "ln_triposr_int.h"
 
-/* Points per block: feature and activation rows of a block stay in L2. */
-#define LN__QB 128
+/* Points per block (feature and activation rows of a block stay in L2)
+ * and per step of the dense kernel; LN__QB is a multiple of LN__ROWS. */
+#define LN__QB 192
+#define LN__ROWS 6
 
 /* Per-call, read-only view of what a point block needs. */
 struct ln__qctx {
@@ -69,8 +71,10 @@ static void ln__sample(const struct ln__qctx *q, const float *restrict pts, size
             /* grid_sample, align_corners=False: u picks the column. */
             float ix = (nq[axes[p][0]] + 1.0f) * half - 0.5f;
             float iy = (nq[axes[p][1]] + 1.0f) * half - 0.5f;
-            ix = fminf(fmaxf(ix, -2.0f), hi); /* far outside: all taps zero */
-            iy = fminf(fmaxf(iy, -2.0f), hi);
+            /* Far outside (or NaN): all taps zero. Plain compares, as
+             * fminf/fmaxf are library calls without -ffinite-math-only. */
+            ix = ix > -2.0f ? (ix < hi ? ix : hi) : -2.0f;
+            iy = iy > -2.0f ? (iy < hi ? iy : hi) : -2.0f;
             const float fx = floorf(ix), fy = floorf(iy);
             const int x0 = (int)fx, y0 = (int)fy;
             const float wx1 = ix - fx, wx0 = 1.0f - wx1, wy1 = iy - fy, wy0 = 1.0f - wy1;
@@ -131,34 +135,41 @@ __attribute__((unused)) static void ln__dense_scalar(const float *restrict x, in
 }
 
 #if LN__AVX512
-/* 4 points x NV 16-wide output vectors per step, all accumulators in
- * registers; np is a multiple of 4. */
+/* LN__ROWS points x NV 16-wide output vectors per step, all accumulators
+ * in registers (6 x 4 + 4 weights + 1 broadcast = 29 of 32 zmm). The
+ * weights of one input are loaded once per step and pinned in registers
+ * (the empty asm stops the compiler from re-reading them from memory for
+ * every point, which would make the loop load-bound). np is a multiple of
+ * LN__ROWS. */
 #define LN__DENSE_KERNEL(NV)                                                                    \
     static void ln__dense_avx512_##NV(const float *restrict x, int ldx, size_t np, int K,      \
                                       const float *restrict wt, const float *restrict b,       \
                                       int n_pad, int c0, float *restrict y, int ldy, int act)  \
     {                                                                                           \
-        for (size_t i = 0; i < np; i += 4) {                                                    \
+        for (size_t i = 0; i < np; i += LN__ROWS) {                                             \
             const float *x0 = x + i * (size_t)ldx;                                              \
-            __m512 acc[4][NV];                                                                  \
+            __m512 acc[LN__ROWS][NV];                                                           \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                \
             {                                                                                   \
                 const __m512 bv = _mm512_loadu_ps(b + c0 + 16 * v);                             \
-                _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) acc[p][v] = bv;             \
+                _Pragma("GCC unroll 8") for (int p = 0; p < LN__ROWS; p++) acc[p][v] = bv;      \
             }                                                                                   \
             const float *wk = wt + c0;                                                          \
             for (int k = 0; k < K; k++, wk += n_pad) {                                          \
                 __m512 wv[NV];                                                                  \
-                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) wv[v] =                    \
-                    _mm512_loadu_ps(wk + 16 * v);                                               \
-                _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)                             \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                            \
+                {                                                                               \
+                    wv[v] = _mm512_loadu_ps(wk + 16 * v);                                       \
+                    __asm__("" : "+v"(wv[v]));                                                  \
+                }                                                                               \
+                _Pragma("GCC unroll 8") for (int p = 0; p < LN__ROWS; p++)                      \
                 {                                                                               \
                     const __m512 xv = _mm512_set1_ps(x0[(size_t)p * (size_t)ldx + (size_t)k]);  \
                     _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] =            \
                         _mm512_fmadd_ps(xv, wv[v], acc[p][v]);                                  \
                 }                                                                               \
             }                                                                                   \
-            _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)                                 \
+            _Pragma("GCC unroll 8") for (int p = 0; p < LN__ROWS; p++)                          \
             {                                                                                   \
                 float *yp = y + (i + (size_t)p) * (size_t)ldy + c0;                             \
                 _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                            \
@@ -175,7 +186,7 @@ LN__DENSE_KERNEL(3)
 LN__DENSE_KERNEL(4)
 #endif
 
-/* One decoder layer on np points (np a multiple of 4). */
+/* One decoder layer on np points (np a multiple of LN__ROWS). */
 static void ln__dense(const float *x, int ldx, size_t np, const struct ln__dec_layer *L, float *y,
                       int ldy, int act)
 {
@@ -209,7 +220,7 @@ static void ln__eval_block(const struct ln__qctx *q, const struct ln__qscratch *
 {
     const struct ln_triposr *net = q->net;
     const size_t nf = 3 * (size_t)q->ch;
-    const size_t np4 = (np + 3) / 4 * 4;
+    const size_t np4 = (np + LN__ROWS - 1) / LN__ROWS * LN__ROWS;
     assert(np <= LN__QB);
     ln__sample(q, pts, np, s->feat);
     if (np4 > np)
