@@ -1,0 +1,567 @@
+/*
+ * The HTTP server on libmicrohttpd: the daemon, the table of routes, the
+ * access handler that keeps each request's state in the connection pointer,
+ * authentication, readiness, the response helpers and the one log line per
+ * request written by the completed callback.
+ *
+ * DESIGN: how the threads meet. libmicrohttpd runs one thread per
+ * connection (MHD_USE_THREAD_PER_CONNECTION), so a handler may block: an
+ * upload streams to disk at the client's pace and an event stream waits in
+ * ln_jobs_wait without holding up anybody else. HTTP threads only validate
+ * requests, write uploads into a staging folder and call the job manager,
+ * which takes its own lock and hands back snapshots; generation runs on
+ * the job manager's workers, never here. The server's shared fields are
+ * either set before the daemon starts and read-only afterwards, or atomics:
+ * `jobs` (published by ln_server_set_ready), `stopping`, `in_flight` and
+ * the per-status request counters behind /metrics. ln_server_stop stops
+ * accepting, lets requests in flight finish (event streams notice
+ * `stopping` within a second), then stops the daemon, which joins every
+ * connection thread.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ln_alloc.h"
+#include "ln_log.h"
+#include "ln_server_int.h"
+#include "ln_time.h"
+
+/* Idle connections beyond this many are refused by the daemon. */
+#define LN__CONNECTION_LIMIT 1024
+/* Per-connection buffer for the request line, headers and body pieces. */
+#define LN__CONNECTION_MEMORY (128 * 1024)
+/* How long ln_server_stop lets requests in flight finish. */
+#define LN__STOP_DRAIN_S 5.0
+/* The most body read and dropped on a route that takes none. */
+#define LN__DROP_LIMIT (1024 * 1024)
+
+void ln_server_config_default(struct ln_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->port = 8000;
+    cfg->web_dir = "web";
+    cfg->api_token = NULL;
+    cfg->max_file_bytes = (size_t)32 << 20;
+    cfg->max_request_bytes = (size_t)128 << 20;
+    cfg->image_limits = ln_image_limits_default();
+    cfg->max_images = 8;
+    cfg->timeout_s = 30;
+    cfg->threads = 4;
+}
+
+struct ln_jobs *ln__server_jobs(struct ln_server *srv)
+{
+    return atomic_load_explicit(&srv->jobs, memory_order_acquire);
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+enum {
+    LN__ROUTE_PUBLIC = 1, /* no API token needed */
+    LN__ROUTE_JOBS = 2,   /* needs the job manager: 503 until ready */
+    LN__ROUTE_UPLOAD = 4, /* streamed multipart body */
+    LN__ROUTE_MULTI = 8,  /* several views */
+};
+
+static const struct ln__route ln__routes[] = {
+    {"GET", "/health", ln__h_health, LN__ROUTE_PUBLIC},
+    {"GET", "/metrics", ln__h_metrics, 0},
+    {"POST", "/generate", NULL, LN__ROUTE_JOBS | LN__ROUTE_UPLOAD},
+    {"POST", "/generate/multi", NULL, LN__ROUTE_JOBS | LN__ROUTE_UPLOAD | LN__ROUTE_MULTI},
+    {"GET", "/jobs", ln__h_jobs_list, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}", ln__h_job_get, LN__ROUTE_JOBS},
+    {"DELETE", "/jobs/{id}", ln__h_job_delete, LN__ROUTE_JOBS},
+    {"POST", "/jobs/{id}/cancel", ln__h_job_cancel, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/events", ln__h_job_events, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/model.glb", ln__h_job_file, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/model.obj", ln__h_job_file, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/model.ply", ln__h_job_file, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/model.stl", ln__h_job_file, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/preview.png", ln__h_job_file, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/inputs/{n}", ln__h_job_input, LN__ROUTE_JOBS},
+};
+#define LN__N_ROUTES (sizeof ln__routes / sizeof ln__routes[0])
+
+/* Matches url against pattern segment by segment, capturing {…} segments
+ * into params. A captured segment must be non-empty and fit a param. */
+static int ln__route_match(const char *pattern, const char *url,
+                           char params[LN__MAX_PARAMS][LN__PARAM_MAX])
+{
+    int n_params = 0;
+    const char *p = pattern, *u = url;
+    while (*p && *u) {
+        if (*p != '/' || *u != '/')
+            return 0;
+        p++;
+        u++;
+        size_t plen = strcspn(p, "/"), ulen = strcspn(u, "/");
+        if (plen >= 2 && p[0] == '{') {
+            if (ulen == 0 || ulen >= LN__PARAM_MAX || n_params == LN__MAX_PARAMS)
+                return 0;
+            memcpy(params[n_params], u, ulen);
+            params[n_params][ulen] = 0;
+            n_params++;
+        } else if (plen != ulen || memcmp(p, u, plen) != 0) {
+            return 0;
+        }
+        p += plen;
+        u += ulen;
+    }
+    return *p == 0 && *u == 0;
+}
+
+static int ln__method_is(const char *method, const char *want)
+{
+    if (strcmp(method, want) == 0)
+        return 1;
+    return strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0;
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+enum MHD_Result ln__send(struct ln__req *req, int status, struct MHD_Response *resp)
+{
+    if (!resp) {
+        ln_log_error("%s %s: cannot create a response", req->method, req->path);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (r == MHD_YES)
+        req->status = status;
+    return r;
+}
+
+struct MHD_Response *ln__json_response(json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return NULL;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return resp;
+}
+
+enum MHD_Result ln__send_json(struct ln__req *req, int status, json_t *body)
+{
+    struct MHD_Response *resp = ln__json_response(body);
+    if (resp && status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    if (resp && status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    return ln__send(req, status, resp);
+}
+
+enum MHD_Result ln__send_error(struct ln__req *req, int status, const char *code,
+                               const char *fmt, ...)
+{
+    char msg[LN_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    if (!body) /* a message that is not UTF-8 (it quotes the client) */
+        body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", "bad request");
+    return ln__send_json(req, status, body);
+}
+
+enum MHD_Result ln__send_lnerr(struct ln__req *req, const struct ln_error *err)
+{
+    int code = err->code < 0 ? err->code : LN_EINTERNAL;
+    return ln__send_error(req, ln_status_http(code), ln_status_name(code), "%s",
+                          err->message[0] ? err->message : ln_status_string(code));
+}
+
+enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_type,
+                            const char *disposition, const char *cache_control)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such file");
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    if (!resp) {
+        close(fd);
+        return ln__send(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (disposition)
+        MHD_add_response_header(resp, "Content-Disposition", disposition);
+    if (cache_control)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
+    return ln__send(req, MHD_HTTP_OK, resp);
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
+/* Compares without an early exit, so the time taken does not reveal how
+ * much of the token a guess got right. */
+static int ln__token_equal(const char *given, const char *want)
+{
+    size_t n = strlen(given), m = strlen(want);
+    unsigned diff = n != m;
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned)((unsigned char)want[i] ^ (unsigned char)(i < n ? given[i] : 0));
+    return diff == 0;
+}
+
+static int ln__authorized(struct ln__req *req)
+{
+    const char *want = req->srv->api_token;
+    if (!want || !*want)
+        return 1;
+    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-API-Token");
+    if (h && ln__token_equal(h, want))
+        return 1;
+    h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ')
+            h++;
+        return ln__token_equal(h, want);
+    }
+    return 0;
+}
+
+/* ---- the access handler -------------------------------------------------- */
+
+static void ln__copy_printable(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    dst[i] = 0;
+}
+
+/* Finds the route of url and method (req->route stays NULL when none) and
+ * whether some route has this path with another method. */
+static int ln__route_find(struct ln__req *req, const char *url, const char *method)
+{
+    int path_match = 0;
+    char params[LN__MAX_PARAMS][LN__PARAM_MAX];
+    for (size_t i = 0; i < LN__N_ROUTES; i++) {
+        if (!ln__route_match(ln__routes[i].pattern, url, params))
+            continue;
+        path_match = 1;
+        if (ln__method_is(method, ln__routes[i].method)) {
+            req->route = &ln__routes[i];
+            memcpy(req->params, params, sizeof params);
+            break;
+        }
+    }
+    return path_match;
+}
+
+static enum MHD_Result ln__dispatch(struct ln__req *req, const char *url, const char *method)
+{
+    struct ln_server *srv = req->srv;
+    char params[LN__MAX_PARAMS][LN__PARAM_MAX];
+    int path_match = ln__route_find(req, url, method);
+    if (!req->route) {
+        if (path_match || (strcmp(url, "/") == 0 && !ln__method_is(method, "GET"))) {
+            char allow[64] = "";
+            for (size_t i = 0; i < LN__N_ROUTES; i++) {
+                if (!ln__route_match(ln__routes[i].pattern, url, params) ||
+                    strstr(allow, ln__routes[i].method))
+                    continue;
+                if (allow[0])
+                    strcat(allow, ", ");
+                strcat(allow, ln__routes[i].method);
+                if (strcmp(ln__routes[i].method, "GET") == 0)
+                    strcat(allow, ", HEAD");
+            }
+            struct MHD_Response *resp = ln__json_response(
+                json_pack("{s:{s:s, s:s}}", "error", "code", "EMETHOD", "message",
+                          "this method is not allowed on this path"));
+            if (!resp)
+                return ln__send(req, MHD_HTTP_METHOD_NOT_ALLOWED, NULL);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow[0] ? allow : "GET, HEAD");
+            return ln__send(req, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+        }
+        if (ln__method_is(method, "GET"))
+            return ln__h_static(req, url);
+        return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path: %s",
+                              req->path);
+    }
+    int upload = (req->route->flags & LN__ROUTE_UPLOAD) != 0;
+    if (!(req->route->flags & LN__ROUTE_PUBLIC) && !ln__authorized(req)) {
+        static const char msg[] = "an API token is required: send 'Authorization: Bearer "
+                                  "<token>' or 'X-API-Token: <token>'";
+        if (upload)
+            return ln__upload_refuse(req, MHD_HTTP_UNAUTHORIZED, "EAUTH", msg);
+        return ln__send_error(req, MHD_HTTP_UNAUTHORIZED, "EAUTH", "%s", msg);
+    }
+    if ((req->route->flags & LN__ROUTE_JOBS) && !ln__server_jobs(srv)) {
+        static const char msg[] = "the server is starting: the engine is not ready yet";
+        if (upload)
+            return ln__upload_refuse(req, MHD_HTTP_SERVICE_UNAVAILABLE, "EBUSY", msg);
+        return ln__send_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "EBUSY", "%s", msg);
+    }
+    if (req->route->flags & LN__ROUTE_UPLOAD)
+        return ln__upload_begin(req, (req->route->flags & LN__ROUTE_MULTI) != 0);
+    return req->route->fn(req);
+}
+
+static enum MHD_Result ln__access(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct ln_server *srv = cls;
+    struct ln__req *req = *con_cls;
+    if (!req) {
+        req = ln_xcalloc(1, sizeof *req);
+        req->srv = srv;
+        req->conn = conn;
+        req->t0 = ln_time_now();
+        ln__copy_printable(req->method, sizeof req->method, method);
+        ln__copy_printable(req->path, sizeof req->path, url);
+        *con_cls = req;
+        atomic_fetch_add(&srv->in_flight, 1);
+        /* An upload is checked on its headers, before any of the body is
+         * read (413 for a declared length over the limit, 415, 401, 503).
+         * Everything else is answered once the request is complete, which
+         * keeps the connection alive for the next request. */
+        ln__route_find(req, url, method);
+        if (req->route && (req->route->flags & LN__ROUTE_UPLOAD))
+            return ln__dispatch(req, url, method);
+        req->route = NULL;
+        return MHD_YES;
+    }
+    req->conn = conn;
+    if (req->upload) {
+        if (*upload_data_size > 0) {
+            enum MHD_Result r = ln__upload_data(req, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return r;
+        }
+        return ln__upload_finish(req);
+    }
+    if (*upload_data_size > 0) {
+        /* A body where none is expected is read and dropped, up to a bound. */
+        req->dropped += *upload_data_size;
+        *upload_data_size = 0;
+        return req->dropped > LN__DROP_LIMIT ? MHD_NO : MHD_YES;
+    }
+    return ln__dispatch(req, url, method);
+}
+
+static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+    struct ln_server *srv = cls;
+    struct ln__req *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (req->upload)
+        ln__upload_free(req->upload);
+    double ms = (ln_time_now() - req->t0) * 1000.0;
+    if (req->status > 0 && req->status < LN__HTTP_CODES)
+        atomic_fetch_add(&srv->http_count[req->status], 1);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || req->status == 0)
+        ln_log_info("%s %s %d %.1f ms%s", req->method, req->path, req->status, ms,
+                    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
+    else
+        ln_log_info("%s %s %d %.1f ms (connection closed early)", req->method, req->path,
+                    req->status, ms);
+    free(req);
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* Decodes %XX escapes in place, except %00: a NUL would cut the path short
+ * and hide what follows, so it stays literal and such a path matches
+ * nothing. */
+static size_t ln__unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (r[0] == '%' && r[1] && r[2]) {
+            char hex[3] = {r[1], r[2], 0};
+            char *end;
+            unsigned long v = strtoul(hex, &end, 16);
+            if (*end == 0 && hex[0] != '-' && hex[0] != '+' && hex[0] != ' ' && v != 0) {
+                *w++ = (char)v;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
+static void ln__mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
+    ln_log_debug("http: %s", line);
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static char *ln__strdup_or_null(const char *s)
+{
+    return s ? ln_xstrdup(s) : NULL;
+}
+
+/* A listening socket on host:port, so that a bind failure is reported with
+ * its own reason (the daemon then takes the socket over). */
+static int ln__listen(const char *host, int port, int *family, struct ln_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    char h[INET6_ADDRSTRLEN + 2];
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof h) {
+        memcpy(h, host + 1, hl - 2);
+        h[hl - 2] = 0;
+    } else {
+        snprintf(h, sizeof h, "%s", host);
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        len = sizeof *v6;
+    } else {
+        return ln_error_set(err, LN_EINVAL, "'%s' is not an IPv4 or IPv6 address", host);
+    }
+    if (port < 0 || port > 65535)
+        return ln_error_set(err, LN_EINVAL, "port %d is out of range", port);
+    *family = ss.ss_family;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return ln_error_set(err, LN_EIO, "cannot create a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+        int e = errno;
+        close(fd);
+        return ln_error_set(err, LN_EIO, "cannot listen on %s port %d: %s", host, port,
+                            strerror(e));
+    }
+    return fd;
+}
+
+int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
+                    struct ln_error *err)
+{
+    *out = NULL;
+    if (!MHD_is_feature_supported(MHD_FEATURE_POLL) ||
+        !MHD_is_feature_supported(MHD_FEATURE_THREADS))
+        return ln_error_set(err, LN_EINTERNAL, "libmicrohttpd lacks poll() or thread support");
+    int family = AF_INET;
+    int fd = ln__listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &family, err);
+    if (fd < 0)
+        return fd;
+
+    struct ln_server *srv = ln_xcalloc(1, sizeof *srv);
+    srv->cfg = *cfg;
+    srv->host = ln_xstrdup(cfg->host ? cfg->host : "127.0.0.1");
+    srv->web_dir = ln_xstrdup(cfg->web_dir ? cfg->web_dir : "web");
+    srv->api_token = ln__strdup_or_null(cfg->api_token);
+    srv->cfg.host = srv->host;
+    srv->cfg.web_dir = srv->web_dir;
+    srv->cfg.api_token = srv->api_token;
+    if (srv->cfg.max_images < 2 || srv->cfg.max_images > LN_MAX_VIEWS)
+        srv->cfg.max_images = LN_MAX_VIEWS;
+    srv->started_at = ln_time_now();
+    atomic_init(&srv->jobs, NULL);
+    atomic_init(&srv->stopping, 0);
+    atomic_init(&srv->in_flight, 0);
+    for (int i = 0; i < LN__HTTP_CODES; i++)
+        atomic_init(&srv->http_count[i], 0);
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, ln__access, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LN__CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s ? cfg->timeout_s : 30),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LN__CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, ln__completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        ln__unescape, srv, MHD_OPTION_EXTERNAL_LOGGER, ln__mhd_log, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        close(fd);
+        free(srv->host);
+        free(srv->web_dir);
+        free(srv->api_token);
+        free(srv);
+        return ln_error_set(err, LN_EIO, "cannot start the HTTP server on %s port %d",
+                            cfg->host ? cfg->host : "127.0.0.1", cfg->port);
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? (int)info->port : cfg->port;
+    *out = srv;
+    return 0;
+}
+
+int ln_server_port(const struct ln_server *srv)
+{
+    return srv->port;
+}
+
+void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs, const char *engine_name)
+{
+    snprintf(srv->engine, sizeof srv->engine, "%s", engine_name ? engine_name : "");
+    atomic_store_explicit(&srv->jobs, jobs, memory_order_release);
+}
+
+void ln_server_stop(struct ln_server *srv)
+{
+    if (!srv)
+        return;
+    /* No new connections; the listening socket comes back to be closed. */
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    atomic_store(&srv->stopping, 1);
+    double until = ln_time_now() + LN__STOP_DRAIN_S;
+    while (atomic_load(&srv->in_flight) > 0 && ln_time_now() < until) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(srv->daemon);
+    free(srv->host);
+    free(srv->web_dir);
+    free(srv->api_token);
+    free(srv);
+}

@@ -1,0 +1,108 @@
+/*
+ * Private to the server floor: the server object, the per-request state
+ * that libmicrohttpd keeps in the connection pointer, the route handlers
+ * and the response helpers they share. Only the server's own sources
+ * include this (and with it microhttpd.h).
+ */
+#ifndef LN_SERVER_INT_H
+#define LN_SERVER_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "ln_server.h"
+
+#define LN__MAX_PARAMS 3
+#define LN__PARAM_MAX 64
+#define LN__HTTP_CODES 600
+
+struct ln_server {
+    struct ln_server_config cfg; /* strings point at the copies below */
+    char *host;
+    char *web_dir;
+    char *api_token;
+    struct MHD_Daemon *daemon;
+    int port;
+    double started_at; /* monotonic seconds */
+    char engine[32];
+    _Atomic(struct ln_jobs *) jobs; /* NULL until ln_server_set_ready */
+    atomic_int stopping;
+    atomic_int in_flight;           /* requests between first call and completion */
+    atomic_ullong http_count[LN__HTTP_CODES]; /* responses by status code */
+};
+
+struct ln__upload; /* ln_server_upload.c */
+struct ln__req;
+
+typedef enum MHD_Result (*ln__handler_fn)(struct ln__req *req);
+
+/* One row of the table of routes (ln_server.c). */
+struct ln__route {
+    const char *method;
+    const char *pattern; /* segments; {name} captures one segment */
+    ln__handler_fn fn;   /* NULL for uploads, which run in three steps */
+    unsigned flags;
+};
+
+/* One request, from the first call of the access handler to the completed
+ * callback, which logs it and frees this. */
+struct ln__req {
+    struct ln_server *srv;
+    struct MHD_Connection *conn;
+    double t0;
+    char method[16];
+    char path[200]; /* for the log line: control characters replaced */
+    const struct ln__route *route;
+    char params[LN__MAX_PARAMS][LN__PARAM_MAX]; /* captured {id}, {n}, {file} */
+    int status;                                  /* what was queued, 0 if nothing */
+    struct ln__upload *upload;
+    size_t dropped; /* body bytes of a request that takes none */
+};
+
+/* The jobs of a ready server, or NULL while starting. */
+struct ln_jobs *ln__server_jobs(struct ln_server *srv);
+
+/* Response helpers: each queues the response, records the status in req and
+ * returns what MHD_queue_response returned. The JSON body is stolen. */
+enum MHD_Result ln__send(struct ln__req *req, int status, struct MHD_Response *resp);
+enum MHD_Result ln__send_json(struct ln__req *req, int status, json_t *body);
+/* A JSON response not yet queued (body stolen), for handlers that add
+ * headers of their own; NULL when out of memory. */
+struct MHD_Response *ln__json_response(json_t *body);
+enum MHD_Result ln__send_error(struct ln__req *req, int status, const char *code,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* An ln_error as its HTTP status (ln_status_http) and code name. */
+enum MHD_Result ln__send_lnerr(struct ln__req *req, const struct ln_error *err);
+/* A file opened by the caller (fd is taken over, also on failure). */
+enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_type,
+                            const char *disposition, const char *cache_control);
+
+/* Route handlers. */
+enum MHD_Result ln__h_health(struct ln__req *req);
+enum MHD_Result ln__h_metrics(struct ln__req *req);
+enum MHD_Result ln__h_jobs_list(struct ln__req *req);
+enum MHD_Result ln__h_job_get(struct ln__req *req);
+enum MHD_Result ln__h_job_events(struct ln__req *req);
+enum MHD_Result ln__h_job_file(struct ln__req *req);
+enum MHD_Result ln__h_job_input(struct ln__req *req);
+enum MHD_Result ln__h_job_cancel(struct ln__req *req);
+enum MHD_Result ln__h_job_delete(struct ln__req *req);
+enum MHD_Result ln__h_static(struct ln__req *req, const char *url);
+
+/* Uploads (POST /generate, /generate/multi): begin on the first call (may
+ * answer at once, e.g. 413 for a declared length over the limit), data for
+ * each piece of body, finish when the body is complete. */
+enum MHD_Result ln__upload_begin(struct ln__req *req, int multi);
+/* Refuses an upload on its headers (401, 503, 415, …): the answer waits
+ * until a small body has been read, or goes at once for a large one. */
+enum MHD_Result ln__upload_refuse(struct ln__req *req, int status, const char *code,
+                                  const char *message);
+enum MHD_Result ln__upload_data(struct ln__req *req, const char *data, size_t size);
+enum MHD_Result ln__upload_finish(struct ln__req *req);
+/* Frees the upload and removes its staging folder (called on completion). */
+void ln__upload_free(struct ln__upload *up);
+
+#endif

@@ -1,0 +1,133 @@
+// Starts `lunar-nova serve` for the HTTP tests: a fresh outputs folder, port 0,
+// the address read from the "Listening on http://…" log line, and a stop that
+// sends SIGTERM and expects exit status 0. Also small helpers shared by the
+// test files: synthetic inputs (ln-synth), multipart bodies, job polling and
+// a snapshot of the outputs folder to show that a refused request stored
+// nothing.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BIN = process.env.LN_BIN;
+export const SYNTH = process.env.LN_SYNTH;
+if (!BIN || !SYNTH) throw new Error('set LN_BIN (lunar-nova) and LN_SYNTH (ln-synth)');
+
+const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
+fs.mkdirSync(TMP_ROOT, { recursive: true });
+
+export function tmpDir(prefix) {
+  return fs.mkdtempSync(path.join(TMP_ROOT, `http-${prefix}-`));
+}
+
+// Starts a server; extra flags in args. Resolves to
+// { url, port, outputs, proc, log(), stop() }.
+export async function startServer(args = [], { env = {}, prefix = 'srv' } = {}) {
+  const outputs = path.join(tmpDir(prefix), 'outputs');
+  const proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "Listening on" line in 30 s:\n${log}`)), 30000);
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (chunk) => {
+      log += chunk;
+      const m = /Listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${log}`));
+    });
+  });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    url,
+    port: Number(new URL(url).port),
+    outputs,
+    proc,
+    log: () => log,
+    async stop() {
+      proc.kill('SIGTERM');
+      let timer;
+      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 20000)));
+      const r = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (!r) {
+        proc.kill('SIGKILL');
+        throw new Error(`server did not stop within 20 s after SIGTERM:\n${log.slice(-2000)}`);
+      }
+      if (r.code !== 0) throw new Error(`server exited with ${r.code ?? r.signal}:\n${log.slice(-4000)}`);
+      return log;
+    },
+  };
+}
+
+// ln-synth photo|blank OUT SIZE, views PREFIX N SIZE, text OUT. Returns the
+// path(s) written.
+export function synth(kind, out, ...rest) {
+  execFileSync(SYNTH, [kind, out, ...rest.map(String)]);
+  if (kind === 'views') {
+    const n = Number(rest[0]);
+    return Array.from({ length: n }, (_, i) => `${out}-${i}.png`);
+  }
+  return out;
+}
+
+// A FormData with files ({field, name, bytes, type}) and fields ([name, value]).
+export function form(files = [], fields = []) {
+  const fd = new FormData();
+  for (const f of files) fd.append(f.field, new Blob([f.bytes], { type: f.type || 'image/png' }), f.name);
+  for (const [k, v] of fields) fd.append(k, String(v));
+  return fd;
+}
+
+export async function json(res) {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`not JSON (status ${res.status}): ${text.slice(0, 200)}`);
+  }
+}
+
+// Polls GET /jobs/{id} until the job is final; returns its record.
+export async function waitJob(url, id, { timeoutMs = 30000, headers = {} } = {}) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}/jobs/${id}`, { headers });
+    const job = await json(res);
+    if (['succeeded', 'failed', 'canceled'].includes(job.status)) return job;
+    if (Date.now() > until) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// Every path under the outputs folder (folders with a trailing /) and the
+// bytes of jobs.json: equal snapshots mean nothing was stored.
+export function snapshot(outputs) {
+  const entries = [];
+  const walk = (dir, rel) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        entries.push(`${r}/`);
+        walk(path.join(dir, e.name), r);
+      } else {
+        entries.push(r);
+      }
+    }
+  };
+  walk(outputs, '');
+  entries.sort();
+  const jobsJson = path.join(outputs, 'jobs.json');
+  return {
+    entries,
+    jobsJson: fs.existsSync(jobsJson) ? fs.readFileSync(jobsJson, 'utf8') : null,
+  };
+}
