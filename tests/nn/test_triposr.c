@@ -142,6 +142,32 @@ static void test_load(void **state)
     }
 }
 
+/* Without the repo in the cache, the vit_config.json beside the weights. */
+static void test_load_vit_beside(void **state)
+{
+    char *hf_home = strdup(getenv("HF_HOME"));
+    const char *old_home = getenv("HOME");
+    char *home = old_home ? strdup(old_home) : NULL;
+    unsetenv("HF_HOME");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", ln_test_tmpdir("triposr_empty_home"), 1);
+    struct ln_model_files f;
+    struct ln_error err = {0};
+    struct ln_triposr *net = NULL;
+    files_for("triposr-tiny/model.safetensors", &f);
+    assert_int_equal(ln_triposr_load(&f, &net, &err), 0);
+    const struct ln_triposr_config *c = ln_triposr_get_config(net);
+    printf("  ViT config source: %s\n", c->vit.source);
+    assert_non_null(strstr(c->vit.source, "vit_config.json beside the weights"));
+    assert_int_equal(c->vit.hidden, VIT_D);
+    ln_triposr_free(net);
+    setenv("HF_HOME", hf_home, 1);
+    if (home)
+        setenv("HOME", home, 1);
+    free(home);
+    free(hf_home);
+}
+
 static void test_load_errors(void **state)
 {
     struct ln_model_files f;
@@ -439,7 +465,8 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load),      cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load),      cmocka_unit_test(test_load_vit_beside),
+        cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_posinterp), cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_vit),       cmocka_unit_test(test_backbone),
         cmocka_unit_test(test_upsample),  cmocka_unit_test(test_query),
