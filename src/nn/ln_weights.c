@@ -162,12 +162,16 @@ static int ln__weights_index(struct ln_weights *w, struct ln_error *err)
     return 0;
 }
 
-static int ln__is_zip(const uint8_t *d, size_t n)
+static int ln__starts_zip(const uint8_t *d, size_t n)
 {
-    if (n >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6)))
-        return 1;
-    /* An end-of-central-directory record near the end (data in front of
-     * the archive, or a damaged first header). */
+    return n >= 4 && d[0] == 'P' && d[1] == 'K' &&
+           ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6));
+}
+
+/* An end-of-central-directory record near the end: an archive with data in
+ * front of it, or with a damaged first header. */
+static int ln__ends_zip(const uint8_t *d, size_t n)
+{
     if (n < 22)
         return 0;
     size_t lo = n - 22 > 65535 ? n - 22 - 65535 : 0;
@@ -183,6 +187,17 @@ static int ln__detect_and_load(struct ln_weights *w, struct ln_error *err)
     const size_t n = w->len;
     if (n == 0)
         return ln__weights_fail(w, err, "empty file, not a weight file");
+    /* Zip by its first bytes, then safetensors by its header, then a bare
+     * pickle, and only then the end-of-archive scan, which random tensor
+     * data could fool. */
+    if (ln__starts_zip(d, n)) {
+        w->format = LN_WEIGHTS_FORMAT_TORCH_ZIP;
+        return ln__weights_load_torch_zip(w, err);
+    }
+    if (n >= 9 && d[8] == '{') {
+        w->format = LN_WEIGHTS_FORMAT_SAFETENSORS;
+        return ln__weights_load_safetensors(w, err);
+    }
     if (n >= 2 && d[0] == 0x80 && d[1] <= 5) {
         size_t scan = n < 32 ? n : 32;
         for (size_t i = 2; i + sizeof ln__legacy_magic <= scan; i++)
@@ -195,13 +210,9 @@ static int ln__detect_and_load(struct ln_weights *w, struct ln_error *err)
                                 "a bare pickle stream, not a torch.save zip checkpoint or "
                                 "safetensors file");
     }
-    if (ln__is_zip(d, n)) {
+    if (ln__ends_zip(d, n)) {
         w->format = LN_WEIGHTS_FORMAT_TORCH_ZIP;
         return ln__weights_load_torch_zip(w, err);
-    }
-    if (n >= 9 && d[8] == '{') {
-        w->format = LN_WEIGHTS_FORMAT_SAFETENSORS;
-        return ln__weights_load_safetensors(w, err);
     }
     if (n >= 8) {
         uint64_t hlen = 0;
