@@ -220,7 +220,8 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
                     ln__join(file, sizeof file, snap, filename, NULL) == 0 &&
                     realpath(file, real) && ln__is_file(real)) {
                     why = "download incomplete";
-                    if (!ln__ends_with(real, ".incomplete") && !ln__ends_with(file, ".incomplete")) {
+                    if (!ln__ends_with(real, ".incomplete") &&
+                        !ln__ends_with(file, ".incomplete")) {
                         if (strlen(real) >= n) {
                             rc = ln_error_set(err, LN_EINVAL, "path of %s too long", filename);
                             goto cleanup;
@@ -273,8 +274,9 @@ static int ln__locate_folder(const char *dir, struct ln_model_files *out, struct
         }
     }
     out->weights[0] = 0;
-    return ln_error_set(err, LN_ENOTFOUND, "folder %.200s has neither model.ckpt nor "
-                                           "model.safetensors",
+    return ln_error_set(err, LN_ENOTFOUND,
+                        "folder %.200s has neither model.ckpt nor "
+                        "model.safetensors",
                         dir);
 }
 
@@ -310,8 +312,7 @@ int ln_model_locate(const char *spec, struct ln_model_files *out, struct ln_erro
     }
     if (!ln__valid_repo(spec))
         return ln_error_set(err, LN_ENOTFOUND,
-                            "%.200s: no such file or folder, and not a Hugging Face repo id",
-                            spec);
+                            "%.200s: no such file or folder, and not a Hugging Face repo id", spec);
 
     char root[LN_HF_PATH_MAX], commit[LN__HF_COMMIT_MAX];
     int rc = ln__hf_find(spec, "config.yaml", out->config, sizeof out->config, root, commit, err);

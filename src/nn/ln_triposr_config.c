@@ -69,8 +69,8 @@ static int ln__cfg_value(struct ln__cfg *c, const char *key, char *out, size_t n
                          struct ln_error *err);
 
 /* Expands every ${...} in the len bytes at in (a value of key) into out. */
-static int ln__cfg_expand(struct ln__cfg *c, const char *key, const char *in, size_t len,
-                          char *out, size_t n, struct ln_error *err)
+static int ln__cfg_expand(struct ln__cfg *c, const char *key, const char *in, size_t len, char *out,
+                          size_t n, struct ln_error *err)
 {
     size_t o = 0;
     for (size_t i = 0; i < len;) {
@@ -85,8 +85,8 @@ static int ln__cfg_expand(struct ln__cfg *c, const char *key, const char *in, si
                     break;
             }
             if (j >= len)
-                return ln_error_set(err, LN_EMODEL, "%s: %s: unterminated ${ in \"%.*s\"",
-                                    c->path, key, (int)(len > 100 ? 100 : len), in);
+                return ln_error_set(err, LN_EMODEL, "%s: %s: unterminated ${ in \"%.*s\"", c->path,
+                                    key, (int)(len > 100 ? 100 : len), in);
             char ref[LN__CFG_VALUE_MAX], val[LN__CFG_VALUE_MAX];
             int rc = ln__cfg_expand(c, key, in + i + 2, j - i - 2, ref, sizeof ref, err);
             if (rc < 0)
@@ -129,20 +129,19 @@ static int ln__cfg_value(struct ln__cfg *c, const char *key, char *out, size_t n
         }
     }
     if (c->depth >= LN__CFG_MAX_DEPTH)
-        return ln_error_set(err, LN_EMODEL, "%s: references nested too deeply at %s", c->path,
-                            key);
+        return ln_error_set(err, LN_EMODEL, "%s: references nested too deeply at %s", c->path, key);
     yaml_node_t *node = ln__cfg_node(c, key, strlen(key));
     if (!node) {
         if (c->depth > 0)
-            return ln_error_set(err, LN_EMODEL, "%s: %s refers to ${%s}, which is missing",
-                                c->path, c->chain[c->depth - 1], key);
+            return ln_error_set(err, LN_EMODEL, "%s: %s refers to ${%s}, which is missing", c->path,
+                                c->chain[c->depth - 1], key);
         return LN_ENOTFOUND;
     }
     if (node->type != YAML_SCALAR_NODE)
         return ln_error_set(err, LN_EMODEL, "%s: %s is not a single value", c->path, key);
     c->chain[c->depth++] = key;
-    int rc = ln__cfg_expand(c, key, (const char *)node->data.scalar.value,
-                            node->data.scalar.length, out, n, err);
+    int rc = ln__cfg_expand(c, key, (const char *)node->data.scalar.value, node->data.scalar.length,
+                            out, n, err);
     c->depth--;
     return rc;
 }
@@ -196,16 +195,16 @@ static int ln__cfg_float(struct ln__cfg *c, const char *key, float *out, struct 
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(x))
-        return ln_error_set(err, LN_EMODEL, "%s: %s is \"%.64s\", expected a number", c->path,
-                            key, v);
+        return ln_error_set(err, LN_EMODEL, "%s: %s is \"%.64s\", expected a number", c->path, key,
+                            v);
     *out = (float)x;
     return 0;
 }
 
 /* A value that must be one word (a class name or a mode), when present or
  * always (def == NULL). */
-static int ln__cfg_expect(struct ln__cfg *c, const char *key, const char *def,
-                          const char *expected, struct ln_error *err)
+static int ln__cfg_expect(struct ln__cfg *c, const char *key, const char *def, const char *expected,
+                          struct ln_error *err)
 {
     char v[LN__CFG_VALUE_MAX];
     int rc = ln__cfg_str(c, key, def, v, sizeof v, err);
@@ -233,10 +232,10 @@ static int ln__cfg_read(struct ln__cfg *c, struct ln_triposr_config *cfg, struct
 {
     static const int def_groups = 32;
     int rc;
-#define LN__TRY(x)                                                                             \
-    do {                                                                                       \
-        if ((rc = (x)) < 0)                                                                    \
-            return rc;                                                                         \
+#define LN__TRY(x)                                                                                 \
+    do {                                                                                           \
+        if ((rc = (x)) < 0)                                                                        \
+            return rc;                                                                             \
     } while (0)
     LN__TRY(ln__cfg_int(c, "cond_image_size", NULL, &cfg->cond_image_size, err));
     LN__TRY(ln__cfg_expect(c, "image_tokenizer_cls", NULL,
@@ -275,8 +274,8 @@ static int ln__cfg_read(struct ln__cfg *c, struct ln_triposr_config *cfg, struct
     LN__TRY(ln__cfg_int(c, "decoder.n_hidden_layers", NULL, &cfg->dec_hidden_layers, err));
     LN__TRY(ln__cfg_expect(c, "decoder.activation", NULL, "silu", err));
 
-    LN__TRY(ln__cfg_expect(c, "renderer_cls", NULL,
-                           "tsr.models.nerf_renderer.TriplaneNeRFRenderer", err));
+    LN__TRY(ln__cfg_expect(c, "renderer_cls", NULL, "tsr.models.nerf_renderer.TriplaneNeRFRenderer",
+                           err));
     LN__TRY(ln__cfg_float(c, "renderer.radius", &cfg->radius, err));
     LN__TRY(ln__cfg_expect(c, "renderer.feature_reduction", NULL, "concat", err));
     LN__TRY(ln__cfg_expect(c, "renderer.density_activation", NULL, "exp", err));
@@ -369,16 +368,14 @@ static int ln__json_int(json_t *root, const char *key, int def, int *out, const 
         *out = def;
         return 0;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        json_integer_value(v) > LN__CFG_MAX_DIM)
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > LN__CFG_MAX_DIM)
         return ln_error_set(err, LN_EMODEL, "%s: %s must be an integer in 1..%d", path, key,
                             LN__CFG_MAX_DIM);
     *out = (int)json_integer_value(v);
     return 0;
 }
 
-int ln_vit_config_load_json(const char *json_path, struct ln_vit_config *vit,
-                            struct ln_error *err)
+int ln_vit_config_load_json(const char *json_path, struct ln_vit_config *vit, struct ln_error *err)
 {
     memset(vit, 0, sizeof *vit);
     json_error_t jerr;
@@ -426,8 +423,9 @@ int ln_vit_config_load_json(const char *json_path, struct ln_vit_config *vit,
     json_t *qkv = json_object_get(root, "qkv_bias");
     vit->qkv_bias = qkv ? json_is_true(qkv) : 1;
     if (vit->hidden % vit->heads != 0) {
-        rc = ln_error_set(err, LN_EMODEL, "%s: hidden_size %d is not a multiple of "
-                                          "num_attention_heads %d",
+        rc = ln_error_set(err, LN_EMODEL,
+                          "%s: hidden_size %d is not a multiple of "
+                          "num_attention_heads %d",
                           json_path, vit->hidden, vit->heads);
         goto cleanup;
     }
@@ -447,8 +445,8 @@ cleanup:
 
 #define LN__VIT "image_tokenizer.model."
 
-static const struct ln_tensor_info *ln__need(const struct ln_weights *w, const char *name,
-                                             int ndim, struct ln_error *err)
+static const struct ln_tensor_info *ln__need(const struct ln_weights *w, const char *name, int ndim,
+                                             struct ln_error *err)
 {
     const struct ln_tensor_info *t = ln_weights_find(w, name);
     if (!t) {
@@ -456,8 +454,8 @@ static const struct ln_tensor_info *ln__need(const struct ln_weights *w, const c
         return NULL;
     }
     if (t->ndim != ndim) {
-        ln_error_set(err, LN_EMODEL, "%s: tensor %s has %d dimensions, expected %d", w->name,
-                     name, t->ndim, ndim);
+        ln_error_set(err, LN_EMODEL, "%s: tensor %s has %d dimensions, expected %d", w->name, name,
+                     t->ndim, ndim);
         return NULL;
     }
     for (int d = 0; d < ndim; d++) {
@@ -477,15 +475,13 @@ int ln_vit_config_from_weights(const struct ln_weights *w, struct ln_vit_config 
     const struct ln_tensor_info *pos =
         cls ? ln__need(w, LN__VIT "embeddings.position_embeddings", 3, err) : NULL;
     const struct ln_tensor_info *proj =
-        pos ? ln__need(w, LN__VIT "embeddings.patch_embeddings.projection.weight", 4, err)
-            : NULL;
+        pos ? ln__need(w, LN__VIT "embeddings.patch_embeddings.projection.weight", 4, err) : NULL;
     const struct ln_tensor_info *inter =
         proj ? ln__need(w, LN__VIT "encoder.layer.0.intermediate.dense.weight", 2, err) : NULL;
     if (!inter)
         return LN_EMODEL;
     if (cls->shape[2] > LN__CFG_MAX_DIM || inter->shape[0] > LN__CFG_MAX_DIM ||
-        proj->shape[2] > LN__CFG_MAX_DIM || proj->shape[2] != proj->shape[3] ||
-        proj->shape[1] > 16)
+        proj->shape[2] > LN__CFG_MAX_DIM || proj->shape[2] != proj->shape[3] || proj->shape[1] > 16)
         return ln_error_set(err, LN_EMODEL, "%s: ViT patch embedding has an unexpected shape",
                             w->name);
     vit->hidden = (int)cls->shape[2];
@@ -537,11 +533,11 @@ struct ln__expect_list {
     size_t n, cap;
 };
 
-static void ln__exp(struct ln__expect_list *l, int ndim, int64_t a, int64_t b, int64_t c,
-                    int64_t d, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void ln__exp(struct ln__expect_list *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
+                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void ln__exp(struct ln__expect_list *l, int ndim, int64_t a, int64_t b, int64_t c,
-                    int64_t d, const char *fmt, ...)
+static void ln__exp(struct ln__expect_list *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
+                    const char *fmt, ...)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 256;
@@ -666,8 +662,8 @@ static void ln__fmt_shape(struct ln_buf *b, int ndim, const int64_t *shape)
     ln_buf_printf(b, "]");
 }
 
-int ln_triposr_config_check_weights(const struct ln_triposr_config *cfg,
-                                    const struct ln_weights *w, struct ln_error *err)
+int ln_triposr_config_check_weights(const struct ln_triposr_config *cfg, const struct ln_weights *w,
+                                    struct ln_error *err)
 {
     struct ln__expect_list l = {0};
     ln__expected(cfg, &l);
@@ -726,8 +722,8 @@ int ln_triposr_config_check_weights(const struct ln_triposr_config *cfg,
             ln_buf_printf(&msg, "; wrong: %.*s%s", (int)shape.len, (const char *)shape.data,
                           n_shape + n_dtype > 5 ? ", ..." : "");
         ln_buf_append(&msg, "", 1);
-        const char *text = msg.failed ? "weights do not match the configuration"
-                                      : (const char *)msg.data;
+        const char *text =
+            msg.failed ? "weights do not match the configuration" : (const char *)msg.data;
         /* The error line is short; when the list does not fit, the log
          * keeps all of it. */
         if (strlen(w->name) + 2 + strlen(text) >= LN_ERROR_MESSAGE_MAX)

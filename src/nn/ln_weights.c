@@ -40,16 +40,26 @@ int ln__weights_fail(const struct ln_weights *w, struct ln_error *err, const cha
 const char *ln_dtype_name(enum ln_dtype dt)
 {
     switch (dt) {
-    case LN_DTYPE_F32: return "float32";
-    case LN_DTYPE_F16: return "float16";
-    case LN_DTYPE_BF16: return "bfloat16";
-    case LN_DTYPE_F64: return "float64";
-    case LN_DTYPE_I64: return "int64";
-    case LN_DTYPE_I32: return "int32";
-    case LN_DTYPE_I16: return "int16";
-    case LN_DTYPE_I8: return "int8";
-    case LN_DTYPE_U8: return "uint8";
-    case LN_DTYPE_BOOL: return "bool";
+    case LN_DTYPE_F32:
+        return "float32";
+    case LN_DTYPE_F16:
+        return "float16";
+    case LN_DTYPE_BF16:
+        return "bfloat16";
+    case LN_DTYPE_F64:
+        return "float64";
+    case LN_DTYPE_I64:
+        return "int64";
+    case LN_DTYPE_I32:
+        return "int32";
+    case LN_DTYPE_I16:
+        return "int16";
+    case LN_DTYPE_I8:
+        return "int8";
+    case LN_DTYPE_U8:
+        return "uint8";
+    case LN_DTYPE_BOOL:
+        return "bool";
     }
     return "unknown";
 }
@@ -58,15 +68,19 @@ size_t ln_dtype_size(enum ln_dtype dt)
 {
     switch (dt) {
     case LN_DTYPE_F64:
-    case LN_DTYPE_I64: return 8;
+    case LN_DTYPE_I64:
+        return 8;
     case LN_DTYPE_F32:
-    case LN_DTYPE_I32: return 4;
+    case LN_DTYPE_I32:
+        return 4;
     case LN_DTYPE_F16:
     case LN_DTYPE_BF16:
-    case LN_DTYPE_I16: return 2;
+    case LN_DTYPE_I16:
+        return 2;
     case LN_DTYPE_I8:
     case LN_DTYPE_U8:
-    case LN_DTYPE_BOOL: return 1;
+    case LN_DTYPE_BOOL:
+        return 1;
     }
     return 0;
 }
@@ -86,8 +100,7 @@ int ln__weights_add(struct ln_weights *w, const struct ln_tensor_info *t, const 
     if (esize == 0)
         return ln__weights_fail(w, err, "tensor %.*s has an unknown dtype", shown, name);
     if (t->offset < 0)
-        return ln__weights_fail(w, err, "tensor %.*s has a negative storage offset", shown,
-                                name);
+        return ln__weights_fail(w, err, "tensor %.*s has a negative storage offset", shown, name);
 
     /* numel and the furthest element index, both bounded by the tensor size
      * limit so that no product below can overflow int64. */
@@ -95,8 +108,8 @@ int ln__weights_add(struct ln_weights *w, const struct ln_tensor_info *t, const 
     int64_t numel = 1, last = t->offset;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0 || t->strides[d] < 0)
-            return ln__weights_fail(w, err, "tensor %.*s has a negative size or stride",
-                                    shown, name);
+            return ln__weights_fail(w, err, "tensor %.*s has a negative size or stride", shown,
+                                    name);
         if (t->shape[d] == 0) {
             numel = 0;
             continue;
@@ -105,9 +118,9 @@ int ln__weights_add(struct ln_weights *w, const struct ln_tensor_info *t, const 
             return ln__weights_fail(w, err, "tensor %.*s is too large", shown, name);
         if (numel != 0)
             numel *= t->shape[d];
-        if (t->strides[d] > max_elems || t->shape[d] - 1 > max_elems / (t->strides[d] ? t->strides[d] : 1))
-            return ln__weights_fail(w, err, "tensor %.*s has a stride out of range", shown,
-                                    name);
+        if (t->strides[d] > max_elems ||
+            t->shape[d] - 1 > max_elems / (t->strides[d] ? t->strides[d] : 1))
+            return ln__weights_fail(w, err, "tensor %.*s has a stride out of range", shown, name);
         last += (t->shape[d] - 1) * t->strides[d];
         if (last > max_elems)
             return ln__weights_fail(w, err, "tensor %.*s lies outside its storage", shown, name);
@@ -249,8 +262,8 @@ static int ln__weights_finish(struct ln_weights *w, struct ln_weights **out, str
     return 0;
 }
 
-int ln_weights_open_memory(const void *data, size_t len, const char *name,
-                           struct ln_weights **out, struct ln_error *err)
+int ln_weights_open_memory(const void *data, size_t len, const char *name, struct ln_weights **out,
+                           struct ln_error *err)
 {
     *out = NULL;
     struct ln_weights *w = ln__weights_new(name);
@@ -417,7 +430,8 @@ static float ln__load_as_float(const uint8_t *p, enum ln_dtype dt)
         memcpy(&v, p, 8);
         return (float)v;
     }
-    default: return 0.0f;
+    default:
+        return 0.0f;
     }
 }
 

@@ -55,14 +55,13 @@ int ln__weights_load_torch_zip(struct ln_weights *w, struct ln_error *err);
 /* Finds the bytes of one storage named by a BINPERSID record: key is the
  * storage key (key_len bytes), and the storage must hold numel elements of
  * dt. Fills *data and *bytes (the whole entry) or fails. */
-typedef int (*ln__pickle_storage_fn)(void *user, const char *key, size_t key_len,
-                                     enum ln_dtype dt, int64_t numel, const void **data,
-                                     size_t *bytes, struct ln_error *err);
+typedef int (*ln__pickle_storage_fn)(void *user, const char *key, size_t key_len, enum ln_dtype dt,
+                                     int64_t numel, const void **data, size_t *bytes,
+                                     struct ln_error *err);
 
 /* Runs the restricted pickle machine over a torch state-dict pickle and
  * adds every tensor of the top dict to w in pickle order. */
 int ln__pickle_load_state_dict(struct ln_weights *w, const uint8_t *pkl, size_t len,
-                               ln__pickle_storage_fn storage_fn, void *user,
-                               struct ln_error *err);
+                               ln__pickle_storage_fn storage_fn, void *user, struct ln_error *err);
 
 #endif

@@ -92,8 +92,7 @@ struct ln__pk {
 
 static int ln__pk_fail(struct ln__pk *vm, const char *what)
 {
-    return ln__weights_fail(vm->w, vm->err, "data.pkl: %s (opcode at byte %zu)", what,
-                            vm->op_pos);
+    return ln__weights_fail(vm->w, vm->err, "data.pkl: %s (opcode at byte %zu)", what, vm->op_pos);
 }
 
 static struct ln__pk_obj *ln__pk_new(struct ln__pk *vm, enum ln__pk_kind kind)
@@ -231,11 +230,11 @@ static int ln__pk_global(struct ln__pk *vm, const char *mod, size_t mod_len, con
         const char *name;
         enum ln_dtype dt;
     } storages[] = {
-        {"FloatStorage", LN_DTYPE_F32},  {"HalfStorage", LN_DTYPE_F16},
+        {"FloatStorage", LN_DTYPE_F32},     {"HalfStorage", LN_DTYPE_F16},
         {"BFloat16Storage", LN_DTYPE_BF16}, {"DoubleStorage", LN_DTYPE_F64},
-        {"LongStorage", LN_DTYPE_I64},   {"IntStorage", LN_DTYPE_I32},
-        {"ShortStorage", LN_DTYPE_I16},  {"CharStorage", LN_DTYPE_I8},
-        {"ByteStorage", LN_DTYPE_U8},    {"BoolStorage", LN_DTYPE_BOOL},
+        {"LongStorage", LN_DTYPE_I64},      {"IntStorage", LN_DTYPE_I32},
+        {"ShortStorage", LN_DTYPE_I16},     {"CharStorage", LN_DTYPE_I8},
+        {"ByteStorage", LN_DTYPE_U8},       {"BoolStorage", LN_DTYPE_BOOL},
     };
     struct ln__pk_obj *o = NULL;
     if (ln__pk_is(mod, mod_len, "collections") && ln__pk_is(name, name_len, "OrderedDict")) {
@@ -340,8 +339,7 @@ static int ln__pk_persid(struct ln__pk *vm)
     struct ln__pk_obj **a = pid->u.seq.items;
     if (pid->kind != LN__PK_TUPLE || pid->u.seq.n != 5 || a[0]->kind != LN__PK_STR ||
         !ln__pk_is(a[0]->u.str.s, a[0]->u.str.n, "storage") || a[1]->kind != LN__PK_GLOBAL ||
-        a[1]->u.glob.g != LN__PK_G_STORAGE || a[2]->kind != LN__PK_STR ||
-        a[4]->kind != LN__PK_INT)
+        a[1]->u.glob.g != LN__PK_G_STORAGE || a[2]->kind != LN__PK_STR || a[4]->kind != LN__PK_INT)
         return ln__pk_fail(vm, "persistent id is not ('storage', class, key, location, numel)");
     struct ln__pk_obj *s = ln__pk_new(vm, LN__PK_STORAGE);
     if (!s)
@@ -429,8 +427,8 @@ static int ln__pk_step(struct ln__pk *vm, struct ln__pk_obj **result)
     case 't': /* TUPLE */
         o = ln__pk_pop_mark(vm, LN__PK_TUPLE);
         return o ? ln__pk_push(vm, o) : LN_EMODEL;
-    case 0x85: /* TUPLE1 */
-    case 0x86: /* TUPLE2 */
+    case 0x85:   /* TUPLE1 */
+    case 0x86:   /* TUPLE2 */
     case 0x87: { /* TUPLE3 */
         const size_t n = (size_t)(op - 0x84);
         if (vm->sp - ln__pk_base(vm) < n)
@@ -457,7 +455,7 @@ static int ln__pk_step(struct ln__pk *vm, struct ln__pk_obj **result)
         ln__pk_seq_push(o, k);
         ln__pk_seq_push(o, v);
         return 0;
-    case 'u': /* SETITEMS */
+    case 'u':   /* SETITEMS */
     case 'e': { /* APPENDS */
         if (!(o = ln__pk_pop_mark(vm, LN__PK_TUPLE)))
             return LN_EMODEL;
@@ -481,10 +479,10 @@ static int ln__pk_step(struct ln__pk *vm, struct ln__pk_obj **result)
             return ln__pk_fail(vm, "APPEND on something that is not a list");
         ln__pk_seq_push(o, v);
         return 0;
-    case 'X':    /* BINUNICODE */
-    case 0x8c:   /* SHORT_BINUNICODE */
-    case 'B':    /* BINBYTES */
-    case 'C': {  /* SHORT_BINBYTES */
+    case 'X':   /* BINUNICODE */
+    case 0x8c:  /* SHORT_BINUNICODE */
+    case 'B':   /* BINBYTES */
+    case 'C': { /* SHORT_BINBYTES */
         const int wide = op == 'X' || op == 'B';
         if ((rc = ln__pk_need(vm, wide ? 4 : 1)) < 0)
             return rc;
@@ -499,8 +497,8 @@ static int ln__pk_step(struct ln__pk *vm, struct ln__pk_obj **result)
         vm->pos += (size_t)n;
         return ln__pk_push(vm, o);
     }
-    case 'J': /* BININT */
-    case 'K': /* BININT1 */
+    case 'J':   /* BININT */
+    case 'K':   /* BININT1 */
     case 'M': { /* BININT2 */
         const int n = op == 'J' ? 4 : op == 'K' ? 1 : 2;
         if ((rc = ln__pk_need(vm, (size_t)n)) < 0)
@@ -595,8 +593,7 @@ static int ln__pk_add_tensors(struct ln__pk *vm, const struct ln__pk_obj *top)
 }
 
 int ln__pickle_load_state_dict(struct ln_weights *w, const uint8_t *pkl, size_t len,
-                               ln__pickle_storage_fn storage_fn, void *user,
-                               struct ln_error *err)
+                               ln__pickle_storage_fn storage_fn, void *user, struct ln_error *err)
 {
     struct ln__pk vm = {
         .w = w, .err = err, .p = pkl, .len = len, .storage_fn = storage_fn, .user = user};

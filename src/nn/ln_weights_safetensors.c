@@ -28,9 +28,9 @@ static int ln__st_dtype(const char *s, enum ln_dtype *dt)
         const char *name;
         enum ln_dtype dt;
     } map[] = {
-        {"F32", LN_DTYPE_F32}, {"F16", LN_DTYPE_F16}, {"BF16", LN_DTYPE_BF16},
-        {"F64", LN_DTYPE_F64}, {"I64", LN_DTYPE_I64}, {"I32", LN_DTYPE_I32},
-        {"I16", LN_DTYPE_I16}, {"I8", LN_DTYPE_I8},   {"U8", LN_DTYPE_U8},
+        {"F32", LN_DTYPE_F32},   {"F16", LN_DTYPE_F16}, {"BF16", LN_DTYPE_BF16},
+        {"F64", LN_DTYPE_F64},   {"I64", LN_DTYPE_I64}, {"I32", LN_DTYPE_I32},
+        {"I16", LN_DTYPE_I16},   {"I8", LN_DTYPE_I8},   {"U8", LN_DTYPE_U8},
         {"BOOL", LN_DTYPE_BOOL},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
@@ -64,8 +64,8 @@ static int ln__st_entry(struct ln_weights *w, const char *name, json_t *v, const
     json_t *jshape = json_object_get(v, "shape");
     json_t *joff = json_object_get(v, "data_offsets");
     if (!json_is_string(jdt) || !json_is_array(jshape) || !json_is_array(joff))
-        return ln__weights_fail(w, err,
-                                "header entry %.120s lacks dtype, shape or data_offsets", name);
+        return ln__weights_fail(w, err, "header entry %.120s lacks dtype, shape or data_offsets",
+                                name);
     memset(t, 0, sizeof *t);
     if (ln__st_dtype(json_string_value(jdt), &t->dtype) < 0)
         return ln__weights_fail(w, err, "tensor %.120s has unsupported dtype %.32s", name,
@@ -106,10 +106,9 @@ static int ln__st_entry(struct ln_weights *w, const char *name, json_t *v, const
                                 name, (unsigned long long)r->begin, (unsigned long long)r->end,
                                 (unsigned long long)buf_len);
     if (r->end - r->begin != bytes)
-        return ln__weights_fail(w, err,
-                                "tensor %.120s has %llu data bytes, its shape and dtype need %llu",
-                                name, (unsigned long long)(r->end - r->begin),
-                                (unsigned long long)bytes);
+        return ln__weights_fail(
+            w, err, "tensor %.120s has %llu data bytes, its shape and dtype need %llu", name,
+            (unsigned long long)(r->end - r->begin), (unsigned long long)bytes);
     t->storage = buf + r->begin;
     t->storage_bytes = (size_t)bytes;
     return 0;

@@ -106,15 +106,15 @@ static int ln__zip_data(const struct ln__zip *z, const struct ln__zip_entry *e,
                                 e->name);
     const uint64_t lname = ln__u16(lh + 26), lextra = ln__u16(lh + 28);
     const uint64_t start = e->local_offset + 30 + lname + lextra;
-    if (lname != e->name_len || start > len ||
-        memcmp(lh + 30, e->name, e->name_len) != 0)
+    if (lname != e->name_len || start > len || memcmp(lh + 30, e->name, e->name_len) != 0)
         return ln__weights_fail(w, err,
                                 "zip entry %.*s: local header does not match the central "
                                 "directory",
                                 shown, e->name);
     if (e->csize > len - start)
-        return ln__weights_fail(w, err, "zip entry %.*s: data runs past the end of the file "
-                                        "(truncated?)",
+        return ln__weights_fail(w, err,
+                                "zip entry %.*s: data runs past the end of the file "
+                                "(truncated?)",
                                 shown, e->name);
     *data = w->data + start;
     *size = (size_t)e->csize;
@@ -200,14 +200,16 @@ static int ln__zip_eocd(struct ln_weights *w, uint64_t *cd_off, uint64_t *cd_siz
             off = ln__u64(z + 48);
         end = rec;
     } else if (count == 0xFFFF || size == 0xFFFFFFFF || off == 0xFFFFFFFF) {
-        return ln__weights_fail(w, err, "zip64 archive without its zip64 end-of-central-directory "
-                                        "locator (truncated?)");
+        return ln__weights_fail(w, err,
+                                "zip64 archive without its zip64 end-of-central-directory "
+                                "locator (truncated?)");
     }
     if (disk != 0 || cd_disk != 0)
         return ln__weights_fail(w, err, "multi-part zip archives are not supported");
     if (off > end || size > end - off)
-        return ln__weights_fail(w, err, "zip central directory lies outside the file "
-                                        "(truncated?)");
+        return ln__weights_fail(w, err,
+                                "zip central directory lies outside the file "
+                                "(truncated?)");
     if (count > size / 46)
         return ln__weights_fail(w, err, "zip central directory is too small for %llu entries",
                                 (unsigned long long)count);
@@ -301,8 +303,7 @@ static int ln__ends_with(const char *s, size_t n, const char *suffix)
 }
 
 /* Finds the data.pkl entry and the archive prefix; refuses TorchScript. */
-static int ln__zip_prefix(struct ln__zip *z, const struct ln__zip_entry **pkl,
-                          struct ln_error *err)
+static int ln__zip_prefix(struct ln__zip *z, const struct ln__zip_entry **pkl, struct ln_error *err)
 {
     struct ln_weights *w = z->w;
     *pkl = NULL;

@@ -62,7 +62,8 @@ static void test_golden_cache(void **state)
         fail_msg("%s", err.message);
     assert_ends_with(path, "models--golden--triposr-tiny/snapshots/" TINY_COMMIT "/config.yaml");
     assert_int_equal(access(path, R_OK), 0);
-    assert_int_equal(ln_hf_resolve("golden/triposr-tiny", "model.ckpt", path, sizeof path, &err), 0);
+    assert_int_equal(ln_hf_resolve("golden/triposr-tiny", "model.ckpt", path, sizeof path, &err),
+                     0);
     assert_ends_with(path, TINY_COMMIT "/model.ckpt");
     assert_int_equal(ln_hf_resolve("golden/dino-vit-tiny", "config.json", path, sizeof path, &err),
                      0);
@@ -155,16 +156,14 @@ static void test_snapshot_choice(void **state)
     /* No refs/main, two snapshots: ambiguous, so not found. */
     write_file(hub, "models--o--two/snapshots/aaa/config.yaml", "a: 1\n");
     write_file(hub, "models--o--two/snapshots/bbb/config.yaml", "a: 2\n");
-    assert_int_equal(ln_hf_resolve("o/two", "config.yaml", path, sizeof path, &err),
-                     LN_ENOTFOUND);
+    assert_int_equal(ln_hf_resolve("o/two", "config.yaml", path, sizeof path, &err), LN_ENOTFOUND);
     assert_non_null(strstr(err.message, "several snapshots"));
     /* refs/main with a trailing newline settles it. */
     write_file(hub, "models--o--two/refs/main", "bbb\n");
     assert_int_equal(ln_hf_resolve("o/two", "config.yaml", path, sizeof path, &err), 0);
     assert_ends_with(path, "snapshots/bbb/config.yaml");
     /* refs/main naming a snapshot that lacks the file. */
-    assert_int_equal(ln_hf_resolve("o/two", "model.ckpt", path, sizeof path, &err),
-                     LN_ENOTFOUND);
+    assert_int_equal(ln_hf_resolve("o/two", "model.ckpt", path, sizeof path, &err), LN_ENOTFOUND);
     assert_non_null(strstr(err.message, "model.ckpt"));
 }
 
@@ -254,10 +253,8 @@ static void test_folders_and_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_cache),
-        cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_snapshot_choice),
-        cmocka_unit_test(test_symlinked_blobs),
+        cmocka_unit_test(test_golden_cache),      cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_snapshot_choice),   cmocka_unit_test(test_symlinked_blobs),
         cmocka_unit_test(test_folders_and_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

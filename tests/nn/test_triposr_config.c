@@ -124,8 +124,7 @@ static void test_bad_configs(void **state)
 
     struct ln_triposr_config cfg;
     struct ln_error err = {0};
-    assert_int_equal(ln_triposr_config_load("/nonexistent/config.yaml", &cfg, &err),
-                     LN_ENOTFOUND);
+    assert_int_equal(ln_triposr_config_load("/nonexistent/config.yaml", &cfg, &err), LN_ENOTFOUND);
 }
 
 static void test_vit_json(void **state)
@@ -223,12 +222,9 @@ static void test_check_weights(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_config),
-        cmocka_unit_test(test_references),
-        cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_vit_json),
-        cmocka_unit_test(test_vit_from_weights),
-        cmocka_unit_test(test_check_weights),
+        cmocka_unit_test(test_golden_config),    cmocka_unit_test(test_references),
+        cmocka_unit_test(test_bad_configs),      cmocka_unit_test(test_vit_json),
+        cmocka_unit_test(test_vit_from_weights), cmocka_unit_test(test_check_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,8 +32,7 @@ static void assert_model_error(int rc, const struct ln_error *err, const char *n
 /* Opens bytes that end exactly at the end of their allocation (so reading
  * past the end is caught by the sanitizers), touches every tensor and
  * closes again. */
-static int open_exact(const uint8_t *data, size_t len, struct ln_error *err,
-                      struct ln_weights **w)
+static int open_exact(const uint8_t *data, size_t len, struct ln_error *err, struct ln_weights **w)
 {
     int rc = ln_weights_open_memory(data, len, g_ckpt_name, w, err);
     if (rc == 0) {
@@ -52,8 +51,7 @@ static int open_exact(const uint8_t *data, size_t len, struct ln_error *err,
 }
 
 /* Same on a private copy of exactly len bytes. */
-static int open_copy(const uint8_t *data, size_t len, struct ln_error *err,
-                     struct ln_weights **w)
+static int open_copy(const uint8_t *data, size_t len, struct ln_error *err, struct ln_weights **w)
 {
     uint8_t *copy = malloc(len ? len : 1);
     memcpy(copy, data, len);
@@ -411,23 +409,43 @@ static void test_tolerant_opcodes(void **state)
 {
     (void)state;
     struct ln_buf q = {0};
-    LIT(&q, "\x80\x04\x95" "\x10\0\0\0\0\0\0\0"); /* PROTO 4, FRAME */
-    LIT(&q, "}\x94(");                             /* plain dict, MEMOIZE, MARK */
-    LIT(&q, "\x8c\x01" "w\x94");
-    LIT(&q, "\x8c\x0c" "torch._utils\x94\x8c\x12" "_rebuild_tensor_v2\x94\x93\x94");
-    LIT(&q, "((\x8c\x07" "storage\x94");
-    LIT(&q, "\x8c\x05" "torch\x8c\x0c" "FloatStorage\x93");
-    LIT(&q, "\x8c\x01" "0\x8c\x03" "cpu");
-    LIT(&q, "\x8a\x01\x0c");            /* LONG1 12 */
+    LIT(&q, "\x80\x04\x95"
+            "\x10\0\0\0\0\0\0\0"); /* PROTO 4, FRAME */
+    LIT(&q, "}\x94(");             /* plain dict, MEMOIZE, MARK */
+    LIT(&q, "\x8c\x01"
+            "w\x94");
+    LIT(&q, "\x8c\x0c"
+            "torch._utils\x94\x8c\x12"
+            "_rebuild_tensor_v2\x94\x93\x94");
+    LIT(&q, "((\x8c\x07"
+            "storage\x94");
+    LIT(&q, "\x8c\x05"
+            "torch\x8c\x0c"
+            "FloatStorage\x93");
+    LIT(&q, "\x8c\x01"
+            "0\x8c\x03"
+            "cpu");
+    LIT(&q, "\x8a\x01\x0c"); /* LONG1 12 */
     LIT(&q, "tQ");
-    LIT(&q, "K\x02");                   /* storage offset 2 */
-    LIT(&q, "K\x02" "K\x05\x86");       /* size (2, 5) */
-    LIT(&q, "K\x05" "K\x01\x86");       /* stride (5, 1) */
-    LIT(&q, "\x88");                    /* requires_grad True */
-    LIT(&q, "]N" "a");                  /* hooks: a list, APPEND None */
-    LIT(&q, "(G\x3f\xf0\0\0\0\0\0\0" "C\x02" "hi" "B\x01\0\0\0" "x" "\x8a\x00" "\x89" "e");
-    LIT(&q, "}");                       /* metadata */
-    LIT(&q, "tR\x94" "u.");
+    LIT(&q, "K\x02"); /* storage offset 2 */
+    LIT(&q, "K\x02"
+            "K\x05\x86"); /* size (2, 5) */
+    LIT(&q, "K\x05"
+            "K\x01\x86"); /* stride (5, 1) */
+    LIT(&q, "\x88");      /* requires_grad True */
+    LIT(&q, "]N"
+            "a"); /* hooks: a list, APPEND None */
+    LIT(&q, "(G\x3f\xf0\0\0\0\0\0\0"
+            "C\x02"
+            "hi"
+            "B\x01\0\0\0"
+            "x"
+            "\x8a\x00"
+            "\x89"
+            "e");
+    LIT(&q, "}"); /* metadata */
+    LIT(&q, "tR\x94"
+            "u.");
     struct ln_buf zip = {0};
     build_ckpt(&zip, &q, 0, NULL, NULL);
     struct ln_error err = {0};
@@ -473,7 +491,9 @@ static void test_bad_checkpoints(void **state)
     expect_ckpt_error(&evil, 0, NULL, NULL, "forbidden global os.system");
     ln_buf_free(&evil);
     struct ln_buf evil2 = {0};
-    LIT(&evil2, "\x80\x04\x8c\x08" "builtins\x8c\x04" "eval\x93.");
+    LIT(&evil2, "\x80\x04\x8c\x08"
+                "builtins\x8c\x04"
+                "eval\x93.");
     expect_ckpt_error(&evil2, 0, NULL, NULL, "forbidden global builtins.eval");
     ln_buf_free(&evil2);
     struct ln_buf evil3 = {0};
@@ -575,11 +595,12 @@ static void test_safetensors_headers(void **state)
 {
     (void)state;
     struct ln_error err = {0};
-    assert_int_equal(open_st("{\"__metadata__\":{\"a\":\"b\"},\"x\":{\"dtype\":\"F32\",\"shape\":[2],"
-                             "\"data_offsets\":[0,8]},\"y\":{\"dtype\":\"BF16\",\"shape\":[2,2],"
-                             "\"data_offsets\":[8,16]}}   ",
-                             16, &err),
-                     0);
+    assert_int_equal(
+        open_st("{\"__metadata__\":{\"a\":\"b\"},\"x\":{\"dtype\":\"F32\",\"shape\":[2],"
+                "\"data_offsets\":[0,8]},\"y\":{\"dtype\":\"BF16\",\"shape\":[2,2],"
+                "\"data_offsets\":[8,16]}}   ",
+                16, &err),
+        0);
     /* A header of 0x480 bytes: its length starts with 0x80 like a pickle. */
     char padded[0x481];
     const char *one = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
