@@ -37,8 +37,11 @@
 #include "ln_server_int.h"
 #include "ln_time.h"
 
-/* Idle connections beyond this many are refused by the daemon. */
+/* Connections beyond this many are refused by the daemon. */
 #define LN__CONNECTION_LIMIT 1024
+/* Connections waiting to be accepted: a burst of new clients must not
+ * overflow it, or their SYNs are dropped and retried a second later. */
+#define LN__LISTEN_BACKLOG 1024
 /* Per-connection buffer for the request line, headers and body pieces. */
 #define LN__CONNECTION_MEMORY (128 * 1024)
 /* How long ln_server_stop lets requests in flight finish. */
@@ -140,8 +143,10 @@ enum MHD_Result ln__send(struct ln__req *req, int status, struct MHD_Response *r
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    if (r == MHD_YES)
+    if (r == MHD_YES) {
         req->status = status;
+        req->answered = 1;
+    }
     return r;
 }
 
@@ -381,7 +386,7 @@ static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls
     if (req->upload)
         ln__upload_free(req->upload);
     double ms = (ln_time_now() - req->t0) * 1000.0;
-    if (req->status > 0 && req->status < LN__HTTP_CODES)
+    if (req->answered && req->status > 0 && req->status < LN__HTTP_CODES)
         atomic_fetch_add(&srv->http_count[req->status], 1);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || req->status == 0)
         ln_log_info("%s %s %d %.1f ms%s", req->method, req->path, req->status, ms,
@@ -469,7 +474,7 @@ static int ln__listen(const char *host, int port, int *family, struct ln_error *
         return ln_error_set(err, LN_EIO, "cannot create a socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, LN__LISTEN_BACKLOG) != 0) {
         int e = errno;
         close(fd);
         return ln_error_set(err, LN_EIO, "cannot listen on %s port %d: %s", host, port,

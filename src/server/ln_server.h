@@ -32,7 +32,7 @@ struct ln_server_config {
     struct ln_image_limits image_limits; /* decoded size limits of uploads */
     int max_images;              /* per multi-view job, default 8 */
     unsigned timeout_s;          /* idle connection timeout, default 30 */
-    int threads;                 /* HTTP thread pool, default 4 */
+    int threads;                 /* unused: the server runs one thread per connection */
 };
 
 void ln_server_config_default(struct ln_server_config *cfg);

@@ -57,7 +57,8 @@ struct ln__req {
     char path[200]; /* for the log line: control characters replaced */
     const struct ln__route *route;
     char params[LN__MAX_PARAMS][LN__PARAM_MAX]; /* captured {id}, {n}, {file} */
-    int status;                                  /* what was queued, 0 if nothing */
+    int status;   /* the answer, 0 if none */
+    int answered; /* a response was queued (not only a status decided) */
     struct ln__upload *upload;
     size_t dropped; /* body bytes of a request that takes none */
 };

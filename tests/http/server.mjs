@@ -34,7 +34,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv' } = {}) 
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (chunk) => {
       log += chunk;
-      const m = /Listening on (http:\/\/\S+)/.exec(log);
+      const m = /Listening on (http:\/\/[^\s"]+)/.exec(log);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
@@ -58,6 +58,8 @@ export async function startServer(args = [], { env = {}, prefix = 'srv' } = {}) 
       const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 20000)));
       const r = await Promise.race([exited, timeout]);
       clearTimeout(timer);
+      // The server's log lies beside its outputs folder for a look afterwards.
+      fs.writeFileSync(path.join(path.dirname(outputs), 'server.log'), log);
       if (!r) {
         proc.kill('SIGKILL');
         throw new Error(`server did not stop within 20 s after SIGTERM:\n${log.slice(-2000)}`);
