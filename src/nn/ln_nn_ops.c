@@ -101,6 +101,38 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
 
 /* --------------------------------------------------------------- normalising */
 
+/* Sum and sum of squared deviations from mean, in double with eight
+ * independent accumulators (no serial add chain; vectorisable). */
+static double ln__sum(const float *restrict x, size_t n)
+{
+    double a[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            a[k] += x[i + (size_t)k];
+    double s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+static double ln__sq_dev(const float *restrict x, size_t n, double mean)
+{
+    double a[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const double d = x[i + (size_t)k] - mean;
+            a[k] += d * d;
+        }
+    double s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) {
+        const double d = x[i] - mean;
+        s += d * d;
+    }
+    return s;
+}
+
 struct ln__ln_ctx {
     const float *x;
     float *y;
@@ -118,15 +150,8 @@ static void ln__layernorm_body(void *vctx, size_t begin, size_t end, int thread)
     for (size_t r = begin; r < end; r++) {
         const float *restrict x = c->x + r * (size_t)c->ldx;
         float *y = c->y + r * (size_t)c->ldy;
-        double s = 0.0;
-        for (int j = 0; j < dim; j++)
-            s += x[j];
-        const double mean = s / dim;
-        double v = 0.0;
-        for (int j = 0; j < dim; j++) {
-            const double d = x[j] - mean;
-            v += d * d;
-        }
+        const double mean = ln__sum(x, (size_t)dim) / dim;
+        const double v = ln__sq_dev(x, (size_t)dim, mean);
         const float rstd = (float)(1.0 / sqrt(v / dim + (double)c->eps));
         const float m = (float)mean;
         for (int j = 0; j < dim; j++)
@@ -159,15 +184,8 @@ static void ln__groupnorm_body(void *vctx, size_t begin, size_t end, int thread)
         const size_t c0 = grp * (size_t)c->cpg;
         const float *restrict x = c->x + c0 * n;
         const size_t count = (size_t)c->cpg * n;
-        double s = 0.0;
-        for (size_t i = 0; i < count; i++)
-            s += x[i];
-        const double mean = s / (double)count;
-        double v = 0.0;
-        for (size_t i = 0; i < count; i++) {
-            const double d = x[i] - mean;
-            v += d * d;
-        }
+        const double mean = ln__sum(x, count) / (double)count;
+        const double v = ln__sq_dev(x, count, mean);
         const double rstd = 1.0 / sqrt(v / (double)count + (double)c->eps);
         for (int ch = 0; ch < c->cpg; ch++) {
             const float a = (float)(rstd * c->g[c0 + ch]);
