@@ -11,6 +11,18 @@
  *     ...
  *     ln_server_stop(srv);                      // stop accepting, close
  *
+ * Answers beyond PRODUCT.md's table: a job's model or preview asked for
+ * before the job has finished is 409 (ask again later); after it failed or
+ * was canceled, 404. An upload whose declared Content-Length is over
+ * max_request_bytes is 413 before any of it is read; a chunked upload that
+ * passes the limit has its connection closed (no answer can be sent while
+ * a body is still arriving). Routes other than GET /health, GET /metrics
+ * and the static UI answer 503 (Retry-After: 5) until ln_server_set_ready.
+ * With an API token, everything but GET /health and the static UI needs it.
+ *
+ * Threads: one per connection (libmicrohttpd), so an event stream may
+ * block; see the DESIGN comment in ln_server.c.
+ *
  * Thread-safety: start/stop from one thread; set_ready from any.
  */
 #ifndef LN_SERVER_H

@@ -295,6 +295,32 @@ test('an API token is required when configured', async () => {
   }
 });
 
+test('a full queue answers 503 with Retry-After and stores nothing', async () => {
+  const small = await startServer(['--max-queue', '1'], { prefix: 'queue' });
+  try {
+    const submit = (fields) =>
+      fetch(`${small.url}/generate`, { method: 'POST', body: imageForm(mug, 'mug.png', fields) });
+    // One job running for a while, one waiting: the queue of one is full.
+    const running = await json(await submit([['resolution', 512], ['smooth', 200]]));
+    for (let i = 0; i < 100; i++) {
+      if ((await json(await fetch(`${small.url}/jobs/${running.id}`))).status !== 'queued') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((await submit([['resolution', 48]])).status, 202);
+    const before = snapshot(small.outputs).entries.filter((e) => /^[0-9a-f]{24}\/$/.test(e));
+    const full = await submit([['resolution', 48]]);
+    assert.equal(full.status, 503);
+    assert.equal(full.headers.get('retry-after'), '5');
+    assert.equal((await json(full)).error.code, 'EBUSY');
+    const after = snapshot(small.outputs).entries.filter((e) => /^[0-9a-f]{24}\/$/.test(e) || e.startsWith('.staging'));
+    assert.deepEqual(after, before, 'no job folder and no staging folder added');
+    assert.equal((await json(await fetch(`${small.url}/jobs`))).total, 2);
+    await fetch(`${small.url}/jobs/${running.id}`, { method: 'DELETE' });
+  } finally {
+    await small.stop();
+  }
+});
+
 test('start-up refusals: no token off loopback (exit 2), port in use (exit 1)', () => {
   const out = path.join(tmpDir('refuse'), 'outputs');
   const r = spawnSync(BIN, ['serve', '--host', '0.0.0.0', '--port', '0', '--outputs', out], { encoding: 'utf8', timeout: 10000 });
