@@ -388,12 +388,8 @@ static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls
     double ms = (ln_time_now() - req->t0) * 1000.0;
     if (req->answered && req->status > 0 && req->status < LN__HTTP_CODES)
         atomic_fetch_add(&srv->http_count[req->status], 1);
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || req->status == 0)
-        ln_log_info("%s %s %d %.1f ms%s", req->method, req->path, req->status, ms,
-                    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
-    else
-        ln_log_info("%s %s %d %.1f ms (connection closed early)", req->method, req->path,
-                    req->status, ms);
+    ln_log_info("%s %s %d %.1f ms%s", req->method, req->path, req->status, ms,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
     free(req);
     atomic_fetch_sub(&srv->in_flight, 1);
 }
