@@ -1,6 +1,7 @@
 # Short entry points over CMake; build.sh installs dependencies first.
 #   make build   release build in build/ (warnings are errors)
-#   make run     build, then make a model from the bundled example image
+#   make run     build, then serve the API and web UI at http://localhost:8000
+#   make example build, then make out/mug.glb from the bundled example image
 #   make test    every test: unit + end-to-end (release), unit under ASan/UBSan,
 #                a short fuzzing run when clang is present
 #   make bench   benchmarks (bench/README.md)
@@ -9,13 +10,16 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 BIN = build/lunar-nova
 
-.PHONY: build run test test-release test-asan test-tsan test-fuzz bench fuzz clean
+.PHONY: build run example test test-release test-asan test-tsan test-fuzz bench fuzz clean
 
 build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON >/dev/null
 	cmake --build build -j $(JOBS)
 
 run: build
+	$(BIN) serve --host 127.0.0.1 --port 8000 --outputs outputs
+
+example: build
 	mkdir -p out
 	$(BIN) generate examples/mug.png -o out/mug.glb
 
