@@ -33,6 +33,7 @@
 #include "ln_file.h"
 #include "ln_foreground.h"
 #include "ln_log.h"
+#include "ln_options.h"
 #include "ln_server_int.h"
 
 #define LN__MAX_PARTS 64
@@ -441,154 +442,28 @@ enum MHD_Result ln__upload_data(struct ln__req *req, const char *data, size_t si
     return MHD_YES;
 }
 
-/* ---- options, as `lunar-nova generate` parses its flags ---------------- */
-
-static int ln__parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int ln__parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int ln__parse_bool(const char *s, int *out)
-{
-    static const char *const yes[] = {"1", "true", "yes", "on"};
-    static const char *const no[] = {"0", "false", "no", "off"};
-    for (int i = 0; i < 4; i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strcasecmp(s, no[i]) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int ln__parse_view(const char *s, struct ln_view *v)
-{
-    char buf[64];
-    if (strlen(s) >= sizeof buf)
-        return -1;
-    strcpy(buf, s);
-    char *comma = strchr(buf, ',');
-    double az, el = 0.0;
-    if (comma)
-        *comma = 0;
-    if (ln__parse_double(buf, &az) < 0)
-        return -1;
-    if (comma && ln__parse_double(comma + 1, &el) < 0)
-        return -1;
-    if (az < -3600 || az > 3600 || el < -90 || el > 90)
-        return -1;
-    v->azimuth = (float)az;
-    v->elevation = (float)el;
-    return 0;
-}
+/* ---- options, through the parser `lunar-nova generate` uses too ---------- */
 
 /* Applies one option field; returns 0 or -1 after recording a 400 that
  * names the field. */
 static int ln__apply_option(struct ln__upload *up, const char *key, const char *val,
                             struct ln_generate_options *opt)
 {
-    double d;
-    long l;
-    int b;
-    const char *want = NULL;
     if (strcmp(key, "engine") == 0) {
-        if (strcmp(val, "sculpt") != 0)
-            want = "an available engine (sculpt)";
-    } else if (strcmp(key, "projection") == 0) {
-        if (strcmp(val, "ortho") == 0 || strcmp(val, "orthographic") == 0)
-            opt->camera.projection = LN_PROJECTION_ORTHO;
-        else if (strcmp(val, "perspective") == 0)
-            opt->camera.projection = LN_PROJECTION_PERSPECTIVE;
-        else
-            want = "ortho or perspective";
-    } else if (strcmp(key, "ortho_size") == 0) {
-        if (ln__parse_double(val, &d) < 0 || !(d > 0.0))
-            want = "a positive number";
-        else
-            opt->camera.ortho_size = (float)d;
-    } else if (strcmp(key, "fov") == 0) {
-        if (ln__parse_double(val, &d) < 0 || !(d >= 1.0 && d <= 150.0))
-            want = "degrees between 1 and 150";
-        else
-            opt->camera.fov_deg = (float)d;
-    } else if (strcmp(key, "distance") == 0) {
-        if (ln__parse_double(val, &d) < 0 || !(d > 0.0))
-            want = "a positive number";
-        else
-            opt->camera.distance = (float)d;
-    } else if (strcmp(key, "foreground_ratio") == 0) {
-        if (ln__parse_double(val, &d) < 0 || !(d >= 0.1 && d <= 1.0))
-            want = "0.1 to 1";
-        else
-            opt->foreground_ratio = (float)d;
-    } else if (strcmp(key, "remove_bg") == 0) {
-        if (ln__parse_bool(val, &b) < 0)
-            want = "true or false";
-        else
-            opt->remove_bg = b;
-    } else if (strcmp(key, "resolution") == 0) {
-        if (ln__parse_long(val, 32, 512, &l) < 0)
-            want = "32 to 512";
-        else
-            opt->resolution = (int)l;
-    } else if (strcmp(key, "faces") == 0) {
-        if (ln__parse_long(val, 0, 100000000, &l) < 0 || (l > 0 && l < 4))
-            want = "0 (off) or at least 4";
-        else
-            opt->target_faces = (size_t)l;
-    } else if (strcmp(key, "smooth") == 0) {
-        if (ln__parse_long(val, 0, 1000, &l) < 0)
-            want = "0 to 1000 iterations";
-        else
-            opt->smooth_iterations = (int)l;
-    } else if (strcmp(key, "keep_floaters") == 0) {
-        if (ln__parse_bool(val, &b) < 0)
-            want = "true or false";
-        else
-            opt->keep_main_component = !b;
-    } else if (strcmp(key, "fill_holes") == 0) {
-        if (ln__parse_bool(val, &b) < 0)
-            want = "true or false";
-        else if (!b)
-            opt->fill_holes = 0;
-    } else if (strcmp(key, "size") == 0) {
-        if (ln__parse_double(val, &d) < 0 || !(d > 0.0 && d <= 1e6))
-            want = "a positive number of metres";
-        else
-            opt->size = (float)d;
-    } else if (strcmp(key, "origin") == 0) {
-        if (strcmp(val, "center") == 0 || strcmp(val, "centre") == 0)
-            opt->origin = LN_MESH_ORIGIN_CENTER;
-        else if (strcmp(val, "bottom") == 0)
-            opt->origin = LN_MESH_ORIGIN_BOTTOM;
-        else
-            want = "center or bottom";
+        if (strcmp(val, "sculpt") == 0)
+            return 0;
+        ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",
+                 "the field 'engine' wants an available engine (sculpt) (got '%.64s')", val);
+        return -1;
     }
-    if (!want)
+    struct ln_error err = {0};
+    if (ln_generate_option_set(opt, key, val, &err) == 0)
         return 0;
-    ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL", "the field '%s' wants %s (got '%.64s')", key,
-             want, val);
+    /* The message starts with the name as given: "<key> wants ...". */
+    const char *rest = err.message;
+    if (strncmp(rest, key, strlen(key)) == 0)
+        rest += strlen(key) + (rest[strlen(key)] == ' ');
+    ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL", "the field '%s' %s", key, rest);
     return -1;
 }
 
@@ -610,7 +485,7 @@ static int ln__parse_fields(struct ln__upload *up, struct ln_job_request *jr)
             return -1;
         }
         if (strcmp(fld->key, "view") == 0) {
-            if (n_views == LN_MAX_VIEWS || ln__parse_view(val, &jr->views[n_views]) < 0) {
+            if (n_views == LN_MAX_VIEWS || ln_view_parse(val, &jr->views[n_views]) < 0) {
                 ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",
                          n_views == LN_MAX_VIEWS
                              ? "the field 'view' is given more than %d times"
@@ -628,7 +503,7 @@ static int ln__parse_fields(struct ln__upload *up, struct ln_job_request *jr)
             for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
                 while (*tok == ' ')
                     tok++;
-                if (n_views == LN_MAX_VIEWS || ln__parse_view(tok, &jr->views[n_views]) < 0) {
+                if (n_views == LN_MAX_VIEWS || ln_view_parse(tok, &jr->views[n_views]) < 0) {
                     ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",
                              "the field 'views' wants AZ,EL;AZ,EL;… with -90 <= EL <= 90, "
                              "one per image (got '%.64s')",
