@@ -180,6 +180,34 @@ static int ln__job_file(const struct ln_jobs *J, const char *id, const char *nam
     return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
+/* A file written atomically is NAME.tmp-XXXXXX until its rename (see
+ * ln_file_write_atomic): a model, preview or conversion cut short by a
+ * crash leaves one behind in the job's folder. Nothing reads them, so each
+ * start removes them before they pile up. Returns how many went. */
+static size_t ln__clear_temporaries(const struct ln_jobs *J, const char *id)
+{
+    char dir[4096], path[4096];
+    if (snprintf(dir, sizeof dir, "%s/%s", J->outputs, id) >= (int)sizeof dir)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp-");
+        if (!t || t == e->d_name || strlen(t) != 5 + 6 ||
+            ln__job_file(J, id, e->d_name, path, sizeof path) < 0)
+            continue;
+        if (unlink(path) == 0)
+            n++;
+        else if (errno != ENOENT)
+            ln_log_warn("cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return n;
+}
+
 /* ---- the table (under mu) ---- */
 
 static struct ln_job *ln__find(struct ln_jobs *J, const char *id)
@@ -667,9 +695,11 @@ static int ln__load(struct ln_jobs *J)
     ln__reindex(J);
 
     int changed = 0;
+    size_t n_temporaries = 0;
     char path[4096];
     for (size_t i = 0; i < J->n_table; i++) {
         struct ln_job *j = &J->table[i];
+        n_temporaries += ln__clear_temporaries(J, j->id);
         if (j->status == LN_JOB_STATUS_RUNNING) {
             ln_log_info("job %s was running when the server stopped: queued again", j->id);
             j->status = LN_JOB_STATUS_QUEUED;
@@ -686,6 +716,9 @@ static int ln__load(struct ln_jobs *J)
             ln_log_warn("job %s succeeded but its model %s is missing", j->id, path);
         json_object_set_new(J->doc, j->id, ln_job_to_json(j));
     }
+    if (n_temporaries)
+        ln_log_info("removed %zu unfinished file write%s from job folders", n_temporaries,
+                    n_temporaries == 1 ? "" : "s");
     if (J->n_queue)
         ln_log_info("%zu job%s waiting in the queue", J->n_queue, J->n_queue == 1 ? "" : "s");
     return changed;

@@ -8,6 +8,7 @@
  */
 #include "ln_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,36 @@ static char *ln__move_aside(const char *path)
     return NULL;
 }
 
+/* A save cut short by a crash leaves its temporary file (jobs.json.tmp-XXXXXX
+ * or jobs.json.bak.tmp-XXXXXX, see ln_file_write_atomic) behind; nothing
+ * reads them, so they are removed before they pile up. */
+static void ln__remove_temporaries(const char *outputs_dir)
+{
+    static const char *const prefixes[] = {"jobs.json.tmp-", "jobs.json.bak.tmp-"};
+    DIR *d = opendir(outputs_dir);
+    if (!d)
+        return;
+    size_t n_removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+            size_t pl = strlen(prefixes[i]);
+            if (strncmp(e->d_name, prefixes[i], pl) != 0 || strlen(e->d_name) != pl + 6)
+                continue;
+            char *path = ln__join(outputs_dir, e->d_name);
+            if (unlink(path) == 0)
+                n_removed++;
+            else if (errno != ENOENT)
+                ln_log_warn("cannot remove %s: %s", path, strerror(errno));
+            free(path);
+        }
+    }
+    closedir(d);
+    if (n_removed)
+        ln_log_info("removed %zu unfinished job history write%s from %s", n_removed,
+                    n_removed == 1 ? "" : "s", outputs_dir);
+}
+
 static const char *ln__base(const char *p)
 {
     const char *s = strrchr(p, '/');
@@ -144,6 +175,7 @@ int ln_store_open(const char *outputs_dir, struct ln_store **out, struct ln_erro
     *out = NULL;
     st->path = ln__join(outputs_dir, "jobs.json");
     st->bak_path = ln__join(outputs_dir, "jobs.json.bak");
+    ln__remove_temporaries(outputs_dir);
 
     rc = ln__load_file(st->path, &st->jobs, &st->current, &e1);
     if (rc == LN_OK)

@@ -1,6 +1,8 @@
-// Starts `lunar-nova serve` for the HTTP tests: a fresh outputs folder, port 0,
-// the address read from the "Listening on http://…" log line, and a stop that
-// sends SIGTERM and expects exit status 0. Also small helpers shared by the
+// Starts `lunar-nova serve` for the HTTP tests: a fresh outputs folder (or a
+// given one, to start again on the same history), port 0, the address read
+// from the "Listening on http://…" log line, a stop that sends SIGTERM and
+// expects exit status 0, and a kill that sends SIGKILL as a crash would.
+// Also small helpers shared by the
 // test files: synthetic inputs (ln-synth), multipart bodies, job polling and
 // a snapshot of the outputs folder to show that a refused request stored
 // nothing.
@@ -20,10 +22,12 @@ export function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(TMP_ROOT, `http-${prefix}-`));
 }
 
-// Starts a server; extra flags in args. Resolves to
-// { url, port, outputs, proc, log(), stop() }.
-export async function startServer(args = [], { env = {}, prefix = 'srv' } = {}) {
-  const outputs = path.join(tmpDir(prefix), 'outputs');
+// Starts a server; extra flags in args; `outputs` reuses an outputs folder.
+// Resolves to { url, port, outputs, proc, startMs, log(), stop(), kill() }:
+// startMs is the time from spawn to the "Listening on" line.
+export async function startServer(args = [], { env = {}, prefix = 'srv', outputs = null } = {}) {
+  outputs = outputs || path.join(tmpDir(prefix), 'outputs');
+  const t0 = performance.now();
   const proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -45,13 +49,26 @@ export async function startServer(args = [], { env = {}, prefix = 'srv' } = {}) 
       reject(new Error(`server exited with ${code} before listening:\n${log}`));
     });
   });
+  const startMs = performance.now() - t0;
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   return {
     url,
     port: Number(new URL(url).port),
     outputs,
     proc,
+    startMs,
     log: () => log,
+    // SIGKILL, as a crash or a power cut of the process would; resolves once
+    // the process is gone (and its stderr read to the end).
+    async kill() {
+      proc.kill('SIGKILL');
+      let timer;
+      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 10000)));
+      const r = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (!r) throw new Error('server still running 10 s after SIGKILL');
+      return log;
+    },
     async stop() {
       proc.kill('SIGTERM');
       let timer;
