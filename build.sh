@@ -14,7 +14,7 @@ packages=(
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
     libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
     libyaml-dev libopenblas-dev
-    clang nodejs npm
+    clang nodejs npm chromium
 )
 # The benchmark's reference implementation needs NumPy.
 if [ "$target" = bench ]; then

@@ -45,6 +45,8 @@ static void ln__serve_help(void)
          "  --timeout S              drop a connection idle this many seconds (default 30)\n"
          "  --web DIR                the web UI's files (default: ./web, else ../web\n"
          "                           beside the executable)\n"
+         "  --vendor DIR             npm packages the UI loads (three.js) (default:\n"
+         "                           node_modules beside the web folder)\n"
          "\n"
          "Jobs and storage:\n"
          "  --outputs DIR            job history and results (default outputs)\n"
@@ -86,6 +88,7 @@ enum {
     OPT_TIMEOUT,
     OPT_API_TOKEN,
     OPT_WEB,
+    OPT_VENDOR,
     OPT_LOG_FORMAT,
     OPT_LOG_LEVEL,
     OPT_SHUTDOWN_GRACE,
@@ -108,6 +111,7 @@ static const struct option ln__serve_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"api-token", required_argument, NULL, OPT_API_TOKEN},
     {"web", required_argument, NULL, OPT_WEB},
+    {"vendor", required_argument, NULL, OPT_VENDOR},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
@@ -230,6 +234,12 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
         break;
     case OPT_WEB:
         s->web = v;
+        break;
+    case OPT_VENDOR:
+        if (!*v)
+            want = "a folder";
+        else
+            s->srv.vendor_dir = v;
         break;
     case OPT_LOG_FORMAT:
         if (strcmp(v, "text") == 0)

@@ -11,6 +11,10 @@
  *     ...
  *     ln_server_stop(srv);                      // stop accepting, close
  *
+ * Static files: GET / is <web_dir>/index.html, GET /<path> a file under
+ * web_dir, and GET /vendor/three/<path> a file of the three.js package under
+ * vendor_dir, so that the UI's 3D viewer loads with no internet access.
+ *
  * Answers beyond PRODUCT.md's table: a job's model or preview asked for
  * before the job has finished is 409 (ask again later); after it failed or
  * was canceled, 404. An upload whose declared Content-Length is over
@@ -38,6 +42,9 @@ struct ln_server_config {
     const char *host;            /* default "127.0.0.1" */
     int port;                    /* default 8000; 0 picks a free port */
     const char *web_dir;         /* static UI files, default "web" */
+    const char *vendor_dir;      /* npm packages the UI imports (GET /vendor/three/… is
+                                  * <vendor_dir>/three/…); NULL: node_modules beside
+                                  * web_dir. Borrowed: must outlive the server */
     const char *api_token;       /* NULL or "": no token required */
     size_t max_file_bytes;       /* per uploaded file, default 32 MiB */
     size_t max_request_bytes;    /* per request body, default 128 MiB */

@@ -1,6 +1,10 @@
 /*
  * The web UI's static files: GET / is web/index.html, GET /<path> a file
- * under the web folder when there is one. A path is refused (404) unless
+ * under the web folder when there is one, and GET /vendor/three/<path> a
+ * file of the three.js npm package (vendor folder, by default node_modules
+ * beside the web folder), which the UI's viewer imports: the browser needs
+ * no internet and nothing third-party is copied into web/. A path is
+ * refused (404) unless
  * every segment is a plain name: no "..", no hidden names, no empty
  * segments, no backslash or percent sign (escapes are already decoded, so a
  * remaining '%' was "%00"), and only regular files are served, never a
@@ -75,13 +79,30 @@ static int ln__static_path_ok(const char *url)
     }
 }
 
+/* The prefix of the URLs served from the three.js package. */
+#define LN__VENDOR_THREE "/vendor/three/"
+
 enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
 {
+    const struct ln_server_config *cfg = &req->srv->cfg;
     const char *rel = strcmp(url, "/") == 0 ? "/index.html" : url;
-    if (!ln__static_path_ok(rel))
-        return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
     char path[4096];
-    int len = snprintf(path, sizeof path, "%s%s", req->srv->web_dir, rel);
+    int len, vendor = 0;
+    if (strncmp(rel, LN__VENDOR_THREE, sizeof LN__VENDOR_THREE - 1) == 0) {
+        rel += sizeof LN__VENDOR_THREE - 2; /* keep the slash: "/build/three.module.js" */
+        vendor = 1;
+        if (!ln__static_path_ok(rel))
+            return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
+        if (cfg->vendor_dir && *cfg->vendor_dir)
+            len = snprintf(path, sizeof path, "%s/three%s", cfg->vendor_dir, rel);
+        else
+            len = snprintf(path, sizeof path, "%s/../node_modules/three%s", req->srv->web_dir,
+                           rel);
+    } else {
+        if (!ln__static_path_ok(rel))
+            return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
+        len = snprintf(path, sizeof path, "%s%s", req->srv->web_dir, rel);
+    }
     if (len < 0 || (size_t)len >= sizeof path)
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -95,7 +116,9 @@ enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
         close(fd);
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
     }
-    const char *mime = ln__mime_for(rel);
-    int html = strncmp(mime, "text/html", 9) == 0;
-    return ln__send_fd(req, fd, mime, NULL, html ? "no-cache" : "public, max-age=3600");
+    /* The UI's own modules are fetched afresh (they must match each other
+     * and index.html after an upgrade); the package's files change only with
+     * the lockfile. */
+    return ln__send_fd(req, fd, ln__mime_for(rel), NULL,
+                       vendor ? "public, max-age=3600" : "no-cache");
 }

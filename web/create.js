@@ -1,0 +1,379 @@
+// The "Create a model" panel: one image or several views picked by drag and
+// drop, the file picker or paste; thumbnails with a view (azimuth,
+// elevation) per image for multi-view; options; checks that mirror the
+// server's limits before anything is sent; then POST /generate or
+// /generate/multi with the field names of the API.
+
+import { api, describeError, newIdempotencyKey } from './api.js';
+import { h, formatBytes, viewName } from './format.js';
+
+// The server's defaults (lunar-nova serve): per-file size and views per job.
+export const MAX_FILE_BYTES = 32 * 1024 * 1024;
+export const MIN_VIEWS = 2;
+export const MAX_VIEWS = 8;
+const TYPES = new Set(['image/png', 'image/jpeg', 'image/webp']);
+const EXTENSIONS = /\.(png|jpe?g|webp)$/i;
+
+// Why a file cannot be sent, or null when it can.
+export function fileProblem(file) {
+  const typeOk = TYPES.has(file.type) || (!file.type && EXTENSIONS.test(file.name));
+  if (!typeOk) return `"${file.name}" is not a PNG, JPEG or WebP image.`;
+  if (file.size === 0) return `"${file.name}" is empty.`;
+  if (file.size > MAX_FILE_BYTES) return `"${file.name}" is ${formatBytes(file.size)}; the limit is 32 MB per image.`;
+  return null;
+}
+
+// The default views of n images: azimuths 360/n apart (front, right, back,
+// left for four), elevation 0, as the server assumes without views.
+export function defaultAzimuth(i, n) {
+  return Math.round(((i * 360) / n) * 100) / 100;
+}
+
+export function initCreate({ onCreated }) {
+  const form = document.getElementById('create-form');
+  const fileInput = document.getElementById('file-input');
+  const fileLabel = document.getElementById('file-label');
+  const dropZone = document.getElementById('drop-zone');
+  const picked = document.getElementById('picked');
+  const viewsHint = document.getElementById('views-hint');
+  const errorBox = document.getElementById('create-error');
+  const submitButton = document.getElementById('submit');
+  const clearButton = document.getElementById('clear');
+  const modeSingle = document.getElementById('mode-single');
+  const modeMulti = document.getElementById('mode-multi');
+  const engineSelect = document.getElementById('opt-engine');
+  const opt = {
+    resolution: document.getElementById('opt-resolution'),
+    faces: document.getElementById('opt-faces'),
+    foreground: document.getElementById('opt-foreground'),
+    size: document.getElementById('opt-size'),
+    origin: document.getElementById('opt-origin'),
+    removeBg: document.getElementById('opt-remove-bg'),
+  };
+
+  // Each picked image: {file, url, az, el, edited} (edited: the person set
+  // its view, so adding or removing images leaves it alone).
+  let items = [];
+  let busy = false;
+  let idempotencyKey = null;
+  const multi = () => modeMulti.checked;
+
+  function showError(text, focusTarget = null) {
+    errorBox.textContent = text || '';
+    errorBox.hidden = !text;
+    if (!text) return;
+    if (focusTarget) focusTarget.focus();
+    errorBox.scrollIntoView({ block: 'nearest' });
+  }
+
+  function changed() {
+    idempotencyKey = null; // a different request from now on
+  }
+
+  function applyMode() {
+    const m = multi();
+    fileInput.multiple = m;
+    fileInput.name = m ? 'images' : 'image';
+    fileLabel.textContent = m
+      ? 'Images of the views (2–8; PNG, JPEG or WebP, up to 32 MB each)'
+      : 'Image (PNG, JPEG or WebP, up to 32 MB)';
+    viewsHint.hidden = !m;
+    if (!m && items.length > 1) {
+      for (const it of items.slice(1)) URL.revokeObjectURL(it.url);
+      items = items.slice(0, 1);
+    }
+    resetViews();
+    render();
+  }
+
+  function resetViews() {
+    items.forEach((it, i) => {
+      if (!it.edited) {
+        it.az = defaultAzimuth(i, items.length);
+        it.el = 0;
+      }
+    });
+  }
+
+  function addFiles(fileList, how) {
+    const files = Array.from(fileList || []);
+    if (files.length === 0) return;
+    if (!multi() && files.length > 1) {
+      // Several files at once mean several views.
+      modeMulti.checked = true;
+      applyMode();
+    }
+    const problems = [];
+    for (const file of files) {
+      const p = fileProblem(file);
+      if (p) {
+        problems.push(p);
+        continue;
+      }
+      const item = { file, url: URL.createObjectURL(file), az: 0, el: 0, edited: false };
+      if (!multi()) {
+        for (const it of items) URL.revokeObjectURL(it.url);
+        items = [item];
+      } else if (items.length >= MAX_VIEWS) {
+        URL.revokeObjectURL(item.url);
+        problems.push(`At most ${MAX_VIEWS} views per job: "${file.name}" was left out.`);
+      } else {
+        items.push(item);
+      }
+    }
+    resetViews();
+    changed();
+    render();
+    showError(problems.join(' '));
+    if (how === 'paste' && problems.length === 0) {
+      const last = picked.lastElementChild && picked.lastElementChild.querySelector('button');
+      if (last) last.focus();
+    }
+  }
+
+  function removeItem(index) {
+    const [it] = items.splice(index, 1);
+    if (it) URL.revokeObjectURL(it.url);
+    resetViews();
+    changed();
+    render();
+    const next = picked.querySelectorAll('.remove')[Math.min(index, items.length - 1)];
+    (next || fileInput).focus();
+  }
+
+  function render() {
+    picked.replaceChildren(
+      ...items.map((it, i) => {
+        const id = `view-${i}`;
+        const viewInputs = multi()
+          ? h(
+              'div',
+              { class: 'view-fields' },
+              h(
+                'label',
+                {},
+                'Azimuth °',
+                h('input', {
+                  type: 'number',
+                  id: `${id}-az`,
+                  class: 'az',
+                  step: 'any',
+                  value: String(it.az),
+                  inputmode: 'decimal',
+                  'aria-label': `Azimuth of image ${i + 1} in degrees`,
+                  oninput: (e) => {
+                    it.az = e.target.value === '' ? NaN : Number(e.target.value);
+                    it.edited = true;
+                    changed();
+                    e.target.closest('li').querySelector('.view-name').textContent = Number.isFinite(it.az)
+                      ? viewName(it.az, it.el)
+                      : '';
+                  },
+                }),
+              ),
+              h(
+                'label',
+                {},
+                'Elevation °',
+                h('input', {
+                  type: 'number',
+                  id: `${id}-el`,
+                  class: 'el',
+                  step: 'any',
+                  min: '-90',
+                  max: '90',
+                  value: String(it.el),
+                  inputmode: 'decimal',
+                  'aria-label': `Elevation of image ${i + 1} in degrees`,
+                  oninput: (e) => {
+                    it.el = e.target.value === '' ? NaN : Number(e.target.value);
+                    it.edited = true;
+                    changed();
+                    e.target.closest('li').querySelector('.view-name').textContent = Number.isFinite(it.el)
+                      ? viewName(it.az, it.el)
+                      : '';
+                  },
+                }),
+              ),
+            )
+          : null;
+        return h(
+          'li',
+          { class: 'picked-item' },
+          h('img', {
+            src: it.url,
+            alt: `Image ${i + 1}: ${it.file.name}`,
+            width: 72,
+            height: 72,
+            // The browser cannot draw it; the server has the last word.
+            onerror: (e) =>
+              e.target.replaceWith(
+                h('span', { class: 'picked-broken', role: 'img', 'aria-label': `Image ${i + 1}: no preview` }, 'no preview'),
+              ),
+          }),
+          h(
+            'div',
+            { class: 'picked-meta' },
+            h('span', { class: 'picked-name', title: it.file.name }, it.file.name),
+            h('span', { class: 'hint' }, formatBytes(it.file.size)),
+            multi() ? h('span', { class: 'view-name' }, viewName(it.az, it.el)) : null,
+          ),
+          viewInputs,
+          h('button', {
+            type: 'button',
+            class: 'remove secondary small',
+            'aria-label': `Remove ${it.file.name}`,
+            text: 'Remove',
+            onclick: () => removeItem(i),
+          }),
+        );
+      }),
+    );
+    const n = items.length;
+    submitButton.textContent = busy ? 'Sending…' : multi() ? `Generate from ${n || 'the'} view${n === 1 ? '' : 's'}` : 'Generate';
+    submitButton.disabled = busy;
+    clearButton.disabled = busy || n === 0;
+  }
+
+  // Problems with what is about to be sent: [message, element to focus].
+  function check() {
+    if (items.length === 0)
+      return [multi() ? `Choose ${MIN_VIEWS} to ${MAX_VIEWS} images of the views.` : 'Choose an image first.', fileInput];
+    if (multi() && items.length < MIN_VIEWS)
+      return [`Several views need ${MIN_VIEWS} to ${MAX_VIEWS} images; there is ${items.length}.`, fileInput];
+    if (multi()) {
+      for (let i = 0; i < items.length; i++) {
+        const { az, el } = items[i];
+        if (!Number.isFinite(az)) return [`Give image ${i + 1} an azimuth in degrees.`, document.getElementById(`view-${i}-az`)];
+        if (!Number.isFinite(el) || el < -90 || el > 90)
+          return [`The elevation of image ${i + 1} must be from -90 to 90 degrees.`, document.getElementById(`view-${i}-el`)];
+      }
+    }
+    const res = Number(opt.resolution.value);
+    if (!Number.isInteger(res) || res < 32 || res > 512) return ['Resolution must be a whole number from 32 to 512.', opt.resolution];
+    const faces = Number(opt.faces.value);
+    if (!Number.isInteger(faces) || faces < 0 || (faces > 0 && faces < 4))
+      return ['Target faces must be 0 (keep all) or a whole number of at least 4.', opt.faces];
+    const fg = Number(opt.foreground.value);
+    if (!(fg >= 0.1 && fg <= 1)) return ['Foreground ratio must be from 0.1 to 1.', opt.foreground];
+    const size = Number(opt.size.value);
+    if (!(size > 0 && size <= 1e6)) return ['Size must be a positive number of metres.', opt.size];
+    return null;
+  }
+
+  function buildForm() {
+    const fd = new FormData();
+    const field = multi() ? 'images' : 'image';
+    for (const it of items) fd.append(field, it.file, it.file.name);
+    if (multi()) for (const it of items) fd.append('view', `${it.az},${it.el}`);
+    if (engineSelect.value) fd.append('engine', engineSelect.value);
+    fd.append('resolution', String(Number(opt.resolution.value)));
+    fd.append('faces', String(Number(opt.faces.value)));
+    fd.append('foreground_ratio', String(Number(opt.foreground.value)));
+    fd.append('remove_bg', opt.removeBg.checked ? 'true' : 'false');
+    fd.append('size', String(Number(opt.size.value)));
+    fd.append('origin', opt.origin.value);
+    return fd;
+  }
+
+  async function submit(ev) {
+    ev.preventDefault();
+    if (busy) return;
+    const problem = check();
+    if (problem) {
+      showError(problem[0], problem[1]);
+      return;
+    }
+    showError('');
+    busy = true;
+    render();
+    if (!idempotencyKey) idempotencyKey = newIdempotencyKey();
+    try {
+      const job = await api.submit(multi(), buildForm(), idempotencyKey);
+      clear();
+      onCreated(job);
+    } catch (err) {
+      showError(describeError(err));
+      // A refusal is final for this request; a lost answer may be retried
+      // with the same key.
+      if (err.status !== 0) idempotencyKey = null;
+    } finally {
+      busy = false;
+      render();
+    }
+  }
+
+  function clear() {
+    for (const it of items) URL.revokeObjectURL(it.url);
+    items = [];
+    fileInput.value = '';
+    changed();
+    showError('');
+    render();
+  }
+
+  fileInput.addEventListener('change', () => {
+    addFiles(fileInput.files, 'picker');
+    // The list above holds the files; the input is free for more.
+    fileInput.value = '';
+  });
+  for (const r of [modeSingle, modeMulti]) r.addEventListener('change', () => {
+    changed();
+    showError('');
+    applyMode();
+  });
+  for (const el of Object.values(opt)) el.addEventListener('input', changed);
+  engineSelect.addEventListener('change', changed);
+
+  ['dragenter', 'dragover'].forEach((type) =>
+    dropZone.addEventListener(type, (e) => {
+      if (!e.dataTransfer || !Array.from(e.dataTransfer.types || []).includes('Files')) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+      dropZone.classList.add('dragging');
+    }),
+  );
+  ['dragleave', 'dragend'].forEach((type) =>
+    dropZone.addEventListener(type, (e) => {
+      if (e.target === dropZone || !dropZone.contains(e.relatedTarget)) dropZone.classList.remove('dragging');
+    }),
+  );
+  dropZone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    dropZone.classList.remove('dragging');
+    addFiles(e.dataTransfer && e.dataTransfer.files, 'drop');
+  });
+  // A file dropped beside the zone would make the browser leave the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+
+  document.addEventListener('paste', (e) => {
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    if (files.length === 0) return; // text pastes go where they were meant
+    e.preventDefault();
+    const named = files.map((f, i) =>
+      f.name && f.name !== 'image.png' ? f : new File([f], `pasted-${Date.now()}-${i}.${(f.type.split('/')[1] || 'png').replace('jpeg', 'jpg')}`, { type: f.type }),
+    );
+    addFiles(named, 'paste');
+  });
+
+  form.addEventListener('submit', submit);
+  clearButton.addEventListener('click', () => {
+    clear();
+    fileInput.focus();
+  });
+
+  applyMode();
+
+  return {
+    // Fills the engine choice from /health (the engine the server runs).
+    setEngines(names) {
+      const keep = engineSelect.value;
+      engineSelect.replaceChildren(
+        h('option', { value: '' }, 'server default'),
+        ...names.map((n) => h('option', { value: n }, n)),
+      );
+      engineSelect.value = names.includes(keep) ? keep : '';
+    },
+  };
+}
