@@ -16,9 +16,10 @@ packages=(
     libyaml-dev libopenblas-dev
     clang nodejs npm chromium
 )
-# The benchmark's reference implementation needs NumPy.
+# The benchmark's reference implementation needs NumPy; the HTTP load
+# benchmark (bench/load.sh) needs wrk.
 if [ "$target" = bench ]; then
-    packages+=(python3-numpy)
+    packages+=(python3-numpy wrk)
 fi
 
 sudo_cmd=()

@@ -25,3 +25,7 @@ else
     echo
     echo "reference skipped: python3-numpy is not installed (apt-get install python3-numpy)"
 fi
+
+echo
+echo "HTTP load while the worker is busy (bench/load.sh)"
+./bench/load.sh
