@@ -57,10 +57,14 @@ const state = {
   selected: null,
   shownModel: null, // id whose model the viewer holds
   shownInputs: null,
+  listSeq: 0, // bumped by every change of the list; an older answer is dropped
 };
 
 let viewer = null;
 let viewerReady = null;
+let create = null;
+// Jobs sent by others (scripts, another tab) show up within this long.
+const HISTORY_REFRESH_MS = 15000;
 
 // ---- server status ------------------------------------------------------
 
@@ -69,7 +73,7 @@ function setStatus(text, kind = 'ok') {
   el.status.dataset.kind = kind;
 }
 
-async function checkHealth(create) {
+async function checkHealth() {
   try {
     const hl = await api.health();
     setStatus(`Ready · engine ${hl.engine} · ${hl.queue ? `${hl.queue.depth} queued, ${hl.queue.running} running` : ''}`.replace(/ · $/, ''));
@@ -90,8 +94,10 @@ function showHistoryError(text) {
 }
 
 async function loadPage() {
+  const seq = ++state.listSeq;
   try {
     const page = await api.listJobs(PAGE_SIZE, state.offset);
+    if (seq !== state.listSeq) return; // the list changed meanwhile
     if (page.jobs.length === 0 && state.offset > 0 && page.total > 0) {
       state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
       return loadPage();
@@ -102,13 +108,21 @@ async function loadPage() {
     showHistoryError('');
     renderList();
   } catch (err) {
-    showHistoryError(`The job history cannot be read. ${describeError(err)}`);
+    if (seq === state.listSeq) showHistoryError(`The job history cannot be read. ${describeError(err)}`);
   }
 }
 
+// How far a job has come: a record of the list may be older than the one
+// its event stream brought meanwhile, and must not undo it.
+function reach(job) {
+  const rank = { queued: 0, running: 1 }[job.status] ?? 2;
+  return rank + (rank === 1 ? Math.min(Math.max(job.progress || 0, 0), 1) * 0.99 : 0);
+}
+
 function remember(job) {
-  state.jobs.set(job.id, job);
-  if (!isFinal(job)) follow(job.id);
+  const known = state.jobs.get(job.id);
+  if (!known || reach(job) >= reach(known)) state.jobs.set(job.id, job);
+  if (!isFinal(state.jobs.get(job.id))) follow(job.id);
 }
 
 function follow(id) {
@@ -119,7 +133,10 @@ function follow(id) {
       const node = state.nodes.get(job.id);
       if (node) updateItem(node, job);
       if (state.selected === job.id) showJob(job);
-      if (isFinal(job)) state.watchers.delete(job.id);
+      if (isFinal(job)) {
+        state.watchers.delete(job.id);
+        checkHealth();
+      }
     },
     onGone: () => {
       state.watchers.delete(id);
@@ -182,7 +199,7 @@ function makeItem(id) {
   const error = h('span', { class: 'job-error' });
   const selectBtn = h(
     'button',
-    { type: 'button', class: 'job-select', 'aria-pressed': 'false', onclick: () => select(id, { focusViewer: false }) },
+    { type: 'button', class: 'job-select', 'aria-pressed': 'false', onclick: () => select(id) },
     thumb,
     h('span', { class: 'job-main' }, title, h('span', { class: 'job-line' }, badge, meta), progress, error),
   );
@@ -278,7 +295,7 @@ async function deleteJob(id, button) {
 
 // ---- selection and the viewer --------------------------------------------
 
-async function select(id, { focusViewer = false } = {}) {
+async function select(id) {
   state.selected = id;
   const url = new URL(location.href);
   url.hash = id ? `job=${id}` : '';
@@ -303,7 +320,6 @@ async function select(id, { focusViewer = false } = {}) {
   }
   if (state.selected !== id) return;
   showJob(job);
-  if (focusViewer) $('viewer-title').focus();
 }
 
 function showNothing(text = 'No model selected.') {
@@ -456,8 +472,9 @@ function jobFromHash() {
 }
 
 async function main() {
-  const create = initCreate({
+  create = initCreate({
     onCreated: (job) => {
+      state.listSeq++;
       state.jobs.set(job.id, job);
       if (state.offset !== 0) {
         state.offset = 0;
@@ -469,6 +486,7 @@ async function main() {
       }
       follow(job.id);
       select(job.id);
+      checkHealth();
     },
   });
 
@@ -507,11 +525,14 @@ async function main() {
   });
 
   // A server still loading its engine answers 503: ask again until ready.
-  while (!(await checkHealth(create))) await new Promise((r) => setTimeout(r, 2000));
+  while (!(await checkHealth())) await new Promise((r) => setTimeout(r, 2000));
   await loadPage();
   const wanted = jobFromHash();
   if (wanted) select(wanted);
   else showNothing();
+  setInterval(() => {
+    if (document.visibilityState === 'visible') loadPage();
+  }, HISTORY_REFRESH_MS);
 }
 
 main();

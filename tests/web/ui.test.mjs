@@ -31,7 +31,7 @@ if (!fs.existsSync(CHROMIUM)) {
   process.exit(77);
 }
 
-const { startServer, synth, tmpDir, json } = await import('../http/server.mjs');
+const { startServer, synth, tmpDir, json, form, waitJob } = await import('../http/server.mjs');
 
 const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
 const SHOTS = path.join(TMP_ROOT, 'web');
@@ -321,6 +321,42 @@ test('several views: default azimuths, the multi-view job, its inputs', async ()
   await shot('06-multi-done');
 });
 
+test('drag and drop and paste add images; several files switch to views', async () => {
+  const b64 = inputs.views.slice(0, 3).map((f) => fs.readFileSync(f).toString('base64'));
+  await page.check('#mode-single');
+  // Two files dropped on the zone: several views, in the order dropped.
+  await page.evaluate((data) => {
+    const dt = new DataTransfer();
+    data.slice(0, 2).forEach((b, i) => {
+      const bytes = Uint8Array.from(atob(b), (c) => c.charCodeAt(0));
+      dt.items.add(new File([bytes], `dropped-${i}.png`, { type: 'image/png' }));
+    });
+    const zone = document.getElementById('drop-zone');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, b64);
+  await page.locator('#picked li').nth(1).waitFor();
+  assert.ok(await page.isChecked('#mode-multi'), 'several files switch to several views');
+  // One pasted image joins them; the views spread to 0/120/240.
+  await page.evaluate((b) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([Uint8Array.from(atob(b), (c) => c.charCodeAt(0))], 'image.png', { type: 'image/png' }));
+    document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, b64[2]);
+  await page.locator('#picked li').nth(2).waitFor();
+  const names = await page.locator('#picked .picked-name').allTextContents();
+  assert.deepEqual(names.slice(0, 2), ['dropped-0.png', 'dropped-1.png']);
+  assert.match(names[2], /^pasted-/);
+  const az = await page.locator('#picked input.az').evaluateAll((els) => els.map((e) => Number(e.value)));
+  assert.deepEqual(az, [0, 120, 240]);
+  await shot('07-dropped-and-pasted');
+  // Removing one spreads the others again.
+  await page.click('#picked li:nth-child(2) button.remove');
+  assert.deepEqual(await page.locator('#picked input.az').evaluateAll((els) => els.map((e) => Number(e.value))), [0, 180]);
+  await page.click('#clear');
+  assert.equal(await page.locator('#picked li').count(), 0);
+});
+
 test('bad input: checked in the page, and the server\'s refusal in plain words', async () => {
   // Client-side: a single picture for several views, and a text file.
   await page.setInputFiles('#file-input', inputs.photo);
@@ -343,7 +379,7 @@ test('bad input: checked in the page, and the server\'s refusal in plain words',
   assert.match(text, /Not an image Lunar Nova can read/);
   assert.match(text, /notes\.png/);
   assert.ok(await page.isVisible('#create-error'));
-  await shot('07-bad-input');
+  await shot('08-bad-input');
   await page.waitForTimeout(200);
   const provoked = consoleErrors.splice(n);
   for (const e of provoked) {
@@ -367,8 +403,8 @@ test('the history after a reload: newest first, previews, selection kept', async
   await page.waitForFunction((jid) => document.getElementById('stage').dataset.model === jid, singleId);
   assert.equal(await page.getAttribute(`#job-list li.job[data-id="${singleId}"] .job-select`, 'aria-pressed'), 'true');
   await page.waitForTimeout(300);
-  await assertModelShown('08-reload');
-  await shot('08-history-after-reload');
+  await assertModelShown('09-reload');
+  await shot('09-history-after-reload');
 });
 
 test('keyboard: every control is reachable with Tab and shows its focus', async () => {
@@ -397,7 +433,7 @@ test('keyboard: every control is reachable with Tab and shows its focus', async 
   await page.keyboard.press('Enter');
   await page.waitForFunction((jid) => document.getElementById('stage').dataset.model === jid, multiId);
   await page.focus('#submit');
-  await shot('09-keyboard-focus');
+  await shot('10-keyboard-focus');
 });
 
 test('phone width: one column, nothing wider than the screen', async () => {
@@ -410,8 +446,8 @@ test('phone width: one column, nothing wider than the screen', async () => {
   assert.ok(create.y < viewer.y && viewer.y < history.y, 'create, viewer, history from top to bottom');
   assert.ok(viewer.width <= PHONE.width);
   await page.evaluate(() => window.scrollTo(0, 0));
-  await assertModelShown('10-phone');
-  await shot('10-phone');
+  await assertModelShown('11-phone');
+  await shot('11-phone');
   await page.setViewportSize(LAPTOP);
 });
 
@@ -442,8 +478,35 @@ test('delete a job, and the history survives a server restart', async () => {
   await page.click(`#job-list li.job[data-id="${singleId}"] .job-select`);
   await page.waitForFunction((jid) => document.getElementById('stage').dataset.model === jid, singleId);
   await page.waitForTimeout(300);
-  await assertModelShown('11-restart');
-  await shot('11-after-restart');
+  await assertModelShown('12-restart');
+  await shot('12-after-restart');
+});
+
+test('paging: eight jobs a page, newest first', async () => {
+  // Seven more jobs through the API (as a script would send them).
+  const photo = fs.readFileSync(inputs.photo);
+  const ids = [];
+  for (let i = 0; i < 7; i++) {
+    const r = await fetch(`${srv.url}/generate`, {
+      method: 'POST',
+      body: form([{ field: 'image', name: `batch-${i}.png`, bytes: photo }], [['resolution', 32]]),
+    });
+    assert.equal(r.status, 202);
+    ids.push((await json(r)).id);
+  }
+  for (const id of ids) assert.equal((await waitJob(srv.url, id)).status, 'succeeded');
+  await page.click('#refresh');
+  await page.waitForFunction(() => /1–8 of 9/.test(document.getElementById('page-info').textContent));
+  const first = await page.locator('#job-list li.job').evaluateAll((lis) => lis.map((li) => li.dataset.id));
+  assert.deepEqual(first.slice(0, 7), [...ids].reverse());
+  assert.ok(await page.isDisabled('#page-newer'));
+  await page.click('#page-older');
+  await page.waitForFunction(() => /9–9 of 9/.test(document.getElementById('page-info').textContent));
+  assert.deepEqual(await page.locator('#job-list li.job').evaluateAll((lis) => lis.map((li) => li.dataset.id)), [singleId]);
+  assert.ok(await page.isDisabled('#page-older'));
+  await shot('13-history-page-2');
+  await page.click('#page-newer');
+  await page.waitForFunction(() => /1–8 of 9/.test(document.getElementById('page-info').textContent));
 });
 
 // The live path with states a fast engine never shows for long: the
@@ -464,13 +527,32 @@ test('live jobs: progress from the event stream, polling, cancel, failure', asyn
   const polled = { [slow]: 0, [doomed]: 0 };
   let canceled = false;
   let next = slow;
+  // What the made-up jobs last looked like, for the history list too.
+  const latest = new Map();
+  const serve = (route, job) => {
+    latest.set(job.id, job);
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(job) });
+  };
+  await page.route(/\/jobs\?/, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    if (body.offset === 0) {
+      body.jobs = [...[...latest.values()].reverse(), ...body.jobs].slice(0, body.limit);
+      body.total += latest.size;
+    }
+    await route.fulfill({ response: res, json: body });
+  });
   const sse = (job) => `id: 1\nevent: job\ndata: ${JSON.stringify(job)}\n\n`;
-  await page.route('**/generate', (route) =>
-    route.fulfill({ status: 202, contentType: 'application/json', body: JSON.stringify(record(next, next === slow ? 'slow.png' : 'doomed.png', {})) }));
+  await page.route('**/generate', (route) => {
+    const job = record(next, next === slow ? 'slow.png' : 'doomed.png', {});
+    latest.set(job.id, job);
+    return route.fulfill({ status: 202, contentType: 'application/json', body: JSON.stringify(job) });
+  });
   await page.route(/\/jobs\/[ef]{24}\/events$/, (route) => {
     const id = /jobs\/([ef]{24})/.exec(route.request().url())[1];
-    route.fulfill({ status: 200, contentType: 'text/event-stream',
-      body: sse(record(id, 'x.png', { status: 'running', stage: 'inflating', progress: 0.45, started_at: now })) });
+    const job = record(id, id === slow ? 'slow.png' : 'doomed.png', { status: 'running', stage: 'inflating', progress: 0.45, started_at: now });
+    latest.set(id, job);
+    route.fulfill({ status: 200, contentType: 'text/event-stream', body: sse(job) });
   });
   await page.route(/\/jobs\/[ef]{24}\/inputs\/0$/, (route) => route.fulfill({ status: 200, contentType: 'image/png', body: photo }));
   await page.route(/\/jobs\/[ef]{24}$/, (route) => {
@@ -486,12 +568,11 @@ test('live jobs: progress from the event stream, polling, cancel, failure', asyn
         ? { status: 'running', stage: 'meshing', progress: 0.6, started_at: now }
         : { status: 'failed', stage: 'failed', finished_at: now, started_at: now,
             error: { code: 'ENOMEM', message: 'out of memory for a grid of 512³' } });
-    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(job) });
+    return serve(route, job);
   });
   await page.route(/\/jobs\/f{24}\/cancel$/, (route) => {
     canceled = true;
-    route.fulfill({ status: 200, contentType: 'application/json',
-      body: JSON.stringify(record(slow, 'slow.png', { status: 'canceled', stage: 'canceled', finished_at: now, started_at: now })) });
+    return serve(route, record(slow, 'slow.png', { status: 'canceled', stage: 'canceled', finished_at: now, started_at: now }));
   });
 
   await page.setInputFiles('#file-input', inputs.photo);
@@ -504,7 +585,7 @@ test('live jobs: progress from the event stream, polling, cancel, failure', asyn
   assert.equal(await item.getAttribute('data-status'), 'running');
   assert.match(await page.textContent('#viewer-message'), /Smoothing… 70%/);
   assert.ok(await item.locator('button.cancel').isVisible());
-  await shot('12-live-running');
+  await shot('14-live-running');
   await item.locator('button.cancel').click();
   await page.waitForFunction((id) => document.querySelector(`li.job[data-id="${id}"]`).dataset.status === 'canceled', slow);
   assert.ok(!(await item.locator('button.cancel').isVisible()), 'no cancel button on a finished job');
@@ -519,7 +600,7 @@ test('live jobs: progress from the event stream, polling, cancel, failure', asyn
   assert.match(await failed.textContent(), /out of memory for a grid of 512³/);
   assert.match(await page.textContent('#viewer-message'), /This job failed: out of memory/);
   assert.match(await page.textContent('#downloads'), /no model/);
-  await shot('13-live-failed');
+  await shot('15-live-failed');
   await page.unrouteAll({ behavior: 'wait' });
 });
 
