@@ -56,6 +56,7 @@ export function initCreate({ onCreated }) {
   let items = [];
   let busy = false;
   let idempotencyKey = null;
+  let pasted = 0;
   const multi = () => modeMulti.checked;
 
   function showError(text, focusTarget = null) {
@@ -351,8 +352,11 @@ export function initCreate({ onCreated }) {
     const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
     if (files.length === 0) return; // text pastes go where they were meant
     e.preventDefault();
-    const named = files.map((f, i) =>
-      f.name && f.name !== 'image.png' ? f : new File([f], `pasted-${Date.now()}-${i}.${(f.type.split('/')[1] || 'png').replace('jpeg', 'jpg')}`, { type: f.type }),
+    // Browsers call every pasted picture "image.png": number them instead.
+    const named = files.map((f) =>
+      f.name && f.name !== 'image.png'
+        ? f
+        : new File([f], `pasted-${++pasted}.${(f.type.split('/')[1] || 'png').replace('jpeg', 'jpg')}`, { type: f.type }),
     );
     addFiles(named, 'paste');
   });

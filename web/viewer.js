@@ -55,9 +55,18 @@ export function createViewer(container) {
   controls.dampingFactor = 0.12;
   controls.screenSpacePanning = true;
   controls.keyPanSpeed = 20;
-  // The arrow keys pan while the canvas has the focus.
+  // With the canvas focused: arrow keys pan, Shift+arrows orbit (both from
+  // OrbitControls), + and - zoom, Home resets the view.
   canvas.tabIndex = 0;
   controls.listenToKeyEvents(canvas);
+  canvas.addEventListener('keydown', (e) => {
+    if (e.key === '+' || e.key === '=') controls.dollyIn(0.85);
+    else if (e.key === '-' || e.key === '_') controls.dollyOut(0.85);
+    else if (e.key === 'Home') resetView();
+    else return;
+    e.preventDefault();
+    requestDraw();
+  });
 
   const gizmo = new ViewHelper(camera, canvas);
   gizmo.setLabels('X', 'Y', 'Z');
