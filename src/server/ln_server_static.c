@@ -96,8 +96,7 @@ enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
         if (cfg->vendor_dir && *cfg->vendor_dir)
             len = snprintf(path, sizeof path, "%s/three%s", cfg->vendor_dir, rel);
         else
-            len = snprintf(path, sizeof path, "%s/../node_modules/three%s", req->srv->web_dir,
-                           rel);
+            len = snprintf(path, sizeof path, "%s/../node_modules/three%s", req->srv->web_dir, rel);
     } else {
         if (!ln__static_path_ok(rel))
             return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
