@@ -1,14 +1,17 @@
 /*
- * The logger. A single mutex serialises lines; the message is formatted
- * before taking it so a slow formatter never holds other threads back.
+ * The logger. Each line is formatted completely, then written with a single
+ * write(2): no lock on the common path. The mutex only guards the settings
+ * and the terminal shared with a progress bar.
  */
 #include "ln_log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static pthread_mutex_t ln__log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum ln_log_level ln__log_level = LN_LOG_LEVEL_INFO;
@@ -59,17 +62,37 @@ int ln_log_level_parse(const char *s)
     return -1;
 }
 
-/* Writes s as a JSON string body (without quotes). */
-static void ln__json_escape(FILE *f, const char *s)
+/* Appends s as a JSON string body (without quotes) to buf at *len. */
+static void ln__json_escape(char *buf, size_t cap, size_t *len, const char *s)
 {
-    for (; *s; s++) {
+    for (; *s && *len + 8 < cap; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+        if (c == '"' || c == '\\') {
+            buf[(*len)++] = '\\';
+            buf[(*len)++] = (char)c;
+        } else if (c < 0x20) {
+            *len += (size_t)snprintf(buf + *len, cap - *len, "\\u%04x", c);
+        } else {
+            buf[(*len)++] = (char)c;
+        }
+    }
+}
+
+/* Writes the whole line with one write(2), so lines from different threads
+ * never interleave without a lock (appends of one call are atomic for
+ * pipes up to PIPE_BUF and for files opened for appending) and a busy
+ * server does not serialise its request threads on the logger. */
+static void ln__write_line(FILE *f, const char *line, size_t len)
+{
+    int fd = fileno(f);
+    while (len > 0) {
+        ssize_t w = write(fd, line, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        line += w;
+        len -= (size_t)w;
     }
 }
 
@@ -92,27 +115,42 @@ void ln_log(enum ln_log_level level, const char *fmt, ...)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(tv.tv_usec / 1000));
 
-    pthread_mutex_lock(&ln__log_lock);
-    FILE *f = ln__log_sink ? ln__log_sink : stderr;
-    if (ln__log_before)
-        ln__log_before(ln__log_before_user);
+    char line[4096];
+    size_t len = 0;
     switch (ln__log_style) {
     case LN_LOG_STYLE_PLAIN:
         if (level == LN_LOG_LEVEL_INFO)
-            fprintf(f, "%s\n", msg);
+            len = (size_t)snprintf(line, sizeof line, "%s", msg);
         else
-            fprintf(f, "%s: %s\n", level == LN_LOG_LEVEL_WARN ? "warning" : ln__level_names[level],
-                    msg);
+            len = (size_t)snprintf(line, sizeof line, "%s: %s",
+                                   level == LN_LOG_LEVEL_WARN ? "warning" : ln__level_names[level],
+                                   msg);
         break;
     case LN_LOG_STYLE_TEXT:
-        fprintf(f, "%s %-5s %s\n", stamp, ln__level_names[level], msg);
+        len = (size_t)snprintf(line, sizeof line, "%s %-5s %s", stamp, ln__level_names[level], msg);
         break;
     case LN_LOG_STYLE_JSON:
-        fprintf(f, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", stamp, ln__level_names[level]);
-        ln__json_escape(f, msg);
-        fputs("\"}\n", f);
+        len = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
+                               stamp, ln__level_names[level]);
+        ln__json_escape(line, sizeof line, &len, msg);
+        len += (size_t)snprintf(line + len, sizeof line - len, "\"}");
         break;
     }
-    fflush(f);
-    pthread_mutex_unlock(&ln__log_lock);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len++] = '\n';
+
+    FILE *f = ln__log_sink ? ln__log_sink : stderr;
+    if (ln__log_before) {
+        /* A progress bar shares the terminal: erase it and write under the
+         * lock so the two never interleave. */
+        pthread_mutex_lock(&ln__log_lock);
+        if (ln__log_before)
+            ln__log_before(ln__log_before_user);
+        fflush(f);
+        ln__write_line(f, line, len);
+        pthread_mutex_unlock(&ln__log_lock);
+        return;
+    }
+    ln__write_line(f, line, len);
 }

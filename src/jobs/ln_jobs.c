@@ -36,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +93,10 @@ struct ln_jobs {
     json_t *keys;  /* idempotency key -> id */
     char (*queue)[LN_JOB_ID_LEN + 1];
     size_t n_queue, cap_queue;
+    /* Copies of n_queue and of the number of busy workers, written under mu
+     * and read without it, so /health never waits behind a history save. */
+    atomic_size_t pub_depth;
+    atomic_int pub_running;
     uint64_t version;
     int started;
     int stopping; /* no new jobs; workers exit when idle */
@@ -276,6 +282,7 @@ static void ln__queue_push(struct ln_jobs *J, const char *id, int front)
         memcpy(J->queue[J->n_queue], id, LN_JOB_ID_LEN + 1);
     }
     J->n_queue++;
+    atomic_store(&J->pub_depth, J->n_queue);
 }
 
 static void ln__queue_remove(struct ln_jobs *J, const char *id)
@@ -284,6 +291,7 @@ static void ln__queue_remove(struct ln_jobs *J, const char *id)
         if (strcmp(J->queue[i], id) == 0) {
             memmove(&J->queue[i], &J->queue[i + 1], (J->n_queue - i - 1) * sizeof *J->queue);
             J->n_queue--;
+            atomic_store(&J->pub_depth, J->n_queue);
             return;
         }
     }
@@ -612,6 +620,11 @@ static void *ln__worker_main(void *arg)
 {
     struct ln__worker *w = arg;
     struct ln_jobs *J = w->jobs;
+    /* Generation runs at a lower priority than the HTTP threads (Linux nice
+     * values are per thread, and the threads a job starts inherit it), so a
+     * busy worker does not slow the answers to /health and the API. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+        ln_log_debug("could not lower the worker's priority: %s", strerror(errno));
     pthread_mutex_lock(&J->mu);
     for (;;) {
         while (!J->stopping && J->n_queue == 0)
@@ -638,6 +651,7 @@ static void *ln__worker_main(void *arg)
         ln__commit(J, job, &next);
 
         w->busy = 1;
+        atomic_fetch_add(&J->pub_running, 1);
         memcpy(w->id, id, sizeof id);
         w->user_canceled = 0;
         w->deleted = 0;
@@ -654,6 +668,7 @@ static void *ln__worker_main(void *arg)
         ln__finish(J, w, result, rc, &err);
         free(result);
         w->busy = 0;
+        atomic_fetch_sub(&J->pub_running, 1);
         w->id[0] = 0;
         pthread_cond_broadcast(&J->changed);
     }
@@ -1144,6 +1159,14 @@ int ln_jobs_staging_dir(struct ln_jobs *J, char *buf, size_t n, struct ln_error 
         return ln_error_set(err, LN_EIO, "cannot create an upload folder in %s: %s",
                             J->outputs, strerror(errno));
     return LN_OK;
+}
+
+void ln_jobs_queue_stats(struct ln_jobs *J, struct ln_jobs_queue_stats *q)
+{
+    q->depth = atomic_load(&J->pub_depth);
+    q->capacity = J->max_queue;
+    q->running = atomic_load(&J->pub_running);
+    q->workers = J->n_workers;
 }
 
 void ln_jobs_metrics(struct ln_jobs *J, struct ln_jobs_metrics *m)

@@ -109,6 +109,16 @@ int ln_jobs_model(struct ln_jobs *jobs, const char *id, enum ln_mesh_format fmt,
  * request fails; ln_jobs_open clears leftovers. */
 int ln_jobs_staging_dir(struct ln_jobs *jobs, char *buf, size_t n, struct ln_error *err);
 
+/* Queue figures read without waiting for the manager's lock (which a
+ * history save may hold for milliseconds): what /health reports. */
+struct ln_jobs_queue_stats {
+    size_t depth;
+    size_t capacity;
+    int running;
+    int workers;
+};
+void ln_jobs_queue_stats(struct ln_jobs *jobs, struct ln_jobs_queue_stats *q);
+
 #define LN_JOBS_DURATION_BUCKETS 10
 struct ln_jobs_metrics {
     size_t by_status[LN_JOB_STATUS_COUNT];

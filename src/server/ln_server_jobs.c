@@ -37,14 +37,14 @@ enum MHD_Result ln__h_health(struct ln__req *req)
                              json_pack("{s:s, s:b, s:f, s:s}", "status", "starting",
                                        "model_loaded", 0, "uptime_s", uptime, "version",
                                        LN_VERSION_STRING));
-    struct ln_jobs_metrics m;
-    ln_jobs_metrics(jobs, &m);
+    struct ln_jobs_queue_stats q;
+    ln_jobs_queue_stats(jobs, &q);
     return ln__send_json(
         req, MHD_HTTP_OK,
         json_pack("{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s}", "status", "ok", "engine",
-                  srv->engine, "model_loaded", 1, "queue", "depth", (json_int_t)m.queue_depth,
-                  "capacity", (json_int_t)m.queue_capacity, "running",
-                  (json_int_t)m.by_status[LN_JOB_STATUS_RUNNING], "workers", m.workers,
+                  srv->engine, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth,
+                  "capacity", (json_int_t)q.capacity, "running", (json_int_t)q.running,
+                  "workers", q.workers,
                   "uptime_s", uptime, "version", LN_VERSION_STRING));
 }
 
