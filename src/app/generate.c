@@ -1,8 +1,11 @@
 /*
  * `lunar-nova generate`: flags into ln_generate_options, images decoded from
- * files, one engine run, the mesh saved atomically in the format of the
- * output's extension, and a summary line (or JSON with --json) on stdout.
- * Every check that can fail on user input runs before the expensive work.
+ * files, the engine chosen (triposr when its weights are found, else
+ * sculpt; the log says which and why), one engine run, the mesh saved
+ * atomically in the format of the output's extension, and a summary line
+ * (or JSON with --json) on stdout. Intermediate arrays of the triposr
+ * engine can be saved as .npy files. Every check that can fail on user
+ * input runs before the expensive work.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,7 +24,9 @@
 #include "ln_engine.h"
 #include "ln_export.h"
 #include "ln_image.h"
+#include "ln_hf.h"
 #include "ln_log.h"
+#include "ln_npy.h"
 #include "ln_threads.h"
 #include "ln_time.h"
 
@@ -29,12 +34,20 @@ static void ln__generate_help(void)
 {
     puts("Usage: lunar-nova generate [options] IMAGE... -o OUT.{glb,obj,ply,stl}\n"
          "\n"
-         "One image: the object is separated from its background and sculpted into a\n"
-         "closed, coloured body. Several images (2-8) of one object from known views:\n"
-         "the silhouettes are carved into a visual hull, coloured from the best view.\n"
+         "One image: with the TripoSR weights available, the TripoSR network turns it\n"
+         "into a coloured mesh; without them (or with --engine sculpt) the object is\n"
+         "separated from its background and sculpted into a closed, coloured body.\n"
+         "Several images (2-8) of one object from known views: the silhouettes are\n"
+         "carved into a visual hull, coloured from the best view (sculpt engine).\n"
          "\n"
          "Input and engine:\n"
-         "  --engine NAME            engine to use (available: sculpt)\n"
+         "  --engine triposr|sculpt  engine to use (default: triposr when its weights are\n"
+         "                           found, else sculpt; the log says which and why)\n"
+         "  --model PATH|REPO_ID     TripoSR weights: a folder with config.yaml and\n"
+         "                           model.ckpt (or model.safetensors), a weights file with\n"
+         "                           config.yaml beside it, or a repo id in the local\n"
+         "                           Hugging Face cache (default stabilityai/TripoSR;\n"
+         "                           HF_HOME, HF_HUB_CACHE; nothing is downloaded)\n"
          "  --view AZ[,EL]           view of the next image in degrees, once per image\n"
          "                           (default: azimuths 0, 360/N, ... at elevation 0;\n"
          "                           az 0 = front, az 90 = camera on +X, el 90 = top)\n"
@@ -58,6 +71,10 @@ static void ln__generate_help(void)
          "Output and run:\n"
          "  -o, --output FILE        output file; the format comes from its extension\n"
          "  --json                   print the result's statistics as JSON on stdout\n"
+         "  --save-scene-codes F.npy triposr: save the scene code (triplanes), float32\n"
+         "                           [1, 3, C, H, W]\n"
+         "  --save-density F.npy     triposr: save the density grid, float32 [R, R, R]\n"
+         "                           (every point evaluated, k fastest)\n"
          "  --threads N              worker threads (default: all cores)\n"
          "  --quiet                  no progress bar and no summary, only errors\n"
          "  -h, --help               this help\n"
@@ -84,6 +101,9 @@ enum {
     OPT_JSON,
     OPT_THREADS,
     OPT_QUIET,
+    OPT_MODEL,
+    OPT_SAVE_SCENE,
+    OPT_SAVE_DENSITY,
 };
 
 static const struct option ln__options[] = {
@@ -106,6 +126,9 @@ static const struct option ln__options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"save-scene-codes", required_argument, NULL, OPT_SAVE_SCENE},
+    {"save-density", required_argument, NULL, OPT_SAVE_DENSITY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -210,13 +233,89 @@ static void ln__print_summary(const char *out, int fmt, const struct ln_generate
     json_decref(root);
 }
 
+enum ln__engine_choice {
+    LN__ENGINE_AUTO,
+    LN__ENGINE_TRIPOSR,
+    LN__ENGINE_SCULPT,
+};
+
+/* Opens the engine and logs the choice as one line. Without --engine:
+ * triposr when ln_model_locate finds weights, else sculpt; a model named
+ * with --model must be usable. Errors from the weights are the user's
+ * input (exit 2). */
+static int ln__open_engine(enum ln__engine_choice choice, const char *model, int n_images,
+                           struct ln_engine **eng, struct ln_error *err)
+{
+    int rc;
+    if (choice == LN__ENGINE_SCULPT) {
+        if ((rc = ln_engine_sculpt_new(eng, err)) < 0)
+            return rc;
+        ln_log_info("engine: sculpt (chosen with --engine)");
+        return LN_OK;
+    }
+    if (choice == LN__ENGINE_AUTO && n_images > 1) {
+        if ((rc = ln_engine_sculpt_new(eng, err)) < 0)
+            return rc;
+        ln_log_info("engine: sculpt (%d images: the triposr engine takes one)", n_images);
+        return LN_OK;
+    }
+    if (choice == LN__ENGINE_AUTO && !model) {
+        struct ln_model_files files;
+        struct ln_error why = {0};
+        if (ln_model_locate(NULL, &files, &why) < 0) {
+            if ((rc = ln_engine_sculpt_new(eng, err)) < 0)
+                return rc;
+            ln_log_info("engine: sculpt (TripoSR weights not found: %s)", why.message);
+            return LN_OK;
+        }
+        if ((rc = ln_engine_triposr_new(NULL, eng, &why)) < 0) {
+            if (rc == LN_ENOMEM) {
+                *err = why;
+                return rc;
+            }
+            if ((rc = ln_engine_sculpt_new(eng, err)) < 0)
+                return rc;
+            ln_log_warn("engine: sculpt (TripoSR weights in %s unusable: %s)", files.where,
+                        why.message);
+            return LN_OK;
+        }
+    } else if ((rc = ln_engine_triposr_new(model, eng, err)) < 0) {
+        if (rc == LN_EMODEL && err)
+            err->code = LN_EINVAL;
+        return rc == LN_EMODEL ? LN_EINVAL : rc;
+    }
+    ln_log_info("engine: triposr (%s)", ln_engine_description(*eng));
+    return LN_OK;
+}
+
+/* Writes the triposr engine's intermediate arrays named on the command
+ * line. */
+struct ln__saves {
+    const char *scene;
+    const char *density;
+};
+
+static int ln__save_tap(void *user, const char *name, const float *data, const size_t *shape,
+                        int ndim, struct ln_error *err)
+{
+    const struct ln__saves *s = user;
+    const char *path = strcmp(name, "scene_codes") == 0 ? s->scene
+                       : strcmp(name, "density") == 0   ? s->density
+                                                         : NULL;
+    if (!path)
+        return LN_OK;
+    return ln_npy_write_f32(path, data, shape, ndim, err);
+}
+
 int ln_app_generate(int argc, char **argv)
 {
     struct ln_generate_options opt;
     ln_generate_options_default(&opt);
     struct ln_view views[LN_MAX_VIEWS];
     int n_views = 0, json = 0, quiet = 0;
-    const char *output = NULL;
+    const char *output = NULL, *model = NULL;
+    enum ln__engine_choice choice = LN__ENGINE_AUTO;
+    struct ln__saves saves = {NULL, NULL};
     double d;
     long l;
 
@@ -231,8 +330,23 @@ int ln_app_generate(int argc, char **argv)
             output = optarg;
             break;
         case OPT_ENGINE:
-            if (strcmp(optarg, "sculpt") != 0)
-                return ln__usage_error("unknown engine '%s' (available: sculpt)", optarg);
+            if (strcmp(optarg, "triposr") == 0)
+                choice = LN__ENGINE_TRIPOSR;
+            else if (strcmp(optarg, "sculpt") == 0)
+                choice = LN__ENGINE_SCULPT;
+            else
+                return ln__usage_error("unknown engine '%s' (available: triposr, sculpt)", optarg);
+            break;
+        case OPT_MODEL:
+            if (!*optarg)
+                return ln__usage_error("--model wants a path or a repo id%s", "");
+            model = optarg;
+            break;
+        case OPT_SAVE_SCENE:
+            saves.scene = optarg;
+            break;
+        case OPT_SAVE_DENSITY:
+            saves.density = optarg;
             break;
         case OPT_VIEW:
             if (n_views == LN_MAX_VIEWS)
@@ -340,8 +454,13 @@ int ln_app_generate(int argc, char **argv)
                 n_views, n_images);
         return LN_EXIT_USAGE;
     }
-    if (ln__check_output_folder(output) < 0)
+    if (ln__check_output_folder(output) < 0 ||
+        (saves.scene && ln__check_output_folder(saves.scene) < 0) ||
+        (saves.density && ln__check_output_folder(saves.density) < 0))
         return LN_EXIT_USAGE;
+    if (choice == LN__ENGINE_SCULPT && (saves.scene || saves.density || model))
+        return ln__usage_error("%s needs the triposr engine",
+                               model ? "--model" : saves.scene ? "--save-scene-codes" : "--save-density");
     if (quiet)
         ln_log_set_level(LN_LOG_LEVEL_ERROR);
 
@@ -360,8 +479,16 @@ int ln_app_generate(int argc, char **argv)
             goto fail;
     }
     double t_decode = ln_time_now() - t0;
-    if (ln_engine_sculpt_new(&eng, &err) < 0)
+    if (ln__open_engine(choice, model, n_images, &eng, &err) < 0)
         goto fail;
+    if ((saves.scene || saves.density) && strcmp(ln_engine_name(eng), "triposr") != 0) {
+        ln_error_set(&err, LN_EINVAL, "%s needs the triposr engine (its weights were not found)",
+                     saves.scene ? "--save-scene-codes" : "--save-density");
+        goto fail;
+    }
+    struct ln_engine_tap tap = {ln__save_tap, &saves, saves.density != NULL};
+    if (saves.scene || saves.density)
+        opt.tap = &tap;
     bar = ln_app_bar_new(quiet);
     struct ln_progress progress = ln_app_bar_progress(bar);
     struct ln_engine_input in = {

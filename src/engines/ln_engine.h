@@ -6,7 +6,7 @@
  * per-stage timings, warnings and mesh statistics.
  *
  *     struct ln_engine *eng;
- *     ln_engine_sculpt_new(&eng, &err);
+ *     ln_engine_sculpt_new(&eng, &err);   // or ln_engine_triposr_new(NULL, &eng, &err)
  *     struct ln_generate_options opt;
  *     ln_generate_options_default(&opt);
  *     struct ln_engine_input in = {.images = imgs, .n_images = n, .views = NULL};
@@ -32,6 +32,21 @@
 
 #define LN_MAX_VIEWS 8
 
+/* A consumer of an engine's intermediate arrays (float32, C order, shape
+ * with ndim entries). The triposr engine offers "scene_codes"
+ * [1, 3, C, H, W] and, when dense_density is set, "density" [R, R, R]:
+ * density_act on the whole marching-cubes grid in triposr-model.md section
+ * 11 order (k fastest); the grid is then evaluated densely instead of
+ * coarse to fine. fn returns 0, or an LN_E* code with err filled, which
+ * ends the run with that error. Called on the thread running the engine;
+ * data is valid during the call only. */
+struct ln_engine_tap {
+    int (*fn)(void *user, const char *name, const float *data, const size_t *shape, int ndim,
+              struct ln_error *err);
+    void *user;
+    int dense_density;
+};
+
 struct ln_generate_options {
     int resolution;         /* marching-cubes grid per axis, default 256 */
     float foreground_ratio; /* single image: object's share of the frame, 0.85 */
@@ -44,6 +59,8 @@ struct ln_generate_options {
     size_t target_faces;     /* simplify to at most this many faces; 0 = off */
     float size;              /* largest extent in metres, default 1 */
     enum ln_mesh_origin origin;
+    /* Receives the engine's intermediate arrays; NULL (the default): none. */
+    const struct ln_engine_tap *tap;
 };
 
 void ln_generate_options_default(struct ln_generate_options *opt);
@@ -92,10 +109,28 @@ struct ln_engine_ops {
 struct ln_engine {
     const struct ln_engine_ops *ops;
     void *impl;
+    /* Where the engine's model came from, for the log ("weights from
+     * ..."); NULL for engines that need none. Owned by the engine. */
+    const char *description;
 };
 
 /* The built-in classical engine (PRODUCT.md "sculpt"). */
 int ln_engine_sculpt_new(struct ln_engine **out, struct ln_error *err);
+
+/* The TripoSR engine (PRODUCT.md "triposr", triposr-model.md): finds the
+ * weights with ln_model_locate(model_spec) (NULL: stabilityai/TripoSR in
+ * the Hugging Face cache; else a folder, a weights file or a repo id) and
+ * loads them once; every run shares them read-only and has its own
+ * scratch. One image per run. Errors: LN_ENOTFOUND (no weights where
+ * looked, the message says where), LN_EMODEL (weights or configuration
+ * unreadable or inconsistent, one line from the loader), LN_ENOMEM. */
+int ln_engine_triposr_new(const char *model_spec, struct ln_engine **out, struct ln_error *err);
+
+/* The engine's description ("" when it has none). */
+static inline const char *ln_engine_description(const struct ln_engine *eng)
+{
+    return eng->description ? eng->description : "";
+}
 
 const char *ln_engine_name(const struct ln_engine *eng);
 void ln_engine_free(struct ln_engine *eng);
