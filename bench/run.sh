@@ -29,3 +29,13 @@ fi
 echo
 echo "HTTP load while the worker is busy (bench/load.sh)"
 ./bench/load.sh
+
+# The triposr engine at the released model's size on random weights: writes a
+# 1.7 GB checkpoint into /tmp, needs about 2 GB of memory and a few minutes.
+# LN_BENCH_TRIPOSR=0 skips it.
+if [ "${LN_BENCH_TRIPOSR:-1}" != 0 ]; then
+    echo
+    echo "triposr engine, 512 input, grid 256 (random weights, real shapes)"
+    build/bench/bench-triposr 256 /tmp/lunar-nova-bench-triposr
+    rm -f /tmp/lunar-nova-bench-triposr/model.safetensors
+fi

@@ -270,7 +270,8 @@ static int ln__open_engine(enum ln__engine_choice choice, const char *model, int
         }
         if ((rc = ln_engine_triposr_new(NULL, eng, &why)) < 0) {
             if (rc == LN_ENOMEM) {
-                *err = why;
+                if (err)
+                    *err = why;
                 return rc;
             }
             if ((rc = ln_engine_sculpt_new(eng, err)) < 0)
