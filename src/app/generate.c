@@ -26,6 +26,7 @@
 #include "ln_image.h"
 #include "ln_hf.h"
 #include "ln_log.h"
+#include "ln_options.h"
 #include "ln_npy.h"
 #include "ln_threads.h"
 #include "ln_time.h"
@@ -141,17 +142,6 @@ static int ln__usage_error(const char *fmt, const char *arg)
     return LN_EXIT_USAGE;
 }
 
-static int ln__parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int ln__parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
@@ -160,27 +150,6 @@ static int ln__parse_long(const char *s, long lo, long hi, long *out)
     if (errno || end == s || *end || v < lo || v > hi)
         return -1;
     *out = v;
-    return 0;
-}
-
-static int ln__parse_view(const char *s, struct ln_view *v)
-{
-    char buf[64];
-    if (strlen(s) >= sizeof buf)
-        return -1;
-    strcpy(buf, s);
-    char *comma = strchr(buf, ',');
-    double az, el = 0.0;
-    if (comma)
-        *comma = 0;
-    if (ln__parse_double(buf, &az) < 0)
-        return -1;
-    if (comma && ln__parse_double(comma + 1, &el) < 0)
-        return -1;
-    if (az < -3600 || az > 3600 || el < -90 || el > 90)
-        return -1;
-    v->azimuth = (float)az;
-    v->elevation = (float)el;
     return 0;
 }
 
@@ -317,12 +286,12 @@ int ln_app_generate(int argc, char **argv)
     const char *output = NULL, *model = NULL;
     enum ln__engine_choice choice = LN__ENGINE_AUTO;
     struct ln__saves saves = {NULL, NULL};
-    double d;
     long l;
 
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", ln__options, NULL)) != -1) {
+    int long_index = 0;
+    while ((c = getopt_long(argc, argv, "o:h", ln__options, &long_index)) != -1) {
         switch (c) {
         case 'h':
             ln__generate_help();
@@ -352,77 +321,37 @@ int ln_app_generate(int argc, char **argv)
         case OPT_VIEW:
             if (n_views == LN_MAX_VIEWS)
                 return ln__usage_error("at most 8 views%s", "");
-            if (ln__parse_view(optarg, &views[n_views]) < 0)
+            if (ln_view_parse(optarg, &views[n_views]) < 0)
                 return ln__usage_error(
                     "--view wants AZ[,EL] in degrees with -90 <= EL <= 90 (got '%s')", optarg);
             n_views++;
             break;
         case OPT_PROJECTION:
-            if (strcmp(optarg, "ortho") == 0 || strcmp(optarg, "orthographic") == 0)
-                opt.camera.projection = LN_PROJECTION_ORTHO;
-            else if (strcmp(optarg, "perspective") == 0)
-                opt.camera.projection = LN_PROJECTION_PERSPECTIVE;
-            else
-                return ln__usage_error("--projection is ortho or perspective (got '%s')", optarg);
-            break;
         case OPT_ORTHO_SIZE:
-            if (ln__parse_double(optarg, &d) < 0 || !(d > 0.0))
-                return ln__usage_error("--ortho-size wants a positive number (got '%s')", optarg);
-            opt.camera.ortho_size = (float)d;
-            break;
         case OPT_FOV:
-            if (ln__parse_double(optarg, &d) < 0 || !(d >= 1.0 && d <= 150.0))
-                return ln__usage_error("--fov wants degrees between 1 and 150 (got '%s')", optarg);
-            opt.camera.fov_deg = (float)d;
-            break;
         case OPT_DISTANCE:
-            if (ln__parse_double(optarg, &d) < 0 || !(d > 0.0))
-                return ln__usage_error("--distance wants a positive number (got '%s')", optarg);
-            opt.camera.distance = (float)d;
-            break;
         case OPT_RATIO:
-            if (ln__parse_double(optarg, &d) < 0 || !(d >= 0.1 && d <= 1.0))
-                return ln__usage_error("--foreground-ratio wants 0.1 to 1 (got '%s')", optarg);
-            opt.foreground_ratio = (float)d;
-            break;
-        case OPT_NO_REMOVE_BG:
-            opt.remove_bg = 0;
-            break;
         case OPT_RESOLUTION:
-            if (ln__parse_long(optarg, 32, 512, &l) < 0)
-                return ln__usage_error("--resolution wants 32 to 512 (got '%s')", optarg);
-            opt.resolution = (int)l;
-            break;
         case OPT_FACES:
-            if (ln__parse_long(optarg, 0, 100000000, &l) < 0 || (l > 0 && l < 4))
-                return ln__usage_error("--faces wants 0 (off) or at least 4 (got '%s')", optarg);
-            opt.target_faces = (size_t)l;
-            break;
         case OPT_SMOOTH:
-            if (ln__parse_long(optarg, 0, 1000, &l) < 0)
-                return ln__usage_error("--smooth wants 0 to 1000 iterations (got '%s')", optarg);
-            opt.smooth_iterations = (int)l;
-            break;
-        case OPT_KEEP_FLOATERS:
-            opt.keep_main_component = 0;
-            break;
-        case OPT_NO_FILL_HOLES:
-            opt.fill_holes = 0;
-            break;
         case OPT_SIZE:
-            if (ln__parse_double(optarg, &d) < 0 || !(d > 0.0 && d <= 1e6))
-                return ln__usage_error("--size wants a positive number of metres (got '%s')",
-                                       optarg);
-            opt.size = (float)d;
-            break;
         case OPT_ORIGIN:
-            if (strcmp(optarg, "center") == 0 || strcmp(optarg, "centre") == 0)
-                opt.origin = LN_MESH_ORIGIN_CENTER;
-            else if (strcmp(optarg, "bottom") == 0)
-                opt.origin = LN_MESH_ORIGIN_BOTTOM;
-            else
-                return ln__usage_error("--origin is center or bottom (got '%s')", optarg);
+        case OPT_NO_REMOVE_BG:
+        case OPT_KEEP_FLOATERS:
+        case OPT_NO_FILL_HOLES: {
+            /* Shared with the HTTP upload fields: same names, same ranges. */
+            const char *name = ln__options[long_index].name, *value = optarg;
+            if (c == OPT_NO_REMOVE_BG)
+                name = "remove-bg", value = "false";
+            else if (c == OPT_KEEP_FLOATERS)
+                value = "true";
+            else if (c == OPT_NO_FILL_HOLES)
+                name = "fill-holes", value = "false";
+            struct ln_error perr = {0};
+            if (ln_generate_option_set(&opt, name, value, &perr) < 0)
+                return ln__usage_error("--%s", perr.message);
             break;
+        }
         case OPT_JSON:
             json = 1;
             break;
