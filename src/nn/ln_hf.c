@@ -210,7 +210,7 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
     for (int i = 0; i < n_roots; i++) {
         char repo_dir[LN_HF_PATH_MAX], commit[LN__HF_COMMIT_MAX], snap[LN_HF_PATH_MAX];
         char file[LN_HF_PATH_MAX], real[PATH_MAX];
-        const char *why = "no such folder";
+        const char *why = ln__is_dir(roots[i]) ? "the repository is not in it" : "no such folder";
         if (ln__join(repo_dir, sizeof repo_dir, roots[i], folder, NULL) == 0 &&
             ln__is_dir(repo_dir)) {
             why = NULL;
