@@ -43,6 +43,8 @@ static void ln__serve_help(void)
          "  --api-token TOKEN        require 'Authorization: Bearer TOKEN' on the API;\n"
          "                           needed to listen on anything but a loopback address\n"
          "  --timeout S              drop a connection idle this many seconds (default 30)\n"
+         "  --http-threads N         HTTP threads, each serving many connections, 1 to 64\n"
+         "                           (default 4)\n"
          "  --web DIR                the web UI's files (default: ./web, else ../web\n"
          "                           beside the executable)\n"
          "  --vendor DIR             npm packages the UI loads (three.js) (default:\n"
@@ -94,6 +96,7 @@ enum {
     OPT_SHUTDOWN_GRACE,
     OPT_THREADS,
     OPT_ENGINE,
+    OPT_HTTP_THREADS,
 };
 
 static const struct option ln__serve_options[] = {
@@ -109,6 +112,7 @@ static const struct option ln__serve_options[] = {
     {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
     {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"api-token", required_argument, NULL, OPT_API_TOKEN},
     {"web", required_argument, NULL, OPT_WEB},
     {"vendor", required_argument, NULL, OPT_VENDOR},
@@ -228,6 +232,12 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
             want = "1 to 3600 seconds";
         else
             s->srv.timeout_s = (unsigned)l;
+        break;
+    case OPT_HTTP_THREADS:
+        if (ln__whole(v, 1, LN_SERVER_MAX_THREADS, &l) < 0)
+            want = "1 to 64";
+        else
+            s->srv.threads = (int)l;
         break;
     case OPT_API_TOKEN:
         s->srv.api_token = v;

@@ -12,9 +12,11 @@
  *   - `work`: workers sleep on it while the queue is empty; ln_jobs_submit
  *     signals it after a job is durably queued, shutdown broadcasts it.
  *   - `changed`: broadcast whenever any job changes (status, stage,
- *     progress, removal) and whenever a worker goes idle. SSE waiters
- *     (ln_jobs_wait) sleep on it with a timeout and compare the job's
- *     version; shutdown sleeps on it until the workers are idle.
+ *     progress, removal) and whenever a worker goes idle, each time with
+ *     `changes` counted up. Waiters sleep on it with a timeout: ln_jobs_wait
+ *     compares one job's version, ln_jobs_wait_any the count (the HTTP
+ *     server's one event-stream notifier); shutdown sleeps on it until the
+ *     workers are idle.
  * HTTP threads only validate, take mu briefly to change the table (and
  * write the history under it, so saves are ordered like the changes they
  * record) and return snapshots. A worker takes mu to pop a job and mark it
@@ -98,6 +100,7 @@ struct ln_jobs {
     atomic_size_t pub_depth;
     atomic_int pub_running;
     uint64_t version;
+    uint64_t changes; /* bumped with every broadcast of `changed` (ln_jobs_wait_any) */
     int started;
     int stopping; /* no new jobs; workers exit when idle */
     int shut_down;
@@ -260,13 +263,20 @@ static void ln__drop(struct ln_jobs *J, size_t i)
     J->n_table--;
 }
 
+/* Wakes everyone who waits for changes (under mu). */
+static void ln__changed(struct ln_jobs *J)
+{
+    J->changes++;
+    pthread_cond_broadcast(&J->changed);
+}
+
 /* Makes a change visible: copies next over the stored job with a new
  * version and wakes everyone who waits for changes. */
 static void ln__commit(struct ln_jobs *J, struct ln_job *slot, const struct ln_job *next)
 {
     *slot = *next;
     slot->version = ++J->version;
-    pthread_cond_broadcast(&J->changed);
+    ln__changed(J);
 }
 
 static void ln__queue_push(struct ln_jobs *J, const char *id, int front)
@@ -412,7 +422,7 @@ static void ln__retain(struct ln_jobs *J, int save)
     }
     J->n_table = kept;
     ln__reindex(J);
-    pthread_cond_broadcast(&J->changed);
+    ln__changed(J);
     free(victim);
 }
 
@@ -437,7 +447,7 @@ static void ln__on_progress(void *user, const char *stage, double fraction)
             snprintf(job->stage, sizeof job->stage, "%s", stage);
         job->progress = fraction;
         job->version = ++J->version;
-        pthread_cond_broadcast(&J->changed);
+        ln__changed(J);
     }
     pthread_mutex_unlock(&J->mu);
 }
@@ -670,7 +680,7 @@ static void *ln__worker_main(void *arg)
         w->busy = 0;
         atomic_fetch_sub(&J->pub_running, 1);
         w->id[0] = 0;
-        pthread_cond_broadcast(&J->changed);
+        ln__changed(J);
     }
     pthread_mutex_unlock(&J->mu);
     return NULL;
@@ -929,7 +939,7 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     *out = J->table[J->n_table - 1];
     size_t waiting = J->n_queue;
     pthread_cond_signal(&J->work);
-    pthread_cond_broadcast(&J->changed);
+    ln__changed(J);
     pthread_mutex_unlock(&J->mu);
     ln_log_info("job %s queued (%d image%s, %zu waiting)", job->id, job->n_inputs,
                 job->n_inputs == 1 ? "" : "s", waiting);
@@ -1024,7 +1034,7 @@ int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct
     }
     snprintf(job->stage, sizeof job->stage, "canceling");
     job->version = ++J->version;
-    pthread_cond_broadcast(&J->changed);
+    ln__changed(J);
     *out = *job;
 done:
     pthread_mutex_unlock(&J->mu);
@@ -1055,7 +1065,7 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
     ln__reindex(J);
     if (!w)
         ln__remove_folder(J, jid);
-    pthread_cond_broadcast(&J->changed);
+    ln__changed(J);
     ln_log_info("job %s deleted", jid);
 done:
     pthread_mutex_unlock(&J->mu);
@@ -1096,6 +1106,27 @@ int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, doubl
     }
     pthread_mutex_unlock(&J->mu);
     return rc;
+}
+
+uint64_t ln_jobs_wait_any(struct ln_jobs *J, uint64_t seen_changes, double timeout_s)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    if (timeout_s < 0)
+        timeout_s = 0;
+    if (timeout_s > 86400)
+        timeout_s = 86400;
+    long long ns = deadline.tv_nsec + (long long)((timeout_s - (long long)timeout_s) * 1e9);
+    deadline.tv_sec += (time_t)timeout_s + (time_t)(ns / 1000000000LL);
+    deadline.tv_nsec = (long)(ns % 1000000000LL);
+
+    pthread_mutex_lock(&J->mu);
+    while (J->changes == seen_changes)
+        if (pthread_cond_timedwait(&J->changed, &J->mu, &deadline) == ETIMEDOUT)
+            break;
+    uint64_t now = J->changes;
+    pthread_mutex_unlock(&J->mu);
+    return now;
 }
 
 int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf, size_t n,
@@ -1245,7 +1276,7 @@ void ln_jobs_shutdown(struct ln_jobs *J, double grace_s)
             J->dirty = 0;
     }
     J->shut_down = 1;
-    pthread_cond_broadcast(&J->changed);
+    ln__changed(J);
     pthread_mutex_unlock(&J->mu);
 }
 

@@ -92,6 +92,13 @@ int ln_jobs_delete(struct ln_jobs *jobs, const char *id, struct ln_error *err);
 int ln_jobs_wait(struct ln_jobs *jobs, const char *id, uint64_t seen_version, double timeout_s,
                  struct ln_job *job, struct ln_error *err);
 
+/* Waits until anything changes (any job's status, stage or progress, a
+ * removal, a worker going idle, shutdown) or timeout_s passes, and returns
+ * the count of changes so far; a timeout of 0 returns the count at once.
+ * Passing the count last returned, one thread can watch every job at once
+ * (the HTTP server's event-stream notifier) and miss no change. */
+uint64_t ln_jobs_wait_any(struct ln_jobs *jobs, uint64_t seen_changes, double timeout_s);
+
 /* Path of a file in a job's folder: outputs/<id>/<name> (no check that it
  * exists). Returns LN_ENOTFOUND for an invalid id, LN_EINVAL for a name
  * with a slash. */

@@ -4,19 +4,32 @@
  * authentication, readiness, the response helpers and the one log line per
  * request written by the completed callback.
  *
- * DESIGN: how the threads meet. libmicrohttpd runs one thread per
- * connection (MHD_USE_THREAD_PER_CONNECTION), so a handler may block: an
- * upload streams to disk at the client's pace and an event stream waits in
- * ln_jobs_wait without holding up anybody else. HTTP threads only validate
- * requests, write uploads into a staging folder and call the job manager,
- * which takes its own lock and hands back snapshots; generation runs on
- * the job manager's workers, never here. The server's shared fields are
- * either set before the daemon starts and read-only afterwards, or atomics:
- * `jobs` (published by ln_server_set_ready), `stopping`, `in_flight` and
- * the per-status request counters behind /metrics. ln_server_stop stops
- * accepting, lets requests in flight finish (event streams notice
- * `stopping` within a second), then stops the daemon, which joins every
- * connection thread.
+ * DESIGN: how the threads meet. libmicrohttpd runs a small pool of
+ * event-driven threads (cfg.threads, default 4; epoll on Linux), each
+ * serving many connections, so nothing may block a pool thread for long:
+ * a request that waits holds up every connection of its thread. HTTP
+ * threads only validate requests, write uploads into a staging folder as
+ * the body arrives and call the job manager, which takes its own lock
+ * briefly and hands back snapshots; generation runs on the job manager's
+ * workers, never here. An event stream with nothing to send suspends its
+ * connection (MHD_suspend_connection) and returns to the pool; one
+ * notifier thread, started and stopped with the server, sleeps in
+ * ln_jobs_wait_any and resumes the streams whose job changed, and quiet
+ * ones every 15 s for a keep-alive (ln_server_jobs.c). The end of an
+ * upload (decoding the images to check them, the fsyncs of the inputs and
+ * of the history: tens of milliseconds) runs on one of two helper threads
+ * while the upload's connection is suspended; the helper resumes it and
+ * the pool thread sends the verdict (ln_server_upload.c). Files are sent
+ * from their descriptor by libmicrohttpd. The server's shared fields are
+ * either set before the daemon starts and read-only afterwards, or
+ * atomics: `jobs` (published by ln_server_set_ready), `stopping`,
+ * `in_flight` and the per-status request counters behind /metrics; the
+ * event streams' list is under ev_mu, the helpers' queue under up_mu.
+ * ln_server_stop stops accepting, ends every event stream (resuming the
+ * suspended ones), lets requests in flight finish, stops the
+ * upload helpers (which finish what is queued and resume it) and the
+ * notifier, and then the daemon, which joins the pool: libmicrohttpd must
+ * find no connection suspended by then.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,8 +55,10 @@
 /* Connections waiting to be accepted: a burst of new clients must not
  * overflow it, or their SYNs are dropped and retried a second later. */
 #define LN__LISTEN_BACKLOG 1024
-/* Per-connection buffer for the request line, headers and body pieces. */
-#define LN__CONNECTION_MEMORY (128 * 1024)
+/* Per-connection buffer for the request line, headers and body pieces;
+ * libmicrohttpd clears it for each request of a kept-alive connection
+ * (at 128 KiB that was a quarter of the CPU time of GET /health). */
+#define LN__CONNECTION_MEMORY (32 * 1024)
 /* How long ln_server_stop lets requests in flight finish. */
 #define LN__STOP_DRAIN_S 5.0
 /* The most body read and dropped on a route that takes none. */
@@ -483,9 +498,8 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
                     struct ln_error *err)
 {
     *out = NULL;
-    if (!MHD_is_feature_supported(MHD_FEATURE_POLL) ||
-        !MHD_is_feature_supported(MHD_FEATURE_THREADS))
-        return ln_error_set(err, LN_EINTERNAL, "libmicrohttpd lacks poll() or thread support");
+    if (!MHD_is_feature_supported(MHD_FEATURE_THREADS))
+        return ln_error_set(err, LN_EINTERNAL, "libmicrohttpd lacks thread support");
     int family = AF_INET;
     int fd = ln__listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &family, err);
     if (fd < 0)
@@ -507,19 +521,42 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     atomic_init(&srv->in_flight, 0);
     for (int i = 0; i < LN__HTTP_CODES; i++)
         atomic_init(&srv->http_count[i], 0);
+    if (srv->cfg.threads < 1)
+        srv->cfg.threads = 1;
+    if (srv->cfg.threads > LN_SERVER_MAX_THREADS)
+        srv->cfg.threads = LN_SERVER_MAX_THREADS;
+    if (ln__events_init(srv) < 0 || ln__uploads_init(srv) < 0) {
+        ln__uploads_join(srv);
+        ln__uploads_destroy(srv);
+        ln__events_join(srv);
+        ln__events_destroy(srv);
+        close(fd);
+        free(srv->host);
+        free(srv->web_dir);
+        free(srv->api_token);
+        free(srv);
+        return ln_error_set(err, LN_EINTERNAL, "cannot start the server's threads");
+    }
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* The best polling of the system (epoll on Linux) on internal threads;
+     * suspend and resume for event streams, which also gives every pool
+     * thread the channel that MHD_quiesce_daemon needs. */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, ln__access, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)LN__CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s ? cfg->timeout_s : 30),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LN__CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, ln__completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         ln__unescape, srv, MHD_OPTION_EXTERNAL_LOGGER, ln__mhd_log, srv, MHD_OPTION_END);
     if (!srv->daemon) {
+        ln__uploads_join(srv);
+        ln__uploads_destroy(srv);
+        ln__events_join(srv);
+        ln__events_destroy(srv);
         close(fd);
         free(srv->host);
         free(srv->web_dir);
@@ -555,12 +592,17 @@ void ln_server_stop(struct ln_server *srv)
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     atomic_store(&srv->stopping, 1);
+    ln__events_end_all(srv);
     double until = ln_time_now() + LN__STOP_DRAIN_S;
     while (atomic_load(&srv->in_flight) > 0 && ln_time_now() < until) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    ln__uploads_join(srv);
+    ln__events_join(srv);
     MHD_stop_daemon(srv->daemon);
+    ln__uploads_destroy(srv);
+    ln__events_destroy(srv);
     free(srv->host);
     free(srv->web_dir);
     free(srv->api_token);

@@ -24,8 +24,9 @@
  * and the static UI answer 503 (Retry-After: 5) until ln_server_set_ready.
  * With an API token, everything but GET /health and the static UI needs it.
  *
- * Threads: one per connection (libmicrohttpd), so an event stream may
- * block; see the DESIGN comment in ln_server.c.
+ * Threads: a small pool of event-driven HTTP threads (`threads`), each
+ * serving many connections, and one thread that wakes event streams when
+ * their job changes; see the DESIGN comment in ln_server.c.
  *
  * Thread-safety: start/stop from one thread; set_ready from any.
  */
@@ -51,8 +52,13 @@ struct ln_server_config {
     struct ln_image_limits image_limits; /* decoded size limits of uploads */
     int max_images;              /* per multi-view job, default 8 */
     unsigned timeout_s;          /* idle connection timeout, default 30 */
-    int threads;                 /* unused: the server runs one thread per connection */
+    int threads;                 /* HTTP threads, each serving many connections: 1 to
+                                  * LN_SERVER_MAX_THREADS, default 4. More than the
+                                  * cores only helps when a request's own work (the
+                                  * end of an upload) would hold up the others */
 };
+
+#define LN_SERVER_MAX_THREADS 64
 
 void ln_server_config_default(struct ln_server_config *cfg);
 

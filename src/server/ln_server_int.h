@@ -7,6 +7,7 @@
 #ifndef LN_SERVER_INT_H
 #define LN_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -18,6 +19,8 @@
 #define LN__MAX_PARAMS 3
 #define LN__PARAM_MAX 64
 #define LN__HTTP_CODES 600
+/* Threads that finish uploads (decode, check, submit) off the pool. */
+#define LN__UPLOAD_HELPERS 2
 
 struct ln_server {
     struct ln_server_config cfg; /* strings point at the copies below */
@@ -32,9 +35,27 @@ struct ln_server {
     atomic_int stopping;
     atomic_int in_flight;           /* requests between first call and completion */
     atomic_ullong http_count[LN__HTTP_CODES]; /* responses by status code */
+    /* Event streams (ln_server_jobs.c): the notifier thread and the streams
+     * it watches, all under ev_mu. */
+    pthread_mutex_t ev_mu;
+    pthread_cond_t ev_cond; /* a stream registered, or the notifier is to quit */
+    pthread_t ev_thread;
+    int ev_thread_started;
+    struct ln__events *ev_streams; /* doubly linked */
+    int ev_stopping; /* streams end; none is suspended again */
+    int ev_quit;
+    /* The end of uploads (ln_server_upload.c): helper threads and the
+     * queue of suspended uploads they check and submit, under up_mu. */
+    pthread_mutex_t up_mu;
+    pthread_cond_t up_cond;
+    pthread_t up_threads[LN__UPLOAD_HELPERS];
+    int up_started;
+    struct ln__upload *up_head, *up_tail;
+    int up_quit;
 };
 
 struct ln__upload; /* ln_server_upload.c */
+struct ln__events; /* ln_server_jobs.c */
 struct ln__req;
 
 typedef enum MHD_Result (*ln__handler_fn)(struct ln__req *req);
@@ -93,9 +114,22 @@ enum MHD_Result ln__h_job_cancel(struct ln__req *req);
 enum MHD_Result ln__h_job_delete(struct ln__req *req);
 enum MHD_Result ln__h_static(struct ln__req *req, const char *url);
 
+/* The event-stream notifier (ln_server_jobs.c). init before the daemon
+ * starts (the thread sleeps until a stream opens; -1 if it cannot start);
+ * end_all ends every stream at its next read, suspended ones included, and
+ * keeps new ones from waiting; join stops the thread once no request is in
+ * flight, before the daemon stops (which must find no connection
+ * suspended); destroy frees what init made. */
+int ln__events_init(struct ln_server *srv);
+void ln__events_end_all(struct ln_server *srv);
+void ln__events_join(struct ln_server *srv);
+void ln__events_destroy(struct ln_server *srv);
+
 /* Uploads (POST /generate, /generate/multi): begin on the first call (may
  * answer at once, e.g. 413 for a declared length over the limit), data for
- * each piece of body, finish when the body is complete. */
+ * each piece of body, finish when the body is complete: it suspends the
+ * connection and hands the checks and the submission to a helper thread,
+ * which resumes it; finish is then called again and sends the verdict. */
 enum MHD_Result ln__upload_begin(struct ln__req *req, int multi);
 /* Refuses an upload on its headers (401, 503, 415, …): the answer waits
  * until a small body has been read, or goes at once for a large one. */
@@ -105,5 +139,11 @@ enum MHD_Result ln__upload_data(struct ln__req *req, const char *data, size_t si
 enum MHD_Result ln__upload_finish(struct ln__req *req);
 /* Frees the upload and removes its staging folder (called on completion). */
 void ln__upload_free(struct ln__upload *up);
+/* The upload helpers: init before the daemon starts (-1 if a thread cannot
+ * start); join after the requests in flight, before the daemon stops: it
+ * finishes every queued upload (resuming its connection) first. */
+int ln__uploads_init(struct ln_server *srv);
+void ln__uploads_join(struct ln_server *srv);
+void ln__uploads_destroy(struct ln_server *srv);
 
 #endif

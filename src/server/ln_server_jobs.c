@@ -1,12 +1,16 @@
 /*
  * The job endpoints, /health and /metrics. Each handler validates what it
  * was given, asks the job manager for a snapshot or a change and answers;
- * nothing here holds a lock or shares state with another request. Files
- * (models, previews, inputs) are sent straight from their descriptor, and
- * an event stream blocks in ln_jobs_wait on its own connection thread.
+ * only the event streams share state (their list, under the server's
+ * ev_mu). Files
+ * (models, previews, inputs) are sent straight from their descriptor. An
+ * event stream never waits on a pool thread: its connection is suspended
+ * while there is nothing to send and resumed by one notifier thread that
+ * watches every job (the section on events below).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +26,9 @@
 /* Server-Sent Events: a comment line after this long without a change
  * keeps proxies and clients from timing the stream out. */
 #define LN__EVENTS_KEEPALIVE_S 15.0
-/* Waits are sliced so that a stopping server ends its streams quickly. */
-#define LN__EVENTS_SLICE_S 1.0
+/* The notifier's waits are sliced so that a stopping server joins it
+ * quickly (ln_jobs_wait_any cannot be woken from outside). */
+#define LN__EVENTS_SLICE_S 0.25
 
 /* ---- /health and /metrics ------------------------------------------------ */
 
@@ -339,19 +344,48 @@ done:
 
 /* ---- GET /jobs/{id}/events --------------------------------------------------- */
 
+/*
+ * A stream never blocks a pool thread. Its reader sends what it has; with
+ * nothing left it suspends the connection (under ev_mu) and returns 0. The
+ * notifier thread sleeps in ln_jobs_wait_any; after a change it takes a
+ * snapshot of each suspended stream's job and resumes the streams whose
+ * job has a new version (or is gone), and every 15 s a quiet one for a
+ * keep-alive comment. A stream is in one of three states:
+ *   - running: its connection is live and only its reader touches the
+ *     message fields;
+ *   - suspended: the reader is not called, libmicrohttpd cannot close the
+ *     connection (a suspended one neither times out nor sees a hang-up),
+ *     so the stream and its connection stay valid until someone resumes it;
+ *   - checking: suspended and taken by the notifier, which looks at the job
+ *     without ev_mu; only the notifier resumes it.
+ * The notifier resumes outside ev_mu, so the only lock order is ev_mu then
+ * libmicrohttpd's own (inside MHD_suspend_connection). A change the
+ * notifier sees while a stream is running sets `missed`: that stream looks
+ * at its job itself before it suspends, so no change falls between.
+ */
+
+enum { LN__EV_RUNNING, LN__EV_SUSPENDED, LN__EV_CHECKING };
+
 struct ln__events {
     struct ln_server *srv;
-    struct ln_jobs *jobs;
+    struct MHD_Connection *conn;
+    struct ln__events *prev, *next; /* srv->ev_streams, under ev_mu */
     char id[LN_JOB_ID_LEN + 1];
-    uint64_t version;
-    int started;
-    int done;
-    char *buf; /* the message being sent */
+    /* under ev_mu */
+    int state;
+    int missed;     /* a change was seen while running */
+    char *pending;  /* the next message, prepared by the notifier */
+    int end;        /* no message after the current and pending ones */
+    /* the reader's while running, the notifier's while checking */
+    uint64_t version;    /* of the last snapshot sent */
+    double keepalive_at; /* when a quiet stream gets a comment */
+    char *buf;           /* the message being sent */
     size_t len, pos;
     struct ln_job job; /* scratch */
 };
 
-static void ln__events_message(struct ln__events *ev, const struct ln_job *job)
+/* A job snapshot as an event ("id: version"), NULL when out of memory. */
+static char *ln__events_message(const struct ln_job *job)
 {
     json_t *obj = ln_job_to_json(job);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -360,55 +394,79 @@ static void ln__events_message(struct ln__events *ev, const struct ln_job *job)
     ln_buf_printf(&b, "id: %llu\nevent: job\ndata: %s\n\n", (unsigned long long)job->version,
                   text ? text : "{}");
     free(text);
-    ev->version = job->version;
-    if (ln_job_status_is_final(job->status))
-        ev->done = 1;
-    ev->buf = (char *)b.data;
-    ev->len = b.failed ? 0 : b.len;
-    ev->pos = 0;
+    if (b.failed) {
+        ln_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
 }
 
-/* Blocks until there is something to send: the first snapshot, a change,
- * or a keep-alive comment. Ends the stream after the final state, when the
- * job disappears or when the server stops. */
+/* Looks at the stream's job: returns its next message when the version
+ * changed (setting *end after the final state) or NULL; *end too when the
+ * job is gone. Takes the job manager's lock, never ev_mu. */
+static char *ln__events_check(struct ln__events *ev, int *end)
+{
+    struct ln_error err = {0};
+    if (ln_jobs_get(ln__server_jobs(ev->srv), ev->id, &ev->job, &err) < 0) {
+        *end = 1; /* deleted */
+        return NULL;
+    }
+    if (ev->job.version == ev->version)
+        return NULL;
+    ev->version = ev->job.version;
+    if (ln_job_status_is_final(ev->job.status))
+        *end = 1;
+    char *msg = ln__events_message(&ev->job);
+    if (!msg)
+        *end = 1;
+    return msg;
+}
+
+/* Sends the current message; with none left takes the next one prepared
+ * by the notifier, looks at the job itself after a missed change, ends
+ * the stream, or suspends the connection. */
 static ssize_t ln__events_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     struct ln__events *ev = cls;
-    if (ev->pos == ev->len) {
+    struct ln_server *srv = ev->srv;
+    (void)pos;
+    while (ev->pos == ev->len) {
         free(ev->buf);
         ev->buf = NULL;
         ev->len = ev->pos = 0;
-        if (ev->done || atomic_load(&ev->srv->stopping))
+        int check = 0;
+        pthread_mutex_lock(&srv->ev_mu);
+        if (ev->pending) {
+            ev->buf = ev->pending;
+            ev->pending = NULL;
+        } else if (ev->end || srv->ev_stopping) {
+            pthread_mutex_unlock(&srv->ev_mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
-        struct ln_error err = {0};
-        if (!ev->started) {
-            ev->started = 1;
-            if (ln_jobs_get(ev->jobs, ev->id, &ev->job, &err) < 0)
-                return MHD_CONTENT_READER_END_OF_STREAM;
-            ln__events_message(ev, &ev->job);
+        } else if (ev->missed) {
+            ev->missed = 0;
+            check = 1;
         } else {
-            double until = ln_time_now() + LN__EVENTS_KEEPALIVE_S;
-            for (;;) {
-                if (atomic_load(&ev->srv->stopping))
-                    return MHD_CONTENT_READER_END_OF_STREAM;
-                double left = until - ln_time_now();
-                if (left <= 0.0) {
-                    ev->buf = ln_xstrdup(": keep-alive\n\n");
-                    ev->len = strlen(ev->buf);
-                    break;
-                }
-                if (ln_jobs_wait(ev->jobs, ev->id, ev->version,
-                                 left < LN__EVENTS_SLICE_S ? left : LN__EVENTS_SLICE_S, &ev->job,
-                                 &err) < 0)
-                    return MHD_CONTENT_READER_END_OF_STREAM; /* deleted */
-                if (ev->job.version != ev->version) {
-                    ln__events_message(ev, &ev->job);
-                    break;
-                }
-            }
+            /* Nothing to send: off the pool thread until the notifier
+             * resumes the connection. */
+            ev->state = LN__EV_SUSPENDED;
+            MHD_suspend_connection(ev->conn);
+            pthread_mutex_unlock(&srv->ev_mu);
+            return 0;
         }
-        if (ev->len == 0)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_unlock(&srv->ev_mu);
+        if (check) {
+            int end = 0;
+            ev->buf = ln__events_check(ev, &end);
+            if (end) {
+                pthread_mutex_lock(&srv->ev_mu);
+                ev->end = 1;
+                pthread_mutex_unlock(&srv->ev_mu);
+            }
+            if (!ev->buf)
+                continue;
+        }
+        ev->len = strlen(ev->buf);
+        ev->keepalive_at = ln_time_now() + LN__EVENTS_KEEPALIVE_S;
     }
     size_t n = ev->len - ev->pos < max ? ev->len - ev->pos : max;
     memcpy(out, ev->buf + ev->pos, n);
@@ -416,29 +474,200 @@ static ssize_t ln__events_read(void *cls, uint64_t pos, char *out, size_t max)
     return (ssize_t)n;
 }
 
+/* Called by libmicrohttpd when the response goes, on the connection's
+ * thread while the stream runs (never while it is suspended). */
 static void ln__events_free(void *cls)
 {
     struct ln__events *ev = cls;
+    struct ln_server *srv = ev->srv;
+    pthread_mutex_lock(&srv->ev_mu);
+    if (ev->prev)
+        ev->prev->next = ev->next;
+    else
+        srv->ev_streams = ev->next;
+    if (ev->next)
+        ev->next->prev = ev->prev;
+    pthread_mutex_unlock(&srv->ev_mu);
+    free(ev->pending);
     free(ev->buf);
     free(ev);
 }
 
+/* Resumes the connections of streams taken out of the suspended state. */
+static void ln__events_resume(struct MHD_Connection **conns, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        MHD_resume_connection(conns[i]);
+}
+
+static void *ln__events_main(void *arg)
+{
+    struct ln_server *srv = arg;
+    uint64_t seen = 0;
+    struct ln__events **batch = NULL;
+    struct MHD_Connection **wake = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&srv->ev_mu);
+    while (!srv->ev_quit) {
+        if (!srv->ev_streams) {
+            pthread_cond_wait(&srv->ev_cond, &srv->ev_mu);
+            continue;
+        }
+        /* Sleep until a change, the first keep-alive due or the end of a
+         * slice (so that ln__events_join is answered promptly). */
+        double now = ln_time_now(), wait = LN__EVENTS_SLICE_S;
+        for (struct ln__events *ev = srv->ev_streams; ev; ev = ev->next)
+            if (ev->state == LN__EV_SUSPENDED && ev->keepalive_at - now < wait)
+                wait = ev->keepalive_at - now;
+        struct ln_jobs *jobs = ln__server_jobs(srv); /* set: a stream exists */
+        pthread_mutex_unlock(&srv->ev_mu);
+        uint64_t changes = ln_jobs_wait_any(jobs, seen, wait > 0 ? wait : 0);
+        int changed = changes != seen;
+        seen = changes;
+
+        /* Take the suspended streams that may have something to send. */
+        pthread_mutex_lock(&srv->ev_mu);
+        now = ln_time_now();
+        size_t n = 0;
+        for (struct ln__events *ev = srv->ev_streams; ev; ev = ev->next) {
+            if (ev->state == LN__EV_RUNNING) {
+                ev->missed |= changed;
+                continue;
+            }
+            if (ev->state != LN__EV_SUSPENDED ||
+                !(changed || ev->keepalive_at <= now || srv->ev_stopping))
+                continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                batch = ln_xrealloc(batch, cap * sizeof *batch);
+                wake = ln_xrealloc(wake, cap * sizeof *wake);
+            }
+            ev->state = LN__EV_CHECKING;
+            batch[n++] = ev;
+        }
+        pthread_mutex_unlock(&srv->ev_mu);
+
+        /* Checking streams are the notifier's alone: no lock needed. */
+        for (size_t i = 0; i < n; i++) {
+            struct ln__events *ev = batch[i];
+            int end = 0;
+            char *msg = changed ? ln__events_check(ev, &end) : NULL;
+            if (!msg && !end && ev->keepalive_at <= now)
+                msg = ln_xstrdup(": keep-alive\n\n");
+            pthread_mutex_lock(&srv->ev_mu);
+            ev->pending = msg;
+            ev->end |= end;
+            pthread_mutex_unlock(&srv->ev_mu);
+        }
+
+        pthread_mutex_lock(&srv->ev_mu);
+        size_t n_wake = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct ln__events *ev = batch[i];
+            if (ev->pending || ev->end || srv->ev_stopping) {
+                ev->state = LN__EV_RUNNING;
+                wake[n_wake++] = ev->conn;
+            } else {
+                ev->state = LN__EV_SUSPENDED;
+            }
+        }
+        pthread_mutex_unlock(&srv->ev_mu);
+        ln__events_resume(wake, n_wake);
+        pthread_mutex_lock(&srv->ev_mu);
+    }
+    pthread_mutex_unlock(&srv->ev_mu);
+    free(batch);
+    free(wake);
+    return NULL;
+}
+
+int ln__events_init(struct ln_server *srv)
+{
+    pthread_mutex_init(&srv->ev_mu, NULL);
+    pthread_cond_init(&srv->ev_cond, NULL);
+    srv->ev_streams = NULL;
+    srv->ev_stopping = srv->ev_quit = 0;
+    if (pthread_create(&srv->ev_thread, NULL, ln__events_main, srv) != 0)
+        return -1;
+    srv->ev_thread_started = 1;
+    return 0;
+}
+
+void ln__events_end_all(struct ln_server *srv)
+{
+    pthread_mutex_lock(&srv->ev_mu);
+    srv->ev_stopping = 1;
+    size_t n = 0;
+    for (struct ln__events *ev = srv->ev_streams; ev; ev = ev->next)
+        n += ev->state == LN__EV_SUSPENDED;
+    struct MHD_Connection **wake = n ? ln_xmalloc(n * sizeof *wake) : NULL;
+    n = 0;
+    for (struct ln__events *ev = srv->ev_streams; ev; ev = ev->next) {
+        if (ev->state == LN__EV_SUSPENDED) {
+            ev->state = LN__EV_RUNNING;
+            wake[n++] = ev->conn;
+        }
+    }
+    pthread_mutex_unlock(&srv->ev_mu);
+    ln__events_resume(wake, n);
+    free(wake);
+}
+
+void ln__events_join(struct ln_server *srv)
+{
+    if (!srv->ev_thread_started)
+        return;
+    pthread_mutex_lock(&srv->ev_mu);
+    srv->ev_quit = 1;
+    pthread_cond_signal(&srv->ev_cond);
+    pthread_mutex_unlock(&srv->ev_mu);
+    pthread_join(srv->ev_thread, NULL);
+    srv->ev_thread_started = 0;
+}
+
+void ln__events_destroy(struct ln_server *srv)
+{
+    pthread_cond_destroy(&srv->ev_cond);
+    pthread_mutex_destroy(&srv->ev_mu);
+}
+
 enum MHD_Result ln__h_job_events(struct ln__req *req)
 {
+    struct ln_server *srv = req->srv;
     struct ln__events *ev = ln_xcalloc(1, sizeof *ev);
     enum MHD_Result r;
     if (ln__job_lookup(req, &ev->job, &r) < 0) {
         free(ev);
         return r;
     }
-    ev->srv = req->srv;
-    ev->jobs = ln__server_jobs(req->srv);
+    ev->srv = srv;
+    ev->conn = req->conn;
     snprintf(ev->id, sizeof ev->id, "%s", ev->job.id);
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ln__events_read, ev,
-                                          ln__events_free);
-    if (!resp) {
+    ev->version = ev->job.version;
+    ev->buf = ln__events_message(&ev->job);
+    if (!ev->buf) {
         free(ev);
+        return ln__send(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    ev->len = strlen(ev->buf);
+    ev->keepalive_at = ln_time_now() + LN__EVENTS_KEEPALIVE_S;
+    ev->end = ln_job_status_is_final(ev->job.status);
+    /* The notifier may have passed over a change made after the snapshot
+     * before the stream was listed: the first time it has nothing to send,
+     * the stream looks at its job itself. */
+    ev->missed = 1;
+    ev->state = LN__EV_RUNNING;
+    pthread_mutex_lock(&srv->ev_mu);
+    ev->next = srv->ev_streams;
+    if (ev->next)
+        ev->next->prev = ev;
+    srv->ev_streams = ev;
+    pthread_cond_signal(&srv->ev_cond);
+    pthread_mutex_unlock(&srv->ev_mu);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, ln__events_read, ev, ln__events_free);
+    if (!resp) {
+        ln__events_free(ev);
         return ln__send(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");

@@ -4,8 +4,10 @@
  * straight into a file in a staging folder inside outputs (never whole in
  * memory) and each option field into a small bounded buffer. Only when the
  * body is complete are the images decoded to check them and the options
- * parsed; then the job manager takes the staged files (a rename) and the
- * job is on disk before the 202 goes out.
+ * parsed, on a helper thread while the connection is suspended (a pool
+ * thread serves many connections and must not wait tens of milliseconds);
+ * then the job manager takes the staged files (a rename) and the job is on
+ * disk before the 202 goes out.
  *
  * Limits, and what the client sees: a declared Content-Length over the
  * request limit is refused with 413 before any of the body is read. Any
@@ -22,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +83,13 @@ struct ln__upload {
     int fail_status;
     const char *fail_code;
     char fail_message[LN_ERROR_MESSAGE_MAX];
+    /* the verdict of a helper thread, sent once the connection resumes */
+    struct ln__upload *next; /* in the helpers' queue */
+    int decided;
+    int ok_status; /* 202, or 0 when the verdict is the failure above */
+    json_t *ok_body;
+    char location[64];
+    int replayed;
 };
 
 /* Option fields: the CLI flag names with '_' for '-'. */
@@ -156,6 +166,7 @@ void ln__upload_free(struct ln__upload *up)
     ln__remove_staging(up);
     for (int i = 0; i < up->n_fields; i++)
         ln_buf_free(&up->fields[i].value);
+    json_decref(up->ok_body);
     free(up);
 }
 
@@ -600,10 +611,13 @@ done:
     return rc;
 }
 
-enum MHD_Result ln__upload_finish(struct ln__req *req)
+/* Everything after the body, on a helper thread while the connection is
+ * suspended: completes the parsing, flushes the inputs, checks the images
+ * and options and submits the job. Leaves the verdict in up (a failure
+ * recorded by ln__fail, or the 202) and the staging folder removed. */
+static void ln__upload_decide(struct ln__upload *up)
 {
-    struct ln__upload *up = req->upload;
-    struct ln_server *srv = req->srv;
+    struct ln_server *srv = up->req->srv;
     if (!up->failed) {
         enum MHD_Result ok = MHD_destroy_post_processor(up->pp);
         up->pp = NULL;
@@ -619,37 +633,36 @@ enum MHD_Result ln__upload_finish(struct ln__req *req)
     }
     ln__close_files(up);
     if (up->failed)
-        return ln__answer_failure(req);
+        goto out;
 
     const char *file_key = up->multi ? "images" : "image";
     if (!up->multi && up->n_files != 1) {
         ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",
                  "no image: send one image file in the field 'image'");
-        return ln__answer_failure(req);
+        goto out;
     }
     if (up->multi && (up->n_files < 2 || up->n_files > srv->cfg.max_images)) {
         ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",
                  "%d image%s: send 2 to %d image files in the field '%s'", up->n_files,
                  up->n_files == 1 ? "" : "s", srv->cfg.max_images, file_key);
-        return ln__answer_failure(req);
+        goto out;
     }
     for (int i = 0; i < up->n_files; i++) {
         if (up->files[i].bytes == 0) {
             ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL", "image %d (%s) is empty (0 bytes)",
                      i + 1, up->files[i].name);
-            return ln__answer_failure(req);
+            goto out;
         }
     }
 
     struct ln_job_request *jr = ln_xcalloc(1, sizeof *jr);
     struct ln_job *job = ln_xcalloc(1, sizeof *job);
-    enum MHD_Result result;
     ln_generate_options_default(&jr->options);
     if (ln__parse_fields(up, jr) < 0)
-        goto refuse;
+        goto done;
     for (int i = 0; i < up->n_files; i++) {
         if (ln__check_image(up, i, jr->options.remove_bg, &jr->inputs[i]) < 0)
-            goto refuse;
+            goto done;
         jr->staged_paths[i] = up->files[i].path;
     }
     jr->n_inputs = up->n_files;
@@ -657,28 +670,121 @@ enum MHD_Result ln__upload_finish(struct ln__req *req)
 
     struct ln_error err = {0};
     int existed = 0;
-    int rc = ln_jobs_submit(ln__server_jobs(srv), jr, job, &existed, &err);
-    ln__remove_staging(up); /* empty after a submit; the staged files otherwise */
-    if (rc < 0) {
+    if (ln_jobs_submit(ln__server_jobs(srv), jr, job, &existed, &err) < 0) {
         if (err.code != LN_EBUSY)
             ln_log_error("cannot queue a job: %s", err.message);
-        result = ln__send_lnerr(req, &err);
+        ln__fail_lnerr(up, &err);
         goto done;
     }
-    char location[64];
-    snprintf(location, sizeof location, "/jobs/%s", job->id);
-    struct MHD_Response *resp = ln__json_response(ln_job_to_json(job));
-    if (resp) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-        if (existed)
-            MHD_add_response_header(resp, "Idempotent-Replayed", "true");
-    }
-    result = ln__send(req, MHD_HTTP_ACCEPTED, resp);
-    goto done;
-refuse:
-    result = ln__answer_failure(req);
+    up->ok_status = MHD_HTTP_ACCEPTED;
+    up->ok_body = ln_job_to_json(job);
+    snprintf(up->location, sizeof up->location, "/jobs/%s", job->id);
+    up->replayed = existed;
 done:
     free(job);
     free(jr);
-    return result;
+out:
+    /* Empty after a submit; the staged files otherwise. It goes before the
+     * answer does, so that a client who reads the answer never sees a
+     * leftover. */
+    ln__remove_staging(up);
+    up->decided = 1;
+}
+
+static enum MHD_Result ln__upload_answer(struct ln__req *req)
+{
+    struct ln__upload *up = req->upload;
+    if (!up->ok_status)
+        return ln__answer_failure(req);
+    struct MHD_Response *resp = ln__json_response(up->ok_body);
+    up->ok_body = NULL; /* stolen */
+    if (resp) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, up->location);
+        if (up->replayed)
+            MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    }
+    return ln__send(req, up->ok_status, resp);
+}
+
+enum MHD_Result ln__upload_finish(struct ln__req *req)
+{
+    struct ln__upload *up = req->upload;
+    struct ln_server *srv = req->srv;
+    if (up->decided)
+        return ln__upload_answer(req);
+    if (up->failed) /* refused while the body arrived: nothing to check */
+        return ln__answer_failure(req);
+    /* Decoding the images and the fsyncs take tens of milliseconds: not on
+     * a pool thread, where they would hold up every other connection of
+     * that thread. The connection stays suspended (and req valid) until
+     * the helper has decided. */
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_lock(&srv->up_mu);
+    up->next = NULL;
+    if (srv->up_tail)
+        srv->up_tail->next = up;
+    else
+        srv->up_head = up;
+    srv->up_tail = up;
+    pthread_cond_signal(&srv->up_cond);
+    pthread_mutex_unlock(&srv->up_mu);
+    return MHD_YES;
+}
+
+/* Takes queued uploads until told to quit with the queue empty. */
+static void *ln__upload_helper(void *arg)
+{
+    struct ln_server *srv = arg;
+    pthread_mutex_lock(&srv->up_mu);
+    for (;;) {
+        struct ln__upload *up = srv->up_head;
+        if (!up) {
+            if (srv->up_quit)
+                break;
+            pthread_cond_wait(&srv->up_cond, &srv->up_mu);
+            continue;
+        }
+        srv->up_head = up->next;
+        if (!srv->up_head)
+            srv->up_tail = NULL;
+        pthread_mutex_unlock(&srv->up_mu);
+        struct MHD_Connection *conn = up->req->conn;
+        ln__upload_decide(up);
+        MHD_resume_connection(conn); /* up and req may go from here on */
+        pthread_mutex_lock(&srv->up_mu);
+    }
+    pthread_mutex_unlock(&srv->up_mu);
+    return NULL;
+}
+
+int ln__uploads_init(struct ln_server *srv)
+{
+    pthread_mutex_init(&srv->up_mu, NULL);
+    pthread_cond_init(&srv->up_cond, NULL);
+    srv->up_head = srv->up_tail = NULL;
+    srv->up_quit = 0;
+    srv->up_started = 0;
+    for (int i = 0; i < LN__UPLOAD_HELPERS; i++) {
+        if (pthread_create(&srv->up_threads[i], NULL, ln__upload_helper, srv) != 0)
+            return -1;
+        srv->up_started++;
+    }
+    return 0;
+}
+
+void ln__uploads_join(struct ln_server *srv)
+{
+    pthread_mutex_lock(&srv->up_mu);
+    srv->up_quit = 1;
+    pthread_cond_broadcast(&srv->up_cond);
+    pthread_mutex_unlock(&srv->up_mu);
+    for (int i = 0; i < srv->up_started; i++)
+        pthread_join(srv->up_threads[i], NULL);
+    srv->up_started = 0;
+}
+
+void ln__uploads_destroy(struct ln_server *srv)
+{
+    pthread_cond_destroy(&srv->up_cond);
+    pthread_mutex_destroy(&srv->up_mu);
 }

@@ -680,6 +680,47 @@ static void test_wait(void **state)
     ln_jobs_free(J);
 }
 
+static void test_wait_any(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_wait_any");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    struct ln_job job;
+    uint64_t c0 = ln_jobs_wait_any(J, 0, 0);
+    ln__submit(J, &job, NULL);
+    uint64_t c1 = ln_jobs_wait_any(J, c0, 0);
+    assert_true(c1 > c0);
+
+    /* Nothing changes: the whole timeout passes and the count stays. */
+    double t0 = ln_time_now();
+    assert_int_equal(ln_jobs_wait_any(J, c1, 0.1), c1);
+    double waited = ln_time_now() - t0;
+    assert_true(waited >= 0.09 && waited < 2.0);
+
+    /* An old count returns at once. */
+    t0 = ln_time_now();
+    assert_int_equal(ln_jobs_wait_any(J, c0, 5), c1);
+    assert_true(ln_time_now() - t0 < 1.0);
+
+    /* A change made by another thread ends the wait. */
+    pthread_t t;
+    struct ln__canceler c = {J, job.id};
+    assert_int_equal(pthread_create(&t, NULL, ln__cancel_later, &c), 0);
+    t0 = ln_time_now();
+    uint64_t c2 = ln_jobs_wait_any(J, c1, 10);
+    assert_true(ln_time_now() - t0 < 5.0);
+    assert_true(c2 > c1);
+    pthread_join(t, NULL);
+
+    /* So does a removal. */
+    struct ln_error err = {0};
+    c2 = ln_jobs_wait_any(J, 0, 0);
+    assert_int_equal(ln_jobs_delete(J, job.id, &err), LN_OK);
+    assert_true(ln_jobs_wait_any(J, c2, 0) > c2);
+    ln_jobs_free(J);
+}
+
 static void test_shutdown_requeues_running(void **state)
 {
     const char *dir = ln_test_tmpdir("jobs_shutdown");
@@ -804,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_open_repairs_history),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_wait),
+        cmocka_unit_test(test_wait_any),
         cmocka_unit_test(test_shutdown_requeues_running),
         cmocka_unit_test(test_paths_and_bad_ids),
     };
