@@ -28,12 +28,14 @@
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 
+#define _GNU_SOURCE /* SCHED_IDLE */
 #include "ln_jobs.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -630,10 +632,14 @@ static void *ln__worker_main(void *arg)
 {
     struct ln__worker *w = arg;
     struct ln_jobs *J = w->jobs;
-    /* Generation runs at a lower priority than the HTTP threads (Linux nice
-     * values are per thread, and the threads a job starts inherit it), so a
-     * busy worker does not slow the answers to /health and the API. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+    /* Generation runs in the background scheduling class (SCHED_IDLE: it
+     * gets the CPU whenever the HTTP threads do not want it, which keeps
+     * the answers to /health and the API prompt while a job computes); the
+     * threads a job starts inherit the policy. Where that is refused, a
+     * lower nice value does most of the same. */
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
         ln_log_debug("could not lower the worker's priority: %s", strerror(errno));
     pthread_mutex_lock(&J->mu);
     for (;;) {
