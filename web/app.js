@@ -77,7 +77,7 @@ async function checkHealth() {
   try {
     const hl = await api.health();
     setStatus(`Ready · engine ${hl.engine} · ${hl.queue ? `${hl.queue.depth} queued, ${hl.queue.running} running` : ''}`.replace(/ · $/, ''));
-    create.setEngines(hl.engine ? [hl.engine] : []);
+    create.setEngines(hl.engines || (hl.engine ? [hl.engine] : []));
     return true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 503) setStatus('The server is starting: the engine is loading…', 'warn');

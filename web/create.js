@@ -370,7 +370,7 @@ export function initCreate({ onCreated }) {
   applyMode();
 
   return {
-    // Fills the engine choice from /health (the engine the server runs).
+    // Fills the engine choice from /health (the engines the server has loaded).
     setEngines(names) {
       const keep = engineSelect.value;
       engineSelect.replaceChildren(

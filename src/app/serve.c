@@ -2,7 +2,8 @@
  * `lunar-nova serve`: flags and LUNAR_NOVA_* environment variables into the
  * server and job configurations, then the start-up sequence an operator
  * watches: the HTTP server first (so /health answers 503 while loading),
- * the engine, the job history and workers, readiness, "Model initialized."
+ * the engines (triposr for single images when its weights are found, sculpt
+ * always), the job history and workers, readiness, "Model initialized."
  * and the address. The main thread then waits for SIGINT or SIGTERM with
  * sigwait; the signals are blocked before any thread starts, so no other
  * thread ever takes them, and shutdown runs in plain code, not a handler.
@@ -23,6 +24,7 @@
 
 #include "app.h"
 #include "ln_engine.h"
+#include "ln_hf.h"
 #include "ln_jobs.h"
 #include "ln_log.h"
 #include "ln_server.h"
@@ -65,7 +67,14 @@ static void ln__serve_help(void)
          "  --max-images N           images per multi-view job, 2 to 8 (default 8)\n"
          "\n"
          "Engine and logs:\n"
-         "  --engine NAME            engine to use (available: sculpt)\n"
+         "  --engine triposr|sculpt  default engine (default: triposr for single images\n"
+         "                           when its weights are found, else sculpt; several\n"
+         "                           views always use sculpt; the log says which and why)\n"
+         "  --model PATH|REPO_ID     TripoSR weights: a folder with config.yaml and\n"
+         "                           model.ckpt (or model.safetensors), a weights file with\n"
+         "                           config.yaml beside it, or a repo id in the local\n"
+         "                           Hugging Face cache (default stabilityai/TripoSR;\n"
+         "                           HF_HOME, HF_HUB_CACHE; nothing is downloaded)\n"
          "  --threads N              compute threads per job (default: all cores)\n"
          "  --log-format text|json   log line style (default text)\n"
          "  --log-level LEVEL        debug, info, warn, error (default info)\n"
@@ -96,6 +105,7 @@ enum {
     OPT_SHUTDOWN_GRACE,
     OPT_THREADS,
     OPT_ENGINE,
+    OPT_MODEL,
     OPT_HTTP_THREADS,
 };
 
@@ -121,13 +131,22 @@ static const struct option ln__serve_options[] = {
     {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"engine", required_argument, NULL, OPT_ENGINE},
+    {"model", required_argument, NULL, OPT_MODEL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
+};
+
+enum ln__engine_choice {
+    LN__ENGINE_AUTO,
+    LN__ENGINE_TRIPOSR,
+    LN__ENGINE_SCULPT,
 };
 
 struct ln__serve {
     struct ln_server_config srv;
     struct ln_jobs_config jobs;
+    enum ln__engine_choice engine;
+    const char *model; /* --model, NULL for the default place */
     const char *web;
     double grace_s;
     enum ln_log_style log_style;
@@ -280,8 +299,18 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
             ln_threads_set((int)l);
         break;
     case OPT_ENGINE:
-        if (strcmp(v, "sculpt") != 0)
-            want = "an available engine (sculpt)";
+        if (strcmp(v, "triposr") == 0)
+            s->engine = LN__ENGINE_TRIPOSR;
+        else if (strcmp(v, "sculpt") == 0)
+            s->engine = LN__ENGINE_SCULPT;
+        else
+            want = "an engine (triposr or sculpt)";
+        break;
+    case OPT_MODEL:
+        if (!*v)
+            want = "a path or a repo id";
+        else
+            s->model = v;
         break;
     default:
         break;
@@ -341,6 +370,43 @@ static int ln__is_loopback(const char *host)
            strcmp(host, "[::1]") == 0;
 }
 
+/* Loads the engines the way the command line chooses one: triposr for
+ * single images when its weights are found (they must be, and be usable,
+ * when --model or --engine triposr names them), sculpt always, for several
+ * views and as the fallback. Logs the choice and why. LN_EINVAL: weights
+ * the operator named are missing or unusable (exit 2). */
+static int ln__serve_engines(const struct ln__serve *s, struct ln_engine **triposr,
+                             struct ln_engine **sculpt, struct ln_error *err)
+{
+    int rc;
+    if ((rc = ln_engine_sculpt_new(sculpt, err)) < 0)
+        return rc;
+    if (s->engine == LN__ENGINE_SCULPT) {
+        ln_log_info("engine: sculpt (chosen with --engine)");
+        return LN_OK;
+    }
+    int named = s->model || s->engine == LN__ENGINE_TRIPOSR;
+    struct ln_model_files files;
+    struct ln_error why = {0};
+    if (!named && ln_model_locate(NULL, &files, &why) < 0) {
+        ln_log_info("engine: sculpt (TripoSR weights not found: %s)", why.message);
+        return LN_OK;
+    }
+    if ((rc = ln_engine_triposr_new(s->model, triposr, &why)) < 0) {
+        if (rc == LN_ENOMEM || named) {
+            if (err)
+                *err = why;
+            return rc == LN_ENOMEM ? rc : LN_EINVAL;
+        }
+        ln_log_warn("engine: sculpt (TripoSR weights in %s unusable: %s)", files.where,
+                    why.message);
+        return LN_OK;
+    }
+    ln_log_info("engine: triposr (%s) for single images; sculpt for several views",
+                ln_engine_description(*triposr));
+    return LN_OK;
+}
+
 int ln_app_serve(int argc, char **argv)
 {
     /* Before any thread exists: every thread inherits this mask, so the
@@ -385,6 +451,10 @@ int ln_app_serve(int argc, char **argv)
         fprintf(stderr, "lunar-nova: serve takes no arguments (got '%s')\n", argv[optind]);
         return LN_EXIT_USAGE;
     }
+    if (s.engine == LN__ENGINE_SCULPT && s.model) {
+        fputs("lunar-nova: --model needs the triposr engine (not --engine sculpt)\n", stderr);
+        return LN_EXIT_USAGE;
+    }
     if (!ln__is_loopback(s.srv.host) && !(s.srv.api_token && *s.srv.api_token)) {
         fprintf(stderr,
                 "lunar-nova: refusing to listen on %s without an API token: set one with "
@@ -404,7 +474,8 @@ int ln_app_serve(int argc, char **argv)
     int status = LN_EXIT_FAILURE;
     struct ln_error err = {0};
     struct ln_server *srv = NULL;
-    struct ln_engine *eng = NULL;
+    struct ln_engine *triposr = NULL, *sculpt = NULL;
+    struct ln_engine_set engines = {{NULL}, 0};
     struct ln_jobs *jobs = NULL;
 
     if (ln_server_start(&s.srv, &srv, &err) < 0) {
@@ -415,14 +486,18 @@ int ln_app_serve(int argc, char **argv)
     if (!ln__is_dir(s.srv.web_dir))
         ln_log_warn("web UI folder %s not found: / answers 404 (set --web DIR)", s.srv.web_dir);
 
-    if (ln_engine_sculpt_new(&eng, &err) < 0) {
+    int rc = ln__serve_engines(&s, &triposr, &sculpt, &err);
+    if (rc < 0) {
         ln_log_error("engine: %s", err.message);
+        if (rc == LN_EINVAL)
+            status = LN_EXIT_USAGE;
         goto done;
     }
-    ln_log_info("engine: %s (built in; TripoSR weights are not supported in this version)",
-                ln_engine_name(eng));
+    if (triposr)
+        engines.engines[engines.n++] = triposr;
+    engines.engines[engines.n++] = sculpt;
 
-    if (ln_jobs_open(&s.jobs, eng, &jobs, &err) < 0) {
+    if (ln_jobs_open(&s.jobs, &engines, &jobs, &err) < 0) {
         ln_log_error("job history in %s: %s", s.jobs.outputs_dir, err.message);
         goto done;
     }
@@ -437,7 +512,7 @@ int ln_app_serve(int argc, char **argv)
         ln_log_error("workers: %s", err.message);
         goto done;
     }
-    ln_server_set_ready(srv, jobs, ln_engine_name(eng));
+    ln_server_set_ready(srv, jobs, &engines);
     ln_log_info("Model initialized.");
     int v6 = strchr(s.srv.host, ':') != NULL && s.srv.host[0] != '[';
     ln_log_info("Listening on http://%s%s%s:%d", v6 ? "[" : "", s.srv.host, v6 ? "]" : "",
@@ -456,7 +531,8 @@ done:
         ln_jobs_shutdown(jobs, s.grace_s);
         ln_jobs_free(jobs);
     }
-    ln_engine_free(eng);
+    ln_engine_free(triposr);
+    ln_engine_free(sculpt);
     if (status == LN_EXIT_OK)
         ln_log_info("stopped");
     return status;

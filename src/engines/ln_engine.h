@@ -97,6 +97,8 @@ struct ln_engine;
 
 struct ln_engine_ops {
     const char *name;
+    /* The most images one run takes; 0: any count up to LN_MAX_VIEWS. */
+    int max_images;
     /* Produces the raw mesh in the product frame (sRGB vertex colours,
      * roughly unit size, not yet post-processed). Must check
      * ln_progress_canceled between stages and return LN_ECANCELED. */
@@ -134,6 +136,35 @@ static inline const char *ln_engine_description(const struct ln_engine *eng)
 
 const char *ln_engine_name(const struct ln_engine *eng);
 void ln_engine_free(struct ln_engine *eng);
+
+/* The engines a server has loaded, in order of preference: the first is
+ * the default (what /health reports) and an unnamed job gets the first
+ * that accepts its image count. The set borrows the engines, which must
+ * outlive it; it is read-only once filled, so any thread may use it.
+ *
+ *     struct ln_engine_set set = {{triposr, sculpt}, 2};
+ *     const struct ln_engine *eng = ln_engine_set_pick(&set, NULL, 3, &err); // sculpt
+ */
+#define LN_ENGINE_SET_MAX 4
+struct ln_engine_set {
+    const struct ln_engine *engines[LN_ENGINE_SET_MAX];
+    int n;
+};
+
+/* Whether eng takes n_images images in one run. */
+int ln_engine_accepts(const struct ln_engine *eng, size_t n_images);
+/* The engine of that name in the set, or NULL. */
+const struct ln_engine *ln_engine_set_find(const struct ln_engine_set *set, const char *name);
+/* The engine for a job of n_images images: the one named (NULL or "": the
+ * first in the set that accepts n_images). NULL with LN_EINVAL when the
+ * name is not in the set ("engine 'x' is not available (available:
+ * triposr, sculpt)"), when the named engine takes fewer images ("the
+ * triposr engine takes one image") or when no engine takes n_images. */
+const struct ln_engine *ln_engine_set_pick(const struct ln_engine_set *set,
+                                           const char *name_or_null, size_t n_images,
+                                           struct ln_error *err);
+/* The set's names joined by ", " into buf (truncated to n). */
+void ln_engine_set_names(const struct ln_engine_set *set, char *buf, size_t n);
 
 /* Validates in and opt, runs the engine and the shared post-processing,
  * fills rep (which it zeroes first) and out. out must be a zeroed mesh. */

@@ -555,6 +555,7 @@ static void ln__sculpt_destroy(struct ln_engine *eng)
 
 static const struct ln_engine_ops ln__sculpt_ops = {
     .name = "sculpt",
+    .max_images = LN_MAX_VIEWS,
     .run = ln__sculpt_run,
     .destroy = ln__sculpt_destroy,
 };

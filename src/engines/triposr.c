@@ -738,6 +738,7 @@ static void ln__tsr_destroy(struct ln_engine *eng)
 
 static const struct ln_engine_ops ln__tsr_ops = {
     .name = "triposr",
+    .max_images = 1,
     .run = ln__tsr_run,
     .destroy = ln__tsr_destroy,
 };

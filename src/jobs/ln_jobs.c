@@ -78,7 +78,7 @@ struct ln__worker {
 
 struct ln_jobs {
     char *outputs;
-    const struct ln_engine *engine;
+    struct ln_engine_set engines; /* a copy; the engines are borrowed */
     int n_workers;
     size_t max_queue;
     size_t keep_jobs;
@@ -518,8 +518,24 @@ static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
         .n_images = (size_t)job->n_inputs,
         .views = job->has_views ? job->views : NULL,
     };
+    /* The engine chosen at submit may be gone after a restart (its weights
+     * removed): the job then runs on the default engine for its image
+     * count, and says so, rather than failing a request that was valid. */
+    char fallback[LN_ERROR_MESSAGE_MAX] = "";
+    const struct ln_engine *engine = ln_engine_set_find(&J->engines, job->engine);
+    if (!engine || !ln_engine_accepts(engine, (size_t)job->n_inputs)) {
+        engine = ln_engine_set_pick(&J->engines, NULL, (size_t)job->n_inputs, err);
+        if (!engine) {
+            rc = LN_EINVAL;
+            goto done;
+        }
+        snprintf(fallback, sizeof fallback,
+                 "the %.16s engine is not loaded on this server: generated with %s",
+                 job->engine[0] ? job->engine : "chosen", ln_engine_name(engine));
+        ln_log_warn("job %s: %s", job->id, fallback);
+    }
     struct ln_progress gen = ln_progress_span(&progress, 0.05, 0.95);
-    rc = ln_generate(J->engine, &in, &job->options, &gen, &mesh, &rep, err);
+    rc = ln_generate(engine, &in, &job->options, &gen, &mesh, &rep, err);
     if (rc < 0)
         goto done;
     for (int i = 0; i < n_loaded; i++)
@@ -536,6 +552,8 @@ static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
     if (rc < 0)
         goto done;
     ln_job_set_report(job, &rep);
+    if (fallback[0] && job->n_warnings < LN_REPORT_MAX_WARNINGS)
+        snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0], "%s", fallback);
 
     /* The model is what was asked for; a missing thumbnail is a warning. */
     struct ln_error perr = {0};
@@ -755,7 +773,7 @@ static int ln__load(struct ln_jobs *J)
     return changed;
 }
 
-int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine *engine,
+int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *engines,
                  struct ln_jobs **out, struct ln_error *err)
 {
     struct ln_jobs_config def;
@@ -767,7 +785,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine *engin
     int rc;
     J->outputs = ln_xstrdup(cfg->outputs_dir && cfg->outputs_dir[0] ? cfg->outputs_dir
                                                                      : def.outputs_dir);
-    J->engine = engine;
+    J->engines = *engines;
     J->n_workers = cfg->workers > 0 ? cfg->workers : 1;
     J->max_queue = cfg->max_queue > 0 ? cfg->max_queue : def.max_queue;
     J->keep_jobs = cfg->keep_jobs;
@@ -877,6 +895,10 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     if (strlen(key) >= LN_JOB_KEY_MAX)
         return ln_error_set(err, LN_EINVAL, "the idempotency key is longer than %d characters",
                             LN_JOB_KEY_MAX - 1);
+    const struct ln_engine *engine =
+        ln_engine_set_pick(&J->engines, req->engine, (size_t)req->n_inputs, err);
+    if (!engine)
+        return LN_EINVAL;
 
     pthread_mutex_lock(&J->mu);
     if (key[0]) {
@@ -931,7 +953,7 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     job->status = LN_JOB_STATUS_QUEUED;
     snprintf(job->stage, sizeof job->stage, "queued");
     job->created_at = ln_time_wall();
-    snprintf(job->engine, sizeof job->engine, "%s", ln_engine_name(J->engine));
+    snprintf(job->engine, sizeof job->engine, "%s", ln_engine_name(engine));
     job->options = req->options;
     job->has_views = req->has_views;
     if (req->has_views)

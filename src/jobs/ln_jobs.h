@@ -5,7 +5,7 @@
  * workers do the generation; both meet here under one mutex.
  *
  *     struct ln_jobs *jobs;
- *     ln_jobs_open(&cfg, engine, &jobs, &err);   // loads history, requeues
+ *     ln_jobs_open(&cfg, &engines, &jobs, &err);  // loads history, requeues
  *     ln_jobs_start(jobs);                        // workers begin
  *     ln_jobs_submit(jobs, &req, &job, &existed, &err);  // durable before return
  *     ...
@@ -44,8 +44,12 @@ struct ln_jobs;
 
 /* Opens (creating if needed) the outputs folder and its history, repairing
  * what can be repaired (see ln_store.h) and queueing again every job that
- * was queued or running. The engine is borrowed and must outlive jobs. */
-int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine *engine,
+ * was queued or running. The set is copied; its engines are borrowed and
+ * must outlive jobs. A job runs on the engine named in its record (chosen
+ * at submit); when that engine is no longer in the set (a restart without
+ * its weights), the job runs on the set's default for its image count and
+ * carries a warning that says so. */
+int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *engines,
                  struct ln_jobs **out, struct ln_error *err);
 /* Starts the workers. */
 int ln_jobs_start(struct ln_jobs *jobs, struct ln_error *err);
@@ -60,12 +64,16 @@ struct ln_job_request {
     int has_views;
     struct ln_view views[LN_MAX_VIEWS];
     struct ln_generate_options options;
+    /* The engine's name (validated with ln_engine_set_pick); NULL or "":
+     * the first engine of the set that takes n_inputs images. */
+    const char *engine;
     const char *idempotency_key; /* NULL or "" for none */
 };
 
 /* Queues a job and persists it before returning a snapshot in *job. With an
  * idempotency key already used, returns that job instead (*existed = 1) and
- * removes the staged files. Errors: LN_EBUSY when the queue is full,
+ * removes the staged files. Errors: LN_EINVAL when no engine of the set
+ * fits (the message is ln_engine_set_pick's), LN_EBUSY when the queue is full,
  * LN_EBUSY when shutting down, LN_EIO when the history cannot be written
  * (then nothing was queued). */
 int ln_jobs_submit(struct ln_jobs *jobs, const struct ln_job_request *req, struct ln_job *job,

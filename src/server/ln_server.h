@@ -7,7 +7,7 @@
  *     struct ln_server *srv;
  *     ln_server_start(&cfg, &srv, &err);        // listening; /health says 503
  *     ...load the engine, open the jobs...
- *     ln_server_set_ready(srv, jobs, "sculpt"); // /health says 200
+ *     ln_server_set_ready(srv, jobs, &engines); // /health says 200
  *     ...
  *     ln_server_stop(srv);                      // stop accepting, close
  *
@@ -70,8 +70,11 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
                     struct ln_error *err);
 /* The port actually bound (useful with port 0). */
 int ln_server_port(const struct ln_server *srv);
-/* From now on job endpoints work and /health answers 200. jobs is borrowed. */
-void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs, const char *engine_name);
+/* From now on job endpoints work and /health answers 200. jobs is
+ * borrowed; the set is copied (its engines are borrowed): its first engine
+ * is the default /health reports, and uploads choose among its engines. */
+void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs,
+                         const struct ln_engine_set *engines);
 /* Stops listening and waits for in-flight requests to end. */
 void ln_server_stop(struct ln_server *srv);
 

@@ -30,7 +30,7 @@ struct ln_server {
     struct MHD_Daemon *daemon;
     int port;
     double started_at; /* monotonic seconds */
-    char engine[32];
+    struct ln_engine_set engines; /* set before jobs is published */
     _Atomic(struct ln_jobs *) jobs; /* NULL until ln_server_set_ready */
     atomic_int stopping;
     atomic_int in_flight;           /* requests between first call and completion */

@@ -44,10 +44,14 @@ enum MHD_Result ln__h_health(struct ln__req *req)
                                        LN_VERSION_STRING));
     struct ln_jobs_queue_stats q;
     ln_jobs_queue_stats(jobs, &q);
+    json_t *names = json_array();
+    for (int i = 0; i < srv->engines.n; i++)
+        json_array_append_new(names, json_string(ln_engine_name(srv->engines.engines[i])));
     return ln__send_json(
         req, MHD_HTTP_OK,
-        json_pack("{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s}", "status", "ok", "engine",
-                  srv->engine, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth,
+        json_pack("{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s}", "status", "ok",
+                  "engine", srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "",
+                  "engines", names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth,
                   "capacity", (json_int_t)q.capacity, "running", (json_int_t)q.running,
                   "workers", q.workers,
                   "uptime_s", uptime, "version", LN_VERSION_STRING));

@@ -460,13 +460,6 @@ enum MHD_Result ln__upload_data(struct ln__req *req, const char *data, size_t si
 static int ln__apply_option(struct ln__upload *up, const char *key, const char *val,
                             struct ln_generate_options *opt)
 {
-    if (strcmp(key, "engine") == 0) {
-        if (strcmp(val, "sculpt") == 0)
-            return 0;
-        ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",
-                 "the field 'engine' wants an available engine (sculpt) (got '%.64s')", val);
-        return -1;
-    }
     struct ln_error err = {0};
     if (ln_generate_option_set(opt, key, val, &err) == 0)
         return 0;
@@ -523,10 +516,22 @@ static int ln__parse_fields(struct ln__upload *up, struct ln_job_request *jr)
                 }
                 n_views++;
             }
+        } else if (strcmp(fld->key, "engine") == 0) {
+            jr->engine = val; /* lives as long as up; checked below */
         } else if (ln__apply_option(up, fld->key, val, &jr->options) < 0) {
             return -1;
         }
     }
+    /* Named or not, the engine must take this many images; the job records
+     * the one chosen, so the worker runs what the client was promised. */
+    struct ln_error err = {0};
+    const struct ln_engine *eng = ln_engine_set_pick(&up->req->srv->engines, jr->engine,
+                                                     (size_t)up->n_files, &err);
+    if (!eng) {
+        ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL", "the field 'engine': %s", err.message);
+        return -1;
+    }
+    jr->engine = ln_engine_name(eng);
     if (has_views_field) {
         for (int i = 0; i < up->n_fields; i++) {
             if (strcmp(up->fields[i].key, "view") == 0) {

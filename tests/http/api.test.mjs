@@ -68,6 +68,7 @@ test('GET /health answers 200 with the engine, queue, uptime and version', async
   const h = await json(res);
   assert.equal(h.status, 'ok');
   assert.equal(h.engine, 'sculpt');
+  assert.deepEqual(h.engines, ['sculpt']);
   assert.equal(h.model_loaded, true);
   assert.equal(typeof h.queue.depth, 'number');
   assert.equal(h.queue.capacity, 64);

@@ -132,6 +132,7 @@ test('bad fields are 400 naming the field', async () => {
     ['remove_bg', 'maybe'], ['projection', 'fisheye'], ['origin', 'top'], ['engine', 'triposr'], ['fov', '0'], ['size', '-1']]) {
     const e = await expectError(await postForm(imageForm(mug, 'mug.png', [[k, v]])), 400, 'EINVAL', `${k}=${v}`);
     assert.match(e.message, new RegExp(`'${k}'`));
+    if (k === 'engine') assert.match(e.message, /engine 'triposr' is not available \(available: sculpt\)/);
   }
   const e = await expectError(await postForm(imageForm(mug, 'mug.png', [['colour', 'red']])), 400, 'EINVAL', 'unknown field');
   assert.match(e.message, /unknown field 'colour'/);

@@ -22,6 +22,15 @@ export function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(TMP_ROOT, `http-${prefix}-`));
 }
 
+// Every place the server looks for TripoSR weights points at an empty
+// folder, so a test server runs sculpt whatever the machine has cached; a
+// test gives its own HF_HOME (in env) to load weights.
+const NO_WEIGHTS = path.join(TMP_ROOT, 'no-weights');
+fs.mkdirSync(NO_WEIGHTS, { recursive: true });
+const NO_WEIGHTS_ENV = Object.fromEntries(
+  ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE', 'HOME']
+    .map((k) => [k, NO_WEIGHTS]));
+
 // Starts a server; extra flags in args; `outputs` reuses an outputs folder.
 // Resolves to { url, port, outputs, proc, startMs, log(), stop(), kill() }:
 // startMs is the time from spawn to the "Listening on" line.
@@ -29,7 +38,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
   outputs = outputs || path.join(tmpDir(prefix), 'outputs');
   const t0 = performance.now();
   const proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...NO_WEIGHTS_ENV, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

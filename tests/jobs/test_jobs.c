@@ -67,6 +67,9 @@ static void ln__fake_destroy(struct ln_engine *eng)
 
 static const struct ln_engine_ops ln__fake_ops = {
     .name = "fake", .run = ln__fake_run, .destroy = ln__fake_destroy};
+/* The same fake, taking one image per run (like triposr). */
+static const struct ln_engine_ops ln__fake_one_ops = {
+    .name = "one", .max_images = 1, .run = ln__fake_run, .destroy = ln__fake_destroy};
 
 /* ---- helpers ---- */
 
@@ -154,7 +157,8 @@ static struct ln_jobs *ln__open(const char *dir, const struct ln_engine *eng, in
     cfg.keep_jobs = keep_jobs;
     struct ln_jobs *J = NULL;
     struct ln_error err = {0};
-    if (ln_jobs_open(&cfg, eng, &J, &err) < 0)
+    struct ln_engine_set set = {{eng}, 1};
+    if (ln_jobs_open(&cfg, &set, &J, &err) < 0)
         fail_msg("open: %s", err.message);
     return J;
 }
@@ -621,7 +625,8 @@ static void test_retention(void **state)
     cfg.keep_seconds = 0.001;
     struct timespec ts = {0, 20000000};
     nanosleep(&ts, NULL);
-    assert_int_equal(ln_jobs_open(&cfg, &eng, &J, &err), LN_OK);
+    struct ln_engine_set set = {{&eng}, 1};
+    assert_int_equal(ln_jobs_open(&cfg, &set, &J, &err), LN_OK);
     assert_int_equal(ln_jobs_list(J, -1, 0, 0, &out, &n, &total, &err), LN_OK);
     assert_int_equal(total, 0);
     free(out);
@@ -829,6 +834,84 @@ static void test_multi_view_job(void **state)
     ln_engine_free(eng);
 }
 
+/* Each job runs on the engine chosen at submit: named, or the first of the
+ * set that takes its image count. A job whose engine is gone after a
+ * restart runs on the default for its count, with a warning. */
+static void test_engine_set_routes_jobs(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_engine_set");
+    struct ln__fake f1 = {.mode = LN__FAKE_OK}, fm = {.mode = LN__FAKE_OK};
+    atomic_init(&f1.runs, 0);
+    atomic_init(&fm.runs, 0);
+    struct ln_engine one = {.ops = &ln__fake_one_ops, .impl = &f1};
+    struct ln_engine multi = {.ops = &ln__fake_ops, .impl = &fm};
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = dir;
+    struct ln_engine_set both = {{&one, &multi}, 2};
+    struct ln_jobs *J = NULL;
+    struct ln_error err = {0};
+    assert_int_equal(ln_jobs_open(&cfg, &both, &J, &err), LN_OK);
+
+    struct ln__req r;
+    struct ln_job single, several, named, queued;
+    int existed;
+    ln__stage(J, &r, 1, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &single, &existed, &err), LN_OK);
+    ln__unstage(&r);
+    assert_string_equal(single.engine, "one");
+    ln__stage(J, &r, 2, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &several, &existed, &err), LN_OK);
+    ln__unstage(&r);
+    assert_string_equal(several.engine, "fake");
+    ln__stage(J, &r, 1, NULL);
+    r.req.engine = "fake";
+    assert_int_equal(ln_jobs_submit(J, &r.req, &named, &existed, &err), LN_OK);
+    ln__unstage(&r);
+    assert_string_equal(named.engine, "fake");
+    /* Refused before anything is queued. */
+    ln__stage(J, &r, 2, NULL);
+    r.req.engine = "one";
+    assert_int_equal(ln_jobs_submit(J, &r.req, &queued, &existed, &err), LN_EINVAL);
+    assert_string_equal(err.message, "the one engine takes one image");
+    r.req.engine = "other";
+    assert_int_equal(ln_jobs_submit(J, &r.req, &queued, &existed, &err), LN_EINVAL);
+    assert_string_equal(err.message, "engine 'other' is not available (available: one, fake)");
+    ln__unstage(&r);
+    ln__start(J);
+    const struct ln_job *ids[3] = {&single, &several, &named};
+    for (int i = 0; i < 3; i++) {
+        struct ln_job done;
+        ln__wait_for(J, ids[i]->id, ln__is_final, 10, &done);
+        assert_int_equal(done.status, LN_JOB_STATUS_SUCCEEDED);
+        assert_string_equal(done.engine, ids[i]->engine);
+        assert_int_equal(done.n_warnings, 0);
+    }
+    ln_jobs_free(J);
+
+    /* Queued for "one", then the server restarts without it. */
+    assert_int_equal(ln_jobs_open(&cfg, &both, &J, &err), LN_OK);
+    ln__stage(J, &r, 1, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &queued, &existed, &err), LN_OK);
+    ln__unstage(&r);
+    assert_string_equal(queued.engine, "one");
+    ln_jobs_free(J);
+    struct ln_engine_set rest = {{&multi}, 1};
+    assert_int_equal(ln_jobs_open(&cfg, &rest, &J, &err), LN_OK);
+    ln__start(J);
+    struct ln_job done;
+    ln__wait_for(J, queued.id, ln__is_final, 10, &done);
+    assert_int_equal(done.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_string_equal(done.engine, "fake");
+    int warned = 0;
+    for (int i = 0; i < done.n_warnings; i++)
+        warned |= strstr(done.warnings[i], "the one engine is not loaded") != NULL;
+    assert_true(warned);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f1.runs), 1);
+    assert_int_equal(atomic_load(&fm.runs), 3);
+}
+
 int main(void)
 {
     ln_log_set_level(LN_LOG_LEVEL_OFF);
@@ -848,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_wait_any),
         cmocka_unit_test(test_shutdown_requeues_running),
         cmocka_unit_test(test_paths_and_bad_ids),
+        cmocka_unit_test(test_engine_set_routes_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
