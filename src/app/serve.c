@@ -46,7 +46,7 @@ static void ln__serve_help(void)
          "                           needed to listen on anything but a loopback address\n"
          "  --timeout S              drop a connection idle this many seconds (default 30)\n"
          "  --http-threads N         HTTP threads, each serving many connections, 1 to 64\n"
-         "                           (default 4)\n"
+         "                           (default: one per CPU core, 2 to 8)\n"
          "  --web DIR                the web UI's files (default: ./web, else ../web\n"
          "                           beside the executable)\n"
          "  --vendor DIR             npm packages the UI loads (three.js) (default:\n"

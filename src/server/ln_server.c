@@ -48,6 +48,7 @@
 #include "ln_alloc.h"
 #include "ln_log.h"
 #include "ln_server_int.h"
+#include "ln_threads.h"
 #include "ln_time.h"
 
 /* Connections beyond this many are refused by the daemon. */
@@ -58,7 +59,7 @@
 /* Per-connection buffer for the request line, headers and body pieces;
  * libmicrohttpd clears it for each request of a kept-alive connection
  * (at 128 KiB that was a quarter of the CPU time of GET /health). */
-#define LN__CONNECTION_MEMORY (32 * 1024)
+#define LN__CONNECTION_MEMORY (16 * 1024)
 /* How long ln_server_stop lets requests in flight finish. */
 #define LN__STOP_DRAIN_S 5.0
 /* The most body read and dropped on a route that takes none. */
@@ -76,7 +77,10 @@ void ln_server_config_default(struct ln_server_config *cfg)
     cfg->image_limits = ln_image_limits_default();
     cfg->max_images = 8;
     cfg->timeout_s = 30;
-    cfg->threads = 4;
+    /* One per core measured best under load (bench/README.md); two at
+     * least, so one slow request never holds up every connection. */
+    int cores = ln_threads_default();
+    cfg->threads = cores < 2 ? 2 : cores > 8 ? 8 : cores;
 }
 
 struct ln_jobs *ln__server_jobs(struct ln_server *srv)
@@ -403,8 +407,15 @@ static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls
     double ms = (ln_time_now() - req->t0) * 1000.0;
     if (req->answered && req->status > 0 && req->status < LN__HTTP_CODES)
         atomic_fetch_add(&srv->http_count[req->status], 1);
-    ln_log_info("%s %s %d %.1f ms%s", req->method, req->path, req->status, ms,
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
+    /* Monitors poll /health and /metrics every few seconds; their successful
+     * answers are logged at debug level so they do not drown the log (and
+     * cost nothing there when it is off). Everything else, and any failed
+     * probe, is one info line. */
+    int probe = req->status > 0 && req->status < 400 &&
+                (strcmp(req->path, "/health") == 0 || strcmp(req->path, "/metrics") == 0);
+    ln_log(probe ? LN_LOG_LEVEL_DEBUG : LN_LOG_LEVEL_INFO, "%s %s %d %.1f ms%s", req->method,
+           req->path, req->status, ms,
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
     free(req);
     atomic_fetch_sub(&srv->in_flight, 1);
 }

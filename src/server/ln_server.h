@@ -53,9 +53,9 @@ struct ln_server_config {
     int max_images;              /* per multi-view job, default 8 */
     unsigned timeout_s;          /* idle connection timeout, default 30 */
     int threads;                 /* HTTP threads, each serving many connections: 1 to
-                                  * LN_SERVER_MAX_THREADS, default 4. More than the
-                                  * cores only helps when a request's own work (the
-                                  * end of an upload) would hold up the others */
+                                  * LN_SERVER_MAX_THREADS, default one per CPU core
+                                  * (at least 2). More than the cores only helps when
+                                  * a request's own work would hold up the others */
 };
 
 #define LN_SERVER_MAX_THREADS 64
