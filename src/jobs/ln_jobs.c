@@ -1100,18 +1100,25 @@ done:
     return rc;
 }
 
-int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, double timeout_s,
-                 struct ln_job *out, struct ln_error *err)
+/* The CLOCK_MONOTONIC instant timeout_s from now (clamped to 0..1 day), for
+ * pthread_cond_timedwait on the manager's condition variables. */
+static void ln__deadline(double timeout_s, struct timespec *deadline)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, deadline);
     if (timeout_s < 0)
         timeout_s = 0;
     if (timeout_s > 86400)
         timeout_s = 86400;
-    long long ns = deadline.tv_nsec + (long long)((timeout_s - (long long)timeout_s) * 1e9);
-    deadline.tv_sec += (time_t)timeout_s + (time_t)(ns / 1000000000LL);
-    deadline.tv_nsec = (long)(ns % 1000000000LL);
+    long long ns = deadline->tv_nsec + (long long)((timeout_s - (long long)timeout_s) * 1e9);
+    deadline->tv_sec += (time_t)timeout_s + (time_t)(ns / 1000000000LL);
+    deadline->tv_nsec = (long)(ns % 1000000000LL);
+}
+
+int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, double timeout_s,
+                 struct ln_job *out, struct ln_error *err)
+{
+    struct timespec deadline;
+    ln__deadline(timeout_s, &deadline);
 
     int rc = LN_OK;
     pthread_mutex_lock(&J->mu);
@@ -1139,14 +1146,7 @@ int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, doubl
 uint64_t ln_jobs_wait_any(struct ln_jobs *J, uint64_t seen_changes, double timeout_s)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_s < 0)
-        timeout_s = 0;
-    if (timeout_s > 86400)
-        timeout_s = 86400;
-    long long ns = deadline.tv_nsec + (long long)((timeout_s - (long long)timeout_s) * 1e9);
-    deadline.tv_sec += (time_t)timeout_s + (time_t)(ns / 1000000000LL);
-    deadline.tv_nsec = (long)(ns % 1000000000LL);
+    ln__deadline(timeout_s, &deadline);
 
     pthread_mutex_lock(&J->mu);
     while (J->changes == seen_changes)
