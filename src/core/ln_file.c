@@ -76,50 +76,87 @@ int ln_file_sync_parent(const char *path, struct ln_error *err)
     return rc;
 }
 
-int ln_file_write_atomic(const char *path, const void *data, size_t len, struct ln_error *err)
+int ln_file_atomic_open(struct ln_file_atomic *a, const char *path, struct ln_error *err)
 {
     size_t n = strlen(path) + 32;
-    char *tmp = ln_xmalloc(n);
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+    a->path = path;
+    a->tmp = ln_xmalloc(n);
+    snprintf(a->tmp, n, "%s.tmp-XXXXXX", path); /* mkstemp's template */
+    a->fd = mkstemp(a->tmp);
+    if (a->fd < 0) {
         int rc = ln_error_set(err, LN_EIO, "cannot create a file beside %s: %s", path,
                               strerror(errno));
-        free(tmp);
+        free(a->tmp);
+        a->tmp = NULL;
         return rc;
     }
-    fchmod(fd, 0644);
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) < 0)
-        goto fail;
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0)
-        goto fail;
-    free(tmp);
-    return ln_file_sync_parent(path, err);
+    /* mkstemp creates 0600; a result is readable like any other file. */
+    fchmod(a->fd, 0644);
+    return LN_OK;
+}
 
-fail: {
+void ln_file_atomic_abort(struct ln_file_atomic *a)
+{
+    if (a->fd >= 0)
+        close(a->fd);
+    if (a->tmp)
+        unlink(a->tmp);
+    free(a->tmp);
+    a->tmp = NULL;
+    a->fd = -1;
+}
+
+static int ln__atomic_fail(struct ln_file_atomic *a, struct ln_error *err)
+{
     int e = errno ? errno : EIO;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
+    const char *path = a->path;
+    ln_file_atomic_abort(a);
     return ln_error_set(err, LN_EIO, "cannot write %s: %s", path, strerror(e));
 }
+
+int ln_file_atomic_write(struct ln_file_atomic *a, const void *data, size_t len,
+                         struct ln_error *err)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t w = write(a->fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            return ln_error_set(err, LN_EIO, "cannot write %s: %s", a->path, strerror(e));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return LN_OK;
+}
+
+int ln_file_atomic_commit(struct ln_file_atomic *a, struct ln_error *err)
+{
+    errno = 0;
+    if (fsync(a->fd) < 0)
+        return ln__atomic_fail(a, err);
+    int fd = a->fd;
+    a->fd = -1;
+    if (close(fd) < 0 || rename(a->tmp, a->path) < 0)
+        return ln__atomic_fail(a, err);
+    free(a->tmp);
+    a->tmp = NULL;
+    return ln_file_sync_parent(a->path, err);
+}
+
+int ln_file_write_atomic(const char *path, const void *data, size_t len, struct ln_error *err)
+{
+    struct ln_file_atomic a;
+    int rc = ln_file_atomic_open(&a, path, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = ln_file_atomic_write(&a, data, len, err)) < 0) {
+        ln_file_atomic_abort(&a);
+        return rc;
+    }
+    return ln_file_atomic_commit(&a, err);
 }
 
 int ln_file_mkdirs(const char *path, struct ln_error *err)

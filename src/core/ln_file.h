@@ -29,6 +29,29 @@ int ln_file_read(const char *path, size_t max_size, uint8_t **data, size_t *len,
  * as it was and no temporary file remains. */
 int ln_file_write_atomic(const char *path, const void *data, size_t len, struct ln_error *err);
 
+/* The same, streamed: for output too large to assemble in memory first.
+ *
+ *     struct ln_file_atomic a;
+ *     if (ln_file_atomic_open(&a, path, &err) < 0) return err.code;
+ *     if (ln_file_atomic_write(&a, header, n, &err) < 0 ||
+ *         ln_file_atomic_write(&a, body, m, &err) < 0)
+ *         return ln_file_atomic_abort(&a), err.code;
+ *     return ln_file_atomic_commit(&a, &err);
+ *
+ * commit makes the content durable and renames it over path; on a commit
+ * failure, and on abort, the temporary file is removed and path is
+ * unchanged. */
+struct ln_file_atomic {
+    int fd;
+    char *tmp;
+    const char *path;
+};
+int ln_file_atomic_open(struct ln_file_atomic *a, const char *path, struct ln_error *err);
+int ln_file_atomic_write(struct ln_file_atomic *a, const void *data, size_t len,
+                         struct ln_error *err);
+int ln_file_atomic_commit(struct ln_file_atomic *a, struct ln_error *err);
+void ln_file_atomic_abort(struct ln_file_atomic *a);
+
 /* fsyncs the folder that holds path (so a rename in it is durable). */
 int ln_file_sync_parent(const char *path, struct ln_error *err);
 

@@ -47,23 +47,6 @@ size_t ln_npy_header_f32(const size_t *shape, int ndim, char *buf, size_t cap)
     return total;
 }
 
-static int ln__write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        const size_t part = len < ((size_t)1 << 30) ? len : ((size_t)1 << 30);
-        const ssize_t w = write(fd, p, part);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static int ln__host_is_little_endian(void)
 {
     const uint16_t one = 1;
@@ -74,10 +57,11 @@ static int ln__host_is_little_endian(void)
 
 /* The floats in little-endian order, converting through a small buffer on
  * big-endian hosts. */
-static int ln__write_floats(int fd, const float *data, size_t n)
+static int ln__write_floats(struct ln_file_atomic *a, const float *data, size_t n,
+                            struct ln_error *err)
 {
     if (ln__host_is_little_endian())
-        return ln__write_all(fd, data, n * sizeof(float));
+        return ln_file_atomic_write(a, data, n * sizeof(float), err);
     uint8_t buf[4096];
     while (n > 0) {
         const size_t m = n < sizeof buf / 4 ? n : sizeof buf / 4;
@@ -87,8 +71,9 @@ static int ln__write_floats(int fd, const float *data, size_t n)
             for (int b = 0; b < 4; b++)
                 buf[i * 4 + (size_t)b] = (uint8_t)(u >> (8 * b));
         }
-        if (ln__write_all(fd, buf, m * 4) < 0)
-            return -1;
+        int rc = ln_file_atomic_write(a, buf, m * 4, err);
+        if (rc < 0)
+            return rc;
         data += m;
         n -= m;
     }
@@ -107,40 +92,14 @@ int ln_npy_write_f32(const char *path, const float *data, const size_t *shape, i
     for (int i = 0; i < ndim; i++)
         if (ln_size_mul(count, shape[i], &count) < 0 || ln_size_mul(count, sizeof(float), &bytes) < 0)
             return ln_error_set(err, LN_ETOOBIG, "%s: array too large", path);
-    const size_t plen = strlen(path);
-    char *tmp = ln_xmalloc(plen + 16);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int rc = ln_error_set(err, LN_EIO, "cannot write %s: %s", path, strerror(errno));
-        free(tmp);
+    struct ln_file_atomic a;
+    int rc = ln_file_atomic_open(&a, path, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = ln_file_atomic_write(&a, header, hlen, err)) < 0 ||
+        (rc = ln__write_floats(&a, data, count, err)) < 0) {
+        ln_file_atomic_abort(&a);
         return rc;
     }
-    int rc = LN_OK;
-    if (ln__write_all(fd, header, hlen) < 0 || ln__write_floats(fd, data, count) < 0 ||
-        fsync(fd) < 0) {
-        rc = ln_error_set(err, LN_EIO, "cannot write %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto done;
-    }
-    /* mkstemp creates 0600; a result file is readable like any other
-     * (umask is process-wide state, so it is not consulted). */
-    int failed = fchmod(fd, 0644) < 0;
-    failed |= close(fd) < 0;
-    if (failed) {
-        rc = ln_error_set(err, LN_EIO, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) < 0) {
-        rc = ln_error_set(err, LN_EIO, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    rc = ln_file_sync_parent(path, err);
-done:
-    free(tmp);
-    return rc;
+    return ln_file_atomic_commit(&a, err);
 }

@@ -536,17 +536,10 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
         srv->cfg.threads = 1;
     if (srv->cfg.threads > LN_SERVER_MAX_THREADS)
         srv->cfg.threads = LN_SERVER_MAX_THREADS;
+    int rc;
     if (ln__events_init(srv) < 0 || ln__uploads_init(srv) < 0) {
-        ln__uploads_join(srv);
-        ln__uploads_destroy(srv);
-        ln__events_join(srv);
-        ln__events_destroy(srv);
-        close(fd);
-        free(srv->host);
-        free(srv->web_dir);
-        free(srv->api_token);
-        free(srv);
-        return ln_error_set(err, LN_EINTERNAL, "cannot start the server's threads");
+        rc = ln_error_set(err, LN_EINTERNAL, "cannot start the server's threads");
+        goto fail;
     }
 
     /* The best polling of the system (epoll on Linux) on internal threads;
@@ -564,23 +557,27 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
         MHD_OPTION_NOTIFY_COMPLETED, ln__completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         ln__unescape, srv, MHD_OPTION_EXTERNAL_LOGGER, ln__mhd_log, srv, MHD_OPTION_END);
     if (!srv->daemon) {
-        ln__uploads_join(srv);
-        ln__uploads_destroy(srv);
-        ln__events_join(srv);
-        ln__events_destroy(srv);
-        close(fd);
-        free(srv->host);
-        free(srv->web_dir);
-        free(srv->api_token);
-        free(srv);
-        return ln_error_set(err, LN_EIO, "cannot start the HTTP server on %s port %d",
-                            cfg->host ? cfg->host : "127.0.0.1", cfg->port);
+        rc = ln_error_set(err, LN_EIO, "cannot start the HTTP server on %s port %d",
+                          cfg->host ? cfg->host : "127.0.0.1", cfg->port);
+        goto fail;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? (int)info->port : cfg->port;
     *out = srv;
     return 0;
+
+fail: /* joining and destroying tolerate helpers that never started */
+    ln__uploads_join(srv);
+    ln__uploads_destroy(srv);
+    ln__events_join(srv);
+    ln__events_destroy(srv);
+    close(fd);
+    free(srv->host);
+    free(srv->web_dir);
+    free(srv->api_token);
+    free(srv);
+    return rc;
 }
 
 int ln_server_port(const struct ln_server *srv)
