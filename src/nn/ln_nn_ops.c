@@ -242,23 +242,37 @@ void ln__gelu_rows(float *x, size_t rows, int cols, int ld)
     ln_parallel_for(rows, ln__grain((size_t)cols), ln__gelu_body, &c);
 }
 
+struct ln__geglu_ctx {
+    float *z;
+    const float *bias;
+    int half, ld;
+};
+
 static void ln__geglu_body(void *vctx, size_t begin, size_t end, int thread)
 {
-    const struct ln__act_ctx *c = vctx;
-    const int half = c->cols;
+    const struct ln__geglu_ctx *c = vctx;
+    const int half = c->half;
+    const float *restrict bv = c->bias, *restrict bg = c->bias ? c->bias + half : NULL;
     for (size_t r = begin; r < end; r++) {
-        float *restrict val = c->x + r * (size_t)c->ld;
+        float *restrict val = c->z + r * (size_t)c->ld;
         float *restrict gate = val + half;
+        if (bg)
+            for (int j = 0; j < half; j++)
+                gate[j] += bg[j];
         ln__gelu_span(gate, (size_t)half);
-        for (int j = 0; j < half; j++)
-            val[j] *= gate[j];
+        if (bv)
+            for (int j = 0; j < half; j++)
+                val[j] = (val[j] + bv[j]) * gate[j];
+        else
+            for (int j = 0; j < half; j++)
+                val[j] *= gate[j];
     }
 }
 
-void ln__geglu_rows(float *z, size_t rows, int half, int ld)
+void ln__geglu_rows(float *z, size_t rows, int half, int ld, const float *bias)
 {
     assert(ld >= 2 * half);
-    struct ln__act_ctx c = {z, half, ld};
+    struct ln__geglu_ctx c = {z, bias, half, ld};
     ln_parallel_for(rows, ln__grain((size_t)half * 2), ln__geglu_body, &c);
 }
 
@@ -278,75 +292,30 @@ void ln__silu_inplace(float *restrict x, size_t n)
         x[i] = ln__silu1(x[i]);
 }
 
-/* ------------------------------------------------------------------ softmax */
-
-static void ln__softmax_row(float *restrict s, size_t n)
-{
-    size_t i = 0;
-    float mx = -INFINITY, sum = 0.0f;
-#if LN__AVX512
-    __m512 vm = _mm512_set1_ps(-INFINITY);
-    for (; i + 16 <= n; i += 16)
-        vm = _mm512_max_ps(vm, _mm512_loadu_ps(s + i));
-    mx = _mm512_reduce_max_ps(vm);
-    for (; i < n; i++)
-        mx = s[i] > mx ? s[i] : mx;
-    const __m512 vmx = _mm512_set1_ps(mx);
-    __m512 vs = _mm512_setzero_ps();
-    for (i = 0; i + 16 <= n; i += 16) {
-        const __m512 e = ln__exp16(_mm512_sub_ps(_mm512_loadu_ps(s + i), vmx));
-        _mm512_storeu_ps(s + i, e);
-        vs = _mm512_add_ps(vs, e);
-    }
-    sum = _mm512_reduce_add_ps(vs);
-    for (; i < n; i++) {
-        s[i] = expf(s[i] - mx);
-        sum += s[i];
-    }
-    const __m512 vinv = _mm512_set1_ps(1.0f / sum);
-    for (i = 0; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(s + i, _mm512_mul_ps(_mm512_loadu_ps(s + i), vinv));
-    for (; i < n; i++)
-        s[i] *= 1.0f / sum;
-#else
-    for (i = 0; i < n; i++)
-        mx = s[i] > mx ? s[i] : mx;
-    double dsum = 0.0;
-    for (i = 0; i < n; i++) {
-        s[i] = expf(s[i] - mx);
-        dsum += s[i];
-    }
-    sum = (float)dsum;
-    const float inv = 1.0f / sum;
-    for (i = 0; i < n; i++)
-        s[i] *= inv;
-#endif
-}
-
-struct ln__sm_ctx {
-    float *s;
-    size_t cols, ld;
-};
-
-static void ln__softmax_body(void *vctx, size_t begin, size_t end, int thread)
-{
-    const struct ln__sm_ctx *c = vctx;
-    for (size_t r = begin; r < end; r++)
-        ln__softmax_row(c->s + r * c->ld, c->cols);
-}
-
-void ln__softmax_rows(float *s, size_t rows, size_t cols, size_t ld)
-{
-    struct ln__sm_ctx c = {s, cols, ld};
-    ln_parallel_for(rows, ln__grain(cols), ln__softmax_body, &c);
-}
-
 /* ---------------------------------------------------------------- attention */
 
-/* Query rows per tile: about 1 M scores (4 MB) per tile, at least 16. */
-static size_t ln__attention_tile(size_t nq, size_t nk)
+/* Work items are (head, query tile) pairs shared out across the threads;
+ * each thread runs its items start to finish with single-threaded
+ * cblas_sgemm calls: scores = q k^T (scaled), then per row max and exp in
+ * place, then out = exp(scores) v, and the 1 / sum scaling is applied to the
+ * hd outputs instead of the nk scores. With one thread per core this keeps
+ * both cores in full-size products, where splitting each small per-head
+ * product across OpenBLAS's threads left them waiting on each other. */
+
+/* Query rows per tile: 512 (measured best for 1 k-3 k keys: larger score
+ * blocks leave the cache, smaller ones repack k and v more often), at most
+ * 2 M scores (8 MB) per thread, fewer when that leaves under four items per
+ * thread, at least 16. */
+static size_t ln__attention_tile(size_t nq, size_t nk, int heads, int threads)
 {
-    size_t t = nk > 0 ? ((size_t)1 << 20) / nk : nq;
+    size_t t = nk > 0 ? ((size_t)1 << 21) / nk : nq;
+    if (t > 512)
+        t = 512;
+    const size_t items = 4 * (size_t)(threads > 0 ? threads : 1);
+    const size_t per_head = (items + (size_t)heads - 1) / (size_t)heads;
+    const size_t fair = (nq + per_head - 1) / per_head;
+    if (t > fair)
+        t = fair;
     if (t < 16)
         t = 16;
     if (t > nq)
@@ -354,26 +323,101 @@ static size_t ln__attention_tile(size_t nq, size_t nk)
     return t > 0 ? t : 1;
 }
 
-size_t ln__attention_scratch(size_t nq, size_t nk)
+size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int threads)
 {
-    return ln__attention_tile(nq, nk) * nk;
+    const size_t tile = ln__attention_tile(nq, nk, heads, threads);
+    return (size_t)(threads > 0 ? threads : 1) * tile * (nk + 1);
+}
+
+/* Per row of s [m][n]: s = exp(s - max), inv[r] = 1 / sum. */
+static void ln__exp_rows(float *restrict s, size_t m, size_t n, float *restrict inv)
+{
+    for (size_t r = 0; r < m; r++) {
+        float *restrict row = s + r * n;
+        size_t i = 0;
+        float mx = -INFINITY, sum = 0.0f;
+#if LN__AVX512
+        __m512 vm = _mm512_set1_ps(-INFINITY);
+        for (; i + 16 <= n; i += 16)
+            vm = _mm512_max_ps(vm, _mm512_loadu_ps(row + i));
+        mx = _mm512_reduce_max_ps(vm);
+        for (; i < n; i++)
+            mx = row[i] > mx ? row[i] : mx;
+        const __m512 vmx = _mm512_set1_ps(mx);
+        __m512 vs = _mm512_setzero_ps();
+        for (i = 0; i + 16 <= n; i += 16) {
+            const __m512 e = ln__exp16(_mm512_sub_ps(_mm512_loadu_ps(row + i), vmx));
+            _mm512_storeu_ps(row + i, e);
+            vs = _mm512_add_ps(vs, e);
+        }
+        sum = _mm512_reduce_add_ps(vs);
+        for (; i < n; i++) {
+            row[i] = expf(row[i] - mx);
+            sum += row[i];
+        }
+#else
+        for (i = 0; i < n; i++)
+            mx = row[i] > mx ? row[i] : mx;
+        double dsum = 0.0;
+        for (i = 0; i < n; i++) {
+            row[i] = expf(row[i] - mx);
+            dsum += row[i];
+        }
+        sum = (float)dsum;
+#endif
+        inv[r] = 1.0f / sum;
+    }
+}
+
+struct ln__att_ctx {
+    const float *q, *k, *v;
+    float *out, *scratch;
+    int ldq, ldk, ldv, ldo, hd;
+    size_t nq, nk, tile, tiles;
+    float scale;
+};
+
+static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__att_ctx *c = vctx;
+    float *s = c->scratch + (size_t)thread * c->tile * (c->nk + 1);
+    float *inv = s + c->tile * c->nk;
+    for (size_t it = begin; it < end; it++) {
+        const size_t col = it / c->tiles * (size_t)c->hd, q0 = it % c->tiles * c->tile;
+        const size_t m = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
+        float *o = c->out + q0 * (size_t)c->ldo + col;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)c->nk, c->hd, c->scale,
+                    c->q + q0 * (size_t)c->ldq + col, c->ldq, c->k + col, c->ldk, 0.0f, s,
+                    (int)c->nk);
+        ln__exp_rows(s, m, c->nk, inv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, c->hd, (int)c->nk, 1.0f, s,
+                    (int)c->nk, c->v + col, c->ldv, 0.0f, o, c->ldo);
+        for (size_t r = 0; r < m; r++)
+            for (int d = 0; d < c->hd; d++)
+                o[r * (size_t)c->ldo + (size_t)d] *= inv[r];
+    }
 }
 
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
-                   size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch)
+                   size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
+                   int threads)
 {
     assert(heads > 0 && hd > 0 && nk > 0 && nk <= (size_t)1 << 30 && nq <= (size_t)1 << 30);
-    const size_t tile = ln__attention_tile(nq, nk);
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < heads; h++) {
-        const size_t col = (size_t)h * (size_t)hd;
-        for (size_t q0 = 0; q0 < nq; q0 += tile) {
-            const size_t m = nq - q0 < tile ? nq - q0 : tile;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nk, hd, scale,
-                        q + q0 * (size_t)ldq + col, ldq, k + col, ldk, 0.0f, scratch, (int)nk);
-            ln__softmax_rows(scratch, m, nk, nk);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, hd, (int)nk, 1.0f,
-                        scratch, (int)nk, v + col, ldv, 0.0f, out + q0 * (size_t)ldo + col, ldo);
-        }
+    if (nq == 0)
+        return;
+    const size_t tile = ln__attention_tile(nq, nk, heads, threads);
+    struct ln__att_ctx c = {q,   k,   v,  out,  scratch, ldq,  ldk,
+                            ldv, ldo, hd, nq,   nk,      tile, (nq + tile - 1) / tile,
+                            1.0f / sqrtf((float)hd)};
+    const size_t items = (size_t)heads * c.tiles;
+    if (threads != ln_threads_get() || threads < 2) {
+        /* Scratch for one thread only, or the count changed since it was
+         * sized: run the items here, OpenBLAS's threads sharing each. */
+        ln__att_body(&c, 0, items, 0);
+        return;
     }
+    const int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    ln_parallel_for(items, 1, ln__att_body, &c);
+    openblas_set_num_threads(blas);
 }

@@ -1,7 +1,7 @@
 /*
  * Private dense-network operators of the nn floor: linear layers on
- * cblas_sgemm, LayerNorm, GroupNorm, exact-erf GELU, GEGLU, SiLU, softmax
- * and multi-head attention computed in query tiles (no nq x nk x heads
+ * cblas_sgemm, LayerNorm, GroupNorm, exact-erf GELU, GEGLU, SiLU and
+ * multi-head attention computed in query tiles (no nq x nk x heads
  * buffer ever exists). Row-major float32 throughout; a matrix is a base
  * pointer, a row count and a leading dimension (floats between rows).
  *
@@ -10,9 +10,9 @@
  *     ln__layernorm(y, rows, n, n, g, b, 1e-5f, y, n);
  *
  * Matrix products are called from the calling thread only and use
- * OpenBLAS's own threads; the element-wise loops are split across
+ * OpenBLAS's own threads, except in attention, whose threads each run
+ * single-threaded products; the element-wise loops are split across
  * ln_parallel_for. No function allocates: scratch comes from the caller.
- * Every function is reentrant.
  */
 #ifndef LN_NN_OPS_H
 #define LN_NN_OPS_H
@@ -56,26 +56,28 @@ void ln__groupnorm(const float *x, int channels, size_t n, int groups, const flo
  * dimension ld). */
 void ln__gelu_rows(float *x, size_t rows, int cols, int ld);
 
-/* GEGLU in place: z is [rows][2 half] (leading dimension ld); on return
- * z[r][j] = z[r][j] * gelu(z[r][half + j]) for j < half. */
-void ln__geglu_rows(float *z, size_t rows, int half, int ld);
+/* GEGLU in place: z is [rows][2 half] (leading dimension ld), the
+ * projection without its bias, which is added here (bias [2 half], may be
+ * NULL); on return z[r][j] = (z[r][j] + bias[j]) * gelu(z[r][half + j] +
+ * bias[half + j]) for j < half. */
+void ln__geglu_rows(float *z, size_t rows, int half, int ld, const float *bias);
 
 /* Scalar reference forms, exported for the tests and the vector paths. */
 float ln__gelu1(float x);
 float ln__silu1(float x);
 
-/* In place softmax of each row (after multiplying by nothing: the caller
- * folds any scale into the scores). */
-void ln__softmax_rows(float *s, size_t rows, size_t cols, size_t ld);
-
 /* Multi-head scaled dot-product attention without masks:
  * out[i][h*hd + d] = sum_j softmax_j(q_i,h . k_j,h / sqrt(hd)) v[j][h*hd + d].
  * q is [nq][ldq], k [nk][ldk], v [nk][ldv], out [nq][ldo]; head h uses the
- * columns h*hd .. h*hd+hd-1. scratch holds ln__attention_scratch(nq, nk)
- * floats. */
-size_t ln__attention_scratch(size_t nq, size_t nk);
+ * columns h*hd .. h*hd+hd-1. (head, query tile) items run in parallel on
+ * `threads` threads (pass ln_threads_get()), each with its own part of
+ * scratch, which holds ln__attention_scratch(nq, nk, heads, threads) floats.
+ * Only the calling thread may call it (it sets OpenBLAS's thread count for
+ * the duration). */
+size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int threads);
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
-                   size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch);
+                   size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
+                   int threads);
 
 /* Vector kernels for the decoder: y[i] = silu(x[i]) for n values. */
 void ln__silu_inplace(float *x, size_t n);

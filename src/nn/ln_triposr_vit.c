@@ -43,7 +43,8 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
     const size_t T = (size_t)net->n_vit_tokens, np = T - 1;
     const int K = v->channels * v->patch * v->patch;
     const size_t td = T * (size_t)D;
-    const size_t n_att = ln__attention_scratch(T, T);
+    const int threads = ln_threads_get();
+    const size_t n_att = ln__attention_scratch(T, T, v->heads, threads);
     size_t n_cols = np * (size_t)K, n_mlp = T * (size_t)I;
     const size_t n_big = n_cols > n_mlp ? n_cols : n_mlp;
     float *buf = ln_alloc_array(4 * td + n_big + n_att, sizeof(float), 0, "ViT activations", err);
@@ -70,7 +71,7 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
         ln__linear(y, T, D, D, L->wq, L->bq, D, q, D, 0);
         ln__linear(y, T, D, D, L->wk, L->bk, D, k, D, 0);
         ln__linear(y, T, D, D, L->wv, L->bv, D, vv, D, 0);
-        ln__attention(q, D, k, D, vv, D, T, T, v->heads, hd, y, D, att);
+        ln__attention(q, D, k, D, vv, D, T, T, v->heads, hd, y, D, att, threads);
         ln__linear(y, T, D, D, L->wo, L->bo, D, h, D, 1);
         ln__layernorm(h, T, D, D, L->ln2_w, L->ln2_b, v->ln_eps, y, D);
         ln__linear(y, T, D, D, L->w1, L->b1, I, big, I, 0);

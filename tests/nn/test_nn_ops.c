@@ -1,0 +1,171 @@
+/* The dense-network operators against straightforward double-precision
+ * loops: multi-head attention (query tiles shared out across threads, with
+ * a remainder tile, cross-attention shapes, thread counts 1 to 3 and the
+ * serial path taken when the scratch was sized for another count) and the
+ * GEGLU feed-forward activation with its bias folded in. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ln_nn_ops.h"
+#include "ln_threads.h"
+
+static uint32_t g_seed = 12345u;
+
+static float uniform(void)
+{
+    g_seed = g_seed * 1664525u + 1013904223u;
+    return (float)(g_seed >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static float *random_floats(size_t n, float scale)
+{
+    float *p = malloc(n * sizeof(float));
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = scale * uniform();
+    return p;
+}
+
+/* out[i][h hd + d] in double, straight from the definition. */
+static void attention_ref(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                          size_t nq, size_t nk, int heads, int hd, double *out)
+{
+    double *w = malloc(nk * sizeof(double));
+    assert_non_null(w);
+    for (int h = 0; h < heads; h++)
+        for (size_t i = 0; i < nq; i++) {
+            double mx = -INFINITY, sum = 0.0;
+            for (size_t j = 0; j < nk; j++) {
+                double dot = 0.0;
+                for (int d = 0; d < hd; d++)
+                    dot += (double)q[i * (size_t)ldq + (size_t)(h * hd + d)] *
+                           (double)k[j * (size_t)ldk + (size_t)(h * hd + d)];
+                w[j] = dot / sqrt((double)hd);
+                mx = fmax(mx, w[j]);
+            }
+            for (size_t j = 0; j < nk; j++) {
+                w[j] = exp(w[j] - mx);
+                sum += w[j];
+            }
+            for (int d = 0; d < hd; d++) {
+                double acc = 0.0;
+                for (size_t j = 0; j < nk; j++)
+                    acc += w[j] * (double)v[j * (size_t)ldv + (size_t)(h * hd + d)];
+                out[i * (size_t)(heads * hd) + (size_t)(h * hd + d)] = acc / sum;
+            }
+        }
+    free(w);
+}
+
+/* One shape at one thread count: every output within 1e-5 of the
+ * reference (relative to the largest output); columns of out beyond the
+ * heads' and the padding of ldo are left alone. */
+static void check_attention(size_t nq, size_t nk, int heads, int hd, int threads, int scratch_for)
+{
+    const int D = heads * hd, ld = D + 3, ldo = D + 5;
+    float *q = random_floats(nq * (size_t)ld, 2.0f);
+    float *k = random_floats(nk * (size_t)ld, 2.0f);
+    float *v = random_floats(nk * (size_t)ld, 1.0f);
+    float *out = malloc(nq * (size_t)ldo * sizeof(float));
+    double *want = malloc(nq * (size_t)D * sizeof(double));
+    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, scratch_for) * sizeof(float));
+    assert_true(out && want && scratch);
+    for (size_t i = 0; i < nq * (size_t)ldo; i++)
+        out[i] = 7.0f;
+    attention_ref(q, ld, k, ld, v, ld, nq, nk, heads, hd, want);
+
+    ln_threads_set(threads);
+    ln__blas_sync_threads();
+    ln__attention(q, ld, k, ld, v, ld, nq, nk, heads, hd, out, ldo, scratch, scratch_for);
+    ln_threads_set(0);
+
+    double scale = 0.0, worst = 0.0;
+    for (size_t i = 0; i < nq * (size_t)D; i++)
+        scale = fmax(scale, fabs(want[i]));
+    for (size_t i = 0; i < nq; i++) {
+        for (int c = 0; c < D; c++)
+            worst = fmax(worst, fabs((double)out[i * (size_t)ldo + (size_t)c] -
+                                     want[i * (size_t)D + (size_t)c]));
+        for (int c = D; c < ldo; c++)
+            assert_true(out[i * (size_t)ldo + (size_t)c] == 7.0f);
+    }
+    print_message("attention nq %zu nk %zu heads %d hd %d threads %d (scratch for %d): worst "
+                  "%.2e of %.3f\n",
+                  nq, nk, heads, hd, threads, scratch_for, worst, scale);
+    assert_true(worst <= 1e-5 * scale);
+    free(scratch);
+    free(want);
+    free(out);
+    free(v);
+    free(k);
+    free(q);
+}
+
+static void test_attention_self(void **state)
+{
+    (void)state;
+    for (int t = 1; t <= 3; t++)
+        check_attention(1100, 1100, 3, 16, t, t); /* 1100 = two full tiles + a remainder */
+    check_attention(5, 5, 2, 8, 2, 2);            /* fewer rows than a minimum tile */
+}
+
+static void test_attention_cross(void **state)
+{
+    (void)state;
+    check_attention(700, 129, 4, 32, 2, 2);
+    check_attention(97, 2200, 2, 24, 3, 3); /* keys limit the tile */
+}
+
+static void test_attention_scratch_for_other_count(void **state)
+{
+    (void)state;
+    /* Sized for one thread while two run: the serial path, same result. */
+    check_attention(600, 300, 2, 16, 2, 1);
+}
+
+static void test_geglu_bias(void **state)
+{
+    (void)state;
+    const size_t rows = 37;
+    const int half = 70, ld = 2 * half + 6;
+    float *z = random_floats(rows * (size_t)ld, 4.0f);
+    float *bias = random_floats(2 * (size_t)half, 1.0f);
+    float *z0 = malloc(rows * (size_t)ld * sizeof(float));
+    assert_non_null(z0);
+    for (size_t i = 0; i < rows * (size_t)ld; i++)
+        z0[i] = z[i];
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        for (size_t i = 0; i < rows * (size_t)ld; i++)
+            z[i] = z0[i];
+        ln__geglu_rows(z, rows, half, ld, with_bias ? bias : NULL);
+        double worst = 0.0;
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < half; j++) {
+                const double a = (double)z0[r * (size_t)ld + (size_t)j] + (with_bias ? bias[j] : 0.0);
+                const double g = (double)z0[r * (size_t)ld + (size_t)(half + j)] +
+                                 (with_bias ? bias[half + j] : 0.0);
+                const double want = a * 0.5 * g * erfc(-g / sqrt(2.0));
+                worst = fmax(worst, fabs((double)z[r * (size_t)ld + (size_t)j] - want) /
+                                        fmax(fabs(want), 1e-3));
+            }
+        print_message("geglu (bias %d): worst relative error %.2e\n", with_bias, worst);
+        assert_true(worst < 1e-5);
+    }
+    free(z0);
+    free(bias);
+    free(z);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_attention_self),
+        cmocka_unit_test(test_attention_cross),
+        cmocka_unit_test(test_attention_scratch_for_other_count),
+        cmocka_unit_test(test_geglu_bias),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
