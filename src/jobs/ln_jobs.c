@@ -1,8 +1,9 @@
 /*
  * The job manager: the in-memory job table, the FIFO of queued jobs, the
  * worker threads that run the engine, and the bridge to outputs/jobs.json.
- * Every status change is written to the history before anyone can see it,
- * so an acknowledged or finished job survives a crash; progress is kept in
+ * Every status change is written to the job's folder record and then to the
+ * history before anyone can see it, so an acknowledged or finished job
+ * survives a crash, and even the loss of jobs.json; progress is kept in
  * memory only, because writing the file for every percent would cost more
  * than the generation.
  *
@@ -26,14 +27,11 @@
  * between stages. A job deleted while it runs is removed from the table at
  * once; its worker removes the folder when the engine returns.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-
 #define _GNU_SOURCE /* SCHED_IDLE */
 #include "ln_jobs.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -48,6 +46,7 @@
 
 #include "ln_alloc.h"
 #include "ln_file.h"
+#include "ln_folder.h"
 #include "ln_log.h"
 #include "ln_render.h"
 #include "ln_store.h"
@@ -123,39 +122,10 @@ void ln_jobs_config_default(struct ln_jobs_config *cfg)
 
 /* ---- folders ---- */
 
-static int ln__rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    if (remove(path) < 0 && errno != ENOENT) {
-        ln_log_warn("cannot remove %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* Removes outputs/<name> and everything in it. Only a job folder or a
- * staging folder directly inside outputs is accepted, whatever the name
- * holds, so a bad record can never reach outside outputs. */
+/* Removes outputs/<name> and everything in it (see ln_folder_remove). */
 static int ln__remove_folder(const struct ln_jobs *J, const char *name)
 {
-    int ok = name && !strchr(name, '/') &&
-             (ln_job_id_valid(name) ||
-              (strncmp(name, LN__STAGING_PREFIX, strlen(LN__STAGING_PREFIX)) == 0 &&
-               strlen(name) > strlen(LN__STAGING_PREFIX)));
-    if (!ok) {
-        ln_log_error("refusing to remove \"%s\": not a job or staging folder of %s",
-                     name ? name : "(null)", J->outputs);
-        return LN_EINVAL;
-    }
-    size_t n = strlen(J->outputs) + strlen(name) + 2;
-    char *path = ln_xmalloc(n);
-    snprintf(path, n, "%s/%s", J->outputs, name);
-    int rc = LN_OK;
-    struct stat st;
-    if (lstat(path, &st) == 0 &&
-        nftw(path, ln__rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
-        rc = LN_EIO;
-    free(path);
-    return rc;
+    return ln_folder_remove(J->outputs, name);
 }
 
 static void ln__clear_staging(const struct ln_jobs *J)
@@ -319,38 +289,70 @@ static struct ln__worker *ln__worker_of(struct ln_jobs *J, const char *id)
 
 /* ---- persistence (under mu) ---- */
 
-/* Writes the history with `next` replacing (or added as) its job, or with
- * the job `removed_id` taken out. On failure the document and the file are
+/* Writes the job's folder record (ln_folder.h) with `next`, or drops it for
+ * the job `removed_id`, then the history with the same change. The record
+ * goes first: whatever instant a crash picks, the record is never behind
+ * jobs.json, so the next start can tell a finished job from its record even
+ * when jobs.json is lost or one save behind. With `strict` a record that
+ * cannot be written refuses the change (a submission is not acknowledged
+ * without its record); otherwise the failure is logged and the history
+ * still saved. On failure the document, the history file and the record are
  * as before. */
 static int ln__persist(struct ln_jobs *J, const struct ln_job *next, const char *removed_id,
-                       struct ln_error *err)
+                       int strict, struct ln_error *err)
 {
     const char *id = next ? next->id : removed_id;
     json_t *old = json_incref(json_object_get(J->doc, id));
-    if (next)
-        json_object_set_new(J->doc, id, ln_job_to_json(next));
+    json_t *now = next ? ln_job_to_json(next) : NULL;
+    struct ln_error rerr = {0};
+    int rc = now ? ln_folder_record_write(J->outputs, id, now, &rerr)
+                 : ln_folder_record_drop(J->outputs, id, &rerr);
+    int recorded = rc == LN_OK;
+    if (!recorded) {
+        if (strict || !now) {
+            if (err)
+                *err = rerr;
+            goto done;
+        }
+        ln_log_error("job %s: %s", id, rerr.message);
+    }
+    if (now)
+        json_object_set(J->doc, id, now);
     else
         json_object_del(J->doc, id);
-    int rc = ln_store_save(J->store, J->doc, err);
+    rc = ln_store_save(J->store, J->doc, err);
     if (rc < 0) {
         if (old)
             json_object_set(J->doc, id, old);
         else
             json_object_del(J->doc, id);
+        /* The record follows the history back (best effort: a record left
+         * ahead would let the next start apply a change that was refused). */
+        struct ln_error berr = {0};
+        if (recorded && (old ? ln_folder_record_write(J->outputs, id, old, &berr)
+                             : ln_folder_record_drop(J->outputs, id, &berr)) < 0)
+            ln_log_error("job %s: %s", id, berr.message);
     } else {
         J->dirty = 0;
     }
+done:
+    json_decref(now);
     json_decref(old);
     return rc;
 }
 
 /* For changes made by workers, which cannot be refused: the change stands
- * in memory, the failure is logged, and the next save carries it. */
+ * in memory and in the job's record, the failure is logged, and the next
+ * save carries it. */
 static void ln__persist_or_log(struct ln_jobs *J, const struct ln_job *next)
 {
     struct ln_error err = {0};
-    if (ln__persist(J, next, NULL, &err) < 0) {
-        json_object_set_new(J->doc, next->id, ln_job_to_json(next));
+    if (ln__persist(J, next, NULL, 0, &err) < 0) {
+        json_t *now = ln_job_to_json(next);
+        struct ln_error rerr = {0};
+        if (ln_folder_record_write(J->outputs, next->id, now, &rerr) < 0)
+            ln_log_error("job %s: %s", next->id, rerr.message);
+        json_object_set_new(J->doc, next->id, now);
         J->dirty = 1;
         ln_log_error("job %s is %s but %s", next->id, ln_job_status_name(next->status),
                      err.message);
@@ -387,16 +389,39 @@ static void ln__retain(struct ln_jobs *J, int save)
         return;
     }
 
+    /* Each record goes before the history, as in ln__persist, so that a
+     * crash in between cannot bring a removed job back from its folder; a
+     * job whose record cannot be removed stays until the next try. */
     json_t *saved = json_object();
-    for (size_t i = 0; i < J->n_table; i++) {
-        if (victim[i]) {
-            json_object_set(saved, J->table[i].id, json_object_get(J->doc, J->table[i].id));
-            json_object_del(J->doc, J->table[i].id);
-        }
-    }
     struct ln_error err = {0};
+    for (size_t i = 0; i < J->n_table; i++) {
+        if (!victim[i])
+            continue;
+        const char *id = J->table[i].id;
+        if (save && ln_folder_record_drop(J->outputs, id, &err) < 0) {
+            ln_log_error("job %s kept for now: %s", id, err.message);
+            victim[i] = 0;
+            n_victims--;
+            continue;
+        }
+        json_object_set(saved, id, json_object_get(J->doc, id));
+        json_object_del(J->doc, id);
+    }
+    if (n_victims == 0) {
+        json_decref(saved);
+        free(victim);
+        return;
+    }
     if (save && ln_store_save(J->store, J->doc, &err) < 0) {
         ln_log_error("old jobs kept: %s", err.message);
+        const char *id;
+        json_t *job;
+        json_object_foreach(saved, id, job)
+        {
+            struct ln_error rerr = {0};
+            if (ln_folder_record_write(J->outputs, id, job, &rerr) < 0)
+                ln_log_error("job %s: %s", id, rerr.message);
+        }
         json_object_update(J->doc, saved);
         json_decref(saved);
         free(victim);
@@ -756,6 +781,11 @@ static int ln__load(struct ln_jobs *J)
             j->progress = 0.0;
             j->started_at = 0.0;
             changed = 1;
+            json_t *rec = ln_job_to_json(j);
+            struct ln_error rerr = {0};
+            if (ln_folder_record_write(J->outputs, j->id, rec, &rerr) < 0)
+                ln_log_warn("job %s: %s", j->id, rerr.message);
+            json_decref(rec);
         }
         if (j->status == LN_JOB_STATUS_QUEUED)
             ln__queue_push(J, j->id, 0);
@@ -771,6 +801,36 @@ static int ln__load(struct ln_jobs *J)
     if (J->n_queue)
         ln_log_info("%zu job%s waiting in the queue", J->n_queue, J->n_queue == 1 ? "" : "s");
     return changed;
+}
+
+/* The one summary line of what the folders gave back or lost at start-up
+ * (nothing when the history and the folders agreed). */
+static void ln__log_census(const struct ln_jobs *J, const struct ln_folder_census *c)
+{
+    struct ln_buf b = {0};
+    const struct {
+        size_t n;
+        const char *one, *many;
+    } parts[] = {
+        {c->adopted, "job adopted from its folder", "jobs adopted from their folders"},
+        {c->advanced, "job brought forward to its folder record",
+         "jobs brought forward to their folder records"},
+        {c->removed, "unacknowledged folder removed", "unacknowledged folders removed"},
+        {c->kept, "folder outside the history left as it is",
+         "folders outside the history left as they are"},
+        {c->written, "job record written from the history", "job records written from the history"},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!parts[i].n)
+            continue;
+        ln_buf_printf(&b, "%s%zu %s", b.len ? ", " : "", parts[i].n,
+                      parts[i].n == 1 ? parts[i].one : parts[i].many);
+    }
+    if (b.len)
+        ln_buf_append(&b, "", 1);
+    if (b.len && !b.failed)
+        ln_log_info("job history: %s (%s)", (const char *)b.data, J->outputs);
+    ln_buf_free(&b);
 }
 
 int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *engines,
@@ -816,8 +876,12 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     ln__clear_staging(J);
     if ((rc = ln_store_open(J->outputs, &J->store, err)) < 0)
         goto fail;
+    struct ln_folder_census census;
+    if ((rc = ln_folder_reconcile(J->outputs, ln_store_jobs(J->store), &census, err)) < 0)
+        goto fail;
+    ln__log_census(J, &census);
     int changed = ln__load(J);
-    if (changed || ln_store_recovered(J->store) ||
+    if (changed || census.adopted || census.advanced || ln_store_recovered(J->store) ||
         json_object_size(J->doc) != json_object_size(ln_store_jobs(J->store))) {
         if ((rc = ln_store_save(J->store, J->doc, err)) < 0)
             goto fail;
@@ -960,7 +1024,8 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
         memcpy(job->views, req->views, sizeof job->views);
     snprintf(job->idempotency_key, sizeof job->idempotency_key, "%s", key);
 
-    if ((rc = ln__persist(J, job, NULL, err)) < 0)
+    /* Record and history are durable before the caller can answer 202. */
+    if ((rc = ln__persist(J, job, NULL, 1, err)) < 0)
         goto fail;
     ln__append(J, job);
     ln__queue_push(J, job->id, 0);
@@ -1044,7 +1109,7 @@ int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct
         next.status = LN_JOB_STATUS_CANCELED;
         snprintf(next.stage, sizeof next.stage, "canceled");
         next.finished_at = ln_time_wall();
-        if ((rc = ln__persist(J, &next, NULL, err)) < 0)
+        if ((rc = ln__persist(J, &next, NULL, 0, err)) < 0)
             goto done;
         ln__queue_remove(J, job->id);
         ln__commit(J, job, &next);
@@ -1078,7 +1143,7 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
         rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
         goto done;
     }
-    if ((rc = ln__persist(J, NULL, job->id, err)) < 0)
+    if ((rc = ln__persist(J, NULL, job->id, 1, err)) < 0)
         goto done;
     char jid[LN_JOB_ID_LEN + 1];
     memcpy(jid, job->id, sizeof jid);

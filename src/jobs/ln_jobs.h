@@ -12,10 +12,13 @@
  *     ln_jobs_shutdown(jobs);                     // finish or requeue, flush
  *     ln_jobs_free(jobs);
  *
- * Durability: a job is in jobs.json (fsynced) before ln_jobs_submit returns,
- * and is marked succeeded only after its model file is durably written, so
- * killing the process at any instant loses no acknowledged or finished job.
- * Jobs found running at start-up are queued again.
+ * Durability: a job has its record in its folder (outputs/<id>/job.json,
+ * see ln_folder.h) and its entry in jobs.json, both fsynced, before
+ * ln_jobs_submit returns, and is marked succeeded only after its model file
+ * is durably written, so killing the process at any instant loses no
+ * acknowledged or finished job. Every change of status is written to the
+ * record first, then to jobs.json. Jobs found running at start-up are queued
+ * again; jobs that jobs.json lost are adopted back from their folders.
  *
  * Thread-safety: every function may be called from any thread; snapshots
  * (struct ln_job copies) are returned, never pointers into shared state.
@@ -43,8 +46,10 @@ void ln_jobs_config_default(struct ln_jobs_config *cfg);
 struct ln_jobs;
 
 /* Opens (creating if needed) the outputs folder and its history, repairing
- * what can be repaired (see ln_store.h) and queueing again every job that
- * was queued or running. The set is copied; its engines are borrowed and
+ * what can be repaired (see ln_store.h), reconciling the history with the
+ * job folders (ln_folder.h: jobs it lost are adopted back, records ahead of
+ * it win, unacknowledged folders are removed, one summary line is logged)
+ * and queueing again every job that was queued or running. The set is copied; its engines are borrowed and
  * must outlive jobs. A job runs on the engine named in its record (chosen
  * at submit); when that engine is no longer in the set (a restart without
  * its weights), the job runs on the set's default for its image count and

@@ -4,7 +4,8 @@
  * fsync, rename, fsync of the folder) and keeps the previous version as
  * jobs.json.bak. At load, a jobs.json that does not parse is moved aside as
  * jobs.json.corrupt-<UTC time>, the .bak is used instead, and the log says
- * so; a missing file is an empty history.
+ * so; a missing file is an empty history. What this history lacks or has
+ * behind is then taken back from the job folders' own records (ln_folder.h).
  *
  *     struct ln_store *st;
  *     ln_store_open("outputs", &st, &err);

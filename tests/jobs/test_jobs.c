@@ -219,6 +219,69 @@ static const char *ln__stored_status(const char *dir, const char *id, char buf[3
     return buf;
 }
 
+/* outputs/<id>/job.json, parsed; NULL when there is none. */
+static json_t *ln__record(const char *dir, const char *id)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s/job.json", dir, id);
+    if (access(p, F_OK) != 0)
+        return NULL;
+    json_t *rec = json_load_file(p, JSON_REJECT_DUPLICATES, NULL);
+    if (!rec)
+        fail_msg("%s does not parse", p);
+    return rec;
+}
+
+/* The status the job's folder record holds ("" when there is none). */
+static const char *ln__record_status(const char *dir, const char *id, char buf[32])
+{
+    json_t *rec = ln__record(dir, id);
+    json_t *s = json_object_get(rec, "status");
+    snprintf(buf, 32, "%s", s ? json_string_value(s) : "");
+    json_decref(rec);
+    return buf;
+}
+
+/* The job's folder record is the job as the API shows it. */
+static void ln__assert_record_is(const char *dir, const struct ln_job *job)
+{
+    json_t *rec = ln__record(dir, job->id), *api = ln_job_to_json(job);
+    assert_non_null(rec);
+    size_t flags = JSON_SORT_KEYS | JSON_REAL_PRECISION(12) | JSON_COMPACT;
+    char *a = json_dumps(rec, flags), *b = json_dumps(api, flags);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_decref(rec);
+    json_decref(api);
+}
+
+/* Writes dir/name (a path inside outputs) with text. */
+static void ln__write(const char *dir, const char *name, const char *text)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *fp = fopen(p, "w");
+    if (!fp)
+        fail_msg("cannot write %s", p);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void ln__mkdir(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static void ln__unlink(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_int_equal(unlink(p), 0);
+}
+
 /* ---- tests ---- */
 
 static void test_sculpt_job_succeeds(void **state)
@@ -574,12 +637,16 @@ static void test_open_repairs_history(void **state)
     fclose(fp);
     J = ln__open(dir, &eng, 1, 8, 0);
     assert_int_equal(ln_jobs_get(J, a.id, &a, &err), LN_OK);
-    assert_int_equal(ln_jobs_get(J, b.id, &b, &err), LN_ENOTFOUND);
+    /* b, which only the damaged file held, comes back from its folder. */
+    assert_int_equal(ln_jobs_get(J, b.id, &b, &err), LN_OK);
     char st[32];
     assert_string_equal(ln__stored_status(dir, a.id, st), "queued");
+    assert_string_equal(ln__stored_status(dir, b.id, st), "queued");
     ln__start(J);
     ln__wait_for(J, a.id, ln__is_final, 10, &a);
+    ln__wait_for(J, b.id, ln__is_final, 10, &b);
     assert_int_equal(a.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_int_equal(b.status, LN_JOB_STATUS_SUCCEEDED);
     ln_jobs_free(J);
     DIR *d = opendir(dir);
     int corrupt = 0;
@@ -912,6 +979,374 @@ static void test_engine_set_routes_jobs(void **state)
     assert_int_equal(atomic_load(&fm.runs), 3);
 }
 
+/* The record in each job folder: there when submit returns (so before the
+ * HTTP layer can answer 202), the job as the API shows it, and following
+ * every change of status; a deleted job's folder goes with it. */
+static void test_folder_record_follows_job(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_record");
+    struct ln__fake f = {.mode = LN__FAKE_OK, .steps = 2000};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    struct ln_job a, b, snap;
+    struct ln_error err = {0};
+    char st[32];
+    ln__submit(J, &a, "key-a");
+    ln__assert_record_is(dir, &a);
+    assert_string_equal(ln__record_status(dir, a.id, st), "queued");
+
+    ln__start(J);
+    ln__wait_for(J, a.id, ln__is_running, 10, &a);
+    assert_string_equal(ln__record_status(dir, a.id, st), "running");
+    json_t *rec = ln__record(dir, a.id);
+    assert_int_equal(json_integer_value(json_object_get(rec, "attempts")), 1);
+    json_decref(rec);
+    assert_int_equal(ln_jobs_cancel(J, a.id, &snap, &err), LN_OK);
+    ln__wait_for(J, a.id, ln__is_final, 10, &a);
+    assert_int_equal(a.status, LN_JOB_STATUS_CANCELED);
+    ln__assert_record_is(dir, &a);
+
+    f.steps = 0;
+    ln__submit(J, &b, NULL);
+    ln__wait_for(J, b.id, ln__is_final, 10, &b);
+    assert_int_equal(b.status, LN_JOB_STATUS_SUCCEEDED);
+    ln__assert_record_is(dir, &b);
+    assert_int_equal(ln_jobs_delete(J, b.id, &err), LN_OK);
+    assert_false(ln__exists(dir, b.id, NULL));
+    ln_jobs_free(J);
+
+    /* A queued job canceled before it ran. */
+    J = ln__open(dir, &eng, 1, 8, 0);
+    ln__submit(J, &b, NULL);
+    assert_int_equal(ln_jobs_cancel(J, b.id, &snap, &err), LN_OK);
+    ln__assert_record_is(dir, &snap);
+    assert_string_equal(ln__record_status(dir, b.id, st), "canceled");
+    ln_jobs_free(J);
+}
+
+enum { LN__LOSE_BOTH_FILES, LN__LOSE_TO_EMPTY_OBJECT, LN__LOSE_TO_DAMAGE };
+
+/* Finished, canceled and queued jobs, then the history lost in one of the
+ * ways above: every job comes back from its folder as it was, the finished
+ * one with its files and without running again. */
+static void ln__history_lost(const char *name, int how)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", ln_test_tmpdir(name));
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_error err = {0};
+    struct ln_job done, queued, canceled, snap;
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    ln__submit(J, &done, "key-done");
+    ln__wait_for(J, done.id, ln__is_final, 10, &done);
+    assert_int_equal(done.status, LN_JOB_STATUS_SUCCEEDED);
+    ln_jobs_free(J);
+    J = ln__open(dir, &eng, 1, 8, 0); /* not started: the next two never run */
+    ln__submit(J, &queued, NULL);
+    ln__submit(J, &canceled, NULL);
+    assert_int_equal(ln_jobs_cancel(J, canceled.id, &canceled, &err), LN_OK);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f.runs), 1);
+
+    switch (how) {
+    case LN__LOSE_BOTH_FILES:
+        ln__unlink(dir, "jobs.json");
+        ln__unlink(dir, "jobs.json.bak");
+        break;
+    case LN__LOSE_TO_EMPTY_OBJECT: /* the old manual's "restore empty state" */
+        ln__write(dir, "jobs.json", "{}\n");
+        ln__unlink(dir, "jobs.json.bak");
+        break;
+    default: /* both damaged: the store starts empty */
+        ln__write(dir, "jobs.json", "{\"");
+        ln__write(dir, "jobs.json.bak", "not json");
+        break;
+    }
+
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_int_equal(ln_jobs_get(J, done.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_int_equal(snap.attempts, 1);
+    assert_true(snap.has_mesh);
+    assert_int_equal(snap.mesh.n_faces, done.mesh.n_faces);
+    assert_string_equal(snap.idempotency_key, "key-done");
+    assert_near(snap.finished_at, done.finished_at, 1e-3);
+    char path[4096];
+    assert_int_equal(ln_jobs_model(J, done.id, LN_MESH_FORMAT_GLB, path, sizeof path, &err),
+                     LN_OK);
+    assert_int_equal(ln_jobs_model(J, done.id, LN_MESH_FORMAT_OBJ, path, sizeof path, &err),
+                     LN_OK);
+    assert_true(ln__exists(dir, done.id, "preview.png"));
+    assert_true(ln__exists(dir, done.id, "input-0.png"));
+    assert_int_equal(ln_jobs_get(J, canceled.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_CANCELED);
+    assert_int_equal(ln_jobs_get(J, queued.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_QUEUED);
+
+    /* Listed newest first as before, and written back to jobs.json at once. */
+    struct ln_job *list;
+    size_t n, total;
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &list, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 3);
+    assert_string_equal(list[0].id, canceled.id);
+    assert_string_equal(list[1].id, queued.id);
+    assert_string_equal(list[2].id, done.id);
+    free(list);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, done.id, st), "succeeded");
+    assert_string_equal(ln__stored_status(dir, queued.id, st), "queued");
+    assert_string_equal(ln__stored_status(dir, canceled.id, st), "canceled");
+
+    /* The idempotency key still answers with the adopted job. */
+    struct ln__req r;
+    int existed = 0;
+    ln__stage(J, &r, 1, "key-done");
+    assert_int_equal(ln_jobs_submit(J, &r.req, &snap, &existed, &err), LN_OK);
+    assert_int_equal(existed, 1);
+    assert_string_equal(snap.id, done.id);
+    ln__unstage(&r);
+
+    ln__start(J);
+    ln__wait_for(J, queued.id, ln__is_final, 10, &snap);
+    assert_int_equal(snap.status, LN_JOB_STATUS_SUCCEEDED);
+    ln_jobs_shutdown(J, 5);
+    assert_int_equal(atomic_load(&f.runs), 2); /* the queued job, and only it */
+    ln_jobs_free(J);
+}
+
+static void test_history_deleted_jobs_adopted(void **state)
+{
+    ln__history_lost("jobs_lost_deleted", LN__LOSE_BOTH_FILES);
+}
+
+static void test_history_emptied_jobs_adopted(void **state)
+{
+    ln__history_lost("jobs_lost_emptied", LN__LOSE_TO_EMPTY_OBJECT);
+}
+
+static void test_history_damaged_no_bak_jobs_adopted(void **state)
+{
+    ln__history_lost("jobs_lost_damaged", LN__LOSE_TO_DAMAGE);
+}
+
+/* The .bak is one save behind jobs.json: after a job's last save it still
+ * says running. Recovering from it, or from a jobs.json one save behind
+ * (a kill between the record and the history), must not run the job again. */
+static void test_history_behind_job_not_rerun(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_behind");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_error err = {0};
+    struct ln_job job, snap;
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    ln__submit(J, &job, NULL);
+    ln__wait_for(J, job.id, ln__is_final, 10, &job);
+    assert_int_equal(job.status, LN_JOB_STATUS_SUCCEEDED);
+    ln_jobs_free(J);
+
+    char p[4096];
+    snprintf(p, sizeof p, "%s/jobs.json.bak", dir);
+    json_t *bak = json_load_file(p, 0, NULL);
+    assert_non_null(bak);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(bak, job.id), "status")),
+                        "running");
+    json_decref(bak);
+    ln__write(dir, "jobs.json", "{\"");
+
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_int_equal(ln_jobs_get(J, job.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_int_equal(snap.attempts, 1);
+    assert_true(snap.has_mesh);
+    struct ln_jobs_queue_stats q;
+    ln_jobs_queue_stats(J, &q);
+    assert_int_equal(q.depth, 0);
+    char st[32];
+    assert_string_equal(ln__stored_status(dir, job.id, st), "succeeded");
+    ln__start(J);
+    ln_jobs_shutdown(J, 5);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f.runs), 1);
+
+    /* jobs.json itself one save behind: running, one attempt. */
+    snprintf(p, sizeof p, "%s/jobs.json", dir);
+    json_t *all = json_load_file(p, 0, NULL);
+    json_t *j = json_object_get(all, job.id);
+    json_object_set_new(j, "status", json_string("running"));
+    json_object_set_new(j, "stage", json_string("carving"));
+    json_object_set_new(j, "finished_at", json_null());
+    json_object_set_new(j, "mesh", json_null());
+    assert_int_equal(json_dump_file(all, p, 0), 0);
+    json_decref(all);
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_int_equal(ln_jobs_get(J, job.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_true(snap.has_mesh);
+    assert_string_equal(ln__stored_status(dir, job.id, st), "succeeded");
+    ln__start(J);
+    ln_jobs_shutdown(J, 5);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f.runs), 1);
+}
+
+/* Folders outside the history at start-up: one with only the uploads of a
+ * submission cut off before its record (never acknowledged) is removed;
+ * anything with a record or other files is left alone; a job folder from
+ * before records were kept gets its record from the history. */
+static void test_unacknowledged_folders_removed(void **state)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", ln_test_tmpdir("jobs_unacked"));
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_error err = {0};
+    struct ln_job kept, snap;
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__submit(J, &kept, NULL);
+    ln_jobs_free(J);
+    char rec[64];
+    snprintf(rec, sizeof rec, "%s/job.json", kept.id);
+    ln__unlink(dir, rec); /* as an earlier version left it */
+
+    const char *inputs_only = "aaaaaaaaaaaaaaaaaaaaaaaa", *empty = "bbbbbbbbbbbbbbbbbbbbbbbb",
+               *with_model = "cccccccccccccccccccccccc", *bad_record = "dddddddddddddddddddddddd";
+    ln__mkdir(dir, inputs_only);
+    ln__write(dir, "aaaaaaaaaaaaaaaaaaaaaaaa/input-0.png", "png bytes");
+    ln__write(dir, "aaaaaaaaaaaaaaaaaaaaaaaa/input-1.webp", "webp bytes");
+    ln__write(dir, "aaaaaaaaaaaaaaaaaaaaaaaa/job.json.tmp-Ab12Cd", "{\"id");
+    ln__mkdir(dir, empty);
+    ln__mkdir(dir, with_model);
+    ln__write(dir, "cccccccccccccccccccccccc/input-0.png", "png bytes");
+    ln__write(dir, "cccccccccccccccccccccccc/model.glb", "glTF");
+    ln__mkdir(dir, bad_record);
+    ln__write(dir, "dddddddddddddddddddddddd/input-0.png", "png bytes");
+    ln__write(dir, "dddddddddddddddddddddddd/job.json", "{\"id\": \"dd");
+    ln__mkdir(dir, "notes");
+    ln__write(dir, "notes/readme.txt", "an operator's notes");
+    ln__write(dir, "eeeeeeeeeeeeeeeeeeeeeeee", "a file named like a job");
+
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_false(ln__exists(dir, inputs_only, NULL));
+    assert_false(ln__exists(dir, empty, NULL));
+    assert_true(ln__exists(dir, with_model, "model.glb"));
+    assert_true(ln__exists(dir, with_model, "input-0.png"));
+    assert_true(ln__exists(dir, bad_record, "job.json"));
+    assert_true(ln__exists(dir, bad_record, "input-0.png"));
+    assert_true(ln__exists(dir, "notes", "readme.txt"));
+    assert_true(ln__exists(dir, "eeeeeeeeeeeeeeeeeeeeeeee", NULL));
+    assert_int_equal(ln_jobs_get(J, with_model, &snap, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_get(J, bad_record, &snap, &err), LN_ENOTFOUND);
+    struct ln_job *list;
+    size_t n, total;
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &list, &n, &total, &err), LN_OK);
+    assert_int_equal(total, 1);
+    free(list);
+    assert_int_equal(ln_jobs_get(J, kept.id, &snap, &err), LN_OK);
+    ln__assert_record_is(dir, &snap);
+    ln_jobs_free(J);
+}
+
+/* A job folder with its record, brought from elsewhere (a backup of the
+ * folders, another outputs folder) while the server is stopped, is adopted
+ * with its files as they are and not run again. */
+static void test_folder_with_record_adopted(void **state)
+{
+    char src[1100], dst[1100], from[4096], to[4096];
+    snprintf(src, sizeof src, "%s", ln_test_tmpdir("jobs_adopt_src"));
+    snprintf(dst, sizeof dst, "%s", ln_test_tmpdir("jobs_adopt_dst"));
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_error err = {0};
+    struct ln_job moved, local, snap;
+    struct ln_jobs *J = ln__open(src, &eng, 1, 8, 0);
+    ln__start(J);
+    ln__submit(J, &moved, NULL);
+    ln__wait_for(J, moved.id, ln__is_final, 10, &moved);
+    assert_int_equal(moved.status, LN_JOB_STATUS_SUCCEEDED);
+    ln_jobs_free(J);
+    J = ln__open(dst, &eng, 1, 8, 0);
+    ln__start(J);
+    ln__submit(J, &local, NULL);
+    ln__wait_for(J, local.id, ln__is_final, 10, &local);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f.runs), 2);
+
+    snprintf(from, sizeof from, "%s/%s", src, moved.id);
+    snprintf(to, sizeof to, "%s/%s", dst, moved.id);
+    assert_int_equal(rename(from, to), 0);
+    J = ln__open(dst, &eng, 1, 8, 0);
+    assert_int_equal(ln_jobs_get(J, moved.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_int_equal(snap.mesh.n_faces, moved.mesh.n_faces);
+    assert_int_equal(ln_jobs_get(J, local.id, &snap, &err), LN_OK);
+    char path[4096];
+    assert_int_equal(ln_jobs_model(J, moved.id, LN_MESH_FORMAT_PLY, path, sizeof path, &err),
+                     LN_OK);
+    struct ln_mesh m = {0};
+    assert_int_equal(ln_mesh_load(path, &m, &err), LN_OK);
+    assert_int_equal(m.n_faces, moved.mesh.n_faces);
+    ln_mesh_free(&m);
+    char st[32];
+    assert_string_equal(ln__stored_status(dst, moved.id, st), "succeeded");
+    ln__start(J);
+    ln_jobs_shutdown(J, 5);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f.runs), 2);
+}
+
+/* When the history cannot be saved the change is refused, and the job's
+ * record says what the history says: no folder for a refused submission,
+ * the old state for a refused cancel or delete. */
+static void test_refused_change_leaves_record(void **state)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", ln_test_tmpdir("jobs_refused"));
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_error err = {0};
+    struct ln_job job, snap;
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__submit(J, &job, NULL);
+
+    /* jobs.json becomes a folder that is not empty: no rename can replace it. */
+    char p[4096], q[4096];
+    snprintf(p, sizeof p, "%s/jobs.json", dir);
+    snprintf(q, sizeof q, "%s/jobs.json.aside", dir);
+    assert_int_equal(rename(p, q), 0);
+    ln__mkdir(dir, "jobs.json");
+    ln__write(dir, "jobs.json/keep", "x");
+
+    struct ln__req r;
+    int existed = 0;
+    ln__stage(J, &r, 1, NULL);
+    assert_int_equal(ln_jobs_submit(J, &r.req, &snap, &existed, &err), LN_EIO);
+    ln__unstage(&r);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int folders = 0;
+    while ((e = readdir(d)))
+        folders += ln_job_id_valid(e->d_name);
+    closedir(d);
+    assert_int_equal(folders, 1);
+
+    assert_int_equal(ln_jobs_cancel(J, job.id, &snap, &err), LN_EIO);
+    char st[32];
+    assert_string_equal(ln__record_status(dir, job.id, st), "queued");
+    assert_int_equal(ln_jobs_delete(J, job.id, &err), LN_EIO);
+    assert_string_equal(ln__record_status(dir, job.id, st), "queued");
+    assert_true(ln__exists(dir, job.id, "input-0.png"));
+    assert_int_equal(ln_jobs_get(J, job.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_QUEUED);
+    ln_jobs_free(J);
+    ln__unlink(dir, "jobs.json/keep");
+    assert_int_equal(rmdir(p), 0);
+    assert_int_equal(rename(q, p), 0);
+}
+
 int main(void)
 {
     ln_log_set_level(LN_LOG_LEVEL_OFF);
@@ -932,6 +1367,14 @@ int main(void)
         cmocka_unit_test(test_shutdown_requeues_running),
         cmocka_unit_test(test_paths_and_bad_ids),
         cmocka_unit_test(test_engine_set_routes_jobs),
+        cmocka_unit_test(test_folder_record_follows_job),
+        cmocka_unit_test(test_history_deleted_jobs_adopted),
+        cmocka_unit_test(test_history_emptied_jobs_adopted),
+        cmocka_unit_test(test_history_damaged_no_bak_jobs_adopted),
+        cmocka_unit_test(test_history_behind_job_not_rerun),
+        cmocka_unit_test(test_unacknowledged_folders_removed),
+        cmocka_unit_test(test_folder_with_record_adopted),
+        cmocka_unit_test(test_refused_change_leaves_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
