@@ -1,25 +1,59 @@
 /*
  * bench-triposr: the triposr engine at the released model's size. It writes
- * a random-weight checkpoint with the real shapes (triposr-model.md
- * Appendix A) as safetensors, with the released config.yaml values (section
- * 2) and a ViT-B/16 vit_config.json beside it, then times each stage of one
- * image at 512 input and grid 256 and reports seconds and GFLOP/s (FLOP
- * counts of section 15) against this machine's cblas_sgemm rate at 2048^3,
- * measured in the same run, and the peak RSS.
+ * a checkpoint with the real shapes (triposr-model.md Appendix A) as
+ * safetensors, with the released config.yaml values (section 2) and a
+ * ViT-B/16 vit_config.json beside it, then times each stage of one image at
+ * 512 input and grid 256, and the whole image -> GLB run as the command line
+ * does it (decode, engine loaded from the folder, generate, export). It
+ * reports seconds and GFLOP/s (FLOP counts of section 15) against this
+ * machine's cblas_sgemm rate at 2048^3, measured in the same run, the share
+ * of the grid the density pass evaluates, the faces, and the peak RSS.
  *
  *   bench-triposr [RESOLUTION] [FOLDER]     (defaults 256, /tmp/lunar-nova-bench-triposr)
+ *   LN_BENCH_TRIPOSR_ROUGH=1 bench-triposr ...    (the rough model)
  *
- * Weights: normal, standard deviation 0.02 (LayerNorm and GroupNorm
- * weights 1, biases 0), except the small NeRF decoder, drawn with standard
- * deviation 1 / sqrt(fan-in) so that its output depends on the point at
- * all; its density row and bias are then calibrated on the scene code
- * (rewritten in the file, model reloaded) so that about 40% of the grid is
- * inside. A random model's density is as rough as its triplane texels, so
- * its surface fills the grid: the coarse-to-fine pass then evaluates nearly
- * every point, which a trained model's smooth field does not need; the
- * benchmark also reports what share of the grid a smooth body needs.
+ * Weights are normal with standard deviation 0.02 (LayerNorm and GroupNorm
+ * weights 1, biases 0), the small NeRF decoder's 1 / sqrt(fan-in). On top
+ * of them, one of two models:
+ *
+ * - Smooth body (the default): the density is one lumpy ball of radius
+ *   about 0.5 in the +-0.87 box, smooth like a trained model's compact
+ *   object, while every tensor keeps its shape and the whole code path runs
+ *   unchanged. Planted in three places, the rest staying random:
+ *   - tokenizer.embeddings: in each plane, channel 0 holds A * phi(u, v) at
+ *     the 32 x 32 token centres, channels 1 and 2 its partial derivatives
+ *     in u and v, with phi = 1 - u^2 - v^2 plus sine bumps. The backbone
+ *     adds its input back after proj_out (section 7), so they reach its
+ *     output with only its random part, about 1/200 of A, on top.
+ *   - post_processor.upsample.weight: output channel 0 reads input channel
+ *     0 with weight 1 and channels 1 and 2 with weight +-1/64 per tap: the
+ *     value plus the gradient times the tap's offset from the token centre,
+ *     a first-order sampling of A * phi at the 64 x 64 texel centres
+ *     (section 8), not 2 x 2 steps. Nothing else feeds channel 0, and
+ *     channels 0-2 feed no other output channel.
+ *   - decoder: neuron 0 of the first layer reads features 0, 40 and 80
+ *     (the three planes' channel 0; for the normalised point q their sum is
+ *     A (3 - 2 |q|^2 + bumps), a radial function plus bumps) divided by A,
+ *     plus 4, and neuron 0 of each later layer carries it on with weight 1,
+ *     always where SiLU is increasing; the other neurons see only the
+ *     random channels. The density row is alpha * neuron 0 plus beta * the
+ *     drawn row over the other neurons, with alpha, beta and the bias
+ *     calibrated on the scene code (rewritten in the file, model reloaded)
+ *     so that sigma changes by 100 per unit of radius across the surface,
+ *     the random part roughens the surface by about 0.003 (half a grid cell
+ *     at 256) at the texel scale, and the body's volume is that of a ball
+ *     of radius 0.5.
+ *   The coarse-to-fine density pass, marching cubes and the mesh clean-up
+ *   then see one closed surface of a few hundred thousand faces at 256.
+ * - Rough model (LN_BENCH_TRIPOSR_ROUGH=1): nothing planted; the density
+ *   row and bias are calibrated so that about 40% of the grid is inside. A
+ *   random model's density is as rough as its triplane texels, so its
+ *   surface fills the grid (13.8 M faces at 256): the coarse-to-fine pass
+ *   evaluates every point and the mesh clean-up and simplification work on
+ *   a mesh a trained model never produces. A worst case for those stages.
  */
 #include <cblas.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -27,11 +61,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ln_engine.h"
 #include "ln_export.h"
 #include "ln_file.h"
 #include "ln_image.h"
+#include "ln_mesh.h"
 #include "ln_synth.h"
 #include "ln_threads.h"
 #include "ln_time.h"
@@ -51,6 +87,7 @@ struct ln__t {
     int ndim;
     int64_t shape[4];
     int kind; /* 0 normal 0.02, 1 ones, 2 zeros, 3 decoder (1 / sqrt(fan-in)) */
+    long off; /* file offset of the data */
 };
 
 static struct ln__t *ln__tensors;
@@ -75,6 +112,7 @@ static void ln__add(int kind, int ndim, const int64_t *shape, const char *fmt, .
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));
     t->kind = kind;
+    t->off = 0;
 }
 
 #define S(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
@@ -161,6 +199,15 @@ static size_t ln__count(const struct ln__t *t)
     return n;
 }
 
+static const struct ln__t *ln__find(const char *name)
+{
+    for (size_t i = 0; i < ln__n_tensors; i++)
+        if (strcmp(ln__tensors[i].name, name) == 0)
+            return &ln__tensors[i];
+    fprintf(stderr, "bench-triposr: no tensor %s\n", name);
+    exit(1);
+}
+
 /* xoshiro128+ and Box-Muller: fast enough for 419 M values. */
 static uint32_t ln__rs[4] = {0x9e3779b9u, 0x243f6a88u, 0xb7e15162u, 0x12345678u};
 
@@ -193,10 +240,123 @@ static void ln__normals(float *out, size_t n, float sd)
     }
 }
 
-/* Writes model.safetensors; returns the file offsets of the last decoder
- * layer's weight and bias, and a copy of that weight. */
-static void ln__write_safetensors(const char *path, long *off_w18, long *off_b18, float *w18)
+/* ------------------------------------------------------- the planted body */
+
+/* Amplitude of the planted triplane channels, against the backbone's
+ * random output (about 1 rms). */
+#define LN__BODY_A 200.0f
+/* phi(u, v) = 1 - u^2 - v^2 + two sine bumps per plane, each
+ * h sin(a u + b) sin(c v + d): {h, a, b, c, d}. Lobes up to about 0.2
+ * high (world units) and a finer ripple; higher or steeper bumps pinch
+ * off floaters. */
+static const float ln__bump[3][2][5] = {
+    {{0.35f, 8.1f, 0.3f, 9.0f, 1.1f}, {0.1f, 19.8f, 2.2f, 14.4f, 0.7f}},
+    {{0.35f, 7.2f, 2.0f, 9.9f, 0.4f}, {0.1f, 18.0f, 1.5f, 16.2f, 2.9f}},
+    {{0.35f, 9.45f, 1.3f, 7.65f, 2.4f}, {0.1f, 16.2f, 0.2f, 20.7f, 1.7f}}};
+/* Offset of decoder neuron 0: its input is the sum of the three phi plus
+ * the offset, between about 0 (a corner of the box) and 8 (the centre),
+ * where SiLU is increasing (above -1.28). */
+#define LN__BODY_OFFSET 4.0f
+/* Radius of the ball (world units; the box is +-0.87), the change of sigma
+ * per unit of radius at its surface, and the spread of the surface's
+ * texel-scale roughness from the random part of the decoder. */
+#define LN__BODY_RADIUS 0.5f
+#define LN__BODY_SLOPE 100.0f
+#define LN__BODY_ROUGH 0.003f
+
+static void ln__phi(int p, float u, float v, float *f, float *fu, float *fv)
 {
+    *f = 1.0f - u * u - v * v;
+    *fu = -2.0f * u;
+    *fv = -2.0f * v;
+    for (int k = 0; k < 2; k++) {
+        const float *b = ln__bump[p][k];
+        const float su = sinf(b[1] * u + b[2]), cu = cosf(b[1] * u + b[2]);
+        const float sv = sinf(b[3] * v + b[4]), cv = cosf(b[3] * v + b[4]);
+        *f += b[0] * su * sv;
+        *fu += b[0] * b[1] * cu * sv;
+        *fv += b[0] * b[3] * su * cv;
+    }
+}
+
+/* The density row (row 0 of the last decoder layer) as drawn. */
+static float ln__density_row[64];
+/* The planted token channels 0-2 per plane, [3][3][32 * 32]. */
+static float ln__planted[3][3][32 * 32];
+
+/* Called with each tensor's values as drawn (the whole tensor): keeps the
+ * drawn density row and, for the smooth body, plants the body. */
+static void ln__plant(const struct ln__t *t, float *w, int smooth)
+{
+    int layer = -1;
+    char what[8] = "";
+    if (sscanf(t->name, "decoder.layers.%d.%7s", &layer, what) == 2) {
+        const int l = layer / 2, out = (int)t->shape[0];
+        const int in = t->ndim == 2 ? (int)t->shape[1] : 0;
+        const int is_w = strcmp(what, "weight") == 0;
+        if (is_w && l == 9)
+            memcpy(ln__density_row, w, 64 * sizeof(float));
+        if (smooth && is_w) {
+            /* Neuron 0 reads the three planes' channel 0 (first layer) or
+             * neuron 0 (later layers), or the probe of sigma (the last);
+             * nothing else reads them. */
+            for (int o = 0; o < out; o++)
+                for (int i = 0; i < in; i++) {
+                    const int carried = l == 0 ? i % 40 == 0 : i == 0;
+                    if (o == 0 && l < 9)
+                        w[i] = carried ? (l == 0 ? 1.0f / LN__BODY_A : 1.0f) : 0.0f;
+                    else if (o == 0)
+                        w[i] = i == 0 ? 1.0f : 0.0f;
+                    else if (l < 9 && carried)
+                        w[(size_t)o * (size_t)in + (size_t)i] = 0.0f;
+                }
+        }
+        if (smooth && !is_w && l == 0)
+            w[0] = LN__BODY_OFFSET;
+        return;
+    }
+    if (!smooth)
+        return;
+    if (strcmp(t->name, "tokenizer.embeddings") == 0) {
+        for (int p = 0; p < 3; p++)
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++) {
+                    const float u = (2.0f * (float)x + 1.0f) / 32.0f - 1.0f;
+                    const float v = (2.0f * (float)y + 1.0f) / 32.0f - 1.0f;
+                    float f[3];
+                    ln__phi(p, u, v, &f[0], &f[1], &f[2]);
+                    for (int c = 0; c < 3; c++) {
+                        ln__planted[p][c][y * 32 + x] = LN__BODY_A * f[c];
+                        w[((size_t)(p * 1024 + c) * 32 + (size_t)y) * 32 + (size_t)x] =
+                            LN__BODY_A * f[c];
+                    }
+                }
+    } else if (strcmp(t->name, "post_processor.upsample.weight") == 0) {
+        /* [in 1024, out 40, dy, dx]: the texel (2y + dy, 2x + dx) lies
+         * (2 dx - 1) / 64 in u and (2 dy - 1) / 64 in v from the token's
+         * centre. */
+        for (int i = 0; i < 1024; i++)
+            for (int o = 0; o < 40; o++)
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        float *e =
+                            &w[(((size_t)i * 40 + (size_t)o) * 2 + (size_t)dy) * 2 + (size_t)dx];
+                        if (o == 0)
+                            *e = i == 0   ? 1.0f
+                                 : i == 1 ? (2.0f * (float)dx - 1.0f) / 64.0f
+                                 : i == 2 ? (2.0f * (float)dy - 1.0f) / 64.0f
+                                          : 0.0f;
+                        else if (i < 3)
+                            *e = 0.0f;
+                    }
+    }
+}
+
+/* Writes model.safetensors durably (fsync of the file and its folder, so
+ * no write-back runs under the timings), noting each tensor's offset. */
+static void ln__write_safetensors(const char *path, int smooth)
+{
+    struct ln_error err = {0};
     struct ln_buf h = {0};
     ln_buf_printf(&h, "{");
     size_t at = 0;
@@ -212,41 +372,62 @@ static void ln__write_safetensors(const char *path, long *off_w18, long *off_b18
     ln_buf_printf(&h, "}");
     while (h.len % 8)
         ln_buf_append(&h, " ", 1);
-    FILE *f = fopen(path, "wb");
-    if (!f || h.failed)
+    if (h.failed)
         ln__die(path, NULL);
+    struct ln_file_atomic f;
+    if (ln_file_atomic_open(&f, path, &err) < 0)
+        ln__die(path, &err);
     const uint64_t hl = h.len;
-    fwrite(&hl, 8, 1, f);
-    fwrite(h.data, 1, h.len, f);
+    if (ln_file_atomic_write(&f, &hl, 8, &err) < 0 ||
+        ln_file_atomic_write(&f, h.data, h.len, &err) < 0) {
+        ln_file_atomic_abort(&f);
+        ln__die(path, &err);
+    }
     const long base = (long)(8 + h.len);
-    float *buf = malloc(((size_t)8 << 20) * sizeof(float));
+    const size_t chunk = (size_t)8 << 20;
+    float *buf = malloc(chunk * sizeof(float));
+    if (!buf)
+        exit(1);
     at = 0;
     for (size_t i = 0; i < ln__n_tensors; i++) {
-        const struct ln__t *t = &ln__tensors[i];
+        struct ln__t *t = &ln__tensors[i];
         size_t n = ln__count(t);
-        if (strcmp(t->name, "decoder.layers.18.weight") == 0)
-            *off_w18 = base + (long)at;
-        if (strcmp(t->name, "decoder.layers.18.bias") == 0)
-            *off_b18 = base + (long)at;
+        const size_t whole = n;
+        t->off = base + (long)at;
         at += n * 4;
         while (n > 0) {
-            const size_t m = n < ((size_t)8 << 20) ? n : ((size_t)8 << 20);
+            const size_t m = n < chunk ? n : chunk;
             if (t->kind == ONE || t->kind == ZERO)
                 for (size_t k = 0; k < m; k++)
                     buf[k] = t->kind == ONE ? 1.0f : 0.0f;
             else
                 ln__normals(buf, m, t->kind == DEC ? 1.0f / sqrtf((float)t->shape[1]) : 0.02f);
-            if (strcmp(t->name, "decoder.layers.18.weight") == 0)
-                memcpy(w18, buf, 4 * 64 * sizeof(float));
-            if (fwrite(buf, sizeof(float), m, f) != m)
-                ln__die(path, NULL);
+            if (m == whole)
+                ln__plant(t, buf, smooth);
+            if (ln_file_atomic_write(&f, buf, m * sizeof(float), &err) < 0) {
+                ln_file_atomic_abort(&f);
+                ln__die(path, &err);
+            }
             n -= m;
         }
     }
     free(buf);
-    if (fclose(f) != 0)
-        ln__die(path, NULL);
+    if (ln_file_atomic_commit(&f, &err) < 0)
+        ln__die(path, &err);
     ln_buf_free(&h);
+}
+
+/* Rewrites the density row (row 0 of the last decoder layer) and its bias
+ * in the file, durably. */
+static void ln__write_density_row(const char *path, const float *row, float bias)
+{
+    const struct ln__t *w = ln__find("decoder.layers.18.weight");
+    const struct ln__t *b = ln__find("decoder.layers.18.bias");
+    const int fd = open(path, O_WRONLY);
+    if (fd < 0 || pwrite(fd, row, 64 * sizeof(float), w->off) != 64 * (ssize_t)sizeof(float) ||
+        pwrite(fd, &bias, sizeof(float), b->off) != (ssize_t)sizeof(float) || fsync(fd) != 0 ||
+        close(fd) != 0)
+        ln__die("density row", NULL);
 }
 
 static const char ln__config_yaml[] =
@@ -334,23 +515,130 @@ static int ln__cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int ln__blob(void *user, const float *pts, size_t n, float *out, struct ln_error *err)
+/* sigma (= log density_act + 1, density_bias -1) at the RC^3 grid. */
+static void ln__sigma_grid(const struct ln_triposr *net, const float *scene, int RC, float *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float x = pts[3 * i], y = pts[3 * i + 1], z = pts[3 * i + 2];
-        const float s = 0.45f - sqrtf(x * x + y * y + z * z) +
-                        0.06f * sinf(7.0f * x) * sinf(6.0f * y) * sinf(5.0f * z + 0.3f);
-        out[i] = LN__TSR_THRESHOLD * expf(6.0f * s);
-    }
-    return 0;
+    struct ln_error err = {0};
+    if (ln__triposr_density_dense(net, scene, RC, out, NULL, NULL, &err) < 0)
+        ln__die("density grid", &err);
+    for (size_t i = 0; i < (size_t)RC * RC * RC; i++)
+        out[i] = logf(out[i]) + 1.0f;
+}
+
+static struct ln_engine *ln__load(const char *dir, const struct ln_triposr **net)
+{
+    struct ln_error err = {0};
+    struct ln_engine *eng;
+    if (ln_engine_triposr_new(dir, &eng, &err) < 0)
+        ln__die("load", &err);
+    *net = ln__engine_triposr_net(eng);
+    return eng;
+}
+
+/* Rough model: row a * drawn row, bias b, such that sigma's spread is 3
+ * and 40% of the grid is above the threshold sigma (1 + log 25). */
+static void ln__calibrate_rough(const char *path, const struct ln_triposr *net, const float *scene)
+{
+    const int RC = 32;
+    const size_t nc = (size_t)RC * RC * RC;
+    float *cal = malloc(nc * sizeof(float));
+    ln__sigma_grid(net, scene, RC, cal); /* the written bias is 0 */
+    double mean = 0.0, var = 0.0;
+    for (size_t i = 0; i < nc; i++)
+        mean += cal[i];
+    mean /= (double)nc;
+    for (size_t i = 0; i < nc; i++)
+        var += (cal[i] - mean) * (cal[i] - mean);
+    const double sd = sqrt(var / (double)nc);
+    qsort(cal, nc, sizeof(float), ln__cmp_float);
+    const double q60 = cal[(size_t)(0.6 * (double)nc)];
+    const double a = 3.0 / (sd > 1e-12 ? sd : 1e-12);
+    const float bias = (float)(1.0 + log(25.0) - a * q60);
+    float row[64];
+    for (int k = 0; k < 64; k++)
+        row[k] = (float)(a * ln__density_row[k]);
+    free(cal);
+    ln__write_density_row(path, row, bias);
+    printf("density calibration (rough model): sigma spread %.3g scaled by %.3g, bias %.3f\n", sd,
+           a, (double)bias);
+}
+
+/* Smooth body: sigma = alpha * s + beta * q + bias, with s the carried
+ * neuron (the probe row written first) and q the drawn row over the
+ * others. alpha sets sigma's slope across the surface, beta the
+ * roughness, the bias the enclosed volume. Rewrites the file; the engine
+ * passed in is freed and reloaded. */
+static struct ln_engine *ln__calibrate_smooth(const char *dir, const char *path,
+                                              struct ln_engine *eng, const struct ln_triposr **net,
+                                              const float *scene)
+{
+    const int RC = 48;
+    const size_t nc = (size_t)RC * RC * RC;
+    float *s = malloc(nc * sizeof(float)), *q = malloc(nc * sizeof(float));
+    float *c = malloc(nc * sizeof(float)), axis[48];
+    ln__sigma_grid(*net, scene, RC, s);
+    float row[64];
+    row[0] = 0.0f;
+    memcpy(row + 1, ln__density_row + 1, 63 * sizeof(float));
+    ln_engine_free(eng);
+    ln__write_density_row(path, row, 0.0f);
+    eng = ln__load(dir, net);
+    ln__sigma_grid(*net, scene, RC, q);
+    ln__triposr_grid_axis(RC, 0.87f, axis);
+    /* Over a shell around the radius: s against the radius (least squares)
+     * and the spread of q. */
+    const double r0 = LN__BODY_RADIUS, w = 0.08;
+    double n = 0, sr = 0, ss = 0, srr = 0, srs = 0, sq = 0, sqq = 0;
+    for (int i = 0; i < RC; i++)
+        for (int j = 0; j < RC; j++)
+            for (int k = 0; k < RC; k++) {
+                const double r = sqrt((double)axis[i] * axis[i] + (double)axis[j] * axis[j] +
+                                      (double)axis[k] * axis[k]);
+                if (fabs(r - r0) > w)
+                    continue;
+                const size_t x = ((size_t)i * RC + (size_t)j) * RC + (size_t)k;
+                n += 1;
+                sr += r;
+                ss += s[x];
+                srr += r * r;
+                srs += r * s[x];
+                sq += q[x];
+                sqq += (double)q[x] * q[x];
+            }
+    const double slope = (n * srs - sr * ss) / (n * srr - sr * sr);
+    const double sd_q = sqrt(fmax(sqq / n - (sq / n) * (sq / n), 1e-12));
+    if (!(slope < -1e-3))
+        ln__die("calibration: the planted body is not there", NULL);
+    const double alpha = LN__BODY_SLOPE / -slope, beta = LN__BODY_ROUGH * LN__BODY_SLOPE / sd_q;
+    for (size_t x = 0; x < nc; x++)
+        c[x] = (float)(alpha * s[x] + beta * q[x]);
+    /* The bias: the grid's share above the threshold is the ball's. */
+    const double box = 2.0 * 0.87, inside = 4.0 / 3.0 * M_PI * r0 * r0 * r0 / (box * box * box);
+    qsort(c, nc, sizeof(float), ln__cmp_float);
+    const double cq = c[(size_t)((1.0 - inside) * (double)nc)];
+    const float bias = (float)(1.0 + log(25.0) - cq);
+    row[0] = (float)alpha;
+    for (int k = 1; k < 64; k++)
+        row[k] = (float)(beta * ln__density_row[k]);
+    ln_engine_free(eng);
+    ln__write_density_row(path, row, bias);
+    printf("density calibration (smooth body): carried neuron %.3g per unit radius at %.2f, "
+           "random part spread %.3g; alpha %.3g, beta %.3g, bias %.2f\n",
+           -slope, r0, sd_q, alpha, beta, (double)bias);
+    free(c);
+    free(q);
+    free(s);
+    return ln__load(dir, net);
 }
 
 int main(int argc, char **argv)
 {
     const int R = argc > 1 ? atoi(argv[1]) : 256;
     const char *dir = argc > 2 ? argv[2] : "/tmp/lunar-nova-bench-triposr";
+    const char *rough_env = getenv("LN_BENCH_TRIPOSR_ROUGH");
+    const int smooth = !(rough_env && rough_env[0] && strcmp(rough_env, "0") != 0);
     struct ln_error err = {0};
-    char path[1024];
+    char path[1024], model_path[1024];
     if (R < 32 || R > 512)
         return 2;
     if (ln_file_mkdirs(dir, &err) < 0)
@@ -362,11 +650,9 @@ int main(int argc, char **argv)
 
     /* The checkpoint. */
     ln__real_state_dict();
-    long off_w18 = 0, off_b18 = 0;
-    float w18[4 * 64];
     double t0 = ln_time_now();
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    ln__write_safetensors(path, &off_w18, &off_b18, w18);
+    snprintf(model_path, sizeof model_path, "%s/model.safetensors", dir);
+    ln__write_safetensors(model_path, smooth);
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     if (ln_file_write_atomic(path, ln__config_yaml, sizeof ln__config_yaml - 1, &err) < 0)
         ln__die(path, &err);
@@ -376,19 +662,17 @@ int main(int argc, char **argv)
     size_t n_params = 0;
     for (size_t i = 0; i < ln__n_tensors; i++)
         n_params += ln__count(&ln__tensors[i]);
-    printf("random checkpoint: %zu tensors, %zu parameters, written in %.1f s\n", ln__n_tensors,
-           n_params, ln_time_now() - t0);
+    printf("%s checkpoint: %zu tensors, %zu parameters, written and synced in %.1f s\n",
+           smooth ? "smooth-body" : "rough", ln__n_tensors, n_params, ln_time_now() - t0);
 
-    /* Load, and one image through the network for the calibration. */
+    /* Load, and one image through the network stage by stage. */
     t0 = ln_time_now();
-    struct ln_engine *eng;
-    if (ln_engine_triposr_new(dir, &eng, &err) < 0)
-        ln__die("load", &err);
-    const double t_load = ln_time_now() - t0;
+    const struct ln_triposr *net;
+    struct ln_engine *eng = ln__load(dir, &net);
+    const double t_load_first = ln_time_now() - t0;
     struct ln_image img = {0};
     if (ln_synth_photo(&img, 1024) != 0)
         ln__die("synthetic photo", NULL);
-    const struct ln_triposr *net = ln__engine_triposr_net(eng);
     float *chw = malloc(ln_triposr_image_floats(net) * sizeof(float));
     float *tokens = malloc(ln_triposr_tokens_floats(net) * sizeof(float));
     float *bb = malloc(ln_triposr_backbone_floats(net) * sizeof(float));
@@ -410,57 +694,60 @@ int main(int argc, char **argv)
         ln__die("upsample", &err);
     const double t_up = ln_time_now() - t0;
 
-    /* Calibration: sigma' = row . h + bias at 32^3 points; the new row a *
-     * row and bias b put sigma's spread at 3 and 40% of the grid above the
-     * threshold sigma (1 + log 25). */
-    const int RC = 32;
-    float *cal = malloc((size_t)RC * RC * RC * sizeof(float));
-    if (ln__triposr_density_dense(net, scene, RC, cal, NULL, NULL, &err) < 0)
-        ln__die("calibration", &err);
-    const size_t nc = (size_t)RC * RC * RC;
-    double mean = 0.0, var = 0.0;
-    for (size_t i = 0; i < nc; i++) {
-        cal[i] = logf(cal[i]) + 1.0f; /* sigma' (the written bias is 0) */
-        mean += cal[i];
+    if (smooth) {
+        /* What the backbone added to the planted channels ([C, 3 * 1024],
+         * plane-major tokens). */
+        double dev[3] = {0.0, 0.0, 0.0};
+        for (int ch = 0; ch < 3; ch++)
+            for (int p = 0; p < 3; p++)
+                for (int n = 0; n < 1024; n++) {
+                    const double d = bb[(size_t)ch * 3072 + (size_t)p * 1024 + (size_t)n] -
+                                     ln__planted[p][ch][n];
+                    dev[ch] += d * d;
+                }
+        printf("planted body: amplitude %.0f; backbone's random part on channels 0, 1, 2: "
+               "%.3g, %.3g, %.3g (rms)\n",
+               (double)LN__BODY_A, sqrt(dev[0] / 3072), sqrt(dev[1] / 3072), sqrt(dev[2] / 3072));
+        eng = ln__calibrate_smooth(dir, model_path, eng, &net, scene);
+    } else {
+        ln_engine_free(eng);
+        ln__calibrate_rough(model_path, net, scene);
+        eng = ln__load(dir, &net);
     }
-    mean /= (double)nc;
-    for (size_t i = 0; i < nc; i++)
-        var += (cal[i] - mean) * (cal[i] - mean);
-    const double sd = sqrt(var / (double)nc);
-    qsort(cal, nc, sizeof(float), ln__cmp_float);
-    const double q60 = cal[(size_t)(0.6 * (double)nc)];
-    const double a = 3.0 / (sd > 1e-12 ? sd : 1e-12);
-    const float bias = (float)(1.0 + log(25.0) - a * q60);
-    for (int k = 0; k < 64; k++)
-        w18[k] = (float)(a * w18[k]);
-    free(cal);
-    ln_engine_free(eng);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "r+b");
-    if (!f || fseek(f, off_w18, SEEK_SET) != 0 || fwrite(w18, sizeof(float), 64, f) != 64 ||
-        fseek(f, off_b18, SEEK_SET) != 0 || fwrite(&bias, sizeof(float), 1, f) != 1 || fclose(f) != 0)
-        ln__die("calibration write", NULL);
-    printf("density calibration: sigma spread %.3g scaled by %.3g, bias %.3f\n", sd, a,
-           (double)bias);
-    if (ln_engine_triposr_new(dir, &eng, &err) < 0)
-        ln__die("reload", &err);
-    net = ln__engine_triposr_net(eng);
 
-    /* Dense sample for a points/s figure. */
+    /* Dense sample for a points/s figure and the share inside. */
     const int RD = 64;
-    float *dense = malloc((size_t)RD * RD * RD * sizeof(float));
+    const size_t nD = (size_t)RD * RD * RD;
+    float *dense = malloc(nD * sizeof(float));
     t0 = ln_time_now();
     if (ln__triposr_density_dense(net, scene, RD, dense, NULL, NULL, &err) < 0)
         ln__die("dense density", &err);
     const double t_dense = ln_time_now() - t0;
+    size_t n_in = 0;
+    for (size_t i = 0; i < nD; i++)
+        n_in += dense[i] > LN__TSR_THRESHOLD;
     free(dense);
-    const double dense_rate = (double)RD * RD * RD / t_dense;
+    const double dense_rate = (double)nD / t_dense;
+    const double share_in = (double)n_in / (double)nD;
+    printf("inside at %d^3: %.1f%% of the grid", RD, 100.0 * share_in);
+    if (smooth)
+        printf(" (the volume of a ball of radius %.3f)",
+               cbrt(share_in * 1.74 * 1.74 * 1.74 * 3.0 / (4.0 * M_PI)));
+    printf("\n");
+    ln_engine_free(eng);
+    eng = NULL;
 
-    /* The whole run as the command line does it: PNG in, GLB out. */
+    /* The whole run as the command line does it: PNG in (decode), engine
+     * loaded from the folder, generate, GLB out. */
     struct ln_buf png = {0};
     if (ln_image_encode_png(&img, &png, &err) < 0)
         ln__die("png", &err);
     ln_image_free(&img);
+    char png_path[1024];
+    snprintf(png_path, sizeof png_path, "%s/input.png", dir);
+    if (ln_file_write_atomic(png_path, png.data, png.len, &err) < 0)
+        ln__die(png_path, &err);
+    ln_buf_free(&png);
     struct ln__capture cap = {NULL};
     struct ln_engine_tap tap = {ln__capture_fn, &cap, 0};
     struct ln_generate_options opt;
@@ -471,9 +758,12 @@ int main(int argc, char **argv)
     struct ln_mesh mesh = {0};
     const double w0 = ln_time_now();
     struct ln_image in_img = {0};
-    if (ln_image_decode(png.data, png.len, NULL, &in_img, &err) < 0)
+    if (ln_image_load(png_path, NULL, &in_img, &err) < 0)
         ln__die("decode", &err);
     const double t_decode = ln_time_now() - w0;
+    t0 = ln_time_now();
+    eng = ln__load(dir, &net);
+    const double t_load = ln_time_now() - t0;
     struct ln_engine_input in = {.images = &in_img, .n_images = 1};
     if (ln_generate(eng, &in, &opt, NULL, &mesh, &rep, &err) < 0)
         ln__die("generate", &err);
@@ -483,9 +773,10 @@ int main(int argc, char **argv)
         ln__die("export", &err);
     const double t_export = ln_time_now() - e0;
     const double t_whole = ln_time_now() - w0;
+    const size_t rss_whole = ln_time_peak_rss();
 
-    /* Coarse to fine on the random model, stage by stage, from the run's
-     * scene code (mesh and colours timed here on their own). */
+    /* Coarse to fine, stage by stage, from the run's scene code (mesh and
+     * colours timed here on their own). */
     const size_t nR = (size_t)R * R * R;
     float *field = malloc(nR * sizeof(float));
     struct ln__tsr_density_stats st;
@@ -498,17 +789,15 @@ int main(int argc, char **argv)
     if (ln__triposr_mesh_field(field, R, 0.87f, &raw, &err) < 0)
         ln__die("marching cubes", &err);
     const double t_mc = ln_time_now() - t0;
+    free(field);
     float *col = malloc(raw.n_vertices * 3 * sizeof(float));
     t0 = ln_time_now();
     if (ln_triposr_query(net, cap.scene, raw.positions, raw.n_vertices, NULL, col, NULL, &err) < 0)
         ln__die("colours", &err);
     const double t_col = ln_time_now() - t0;
-
-    /* A smooth body's share of the grid (no network: the test's bumpy
-     * ball), for what a trained model's density would cost. */
-    struct ln__tsr_density_stats sb;
-    if (ln__tsr_grid_coarse_fine(R, 0.87f, 0, ln__blob, NULL, field, &sb, NULL, &err) < 0)
-        ln__die("smooth body", &err);
+    struct ln_mesh_stats ms;
+    if (ln_mesh_stats(&raw, &ms, &err) < 0)
+        ln__die("mesh statistics", &err);
 
     const double gf_vit = 214.1, gf_bb = 2744.7, gf_up = 1.01, per_point = 81408e-9;
     printf("\nstage                          seconds   GFLOP   GFLOP/s  %% of sgemm\n");
@@ -521,39 +810,39 @@ int main(int argc, char **argv)
     ROW("backbone (16 blocks)", t_bb, gf_bb);
     ROW("upsample", t_up, gf_up);
     ROW("image -> scene code", t_vit + t_bb + t_up, gf_vit + gf_bb + gf_up);
-    ROW("density 64^3 dense", t_dense, (double)RD * RD * RD * per_point);
+    ROW("density 64^3 dense", t_dense, (double)nD * per_point);
     printf("  dense: %.0f points/s (%.1fx the 227 k points/s reference)\n", dense_rate,
            dense_rate / 227e3);
     char label[64];
     snprintf(label, sizeof label, "density %d^3 coarse to fine", R);
     ROW(label, t_c2f, (double)st.n_evaluated * per_point);
-    printf("  random model: %zu of %zu points evaluated (%.1f%%), %.0f points/s\n", st.n_evaluated,
-           st.n_points, 100.0 * (double)st.n_evaluated / (double)st.n_points,
-           (double)st.n_evaluated / t_c2f);
-    printf("  smooth body (bumpy ball): %.1f%% of the grid evaluated -> about %.2f s at the dense "
-           "rate\n",
-           100.0 * (double)sb.n_evaluated / (double)sb.n_points,
-           (double)sb.n_evaluated / dense_rate);
+    printf("  %zu of %zu points evaluated (%.1f%%), %.0f points/s\n", st.n_evaluated, st.n_points,
+           100.0 * (double)st.n_evaluated / (double)st.n_points, (double)st.n_evaluated / t_c2f);
     ROW("marching cubes", t_mc, 0.0);
-    printf("  %zu vertices, %zu faces\n", raw.n_vertices, raw.n_faces);
+    printf("  %zu vertices, %zu faces, %zu component%s, %s (Euler characteristic %ld), "
+           "box [%.2f %.2f] [%.2f %.2f] [%.2f %.2f]\n",
+           raw.n_vertices, raw.n_faces, ms.n_components, ms.n_components == 1 ? "" : "s",
+           ms.watertight ? "closed" : "open", ms.euler, (double)ms.bbox_min[0],
+           (double)ms.bbox_max[0], (double)ms.bbox_min[1], (double)ms.bbox_max[1],
+           (double)ms.bbox_min[2], (double)ms.bbox_max[2]);
     ROW("vertex colours", t_col, (double)raw.n_vertices * per_point);
-    printf("\nwhole image -> GLB at %d (decode, engine, post-processing, export): %.2f s\n", R,
-           t_whole);
-    printf("  decode %.3f", t_decode);
+    printf("\nwhole image -> GLB at %d (decode, load, engine, post-processing, export): %.2f s\n",
+           R, t_whole);
+    printf("  decode %.3f, load %.3f", t_decode, t_load);
     for (int i = 0; i < rep.n_stages; i++)
         printf(", %s %.3f", rep.stages[i].name, rep.stages[i].seconds);
     printf(", export %.3f\n", t_export);
     printf("  %zu vertices, %zu faces after post-processing\n", rep.stats.n_vertices,
            rep.stats.n_faces);
-    printf("peak RSS: %.2f GB\n", (double)ln_time_peak_rss() / 1e9);
+    printf("first load (checkpoint just written): %.3f s\n", t_load_first);
+    printf("peak RSS: %.2f GB (%.2f GB at the end of the whole run)\n",
+           (double)ln_time_peak_rss() / 1e9, (double)rss_whole / 1e9);
 
     free(col);
     ln_mesh_free(&raw);
-    free(field);
     free(cap.scene);
     ln_mesh_free(&mesh);
     ln_image_free(&in_img);
-    ln_buf_free(&png);
     free(scene);
     free(bb);
     free(tokens);
