@@ -3,7 +3,9 @@
 // folder. A job running at the kill is queued again and succeeds; in a loop
 // of rounds killed at random moments, outputs/jobs.json always parses (or
 // its .bak does, and the next start recovers from it), no acknowledged job
-// is lost and no finished job is undone.
+// is lost and no finished job is undone — not even when jobs.json is
+// damaged on purpose and the .bak is one save behind: the job folders' own
+// records (outputs/<id>/job.json) give back what the .bak lacks.
 //
 // The loop is reproducible: LN_CRASH_SEED=<n> replays a run (the seed is
 // printed first), LN_CRASH_ROUNDS sets the number of rounds (default 200).
@@ -127,6 +129,12 @@ test('a job running at a SIGKILL is queued again at the next start and succeeds'
   assert.equal(h.state, 'ok', `jobs.json after SIGKILL: ${h.why}`);
   assert.equal(h.jobs[slow]?.status, 'running');
   for (const id of done) assert.equal(h.jobs[id]?.status, 'succeeded');
+  // Each folder's record says the same as the history.
+  for (const id of [...done, slow]) {
+    const rec = readHistory(path.join(outputs, id, 'job.json'));
+    assert.equal(rec.state, 'ok', `job ${id} record: ${rec.why}`);
+    assert.deepEqual(rec.jobs, h.jobs[id]);
+  }
 
   srv = await startServer(args, { outputs });
   try {
@@ -144,6 +152,58 @@ test('a job running at a SIGKILL is queued again at the next start and succeeds'
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     assert.equal(job.attempts, 2);
     assert.ok(isGlb(path.join(outputs, slow, 'model.glb')));
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a history replaced by {} is rebuilt from the job folders, and unacknowledged folders go', async () => {
+  const dir = tmpDir('emptied-in');
+  const bytes = fs.readFileSync(synth('photo', path.join(dir, 'p.png'), 48));
+  const args = ['--threads', '1'];
+  let srv = await startServer(args, { prefix: 'emptied' });
+  const outputs = srv.outputs;
+  const done = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${srv.url}/generate`, {
+        method: 'POST',
+        body: form([{ field: 'image', name: 'p.png', bytes }], [['resolution', 32], ['faces', 0], ['smooth', 0]]),
+      });
+      assert.equal(r.status, 202);
+      const id = (await json(r)).id;
+      assert.equal((await waitJob(srv.url, id)).status, 'succeeded');
+      done.push(id);
+    }
+  } finally {
+    await srv.stop();
+  }
+  // What the old manual told operators to do without a usable backup, and
+  // the folder a kill between a submission's folder and its record leaves.
+  fs.writeFileSync(path.join(outputs, 'jobs.json'), '{}\n');
+  fs.rmSync(path.join(outputs, 'jobs.json.bak'), { force: true });
+  const unacked = path.join(outputs, '0123456789abcdef01234567');
+  fs.mkdirSync(unacked);
+  fs.writeFileSync(path.join(unacked, 'input-0.png'), bytes);
+
+  srv = await startServer(args, { outputs });
+  try {
+    assert.match(srv.log(), /job history: 2 jobs adopted from their folders, 1 unacknowledged folder removed/);
+    assert.match(srv.log(), /removed the folder \S*0123456789abcdef01234567: a submission that was never acknowledged/);
+    assert.match(srv.log(), /job history: 2 jobs \(0 queued again\)/);
+    assert.equal(fs.existsSync(unacked), false);
+    const list = await json(await fetch(`${srv.url}/jobs`));
+    assert.equal(list.total, 2);
+    for (const id of done) {
+      const job = await json(await fetch(`${srv.url}/jobs/${id}`));
+      assert.equal(job.status, 'succeeded');
+      assert.equal(job.attempts, 1);
+      const glb = await fetch(`${srv.url}/jobs/${id}/model.glb`);
+      assert.equal(glb.status, 200);
+      assert.equal(Buffer.from(await glb.arrayBuffer()).subarray(0, 4).toString('latin1'), 'glTF');
+    }
+    const h = readHistory(path.join(outputs, 'jobs.json'));
+    assert.deepEqual(Object.keys(h.jobs).sort(), [...done].sort());
   } finally {
     await srv.stop();
   }
@@ -175,7 +235,10 @@ test('SIGKILL at random moments loses no acknowledged or finished job', { timeou
   let bakRecoveries = 0; // starts whose log says the .bak was used
   let expectRecovery = null; // why the next start must recover from the .bak
   let damaged = 0;
-  let forgotten = 0; // acknowledged jobs only the damaged jobs.json held
+  let behind = 0; // jobs the .bak lacked or had behind when jobs.json was damaged
+  let adopted = 0; // jobs the start-up logs said it adopted from their folders
+  let removedFolders = 0; // unacknowledged folders the start-up logs said it removed
+  let expectAfterDamage = false; // the next start must give back what the damage took
   let lastLog = '';
   const t0 = Date.now();
 
@@ -206,7 +269,9 @@ test('SIGKILL at random moments loses no acknowledged or finished job', { timeou
   };
 
   // The history as the next start will load it, checked against what the
-  // client was told and what was seen before.
+  // client was told and what was seen before. Right after a damage the disk
+  // holds only the .bak, which may lack jobs: the start after it must have
+  // put them back (checked with the next round's files).
   const checkDisk = (round) => {
     const main = readHistory(jobsFile);
     let hist = main;
@@ -218,8 +283,11 @@ test('SIGKILL at random moments loses no acknowledged or finished job', { timeou
       }
       hist = bak.state === 'ok' ? bak : { jobs: {} };
     }
-    for (const [id, r] of acked)
+    for (const [id, r] of acked) {
       assert.ok(hist.jobs[id], `round ${round}: job ${id} (acknowledged in round ${r}) is not in the history`);
+      // Its folder record exists from before the 202 on.
+      assert.equal(readHistory(path.join(outputs, id, 'job.json')).state, 'ok', `round ${round}: job ${id} has no folder record`);
+    }
     for (const id of succeeded) {
       assert.equal(hist.jobs[id]?.status, 'succeeded', `round ${round}: job ${id} was succeeded, now ${hist.jobs[id]?.status}`);
     }
@@ -230,8 +298,9 @@ test('SIGKILL at random moments loses no acknowledged or finished job', { timeou
       assert.ok(isGlb(path.join(outputs, id, 'model.glb')), `round ${round}: job ${id} succeeded but its model.glb is not a GLB`);
   };
 
-  // Damages jobs.json as a broken disk would (cut short, or gone); the .bak
-  // is one save behind, so what only jobs.json held is no longer expected.
+  // Damages jobs.json as a broken disk would (cut short, or gone). The .bak
+  // is one save behind, but nothing is forgiven: every acknowledged job must
+  // come back, and every finished one stay finished, from the job folders.
   const damage = (round) => {
     const main = readHistory(jobsFile);
     const bak = readHistory(bakFile);
@@ -243,19 +312,28 @@ test('SIGKILL at random moments loses no acknowledged or finished job', { timeou
       fs.unlinkSync(jobsFile);
     }
     damaged++;
-    for (const id of [...acked.keys()]) {
-      if (!bak.jobs[id]) {
-        acked.delete(id);
-        forgotten++;
-      }
-    }
-    for (const id of [...succeeded]) if (bak.jobs[id]?.status !== 'succeeded') succeeded.delete(id);
-    for (const [k, v] of [...keyOf]) if (!bak.jobs[v.id]) keyOf.delete(k);
+    for (const [id, job] of Object.entries(main.jobs))
+      if (!bak.jobs[id] || bak.jobs[id].status !== job.status) behind++;
+    expectAfterDamage = true;
     void round;
   };
 
   const checkStart = (srv, round) => {
     const log = srv.log();
+    const m = /job history: (\d+) jobs? adopted from (?:its|their) folders?/.exec(log);
+    if (m) adopted += Number(m[1]);
+    const r = /(\d+) unacknowledged folders? removed/.exec(log);
+    if (r) removedFolders += Number(r[1]);
+    if (expectAfterDamage) {
+      // The history saved by this start holds every acknowledged job again.
+      const now = readHistory(jobsFile);
+      assert.equal(now.state, 'ok', `round ${round}: jobs.json after the recovery start: ${now.why}`);
+      for (const [id, r0] of acked)
+        assert.ok(now.jobs[id], `round ${round}: job ${id} (acknowledged in round ${r0}) did not come back after jobs.json was damaged`);
+      for (const id of succeeded)
+        assert.equal(now.jobs[id]?.status, 'succeeded', `round ${round}: job ${id} was succeeded, after the damage ${now.jobs[id]?.status}`);
+      expectAfterDamage = false;
+    }
     const recovered = /the job history was loaded from \S*jobs\.json\.bak/.test(log);
     if (recovered) bakRecoveries++;
     if (expectRecovery)
@@ -363,10 +441,13 @@ test('SIGKILL at random moments loses no acknowledged or finished job', { timeou
         `crash loop: seed ${seed}, ${rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s, ` +
           `${acked.size} jobs acknowledged (${replays} idempotent replays), ${nSucceeded} succeeded, ` +
           `${nFailed} failed, ${succeeded.size} seen succeeded, ${bakRecoveries} recoveries from .bak ` +
-          `(${damaged} damaged on purpose, ${forgotten} jobs only the damaged file held), ` +
-          `start-up p50 ${q(0.5)} ms p99 ${q(0.99)} ms, ${stray.length} stray temporaries, ${orphans.length} folders outside the history (unacknowledged submissions)`,
+          `(${damaged} damaged on purpose, ${behind} jobs the .bak lacked or had behind), ` +
+          `${adopted} jobs adopted from their folders, ${removedFolders} unacknowledged folders removed, ` +
+          `start-up p50 ${q(0.5)} ms p99 ${q(0.99)} ms, ${stray.length} stray temporaries, ${orphans.length} folders outside the history`,
       );
       assert.deepEqual(stray, [], 'temporary files left in outputs');
+      // A start adopts or removes every job folder the history lacks.
+      assert.deepEqual(orphans, [], 'job folders outside the history');
     } catch (e) {
       if (srv.proc.exitCode === null && srv.proc.signalCode === null) await srv.kill();
       throw e;
