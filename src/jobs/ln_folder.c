@@ -49,9 +49,20 @@ int ln_folder_record_write(const char *outputs, const char *id, const json_t *jo
     size_t len = strlen(text);
     text[len++] = '\n'; /* replaces the NUL: the length is what is written */
     int rc = ln_file_write_atomic(path, text, len, err);
-    free(path);
     free(text);
-    return rc < 0 ? ln_error_prefix(err, "record of job %s not saved", id) : LN_OK;
+    if (rc < 0) {
+        free(path);
+        return ln_error_prefix(err, "record of job %s not saved", id);
+    }
+    /* A job with a record is not being deleted. */
+    char *mark = ln__path(outputs, id, LN_FOLDER_DELETED);
+    if (unlink(mark) == 0)
+        rc = ln_file_sync_parent(mark, err);
+    else if (errno != ENOENT)
+        rc = ln_error_set(err, LN_EIO, "cannot remove %s: %s", mark, strerror(errno));
+    free(mark);
+    free(path);
+    return rc;
 }
 
 int ln_folder_record_read(const char *outputs, const char *id, struct ln_job *job,
@@ -92,13 +103,24 @@ int ln_folder_record_drop(const char *outputs, const char *id, struct ln_error *
     if (!ln_job_id_valid(id))
         return ln_error_set(err, LN_EINVAL, "\"%.40s\" is not a job id", id ? id : "");
     char *path = ln__path(outputs, id, LN_FOLDER_RECORD);
+    char *mark = ln__path(outputs, id, LN_FOLDER_DELETED);
     int rc = LN_OK;
-    if (unlink(path) < 0) {
+    char *dir = ln__path(outputs, id, NULL);
+    struct stat st;
+    /* One rename: at every instant the folder has its record or its mark. */
+    if (rename(path, mark) < 0) {
         if (errno != ENOENT)
-            rc = ln_error_set(err, LN_EIO, "cannot remove %s: %s", path, strerror(errno));
-    } else {
-        rc = ln_file_sync_parent(path, err);
+            rc = ln_error_set(err, LN_EIO, "cannot mark %s deleted: %s", path, strerror(errno));
+        else if (lstat(dir, &st) < 0 && errno == ENOENT)
+            goto done; /* no folder: nothing could adopt the job back */
+        else
+            rc = ln_file_write_atomic(mark, "", 0, err);
     }
+    if (rc == LN_OK)
+        rc = ln_file_sync_parent(mark, err);
+done:
+    free(dir);
+    free(mark);
     free(path);
     return rc;
 }
@@ -274,6 +296,24 @@ int ln_folder_reconcile(const char *outputs, json_t *history, struct ln_folder_c
             continue;
 
         json_t *entry = json_object_get(history, id);
+        char *mark = ln__path(outputs, id, LN_FOLDER_DELETED);
+        int marked = access(mark, F_OK) == 0;
+        if (marked && !entry) {
+            /* Deleted, and the history says so: finish the removal. */
+            if (ln_folder_remove(outputs, id) == LN_OK) {
+                ln_log_info("removed the folder %s/%s of a deleted job (the removal had been "
+                            "cut short)",
+                            outputs, id);
+                c->deleted++;
+            } else {
+                c->kept++;
+            }
+            free(mark);
+            continue;
+        }
+        if (marked && unlink(mark) == 0) /* the deletion was not saved: the job stays */
+            ln_file_sync_parent(mark, NULL);
+        free(mark);
         struct ln_error rerr = {0};
         int rrc = ln_folder_record_read(outputs, id, rec, &rerr);
         if (rrc == LN_OK && !entry) {

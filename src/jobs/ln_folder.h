@@ -21,12 +21,16 @@
  *     is rewritten from the entry;
  *   - no record, and the job is in the history (a folder from an earlier
  *     version): the record is written from the history;
+ *   - a deletion mark (a delete or a retention cut short by a crash): when
+ *     the history no longer holds the job, the folder is removed; when it
+ *     still does, the deletion never happened and the mark goes;
  *   - no record, not in the history, and nothing in it but uploaded inputs
  *     and unfinished temporary files: a submission cut off before it was
  *     acknowledged, so the folder is removed, with a log line naming it;
  *   - anything else (an unreadable record, files that are not inputs) is
  *     left as it is, with a warning naming the folder.
- * Nothing with a record or with result files is ever deleted.
+ * Nothing with a record, or with result files and no deletion mark, is ever
+ * deleted.
  *
  * Not thread-safe on the same job: the job manager calls it under its lock.
  */
@@ -40,8 +44,10 @@
 #include "ln_job.h"
 
 #define LN_FOLDER_RECORD "job.json"
+#define LN_FOLDER_DELETED "job.json.deleted"
 
-/* Replaces outputs/<id>/job.json with the job object atomically and durably.
+/* Replaces outputs/<id>/job.json with the job object atomically and durably,
+ * and removes a deletion mark (see ln_folder_record_drop) if there is one.
  * The folder must exist. */
 int ln_folder_record_write(const char *outputs, const char *id, const json_t *job,
                            struct ln_error *err);
@@ -50,8 +56,11 @@ int ln_folder_record_write(const char *outputs, const char *id, const json_t *jo
  * job id, LN_EIO when it cannot be read. */
 int ln_folder_record_read(const char *outputs, const char *id, struct ln_job *job,
                           struct ln_error *err);
-/* Removes outputs/<id>/job.json durably (a missing one is not an error), so
- * that a job being deleted cannot be adopted back from its folder. */
+/* Turns outputs/<id>/job.json into a deletion mark, job.json.deleted,
+ * durably (also when there was no record), before a job's entry leaves the
+ * history: a job being deleted is never adopted back from its folder, and a
+ * start-up that finds the mark on a job the history no longer holds
+ * finishes the deletion. ln_folder_record_write takes the mark away. */
 int ln_folder_record_drop(const char *outputs, const char *id, struct ln_error *err);
 
 /* Removes outputs/<name> and everything in it. Only a job folder (a valid
@@ -70,6 +79,7 @@ struct ln_folder_census {
     size_t adopted;  /* jobs added to the history from their folder records */
     size_t advanced; /* history entries replaced by a record that was ahead */
     size_t removed;  /* unacknowledged folders (inputs only, no record) removed */
+    size_t deleted;  /* folders of deleted jobs (marked, out of the history) removed */
     size_t kept;     /* folders outside the history left alone (see the warnings) */
     size_t written;  /* records written from the history (missing or behind) */
 };

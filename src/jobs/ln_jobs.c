@@ -816,6 +816,7 @@ static void ln__log_census(const struct ln_jobs *J, const struct ln_folder_censu
         {c->advanced, "job brought forward to its folder record",
          "jobs brought forward to their folder records"},
         {c->removed, "unacknowledged folder removed", "unacknowledged folders removed"},
+        {c->deleted, "deleted job's folder removed", "deleted jobs' folders removed"},
         {c->kept, "folder outside the history left as it is",
          "folders outside the history left as they are"},
         {c->written, "job record written from the history", "job records written from the history"},

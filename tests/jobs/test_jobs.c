@@ -1338,6 +1338,7 @@ static void test_refused_change_leaves_record(void **state)
     assert_string_equal(ln__record_status(dir, job.id, st), "queued");
     assert_int_equal(ln_jobs_delete(J, job.id, &err), LN_EIO);
     assert_string_equal(ln__record_status(dir, job.id, st), "queued");
+    assert_false(ln__exists(dir, job.id, "job.json.deleted"));
     assert_true(ln__exists(dir, job.id, "input-0.png"));
     assert_int_equal(ln_jobs_get(J, job.id, &snap, &err), LN_OK);
     assert_int_equal(snap.status, LN_JOB_STATUS_QUEUED);
@@ -1345,6 +1346,63 @@ static void test_refused_change_leaves_record(void **state)
     ln__unlink(dir, "jobs.json/keep");
     assert_int_equal(rmdir(p), 0);
     assert_int_equal(rename(q, p), 0);
+}
+
+/* A deletion (through the API or by retention) cut short by a crash: the
+ * record had become a deletion mark. Out of the history, the folder goes,
+ * results and all; still in the history, the job stays with its record. A
+ * job whose folder was removed by hand can still be deleted. */
+static void test_deletion_cut_short(void **state)
+{
+    char dir[1100], p[4096];
+    snprintf(dir, sizeof dir, "%s", ln_test_tmpdir("jobs_delete_cut"));
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_error err = {0};
+    struct ln_job gone, stays, hand, snap;
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 8, 0);
+    ln__start(J);
+    ln__submit(J, &gone, NULL);
+    ln__submit(J, &stays, NULL);
+    ln__submit(J, &hand, NULL);
+    ln__wait_for(J, gone.id, ln__is_final, 10, &gone);
+    ln__wait_for(J, stays.id, ln__is_final, 10, &stays);
+    ln__wait_for(J, hand.id, ln__is_final, 10, &hand);
+    snprintf(p, sizeof p, "rm -rf '%s/%s'", dir, hand.id);
+    assert_int_equal(system(p), 0);
+    assert_int_equal(ln_jobs_delete(J, hand.id, &err), LN_OK);
+    ln_jobs_free(J);
+
+    /* gone: the history saved without it, the folder not yet removed. */
+    snprintf(p, sizeof p, "%s/jobs.json", dir);
+    json_t *all = json_load_file(p, 0, NULL);
+    assert_int_equal(json_object_del(all, gone.id), 0);
+    assert_int_equal(json_dump_file(all, p, 0), 0);
+    json_decref(all);
+    char from[128], to[128];
+    snprintf(from, sizeof from, "%s/job.json", gone.id);
+    snprintf(to, sizeof to, "%s/job.json.deleted", gone.id);
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/%s", dir, from);
+    snprintf(b, sizeof b, "%s/%s", dir, to);
+    assert_int_equal(rename(a, b), 0);
+    /* stays: marked, but the history was never saved without it. */
+    snprintf(from, sizeof from, "%s/job.json", stays.id);
+    snprintf(to, sizeof to, "%s/job.json.deleted", stays.id);
+    snprintf(a, sizeof a, "%s/%s", dir, from);
+    snprintf(b, sizeof b, "%s/%s", dir, to);
+    assert_int_equal(rename(a, b), 0);
+
+    J = ln__open(dir, &eng, 1, 8, 0);
+    assert_false(ln__exists(dir, gone.id, NULL));
+    assert_int_equal(ln_jobs_get(J, gone.id, &snap, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_get(J, stays.id, &snap, &err), LN_OK);
+    assert_int_equal(snap.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_false(ln__exists(dir, stays.id, "job.json.deleted"));
+    assert_true(ln__exists(dir, stays.id, "model.glb"));
+    ln__assert_record_is(dir, &snap);
+    ln_jobs_free(J);
+    assert_int_equal(atomic_load(&f.runs), 3);
 }
 
 int main(void)
@@ -1375,6 +1433,7 @@ int main(void)
         cmocka_unit_test(test_unacknowledged_folders_removed),
         cmocka_unit_test(test_folder_with_record_adopted),
         cmocka_unit_test(test_refused_change_leaves_record),
+        cmocka_unit_test(test_deletion_cut_short),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
