@@ -10,10 +10,15 @@
  * shell of the R^3 grid, so a pass over every step-th point decides most
  * of the volume; only coarse cells whose corners straddle the threshold,
  * or come close to it relative to how much the density varies across the
- * cell, are evaluated at full resolution, after a one-cell dilation. The
- * other points get a value on the right side of the threshold, which is
- * all marching cubes reads there, so the mesh equals the dense grid's
- * wherever no detail hides strictly inside one coarse cell.
+ * cell, are evaluated at full resolution. Then the surface is followed:
+ * a neighbouring cell is refined in turn when a point on its boundary
+ * lies on the other side of the threshold than its corners (the surface
+ * enters it), or when its corners come within reach of the threshold
+ * given how rough the field proved in the refined neighbour; repeated
+ * until nothing changes. The other points get a value on the right side of
+ * the threshold, which is all marching cubes reads there, so the mesh
+ * equals the dense grid's wherever no piece of surface hides wholly
+ * inside cells left coarse.
  */
 #include "triposr_internal.h"
 
@@ -41,12 +46,18 @@
  * is refined when a corner's log density is within MARGIN + SLOPE *
  * (the spread of log density over its corners) of log(threshold): near
  * the threshold, a bend of the density between the corners can cross it
- * unseen, more easily where the density changes fast. The values keep the
- * dense grid's mesh on the tests' fields (the golden random model, rough
- * at the texel scale, and smooth bodies at coarse steps 2 to 8) while
- * refining about a tenth of a smooth body's 256^3 grid. */
+ * unseen, more easily where the density changes fast. With ROUGH below,
+ * the values keep the dense grid's mesh on the tests' fields (the golden
+ * random model, rough at the texel scale; smooth and rippled bodies at
+ * coarse steps 2 to 8) while evaluating 6-7% of a smooth body's 256^3
+ * grid. */
 #define LN__TSR_MARGIN 0.1f
 #define LN__TSR_SLOPE 0.25f
+/* A cell next to a refined one is refined too when its corners come within
+ * MARGIN + ROUGH * (the refined neighbour's roughness: the largest gap
+ * between its log density and the trilinear interpolation of its corners)
+ * of log(threshold). */
+#define LN__TSR_ROUGH 2.0f
 /* log density is clamped to this range (exp over- and underflow). */
 #define LN__TSR_LOG_MAX 80.0f
 
@@ -234,8 +245,8 @@ struct ln__c2f {
     int R, M; /* fine points and coarse cells per axis */
     const int *cell_lo, *cell_hi, *coarse_of;
     const float *cval;     /* [(M + 1)^3] density at the coarse points */
-    uint8_t *raw;          /* [M^3] cell needs full resolution (before dilation) */
-    uint8_t *active;       /* [M^3] after dilation */
+    uint8_t *raw;          /* [M^3] cell needs full resolution */
+    uint8_t *active;       /* [M^3] the cells the first fine pass evaluates (= raw) */
     float *fill;           /* [M^3] value for points of a cell left coarse */
     float *field;          /* [R^3] */
     size_t *count;         /* [R] points to evaluate per fine slab */
@@ -281,36 +292,6 @@ static void ln__c2f_classify(void *vctx, size_t begin, size_t end, int thread)
                                dist < LN__TSR_MARGIN + LN__TSR_SLOPE * (vmax - vmin);
                 /* The mean of values on one side stays on that side. */
                 c->fill[cell] = (float)(sum / 8.0);
-            }
-}
-
-static void ln__c2f_dilate(void *vctx, size_t begin, size_t end, int thread)
-{
-    const struct ln__c2f *c = vctx;
-    const int M = c->M;
-    for (size_t mi = begin; mi < end; mi++)
-        for (int mj = 0; mj < M; mj++)
-            for (int mk = 0; mk < M; mk++) {
-                uint8_t a = 0;
-                for (int di = -1; di <= 1 && !a; di++) {
-                    const int ii = (int)mi + di;
-                    if (ii < 0 || ii >= M)
-                        continue;
-                    for (int dj = -1; dj <= 1 && !a; dj++) {
-                        const int jj = mj + dj;
-                        if (jj < 0 || jj >= M)
-                            continue;
-                        const uint8_t *row = c->raw + ((size_t)ii * (size_t)M + (size_t)jj) * (size_t)M;
-                        for (int dk = -1; dk <= 1; dk++) {
-                            const int kk = mk + dk;
-                            if (kk >= 0 && kk < M && row[kk]) {
-                                a = 1;
-                                break;
-                            }
-                        }
-                    }
-                }
-                c->active[(mi * (size_t)M + (size_t)mj) * (size_t)M + (size_t)mk] = a;
             }
 }
 
@@ -384,6 +365,181 @@ static void ln__c2f_scatter(void *vctx, size_t begin, size_t end, int thread)
         c->field[c->idx[n]] = c->dens[n];
 }
 
+/* Following the surface out of the refined cells. A cell left coarse
+ * holds values on one side of the threshold (its corners' side). When a
+ * point on its boundary, evaluated with a refined neighbour, lies on the
+ * other side, the surface enters the cell there: it is refined in the next
+ * wave, and so on until no boundary disagrees. A surface that reaches any
+ * refined cell is thus followed wherever it goes, at the cost of the cells
+ * it passes through; only a piece that lies wholly inside cells left
+ * coarse, away from the threshold at their corners, is not seen. */
+struct ln__flood {
+    int R, M;
+    const int *cidx, *lo, *hi, *co;
+    const float *field;
+    uint32_t *wave;  /* [M^3] 0: coarse; w: refined in wave w */
+    uint8_t *fresh;  /* [M^3] refined in the coming wave */
+    float *dev;      /* [M^3] roughness of a refined cell (see ln__flood_dev) */
+    uint32_t current;
+};
+
+/* Clamped log density: the scale the classification works in. */
+static float ln__logd(float d)
+{
+    const float v = d > 0.0f ? logf(d) : -LN__TSR_LOG_MAX;
+    return v < LN__TSR_LOG_MAX ? (v > -LN__TSR_LOG_MAX ? v : -LN__TSR_LOG_MAX) : LN__TSR_LOG_MAX;
+}
+
+/* For each cell refined in the last wave: the largest difference between
+ * the log density at its points and the trilinear interpolation of its
+ * corners, i.e. how much the coarse samples misjudge the field there. */
+static void ln__flood_dev(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__flood *c = vctx;
+    const size_t M = (size_t)c->M, R = (size_t)c->R;
+    for (size_t mi = begin; mi < end; mi++)
+        for (size_t mj = 0; mj < M; mj++)
+            for (size_t mk = 0; mk < M; mk++) {
+                const size_t cell = (mi * M + mj) * M + mk;
+                if (c->wave[cell] != c->current)
+                    continue;
+                const size_t i0 = (size_t)c->cidx[mi], i1 = (size_t)c->cidx[mi + 1];
+                const size_t j0 = (size_t)c->cidx[mj], j1 = (size_t)c->cidx[mj + 1];
+                const size_t k0 = (size_t)c->cidx[mk], k1 = (size_t)c->cidx[mk + 1];
+                float v[8];
+                for (int q = 0; q < 8; q++)
+                    v[q] = ln__logd(c->field[((q >> 2 ? i1 : i0) * R + (q >> 1 & 1 ? j1 : j0)) * R +
+                                             (q & 1 ? k1 : k0)]);
+                float worst = 0.0f;
+                for (size_t i = i0; i <= i1; i++) {
+                    const float x = (float)(i - i0) / (float)(i1 - i0);
+                    for (size_t j = j0; j <= j1; j++) {
+                        const float y = (float)(j - j0) / (float)(j1 - j0);
+                        const float *row = c->field + (i * R + j) * R;
+                        const float a0 = (v[0] + (v[2] - v[0]) * y) * (1.0f - x) +
+                                         (v[4] + (v[6] - v[4]) * y) * x;
+                        const float a1 = (v[1] + (v[3] - v[1]) * y) * (1.0f - x) +
+                                         (v[5] + (v[7] - v[5]) * y) * x;
+                        for (size_t k = k0; k <= k1; k++) {
+                            const float z = (float)(k - k0) / (float)(k1 - k0);
+                            const float d = fabsf(ln__logd(row[k]) - (a0 + (a1 - a0) * z));
+                            worst = d > worst || d != d ? d : worst;
+                        }
+                    }
+                }
+                c->dev[cell] = worst == worst ? worst : LN__TSR_LOG_MAX;
+            }
+}
+
+static void ln__flood_check(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__flood *c = vctx;
+    const int M = c->M;
+    const size_t R = (size_t)c->R;
+    for (size_t mi = begin; mi < end; mi++)
+        for (int mj = 0; mj < M; mj++)
+            for (int mk = 0; mk < M; mk++) {
+                const size_t cell = (mi * (size_t)M + (size_t)mj) * (size_t)M + (size_t)mk;
+                c->fresh[cell] = 0;
+                if (c->wave[cell])
+                    continue;
+                int touched = 0;
+                float rough = 0.0f;
+                for (int di = -1; di <= 1; di++)
+                    for (int dj = -1; dj <= 1; dj++)
+                        for (int dk = -1; dk <= 1; dk++) {
+                            const int ii = (int)mi + di, jj = mj + dj, kk = mk + dk;
+                            if (ii < 0 || jj < 0 || kk < 0 || ii >= M || jj >= M || kk >= M)
+                                continue;
+                            const size_t nb =
+                                ((size_t)ii * (size_t)M + (size_t)jj) * (size_t)M + (size_t)kk;
+                            if (c->wave[nb] == c->current) {
+                                touched = 1;
+                                rough = c->dev[nb] > rough ? c->dev[nb] : rough;
+                            }
+                        }
+                if (!touched)
+                    continue;
+                const size_t i0 = (size_t)c->cidx[mi], i1 = (size_t)c->cidx[mi + 1];
+                const size_t j0 = (size_t)c->cidx[mj], j1 = (size_t)c->cidx[mj + 1];
+                const size_t k0 = (size_t)c->cidx[mk], k1 = (size_t)c->cidx[mk + 1];
+                const int side = c->field[(i0 * R + j0) * R + k0] > LN__TSR_THRESHOLD;
+                /* As rough as its refined neighbour, the field could cross
+                 * the threshold between corners this near to it. */
+                float dist = 2 * LN__TSR_LOG_MAX;
+                const float log_t = logf(LN__TSR_THRESHOLD);
+                for (int q = 0; q < 8; q++) {
+                    const float d = fabsf(
+                        ln__logd(c->field[((q >> 2 ? i1 : i0) * R + (q >> 1 & 1 ? j1 : j0)) * R +
+                                          (q & 1 ? k1 : k0)]) -
+                        log_t);
+                    dist = d < dist ? d : dist;
+                }
+                int differs = dist < LN__TSR_MARGIN + LN__TSR_ROUGH * rough;
+                for (size_t i = i0; i <= i1 && !differs; i++)
+                    for (size_t j = j0; j <= j1 && !differs; j++) {
+                        const float *row = c->field + (i * R + j) * R;
+                        const size_t kstep = i == i0 || i == i1 || j == j0 || j == j1 ? 1 : k1 - k0;
+                        for (size_t k = k0; k <= k1; k += kstep)
+                            if ((row[k] > LN__TSR_THRESHOLD) != side) {
+                                differs = 1;
+                                break;
+                            }
+                    }
+                c->fresh[cell] = (uint8_t)differs;
+            }
+}
+
+/* Points of fresh cells not yet evaluated, each once: a point belongs to
+ * the lowest-numbered fresh cell that contains it, and is skipped when a
+ * refined cell already contains it or it is a coarse point. Appends from
+ * *cell_at / *point_at on, stops when cap points are gathered; returns
+ * the count. */
+static size_t ln__flood_gather(const struct ln__flood *c, const float *axis, size_t *cell_at,
+                               size_t *point_at, size_t cap, float *pts, size_t *idx)
+{
+    const size_t M = (size_t)c->M, R = (size_t)c->R, n_cells = M * M * M;
+    size_t n = 0;
+    for (size_t cell = *cell_at; cell < n_cells; cell++, *point_at = 0) {
+        if (!c->fresh[cell])
+            continue;
+        const size_t mi = cell / (M * M), mj = cell / M % M, mk = cell % M;
+        const size_t i0 = (size_t)c->cidx[mi], j0 = (size_t)c->cidx[mj], k0 = (size_t)c->cidx[mk];
+        const size_t ni = (size_t)c->cidx[mi + 1] - i0 + 1, nj = (size_t)c->cidx[mj + 1] - j0 + 1;
+        const size_t nk = (size_t)c->cidx[mk + 1] - k0 + 1;
+        for (size_t p = *point_at; p < ni * nj * nk; p++) {
+            if (n == cap) {
+                *cell_at = cell;
+                *point_at = p;
+                return n;
+            }
+            const size_t i = i0 + p / (nj * nk), j = j0 + p / nk % nj, k = k0 + p % nk;
+            if (c->co[i] >= 0 && c->co[j] >= 0 && c->co[k] >= 0)
+                continue;
+            int skip = 0;
+            for (int a = c->lo[i]; a <= c->hi[i] && !skip; a++)
+                for (int b = c->lo[j]; b <= c->hi[j] && !skip; b++)
+                    for (int d = c->lo[k]; d <= c->hi[k]; d++) {
+                        const size_t o = ((size_t)a * M + (size_t)b) * M + (size_t)d;
+                        if (c->wave[o] || (o < cell && c->fresh[o])) {
+                            skip = 1;
+                            break;
+                        }
+                    }
+            if (skip)
+                continue;
+            idx[n] = (i * R + j) * R + k;
+            pts[n * 3 + 0] = axis[i];
+            pts[n * 3 + 1] = axis[j];
+            pts[n * 3 + 2] = axis[k];
+            n++;
+        }
+    }
+    *cell_at = n_cells;
+    *point_at = 0;
+    return n;
+}
+
 int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval, void *user,
                              float *field, struct ln__tsr_density_stats *stats,
                              const struct ln_progress *progress, struct ln_error *err)
@@ -405,12 +561,13 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
     float *axis = ln_alloc_array((size_t)R, sizeof(float), 0, "grid axis", err);
     float *cval = ln_alloc_array(n_coarse, sizeof(float), 0, "coarse density", err);
     uint8_t *flags = ln_alloc_array(n_cells, 2, 0, "coarse cells", err);
+    uint32_t *wave = ln_alloc_array(n_cells, sizeof(uint32_t), 0, "coarse cells", err);
     float *fill = ln_alloc_array(n_cells, sizeof(float), 0, "coarse cells", err);
     size_t *count = ln_alloc_array((size_t)R, sizeof(size_t), 1, "fine counts", err);
     size_t *offset = ln_alloc_array((size_t)R, sizeof(size_t), 0, "fine counts", err);
     float *pts = NULL, *dens = NULL;
     size_t *idx = NULL;
-    if (!cidx || !lo || !axis || !cval || !flags || !fill || !count || !offset) {
+    if (!cidx || !lo || !axis || !cval || !flags || !wave || !fill || !count || !offset) {
         rc = LN_ENOMEM;
         goto done;
     }
@@ -435,7 +592,7 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
     c.coarse_of = co;
     c.cval = cval;
     c.raw = flags;
-    c.active = flags + n_cells;
+    c.active = flags;
     c.fill = fill;
     c.count = count;
     c.axis = axis;
@@ -469,7 +626,6 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
     }
 
     ln_parallel_for((size_t)M, 1, ln__c2f_classify, &c);
-    ln_parallel_for((size_t)M, 1, ln__c2f_dilate, &c);
     ln_parallel_for((size_t)R, 1, ln__c2f_mark, &c);
 
     size_t total = 0, widest = 0;
@@ -499,7 +655,7 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
     c.offset = offset;
 
     /* Fine pass: runs of whole slabs of at most cap points each. */
-    struct ln_progress fine_p = ln_progress_span(progress, 0.15, 1.0);
+    struct ln_progress fine_p = ln_progress_span(progress, 0.15, 0.95);
     size_t done_pts = 0;
     for (int i0 = 0; i0 < R;) {
         if (ln_progress_canceled(progress)) {
@@ -523,6 +679,39 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
         i0 = i1;
     }
 
+    /* Then the waves that follow the surface into cells left coarse. */
+    /* fill is spent (the field holds it): it keeps the roughness now. */
+    struct ln__flood fl = {R, M, cidx, lo, hi, co, field, wave, flags + n_cells, fill, 1};
+    for (size_t q = 0; q < n_cells; q++)
+        wave[q] = c.active[q] ? 1u : 0u;
+    for (;;) {
+        ln_parallel_for((size_t)M, 1, ln__flood_dev, &fl);
+        ln_parallel_for((size_t)M, 1, ln__flood_check, &fl);
+        size_t cell_at = 0, point_at = 0, any = 0;
+        for (size_t q = 0; q < n_cells && !any; q++)
+            any = fl.fresh[q];
+        if (!any)
+            break;
+        while (cell_at < n_cells) {
+            if (ln_progress_canceled(progress)) {
+                rc = ln_error_set(err, LN_ECANCELED, "canceled during the density grid");
+                goto done;
+            }
+            const size_t n = ln__flood_gather(&fl, axis, &cell_at, &point_at, cap, pts, idx);
+            if (n == 0)
+                break;
+            if ((rc = eval(user, pts, n, dens, err)) < 0)
+                goto done;
+            ln_parallel_for(n, 4096, ln__c2f_scatter, &c);
+            total += n;
+        }
+        fl.current++;
+        for (size_t q = 0; q < n_cells; q++)
+            if (fl.fresh[q])
+                wave[q] = fl.current;
+    }
+    ln_progress_report(progress, "density", 1.0);
+
     if (stats) {
         memset(stats, 0, sizeof *stats);
         stats->n_points = (size_t)R * (size_t)R * (size_t)R;
@@ -530,7 +719,7 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
         stats->n_evaluated = n_coarse + total;
         stats->n_cells = n_cells;
         for (size_t q = 0; q < n_cells; q++)
-            stats->n_cells_fine += c.active[q];
+            stats->n_cells_fine += wave[q] != 0;
         stats->step = step;
     }
 done:
@@ -540,6 +729,7 @@ done:
     free(offset);
     free(count);
     free(fill);
+    free(wave);
     free(flags);
     free(cval);
     free(axis);

@@ -71,11 +71,13 @@ int ln__triposr_density_dense(const struct ln_triposr *net, const float *scene, 
 
 /* The same field, evaluated coarse to fine: every step-th point first
  * (plus the last), then every point of the coarse cells whose corners
- * straddle the threshold or come near it, dilated by one cell. The other
- * points hold a value on the same side of the threshold as their cell's
- * corners (not the density), so marching cubes at the threshold gives
- * the dense grid's surface wherever no detail hides inside one coarse
- * cell. step 0 means LN__TSR_COARSE_STEP; stats may be NULL. */
+ * straddle the threshold or come near it, then, wave by wave, of the
+ * neighbouring cells the surface enters or that lie near the threshold
+ * next to a rough refined cell. The other points hold a value on the same
+ * side of the threshold as their cell's corners (not the density), so
+ * marching cubes at the threshold gives the dense grid's surface wherever
+ * no piece of it lies wholly inside cells left coarse. step 0 means
+ * LN__TSR_COARSE_STEP; stats may be NULL. */
 int ln__triposr_density_coarse_fine(const struct ln_triposr *net, const float *scene, int R,
                                     int step, float *field, struct ln__tsr_density_stats *stats,
                                     const struct ln_progress *progress, struct ln_error *err);

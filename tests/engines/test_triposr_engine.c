@@ -304,6 +304,54 @@ static void test_coarse_fine_smooth(void **state)
     }
 }
 
+/* A ball whose surface ripples at the scale of a few grid cells (like a
+ * trained model's fine texture): followed cell by cell, the same mesh. */
+static int ripple_density(void *user, const float *pts, size_t n, float *out, struct ln_error *err)
+{
+    const float *w = user; /* wavenumber, amplitude */
+    for (size_t i = 0; i < n; i++) {
+        const float x = pts[3 * i], y = pts[3 * i + 1], z = pts[3 * i + 2];
+        const float s = 0.4f - sqrtf(x * x + y * y + z * z) +
+                        w[1] * sinf(w[0] * x) * sinf(1.1f * w[0] * y + 0.4f) * sinf(0.9f * w[0] * z);
+        out[i] = LN__TSR_THRESHOLD * expf(6.0f * s);
+    }
+    return 0;
+}
+
+static void test_coarse_fine_ripples(void **state)
+{
+    const int rs[] = {128, 256};
+    for (size_t t = 0; t < sizeof rs / sizeof rs[0]; t++) {
+        const int R = rs[t];
+        const float cell = 1.74f / (float)(R - 1);
+        /* Wavelength 4 cells with amplitude 2 cells, 8 cells with 1.5. */
+        const float waves[2][2] = {{6.2832f / (4.0f * cell), 2.0f * cell},
+                                   {6.2832f / (8.0f * cell), 1.5f * cell}};
+        const size_t n = (size_t)R * R * R;
+        float *fd = malloc(n * sizeof(float)), *fc = malloc(n * sizeof(float));
+        for (int w = 0; w < 2; w++) {
+            struct ln_error err = {0};
+            struct ln__tsr_density_stats st;
+            struct ln_mesh md = {0}, mc = {0};
+            void *user = (void *)waves[w];
+            assert_int_equal(ln__tsr_grid_dense(R, 0.87f, ripple_density, user, fd, NULL, NULL, &err),
+                             0);
+            assert_int_equal(
+                ln__tsr_grid_coarse_fine(R, 0.87f, 0, ripple_density, user, fc, &st, NULL, &err), 0);
+            assert_int_equal(ln__triposr_mesh_field(fd, R, 0.87f, &md, &err), 0);
+            assert_int_equal(ln__triposr_mesh_field(fc, R, 0.87f, &mc, &err), 0);
+            printf("  rippled ball (wavelength %d cells), R %3d: %zu faces; %.1f%% evaluated\n",
+                   4 << w, R, md.n_faces, 100.0 * (double)st.n_evaluated / (double)st.n_points);
+            assert_true(md.n_faces > 0);
+            assert_same_mesh(&md, &mc, R);
+            ln_mesh_free(&md);
+            ln_mesh_free(&mc);
+        }
+        free(fc);
+        free(fd);
+    }
+}
+
 /* Other coarse steps on the smooth field: the same mesh; a step as large
  * as the grid falls back to the dense grid. */
 static void test_coarse_steps(void **state)
@@ -648,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_coarse_fine_equals_dense),
         cmocka_unit_test(test_coarse_fine_pipeline),
         cmocka_unit_test(test_coarse_fine_smooth),
+        cmocka_unit_test(test_coarse_fine_ripples),
         cmocka_unit_test(test_coarse_steps),
         cmocka_unit_test(test_product_frame),
         cmocka_unit_test(test_generate_end_to_end),
