@@ -305,7 +305,7 @@ void ln__silu_inplace(float *restrict x, size_t n)
 /* Query rows per tile: 512 (measured best for 1 k-3 k keys: larger score
  * blocks leave the cache, smaller ones repack k and v more often), at most
  * 2 M scores (8 MB) per thread, fewer when that leaves under four items per
- * thread, at least 16. */
+ * thread, at least 16; then evened out over the tiles that makes. */
 static size_t ln__attention_tile(size_t nq, size_t nk, int heads, int threads)
 {
     size_t t = nk > 0 ? ((size_t)1 << 21) / nk : nq;
@@ -320,7 +320,10 @@ static size_t ln__attention_tile(size_t nq, size_t nk, int heads, int threads)
         t = 16;
     if (t > nq)
         t = nq;
-    return t > 0 ? t : 1;
+    if (t == 0)
+        return 1;
+    const size_t tiles = (nq + t - 1) / t;
+    return (nq + tiles - 1) / tiles; /* equal tiles: 1025 rows as 3 x 342, not 512 + 512 + 1 */
 }
 
 size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int threads)

@@ -108,7 +108,7 @@ static void test_attention_self(void **state)
 {
     (void)state;
     for (int t = 1; t <= 3; t++)
-        check_attention(1100, 1100, 3, 16, t, t); /* 1100 = two full tiles + a remainder */
+        check_attention(1100, 1100, 3, 16, t, t); /* tiles of 367, 367 and 366 rows */
     check_attention(5, 5, 2, 8, 2, 2);            /* fewer rows than a minimum tile */
 }
 
