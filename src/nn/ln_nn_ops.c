@@ -33,9 +33,11 @@ static size_t ln__grain(size_t cols)
 /* ---------------------------------------------------------------- vector math */
 
 
+/* 0.5 x (1 + erf(x / sqrt 2)) written with erfc, which keeps its relative
+ * accuracy in the negative tail where 1 + erf cancels. */
 float ln__gelu1(float x)
 {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return 0.5f * x * erfcf(-x * 0.70710678118654752f);
 }
 
 float ln__silu1(float x)
