@@ -1,10 +1,14 @@
 /*
- * Dense-network operators (see ln_nn_ops.h). Matrix products go to
- * cblas_sgemm from the calling thread so OpenBLAS's own threads do the
- * work; the memory-bound element-wise loops are split by rows across
- * ln_parallel_for. Transcendental loops have a plain scalar form (libm) and
- * an AVX-512 form (polynomial exp, rational erfc) used when the compiler
- * targets AVX-512; both agree with libm to a few float ulps.
+ * Dense-network operators (see ln_nn_ops.h). OpenBLAS runs single-threaded
+ * and every matrix product is split by rows or output columns across
+ * ln_parallel_for, each thread calling cblas_sgemm on its own block:
+ * OpenBLAS's own worker
+ * threads, which spin in sched_yield between products, took about 6% of
+ * the cores from the rest of the network when they ran. The memory-bound
+ * element-wise loops are split by rows too. Transcendental loops have a
+ * plain scalar form (libm) and an AVX-512 form (polynomial exp, rational
+ * erfc) used when the compiler targets AVX-512; both agree with libm to a
+ * few float ulps.
  */
 #include "ln_nn_ops.h"
 
@@ -15,12 +19,10 @@
 
 #include "ln_threads.h"
 
-
-void ln__blas_sync_threads(void)
+void ln__blas_single_thread(void)
 {
-    const int nt = ln_threads_get();
-    if (openblas_get_num_threads() != nt)
-        openblas_set_num_threads(nt);
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
 }
 
 /* Rows per ln_parallel_for chunk so that a chunk holds about 64 k values. */
@@ -30,43 +32,64 @@ static size_t ln__grain(size_t cols)
     return g > 0 ? g : 1;
 }
 
-/* ---------------------------------------------------------------- vector math */
+/* ---------------------------------------------------------- matrix products */
 
-
-/* 0.5 x (1 + erf(x / sqrt 2)) written with erfc, which keeps its relative
- * accuracy in the negative tail where 1 + erf cancels. */
-float ln__gelu1(float x)
-{
-    return 0.5f * x * erfcf(-x * 0.70710678118654752f);
-}
-
-float ln__silu1(float x)
-{
-    return x / (1.0f + expf(-x));
-}
-
-/* ------------------------------------------------------------------ linear */
-
-struct ln__bias_ctx {
+/* y = (accumulate ? y : 0) + bias + x w^T for one block of rows or of
+ * output columns; x is row-major [rows][ldx], or stored transposed
+ * [k][ldx] (xt). */
+struct ln__lin_ctx {
+    const float *x, *w, *bias;
     float *y;
-    int ldy, n, accumulate;
-    const float *bias;
+    size_t rows, block;
+    int k, ldx, n, ldy, accumulate, xt, by_cols;
 };
 
-static void ln__bias_body(void *vctx, size_t begin, size_t end, int thread)
+static void ln__lin_body(void *vctx, size_t begin, size_t end, int thread)
 {
-    const struct ln__bias_ctx *c = vctx;
-    const int n = c->n;
-    const float *restrict b = c->bias;
-    for (size_t r = begin; r < end; r++) {
-        float *restrict y = c->y + r * (size_t)c->ldy;
-        if (c->accumulate) {
-            for (int j = 0; j < n; j++)
-                y[j] += b[j];
-        } else {
-            memcpy(y, b, (size_t)n * sizeof(float));
+    const struct ln__lin_ctx *c = vctx;
+    const size_t total = c->by_cols ? (size_t)c->n : c->rows;
+    for (size_t b = begin; b < end; b++) {
+        const size_t o = b * c->block, m = total - o < c->block ? total - o : c->block;
+        /* This block: rows r0 .. r0 + nr, columns n0 .. n0 + nn. */
+        const size_t r0 = c->by_cols ? 0 : o, nr = c->by_cols ? c->rows : m;
+        const size_t n0 = c->by_cols ? o : 0, nn = c->by_cols ? m : (size_t)c->n;
+        float *y = c->y + r0 * (size_t)c->ldy + n0;
+        float beta = c->accumulate ? 1.0f : 0.0f;
+        if (c->bias) {
+            for (size_t r = 0; r < nr; r++) {
+                float *restrict yr = y + r * (size_t)c->ldy;
+                const float *restrict bias = c->bias + n0;
+                if (c->accumulate)
+                    for (size_t j = 0; j < nn; j++)
+                        yr[j] += bias[j];
+                else
+                    memcpy(yr, bias, nn * sizeof(float));
+            }
+            beta = 1.0f;
         }
+        const float *w = c->w + n0 * (size_t)c->k;
+        if (c->xt)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)nr, (int)nn, c->k, 1.0f,
+                        c->x + r0, c->ldx, w, c->k, beta, y, c->ldy);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nn, c->k, 1.0f,
+                        c->x + r0 * (size_t)c->ldx, c->ldx, w, c->k, beta, y, c->ldy);
     }
+}
+
+/* One block per thread, of rows when there are more rows than outputs,
+ * else of output columns: each thread packs its share of one operand and
+ * all of the other, so the smaller one is the one packed by every thread.
+ * Blocks of at least 64, so each product keeps full speed. */
+static void ln__linear_run(struct ln__lin_ctx *c)
+{
+    const size_t threads = (size_t)ln_threads_get();
+    c->by_cols = c->rows < (size_t)c->n;
+    const size_t total = c->by_cols ? (size_t)c->n : c->rows;
+    size_t block = (total + threads - 1) / threads;
+    block = block < 64 ? 64 : block;
+    c->block = block;
+    ln_parallel_for((total + block - 1) / block, 1, ln__lin_body, c);
 }
 
 void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
@@ -75,14 +98,8 @@ void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, con
     assert(ldx >= k && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (bias) {
-        struct ln__bias_ctx c = {y, ldy, n, accumulate, bias};
-        ln_parallel_for(rows, ln__grain((size_t)n), ln__bias_body, &c);
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, n, k, 1.0f, x, ldx, w, k,
-                beta, y, ldy);
+    struct ln__lin_ctx c = {x, w, bias, y, rows, 0, k, ldx, n, ldy, accumulate, 0, 0};
+    ln__linear_run(&c);
 }
 
 void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w,
@@ -91,14 +108,8 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
     assert((size_t)ldxt >= rows && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (bias) {
-        struct ln__bias_ctx c = {y, ldy, n, accumulate, bias};
-        ln_parallel_for(rows, ln__grain((size_t)n), ln__bias_body, &c);
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)rows, n, k, 1.0f, xt, ldxt, w, k,
-                beta, y, ldy);
+    struct ln__lin_ctx c = {xt, w, bias, y, rows, 0, k, ldxt, n, ldy, accumulate, 1, 0};
+    ln__linear_run(&c);
 }
 
 /* --------------------------------------------------------------- normalising */
@@ -297,12 +308,12 @@ void ln__silu_inplace(float *restrict x, size_t n)
 /* ---------------------------------------------------------------- attention */
 
 /* Work items are (head, query tile) pairs shared out across the threads;
- * each thread runs its items start to finish with single-threaded
- * cblas_sgemm calls: scores = q k^T (scaled), then per row max and exp in
- * place, then out = exp(scores) v, and the 1 / sum scaling is applied to the
- * hd outputs instead of the nk scores. With one thread per core this keeps
- * both cores in full-size products, where splitting each small per-head
- * product across OpenBLAS's threads left them waiting on each other. */
+ * each thread runs its items start to finish: scores = q k^T (scaled),
+ * then per row max and exp in place, then out = exp(scores) v, and the
+ * 1 / sum scaling is applied to the hd outputs instead of the nk scores.
+ * With one thread per core this keeps both cores in full-size products,
+ * where splitting each small per-head product across threads left them
+ * waiting on each other. */
 
 /* Query rows per tile: 512 (measured best for 1 k-3 k keys: larger score
  * blocks leave the cache, smaller ones repack k and v more often), at most
@@ -417,12 +428,9 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
     const size_t items = (size_t)heads * c.tiles;
     if (threads != ln_threads_get() || threads < 2) {
         /* Scratch for one thread only, or the count changed since it was
-         * sized: run the items here, OpenBLAS's threads sharing each. */
+         * sized: the items run here, one after the other. */
         ln__att_body(&c, 0, items, 0);
         return;
     }
-    const int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     ln_parallel_for(items, 1, ln__att_body, &c);
-    openblas_set_num_threads(blas);
 }

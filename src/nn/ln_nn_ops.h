@@ -5,14 +5,15 @@
  * buffer ever exists). Row-major float32 throughout; a matrix is a base
  * pointer, a row count and a leading dimension (floats between rows).
  *
- *     ln__blas_sync_threads();                        // OpenBLAS = ln_threads_get()
+ *     ln__blas_single_thread();                       // once, before any product
  *     ln__linear(x, rows, k, k, w, b, n, y, n, 0);    // y = x w^T + b
  *     ln__layernorm(y, rows, n, n, g, b, 1e-5f, y, n);
  *
- * Matrix products are called from the calling thread only and use
- * OpenBLAS's own threads, except in attention, whose threads each run
- * single-threaded products; the element-wise loops are split across
- * ln_parallel_for. No function allocates: scratch comes from the caller.
+ * OpenBLAS runs single-threaded; the products and the element-wise loops
+ * are split by rows across ln_parallel_for (ln_threads_get() threads), and
+ * attention by (head, query tile). No function allocates: scratch comes
+ * from the caller. Only one thread calls these at a time in a process that
+ * also calls OpenBLAS elsewhere with its own thread count.
  */
 #ifndef LN_NN_OPS_H
 #define LN_NN_OPS_H
@@ -28,9 +29,9 @@
 #define LN__AVX512 0
 #endif
 
-/* Makes OpenBLAS use ln_threads_get() threads (only calls into OpenBLAS
- * when the count differs). */
-void ln__blas_sync_threads(void);
+/* Makes OpenBLAS single-threaded (only calls into OpenBLAS when it is
+ * not): the callers below share the work out themselves. */
+void ln__blas_single_thread(void);
 
 /* y[r][0..n) = (accumulate ? y[r] : 0) + x[r][0..k) . w[n][k]^T + bias
  * (bias may be NULL). */
@@ -71,9 +72,8 @@ float ln__silu1(float x);
  * q is [nq][ldq], k [nk][ldk], v [nk][ldv], out [nq][ldo]; head h uses the
  * columns h*hd .. h*hd+hd-1. (head, query tile) items run in parallel on
  * `threads` threads (pass ln_threads_get()), each with its own part of
- * scratch, which holds ln__attention_scratch(nq, nk, heads, threads) floats.
- * Only the calling thread may call it (it sets OpenBLAS's thread count for
- * the duration). */
+ * scratch, which holds ln__attention_scratch(nq, nk, heads, threads) floats;
+ * when ln_threads_get() differs from `threads`, they run one by one. */
 size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int threads);
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,

@@ -97,7 +97,7 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     float *h = buf, *y = h + N * D, *v = y + N * D, *q = v + N * D, *k = q + wide;
     float *kc = k + wide, *vc = kc + T * D, *z = vc + T * D, *att = z + ff_rows * 2 * F;
     int rc = 0;
-    ln__blas_sync_threads();
+    ln__blas_single_thread();
 
     /* Tokens T[c][plane*PP + rc] = embeddings[plane][c][rc]; out holds them
      * until the outer residual is added. */
@@ -145,7 +145,7 @@ int ln_triposr_upsample(const struct ln_triposr *net, const float *backbone_out,
     float *r = ln_alloc_array(PP * 4, (size_t)O * sizeof(float), 0, "upsampling scratch", err);
     if (!r)
         return LN_ENOMEM;
-    ln__blas_sync_threads();
+    ln__blas_single_thread();
     for (size_t p = 0; p < 3; p++) {
         /* r[y P + x][o 4 + dy 2 + dx] = sum_i in[i][y][x] W[i][o][dy][dx]. */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)PP, 4 * O, C, 1.0f,

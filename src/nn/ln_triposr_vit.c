@@ -52,7 +52,7 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
         return LN_ENOMEM;
     float *y = buf, *q = y + td, *k = q + td, *vv = k + td, *big = vv + td, *att = big + n_big;
     float *h = tokens;
-    ln__blas_sync_threads();
+    ln__blas_single_thread();
 
     /* Patch embedding: token 1 + py*grid + px = W . patch + b. */
     struct ln__im2col_ctx ic = {image_chw, big, net->cfg.cond_image_size, v->patch, v->channels,

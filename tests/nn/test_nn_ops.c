@@ -78,7 +78,7 @@ static void check_attention(size_t nq, size_t nk, int heads, int hd, int threads
     attention_ref(q, ld, k, ld, v, ld, nq, nk, heads, hd, want);
 
     ln_threads_set(threads);
-    ln__blas_sync_threads();
+    ln__blas_single_thread();
     ln__attention(q, ld, k, ld, v, ld, nq, nk, heads, hd, out, ldo, scratch, scratch_for);
     ln_threads_set(0);
 
