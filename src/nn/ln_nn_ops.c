@@ -339,10 +339,21 @@ static size_t ln__attention_tile(size_t nq, size_t nk, int heads, int threads)
     return (nq + tiles - 1) / tiles; /* equal tiles: 1025 rows as 3 x 342, not 512 + 512 + 1 */
 }
 
-size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int threads)
+#if LN__AVX512
+static size_t ln__fa_tile(size_t nq, int heads, int threads);
+static size_t ln__fa_thread_floats(size_t tile);
+#endif
+
+size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int threads)
 {
+    const size_t nt = (size_t)(threads > 0 ? threads : 1);
+#if LN__AVX512
+    if (hd == LN__FA_HD)
+        return (size_t)heads * LN__FA_HD * nk + nt * ln__fa_thread_floats(ln__fa_tile(nq, heads, threads));
+#endif
+    (void)hd;
     const size_t tile = ln__attention_tile(nq, nk, heads, threads);
-    return (size_t)(threads > 0 ? threads : 1) * tile * (nk + 1);
+    return nt * tile * (nk + 1);
 }
 
 /* Per row of s [m][n]: s = exp(s - max), inv[r] = 1 / sum. */
@@ -414,6 +425,258 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
+#if LN__AVX512
+/* ------------------------------------------------ attention, fused (hd 64) */
+
+/* With AVX-512 and heads of 64, attention is one fused kernel (the
+ * streaming softmax of FlashAttention): a register tile of 6 query rows
+ * meets the keys 64 at a time, scores for the block are computed in 24
+ * vector registers, turned into exp(s - running max) with the running sum
+ * and the 6 x 64 outputs rescaled when the max grows, then multiplied into
+ * the outputs. The scores never reach memory, so there is no score buffer
+ * to clear, pack or read again, which is what the products of the general
+ * path spent beyond their arithmetic. k is first transposed per head into
+ * scratch ([head][64][nk]) so a block of 64 keys is 4 vector loads per
+ * query element; the keys are walked in chunks of 512 whose k^T and v
+ * stay in the L2 cache while every row tile of a work item passes. */
+#define LN__FA_MR 6
+#define LN__FA_KB 64
+#define LN__FA_CHUNK 512
+#define LN__FA_TILE 384
+
+static size_t ln__fa_tile(size_t nq, int heads, int threads)
+{
+    size_t t = LN__FA_TILE;
+    const size_t items = 4 * (size_t)(threads > 0 ? threads : 1);
+    const size_t per_head = (items + (size_t)heads - 1) / (size_t)heads;
+    const size_t fair = (nq + per_head - 1) / per_head;
+    t = t > fair ? fair : t;
+    t = t < LN__FA_MR ? LN__FA_MR : t;
+    t = t > nq ? nq : t;
+    if (t == 0)
+        return 1;
+    const size_t tiles = (nq + t - 1) / t;
+    return (nq + tiles - 1) / tiles;
+}
+
+/* Per thread: pre-scaled queries and running outputs [rows][64], running
+ * max and sum [rows], rows = the tile rounded up to whole register tiles. */
+static size_t ln__fa_thread_floats(size_t tile)
+{
+    const size_t rows = (tile + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
+    return rows * (2 * LN__FA_HD + 2);
+}
+
+/* Register tile of 6 rows (qs pre-scaled, o running outputs, m, l) over
+ * keys ja .. jz (ja a multiple of 64). The loops over rows and vectors are
+ * unrolled so that the 24 score and output accumulators live in registers
+ * (at -O2 GCC would otherwise keep them in memory: half the speed). */
+static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size_t nk,
+                        const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
+                        float *restrict m, float *restrict l)
+{
+    float p[LN__FA_MR][LN__FA_KB] __attribute__((aligned(64)));
+    for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
+        const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
+        __m512 s[LN__FA_MR][4];
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++)
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                s[r][c] = _mm512_setzero_ps();
+        if (nb == LN__FA_KB) {
+            for (int d = 0; d < LN__FA_HD; d++) {
+                const float *kr = kt + (size_t)d * nk + j0;
+                const __m512 k0 = _mm512_loadu_ps(kr), k1 = _mm512_loadu_ps(kr + 16);
+                const __m512 k2 = _mm512_loadu_ps(kr + 32), k3 = _mm512_loadu_ps(kr + 48);
+                #pragma GCC unroll 8
+                for (int r = 0; r < LN__FA_MR; r++) {
+                    const __m512 qb = _mm512_set1_ps(qs[r * LN__FA_HD + d]);
+                    s[r][0] = _mm512_fmadd_ps(qb, k0, s[r][0]);
+                    s[r][1] = _mm512_fmadd_ps(qb, k1, s[r][1]);
+                    s[r][2] = _mm512_fmadd_ps(qb, k2, s[r][2]);
+                    s[r][3] = _mm512_fmadd_ps(qb, k3, s[r][3]);
+                }
+            }
+        } else {
+            /* The last, partial block: only its vectors, the rest -inf. */
+            __mmask16 mask[4];
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++) {
+                const long left = (long)nb - 16 * c;
+                mask[c] = left >= 16 ? (__mmask16)0xFFFF
+                                     : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
+            }
+            const int nc = (int)((nb + 15) / 16);
+            for (int d = 0; d < LN__FA_HD; d++) {
+                const float *kr = kt + (size_t)d * nk + j0;
+                #pragma GCC unroll 8
+                for (int c = 0; c < nc; c++) {
+                    const __m512 kv = _mm512_maskz_loadu_ps(mask[c], kr + 16 * c);
+                    #pragma GCC unroll 8
+                    for (int r = 0; r < LN__FA_MR; r++)
+                        s[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(qs[r * LN__FA_HD + d]), kv, s[r][c]);
+                }
+            }
+            #pragma GCC unroll 8
+            for (int r = 0; r < LN__FA_MR; r++)
+                #pragma GCC unroll 8
+                for (int c = 0; c < 4; c++)
+                    s[r][c] = _mm512_mask_blend_ps(mask[c], _mm512_set1_ps(-INFINITY), s[r][c]);
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++) {
+            const __m512 m4 =
+                _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
+            const float mx = fmaxf(m[r], _mm512_reduce_max_ps(m4));
+            if (mx > m[r]) {
+                const float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mx);
+                l[r] *= corr;
+                const __m512 cv = _mm512_set1_ps(corr);
+                float *orow = o + (size_t)r * LN__FA_HD;
+                #pragma GCC unroll 8
+                for (int c = 0; c < 4; c++)
+                    _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
+                m[r] = mx;
+            }
+            const __m512 mv = _mm512_set1_ps(mx);
+            __m512 sum = _mm512_setzero_ps();
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++) {
+                __m512 e = ln__exp16(_mm512_sub_ps(s[r][c], mv));
+                if (nb < LN__FA_KB)
+                    e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s[r][c], _mm512_set1_ps(-INFINITY),
+                                                               _CMP_NEQ_OQ),
+                                            e);
+                _mm512_store_ps(p[r] + 16 * c, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            l[r] += _mm512_reduce_add_ps(sum);
+        }
+        __m512 acc[LN__FA_MR][4];
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++)
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_loadu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c);
+        for (size_t j = 0; j < nb; j++) {
+            const float *vr = v + (j0 + j) * (size_t)ldv;
+            const __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16);
+            const __m512 v2 = _mm512_loadu_ps(vr + 32), v3 = _mm512_loadu_ps(vr + 48);
+            #pragma GCC unroll 8
+            for (int r = 0; r < LN__FA_MR; r++) {
+                const __m512 pb = _mm512_set1_ps(p[r][j]);
+                acc[r][0] = _mm512_fmadd_ps(pb, v0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(pb, v1, acc[r][1]);
+                acc[r][2] = _mm512_fmadd_ps(pb, v2, acc[r][2]);
+                acc[r][3] = _mm512_fmadd_ps(pb, v3, acc[r][3]);
+            }
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++)
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c, acc[r][c]);
+    }
+}
+
+struct ln__fa_ctx {
+    const float *q, *kt, *v;
+    float *out, *scratch;
+    int ldq, ldv, ldo;
+    size_t nq, nk, tile, tiles, per_thread;
+    float scale;
+};
+
+static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__fa_ctx *c = vctx;
+    float *qs = c->scratch + (size_t)thread * c->per_thread;
+    const size_t cap = c->per_thread / (2 * LN__FA_HD + 2);
+    float *o = qs + cap * LN__FA_HD, *m = o + cap * LN__FA_HD, *l = m + cap;
+    for (size_t it = begin; it < end; it++) {
+        const size_t col = it / c->tiles * LN__FA_HD, q0 = it % c->tiles * c->tile;
+        const size_t n = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
+        const size_t rows = (n + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
+        for (size_t r = 0; r < rows; r++) {
+            const float *qr = c->q + (q0 + r) * (size_t)c->ldq + col;
+            for (int d = 0; d < LN__FA_HD; d++)
+                qs[r * LN__FA_HD + (size_t)d] = r < n ? qr[d] * c->scale : 0.0f;
+            memset(o + r * LN__FA_HD, 0, LN__FA_HD * sizeof(float));
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        const float *kt = c->kt + col * c->nk;
+        for (size_t ja = 0; ja < c->nk; ja += LN__FA_CHUNK) {
+            const size_t jz = ja + LN__FA_CHUNK < c->nk ? ja + LN__FA_CHUNK : c->nk;
+            for (size_t r = 0; r < rows; r += LN__FA_MR)
+                ln__fa_rows(qs + r * LN__FA_HD, kt, c->nk, c->v + col, c->ldv, ja, jz,
+                            o + r * LN__FA_HD, m + r, l + r);
+        }
+        for (size_t r = 0; r < n; r++) {
+            const float inv = 1.0f / l[r];
+            float *dst = c->out + (q0 + r) * (size_t)c->ldo + col;
+            for (int d = 0; d < LN__FA_HD; d++)
+                dst[d] = o[r * LN__FA_HD + (size_t)d] * inv;
+        }
+    }
+}
+
+struct ln__fa_tr {
+    const float *k;
+    float *kt;
+    size_t nk;
+    int ldk;
+};
+
+/* kt[h][d][j] = k[j][h 64 + d], per head, in blocks of 64 keys. */
+static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__fa_tr *c = vctx;
+    for (size_t h = begin; h < end; h++) {
+        float *kt = c->kt + h * LN__FA_HD * c->nk;
+        for (size_t j0 = 0; j0 < c->nk; j0 += 64) {
+            const size_t j1 = j0 + 64 < c->nk ? j0 + 64 : c->nk;
+            for (size_t j = j0; j < j1; j++) {
+                const float *kr = c->k + j * (size_t)c->ldk + h * LN__FA_HD;
+                for (int d = 0; d < LN__FA_HD; d++)
+                    kt[(size_t)d * c->nk + j] = kr[d];
+            }
+        }
+    }
+}
+
+static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk, const float *v,
+                                int ldv, size_t nq, size_t nk, int heads, float *out, int ldo,
+                                float *scratch, int threads)
+{
+    struct ln__fa_tr tr = {k, scratch, nk, ldk};
+    const size_t tile = ln__fa_tile(nq, heads, threads);
+    struct ln__fa_ctx c = {q,
+                           scratch,
+                           v,
+                           out,
+                           scratch + (size_t)heads * LN__FA_HD * nk,
+                           ldq,
+                           ldv,
+                           ldo,
+                           nq,
+                           nk,
+                           tile,
+                           (nq + tile - 1) / tile,
+                           ln__fa_thread_floats(tile),
+                           1.0f / sqrtf((float)LN__FA_HD)};
+    const size_t items = (size_t)heads * c.tiles;
+    if (threads != ln_threads_get() || threads < 2) {
+        ln__fa_transpose(&tr, 0, (size_t)heads, 0);
+        ln__fa_body(&c, 0, items, 0);
+        return;
+    }
+    ln_parallel_for((size_t)heads, 1, ln__fa_transpose, &tr);
+    ln_parallel_for(items, 1, ln__fa_body, &c);
+}
+#endif
+
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
                    int threads)
@@ -421,6 +684,12 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
     assert(heads > 0 && hd > 0 && nk > 0 && nk <= (size_t)1 << 30 && nq <= (size_t)1 << 30);
     if (nq == 0)
         return;
+#if LN__AVX512
+    if (hd == LN__FA_HD) {
+        ln__attention_fused(q, ldq, k, ldk, v, ldv, nq, nk, heads, out, ldo, scratch, threads);
+        return;
+    }
+#endif
     const size_t tile = ln__attention_tile(nq, nk, heads, threads);
     struct ln__att_ctx c = {q,   k,   v,  out,  scratch, ldq,  ldk,
                             ldv, ldo, hd, nq,   nk,      tile, (nq + tile - 1) / tile,

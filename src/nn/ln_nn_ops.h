@@ -29,6 +29,9 @@
 #define LN__AVX512 0
 #endif
 
+/* Head size of the fused attention kernel (ViT-B/16's and TripoSR's). */
+#define LN__FA_HD 64
+
 /* Makes OpenBLAS single-threaded (only calls into OpenBLAS when it is
  * not): the callers below share the work out themselves. */
 void ln__blas_single_thread(void);
@@ -72,9 +75,11 @@ float ln__silu1(float x);
  * q is [nq][ldq], k [nk][ldk], v [nk][ldv], out [nq][ldo]; head h uses the
  * columns h*hd .. h*hd+hd-1. (head, query tile) items run in parallel on
  * `threads` threads (pass ln_threads_get()), each with its own part of
- * scratch, which holds ln__attention_scratch(nq, nk, heads, threads) floats;
- * when ln_threads_get() differs from `threads`, they run one by one. */
-size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int threads);
+ * scratch, which holds ln__attention_scratch(nq, nk, heads, hd, threads)
+ * floats; when ln_threads_get() differs from `threads`, they run one by
+ * one. With AVX-512 and hd == LN__FA_HD a fused kernel (no score buffer)
+ * computes the same. */
+size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int threads);
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
                    int threads);

@@ -86,8 +86,8 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     const size_t F = (size_t)net->ff_inner;
     const size_t wide = (C > D ? C : D) * N;
     const int threads = ln_threads_get();
-    const size_t a1 = ln__attention_scratch(N, N, c->bb_heads, threads);
-    const size_t a2 = ln__attention_scratch(N, T, c->bb_heads, threads);
+    const size_t a1 = ln__attention_scratch(N, N, c->bb_heads, c->bb_head_dim, threads);
+    const size_t a2 = ln__attention_scratch(N, T, c->bb_heads, c->bb_head_dim, threads);
     const size_t n_att = a1 > a2 ? a1 : a2;
     const size_t ff_rows = N < LN__FF_ROWS ? N : LN__FF_ROWS;
     size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * 2 * F + n_att;

@@ -44,7 +44,7 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
     const int K = v->channels * v->patch * v->patch;
     const size_t td = T * (size_t)D;
     const int threads = ln_threads_get();
-    const size_t n_att = ln__attention_scratch(T, T, v->heads, threads);
+    const size_t n_att = ln__attention_scratch(T, T, v->heads, hd, threads);
     size_t n_cols = np * (size_t)K, n_mlp = T * (size_t)I;
     const size_t n_big = n_cols > n_mlp ? n_cols : n_mlp;
     float *buf = ln_alloc_array(4 * td + n_big + n_att, sizeof(float), 0, "ViT activations", err);

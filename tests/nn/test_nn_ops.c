@@ -1,8 +1,11 @@
 /* The dense-network operators against straightforward double-precision
  * loops: multi-head attention (query tiles shared out across threads, with
  * a remainder tile, cross-attention shapes, thread counts 1 to 3 and the
- * serial path taken when the scratch was sized for another count) and the
- * GEGLU feed-forward activation with its bias folded in. */
+ * serial path taken when the scratch was sized for another count), both
+ * for head sizes the general path takes and for 64, which AVX-512 builds
+ * give to the fused kernel (key counts that leave a partial block of 64,
+ * fewer rows than one register tile); and the GEGLU feed-forward
+ * activation with its bias folded in. */
 #include "testutil.h"
 
 #include <math.h>
@@ -71,7 +74,7 @@ static void check_attention(size_t nq, size_t nk, int heads, int hd, int threads
     float *v = random_floats(nk * (size_t)ld, 1.0f);
     float *out = malloc(nq * (size_t)ldo * sizeof(float));
     double *want = malloc(nq * (size_t)D * sizeof(double));
-    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, scratch_for) * sizeof(float));
+    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, hd, scratch_for) * sizeof(float));
     assert_true(out && want && scratch);
     for (size_t i = 0; i < nq * (size_t)ldo; i++)
         out[i] = 7.0f;
@@ -110,6 +113,9 @@ static void test_attention_self(void **state)
     for (int t = 1; t <= 3; t++)
         check_attention(1100, 1100, 3, 16, t, t); /* tiles of 367, 367 and 366 rows */
     check_attention(5, 5, 2, 8, 2, 2);            /* fewer rows than a minimum tile */
+    for (int t = 1; t <= 3; t++)
+        check_attention(1100, 1100, 2, 64, t, t);
+    check_attention(5, 7, 3, 64, 2, 2);
 }
 
 static void test_attention_cross(void **state)
@@ -117,6 +123,9 @@ static void test_attention_cross(void **state)
     (void)state;
     check_attention(700, 129, 4, 32, 2, 2);
     check_attention(97, 2200, 2, 24, 3, 3); /* keys limit the tile */
+    check_attention(700, 1025, 2, 64, 2, 2); /* 16 blocks of 64 keys and one of 1 */
+    check_attention(97, 2200, 3, 64, 3, 3);
+    check_attention(40, 17, 1, 64, 2, 2);
 }
 
 static void test_attention_scratch_for_other_count(void **state)
@@ -124,6 +133,7 @@ static void test_attention_scratch_for_other_count(void **state)
     (void)state;
     /* Sized for one thread while two run: the serial path, same result. */
     check_attention(600, 300, 2, 16, 2, 1);
+    check_attention(600, 300, 2, 64, 2, 1);
 }
 
 static void test_geglu_bias(void **state)
