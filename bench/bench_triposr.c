@@ -11,6 +11,8 @@
  *
  *   bench-triposr [RESOLUTION] [FOLDER]     (defaults 256, /tmp/lunar-nova-bench-triposr)
  *   LN_BENCH_TRIPOSR_ROUGH=1 bench-triposr ...    (the rough model)
+ *   LN_BENCH_TRIPOSR_CHECK=1 bench-triposr ...    (also: dense grid's mesh equals
+ *                                                  the coarse-to-fine one; exit 1 if not)
  *
  * Weights are normal with standard deviation 0.02 (LayerNorm and GroupNorm
  * weights 1, biases 0), the small NeRF decoder's 1 / sqrt(fan-in). On top
@@ -837,6 +839,38 @@ int main(int argc, char **argv)
     printf("first load (checkpoint just written): %.3f s\n", t_load_first);
     printf("peak RSS: %.2f GB (%.2f GB at the end of the whole run)\n",
            (double)ln_time_peak_rss() / 1e9, (double)rss_whole / 1e9);
+
+    /* LN_BENCH_TRIPOSR_CHECK=1: the dense grid's mesh against the
+     * coarse-to-fine one (after the figures above: it costs a dense pass
+     * and a second field). */
+    const char *check_env = getenv("LN_BENCH_TRIPOSR_CHECK");
+    if (check_env && strcmp(check_env, "1") == 0) {
+        float *dense_field = malloc(nR * sizeof(float));
+        struct ln_mesh dm = {0};
+        if (!dense_field)
+            ln__die("dense check", NULL);
+        t0 = ln_time_now();
+        if (ln__triposr_density_dense(net, cap.scene, R, dense_field, NULL, NULL, &err) < 0 ||
+            ln__triposr_mesh_field(dense_field, R, 0.87f, &dm, &err) < 0)
+            ln__die("dense check", &err);
+        const double t_dense_all = ln_time_now() - t0;
+        double worst = 0.0;
+        const int same_size = dm.n_vertices == raw.n_vertices && dm.n_faces == raw.n_faces;
+        if (same_size) {
+            for (size_t i = 0; i < 3 * dm.n_vertices; i++)
+                worst = fmax(worst, fabs((double)dm.positions[i] - (double)raw.positions[i]));
+        }
+        const int same = same_size && worst <= 1e-5 &&
+                         memcmp(dm.indices, raw.indices, 3 * dm.n_faces * sizeof(uint32_t)) == 0;
+        printf("check: dense %d^3 grid in %.2f s (%.0f points/s); its mesh %s the coarse-to-fine "
+               "one (%zu vs %zu vertices, largest vertex difference %.2g)\n",
+               R, t_dense_all, (double)nR / t_dense_all, same ? "equals" : "DIFFERS FROM",
+               dm.n_vertices, raw.n_vertices, worst);
+        ln_mesh_free(&dm);
+        free(dense_field);
+        if (!same)
+            return 1;
+    }
 
     free(col);
     ln_mesh_free(&raw);
