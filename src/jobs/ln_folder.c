@@ -172,18 +172,6 @@ int ln_folder_job_ahead(const struct ln_job *a, const struct ln_job *b)
 
 /* ---- reconciliation ---- */
 
-static int ln__is_input_name(const char *f)
-{
-    if (strncmp(f, "input-", 6) != 0)
-        return 0;
-    const char *p = f + 6;
-    if (*p < '0' || *p > '9')
-        return 0;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    return strcmp(p, ".png") == 0 || strcmp(p, ".jpg") == 0 || strcmp(p, ".webp") == 0;
-}
-
 /* NAME.tmp-XXXXXX: a file whose atomic write was cut short. */
 static int ln__is_temporary(const char *f)
 {
@@ -206,7 +194,7 @@ static int ln__only_uploads(const char *dir, char *other, size_t n_other)
     while ((e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        if (ln__is_input_name(e->d_name) || ln__is_temporary(e->d_name))
+        if (ln_job_input_name_valid(e->d_name) || ln__is_temporary(e->d_name))
             continue;
         snprintf(other, n_other, "%.200s", e->d_name);
         only = 0;

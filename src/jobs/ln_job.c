@@ -371,7 +371,7 @@ static int ln__get_time(const json_t *obj, const char *key, int required, double
 
 /* Stored input names become paths inside the job folder: only
  * input-<n>.<png|jpg|webp> is accepted. */
-static int ln__input_file_valid(const char *f)
+int ln_job_input_name_valid(const char *f)
 {
     if (strncmp(f, "input-", 6) != 0)
         return 0;
@@ -465,7 +465,7 @@ static int ln__inputs_from_json(const json_t *obj, struct ln_job *job, struct ln
                                  sizeof in->content_type, err)) < 0 ||
             (rc = ln__get_int(e, "bytes", 1, 0, INT64_MAX, &bytes, err)) < 0)
             return ln_error_prefix(err, "input %zu", k);
-        if (!ln__input_file_valid(in->file))
+        if (!ln_job_input_name_valid(in->file))
             return ln__bad(err, "file", "is not input-<n>.<png|jpg|webp>");
         in->bytes = (uint64_t)bytes;
     }

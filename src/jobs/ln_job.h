@@ -91,6 +91,8 @@ int ln_job_status_is_final(enum ln_job_status s);
 /* Exactly LN_JOB_ID_LEN lowercase hex digits: anything else (such as
  * "../../etc") is not an id, so ids are safe to use as folder names. */
 int ln_job_id_valid(const char *id);
+/* 1 when f is a stored input's file name: input-<n>.<png|jpg|webp>. */
+int ln_job_input_name_valid(const char *f);
 /* A new random id (from /dev/urandom). */
 void ln_job_id_new(char id[LN_JOB_ID_LEN + 1]);
 

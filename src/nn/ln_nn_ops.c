@@ -32,6 +32,20 @@ static size_t ln__grain(size_t cols)
     return g > 0 ? g : 1;
 }
 
+/* ---------------------------------------------------------------- vector math */
+
+/* 0.5 x (1 + erf(x / sqrt 2)) written with erfc, which keeps its relative
+ * accuracy in the negative tail where 1 + erf cancels. */
+float ln__gelu1(float x)
+{
+    return 0.5f * x * erfcf(-x * 0.70710678118654752f);
+}
+
+float ln__silu1(float x)
+{
+    return x / (1.0f + expf(-x));
+}
+
 /* ---------------------------------------------------------- matrix products */
 
 /* y = (accumulate ? y : 0) + bias + x w^T for one block of rows or of
