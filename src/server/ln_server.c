@@ -240,6 +240,32 @@ enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_typ
 
 /* ---- authentication ------------------------------------------------------ */
 
+/*
+ * DESIGN: the API token. With --api-token, every route but the public ones
+ * (GET /health, the static UI) needs the token, from any one of:
+ *   - `Authorization: Bearer <token>` or `X-API-Token: <token>`, for scripts;
+ *   - the cookie `lunar_nova_token=<token>`, for the web UI: a browser
+ *     cannot add headers to an EventSource, an <img> or a download link, but
+ *     it sends a cookie with all of them. The value is the token as
+ *     encodeURIComponent writes it (%XX escapes are decoded here; a token of
+ *     letters, digits and -._~ is sent as it is).
+ * Each candidate is compared in constant time (ln__token_equal).
+ * Why the cookie is safe enough: the UI sets it with SameSite=Strict and
+ * Path=/ (and Secure on https), so the browser never attaches it to a
+ * request that another site's page starts: no cross-site request forgery
+ * through a form or an image. A page of the same site on another port
+ * (same-site, not same-origin) would still get the cookie attached, so a
+ * request whose Sec-Fetch-Site says it came from anywhere but this origin
+ * (or from the person typing the address: "none") has its cookie ignored;
+ * the headers, which such a page cannot send without the token, still
+ * count. The token never travels in a URL (URLs reach access logs, proxies
+ * and the browser's history), and the server never logs a header, a
+ * cookie or the token: the request log line is the method, the path
+ * without its query, the status and the time.
+ */
+
+#define LN__TOKEN_COOKIE "lunar_nova_token"
+
 /* Compares without an early exit, so the time taken does not reveal how
  * much of the token a guess got right. */
 static int ln__token_equal(const char *given, const char *want)
@@ -249,6 +275,91 @@ static int ln__token_equal(const char *given, const char *want)
     for (size_t i = 0; i < m; i++)
         diff |= (unsigned)((unsigned char)want[i] ^ (unsigned char)(i < n ? given[i] : 0));
     return diff == 0;
+}
+
+static int ln__hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Whether a cookie value (n bytes, not terminated), its %XX escapes
+ * decoded, is the token: decoded into a scratch copy, compared by
+ * ln__token_equal, and wiped. A value with a NUL (%00) never matches: the
+ * copy would end there and compare as a prefix. */
+static int ln__cookie_token_equal(const char *given, size_t n, const char *want)
+{
+    char *plain = ln_xmalloc(n + 1);
+    size_t w = 0;
+    int nul = 0;
+    for (size_t g = 0; g < n; g++) {
+        int hi = given[g] == '%' && g + 2 < n ? ln__hexval(given[g + 1]) : -1;
+        int lo = hi >= 0 ? ln__hexval(given[g + 2]) : -1;
+        if (lo >= 0) {
+            plain[w++] = (char)(hi * 16 + lo);
+            nul |= hi == 0 && lo == 0;
+            g += 2;
+        } else {
+            plain[w++] = given[g];
+        }
+    }
+    plain[w] = 0;
+    int ok = ln__token_equal(plain, want) && !nul;
+    explicit_bzero(plain, n + 1);
+    free(plain);
+    return ok;
+}
+
+struct ln__cookie_scan {
+    const char *want;
+    int ok;
+};
+
+/* Looks through one Cookie header ("a=1; b=2") for the token cookie; every
+ * occurrence is compared, so a stale cookie of the same name beside the
+ * right one does no harm. */
+static enum MHD_Result ln__cookie_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    (void)kind;
+    struct ln__cookie_scan *scan = cls;
+    if (!key || !value || strcasecmp(key, MHD_HTTP_HEADER_COOKIE) != 0)
+        return MHD_YES;
+    static const char name[] = LN__TOKEN_COOKIE;
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (len > sizeof name && memcmp(p, name, sizeof name - 1) == 0 && p[sizeof name - 1] == '=') {
+            const char *v = p + sizeof name;
+            size_t vlen = len - sizeof name;
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+                v++;
+                vlen -= 2;
+            }
+            if (ln__cookie_token_equal(v, vlen, scan->want))
+                scan->ok = 1;
+        }
+        p += len;
+    }
+    return MHD_YES;
+}
+
+/* Whether the browser says this request comes from a page of this very
+ * origin, or from the person (an address typed, a bookmark). Without the
+ * header (curl, an older browser) the SameSite attribute is what holds. */
+static int ln__cookie_allowed(struct MHD_Connection *conn)
+{
+    const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    return !site || strcasecmp(site, "same-origin") == 0 || strcasecmp(site, "none") == 0;
 }
 
 static int ln__authorized(struct ln__req *req)
@@ -264,9 +375,14 @@ static int ln__authorized(struct ln__req *req)
         h += 7;
         while (*h == ' ')
             h++;
-        return ln__token_equal(h, want);
+        if (ln__token_equal(h, want))
+            return 1;
     }
-    return 0;
+    if (!ln__cookie_allowed(req->conn))
+        return 0;
+    struct ln__cookie_scan scan = {want, 0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, ln__cookie_header, &scan);
+    return scan.ok;
 }
 
 /* ---- the access handler -------------------------------------------------- */
@@ -334,7 +450,8 @@ static enum MHD_Result ln__dispatch(struct ln__req *req, const char *url, const 
     int upload = (req->route->flags & LN__ROUTE_UPLOAD) != 0;
     if (!(req->route->flags & LN__ROUTE_PUBLIC) && !ln__authorized(req)) {
         static const char msg[] = "an API token is required: send 'Authorization: Bearer "
-                                  "<token>' or 'X-API-Token: <token>'";
+                                  "<token>' or 'X-API-Token: <token>' (the web UI asks for "
+                                  "it and sends it as the cookie " LN__TOKEN_COOKIE ")";
         if (upload)
             return ln__upload_refuse(req, MHD_HTTP_UNAUTHORIZED, "EAUTH", msg);
         return ln__send_error(req, MHD_HTTP_UNAUTHORIZED, "EAUTH", "%s", msg);
