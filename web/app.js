@@ -4,8 +4,9 @@
 // (so it survives reloads and restarts), live jobs follow their event
 // streams, and the selected job is kept in the address (#job=<id>).
 
-import { api, watchJob, isFinal, describeError, ApiError } from './api.js';
+import { api, watchJob, isFinal, describeError, ApiError, isTokenError, whenTokenAccepted } from './api.js';
 import { initCreate } from './create.js';
+import { initToken } from './token.js';
 import {
   h,
   formatBytes,
@@ -61,6 +62,7 @@ const state = {
 };
 
 let viewer = null;
+let historyWaitsForToken = false;
 let viewerReady = null;
 let create = null;
 // Jobs sent by others (scripts, another tab) show up within this long.
@@ -109,6 +111,14 @@ async function loadPage() {
     renderList();
   } catch (err) {
     if (seq === state.listSeq) showHistoryError(`The job history cannot be read. ${describeError(err)}`);
+    // Read again as soon as the API token is given.
+    if (isTokenError(err) && !historyWaitsForToken) {
+      historyWaitsForToken = true;
+      whenTokenAccepted().then(() => {
+        historyWaitsForToken = false;
+        loadPage();
+      });
+    }
   }
 }
 
@@ -315,6 +325,10 @@ async function select(id) {
       remember(job);
     } catch (err) {
       showNothing(err instanceof ApiError && err.status === 404 ? 'That job no longer exists.' : describeError(err));
+      if (isTokenError(err))
+        whenTokenAccepted().then(() => {
+          if (state.selected === id && !state.jobs.has(id)) select(id);
+        });
       return;
     }
   }
@@ -472,6 +486,14 @@ function jobFromHash() {
 }
 
 async function main() {
+  initToken({
+    onAccepted: () => $('create-title').focus(),
+    // Without the token the history is refused, which brings the form back.
+    onForgotten: () => loadPage(),
+    announce: (text) => {
+      $('announce').textContent = text;
+    },
+  });
   create = initCreate({
     onCreated: (job) => {
       state.listSeq++;

@@ -4,7 +4,7 @@
 // server's limits before anything is sent; then POST /generate or
 // /generate/multi with the field names of the API.
 
-import { api, describeError, newIdempotencyKey } from './api.js';
+import { api, describeError, isTokenError, newIdempotencyKey, whenTokenAccepted } from './api.js';
 import { h, formatBytes, viewName } from './format.js';
 
 // The server's defaults (lunar-nova serve): per-file size and views per job.
@@ -57,6 +57,7 @@ export function initCreate({ onCreated }) {
   let busy = false;
   let idempotencyKey = null;
   let pasted = 0;
+  let retryOnToken = false; // a send refused for want of the API token goes again once it is given
   const multi = () => modeMulti.checked;
 
   function showError(text, focusTarget = null) {
@@ -279,6 +280,10 @@ export function initCreate({ onCreated }) {
 
   async function submit(ev) {
     ev.preventDefault();
+    await send();
+  }
+
+  async function send() {
     if (busy) return;
     const problem = check();
     if (problem) {
@@ -294,7 +299,20 @@ export function initCreate({ onCreated }) {
       clear();
       onCreated(job);
     } catch (err) {
-      showError(describeError(err));
+      if (isTokenError(err)) {
+        // The images and options stay as they are, and go as soon as the
+        // server has a token it accepts (a wrong one asks again).
+        showError(`${describeError(err)} The images and options chosen are kept and sent once the token is accepted.`);
+        if (!retryOnToken) {
+          retryOnToken = true;
+          whenTokenAccepted().then(() => {
+            retryOnToken = false;
+            if (items.length > 0) send();
+          });
+        }
+      } else {
+        showError(describeError(err));
+      }
       // A refusal is final for this request; a lost answer may be retried
       // with the same key.
       if (err.status !== 0) idempotencyKey = null;

@@ -9,7 +9,8 @@
 // to $LN_TEST_TMP/web/ (build/tests/tmp/web/) for a person to look at.
 //
 // Run directly (node tests/web/ui.test.mjs); exits 77 (skipped) when
-// chromium or playwright-core is missing.
+// chromium or playwright-core is missing. The API token form, on a server
+// of its own started with --api-token, follows (token.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,34 +19,13 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const CHROMIUM = process.env.LN_CHROMIUM || '/usr/bin/chromium';
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('playwright-core is not installed (npm ci at the repository root): skipping the browser tests');
-  process.exit(77);
-}
-if (!fs.existsSync(CHROMIUM)) {
-  console.log(`${CHROMIUM} not found (apt-get install chromium): skipping the browser tests`);
-  process.exit(77);
-}
-
+const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS } = await import('./browser.mjs');
 const { startServer, synth, tmpDir, json, form, waitJob } = await import('../http/server.mjs');
 
 const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
-const SHOTS = path.join(TMP_ROOT, 'web');
 fs.rmSync(SHOTS, { recursive: true, force: true });
 fs.mkdirSync(SHOTS, { recursive: true });
 
-const LAPTOP = { width: 1366, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-  // WebGL on the CPU: the viewer needs a canvas that draws.
-  '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-];
 // Small grids keep each job well under a second.
 const RESOLUTION = '64';
 
@@ -622,3 +602,7 @@ test('no console errors', () => {
   assert.deepEqual(consoleErrors, [], 'console errors');
   assert.ok(expectedErrors.length <= 1, 'only the deliberate 415 was logged');
 });
+
+// The API token form: its own server (--api-token) and browser, after the
+// tests above (token.test.mjs, also runnable on its own).
+await import('./token.test.mjs');
