@@ -258,10 +258,12 @@ enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_typ
  * request whose Sec-Fetch-Site says it came from anywhere but this origin
  * (or from the person typing the address: "none") has its cookie ignored;
  * the headers, which such a page cannot send without the token, still
- * count. The token never travels in a URL (URLs reach access logs, proxies
- * and the browser's history), and the server never logs a header, a
- * cookie or the token: the request log line is the method, the path
- * without its query, the status and the time.
+ * count. Cookies do not keep ports apart, and one set by a script cannot be
+ * HttpOnly: a page of the same host name could read it, which the
+ * operations guide warns about. The token never travels in a URL (URLs
+ * reach access logs, proxies and the browser's history), and the server
+ * never logs a header, a cookie or the token: the request log line is the
+ * method, the path without its query, the status and the time.
  */
 
 #define LN__TOKEN_COOKIE "lunar_nova_token"
