@@ -6,9 +6,9 @@
  * threads, which spin in sched_yield between products, took about 6% of
  * the cores from the rest of the network when they ran. The memory-bound
  * element-wise loops are split by rows too. Transcendental loops have a
- * plain scalar form (libm) and an AVX-512 form (polynomial exp, rational
- * erfc) used when the compiler targets AVX-512; both agree with libm to a
- * few float ulps.
+ * plain scalar form (libm) and AVX-512 and AVX2 forms (polynomial exp,
+ * rational erfc) used when the compiler targets either; all agree with
+ * libm to a few float ulps.
  */
 #include "ln_nn_ops.h"
 
@@ -246,6 +246,19 @@ static void ln__gelu_span(float *restrict x, size_t n)
         _mm512_mask_storeu_ps(x + i, m, ln__gelu16(_mm512_maskz_loadu_ps(m, x + i)));
         i = n;
     }
+#elif LN__AVX2
+    for (; i + 8 * LN__W8 <= n; i += 8 * LN__W8) {
+        __m256 v[LN__W8];
+        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+            v[j] = _mm256_loadu_ps(x + i + 8 * (size_t)j);
+        ln__gelu8n(v, LN__W8);
+        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+            _mm256_storeu_ps(x + i + 8 * (size_t)j, v[j]);
+    }
+    for (; i < n; i += 8) {
+        const __m256i m = ln__mask8(n - i < 8 ? (int)(n - i) : 8);
+        _mm256_maskstore_ps(x + i, m, ln__gelu8(_mm256_maskload_ps(x + i, m)));
+    }
 #endif
     for (; i < n; i++)
         x[i] = ln__gelu1(x[i]);
@@ -314,6 +327,19 @@ void ln__silu_inplace(float *restrict x, size_t n)
         _mm512_mask_storeu_ps(x + i, m, ln__silu16(_mm512_maskz_loadu_ps(m, x + i)));
         i = n;
     }
+#elif LN__AVX2
+    for (; i + 8 * LN__W8 <= n; i += 8 * LN__W8) {
+        __m256 v[LN__W8];
+        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+            v[j] = _mm256_loadu_ps(x + i + 8 * (size_t)j);
+        ln__silu8n(v, LN__W8);
+        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+            _mm256_storeu_ps(x + i + 8 * (size_t)j, v[j]);
+    }
+    for (; i < n; i += 8) {
+        const __m256i m = ln__mask8(n - i < 8 ? (int)(n - i) : 8);
+        _mm256_maskstore_ps(x + i, m, ln__silu8(_mm256_maskload_ps(x + i, m)));
+    }
 #endif
     for (; i < n; i++)
         x[i] = ln__silu1(x[i]);
@@ -370,6 +396,25 @@ size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int thread
     return nt * tile * (nk + 1);
 }
 
+#if LN__AVX2
+/* Largest and sum of the 8 lanes. */
+static inline float ln__hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline float ln__hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
 /* Per row of s [m][n]: s = exp(s - max), inv[r] = 1 / sum. */
 static void ln__exp_rows(float *restrict s, size_t m, size_t n, float *restrict inv)
 {
@@ -392,6 +437,40 @@ static void ln__exp_rows(float *restrict s, size_t m, size_t n, float *restrict 
             vs = _mm512_add_ps(vs, e);
         }
         sum = _mm512_reduce_add_ps(vs);
+        for (; i < n; i++) {
+            row[i] = expf(row[i] - mx);
+            sum += row[i];
+        }
+#elif LN__AVX2
+        __m256 vm = _mm256_set1_ps(-INFINITY);
+        for (; i + 8 <= n; i += 8)
+            vm = _mm256_max_ps(vm, _mm256_loadu_ps(row + i));
+        mx = ln__hmax8(vm);
+        for (; i < n; i++)
+            mx = row[i] > mx ? row[i] : mx;
+        const __m256 vmx = _mm256_set1_ps(mx);
+        __m256 vs[LN__W8];
+        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+            vs[j] = _mm256_setzero_ps();
+        for (i = 0; i + 8 * LN__W8 <= n; i += 8 * LN__W8) {
+            __m256 e[LN__W8];
+            _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+                e[j] = _mm256_sub_ps(_mm256_loadu_ps(row + i + 8 * (size_t)j), vmx);
+            ln__exp8n(e, LN__W8);
+            _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
+            {
+                _mm256_storeu_ps(row + i + 8 * (size_t)j, e[j]);
+                vs[j] = _mm256_add_ps(vs[j], e[j]);
+            }
+        }
+        for (; i + 8 <= n; i += 8) {
+            const __m256 e = ln__exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), vmx));
+            _mm256_storeu_ps(row + i, e);
+            vs[0] = _mm256_add_ps(vs[0], e);
+        }
+        _Pragma("GCC unroll 8") for (int j = 1; j < LN__W8; j++)
+            vs[0] = _mm256_add_ps(vs[0], vs[j]);
+        sum = ln__hsum8(vs[0]);
         for (; i < n; i++) {
             row[i] = expf(row[i] - mx);
             sum += row[i];

@@ -4,8 +4,10 @@
  * serial path taken when the scratch was sized for another count), both
  * for head sizes the general path takes and for 64, which AVX-512 builds
  * give to the fused kernel (key counts that leave a partial block of 64,
- * fewer rows than one register tile); and the GEGLU feed-forward
- * activation with its bias folded in. */
+ * fewer rows than one register tile); the GEGLU feed-forward activation
+ * with its bias folded in; and the vector math of AVX-512 and AVX2 builds
+ * (exp over its whole range, GELU and SiLU with their tails and lengths
+ * that leave a partial vector) against double precision. */
 #include "testutil.h"
 
 #include <math.h>
@@ -169,6 +171,108 @@ static void test_geglu_bias(void **state)
     free(z);
 }
 
+/* Relative error of got against want, with an absolute floor at the
+ * smallest normal float (results below it have fewer bits). */
+static double rel_err(float got, double want)
+{
+    if (isinf(want) || isinf(got))
+        return (double)got == want ? 0.0 : INFINITY;
+    return fabs((double)got - want) / fmax(fabs(want), 1.1754943508222875e-38);
+}
+
+/* The vector exp from below its underflow to past its overflow. */
+static void test_vector_exp(void **state)
+{
+    (void)state;
+#if LN__AVX512 || LN__AVX2
+    enum { N = 1 << 18, W = LN__AVX512 ? 16 : 8 };
+    float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+    assert_true(x && y);
+    for (int i = 0; i < N; i++)
+        x[i] = -110.0f + 200.0f * (float)i / (float)N;
+    x[N - 1] = 88.7f; /* finite: 3.3e38 */
+    x[N - 2] = 88.75f; /* overflows */
+    x[N - 3] = -87.3f; /* just normal */
+    x[N - 4] = -103.0f; /* subnormal */
+    for (int i = 0; i < N; i += W) {
+#if LN__AVX512
+        _mm512_storeu_ps(y + i, ln__exp16(_mm512_loadu_ps(x + i)));
+#else
+        _mm256_storeu_ps(y + i, ln__exp8(_mm256_loadu_ps(x + i)));
+#endif
+    }
+    double worst = 0.0, worst_sub = 0.0;
+    for (int i = 0; i < N; i++) {
+        const double want = exp((double)x[i]);
+        if ((float)want > 3.40282347e38f || isinf((float)want)) {
+            assert_true(isinf(y[i]) && y[i] > 0.0f);
+        } else if (want < 1.1754943508222875e-38) {
+            /* Subnormal and underflow: within one step of the smallest
+             * subnormal (2^-149) plus the relative error of p. */
+            worst_sub = fmax(worst_sub, fabs((double)y[i] - want) / 1.401298464324817e-45);
+            assert_true(y[i] >= 0.0f);
+        } else {
+            worst = fmax(worst, rel_err(y[i], want));
+        }
+    }
+    print_message("vector exp (%d wide): worst relative error %.2e, subnormal %.2f steps\n", W,
+                  worst, worst_sub);
+    assert_true(worst < 3e-7);
+    assert_true(worst_sub <= 1.0);
+    free(y);
+    free(x);
+#else
+    print_message("no vector exp in this build\n");
+#endif
+}
+
+/* GELU and SiLU, vector where the build has it, on values up to +-100 in
+ * rows whose length leaves a partial vector. */
+static void test_vector_activations(void **state)
+{
+    (void)state;
+    const size_t rows = 7;
+    const int cols = 1013, ld = 1021;
+    float *g = malloc(rows * (size_t)ld * sizeof(float));
+    float *sv = malloc(rows * (size_t)ld * sizeof(float));
+    float *x0 = malloc(rows * (size_t)ld * sizeof(float));
+    assert_true(g && sv && x0);
+    for (size_t i = 0; i < rows * (size_t)ld; i++) {
+        const float u = uniform();
+        /* Most within +-8, a seventh spread to +-80. */
+        x0[i] = i % 7 == 3 ? 80.0f * u : 8.0f * u;
+        g[i] = sv[i] = x0[i];
+    }
+    for (size_t r = 0; r < rows; r++)
+        g[r * (size_t)ld + (size_t)cols] = 7.0f; /* past the row: untouched */
+    ln__gelu_rows(g, rows, cols, ld);
+    ln__silu_inplace(sv, rows * (size_t)ld - 3);
+    double worst_g = 0.0, worst_s = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            const size_t i = r * (size_t)ld + (size_t)c;
+            /* The negative tail, exp(-x^2 / 2) in effect, turns the
+             * rounding of x / sqrt 2 into a relative error of x^2 ulp. */
+            const double x = x0[i], want = 0.5 * x * erfc(-x / sqrt(2.0));
+            worst_g = fmax(worst_g, fabs((double)g[i] - want) / fmax(fabs(want), 1e-30) /
+                                        (1.0 + x * x));
+        }
+        assert_true(g[r * (size_t)ld + (size_t)cols] == 7.0f);
+    }
+    for (size_t i = 0; i < rows * (size_t)ld - 3; i++) {
+        const double x = x0[i];
+        worst_s = fmax(worst_s, rel_err(sv[i], x / (1.0 + exp(-x))));
+    }
+    for (size_t i = rows * (size_t)ld - 3; i < rows * (size_t)ld; i++)
+        assert_true(sv[i] == x0[i]);
+    print_message("gelu: worst relative error %.2e (1 + x^2), silu %.2e\n", worst_g, worst_s);
+    assert_true(worst_g < 1e-6);
+    assert_true(worst_s < 1e-6);
+    free(x0);
+    free(sv);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +280,8 @@ int main(void)
         cmocka_unit_test(test_attention_cross),
         cmocka_unit_test(test_attention_scratch_for_other_count),
         cmocka_unit_test(test_geglu_bias),
+        cmocka_unit_test(test_vector_exp),
+        cmocka_unit_test(test_vector_activations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
