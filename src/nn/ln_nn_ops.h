@@ -85,8 +85,8 @@ float ln__silu1(float x);
  * `threads` threads (pass ln_threads_get()), each with its own part of
  * scratch, which holds ln__attention_scratch(nq, nk, heads, hd, threads)
  * floats; when ln_threads_get() differs from `threads`, they run one by
- * one. With AVX-512 and hd == LN__FA_HD a fused kernel (no score buffer)
- * computes the same. */
+ * one. With AVX-512 or AVX2 and hd == LN__FA_HD a fused kernel (no score
+ * buffer) computes the same. */
 size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int threads);
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
@@ -301,8 +301,8 @@ static inline __m256 ln__silu8(__m256 x)
     return x;
 }
 
-/* Lanes below n (0 .. 8) of an 8-wide mask for _mm256_maskload_ps and
- * _mm256_maskstore_ps. */
+/* Lanes below n of an 8-wide mask for _mm256_maskload_ps and
+ * _mm256_maskstore_ps (all from n = 8 on, none up to n = 0). */
 static inline __m256i ln__mask8(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
