@@ -148,10 +148,17 @@ static inline __m512 ln__gelu16(__m512 x)
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), e);
 }
 
+/* Where 1 + exp(-x) reaches 2^126 (x below about -87.3; exp overflows to
+ * inf below -88.7, and the Newton step would make NaN of the reciprocal of
+ * inf) the result is 0, as in the 8-wide form, whose reciprocal estimate
+ * flushes there: the true value is below 1e-36 in magnitude. */
 static inline __m512 ln__silu16(__m512 x)
 {
-    const __m512 e = ln__exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
-    return _mm512_mul_ps(x, ln__recip16(_mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    const __m512 big = _mm512_set1_ps(8.50705917e37f); /* 2^126 */
+    const __m512 d = _mm512_add_ps(ln__exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)),
+                                   _mm512_set1_ps(1.0f));
+    const __mmask16 small = _mm512_cmp_ps_mask(d, big, _CMP_NGE_UQ); /* NaN stays NaN */
+    return _mm512_maskz_mul_ps(small, x, ln__recip16(_mm512_min_ps(d, big)));
 }
 #endif
 

@@ -273,6 +273,26 @@ static void test_vector_activations(void **state)
     free(g);
 }
 
+/* SiLU far into both tails, where exp(-x) overflows or underflows: finite,
+ * x e^x (about 0) below and x above. */
+static void test_silu_far_tails(void **state)
+{
+    (void)state;
+    const float xs[] = {-1e30f, -1000.0f, -200.0f, -104.0f, -100.0f, -89.0f, -88.8f, -88.7f,
+                        -88.0f, -50.0f,   50.0f,   88.0f,   89.0f,   100.0f, 1000.0f, 1e30f,
+                        -95.0f, -90.0f,   -120.0f};
+    const size_t n = sizeof xs / sizeof xs[0];
+    float v[sizeof xs / sizeof xs[0]];
+    for (size_t i = 0; i < n; i++)
+        v[i] = xs[i];
+    ln__silu_inplace(v, n);
+    for (size_t i = 0; i < n; i++) {
+        const double x = xs[i], want = x / (1.0 + exp(-x));
+        if (!(fabs((double)v[i] - want) <= 1e-6 * fabs(want) + 1e-30))
+            fail_msg("silu(%g) = %g, want %g", x, (double)v[i], want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_geglu_bias),
         cmocka_unit_test(test_vector_exp),
         cmocka_unit_test(test_vector_activations),
+        cmocka_unit_test(test_silu_far_tails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
