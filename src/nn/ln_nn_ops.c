@@ -235,15 +235,22 @@ void ln__groupnorm(const float *x, int channels, size_t n, int groups, const flo
 
 /* -------------------------------------------------------------- activations */
 
-static void ln__gelu_span(float *restrict x, size_t n)
+/* GELU (silu 0) or SiLU (silu 1) of n values in place, with the widest
+ * vector form the build has. Always inlined with a constant `silu`, so
+ * each caller gets a loop of one function only. */
+static inline __attribute__((always_inline)) void ln__act_span(float *restrict x, size_t n,
+                                                               int silu)
 {
     size_t i = 0;
 #if LN__AVX512
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(x + i, ln__gelu16(_mm512_loadu_ps(x + i)));
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(x + i, silu ? ln__silu16(v) : ln__gelu16(v));
+    }
     if (i < n) {
         const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(x + i, m, ln__gelu16(_mm512_maskz_loadu_ps(m, x + i)));
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(x + i, m, silu ? ln__silu16(v) : ln__gelu16(v));
         i = n;
     }
 #elif LN__AVX2
@@ -251,17 +258,26 @@ static void ln__gelu_span(float *restrict x, size_t n)
         __m256 v[LN__W8];
         _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
             v[j] = _mm256_loadu_ps(x + i + 8 * (size_t)j);
-        ln__gelu8n(v, LN__W8);
+        if (silu)
+            ln__silu8n(v, LN__W8);
+        else
+            ln__gelu8n(v, LN__W8);
         _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
             _mm256_storeu_ps(x + i + 8 * (size_t)j, v[j]);
     }
     for (; i < n; i += 8) {
         const __m256i m = ln__mask8(n - i < 8 ? (int)(n - i) : 8);
-        _mm256_maskstore_ps(x + i, m, ln__gelu8(_mm256_maskload_ps(x + i, m)));
+        const __m256 v = _mm256_maskload_ps(x + i, m);
+        _mm256_maskstore_ps(x + i, m, silu ? ln__silu8(v) : ln__gelu8(v));
     }
 #endif
     for (; i < n; i++)
-        x[i] = ln__gelu1(x[i]);
+        x[i] = silu ? ln__silu1(x[i]) : ln__gelu1(x[i]);
+}
+
+static void ln__gelu_span(float *restrict x, size_t n)
+{
+    ln__act_span(x, n, 0);
 }
 
 struct ln__act_ctx {
@@ -318,31 +334,7 @@ void ln__geglu_rows(float *z, size_t rows, int half, int ld, const float *bias)
 
 void ln__silu_inplace(float *restrict x, size_t n)
 {
-    size_t i = 0;
-#if LN__AVX512
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(x + i, ln__silu16(_mm512_loadu_ps(x + i)));
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(x + i, m, ln__silu16(_mm512_maskz_loadu_ps(m, x + i)));
-        i = n;
-    }
-#elif LN__AVX2
-    for (; i + 8 * LN__W8 <= n; i += 8 * LN__W8) {
-        __m256 v[LN__W8];
-        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
-            v[j] = _mm256_loadu_ps(x + i + 8 * (size_t)j);
-        ln__silu8n(v, LN__W8);
-        _Pragma("GCC unroll 8") for (int j = 0; j < LN__W8; j++)
-            _mm256_storeu_ps(x + i + 8 * (size_t)j, v[j]);
-    }
-    for (; i < n; i += 8) {
-        const __m256i m = ln__mask8(n - i < 8 ? (int)(n - i) : 8);
-        _mm256_maskstore_ps(x + i, m, ln__silu8(_mm256_maskload_ps(x + i, m)));
-    }
-#endif
-    for (; i < n; i++)
-        x[i] = ln__silu1(x[i]);
+    ln__act_span(x, n, 1);
 }
 
 /* ---------------------------------------------------------------- attention */
