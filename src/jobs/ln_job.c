@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -317,7 +318,9 @@ static int ln__get_float(const json_t *obj, const char *key, int required, doubl
                          float *dst, struct ln_error *err)
 {
     double d = *dst;
-    int rc = ln__get_number(obj, key, required, lo, hi, &d, err);
+    /* Stored as float: nothing beyond float range (it would become inf). */
+    int rc = ln__get_number(obj, key, required, lo > -FLT_MAX ? lo : -FLT_MAX,
+                            hi < FLT_MAX ? hi : FLT_MAX, &d, err);
     *dst = (float)d;
     return rc;
 }
@@ -519,7 +522,7 @@ static int ln__mesh_from_json(const json_t *obj, struct ln_job *job, struct ln_e
             return ln__bad(err, names[b], "is not an array of three numbers");
         for (size_t k = 0; k < 3; k++) {
             json_t *x = json_array_get(a, k);
-            if (!json_is_number(x) || !isfinite(json_number_value(x)))
+            if (!json_is_number(x) || !(fabs(json_number_value(x)) <= FLT_MAX))
                 return ln__bad(err, names[b], "is not an array of three numbers");
             dst[b][k] = (float)json_number_value(x);
         }

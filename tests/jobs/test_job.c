@@ -248,6 +248,9 @@ static void test_json_rejects_bad_fields(void **state)
     ln__expect_bad(NULL, "timings", json_array(), "\"timings\"");
     ln__expect_bad(NULL, "mesh", json_integer(3), "\"mesh\"");
     ln__expect_bad("mesh", "bbox_min", json_pack("[f,f]", 0.0, 1.0), "\"bbox_min\"");
+    /* Beyond float range: stored as float it would become inf, which the
+     * job's JSON could not hold when written back. */
+    ln__expect_bad("mesh", "bbox_max", json_pack("[f,f,f]", 0.0, 1.0, -2.8e72), "\"bbox_max\"");
     ln__expect_bad(NULL, "warnings", json_string("w"), "\"warnings\"");
     ln__expect_bad(NULL, "error", json_string("boom"), "\"error\"");
     ln__expect_bad(NULL, "idempotency_key", json_integer(7), "\"idempotency_key\"");
