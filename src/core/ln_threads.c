@@ -71,7 +71,10 @@ void ln_parallel_for(size_t n, size_t grain, ln_parallel_fn fn, void *ctx)
     if ((size_t)nt > chunks)
         nt = (int)chunks;
     if (nt <= 1) {
-        fn(ctx, 0, n, 0);
+        /* The same chunks as with threads: a body sees the same pieces
+         * whatever the thread count, so results cannot depend on it. */
+        for (size_t begin = 0; begin < n; begin += grain)
+            fn(ctx, begin, begin + grain < n ? begin + grain : n, 0);
         return;
     }
     struct ln__pf pf = {.n = n, .grain = grain, .fn = fn, .ctx = ctx};

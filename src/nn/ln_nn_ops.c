@@ -54,16 +54,15 @@ float ln__silu1(float x)
 struct ln__lin_ctx {
     const float *x, *w, *bias;
     float *y;
-    size_t rows, block;
+    size_t rows, pieces, total;
     int k, ldx, n, ldy, accumulate, xt, by_cols;
 };
 
 static void ln__lin_body(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__lin_ctx *c = vctx;
-    const size_t total = c->by_cols ? (size_t)c->n : c->rows;
     for (size_t b = begin; b < end; b++) {
-        const size_t o = b * c->block, m = total - o < c->block ? total - o : c->block;
+        const size_t o = c->total * b / c->pieces, m = c->total * (b + 1) / c->pieces - o;
         /* This block: rows r0 .. r0 + nr, columns n0 .. n0 + nn. */
         const size_t r0 = c->by_cols ? 0 : o, nr = c->by_cols ? c->rows : m;
         const size_t n0 = c->by_cols ? o : 0, nn = c->by_cols ? m : (size_t)c->n;
@@ -91,19 +90,30 @@ static void ln__lin_body(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
-/* One block per thread, of rows when there are more rows than outputs,
- * else of output columns: each thread packs its share of one operand and
- * all of the other, so the smaller one is the one packed by every thread.
- * Blocks of at least 64, so each product keeps full speed. */
+/* Pieces of a product: LN__PIECES equal blocks of rows, or of output
+ * columns when there are more outputs than rows (each piece packs its
+ * share of one operand and all of the other, so the smaller one is the
+ * one packed again), fewer when a block would have under 64 rows or
+ * columns. The blocks depend on the shape alone, never on the thread
+ * count: a GEMM library's result for an element can depend on where the
+ * element falls in the blocks of the call that computes it (OpenBLAS's
+ * Haswell kernels differ in the last bits between a 1025-row product and
+ * the same rows as 513 + 512), so blocks chosen per thread count would
+ * make the network's output depend on --threads. Four pieces keep two or
+ * four threads busy (measured on one core: four calls cost 1-6% more
+ * than one for the network's shapes, sixteen 8-30% more). */
+#define LN__PIECES 4
+
 static void ln__linear_run(struct ln__lin_ctx *c)
 {
-    const size_t threads = (size_t)ln_threads_get();
     c->by_cols = c->rows < (size_t)c->n;
     const size_t total = c->by_cols ? (size_t)c->n : c->rows;
-    size_t block = (total + threads - 1) / threads;
-    block = block < 64 ? 64 : block;
-    c->block = block;
-    ln_parallel_for((total + block - 1) / block, 1, ln__lin_body, c);
+    size_t pieces = LN__PIECES;
+    while (pieces > 1 && total / pieces < 64)
+        pieces /= 2;
+    c->pieces = pieces;
+    c->total = total;
+    ln_parallel_for(pieces, 1, ln__lin_body, c);
 }
 
 void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
@@ -112,7 +122,7 @@ void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, con
     assert(ldx >= k && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
-    struct ln__lin_ctx c = {x, w, bias, y, rows, 0, k, ldx, n, ldy, accumulate, 0, 0};
+    struct ln__lin_ctx c = {x, w, bias, y, rows, 0, 0, k, ldx, n, ldy, accumulate, 0, 0};
     ln__linear_run(&c);
 }
 
@@ -122,7 +132,7 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
     assert((size_t)ldxt >= rows && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
-    struct ln__lin_ctx c = {xt, w, bias, y, rows, 0, k, ldxt, n, ldy, accumulate, 1, 0};
+    struct ln__lin_ctx c = {xt, w, bias, y, rows, 0, 0, k, ldxt, n, ldy, accumulate, 1, 0};
     ln__linear_run(&c);
 }
 
@@ -347,16 +357,21 @@ void ln__silu_inplace(float *restrict x, size_t n)
  * where splitting each small per-head product across threads left them
  * waiting on each other. */
 
+/* Work items wanted at least, whatever the thread count: the tiles, like
+ * the pieces of a product, depend on the shape alone, so the results do
+ * not depend on --threads. 16 is four items for each of four threads. */
+#define LN__ATT_ITEMS 16
+
 /* Query rows per tile: 512 (measured best for 1 k-3 k keys: larger score
  * blocks leave the cache, smaller ones repack k and v more often), at most
- * 2 M scores (8 MB) per thread, fewer when that leaves under four items per
- * thread, at least 16; then evened out over the tiles that makes. */
-static size_t ln__attention_tile(size_t nq, size_t nk, int heads, int threads)
+ * 2 M scores (8 MB) per item, fewer when that leaves under LN__ATT_ITEMS
+ * items, at least 16; then evened out over the tiles that makes. */
+static size_t ln__attention_tile(size_t nq, size_t nk, int heads)
 {
     size_t t = nk > 0 ? ((size_t)1 << 21) / nk : nq;
     if (t > 512)
         t = 512;
-    const size_t items = 4 * (size_t)(threads > 0 ? threads : 1);
+    const size_t items = LN__ATT_ITEMS;
     const size_t per_head = (items + (size_t)heads - 1) / (size_t)heads;
     const size_t fair = (nq + per_head - 1) / per_head;
     if (t > fair)
@@ -372,7 +387,7 @@ static size_t ln__attention_tile(size_t nq, size_t nk, int heads, int threads)
 }
 
 #if LN__AVX512 || LN__AVX2
-static size_t ln__fa_tile(size_t nq, int heads, int threads);
+static size_t ln__fa_tile(size_t nq, int heads);
 static size_t ln__fa_thread_floats(size_t tile);
 #endif
 #if LN__AVX2
@@ -385,14 +400,14 @@ size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int thread
     const size_t nt = (size_t)(threads > 0 ? threads : 1);
 #if LN__AVX512
     if (hd == LN__FA_HD)
-        return (size_t)heads * LN__FA_HD * nk + nt * ln__fa_thread_floats(ln__fa_tile(nq, heads, threads));
+        return (size_t)heads * LN__FA_HD * nk + nt * ln__fa_thread_floats(ln__fa_tile(nq, heads));
 #elif LN__AVX2
     if (hd == LN__FA_HD)
         return 2 * (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk) +
-               nt * ln__fa_thread_floats(ln__fa_tile(nq, heads, threads));
+               nt * ln__fa_thread_floats(ln__fa_tile(nq, heads));
 #endif
     (void)hd;
-    const size_t tile = ln__attention_tile(nq, nk, heads, threads);
+    const size_t tile = ln__attention_tile(nq, nk, heads);
     return nt * tile * (nk + 1);
 }
 
@@ -537,10 +552,10 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
 #define LN__FA_CHUNK 512
 #define LN__FA_TILE 384
 
-static size_t ln__fa_tile(size_t nq, int heads, int threads)
+static size_t ln__fa_tile(size_t nq, int heads)
 {
     size_t t = LN__FA_TILE;
-    const size_t items = 4 * (size_t)(threads > 0 ? threads : 1);
+    const size_t items = LN__ATT_ITEMS;
     const size_t per_head = (items + (size_t)heads - 1) / (size_t)heads;
     const size_t fair = (nq + per_head - 1) / per_head;
     t = t > fair ? fair : t;
@@ -926,7 +941,7 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
     const float *vk = v;
     float *rest = scratch + (size_t)heads * LN__FA_HD * nk;
 #endif
-    const size_t tile = ln__fa_tile(nq, heads, threads);
+    const size_t tile = ln__fa_tile(nq, heads);
     struct ln__fa_ctx c = {q,
                            scratch,
                            vk,
@@ -965,7 +980,7 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
         return;
     }
 #endif
-    const size_t tile = ln__attention_tile(nq, nk, heads, threads);
+    const size_t tile = ln__attention_tile(nq, nk, heads);
     struct ln__att_ctx c = {q,   k,   v,  out,  scratch, ldq,  ldk,
                             ldv, ldo, hd, nq,   nk,      tile, (nq + tile - 1) / tile,
                             1.0f / sqrtf((float)hd)};
