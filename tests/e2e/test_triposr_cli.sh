@@ -120,6 +120,34 @@ if [ $have_node -eq 1 ] && [ -d "$src/node_modules/gltf-validator" ]; then
     fi
 fi
 
+# --- the same files for any thread count ----------------------------------------
+# Every piece of work is cut by the problem size alone, so --threads 1 to 4
+# write byte-identical models and arrays, for both engines (the sculpt
+# engine with one image and with two views).
+same_files() { # NAME FILE...: each t1_FILE equals t2_FILE .. t4_FILE byte for byte
+    local name=$1 f t all=1
+    shift
+    for f in "$@"; do
+        for t in 2 3 4; do
+            cmp -s "$tmp/t1_$f" "$tmp/t${t}_$f" || { all=0; bad "$name: $f with $t threads differs from 1"; }
+        done
+    done
+    [ $all -eq 1 ] && ok "$name: byte-identical with 1, 2, 3 and 4 threads"
+}
+for t in 1 2 3 4; do
+    "$bin" generate "$input" -o "$tmp/t${t}_th.glb" --engine triposr --model golden/triposr-tiny \
+        --resolution 64 --threads $t --save-scene-codes "$tmp/t${t}_scene.npy" \
+        --save-density "$tmp/t${t}_density.npy" >/dev/null 2>"$tmp/err.txt" \
+        || bad "triposr --threads $t: $(cat "$tmp/err.txt")"
+    "$bin" generate "$input" -o "$tmp/t${t}_ths.glb" --engine sculpt --resolution 96 --threads $t \
+        >/dev/null 2>"$tmp/err.txt" || bad "sculpt --threads $t: $(cat "$tmp/err.txt")"
+    "$bin" generate "$input" "$input" --view 0 --view 90 -o "$tmp/t${t}_thm.glb" --resolution 96 \
+        --threads $t >/dev/null 2>"$tmp/err.txt" || bad "sculpt views --threads $t: $(cat "$tmp/err.txt")"
+done
+same_files "triposr GLB, scene codes and density" th.glb scene.npy density.npy
+same_files "sculpt GLB, one image" ths.glb
+same_files "sculpt GLB, two views" thm.glb
+
 # --- engine choice -------------------------------------------------------------
 expect_status 0 "default engine with --model" "$bin" generate "$input" -o "$tmp/d.obj" \
     --model golden/triposr-tiny --resolution 32
