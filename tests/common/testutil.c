@@ -10,13 +10,27 @@
 #include "ln_error.h"
 #include "ln_file.h"
 
+/* The build compiles in the source tree's tests/data and a tmp folder in the
+ * build tree, so that a test binary started by hand from any folder finds
+ * its fixtures; the environment variables (set by ctest) still win. */
+#ifndef LN_TEST_DATA_DEFAULT
+#define LN_TEST_DATA_DEFAULT "tests/data"
+#endif
+#ifndef LN_TEST_TMP_DEFAULT
+#define LN_TEST_TMP_DEFAULT "/tmp/lunar-nova-tests"
+#endif
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
 const char *ln_test_data(const char *name)
 {
     static char bufs[4][1024];
     static int next;
-    const char *root = getenv("LN_TEST_DATA");
-    if (!root)
-        root = "tests/data";
+    const char *root = env_or("LN_TEST_DATA", LN_TEST_DATA_DEFAULT);
     char *b = bufs[next++ % 4];
     snprintf(b, sizeof bufs[0], "%s/%s", root, name);
     return b;
@@ -25,9 +39,7 @@ const char *ln_test_data(const char *name)
 const char *ln_test_tmpdir(const char *test_name)
 {
     static char buf[1024];
-    const char *root = getenv("LN_TEST_TMP");
-    if (!root)
-        root = "/tmp/lunar-nova-tests";
+    const char *root = env_or("LN_TEST_TMP", LN_TEST_TMP_DEFAULT);
     snprintf(buf, sizeof buf, "%s/%s", root, test_name);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", buf);

@@ -3,7 +3,9 @@
  * files live, and comparisons that print both values on failure.
  *
  * LN_TEST_DATA points at tests/data (committed fixtures) and LN_TEST_TMP at
- * a scratch folder in the build tree; ctest sets both.
+ * a scratch folder in the build tree; ctest sets both. Unset, the paths the
+ * build compiled in are used (the source tree's tests/data and the build
+ * tree's tests/tmp), so a test binary also runs by hand from any folder.
  */
 #ifndef LN_TESTUTIL_H
 #define LN_TESTUTIL_H
