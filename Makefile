@@ -2,19 +2,24 @@
 #   make build   release build in build/ (warnings are errors)
 #   make run     build, then serve the API and web UI at http://localhost:8000
 #   make example build, then make out/mug.glb from the bundled example image
-#   make test    every test: unit + end-to-end (release), unit under ASan/UBSan,
-#                the network's unit tests in an AVX2 build (no AVX-512), a
-#                short fuzzing run when clang is present
+#   make install build, then install under PREFIX (default /usr/local):
+#                program, web UI, systemd unit, documents; DESTDIR=DIR stages
+#   make test    every test: unit (the network's once per kernel set the CPU
+#                has) + end-to-end (release), unit under ASan/UBSan, a short
+#                fuzzing run when clang is present
 #   make bench   benchmarks (bench/README.md)
 #   make fuzz    longer fuzzing of the parsers of outside bytes (FUZZ_SECONDS)
 JOBS ?= $(shell nproc)
+# NATIVE=ON compiles everything for this machine's CPU only (-march=native);
+# the default build runs on any CPU of its architecture.
+NATIVE ?= OFF
 FUZZ_SECONDS ?= 60
 BIN = build/lunar-nova
 
-.PHONY: build run example test test-release test-asan test-tsan test-avx2 test-fuzz bench fuzz clean
+.PHONY: build run example test test-release test-asan test-tsan test-fuzz bench fuzz clean
 
 build:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON >/dev/null
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_NATIVE=$(NATIVE) >/dev/null
 	cmake --build build -j $(JOBS)
 
 run: build
@@ -24,7 +29,14 @@ example: build
 	mkdir -p out
 	$(BIN) generate examples/mug.png -o out/mug.glb
 
-test: test-release test-asan test-tsan test-avx2 test-fuzz
+# The layout is in packaging/CMakeLists.txt; the installed server finds its
+# web UI and three.js under $(PREFIX)/share/lunar-nova by itself.
+PREFIX ?= /usr/local
+.PHONY: install
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+
+test: test-release test-asan test-tsan test-fuzz
 
 test-release: build
 	cd build && ctest --output-on-failure -j $(JOBS)
@@ -39,19 +51,6 @@ test-tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
-
-# The AVX2 kernels of the network (what most desktop and laptop CPUs run)
-# are tested even where the release build targets AVX-512; skipped on a CPU
-# without AVX2 and FMA.
-test-avx2:
-	@if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then \
-		cmake -S . -B build-avx2 -DCMAKE_BUILD_TYPE=Release -DLN_WERROR=ON -DLN_NATIVE=OFF \
-			-DCMAKE_C_FLAGS="-mavx2 -mfma" >/dev/null && \
-		cmake --build build-avx2 -j $(JOBS) --target test_nn_ops test_weights test_triposr \
-			test_triposr_config test_triposr_engine && \
-		cd build-avx2 && ctest --output-on-failure -j $(JOBS) -L unit \
-			-R "^test_(nn_ops|weights|triposr|triposr_config|triposr_engine)$$"; \
-	else echo "no AVX2 and FMA on this CPU: AVX2 tests skipped"; fi
 
 test-fuzz:
 	@if command -v clang >/dev/null; then \
@@ -74,4 +73,4 @@ bench: build
 	./bench/run.sh
 
 clean:
-	rm -rf build build-asan build-avx2 build-fuzz build-tsan out
+	rm -rf build build-asan build-fuzz build-tsan out

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "app.h"
+#include "ln_cpu.h"
 #include "ln_error.h"
+#include "ln_triposr.h"
 
 static void ln__usage(FILE *f)
 {
@@ -40,7 +42,10 @@ int main(int argc, char **argv)
         return LN_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("lunar-nova %s\n", LN_VERSION_STRING);
+        /* The kernel set in use (LN_CPU may lower it) and the CPU's widest. */
+        const char *kernels = ln_nn_kernel_set();
+        printf("lunar-nova %s\nkernels: %s (%s; this CPU's widest: %s)\n", LN_VERSION_STRING,
+               kernels, ln_cpu_arch(), ln_cpu_set_name(ln_cpu_best()));
         return LN_EXIT_OK;
     }
     if (strcmp(cmd, "generate") == 0)

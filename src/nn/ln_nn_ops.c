@@ -5,11 +5,14 @@
  * OpenBLAS's own worker
  * threads, which spin in sched_yield between products, took about 6% of
  * the cores from the rest of the network when they ran. The memory-bound
- * element-wise loops are split by rows too. Transcendental loops have a
- * plain scalar form (libm) and AVX-512 and AVX2 forms (polynomial exp,
- * rational erfc) used when the compiler targets either; all agree with
- * libm to a few float ulps.
+ * element-wise loops are split by rows too. Transcendental loops have
+ * AVX-512, AVX2 and 4-wide generic-vector forms (polynomial exp, rational
+ * erfc), one per kernel set (this file is compiled once per set, see
+ * ln_kernels.h), and a plain scalar form (libm) for remainders; all agree
+ * with libm to a few float ulps.
  */
+#include "ln_kernels.h" /* first: this file is compiled once per kernel set */
+
 #include "ln_nn_ops.h"
 
 #include <assert.h>
@@ -18,12 +21,6 @@
 #include <string.h>
 
 #include "ln_threads.h"
-
-void ln__blas_single_thread(void)
-{
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
-}
 
 /* Rows per ln_parallel_for chunk so that a chunk holds about 64 k values. */
 static size_t ln__grain(size_t cols)
@@ -280,6 +277,20 @@ static inline __attribute__((always_inline)) void ln__act_span(float *restrict x
         const __m256 v = _mm256_maskload_ps(x + i, m);
         _mm256_maskstore_ps(x + i, m, silu ? ln__silu8(v) : ln__gelu8(v));
     }
+#else
+    for (; i + 8 <= n; i += 8) {
+        const ln__v4f a = ln__v4_load(x + i), b = ln__v4_load(x + i + 4);
+        ln__v4_store(x + i, silu ? ln__silu4(a) : ln__gelu4(a));
+        ln__v4_store(x + i + 4, silu ? ln__silu4(b) : ln__gelu4(b));
+    }
+    if (i < n) {
+        float t[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        memcpy(t, x + i, (n - i) * sizeof(float));
+        ln__v4_store(t, silu ? ln__silu4(ln__v4_load(t)) : ln__gelu4(ln__v4_load(t)));
+        ln__v4_store(t + 4, silu ? ln__silu4(ln__v4_load(t + 4)) : ln__gelu4(ln__v4_load(t + 4)));
+        memcpy(x + i, t, (n - i) * sizeof(float));
+        i = n;
+    }
 #endif
     for (; i < n; i++)
         x[i] = silu ? ln__silu1(x[i]) : ln__gelu1(x[i]);
@@ -345,6 +356,23 @@ void ln__geglu_rows(float *z, size_t rows, int half, int ld, const float *bias)
 void ln__silu_inplace(float *restrict x, size_t n)
 {
     ln__act_span(x, n, 1);
+}
+
+void ln__exp_span(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+#if LN__AVX512
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, ln__exp16(_mm512_loadu_ps(x + i)));
+#elif LN__AVX2
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, ln__exp8(_mm256_loadu_ps(x + i)));
+#else
+    for (; i + 4 <= n; i += 4)
+        ln__v4_store(y + i, ln__exp4(ln__v4_load(x + i)));
+#endif
+    for (; i < n; i++)
+        y[i] = expf(x[i]);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -491,14 +519,30 @@ static void ln__exp_rows(float *restrict s, size_t m, size_t n, float *restrict 
             sum += row[i];
         }
 #else
-        for (i = 0; i < n; i++)
-            mx = row[i] > mx ? row[i] : mx;
-        double dsum = 0.0;
-        for (i = 0; i < n; i++) {
-            row[i] = expf(row[i] - mx);
-            dsum += row[i];
+        ln__v4f vm = ln__v4_set1(-INFINITY);
+        for (; i + 4 <= n; i += 4) {
+            const ln__v4f a = ln__v4_load(row + i);
+            vm = (ln__v4f)(((ln__v4i)(a > vm) & (ln__v4i)a) | (~(ln__v4i)(a > vm) & (ln__v4i)vm));
         }
-        sum = (float)dsum;
+        for (int j = 0; j < 4; j++)
+            mx = vm[j] > mx ? vm[j] : mx;
+        for (; i < n; i++)
+            mx = row[i] > mx ? row[i] : mx;
+        ln__v4f vs0 = ln__v4_set1(0.0f), vs1 = vs0;
+        for (i = 0; i + 8 <= n; i += 8) {
+            const ln__v4f e0 = ln__exp4(ln__v4_load(row + i) - mx);
+            const ln__v4f e1 = ln__exp4(ln__v4_load(row + i + 4) - mx);
+            ln__v4_store(row + i, e0);
+            ln__v4_store(row + i + 4, e1);
+            vs0 += e0;
+            vs1 += e1;
+        }
+        vs0 += vs1;
+        sum = (vs0[0] + vs0[1]) + (vs0[2] + vs0[3]);
+        for (; i < n; i++) {
+            row[i] = expf(row[i] - mx);
+            sum += row[i];
+        }
 #endif
         inv[r] = 1.0f / sum;
     }

@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "ln_kernels.h"
+
 /* LN__AVX512 is 1 when the compiler targets AVX-512, LN__AVX2 when it
  * targets AVX2 and FMA but not AVX-512 (most desktop and laptop CPUs): the
  * 16-wide or 8-wide vector forms of the kernels below are then used, else
@@ -40,8 +42,21 @@
 /* Head size of the fused attention kernel (ViT-B/16's and TripoSR's). */
 #define LN__FA_HD 64
 
+/* LN__V4 is 1 in the other builds (the baseline kernel set: SSE2 on
+ * x86-64, NEON on aarch64): 4-wide forms written with the compiler's
+ * generic vectors, which every target lowers to its own instructions. */
+#if !LN__AVX512 && !LN__AVX2
+#include <string.h>
+#define LN__V4 1
+typedef float ln__v4f __attribute__((vector_size(16)));
+typedef int ln__v4i __attribute__((vector_size(16)));
+#else
+#define LN__V4 0
+#endif
+
 /* Makes OpenBLAS single-threaded (only calls into OpenBLAS when it is
- * not): the callers below share the work out themselves. */
+ * not): the callers below share the work out themselves. Not part of the
+ * kernel sets (ln_kernels.c). */
 void ln__blas_single_thread(void);
 
 /* y[r][0..n) = (accumulate ? y[r] : 0) + x[r][0..k) . w[n][k]^T + bias
@@ -94,6 +109,10 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
 
 /* Vector kernels for the decoder: y[i] = silu(x[i]) for n values. */
 void ln__silu_inplace(float *x, size_t n);
+
+/* y[i] = exp(x[i]) for n values with the kernel set's widest vector exp
+ * (the scalar libm one for what is left over): for the tests. */
+void ln__exp_span(const float *x, float *y, size_t n);
 
 #if LN__AVX512
 /* exp(x) to ~1 ulp: Cody-Waite reduction by ln 2, the Cephes minimax
@@ -181,7 +200,7 @@ static inline __m512 ln__silu16(__m512 x)
  * to 0). */
 static inline void ln__exp8n(__m256 *x, int w)
 {
-    __m256 n[LN__W8], r[LN__W8], p[LN__W8];
+    __m256 n[LN__W8] = {0}, r[LN__W8] = {0}, p[LN__W8] = {0};
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
     {
         x[j] = _mm256_max_ps(_mm256_min_ps(x[j], _mm256_set1_ps(88.8f)), _mm256_set1_ps(-104.0f));
@@ -223,7 +242,7 @@ static inline void ln__exp8n(__m256 *x, int w)
  * estimate cubed, below that of ln__recip16's 14-bit estimate squared. */
 static inline void ln__recip8n(__m256 *d, int w)
 {
-    __m256 r[LN__W8], e[LN__W8];
+    __m256 r[LN__W8] = {0}, e[LN__W8] = {0};
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
         r[j] = _mm256_rcp_ps(d[j]);
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
@@ -237,7 +256,7 @@ static inline void ln__recip8n(__m256 *d, int w)
 /* gelu(x) as ln__gelu16. */
 static inline void ln__gelu8n(__m256 *x, int w)
 {
-    __m256 z[LN__W8], t[LN__W8], p[LN__W8];
+    __m256 z[LN__W8] = {0}, t[LN__W8] = {0}, p[LN__W8] = {0};
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
     {
         z[j] = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x[j]),
@@ -272,7 +291,7 @@ static inline void ln__gelu8n(__m256 *x, int w)
  * so the result is -0 where the true value is below 1e-36. */
 static inline void ln__silu8n(__m256 *x, int w)
 {
-    __m256 e[LN__W8];
+    __m256 e[LN__W8] = {0};
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
         e[j] = _mm256_sub_ps(_mm256_setzero_ps(), x[j]);
     ln__exp8n(e, w);
@@ -313,6 +332,80 @@ static inline __m256 ln__silu8(__m256 x)
 static inline __m256i ln__mask8(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
+#if LN__V4
+static inline ln__v4f ln__v4_load(const float *p)
+{
+    ln__v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void ln__v4_store(float *p, ln__v4f v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static inline ln__v4f ln__v4_set1(float x)
+{
+    return (ln__v4f){x, x, x, x};
+}
+
+/* exp(x) as ln__exp16, without FMA: round to nearest by adding and
+ * subtracting 1.5 * 2^23 (|x log2 e| < 2^22 after the clamp), and p 2^n
+ * as p 2^a 2^(n - a) as in ln__exp8n. Relative error within 2 ulp. */
+static inline ln__v4f ln__exp4(ln__v4f x)
+{
+    const ln__v4f hi = ln__v4_set1(88.8f), lo = ln__v4_set1(-104.0f);
+    x = (ln__v4f)(((ln__v4i)(x < hi) & (ln__v4i)x) | (~(ln__v4i)(x < hi) & (ln__v4i)hi));
+    x = (ln__v4f)(((ln__v4i)(x > lo) & (ln__v4i)x) | (~(ln__v4i)(x > lo) & (ln__v4i)lo));
+    const ln__v4f magic = ln__v4_set1(12582912.0f);
+    const ln__v4f n = (x * 1.44269504088896341f + magic) - magic;
+    ln__v4f r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    ln__v4f p = ln__v4_set1(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + (r + 1.0f);
+    const ln__v4i ni = __builtin_convertvector(n, ln__v4i);
+    const ln__v4i a = ni >> 1;
+    const ln__v4f pa = (ln__v4f)((ln__v4i)p + (a << 23));
+    const ln__v4f fb = (ln__v4f)((ni - a + 127) << 23);
+    return pa * fb;
+}
+
+/* gelu(x) as ln__gelu16 (the same erfc fit), 1 / d by division. */
+static inline ln__v4f ln__gelu4(ln__v4f x)
+{
+    const ln__v4f z = (ln__v4f)((ln__v4i)x & 0x7fffffff) * 0.70710678118654752f;
+    const ln__v4f t = 1.0f / (z * 0.5f + 1.0f);
+    ln__v4f p = ln__v4_set1(0.17087277f);
+    p = p * t + -0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t + -1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t + -0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t + -1.26551223f;
+    p = p - z * z;
+    const ln__v4f c = t * ln__exp4(p);
+    const ln__v4i pos = (ln__v4i)(x >= 0.0f);
+    const ln__v4f e = (ln__v4f)((pos & (ln__v4i)(2.0f - c)) | (~pos & (ln__v4i)c));
+    return x * 0.5f * e;
+}
+
+/* silu(x) = x / (1 + exp(-x)); where exp(-x) overflows to inf the result
+ * is -0, as in ln__silu1. */
+static inline ln__v4f ln__silu4(ln__v4f x)
+{
+    return x / (ln__exp4(-x) + 1.0f);
 }
 #endif
 

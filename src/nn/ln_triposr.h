@@ -87,6 +87,11 @@ int ln_triposr_query(const struct ln_triposr *net, const float *scene, const flo
 int ln_triposr_render_rays(const struct ln_triposr *net, const float *scene, const float *rays_o,
                            const float *rays_d, size_t n, float *rgb, struct ln_error *err);
 
+/* The kernel set the network's arithmetic runs with in this process
+ * ("avx512", "avx2" or "baseline": the widest the CPU has, or LN_CPU's;
+ * see ln_cpu.h). */
+const char *ln_nn_kernel_set(void);
+
 /* Section 5.1: bicubic resize of a [1 + src*src, dim] position table to
  * [1 + dst*dst, dim] with the transformers 4.35 scale-factor rule. */
 void ln_triposr_interpolate_positions(const float *table, int src, int dim, int dst, float *out);

@@ -7,6 +7,8 @@
  * scratch is one allocation per call; the backbone checks for
  * cancellation and reports progress between blocks.
  */
+#include "ln_kernels.h" /* first: this file is compiled once per kernel set */
+
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>

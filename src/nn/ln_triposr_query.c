@@ -5,11 +5,15 @@
  * align_corners=False, zero padding) into a feature matrix and pushed
  * through all decoder layers while it is hot in cache, with a register-
  * blocked kernel (6 points x 64 outputs per step with AVX-512, 6 x 16 with
- * AVX2, SiLU fused; a scalar loop in other builds) instead of BLAS: the
- * layers are 64 wide, too small for a GEMM library's packing to pay. Blocks are split across threads, each with its own scratch; the
+ * AVX2, 6 x 8 with the baseline set's 4-wide vectors; SiLU fused) instead
+ * of BLAS: the layers are 64 wide, too small for a GEMM library's packing
+ * to pay. Blocks of LN__QB points are the pieces the threads take, each
+ * thread with its own scratch; the
  * scene code is re-laid out channels-last once per call so a bilinear tap
  * reads contiguous channels.
  */
+#include "ln_kernels.h" /* first: this file is compiled once per kernel set */
+
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -118,6 +122,14 @@ static void ln__sample(const struct ln__qctx *q, const float *restrict pts, size
                 _mm256_maskstore_ps(out + c, m, acc);
                 c = ch;
             }
+#else
+            for (; c + 4 <= ch; c += 4) {
+                ln__v4f acc = ln__v4_set1(0.0f);
+                for (int t = 0; t < 4; t++)
+                    if (tap[t])
+                        acc += ln__v4_load(tap[t] + c) * w[t];
+                ln__v4_store(out + c, acc);
+            }
 #endif
             for (; c < ch; c++) {
                 float acc = 0.0f;
@@ -131,27 +143,8 @@ static void ln__sample(const struct ln__qctx *q, const float *restrict pts, size
 
 /* ------------------------------------------------------------------ decoder */
 
-/* Scalar reference: y[i][0..n_pad) = act(b + x[i][0..K) . wt[K][n_pad]).
- * The AVX-512 and AVX2 kernels below compute the same thing. */
-__attribute__((unused)) static void ln__dense_scalar(const float *restrict x, int ldx, size_t np, int K,
-                             const float *restrict wt, const float *restrict b, int n_pad,
-                             float *restrict y, int ldy, int act)
-{
-    for (size_t i = 0; i < np; i++) {
-        float *restrict yi = y + i * (size_t)ldy;
-        memcpy(yi, b, (size_t)n_pad * sizeof(float));
-        const float *restrict xi = x + i * (size_t)ldx;
-        for (int k = 0; k < K; k++) {
-            const float xv = xi[k];
-            const float *restrict wk = wt + (size_t)k * (size_t)n_pad;
-            for (int o = 0; o < n_pad; o++)
-                yi[o] += xv * wk[o];
-        }
-        if (act)
-            for (int o = 0; o < n_pad; o++)
-                yi[o] = ln__silu1(yi[o]);
-    }
-}
+/* Each decoder kernel below computes y[i][0..n_pad) = act(b + x[i][0..K)
+ * . wt[K][n_pad]) for its kernel set. */
 
 #if LN__AVX512
 /* LN__ROWS points x NV 16-wide output vectors per step, all accumulators
@@ -257,6 +250,42 @@ static void ln__dense_avx2(const float *restrict x, int ldx, size_t np, int K,
             }
     }
 }
+#else
+/* LN__ROWS points x 8 outputs (two 4-wide vectors) per step: 12
+ * accumulators, 2 pinned weights and 1 broadcast fit the 16 registers of
+ * SSE2 (NEON has 32). The SiLU is applied to the stored sums, 8 at a
+ * time. np is a multiple of LN__ROWS, n_pad of 16. */
+static void ln__dense_v4(const float *restrict x, int ldx, size_t np, int K,
+                         const float *restrict wt, const float *restrict b, int n_pad, int c0,
+                         float *restrict y, int ldy, int act)
+{
+    for (size_t i = 0; i < np; i += LN__ROWS) {
+        const float *x0 = x + i * (size_t)ldx;
+        ln__v4f acc[LN__ROWS][2];
+        const ln__v4f b0 = ln__v4_load(b + c0), b1 = ln__v4_load(b + c0 + 4);
+        _Pragma("GCC unroll 8") for (int p = 0; p < LN__ROWS; p++)
+        {
+            acc[p][0] = b0;
+            acc[p][1] = b1;
+        }
+        const float *wk = wt + c0;
+        for (int k = 0; k < K; k++, wk += n_pad) {
+            const ln__v4f w0 = ln__v4_load(wk), w1 = ln__v4_load(wk + 4);
+            _Pragma("GCC unroll 8") for (int p = 0; p < LN__ROWS; p++)
+            {
+                const float xv = x0[(size_t)p * (size_t)ldx + (size_t)k];
+                acc[p][0] += w0 * xv;
+                acc[p][1] += w1 * xv;
+            }
+        }
+        _Pragma("GCC unroll 8") for (int p = 0; p < LN__ROWS; p++)
+        {
+            float *yp = y + (i + (size_t)p) * (size_t)ldy + c0;
+            ln__v4_store(yp, act ? ln__silu4(acc[p][0]) : acc[p][0]);
+            ln__v4_store(yp + 4, act ? ln__silu4(acc[p][1]) : acc[p][1]);
+        }
+    }
+}
 #endif
 
 /* One decoder layer on np points (np a multiple of LN__ROWS). */
@@ -285,7 +314,8 @@ static void ln__dense(const float *x, int ldx, size_t np, const struct ln__dec_l
     for (int c0 = 0; c0 < L->n_pad; c0 += 16)
         ln__dense_avx2(x, ldx, np, L->n_in, L->wt, L->b, L->n_pad, c0, y, ldy, act);
 #else
-    ln__dense_scalar(x, ldx, np, L->n_in, L->wt, L->b, L->n_pad, y, ldy, act);
+    for (int c0 = 0; c0 < L->n_pad; c0 += 8)
+        ln__dense_v4(x, ldx, np, L->n_in, L->wt, L->b, L->n_pad, c0, y, ldy, act);
 #endif
 }
 

@@ -6,6 +6,8 @@
  * Activations stay token-major [tokens][hidden]; all scratch is one
  * allocation per call.
  */
+#include "ln_kernels.h" /* first: this file is compiled once per kernel set */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

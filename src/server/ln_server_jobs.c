@@ -22,6 +22,7 @@
 #include "ln_log.h"
 #include "ln_server_int.h"
 #include "ln_time.h"
+#include "ln_triposr.h"
 
 /* Server-Sent Events: a comment line after this long without a change
  * keeps proxies and clients from timing the stream out. */
@@ -49,12 +50,13 @@ enum MHD_Result ln__h_health(struct ln__req *req)
         json_array_append_new(names, json_string(ln_engine_name(srv->engines.engines[i])));
     return ln__send_json(
         req, MHD_HTTP_OK,
-        json_pack("{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s}", "status", "ok",
+        json_pack("{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s, s:s}", "status", "ok",
                   "engine", srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "",
                   "engines", names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth,
                   "capacity", (json_int_t)q.capacity, "running", (json_int_t)q.running,
                   "workers", q.workers,
-                  "uptime_s", uptime, "version", LN_VERSION_STRING));
+                  "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels",
+                  ln_nn_kernel_set()));
 }
 
 enum MHD_Result ln__h_metrics(struct ln__req *req)

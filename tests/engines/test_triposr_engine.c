@@ -26,6 +26,7 @@
 #include "ln_threads.h"
 #include "ln_triposr.h"
 #include "triposr_internal.h"
+#include "test_cpu.h"
 
 #define IMG (3 * 64 * 64)
 #define SCENE (3 * 8 * 16 * 16)
@@ -688,6 +689,7 @@ static void test_npy(void **state)
 
 int main(void)
 {
+    ln_test_kernel_set_or_skip();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_identity),
         cmocka_unit_test(test_grid_axis),

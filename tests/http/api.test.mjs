@@ -61,6 +61,27 @@ async function readEvents(id) {
   return events;
 }
 
+// The kernel set a CPU with these flags runs (from /proc/cpuinfo, not from
+// the program): avx512 needs AVX-512 F/DQ/BW/VL with AVX2, FMA, BMI1/2.
+function widestKernelSet() {
+  if (process.arch !== 'x64') return 'baseline';
+  const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+  const flags = new Set((line || '').split(':')[1]?.trim().split(/\s+/) ?? []);
+  const avx2 = ['avx2', 'fma', 'bmi1', 'bmi2'].every((f) => flags.has(f));
+  if (avx2 && ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.has(f))) return 'avx512';
+  return avx2 ? 'avx2' : 'baseline';
+}
+
+test('GET /health names the kernel set: the widest, or the lower one LN_CPU asks for', async () => {
+  const lower = await startServer([], { env: { LN_CPU: 'baseline' }, prefix: 'kernels' });
+  try {
+    const h = await json(await fetch(`${lower.url}/health`));
+    assert.equal(h.kernels, 'baseline');
+  } finally {
+    await lower.stop();
+  }
+});
+
 test('GET /health answers 200 with the engine, queue, uptime and version', async () => {
   const res = await fetch(`${srv.url}/health`);
   assert.equal(res.status, 200);
@@ -75,6 +96,7 @@ test('GET /health answers 200 with the engine, queue, uptime and version', async
   assert.equal(typeof h.queue.running, 'number');
   assert.ok(h.uptime_s >= 0);
   assert.match(h.version, /^\d+\.\d+\.\d+/);
+  assert.equal(h.kernels, widestKernelSet());
   const head = await fetch(`${srv.url}/health`, { method: 'HEAD' });
   assert.equal(head.status, 200);
 });

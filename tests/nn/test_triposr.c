@@ -24,6 +24,7 @@
 #include "ln_alloc.h"
 #include "ln_threads.h"
 #include "ln_triposr.h"
+#include "test_cpu.h"
 
 #define TOL 1e-4
 
@@ -481,6 +482,7 @@ static void test_out_of_memory(void **state)
 
 int main(void)
 {
+    ln_test_kernel_set_or_skip();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load),      cmocka_unit_test(test_load_vit_beside),
         cmocka_unit_test(test_load_errors),

@@ -1,0 +1,141 @@
+/*
+ * The plain names of the network's kernel functions, forwarded to the
+ * table of the kernel set in use (see ln_kernels.h). The set is chosen
+ * once (ln_cpu_selected), so every call in a process runs the same
+ * kernels and a result never depends on which call came first.
+ */
+#include "ln_kernels_int.h"
+
+#include <assert.h>
+#include <cblas.h>
+
+#include "ln_cpu.h"
+
+extern const struct ln__kernels ln__kernel_table_baseline;
+#if LN_KSETS_X86
+extern const struct ln__kernels ln__kernel_table_avx2;
+extern const struct ln__kernels ln__kernel_table_avx512;
+#endif
+
+static const struct ln__kernels *ln__k(void)
+{
+    switch (ln_cpu_selected()) {
+#if LN_KSETS_X86
+    case LN_CPU_AVX512:
+        return &ln__kernel_table_avx512;
+    case LN_CPU_AVX2:
+        return &ln__kernel_table_avx2;
+#endif
+    default:
+        return &ln__kernel_table_baseline;
+    }
+}
+
+const char *ln_nn_kernel_set(void)
+{
+    return ln__k()->name;
+}
+
+void ln__blas_single_thread(void)
+{
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
+}
+
+void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                int n, float *y, int ldy, int accumulate)
+{
+    ln__k()->linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
+}
+
+void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w,
+                   const float *bias, int n, float *y, int ldy, int accumulate)
+{
+    ln__k()->linear_xt(xt, rows, k, ldxt, w, bias, n, y, ldy, accumulate);
+}
+
+void ln__layernorm(const float *x, size_t rows, int dim, int ldx, const float *g, const float *b,
+                   float eps, float *y, int ldy)
+{
+    ln__k()->layernorm(x, rows, dim, ldx, g, b, eps, y, ldy);
+}
+
+void ln__groupnorm(const float *x, int channels, size_t n, int groups, const float *g,
+                   const float *b, float eps, float *y)
+{
+    ln__k()->groupnorm(x, channels, n, groups, g, b, eps, y);
+}
+
+void ln__gelu_rows(float *x, size_t rows, int cols, int ld)
+{
+    ln__k()->gelu_rows(x, rows, cols, ld);
+}
+
+void ln__geglu_rows(float *z, size_t rows, int half, int ld, const float *bias)
+{
+    ln__k()->geglu_rows(z, rows, half, ld, bias);
+}
+
+float ln__gelu1(float x)
+{
+    return ln__k()->gelu1(x);
+}
+
+float ln__silu1(float x)
+{
+    return ln__k()->silu1(x);
+}
+
+size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int threads)
+{
+    return ln__k()->attention_scratch(nq, nk, heads, hd, threads);
+}
+
+void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                   size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
+                   int threads)
+{
+    ln__k()->attention(q, ldq, k, ldk, v, ldv, nq, nk, heads, hd, out, ldo, scratch, threads);
+}
+
+void ln__silu_inplace(float *x, size_t n)
+{
+    ln__k()->silu_inplace(x, n);
+}
+
+void ln__exp_span(const float *x, float *y, size_t n)
+{
+    ln__k()->exp_span(x, y, n);
+}
+
+int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw, float *tokens,
+                            const struct ln_triposr_trace *trace, struct ln_error *err)
+{
+    return ln__k()->encode_image(net, image_chw, tokens, trace, err);
+}
+
+int ln_triposr_backbone(const struct ln_triposr *net, const float *context, float *out,
+                        const struct ln_triposr_trace *trace, const struct ln_progress *progress,
+                        struct ln_error *err)
+{
+    return ln__k()->backbone(net, context, out, trace, progress, err);
+}
+
+int ln_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
+                        struct ln_error *err)
+{
+    return ln__k()->upsample(net, backbone_out, scene, err);
+}
+
+int ln_triposr_query(const struct ln_triposr *net, const float *scene, const float *points,
+                     size_t n, float *density_act, float *colour, float *features,
+                     struct ln_error *err)
+{
+    return ln__k()->query(net, scene, points, n, density_act, colour, features, err);
+}
+
+int ln_triposr_render_rays(const struct ln_triposr *net, const float *scene, const float *rays_o,
+                           const float *rays_d, size_t n, float *rgb, struct ln_error *err)
+{
+    return ln__k()->render_rays(net, scene, rays_o, rays_d, n, rgb, err);
+}

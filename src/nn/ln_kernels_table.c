@@ -1,0 +1,28 @@
+/*
+ * One kernel set's table (see ln_kernels.h): compiled once per set, with
+ * that set's flags and suffix, so every name below is that copy's.
+ */
+#include "ln_kernels.h"
+
+#include "ln_kernels_int.h"
+
+const struct ln__kernels ln__kernel_table = {
+    .name = LN_KSET_NAME,
+    .linear = ln__linear,
+    .linear_xt = ln__linear_xt,
+    .layernorm = ln__layernorm,
+    .groupnorm = ln__groupnorm,
+    .gelu_rows = ln__gelu_rows,
+    .geglu_rows = ln__geglu_rows,
+    .gelu1 = ln__gelu1,
+    .silu1 = ln__silu1,
+    .attention_scratch = ln__attention_scratch,
+    .attention = ln__attention,
+    .silu_inplace = ln__silu_inplace,
+    .exp_span = ln__exp_span,
+    .encode_image = ln_triposr_encode_image,
+    .backbone = ln_triposr_backbone,
+    .upsample = ln_triposr_upsample,
+    .query = ln_triposr_query,
+    .render_rays = ln_triposr_render_rays,
+};
