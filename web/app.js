@@ -62,6 +62,9 @@ const state = {
 };
 
 let viewer = null;
+// Why this browser shows no 3D view ({text, detail}), once known: the
+// viewer's files could not be loaded, or there is no WebGL.
+let viewerProblem = null;
 let historyWaitsForToken = false;
 let viewerReady = null;
 let create = null;
@@ -336,12 +339,14 @@ async function select(id) {
   showJob(job);
 }
 
-function showNothing(text = 'No model selected.') {
+function showNothing(text) {
   state.shownModel = null;
   delete el.stage.dataset.model;
   state.shownInputs = null;
   if (viewer) viewer.clear();
-  setMessage(text);
+  if (text) setMessage(text);
+  else if (viewerProblem) setMessage(viewerProblem.text, 'error', viewerProblem.detail);
+  else setMessage('No model selected.');
   el.caption.textContent = 'Pick a finished job to look at its model.';
   setTools(false);
   el.downloads.replaceChildren(h('p', { class: 'hint' }, 'Nothing to download yet.'));
@@ -349,8 +354,10 @@ function showNothing(text = 'No model selected.') {
   el.inputs.replaceChildren();
 }
 
-function setMessage(text, kind = '') {
-  el.message.textContent = text || '';
+// The stage's message: a line, and an optional smaller one under it.
+function setMessage(text, kind = '', detail = '') {
+  el.message.replaceChildren(...(text ? [h('span', {}, text)] : []),
+    ...(detail ? [' ', h('span', { class: 'stage-detail' }, detail)] : []));
   el.message.hidden = !text;
   el.message.dataset.kind = kind;
 }
@@ -388,10 +395,16 @@ async function showModel(job) {
   state.shownModel = job.id;
   setTools(false);
   if (!viewer) {
-    setMessage('Loading the 3D viewer…', 'busy');
-    await viewerReady;
-    if (!viewer) return; // viewerReady said why
+    if (!viewerProblem) {
+      setMessage('Loading the 3D viewer…', 'busy');
+      await viewerReady;
+    }
     if (state.selected !== job.id) return;
+    if (!viewer) {
+      // No 3D view in this browser: say why; the downloads are shown.
+      setMessage(viewerProblem.text, 'error', viewerProblem.detail);
+      return;
+    }
   }
   delete el.stage.dataset.model;
   setMessage('Loading the model…', 'busy');
@@ -478,6 +491,65 @@ function showDownloads(job) {
   );
 }
 
+// ---- the 3D viewer's start ---------------------------------------------
+
+const NO_WEBGL = {
+  text: 'WebGL is not available in this browser, so the model cannot be shown here.',
+  detail: 'The downloads below still work. Turning on hardware acceleration in the browser\'s settings, or another browser, may help.',
+};
+
+// three.js draws with WebGL 2: a context on a throwaway canvas says whether
+// this browser has it, before three.js is loaded at all.
+function webglAvailable() {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2');
+    if (!gl) return false;
+    const lose = gl.getExtension('WEBGL_lose_context');
+    if (lose) lose.loseContext();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The address of three.js in the page's import map (/vendor/three/…).
+function threeUrl() {
+  try {
+    return JSON.parse(document.querySelector('script[type="importmap"]').textContent).imports.three;
+  } catch {
+    return null;
+  }
+}
+
+// Loads the viewer (viewer.js and three.js, served by the server from its
+// vendor folder) and creates it on the stage. Resolves to null once
+// `viewer` is set, or to {text, detail} saying why there is no 3D view.
+async function startViewer() {
+  if (!webglAvailable()) return NO_WEBGL;
+  let mod;
+  try {
+    mod = await import('./viewer.js');
+  } catch (err) {
+    // Name the file the server lacks when it is three.js itself.
+    let what = err && err.message ? err.message : String(err);
+    const url = threeUrl();
+    if (url) {
+      try {
+        const r = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+        if (!r.ok) what = `${url} answers ${r.status}`;
+      } catch {
+        // the server cannot be reached: keep the import's own message
+      }
+    }
+    return {
+      text: `3D viewer files are missing on the server (${what}).`,
+      detail: 'The model cannot be shown here; the downloads below still work. The server\'s log names the missing files and how to install them.',
+    };
+  }
+  viewer = mod.createViewer(el.stage);
+  return viewer ? null : NO_WEBGL;
+}
+
 // ---- start-up -------------------------------------------------------------
 
 function jobFromHash() {
@@ -512,14 +584,13 @@ async function main() {
     },
   });
 
-  viewerReady = import('./viewer.js')
-    .then((m) => {
-      viewer = m.createViewer(el.stage);
-      if (!viewer) setMessage('This browser cannot show 3D models (WebGL is off). The downloads still work.', 'error');
-    })
-    .catch((err) => {
-      setMessage(`The 3D viewer cannot start: ${err && err.message ? err.message : err}`, 'error');
-    });
+  viewerReady = startViewer().then((problem) => {
+    if (!problem) return;
+    viewerProblem = problem;
+    // A job whose model was waiting for the viewer says why (showModel);
+    // with nothing selected, the stage says it at once.
+    if (!state.selected) showNothing();
+  });
 
   el.reset.addEventListener('click', () => viewer && viewer.resetView());
   el.wire.addEventListener('click', () => {

@@ -48,10 +48,9 @@ static void ln__serve_help(void)
          "  --timeout S              drop a connection idle this many seconds (default 30)\n"
          "  --http-threads N         HTTP threads, each serving many connections, 1 to 64\n"
          "                           (default: one per CPU core, 2 to 8)\n"
-         "  --web DIR                the web UI's files (default: ./web, else ../web\n"
-         "                           beside the executable)\n"
-         "  --vendor DIR             npm packages the UI loads (three.js) (default:\n"
-         "                           node_modules beside the web folder)\n"
+         "  --web DIR                the web UI's files (default: see below)\n"
+         "  --vendor DIR             the folder holding three/, the three.js package the\n"
+         "                           UI's viewer loads (default: see below)\n"
          "\n"
          "Jobs and storage:\n"
          "  --outputs DIR            job history and results (default outputs)\n"
@@ -80,6 +79,14 @@ static void ln__serve_help(void)
          "  --log-format text|json   log line style (default text)\n"
          "  --log-level LEVEL        debug, info, warn, error (default info)\n"
          "  -h, --help               this help\n"
+         "\n"
+         "Web UI files: with the executable in a folder D, an installed server (make\n"
+         "install, cmake --install) takes D/../share/lunar-nova/web and, for three.js,\n"
+         "D/../share/lunar-nova/vendor. Otherwise (a source checkout) the UI is ./web,\n"
+         "else D/../web, and three.js comes from node_modules beside that web folder\n"
+         "(npm ci), else from the copy the build makes in D/vendor. The server logs\n"
+         "which folders it serves and warns at start-up when three.js files are\n"
+         "missing (the UI then offers the downloads but no 3D view).\n"
          "\n"
          "Exit status: 0 after a clean shutdown, 1 when the server cannot start (such as\n"
          "a port in use), 2 bad usage.");
@@ -346,22 +353,74 @@ static int ln__is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* ./web when it exists, else ../web beside the executable (an installed
- * layout such as /opt/lunar-nova/bin + /opt/lunar-nova/web, or build/ in
- * the source tree). */
-static const char *ln__default_web(char *buf, size_t n)
+/* True when dir/three is a folder. */
+static int ln__holds_three(const char *dir)
 {
-    if (ln__is_dir("web"))
-        return "web";
+    char path[PATH_MAX];
+    int w = snprintf(path, sizeof path, "%s/three", dir);
+    return w > 0 && (size_t)w < sizeof path && ln__is_dir(path);
+}
+
+/* The folder of the running executable (/proc/self/exe, links resolved)
+ * and the folder above it. */
+static int ln__exe_dirs(char *dir, char *up, size_t n)
+{
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        snprintf(buf, n, "%s/../web", dirname(exe));
-        if (ln__is_dir(buf))
-            return buf;
+    if (len <= 0)
+        return -1;
+    exe[len] = 0;
+    int w = snprintf(dir, n, "%s", dirname(exe));
+    if (w < 0 || (size_t)w >= n)
+        return -1;
+    w = snprintf(up, n, "%s", dirname(exe)); /* exe is now dir: its dirname is the one above */
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+/* Fills in the web UI folder and the vendor folder (the one holding three/)
+ * that --web and --vendor did not give, from the executable's folder D:
+ *  - installed (make install, cmake --install): D/../share/lunar-nova/web
+ *    and D/../share/lunar-nova/vendor, when that web folder exists;
+ *  - otherwise a source checkout: ./web, else D/../web (build/ beside web/);
+ *    three.js from node_modules beside that web folder (npm ci), else from
+ *    the copy the build makes in D/vendor; when neither has it, node_modules,
+ *    which the start-up check then names as missing.
+ * web and vendor are PATH_MAX buffers that must outlive the server. */
+static void ln__ui_dirs(struct ln_server_config *cfg, char *web, char *vendor)
+{
+    char dir[PATH_MAX], up[PATH_MAX], path[PATH_MAX];
+    int have_dir = ln__exe_dirs(dir, up, sizeof dir) == 0;
+    int w = have_dir ? snprintf(path, sizeof path, "%s/share/lunar-nova/web", up) : -1;
+    int installed = w > 0 && (size_t)w < sizeof path && ln__is_dir(path);
+    if (!cfg->web_dir) {
+        snprintf(web, PATH_MAX, "web");
+        if (installed) {
+            snprintf(web, PATH_MAX, "%s", path);
+        } else if (have_dir && !ln__is_dir("web")) {
+            w = snprintf(path, sizeof path, "%s/web", up);
+            if (w > 0 && (size_t)w < sizeof path && ln__is_dir(path))
+                snprintf(web, PATH_MAX, "%s", path);
+        }
+        cfg->web_dir = web;
     }
-    return "web";
+    if (cfg->vendor_dir)
+        return;
+    cfg->vendor_dir = vendor;
+    if (installed) {
+        w = snprintf(vendor, PATH_MAX, "%s/share/lunar-nova/vendor", up);
+        if (w > 0 && w < PATH_MAX)
+            return;
+    }
+    w = snprintf(path, sizeof path, "%s/../node_modules", cfg->web_dir);
+    if (w < 0 || (size_t)w >= sizeof path)
+        return;
+    if (!realpath(path, vendor)) /* the log names it without "..", where it exists */
+        snprintf(vendor, PATH_MAX, "%s", path);
+    if (ln__holds_three(vendor) || !have_dir)
+        return;
+    w = snprintf(path, sizeof path, "%s/vendor", dir);
+    if (w > 0 && (size_t)w < sizeof path && ln__holds_three(path))
+        snprintf(vendor, PATH_MAX, "%s", path);
 }
 
 /* Loopback addresses may be served without a token. */
@@ -465,8 +524,9 @@ int ln_app_serve(int argc, char **argv)
     }
     /* The decoded-size limits follow the upload limits. */
     s.srv.image_limits.max_bytes = s.srv.max_file_bytes;
-    char web_buf[PATH_MAX];
-    s.srv.web_dir = s.web ? s.web : ln__default_web(web_buf, sizeof web_buf);
+    char web_buf[PATH_MAX], vendor_buf[PATH_MAX];
+    s.srv.web_dir = s.web;
+    ln__ui_dirs(&s.srv, web_buf, vendor_buf);
 
     ln_log_set_style(s.log_style);
     ln_log_set_level(s.log_level);
@@ -484,8 +544,17 @@ int ln_app_serve(int argc, char **argv)
         goto done;
     }
     int port = ln_server_port(srv);
-    if (!ln__is_dir(s.srv.web_dir))
+    ln_log_info("web UI: %s, three.js from %s/three", s.srv.web_dir, s.srv.vendor_dir);
+    if (!ln__is_dir(s.srv.web_dir)) {
         ln_log_warn("web UI folder %s not found: / answers 404 (set --web DIR)", s.srv.web_dir);
+    } else {
+        char missing[PATH_MAX + 64];
+        if (ln_server_check_viewer_files(srv, missing, sizeof missing) < 0)
+            ln_log_warn("web UI: %s is missing, so the 3D viewer cannot load (the UI says so and "
+                        "still offers the downloads); in a source checkout run npm ci (or "
+                        "./build.sh build), or give --vendor DIR, a folder holding three/",
+                        missing);
+    }
 
     int rc = ln__serve_engines(&s, &triposr, &sculpt, &err);
     if (rc < 0) {

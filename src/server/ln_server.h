@@ -77,5 +77,9 @@ void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs,
                          const struct ln_engine_set *engines);
 /* Stops listening and waits for in-flight requests to end. */
 void ln_server_stop(struct ln_server *srv);
+/* 0 when every file of the three.js package that the web UI's viewer loads
+ * is in the vendor folder; otherwise -1 with the path of the first one
+ * missing in missing[n]. */
+int ln_server_check_viewer_files(const struct ln_server *srv, char *missing, size_t n);
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * The web UI's static files: GET / is web/index.html, GET /<path> a file
  * under the web folder when there is one, and GET /vendor/three/<path> a
- * file of the three.js npm package (vendor folder, by default node_modules
- * beside the web folder), which the UI's viewer imports: the browser needs
- * no internet and nothing third-party is copied into web/. A path is
- * refused (404) unless
+ * file of the three.js npm package (<vendor folder>/three/, by default
+ * node_modules beside the web folder; an installed server's is
+ * share/lunar-nova/vendor, copied from node_modules by the build), which the
+ * UI's viewer imports: the browser needs no internet and nothing
+ * third-party is copied into web/. ln_server_check_viewer_files looks for
+ * the package's files the UI loads, so that the server can say at start-up
+ * what is missing. A path is refused (404) unless
  * every segment is a plain name: no "..", no hidden names, no empty
  * segments, no backslash or percent sign (escapes are already decoded, so a
  * remaining '%' was "%00"), and only regular files are served, never a
@@ -82,9 +85,45 @@ static int ln__static_path_ok(const char *url)
 /* The prefix of the URLs served from the three.js package. */
 #define LN__VENDOR_THREE "/vendor/three/"
 
+/* The files of the three.js package the web UI loads: web/index.html's
+ * import map, web/viewer.js's imports and what those import in turn. The
+ * build copies the same list (packaging/CMakeLists.txt). */
+static const char *const ln__viewer_files[] = {
+    "/build/three.module.js",
+    "/build/three.core.js",
+    "/examples/jsm/loaders/GLTFLoader.js",
+    "/examples/jsm/controls/OrbitControls.js",
+    "/examples/jsm/helpers/ViewHelper.js",
+    "/examples/jsm/utils/BufferGeometryUtils.js",
+    "/examples/jsm/utils/SkeletonUtils.js",
+};
+
+/* The file of the three.js package at rel ("/build/three.module.js"). */
+static int ln__vendor_path(const struct ln_server *srv, const char *rel, char *path, size_t n)
+{
+    const char *vendor = srv->cfg.vendor_dir;
+    if (vendor && *vendor)
+        return snprintf(path, n, "%s/three%s", vendor, rel);
+    return snprintf(path, n, "%s/../node_modules/three%s", srv->web_dir, rel);
+}
+
+int ln_server_check_viewer_files(const struct ln_server *srv, char *missing, size_t n)
+{
+    for (size_t i = 0; i < sizeof ln__viewer_files / sizeof ln__viewer_files[0]; i++) {
+        char path[4096];
+        int len = ln__vendor_path(srv, ln__viewer_files[i], path, sizeof path);
+        struct stat st;
+        if (len > 0 && (size_t)len < sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            continue;
+        if (n)
+            snprintf(missing, n, "%s", path);
+        return -1;
+    }
+    return 0;
+}
+
 enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
 {
-    const struct ln_server_config *cfg = &req->srv->cfg;
     const char *rel = strcmp(url, "/") == 0 ? "/index.html" : url;
     char path[4096];
     int len, vendor = 0;
@@ -93,10 +132,7 @@ enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
         vendor = 1;
         if (!ln__static_path_ok(rel))
             return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
-        if (cfg->vendor_dir && *cfg->vendor_dir)
-            len = snprintf(path, sizeof path, "%s/three%s", cfg->vendor_dir, rel);
-        else
-            len = snprintf(path, sizeof path, "%s/../node_modules/three%s", req->srv->web_dir, rel);
+        len = ln__vendor_path(req->srv, rel, path, sizeof path);
     } else {
         if (!ln__static_path_ok(rel))
             return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
