@@ -7,7 +7,8 @@
 #   make test    every test: unit (the network's once per kernel set the CPU
 #                has) + end-to-end (release), unit under ASan/UBSan, a short
 #                fuzzing run when clang is present
-#   make bench   benchmarks (bench/README.md)
+#   make bench   benchmarks (bench/README.md); make bench-kernels compares the
+#                kernel sets with a -march=native build
 #   make fuzz    longer fuzzing of the parsers of outside bytes (FUZZ_SECONDS)
 JOBS ?= $(shell nproc)
 # NATIVE=ON compiles everything for this machine's CPU only (-march=native);
@@ -16,7 +17,7 @@ NATIVE ?= OFF
 FUZZ_SECONDS ?= 60
 BIN = build/lunar-nova
 
-.PHONY: build run example test test-release test-asan test-tsan test-fuzz bench fuzz clean
+.PHONY: build run example test test-release test-asan test-tsan test-fuzz bench bench-kernels fuzz clean
 
 build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_NATIVE=$(NATIVE) >/dev/null
@@ -72,5 +73,9 @@ fuzz:
 bench: build
 	./bench/run.sh
 
+# Each kernel set against a -march=native build, in one run (bench/README.md).
+bench-kernels: build
+	./bench/kernels.sh
+
 clean:
-	rm -rf build build-asan build-fuzz build-tsan out
+	rm -rf build build-asan build-fuzz build-native build-tsan out

@@ -646,7 +646,7 @@ int main(int argc, char **argv)
     if (ln_file_mkdirs(dir, &err) < 0)
         ln__die(dir, &err);
 
-    printf("threads: %d\n", ln_threads_get());
+    printf("threads: %d, kernels: %s\n", ln_threads_get(), ln_nn_kernel_set());
     const double sgemm = ln__sgemm_rate();
     printf("cblas_sgemm 2048^3: %.1f GFLOP/s\n", sgemm);
 
