@@ -5,8 +5,9 @@
 #   make install build, then install under PREFIX (default /usr/local):
 #                program, web UI, systemd unit, documents; DESTDIR=DIR stages
 #   make test    every test: unit (the network's once per kernel set the CPU
-#                has) + end-to-end (release), unit under ASan/UBSan, a short
-#                fuzzing run when clang is present
+#                has) + end-to-end (release), unit under ASan/UBSan, unit in
+#                an arm64 cross build under qemu-user (make test-arm64), a
+#                short fuzzing run when clang is present
 #   make bench   benchmarks (bench/README.md); make bench-kernels compares the
 #                kernel sets with a -march=native build
 #   make fuzz    longer fuzzing of the parsers of outside bytes (FUZZ_SECONDS)
@@ -17,7 +18,7 @@ NATIVE ?= OFF
 FUZZ_SECONDS ?= 60
 BIN = build/lunar-nova
 
-.PHONY: build run example test test-release test-asan test-tsan test-fuzz bench bench-kernels fuzz clean
+.PHONY: build run example test test-release test-asan test-tsan test-arm64 test-fuzz bench bench-kernels fuzz clean
 
 build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_NATIVE=$(NATIVE) >/dev/null
@@ -37,7 +38,7 @@ PREFIX ?= /usr/local
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
 
-test: test-release test-asan test-tsan test-fuzz
+test: test-release test-asan test-tsan test-arm64 test-fuzz
 
 test-release: build
 	cd build && ctest --output-on-failure -j $(JOBS)
@@ -52,6 +53,24 @@ test-tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
+
+# The portable code on 64-bit ARM: a cross build with Debian's
+# gcc-aarch64-linux-gnu and the arm64 libraries (cmake/aarch64-linux-gnu.cmake;
+# ./build.sh test installs them), every program compiled, the unit tests run
+# through qemu-user. test_triposr_engine (about 3 minutes under emulation)
+# is built but runs in the native suites only. On an arm64 machine the
+# native suites are the arm64 tests.
+test-arm64:
+	@if [ "$$(uname -m)" = aarch64 ]; then \
+		echo "this machine is arm64: the native suites are the arm64 tests"; exit 0; fi; \
+	for t in aarch64-linux-gnu-gcc qemu-aarch64; do command -v $$t >/dev/null || { \
+		echo "test-arm64: $$t not found (./build.sh test-arm64 installs the cross tools)"; \
+		exit 1; }; done; \
+	set -ex; \
+	cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_NATIVE=OFF >/dev/null; \
+	cmake --build build-arm64 -j $(JOBS); \
+	cd build-arm64 && ctest --output-on-failure -j $(JOBS) -L unit -E '^test_triposr_engine$$'
 
 test-fuzz:
 	@if command -v clang >/dev/null; then \
@@ -78,4 +97,4 @@ bench-kernels: build
 	./bench/kernels.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-native build-tsan out
+	rm -rf build build-arm64 build-asan build-fuzz build-native build-tsan out

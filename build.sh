@@ -22,6 +22,19 @@ if [ "$target" = bench ]; then
     packages+=(python3-numpy wrk)
 fi
 
+# make test also runs the unit tests of an arm64 cross build under qemu-user
+# (make test-arm64): Debian's cross compiler and the arm64 builds of the
+# libraries, through multiarch (dpkg --add-architecture arm64, done below
+# only when one of them is missing). Debian ships the cross compiler for
+# x86-64 machines; on an arm64 machine the native tests are the arm64 ones.
+if { [ "$target" = test ] || [ "$target" = test-arm64 ]; } &&
+    [ "$(dpkg --print-architecture)" = amd64 ]; then
+    packages+=(gcc-aarch64-linux-gnu qemu-user libc6:arm64
+        libpng-dev:arm64 libjpeg62-turbo-dev:arm64 libwebp-dev:arm64 libexif-dev:arm64
+        libjansson-dev:arm64 libmeshoptimizer-dev:arm64 libcmocka-dev:arm64
+        libmicrohttpd-dev:arm64 libyaml-dev:arm64 libopenblas-dev:arm64)
+fi
+
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd=(sudo)
@@ -40,6 +53,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "build.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    if [[ " ${missing[*]}" == *:arm64* ]] &&
+        ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        echo "build.sh: adding the arm64 architecture (dpkg --add-architecture arm64)"
+        "${sudo_cmd[@]}" dpkg --add-architecture arm64
+    fi
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -46,8 +46,13 @@ static float *golden(const char *name, size_t n)
 static double worst_rel(const float *got, const float *want, size_t n, double floor_frac)
 {
     double scale = 0.0, worst = 0.0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs((double)want[i]));
+    /* A comparison, not fmax(): GCC 12's aarch64 vectoriser fails (internal
+     * compiler error) on this fmax reduction once inlined. */
+    for (size_t i = 0; i < n; i++) {
+        const double a = fabs((double)want[i]);
+        if (a > scale)
+            scale = a;
+    }
     const double fl = floor_frac * scale > 0.0 ? floor_frac * scale : 1e-30;
     for (size_t i = 0; i < n; i++) {
         const double d = fabs((double)got[i] - (double)want[i]);
