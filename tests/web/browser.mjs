@@ -24,6 +24,14 @@ export const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
 export const SHOTS = path.join(TMP_ROOT, 'web');
 fs.mkdirSync(SHOTS, { recursive: true });
 
+// Pushes onto `list` every console error and uncaught exception of `page`.
+export function collectErrors(page, list) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') list.push(msg.text());
+  });
+  page.on('pageerror', (err) => list.push(`uncaught: ${err.message}`));
+}
+
 export const LAPTOP = { width: 1366, height: 900 };
 export const PHONE = { width: 390, height: 844 };
 export const ARGS = [

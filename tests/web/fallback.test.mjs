@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS } = await import('./browser.mjs');
+const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS, collectErrors } = await import('./browser.mjs');
 const { startServer, synth, tmpDir, json, form, waitJob } = await import('../http/server.mjs');
 
 const FORMATS = ['glb', 'obj', 'ply', 'stl'];
@@ -93,10 +93,7 @@ describe('the web UI without a 3D view', () => {
       const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true });
       page = await context.newPage();
       page.on('request', (r) => requests.push(r.url()));
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') consoleErrors.push(msg.text());
-      });
-      page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.message}`));
+      collectErrors(page, consoleErrors);
     });
     after(async () => {
       if (browser) await browser.close();
@@ -147,10 +144,7 @@ describe('the web UI without a 3D view', () => {
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
       const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true });
       page = await context.newPage();
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') consoleErrors.push(msg.text());
-      });
-      page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.message}`));
+      collectErrors(page, consoleErrors);
     });
     after(async () => {
       if (browser) await browser.close();

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS } = await import('./browser.mjs');
+const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS, collectErrors } = await import('./browser.mjs');
 const { startServer, synth, tmpDir, json, form, waitJob } = await import('../http/server.mjs');
 
 // Characters a cookie cannot carry as they are: the UI must encode them.
@@ -49,10 +49,7 @@ describe('the API token in the web UI', () => {
     context = await browser.newContext({ viewport: LAPTOP }); // a cookie jar of its own
     page = await context.newPage();
     page.on('request', (req) => requests.push({ url: req.url(), method: req.method() }));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(msg.text());
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.message}`));
+    collectErrors(page, consoleErrors);
   });
 
   after(async () => {
