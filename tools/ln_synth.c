@@ -6,6 +6,8 @@
  *   ln-synth views PREFIX N [SIZE] [perspective] N views of a box: PREFIX-<i>.png
  *   ln-synth blank OUT.png [SIZE]                a background with no object
  *   ln-synth text OUT                            a text file, for bad-input tests
+ *   ln-synth scans OUT.jpg N [SIZE]              a progressive JPEG with N scans
+ *                                                (ln_synth_jpeg_scans, default 1024)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +62,20 @@ int main(int argc, char **argv)
         fputs("this is not an image\n", f);
         return fclose(f) != 0;
     }
+    if (argc >= 4 && strcmp(argv[1], "scans") == 0) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (ln_synth_jpeg_scans(argc > 4 ? atoi(argv[4]) : 1024, atoi(argv[3]), &data, &len))
+            return 1;
+        FILE *f = fopen(argv[2], "wb");
+        int bad = !f || fwrite(data, 1, len, f) != len;
+        free(data);
+        if (f)
+            bad |= fclose(f) != 0;
+        return bad;
+    }
     fputs("usage: ln-synth photo OUT.png [SIZE] | views PREFIX N [SIZE] [perspective] |\n"
-          "       blank OUT.png [SIZE] | text OUT\n",
+          "       blank OUT.png [SIZE] | text OUT | scans OUT.jpg N [SIZE]\n",
           stderr);
     return 2;
 }

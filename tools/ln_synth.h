@@ -9,6 +9,7 @@
 #ifndef LN_SYNTH_H
 #define LN_SYNTH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ln_image.h"
@@ -20,6 +21,10 @@ int ln_synth_photo(struct ln_image *out, int size);
 int ln_synth_box_views(struct ln_image *out, int n, int size, int perspective);
 /* A plain noisy background with no object (left empty if out of memory). */
 void ln_synth_blank(struct ln_image *out, int size);
+/* A progressive greyscale JPEG of a flat side x side image with n_scans
+ * scans, the last one repeated (ln_synth_scans.c): a decoding denial of
+ * service for the work-limit tests. *out is malloc'd. Returns 0, or 1. */
+int ln_synth_jpeg_scans(int side, int n_scans, uint8_t **out, size_t *out_len);
 /* Uniform noise in [-0.5, 0.5]. */
 float ln_synth_noise(void);
 /* Rounds and clamps to 0..255. */

@@ -22,6 +22,7 @@ struct ln_image_limits ln_image_limits_default(void)
         .max_bytes = LN_IMAGE_DEFAULT_MAX_BYTES,
         .max_side = LN_IMAGE_DEFAULT_MAX_SIDE,
         .max_pixels = LN_IMAGE_DEFAULT_MAX_PIXELS,
+        .max_jpeg_scans = LN_IMAGE_DEFAULT_MAX_JPEG_SCANS,
     };
     return lim;
 }

@@ -34,15 +34,26 @@ struct ln_image {
     uint8_t *data;
 };
 
+/* Decoding work is bounded too: a JPEG may hold at most max_jpeg_scans
+ * scans (0 means LN_IMAGE_DEFAULT_MAX_JPEG_SCANS), and its scans together
+ * may visit at most LN_IMAGE_JPEG_WORK_FACTOR * max_pixels / 64 blocks of
+ * 8x8 coefficients. A progressive JPEG of a few kilobytes can otherwise
+ * repeat near-empty scans over a large image and cost seconds to minutes of
+ * CPU; ordinary files have 1 to about 20 scans, which visit at most about
+ * 15 blocks per 64 pixels. Beyond either limit decoding stops with
+ * LN_EUNUSABLE. */
 struct ln_image_limits {
     size_t max_bytes;    /* largest encoded file accepted */
     int max_side;        /* largest width or height */
     uint64_t max_pixels; /* largest width * height */
+    int max_jpeg_scans;  /* most scans in a JPEG; 0: the default */
 };
 
 #define LN_IMAGE_DEFAULT_MAX_BYTES ((size_t)64 << 20)
 #define LN_IMAGE_DEFAULT_MAX_SIDE 16384
 #define LN_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)40000000)
+#define LN_IMAGE_DEFAULT_MAX_JPEG_SCANS 500
+#define LN_IMAGE_JPEG_WORK_FACTOR 48
 
 enum ln_image_format {
     LN_IMAGE_FORMAT_UNKNOWN,
@@ -62,7 +73,8 @@ const char *ln_image_format_name(enum ln_image_format fmt);
 /* Decodes PNG, JPEG or WebP bytes into RGBA (channels = 4). lim NULL means
  * the defaults. Errors: LN_EFORMAT for empty, unknown, truncated or corrupt
  * data (the message names the format and what is wrong); LN_ETOOBIG when
- * the image exceeds the limits; LN_ENOMEM. On error *out is left empty. */
+ * the image exceeds the limits; LN_EUNUSABLE when decoding it would take
+ * more work than the limits allow (a JPEG with too many scans); LN_ENOMEM. On error *out is left empty. */
 int ln_image_decode(const uint8_t *data, size_t len, const struct ln_image_limits *lim,
                     struct ln_image *out, struct ln_error *err);
 

@@ -26,6 +26,19 @@ struct ln__jpeg_error {
     char msg[JMSG_LENGTH_MAX];
 };
 
+/* The work limits, checked by libjpeg's progress monitor, which it calls
+ * before each step of input (a row of blocks or a marker) and each output
+ * row: a scan starts with its SOS marker, so counting input_scan_number
+ * there stops a file with thousands of scans at the first one too many. */
+struct ln__jpeg_progress {
+    struct jpeg_progress_mgr pub;
+    int max_scans;
+    uint64_t max_blocks;
+    int last_scan;   /* the scan whose blocks are counted */
+    uint64_t blocks; /* blocks in the scans so far */
+    char msg[128];   /* set when a limit stopped decoding */
+};
+
 struct ln__jpeg_read {
     const uint8_t *data;
     size_t len;
@@ -34,8 +47,37 @@ struct ln__jpeg_read {
     struct ln_error *err;
     struct jpeg_decompress_struct cinfo;
     struct ln__jpeg_error jerr;
+    struct ln__jpeg_progress progress;
     int orientation;
 };
+
+static void ln__jpeg_progress_monitor(j_common_ptr common)
+{
+    struct ln__jpeg_progress *p = (struct ln__jpeg_progress *)common->progress;
+    j_decompress_ptr cinfo = (j_decompress_ptr)common;
+    if (!common->is_decompressor || p->msg[0])
+        return;
+    int scan = cinfo->input_scan_number;
+    if (scan > p->max_scans) {
+        snprintf(p->msg, sizeof p->msg,
+                 "JPEG has more than %d scans: too much work to decode", p->max_scans);
+        longjmp(((struct ln__jpeg_error *)common->err)->jump, 1);
+    }
+    if (scan > p->last_scan) { /* the SOS marker has been read */
+        p->last_scan = scan;
+        for (int i = 0; i < cinfo->comps_in_scan && i < MAX_COMPS_IN_SCAN; i++) {
+            const jpeg_component_info *c = cinfo->cur_comp_info[i];
+            if (c)
+                p->blocks += (uint64_t)c->width_in_blocks * c->height_in_blocks;
+        }
+        if (p->blocks > p->max_blocks) {
+            snprintf(p->msg, sizeof p->msg,
+                     "JPEG scans cover %llu blocks, above the limit of %llu: too much work to "
+                     "decode", (unsigned long long)p->blocks, (unsigned long long)p->max_blocks);
+            longjmp(((struct ln__jpeg_error *)common->err)->jump, 1);
+        }
+    }
+}
 
 static void ln__jpeg_error_exit(j_common_ptr cinfo)
 {
@@ -192,10 +234,14 @@ static void ln__jpeg_cmyk_row(const JSAMPLE *in, uint8_t *out, size_t w, int inv
 static int ln__jpeg_read_run(struct ln__jpeg_read *ctx)
 {
     j_decompress_ptr cinfo = &ctx->cinfo;
-    if (setjmp(ctx->jerr.jump))
+    if (setjmp(ctx->jerr.jump)) {
+        if (ctx->progress.msg[0])
+            return ln_error_set(ctx->err, LN_EUNUSABLE, "%s", ctx->progress.msg);
         return ln_error_set(ctx->err, LN_EFORMAT, "truncated or corrupt JPEG: %s", ctx->jerr.msg);
+    }
 
     jpeg_create_decompress(cinfo);
+    cinfo->progress = &ctx->progress.pub;
     jpeg_mem_src(cinfo, ctx->data, (unsigned long)ctx->len);
     jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xffff);
     jpeg_read_header(cinfo, TRUE);
@@ -264,6 +310,10 @@ int ln__image_decode_jpeg(const uint8_t *data, size_t len, const struct ln_image
     ctx.jerr.pub.error_exit = ln__jpeg_error_exit;
     ctx.jerr.pub.emit_message = ln__jpeg_emit_message;
     ctx.jerr.pub.output_message = ln__jpeg_output_message;
+    ctx.progress.pub.progress_monitor = ln__jpeg_progress_monitor;
+    ctx.progress.max_scans =
+        lim->max_jpeg_scans > 0 ? lim->max_jpeg_scans : LN_IMAGE_DEFAULT_MAX_JPEG_SCANS;
+    ctx.progress.max_blocks = (lim->max_pixels / 64 + 1) * LN_IMAGE_JPEG_WORK_FACTOR;
 
     int rc = ln__jpeg_read_run(&ctx);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -19,9 +20,10 @@
 #include "ln_error.h"
 #include "ln_file.h"
 #include "ln_image.h"
+#include "ln_synth.h"
 
 /* Damaged headers may claim any size; these keep such decodes small. */
-static const struct ln_image_limits small_limits = {1 << 20, 4096, 1 << 20};
+static const struct ln_image_limits small_limits = {1 << 20, 4096, 1 << 20, 0};
 
 /* ---- helpers: pixels ---------------------------------------------------- */
 
@@ -906,6 +908,68 @@ static void test_jpeg_corrupt_does_not_crash(void **state)
     free(j.data);
 }
 
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A valid progressive JPEG of 1024x1024 pixels with 10 000 scans (124 KB):
+ * libjpeg without a limit takes about 6.5 s of CPU on it. The default limit
+ * stops it at scan 501, a few milliseconds in; a lower max_jpeg_scans
+ * stops it earlier, and with the scan limit out of the way the limit on
+ * blocks visited stops it just the same. An ordinary progressive file
+ * decodes. */
+static void test_jpeg_too_many_scans_refused_quickly(void **state)
+{
+    (void)state;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(ln_synth_jpeg_scans(1024, 10000, &data, &len), 0);
+    struct ln_image img = {0};
+    struct ln_error err = {0};
+    double t0 = seconds_now();
+    assert_int_equal(ln_image_decode(data, len, NULL, &img, &err), LN_EUNUSABLE);
+    double took = seconds_now() - t0;
+    assert_null(img.data);
+    assert_non_null(strstr(err.message, "more than 500 scans"));
+    assert_true(took < 0.5);
+    assert_int_equal(ln_status_http(err.code), 422);
+    assert_true(ln_status_is_input_error(err.code));
+
+    struct ln_image_limits lim = ln_image_limits_default();
+    lim.max_jpeg_scans = 20;
+    assert_int_equal(ln_image_decode(data, len, &lim, &img, &err), LN_EUNUSABLE);
+    assert_non_null(strstr(err.message, "more than 20 scans"));
+
+    /* 1M pixels allow 16385 * 48 blocks: scan 49 of 16384 blocks is over. */
+    lim.max_jpeg_scans = 1000000;
+    lim.max_pixels = 1 << 20;
+    t0 = seconds_now();
+    assert_int_equal(ln_image_decode(data, len, &lim, &img, &err), LN_EUNUSABLE);
+    assert_true(seconds_now() - t0 < 0.5);
+    assert_non_null(strstr(err.message, "blocks, above the limit of 786480"));
+    assert_null(img.data);
+    free(data);
+
+    /* The same picture with an ordinary scan count, and a file with
+     * exactly the limit's scans, decode. */
+    assert_int_equal(ln_synth_jpeg_scans(1024, 10, &data, &len), 0);
+    assert_int_equal(ln_image_decode(data, len, NULL, &img, &err), 0);
+    assert_int_equal(img.width, 1024);
+    ln_image_free(&img);
+    free(data);
+    assert_int_equal(ln_synth_jpeg_scans(64, LN_IMAGE_DEFAULT_MAX_JPEG_SCANS, &data, &len), 0);
+    assert_int_equal(ln_image_decode(data, len, NULL, &img, &err), 0);
+    ln_image_free(&img);
+    free(data);
+    assert_int_equal(ln_synth_jpeg_scans(64, LN_IMAGE_DEFAULT_MAX_JPEG_SCANS + 1, &data, &len),
+                     0);
+    assert_int_equal(ln_image_decode(data, len, NULL, &img, &err), LN_EUNUSABLE);
+    free(data);
+}
+
 static void test_jpeg_huge_header_refused(void **state)
 {
     struct jpeg_out j;
@@ -1073,6 +1137,7 @@ static void test_sniff_and_names(void **state)
     assert_int_equal(lim.max_bytes, LN_IMAGE_DEFAULT_MAX_BYTES);
     assert_int_equal(lim.max_side, LN_IMAGE_DEFAULT_MAX_SIDE);
     assert_int_equal(lim.max_pixels, LN_IMAGE_DEFAULT_MAX_PIXELS);
+    assert_int_equal(lim.max_jpeg_scans, LN_IMAGE_DEFAULT_MAX_JPEG_SCANS);
 }
 
 static void test_custom_limits_refuse(void **state)
@@ -1096,9 +1161,9 @@ static void test_custom_limits_refuse(void **state)
 
     const uint8_t *files[3] = {png.data, j.data, webp};
     size_t lens[3] = {png.len, j.len, webp_len};
-    struct ln_image_limits side = {LN_IMAGE_DEFAULT_MAX_BYTES, 16, 1000000};
-    struct ln_image_limits pixels = {LN_IMAGE_DEFAULT_MAX_BYTES, 100, 300};
-    struct ln_image_limits fits = {LN_IMAGE_DEFAULT_MAX_BYTES, 32, 512};
+    struct ln_image_limits side = {LN_IMAGE_DEFAULT_MAX_BYTES, 16, 1000000, 0};
+    struct ln_image_limits pixels = {LN_IMAGE_DEFAULT_MAX_BYTES, 100, 300, 0};
+    struct ln_image_limits fits = {LN_IMAGE_DEFAULT_MAX_BYTES, 32, 512, 0};
     for (int f = 0; f < 3; f++) {
         struct ln_image img = {0};
         assert_int_equal(ln_image_decode(files[f], lens[f], &side, &img, &err), LN_ETOOBIG);
@@ -1113,7 +1178,7 @@ static void test_custom_limits_refuse(void **state)
     }
 
     /* max_bytes applies to the bytes given and to the file read. */
-    struct ln_image_limits few_bytes = {png.len - 1, 100, 100000};
+    struct ln_image_limits few_bytes = {png.len - 1, 100, 100000, 0};
     struct ln_image small = {0};
     assert_int_equal(ln_image_decode(png.data, png.len, &few_bytes, &small, &err), LN_ETOOBIG);
     assert_null(small.data);
@@ -1121,7 +1186,7 @@ static void test_custom_limits_refuse(void **state)
     const char *dir = ln_test_tmpdir("custom_limits_refuse");
     char *path = ln_test_path(dir, "big.png");
     assert_int_equal(ln_file_write_atomic(path, png.data, png.len, &err), 0);
-    struct ln_image_limits bytes = {png.len - 1, 100, 100000};
+    struct ln_image_limits bytes = {png.len - 1, 100, 100000, 0};
     struct ln_image img = {0};
     assert_int_equal(ln_image_load(path, &bytes, &img, &err), LN_ETOOBIG);
     assert_null(img.data);
@@ -1286,6 +1351,7 @@ int main(void)
         cmocka_unit_test(test_jpeg_truncated_fails),
         cmocka_unit_test(test_jpeg_corrupt_does_not_crash),
         cmocka_unit_test(test_jpeg_huge_header_refused),
+        cmocka_unit_test(test_jpeg_too_many_scans_refused_quickly),
         cmocka_unit_test(test_webp_lossless_exact),
         cmocka_unit_test(test_webp_lossy_within_tolerance),
         cmocka_unit_test(test_webp_truncated_and_corrupt),
