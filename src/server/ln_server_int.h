@@ -21,6 +21,8 @@
 #define LN__HTTP_CODES 600
 /* Threads that finish uploads (decode, check, submit) off the pool. */
 #define LN__UPLOAD_HELPERS 2
+/* Finished uploads waiting for a helper; one more is answered 503. */
+#define LN__UPLOAD_QUEUE_MAX (4 * LN__UPLOAD_HELPERS)
 
 struct ln_server {
     struct ln_server_config cfg; /* strings point at the copies below */
@@ -51,6 +53,7 @@ struct ln_server {
     pthread_t up_threads[LN__UPLOAD_HELPERS];
     int up_started;
     struct ln__upload *up_head, *up_tail;
+    int up_queued; /* uploads in the queue, at most LN__UPLOAD_QUEUE_MAX */
     int up_quit;
 };
 

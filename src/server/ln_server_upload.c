@@ -723,14 +723,25 @@ enum MHD_Result ln__upload_finish(struct ln__req *req)
      * a pool thread, where they would hold up every other connection of
      * that thread. The connection stays suspended (and req valid) until
      * the helper has decided. */
-    MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&srv->up_mu);
+    if (srv->up_queued >= LN__UPLOAD_QUEUE_MAX) {
+        /* Bounded, so a flood of uploads queues neither memory nor staged
+         * files without end: the client tries again (Retry-After), and
+         * the staged files go with the answer. */
+        pthread_mutex_unlock(&srv->up_mu);
+        ln__fail(up, MHD_HTTP_SERVICE_UNAVAILABLE, "EBUSY",
+                 "the server is checking %d other uploads: try again in a few seconds",
+                 LN__UPLOAD_QUEUE_MAX);
+        return ln__answer_failure(req);
+    }
+    MHD_suspend_connection(req->conn);
     up->next = NULL;
     if (srv->up_tail)
         srv->up_tail->next = up;
     else
         srv->up_head = up;
     srv->up_tail = up;
+    srv->up_queued++;
     pthread_cond_signal(&srv->up_cond);
     pthread_mutex_unlock(&srv->up_mu);
     return MHD_YES;
@@ -752,6 +763,7 @@ static void *ln__upload_helper(void *arg)
         srv->up_head = up->next;
         if (!srv->up_head)
             srv->up_tail = NULL;
+        srv->up_queued--;
         pthread_mutex_unlock(&srv->up_mu);
         struct MHD_Connection *conn = up->req->conn;
         ln__upload_decide(up);
@@ -767,6 +779,7 @@ int ln__uploads_init(struct ln_server *srv)
     pthread_mutex_init(&srv->up_mu, NULL);
     pthread_cond_init(&srv->up_cond, NULL);
     srv->up_head = srv->up_tail = NULL;
+    srv->up_queued = 0;
     srv->up_quit = 0;
     srv->up_started = 0;
     for (int i = 0; i < LN__UPLOAD_HELPERS; i++) {
