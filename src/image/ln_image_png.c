@@ -88,6 +88,12 @@ static int ln__png_read_run(struct ln__png_read *ctx)
     /* Our limits decide what is too big, with their own error code, so
      * libpng's default caps (1000000 per side) must not answer first. */
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    /* The work of a PNG is bounded by its bytes and its pixels: the
+     * chunks below are skipped unparsed, unknown ones never kept, and no
+     * chunk but IDAT (which libpng streams) may need more than 8 MB; at
+     * most 128 ancillary chunks are stored, whatever libpng's build says. */
+    png_set_chunk_cache_max(png, 128);
+    png_set_chunk_malloc_max(png, 8000000);
     /* A CRC error fails the image even in an ancillary chunk: libpng would
      * otherwise drop, say, a damaged tRNS and decode with the wrong alpha. */
     png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);

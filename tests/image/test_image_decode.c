@@ -27,6 +27,13 @@ static const struct ln_image_limits small_limits = {1 << 20, 4096, 1 << 20, 0};
 
 /* ---- helpers: pixels ---------------------------------------------------- */
 
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static void rgba_at(const struct ln_image *img, int x, int y, uint8_t px[4])
 {
     memcpy(px, img->data + ((size_t)y * (size_t)img->width + (size_t)x) * 4, 4);
@@ -601,6 +608,35 @@ static void test_png_huge_header_refused_without_allocating(void **state)
     ln_buf_free(&c);
 }
 
+/* 150 000 ancillary chunks (text, compressed text, an unknown private
+ * chunk) between the header and the pixels: skipped, none stored, so the
+ * file decodes in time linear in its bytes and keeps no memory for them. */
+static void test_png_many_ancillary_chunks_are_cheap(void **state)
+{
+    (void)state;
+    struct ln_buf png = {0}, many = {0};
+    make_png_rgba(&png, 0);
+    const size_t after_ihdr = 8 + 25;
+    ln_buf_append(&many, png.data, after_ihdr);
+    static const uint8_t text[] = {'k', 0, 'v'};
+    static const uint8_t ztxt[] = {'k', 0, 0, 0x78, 0x9c, 0x03, 0, 0, 0, 0, 1};
+    for (int i = 0; i < 50000; i++) {
+        append_chunk(&many, "tEXt", text, sizeof text);
+        append_chunk(&many, "zTXt", ztxt, sizeof ztxt);
+        append_chunk(&many, "ruSt", text, sizeof text);
+    }
+    ln_buf_append(&many, png.data + after_ihdr, png.len - after_ihdr);
+    struct ln_image img = {0};
+    struct ln_error err = {0};
+    double t0 = seconds_now();
+    assert_int_equal(ln_image_decode(many.data, many.len, NULL, &img, &err), 0);
+    assert_true(seconds_now() - t0 < 0.5);
+    assert_int_equal(img.width, 40);
+    ln_image_free(&img);
+    ln_buf_free(&many);
+    ln_buf_free(&png);
+}
+
 static void test_png_zero_size_header(void **state)
 {
     struct ln_buf b = {0};
@@ -908,12 +944,6 @@ static void test_jpeg_corrupt_does_not_crash(void **state)
     free(j.data);
 }
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* A valid progressive JPEG of 1024x1024 pixels with 10 000 scans (124 KB):
  * libjpeg without a limit takes about 6.5 s of CPU on it. The default limit
@@ -1340,6 +1370,7 @@ int main(void)
         cmocka_unit_test(test_png_corrupt_fails),
         cmocka_unit_test(test_png_huge_header_refused_without_allocating),
         cmocka_unit_test(test_png_zero_size_header),
+        cmocka_unit_test(test_png_many_ancillary_chunks_are_cheap),
         cmocka_unit_test(test_png_round_trip_1_3_4_channels),
         cmocka_unit_test(test_png_encode_rejects_bad_images),
         cmocka_unit_test(test_png_save_and_load),
