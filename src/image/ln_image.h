@@ -34,14 +34,15 @@ struct ln_image {
     uint8_t *data;
 };
 
-/* Decoding work is bounded too: a JPEG may hold at most max_jpeg_scans
- * scans (0 means LN_IMAGE_DEFAULT_MAX_JPEG_SCANS), and its scans together
- * may visit at most LN_IMAGE_JPEG_WORK_FACTOR * max_pixels / 64 blocks of
- * 8x8 coefficients. A progressive JPEG of a few kilobytes can otherwise
- * repeat near-empty scans over a large image and cost seconds to minutes of
- * CPU; ordinary files have 1 to about 20 scans, which visit at most about
- * 15 blocks per 64 pixels. Beyond either limit decoding stops with
- * LN_EUNUSABLE. */
+/* Decoding work is bounded too. A progressive JPEG of a few kilobytes can
+ * repeat near-empty scans over a large image, each costing a walk over
+ * every block: seconds to minutes of CPU. So a JPEG may hold at most
+ * max_jpeg_scans scans (0 means LN_IMAGE_DEFAULT_MAX_JPEG_SCANS), and its
+ * scans together may visit at most LN_IMAGE_JPEG_WORK_FACTOR times the
+ * 8x8 blocks of all its components (at least LN_IMAGE_JPEG_WORK_MIN_BLOCKS,
+ * a few tens of milliseconds, so small images are never refused for it).
+ * Ordinary files have 1 to about 20 scans visiting each block 4 to 6
+ * times. Beyond either limit decoding stops with LN_EUNUSABLE. */
 struct ln_image_limits {
     size_t max_bytes;    /* largest encoded file accepted */
     int max_side;        /* largest width or height */
@@ -53,7 +54,8 @@ struct ln_image_limits {
 #define LN_IMAGE_DEFAULT_MAX_SIDE 16384
 #define LN_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)40000000)
 #define LN_IMAGE_DEFAULT_MAX_JPEG_SCANS 500
-#define LN_IMAGE_JPEG_WORK_FACTOR 48
+#define LN_IMAGE_JPEG_WORK_FACTOR 16
+#define LN_IMAGE_JPEG_WORK_MIN_BLOCKS ((uint64_t)1 << 20)
 
 enum ln_image_format {
     LN_IMAGE_FORMAT_UNKNOWN,
@@ -74,7 +76,8 @@ const char *ln_image_format_name(enum ln_image_format fmt);
  * the defaults. Errors: LN_EFORMAT for empty, unknown, truncated or corrupt
  * data (the message names the format and what is wrong); LN_ETOOBIG when
  * the image exceeds the limits; LN_EUNUSABLE when decoding it would take
- * more work than the limits allow (a JPEG with too many scans); LN_ENOMEM. On error *out is left empty. */
+ * more work than the limits allow (a JPEG with too many scans); LN_ENOMEM.
+ * On error *out is left empty. */
 int ln_image_decode(const uint8_t *data, size_t len, const struct ln_image_limits *lim,
                     struct ln_image *out, struct ln_error *err);
 

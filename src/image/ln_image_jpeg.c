@@ -33,10 +33,10 @@ struct ln__jpeg_error {
 struct ln__jpeg_progress {
     struct jpeg_progress_mgr pub;
     int max_scans;
-    uint64_t max_blocks;
-    int last_scan;   /* the scan whose blocks are counted */
-    uint64_t blocks; /* blocks in the scans so far */
-    char msg[128];   /* set when a limit stopped decoding */
+    uint64_t max_blocks; /* set at the first scan, from the frame's size */
+    int last_scan;       /* the scan whose blocks are counted */
+    uint64_t blocks;     /* blocks in the scans so far */
+    char msg[128];       /* set when a limit stopped decoding */
 };
 
 struct ln__jpeg_read {
@@ -59,12 +59,21 @@ static void ln__jpeg_progress_monitor(j_common_ptr common)
         return;
     int scan = cinfo->input_scan_number;
     if (scan > p->max_scans) {
-        snprintf(p->msg, sizeof p->msg,
-                 "JPEG has more than %d scans: too much work to decode", p->max_scans);
+        snprintf(p->msg, sizeof p->msg, "JPEG has more than %d scans: too much work to decode",
+                 p->max_scans);
         longjmp(((struct ln__jpeg_error *)common->err)->jump, 1);
     }
     if (scan > p->last_scan) { /* the SOS marker has been read */
         p->last_scan = scan;
+        if (!p->max_blocks) {
+            uint64_t frame = 0;
+            for (int i = 0; i < cinfo->num_components; i++)
+                frame += (uint64_t)cinfo->comp_info[i].width_in_blocks *
+                         cinfo->comp_info[i].height_in_blocks;
+            p->max_blocks = frame * LN_IMAGE_JPEG_WORK_FACTOR;
+            if (p->max_blocks < LN_IMAGE_JPEG_WORK_MIN_BLOCKS)
+                p->max_blocks = LN_IMAGE_JPEG_WORK_MIN_BLOCKS;
+        }
         for (int i = 0; i < cinfo->comps_in_scan && i < MAX_COMPS_IN_SCAN; i++) {
             const jpeg_component_info *c = cinfo->cur_comp_info[i];
             if (c)
@@ -72,8 +81,9 @@ static void ln__jpeg_progress_monitor(j_common_ptr common)
         }
         if (p->blocks > p->max_blocks) {
             snprintf(p->msg, sizeof p->msg,
-                     "JPEG scans cover %llu blocks, above the limit of %llu: too much work to "
-                     "decode", (unsigned long long)p->blocks, (unsigned long long)p->max_blocks);
+                     "JPEG scans visit %llu blocks, above the limit of %llu: too much work to "
+                     "decode",
+                     (unsigned long long)p->blocks, (unsigned long long)p->max_blocks);
             longjmp(((struct ln__jpeg_error *)common->err)->jump, 1);
         }
     }
@@ -313,7 +323,6 @@ int ln__image_decode_jpeg(const uint8_t *data, size_t len, const struct ln_image
     ctx.progress.pub.progress_monitor = ln__jpeg_progress_monitor;
     ctx.progress.max_scans =
         lim->max_jpeg_scans > 0 ? lim->max_jpeg_scans : LN_IMAGE_DEFAULT_MAX_JPEG_SCANS;
-    ctx.progress.max_blocks = (lim->max_pixels / 64 + 1) * LN_IMAGE_JPEG_WORK_FACTOR;
 
     int rc = ln__jpeg_read_run(&ctx);
 
