@@ -997,6 +997,52 @@ static void test_jpeg_too_many_scans_refused_quickly(void **state)
     free(data);
 }
 
+/* Ordinary progressive photos of 3072x2048 pixels (libjpeg's standard
+ * script, 10 scans: each block visited about 4.7 times at 4:4:4, 1.4
+ * million blocks in all, and 5.3 times at 4:2:0) stay well inside the
+ * work limit, here 16 times the frame's blocks rather than the 2^20
+ * minimum, and decode. */
+static void test_jpeg_ordinary_progressive_decodes(void **state)
+{
+    (void)state;
+    const int w = 3072, h = 2048;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    assert_non_null(px);
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        px[i] = (uint8_t)((i * 2654435761u) >> 24); /* noise: every block coded */
+    for (int sub = 1; sub <= 2; sub++) {
+        struct jpeg_compress_struct c;
+        struct jpeg_error_mgr jerr;
+        unsigned char *data = NULL;
+        unsigned long len = 0;
+        c.err = jpeg_std_error(&jerr);
+        jpeg_create_compress(&c);
+        jpeg_mem_dest(&c, &data, &len);
+        c.image_width = (JDIMENSION)w;
+        c.image_height = (JDIMENSION)h;
+        c.input_components = 3;
+        c.in_color_space = JCS_RGB;
+        jpeg_set_defaults(&c);
+        c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = sub;
+        jpeg_simple_progression(&c);
+        jpeg_start_compress(&c, TRUE);
+        while (c.next_scanline < c.image_height) {
+            JSAMPROW row = px + (size_t)c.next_scanline * (size_t)w * 3;
+            jpeg_write_scanlines(&c, &row, 1);
+        }
+        jpeg_finish_compress(&c);
+        jpeg_destroy_compress(&c);
+        struct ln_image img = {0};
+        struct ln_error err = {0};
+        assert_int_equal(ln_image_decode(data, len, NULL, &img, &err), 0);
+        assert_int_equal(img.width, w);
+        assert_int_equal(img.height, h);
+        ln_image_free(&img);
+        free(data);
+    }
+    free(px);
+}
+
 static void test_jpeg_huge_header_refused(void **state)
 {
     struct jpeg_out j;
@@ -1380,6 +1426,7 @@ int main(void)
         cmocka_unit_test(test_jpeg_corrupt_does_not_crash),
         cmocka_unit_test(test_jpeg_huge_header_refused),
         cmocka_unit_test(test_jpeg_too_many_scans_refused_quickly),
+        cmocka_unit_test(test_jpeg_ordinary_progressive_decodes),
         cmocka_unit_test(test_webp_lossless_exact),
         cmocka_unit_test(test_webp_lossy_within_tolerance),
         cmocka_unit_test(test_webp_truncated_and_corrupt),
