@@ -42,9 +42,23 @@ static void ln__serve_help(void)
          "Network:\n"
          "  --host ADDR              IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
          "  --port N                 port, 0 = any free port (default 8000)\n"
-         "  --api-token TOKEN        require the token on the API ('Authorization: Bearer\n"
-         "                           TOKEN', 'X-API-Token', or the web UI's cookie);\n"
-         "                           needed to listen on anything but a loopback address\n"
+         "  --api-token-file PATH    require the token read from PATH (its first line) on the\n"
+         "                           API ('Authorization: Bearer TOKEN', 'X-API-Token', or\n"
+         "                           the web UI's cookie); needed to listen on anything but\n"
+         "                           a loopback address. The file must not be readable by\n"
+         "                           group or others (chmod 600)\n"
+         "  --api-token TOKEN        the token itself: other local users see it in the\n"
+         "                           process list, so prefer --api-token-file or the\n"
+         "                           environment (LUNAR_NOVA_API_TOKEN)\n"
+         "  --public-host NAME       also answer requests for Host NAME or NAME:PORT, such\n"
+         "                           as the name of a reverse proxy (repeatable; comma-\n"
+         "                           separated in LUNAR_NOVA_PUBLIC_HOST). Without it only\n"
+         "                           the listen address, localhost, 127.0.0.1 and [::1] with\n"
+         "                           the port are answered, others get 421\n"
+         "  --allow-origin ORIGIN    let pages of ORIGIN (https://ui.example.org) send POST\n"
+         "                           and DELETE requests (repeatable; comma-separated in\n"
+         "                           LUNAR_NOVA_ALLOW_ORIGIN); the server's own pages always\n"
+         "                           may, other sites' pages get 403\n"
          "  --timeout S              drop a connection idle this many seconds (default 30)\n"
          "  --http-threads N         HTTP threads, each serving many connections, 1 to 64\n"
          "                           (default: one per CPU core, 2 to 8)\n"
@@ -115,6 +129,9 @@ enum {
     OPT_ENGINE,
     OPT_MODEL,
     OPT_HTTP_THREADS,
+    OPT_API_TOKEN_FILE,
+    OPT_PUBLIC_HOST,
+    OPT_ALLOW_ORIGIN,
 };
 
 static const struct option ln__serve_options[] = {
@@ -132,6 +149,9 @@ static const struct option ln__serve_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"api-token", required_argument, NULL, OPT_API_TOKEN},
+    {"api-token-file", required_argument, NULL, OPT_API_TOKEN_FILE},
+    {"public-host", required_argument, NULL, OPT_PUBLIC_HOST},
+    {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
     {"web", required_argument, NULL, OPT_WEB},
     {"vendor", required_argument, NULL, OPT_VENDOR},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -159,6 +179,12 @@ struct ln__serve {
     double grace_s;
     enum ln_log_style log_style;
     enum ln_log_level log_level;
+    const char *token_file;     /* --api-token-file */
+    const char *token_flag_from; /* where the token came from, when on the command line */
+    char *token_buf;            /* the token read from token_file */
+    const char *public_hosts[LN_SERVER_MAX_NAMES];
+    const char *allow_origins[LN_SERVER_MAX_NAMES];
+    int lists_from_flags[2]; /* a flag replaced the environment's list */
 };
 
 static int ln__num(const char *s, double lo, double hi, double *out)
@@ -181,6 +207,55 @@ static int ln__whole(const char *s, long lo, long hi, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* Adds the comma-separated names of v to a list (a copy of v is split and
+ * kept for the process's life). check says why a name is refused. */
+static const char *ln__list_add(const char **list, int *n, const char *v,
+                                const char *(*check)(const char *))
+{
+    char *copy = strdup(v);
+    if (!copy)
+        return "memory";
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t len = strlen(t);
+        while (len > 0 && t[len - 1] == ' ')
+            t[--len] = 0;
+        if (!*t)
+            continue;
+        const char *why = check(t);
+        if (why)
+            return why;
+        if (*n == LN_SERVER_MAX_NAMES)
+            return "at most 16 names";
+        list[(*n)++] = t;
+    }
+    return NULL;
+}
+
+static const char *ln__check_host_name(const char *t)
+{
+    for (const char *p = t; *p; p++)
+        if (*p <= ' ' || *p == '/' || *p == '@' || *p == '?' || *p == '#' || *p == 0x7f)
+            return "a host name or NAME:PORT, without scheme or path";
+    return NULL;
+}
+
+static const char *ln__check_origin(const char *t)
+{
+    const char *rest = strncmp(t, "https://", 8) == 0  ? t + 8
+                       : strncmp(t, "http://", 7) == 0 ? t + 7
+                                                       : NULL;
+    if (!rest || !*rest)
+        return "an origin such as https://ui.example.org (scheme, host and optional port)";
+    size_t n = strlen(rest);
+    for (size_t i = 0; i < n; i++)
+        if (rest[i] <= ' ' || rest[i] == '@' || rest[i] == '?' || rest[i] == '#' ||
+            (rest[i] == '/' && i + 1 != n))
+            return "an origin such as https://ui.example.org (scheme, host and optional port)";
+    return NULL;
 }
 
 /* Applies one option's value; on a bad value prints why (naming where the
@@ -268,7 +343,30 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
         break;
     case OPT_API_TOKEN:
         s->srv.api_token = v;
+        s->token_file = NULL;
+        s->token_flag_from = from[0] == '-' ? "--api-token" : NULL;
         break;
+    case OPT_API_TOKEN_FILE:
+        if (!*v) {
+            want = "a file";
+        } else {
+            s->token_file = v;
+            s->srv.api_token = NULL;
+            s->token_flag_from = NULL;
+        }
+        break;
+    case OPT_PUBLIC_HOST:
+    case OPT_ALLOW_ORIGIN: {
+        int host = id == OPT_PUBLIC_HOST;
+        int *n = host ? &s->srv.n_public_hosts : &s->srv.n_allow_origins;
+        if (from[0] == '-' && !s->lists_from_flags[host]) {
+            s->lists_from_flags[host] = 1; /* flags replace the environment's list */
+            *n = 0;
+        }
+        want = ln__list_add(host ? s->public_hosts : s->allow_origins, n, v,
+                            host ? ln__check_host_name : ln__check_origin);
+        break;
+    }
     case OPT_WEB:
         s->web = v;
         break;
@@ -423,6 +521,50 @@ static void ln__ui_dirs(struct ln_server_config *cfg, char *web, char *vendor)
         snprintf(vendor, PATH_MAX, "%s", path);
 }
 
+/* Reads the API token from s->token_file: its first line, without the line
+ * end. A missing or empty file is a usage error (one line on stderr); a
+ * file that group or others may read is refused too, as ssh refuses a key
+ * anyone can read. */
+static int ln__read_token_file(struct ln__serve *s)
+{
+    const char *path = s->token_file;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "lunar-nova: cannot read the API token file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "lunar-nova: the API token file %s is not a regular file\n", path);
+        fclose(f);
+        return -1;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        fprintf(stderr,
+                "lunar-nova: the API token file %s is readable by group or others (mode %03o): "
+                "chmod 600 it\n",
+                path, (unsigned)(st.st_mode & 0777));
+        fclose(f);
+        return -1;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    if (!buf[0]) {
+        fprintf(stderr, "lunar-nova: the API token file %s is empty\n", path);
+        return -1;
+    }
+    s->token_buf = strdup(buf);
+    memset(buf, 0, sizeof buf);
+    if (!s->token_buf)
+        return -1;
+    s->srv.api_token = s->token_buf;
+    return 0;
+}
+
 /* Loopback addresses may be served without a token. */
 static int ln__is_loopback(const char *host)
 {
@@ -515,10 +657,14 @@ int ln_app_serve(int argc, char **argv)
         fputs("lunar-nova: --model needs the triposr engine (not --engine sculpt)\n", stderr);
         return LN_EXIT_USAGE;
     }
+    if (s.token_file && ln__read_token_file(&s) < 0)
+        return LN_EXIT_USAGE;
+    s.srv.public_hosts = s.public_hosts;
+    s.srv.allow_origins = s.allow_origins;
     if (!ln__is_loopback(s.srv.host) && !(s.srv.api_token && *s.srv.api_token)) {
         fprintf(stderr,
                 "lunar-nova: refusing to listen on %s without an API token: set one with "
-                "--api-token or LUNAR_NOVA_API_TOKEN, or listen on 127.0.0.1\n",
+                "--api-token-file or LUNAR_NOVA_API_TOKEN, or listen on 127.0.0.1\n",
                 s.srv.host);
         return LN_EXIT_USAGE;
     }
@@ -531,6 +677,11 @@ int ln_app_serve(int argc, char **argv)
     ln_log_set_style(s.log_style);
     ln_log_set_level(s.log_level);
     ln_log_info("Lunar Nova %s starting", LN_VERSION_STRING);
+    if (s.token_flag_from && s.srv.api_token && *s.srv.api_token)
+        ln_log_warn("%s: the token is visible to other local users in the process list; "
+                    "use --api-token-file PATH or the environment variable "
+                    "LUNAR_NOVA_API_TOKEN instead",
+                    s.token_flag_from);
 
     int status = LN_EXIT_FAILURE;
     struct ln_error err = {0};
@@ -605,5 +756,9 @@ done:
     ln_engine_free(sculpt);
     if (status == LN_EXIT_OK)
         ln_log_info("stopped");
+    if (s.token_buf) {
+        memset(s.token_buf, 0, strlen(s.token_buf));
+        free(s.token_buf);
+    }
     return status;
 }

@@ -159,7 +159,7 @@ enum MHD_Result ln__send(struct ln__req *req, int status, struct MHD_Response *r
         ln_log_error("%s %s: cannot create a response", req->method, req->path);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    ln__guard_headers(req->srv, resp);
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (r == MHD_YES) {
@@ -418,11 +418,19 @@ static int ln__route_find(struct ln__req *req, const char *url, const char *meth
     return path_match;
 }
 
-static enum MHD_Result ln__dispatch(struct ln__req *req, const char *url, const char *method)
+static enum MHD_Result ln__dispatch(struct ln__req *req, const char *url, const char *method,
+                                    const char *version)
 {
     struct ln_server *srv = req->srv;
     char params[LN__MAX_PARAMS][LN__PARAM_MAX];
     int path_match = ln__route_find(req, url, method);
+    const char *code = NULL, *message = NULL;
+    int refuse = ln__guard_check(req, method, version, &code, &message);
+    if (refuse) {
+        if (req->route && (req->route->flags & LN__ROUTE_UPLOAD))
+            return ln__upload_refuse(req, refuse, code, message);
+        return ln__send_error(req, refuse, code, "%s", message);
+    }
     if (!req->route) {
         if (path_match || (strcmp(url, "/") == 0 && !ln__method_is(method, "GET"))) {
             char allow[64] = "";
@@ -491,7 +499,7 @@ static enum MHD_Result ln__access(void *cls, struct MHD_Connection *conn, const 
          * keeps the connection alive for the next request. */
         ln__route_find(req, url, method);
         if (req->route && (req->route->flags & LN__ROUTE_UPLOAD))
-            return ln__dispatch(req, url, method);
+            return ln__dispatch(req, url, method, version);
         req->route = NULL;
         return MHD_YES;
     }
@@ -510,7 +518,7 @@ static enum MHD_Result ln__access(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return req->dropped > LN__DROP_LIMIT ? MHD_NO : MHD_YES;
     }
-    return ln__dispatch(req, url, method);
+    return ln__dispatch(req, url, method, version);
 }
 
 static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -634,6 +642,12 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     int fd = ln__listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &family, err);
     if (fd < 0)
         return fd;
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof bound;
+    int port = cfg->port;
+    if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) == 0)
+        port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                 : ((struct sockaddr_in *)&bound)->sin_port);
 
     struct ln_server *srv = ln_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
@@ -643,6 +657,10 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     srv->cfg.host = srv->host;
     srv->cfg.web_dir = srv->web_dir;
     srv->cfg.api_token = srv->api_token;
+    /* The names are copied here; the caller's lists are not kept. */
+    ln__guard_init(srv, port);
+    srv->cfg.public_hosts = srv->cfg.allow_origins = NULL;
+    srv->cfg.n_public_hosts = srv->cfg.n_allow_origins = 0;
     if (srv->cfg.max_images < 2 || srv->cfg.max_images > LN_MAX_VIEWS)
         srv->cfg.max_images = LN_MAX_VIEWS;
     srv->started_at = ln_time_now();
@@ -692,6 +710,7 @@ fail: /* joining and destroying tolerate helpers that never started */
     ln__events_join(srv);
     ln__events_destroy(srv);
     close(fd);
+    ln__guard_free(srv);
     free(srv->host);
     free(srv->web_dir);
     free(srv->api_token);
@@ -731,6 +750,7 @@ void ln_server_stop(struct ln_server *srv)
     MHD_stop_daemon(srv->daemon);
     ln__uploads_destroy(srv);
     ln__events_destroy(srv);
+    ln__guard_free(srv);
     free(srv->host);
     free(srv->web_dir);
     free(srv->api_token);

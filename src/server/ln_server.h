@@ -23,6 +23,14 @@
  * a body is still arriving). Routes other than GET /health, GET /metrics
  * and the static UI answer 503 (Retry-After: 5) until ln_server_set_ready.
  * With an API token, everything but GET /health and the static UI needs it.
+ * Every request must name the server in its Host header (the listen
+ * address, localhost, 127.0.0.1, [::1] with the port, or a public_hosts
+ * name; otherwise 421), and one that can change something is refused (403)
+ * when a browser says another site's page sent it (Origin, Sec-Fetch-Site),
+ * unless allow_origins lists that page's origin; see ln_server_guard.c.
+ * Every response carries nosniff, no-referrer, a same-origin opener policy,
+ * X-Frame-Options DENY and a Content-Security-Policy limited to the UI's
+ * own files (and the hash of index.html's inline import map).
  *
  * Threads: a small pool of event-driven HTTP threads (`threads`), each
  * serving many connections, and one thread that wakes event streams when
@@ -47,6 +55,12 @@ struct ln_server_config {
                                   * <vendor_dir>/three/…); NULL: node_modules beside
                                   * web_dir. Borrowed: must outlive the server */
     const char *api_token;       /* NULL or "": no token required */
+    const char *const *public_hosts; /* more Host names answered (NAME or NAME:PORT), e.g.
+                                      * the name of a reverse proxy; borrowed */
+    int n_public_hosts;
+    const char *const *allow_origins; /* pages elsewhere ("https://ui.example.org") that
+                                       * may send POST and DELETE requests; borrowed */
+    int n_allow_origins;
     size_t max_file_bytes;       /* per uploaded file, default 32 MiB */
     size_t max_request_bytes;    /* per request body, default 128 MiB */
     struct ln_image_limits image_limits; /* decoded size limits of uploads */
@@ -59,6 +73,8 @@ struct ln_server_config {
 };
 
 #define LN_SERVER_MAX_THREADS 64
+/* public_hosts and allow_origins beyond this many are ignored. */
+#define LN_SERVER_MAX_NAMES 16
 
 void ln_server_config_default(struct ln_server_config *cfg);
 

@@ -23,12 +23,20 @@
 #define LN__UPLOAD_HELPERS 2
 /* Finished uploads waiting for a helper; one more is answered 503. */
 #define LN__UPLOAD_QUEUE_MAX (4 * LN__UPLOAD_HELPERS)
+/* Host names answered: four local names (two forms each) and the public ones. */
+#define LN__MAX_HOSTS (8 + 2 * LN_SERVER_MAX_NAMES)
 
 struct ln_server {
     struct ln_server_config cfg; /* strings point at the copies below */
     char *host;
     char *web_dir;
     char *api_token;
+    /* The boundary (ln_server_guard.c), set before the daemon starts. */
+    char *hosts[LN__MAX_HOSTS]; /* Host header values answered */
+    int n_hosts;
+    char *origins[LN__MAX_HOSTS]; /* --allow-origin, no trailing slash */
+    int n_origins;
+    char *csp; /* the Content-Security-Policy of every response */
     struct MHD_Daemon *daemon;
     int port;
     double started_at; /* monotonic seconds */
@@ -104,6 +112,17 @@ enum MHD_Result ln__send_lnerr(struct ln__req *req, const struct ln_error *err);
 /* A file opened by the caller (fd is taken over, also on failure). */
 enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_type,
                             const char *disposition, const char *cache_control);
+
+/* The boundary (ln_server_guard.c): init builds the allowed Host values for
+ * the bound port and the Content-Security-Policy from web_dir/index.html;
+ * check returns 0 when the request may go on, else the status to refuse it
+ * with (400, 421, 403) and its error code and message; headers adds the
+ * security headers to a response. */
+void ln__guard_init(struct ln_server *srv, int port);
+void ln__guard_free(struct ln_server *srv);
+int ln__guard_check(struct ln__req *req, const char *method, const char *version,
+                    const char **code, const char **message);
+void ln__guard_headers(const struct ln_server *srv, struct MHD_Response *resp);
 
 /* Route handlers. */
 enum MHD_Result ln__h_health(struct ln__req *req);
