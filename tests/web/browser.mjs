@@ -24,12 +24,23 @@ export const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
 export const SHOTS = path.join(TMP_ROOT, 'web');
 fs.mkdirSync(SHOTS, { recursive: true });
 
-// Pushes onto `list` every console error and uncaught exception of `page`.
+// Runs in every page before its own scripts: a violation of the server's
+// Content-Security-Policy becomes a console error ("CSP violation: …"), on
+// top of the "Refused to …" line Chromium logs itself, so that a test that
+// allows no console error fails on one.
+export const CSP_WATCH = `document.addEventListener('securitypolicyviolation', (e) => {
+  console.error('CSP violation: ' + e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') +
+    ' at ' + e.sourceFile + ':' + e.lineNumber);
+});`;
+
+// Pushes onto `list` every console error and uncaught exception of `page`,
+// CSP violations included; await it before the page's first navigation.
 export function collectErrors(page, list) {
   page.on('console', (msg) => {
     if (msg.type() === 'error') list.push(msg.text());
   });
   page.on('pageerror', (err) => list.push(`uncaught: ${err.message}`));
+  return page.addInitScript(CSP_WATCH);
 }
 
 export const LAPTOP = { width: 1366, height: 900 };

@@ -93,7 +93,7 @@ describe('the web UI without a 3D view', () => {
       const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true });
       page = await context.newPage();
       page.on('request', (r) => requests.push(r.url()));
-      collectErrors(page, consoleErrors);
+      await collectErrors(page, consoleErrors);
     });
     after(async () => {
       if (browser) await browser.close();
@@ -144,7 +144,7 @@ describe('the web UI without a 3D view', () => {
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
       const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true });
       page = await context.newPage();
-      collectErrors(page, consoleErrors);
+      await collectErrors(page, consoleErrors);
     });
     after(async () => {
       if (browser) await browser.close();

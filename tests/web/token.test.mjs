@@ -49,7 +49,7 @@ describe('the API token in the web UI', () => {
     context = await browser.newContext({ viewport: LAPTOP }); // a cookie jar of its own
     page = await context.newPage();
     page.on('request', (req) => requests.push({ url: req.url(), method: req.method() }));
-    collectErrors(page, consoleErrors);
+    await collectErrors(page, consoleErrors);
   });
 
   after(async () => {

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS } = await import('./browser.mjs');
+const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS, CSP_WATCH } = await import('./browser.mjs');
 const { startServer, synth, tmpDir, json, form, waitJob } = await import('../http/server.mjs');
 
 const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
@@ -185,7 +185,8 @@ async function assertModelShown(name) {
   return cov;
 }
 
-function attachConsole(p) {
+async function attachConsole(p) {
+  await p.addInitScript(CSP_WATCH);
   p.on('console', (msg) => {
     if (msg.type() === 'error') consoleErrors.push({ text: msg.text(), url: msg.location().url });
   });
@@ -214,7 +215,7 @@ before(async () => {
     acceptDownloads: true,
   });
   page = context.pages()[0] || (await context.newPage());
-  attachConsole(page);
+  await attachConsole(page);
 });
 
 after(async () => {
@@ -596,6 +597,25 @@ test('live jobs: progress from the event stream, polling, cancel, failure', asyn
   assert.match(await page.textContent('#downloads'), /no model/);
   await shot('15-live-failed');
   await page.unrouteAll({ behavior: 'wait' });
+});
+
+test('the Content-Security-Policy holds, and a violation would be seen', async () => {
+  // The page got the server's policy, and an inline style (what a careless
+  // change to the UI could add) is refused and reported on the console, so
+  // that the test above would fail on it.
+  const n = consoleErrors.length;
+  const applied = await page.evaluate(() => {
+    const s = document.createElement('style');
+    s.textContent = 'body { outline: 7px solid rgb(1, 2, 3); }';
+    document.head.append(s);
+    const out = getComputedStyle(document.body).outlineWidth;
+    s.remove();
+    return out;
+  });
+  assert.notEqual(applied, '7px', 'an inline <style> must not apply');
+  await page.waitForTimeout(200);
+  const provoked = consoleErrors.splice(n);
+  assert.ok(provoked.some((e) => /CSP violation: style-src/.test(e.text)), JSON.stringify(provoked));
 });
 
 test('no console errors', () => {
