@@ -551,6 +551,11 @@ static int ln__read_token_file(struct ln__serve *s)
     char buf[4096];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
+    if (n == sizeof buf - 1) {
+        fprintf(stderr, "lunar-nova: the API token file %s is over %zu bytes\n", path,
+                sizeof buf - 2);
+        return -1;
+    }
     buf[n] = 0;
     buf[strcspn(buf, "\r\n")] = 0;
     if (!buf[0]) {

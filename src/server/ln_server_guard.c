@@ -275,6 +275,14 @@ void ln__guard_init(struct ln_server *srv, int port)
         srv->origins[srv->n_origins++] = copy;
     }
     srv->csp = ln__csp_build(srv->web_dir);
+    /* The operator sees which names and pages the server accepts. */
+    char names[1024] = "";
+    for (int i = 0; i < srv->n_hosts; i++) {
+        size_t n = strlen(names);
+        snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", srv->hosts[i]);
+    }
+    ln_log_info("answering Host %s; pages of other origins may not send POST or DELETE%s",
+                names, srv->n_origins ? " except those of --allow-origin" : "");
 }
 
 void ln__guard_free(struct ln_server *srv)
