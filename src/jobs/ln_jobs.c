@@ -18,9 +18,11 @@
  *     compares one job's version, ln_jobs_wait_any the count (the HTTP
  *     server's one event-stream notifier); shutdown sleeps on it until the
  *     workers are idle.
- * HTTP threads only validate, take mu briefly to change the table (and
- * write the history under it, so saves are ordered like the changes they
- * record) and return snapshots. A worker takes mu to pop a job and mark it
+ * HTTP threads only validate, take mu briefly to change the table (a
+ * submission or a cancel writes the history under it, so saves are ordered
+ * like the changes they record; a deletion writes it after releasing mu, a
+ * numbered snapshot keeping the order: ln_store.c, ln_jobs_delete) and
+ * return snapshots. A worker takes mu to pop a job and mark it
  * running, releases it for the whole generation (decode, engine, export,
  * preview), and takes it again to record the result. Cancellation crosses
  * without the lock: each worker has an atomic flag that the engine polls
@@ -94,6 +96,7 @@ struct ln_jobs {
     size_t n_table, cap_table;
     json_t *index; /* id -> position in table */
     json_t *keys;  /* idempotency key -> id */
+    json_t *deleting; /* id -> true: deletions between their mark and the table */
     char (*queue)[LN_JOB_ID_LEN + 1];
     size_t n_queue, cap_queue;
     /* Copies of n_queue and of the number of busy workers, written under mu
@@ -305,16 +308,25 @@ static int ln__persist(struct ln_jobs *J, const struct ln_job *next, const char 
     json_t *old = json_incref(json_object_get(J->doc, id));
     json_t *now = next ? ln_job_to_json(next) : NULL;
     struct ln_error rerr = {0};
-    int rc = now ? ln_folder_record_write(J->outputs, id, now, &rerr)
-                 : ln_folder_record_drop(J->outputs, id, &rerr);
-    int recorded = rc == LN_OK;
-    if (!recorded) {
+    /* A job being deleted keeps its deletion mark: writing its record would
+     * take the mark away (ln_jobs_delete). */
+    int marked = now && json_object_get(J->deleting, id) != NULL;
+    int rc = marked ? LN_OK
+             : now  ? ln_folder_record_write(J->outputs, id, now, &rerr)
+                    : ln_folder_record_drop(J->outputs, id, &rerr);
+    int recorded = rc == LN_OK && !marked;
+    if (rc < 0) {
         if (strict || !now) {
             if (err)
                 *err = rerr;
             goto done;
         }
         ln_log_error("job %s: %s", id, rerr.message);
+    }
+    if (marked && !json_object_get(J->doc, id)) {
+        /* Past step 3 of ln_jobs_delete: the table keeps the change. */
+        rc = LN_OK;
+        goto done;
     }
     if (now)
         json_object_set(J->doc, id, now);
@@ -350,9 +362,12 @@ static void ln__persist_or_log(struct ln_jobs *J, const struct ln_job *next)
     if (ln__persist(J, next, NULL, 0, &err) < 0) {
         json_t *now = ln_job_to_json(next);
         struct ln_error rerr = {0};
-        if (ln_folder_record_write(J->outputs, next->id, now, &rerr) < 0)
+        int marked = json_object_get(J->deleting, next->id) != NULL;
+        if (!marked && ln_folder_record_write(J->outputs, next->id, now, &rerr) < 0)
             ln_log_error("job %s: %s", next->id, rerr.message);
-        json_object_set_new(J->doc, next->id, now);
+        if (!marked || json_object_get(J->doc, next->id))
+            json_object_set(J->doc, next->id, now);
+        json_decref(now);
         J->dirty = 1;
         ln_log_error("job %s is %s but %s", next->id, ln_job_status_name(next->status),
                      err.message);
@@ -375,7 +390,7 @@ static void ln__retain(struct ln_jobs *J, int save)
     size_t n_victims = 0;
     for (size_t i = 0; i < J->n_table; i++) {
         const struct ln_job *job = &J->table[i];
-        if (!ln_job_status_is_final(job->status))
+        if (!ln_job_status_is_final(job->status) || json_object_get(J->deleting, job->id))
             continue;
         double done_at = job->finished_at > 0 ? job->finished_at : job->created_at;
         if (n_victims < over ||
@@ -854,6 +869,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     J->doc = json_object();
     J->index = json_object();
     J->keys = json_object();
+    J->deleting = json_object();
     J->workers = ln_xcalloc((size_t)J->n_workers, sizeof *J->workers);
     for (int i = 0; i < J->n_workers; i++) {
         J->workers[i].jobs = J;
@@ -1135,19 +1151,71 @@ done:
     return rc;
 }
 
+/* DESIGN: a deletion in steps, the lock held only in between.
+ *   1. Under mu: the job is put in `deleting`; from then on nothing writes
+ *      its record (ln__persist skips it) and retention leaves it alone, so
+ *      the mark of step 2 stays, and a second delete of it answers 404.
+ *   2. Without mu: its record becomes the deletion mark (two fsyncs).
+ *   3. Under mu: it leaves the history document (changes to it are now
+ *      kept in the table only), and the history is serialised
+ *      (ln_store_snapshot numbers it). Without mu, the snapshot is written
+ *      unless a newer one already was (it lacks the job too).
+ *   4. Under mu: the job leaves the table (GET answers 404 from here on),
+ *      its worker is told; then, without mu, the folder is removed.
+ * The mark is durable before any snapshot without the job exists, and the
+ * folder goes only after one is on disk, so a crash at any instant either
+ * leaves the job whole (its mark is dropped at start-up: the delete never
+ * happened) or finishes the deletion at start-up (ln_folder_reconcile).
+ * When the history cannot be written the deletion is refused: the job goes
+ * back into the document as the table has it and its record is rewritten.
+ * GET /jobs/{id} and the event notifier wait only for the in-memory parts.
+ * The HTTP server calls this on a helper thread (ln_server_slow.c). */
 int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
 {
-    int rc;
+    char jid[LN_JOB_ID_LEN + 1];
     pthread_mutex_lock(&J->mu);
     struct ln_job *job = ln__find(J, id);
-    if (!job) {
-        rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
-        goto done;
+    if (!job || json_object_get(J->deleting, job->id)) {
+        pthread_mutex_unlock(&J->mu);
+        return ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
     }
-    if ((rc = ln__persist(J, NULL, job->id, 1, err)) < 0)
-        goto done;
-    char jid[LN_JOB_ID_LEN + 1];
     memcpy(jid, job->id, sizeof jid);
+    json_object_set_new(J->deleting, jid, json_true());
+    pthread_mutex_unlock(&J->mu);
+
+    /* 2 */
+    int rc = ln_folder_record_drop(J->outputs, jid, err);
+    if (rc < 0) {
+        pthread_mutex_lock(&J->mu);
+        json_object_del(J->deleting, jid);
+        pthread_mutex_unlock(&J->mu);
+        return rc;
+    }
+
+    /* 3 */
+    pthread_mutex_lock(&J->mu);
+    json_object_del(J->doc, jid);
+    uint64_t seq;
+    char *text = ln_store_snapshot(J->store, J->doc, &seq);
+    pthread_mutex_unlock(&J->mu);
+    rc = ln_store_write(J->store, text, seq, err);
+
+    /* 4 */
+    pthread_mutex_lock(&J->mu);
+    job = ln__find(J, jid); /* still there: only this call removes it now */
+    if (rc < 0) {
+        json_t *now = ln_job_to_json(job);
+        json_object_set(J->doc, jid, now);
+        pthread_mutex_unlock(&J->mu);
+        struct ln_error rerr = {0};
+        if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
+            ln_log_error("job %s: %s", jid, rerr.message);
+        json_decref(now);
+        pthread_mutex_lock(&J->mu);
+        json_object_del(J->deleting, jid);
+        pthread_mutex_unlock(&J->mu);
+        return rc;
+    }
     struct ln__worker *w = job->status == LN_JOB_STATUS_RUNNING ? ln__worker_of(J, jid) : NULL;
     if (w) {
         w->deleted = 1;
@@ -1157,13 +1225,15 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
     ln__queue_remove(J, jid);
     ln__drop(J, (size_t)(job - J->table));
     ln__reindex(J);
+    json_object_del(J->deleting, jid);
+    ln__changed(J);
+    pthread_mutex_unlock(&J->mu);
+
+    /* A running job's worker removes the folder when the engine returns. */
     if (!w)
         ln__remove_folder(J, jid);
-    ln__changed(J);
     ln_log_info("job %s deleted", jid);
-done:
-    pthread_mutex_unlock(&J->mu);
-    return rc;
+    return LN_OK;
 }
 
 /* The CLOCK_MONOTONIC instant timeout_s from now (clamped to 0..1 day), for
@@ -1386,6 +1456,7 @@ void ln_jobs_free(struct ln_jobs *J)
     json_decref(J->doc);
     json_decref(J->index);
     json_decref(J->keys);
+    json_decref(J->deleting);
     free(J->table);
     free(J->queue);
     free(J->workers);

@@ -9,6 +9,8 @@
 #include "ln_store.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,16 @@ struct ln_store {
     char *bak_path;  /* outputs/jobs.json.bak */
     json_t *jobs;    /* id -> job object */
     int recovered;
+    atomic_uint_least64_t next_seq; /* the number of the last snapshot taken */
+    /* DESIGN: saves outside the job manager's lock. A snapshot is numbered
+     * under that lock, so the numbers follow the changes; the writes (two
+     * fsyncs each) run on whatever thread took it, without that lock, one
+     * at a time under wmu. A write finding a higher number already on disk
+     * skips: that snapshot holds every change of the older one, and
+     * writing the older one after it would bring back a deleted job. Only
+     * wmu's holders touch the fields below. */
+    pthread_mutex_t wmu;
+    uint64_t written_seq; /* the snapshot jobs.json holds */
     /* What jobs.json holds now (NULL when it holds no valid history), so a
      * save can write it to the .bak without reading it back. */
     char *current;
@@ -169,6 +181,8 @@ static const char *ln__base(const char *p)
 int ln_store_open(const char *outputs_dir, struct ln_store **out, struct ln_error *err)
 {
     struct ln_store *st = ln_xcalloc(1, sizeof *st);
+    pthread_mutex_init(&st->wmu, NULL);
+    atomic_init(&st->next_seq, 0);
     struct ln_error e1 = {0}, e2 = {0};
     char *aside = NULL;
     int rc;
@@ -249,13 +263,27 @@ int ln_store_recovered(const struct ln_store *st)
     return st->recovered;
 }
 
-int ln_store_save(struct ln_store *st, const json_t *jobs, struct ln_error *err)
+char *ln_store_snapshot(struct ln_store *st, const json_t *jobs, uint64_t *seq)
+{
+    /* Compact: an indented history of a thousand jobs is a third larger
+     * and slower to write, and nobody edits it by hand. */
+    char *text = json_dumps(jobs, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    *seq = atomic_fetch_add(&st->next_seq, 1) + 1;
+    return text;
+}
+
+int ln_store_write(struct ln_store *st, char *text, uint64_t seq, struct ln_error *err)
 {
     int rc;
-    char *text = json_dumps(jobs, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
     if (!text)
-        return ln_error_set(err, LN_ENOMEM, "cannot serialise the job history");
+        return ln_error_set(err, LN_ENOMEM, "job history not saved: cannot serialise it");
     size_t len = strlen(text);
+    pthread_mutex_lock(&st->wmu);
+    if (seq <= st->written_seq) {
+        pthread_mutex_unlock(&st->wmu);
+        free(text);
+        return LN_OK;
+    }
     /* The .bak is complete before jobs.json is replaced: a crash between
      * the two renames leaves two good files (old, old) or (old, new). */
     if (st->current && !st->bak_is_current) {
@@ -270,11 +298,21 @@ int ln_store_save(struct ln_store *st, const json_t *jobs, struct ln_error *err)
     free(st->current);
     st->current = text;
     st->bak_is_current = 0;
+    st->written_seq = seq;
+    pthread_mutex_unlock(&st->wmu);
     return LN_OK;
 
 fail:
+    pthread_mutex_unlock(&st->wmu);
     free(text);
     return ln_error_prefix(err, "job history not saved");
+}
+
+int ln_store_save(struct ln_store *st, const json_t *jobs, struct ln_error *err)
+{
+    uint64_t seq;
+    char *text = ln_store_snapshot(st, jobs, &seq);
+    return ln_store_write(st, text, seq, err);
 }
 
 void ln_store_free(struct ln_store *st)
@@ -285,5 +323,6 @@ void ln_store_free(struct ln_store *st)
     free(st->current);
     free(st->bak_path);
     free(st->path);
+    pthread_mutex_destroy(&st->wmu);
     free(st);
 }

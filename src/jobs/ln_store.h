@@ -12,12 +12,20 @@
  *     json_t *all = ln_store_jobs(st);           // borrowed: id -> job object
  *     ln_store_save(st, all_updated, &err);
  *
- * Not thread-safe: the job manager calls it under its lock.
+ * jobs.json is written compact (one line, no indentation); the reader takes
+ * the indented files of earlier versions as well.
+ *
+ * Thread-safety: open, jobs and free are not; the job manager calls them
+ * under its lock. Saves are: ln_store_snapshot is taken under the caller's
+ * lock (the one that orders the changes to the history), ln_store_write
+ * may then run outside it, and the store's own write lock keeps an older
+ * snapshot from replacing a newer one.
  */
 #ifndef LN_STORE_H
 #define LN_STORE_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "ln_error.h"
 
@@ -33,6 +41,14 @@ int ln_store_recovered(const struct ln_store *st);
 /* Writes jobs (an object keyed by id) as the new jobs.json, the previous
  * content becoming jobs.json.bak. On failure the files are unchanged. */
 int ln_store_save(struct ln_store *st, const json_t *jobs, struct ln_error *err);
+/* The same save in two steps. ln_store_snapshot serialises jobs and numbers
+ * the snapshot (*seq, counting up from 1); call it under the lock that
+ * orders the changes to jobs. It returns the text (NULL when out of memory).
+ * ln_store_write then takes the text (freed in every case) and writes it,
+ * fsyncs included, unless a snapshot with a higher number has already been
+ * written (it holds this change too: LN_OK without writing). */
+char *ln_store_snapshot(struct ln_store *st, const json_t *jobs, uint64_t *seq);
+int ln_store_write(struct ln_store *st, char *text, uint64_t seq, struct ln_error *err);
 void ln_store_free(struct ln_store *st);
 
 #endif

@@ -459,6 +459,74 @@ static void test_delete(void **state)
     ln_jobs_free(J);
 }
 
+/* Deletions write the history outside the manager's lock, racing with
+ * submissions and workers that save it under the lock: whatever the
+ * order, the history on disk ends without every deleted job (an older
+ * snapshot never replaces a newer one) and with every other job, and no
+ * deleted job comes back at the next start. */
+struct ln__deleter {
+    struct ln_jobs *J;
+    const struct ln_job *jobs;
+    int from, n;
+    int failures;
+};
+
+static void *ln__delete_some(void *arg)
+{
+    struct ln__deleter *d = arg;
+    for (int i = d->from; i < d->from + d->n; i++) {
+        struct ln_error err = {0};
+        if (ln_jobs_delete(d->J, d->jobs[i].id, &err) != LN_OK)
+            d->failures++;
+    }
+    return NULL;
+}
+
+static void test_delete_snapshot_order(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_delete_order");
+    struct ln__fake f = {.mode = LN__FAKE_OK, .steps = 0};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 2, 64, 0);
+    ln__start(J);
+    struct ln_job jobs[16], more[4];
+    for (int i = 0; i < 16; i++)
+        ln__submit(J, &jobs[i], NULL);
+    for (int i = 0; i < 16; i++)
+        ln__wait_for(J, jobs[i].id, ln__is_final, 10, &jobs[i]);
+    struct ln__deleter d[4];
+    pthread_t t[4];
+    for (int k = 0; k < 4; k++) {
+        d[k] = (struct ln__deleter){.J = J, .jobs = jobs, .from = 3 * k, .n = 3};
+        assert_int_equal(pthread_create(&t[k], NULL, ln__delete_some, &d[k]), 0);
+    }
+    for (int i = 0; i < 4; i++) /* saved under the lock, finished by the workers */
+        ln__submit(J, &more[i], NULL);
+    for (int k = 0; k < 4; k++) {
+        pthread_join(t[k], NULL);
+        assert_int_equal(d[k].failures, 0);
+    }
+    for (int i = 0; i < 4; i++)
+        ln__wait_for(J, more[i].id, ln__is_final, 10, &more[i]);
+    char st[32];
+    for (int i = 0; i < 16; i++) {
+        int deleted = i < 12;
+        assert_string_equal(ln__stored_status(dir, jobs[i].id, st), deleted ? "" : "succeeded");
+        assert_int_equal(ln__exists(dir, jobs[i].id, NULL), !deleted);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(ln__stored_status(dir, more[i].id, st), "succeeded");
+    ln_jobs_shutdown(J, 10);
+    ln_jobs_free(J);
+
+    J = ln__open(dir, &eng, 1, 64, 0);
+    struct ln_job snap;
+    struct ln_error err = {0};
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(ln_jobs_get(J, jobs[i].id, &snap, &err), i < 12 ? LN_ENOTFOUND : LN_OK);
+    ln_jobs_free(J);
+}
+
 static void test_list(void **state)
 {
     const char *dir = ln_test_tmpdir("jobs_list");
@@ -1414,6 +1482,7 @@ int main(void)
         cmocka_unit_test(test_failure_is_recorded),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_delete_snapshot_order),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_idempotency_key),
         cmocka_unit_test(test_queue_full),

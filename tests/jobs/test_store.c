@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,138 @@ static void test_failed_save_changes_nothing(void **state)
     json_decref(c);
 }
 
+/* jobs.json is written compact, one line without indentation; a history in
+ * the indented form of earlier versions still loads. */
+static void test_compact_write_reads_indented(void **state)
+{
+    const char *dir = ln_test_tmpdir("store_compact");
+    struct ln_store *st;
+    struct ln_error err = {0};
+    json_t *a = ln__history(3, 'c');
+    assert_int_equal(ln_store_open(dir, &st, &err), LN_OK);
+    assert_int_equal(ln_store_save(st, a, &err), LN_OK);
+    ln_store_free(st);
+    size_t len = 0;
+    char *p = ln_test_path(dir, "jobs.json");
+    char *text = (char *)ln_test_read(p, &len);
+    free(p);
+    assert_null(memchr(text, '\n', len));
+    assert_null(strstr(text, ": "));
+    assert_null(strstr(text, ", "));
+    free(text);
+    assert_int_equal(ln_store_open(dir, &st, &err), LN_OK);
+    assert_true(json_equal(ln_store_jobs(st), a));
+    ln_store_free(st);
+
+    /* An indented history from an earlier version. */
+    char *old = json_dumps(a, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    assert_non_null(strchr(old, '\n'));
+    ln__write(dir, "jobs.json", old, strlen(old));
+    free(old);
+    assert_int_equal(ln_store_open(dir, &st, &err), LN_OK);
+    assert_int_equal(ln_store_recovered(st), 0);
+    assert_true(json_equal(ln_store_jobs(st), a));
+    ln_store_free(st);
+    json_decref(a);
+}
+
+/* Snapshots written out of order: an older one never replaces a newer one
+ * (it would bring back a deleted job), and its writer is told the save
+ * stands, since the newer snapshot holds its change too. */
+static void test_older_snapshot_never_overwrites(void **state)
+{
+    const char *dir = ln_test_tmpdir("store_order");
+    struct ln_store *st;
+    struct ln_error err = {0};
+    json_t *h = ln__history(3, 'd');
+    assert_int_equal(ln_store_open(dir, &st, &err), LN_OK);
+    uint64_t s1, s2;
+    char *t1 = ln_store_snapshot(st, h, &s1); /* with the job */
+    const char *gone = NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(h, key, v)
+    {
+        gone = key;
+        break;
+    }
+    char gone_id[LN_JOB_ID_LEN + 1];
+    snprintf(gone_id, sizeof gone_id, "%s", gone);
+    json_object_del(h, gone_id); /* the deletion */
+    char *t2 = ln_store_snapshot(st, h, &s2);
+    assert_true(s2 > s1);
+    assert_int_equal(ln_store_write(st, t2, s2, &err), LN_OK);
+    assert_int_equal(ln_store_write(st, t1, s1, &err), LN_OK); /* late, skipped */
+    json_t *now = ln__read_json(dir, "jobs.json");
+    assert_true(json_equal(now, h));
+    assert_null(json_object_get(now, gone_id));
+    json_decref(now);
+    /* the .bak was not touched by the skipped write either */
+    assert_false(ln__exists(dir, "jobs.json.bak"));
+
+    /* A plain save after them is newer still and is written. */
+    json_t *h3 = ln__history(1, 'e');
+    assert_int_equal(ln_store_save(st, h3, &err), LN_OK);
+    now = ln__read_json(dir, "jobs.json");
+    assert_true(json_equal(now, h3));
+    json_decref(now);
+    ln_store_free(st);
+    json_decref(h3);
+    json_decref(h);
+}
+
+/* Many threads each take a snapshot under one lock (as the job manager
+ * does) and write it outside it: whatever the interleaving, jobs.json ends
+ * with the newest snapshot. Run under TSan as well. */
+struct ln__writer {
+    struct ln_store *st;
+    pthread_mutex_t *mu;
+    json_t *doc;
+    int n;
+    int failures;
+};
+
+static void *ln__writer_main(void *arg)
+{
+    struct ln__writer *w = arg;
+    for (int i = 0; i < 20; i++) {
+        pthread_mutex_lock(w->mu);
+        json_object_set_new(w->doc, "n", json_integer(++w->n));
+        uint64_t seq;
+        char *text = ln_store_snapshot(w->st, w->doc, &seq);
+        pthread_mutex_unlock(w->mu);
+        struct ln_error err = {0};
+        if (ln_store_write(w->st, text, seq, &err) < 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_snapshots_end_newest(void **state)
+{
+    const char *dir = ln_test_tmpdir("store_concurrent");
+    struct ln_store *st;
+    struct ln_error err = {0};
+    assert_int_equal(ln_store_open(dir, &st, &err), LN_OK);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    json_t *doc = json_object();
+    struct ln__writer shared = {.st = st, .mu = &mu, .doc = doc};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, ln__writer_main, &shared), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(shared.failures, 0);
+    char *p = ln_test_path(dir, "jobs.json");
+    json_t *now = json_load_file(p, 0, NULL);
+    free(p);
+    assert_non_null(now);
+    assert_int_equal(json_integer_value(json_object_get(now, "n")), 80);
+    json_decref(now);
+    json_decref(doc);
+    ln_store_free(st);
+}
+
 int main(void)
 {
     ln_log_set_level(LN_LOG_LEVEL_OFF);
@@ -318,6 +451,9 @@ int main(void)
         cmocka_unit_test(test_both_corrupt_start_empty),
         cmocka_unit_test(test_bad_keys_dropped),
         cmocka_unit_test(test_failed_save_changes_nothing),
+        cmocka_unit_test(test_compact_write_reads_indented),
+        cmocka_unit_test(test_older_snapshot_never_overwrites),
+        cmocka_unit_test(test_concurrent_snapshots_end_newest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
