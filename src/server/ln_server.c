@@ -19,7 +19,10 @@
  * upload (decoding the images to check them, the fsyncs of the inputs and
  * of the history: tens of milliseconds) runs on one of two helper threads
  * while the upload's connection is suspended; the helper resumes it and
- * the pool thread sends the verdict (ln_server_upload.c). Files are sent
+ * the pool thread sends the verdict (ln_server_upload.c). A DELETE and the
+ * first download of a model in another format (the deletion's fsyncs and
+ * folder removal, a conversion) run the same way on two helpers of their
+ * own (ln_server_slow.c). Files are sent
  * from their descriptor by libmicrohttpd. The server's shared fields are
  * either set before the daemon starts and read-only afterwards, or
  * atomics: `jobs` (published by ln_server_set_ready), `stopping`,
@@ -531,6 +534,7 @@ static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls
     *con_cls = NULL;
     if (req->upload)
         ln__upload_free(req->upload);
+    ln__slow_free(req->slow);
     double ms = (ln_time_now() - req->t0) * 1000.0;
     if (req->answered && req->status > 0 && req->status < LN__HTTP_CODES)
         atomic_fetch_add(&srv->http_count[req->status], 1);
@@ -674,7 +678,7 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     if (srv->cfg.threads > LN_SERVER_MAX_THREADS)
         srv->cfg.threads = LN_SERVER_MAX_THREADS;
     int rc;
-    if (ln__events_init(srv) < 0 || ln__uploads_init(srv) < 0) {
+    if (ln__events_init(srv) < 0 || ln__uploads_init(srv) < 0 || ln__slow_init(srv) < 0) {
         rc = ln_error_set(err, LN_EINTERNAL, "cannot start the server's threads");
         goto fail;
     }
@@ -705,6 +709,8 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     return 0;
 
 fail: /* joining and destroying tolerate helpers that never started */
+    ln__slow_join(srv);
+    ln__slow_destroy(srv);
     ln__uploads_join(srv);
     ln__uploads_destroy(srv);
     ln__events_join(srv);
@@ -746,9 +752,11 @@ void ln_server_stop(struct ln_server *srv)
         nanosleep(&ts, NULL);
     }
     ln__uploads_join(srv);
+    ln__slow_join(srv);
     ln__events_join(srv);
     MHD_stop_daemon(srv->daemon);
     ln__uploads_destroy(srv);
+    ln__slow_destroy(srv);
     ln__events_destroy(srv);
     ln__guard_free(srv);
     free(srv->host);

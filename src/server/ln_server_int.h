@@ -23,6 +23,10 @@
 #define LN__UPLOAD_HELPERS 2
 /* Finished uploads waiting for a helper; one more is answered 503. */
 #define LN__UPLOAD_QUEUE_MAX (4 * LN__UPLOAD_HELPERS)
+/* Threads that run deletions and model conversions off the pool. */
+#define LN__SLOW_HELPERS 2
+#define LN__SLOW_DELETE 1
+#define LN__SLOW_MODEL 2
 /* Host names answered: four local names (two forms each) and the public ones. */
 #define LN__MAX_HOSTS (8 + 2 * LN_SERVER_MAX_NAMES)
 
@@ -63,9 +67,17 @@ struct ln_server {
     struct ln__upload *up_head, *up_tail;
     int up_queued; /* uploads in the queue, at most LN__UPLOAD_QUEUE_MAX */
     int up_quit;
+    /* Deletions and conversions (ln_server_slow.c), under slow_mu. */
+    pthread_mutex_t slow_mu;
+    pthread_cond_t slow_cond;
+    pthread_t slow_threads[LN__SLOW_HELPERS];
+    int slow_started;
+    struct ln__slow *slow_head, *slow_tail;
+    int slow_quit;
 };
 
 struct ln__upload; /* ln_server_upload.c */
+struct ln__slow;   /* ln_server_slow.c */
 struct ln__events; /* ln_server_jobs.c */
 struct ln__req;
 
@@ -92,6 +104,7 @@ struct ln__req {
     int status;   /* the answer, 0 if none */
     int answered; /* a response was queued (not only a status decided) */
     struct ln__upload *upload;
+    struct ln__slow *slow; /* a deletion or conversion on a helper thread */
     size_t dropped; /* body bytes of a request that takes none */
 };
 
@@ -167,5 +180,19 @@ void ln__upload_free(struct ln__upload *up);
 int ln__uploads_init(struct ln_server *srv);
 void ln__uploads_join(struct ln_server *srv);
 void ln__uploads_destroy(struct ln_server *srv);
+
+/* Deletions and conversions on helper threads (ln_server_slow.c): start
+ * suspends the connection and queues the work (kind LN__SLOW_DELETE or
+ * LN__SLOW_MODEL with fmt); the helper resumes it and the handler, called
+ * again, reads the outcome with result: 1 while there is none (no work
+ * started), else what ln_jobs_delete or ln_jobs_model returned, with the
+ * model's path and the error. free is called on completion; init, join and
+ * destroy as for the upload helpers. */
+int ln__slow_start(struct ln__req *req, int kind, const char *id, int fmt);
+int ln__slow_result(const struct ln__req *req, const char **path, const struct ln_error **err);
+void ln__slow_free(struct ln__slow *s);
+int ln__slow_init(struct ln_server *srv);
+void ln__slow_join(struct ln_server *srv);
+void ln__slow_destroy(struct ln_server *srv);
 
 #endif

@@ -237,15 +237,20 @@ enum MHD_Result ln__h_job_cancel(struct ln__req *req)
 
 enum MHD_Result ln__h_job_delete(struct ln__req *req)
 {
+    const char *path;
+    const struct ln_error *serr;
+    int rc = ln__slow_result(req, &path, &serr);
+    if (rc <= 0) /* the helper's outcome (ln_server_slow.c) */
+        return rc == 0 ? ln__send(req, MHD_HTTP_NO_CONTENT,
+                                  MHD_create_response_from_buffer(0, NULL,
+                                                                  MHD_RESPMEM_PERSISTENT))
+                       : ln__send_lnerr(req, serr);
     struct ln_job *job = ln_xmalloc(sizeof *job);
     enum MHD_Result r;
     if (ln__job_lookup(req, job, &r) == 0) {
-        struct ln_error err = {0};
-        if (ln_jobs_delete(ln__server_jobs(req->srv), job->id, &err) == 0)
-            r = ln__send(req, MHD_HTTP_NO_CONTENT,
-                         MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
-        else
-            r = ln__send_lnerr(req, &err);
+        /* The deletion's fsyncs and the folder's removal go to a helper. */
+        ln__slow_start(req, LN__SLOW_DELETE, job->id, 0);
+        r = MHD_YES;
     }
     free(job);
     return r;
@@ -291,10 +296,28 @@ enum MHD_Result ln__h_job_file(struct ln__req *req)
     struct ln_error err = {0};
     int fmt = ln_mesh_format_from_path(name);
     if (fmt >= 0) {
-        if (ln_jobs_model(jobs, job->id, (enum ln_mesh_format)fmt, path, sizeof path, &err) < 0) {
-            if (err.code != LN_ENOTFOUND)
-                ln_log_error("job %s: %s", job->id, err.message);
-            r = ln__send_lnerr(req, &err);
+        const char *slow_path;
+        const struct ln_error *serr;
+        int rc = ln__slow_result(req, &slow_path, &serr);
+        if (rc == 1) {
+            /* A format not converted yet is converted on a helper thread
+             * (ln_server_slow.c); the GLB and converted files go at once. */
+            if (fmt != LN_MESH_FORMAT_GLB &&
+                ln_jobs_path(jobs, job->id, name, path, sizeof path, &err) == 0 &&
+                access(path, F_OK) != 0) {
+                ln__slow_start(req, LN__SLOW_MODEL, job->id, fmt);
+                r = MHD_YES;
+                goto done;
+            }
+            rc = ln_jobs_model(jobs, job->id, (enum ln_mesh_format)fmt, path, sizeof path, &err);
+            serr = &err;
+        } else if (rc == 0) {
+            snprintf(path, sizeof path, "%s", slow_path);
+        }
+        if (rc < 0) {
+            if (serr->code != LN_ENOTFOUND)
+                ln_log_error("job %s: %s", job->id, serr->message);
+            r = ln__send_lnerr(req, serr);
             goto done;
         }
         snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", job->id,
