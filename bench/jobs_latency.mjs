@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// GET /jobs/{id} latency while deletions and first-time model conversions
+// run: starts `lunar-nova serve` on a free 127.0.0.1 port with a fresh
+// outputs folder, fills it with small finished jobs, then fires DELETEs of
+// half of them and first downloads as .obj/.ply/.stl of the other half, all
+// at once, while one client polls GET /jobs/{id} of another job as fast as
+// it can until they have all been answered. Prints p50/p99/max of the polls.
+//
+//   node bench/jobs_latency.mjs                 # build/lunar-nova, 50 + 50
+//   LN_BIN=build-x/lunar-nova LN_SYNTH=build-x/ln-synth node bench/jobs_latency.mjs
+//   LN_LAT_DELETES=20 LN_LAT_CONVERSIONS=20 LN_LAT_RES=96 node bench/jobs_latency.mjs
+//
+// Only 127.0.0.1 is contacted; every loop is bounded in count and time.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const BIN = process.env.LN_BIN || path.join(root, 'build/lunar-nova');
+const SYNTH = process.env.LN_SYNTH || path.join(root, 'build/ln-synth');
+const N_DEL = Number(process.env.LN_LAT_DELETES || 50);
+const N_CONV = Number(process.env.LN_LAT_CONVERSIONS || 50);
+const RES = Number(process.env.LN_LAT_RES || 128);
+const POLL_LIMIT = 200000; // polls at most
+const POLL_SECONDS = 120; // and for at most this long
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lunar-nova-lat-'));
+let server = null;
+function cleanup() {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+
+const img = path.join(tmp, 'small.png');
+execFileSync(SYNTH, ['photo', img, '256']);
+const png = fs.readFileSync(img);
+
+const log = fs.openSync(path.join(tmp, 'server.log'), 'w');
+server = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--outputs',
+  path.join(tmp, 'outputs'), '--max-queue', '256', '--keep-jobs', '0', '--shutdown-grace', '0'],
+{ stdio: ['ignore', log, log] });
+let url = null;
+for (let i = 0; i < 300 && !url; i++) {
+  const m = fs.readFileSync(path.join(tmp, 'server.log'), 'utf8')
+    .match(/Listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  if (m) url = m[1];
+  else await sleep(100);
+}
+if (!url) throw new Error('the server did not start: ' + fs.readFileSync(path.join(tmp, 'server.log'), 'utf8'));
+for (let i = 0; i < 300; i++) { // ready once the engine is
+  const r = await fetch(`${url}/jobs?limit=1`).catch(() => null);
+  if (r && r.status === 200) break;
+  await sleep(100);
+}
+
+// Small finished jobs: the ones to delete, to convert, and one to poll.
+const n = N_DEL + N_CONV + 1;
+const ids = [];
+for (let i = 0; i < n; i++) {
+  const fd = new FormData();
+  fd.append('image', new Blob([png], { type: 'image/png' }), 'small.png');
+  fd.append('resolution', String(RES));
+  const r = await fetch(`${url}/generate`, { method: 'POST', body: fd });
+  if (r.status !== 202) throw new Error(`submit: ${r.status} ${await r.text()}`);
+  ids.push((await r.json()).id);
+}
+const t_gen = Date.now();
+for (let i = 0; i < 6000; i++) {
+  const r = await (await fetch(`${url}/jobs?status=succeeded&limit=1`)).json();
+  if (r.total >= n) break;
+  if (Date.now() - t_gen > 600e3) throw new Error('the jobs did not finish');
+  await sleep(200);
+}
+
+const target = ids[n - 1];
+const fmts = ['obj', 'ply', 'stl'];
+let pending = N_DEL + N_CONV;
+const t0 = performance.now();
+const ops = [];
+const statuses = {};
+const done = (s) => { statuses[s] = (statuses[s] || 0) + 1; pending--; };
+for (let i = 0; i < N_DEL; i++)
+  ops.push(fetch(`${url}/jobs/${ids[i]}`, { method: 'DELETE' }).then(async (r) => { await r.arrayBuffer(); done(`DELETE ${r.status}`); }));
+for (let i = 0; i < N_CONV; i++) {
+  const f = fmts[i % 3];
+  ops.push(fetch(`${url}/jobs/${ids[N_DEL + i]}/model.${f}`).then(async (r) => { await r.arrayBuffer(); done(`GET model ${r.status}`); }));
+}
+const lat = [];
+let bad = 0;
+while (pending > 0 && lat.length < POLL_LIMIT && performance.now() - t0 < POLL_SECONDS * 1000) {
+  const a = performance.now();
+  const r = await fetch(`${url}/jobs/${target}`);
+  await r.arrayBuffer();
+  lat.push(performance.now() - a);
+  if (r.status !== 200) bad++;
+}
+await Promise.all(ops);
+const t_ops = performance.now() - t0;
+lat.sort((x, y) => x - y);
+const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+console.log(`${BIN}: ${N_DEL} deletes + ${N_CONV} conversions of grid-${RES} jobs, all answered in ${(t_ops / 1000).toFixed(2)} s (${JSON.stringify(statuses)})`);
+console.log(`GET /jobs/{id} while they ran: ${lat.length} polls (${bad} not 200), p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms`);
+server.kill('SIGTERM');
+for (let i = 0; i < 100 && server.exitCode === null; i++) await sleep(100);
+process.exit(0);
