@@ -97,6 +97,7 @@ struct ln_jobs {
     json_t *index; /* id -> position in table */
     json_t *keys;  /* idempotency key -> id */
     json_t *deleting; /* id -> true: deletions between their mark and the table */
+    json_t *doomed;   /* ids whose folders are to be removed once mu is released */
     char (*queue)[LN_JOB_ID_LEN + 1];
     size_t n_queue, cap_queue;
     /* Copies of n_queue and of the number of busy workers, written under mu
@@ -129,6 +130,30 @@ void ln_jobs_config_default(struct ln_jobs_config *cfg)
 static int ln__remove_folder(const struct ln_jobs *J, const char *name)
 {
     return ln_folder_remove(J->outputs, name);
+}
+
+/* DESIGN: folders of jobs out of the history (retention, a job deleted
+ * while it ran) are not removed under mu, where the unlinking would hold up
+ * every reader: under mu their ids go to `doomed`, and the thread that
+ * released mu removes them (ln__remove_doomed). The removal still follows
+ * the history save that dropped the jobs, and a crash in between leaves
+ * deletion marks that the next start finishes. */
+static void ln__doom(struct ln_jobs *J, const char *id)
+{
+    json_array_append_new(J->doomed, json_string(id));
+}
+
+/* Removes the doomed folders; called without mu. */
+static void ln__remove_doomed(struct ln_jobs *J)
+{
+    pthread_mutex_lock(&J->mu);
+    json_t *ids = J->doomed;
+    J->doomed = json_array();
+    pthread_mutex_unlock(&J->mu);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) ln__remove_folder(J, json_string_value(v));
+    json_decref(ids);
 }
 
 static void ln__clear_staging(const struct ln_jobs *J)
@@ -458,7 +483,7 @@ static void ln__retain(struct ln_jobs *J, int save)
                     J->keep_seconds > 0 && now - job->finished_at > J->keep_seconds
                         ? "finished jobs for a limited time"
                         : "a limited number of finished jobs");
-        ln__remove_folder(J, job->id);
+        ln__doom(J, job->id);
         if (job->idempotency_key[0])
             json_object_del(J->keys, job->idempotency_key);
     }
@@ -625,7 +650,7 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
 {
     struct ln_job *job = w->deleted ? NULL : ln__find(J, w->id);
     if (!job) {
-        ln__remove_folder(J, w->id);
+        ln__doom(J, w->id);
         return;
     }
     struct ln_job next = *job;
@@ -745,6 +770,11 @@ static void *ln__worker_main(void *arg)
         atomic_fetch_sub(&J->pub_running, 1);
         w->id[0] = 0;
         ln__changed(J);
+        if (json_array_size(J->doomed)) {
+            pthread_mutex_unlock(&J->mu);
+            ln__remove_doomed(J);
+            pthread_mutex_lock(&J->mu);
+        }
     }
     pthread_mutex_unlock(&J->mu);
     return NULL;
@@ -870,6 +900,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     J->index = json_object();
     J->keys = json_object();
     J->deleting = json_object();
+    J->doomed = json_array();
     J->workers = ln_xcalloc((size_t)J->n_workers, sizeof *J->workers);
     for (int i = 0; i < J->n_workers; i++) {
         J->workers[i].jobs = J;
@@ -904,6 +935,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
             goto fail;
     }
     ln__retain(J, 1);
+    ln__remove_doomed(J);
     *out = J;
     return LN_OK;
 
@@ -1148,6 +1180,7 @@ int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct
     *out = *job;
 done:
     pthread_mutex_unlock(&J->mu);
+    ln__remove_doomed(J); /* retention's, after a cancel */
     return rc;
 }
 
@@ -1441,7 +1474,7 @@ void ln_jobs_shutdown(struct ln_jobs *J, double grace_s)
     }
     J->shut_down = 1;
     ln__changed(J);
-    pthread_mutex_unlock(&J->mu);
+    pthread_mutex_unlock(&J->mu);    ln__remove_doomed(J);
 }
 
 void ln_jobs_free(struct ln_jobs *J)
@@ -1457,6 +1490,7 @@ void ln_jobs_free(struct ln_jobs *J)
     json_decref(J->index);
     json_decref(J->keys);
     json_decref(J->deleting);
+    json_decref(J->doomed);
     free(J->table);
     free(J->queue);
     free(J->workers);

@@ -240,6 +240,52 @@ test('cancel and delete', async () => {
   assert.ok(!list.jobs.some((j) => j.id === queued.id || j.id === big.id));
 });
 
+test('deletions and first conversions at once: each answered as usual, the job answers meanwhile', async () => {
+  const ids = [];
+  for (let i = 0; i < 6; i++) ids.push((await json(await post('/generate', mugForm()))).id);
+  for (const id of ids) assert.equal((await waitJob(srv.url, id)).status, 'succeeded');
+  const [a, b, c, keep1, keep2, other] = ids;
+  const fmts = ['obj', 'ply', 'stl'];
+  // Deletions and conversions run on helper threads; the answers are the
+  // documented ones: 204 for each delete (404 for the second of two deletes
+  // of one job), the converted file for each download.
+  const ops = [
+    fetch(`${srv.url}/jobs/${a}`, { method: 'DELETE' }),
+    fetch(`${srv.url}/jobs/${b}`, { method: 'DELETE' }),
+    fetch(`${srv.url}/jobs/${c}`, { method: 'DELETE' }),
+    fetch(`${srv.url}/jobs/${c}`, { method: 'DELETE' }),
+    ...fmts.map((f) => fetch(`${srv.url}/jobs/${keep1}/model.${f}`)),
+    ...fmts.map((f) => fetch(`${srv.url}/jobs/${keep2}/model.${f}`)),
+  ];
+  const polled = await fetch(`${srv.url}/jobs/${other}`);
+  assert.equal(polled.status, 200);
+  await polled.arrayBuffer();
+  const res = await Promise.all(ops);
+  const bodies = await Promise.all(res.map((r) => r.arrayBuffer()));
+  assert.equal(res[0].status, 204);
+  assert.equal(res[1].status, 204);
+  assert.deepEqual([res[2].status, res[3].status].sort(), [204, 404]);
+  for (let i = 4; i < res.length; i++) {
+    assert.equal(res[i].status, 200);
+    assert.ok(bodies[i].byteLength > 100, 'a whole model');
+    assert.match(res[i].headers.get('content-disposition'), /attachment; filename=".+\.(obj|ply|stl)"/);
+  }
+  for (const id of [a, b, c]) {
+    assert.equal((await fetch(`${srv.url}/jobs/${id}`)).status, 404);
+    assert.ok(!fs.existsSync(path.join(srv.outputs, id)), 'folder removed');
+  }
+  // Converted once and kept: a second download is the same file.
+  const again = await fetch(`${srv.url}/jobs/${keep1}/model.obj`);
+  assert.equal(again.status, 200);
+  assert.equal((await again.arrayBuffer()).byteLength, bodies[4].byteLength);
+  // jobs.json is one compact line without the deleted jobs.
+  const history = fs.readFileSync(path.join(srv.outputs, 'jobs.json'), 'utf8');
+  assert.ok(!history.trimEnd().includes('\n'), 'compact');
+  const parsed = JSON.parse(history);
+  for (const id of [a, b, c]) assert.ok(!(id in parsed));
+  for (const id of [keep1, keep2, other]) assert.ok(id in parsed);
+});
+
 test('the same Idempotency-Key returns the same job', async () => {
   const before = (await json(await fetch(`${srv.url}/jobs`))).total;
   const headers = { 'Idempotency-Key': 'batch-7/item-42' };

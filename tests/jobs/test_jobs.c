@@ -746,6 +746,10 @@ static void test_retention(void **state)
     assert_string_equal(out[0].id, jobs[3].id);
     assert_string_equal(out[1].id, jobs[2].id);
     free(out);
+    /* The folders go just after the lock is released (ln__remove_doomed). */
+    for (int t = 0; t < 500 && (ln__exists(dir, jobs[0].id, NULL) ||
+                                ln__exists(dir, jobs[1].id, NULL)); t++)
+        usleep(10000);
     for (int i = 0; i < 4; i++)
         assert_int_equal(ln__exists(dir, jobs[i].id, NULL), i >= 2);
     char st[32];
