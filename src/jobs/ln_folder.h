@@ -32,7 +32,9 @@
  * Nothing with a record, or with result files and no deletion mark, is ever
  * deleted.
  *
- * Not thread-safe on the same job: the job manager calls it under its lock.
+ * Not thread-safe on the same job: the job manager calls it under its lock,
+ * except ln_folder_record_drop for a deletion, which runs outside it while
+ * the manager keeps every other writer away from that job's record.
  */
 #ifndef LN_FOLDER_H
 #define LN_FOLDER_H

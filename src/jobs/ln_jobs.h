@@ -97,7 +97,12 @@ int ln_jobs_list(struct ln_jobs *jobs, int status, size_t offset, size_t limit,
  * succeeded"). Returns the snapshot after the change. */
 int ln_jobs_cancel(struct ln_jobs *jobs, const char *id, struct ln_job *job, struct ln_error *err);
 
-/* Removes a job and its folder (a running job is canceled first). */
+/* Removes a job and its folder (a running job is canceled first). Takes
+ * the manager's lock only for the in-memory steps; the deletion mark, the
+ * history's fsyncs and the folder's removal run on the calling thread
+ * without it, so it takes milliseconds: the HTTP server calls it on a
+ * helper thread. A job whose deletion is under way is LN_ENOTFOUND. When
+ * the history cannot be written the job stays (LN_EIO). */
 int ln_jobs_delete(struct ln_jobs *jobs, const char *id, struct ln_error *err);
 
 /* Waits until the job's version differs from seen_version or timeout_s
