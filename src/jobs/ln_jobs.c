@@ -1219,6 +1219,15 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
     /* 2 */
     int rc = ln_folder_record_drop(J->outputs, jid, err);
     if (rc < 0) {
+        /* Refused: the record, mark or not, and skipped by changes made
+         * meanwhile, is written again as the table has the job. */
+        pthread_mutex_lock(&J->mu);
+        json_t *now = ln_job_to_json(ln__find(J, jid));
+        pthread_mutex_unlock(&J->mu);
+        struct ln_error rerr = {0};
+        if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
+            ln_log_error("job %s: %s", jid, rerr.message);
+        json_decref(now);
         pthread_mutex_lock(&J->mu);
         json_object_del(J->deleting, jid);
         pthread_mutex_unlock(&J->mu);
@@ -1239,6 +1248,7 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
     if (rc < 0) {
         json_t *now = ln_job_to_json(job);
         json_object_set(J->doc, jid, now);
+        J->dirty = 1; /* a newer snapshot without it may be on disk */
         pthread_mutex_unlock(&J->mu);
         struct ln_error rerr = {0};
         if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
