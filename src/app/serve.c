@@ -209,14 +209,35 @@ static int ln__whole(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* The copies that ln__list_add splits: kept until serve returns. */
+struct ln__list_copy {
+    struct ln__list_copy *next;
+    char text[];
+};
+static struct ln__list_copy *ln__list_copies;
+
+static void ln__list_copies_free(void)
+{
+    while (ln__list_copies) {
+        struct ln__list_copy *c = ln__list_copies;
+        ln__list_copies = c->next;
+        free(c);
+    }
+}
+
 /* Adds the comma-separated names of v to a list (a copy of v is split and
- * kept for the process's life). check says why a name is refused. */
+ * kept until serve returns). check says why a name is refused. */
 static const char *ln__list_add(const char **list, int *n, const char *v,
                                 const char *(*check)(const char *))
 {
-    char *copy = strdup(v);
-    if (!copy)
+    size_t vlen = strlen(v);
+    struct ln__list_copy *kept = malloc(sizeof *kept + vlen + 1);
+    if (!kept)
         return "memory";
+    memcpy(kept->text, v, vlen + 1);
+    kept->next = ln__list_copies;
+    ln__list_copies = kept;
+    char *copy = kept->text;
     for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         while (*t == ' ')
             t++;
@@ -614,16 +635,39 @@ static int ln__serve_engines(const struct ln__serve *s, struct ln_engine **tripo
     return LN_OK;
 }
 
+/* The thread that waits for SIGINT and SIGTERM (sigwait in ln_app_serve). */
+static pthread_t ln__signal_waiter;
+
+/* A stop signal delivered to a thread that had not blocked it: one that a
+ * library started before main (OpenBLAS starts its thread pool in a
+ * constructor), which the default action would let end the process at
+ * once. It is passed on to the waiting thread, where it is blocked, so
+ * sigwait takes it as usual. */
+static void ln__stop_signal_forward(int sig)
+{
+    int saved = errno;
+    pthread_kill(ln__signal_waiter, sig);
+    errno = saved;
+}
+
 int ln_app_serve(int argc, char **argv)
 {
-    /* Before any thread exists: every thread inherits this mask, so the
-     * signals wait for sigwait below. A closed client socket must not kill
-     * the process either. */
+    /* Every thread started from here on inherits this mask, so the signals
+     * wait for sigwait below; threads started earlier by libraries pass
+     * them on (ln__stop_signal_forward). A closed client socket must not
+     * kill the process either. */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    ln__signal_waiter = pthread_self();
+    struct sigaction forward;
+    memset(&forward, 0, sizeof forward);
+    forward.sa_handler = ln__stop_signal_forward;
+    sigfillset(&forward.sa_mask);
+    sigaction(SIGINT, &forward, NULL);
+    sigaction(SIGTERM, &forward, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct ln__serve s;
@@ -765,5 +809,6 @@ done:
         memset(s.token_buf, 0, strlen(s.token_buf));
         free(s.token_buf);
     }
+    ln__list_copies_free();
     return status;
 }
