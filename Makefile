@@ -5,7 +5,8 @@
 #   make install build, then install under PREFIX (default /usr/local):
 #                program, web UI, systemd unit, documents; DESTDIR=DIR stages
 #   make test    every test: unit (the network's once per kernel set the CPU
-#                has) + end-to-end (release), unit under ASan/UBSan, unit in
+#                has) + end-to-end (release), unit and the HTTP API tests
+#                under ASan/UBSan and (jobs, store, core, server) TSan, unit in
 #                an arm64 cross build under qemu-user (make test-arm64), a
 #                short fuzzing run when clang is present
 #   make bench   benchmarks (bench/README.md); make bench-kernels compares the
@@ -43,16 +44,25 @@ test: test-release test-asan test-tsan test-arm64 test-fuzz
 test-release: build
 	cd build && ctest --output-on-failure -j $(JOBS)
 
+# The sanitizer runs also start the server under the HTTP tests (http_api,
+# not the crash loop): tests/http/server.mjs fails a test whose server's log
+# holds a sanitizer report or that exits with a sanitizer's status (86 here,
+# 66 for TSan), and LN_TEST_SLOW scales its waits.
+LN_ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
 test-asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLN_WERROR=ON -DLN_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -L unit
+	cd build-asan && $(LN_ASAN_ENV) ctest --output-on-failure -j $(JOBS) -L unit
+	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -R '^http_api$$'
 
 test-tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
-	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
+	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core lunar-nova ln-synth
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
+		ctest --output-on-failure -R '^http_api$$'
 
 # The portable code on 64-bit ARM: a cross build with Debian's
 # gcc-aarch64-linux-gnu and the arm64 libraries (cmake/aarch64-linux-gnu.cmake;

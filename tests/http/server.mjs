@@ -6,6 +6,12 @@
 // test files: synthetic inputs (ln-synth), multipart bodies, job polling and
 // a snapshot of the outputs folder to show that a refused request stored
 // nothing.
+//
+// Under a sanitizer build (make test-asan, make test-tsan) LN_TEST_SLOW
+// scales the waits (SLOW), and a server whose log holds an AddressSanitizer,
+// UndefinedBehaviorSanitizer or ThreadSanitizer report, or that exits with a
+// sanitizer's exit status, fails the test that stops it and, in any case,
+// the whole run (exit status 1 with the report).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +23,28 @@ if (!BIN || !SYNTH) throw new Error('set LN_BIN (lunar-nova) and LN_SYNTH (ln-sy
 
 const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
 fs.mkdirSync(TMP_ROOT, { recursive: true });
+
+// How much slower than the release build the server under test is (1; 3 or
+// more under the sanitizers): every wait on the server scales with it.
+export const SLOW = Math.max(1, Number(process.env.LN_TEST_SLOW) || 1);
+
+// The first lines of a sanitizer's report in a server's log, or null.
+const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|ThreadSanitizer: /;
+// The exit statuses the sanitizer runs set (ASAN/UBSAN/TSAN_OPTIONS exitcode).
+const SANITIZER_EXIT = new Set([66, 86]);
+export function sanitizerReport(log) {
+  const m = SANITIZER_REPORT.exec(log);
+  if (!m) return null;
+  const start = log.lastIndexOf('\n', m.index) + 1;
+  return log.slice(start, start + 6000);
+}
+const reports = [];
+process.on('exit', () => {
+  if (!reports.length) return;
+  console.error(`${reports.length} server(s) reported a sanitizer error:`);
+  for (const r of reports) console.error(r);
+  process.exitCode = 1;
+});
 
 export function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(TMP_ROOT, `http-${prefix}-`));
@@ -43,7 +71,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
   });
   let log = '';
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "Listening on" line in 30 s:\n${log}`)), 30000);
+    const timer = setTimeout(() => reject(new Error(`no "Listening on" line in ${30 * SLOW} s:\n${log}`)), 30000 * SLOW);
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (chunk) => {
       log += chunk;
@@ -59,7 +87,14 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
     });
   });
   const startMs = performance.now() - t0;
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // Every exit is looked at, also of a server a test leaves running: the
+  // 'close' event comes once stderr is read to the end.
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => {
+    const report = sanitizerReport(log);
+    if (report || SANITIZER_EXIT.has(code))
+      reports.push(`server ${BIN} exited with ${code ?? signal}:\n${report || log.slice(-4000)}`);
+    resolve({ code, signal, report });
+  }));
   return {
     url,
     port: Number(new URL(url).port),
@@ -72,24 +107,26 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
     async kill() {
       proc.kill('SIGKILL');
       let timer;
-      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 10000)));
+      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 10000 * SLOW)));
       const r = await Promise.race([exited, timeout]);
       clearTimeout(timer);
-      if (!r) throw new Error('server still running 10 s after SIGKILL');
+      if (!r) throw new Error(`server still running ${10 * SLOW} s after SIGKILL`);
+      if (r.report) throw new Error(`sanitizer report in the server's log:\n${r.report}`);
       return log;
     },
     async stop() {
       proc.kill('SIGTERM');
       let timer;
-      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 20000)));
+      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 20000 * SLOW)));
       const r = await Promise.race([exited, timeout]);
       clearTimeout(timer);
       // The server's log lies beside its outputs folder for a look afterwards.
       fs.writeFileSync(path.join(path.dirname(outputs), 'server.log'), log);
       if (!r) {
         proc.kill('SIGKILL');
-        throw new Error(`server did not stop within 20 s after SIGTERM:\n${log.slice(-2000)}`);
+        throw new Error(`server did not stop within ${20 * SLOW} s after SIGTERM:\n${log.slice(-2000)}`);
       }
+      if (r.report) throw new Error(`sanitizer report in the server's log:\n${r.report}`);
       if (r.code !== 0) throw new Error(`server exited with ${r.code ?? r.signal}:\n${log.slice(-4000)}`);
       return log;
     },
@@ -126,6 +163,7 @@ export async function json(res) {
 
 // Polls GET /jobs/{id} until the job is final; returns its record.
 export async function waitJob(url, id, { timeoutMs = 30000, headers = {} } = {}) {
+  timeoutMs *= SLOW;
   const until = Date.now() + timeoutMs;
   for (;;) {
     const res = await fetch(`${url}/jobs/${id}`, { headers });
