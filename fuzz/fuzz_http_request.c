@@ -11,7 +11,9 @@
  * Host "fuzz.test" (a --public-host) and wants the token "fuzz-token"; the
  * jobs are stored in a scratch folder and never run (no workers).
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,6 +35,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int ln__port;
+static char ln__outputs[] = "/tmp/ln-fuzz-http-XXXXXX";
+
+static int ln__remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The scratch outputs folder goes when the fuzzer exits normally. */
+static void ln__remove_outputs(void)
+{
+    nftw(ln__outputs, ln__remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -40,9 +58,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     signal(SIGPIPE, SIG_IGN);
     ln_log_set_level(LN_LOG_LEVEL_ERROR); /* no line per request */
-    static char outputs[] = "/tmp/ln-fuzz-http-XXXXXX";
-    if (!mkdtemp(outputs))
+    if (!mkdtemp(ln__outputs))
         abort();
+    atexit(ln__remove_outputs);
     struct ln_error err = {0};
     static struct ln_engine *sculpt;
     if (ln_engine_sculpt_new(&sculpt, &err) < 0)
@@ -52,7 +70,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     engines.n = 1;
     struct ln_jobs_config jc;
     ln_jobs_config_default(&jc);
-    jc.outputs_dir = outputs;
+    jc.outputs_dir = ln__outputs;
     struct ln_jobs *jobs;
     if (ln_jobs_open(&jc, &engines, &jobs, &err) < 0)
         abort();
@@ -64,7 +82,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     cfg.api_token = "fuzz-token";
     cfg.public_hosts = hosts;
     cfg.n_public_hosts = 1;
-    cfg.timeout_s = 2;
+    cfg.timeout_s = 1; /* a body shorter than its Content-Length waits this long */
     cfg.threads = 2;
     cfg.max_request_bytes = 1 << 20;
     struct ln_server *srv;
@@ -95,14 +113,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += (size_t)w;
     }
     shutdown(fd, SHUT_WR);
-    /* Until the server closes, or 100 ms pass without a byte once the
+    /* Until the server closes, or 20 ms pass without a byte once the
      * answer has begun (a connection kept alive: the seeds ask for
      * "Connection: close"); an answer that never begins is a hang. */
     char buf[16384];
     int got = 0;
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int n = poll(&p, 1, got ? 100 : 10000);
+        int n = poll(&p, 1, got ? 20 : 10000);
         if (n == 0 && got)
             break;
         if (n == 0) {
