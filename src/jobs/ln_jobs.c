@@ -1184,6 +1184,20 @@ done:
     return rc;
 }
 
+
+/* A deletion refused after its mark: the job's record is written again as
+ * the table has it (now, which this takes), outside the lock, and the job
+ * is no longer being deleted. */
+static void ln__delete_refused(struct ln_jobs *J, const char *jid, json_t *now)
+{
+    struct ln_error rerr = {0};
+    if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
+        ln_log_error("job %s: %s", jid, rerr.message);
+    json_decref(now);
+    pthread_mutex_lock(&J->mu);
+    json_object_del(J->deleting, jid);
+    pthread_mutex_unlock(&J->mu);
+}
 /* DESIGN: a deletion in steps, the lock held only in between.
  *   1. Under mu: the job is put in `deleting`; from then on nothing writes
  *      its record (ln__persist skips it) and retention leaves it alone, so
@@ -1224,13 +1238,7 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
         pthread_mutex_lock(&J->mu);
         json_t *now = ln_job_to_json(ln__find(J, jid));
         pthread_mutex_unlock(&J->mu);
-        struct ln_error rerr = {0};
-        if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
-            ln_log_error("job %s: %s", jid, rerr.message);
-        json_decref(now);
-        pthread_mutex_lock(&J->mu);
-        json_object_del(J->deleting, jid);
-        pthread_mutex_unlock(&J->mu);
+        ln__delete_refused(J, jid, now);
         return rc;
     }
 
@@ -1250,13 +1258,7 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
         json_object_set(J->doc, jid, now);
         J->dirty = 1; /* a newer snapshot without it may be on disk */
         pthread_mutex_unlock(&J->mu);
-        struct ln_error rerr = {0};
-        if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
-            ln_log_error("job %s: %s", jid, rerr.message);
-        json_decref(now);
-        pthread_mutex_lock(&J->mu);
-        json_object_del(J->deleting, jid);
-        pthread_mutex_unlock(&J->mu);
+        ln__delete_refused(J, jid, now);
         return rc;
     }
     struct ln__worker *w = job->status == LN_JOB_STATUS_RUNNING ? ln__worker_of(J, jid) : NULL;

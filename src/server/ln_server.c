@@ -27,7 +27,8 @@
  * either set before the daemon starts and read-only afterwards, or
  * atomics: `jobs` (published by ln_server_set_ready), `stopping`,
  * `in_flight` and the per-status request counters behind /metrics; the
- * event streams' list is under ev_mu, the helpers' queue under up_mu.
+ * event streams' list is under ev_mu, each helper pool's queue under its
+ * own mutex (ln_server_pool.c).
  * ln_server_stop stops accepting, ends every event stream (resuming the
  * suspended ones), lets requests in flight finish, stops the
  * upload helpers (which finish what is queued and resume it) and the

@@ -27,6 +27,33 @@
 #define LN__SLOW_HELPERS 2
 #define LN__SLOW_DELETE 1
 #define LN__SLOW_MODEL 2
+/* A helper pool (ln_server_pool.c): helpers take queued items of
+ * suspended connections, run `run` on each item's work and resume its
+ * connection. */
+#define LN__POOL_MAX_THREADS 4
+struct ln__req;
+struct ln__pool_item {
+    struct ln__pool_item *next;
+    struct ln__req *req; /* its connection is suspended while queued */
+    void *work;          /* what run is given */
+};
+struct ln__pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* an item queued, or the helpers are to quit */
+    pthread_t threads[LN__POOL_MAX_THREADS];
+    int started, quit;
+    struct ln__pool_item *head, *tail;
+    int queued, max_queued; /* max_queued 0: no bound */
+    void (*run)(void *work);
+};
+int ln__pool_init(struct ln__pool *p, int threads, int max_queued, void (*run)(void *work));
+/* Suspends item->req's connection and queues the item; -1, with nothing
+ * done, when max_queued items wait already. */
+int ln__pool_submit(struct ln__pool *p, struct ln__pool_item *item);
+/* The helpers finish what is queued and exit. */
+void ln__pool_join(struct ln__pool *p);
+void ln__pool_destroy(struct ln__pool *p);
+
 /* Host names answered: four local names (two forms each) and the public ones. */
 #define LN__MAX_HOSTS (8 + 2 * LN_SERVER_MAX_NAMES)
 
@@ -58,22 +85,11 @@ struct ln_server {
     struct ln__events *ev_streams; /* doubly linked */
     int ev_stopping; /* streams end; none is suspended again */
     int ev_quit;
-    /* The end of uploads (ln_server_upload.c): helper threads and the
-     * queue of suspended uploads they check and submit, under up_mu. */
-    pthread_mutex_t up_mu;
-    pthread_cond_t up_cond;
-    pthread_t up_threads[LN__UPLOAD_HELPERS];
-    int up_started;
-    struct ln__upload *up_head, *up_tail;
-    int up_queued; /* uploads in the queue, at most LN__UPLOAD_QUEUE_MAX */
-    int up_quit;
-    /* Deletions and conversions (ln_server_slow.c), under slow_mu. */
-    pthread_mutex_t slow_mu;
-    pthread_cond_t slow_cond;
-    pthread_t slow_threads[LN__SLOW_HELPERS];
-    int slow_started;
-    struct ln__slow *slow_head, *slow_tail;
-    int slow_quit;
+    /* The end of uploads (ln_server_upload.c): helpers that check and
+     * submit suspended uploads, at most LN__UPLOAD_QUEUE_MAX waiting. */
+    struct ln__pool up_pool;
+    /* Deletions and conversions (ln_server_slow.c). */
+    struct ln__pool slow_pool;
 };
 
 struct ln__upload; /* ln_server_upload.c */

@@ -84,7 +84,7 @@ struct ln__upload {
     const char *fail_code;
     char fail_message[LN_ERROR_MESSAGE_MAX];
     /* the verdict of a helper thread, sent once the connection resumes */
-    struct ln__upload *next; /* in the helpers' queue */
+    struct ln__pool_item item; /* in the helpers' queue */
     int decided;
     int ok_status; /* 202, or 0 when the verdict is the failure above */
     json_t *ok_body;
@@ -723,86 +723,36 @@ enum MHD_Result ln__upload_finish(struct ln__req *req)
      * a pool thread, where they would hold up every other connection of
      * that thread. The connection stays suspended (and req valid) until
      * the helper has decided. */
-    pthread_mutex_lock(&srv->up_mu);
-    if (srv->up_queued >= LN__UPLOAD_QUEUE_MAX) {
+    up->item = (struct ln__pool_item){.req = req, .work = up};
+    if (ln__pool_submit(&srv->up_pool, &up->item) < 0) {
         /* Bounded, so a flood of uploads queues neither memory nor staged
          * files without end: the client tries again (Retry-After), and
          * the staged files go with the answer. */
-        pthread_mutex_unlock(&srv->up_mu);
         ln__fail(up, MHD_HTTP_SERVICE_UNAVAILABLE, "EBUSY",
                  "the server is checking %d other uploads: try again in a few seconds",
                  LN__UPLOAD_QUEUE_MAX);
         return ln__answer_failure(req);
     }
-    MHD_suspend_connection(req->conn);
-    up->next = NULL;
-    if (srv->up_tail)
-        srv->up_tail->next = up;
-    else
-        srv->up_head = up;
-    srv->up_tail = up;
-    srv->up_queued++;
-    pthread_cond_signal(&srv->up_cond);
-    pthread_mutex_unlock(&srv->up_mu);
     return MHD_YES;
 }
 
-/* Takes queued uploads until told to quit with the queue empty. */
-static void *ln__upload_helper(void *arg)
+static void ln__upload_run(void *work)
 {
-    struct ln_server *srv = arg;
-    pthread_mutex_lock(&srv->up_mu);
-    for (;;) {
-        struct ln__upload *up = srv->up_head;
-        if (!up) {
-            if (srv->up_quit)
-                break;
-            pthread_cond_wait(&srv->up_cond, &srv->up_mu);
-            continue;
-        }
-        srv->up_head = up->next;
-        if (!srv->up_head)
-            srv->up_tail = NULL;
-        srv->up_queued--;
-        pthread_mutex_unlock(&srv->up_mu);
-        struct MHD_Connection *conn = up->req->conn;
-        ln__upload_decide(up);
-        MHD_resume_connection(conn); /* up and req may go from here on */
-        pthread_mutex_lock(&srv->up_mu);
-    }
-    pthread_mutex_unlock(&srv->up_mu);
-    return NULL;
+    ln__upload_decide(work);
 }
 
 int ln__uploads_init(struct ln_server *srv)
 {
-    pthread_mutex_init(&srv->up_mu, NULL);
-    pthread_cond_init(&srv->up_cond, NULL);
-    srv->up_head = srv->up_tail = NULL;
-    srv->up_queued = 0;
-    srv->up_quit = 0;
-    srv->up_started = 0;
-    for (int i = 0; i < LN__UPLOAD_HELPERS; i++) {
-        if (pthread_create(&srv->up_threads[i], NULL, ln__upload_helper, srv) != 0)
-            return -1;
-        srv->up_started++;
-    }
-    return 0;
+    return ln__pool_init(&srv->up_pool, LN__UPLOAD_HELPERS, LN__UPLOAD_QUEUE_MAX,
+                         ln__upload_run);
 }
 
 void ln__uploads_join(struct ln_server *srv)
 {
-    pthread_mutex_lock(&srv->up_mu);
-    srv->up_quit = 1;
-    pthread_cond_broadcast(&srv->up_cond);
-    pthread_mutex_unlock(&srv->up_mu);
-    for (int i = 0; i < srv->up_started; i++)
-        pthread_join(srv->up_threads[i], NULL);
-    srv->up_started = 0;
+    ln__pool_join(&srv->up_pool);
 }
 
 void ln__uploads_destroy(struct ln_server *srv)
 {
-    pthread_cond_destroy(&srv->up_cond);
-    pthread_mutex_destroy(&srv->up_mu);
+    ln__pool_destroy(&srv->up_pool);
 }
