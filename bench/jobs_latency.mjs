@@ -5,10 +5,13 @@
 // half of them and first downloads as .obj/.ply/.stl of the other half, all
 // at once, while one client polls GET /jobs/{id} of another job as fast as
 // it can until they have all been answered. Prints p50/p99/max of the polls.
+// A second round does the same while submissions (each written and fsynced
+// before its 202), cancels of half of them and the worker's status changes
+// run.
 //
 //   node bench/jobs_latency.mjs                 # build/lunar-nova, 50 + 50
 //   LN_BIN=build-x/lunar-nova LN_SYNTH=build-x/ln-synth node bench/jobs_latency.mjs
-//   LN_LAT_DELETES=20 LN_LAT_CONVERSIONS=20 LN_LAT_RES=96 node bench/jobs_latency.mjs
+//   LN_LAT_DELETES=20 LN_LAT_CONVERSIONS=20 LN_LAT_SUBMITS=20 LN_LAT_RES=96 node bench/jobs_latency.mjs
 //
 // Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 import { spawn, execFileSync } from 'node:child_process';
@@ -21,6 +24,7 @@ const BIN = process.env.LN_BIN || path.join(root, 'build/lunar-nova');
 const SYNTH = process.env.LN_SYNTH || path.join(root, 'build/ln-synth');
 const N_DEL = Number(process.env.LN_LAT_DELETES || 50);
 const N_CONV = Number(process.env.LN_LAT_CONVERSIONS || 50);
+const N_SUB = Number(process.env.LN_LAT_SUBMITS || 50);
 const RES = Number(process.env.LN_LAT_RES || 128);
 const POLL_LIMIT = 200000; // polls at most
 const POLL_SECONDS = 120; // and for at most this long
@@ -88,21 +92,65 @@ for (let i = 0; i < N_CONV; i++) {
   const f = fmts[i % 3];
   ops.push(fetch(`${url}/jobs/${ids[N_DEL + i]}/model.${f}`).then(async (r) => { await r.arrayBuffer(); done(`GET model ${r.status}`); }));
 }
-const lat = [];
-let bad = 0;
-while (pending > 0 && lat.length < POLL_LIMIT && performance.now() - t0 < POLL_SECONDS * 1000) {
-  const a = performance.now();
-  const r = await fetch(`${url}/jobs/${target}`);
-  await r.arrayBuffer();
-  lat.push(performance.now() - a);
-  if (r.status !== 200) bad++;
+// Polls GET /jobs/{target} until every operation of the round has been
+// answered; returns the sorted latencies and the count of non-200 answers.
+async function poll(isPending) {
+  const lat = [];
+  let bad = 0;
+  const t = performance.now();
+  while (isPending() && lat.length < POLL_LIMIT && performance.now() - t < POLL_SECONDS * 1000) {
+    const a = performance.now();
+    const r = await fetch(`${url}/jobs/${target}`);
+    await r.arrayBuffer();
+    lat.push(performance.now() - a);
+    if (r.status !== 200) bad++;
+  }
+  lat.sort((x, y) => x - y);
+  return { lat, bad };
 }
+const report = (what, { lat, bad }) => {
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  console.log(`GET /jobs/{id} while ${what}: ${lat.length} polls (${bad} not 200), p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms`);
+};
+
+const r1 = await poll(() => pending > 0);
 await Promise.all(ops);
 const t_ops = performance.now() - t0;
-lat.sort((x, y) => x - y);
-const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
 console.log(`${BIN}: ${N_DEL} deletes + ${N_CONV} conversions of grid-${RES} jobs, all answered in ${(t_ops / 1000).toFixed(2)} s (${JSON.stringify(statuses)})`);
-console.log(`GET /jobs/{id} while they ran: ${lat.length} polls (${bad} not 200), p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms`);
+report('they ran', r1);
+
+// Round 2: submissions, cancels of every other one, and the worker running
+// the rest, all writing records and jobs.json.
+if (N_SUB > 0) {
+  let open = N_SUB;
+  const st2 = {};
+  const note = (s) => { st2[s] = (st2[s] || 0) + 1; };
+  const t1 = performance.now();
+  // Four clients at a time: the server answers 503 beyond its bounded
+  // upload queue, which is not what this measures.
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < N_SUB; i = next++) {
+      const fd = new FormData();
+      fd.append('image', new Blob([png], { type: 'image/png' }), 'small.png');
+      fd.append('resolution', String(RES));
+      const r = await fetch(`${url}/generate`, { method: 'POST', body: fd });
+      const j = await r.json();
+      note(`POST ${r.status}`);
+      if (r.status === 202 && i % 2 === 0) {
+        const c = await fetch(`${url}/jobs/${j.id}/cancel`, { method: 'POST' });
+        await c.arrayBuffer();
+        note(`cancel ${c.status}`);
+      }
+      open--;
+    }
+  };
+  const subs = [lane(), lane(), lane(), lane()];
+  const r2 = await poll(() => open > 0);
+  await Promise.all(subs);
+  console.log(`${BIN}: ${N_SUB} submissions + ${Math.ceil(N_SUB / 2)} cancels, all answered in ${((performance.now() - t1) / 1000).toFixed(2)} s (${JSON.stringify(st2)})`);
+  report('they ran', r2);
+}
 server.kill('SIGTERM');
 for (let i = 0; i < 100 && server.exitCode === null; i++) await sleep(100);
 process.exit(0);

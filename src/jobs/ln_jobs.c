@@ -7,27 +7,40 @@
  * memory only, because writing the file for every percent would cost more
  * than the generation.
  *
- * DESIGN: how the threads meet. One mutex (mu) guards everything below the
- * "under mu" line of struct ln_jobs and struct ln__worker, and two
- * condition variables hang off it:
- *   - `work`: workers sleep on it while the queue is empty; ln_jobs_submit
- *     signals it after a job is durably queued, shutdown broadcasts it.
- *   - `changed`: broadcast whenever any job changes (status, stage,
- *     progress, removal) and whenever a worker goes idle, each time with
- *     `changes` counted up. Waiters sleep on it with a timeout: ln_jobs_wait
- *     compares one job's version, ln_jobs_wait_any the count (the HTTP
- *     server's one event-stream notifier); shutdown sleeps on it until the
- *     workers are idle.
- * HTTP threads only validate, take mu briefly to change the table (a
- * submission or a cancel writes the history under it, so saves are ordered
- * like the changes they record; a deletion writes it after releasing mu, a
- * numbered snapshot keeping the order: ln_store.c, ln_jobs_delete) and
- * return snapshots. A worker takes mu to pop a job and mark it
- * running, releases it for the whole generation (decode, engine, export,
- * preview), and takes it again to record the result. Cancellation crosses
- * without the lock: each worker has an atomic flag that the engine polls
- * between stages. A job deleted while it runs is removed from the table at
- * once; its worker removes the folder when the engine returns.
+ * DESIGN: how the threads meet. Two mutexes, always taken in this order:
+ *   - smu, the save lock, orders the writes: whoever changes a job's
+ *     record or the history (a submission, a cancel of a queued job, a
+ *     worker starting or finishing a job, retention, a deletion's steps 2
+ *     and 3) holds it from deciding the change to making it visible, so
+ *     records and jobs.json follow the changes in one order. It guards the
+ *     history document (doc, dirty, store). It is held across fsyncs.
+ *   - mu guards the in-memory table: everything below the "under mu" line
+ *     of struct ln_jobs and struct ln__worker. It is held only for memory:
+ *     never across a write, an fsync or a folder removal, so GET /jobs/{id},
+ *     the listing and the event notifier never wait for the disk. Two
+ *     condition variables hang off it:
+ *       - `work`: workers sleep on it while the queue is empty;
+ *         ln_jobs_submit signals it after a job is durably queued, shutdown
+ *         broadcasts it.
+ *       - `changed`: broadcast whenever any job changes (status, stage,
+ *         progress, removal) and whenever a worker goes idle, each time
+ *         with `changes` counted up. Waiters sleep on it with a timeout:
+ *         ln_jobs_wait compares one job's version, ln_jobs_wait_any the
+ *         count (the HTTP server's one event-stream notifier); shutdown
+ *         sleeps on it until the workers are idle.
+ * A change is made in three moves: under mu, the next state is computed
+ * from the table; without mu (smu held), the record and then the history
+ * are written (ln__persist); under mu again, the table takes the change and
+ * the waiters are woken. Readers therefore never see a change that is not
+ * yet durable. What may happen to the table in between without smu (a
+ * deletion's steps 1 and 4, progress, the cancel flag of a running job) is
+ * checked when the table takes the change. A worker takes the locks to pop
+ * a job and mark it running, releases both for the whole generation
+ * (decode, engine, export, preview), and takes them again to record the
+ * result. Cancellation crosses without the locks: each worker has an atomic
+ * flag that the engine polls between stages. A job deleted while it runs
+ * is removed from the table at once; its worker removes the folder when the
+ * engine returns.
  */
 #define _GNU_SOURCE /* SCHED_IDLE */
 #include "ln_jobs.h"
@@ -84,14 +97,16 @@ struct ln_jobs {
     size_t max_queue;
     size_t keep_jobs;
     double keep_seconds;
+    pthread_mutex_t smu; /* orders the writes: taken before mu, never while holding it */
     pthread_mutex_t mu;
     pthread_cond_t work;
     pthread_cond_t changed;
     struct ln__worker *workers;
-    /* under mu */
+    /* under smu */
     struct ln_store *store;
     json_t *doc;   /* id -> job object: what jobs.json holds */
     int dirty;     /* a save failed; the next save or shutdown retries */
+    /* under mu */
     struct ln_job *table; /* oldest first */
     size_t n_table, cap_table;
     json_t *index; /* id -> position in table */
@@ -315,49 +330,66 @@ static struct ln__worker *ln__worker_of(struct ln_jobs *J, const char *id)
     return NULL;
 }
 
-/* ---- persistence (under mu) ---- */
+/* ---- persistence (smu held, mu not) ---- */
 
-/* Writes the job's folder record (ln_folder.h) with `next`, or drops it for
- * the job `removed_id`, then the history with the same change. The record
- * goes first: whatever instant a crash picks, the record is never behind
- * jobs.json, so the next start can tell a finished job from its record even
- * when jobs.json is lost or one save behind. With `strict` a record that
- * cannot be written refuses the change (a submission is not acknowledged
- * without its record); otherwise the failure is logged and the history
- * still saved. On failure the document, the history file and the record are
- * as before. */
-static int ln__persist(struct ln_jobs *J, const struct ln_job *next, const char *removed_id,
-                       int strict, struct ln_error *err)
+/* Whether the job is being deleted (ln_jobs_delete): its record is then
+ * the deletion mark, which nothing else may overwrite. */
+static int ln__marked(struct ln_jobs *J, const char *id)
 {
-    const char *id = next ? next->id : removed_id;
+    pthread_mutex_lock(&J->mu);
+    int marked = json_object_get(J->deleting, id) != NULL;
+    pthread_mutex_unlock(&J->mu);
+    return marked;
+}
+
+/* Writes the history document as jobs.json (smu held). */
+static int ln__save(struct ln_jobs *J, struct ln_error *err)
+{
+    uint64_t seq;
+    char *text = ln_store_snapshot(J->store, J->doc, &seq);
+    int rc = ln_store_write(J->store, text, seq, err);
+    if (rc == LN_OK)
+        J->dirty = 0;
+    return rc;
+}
+
+/* Writes the job's folder record (ln_folder.h) with `next`, then the
+ * history with the same change. The record goes first: whatever instant a
+ * crash picks, the record is never behind jobs.json, so the next start can
+ * tell a finished job from its record even when jobs.json is lost or one
+ * save behind. With `strict` a record that cannot be written refuses the
+ * change (a submission is not acknowledged without its record); otherwise
+ * the failure is logged and the history still saved. On failure the
+ * document, the history file and the record are as before. The table is
+ * the caller's to change afterwards. */
+static int ln__persist(struct ln_jobs *J, const struct ln_job *next, int strict,
+                       struct ln_error *err)
+{
+    const char *id = next->id;
     json_t *old = json_incref(json_object_get(J->doc, id));
-    json_t *now = next ? ln_job_to_json(next) : NULL;
+    json_t *now = ln_job_to_json(next);
     struct ln_error rerr = {0};
-    /* A job being deleted keeps its deletion mark: writing its record would
-     * take the mark away (ln_jobs_delete). */
-    int marked = now && json_object_get(J->deleting, id) != NULL;
-    int rc = marked ? LN_OK
-             : now  ? ln_folder_record_write(J->outputs, id, now, &rerr)
-                    : ln_folder_record_drop(J->outputs, id, &rerr);
+    /* A deletion marks its job before it takes smu, and writes the mark
+     * after: a mark seen here is already written, one set later will be
+     * written over this record. */
+    int marked = ln__marked(J, id);
+    int rc = marked ? LN_OK : ln_folder_record_write(J->outputs, id, now, &rerr);
     int recorded = rc == LN_OK && !marked;
     if (rc < 0) {
-        if (strict || !now) {
+        if (strict) {
             if (err)
                 *err = rerr;
             goto done;
         }
         ln_log_error("job %s: %s", id, rerr.message);
     }
-    if (marked && !json_object_get(J->doc, id)) {
+    if (marked && !old) {
         /* Past step 3 of ln_jobs_delete: the table keeps the change. */
         rc = LN_OK;
         goto done;
     }
-    if (now)
-        json_object_set(J->doc, id, now);
-    else
-        json_object_del(J->doc, id);
-    rc = ln_store_save(J->store, J->doc, err);
+    json_object_set(J->doc, id, now);
+    rc = ln__save(J, err);
     if (rc < 0) {
         if (old)
             json_object_set(J->doc, id, old);
@@ -369,8 +401,6 @@ static int ln__persist(struct ln_jobs *J, const struct ln_job *next, const char 
         if (recorded && (old ? ln_folder_record_write(J->outputs, id, old, &berr)
                              : ln_folder_record_drop(J->outputs, id, &berr)) < 0)
             ln_log_error("job %s: %s", id, berr.message);
-    } else {
-        J->dirty = 0;
     }
 done:
     json_decref(now);
@@ -379,15 +409,15 @@ done:
 }
 
 /* For changes made by workers, which cannot be refused: the change stands
- * in memory and in the job's record, the failure is logged, and the next
- * save carries it. */
+ * in the job's record and in the document, the failure is logged, and the
+ * next save carries it. */
 static void ln__persist_or_log(struct ln_jobs *J, const struct ln_job *next)
 {
     struct ln_error err = {0};
-    if (ln__persist(J, next, NULL, 0, &err) < 0) {
+    if (ln__persist(J, next, 0, &err) < 0) {
         json_t *now = ln_job_to_json(next);
         struct ln_error rerr = {0};
-        int marked = json_object_get(J->deleting, next->id) != NULL;
+        int marked = ln__marked(J, next->id);
         if (!marked && ln_folder_record_write(J->outputs, next->id, now, &rerr) < 0)
             ln_log_error("job %s: %s", next->id, rerr.message);
         if (!marked || json_object_get(J->doc, next->id))
@@ -399,62 +429,53 @@ static void ln__persist_or_log(struct ln_jobs *J, const struct ln_job *next)
     }
 }
 
-/* ---- retention (under mu) ---- */
+/* ---- retention (smu held, mu not) ---- */
 
-static void ln__retain(struct ln_jobs *J, int save)
+/* Removes the finished jobs beyond what the configuration keeps (a number,
+ * an age). Chosen under mu; each record goes before the history, as in
+ * ln__persist, so that a crash in between cannot bring a removed job back
+ * from its folder, and a job whose record cannot be removed stays until
+ * the next try; then the table drops them under mu and their folders are
+ * doomed (ln__remove_doomed). A job marked for deletion after the choice
+ * is removed all the same; its deletion then finds it gone. */
+static void ln__retain(struct ln_jobs *J)
 {
     if (J->keep_jobs == 0 && J->keep_seconds <= 0)
         return;
     double now = ln_time_wall();
+    json_t *victims = json_object(); /* id -> true */
+    pthread_mutex_lock(&J->mu);
     size_t n_final = 0;
     for (size_t i = 0; i < J->n_table; i++)
         n_final += ln_job_status_is_final(J->table[i].status) != 0;
     size_t over = J->keep_jobs && n_final > J->keep_jobs ? n_final - J->keep_jobs : 0;
-
-    char *victim = ln_xcalloc(J->n_table ? J->n_table : 1, 1);
-    size_t n_victims = 0;
     for (size_t i = 0; i < J->n_table; i++) {
         const struct ln_job *job = &J->table[i];
         if (!ln_job_status_is_final(job->status) || json_object_get(J->deleting, job->id))
             continue;
         double done_at = job->finished_at > 0 ? job->finished_at : job->created_at;
-        if (n_victims < over ||
-            (J->keep_seconds > 0 && now - done_at > J->keep_seconds)) {
-            victim[i] = 1;
-            n_victims++;
-        }
+        if (json_object_size(victims) < over ||
+            (J->keep_seconds > 0 && now - done_at > J->keep_seconds))
+            json_object_set_new(victims, job->id, json_true());
     }
-    if (n_victims == 0) {
-        free(victim);
-        return;
-    }
+    pthread_mutex_unlock(&J->mu);
 
-    /* Each record goes before the history, as in ln__persist, so that a
-     * crash in between cannot bring a removed job back from its folder; a
-     * job whose record cannot be removed stays until the next try. */
     json_t *saved = json_object();
     struct ln_error err = {0};
-    for (size_t i = 0; i < J->n_table; i++) {
-        if (!victim[i])
-            continue;
-        const char *id = J->table[i].id;
-        if (save && ln_folder_record_drop(J->outputs, id, &err) < 0) {
+    const char *id;
+    json_t *v, *tmp;
+    json_object_foreach_safe(victims, tmp, id, v)
+    {
+        if (ln_folder_record_drop(J->outputs, id, &err) < 0) {
             ln_log_error("job %s kept for now: %s", id, err.message);
-            victim[i] = 0;
-            n_victims--;
+            json_object_del(victims, id);
             continue;
         }
         json_object_set(saved, id, json_object_get(J->doc, id));
         json_object_del(J->doc, id);
     }
-    if (n_victims == 0) {
-        json_decref(saved);
-        free(victim);
-        return;
-    }
-    if (save && ln_store_save(J->store, J->doc, &err) < 0) {
+    if (json_object_size(victims) && ln__save(J, &err) < 0) {
         ln_log_error("old jobs kept: %s", err.message);
-        const char *id;
         json_t *job;
         json_object_foreach(saved, id, job)
         {
@@ -463,16 +484,19 @@ static void ln__retain(struct ln_jobs *J, int save)
                 ln_log_error("job %s: %s", id, rerr.message);
         }
         json_object_update(J->doc, saved);
-        json_decref(saved);
-        free(victim);
-        return;
+        json_object_clear(victims);
     }
     json_decref(saved);
+    if (!json_object_size(victims)) {
+        json_decref(victims);
+        return;
+    }
 
+    pthread_mutex_lock(&J->mu);
     size_t kept = 0;
     for (size_t i = 0; i < J->n_table; i++) {
         struct ln_job *job = &J->table[i];
-        if (!victim[i]) {
+        if (!json_object_get(victims, job->id)) {
             if (kept != i)
                 J->table[kept] = *job;
             kept++;
@@ -484,13 +508,17 @@ static void ln__retain(struct ln_jobs *J, int save)
                         ? "finished jobs for a limited time"
                         : "a limited number of finished jobs");
         ln__doom(J, job->id);
-        if (job->idempotency_key[0])
-            json_object_del(J->keys, job->idempotency_key);
+        if (job->idempotency_key[0]) {
+            json_t *owner = json_object_get(J->keys, job->idempotency_key);
+            if (owner && strcmp(json_string_value(owner), job->id) == 0)
+                json_object_del(J->keys, job->idempotency_key);
+        }
     }
     J->n_table = kept;
     ln__reindex(J);
     ln__changed(J);
-    free(victim);
+    pthread_mutex_unlock(&J->mu);
+    json_decref(victims);
 }
 
 /* ---- the worker ---- */
@@ -644,16 +672,22 @@ done:
     return rc;
 }
 
-/* Records what a run ended with (under mu). */
+/* Records what a run ended with (smu held, mu not): the next state is
+ * decided under mu, written without it, and taken by the table under mu. */
 static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_job *result,
                        int rc, const struct ln_error *err)
 {
+    pthread_mutex_lock(&J->mu);
     struct ln_job *job = w->deleted ? NULL : ln__find(J, w->id);
     if (!job) {
         ln__doom(J, w->id);
+        pthread_mutex_unlock(&J->mu);
         return;
     }
     struct ln_job next = *job;
+    int requeue = w->requeue && !w->user_canceled;
+    pthread_mutex_unlock(&J->mu);
+
     double now = ln_time_wall();
     if (rc == LN_OK) {
         next.status = LN_JOB_STATUS_SUCCEEDED;
@@ -667,7 +701,7 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
         snprintf(next.stage, sizeof next.stage, "done");
         next.progress = 1.0;
         next.finished_at = now;
-    } else if (rc == LN_ECANCELED && w->requeue && !w->user_canceled) {
+    } else if (rc == LN_ECANCELED && requeue) {
         next.status = LN_JOB_STATUS_QUEUED;
         snprintf(next.stage, sizeof next.stage, "queued");
         next.progress = 0.0;
@@ -685,21 +719,23 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
         next.finished_at = now;
     }
     ln__persist_or_log(J, &next);
-    ln__commit(J, job, &next);
 
+    pthread_mutex_lock(&J->mu);
+    /* A deletion may have taken the job from the table meanwhile (its step
+     * 4 needs no smu): its folder is then this worker's to remove. */
+    job = w->deleted ? NULL : ln__find(J, w->id);
+    if (!job) {
+        ln__doom(J, w->id);
+        pthread_mutex_unlock(&J->mu);
+        return;
+    }
+    ln__commit(J, job, &next);
     if (next.status == LN_JOB_STATUS_QUEUED) {
         ln__queue_push(J, next.id, 1);
+        pthread_mutex_unlock(&J->mu);
         ln_log_info("job %s stopped by the shutdown: queued again", next.id);
         return;
     }
-    if (next.status == LN_JOB_STATUS_SUCCEEDED)
-        ln_log_info("job %s succeeded: %zu faces in %.2f s", next.id, next.mesh.n_faces,
-                    next.finished_at - next.started_at);
-    else if (next.status == LN_JOB_STATUS_FAILED)
-        ln_log_info("job %s failed: %s", next.id, next.error);
-    else
-        ln_log_info("job %s canceled", next.id);
-
     double d = next.finished_at - next.started_at;
     if (d < 0)
         d = 0;
@@ -708,7 +744,74 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
             J->bucket_counts[b]++;
     J->duration_count++;
     J->duration_sum += d;
-    ln__retain(J, 1);
+    pthread_mutex_unlock(&J->mu);
+
+    if (next.status == LN_JOB_STATUS_SUCCEEDED)
+        ln_log_info("job %s succeeded: %zu faces in %.2f s", next.id, next.mesh.n_faces,
+                    next.finished_at - next.started_at);
+    else if (next.status == LN_JOB_STATUS_FAILED)
+        ln_log_info("job %s failed: %s", next.id, next.error);
+    else
+        ln_log_info("job %s canceled", next.id);
+    ln__retain(J);
+}
+
+/* Takes the first queued job for worker w and records it as running (smu
+ * held, mu not). Returns 0 when there was none left to take (another
+ * worker took it, or a deletion removed it). */
+static int ln__claim(struct ln_jobs *J, struct ln__worker *w, struct ln_job *next)
+{
+    pthread_mutex_lock(&J->mu);
+    struct ln_job *job = NULL;
+    while (!J->stopping && J->n_queue > 0 && !job) {
+        char id[LN_JOB_ID_LEN + 1];
+        memcpy(id, J->queue[0], sizeof id);
+        ln__queue_remove(J, id);
+        job = ln__find(J, id);
+        if (job && job->status != LN_JOB_STATUS_QUEUED)
+            job = NULL;
+    }
+    if (!job) {
+        pthread_mutex_unlock(&J->mu);
+        return 0;
+    }
+    *next = *job;
+    next->status = LN_JOB_STATUS_RUNNING;
+    next->attempts++;
+    next->started_at = ln_time_wall();
+    next->finished_at = 0.0;
+    snprintf(next->stage, sizeof next->stage, "starting");
+    next->progress = 0.0;
+    next->error_code = LN_OK;
+    next->error[0] = 0;
+    /* Busy from here: shutdown waits for this worker, and a cancel or a
+     * deletion that comes before the job shows as running reaches it. */
+    w->busy = 1;
+    atomic_fetch_add(&J->pub_running, 1);
+    memcpy(w->id, next->id, sizeof w->id);
+    w->user_canceled = 0;
+    w->deleted = 0;
+    w->requeue = 0;
+    atomic_store(&w->cancel, 0);
+    pthread_mutex_unlock(&J->mu);
+
+    ln__persist_or_log(J, next);
+
+    pthread_mutex_lock(&J->mu);
+    job = ln__find(J, next->id);
+    if (job && job->status == LN_JOB_STATUS_QUEUED) {
+        ln__commit(J, job, next);
+        pthread_mutex_unlock(&J->mu);
+        return 1;
+    }
+    /* Deleted meanwhile (its folder went with the deletion: the job was
+     * not yet running). */
+    w->busy = 0;
+    atomic_fetch_sub(&J->pub_running, 1);
+    w->id[0] = 0;
+    ln__changed(J);
+    pthread_mutex_unlock(&J->mu);
+    return 0;
 }
 
 static void *ln__worker_main(void *arg)
@@ -724,59 +827,39 @@ static void *ln__worker_main(void *arg)
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
         ln_log_debug("could not lower the worker's priority: %s", strerror(errno));
-    pthread_mutex_lock(&J->mu);
     for (;;) {
+        pthread_mutex_lock(&J->mu);
         while (!J->stopping && J->n_queue == 0)
             pthread_cond_wait(&J->work, &J->mu);
-        if (J->stopping)
-            break;
-        char id[LN_JOB_ID_LEN + 1];
-        memcpy(id, J->queue[0], sizeof id);
-        ln__queue_remove(J, id);
-        struct ln_job *job = ln__find(J, id);
-        if (!job || job->status != LN_JOB_STATUS_QUEUED)
-            continue;
-
-        struct ln_job next = *job;
-        next.status = LN_JOB_STATUS_RUNNING;
-        next.attempts++;
-        next.started_at = ln_time_wall();
-        next.finished_at = 0.0;
-        snprintf(next.stage, sizeof next.stage, "starting");
-        next.progress = 0.0;
-        next.error_code = LN_OK;
-        next.error[0] = 0;
-        ln__persist_or_log(J, &next);
-        ln__commit(J, job, &next);
-
-        w->busy = 1;
-        atomic_fetch_add(&J->pub_running, 1);
-        memcpy(w->id, id, sizeof id);
-        w->user_canceled = 0;
-        w->deleted = 0;
-        w->requeue = 0;
-        atomic_store(&w->cancel, 0);
+        int stop = J->stopping;
         pthread_mutex_unlock(&J->mu);
+        if (stop)
+            break;
 
         struct ln_job *result = ln_xmalloc(sizeof *result);
-        *result = next;
+        pthread_mutex_lock(&J->smu);
+        int claimed = ln__claim(J, w, result);
+        pthread_mutex_unlock(&J->smu);
+        if (!claimed) {
+            free(result);
+            continue;
+        }
+
         struct ln_error err = {0};
         int rc = ln__run(J, w, result, &err);
 
-        pthread_mutex_lock(&J->mu);
+        pthread_mutex_lock(&J->smu);
         ln__finish(J, w, result, rc, &err);
-        free(result);
+        pthread_mutex_lock(&J->mu);
         w->busy = 0;
         atomic_fetch_sub(&J->pub_running, 1);
         w->id[0] = 0;
         ln__changed(J);
-        if (json_array_size(J->doomed)) {
-            pthread_mutex_unlock(&J->mu);
-            ln__remove_doomed(J);
-            pthread_mutex_lock(&J->mu);
-        }
+        pthread_mutex_unlock(&J->mu);
+        pthread_mutex_unlock(&J->smu);
+        free(result);
+        ln__remove_doomed(J);
     }
-    pthread_mutex_unlock(&J->mu);
     return NULL;
 }
 
@@ -909,6 +992,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&J->smu, NULL);
     pthread_mutex_init(&J->mu, NULL);
     pthread_cond_init(&J->work, NULL);
     pthread_cond_init(&J->changed, &ca);
@@ -934,7 +1018,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
         if ((rc = ln_store_save(J->store, J->doc, err)) < 0)
             goto fail;
     }
-    ln__retain(J, 1);
+    ln__retain(J);
     ln__remove_doomed(J);
     *out = J;
     return LN_OK;
@@ -1013,6 +1097,10 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     if (!engine)
         return LN_EINVAL;
 
+    /* Under smu from the checks to the table: no other submission can take
+     * the key or fill the queue in between, and the job is durable before
+     * any reader can see it. */
+    pthread_mutex_lock(&J->smu);
     pthread_mutex_lock(&J->mu);
     if (key[0]) {
         json_t *owner = json_object_get(J->keys, key);
@@ -1022,23 +1110,28 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
             if (existed)
                 *existed = 1;
             pthread_mutex_unlock(&J->mu);
+            pthread_mutex_unlock(&J->smu);
             ln__unlink_staged(req);
             return LN_OK;
         }
     }
     if (J->stopping) {
+        pthread_mutex_unlock(&J->mu);
         rc = ln_error_set(err, LN_EBUSY, "the server is shutting down");
         goto fail;
     }
     if (J->n_queue >= J->max_queue) {
-        rc = ln_error_set(err, LN_EBUSY, "the queue is full (%zu jobs waiting)", J->n_queue);
+        size_t n_queue = J->n_queue;
+        pthread_mutex_unlock(&J->mu);
+        rc = ln_error_set(err, LN_EBUSY, "the queue is full (%zu jobs waiting)", n_queue);
         goto fail;
     }
-
     job = ln_xcalloc(1, sizeof *job);
     do
         ln_job_id_new(job->id);
     while (ln__find(J, job->id));
+    pthread_mutex_unlock(&J->mu);
+
     if (snprintf(dir, sizeof dir, "%s/%s", J->outputs, job->id) >= (int)sizeof dir) {
         rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
         goto fail;
@@ -1074,8 +1167,9 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     snprintf(job->idempotency_key, sizeof job->idempotency_key, "%s", key);
 
     /* Record and history are durable before the caller can answer 202. */
-    if ((rc = ln__persist(J, job, NULL, 1, err)) < 0)
+    if ((rc = ln__persist(J, job, 1, err)) < 0)
         goto fail;
+    pthread_mutex_lock(&J->mu);
     ln__append(J, job);
     ln__queue_push(J, job->id, 0);
     *out = J->table[J->n_table - 1];
@@ -1083,15 +1177,16 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     pthread_cond_signal(&J->work);
     ln__changed(J);
     pthread_mutex_unlock(&J->mu);
+    pthread_mutex_unlock(&J->smu);
     ln_log_info("job %s queued (%d image%s, %zu waiting)", job->id, job->n_inputs,
                 job->n_inputs == 1 ? "" : "s", waiting);
     free(job);
     return LN_OK;
 
 fail:
+    pthread_mutex_unlock(&J->smu);
     if (made_dir)
         ln__remove_folder(J, job->id);
-    pthread_mutex_unlock(&J->mu);
     free(job);
     return rc;
 }
@@ -1139,34 +1234,24 @@ int ln_jobs_list(struct ln_jobs *J, int status, size_t offset, size_t limit,
     return LN_OK;
 }
 
-int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err)
+/* Checks a job can be canceled and, when it is running, asks its worker
+ * to stop (memory only, under mu). Returns 1 when the job is queued: the
+ * caller then records the cancel with smu held. */
+static int ln__cancel_running(struct ln_jobs *J, const char *id, struct ln_job *out, int *rc,
+                              struct ln_error *err)
 {
-    int rc = LN_OK;
-    pthread_mutex_lock(&J->mu);
     struct ln_job *job = ln__find(J, id);
     if (!job) {
-        rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
-        goto done;
+        *rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
+        return 0;
     }
     if (ln_job_status_is_final(job->status)) {
-        rc = ln_error_set(err, LN_EINVAL, "job %s already %s", job->id,
-                          ln_job_status_name(job->status));
-        goto done;
+        *rc = ln_error_set(err, LN_EINVAL, "job %s already %s", job->id,
+                           ln_job_status_name(job->status));
+        return 0;
     }
-    if (job->status == LN_JOB_STATUS_QUEUED) {
-        struct ln_job next = *job;
-        next.status = LN_JOB_STATUS_CANCELED;
-        snprintf(next.stage, sizeof next.stage, "canceled");
-        next.finished_at = ln_time_wall();
-        if ((rc = ln__persist(J, &next, NULL, 0, err)) < 0)
-            goto done;
-        ln__queue_remove(J, job->id);
-        ln__commit(J, job, &next);
-        *out = *job;
-        ln_log_info("job %s canceled before it started", job->id);
-        ln__retain(J, 1);
-        goto done;
-    }
+    if (job->status == LN_JOB_STATUS_QUEUED)
+        return 1;
     /* Running: the engine stops at its next stage boundary and the worker
      * records the job as canceled. */
     struct ln__worker *w = ln__worker_of(J, job->id);
@@ -1178,38 +1263,81 @@ int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct
     job->version = ++J->version;
     ln__changed(J);
     *out = *job;
-done:
+    *rc = LN_OK;
+    return 0;
+}
+
+int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err)
+{
+    int rc = LN_OK;
+    pthread_mutex_lock(&J->mu);
+    int queued = ln__cancel_running(J, id, out, &rc, err);
     pthread_mutex_unlock(&J->mu);
+    if (!queued)
+        return rc;
+
+    /* Queued: durable before the answer. Under smu no worker can start it;
+     * checked again, as a worker may have started it meanwhile. */
+    pthread_mutex_lock(&J->smu);
+    pthread_mutex_lock(&J->mu);
+    queued = ln__cancel_running(J, id, out, &rc, err);
+    struct ln_job next;
+    if (queued) {
+        next = *ln__find(J, id);
+        next.status = LN_JOB_STATUS_CANCELED;
+        snprintf(next.stage, sizeof next.stage, "canceled");
+        next.finished_at = ln_time_wall();
+    }
+    pthread_mutex_unlock(&J->mu);
+    if (queued && (rc = ln__persist(J, &next, 0, err)) == LN_OK) {
+        pthread_mutex_lock(&J->mu);
+        struct ln_job *job = ln__find(J, next.id);
+        if (job) { /* else deleted meanwhile: the deletion answered for it */
+            ln__queue_remove(J, job->id);
+            ln__commit(J, job, &next);
+            *out = *job;
+        } else {
+            *out = next;
+        }
+        pthread_mutex_unlock(&J->mu);
+        ln_log_info("job %s canceled before it started", next.id);
+        ln__retain(J);
+    }
+    pthread_mutex_unlock(&J->smu);
     ln__remove_doomed(J); /* retention's, after a cancel */
     return rc;
 }
 
-
-/* A deletion refused after its mark: the job's record is written again as
- * the table has it (now, which this takes), outside the lock, and the job
- * is no longer being deleted. */
-static void ln__delete_refused(struct ln_jobs *J, const char *jid, json_t *now)
+/* A deletion refused after its mark (smu held): the job's record is
+ * written again as the table has it, and the job is no longer being
+ * deleted. */
+static void ln__delete_refused(struct ln_jobs *J, const char *jid)
 {
+    pthread_mutex_lock(&J->mu);
+    const struct ln_job *job = ln__find(J, jid);
+    json_t *now = job ? ln_job_to_json(job) : NULL;
+    pthread_mutex_unlock(&J->mu);
     struct ln_error rerr = {0};
-    if (ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
+    if (now && ln_folder_record_write(J->outputs, jid, now, &rerr) < 0)
         ln_log_error("job %s: %s", jid, rerr.message);
     json_decref(now);
     pthread_mutex_lock(&J->mu);
     json_object_del(J->deleting, jid);
     pthread_mutex_unlock(&J->mu);
 }
-/* DESIGN: a deletion in steps, the lock held only in between.
+
+/* DESIGN: a deletion in steps.
  *   1. Under mu: the job is put in `deleting`; from then on nothing writes
  *      its record (ln__persist skips it) and retention leaves it alone, so
  *      the mark of step 2 stays, and a second delete of it answers 404.
- *   2. Without mu: its record becomes the deletion mark (two fsyncs).
- *   3. Under mu: it leaves the history document (changes to it are now
- *      kept in the table only), and the history is serialised
- *      (ln_store_snapshot numbers it). Without mu, the snapshot is written
- *      unless a newer one already was (it lacks the job too).
+ *   2. With smu (mu not held): its record becomes the deletion mark (two
+ *      fsyncs). A change whose record was written before the job was
+ *      marked is already on disk: the mark goes over it.
+ *   3. Still with smu: it leaves the history document (changes to it are
+ *      now kept in the table only) and jobs.json is written without it.
  *   4. Under mu: the job leaves the table (GET answers 404 from here on),
- *      its worker is told; then, without mu, the folder is removed.
- * The mark is durable before any snapshot without the job exists, and the
+ *      its worker is told; then, without any lock, the folder is removed.
+ * The mark is durable before any history without the job exists, and the
  * folder goes only after one is on disk, so a crash at any instant either
  * leaves the job whole (its mark is dropped at start-up: the delete never
  * happened) or finishes the deletion at start-up (ln_folder_reconcile).
@@ -1231,36 +1359,43 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
     pthread_mutex_unlock(&J->mu);
 
     /* 2 */
+    pthread_mutex_lock(&J->smu);
+    pthread_mutex_lock(&J->mu);
+    int gone = ln__find(J, jid) == NULL; /* retention took it before the mark */
+    if (gone)
+        json_object_del(J->deleting, jid);
+    pthread_mutex_unlock(&J->mu);
+    if (gone) {
+        pthread_mutex_unlock(&J->smu);
+        return ln_error_set(err, LN_ENOTFOUND, "no job with id %s", jid);
+    }
     int rc = ln_folder_record_drop(J->outputs, jid, err);
     if (rc < 0) {
         /* Refused: the record, mark or not, and skipped by changes made
          * meanwhile, is written again as the table has the job. */
-        pthread_mutex_lock(&J->mu);
-        json_t *now = ln_job_to_json(ln__find(J, jid));
-        pthread_mutex_unlock(&J->mu);
-        ln__delete_refused(J, jid, now);
+        ln__delete_refused(J, jid);
+        pthread_mutex_unlock(&J->smu);
         return rc;
     }
 
     /* 3 */
-    pthread_mutex_lock(&J->mu);
+    json_t *old = json_incref(json_object_get(J->doc, jid));
     json_object_del(J->doc, jid);
-    uint64_t seq;
-    char *text = ln_store_snapshot(J->store, J->doc, &seq);
-    pthread_mutex_unlock(&J->mu);
-    rc = ln_store_write(J->store, text, seq, err);
+    rc = ln__save(J, err);
+    if (rc < 0) {
+        if (old)
+            json_object_set(J->doc, jid, old);
+        ln__delete_refused(J, jid);
+        pthread_mutex_unlock(&J->smu);
+        json_decref(old);
+        return rc;
+    }
+    json_decref(old);
+    pthread_mutex_unlock(&J->smu);
 
     /* 4 */
     pthread_mutex_lock(&J->mu);
     job = ln__find(J, jid); /* still there: only this call removes it now */
-    if (rc < 0) {
-        json_t *now = ln_job_to_json(job);
-        json_object_set(J->doc, jid, now);
-        J->dirty = 1; /* a newer snapshot without it may be on disk */
-        pthread_mutex_unlock(&J->mu);
-        ln__delete_refused(J, jid, now);
-        return rc;
-    }
     struct ln__worker *w = job->status == LN_JOB_STATUS_RUNNING ? ln__worker_of(J, jid) : NULL;
     if (w) {
         w->deleted = 1;
@@ -1476,17 +1611,18 @@ void ln_jobs_shutdown(struct ln_jobs *J, double grace_s)
         }
     }
 
-    pthread_mutex_lock(&J->mu);
+    pthread_mutex_lock(&J->smu);
     if (J->dirty) {
         struct ln_error err = {0};
-        if (ln_store_save(J->store, J->doc, &err) < 0)
+        if (ln__save(J, &err) < 0)
             ln_log_error("the job history could not be saved at shutdown: %s", err.message);
-        else
-            J->dirty = 0;
     }
+    pthread_mutex_unlock(&J->smu);
+    pthread_mutex_lock(&J->mu);
     J->shut_down = 1;
     ln__changed(J);
-    pthread_mutex_unlock(&J->mu);    ln__remove_doomed(J);
+    pthread_mutex_unlock(&J->mu);
+    ln__remove_doomed(J);
 }
 
 void ln_jobs_free(struct ln_jobs *J)
@@ -1497,6 +1633,7 @@ void ln_jobs_free(struct ln_jobs *J)
     pthread_cond_destroy(&J->changed);
     pthread_cond_destroy(&J->work);
     pthread_mutex_destroy(&J->mu);
+    pthread_mutex_destroy(&J->smu);
     ln_store_free(J->store);
     json_decref(J->doc);
     json_decref(J->index);
