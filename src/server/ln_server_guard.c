@@ -364,6 +364,9 @@ void ln__guard_headers(const struct ln_server *srv, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    /* No other site's page may embed an answer (a user's photo as an
+     * <img>, a model as a <script>): only fetch with the server's consent. */
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     if (srv->csp)
         MHD_add_response_header(resp, "Content-Security-Policy", srv->csp);

@@ -185,6 +185,7 @@ function checkHeaders(r, what) {
   assert.equal(r.headers['x-content-type-options'], 'nosniff', what);
   assert.equal(r.headers['referrer-policy'], 'no-referrer', what);
   assert.equal(r.headers['cross-origin-opener-policy'], 'same-origin', what);
+  assert.equal(r.headers['cross-origin-resource-policy'], 'same-origin', what);
   assert.equal(r.headers['x-frame-options'], 'DENY', what);
   const csp = r.headers['content-security-policy'];
   assert.ok(csp, `${what}: Content-Security-Policy`);
