@@ -719,6 +719,7 @@ int ln_app_serve(int argc, char **argv)
     }
     /* The decoded-size limits follow the upload limits. */
     s.srv.image_limits.max_bytes = s.srv.max_file_bytes;
+    s.jobs.image_limits = s.srv.image_limits;
     char web_buf[PATH_MAX], vendor_buf[PATH_MAX];
     s.srv.web_dir = s.web;
     ln__ui_dirs(&s.srv, web_buf, vendor_buf);

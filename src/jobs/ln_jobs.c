@@ -97,6 +97,7 @@ struct ln_jobs {
     size_t max_queue;
     size_t keep_jobs;
     double keep_seconds;
+    struct ln_image_limits image_limits;
     pthread_mutex_t smu; /* orders the writes: taken before mu, never while holding it */
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -137,6 +138,7 @@ void ln_jobs_config_default(struct ln_jobs_config *cfg)
     cfg->max_queue = 64;
     cfg->keep_jobs = 1000;
     cfg->keep_seconds = 0;
+    cfg->image_limits = ln_image_limits_default();
 }
 
 /* ---- folders ---- */
@@ -586,7 +588,7 @@ static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
             rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
             goto done;
         }
-        rc = ln_image_load(path, NULL, &images[i], err);
+        rc = ln_image_load(path, &J->image_limits, &images[i], err);
         if (rc < 0) {
             /* The message starts with our path; the client knows its name. */
             size_t pl = strlen(path);
@@ -979,6 +981,7 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     J->max_queue = cfg->max_queue > 0 ? cfg->max_queue : def.max_queue;
     J->keep_jobs = cfg->keep_jobs;
     J->keep_seconds = cfg->keep_seconds;
+    J->image_limits = cfg->image_limits;
     J->doc = json_object();
     J->index = json_object();
     J->keys = json_object();

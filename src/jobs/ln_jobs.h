@@ -39,6 +39,9 @@ struct ln_jobs_config {
     size_t max_queue;        /* queued jobs accepted, default 64 */
     size_t keep_jobs;        /* retention: newest finished jobs kept, 0 = all (default 1000) */
     double keep_seconds;     /* retention: finished jobs older than this are removed, 0 = never */
+    /* What a job's inputs may decode to: the limits the uploads were
+     * checked with (default ln_image_limits_default()). */
+    struct ln_image_limits image_limits;
 };
 
 void ln_jobs_config_default(struct ln_jobs_config *cfg);

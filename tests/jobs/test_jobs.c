@@ -394,6 +394,32 @@ static void test_failure_is_recorded(void **state)
     ln_jobs_free(J);
 }
 
+/* A job decodes its inputs with the limits it was configured with (the
+ * server's --max-pixels and upload size), not the library's defaults. */
+static void test_image_limits_apply(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_limits");
+    struct ln__fake f = {.mode = LN__FAKE_OK};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    assert_int_equal(cfg.image_limits.max_pixels, LN_IMAGE_DEFAULT_MAX_PIXELS);
+    cfg.outputs_dir = dir;
+    cfg.image_limits.max_pixels = 64 * 63; /* the test's inputs are 64 x 64 */
+    struct ln_jobs *J = NULL;
+    struct ln_error err = {0};
+    struct ln_engine_set set = {{&eng}, 1};
+    assert_int_equal(ln_jobs_open(&cfg, &set, &J, &err), LN_OK);
+    ln__start(J);
+    struct ln_job job;
+    ln__submit(J, &job, NULL);
+    ln__wait_for(J, job.id, ln__is_final, 10, &job);
+    assert_int_equal(job.status, LN_JOB_STATUS_FAILED);
+    assert_non_null(strstr(job.error, "4032"));
+    assert_int_equal(atomic_load(&f.runs), 0);
+    ln_jobs_free(J);
+}
+
 static void test_cancel(void **state)
 {
     const char *dir = ln_test_tmpdir("jobs_cancel");
@@ -1634,6 +1660,7 @@ int main(void)
         cmocka_unit_test(test_refused_change_leaves_record),
         cmocka_unit_test(test_deletion_cut_short),
         cmocka_unit_test(test_concurrent_changes),
+        cmocka_unit_test(test_image_limits_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
