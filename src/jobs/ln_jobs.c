@@ -7,55 +7,21 @@
  * memory only, because writing the file for every percent would cost more
  * than the generation.
  *
- * DESIGN: how the threads meet. Two mutexes, always taken in this order:
- *   - smu, the save lock, orders the writes: whoever changes a job's
- *     record or the history (a submission, a cancel of a queued job, a
- *     worker starting or finishing a job, retention, a deletion's steps 2
- *     and 3) holds it from deciding the change to making it visible, so
- *     records and jobs.json follow the changes in one order. It guards the
- *     history document (doc, dirty, store). It is held across fsyncs.
- *   - mu guards the in-memory table: everything below the "under mu" line
- *     of struct ln_jobs and struct ln__worker. It is held only for memory:
- *     never across a write, an fsync or a folder removal, so GET /jobs/{id},
- *     the listing and the event notifier never wait for the disk. Two
- *     condition variables hang off it:
- *       - `work`: workers sleep on it while the queue is empty;
- *         ln_jobs_submit signals it after a job is durably queued, shutdown
- *         broadcasts it.
- *       - `changed`: broadcast whenever any job changes (status, stage,
- *         progress, removal) and whenever a worker goes idle, each time
- *         with `changes` counted up. Waiters sleep on it with a timeout:
- *         ln_jobs_wait compares one job's version, ln_jobs_wait_any the
- *         count (the HTTP server's one event-stream notifier); shutdown
- *         sleeps on it until the workers are idle.
- * A change is made in three moves: under mu, the next state is computed
- * from the table; without mu (smu held), the record and then the history
- * are written (ln__persist); under mu again, the table takes the change and
- * the waiters are woken. Readers therefore never see a change that is not
- * yet durable. What may happen to the table in between without smu (a
- * deletion's steps 1 and 4, progress, the cancel flag of a running job) is
- * checked when the table takes the change. A worker takes the locks to pop
- * a job and mark it running, releases both for the whole generation
- * (decode, engine, export, preview), and takes them again to record the
- * result. Cancellation crosses without the locks: each worker has an atomic
- * flag that the engine polls between stages. A job deleted while it runs
- * is removed from the table at once; its worker removes the folder when the
- * engine returns.
+ *
+ * The manager's files: ln_jobs.c (opening, requests, waiting, metrics,
+ * shutdown), ln_jobs_table.c (the table and the queue), ln_jobs_save.c
+ * (records, history, retention), ln_jobs_worker.c (the workers),
+ * ln_jobs_files.c (paths, staging, format conversion); ln_jobs_int.h holds
+ * the state they share and the DESIGN of its locking.
  */
-#define _GNU_SOURCE /* SCHED_IDLE */
-#include "ln_jobs.h"
+#include "ln_jobs_int.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,72 +29,7 @@
 #include "ln_file.h"
 #include "ln_folder.h"
 #include "ln_log.h"
-#include "ln_render.h"
-#include "ln_store.h"
 #include "ln_time.h"
-
-#define LN__PREVIEW_SIZE 256
-#define LN__STAGING_PREFIX ".staging-"
-
-static const double ln__bucket_bounds[LN_JOBS_DURATION_BUCKETS] = {
-    0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600,
-};
-
-struct ln__worker {
-    struct ln_jobs *jobs;
-    pthread_t thread;
-    int started;
-    atomic_int cancel; /* polled by the engine through struct ln_progress */
-    /* worker thread only: throttles progress reports */
-    char last_stage[32];
-    double last_fraction;
-    /* under mu */
-    int busy;
-    char id[LN_JOB_ID_LEN + 1];
-    int user_canceled; /* canceled or deleted through the API */
-    int deleted;       /* removed from the table while running */
-    int requeue;       /* shutdown ran out of grace: queue it again */
-};
-
-struct ln_jobs {
-    char *outputs;
-    struct ln_engine_set engines; /* a copy; the engines are borrowed */
-    int n_workers;
-    size_t max_queue;
-    size_t keep_jobs;
-    double keep_seconds;
-    struct ln_image_limits image_limits;
-    pthread_mutex_t smu; /* orders the writes: taken before mu, never while holding it */
-    pthread_mutex_t mu;
-    pthread_cond_t work;
-    pthread_cond_t changed;
-    struct ln__worker *workers;
-    /* under smu */
-    struct ln_store *store;
-    json_t *doc;   /* id -> job object: what jobs.json holds */
-    int dirty;     /* a save failed; the next save or shutdown retries */
-    /* under mu */
-    struct ln_job *table; /* oldest first */
-    size_t n_table, cap_table;
-    json_t *index; /* id -> position in table */
-    json_t *keys;  /* idempotency key -> id */
-    json_t *deleting; /* id -> true: deletions between their mark and the table */
-    json_t *doomed;   /* ids whose folders are to be removed once mu is released */
-    char (*queue)[LN_JOB_ID_LEN + 1];
-    size_t n_queue, cap_queue;
-    /* Copies of n_queue and of the number of busy workers, written under mu
-     * and read without it, so /health never waits behind a history save. */
-    atomic_size_t pub_depth;
-    atomic_int pub_running;
-    uint64_t version;
-    uint64_t changes; /* bumped with every broadcast of `changed` (ln_jobs_wait_any) */
-    int started;
-    int stopping; /* no new jobs; workers exit when idle */
-    int shut_down;
-    uint64_t bucket_counts[LN_JOBS_DURATION_BUCKETS];
-    uint64_t duration_count;
-    double duration_sum;
-};
 
 void ln_jobs_config_default(struct ln_jobs_config *cfg)
 {
@@ -141,37 +42,7 @@ void ln_jobs_config_default(struct ln_jobs_config *cfg)
     cfg->image_limits = ln_image_limits_default();
 }
 
-/* ---- folders ---- */
-
-/* Removes outputs/<name> and everything in it (see ln_folder_remove). */
-static int ln__remove_folder(const struct ln_jobs *J, const char *name)
-{
-    return ln_folder_remove(J->outputs, name);
-}
-
-/* DESIGN: folders of jobs out of the history (retention, a job deleted
- * while it ran) are not removed under mu, where the unlinking would hold up
- * every reader: under mu their ids go to `doomed`, and the thread that
- * released mu removes them (ln__remove_doomed). The removal still follows
- * the history save that dropped the jobs, and a crash in between leaves
- * deletion marks that the next start finishes. */
-static void ln__doom(struct ln_jobs *J, const char *id)
-{
-    json_array_append_new(J->doomed, json_string(id));
-}
-
-/* Removes the doomed folders; called without mu. */
-static void ln__remove_doomed(struct ln_jobs *J)
-{
-    pthread_mutex_lock(&J->mu);
-    json_t *ids = J->doomed;
-    J->doomed = json_array();
-    pthread_mutex_unlock(&J->mu);
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) ln__remove_folder(J, json_string_value(v));
-    json_decref(ids);
-}
+/* ---- opening ---- */
 
 static void ln__clear_staging(const struct ln_jobs *J)
 {
@@ -197,13 +68,6 @@ static void ln__clear_staging(const struct ln_jobs *J)
         ln_log_info("removed %zu unfinished upload folder%s from %s", n, n == 1 ? "" : "s",
                     J->outputs);
     free(names);
-}
-
-static int ln__job_file(const struct ln_jobs *J, const char *id, const char *name, char *buf,
-                        size_t n)
-{
-    int w = snprintf(buf, n, "%s/%s/%s", J->outputs, id, name);
-    return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
 /* A file written atomically is NAME.tmp-XXXXXX until its rename (see
@@ -233,639 +97,6 @@ static size_t ln__clear_temporaries(const struct ln_jobs *J, const char *id)
     closedir(d);
     return n;
 }
-
-/* ---- the table (under mu) ---- */
-
-static struct ln_job *ln__find(struct ln_jobs *J, const char *id)
-{
-    if (!ln_job_id_valid(id))
-        return NULL;
-    json_t *pos = json_object_get(J->index, id);
-    if (!pos)
-        return NULL;
-    return &J->table[json_integer_value(pos)];
-}
-
-static void ln__reindex(struct ln_jobs *J)
-{
-    json_object_clear(J->index);
-    for (size_t i = 0; i < J->n_table; i++)
-        json_object_set_new(J->index, J->table[i].id, json_integer((json_int_t)i));
-}
-
-static void ln__append(struct ln_jobs *J, const struct ln_job *job)
-{
-    if (J->n_table == J->cap_table) {
-        J->cap_table = J->cap_table ? 2 * J->cap_table : 64;
-        J->table = ln_xrealloc(J->table, J->cap_table * sizeof *J->table);
-    }
-    J->table[J->n_table] = *job;
-    J->table[J->n_table].version = ++J->version;
-    json_object_set_new(J->index, job->id, json_integer((json_int_t)J->n_table));
-    if (job->idempotency_key[0])
-        json_object_set_new(J->keys, job->idempotency_key, json_string(job->id));
-    J->n_table++;
-}
-
-/* Drops the job at position i (the caller reindexes). */
-static void ln__drop(struct ln_jobs *J, size_t i)
-{
-    const struct ln_job *job = &J->table[i];
-    if (job->idempotency_key[0]) {
-        json_t *owner = json_object_get(J->keys, job->idempotency_key);
-        if (owner && strcmp(json_string_value(owner), job->id) == 0)
-            json_object_del(J->keys, job->idempotency_key);
-    }
-    memmove(&J->table[i], &J->table[i + 1], (J->n_table - i - 1) * sizeof *J->table);
-    J->n_table--;
-}
-
-/* Wakes everyone who waits for changes (under mu). */
-static void ln__changed(struct ln_jobs *J)
-{
-    J->changes++;
-    pthread_cond_broadcast(&J->changed);
-}
-
-/* Makes a change visible: copies next over the stored job with a new
- * version and wakes everyone who waits for changes. */
-static void ln__commit(struct ln_jobs *J, struct ln_job *slot, const struct ln_job *next)
-{
-    *slot = *next;
-    slot->version = ++J->version;
-    ln__changed(J);
-}
-
-static void ln__queue_push(struct ln_jobs *J, const char *id, int front)
-{
-    if (J->n_queue == J->cap_queue) {
-        J->cap_queue = J->cap_queue ? 2 * J->cap_queue : 16;
-        J->queue = ln_xrealloc(J->queue, J->cap_queue * sizeof *J->queue);
-    }
-    if (front) {
-        memmove(&J->queue[1], &J->queue[0], J->n_queue * sizeof *J->queue);
-        memcpy(J->queue[0], id, LN_JOB_ID_LEN + 1);
-    } else {
-        memcpy(J->queue[J->n_queue], id, LN_JOB_ID_LEN + 1);
-    }
-    J->n_queue++;
-    atomic_store(&J->pub_depth, J->n_queue);
-}
-
-static void ln__queue_remove(struct ln_jobs *J, const char *id)
-{
-    for (size_t i = 0; i < J->n_queue; i++) {
-        if (strcmp(J->queue[i], id) == 0) {
-            memmove(&J->queue[i], &J->queue[i + 1], (J->n_queue - i - 1) * sizeof *J->queue);
-            J->n_queue--;
-            atomic_store(&J->pub_depth, J->n_queue);
-            return;
-        }
-    }
-}
-
-static struct ln__worker *ln__worker_of(struct ln_jobs *J, const char *id)
-{
-    for (int i = 0; i < J->n_workers; i++)
-        if (J->workers[i].busy && strcmp(J->workers[i].id, id) == 0)
-            return &J->workers[i];
-    return NULL;
-}
-
-/* ---- persistence (smu held, mu not) ---- */
-
-/* Whether the job is being deleted (ln_jobs_delete): its record is then
- * the deletion mark, which nothing else may overwrite. */
-static int ln__marked(struct ln_jobs *J, const char *id)
-{
-    pthread_mutex_lock(&J->mu);
-    int marked = json_object_get(J->deleting, id) != NULL;
-    pthread_mutex_unlock(&J->mu);
-    return marked;
-}
-
-/* Writes the history document as jobs.json (smu held). */
-static int ln__save(struct ln_jobs *J, struct ln_error *err)
-{
-    uint64_t seq;
-    char *text = ln_store_snapshot(J->store, J->doc, &seq);
-    int rc = ln_store_write(J->store, text, seq, err);
-    if (rc == LN_OK)
-        J->dirty = 0;
-    return rc;
-}
-
-/* Writes the job's folder record (ln_folder.h) with `next`, then the
- * history with the same change. The record goes first: whatever instant a
- * crash picks, the record is never behind jobs.json, so the next start can
- * tell a finished job from its record even when jobs.json is lost or one
- * save behind. With `strict` a record that cannot be written refuses the
- * change (a submission is not acknowledged without its record); otherwise
- * the failure is logged and the history still saved. On failure the
- * document, the history file and the record are as before. The table is
- * the caller's to change afterwards. */
-static int ln__persist(struct ln_jobs *J, const struct ln_job *next, int strict,
-                       struct ln_error *err)
-{
-    const char *id = next->id;
-    json_t *old = json_incref(json_object_get(J->doc, id));
-    json_t *now = ln_job_to_json(next);
-    struct ln_error rerr = {0};
-    /* A deletion marks its job before it takes smu, and writes the mark
-     * after: a mark seen here is already written, one set later will be
-     * written over this record. */
-    int marked = ln__marked(J, id);
-    int rc = marked ? LN_OK : ln_folder_record_write(J->outputs, id, now, &rerr);
-    int recorded = rc == LN_OK && !marked;
-    if (rc < 0) {
-        if (strict) {
-            if (err)
-                *err = rerr;
-            goto done;
-        }
-        ln_log_error("job %s: %s", id, rerr.message);
-    }
-    if (marked && !old) {
-        /* Past step 3 of ln_jobs_delete: the table keeps the change. */
-        rc = LN_OK;
-        goto done;
-    }
-    json_object_set(J->doc, id, now);
-    rc = ln__save(J, err);
-    if (rc < 0) {
-        if (old)
-            json_object_set(J->doc, id, old);
-        else
-            json_object_del(J->doc, id);
-        /* The record follows the history back (best effort: a record left
-         * ahead would let the next start apply a change that was refused). */
-        struct ln_error berr = {0};
-        if (recorded && (old ? ln_folder_record_write(J->outputs, id, old, &berr)
-                             : ln_folder_record_drop(J->outputs, id, &berr)) < 0)
-            ln_log_error("job %s: %s", id, berr.message);
-    }
-done:
-    json_decref(now);
-    json_decref(old);
-    return rc;
-}
-
-/* For changes made by workers, which cannot be refused: the change stands
- * in the job's record and in the document, the failure is logged, and the
- * next save carries it. */
-static void ln__persist_or_log(struct ln_jobs *J, const struct ln_job *next)
-{
-    struct ln_error err = {0};
-    if (ln__persist(J, next, 0, &err) < 0) {
-        json_t *now = ln_job_to_json(next);
-        struct ln_error rerr = {0};
-        int marked = ln__marked(J, next->id);
-        if (!marked && ln_folder_record_write(J->outputs, next->id, now, &rerr) < 0)
-            ln_log_error("job %s: %s", next->id, rerr.message);
-        if (!marked || json_object_get(J->doc, next->id))
-            json_object_set(J->doc, next->id, now);
-        json_decref(now);
-        J->dirty = 1;
-        ln_log_error("job %s is %s but %s", next->id, ln_job_status_name(next->status),
-                     err.message);
-    }
-}
-
-/* ---- retention (smu held, mu not) ---- */
-
-/* Removes the finished jobs beyond what the configuration keeps (a number,
- * an age). Chosen under mu; each record goes before the history, as in
- * ln__persist, so that a crash in between cannot bring a removed job back
- * from its folder, and a job whose record cannot be removed stays until
- * the next try; then the table drops them under mu and their folders are
- * doomed (ln__remove_doomed). A job marked for deletion after the choice
- * is removed all the same; its deletion then finds it gone. */
-static void ln__retain(struct ln_jobs *J)
-{
-    if (J->keep_jobs == 0 && J->keep_seconds <= 0)
-        return;
-    double now = ln_time_wall();
-    json_t *victims = json_object(); /* id -> true */
-    pthread_mutex_lock(&J->mu);
-    size_t n_final = 0;
-    for (size_t i = 0; i < J->n_table; i++)
-        n_final += ln_job_status_is_final(J->table[i].status) != 0;
-    size_t over = J->keep_jobs && n_final > J->keep_jobs ? n_final - J->keep_jobs : 0;
-    for (size_t i = 0; i < J->n_table; i++) {
-        const struct ln_job *job = &J->table[i];
-        if (!ln_job_status_is_final(job->status) || json_object_get(J->deleting, job->id))
-            continue;
-        double done_at = job->finished_at > 0 ? job->finished_at : job->created_at;
-        if (json_object_size(victims) < over ||
-            (J->keep_seconds > 0 && now - done_at > J->keep_seconds))
-            json_object_set_new(victims, job->id, json_true());
-    }
-    pthread_mutex_unlock(&J->mu);
-
-    json_t *saved = json_object();
-    struct ln_error err = {0};
-    const char *id;
-    json_t *v, *tmp;
-    json_object_foreach_safe(victims, tmp, id, v)
-    {
-        if (ln_folder_record_drop(J->outputs, id, &err) < 0) {
-            ln_log_error("job %s kept for now: %s", id, err.message);
-            json_object_del(victims, id);
-            continue;
-        }
-        json_object_set(saved, id, json_object_get(J->doc, id));
-        json_object_del(J->doc, id);
-    }
-    if (json_object_size(victims) && ln__save(J, &err) < 0) {
-        ln_log_error("old jobs kept: %s", err.message);
-        json_t *job;
-        json_object_foreach(saved, id, job)
-        {
-            struct ln_error rerr = {0};
-            if (ln_folder_record_write(J->outputs, id, job, &rerr) < 0)
-                ln_log_error("job %s: %s", id, rerr.message);
-        }
-        json_object_update(J->doc, saved);
-        json_object_clear(victims);
-    }
-    json_decref(saved);
-    if (!json_object_size(victims)) {
-        json_decref(victims);
-        return;
-    }
-
-    pthread_mutex_lock(&J->mu);
-    size_t kept = 0;
-    for (size_t i = 0; i < J->n_table; i++) {
-        struct ln_job *job = &J->table[i];
-        if (!json_object_get(victims, job->id)) {
-            if (kept != i)
-                J->table[kept] = *job;
-            kept++;
-            continue;
-        }
-        ln_log_info("job %s (%s) removed with its files: retention keeps %s", job->id,
-                    ln_job_status_name(job->status),
-                    J->keep_seconds > 0 && now - job->finished_at > J->keep_seconds
-                        ? "finished jobs for a limited time"
-                        : "a limited number of finished jobs");
-        ln__doom(J, job->id);
-        if (job->idempotency_key[0]) {
-            json_t *owner = json_object_get(J->keys, job->idempotency_key);
-            if (owner && strcmp(json_string_value(owner), job->id) == 0)
-                json_object_del(J->keys, job->idempotency_key);
-        }
-    }
-    J->n_table = kept;
-    ln__reindex(J);
-    ln__changed(J);
-    pthread_mutex_unlock(&J->mu);
-    json_decref(victims);
-}
-
-/* ---- the worker ---- */
-
-static void ln__on_progress(void *user, const char *stage, double fraction)
-{
-    struct ln__worker *w = user;
-    struct ln_jobs *J = w->jobs;
-    /* Progress changes only memory, but under mu: skip reports that would
-     * not show (same stage, less than a percent). */
-    int same_stage = strncmp(stage, w->last_stage, sizeof w->last_stage - 1) == 0;
-    if (same_stage && fraction - w->last_fraction < 0.01 && fraction < 1.0)
-        return;
-    snprintf(w->last_stage, sizeof w->last_stage, "%s", stage);
-    w->last_fraction = fraction;
-
-    pthread_mutex_lock(&J->mu);
-    struct ln_job *job = ln__find(J, w->id);
-    if (job && job->status == LN_JOB_STATUS_RUNNING) {
-        if (!w->user_canceled)
-            snprintf(job->stage, sizeof job->stage, "%s", stage);
-        job->progress = fraction;
-        job->version = ++J->version;
-        ln__changed(J);
-    }
-    pthread_mutex_unlock(&J->mu);
-}
-
-static void ln__add_timing(struct ln_job *job, const char *name, double seconds, int first)
-{
-    if (job->n_timings >= LN_JOB_MAX_TIMINGS)
-        return;
-    int at = first ? 0 : job->n_timings;
-    /* "total" stays last */
-    if (!first && at > 0 && strcmp(job->timings[at - 1].name, "total") == 0)
-        at--;
-    memmove(&job->timings[at + 1], &job->timings[at],
-            (size_t)(job->n_timings - at) * sizeof job->timings[0]);
-    snprintf(job->timings[at].name, sizeof job->timings[at].name, "%s", name);
-    job->timings[at].seconds = seconds;
-    job->n_timings++;
-}
-
-/* Runs one job outside the lock: inputs from the job folder, the engine,
- * model.glb, preview.png. Fills the report fields of *job. */
-static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
-                   struct ln_error *err)
-{
-    struct ln_image images[LN_MAX_VIEWS];
-    struct ln_mesh mesh = {0};
-    struct ln_image preview = {0};
-    struct ln_generate_report rep;
-    char path[4096];
-    int n_loaded = 0, rc;
-    double t0 = ln_time_now();
-    memset(images, 0, sizeof images);
-    w->last_stage[0] = 0;
-    w->last_fraction = -1.0;
-    struct ln_progress progress = {
-        .report = ln__on_progress, .user = w, .cancel = &w->cancel};
-
-    ln_progress_report(&progress, "decoding", 0.0);
-    for (int i = 0; i < job->n_inputs; i++) {
-        if (ln__job_file(J, job->id, job->inputs[i].file, path, sizeof path) < 0) {
-            rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
-            goto done;
-        }
-        rc = ln_image_load(path, &J->image_limits, &images[i], err);
-        if (rc < 0) {
-            /* The message starts with our path; the client knows its name. */
-            size_t pl = strlen(path);
-            char msg[LN_ERROR_MESSAGE_MAX];
-            const char *m = err->message;
-            if (strncmp(m, path, pl) == 0 && strncmp(m + pl, ": ", 2) == 0)
-                m += pl + 2;
-            snprintf(msg, sizeof msg, "%s", m);
-            ln_error_set(err, rc, "image %d (%s): %s", i + 1, job->inputs[i].name, msg);
-            goto done;
-        }
-        n_loaded++;
-    }
-    double t_decode = ln_time_now() - t0;
-    if (ln_progress_canceled(&progress)) {
-        rc = ln_error_set(err, LN_ECANCELED, "canceled");
-        goto done;
-    }
-
-    struct ln_engine_input in = {
-        .images = images,
-        .n_images = (size_t)job->n_inputs,
-        .views = job->has_views ? job->views : NULL,
-    };
-    /* The engine chosen at submit may be gone after a restart (its weights
-     * removed): the job then runs on the default engine for its image
-     * count, and says so, rather than failing a request that was valid. */
-    char fallback[LN_ERROR_MESSAGE_MAX] = "";
-    const struct ln_engine *engine = ln_engine_set_find(&J->engines, job->engine);
-    if (!engine || !ln_engine_accepts(engine, (size_t)job->n_inputs)) {
-        engine = ln_engine_set_pick(&J->engines, NULL, (size_t)job->n_inputs, err);
-        if (!engine) {
-            rc = LN_EINVAL;
-            goto done;
-        }
-        snprintf(fallback, sizeof fallback,
-                 "the %.16s engine is not loaded on this server: generated with %s",
-                 job->engine[0] ? job->engine : "chosen", ln_engine_name(engine));
-        ln_log_warn("job %s: %s", job->id, fallback);
-    }
-    struct ln_progress gen = ln_progress_span(&progress, 0.05, 0.95);
-    rc = ln_generate(engine, &in, &job->options, &gen, &mesh, &rep, err);
-    if (rc < 0)
-        goto done;
-    for (int i = 0; i < n_loaded; i++)
-        ln_image_free(&images[i]);
-    n_loaded = 0;
-
-    ln_progress_report(&progress, "saving", 0.95);
-    double t_save = ln_time_now();
-    if (ln__job_file(J, job->id, "model.glb", path, sizeof path) < 0) {
-        rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
-        goto done;
-    }
-    rc = ln_mesh_save(&mesh, path, LN_MESH_FORMAT_GLB, err);
-    if (rc < 0)
-        goto done;
-    ln_job_set_report(job, &rep);
-    if (fallback[0] && job->n_warnings < LN_REPORT_MAX_WARNINGS)
-        snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0], "%s", fallback);
-
-    /* The model is what was asked for; a missing thumbnail is a warning. */
-    struct ln_error perr = {0};
-    if (ln__job_file(J, job->id, "preview.png", path, sizeof path) < 0 ||
-        ln_render_preview(&mesh, LN__PREVIEW_SIZE, &preview, &perr) < 0 ||
-        ln_image_save_png(&preview, path, &perr) < 0) {
-        ln_log_warn("job %s: no preview: %s", job->id, perr.message);
-        if (job->n_warnings < LN_REPORT_MAX_WARNINGS)
-            snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0],
-                     "no preview image: %.200s", perr.message);
-    }
-    ln__add_timing(job, "decode", t_decode, 1);
-    ln__add_timing(job, "save", ln_time_now() - t_save, 0);
-    if (job->n_timings > 0 && strcmp(job->timings[job->n_timings - 1].name, "total") == 0)
-        job->timings[job->n_timings - 1].seconds = ln_time_now() - t0;
-    rc = LN_OK;
-
-done:
-    ln_image_free(&preview);
-    ln_mesh_free(&mesh);
-    for (int i = 0; i < n_loaded; i++)
-        ln_image_free(&images[i]);
-    return rc;
-}
-
-/* Records what a run ended with (smu held, mu not): the next state is
- * decided under mu, written without it, and taken by the table under mu. */
-static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_job *result,
-                       int rc, const struct ln_error *err)
-{
-    pthread_mutex_lock(&J->mu);
-    struct ln_job *job = w->deleted ? NULL : ln__find(J, w->id);
-    if (!job) {
-        ln__doom(J, w->id);
-        pthread_mutex_unlock(&J->mu);
-        return;
-    }
-    struct ln_job next = *job;
-    int requeue = w->requeue && !w->user_canceled;
-    pthread_mutex_unlock(&J->mu);
-
-    double now = ln_time_wall();
-    if (rc == LN_OK) {
-        next.status = LN_JOB_STATUS_SUCCEEDED;
-        snprintf(next.engine, sizeof next.engine, "%s", result->engine);
-        next.n_timings = result->n_timings;
-        memcpy(next.timings, result->timings, sizeof next.timings);
-        next.has_mesh = result->has_mesh;
-        next.mesh = result->mesh;
-        next.n_warnings = result->n_warnings;
-        memcpy(next.warnings, result->warnings, sizeof next.warnings);
-        snprintf(next.stage, sizeof next.stage, "done");
-        next.progress = 1.0;
-        next.finished_at = now;
-    } else if (rc == LN_ECANCELED && requeue) {
-        next.status = LN_JOB_STATUS_QUEUED;
-        snprintf(next.stage, sizeof next.stage, "queued");
-        next.progress = 0.0;
-        next.started_at = 0.0;
-    } else if (rc == LN_ECANCELED) {
-        next.status = LN_JOB_STATUS_CANCELED;
-        snprintf(next.stage, sizeof next.stage, "canceled");
-        next.finished_at = now;
-    } else {
-        next.status = LN_JOB_STATUS_FAILED;
-        snprintf(next.stage, sizeof next.stage, "failed");
-        next.error_code = rc;
-        snprintf(next.error, sizeof next.error, "%s",
-                 err->message[0] ? err->message : ln_status_string(rc));
-        next.finished_at = now;
-    }
-    ln__persist_or_log(J, &next);
-
-    pthread_mutex_lock(&J->mu);
-    /* A deletion may have taken the job from the table meanwhile (its step
-     * 4 needs no smu): its folder is then this worker's to remove. */
-    job = w->deleted ? NULL : ln__find(J, w->id);
-    if (!job) {
-        ln__doom(J, w->id);
-        pthread_mutex_unlock(&J->mu);
-        return;
-    }
-    ln__commit(J, job, &next);
-    if (next.status == LN_JOB_STATUS_QUEUED) {
-        ln__queue_push(J, next.id, 1);
-        pthread_mutex_unlock(&J->mu);
-        ln_log_info("job %s stopped by the shutdown: queued again", next.id);
-        return;
-    }
-    double d = next.finished_at - next.started_at;
-    if (d < 0)
-        d = 0;
-    for (int b = 0; b < LN_JOBS_DURATION_BUCKETS; b++)
-        if (d <= ln__bucket_bounds[b])
-            J->bucket_counts[b]++;
-    J->duration_count++;
-    J->duration_sum += d;
-    pthread_mutex_unlock(&J->mu);
-
-    if (next.status == LN_JOB_STATUS_SUCCEEDED)
-        ln_log_info("job %s succeeded: %zu faces in %.2f s", next.id, next.mesh.n_faces,
-                    next.finished_at - next.started_at);
-    else if (next.status == LN_JOB_STATUS_FAILED)
-        ln_log_info("job %s failed: %s", next.id, next.error);
-    else
-        ln_log_info("job %s canceled", next.id);
-    ln__retain(J);
-}
-
-/* Takes the first queued job for worker w and records it as running (smu
- * held, mu not). Returns 0 when there was none left to take (another
- * worker took it, or a deletion removed it). */
-static int ln__claim(struct ln_jobs *J, struct ln__worker *w, struct ln_job *next)
-{
-    pthread_mutex_lock(&J->mu);
-    struct ln_job *job = NULL;
-    while (!J->stopping && J->n_queue > 0 && !job) {
-        char id[LN_JOB_ID_LEN + 1];
-        memcpy(id, J->queue[0], sizeof id);
-        ln__queue_remove(J, id);
-        job = ln__find(J, id);
-        if (job && job->status != LN_JOB_STATUS_QUEUED)
-            job = NULL;
-    }
-    if (!job) {
-        pthread_mutex_unlock(&J->mu);
-        return 0;
-    }
-    *next = *job;
-    next->status = LN_JOB_STATUS_RUNNING;
-    next->attempts++;
-    next->started_at = ln_time_wall();
-    next->finished_at = 0.0;
-    snprintf(next->stage, sizeof next->stage, "starting");
-    next->progress = 0.0;
-    next->error_code = LN_OK;
-    next->error[0] = 0;
-    /* Busy from here: shutdown waits for this worker, and a cancel or a
-     * deletion that comes before the job shows as running reaches it. */
-    w->busy = 1;
-    atomic_fetch_add(&J->pub_running, 1);
-    memcpy(w->id, next->id, sizeof w->id);
-    w->user_canceled = 0;
-    w->deleted = 0;
-    w->requeue = 0;
-    atomic_store(&w->cancel, 0);
-    pthread_mutex_unlock(&J->mu);
-
-    ln__persist_or_log(J, next);
-
-    pthread_mutex_lock(&J->mu);
-    job = ln__find(J, next->id);
-    if (job && job->status == LN_JOB_STATUS_QUEUED) {
-        ln__commit(J, job, next);
-        pthread_mutex_unlock(&J->mu);
-        return 1;
-    }
-    /* Deleted meanwhile (its folder went with the deletion: the job was
-     * not yet running). */
-    w->busy = 0;
-    atomic_fetch_sub(&J->pub_running, 1);
-    w->id[0] = 0;
-    ln__changed(J);
-    pthread_mutex_unlock(&J->mu);
-    return 0;
-}
-
-static void *ln__worker_main(void *arg)
-{
-    struct ln__worker *w = arg;
-    struct ln_jobs *J = w->jobs;
-    /* Generation runs in the background scheduling class (SCHED_IDLE: it
-     * gets the CPU whenever the HTTP threads do not want it, which keeps
-     * the answers to /health and the API prompt while a job computes); the
-     * threads a job starts inherit the policy. Where that is refused, a
-     * lower nice value does most of the same. */
-    struct sched_param sp = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
-        ln_log_debug("could not lower the worker's priority: %s", strerror(errno));
-    for (;;) {
-        pthread_mutex_lock(&J->mu);
-        while (!J->stopping && J->n_queue == 0)
-            pthread_cond_wait(&J->work, &J->mu);
-        int stop = J->stopping;
-        pthread_mutex_unlock(&J->mu);
-        if (stop)
-            break;
-
-        struct ln_job *result = ln_xmalloc(sizeof *result);
-        pthread_mutex_lock(&J->smu);
-        int claimed = ln__claim(J, w, result);
-        pthread_mutex_unlock(&J->smu);
-        if (!claimed) {
-            free(result);
-            continue;
-        }
-
-        struct ln_error err = {0};
-        int rc = ln__run(J, w, result, &err);
-
-        pthread_mutex_lock(&J->smu);
-        ln__finish(J, w, result, rc, &err);
-        pthread_mutex_lock(&J->mu);
-        w->busy = 0;
-        atomic_fetch_sub(&J->pub_running, 1);
-        w->id[0] = 0;
-        ln__changed(J);
-        pthread_mutex_unlock(&J->mu);
-        pthread_mutex_unlock(&J->smu);
-        free(result);
-        ln__remove_doomed(J);
-    }
-    return NULL;
-}
-
-/* ---- opening ---- */
 
 static int ln__by_created(const void *a, const void *b)
 {
@@ -920,8 +151,7 @@ static int ln__load(struct ln_jobs *J)
         if (j->status == LN_JOB_STATUS_QUEUED)
             ln__queue_push(J, j->id, 0);
         if (j->status == LN_JOB_STATUS_SUCCEEDED &&
-            (ln__job_file(J, j->id, "model.glb", path, sizeof path) < 0 ||
-             access(path, F_OK) != 0))
+            (ln__job_file(J, j->id, "model.glb", path, sizeof path) < 0 || access(path, F_OK) != 0))
             ln_log_warn("job %s succeeded but its model %s is missing", j->id, path);
         json_object_set_new(J->doc, j->id, ln_job_to_json(j));
     }
@@ -974,8 +204,8 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     *out = NULL;
     struct ln_jobs *J = ln_xcalloc(1, sizeof *J);
     int rc;
-    J->outputs = ln_xstrdup(cfg->outputs_dir && cfg->outputs_dir[0] ? cfg->outputs_dir
-                                                                     : def.outputs_dir);
+    J->outputs =
+        ln_xstrdup(cfg->outputs_dir && cfg->outputs_dir[0] ? cfg->outputs_dir : def.outputs_dir);
     J->engines = *engines;
     J->n_workers = cfg->workers > 0 ? cfg->workers : 1;
     J->max_queue = cfg->max_queue > 0 ? cfg->max_queue : def.max_queue;
@@ -1045,8 +275,7 @@ int ln_jobs_start(struct ln_jobs *J, struct ln_error *err)
     for (int i = 0; i < J->n_workers; i++) {
         int e = pthread_create(&J->workers[i].thread, NULL, ln__worker_main, &J->workers[i]);
         if (e != 0) {
-            rc = ln_error_set(err, LN_EINTERNAL, "cannot start worker %d: %s", i + 1,
-                              strerror(e));
+            rc = ln_error_set(err, LN_EINTERNAL, "cannot start worker %d: %s", i + 1, strerror(e));
             break;
         }
         J->workers[i].started = 1;
@@ -1140,8 +369,7 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
         goto fail;
     }
     if (mkdir(dir, 0755) < 0) {
-        rc = ln_error_set(err, LN_EIO, "cannot create the job folder %s: %s", dir,
-                          strerror(errno));
+        rc = ln_error_set(err, LN_EIO, "cannot create the job folder %s: %s", dir, strerror(errno));
         goto fail;
     }
     made_dir = 1;
@@ -1208,8 +436,8 @@ int ln_jobs_get(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln
 }
 
 /* limit 0 lists every matching job from offset on. */
-int ln_jobs_list(struct ln_jobs *J, int status, size_t offset, size_t limit,
-                 struct ln_job **out, size_t *n, size_t *total, struct ln_error *err)
+int ln_jobs_list(struct ln_jobs *J, int status, size_t offset, size_t limit, struct ln_job **out,
+                 size_t *n, size_t *total, struct ln_error *err)
 {
     if (status < -1 || status >= LN_JOB_STATUS_COUNT)
         return ln_error_set(err, LN_EINVAL, "unknown job status %d", status);
@@ -1474,69 +702,6 @@ uint64_t ln_jobs_wait_any(struct ln_jobs *J, uint64_t seen_changes, double timeo
     uint64_t now = J->changes;
     pthread_mutex_unlock(&J->mu);
     return now;
-}
-
-int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf, size_t n,
-                 struct ln_error *err)
-{
-    if (!ln_job_id_valid(id))
-        return ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
-    if (!name || !name[0] || strchr(name, '/') || strcmp(name, ".") == 0 ||
-        strcmp(name, "..") == 0)
-        return ln_error_set(err, LN_EINVAL, "\"%.40s\" is not a file name", name ? name : "");
-    if (ln__job_file(J, id, name, buf, n) < 0)
-        return ln_error_set(err, LN_EINVAL, "the path of %s in job %s is too long", name, id);
-    return LN_OK;
-}
-
-int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, char *buf,
-                  size_t n, struct ln_error *err)
-{
-    char glb[4096], name[16];
-    if ((int)fmt < 0 || fmt >= LN_MESH_FORMAT_COUNT)
-        return ln_error_set(err, LN_EINVAL, "unknown model format");
-    pthread_mutex_lock(&J->mu);
-    const struct ln_job *job = ln__find(J, id);
-    int rc = LN_OK;
-    if (!job)
-        rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
-    else if (job->status != LN_JOB_STATUS_SUCCEEDED)
-        rc = ln_error_set(err, LN_ENOTFOUND, "job %s has no model (it is %s)", job->id,
-                          ln_job_status_name(job->status));
-    pthread_mutex_unlock(&J->mu);
-    if (rc < 0)
-        return rc;
-
-    snprintf(name, sizeof name, "model.%s", ln_mesh_format_ext(fmt));
-    if ((rc = ln_jobs_path(J, id, name, buf, n, err)) < 0 ||
-        (rc = ln_jobs_path(J, id, "model.glb", glb, sizeof glb, err)) < 0)
-        return rc;
-    if (access(glb, F_OK) != 0)
-        return ln_error_set(err, LN_ENOTFOUND, "the model of job %s is missing", id);
-    if (fmt == LN_MESH_FORMAT_GLB || access(buf, F_OK) == 0)
-        return LN_OK;
-
-    /* Converted outside the lock; two requests racing both write the same
-     * bytes atomically, so either file is whole. */
-    struct ln_mesh mesh = {0};
-    rc = ln_mesh_load(glb, &mesh, err);
-    if (rc == LN_OK)
-        rc = ln_mesh_save(&mesh, buf, fmt, err);
-    ln_mesh_free(&mesh);
-    if (rc < 0)
-        return ln_error_prefix(err, "converting the model of job %s", id);
-    return LN_OK;
-}
-
-int ln_jobs_staging_dir(struct ln_jobs *J, char *buf, size_t n, struct ln_error *err)
-{
-    int w = snprintf(buf, n, "%s/" LN__STAGING_PREFIX "XXXXXX", J->outputs);
-    if (w < 0 || (size_t)w >= n)
-        return ln_error_set(err, LN_EINVAL, "the staging path is too long");
-    if (!mkdtemp(buf))
-        return ln_error_set(err, LN_EIO, "cannot create an upload folder in %s: %s",
-                            J->outputs, strerror(errno));
-    return LN_OK;
 }
 
 void ln_jobs_queue_stats(struct ln_jobs *J, struct ln_jobs_queue_stats *q)

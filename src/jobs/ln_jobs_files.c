@@ -1,0 +1,75 @@
+/*
+ * The files of a job: paths of its outputs, the staging folders of
+ * uploads, and models in other formats converted from model.glb on first
+ * request (outside every lock: the HTTP server calls this on a helper
+ * thread).
+ */
+#include "ln_jobs_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf, size_t n,
+                 struct ln_error *err)
+{
+    if (!ln_job_id_valid(id))
+        return ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
+    if (!name || !name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return ln_error_set(err, LN_EINVAL, "\"%.40s\" is not a file name", name ? name : "");
+    if (ln__job_file(J, id, name, buf, n) < 0)
+        return ln_error_set(err, LN_EINVAL, "the path of %s in job %s is too long", name, id);
+    return LN_OK;
+}
+
+int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, char *buf, size_t n,
+                  struct ln_error *err)
+{
+    char glb[4096], name[16];
+    if ((int)fmt < 0 || fmt >= LN_MESH_FORMAT_COUNT)
+        return ln_error_set(err, LN_EINVAL, "unknown model format");
+    pthread_mutex_lock(&J->mu);
+    const struct ln_job *job = ln__find(J, id);
+    int rc = LN_OK;
+    if (!job)
+        rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
+    else if (job->status != LN_JOB_STATUS_SUCCEEDED)
+        rc = ln_error_set(err, LN_ENOTFOUND, "job %s has no model (it is %s)", job->id,
+                          ln_job_status_name(job->status));
+    pthread_mutex_unlock(&J->mu);
+    if (rc < 0)
+        return rc;
+
+    snprintf(name, sizeof name, "model.%s", ln_mesh_format_ext(fmt));
+    if ((rc = ln_jobs_path(J, id, name, buf, n, err)) < 0 ||
+        (rc = ln_jobs_path(J, id, "model.glb", glb, sizeof glb, err)) < 0)
+        return rc;
+    if (access(glb, F_OK) != 0)
+        return ln_error_set(err, LN_ENOTFOUND, "the model of job %s is missing", id);
+    if (fmt == LN_MESH_FORMAT_GLB || access(buf, F_OK) == 0)
+        return LN_OK;
+
+    /* Converted outside the lock; two requests racing both write the same
+     * bytes atomically, so either file is whole. */
+    struct ln_mesh mesh = {0};
+    rc = ln_mesh_load(glb, &mesh, err);
+    if (rc == LN_OK)
+        rc = ln_mesh_save(&mesh, buf, fmt, err);
+    ln_mesh_free(&mesh);
+    if (rc < 0)
+        return ln_error_prefix(err, "converting the model of job %s", id);
+    return LN_OK;
+}
+
+int ln_jobs_staging_dir(struct ln_jobs *J, char *buf, size_t n, struct ln_error *err)
+{
+    int w = snprintf(buf, n, "%s/" LN__STAGING_PREFIX "XXXXXX", J->outputs);
+    if (w < 0 || (size_t)w >= n)
+        return ln_error_set(err, LN_EINVAL, "the staging path is too long");
+    if (!mkdtemp(buf))
+        return ln_error_set(err, LN_EIO, "cannot create an upload folder in %s: %s", J->outputs,
+                            strerror(errno));
+    return LN_OK;
+}

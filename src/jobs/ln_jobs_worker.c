@@ -1,0 +1,367 @@
+/*
+ * The job manager's workers: each takes the first queued job, runs the
+ * engine on it outside the locks (decode, generate, model.glb,
+ * preview.png) and records the result (ln_jobs_int.h for the locking).
+ */
+#define _GNU_SOURCE /* SCHED_IDLE */
+#include "ln_jobs_int.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ln_alloc.h"
+#include "ln_log.h"
+#include "ln_render.h"
+#include "ln_time.h"
+
+const double ln__bucket_bounds[LN_JOBS_DURATION_BUCKETS] = {
+    0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600,
+};
+
+/* ---- the worker ---- */
+
+static void ln__on_progress(void *user, const char *stage, double fraction)
+{
+    struct ln__worker *w = user;
+    struct ln_jobs *J = w->jobs;
+    /* Progress changes only memory, but under mu: skip reports that would
+     * not show (same stage, less than a percent). */
+    int same_stage = strncmp(stage, w->last_stage, sizeof w->last_stage - 1) == 0;
+    if (same_stage && fraction - w->last_fraction < 0.01 && fraction < 1.0)
+        return;
+    snprintf(w->last_stage, sizeof w->last_stage, "%s", stage);
+    w->last_fraction = fraction;
+
+    pthread_mutex_lock(&J->mu);
+    struct ln_job *job = ln__find(J, w->id);
+    if (job && job->status == LN_JOB_STATUS_RUNNING) {
+        if (!w->user_canceled)
+            snprintf(job->stage, sizeof job->stage, "%s", stage);
+        job->progress = fraction;
+        job->version = ++J->version;
+        ln__changed(J);
+    }
+    pthread_mutex_unlock(&J->mu);
+}
+
+static void ln__add_timing(struct ln_job *job, const char *name, double seconds, int first)
+{
+    if (job->n_timings >= LN_JOB_MAX_TIMINGS)
+        return;
+    int at = first ? 0 : job->n_timings;
+    /* "total" stays last */
+    if (!first && at > 0 && strcmp(job->timings[at - 1].name, "total") == 0)
+        at--;
+    memmove(&job->timings[at + 1], &job->timings[at],
+            (size_t)(job->n_timings - at) * sizeof job->timings[0]);
+    snprintf(job->timings[at].name, sizeof job->timings[at].name, "%s", name);
+    job->timings[at].seconds = seconds;
+    job->n_timings++;
+}
+
+/* Runs one job outside the lock: inputs from the job folder, the engine,
+ * model.glb, preview.png. Fills the report fields of *job. */
+static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
+                   struct ln_error *err)
+{
+    struct ln_image images[LN_MAX_VIEWS];
+    struct ln_mesh mesh = {0};
+    struct ln_image preview = {0};
+    struct ln_generate_report rep;
+    char path[4096];
+    int n_loaded = 0, rc;
+    double t0 = ln_time_now();
+    memset(images, 0, sizeof images);
+    w->last_stage[0] = 0;
+    w->last_fraction = -1.0;
+    struct ln_progress progress = {.report = ln__on_progress, .user = w, .cancel = &w->cancel};
+
+    ln_progress_report(&progress, "decoding", 0.0);
+    for (int i = 0; i < job->n_inputs; i++) {
+        if (ln__job_file(J, job->id, job->inputs[i].file, path, sizeof path) < 0) {
+            rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
+            goto done;
+        }
+        rc = ln_image_load(path, &J->image_limits, &images[i], err);
+        if (rc < 0) {
+            /* The message starts with our path; the client knows its name. */
+            size_t pl = strlen(path);
+            char msg[LN_ERROR_MESSAGE_MAX];
+            const char *m = err->message;
+            if (strncmp(m, path, pl) == 0 && strncmp(m + pl, ": ", 2) == 0)
+                m += pl + 2;
+            snprintf(msg, sizeof msg, "%s", m);
+            ln_error_set(err, rc, "image %d (%s): %s", i + 1, job->inputs[i].name, msg);
+            goto done;
+        }
+        n_loaded++;
+    }
+    double t_decode = ln_time_now() - t0;
+    if (ln_progress_canceled(&progress)) {
+        rc = ln_error_set(err, LN_ECANCELED, "canceled");
+        goto done;
+    }
+
+    struct ln_engine_input in = {
+        .images = images,
+        .n_images = (size_t)job->n_inputs,
+        .views = job->has_views ? job->views : NULL,
+    };
+    /* The engine chosen at submit may be gone after a restart (its weights
+     * removed): the job then runs on the default engine for its image
+     * count, and says so, rather than failing a request that was valid. */
+    char fallback[LN_ERROR_MESSAGE_MAX] = "";
+    const struct ln_engine *engine = ln_engine_set_find(&J->engines, job->engine);
+    if (!engine || !ln_engine_accepts(engine, (size_t)job->n_inputs)) {
+        engine = ln_engine_set_pick(&J->engines, NULL, (size_t)job->n_inputs, err);
+        if (!engine) {
+            rc = LN_EINVAL;
+            goto done;
+        }
+        snprintf(fallback, sizeof fallback,
+                 "the %.16s engine is not loaded on this server: generated with %s",
+                 job->engine[0] ? job->engine : "chosen", ln_engine_name(engine));
+        ln_log_warn("job %s: %s", job->id, fallback);
+    }
+    struct ln_progress gen = ln_progress_span(&progress, 0.05, 0.95);
+    rc = ln_generate(engine, &in, &job->options, &gen, &mesh, &rep, err);
+    if (rc < 0)
+        goto done;
+    for (int i = 0; i < n_loaded; i++)
+        ln_image_free(&images[i]);
+    n_loaded = 0;
+
+    ln_progress_report(&progress, "saving", 0.95);
+    double t_save = ln_time_now();
+    if (ln__job_file(J, job->id, "model.glb", path, sizeof path) < 0) {
+        rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
+        goto done;
+    }
+    rc = ln_mesh_save(&mesh, path, LN_MESH_FORMAT_GLB, err);
+    if (rc < 0)
+        goto done;
+    ln_job_set_report(job, &rep);
+    if (fallback[0] && job->n_warnings < LN_REPORT_MAX_WARNINGS)
+        snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0], "%s", fallback);
+
+    /* The model is what was asked for; a missing thumbnail is a warning. */
+    struct ln_error perr = {0};
+    if (ln__job_file(J, job->id, "preview.png", path, sizeof path) < 0 ||
+        ln_render_preview(&mesh, LN__PREVIEW_SIZE, &preview, &perr) < 0 ||
+        ln_image_save_png(&preview, path, &perr) < 0) {
+        ln_log_warn("job %s: no preview: %s", job->id, perr.message);
+        if (job->n_warnings < LN_REPORT_MAX_WARNINGS)
+            snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0],
+                     "no preview image: %.200s", perr.message);
+    }
+    ln__add_timing(job, "decode", t_decode, 1);
+    ln__add_timing(job, "save", ln_time_now() - t_save, 0);
+    if (job->n_timings > 0 && strcmp(job->timings[job->n_timings - 1].name, "total") == 0)
+        job->timings[job->n_timings - 1].seconds = ln_time_now() - t0;
+    rc = LN_OK;
+
+done:
+    ln_image_free(&preview);
+    ln_mesh_free(&mesh);
+    for (int i = 0; i < n_loaded; i++)
+        ln_image_free(&images[i]);
+    return rc;
+}
+
+/* Records what a run ended with (smu held, mu not): the next state is
+ * decided under mu, written without it, and taken by the table under mu. */
+static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_job *result, int rc,
+                       const struct ln_error *err)
+{
+    pthread_mutex_lock(&J->mu);
+    struct ln_job *job = w->deleted ? NULL : ln__find(J, w->id);
+    if (!job) {
+        ln__doom(J, w->id);
+        pthread_mutex_unlock(&J->mu);
+        return;
+    }
+    struct ln_job next = *job;
+    int requeue = w->requeue && !w->user_canceled;
+    pthread_mutex_unlock(&J->mu);
+
+    double now = ln_time_wall();
+    if (rc == LN_OK) {
+        next.status = LN_JOB_STATUS_SUCCEEDED;
+        snprintf(next.engine, sizeof next.engine, "%s", result->engine);
+        next.n_timings = result->n_timings;
+        memcpy(next.timings, result->timings, sizeof next.timings);
+        next.has_mesh = result->has_mesh;
+        next.mesh = result->mesh;
+        next.n_warnings = result->n_warnings;
+        memcpy(next.warnings, result->warnings, sizeof next.warnings);
+        snprintf(next.stage, sizeof next.stage, "done");
+        next.progress = 1.0;
+        next.finished_at = now;
+    } else if (rc == LN_ECANCELED && requeue) {
+        next.status = LN_JOB_STATUS_QUEUED;
+        snprintf(next.stage, sizeof next.stage, "queued");
+        next.progress = 0.0;
+        next.started_at = 0.0;
+    } else if (rc == LN_ECANCELED) {
+        next.status = LN_JOB_STATUS_CANCELED;
+        snprintf(next.stage, sizeof next.stage, "canceled");
+        next.finished_at = now;
+    } else {
+        next.status = LN_JOB_STATUS_FAILED;
+        snprintf(next.stage, sizeof next.stage, "failed");
+        next.error_code = rc;
+        snprintf(next.error, sizeof next.error, "%s",
+                 err->message[0] ? err->message : ln_status_string(rc));
+        next.finished_at = now;
+    }
+    ln__persist_or_log(J, &next);
+
+    pthread_mutex_lock(&J->mu);
+    /* A deletion may have taken the job from the table meanwhile (its step
+     * 4 needs no smu): its folder is then this worker's to remove. */
+    job = w->deleted ? NULL : ln__find(J, w->id);
+    if (!job) {
+        ln__doom(J, w->id);
+        pthread_mutex_unlock(&J->mu);
+        return;
+    }
+    ln__commit(J, job, &next);
+    if (next.status == LN_JOB_STATUS_QUEUED) {
+        ln__queue_push(J, next.id, 1);
+        pthread_mutex_unlock(&J->mu);
+        ln_log_info("job %s stopped by the shutdown: queued again", next.id);
+        return;
+    }
+    double d = next.finished_at - next.started_at;
+    if (d < 0)
+        d = 0;
+    for (int b = 0; b < LN_JOBS_DURATION_BUCKETS; b++)
+        if (d <= ln__bucket_bounds[b])
+            J->bucket_counts[b]++;
+    J->duration_count++;
+    J->duration_sum += d;
+    pthread_mutex_unlock(&J->mu);
+
+    if (next.status == LN_JOB_STATUS_SUCCEEDED)
+        ln_log_info("job %s succeeded: %zu faces in %.2f s", next.id, next.mesh.n_faces,
+                    next.finished_at - next.started_at);
+    else if (next.status == LN_JOB_STATUS_FAILED)
+        ln_log_info("job %s failed: %s", next.id, next.error);
+    else
+        ln_log_info("job %s canceled", next.id);
+    ln__retain(J);
+}
+
+/* Takes the first queued job for worker w and records it as running (smu
+ * held, mu not). Returns 0 when there was none left to take (another
+ * worker took it, or a deletion removed it). */
+static int ln__claim(struct ln_jobs *J, struct ln__worker *w, struct ln_job *next)
+{
+    pthread_mutex_lock(&J->mu);
+    struct ln_job *job = NULL;
+    while (!J->stopping && J->n_queue > 0 && !job) {
+        char id[LN_JOB_ID_LEN + 1];
+        memcpy(id, J->queue[0], sizeof id);
+        ln__queue_remove(J, id);
+        job = ln__find(J, id);
+        if (job && job->status != LN_JOB_STATUS_QUEUED)
+            job = NULL;
+    }
+    if (!job) {
+        pthread_mutex_unlock(&J->mu);
+        return 0;
+    }
+    *next = *job;
+    next->status = LN_JOB_STATUS_RUNNING;
+    next->attempts++;
+    next->started_at = ln_time_wall();
+    next->finished_at = 0.0;
+    snprintf(next->stage, sizeof next->stage, "starting");
+    next->progress = 0.0;
+    next->error_code = LN_OK;
+    next->error[0] = 0;
+    /* Busy from here: shutdown waits for this worker, and a cancel or a
+     * deletion that comes before the job shows as running reaches it. */
+    w->busy = 1;
+    atomic_fetch_add(&J->pub_running, 1);
+    memcpy(w->id, next->id, sizeof w->id);
+    w->user_canceled = 0;
+    w->deleted = 0;
+    w->requeue = 0;
+    atomic_store(&w->cancel, 0);
+    pthread_mutex_unlock(&J->mu);
+
+    ln__persist_or_log(J, next);
+
+    pthread_mutex_lock(&J->mu);
+    job = ln__find(J, next->id);
+    if (job && job->status == LN_JOB_STATUS_QUEUED) {
+        ln__commit(J, job, next);
+        pthread_mutex_unlock(&J->mu);
+        return 1;
+    }
+    /* Deleted meanwhile (its folder went with the deletion: the job was
+     * not yet running). */
+    w->busy = 0;
+    atomic_fetch_sub(&J->pub_running, 1);
+    w->id[0] = 0;
+    ln__changed(J);
+    pthread_mutex_unlock(&J->mu);
+    return 0;
+}
+
+void *ln__worker_main(void *arg)
+{
+    struct ln__worker *w = arg;
+    struct ln_jobs *J = w->jobs;
+    /* Generation runs in the background scheduling class (SCHED_IDLE: it
+     * gets the CPU whenever the HTTP threads do not want it, which keeps
+     * the answers to /health and the API prompt while a job computes); the
+     * threads a job starts inherit the policy. Where that is refused, a
+     * lower nice value does most of the same. */
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+        ln_log_debug("could not lower the worker's priority: %s", strerror(errno));
+    for (;;) {
+        pthread_mutex_lock(&J->mu);
+        while (!J->stopping && J->n_queue == 0)
+            pthread_cond_wait(&J->work, &J->mu);
+        int stop = J->stopping;
+        pthread_mutex_unlock(&J->mu);
+        if (stop)
+            break;
+
+        struct ln_job *result = ln_xmalloc(sizeof *result);
+        pthread_mutex_lock(&J->smu);
+        int claimed = ln__claim(J, w, result);
+        pthread_mutex_unlock(&J->smu);
+        if (!claimed) {
+            free(result);
+            continue;
+        }
+
+        struct ln_error err = {0};
+        int rc = ln__run(J, w, result, &err);
+
+        pthread_mutex_lock(&J->smu);
+        ln__finish(J, w, result, rc, &err);
+        pthread_mutex_lock(&J->mu);
+        w->busy = 0;
+        atomic_fetch_sub(&J->pub_running, 1);
+        w->id[0] = 0;
+        ln__changed(J);
+        pthread_mutex_unlock(&J->mu);
+        pthread_mutex_unlock(&J->smu);
+        free(result);
+        ln__remove_doomed(J);
+    }
+    return NULL;
+}
