@@ -3,19 +3,59 @@
  * slabs, image rows, mesh chunks), so the ~50 microseconds of thread start
  * are noise, and no pool state has to be shared with the server's workers.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "ln_threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #define LN__MAX_THREADS 256
 
 static atomic_int ln__threads;
 
-int ln_threads_default(void)
+/* The CPUs a cgroup v2 quota allows (cpu.max "QUOTA PERIOD", rounded up),
+ * or 0 when there is no quota or it cannot be read. */
+static long ln__cgroup_cpus(const char *cpu_max)
+{
+    FILE *f = fopen(cpu_max, "r");
+    if (!f)
+        return 0;
+    char quota[32] = "";
+    long long period = 0;
+    int got = fscanf(f, "%31s %lld", quota, &period);
+    fclose(f);
+    if (got != 2 || period <= 0 || quota[0] < '0' || quota[0] > '9')
+        return 0; /* "max": no quota */
+    long long q = 0;
+    if (sscanf(quota, "%lld", &q) != 1 || q <= 0)
+        return 0;
+    long long n = (q + period - 1) / period;
+    return n > LN__MAX_THREADS ? LN__MAX_THREADS : (long)n;
+}
+
+int ln_threads_count_cpus(const char *cpu_max)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+    /* The CPUs this process may run on (taskset, a container's cpuset). */
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
+        CPU_COUNT(&set) < n)
+        n = CPU_COUNT(&set);
+#endif
+    long quota = cpu_max ? ln__cgroup_cpus(cpu_max) : 0;
+    if (quota > 0 && quota < n)
+        n = quota;
+    return n < 1 ? 1 : (int)n;
+}
+
+int ln_threads_default(void)
+{
+    long n = ln_threads_count_cpus("/sys/fs/cgroup/cpu.max");
     if (n < 1)
         n = 1;
     if (n > LN__MAX_THREADS)

@@ -14,7 +14,7 @@
  *     ln_parallel_for(n_rows, 4, body, &ctx);
  *
  * The thread count is process-wide (--threads); the default is the number
- * of online CPUs. Bodies must not allocate per index, and they may run
+ * of CPUs the process can use (ln_threads_default). Bodies must not allocate per index, and they may run
  * concurrently: they write only to disjoint outputs or per-thread scratch
  * indexed by `thread` (< ln_threads_get()).
  */
@@ -23,8 +23,12 @@
 
 #include <stddef.h>
 
-/* Number of online CPUs (at least 1). */
+/* The CPUs this process can use (at least 1): the online CPUs, fewer when
+ * its affinity mask (taskset, a container's cpuset) or its cgroup's CPU
+ * quota (Linux cgroup v2, /sys/fs/cgroup/cpu.max) allows fewer. */
 int ln_threads_default(void);
+/* The same count, reading the quota from cpu_max (NULL: no quota). */
+int ln_threads_count_cpus(const char *cpu_max);
 /* Sets the thread count for later loops; n <= 0 restores the default. */
 void ln_threads_set(int n);
 int ln_threads_get(void);

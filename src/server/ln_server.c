@@ -437,16 +437,22 @@ static enum MHD_Result ln__dispatch(struct ln__req *req, const char *url, const 
     }
     if (!req->route) {
         if (path_match || (strcmp(url, "/") == 0 && !ln__method_is(method, "GET"))) {
+            /* The methods of every route on this path, each once; the
+             * buffer holds all of ln__routes' methods, and a method that
+             * would not fit is left out rather than written past it. */
             char allow[64] = "";
+            size_t used = 0;
             for (size_t i = 0; i < LN__N_ROUTES; i++) {
                 if (!ln__route_match(ln__routes[i].pattern, url, params) ||
                     strstr(allow, ln__routes[i].method))
                     continue;
-                if (allow[0])
-                    strcat(allow, ", ");
-                strcat(allow, ln__routes[i].method);
-                if (strcmp(ln__routes[i].method, "GET") == 0)
-                    strcat(allow, ", HEAD");
+                int head = strcmp(ln__routes[i].method, "GET") == 0;
+                int w = snprintf(allow + used, sizeof allow - used, "%s%s%s",
+                                 used ? ", " : "", ln__routes[i].method, head ? ", HEAD" : "");
+                if (w < 0 || (size_t)w >= sizeof allow - used)
+                    allow[used] = 0;
+                else
+                    used += (size_t)w;
             }
             struct MHD_Response *resp = ln__json_response(
                 json_pack("{s:{s:s, s:s}}", "error", "code", "EMETHOD", "message",
@@ -643,6 +649,10 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     *out = NULL;
     if (!MHD_is_feature_supported(MHD_FEATURE_THREADS))
         return ln_error_set(err, LN_EINTERNAL, "libmicrohttpd lacks thread support");
+    if (cfg->max_images < 2 || cfg->max_images > LN_MAX_VIEWS)
+        return ln_error_set(err, LN_EINVAL,
+                            "images per multi-view job must be 2 to %d (got %d)", LN_MAX_VIEWS,
+                            cfg->max_images);
     int family = AF_INET;
     int fd = ln__listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &family, err);
     if (fd < 0)
@@ -666,8 +676,6 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     ln__guard_init(srv, port);
     srv->cfg.public_hosts = srv->cfg.allow_origins = NULL;
     srv->cfg.n_public_hosts = srv->cfg.n_allow_origins = 0;
-    if (srv->cfg.max_images < 2 || srv->cfg.max_images > LN_MAX_VIEWS)
-        srv->cfg.max_images = LN_MAX_VIEWS;
     srv->started_at = ln_time_now();
     atomic_init(&srv->jobs, NULL);
     atomic_init(&srv->stopping, 0);

@@ -1,7 +1,9 @@
 /* Unit tests of the core floor: errors, allocation checks, atomic files,
  * buffers, parallel loops and progress spans. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "testutil.h"
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +164,48 @@ static void record(void *user, const char *stage, double f)
     snprintf(s->stage, sizeof s->stage, "%s", stage);
 }
 
+static void ln__write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The default thread count follows the affinity mask and a cgroup quota. */
+static void test_cpu_count_limits(void **state)
+{
+    (void)state;
+    int all = ln_threads_count_cpus(NULL);
+    assert_true(all >= 1);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/cpu.max", ln_test_tmpdir("core_cpu_max"));
+    ln__write_file(p, "max 100000\n");
+    assert_int_equal(ln_threads_count_cpus(p), all);
+    ln__write_file(p, "50000 100000\n"); /* half a CPU: one thread */
+    assert_int_equal(ln_threads_count_cpus(p), 1);
+    ln__write_file(p, "150000 100000\n");
+    assert_int_equal(ln_threads_count_cpus(p), all < 2 ? all : 2);
+    ln__write_file(p, "garbage");
+    assert_int_equal(ln_threads_count_cpus(p), all);
+    assert_int_equal(ln_threads_count_cpus("/nonexistent/cpu.max"), all);
+#ifdef CPU_COUNT
+    /* Pinned to one CPU (as `taskset -c 0` does): one thread. */
+    cpu_set_t old, one;
+    assert_int_equal(sched_getaffinity(0, sizeof old, &old), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &old)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    int pinned = ln_threads_count_cpus(NULL);
+    assert_int_equal(sched_setaffinity(0, sizeof old, &old), 0);
+    assert_int_equal(pinned, 1);
+#endif
+}
+
 static void test_progress_spans_nest(void **state)
 {
     struct seen s = {0};
@@ -195,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_buf_grows_and_fails_sticky),
         cmocka_unit_test(test_parallel_for_covers_range_once),
         cmocka_unit_test(test_progress_spans_nest),
+        cmocka_unit_test(test_cpu_count_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

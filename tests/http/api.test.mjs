@@ -358,10 +358,12 @@ test('unknown paths, wrong methods and ids that are not ids', async () => {
   const nf = await fetch(`${srv.url}/no/such/path`);
   assert.equal(nf.status, 404);
   assert.equal((await json(nf)).error.code, 'ENOTFOUND');
-  for (const [method, p] of [['DELETE', '/health'], ['GET', '/generate'], ['PUT', '/jobs'], ['GET', `/jobs/${firstJob.id}/cancel`], ['POST', '/']]) {
+  for (const [method, p, allow] of [['DELETE', '/health', 'GET, HEAD'], ['GET', '/generate', 'POST'],
+    ['PUT', '/jobs', 'GET, HEAD'], ['GET', `/jobs/${firstJob.id}/cancel`, 'POST'], ['POST', '/', 'GET, HEAD'],
+    ['PUT', `/jobs/${firstJob.id}`, 'GET, HEAD, DELETE']]) {
     const r = await fetch(srv.url + p, { method });
     assert.equal(r.status, 405, `${method} ${p}`);
-    assert.ok(r.headers.get('allow'), 'Allow header');
+    assert.equal(r.headers.get('allow'), allow, `Allow header of ${p}`);
     assert.equal((await json(r)).error.code, 'EMETHOD');
   }
   assert.equal((await fetch(`${srv.url}/jobs/0123456789abcdef01234567`)).status, 404);
