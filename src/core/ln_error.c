@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void ln__one_line(char *s)
@@ -94,4 +95,10 @@ int ln_status_is_input_error(int code)
 {
     int http = ln_status_http(code);
     return http >= 400 && http < 500 && code != LN_ECANCELED;
+}
+
+void ln__require_failed(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "lunar-nova: internal error at %s:%d: %s does not hold\n", file, line, what);
+    abort();
 }

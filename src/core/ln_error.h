@@ -65,4 +65,11 @@ int ln_status_http(int code);
 /* True when the code means the caller's input was at fault (CLI exit 2). */
 int ln_status_is_input_error(int code);
 
+/* A condition the code relies on that no input can break (a size that
+ * must fit a BLAS int, say): kept in release builds, unlike assert; when
+ * it fails the process prints what failed and where, and aborts. */
+#define LN_REQUIRE(cond)                                                                       \
+    ((cond) ? (void)0 : ln__require_failed(#cond, __FILE__, __LINE__))
+_Noreturn void ln__require_failed(const char *what, const char *file, int line);
+
 #endif

@@ -102,12 +102,19 @@ static void *ln__pf_run(void *p)
 
 void ln_parallel_for(size_t n, size_t grain, ln_parallel_fn fn, void *ctx)
 {
+    ln_parallel_for_at(n, grain, 0, fn, ctx);
+}
+
+void ln_parallel_for_at(size_t n, size_t grain, int threads, ln_parallel_fn fn, void *ctx)
+{
     if (n == 0)
         return;
     if (grain == 0)
         grain = 1;
     size_t chunks = (n + grain - 1) / grain;
-    int nt = ln_threads_get();
+    int nt = threads > 0 ? threads : ln_threads_get();
+    if (nt > LN__MAX_THREADS)
+        nt = LN__MAX_THREADS;
     if ((size_t)nt > chunks)
         nt = (int)chunks;
     if (nt <= 1) {

@@ -36,5 +36,10 @@ int ln_threads_get(void);
 typedef void (*ln_parallel_fn)(void *ctx, size_t begin, size_t end, int thread);
 
 void ln_parallel_for(size_t n, size_t grain, ln_parallel_fn fn, void *ctx);
+/* The same with at most `threads` threads (< 1: ln_threads_get()), for a
+ * body whose per-thread scratch was sized with that count: a --threads
+ * change on another thread in between cannot hand it a thread index past
+ * its scratch. */
+void ln_parallel_for_at(size_t n, size_t grain, int threads, ln_parallel_fn fn, void *ctx);
 
 #endif

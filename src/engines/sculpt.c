@@ -304,8 +304,8 @@ static int ln__edt_2d(const uint8_t *seed, int w, int h, float *dist2, struct ln
                                "distance transform", err);
     if (!e.scratch)
         return err ? err->code : LN_ENOMEM;
-    ln_parallel_for((size_t)w, 16, ln__edt_cols, &e);
-    ln_parallel_for((size_t)h, 16, ln__edt_rows, &e);
+    ln_parallel_for_at((size_t)w, 16, threads, ln__edt_cols, &e);
+    ln_parallel_for_at((size_t)h, 16, threads, ln__edt_rows, &e);
     free(e.scratch);
     return LN_OK;
 }

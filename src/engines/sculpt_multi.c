@@ -525,7 +525,7 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
     for (int c = 0; c < chunks; c++) {
         size_t lo = (size_t)n * c / chunks, hi = (size_t)n * (c + 1) / chunks;
         carve.i_offset = lo;
-        ln_parallel_for(hi - lo, 1, ln__carve_body, &carve);
+        ln_parallel_for_at(hi - lo, 1, threads, ln__carve_body, &carve);
         ln_progress_report(progress, "carving", 0.15 + 0.45 * (c + 1) / chunks);
         if (ln_progress_canceled(progress)) {
             rc = ln_error_set(err, LN_ECANCELED, "canceled");

@@ -13,6 +13,7 @@
  */
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
+#include "ln_error.h"
 #include "ln_nn_ops.h"
 
 #include <assert.h>
@@ -116,7 +117,7 @@ static void ln__linear_run(struct ln__lin_ctx *c)
 void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                 int n, float *y, int ldy, int accumulate)
 {
-    assert(ldx >= k && ldy >= n && rows <= (size_t)1 << 30);
+    LN_REQUIRE(ldx >= k && ldy >= n && rows <= (size_t)1 << 30); /* int casts for sgemm */
     if (rows == 0 || n == 0)
         return;
     struct ln__lin_ctx c = {x, w, bias, y, rows, 0, 0, k, ldx, n, ldy, accumulate, 0, 0};
@@ -126,7 +127,7 @@ void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, con
 void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w,
                    const float *bias, int n, float *y, int ldy, int accumulate)
 {
-    assert((size_t)ldxt >= rows && ldy >= n && rows <= (size_t)1 << 30);
+    LN_REQUIRE((size_t)ldxt >= rows && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
     struct ln__lin_ctx c = {xt, w, bias, y, rows, 0, 0, k, ldxt, n, ldy, accumulate, 1, 0};
@@ -1001,13 +1002,13 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
                            ln__fa_thread_floats(tile),
                            1.0f / sqrtf((float)LN__FA_HD)};
     const size_t items = (size_t)heads * c.tiles;
-    if (threads != ln_threads_get() || threads < 2) {
+    if (threads < 2) {
         ln__fa_transpose(&tr, 0, (size_t)heads, 0);
         ln__fa_body(&c, 0, items, 0);
         return;
     }
-    ln_parallel_for((size_t)heads, 1, ln__fa_transpose, &tr);
-    ln_parallel_for(items, 1, ln__fa_body, &c);
+    ln_parallel_for_at((size_t)heads, 1, threads, ln__fa_transpose, &tr);
+    ln_parallel_for_at(items, 1, threads, ln__fa_body, &c);
 }
 #endif
 
@@ -1015,7 +1016,7 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
                    size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,
                    int threads)
 {
-    assert(heads > 0 && hd > 0 && nk > 0 && nk <= (size_t)1 << 30 && nq <= (size_t)1 << 30);
+    LN_REQUIRE(heads > 0 && hd > 0 && nk > 0 && nk <= (size_t)1 << 30 && nq <= (size_t)1 << 30);
     if (nq == 0)
         return;
 #if LN__AVX512 || LN__AVX2
@@ -1029,11 +1030,11 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
                             ldv, ldo, hd, nq,   nk,      tile, (nq + tile - 1) / tile,
                             1.0f / sqrtf((float)hd)};
     const size_t items = (size_t)heads * c.tiles;
-    if (threads != ln_threads_get() || threads < 2) {
-        /* Scratch for one thread only, or the count changed since it was
-         * sized: the items run here, one after the other. */
+    if (threads < 2) {
+        /* Scratch for one thread only: the items run here, one after the
+         * other. */
         ln__att_body(&c, 0, items, 0);
         return;
     }
-    ln_parallel_for(items, 1, ln__att_body, &c);
+    ln_parallel_for_at(items, 1, threads, ln__att_body, &c);
 }

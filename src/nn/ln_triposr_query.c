@@ -463,7 +463,7 @@ int ln_triposr_query(const struct ln_triposr *net, const float *scene, const flo
     if (rc < 0)
         return rc;
     struct ln__query_ctx c = {&call, points, n, density_act, colour, features};
-    ln_parallel_for((n + LN__QB - 1) / LN__QB, 2, ln__query_body, &c);
+    ln_parallel_for_at((n + LN__QB - 1) / LN__QB, 2, call.n_threads, ln__query_body, &c);
     ln__qcall_end(&call);
     return 0;
 }
@@ -585,7 +585,8 @@ int ln_triposr_render_rays(const struct ln_triposr *net, const float *scene, con
         return rc;
     }
     struct ln__render_ctx c = {&call, rays_o, rays_d, n, rays_per_block, S, t_vals, rgb};
-    ln_parallel_for((n + rays_per_block - 1) / rays_per_block, 1, ln__render_body, &c);
+    ln_parallel_for_at((n + rays_per_block - 1) / rays_per_block, 1, call.n_threads,
+                       ln__render_body, &c);
     ln__qcall_end(&call);
     free(t_vals);
     return 0;
