@@ -203,16 +203,23 @@ function renderList() {
 
 function makeItem(id) {
   const thumb = h('span', { class: 'thumb', 'aria-hidden': 'true' });
-  const title = h('span', { class: 'job-title' });
-  const badge = h('span', { class: 'badge' });
-  const meta = h('span', { class: 'job-meta' });
+  const title = h('span', { class: 'job-title', id: `job-${id}-title` });
+  const badge = h('span', { class: 'badge', id: `job-${id}-status` });
+  const meta = h('span', { class: 'job-meta', id: `job-${id}-meta` });
   const bar = h('progress', { max: 1, value: 0 });
-  const stage = h('span', { class: 'job-stage' });
+  const stage = h('span', { class: 'job-stage', id: `job-${id}-stage` });
   const progress = h('span', { class: 'job-progress' }, bar, stage);
-  const error = h('span', { class: 'job-error' });
+  const error = h('span', { class: 'job-error', id: `job-${id}-error` });
+  // The button's name is the job and its status; the live stage and
+  // percentage are its description, read when it gets the focus, so a
+  // screen reader does not announce the name again at every percent.
   const selectBtn = h(
     'button',
-    { type: 'button', class: 'job-select', 'aria-pressed': 'false', onclick: () => select(id) },
+    {
+      type: 'button', class: 'job-select', 'aria-pressed': 'false', onclick: () => select(id),
+      'aria-labelledby': `job-${id}-title job-${id}-status`,
+      'aria-describedby': `job-${id}-meta job-${id}-stage job-${id}-error`,
+    },
     thumb,
     h('span', { class: 'job-main' }, title, h('span', { class: 'job-line' }, badge, meta), progress, error),
   );
@@ -255,7 +262,7 @@ function updateItem(li, job) {
   if (!active && document.activeElement === p.cancel) p.selectBtn.focus();
   p.cancel.hidden = !active;
   p.cancel.setAttribute('aria-label', `Cancel ${jobTitle(job)}`);
-  p.del.setAttribute('aria-label', `Delete ${jobTitle(job)}`);
+  p.del.setAttribute('aria-label', deleteLabel(job.id, p.del));
   const selected = state.selected === job.id;
   p.selectBtn.setAttribute('aria-pressed', String(selected));
   li.classList.toggle('selected', selected);
@@ -274,15 +281,25 @@ async function cancelJob(id) {
   }
 }
 
+// The Delete button's accessible name says what it does now: delete, or
+// (armed) confirm the deletion.
+function deleteLabel(id, button) {
+  const job = state.jobs.get(id);
+  const name = job ? jobTitle(job) : 'this job';
+  return button.classList.contains('confirm') ? `Really delete ${name}? Press again to delete` : `Delete ${name}`;
+}
+
 // Deleting asks once more on the same button, so one stray click or key
 // press loses nothing.
 async function deleteJob(id, button) {
   if (!button.classList.contains('confirm')) {
     button.classList.add('confirm');
     button.textContent = 'Really delete?';
+    button.setAttribute('aria-label', deleteLabel(id, button));
     button._timer = setTimeout(() => {
       button.classList.remove('confirm');
       button.textContent = 'Delete';
+      button.setAttribute('aria-label', deleteLabel(id, button));
     }, 5000);
     return;
   }

@@ -412,6 +412,28 @@ test('keyboard: every control is reachable with Tab and shows its focus', async 
   assert.ok(seen.some((s) => /job-select/.test(s.cls)), 'a job of the history is reachable');
   const submit = seen.find((s) => s.id === 'submit');
   assert.ok(submit.outline, 'the focused button shows a focus ring');
+  // The ring stands out from the page (WCAG 2.2: 3:1 for focus indicators).
+  await page.focus('#submit');
+  const ring = await page.evaluate(() => {
+    const lum = (css) => {
+      const m = css.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+      const c = m.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    };
+    const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const a = document.activeElement;
+    const ringL = lum(getComputedStyle(a).outlineColor);
+    let bg = a.parentElement;
+    while (bg && /rgba\(0, 0, 0, 0\)|transparent/.test(getComputedStyle(bg).backgroundColor)) bg = bg.parentElement;
+    return ratio(ringL, lum(getComputedStyle(bg || document.body).backgroundColor));
+  });
+  assert.ok(ring >= 3, `focus ring contrast ${ring.toFixed(2)}:1`);
+  // A job's button is named by the job and its status, not its live progress.
+  const jobBtn = page.locator(`#job-list li.job[data-id="${multiId}"] .job-select`);
+  const named = await jobBtn.evaluate((b) => b.getAttribute('aria-labelledby').split(' ')
+    .map((i) => document.getElementById(i).textContent).join(' '));
+  assert.doesNotMatch(named, /%/);
+  assert.equal(await page.getByRole('button', { name: named, exact: true }).count(), 1, named);
   // Enter on a job selects it.
   await page.focus(`#job-list li.job[data-id="${multiId}"] .job-select`);
   await page.keyboard.press('Enter');
@@ -452,8 +474,11 @@ test('delete a job, and the history survives a server restart', async () => {
   const extra = await submitAndGetId();
   await waitSucceeded(extra);
   const del = page.locator(`#job-list li.job[data-id="${extra}"] button.delete`);
+  assert.match(await del.getAttribute('aria-label'), /^Delete /);
   await del.click();
   assert.match(await del.textContent(), /Really delete/);
+  // What a screen reader says changes with it.
+  assert.match(await del.getAttribute('aria-label'), /^Really delete .*Press again to delete$/);
   await del.click();
   await page.waitForFunction((jid) => !document.querySelector(`#job-list li.job[data-id="${jid}"]`), extra);
   assert.equal((await fetch(`${srv.url}/jobs/${extra}`)).status, 404);
