@@ -14,21 +14,13 @@ tmp=${LN_TEST_TMP:-/tmp}/e2e_install
 rm -rf "$tmp" && mkdir -p "$tmp/cwd" "$tmp/home"
 tmp=$(cd "$tmp" && pwd)
 prefix=$tmp/prefix
-passed=0
-failed=0
+. "$(dirname "$0")/lib.sh"
 
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
-check() { # check NAME CMD... : ok when CMD succeeds
-    local name=$1
-    shift
-    if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
-}
 
 cmake=${CMAKE_COMMAND:-cmake}
 if ! command -v "$cmake" >/dev/null || ! command -v node >/dev/null; then
     echo "cmake or node not found: skipping the installation test"
-    exit 0
+    exit 77
 fi
 have_three=0
 [ -f "$build/vendor/three/build/three.module.js" ] && have_three=1
@@ -183,5 +175,4 @@ grep -qxF "ExecStart=/usr/local/bin/lunar-nova serve --outputs /var/lib/lunar-no
     && ok "DESTDIR: the unit names /usr/local, not the staging folder" \
     || bad "DESTDIR: the unit names /usr/local, not the staging folder"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -11,24 +11,9 @@ bin=$1
 src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=${LN_TEST_TMP:-/tmp}/e2e_triposr_cli
 rm -rf "$tmp" && mkdir -p "$tmp"
-passed=0
-failed=0
+. "$(dirname "$0")/lib.sh"
 golden=$src/tests/data/triposr-tiny
 input=$golden/input.png
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
-
-# expect_status STATUS NAME CMD... : runs CMD, checks the exit status.
-expect_status() {
-    local want=$1 name=$2
-    shift 2
-    "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name"; else
-        bad "$name (exit $got, wanted $want)"; sed 's/^/    /' "$tmp/err.txt" | head -5
-    fi
-}
 
 one_line() {
     if [ "$(wc -l <"$tmp/err.txt")" -eq 1 ] && grep -q "^lunar-nova: " "$tmp/err.txt"; then
@@ -61,7 +46,7 @@ npy_check() {
 
 # npy_compare FILE GOLDEN.bin FLOOR TOL : worst |a-b| / max(|b|, FLOOR * max|b|) <= TOL.
 npy_compare() {
-    [ $have_node -eq 1 ] || { echo "skip payload check (node not found)"; return; }
+    [ $have_node -eq 1 ] || { skip "$(basename "$1") payload against $(basename "$2") (node not found)"; return; }
     local res
     res=$(node -e '
         const fs = require("fs");
@@ -188,5 +173,4 @@ one_line "missing model path"
 expect_status 2 "unknown repo id" "$bin" generate "$input" -o "$tmp/x.glb" --model golden/nothing
 one_line "unknown repo id"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

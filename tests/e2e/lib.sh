@@ -1,0 +1,43 @@
+# Shared by the end-to-end scripts (sourced after $tmp is set): counting
+# checks, and the exit status ctest reads. A check that cannot run here
+# (a tool missing) is a skip, never a pass: the script then exits 77, which
+# ctest counts as skipped, after printing what did not run and why.
+passed=0
+failed=0
+skipped=0
+skip_reasons=()
+
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+skip() { skipped=$((skipped + 1)); skip_reasons+=("$1"); echo "SKIP $1"; }
+
+# check NAME CMD... : ok when CMD succeeds.
+check() {
+    local name=$1
+    shift
+    if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
+}
+
+# expect_status STATUS NAME CMD... : runs CMD, checks the exit status; its
+# output is left in $tmp/out.txt and $tmp/err.txt.
+expect_status() {
+    local want=$1 name=$2
+    shift 2
+    "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then ok "$name"; else
+        bad "$name (exit $got, wanted $want)"; sed 's/^/    /' "$tmp/err.txt" | head -5
+    fi
+}
+
+# finish : the summary line and the exit status (1 failed, 77 skipped).
+finish() {
+    echo "$passed passed, $failed failed, $skipped skipped"
+    [ "$failed" -eq 0 ] || exit 1
+    if [ "$skipped" -gt 0 ]; then
+        echo "not run here:"
+        printf '  %s\n' "${skip_reasons[@]}"
+        exit 77
+    fi
+    exit 0
+}
