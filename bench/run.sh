@@ -27,6 +27,10 @@ else
 fi
 
 echo
+echo "marching cubes and the preview renderer (bench-parts)"
+build/bench/bench-parts
+
+echo
 echo "HTTP load while the worker is busy (bench/load.sh)"
 ./bench/load.sh
 

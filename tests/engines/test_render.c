@@ -507,34 +507,6 @@ static void test_out_of_memory(void **state)
     ln_mesh_free(&m);
 }
 
-/* Speed on a 200 000-face sphere at the preview size (printed; the bound
- * asserted is loose so sanitizer builds pass). */
-static void test_speed(void **state)
-{
-    const float c[3] = {0, 0, 0}, rgb[3] = {0.6f, 0.6f, 0.6f};
-    struct ln_mesh m = {0};
-    make_sphere(&m, c, 1.0f, 250, 400, rgb, 1);
-    assert_int_equal(m.n_faces, 200000);
-    struct ln_render_options opt;
-    ln_render_options_default(&opt);
-    struct ln_image img = {0};
-    for (int threads = 1; threads >= 0; threads--) {
-        ln_threads_set(threads); /* one thread, then the default */
-        double best = 1e9;
-        for (int rep = 0; rep < 5; rep++) {
-            double t0 = ln_time_now();
-            render_ok(&m, &opt, &img);
-            double t = ln_time_now() - t0;
-            best = t < best ? t : best;
-            ln_image_free(&img);
-        }
-        printf("render: 200000 faces at %d px, %d thread(s): %.1f ms\n", opt.size, ln_threads_get(),
-               best * 1e3);
-        assert_true(best < 5.0);
-    }
-    ln_mesh_free(&m);
-}
-
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "%s", ln_test_tmpdir("render"));
@@ -547,7 +519,6 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_speed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

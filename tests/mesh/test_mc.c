@@ -337,27 +337,14 @@ static void test_out_of_memory_is_clean(void **state)
     free(g.f);
 }
 
-static void test_speed_257(void **state)
+/* A large grid: still one closed sphere (its timing is bench-parts'). */
+static void test_large_257(void **state)
 {
     struct grid g = make_grid(257, SHAPE_SPHERE, 0.8, 0);
-    struct ln_mesh m = {0};
-    double best = 1e9;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = ln_time_now();
-        m = extract(&g);
-        double dt = ln_time_now() - t0;
-        if (dt < best)
-            best = dt;
-        if (rep < 2)
-            ln_mesh_free(&m);
-    }
-    printf("marching cubes 257^3 sphere: %.1f ms, %zu vertices, %zu faces, %d threads\n",
-           best * 1e3, m.n_vertices, m.n_faces, ln_threads_get());
+    struct ln_mesh m = extract(&g);
     struct ln_mesh_stats st = stats_of(&m);
     assert_true(st.watertight);
     assert_int_equal(st.euler, 2);
-    if (!LN_TEST_SANITIZED)
-        assert_true(best < 0.2);
     ln_mesh_free(&m);
     free(g.f);
 }
@@ -374,7 +361,7 @@ int main(void)
         cmocka_unit_test(test_rejects_bad_grids),
         cmocka_unit_test(test_non_finite_values),
         cmocka_unit_test(test_out_of_memory_is_clean),
-        cmocka_unit_test(test_speed_257),
+        cmocka_unit_test(test_large_257),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
