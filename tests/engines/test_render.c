@@ -504,6 +504,10 @@ static void test_out_of_memory(void **state)
         assert_non_null(strstr(err.message, "out of memory"));
         assert_null(img.data);
     }
+    ln_alloc_fail_after(n_allocs + 1); /* one past the last: it succeeds */
+    assert_int_equal(ln_render_mesh(&m, &opt, &img, &err), 0);
+    ln_alloc_fail_after(0);
+    ln_image_free(&img);
     ln_mesh_free(&m);
 }
 

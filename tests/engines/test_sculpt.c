@@ -447,6 +447,12 @@ static void fault_sweep(const struct ln_image *imgs, size_t n, const struct ln_v
             ln_mesh_free(&run.mesh);
         }
     }
+    /* One past the last: the sweep covered every allocation. */
+    ln_alloc_fail_after(count + 1);
+    int rc = run_engine(imgs, n, views, opt, NULL, &run);
+    ln_alloc_fail_after(0);
+    assert_int_equal(rc, 0);
+    ln_mesh_free(&run.mesh);
 }
 
 static void test_out_of_memory(void **state)

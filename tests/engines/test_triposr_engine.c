@@ -642,6 +642,10 @@ static void test_errors_and_cancel(void **state)
             assert_int_equal(rc, 0);
         ln_mesh_free(&mesh);
     }
+    /* One past the last: the sweep covered every allocation. */
+    ln_alloc_fail_after(n_allocs + 1);
+    assert_int_equal(ln_generate(g_eng, &in, &opt, NULL, &mesh, NULL, &err), 0);
+    ln_mesh_free(&mesh);
     ln_alloc_fail_after(0);
     printf("  %d of %ld large allocations failed cleanly\n", n_failed, n_allocs);
     assert_true(n_failed > 10);

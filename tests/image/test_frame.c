@@ -295,6 +295,8 @@ static void test_out_of_memory(void **state)
         assert_int_equal(ln_resize_aa(in, w, h, c, out, 64, 64, &err), LN_ENOMEM);
         assert_int_equal(err.code, LN_ENOMEM);
     }
+    ln_alloc_fail_after(n_alloc + 1); /* one past the last: it succeeds */
+    assert_int_equal(ln_resize_aa(in, w, h, c, out, 64, 64, NULL), 0);
     ln_alloc_fail_after(0);
     free(out);
     free(in);

@@ -334,6 +334,11 @@ static void test_out_of_memory_is_clean(void **state)
         assert_null(m.positions);
         assert_null(m.indices);
     }
+    ln_alloc_fail_after(n_allocs + 1); /* one past the last: it succeeds */
+    struct ln_error err = {0};
+    assert_int_equal(ln_mc_extract(g.f, g.n, g.n, g.n, 0.0f, g.origin, g.spacing, &m, &err), 0);
+    ln_alloc_fail_after(0);
+    ln_mesh_free(&m);
     free(g.f);
 }
 

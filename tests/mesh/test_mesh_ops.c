@@ -413,6 +413,13 @@ static void test_out_of_memory_is_clean(void **state)
             assert_int_equal(st.n_vertices, base.n_vertices);
             ln_mesh_free(&m);
         }
+        /* One past the last: the sweep covered every allocation. */
+        assert_int_equal(ln_mesh_copy(&base, &m, NULL), 0);
+        ln_alloc_fail_after(n_allocs + 1);
+        int rc = run_op((enum op)op, &m, NULL);
+        ln_alloc_fail_after(0);
+        assert_true(rc >= 0);
+        ln_mesh_free(&m);
     }
     ln_mesh_free(&base);
 }
