@@ -33,12 +33,13 @@ ISNET_MEAN, ISNET_STD = (0.5, 0.5, 0.5), (1.0, 1.0, 1.0)
 def write_safetensors(path, tensors):
     """The safetensors layout: an 8-byte little-endian header length, a JSON
     header {name: {dtype, shape, data_offsets}} padded with spaces to a
-    multiple of 8, then the raw little-endian data."""
+    multiple of 8, then the raw little-endian data (F32, or U8 for uint8 arrays)."""
     header, blobs, off = {}, [], 0
     for name, arr in tensors:
-        arr = np.ascontiguousarray(arr, dtype="<f4")
+        dtype = "U8" if arr.dtype == np.uint8 else "F32"
+        arr = np.ascontiguousarray(arr, dtype="u1" if dtype == "U8" else "<f4")
         b = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -83,12 +84,31 @@ def export(model, x, path, opset, out_names, preserve):
     onnx.checker.check_model(onnx.load(path))
 
 
-def make_net(outdir, name, cls, size, seed, mean, std, out_names, preserve_by_opset):
+# The fixture networks: class, input side, seed, rembg's mean and std for
+# the family, output names, and whether BatchNormalization stays unfused in
+# the opset 11 and 17 exports.
+NETS = {
+    "u2net-tiny": (lnnets.U2Net, 72, 2, U2NET_MEAN, U2NET_STD,
+                   ["d0", "d1", "d2", "d3", "d4", "d5", "d6"], {11: True, 17: True}),
+    "isnet-tiny": (lnnets.ISNet, 96, 3, ISNET_MEAN, ISNET_STD,
+                   ["d1", "d2", "d3", "d4", "d5", "d6"], {11: False, 17: True}),
+}
+
+
+def build_net(name):
+    """The fixture network `name` with its weights, in eval mode, and the
+    normalised test input it was calibrated on."""
+    cls, size, seed, mean, std, _, _ = NETS[name]
     torch.manual_seed(seed)
     model = cls(width=64)
-    img = test_image(size)
-    x = torch.from_numpy(rembg_normalize(img, mean, std))
+    x = torch.from_numpy(rembg_normalize(test_image(size), mean, std))
     lnnets.randomize(model, seed, x)
+    return model, x
+
+
+def make_net(outdir, name):
+    _, _, _, _, _, out_names, preserve_by_opset = NETS[name]
+    model, x = build_net(name)
     with torch.no_grad():
         outs = model(x)
     for opset in (11, 17):
@@ -101,7 +121,7 @@ def make_net(outdir, name, cls, size, seed, mean, std, out_names, preserve_by_op
 def make_f16(outdir):
     """A tiny graph whose initializers are float16, as half-precision
     exports store them: each weight goes through Cast(to=FLOAT) before a
-    float32 Conv / BatchNormalization / Add. Built with onnx.helper (torch
+    float32 Conv or BatchNormalization. Built with onnx.helper (torch
     1.13 cannot run a float16 conv on the CPU to trace it); the reference
     is PyTorch float32 on the float16-rounded weights."""
     rng = np.random.default_rng(16)
@@ -151,10 +171,8 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data", "onnx")
     os.makedirs(outdir, exist_ok=True)
     torch.set_num_threads(1)
-    make_net(outdir, "u2net-tiny", lnnets.U2Net, 72, 2, U2NET_MEAN, U2NET_STD,
-             ["d0", "d1", "d2", "d3", "d4", "d5", "d6"], {11: True, 17: True})
-    make_net(outdir, "isnet-tiny", lnnets.ISNet, 96, 3, ISNET_MEAN, ISNET_STD,
-             ["d1", "d2", "d3", "d4", "d5", "d6"], {11: False, 17: True})
+    for name in NETS:
+        make_net(outdir, name)
     make_f16(outdir)
 
 
