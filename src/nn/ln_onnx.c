@@ -17,6 +17,7 @@
  * reused once its last consumer has run. Graph outputs live to the end.
  * A run with the same input shapes reuses the plan.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,6 +498,11 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
         for (size_t k = 0; k < n_in; k++) {
             const char *name = ln__ox_str(p->input[k]);
             n->in[k] = name[0] ? ln__ox_lookup(m, &names, name) : -1;
+            if (!name[0] && (int)k < op->min_in) {
+                rc = ln_error_set(err, LN_EFORMAT, "%s node '%s' lacks its input %zu", op->name,
+                                  ln__ox_node_name(n), k + 1);
+                goto out;
+            }
             if (name[0] && n->in[k] < 0) {
                 rc = ln_error_set(err, LN_EFORMAT,
                                   "%s node '%s' reads '%s', which no earlier node defines",
@@ -559,6 +565,7 @@ int ln_onnx_load_buffer(const void *data, size_t n, struct ln_onnx **out, struct
     if (ln__ox_wire_check(&w, data, n, &onnx__model_proto__descriptor, 0) < 0)
         return ln_error_prefix(err, "not a valid ONNX model");
     struct ln_onnx *m = ln_xcalloc(1, sizeof *m);
+    m->mem_limit = SIZE_MAX;
     m->proto = onnx__model_proto__unpack(NULL, n, data);
     int rc;
     if (!m->proto) {
@@ -697,11 +704,24 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
     return 0;
 }
 
+void ln__ox_set_mem_limit(struct ln_onnx *m, size_t bytes)
+{
+    m->mem_limit = bytes;
+}
+
+static int ln__ox_over_limit(const struct ln_onnx *m, size_t bytes, struct ln_error *err)
+{
+    return ln_error_set(err, LN_ETOOBIG,
+                        "the model needs more than %zu MiB for these input shapes (limit %zu MiB)",
+                        bytes >> 20, m->mem_limit >> 20);
+}
+
 static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
                        struct ln_error *err)
 {
     ln__ox_unplan(m);
     int rc = 0;
+    size_t used = 0; /* folded values, for the limit */
     for (size_t i = 0; i < m->n_inputs; i++) {
         struct ln__ox_value *v = &m->values[m->inputs[i]];
         for (int d = 0; d < v->t.ndim; d++)
@@ -741,6 +761,9 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
             if (n->out[k] < 0)
                 continue;
             struct ln__ox_value *v = &m->values[n->out[k]];
+            used += v->t.numel * ln__ox_esize(v->t.dtype);
+            if (used > m->mem_limit)
+                return ln__ox_over_limit(m, used, err);
             v->owned = ln_alloc_array(v->t.numel ? v->t.numel : 1, ln__ox_esize(v->t.dtype), 1,
                                       "ONNX constant", err);
             if (!v->owned)
@@ -751,7 +774,10 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
         n->folded = 1;
         if (n->op->scratch && n->op->scratch(m, n) > 0) {
             /* Rare (a convolution of constants): give it its own scratch. */
-            size_t s = n->op->scratch(m, n);
+            size_t s = n->op->scratch(m, n), bytes;
+            if (ln_size_mul3(s, sizeof(float), (size_t)ln_threads_get(), &bytes) < 0 ||
+                bytes > m->mem_limit - used)
+                return ln__ox_over_limit(m, used, err);
             float *keep = m->scratch;
             int keep_threads = m->scratch_threads;
             m->scratch = ln_alloc_array(s, sizeof(float) * (size_t)ln_threads_get(), 0,
@@ -789,6 +815,13 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
         m->values[m->outputs[i]].last_use = (long)m->n_nodes;
     if ((rc = ln__ox_place_values(m, err)) < 0)
         return rc;
+    size_t scratch_bytes;
+    if (ln_size_mul3(m->scratch_floats, sizeof(float), (size_t)ln_threads_get(),
+                     &scratch_bytes) < 0)
+        return ln_error_set(err, LN_ETOOBIG, "convolution scratch too large");
+    if (m->arena_bytes > m->mem_limit || scratch_bytes > m->mem_limit - m->arena_bytes ||
+        used > m->mem_limit - m->arena_bytes - scratch_bytes)
+        return ln__ox_over_limit(m, used + m->arena_bytes + scratch_bytes, err);
     m->arena = ln_alloc_array(m->arena_bytes ? m->arena_bytes : 1, 1, 0, "ONNX activations", err);
     if (!m->arena)
         return LN_ENOMEM;

@@ -127,7 +127,12 @@ struct ln_onnx {
     size_t scratch_floats; /* per thread */
     float *scratch;
     int scratch_threads;
+    size_t mem_limit; /* bytes a plan may take (SIZE_MAX: no limit) */
 };
+
+/* Refuses (LN_ETOOBIG) input shapes whose plan would take more than bytes
+ * of memory: folded constants, activations and scratch. For the fuzzer. */
+void ln__ox_set_mem_limit(struct ln_onnx *m, size_t bytes);
 
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);

@@ -10,6 +10,7 @@
  * the edge in ceil mode), PyTorch's, which made the exports.
  */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,9 @@ static void ox_set(ox_tensor *t, int dtype, int ndim, const int64_t *shape)
 
 static int ox_need_known(ox_model *m, const ox_node *n, int k, struct ln_error *err)
 {
-    if (n->in[k] >= 0 && !m->values[n->in[k]].known)
+    if (k >= n->n_in || n->in[k] < 0)
+        return ln_error_set(err, LN_EFORMAT, "input %d is missing", k + 1);
+    if (!m->values[n->in[k]].known)
         return ln_error_set(err, LN_EFORMAT,
                             "input %d must be computable from the input shapes alone", k + 1);
     return 0;
@@ -378,6 +381,7 @@ static int ox_ew_exec(ox_model *m, ox_node *n, struct ln_error *err)
 enum ox_un {
     OX_RELU, OX_SIGMOID, OX_TANH, OX_EXP, OX_LOG, OX_SQRT, OX_NEG, OX_ABS, OX_ERF, OX_RECIP,
     OX_FLOOR, OX_CEIL, OX_LEAKY, OX_CLIP, OX_NOT, OX_IDENTITY, OX_HARDSIGMOID, OX_SOFTPLUS,
+    OX_GELU,
 };
 
 struct ox_un_ctx {
@@ -443,6 +447,16 @@ static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
         for (size_t i = begin; i < end; i++)
             y[i] = x[i] > 20.0f ? x[i] : log1pf(expf(x[i]));
         break;
+    case OX_GELU:
+        if (c->alpha == 0.0f) {
+            for (size_t i = begin; i < end; i++)
+                y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        } else { /* the tanh approximation */
+            for (size_t i = begin; i < end; i++)
+                y[i] = 0.5f * x[i] *
+                       (1.0f + tanhf(0.79788456080286536f * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+        }
+        break;
     case OX_IDENTITY: memcpy(y + begin, x + begin, (end - begin) * sizeof *y); break;
     }
 }
@@ -452,7 +466,7 @@ static enum ox_un ox_un_of(const ox_node *n)
     static const char *names[] = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt",
                                   "Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil",
                                   "LeakyRelu", "Clip", "Not", "Identity", "HardSigmoid",
-                                  "Softplus"};
+                                  "Softplus", "Gelu"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(n->op->name, names[i]))
             return (enum ox_un)i;
@@ -464,6 +478,13 @@ static int ox_un_load(ox_model *m, ox_node *n, struct ln_error *err)
     enum ox_un op = ox_un_of(n);
     if (op == OX_LEAKY)
         return ox_float(n, "alpha", 0.01f, &n->a.alpha, err);
+    if (op == OX_GELU) {
+        int approx;
+        if (ox_choice(n, "approximate", "none|tanh", 0, &approx, err) < 0)
+            return LN_EFORMAT;
+        n->a.alpha = (float)approx;
+        return 0;
+    }
     if (op == OX_HARDSIGMOID) {
         if (ox_float(n, "alpha", 0.2f, &n->a.alpha, err) < 0)
             return LN_EFORMAT;
@@ -643,6 +664,11 @@ static int ox_conv_infer(ox_model *m, ox_node *n, struct ln_error *err)
     }
     if (b && (b->ndim != 1 || b->shape[0] != out[1] || b->dtype != LN__OX_F32))
         return ln_error_set(err, LN_EFORMAT, "bias must hold %lld floats", (long long)out[1]);
+    /* OpenBLAS takes int sizes. */
+    if (w->shape[1] * k[0] * k[1] > INT_MAX || out[2] * out[3] > INT_MAX ||
+        x->shape[2] * x->shape[3] > INT_MAX || w->shape[0] > INT_MAX || w->shape[1] > INT_MAX ||
+        (tr && w->shape[1] * k[0] * k[1] > INT_MAX))
+        return ln_error_set(err, LN_ETOOBIG, "convolution too large");
     ox_set(ln__ox_out(m, n, 0), LN__OX_F32, 4, out);
     return 0;
 }
@@ -660,11 +686,16 @@ static size_t ox_conv_scratch(ox_model *m, const ox_node *n)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0), *w = ln__ox_in(m, n, 1);
     const ox_tensor *y = ln__ox_out(m, n, 0);
+    size_t s;
+    /* Shapes are capped at 2^32 elements each, products of two may not be
+     * (SIZE_MAX then fails the plan). */
     if (!strcmp(n->op->name, "ConvTranspose"))
-        return (size_t)(w->shape[2] * w->shape[3]) * ox_prod(x->shape, 2, 4);
+        return ln_size_mul((size_t)(w->shape[2] * w->shape[3]), ox_prod(x->shape, 2, 4), &s) < 0
+                   ? SIZE_MAX
+                   : s;
     size_t k_rows = (size_t)(w->shape[1] * w->shape[2] * w->shape[3]);
     size_t hw = ox_prod(y->shape, 2, 4);
-    return k_rows * ox_conv_block(k_rows, hw);
+    return ln_size_mul(k_rows, ox_conv_block(k_rows, hw), &s) < 0 ? SIZE_MAX : s;
 }
 
 struct ox_conv_ctx {
@@ -1928,6 +1959,9 @@ static int ox_matmul_infer(ox_model *m, ox_node *n, struct ln_error *err)
     if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2])
         return ln_error_set(err, LN_EFORMAT, "inner dimensions differ (%lld and %lld)",
                             (long long)a->shape[a->ndim - 1], (long long)b->shape[b->ndim - 2]);
+    if (a->shape[a->ndim - 2] > INT_MAX || a->shape[a->ndim - 1] > INT_MAX ||
+        b->shape[b->ndim - 1] > INT_MAX)
+        return ln_error_set(err, LN_ETOOBIG, "matrices too large");
     ox_tensor ba = *a, bb = *b;
     ba.ndim -= 2;
     bb.ndim -= 2;
@@ -2011,6 +2045,8 @@ static int ox_gemm_infer(ox_model *m, ox_node *n, struct ln_error *err)
     int64_t K2 = b->shape[n->a.trans_b ? 1 : 0], N = b->shape[n->a.trans_b ? 0 : 1];
     if (K != K2)
         return ln_error_set(err, LN_EFORMAT, "inner dimensions differ");
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
+        return ln_error_set(err, LN_ETOOBIG, "matrices too large");
     int64_t s[2] = {M, N};
     if (c) {
         ox_tensor o = {0};
@@ -2332,6 +2368,200 @@ static int ox_pad_exec(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
+/* ---- LayerNormalization, Split, Tile --------------------------------- */
+
+static int ox_ln_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    int64_t stash;
+    if (ox_int(n, "axis", -1, &n->a.axis, err) < 0 ||
+        ox_float(n, "epsilon", 1e-5f, &n->a.eps, err) < 0 ||
+        ox_int(n, "stash_type", 1, &stash, err) < 0)
+        return LN_EFORMAT;
+    return 0;
+}
+
+static int ox_ln_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    int64_t axis;
+    if (x->dtype != LN__OX_F32 || ox_axis(n->a.axis, x->ndim, &axis, err) < 0)
+        return LN_EFORMAT;
+    size_t inner = ox_prod(x->shape, (int)axis, x->ndim);
+    for (int k = 1; k < 3; k++) {
+        const ox_tensor *t = ln__ox_in(m, n, k);
+        if (t && (t->dtype != LN__OX_F32 || t->numel != inner))
+            return ln_error_set(err, LN_EFORMAT, "input %d must hold %zu floats", k + 1, inner);
+    }
+    ox_set(ln__ox_out(m, n, 0), LN__OX_F32, x->ndim, x->shape);
+    return 0;
+}
+
+struct ox_ln_ctx {
+    const float *x, *g, *b;
+    float *y, eps;
+    size_t inner;
+};
+
+static void ox_ln_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ox_ln_ctx *c = ctx;
+    for (size_t r = begin; r < end; r++) {
+        const float *x = c->x + r * c->inner;
+        float *y = c->y + r * c->inner;
+        double mean = 0.0, var = 0.0;
+        for (size_t i = 0; i < c->inner; i++)
+            mean += x[i];
+        mean /= (double)c->inner;
+        for (size_t i = 0; i < c->inner; i++)
+            var += ((double)x[i] - mean) * ((double)x[i] - mean);
+        var /= (double)c->inner;
+        float inv = (float)(1.0 / sqrt(var + (double)c->eps)), fm = (float)mean;
+        for (size_t i = 0; i < c->inner; i++)
+            y[i] = (x[i] - fm) * inv * c->g[i] + (c->b ? c->b[i] : 0.0f);
+    }
+}
+
+static int ox_ln_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *b = ln__ox_in(m, n, 2);
+    int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+    struct ox_ln_ctx c = {x->data, ln__ox_in(m, n, 1)->data, b ? b->data : NULL,
+                          ln__ox_out(m, n, 0)->data, n->a.eps,
+                          ox_prod(x->shape, (int)axis, x->ndim)};
+    if (x->numel == 0 || c.inner == 0)
+        return 0;
+    ln_parallel_for(x->numel / c.inner, 16, ox_ln_body, &c);
+    return 0;
+}
+
+static int ox_split_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    int count;
+    if (ox_int(n, "axis", 0, &n->a.axis, err) < 0 ||
+        ox_int(n, "num_outputs", 0, &n->a.start, err) < 0 ||
+        ox_ints(n, "split", n->a.starts, LN_ONNX_MAX_DIMS, &count, err) < 0)
+        return LN_EFORMAT;
+    n->a.nstarts = count;
+    if (count >= 0 && count != n->n_out)
+        return ox_bad_attr(n, "split", "must hold one size per output", err);
+    if (n->n_out > LN_ONNX_MAX_DIMS)
+        return ln_error_set(err, LN_EFORMAT, "Split node '%s': more than %d outputs",
+                            ln__ox_node_name(n), LN_ONNX_MAX_DIMS);
+    return 0;
+}
+
+/* The size of each part of Split along its axis. */
+static int ox_split_sizes(ox_model *m, ox_node *n, int64_t *sizes, int64_t *axis,
+                          struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    if (ox_axis(n->a.axis, x->ndim, axis, err) < 0)
+        return LN_EFORMAT;
+    int64_t dim = x->shape[*axis], total = 0;
+    int count = n->a.nstarts;
+    if (n->n_in > 1 && n->in[1] >= 0) {
+        if (ox_read_ints(m, n, 1, sizes, LN_ONNX_MAX_DIMS, &count, err) < 0)
+            return LN_EFORMAT;
+    } else if (count >= 0) {
+        memcpy(sizes, n->a.starts, sizeof n->a.starts);
+    } else {
+        /* Equal parts, the last one smaller when they do not divide. */
+        int64_t parts = n->n_out, each = (dim + parts - 1) / parts;
+        for (int k = 0; k < parts; k++) {
+            sizes[k] = dim - total < each ? dim - total : each;
+            total += sizes[k];
+        }
+        return 0;
+    }
+    if (count != n->n_out)
+        return ln_error_set(err, LN_EFORMAT, "split holds %d sizes for %d outputs", count,
+                            n->n_out);
+    for (int k = 0; k < count; k++) {
+        if (sizes[k] < 0 || sizes[k] > dim)
+            return ln_error_set(err, LN_EFORMAT, "bad split size %lld", (long long)sizes[k]);
+        total += sizes[k];
+    }
+    if (total != dim)
+        return ln_error_set(err, LN_EFORMAT, "split sizes add up to %lld, not %lld",
+                            (long long)total, (long long)dim);
+    return 0;
+}
+
+static int ox_split_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    int64_t sizes[LN_ONNX_MAX_DIMS], axis, s[LN_ONNX_MAX_DIMS];
+    if (ox_split_sizes(m, n, sizes, &axis, err) < 0)
+        return LN_EFORMAT;
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0)
+            continue;
+        memcpy(s, x->shape, sizeof s);
+        s[axis] = sizes[k];
+        ox_set(ln__ox_out(m, n, k), x->dtype, x->ndim, s);
+    }
+    return 0;
+}
+
+static int ox_split_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    int64_t sizes[LN_ONNX_MAX_DIMS], axis;
+    if (ox_split_sizes(m, n, sizes, &axis, err) < 0)
+        return LN_EFORMAT;
+    size_t outer = ox_prod(x->shape, 0, (int)axis);
+    size_t inner = ox_prod(x->shape, (int)axis + 1, x->ndim) * ox_esize(x);
+    size_t row = (size_t)x->shape[axis] * inner, at = 0;
+    for (int k = 0; k < n->n_out; k++) {
+        size_t chunk = (size_t)sizes[k] * inner;
+        if (n->out[k] >= 0)
+            for (size_t o = 0; o < outer && chunk; o++)
+                memcpy((uint8_t *)ln__ox_out(m, n, k)->data + o * chunk,
+                       (const uint8_t *)x->data + o * row + at, chunk);
+        at += chunk;
+    }
+    return 0;
+}
+
+static int ox_tile_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    int64_t r[LN_ONNX_MAX_DIMS], s[LN_ONNX_MAX_DIMS];
+    int count;
+    if (ox_read_ints(m, n, 1, r, LN_ONNX_MAX_DIMS, &count, err) < 0)
+        return LN_EFORMAT;
+    if (count != x->ndim)
+        return ln_error_set(err, LN_EFORMAT, "repeats must hold %d values", x->ndim);
+    for (int d = 0; d < x->ndim; d++) {
+        if (r[d] < 0 || r[d] > LN__OX_MAX_DIM || x->shape[d] * r[d] > LN__OX_MAX_DIM)
+            return ln_error_set(err, LN_EFORMAT, "bad repeat %lld", (long long)r[d]);
+        s[d] = x->shape[d] * r[d];
+    }
+    ox_set(ln__ox_out(m, n, 0), x->dtype, x->ndim, s);
+    return 0;
+}
+
+static int ox_tile_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int64_t xs[LN_ONNX_MAX_DIMS], idx[LN_ONNX_MAX_DIMS] = {0};
+    size_t es = ox_esize(x);
+    ox_strides(x, xs);
+    for (size_t i = 0; i < y->numel; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < x->ndim; d++)
+            off += idx[d] % x->shape[d] * xs[d];
+        memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
+        for (int d = x->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < y->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    return 0;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define OX_CONV_ATTRS "auto_pad,dilations,group,kernel_shape,pads,strides"
@@ -2403,6 +2633,12 @@ static const struct ln__ox_op ox_ops[] = {
     {"ReduceMin", "axes,keepdims,noop_with_empty_axes", 1, 2, 1, 0, 0, ox_reduce_load,
      ox_reduce_infer, NULL, ox_reduce_exec},
     {"Pad", "mode,pads,value", 1, 4, 1, 0, 0, ox_pad_load, ox_pad_infer, NULL, ox_pad_exec},
+    OX_UN("Gelu", "approximate", 1),
+    {"LayerNormalization", "axis,epsilon,stash_type", 2, 3, 1, 0, 0, ox_ln_load, ox_ln_infer,
+     NULL, ox_ln_exec},
+    {"Split", "axis,num_outputs,split", 1, 2, LN_ONNX_MAX_DIMS, 0, 0, ox_split_load,
+     ox_split_infer, NULL, ox_split_exec},
+    {"Tile", "", 2, 2, 1, 0, 0, NULL, ox_tile_infer, NULL, ox_tile_exec},
 };
 
 const struct ln__ox_op *ln__ox_find_op(const char *op_type)
