@@ -832,6 +832,174 @@ static void test_weight_layouts(void **state)
     mb_free();
 }
 
+/* Fills n values with frand() into a tensor proto and a plain array. */
+static float *rand_init(struct mb *b, const char *name, int ndim, const int64_t *shape)
+{
+    size_t n = numel(ndim, shape);
+    float *v = talloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = frand();
+    b->inits[b->n_inits++] = mb_f32(name, ndim, shape, v, MB_RAW);
+    return v;
+}
+
+static void test_matmul_gemm(void **state)
+{
+    /* MatMul [2,3,4] x [4,5] and Gemm(A [3,4], B^T [5,4], C [5]) with
+     * alpha 0.5, beta 2, against the sums written out in double. */
+    struct mb b = {0};
+    mb_input(&b, "x", 3, (int64_t[]){2, 3, 4});
+    float *w = rand_init(&b, "w", 2, (int64_t[]){4, 5});
+    float *bt = rand_init(&b, "bt", 2, (int64_t[]){5, 4});
+    float *c = rand_init(&b, "c", 1, (int64_t[]){5});
+    b.inits[b.n_inits++] = mb_i64("first", 1, (int64_t[]){1}, (int64_t[]){0});
+    mb_node(&b, "MatMul", "mm", "x,w", "y");
+    mb_node(&b, "Gather", "row", "x,first", "x0"); /* [1,3,4] */
+    mb_node(&b, "Squeeze", "sq", "x0,first", "a"); /* [3,4] */
+    Onnx__NodeProto *g = mb_node(&b, "Gemm", "gemm", "a,bt,c", "z");
+    mb_int(g, "transB", 1);
+    mb_attr(g, "alpha", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)->f = 0.5f;
+    g->attribute[1]->has_f = 1;
+    mb_attr(g, "beta", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)->f = 2.0f;
+    g->attribute[2]->has_f = 1;
+    mb_output(&b, "y");
+    mb_output(&b, "z");
+    struct ln_onnx *m = mb_load(&b);
+    float x[24];
+    for (int i = 0; i < 24; i++)
+        x[i] = frand();
+    struct ln_onnx_tensor in = {x, {2, 3, 4}, 3}, out[2];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+        fail_msg("%s", err.message);
+    float want[30], wz[15];
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < 5; j++) {
+            double acc = 0;
+            for (int k = 0; k < 4; k++)
+                acc += (double)x[r * 4 + k] * w[k * 5 + j];
+            want[r * 5 + j] = (float)acc;
+        }
+    for (int r = 0; r < 3; r++)
+        for (int j = 0; j < 5; j++) {
+            double acc = 0;
+            for (int k = 0; k < 4; k++)
+                acc += (double)x[r * 4 + k] * bt[j * 4 + k];
+            wz[r * 5 + j] = (float)(0.5 * acc + 2.0 * c[j]);
+        }
+    assert_int_equal(out[0].shape[2], 5);
+    assert_values(&out[0], want, 30, 1e-6f);
+    assert_values(&out[1], wz, 15, 1e-6f);
+    ln_onnx_tensor_free(&out[0]);
+    ln_onnx_tensor_free(&out[1]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static void test_normalisations(void **state)
+{
+    /* Softmax on the last axis, LayerNormalization over the last axis with
+     * scale and bias, ReduceMean over axis 1, exact Gelu, on x [2,3,4]. */
+    struct mb b = {0};
+    b.opset = 20;
+    mb_input(&b, "x", 3, (int64_t[]){2, 3, 4});
+    float *g = rand_init(&b, "g", 1, (int64_t[]){4});
+    float *be = rand_init(&b, "be", 1, (int64_t[]){4});
+    mb_node(&b, "Softmax", "sm", "x", "s");
+    mb_node(&b, "LayerNormalization", "ln", "x,g,be", "l");
+    Onnx__NodeProto *r = mb_node(&b, "ReduceMean", "mean", "x", "r");
+    mb_ints(r, "axes", 1, (int64_t[]){1});
+    mb_int(r, "keepdims", 0);
+    mb_node(&b, "Gelu", "gelu", "x", "e");
+    mb_output(&b, "s");
+    mb_output(&b, "l");
+    mb_output(&b, "r");
+    mb_output(&b, "e");
+    struct ln_onnx *m = mb_load(&b);
+    float x[24];
+    for (int i = 0; i < 24; i++)
+        x[i] = 3.0f * frand();
+    struct ln_onnx_tensor in = {x, {2, 3, 4}, 3}, out[4];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 4, &err) < 0)
+        fail_msg("%s", err.message);
+    float ws[24], wl[24], wr[8], we[24];
+    for (int row = 0; row < 6; row++) {
+        const float *v = x + row * 4;
+        double sum = 0, mean = 0, var = 0;
+        for (int k = 0; k < 4; k++) {
+            sum += exp(v[k]);
+            mean += v[k] / 4.0;
+        }
+        for (int k = 0; k < 4; k++)
+            var += (v[k] - mean) * (v[k] - mean) / 4.0;
+        for (int k = 0; k < 4; k++) {
+            ws[row * 4 + k] = (float)(exp(v[k]) / sum);
+            wl[row * 4 + k] = (float)((v[k] - mean) / sqrt(var + 1e-5) * g[k] + be[k]);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 4; k++)
+            wr[i * 4 + k] = (x[i * 12 + k] + x[i * 12 + 4 + k] + x[i * 12 + 8 + k]) / 3.0f;
+    for (int i = 0; i < 24; i++)
+        we[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0))));
+    assert_values(&out[0], ws, 24, 1e-6f);
+    assert_values(&out[1], wl, 24, 1e-5f);
+    assert_int_equal(out[2].ndim, 2);
+    assert_values(&out[2], wr, 8, 1e-6f);
+    assert_values(&out[3], we, 24, 1e-6f);
+    for (int k = 0; k < 4; k++)
+        ln_onnx_tensor_free(&out[k]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static void test_pad_split_tile(void **state)
+{
+    /* x [1,2,3]: Pad constant 0.5 (1 before axis 2, 1 after axis 1),
+     * reflect Pad of 1 on each side of axis 2, Split axis 2 into 1 and 2,
+     * Tile [1,1,2]. */
+    struct mb b = {0};
+    b.opset = 13;
+    mb_input(&b, "x", 3, (int64_t[]){1, 2, 3});
+    b.inits[b.n_inits++] = mb_i64("pads", 1, (int64_t[]){6}, (int64_t[]){0, 0, 1, 0, 1, 0});
+    b.inits[b.n_inits++] = mb_i64("rpads", 1, (int64_t[]){6}, (int64_t[]){0, 0, 1, 0, 0, 1});
+    b.inits[b.n_inits++] = mb_f32("half", 0, NULL, (float[]){0.5f}, MB_RAW);
+    b.inits[b.n_inits++] = mb_i64("parts", 1, (int64_t[]){2}, (int64_t[]){1, 2});
+    b.inits[b.n_inits++] = mb_i64("reps", 1, (int64_t[]){3}, (int64_t[]){1, 1, 2});
+    mb_node(&b, "Pad", "pad", "x,pads,half", "p");
+    Onnx__NodeProto *rp = mb_node(&b, "Pad", "rpad", "x,rpads", "q");
+    mb_str(rp, "mode", "reflect");
+    Onnx__NodeProto *sp = mb_node(&b, "Split", "split", "x,parts", "s1,s2");
+    mb_int(sp, "axis", 2);
+    mb_node(&b, "Tile", "tile", "x,reps", "t");
+    mb_output(&b, "p");
+    mb_output(&b, "q");
+    mb_output(&b, "s2");
+    mb_output(&b, "t");
+    struct ln_onnx *m = mb_load(&b);
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    struct ln_onnx_tensor in = {x, {1, 2, 3}, 3}, out[4];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 4, &err) < 0)
+        fail_msg("%s", err.message);
+    const float wp[12] = {.5f, 1, 2, 3, .5f, 4, 5, 6, .5f, .5f, .5f, .5f};
+    const float wq[10] = {2, 1, 2, 3, 2, 5, 4, 5, 6, 5};
+    const float ws[4] = {2, 3, 5, 6};
+    const float wt[12] = {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6};
+    assert_int_equal(out[0].shape[1], 3);
+    assert_int_equal(out[0].shape[2], 4);
+    assert_values(&out[0], wp, 12, 0.0f);
+    assert_values(&out[1], wq, 10, 0.0f);
+    assert_int_equal(out[2].shape[2], 2);
+    assert_values(&out[2], ws, 4, 0.0f);
+    assert_values(&out[3], wt, 12, 0.0f);
+    for (int k = 0; k < 4; k++)
+        ln_onnx_tensor_free(&out[k]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -875,6 +1043,10 @@ static void test_refusals(void **state)
     b.nodes[1]->output[0] = tstr("h");
     mb_refused(&b, "'h'", "twice");
     b.nodes[1]->output[0] = tstr("r");
+    /* A required input left empty. */
+    b.nodes[0]->input[1] = tstr("");
+    mb_refused(&b, "lacks its input 2", "conv1");
+    b.nodes[0]->input[1] = tstr("w1");
     /* Unsupported opset. */
     b.opset = 5;
     mb_refused(&b, "opset 5", NULL);
@@ -1186,6 +1358,9 @@ int main(void)
         cmocka_unit_test(test_shape_ops),
         cmocka_unit_test(test_expand_concat),
         cmocka_unit_test(test_weight_layouts),
+        cmocka_unit_test(test_matmul_gemm),
+        cmocka_unit_test(test_normalisations),
+        cmocka_unit_test(test_pad_split_tile),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_api),
         cmocka_unit_test(test_fixtures),
