@@ -93,9 +93,11 @@ static int ln__ox_wire_check(struct ln__ox_wire *w, const uint8_t *p, size_t n,
                 return ln_error_set(w->err, LN_EFORMAT, "truncated field at byte %zu", pos);
             const ProtobufCFieldDescriptor *f =
                 protobuf_c_message_descriptor_get_field(d, (unsigned)field);
-            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-                ln__ox_wire_check(w, p + pos, (size_t)v, f->descriptor, depth + 1) < 0)
-                return w->err ? w->err->code : LN_EFORMAT;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                int rc = ln__ox_wire_check(w, p + pos, (size_t)v, f->descriptor, depth + 1);
+                if (rc < 0)
+                    return rc;
+            }
             pos += (size_t)v;
             break;
         }
@@ -181,8 +183,11 @@ int ln__ox_tensor_from_proto(const Onnx__TensorProto *p, struct ln__ox_tensor *t
     t->ndim = (int)p->n_dims;
     for (size_t d = 0; d < p->n_dims; d++)
         t->shape[d] = p->dims[d];
-    if (ln__ox_numel(t->shape, t->ndim, &t->numel, err) < 0)
-        return ln_error_prefix(err, "%s", what);
+    int rc = ln__ox_numel(t->shape, t->ndim, &t->numel, err);
+    if (rc < 0) {
+        ln_error_prefix(err, "%s", what);
+        return rc;
+    }
     int dt = p->has_data_type ? p->data_type : 0;
     size_t esize;
     switch (dt) {
@@ -562,12 +567,14 @@ int ln_onnx_load_buffer(const void *data, size_t n, struct ln_onnx **out, struct
         return ln_error_set(err, LN_ETOOBIG, "ONNX model of %zu bytes (at most %zu)", n,
                             (size_t)LN__OX_MAX_FILE);
     struct ln__ox_wire w = {0, err};
-    if (ln__ox_wire_check(&w, data, n, &onnx__model_proto__descriptor, 0) < 0)
-        return ln_error_prefix(err, "not a valid ONNX model");
+    int rc = ln__ox_wire_check(&w, data, n, &onnx__model_proto__descriptor, 0);
+    if (rc < 0) {
+        ln_error_prefix(err, "not a valid ONNX model");
+        return rc;
+    }
     struct ln_onnx *m = ln_xcalloc(1, sizeof *m);
     m->mem_limit = SIZE_MAX;
     m->proto = onnx__model_proto__unpack(NULL, n, data);
-    int rc;
     if (!m->proto) {
         rc = ln_error_set(err, LN_EFORMAT, "not a valid ONNX model (protobuf decoding failed)");
         goto fail;
@@ -726,8 +733,10 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
         struct ln__ox_value *v = &m->values[m->inputs[i]];
         for (int d = 0; d < v->t.ndim; d++)
             v->t.shape[d] = inputs[i].shape[d];
-        if ((rc = ln__ox_numel(v->t.shape, v->t.ndim, &v->t.numel, err)) < 0)
-            return ln_error_prefix(err, "input '%s'", v->name);
+        if ((rc = ln__ox_numel(v->t.shape, v->t.ndim, &v->t.numel, err)) < 0) {
+            ln_error_prefix(err, "input '%s'", v->name);
+            return rc;
+        }
     }
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct ln__ox_node *n = &m->nodes[i];
@@ -739,14 +748,18 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0 && !m->values[n->in[k]].known)
                 all_known = 0;
-        if ((rc = n->op->infer(m, n, err)) < 0)
-            return ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+        if ((rc = n->op->infer(m, n, err)) < 0) {
+            ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            return rc;
+        }
         for (int k = 0; k < n->n_out; k++) {
             if (n->out[k] < 0)
                 continue;
             struct ln__ox_tensor *t = ln__ox_out(m, n, k);
-            if ((rc = ln__ox_numel(t->shape, t->ndim, &t->numel, err)) < 0)
-                return ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            if ((rc = ln__ox_numel(t->shape, t->ndim, &t->numel, err)) < 0) {
+                ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+                return rc;
+            }
         }
         if (!all_known && !n->op->shape_only) {
             if (n->op->scratch) {
@@ -797,8 +810,10 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
         } else {
             rc = n->op->exec(m, n, err);
         }
-        if (rc < 0)
-            return ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+        if (rc < 0) {
+            ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            return rc;
+        }
     }
     /* Lifetimes of the run-time values. */
     for (size_t i = 0; i < m->n_values; i++)
@@ -910,8 +925,10 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
         struct ln__ox_node *n = &m->nodes[i];
         if (n->folded)
             continue;
-        if ((rc = n->op->exec(m, n, err)) < 0)
-            return ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+        if ((rc = n->op->exec(m, n, err)) < 0) {
+            ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            return rc;
+        }
     }
     for (size_t i = 0; i < n_outputs; i++) {
         const struct ln__ox_tensor *t = &m->values[m->outputs[i]].t;

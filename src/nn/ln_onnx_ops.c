@@ -1589,6 +1589,12 @@ static int ox_slice_plan(ox_model *m, ox_node *n, int64_t *start, int64_t *step,
         int64_t dim = x->shape[ax], s = starts[i], e = ends[i], k = nst >= 0 ? steps[i] : 1;
         if (k == 0)
             return ln_error_set(err, LN_EFORMAT, "step 0");
+        /* A step longer than the axis takes one element, as the axis's
+         * length does; clamping keeps the strides' products in range. */
+        if (k > dim)
+            k = dim > 0 ? dim : 1;
+        if (k < -dim)
+            k = dim > 0 ? -dim : -1;
         if (s < 0)
             s = s < -dim ? 0 : s + dim;
         if (e < 0)
@@ -1600,8 +1606,6 @@ static int ox_slice_plan(ox_model *m, ox_node *n, int64_t *start, int64_t *step,
         } else {
             s = s > dim - 1 ? dim - 1 : s;
             e = e > dim - 1 ? dim - 1 : e;
-            if (k < -LN__OX_MAX_DIM)
-                k = -LN__OX_MAX_DIM;
             len[ax] = s > e ? (s - e + (-k) - 1) / (-k) : 0;
         }
         start[ax] = s;
@@ -1943,8 +1947,9 @@ static int ox_range_exec(ox_model *m, ox_node *n, struct ln_error *err)
             ((float *)y->data)[i] =
                 ((const float *)s->data)[0] + (float)i * ((const float *)d->data)[0];
         else
-            ((int64_t *)y->data)[i] =
-                ((const int64_t *)s->data)[0] + (int64_t)i * ((const int64_t *)d->data)[0];
+            ((int64_t *)y->data)[i] = (int64_t)((uint64_t)((const int64_t *)s->data)[0] +
+                                                (uint64_t)i *
+                                                    (uint64_t)((const int64_t *)d->data)[0]);
     }
     return 0;
 }
