@@ -708,10 +708,56 @@ struct ox_conv_ctx {
     int direct; /* 1x1, stride 1, no pads: the input is its own im2col */
 };
 
+/* One row of the im2col matrix: the input pixel under kernel tap (ki, kj)
+ * for the output pixels p0 .. p1, zero where the tap falls in the padding.
+ * Output row by output row: the taps that land inside the input form one
+ * run (contiguous when the stride is 1), the rest is padding. */
+static void ox_im2col_row(const struct ox_conv_ctx *c, float *restrict row,
+                          const float *restrict plane, size_t p0, size_t p1, int64_t ki,
+                          int64_t kj)
+{
+    const struct ln__ox_attrs *a = &c->n->a;
+    int64_t s1 = a->strides[1], off = kj * a->dil[1] - a->epads[1];
+    /* Output columns whose tap lies inside the row: ix = ox s1 + off in
+     * [0, W), i.e. ox in [lo, hi). */
+    int64_t lo = off >= 0 ? 0 : (-off + s1 - 1) / s1;
+    int64_t hi = c->W - off <= 0 ? 0 : (c->W - off - 1) / s1 + 1;
+    if (hi > c->Wo)
+        hi = c->Wo;
+    if (lo > hi)
+        lo = hi;
+    size_t p = p0;
+    while (p < p1) {
+        int64_t oy = (int64_t)(p / (size_t)c->Wo), ox0 = (int64_t)(p % (size_t)c->Wo);
+        int64_t ox1 = ox0 + (int64_t)(p1 - p) < c->Wo ? ox0 + (int64_t)(p1 - p) : c->Wo;
+        float *dst = row + (p - p0) - ox0; /* indexed by ox (>= ox0) */
+        int64_t iy = oy * a->strides[0] - a->epads[0] + ki * a->dil[0];
+        if (iy < 0 || iy >= c->H) {
+            memset(dst + ox0, 0, (size_t)(ox1 - ox0) * sizeof *dst);
+        } else {
+            int64_t a0 = lo > ox0 ? lo : ox0, a1 = hi < ox1 ? hi : ox1;
+            if (a1 < a0)
+                a1 = a0 = ox1 < a0 ? ox1 : a0;
+            const float *src = plane + iy * c->W;
+            for (int64_t ox = ox0; ox < a0; ox++)
+                dst[ox] = 0.0f;
+            if (s1 == 1) {
+                if (a1 > a0)
+                    memcpy(dst + a0, src + a0 + off, (size_t)(a1 - a0) * sizeof *dst);
+            } else {
+                for (int64_t ox = a0; ox < a1; ox++)
+                    dst[ox] = src[ox * s1 + off];
+            }
+            for (int64_t ox = a1 > a0 ? a1 : a0; ox < ox1; ox++)
+                dst[ox] = 0.0f;
+        }
+        p += (size_t)(ox1 - ox0);
+    }
+}
+
 static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct ox_conv_ctx *c = ctx;
-    const struct ln__ox_attrs *a = &c->n->a;
     int64_t cg = c->C / c->G, mg = c->M / c->G;
     int64_t K = cg * c->kh * c->kw;
     float *col = c->scratch + (size_t)thread * c->scratch_floats;
@@ -734,18 +780,7 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
                     for (int64_t kj = 0; kj < c->kw; kj++) {
                         float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * cols;
                         const float *plane = xin + (size_t)ci * (size_t)(c->H * c->W);
-                        int64_t oy = (int64_t)(p0 / (size_t)c->Wo), ox = (int64_t)(p0 % (size_t)c->Wo);
-                        for (size_t p = 0; p < cols; p++) {
-                            int64_t iy = oy * a->strides[0] - a->epads[0] + ki * a->dil[0];
-                            int64_t ix = ox * a->strides[1] - a->epads[1] + kj * a->dil[1];
-                            row[p] = iy >= 0 && iy < c->H && ix >= 0 && ix < c->W
-                                         ? plane[iy * c->W + ix]
-                                         : 0.0f;
-                            if (++ox == c->Wo) {
-                                ox = 0;
-                                oy++;
-                            }
-                        }
+                        ox_im2col_row(c, row, plane, p0, p1, ki, kj);
                     }
             bmat = col;
             ldb = (int)cols;
