@@ -458,6 +458,18 @@ static void test_conv_reference(void **state)
                NULL, 6, 7, (int64_t[]){0, 0});
     check_conv(40, 70, 70, 4, 3, 1, (int64_t[]){1, 1}, (int64_t[]){4, 4},
                (int64_t[]){4, 4, 4, 4}, NULL, 70, 70, (int64_t[]){4, 4});
+    /* Stride 2 with blocks of 448 columns starting inside output rows
+     * (K = 576): Ho = (80 + 2 - 3) / 2 + 1 = 40, Wo = (73 + 2 - 3) / 2 + 1
+     * = 37. */
+    check_conv(64, 80, 73, 3, 3, 1, (int64_t[]){2, 2}, (int64_t[]){1, 1},
+               (int64_t[]){1, 1, 1, 1}, NULL, 40, 37, (int64_t[]){1, 1});
+    /* Unequal strides and dilations per axis: Ho = (11 + 3 + 1 - 5) / 3 + 1
+     * = 4, Wo = (13 + 0 + 4 - 7) / 2 + 1 = 6. */
+    check_conv(2, 11, 13, 2, 3, 1, (int64_t[]){3, 2}, (int64_t[]){2, 3},
+               (int64_t[]){3, 0, 1, 4}, NULL, 4, 6, (int64_t[]){3, 0});
+    /* A 5x5 kernel over a 2x3 input padded by 2: most taps in the padding. */
+    check_conv(1, 2, 3, 2, 5, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1},
+               (int64_t[]){2, 2, 2, 2}, NULL, 2, 3, (int64_t[]){2, 2});
 }
 
 static void test_conv_transpose(void **state)
