@@ -1103,6 +1103,18 @@ static void test_api(void **state)
     assert_int_equal(c.shape[3], 7);
     run1(m, x, 4, (int64_t[]){1, 2, 6, 5}, &a2);
     assert_int_equal(memcmp(a.data, a2.data, 30 * 4), 0);
+    /* Under a memory limit the same run is refused, and the model still
+     * works once the limit is lifted. */
+    ln__ox_set_mem_limit(m, 1024);
+    struct ln_onnx_tensor in = {x, {2, 2, 9, 7}, 4}, d = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_onnx_run(m, &in, 1, &d, 1, &err), LN_ETOOBIG);
+    assert_non_null(strstr(err.message, "limit"));
+    assert_null(d.data);
+    ln__ox_set_mem_limit(m, SIZE_MAX);
+    run1(m, x, 4, (int64_t[]){2, 2, 9, 7}, &d);
+    assert_int_equal(memcmp(c.data, d.data, 2 * 9 * 7 * 4), 0);
+    ln_onnx_tensor_free(&d);
     ln_onnx_tensor_free(&a);
     ln_onnx_tensor_free(&a2);
     ln_onnx_tensor_free(&c);
