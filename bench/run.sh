@@ -43,3 +43,44 @@ if [ "${LN_BENCH_TRIPOSR:-1}" != 0 ]; then
     build/bench/bench-triposr 256 /tmp/lunar-nova-bench-triposr
     rm -f /tmp/lunar-nova-bench-triposr/model.safetensors
 fi
+
+# Background matting: U^2-Net (320x320) and IS-Net (1024x1024) at their real
+# layer sizes with random weights, through our ONNX runtime and through
+# PyTorch, same networks, same 1200x900 picture, same thread count
+# (LN_BENCH_MATTING_THREADS, default 2), best of 3 each. The .onnx files
+# (about 176 MB each) are written into build/bench/matting once by
+# tools/onnx/bench_matting.py. Needs python3-torch, python3-onnx and
+# python3-pil; LN_BENCH_MATTING=0 skips it.
+if [ "${LN_BENCH_MATTING:-1}" != 0 ]; then
+    echo
+    mt=${LN_BENCH_MATTING_THREADS:-2}
+    echo "background matting, random weights, real shapes, $mt threads (seconds per image)"
+    if /usr/bin/python3 -c "import torch, onnx, PIL" 2>/dev/null; then
+        md=build/bench/matting
+        mkdir -p "$md"
+        /usr/bin/python3 tools/onnx/bench_matting.py "$md" "$mt" 3 2>/dev/null > "$md/torch.txt"
+        read -r _ pw ph pic < <(grep '^picture ' "$md/torch.txt")
+        : > "$md/ours.txt"
+        grep '^model ' "$md/torch.txt" | while read -r _ name _ path; do
+            build/bench/bench-matting "$pic" "$pw" "$ph" "$path" "$name" 3 "$mt" >> "$md/ours.txt"
+        done
+        cat "$md/ours.txt" "$md/torch.txt" | awk '
+            $1 == "ours" && $3 != "threads" { ours[$2, $3] = $4; names[$2] = 1 }
+            $1 == "torch" { torch[$2, $3] = $4 }
+            END {
+                printf "  %-6s %-8s %9s %9s %7s\n", "model", "stage", "ours", "PyTorch", "ratio"
+                n = split("load prepare network mask total", st, " ")
+                for (m in names)
+                    for (i = 1; i <= n; i++) {
+                        s = st[i]
+                        if ((m, s) in torch)
+                            printf "  %-6s %-8s %9.3f %9.3f %6.2fx\n", m, s, ours[m, s], torch[m, s], torch[m, s] / ours[m, s]
+                        else
+                            printf "  %-6s %-8s %9.3f %9s\n", m, s, ours[m, s], "-"
+                    }
+                print "  (ratio: PyTorch seconds / ours; above 1 means ours is faster)"
+            }'
+    else
+        echo "  skipped: /usr/bin/python3 lacks torch, onnx or PIL (apt-get install python3-torch python3-onnx python3-pil)"
+    fi
+fi
