@@ -680,7 +680,7 @@ int main(int argc, char **argv)
     float *bb = malloc(ln_triposr_backbone_floats(net) * sizeof(float));
     float *scene = malloc(ln_triposr_scene_floats(net) * sizeof(float));
     t0 = ln_time_now();
-    if (ln__triposr_preprocess(net, &img, 1, 0.85f, chw, &err) < 0)
+    if (ln__triposr_preprocess(net, &img, 1, NULL, 0.85f, chw, &err) < 0)
         ln__die("preprocess", &err);
     const double t_pre = ln_time_now() - t0;
     t0 = ln_time_now();

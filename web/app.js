@@ -83,6 +83,7 @@ async function checkHealth() {
     const hl = await api.health();
     setStatus(`Ready · engine ${hl.engine} · ${hl.queue ? `${hl.queue.depth} queued, ${hl.queue.running} running` : ''}`.replace(/ · $/, ''));
     create.setEngines(hl.engines || (hl.engine ? [hl.engine] : []));
+    create.setBackground(hl.background);
     return true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 503) setStatus('The server is starting: the engine is loading…', 'warn');
@@ -228,6 +229,11 @@ function makeItem(id) {
   const li = h('li', { class: 'job', 'data-id': id }, selectBtn, h('div', { class: 'job-actions' }, cancel, del));
   li._parts = { thumb, title, badge, meta, bar, stage, progress, error, selectBtn, cancel, del };
   return li;
+}
+
+// How the object was separated, in words: a model's name stays as it is.
+function backgroundWord(b) {
+  return b.split(', ').map((m) => ({ alpha: 'the image\'s alpha channel', classic: 'by colour', off: 'kept as it is' }[m] || `rembg model ${m}`)).join(', ');
 }
 
 function updateItem(li, job) {
@@ -479,6 +485,7 @@ function showStats(job) {
   if (isFinal(job)) rows.push(stat('Time', formatSeconds(jobSeconds(job))));
   if (job.options) rows.push(stat('Resolution', String(job.options.resolution)));
   if (job.options) rows.push(stat('Origin', job.options.origin === 'bottom' ? 'bottom (y = 0)' : 'centre'));
+  if (job.background) rows.push(stat('Background', backgroundWord(job.background)));
   for (const w of job.warnings || []) rows.push(stat('Warning', w));
   el.stats.replaceChildren(...rows);
 }

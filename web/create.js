@@ -272,7 +272,7 @@ export function initCreate({ onCreated }) {
     fd.append('resolution', String(Number(opt.resolution.value)));
     fd.append('faces', String(Number(opt.faces.value)));
     fd.append('foreground_ratio', String(Number(opt.foreground.value)));
-    fd.append('remove_bg', opt.removeBg.checked ? 'true' : 'false');
+    fd.append('remove_bg', opt.removeBg.value);
     fd.append('size', String(Number(opt.size.value)));
     fd.append('origin', opt.origin.value);
     return fd;
@@ -396,6 +396,16 @@ export function initCreate({ onCreated }) {
         ...names.map((n) => h('option', { value: n }, n)),
       );
       engineSelect.value = names.includes(keep) ? keep : '';
+    },
+    // Names the background-removal choices after /health's background
+    // block: the rembg model the server uses, or that it has none.
+    setBackground(bg) {
+      const model = bg && bg.model;
+      const choice = (v) => opt.removeBg.querySelector(`option[value="${v}"]`);
+      choice('auto').textContent = model ? `remove automatically (${model})` : 'remove automatically (by colour: no model on the server)';
+      choice('model').textContent = model ? `remove with ${model}` : 'remove with a rembg model (none on the server)';
+      choice('model').disabled = !model;
+      if (!model && opt.removeBg.value === 'model') opt.removeBg.value = 'auto';
     },
   };
 }

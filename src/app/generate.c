@@ -21,6 +21,7 @@
 
 #include "app.h"
 #include "ln_alloc.h"
+#include "ln_background.h"
 #include "ln_engine.h"
 #include "ln_export.h"
 #include "ln_image.h"
@@ -57,8 +58,16 @@ static void ln__generate_help(void)
          "  --fov DEG                perspective field of view across the image (default 40)\n"
          "  --distance D             perspective camera distance (default 2.5)\n"
          "  --foreground-ratio R     one image: share of the frame the object spans (0.85)\n"
-         "  --no-remove-bg           keep the image as it is (its alpha if it has one,\n"
-         "                           else the whole frame is the object)\n"
+         "  --remove-bg auto|model|classic|off   separating the object from its\n"
+         "                           background: auto (default) uses the alpha channel\n"
+         "                           when it has one, else a rembg model when one is\n"
+         "                           found, else the classical separation; model and\n"
+         "                           classic force one; off keeps the image as it is\n"
+         "  --bg-model NAME|PATH     rembg model (u2net, isnet-general-use, ...) in\n"
+         "                           U2NET_HOME, XDG_DATA_HOME/.u2net or ~/.u2net, or an\n"
+         "                           .onnx file (default: the first of rembg's general\n"
+         "                           models found there, u2net first)\n"
+         "  --no-remove-bg           the same as --remove-bg off\n"
          "\n"
          "Mesh:\n"
          "  --resolution N           marching-cubes grid per axis, 32 to 512 (default 256)\n"
@@ -92,6 +101,8 @@ enum {
     OPT_DISTANCE,
     OPT_RATIO,
     OPT_NO_REMOVE_BG,
+    OPT_REMOVE_BG,
+    OPT_BG_MODEL,
     OPT_RESOLUTION,
     OPT_FACES,
     OPT_SMOOTH,
@@ -116,6 +127,8 @@ static const struct option ln__options[] = {
     {"distance", required_argument, NULL, OPT_DISTANCE},
     {"foreground-ratio", required_argument, NULL, OPT_RATIO},
     {"no-remove-bg", no_argument, NULL, OPT_NO_REMOVE_BG},
+    {"remove-bg", required_argument, NULL, OPT_REMOVE_BG},
+    {"bg-model", required_argument, NULL, OPT_BG_MODEL},
     {"resolution", required_argument, NULL, OPT_RESOLUTION},
     {"faces", required_argument, NULL, OPT_FACES},
     {"smooth", required_argument, NULL, OPT_SMOOTH},
@@ -172,11 +185,12 @@ static void ln__print_summary(const char *out, int fmt, const struct ln_generate
 {
     const struct ln_mesh_stats *st = &rep->stats;
     if (!json) {
-        printf("%s: %zu vertices, %zu faces, %.3f x %.3f x %.3f m, %s, %s engine, %.2f s\n", out,
-               st->n_vertices, st->n_faces, st->bbox_max[0] - st->bbox_min[0],
+        printf("%s: %zu vertices, %zu faces, %.3f x %.3f x %.3f m, %s, %s engine, "
+               "background: %s, %.2f s\n",
+               out, st->n_vertices, st->n_faces, st->bbox_max[0] - st->bbox_min[0],
                st->bbox_max[1] - st->bbox_min[1], st->bbox_max[2] - st->bbox_min[2],
                st->watertight ? "watertight" : "not watertight", rep->engine,
-               rep->total_seconds);
+               rep->background[0] ? rep->background : "off", rep->total_seconds);
         return;
     }
     json_t *stages = json_object();
@@ -196,6 +210,8 @@ static void ln__print_summary(const char *out, int fmt, const struct ln_generate
         "euler", (json_int_t)st->euler, "components", (json_int_t)st->n_components, "area",
         st->area, "volume", st->volume, "seconds", rep->total_seconds, "stages", stages,
         "warnings", warnings);
+    json_object_set_new(root, "background",
+                        json_string(rep->background[0] ? rep->background : "off"));
     char *text = json_dumps(root, JSON_COMPACT);
     puts(text);
     free(text);
@@ -312,6 +328,12 @@ int ln_app_generate(int argc, char **argv)
                 return ln__usage_error("--model wants a path or a repo id%s", "");
             model = optarg;
             break;
+        case OPT_BG_MODEL: {
+            struct ln_error berr = {0};
+            if (ln_background_set_model(optarg, &berr) < 0)
+                return ln__usage_error("--bg-model: %s", berr.message);
+            break;
+        }
         case OPT_SAVE_SCENE:
             saves.scene = optarg;
             break;
@@ -337,6 +359,7 @@ int ln_app_generate(int argc, char **argv)
         case OPT_SIZE:
         case OPT_ORIGIN:
         case OPT_NO_REMOVE_BG:
+        case OPT_REMOVE_BG:
         case OPT_KEEP_FLOATERS:
         case OPT_NO_FILL_HOLES: {
             /* Shared with the HTTP upload fields: same names, same ranges. */

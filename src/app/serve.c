@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "ln_background.h"
 #include "ln_engine.h"
 #include "ln_hf.h"
 #include "ln_jobs.h"
@@ -89,6 +90,11 @@ static void ln__serve_help(void)
          "                           config.yaml beside it, or a repo id in the local\n"
          "                           Hugging Face cache (default stabilityai/TripoSR;\n"
          "                           HF_HOME, HF_HUB_CACHE; nothing is downloaded)\n"
+         "  --bg-model NAME|PATH     rembg model for background removal (u2net,\n"
+         "                           isnet-general-use, ...) in U2NET_HOME,\n"
+         "                           XDG_DATA_HOME/.u2net or ~/.u2net, or an .onnx file\n"
+         "                           (default: the first of rembg's general models found\n"
+         "                           there; none: the classical separation)\n"
          "  --threads N              compute threads per job (default: all cores)\n"
          "  --log-format text|json   log line style (default text)\n"
          "  --log-level LEVEL        debug, info, warn, error (default info)\n"
@@ -132,6 +138,7 @@ enum {
     OPT_API_TOKEN_FILE,
     OPT_PUBLIC_HOST,
     OPT_ALLOW_ORIGIN,
+    OPT_BG_MODEL,
 };
 
 static const struct option ln__serve_options[] = {
@@ -160,6 +167,7 @@ static const struct option ln__serve_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"engine", required_argument, NULL, OPT_ENGINE},
     {"model", required_argument, NULL, OPT_MODEL},
+    {"bg-model", required_argument, NULL, OPT_BG_MODEL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -439,6 +447,14 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
         else
             s->model = v;
         break;
+    case OPT_BG_MODEL: {
+        struct ln_error berr = {0};
+        if (ln_background_set_model(v, &berr) < 0) {
+            fprintf(stderr, "lunar-nova: %s: %s\n", from, berr.message);
+            return -1;
+        }
+        break;
+    }
     default:
         break;
     }
@@ -767,6 +783,13 @@ int ln_app_serve(int argc, char **argv)
     if (triposr)
         engines.engines[engines.n++] = triposr;
     engines.engines[engines.n++] = sculpt;
+    char bg_model[64];
+    if (ln_background_model(bg_model, sizeof bg_model))
+        ln_log_info("background removal: %s (rembg model) for photos without an alpha channel",
+                    bg_model);
+    else
+        ln_log_info("background removal: classical separation (no rembg model found; "
+                    "`lunar-nova models pull u2net` downloads rembg's default)");
 
     if (ln_jobs_open(&s.jobs, &engines, &jobs, &err) < 0) {
         ln_log_error("job history in %s: %s", s.jobs.outputs_dir, err.message);

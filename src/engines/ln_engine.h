@@ -50,7 +50,7 @@ struct ln_engine_tap {
 struct ln_generate_options {
     int resolution;         /* marching-cubes grid per axis, default 256 */
     float foreground_ratio; /* single image: object's share of the frame, 0.85 */
-    int remove_bg;          /* 1: separate the object from its background */
+    int remove_bg;          /* enum ln_remove_bg (ln_background.h), default auto */
     struct ln_camera_options camera;
     /* post-processing */
     int keep_main_component; /* 1: drop floaters */
@@ -83,12 +83,19 @@ struct ln_generate_report {
     int n_stages;
     char warnings[LN_REPORT_MAX_WARNINGS][LN_ERROR_MESSAGE_MAX];
     int n_warnings;
+    /* What separated the object from its background (ln_background.h):
+     * "u2net" or another network, "alpha", "classic", "off"; views that
+     * differ are listed ("alpha, u2net"). */
+    char background[64];
     struct ln_mesh_stats stats;
     double total_seconds;
 };
 
 /* Records a stage's time (stages beyond the maximum are merged into the last). */
 void ln_report_stage(struct ln_generate_report *rep, const char *name, double seconds);
+/* Adds a background-removal method to rep->background unless it is there
+ * already ("alpha, u2net" for views that differ). rep may be NULL. */
+void ln_report_background(struct ln_generate_report *rep, const char *method);
 /* Records a warning and logs it with ln_log_warn. rep may be NULL. */
 void ln_report_warn(struct ln_generate_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -50,6 +50,19 @@ void ln_report_stage(struct ln_generate_report *rep, const char *name, double se
     rep->n_stages++;
 }
 
+void ln_report_background(struct ln_generate_report *rep, const char *method)
+{
+    if (!rep || !method || !method[0])
+        return;
+    /* Already listed: as the whole list, its start, or after ", ". */
+    size_t len = strlen(rep->background), ml = strlen(method);
+    for (const char *p = rep->background; (p = strstr(p, method)) != NULL; p += ml)
+        if ((p == rep->background || p[-2] == ',') && (p[ml] == 0 || p[ml] == ','))
+            return;
+    snprintf(rep->background + len, sizeof rep->background - len, "%s%s", len ? ", " : "",
+             method);
+}
+
 void ln_report_warn(struct ln_generate_report *rep, const char *fmt, ...)
 {
     char msg[LN_ERROR_MESSAGE_MAX];
@@ -153,6 +166,8 @@ int ln_generate(const struct ln_engine *eng, const struct ln_engine_input *in,
     rc = eng->ops->run(eng, in, opt, &engine_span, out, rep, err);
     if (rc < 0)
         goto fail;
+    if (rep->background[0])
+        ln_log_info("background separated by: %s", rep->background);
     if (out->n_faces == 0) {
         rc = ln_error_set(err, LN_EUNUSABLE, "no surface was found in the input");
         goto fail;

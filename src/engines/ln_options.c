@@ -5,6 +5,8 @@
  */
 #include "ln_options.h"
 
+#include "ln_background.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@ static const struct ln__opt ln__opts[] = {
     {"resolution", LN__OPT_INT, 32, 512, "32 to 512"},
     {"faces", LN__OPT_INT, 0, 100000000, "0 (off) or at least 4"},
     {"foreground_ratio", LN__OPT_REAL, 0.1, 1.0, "0.1 to 1"},
-    {"remove_bg", LN__OPT_BOOL, 0, 1, "true or false"},
+    {"remove_bg", LN__OPT_WORD, 0, 0, "auto, model, classic or off"},
     {"projection", LN__OPT_WORD, 0, 0, "ortho or perspective"},
     {"ortho_size", LN__OPT_REAL, 1e-3, 1e3, "a positive number up to 1000"},
     {"fov", LN__OPT_REAL, 1, 150, "degrees between 1 and 150"},
@@ -139,8 +141,10 @@ static int ln__apply(struct ln_generate_options *opt, const struct ln__opt *o, d
         opt->target_faces = (size_t)v;
     } else if (strcmp(n, "foreground_ratio") == 0)
         opt->foreground_ratio = (float)v;
-    else if (strcmp(n, "remove_bg") == 0)
-        opt->remove_bg = b;
+    else if (strcmp(n, "remove_bg") == 0) {
+        if (ln_remove_bg_parse(word, &opt->remove_bg) < 0)
+            return -1;
+    }
     else if (strcmp(n, "projection") == 0) {
         if (strcmp(word, "ortho") == 0 || strcmp(word, "orthographic") == 0)
             opt->camera.projection = LN_PROJECTION_ORTHO;

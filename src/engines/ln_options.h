@@ -17,7 +17,8 @@
 #include "ln_error.h"
 
 /* Names (leading dashes ignored, '-' and '_' equivalent): resolution,
- * faces, foreground_ratio, remove_bg, projection, ortho_size, fov,
+ * faces, foreground_ratio, remove_bg (auto, model, classic, off; a boolean
+ * means auto or off), projection, ortho_size, fov,
  * distance, size, origin, smooth, keep_floaters, fill_holes. Booleans take
  * 1/0, true/false, yes/no, on/off. Returns 0; LN_ENOTFOUND for an unknown
  * name; LN_EINVAL for a bad value, the message being "<name as given> wants

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_background.h"
 #include "ln_foreground.h"
 #include "ln_threads.h"
 #include "ln_time.h"
@@ -31,12 +32,14 @@ double ln__sculpt_stage_done(struct ln_generate_report *rep, const char *name, d
 }
 
 int ln__sculpt_cutout(const struct ln_image *img, int remove_bg, struct ln_image *cut,
-                      const struct ln_image **use, struct ln_error *err)
+                      const struct ln_image **use, struct ln_generate_report *rep,
+                      struct ln_error *err)
 {
     if (img->channels != 4 || !img->data)
         return ln_error_set(err, LN_EINVAL, "the sculpt engine needs decoded RGBA images");
-    if (remove_bg) {
-        int rc = ln_foreground_extract(img, NULL, cut, NULL, err);
+    struct ln_background_info bg = {"off", 1.0};
+    if (remove_bg != LN_REMOVE_BG_OFF) {
+        int rc = ln_background_cutout(img, remove_bg, cut, &bg, err);
         if (rc < 0)
             return rc;
         *use = cut;
@@ -45,6 +48,7 @@ int ln__sculpt_cutout(const struct ln_image *img, int remove_bg, struct ln_image
          * is exactly "the whole frame is the object". */
         *use = img;
     }
+    ln_report_background(rep, bg.method);
     return LN_OK;
 }
 

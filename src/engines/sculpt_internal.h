@@ -24,13 +24,15 @@
 /* Times a stage and reports it; returns the new start time. */
 double ln__sculpt_stage_done(struct ln_generate_report *rep, const char *name, double t0);
 
-/* The object cut-out of one input image (RGBA, alpha = object mask):
- * foreground separation when remove_bg is set (the input alpha is used when
- * it is meaningful), else the input's own alpha, which is all opaque when it
- * carries none (the whole frame is the object). *use points either at img
- * or at *cut; cut must be zeroed and is freed by the caller in both cases. */
+/* The object cut-out of one input image (RGBA, alpha = object mask): by
+ * ln_background_cutout with remove_bg's mode, or with remove_bg off the
+ * input's own alpha, which is all opaque when it carries none (the whole
+ * frame is the object). *use points either at img or at *cut; cut must be
+ * zeroed and is freed by the caller in both cases. The method used is
+ * added to rep->background (rep may be NULL). */
 int ln__sculpt_cutout(const struct ln_image *img, int remove_bg, struct ln_image *cut,
-                      const struct ln_image **use, struct ln_error *err);
+                      const struct ln_image **use, struct ln_generate_report *rep,
+                      struct ln_error *err);
 
 /* Resamples an RGBA image, padded to a square around its centre with
  * transparent pixels (as ln_frame_pad_square does, without the copy), to an

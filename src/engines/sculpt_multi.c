@@ -374,12 +374,12 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
 
 /* Prepares view i: cut-out, square raster, signed distance, colours. */
 static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, struct ln__view *v,
-                            int index, struct ln_error *err)
+                            int index, struct ln_generate_report *rep, struct ln_error *err)
 {
     struct ln_image cut = {0};
     const struct ln_image *use = NULL;
     float *prem = NULL;
-    int rc = ln__sculpt_cutout(img, remove_bg, &cut, &use, err);
+    int rc = ln__sculpt_cutout(img, remove_bg, &cut, &use, rep, err);
     if (rc < 0)
         goto cleanup;
     /* The raster is never coarser than the voxels and at most twice finer. */
@@ -467,7 +467,7 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
     /* Silhouettes. */
     for (int i = 0; i < n_views; i++) {
         ln_progress_report(progress, "foreground", 0.15 * i / n_views);
-        if ((rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, &views[i], i, err)) < 0)
+        if ((rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, &views[i], i, rep, err)) < 0)
             goto cleanup;
         ln__view_setup(&views[i]);
         if (ln_progress_canceled(progress)) {

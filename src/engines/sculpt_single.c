@@ -195,7 +195,7 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
 
     /* Foreground, framed as TripoSR frames it, on the W x W raster. */
     ln_progress_report(progress, "foreground", 0.0);
-    if ((rc = ln__sculpt_cutout(&in->images[0], opt->remove_bg, &cut, &use, err)) < 0)
+    if ((rc = ln__sculpt_cutout(&in->images[0], opt->remove_bg, &cut, &use, rep, err)) < 0)
         goto cleanup;
     float ratio = opt->foreground_ratio > 0.0f ? opt->foreground_ratio : 0.85f;
     if ((rc = ln_frame_resize_foreground(use, ratio, &square, err)) < 0)

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_background.h"
 #include "ln_foreground.h"
 #include "ln_frame.h"
 #include "ln_hf.h"
@@ -85,21 +86,27 @@ static int ln__rgb_of(const struct ln_image *img, struct ln_image *rgb, struct l
 }
 
 int ln__triposr_preprocess(const struct ln_triposr *net, const struct ln_image *img, int remove_bg,
-                           float ratio, float *chw, struct ln_error *err)
+                           struct ln_generate_report *rep, float ratio, float *chw,
+                           struct ln_error *err)
 {
     const int S = ln_triposr_get_config(net)->cond_image_size;
     struct ln_image cut = {0}, framed = {0}, rgb = {0};
     float *f = NULL, *resized = NULL;
     int rc;
-    if (remove_bg) {
+    if (remove_bg != LN_REMOVE_BG_OFF) {
         /* TripoSR keeps a meaningful alpha as it is; an opaque image is
-         * segmented (rembg upstream, ln_foreground here). */
-        if ((rc = ln_foreground_extract(img, NULL, &cut, NULL, err)) < 0 ||
+         * segmented (rembg upstream: ln_background with a matting network
+         * when one is found, else the classical separation). */
+        struct ln_background_info bg;
+        if ((rc = ln_background_cutout(img, remove_bg, &cut, &bg, err)) < 0 ||
             (rc = ln_frame_resize_foreground(&cut, ratio, &framed, err)) < 0 ||
             (rc = ln_frame_composite_grey(&framed, &rgb, err)) < 0)
             goto done;
+        ln_report_background(rep, bg.method);
     } else if ((rc = ln__rgb_of(img, &rgb, err)) < 0) {
         goto done;
+    } else {
+        ln_report_background(rep, "off");
     }
     f = ln_alloc_array((size_t)rgb.width * (size_t)rgb.height, 3 * sizeof(float), 0,
                        "preprocessed image", err);
@@ -824,8 +831,8 @@ static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input
         rc = LN_ENOMEM;
         goto done;
     }
-    if ((rc = ln__triposr_preprocess(net, &in->images[0], opt->remove_bg, opt->foreground_ratio,
-                                     chw, err)) < 0)
+    if ((rc = ln__triposr_preprocess(net, &in->images[0], opt->remove_bg, rep,
+                                     opt->foreground_ratio, chw, err)) < 0)
         goto done;
     t0 = ln__stage(rep, "preprocess", t0);
 

@@ -39,12 +39,14 @@ struct ln__tsr_density_stats {
 const struct ln_triposr *ln__engine_triposr_net(const struct ln_engine *eng);
 
 /* run.py's preprocessing of one decoded RGBA image (section 3) into the
- * normalised [3, S, S] network input: with remove_bg, foreground (the
- * input alpha when meaningful), resize_foreground(ratio), grey
+ * normalised [3, S, S] network input: with remove_bg, the cut-out of
+ * ln_background_cutout (the input alpha when meaningful; the method goes to
+ * rep->background, rep may be NULL), resize_foreground(ratio), grey
  * compositing; without, the RGB channels as they are; then the
  * antialiased resize to cond_image_size and ImageNet normalisation. */
 int ln__triposr_preprocess(const struct ln_triposr *net, const struct ln_image *img, int remove_bg,
-                           float ratio, float *chw, struct ln_error *err);
+                           struct ln_generate_report *rep, float ratio, float *chw,
+                           struct ln_error *err);
 
 /* The R world coordinates of one grid axis, as upstream computes them in
  * float32: linspace(0, 1, R) * (r - (-r)) + (-r). */

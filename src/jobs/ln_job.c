@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ln_background.h"
 #include "ln_log.h"
 #include "ln_time.h"
 
@@ -181,7 +182,7 @@ static json_t *ln__options_json(const struct ln_generate_options *o)
     json_object_set_new(j, "resolution", json_integer(o->resolution));
     json_object_set_new(j, "faces", json_integer((json_int_t)o->target_faces));
     json_object_set_new(j, "foreground_ratio", ln__float_json(o->foreground_ratio));
-    json_object_set_new(j, "remove_bg", json_boolean(o->remove_bg));
+    json_object_set_new(j, "remove_bg", json_string(ln_remove_bg_name(o->remove_bg)));
     json_object_set_new(j, "projection", json_string(o->camera.projection ==
                                                              LN_PROJECTION_PERSPECTIVE
                                                          ? "perspective"
@@ -256,6 +257,8 @@ json_t *ln_job_to_json(const struct ln_job *job)
     for (int i = 0; i < job->n_warnings; i++)
         json_array_append_new(warnings, json_string(job->warnings[i]));
     json_object_set_new(j, "warnings", warnings);
+    if (job->background[0])
+        json_object_set_new(j, "background", json_string(job->background));
 
     if (job->error_code != LN_OK)
         json_object_set_new(j, "error", json_pack("{s:s, s:s}", "code",
@@ -354,6 +357,23 @@ static int ln__get_bool(const json_t *obj, const char *key, int required, int *d
     return LN_OK;
 }
 
+/* remove_bg: a mode name, or true/false as records of earlier versions
+ * hold it (auto, off). */
+static int ln__get_remove_bg(const json_t *obj, int *dst, struct ln_error *err)
+{
+    json_t *v;
+    int rc = ln__member(obj, "remove_bg", 1, &v, err);
+    if (rc < 0 || !v)
+        return rc;
+    if (json_is_boolean(v)) {
+        *dst = json_is_true(v) ? LN_REMOVE_BG_AUTO : LN_REMOVE_BG_OFF;
+        return LN_OK;
+    }
+    if (!json_is_string(v) || ln_remove_bg_parse(json_string_value(v), dst) < 0)
+        return ln__bad(err, "remove_bg", "is not auto, model, classic or off");
+    return LN_OK;
+}
+
 static int ln__get_time(const json_t *obj, const char *key, int required, double *dst,
                         struct ln_error *err)
 {
@@ -400,7 +420,7 @@ static int ln__options_from_json(const json_t *o, struct ln_generate_options *op
         return rc;
     opt->target_faces = (size_t)i;
     if ((rc = ln__get_float(o, "foreground_ratio", 1, 0, 1e6, &opt->foreground_ratio, err)) < 0 ||
-        (rc = ln__get_bool(o, "remove_bg", 1, &opt->remove_bg, err)) < 0 ||
+        (rc = ln__get_remove_bg(o, &opt->remove_bg, err)) < 0 ||
         (rc = ln__get_string(o, "projection", 1, s, sizeof s, err)) < 0)
         return rc;
     if (strcmp(s, "ortho") == 0)
@@ -566,6 +586,9 @@ static int ln__report_from_json(const json_t *obj, struct ln_job *job, struct ln
             job->n_warnings++;
         }
     }
+    int brc = ln__get_string(obj, "background", 0, job->background, sizeof job->background, err);
+    if (brc < 0)
+        return brc;
     json_t *e = json_object_get(obj, "error");
     if (e && !json_is_null(e)) {
         char code[24];
@@ -647,4 +670,5 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
                                                                 : LN_REPORT_MAX_WARNINGS;
     for (int i = 0; i < job->n_warnings; i++)
         memcpy(job->warnings[i], rep->warnings[i], sizeof job->warnings[i]);
+    snprintf(job->background, sizeof job->background, "%s", rep->background);
 }

@@ -76,6 +76,7 @@ struct ln_job {
     struct ln_mesh_stats mesh;
     int n_warnings;
     char warnings[LN_REPORT_MAX_WARNINGS][LN_ERROR_MESSAGE_MAX];
+    char background[64];                   /* how the object was separated ("" = not yet) */
     int error_code;                        /* enum ln_status, LN_OK unless failed */
     char error[LN_ERROR_MESSAGE_MAX];
     char idempotency_key[LN_JOB_KEY_MAX];

@@ -201,6 +201,7 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
         next.mesh = result->mesh;
         next.n_warnings = result->n_warnings;
         memcpy(next.warnings, result->warnings, sizeof next.warnings);
+        memcpy(next.background, result->background, sizeof next.background);
         snprintf(next.stage, sizeof next.stage, "done");
         next.progress = 1.0;
         next.finished_at = now;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_background.h"
 #include "ln_export.h"
 #include "ln_file.h"
 #include "ln_log.h"
@@ -48,15 +49,30 @@ enum MHD_Result ln__h_health(struct ln__req *req)
     json_t *names = json_array();
     for (int i = 0; i < srv->engines.n; i++)
         json_array_append_new(names, json_string(ln_engine_name(srv->engines.engines[i])));
+    /* Background removal: rembg's models found in its folder, and the one
+     * `auto` and `model` use (null: the classical separation). */
+    char found[1024], model[64];
+    ln_background_models_found(found, sizeof found);
+    json_t *models = json_array();
+    for (char *s = found, *next; *s; s = next) {
+        next = strstr(s, ", ");
+        if (next)
+            *next = 0, next += 2;
+        else
+            next = s + strlen(s);
+        json_array_append_new(models, json_string(s));
+    }
+    const char *bg = ln_background_model(model, sizeof model);
     return ln__send_json(
         req, MHD_HTTP_OK,
-        json_pack("{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s, s:s}", "status", "ok",
-                  "engine", srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "",
-                  "engines", names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth,
-                  "capacity", (json_int_t)q.capacity, "running", (json_int_t)q.running,
-                  "workers", q.workers,
-                  "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels",
-                  ln_nn_kernel_set()));
+        json_pack("{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s, s:s, s:{s:o, s:o}}",
+                  "status", "ok", "engine",
+                  srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "", "engines",
+                  names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth, "capacity",
+                  (json_int_t)q.capacity, "running", (json_int_t)q.running, "workers",
+                  q.workers, "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels",
+                  ln_nn_kernel_set(), "background", "models", models, "model",
+                  bg ? json_string(bg) : json_null()));
 }
 
 enum MHD_Result ln__h_metrics(struct ln__req *req)

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_background.h"
 #include "ln_file.h"
 #include "ln_foreground.h"
 #include "ln_log.h"
@@ -576,8 +577,10 @@ static const char *ln__image_mime(enum ln_image_format fmt)
 }
 
 /* Decodes one staged file to check it: 415 undecodable, 413 over the pixel
- * limits, 422 too small or (when the background is to be removed) no object
- * to separate. Fills the input record on success. */
+ * limits, 422 too small or (when the background is to be removed without a
+ * network) no object to separate. A matting network is not run here: it
+ * takes seconds, so its verdict comes with the job. Fills the input record
+ * on success. */
 static int ln__check_image(struct ln__upload *up, int index, int remove_bg,
                            struct ln_job_input *in)
 {
@@ -599,7 +602,18 @@ static int ln__check_image(struct ln__upload *up, int index, int remove_bg,
                           img.width, img.height);
         goto fail;
     }
-    if (remove_bg && (rc = ln_foreground_extract(&img, NULL, &cut, NULL, &err)) < 0)
+    char model[64];
+    if (remove_bg == LN_REMOVE_BG_MODEL && !ln_background_model(model, sizeof model)) {
+        rc = ln_error_set(&err, LN_EINVAL,
+                          "remove_bg=model, but this server has no background model (its "
+                          "operator can run `lunar-nova models pull u2net`)");
+        goto fail;
+    }
+    int classic = remove_bg == LN_REMOVE_BG_CLASSIC ||
+                  (remove_bg == LN_REMOVE_BG_AUTO &&
+                   ((img.channels == 4 && ln_image_alpha_is_meaningful(&img)) ||
+                    !ln_background_model(model, sizeof model)));
+    if (classic && (rc = ln_foreground_extract(&img, NULL, &cut, NULL, &err)) < 0)
         goto fail;
     snprintf(in->name, sizeof in->name, "%s", f->name);
     snprintf(in->content_type, sizeof in->content_type, "%s", ln__image_mime(fmt));

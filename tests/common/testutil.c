@@ -90,3 +90,12 @@ float *ln_test_read_f32(const char *path, size_t n)
     free(data);
     return f;
 }
+
+/* rembg's models in the home folder of whoever runs the tests must not
+ * change what the tests see (background removal picks a network when one
+ * is found): every test starts with U2NET_HOME at a folder that holds none,
+ * and a test that wants one sets its own. */
+__attribute__((constructor)) static void ln__test_no_rembg_models(void)
+{
+    setenv("U2NET_HOME", "/nonexistent/lunar-nova-tests/u2net", 1);
+}

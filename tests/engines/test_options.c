@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "ln_background.h"
 #include "ln_options.h"
 
 static void test_sets_each_option(void **state)
@@ -18,7 +19,13 @@ static void test_sets_each_option(void **state)
     assert_int_equal(ln_generate_option_set(&o, "foreground-ratio", "0.5", &err), 0);
     assert_near(o.foreground_ratio, 0.5, 1e-7);
     assert_int_equal(ln_generate_option_set(&o, "remove_bg", "false", &err), 0);
-    assert_int_equal(o.remove_bg, 0);
+    assert_int_equal(o.remove_bg, LN_REMOVE_BG_OFF);
+    assert_int_equal(ln_generate_option_set(&o, "remove-bg", "model", &err), 0);
+    assert_int_equal(o.remove_bg, LN_REMOVE_BG_MODEL);
+    assert_int_equal(ln_generate_option_set(&o, "remove_bg", "classic", &err), 0);
+    assert_int_equal(o.remove_bg, LN_REMOVE_BG_CLASSIC);
+    assert_int_equal(ln_generate_option_set(&o, "remove_bg", "yes", &err), 0);
+    assert_int_equal(o.remove_bg, LN_REMOVE_BG_AUTO);
     assert_int_equal(ln_generate_option_set(&o, "projection", "perspective", &err), 0);
     assert_int_equal(o.camera.projection, LN_PROJECTION_PERSPECTIVE);
     assert_int_equal(ln_generate_option_set(&o, "ortho_size", "2", &err), 0);

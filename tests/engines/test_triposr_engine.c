@@ -163,13 +163,13 @@ static void test_preprocess_golden(void **state)
     assert_int_equal(ln_image_load(ln_test_data("triposr-tiny/input.png"), NULL, &img, &err), 0);
     float *want = golden("vit_input", IMG);
     float *got = malloc(IMG * sizeof(float));
-    assert_int_equal(ln__triposr_preprocess(net(), &img, 1, 0.85f, got, &err), 0);
+    assert_int_equal(ln__triposr_preprocess(net(), &img, 1, NULL, 0.85f, got, &err), 0);
     const double w = worst_rel(got, want, IMG, 1e-2);
     printf("  network input worst relative error %.3g\n", w);
     assert_true(w <= 1e-4);
     /* Without background removal the RGB goes straight to the resize: the
      * magenta under alpha 0 shows. */
-    assert_int_equal(ln__triposr_preprocess(net(), &img, 0, 0.85f, got, &err), 0);
+    assert_int_equal(ln__triposr_preprocess(net(), &img, 0, NULL, 0.85f, got, &err), 0);
     const float magenta_r = (1.0f - 0.485f) / 0.229f, magenta_g = (0.0f - 0.456f) / 0.224f;
     assert_near(got[0], magenta_r, 1e-4);            /* R of the corner pixel */
     assert_near(got[64 * 64], magenta_g, 1e-4);      /* G */
@@ -256,7 +256,7 @@ static void test_coarse_fine_pipeline(void **state)
     struct ln_error err = {0};
     assert_int_equal(ln_image_load(ln_test_data("triposr-tiny/input.png"), NULL, &img, &err), 0);
     float *chw = malloc(IMG * sizeof(float)), *scene = malloc(SCENE * sizeof(float));
-    assert_int_equal(ln__triposr_preprocess(net(), &img, 1, 0.85f, chw, &err), 0);
+    assert_int_equal(ln__triposr_preprocess(net(), &img, 1, NULL, 0.85f, chw, &err), 0);
     assert_int_equal(ln_triposr_scene_code(net(), chw, scene, NULL, NULL, &err), 0);
     check_coarse_fine("pipeline scene code", scene);
     free(scene);

@@ -50,13 +50,15 @@ export function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(TMP_ROOT, `http-${prefix}-`));
 }
 
-// Every place the server looks for TripoSR weights points at an empty
-// folder, so a test server runs sculpt whatever the machine has cached; a
-// test gives its own HF_HOME (in env) to load weights.
+// Every place the server looks for TripoSR weights or rembg's models points
+// at an empty folder, so a test server runs sculpt and the classical
+// separation whatever the machine has cached; a test gives its own HF_HOME
+// or U2NET_HOME (in env) to load them.
 const NO_WEIGHTS = path.join(TMP_ROOT, 'no-weights');
 fs.mkdirSync(NO_WEIGHTS, { recursive: true });
 const NO_WEIGHTS_ENV = Object.fromEntries(
-  ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE', 'HOME']
+  ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE', 'HOME',
+    'U2NET_HOME', 'XDG_DATA_HOME']
     .map((k) => [k, NO_WEIGHTS]));
 
 // Starts a server; extra flags in args; `outputs` reuses an outputs folder.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ln_background.h"
 #include "ln_job.h"
 
 static void test_status_names(void **state)
@@ -104,6 +105,7 @@ static void ln__full_job(struct ln_job *job)
     job->error_code = LN_EUNUSABLE;
     strcpy(job->error, "no foreground was found");
     strcpy(job->idempotency_key, "key-42");
+    strcpy(job->background, "alpha, u2net");
 }
 
 static void test_json_round_trip(void **state)
@@ -120,7 +122,8 @@ static void test_json_round_trip(void **state)
     json_t *opt = json_object_get(j, "options");
     assert_int_equal(json_integer_value(json_object_get(opt, "faces")), 5000);
     assert_near(json_real_value(json_object_get(opt, "foreground_ratio")), 0.7, 1e-12);
-    assert_true(json_is_false(json_object_get(opt, "remove_bg")));
+    assert_string_equal(json_string_value(json_object_get(opt, "remove_bg")), "off");
+    assert_string_equal(json_string_value(json_object_get(j, "background")), "alpha, u2net");
     assert_true(json_is_true(json_object_get(opt, "keep_floaters")));
     assert_true(json_is_false(json_object_get(opt, "fill_holes")));
     assert_string_equal(json_string_value(json_object_get(opt, "projection")), "perspective");
@@ -169,6 +172,40 @@ static void test_json_round_trip(void **state)
     json_decref(parsed);
     json_decref(j);
     json_decref(j2);
+}
+
+/* Records of earlier versions hold remove_bg as a boolean: true is auto,
+ * false is off; the mode names are read as they are. */
+static void test_remove_bg_forms(void **state)
+{
+    struct ln_job job, back;
+    ln__full_job(&job);
+    static const struct {
+        json_t *(*make)(void);
+        int want;
+    } forms[] = {{json_true, LN_REMOVE_BG_AUTO}, {json_false, LN_REMOVE_BG_OFF}};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *j = ln_job_to_json(&job);
+        json_object_set_new(json_object_get(j, "options"), "remove_bg", forms[k].make());
+        struct ln_error err = {0};
+        assert_int_equal(ln_job_from_json(j, &back, &err), LN_OK);
+        assert_int_equal(back.options.remove_bg, forms[k].want);
+        json_decref(j);
+    }
+    const char *names[] = {"auto", "model", "classic", "off"};
+    const int modes[] = {LN_REMOVE_BG_AUTO, LN_REMOVE_BG_MODEL, LN_REMOVE_BG_CLASSIC,
+                         LN_REMOVE_BG_OFF};
+    for (size_t k = 0; k < 4; k++) {
+        job.options.remove_bg = modes[k];
+        json_t *j = ln_job_to_json(&job);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(j, "options"), "remove_bg")),
+            names[k]);
+        struct ln_error err = {0};
+        assert_int_equal(ln_job_from_json(j, &back, &err), LN_OK);
+        assert_int_equal(back.options.remove_bg, modes[k]);
+        json_decref(j);
+    }
 }
 
 static void test_json_unset_times_are_null(void **state)
@@ -295,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_id_validation),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_remove_bg_forms),
         cmocka_unit_test(test_json_unset_times_are_null),
         cmocka_unit_test(test_json_rejects_bad_fields),
         cmocka_unit_test(test_set_report),

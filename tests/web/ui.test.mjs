@@ -539,7 +539,7 @@ test('live jobs: progress from the event stream, polling, cancel, failure', asyn
   const record = (id, name, fields) => ({
     id, status: 'queued', stage: 'queued', progress: 0, created_at: now, started_at: null, finished_at: null,
     engine: 'sculpt', attempts: 0, inputs: [{ name, file: 'input-0.png', content_type: 'image/png', bytes: photo.length }],
-    options: { resolution: 64, faces: 100000, foreground_ratio: 0.85, remove_bg: true, origin: 'center', size: 1 },
+    options: { resolution: 64, faces: 100000, foreground_ratio: 0.85, remove_bg: 'auto', origin: 'center', size: 1 },
     timings: {}, mesh: null, warnings: [], ...fields,
   });
   const slow = 'f'.repeat(24);
