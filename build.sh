@@ -13,7 +13,7 @@ packages=(
     build-essential cmake pkg-config git
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
     libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
-    libyaml-dev libopenblas-dev
+    libyaml-dev libopenblas-dev libcurl4-openssl-dev ca-certificates
     clang nodejs npm chromium
 )
 # The benchmark's reference implementation needs NumPy; the HTTP load
@@ -32,7 +32,8 @@ if { [ "$target" = test ] || [ "$target" = test-arm64 ]; } &&
     packages+=(gcc-aarch64-linux-gnu qemu-user libc6:arm64
         libpng-dev:arm64 libjpeg62-turbo-dev:arm64 libwebp-dev:arm64 libexif-dev:arm64
         libjansson-dev:arm64 libmeshoptimizer-dev:arm64 libcmocka-dev:arm64
-        libmicrohttpd-dev:arm64 libyaml-dev:arm64 libopenblas-dev:arm64)
+        libmicrohttpd-dev:arm64 libyaml-dev:arm64 libopenblas-dev:arm64
+        libcurl4-openssl-dev:arm64)
 fi
 
 sudo_cmd=()

@@ -16,6 +16,7 @@ enum ln_exit {
 
 int ln_app_generate(int argc, char **argv);
 int ln_app_serve(int argc, char **argv);
+int ln_app_models(int argc, char **argv);
 
 /* Exit status for an ln_status code. */
 int ln_app_exit_for(int code);
