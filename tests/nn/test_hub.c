@@ -35,6 +35,17 @@ static void clean_env(const char *home)
     setenv("HOME", home, 1);
 }
 
+/* dir/name in one of four static buffers (ln_test_path's result is the
+ * caller's to free; these tests keep several alive in one call). */
+static const char *at(const char *dir, const char *name)
+{
+    static char bufs[4][4096];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
 static void put(const char *path, const void *data, size_t n)
 {
     char dir[4096];
@@ -137,10 +148,10 @@ static void build_cache(const char *home, char *repo_dir, size_t n)
     struct ln_error err = {0};
     const char *big = "weights weights weights";
     const char *small = "hidden_size: 4\n";
-    put(ln_test_path(home, "tmp_big"), big, strlen(big));
-    put(ln_test_path(home, "tmp_small"), small, strlen(small));
+    put(at(home, "tmp_big"), big, strlen(big));
+    put(at(home, "tmp_small"), small, strlen(small));
     assert_int_equal(
-        ln_hash_file(ln_test_path(home, "tmp_big"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
+        ln_hash_file(at(home, "tmp_big"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
     snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
     put(path, big, strlen(big));
     snprintf(path, sizeof path, "%s/snapshots/%s/sub/w.bin", repo_dir, commit);
@@ -148,7 +159,7 @@ static void build_cache(const char *home, char *repo_dir, size_t n)
     unlink(path);
     assert_int_equal(ln_hub_blob_link("sub/w.bin", hex, link, sizeof link), 0);
     assert_int_equal(symlink(link, path), 0);
-    assert_int_equal(ln_hash_git_blob(ln_test_path(home, "tmp_small"), hex, &err), 0);
+    assert_int_equal(ln_hash_git_blob(at(home, "tmp_small"), hex, &err), 0);
     snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
     put(path, small, strlen(small));
     snprintf(path, sizeof path, "%s/snapshots/%s/cfg.yaml", repo_dir, commit);
@@ -226,7 +237,7 @@ static void test_offline_pull(void **state)
     memset(&p, 0, sizeof p);
     p.revision = "../../etc";
     assert_int_equal(ln_hub_pull_model("o/m", &p, &err), LN_EINVAL);
-    setenv("U2NET_HOME", ln_test_path(home, "u2net"), 1);
+    setenv("U2NET_HOME", at(home, "u2net"), 1);
     memset(&p, 0, sizeof p);
     assert_int_equal(ln_hub_pull_model("u2net", &p, &err), LN_ENOTFOUND);
     assert_non_null(strstr(err.message, "u2net.onnx"));
@@ -246,7 +257,7 @@ static void test_rembg_verify(void **state)
     const char *home = ln_test_tmpdir("hub_rembg");
     clean_env(home);
     setenv("U2NET_HOME", home, 1);
-    put(ln_test_path(home, "u2netp.onnx"), "abc", 3);
+    put(at(home, "u2netp.onnx"), "abc", 3);
     struct tally t = {0};
     struct ln_error err = {0};
     assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_EFORMAT);
