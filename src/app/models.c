@@ -7,10 +7,12 @@
  */
 #include <dirent.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "ln_hf.h"
@@ -23,7 +25,7 @@ static void ln__models_usage(FILE *f)
 {
     fputs("Usage: lunar-nova models list [--verify] [PATH...]\n"
           "       lunar-nova models pull NAME [--revision REV] [--quiet]\n"
-          "       lunar-nova models verify NAME [--revision REV]\n"
+          "       lunar-nova models verify NAME [--revision REV] [--repair]\n"
           "\n"
           "NAME is a Hugging Face repo id (stabilityai/TripoSR, the default model, or any\n"
           "owner/name) or a rembg model (u2net, u2netp, isnet-general-use,\n"
@@ -36,7 +38,8 @@ static void ln__models_usage(FILE *f)
           "           ~/.cache/huggingface/hub) or rembg's folder (U2NET_HOME or ~/.u2net);\n"
           "           a TripoSR repo brings its ViT's config.json too\n"
           "  verify   re-hashes what is there and says what is wrong (exit 0 when all is\n"
-          "           well, 2 when something is damaged or missing)\n"
+          "           well, 2 when something is damaged or missing); --repair removes\n"
+          "           the damaged files and downloads them again from the same commit\n"
           "\n"
           "Environment: HF_ENDPOINT (a mirror of the hub), HF_TOKEN or the token file of\n"
           "`huggingface-cli login` (gated repos), HF_HUB_OFFLINE=1 (no network: the cache\n"
@@ -156,9 +159,15 @@ static int ln__models_pull(int argc, char **argv)
 
 /* verify and list --------------------------------------------------------- */
 
+#define LN__REPAIR_MAX 64
+
 struct ln__tally {
-    int n_files, n_bad, print_files;
+    int n_files, n_bad, print_files, repair;
     uint64_t bytes;
+    /* verify --repair: the damaged files, to fetch again. */
+    char commit[LN_HUB_COMMIT_MAX];
+    char *bad[LN__REPAIR_MAX];
+    int n_repair;
 };
 
 static void ln__on_file(void *user, const struct ln_hub_file_report *r)
@@ -168,6 +177,26 @@ static void ln__on_file(void *user, const struct ln_hub_file_report *r)
     t->n_files++;
     t->bytes += r->size;
     t->n_bad += !r->ok;
+    if (!r->ok && t->repair && t->n_repair < LN__REPAIR_MAX) {
+        t->bad[t->n_repair++] = strdup(r->file);
+        /* The damaged blob goes (only when the link leads into this repo's
+         * blobs/ folder), then the link or plain file, so that a pull
+         * fetches the file again. */
+        struct stat lst;
+        char real[PATH_MAX], blobs[PATH_MAX], blobs_real[PATH_MAX];
+        const char *snap = NULL;
+        for (const char *q = strstr(r->path, "/snapshots/"); q; q = strstr(q + 1, "/snapshots/"))
+            snap = q;
+        if (lstat(r->path, &lst) == 0 && S_ISLNK(lst.st_mode) && snap && realpath(r->path, real) &&
+            (size_t)snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(snap - r->path), r->path) <
+                sizeof blobs &&
+            realpath(blobs, blobs_real) && strncmp(real, blobs_real, strlen(blobs_real)) == 0 &&
+            real[strlen(blobs_real)] == '/')
+            unlink(real);
+        unlink(r->path);
+        if (r->commit)
+            snprintf(t->commit, sizeof t->commit, "%s", r->commit);
+    }
     ln__size(r->size, sz, sizeof sz);
     if (t->print_files || !r->ok)
         printf("    %-32s %10s  %s%s\n", r->file, r->ok ? sz : "",
@@ -177,8 +206,10 @@ static void ln__on_file(void *user, const struct ln_hub_file_report *r)
 static int ln__models_verify(int argc, char **argv)
 {
     const char *revision = NULL;
-    enum { OPT_REVISION = 1, OPT_HELP };
+    int repair = 0;
+    enum { OPT_REVISION = 1, OPT_REPAIR, OPT_HELP };
     static const struct option opts[] = {{"revision", required_argument, NULL, OPT_REVISION},
+                                         {"repair", no_argument, NULL, OPT_REPAIR},
                                          {"help", no_argument, NULL, OPT_HELP},
                                          {NULL, 0, NULL, 0}};
     int c;
@@ -186,6 +217,8 @@ static int ln__models_verify(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == OPT_REVISION)
             revision = optarg;
+        else if (c == OPT_REPAIR)
+            repair = 1;
         else if (c == OPT_HELP)
             return ln__models_usage(stdout), LN_EXIT_OK;
         else
@@ -196,10 +229,36 @@ static int ln__models_verify(int argc, char **argv)
         return LN_EXIT_USAGE;
     }
     const char *name = argv[optind];
-    struct ln__tally t = {0, 0, 1, 0};
+    struct ln__tally t = {.print_files = 1, .repair = repair};
     struct ln_error err = {0};
     printf("%s:\n", name);
     int rc = ln_hub_verify(name, revision, 1, ln__on_file, &t, &err);
+    if (rc == LN_EFORMAT && t.n_repair > 0) {
+        /* --repair: the damaged files were removed; fetch them again from
+         * the same commit (rembg: the same file), then check once more. */
+        printf("repairing: %d file%s to download again\n", t.n_repair, t.n_repair == 1 ? "" : "s");
+        struct ln_hub_pull *p = calloc(1, sizeof *p);
+        struct ln_error e2 = {0};
+        int prc = p ? ln_hub_global_init(&e2) : ln_error_set(&e2, LN_ENOMEM, "out of memory");
+        if (prc == LN_OK) {
+            p->note = ln__pull_note;
+            p->revision = t.commit[0] ? t.commit : NULL;
+            prc = ln_rembg_model(name)
+                      ? ln_hub_pull_rembg(ln_rembg_model(name), p, &e2)
+                      : ln_hub_pull_files(name, (const char *const *)t.bad, t.n_repair, p, &e2);
+        }
+        free(p);
+        for (int i = 0; i < t.n_repair; i++)
+            free(t.bad[i]);
+        if (prc < 0) {
+            fprintf(stderr, "lunar-nova: repair failed: %s\n", e2.message);
+            return ln_app_exit_for(prc);
+        }
+        memset(&t, 0, sizeof t);
+        t.print_files = 1;
+        printf("%s after the repair:\n", name);
+        rc = ln_hub_verify(name, revision, 1, ln__on_file, &t, &err);
+    }
     if (rc == LN_OK && !ln_rembg_model(name)) {
         /* A TripoSR repo also needs the ViT configuration its config.yaml
          * names. */
@@ -273,7 +332,7 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
         }
         if (rd)
             closedir(rd);
-        struct ln__tally t = {0, 0, 0, 0};
+        struct ln__tally t = {.print_files = 0};
         struct ln_error err = {0};
         const int rc = ln_hub_verify(repo_id, e->d_name, l->hash, ln__on_file, &t, &err);
         char sz[32], rev[300];
@@ -329,7 +388,7 @@ static int ln__models_list(int argc, char **argv)
             snprintf(path, sizeof path, "%s/%s", dir, all[i].file);
             if (stat(path, &st) < 0)
                 continue;
-            struct ln__tally t = {0, 0, 0, 0};
+            struct ln__tally t = {.print_files = 0};
             const int rc = ln_hub_verify(all[i].name, NULL, l.hash, ln__on_file, &t, &err);
             char sz[32];
             ln__size(t.bytes, sz, sizeof sz);

@@ -1317,12 +1317,12 @@ struct ln__verify {
     void (*report)(void *user, const struct ln_hub_file_report *r);
     void *user;
     int hash, n_bad, n_files;
-    const char *snapshot;
+    const char *snapshot, *commit;
 };
 
 static void ln__verify_one(struct ln__verify *v, const char *file, const char *path)
 {
-    struct ln_hub_file_report rep = {.file = file, .path = path, .ok = 1};
+    struct ln_hub_file_report rep = {.file = file, .path = path, .commit = v->commit, .ok = 1};
     struct stat lst, st;
     char target[LN_HF_PATH_MAX];
     v->n_files++;
@@ -1399,7 +1399,7 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
                   void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
                   struct ln_error *err)
 {
-    struct ln__verify v = {report, user, hash, 0, 0, NULL};
+    struct ln__verify v = {report, user, hash, 0, 0, NULL, NULL};
     const struct ln_rembg_model *m = ln_rembg_model(name);
     int rc;
     if (m) {
@@ -1457,6 +1457,7 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
         goto done;
     }
     v.snapshot = snap;
+    v.commit = commit;
     ln__verify_tree(&v, snap, "", 0);
     if (v.n_files == 0)
         rc = ln_error_set(err, LN_EFORMAT, "%s: the snapshot %s is empty", name, commit);

@@ -80,8 +80,9 @@ int ln_hub_pull_rembg(const struct ln_rembg_model *m, struct ln_hub_pull *p, str
 
 /* What verify and list report about one file. */
 struct ln_hub_file_report {
-    const char *file; /* name inside the snapshot, or rembg's file name */
-    const char *path; /* where it is */
+    const char *file;   /* name inside the snapshot, or rembg's file name */
+    const char *path;   /* where it is */
+    const char *commit; /* the snapshot's commit (Hugging Face) */
     uint64_t size;
     int ok;            /* 1 verified, 0 wrong (see problem) */
     char problem[200]; /* one line when !ok */

@@ -181,6 +181,17 @@ test('pull a TripoSR repo: config.yaml, weights and the ViT config.json, then ge
   const lv = await run(['models', 'list', '--verify'], env);
   assert.equal(lv.code, 2);
   assert.match(lv.out, /golden\/triposr-tiny.*BAD/);
+
+  // verify --repair: the damaged blob goes and comes down again from the
+  // same commit; the rest is left alone.
+  const n2 = hub.requests.length;
+  const fix = await run(['models', 'verify', 'golden/triposr-tiny', '--repair'], env);
+  assert.equal(fix.code, 0, fix.out + fix.err);
+  assert.match(fix.out, /repairing: 1 file to download again/);
+  assert.match(fix.out, /all verified/);
+  assert.ok(fs.readFileSync(blob).equals(files.ckpt));
+  assert.deepEqual(hub.requests.slice(n2).filter((q) => q.method === 'GET' && !q.path.startsWith('/api/')).map((q) => q.path), [`/cdn/${sha256(files.ckpt)}`]);
+  checkLayout(home, 'golden/triposr-tiny', TRIPOSR_COMMIT, [['config.yaml', files.config, false], ['model.ckpt', files.ckpt, true]]);
 });
 
 test('a download cut off midway is resumed with Range', async () => {
@@ -243,6 +254,11 @@ test('unknown repo, revision and a closed port: one clear line, nothing written'
   r = await run(['models', 'pull', 'golden/triposr-tiny'], envFor(home, { HF_ENDPOINT: 'http://127.0.0.1:1' }));
   assert.equal(r.code, 1);
   assert.match(r.err, /cannot reach http:\/\/127\.0\.0\.1:1/);
+  // TLS spoken to a server that does not: one line about TLS.
+  r = await run(['models', 'pull', 'golden/triposr-tiny'], envFor(home, { HF_ENDPOINT: hub.url.replace('http:', 'https:') }));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /TLS error talking to https:\/\/127\.0\.0\.1:\d+/);
+  assert.equal(r.err.trim().split('\n').length, 1);
   r = await run(['models', 'pull', 'not a name'], envFor(home));
   assert.equal(r.code, 2);
   assert.match(r.err, /neither a Hugging Face repo id .* nor a rembg model/);
