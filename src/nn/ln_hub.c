@@ -965,98 +965,166 @@ static int ln__siblings_has(json_t *sib, const char *file)
     return 0;
 }
 
-/* One file of a resolved commit into the cache. */
-static int ln__pull_file(const struct ln__repo *r, const char *revision, const char *commit,
-                         const char *file, struct ln_hub_pull *p, struct ln_error *err)
+/* What the hub says of one file of a commit, before any byte comes. */
+struct ln__meta {
+    const char *file;
+    char url[LN__URL_MAX];      /* resolve/<commit>/<file> on the hub */
+    char download[LN__URL_MAX]; /* where the bytes are (the url, or a CDN) */
+    char etag[LN_HUB_COMMIT_MAX];
+    char what[700]; /* "owner/name/file" for messages */
+    long long size;
+    int cached; /* the snapshot already has it */
+};
+
+/* HEAD on the file, following only the hub's own (relative) redirects, as
+ * huggingface_hub does: an absolute Location is where the bytes are. */
+static int ln__file_meta(const struct ln__repo *r, const char *revision, const char *commit,
+                         const char *file, struct ln__meta *m, struct ln_error *err)
 {
+    memset(m, 0, sizeof *m);
+    m->file = file;
     if (!ln_hf_valid_filename(file))
         return ln_error_set(err, LN_EIO, "the hub lists a file named \"%.100s\": refused", file);
     if (ln__snapshot_has(r, commit, file)) {
-        p->n_cached++;
+        m->cached = 1;
         return LN_OK;
     }
-    char url[LN__URL_MAX], qfile[2048], what[700];
+    char qfile[2048];
     ln__quote(file, qfile, sizeof qfile, 1);
-    snprintf(what, sizeof what, "%s/%s", r->id, file);
-    int rc =
-        ln__path(url, sizeof url, err, "%s/%s/resolve/%s/%s", r->endpoint, r->id, commit, qfile);
+    snprintf(m->what, sizeof m->what, "%s/%s", r->id, file);
+    int rc = ln__path(m->url, sizeof m->url, err, "%s/%s/resolve/%s/%s", r->endpoint, r->id, commit,
+                      qfile);
     if (rc < 0)
         return rc;
-
-    /* HEAD, following only the hub's own (relative) redirects, as
-     * huggingface_hub does: an absolute Location is where the bytes are. */
     struct ln__resp resp;
     struct ln__sink s;
-    char download[LN__URL_MAX];
-    snprintf(download, sizeof download, "%s", url);
+    snprintf(m->download, sizeof m->download, "%s", m->url);
     for (int hop = 0;; hop++) {
         memset(&s, 0, sizeof s);
         s.fd = -1;
-        rc = ln__request("HEAD", download, r->token, 0, &s, &resp, what, err);
+        rc = ln__request("HEAD", m->download, r->token, 0, &s, &resp, m->what, err);
         ln_buf_free(&s.errbody);
         if (rc < 0)
             return rc;
         if (resp.status >= 300 && resp.status < 400 && resp.location[0] == '/' &&
             hop < LN__REDIRECTS_MAX) {
             char origin[300];
-            ln__origin(download, origin, sizeof origin);
-            if ((rc = ln__path(download, sizeof download, err, "%s%s", origin, resp.location)) < 0)
+            ln__origin(m->download, origin, sizeof origin);
+            if ((rc = ln__path(m->download, sizeof m->download, err, "%s%s", origin,
+                               resp.location)) < 0)
                 return rc;
             continue;
         }
         break;
     }
-    if (resp.status >= 300 && resp.status < 400 && resp.location[0]) {
-        snprintf(download, sizeof download, "%s", resp.location);
-    } else if (resp.status != 200) {
+    if (resp.status >= 300 && resp.status < 400 && resp.location[0])
+        snprintf(m->download, sizeof m->download, "%s", resp.location);
+    else if (resp.status != 200)
         return ln__hub_status_error(&resp, r->id, revision, file, r->token[0] != 0, err);
-    }
-    char etag[LN_HUB_COMMIT_MAX];
-    ln_hub_normalize_etag(resp.linked_etag[0] ? resp.linked_etag : resp.etag, etag, sizeof etag);
-    const long long size = resp.linked_size >= 0 ? resp.linked_size
-                           : resp.status == 200  ? resp.content_length
-                                                 : -1;
-    if (!ln__safe_name(etag) || size < 0)
+    ln_hub_normalize_etag(resp.linked_etag[0] ? resp.linked_etag : resp.etag, m->etag,
+                          sizeof m->etag);
+    m->size = resp.linked_size >= 0 ? resp.linked_size
+              : resp.status == 200  ? resp.content_length
+                                    : -1;
+    if (!ln__safe_name(m->etag) || m->size < 0)
         return ln_error_set(err, LN_EIO,
                             "the hub's answer for %s has no usable ETag or size: is HF_ENDPOINT "
                             "a Hugging Face hub?",
-                            what);
+                            m->what);
     if (resp.commit[0] && strcmp(resp.commit, commit) != 0)
         return ln_error_set(err, LN_EIO,
                             "the hub moved %s from commit %.12s to %.12s during the "
                             "download; run the same command again",
                             r->id, commit, resp.commit);
+    return LN_OK;
+}
 
+/* The bytes still to come for m: 0 when its blob is there, less what an
+ * earlier try left in its .incomplete file. */
+static uint64_t ln__meta_missing(const struct ln__repo *r, const struct ln__meta *m)
+{
+    char blob[LN_HF_PATH_MAX + 16];
+    struct stat st;
+    if (m->cached || ln__path(blob, sizeof blob, NULL, "%s/blobs/%s", r->dir, m->etag) < 0 ||
+        ln__exists(blob))
+        return 0;
+    strcat(blob, ".incomplete");
+    const uint64_t have = stat(blob, &st) == 0 ? (uint64_t)st.st_size : 0;
+    return (uint64_t)m->size > have ? (uint64_t)m->size - have : 0;
+}
+
+/* The file of m into the cache: its blob (downloaded under its lock unless
+ * there) and its snapshot link. */
+static int ln__file_get(const struct ln__repo *r, const char *commit, const struct ln__meta *m,
+                        struct ln_hub_pull *p, struct ln_error *err)
+{
+    if (m->cached) {
+        p->n_cached++;
+        return LN_OK;
+    }
     char blob[LN_HF_PATH_MAX], incomplete[LN_HF_PATH_MAX + 16], locks[LN_HF_PATH_MAX],
         lock[LN_HF_PATH_MAX + 140], blobs[LN_HF_PATH_MAX];
+    int rc;
     if ((rc = ln__path(blobs, sizeof blobs, err, "%s/blobs", r->dir)) < 0 ||
-        (rc = ln__path(blob, sizeof blob, err, "%s/%s", blobs, etag)) < 0 ||
+        (rc = ln__path(blob, sizeof blob, err, "%s/%s", blobs, m->etag)) < 0 ||
         (rc = ln__path(incomplete, sizeof incomplete, err, "%s.incomplete", blob)) < 0 ||
         (rc = ln__path(locks, sizeof locks, err, "%s/.locks/%s", r->cache, r->folder)) < 0 ||
-        (rc = ln__path(lock, sizeof lock, err, "%s/%s.lock", locks, etag)) < 0)
+        (rc = ln__path(lock, sizeof lock, err, "%s/%s.lock", locks, m->etag)) < 0)
         return rc;
     if ((rc = ln_file_mkdirs(blobs, err)) < 0 || (rc = ln_file_mkdirs(locks, err)) < 0)
         return rc;
     ln__cachedir_tag(r);
 
     int lock_fd = -1;
-    if ((rc = ln__lock(lock, p, what, &lock_fd, err)) < 0)
+    if ((rc = ln__lock(lock, p, m->what, &lock_fd, err)) < 0)
         return rc;
     if (!ln__exists(blob)) {
         /* A 64-hex etag is the file's SHA-256 (LFS); a 40-hex one is git's
          * blob name (small files in git). Anything else cannot be checked
          * and is taken on size alone, as huggingface_hub does. */
-        const enum ln_hash_kind kind = ln__is_hex(etag, 64) ? LN_HASH_SHA256 : LN_HASH_SHA1;
-        const char *expect = ln__is_hex(etag, 64) || ln__is_hex(etag, 40) ? etag : "";
+        const enum ln_hash_kind kind = ln__is_hex(m->etag, 64) ? LN_HASH_SHA256 : LN_HASH_SHA1;
+        const char *expect = ln__is_hex(m->etag, 64) || ln__is_hex(m->etag, 40) ? m->etag : "";
         /* The token goes to the hub only, never to where it redirects. */
-        const char *token = strcmp(download, url) == 0 ? r->token : NULL;
-        rc = ln__fetch(download, token, 1, incomplete, blob, size, kind, expect, what, p, err);
+        const char *token = strcmp(m->download, m->url) == 0 ? r->token : NULL;
+        rc = ln__fetch(m->download, token, 1, incomplete, blob, m->size, kind, expect, m->what, p,
+                       err);
     } else {
         p->n_cached++;
     }
     if (rc == LN_OK)
-        rc = ln__link(r, commit, file, etag, err);
+        rc = ln__link(r, commit, m->file, m->etag, err);
     ln__unlock(lock_fd);
+    return rc;
+}
+
+/* Every file of a commit: first what the hub says of each (so a missing
+ * file, a refused token or too little room stops the pull before a byte
+ * is written), then the bytes. */
+static int ln__pull_list(const struct ln__repo *r, const char *revision, const char *commit,
+                         const char *const *names, int n, struct ln_hub_pull *p,
+                         struct ln_error *err)
+{
+    struct ln__meta *metas = ln_xcalloc((size_t)(n > 0 ? n : 1), sizeof *metas);
+    uint64_t need = 0;
+    int rc = LN_OK;
+    for (int i = 0; i < n && rc == LN_OK; i++) {
+        rc = ln__file_meta(r, revision, commit, names[i], &metas[i], err);
+        if (rc == LN_OK)
+            need += ln__meta_missing(r, &metas[i]);
+    }
+    if (rc == LN_OK && need > 0) {
+        /* The room is checked where the blobs go, or the nearest folder
+         * above it that exists yet. */
+        char dir[LN_HF_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", r->dir);
+        char *slash;
+        while (!ln__exists(dir) && (slash = strrchr(dir, '/')) && slash != dir)
+            *slash = 0;
+        rc = ln__check_space(dir, need, r->id, err);
+    }
+    for (int i = 0; i < n && rc == LN_OK; i++)
+        rc = ln__file_get(r, commit, &metas[i], p, err);
+    free(metas);
     return rc;
 }
 
@@ -1092,18 +1160,21 @@ int ln_hub_pull_files(const char *repo_id, const char *const *files, int n_files
     if ((rc = ln__resolve_revision(r, revision, p->commit, sizeof p->commit, &sib, err)) < 0)
         goto done;
     if (n_files == 0) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(sib, i, e)
-        {
-            json_t *name = json_object_get(e, "rfilename");
-            if (!json_is_string(name)) {
+        /* Every file the hub lists. */
+        const size_t n = json_array_size(sib);
+        const char **names = ln_xcalloc(n ? n : 1, sizeof *names);
+        for (size_t i = 0; i < n && rc == LN_OK; i++) {
+            json_t *name = json_object_get(json_array_get(sib, i), "rfilename");
+            if (!json_is_string(name))
                 rc = ln_error_set(err, LN_EIO, "the hub's file list for %s is malformed", repo_id);
-                goto done;
-            }
-            if ((rc = ln__pull_file(r, revision, p->commit, json_string_value(name), p, err)) < 0)
-                goto done;
+            else
+                names[i] = json_string_value(name);
         }
+        if (rc == LN_OK)
+            rc = ln__pull_list(r, revision, p->commit, names, (int)n, p, err);
+        free(names);
+        if (rc < 0)
+            goto done;
     } else {
         for (int i = 0; i < n_files; i++) {
             if (!ln__siblings_has(sib, files[i])) {
@@ -1111,9 +1182,9 @@ int ln_hub_pull_files(const char *repo_id, const char *const *files, int n_files
                                   files[i]);
                 goto done;
             }
-            if ((rc = ln__pull_file(r, revision, p->commit, files[i], p, err)) < 0)
-                goto done;
         }
+        if ((rc = ln__pull_list(r, revision, p->commit, files, n_files, p, err)) < 0)
+            goto done;
     }
     /* refs/ moves last: until every file is in, it still names the
      * snapshot that was complete. */
