@@ -5,7 +5,7 @@
  * library's order of precedence; inside a root, refs/main names the
  * snapshot (or the only snapshot is used), and a snapshot file, usually a
  * symlink into blobs/, is resolved with realpath. Partial downloads
- * (*.incomplete) are never returned and nothing is ever downloaded.
+ * (*.incomplete) are never returned; downloading is ln_hub.c's work.
  */
 #include "ln_hf.h"
 
@@ -246,9 +246,9 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
     if (n_roots == 0)
         snprintf(looked, sizeof looked, "no cache folder: HF_HUB_CACHE, HF_HOME and HOME unset");
     rc = ln_error_set(err, LN_ENOTFOUND,
-                      "%s of %s not found in the Hugging Face cache (nothing is downloaded); "
-                      "looked in %s",
-                      filename, repo_id, looked);
+                      "%s of %s not found in the Hugging Face cache (`lunar-nova models pull "
+                      "%s` downloads it); looked in %s",
+                      filename, repo_id, repo_id, looked);
 
 cleanup:
     free(roots);

@@ -6,7 +6,7 @@
  * XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub (and
  * TRANSFORMERS_CACHE as an extra place to look); models--owner--name,
  * refs/main -> snapshots/<commit>/<file> (symlinks into blobs/ or real
- * files); *.incomplete never used. Nothing is ever downloaded.
+ * files); *.incomplete never used.
  *
  * Reentrant (reads the environment). Downloading into the cache is
  * ln_hub.h's work; this file only says where things are.
