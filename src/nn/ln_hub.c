@@ -328,6 +328,13 @@ static size_t ln__on_body(char *data, size_t size, size_t n, void *user)
     if (s->fd >= 0) {
         if (!s->started) {
             s->started = 1;
+            /* The size, when the caller did not know it (rembg's files):
+             * from this answer, for the progress report. */
+            curl_off_t cl = -1;
+            if (s->total == 0 &&
+                curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+                cl > 0)
+                s->total = (status == 206 ? s->offset : 0) + (uint64_t)cl;
             /* Asked for a range and got the whole file: start over. */
             if (s->offset > 0 && status == 200) {
                 if (ftruncate(s->fd, 0) < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
@@ -652,8 +659,11 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
     if (fstat(s.fd, &st) < 0)
         st.st_size = 0;
     if (expected_size >= 0 && st.st_size > expected_size) {
-        if (ftruncate(s.fd, 0) < 0)
-            st.st_size = -1;
+        /* More than the file holds: not a start of it. Start over. */
+        if (ftruncate(s.fd, 0) < 0) {
+            rc = ln_error_set(err, LN_EIO, "cannot reset %s: %s", incomplete, strerror(errno));
+            goto done;
+        }
         st.st_size = 0;
     }
     /* The bytes already there count towards the checksum. */
@@ -696,7 +706,9 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
         rc = ln__request("GET", url, token, follow, &s, &r, what, err);
         if (rc == LN_OK && r.status == 416 && s.offset > 0) {
             /* The server says there is nothing past what we have: check it
-             * as it is below. */
+             * as it is below; if that fails the partial file goes, so the
+             * next try starts from the first byte. */
+            drop = 1;
         } else if (rc == LN_OK && (r.status < 200 || r.status >= 300)) {
             rc = ln_error_set(err, r.status == 404 ? LN_ENOTFOUND : LN_EIO,
                               "downloading %s: the server answered HTTP %ld", what, r.status);
@@ -713,6 +725,8 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
     {
         const uint64_t have = s.offset + s.written;
         if (expected_size >= 0 && have != (uint64_t)expected_size) {
+            if (have > (uint64_t)expected_size)
+                drop = 1;
             rc = ln_error_set(err, LN_EIO,
                               "%s: got %llu bytes, the hub announced %lld; run the same command "
                               "again to resume",
