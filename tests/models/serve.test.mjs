@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { startServer, tmpDir } from '../http/server.mjs';
+import { SLOW, startServer, tmpDir } from '../http/server.mjs';
 import { startHub } from './hub.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -48,7 +48,7 @@ async function health(url) {
   return res.json();
 }
 
-async function waitFor(url, pred, ms = 30000) {
+async function waitFor(url, pred, ms = 30000 * SLOW) {
   const t0 = Date.now();
   for (;;) {
     const h = await health(url);
@@ -112,8 +112,8 @@ test('--pull-models offline: no delay, no request, /health says why', async () =
   const n = hub.requests.length;
   const srv = await startServer(['--model', 'golden/triposr-tiny', '--pull-models'], { env: cacheEnv(home, { HF_HUB_OFFLINE: '1' }), prefix: 'pull-offline' });
   try {
-    assert.ok(srv.startMs < 10000, `started in ${srv.startMs} ms`);
-    const h = await waitFor(srv.url, (x) => x.download.state !== 'downloading', 10000);
+    assert.ok(srv.startMs < 10000 * SLOW, `started in ${srv.startMs} ms`);
+    const h = await waitFor(srv.url, (x) => x.download.state !== 'downloading', 10000 * SLOW);
     assert.equal(h.download.state, 'failed');
     assert.match(h.download.message, /HF_HUB_OFFLINE is set/);
     assert.equal(h.engine, 'sculpt');
