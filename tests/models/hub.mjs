@@ -8,8 +8,9 @@
 //   sha256), X-Linked-Size and X-Repo-Commit
 // - GET /cdn/<sha256>: the bytes, with Range (206 and Content-Range)
 // - GET /rembg/<file>: rembg's release files (LUNAR_NOVA_REMBG_BASE_URL)
-// Errors as the hub sends them: 401/403 with X-Error-Code GatedRepo for a
-// gated repo, 404 with RepoNotFound / RevisionNotFound / EntryNotFound.
+// Errors as the hub sends them: 401/403 with X-Error-Code GatedRepo for the
+// files of a gated repo (its description stays public), 404 with
+// RepoNotFound / RevisionNotFound / EntryNotFound.
 // Faults on demand: cut a download after N bytes, corrupt a byte, stall,
 // slow down; every request is recorded.
 import crypto from 'node:crypto';
@@ -114,7 +115,8 @@ export async function startHub({ repos, rembg = {} }) {
         res.writeHead(404, { 'X-Error-Code': 'RepoNotFound' });
         return res.end('{"error":"Repository not found"}');
       }
-      if (!authOk(repo, req, res)) return;
+      // As on the real hub, a gated repo's description is public; its
+      // files are not.
       if (rev !== 'main' && rev !== repo.commit) {
         res.writeHead(404, { 'X-Error-Code': 'RevisionNotFound' });
         return res.end('{"error":"Invalid rev id"}');
