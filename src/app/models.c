@@ -351,6 +351,23 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
         printf("  %-36s %-22s %10s  %s\n", repo_id, "-", "", "no snapshot (download unfinished?)");
         l->n_bad++;
     }
+    /* Unfinished downloads: not part of any snapshot, resumed by a pull. */
+    char blobs[LN_HF_PATH_MAX + 16];
+    snprintf(blobs, sizeof blobs, "%s/blobs", repo_dir);
+    DIR *bd = opendir(blobs);
+    while (bd && (e = readdir(bd))) {
+        const size_t n = strlen(e->d_name);
+        char path[LN_HF_PATH_MAX + 300], sz[32];
+        struct stat st;
+        if (n <= 11 || strcmp(e->d_name + n - 11, ".incomplete") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", blobs, e->d_name);
+        ln__size(stat(path, &st) == 0 ? (uint64_t)st.st_size : 0, sz, sizeof sz);
+        printf("    unfinished download: %s in %s (`lunar-nova models pull %s` resumes it)\n", sz,
+               e->d_name, repo_id);
+    }
+    if (bd)
+        closedir(bd);
 }
 
 static int ln__models_list(int argc, char **argv)

@@ -210,6 +210,8 @@ test('a download cut off midway is resumed with Range', async () => {
   assert.ok(!fs.existsSync(path.join(dir, 'blobs', sha256(files.ckpt))), 'no finished-looking blob');
   assert.ok(!fs.existsSync(path.join(dir, 'snapshots', TRIPOSR_COMMIT, 'model.ckpt')));
   assert.ok(!fs.existsSync(path.join(dir, 'refs', 'main')), 'refs/main only once all files are in');
+  const l = await run(['models', 'list'], env);
+  assert.match(l.out, new RegExp(`unfinished download: 600\\.0 kB in ${sha256(files.ckpt)}\\.incomplete \\(\`lunar-nova models pull golden/triposr-tiny\` resumes it\\)`));
 
   const n = hub.requests.length;
   const again = await run(['models', 'pull', 'golden/triposr-tiny'], env);
