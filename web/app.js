@@ -78,12 +78,31 @@ function setStatus(text, kind = 'ok') {
   el.status.dataset.kind = kind;
 }
 
+// serve --pull-models: the download of missing weights, as /health reports it.
+function downloadText(d) {
+  if (!d) return '';
+  if (d.state === 'downloading') {
+    const file = d.file ? d.file.split('/').pop() : '';
+    const part = d.total ? ` ${Math.floor((100 * d.done) / d.total)}% of ${formatBytes(d.total)}` : d.done ? ` ${formatBytes(d.done)}` : '';
+    return `downloading ${d.model}${file ? ` (${file}${part})` : ''}`;
+  }
+  if (d.state === 'ready') return d.restart_needed ? `${d.model} downloaded: restart the server to use it` : `${d.model} downloaded`;
+  return `download of ${d.model} failed: ${d.message}`;
+}
+
+let downloadTimer = null;
+
 async function checkHealth() {
   try {
     const hl = await api.health();
-    setStatus(`Ready · engine ${hl.engine} · ${hl.queue ? `${hl.queue.depth} queued, ${hl.queue.running} running` : ''}`.replace(/ · $/, ''));
+    const dl = downloadText(hl.download);
+    setStatus(`Ready · engine ${hl.engine} · ${hl.queue ? `${hl.queue.depth} queued, ${hl.queue.running} running` : ''}`.replace(/ · $/, '') + (dl ? ` · ${dl}` : ''),
+      hl.download && hl.download.state === 'failed' ? 'warn' : 'ok');
     create.setEngines(hl.engines || (hl.engine ? [hl.engine] : []));
     create.setBackground(hl.background);
+    // While weights come down, follow them every two seconds.
+    clearTimeout(downloadTimer);
+    if (hl.download && hl.download.state === 'downloading') downloadTimer = setTimeout(checkHealth, 2000);
     return true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 503) setStatus('The server is starting: the engine is loading…', 'warn');

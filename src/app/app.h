@@ -17,6 +17,7 @@ enum ln_exit {
 int ln_app_generate(int argc, char **argv);
 int ln_app_serve(int argc, char **argv);
 int ln_app_remove_bg(int argc, char **argv);
+int ln_app_models(int argc, char **argv);
 
 /* Exit status for an ln_status code. */
 int ln_app_exit_for(int code);
@@ -27,5 +28,15 @@ struct ln_app_bar;
 struct ln_app_bar *ln_app_bar_new(int quiet);
 struct ln_progress ln_app_bar_progress(struct ln_app_bar *bar);
 void ln_app_bar_free(struct ln_app_bar *bar);
+
+/* serve --pull-models (serve_pull.c): downloads repo (a TripoSR repo id)
+ * in a background thread; the probe fills /health's download report;
+ * stop cancels the download and joins the thread (NULL: nothing). */
+struct ln_app_puller;
+struct ln_server_download;
+struct ln_error;
+int ln_app_puller_start(const char *repo, struct ln_app_puller **out, struct ln_error *err);
+void ln_app_puller_probe(void *user, struct ln_server_download *out);
+void ln_app_puller_stop(struct ln_app_puller *p);
 
 #endif

@@ -16,11 +16,13 @@ static void ln__usage(FILE *f)
     fputs("Usage: lunar-nova generate [options] IMAGE... -o OUT.{glb,obj,ply,stl}\n"
           "       lunar-nova serve [--host 127.0.0.1] [--port 8000] [--outputs outputs] [options]\n"
           "       lunar-nova remove-bg IMAGE -o OUT.png [--bg-model NAME|PATH] [--mask-only]\n"
+          "       lunar-nova models list | pull NAME | verify NAME\n"
           "       lunar-nova --help | --version\n"
           "\n"
           "Turns a photo or drawing of an object, or several views of it, into a\n"
           "coloured 3D model, from the command line or as an HTTP server with a web UI.\n"
-          "'lunar-nova COMMAND --help' lists a command's options.\n",
+          "'lunar-nova COMMAND --help' lists a command's options;\n"
+          "'lunar-nova models pull stabilityai/TripoSR' downloads the TripoSR weights.\n",
           f);
 }
 
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "generate") == 0)
         return ln_app_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "models") == 0)
+        return ln_app_models(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return ln_app_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "remove-bg") == 0)

@@ -89,7 +89,14 @@ static void ln__serve_help(void)
          "                           model.ckpt (or model.safetensors), a weights file with\n"
          "                           config.yaml beside it, or a repo id in the local\n"
          "                           Hugging Face cache (default stabilityai/TripoSR;\n"
-         "                           HF_HOME, HF_HUB_CACHE; nothing is downloaded)\n"
+         "                           HF_HOME, HF_HUB_CACHE; nothing is downloaded\n"
+         "                           unless --pull-models)\n"
+         "  --pull-models            download missing TripoSR weights (and the ViT\n"
+         "                           config.json) into the Hugging Face cache in the\n"
+         "                           background while sculpt serves; /health and the web\n"
+         "                           UI show the progress; a restart then uses triposr\n"
+         "                           (see lunar-nova models --help: HF_ENDPOINT, HF_TOKEN,\n"
+         "                           HF_HUB_OFFLINE)\n"
          "  --bg-model NAME|PATH     rembg model for background removal (u2net,\n"
          "                           isnet-general-use, ...) in U2NET_HOME,\n"
          "                           XDG_DATA_HOME/.u2net or ~/.u2net, or an .onnx file\n"
@@ -134,6 +141,7 @@ enum {
     OPT_THREADS,
     OPT_ENGINE,
     OPT_MODEL,
+    OPT_PULL_MODELS,
     OPT_HTTP_THREADS,
     OPT_API_TOKEN_FILE,
     OPT_PUBLIC_HOST,
@@ -168,6 +176,7 @@ static const struct option ln__serve_options[] = {
     {"engine", required_argument, NULL, OPT_ENGINE},
     {"model", required_argument, NULL, OPT_MODEL},
     {"bg-model", required_argument, NULL, OPT_BG_MODEL},
+    {"pull-models", no_argument, NULL, OPT_PULL_MODELS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -183,6 +192,8 @@ struct ln__serve {
     struct ln_jobs_config jobs;
     enum ln__engine_choice engine;
     const char *model; /* --model, NULL for the default place */
+    int pull_models;   /* --pull-models: fetch missing TripoSR weights in the background */
+    const char *pull_repo; /* what to fetch, decided with the engines */
     const char *web;
     double grace_s;
     enum ln_log_style log_style;
@@ -295,6 +306,9 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
     long l;
     const char *want = NULL;
     switch (id) {
+    case OPT_PULL_MODELS:
+        s->pull_models = 1;
+        break;
     case OPT_HOST:
         s->srv.host = strcmp(v, "localhost") == 0 ? "127.0.0.1" : v;
         break;
@@ -619,7 +633,7 @@ static int ln__is_loopback(const char *host)
  * when --model or --engine triposr names them), sculpt always, for several
  * views and as the fallback. Logs the choice and why. LN_EINVAL: weights
  * the operator named are missing or unusable (exit 2). */
-static int ln__serve_engines(const struct ln__serve *s, struct ln_engine **triposr,
+static int ln__serve_engines(struct ln__serve *s, struct ln_engine **triposr,
                              struct ln_engine **sculpt, struct ln_error *err)
 {
     int rc;
@@ -632,6 +646,24 @@ static int ln__serve_engines(const struct ln__serve *s, struct ln_engine **tripo
     int named = s->model || s->engine == LN__ENGINE_TRIPOSR;
     struct ln_model_files files;
     struct ln_error why = {0};
+    /* Weights missing from the cache: fetched in the background with
+     * --pull-models (a repo id only: a path is the operator's to fill),
+     * otherwise the log names the command that fetches them. */
+    const char *repo = s->model ? s->model : LN_TRIPOSR_DEFAULT_REPO;
+    if (ln_model_locate(s->model, &files, &why) == LN_ENOTFOUND && ln_hf_valid_repo(repo) &&
+        !ln__is_dir(repo)) {
+        if (s->pull_models) {
+            ln_log_info("engine: sculpt for now (TripoSR weights not found: %s)", why.message);
+            s->pull_repo = repo;
+            return LN_OK;
+        }
+        if (!named) {
+            ln_log_info("engine: sculpt (TripoSR weights not found: %s); `lunar-nova models pull "
+                        "%s` downloads them, or start with --pull-models",
+                        why.message, repo);
+            return LN_OK;
+        }
+    }
     if (!named && ln_model_locate(NULL, &files, &why) < 0) {
         ln_log_info("engine: sculpt (TripoSR weights not found: %s)", why.message);
         return LN_OK;
@@ -755,6 +787,7 @@ int ln_app_serve(int argc, char **argv)
     struct ln_engine *triposr = NULL, *sculpt = NULL;
     struct ln_engine_set engines = {{NULL}, 0};
     struct ln_jobs *jobs = NULL;
+    struct ln_app_puller *puller = NULL;
 
     if (ln_server_start(&s.srv, &srv, &err) < 0) {
         ln_log_error("%s", err.message);
@@ -806,6 +839,12 @@ int ln_app_serve(int argc, char **argv)
         ln_log_error("workers: %s", err.message);
         goto done;
     }
+    if (s.pull_repo) {
+        if (ln_app_puller_start(s.pull_repo, &puller, &err) < 0)
+            ln_log_warn("models: %s", err.message);
+        else
+            ln_server_set_download_probe(srv, ln_app_puller_probe, puller);
+    }
     ln_server_set_ready(srv, jobs, &engines);
     ln_log_info("Model initialized.");
     int v6 = strchr(s.srv.host, ':') != NULL && s.srv.host[0] != '[';
@@ -821,6 +860,7 @@ int ln_app_serve(int argc, char **argv)
 
 done:
     ln_server_stop(srv);
+    ln_app_puller_stop(puller);
     if (jobs) {
         ln_jobs_shutdown(jobs, s.grace_s);
         ln_jobs_free(jobs);

@@ -5,7 +5,7 @@
  * library's order of precedence; inside a root, refs/main names the
  * snapshot (or the only snapshot is used), and a snapshot file, usually a
  * symlink into blobs/, is resolved with realpath. Partial downloads
- * (*.incomplete) are never returned and nothing is ever downloaded.
+ * (*.incomplete) are never returned; downloading is ln_hub.c's work.
  */
 #include "ln_hf.h"
 
@@ -105,9 +105,12 @@ static int ln__valid_filename(const char *f)
 {
     if (!*f || f[0] == '/' || strlen(f) > 512)
         return 0;
-    /* No ".." component. */
+    /* No "..", "." or empty component: the downloader counts the folders
+     * of a name to build its relative link. */
     for (const char *p = f; p;) {
         if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == 0))
+            return 0;
+        if (p[0] == '/' || p[0] == 0 || (p[0] == '.' && (p[1] == '/' || p[1] == 0)))
             return 0;
         p = strchr(p, '/');
         if (p)
@@ -243,13 +246,66 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
     if (n_roots == 0)
         snprintf(looked, sizeof looked, "no cache folder: HF_HUB_CACHE, HF_HOME and HOME unset");
     rc = ln_error_set(err, LN_ENOTFOUND,
-                      "%s of %s not found in the Hugging Face cache (nothing is downloaded); "
-                      "looked in %s",
-                      filename, repo_id, looked);
+                      "%s of %s not found in the Hugging Face cache (`lunar-nova models pull "
+                      "%s` downloads it); looked in %s",
+                      filename, repo_id, repo_id, looked);
 
 cleanup:
     free(roots);
     return rc;
+}
+
+int ln_hf_cache_dir(char *out, size_t n, struct ln_error *err)
+{
+    char roots[LN__HF_MAX_ROOTS][LN_HF_PATH_MAX];
+    if (ln__hf_roots(roots) == 0)
+        return ln_error_set(err, LN_EINVAL,
+                            "no Hugging Face cache folder: HF_HUB_CACHE, HF_HOME and HOME are "
+                            "unset");
+    if (strlen(roots[0]) >= n)
+        return ln_error_set(err, LN_EINVAL, "the Hugging Face cache path is too long");
+    memcpy(out, roots[0], strlen(roots[0]) + 1);
+    return LN_OK;
+}
+
+int ln_hf_home(char *out, size_t n, struct ln_error *err)
+{
+    const char *home = getenv("HF_HOME"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *user = getenv("HOME");
+    int rc = -1;
+    if (home && *home)
+        rc = ln__join(out, n, home, NULL, NULL);
+    else if (xdg && *xdg)
+        rc = ln__join(out, n, xdg, "huggingface", NULL);
+    else if (user && *user)
+        rc = ln__join(out, n, user, ".cache", "huggingface");
+    else
+        return ln_error_set(err, LN_EINVAL, "HF_HOME, XDG_CACHE_HOME and HOME are unset");
+    if (rc < 0)
+        return ln_error_set(err, LN_EINVAL, "the HF_HOME path is too long");
+    return LN_OK;
+}
+
+int ln_hf_repo_folder(const char *repo_id, char *out, size_t n)
+{
+    char folder[300];
+    if (!repo_id || !ln__valid_repo(repo_id))
+        return -1;
+    ln__repo_folder(repo_id, folder);
+    if (strlen(folder) >= n)
+        return -1;
+    memcpy(out, folder, strlen(folder) + 1);
+    return 0;
+}
+
+int ln_hf_valid_repo(const char *repo_id)
+{
+    return repo_id && ln__valid_repo(repo_id);
+}
+
+int ln_hf_valid_filename(const char *filename)
+{
+    return filename && ln__valid_filename(filename);
 }
 
 int ln_hf_resolve(const char *repo_id, const char *filename, char *out, size_t n,

@@ -6,9 +6,10 @@
  * XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub (and
  * TRANSFORMERS_CACHE as an extra place to look); models--owner--name,
  * refs/main -> snapshots/<commit>/<file> (symlinks into blobs/ or real
- * files); *.incomplete never used. Nothing is ever downloaded.
+ * files); *.incomplete never used.
  *
- * Reentrant (reads the environment).
+ * Reentrant (reads the environment). Downloading into the cache is
+ * ln_hub.h's work; this file only says where things are.
  */
 #ifndef LN_HF_H
 #define LN_HF_H
@@ -23,6 +24,20 @@
  * LN_ENOTFOUND with a message listing where it looked. */
 int ln_hf_resolve(const char *repo_id, const char *filename, char *out, size_t n,
                   struct ln_error *err);
+
+/* The cache root huggingface_hub writes to: HF_HUB_CACHE, else
+ * HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, else
+ * XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
+ * LN_EINVAL when none can be formed. */
+int ln_hf_cache_dir(char *out, size_t n, struct ln_error *err);
+/* HF_HOME as huggingface_hub computes it (for the token file). */
+int ln_hf_home(char *out, size_t n, struct ln_error *err);
+/* "owner/name" -> "models--owner--name"; 0, or -1 for an invalid id. */
+int ln_hf_repo_folder(const char *repo_id, char *out, size_t n);
+/* Validation of outside names: a repo id, and a file name inside a repo
+ * (relative, no ".." component). */
+int ln_hf_valid_repo(const char *repo_id);
+int ln_hf_valid_filename(const char *filename);
 
 struct ln_model_files {
     char config[LN_HF_PATH_MAX];     /* config.yaml */

@@ -745,6 +745,14 @@ void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs,
     atomic_store_explicit(&srv->jobs, jobs, memory_order_release);
 }
 
+void ln_server_set_download_probe(struct ln_server *srv,
+                                  void (*probe)(void *user, struct ln_server_download *out),
+                                  void *user)
+{
+    srv->download_probe = probe;
+    srv->download_user = user;
+}
+
 void ln_server_stop(struct ln_server *srv)
 {
     if (!srv)

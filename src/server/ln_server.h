@@ -91,6 +91,22 @@ int ln_server_port(const struct ln_server *srv);
  * is the default /health reports, and uploads choose among its engines. */
 void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs,
                          const struct ln_engine_set *engines);
+/* What /health says about models being downloaded in the background
+ * (serve --pull-models), filled by the probe on each request: state NULL
+ * for nothing to say, else "downloading", "ready" or "failed". */
+struct ln_server_download {
+    const char *state;
+    char model[256];   /* the repo or model name */
+    char file[256];    /* the file arriving now */
+    unsigned long long done, total; /* bytes of that file; total 0 unknown */
+    char message[256]; /* one line: what happened, what to do */
+    int restart_needed; /* 1: the new engine is used after a restart */
+};
+/* Call before ln_server_set_ready (which publishes it); the probe is
+ * called from HTTP threads and must be thread-safe. */
+void ln_server_set_download_probe(struct ln_server *srv,
+                                  void (*probe)(void *user, struct ln_server_download *out),
+                                  void *user);
 /* Stops listening and waits for in-flight requests to end. */
 void ln_server_stop(struct ln_server *srv);
 /* 0 when every file of the three.js package that the web UI's viewer loads

@@ -72,6 +72,10 @@ struct ln_server {
     int port;
     double started_at; /* monotonic seconds */
     struct ln_engine_set engines; /* set before jobs is published */
+    /* serve --pull-models: what /health says of the download (set before
+     * jobs is published, like engines). */
+    void (*download_probe)(void *user, struct ln_server_download *out);
+    void *download_user;
     _Atomic(struct ln_jobs *) jobs; /* NULL until ln_server_set_ready */
     atomic_int stopping;
     atomic_int in_flight;           /* requests between first call and completion */

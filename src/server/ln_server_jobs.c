@@ -63,16 +63,26 @@ enum MHD_Result ln__h_health(struct ln__req *req)
         json_array_append_new(models, json_string(s));
     }
     const char *bg = ln_background_model(model, sizeof model);
-    return ln__send_json(
-        req, MHD_HTTP_OK,
-        json_pack("{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s, s:s, s:{s:o, s:o}}",
-                  "status", "ok", "engine",
-                  srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "", "engines",
-                  names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth, "capacity",
-                  (json_int_t)q.capacity, "running", (json_int_t)q.running, "workers",
-                  q.workers, "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels",
-                  ln_nn_kernel_set(), "background", "models", models, "model",
-                  bg ? json_string(bg) : json_null()));
+    json_t *body = json_pack(
+        "{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s, s:s, s:{s:o, s:o}}", "status",
+        "ok", "engine", srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "", "engines",
+        names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth, "capacity",
+        (json_int_t)q.capacity, "running", (json_int_t)q.running, "workers", q.workers,
+        "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels", ln_nn_kernel_set(),
+        "background", "models", models, "model", bg ? json_string(bg) : json_null());
+    if (body && srv->download_probe) {
+        struct ln_server_download d;
+        memset(&d, 0, sizeof d);
+        srv->download_probe(srv->download_user, &d);
+        if (d.state)
+            json_object_set_new(
+                body, "download",
+                json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "state", d.state, "model",
+                          d.model, "file", d.file, "done", (json_int_t)d.done, "total",
+                          (json_int_t)d.total, "message", d.message, "restart_needed",
+                          d.restart_needed));
+    }
+    return ln__send_json(req, MHD_HTTP_OK, body);
 }
 
 enum MHD_Result ln__h_metrics(struct ln__req *req)

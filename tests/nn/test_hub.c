@@ -1,0 +1,285 @@
+/* Unit tests of the downloader's local half (the network half is
+ * tests/models/pull.test.mjs against a hub of its own): etag and link
+ * names as huggingface_hub forms them, the cache root's precedence, names
+ * from outside refused, verify on caches built here (good, damaged,
+ * missing and absolute links), offline pulls that never touch the network,
+ * and rembg's checksums with a mirror's override. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ln_file.h"
+#include "ln_hash.h"
+#include "ln_hub.h"
+
+static void clean_env(const char *home)
+{
+    static const char *const vars[] = {"HF_HUB_CACHE",
+                                       "HUGGINGFACE_HUB_CACHE",
+                                       "HF_HOME",
+                                       "XDG_CACHE_HOME",
+                                       "TRANSFORMERS_CACHE",
+                                       "HF_HUB_OFFLINE",
+                                       "HF_TOKEN",
+                                       "HF_TOKEN_PATH",
+                                       "U2NET_HOME",
+                                       "XDG_DATA_HOME",
+                                       "LUNAR_NOVA_REMBG_CHECKSUMS",
+                                       "HF_ENDPOINT"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    setenv("HOME", home, 1);
+}
+
+/* dir/name in one of four static buffers (ln_test_path's result is the
+ * caller's to free; these tests keep several alive in one call). */
+static const char *at(const char *dir, const char *name)
+{
+    static char bufs[4][4096];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
+static void put(const char *path, const void *data, size_t n)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    struct ln_error err = {0};
+    assert_int_equal(ln_file_mkdirs(dir, &err), 0);
+    assert_int_equal(ln_file_write_atomic(path, data, n, &err), 0);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    char out[256];
+    ln_hub_normalize_etag("W/\"abc123\"", out, sizeof out);
+    assert_string_equal(out, "abc123");
+    ln_hub_normalize_etag("\"e3b0c442\"", out, sizeof out);
+    assert_string_equal(out, "e3b0c442");
+    ln_hub_normalize_etag("plain", out, sizeof out);
+    assert_string_equal(out, "plain");
+    assert_int_equal(ln_hub_blob_link("model.ckpt", "ff00", out, sizeof out), 0);
+    assert_string_equal(out, "../../blobs/ff00");
+    assert_int_equal(ln_hub_blob_link("sub/dir/w.bin", "ff00", out, sizeof out), 0);
+    assert_string_equal(out, "../../../../blobs/ff00");
+    assert_int_equal(ln_hub_blob_link("model.ckpt", "ff00", out, 10), -1);
+
+    assert_true(ln_hf_valid_filename("a/b.bin"));
+    assert_false(ln_hf_valid_filename("../x"));
+    assert_false(ln_hf_valid_filename("a//b"));
+    assert_false(ln_hf_valid_filename("a/./b"));
+    assert_false(ln_hf_valid_filename("/etc/passwd"));
+    assert_false(ln_hf_valid_repo("a/b/c"));
+    assert_true(ln_hf_valid_repo("stabilityai/TripoSR"));
+    assert_int_equal(ln_hf_repo_folder("stabilityai/TripoSR", out, sizeof out), 0);
+    assert_string_equal(out, "models--stabilityai--TripoSR");
+}
+
+/* huggingface_hub's order: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub,
+ * XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub. */
+static void test_cache_dir(void **state)
+{
+    (void)state;
+    char out[4096];
+    clean_env("/home/u");
+    assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "/home/u/.cache/huggingface/hub");
+    assert_int_equal(ln_hf_home(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "/home/u/.cache/huggingface");
+    setenv("XDG_CACHE_HOME", "/xdg", 1);
+    assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "/xdg/huggingface/hub");
+    setenv("HF_HOME", "/hf", 1);
+    assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "/hf/hub");
+    setenv("HUGGINGFACE_HUB_CACHE", "/old", 1);
+    assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "/old");
+    setenv("HF_HUB_CACHE", "/new", 1);
+    assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "/new");
+    clean_env("/home/u");
+}
+
+static void test_offline_flag(void **state)
+{
+    (void)state;
+    clean_env("/home/u");
+    assert_false(ln_hub_offline());
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    assert_true(ln_hub_offline());
+    setenv("HF_HUB_OFFLINE", "True", 1);
+    assert_true(ln_hub_offline());
+    setenv("HF_HUB_OFFLINE", "0", 1);
+    assert_false(ln_hub_offline());
+    unsetenv("HF_HUB_OFFLINE");
+}
+
+struct tally {
+    int n, bad;
+    char last_problem[512];
+};
+
+static void on_file(void *user, const struct ln_hub_file_report *r)
+{
+    struct tally *t = user;
+    t->n++;
+    if (!r->ok) {
+        t->bad++;
+        snprintf(t->last_problem, sizeof t->last_problem, "%s: %s", r->file, r->problem);
+    }
+}
+
+/* A cache laid out as huggingface_hub leaves it: an LFS blob named by its
+ * sha256, a small file by its git name, relative links, refs/main. */
+static void build_cache(const char *home, char *repo_dir, size_t n)
+{
+    const char *commit = "1111111111111111111111111111111111111111";
+    snprintf(repo_dir, n, "%s/.cache/huggingface/hub/models--o--m", home);
+    char path[4096], hex[LN_HASH_HEX_MAX], link[512];
+    struct ln_error err = {0};
+    const char *big = "weights weights weights";
+    const char *small = "hidden_size: 4\n";
+    put(at(home, "tmp_big"), big, strlen(big));
+    put(at(home, "tmp_small"), small, strlen(small));
+    assert_int_equal(
+        ln_hash_file(at(home, "tmp_big"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
+    snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
+    put(path, big, strlen(big));
+    snprintf(path, sizeof path, "%s/snapshots/%s/sub/w.bin", repo_dir, commit);
+    put(path, "", 0);
+    unlink(path);
+    assert_int_equal(ln_hub_blob_link("sub/w.bin", hex, link, sizeof link), 0);
+    assert_int_equal(symlink(link, path), 0);
+    assert_int_equal(ln_hash_git_blob(at(home, "tmp_small"), hex, &err), 0);
+    snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
+    put(path, small, strlen(small));
+    snprintf(path, sizeof path, "%s/snapshots/%s/cfg.yaml", repo_dir, commit);
+    assert_int_equal(ln_hub_blob_link("cfg.yaml", hex, link, sizeof link), 0);
+    assert_int_equal(symlink(link, path), 0);
+    snprintf(path, sizeof path, "%s/refs/main", repo_dir);
+    put(path, commit, strlen(commit));
+}
+
+static void test_verify(void **state)
+{
+    (void)state;
+    const char *home = ln_test_tmpdir("hub_verify");
+    char repo_dir[4096], path[4200];
+    clean_env(home);
+    build_cache(home, repo_dir, sizeof repo_dir);
+    struct tally t = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_hub_verify("o/m", NULL, 1, on_file, &t, &err), LN_OK);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.bad, 0);
+
+    /* The small file's blob changes: its git name no longer matches. */
+    snprintf(path, sizeof path, "%s/snapshots/1111111111111111111111111111111111111111/cfg.yaml",
+             repo_dir);
+    char real[4096];
+    assert_non_null(realpath(path, real));
+    put(real, "hidden_size: 5\n", 15);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ln_hub_verify("o/m", NULL, 1, on_file, &t, &err), LN_EFORMAT);
+    assert_int_equal(t.bad, 1);
+    assert_non_null(strstr(t.last_problem, "cfg.yaml: content does not match"));
+    /* Layout only (list): sizes and links, no hashing, so it passes. */
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ln_hub_verify("o/m", NULL, 0, on_file, &t, &err), LN_OK);
+
+    /* A missing blob and an absolute link are named. */
+    unlink(real);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ln_hub_verify("o/m", NULL, 0, on_file, &t, &err), LN_EFORMAT);
+    assert_non_null(strstr(t.last_problem, "links to a missing blob"));
+    assert_non_null(strstr(err.message, "1 of 2 files"));
+    unlink(path);
+    assert_int_equal(symlink("/etc/hostname", path), 0);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ln_hub_verify("o/m", NULL, 0, on_file, &t, &err), LN_EFORMAT);
+    assert_non_null(strstr(t.last_problem, "absolute link"));
+
+    assert_int_equal(ln_hub_verify("o/none", NULL, 1, on_file, &t, &err), LN_ENOTFOUND);
+    assert_non_null(strstr(err.message, "`lunar-nova models pull o/none`"));
+    assert_int_equal(ln_hub_verify("o/m", "v2", 1, on_file, &t, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_hub_verify("../m", NULL, 1, on_file, &t, &err), LN_EINVAL);
+}
+
+/* HF_HUB_OFFLINE: the cache answers, or a clear no; HF_ENDPOINT points at
+ * a port nobody listens on, so any network attempt would fail loudly. */
+static void test_offline_pull(void **state)
+{
+    (void)state;
+    const char *home = ln_test_tmpdir("hub_offline");
+    char repo_dir[4096];
+    clean_env(home);
+    build_cache(home, repo_dir, sizeof repo_dir);
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    setenv("HF_ENDPOINT", "http://127.0.0.1:1", 1);
+    struct ln_hub_pull p;
+    memset(&p, 0, sizeof p);
+    struct ln_error err = {0};
+    assert_int_equal(ln_hub_pull_model("o/m", &p, &err), LN_OK);
+    assert_string_equal(p.commit, "1111111111111111111111111111111111111111");
+    assert_int_equal(p.n_downloaded, 0);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ln_hub_pull_model("o/absent", &p, &err), LN_ENOTFOUND);
+    assert_non_null(strstr(err.message, "HF_HUB_OFFLINE is set"));
+    memset(&p, 0, sizeof p);
+    p.revision = "../../etc";
+    assert_int_equal(ln_hub_pull_model("o/m", &p, &err), LN_EINVAL);
+    setenv("U2NET_HOME", at(home, "u2net"), 1);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ln_hub_pull_model("u2net", &p, &err), LN_ENOTFOUND);
+    assert_non_null(strstr(err.message, "u2net.onnx"));
+    unsetenv("HF_HUB_OFFLINE");
+    unsetenv("HF_ENDPOINT");
+    setenv("HF_ENDPOINT", "ftp://mirror", 1);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ln_hub_pull_model("o/m", &p, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "HF_ENDPOINT"));
+    unsetenv("HF_ENDPOINT");
+}
+
+/* rembg's checksum from the table, or the mirror's own. */
+static void test_rembg_verify(void **state)
+{
+    (void)state;
+    const char *home = ln_test_tmpdir("hub_rembg");
+    clean_env(home);
+    setenv("U2NET_HOME", home, 1);
+    put(at(home, "u2netp.onnx"), "abc", 3);
+    struct tally t = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_EFORMAT);
+    assert_non_null(strstr(err.message, "8e83ca70e441ab06"));
+    /* md5("abc") from RFC 1321. */
+    setenv("LUNAR_NOVA_REMBG_CHECKSUMS",
+           "u2net=md5:00000000000000000000000000000000,"
+           "u2netp=md5:900150983cd24fb0d6963f7d28e17f72",
+           1);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_OK);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(ln_hub_verify("u2net", NULL, 1, on_file, &t, &err), LN_ENOTFOUND);
+    unsetenv("LUNAR_NOVA_REMBG_CHECKSUMS");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),        cmocka_unit_test(test_cache_dir),
+        cmocka_unit_test(test_offline_flag), cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_offline_pull), cmocka_unit_test(test_rembg_verify),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
