@@ -1,8 +1,9 @@
 /*
  * Checksums of downloaded files: SHA-256 (the Hugging Face hub's name for
  * a large file, and rembg's newer checksums), SHA-1 (git's name for a small
- * file, "blob <size>\0" + content) and MD5 (rembg's older checksums).
- * Streaming, so a multi-gigabyte weights file is hashed as it arrives.
+ * file, "blob <size>\0" + content) and MD5 (rembg's older checksums), by
+ * Nettle. Streaming, so a multi-gigabyte weights file is hashed as it
+ * arrives.
  *
  *     struct ln_hash h;
  *     ln_hash_init(&h, LN_HASH_SHA256);
@@ -18,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <nettle/md5.h>
+#include <nettle/sha1.h>
+#include <nettle/sha2.h>
+
 #include "ln_error.h"
 
 enum ln_hash_kind {
@@ -30,10 +35,11 @@ enum ln_hash_kind {
 
 struct ln_hash {
     enum ln_hash_kind kind;
-    uint32_t state[8];
-    uint64_t n_bytes;
-    uint8_t block[64];
-    size_t n_block;
+    union {
+        struct md5_ctx md5;
+        struct sha1_ctx sha1;
+        struct sha256_ctx sha256;
+    } ctx;
 };
 
 void ln_hash_init(struct ln_hash *h, enum ln_hash_kind kind);
