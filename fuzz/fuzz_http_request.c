@@ -90,7 +90,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_http_request: the server did not start: %s\n", err.message);
         abort();
     }
-    ln_server_set_ready(srv, jobs, &engines);
+    ln_server_set_ready(srv, jobs);
     ln__port = ln_server_port(srv);
     return 0;
 }

@@ -86,7 +86,7 @@ function downloadText(d) {
     const part = d.total ? ` ${Math.floor((100 * d.done) / d.total)}% of ${formatBytes(d.total)}` : d.done ? ` ${formatBytes(d.done)}` : '';
     return `downloading ${d.model}${file ? ` (${file}${part})` : ''}`;
   }
-  if (d.state === 'ready') return d.restart_needed ? `${d.model} downloaded: restart the server to use it` : `${d.model} downloaded`;
+  if (d.state === 'ready') return d.restart_needed ? `${d.model} downloaded: restart the server to use it` : `${d.model} downloaded and in use`;
   return `download of ${d.model} failed: ${d.message}`;
 }
 

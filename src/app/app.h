@@ -30,12 +30,16 @@ struct ln_progress ln_app_bar_progress(struct ln_app_bar *bar);
 void ln_app_bar_free(struct ln_app_bar *bar);
 
 /* serve --pull-models (serve_pull.c): downloads repo (a TripoSR repo id)
- * in a background thread; the probe fills /health's download report;
- * stop cancels the download and joins the thread (NULL: nothing). */
+ * in a background thread and loads the engine from it; ready(user, engine)
+ * then gets the engine (its to free, after the jobs that use it), on the
+ * puller's thread. The probe fills /health's download report; stop cancels
+ * the download and joins the thread (NULL: nothing). */
 struct ln_app_puller;
 struct ln_server_download;
 struct ln_error;
-int ln_app_puller_start(const char *repo, struct ln_app_puller **out, struct ln_error *err);
+struct ln_engine;
+int ln_app_puller_start(const char *repo, void (*ready)(void *user, struct ln_engine *engine),
+                        void *user, struct ln_app_puller **out, struct ln_error *err);
 void ln_app_puller_probe(void *user, struct ln_server_download *out);
 void ln_app_puller_stop(struct ln_app_puller *p);
 

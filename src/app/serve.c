@@ -698,6 +698,27 @@ static void ln__stop_signal_forward(int sig)
     errno = saved;
 }
 
+/* DESIGN: the engine --pull-models brings. The puller's thread calls
+ * ln__engine_arrived once, when the weights are in and the engine loads:
+ * it publishes the new set to the job manager (ln_jobs_set_engines, under
+ * the manager's lock: uploads and workers read the set there) and parks
+ * the engine in `triposr`, which the main thread reads only after the
+ * puller is joined (ln_app_puller_stop), to free it after the jobs. */
+struct ln__live {
+    struct ln_jobs *jobs;
+    struct ln_engine *sculpt;
+    struct ln_engine *triposr;
+};
+
+static void ln__engine_arrived(void *user, struct ln_engine *engine)
+{
+    struct ln__live *live = user;
+    live->triposr = engine;
+    struct ln_engine_set set = {{engine, live->sculpt}, 2};
+    ln_jobs_set_engines(live->jobs, &set);
+    ln_log_info("engine: triposr (just downloaded) for single images; sculpt for several views");
+}
+
 int ln_app_serve(int argc, char **argv)
 {
     /* Every thread started from here on inherits this mask, so the signals
@@ -788,6 +809,7 @@ int ln_app_serve(int argc, char **argv)
     struct ln_engine_set engines = {{NULL}, 0};
     struct ln_jobs *jobs = NULL;
     struct ln_app_puller *puller = NULL;
+    struct ln__live live = {NULL, NULL, NULL};
 
     if (ln_server_start(&s.srv, &srv, &err) < 0) {
         ln_log_error("%s", err.message);
@@ -840,12 +862,14 @@ int ln_app_serve(int argc, char **argv)
         goto done;
     }
     if (s.pull_repo) {
-        if (ln_app_puller_start(s.pull_repo, &puller, &err) < 0)
+        live.jobs = jobs;
+        live.sculpt = sculpt;
+        if (ln_app_puller_start(s.pull_repo, ln__engine_arrived, &live, &puller, &err) < 0)
             ln_log_warn("models: %s", err.message);
         else
             ln_server_set_download_probe(srv, ln_app_puller_probe, puller);
     }
-    ln_server_set_ready(srv, jobs, &engines);
+    ln_server_set_ready(srv, jobs);
     ln_log_info("Model initialized.");
     int v6 = strchr(s.srv.host, ':') != NULL && s.srv.host[0] != '[';
     ln_log_info("Listening on http://%s%s%s:%d", v6 ? "[" : "", s.srv.host, v6 ? "]" : "",
@@ -866,6 +890,7 @@ done:
         ln_jobs_free(jobs);
     }
     ln_engine_free(triposr);
+    ln_engine_free(live.triposr);
     ln_engine_free(sculpt);
     if (status == LN_EXIT_OK)
         ln_log_info("stopped");

@@ -2,10 +2,9 @@
  * `serve --pull-models`: the TripoSR weights that are missing come down in
  * one background thread while the server already answers with the sculpt
  * engine; /health (and through it the web UI) shows the download's
- * progress and how it ended. When the weights are in and the engine loads
- * from them, the server says that a restart switches it to TripoSR: the
- * job manager copies its engine set once at start and reads it without a
- * lock, so the set cannot safely grow while jobs run.
+ * progress and how it ended. When the weights are in, the engine is loaded
+ * from them and handed to the server (the ready callback), which from then
+ * on gives single-image jobs to TripoSR: no restart.
  *
  * DESIGN: the puller thread owns the download; it writes its progress into
  * struct ln_app_puller under mu, which HTTP threads read through the probe.
@@ -28,6 +27,8 @@
 
 struct ln_app_puller {
     char repo[256];
+    void (*ready)(void *user, struct ln_engine *engine);
+    void *ready_user;
     pthread_t thread;
     atomic_int cancel;
     pthread_mutex_t mu;
@@ -92,8 +93,7 @@ static void *ln__puller_main(void *arg)
         free(pull);
         return NULL;
     }
-    /* The weights are in: load them once, as a restart would, so that a
-     * broken download is reported now rather than at the next start. */
+    /* The weights are in: the engine loads from them and joins the set. */
     struct ln_engine *eng = NULL;
     if (ln_engine_triposr_new(p->repo, &eng, &err) < 0) {
         snprintf(msg, sizeof msg, "downloaded, but the engine does not load: %.200s", err.message);
@@ -101,24 +101,27 @@ static void *ln__puller_main(void *arg)
         ln__puller_finish(p, "failed", msg);
     } else {
         snprintf(msg, sizeof msg,
-                 "TripoSR weights downloaded (%.1f MB) and verified: restart the server to use "
-                 "the triposr engine",
+                 "TripoSR weights downloaded (%.1f MB) and verified: the triposr engine now "
+                 "takes single images",
                  (double)pull->bytes_downloaded / 1e6);
         ln_log_info("models: %s %s", p->repo, msg);
-        ln_engine_free(eng);
+        p->ready(p->ready_user, eng);
         ln__puller_finish(p, "ready", msg);
     }
     free(pull);
     return NULL;
 }
 
-int ln_app_puller_start(const char *repo, struct ln_app_puller **out, struct ln_error *err)
+int ln_app_puller_start(const char *repo, void (*ready)(void *user, struct ln_engine *engine),
+                        void *user, struct ln_app_puller **out, struct ln_error *err)
 {
     int rc = ln_hub_global_init(err);
     if (rc < 0)
         return rc;
     struct ln_app_puller *p = ln_xcalloc(1, sizeof *p);
     snprintf(p->repo, sizeof p->repo, "%s", repo);
+    p->ready = ready;
+    p->ready_user = user;
     pthread_mutex_init(&p->mu, NULL);
     p->state = "downloading";
     if (pthread_create(&p->thread, NULL, ln__puller_main, p) != 0) {
@@ -140,7 +143,7 @@ void ln_app_puller_probe(void *user, struct ln_server_download *out)
     snprintf(out->message, sizeof out->message, "%s", p->message);
     out->done = p->done;
     out->total = p->total;
-    out->restart_needed = p->state && strcmp(p->state, "ready") == 0;
+    out->restart_needed = 0;
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -262,6 +262,21 @@ fail:
     return rc;
 }
 
+void ln_jobs_engines(struct ln_jobs *J, struct ln_engine_set *out)
+{
+    pthread_mutex_lock(&J->mu);
+    *out = J->engines;
+    pthread_mutex_unlock(&J->mu);
+}
+
+void ln_jobs_set_engines(struct ln_jobs *J, const struct ln_engine_set *engines)
+{
+    pthread_mutex_lock(&J->mu);
+    J->engines = *engines;
+    ln__changed(J);
+    pthread_mutex_unlock(&J->mu);
+}
+
 int ln_jobs_start(struct ln_jobs *J, struct ln_error *err)
 {
     int rc = LN_OK;
@@ -324,8 +339,10 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     if (strlen(key) >= LN_JOB_KEY_MAX)
         return ln_error_set(err, LN_EINVAL, "the idempotency key is longer than %d characters",
                             LN_JOB_KEY_MAX - 1);
+    struct ln_engine_set engines;
+    ln_jobs_engines(J, &engines);
     const struct ln_engine *engine =
-        ln_engine_set_pick(&J->engines, req->engine, (size_t)req->n_inputs, err);
+        ln_engine_set_pick(&engines, req->engine, (size_t)req->n_inputs, err);
     if (!engine)
         return LN_EINVAL;
 

@@ -61,6 +61,13 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
                  struct ln_jobs **out, struct ln_error *err);
 /* Starts the workers. */
 int ln_jobs_start(struct ln_jobs *jobs, struct ln_error *err);
+/* The engine set jobs are given to (a copy; its engines are borrowed). */
+void ln_jobs_engines(struct ln_jobs *jobs, struct ln_engine_set *out);
+/* Replaces the engine set while jobs run (serve --pull-models adds triposr
+ * when its weights arrive): later submissions choose from it and each job
+ * looks its engine up in it when it starts; a job already running keeps the
+ * engine it has. The engines of the old set must outlive jobs too. */
+void ln_jobs_set_engines(struct ln_jobs *jobs, const struct ln_engine_set *engines);
 
 /* A new job. The input files were written by the caller into a staging
  * folder inside outputs (ln_jobs_staging_dir); submit moves them into the

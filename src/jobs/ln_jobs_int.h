@@ -74,7 +74,6 @@ struct ln__worker {
 
 struct ln_jobs {
     char *outputs;
-    struct ln_engine_set engines; /* a copy; the engines are borrowed */
     int n_workers;
     size_t max_queue;
     size_t keep_jobs;
@@ -90,6 +89,7 @@ struct ln_jobs {
     json_t *doc; /* id -> job object: what jobs.json holds */
     int dirty;   /* a save failed; the next save or shutdown retries */
     /* under mu */
+    struct ln_engine_set engines; /* a copy; the engines are borrowed */
     struct ln_job *table; /* oldest first */
     size_t n_table, cap_table;
     json_t *index;    /* id -> position in table */

@@ -118,9 +118,11 @@ static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
      * removed): the job then runs on the default engine for its image
      * count, and says so, rather than failing a request that was valid. */
     char fallback[LN_ERROR_MESSAGE_MAX] = "";
-    const struct ln_engine *engine = ln_engine_set_find(&J->engines, job->engine);
+    struct ln_engine_set engines;
+    ln_jobs_engines(J, &engines);
+    const struct ln_engine *engine = ln_engine_set_find(&engines, job->engine);
     if (!engine || !ln_engine_accepts(engine, (size_t)job->n_inputs)) {
-        engine = ln_engine_set_pick(&J->engines, NULL, (size_t)job->n_inputs, err);
+        engine = ln_engine_set_pick(&engines, NULL, (size_t)job->n_inputs, err);
         if (!engine) {
             rc = LN_EINVAL;
             goto done;

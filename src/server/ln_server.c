@@ -738,10 +738,8 @@ int ln_server_port(const struct ln_server *srv)
     return srv->port;
 }
 
-void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs,
-                         const struct ln_engine_set *engines)
+void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs)
 {
-    srv->engines = *engines;
     atomic_store_explicit(&srv->jobs, jobs, memory_order_release);
 }
 

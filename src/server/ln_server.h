@@ -7,7 +7,7 @@
  *     struct ln_server *srv;
  *     ln_server_start(&cfg, &srv, &err);        // listening; /health says 503
  *     ...load the engine, open the jobs...
- *     ln_server_set_ready(srv, jobs, &engines); // /health says 200
+ *     ln_server_set_ready(srv, jobs);           // /health says 200
  *     ...
  *     ln_server_stop(srv);                      // stop accepting, close
  *
@@ -87,10 +87,9 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
 /* The port actually bound (useful with port 0). */
 int ln_server_port(const struct ln_server *srv);
 /* From now on job endpoints work and /health answers 200. jobs is
- * borrowed; the set is copied (its engines are borrowed): its first engine
- * is the default /health reports, and uploads choose among its engines. */
-void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs,
-                         const struct ln_engine_set *engines);
+ * borrowed; its engine set (ln_jobs_engines) is what /health reports (the
+ * first engine as the default) and what uploads choose among. */
+void ln_server_set_ready(struct ln_server *srv, struct ln_jobs *jobs);
 /* What /health says about models being downloaded in the background
  * (serve --pull-models), filled by the probe on each request: state NULL
  * for nothing to say, else "downloading", "ready" or "failed". */
@@ -100,7 +99,7 @@ struct ln_server_download {
     char file[256];    /* the file arriving now */
     unsigned long long done, total; /* bytes of that file; total 0 unknown */
     char message[256]; /* one line: what happened, what to do */
-    int restart_needed; /* 1: the new engine is used after a restart */
+    int restart_needed; /* 1: the new engine is used after a restart only */
 };
 /* Call before ln_server_set_ready (which publishes it); the probe is
  * called from HTTP threads and must be thread-safe. */

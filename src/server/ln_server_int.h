@@ -71,9 +71,8 @@ struct ln_server {
     struct MHD_Daemon *daemon;
     int port;
     double started_at; /* monotonic seconds */
-    struct ln_engine_set engines; /* set before jobs is published */
     /* serve --pull-models: what /health says of the download (set before
-     * jobs is published, like engines). */
+     * jobs is published). */
     void (*download_probe)(void *user, struct ln_server_download *out);
     void *download_user;
     _Atomic(struct ln_jobs *) jobs; /* NULL until ln_server_set_ready */

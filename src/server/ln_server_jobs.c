@@ -46,9 +46,11 @@ enum MHD_Result ln__h_health(struct ln__req *req)
                                        LN_VERSION_STRING));
     struct ln_jobs_queue_stats q;
     ln_jobs_queue_stats(jobs, &q);
+    struct ln_engine_set engines;
+    ln_jobs_engines(jobs, &engines);
     json_t *names = json_array();
-    for (int i = 0; i < srv->engines.n; i++)
-        json_array_append_new(names, json_string(ln_engine_name(srv->engines.engines[i])));
+    for (int i = 0; i < engines.n; i++)
+        json_array_append_new(names, json_string(ln_engine_name(engines.engines[i])));
     /* Background removal: rembg's models found in its folder, and the one
      * `auto` and `model` use (null: the classical separation). */
     char found[1024], model[64];
@@ -65,7 +67,7 @@ enum MHD_Result ln__h_health(struct ln__req *req)
     const char *bg = ln_background_model(model, sizeof model);
     json_t *body = json_pack(
         "{s:s, s:s, s:o, s:b, s:{s:I, s:I, s:I, s:i}, s:f, s:s, s:s, s:{s:o, s:o}}", "status",
-        "ok", "engine", srv->engines.n ? ln_engine_name(srv->engines.engines[0]) : "", "engines",
+        "ok", "engine", engines.n ? ln_engine_name(engines.engines[0]) : "", "engines",
         names, "model_loaded", 1, "queue", "depth", (json_int_t)q.depth, "capacity",
         (json_int_t)q.capacity, "running", (json_int_t)q.running, "workers", q.workers,
         "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels", ln_nn_kernel_set(),

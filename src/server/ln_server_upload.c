@@ -526,7 +526,9 @@ static int ln__parse_fields(struct ln__upload *up, struct ln_job_request *jr)
     /* Named or not, the engine must take this many images; the job records
      * the one chosen, so the worker runs what the client was promised. */
     struct ln_error err = {0};
-    const struct ln_engine *eng = ln_engine_set_pick(&up->req->srv->engines, jr->engine,
+    struct ln_engine_set engines;
+    ln_jobs_engines(ln__server_jobs(up->req->srv), &engines);
+    const struct ln_engine *eng = ln_engine_set_pick(&engines, jr->engine,
                                                      (size_t)up->n_files, &err);
     if (!eng) {
         ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL", "the field 'engine': %s", err.message);

@@ -1,6 +1,7 @@
 // `lunar-nova serve --pull-models` against the hub of hub.mjs: the server
 // answers with sculpt at once, /health shows the download as it runs and
-// how it ended, and the next start serves TripoSR from the pulled weights.
+// how it ended, then the same server gives single images to TripoSR (and
+// the next start serves TripoSR from the cache).
 // Without the flag nothing is fetched and the log names the command that
 // would; offline (HF_HUB_OFFLINE=1) the server starts without delay and no
 // request reaches the hub.
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { SLOW, startServer, tmpDir } from '../http/server.mjs';
+import { SLOW, form, json, startServer, tmpDir, waitJob } from '../http/server.mjs';
 import { startHub } from './hub.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -58,7 +59,7 @@ async function waitFor(url, pred, ms = 30000 * SLOW) {
   }
 }
 
-test('--pull-models: sculpt serves while the weights come down, /health shows it, a restart serves triposr', async () => {
+test('--pull-models: sculpt serves while the weights come down, /health shows it, then triposr serves', async () => {
   const home = tmpDir('pull-models');
   hub.faults = { slowBytesPerTick: 50000 }; // about 0.6 s for the checkpoint
   const srv = await startServer(['--model', 'golden/triposr-tiny', '--pull-models'], { env: cacheEnv(home), prefix: 'pull-models' });
@@ -72,9 +73,23 @@ test('--pull-models: sculpt serves while the weights come down, /health shows it
       assert.equal(moving.download.total, fs.statSync(path.join(GOLDEN, 'model.ckpt')).size);
     const done = await waitFor(srv.url, (h) => h.download.state !== 'downloading');
     assert.equal(done.download.state, 'ready', done.download.message);
-    assert.equal(done.download.restart_needed, true);
-    assert.match(done.download.message, /restart the server to use the triposr engine/);
+    assert.equal(done.download.restart_needed, false);
+    assert.match(done.download.message, /the triposr engine now takes single images/);
     assert.match(srv.log(), /models: golden\/triposr-tiny TripoSR weights downloaded/);
+    // No restart: the same server now gives single images to triposr.
+    const now = await health(srv.url);
+    assert.equal(now.engine, 'triposr');
+    assert.deepEqual(now.engines, ['triposr', 'sculpt']);
+    const input = fs.readFileSync(path.join(GOLDEN, 'input.png'));
+    const res = await fetch(`${srv.url}/generate`, {
+      method: 'POST', body: form([{ field: 'image', name: 'input.png', bytes: input }], [['resolution', 32]]),
+    });
+    const job = await json(res);
+    assert.equal(res.status, 202, JSON.stringify(job));
+    assert.equal(job.engine, 'triposr');
+    const finished = await waitJob(srv.url, job.id, { timeoutMs: 120000 * SLOW });
+    assert.equal(finished.status, 'succeeded', JSON.stringify(finished.error));
+    assert.equal(finished.engine, 'triposr');
   } finally {
     hub.faults = {};
     await srv.stop();

@@ -1,6 +1,6 @@
 // The web UI while `serve --pull-models` fetches the TripoSR weights, in
 // Debian's chromium (headless, playwright-core): the status line shows the
-// download with its file and share, then asks for a restart once the
+// download with its file and share, then the new engine once the
 // weights are in. Screenshots of both go to $LN_TEST_TMP/web/. Run by
 // ctest as models_web_ui; exits 77 (skipped) when chromium or
 // playwright-core is missing (tests/web/browser.mjs).
@@ -48,7 +48,7 @@ try {
   await page.screenshot({ path: path.join(SHOTS, 'models-downloading.png') });
   const first = await status();
   // The page follows the download on its own (every 2 s) until it ends.
-  await page.waitForFunction(() => /golden\/triposr-tiny downloaded: restart the server to use it/.test(document.getElementById('server-status').textContent), null, { timeout: 30000 });
+  await page.waitForFunction(() => /^Ready · engine triposr .*golden\/triposr-tiny downloaded and in use/.test(document.getElementById('server-status').textContent), null, { timeout: 30000 });
   await page.screenshot({ path: path.join(SHOTS, 'models-ready.png') });
   assert.notEqual(await status(), first);
   assert.deepEqual(errors, []);
