@@ -49,7 +49,7 @@ static void ln__generate_help(void)
          "                           model.ckpt (or model.safetensors), a weights file with\n"
          "                           config.yaml beside it, or a repo id in the local\n"
          "                           Hugging Face cache (default stabilityai/TripoSR;\n"
-         "                           HF_HOME, HF_HUB_CACHE; nothing is downloaded)\n"
+         "                           HF_HOME, HF_HUB_CACHE; `lunar-nova models pull` fetches)\n"
          "  --view AZ[,EL]           view of the next image in degrees, once per image\n"
          "                           (default: azimuths 0, 360/N, ... at elevation 0;\n"
          "                           az 0 = front, az 90 = camera on +X, el 90 = top)\n"
