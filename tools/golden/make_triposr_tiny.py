@@ -441,6 +441,8 @@ def main():
     ap.add_argument("--ckpt", action="store_true", help="read model.ckpt instead of model.safetensors")
     ap.add_argument("--check", action="store_true", help="compare with the files in --data")
     args = ap.parse_args()
+    if args.check and os.path.realpath(args.out) == os.path.realpath(args.data):
+        ap.error("--check compares OUT with --data: give another folder as OUT")
     names = generate(args.data, args.ckpt, args.out)
     print("wrote %d files into %s" % (len(names), args.out))
     if args.check:
