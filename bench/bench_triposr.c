@@ -1,6 +1,6 @@
 /*
  * bench-triposr: the triposr engine at the released model's size. It writes
- * a checkpoint with the real shapes (triposr-model.md Appendix A) as
+ * a checkpoint with the real shapes (docs/TRIPOSR.md Appendix A) as
  * safetensors, with the released config.yaml values (section 2) and a
  * ViT-B/16 vit_config.json beside it, then times each stage of one image at
  * 512 input and grid 256, and the whole image -> GLB run as the command line

@@ -1,6 +1,6 @@
 /*
  * Allocation policy. Two kinds of allocation exist and they fail
- * differently (STYLE.md habit 6):
+ * differently (docs/CONVENTIONS.md habit 6):
  *   - bookkeeping (a struct, a short string, a small list): ln_x* functions,
  *     which abort the process on failure because nothing sensible remains;
  *   - large buffers whose size comes from input (images, grids, tensors,

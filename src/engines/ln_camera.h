@@ -1,5 +1,5 @@
 /*
- * The product's camera convention (PRODUCT.md), shared by every engine, the
+ * The camera convention (docs/ARCHITECTURE.md §5), shared by every engine, the
  * preview renderer and the tests. A view (azimuth, elevation) in degrees
  * puts the camera at d * (sin az cos el, sin el, cos az cos el), looking at
  * the origin with +Y up; az 0 is the front, az 90 puts the camera on +X.

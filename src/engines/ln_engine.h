@@ -35,7 +35,7 @@
 /* A consumer of an engine's intermediate arrays (float32, C order, shape
  * with ndim entries). The triposr engine offers "scene_codes"
  * [1, 3, C, H, W] and, when dense_density is set, "density" [R, R, R]:
- * density_act on the whole marching-cubes grid in triposr-model.md section
+ * density_act on the whole marching-cubes grid in docs/TRIPOSR.md section
  * 11 order (k fastest); the grid is then evaluated densely instead of
  * coarse to fine. fn returns 0, or an LN_E* code with err filled, which
  * ends the run with that error. Called on the thread running the engine;
@@ -123,10 +123,10 @@ struct ln_engine {
     const char *description;
 };
 
-/* The built-in classical engine (PRODUCT.md "sculpt"). */
+/* The built-in classical engine (docs/ARCHITECTURE.md §5, "Engines"). */
 int ln_engine_sculpt_new(struct ln_engine **out, struct ln_error *err);
 
-/* The TripoSR engine (PRODUCT.md "triposr", triposr-model.md): finds the
+/* The TripoSR engine (docs/ARCHITECTURE.md §5, docs/TRIPOSR.md): finds the
  * weights with ln_model_locate(model_spec) (NULL: stabilityai/TripoSR in
  * the Hugging Face cache; else a folder, a weights file or a repo id) and
  * loads them once; every run shares them read-only and has its own

@@ -1,5 +1,5 @@
 /*
- * The sculpt engine (PRODUCT.md "sculpt"): classical reconstruction that
+ * The sculpt engine (docs/ARCHITECTURE.md §5): classical reconstruction that
  * needs no weights. This file holds the engine object and the raster tools
  * both of its paths share; one image is inflated (sculpt_single.c), several
  * are carved into a visual hull (sculpt_multi.c).

@@ -1,5 +1,5 @@
 /*
- * Internal interface of the sculpt engine (PRODUCT.md "sculpt"), shared by
+ * Internal interface of the sculpt engine (docs/ARCHITECTURE.md §5), shared by
  * its three files: sculpt.c (the engine object, foreground preparation and
  * raster helpers: exact distance transforms, resampling, blurs),
  * sculpt_single.c (one image: silhouette inflation) and sculpt_multi.c

@@ -1,7 +1,7 @@
 /*
- * The triposr engine (PRODUCT.md "triposr"): one image through the TripoSR
+ * The triposr engine (docs/ARCHITECTURE.md §5): one image through the TripoSR
  * network of src/nn to a coloured mesh, step for step as run.py does it
- * (triposr-model.md sections 3, 11 and 13): preprocessing, scene code,
+ * (docs/TRIPOSR.md sections 3, 11 and 13): preprocessing, scene code,
  * density grid, marching cubes at density 25, colours queried at the
  * final vertices, and the turn into the product frame. The weights are
  * loaded once and only read; every run allocates its own scratch.

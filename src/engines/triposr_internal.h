@@ -1,7 +1,7 @@
 /*
  * Internal interface of the triposr engine (triposr.c), exposed for its
  * tests and the benchmark: the run.py preprocessing, the density grid of
- * triposr-model.md section 11 (dense, and coarse to fine), marching cubes
+ * docs/TRIPOSR.md section 11 (dense, and coarse to fine), marching cubes
  * at the threshold, and the conversion into the product frame. The
  * engine's run() is these steps in order.
  *

@@ -1,5 +1,5 @@
 /*
- * Framing and resampling as TripoSR's run.py does it (triposr-model.md
+ * Framing and resampling as TripoSR's run.py does it (docs/TRIPOSR.md
  * sections 3.2-3.4): foreground crop and double padding, grey compositing
  * with truncation, and PyTorch's antialiased bilinear resize. Each step
  * reproduces the reference arithmetic (types, operation order, truncations)

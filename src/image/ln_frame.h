@@ -1,10 +1,10 @@
 /*
  * Framing and resampling, exactly as TripoSR's run.py prepares an image
- * (triposr-model.md section 3): crop to the foreground and pad to a square
+ * (docs/TRIPOSR.md section 3): crop to the foreground and pad to a square
  * in which the object spans `ratio` of the side, composite over grey 0.5
  * with truncation, and resize with PyTorch's antialiased bilinear filter.
  * Multi-view inputs are not cropped: ln_frame_pad_square only pads, so all
- * views keep their common geometry (PRODUCT.md, orthographic window).
+ * views keep their common geometry (docs/ARCHITECTURE.md §5, projection).
  *
  * Reentrant; every output image or buffer is owned by the caller.
  */

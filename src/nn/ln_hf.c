@@ -1,7 +1,7 @@
 /*
  * Model files on disk: a folder or file given by the user, or a Hugging
  * Face repo found in the local cache exactly as hf_hub_download leaves it
- * (triposr-model.md section 14.3). The cache roots are tried in the
+ * (docs/TRIPOSR.md section 14.3). The cache roots are tried in the
  * library's order of precedence; inside a root, refs/main names the
  * snapshot (or the only snapshot is used), and a snapshot file, usually a
  * symlink into blobs/, is resolved with realpath. Partial downloads

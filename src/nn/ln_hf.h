@@ -1,7 +1,7 @@
 /*
  * Finding model files: a path to a file or folder, or a Hugging Face repo
  * id resolved through the local Hugging Face cache exactly as
- * hf_hub_download lays it out (triposr-model.md section 14.3): cache root
+ * hf_hub_download lays it out (docs/TRIPOSR.md section 14.3): cache root
  * from HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub,
  * XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub (and
  * TRANSFORMERS_CACHE as an extra place to look); models--owner--name,

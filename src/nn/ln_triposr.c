@@ -2,7 +2,7 @@
  * Loading the TripoSR network and the small stages around it: config and
  * ViT config resolution, one-time resolution of every tensor pointer into
  * struct ln_triposr (no name lookups per call), the transformers-4.35
- * position-table resize (triposr-model.md 5.1), input normalisation (3.5)
+ * position-table resize (docs/TRIPOSR.md 5.1), input normalisation (3.5)
  * and the whole image -> scene code chain. The heavy stages live in
  * ln_triposr_vit.c, ln_triposr_backbone.c and ln_triposr_query.c.
  */

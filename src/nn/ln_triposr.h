@@ -1,5 +1,5 @@
 /*
- * The TripoSR network in C (triposr-model.md sections 5-12): DINO ViT image
+ * The TripoSR network in C (docs/TRIPOSR.md sections 5-12): DINO ViT image
  * encoder, learned triplane tokens, Transformer1D backbone, ConvTranspose
  * upsampling to the scene code (triplanes), triplane queries through the
  * NeRF MLP, and volume rendering of a view. Matrix products go to OpenBLAS

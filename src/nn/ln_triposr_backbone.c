@@ -1,6 +1,6 @@
 /*
  * Triplane tokens, the Transformer1D backbone and the ConvTranspose
- * upsampling to the scene code (triposr-model.md sections 6-8). Every
+ * upsampling to the scene code (docs/TRIPOSR.md sections 6-8). Every
  * matrix product is one large-M cblas_sgemm; attention runs per head in
  * query tiles; the GEGLU feed-forward runs in row chunks so its
  * [rows, 8192] projection never exists for all 3072 tokens at once. All
@@ -43,7 +43,7 @@ static void ln__tr_add_body(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
-/* One transformer block on h [N][D] (triposr-model.md 7.3). */
+/* One transformer block on h [N][D] (docs/TRIPOSR.md §7, step 3). */
 static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B, float *h,
                       const float *ctx, size_t N, size_t T, float *y, float *q, float *k, float *v,
                       float *kc, float *vc, float *z, float *att, int threads)

@@ -1,5 +1,5 @@
 /*
- * TripoSR configuration (triposr-model.md sections 2 and 14.3 and
+ * TripoSR configuration (docs/TRIPOSR.md sections 2 and 14.3 and
  * Appendix A). config.yaml is an OmegaConf document: libyaml loads it into
  * its node tree, and values are read by dotted path with OmegaConf's ${a.b}
  * references expanded (nested and chained, cycles refused) so the numbers

@@ -4,7 +4,7 @@
  * ViT hyper-parameters (the config.json of the Hugging Face repo named by
  * image_tokenizer.pretrained_model_name_or_path, else a vit_config.json
  * beside the weights, else derived from tensor shapes with the ViT-B/16
- * defaults). triposr-model.md sections 2 and 14.3.
+ * defaults). docs/TRIPOSR.md sections 2 and 14.3.
  *
  * Plain values; reentrant.
  */
@@ -58,7 +58,7 @@ int ln_vit_config_from_weights(const struct ln_weights *w, struct ln_vit_config 
                                struct ln_error *err);
 
 /* Checks every tensor's name, dtype and shape against the configuration
- * (Appendix A of triposr-model.md, strict like load_state_dict): the error
+ * (Appendix A of docs/TRIPOSR.md, strict like load_state_dict): the error
  * lists what is missing, extra or has the wrong shape (first few of each). */
 int ln_triposr_config_check_weights(const struct ln_triposr_config *cfg,
                                     const struct ln_weights *w, struct ln_error *err);

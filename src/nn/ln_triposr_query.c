@@ -1,6 +1,6 @@
 /*
  * Triplane queries, the NeRF decoder and volume rendering
- * (triposr-model.md sections 9, 10 and 12). Points go through in blocks
+ * (docs/TRIPOSR.md sections 9, 10 and 12). Points go through in blocks
  * of LN__QB: each block is sampled from the three planes (bilinear,
  * align_corners=False, zero padding) into a feature matrix and pushed
  * through all decoder layers while it is hot in cache, with a register-

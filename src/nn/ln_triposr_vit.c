@@ -1,6 +1,6 @@
 /*
  * The DINO ViT image encoder as transformers 4.35 runs it
- * (triposr-model.md section 5): patch embedding as one GEMM over im2col
+ * (docs/TRIPOSR.md section 5): patch embedding as one GEMM over im2col
  * patches, CLS token and the position table (resized at load), pre-LN
  * encoder layers with biased Q/K/V and exact-erf GELU, final LayerNorm.
  * Activations stay token-major [tokens][hidden]; all scratch is one

@@ -1,7 +1,7 @@
 /*
  * Model weight files, memory-mapped and never copied: the PyTorch
  * checkpoint container (torch.save zip with a data.pkl pickle; the pickle
- * opcodes of a state_dict, triposr-model.md section 14.1) and safetensors
+ * opcodes of a state_dict, docs/TRIPOSR.md section 14.1) and safetensors
  * (section 14.2). The format is detected from the bytes. Every offset,
  * size, shape and stride is checked against the file before a tensor is
  * exposed, so a truncated, corrupted or foreign file gives one clear

@@ -1,5 +1,5 @@
 /*
- * A restricted pickle machine for torch state dicts (triposr-model.md
+ * A restricted pickle machine for torch state dicts (docs/TRIPOSR.md
  * section 14.1). A pickle is a program, and a general unpickler runs any
  * callable the file names; this one knows only the opcodes a state dict
  * uses and only three kinds of global (collections.OrderedDict,

@@ -1,5 +1,5 @@
 /*
- * safetensors reader (triposr-model.md section 14.2): a little-endian u64
+ * safetensors reader (docs/TRIPOSR.md section 14.2): a little-endian u64
  * header length, a JSON header mapping tensor names to dtype, shape and
  * [begin, end) byte offsets in the data buffer that follows, then the raw
  * row-major little-endian data. The header is parsed with jansson; every

@@ -1,5 +1,5 @@
 /*
- * PyTorch zip checkpoints as torch.save writes them (triposr-model.md
+ * PyTorch zip checkpoints as torch.save writes them (docs/TRIPOSR.md
  * section 14.1): a zip archive of stored entries whose local headers carry
  * no sizes, so everything comes from the central directory (zip64 records
  * when the classic fields are saturated) and each entry's data starts

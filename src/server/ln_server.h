@@ -1,5 +1,5 @@
 /*
- * The HTTP server: the API of PRODUCT.md and the web UI's static files, on
+ * The HTTP server: the API (docs/ARCHITECTURE.md §5) and static UI files, on
  * libmicrohttpd (the only code that includes microhttpd.h). HTTP threads
  * only validate requests, stream uploads to disk and call the job manager;
  * workers do the generation (ln_jobs.h).
@@ -15,7 +15,7 @@
  * web_dir, and GET /vendor/three/<path> a file of the three.js package under
  * vendor_dir, so that the UI's 3D viewer loads with no internet access.
  *
- * Answers beyond PRODUCT.md's table: a job's model or preview asked for
+ * Beyond docs/ARCHITECTURE.md §5's table: a job's model or preview asked for
  * before the job has finished is 409 (ask again later); after it failed or
  * was canceled, 404. An upload whose declared Content-Length is over
  * max_request_bytes is 413 before any of it is read; a chunked upload that

@@ -553,7 +553,7 @@ static int ln__parse_fields(struct ln__upload *up, struct ln_job_request *jr)
         return -1;
     }
     /* Without views, N images are taken as azimuths 0, 360/N, … at
-     * elevation 0 (PRODUCT.md); the job records them explicitly. */
+     * elevation 0 (docs/ARCHITECTURE.md §5); the job records them explicitly. */
     if (n_views == 0) {
         for (int i = 0; i < up->n_files; i++) {
             jr->views[i].azimuth = (float)(360.0 * i / up->n_files);

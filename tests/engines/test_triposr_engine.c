@@ -1,5 +1,5 @@
 /* Unit tests of the triposr engine on the tiny golden model
- * (tests/data/triposr-tiny, triposr-model.md section 17): the grid layout
+ * (tests/data/triposr-tiny, docs/TRIPOSR.md section 17): the grid layout
  * and density path against the golden 32^3 grid, run.py preprocessing
  * against the golden network input, the coarse-to-fine density grid
  * against the dense one (same mesh), the turn into the product frame,

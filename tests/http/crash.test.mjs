@@ -1,4 +1,4 @@
-// Crash safety of the job history (PRODUCT.md "Storage"): the server is
+// Crash safety of the job history (docs/ARCHITECTURE.md §4): the server is
 // killed with SIGKILL while it works and started again on the same outputs
 // folder. A job running at the kill is queued again and succeeds; in a loop
 // of rounds killed at random moments, outputs/jobs.json always parses (or

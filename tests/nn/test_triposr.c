@@ -1,5 +1,5 @@
 /* The TripoSR network against the tiny golden set (tests/data/triposr-tiny,
- * produced by the upstream code; triposr-model.md section 17). Each stage
+ * produced by the upstream code; docs/TRIPOSR.md section 17). Each stage
  * starts from the golden input of that stage so errors do not compound,
  * plus one end-to-end image -> scene code run; the model is loaded from
  * both model.ckpt and model.safetensors. Also: cancellation inside the
