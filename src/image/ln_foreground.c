@@ -1,21 +1,24 @@
 /*
- * Foreground separation for opaque photos of one object on a plain or
- * near-uniform background (a studio sweep, a table top, a wall). The
+ * Foreground separation for opaque photos of one object. On a plain or
+ * near-uniform background (a studio sweep, a table top, a wall) the
  * background is modelled from the image border, a band a few pixels wide:
  * a per-channel quadratic surface over (x, y) fitted robustly (median and
  * MAD to reject the parts of the border the object touches, then least
  * squares on the inliers), so smooth illumination gradients and vignettes
  * stay background. Pixels close to that model, judged on a 3x3 box-blurred
  * copy to beat sensor noise, are grown inward from the border with a
- * scanline flood fill; everything the flood cannot reach is object. The
- * mask is then cleaned (one boundary pixel re-checked unblurred, opening
- * and closing, largest component, holes filled).
+ * scanline flood fill; everything the flood cannot reach is object. When
+ * the border is not near-uniform the colour models and graph cut of
+ * ln_foreground_grabcut.c make the mask instead. Either mask is then
+ * cleaned (one boundary pixel re-checked unblurred, opening and closing,
+ * largest component) and enclosed regions are filled unless the hole rule
+ * (ln__fg_open_holes) opens them.
  *
  * Cost is a few linear passes: row-parallel passes for the blur and the
  * distances (fused, with three rolling rows per thread instead of a blurred
  * copy), the boundary check, the morphology and the output; sequential
  * scanline fills for the connectivity steps. A 1024 x 1024 photo takes
- * under 20 ms on two cores, much of it first-touch page faults.
+ * 30-50 ms on two cores, much of it first-touch page faults.
  */
 #include "ln_foreground.h"
 
