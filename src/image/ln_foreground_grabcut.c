@@ -98,7 +98,8 @@ static double ln__gmm_cost(const struct ln__gmm *g, const float z[3], int *best)
     }
     double s = 0.0;
     for (int j = 0; j < g->k; j++)
-        s += exp(l[j] - top);
+        if (l[j] - top > -40.0) /* below that, under 1e-17 of the top */
+            s += exp(l[j] - top);
     if (best)
         *best = arg;
     const double c = -(top + log(s));
@@ -256,6 +257,7 @@ struct ln__gc {
     float *scratch; /* k-means samples */
     uint8_t *lab;  /* 1 object, 0 background */
     uint8_t *comp; /* mixture component of each pixel */
+    uint8_t *mixed; /* 1 where the 3 x 3 labels around a pixel differ */
     float *cost;   /* per pixel: object cost, background cost */
     struct ln__gmm obj, bg;
     unsigned bg_sides; /* sides whose band is background (ln__gc_sides) */
@@ -397,16 +399,7 @@ static void ln__gc_upsample_rows(void *ctx, size_t begin, size_t end, int thread
         for (int x = 0; x < w; x++) {
             const int sx = x / f;
             const uint8_t l = gc->lab[(size_t)sy * sw + sx];
-            int mixed = 0;
-            for (int dy = -1; dy <= 1 && !mixed; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    const int nx = sx + dx, ny = sy + dy;
-                    if (nx >= 0 && ny >= 0 && nx < sw && ny < sh &&
-                        gc->lab[(size_t)ny * sw + nx] != l) {
-                        mixed = 1;
-                        break;
-                    }
-                }
+            const int mixed = gc->mixed[(size_t)sy * sw + sx];
             uint8_t *out = gc->tmp + y * (size_t)w + x;
             if (!mixed) {
                 *out = l;
@@ -488,7 +481,7 @@ int ln__fg_grabcut(const struct ln_image *img, uint8_t *mask, struct ln_error *e
 
     gc.z = ln_alloc_array(sn * 5 + 4 * LN__GC_KMEANS_SAMPLES, sizeof(float), 0,
                           "foreground colour models", err);
-    gc.lab = gc.z ? ln_alloc_array(sn, 2, 0, "foreground colour models", err) : NULL;
+    gc.lab = gc.z ? ln_alloc_array(sn, 3, 0, "foreground colour models", err) : NULL;
     if (!gc.lab) {
         rc = LN_ENOMEM;
         goto done;
@@ -496,6 +489,7 @@ int ln__fg_grabcut(const struct ln_image *img, uint8_t *mask, struct ln_error *e
     gc.cost = gc.z + 3 * sn;
     gc.scratch = gc.z + 5 * sn;
     gc.comp = gc.lab + sn;
+    gc.mixed = gc.lab + 2 * sn;
     if ((rc = ln_maxflow_grid_init(&g, gc.sw, gc.sh, err)) < 0)
         goto done;
     ln_parallel_for((size_t)gc.sh, 8, ln__gc_shrink_rows, &gc);
@@ -630,6 +624,18 @@ int ln__fg_grabcut(const struct ln_image *img, uint8_t *mask, struct ln_error *e
         ln_parallel_for((size_t)gc.sh, 8, ln__gc_assign_rows, &gc);
         ln__gmm_fit(&gc.obj, gc.z, gc.lab, 1, gc.comp, sn);
         ln__gmm_fit(&gc.bg, gc.z, gc.lab, 0, gc.comp, sn);
+        for (int y = 0; y < gc.sh; y++)
+            for (int x = 0; x < gc.sw; x++) {
+                const uint8_t l = gc.lab[(size_t)y * gc.sw + x];
+                int mixed = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        const int nx = x + dx, ny = y + dy;
+                        mixed |= nx >= 0 && ny >= 0 && nx < gc.sw && ny < gc.sh &&
+                                 gc.lab[(size_t)ny * gc.sw + nx] != l;
+                    }
+                gc.mixed[(size_t)y * gc.sw + x] = (uint8_t)mixed;
+            }
         gc.tmp = ln_alloc_array((size_t)gc.w, (size_t)gc.h, 0, "foreground mask", err);
         if (!gc.tmp) {
             rc = LN_ENOMEM;
