@@ -417,21 +417,10 @@ static void ln__gc_upsample_rows(void *ctx, size_t begin, size_t end, int thread
                 (1 - ay) * ((1 - ax) * gc->lab[(size_t)y0 * sw + x0] +
                             ax * gc->lab[(size_t)y0 * sw + x1]) +
                 ay * ((1 - ax) * gc->lab[(size_t)y1 * sw + x0] + ax * gc->lab[(size_t)y1 * sw + x1]);
-            /* The pixel's 3 x 3 mean: the mixtures were fitted to block
-             * means, whose noise is lower than a single pixel's. */
-            float z[3] = {0, 0, 0};
-            int cnt = 0;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    const int nx = x + dx, ny = (int)y + dy;
-                    if (nx < 0 || ny < 0 || nx >= w || ny >= gc->h)
-                        continue;
-                    float c[3];
-                    ln__gc_rgb(gc->img, (size_t)ny * w + nx, c);
-                    z[0] += c[0], z[1] += c[1], z[2] += c[2];
-                    cnt++;
-                }
-            z[0] /= (float)cnt, z[1] /= (float)cnt, z[2] /= (float)cnt;
+            /* The pixel's own colour: a neighbourhood mean would pull
+             * the edge outward by the object's share of it. */
+            float z[3];
+            ln__gc_rgb(gc->img, y * (size_t)w + x, z);
             const double co = ln__gmm_cost(&gc->obj, z, NULL) + LN__GC_UPSAMPLE_PRIOR * (1.0 - m);
             const double cb = ln__gmm_cost(&gc->bg, z, NULL) + LN__GC_UPSAMPLE_PRIOR * m;
             *out = (uint8_t)(2 + (co < cb)); /* 2, 3: decided here */
