@@ -63,6 +63,11 @@
 /* A side whose band is this much unlike the other three sides' (share of
  * its pixels) is where the object meets the frame: not background. */
 #define LN__GC_SIDE_UNLIKE 0.3
+/* A boundary pixel within this squared distance (levels^2) of a segment
+ * between an object and a background component mean is a blend of the two,
+ * decided by its share; the shrunken label tilts the share by this much. */
+#define LN__GC_MIX_R2 (30.0 * 30.0)
+#define LN__GC_MIX_PRIOR 0.2
 /* Prior weight (nats) of the shrunken label when a boundary pixel is decided
  * again at full resolution. */
 #define LN__GC_UPSAMPLE_PRIOR 2.0
@@ -421,9 +426,34 @@ static void ln__gc_upsample_rows(void *ctx, size_t begin, size_t end, int thread
              * the edge outward by the object's share of it. */
             float z[3];
             ln__gc_rgb(gc->img, y * (size_t)w + x, z);
-            const double co = ln__gmm_cost(&gc->obj, z, NULL) + LN__GC_UPSAMPLE_PRIOR * (1.0 - m);
-            const double cb = ln__gmm_cost(&gc->bg, z, NULL) + LN__GC_UPSAMPLE_PRIOR * m;
-            *out = (uint8_t)(2 + (co < cb)); /* 2, 3: decided here */
+            /* An edge pixel mixes the two sides: the pair of component
+             * means whose segment passes nearest to it gives its object
+             * share, which decides (over one half). */
+            double best_r2 = INFINITY, alpha = 0.0;
+            for (int j = 0; j < gc->obj.k; j++)
+                for (int k = 0; k < gc->bg.k; k++) {
+                    const double *fm = gc->obj.mean[j], *bm = gc->bg.mean[k];
+                    const double e[3] = {fm[0] - bm[0], fm[1] - bm[1], fm[2] - bm[2]};
+                    const double d[3] = {z[0] - bm[0], z[1] - bm[1], z[2] - bm[2]};
+                    const double ee = e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
+                    double a = ee > 0.0 ? (d[0] * e[0] + d[1] * e[1] + d[2] * e[2]) / ee : 0.0;
+                    a = a < 0.0 ? 0.0 : (a > 1.0 ? 1.0 : a);
+                    double r2 = 0.0;
+                    for (int c = 0; c < 3; c++)
+                        r2 += (d[c] - a * e[c]) * (d[c] - a * e[c]);
+                    if (r2 < best_r2)
+                        best_r2 = r2, alpha = a;
+                }
+            int obj;
+            if (best_r2 <= LN__GC_MIX_R2) {
+                obj = alpha + LN__GC_MIX_PRIOR * (m - 0.5) > 0.5;
+            } else {
+                const double co =
+                    ln__gmm_cost(&gc->obj, z, NULL) + LN__GC_UPSAMPLE_PRIOR * (1.0 - m);
+                const double cb = ln__gmm_cost(&gc->bg, z, NULL) + LN__GC_UPSAMPLE_PRIOR * m;
+                obj = co < cb;
+            }
+            *out = (uint8_t)(2 + obj); /* 2, 3: decided here */
         }
     }
 }
