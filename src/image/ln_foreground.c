@@ -524,7 +524,8 @@ static double ln__fg_region_d2(const struct ln__fg *fg, size_t count)
 {
     double sum = 0.0;
     for (size_t k = 0; k < count; k++) {
-        const int x = (int)(fg->stack[k] % (uint32_t)fg->w), y = (int)(fg->stack[k] / (uint32_t)fg->w);
+        const int x = (int)(fg->stack[k] % (uint32_t)fg->w),
+                  y = (int)(fg->stack[k] / (uint32_t)fg->w);
         float rgb[3];
         ln__fg_blurred(fg, x, y, rgb);
         const double u = ln__fg_u(x, fg->w), v = ln__fg_u(y, fg->h);

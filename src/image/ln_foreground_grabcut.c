@@ -84,8 +84,8 @@ static inline double ln__gmm_comp(const struct ln__gmm *g, int j, const float z[
 {
     const double a = z[0] - g->mean[j][0], b = z[1] - g->mean[j][1], c = z[2] - g->mean[j][2];
     const double *m = g->icov[j];
-    const double q = a * (m[0] * a + 2.0 * (m[1] * b + m[2] * c)) + b * (m[3] * b + 2.0 * m[4] * c) +
-                     c * m[5] * c;
+    const double q = a * (m[0] * a + 2.0 * (m[1] * b + m[2] * c)) +
+                     b * (m[3] * b + 2.0 * m[4] * c) + c * m[5] * c;
     return g->logw[j] - 0.5 * q;
 }
 
@@ -256,18 +256,18 @@ static void ln__gc_kmeans(const float *z, const uint8_t *label, uint8_t want, ui
 /* The shrunken copy and the cut's working state. */
 struct ln__gc {
     const struct ln_image *img;
-    int w, h, f;   /* full size and shrink factor */
-    int sw, sh;    /* shrunken size */
-    float *z;      /* shrunken RGB, 0..255 */
+    int w, h, f;    /* full size and shrink factor */
+    int sw, sh;     /* shrunken size */
+    float *z;       /* shrunken RGB, 0..255 */
     float *scratch; /* k-means samples */
-    uint8_t *lab;  /* 1 object, 0 background */
-    uint8_t *comp; /* mixture component of each pixel */
+    uint8_t *lab;   /* 1 object, 0 background */
+    uint8_t *comp;  /* mixture component of each pixel */
     uint8_t *mixed; /* 1 where the 3 x 3 labels around a pixel differ */
-    float *cost;   /* per pixel: object cost, background cost */
+    float *cost;    /* per pixel: object cost, background cost */
     struct ln__gmm obj, bg;
     unsigned bg_sides; /* sides whose band is background (ln__gc_sides) */
-    uint8_t *mask; /* full-size output */
-    uint8_t *tmp;  /* full-size scratch */
+    uint8_t *mask;     /* full-size output */
+    uint8_t *tmp;      /* full-size scratch */
 };
 
 static inline void ln__gc_rgb(const struct ln_image *img, size_t i, float out[3])
@@ -313,8 +313,8 @@ static void ln__gc_cost_rows(void *ctx, size_t begin, size_t end, int thread)
             const size_t i = y * (size_t)gc->sw + x;
             const double u = 2.0 * ((double)x + 0.5) / gc->sw - 1.0;
             const float *z = gc->z + i * 3;
-            gc->cost[i * 2] = (float)(ln__gmm_cost(&gc->obj, z, NULL) +
-                                      LN__GC_CENTRE * (u * u + v * v));
+            gc->cost[i * 2] =
+                (float)(ln__gmm_cost(&gc->obj, z, NULL) + LN__GC_CENTRE * (u * u + v * v));
             gc->cost[i * 2 + 1] = (float)ln__gmm_cost(&gc->bg, z, NULL);
         }
     }
@@ -364,8 +364,8 @@ static void ln__gc_graph(const struct ln__gc *gc, struct ln_maxflow_grid *g, dou
                     continue;
                 const size_t j = (size_t)ny * sw + nx;
                 const double dist = (d == 4 || d == 6) ? 1.0 : 1.4142135623730951;
-                const double vcost = LN__GC_GAMMA / dist *
-                                     exp(-beta * ln__gc_d2(gc->z + i * 3, gc->z + j * 3));
+                const double vcost =
+                    LN__GC_GAMMA / dist * exp(-beta * ln__gc_d2(gc->z + i * 3, gc->z + j * 3));
                 const int32_t c = (int32_t)lround(LN__GC_SCALE * vcost);
                 g->cap[i * 8 + d] = c;
                 g->cap[j * 8 + (7 - d)] = c;
@@ -418,10 +418,10 @@ static void ln__gc_upsample_rows(void *ctx, size_t begin, size_t end, int thread
             const int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1, y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
             x0 = x0 < 0 ? 0 : x0;
             y0 = y0 < 0 ? 0 : y0;
-            const float m =
-                (1 - ay) * ((1 - ax) * gc->lab[(size_t)y0 * sw + x0] +
-                            ax * gc->lab[(size_t)y0 * sw + x1]) +
-                ay * ((1 - ax) * gc->lab[(size_t)y1 * sw + x0] + ax * gc->lab[(size_t)y1 * sw + x1]);
+            const float m = (1 - ay) * ((1 - ax) * gc->lab[(size_t)y0 * sw + x0] +
+                                        ax * gc->lab[(size_t)y0 * sw + x1]) +
+                            ay * ((1 - ax) * gc->lab[(size_t)y1 * sw + x0] +
+                                  ax * gc->lab[(size_t)y1 * sw + x1]);
             /* The pixel's own colour: a neighbourhood mean would pull
              * the edge outward by the object's share of it. */
             float z[3];

@@ -40,8 +40,7 @@ int ln_maxflow_grid_init(struct ln_maxflow_grid *g, int w, int h, struct ln_erro
 {
     memset(g, 0, sizeof *g);
     if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > LN__MF_MAX_NODES)
-        return ln_error_set(err, LN_EINVAL, "graph cut grid of %dx%d nodes is out of range", w,
-                            h);
+        return ln_error_set(err, LN_EINVAL, "graph cut grid of %dx%d nodes is out of range", w, h);
     const size_t n = (size_t)w * h;
     g->w = w;
     g->h = h;
@@ -307,8 +306,7 @@ int64_t ln_maxflow_grid_solve(struct ln_maxflow_grid *g)
                 if (!(valid >> d & 1))
                     continue;
                 const size_t q = ln__mf_next(&m, i, d);
-                const int32_t c =
-                    tree == LN__MF_SOURCE ? m.cap[i * 8 + d] : m.cap[q * 8 + (7 - d)];
+                const int32_t c = tree == LN__MF_SOURCE ? m.cap[i * 8 + d] : m.cap[q * 8 + (7 - d)];
                 if (c <= 0)
                     continue;
                 if (m.tree[q] == LN__MF_FREE) {

@@ -142,8 +142,8 @@ static void clutter(const struct scene *s, int x, int y, double light, double c[
         c[k] += grain;
     /* Blobs: centre and radii (fractions of the frame), colour. */
     static const double blobs[][7] = {
-        {0.08, 0.15, 0.10, 0.12, 60, 140, 80},  /* green mug */
-        {0.90, 0.80, 0.12, 0.10, 40, 60, 150},  /* blue book */
+        {0.08, 0.15, 0.10, 0.12, 60, 140, 80},    /* green mug */
+        {0.90, 0.80, 0.12, 0.10, 40, 60, 150},    /* blue book */
         {0.85, 0.12, 0.20, 0.025, 235, 235, 235}, /* white cable */
     };
     for (size_t b = 0; b < sizeof blobs / sizeof blobs[0]; b++) {
