@@ -1,21 +1,24 @@
 /*
- * Foreground separation for opaque photos of one object on a plain or
- * near-uniform background (a studio sweep, a table top, a wall). The
+ * Foreground separation for opaque photos of one object. On a plain or
+ * near-uniform background (a studio sweep, a table top, a wall) the
  * background is modelled from the image border, a band a few pixels wide:
  * a per-channel quadratic surface over (x, y) fitted robustly (median and
  * MAD to reject the parts of the border the object touches, then least
  * squares on the inliers), so smooth illumination gradients and vignettes
  * stay background. Pixels close to that model, judged on a 3x3 box-blurred
  * copy to beat sensor noise, are grown inward from the border with a
- * scanline flood fill; everything the flood cannot reach is object. The
- * mask is then cleaned (one boundary pixel re-checked unblurred, opening
- * and closing, largest component, holes filled).
+ * scanline flood fill; everything the flood cannot reach is object. When
+ * the border is not near-uniform the colour models and graph cut of
+ * ln_foreground_grabcut.c make the mask instead. Either mask is then
+ * cleaned (one boundary pixel re-checked unblurred, opening and closing,
+ * largest component) and enclosed regions are filled unless the hole rule
+ * (ln__fg_open_holes) opens them.
  *
  * Cost is a few linear passes: row-parallel passes for the blur and the
  * distances (fused, with three rolling rows per thread instead of a blurred
  * copy), the boundary check, the morphology and the output; sequential
  * scanline fills for the connectivity steps. A 1024 x 1024 photo takes
- * under 20 ms on two cores, much of it first-touch page faults.
+ * 30-50 ms on two cores, much of it first-touch page faults.
  */
 #include "ln_foreground.h"
 
@@ -25,6 +28,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_foreground_internal.h"
 #include "ln_threads.h"
 
 /* Smallest side segmented by colour: the border band and the morphology
@@ -50,7 +54,7 @@
 /* Value marking a pixel waiting on the fill stack. */
 #define LN__FG_QUEUED 255
 
-static const char *const ln__fg_fills_frame =
+const char *const ln__fg_fills_frame =
     "the object fills the whole frame: there is no plain background around it to separate "
     "(leave a margin around the object or supply an image with a transparent background)";
 static const char *const ln__fg_no_object =
@@ -65,6 +69,7 @@ struct ln__fg {
     int w, h, c;
     uint16_t *rows;  /* per thread: 3 rows of horizontal sums (3 x w x 3) */
     uint8_t *a, *b;  /* masks, ping-pong */
+    uint8_t *cand;   /* enclosed regions that may be holes */
     uint32_t *stack; /* fill stack, one entry per pixel at most */
     double coef[3][LN__FG_NCOEF];
     double t2;  /* squared distance threshold (0..255 scale) */
@@ -481,6 +486,85 @@ static void ln__fg_fill_from_border(const struct ln__fg *fg, uint8_t *m, uint8_t
     }
 }
 
+/* ---- holes -------------------------------------------------------------- */
+
+/*
+ * Collects the 4-connected region of pixels valued `from` that contains
+ * `seed` into fg->stack[0 .. count), setting them to `to`; returns count.
+ * A breadth-first walk whose queue keeps every pixel it visited, so the
+ * caller can look at the region's pixels afterwards.
+ */
+static size_t ln__fg_region(const struct ln__fg *fg, uint8_t *m, size_t seed, uint8_t from,
+                            uint8_t to)
+{
+    const size_t w = (size_t)fg->w, h = (size_t)fg->h;
+    uint32_t *q = fg->stack;
+    size_t head = 0, tail = 0;
+    if (m[seed] != from)
+        return 0;
+    m[seed] = to;
+    q[tail++] = (uint32_t)seed;
+    while (head < tail) {
+        const size_t p = q[head++], x = p % w, y = p / w;
+        if (x > 0 && m[p - 1] == from)
+            m[p - 1] = to, q[tail++] = (uint32_t)(p - 1);
+        if (x + 1 < w && m[p + 1] == from)
+            m[p + 1] = to, q[tail++] = (uint32_t)(p + 1);
+        if (y > 0 && m[p - w] == from)
+            m[p - w] = to, q[tail++] = (uint32_t)(p - w);
+        if (y + 1 < h && m[p + w] == from)
+            m[p + w] = to, q[tail++] = (uint32_t)(p + w);
+    }
+    return tail;
+}
+
+/* Mean squared distance (0..255 scale) of the region's blurred colours
+ * from the background model. */
+static double ln__fg_region_d2(const struct ln__fg *fg, size_t count)
+{
+    double sum = 0.0;
+    for (size_t k = 0; k < count; k++) {
+        const int x = (int)(fg->stack[k] % (uint32_t)fg->w),
+                  y = (int)(fg->stack[k] / (uint32_t)fg->w);
+        float rgb[3];
+        ln__fg_blurred(fg, x, y, rgb);
+        const double u = ln__fg_u(x, fg->w), v = ln__fg_u(y, fg->h);
+        for (int c = 0; c < 3; c++) {
+            const double d = rgb[c] - ln__fg_eval(fg->coef[c], u, v);
+            sum += d * d;
+        }
+    }
+    return count ? sum / (double)count : 0.0;
+}
+
+/*
+ * The hole rule. Each 4-connected region of fg->cand valued 1 (a region the
+ * object encloses that may be background) is opened in m (set to 0) when
+ * it is not tiny, at least min_hole pixels, and, with plain = 1, when its
+ * colour clearly matches the background model: mean squared distance at
+ * most a quarter of the threshold's square (half the threshold as an RMS
+ * distance), whereas any pixel within the threshold was a candidate.
+ * Returns the number of pixels opened.
+ */
+static size_t ln__fg_open_holes(const struct ln__fg *fg, uint8_t *m, size_t min_hole, int plain)
+{
+    const size_t n = (size_t)fg->w * fg->h;
+    size_t opened = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *next = memchr(fg->cand + i, 1, n - i);
+        if (!next)
+            break;
+        i = (size_t)(next - fg->cand);
+        const size_t count = ln__fg_region(fg, fg->cand, i, 1, 4);
+        if (count < min_hole || (plain && ln__fg_region_d2(fg, count) > 0.25 * fg->t2))
+            continue;
+        for (size_t k = 0; k < count; k++)
+            m[fg->stack[k]] = 0;
+        opened += count;
+    }
+    return opened;
+}
+
 /* ---- pass 3: boundary re-check ----------------------------------------- */
 
 /* b = object mask from a (2 = background reached by the flood). The blur
@@ -696,10 +780,67 @@ static int ln__fg_from_alpha(const struct ln_image *img, struct ln_image *out,
         return rc;
     }
     tmp.used_alpha = 1;
+    tmp.method = "alpha";
     if (info)
         *info = tmp;
     *out = res;
     return 0;
+}
+
+/* b = a with the object pixels beside an opened hole (0) given to the hole
+ * when their own colour is background: the hole's candidates were judged
+ * blurred, which pulls its edge in by about a pixel. */
+static void ln__fg_hole_edge_rows(void *ctx, size_t begin, size_t end, int thread)
+{
+    struct ln__fg *fg = ctx;
+    const int w = fg->w, h = fg->h;
+    for (size_t y = begin; y < end; y++) {
+        const uint8_t *row = fg->a + y * (size_t)w;
+        uint8_t *out = fg->b + y * (size_t)w;
+        float q[3][3];
+        ln__fg_row_model(fg, (int)y, q);
+        for (int x = 0; x < w; x++) {
+            out[x] = row[x];
+            if (row[x] != 1)
+                continue;
+            const int edge = (x > 0 && row[x - 1] == 0) || (x + 1 < w && row[x + 1] == 0) ||
+                             (y > 0 && row[x - w] == 0) || (y + 1 < (size_t)h && row[x + w] == 0);
+            if (!edge)
+                continue;
+            int rgb[3];
+            ln__fg_rgb(fg->px, fg->c, y * (size_t)w + x, rgb);
+            const float u = (float)ln__fg_u(x, w);
+            float d2 = 0.0f;
+            for (int k = 0; k < 3; k++) {
+                const float d = (float)rgb[k] - (q[k][0] + u * (q[k][1] + u * q[k][2]));
+                d2 += d * d;
+            }
+            if (d2 < (float)fg->t2)
+                out[x] = 0;
+        }
+    }
+}
+
+/* Keeps the largest 4-connected region of 1s in fg->b as 1 (others become
+ * 3 while measuring); returns its area. */
+static size_t ln__fg_keep_largest(struct ln__fg *fg)
+{
+    const size_t n = (size_t)fg->w * fg->h;
+    size_t best = 0, best_seed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *next = memchr(fg->b + i, 1, n - i);
+        if (!next)
+            break;
+        i = (size_t)(next - fg->b);
+        const size_t area = ln__fg_fill(fg, fg->b, i, 1, 1, 3);
+        if (area > best) {
+            best = area;
+            best_seed = i;
+        }
+    }
+    if (best > 0)
+        ln__fg_fill(fg, fg->b, best_seed, 3, 3, 1);
+    return best;
 }
 
 int ln_foreground_extract(const struct ln_image *img, const struct ln_foreground_options *opt,
@@ -710,6 +851,10 @@ int ln_foreground_extract(const struct ln_image *img, const struct ln_foreground
         (img->channels != 1 && img->channels != 3 && img->channels != 4))
         return ln_error_set(err, LN_EINVAL,
                             "foreground separation needs a 1-, 3- or 4-channel image");
+    const int method = opt ? opt->method : LN_FOREGROUND_AUTO;
+    if (method != LN_FOREGROUND_AUTO && method != LN_FOREGROUND_PLAIN &&
+        method != LN_FOREGROUND_GRABCUT)
+        return ln_error_set(err, LN_EINVAL, "unknown foreground separation method %d", method);
 
     const int use_alpha = opt ? opt->use_alpha : -1;
     if (img->channels == 4 &&
@@ -740,19 +885,39 @@ int ln_foreground_extract(const struct ln_image *img, const struct ln_foreground
     fg.b = ln_alloc_array(n, 1, 0, "foreground mask", err);
     if (!fg.b)
         goto fail_nomem;
+    fg.cand = ln_alloc_array(n, 1, 0, "foreground mask", err);
+    if (!fg.cand)
+        goto fail_nomem;
     fg.stack = ln_alloc_array(n, sizeof(uint32_t), 0, "foreground fill stack", err);
     if (!fg.stack)
         goto fail_nomem;
     if ((rc = ln_image_alloc(&res, w, h, 4, err)) < 0)
         goto done;
 
-    if ((rc = ln__fg_model(&fg, opt ? opt->tolerance : 0.0, err)) < 0)
+    /* Plain background first; a border that is not near-uniform hands the
+     * image to the colour models (automatic method). */
+    int plain = method != LN_FOREGROUND_GRABCUT;
+    if (plain) {
+        rc = ln__fg_model(&fg, opt ? opt->tolerance : 0.0, err);
+        if (rc == LN_EUNUSABLE && method == LN_FOREGROUND_AUTO) {
+            plain = 0;
+            rc = 0;
+        }
+        if (rc < 0)
+            goto done;
+    }
+    if (plain) {
+        ln_parallel_for((size_t)h, 32, ln__fg_candidate_rows, &fg);
+        /* Background: candidates connected to the border (a: 1 -> 2); the
+         * candidates left are background-coloured regions the object
+         * encloses, possible holes. */
+        ln__fg_fill_from_border(&fg, fg.a, 1, 1, 2);
+        for (size_t i = 0; i < n; i++)
+            fg.cand[i] = fg.a[i] == 1;
+        ln_parallel_for((size_t)h, 16, ln__fg_refine_rows, &fg);
+    } else if ((rc = ln__fg_grabcut(img, fg.b, err)) < 0) {
         goto done;
-    ln_parallel_for((size_t)h, 32, ln__fg_candidate_rows, &fg);
-
-    /* Background: candidates connected to the border (a: 1 -> 2). */
-    ln__fg_fill_from_border(&fg, fg.a, 1, 1, 2);
-    ln_parallel_for((size_t)h, 16, ln__fg_refine_rows, &fg);
+    }
 
     /* Opening drops specks and thin bridges, closing seals small gaps. */
     const int min_side = w < h ? w : h;
@@ -762,32 +927,42 @@ int ln_foreground_extract(const struct ln_image *img, const struct ln_foreground
     ln__fg_morph(&fg, 1);
     ln__fg_morph(&fg, 0);
 
-    /* Largest 4-connected object component: label each with 3 while
-     * measuring, then give the winner back 1. */
-    size_t best = 0, best_seed = 0;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *next = memchr(fg.b + i, 1, n - i);
-        if (!next)
-            break;
-        i = (size_t)(next - fg.b);
-        const size_t area = ln__fg_fill(&fg, fg.b, i, 1, 1, 3);
-        if (area > best) {
-            best = area;
-            best_seed = i;
-        }
-    }
+    /* Largest 4-connected object component. */
+    const size_t best = ln__fg_keep_largest(&fg);
     const size_t min_area = n / 4000 > 16 ? n / 4000 : 16;
     if (best < min_area) {
         rc = ln_error_set(err, LN_EUNUSABLE, "%s", ln__fg_no_object);
         goto done;
     }
-    ln__fg_fill(&fg, fg.b, best_seed, 3, 3, 1);
 
-    /* Holes: background (0) and the dropped components (3) reachable from
-     * the border become 2; whatever is left over is object. */
+    /* Enclosed regions: background (0) and the dropped components (3) the
+     * border cannot reach. They are object for now; after the cut, those
+     * the cut called background may be holes. */
     ln__fg_fill_from_border(&fg, fg.b, 0, 3, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (!plain)
+            fg.cand[i] = fg.b[i] == 0 || fg.b[i] == 3;
+        fg.b[i] = fg.b[i] == LN__FG_BG ? LN__FG_BG : 1;
+    }
+
+    /* Holes: enclosed background of at least 1/200 of the object's area
+     * (and of the smallest object) is opened. */
+    const size_t min_hole = best / 200 > min_area ? best / 200 : min_area;
+    if (ln__fg_open_holes(&fg, fg.b, min_hole, plain) > 0) {
+        if (plain) {
+            uint8_t *t = fg.a;
+            fg.a = fg.b;
+            fg.b = t;
+            ln_parallel_for((size_t)h, 16, ln__fg_hole_edge_rows, &fg);
+        }
+        /* Object specks left inside an opened hole go with it. */
+        ln__fg_keep_largest(&fg);
+        for (size_t i = 0; i < n; i++)
+            fg.b[i] = fg.b[i] == 1 ? 1 : LN__FG_BG;
+    }
 
     struct ln_foreground_info tmp = {0};
+    tmp.method = plain ? "plain" : "grabcut";
     ln__fg_measure(fg.b, 1, LN__FG_BG, w, h, &tmp);
     if (ln__fg_border_object(fg.b, w, h) > LN__FG_MAX_BORDER_OBJECT) {
         rc = ln_error_set(err, LN_EUNUSABLE, "%s", ln__fg_fills_frame);
@@ -806,6 +981,7 @@ fail_nomem:
 done:
     ln_image_free(&res);
     free(fg.stack);
+    free(fg.cand);
     free(fg.b);
     free(fg.a);
     free(fg.rows);
