@@ -875,7 +875,8 @@ int ln_foreground_extract(const struct ln_image *img, const struct ln_foreground
     int rc = 0;
 
     /* Scratch per thread, indexed by the loop's thread number. */
-    fg.rows = ln_alloc_array((size_t)ln_threads_get() * 9, (size_t)w * sizeof(uint16_t), 0,
+    const int threads = ln_threads_get();
+    fg.rows = ln_alloc_array((size_t)threads * 9, (size_t)w * sizeof(uint16_t), 0,
                              "foreground blur rows", err);
     if (!fg.rows)
         goto fail_nomem;
@@ -907,7 +908,7 @@ int ln_foreground_extract(const struct ln_image *img, const struct ln_foreground
             goto done;
     }
     if (plain) {
-        ln_parallel_for((size_t)h, 32, ln__fg_candidate_rows, &fg);
+        ln_parallel_for_at((size_t)h, 32, threads, ln__fg_candidate_rows, &fg);
         /* Background: candidates connected to the border (a: 1 -> 2); the
          * candidates left are background-coloured regions the object
          * encloses, possible holes. */
