@@ -774,6 +774,19 @@ static int ln__c2f_follow(struct ln__c2f_run *r, struct ln_error *err)
     }
 }
 
+/* What the evaluation cost: points evaluated, cells refined. */
+static void ln__c2f_stats(const struct ln__c2f_run *r, struct ln__tsr_density_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    stats->n_points = (size_t)r->R * (size_t)r->R * (size_t)r->R;
+    stats->n_coarse = r->n_coarse;
+    stats->n_evaluated = r->n_coarse + r->total;
+    stats->n_cells = r->n_cells;
+    for (size_t q = 0; q < r->n_cells; q++)
+        stats->n_cells_fine += r->wave[q] != 0;
+    stats->step = r->step;
+}
+
 int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval, void *user,
                              float *field, struct ln__tsr_density_stats *stats,
                              const struct ln_progress *progress, struct ln_error *err)
@@ -807,17 +820,8 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
         (rc = ln__c2f_fine(&r, err)) < 0 || (rc = ln__c2f_follow(&r, err)) < 0)
         goto done;
     ln_progress_report(progress, "density", 1.0);
-
-    if (stats) {
-        memset(stats, 0, sizeof *stats);
-        stats->n_points = (size_t)R * (size_t)R * (size_t)R;
-        stats->n_coarse = r.n_coarse;
-        stats->n_evaluated = r.n_coarse + r.total;
-        stats->n_cells = r.n_cells;
-        for (size_t q = 0; q < r.n_cells; q++)
-            stats->n_cells_fine += r.wave[q] != 0;
-        stats->step = step;
-    }
+    if (stats)
+        ln__c2f_stats(&r, stats);
 done:
     free(r.idx);
     free(r.dens);
