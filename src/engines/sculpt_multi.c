@@ -482,13 +482,13 @@ static int ln__multi_views(struct ln__multi *s, const struct ln_engine_input *in
     return LN_OK;
 }
 
-/* Carves the field of s->carve on a cube that the views' windows cover:
- * the orthographic window itself, or for perspective a cube a little
- * narrower than the frustum at the origin and small enough to stay in
- * front of every camera. Fails with LN_EUNUSABLE when no voxel is inside
- * every silhouette. */
-static int ln__multi_carve(struct ln__multi *s, const struct ln_generate_options *opt, int res,
-                           struct ln_error *err)
+/* Sets up s->carve on a cube that the views' windows cover: the
+ * orthographic window itself, or for perspective a cube a little narrower
+ * than the frustum at the origin and small enough to stay in front of
+ * every camera. Allocates the field and the per-thread counts of inside
+ * voxels (threads of them). */
+static int ln__multi_grid(struct ln__multi *s, const struct ln_generate_options *opt, int res,
+                          int threads, struct ln_error *err)
 {
     struct ln__view *views = s->views;
     struct ln__carve *carve = &s->carve;
@@ -507,7 +507,6 @@ static int ln__multi_carve(struct ln__multi *s, const struct ln_generate_options
     carve->field = ln_alloc_array(n_field, sizeof(float), 0, "carving grid", err);
     if (!carve->field)
         return err ? err->code : LN_ENOMEM;
-    int threads = ln_threads_get();
     carve->inside = ln_xcalloc((size_t)threads, sizeof *carve->inside);
     carve->views = views;
     carve->n_views = s->n_views;
@@ -522,6 +521,15 @@ static int ln__multi_carve(struct ln__multi *s, const struct ln_generate_options
         for (int i = 0; i < s->n_views; i++)
             if ((fabsf(views[i].cam.forward[2]) > 0.999f) == (pass == 0))
                 carve->order[n_order++] = i;
+    return LN_OK;
+}
+
+/* Carves the field of s->carve, slab by slab on the given threads. Fails
+ * with LN_EUNUSABLE when no voxel is inside every silhouette. */
+static int ln__multi_carve(struct ln__multi *s, int threads, struct ln_error *err)
+{
+    struct ln__carve *carve = &s->carve;
+    const int n = carve->n;
     /* Slabs in a few chunks, so progress and cancellation are seen from the
      * job's own thread. */
     const int chunks = 8;
@@ -618,7 +626,9 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "foreground", t0);
 
-    if ((rc = ln__multi_carve(&s, opt, res, err)) < 0)
+    const int threads = ln_threads_get();
+    if ((rc = ln__multi_grid(&s, opt, res, threads, err)) < 0 ||
+        (rc = ln__multi_carve(&s, threads, err)) < 0)
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "carving", t0);
 
