@@ -444,45 +444,57 @@ static void ln__warn_disagreeing(const struct ln__view *views, int n_views,
     }
 }
 
-int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_generate_options *opt,
-                         int res, const struct ln_progress *progress, struct ln_mesh *out,
-                         struct ln_generate_report *rep, struct ln_error *err)
-{
-    const int n_views = (int)in->n_images;
-    const int perspective = opt->camera.projection == LN_PROJECTION_PERSPECTIVE;
+/* The state of one run, handed from step to step: the views, and the
+ * carving grid whose field and per-thread counts the run owns. */
+struct ln__multi {
     struct ln__view views[LN_MAX_VIEWS];
+    int n_views;
+    int perspective;
+    const struct ln_progress *progress;
+    struct ln__carve carve;
+};
+
+static int ln__multi_canceled(const struct ln__multi *s, struct ln_error *err)
+{
+    return ln_progress_canceled(s->progress) ? ln_error_set(err, LN_ECANCELED, "canceled") : LN_OK;
+}
+
+/* Cameras of the given views (or the default ring), then each view's
+ * silhouette, distance map and colours. */
+static int ln__multi_views(struct ln__multi *s, const struct ln_engine_input *in,
+                           const struct ln_generate_options *opt, int res,
+                           struct ln_generate_report *rep, struct ln_error *err)
+{
     struct ln_view defaults[LN_MAX_VIEWS];
-    float *field = NULL;
-    size_t *inside = NULL;
-    int rc = LN_OK;
-    double t0 = ln_time_now();
-
-    memset(views, 0, sizeof views);
-    ln_views_default(defaults, n_views);
-    for (int i = 0; i < n_views; i++) {
-        views[i].view = in->views ? in->views[i] : defaults[i];
-        ln_camera_init(&views[i].cam, &views[i].view, &opt->camera);
+    ln_views_default(defaults, s->n_views);
+    for (int i = 0; i < s->n_views; i++) {
+        s->views[i].view = in->views ? in->views[i] : defaults[i];
+        ln_camera_init(&s->views[i].cam, &s->views[i].view, &opt->camera);
     }
-
-    /* Silhouettes. */
-    for (int i = 0; i < n_views; i++) {
-        ln_progress_report(progress, "foreground", 0.15 * i / n_views);
-        if ((rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, &views[i], i, rep, err)) < 0)
-            goto cleanup;
-        ln__view_setup(&views[i]);
-        if (ln_progress_canceled(progress)) {
-            rc = ln_error_set(err, LN_ECANCELED, "canceled");
-            goto cleanup;
-        }
+    for (int i = 0; i < s->n_views; i++) {
+        ln_progress_report(s->progress, "foreground", 0.15 * i / s->n_views);
+        int rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, &s->views[i], i, rep, err);
+        if (rc < 0)
+            return rc;
+        ln__view_setup(&s->views[i]);
+        if ((rc = ln__multi_canceled(s, err)) < 0)
+            return rc;
     }
-    t0 = ln__sculpt_stage_done(rep, "foreground", t0);
+    return LN_OK;
+}
 
-    /* Carving on a cube that the views' windows cover: the orthographic
-     * window itself, or for perspective a cube a little narrower than the
-     * frustum at the origin and small enough to stay in front of every
-     * camera. */
+/* Sets up s->carve on a cube that the views' windows cover: the
+ * orthographic window itself, or for perspective a cube a little narrower
+ * than the frustum at the origin and small enough to stay in front of
+ * every camera. Allocates the field and the per-thread counts of inside
+ * voxels (threads of them). */
+static int ln__multi_grid(struct ln__multi *s, const struct ln_generate_options *opt, int res,
+                          int threads, struct ln_error *err)
+{
+    struct ln__view *views = s->views;
+    struct ln__carve *carve = &s->carve;
     float side = opt->camera.ortho_size;
-    if (perspective) {
+    if (s->perspective) {
         float d = opt->camera.distance;
         side = 0.9f * d / views[0].cam.scale;
         if (side > d)
@@ -491,122 +503,158 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
     const int n = res + 2;
     const float h = side / (float)res;
     size_t n_field;
-    if (ln_size_mul3((size_t)n, (size_t)n, (size_t)n, &n_field) < 0) {
-        rc = ln_error_set(err, LN_ETOOBIG, "carving grid is too large");
-        goto cleanup;
-    }
-    field = ln_alloc_array(n_field, sizeof(float), 0, "carving grid", err);
-    if (!field) {
-        rc = err ? err->code : LN_ENOMEM;
-        goto cleanup;
-    }
-    int threads = ln_threads_get();
-    inside = ln_xcalloc((size_t)threads, sizeof *inside);
-    struct ln__carve carve = {
-        .views = views,
-        .n_views = n_views,
-        .perspective = perspective,
-        .field = field,
-        .n = n,
-        .origin = -0.5f * side - 0.5f * h,
-        .h = h,
-        .inside = inside,
-    };
+    if (ln_size_mul3((size_t)n, (size_t)n, (size_t)n, &n_field) < 0)
+        return ln_error_set(err, LN_ETOOBIG, "carving grid is too large");
+    carve->field = ln_alloc_array(n_field, sizeof(float), 0, "carving grid", err);
+    if (!carve->field)
+        return err ? err->code : LN_ENOMEM;
+    carve->inside = ln_xcalloc((size_t)threads, sizeof *carve->inside);
+    carve->views = views;
+    carve->n_views = s->n_views;
+    carve->perspective = s->perspective;
+    carve->n = n;
+    carve->origin = -0.5f * side - 0.5f * h;
+    carve->h = h;
     /* Views that look along the grid rows (z) cost one read per row and
      * reject most rows outright, so they go first. */
     int n_order = 0;
     for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n_views; i++)
+        for (int i = 0; i < s->n_views; i++)
             if ((fabsf(views[i].cam.forward[2]) > 0.999f) == (pass == 0))
-                carve.order[n_order++] = i;
+                carve->order[n_order++] = i;
+    return LN_OK;
+}
+
+/* Carves the field of s->carve, slab by slab on the given threads. Fails
+ * with LN_EUNUSABLE when no voxel is inside every silhouette. */
+static int ln__multi_carve(struct ln__multi *s, int threads, struct ln_error *err)
+{
+    struct ln__carve *carve = &s->carve;
+    const int n = carve->n;
     /* Slabs in a few chunks, so progress and cancellation are seen from the
      * job's own thread. */
     const int chunks = 8;
     for (int c = 0; c < chunks; c++) {
         size_t lo = (size_t)n * c / chunks, hi = (size_t)n * (c + 1) / chunks;
-        carve.i_offset = lo;
-        ln_parallel_for_at(hi - lo, 1, threads, ln__carve_body, &carve);
-        ln_progress_report(progress, "carving", 0.15 + 0.45 * (c + 1) / chunks);
-        if (ln_progress_canceled(progress)) {
-            rc = ln_error_set(err, LN_ECANCELED, "canceled");
-            goto cleanup;
-        }
+        carve->i_offset = lo;
+        ln_parallel_for_at(hi - lo, 1, threads, ln__carve_body, carve);
+        ln_progress_report(s->progress, "carving", 0.15 + 0.45 * (c + 1) / chunks);
+        int rc = ln__multi_canceled(s, err);
+        if (rc < 0)
+            return rc;
     }
     size_t n_inside = 0;
     for (int t = 0; t < threads; t++)
-        n_inside += inside[t];
-    if (n_inside == 0) {
-        rc = ln_error_set(err, LN_EUNUSABLE,
-                          "the views' silhouettes have no common volume: check the views and "
-                          "their order");
-        goto cleanup;
-    }
-    t0 = ln__sculpt_stage_done(rep, "carving", t0);
+        n_inside += carve->inside[t];
+    if (n_inside == 0)
+        return ln_error_set(err, LN_EUNUSABLE,
+                            "the views' silhouettes have no common volume: check the views and "
+                            "their order");
+    return LN_OK;
+}
 
-    ln_progress_report(progress, "meshing", 0.6);
-    const float origin[3] = {carve.origin, carve.origin, carve.origin};
-    const float spacing[3] = {h, h, h};
-    if ((rc = ln_mc_extract(field, n, n, n, 0.0f, origin, spacing, out, err)) < 0)
-        goto cleanup;
-    free(field);
-    field = NULL;
-    if (out->n_faces == 0) {
-        rc = ln_error_set(err, LN_EUNUSABLE,
-                          "the views' silhouettes have no common volume: check the views and "
-                          "their order");
-        goto cleanup;
-    }
-    t0 = ln__sculpt_stage_done(rep, "meshing", t0);
-    if (ln_progress_canceled(progress)) {
-        rc = ln_error_set(err, LN_ECANCELED, "canceled");
-        goto cleanup;
-    }
+/* The surface of the carved field into out; frees the field. Fails with
+ * LN_EUNUSABLE when there is none. */
+static int ln__multi_mesh(struct ln__multi *s, struct ln_mesh *out, struct ln_error *err)
+{
+    struct ln__carve *carve = &s->carve;
+    const float origin[3] = {carve->origin, carve->origin, carve->origin};
+    const float spacing[3] = {carve->h, carve->h, carve->h};
+    const int n = carve->n;
+    int rc = ln_mc_extract(carve->field, n, n, n, 0.0f, origin, spacing, out, err);
+    if (rc < 0)
+        return rc;
+    free(carve->field);
+    carve->field = NULL;
+    if (out->n_faces == 0)
+        return ln_error_set(err, LN_EUNUSABLE,
+                            "the views' silhouettes have no common volume: check the views and "
+                            "their order");
+    return LN_OK;
+}
 
-    /* Visibility, consistency and colours. */
-    ln_progress_report(progress, "colouring", 0.75);
-    for (int i = 0; i < n_views; i++) {
+/* Visibility, consistency and colours: each view's depth buffer of the
+ * hull, a warning for views that disagree, and the vertex colours of out
+ * from the views that see each vertex. */
+static int ln__multi_colour(struct ln__multi *s, struct ln_mesh *out,
+                            struct ln_generate_report *rep, struct ln_error *err)
+{
+    struct ln__view *views = s->views;
+    for (int i = 0; i < s->n_views; i++) {
         views[i].zbuf =
             ln_alloc_array((size_t)views[i].m * views[i].m, sizeof(float), 0, "depth buffer", err);
-        if (!views[i].zbuf) {
-            rc = err ? err->code : LN_ENOMEM;
-            goto cleanup;
-        }
+        if (!views[i].zbuf)
+            return err ? err->code : LN_ENOMEM;
     }
-    if ((rc = ln_mesh_compute_normals(out, err)) < 0)
-        goto cleanup;
+    int rc = ln_mesh_compute_normals(out, err);
+    if (rc < 0)
+        return rc;
     if (!out->colors) {
         out->colors = ln_alloc_array(out->n_vertices, 3 * sizeof(float), 0, "mesh colours", err);
-        if (!out->colors) {
-            rc = err ? err->code : LN_ENOMEM;
-            goto cleanup;
-        }
+        if (!out->colors)
+            return err ? err->code : LN_ENOMEM;
     }
     struct ln__shade shade = {
         .views = views,
-        .n_views = n_views,
-        .perspective = perspective,
+        .n_views = s->n_views,
+        .perspective = s->perspective,
         .mesh = out,
-        .tol = 2.0f * h,
+        .tol = 2.0f * s->carve.h,
     };
-    ln_parallel_for((size_t)n_views, 1, ln__raster_body, &shade);
-    ln__warn_disagreeing(views, n_views, rep);
+    ln_parallel_for((size_t)s->n_views, 1, ln__raster_body, &shade);
+    ln__warn_disagreeing(views, s->n_views, rep);
     ln_parallel_for(out->n_vertices, 4096, ln__shade_body, &shade);
     /* The raw mesh carries no normals: the pipeline computes them after
      * smoothing and simplification. */
     free(out->normals);
     out->normals = NULL;
+    return LN_OK;
+}
+
+int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_generate_options *opt,
+                         int res, const struct ln_progress *progress, struct ln_mesh *out,
+                         struct ln_generate_report *rep, struct ln_error *err)
+{
+    struct ln__multi s;
+    memset(&s, 0, sizeof s);
+    s.n_views = (int)in->n_images;
+    s.perspective = opt->camera.projection == LN_PROJECTION_PERSPECTIVE;
+    s.progress = progress;
+    int rc;
+    double t0 = ln_time_now();
+
+    if ((rc = ln__multi_views(&s, in, opt, res, rep, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "foreground", t0);
+
+    const int threads = ln_threads_get();
+    if ((rc = ln__multi_grid(&s, opt, res, threads, err)) < 0 ||
+        (rc = ln__multi_carve(&s, threads, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "carving", t0);
+
+    ln_progress_report(progress, "meshing", 0.6);
+    if ((rc = ln__multi_mesh(&s, out, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "meshing", t0);
+    if ((rc = ln__multi_canceled(&s, err)) < 0)
+        goto cleanup;
+
+    ln_progress_report(progress, "colouring", 0.75);
+    if ((rc = ln__multi_colour(&s, out, rep, err)) < 0)
+        goto cleanup;
     ln__sculpt_stage_done(rep, "colouring", t0);
     ln_progress_report(progress, "colouring", 1.0);
 
 cleanup:
     if (rc < 0)
         ln_mesh_free(out);
-    for (int i = 0; i < n_views; i++) {
-        free(views[i].zbuf);
-        free(views[i].rgb);
-        free(views[i].sd);
+    for (int i = 0; i < s.n_views; i++) {
+        free(s.views[i].zbuf);
+        free(s.views[i].rgb);
+        free(s.views[i].sd);
     }
-    free(inside);
-    free(field);
+    free(s.carve.inside);
+    free(s.carve.field);
     return rc;
 }

@@ -178,84 +178,114 @@ static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thre
     }
 }
 
-int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,
-                          int res, const struct ln_progress *progress, struct ln_mesh *out,
-                          struct ln_generate_report *rep, struct ln_error *err)
+/* The state of one run, handed from step to step. Every buffer is W x W
+ * (times channels) unless said otherwise; each is freed by the run's one
+ * cleanup, or earlier by the step that spends it. */
+struct ln__single {
+    int w;        /* raster side, pixels: the requested resolution */
+    size_t n;     /* w * w */
+    float *prem;  /* x 4, premultiplied working image */
+    float *sd;    /* signed distance to the silhouette; then the height map */
+    float *dist;  /* distance inside (0 outside); then the squared height u */
+    float *thick; /* local half-width; then its blurred value, kept >= d */
+    float *tmp;   /* x 4, box blur scratch */
+    float *blur;  /* x 2, weighted sums for the normalised blurs */
+    int *best;    /* disc centre of each pixel (local thickness) */
+    float max_h;  /* deepest point of the body, world units */
+    float *field; /* (w + 2)^2 x (2 kz + 1), the field h - |z| */
+    int kz;       /* field layers on each side of z = 0 */
+    float *front; /* x 3, colours in front */
+    float *back;  /* x 3, colours behind */
+};
+
+static int ln__single_canceled(const struct ln_progress *progress, struct ln_error *err)
 {
-    const int w = res;
-    const size_t n = (size_t)w * w;
-    const float fw = (float)w;
+    return ln_progress_canceled(progress) ? ln_error_set(err, LN_ECANCELED, "canceled") : LN_OK;
+}
+
+static int ln__single_nomem(struct ln_error *err)
+{
+    return err ? err->code : LN_ENOMEM;
+}
+
+/* Foreground, framed as TripoSR frames it, into s->prem on the W x W
+ * raster. Fails with LN_EUNUSABLE when no pixel is inside. */
+static int ln__single_foreground(const struct ln_engine_input *in,
+                                 const struct ln_generate_options *opt, struct ln__single *s,
+                                 struct ln_generate_report *rep, struct ln_error *err)
+{
     struct ln_image cut = {0}, square = {0};
     const struct ln_image *use = NULL;
-    float *prem = NULL, *sd = NULL, *dist = NULL, *thick = NULL, *tmp = NULL, *field = NULL;
-    float *front = NULL, *back = NULL;
-    int *best = NULL;
     int rc;
-    double t0 = ln_time_now();
-
-    /* Foreground, framed as TripoSR frames it, on the W x W raster. */
-    ln_progress_report(progress, "foreground", 0.0);
     if ((rc = ln__sculpt_cutout(&in->images[0], opt->remove_bg, &cut, &use, rep, err)) < 0)
-        goto cleanup;
+        goto done;
     float ratio = opt->foreground_ratio > 0.0f ? opt->foreground_ratio : 0.85f;
     if ((rc = ln_frame_resize_foreground(use, ratio, &square, err)) < 0)
-        goto cleanup;
+        goto done;
     ln_image_free(&cut);
-    prem = ln_alloc_array(n, 4 * sizeof(float), 0, "working image", err);
-    if (!prem) {
-        rc = err ? err->code : LN_ENOMEM;
-        goto cleanup;
+    s->prem = ln_alloc_array(s->n, 4 * sizeof(float), 0, "working image", err);
+    if (!s->prem) {
+        rc = ln__single_nomem(err);
+        goto done;
     }
-    if ((rc = ln__sculpt_resample_square(&square, w, prem, err)) < 0)
-        goto cleanup;
+    if ((rc = ln__sculpt_resample_square(&square, s->w, s->prem, err)) < 0)
+        goto done;
     ln_image_free(&square);
     size_t n_inside = 0;
-    for (size_t i = 0; i < n; i++)
-        n_inside += prem[4 * i + 3] >= 0.5f;
-    if (n_inside == 0) {
+    for (size_t i = 0; i < s->n; i++)
+        n_inside += s->prem[4 * i + 3] >= 0.5f;
+    if (n_inside == 0)
         rc = ln_error_set(err, LN_EUNUSABLE, "the object is too thin to model at resolution %d",
-                          res);
-        goto cleanup;
-    }
-    t0 = ln__sculpt_stage_done(rep, "foreground", t0);
-    if (ln_progress_canceled(progress)) {
-        rc = ln_error_set(err, LN_ECANCELED, "canceled");
-        goto cleanup;
-    }
+                          s->w);
+done:
+    ln_image_free(&square);
+    ln_image_free(&cut);
+    return rc;
+}
 
-    /* Height profile. */
-    ln_progress_report(progress, "inflating", 0.15);
-    sd = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
-    dist = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
-    thick = ln_alloc_array(n, sizeof(float), 0, "thickness map", err);
-    tmp = ln_alloc_array(n, 4 * sizeof(float), 0, "blur scratch", err);
-    best = ln_alloc_array(n, sizeof(int), 0, "thickness map", err);
-    if (!sd || !dist || !thick || !tmp || !best) {
-        rc = err ? err->code : LN_ENOMEM;
-        goto cleanup;
-    }
-    if ((rc = ln__sculpt_signed_distance(prem + 3, 4, w, w, sd, err)) < 0)
-        goto cleanup;
+/* Allocates the maps of the height profile, and fills s->sd (signed
+ * distance), s->dist (its positive part) and s->thick (local thickness). */
+static int ln__single_thickness(struct ln__single *s, struct ln_error *err)
+{
+    const size_t n = s->n;
+    s->sd = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
+    s->dist = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
+    s->thick = ln_alloc_array(n, sizeof(float), 0, "thickness map", err);
+    s->tmp = ln_alloc_array(n, 4 * sizeof(float), 0, "blur scratch", err);
+    s->best = ln_alloc_array(n, sizeof(int), 0, "thickness map", err);
+    if (!s->sd || !s->dist || !s->thick || !s->tmp || !s->best)
+        return ln__single_nomem(err);
+    int rc = ln__sculpt_signed_distance(s->prem + 3, 4, s->w, s->w, s->sd, err);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < n; i++)
-        dist[i] = sd[i] > 0.0f ? sd[i] : 0.0f;
-    ln__local_thickness(dist, w, w, best, thick);
-    free(best);
-    best = NULL;
+        s->dist[i] = s->sd[i] > 0.0f ? s->sd[i] : 0.0f;
+    ln__local_thickness(s->dist, s->w, s->w, s->best, s->thick);
+    free(s->best);
+    s->best = NULL;
+    return LN_OK;
+}
+
+/* The squared height u = 2 R d - d^2 into s->dist, and s->thick turned
+ * into the blurred thickness (at least d) that sets the colour band. */
+static int ln__single_squared_height(struct ln__single *s, struct ln_error *err)
+{
+    const int w = s->w;
+    const size_t n = s->n;
+    float *dist = s->dist, *thick = s->thick, *sd = s->sd;
     /* Blurred thickness (normalised over the object, so it also reaches a
      * little outside): the colour blend band, and the slope of the squared
      * height continued past the silhouette. */
-    float *blur = ln_alloc_array(n, 2 * sizeof(float), 0, "thickness map", err);
-    if (!blur) {
-        rc = err ? err->code : LN_ENOMEM;
-        goto cleanup;
-    }
+    float *blur = s->blur = ln_alloc_array(n, 2 * sizeof(float), 0, "thickness map", err);
+    if (!blur)
+        return ln__single_nomem(err);
     for (size_t i = 0; i < n; i++) {
         float m = dist[i] > 0.0f ? 1.0f : 0.0f;
         blur[2 * i] = thick[i] * m;
         blur[2 * i + 1] = m;
     }
     int radius = w / 32 > 2 ? w / 32 : 2;
-    ln__sculpt_box_blur(blur, w, w, 2, radius, 2, tmp);
+    ln__sculpt_box_blur(blur, w, w, 2, radius, 2, s->tmp);
     /* Squared height u = 2 R d - d^2, continued outside as the tangent
      * 2 R sd so that the silhouette stays where the distance map put it. */
     float *u = dist;
@@ -270,13 +300,22 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
         }
         thick[i] = rb > d ? rb : d;
     }
-    /* Smoothing: u is relaxed toward the solution of the Poisson problem
-     * -lap u = f, where f is the Laplacian of u itself, blurred. A smooth
-     * f gives a smooth u, while the local depth scale (the low
-     * frequencies of f) stays that of the circular profile: the ridges of
-     * the distance map and the steps of R where a wide part meets a narrow
-     * one, which are concentrated in f, are spread out, and nothing else
-     * changes (a disc's f is constant, so its sphere is kept exactly). */
+    return LN_OK;
+}
+
+/* Smoothing: u is relaxed toward the solution of the Poisson problem
+ * -lap u = f, where f is the Laplacian of u itself, blurred. A smooth f
+ * gives a smooth u, while the local depth scale (the low frequencies of
+ * f) stays that of the circular profile: the ridges of the distance map
+ * and the steps of R where a wide part meets a narrow one, which are
+ * concentrated in f, are spread out, and nothing else changes (a disc's f
+ * is constant, so its sphere is kept exactly). Reuses s->blur for f. */
+static void ln__single_relax(struct ln__single *s)
+{
+    const int w = s->w;
+    const size_t n = s->n;
+    float *u = s->dist, *blur = s->blur;
+    const float *sd = s->sd;
     for (int y = 0; y < w; y++) {
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
@@ -288,7 +327,7 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
         }
     }
     int f_radius = w / 16 > 2 ? w / 16 : 2;
-    ln__sculpt_box_blur(blur, w, w, 2, f_radius, 2, tmp);
+    ln__sculpt_box_blur(blur, w, w, 2, f_radius, 2, s->tmp);
     for (size_t i = 0; i < n; i++)
         blur[i] = blur[2 * i + 1] > 1e-6f ? blur[2 * i] / blur[2 * i + 1] : 0.0f;
     struct ln__sor sor = {.u = u, .sd = sd, .f = blur, .w = w};
@@ -297,11 +336,19 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
         for (sor.colour = 0; sor.colour < 2; sor.colour++)
             ln_parallel_for((size_t)(w - 2), 16, ln__sor_rows, &sor);
     }
-    /* Height, world units. Outside, the negative mirror of the profile:
-     * with the same steepness on both sides of the silhouette, marching
-     * cubes puts the rim where the distance map crosses zero. */
+}
+
+/* Height in world units into s->sd, its maximum into s->max_h; frees the
+ * squared height and the blur. Outside, the negative mirror of the
+ * profile: with the same steepness on both sides of the silhouette,
+ * marching cubes puts the rim where the distance map crosses zero. */
+static void ln__single_height(struct ln__single *s)
+{
+    const float fw = (float)s->w;
+    const float *u = s->dist;
+    float *sd = s->sd;
     float max_h = 0.0f;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < s->n; i++) {
         float h = LN__SCULPT_DEPTH * sqrtf(fabsf(u[i])) / fw;
         if (sd[i] > 0.0f) {
             sd[i] = u[i] > 0.0f ? h : 0.0f;
@@ -311,64 +358,69 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
             sd[i] = -h;
         }
     }
-    free(blur);
-    free(dist);
-    dist = NULL;
+    s->max_h = max_h;
+    free(s->blur);
+    s->blur = NULL;
+    free(s->dist);
+    s->dist = NULL;
+}
 
-    /* Field h - |z| on the pixel grid, one padding layer around x and y and
-     * two empty layers beyond the deepest point in z. */
-    const int kz = (int)ceilf(max_h * fw) + 2;
-    const int nx = w + 2, ny = w + 2, nz = 2 * kz + 1;
+/* Field h - |z| into s->field on the pixel grid, one padding layer around
+ * x and y and two empty layers beyond the deepest point in z. */
+static int ln__single_field(struct ln__single *s, struct ln_error *err)
+{
+    const int w = s->w;
+    const float fw = (float)w;
+    s->kz = (int)ceilf(s->max_h * fw) + 2;
+    const int nx = w + 2, ny = w + 2, nz = 2 * s->kz + 1;
     size_t n_field;
-    if (ln_size_mul3((size_t)nx, (size_t)ny, (size_t)nz, &n_field) < 0) {
-        rc = ln_error_set(err, LN_ETOOBIG, "inflation grid is too large");
-        goto cleanup;
-    }
-    field = ln_alloc_array(n_field, sizeof(float), 0, "inflation grid", err);
-    if (!field) {
-        rc = err ? err->code : LN_ENOMEM;
-        goto cleanup;
-    }
-    struct ln__fill fill = {.field = field, .height = sd, .w = w, .kz = kz};
+    if (ln_size_mul3((size_t)nx, (size_t)ny, (size_t)nz, &n_field) < 0)
+        return ln_error_set(err, LN_ETOOBIG, "inflation grid is too large");
+    s->field = ln_alloc_array(n_field, sizeof(float), 0, "inflation grid", err);
+    if (!s->field)
+        return ln__single_nomem(err);
+    struct ln__fill fill = {.field = s->field, .height = s->sd, .w = w, .kz = s->kz};
     ln_parallel_for((size_t)nx, 4, ln__fill_slabs, &fill);
-    t0 = ln__sculpt_stage_done(rep, "inflating", t0);
-    if (ln_progress_canceled(progress)) {
-        rc = ln_error_set(err, LN_ECANCELED, "canceled");
-        goto cleanup;
-    }
+    return LN_OK;
+}
 
-    ln_progress_report(progress, "meshing", 0.4);
+/* The surface of s->field into out (voxel centres are pixel centres);
+ * frees the field. Fails with LN_EUNUSABLE when there is none. */
+static int ln__single_mesh(struct ln__single *s, struct ln_mesh *out, struct ln_error *err)
+{
+    const int w = s->w, kz = s->kz;
+    const float fw = (float)w;
     const float origin[3] = {-0.5f - 0.5f / fw, -0.5f - 0.5f / fw, -(float)kz / fw};
     const float spacing[3] = {1.0f / fw, 1.0f / fw, 1.0f / fw};
-    if ((rc = ln_mc_extract(field, nx, ny, nz, 0.0f, origin, spacing, out, err)) < 0)
-        goto cleanup;
-    free(field);
-    field = NULL;
-    if (out->n_faces == 0) {
-        rc = ln_error_set(err, LN_EUNUSABLE, "the object is too thin to model at resolution %d",
-                          res);
-        goto cleanup;
-    }
-    t0 = ln__sculpt_stage_done(rep, "meshing", t0);
-    if (ln_progress_canceled(progress)) {
-        rc = ln_error_set(err, LN_ECANCELED, "canceled");
-        goto cleanup;
-    }
+    int rc = ln_mc_extract(s->field, w + 2, w + 2, 2 * kz + 1, 0.0f, origin, spacing, out, err);
+    if (rc < 0)
+        return rc;
+    free(s->field);
+    s->field = NULL;
+    if (out->n_faces == 0)
+        return ln_error_set(err, LN_EUNUSABLE, "the object is too thin to model at resolution %d",
+                            w);
+    return LN_OK;
+}
 
-    /* Colours: the image in front; behind, the object's colours blurred
-     * (normalised over the object, so nothing from the background comes in
-     * at the edge), a little darker and less saturated. */
-    ln_progress_report(progress, "colouring", 0.7);
-    front = ln_alloc_array(n, 3 * sizeof(float), 0, "colour map", err);
-    back = ln_alloc_array(n, 3 * sizeof(float), 0, "colour map", err);
-    if (!front || !back) {
-        rc = err ? err->code : LN_ENOMEM;
-        goto cleanup;
-    }
-    if ((rc = ln__sculpt_colour_extend(prem, w, 4, front, err)) < 0)
-        goto cleanup;
+/* Vertex colours of out: the image in front; behind, the object's colours
+ * blurred (normalised over the object, so nothing from the background
+ * comes in at the edge), a little darker and less saturated. Blurs
+ * s->prem in place. */
+static int ln__single_colours(struct ln__single *s, struct ln_mesh *out, struct ln_error *err)
+{
+    const int w = s->w;
+    const size_t n = s->n;
+    s->front = ln_alloc_array(n, 3 * sizeof(float), 0, "colour map", err);
+    s->back = ln_alloc_array(n, 3 * sizeof(float), 0, "colour map", err);
+    if (!s->front || !s->back)
+        return ln__single_nomem(err);
+    float *prem = s->prem, *front = s->front, *back = s->back;
+    int rc = ln__sculpt_colour_extend(prem, w, 4, front, err);
+    if (rc < 0)
+        return rc;
     int back_radius = w / LN__BACK_BLUR_FRACTION > 2 ? w / LN__BACK_BLUR_FRACTION : 2;
-    ln__sculpt_box_blur(prem, w, w, 4, back_radius, 2, tmp);
+    ln__sculpt_box_blur(prem, w, w, 4, back_radius, 2, s->tmp);
     for (size_t i = 0; i < n; i++) {
         float a = prem[4 * i + 3];
         float c[3];
@@ -380,31 +432,66 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
     }
     if (!out->colors) {
         out->colors = ln_alloc_array(out->n_vertices, 3 * sizeof(float), 0, "mesh colours", err);
-        if (!out->colors) {
-            rc = err ? err->code : LN_ENOMEM;
-            goto cleanup;
-        }
+        if (!out->colors)
+            return ln__single_nomem(err);
     }
     struct ln__single_colour col = {
-        .mesh = out, .front = front, .back = back, .thick = thick, .w = w};
+        .mesh = out, .front = front, .back = back, .thick = s->thick, .w = w};
     ln_parallel_for(out->n_vertices, 4096, ln__single_colour_body, &col);
+    return LN_OK;
+}
+
+int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,
+                          int res, const struct ln_progress *progress, struct ln_mesh *out,
+                          struct ln_generate_report *rep, struct ln_error *err)
+{
+    struct ln__single s = {.w = res, .n = (size_t)res * res};
+    int rc;
+    double t0 = ln_time_now();
+
+    ln_progress_report(progress, "foreground", 0.0);
+    if ((rc = ln__single_foreground(in, opt, &s, rep, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "foreground", t0);
+    if ((rc = ln__single_canceled(progress, err)) < 0)
+        goto cleanup;
+
+    ln_progress_report(progress, "inflating", 0.15);
+    if ((rc = ln__single_thickness(&s, err)) < 0 || (rc = ln__single_squared_height(&s, err)) < 0)
+        goto cleanup;
+    ln__single_relax(&s);
+    ln__single_height(&s);
+    if ((rc = ln__single_field(&s, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "inflating", t0);
+    if ((rc = ln__single_canceled(progress, err)) < 0)
+        goto cleanup;
+
+    ln_progress_report(progress, "meshing", 0.4);
+    if ((rc = ln__single_mesh(&s, out, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "meshing", t0);
+    if ((rc = ln__single_canceled(progress, err)) < 0)
+        goto cleanup;
+
+    ln_progress_report(progress, "colouring", 0.7);
+    if ((rc = ln__single_colours(&s, out, err)) < 0)
+        goto cleanup;
     ln__sculpt_stage_done(rep, "colouring", t0);
     ln_progress_report(progress, "colouring", 1.0);
-    rc = LN_OK;
 
 cleanup:
     if (rc < 0)
         ln_mesh_free(out);
-    free(back);
-    free(front);
-    free(field);
-    free(best);
-    free(tmp);
-    free(thick);
-    free(dist);
-    free(sd);
-    free(prem);
-    ln_image_free(&square);
-    ln_image_free(&cut);
+    free(s.back);
+    free(s.front);
+    free(s.field);
+    free(s.blur);
+    free(s.best);
+    free(s.tmp);
+    free(s.thick);
+    free(s.dist);
+    free(s.sd);
+    free(s.prem);
     return rc;
 }

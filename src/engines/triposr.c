@@ -547,6 +547,253 @@ static size_t ln__flood_gather(const struct ln__flood *c, const float *axis, siz
     return n;
 }
 
+/* One coarse-to-fine evaluation: the buffers it owns, the query it calls
+ * and the views its parallel steps share (c for the passes, fl for the
+ * waves). */
+struct ln__c2f_run {
+    int R, M, step;
+    size_t P, n_coarse, n_cells; /* coarse points per axis, coarse points, cells */
+    ln__tsr_eval_fn eval;
+    void *user;
+    const struct ln_progress *progress;
+    int *cidx;      /* [M + 1] fine index of coarse point m */
+    int *lo;        /* [3 R] cell_lo, cell_hi and coarse_of of ln__c2f */
+    float *axis;    /* [R] */
+    float *cval;    /* [P^3] */
+    uint8_t *flags; /* [2 M^3] the first pass's cells, then the waves' fresh cells */
+    uint32_t *wave; /* [M^3] */
+    float *fill;    /* [M^3] fill values, then the roughness of refined cells */
+    size_t *count;  /* [R] */
+    size_t *offset; /* [R] */
+    float *pts;     /* [cap x 3] points of one query call */
+    float *dens;    /* [cap] their densities */
+    size_t *idx;    /* [cap] their places in the field */
+    size_t cap;     /* points per query call */
+    size_t total;   /* points evaluated after the coarse pass */
+    struct ln__c2f c;
+};
+
+static int ln__c2f_canceled(const struct ln__c2f_run *r, struct ln_error *err)
+{
+    return ln_progress_canceled(r->progress)
+               ? ln_error_set(err, LN_ECANCELED, "canceled during the density grid")
+               : LN_OK;
+}
+
+/* Allocates the coarse grid's tables and one query call's buffers. */
+static int ln__c2f_alloc(struct ln__c2f_run *r, struct ln_error *err)
+{
+    const size_t R = (size_t)r->R;
+    r->cidx = ln_alloc_array(r->P, sizeof(int), 0, "coarse grid", err);
+    r->lo = ln_alloc_array(R, 3 * sizeof(int), 0, "coarse grid", err);
+    r->axis = ln_alloc_array(R, sizeof(float), 0, "grid axis", err);
+    r->cval = ln_alloc_array(r->n_coarse, sizeof(float), 0, "coarse density", err);
+    r->flags = ln_alloc_array(r->n_cells, 2, 0, "coarse cells", err);
+    r->wave = ln_alloc_array(r->n_cells, sizeof(uint32_t), 0, "coarse cells", err);
+    r->fill = ln_alloc_array(r->n_cells, sizeof(float), 0, "coarse cells", err);
+    r->count = ln_alloc_array(R, sizeof(size_t), 1, "fine counts", err);
+    r->offset = ln_alloc_array(R, sizeof(size_t), 0, "fine counts", err);
+    if (!r->cidx || !r->lo || !r->axis || !r->cval || !r->flags || !r->wave || !r->fill ||
+        !r->count || !r->offset)
+        return LN_ENOMEM;
+    /* Buffers for one query call: the coarse pass uses them too. */
+    r->cap = LN__TSR_CHUNK;
+    r->pts = ln_alloc_array(r->cap, 3 * sizeof(float), 0, "grid points", err);
+    r->dens = ln_alloc_array(r->cap, sizeof(float), 0, "grid densities", err);
+    if (!r->pts || !r->dens)
+        return LN_ENOMEM;
+    return LN_OK;
+}
+
+/* The coarse points along an axis (0, step, 2 step, ... and R - 1), the
+ * cells and coarse point of each fine index, the axis coordinates, and
+ * the view r->c of all that. */
+static void ln__c2f_index(struct ln__c2f_run *r, float radius)
+{
+    const int R = r->R, M = r->M;
+    int *cidx = r->cidx, *lo = r->lo, *hi = lo + R, *co = hi + R;
+    for (int m = 0; m <= M; m++)
+        cidx[m] = m * r->step < R - 1 ? m * r->step : R - 1;
+    for (int i = 0; i < R; i++) {
+        lo[i] = -1;
+        co[i] = -1;
+    }
+    for (int m = 0; m < M; m++)
+        for (int i = cidx[m]; i <= cidx[m + 1]; i++) {
+            if (lo[i] < 0)
+                lo[i] = m;
+            hi[i] = m;
+        }
+    for (int m = 0; m <= M; m++)
+        co[cidx[m]] = m;
+    ln__triposr_grid_axis(R, radius, r->axis);
+    r->c.cell_lo = lo;
+    r->c.cell_hi = hi;
+    r->c.coarse_of = co;
+    r->c.cval = r->cval;
+    r->c.raw = r->flags;
+    r->c.active = r->flags;
+    r->c.fill = r->fill;
+    r->c.count = r->count;
+    r->c.axis = r->axis;
+}
+
+/* Coarse pass: the density at every coarse point into r->cval, in
+ * coarse-grid order (k fastest), chunk by chunk. */
+static int ln__c2f_coarse(struct ln__c2f_run *r, struct ln_error *err)
+{
+    const size_t P = r->P, n_coarse = r->n_coarse, cap = r->cap;
+    const int *cidx = r->cidx;
+    const float *axis = r->axis;
+    float *pts = r->pts;
+    struct ln_progress coarse_p = ln_progress_span(r->progress, 0.0, 0.15);
+    for (size_t n0 = 0; n0 < n_coarse; n0 += cap) {
+        int rc = ln__c2f_canceled(r, err);
+        if (rc < 0)
+            return rc;
+        const size_t n1 = n0 + cap < n_coarse ? n0 + cap : n_coarse;
+        for (size_t n = n0; n < n1; n++) {
+            const size_t mi = n / (P * P), mj = n / P % P, mk = n % P;
+            pts[(n - n0) * 3 + 0] = axis[cidx[mi]];
+            pts[(n - n0) * 3 + 1] = axis[cidx[mj]];
+            pts[(n - n0) * 3 + 2] = axis[cidx[mk]];
+        }
+        if ((rc = r->eval(r->user, pts, n1 - n0, r->cval + n0, err)) < 0)
+            return rc;
+        ln_progress_report(&coarse_p, "density", (double)n1 / (double)n_coarse);
+    }
+    return LN_OK;
+}
+
+/* Classifies the cells and lays out the fine field (ln__c2f_mark), then
+ * makes the query buffers hold the widest slab and allocates the point
+ * indices. Sets r->total to the points the fine pass evaluates. */
+static int ln__c2f_plan(struct ln__c2f_run *r, struct ln_error *err)
+{
+    ln_parallel_for((size_t)r->M, 1, ln__c2f_classify, &r->c);
+    ln_parallel_for((size_t)r->R, 1, ln__c2f_mark, &r->c);
+    size_t total = 0, widest = 0;
+    for (int i = 0; i < r->R; i++) {
+        total += r->count[i];
+        widest = r->count[i] > widest ? r->count[i] : widest;
+    }
+    r->total = total;
+    if (widest > r->cap) {
+        r->cap = widest;
+        free(r->pts);
+        free(r->dens);
+        r->pts = ln_alloc_array(r->cap, 3 * sizeof(float), 0, "grid points", err);
+        r->dens = ln_alloc_array(r->cap, sizeof(float), 0, "grid densities", err);
+        if (!r->pts || !r->dens)
+            return LN_ENOMEM;
+    }
+    r->idx = ln_alloc_array(r->cap, sizeof(size_t), 0, "grid indices", err);
+    if (!r->idx)
+        return LN_ENOMEM;
+    r->c.pts = r->pts;
+    r->c.idx = r->idx;
+    r->c.dens = r->dens;
+    r->c.offset = r->offset;
+    return LN_OK;
+}
+
+/* Fine pass: the points marked in the field, in runs of whole slabs of
+ * at most cap points each. */
+static int ln__c2f_fine(struct ln__c2f_run *r, struct ln_error *err)
+{
+    const int R = r->R;
+    const size_t *count = r->count;
+    size_t *offset = r->offset;
+    struct ln_progress fine_p = ln_progress_span(r->progress, 0.15, 0.95);
+    size_t done_pts = 0;
+    for (int i0 = 0; i0 < R;) {
+        int rc = ln__c2f_canceled(r, err);
+        if (rc < 0)
+            return rc;
+        size_t n = 0;
+        int i1 = i0;
+        while (i1 < R && (i1 == i0 || n + count[i1] <= r->cap)) {
+            offset[i1 - i0] = n;
+            n += count[i1];
+            i1++;
+        }
+        r->c.i0 = (size_t)i0;
+        ln_parallel_for((size_t)(i1 - i0), 1, ln__c2f_gather, &r->c);
+        if ((rc = r->eval(r->user, r->pts, n, r->dens, err)) < 0)
+            return rc;
+        ln_parallel_for(n, 4096, ln__c2f_scatter, &r->c);
+        done_pts += n;
+        ln_progress_report(&fine_p, "density",
+                           r->total ? (double)done_pts / (double)r->total : 1.0);
+        i0 = i1;
+    }
+    return LN_OK;
+}
+
+/* Then the waves that follow the surface into cells left coarse, until no
+ * cell is left to refine; adds their points to r->total and leaves in
+ * r->wave the wave that refined each cell (0: none). */
+static int ln__c2f_follow(struct ln__c2f_run *r, struct ln_error *err)
+{
+    const size_t n_cells = r->n_cells;
+    uint32_t *wave = r->wave;
+    /* fill is spent (the field holds it): it keeps the roughness now. */
+    struct ln__flood fl = {
+        .R = r->R,
+        .M = r->M,
+        .cidx = r->cidx,
+        .lo = r->c.cell_lo,
+        .hi = r->c.cell_hi,
+        .co = r->c.coarse_of,
+        .field = r->c.field,
+        .wave = wave,
+        .fresh = r->flags + n_cells,
+        .dev = r->fill,
+        .current = 1,
+    };
+    for (size_t q = 0; q < n_cells; q++)
+        wave[q] = r->c.active[q] ? 1u : 0u;
+    for (;;) {
+        ln_parallel_for((size_t)r->M, 1, ln__flood_dev, &fl);
+        ln_parallel_for((size_t)r->M, 1, ln__flood_check, &fl);
+        size_t cell_at = 0, point_at = 0, any = 0;
+        for (size_t q = 0; q < n_cells && !any; q++)
+            any = fl.fresh[q];
+        if (!any)
+            return LN_OK;
+        while (cell_at < n_cells) {
+            int rc = ln__c2f_canceled(r, err);
+            if (rc < 0)
+                return rc;
+            const size_t n =
+                ln__flood_gather(&fl, r->axis, &cell_at, &point_at, r->cap, r->pts, r->idx);
+            if (n == 0)
+                break;
+            if ((rc = r->eval(r->user, r->pts, n, r->dens, err)) < 0)
+                return rc;
+            ln_parallel_for(n, 4096, ln__c2f_scatter, &r->c);
+            r->total += n;
+        }
+        fl.current++;
+        for (size_t q = 0; q < n_cells; q++)
+            if (fl.fresh[q])
+                wave[q] = fl.current;
+    }
+}
+
+/* What the evaluation cost: points evaluated, cells refined. */
+static void ln__c2f_stats(const struct ln__c2f_run *r, struct ln__tsr_density_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    stats->n_points = (size_t)r->R * (size_t)r->R * (size_t)r->R;
+    stats->n_coarse = r->n_coarse;
+    stats->n_evaluated = r->n_coarse + r->total;
+    stats->n_cells = r->n_cells;
+    for (size_t q = 0; q < r->n_cells; q++)
+        stats->n_cells_fine += r->wave[q] != 0;
+    stats->step = r->step;
+}
+
 int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval, void *user,
                              float *field, struct ln__tsr_density_stats *stats,
                              const struct ln_progress *progress, struct ln_error *err)
@@ -561,187 +808,40 @@ int ln__tsr_grid_coarse_fine(int R, float radius, int step, ln__tsr_eval_fn eval
     /* Coarse points at 0, step, 2 step, ... and R - 1: M cells per axis,
      * the last one possibly narrower. */
     const int M = (R - 1 + step - 1) / step;
-    const size_t P = (size_t)M + 1, n_coarse = P * P * P, n_cells = (size_t)M * M * M;
-    struct ln__c2f c = {.R = R, .M = M, .field = field};
-    int *cidx = ln_alloc_array(P, sizeof(int), 0, "coarse grid", err);
-    int *lo = ln_alloc_array((size_t)R, 3 * sizeof(int), 0, "coarse grid", err);
-    float *axis = ln_alloc_array((size_t)R, sizeof(float), 0, "grid axis", err);
-    float *cval = ln_alloc_array(n_coarse, sizeof(float), 0, "coarse density", err);
-    uint8_t *flags = ln_alloc_array(n_cells, 2, 0, "coarse cells", err);
-    uint32_t *wave = ln_alloc_array(n_cells, sizeof(uint32_t), 0, "coarse cells", err);
-    float *fill = ln_alloc_array(n_cells, sizeof(float), 0, "coarse cells", err);
-    size_t *count = ln_alloc_array((size_t)R, sizeof(size_t), 1, "fine counts", err);
-    size_t *offset = ln_alloc_array((size_t)R, sizeof(size_t), 0, "fine counts", err);
-    float *pts = NULL, *dens = NULL;
-    size_t *idx = NULL;
-    if (!cidx || !lo || !axis || !cval || !flags || !wave || !fill || !count || !offset) {
-        rc = LN_ENOMEM;
+    struct ln__c2f_run r = {
+        .R = R,
+        .M = M,
+        .step = step,
+        .P = (size_t)M + 1,
+        .n_coarse = ((size_t)M + 1) * ((size_t)M + 1) * ((size_t)M + 1),
+        .n_cells = (size_t)M * M * M,
+        .eval = eval,
+        .user = user,
+        .progress = progress,
+        .c = {.R = R, .M = M, .field = field},
+    };
+    if ((rc = ln__c2f_alloc(&r, err)) < 0)
         goto done;
-    }
-    for (int m = 0; m <= M; m++)
-        cidx[m] = m * step < R - 1 ? m * step : R - 1;
-    int *hi = lo + R, *co = hi + R;
-    for (int i = 0; i < R; i++) {
-        lo[i] = -1;
-        co[i] = -1;
-    }
-    for (int m = 0; m < M; m++)
-        for (int i = cidx[m]; i <= cidx[m + 1]; i++) {
-            if (lo[i] < 0)
-                lo[i] = m;
-            hi[i] = m;
-        }
-    for (int m = 0; m <= M; m++)
-        co[cidx[m]] = m;
-    ln__triposr_grid_axis(R, radius, axis);
-    c.cell_lo = lo;
-    c.cell_hi = hi;
-    c.coarse_of = co;
-    c.cval = cval;
-    c.raw = flags;
-    c.active = flags;
-    c.fill = fill;
-    c.count = count;
-    c.axis = axis;
-
-    /* Buffers for one query call: the coarse pass uses them too. */
-    size_t cap = LN__TSR_CHUNK;
-    pts = ln_alloc_array(cap, 3 * sizeof(float), 0, "grid points", err);
-    dens = ln_alloc_array(cap, sizeof(float), 0, "grid densities", err);
-    if (!pts || !dens) {
-        rc = LN_ENOMEM;
+    ln__c2f_index(&r, radius);
+    if ((rc = ln__c2f_coarse(&r, err)) < 0 || (rc = ln__c2f_plan(&r, err)) < 0 ||
+        (rc = ln__c2f_fine(&r, err)) < 0 || (rc = ln__c2f_follow(&r, err)) < 0)
         goto done;
-    }
-
-    /* Coarse pass, in coarse-grid order (k fastest), chunk by chunk. */
-    struct ln_progress coarse_p = ln_progress_span(progress, 0.0, 0.15);
-    for (size_t n0 = 0; n0 < n_coarse; n0 += cap) {
-        if (ln_progress_canceled(progress)) {
-            rc = ln_error_set(err, LN_ECANCELED, "canceled during the density grid");
-            goto done;
-        }
-        const size_t n1 = n0 + cap < n_coarse ? n0 + cap : n_coarse;
-        for (size_t n = n0; n < n1; n++) {
-            const size_t mi = n / (P * P), mj = n / P % P, mk = n % P;
-            pts[(n - n0) * 3 + 0] = axis[cidx[mi]];
-            pts[(n - n0) * 3 + 1] = axis[cidx[mj]];
-            pts[(n - n0) * 3 + 2] = axis[cidx[mk]];
-        }
-        if ((rc = eval(user, pts, n1 - n0, cval + n0, err)) < 0)
-            goto done;
-        ln_progress_report(&coarse_p, "density", (double)n1 / (double)n_coarse);
-    }
-
-    ln_parallel_for((size_t)M, 1, ln__c2f_classify, &c);
-    ln_parallel_for((size_t)R, 1, ln__c2f_mark, &c);
-
-    size_t total = 0, widest = 0;
-    for (int i = 0; i < R; i++) {
-        total += count[i];
-        widest = count[i] > widest ? count[i] : widest;
-    }
-    if (widest > cap) {
-        cap = widest;
-        free(pts);
-        free(dens);
-        pts = ln_alloc_array(cap, 3 * sizeof(float), 0, "grid points", err);
-        dens = ln_alloc_array(cap, sizeof(float), 0, "grid densities", err);
-        if (!pts || !dens) {
-            rc = LN_ENOMEM;
-            goto done;
-        }
-    }
-    idx = ln_alloc_array(cap, sizeof(size_t), 0, "grid indices", err);
-    if (!idx) {
-        rc = LN_ENOMEM;
-        goto done;
-    }
-    c.pts = pts;
-    c.idx = idx;
-    c.dens = dens;
-    c.offset = offset;
-
-    /* Fine pass: runs of whole slabs of at most cap points each. */
-    struct ln_progress fine_p = ln_progress_span(progress, 0.15, 0.95);
-    size_t done_pts = 0;
-    for (int i0 = 0; i0 < R;) {
-        if (ln_progress_canceled(progress)) {
-            rc = ln_error_set(err, LN_ECANCELED, "canceled during the density grid");
-            goto done;
-        }
-        size_t n = 0;
-        int i1 = i0;
-        while (i1 < R && (i1 == i0 || n + count[i1] <= cap)) {
-            offset[i1 - i0] = n;
-            n += count[i1];
-            i1++;
-        }
-        c.i0 = (size_t)i0;
-        ln_parallel_for((size_t)(i1 - i0), 1, ln__c2f_gather, &c);
-        if ((rc = eval(user, pts, n, dens, err)) < 0)
-            goto done;
-        ln_parallel_for(n, 4096, ln__c2f_scatter, &c);
-        done_pts += n;
-        ln_progress_report(&fine_p, "density", total ? (double)done_pts / (double)total : 1.0);
-        i0 = i1;
-    }
-
-    /* Then the waves that follow the surface into cells left coarse. */
-    /* fill is spent (the field holds it): it keeps the roughness now. */
-    struct ln__flood fl = {R, M, cidx, lo, hi, co, field, wave, flags + n_cells, fill, 1};
-    for (size_t q = 0; q < n_cells; q++)
-        wave[q] = c.active[q] ? 1u : 0u;
-    for (;;) {
-        ln_parallel_for((size_t)M, 1, ln__flood_dev, &fl);
-        ln_parallel_for((size_t)M, 1, ln__flood_check, &fl);
-        size_t cell_at = 0, point_at = 0, any = 0;
-        for (size_t q = 0; q < n_cells && !any; q++)
-            any = fl.fresh[q];
-        if (!any)
-            break;
-        while (cell_at < n_cells) {
-            if (ln_progress_canceled(progress)) {
-                rc = ln_error_set(err, LN_ECANCELED, "canceled during the density grid");
-                goto done;
-            }
-            const size_t n = ln__flood_gather(&fl, axis, &cell_at, &point_at, cap, pts, idx);
-            if (n == 0)
-                break;
-            if ((rc = eval(user, pts, n, dens, err)) < 0)
-                goto done;
-            ln_parallel_for(n, 4096, ln__c2f_scatter, &c);
-            total += n;
-        }
-        fl.current++;
-        for (size_t q = 0; q < n_cells; q++)
-            if (fl.fresh[q])
-                wave[q] = fl.current;
-    }
     ln_progress_report(progress, "density", 1.0);
-
-    if (stats) {
-        memset(stats, 0, sizeof *stats);
-        stats->n_points = (size_t)R * (size_t)R * (size_t)R;
-        stats->n_coarse = n_coarse;
-        stats->n_evaluated = n_coarse + total;
-        stats->n_cells = n_cells;
-        for (size_t q = 0; q < n_cells; q++)
-            stats->n_cells_fine += wave[q] != 0;
-        stats->step = step;
-    }
+    if (stats)
+        ln__c2f_stats(&r, stats);
 done:
-    free(idx);
-    free(dens);
-    free(pts);
-    free(offset);
-    free(count);
-    free(fill);
-    free(wave);
-    free(flags);
-    free(cval);
-    free(axis);
-    free(lo);
-    free(cidx);
+    free(r.idx);
+    free(r.dens);
+    free(r.pts);
+    free(r.offset);
+    free(r.count);
+    free(r.fill);
+    free(r.wave);
+    free(r.flags);
+    free(r.cval);
+    free(r.axis);
+    free(r.lo);
+    free(r.cidx);
     return rc;
 }
 

@@ -113,18 +113,190 @@ static int ln__obj_kw(const char *kw, size_t n, const char *name)
     return strlen(name) == n && memcmp(kw, name, n) == 0;
 }
 
+/* The state of one read: the elements met so far, in file order, and the
+ * line being read (for messages). */
+struct ln__obj_reader {
+    struct ln_buf pos, col, nrm; /* 3 floats per v (col: white if none), per vn */
+    struct ln_buf corners;       /* struct ln__obj_corner, 3 per triangle */
+    size_t n_v, n_vt, n_vn, n_colored, line;
+};
+
+/* "v x y z", "v x y z w" or "v x y z r g b" after the keyword, at s. */
+static int ln__obj_vertex(struct ln__obj_reader *r, char *s, struct ln_error *err)
+{
+    double v[7];
+    int n = 0;
+    while (*ln__skip_space(s) && n < 7 && ln__parse_double(&s, &v[n]) == 0)
+        n++;
+    if (*ln__skip_space(s) || n < 3 || n == 5)
+        return ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed vertex", r->line);
+    float p[3] = {(float)v[0], (float)v[1], (float)v[2]};
+    if (!isfinite(p[0]) || !isfinite(p[1]) || !isfinite(p[2]))
+        return ln_error_set(err, LN_EFORMAT, "OBJ line %zu: non-finite vertex", r->line);
+    /* Three numbers after the position are sRGB colour; a single one is
+     * the optional weight w. */
+    float c[3] = {1.0f, 1.0f, 1.0f};
+    if (n >= 6) {
+        for (int k = 0; k < 3; k++)
+            c[k] = ln__clamp01((float)v[3 + k]);
+        r->n_colored++;
+    }
+    ln_buf_append(&r->pos, p, sizeof p);
+    ln_buf_append(&r->col, c, sizeof c);
+    r->n_v++;
+    return LN_OK;
+}
+
+/* "vn x y z" after the keyword, at s: kept as a unit vector. */
+static int ln__obj_normal(struct ln__obj_reader *r, char *s, struct ln_error *err)
+{
+    double v[3];
+    int n = 0;
+    while (*ln__skip_space(s) && n < 3 && ln__parse_double(&s, &v[n]) == 0)
+        n++;
+    if (*ln__skip_space(s) || n != 3)
+        return ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed normal", r->line);
+    float fn[3] = {(float)v[0], (float)v[1], (float)v[2]};
+    ln__unit3(fn, fn);
+    ln_buf_append(&r->nrm, fn, sizeof fn);
+    r->n_vn++;
+    return LN_OK;
+}
+
+/* "vt u [v [w]]" after the keyword, at s: only counted, for the faces'
+ * references. */
+static int ln__obj_texcoord(struct ln__obj_reader *r, char *s, struct ln_error *err)
+{
+    double v[3];
+    int n = 0;
+    while (*ln__skip_space(s) && n < 3 && ln__parse_double(&s, &v[n]) == 0)
+        n++;
+    if (*ln__skip_space(s) || n < 1)
+        return ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed texture coordinate", r->line);
+    r->n_vt++;
+    return LN_OK;
+}
+
+/* "f" and its corners after the keyword, at s: the polygon fanned into
+ * triangles appended to r->corners. */
+static int ln__obj_face(struct ln__obj_reader *r, char *s, struct ln_error *err)
+{
+    struct ln__obj_corner first = {0}, prev = {0}, c;
+    int k = 0;
+    for (s = ln__skip_space(s); *s; s = ln__skip_space(s), k++) {
+        uint32_t t;
+        if (ln__obj_corner(&s, r->n_v, r->n_vt, r->n_vn, &c, &t) < 0 ||
+            (t != LN__OBJ_NONE && t >= r->n_vt))
+            return ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed face", r->line);
+        if (k == 0)
+            first = c;
+        if (k >= 2) {
+            struct ln__obj_corner tri[3] = {first, prev, c};
+            ln_buf_append(&r->corners, tri, sizeof tri);
+        }
+        prev = c;
+    }
+    if (k < 3)
+        return ln_error_set(err, LN_EFORMAT, "OBJ line %zu: a face needs 3 vertices", r->line);
+    return LN_OK;
+}
+
+/* One line, its comment already cut off: blank, an element this reader
+ * keeps, or a keyword it passes over. */
+static int ln__obj_line(struct ln__obj_reader *r, char *s, struct ln_error *err)
+{
+    s = ln__skip_space(s);
+    if (!*s)
+        return LN_OK;
+    char *kw = s;
+    while (*s && !ln__is_space(*s))
+        s++;
+    size_t kwlen = (size_t)(s - kw);
+    int rc = LN_OK;
+    if (ln__obj_kw(kw, kwlen, "v"))
+        rc = ln__obj_vertex(r, s, err);
+    else if (ln__obj_kw(kw, kwlen, "vn"))
+        rc = ln__obj_normal(r, s, err);
+    else if (ln__obj_kw(kw, kwlen, "vt"))
+        rc = ln__obj_texcoord(r, s, err);
+    else if (ln__obj_kw(kw, kwlen, "f"))
+        rc = ln__obj_face(r, s, err);
+    else if (!ln__obj_is_keyword(kw, kwlen))
+        rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: unexpected \"%.*s\"", r->line,
+                          (int)(kwlen < 20 ? kwlen : 20), kw);
+    if (rc < 0)
+        return rc;
+    if (r->pos.failed || r->col.failed || r->nrm.failed || r->corners.failed)
+        return ln_error_set(err, LN_ENOMEM, "out of memory reading the OBJ file");
+    return LN_OK;
+}
+
+/* Checks that there are faces and that every corner refers to a vertex
+ * and normal the file defines; *all_normals says whether every corner
+ * names a normal. */
+static int ln__obj_check(const struct ln__obj_reader *r, int *all_normals, struct ln_error *err)
+{
+    size_t n_corners = r->corners.len / sizeof(struct ln__obj_corner);
+    const struct ln__obj_corner *cs = (const struct ln__obj_corner *)r->corners.data;
+    if (n_corners == 0)
+        return ln_error_set(err, LN_EFORMAT, "OBJ: the file holds no faces");
+    if (r->n_v > UINT32_MAX)
+        return ln_error_set(err, LN_EFORMAT, "OBJ: too many vertices (%zu)", r->n_v);
+    *all_normals = 1;
+    for (size_t i = 0; i < n_corners; i++) {
+        if (cs[i].v >= r->n_v || (cs[i].n != LN__OBJ_NONE && cs[i].n >= r->n_vn))
+            return ln_error_set(err, LN_EFORMAT, "OBJ: face %zu refers to a missing %s", i / 3,
+                                cs[i].v >= r->n_v ? "vertex" : "normal");
+        *all_normals &= cs[i].n != LN__OBJ_NONE;
+    }
+    return LN_OK;
+}
+
+/* The mesh from the checked elements: OBJ vertices one for one, colours
+ * when any vertex has one, normals when every corner names one. */
+static int ln__obj_build(const struct ln__obj_reader *r, int all_normals, struct ln_mesh *out,
+                         struct ln_error *err)
+{
+    const size_t n_v = r->n_v, n_corners = r->corners.len / sizeof(struct ln__obj_corner);
+    const struct ln__obj_corner *cs = (const struct ln__obj_corner *)r->corners.data;
+    int rc = ln_mesh_alloc(out, n_v, n_corners / 3, r->n_colored > 0, err);
+    if (rc < 0)
+        return rc;
+    memcpy(out->positions, r->pos.data, r->pos.len);
+    if (out->colors)
+        memcpy(out->colors, r->col.data, r->col.len);
+    for (size_t i = 0; i < n_corners; i++)
+        out->indices[i] = cs[i].v;
+    if (!all_normals)
+        return LN_OK;
+    out->normals = ln_alloc_array(n_v, 3 * sizeof(float), 0, "mesh normals", err);
+    if (!out->normals)
+        return err ? err->code : LN_ENOMEM;
+    /* A vertex no face uses keeps an arbitrary unit normal; a vertex used
+     * with several normals keeps the last one. */
+    for (size_t i = 0; i < n_v; i++) {
+        out->normals[3 * i] = 0.0f;
+        out->normals[3 * i + 1] = 1.0f;
+        out->normals[3 * i + 2] = 0.0f;
+    }
+    const float *vn = (const float *)r->nrm.data;
+    for (size_t i = 0; i < n_corners; i++)
+        memcpy(out->normals + 3 * (size_t)cs[i].v, vn + 3 * (size_t)cs[i].n, 3 * sizeof(float));
+    return LN_OK;
+}
+
 int ln__obj_decode(const uint8_t *data, size_t len, struct ln_mesh *out, struct ln_error *err)
 {
     char *text = NULL;
-    struct ln_buf pos = {0}, col = {0}, nrm = {0}, corners = {0};
-    size_t n_v = 0, n_vt = 0, n_vn = 0, n_colored = 0, line = 0;
+    struct ln__obj_reader r = {0};
+    int all_normals = 0;
     int rc = ln__text_copy(data, len, "OBJ", &text, err);
     if (rc < 0)
         goto cleanup;
 
     char *next;
     for (char *s = text; *s; s = next) {
-        line++;
+        r.line++;
         char *eol = strchr(s, '\n');
         if (eol) {
             *eol = 0;
@@ -135,147 +307,18 @@ int ln__obj_decode(const uint8_t *data, size_t len, struct ln_mesh *out, struct 
         char *hash = strchr(s, '#');
         if (hash)
             *hash = 0;
-        s = ln__skip_space(s);
-        if (!*s)
-            continue;
-        char *kw = s;
-        while (*s && !ln__is_space(*s))
-            s++;
-        size_t kwlen = (size_t)(s - kw);
-
-        if (ln__obj_kw(kw, kwlen, "v")) {
-            double v[7];
-            int n = 0;
-            while (*ln__skip_space(s) && n < 7 && ln__parse_double(&s, &v[n]) == 0)
-                n++;
-            if (*ln__skip_space(s) || n < 3 || n == 5) {
-                rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed vertex", line);
-                goto cleanup;
-            }
-            float p[3] = {(float)v[0], (float)v[1], (float)v[2]};
-            if (!isfinite(p[0]) || !isfinite(p[1]) || !isfinite(p[2])) {
-                rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: non-finite vertex", line);
-                goto cleanup;
-            }
-            /* Three numbers after the position are sRGB colour; a single
-             * one is the optional weight w. */
-            float c[3] = {1.0f, 1.0f, 1.0f};
-            if (n >= 6) {
-                for (int k = 0; k < 3; k++)
-                    c[k] = ln__clamp01((float)v[3 + k]);
-                n_colored++;
-            }
-            ln_buf_append(&pos, p, sizeof p);
-            ln_buf_append(&col, c, sizeof c);
-            n_v++;
-        } else if (ln__obj_kw(kw, kwlen, "vn")) {
-            double v[3];
-            int n = 0;
-            while (*ln__skip_space(s) && n < 3 && ln__parse_double(&s, &v[n]) == 0)
-                n++;
-            if (*ln__skip_space(s) || n != 3) {
-                rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed normal", line);
-                goto cleanup;
-            }
-            float fn[3] = {(float)v[0], (float)v[1], (float)v[2]};
-            ln__unit3(fn, fn);
-            ln_buf_append(&nrm, fn, sizeof fn);
-            n_vn++;
-        } else if (ln__obj_kw(kw, kwlen, "vt")) {
-            double v[3];
-            int n = 0;
-            while (*ln__skip_space(s) && n < 3 && ln__parse_double(&s, &v[n]) == 0)
-                n++;
-            if (*ln__skip_space(s) || n < 1) {
-                rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed texture coordinate",
-                                  line);
-                goto cleanup;
-            }
-            n_vt++;
-        } else if (ln__obj_kw(kw, kwlen, "f")) {
-            struct ln__obj_corner first = {0}, prev = {0}, c;
-            int k = 0;
-            for (s = ln__skip_space(s); *s; s = ln__skip_space(s), k++) {
-                uint32_t t;
-                if (ln__obj_corner(&s, n_v, n_vt, n_vn, &c, &t) < 0 ||
-                    (t != LN__OBJ_NONE && t >= n_vt)) {
-                    rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: malformed face", line);
-                    goto cleanup;
-                }
-                if (k == 0)
-                    first = c;
-                if (k >= 2) {
-                    struct ln__obj_corner tri[3] = {first, prev, c};
-                    ln_buf_append(&corners, tri, sizeof tri);
-                }
-                prev = c;
-            }
-            if (k < 3) {
-                rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: a face needs 3 vertices", line);
-                goto cleanup;
-            }
-        } else if (!ln__obj_is_keyword(kw, kwlen)) {
-            rc = ln_error_set(err, LN_EFORMAT, "OBJ line %zu: unexpected \"%.*s\"", line,
-                              (int)(kwlen < 20 ? kwlen : 20), kw);
+        if ((rc = ln__obj_line(&r, s, err)) < 0)
             goto cleanup;
-        }
-        if (pos.failed || col.failed || nrm.failed || corners.failed) {
-            rc = ln_error_set(err, LN_ENOMEM, "out of memory reading the OBJ file");
-            goto cleanup;
-        }
     }
-
-    size_t n_corners = corners.len / sizeof(struct ln__obj_corner);
-    const struct ln__obj_corner *cs = (const struct ln__obj_corner *)corners.data;
-    if (n_corners == 0) {
-        rc = ln_error_set(err, LN_EFORMAT, "OBJ: the file holds no faces");
+    if ((rc = ln__obj_check(&r, &all_normals, err)) < 0)
         goto cleanup;
-    }
-    if (n_v > UINT32_MAX) {
-        rc = ln_error_set(err, LN_EFORMAT, "OBJ: too many vertices (%zu)", n_v);
-        goto cleanup;
-    }
-    int all_normals = 1;
-    for (size_t i = 0; i < n_corners; i++) {
-        if (cs[i].v >= n_v || (cs[i].n != LN__OBJ_NONE && cs[i].n >= n_vn)) {
-            rc = ln_error_set(err, LN_EFORMAT, "OBJ: face %zu refers to a missing %s", i / 3,
-                              cs[i].v >= n_v ? "vertex" : "normal");
-            goto cleanup;
-        }
-        all_normals &= cs[i].n != LN__OBJ_NONE;
-    }
-
-    rc = ln_mesh_alloc(out, n_v, n_corners / 3, n_colored > 0, err);
-    if (rc < 0)
-        goto cleanup;
-    memcpy(out->positions, pos.data, pos.len);
-    if (out->colors)
-        memcpy(out->colors, col.data, col.len);
-    for (size_t i = 0; i < n_corners; i++)
-        out->indices[i] = cs[i].v;
-    if (all_normals) {
-        out->normals = ln_alloc_array(n_v, 3 * sizeof(float), 0, "mesh normals", err);
-        if (!out->normals) {
-            rc = err ? err->code : LN_ENOMEM;
-            goto cleanup;
-        }
-        /* A vertex no face uses keeps an arbitrary unit normal; a vertex
-         * used with several normals keeps the last one. */
-        for (size_t i = 0; i < n_v; i++) {
-            out->normals[3 * i] = 0.0f;
-            out->normals[3 * i + 1] = 1.0f;
-            out->normals[3 * i + 2] = 0.0f;
-        }
-        const float *vn = (const float *)nrm.data;
-        for (size_t i = 0; i < n_corners; i++)
-            memcpy(out->normals + 3 * (size_t)cs[i].v, vn + 3 * (size_t)cs[i].n, 3 * sizeof(float));
-    }
+    rc = ln__obj_build(&r, all_normals, out, err);
 
 cleanup:
     free(text);
-    ln_buf_free(&pos);
-    ln_buf_free(&col);
-    ln_buf_free(&nrm);
-    ln_buf_free(&corners);
+    ln_buf_free(&r.pos);
+    ln_buf_free(&r.col);
+    ln_buf_free(&r.nrm);
+    ln_buf_free(&r.corners);
     return rc;
 }

@@ -346,180 +346,230 @@ static void ln__ply_map_vertex(const struct ln__ply_header *h, const struct ln__
     }
 }
 
+/* The state of one body read: where the values go, the triangles met so
+ * far and what the vertex element declared. */
+struct ln__ply_reader {
+    const struct ln__ply_header *h;
+    struct ln__ply_in *in;
+    struct ln_mesh *out;
+    struct ln_buf idx; /* triangles, three uint32 each, fanned from the polygons */
+    int have_vertices, have_faces;
+    int has_nrm, has_col; /* the vertices carry normals, colours */
+    size_t nv;            /* vertices declared */
+};
+
+static int ln__ply_truncated(struct ln_error *err)
+{
+    return ln_error_set(err, LN_EFORMAT, "PLY: the data ends early or holds a bad value");
+}
+
+/* Refuses an element that claims more items than the bytes left could
+ * hold: each item takes at least one byte per scalar (or list count) in
+ * binary, and two characters per value in ASCII. e has properties. */
+static int ln__ply_check_count(const struct ln__ply_reader *r, const struct ln__ply_elem *e,
+                               struct ln_error *err)
+{
+    const struct ln__ply_prop *props = &r->h->props[e->first];
+    size_t min_item = 0;
+    for (size_t j = 0; j < e->n_props; j++)
+        min_item +=
+            r->in->format == LN__PLY_ASCII
+                ? 2
+                : ln__ply_size[props[j].count_type >= 0 ? props[j].count_type : props[j].type];
+    size_t left = (size_t)(r->in->end - r->in->p);
+    if (e->count > (left + 1) / min_item)
+        return ln_error_set(err, LN_EFORMAT,
+                            "PLY: element %s claims %zu items but only %zu bytes remain", e->name,
+                            e->count, left);
+    return LN_OK;
+}
+
+/* Maps the vertex element's properties into vm and allocates the mesh's
+ * vertex arrays for its items (normals and colours when it has them). */
+static int ln__ply_begin_vertices(struct ln__ply_reader *r, const struct ln__ply_elem *e,
+                                  struct ln__ply_vertex_map *vm, struct ln_error *err)
+{
+    ln__ply_map_vertex(r->h, e, vm);
+    if (vm->pos[0] < 0 || vm->pos[1] < 0 || vm->pos[2] < 0)
+        return ln_error_set(err, LN_EFORMAT, "PLY: vertices have no x, y, z");
+    r->has_nrm = vm->nrm[0] >= 0 && vm->nrm[1] >= 0 && vm->nrm[2] >= 0;
+    r->has_col = vm->col[0] >= 0 && vm->col[1] >= 0 && vm->col[2] >= 0;
+    if (e->count > UINT32_MAX)
+        return ln_error_set(err, LN_EFORMAT, "PLY: too many vertices (%zu)", e->count);
+    r->nv = e->count;
+    int rc = ln_mesh_alloc(r->out, r->nv, 0, r->has_col, err);
+    if (rc < 0)
+        return rc;
+    if (r->has_nrm) {
+        r->out->normals = ln_alloc_array(r->nv, 3 * sizeof(float), 0, "mesh normals", err);
+        if (!r->out->normals)
+            return err ? err->code : LN_ENOMEM;
+    }
+    r->have_vertices = 1;
+    return LN_OK;
+}
+
+/* Finds the face element's index list; its position among the element's
+ * properties into *face_list. */
+static int ln__ply_begin_faces(struct ln__ply_reader *r, const struct ln__ply_elem *e,
+                               int *face_list, struct ln_error *err)
+{
+    const struct ln__ply_prop *props = &r->h->props[e->first];
+    for (size_t j = 0; j < e->n_props; j++)
+        if (props[j].count_type >= 0 && (strcmp(props[j].name, "vertex_indices") == 0 ||
+                                         strcmp(props[j].name, "vertex_index") == 0))
+            *face_list = (int)j;
+    if (*face_list < 0)
+        return ln_error_set(err, LN_EFORMAT, "PLY: faces have no vertex_indices list");
+    r->have_faces = 1;
+    return LN_OK;
+}
+
+/* Reads one list property of item i of e; when it is the face index list
+ * (is_index), fans the polygon into triangles appended to r->idx. */
+static int ln__ply_read_list(struct ln__ply_reader *r, const struct ln__ply_elem *e,
+                             const struct ln__ply_prop *pr, size_t i, int is_index,
+                             struct ln_error *err)
+{
+    double count, v;
+    if (ln__ply_read(r->in, pr->count_type, &count) < 0)
+        return ln__ply_truncated(err);
+    if (!ln__ply_integer(count, 4294967295.0))
+        return ln_error_set(err, LN_EFORMAT, "PLY: %s %zu has an invalid list count", e->name, i);
+    if (is_index && count < 3)
+        return ln_error_set(err, LN_EFORMAT, "PLY: face %zu has %.0f vertices", i, count);
+    uint32_t first = 0, prev = 0;
+    for (double k = 0; k < count; k++) {
+        if (ln__ply_read(r->in, pr->type, &v) < 0)
+            return ln__ply_truncated(err);
+        if (!is_index)
+            continue;
+        if (!ln__ply_integer(v, 4294967294.0))
+            return ln_error_set(err, LN_EFORMAT, "PLY: face %zu has an invalid index", i);
+        uint32_t cur = (uint32_t)v;
+        if (k == 0)
+            first = cur;
+        if (k >= 2) {
+            uint32_t tri[3] = {first, prev, cur};
+            ln_buf_append(&r->idx, tri, sizeof tri);
+        }
+        prev = cur;
+    }
+    if (r->idx.failed)
+        return ln_error_set(err, LN_ENOMEM, "out of memory reading the PLY file");
+    return LN_OK;
+}
+
+/* Stores vertex i: a finite position, a unit normal and a colour when the
+ * vertices carry them. */
+static int ln__ply_store_vertex(struct ln__ply_reader *r, size_t i, const float *p, const float *n,
+                                const float *c, struct ln_error *err)
+{
+    struct ln_mesh *out = r->out;
+    for (int k = 0; k < 3; k++) {
+        if (!isfinite(p[k]))
+            return ln_error_set(err, LN_EFORMAT, "PLY: vertex %zu has a non-finite position", i);
+        out->positions[3 * i + k] = p[k];
+    }
+    if (r->has_nrm)
+        ln__unit3(n, out->normals + 3 * i);
+    if (r->has_col)
+        memcpy(out->colors + 3 * i, c, 3 * sizeof(float));
+    return LN_OK;
+}
+
+/* Reads item i of e, property by property. vm is the vertex map when e is
+ * the vertex element (else NULL); face_list the index list's position
+ * when e is the face element (else -1). */
+static int ln__ply_read_item(struct ln__ply_reader *r, const struct ln__ply_elem *e, size_t i,
+                             const struct ln__ply_vertex_map *vm, int face_list,
+                             struct ln_error *err)
+{
+    const struct ln__ply_prop *props = &r->h->props[e->first];
+    float p[3] = {0}, n[3] = {0}, c[3] = {0};
+    for (size_t j = 0; j < e->n_props; j++) {
+        const struct ln__ply_prop *pr = &props[j];
+        int rc;
+        if (pr->count_type >= 0) {
+            if ((rc = ln__ply_read_list(r, e, pr, i, (int)j == face_list, err)) < 0)
+                return rc;
+            continue;
+        }
+        double v;
+        if (ln__ply_read(r->in, pr->type, &v) < 0)
+            return ln__ply_truncated(err);
+        if (!vm)
+            continue;
+        for (int k = 0; k < 3; k++) {
+            if (vm->pos[k] == (int)j)
+                p[k] = (float)v;
+            if (vm->nrm[k] == (int)j)
+                n[k] = (float)v;
+            if (vm->col[k] == (int)j)
+                c[k] = ln__ply_color(v, pr->type);
+        }
+    }
+    return vm ? ln__ply_store_vertex(r, i, p, n, c, err) : LN_OK;
+}
+
+/* Reads every item of element e: vertices into the mesh, faces into
+ * r->idx, any other element read past. */
+static int ln__ply_read_element(struct ln__ply_reader *r, const struct ln__ply_elem *e,
+                                struct ln_error *err)
+{
+    int is_vertex = strcmp(e->name, "vertex") == 0;
+    int is_face = strcmp(e->name, "face") == 0;
+    if ((is_vertex && r->have_vertices) || (is_face && r->have_faces))
+        return ln_error_set(err, LN_EFORMAT, "PLY: element %s appears twice", e->name);
+    if (e->n_props == 0)
+        return LN_OK; /* items without properties occupy no bytes */
+    int rc = ln__ply_check_count(r, e, err);
+    if (rc < 0)
+        return rc;
+    struct ln__ply_vertex_map vm;
+    int face_list = -1;
+    if (is_vertex)
+        rc = ln__ply_begin_vertices(r, e, &vm, err);
+    else if (is_face)
+        rc = ln__ply_begin_faces(r, e, &face_list, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < e->count; i++)
+        if ((rc = ln__ply_read_item(r, e, i, is_vertex ? &vm : NULL, face_list, err)) < 0)
+            return rc;
+    return LN_OK;
+}
+
+/* Checks the triangles against the vertices and hands them over as the
+ * mesh's faces (they were unknown when the vertices were allocated). */
+static int ln__ply_finish(struct ln__ply_reader *r, struct ln_error *err)
+{
+    if (!r->have_vertices || !r->have_faces || r->idx.len == 0)
+        return ln_error_set(err, LN_EFORMAT, "PLY: the file holds no faces");
+    size_t n_idx = r->idx.len / sizeof(uint32_t);
+    const uint32_t *ix = (const uint32_t *)r->idx.data;
+    for (size_t i = 0; i < n_idx; i++)
+        if (ix[i] >= r->nv)
+            return ln_error_set(err, LN_EFORMAT, "PLY: face %zu refers to vertex %u of %zu", i / 3,
+                                ix[i], r->nv);
+    free(r->out->indices);
+    r->out->indices = (uint32_t *)r->idx.data;
+    r->out->n_faces = n_idx / 3;
+    r->idx.data = NULL;
+    r->idx.len = r->idx.cap = 0;
+    return LN_OK;
+}
+
 static int ln__ply_body(const struct ln__ply_header *h, struct ln__ply_in *in, struct ln_mesh *out,
                         struct ln_error *err)
 {
-    struct ln_buf idx = {0};
-    int rc = LN_OK, have_vertices = 0, have_faces = 0;
-    int has_nrm = 0, has_col = 0;
-    size_t nv = 0;
-
-    for (size_t ei = 0; ei < h->n_elems; ei++) {
-        const struct ln__ply_elem *e = &h->elems[ei];
-        const struct ln__ply_prop *props = &h->props[e->first];
-        int is_vertex = strcmp(e->name, "vertex") == 0;
-        int is_face = strcmp(e->name, "face") == 0;
-        if ((is_vertex && have_vertices) || (is_face && have_faces)) {
-            rc = ln_error_set(err, LN_EFORMAT, "PLY: element %s appears twice", e->name);
-            goto cleanup;
-        }
-        if (e->n_props == 0)
-            continue; /* items without properties occupy no bytes */
-
-        /* Each item takes at least one byte per scalar (or list count) in
-         * binary, and two characters per value in ASCII. */
-        size_t min_item = 0;
-        for (size_t j = 0; j < e->n_props; j++)
-            min_item +=
-                in->format == LN__PLY_ASCII
-                    ? 2
-                    : ln__ply_size[props[j].count_type >= 0 ? props[j].count_type : props[j].type];
-        size_t left = (size_t)(in->end - in->p);
-        if (e->count > (left + 1) / min_item) {
-            rc = ln_error_set(err, LN_EFORMAT,
-                              "PLY: element %s claims %zu items but only %zu bytes remain", e->name,
-                              e->count, left);
-            goto cleanup;
-        }
-
-        struct ln__ply_vertex_map vm;
-        int face_list = -1;
-        if (is_vertex) {
-            ln__ply_map_vertex(h, e, &vm);
-            if (vm.pos[0] < 0 || vm.pos[1] < 0 || vm.pos[2] < 0) {
-                rc = ln_error_set(err, LN_EFORMAT, "PLY: vertices have no x, y, z");
-                goto cleanup;
-            }
-            has_nrm = vm.nrm[0] >= 0 && vm.nrm[1] >= 0 && vm.nrm[2] >= 0;
-            has_col = vm.col[0] >= 0 && vm.col[1] >= 0 && vm.col[2] >= 0;
-            if (e->count > UINT32_MAX) {
-                rc = ln_error_set(err, LN_EFORMAT, "PLY: too many vertices (%zu)", e->count);
-                goto cleanup;
-            }
-            nv = e->count;
-            rc = ln_mesh_alloc(out, nv, 0, has_col, err);
-            if (rc < 0)
-                goto cleanup;
-            if (has_nrm) {
-                out->normals = ln_alloc_array(nv, 3 * sizeof(float), 0, "mesh normals", err);
-                if (!out->normals) {
-                    rc = err ? err->code : LN_ENOMEM;
-                    goto cleanup;
-                }
-            }
-            have_vertices = 1;
-        } else if (is_face) {
-            for (size_t j = 0; j < e->n_props; j++)
-                if (props[j].count_type >= 0 && (strcmp(props[j].name, "vertex_indices") == 0 ||
-                                                 strcmp(props[j].name, "vertex_index") == 0))
-                    face_list = (int)j;
-            if (face_list < 0) {
-                rc = ln_error_set(err, LN_EFORMAT, "PLY: faces have no vertex_indices list");
-                goto cleanup;
-            }
-            have_faces = 1;
-        }
-
-        for (size_t i = 0; i < e->count; i++) {
-            float p[3] = {0}, n[3] = {0}, c[3] = {0};
-            for (size_t j = 0; j < e->n_props; j++) {
-                const struct ln__ply_prop *pr = &props[j];
-                double v;
-                if (pr->count_type < 0) {
-                    if (ln__ply_read(in, pr->type, &v) < 0)
-                        goto truncated;
-                    if (is_vertex) {
-                        for (int k = 0; k < 3; k++) {
-                            if (vm.pos[k] == (int)j)
-                                p[k] = (float)v;
-                            if (vm.nrm[k] == (int)j)
-                                n[k] = (float)v;
-                            if (vm.col[k] == (int)j)
-                                c[k] = ln__ply_color(v, pr->type);
-                        }
-                    }
-                    continue;
-                }
-                double count;
-                if (ln__ply_read(in, pr->count_type, &count) < 0)
-                    goto truncated;
-                if (!ln__ply_integer(count, 4294967295.0)) {
-                    rc = ln_error_set(err, LN_EFORMAT, "PLY: %s %zu has an invalid list count",
-                                      e->name, i);
-                    goto cleanup;
-                }
-                int is_index = is_face && (int)j == face_list;
-                if (is_index && count < 3) {
-                    rc = ln_error_set(err, LN_EFORMAT, "PLY: face %zu has %.0f vertices", i, count);
-                    goto cleanup;
-                }
-                uint32_t first = 0, prev = 0;
-                for (double k = 0; k < count; k++) {
-                    if (ln__ply_read(in, pr->type, &v) < 0)
-                        goto truncated;
-                    if (!is_index)
-                        continue;
-                    if (!ln__ply_integer(v, 4294967294.0)) {
-                        rc = ln_error_set(err, LN_EFORMAT, "PLY: face %zu has an invalid index", i);
-                        goto cleanup;
-                    }
-                    uint32_t cur = (uint32_t)v;
-                    if (k == 0)
-                        first = cur;
-                    if (k >= 2) {
-                        uint32_t tri[3] = {first, prev, cur};
-                        ln_buf_append(&idx, tri, sizeof tri);
-                    }
-                    prev = cur;
-                }
-                if (idx.failed) {
-                    rc = ln_error_set(err, LN_ENOMEM, "out of memory reading the PLY file");
-                    goto cleanup;
-                }
-            }
-            if (is_vertex) {
-                for (int k = 0; k < 3; k++) {
-                    if (!isfinite(p[k])) {
-                        rc = ln_error_set(err, LN_EFORMAT,
-                                          "PLY: vertex %zu has a non-finite position", i);
-                        goto cleanup;
-                    }
-                    out->positions[3 * i + k] = p[k];
-                }
-                if (has_nrm)
-                    ln__unit3(n, out->normals + 3 * i);
-                if (has_col)
-                    memcpy(out->colors + 3 * i, c, sizeof c);
-            }
-        }
-    }
-
-    if (!have_vertices || !have_faces || idx.len == 0) {
-        rc = ln_error_set(err, LN_EFORMAT, "PLY: the file holds no faces");
-        goto cleanup;
-    }
-    size_t n_idx = idx.len / sizeof(uint32_t);
-    const uint32_t *ix = (const uint32_t *)idx.data;
-    for (size_t i = 0; i < n_idx; i++) {
-        if (ix[i] >= nv) {
-            rc = ln_error_set(err, LN_EFORMAT, "PLY: face %zu refers to vertex %u of %zu", i / 3,
-                              ix[i], nv);
-            goto cleanup;
-        }
-    }
-    /* The faces were unknown when the vertices were allocated: hand the
-     * index buffer over as the mesh's face array. */
-    free(out->indices);
-    out->indices = (uint32_t *)idx.data;
-    out->n_faces = n_idx / 3;
-    idx.data = NULL;
-    idx.len = idx.cap = 0;
-    goto cleanup;
-
-truncated:
-    rc = ln_error_set(err, LN_EFORMAT, "PLY: the data ends early or holds a bad value");
-cleanup:
-    ln_buf_free(&idx);
+    struct ln__ply_reader r = {.h = h, .in = in, .out = out};
+    int rc = LN_OK;
+    for (size_t ei = 0; ei < h->n_elems && rc >= 0; ei++)
+        rc = ln__ply_read_element(&r, &h->elems[ei], err);
+    if (rc >= 0)
+        rc = ln__ply_finish(&r, err);
+    ln_buf_free(&r.idx);
     return rc;
 }
 

@@ -250,98 +250,100 @@ static int ln__grow(void **p, size_t n, size_t elem, const char *what, struct ln
     return LN_OK;
 }
 
-int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
-{
-    struct ln_error local;
-    if (!err)
-        err = &local;
-    int rc = ln__mesh_check_indices(m, err);
-    if (rc < 0)
-        return rc;
-    const size_t nv = m->n_vertices, nf = m->n_faces;
-    if (nf == 0 || max_edges < 3)
-        return 0;
-    size_t *off = ln_alloc_array(nv + 1, sizeof(size_t), 0, "hole edge offsets", err);
-    uint32_t *to = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "hole edges", err);
-    uint8_t *state = ln_alloc_array(nf, 3, 1, "hole edge flags", err);
-    uint32_t *loops = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "hole loops", err);
-    size_t *starts = NULL;
-    if (!off || !to || !state || !loops) {
-        rc = err->code;
-        goto done;
-    }
-    ln__mesh_half_edges(m, off, to);
+/* The state of one hole filling: the half-edges as compressed per-vertex
+ * lists, their state, and the loops short enough to close. */
+struct ln__holes {
+    size_t *off;     /* [nv + 1] first half-edge leaving each vertex */
+    uint32_t *to;    /* [3 nf] half-edge targets */
+    uint8_t *state;  /* [3 nf] 1 boundary half-edge (its twin is missing), 2 traced */
+    uint32_t *loops; /* [3 nf] the vertices of the recorded loops, one after another */
+    size_t *starts;  /* [n_loops + 1] where each loop starts in loops */
+    size_t n_boundary, n_loops;
+    size_t add_v, add_f; /* vertices and faces closing the loops adds */
+};
 
-    /* state: 1 boundary half-edge (its twin is missing), 2 already traced. */
-    size_t n_boundary = 0;
-    for (size_t a = 0; a < nv; a++)
+/* Marks the boundary half-edges of m in hs->state and counts them. */
+static void ln__holes_mark_boundary(const struct ln_mesh *m, struct ln__holes *hs)
+{
+    const size_t *off = hs->off;
+    const uint32_t *to = hs->to;
+    for (size_t a = 0; a < m->n_vertices; a++)
         for (size_t h = off[a]; h < off[a + 1]; h++) {
             uint32_t b = to[h];
             if (ln__u32_count(to + off[b], off[b + 1] - off[b], (uint32_t)a) == 0) {
-                state[h] = 1;
-                n_boundary++;
+                hs->state[h] = 1;
+                hs->n_boundary++;
             }
         }
-    if (n_boundary == 0) {
-        rc = 0;
-        goto done;
-    }
-    starts = ln_alloc_array(n_boundary + 1, sizeof(size_t), 0, "hole list", err);
-    if (!starts) {
-        rc = err->code;
-        goto done;
-    }
+}
 
-    /* Trace loops: from a boundary half-edge a -> b continue with an
-     * untraced boundary half-edge leaving b, until the walk returns to a.
-     * Only loops short enough are recorded. */
-    size_t n_loops = 0, n_loop_verts = 0, add_v = 0, add_f = 0;
-    starts[0] = 0;
-    for (size_t a = 0; a < nv; a++) {
-        for (size_t h0 = off[a]; h0 < off[a + 1]; h0++) {
-            if (state[h0] != 1)
-                continue;
-            size_t len = 0, base = n_loop_verts;
-            int closed = 0;
-            uint32_t cur = (uint32_t)a;
-            size_t h = h0;
-            for (;;) {
-                state[h] = 2;
-                if (len < (size_t)max_edges)
-                    loops[base + len] = cur;
-                len++;
-                cur = to[h];
-                if (cur == a) {
-                    closed = 1;
-                    break;
-                }
-                size_t hn = off[cur + 1];
-                for (size_t g = off[cur]; g < off[cur + 1]; g++)
-                    if (state[g] == 1) {
-                        hn = g;
-                        break;
-                    }
-                if (hn == off[cur + 1])
-                    break; /* a non-manifold tangle: leave it open */
-                h = hn;
+/* Walks the boundary from half-edge h0 leaving a: from a boundary
+ * half-edge continue with an untraced boundary half-edge leaving its
+ * target, until the walk returns to a. Marks the half-edges traced,
+ * writes the first max_edges vertices at loops + base and the length into
+ * *len; returns whether the loop closed. */
+static int ln__holes_walk(struct ln__holes *hs, uint32_t a, size_t h0, int max_edges, size_t base,
+                          size_t *len)
+{
+    const size_t *off = hs->off;
+    const uint32_t *to = hs->to;
+    uint8_t *state = hs->state;
+    uint32_t cur = a;
+    size_t h = h0, n = 0;
+    int closed = 0;
+    for (;;) {
+        state[h] = 2;
+        if (n < (size_t)max_edges)
+            hs->loops[base + n] = cur;
+        n++;
+        cur = to[h];
+        if (cur == a) {
+            closed = 1;
+            break;
+        }
+        size_t hn = off[cur + 1];
+        for (size_t g = off[cur]; g < off[cur + 1]; g++)
+            if (state[g] == 1) {
+                hn = g;
+                break;
             }
+        if (hn == off[cur + 1])
+            break; /* a non-manifold tangle: leave it open */
+        h = hn;
+    }
+    *len = n;
+    return closed;
+}
+
+/* Traces every boundary loop; records those closed and of 3 to max_edges
+ * edges in hs->loops and hs->starts, and what closing them adds. */
+static void ln__holes_trace(const struct ln_mesh *m, int max_edges, struct ln__holes *hs)
+{
+    size_t n_loop_verts = 0;
+    hs->starts[0] = 0;
+    for (size_t a = 0; a < m->n_vertices; a++) {
+        for (size_t h0 = hs->off[a]; h0 < hs->off[a + 1]; h0++) {
+            if (hs->state[h0] != 1)
+                continue;
+            size_t len;
+            int closed = ln__holes_walk(hs, (uint32_t)a, h0, max_edges, n_loop_verts, &len);
             if (!closed || len < 3 || len > (size_t)max_edges)
                 continue;
             n_loop_verts += len;
-            starts[++n_loops] = n_loop_verts;
-            add_v += len > 3;
-            add_f += len > 3 ? len : 1;
+            hs->starts[++hs->n_loops] = n_loop_verts;
+            hs->add_v += len > 3;
+            hs->add_f += len > 3 ? len : 1;
         }
     }
-    if (n_loops == 0) {
-        rc = 0;
-        goto done;
-    }
-    size_t new_nv = nv + add_v, new_nf = nf + add_f;
-    if (new_nv > UINT32_MAX) {
-        rc = ln_error_set(err, LN_ETOOBIG, "mesh has too many vertices (%zu)", new_nv);
-        goto done;
-    }
+}
+
+/* Grows the arrays of m to new_nv vertices and new_nf faces; on failure
+ * the mesh keeps its counts and stays valid. */
+static int ln__holes_grow(struct ln_mesh *m, size_t new_nv, size_t new_nf, struct ln_error *err)
+{
+    int rc;
+    if (new_nv > UINT32_MAX)
+        return ln_error_set(err, LN_ETOOBIG, "mesh has too many vertices (%zu)", new_nv);
     if ((rc = ln__grow((void **)&m->positions, new_nv, 3 * sizeof(float), "mesh vertices", err)) <
             0 ||
         (rc = ln__grow((void **)&m->indices, new_nf, 3 * sizeof(uint32_t), "mesh faces", err)) <
@@ -350,12 +352,19 @@ int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
                                      err)) < 0) ||
         (m->normals &&
          (rc = ln__grow((void **)&m->normals, new_nv, 3 * sizeof(float), "mesh normals", err)) < 0))
-        goto done;
+        return rc;
+    return LN_OK;
+}
 
+/* Closes the recorded loops into the grown arrays of m, after its nv
+ * vertices and nf faces: a triangle closes a loop of three, a fan around a
+ * new vertex at the centroid (position and colour) a longer one. */
+static void ln__holes_close(struct ln_mesh *m, size_t nv, size_t nf, const struct ln__holes *hs)
+{
     size_t v_out = nv, f_out = nf;
-    for (size_t l = 0; l < n_loops; l++) {
-        const uint32_t *loop = loops + starts[l];
-        size_t n = starts[l + 1] - starts[l];
+    for (size_t l = 0; l < hs->n_loops; l++) {
+        const uint32_t *loop = hs->loops + hs->starts[l];
+        size_t n = hs->starts[l + 1] - hs->starts[l];
         uint32_t *t = m->indices + 3 * f_out;
         if (n == 3) {
             /* Reverse of the loop, so each new edge pairs with its twin. */
@@ -365,7 +374,6 @@ int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
             f_out++;
             continue;
         }
-        /* A fan around a new vertex at the loop's centroid. */
         double c[3] = {0, 0, 0}, col[3] = {0, 0, 0};
         for (size_t i = 0; i < n; i++)
             for (int a = 0; a < 3; a++) {
@@ -386,16 +394,57 @@ int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
         f_out += n;
         v_out++;
     }
-    m->n_vertices = new_nv;
-    m->n_faces = new_nf;
+}
+
+int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
+{
+    struct ln_error local;
+    if (!err)
+        err = &local;
+    int rc = ln__mesh_check_indices(m, err);
+    if (rc < 0)
+        return rc;
+    const size_t nv = m->n_vertices, nf = m->n_faces;
+    if (nf == 0 || max_edges < 3)
+        return 0;
+    struct ln__holes hs = {0};
+    hs.off = ln_alloc_array(nv + 1, sizeof(size_t), 0, "hole edge offsets", err);
+    hs.to = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "hole edges", err);
+    hs.state = ln_alloc_array(nf, 3, 1, "hole edge flags", err);
+    hs.loops = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "hole loops", err);
+    if (!hs.off || !hs.to || !hs.state || !hs.loops) {
+        rc = err->code;
+        goto done;
+    }
+    ln__mesh_half_edges(m, hs.off, hs.to);
+    ln__holes_mark_boundary(m, &hs);
+    if (hs.n_boundary == 0) {
+        rc = 0;
+        goto done;
+    }
+    hs.starts = ln_alloc_array(hs.n_boundary + 1, sizeof(size_t), 0, "hole list", err);
+    if (!hs.starts) {
+        rc = err->code;
+        goto done;
+    }
+    ln__holes_trace(m, max_edges, &hs);
+    if (hs.n_loops == 0) {
+        rc = 0;
+        goto done;
+    }
+    if ((rc = ln__holes_grow(m, nv + hs.add_v, nf + hs.add_f, err)) < 0)
+        goto done;
+    ln__holes_close(m, nv, nf, &hs);
+    m->n_vertices = nv + hs.add_v;
+    m->n_faces = nf + hs.add_f;
     ln__ops_refresh_normals(m);
-    rc = (int)(n_loops > INT32_MAX ? INT32_MAX : n_loops);
+    rc = (int)(hs.n_loops > INT32_MAX ? INT32_MAX : hs.n_loops);
 done:
-    free(starts);
-    free(loops);
-    free(state);
-    free(to);
-    free(off);
+    free(hs.starts);
+    free(hs.loops);
+    free(hs.state);
+    free(hs.to);
+    free(hs.off);
     return rc;
 }
 
