@@ -848,6 +848,13 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
     c.hw = (size_t)(c.Ho * c.Wo);
     if (y->numel == 0)
         return 0;
+    if (x->numel == 0 || w->numel == 0) {
+        /* No input channels: every output is its bias. */
+        float *out = y->data;
+        for (size_t i = 0; i < y->numel; i++)
+            out[i] = c.b ? c.b[i / c.hw % (size_t)c.M] : 0.0f;
+        return 0;
+    }
     ln__blas_single_thread();
     if (!strcmp(n->op->name, "ConvTranspose")) {
         ln_parallel_for((size_t)(c.N * c.M), 1, ox_convt_body, &c);

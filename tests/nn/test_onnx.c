@@ -176,7 +176,8 @@ static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shap
         t->has_raw_data = 1;
         t->raw_data.len = n * 4;
         t->raw_data.data = talloc(n * 4);
-        memcpy(t->raw_data.data, v, n * 4);
+        if (n)
+            memcpy(t->raw_data.data, v, n * 4);
     } else if (layout == MB_F16_RAW) {
         t->has_raw_data = 1;
         t->raw_data.len = n * 2;
@@ -1012,6 +1013,32 @@ static void test_pad_split_tile(void **state)
     mb_free();
 }
 
+static void test_empty_channels(void **state)
+{
+    /* A Slice that keeps no channel feeds a convolution: every output is
+     * its bias (the sum over no input is 0). */
+    struct mb b = {0};
+    b.opset = 13;
+    mb_input(&b, "x", 4, (int64_t[]){1, 2, 3, 3});
+    b.inits[b.n_inits++] = mb_i64("zero", 1, (int64_t[]){1}, (int64_t[]){0});
+    b.inits[b.n_inits++] = mb_i64("one", 1, (int64_t[]){1}, (int64_t[]){1});
+    b.inits[b.n_inits++] = mb_f32("w", 4, (int64_t[]){2, 0, 1, 1}, (float[]){0}, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("b", 1, (int64_t[]){2}, (float[]){0.25f, -2.0f}, MB_RAW);
+    mb_node(&b, "Slice", "none", "x,zero,zero,one", "e");
+    mb_node(&b, "Conv", "conv", "e,w,b", "y");
+    mb_output(&b, "y");
+    struct ln_onnx *m = mb_load(&b);
+    float x[18] = {0};
+    struct ln_onnx_tensor y = {0};
+    run1(m, x, 4, (int64_t[]){1, 2, 3, 3}, &y);
+    assert_int_equal(y.shape[1], 2);
+    for (int i = 0; i < 18; i++)
+        assert_true(y.data[i] == (i < 9 ? 0.25f : -2.0f));
+    ln_onnx_tensor_free(&y);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -1385,6 +1412,7 @@ int main(void)
         cmocka_unit_test(test_matmul_gemm),
         cmocka_unit_test(test_normalisations),
         cmocka_unit_test(test_pad_split_tile),
+        cmocka_unit_test(test_empty_channels),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_api),
         cmocka_unit_test(test_fixtures),
