@@ -560,6 +560,22 @@ out:
     return rc;
 }
 
+/* protobuf-c allocates through these: the unpacked model holds the
+ * weights, so running out of memory there is a large allocation failing
+ * (LN_ENOMEM), not a damaged file. */
+static void *ln__ox_pb_alloc(void *data, size_t size)
+{
+    void *p = ln_malloc(size);
+    if (!p)
+        *(int *)data = 1;
+    return p;
+}
+
+static void ln__ox_pb_free(void *data, void *p)
+{
+    free(p);
+}
+
 int ln_onnx_load_buffer(const void *data, size_t n, struct ln_onnx **out, struct ln_error *err)
 {
     *out = NULL;
@@ -574,9 +590,16 @@ int ln_onnx_load_buffer(const void *data, size_t n, struct ln_onnx **out, struct
     }
     struct ln_onnx *m = ln_xcalloc(1, sizeof *m);
     m->mem_limit = SIZE_MAX;
-    m->proto = onnx__model_proto__unpack(NULL, n, data);
+    m->pb_alloc.alloc = ln__ox_pb_alloc;
+    m->pb_alloc.free = ln__ox_pb_free;
+    m->pb_alloc.allocator_data = &m->pb_alloc_failed;
+    m->proto = onnx__model_proto__unpack(&m->pb_alloc, n, data);
     if (!m->proto) {
-        rc = ln_error_set(err, LN_EFORMAT, "not a valid ONNX model (protobuf decoding failed)");
+        if (m->pb_alloc_failed)
+            rc = ln_error_set(err, LN_ENOMEM, "out of memory reading the ONNX model");
+        else
+            rc = ln_error_set(err, LN_EFORMAT,
+                              "not a valid ONNX model (protobuf decoding failed)");
         goto fail;
     }
     if ((rc = ln__ox_load_graph(m, err)) < 0)
@@ -1027,6 +1050,6 @@ void ln_onnx_free(struct ln_onnx *m)
     free(m->plan_shapes);
     free(m->scratch);
     if (m->proto)
-        onnx__model_proto__free_unpacked(m->proto, NULL);
+        onnx__model_proto__free_unpacked(m->proto, &m->pb_alloc);
     free(m);
 }

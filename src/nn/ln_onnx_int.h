@@ -112,6 +112,8 @@ struct ln__ox_node {
 
 struct ln_onnx {
     Onnx__ModelProto *proto;
+    ProtobufCAllocator pb_alloc; /* ln_malloc, so that unpacking can fail cleanly */
+    int pb_alloc_failed;
     int64_t opset;
     struct ln__ox_value *values;
     size_t n_values;
