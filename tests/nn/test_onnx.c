@@ -1147,6 +1147,22 @@ static void test_api(void **state)
     ln_onnx_tensor_free(&c);
     ln_onnx_tensor_free(NULL);
     ln_onnx_free(NULL);
+    /* A missing file, and a file that is not a model: the message names it. */
+    struct ln_onnx *none = NULL;
+    assert_int_equal(ln_onnx_load("/nonexistent/u2net.onnx", &none, &err), LN_ENOTFOUND);
+    assert_non_null(strstr(err.message, "/nonexistent/u2net.onnx"));
+    assert_null(none);
+    const char *dir = ln_test_tmpdir("onnx_api");
+    char *path = ln_test_path(dir, "text.onnx");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("this is not a model\n", f);
+    fclose(f);
+    assert_int_equal(ln_onnx_load(path, &none, &err), LN_EFORMAT);
+    assert_non_null(strstr(err.message, path));
+    assert_non_null(strstr(err.message, "not a valid ONNX model"));
+    assert_null(none);
+    free(path);
     ln_onnx_free(m);
     mb_free();
 }
