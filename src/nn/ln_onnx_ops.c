@@ -2609,6 +2609,141 @@ static int ox_tile_exec(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
+/* ---- ScatterND, InstanceNormalization -------------------------------- */
+
+static int ox_scatter_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    return ox_choice(n, "reduction", "none|add|mul|max|min", 0, &n->a.mode, err);
+}
+
+static int ox_scatter_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1),
+                    *upd = ln__ox_in(m, n, 2);
+    if (idx->dtype != LN__OX_I64 || idx->ndim < 1 || upd->dtype != x->dtype)
+        return ln_error_set(err, LN_EFORMAT, "indices must be integers, updates of the data's type");
+    int64_t k = idx->shape[idx->ndim - 1];
+    if (k < 1 || k > x->ndim || upd->ndim != idx->ndim - 1 + x->ndim - (int)k)
+        return ln_error_set(err, LN_EFORMAT, "indices and updates do not fit the data");
+    for (int d = 0; d < idx->ndim - 1; d++)
+        if (upd->shape[d] != idx->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "updates do not fit the indices");
+    for (int d = (int)k; d < x->ndim; d++)
+        if (upd->shape[idx->ndim - 1 + d - k] != x->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "updates do not fit the data");
+    ox_set(ln__ox_out(m, n, 0), x->dtype, x->ndim, x->shape);
+    return 0;
+}
+
+static int ox_scatter_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1),
+                    *upd = ln__ox_in(m, n, 2);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    size_t es = ox_esize(x);
+    if (x->numel)
+        memcpy(y->data, x->data, x->numel * es);
+    int k = (int)idx->shape[idx->ndim - 1];
+    size_t slice = ox_prod(x->shape, k, x->ndim), n_idx = idx->numel / (size_t)k;
+    const int64_t *ix = idx->data;
+    int64_t xs[LN_ONNX_MAX_DIMS];
+    ox_strides(x, xs);
+    for (size_t i = 0; i < n_idx && slice; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < k; d++) {
+            int64_t v = ix[i * (size_t)k + (size_t)d], dim = x->shape[d];
+            if (v < 0)
+                v += dim;
+            if (v < 0 || v >= dim)
+                return ln_error_set(err, LN_EFORMAT, "index %lld out of range (%lld)",
+                                    (long long)ix[i * (size_t)k + (size_t)d], (long long)dim);
+            off += v * xs[d];
+        }
+        for (size_t j = 0; j < slice; j++) {
+            size_t to = (size_t)off + j, from = i * slice + j;
+            if (x->dtype == LN__OX_F32) {
+                float *o = (float *)y->data + to, u = ((const float *)upd->data)[from];
+                switch (n->a.mode) {
+                case 1: *o += u; break;
+                case 2: *o *= u; break;
+                case 3: *o = fmaxf(*o, u); break;
+                case 4: *o = fminf(*o, u); break;
+                default: *o = u; break;
+                }
+            } else {
+                int64_t *o = (int64_t *)y->data + to, u = ((const int64_t *)upd->data)[from];
+                switch (n->a.mode) {
+                case 1: *o = (int64_t)((uint64_t)*o + (uint64_t)u); break;
+                case 2: *o = (int64_t)((uint64_t)*o * (uint64_t)u); break;
+                case 3: *o = *o > u ? *o : u; break;
+                case 4: *o = *o < u ? *o : u; break;
+                default: *o = u; break;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int ox_in_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    return ox_float(n, "epsilon", 1e-5f, &n->a.eps, err);
+}
+
+static int ox_in_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    if (x->ndim < 3 || x->dtype != LN__OX_F32)
+        return ln_error_set(err, LN_EFORMAT, "the input must be a float tensor of 3+ dimensions");
+    for (int k = 1; k < 3; k++) {
+        const ox_tensor *t = ln__ox_in(m, n, k);
+        if (t->numel != (size_t)x->shape[1] || t->dtype != LN__OX_F32)
+            return ln_error_set(err, LN_EFORMAT, "input %d must hold %lld floats", k + 1,
+                                (long long)x->shape[1]);
+    }
+    ox_set(ln__ox_out(m, n, 0), LN__OX_F32, x->ndim, x->shape);
+    return 0;
+}
+
+struct ox_in_ctx {
+    const float *x, *g, *b;
+    float *y, eps;
+    size_t C, inner;
+};
+
+static void ox_in_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ox_in_ctx *c = ctx;
+    for (size_t pl = begin; pl < end; pl++) {
+        const float *x = c->x + pl * c->inner;
+        float *y = c->y + pl * c->inner;
+        size_t ch = pl % c->C;
+        double mean = 0.0, var = 0.0;
+        for (size_t i = 0; i < c->inner; i++)
+            mean += x[i];
+        mean /= (double)c->inner;
+        for (size_t i = 0; i < c->inner; i++)
+            var += ((double)x[i] - mean) * ((double)x[i] - mean);
+        var /= (double)c->inner;
+        float s = (float)(c->g[ch] / sqrt(var + (double)c->eps));
+        float b = (float)(c->b[ch] - mean * s);
+        for (size_t i = 0; i < c->inner; i++)
+            y[i] = x[i] * s + b;
+    }
+}
+
+static int ox_in_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    struct ox_in_ctx c = {x->data, ln__ox_in(m, n, 1)->data, ln__ox_in(m, n, 2)->data,
+                          ln__ox_out(m, n, 0)->data, n->a.eps, (size_t)x->shape[1],
+                          ox_prod(x->shape, 2, x->ndim)};
+    if (x->numel == 0)
+        return 0;
+    ln_parallel_for((size_t)x->shape[0] * c.C, 1, ox_in_body, &c);
+    return 0;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define OX_CONV_ATTRS "auto_pad,dilations,group,kernel_shape,pads,strides"
@@ -2686,6 +2821,10 @@ static const struct ln__ox_op ox_ops[] = {
     {"Split", "axis,num_outputs,split", 1, 2, LN_ONNX_MAX_DIMS, 0, 0, ox_split_load,
      ox_split_infer, NULL, ox_split_exec},
     {"Tile", "", 2, 2, 1, 0, 0, NULL, ox_tile_infer, NULL, ox_tile_exec},
+    {"ScatterND", "reduction", 3, 3, 1, 0, 0, ox_scatter_load, ox_scatter_infer, NULL,
+     ox_scatter_exec},
+    {"InstanceNormalization", "epsilon", 3, 3, 1, 0, 0, ox_in_load, ox_in_infer, NULL,
+     ox_in_exec},
 };
 
 const struct ln__ox_op *ln__ox_find_op(const char *op_type)

@@ -1039,6 +1039,47 @@ static void test_empty_channels(void **state)
     mb_free();
 }
 
+static void test_scatter_instancenorm(void **state)
+{
+    /* ScatterND writes rows 3 and 1 of x [4,3] (index -3 is row 1);
+     * InstanceNormalization normalises each (image, channel) plane of
+     * x viewed as [1,2,6]. */
+    struct mb b = {0};
+    mb_input(&b, "x", 2, (int64_t[]){4, 3});
+    b.inits[b.n_inits++] = mb_i64("idx", 2, (int64_t[]){2, 1}, (int64_t[]){3, -3});
+    b.inits[b.n_inits++] = mb_f32("upd", 2, (int64_t[]){2, 3}, (float[]){7, 8, 9, -1, -2, -3},
+                                  MB_RAW);
+    b.inits[b.n_inits++] = mb_i64("shape3", 1, (int64_t[]){3}, (int64_t[]){1, 2, 6});
+    b.inits[b.n_inits++] = mb_f32("g", 1, (int64_t[]){2}, (float[]){2, 0.5f}, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("be", 1, (int64_t[]){2}, (float[]){1, -1}, MB_RAW);
+    mb_node(&b, "ScatterND", "scatter", "x,idx,upd", "s");
+    mb_node(&b, "Reshape", "as3", "x,shape3", "x3");
+    mb_node(&b, "InstanceNormalization", "inorm", "x3,g,be", "n");
+    mb_output(&b, "s");
+    mb_output(&b, "n");
+    struct ln_onnx *m = mb_load(&b);
+    float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    struct ln_onnx_tensor in = {x, {4, 3}, 2}, out[2];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+        fail_msg("%s", err.message);
+    const float ws[12] = {0, 1, 2, -1, -2, -3, 6, 7, 8, 7, 8, 9};
+    assert_values(&out[0], ws, 12, 0.0f);
+    /* Each plane is 6 consecutive integers: mean at the middle, variance
+     * 35/12. */
+    float wn[12];
+    for (int i = 0; i < 12; i++) {
+        int c = i / 6;
+        double z = ((double)(i % 6) - 2.5) / sqrt(35.0 / 12.0 + 1e-5);
+        wn[i] = (float)(z * (c ? 0.5 : 2.0) + (c ? -1.0 : 1.0));
+    }
+    assert_values(&out[1], wn, 12, 1e-6f);
+    ln_onnx_tensor_free(&out[0]);
+    ln_onnx_tensor_free(&out[1]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -1429,6 +1470,7 @@ int main(void)
         cmocka_unit_test(test_normalisations),
         cmocka_unit_test(test_pad_split_tile),
         cmocka_unit_test(test_empty_channels),
+        cmocka_unit_test(test_scatter_instancenorm),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_api),
         cmocka_unit_test(test_fixtures),
