@@ -17,13 +17,17 @@
  * reused once its last consumer has run. Graph outputs live to the end.
  * A run with the same input shapes reuses the plan.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ln_alloc.h"
-#include "ln_file.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 
@@ -611,16 +615,45 @@ fail:
     return rc;
 }
 
+/* The file is mapped rather than read: protobuf-c copies what it keeps,
+ * so a read copy would hold every weight twice while loading. */
 int ln_onnx_load(const char *path, struct ln_onnx **out, struct ln_error *err)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
     *out = NULL;
-    int rc = ln_file_read(path, LN__OX_MAX_FILE, &data, &len, err);
-    if (rc < 0)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
+        return ln_error_set(err, LN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = ln_error_set(err, LN_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = ln_error_set(err, LN_EIO, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > (uint64_t)LN__OX_MAX_FILE)
+        rc = ln_error_set(err, LN_ETOOBIG, "%s: ONNX model of %lld bytes (at most %zu)", path,
+                          (long long)st.st_size, (size_t)LN__OX_MAX_FILE);
+    if (rc < 0) {
+        close(fd);
         return rc;
+    }
+    size_t len = (size_t)st.st_size;
+    static const uint8_t empty[1];
+    const void *data = empty;
+    if (len > 0) {
+        data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (data == MAP_FAILED) {
+            rc = ln_error_set(err, LN_EIO, "%s: cannot map: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+    }
+    close(fd);
     rc = ln_onnx_load_buffer(data, len, out, err);
-    free(data);
+    if (len > 0)
+        munmap((void *)data, len);
     if (rc < 0)
         ln_error_prefix(err, "%s", path);
     return rc;
