@@ -161,8 +161,8 @@ static size_t numel(int ndim, const int64_t *shape)
     return n;
 }
 
-static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shape,
-                                 const float *v, int layout)
+static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shape, const float *v,
+                                 int layout)
 {
     Onnx__TensorProto *t = mb_tensor(name, ndim, shape);
     size_t n = numel(ndim, shape);
@@ -195,8 +195,7 @@ static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shap
     return t;
 }
 
-static Onnx__TensorProto *mb_i64(const char *name, int ndim, const int64_t *shape,
-                                 const int64_t *v)
+static Onnx__TensorProto *mb_i64(const char *name, int ndim, const int64_t *shape, const int64_t *v)
 {
     Onnx__TensorProto *t = mb_tensor(name, ndim, shape);
     size_t n = numel(ndim, shape);
@@ -323,8 +322,7 @@ static void run1(struct ln_onnx *m, const float *x, int ndim, const int64_t *sha
 }
 
 /* Every value within tol (relative above 1). */
-static void assert_values(const struct ln_onnx_tensor *t, const float *want, size_t n,
-                          float tol)
+static void assert_values(const struct ln_onnx_tensor *t, const float *want, size_t n, float tol)
 {
     size_t have = 1;
     for (int d = 0; d < t->ndim; d++)
@@ -441,8 +439,8 @@ static void test_conv_reference(void **state)
 {
     /* Dilation 2, two groups, asymmetric pads, stride 2:
      * Ho = (9 + 1 + 2 - 5) / 2 + 1 = 4, Wo = (11 + 0 + 1 - 5) / 2 + 1 = 4. */
-    check_conv(4, 9, 11, 6, 3, 2, (int64_t[]){2, 2}, (int64_t[]){2, 2},
-               (int64_t[]){1, 0, 2, 1}, NULL, 4, 4, (int64_t[]){1, 0});
+    check_conv(4, 9, 11, 6, 3, 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, (int64_t[]){1, 0, 2, 1},
+               NULL, 4, 4, (int64_t[]){1, 0});
     /* SAME_UPPER, stride 2: out = ceil(in / 2); the total pad
      * (o - 1) * 2 + 3 - in splits with the extra pixel at the end:
      * H 9 -> 5 (pads 1, 1), W 10 -> 5 (pads 0, 1). */
@@ -457,20 +455,20 @@ static void test_conv_reference(void **state)
                NULL, 7, 7, (int64_t[]){1, 1});
     check_conv(5, 6, 7, 3, 1, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){0, 0, 0, 0},
                NULL, 6, 7, (int64_t[]){0, 0});
-    check_conv(40, 70, 70, 4, 3, 1, (int64_t[]){1, 1}, (int64_t[]){4, 4},
-               (int64_t[]){4, 4, 4, 4}, NULL, 70, 70, (int64_t[]){4, 4});
+    check_conv(40, 70, 70, 4, 3, 1, (int64_t[]){1, 1}, (int64_t[]){4, 4}, (int64_t[]){4, 4, 4, 4},
+               NULL, 70, 70, (int64_t[]){4, 4});
     /* Stride 2 with blocks of 448 columns starting inside output rows
      * (K = 576): Ho = (80 + 2 - 3) / 2 + 1 = 40, Wo = (73 + 2 - 3) / 2 + 1
      * = 37. */
-    check_conv(64, 80, 73, 3, 3, 1, (int64_t[]){2, 2}, (int64_t[]){1, 1},
-               (int64_t[]){1, 1, 1, 1}, NULL, 40, 37, (int64_t[]){1, 1});
+    check_conv(64, 80, 73, 3, 3, 1, (int64_t[]){2, 2}, (int64_t[]){1, 1}, (int64_t[]){1, 1, 1, 1},
+               NULL, 40, 37, (int64_t[]){1, 1});
     /* Unequal strides and dilations per axis: Ho = (11 + 3 + 1 - 5) / 3 + 1
      * = 4, Wo = (13 + 0 + 4 - 7) / 2 + 1 = 6. */
-    check_conv(2, 11, 13, 2, 3, 1, (int64_t[]){3, 2}, (int64_t[]){2, 3},
-               (int64_t[]){3, 0, 1, 4}, NULL, 4, 6, (int64_t[]){3, 0});
+    check_conv(2, 11, 13, 2, 3, 1, (int64_t[]){3, 2}, (int64_t[]){2, 3}, (int64_t[]){3, 0, 1, 4},
+               NULL, 4, 6, (int64_t[]){3, 0});
     /* A 5x5 kernel over a 2x3 input padded by 2: most taps in the padding. */
-    check_conv(1, 2, 3, 2, 5, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1},
-               (int64_t[]){2, 2, 2, 2}, NULL, 2, 3, (int64_t[]){2, 2});
+    check_conv(1, 2, 3, 2, 5, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){2, 2, 2, 2},
+               NULL, 2, 3, (int64_t[]){2, 2});
 }
 
 static void test_conv_transpose(void **state)
@@ -576,8 +574,8 @@ static void test_pool_ceil(void **state)
     ln_onnx_free(m);
 }
 
-static void resize_case(const char *mode, const char *ctm, const char *nearest,
-                        const float *want16, int use_scales)
+static void resize_case(const char *mode, const char *ctm, const char *nearest, const float *want16,
+                        int use_scales)
 {
     struct mb b = {0};
     b.opset = 13;
@@ -1047,8 +1045,8 @@ static void test_scatter_instancenorm(void **state)
     struct mb b = {0};
     mb_input(&b, "x", 2, (int64_t[]){4, 3});
     b.inits[b.n_inits++] = mb_i64("idx", 2, (int64_t[]){2, 1}, (int64_t[]){3, -3});
-    b.inits[b.n_inits++] = mb_f32("upd", 2, (int64_t[]){2, 3}, (float[]){7, 8, 9, -1, -2, -3},
-                                  MB_RAW);
+    b.inits[b.n_inits++] =
+        mb_f32("upd", 2, (int64_t[]){2, 3}, (float[]){7, 8, 9, -1, -2, -3}, MB_RAW);
     b.inits[b.n_inits++] = mb_i64("shape3", 1, (int64_t[]){3}, (int64_t[]){1, 2, 6});
     b.inits[b.n_inits++] = mb_f32("g", 1, (int64_t[]){2}, (float[]){2, 0.5f}, MB_RAW);
     b.inits[b.n_inits++] = mb_f32("be", 1, (int64_t[]){2}, (float[]){1, -1}, MB_RAW);
@@ -1457,26 +1455,16 @@ static void test_threads_identical(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_hand),
-        cmocka_unit_test(test_conv_reference),
-        cmocka_unit_test(test_conv_transpose),
-        cmocka_unit_test(test_pool_ceil),
-        cmocka_unit_test(test_resize_modes),
-        cmocka_unit_test(test_broadcast),
-        cmocka_unit_test(test_shape_ops),
-        cmocka_unit_test(test_expand_concat),
-        cmocka_unit_test(test_weight_layouts),
-        cmocka_unit_test(test_matmul_gemm),
-        cmocka_unit_test(test_normalisations),
-        cmocka_unit_test(test_pad_split_tile),
-        cmocka_unit_test(test_empty_channels),
-        cmocka_unit_test(test_scatter_instancenorm),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_api),
-        cmocka_unit_test(test_fixtures),
-        cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_corruptions),
-        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
+        cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
+        cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
+        cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
+        cmocka_unit_test(test_normalisations),    cmocka_unit_test(test_pad_split_tile),
+        cmocka_unit_test(test_empty_channels),    cmocka_unit_test(test_scatter_instancenorm),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_api),
+        cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_corruptions),       cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_threads_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
