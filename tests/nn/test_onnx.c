@@ -1078,6 +1078,79 @@ static void test_scatter_instancenorm(void **state)
     mb_free();
 }
 
+static void test_older_opsets(void **state)
+{
+    /* The forms of earlier opsets: Upsample with a scales attribute (7)
+     * and input (9), Resize with two inputs (10), Slice and Unsqueeze with
+     * attributes, Softmax over the flattened trailing axes (before 13). */
+    float x[4] = {0, 1, 2, 3};
+    int64_t xs[4] = {1, 1, 2, 2};
+    const float dbl[16] = {0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3};
+    for (int opset = 7; opset <= 10; opset++) {
+        if (opset == 8)
+            continue;
+        struct mb b = {0};
+        b.opset = opset;
+        mb_input(&b, "x", 4, xs);
+        Onnx__NodeProto *n;
+        if (opset == 7) {
+            n = mb_node(&b, "Upsample", "up", "x", "y");
+            Onnx__AttributeProto *a =
+                mb_attr(n, "scales", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+            a->n_floats = 4;
+            a->floats = talloc(4 * sizeof *a->floats);
+            a->floats[0] = a->floats[1] = 1.0f;
+            a->floats[2] = a->floats[3] = 2.0f;
+        } else {
+            b.inits[b.n_inits++] =
+                mb_f32("s", 1, (int64_t[]){4}, (float[]){1, 1, 2, 2}, MB_FLOAT_DATA);
+            n = mb_node(&b, opset == 9 ? "Upsample" : "Resize", "up", "x,s", "y");
+        }
+        mb_str(n, "mode", "nearest");
+        mb_output(&b, "y");
+        struct ln_onnx *m = mb_load(&b);
+        struct ln_onnx_tensor y = {0};
+        run1(m, x, 4, xs, &y);
+        assert_values(&y, dbl, 16, 0.0f);
+        ln_onnx_tensor_free(&y);
+        ln_onnx_free(m);
+        mb_free();
+    }
+    /* Opset 9: Slice by attributes, Unsqueeze by attribute, Softmax with
+     * axis 1 on [1,2,2] normalising over all four values. */
+    struct mb b = {0};
+    b.opset = 9;
+    mb_input(&b, "x", 3, (int64_t[]){1, 2, 2});
+    Onnx__NodeProto *sl = mb_node(&b, "Slice", "sl", "x", "s");
+    mb_ints(sl, "starts", 1, (int64_t[]){1});
+    mb_ints(sl, "ends", 1, (int64_t[]){1000});
+    mb_ints(sl, "axes", 1, (int64_t[]){2});
+    Onnx__NodeProto *un = mb_node(&b, "Unsqueeze", "un", "s", "u");
+    mb_ints(un, "axes", 2, (int64_t[]){0, -1});
+    Onnx__NodeProto *sm = mb_node(&b, "Softmax", "sm", "x", "p");
+    mb_int(sm, "axis", 1);
+    mb_output(&b, "u");
+    mb_output(&b, "p");
+    struct ln_onnx *m = mb_load(&b);
+    struct ln_onnx_tensor in = {x, {1, 2, 2}, 3}, out[2];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+        fail_msg("%s", err.message);
+    assert_int_equal(out[0].ndim, 5);
+    assert_int_equal(out[0].shape[0], 1);
+    assert_int_equal(out[0].shape[3], 1);
+    assert_int_equal(out[0].shape[4], 1);
+    assert_values(&out[0], (float[]){1, 3}, 2, 0.0f);
+    double sum = 1 + exp(1) + exp(2) + exp(3);
+    const float wp[4] = {(float)(1 / sum), (float)(exp(1) / sum), (float)(exp(2) / sum),
+                         (float)(exp(3) / sum)};
+    assert_values(&out[1], wp, 4, 1e-6f);
+    ln_onnx_tensor_free(&out[0]);
+    ln_onnx_tensor_free(&out[1]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -1454,18 +1527,31 @@ static void test_threads_identical(void **state)
 
 int main(void)
 {
+    /* clang-format off: one test a line */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
-        cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
-        cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
-        cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
-        cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
-        cmocka_unit_test(test_normalisations),    cmocka_unit_test(test_pad_split_tile),
-        cmocka_unit_test(test_empty_channels),    cmocka_unit_test(test_scatter_instancenorm),
-        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_api),
-        cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_corruptions),       cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_conv_hand),
+        cmocka_unit_test(test_conv_reference),
+        cmocka_unit_test(test_conv_transpose),
+        cmocka_unit_test(test_pool_ceil),
+        cmocka_unit_test(test_resize_modes),
+        cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_shape_ops),
+        cmocka_unit_test(test_expand_concat),
+        cmocka_unit_test(test_weight_layouts),
+        cmocka_unit_test(test_matmul_gemm),
+        cmocka_unit_test(test_normalisations),
+        cmocka_unit_test(test_pad_split_tile),
+        cmocka_unit_test(test_empty_channels),
+        cmocka_unit_test(test_scatter_instancenorm),
+        cmocka_unit_test(test_older_opsets),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_api),
+        cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_corruptions),
+        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_threads_identical),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
