@@ -459,6 +459,7 @@ struct ox_un_ctx {
     void *y;
     int dt;
     float alpha, beta, lo, hi;
+    int64_t ilo, ihi; /* Clip on integers */
 };
 
 static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
@@ -477,6 +478,9 @@ static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
                 break;
             case OX_NOT:
                 y[i] = !x[i];
+                break;
+            case OX_CLIP:
+                y[i] = x[i] < c->ilo ? c->ilo : x[i] > c->ihi ? c->ihi : x[i];
                 break;
             case OX_RELU:
                 y[i] = x[i] > 0 ? x[i] : 0;
@@ -624,13 +628,14 @@ static int ox_un_infer(ox_model *m, ox_node *n, struct ln_error *err)
     const ox_tensor *x = ln__ox_in(m, n, 0);
     enum ox_un op = ox_un_of(n);
     if (x->dtype == LN__OX_I64 && op != OX_NEG && op != OX_ABS && op != OX_NOT && op != OX_RELU &&
-        op != OX_IDENTITY)
+        op != OX_IDENTITY && op != OX_CLIP)
         return ln_error_set(err, LN_EFORMAT, "integer input is not supported");
     if (op == OX_CLIP)
         for (int k = 1; k < 3; k++) {
             const ox_tensor *t = ln__ox_in(m, n, k);
-            if (t && (t->numel != 1 || t->dtype != LN__OX_F32))
-                return ln_error_set(err, LN_EFORMAT, "min and max must be float scalars");
+            if (t && (t->numel != 1 || t->dtype != x->dtype))
+                return ln_error_set(err, LN_EFORMAT,
+                                    "min and max must be scalars of the input's type");
         }
     if (!strcmp(n->op->name, "Dropout") && n->n_in > 2) {
         if (ox_need_known(m, n, 2, err) < 0)
@@ -648,13 +653,18 @@ static int ox_un_exec(ox_model *m, ox_node *n, struct ln_error *err)
     const ox_tensor *x = ln__ox_in(m, n, 0);
     struct ox_un_ctx c = {ox_un_of(n), x->data,    ln__ox_out(m, n, 0)->data,
                           x->dtype,    n->a.alpha, n->a.beta,
-                          n->a.alpha,  n->a.beta};
+                          n->a.alpha,  n->a.beta,  INT64_MIN,
+                          INT64_MAX};
     if (c.op == OX_CLIP) {
         const ox_tensor *lo = ln__ox_in(m, n, 1), *hi = ln__ox_in(m, n, 2);
-        if (lo)
+        if (lo && x->dtype == LN__OX_F32)
             c.lo = *(const float *)lo->data;
-        if (hi)
+        if (hi && x->dtype == LN__OX_F32)
             c.hi = *(const float *)hi->data;
+        if (lo && x->dtype == LN__OX_I64)
+            c.ilo = *(const int64_t *)lo->data;
+        if (hi && x->dtype == LN__OX_I64)
+            c.ihi = *(const int64_t *)hi->data;
     }
     ln_parallel_for(x->numel, LN__OX_GRAIN, ox_un_body, &c);
     return 0;
@@ -2944,6 +2954,170 @@ static int ox_in_exec(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
+/* ---- Sum, GatherND, GatherElements ------------------------------------ */
+
+static int ox_sum_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    ox_tensor *in[LN__OX_MAX_NODE_IO];
+    for (int k = 0; k < n->n_in; k++) {
+        in[k] = ln__ox_in(m, n, k);
+        if (!in[k] || in[k]->dtype != LN__OX_F32)
+            return ln_error_set(err, LN_EFORMAT, "input %d must be a float tensor", k + 1);
+    }
+    int64_t s[LN_ONNX_MAX_DIMS];
+    int nd;
+    if (ox_bc_shape(in, n->n_in, &nd, s, err) < 0)
+        return LN_EFORMAT;
+    ox_set(ln__ox_out(m, n, 0), LN__OX_F32, nd, s);
+    return 0;
+}
+
+static int ox_sum_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int64_t st[LN_ONNX_MAX_DIMS];
+    if (y->numel == 0)
+        return 0;
+    const ox_tensor *x0 = ln__ox_in(m, n, 0);
+    ox_bc_strides(x0, y->ndim, y->shape, st);
+    ox_strided_copy(y, x0->data, 0, st);
+    /* Then y += each other input, in input order, with Add's loop. */
+    for (int k = 1; k < n->n_in; k++) {
+        struct ox_bc c;
+        memset(&c, 0, sizeof c);
+        c.op = OX_ADD;
+        c.n_in = 2;
+        c.ndim = y->ndim;
+        memcpy(c.shape, y->shape, sizeof c.shape);
+        ox_bc_strides(y, c.ndim, c.shape, c.st[0]);
+        ox_bc_strides(ln__ox_in(m, n, k), c.ndim, c.shape, c.st[1]);
+        c.in[0] = y->data;
+        c.in[1] = ln__ox_in(m, n, k)->data;
+        c.dt[0] = c.dt[1] = c.odt = LN__OX_F32;
+        c.out = y->data;
+        c.cols = c.ndim ? (size_t)c.shape[c.ndim - 1] : 1;
+        c.rows = y->numel / c.cols;
+        c.grain = LN__OX_GRAIN / c.cols + 1;
+        ln_parallel_for(c.rows, c.grain, ox_bc_body, &c);
+    }
+    return 0;
+}
+
+static int ox_gnd_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    if (ox_int(n, "batch_dims", 0, &n->a.start, err) < 0)
+        return LN_EFORMAT;
+    if (n->a.start < 0 || n->a.start >= LN_ONNX_MAX_DIMS)
+        return ox_bad_attr(n, "batch_dims", "is out of range", err);
+    return 0;
+}
+
+static int ox_gnd_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    int b = (int)n->a.start;
+    if (idx->dtype != LN__OX_I64 || idx->ndim < 1)
+        return ln_error_set(err, LN_EFORMAT, "indices must be integers");
+    int64_t k = idx->shape[idx->ndim - 1];
+    if (b >= idx->ndim || b >= x->ndim || k < 1 || b + k > x->ndim)
+        return ln_error_set(err, LN_EFORMAT, "indices do not fit the data");
+    for (int d = 0; d < b; d++)
+        if (idx->shape[d] != x->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "batch dimensions differ");
+    int nd = idx->ndim - 1 + x->ndim - b - (int)k;
+    if (nd > LN_ONNX_MAX_DIMS)
+        return ln_error_set(err, LN_EFORMAT, "too many dimensions");
+    int64_t s[LN_ONNX_MAX_DIMS];
+    int o = 0;
+    for (int d = 0; d < idx->ndim - 1; d++)
+        s[o++] = idx->shape[d];
+    for (int d = b + (int)k; d < x->ndim; d++)
+        s[o++] = x->shape[d];
+    ox_set(ln__ox_out(m, n, 0), x->dtype, o, s);
+    return 0;
+}
+
+static int ox_gnd_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int b = (int)n->a.start, k = (int)idx->shape[idx->ndim - 1];
+    size_t es = ox_esize(x);
+    size_t batches = ox_prod(x->shape, 0, b);
+    size_t per_batch = batches ? idx->numel / (size_t)k / batches : 0;
+    size_t slice = ox_prod(x->shape, b + k, x->ndim) * es;
+    size_t x_batch = ox_prod(x->shape, b, x->ndim) * es;
+    int64_t xs[LN_ONNX_MAX_DIMS];
+    ox_strides(x, xs);
+    const int64_t *ix = idx->data;
+    uint8_t *out = y->data;
+    for (size_t bi = 0; bi < batches; bi++)
+        for (size_t i = 0; i < per_batch; i++, ix += k) {
+            int64_t off = 0;
+            for (int d = 0; d < k; d++) {
+                int64_t v = ix[d], dim = x->shape[b + d];
+                if (v < 0)
+                    v += dim;
+                if (v < 0 || v >= dim)
+                    return ln_error_set(err, LN_EFORMAT, "index %lld out of range (%lld)",
+                                        (long long)ix[d], (long long)dim);
+                off += v * xs[b + d];
+            }
+            if (slice)
+                memcpy(out, (const uint8_t *)x->data + bi * x_batch + (size_t)off * es, slice);
+            out += slice;
+        }
+    return 0;
+}
+
+static int ox_ge_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    return ox_int(n, "axis", 0, &n->a.axis, err);
+}
+
+static int ox_ge_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    int64_t axis;
+    if (ox_axis(n->a.axis, x->ndim, &axis, err) < 0)
+        return LN_EFORMAT;
+    if (idx->dtype != LN__OX_I64 || idx->ndim != x->ndim)
+        return ln_error_set(err, LN_EFORMAT, "indices must be integers of the data's rank");
+    for (int d = 0; d < x->ndim; d++)
+        if (d != axis && idx->shape[d] > x->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "indices larger than the data in dimension %d", d);
+    ox_set(ln__ox_out(m, n, 0), x->dtype, idx->ndim, idx->shape);
+    return 0;
+}
+
+static int ox_ge_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+    int64_t xs[LN_ONNX_MAX_DIMS], pos[LN_ONNX_MAX_DIMS] = {0};
+    size_t es = ox_esize(x);
+    ox_strides(x, xs);
+    const int64_t *ix = idx->data;
+    for (size_t i = 0; i < y->numel; i++) {
+        int64_t v = ix[i], dim = x->shape[axis], off = 0;
+        if (v < 0)
+            v += dim;
+        if (v < 0 || v >= dim)
+            return ln_error_set(err, LN_EFORMAT, "index %lld out of range (%lld)", (long long)ix[i],
+                                (long long)dim);
+        for (int d = 0; d < x->ndim; d++)
+            off += (d == axis ? v : pos[d]) * xs[d];
+        memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
+        for (int d = y->ndim - 1; d >= 0; d--) {
+            if (++pos[d] < y->shape[d])
+                break;
+            pos[d] = 0;
+        }
+    }
+    return 0;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define OX_CONV_ATTRS "auto_pad,dilations,group,kernel_shape,pads,strides"
@@ -3048,6 +3222,9 @@ static const struct ln__ox_op ox_ops[] = {
     {"Tile", "", 2, 2, 1, 0, 0, NULL, ox_tile_infer, NULL, ox_tile_exec},
     {"ScatterND", "reduction", 3, 3, 1, 0, 0, ox_scatter_load, ox_scatter_infer, NULL,
      ox_scatter_exec},
+    {"Sum", "", 1, LN__OX_MAX_NODE_IO, 1, 0, 0, NULL, ox_sum_infer, NULL, ox_sum_exec},
+    {"GatherND", "batch_dims", 2, 2, 1, 0, 0, ox_gnd_load, ox_gnd_infer, NULL, ox_gnd_exec},
+    {"GatherElements", "axis", 2, 2, 1, 0, 0, ox_ge_load, ox_ge_infer, NULL, ox_ge_exec},
     {"InstanceNormalization", "epsilon", 3, 3, 1, 0, 0, ox_in_load, ox_in_infer, NULL, ox_in_exec},
 };
 

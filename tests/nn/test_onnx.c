@@ -1151,6 +1151,52 @@ static void test_older_opsets(void **state)
     mb_free();
 }
 
+static void test_gathers_sum_clip(void **state)
+{
+    /* What the deformable-convolution exports use: GatherND with one batch
+     * dimension, GatherElements, Sum with broadcasting, Clip on int64.
+     * x is [2,3] = {{0,1,2},{3,4,5}}. */
+    struct mb b = {0};
+    b.opset = 13;
+    mb_input(&b, "x", 2, (int64_t[]){2, 3});
+    b.inits[b.n_inits++] = mb_i64("nd", 3, (int64_t[]){2, 2, 1}, (int64_t[]){2, 0, 1, -1});
+    b.inits[b.n_inits++] = mb_i64("el", 2, (int64_t[]){2, 2}, (int64_t[]){2, 2, 0, 1});
+    b.inits[b.n_inits++] = mb_f32("row", 1, (int64_t[]){3}, (float[]){10, 20, 30}, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("one", 0, NULL, (float[]){1}, MB_RAW);
+    b.inits[b.n_inits++] = mb_i64("big", 1, (int64_t[]){5}, (int64_t[]){-7, 0, 3, 9, INT64_MAX});
+    b.inits[b.n_inits++] = mb_i64("lo", 0, NULL, (int64_t[]){0});
+    b.inits[b.n_inits++] = mb_i64("hi", 0, NULL, (int64_t[]){4});
+    Onnx__NodeProto *g = mb_node(&b, "GatherND", "gnd", "x,nd", "a");
+    mb_int(g, "batch_dims", 1);
+    Onnx__NodeProto *e = mb_node(&b, "GatherElements", "ge", "x,el", "c");
+    mb_int(e, "axis", 1);
+    mb_node(&b, "Sum", "sum", "x,row,one", "s");
+    mb_node(&b, "Clip", "clip", "big,lo,hi", "k");
+    Onnx__NodeProto *cast = mb_node(&b, "Cast", "kf", "k", "kf");
+    mb_int(cast, "to", 1);
+    mb_output(&b, "a");
+    mb_output(&b, "c");
+    mb_output(&b, "s");
+    mb_output(&b, "kf");
+    struct ln_onnx *m = mb_load(&b);
+    float x[6] = {0, 1, 2, 3, 4, 5};
+    struct ln_onnx_tensor in = {x, {2, 3}, 2}, out[4];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 4, &err) < 0)
+        fail_msg("%s", err.message);
+    /* Batch 0 takes x[0][2], x[0][0]; batch 1 x[1][1], x[1][-1]. */
+    assert_int_equal(out[0].ndim, 2);
+    assert_values(&out[0], (float[]){2, 0, 4, 5}, 4, 0.0f);
+    /* c[i][j] = x[i][el[i][j]]. */
+    assert_values(&out[1], (float[]){2, 2, 3, 4}, 4, 0.0f);
+    assert_values(&out[2], (float[]){11, 22, 33, 14, 25, 36}, 6, 0.0f);
+    assert_values(&out[3], (float[]){0, 0, 3, 4, 4}, 5, 0.0f);
+    for (int k = 0; k < 4; k++)
+        ln_onnx_tensor_free(&out[k]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -1529,27 +1575,17 @@ int main(void)
 {
     /* clang-format off: one test a line */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_hand),
-        cmocka_unit_test(test_conv_reference),
-        cmocka_unit_test(test_conv_transpose),
-        cmocka_unit_test(test_pool_ceil),
-        cmocka_unit_test(test_resize_modes),
-        cmocka_unit_test(test_broadcast),
-        cmocka_unit_test(test_shape_ops),
-        cmocka_unit_test(test_expand_concat),
-        cmocka_unit_test(test_weight_layouts),
-        cmocka_unit_test(test_matmul_gemm),
-        cmocka_unit_test(test_normalisations),
-        cmocka_unit_test(test_pad_split_tile),
-        cmocka_unit_test(test_empty_channels),
-        cmocka_unit_test(test_scatter_instancenorm),
-        cmocka_unit_test(test_older_opsets),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_api),
-        cmocka_unit_test(test_fixtures),
-        cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_corruptions),
-        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
+        cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
+        cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
+        cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
+        cmocka_unit_test(test_normalisations),    cmocka_unit_test(test_pad_split_tile),
+        cmocka_unit_test(test_empty_channels),    cmocka_unit_test(test_scatter_instancenorm),
+        cmocka_unit_test(test_older_opsets),      cmocka_unit_test(test_gathers_sum_clip),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_api),
+        cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_corruptions),       cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_threads_identical),
     };
     /* clang-format on */
