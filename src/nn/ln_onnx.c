@@ -17,13 +17,17 @@
  * reused once its last consumer has run. Graph outputs live to the end.
  * A run with the same input shapes reuses the plan.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ln_alloc.h"
-#include "ln_file.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 
@@ -62,8 +66,7 @@ static int ln__ox_wire_check(struct ln__ox_wire *w, const uint8_t *p, size_t n,
                              const ProtobufCMessageDescriptor *d, int depth)
 {
     if (depth > LN__OX_MAX_DEPTH)
-        return ln_error_set(w->err, LN_EFORMAT, "messages nested deeper than %d",
-                            LN__OX_MAX_DEPTH);
+        return ln_error_set(w->err, LN_EFORMAT, "messages nested deeper than %d", LN__OX_MAX_DEPTH);
     if (++w->messages > LN__OX_MAX_MESSAGES)
         return ln_error_set(w->err, LN_ETOOBIG, "more than %zu messages",
                             (size_t)LN__OX_MAX_MESSAGES);
@@ -169,8 +172,7 @@ int ln__ox_tensor_from_proto(const Onnx__TensorProto *p, struct ln__ox_tensor *t
     memset(t, 0, sizeof *t);
     *owned = NULL;
     if (p->n_external_data > 0 ||
-        (p->has_data_location &&
-         p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
+        (p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
         return ln_error_set(err, LN_EFORMAT,
                             "%s keeps its data in an external file, which is not supported "
                             "(export the model with its weights inside the .onnx file)",
@@ -178,8 +180,8 @@ int ln__ox_tensor_from_proto(const Onnx__TensorProto *p, struct ln__ox_tensor *t
     if (p->segment)
         return ln_error_set(err, LN_EFORMAT, "%s is segmented, which is not supported", what);
     if (p->n_dims > LN_ONNX_MAX_DIMS)
-        return ln_error_set(err, LN_EFORMAT, "%s has %zu dimensions (at most %d)", what,
-                            p->n_dims, LN_ONNX_MAX_DIMS);
+        return ln_error_set(err, LN_EFORMAT, "%s has %zu dimensions (at most %d)", what, p->n_dims,
+                            LN_ONNX_MAX_DIMS);
     t->ndim = (int)p->n_dims;
     for (size_t d = 0; d < p->n_dims; d++)
         t->shape[d] = p->dims[d];
@@ -191,15 +193,29 @@ int ln__ox_tensor_from_proto(const Onnx__TensorProto *p, struct ln__ox_tensor *t
     int dt = p->has_data_type ? p->data_type : 0;
     size_t esize;
     switch (dt) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: esize = 4; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: esize = 2; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: esize = 8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: esize = 8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: esize = 4; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: esize = 2; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+        esize = 4;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+        esize = 2;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+        esize = 8;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+        esize = 8;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+        esize = 4;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+        esize = 2;
+        break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: esize = 1; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+        esize = 1;
+        break;
     default:
         return ln_error_set(err, LN_EFORMAT, "%s has data type %d, which is not supported", what,
                             dt);
@@ -212,10 +228,18 @@ int ln__ox_tensor_from_proto(const Onnx__TensorProto *p, struct ln__ox_tensor *t
     /* The typed field that holds the values when raw_data is absent. */
     size_t n_typed;
     switch (dt) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: n_typed = p->n_float_data; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: n_typed = p->n_double_data; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: n_typed = p->n_int64_data; break;
-    default: n_typed = p->n_int32_data; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+        n_typed = p->n_float_data;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+        n_typed = p->n_double_data;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+        n_typed = p->n_int64_data;
+        break;
+    default:
+        n_typed = p->n_int32_data;
+        break;
     }
     const uint8_t *raw = NULL;
     if (p->has_raw_data) {
@@ -341,11 +365,11 @@ static const char *ln__ox_str(const char *s)
 
 /* Adds a value called name (defined once: a second definition is an
  * error). */
-static int ln__ox_define(struct ln_onnx *m, struct ln__ox_names *names, const char *name,
-                         long *out, struct ln_error *err)
+static int ln__ox_define(struct ln_onnx *m, struct ln__ox_names *names, const char *name, long *out,
+                         struct ln_error *err)
 {
     if (ln__ox_lookup(m, names, name) >= 0)
-        return ln_error_set(err, LN_EFORMAT, "value '%s' is defined twice", name);
+        return ln_error_set(err, LN_EFORMAT, "value '%.80s' is defined twice", name);
     long v = (long)m->n_values++;
     memset(&m->values[v], 0, sizeof m->values[v]);
     m->values[v].name = name;
@@ -373,7 +397,7 @@ static int ln__ox_check_attrs(const struct ln__ox_node *n, struct ln_error *err)
         }
         if (!found || a->ref_attr_name)
             return ln_error_set(err, LN_EFORMAT,
-                                "%s node '%s' has the attribute '%s', which is not supported",
+                                "%s node '%.80s' has the attribute '%.80s', which is not supported",
                                 n->op->name, ln__ox_node_name(n), name);
     }
     return 0;
@@ -391,8 +415,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
             m->opset = o->version;
     }
     if (m->opset < 7 || m->opset > 21)
-        return ln_error_set(err, LN_EFORMAT,
-                            "the model uses ONNX opset %lld (supported: 7 to 21)",
+        return ln_error_set(err, LN_EFORMAT, "the model uses ONNX opset %lld (supported: 7 to 21)",
                             (long long)m->opset);
     if (g->n_node > LN__OX_MAX_NODES)
         return ln_error_set(err, LN_ETOOBIG, "the graph has %zu nodes (at most %zu)", g->n_node,
@@ -403,7 +426,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
     size_t cap = g->n_input + g->n_initializer;
     for (size_t i = 0; i < g->n_node; i++) {
         if (g->node[i]->n_output > LN__OX_MAX_NODE_IO || g->node[i]->n_input > LN__OX_MAX_NODE_IO)
-            return ln_error_set(err, LN_ETOOBIG, "node '%s' has too many inputs or outputs",
+            return ln_error_set(err, LN_ETOOBIG, "node '%.80s' has too many inputs or outputs",
                                 ln__ox_str(g->node[i]->name));
         cap += g->node[i]->n_output;
     }
@@ -440,15 +463,17 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
             continue; /* an initializer listed as input (older exports) */
         const Onnx__TypeProto *tp = vi->type;
         if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
-            rc = ln_error_set(err, LN_EFORMAT, "input '%s' is not a tensor", name);
+            rc = ln_error_set(err, LN_EFORMAT, "input '%.80s' is not a tensor", name);
         else if (tp->tensor_type->has_elem_type &&
                  tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-            rc = ln_error_set(err, LN_EFORMAT,
-                              "input '%s' has element type %d (only float32 inputs are supported)",
-                              name, (int)tp->tensor_type->elem_type);
+            rc = ln_error_set(
+                err, LN_EFORMAT,
+                "input '%.80s' has element type %d (only float32 inputs are supported)", name,
+                (int)tp->tensor_type->elem_type);
         else if (!tp->tensor_type->shape || tp->tensor_type->shape->n_dim > LN_ONNX_MAX_DIMS)
-            rc = ln_error_set(err, LN_EFORMAT, "input '%s' has no shape or more than %d dimensions",
-                              name, LN_ONNX_MAX_DIMS);
+            rc = ln_error_set(err, LN_EFORMAT,
+                              "input '%.80s' has no shape or more than %d dimensions", name,
+                              LN_ONNX_MAX_DIMS);
         if (rc < 0)
             goto out;
         long v;
@@ -464,7 +489,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
                             ? dim->dim_value
                             : -1;
             if (s < -1 || s > LN__OX_MAX_DIM) {
-                rc = ln_error_set(err, LN_EFORMAT, "input '%s' has a dimension of %lld", name,
+                rc = ln_error_set(err, LN_EFORMAT, "input '%.80s' has a dimension of %lld", name,
                                   (long long)s);
                 goto out;
             }
@@ -478,7 +503,8 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
         const char *op_type = ln__ox_str(p->op_type);
         const struct ln__ox_op *op = ln__ox_find_op(op_type);
         if ((dom[0] && strcmp(dom, "ai.onnx")) || !op) {
-            rc = ln_error_set(err, LN_EFORMAT, "node '%s' uses the operator %s%s%s, which is not "
+            rc = ln_error_set(err, LN_EFORMAT,
+                              "node '%.80s' uses the operator %.40s%s%.80s, which is not "
                               "supported",
                               p->name && p->name[0] ? p->name : "(unnamed)", dom, dom[0] ? "." : "",
                               op_type);
@@ -494,7 +520,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
         while (n_in > 0 && !ln__ox_str(p->input[n_in - 1])[0])
             n_in--;
         if ((int)n_in < op->min_in || (int)n_in > op->max_in) {
-            rc = ln_error_set(err, LN_EFORMAT, "%s node '%s' has %zu inputs (%d to %d expected)",
+            rc = ln_error_set(err, LN_EFORMAT, "%s node '%.80s' has %zu inputs (%d to %d expected)",
                               op->name, ln__ox_node_name(n), n_in, op->min_in, op->max_in);
             goto out;
         }
@@ -504,13 +530,13 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
             const char *name = ln__ox_str(p->input[k]);
             n->in[k] = name[0] ? ln__ox_lookup(m, &names, name) : -1;
             if (!name[0] && (int)k < op->min_in) {
-                rc = ln_error_set(err, LN_EFORMAT, "%s node '%s' lacks its input %zu", op->name,
+                rc = ln_error_set(err, LN_EFORMAT, "%s node '%.80s' lacks its input %zu", op->name,
                                   ln__ox_node_name(n), k + 1);
                 goto out;
             }
             if (name[0] && n->in[k] < 0) {
                 rc = ln_error_set(err, LN_EFORMAT,
-                                  "%s node '%s' reads '%s', which no earlier node defines",
+                                  "%s node '%.80s' reads '%.80s', which no earlier node defines",
                                   op->name, ln__ox_node_name(n), name);
                 goto out;
             }
@@ -524,7 +550,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
                 continue;
             if ((int)k >= op->max_out) {
                 rc = ln_error_set(err, LN_EFORMAT,
-                                  "%s node '%s' asks for output %zu, which is not supported",
+                                  "%s node '%.80s' asks for output %zu, which is not supported",
                                   op->name, ln__ox_node_name(n), k + 1);
                 goto out;
             }
@@ -533,7 +559,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
             m->values[n->out[k]].producer = (long)m->n_nodes;
         }
         if (n->n_out < 1 || n->out[0] < 0) {
-            rc = ln_error_set(err, LN_EFORMAT, "%s node '%s' has no output", op->name,
+            rc = ln_error_set(err, LN_EFORMAT, "%s node '%.80s' has no output", op->name,
                               ln__ox_node_name(n));
             goto out;
         }
@@ -550,7 +576,7 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
         const char *name = ln__ox_str(g->output[i]->name);
         long v = ln__ox_lookup(m, &names, name);
         if (v < 0) {
-            rc = ln_error_set(err, LN_EFORMAT, "the graph output '%s' is never computed", name);
+            rc = ln_error_set(err, LN_EFORMAT, "the graph output '%.80s' is never computed", name);
             goto out;
         }
         m->outputs[m->n_outputs++] = v;
@@ -558,6 +584,22 @@ static int ln__ox_load_graph(struct ln_onnx *m, struct ln_error *err)
 out:
     free(names.slot);
     return rc;
+}
+
+/* protobuf-c allocates through these: the unpacked model holds the
+ * weights, so running out of memory there is a large allocation failing
+ * (LN_ENOMEM), not a damaged file. */
+static void *ln__ox_pb_alloc(void *data, size_t size)
+{
+    void *p = ln_malloc(size);
+    if (!p)
+        *(int *)data = 1;
+    return p;
+}
+
+static void ln__ox_pb_free(void *data, void *p)
+{
+    free(p);
 }
 
 int ln_onnx_load_buffer(const void *data, size_t n, struct ln_onnx **out, struct ln_error *err)
@@ -574,9 +616,15 @@ int ln_onnx_load_buffer(const void *data, size_t n, struct ln_onnx **out, struct
     }
     struct ln_onnx *m = ln_xcalloc(1, sizeof *m);
     m->mem_limit = SIZE_MAX;
-    m->proto = onnx__model_proto__unpack(NULL, n, data);
+    m->pb_alloc.alloc = ln__ox_pb_alloc;
+    m->pb_alloc.free = ln__ox_pb_free;
+    m->pb_alloc.allocator_data = &m->pb_alloc_failed;
+    m->proto = onnx__model_proto__unpack(&m->pb_alloc, n, data);
     if (!m->proto) {
-        rc = ln_error_set(err, LN_EFORMAT, "not a valid ONNX model (protobuf decoding failed)");
+        if (m->pb_alloc_failed)
+            rc = ln_error_set(err, LN_ENOMEM, "out of memory reading the ONNX model");
+        else
+            rc = ln_error_set(err, LN_EFORMAT, "not a valid ONNX model (protobuf decoding failed)");
         goto fail;
     }
     if ((rc = ln__ox_load_graph(m, err)) < 0)
@@ -588,16 +636,45 @@ fail:
     return rc;
 }
 
+/* The file is mapped rather than read: protobuf-c copies what it keeps,
+ * so a read copy would hold every weight twice while loading. */
 int ln_onnx_load(const char *path, struct ln_onnx **out, struct ln_error *err)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
     *out = NULL;
-    int rc = ln_file_read(path, LN__OX_MAX_FILE, &data, &len, err);
-    if (rc < 0)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
+        return ln_error_set(err, LN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = ln_error_set(err, LN_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = ln_error_set(err, LN_EIO, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > (uint64_t)LN__OX_MAX_FILE)
+        rc = ln_error_set(err, LN_ETOOBIG, "%s: ONNX model of %lld bytes (at most %zu)", path,
+                          (long long)st.st_size, (size_t)LN__OX_MAX_FILE);
+    if (rc < 0) {
+        close(fd);
         return rc;
+    }
+    size_t len = (size_t)st.st_size;
+    static const uint8_t empty[1];
+    const void *data = empty;
+    if (len > 0) {
+        data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (data == MAP_FAILED) {
+            rc = ln_error_set(err, LN_EIO, "%s: cannot map: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+    }
+    close(fd);
     rc = ln_onnx_load_buffer(data, len, out, err);
-    free(data);
+    if (len > 0)
+        munmap((void *)data, len);
     if (rc < 0)
         ln_error_prefix(err, "%s", path);
     return rc;
@@ -723,8 +800,7 @@ static int ln__ox_over_limit(const struct ln_onnx *m, size_t bytes, struct ln_er
                         bytes >> 20, m->mem_limit >> 20);
 }
 
-static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
-                       struct ln_error *err)
+static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, struct ln_error *err)
 {
     ln__ox_unplan(m);
     int rc = 0;
@@ -734,7 +810,7 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
         for (int d = 0; d < v->t.ndim; d++)
             v->t.shape[d] = inputs[i].shape[d];
         if ((rc = ln__ox_numel(v->t.shape, v->t.ndim, &v->t.numel, err)) < 0) {
-            ln_error_prefix(err, "input '%s'", v->name);
+            ln_error_prefix(err, "input '%.80s'", v->name);
             return rc;
         }
     }
@@ -749,7 +825,7 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
             if (n->in[k] >= 0 && !m->values[n->in[k]].known)
                 all_known = 0;
         if ((rc = n->op->infer(m, n, err)) < 0) {
-            ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
             return rc;
         }
         for (int k = 0; k < n->n_out; k++) {
@@ -757,7 +833,7 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
                 continue;
             struct ln__ox_tensor *t = ln__ox_out(m, n, k);
             if ((rc = ln__ox_numel(t->shape, t->ndim, &t->numel, err)) < 0) {
-                ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+                ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
                 return rc;
             }
         }
@@ -793,8 +869,8 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
                 return ln__ox_over_limit(m, used, err);
             float *keep = m->scratch;
             int keep_threads = m->scratch_threads;
-            m->scratch = ln_alloc_array(s, sizeof(float) * (size_t)ln_threads_get(), 0,
-                                        "ONNX scratch", err);
+            m->scratch =
+                ln_alloc_array(s, sizeof(float) * (size_t)ln_threads_get(), 0, "ONNX scratch", err);
             if (!m->scratch) {
                 m->scratch = keep;
                 return LN_ENOMEM;
@@ -811,7 +887,7 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
             rc = n->op->exec(m, n, err);
         }
         if (rc < 0) {
-            ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
             return rc;
         }
     }
@@ -831,8 +907,8 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs,
     if ((rc = ln__ox_place_values(m, err)) < 0)
         return rc;
     size_t scratch_bytes;
-    if (ln_size_mul3(m->scratch_floats, sizeof(float), (size_t)ln_threads_get(),
-                     &scratch_bytes) < 0)
+    if (ln_size_mul3(m->scratch_floats, sizeof(float), (size_t)ln_threads_get(), &scratch_bytes) <
+        0)
         return ln_error_set(err, LN_ETOOBIG, "convolution scratch too large");
     if (m->arena_bytes > m->mem_limit || scratch_bytes > m->mem_limit - m->arena_bytes ||
         used > m->mem_limit - m->arena_bytes - scratch_bytes)
@@ -891,7 +967,7 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
                     o += (size_t)snprintf(want + o, sizeof want - o, "%s?", d ? "x" : "");
             }
             want[o] = 0;
-            return ln_error_set(err, LN_EINVAL, "input '%s' must have the shape %s", v->name,
+            return ln_error_set(err, LN_EINVAL, "input '%.80s' must have the shape %s", v->name,
                                 want);
         }
     }
@@ -912,8 +988,7 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
     for (size_t i = 0; i < n_inputs; i++)
         m->values[m->inputs[i]].t.data = inputs[i].data;
     int threads = ln_threads_get();
-    if (m->scratch_floats && (!m->scratch || m->scratch_threads != threads ||
-                              !same)) {
+    if (m->scratch_floats && (!m->scratch || m->scratch_threads != threads || !same)) {
         free(m->scratch);
         m->scratch = ln_alloc_array(m->scratch_floats, sizeof(float) * (size_t)threads, 0,
                                     "ONNX scratch", err);
@@ -926,7 +1001,7 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
         if (n->folded)
             continue;
         if ((rc = n->op->exec(m, n, err)) < 0) {
-            ln_error_prefix(err, "%s node '%s'", n->op->name, ln__ox_node_name(n));
+            ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
             return rc;
         }
     }
@@ -977,10 +1052,10 @@ int ln_onnx_input_shape(const struct ln_onnx *m, size_t i, int64_t shape[LN_ONNX
         const Onnx__TensorShapeProto *sp = vi->type->tensor_type->shape;
         *ndim = (int)sp->n_dim;
         for (size_t d = 0; d < sp->n_dim; d++)
-            shape[d] = sp->dim[d]->value_case ==
-                               ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
-                           ? sp->dim[d]->dim_value
-                           : -1;
+            shape[d] =
+                sp->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                    ? sp->dim[d]->dim_value
+                    : -1;
         return 0;
     }
     return LN_EINTERNAL;
@@ -1027,6 +1102,6 @@ void ln_onnx_free(struct ln_onnx *m)
     free(m->plan_shapes);
     free(m->scratch);
     if (m->proto)
-        onnx__model_proto__free_unpacked(m->proto, NULL);
+        onnx__model_proto__free_unpacked(m->proto, &m->pb_alloc);
     free(m);
 }

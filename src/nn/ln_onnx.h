@@ -48,7 +48,8 @@ struct ln_onnx_tensor {
 };
 
 /* Loads a model from a file or from n bytes in memory (the bytes are not
- * kept). Errors: LN_EIO (file unreadable), LN_ETOOBIG (past the caps),
+ * kept). Errors: LN_ENOTFOUND or LN_EIO (file missing or unreadable; the
+ * message names it), LN_ETOOBIG (past the caps),
  * LN_EFORMAT (damaged file, unknown operator or attribute, external data,
  * unsupported data type: the message names it), LN_ENOMEM. */
 int ln_onnx_load(const char *path, struct ln_onnx **out, struct ln_error *err);

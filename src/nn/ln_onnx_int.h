@@ -41,37 +41,37 @@ struct ln__ox_tensor {
 struct ln__ox_value {
     const char *name; /* inside the ModelProto */
     struct ln__ox_tensor t;
-    int is_init;  /* a weight or Constant: data fixed at load */
-    int is_input; /* a graph input: data from the caller at each run */
-    int known;    /* data known when planning (weights, folded nodes) */
-    void *owned;  /* data this value owns (converted weight, folded result) */
+    int is_init;             /* a weight or Constant: data fixed at load */
+    int is_input;            /* a graph input: data from the caller at each run */
+    int known;               /* data known when planning (weights, folded nodes) */
+    void *owned;             /* data this value owns (converted weight, folded result) */
     long producer, last_use; /* node indices; -1 before the first node */
     size_t offset, bytes;    /* place in the arena of a run-time value */
 };
 
 /* Attributes of every operator, parsed and range-checked at load. */
 struct ln__ox_attrs {
-    int nk;                      /* spatial dimensions (2 for images) */
+    int nk; /* spatial dimensions (2 for images) */
     int64_t kernel[2], strides[2], dil[2], pads[4], out_pad[2];
     int64_t group;
-    int auto_pad;                /* enum ln__ox_autopad */
+    int auto_pad; /* enum ln__ox_autopad */
     int ceil_mode, count_include_pad, has_kernel;
     int64_t axis;
     int naxes, has_axes;
     int64_t axes[LN_ONNX_MAX_DIMS];
     int nperm;
     int64_t perm[LN_ONNX_MAX_DIMS];
-    int nstarts;                 /* Slice before opset 10 */
+    int nstarts; /* Slice before opset 10 */
     int64_t starts[LN_ONNX_MAX_DIMS], ends[LN_ONNX_MAX_DIMS];
     float eps, alpha, beta;
     int64_t trans_a, trans_b, keepdims, allowzero, start, end;
     int has_end;
-    int mode, ctm, nearest;      /* Resize / Upsample */
-    int to;                      /* Cast */
-    int value_dtype;             /* ConstantOfShape */
+    int mode, ctm, nearest; /* Resize / Upsample */
+    int to;                 /* Cast */
+    int value_dtype;        /* ConstantOfShape */
     double value;
     /* Set when planning, from the input shapes. */
-    int64_t epads[4];            /* effective pads (auto_pad applied) */
+    int64_t epads[4];               /* effective pads (auto_pad applied) */
     float rscale[LN_ONNX_MAX_DIMS]; /* Resize: output / input per axis */
 };
 
@@ -112,6 +112,8 @@ struct ln__ox_node {
 
 struct ln_onnx {
     Onnx__ModelProto *proto;
+    ProtobufCAllocator pb_alloc; /* ln_malloc, so that unpacking can fail cleanly */
+    int pb_alloc_failed;
     int64_t opset;
     struct ln__ox_value *values;
     size_t n_values;
@@ -151,8 +153,7 @@ int ln__ox_numel(const int64_t *shape, int ndim, size_t *numel, struct ln_error 
 /* The node's name for messages ("Conv node 'conv1'"). */
 const char *ln__ox_node_name(const struct ln__ox_node *n);
 
-static inline struct ln__ox_tensor *ln__ox_in(struct ln_onnx *m, const struct ln__ox_node *n,
-                                              int k)
+static inline struct ln__ox_tensor *ln__ox_in(struct ln_onnx *m, const struct ln__ox_node *n, int k)
 {
     return k < n->n_in && n->in[k] >= 0 ? &m->values[n->in[k]].t : NULL;
 }

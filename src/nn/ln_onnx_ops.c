@@ -30,12 +30,11 @@ typedef struct ln__ox_tensor ox_tensor;
 
 static int ox_bad_attr(const ox_node *n, const char *name, const char *why, struct ln_error *err)
 {
-    return ln_error_set(err, LN_EFORMAT, "%s node '%s': attribute '%s' %s", n->op->name,
+    return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': attribute '%.80s' %s", n->op->name,
                         ln__ox_node_name(n), name, why);
 }
 
-static int ox_int(const ox_node *n, const char *name, int64_t def, int64_t *v,
-                  struct ln_error *err)
+static int ox_int(const ox_node *n, const char *name, int64_t def, int64_t *v, struct ln_error *err)
 {
     const Onnx__AttributeProto *a = ln__ox_attr(n, name);
     *v = def;
@@ -105,7 +104,8 @@ static int ox_choice(const ox_node *n, const char *name, const char *choices, in
     for (size_t i = 0; i < l; i++)
         val[i] = a->s.data[i] >= 32 && a->s.data[i] < 127 ? (char)a->s.data[i] : '?';
     val[l] = 0;
-    return ln_error_set(err, LN_EFORMAT, "%s node '%s': attribute '%s' = '%s' is not supported",
+    return ln_error_set(err, LN_EFORMAT,
+                        "%s node '%.80s': attribute '%.80s' = '%.80s' is not supported",
                         n->op->name, ln__ox_node_name(n), name, val);
 }
 
@@ -179,8 +179,19 @@ static size_t ox_esize(const ox_tensor *t)
 /* ---- element-wise with numpy broadcasting --------------------------- */
 
 enum ox_ew {
-    OX_ADD, OX_SUB, OX_MUL, OX_DIV, OX_POW, OX_EQUAL, OX_LESS, OX_GREATER, OX_WHERE, OX_MIN,
-    OX_MAX, OX_AND, OX_OR,
+    OX_ADD,
+    OX_SUB,
+    OX_MUL,
+    OX_DIV,
+    OX_POW,
+    OX_EQUAL,
+    OX_LESS,
+    OX_GREATER,
+    OX_WHERE,
+    OX_MIN,
+    OX_MAX,
+    OX_AND,
+    OX_OR,
 };
 
 struct ox_bc {
@@ -232,12 +243,12 @@ static void ox_bc_strides(const ox_tensor *t, int nd, const int64_t *shape, int6
     }
 }
 
-#define OX_LOOP(T_OUT, EXPR)                                                                   \
-    do {                                                                                       \
-        T_OUT *o = (T_OUT *)c->out + r * cols;                                                 \
-        for (size_t j = 0; j < cols; j++) {                                                    \
-            o[j] = (EXPR);                                                                     \
-        }                                                                                      \
+#define OX_LOOP(T_OUT, EXPR)                                                                       \
+    do {                                                                                           \
+        T_OUT *o = (T_OUT *)c->out + r * cols;                                                     \
+        for (size_t j = 0; j < cols; j++) {                                                        \
+            o[j] = (EXPR);                                                                         \
+        }                                                                                          \
     } while (0)
 
 static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
@@ -262,38 +273,80 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
             if (c->dt[1] != LN__OX_F32)
                 return; /* checked when planning */
             switch (c->op) {
-            case OX_ADD: OX_LOOP(float, a[j * s0] + b[j * s1]); break;
-            case OX_SUB: OX_LOOP(float, a[j * s0] - b[j * s1]); break;
-            case OX_MUL: OX_LOOP(float, a[j * s0] * b[j * s1]); break;
-            case OX_DIV: OX_LOOP(float, a[j * s0] / b[j * s1]); break;
-            case OX_POW: OX_LOOP(float, powf(a[j * s0], b[j * s1])); break;
-            case OX_MIN: OX_LOOP(float, fminf(a[j * s0], b[j * s1])); break;
-            case OX_MAX: OX_LOOP(float, fmaxf(a[j * s0], b[j * s1])); break;
-            case OX_EQUAL: OX_LOOP(int64_t, a[j * s0] == b[j * s1]); break;
-            case OX_LESS: OX_LOOP(int64_t, a[j * s0] < b[j * s1]); break;
-            case OX_GREATER: OX_LOOP(int64_t, a[j * s0] > b[j * s1]); break;
-            default: break;
+            case OX_ADD:
+                OX_LOOP(float, a[j * s0] + b[j * s1]);
+                break;
+            case OX_SUB:
+                OX_LOOP(float, a[j * s0] - b[j * s1]);
+                break;
+            case OX_MUL:
+                OX_LOOP(float, a[j * s0] * b[j * s1]);
+                break;
+            case OX_DIV:
+                OX_LOOP(float, a[j * s0] / b[j * s1]);
+                break;
+            case OX_POW:
+                OX_LOOP(float, powf(a[j * s0], b[j * s1]));
+                break;
+            case OX_MIN:
+                OX_LOOP(float, fminf(a[j * s0], b[j * s1]));
+                break;
+            case OX_MAX:
+                OX_LOOP(float, fmaxf(a[j * s0], b[j * s1]));
+                break;
+            case OX_EQUAL:
+                OX_LOOP(int64_t, a[j * s0] == b[j * s1]);
+                break;
+            case OX_LESS:
+                OX_LOOP(int64_t, a[j * s0] < b[j * s1]);
+                break;
+            case OX_GREATER:
+                OX_LOOP(int64_t, a[j * s0] > b[j * s1]);
+                break;
+            default:
+                break;
             }
         } else if (c->op != OX_WHERE) {
             const int64_t *a = (const int64_t *)c->in[0] + off[0];
             const int64_t *b = (const int64_t *)c->in[1] + off[1];
             switch (c->op) {
-            case OX_ADD: OX_LOOP(int64_t, (int64_t)((uint64_t)a[j * s0] + (uint64_t)b[j * s1])); break;
-            case OX_SUB: OX_LOOP(int64_t, (int64_t)((uint64_t)a[j * s0] - (uint64_t)b[j * s1])); break;
-            case OX_MUL: OX_LOOP(int64_t, (int64_t)((uint64_t)a[j * s0] * (uint64_t)b[j * s1])); break;
+            case OX_ADD:
+                OX_LOOP(int64_t, (int64_t)((uint64_t)a[j * s0] + (uint64_t)b[j * s1]));
+                break;
+            case OX_SUB:
+                OX_LOOP(int64_t, (int64_t)((uint64_t)a[j * s0] - (uint64_t)b[j * s1]));
+                break;
+            case OX_MUL:
+                OX_LOOP(int64_t, (int64_t)((uint64_t)a[j * s0] * (uint64_t)b[j * s1]));
+                break;
             case OX_DIV:
                 OX_LOOP(int64_t, b[j * s1] == 0 || (b[j * s1] == -1 && a[j * s0] == INT64_MIN)
                                      ? 0
                                      : a[j * s0] / b[j * s1]);
                 break;
-            case OX_MIN: OX_LOOP(int64_t, a[j * s0] < b[j * s1] ? a[j * s0] : b[j * s1]); break;
-            case OX_MAX: OX_LOOP(int64_t, a[j * s0] > b[j * s1] ? a[j * s0] : b[j * s1]); break;
-            case OX_EQUAL: OX_LOOP(int64_t, a[j * s0] == b[j * s1]); break;
-            case OX_LESS: OX_LOOP(int64_t, a[j * s0] < b[j * s1]); break;
-            case OX_GREATER: OX_LOOP(int64_t, a[j * s0] > b[j * s1]); break;
-            case OX_AND: OX_LOOP(int64_t, a[j * s0] && b[j * s1]); break;
-            case OX_OR: OX_LOOP(int64_t, a[j * s0] || b[j * s1]); break;
-            default: break;
+            case OX_MIN:
+                OX_LOOP(int64_t, a[j * s0] < b[j * s1] ? a[j * s0] : b[j * s1]);
+                break;
+            case OX_MAX:
+                OX_LOOP(int64_t, a[j * s0] > b[j * s1] ? a[j * s0] : b[j * s1]);
+                break;
+            case OX_EQUAL:
+                OX_LOOP(int64_t, a[j * s0] == b[j * s1]);
+                break;
+            case OX_LESS:
+                OX_LOOP(int64_t, a[j * s0] < b[j * s1]);
+                break;
+            case OX_GREATER:
+                OX_LOOP(int64_t, a[j * s0] > b[j * s1]);
+                break;
+            case OX_AND:
+                OX_LOOP(int64_t, a[j * s0] && b[j * s1]);
+                break;
+            case OX_OR:
+                OX_LOOP(int64_t, a[j * s0] || b[j * s1]);
+                break;
+            default:
+                break;
             }
         } else {
             const int64_t *cond = (const int64_t *)c->in[0] + off[0];
@@ -312,7 +365,7 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
 
 static enum ox_ew ox_ew_of(const ox_node *n)
 {
-    static const char *names[] = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less",
+    static const char *names[] = {"Add",     "Sub",   "Mul", "Div", "Pow", "Equal", "Less",
                                   "Greater", "Where", "Min", "Max", "And", "Or"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(n->op->name, names[i]))
@@ -379,8 +432,24 @@ static int ox_ew_exec(ox_model *m, ox_node *n, struct ln_error *err)
 /* ---- element-wise unary --------------------------------------------- */
 
 enum ox_un {
-    OX_RELU, OX_SIGMOID, OX_TANH, OX_EXP, OX_LOG, OX_SQRT, OX_NEG, OX_ABS, OX_ERF, OX_RECIP,
-    OX_FLOOR, OX_CEIL, OX_LEAKY, OX_CLIP, OX_NOT, OX_IDENTITY, OX_HARDSIGMOID, OX_SOFTPLUS,
+    OX_RELU,
+    OX_SIGMOID,
+    OX_TANH,
+    OX_EXP,
+    OX_LOG,
+    OX_SQRT,
+    OX_NEG,
+    OX_ABS,
+    OX_ERF,
+    OX_RECIP,
+    OX_FLOOR,
+    OX_CEIL,
+    OX_LEAKY,
+    OX_CLIP,
+    OX_NOT,
+    OX_IDENTITY,
+    OX_HARDSIGMOID,
+    OX_SOFTPLUS,
     OX_GELU,
 };
 
@@ -390,6 +459,7 @@ struct ox_un_ctx {
     void *y;
     int dt;
     float alpha, beta, lo, hi;
+    int64_t ilo, ihi; /* Clip on integers */
 };
 
 static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
@@ -400,11 +470,24 @@ static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
         int64_t *y = c->y;
         for (size_t i = begin; i < end; i++) {
             switch (c->op) {
-            case OX_NEG: y[i] = (int64_t)(0u - (uint64_t)x[i]); break;
-            case OX_ABS: y[i] = x[i] < 0 ? (int64_t)(0u - (uint64_t)x[i]) : x[i]; break;
-            case OX_NOT: y[i] = !x[i]; break;
-            case OX_RELU: y[i] = x[i] > 0 ? x[i] : 0; break;
-            default: y[i] = x[i]; break;
+            case OX_NEG:
+                y[i] = (int64_t)(0u - (uint64_t)x[i]);
+                break;
+            case OX_ABS:
+                y[i] = x[i] < 0 ? (int64_t)(0u - (uint64_t)x[i]) : x[i];
+                break;
+            case OX_NOT:
+                y[i] = !x[i];
+                break;
+            case OX_CLIP:
+                y[i] = x[i] < c->ilo ? c->ilo : x[i] > c->ihi ? c->ihi : x[i];
+                break;
+            case OX_RELU:
+                y[i] = x[i] > 0 ? x[i] : 0;
+                break;
+            default:
+                y[i] = x[i];
+                break;
             }
         }
         return;
@@ -420,17 +503,50 @@ static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
         for (size_t i = begin; i < end; i++)
             y[i] = 1.0f / (1.0f + expf(-x[i]));
         break;
-    case OX_TANH: for (size_t i = begin; i < end; i++) y[i] = tanhf(x[i]); break;
-    case OX_EXP: for (size_t i = begin; i < end; i++) y[i] = expf(x[i]); break;
-    case OX_LOG: for (size_t i = begin; i < end; i++) y[i] = logf(x[i]); break;
-    case OX_SQRT: for (size_t i = begin; i < end; i++) y[i] = sqrtf(x[i]); break;
-    case OX_NEG: for (size_t i = begin; i < end; i++) y[i] = -x[i]; break;
-    case OX_ABS: for (size_t i = begin; i < end; i++) y[i] = fabsf(x[i]); break;
-    case OX_ERF: for (size_t i = begin; i < end; i++) y[i] = erff(x[i]); break;
-    case OX_RECIP: for (size_t i = begin; i < end; i++) y[i] = 1.0f / x[i]; break;
-    case OX_FLOOR: for (size_t i = begin; i < end; i++) y[i] = floorf(x[i]); break;
-    case OX_CEIL: for (size_t i = begin; i < end; i++) y[i] = ceilf(x[i]); break;
-    case OX_NOT: for (size_t i = begin; i < end; i++) y[i] = x[i] == 0.0f; break;
+    case OX_TANH:
+        for (size_t i = begin; i < end; i++)
+            y[i] = tanhf(x[i]);
+        break;
+    case OX_EXP:
+        for (size_t i = begin; i < end; i++)
+            y[i] = expf(x[i]);
+        break;
+    case OX_LOG:
+        for (size_t i = begin; i < end; i++)
+            y[i] = logf(x[i]);
+        break;
+    case OX_SQRT:
+        for (size_t i = begin; i < end; i++)
+            y[i] = sqrtf(x[i]);
+        break;
+    case OX_NEG:
+        for (size_t i = begin; i < end; i++)
+            y[i] = -x[i];
+        break;
+    case OX_ABS:
+        for (size_t i = begin; i < end; i++)
+            y[i] = fabsf(x[i]);
+        break;
+    case OX_ERF:
+        for (size_t i = begin; i < end; i++)
+            y[i] = erff(x[i]);
+        break;
+    case OX_RECIP:
+        for (size_t i = begin; i < end; i++)
+            y[i] = 1.0f / x[i];
+        break;
+    case OX_FLOOR:
+        for (size_t i = begin; i < end; i++)
+            y[i] = floorf(x[i]);
+        break;
+    case OX_CEIL:
+        for (size_t i = begin; i < end; i++)
+            y[i] = ceilf(x[i]);
+        break;
+    case OX_NOT:
+        for (size_t i = begin; i < end; i++)
+            y[i] = x[i] == 0.0f;
+        break;
     case OX_LEAKY:
         for (size_t i = begin; i < end; i++)
             y[i] = x[i] >= 0.0f ? x[i] : c->alpha * x[i];
@@ -453,20 +569,23 @@ static void ox_un_body(void *ctx, size_t begin, size_t end, int thread)
                 y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
         } else { /* the tanh approximation */
             for (size_t i = begin; i < end; i++)
-                y[i] = 0.5f * x[i] *
-                       (1.0f + tanhf(0.79788456080286536f * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+                y[i] =
+                    0.5f * x[i] *
+                    (1.0f + tanhf(0.79788456080286536f * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
         }
         break;
-    case OX_IDENTITY: memcpy(y + begin, x + begin, (end - begin) * sizeof *y); break;
+    case OX_IDENTITY:
+        memcpy(y + begin, x + begin, (end - begin) * sizeof *y);
+        break;
     }
 }
 
 static enum ox_un ox_un_of(const ox_node *n)
 {
-    static const char *names[] = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt",
-                                  "Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil",
-                                  "LeakyRelu", "Clip", "Not", "Identity", "HardSigmoid",
-                                  "Softplus", "Gelu"};
+    static const char *names[] = {"Relu",     "Sigmoid",     "Tanh",      "Exp",  "Log",
+                                  "Sqrt",     "Neg",         "Abs",       "Erf",  "Reciprocal",
+                                  "Floor",    "Ceil",        "LeakyRelu", "Clip", "Not",
+                                  "Identity", "HardSigmoid", "Softplus",  "Gelu"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(n->op->name, names[i]))
             return (enum ox_un)i;
@@ -508,14 +627,15 @@ static int ox_un_infer(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0);
     enum ox_un op = ox_un_of(n);
-    if (x->dtype == LN__OX_I64 && op != OX_NEG && op != OX_ABS && op != OX_NOT &&
-        op != OX_RELU && op != OX_IDENTITY)
+    if (x->dtype == LN__OX_I64 && op != OX_NEG && op != OX_ABS && op != OX_NOT && op != OX_RELU &&
+        op != OX_IDENTITY && op != OX_CLIP)
         return ln_error_set(err, LN_EFORMAT, "integer input is not supported");
     if (op == OX_CLIP)
         for (int k = 1; k < 3; k++) {
             const ox_tensor *t = ln__ox_in(m, n, k);
-            if (t && (t->numel != 1 || t->dtype != LN__OX_F32))
-                return ln_error_set(err, LN_EFORMAT, "min and max must be float scalars");
+            if (t && (t->numel != 1 || t->dtype != x->dtype))
+                return ln_error_set(err, LN_EFORMAT,
+                                    "min and max must be scalars of the input's type");
         }
     if (!strcmp(n->op->name, "Dropout") && n->n_in > 2) {
         if (ox_need_known(m, n, 2, err) < 0)
@@ -531,14 +651,20 @@ static int ox_un_infer(ox_model *m, ox_node *n, struct ln_error *err)
 static int ox_un_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0);
-    struct ox_un_ctx c = {ox_un_of(n), x->data, ln__ox_out(m, n, 0)->data, x->dtype,
-                          n->a.alpha, n->a.beta, n->a.alpha, n->a.beta};
+    struct ox_un_ctx c = {ox_un_of(n), x->data,    ln__ox_out(m, n, 0)->data,
+                          x->dtype,    n->a.alpha, n->a.beta,
+                          n->a.alpha,  n->a.beta,  INT64_MIN,
+                          INT64_MAX};
     if (c.op == OX_CLIP) {
         const ox_tensor *lo = ln__ox_in(m, n, 1), *hi = ln__ox_in(m, n, 2);
-        if (lo)
+        if (lo && x->dtype == LN__OX_F32)
             c.lo = *(const float *)lo->data;
-        if (hi)
+        if (hi && x->dtype == LN__OX_F32)
             c.hi = *(const float *)hi->data;
+        if (lo && x->dtype == LN__OX_I64)
+            c.ilo = *(const int64_t *)lo->data;
+        if (hi && x->dtype == LN__OX_I64)
+            c.ihi = *(const int64_t *)hi->data;
     }
     ln_parallel_for(x->numel, LN__OX_GRAIN, ox_un_body, &c);
     return 0;
@@ -561,9 +687,8 @@ static int ox_conv_load(ox_model *m, ox_node *n, struct ln_error *err)
     a->has_kernel = nk >= 0;
     if ((nk >= 0 && nk != 2) || (ns >= 0 && ns != 2) || (nd >= 0 && nd != 2) ||
         (np >= 0 && np != 4) || (nop >= 0 && nop != 2))
-        return ln_error_set(err, LN_EFORMAT,
-                            "%s node '%s': only 2-D convolutions are supported", n->op->name,
-                            ln__ox_node_name(n));
+        return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': only 2-D convolutions are supported",
+                            n->op->name, ln__ox_node_name(n));
     for (int d = 0; d < 2; d++) {
         if (ns < 0)
             a->strides[d] = 1;
@@ -574,18 +699,19 @@ static int ox_conv_load(ox_model *m, ox_node *n, struct ln_error *err)
         if (a->strides[d] < 1 || a->strides[d] > 1024 || a->dil[d] < 1 || a->dil[d] > 1024 ||
             a->out_pad[d] < 0 || a->out_pad[d] >= a->strides[d] * a->dil[d] ||
             (nk >= 0 && (a->kernel[d] < 1 || a->kernel[d] > 1024)))
-            return ln_error_set(err, LN_EFORMAT, "%s node '%s': bad kernel, strides or dilations",
-                                n->op->name, ln__ox_node_name(n));
+            return ln_error_set(err, LN_EFORMAT,
+                                "%s node '%.80s': bad kernel, strides or dilations", n->op->name,
+                                ln__ox_node_name(n));
     }
     for (int d = 0; d < 4; d++) {
         if (np < 0)
             a->pads[d] = 0;
         if (a->pads[d] < 0 || a->pads[d] > 4096)
-            return ln_error_set(err, LN_EFORMAT, "%s node '%s': bad pads", n->op->name,
+            return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': bad pads", n->op->name,
                                 ln__ox_node_name(n));
     }
     if (a->group < 1 || a->group > 1 << 20)
-        return ln_error_set(err, LN_EFORMAT, "%s node '%s': bad group %lld", n->op->name,
+        return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': bad group %lld", n->op->name,
                             ln__ox_node_name(n), (long long)a->group);
     return 0;
 }
@@ -634,10 +760,9 @@ static int ox_conv_infer(ox_model *m, ox_node *n, struct ln_error *err)
     int tr = !strcmp(n->op->name, "ConvTranspose");
     if (!tr) {
         if (c % g || w->shape[0] % g || w->shape[1] * g != c)
-            return ln_error_set(err, LN_EFORMAT,
-                                "weight %lldx%lld does not fit %lld channels in %lld groups",
-                                (long long)w->shape[0], (long long)w->shape[1], (long long)c,
-                                (long long)g);
+            return ln_error_set(
+                err, LN_EFORMAT, "weight %lldx%lld does not fit %lld channels in %lld groups",
+                (long long)w->shape[0], (long long)w->shape[1], (long long)c, (long long)g);
         out[1] = w->shape[0];
         for (int d = 0; d < 2; d++) {
             a->epads[d] = a->pads[d];
@@ -648,8 +773,7 @@ static int ox_conv_infer(ox_model *m, ox_node *n, struct ln_error *err)
         }
     } else {
         if (w->shape[0] != c || c % g)
-            return ln_error_set(err, LN_EFORMAT, "weight does not fit %lld channels",
-                                (long long)c);
+            return ln_error_set(err, LN_EFORMAT, "weight does not fit %lld channels", (long long)c);
         if (a->auto_pad == LN__OX_PAD_SAME_UPPER || a->auto_pad == LN__OX_PAD_SAME_LOWER)
             return ln_error_set(err, LN_EFORMAT, "auto_pad SAME is not supported here");
         out[1] = w->shape[1] * g;
@@ -713,8 +837,7 @@ struct ox_conv_ctx {
  * Output row by output row: the taps that land inside the input form one
  * run (contiguous when the stride is 1), the rest is padding. */
 static void ox_im2col_row(const struct ox_conv_ctx *c, float *restrict row,
-                          const float *restrict plane, size_t p0, size_t p1, int64_t ki,
-                          int64_t kj)
+                          const float *restrict plane, size_t p0, size_t p1, int64_t ki, int64_t kj)
 {
     const struct ln__ox_attrs *a = &c->n->a;
     int64_t s1 = a->strides[1], off = kj * a->dil[1] - a->epads[1];
@@ -811,8 +934,7 @@ static void ox_convt_body(void *ctx, size_t begin, size_t end, int thread)
         /* col[kk][hw_in] = W[g*cg.., o, kk]^T x X[g*cg.., hw_in] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, (int)hw_in, (int)cg, 1.0f,
                     c->w + (size_t)(g * cg * mg * kk + o * kk), (int)(mg * kk),
-                    c->x + (size_t)(nb * c->C + g * cg) * hw_in, (int)hw_in, 0.0f, col,
-                    (int)hw_in);
+                    c->x + (size_t)(nb * c->C + g * cg) * hw_in, (int)hw_in, 0.0f, col, (int)hw_in);
         float *y = c->y + (size_t)(nb * c->M + g * mg + o) * c->hw;
         float bias = c->b ? c->b[g * mg + o] : 0.0f;
         for (size_t p = 0; p < c->hw; p++)
@@ -839,15 +961,34 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
     const ox_tensor *x = ln__ox_in(m, n, 0), *w = ln__ox_in(m, n, 1), *b = ln__ox_in(m, n, 2);
     ox_tensor *y = ln__ox_out(m, n, 0);
     struct ox_conv_ctx c = {
-        .n = n, .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data,
-        .scratch = m->scratch, .scratch_floats = m->scratch_floats,
-        .N = x->shape[0], .C = x->shape[1], .H = x->shape[2], .W = x->shape[3],
-        .M = y->shape[1], .Ho = y->shape[2], .Wo = y->shape[3],
-        .kh = w->shape[2], .kw = w->shape[3], .G = n->a.group,
+        .n = n,
+        .x = x->data,
+        .w = w->data,
+        .b = b ? b->data : NULL,
+        .y = y->data,
+        .scratch = m->scratch,
+        .scratch_floats = m->scratch_floats,
+        .N = x->shape[0],
+        .C = x->shape[1],
+        .H = x->shape[2],
+        .W = x->shape[3],
+        .M = y->shape[1],
+        .Ho = y->shape[2],
+        .Wo = y->shape[3],
+        .kh = w->shape[2],
+        .kw = w->shape[3],
+        .G = n->a.group,
     };
     c.hw = (size_t)(c.Ho * c.Wo);
     if (y->numel == 0)
         return 0;
+    if (x->numel == 0 || w->numel == 0) {
+        /* No input channels: every output is its bias. */
+        float *out = y->data;
+        for (size_t i = 0; i < y->numel; i++)
+            out[i] = c.b ? c.b[i / c.hw % (size_t)c.M] : 0.0f;
+        return 0;
+    }
     ln__blas_single_thread();
     if (!strcmp(n->op->name, "ConvTranspose")) {
         ln_parallel_for((size_t)(c.N * c.M), 1, ox_convt_body, &c);
@@ -883,7 +1024,7 @@ static int ox_pool_load(ox_model *m, ox_node *n, struct ln_error *err)
         ox_choice(n, "auto_pad", "NOTSET|VALID|SAME_UPPER|SAME_LOWER", 0, &a->auto_pad, err) < 0)
         return LN_EFORMAT;
     if (nk != 2 || (ns >= 0 && ns != 2) || (nd >= 0 && nd != 2) || (np >= 0 && np != 4))
-        return ln_error_set(err, LN_EFORMAT, "%s node '%s': only 2-D pooling is supported",
+        return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': only 2-D pooling is supported",
                             n->op->name, ln__ox_node_name(n));
     a->ceil_mode = ceil_mode != 0;
     a->count_include_pad = cip != 0;
@@ -892,16 +1033,17 @@ static int ox_pool_load(ox_model *m, ox_node *n, struct ln_error *err)
             a->strides[d] = 1;
         if (nd < 0)
             a->dil[d] = 1;
-        if (a->kernel[d] < 1 || a->kernel[d] > 4096 || a->strides[d] < 1 ||
-            a->strides[d] > 4096 || a->dil[d] < 1 || a->dil[d] > 4096)
-            return ln_error_set(err, LN_EFORMAT, "%s node '%s': bad kernel, strides or dilations",
-                                n->op->name, ln__ox_node_name(n));
+        if (a->kernel[d] < 1 || a->kernel[d] > 4096 || a->strides[d] < 1 || a->strides[d] > 4096 ||
+            a->dil[d] < 1 || a->dil[d] > 4096)
+            return ln_error_set(err, LN_EFORMAT,
+                                "%s node '%.80s': bad kernel, strides or dilations", n->op->name,
+                                ln__ox_node_name(n));
     }
     for (int d = 0; d < 4; d++) {
         if (np < 0)
             a->pads[d] = 0;
         if (a->pads[d] < 0 || a->pads[d] >= a->kernel[d % 2] * a->dil[d % 2])
-            return ln_error_set(err, LN_EFORMAT, "%s node '%s': bad pads", n->op->name,
+            return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': bad pads", n->op->name,
                                 ln__ox_node_name(n));
     }
     return 0;
@@ -997,8 +1139,14 @@ static int ox_pool_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0);
     ox_tensor *y = ln__ox_out(m, n, 0);
-    struct ox_pool_ctx c = {n, x->data, y->data, x->shape[2], x->shape[3], y->shape[2],
-                            y->shape[3], strstr(n->op->name, "Max") != NULL,
+    struct ox_pool_ctx c = {n,
+                            x->data,
+                            y->data,
+                            x->shape[2],
+                            x->shape[3],
+                            y->shape[2],
+                            y->shape[3],
+                            strstr(n->op->name, "Max") != NULL,
                             !strncmp(n->op->name, "Global", 6)};
     ln_parallel_for((size_t)(x->shape[0] * x->shape[1]), 1, ox_pool_body, &c);
     return 0;
@@ -1060,9 +1208,14 @@ static void ox_bn_body(void *ctx, size_t begin, size_t end, int thread)
 static int ox_bn_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0);
-    struct ox_bn_ctx c = {x->data, ln__ox_in(m, n, 1)->data, ln__ox_in(m, n, 2)->data,
-                          ln__ox_in(m, n, 3)->data, ln__ox_in(m, n, 4)->data,
-                          ln__ox_out(m, n, 0)->data, n->a.eps, (size_t)x->shape[1],
+    struct ox_bn_ctx c = {x->data,
+                          ln__ox_in(m, n, 1)->data,
+                          ln__ox_in(m, n, 2)->data,
+                          ln__ox_in(m, n, 3)->data,
+                          ln__ox_in(m, n, 4)->data,
+                          ln__ox_out(m, n, 0)->data,
+                          n->a.eps,
+                          (size_t)x->shape[1],
                           ox_prod(x->shape, 2, x->ndim)};
     size_t planes = (size_t)x->shape[0] * c.C;
     ln_parallel_for(planes, LN__OX_GRAIN / (c.inner + 1) + 1, ox_bn_body, &c);
@@ -1106,7 +1259,7 @@ static int ox_resize_load(ox_model *m, ox_node *n, struct ln_error *err)
      * and nearest rounds down. */
     if (up || m->opset < 11) {
         if (ln__ox_attr(n, "coordinate_transformation_mode") || ln__ox_attr(n, "nearest_mode"))
-            return ln_error_set(err, LN_EFORMAT, "%s node '%s': attributes of a later opset",
+            return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': attributes of a later opset",
                                 n->op->name, ln__ox_node_name(n));
         a->ctm = OX_CTM_ASYM;
         a->nearest = OX_NM_FLOOR;
@@ -1121,7 +1274,7 @@ static int ox_resize_load(ox_model *m, ox_node *n, struct ln_error *err)
         ns = (int)s->n_floats;
         a->naxes = ns;
         if (n->n_in != 1)
-            return ln_error_set(err, LN_EFORMAT, "Upsample node '%s': one input expected",
+            return ln_error_set(err, LN_EFORMAT, "Upsample node '%.80s': one input expected",
                                 ln__ox_node_name(n));
     } else if (ln__ox_attr(n, "scales")) {
         return ox_bad_attr(n, "scales", "is an input since opset 9", err);
@@ -1179,8 +1332,7 @@ static int ox_resize_infer(ox_model *m, ox_node *n, struct ln_error *err)
             out[d] = (int64_t)floorf(s * (float)x->shape[d]);
         }
         if (d < x->ndim - 2 && out[d] != x->shape[d])
-            return ln_error_set(err, LN_EFORMAT,
-                                "only the last two dimensions may be resized");
+            return ln_error_set(err, LN_EFORMAT, "only the last two dimensions may be resized");
     }
     if (x->ndim < 2)
         return ln_error_set(err, LN_EFORMAT, "the input must have 2+ dimensions");
@@ -1192,12 +1344,16 @@ static int ox_resize_infer(ox_model *m, ox_node *n, struct ln_error *err)
 static float ox_src(int ctm, int64_t o, float scale, int64_t in, int64_t out)
 {
     switch (ctm) {
-    case OX_CTM_ASYM: return (float)o / scale;
-    case OX_CTM_PYTORCH: return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
+    case OX_CTM_ASYM:
+        return (float)o / scale;
+    case OX_CTM_PYTORCH:
+        return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
     case OX_CTM_ALIGN:
         return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
-    case OX_CTM_TFNN: return ((float)o + 0.5f) / scale;
-    default: return ((float)o + 0.5f) / scale - 0.5f;
+    case OX_CTM_TFNN:
+        return ((float)o + 0.5f) / scale;
+    default:
+        return ((float)o + 0.5f) / scale - 0.5f;
     }
 }
 
@@ -1205,10 +1361,18 @@ static int64_t ox_nearest(int mode, float s, int64_t in)
 {
     float r;
     switch (mode) {
-    case OX_NM_FLOOR: r = floorf(s); break;
-    case OX_NM_CEIL: r = ceilf(s); break;
-    case OX_NM_ROUND_CEIL: r = floorf(s + 0.5f); break;
-    default: r = s == floorf(s) + 0.5f ? floorf(s) : roundf(s); break;
+    case OX_NM_FLOOR:
+        r = floorf(s);
+        break;
+    case OX_NM_CEIL:
+        r = ceilf(s);
+        break;
+    case OX_NM_ROUND_CEIL:
+        r = floorf(s + 0.5f);
+        break;
+    default:
+        r = s == floorf(s) + 0.5f ? floorf(s) : roundf(s);
+        break;
     }
     int64_t i = r < 0.0f ? 0 : r > (float)(in - 1) ? in - 1 : (int64_t)r;
     return i;
@@ -1269,8 +1433,18 @@ static int ox_resize_exec(ox_model *m, ox_node *n, struct ln_error *err)
     const ox_tensor *x = ln__ox_in(m, n, 0);
     ox_tensor *y = ln__ox_out(m, n, 0);
     int nd = x->ndim;
-    struct ox_rs_ctx c = {x->data, y->data, x->shape[nd - 2], x->shape[nd - 1],
-                          y->shape[nd - 2], y->shape[nd - 1], NULL, NULL, NULL, NULL, NULL, NULL};
+    struct ox_rs_ctx c = {x->data,
+                          y->data,
+                          x->shape[nd - 2],
+                          x->shape[nd - 1],
+                          y->shape[nd - 2],
+                          y->shape[nd - 1],
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL};
     if (y->numel == 0)
         return 0;
     if (c.H == 0 || c.W == 0)
@@ -1321,8 +1495,7 @@ static int ox_concat_infer(ox_model *m, ox_node *n, struct ln_error *err)
             return ln_error_set(err, LN_EFORMAT, "input %d differs in rank or type", k + 1);
         for (int d = 0; d < t->ndim; d++)
             if (d != axis && t->shape[d] != x0->shape[d])
-                return ln_error_set(err, LN_EFORMAT, "input %d differs in dimension %d", k + 1,
-                                    d);
+                return ln_error_set(err, LN_EFORMAT, "input %d differs in dimension %d", k + 1, d);
         shape[axis] += t->shape[axis];
         if (shape[axis] > LN__OX_MAX_DIM)
             return ln_error_set(err, LN_ETOOBIG, "output too large");
@@ -1513,8 +1686,7 @@ static int ox_transpose_infer(ox_model *m, ox_node *n, struct ln_error *err)
 
 /* Gathers y[i] = x[sum idx_d * st_d] over y's shape: the strided copy of
  * Transpose, Slice and Expand. */
-static void ox_strided_copy(const ox_tensor *y, const void *xdata, int64_t base,
-                            const int64_t *st)
+static void ox_strided_copy(const ox_tensor *y, const void *xdata, int64_t base, const int64_t *st)
 {
     int nd = y->ndim;
     int64_t idx[LN_ONNX_MAX_DIMS] = {0};
@@ -1560,10 +1732,12 @@ static int ox_slice_load(ox_model *m, ox_node *n, struct ln_error *err)
     struct ln__ox_attrs *a = &n->a;
     if (m->opset >= 10) {
         if (ln__ox_attr(n, "starts") || ln__ox_attr(n, "ends") || ln__ox_attr(n, "axes"))
-            return ln_error_set(err, LN_EFORMAT, "Slice node '%s': starts, ends and axes are "
-                                "inputs since opset 10", ln__ox_node_name(n));
+            return ln_error_set(err, LN_EFORMAT,
+                                "Slice node '%.80s': starts, ends and axes are "
+                                "inputs since opset 10",
+                                ln__ox_node_name(n));
         if (n->n_in < 3)
-            return ln_error_set(err, LN_EFORMAT, "Slice node '%s': needs starts and ends",
+            return ln_error_set(err, LN_EFORMAT, "Slice node '%.80s': needs starts and ends",
                                 ln__ox_node_name(n));
         return 0;
     }
@@ -1573,10 +1747,10 @@ static int ox_slice_load(ox_model *m, ox_node *n, struct ln_error *err)
         ox_ints(n, "axes", a->axes, LN_ONNX_MAX_DIMS, &a->naxes, err) < 0)
         return LN_EFORMAT;
     if (a->nstarts < 0 || ne != a->nstarts || (a->naxes >= 0 && a->naxes != a->nstarts))
-        return ln_error_set(err, LN_EFORMAT, "Slice node '%s': bad starts, ends or axes",
+        return ln_error_set(err, LN_EFORMAT, "Slice node '%.80s': bad starts, ends or axes",
                             ln__ox_node_name(n));
     if (n->n_in != 1)
-        return ln_error_set(err, LN_EFORMAT, "Slice node '%s': one input expected",
+        return ln_error_set(err, LN_EFORMAT, "Slice node '%.80s': one input expected",
                             ln__ox_node_name(n));
     return 0;
 }
@@ -1777,7 +1951,7 @@ static int ox_constant_load(ox_model *m, ox_node *n, struct ln_error *err)
             found++;
         }
     if (found != 1)
-        return ln_error_set(err, LN_EFORMAT, "Constant node '%s' needs exactly one value",
+        return ln_error_set(err, LN_EFORMAT, "Constant node '%.80s' needs exactly one value",
                             ln__ox_node_name(n));
     v->is_init = v->known = 1;
     v->producer = -1;
@@ -1824,13 +1998,21 @@ static int ox_cast_load(ox_model *m, ox_node *n, struct ln_error *err)
         return LN_EFORMAT;
     switch (to) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: n->a.to = LN__OX_F32; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+        n->a.to = LN__OX_F32;
+        break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: n->a.to = LN__OX_I64; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: n->a.to = -LN__OX_I64; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+        n->a.to = LN__OX_I64;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+        n->a.to = -LN__OX_I64;
+        break;
     default:
-        return ln_error_set(err, LN_EFORMAT, "Cast node '%s': casting to type %lld is not "
-                            "supported", ln__ox_node_name(n), (long long)to);
+        return ln_error_set(err, LN_EFORMAT,
+                            "Cast node '%.80s': casting to type %lld is not "
+                            "supported",
+                            ln__ox_node_name(n), (long long)to);
     }
     int64_t sat;
     return ox_int(n, "saturate", 1, &sat, err);
@@ -1855,7 +2037,7 @@ static int ox_cast_exec(ox_model *m, ox_node *n, struct ln_error *err)
             else if (n->a.to < 0)
                 ((int64_t *)y->data)[i] = f != 0.0f;
             else
-                ((int64_t *)y->data)[i] = f >= 9.2e18f ? INT64_MAX
+                ((int64_t *)y->data)[i] = f >= 9.2e18f              ? INT64_MAX
                                           : f <= -9.2e18f || f != f ? INT64_MIN
                                                                     : (int64_t)f;
         } else {
@@ -1956,13 +2138,14 @@ static int ox_range_infer(ox_model *m, ox_node *n, struct ln_error *err)
             return LN_EFORMAT;
         t[k] = ln__ox_in(m, n, k);
         if (t[k]->numel != 1 || t[k]->dtype != t[0]->dtype)
-            return ln_error_set(err, LN_EFORMAT, "start, limit and delta must be scalars of "
+            return ln_error_set(err, LN_EFORMAT,
+                                "start, limit and delta must be scalars of "
                                 "one type");
     }
     double v[3];
     for (int k = 0; k < 3; k++)
         v[k] = t[k]->dtype == LN__OX_F32 ? ((const float *)t[k]->data)[0]
-                                          : (double)((const int64_t *)t[k]->data)[0];
+                                         : (double)((const int64_t *)t[k]->data)[0];
     if (v[2] == 0.0)
         return ln_error_set(err, LN_EFORMAT, "delta is 0");
     double c = ceil((v[1] - v[0]) / v[2]);
@@ -1982,9 +2165,9 @@ static int ox_range_exec(ox_model *m, ox_node *n, struct ln_error *err)
             ((float *)y->data)[i] =
                 ((const float *)s->data)[0] + (float)i * ((const float *)d->data)[0];
         else
-            ((int64_t *)y->data)[i] = (int64_t)((uint64_t)((const int64_t *)s->data)[0] +
-                                                (uint64_t)i *
-                                                    (uint64_t)((const int64_t *)d->data)[0]);
+            ((int64_t *)y->data)[i] =
+                (int64_t)((uint64_t)((const int64_t *)s->data)[0] +
+                          (uint64_t)i * (uint64_t)((const int64_t *)d->data)[0]);
     }
     return 0;
 }
@@ -2047,8 +2230,17 @@ static int ox_matmul_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *a = ln__ox_in(m, n, 0), *b = ln__ox_in(m, n, 1);
     ox_tensor *y = ln__ox_out(m, n, 0);
-    struct ox_mm_ctx c = {a->data, b->data, y->data, a, b, y, {0}, {0},
-                          a->shape[a->ndim - 2], b->shape[b->ndim - 1], a->shape[a->ndim - 1]};
+    struct ox_mm_ctx c = {a->data,
+                          b->data,
+                          y->data,
+                          a,
+                          b,
+                          y,
+                          {0},
+                          {0},
+                          a->shape[a->ndim - 2],
+                          b->shape[b->ndim - 1],
+                          a->shape[a->ndim - 1]};
     if (y->numel == 0)
         return 0;
     if (c.K == 0) {
@@ -2098,8 +2290,8 @@ static int ox_gemm_infer(ox_model *m, ox_node *n, struct ln_error *err)
         int nd;
         if (c->dtype != LN__OX_F32 || ox_bc_shape(both, 2, &nd, t, err) < 0 || nd != 2 ||
             t[0] != M || t[1] != N)
-            return ln_error_set(err, LN_EFORMAT, "C does not broadcast to %lldx%lld",
-                                (long long)M, (long long)N);
+            return ln_error_set(err, LN_EFORMAT, "C does not broadcast to %lldx%lld", (long long)M,
+                                (long long)N);
     }
     ox_set(ln__ox_out(m, n, 0), LN__OX_F32, 2, s);
     return 0;
@@ -2250,9 +2442,10 @@ static int ox_reduce_exec(ox_model *m, ox_node *n, struct ln_error *err)
     int mark[LN_ONNX_MAX_DIMS];
     if (ox_reduce_axes(m, n, mark, err) < 0)
         return LN_EFORMAT;
-    int op = !strcmp(n->op->name, "ReduceMean") ? 0 : !strcmp(n->op->name, "ReduceSum") ? 1
-             : !strcmp(n->op->name, "ReduceMax")  ? 2
-                                                  : 3;
+    int op = !strcmp(n->op->name, "ReduceMean")  ? 0
+             : !strcmp(n->op->name, "ReduceSum") ? 1
+             : !strcmp(n->op->name, "ReduceMax") ? 2
+                                                 : 3;
     /* Accumulate in the order of the input, in double for the sums. */
     double *acc = ln_alloc_array(y->numel ? y->numel : 1, sizeof *acc, 0, "reduction", err);
     if (!acc)
@@ -2312,10 +2505,12 @@ static int ox_pad_load(ox_model *m, ox_node *n, struct ln_error *err)
         return ox_float(n, "value", 0.0f, &n->a.alpha, err);
     }
     if (ln__ox_attr(n, "pads") || ln__ox_attr(n, "value"))
-        return ln_error_set(err, LN_EFORMAT, "Pad node '%s': pads and value are inputs since "
-                            "opset 11", ln__ox_node_name(n));
+        return ln_error_set(err, LN_EFORMAT,
+                            "Pad node '%.80s': pads and value are inputs since "
+                            "opset 11",
+                            ln__ox_node_name(n));
     if (n->n_in < 2)
-        return ln_error_set(err, LN_EFORMAT, "Pad node '%s': needs pads", ln__ox_node_name(n));
+        return ln_error_set(err, LN_EFORMAT, "Pad node '%.80s': needs pads", ln__ox_node_name(n));
     n->a.alpha = 0.0f;
     return 0;
 }
@@ -2465,8 +2660,11 @@ static int ox_ln_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0), *b = ln__ox_in(m, n, 2);
     int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
-    struct ox_ln_ctx c = {x->data, ln__ox_in(m, n, 1)->data, b ? b->data : NULL,
-                          ln__ox_out(m, n, 0)->data, n->a.eps,
+    struct ox_ln_ctx c = {x->data,
+                          ln__ox_in(m, n, 1)->data,
+                          b ? b->data : NULL,
+                          ln__ox_out(m, n, 0)->data,
+                          n->a.eps,
                           ox_prod(x->shape, (int)axis, x->ndim)};
     if (x->numel == 0 || c.inner == 0)
         return 0;
@@ -2485,7 +2683,7 @@ static int ox_split_load(ox_model *m, ox_node *n, struct ln_error *err)
     if (count >= 0 && count != n->n_out)
         return ox_bad_attr(n, "split", "must hold one size per output", err);
     if (n->n_out > LN_ONNX_MAX_DIMS)
-        return ln_error_set(err, LN_EFORMAT, "Split node '%s': more than %d outputs",
+        return ln_error_set(err, LN_EFORMAT, "Split node '%.80s': more than %d outputs",
                             ln__ox_node_name(n), LN_ONNX_MAX_DIMS);
     return 0;
 }
@@ -2602,25 +2800,348 @@ static int ox_tile_exec(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
+/* ---- ScatterND, InstanceNormalization -------------------------------- */
+
+static int ox_scatter_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    return ox_choice(n, "reduction", "none|add|mul|max|min", 0, &n->a.mode, err);
+}
+
+static int ox_scatter_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1), *upd = ln__ox_in(m, n, 2);
+    if (idx->dtype != LN__OX_I64 || idx->ndim < 1 || upd->dtype != x->dtype)
+        return ln_error_set(err, LN_EFORMAT,
+                            "indices must be integers, updates of the data's type");
+    int64_t k = idx->shape[idx->ndim - 1];
+    if (k < 1 || k > x->ndim || upd->ndim != idx->ndim - 1 + x->ndim - (int)k)
+        return ln_error_set(err, LN_EFORMAT, "indices and updates do not fit the data");
+    for (int d = 0; d < idx->ndim - 1; d++)
+        if (upd->shape[d] != idx->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "updates do not fit the indices");
+    for (int d = (int)k; d < x->ndim; d++)
+        if (upd->shape[idx->ndim - 1 + d - k] != x->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "updates do not fit the data");
+    ox_set(ln__ox_out(m, n, 0), x->dtype, x->ndim, x->shape);
+    return 0;
+}
+
+static int ox_scatter_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1), *upd = ln__ox_in(m, n, 2);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    size_t es = ox_esize(x);
+    if (x->numel)
+        memcpy(y->data, x->data, x->numel * es);
+    int k = (int)idx->shape[idx->ndim - 1];
+    size_t slice = ox_prod(x->shape, k, x->ndim), n_idx = idx->numel / (size_t)k;
+    const int64_t *ix = idx->data;
+    int64_t xs[LN_ONNX_MAX_DIMS];
+    ox_strides(x, xs);
+    for (size_t i = 0; i < n_idx && slice; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < k; d++) {
+            int64_t v = ix[i * (size_t)k + (size_t)d], dim = x->shape[d];
+            if (v < 0)
+                v += dim;
+            if (v < 0 || v >= dim)
+                return ln_error_set(err, LN_EFORMAT, "index %lld out of range (%lld)",
+                                    (long long)ix[i * (size_t)k + (size_t)d], (long long)dim);
+            off += v * xs[d];
+        }
+        for (size_t j = 0; j < slice; j++) {
+            size_t to = (size_t)off + j, from = i * slice + j;
+            if (x->dtype == LN__OX_F32) {
+                float *o = (float *)y->data + to, u = ((const float *)upd->data)[from];
+                switch (n->a.mode) {
+                case 1:
+                    *o += u;
+                    break;
+                case 2:
+                    *o *= u;
+                    break;
+                case 3:
+                    *o = fmaxf(*o, u);
+                    break;
+                case 4:
+                    *o = fminf(*o, u);
+                    break;
+                default:
+                    *o = u;
+                    break;
+                }
+            } else {
+                int64_t *o = (int64_t *)y->data + to, u = ((const int64_t *)upd->data)[from];
+                switch (n->a.mode) {
+                case 1:
+                    *o = (int64_t)((uint64_t)*o + (uint64_t)u);
+                    break;
+                case 2:
+                    *o = (int64_t)((uint64_t)*o * (uint64_t)u);
+                    break;
+                case 3:
+                    *o = *o > u ? *o : u;
+                    break;
+                case 4:
+                    *o = *o < u ? *o : u;
+                    break;
+                default:
+                    *o = u;
+                    break;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int ox_in_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    return ox_float(n, "epsilon", 1e-5f, &n->a.eps, err);
+}
+
+static int ox_in_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    if (x->ndim < 3 || x->dtype != LN__OX_F32)
+        return ln_error_set(err, LN_EFORMAT, "the input must be a float tensor of 3+ dimensions");
+    for (int k = 1; k < 3; k++) {
+        const ox_tensor *t = ln__ox_in(m, n, k);
+        if (t->numel != (size_t)x->shape[1] || t->dtype != LN__OX_F32)
+            return ln_error_set(err, LN_EFORMAT, "input %d must hold %lld floats", k + 1,
+                                (long long)x->shape[1]);
+    }
+    ox_set(ln__ox_out(m, n, 0), LN__OX_F32, x->ndim, x->shape);
+    return 0;
+}
+
+struct ox_in_ctx {
+    const float *x, *g, *b;
+    float *y, eps;
+    size_t C, inner;
+};
+
+static void ox_in_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ox_in_ctx *c = ctx;
+    for (size_t pl = begin; pl < end; pl++) {
+        const float *x = c->x + pl * c->inner;
+        float *y = c->y + pl * c->inner;
+        size_t ch = pl % c->C;
+        double mean = 0.0, var = 0.0;
+        for (size_t i = 0; i < c->inner; i++)
+            mean += x[i];
+        mean /= (double)c->inner;
+        for (size_t i = 0; i < c->inner; i++)
+            var += ((double)x[i] - mean) * ((double)x[i] - mean);
+        var /= (double)c->inner;
+        float s = (float)(c->g[ch] / sqrt(var + (double)c->eps));
+        float b = (float)(c->b[ch] - mean * s);
+        for (size_t i = 0; i < c->inner; i++)
+            y[i] = x[i] * s + b;
+    }
+}
+
+static int ox_in_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0);
+    struct ox_in_ctx c = {
+        x->data,  ln__ox_in(m, n, 1)->data, ln__ox_in(m, n, 2)->data,     ln__ox_out(m, n, 0)->data,
+        n->a.eps, (size_t)x->shape[1],      ox_prod(x->shape, 2, x->ndim)};
+    if (x->numel == 0)
+        return 0;
+    ln_parallel_for((size_t)x->shape[0] * c.C, 1, ox_in_body, &c);
+    return 0;
+}
+
+/* ---- Sum, GatherND, GatherElements ------------------------------------ */
+
+static int ox_sum_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    ox_tensor *in[LN__OX_MAX_NODE_IO];
+    for (int k = 0; k < n->n_in; k++) {
+        in[k] = ln__ox_in(m, n, k);
+        if (!in[k] || in[k]->dtype != LN__OX_F32)
+            return ln_error_set(err, LN_EFORMAT, "input %d must be a float tensor", k + 1);
+    }
+    int64_t s[LN_ONNX_MAX_DIMS];
+    int nd;
+    if (ox_bc_shape(in, n->n_in, &nd, s, err) < 0)
+        return LN_EFORMAT;
+    ox_set(ln__ox_out(m, n, 0), LN__OX_F32, nd, s);
+    return 0;
+}
+
+static int ox_sum_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int64_t st[LN_ONNX_MAX_DIMS];
+    if (y->numel == 0)
+        return 0;
+    const ox_tensor *x0 = ln__ox_in(m, n, 0);
+    ox_bc_strides(x0, y->ndim, y->shape, st);
+    ox_strided_copy(y, x0->data, 0, st);
+    /* Then y += each other input, in input order, with Add's loop. */
+    for (int k = 1; k < n->n_in; k++) {
+        struct ox_bc c;
+        memset(&c, 0, sizeof c);
+        c.op = OX_ADD;
+        c.n_in = 2;
+        c.ndim = y->ndim;
+        memcpy(c.shape, y->shape, sizeof c.shape);
+        ox_bc_strides(y, c.ndim, c.shape, c.st[0]);
+        ox_bc_strides(ln__ox_in(m, n, k), c.ndim, c.shape, c.st[1]);
+        c.in[0] = y->data;
+        c.in[1] = ln__ox_in(m, n, k)->data;
+        c.dt[0] = c.dt[1] = c.odt = LN__OX_F32;
+        c.out = y->data;
+        c.cols = c.ndim ? (size_t)c.shape[c.ndim - 1] : 1;
+        c.rows = y->numel / c.cols;
+        c.grain = LN__OX_GRAIN / c.cols + 1;
+        ln_parallel_for(c.rows, c.grain, ox_bc_body, &c);
+    }
+    return 0;
+}
+
+static int ox_gnd_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    if (ox_int(n, "batch_dims", 0, &n->a.start, err) < 0)
+        return LN_EFORMAT;
+    if (n->a.start < 0 || n->a.start >= LN_ONNX_MAX_DIMS)
+        return ox_bad_attr(n, "batch_dims", "is out of range", err);
+    return 0;
+}
+
+static int ox_gnd_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    int b = (int)n->a.start;
+    if (idx->dtype != LN__OX_I64 || idx->ndim < 1)
+        return ln_error_set(err, LN_EFORMAT, "indices must be integers");
+    int64_t k = idx->shape[idx->ndim - 1];
+    if (b >= idx->ndim || b >= x->ndim || k < 1 || b + k > x->ndim)
+        return ln_error_set(err, LN_EFORMAT, "indices do not fit the data");
+    for (int d = 0; d < b; d++)
+        if (idx->shape[d] != x->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "batch dimensions differ");
+    int nd = idx->ndim - 1 + x->ndim - b - (int)k;
+    if (nd > LN_ONNX_MAX_DIMS)
+        return ln_error_set(err, LN_EFORMAT, "too many dimensions");
+    int64_t s[LN_ONNX_MAX_DIMS];
+    int o = 0;
+    for (int d = 0; d < idx->ndim - 1; d++)
+        s[o++] = idx->shape[d];
+    for (int d = b + (int)k; d < x->ndim; d++)
+        s[o++] = x->shape[d];
+    ox_set(ln__ox_out(m, n, 0), x->dtype, o, s);
+    return 0;
+}
+
+static int ox_gnd_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int b = (int)n->a.start, k = (int)idx->shape[idx->ndim - 1];
+    size_t es = ox_esize(x);
+    size_t batches = ox_prod(x->shape, 0, b);
+    size_t per_batch = batches ? idx->numel / (size_t)k / batches : 0;
+    size_t slice = ox_prod(x->shape, b + k, x->ndim) * es;
+    size_t x_batch = ox_prod(x->shape, b, x->ndim) * es;
+    int64_t xs[LN_ONNX_MAX_DIMS];
+    ox_strides(x, xs);
+    const int64_t *ix = idx->data;
+    uint8_t *out = y->data;
+    for (size_t bi = 0; bi < batches; bi++)
+        for (size_t i = 0; i < per_batch; i++, ix += k) {
+            int64_t off = 0;
+            for (int d = 0; d < k; d++) {
+                int64_t v = ix[d], dim = x->shape[b + d];
+                if (v < 0)
+                    v += dim;
+                if (v < 0 || v >= dim)
+                    return ln_error_set(err, LN_EFORMAT, "index %lld out of range (%lld)",
+                                        (long long)ix[d], (long long)dim);
+                off += v * xs[b + d];
+            }
+            if (slice)
+                memcpy(out, (const uint8_t *)x->data + bi * x_batch + (size_t)off * es, slice);
+            out += slice;
+        }
+    return 0;
+}
+
+static int ox_ge_load(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    return ox_int(n, "axis", 0, &n->a.axis, err);
+}
+
+static int ox_ge_infer(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    int64_t axis;
+    if (ox_axis(n->a.axis, x->ndim, &axis, err) < 0)
+        return LN_EFORMAT;
+    if (idx->dtype != LN__OX_I64 || idx->ndim != x->ndim)
+        return ln_error_set(err, LN_EFORMAT, "indices must be integers of the data's rank");
+    for (int d = 0; d < x->ndim; d++)
+        if (d != axis && idx->shape[d] > x->shape[d])
+            return ln_error_set(err, LN_EFORMAT, "indices larger than the data in dimension %d", d);
+    ox_set(ln__ox_out(m, n, 0), x->dtype, idx->ndim, idx->shape);
+    return 0;
+}
+
+static int ox_ge_exec(ox_model *m, ox_node *n, struct ln_error *err)
+{
+    const ox_tensor *x = ln__ox_in(m, n, 0), *idx = ln__ox_in(m, n, 1);
+    ox_tensor *y = ln__ox_out(m, n, 0);
+    int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+    int64_t xs[LN_ONNX_MAX_DIMS], pos[LN_ONNX_MAX_DIMS] = {0};
+    size_t es = ox_esize(x);
+    ox_strides(x, xs);
+    const int64_t *ix = idx->data;
+    for (size_t i = 0; i < y->numel; i++) {
+        int64_t v = ix[i], dim = x->shape[axis], off = 0;
+        if (v < 0)
+            v += dim;
+        if (v < 0 || v >= dim)
+            return ln_error_set(err, LN_EFORMAT, "index %lld out of range (%lld)", (long long)ix[i],
+                                (long long)dim);
+        for (int d = 0; d < x->ndim; d++)
+            off += (d == axis ? v : pos[d]) * xs[d];
+        memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
+        for (int d = y->ndim - 1; d >= 0; d--) {
+            if (++pos[d] < y->shape[d])
+                break;
+            pos[d] = 0;
+        }
+    }
+    return 0;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define OX_CONV_ATTRS "auto_pad,dilations,group,kernel_shape,pads,strides"
 #define OX_POOL_ATTRS "auto_pad,ceil_mode,dilations,kernel_shape,pads,strides"
-#define OX_EW(name) {name, "", 2, 2, 1, 0, 0, NULL, ox_ew_infer, NULL, ox_ew_exec}
-#define OX_UN(name, attrs, max_in) \
-    {name, attrs, 1, max_in, 1, 0, 0, ox_un_load, ox_un_infer, NULL, ox_un_exec}
+#define OX_EW(name)                                                                                \
+    {                                                                                              \
+        name, "", 2, 2, 1, 0, 0, NULL, ox_ew_infer, NULL, ox_ew_exec                               \
+    }
+#define OX_UN(name, attrs, max_in)                                                                 \
+    {                                                                                              \
+        name, attrs, 1, max_in, 1, 0, 0, ox_un_load, ox_un_infer, NULL, ox_un_exec                 \
+    }
 
 static const struct ln__ox_op ox_ops[] = {
     {"Conv", OX_CONV_ATTRS, 2, 3, 1, 0, 0, ox_conv_load, ox_conv_infer, ox_conv_scratch,
      ox_conv_exec},
-    {"ConvTranspose", OX_CONV_ATTRS ",output_padding", 2, 3, 1, 0, 0, ox_conv_load,
-     ox_conv_infer, ox_conv_scratch, ox_conv_exec},
+    {"ConvTranspose", OX_CONV_ATTRS ",output_padding", 2, 3, 1, 0, 0, ox_conv_load, ox_conv_infer,
+     ox_conv_scratch, ox_conv_exec},
     {"BatchNormalization", "epsilon,momentum,spatial,training_mode", 5, 5, 1, 0, 0, ox_bn_load,
      ox_bn_infer, NULL, ox_bn_exec},
-    {"MaxPool", OX_POOL_ATTRS ",storage_order", 1, 1, 1, 0, 0, ox_pool_load, ox_pool_infer,
+    {"MaxPool", OX_POOL_ATTRS ",storage_order", 1, 1, 1, 0, 0, ox_pool_load, ox_pool_infer, NULL,
+     ox_pool_exec},
+    {"AveragePool", OX_POOL_ATTRS ",count_include_pad", 1, 1, 1, 0, 0, ox_pool_load, ox_pool_infer,
      NULL, ox_pool_exec},
-    {"AveragePool", OX_POOL_ATTRS ",count_include_pad", 1, 1, 1, 0, 0, ox_pool_load,
-     ox_pool_infer, NULL, ox_pool_exec},
     {"GlobalAveragePool", "", 1, 1, 1, 0, 0, ox_pool_load, ox_pool_infer, NULL, ox_pool_exec},
     {"GlobalMaxPool", "", 1, 1, 1, 0, 0, ox_pool_load, ox_pool_infer, NULL, ox_pool_exec},
     {"Resize",
@@ -2631,19 +3152,40 @@ static const struct ln__ox_op ox_ops[] = {
      ox_resize_exec},
     {"Concat", "axis", 1, LN__OX_MAX_NODE_IO, 1, 0, 0, ox_concat_load, ox_concat_infer, NULL,
      ox_concat_exec},
-    OX_EW("Add"), OX_EW("Sub"), OX_EW("Mul"), OX_EW("Div"), OX_EW("Pow"), OX_EW("Equal"),
-    OX_EW("Less"), OX_EW("Greater"), OX_EW("Min"), OX_EW("Max"), OX_EW("And"), OX_EW("Or"),
+    OX_EW("Add"),
+    OX_EW("Sub"),
+    OX_EW("Mul"),
+    OX_EW("Div"),
+    OX_EW("Pow"),
+    OX_EW("Equal"),
+    OX_EW("Less"),
+    OX_EW("Greater"),
+    OX_EW("Min"),
+    OX_EW("Max"),
+    OX_EW("And"),
+    OX_EW("Or"),
     {"Where", "", 3, 3, 1, 0, 0, NULL, ox_ew_infer, NULL, ox_ew_exec},
-    OX_UN("Relu", "", 1), OX_UN("Sigmoid", "", 1), OX_UN("Tanh", "", 1), OX_UN("Exp", "", 1),
-    OX_UN("Log", "", 1), OX_UN("Sqrt", "", 1), OX_UN("Neg", "", 1), OX_UN("Abs", "", 1),
-    OX_UN("Erf", "", 1), OX_UN("Reciprocal", "", 1), OX_UN("Floor", "", 1),
-    OX_UN("Ceil", "", 1), OX_UN("LeakyRelu", "alpha", 1), OX_UN("Clip", "min,max", 3),
-    OX_UN("Not", "", 1), OX_UN("HardSigmoid", "alpha,beta", 1), OX_UN("Softplus", "", 1),
+    OX_UN("Relu", "", 1),
+    OX_UN("Sigmoid", "", 1),
+    OX_UN("Tanh", "", 1),
+    OX_UN("Exp", "", 1),
+    OX_UN("Log", "", 1),
+    OX_UN("Sqrt", "", 1),
+    OX_UN("Neg", "", 1),
+    OX_UN("Abs", "", 1),
+    OX_UN("Erf", "", 1),
+    OX_UN("Reciprocal", "", 1),
+    OX_UN("Floor", "", 1),
+    OX_UN("Ceil", "", 1),
+    OX_UN("LeakyRelu", "alpha", 1),
+    OX_UN("Clip", "min,max", 3),
+    OX_UN("Not", "", 1),
+    OX_UN("HardSigmoid", "alpha,beta", 1),
+    OX_UN("Softplus", "", 1),
     {"Identity", "", 1, 1, 1, 0, 0, NULL, ox_identity_infer, NULL, ox_copy_exec},
     {"Dropout", "ratio,seed,training_mode", 1, 3, 1, 0, 0, ox_un_load, ox_un_infer, NULL,
      ox_copy_exec},
-    {"Reshape", "allowzero", 2, 2, 1, 0, 0, ox_reshape_load, ox_reshape_infer, NULL,
-     ox_copy_exec},
+    {"Reshape", "allowzero", 2, 2, 1, 0, 0, ox_reshape_load, ox_reshape_infer, NULL, ox_copy_exec},
     {"Flatten", "axis", 1, 1, 1, 0, 0, ox_flatten_load, ox_flatten_infer, NULL, ox_copy_exec},
     {"Squeeze", "axes", 1, 2, 1, 0, 0, ox_squeeze_load, ox_squeeze_infer, NULL, ox_copy_exec},
     {"Unsqueeze", "axes", 1, 2, 1, 0, 0, ox_squeeze_load, ox_squeeze_infer, NULL, ox_copy_exec},
@@ -2660,10 +3202,9 @@ static const struct ln__ox_op ox_ops[] = {
     {"Expand", "", 2, 2, 1, 0, 0, NULL, ox_expand_infer, NULL, ox_expand_exec},
     {"Range", "", 3, 3, 1, 0, 0, NULL, ox_range_infer, NULL, ox_range_exec},
     {"MatMul", "", 2, 2, 1, 0, 0, NULL, ox_matmul_infer, NULL, ox_matmul_exec},
-    {"Gemm", "alpha,beta,transA,transB,broadcast", 2, 3, 1, 0, 0, ox_gemm_load, ox_gemm_infer,
-     NULL, ox_gemm_exec},
-    {"Softmax", "axis", 1, 1, 1, 0, 0, ox_softmax_load, ox_softmax_infer, NULL,
-     ox_softmax_exec},
+    {"Gemm", "alpha,beta,transA,transB,broadcast", 2, 3, 1, 0, 0, ox_gemm_load, ox_gemm_infer, NULL,
+     ox_gemm_exec},
+    {"Softmax", "axis", 1, 1, 1, 0, 0, ox_softmax_load, ox_softmax_infer, NULL, ox_softmax_exec},
     {"ReduceMean", "axes,keepdims,noop_with_empty_axes", 1, 2, 1, 0, 0, ox_reduce_load,
      ox_reduce_infer, NULL, ox_reduce_exec},
     {"ReduceSum", "axes,keepdims,noop_with_empty_axes", 1, 2, 1, 0, 0, ox_reduce_load,
@@ -2674,11 +3215,17 @@ static const struct ln__ox_op ox_ops[] = {
      ox_reduce_infer, NULL, ox_reduce_exec},
     {"Pad", "mode,pads,value", 1, 4, 1, 0, 0, ox_pad_load, ox_pad_infer, NULL, ox_pad_exec},
     OX_UN("Gelu", "approximate", 1),
-    {"LayerNormalization", "axis,epsilon,stash_type", 2, 3, 1, 0, 0, ox_ln_load, ox_ln_infer,
-     NULL, ox_ln_exec},
-    {"Split", "axis,num_outputs,split", 1, 2, LN_ONNX_MAX_DIMS, 0, 0, ox_split_load,
-     ox_split_infer, NULL, ox_split_exec},
+    {"LayerNormalization", "axis,epsilon,stash_type", 2, 3, 1, 0, 0, ox_ln_load, ox_ln_infer, NULL,
+     ox_ln_exec},
+    {"Split", "axis,num_outputs,split", 1, 2, LN_ONNX_MAX_DIMS, 0, 0, ox_split_load, ox_split_infer,
+     NULL, ox_split_exec},
     {"Tile", "", 2, 2, 1, 0, 0, NULL, ox_tile_infer, NULL, ox_tile_exec},
+    {"ScatterND", "reduction", 3, 3, 1, 0, 0, ox_scatter_load, ox_scatter_infer, NULL,
+     ox_scatter_exec},
+    {"Sum", "", 1, LN__OX_MAX_NODE_IO, 1, 0, 0, NULL, ox_sum_infer, NULL, ox_sum_exec},
+    {"GatherND", "batch_dims", 2, 2, 1, 0, 0, ox_gnd_load, ox_gnd_infer, NULL, ox_gnd_exec},
+    {"GatherElements", "axis", 2, 2, 1, 0, 0, ox_ge_load, ox_ge_infer, NULL, ox_ge_exec},
+    {"InstanceNormalization", "epsilon", 3, 3, 1, 0, 0, ox_in_load, ox_in_infer, NULL, ox_in_exec},
 };
 
 const struct ln__ox_op *ln__ox_find_op(const char *op_type)

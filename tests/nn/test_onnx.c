@@ -161,8 +161,8 @@ static size_t numel(int ndim, const int64_t *shape)
     return n;
 }
 
-static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shape,
-                                 const float *v, int layout)
+static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shape, const float *v,
+                                 int layout)
 {
     Onnx__TensorProto *t = mb_tensor(name, ndim, shape);
     size_t n = numel(ndim, shape);
@@ -176,7 +176,8 @@ static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shap
         t->has_raw_data = 1;
         t->raw_data.len = n * 4;
         t->raw_data.data = talloc(n * 4);
-        memcpy(t->raw_data.data, v, n * 4);
+        if (n)
+            memcpy(t->raw_data.data, v, n * 4);
     } else if (layout == MB_F16_RAW) {
         t->has_raw_data = 1;
         t->raw_data.len = n * 2;
@@ -194,8 +195,7 @@ static Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shap
     return t;
 }
 
-static Onnx__TensorProto *mb_i64(const char *name, int ndim, const int64_t *shape,
-                                 const int64_t *v)
+static Onnx__TensorProto *mb_i64(const char *name, int ndim, const int64_t *shape, const int64_t *v)
 {
     Onnx__TensorProto *t = mb_tensor(name, ndim, shape);
     size_t n = numel(ndim, shape);
@@ -322,8 +322,7 @@ static void run1(struct ln_onnx *m, const float *x, int ndim, const int64_t *sha
 }
 
 /* Every value within tol (relative above 1). */
-static void assert_values(const struct ln_onnx_tensor *t, const float *want, size_t n,
-                          float tol)
+static void assert_values(const struct ln_onnx_tensor *t, const float *want, size_t n, float tol)
 {
     size_t have = 1;
     for (int d = 0; d < t->ndim; d++)
@@ -440,8 +439,8 @@ static void test_conv_reference(void **state)
 {
     /* Dilation 2, two groups, asymmetric pads, stride 2:
      * Ho = (9 + 1 + 2 - 5) / 2 + 1 = 4, Wo = (11 + 0 + 1 - 5) / 2 + 1 = 4. */
-    check_conv(4, 9, 11, 6, 3, 2, (int64_t[]){2, 2}, (int64_t[]){2, 2},
-               (int64_t[]){1, 0, 2, 1}, NULL, 4, 4, (int64_t[]){1, 0});
+    check_conv(4, 9, 11, 6, 3, 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, (int64_t[]){1, 0, 2, 1},
+               NULL, 4, 4, (int64_t[]){1, 0});
     /* SAME_UPPER, stride 2: out = ceil(in / 2); the total pad
      * (o - 1) * 2 + 3 - in splits with the extra pixel at the end:
      * H 9 -> 5 (pads 1, 1), W 10 -> 5 (pads 0, 1). */
@@ -456,20 +455,20 @@ static void test_conv_reference(void **state)
                NULL, 7, 7, (int64_t[]){1, 1});
     check_conv(5, 6, 7, 3, 1, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){0, 0, 0, 0},
                NULL, 6, 7, (int64_t[]){0, 0});
-    check_conv(40, 70, 70, 4, 3, 1, (int64_t[]){1, 1}, (int64_t[]){4, 4},
-               (int64_t[]){4, 4, 4, 4}, NULL, 70, 70, (int64_t[]){4, 4});
+    check_conv(40, 70, 70, 4, 3, 1, (int64_t[]){1, 1}, (int64_t[]){4, 4}, (int64_t[]){4, 4, 4, 4},
+               NULL, 70, 70, (int64_t[]){4, 4});
     /* Stride 2 with blocks of 448 columns starting inside output rows
      * (K = 576): Ho = (80 + 2 - 3) / 2 + 1 = 40, Wo = (73 + 2 - 3) / 2 + 1
      * = 37. */
-    check_conv(64, 80, 73, 3, 3, 1, (int64_t[]){2, 2}, (int64_t[]){1, 1},
-               (int64_t[]){1, 1, 1, 1}, NULL, 40, 37, (int64_t[]){1, 1});
+    check_conv(64, 80, 73, 3, 3, 1, (int64_t[]){2, 2}, (int64_t[]){1, 1}, (int64_t[]){1, 1, 1, 1},
+               NULL, 40, 37, (int64_t[]){1, 1});
     /* Unequal strides and dilations per axis: Ho = (11 + 3 + 1 - 5) / 3 + 1
      * = 4, Wo = (13 + 0 + 4 - 7) / 2 + 1 = 6. */
-    check_conv(2, 11, 13, 2, 3, 1, (int64_t[]){3, 2}, (int64_t[]){2, 3},
-               (int64_t[]){3, 0, 1, 4}, NULL, 4, 6, (int64_t[]){3, 0});
+    check_conv(2, 11, 13, 2, 3, 1, (int64_t[]){3, 2}, (int64_t[]){2, 3}, (int64_t[]){3, 0, 1, 4},
+               NULL, 4, 6, (int64_t[]){3, 0});
     /* A 5x5 kernel over a 2x3 input padded by 2: most taps in the padding. */
-    check_conv(1, 2, 3, 2, 5, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1},
-               (int64_t[]){2, 2, 2, 2}, NULL, 2, 3, (int64_t[]){2, 2});
+    check_conv(1, 2, 3, 2, 5, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){2, 2, 2, 2},
+               NULL, 2, 3, (int64_t[]){2, 2});
 }
 
 static void test_conv_transpose(void **state)
@@ -575,8 +574,8 @@ static void test_pool_ceil(void **state)
     ln_onnx_free(m);
 }
 
-static void resize_case(const char *mode, const char *ctm, const char *nearest,
-                        const float *want16, int use_scales)
+static void resize_case(const char *mode, const char *ctm, const char *nearest, const float *want16,
+                        int use_scales)
 {
     struct mb b = {0};
     b.opset = 13;
@@ -1012,6 +1011,192 @@ static void test_pad_split_tile(void **state)
     mb_free();
 }
 
+static void test_empty_channels(void **state)
+{
+    /* A Slice that keeps no channel feeds a convolution: every output is
+     * its bias (the sum over no input is 0). */
+    struct mb b = {0};
+    b.opset = 13;
+    mb_input(&b, "x", 4, (int64_t[]){1, 2, 3, 3});
+    b.inits[b.n_inits++] = mb_i64("zero", 1, (int64_t[]){1}, (int64_t[]){0});
+    b.inits[b.n_inits++] = mb_i64("one", 1, (int64_t[]){1}, (int64_t[]){1});
+    b.inits[b.n_inits++] = mb_f32("w", 4, (int64_t[]){2, 0, 1, 1}, (float[]){0}, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("b", 1, (int64_t[]){2}, (float[]){0.25f, -2.0f}, MB_RAW);
+    mb_node(&b, "Slice", "none", "x,zero,zero,one", "e");
+    mb_node(&b, "Conv", "conv", "e,w,b", "y");
+    mb_output(&b, "y");
+    struct ln_onnx *m = mb_load(&b);
+    float x[18] = {0};
+    struct ln_onnx_tensor y = {0};
+    run1(m, x, 4, (int64_t[]){1, 2, 3, 3}, &y);
+    assert_int_equal(y.shape[1], 2);
+    for (int i = 0; i < 18; i++)
+        assert_true(y.data[i] == (i < 9 ? 0.25f : -2.0f));
+    ln_onnx_tensor_free(&y);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static void test_scatter_instancenorm(void **state)
+{
+    /* ScatterND writes rows 3 and 1 of x [4,3] (index -3 is row 1);
+     * InstanceNormalization normalises each (image, channel) plane of
+     * x viewed as [1,2,6]. */
+    struct mb b = {0};
+    mb_input(&b, "x", 2, (int64_t[]){4, 3});
+    b.inits[b.n_inits++] = mb_i64("idx", 2, (int64_t[]){2, 1}, (int64_t[]){3, -3});
+    b.inits[b.n_inits++] =
+        mb_f32("upd", 2, (int64_t[]){2, 3}, (float[]){7, 8, 9, -1, -2, -3}, MB_RAW);
+    b.inits[b.n_inits++] = mb_i64("shape3", 1, (int64_t[]){3}, (int64_t[]){1, 2, 6});
+    b.inits[b.n_inits++] = mb_f32("g", 1, (int64_t[]){2}, (float[]){2, 0.5f}, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("be", 1, (int64_t[]){2}, (float[]){1, -1}, MB_RAW);
+    mb_node(&b, "ScatterND", "scatter", "x,idx,upd", "s");
+    mb_node(&b, "Reshape", "as3", "x,shape3", "x3");
+    mb_node(&b, "InstanceNormalization", "inorm", "x3,g,be", "n");
+    mb_output(&b, "s");
+    mb_output(&b, "n");
+    struct ln_onnx *m = mb_load(&b);
+    float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    struct ln_onnx_tensor in = {x, {4, 3}, 2}, out[2];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+        fail_msg("%s", err.message);
+    const float ws[12] = {0, 1, 2, -1, -2, -3, 6, 7, 8, 7, 8, 9};
+    assert_values(&out[0], ws, 12, 0.0f);
+    /* Each plane is 6 consecutive integers: mean at the middle, variance
+     * 35/12. */
+    float wn[12];
+    for (int i = 0; i < 12; i++) {
+        int c = i / 6;
+        double z = ((double)(i % 6) - 2.5) / sqrt(35.0 / 12.0 + 1e-5);
+        wn[i] = (float)(z * (c ? 0.5 : 2.0) + (c ? -1.0 : 1.0));
+    }
+    assert_values(&out[1], wn, 12, 1e-6f);
+    ln_onnx_tensor_free(&out[0]);
+    ln_onnx_tensor_free(&out[1]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static void test_older_opsets(void **state)
+{
+    /* The forms of earlier opsets: Upsample with a scales attribute (7)
+     * and input (9), Resize with two inputs (10), Slice and Unsqueeze with
+     * attributes, Softmax over the flattened trailing axes (before 13). */
+    float x[4] = {0, 1, 2, 3};
+    int64_t xs[4] = {1, 1, 2, 2};
+    const float dbl[16] = {0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3};
+    for (int opset = 7; opset <= 10; opset++) {
+        if (opset == 8)
+            continue;
+        struct mb b = {0};
+        b.opset = opset;
+        mb_input(&b, "x", 4, xs);
+        Onnx__NodeProto *n;
+        if (opset == 7) {
+            n = mb_node(&b, "Upsample", "up", "x", "y");
+            Onnx__AttributeProto *a =
+                mb_attr(n, "scales", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+            a->n_floats = 4;
+            a->floats = talloc(4 * sizeof *a->floats);
+            a->floats[0] = a->floats[1] = 1.0f;
+            a->floats[2] = a->floats[3] = 2.0f;
+        } else {
+            b.inits[b.n_inits++] =
+                mb_f32("s", 1, (int64_t[]){4}, (float[]){1, 1, 2, 2}, MB_FLOAT_DATA);
+            n = mb_node(&b, opset == 9 ? "Upsample" : "Resize", "up", "x,s", "y");
+        }
+        mb_str(n, "mode", "nearest");
+        mb_output(&b, "y");
+        struct ln_onnx *m = mb_load(&b);
+        struct ln_onnx_tensor y = {0};
+        run1(m, x, 4, xs, &y);
+        assert_values(&y, dbl, 16, 0.0f);
+        ln_onnx_tensor_free(&y);
+        ln_onnx_free(m);
+        mb_free();
+    }
+    /* Opset 9: Slice by attributes, Unsqueeze by attribute, Softmax with
+     * axis 1 on [1,2,2] normalising over all four values. */
+    struct mb b = {0};
+    b.opset = 9;
+    mb_input(&b, "x", 3, (int64_t[]){1, 2, 2});
+    Onnx__NodeProto *sl = mb_node(&b, "Slice", "sl", "x", "s");
+    mb_ints(sl, "starts", 1, (int64_t[]){1});
+    mb_ints(sl, "ends", 1, (int64_t[]){1000});
+    mb_ints(sl, "axes", 1, (int64_t[]){2});
+    Onnx__NodeProto *un = mb_node(&b, "Unsqueeze", "un", "s", "u");
+    mb_ints(un, "axes", 2, (int64_t[]){0, -1});
+    Onnx__NodeProto *sm = mb_node(&b, "Softmax", "sm", "x", "p");
+    mb_int(sm, "axis", 1);
+    mb_output(&b, "u");
+    mb_output(&b, "p");
+    struct ln_onnx *m = mb_load(&b);
+    struct ln_onnx_tensor in = {x, {1, 2, 2}, 3}, out[2];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+        fail_msg("%s", err.message);
+    assert_int_equal(out[0].ndim, 5);
+    assert_int_equal(out[0].shape[0], 1);
+    assert_int_equal(out[0].shape[3], 1);
+    assert_int_equal(out[0].shape[4], 1);
+    assert_values(&out[0], (float[]){1, 3}, 2, 0.0f);
+    double sum = 1 + exp(1) + exp(2) + exp(3);
+    const float wp[4] = {(float)(1 / sum), (float)(exp(1) / sum), (float)(exp(2) / sum),
+                         (float)(exp(3) / sum)};
+    assert_values(&out[1], wp, 4, 1e-6f);
+    ln_onnx_tensor_free(&out[0]);
+    ln_onnx_tensor_free(&out[1]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static void test_gathers_sum_clip(void **state)
+{
+    /* What the deformable-convolution exports use: GatherND with one batch
+     * dimension, GatherElements, Sum with broadcasting, Clip on int64.
+     * x is [2,3] = {{0,1,2},{3,4,5}}. */
+    struct mb b = {0};
+    b.opset = 13;
+    mb_input(&b, "x", 2, (int64_t[]){2, 3});
+    b.inits[b.n_inits++] = mb_i64("nd", 3, (int64_t[]){2, 2, 1}, (int64_t[]){2, 0, 1, -1});
+    b.inits[b.n_inits++] = mb_i64("el", 2, (int64_t[]){2, 2}, (int64_t[]){2, 2, 0, 1});
+    b.inits[b.n_inits++] = mb_f32("row", 1, (int64_t[]){3}, (float[]){10, 20, 30}, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("one", 0, NULL, (float[]){1}, MB_RAW);
+    b.inits[b.n_inits++] = mb_i64("big", 1, (int64_t[]){5}, (int64_t[]){-7, 0, 3, 9, INT64_MAX});
+    b.inits[b.n_inits++] = mb_i64("lo", 0, NULL, (int64_t[]){0});
+    b.inits[b.n_inits++] = mb_i64("hi", 0, NULL, (int64_t[]){4});
+    Onnx__NodeProto *g = mb_node(&b, "GatherND", "gnd", "x,nd", "a");
+    mb_int(g, "batch_dims", 1);
+    Onnx__NodeProto *e = mb_node(&b, "GatherElements", "ge", "x,el", "c");
+    mb_int(e, "axis", 1);
+    mb_node(&b, "Sum", "sum", "x,row,one", "s");
+    mb_node(&b, "Clip", "clip", "big,lo,hi", "k");
+    Onnx__NodeProto *cast = mb_node(&b, "Cast", "kf", "k", "kf");
+    mb_int(cast, "to", 1);
+    mb_output(&b, "a");
+    mb_output(&b, "c");
+    mb_output(&b, "s");
+    mb_output(&b, "kf");
+    struct ln_onnx *m = mb_load(&b);
+    float x[6] = {0, 1, 2, 3, 4, 5};
+    struct ln_onnx_tensor in = {x, {2, 3}, 2}, out[4];
+    struct ln_error err = {0};
+    if (ln_onnx_run(m, &in, 1, out, 4, &err) < 0)
+        fail_msg("%s", err.message);
+    /* Batch 0 takes x[0][2], x[0][0]; batch 1 x[1][1], x[1][-1]. */
+    assert_int_equal(out[0].ndim, 2);
+    assert_values(&out[0], (float[]){2, 0, 4, 5}, 4, 0.0f);
+    /* c[i][j] = x[i][el[i][j]]. */
+    assert_values(&out[1], (float[]){2, 2, 3, 4}, 4, 0.0f);
+    assert_values(&out[2], (float[]){11, 22, 33, 14, 25, 36}, 6, 0.0f);
+    assert_values(&out[3], (float[]){0, 0, 3, 4, 4}, 5, 0.0f);
+    for (int k = 0; k < 4; k++)
+        ln_onnx_tensor_free(&out[k]);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -1120,6 +1305,22 @@ static void test_api(void **state)
     ln_onnx_tensor_free(&c);
     ln_onnx_tensor_free(NULL);
     ln_onnx_free(NULL);
+    /* A missing file, and a file that is not a model: the message names it. */
+    struct ln_onnx *none = NULL;
+    assert_int_equal(ln_onnx_load("/nonexistent/u2net.onnx", &none, &err), LN_ENOTFOUND);
+    assert_non_null(strstr(err.message, "/nonexistent/u2net.onnx"));
+    assert_null(none);
+    const char *dir = ln_test_tmpdir("onnx_api");
+    char *path = ln_test_path(dir, "text.onnx");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("this is not a model\n", f);
+    fclose(f);
+    assert_int_equal(ln_onnx_load(path, &none, &err), LN_EFORMAT);
+    assert_non_null(strstr(err.message, path));
+    assert_non_null(strstr(err.message, "not a valid ONNX model"));
+    assert_null(none);
+    free(path);
     ln_onnx_free(m);
     mb_free();
 }
@@ -1372,26 +1573,21 @@ static void test_threads_identical(void **state)
 
 int main(void)
 {
+    /* clang-format off: one test a line */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_hand),
-        cmocka_unit_test(test_conv_reference),
-        cmocka_unit_test(test_conv_transpose),
-        cmocka_unit_test(test_pool_ceil),
-        cmocka_unit_test(test_resize_modes),
-        cmocka_unit_test(test_broadcast),
-        cmocka_unit_test(test_shape_ops),
-        cmocka_unit_test(test_expand_concat),
-        cmocka_unit_test(test_weight_layouts),
-        cmocka_unit_test(test_matmul_gemm),
-        cmocka_unit_test(test_normalisations),
-        cmocka_unit_test(test_pad_split_tile),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_api),
-        cmocka_unit_test(test_fixtures),
-        cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_corruptions),
-        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
+        cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
+        cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
+        cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
+        cmocka_unit_test(test_normalisations),    cmocka_unit_test(test_pad_split_tile),
+        cmocka_unit_test(test_empty_channels),    cmocka_unit_test(test_scatter_instancenorm),
+        cmocka_unit_test(test_older_opsets),      cmocka_unit_test(test_gathers_sum_clip),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_api),
+        cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_corruptions),       cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_threads_identical),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
