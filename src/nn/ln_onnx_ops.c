@@ -829,6 +829,7 @@ struct ox_conv_ctx {
     size_t scratch_floats;
     int64_t N, C, H, W, M, Ho, Wo, kh, kw, G;
     size_t blk, n_blk, hw;
+    size_t m_pieces; /* output channels cut into this many pieces per block */
     int direct; /* 1x1, stride 1, no pads: the input is its own im2col */
 };
 
@@ -884,7 +885,11 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
     int64_t cg = c->C / c->G, mg = c->M / c->G;
     int64_t K = cg * c->kh * c->kw;
     float *col = c->scratch + (size_t)thread * c->scratch_floats;
-    for (size_t item = begin; item < end; item++) {
+    for (size_t it = begin; it < end; it++) {
+        /* Output channels [m0, m1) of one block of one group of one image. */
+        size_t piece = it % c->m_pieces, item = it / c->m_pieces;
+        int64_t m0 = (int64_t)piece * mg / (int64_t)c->m_pieces;
+        int64_t m1 = (int64_t)(piece + 1) * mg / (int64_t)c->m_pieces;
         size_t blk_i = item % c->n_blk;
         int64_t g = (int64_t)(item / c->n_blk % (size_t)c->G);
         int64_t nb = (int64_t)(item / c->n_blk / (size_t)c->G);
@@ -908,10 +913,11 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
             bmat = col;
             ldb = (int)cols;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)cols, (int)K, 1.0f,
-                    c->w + (size_t)(g * mg * K), (int)K, bmat, ldb, 0.0f, yout, (int)c->hw);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), (int)cols, (int)K,
+                    1.0f, c->w + (size_t)((g * mg + m0) * K), (int)K, bmat, ldb, 0.0f,
+                    yout + (size_t)m0 * c->hw, (int)c->hw);
         if (c->b)
-            for (int64_t o = 0; o < mg; o++) {
+            for (int64_t o = m0; o < m1; o++) {
                 float bias = c->b[g * mg + o];
                 float *r = yout + (size_t)o * c->hw;
                 for (size_t p = 0; p < cols; p++)
@@ -1000,7 +1006,11 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
     size_t k_rows = (size_t)(c.C / c.G * c.kh * c.kw);
     c.blk = ox_conv_block(k_rows, c.hw);
     c.n_blk = (c.hw + c.blk - 1) / c.blk;
-    ln_parallel_for((size_t)(c.N * c.G) * c.n_blk, 1, ox_conv_body, &c);
+    /* A small image in few blocks would leave threads idle: its output
+     * channels are cut into four pieces, each redoing the block's im2col
+     * (1/M of the product's work). Fixed by the shapes, like the blocks. */
+    c.m_pieces = (size_t)(c.N * c.G) * c.n_blk < 4 && c.M / c.G >= 64 ? 4 : 1;
+    ln_parallel_for((size_t)(c.N * c.G) * c.n_blk * c.m_pieces, 1, ox_conv_body, &c);
     return 0;
 }
 

@@ -469,6 +469,13 @@ static void test_conv_reference(void **state)
     /* A 5x5 kernel over a 2x3 input padded by 2: most taps in the padding. */
     check_conv(1, 2, 3, 2, 5, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){2, 2, 2, 2},
                NULL, 2, 3, (int64_t[]){2, 2});
+    /* A small image with many output channels (one column block): the
+     * channels are cut into four pieces (70 = 17 + 18 + 17 + 18), and with
+     * two groups of 66. */
+    check_conv(8, 9, 7, 70, 3, 1, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){1, 1, 1, 1},
+               NULL, 9, 7, (int64_t[]){1, 1});
+    check_conv(4, 6, 6, 132, 3, 2, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){1, 1, 1, 1},
+               NULL, 6, 6, (int64_t[]){1, 1});
 }
 
 static void test_conv_transpose(void **state)
