@@ -293,183 +293,216 @@ static int ln__save_tap(void *user, const char *name, const float *data, const s
     return ln_npy_write_f32(path, data, shape, ndim, err);
 }
 
-int ln_app_generate(int argc, char **argv)
-{
+/* What the command line asks for, as ln__generate_parse leaves it. */
+struct ln__gen_args {
     struct ln_generate_options opt;
-    ln_generate_options_default(&opt);
     struct ln_view views[LN_MAX_VIEWS];
-    int n_views = 0, json = 0, quiet = 0;
-    const char *output = NULL, *model = NULL;
-    enum ln__engine_choice choice = LN__ENGINE_AUTO;
-    struct ln__saves saves = {NULL, NULL};
+    int n_views, json, quiet;
+    const char *output, *model;
+    enum ln__engine_choice choice;
+    struct ln__saves saves;
+    int n_images;
+    char **images; /* n_images paths */
+    int fmt;       /* enum ln_mesh_format of output */
+};
+
+/* One option of the command line into g: LN_EXIT_OK to go on,
+ * LN_EXIT_USAGE after its one-line reason, or -1 for --help (printed). */
+static int ln__generate_option(struct ln__gen_args *g, int c, int long_index)
+{
     long l;
-
-    optind = 1;
-    int c;
-    int long_index = 0;
-    while ((c = getopt_long(argc, argv, "o:h", ln__options, &long_index)) != -1) {
-        switch (c) {
-        case 'h':
-            ln__generate_help();
-            return LN_EXIT_OK;
-        case 'o':
-            output = optarg;
-            break;
-        case OPT_ENGINE:
-            if (strcmp(optarg, "triposr") == 0)
-                choice = LN__ENGINE_TRIPOSR;
-            else if (strcmp(optarg, "sculpt") == 0)
-                choice = LN__ENGINE_SCULPT;
-            else
-                return ln__usage_error("unknown engine '%s' (available: triposr, sculpt)", optarg);
-            break;
-        case OPT_MODEL:
-            if (!*optarg)
-                return ln__usage_error("--model wants a path or a repo id%s", "");
-            model = optarg;
-            break;
-        case OPT_BG_MODEL: {
-            struct ln_error berr = {0};
-            if (ln_background_set_model(optarg, &berr) < 0)
-                return ln__usage_error("--bg-model: %s", berr.message);
-            break;
-        }
-        case OPT_SAVE_SCENE:
-            saves.scene = optarg;
-            break;
-        case OPT_SAVE_DENSITY:
-            saves.density = optarg;
-            break;
-        case OPT_VIEW:
-            if (n_views == LN_MAX_VIEWS)
-                return ln__usage_error("at most 8 views%s", "");
-            if (ln_view_parse(optarg, &views[n_views]) < 0)
-                return ln__usage_error(
-                    "--view wants AZ[,EL] in degrees with -90 <= EL <= 90 (got '%s')", optarg);
-            n_views++;
-            break;
-        case OPT_PROJECTION:
-        case OPT_ORTHO_SIZE:
-        case OPT_FOV:
-        case OPT_DISTANCE:
-        case OPT_RATIO:
-        case OPT_RESOLUTION:
-        case OPT_FACES:
-        case OPT_SMOOTH:
-        case OPT_SIZE:
-        case OPT_ORIGIN:
-        case OPT_NO_REMOVE_BG:
-        case OPT_REMOVE_BG:
-        case OPT_KEEP_FLOATERS:
-        case OPT_NO_FILL_HOLES: {
-            /* Shared with the HTTP upload fields: same names, same ranges. */
-            const char *name = ln__options[long_index].name, *value = optarg;
-            if (c == OPT_NO_REMOVE_BG)
-                name = "remove-bg", value = "false";
-            else if (c == OPT_KEEP_FLOATERS)
-                value = "true";
-            else if (c == OPT_NO_FILL_HOLES)
-                name = "fill-holes", value = "false";
-            struct ln_error perr = {0};
-            if (ln_generate_option_set(&opt, name, value, &perr) < 0)
-                return ln__usage_error("--%s", perr.message);
-            break;
-        }
-        case OPT_JSON:
-            json = 1;
-            break;
-        case OPT_THREADS:
-            if (ln__parse_long(optarg, 1, 256, &l) < 0)
-                return ln__usage_error("--threads wants 1 to 256 (got '%s')", optarg);
-            ln_threads_set((int)l);
-            break;
-        case OPT_QUIET:
-            quiet = 1;
-            break;
-        default:
-            return ln__usage_error("%s", "bad option");
-        }
+    switch (c) {
+    case 'h':
+        ln__generate_help();
+        return -1;
+    case 'o':
+        g->output = optarg;
+        return LN_EXIT_OK;
+    case OPT_ENGINE:
+        if (strcmp(optarg, "triposr") == 0)
+            g->choice = LN__ENGINE_TRIPOSR;
+        else if (strcmp(optarg, "sculpt") == 0)
+            g->choice = LN__ENGINE_SCULPT;
+        else
+            return ln__usage_error("unknown engine '%s' (available: triposr, sculpt)", optarg);
+        return LN_EXIT_OK;
+    case OPT_MODEL:
+        if (!*optarg)
+            return ln__usage_error("--model wants a path or a repo id%s", "");
+        g->model = optarg;
+        return LN_EXIT_OK;
+    case OPT_BG_MODEL: {
+        struct ln_error berr = {0};
+        if (ln_background_set_model(optarg, &berr) < 0)
+            return ln__usage_error("--bg-model: %s", berr.message);
+        return LN_EXIT_OK;
     }
+    case OPT_SAVE_SCENE:
+        g->saves.scene = optarg;
+        return LN_EXIT_OK;
+    case OPT_SAVE_DENSITY:
+        g->saves.density = optarg;
+        return LN_EXIT_OK;
+    case OPT_VIEW:
+        if (g->n_views == LN_MAX_VIEWS)
+            return ln__usage_error("at most 8 views%s", "");
+        if (ln_view_parse(optarg, &g->views[g->n_views]) < 0)
+            return ln__usage_error(
+                "--view wants AZ[,EL] in degrees with -90 <= EL <= 90 (got '%s')", optarg);
+        g->n_views++;
+        return LN_EXIT_OK;
+    case OPT_PROJECTION:
+    case OPT_ORTHO_SIZE:
+    case OPT_FOV:
+    case OPT_DISTANCE:
+    case OPT_RATIO:
+    case OPT_RESOLUTION:
+    case OPT_FACES:
+    case OPT_SMOOTH:
+    case OPT_SIZE:
+    case OPT_ORIGIN:
+    case OPT_NO_REMOVE_BG:
+    case OPT_REMOVE_BG:
+    case OPT_KEEP_FLOATERS:
+    case OPT_NO_FILL_HOLES: {
+        /* Shared with the HTTP upload fields: same names, same ranges. */
+        const char *name = ln__options[long_index].name, *value = optarg;
+        if (c == OPT_NO_REMOVE_BG)
+            name = "remove-bg", value = "false";
+        else if (c == OPT_KEEP_FLOATERS)
+            value = "true";
+        else if (c == OPT_NO_FILL_HOLES)
+            name = "fill-holes", value = "false";
+        struct ln_error perr = {0};
+        if (ln_generate_option_set(&g->opt, name, value, &perr) < 0)
+            return ln__usage_error("--%s", perr.message);
+        return LN_EXIT_OK;
+    }
+    case OPT_JSON:
+        g->json = 1;
+        return LN_EXIT_OK;
+    case OPT_THREADS:
+        if (ln__parse_long(optarg, 1, 256, &l) < 0)
+            return ln__usage_error("--threads wants 1 to 256 (got '%s')", optarg);
+        ln_threads_set((int)l);
+        return LN_EXIT_OK;
+    case OPT_QUIET:
+        g->quiet = 1;
+        return LN_EXIT_OK;
+    default:
+        return ln__usage_error("%s", "bad option");
+    }
+}
 
-    int n_images = argc - optind;
-    if (n_images < 1)
+/* The operands after the options, and the checks that need them all:
+ * image count, output format and folders, views per image, options that
+ * need the triposr engine. LN_EXIT_OK or LN_EXIT_USAGE (reason printed). */
+static int ln__generate_operands(struct ln__gen_args *g, int argc, char **argv)
+{
+    g->n_images = argc - optind;
+    g->images = argv + optind;
+    if (g->n_images < 1)
         return ln__usage_error("%s", "no input image given");
-    if (n_images > LN_MAX_VIEWS)
+    if (g->n_images > LN_MAX_VIEWS)
         return ln__usage_error("at most 8 images%s", "");
-    if (!output)
+    if (!g->output)
         return ln__usage_error("%s", "no output given: add -o OUT.glb");
-    int fmt = ln_mesh_format_from_path(output);
-    if (fmt < 0)
+    g->fmt = ln_mesh_format_from_path(g->output);
+    if (g->fmt < 0)
         return ln__usage_error("cannot tell the format of '%s': use .glb, .obj, .ply or .stl",
-                               output);
-    if (n_views > 0 && n_views != n_images) {
+                               g->output);
+    if (g->n_views > 0 && g->n_views != g->n_images) {
         fprintf(stderr, "lunar-nova: %d --view given for %d images: give one per image\n",
-                n_views, n_images);
+                g->n_views, g->n_images);
         return LN_EXIT_USAGE;
     }
-    if (ln__check_output_folder(output) < 0 ||
-        (saves.scene && ln__check_output_folder(saves.scene) < 0) ||
-        (saves.density && ln__check_output_folder(saves.density) < 0))
+    if (ln__check_output_folder(g->output) < 0 ||
+        (g->saves.scene && ln__check_output_folder(g->saves.scene) < 0) ||
+        (g->saves.density && ln__check_output_folder(g->saves.density) < 0))
         return LN_EXIT_USAGE;
-    if (choice == LN__ENGINE_SCULPT && (saves.scene || saves.density || model))
+    if (g->choice == LN__ENGINE_SCULPT && (g->saves.scene || g->saves.density || g->model))
         return ln__usage_error("%s needs the triposr engine",
-                               model ? "--model" : saves.scene ? "--save-scene-codes" : "--save-density");
-    if (quiet)
-        ln_log_set_level(LN_LOG_LEVEL_ERROR);
+                               g->model         ? "--model"
+                               : g->saves.scene ? "--save-scene-codes"
+                                                : "--save-density");
+    return LN_EXIT_OK;
+}
 
-    int status = LN_EXIT_FAILURE;
-    struct ln_error err = {0};
+/* Decodes the images, opens the engine, generates and writes the model,
+ * then prints the summary. Returns an ln_status code (err filled). */
+static int ln__generate_run(struct ln__gen_args *g, struct ln_error *err)
+{
     struct ln_image images[LN_MAX_VIEWS] = {{0}};
     struct ln_engine *eng = NULL;
     struct ln_mesh mesh = {0};
     struct ln_generate_report rep;
     struct ln_app_bar *bar = NULL;
-    int loaded = 0;
+    int loaded = 0, rc = LN_OK;
 
     double t0 = ln_time_now();
-    for (; loaded < n_images; loaded++) {
-        if (ln_image_load(argv[optind + loaded], NULL, &images[loaded], &err) < 0)
-            goto fail;
-    }
+    for (; loaded < g->n_images && rc == LN_OK; loaded++)
+        if ((rc = ln_image_load(g->images[loaded], NULL, &images[loaded], err)) < 0)
+            break;
     double t_decode = ln_time_now() - t0;
-    if (ln__open_engine(choice, model, n_images, &eng, &err) < 0)
-        goto fail;
-    if ((saves.scene || saves.density) && strcmp(ln_engine_name(eng), "triposr") != 0) {
-        ln_error_set(&err, LN_EINVAL, "%s needs the triposr engine (its weights were not found)",
-                     saves.scene ? "--save-scene-codes" : "--save-density");
-        goto fail;
+    if (rc == LN_OK)
+        rc = ln__open_engine(g->choice, g->model, g->n_images, &eng, err);
+    if (rc == LN_OK && (g->saves.scene || g->saves.density) &&
+        strcmp(ln_engine_name(eng), "triposr") != 0)
+        rc = ln_error_set(err, LN_EINVAL, "%s needs the triposr engine (its weights were not found)",
+                          g->saves.scene ? "--save-scene-codes" : "--save-density");
+    struct ln_engine_tap tap = {ln__save_tap, &g->saves, g->saves.density != NULL};
+    if (g->saves.scene || g->saves.density)
+        g->opt.tap = &tap;
+    if (rc == LN_OK) {
+        bar = ln_app_bar_new(g->quiet);
+        struct ln_progress progress = ln_app_bar_progress(bar);
+        struct ln_engine_input in = {.images = images,
+                                     .n_images = (size_t)g->n_images,
+                                     .views = g->n_views ? g->views : NULL};
+        rc = ln_generate(eng, &in, &g->opt, &progress, &mesh, &rep, err);
     }
-    struct ln_engine_tap tap = {ln__save_tap, &saves, saves.density != NULL};
-    if (saves.scene || saves.density)
-        opt.tap = &tap;
-    bar = ln_app_bar_new(quiet);
-    struct ln_progress progress = ln_app_bar_progress(bar);
-    struct ln_engine_input in = {
-        .images = images, .n_images = (size_t)n_images, .views = n_views ? views : NULL};
-    if (ln_generate(eng, &in, &opt, &progress, &mesh, &rep, &err) < 0)
-        goto fail;
     double t1 = ln_time_now();
-    if (ln_mesh_save(&mesh, output, fmt, &err) < 0)
-        goto fail;
-    ln_report_stage(&rep, "decode", t_decode);
-    ln_report_stage(&rep, "export", ln_time_now() - t1);
-    rep.total_seconds = ln_time_now() - t0;
+    if (rc == LN_OK)
+        rc = ln_mesh_save(&mesh, g->output, g->fmt, err);
     ln_app_bar_free(bar);
-    bar = NULL;
-    if (!quiet || json)
-        ln__print_summary(output, fmt, &rep, json);
-    status = LN_EXIT_OK;
-    goto done;
-
-fail:
-    ln_app_bar_free(bar);
-    bar = NULL;
-    fprintf(stderr, "lunar-nova: %s\n", err.message[0] ? err.message : ln_status_string(err.code));
-    status = ln_app_exit_for(err.code);
-done:
+    if (rc == LN_OK) {
+        ln_report_stage(&rep, "decode", t_decode);
+        ln_report_stage(&rep, "export", ln_time_now() - t1);
+        rep.total_seconds = ln_time_now() - t0;
+        if (!g->quiet || g->json)
+            ln__print_summary(g->output, g->fmt, &rep, g->json);
+    }
     ln_mesh_free(&mesh);
     ln_engine_free(eng);
-    for (int i = 0; i < loaded; i++)
+    for (int i = 0; i < loaded && i < g->n_images; i++)
         ln_image_free(&images[i]);
-    return status;
+    return rc;
+}
+
+int ln_app_generate(int argc, char **argv)
+{
+    struct ln__gen_args g;
+    memset(&g, 0, sizeof g);
+    ln_generate_options_default(&g.opt);
+    g.choice = LN__ENGINE_AUTO;
+
+    optind = 1;
+    int c, long_index = 0;
+    while ((c = getopt_long(argc, argv, "o:h", ln__options, &long_index)) != -1) {
+        int st = ln__generate_option(&g, c, long_index);
+        if (st != LN_EXIT_OK)
+            return st < 0 ? LN_EXIT_OK : st;
+    }
+    int st = ln__generate_operands(&g, argc, argv);
+    if (st != LN_EXIT_OK)
+        return st;
+    if (g.quiet)
+        ln_log_set_level(LN_LOG_LEVEL_ERROR);
+
+    struct ln_error err = {0};
+    int rc = ln__generate_run(&g, &err);
+    if (rc == LN_OK)
+        return LN_EXIT_OK;
+    fprintf(stderr, "lunar-nova: %s\n", err.message[0] ? err.message : ln_status_string(err.code));
+    return ln_app_exit_for(err.code);
 }
