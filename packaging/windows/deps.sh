@@ -31,14 +31,17 @@ prefix=$cache/prefix
 toolchain=$repo/cmake/$host.cmake
 
 # OpenBLAS with DYNAMIC_ARCH picks its kernels at run time, like our own
-# kernel sets. Building all of its ~20 x86-64 kernels takes long; this list
-# covers the CPUs Windows 10 machines have: PRESCOTT (always built, the
-# fallback for any x86-64), NEHALEM (SSE4.2), SANDYBRIDGE (AVX), HASWELL
-# (AVX2/FMA: also used for Zen, Skylake and later client CPUs), SKYLAKEX
-# (AVX-512: also Cooper Lake, Ice Lake, Sapphire Rapids), ZEN.
-openblas_list=${LN_WIN_OPENBLAS_LIST:-NEHALEM SANDYBRIDGE HASWELL SKYLAKEX ZEN}
+# kernel sets. All of its ~20 x86-64 kernel sets take hours to build here;
+# this list has the two that matter for sgemm on Windows 10 machines, and
+# PRESCOTT (SSE3) is always built as the fallback for any other x86-64 CPU:
+# HASWELL (AVX2/FMA; OpenBLAS also uses it for Zen and for the unlisted
+# Intel client CPUs after Haswell) and SKYLAKEX (AVX-512; also Cooper Lake,
+# Ice Lake, Sapphire Rapids). CPUs with AVX but no AVX2 (Sandy Bridge, Ivy
+# Bridge) fall back to PRESCOTT: add SANDYBRIDGE (or ZEN, NEHALEM) to
+# LN_WIN_OPENBLAS_LIST for them, at about a third more build time each.
+openblas_list=${LN_WIN_OPENBLAS_LIST:-HASWELL SKYLAKEX}
 
-# library  Debian source package
+# library:Debian source package, in build order (the longest last)
 libraries=(
     libpng:libpng1.6
     libjpeg-turbo:libjpeg-turbo
@@ -49,9 +52,9 @@ libraries=(
     cmocka:cmocka
     libmicrohttpd:libmicrohttpd
     libyaml:libyaml
-    openblas:openblas
     protobuf-c:protobuf-c
     curl:curl
+    openblas:openblas
 )
 
 say() { echo "deps.sh: $*"; }
@@ -239,18 +242,38 @@ build_libyaml() {
 }
 
 # Only cblas_sgemm is used: no LAPACK, no Fortran, single precision only.
-# DYNAMIC_ARCH with the kernel list above. OpenBLAS's own Makefiles
-# (not autotools); getarch runs on the host (HOSTCC).
+# Single-threaded (USE_THREAD=0): src/nn runs OpenBLAS on one thread per
+# call anyway (ln__blas_single_thread) and spreads the work over its own
+# threads; USE_LOCKING=1 makes such a build safe to call from several
+# threads at once. (0.3.21's Windows thread server also does not compile
+# with BUILD_SINGLE: it names DGEMM_P and the like.) DYNAMIC_ARCH with the
+# kernel list above. OpenBLAS's own Makefiles (not autotools); getarch runs
+# on the host (HOSTCC).
+# Debian's MinGW-w64 GCC says "12-posix" to -dumpversion, which OpenBLAS's
+# version checks (c_check, Makefile.system) read as older than 4.6: they
+# would drop every AVX2 and AVX-512 kernel. A wrapper answers with the
+# numeric version (from __GNUC__ and the like), and NO_AVX2 and OLDGCC are
+# emptied on the command line (the generated Makefile.conf still set them).
+# MAKE_NB_JOBS: getarch would otherwise run the inner makes with
+# -j<number of cores>.
 build_openblas() {
     local tree=$1
     rm -rf "$build"
     cp -a "$tree" "$build"
+    local cc=$build/ln-bin/$host-gcc version
+    version=$(echo __GNUC__.__GNUC_MINOR__.__GNUC_PATCHLEVEL__ |
+        $host-gcc-posix -E -P -x c - | tr -d ' ')
+    mkdir -p "$build/ln-bin"
+    printf '#!/bin/sh\ncase "$1" in -dumpversion | -dumpfullversion) echo %s; exit 0 ;; esac\nexec %s "$@"\n' \
+        "$version" "$host-gcc-posix" >"$cc"
+    chmod +x "$cc"
     local args=(
-        CC="$host-gcc-posix" AR="$host-ar" RANLIB="$host-ranlib" HOSTCC=gcc
+        CC="$cc" AR="$host-ar" RANLIB="$host-ranlib" HOSTCC=gcc CROSS_SUFFIX=$host-
+        MAKE_NB_JOBS="$jobs" NO_AVX2= OLDGCC=
         OSNAME=WINNT CROSS=1 BINARY=64 TARGET=GENERIC
         DYNAMIC_ARCH=1 DYNAMIC_LIST="$openblas_list"
         NOFORTRAN=1 NO_LAPACK=1 NO_LAPACKE=1 NO_CBLAS=0 BUILD_SINGLE=1
-        NO_SHARED=1 USE_THREAD=1 NUM_THREADS=64 NO_AFFINITY=1 NO_WARMUP=1
+        NO_SHARED=1 USE_THREAD=0 USE_LOCKING=1 NO_AFFINITY=1 NO_WARMUP=1
         USE_OPENMP=0 PREFIX="$prefix"
     )
     (cd "$build" && make -j"$jobs" "${args[@]}" libs netlib &&
