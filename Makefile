@@ -124,7 +124,7 @@ windows:
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_NATIVE=OFF >/dev/null
 	@cmake --build build-win -j $(JOBS) --target lunar-nova web_vendor || { \
 		echo "make windows: lunar-nova.exe does not compile for Windows yet: the code"; \
-		echo "still calls POSIX directly (fsync, mkstemp, mmap, sigaction, nftw, ...)."; \
+		echo "still calls POSIX directly (fsync, mmap, sigaction, getrusage, ...)."; \
 		echo "docs/windows.md lists each use and the platform-layer function that"; \
 		echo "replaces it. The Windows libraries are built; no zip was made."; \
 		exit 1; }

@@ -9,7 +9,8 @@
 #     prefix/           headers, static libraries, .pc and CMake files
 #     stamps/<library>  the Debian source version built, and how long it took
 #     logs/<library>.log
-# A library whose stamp names the source version apt offers now is skipped.
+# A library whose stamp names the source version apt offers now is skipped
+# (after changing how a library is built here, delete its stamp).
 # zlib is Debian's libz-mingw-w64-dev (/usr/x86_64-w64-mingw32).
 #
 # Every library is built static: lunar-nova.exe then needs no DLL besides
@@ -20,7 +21,8 @@
 #   LN_WIN_OPENBLAS_LIST="..."  OpenBLAS kernels for DYNAMIC_LIST (below)
 # Needs (./build.sh windows installs them): gcc-mingw-w64-x86-64
 # g++-mingw-w64-x86-64 mingw-w64-tools libz-mingw-w64-dev dpkg-dev nasm
-# autoconf automake libtool autopoint cmake make pkg-config; adding the deb-src entry and apt-get update need root.
+# autoconf automake libtool autopoint cmake make pkg-config; adding the
+# deb-src entry and apt-get update need root.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -229,9 +231,12 @@ build_cmocka() {
 # Plain HTTP: the server sits behind the operator's TLS proxy, as on Linux.
 # Windows' own threads: 0.9.75's configure looks for them only with
 # --with-threads=auto (=w32 fails), and auto prefers them on native Windows.
+# Its .pc file names no private library, but a static libmicrohttpd needs
+# Winsock (ws2_32): added, as libcurl's lists it.
 build_libmicrohttpd() {
     autotools "$1" --disable-https --without-gnutls --disable-curl --disable-doc \
-        --disable-examples --disable-tools --with-threads=auto
+        --disable-examples --disable-tools --with-threads=auto &&
+        sed -i 's|^Libs.private:.*|& -lws2_32|' "$prefix/lib/pkgconfig/libmicrohttpd.pc"
 }
 
 # yaml.h marks its functions __declspec(dllimport) on Windows unless
@@ -245,10 +250,13 @@ build_libyaml() {
 # Single-threaded (USE_THREAD=0): src/nn runs OpenBLAS on one thread per
 # call anyway (ln__blas_single_thread) and spreads the work over its own
 # threads; USE_LOCKING=1 makes such a build safe to call from several
-# threads at once. (0.3.21's Windows thread server also does not compile
-# with BUILD_SINGLE: it names DGEMM_P and the like.) DYNAMIC_ARCH with the
-# kernel list above. OpenBLAS's own Makefiles (not autotools); getarch runs
-# on the host (HOSTCC).
+# threads at once, NUM_THREADS=64 sizes its buffer table for 64 of them.
+# (0.3.21's Windows thread server also does not compile with BUILD_SINGLE:
+# it names DGEMM_P and the like.) NO_CBLAS is left undefined: its
+# Makefiles test whether it is set, not its value, and would then leave
+# out cblas.h. DYNAMIC_ARCH with the kernel list above. OpenBLAS's own
+# Makefiles (not autotools); getarch runs on the host (HOSTCC).
+#
 # Debian's MinGW-w64 GCC says "12-posix" to -dumpversion, which OpenBLAS's
 # version checks (c_check, Makefile.system) read as older than 4.6: they
 # would drop every AVX2 and AVX-512 kernel. A wrapper answers with the
@@ -272,12 +280,16 @@ build_openblas() {
         MAKE_NB_JOBS="$jobs" NO_AVX2= OLDGCC=
         OSNAME=WINNT CROSS=1 BINARY=64 TARGET=GENERIC
         DYNAMIC_ARCH=1 DYNAMIC_LIST="$openblas_list"
-        NOFORTRAN=1 NO_LAPACK=1 NO_LAPACKE=1 NO_CBLAS=0 BUILD_SINGLE=1
-        NO_SHARED=1 USE_THREAD=0 USE_LOCKING=1 NO_AFFINITY=1 NO_WARMUP=1
-        USE_OPENMP=0 PREFIX="$prefix"
+        NOFORTRAN=1 NO_LAPACK=1 NO_LAPACKE=1 BUILD_SINGLE=1
+        NO_SHARED=1 USE_THREAD=0 USE_LOCKING=1 NUM_THREADS=64 NO_AFFINITY=1
+        NO_WARMUP=1 USE_OPENMP=0 PREFIX="$prefix"
     )
-    (cd "$build" && make -j"$jobs" "${args[@]}" libs netlib &&
-        make "${args[@]}" install)
+    # "libs" only: Debian's patched Makefile's "netlib" target adds the
+    # build machine's own LAPACK (liblapack_pic.a), which we neither have
+    # nor want. The .pc file names Windows' advapi32 the MSVC way.
+    (cd "$build" && make -j"$jobs" "${args[@]}" libs &&
+        make "${args[@]}" install) &&
+        sed -i 's|-defaultlib:\([A-Za-z0-9_]*\)|-l\1|g' "$prefix/lib/pkgconfig/openblas.pc"
 }
 
 # The runtime library only: protoc-c (a C++ program over libprotoc) runs on
