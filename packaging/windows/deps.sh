@@ -272,11 +272,12 @@ build_openblas() {
     version=$(echo __GNUC__.__GNUC_MINOR__.__GNUC_PATCHLEVEL__ |
         $host-gcc-posix -E -P -x c - | tr -d ' ')
     mkdir -p "$build/ln-bin"
+    # shellcheck disable=SC2016 # $1 and $@ are the wrapper's own
     printf '#!/bin/sh\ncase "$1" in -dumpversion | -dumpfullversion) echo %s; exit 0 ;; esac\nexec %s "$@"\n' \
         "$version" "$host-gcc-posix" >"$cc"
     chmod +x "$cc"
     local args=(
-        CC="$cc" AR="$host-ar" RANLIB="$host-ranlib" HOSTCC=gcc CROSS_SUFFIX=$host-
+        CC="$cc" AR="$host-ar" RANLIB="$host-ranlib" HOSTCC=gcc CROSS_SUFFIX="$host-"
         MAKE_NB_JOBS="$jobs" NO_AVX2= OLDGCC=
         OSNAME=WINNT CROSS=1 BINARY=64 TARGET=GENERIC
         DYNAMIC_ARCH=1 DYNAMIC_LIST="$openblas_list"
