@@ -37,6 +37,16 @@ if { [ "$target" = test ] || [ "$target" = test-arm64 ]; } &&
         libprotobuf-c-dev:arm64 libcurl4-openssl-dev:arm64 nettle-dev:arm64)
 fi
 
+# make windows cross-compiles with MinGW-w64 and cross-builds the libraries
+# from Debian's source packages (packaging/windows/deps.sh: apt-get source
+# needs dpkg-dev; libjpeg-turbo's SIMD needs nasm; meshoptimizer is C++;
+# libexif's source has no configure script: autoreconf makes it);
+# zlib is Debian's own Windows build.
+if [ "$target" = windows ]; then
+    packages+=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 mingw-w64-tools
+        libz-mingw-w64-dev dpkg-dev nasm autoconf automake libtool autopoint)
+fi
+
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd=(sudo)
