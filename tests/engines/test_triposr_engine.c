@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_camera.h"
 #include "ln_engine.h"
 #include "ln_file.h"
 #include "ln_image.h"
@@ -422,6 +423,64 @@ static void test_product_frame(void **state)
     free(scene);
 }
 
+/* The frame turn checked against the reference implementation's own
+ * camera, not against the permutation: the golden render rays are
+ * upstream's camera for the view azimuth 45, elevation 20, distance 1.9,
+ * fovy 40 (32 x 32 rays, row 0 at the top), in TripoSR's frame. Turned into
+ * the product frame they must be the camera that ln_camera (the product's
+ * view convention, written separately) makes for the same view: the same
+ * centre, the same viewing direction and the same image up. */
+static void vec_unit(float v[3])
+{
+    float n = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    for (int k = 0; k < 3; k++)
+        v[k] /= n;
+}
+
+static void test_product_frame_is_upstream_camera(void **state)
+{
+    enum { S = 32 };
+    float *o = golden("render_rays_o", S * S * 3), *d = golden("render_rays_d", S * S * 3);
+    /* Three vectors of upstream's camera, as the positions of a mesh. */
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_alloc(&m, 3, 1, 0, &err), 0);
+    float fwd[3] = {0, 0, 0}, up[3];
+    for (int k = 0; k < 3; k++) {
+        /* The centre of the image: the mean of the four middle rays. */
+        for (int r = S / 2 - 1; r <= S / 2; r++)
+            for (int c = S / 2 - 1; c <= S / 2; c++)
+                fwd[k] += d[(r * S + c) * 3 + k];
+        /* Top row minus bottom row, in the middle columns: along up. */
+        up[k] = d[(0 * S + S / 2 - 1) * 3 + k] + d[(0 * S + S / 2) * 3 + k] -
+                d[((S - 1) * S + S / 2 - 1) * 3 + k] - d[((S - 1) * S + S / 2) * 3 + k];
+        m.positions[k] = o[k];
+        m.positions[3 + k] = fwd[k];
+        m.positions[6 + k] = up[k];
+    }
+    m.indices[0] = 0, m.indices[1] = 1, m.indices[2] = 2;
+    ln__triposr_to_product_frame(&m);
+
+    struct ln_camera_options copt;
+    ln_camera_options_default(&copt);
+    copt.projection = LN_PROJECTION_PERSPECTIVE;
+    copt.distance = 1.9f;
+    copt.fov_deg = 40.0f;
+    struct ln_view view = {45.0f, 20.0f};
+    struct ln_camera cam;
+    ln_camera_init(&cam, &view, &copt);
+    vec_unit(&m.positions[3]);
+    vec_unit(&m.positions[6]);
+    for (int k = 0; k < 3; k++) {
+        assert_near(m.positions[k], cam.center[k], 1e-4);
+        assert_near(m.positions[3 + k], cam.forward[k], 1e-4);
+        assert_near(m.positions[6 + k], cam.up[k], 1e-4);
+    }
+    ln_mesh_free(&m);
+    free(d);
+    free(o);
+}
+
 /* ------------------------------------------------------------------ end to end */
 
 struct tap_log {
@@ -710,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_coarse_fine_ripples),
         cmocka_unit_test(test_coarse_steps),
         cmocka_unit_test(test_product_frame),
+        cmocka_unit_test(test_product_frame_is_upstream_camera),
         cmocka_unit_test(test_generate_end_to_end),
         cmocka_unit_test(test_generate_tap),
         cmocka_unit_test(test_errors_and_cancel),
