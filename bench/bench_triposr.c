@@ -96,7 +96,7 @@ static struct ln__t *ln__tensors;
 static size_t ln__n_tensors, ln__cap_tensors;
 
 static void ln__add(int kind, int ndim, const int64_t *shape, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    LN_PRINTF(4, 5);
 
 static void ln__add(int kind, int ndim, const int64_t *shape, const char *fmt, ...)
 {

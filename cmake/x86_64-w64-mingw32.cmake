@@ -55,3 +55,7 @@ set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 
 # No wine on the build machines: the Windows programs are compiled here
 # and run on Windows.
+
+# The C99 printf family (%zu, %lld), which the code's format checks assume
+# (LN_PRINTF in src/core/ln_error.h), instead of msvcrt's.
+set(CMAKE_C_FLAGS_INIT "-D__USE_MINGW_ANSI_STDIO=1")

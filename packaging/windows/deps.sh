@@ -55,6 +55,7 @@ libraries=(
     libmicrohttpd:libmicrohttpd
     libyaml:libyaml
     protobuf-c:protobuf-c
+    nettle:nettle
     curl:curl
     openblas:openblas
 )
@@ -301,6 +302,14 @@ build_protobuf-c() {
 
 # Windows' own TLS (Schannel) and certificate store, no OpenSSL; the
 # features the model downloads need (HTTP(S), redirects, zlib).
+# Only the hashes are used (src/core/ln_hash.c): no public-key part, so no
+# GMP; no documentation, no assembler (the C versions are enough for
+# checksums of downloads).
+build_nettle() {
+    autotools "$1" --disable-public-key --disable-documentation --disable-assembler \
+        --disable-openssl
+}
+
 build_curl() {
     autotools "$1" --with-schannel --without-openssl --without-gnutls \
         --without-libpsl --without-brotli --without-zstd --without-nghttp2 \
@@ -357,7 +366,7 @@ if [ ${#wanted[@]} -eq 0 ]; then
     env "${cross_env[@]}" $host-g++-posix -x c -std=c11 -O2 -static -o "$cache/probe.exe" \
         "$repo/packaging/windows/probe.c" $(env "${cross_env[@]}" pkg-config --static \
         --cflags --libs libpng libjpeg libwebp libexif jansson libmicrohttpd yaml-0.1 \
-        openblas libprotobuf-c libcurl) -lmeshoptimizer -x none ||
+        openblas libprotobuf-c libcurl nettle) -lmeshoptimizer -x none ||
         die "the libraries do not link together (see above)"
 fi
 say "the Windows libraries are in $prefix"

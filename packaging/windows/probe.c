@@ -16,6 +16,7 @@
 #include <cblas.h>
 #include <protobuf-c/protobuf-c.h>
 #include <curl/curl.h>
+#include <nettle/sha2.h>
 
 int main(void)
 {
@@ -26,13 +27,18 @@ int main(void)
     json_t *j = json_integer(1);
     ExifData *exif = exif_data_new();
 
+    struct sha256_ctx sha;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256_init(&sha);
+    sha256_update(&sha, 3, (const uint8_t *)"abc");
+    sha256_digest(&sha, sizeof digest, digest);
     jpeg_std_error(&jerr);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
     meshopt_generateVertexRemap(remap, indices, 3, verts, 3, sizeof(float) * 3);
     printf("png %s, webp %x, microhttpd %s, yaml %s, protobuf-c %s, %s, openblas %s, "
-           "sgemm %g\n", png_get_libpng_ver(NULL), (unsigned)WebPGetDecoderVersion(),
+           "sgemm %g, sha256(abc) %02x%02x...\n", png_get_libpng_ver(NULL), (unsigned)WebPGetDecoderVersion(),
            MHD_get_version(), yaml_get_version_string(), protobuf_c_version(), curl_version(),
-           openblas_get_config(), (double)c[3]);
+           openblas_get_config(), (double)c[3], digest[0], digest[1]);
     json_decref(j);
     exif_data_unref(exif);
     return 0;

@@ -38,6 +38,16 @@ enum ln_status {
 #undef LN__ERR_ENUM
 };
 
+/* printf-style format checking by the rules of the printf that runs: GNU's
+ * (C99: %zu, %lld) everywhere. On MinGW-w64 the plain `printf` archetype
+ * would check Microsoft's rules, so GCC is told `gnu_printf` there (and the
+ * Windows build defines __USE_MINGW_ANSI_STDIO=1 so the C99 printf runs). */
+#if defined(__MINGW32__) && !defined(__clang__)
+#define LN_PRINTF(fmt, first) __attribute__((format(gnu_printf, fmt, first)))
+#else
+#define LN_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#endif
+
 #define LN_ERROR_MESSAGE_MAX 256
 
 struct ln_error {
@@ -49,12 +59,12 @@ struct ln_error {
  * returns code, so callers can write `return ln_error_set(err, ...)`.
  * An earlier message is overwritten. */
 int ln_error_set(struct ln_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    LN_PRINTF(3, 4);
 
 /* Prefixes the message already in err with "prefix: " (for context such as
  * a file name). Returns err->code, or LN_EINTERNAL if err is NULL. */
 int ln_error_prefix(struct ln_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    LN_PRINTF(2, 3);
 
 /* "EFORMAT" etc.; "UNKNOWN" for an unknown code. */
 const char *ln_status_name(int code);

@@ -68,7 +68,7 @@ struct ln_buf {
 };
 
 void ln_buf_append(struct ln_buf *b, const void *data, size_t len);
-void ln_buf_printf(struct ln_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ln_buf_printf(struct ln_buf *b, const char *fmt, ...) LN_PRINTF(2, 3);
 void ln_buf_u32le(struct ln_buf *b, uint32_t v);
 void ln_buf_f32le(struct ln_buf *b, float v);
 /* Makes sure len + extra bytes fit; returns 0 or -1 (and sets failed). */

@@ -13,6 +13,8 @@
 
 #include <stdio.h>
 
+#include "ln_error.h"
+
 enum ln_log_level {
     LN_LOG_LEVEL_DEBUG,
     LN_LOG_LEVEL_INFO,
@@ -39,7 +41,7 @@ void ln_log_set_before_write(void (*fn)(void *user), void *user);
 /* Parses "debug", "info", "warn", "error", "off"; returns -1 if unknown. */
 int ln_log_level_parse(const char *s);
 
-void ln_log(enum ln_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ln_log(enum ln_log_level level, const char *fmt, ...) LN_PRINTF(2, 3);
 
 #define ln_log_debug(...) ln_log(LN_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define ln_log_info(...) ln_log(LN_LOG_LEVEL_INFO, __VA_ARGS__)

@@ -98,7 +98,7 @@ void ln_report_stage(struct ln_generate_report *rep, const char *name, double se
 void ln_report_background(struct ln_generate_report *rep, const char *method);
 /* Records a warning and logs it with ln_log_warn. rep may be NULL. */
 void ln_report_warn(struct ln_generate_report *rep, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    LN_PRINTF(2, 3);
 
 struct ln_engine;
 

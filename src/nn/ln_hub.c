@@ -194,7 +194,7 @@ static int ln__valid_revision(const char *r)
 }
 
 static int ln__path(char *out, size_t n, struct ln_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    LN_PRINTF(4, 5);
 static int ln__path(char *out, size_t n, struct ln_error *err, const char *fmt, ...)
 {
     va_list ap;
@@ -215,7 +215,7 @@ static void ln__mb(uint64_t bytes, char *out, size_t n)
 }
 
 static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    LN_PRINTF(2, 3);
 static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
 {
     if (!p->note)

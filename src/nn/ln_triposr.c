@@ -98,7 +98,7 @@ void ln_triposr_interpolate_positions(const float *table, int src, int dim, int 
 /* ------------------------------------------------------------------ loading */
 
 static int ln__get(struct ln_triposr *net, struct ln_error *err, const float **out, int ndim,
-                   const int64_t *shape, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                   const int64_t *shape, const char *fmt, ...) LN_PRINTF(6, 7);
 
 static int ln__get(struct ln_triposr *net, struct ln_error *err, const float **out, int ndim,
                    const int64_t *shape, const char *fmt, ...)

@@ -534,7 +534,7 @@ struct ln__expect_list {
 };
 
 static void ln__exp(struct ln__expect_list *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
-                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+                    const char *fmt, ...) LN_PRINTF(7, 8);
 
 static void ln__exp(struct ln__expect_list *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
                     const char *fmt, ...)

@@ -40,7 +40,7 @@ struct ln_weights {
 
 /* Sets err to LN_EMODEL "<file>: <formatted text>" and returns LN_EMODEL. */
 int ln__weights_fail(const struct ln_weights *w, struct ln_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    LN_PRINTF(3, 4);
 
 /* Validates t (dimensions, strides, every indexed element inside
  * t->storage_bytes) and appends it with a copy of name (name_len bytes, no

@@ -138,7 +138,7 @@ enum MHD_Result ln__send_json(struct ln__req *req, int status, json_t *body);
  * headers of their own; NULL when out of memory. */
 struct MHD_Response *ln__json_response(json_t *body);
 enum MHD_Result ln__send_error(struct ln__req *req, int status, const char *code,
-                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                               const char *fmt, ...) LN_PRINTF(4, 5);
 /* An ln_error as its HTTP status (ln_status_http) and code name. */
 enum MHD_Result ln__send_lnerr(struct ln__req *req, const struct ln_error *err);
 /* A file opened by the caller (fd is taken over, also on failure). */

@@ -102,7 +102,7 @@ static const char *const ln__option_fields[] = {
 #define LN__N_OPTION_FIELDS (sizeof ln__option_fields / sizeof ln__option_fields[0])
 
 static void ln__fail(struct ln__upload *up, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    LN_PRINTF(4, 5);
 
 static void ln__fail(struct ln__upload *up, int status, const char *code, const char *fmt, ...)
 {
