@@ -53,14 +53,19 @@ int ln_threads_count_cpus(const char *cpu_max)
     return n < 1 ? 1 : (int)n;
 }
 
+/* The default, counted once: ln_threads_get() falls back to it on every
+ * parallel loop, which must not read /sys each time. */
+static atomic_int ln__default;
+
 int ln_threads_default(void)
 {
-    long n = ln_threads_count_cpus("/sys/fs/cgroup/cpu.max");
-    if (n < 1)
-        n = 1;
-    if (n > LN__MAX_THREADS)
-        n = LN__MAX_THREADS;
-    return (int)n;
+    int n = atomic_load(&ln__default);
+    if (n > 0)
+        return n;
+    long c = ln_threads_count_cpus("/sys/fs/cgroup/cpu.max");
+    n = (int)(c < 1 ? 1 : c > LN__MAX_THREADS ? LN__MAX_THREADS : c);
+    atomic_store(&ln__default, n);
+    return n;
 }
 
 void ln_threads_set(int n)

@@ -25,7 +25,8 @@
 
 /* The CPUs this process can use (at least 1): the online CPUs, fewer when
  * its affinity mask (taskset, a container's cpuset) or its cgroup's CPU
- * quota (Linux cgroup v2, /sys/fs/cgroup/cpu.max) allows fewer. */
+ * quota (Linux cgroup v2, /sys/fs/cgroup/cpu.max) allows fewer. Counted
+ * once per process. */
 int ln_threads_default(void);
 /* The same count, reading the quota from cpu_max (NULL: no quota). */
 int ln_threads_count_cpus(const char *cpu_max);

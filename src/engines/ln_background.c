@@ -38,20 +38,17 @@ static char ln__chosen[4096];   /* as given to ln_background_set_model; "" = sea
 static struct ln_matting *ln__net;
 static char ln__net_path[4096];
 
+/* The modes' names, indexed by enum ln_remove_bg. */
+static const char *const ln__mode_names[] = {"off", "auto", "model", "classic"};
+#define LN__N_MODES (sizeof ln__mode_names / sizeof ln__mode_names[0])
+
 int ln_remove_bg_parse(const char *text, int *mode)
 {
-    static const struct {
-        const char *name;
-        int mode;
-    } names[] = {{"auto", LN_REMOVE_BG_AUTO},
-                 {"model", LN_REMOVE_BG_MODEL},
-                 {"classic", LN_REMOVE_BG_CLASSIC},
-                 {"off", LN_REMOVE_BG_OFF}};
     if (!text)
         return -1;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(text, names[i].name) == 0) {
-            *mode = names[i].mode;
+    for (size_t i = 0; i < LN__N_MODES; i++)
+        if (strcmp(text, ln__mode_names[i]) == 0) {
+            *mode = (int)i;
             return 0;
         }
     int b;
@@ -63,16 +60,17 @@ int ln_remove_bg_parse(const char *text, int *mode)
 
 const char *ln_remove_bg_name(int mode)
 {
-    switch (mode) {
-    case LN_REMOVE_BG_OFF:
-        return "off";
-    case LN_REMOVE_BG_MODEL:
-        return "model";
-    case LN_REMOVE_BG_CLASSIC:
-        return "classic";
-    default:
-        return "auto";
-    }
+    return mode >= 0 && (size_t)mode < LN__N_MODES ? ln__mode_names[mode] : "auto";
+}
+
+int ln_background_uses_model(const struct ln_image *img, int mode)
+{
+    if (mode == LN_REMOVE_BG_MODEL)
+        return 1;
+    if (mode != LN_REMOVE_BG_AUTO || (img->channels == 4 && ln_image_alpha_is_meaningful(img)))
+        return 0;
+    char name[64];
+    return ln_background_model(name, sizeof name) != NULL;
 }
 
 /* The path of the network for `chosen` ("" = the first general model in
@@ -224,12 +222,7 @@ int ln_background_cutout(const struct ln_image *img, int mode, struct ln_image *
     int rc;
     if (!img || !img->data)
         return ln_error_set(err, LN_EINVAL, "no image to separate");
-    int alpha = img->channels == 4 && ln_image_alpha_is_meaningful(img);
-    int use_model = mode == LN_REMOVE_BG_MODEL;
-    if (mode == LN_REMOVE_BG_AUTO && !alpha) {
-        char name[64];
-        use_model = ln_background_model(name, sizeof name) != NULL;
-    }
+    int use_model = ln_background_uses_model(img, mode);
     if (mode == LN_REMOVE_BG_OFF) {
         /* As it is: an opaque image is all object. */
         if (img->channels != 3 && img->channels != 4)

@@ -55,6 +55,11 @@ const char *ln_background_model(char *buf, size_t n);
  * ("" when none), for /health and `models list`. */
 void ln_background_models_found(char *buf, size_t n);
 
+/* Whether ln_background_cutout would run the network on img in this mode
+ * (model; auto without a meaningful alpha and with a network found). The
+ * upload check uses it to leave a network's verdict to the job. */
+int ln_background_uses_model(const struct ln_image *img, int mode);
+
 struct ln_background_info {
     /* What separated the object: a network's name ("u2net"), "alpha",
      * "classic" or "off". */

@@ -57,7 +57,8 @@ void ln_report_background(struct ln_generate_report *rep, const char *method)
     /* Already listed: as the whole list, its start, or after ", ". */
     size_t len = strlen(rep->background), ml = strlen(method);
     for (const char *p = rep->background; (p = strstr(p, method)) != NULL; p += ml)
-        if ((p == rep->background || p[-2] == ',') && (p[ml] == 0 || p[ml] == ','))
+        if ((p == rep->background || (p >= rep->background + 2 && p[-2] == ',')) &&
+            (p[ml] == 0 || p[ml] == ','))
             return;
     snprintf(rep->background + len, sizeof rep->background - len, "%s%s", len ? ", " : "",
              method);

@@ -28,9 +28,7 @@ static int ln__marked(struct ln_jobs *J, const char *id)
 /* Writes the history document as jobs.json (smu held). */
 int ln__save(struct ln_jobs *J, struct ln_error *err)
 {
-    uint64_t seq;
-    char *text = ln_store_snapshot(J->store, J->doc, &seq);
-    int rc = ln_store_write(J->store, text, seq, err);
+    int rc = ln_store_save(J->store, J->doc, err);
     if (rc == LN_OK)
         J->dirty = 0;
     return rc;

@@ -611,10 +611,7 @@ static int ln__check_image(struct ln__upload *up, int index, int remove_bg,
                           "operator can run `lunar-nova models pull u2net`)");
         goto fail;
     }
-    int classic = remove_bg == LN_REMOVE_BG_CLASSIC ||
-                  (remove_bg == LN_REMOVE_BG_AUTO &&
-                   ((img.channels == 4 && ln_image_alpha_is_meaningful(&img)) ||
-                    !ln_background_model(model, sizeof model)));
+    int classic = remove_bg != LN_REMOVE_BG_OFF && !ln_background_uses_model(&img, remove_bg);
     if (classic && (rc = ln_foreground_extract(&img, NULL, &cut, NULL, &err)) < 0)
         goto fail;
     snprintf(in->name, sizeof in->name, "%s", f->name);
