@@ -168,7 +168,10 @@ enum MHD_Result ln__send(struct ln__req *req, int status, struct MHD_Response *r
     MHD_destroy_response(resp);
     if (r == MHD_YES) {
         req->status = status;
-        req->answered = 1;
+        /* Counted when queued, not in the completed callback: a client that
+         * has read the answer may ask /metrics before that callback runs. */
+        if (status > 0 && status < LN__HTTP_CODES)
+            atomic_fetch_add(&req->srv->http_count[status], 1);
     }
     return r;
 }
@@ -543,8 +546,6 @@ static void ln__completed(void *cls, struct MHD_Connection *conn, void **con_cls
         ln__upload_free(req->upload);
     ln__slow_free(req->slow);
     double ms = (ln_time_now() - req->t0) * 1000.0;
-    if (req->answered && req->status > 0 && req->status < LN__HTTP_CODES)
-        atomic_fetch_add(&srv->http_count[req->status], 1);
     /* Monitors poll /health and /metrics every few seconds; their successful
      * answers are logged at debug level so they do not drown the log (and
      * cost nothing there when it is off). Everything else, and any failed

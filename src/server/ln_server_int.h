@@ -121,7 +121,6 @@ struct ln__req {
     const struct ln__route *route;
     char params[LN__MAX_PARAMS][LN__PARAM_MAX]; /* captured {id}, {n}, {file} */
     int status;   /* the answer, 0 if none */
-    int answered; /* a response was queued (not only a status decided) */
     struct ln__upload *upload;
     struct ln__slow *slow; /* a deletion or conversion on a helper thread */
     size_t dropped; /* body bytes of a request that takes none */
