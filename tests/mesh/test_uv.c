@@ -1,0 +1,511 @@
+/* Unit tests of the UV atlas on analytic meshes (a latitude-longitude
+ * sphere, a torus, a subdivided cube, a long thin cylinder, a marching-cubes
+ * sphere and a spiral ramp that folds over itself in projection). Each
+ * atlas is checked against the mesh, not against the atlas's own
+ * bookkeeping: faces rasterised at 2048 x 2048 samples never cover a sample
+ * twice, charts' boxes keep the padding apart, every UV is inside the
+ * texture, no face is mirrored or stretched beyond the 60-degree bound,
+ * positions and faces map back to the input exactly, and faces that share
+ * an edge in one chart share its vertices. Then bad input and every
+ * allocation failing in turn. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_mc.h"
+#include "ln_mesh.h"
+#include "ln_uv.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+#define RASTER 2048
+
+/* ---- meshes ---- */
+
+/* A grid of (nu + 1) x (nv + 1) points from f, faces counter-clockwise seen
+ * from where f's normal points, then welded (poles and wrapped seams
+ * become one vertex). */
+typedef void (*surface_fn)(double u, double v, double p[3]);
+
+static struct ln_mesh grid_mesh(surface_fn f, int nu, int nv)
+{
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    size_t np = (size_t)(nu + 1) * (size_t)(nv + 1);
+    assert_int_equal(ln_mesh_alloc(&m, np, (size_t)nu * (size_t)nv * 2, 0, &err), 0);
+    for (int j = 0; j <= nv; j++)
+        for (int i = 0; i <= nu; i++) {
+            double p[3];
+            f((double)i / nu, (double)j / nv, p);
+            for (int a = 0; a < 3; a++)
+                m.positions[3 * ((size_t)j * (nu + 1) + i) + a] = (float)p[a];
+        }
+    size_t t = 0;
+    for (int j = 0; j < nv; j++)
+        for (int i = 0; i < nu; i++) {
+            uint32_t a = (uint32_t)(j * (nu + 1) + i), b = a + 1, c = a + (uint32_t)nu + 1,
+                     d = c + 1;
+            uint32_t *o = m.indices + 6 * t++;
+            o[0] = a, o[1] = b, o[2] = d, o[3] = a, o[4] = d, o[5] = c;
+        }
+    if (ln_mesh_weld(&m, 1e-6f, &err) < 0)
+        fail_msg("weld: %s", err.message);
+    return m;
+}
+
+/* u: longitude, v: latitude from the south pole; outward normals. */
+static void sphere_fn(double u, double v, double p[3])
+{
+    double th = 2 * M_PI * u, ph = M_PI * (v - 0.5);
+    p[0] = cos(ph) * sin(th);
+    p[1] = sin(ph);
+    p[2] = cos(ph) * cos(th);
+}
+
+static void torus_fn(double u, double v, double p[3])
+{
+    double th = 2 * M_PI * u, ph = 2 * M_PI * v, r = 1.0 + 0.35 * cos(ph);
+    p[0] = r * sin(th);
+    p[1] = 0.35 * sin(ph);
+    p[2] = r * cos(th);
+}
+
+/* A closed cylinder of radius 0.05 and length 2 along Y (caps squeezed
+ * onto the axis at both ends, so one grid gives the whole closed tube). */
+static void cylinder_fn(double u, double v, double p[3])
+{
+    double th = 2 * M_PI * u, r, y;
+    if (v < 0.05) {
+        r = 0.05 * v / 0.05;
+        y = -1.0;
+    } else if (v > 0.95) {
+        r = 0.05 * (1.0 - v) / 0.05;
+        y = 1.0;
+    } else {
+        r = 0.05;
+        y = -1.0 + 2.0 * (v - 0.05) / 0.9;
+    }
+    p[0] = r * sin(th);
+    p[1] = y;
+    p[2] = r * cos(th);
+}
+
+/* A spiral ramp, two turns, rising slowly: seen from above it covers the
+ * same ring twice, so one chart cannot hold it. */
+static void ramp_fn(double u, double v, double p[3])
+{
+    double th = 4 * M_PI * u, r = 0.5 + 0.5 * v;
+    p[0] = r * cos(th);
+    p[1] = 0.05 * th;
+    p[2] = -r * sin(th);
+}
+
+/* Six faces of n x n squares each, welded into a closed cube. */
+static struct ln_mesh cube_mesh(int n)
+{
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    size_t per = (size_t)(n + 1) * (n + 1);
+    assert_int_equal(ln_mesh_alloc(&m, 6 * per, 6 * (size_t)n * n * 2, 0, &err), 0);
+    static const int axes[6][3][3] = {
+        /* normal, s, t with s x t = normal */
+        {{1, 0, 0}, {0, 0, -1}, {0, 1, 0}}, {{-1, 0, 0}, {0, 0, 1}, {0, 1, 0}},
+        {{0, 1, 0}, {1, 0, 0}, {0, 0, -1}}, {{0, -1, 0}, {1, 0, 0}, {0, 0, 1}},
+        {{0, 0, 1}, {1, 0, 0}, {0, 1, 0}},  {{0, 0, -1}, {-1, 0, 0}, {0, 1, 0}},
+    };
+    size_t t = 0;
+    for (int f = 0; f < 6; f++) {
+        for (int j = 0; j <= n; j++)
+            for (int i = 0; i <= n; i++) {
+                double s = -1.0 + 2.0 * i / n, tt = -1.0 + 2.0 * j / n;
+                for (int a = 0; a < 3; a++)
+                    m.positions[3 * (f * per + (size_t)j * (n + 1) + i) + a] =
+                        (float)(axes[f][0][a] + s * axes[f][1][a] + tt * axes[f][2][a]);
+            }
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < n; i++) {
+                uint32_t a = (uint32_t)(f * per + (size_t)j * (n + 1) + i), b = a + 1,
+                         c = a + (uint32_t)n + 1, d = c + 1;
+                uint32_t *o = m.indices + 6 * t++;
+                o[0] = a, o[1] = b, o[2] = d, o[3] = a, o[4] = d, o[5] = c;
+            }
+    }
+    if (ln_mesh_weld(&m, 1e-6f, &err) < 0)
+        fail_msg("weld: %s", err.message);
+    return m;
+}
+
+static struct ln_mesh mc_sphere(int n)
+{
+    float *f = malloc((size_t)n * n * n * sizeof(float));
+    assert_non_null(f);
+    double h = 2.0 / (n - 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < n; k++) {
+                double x = -1 + i * h, y = -1 + j * h, z = -1 + k * h;
+                f[((size_t)i * n + j) * n + k] = (float)(0.8 - sqrt(x * x + y * y + z * z));
+            }
+    const float origin[3] = {-1, -1, -1}, spacing[3] = {(float)h, (float)h, (float)h};
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    if (ln_mc_extract(f, n, n, n, 0.0f, origin, spacing, &m, &err) < 0)
+        fail_msg("%s", err.message);
+    free(f);
+    return m;
+}
+
+/* ---- checks ---- */
+
+static double area3(const float *a, const float *b, const float *c)
+{
+    double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    double e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                   e1[0] * e2[1] - e1[1] * e2[0]};
+    return 0.5 * sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+}
+
+/* Twice the signed area in (u, v) with v downward: negative for a face that
+ * is counter-clockwise as seen in the texture image. */
+static double signed2(const float *uv, const uint32_t *f)
+{
+    const float *a = uv + 2 * (size_t)f[0], *b = uv + 2 * (size_t)f[1], *c = uv + 2 * (size_t)f[2];
+    return ((double)b[0] - a[0]) * ((double)c[1] - a[1]) - ((double)c[0] - a[0]) * ((double)b[1] - a[1]);
+}
+
+struct edge_rec {
+    uint32_t lo, hi, face;
+};
+
+static int edge_cmp(const void *pa, const void *pb)
+{
+    const struct edge_rec *a = pa, *b = pb;
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    if (a->hi != b->hi)
+        return a->hi < b->hi ? -1 : 1;
+    return (a->face > b->face) - (a->face < b->face);
+}
+
+static void check_atlas(const struct ln_mesh *in, const struct ln_uv_options *o,
+                        const struct ln_uv_atlas *a, const char *name)
+{
+    const struct ln_mesh *m = &a->mesh;
+    double pad = (double)o->padding / o->texture_size;
+    assert_int_equal(m->n_faces, in->n_faces);
+    assert_true(a->stats.n_charts >= 1);
+
+    /* Positions and faces map back to the input exactly. */
+    for (size_t v = 0; v < m->n_vertices; v++) {
+        assert_true(a->source[v] < in->n_vertices);
+        assert_memory_equal(m->positions + 3 * v, in->positions + 3 * (size_t)a->source[v],
+                            3 * sizeof(float));
+        for (int k = 0; k < 2; k++) {
+            float x = a->uvs[2 * v + (size_t)k];
+            if (!(x >= pad - 1e-6 && x <= 1.0 - pad + 1e-6))
+                fail_msg("%s: vertex %zu has uv %g outside [%g, %g]", name, v, x, pad, 1 - pad);
+        }
+    }
+    for (size_t i = 0; i < 3 * m->n_faces; i++)
+        assert_int_equal(a->source[m->indices[i]], in->indices[i]);
+
+    /* No face mirrored; none stretched beyond 1 / cos 60 degrees against
+     * the atlas's scale; the faces of a chart share one scale. */
+    double k = a->stats.texels_per_m / o->texture_size, lo_ratio = 2.0, hi_ratio = 0.0;
+    for (size_t f = 0; f < m->n_faces; f++) {
+        const uint32_t *fi = m->indices + 3 * f;
+        double a3 = area3(m->positions + 3 * (size_t)fi[0], m->positions + 3 * (size_t)fi[1],
+                          m->positions + 3 * (size_t)fi[2]);
+        double s2 = signed2(a->uvs, fi);
+        if (a3 < 1e-12)
+            continue;
+        if (s2 > 0.0)
+            fail_msg("%s: face %zu is mirrored in the atlas", name, f);
+        double r = -0.5 * s2 / (k * k * a3);
+        lo_ratio = r < lo_ratio ? r : lo_ratio;
+        hi_ratio = r > hi_ratio ? r : hi_ratio;
+        assert_true(a->chart[f] < a->stats.n_charts);
+    }
+    if (!(lo_ratio >= 0.5 - 1e-3 && hi_ratio <= 1.0 + 1e-3))
+        fail_msg("%s: UV area / surface area from %g to %g (want 0.5 .. 1)", name, lo_ratio,
+                 hi_ratio);
+
+    /* Rasterised, no sample is inside two faces. */
+    int32_t *owner = malloc((size_t)RASTER * RASTER * sizeof *owner);
+    assert_non_null(owner);
+    memset(owner, 0xff, (size_t)RASTER * RASTER * sizeof *owner);
+    size_t covered = 0;
+    for (size_t f = 0; f < m->n_faces; f++) {
+        const uint32_t *fi = m->indices + 3 * f;
+        double x[3], y[3];
+        for (int c = 0; c < 3; c++) {
+            x[c] = a->uvs[2 * (size_t)fi[c]] * RASTER;
+            y[c] = a->uvs[2 * (size_t)fi[c] + 1] * RASTER;
+        }
+        double s2 = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0]);
+        if (s2 == 0.0)
+            continue;
+        int x0 = (int)floor(fmin(x[0], fmin(x[1], x[2]))), x1 = (int)ceil(fmax(x[0], fmax(x[1], x[2])));
+        int y0 = (int)floor(fmin(y[0], fmin(y[1], y[2]))), y1 = (int)ceil(fmax(y[0], fmax(y[1], y[2])));
+        for (int py = y0 < 0 ? 0 : y0; py <= y1 && py < RASTER; py++)
+            for (int px = x0 < 0 ? 0 : x0; px <= x1 && px < RASTER; px++) {
+                double sx = px + 0.5, sy = py + 0.5;
+                int inside = 1;
+                for (int e = 0; e < 3 && inside; e++) {
+                    int n = (e + 1) % 3;
+                    double w = (x[n] - x[e]) * (sy - y[e]) - (y[n] - y[e]) * (sx - x[e]);
+                    inside = s2 > 0 ? w > 0 : w < 0;
+                }
+                if (!inside)
+                    continue;
+                size_t at = (size_t)py * RASTER + (size_t)px;
+                if (owner[at] >= 0)
+                    fail_msg("%s: faces %d and %zu overlap at texel (%d, %d)", name, owner[at], f,
+                             px, py);
+                owner[at] = (int32_t)f;
+                covered++;
+            }
+    }
+    free(owner);
+
+    /* Charts' boxes are at least the padding apart. */
+    size_t nc = a->stats.n_charts;
+    double *box = malloc(nc * 4 * sizeof *box);
+    assert_non_null(box);
+    for (size_t c = 0; c < nc; c++)
+        box[4 * c] = box[4 * c + 1] = INFINITY, box[4 * c + 2] = box[4 * c + 3] = -INFINITY;
+    for (size_t f = 0; f < m->n_faces; f++)
+        for (int c = 0; c < 3; c++) {
+            const float *uv = a->uvs + 2 * (size_t)m->indices[3 * f + (size_t)c];
+            double *b = box + 4 * a->chart[f];
+            b[0] = fmin(b[0], uv[0]), b[1] = fmin(b[1], uv[1]);
+            b[2] = fmax(b[2], uv[0]), b[3] = fmax(b[3], uv[1]);
+        }
+    for (size_t c = 0; c < nc; c++)
+        for (size_t d = c + 1; d < nc; d++) {
+            const double *p = box + 4 * c, *q = box + 4 * d;
+            double gap = fmax(fmax(q[0] - p[2], p[0] - q[2]), fmax(q[1] - p[3], p[1] - q[3]));
+            if (gap < pad - 1e-6)
+                fail_msg("%s: charts %zu and %zu are %g texels apart (padding %d)", name, c, d,
+                         gap * o->texture_size, o->padding);
+        }
+    free(box);
+
+    /* Faces sharing an edge in the input share the edge's two vertices in
+     * the atlas when they are in one chart, and none of them when not. */
+    size_t ne = 3 * in->n_faces;
+    struct edge_rec *er = malloc(ne * sizeof *er);
+    assert_non_null(er);
+    for (size_t h = 0; h < ne; h++) {
+        uint32_t p = in->indices[h], q = in->indices[h - h % 3 + (h % 3 + 1) % 3];
+        er[h] = (struct edge_rec){p < q ? p : q, p < q ? q : p, (uint32_t)(h / 3)};
+    }
+    qsort(er, ne, sizeof *er, edge_cmp);
+    size_t seams = 0;
+    for (size_t i = 0; i + 1 < ne; i++) {
+        if (er[i].lo != er[i + 1].lo || er[i].hi != er[i + 1].hi)
+            continue;
+        uint32_t f = er[i].face, g = er[i + 1].face;
+        for (int end = 0; end < 2; end++) {
+            uint32_t v = end ? er[i].hi : er[i].lo, vf = UINT32_MAX, vg = UINT32_MAX;
+            for (int c = 0; c < 3; c++) {
+                if (in->indices[3 * (size_t)f + (size_t)c] == v)
+                    vf = m->indices[3 * (size_t)f + (size_t)c];
+                if (in->indices[3 * (size_t)g + (size_t)c] == v)
+                    vg = m->indices[3 * (size_t)g + (size_t)c];
+            }
+            if (a->chart[f] == a->chart[g])
+                assert_int_equal(vf, vg);
+            else
+                assert_int_not_equal(vf, vg);
+        }
+        seams += a->chart[f] != a->chart[g];
+    }
+    free(er);
+    printf("# %s: %zu faces, %zu charts, %zu seam edges, %.1f%% of the texture used "
+           "(%.1f%% by the check's samples), %.0f texels/m, chart density %.2f..%.2f, "
+           "worst stretch %.2f\n",
+           name, m->n_faces, nc, seams, 100.0 * a->stats.utilisation,
+           100.0 * covered / ((double)RASTER * RASTER), a->stats.texels_per_m,
+           a->stats.density_min, a->stats.density_max, a->stats.worst_stretch);
+    assert_true(a->stats.density_min >= 0.5 - 1e-6 && a->stats.density_max <= 1.0 + 1e-6);
+    assert_true(a->stats.worst_stretch <= 2.0 + 1e-6);
+}
+
+static void build_and_check(struct ln_mesh *m, int size, const char *name, size_t max_charts)
+{
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, size);
+    struct ln_uv_atlas a = {0}, b = {0};
+    struct ln_error err = {0};
+    if (ln_uv_atlas_build(m, &o, &a, &err) < 0)
+        fail_msg("%s: %s", name, err.message);
+    check_atlas(m, &o, &a, name);
+    if (a.stats.n_charts > max_charts)
+        fail_msg("%s: %zu charts (at most %zu expected)", name, a.stats.n_charts, max_charts);
+    /* The same input gives the same atlas. */
+    assert_int_equal(ln_uv_atlas_build(m, &o, &b, &err), 0);
+    assert_int_equal(a.mesh.n_vertices, b.mesh.n_vertices);
+    assert_memory_equal(a.uvs, b.uvs, 2 * a.mesh.n_vertices * sizeof(float));
+    assert_memory_equal(a.mesh.indices, b.mesh.indices, 3 * a.mesh.n_faces * sizeof(uint32_t));
+    ln_uv_atlas_free(&a);
+    ln_uv_atlas_free(&b);
+}
+
+/* ---- tests ---- */
+
+static void test_sphere(void **state)
+{
+    (void)state;
+    struct ln_mesh m = grid_mesh(sphere_fn, 64, 32);
+    build_and_check(&m, 1024, "sphere", 40);
+    ln_mesh_free(&m);
+}
+
+static void test_torus(void **state)
+{
+    (void)state;
+    struct ln_mesh m = grid_mesh(torus_fn, 96, 32);
+    build_and_check(&m, 1024, "torus", 80);
+    ln_mesh_free(&m);
+}
+
+/* A cube's faces are its charts: six of them, each an undistorted square. */
+static void test_cube(void **state)
+{
+    (void)state;
+    struct ln_mesh m = cube_mesh(8);
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, 512);
+    struct ln_uv_atlas a = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), 0);
+    check_atlas(&m, &o, &a, "cube");
+    assert_int_equal(a.stats.n_charts, 6);
+    assert_near(a.stats.density_min, 1.0, 1e-6);
+    assert_near(a.stats.worst_stretch, 1.0, 1e-6);
+    /* Six equal squares on shelves of three: the scale is bounded by the
+     * room across, (1 - 4 pads) / 3 per side of 2 m. */
+    double pad = (double)o.padding / o.texture_size;
+    assert_near(a.stats.texels_per_m / o.texture_size, (1.0 - 4 * pad) / 3.0 / 2.0, 1e-6);
+    ln_uv_atlas_free(&a);
+    ln_mesh_free(&m);
+}
+
+static void test_thin_cylinder(void **state)
+{
+    (void)state;
+    struct ln_mesh m = grid_mesh(cylinder_fn, 48, 60);
+    build_and_check(&m, 2048, "thin cylinder", 40);
+    ln_mesh_free(&m);
+}
+
+static void test_marching_cubes_sphere(void **state)
+{
+    (void)state;
+    struct ln_mesh m = mc_sphere(48);
+    build_and_check(&m, 2048, "marching-cubes sphere", 2000);
+    ln_mesh_free(&m);
+}
+
+/* Two turns of a ramp seen from above: one chart would cover the ring
+ * twice, so the atlas cuts it (and the check finds no overlap). */
+static void test_spiral_is_cut(void **state)
+{
+    (void)state;
+    struct ln_mesh m = grid_mesh(ramp_fn, 128, 8);
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, 1024);
+    struct ln_uv_atlas a = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), 0);
+    check_atlas(&m, &o, &a, "spiral ramp");
+    assert_true(a.stats.n_charts >= 2);
+    ln_uv_atlas_free(&a);
+    ln_mesh_free(&m);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    struct ln_mesh m = cube_mesh(2);
+    struct ln_uv_options o;
+    struct ln_uv_atlas a = {0};
+    struct ln_error err = {0};
+    ln_uv_options_default(&o, 8);
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), LN_EINVAL);
+    assert_null(a.uvs);
+    ln_uv_options_default(&o, 1024);
+    o.padding = -1;
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), LN_EINVAL);
+    ln_uv_options_default(&o, 1024);
+    m.indices[5] = (uint32_t)m.n_vertices;
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), LN_EINVAL);
+    m.indices[5] = 0;
+    size_t nf = m.n_faces;
+    m.n_faces = 0;
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), LN_EINVAL);
+    m.n_faces = nf;
+    ln_mesh_free(&m);
+
+    /* Hundreds of charts cannot keep 4 texels apart in 16 x 16. */
+    struct ln_mesh s = mc_sphere(32);
+    o.texture_size = 16;
+    o.padding = 4;
+    assert_int_equal(ln_uv_atlas_build(&s, &o, &a, &err), LN_ETOOBIG);
+    assert_non_null(strstr(err.message, "charts"));
+    assert_null(a.uvs);
+    assert_null(a.mesh.positions);
+    ln_mesh_free(&s);
+}
+
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    struct ln_mesh m = grid_mesh(ramp_fn, 64, 4);
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, 512);
+    struct ln_uv_atlas a = {0};
+    struct ln_error err = {0};
+    ln_alloc_fail_after(0);
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), 0);
+    long n = ln_alloc_fail_after(0);
+    ln_uv_atlas_free(&a);
+    assert_true(n > 10);
+    for (long i = 1; i <= n; i++) {
+        ln_alloc_fail_after(i);
+        int rc = ln_uv_atlas_build(&m, &o, &a, &err);
+        ln_alloc_fail_after(0);
+        if (rc != LN_ENOMEM)
+            fail_msg("allocation %ld of %ld: %d (%s)", i, n, rc, err.message);
+        assert_null(a.uvs);
+        assert_null(a.mesh.positions);
+    }
+    /* and with nothing failing, it works again */
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), 0);
+    check_atlas(&m, &o, &a, "ramp after the sweep");
+    ln_uv_atlas_free(&a);
+    ln_mesh_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sphere),
+        cmocka_unit_test(test_torus),
+        cmocka_unit_test(test_cube),
+        cmocka_unit_test(test_thin_cylinder),
+        cmocka_unit_test(test_marching_cubes_sphere),
+        cmocka_unit_test(test_spiral_is_cut),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_out_of_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
