@@ -11,7 +11,8 @@
  *      over edges to faces of the same direction, each new face first
  *      checked against the chart's projected faces (a hashed grid of cells
  *      about two edges wide) so that no chart folds over itself;
- *   4. ln__uv_pack:   each chart's bounding rectangle, turned to lie wide,
+ *   4. ln__uv_cut:    charts too long for a square atlas cut across;
+ *      ln__uv_pack:   each chart's bounding rectangle, turned to lie wide,
  *      on shelves sorted by height, with the largest scale that fits found
  *      by bisection (the padding is in texels, so it does not scale);
  *   5. ln__uv_emit:   one output vertex per (input vertex, chart) pair, the
@@ -547,6 +548,82 @@ static int ln__uv_shelves(struct ln__uv *u, const uint32_t *sorted, double k, do
     return y + shelf + pad <= 1.0;
 }
 
+/* A chart longer than the side of a square holding all the charts' boxes
+ * would set the atlas's scale alone (a table leg, a thin cylinder): such a
+ * chart, when also at least three times longer than wide, is cut across
+ * its length into pieces no longer than that side (by the faces'
+ * centres), each piece's connected parts becoming charts. Charts are then
+ * numbered again by their lowest face, as when grown. */
+static int ln__uv_cut(struct ln__uv *u, struct ln_error *err)
+{
+    ln__uv_rects(u);
+    double area = 0.0;
+    for (size_t c = 0; c < u->n_charts; c++)
+        area += u->rect[4 * c + 2] * u->rect[4 * c + 3];
+    double side = sqrt(area);
+    int any = 0;
+    for (size_t c = 0; c < u->n_charts && !any; c++) {
+        double w, h;
+        ln__uv_extent(u, c, &w, &h);
+        any = w > side && w > 3.0 * h;
+    }
+    if (!any)
+        return LN_OK;
+    uint32_t *piece = ln_alloc_array(u->nf, sizeof *piece, 0, "UV atlas charts", err);
+    uint32_t *order = ln_alloc_array(u->nf, sizeof *order, 0, "UV atlas charts", err);
+    uint32_t *chart = ln_alloc_array(u->nf, sizeof *chart, 0, "UV atlas charts", err);
+    if (!piece || !order || !chart) {
+        free(piece);
+        free(order);
+        free(chart);
+        return err ? err->code : LN_ENOMEM;
+    }
+    for (size_t c = 0; c < u->n_charts; c++) {
+        double w, h;
+        ln__uv_extent(u, c, &w, &h);
+        int n = w > side && w > 3.0 * h ? (int)ceil(w / side) : 1;
+        int axis = u->turned[c]; /* the long axis: s, or t for a turned chart */
+        double lo = u->rect[4 * c + (size_t)axis];
+        for (size_t i = u->chart_start[c]; i < u->chart_start[c + 1]; i++) {
+            size_t f = u->order[i];
+            const float *t = u->proj + 6 * f;
+            double centre = ((double)t[axis] + t[2 + axis] + t[4 + axis]) / 3.0;
+            int b = n > 1 ? (int)((centre - lo) / (w / n)) : 0;
+            piece[f] = (uint32_t)(b < 0 ? 0 : b >= n ? n - 1 : b);
+        }
+    }
+    for (size_t f = 0; f < u->nf; f++)
+        chart[f] = LN__NONE;
+    size_t n_order = 0, n_charts = 0;
+    for (size_t seed = 0; seed < u->nf; seed++) {
+        if (chart[seed] != LN__NONE)
+            continue;
+        uint32_t c = (uint32_t)n_charts++;
+        u->chart_start[c] = n_order;
+        chart[seed] = c;
+        order[n_order++] = (uint32_t)seed;
+        for (size_t q = u->chart_start[c]; q < n_order; q++) {
+            size_t f = order[q];
+            for (int e = 0; e < 3; e++) {
+                uint32_t g = u->adj[3 * f + (size_t)e];
+                if (g == LN__NONE || chart[g] != LN__NONE || u->chart[g] != u->chart[seed] ||
+                    piece[g] != piece[seed])
+                    continue;
+                chart[g] = c;
+                order[n_order++] = g;
+            }
+        }
+    }
+    u->chart_start[n_charts] = n_order;
+    u->n_charts = n_charts;
+    memcpy(u->chart, chart, u->nf * sizeof *chart);
+    memcpy(u->order, order, u->nf * sizeof *order);
+    free(piece);
+    free(order);
+    free(chart);
+    return LN_OK;
+}
+
 /* Charts by height, then width, then number (a stable merge sort: qsort
  * has no context argument, and the order must not depend on its
  * algorithm). */
@@ -804,11 +881,14 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
         rc = ln__uv_grow(&u, err);
     }
     if (rc == LN_OK) {
-        u.rect = ln_alloc_array(u.n_charts, 4 * sizeof(double), 0, "UV atlas charts", err);
-        u.turned = ln_alloc_array(u.n_charts, 1, 0, "UV atlas charts", err);
-        u.place = ln_alloc_array(u.n_charts, 2 * sizeof(double), 0, "UV atlas charts", err);
+        /* sized for the most charts there can be: one per face */
+        u.rect = ln_alloc_array(u.nf, 4 * sizeof(double), 0, "UV atlas charts", err);
+        u.turned = ln_alloc_array(u.nf, 1, 0, "UV atlas charts", err);
+        u.place = ln_alloc_array(u.nf, 2 * sizeof(double), 0, "UV atlas charts", err);
         rc = u.rect && u.turned && u.place ? LN_OK : (err ? err->code : LN_ENOMEM);
     }
+    if (rc == LN_OK)
+        rc = ln__uv_cut(&u, err);
     if (rc == LN_OK)
         rc = ln__uv_pack(&u, opt, err);
     if (rc == LN_OK)
