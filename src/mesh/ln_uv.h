@@ -70,4 +70,35 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
                       struct ln_uv_atlas *out, struct ln_error *err);
 void ln_uv_atlas_free(struct ln_uv_atlas *a);
 
+/* ---- texels: what a baker colours ---- */
+
+#define LN_UV_EMPTY UINT32_MAX
+
+/* Which face each texel of a size x size texture samples, and where: a
+ * texel whose centre lies in a face samples that point; a texel a face only
+ * touches (conservative coverage: the border texels bilinear filtering
+ * reads) samples the face's point closest to its centre. A centre inside a
+ * face wins over a touch; between faces, the lower-numbered face wins. */
+struct ln_uv_texels {
+    int size;
+    uint32_t *face; /* size * size, row-major from the top: a face, or LN_UV_EMPTY */
+    float *bary;    /* 2 per texel: weights of the face's second and third corner */
+    size_t n_inside;
+    size_t n_touched;
+};
+
+int ln_uv_texels_build(const struct ln_uv_atlas *a, int size, struct ln_uv_texels *t,
+                       struct ln_error *err);
+/* The surface point a sampled texel stands for, in the mesh's frame. */
+void ln_uv_texels_position(const struct ln_uv_atlas *a, const struct ln_uv_texels *t,
+                           size_t texel, float p[3]);
+void ln_uv_texels_free(struct ln_uv_texels *t);
+
+/* Fills empty texels from their filled neighbours, one ring per pass, so
+ * the gutters between charts take the colour beside them and a viewer's
+ * mip levels do not blend the empty background into the model's edges.
+ * pixels: channels (1 to 4) bytes per texel; filled: per texel, 0 when empty (filled
+ * texels are marked with the pass that filled them, 1 for the original). */
+void ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings);
+
 #endif

@@ -438,6 +438,89 @@ static void test_spiral_is_cut(void **state)
     ln_mesh_free(&m);
 }
 
+/* Every texel a face covers or touches stands for a point of that face:
+ * for a covered centre the point's UV is the centre itself, for a touched
+ * texel it is the face's point nearest the centre (within the texel's half
+ * diagonal); on the cube every such point lies on the cube's surface. The
+ * covered texels add up to the atlas's share of the texture. */
+static void test_texels_of_cube(void **state)
+{
+    (void)state;
+    struct ln_mesh m = cube_mesh(4);
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, 256);
+    struct ln_uv_atlas a = {0};
+    struct ln_uv_texels t = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), 0);
+    assert_int_equal(ln_uv_texels_build(&a, 256, &t, &err), 0);
+    size_t inside = 0, touched = 0;
+    for (size_t i = 0; i < (size_t)256 * 256; i++) {
+        if (t.face[i] == LN_UV_EMPTY)
+            continue;
+        const uint32_t *fi = a.mesh.indices + 3 * (size_t)t.face[i];
+        double w1 = t.bary[2 * i], w2 = t.bary[2 * i + 1], w0 = 1.0 - w1 - w2;
+        assert_true(w0 >= -1e-5 && w1 >= -1e-5 && w2 >= -1e-5);
+        double uv[2];
+        for (int k = 0; k < 2; k++)
+            uv[k] = 256.0 * (w0 * a.uvs[2 * (size_t)fi[0] + (size_t)k] +
+                             w1 * a.uvs[2 * (size_t)fi[1] + (size_t)k] +
+                             w2 * a.uvs[2 * (size_t)fi[2] + (size_t)k]);
+        double dx = uv[0] - (double)(i % 256) - 0.5, dy = uv[1] - (double)(i / 256) - 0.5;
+        double d = sqrt(dx * dx + dy * dy);
+        if (d < 1e-3)
+            inside++;
+        else if (d <= sqrt(0.5) + 1e-3)
+            touched++;
+        else
+            fail_msg("texel %zu samples a point %g texels from its centre", i, d);
+        float p[3];
+        ln_uv_texels_position(&a, &t, i, p);
+        double far = fmax(fabs(p[0]), fmax(fabs(p[1]), fabs(p[2])));
+        assert_near(far, 1.0, 1e-5);
+    }
+    assert_int_equal(inside, t.n_inside);
+    assert_int_equal(touched, t.n_touched);
+    assert_true(t.n_touched > 0);
+    /* six squares of 2 x 2 m at the atlas's scale, in texels */
+    double side = a.stats.texels_per_m * 2.0 * 256.0 / o.texture_size;
+    assert_near((double)t.n_inside, 6.0 * side * side, 6.0 * 4.0 * side);
+    ln_uv_texels_free(&t);
+    /* each of its allocations failing in turn */
+    for (long i = 1; i <= 3; i++) {
+        ln_alloc_fail_after(i);
+        assert_int_equal(ln_uv_texels_build(&a, 256, &t, &err), LN_ENOMEM);
+        ln_alloc_fail_after(0);
+        assert_null(t.face);
+        assert_null(t.bary);
+    }
+    assert_int_equal(ln_uv_texels_build(&a, 0, &t, &err), LN_EINVAL);
+    ln_uv_atlas_free(&a);
+    ln_mesh_free(&m);
+}
+
+/* One red and one blue texel in an empty 9 x 9 texture: each ring of the
+ * gutter fill reaches one texel further, a texel between them takes their
+ * mean, and texels beyond the last ring stay empty. */
+static void test_dilate(void **state)
+{
+    (void)state;
+    uint8_t px[81 * 3] = {0}, filled[81] = {0};
+    px[3 * (4 * 9 + 1)] = 200; /* red at (1, 4) */
+    px[3 * (4 * 9 + 7) + 2] = 100; /* blue at (7, 4) */
+    filled[4 * 9 + 1] = filled[4 * 9 + 7] = 1;
+    ln_uv_dilate(px, 3, filled, 9, 3);
+    assert_int_equal(filled[4 * 9 + 2], 2);
+    assert_int_equal(px[3 * (4 * 9 + 2)], 200);
+    assert_int_equal(filled[4 * 9 + 3], 3);
+    assert_int_equal(filled[4 * 9 + 4], 4); /* the middle: reached by both in ring 3 */
+    assert_int_equal(px[3 * (4 * 9 + 4)], 100);
+    assert_int_equal(px[3 * (4 * 9 + 4) + 2], 50);
+    assert_int_equal(filled[0 * 9 + 8], 0); /* four rings away from blue */
+    assert_int_equal(filled[8 * 9 + 1], 0);
+    assert_int_equal(filled[7 * 9 + 1], 4);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -510,6 +593,8 @@ int main(void)
         cmocka_unit_test(test_thin_cylinder),
         cmocka_unit_test(test_marching_cubes_sphere),
         cmocka_unit_test(test_spiral_is_cut),
+        cmocka_unit_test(test_texels_of_cube),
+        cmocka_unit_test(test_dilate),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_out_of_memory),
     };

@@ -1,0 +1,202 @@
+/*
+ * Texels of an atlas (ln_uv.h): each face rasterised into the texture in
+ * texel coordinates, first the texels whose centres it covers (barycentric
+ * weights of the centre), then, for the texels around it that it only
+ * touches, the face's point closest to the texel's centre. Faces are taken
+ * in order on the calling thread, so the result depends only on the atlas.
+ *
+ * Then the gutter fill: a ring of empty texels at a time takes the mean of
+ * its already filled neighbours (8-connected), reading only texels filled
+ * before the ring, so the order of the scan does not matter.
+ */
+#include "ln_uv.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+
+enum { LN__TEXEL_EMPTY, LN__TEXEL_TOUCHED, LN__TEXEL_INSIDE };
+
+/* The point of segment ab closest to p, as the parameter along it. */
+static double ln__segment_t(const double a[2], const double b[2], const double p[2])
+{
+    double dx = b[0] - a[0], dy = b[1] - a[1], len2 = dx * dx + dy * dy;
+    if (len2 == 0.0)
+        return 0.0;
+    double t = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2;
+    return t < 0.0 ? 0.0 : t > 1.0 ? 1.0 : t;
+}
+
+/* Whether the triangle meets the square [x, x+1] x [y, y+1]: no edge normal
+ * of the triangle separates them (the boxes' overlap is the caller's). */
+static int ln__touches(const double c[3][2], double x, double y)
+{
+    for (int e = 0; e < 3; e++) {
+        const double *a = c[e], *b = c[(e + 1) % 3], *o = c[(e + 2) % 3];
+        double nx = -(b[1] - a[1]), ny = b[0] - a[0];
+        double side = nx * (o[0] - a[0]) + ny * (o[1] - a[1]);
+        /* the square is separated when all its corners are strictly on the
+         * other side of the edge than the third corner */
+        int all_out = 1;
+        for (int k = 0; k < 4 && all_out; k++) {
+            double qx = x + (k & 1), qy = y + (k >> 1);
+            double s = nx * (qx - a[0]) + ny * (qy - a[1]);
+            all_out = side > 0.0 ? s < 0.0 : s > 0.0;
+        }
+        if (all_out)
+            return 0;
+    }
+    return 1;
+}
+
+static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct ln_uv_atlas *a,
+                            size_t f)
+{
+    const int n = t->size;
+    const uint32_t *fi = a->mesh.indices + 3 * f;
+    double c[3][2];
+    for (int k = 0; k < 3; k++) {
+        c[k][0] = (double)a->uvs[2 * (size_t)fi[k]] * n;
+        c[k][1] = (double)a->uvs[2 * (size_t)fi[k] + 1] * n;
+    }
+    double s2 = (c[1][0] - c[0][0]) * (c[2][1] - c[0][1]) - (c[2][0] - c[0][0]) * (c[1][1] - c[0][1]);
+    if (s2 == 0.0 || !isfinite(s2))
+        return;
+    double lo[2], hi[2];
+    for (int d = 0; d < 2; d++) {
+        lo[d] = fmin(c[0][d], fmin(c[1][d], c[2][d]));
+        hi[d] = fmax(c[0][d], fmax(c[1][d], c[2][d]));
+    }
+    int x0 = (int)floor(lo[0]), x1 = (int)floor(hi[0]);
+    int y0 = (int)floor(lo[1]), y1 = (int)floor(hi[1]);
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 >= n ? n - 1 : x1;
+    y1 = y1 >= n ? n - 1 : y1;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            size_t at = (size_t)y * (size_t)n + (size_t)x;
+            if (kind[at] == LN__TEXEL_INSIDE)
+                continue;
+            double p[2] = {x + 0.5, y + 0.5};
+            /* barycentric weights of the centre: w[k] for corner k */
+            double w1 = ((p[0] - c[0][0]) * (c[2][1] - c[0][1]) -
+                         (c[2][0] - c[0][0]) * (p[1] - c[0][1])) / s2;
+            double w2 = ((c[1][0] - c[0][0]) * (p[1] - c[0][1]) -
+                         (p[0] - c[0][0]) * (c[1][1] - c[0][1])) / s2;
+            double w0 = 1.0 - w1 - w2;
+            if (w0 >= 0.0 && w1 >= 0.0 && w2 >= 0.0) {
+                t->n_touched -= kind[at] == LN__TEXEL_TOUCHED;
+                t->n_inside++;
+                kind[at] = LN__TEXEL_INSIDE;
+            } else if (kind[at] == LN__TEXEL_EMPTY && ln__touches(c, x, y)) {
+                /* the closest point lies on an edge: the nearest of the three */
+                double best = INFINITY;
+                for (int e = 0; e < 3; e++) {
+                    const double *ea = c[e], *eb = c[(e + 1) % 3];
+                    double s = ln__segment_t(ea, eb, p);
+                    double q[2] = {ea[0] + s * (eb[0] - ea[0]), ea[1] + s * (eb[1] - ea[1])};
+                    double d = (q[0] - p[0]) * (q[0] - p[0]) + (q[1] - p[1]) * (q[1] - p[1]);
+                    if (d < best) {
+                        best = d;
+                        double wk[3] = {0.0, 0.0, 0.0};
+                        wk[e] = 1.0 - s;
+                        wk[(e + 1) % 3] = s;
+                        w1 = wk[1];
+                        w2 = wk[2];
+                    }
+                }
+                t->n_touched++;
+                kind[at] = LN__TEXEL_TOUCHED;
+            } else {
+                continue;
+            }
+            t->face[at] = (uint32_t)f;
+            t->bary[2 * at] = (float)w1;
+            t->bary[2 * at + 1] = (float)w2;
+        }
+}
+
+int ln_uv_texels_build(const struct ln_uv_atlas *a, int size, struct ln_uv_texels *t,
+                       struct ln_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (size < 1 || size > 16384)
+        return ln_error_set(err, LN_EINVAL, "texture size must be 1 to 16384 texels (got %d)",
+                            size);
+    size_t n = (size_t)size * (size_t)size;
+    t->face = ln_alloc_array(n, sizeof *t->face, 0, "texture texels", err);
+    t->bary = ln_alloc_array(n, 2 * sizeof *t->bary, 1, "texture texels", err);
+    uint8_t *kind = ln_alloc_array(n, 1, 1, "texture texels", err);
+    if (!t->face || !t->bary || !kind) {
+        free(kind);
+        ln_uv_texels_free(t);
+        return err ? err->code : LN_ENOMEM;
+    }
+    t->size = size;
+    for (size_t i = 0; i < n; i++)
+        t->face[i] = LN_UV_EMPTY;
+    for (size_t f = 0; f < a->mesh.n_faces; f++)
+        ln__raster_face(t, kind, a, f);
+    free(kind);
+    return LN_OK;
+}
+
+void ln_uv_texels_position(const struct ln_uv_atlas *a, const struct ln_uv_texels *t,
+                           size_t texel, float p[3])
+{
+    const uint32_t *fi = a->mesh.indices + 3 * (size_t)t->face[texel];
+    float w1 = t->bary[2 * texel], w2 = t->bary[2 * texel + 1], w0 = 1.0f - w1 - w2;
+    const float *p0 = a->mesh.positions + 3 * (size_t)fi[0];
+    const float *p1 = a->mesh.positions + 3 * (size_t)fi[1];
+    const float *p2 = a->mesh.positions + 3 * (size_t)fi[2];
+    for (int k = 0; k < 3; k++)
+        p[k] = w0 * p0[k] + w1 * p1[k] + w2 * p2[k];
+}
+
+void ln_uv_texels_free(struct ln_uv_texels *t)
+{
+    free(t->face);
+    free(t->bary);
+    memset(t, 0, sizeof *t);
+}
+
+void ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings)
+{
+    if (channels < 1 || channels > 4)
+        return;
+    rings = rings > 254 ? 254 : rings;
+    for (int r = 1; r <= rings; r++) {
+        int any = 0;
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++) {
+                size_t at = (size_t)y * (size_t)size + (size_t)x;
+                if (filled[at])
+                    continue;
+                unsigned sum[4] = {0, 0, 0, 0}, count = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int nx = x + dx, ny = y + dy;
+                        if ((dx == 0 && dy == 0) || nx < 0 || ny < 0 || nx >= size || ny >= size)
+                            continue;
+                        size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
+                        if (filled[nb] == 0 || filled[nb] > r)
+                            continue;
+                        for (int c = 0; c < channels; c++)
+                            sum[c] += pixels[nb * (size_t)channels + (size_t)c];
+                        count++;
+                    }
+                if (!count)
+                    continue;
+                for (int c = 0; c < channels; c++)
+                    pixels[at * (size_t)channels + (size_t)c] =
+                        (uint8_t)((sum[c] + count / 2) / count);
+                filled[at] = (uint8_t)(r + 1);
+                any = 1;
+            }
+        if (!any)
+            break;
+    }
+}
