@@ -169,6 +169,10 @@ static int ln__mesh_check(const struct ln_mesh *m, struct ln_error *err)
     for (size_t i = 0; i < m->n_vertices * 3; i++)
         if (!isfinite(m->positions[i]))
             return ln_error_set(err, LN_EINVAL, "vertex %zu has a non-finite position", i / 3);
+    for (size_t i = 0; m->uvs && i < m->n_vertices * 2; i++)
+        if (!isfinite(m->uvs[i]))
+            return ln_error_set(err, LN_EINVAL, "vertex %zu has non-finite texture coordinates",
+                                i / 2);
     return LN_OK;
 }
 

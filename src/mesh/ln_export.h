@@ -8,6 +8,10 @@
  * explicit PBR material (baseColorFactor white, metallicFactor 0,
  * roughnessFactor 1, doubleSided false), accessor min/max on POSITION;
  * valid for the Khronos glTF-Validator with no errors and no warnings.
+ * A mesh with UVs and a texture gets TEXCOORD_0 instead of COLOR_0 and the
+ * image embedded as the material's baseColorTexture (linear filtering with
+ * mipmaps, clamped at the edges); the reader gives both back. The other
+ * formats ignore UVs and textures for now.
  * OBJ: "v x y z r g b" (sRGB), "vn", faces "f a//a b//b c//c".
  * PLY: binary_little_endian 1.0, float x y z nx ny nz, uchar red green blue,
  * faces as uchar count + uint vertex_indices.

@@ -1,8 +1,9 @@
 /*
  * glTF 2.0 binary (.glb): the primary export. The writer lays out one
  * buffer holding tightly packed POSITION, NORMAL, optional COLOR_0 (linear
- * float RGB) and uint32 indices; every element is 4 bytes wide, so every
- * buffer view starts 4-byte aligned as glTF requires. The JSON is built and
+ * float RGB) or TEXCOORD_0, uint32 indices, and a textured mesh's image;
+ * every element is 4 bytes wide, so every buffer view starts 4-byte
+ * aligned as glTF requires. The JSON is built and
  * parsed with jansson so escaping and number formatting are always valid;
  * floats go out with 17 significant digits, so accessor min/max equal the
  * stored float32 values exactly (the validator compares them).
@@ -49,88 +50,156 @@ static int ln__glb_add_view(json_t *views, size_t offset, size_t length, int tar
                                                   (json_int_t)length, "target", target));
 }
 
-/* The document for a mesh whose BIN chunk holds attributes of vbytes each
- * followed by ibytes of indices. NULL when jansson runs out of memory. */
-static json_t *ln__glb_document(const struct ln_mesh *m, size_t vbytes, size_t ibytes,
-                                size_t bin_len)
+/* What the BIN chunk holds, in order: POSITION, NORMAL, then COLOR_0 or
+ * TEXCOORD_0 (a textured mesh's colours come from its texture: glTF would
+ * multiply the two), the indices, and the texture's image, each starting
+ * 4-byte aligned. */
+struct ln__glb_layout {
+    int textured;
+    int colored;
+    size_t n_attr;          /* vertex attributes written */
+    size_t attr_bytes[3];   /* bytes of each */
+    size_t ibytes;          /* indices */
+    size_t image_offset;    /* where the image starts */
+    size_t bin_len;
+};
+
+static int ln__glb_layout(const struct ln_mesh *m, struct ln__glb_layout *l, struct ln_error *err)
 {
-    int colored = m->colors != NULL;
+    memset(l, 0, sizeof *l);
+    size_t nv = m->n_vertices, vbytes, uvbytes;
+    l->textured = m->uvs && m->texture.data && m->texture.size > 0;
+    l->colored = m->colors && !l->textured;
+    if (ln_size_mul(nv, 12, &vbytes) < 0 || ln_size_mul(nv, 8, &uvbytes) < 0 ||
+        ln_size_mul(m->n_faces, 12, &l->ibytes) < 0)
+        return ln_error_set(err, LN_ETOOBIG, "the mesh is too large for a GLB file (4 GiB)");
+    l->attr_bytes[l->n_attr++] = vbytes;
+    l->attr_bytes[l->n_attr++] = vbytes;
+    if (l->colored)
+        l->attr_bytes[l->n_attr++] = vbytes;
+    if (l->textured)
+        l->attr_bytes[l->n_attr++] = uvbytes;
+    uint64_t total = l->ibytes;
+    for (size_t a = 0; a < l->n_attr; a++)
+        total += l->attr_bytes[a];
+    l->image_offset = (size_t)total;
+    if (l->textured)
+        total += m->texture.size + (4 - m->texture.size % 4) % 4;
+    if (total > UINT32_MAX - 4096)
+        return ln_error_set(err, LN_ETOOBIG, "the mesh is too large for a GLB file (4 GiB)");
+    l->bin_len = (size_t)total;
+    return LN_OK;
+}
+
+/* The document for a mesh laid out as l says. NULL when jansson runs out
+ * of memory. */
+static json_t *ln__glb_document(const struct ln_mesh *m, const struct ln__glb_layout *l)
+{
     float mn[3], mx[3];
     ln_mesh_bounds(m, mn, mx);
     json_int_t nv = (json_int_t)m->n_vertices;
     json_int_t n_idx = (json_int_t)m->n_faces * 3;
+    static const char *const names[] = {"POSITION", "NORMAL", "COLOR_0", "TEXCOORD_0"};
+    int name_of[3] = {0, 1, l->colored ? 2 : 3};
 
     json_t *views = json_array();
     json_t *accessors = json_array();
-    json_t *attributes = json_pack("{s:i, s:i}", "POSITION", 0, "NORMAL", 1);
+    json_t *attributes = json_object();
     int bad = !views || !accessors || !attributes;
-    int n_attr = colored ? 3 : 2;
-    for (int a = 0; a < n_attr && !bad; a++)
-        bad |= ln__glb_add_view(views, (size_t)a * vbytes, vbytes, LN__GL_ARRAY_BUFFER) < 0;
+    size_t offset = 0;
+    for (size_t a = 0; a < l->n_attr && !bad; a++) {
+        bad |= ln__glb_add_view(views, offset, l->attr_bytes[a], LN__GL_ARRAY_BUFFER) < 0;
+        offset += l->attr_bytes[a];
+        json_t *acc = json_pack("{s:i, s:i, s:I, s:s}", "bufferView", (int)a, "componentType",
+                                LN__GL_FLOAT, "count", nv, "type",
+                                name_of[a] == 3 ? "VEC2" : "VEC3");
+        if (acc && a == 0)
+            bad |= json_object_set_new(acc, "min", json_pack("[f, f, f]", (double)mn[0],
+                                                             (double)mn[1], (double)mn[2])) < 0 ||
+                   json_object_set_new(acc, "max", json_pack("[f, f, f]", (double)mx[0],
+                                                             (double)mx[1], (double)mx[2])) < 0;
+        bad |= json_array_append_new(accessors, acc) < 0;
+        bad |= json_object_set_new(attributes, names[name_of[a]], json_integer((json_int_t)a)) < 0;
+    }
     if (!bad)
-        bad |= ln__glb_add_view(views, (size_t)n_attr * vbytes, ibytes,
-                                LN__GL_ELEMENT_ARRAY_BUFFER) < 0;
-    if (!bad)
-        bad |=
-            json_array_append_new(
-                accessors, json_pack("{s:i, s:i, s:I, s:s, s:[f, f, f], s:[f, f, f]}", "bufferView",
-                                     0, "componentType", LN__GL_FLOAT, "count", nv, "type", "VEC3",
-                                     "min", (double)mn[0], (double)mn[1], (double)mn[2], "max",
-                                     (double)mx[0], (double)mx[1], (double)mx[2])) < 0;
-    for (int a = 1; a < n_attr && !bad; a++)
-        bad |= json_array_append_new(accessors, json_pack("{s:i, s:i, s:I, s:s}", "bufferView", a,
-                                                          "componentType", LN__GL_FLOAT, "count",
-                                                          nv, "type", "VEC3")) < 0;
-    if (!bad)
-        bad |=
-            json_array_append_new(accessors, json_pack("{s:i, s:i, s:I, s:s}", "bufferView", n_attr,
-                                                       "componentType", LN__GL_UNSIGNED_INT,
-                                                       "count", n_idx, "type", "SCALAR")) < 0;
-    if (!bad && colored)
-        bad |= json_object_set_new(attributes, "COLOR_0", json_integer(2)) < 0;
+        bad |= ln__glb_add_view(views, offset, l->ibytes, LN__GL_ELEMENT_ARRAY_BUFFER) < 0 ||
+               json_array_append_new(accessors,
+                                     json_pack("{s:i, s:i, s:I, s:s}", "bufferView",
+                                               (int)l->n_attr, "componentType",
+                                               LN__GL_UNSIGNED_INT, "count", n_idx, "type",
+                                               "SCALAR")) < 0;
+    json_t *pbr = json_pack("{s:[f, f, f, f], s:f, s:f}", "baseColorFactor", 1.0, 1.0, 1.0, 1.0,
+                            "metallicFactor", 0.0, "roughnessFactor", 1.0);
+    bad |= !pbr;
+    json_t *extra = json_object(); /* images, samplers, textures of a textured mesh */
+    bad |= !extra;
+    if (!bad && l->textured) {
+        /* The image's view has no target (it is not vertex data). */
+        bad |= json_array_append_new(views, json_pack("{s:i, s:I, s:I}", "buffer", 0,
+                                                      "byteOffset", (json_int_t)l->image_offset,
+                                                      "byteLength",
+                                                      (json_int_t)m->texture.size)) < 0 ||
+               json_object_set_new(extra, "images",
+                                   json_pack("[{s:i, s:s}]", "bufferView", (int)l->n_attr + 1,
+                                             "mimeType",
+                                             m->texture.jpeg ? "image/jpeg" : "image/png")) < 0 ||
+               /* linear filtering with mipmaps; clamped, so a chart at the
+                * border never samples the opposite side */
+               json_object_set_new(extra, "samplers",
+                                   json_pack("[{s:i, s:i, s:i, s:i}]", "magFilter", 9729,
+                                             "minFilter", 9987, "wrapS", 33071, "wrapT",
+                                             33071)) < 0 ||
+               json_object_set_new(extra, "textures",
+                                   json_pack("[{s:i, s:i}]", "sampler", 0, "source", 0)) < 0 ||
+               json_object_set_new(pbr, "baseColorTexture", json_pack("{s:i}", "index", 0)) < 0;
+    }
     if (bad) {
         json_decref(views);
         json_decref(accessors);
         json_decref(attributes);
+        json_decref(pbr);
+        json_decref(extra);
         return NULL;
     }
 
     /* An explicit material: glTF's default is fully metallic, which renders
-     * vertex colours almost black. "o" hands over the three references. */
-    return json_pack("{s:{s:s, s:s}, s:i, s:[{s:[i]}], s:[{s:i}],"
-                     " s:[{s:[{s:o, s:i, s:i, s:i}]}],"
-                     " s:[{s:s, s:{s:[f, f, f, f], s:f, s:f}, s:b}],"
-                     " s:[{s:I}], s:o, s:o}",
-                     "asset", "version", "2.0", "generator", "Lunar Nova " LN_VERSION_STRING,
-                     "scene", 0, "scenes", "nodes", 0, "nodes", "mesh", 0, "meshes", "primitives",
-                     "attributes", attributes, "indices", n_attr, "material", 0, "mode",
-                     LN__GL_TRIANGLES, "materials", "name", "vertex colour", "pbrMetallicRoughness",
-                     "baseColorFactor", 1.0, 1.0, 1.0, 1.0, "metallicFactor", 0.0,
-                     "roughnessFactor", 1.0, "doubleSided", 0, "buffers", "byteLength",
-                     (json_int_t)bin_len, "bufferViews", views, "accessors", accessors);
+     * vertex colours almost black. "o" hands over the references. */
+    json_t *doc = json_pack(
+        "{s:{s:s, s:s}, s:i, s:[{s:[i]}], s:[{s:i}],"
+        " s:[{s:[{s:o, s:i, s:i, s:i}]}],"
+        " s:[{s:s, s:o, s:b}],"
+        " s:[{s:I}], s:o, s:o}",
+        "asset", "version", "2.0", "generator", "Lunar Nova " LN_VERSION_STRING, "scene", 0,
+        "scenes", "nodes", 0, "nodes", "mesh", 0, "meshes", "primitives", "attributes",
+        attributes, "indices", (int)l->n_attr, "material", 0, "mode", LN__GL_TRIANGLES,
+        "materials", "name", l->textured ? "baked texture" : "vertex colour",
+        "pbrMetallicRoughness", pbr, "doubleSided", 0, "buffers", "byteLength",
+        (json_int_t)l->bin_len, "bufferViews", views, "accessors", accessors);
+    if (doc && json_object_update(doc, extra) < 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    json_decref(extra);
+    return doc;
 }
 
 int ln__glb_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err)
 {
     size_t nv = m->n_vertices, nf = m->n_faces;
-    size_t n_attr = m->colors ? 3 : 2;
-    size_t vbytes, ibytes, abytes, bin_len;
-    if (ln_size_mul(nv, 12, &vbytes) < 0 || ln_size_mul(nf, 12, &ibytes) < 0 ||
-        ln_size_mul(vbytes, n_attr, &abytes) < 0 || abytes + ibytes < abytes ||
-        abytes + ibytes > UINT32_MAX)
-        return ln_error_set(err, LN_ETOOBIG, "the mesh is too large for a GLB file (4 GiB)");
-    bin_len = abytes + ibytes;
+    struct ln__glb_layout l;
+    int rc = ln__glb_layout(m, &l, err);
+    if (rc < 0)
+        return rc;
 
-    json_t *doc = ln__glb_document(m, vbytes, ibytes, bin_len);
+    json_t *doc = ln__glb_document(m, &l);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!text)
         return ln_error_set(err, LN_ENOMEM, "out of memory writing the GLB document");
 
-    int rc = LN_OK;
     size_t json_len = strlen(text);
     size_t json_pad = (4 - json_len % 4) % 4;
-    uint64_t total = 12 + 8 + (uint64_t)json_len + json_pad + 8 + bin_len;
+    uint64_t total = 12 + 8 + (uint64_t)json_len + json_pad + 8 + l.bin_len;
     if (total > UINT32_MAX) {
         rc = ln_error_set(err, LN_ETOOBIG, "the mesh is too large for a GLB file (4 GiB)");
         goto cleanup;
@@ -145,7 +214,7 @@ int ln__glb_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error 
     ln_buf_u32le(out, LN__GLB_CHUNK_JSON);
     ln_buf_append(out, text, json_len);
     ln_buf_append(out, "   ", json_pad); /* the JSON chunk is padded with spaces */
-    ln_buf_u32le(out, (uint32_t)bin_len);
+    ln_buf_u32le(out, (uint32_t)l.bin_len);
     ln_buf_u32le(out, LN__GLB_CHUNK_BIN);
 
     for (size_t i = 0; i < nv * 3; i++)
@@ -156,11 +225,18 @@ int ln__glb_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error 
         for (int k = 0; k < 3; k++)
             ln_buf_f32le(out, n[k]);
     }
-    if (m->colors)
+    if (l.colored)
         for (size_t i = 0; i < nv * 3; i++)
             ln_buf_f32le(out, ln_srgb_to_linear(ln__clamp01(m->colors[i])));
+    if (l.textured)
+        for (size_t i = 0; i < nv * 2; i++)
+            ln_buf_f32le(out, m->uvs[i]);
     for (size_t i = 0; i < nf * 3; i++)
         ln_buf_u32le(out, m->indices[i]);
+    if (l.textured) {
+        ln_buf_append(out, m->texture.data, m->texture.size);
+        ln_buf_append(out, "\0\0\0", (4 - m->texture.size % 4) % 4);
+    }
 
 cleanup:
     free(text);
@@ -187,10 +263,11 @@ struct ln__accessor {
 };
 
 struct ln__glb_prim {
-    struct ln__accessor pos, nrm, col, idx;
-    int has_nrm, has_col, has_idx;
+    struct ln__accessor pos, nrm, col, uv, idx;
+    int has_nrm, has_col, has_uv, has_idx;
     size_t n_faces;
-    const json_t *vertex_keys[3]; /* POSITION, NORMAL, COLOR_0 accessor indices */
+    const json_t *vertex_keys[4]; /* POSITION, NORMAL, COLOR_0, TEXCOORD_0 accessor indices */
+    const json_t *material;       /* its index, or NULL */
 };
 
 /* v as a size: a non-negative JSON integer. */
@@ -354,6 +431,8 @@ static int ln__glb_primitive(const struct ln__glb *g, const json_t *prim, struct
     p->vertex_keys[0] = json_object_get(attrs, "POSITION");
     p->vertex_keys[1] = json_object_get(attrs, "NORMAL");
     p->vertex_keys[2] = json_object_get(attrs, "COLOR_0");
+    p->vertex_keys[3] = json_object_get(attrs, "TEXCOORD_0");
+    p->material = json_object_get(prim, "material");
 
     int rc = ln__glb_accessor(g, json_object_get(attrs, "POSITION"), "POSITION", &p->pos, err);
     if (rc < 0)
@@ -386,6 +465,21 @@ static int ln__glb_primitive(const struct ln__glb *g, const json_t *prim, struct
             return ln_error_set(err, LN_EFORMAT,
                                 "GLB: COLOR_0 must be VEC3 or VEC4 with one per vertex");
         p->has_col = 1;
+    }
+
+    const json_t *uv = json_object_get(attrs, "TEXCOORD_0");
+    if (uv) {
+        rc = ln__glb_accessor(g, uv, "TEXCOORD_0", &p->uv, err);
+        if (rc < 0)
+            return rc;
+        int ct = p->uv.component_type;
+        int ok_type =
+            ct == LN__GL_FLOAT ||
+            (p->uv.normalized && (ct == LN__GL_UNSIGNED_BYTE || ct == LN__GL_UNSIGNED_SHORT));
+        if (p->uv.n_components != 2 || !ok_type || p->uv.count != p->pos.count)
+            return ln_error_set(err, LN_EFORMAT,
+                                "GLB: TEXCOORD_0 must be VEC2 with one per vertex");
+        p->has_uv = 1;
     }
 
     const json_t *idx = json_object_get(prim, "indices");
@@ -438,6 +532,14 @@ static int ln__glb_fill(const struct ln__glb_prim *p, struct ln_mesh *out, size_
                            ? ln_linear_to_srgb(ln__clamp01((float)ln__accessor_get(&p->col, i, k)))
                            : 1.0f;
         }
+        if (out->uvs)
+            for (int k = 0; k < 2; k++) {
+                float t = (float)ln__accessor_get(&p->uv, i, k);
+                if (!isfinite(t))
+                    return ln_error_set(err, LN_EFORMAT,
+                                        "GLB: vertex %zu has non-finite texture coordinates", i);
+                out->uvs[2 * (v0 + i) + (size_t)k] = t;
+            }
     }
     uint32_t *dst = out->indices + 3 * f0;
     for (size_t i = 0; i < p->n_faces * 3; i++) {
@@ -453,7 +555,7 @@ static int ln__glb_fill(const struct ln__glb_prim *p, struct ln_mesh *out, size_
 /* Whether two primitives read their vertices from the same accessors. */
 static int ln__glb_same_vertices(const struct ln__glb_prim *a, const struct ln__glb_prim *b)
 {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         const json_t *x = a->vertex_keys[k], *y = b->vertex_keys[k];
         if ((x || y) && !(x && y && json_equal(x, y)))
             return 0;
@@ -463,14 +565,22 @@ static int ln__glb_same_vertices(const struct ln__glb_prim *a, const struct ln__
 
 /* Walks every primitive of every mesh; with out == NULL it only validates
  * and counts, otherwise it fills out. */
-static int ln__glb_walk(const struct ln__glb *g, struct ln_mesh *out, size_t *n_vertices,
-                        size_t *n_faces, int *all_normals, int *any_colors, struct ln_error *err)
+struct ln__glb_counts {
+    size_t n_vertices, n_faces;
+    int all_normals, any_colors, all_uvs;
+    const json_t *material; /* the first primitive's material */
+    int one_material;       /* every primitive names that material */
+};
+
+static int ln__glb_walk(const struct ln__glb *g, struct ln_mesh *out, struct ln__glb_counts *c,
+                        struct ln_error *err)
 {
     const json_t *meshes = json_object_get(g->root, "meshes");
     if (!json_is_array(meshes) || json_array_size(meshes) == 0)
         return ln_error_set(err, LN_EFORMAT, "GLB: the file holds no meshes");
     size_t nv = 0, nf = 0, prev_v0 = 0;
-    int normals = 1, colors = 0, have_prev = 0;
+    int normals = 1, colors = 0, uvs = 1, have_prev = 0, one_material = 1, first = 1;
+    const json_t *material = NULL;
     struct ln__glb_prim prev;
     for (size_t mi = 0; mi < json_array_size(meshes); mi++) {
         const json_t *prims = json_object_get(json_array_get(meshes, mi), "primitives");
@@ -506,16 +616,63 @@ static int ln__glb_walk(const struct ln__glb *g, struct ln_mesh *out, size_t *n_
                                     "GLB: primitives reuse the same data too many times");
             normals &= p.has_nrm;
             colors |= p.has_col;
+            uvs &= p.has_uv;
+            if (first)
+                material = p.material, first = 0;
+            else if (!(material && p.material && json_equal(material, p.material)))
+                one_material = 0;
         }
     }
     if (nf == 0)
         return ln_error_set(err, LN_EFORMAT, "GLB: the file holds no triangles");
     if (nv > UINT32_MAX)
         return ln_error_set(err, LN_EFORMAT, "GLB: too many vertices (%zu)", nv);
-    *n_vertices = nv;
-    *n_faces = nf;
-    *all_normals = normals;
-    *any_colors = colors;
+    c->n_vertices = nv;
+    c->n_faces = nf;
+    c->all_normals = normals;
+    c->any_colors = colors;
+    c->all_uvs = uvs;
+    c->material = material;
+    c->one_material = one_material && material;
+    return LN_OK;
+}
+
+/* The base colour image of the one material every primitive uses, when it
+ * is a PNG or JPEG inside the file: copied into out->texture. Anything else
+ * (no texture, an image by URI, several materials) leaves none. */
+static int ln__glb_texture(const struct ln__glb *g, const struct ln__glb_counts *c,
+                           struct ln_mesh *out, struct ln_error *err)
+{
+    if (!c->one_material || !c->all_uvs)
+        return LN_OK;
+    const json_t *mat = ln__json_item(g->root, "materials", c->material);
+    const json_t *bct =
+        json_object_get(json_object_get(mat, "pbrMetallicRoughness"), "baseColorTexture");
+    size_t tex_coord;
+    if (!json_is_object(bct) || ln__json_member(bct, "texCoord", 0, &tex_coord) < 0 ||
+        tex_coord != 0)
+        return LN_OK;
+    const json_t *tex = ln__json_item(g->root, "textures", json_object_get(bct, "index"));
+    const json_t *img = tex ? ln__json_item(g->root, "images", json_object_get(tex, "source"))
+                            : NULL;
+    const char *mime = json_string_value(json_object_get(img, "mimeType"));
+    const json_t *bv = img ? ln__json_item(g->root, "bufferViews",
+                                           json_object_get(img, "bufferView"))
+                           : NULL;
+    size_t off, len, buf;
+    if (!bv || !mime || (strcmp(mime, "image/png") != 0 && strcmp(mime, "image/jpeg") != 0) ||
+        !g->bin || ln__json_member(bv, "buffer", SIZE_MAX, &buf) < 0 || buf != 0 ||
+        ln__json_member(bv, "byteOffset", 0, &off) < 0 ||
+        ln__json_member(bv, "byteLength", SIZE_MAX, &len) < 0)
+        return LN_OK;
+    if (off > g->bin_len || len > g->bin_len - off || len == 0)
+        return ln_error_set(err, LN_EFORMAT, "GLB: the texture's image runs past the buffer");
+    out->texture.data = ln_alloc_array(len, 1, 0, "mesh texture", err);
+    if (!out->texture.data)
+        return err ? err->code : LN_ENOMEM;
+    memcpy(out->texture.data, g->bin + off, len);
+    out->texture.size = len;
+    out->texture.jpeg = strcmp(mime, "image/jpeg") == 0;
     return LN_OK;
 }
 
@@ -558,20 +715,27 @@ static int ln__glb_decode_document(struct ln__glb *g, struct ln_mesh *out, struc
         g->bin_len = 0;
     }
 
-    size_t nv, nf;
-    int normals, colors;
-    int rc = ln__glb_walk(g, NULL, &nv, &nf, &normals, &colors, err);
+    struct ln__glb_counts c;
+    int rc = ln__glb_walk(g, NULL, &c, err);
     if (rc < 0)
         return rc;
-    rc = ln_mesh_alloc(out, nv, nf, colors, err);
+    rc = ln_mesh_alloc(out, c.n_vertices, c.n_faces, c.any_colors, err);
     if (rc < 0)
         return rc;
-    if (normals) {
-        out->normals = ln_alloc_array(nv, 3 * sizeof(float), 0, "mesh normals", err);
+    if (c.all_normals) {
+        out->normals = ln_alloc_array(c.n_vertices, 3 * sizeof(float), 0, "mesh normals", err);
         if (!out->normals)
             return err ? err->code : LN_ENOMEM;
     }
-    return ln__glb_walk(g, out, &nv, &nf, &normals, &colors, err);
+    if (c.all_uvs) {
+        out->uvs = ln_alloc_array(c.n_vertices, 2 * sizeof(float), 0, "mesh UVs", err);
+        if (!out->uvs)
+            return err ? err->code : LN_ENOMEM;
+    }
+    rc = ln__glb_walk(g, out, &c, err);
+    if (rc < 0)
+        return rc;
+    return ln__glb_texture(g, &c, out, err);
 }
 
 int ln__glb_decode(const uint8_t *data, size_t len, struct ln_mesh *out, struct ln_error *err)

@@ -41,7 +41,17 @@ void ln_mesh_free(struct ln_mesh *m)
     free(m->normals);
     free(m->colors);
     free(m->indices);
+    free(m->uvs);
+    free(m->texture.data);
     memset(m, 0, sizeof *m);
+}
+
+void ln_mesh_drop_uvs(struct ln_mesh *m)
+{
+    free(m->uvs);
+    free(m->texture.data);
+    m->uvs = NULL;
+    memset(&m->texture, 0, sizeof m->texture);
 }
 
 int ln_mesh_copy(const struct ln_mesh *src, struct ln_mesh *dst, struct ln_error *err)
@@ -60,6 +70,24 @@ int ln_mesh_copy(const struct ln_mesh *src, struct ln_mesh *dst, struct ln_error
             return err ? err->code : LN_ENOMEM;
         }
         memcpy(dst->normals, src->normals, src->n_vertices * 3 * sizeof(float));
+    }
+    if (src->uvs) {
+        dst->uvs = ln_alloc_array(src->n_vertices, 2 * sizeof(float), 0, "mesh UVs", err);
+        if (!dst->uvs) {
+            ln_mesh_free(dst);
+            return err ? err->code : LN_ENOMEM;
+        }
+        memcpy(dst->uvs, src->uvs, src->n_vertices * 2 * sizeof(float));
+    }
+    if (src->texture.data) {
+        dst->texture.data = ln_alloc_array(src->texture.size, 1, 0, "mesh texture", err);
+        if (!dst->texture.data) {
+            ln_mesh_free(dst);
+            return err ? err->code : LN_ENOMEM;
+        }
+        memcpy(dst->texture.data, src->texture.data, src->texture.size);
+        dst->texture.size = src->texture.size;
+        dst->texture.jpeg = src->texture.jpeg;
     }
     return LN_OK;
 }

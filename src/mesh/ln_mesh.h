@@ -27,6 +27,14 @@
 
 #include "ln_error.h"
 
+/* An encoded image (PNG or JPEG bytes) that a mesh's UVs index: its base
+ * colour, sRGB. */
+struct ln_mesh_texture {
+    uint8_t *data; /* NULL when the mesh has no texture */
+    size_t size;
+    int jpeg; /* 0: PNG, 1: JPEG */
+};
+
 struct ln_mesh {
     size_t n_vertices;
     size_t n_faces;
@@ -34,6 +42,12 @@ struct ln_mesh {
     float *normals;    /* 3 per vertex, unit length, or NULL */
     float *colors;     /* 3 per vertex, sRGB in [0, 1], or NULL */
     uint32_t *indices; /* 3 per face */
+    /* 2 per vertex, or NULL: texture coordinates with glTF's convention,
+     * (0, 0) the image's top-left corner, v downward. Made last (ln_uv.h):
+     * the operations below that merge vertices or add faces (weld, hole
+     * filling) drop them and the texture; the others keep them. */
+    float *uvs;
+    struct ln_mesh_texture texture;
 };
 
 /* Allocates arrays for nv vertices and nf faces (normals not allocated;
@@ -43,6 +57,8 @@ int ln_mesh_alloc(struct ln_mesh *m, size_t nv, size_t nf, int with_colors, stru
 void ln_mesh_free(struct ln_mesh *m);
 /* Deep copy. */
 int ln_mesh_copy(const struct ln_mesh *src, struct ln_mesh *dst, struct ln_error *err);
+/* Frees the UVs and the texture (the mesh keeps its vertex colours). */
+void ln_mesh_drop_uvs(struct ln_mesh *m);
 
 struct ln_mesh_stats {
     size_t n_vertices;

@@ -164,6 +164,8 @@ int ln_mesh_weld(struct ln_mesh *m, float eps, struct ln_error *err)
                     n[a] /= len;
         }
     }
+    /* merged vertices may have had different texture coordinates */
+    ln_mesh_drop_uvs(m);
     for (size_t i = 0; i < 3 * m->n_faces; i++)
         m->indices[i] = remap[m->indices[i]];
     m->n_vertices = n_reps;
@@ -435,6 +437,7 @@ int ln_mesh_fill_holes(struct ln_mesh *m, int max_edges, struct ln_error *err)
     if ((rc = ln__holes_grow(m, nv + hs.add_v, nf + hs.add_f, err)) < 0)
         goto done;
     ln__holes_close(m, nv, nf, &hs);
+    ln_mesh_drop_uvs(m); /* the new faces have none */
     m->n_vertices = nv + hs.add_v;
     m->n_faces = nf + hs.add_f;
     ln__ops_refresh_normals(m);

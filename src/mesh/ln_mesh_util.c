@@ -45,6 +45,8 @@ void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap)
                 memcpy(m->normals + 3 * nv, m->normals + 3 * v, 3 * sizeof(float));
             if (m->colors)
                 memcpy(m->colors + 3 * nv, m->colors + 3 * v, 3 * sizeof(float));
+            if (m->uvs)
+                memcpy(m->uvs + 2 * nv, m->uvs + 2 * v, 2 * sizeof(float));
         }
         nv++;
     }

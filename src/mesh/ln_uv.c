@@ -741,10 +741,10 @@ static int ln__uv_emit(struct ln__uv *u, const struct ln_uv_options *opt, struct
         rc = out->mesh.normals ? LN_OK : (err ? err->code : LN_ENOMEM);
     }
     if (rc == LN_OK) {
-        out->uvs = ln_alloc_array(nv_out, 2 * sizeof(float), 0, "mesh UVs", err);
+        out->mesh.uvs = ln_alloc_array(nv_out, 2 * sizeof(float), 0, "mesh UVs", err);
         out->source = ln_alloc_array(nv_out, sizeof(uint32_t), 0, "mesh UVs", err);
         out->chart = ln_alloc_array(u->nf, sizeof(uint32_t), 0, "mesh UVs", err);
-        if (!out->uvs || !out->source || !out->chart)
+        if (!out->mesh.uvs || !out->source || !out->chart)
             rc = err ? err->code : LN_ENOMEM;
     }
     if (rc < 0) {
@@ -777,7 +777,7 @@ static int ln__uv_emit(struct ln__uv *u, const struct ln_uv_options *opt, struct
                     if (in->colors)
                         memcpy(out->mesh.colors + 3 * n, in->colors + 3 * (size_t)v,
                                3 * sizeof(float));
-                    memcpy(out->uvs + 2 * n, uv3 + 2 * k, 2 * sizeof(float));
+                    memcpy(out->mesh.uvs + 2 * n, uv3 + 2 * k, 2 * sizeof(float));
                     out->source[n] = v;
                     n++;
                 }
@@ -902,7 +902,6 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
 void ln_uv_atlas_free(struct ln_uv_atlas *a)
 {
     ln_mesh_free(&a->mesh);
-    free(a->uvs);
     free(a->source);
     free(a->chart);
     memset(a, 0, sizeof *a);

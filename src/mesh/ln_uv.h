@@ -7,8 +7,8 @@
  *     ln_uv_options_default(&o, 2048);
  *     struct ln_uv_atlas a = {0};
  *     ln_uv_atlas_build(&mesh, &o, &a, &err);
- *     // a.mesh: the input with vertices duplicated along seams,
- *     // a.uvs: 2 per vertex of a.mesh, a.source: the input vertex of each.
+ *     // a.mesh: the input with vertices duplicated along seams and
+ *     // a.mesh.uvs set; a.source: the input vertex of each.
  *     ln_uv_atlas_free(&a);
  *
  * Charts follow the six box directions (+X, -X, +Y, -Y, +Z, -Z): each face
@@ -56,8 +56,7 @@ struct ln_uv_stats {
 };
 
 struct ln_uv_atlas {
-    struct ln_mesh mesh; /* the input's faces, vertices duplicated along seams */
-    float *uvs;          /* 2 per vertex of mesh */
+    struct ln_mesh mesh; /* the input's faces, vertices duplicated along seams, uvs set */
     uint32_t *source;    /* per vertex of mesh: the input's vertex */
     uint32_t *chart;     /* per face: its chart, 0 .. n_charts - 1 */
     struct ln_uv_stats stats;

@@ -58,8 +58,8 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
     const uint32_t *fi = a->mesh.indices + 3 * f;
     double c[3][2];
     for (int k = 0; k < 3; k++) {
-        c[k][0] = (double)a->uvs[2 * (size_t)fi[k]] * n;
-        c[k][1] = (double)a->uvs[2 * (size_t)fi[k] + 1] * n;
+        c[k][0] = (double)a->mesh.uvs[2 * (size_t)fi[k]] * n;
+        c[k][1] = (double)a->mesh.uvs[2 * (size_t)fi[k] + 1] * n;
     }
     double s2 = (c[1][0] - c[0][0]) * (c[2][1] - c[0][1]) - (c[2][0] - c[0][0]) * (c[1][1] - c[0][1]);
     if (s2 == 0.0 || !isfinite(s2))

@@ -17,6 +17,8 @@
 
 #include "ln_alloc.h"
 #include "ln_export.h"
+#include "ln_image.h"
+#include "ln_uv.h"
 #include "ln_file.h"
 #include "ln_mesh.h"
 
@@ -1094,6 +1096,95 @@ static void test_allocation_failures(void **state)
     ln_mesh_free(&m);
 }
 
+/* The sphere with an atlas and a 64 x 64 checkerboard PNG (made by the
+ * image floor's encoder, so the glTF-Validator sees a real image). */
+static void make_textured_sphere(struct ln_mesh *out)
+{
+    struct ln_mesh sphere = {0};
+    make_sphere(&sphere, 16, 32, 1, 1);
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, 64);
+    struct ln_uv_atlas a = {0};
+    struct ln_error err = {0};
+    assert_ok(ln_uv_atlas_build(&sphere, &o, &a, &err), err);
+    ln_mesh_free(&sphere);
+    *out = a.mesh;
+    memset(&a.mesh, 0, sizeof a.mesh);
+    ln_uv_atlas_free(&a);
+    uint8_t px[64 * 64 * 3];
+    for (int y = 0; y < 64; y++)
+        for (int x = 0; x < 64; x++)
+            for (int c = 0; c < 3; c++)
+                px[(y * 64 + x) * 3 + c] = (uint8_t)(((x / 8 + y / 8) % 2) ? 230 : 40 + 60 * c);
+    struct ln_image img = {.width = 64, .height = 64, .channels = 3, .data = px};
+    struct ln_buf png = {0};
+    assert_ok(ln_image_encode_png(&img, &png, &err), err);
+    out->texture.data = png.data;
+    out->texture.size = png.len;
+    out->texture.jpeg = 0;
+}
+
+/* Whether the bytes hold the text (no memmem: not every C library has it). */
+static int holds(const struct ln_buf *b, const char *text)
+{
+    size_t n = strlen(text);
+    for (size_t i = 0; i + n <= b->len; i++)
+        if (memcmp(b->data + i, text, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* A textured mesh goes out with TEXCOORD_0 and its image, and comes back
+ * with the same UVs and the same image bytes; its vertex colours are not
+ * written (glTF would multiply them into the texture). Simplification
+ * keeps UVs, welding drops them. */
+static void test_textured_glb(void **state)
+{
+    (void)state;
+    struct ln_mesh m = {0}, back = {0};
+    struct ln_error err = {0};
+    make_textured_sphere(&m);
+    assert_non_null(m.colors);
+    struct ln_buf buf = {0};
+    assert_ok(ln_mesh_encode(&m, LN_MESH_FORMAT_GLB, &buf, &err), err);
+    assert_true(holds(&buf, "\"TEXCOORD_0\""));
+    assert_false(holds(&buf, "\"COLOR_0\""));
+    assert_true(holds(&buf, "baseColorTexture"));
+    assert_ok(ln_mesh_decode((const uint8_t *)buf.data, buf.len, LN_MESH_FORMAT_GLB, &back, &err),
+              err);
+    assert_int_equal(back.n_vertices, m.n_vertices);
+    assert_memory_equal(back.positions, m.positions, 3 * m.n_vertices * sizeof(float));
+    assert_non_null(back.uvs);
+    assert_memory_equal(back.uvs, m.uvs, 2 * m.n_vertices * sizeof(float));
+    assert_int_equal(back.texture.size, m.texture.size);
+    assert_memory_equal(back.texture.data, m.texture.data, m.texture.size);
+    assert_int_equal(back.texture.jpeg, 0);
+    assert_null(back.colors);
+    ln_mesh_free(&back);
+    free(buf.data);
+
+    /* a copy carries both */
+    struct ln_mesh copy = {0};
+    assert_ok(ln_mesh_copy(&m, &copy, &err), err);
+    assert_memory_equal(copy.uvs, m.uvs, 2 * m.n_vertices * sizeof(float));
+    assert_memory_equal(copy.texture.data, m.texture.data, m.texture.size);
+    assert_ok(ln_mesh_simplify(&copy, copy.n_faces / 2, &err), err);
+    assert_non_null(copy.uvs);
+    assert_non_null(copy.texture.data);
+    assert_ok(ln_mesh_weld(&copy, 0.0f, &err), err);
+    assert_null(copy.uvs);
+    assert_null(copy.texture.data);
+    ln_mesh_free(&copy);
+
+    /* a non-finite UV is refused before anything is written */
+    m.uvs[7] = NAN;
+    buf = (struct ln_buf){0};
+    assert_int_equal(ln_mesh_encode(&m, LN_MESH_FORMAT_GLB, &buf, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "texture coordinates"));
+    free(buf.data);
+    ln_mesh_free(&m);
+}
+
 /* ---- samples for the glTF-Validator ---------------------------------- */
 
 static void save_sample(const struct ln_mesh *m, const char *dir, const char *name)
@@ -1114,6 +1205,10 @@ static void test_write_validator_samples(void **state)
     save_sample(&cube, dir, "cube_plain.glb");
     make_sphere(&large, 128, 256, 1, 0);
     save_sample(&large, dir, "sphere_large.glb");
+    struct ln_mesh textured = {0};
+    make_textured_sphere(&textured);
+    save_sample(&textured, dir, "sphere_textured.glb");
+    ln_mesh_free(&textured);
 
     /* Colours outside [0, 1] and normals without length: the writer clamps
      * and repairs so that the file stays valid. */
@@ -1161,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_random_and_flipped_bytes),
         cmocka_unit_test(test_save_and_load),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_textured_glb),
         cmocka_unit_test(test_write_validator_samples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -208,7 +208,7 @@ static void check_atlas(const struct ln_mesh *in, const struct ln_uv_options *o,
         assert_memory_equal(m->positions + 3 * v, in->positions + 3 * (size_t)a->source[v],
                             3 * sizeof(float));
         for (int k = 0; k < 2; k++) {
-            float x = a->uvs[2 * v + (size_t)k];
+            float x = a->mesh.uvs[2 * v + (size_t)k];
             if (!(x >= pad - 1e-6 && x <= 1.0 - pad + 1e-6))
                 fail_msg("%s: vertex %zu has uv %g outside [%g, %g]", name, v, x, pad, 1 - pad);
         }
@@ -223,7 +223,7 @@ static void check_atlas(const struct ln_mesh *in, const struct ln_uv_options *o,
         const uint32_t *fi = m->indices + 3 * f;
         double a3 = area3(m->positions + 3 * (size_t)fi[0], m->positions + 3 * (size_t)fi[1],
                           m->positions + 3 * (size_t)fi[2]);
-        double s2 = signed2(a->uvs, fi);
+        double s2 = signed2(a->mesh.uvs, fi);
         if (a3 < 1e-12)
             continue;
         if (s2 > 0.0)
@@ -246,8 +246,8 @@ static void check_atlas(const struct ln_mesh *in, const struct ln_uv_options *o,
         const uint32_t *fi = m->indices + 3 * f;
         double x[3], y[3];
         for (int c = 0; c < 3; c++) {
-            x[c] = a->uvs[2 * (size_t)fi[c]] * RASTER;
-            y[c] = a->uvs[2 * (size_t)fi[c] + 1] * RASTER;
+            x[c] = a->mesh.uvs[2 * (size_t)fi[c]] * RASTER;
+            y[c] = a->mesh.uvs[2 * (size_t)fi[c] + 1] * RASTER;
         }
         double s2 = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0]);
         if (s2 == 0.0)
@@ -283,7 +283,7 @@ static void check_atlas(const struct ln_mesh *in, const struct ln_uv_options *o,
         box[4 * c] = box[4 * c + 1] = INFINITY, box[4 * c + 2] = box[4 * c + 3] = -INFINITY;
     for (size_t f = 0; f < m->n_faces; f++)
         for (int c = 0; c < 3; c++) {
-            const float *uv = a->uvs + 2 * (size_t)m->indices[3 * f + (size_t)c];
+            const float *uv = a->mesh.uvs + 2 * (size_t)m->indices[3 * f + (size_t)c];
             double *b = box + 4 * a->chart[f];
             b[0] = fmin(b[0], uv[0]), b[1] = fmin(b[1], uv[1]);
             b[2] = fmax(b[2], uv[0]), b[3] = fmax(b[3], uv[1]);
@@ -357,7 +357,7 @@ static void build_and_check(struct ln_mesh *m, int size, const char *name, size_
     /* The same input gives the same atlas. */
     assert_int_equal(ln_uv_atlas_build(m, &o, &b, &err), 0);
     assert_int_equal(a.mesh.n_vertices, b.mesh.n_vertices);
-    assert_memory_equal(a.uvs, b.uvs, 2 * a.mesh.n_vertices * sizeof(float));
+    assert_memory_equal(a.mesh.uvs, b.mesh.uvs, 2 * a.mesh.n_vertices * sizeof(float));
     assert_memory_equal(a.mesh.indices, b.mesh.indices, 3 * a.mesh.n_faces * sizeof(uint32_t));
     ln_uv_atlas_free(&a);
     ln_uv_atlas_free(&b);
@@ -463,9 +463,9 @@ static void test_texels_of_cube(void **state)
         assert_true(w0 >= -1e-5 && w1 >= -1e-5 && w2 >= -1e-5);
         double uv[2];
         for (int k = 0; k < 2; k++)
-            uv[k] = 256.0 * (w0 * a.uvs[2 * (size_t)fi[0] + (size_t)k] +
-                             w1 * a.uvs[2 * (size_t)fi[1] + (size_t)k] +
-                             w2 * a.uvs[2 * (size_t)fi[2] + (size_t)k]);
+            uv[k] = 256.0 * (w0 * a.mesh.uvs[2 * (size_t)fi[0] + (size_t)k] +
+                             w1 * a.mesh.uvs[2 * (size_t)fi[1] + (size_t)k] +
+                             w2 * a.mesh.uvs[2 * (size_t)fi[2] + (size_t)k]);
         double dx = uv[0] - (double)(i % 256) - 0.5, dy = uv[1] - (double)(i / 256) - 0.5;
         double d = sqrt(dx * dx + dy * dy);
         if (d < 1e-3)
@@ -530,7 +530,7 @@ static void test_bad_input(void **state)
     struct ln_error err = {0};
     ln_uv_options_default(&o, 8);
     assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), LN_EINVAL);
-    assert_null(a.uvs);
+    assert_null(a.mesh.uvs);
     ln_uv_options_default(&o, 1024);
     o.padding = -1;
     assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), LN_EINVAL);
@@ -550,7 +550,7 @@ static void test_bad_input(void **state)
     o.padding = 4;
     assert_int_equal(ln_uv_atlas_build(&s, &o, &a, &err), LN_ETOOBIG);
     assert_non_null(strstr(err.message, "charts"));
-    assert_null(a.uvs);
+    assert_null(a.mesh.uvs);
     assert_null(a.mesh.positions);
     ln_mesh_free(&s);
 }
@@ -574,7 +574,7 @@ static void test_out_of_memory(void **state)
         ln_alloc_fail_after(0);
         if (rc != LN_ENOMEM)
             fail_msg("allocation %ld of %ld: %d (%s)", i, n, rc, err.message);
-        assert_null(a.uvs);
+        assert_null(a.mesh.uvs);
         assert_null(a.mesh.positions);
     }
     /* and with nothing failing, it works again */
