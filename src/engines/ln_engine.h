@@ -59,6 +59,10 @@ struct ln_generate_options {
     size_t target_faces;     /* simplify to at most this many faces; 0 = off */
     float size;              /* largest extent in metres, default 1 */
     enum ln_mesh_origin origin;
+    /* 0 (the default): vertex colours only; else the side in texels of a
+     * colour texture baked onto a UV atlas (64 .. 8192), which the mesh then
+     * carries (ln_mesh's uvs and texture, PNG). */
+    int texture_size;
     /* Receives the engine's intermediate arrays; NULL (the default): none. */
     const struct ln_engine_tap *tap;
 };
@@ -87,6 +91,11 @@ struct ln_generate_report {
      * "u2net" or another network, "alpha", "classic", "off"; views that
      * differ are listed ("alpha, u2net"). */
     char background[64];
+    /* A baked texture: its side (0: none), charts, and the share of its
+     * texels the charts cover. */
+    int texture_size;
+    size_t texture_charts;
+    double texture_fill;
     struct ln_mesh_stats stats;
     double total_seconds;
 };
@@ -100,6 +109,19 @@ void ln_report_background(struct ln_generate_report *rep, const char *method);
 void ln_report_warn(struct ln_generate_report *rep, const char *fmt, ...)
     LN_PRINTF(2, 3);
 
+/* What a run keeps to colour surface points after post-processing, for a
+ * baked texture: the engine fills it when asked, and ln_generate calls
+ * color once with every texel's surface point, then free. Points are in
+ * the run's own output frame (before placement), with unit normals
+ * pointing out; rgb receives 3 sRGB values in [0, 1] per point. color may
+ * use ln_parallel_for; its result must not depend on the thread count. */
+struct ln_colorizer {
+    int (*color)(void *state, const float *points, const float *normals, size_t n, float *rgb,
+                 struct ln_error *err);
+    void (*free)(void *state);
+    void *state;
+};
+
 struct ln_engine;
 
 struct ln_engine_ops {
@@ -108,10 +130,14 @@ struct ln_engine_ops {
     int max_images;
     /* Produces the raw mesh in the product frame (sRGB vertex colours,
      * roughly unit size, not yet post-processed). Must check
-     * ln_progress_canceled between stages and return LN_ECANCELED. */
+     * ln_progress_canceled between stages and return LN_ECANCELED. When
+     * bake is not NULL (a texture was asked for), the engine may fill it
+     * (on success only); left empty, the texture is baked from the vertex
+     * colours. */
     int (*run)(const struct ln_engine *eng, const struct ln_engine_input *in,
                const struct ln_generate_options *opt, const struct ln_progress *progress,
-               struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err);
+               struct ln_mesh *out, struct ln_colorizer *bake, struct ln_generate_report *rep,
+               struct ln_error *err);
     void (*destroy)(struct ln_engine *eng);
 };
 

@@ -5,6 +5,7 @@
  * timings and mesh statistics. Engines stay small because everything that
  * is not specific to them lives here.
  */
+#include "ln_bake.h"
 #include "ln_engine.h"
 
 #include <math.h>
@@ -128,6 +129,11 @@ static int ln__check_request(const struct ln_engine_input *in,
             0 ||
         (rc = ln__check_range(opt->fill_holes, 0, 1000000, "hole size", err)) < 0)
         return rc;
+    if (opt->texture_size != 0 && (opt->texture_size < 64 || opt->texture_size > 8192))
+        return ln_error_set(err, LN_EINVAL,
+                            "a texture must be 64 to 8192 texels wide, or 0 for vertex colours "
+                            "(got %d)",
+                            opt->texture_size);
     if (opt->target_faces != 0 && opt->target_faces < 4)
         return ln_error_set(err, LN_EINVAL, "a target face count must be at least 4 (got %zu)",
                             opt->target_faces);
@@ -164,7 +170,9 @@ int ln_generate(const struct ln_engine *eng, const struct ln_engine_input *in,
         return rc;
 
     struct ln_progress engine_span = ln_progress_span(progress, 0.0, 0.85);
-    rc = eng->ops->run(eng, in, opt, &engine_span, out, rep, err);
+    struct ln_colorizer bake = {0};
+    rc = eng->ops->run(eng, in, opt, &engine_span, out, opt->texture_size > 0 ? &bake : NULL, rep,
+                       err);
     if (rc < 0)
         goto fail;
     if (rep->background[0])
@@ -187,14 +195,23 @@ int ln_generate(const struct ln_engine *eng, const struct ln_engine_input *in,
     ln_progress_report(&post, "simplifying", 0.5);
     if (opt->target_faces > 0)
         LN__STEP("simplify", ln_mesh_simplify(out, opt->target_faces, err));
+    /* Baked in the engine's frame, before placement moves the mesh. */
+    if (opt->texture_size > 0) {
+        ln_progress_report(&post, "texturing", 0.7);
+        LN__STEP("texture", ln__bake(out, &bake, opt->texture_size, rep, err));
+    }
     LN__STEP("finish", ln_mesh_place(out, opt->size, opt->origin, err));
     LN__STEP("finish", ln_mesh_compute_normals(out, err));
     LN__STEP("finish", ln_mesh_stats(out, &rep->stats, err));
     ln_progress_report(&post, "done", 1.0);
     rep->total_seconds = ln_time_now() - t_start;
+    if (bake.free)
+        bake.free(bake.state);
     return LN_OK;
 
 fail:
+    if (bake.free)
+        bake.free(bake.state);
     ln_mesh_free(out);
     return rc;
 }

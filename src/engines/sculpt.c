@@ -537,7 +537,8 @@ void ln__sculpt_sample(const float *data, int w, int h, int c, float x, float y,
 
 static int ln__sculpt_run(const struct ln_engine *eng, const struct ln_engine_input *in,
                           const struct ln_generate_options *opt, const struct ln_progress *progress,
-                          struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err)
+                          struct ln_mesh *out, struct ln_colorizer *bake,
+                          struct ln_generate_report *rep, struct ln_error *err)
 {
     int res = opt->resolution ? opt->resolution : 256;
     if (res < LN__SCULPT_MIN_RESOLUTION || res > LN__SCULPT_MAX_RESOLUTION)
@@ -548,8 +549,8 @@ static int ln__sculpt_run(const struct ln_engine *eng, const struct ln_engine_in
         return ln_error_set(err, LN_EINVAL, "between 1 and %d images are needed (got %zu)",
                             LN_MAX_VIEWS, in->n_images);
     if (in->n_images == 1)
-        return ln__sculpt_run_single(in, opt, res, progress, out, rep, err);
-    return ln__sculpt_run_multi(in, opt, res, progress, out, rep, err);
+        return ln__sculpt_run_single(in, opt, res, progress, out, bake, rep, err);
+    return ln__sculpt_run_multi(in, opt, res, progress, out, bake, rep, err);
 }
 
 static void ln__sculpt_destroy(struct ln_engine *eng)

@@ -62,12 +62,15 @@ void ln__sculpt_box_blur(float *data, int w, int h, int c, int radius, int passe
  * (x, y), clamped to the raster. */
 void ln__sculpt_sample(const float *data, int w, int h, int c, float x, float y, float *out);
 
+/* The two ways of sculpting; bake as in struct ln_engine_ops's run. */
 int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,
                           int res, const struct ln_progress *progress, struct ln_mesh *out,
-                          struct ln_generate_report *rep, struct ln_error *err);
+                          struct ln_colorizer *bake, struct ln_generate_report *rep,
+                          struct ln_error *err);
 
 int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_generate_options *opt,
                          int res, const struct ln_progress *progress, struct ln_mesh *out,
-                         struct ln_generate_report *rep, struct ln_error *err);
+                         struct ln_colorizer *bake, struct ln_generate_report *rep,
+                         struct ln_error *err);
 
 #endif

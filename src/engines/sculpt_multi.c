@@ -227,7 +227,10 @@ struct ln__shade {
     struct ln__view *views;
     int n_views;
     int perspective;
-    const struct ln_mesh *mesh;
+    const struct ln_mesh *mesh; /* the hull the depth buffers are made of */
+    const float *points;        /* what to colour: 3 per point, */
+    const float *normals;       /* unit normals, 3 per point, */
+    float *colors;              /* and its colours, 3 per point */
     float tol; /* depth tolerance of the visibility test, world units */
 };
 
@@ -302,13 +305,12 @@ static void ln__raster_body(void *ctx, size_t begin, size_t end, int thread)
 static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct ln__shade *s = ctx;
-    const struct ln_mesh *mesh = s->mesh;
     float dots[LN_MAX_VIEWS];
     int seen[LN_MAX_VIEWS];
     float pxs[LN_MAX_VIEWS], pys[LN_MAX_VIEWS];
     for (size_t vtx = begin; vtx < end; vtx++) {
-        const float *p = mesh->positions + 3 * vtx;
-        const float *nrm = mesh->normals + 3 * vtx;
+        const float *p = s->points + 3 * vtx;
+        const float *nrm = s->normals + 3 * vtx;
         float best_seen = -FLT_MAX, best_any = -FLT_MAX;
         for (int vi = 0; vi < s->n_views; vi++) {
             const struct ln__view *v = &s->views[vi];
@@ -362,7 +364,7 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
                 acc[a] += w * c[a];
             wsum += w;
         }
-        float *out = mesh->colors + 3 * vtx;
+        float *out = s->colors + 3 * vtx;
         for (int a = 0; a < 3; a++) {
             float x = wsum > 0.0f ? acc[a] / wsum : 0.5f;
             out[a] = x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
@@ -599,6 +601,9 @@ static int ln__multi_colour(struct ln__multi *s, struct ln_mesh *out,
         .n_views = s->n_views,
         .perspective = s->perspective,
         .mesh = out,
+        .points = out->positions,
+        .normals = out->normals,
+        .colors = out->colors,
         .tol = 2.0f * s->carve.h,
     };
     ln_parallel_for((size_t)s->n_views, 1, ln__raster_body, &shade);
@@ -611,9 +616,61 @@ static int ln__multi_colour(struct ln__multi *s, struct ln_mesh *out,
     return LN_OK;
 }
 
+/* The baker's colours: the views (cameras, colours, depth buffers of the
+ * hull), kept past the run and owned by the colorizer. */
+struct ln__multi_bake {
+    struct ln__view views[LN_MAX_VIEWS];
+    int n_views;
+    int perspective;
+    float tol;
+};
+
+static int ln__multi_bake_color(void *state, const float *points, const float *normals, size_t n,
+                                float *rgb, struct ln_error *err)
+{
+    (void)err;
+    struct ln__multi_bake *b = state;
+    struct ln__shade shade = {
+        .views = b->views,
+        .n_views = b->n_views,
+        .perspective = b->perspective,
+        .points = points,
+        .normals = normals,
+        .colors = rgb,
+        .tol = b->tol,
+    };
+    ln_parallel_for(n, 4096, ln__shade_body, &shade);
+    return LN_OK;
+}
+
+static void ln__multi_bake_free(void *state)
+{
+    struct ln__multi_bake *b = state;
+    for (int i = 0; i < b->n_views; i++) {
+        free(b->views[i].zbuf);
+        free(b->views[i].rgb);
+        free(b->views[i].sd);
+    }
+    free(b);
+}
+
+/* Hands the views over to a colorizer (the run then frees none of them). */
+static void ln__multi_keep(struct ln__multi *s, struct ln_colorizer *bake)
+{
+    struct ln__multi_bake *b = ln_xcalloc(1, sizeof *b);
+    memcpy(b->views, s->views, sizeof b->views);
+    b->n_views = s->n_views;
+    b->perspective = s->perspective;
+    b->tol = 2.0f * s->carve.h;
+    memset(s->views, 0, sizeof s->views);
+    *bake = (struct ln_colorizer){
+        .color = ln__multi_bake_color, .free = ln__multi_bake_free, .state = b};
+}
+
 int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_generate_options *opt,
                          int res, const struct ln_progress *progress, struct ln_mesh *out,
-                         struct ln_generate_report *rep, struct ln_error *err)
+                         struct ln_colorizer *bake, struct ln_generate_report *rep,
+                         struct ln_error *err)
 {
     struct ln__multi s;
     memset(&s, 0, sizeof s);
@@ -645,6 +702,8 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
         goto cleanup;
     ln__sculpt_stage_done(rep, "colouring", t0);
     ln_progress_report(progress, "colouring", 1.0);
+    if (bake)
+        ln__multi_keep(&s, bake);
 
 cleanup:
     if (rc < 0)

@@ -138,7 +138,8 @@ static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
 }
 
 struct ln__single_colour {
-    struct ln_mesh *mesh;
+    const float *points; /* 3 per point */
+    float *colors;       /* 3 per point */
     const float *front; /* W x W x 3 */
     const float *back;  /* W x W x 3 */
     const float *thick; /* W x W local half-width in pixels */
@@ -158,7 +159,7 @@ static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thre
     const int w = c->w;
     const float fw = (float)w;
     for (size_t v = begin; v < end; v++) {
-        const float *p = c->mesh->positions + 3 * v;
+        const float *p = c->points + 3 * v;
         float px = (p[0] + 0.5f) * fw - 0.5f, py = (0.5f - p[1]) * fw - 0.5f;
         float front[3], back[3], thick;
         ln__sculpt_sample(c->front, w, w, 3, px, py, front);
@@ -170,7 +171,7 @@ static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thre
         if (band < 1.5f / fw)
             band = 1.5f / fw;
         float t = ln__smoothstep(-band, band, p[2]);
-        float *out = c->mesh->colors + 3 * v;
+        float *out = c->colors + 3 * v;
         for (int ch = 0; ch < 3; ch++) {
             float x = back[ch] + t * (front[ch] - back[ch]);
             out[ch] = x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
@@ -435,15 +436,63 @@ static int ln__single_colours(struct ln__single *s, struct ln_mesh *out, struct 
         if (!out->colors)
             return ln__single_nomem(err);
     }
-    struct ln__single_colour col = {
-        .mesh = out, .front = front, .back = back, .thick = s->thick, .w = w};
+    struct ln__single_colour col = {.points = out->positions,
+                                    .colors = out->colors,
+                                    .front = front,
+                                    .back = back,
+                                    .thick = s->thick,
+                                    .w = w};
     ln_parallel_for(out->n_vertices, 4096, ln__single_colour_body, &col);
     return LN_OK;
 }
 
+/* The baker's colours: the same maps as the vertex colours, kept past the
+ * run (the colorizer owns them). */
+struct ln__single_bake {
+    float *front, *back, *thick;
+    int w;
+};
+
+static int ln__single_bake_color(void *state, const float *points, const float *normals, size_t n,
+                                 float *rgb, struct ln_error *err)
+{
+    (void)normals;
+    (void)err;
+    const struct ln__single_bake *b = state;
+    struct ln__single_colour col = {
+        .points = points, .colors = rgb, .front = b->front, .back = b->back, .thick = b->thick,
+        .w = b->w};
+    ln_parallel_for(n, 4096, ln__single_colour_body, &col);
+    return LN_OK;
+}
+
+static void ln__single_bake_free(void *state)
+{
+    struct ln__single_bake *b = state;
+    free(b->front);
+    free(b->back);
+    free(b->thick);
+    free(b);
+}
+
+/* Hands the colour maps over to a colorizer (they are then not freed by
+ * the run). Cannot fail: the small state is bookkeeping. */
+static void ln__single_keep(struct ln__single *s, struct ln_colorizer *bake)
+{
+    struct ln__single_bake *b = ln_xcalloc(1, sizeof *b);
+    b->front = s->front;
+    b->back = s->back;
+    b->thick = s->thick;
+    b->w = s->w;
+    s->front = s->back = s->thick = NULL;
+    *bake = (struct ln_colorizer){
+        .color = ln__single_bake_color, .free = ln__single_bake_free, .state = b};
+}
+
 int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,
                           int res, const struct ln_progress *progress, struct ln_mesh *out,
-                          struct ln_generate_report *rep, struct ln_error *err)
+                          struct ln_colorizer *bake, struct ln_generate_report *rep,
+                          struct ln_error *err)
 {
     struct ln__single s = {.w = res, .n = (size_t)res * res};
     int rc;
@@ -479,6 +528,8 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
         goto cleanup;
     ln__sculpt_stage_done(rep, "colouring", t0);
     ln_progress_report(progress, "colouring", 1.0);
+    if (bake)
+        ln__single_keep(&s, bake);
 
 cleanup:
     if (rc < 0)

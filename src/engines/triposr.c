@@ -905,9 +905,44 @@ static int ln__tap(const struct ln_engine_tap *tap, const char *name, const floa
         }                                                                                      \
     } while (0)
 
+/* The baker's colours: the network's colour field at the texel's point,
+ * as for vertex colours (upstream's baker queries it the same way). The
+ * colorizer owns the scene codes; the network is the engine's. */
+struct ln__tsr_bake {
+    const struct ln_triposr *net;
+    float *scene;
+};
+
+static int ln__tsr_bake_color(void *state, const float *points, const float *normals, size_t n,
+                              float *rgb, struct ln_error *err)
+{
+    (void)normals;
+    const struct ln__tsr_bake *b = state;
+    float *pts = ln_alloc_array(n, 3 * sizeof(float), 0, "texture points", err);
+    if (!pts)
+        return err ? err->code : LN_ENOMEM;
+    /* back from the product frame (ln__triposr_to_product_frame) */
+    for (size_t i = 0; i < n; i++) {
+        pts[3 * i] = points[3 * i + 2];
+        pts[3 * i + 1] = points[3 * i];
+        pts[3 * i + 2] = points[3 * i + 1];
+    }
+    int rc = ln_triposr_query(b->net, b->scene, pts, n, NULL, rgb, NULL, err);
+    free(pts);
+    return rc;
+}
+
+static void ln__tsr_bake_free(void *state)
+{
+    struct ln__tsr_bake *b = state;
+    free(b->scene);
+    free(b);
+}
+
 static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input *in,
                        const struct ln_generate_options *opt, const struct ln_progress *progress,
-                       struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err)
+                       struct ln_mesh *out, struct ln_colorizer *bake,
+                       struct ln_generate_report *rep, struct ln_error *err)
 {
     const struct ln__tsr *t = eng->impl;
     const struct ln_triposr *net = t->net;
@@ -1011,6 +1046,14 @@ static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input
     ln__triposr_to_product_frame(&mesh);
     ln__stage(rep, "colouring", t0);
     ln_progress_report(progress, "colouring", 1.0);
+    if (bake) {
+        struct ln__tsr_bake *b = ln_xcalloc(1, sizeof *b);
+        b->net = net;
+        b->scene = scene;
+        scene = NULL;
+        *bake = (struct ln_colorizer){
+            .color = ln__tsr_bake_color, .free = ln__tsr_bake_free, .state = b};
+    }
     *out = mesh;
     memset(&mesh, 0, sizeof mesh);
 done:

@@ -107,7 +107,7 @@ static int run_engine(const struct ln_image *imgs, size_t n, const struct ln_vie
     assert_string_equal(ln_engine_name(eng), "sculpt");
     memset(r, 0, sizeof *r);
     struct ln_engine_input in = {.images = imgs, .n_images = n, .views = views};
-    r->rc = eng->ops->run(eng, &in, opt, progress, &r->mesh, &r->rep, &r->err);
+    r->rc = eng->ops->run(eng, &in, opt, progress, &r->mesh, NULL, &r->rep, &r->err);
     ln_engine_free(eng);
     return r->rc;
 }

@@ -574,6 +574,54 @@ static void test_generate_end_to_end(void **state)
     ln_image_free(&img);
 }
 
+/* A baked texture: the colour field queried at each texel's point, so at
+ * each vertex's UV it agrees with the vertex colour the same run gives
+ * without a texture, up to the colour field's change over about a texel. */
+static void test_generate_textured(void **state)
+{
+    (void)state;
+    struct ln_image img;
+    load_input(&img);
+    struct ln_generate_options opt;
+    ln_generate_options_default(&opt);
+    opt.resolution = 32;
+    struct ln_engine_input in = {.images = &img, .n_images = 1};
+    struct ln_mesh plain = {0}, tex = {0};
+    struct ln_generate_report rep;
+    struct ln_error err = {0};
+    assert_int_equal(ln_generate(g_eng, &in, &opt, NULL, &plain, NULL, &err), 0);
+    opt.texture_size = 256;
+    if (ln_generate(g_eng, &in, &opt, NULL, &tex, &rep, &err) < 0)
+        fail_msg("ln_generate: %s", err.message);
+    assert_non_null(tex.uvs);
+    assert_non_null(tex.texture.data);
+    assert_int_equal(rep.texture_size, 256);
+    assert_int_equal(tex.n_faces, plain.n_faces);
+    struct ln_image t = {0};
+    assert_int_equal(ln_image_decode(tex.texture.data, tex.texture.size, NULL, &t, &err), 0);
+    double sum = 0.0;
+    size_t count = 0;
+    for (size_t v = 0; v < tex.n_vertices; v++) {
+        size_t w = SIZE_MAX;
+        for (size_t u = 0; u < plain.n_vertices && w == SIZE_MAX; u++)
+            if (!memcmp(plain.positions + 3 * u, tex.positions + 3 * v, 3 * sizeof(float)))
+                w = u;
+        assert_true(w != SIZE_MAX);
+        int x = (int)floorf(tex.uvs[2 * v] * (float)t.width);
+        int y = (int)floorf(tex.uvs[2 * v + 1] * (float)t.height);
+        const uint8_t *px = t.data + ((size_t)y * t.width + x) * (size_t)t.channels;
+        for (int k = 0; k < 3; k++, count++)
+            sum += fabs(px[k] / 255.0 - plain.colors[3 * w + (size_t)k]);
+    }
+    printf("  texture %d, %zu charts: mean |texture - vertex colour| %.4f\n", rep.texture_size,
+           rep.texture_charts, sum / (double)count);
+    assert_true(sum / (double)count < 0.03);
+    ln_image_free(&t);
+    ln_mesh_free(&plain);
+    ln_mesh_free(&tex);
+    ln_image_free(&img);
+}
+
 /* The tap: the scene code the network computes from input.png and the
  * dense density grid, which the mesh then comes from. */
 static void test_generate_tap(void **state)
@@ -760,6 +808,7 @@ int main(void)
     ln_test_kernel_set_or_skip();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_identity),
+        cmocka_unit_test(test_generate_textured),
         cmocka_unit_test(test_grid_axis),
         cmocka_unit_test(test_dense_grid_golden),
         cmocka_unit_test(test_preprocess_golden),

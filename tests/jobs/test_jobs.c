@@ -34,8 +34,10 @@ struct ln__fake {
 
 static int ln__fake_run(const struct ln_engine *eng, const struct ln_engine_input *in,
                         const struct ln_generate_options *opt, const struct ln_progress *progress,
-                        struct ln_mesh *out, struct ln_generate_report *rep, struct ln_error *err)
+                        struct ln_mesh *out, struct ln_colorizer *bake,
+                        struct ln_generate_report *rep, struct ln_error *err)
 {
+    (void)bake; /* no texture: the texture is baked from the vertex colours */
     struct ln__fake *f = eng->impl;
     atomic_fetch_add(&f->runs, 1);
     if (f->mode == LN__FAKE_FAIL)
