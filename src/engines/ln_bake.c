@@ -5,11 +5,13 @@
  *      samples and where (src/mesh/ln_uv.h);
  *   2. every sampled texel's surface point and interpolated unit normal,
  *      in one list, coloured by the engine in one call;
- *   3. the colours written into an 8-bit RGB image and the gutters around
- *      the charts filled, ring by ring, for twice the atlas padding, so
- *      mip levels up to that size do not pull the background into the
- *      model's edges;
- *   4. the image encoded as PNG and handed to the mesh.
+ *   3. the colours written into an 8-bit RGB image, the gutters around
+ *      the charts filled ring by ring for twice the atlas padding (each
+ *      chart's own colours spread outward), then every texel left from a
+ *      pull-push pyramid, so neither mip levels nor a JPEG's blocks see a
+ *      hard edge next to the model's colours;
+ *   4. the image encoded (PNG, or JPEG at quality 90) and handed to the
+ *      mesh.
  *
  * Memory at 2048 x 2048 is about 200 MB at the peak (texel table, points,
  * normals, colours); everything is freed before returning.
@@ -63,14 +65,18 @@ static void ln__bake_points(const struct ln_uv_atlas *a, const struct ln_uv_texe
     }
 }
 
-int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size,
+int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, int jpeg,
              struct ln_generate_report *rep, struct ln_error *err)
 {
     struct ln_uv_options o;
     ln_uv_options_default(&o, size);
+    /* A JPEG codes 8 x 8 blocks (16 x 16 for its halved chroma): charts
+     * closer than a block would bleed into each other. */
+    if (jpeg && o.padding < 8)
+        o.padding = 8;
     struct ln_uv_atlas a = {0};
     struct ln_uv_texels t = {0};
-    struct ln_buf png = {0};
+    struct ln_buf png = {0}; /* the encoded texture, PNG or JPEG */
     uint32_t *texel = NULL;
     float *pts = NULL, *nrm = NULL, *rgb = NULL;
     uint8_t *px = NULL, *filled = NULL;
@@ -111,13 +117,16 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size,
         filled[texel[k]] = 1;
     }
     ln_uv_dilate(px, 3, filled, size, 2 * o.padding);
+    if ((rc = ln_uv_fill_rest(px, 3, filled, size, err)) < 0)
+        goto done;
     struct ln_image img = {.width = size, .height = size, .channels = 3, .data = px};
-    if ((rc = ln_image_encode_png(&img, &png, err)) < 0)
+    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err) : ln_image_encode_png(&img, &png, err);
+    if (rc < 0)
         goto done;
     ln_mesh_free(m);
     *m = a.mesh;
     memset(&a.mesh, 0, sizeof a.mesh);
-    m->texture = (struct ln_mesh_texture){.data = png.data, .size = png.len, .jpeg = 0};
+    m->texture = (struct ln_mesh_texture){.data = png.data, .size = png.len, .jpeg = jpeg != 0};
     png.data = NULL;
     if (rep) {
         rep->texture_size = size;

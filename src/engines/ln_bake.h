@@ -14,7 +14,7 @@
  * normals and colours carried over, seams duplicated). size: texels per
  * side. On failure m keeps its geometry (its normals may have been
  * computed). */
-int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size,
+int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, int jpeg,
              struct ln_generate_report *rep, struct ln_error *err);
 
 #endif

@@ -61,8 +61,9 @@ struct ln_generate_options {
     enum ln_mesh_origin origin;
     /* 0 (the default): vertex colours only; else the side in texels of a
      * colour texture baked onto a UV atlas (64 .. 8192), which the mesh then
-     * carries (ln_mesh's uvs and texture, PNG). */
+     * carries (ln_mesh's uvs and texture). */
     int texture_size;
+    int texture_jpeg; /* 1: the texture is a JPEG (quality 90); 0: PNG */
     /* Receives the engine's intermediate arrays; NULL (the default): none. */
     const struct ln_engine_tap *tap;
 };

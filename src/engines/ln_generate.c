@@ -198,7 +198,8 @@ int ln_generate(const struct ln_engine *eng, const struct ln_engine_input *in,
     /* Baked in the engine's frame, before placement moves the mesh. */
     if (opt->texture_size > 0) {
         ln_progress_report(&post, "texturing", 0.7);
-        LN__STEP("texture", ln__bake(out, &bake, opt->texture_size, rep, err));
+        LN__STEP("texture",
+                 ln__bake(out, &bake, opt->texture_size, opt->texture_jpeg, rep, err));
     }
     LN__STEP("finish", ln_mesh_place(out, opt->size, opt->origin, err));
     LN__STEP("finish", ln_mesh_compute_normals(out, err));

@@ -98,6 +98,10 @@ int ln_image_alpha_is_meaningful(const struct ln_image *img);
 int ln_image_encode_png(const struct ln_image *img, struct ln_buf *out, struct ln_error *err);
 /* Encodes and writes atomically. */
 int ln_image_save_png(const struct ln_image *img, const char *path, struct ln_error *err);
+/* Baseline JPEG of a 1-, 3- or 4-channel image (alpha dropped) at quality
+ * 1..100, with full-resolution chroma (4:4:4). */
+int ln_image_encode_jpeg(const struct ln_image *img, int quality, struct ln_buf *out,
+                         struct ln_error *err);
 
 /* Internal to the image floor: the per-format decoders behind
  * ln_image_decode (ln_image_png.c, ln_image_jpeg.c, ln_image_webp.c) and

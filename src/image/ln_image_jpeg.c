@@ -8,17 +8,21 @@
  * Orientation is read with libexif from the APP1 marker kept by
  * jpeg_save_markers and applied after decoding, so the result is upright.
  * As in the PNG decoder, setjmp sits in a helper whose caller owns all
- * resources (C11 7.13.2.1).
+ * resources (C11 7.13.2.1). The encoder (baked textures) writes baseline
+ * JPEG into libjpeg's memory destination, then copies it out.
  */
 #include "ln_image.h"
 
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
 #include <jerror.h>
 #include <libexif/exif-data.h>
+
+#include "ln_alloc.h"
 
 struct ln__jpeg_error {
     struct jpeg_error_mgr pub;
@@ -331,5 +335,86 @@ int ln__image_decode_jpeg(const uint8_t *data, size_t len, const struct ln_image
     jpeg_destroy_decompress(&ctx.cinfo);
     if (rc < 0)
         ln_image_free(out);
+    return rc;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+struct ln__jpeg_write {
+    const struct ln_image *img;
+    int quality;
+    struct jpeg_compress_struct cinfo;
+    struct ln__jpeg_error jerr;
+    unsigned char *mem; /* libjpeg's output buffer (malloc'd by jpeg_mem_dest) */
+    unsigned long mem_len;
+    uint8_t *row;       /* an RGB row of a 4-channel image */
+};
+
+static int ln__jpeg_write_run(struct ln__jpeg_write *ctx, struct ln_error *err)
+{
+    j_compress_ptr cinfo = &ctx->cinfo;
+    if (setjmp(ctx->jerr.jump))
+        return ln_error_set(err, LN_EIO, "JPEG encoder: %s", ctx->jerr.msg);
+    jpeg_create_compress(cinfo);
+    jpeg_mem_dest(cinfo, &ctx->mem, &ctx->mem_len);
+    const struct ln_image *img = ctx->img;
+    cinfo->image_width = (JDIMENSION)img->width;
+    cinfo->image_height = (JDIMENSION)img->height;
+    cinfo->input_components = img->channels == 1 ? 1 : 3;
+    cinfo->in_color_space = img->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(cinfo);
+    jpeg_set_quality(cinfo, ctx->quality, TRUE);
+    /* Full-resolution chroma (4:4:4): a texture atlas packs unrelated
+     * colours side by side, which halved chroma would smear together. */
+    for (int c = 0; c < cinfo->num_components; c++)
+        cinfo->comp_info[c].h_samp_factor = cinfo->comp_info[c].v_samp_factor = 1;
+    jpeg_start_compress(cinfo, TRUE);
+    size_t stride = (size_t)img->width * (size_t)img->channels;
+    while (cinfo->next_scanline < cinfo->image_height) {
+        const uint8_t *src = img->data + (size_t)cinfo->next_scanline * stride;
+        JSAMPROW row = (JSAMPROW)src;
+        if (img->channels == 4) { /* alpha dropped: JPEG has none */
+            for (size_t x = 0; x < (size_t)img->width; x++)
+                memcpy(ctx->row + 3 * x, src + 4 * x, 3);
+            row = ctx->row;
+        }
+        jpeg_write_scanlines(cinfo, &row, 1);
+    }
+    jpeg_finish_compress(cinfo);
+    return LN_OK;
+}
+
+int ln_image_encode_jpeg(const struct ln_image *img, int quality, struct ln_buf *out,
+                         struct ln_error *err)
+{
+    if (!img || !out || !img->data || img->width <= 0 || img->height <= 0)
+        return ln_error_set(err, LN_EINVAL, "cannot encode an empty image as JPEG");
+    if (img->channels != 1 && img->channels != 3 && img->channels != 4)
+        return ln_error_set(err, LN_EINVAL, "cannot encode a %d-channel image as JPEG",
+                            img->channels);
+    if (img->width > 65500 || img->height > 65500)
+        return ln_error_set(err, LN_EINVAL, "a JPEG is at most 65500 pixels wide and high");
+    if (quality < 1 || quality > 100)
+        return ln_error_set(err, LN_EINVAL, "JPEG quality must be 1 to 100 (got %d)", quality);
+    if (out->failed)
+        return ln_error_set(err, LN_ENOMEM, "out of memory encoding a JPEG");
+    struct ln__jpeg_write ctx = {.img = img, .quality = quality};
+    if (img->channels == 4) {
+        ctx.row = ln_alloc_array((size_t)img->width, 3, 0, "JPEG row", err);
+        if (!ctx.row)
+            return err ? err->code : LN_ENOMEM;
+    }
+    ctx.cinfo.err = jpeg_std_error(&ctx.jerr.pub);
+    ctx.jerr.pub.error_exit = ln__jpeg_error_exit;
+    ctx.jerr.pub.output_message = ln__jpeg_output_message;
+    int rc = ln__jpeg_write_run(&ctx, err);
+    jpeg_destroy_compress(&ctx.cinfo);
+    if (rc == LN_OK) {
+        ln_buf_append(out, ctx.mem, ctx.mem_len);
+        if (out->failed)
+            rc = ln_error_set(err, LN_ENOMEM, "out of memory encoding a JPEG");
+    }
+    free(ctx.mem);
+    free(ctx.row);
     return rc;
 }

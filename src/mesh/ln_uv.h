@@ -100,4 +100,14 @@ void ln_uv_texels_free(struct ln_uv_texels *t);
  * texels are marked with the pass that filled them, 1 for the original). */
 void ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings);
 
+/* Gives every texel still empty the mean colour of the filled texels
+ * around it at the first scale that has any (a pull-push pyramid), so the
+ * whole texture is smooth where no chart is: no hard edge for a JPEG's
+ * blocks to ring at, nothing dark for distant mip levels to blend in.
+ * filled is as ln_uv_dilate leaves it (nonzero: a colour). An empty
+ * texture becomes black. LN_ENOMEM when its pyramid cannot be allocated
+ * (a third more than the texture; pixels are then unchanged). */
+int ln_uv_fill_rest(uint8_t *pixels, int channels, const uint8_t *filled, int size,
+                    struct ln_error *err);
+
 #endif

@@ -200,3 +200,88 @@ void ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int 
             break;
     }
 }
+
+/* One level of the pyramid: side n, channels + 1 bytes per texel (the last
+ * nonzero when the texel holds a colour). */
+static void ln__fill_down(const uint8_t *fine, int n, int ch, uint8_t *coarse)
+{
+    int m = (n + 1) / 2, stride = ch + 1;
+    for (int y = 0; y < m; y++)
+        for (int x = 0; x < m; x++) {
+            unsigned sum[4] = {0, 0, 0, 0}, count = 0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    int fx = 2 * x + dx, fy = 2 * y + dy;
+                    if (fx >= n || fy >= n)
+                        continue;
+                    const uint8_t *p = fine + ((size_t)fy * (size_t)n + (size_t)fx) * (size_t)stride;
+                    if (!p[ch])
+                        continue;
+                    for (int c = 0; c < ch; c++)
+                        sum[c] += p[c];
+                    count++;
+                }
+            uint8_t *q = coarse + ((size_t)y * (size_t)m + (size_t)x) * (size_t)stride;
+            for (int c = 0; c < ch; c++)
+                q[c] = (uint8_t)(count ? (sum[c] + count / 2) / count : 0);
+            q[ch] = count > 0;
+        }
+}
+
+int ln_uv_fill_rest(uint8_t *pixels, int channels, const uint8_t *filled, int size,
+                    struct ln_error *err)
+{
+    if (channels < 1 || channels > 4 || size < 1)
+        return ln_error_set(err, LN_EINVAL, "bad texture to fill (%d channels, %d texels)",
+                            channels, size);
+    int stride = channels + 1, levels = 1;
+    size_t total = 0;
+    for (int n = size;; n = (n + 1) / 2, levels++) {
+        total += (size_t)n * (size_t)n;
+        if (n == 1)
+            break;
+    }
+    uint8_t *pyr = ln_alloc_array(total, (size_t)stride, 0, "texture fill", err);
+    if (!pyr)
+        return err ? err->code : LN_ENOMEM;
+    size_t n0 = (size_t)size * (size_t)size;
+    for (size_t i = 0; i < n0; i++) {
+        memcpy(pyr + i * (size_t)stride, pixels + i * (size_t)channels, (size_t)channels);
+        pyr[i * (size_t)stride + (size_t)channels] = filled[i] != 0;
+    }
+    /* pull: each level the mean of the filled texels under it */
+    size_t off = 0;
+    int n = size;
+    for (int l = 1; l < levels; l++) {
+        size_t next = off + (size_t)n * (size_t)n;
+        ln__fill_down(pyr + off * (size_t)stride, n, channels, pyr + next * (size_t)stride);
+        off = next;
+        n = (n + 1) / 2;
+    }
+    /* push: from the coarsest, an empty texel takes its parent's colour */
+    for (int l = levels - 2; l >= 0; l--) {
+        size_t fine_off = 0;
+        int fn = size;
+        for (int k = 0; k < l; k++) {
+            fine_off += (size_t)fn * (size_t)fn;
+            fn = (fn + 1) / 2;
+        }
+        size_t coarse_off = fine_off + (size_t)fn * (size_t)fn;
+        int cn = (fn + 1) / 2;
+        for (int y = 0; y < fn; y++)
+            for (int x = 0; x < fn; x++) {
+                uint8_t *p = pyr + (fine_off + (size_t)y * (size_t)fn + (size_t)x) * (size_t)stride;
+                if (p[channels])
+                    continue;
+                const uint8_t *q =
+                    pyr + (coarse_off + (size_t)(y / 2) * (size_t)cn + (size_t)(x / 2)) *
+                              (size_t)stride;
+                memcpy(p, q, (size_t)stride);
+            }
+    }
+    for (size_t i = 0; i < n0; i++)
+        if (!filled[i])
+            memcpy(pixels + i * (size_t)channels, pyr + i * (size_t)stride, (size_t)channels);
+    free(pyr);
+    return LN_OK;
+}

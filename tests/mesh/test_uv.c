@@ -521,6 +521,40 @@ static void test_dilate(void **state)
     assert_int_equal(filled[7 * 9 + 1], 4);
 }
 
+/* The rest of the texture from a pyramid: one red texel in the top-left
+ * quarter and one blue in the bottom-right; every empty texel takes the
+ * colour of the nearest scale that has one, so the top-left quarter is
+ * red, the bottom-right blue, and the two others their mean. The filled
+ * texels stay as they were. */
+static void test_fill_rest(void **state)
+{
+    (void)state;
+    uint8_t px[16 * 16 * 3] = {0}, filled[256] = {0};
+    px[3 * (2 * 16 + 2)] = 200;
+    px[3 * (12 * 16 + 12) + 2] = 100;
+    filled[2 * 16 + 2] = filled[12 * 16 + 12] = 1;
+    struct ln_error err = {0};
+    ln_alloc_fail_after(1);
+    assert_int_equal(ln_uv_fill_rest(px, 3, filled, 16, &err), LN_ENOMEM);
+    ln_alloc_fail_after(0);
+    assert_int_equal(px[0], 0);
+    assert_int_equal(ln_uv_fill_rest(px, 3, filled, 16, &err), 0);
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++) {
+            const uint8_t *p = px + 3 * (y * 16 + x);
+            uint8_t want[3] = {0, 0, 0};
+            if (x < 8 && y < 8)
+                want[0] = 200;
+            else if (x >= 8 && y >= 8)
+                want[2] = 100;
+            else
+                want[0] = 100, want[2] = 50;
+            assert_memory_equal(p, want, 3);
+        }
+    assert_int_equal(filled[0], 0); /* the mask is only read */
+    assert_int_equal(ln_uv_fill_rest(px, 5, filled, 16, &err), LN_EINVAL);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -595,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_spiral_is_cut),
         cmocka_unit_test(test_texels_of_cube),
         cmocka_unit_test(test_dilate),
+        cmocka_unit_test(test_fill_rest),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_out_of_memory),
     };
