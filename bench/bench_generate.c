@@ -7,6 +7,10 @@
  *
  *   bench-generate single SIZE RESOLUTION [REPEATS]
  *   bench-generate views  SIZE RESOLUTION N_VIEWS [REPEATS]
+ *
+ * LN_BENCH_TEXTURE=N bakes an N x N texture as well (its stage is
+ * "texture"), and the GLB's size is printed with the vertex-coloured
+ * GLB's size of the same run for comparison.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,9 @@ int main(int argc, char **argv)
     struct ln_generate_options opt;
     ln_generate_options_default(&opt);
     opt.resolution = res;
+    const char *tex_env = getenv("LN_BENCH_TEXTURE");
+    opt.texture_size = tex_env ? atoi(tex_env) : 0;
+    long glb_bytes = 0;
 
     double best = 1e30;
     struct ln_generate_report best_rep = {0};
@@ -74,6 +81,11 @@ int main(int argc, char **argv)
         if (ln_mesh_save(&mesh, "/tmp/lunar-nova-bench.glb", LN_MESH_FORMAT_GLB, &err) < 0)
             ln__die(&err);
         double t3 = ln_time_now();
+        FILE *f = fopen("/tmp/lunar-nova-bench.glb", "rb");
+        if (f && fseek(f, 0, SEEK_END) == 0)
+            glb_bytes = ftell(f);
+        if (f)
+            fclose(f);
         if (t3 - t0 < best) {
             best = t3 - t0;
             best_rep = rep;
@@ -92,6 +104,28 @@ int main(int argc, char **argv)
     printf("  %-12s %7.3f s\n", "export", best_export);
     printf("  mesh: %zu vertices, %zu faces, %s\n", best_rep.stats.n_vertices,
            best_rep.stats.n_faces, best_rep.stats.watertight ? "watertight" : "not watertight");
+    if (opt.texture_size > 0) {
+        /* the same mesh with vertex colours instead, for the size */
+        struct ln_image imgs[LN_MAX_VIEWS] = {{0}};
+        for (int i = 0; i < n; i++)
+            if (ln_image_decode(png[i].data, png[i].len, NULL, &imgs[i], &err) < 0)
+                ln__die(&err);
+        struct ln_engine_input in = {.images = imgs, .n_images = (size_t)n};
+        struct ln_mesh plain = {0};
+        opt.texture_size = 0;
+        struct ln_buf glb = {0};
+        if (ln_generate(eng, &in, &opt, NULL, &plain, NULL, &err) < 0 ||
+            ln_mesh_encode(&plain, LN_MESH_FORMAT_GLB, &glb, &err) < 0)
+            ln__die(&err);
+        printf("  texture %dx%d: %zu charts, %.0f%% of it covered; GLB %.1f MB (vertex "
+               "colours: %.1f MB)\n",
+               best_rep.texture_size, best_rep.texture_size, best_rep.texture_charts,
+               100.0 * best_rep.texture_fill, glb_bytes / 1e6, glb.len / 1e6);
+        ln_buf_free(&glb);
+        ln_mesh_free(&plain);
+        for (int i = 0; i < n; i++)
+            ln_image_free(&imgs[i]);
+    }
     printf("  peak RSS: %.0f MB\n", (double)ln_time_peak_rss() / 1048576.0);
     ln_engine_free(eng);
     for (int i = 0; i < n; i++)

@@ -23,15 +23,29 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_threads.h"
 #include "ln_uv.h"
+
+/* What the per-point loops below share; each point is independent. */
+struct ln__bake_pts {
+    const struct ln_uv_atlas *a;
+    const struct ln_uv_texels *t;
+    const uint32_t *texel;
+    float *pts, *nrm, *rgb;
+};
 
 /* The vertex colours, interpolated: the texture of an engine that keeps
  * nothing else. */
-static void ln__bake_from_vertices(const struct ln_uv_atlas *a, const struct ln_uv_texels *t,
-                                   const uint32_t *texel, size_t n, float *rgb)
+static void ln__bake_from_vertices(void *ctx, size_t begin, size_t end, int thread)
 {
+    (void)thread;
+    const struct ln__bake_pts *b = ctx;
+    const struct ln_uv_atlas *a = b->a;
+    const struct ln_uv_texels *t = b->t;
+    const uint32_t *texel = b->texel;
+    float *rgb = b->rgb;
     const struct ln_mesh *m = &a->mesh;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = begin; k < end; k++) {
         size_t i = texel[k];
         const uint32_t *f = m->indices + 3 * (size_t)t->face[i];
         float w1 = t->bary[2 * i], w2 = t->bary[2 * i + 1], w0 = 1.0f - w1 - w2;
@@ -43,11 +57,16 @@ static void ln__bake_from_vertices(const struct ln_uv_atlas *a, const struct ln_
     }
 }
 
-static void ln__bake_points(const struct ln_uv_atlas *a, const struct ln_uv_texels *t,
-                            const uint32_t *texel, size_t n, float *pts, float *nrm)
+static void ln__bake_points(void *ctx, size_t begin, size_t end, int thread)
 {
+    (void)thread;
+    const struct ln__bake_pts *b = ctx;
+    const struct ln_uv_atlas *a = b->a;
+    const struct ln_uv_texels *t = b->t;
+    const uint32_t *texel = b->texel;
+    float *pts = b->pts, *nrm = b->nrm;
     const struct ln_mesh *m = &a->mesh;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = begin; k < end; k++) {
         size_t i = texel[k];
         ln_uv_texels_position(a, t, i, pts + 3 * k);
         const uint32_t *f = m->indices + 3 * (size_t)t->face[i];
@@ -101,12 +120,14 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
     for (size_t i = 0; i < n_texels; i++)
         if (t.face[i] != LN_UV_EMPTY)
             texel[k++] = (uint32_t)i;
+    struct ln__bake_pts job = {
+        .a = &a, .t = &t, .texel = texel, .pts = pts, .nrm = nrm, .rgb = rgb};
     if (colorizer && colorizer->color) {
-        ln__bake_points(&a, &t, texel, n, pts, nrm);
+        ln_parallel_for(n, 8192, ln__bake_points, &job);
         if ((rc = colorizer->color(colorizer->state, pts, nrm, n, rgb, err)) < 0)
             goto done;
     } else {
-        ln__bake_from_vertices(&a, &t, texel, n, rgb);
+        ln_parallel_for(n, 8192, ln__bake_from_vertices, &job);
     }
     for (k = 0; k < n; k++) {
         for (int c = 0; c < 3; c++) {
@@ -116,8 +137,8 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
         }
         filled[texel[k]] = 1;
     }
-    ln_uv_dilate(px, 3, filled, size, 2 * o.padding);
-    if ((rc = ln_uv_fill_rest(px, 3, filled, size, err)) < 0)
+    if ((rc = ln_uv_dilate(px, 3, filled, size, 2 * o.padding, err)) < 0 ||
+        (rc = ln_uv_fill_rest(px, 3, filled, size, err)) < 0)
         goto done;
     struct ln_image img = {.width = size, .height = size, .channels = 3, .data = px};
     rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err) : ln_image_encode_png(&img, &png, err);

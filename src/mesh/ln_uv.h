@@ -93,12 +93,15 @@ void ln_uv_texels_position(const struct ln_uv_atlas *a, const struct ln_uv_texel
                            size_t texel, float p[3]);
 void ln_uv_texels_free(struct ln_uv_texels *t);
 
-/* Fills empty texels from their filled neighbours, one ring per pass, so
- * the gutters between charts take the colour beside them and a viewer's
- * mip levels do not blend the empty background into the model's edges.
- * pixels: channels (1 to 4) bytes per texel; filled: per texel, 0 when empty (filled
- * texels are marked with the pass that filled them, 1 for the original). */
-void ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings);
+/* Fills empty texels from their filled neighbours, one ring per pass (at
+ * most 253), so the gutters between charts take the colour beside them and
+ * a viewer's mip levels do not blend the empty background into the model's
+ * edges. pixels: channels (1 to 4) bytes per texel; filled: per texel, 0
+ * when empty, 1 when it holds a colour; texels filled here are marked with
+ * the ring that filled them plus one. LN_ENOMEM when its lists cannot grow
+ * (the rings filled so far stay). */
+int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings,
+                 struct ln_error *err);
 
 /* Gives every texel still empty the mean colour of the filled texels
  * around it at the first scale that has any (a pull-push pyramid), so the

@@ -2,12 +2,16 @@
  * Texels of an atlas (ln_uv.h): each face rasterised into the texture in
  * texel coordinates, first the texels whose centres it covers (barycentric
  * weights of the centre), then, for the texels around it that it only
- * touches, the face's point closest to the texel's centre. Faces are taken
- * in order on the calling thread, so the result depends only on the atlas.
+ * touches, the face's point closest to the texel's centre. The texture is
+ * cut into bands of 32 rows spread over the threads; each band takes the
+ * faces that reach it in face order, so the result depends only on the
+ * atlas.
  *
  * Then the gutter fill: a ring of empty texels at a time takes the mean of
  * its already filled neighbours (8-connected), reading only texels filled
- * before the ring, so the order of the scan does not matter.
+ * before the ring, so the order within a ring does not matter. Each ring is
+ * a list made from the one before, so the work follows the gutters' area,
+ * not the texture's.
  */
 #include "ln_uv.h"
 
@@ -16,8 +20,12 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_threads.h"
 
 enum { LN__TEXEL_EMPTY, LN__TEXEL_TOUCHED, LN__TEXEL_INSIDE };
+
+/* In the gutter fill's mask: an empty texel already in the next ring. */
+#define LN__QUEUED 255
 
 /* The point of segment ab closest to p, as the parameter along it. */
 static double ln__segment_t(const double a[2], const double b[2], const double p[2])
@@ -51,8 +59,10 @@ static int ln__touches(const double c[3][2], double x, double y)
     return 1;
 }
 
+/* Rasterises face f into the rows [row0, row1) of the texture; counts
+ * into counts[0] (inside) and counts[1] (touched). */
 static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct ln_uv_atlas *a,
-                            size_t f)
+                            size_t f, int row0, int row1, size_t counts[2])
 {
     const int n = t->size;
     const uint32_t *fi = a->mesh.indices + 3 * f;
@@ -72,9 +82,9 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
     int x0 = (int)floor(lo[0]), x1 = (int)floor(hi[0]);
     int y0 = (int)floor(lo[1]), y1 = (int)floor(hi[1]);
     x0 = x0 < 0 ? 0 : x0;
-    y0 = y0 < 0 ? 0 : y0;
+    y0 = y0 < row0 ? row0 : y0;
     x1 = x1 >= n ? n - 1 : x1;
-    y1 = y1 >= n ? n - 1 : y1;
+    y1 = y1 >= row1 ? row1 - 1 : y1;
     for (int y = y0; y <= y1; y++)
         for (int x = x0; x <= x1; x++) {
             size_t at = (size_t)y * (size_t)n + (size_t)x;
@@ -88,8 +98,8 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
                          (p[0] - c[0][0]) * (c[1][1] - c[0][1])) / s2;
             double w0 = 1.0 - w1 - w2;
             if (w0 >= 0.0 && w1 >= 0.0 && w2 >= 0.0) {
-                t->n_touched -= kind[at] == LN__TEXEL_TOUCHED;
-                t->n_inside++;
+                counts[1] -= kind[at] == LN__TEXEL_TOUCHED;
+                counts[0]++;
                 kind[at] = LN__TEXEL_INSIDE;
             } else if (kind[at] == LN__TEXEL_EMPTY && ln__touches(c, x, y)) {
                 /* the closest point lies on an edge: the nearest of the three */
@@ -108,7 +118,7 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
                         w2 = wk[2];
                     }
                 }
-                t->n_touched++;
+                counts[1]++;
                 kind[at] = LN__TEXEL_TOUCHED;
             } else {
                 continue;
@@ -117,6 +127,54 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
             t->bary[2 * at] = (float)w1;
             t->bary[2 * at + 1] = (float)w2;
         }
+}
+
+/* Bands of rows: each band takes every face that reaches it, in face
+ * order, so the result is the same for any thread count. */
+#define LN__BAND_ROWS 32
+
+struct ln__raster {
+    struct ln_uv_texels *t;
+    uint8_t *kind;
+    const struct ln_uv_atlas *a;
+    size_t *counts;       /* 2 per band */
+    const size_t *start;  /* per band + 1: where its faces are in faces */
+    const uint32_t *faces; /* each band's faces, in face order */
+};
+
+/* The bands a face's UV box reaches: rows floor(lo) .. floor(hi). */
+static void ln__face_bands(const struct ln_uv_atlas *a, size_t f, int n, size_t n_bands,
+                           size_t *b0, size_t *b1)
+{
+    const uint32_t *fi = a->mesh.indices + 3 * f;
+    float v0 = a->mesh.uvs[2 * (size_t)fi[0] + 1], v1 = a->mesh.uvs[2 * (size_t)fi[1] + 1],
+          v2 = a->mesh.uvs[2 * (size_t)fi[2] + 1];
+    double lo = floor((double)fminf(v0, fminf(v1, v2)) * n);
+    double hi = floor((double)fmaxf(v0, fmaxf(v1, v2)) * n);
+    lo = lo < 0.0 ? 0.0 : lo;
+    hi = hi > n - 1 ? n - 1 : hi;
+    if (!(lo <= hi)) { /* outside the texture, or not a number */
+        *b0 = 1;
+        *b1 = 0;
+        return;
+    }
+    *b0 = (size_t)lo / LN__BAND_ROWS;
+    *b1 = (size_t)hi / LN__BAND_ROWS;
+    if (*b1 >= n_bands)
+        *b1 = n_bands - 1;
+}
+
+static void ln__raster_band(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__raster *r = ctx;
+    const int n = r->t->size;
+    for (size_t b = begin; b < end; b++) {
+        int row0 = (int)b * LN__BAND_ROWS;
+        int row1 = row0 + LN__BAND_ROWS < n ? row0 + LN__BAND_ROWS : n;
+        for (size_t i = r->start[b]; i < r->start[b + 1]; i++)
+            ln__raster_face(r->t, r->kind, r->a, r->faces[i], row0, row1, r->counts + 2 * b);
+    }
 }
 
 int ln_uv_texels_build(const struct ln_uv_atlas *a, int size, struct ln_uv_texels *t,
@@ -138,8 +196,49 @@ int ln_uv_texels_build(const struct ln_uv_atlas *a, int size, struct ln_uv_texel
     t->size = size;
     for (size_t i = 0; i < n; i++)
         t->face[i] = LN_UV_EMPTY;
-    for (size_t f = 0; f < a->mesh.n_faces; f++)
-        ln__raster_face(t, kind, a, f);
+    size_t n_bands = ((size_t)size + LN__BAND_ROWS - 1) / LN__BAND_ROWS;
+    size_t *counts = ln_alloc_array(n_bands, 2 * sizeof *counts, 1, "texture texels", err);
+    size_t *start = ln_alloc_array(n_bands + 1, sizeof *start, 1, "texture texels", err);
+    /* each band's faces: counted, then listed in face order */
+    size_t listed = 0;
+    for (size_t f = 0; start && f < a->mesh.n_faces; f++) {
+        size_t b0, b1;
+        ln__face_bands(a, f, size, n_bands, &b0, &b1);
+        for (size_t b = b0; b <= b1 && b0 <= b1; b++, listed++)
+            start[b + 1]++;
+    }
+    uint32_t *faces = start ? ln_alloc_array(listed ? listed : 1, sizeof *faces, 0,
+                                             "texture texels", err)
+                            : NULL;
+    if (!counts || !start || !faces) {
+        free(counts);
+        free(start);
+        free(faces);
+        free(kind);
+        ln_uv_texels_free(t);
+        return err ? err->code : LN_ENOMEM;
+    }
+    for (size_t b = 0; b < n_bands; b++)
+        start[b + 1] += start[b];
+    for (size_t f = 0; f < a->mesh.n_faces; f++) {
+        size_t b0, b1;
+        ln__face_bands(a, f, size, n_bands, &b0, &b1);
+        for (size_t b = b0; b <= b1 && b0 <= b1; b++)
+            faces[start[b]++] = (uint32_t)f;
+    }
+    for (size_t b = n_bands; b > 0; b--)
+        start[b] = start[b - 1];
+    start[0] = 0;
+    struct ln__raster r = {
+        .t = t, .kind = kind, .a = a, .counts = counts, .start = start, .faces = faces};
+    ln_parallel_for(n_bands, 1, ln__raster_band, &r);
+    free(start);
+    free(faces);
+    for (size_t b = 0; b < n_bands; b++) {
+        t->n_inside += counts[2 * b];
+        t->n_touched += counts[2 * b + 1];
+    }
+    free(counts);
     free(kind);
     return LN_OK;
 }
@@ -163,42 +262,99 @@ void ln_uv_texels_free(struct ln_uv_texels *t)
     memset(t, 0, sizeof *t);
 }
 
-void ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings)
+/* A growable list of texel indices. */
+struct ln__texel_list {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+static int ln__list_push(struct ln__texel_list *l, uint32_t x, struct ln_error *err)
 {
-    if (channels < 1 || channels > 4)
-        return;
-    rings = rings > 254 ? 254 : rings;
-    for (int r = 1; r <= rings; r++) {
-        int any = 0;
-        for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++) {
-                size_t at = (size_t)y * (size_t)size + (size_t)x;
-                if (filled[at])
-                    continue;
-                unsigned sum[4] = {0, 0, 0, 0}, count = 0;
-                for (int dy = -1; dy <= 1; dy++)
-                    for (int dx = -1; dx <= 1; dx++) {
-                        int nx = x + dx, ny = y + dy;
-                        if ((dx == 0 && dy == 0) || nx < 0 || ny < 0 || nx >= size || ny >= size)
-                            continue;
-                        size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
-                        if (filled[nb] == 0 || filled[nb] > r)
-                            continue;
-                        for (int c = 0; c < channels; c++)
-                            sum[c] += pixels[nb * (size_t)channels + (size_t)c];
-                        count++;
-                    }
-                if (!count)
-                    continue;
-                for (int c = 0; c < channels; c++)
-                    pixels[at * (size_t)channels + (size_t)c] =
-                        (uint8_t)((sum[c] + count / 2) / count);
-                filled[at] = (uint8_t)(r + 1);
-                any = 1;
-            }
-        if (!any)
-            break;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 4096;
+        uint32_t *v = ln_realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return ln_error_set(err, LN_ENOMEM, "out of memory filling a texture's gutters");
+        l->v = v;
+        l->cap = cap;
     }
+    l->v[l->n++] = x;
+    return LN_OK;
+}
+
+/* Queues the empty 8-neighbours of texel at (not queued yet: marked). */
+static int ln__queue_neighbours(uint8_t *filled, int size, size_t at, struct ln__texel_list *next,
+                                struct ln_error *err)
+{
+    int x = (int)(at % (size_t)size), y = (int)(at / (size_t)size);
+    for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++) {
+            int nx = x + dx, ny = y + dy;
+            if (nx < 0 || ny < 0 || nx >= size || ny >= size)
+                continue;
+            size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
+            if (filled[nb] != 0)
+                continue;
+            filled[nb] = LN__QUEUED;
+            if (ln__list_push(next, (uint32_t)nb, err) < 0)
+                return LN_ENOMEM;
+        }
+    return LN_OK;
+}
+
+int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings,
+                 struct ln_error *err)
+{
+    if (channels < 1 || channels > 4 || size < 1)
+        return ln_error_set(err, LN_EINVAL, "bad texture to fill (%d channels, %d texels)",
+                            channels, size);
+    rings = rings > LN__QUEUED - 2 ? LN__QUEUED - 2 : rings;
+    if (rings < 1)
+        return LN_OK;
+    struct ln__texel_list cur = {0}, next = {0};
+    size_t n = (size_t)size * (size_t)size;
+    int rc = LN_OK;
+    /* the first ring: empty texels next to a filled one */
+    for (size_t at = 0; at < n && rc == LN_OK; at++)
+        if (filled[at] == 1)
+            rc = ln__queue_neighbours(filled, size, at, &cur, err);
+    for (int r = 1; r <= rings && rc == LN_OK && cur.n > 0; r++) {
+        /* colours from texels filled before this ring (1 .. r) only */
+        for (size_t i = 0; i < cur.n; i++) {
+            size_t at = cur.v[i];
+            int x = (int)(at % (size_t)size), y = (int)(at / (size_t)size);
+            unsigned sum[4] = {0, 0, 0, 0}, count = 0;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int nx = x + dx, ny = y + dy;
+                    if (nx < 0 || ny < 0 || nx >= size || ny >= size)
+                        continue;
+                    size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
+                    if (filled[nb] == 0 || filled[nb] > r)
+                        continue;
+                    for (int c = 0; c < channels; c++)
+                        sum[c] += pixels[nb * (size_t)channels + (size_t)c];
+                    count++;
+                }
+            for (int c = 0; c < channels; c++)
+                pixels[at * (size_t)channels + (size_t)c] = (uint8_t)((sum[c] + count / 2) / count);
+        }
+        for (size_t i = 0; i < cur.n; i++)
+            filled[cur.v[i]] = (uint8_t)(r + 1);
+        next.n = 0;
+        for (size_t i = 0; i < cur.n && rc == LN_OK && r < rings; i++)
+            rc = ln__queue_neighbours(filled, size, cur.v[i], &next, err);
+        struct ln__texel_list t = cur;
+        cur = next;
+        next = t;
+    }
+    /* texels queued for a ring beyond the last stay empty */
+    for (size_t i = 0; i < cur.n; i++)
+        if (filled[cur.v[i]] == LN__QUEUED)
+            filled[cur.v[i]] = 0;
+    free(cur.v);
+    free(next.v);
+    return rc;
 }
 
 /* One level of the pyramid: side n, channels + 1 bytes per texel (the last

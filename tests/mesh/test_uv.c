@@ -18,6 +18,7 @@
 #include "ln_alloc.h"
 #include "ln_mc.h"
 #include "ln_mesh.h"
+#include "ln_threads.h"
 #include "ln_uv.h"
 
 #ifndef M_PI
@@ -487,7 +488,7 @@ static void test_texels_of_cube(void **state)
     assert_near((double)t.n_inside, 6.0 * side * side, 6.0 * 4.0 * side);
     ln_uv_texels_free(&t);
     /* each of its allocations failing in turn */
-    for (long i = 1; i <= 3; i++) {
+    for (long i = 1; i <= 6; i++) {
         ln_alloc_fail_after(i);
         assert_int_equal(ln_uv_texels_build(&a, 256, &t, &err), LN_ENOMEM);
         ln_alloc_fail_after(0);
@@ -495,6 +496,37 @@ static void test_texels_of_cube(void **state)
         assert_null(t.bary);
     }
     assert_int_equal(ln_uv_texels_build(&a, 0, &t, &err), LN_EINVAL);
+    ln_uv_atlas_free(&a);
+    ln_mesh_free(&m);
+}
+
+/* The texel table is made in bands spread over threads: the same table,
+ * bit for bit, with 1, 2 and 5 threads. */
+static void test_texels_any_thread_count(void **state)
+{
+    (void)state;
+    struct ln_mesh m = mc_sphere(40);
+    struct ln_uv_options o;
+    ln_uv_options_default(&o, 1024);
+    struct ln_uv_atlas a = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_uv_atlas_build(&m, &o, &a, &err), 0);
+    struct ln_uv_texels one = {0};
+    ln_threads_set(1);
+    assert_int_equal(ln_uv_texels_build(&a, 1024, &one, &err), 0);
+    int counts[2] = {2, 5};
+    for (int c = 0; c < 2; c++) {
+        ln_threads_set(counts[c]);
+        struct ln_uv_texels many = {0};
+        assert_int_equal(ln_uv_texels_build(&a, 1024, &many, &err), 0);
+        assert_memory_equal(many.face, one.face, (size_t)1024 * 1024 * sizeof *one.face);
+        assert_memory_equal(many.bary, one.bary, (size_t)1024 * 1024 * 2 * sizeof *one.bary);
+        assert_int_equal(many.n_inside, one.n_inside);
+        assert_int_equal(many.n_touched, one.n_touched);
+        ln_uv_texels_free(&many);
+    }
+    ln_threads_set(0);
+    ln_uv_texels_free(&one);
     ln_uv_atlas_free(&a);
     ln_mesh_free(&m);
 }
@@ -509,7 +541,12 @@ static void test_dilate(void **state)
     px[3 * (4 * 9 + 1)] = 200; /* red at (1, 4) */
     px[3 * (4 * 9 + 7) + 2] = 100; /* blue at (7, 4) */
     filled[4 * 9 + 1] = filled[4 * 9 + 7] = 1;
-    ln_uv_dilate(px, 3, filled, 9, 3);
+    struct ln_error err = {0};
+    ln_alloc_fail_after(1);
+    assert_int_equal(ln_uv_dilate(px, 3, filled, 9, 3, &err), LN_ENOMEM);
+    ln_alloc_fail_after(0);
+    assert_int_equal(filled[4 * 9 + 2], 0);
+    assert_int_equal(ln_uv_dilate(px, 3, filled, 9, 3, &err), 0);
     assert_int_equal(filled[4 * 9 + 2], 2);
     assert_int_equal(px[3 * (4 * 9 + 2)], 200);
     assert_int_equal(filled[4 * 9 + 3], 3);
@@ -628,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_marching_cubes_sphere),
         cmocka_unit_test(test_spiral_is_cut),
         cmocka_unit_test(test_texels_of_cube),
+        cmocka_unit_test(test_texels_any_thread_count),
         cmocka_unit_test(test_dilate),
         cmocka_unit_test(test_fill_rest),
         cmocka_unit_test(test_bad_input),
