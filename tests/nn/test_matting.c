@@ -16,6 +16,7 @@
 #include "ln_error.h"
 #include "ln_file.h"
 #include "ln_matting.h"
+#include "ln_sys.h"
 #include "ln_threads.h"
 #include "ln_weights.h"
 
@@ -239,12 +240,12 @@ static void test_mask_rembg_models(void **state)
     const char *home = ln_test_tmpdir("matting_home");
     install_as("onnx/isnet-tiny-op17.onnx", home, "isnet-general-use.onnx");
     install_as("onnx/u2net-tiny-op17.onnx", home, "birefnet-general.onnx");
-    setenv("U2NET_HOME", home, 1);
+    ln_env_set("U2NET_HOME", home);
     check_mask("isnet-general-use", "mask_isnet", "isnet-general-use", 96);
     char *path = ln_test_path(home, "birefnet-general.onnx");
     check_mask(path, "mask_birefnet", "birefnet-general", 72);
     free(path);
-    unsetenv("U2NET_HOME");
+    ln_env_set("U2NET_HOME", NULL);
 }
 
 static void test_open_errors(void **state)
@@ -253,7 +254,7 @@ static void test_open_errors(void **state)
     struct ln_matting *m = (struct ln_matting *)&m;
     struct ln_error err = {0};
     const char *home = ln_test_tmpdir("matting_errors");
-    setenv("U2NET_HOME", home, 1);
+    ln_env_set("U2NET_HOME", home);
 
     /* A rembg model not downloaded: where it was looked for, and how to get it. */
     assert_int_equal(ln_matting_open("u2net", &m, &err), LN_ENOTFOUND);
@@ -289,7 +290,7 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err.message, "u2net.onnx"));
     free(path);
     free(bytes);
-    unsetenv("U2NET_HOME");
+    ln_env_set("U2NET_HOME", NULL);
 }
 
 static void test_mask_errors(void **state)
