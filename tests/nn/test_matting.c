@@ -198,8 +198,9 @@ static void check_mask(const char *model, const char *want_name, const char *wan
         worst = diff > worst ? diff : worst;
         n_off += diff != 0;
     }
-    print_message("%s: %zu of %zu mask pixels off rembg's by 1, worst %d\n", want_label, n_off, n,
-                  worst);
+    /* %llu, not %zu: cmocka formats with msvcrt's printf on Windows. */
+    print_message("%s: %llu of %llu mask pixels off rembg's by 1, worst %d\n", want_label,
+                  (unsigned long long)n_off, (unsigned long long)n, worst);
     assert_in_range(worst, 0, 1);
     ln_threads_set(3);
     assert_int_equal(ln_matting_mask(m, p.rgb, p.width, p.height, 3, again, &err), LN_OK);
