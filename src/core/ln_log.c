@@ -114,8 +114,7 @@ void ln_log(enum ln_log_level level, const char *fmt, ...)
     ln_time_utc(ms_now / 1000, &tm);
     char stamp[64];
     snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(ms_now % 1000));
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms_now % 1000));
 
     char line[4096];
     size_t len = 0;

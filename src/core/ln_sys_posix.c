@@ -78,8 +78,7 @@ int ln_sys_cpu_count(void)
     /* The CPUs this process may run on (taskset, a container's cpuset). */
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
-        CPU_COUNT(&set) < n)
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 && CPU_COUNT(&set) < n)
         n = CPU_COUNT(&set);
 #endif
     return n < 1 ? 1 : n > 65536 ? 65536 : (int)n;
@@ -97,8 +96,7 @@ int ln_thread_set_background(struct ln_error *err)
     struct sched_param sp = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
-        return ln_error_set(err, LN_EIO, "cannot lower the thread's priority: %s",
-                            strerror(errno));
+        return ln_error_set(err, LN_EIO, "cannot lower the thread's priority: %s", strerror(errno));
     ln__background = 1;
     return 0;
 }
@@ -233,6 +231,4 @@ void ln_stop_request(const char *reason)
     pthread_kill(ln__stop_waiter, SIGTERM);
 }
 
-void ln_stop_done(void)
-{
-}
+void ln_stop_done(void) {}

@@ -127,8 +127,8 @@ void ln_parallel_for_at(size_t n, size_t grain, int threads, ln_parallel_fn fn, 
             fn(ctx, begin, begin + grain < n ? begin + grain : n, 0);
         return;
     }
-    struct ln__pf pf = {.n = n, .grain = grain, .fn = fn, .ctx = ctx,
-                        .background = ln_thread_is_background()};
+    struct ln__pf pf = {
+        .n = n, .grain = grain, .fn = fn, .ctx = ctx, .background = ln_thread_is_background()};
     atomic_init(&pf.next, 0);
     pthread_t tids[LN__MAX_THREADS];
     struct ln__pf_arg args[LN__MAX_THREADS];

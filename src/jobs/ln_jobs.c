@@ -685,8 +685,7 @@ int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, doubl
             rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
             break;
         }
-        if (job->version != seen_version ||
-            ln_cond_wait_until(&J->changed, &J->mu, deadline)) {
+        if (job->version != seen_version || ln_cond_wait_until(&J->changed, &J->mu, deadline)) {
             job = ln__find(J, id);
             if (!job) {
                 rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");

@@ -68,8 +68,7 @@ static void test_wall_clock_is_time(void **state)
     double w = ln_time_wall();
     time_t after = time(NULL);
     if (w < (double)before - 1.0 || w > (double)after + 1.0)
-        fail_msg("ln_time_wall() = %.3f, time() = %.0f..%.0f", w, (double)before,
-                 (double)after);
+        fail_msg("ln_time_wall() = %.3f, time() = %.0f..%.0f", w, (double)before, (double)after);
     /* Sub-second resolution: two readings 20 ms apart differ. */
     double w0 = ln_time_wall();
     sleep_s(0.02);
@@ -123,9 +122,8 @@ static void check_utc(int64_t t)
         tm.tm_hour != (int)(secs / 3600) || tm.tm_min != (int)(secs / 60 % 60) ||
         tm.tm_sec != (int)(secs % 60))
         fail_msg("%.0f: got %04d-%02d-%02dT%02d:%02d:%02d, expected %04d-%02d-%02dT%02d:%02d:%02d",
-                 (double)t, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, y, m, d, (int)(secs / 3600), (int)(secs / 60 % 60),
-                 (int)(secs % 60));
+                 (double)t, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, y, m, d, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
     int64_t back = -1;
     struct tm in = {0};
     in.tm_year = y - 1900;
@@ -157,7 +155,7 @@ static void test_utc_round_trip(void **state)
     assert_int_equal(tm.tm_mon + 1, 3);
     assert_int_equal(tm.tm_mday, 1);
     check_utc(0);
-    check_utc(951782400);  /* 2000-02-29 */
+    check_utc(951782400); /* 2000-02-29 */
     check_utc(2147483647);
     check_utc(2147483648); /* one second past 32 bits */
     check_utc(INT64_C(4107542399));
