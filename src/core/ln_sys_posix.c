@@ -174,6 +174,7 @@ int ln_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, double deadline)
 
 /* The thread that waits in ln_stop_wait, and the reason a request gave. */
 static pthread_t ln__stop_waiter;
+static atomic_int ln__stop_ready; /* ln__stop_waiter is set */
 static _Atomic(const char *) ln__stop_reason;
 
 /* A stop signal delivered to a thread that had not blocked it: one that a
@@ -202,6 +203,7 @@ int ln_stop_init(struct ln_error *err)
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return ln_error_set(err, LN_EINTERNAL, "cannot block the stop signals");
     ln__stop_waiter = pthread_self();
+    atomic_store(&ln__stop_ready, 1);
     struct sigaction forward;
     memset(&forward, 0, sizeof forward);
     forward.sa_handler = ln__stop_forward;
@@ -228,7 +230,10 @@ const char *ln_stop_wait(void)
 void ln_stop_request(const char *reason)
 {
     atomic_store(&ln__stop_reason, reason ? reason : "stop request");
-    pthread_kill(ln__stop_waiter, SIGTERM);
+    /* Before ln_stop_init there is no waiter to wake (and no thread id to
+     * signal); the reason waits for the first ln_stop_wait's signal. */
+    if (atomic_load(&ln__stop_ready))
+        pthread_kill(ln__stop_waiter, SIGTERM);
 }
 
 void ln_stop_done(void) {}
