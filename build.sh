@@ -42,9 +42,16 @@ fi
 # needs dpkg-dev; libjpeg-turbo's SIMD needs nasm; meshoptimizer is C++;
 # libexif's source has no configure script: autoreconf makes it);
 # zlib is Debian's own Windows build.
-if [ "$target" = windows ]; then
+if [ "$target" = windows ] || [ "$target" = test-windows ]; then
     packages+=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 mingw-w64-tools
         libz-mingw-w64-dev dpkg-dev nasm autoconf automake libtool autopoint)
+fi
+# The Windows build's unit tests run under Wine (make test-windows): Debian's
+# wine64 alone (/usr/lib/wine/wine64) is enough for console programs; the
+# `wine` package's launcher and 32-bit half are not needed.
+if { [ "$target" = test ] || [ "$target" = test-windows ]; } &&
+    [ "$(dpkg --print-architecture)" = amd64 ]; then
+    packages+=(wine64)
 fi
 
 sudo_cmd=()

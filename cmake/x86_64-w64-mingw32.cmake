@@ -53,8 +53,16 @@ set(PKG_CONFIG_ARGN --static CACHE STRING "Arguments every pkg-config query gets
 # are the libraries above. Only Windows' own DLLs remain.
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 
-# No wine on the build machines: the Windows programs are compiled here
-# and run on Windows.
+# ctest (and try_run) start the Windows programs through Wine (Debian's
+# wine64: /usr/lib/wine/wine64, not on PATH without the `wine` package),
+# by cmake/wine-run.sh with a Wine prefix inside the build folder, so that
+# make test-windows touches no ~/.wine. Without Wine the programs are
+# compiled here and run on Windows.
+find_program(LN_WINE64 NAMES wine64 PATHS /usr/lib/wine NO_CMAKE_FIND_ROOT_PATH)
+if(LN_WINE64)
+    set(CMAKE_CROSSCOMPILING_EMULATOR ${CMAKE_CURRENT_LIST_DIR}/wine-run.sh ${LN_WINE64}
+        ${CMAKE_BINARY_DIR}/wine-prefix)
+endif()
 
 # The C99 printf family (%zu, %lld), which the code's format checks assume
 # (LN_PRINTF in src/core/ln_error.h), instead of msvcrt's.

@@ -4,17 +4,16 @@
  * watches: the HTTP server first (so /health answers 503 while loading),
  * the engines (triposr for single images when its weights are found, sculpt
  * always), the job history and workers, readiness, "Model initialized."
- * and the address. The main thread then waits for SIGINT or SIGTERM with
- * sigwait; the signals are blocked before any thread starts, so no other
- * thread ever takes them, and shutdown runs in plain code, not a handler.
+ * and the address. The main thread then waits for a stop request
+ * (ln_stop_wait: SIGINT or SIGTERM, blocked before any thread starts so
+ * that no other thread ever takes them; Ctrl+C or the console's close on
+ * Windows), and shutdown runs in plain code, not a handler.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "ln_jobs.h"
 #include "ln_log.h"
 #include "ln_server.h"
+#include "ln_sys.h"
 #include "ln_threads.h"
 
 static void ln__serve_help(void)
@@ -683,21 +683,6 @@ static int ln__serve_engines(struct ln__serve *s, struct ln_engine **triposr,
     return LN_OK;
 }
 
-/* The thread that waits for SIGINT and SIGTERM (sigwait in ln_app_serve). */
-static pthread_t ln__signal_waiter;
-
-/* A stop signal delivered to a thread that had not blocked it: one that a
- * library started before main (OpenBLAS starts its thread pool in a
- * constructor), which the default action would let end the process at
- * once. It is passed on to the waiting thread, where it is blocked, so
- * sigwait takes it as usual. */
-static void ln__stop_signal_forward(int sig)
-{
-    int saved = errno;
-    pthread_kill(ln__signal_waiter, sig);
-    errno = saved;
-}
-
 /* DESIGN: the engine --pull-models brings. The puller's thread calls
  * ln__engine_arrived once, when the weights are in and the engine loads:
  * it publishes the new set to the job manager (ln_jobs_set_engines, under
@@ -721,23 +706,14 @@ static void ln__engine_arrived(void *user, struct ln_engine *engine)
 
 int ln_app_serve(int argc, char **argv)
 {
-    /* Every thread started from here on inherits this mask, so the signals
-     * wait for sigwait below; threads started earlier by libraries pass
-     * them on (ln__stop_signal_forward). A closed client socket must not
-     * kill the process either. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    ln__signal_waiter = pthread_self();
-    struct sigaction forward;
-    memset(&forward, 0, sizeof forward);
-    forward.sa_handler = ln__stop_signal_forward;
-    sigfillset(&forward.sa_mask);
-    sigaction(SIGINT, &forward, NULL);
-    sigaction(SIGTERM, &forward, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Before any thread starts: from here on only ln_stop_wait below takes
+     * a stop request (SIGINT, SIGTERM; Ctrl+C and the console's close on
+     * Windows), and a closed client socket cannot end the process. */
+    struct ln_error stop_err = {0};
+    if (ln_stop_init(&stop_err) < 0) {
+        ln_log_error("%s", stop_err.message);
+        return LN_EXIT_FAILURE;
+    }
 
     struct ln__serve s;
     memset(&s, 0, sizeof s);
@@ -875,11 +851,9 @@ int ln_app_serve(int argc, char **argv)
     ln_log_info("Listening on http://%s%s%s:%d", v6 ? "[" : "", s.srv.host, v6 ? "]" : "",
                 port);
 
-    int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
-    ln_log_info("%s received: shutting down (running jobs get %.0f s to finish)",
-                sig == SIGINT ? "SIGINT" : "SIGTERM", s.grace_s);
+    const char *why = ln_stop_wait();
+    ln_log_info("%s received: shutting down (running jobs get %.0f s to finish)", why,
+                s.grace_s);
     status = LN_EXIT_OK;
 
 done:
@@ -895,9 +869,11 @@ done:
     if (status == LN_EXIT_OK)
         ln_log_info("stopped");
     if (s.token_buf) {
-        memset(s.token_buf, 0, strlen(s.token_buf));
+        ln_wipe(s.token_buf, strlen(s.token_buf));
         free(s.token_buf);
     }
     ln__list_copies_free();
+    /* A Windows console handler waiting for this may now let the process end. */
+    ln_stop_done();
     return status;
 }

@@ -9,9 +9,10 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "ln_time.h"
 
 static pthread_mutex_t ln__log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum ln_log_level ln__log_level = LN_LOG_LEVEL_INFO;
@@ -106,14 +107,14 @@ void ln_log(enum ln_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
 
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
+    /* Milliseconds truncated, as the stamp always had them. */
+    long long ms_now = (long long)(ln_time_wall() * 1000.0);
     struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
+    memset(&tm, 0, sizeof tm);
+    ln_time_utc(ms_now / 1000, &tm);
     char stamp[64];
     snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms_now % 1000));
 
     char line[4096];
     size_t len = 0;

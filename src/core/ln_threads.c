@@ -3,14 +3,13 @@
  * slabs, image rows, mesh chunks), so the ~50 microseconds of thread start
  * are noise, and no pool state has to be shared with the server's workers.
  */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "ln_threads.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <unistd.h>
+
+#include "ln_sys.h"
 
 #define LN__MAX_THREADS 256
 
@@ -38,15 +37,8 @@ static long ln__cgroup_cpus(const char *cpu_max)
 
 int ln_threads_count_cpus(const char *cpu_max)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-#ifdef CPU_COUNT
-    /* The CPUs this process may run on (taskset, a container's cpuset). */
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
-        CPU_COUNT(&set) < n)
-        n = CPU_COUNT(&set);
-#endif
+    /* Online CPUs and the affinity mask: the platform layer. */
+    long n = ln_sys_cpu_count();
     long quota = cpu_max ? ln__cgroup_cpus(cpu_max) : 0;
     if (quota > 0 && quota < n)
         n = quota;
@@ -84,6 +76,10 @@ struct ln__pf {
     atomic_size_t next;
     ln_parallel_fn fn;
     void *ctx;
+    /* The caller runs in the background (a job's worker): its helpers do
+     * too. Linux threads inherit the scheduling class anyway; Windows
+     * threads do not inherit a priority. */
+    int background;
 };
 
 struct ln__pf_arg {
@@ -95,6 +91,8 @@ static void *ln__pf_run(void *p)
 {
     struct ln__pf_arg *a = p;
     struct ln__pf *pf = a->pf;
+    if (pf->background && a->thread > 0)
+        ln_thread_set_background(NULL);
     for (;;) {
         size_t begin = atomic_fetch_add(&pf->next, pf->grain);
         if (begin >= pf->n)
@@ -129,7 +127,8 @@ void ln_parallel_for_at(size_t n, size_t grain, int threads, ln_parallel_fn fn, 
             fn(ctx, begin, begin + grain < n ? begin + grain : n, 0);
         return;
     }
-    struct ln__pf pf = {.n = n, .grain = grain, .fn = fn, .ctx = ctx};
+    struct ln__pf pf = {
+        .n = n, .grain = grain, .fn = fn, .ctx = ctx, .background = ln_thread_is_background()};
     atomic_init(&pf.next, 0);
     pthread_t tids[LN__MAX_THREADS];
     struct ln__pf_arg args[LN__MAX_THREADS];

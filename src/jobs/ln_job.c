@@ -7,7 +7,6 @@
 #include "ln_job.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -15,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ln_background.h"
 #include "ln_log.h"
+#include "ln_sys.h"
 #include "ln_time.h"
 
 static const char *const ln__status_names[LN_JOB_STATUS_COUNT] = {
@@ -75,25 +74,14 @@ static uint64_t ln__mix64(uint64_t x)
 void ln_job_id_new(char id[LN_JOB_ID_LEN + 1])
 {
     unsigned char raw[LN_JOB_ID_LEN / 2];
-    size_t got = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        while (got < sizeof raw) {
-            ssize_t n = read(fd, raw + got, sizeof raw - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        close(fd);
-    }
-    if (got < sizeof raw) {
-        /* No /dev/urandom (a chroot, say): ids need to be unique, not
-         * secret, so the clock, the process and a counter will do. */
+    int have = ln_random_bytes(raw, sizeof raw, NULL) == 0;
+    if (!have) {
+        /* No system randomness (a chroot without /dev, say): ids need to
+         * be unique, not secret, so the clock, the process and a counter
+         * will do. */
         static atomic_uint_fast64_t counter;
         uint64_t c = atomic_fetch_add(&counter, 1);
-        uint64_t a = ln__mix64((uint64_t)(ln_time_wall() * 1e6) ^ ((uint64_t)getpid() << 40));
+        uint64_t a = ln__mix64((uint64_t)(ln_time_wall() * 1e6) ^ ((uint64_t)ln_sys_pid() << 40));
         uint64_t b = ln__mix64(a ^ c ^ (uint64_t)(ln_time_now() * 1e9));
         for (size_t i = 0; i < sizeof raw; i++)
             raw[i] = (unsigned char)(i < 8 ? a >> (8 * i) : b >> (8 * (i - 8)));
@@ -114,13 +102,13 @@ static json_t *ln__time_json(double t)
         return json_null();
     double whole = floor(t);
     int ms = (int)llround((t - whole) * 1000.0);
-    time_t s = (time_t)whole;
+    int64_t s = (int64_t)whole;
     if (ms >= 1000) {
         ms -= 1000;
         s += 1;
     }
     struct tm tm;
-    if (!gmtime_r(&s, &tm))
+    if (ln_time_utc(s, &tm) < 0)
         return json_null();
     char buf[80];
     snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
@@ -158,8 +146,8 @@ static int ln__time_parse(const char *s, double *out)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
+    int64_t t;
+    if (ln_time_from_utc(&tm, &t) < 0)
         return -1;
     *out = (double)t + frac;
     return 0;

@@ -94,7 +94,7 @@ int ln_job_status_is_final(enum ln_job_status s);
 int ln_job_id_valid(const char *id);
 /* 1 when f is a stored input's file name: input-<n>.<png|jpg|webp>. */
 int ln_job_input_name_valid(const char *f);
-/* A new random id (from /dev/urandom). */
+/* A new random id (from the system's generator, ln_random_bytes). */
 void ln_job_id_new(char id[LN_JOB_ID_LEN + 1]);
 
 /* Serialises the job (new reference). */

@@ -29,6 +29,7 @@
 #include "ln_file.h"
 #include "ln_folder.h"
 #include "ln_log.h"
+#include "ln_sys.h"
 #include "ln_time.h"
 
 void ln_jobs_config_default(struct ln_jobs_config *cfg)
@@ -222,14 +223,10 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
         J->workers[i].jobs = J;
         atomic_init(&J->workers[i].cancel, 0);
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&J->smu, NULL);
     pthread_mutex_init(&J->mu, NULL);
     pthread_cond_init(&J->work, NULL);
-    pthread_cond_init(&J->changed, &ca);
-    pthread_condattr_destroy(&ca);
+    ln_cond_init(&J->changed); /* deadlines on the monotonic clock */
 
     struct stat st;
     if (stat(J->outputs, &st) == 0 && !S_ISDIR(st.st_mode)) {
@@ -664,25 +661,21 @@ int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
     return LN_OK;
 }
 
-/* The CLOCK_MONOTONIC instant timeout_s from now (clamped to 0..1 day), for
- * pthread_cond_timedwait on the manager's condition variables. */
-static void ln__deadline(double timeout_s, struct timespec *deadline)
+/* The ln_time_now instant timeout_s from now (clamped to 0..1 day), for
+ * ln_cond_wait_until on the manager's condition variable `changed`. */
+static double ln__deadline(double timeout_s)
 {
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    if (timeout_s < 0)
+    if (!(timeout_s > 0))
         timeout_s = 0;
     if (timeout_s > 86400)
         timeout_s = 86400;
-    long long ns = deadline->tv_nsec + (long long)((timeout_s - (long long)timeout_s) * 1e9);
-    deadline->tv_sec += (time_t)timeout_s + (time_t)(ns / 1000000000LL);
-    deadline->tv_nsec = (long)(ns % 1000000000LL);
+    return ln_time_now() + timeout_s;
 }
 
 int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, double timeout_s,
                  struct ln_job *out, struct ln_error *err)
 {
-    struct timespec deadline;
-    ln__deadline(timeout_s, &deadline);
+    double deadline = ln__deadline(timeout_s);
 
     int rc = LN_OK;
     pthread_mutex_lock(&J->mu);
@@ -692,8 +685,7 @@ int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, doubl
             rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
             break;
         }
-        if (job->version != seen_version ||
-            pthread_cond_timedwait(&J->changed, &J->mu, &deadline) == ETIMEDOUT) {
+        if (job->version != seen_version || ln_cond_wait_until(&J->changed, &J->mu, deadline)) {
             job = ln__find(J, id);
             if (!job) {
                 rc = ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
@@ -709,12 +701,11 @@ int ln_jobs_wait(struct ln_jobs *J, const char *id, uint64_t seen_version, doubl
 
 uint64_t ln_jobs_wait_any(struct ln_jobs *J, uint64_t seen_changes, double timeout_s)
 {
-    struct timespec deadline;
-    ln__deadline(timeout_s, &deadline);
+    double deadline = ln__deadline(timeout_s);
 
     pthread_mutex_lock(&J->mu);
     while (J->changes == seen_changes)
-        if (pthread_cond_timedwait(&J->changed, &J->mu, &deadline) == ETIMEDOUT)
+        if (ln_cond_wait_until(&J->changed, &J->mu, deadline))
             break;
     uint64_t now = J->changes;
     pthread_mutex_unlock(&J->mu);
@@ -765,17 +756,13 @@ void ln_jobs_shutdown(struct ln_jobs *J, double grace_s)
     J->stopping = 1;
     pthread_cond_broadcast(&J->work);
 
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
     if (grace_s < 0)
         grace_s = 0;
     if (grace_s > 86400)
         grace_s = 86400;
-    long long ns = deadline.tv_nsec + (long long)((grace_s - (long long)grace_s) * 1e9);
-    deadline.tv_sec += (time_t)grace_s + (time_t)(ns / 1000000000LL);
-    deadline.tv_nsec = (long)(ns % 1000000000LL);
+    double deadline = ln__deadline(grace_s);
     while (ln__any_busy(J))
-        if (pthread_cond_timedwait(&J->changed, &J->mu, &deadline) == ETIMEDOUT)
+        if (ln_cond_wait_until(&J->changed, &J->mu, deadline))
             break;
     for (int i = 0; i < J->n_workers; i++) {
         struct ln__worker *w = &J->workers[i];

@@ -3,22 +3,19 @@
  * engine on it outside the locks (decode, generate, model.glb,
  * preview.png) and records the result (ln_jobs_int.h for the locking).
  */
-#define _GNU_SOURCE /* SCHED_IDLE */
 #include "ln_jobs_int.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_log.h"
 #include "ln_render.h"
+#include "ln_sys.h"
 #include "ln_time.h"
 
 const double ln__bucket_bounds[LN_JOBS_DURATION_BUCKETS] = {
@@ -324,15 +321,14 @@ void *ln__worker_main(void *arg)
 {
     struct ln__worker *w = arg;
     struct ln_jobs *J = w->jobs;
-    /* Generation runs in the background scheduling class (SCHED_IDLE: it
-     * gets the CPU whenever the HTTP threads do not want it, which keeps
-     * the answers to /health and the API prompt while a job computes); the
-     * threads a job starts inherit the policy. Where that is refused, a
-     * lower nice value does most of the same. */
-    struct sched_param sp = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
-        ln_log_debug("could not lower the worker's priority: %s", strerror(errno));
+    /* Generation runs in the background (SCHED_IDLE on Linux, background
+     * mode on Windows: it gets the CPU whenever the HTTP threads do not
+     * want it, which keeps the answers to /health and the API prompt while
+     * a job computes); the threads a job starts run there too. Where that
+     * is refused, a lower priority does most of the same. */
+    struct ln_error perr = {0};
+    if (ln_thread_set_background(&perr) < 0)
+        ln_log_debug("could not lower the worker's priority: %s", perr.message);
     for (;;) {
         pthread_mutex_lock(&J->mu);
         while (!J->stopping && J->n_queue == 0)

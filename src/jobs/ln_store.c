@@ -117,10 +117,9 @@ done:
  * returns the new name (caller frees) or NULL. */
 static char *ln__move_aside(const char *path)
 {
-    time_t now = (time_t)ln_time_wall();
     struct tm tm;
     char stamp[32] = "unknown";
-    if (gmtime_r(&now, &tm))
+    if (ln_time_utc((int64_t)ln_time_wall(), &tm) == 0)
         strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
     size_t n = strlen(path) + 64;
     char *dst = ln_xmalloc(n);

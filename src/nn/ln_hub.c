@@ -38,6 +38,7 @@
 #include "ln_alloc.h"
 #include "ln_file.h"
 #include "ln_hash.h"
+#include "ln_time.h"
 #include "ln_triposr_config.h"
 
 #define LN__URL_MAX 4096
@@ -377,13 +378,6 @@ static size_t ln__on_body(char *data, size_t size, size_t n, void *user)
     return len;
 }
 
-static double ln__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Called by libcurl about once a second even when nothing arrives: cancel,
  * and a stall (no byte for stall_s seconds; curl's own low-speed limit
  * averages over a window and lets a trickle hide a stall). */
@@ -393,7 +387,7 @@ static int ln__on_xfer(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     struct ln__sink *s = user;
     if (s->p && s->p->cancel && atomic_load(s->p->cancel))
         return 1;
-    const double now = ln__now();
+    const double now = ln_time_now();
     if (dlnow != s->last_now || s->last_move == 0) {
         s->last_now = dlnow;
         s->last_move = now;

@@ -35,16 +35,21 @@
  * notifier, and then the daemon, which joins the pool: libmicrohttpd must
  * find no connection suspended by then.
  */
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +57,7 @@
 #include "ln_alloc.h"
 #include "ln_log.h"
 #include "ln_server_int.h"
+#include "ln_sys.h"
 #include "ln_threads.h"
 #include "ln_time.h"
 
@@ -319,7 +325,7 @@ static int ln__cookie_token_equal(const char *given, size_t n, const char *want)
     }
     plain[w] = 0;
     int ok = ln__token_equal(plain, want) && !nul;
-    explicit_bzero(plain, n + 1);
+    ln_wipe(plain, n + 1);
     free(plain);
     return ok;
 }
@@ -599,9 +605,86 @@ static char *ln__strdup_or_null(const char *s)
     return s ? ln_xstrdup(s) : NULL;
 }
 
+/* The listening socket's system calls, the server floor being the only
+ * one with sockets: BSD sockets, or Winsock on Windows. A socket opens
+ * non-blocking and not inherited by child processes; its address is this
+ * program's alone while it listens (SO_REUSEADDR lets a restart bind
+ * while old connections linger in TIME_WAIT; Windows' SO_REUSEADDR would
+ * let another program take the port too, SO_EXCLUSIVEADDRUSE does not and
+ * needs no such help). The reason of the last failure goes into msg. */
+#ifdef _WIN32
+static int ln__wsa_status = -1;
+
+static void ln__wsa_start(void)
+{
+    WSADATA wsa;
+    ln__wsa_status = WSAStartup(MAKEWORD(2, 2), &wsa);
+}
+
+static const char *ln__sock_reason(char *msg, size_t size)
+{
+    return ln_sys_strerror((long)WSAGetLastError(), msg, size);
+}
+
+static MHD_socket ln__sock_open(int family, char *msg, size_t size)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ln__wsa_start); /* libmicrohttpd's own comes later */
+    if (ln__wsa_status != 0) {
+        ln_sys_strerror((long)ln__wsa_status, msg, size);
+        return MHD_INVALID_SOCKET;
+    }
+    SOCKET fd = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                           WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (fd == INVALID_SOCKET) {
+        ln__sock_reason(msg, size);
+        return MHD_INVALID_SOCKET;
+    }
+    u_long nonblocking = 1;
+    BOOL exclusive = TRUE;
+    if (ioctlsocket(fd, FIONBIO, &nonblocking) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
+                   sizeof exclusive) != 0) {
+        ln__sock_reason(msg, size);
+        closesocket(fd);
+        return MHD_INVALID_SOCKET;
+    }
+    return fd;
+}
+
+static void ln__sock_close(MHD_socket fd)
+{
+    closesocket(fd);
+}
+#else
+static const char *ln__sock_reason(char *msg, size_t size)
+{
+    snprintf(msg, size, "%s", strerror(errno));
+    return msg;
+}
+
+static MHD_socket ln__sock_open(int family, char *msg, size_t size)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        ln__sock_reason(msg, size);
+        return MHD_INVALID_SOCKET;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    return fd;
+}
+
+static void ln__sock_close(MHD_socket fd)
+{
+    close(fd);
+}
+#endif
+
 /* A listening socket on host:port, so that a bind failure is reported with
  * its own reason (the daemon then takes the socket over). */
-static int ln__listen(const char *host, int port, int *family, struct ln_error *err)
+static int ln__listen(const char *host, int port, int *family, MHD_socket *out,
+                      struct ln_error *err)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -630,18 +713,17 @@ static int ln__listen(const char *host, int port, int *family, struct ln_error *
     if (port < 0 || port > 65535)
         return ln_error_set(err, LN_EINVAL, "port %d is out of range", port);
     *family = ss.ss_family;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return ln_error_set(err, LN_EIO, "cannot create a socket: %s", strerror(errno));
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    char msg[160];
+    MHD_socket fd = ln__sock_open(ss.ss_family, msg, sizeof msg);
+    if (fd == MHD_INVALID_SOCKET)
+        return ln_error_set(err, LN_EIO, "cannot create a socket: %s", msg);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, LN__LISTEN_BACKLOG) != 0) {
-        int e = errno;
-        close(fd);
-        return ln_error_set(err, LN_EIO, "cannot listen on %s port %d: %s", host, port,
-                            strerror(e));
+        ln__sock_reason(msg, sizeof msg);
+        ln__sock_close(fd);
+        return ln_error_set(err, LN_EIO, "cannot listen on %s port %d: %s", host, port, msg);
     }
-    return fd;
+    *out = fd;
+    return 0;
 }
 
 int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
@@ -655,9 +737,10 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
                             "images per multi-view job must be 2 to %d (got %d)", LN_MAX_VIEWS,
                             cfg->max_images);
     int family = AF_INET;
-    int fd = ln__listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &family, err);
-    if (fd < 0)
-        return fd;
+    MHD_socket fd = MHD_INVALID_SOCKET;
+    int lrc = ln__listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &family, &fd, err);
+    if (lrc < 0)
+        return lrc;
     struct sockaddr_storage bound;
     socklen_t bound_len = sizeof bound;
     int port = cfg->port;
@@ -725,7 +808,7 @@ fail: /* joining and destroying tolerate helpers that never started */
     ln__uploads_destroy(srv);
     ln__events_join(srv);
     ln__events_destroy(srv);
-    close(fd);
+    ln__sock_close(fd);
     ln__guard_free(srv);
     free(srv->host);
     free(srv->web_dir);
@@ -759,7 +842,7 @@ void ln_server_stop(struct ln_server *srv)
     /* No new connections; the listening socket comes back to be closed. */
     MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
     if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
+        ln__sock_close(lfd);
     atomic_store(&srv->stopping, 1);
     ln__events_end_all(srv);
     double until = ln_time_now() + LN__STOP_DRAIN_S;

@@ -9,6 +9,7 @@
 
 #include "ln_error.h"
 #include "ln_file.h"
+#include "ln_sys.h"
 
 /* The build compiles in the source tree's tests/data and a tmp folder in the
  * build tree, so that a test binary started by hand from any folder finds
@@ -97,5 +98,5 @@ float *ln_test_read_f32(const char *path, size_t n)
  * and a test that wants one sets its own. */
 __attribute__((constructor)) static void ln__test_no_rembg_models(void)
 {
-    setenv("U2NET_HOME", "/nonexistent/lunar-nova-tests/u2net", 1);
+    ln_env_set("U2NET_HOME", "/nonexistent/lunar-nova-tests/u2net");
 }

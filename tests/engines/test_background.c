@@ -15,6 +15,7 @@
 #include "ln_image.h"
 #include "ln_matting.h"
 #include "ln_mesh.h"
+#include "ln_sys.h"
 
 /* A 96 x 96 RGBA photo: a warm disc on a cool, slightly graded ground;
  * alpha all opaque, or (with_alpha) the disc opaque and the ground clear. */
@@ -47,7 +48,7 @@ static void ln__rembg_home(const char *name, int with_model)
         free(data);
         free(dst);
     }
-    setenv("U2NET_HOME", dir, 1);
+    ln_env_set("U2NET_HOME", dir);
     assert_int_equal(ln_background_set_model(NULL, NULL), LN_OK);
 }
 

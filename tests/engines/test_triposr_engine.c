@@ -24,6 +24,7 @@
 #include "ln_image.h"
 #include "ln_mesh.h"
 #include "ln_npy.h"
+#include "ln_sys.h"
 #include "ln_threads.h"
 #include "ln_triposr.h"
 #include "triposr_internal.h"
@@ -66,10 +67,10 @@ static double worst_rel(const float *got, const float *want, size_t n, double fl
 
 static void use_fixture_cache(void)
 {
-    unsetenv("HF_HUB_CACHE");
-    unsetenv("HUGGINGFACE_HUB_CACHE");
-    unsetenv("TRANSFORMERS_CACHE");
-    setenv("HF_HOME", ln_test_data("triposr-tiny/hf_home"), 1);
+    ln_env_set("HF_HUB_CACHE", NULL);
+    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
+    ln_env_set("TRANSFORMERS_CACHE", NULL);
+    ln_env_set("HF_HOME", ln_test_data("triposr-tiny/hf_home"));
 }
 
 static int setup(void **state)

@@ -12,6 +12,7 @@
 
 #include "ln_file.h"
 #include "ln_hf.h"
+#include "ln_sys.h"
 
 #define TINY_COMMIT "059b2aa0d5a3fbd7594962ec71d273e2c455974d"
 #define VIT_COMMIT "2acdd4f76f2edc19a8f0909fb9c48a4ae1f6d654"
@@ -20,15 +21,15 @@
  * cache on the machine never answers. */
 static void clean_env(const char *hf_home)
 {
-    unsetenv("HF_HUB_CACHE");
-    unsetenv("HUGGINGFACE_HUB_CACHE");
-    unsetenv("XDG_CACHE_HOME");
-    unsetenv("TRANSFORMERS_CACHE");
-    setenv("HOME", ln_test_tmpdir("hf_empty_home"), 1);
+    ln_env_set("HF_HUB_CACHE", NULL);
+    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
+    ln_env_set("XDG_CACHE_HOME", NULL);
+    ln_env_set("TRANSFORMERS_CACHE", NULL);
+    ln_env_set("HOME", ln_test_tmpdir("hf_empty_home"));
     if (hf_home)
-        setenv("HF_HOME", hf_home, 1);
+        ln_env_set("HF_HOME", hf_home);
     else
-        unsetenv("HF_HOME");
+        ln_env_set("HF_HOME", NULL);
 }
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -105,7 +106,7 @@ static void test_precedence(void **state)
     char path[LN_HF_PATH_MAX];
     struct ln_error err = {0};
 
-    setenv("HF_HUB_CACHE", hub_copy, 1);
+    ln_env_set("HF_HUB_CACHE", hub_copy);
     assert_int_equal(ln_hf_resolve("golden/triposr-tiny", "config.yaml", path, sizeof path, &err),
                      0);
     assert_ends_with(path, "snapshots/abc/config.yaml");
@@ -115,12 +116,12 @@ static void test_precedence(void **state)
     assert_ends_with(path, TINY_COMMIT "/model.ckpt");
 
     /* The legacy variable comes after HF_HUB_CACHE, before HF_HOME. */
-    unsetenv("HF_HUB_CACHE");
-    setenv("HUGGINGFACE_HUB_CACHE", hub_copy, 1);
+    ln_env_set("HF_HUB_CACHE", NULL);
+    ln_env_set("HUGGINGFACE_HUB_CACHE", hub_copy);
     assert_int_equal(ln_hf_resolve("golden/triposr-tiny", "config.yaml", path, sizeof path, &err),
                      0);
     assert_ends_with(path, "snapshots/abc/config.yaml");
-    unsetenv("HUGGINGFACE_HUB_CACHE");
+    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
     assert_int_equal(ln_hf_resolve("golden/triposr-tiny", "config.yaml", path, sizeof path, &err),
                      0);
     assert_ends_with(path, TINY_COMMIT "/config.yaml");
@@ -132,7 +133,7 @@ static void test_precedence(void **state)
     snprintf(xdg_copy, sizeof xdg_copy, "%s", xdg);
     write_file(xdg_copy, "huggingface/hub/models--a--b/refs/main", "c1\n");
     write_file(xdg_copy, "huggingface/hub/models--a--b/snapshots/c1/f.txt", "hi");
-    setenv("XDG_CACHE_HOME", xdg_copy, 1);
+    ln_env_set("XDG_CACHE_HOME", xdg_copy);
     assert_int_equal(ln_hf_resolve("a/b", "f.txt", path, sizeof path, &err), 0);
     assert_ends_with(path, "snapshots/c1/f.txt");
 }
@@ -144,7 +145,7 @@ static void test_snapshot_choice(void **state)
     const char *tmp = ln_test_tmpdir("hf_snapshots");
     char hub[1024];
     snprintf(hub, sizeof hub, "%s", tmp);
-    setenv("HF_HUB_CACHE", hub, 1);
+    ln_env_set("HF_HUB_CACHE", hub);
     char path[LN_HF_PATH_MAX];
     struct ln_error err = {0};
 
@@ -174,7 +175,7 @@ static void test_symlinked_blobs(void **state)
     const char *tmp = ln_test_tmpdir("hf_blobs");
     char hub[1024];
     snprintf(hub, sizeof hub, "%s", tmp);
-    setenv("HF_HUB_CACHE", hub, 1);
+    ln_env_set("HF_HUB_CACHE", hub);
     const char *repo = "models--stabilityai--TripoSR";
     char dir[1200], link[1400];
     write_file(hub, "models--stabilityai--TripoSR/refs/main", "0123abcd");

@@ -15,6 +15,7 @@
 #include "ln_file.h"
 #include "ln_hash.h"
 #include "ln_hub.h"
+#include "ln_sys.h"
 
 static void clean_env(const char *home)
 {
@@ -31,8 +32,8 @@ static void clean_env(const char *home)
                                        "LUNAR_NOVA_REMBG_CHECKSUMS",
                                        "HF_ENDPOINT"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        unsetenv(vars[i]);
-    setenv("HOME", home, 1);
+        ln_env_set(vars[i], NULL);
+    ln_env_set("HOME", home);
 }
 
 /* dir/name in one of four static buffers (ln_test_path's result is the
@@ -94,16 +95,16 @@ static void test_cache_dir(void **state)
     assert_string_equal(out, "/home/u/.cache/huggingface/hub");
     assert_int_equal(ln_hf_home(out, sizeof out, NULL), 0);
     assert_string_equal(out, "/home/u/.cache/huggingface");
-    setenv("XDG_CACHE_HOME", "/xdg", 1);
+    ln_env_set("XDG_CACHE_HOME", "/xdg");
     assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
     assert_string_equal(out, "/xdg/huggingface/hub");
-    setenv("HF_HOME", "/hf", 1);
+    ln_env_set("HF_HOME", "/hf");
     assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
     assert_string_equal(out, "/hf/hub");
-    setenv("HUGGINGFACE_HUB_CACHE", "/old", 1);
+    ln_env_set("HUGGINGFACE_HUB_CACHE", "/old");
     assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
     assert_string_equal(out, "/old");
-    setenv("HF_HUB_CACHE", "/new", 1);
+    ln_env_set("HF_HUB_CACHE", "/new");
     assert_int_equal(ln_hf_cache_dir(out, sizeof out, NULL), 0);
     assert_string_equal(out, "/new");
     clean_env("/home/u");
@@ -114,13 +115,13 @@ static void test_offline_flag(void **state)
     (void)state;
     clean_env("/home/u");
     assert_false(ln_hub_offline());
-    setenv("HF_HUB_OFFLINE", "1", 1);
+    ln_env_set("HF_HUB_OFFLINE", "1");
     assert_true(ln_hub_offline());
-    setenv("HF_HUB_OFFLINE", "True", 1);
+    ln_env_set("HF_HUB_OFFLINE", "True");
     assert_true(ln_hub_offline());
-    setenv("HF_HUB_OFFLINE", "0", 1);
+    ln_env_set("HF_HUB_OFFLINE", "0");
     assert_false(ln_hub_offline());
-    unsetenv("HF_HUB_OFFLINE");
+    ln_env_set("HF_HUB_OFFLINE", NULL);
 }
 
 struct tally {
@@ -223,8 +224,8 @@ static void test_offline_pull(void **state)
     char repo_dir[4096];
     clean_env(home);
     build_cache(home, repo_dir, sizeof repo_dir);
-    setenv("HF_HUB_OFFLINE", "1", 1);
-    setenv("HF_ENDPOINT", "http://127.0.0.1:1", 1);
+    ln_env_set("HF_HUB_OFFLINE", "1");
+    ln_env_set("HF_ENDPOINT", "http://127.0.0.1:1");
     struct ln_hub_pull p;
     memset(&p, 0, sizeof p);
     struct ln_error err = {0};
@@ -237,17 +238,17 @@ static void test_offline_pull(void **state)
     memset(&p, 0, sizeof p);
     p.revision = "../../etc";
     assert_int_equal(ln_hub_pull_model("o/m", &p, &err), LN_EINVAL);
-    setenv("U2NET_HOME", at(home, "u2net"), 1);
+    ln_env_set("U2NET_HOME", at(home, "u2net"));
     memset(&p, 0, sizeof p);
     assert_int_equal(ln_hub_pull_model("u2net", &p, &err), LN_ENOTFOUND);
     assert_non_null(strstr(err.message, "u2net.onnx"));
-    unsetenv("HF_HUB_OFFLINE");
-    unsetenv("HF_ENDPOINT");
-    setenv("HF_ENDPOINT", "ftp://mirror", 1);
+    ln_env_set("HF_HUB_OFFLINE", NULL);
+    ln_env_set("HF_ENDPOINT", NULL);
+    ln_env_set("HF_ENDPOINT", "ftp://mirror");
     memset(&p, 0, sizeof p);
     assert_int_equal(ln_hub_pull_model("o/m", &p, &err), LN_EINVAL);
     assert_non_null(strstr(err.message, "HF_ENDPOINT"));
-    unsetenv("HF_ENDPOINT");
+    ln_env_set("HF_ENDPOINT", NULL);
 }
 
 /* rembg's checksum from the table, or the mirror's own. */
@@ -256,22 +257,21 @@ static void test_rembg_verify(void **state)
     (void)state;
     const char *home = ln_test_tmpdir("hub_rembg");
     clean_env(home);
-    setenv("U2NET_HOME", home, 1);
+    ln_env_set("U2NET_HOME", home);
     put(at(home, "u2netp.onnx"), "abc", 3);
     struct tally t = {0};
     struct ln_error err = {0};
     assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_EFORMAT);
     assert_non_null(strstr(err.message, "8e83ca70e441ab06"));
     /* md5("abc") from RFC 1321. */
-    setenv("LUNAR_NOVA_REMBG_CHECKSUMS",
-           "u2net=md5:00000000000000000000000000000000,"
-           "u2netp=md5:900150983cd24fb0d6963f7d28e17f72",
-           1);
+    ln_env_set("LUNAR_NOVA_REMBG_CHECKSUMS",
+               "u2net=md5:00000000000000000000000000000000,"
+               "u2netp=md5:900150983cd24fb0d6963f7d28e17f72");
     memset(&t, 0, sizeof t);
     assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_OK);
     assert_int_equal(t.n, 1);
     assert_int_equal(ln_hub_verify("u2net", NULL, 1, on_file, &t, &err), LN_ENOTFOUND);
-    unsetenv("LUNAR_NOVA_REMBG_CHECKSUMS");
+    ln_env_set("LUNAR_NOVA_REMBG_CHECKSUMS", NULL);
 }
 
 int main(void)

@@ -16,6 +16,7 @@
 #include "ln_error.h"
 #include "ln_file.h"
 #include "ln_matting.h"
+#include "ln_sys.h"
 #include "ln_threads.h"
 #include "ln_weights.h"
 
@@ -197,8 +198,9 @@ static void check_mask(const char *model, const char *want_name, const char *wan
         worst = diff > worst ? diff : worst;
         n_off += diff != 0;
     }
-    print_message("%s: %zu of %zu mask pixels off rembg's by 1, worst %d\n", want_label, n_off, n,
-                  worst);
+    /* %llu, not %zu: cmocka formats with msvcrt's printf on Windows. */
+    print_message("%s: %llu of %llu mask pixels off rembg's by 1, worst %d\n", want_label,
+                  (unsigned long long)n_off, (unsigned long long)n, worst);
     assert_in_range(worst, 0, 1);
     ln_threads_set(3);
     assert_int_equal(ln_matting_mask(m, p.rgb, p.width, p.height, 3, again, &err), LN_OK);
@@ -239,12 +241,12 @@ static void test_mask_rembg_models(void **state)
     const char *home = ln_test_tmpdir("matting_home");
     install_as("onnx/isnet-tiny-op17.onnx", home, "isnet-general-use.onnx");
     install_as("onnx/u2net-tiny-op17.onnx", home, "birefnet-general.onnx");
-    setenv("U2NET_HOME", home, 1);
+    ln_env_set("U2NET_HOME", home);
     check_mask("isnet-general-use", "mask_isnet", "isnet-general-use", 96);
     char *path = ln_test_path(home, "birefnet-general.onnx");
     check_mask(path, "mask_birefnet", "birefnet-general", 72);
     free(path);
-    unsetenv("U2NET_HOME");
+    ln_env_set("U2NET_HOME", NULL);
 }
 
 static void test_open_errors(void **state)
@@ -253,7 +255,7 @@ static void test_open_errors(void **state)
     struct ln_matting *m = (struct ln_matting *)&m;
     struct ln_error err = {0};
     const char *home = ln_test_tmpdir("matting_errors");
-    setenv("U2NET_HOME", home, 1);
+    ln_env_set("U2NET_HOME", home);
 
     /* A rembg model not downloaded: where it was looked for, and how to get it. */
     assert_int_equal(ln_matting_open("u2net", &m, &err), LN_ENOTFOUND);
@@ -289,7 +291,7 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err.message, "u2net.onnx"));
     free(path);
     free(bytes);
-    unsetenv("U2NET_HOME");
+    ln_env_set("U2NET_HOME", NULL);
 }
 
 static void test_mask_errors(void **state)

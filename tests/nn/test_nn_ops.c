@@ -100,9 +100,12 @@ static void check_attention(size_t nq, size_t nk, int heads, int hd, int threads
         for (int c = D; c < ldo; c++)
             assert_true(out[i * (size_t)ldo + (size_t)c] == 7.0f);
     }
-    print_message("attention nq %zu nk %zu heads %d hd %d threads %d (scratch for %d): worst "
+    /* %llu, not %zu: cmocka formats with the C runtime's printf, which on
+     * Windows is msvcrt's. */
+    print_message("attention nq %llu nk %llu heads %d hd %d threads %d (scratch for %d): worst "
                   "%.2e of %.3f\n",
-                  nq, nk, heads, hd, threads, scratch_for, worst, scale);
+                  (unsigned long long)nq, (unsigned long long)nk, heads, hd, threads,
+                  scratch_for, worst, scale);
     assert_true(worst <= 1e-5 * scale);
     free(scratch);
     free(want);

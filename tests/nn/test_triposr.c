@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_sys.h"
 #include "ln_threads.h"
 #include "ln_triposr.h"
 #include "test_cpu.h"
@@ -102,10 +103,10 @@ static void files_for(const char *weights, struct ln_model_files *f)
 static int setup(void **state)
 {
     /* The ViT config comes from the fixture cache: golden/dino-vit-tiny. */
-    unsetenv("HF_HUB_CACHE");
-    unsetenv("HUGGINGFACE_HUB_CACHE");
-    unsetenv("TRANSFORMERS_CACHE");
-    setenv("HF_HOME", ln_test_data("triposr-tiny/hf_home"), 1);
+    ln_env_set("HF_HUB_CACHE", NULL);
+    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
+    ln_env_set("TRANSFORMERS_CACHE", NULL);
+    ln_env_set("HF_HOME", ln_test_data("triposr-tiny/hf_home"));
     const char *w[2] = {"triposr-tiny/model.ckpt", "triposr-tiny/model.safetensors"};
     for (int i = 0; i < 2; i++) {
         struct ln_model_files f;
@@ -149,9 +150,9 @@ static void test_load_vit_beside(void **state)
     char *hf_home = strdup(getenv("HF_HOME"));
     const char *old_home = getenv("HOME");
     char *home = old_home ? strdup(old_home) : NULL;
-    unsetenv("HF_HOME");
-    unsetenv("XDG_CACHE_HOME");
-    setenv("HOME", ln_test_tmpdir("triposr_empty_home"), 1);
+    ln_env_set("HF_HOME", NULL);
+    ln_env_set("XDG_CACHE_HOME", NULL);
+    ln_env_set("HOME", ln_test_tmpdir("triposr_empty_home"));
     struct ln_model_files f;
     struct ln_error err = {0};
     struct ln_triposr *net = NULL;
@@ -162,9 +163,9 @@ static void test_load_vit_beside(void **state)
     assert_non_null(strstr(c->vit.source, "vit_config.json beside the weights"));
     assert_int_equal(c->vit.hidden, VIT_D);
     ln_triposr_free(net);
-    setenv("HF_HOME", hf_home, 1);
+    ln_env_set("HF_HOME", hf_home);
     if (home)
-        setenv("HOME", home, 1);
+        ln_env_set("HOME", home);
     free(home);
     free(hf_home);
 }

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Runs a cross-built Windows program under Wine, for ctest in a Windows
+# build folder (the CMAKE_CROSSCOMPILING_EMULATOR of
+# cmake/x86_64-w64-mingw32.cmake, as qemu-user is for the arm64 build):
+#   wine-run.sh WINE64 PREFIX program.exe [args...]
+# PREFIX is a Wine prefix of the build folder's own (made by the first
+# run, about 7 s; never the user's ~/.wine), Wine's own messages are off,
+# and wineserver (started by the first program) ends a few seconds after
+# the last one.
+set -eu
+wine=$1
+prefix=$2
+shift 2
+mkdir -p "$prefix"
+WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+    exec "$wine" "$@"
