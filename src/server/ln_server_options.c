@@ -20,10 +20,12 @@ static json_t *ln__option_json(const struct ln_option *o, const struct ln_genera
     json_object_set_new(j, "type", json_string(ln_option_type_name(o->type)));
     if (o->type == LN_OPTION_INT || o->type == LN_OPTION_REAL || o->type == LN_OPTION_VIEW) {
         /* A view's range is its elevation's; its azimuth is any angle. */
-        json_object_set_new(j, "min", o->type == LN_OPTION_INT ? json_integer((json_int_t)o->min)
-                                                               : json_real(o->min));
-        json_object_set_new(j, "max", o->type == LN_OPTION_INT ? json_integer((json_int_t)o->max)
-                                                               : json_real(o->max));
+        json_object_set_new(j, "min",
+                            o->type == LN_OPTION_INT ? json_integer((json_int_t)o->min)
+                                                     : json_real(o->min));
+        json_object_set_new(j, "max",
+                            o->type == LN_OPTION_INT ? json_integer((json_int_t)o->max)
+                                                     : json_real(o->max));
     }
     if (o->flags & LN_OPTION_ZERO_OFF)
         json_object_set_new(j, "zero_off", json_true());
@@ -105,9 +107,9 @@ enum MHD_Result ln__h_options(struct ln__req *req)
     json_t *body = json_pack(
         "{s:o, s:{s:I, s:I, s:i, s:i, s:I, s:i, s:[s,s,s]}, s:o, s:o}", "options", options,
         "limits", "max_file_bytes", (json_int_t)srv->cfg.max_file_bytes, "max_request_bytes",
-        (json_int_t)srv->cfg.max_request_bytes, "min_images", 2, "max_images",
-        srv->cfg.max_images, "max_pixels", (json_int_t)srv->cfg.image_limits.max_pixels,
-        "max_side", srv->cfg.image_limits.max_side, "image_types", "image/png", "image/jpeg",
-        "image/webp", "engines", engines, "formats", formats);
+        (json_int_t)srv->cfg.max_request_bytes, "min_images", 2, "max_images", srv->cfg.max_images,
+        "max_pixels", (json_int_t)srv->cfg.image_limits.max_pixels, "max_side",
+        srv->cfg.image_limits.max_side, "image_types", "image/png", "image/jpeg", "image/webp",
+        "engines", engines, "formats", formats);
     return ln__send_json(req, MHD_HTTP_OK, body);
 }
