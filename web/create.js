@@ -69,8 +69,11 @@ export function initCreate({ onCreated }) {
   const modeMulti = document.getElementById('mode-multi');
   const engineSelect = document.getElementById('opt-engine');
   // The option controls: every named field of the options panel; the name
-  // is the API field, the server's table says what it takes.
-  const optionControls = Array.from(document.querySelectorAll('#options [name]'));
+  // is the API field, the server's table says what it takes. The page has
+  // its own controls for the common options; setOptions adds one under
+  // "More options" for each other option of the server's table.
+  const optionsPanel = document.getElementById('options');
+  let optionControls = Array.from(optionsPanel.querySelectorAll('[name]'));
   const removeBg = document.getElementById('opt-remove-bg');
   let table = new Map(); // option name -> row of GET /options
 
@@ -279,7 +282,11 @@ export function initCreate({ onCreated }) {
     for (const el of optionControls) {
       const row = table.get(el.name);
       if (!row || (row.type !== 'int' && row.type !== 'real')) continue;
-      if (!optionAccepts(row, el.value)) return [`${el.dataset.label || row.name} must be ${row.accepts}.`, el];
+      if (!optionAccepts(row, el.value)) {
+        const more = el.closest('details.more-options');
+        if (more) more.open = true;
+        return [`${row.label || row.name} must be ${row.accepts}.`, el];
+      }
     }
     return null;
   }
@@ -291,8 +298,9 @@ export function initCreate({ onCreated }) {
     if (multi()) for (const it of items) fd.append('view', `${it.az},${it.el}`);
     // Each option under its API field; an empty choice is the server's default.
     for (const el of optionControls) {
-      if (el.value === '') continue;
-      fd.append(el.name, el.type === 'number' ? String(Number(el.value)) : el.value);
+      if (el.type === 'checkbox') fd.append(el.name, el.checked ? 'true' : 'false');
+      else if (el.value === '') continue;
+      else fd.append(el.name, el.type === 'number' ? String(Number(el.value)) : el.value);
     }
     return fd;
   }
@@ -360,16 +368,35 @@ export function initCreate({ onCreated }) {
     showError('');
     applyMode();
   });
-  for (const el of optionControls) {
-    // A value the person chose is kept when the server's defaults arrive.
-    el.addEventListener('input', () => {
+  // A value the person chose is kept when the server's defaults arrive.
+  function watchControl(el) {
+    const touched = () => {
       el.dataset.touched = 'true';
       changed();
-    });
-    el.addEventListener('change', () => {
-      el.dataset.touched = 'true';
-      changed();
-    });
+    };
+    el.addEventListener('input', touched);
+    el.addEventListener('change', touched);
+  }
+  optionControls.forEach(watchControl);
+
+  // A control for an option of the table the page has none for: a number
+  // field, a list of the choices or a check box, labelled and explained by
+  // the table.
+  function makeControl(row) {
+    if (row.type === 'bool')
+      return h('label', { class: 'check', title: row.help }, h('input', { type: 'checkbox', name: row.name }), row.label || row.name);
+    let input;
+    if (row.type === 'enum') {
+      input = h('select', { name: row.name }, ...row.choices.map((c) => h('option', { value: c }, c)));
+    } else {
+      input = h('input', {
+        type: 'number',
+        name: row.name,
+        step: row.type === 'int' ? '1' : 'any',
+        inputmode: row.type === 'int' ? 'numeric' : 'decimal',
+      });
+    }
+    return h('label', { title: row.help }, h('span', {}, row.label || row.name), input);
   }
 
   ['dragenter', 'dragover'].forEach((type) =>
@@ -422,6 +449,17 @@ export function initCreate({ onCreated }) {
     // data-options="loaded" for whoever waits on it.
     setOptions(info) {
       table = new Map((info.options || []).map((row) => [row.name, row]));
+      const missing = Array.from(table.values()).filter(
+        (row) => row.api && !row.per_view && ['int', 'real', 'enum', 'bool'].includes(row.type) && !optionControls.some((el) => el.name === row.name),
+      );
+      if (missing.length > 0 && !optionsPanel.querySelector('details.more-options')) {
+        optionsPanel.append(
+          h('details', { class: 'more-options' }, h('summary', {}, 'More options'), h('div', { class: 'option-grid' }, ...missing.map(makeControl))),
+        );
+        const added = Array.from(optionsPanel.querySelectorAll('details.more-options [name]'));
+        added.forEach(watchControl);
+        optionControls = optionControls.concat(added);
+      }
       const l = info.limits || {};
       if (Number.isFinite(l.max_file_bytes)) limits.maxFileBytes = l.max_file_bytes;
       if (Number.isFinite(l.min_images)) limits.minViews = l.min_images;
@@ -445,7 +483,9 @@ export function initCreate({ onCreated }) {
           for (const o of Array.from(el.options)) if (o.value && !row.choices.includes(o.value)) o.remove();
           for (const c of row.choices) if (!Array.from(el.options).some((o) => o.value === c)) el.append(h('option', { value: c }, c));
         }
-        if (row.default !== null && row.default !== undefined && el.dataset.touched !== 'true') el.value = String(row.default);
+        if (row.default === null || row.default === undefined || el.dataset.touched === 'true') continue;
+        if (el.type === 'checkbox') el.checked = row.default === true;
+        else el.value = String(row.default);
       }
       applyMode();
       form.dataset.options = 'loaded';

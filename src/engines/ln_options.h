@@ -63,6 +63,7 @@ struct ln_option_value {
 
 struct ln_option {
     const char *name;    /* API field and job-record key: "foreground_ratio" */
+    const char *label;   /* a person's name for it, for forms: "Foreground ratio" */
     const char *cli;     /* long flag without dashes, "foreground-ratio"; a
                           * BOOL's flag takes no value and turns it on; NULL: none */
     const char *cli_off; /* a flag without value that turns it off; NULL: none */

@@ -17,6 +17,7 @@ static json_t *ln__option_json(const struct ln_option *o, const struct ln_genera
 {
     json_t *j = json_object();
     json_object_set_new(j, "name", json_string(o->name));
+    json_object_set_new(j, "label", json_string(o->label));
     json_object_set_new(j, "type", json_string(ln_option_type_name(o->type)));
     if (o->type == LN_OPTION_INT || o->type == LN_OPTION_REAL || o->type == LN_OPTION_VIEW) {
         /* A view's range is its elevation's; its azimuth is any angle. */

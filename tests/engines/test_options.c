@@ -127,6 +127,7 @@ static void test_table_is_consistent(void **state)
             snprintf(names[n_names++], sizeof names[0], "%s", canon);
         }
         assert_ptr_equal(ln_option_find(o->name), o);
+        assert_non_null(o->label);
         assert_non_null(o->want);
         assert_non_null(o->help);
         assert_non_null(o->engines);

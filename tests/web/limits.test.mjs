@@ -3,7 +3,8 @@
 // as ui.test.mjs): against a server started with --max-images 3 and
 // --max-upload-mb 1, the page says 2–3 views and 1 MB per image, keeps a
 // fourth view out, refuses a larger file before sending it, and checks an
-// option against the range and words GET /options gives. Screenshots:
+// option against the range and words GET /options gives, and offers every
+// other option of the table under "More options". Screenshots:
 // $LN_TEST_TMP/web/4x-*.png (build/tests/tmp/limits/web/ under ctest).
 //
 // Run directly (node tests/web/limits.test.mjs); exits 77 (skipped) when
@@ -91,6 +92,34 @@ test('an option out of its range is refused with the server\'s words', async () 
   assert.equal(await page.textContent('#create-error'), `Resolution must be ${row.accepts}.`);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'opt-resolution');
   await page.screenshot({ path: path.join(SHOTS, '43-limits-option.png'), fullPage: true });
+});
+
+test('every other option of the table gets a control under "More options", and is sent', async () => {
+  const shown = await page.evaluate(() => Array.from(document.querySelectorAll('#options [name]'), (el) => el.name));
+  const wanted = info.options.filter((o) => o.api && !o.per_view && o.type !== 'view').map((o) => o.name);
+  assert.deepEqual([...shown].sort(), [...wanted].sort());
+  const smooth = info.options.find((o) => o.name === 'smooth');
+  await page.click('details.more-options summary');
+  assert.equal(await page.getAttribute('[name="smooth"]', 'max'), String(smooth.max));
+  assert.equal(await page.inputValue('[name="smooth"]'), String(smooth.default));
+  assert.equal(await page.isChecked('[name="fill_holes"]'), info.options.find((o) => o.name === 'fill_holes').default);
+  await page.fill('[name="smooth"]', String(smooth.max + 1));
+  await page.fill('#opt-resolution', '48');
+  await page.click('#submit');
+  assert.equal(await page.textContent('#create-error'), `${smooth.label} must be ${smooth.accepts}.`);
+  await page.screenshot({ path: path.join(SHOTS, '44-limits-more-options.png'), fullPage: true });
+  // A value in range goes with the job, under the table's field name.
+  await page.fill('[name="smooth"]', '2');
+  await page.check('[name="keep_floaters"]');
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/generate') && r.request().method() === 'POST'),
+    page.click('#submit'),
+  ]);
+  assert.equal(res.status(), 202);
+  const job = await res.json();
+  assert.equal(job.options.smooth, 2);
+  assert.equal(job.options.keep_floaters, true);
+  assert.equal(job.options.resolution, 48);
 });
 
 test('no console errors', () => {
