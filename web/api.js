@@ -163,6 +163,7 @@ export function newIdempotencyKey() {
 
 export const api = {
   health: () => request('/health'),
+  options: () => request('/options'),
   listJobs: (limit, offset) => request(`/jobs?limit=${limit}&offset=${offset}`),
   getJob: (id) => request(`/jobs/${encodeURIComponent(id)}`),
   cancelJob: (id) => request(`/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),

@@ -660,6 +660,14 @@ async function main() {
     if (id !== state.selected) select(id);
   });
 
+  // The options and limits this server takes (GET /options, answered even
+  // while the engine loads); without them the form keeps its own values
+  // and the server has the last word.
+  try {
+    create.setOptions(await api.options());
+  } catch (err) {
+    console.warn(`GET /options: ${describeError(err)}`);
+  }
   // A server still loading its engine answers 503: ask again until ready.
   while (!(await checkHealth())) await new Promise((r) => setTimeout(r, 2000));
   await loadPage();

@@ -2,25 +2,51 @@
 // drop, the file picker or paste; thumbnails with a view (azimuth,
 // elevation) per image for multi-view; options; checks that mirror the
 // server's limits before anything is sent; then POST /generate or
-// /generate/multi with the field names of the API.
+// /generate/multi with the field names of the API. The limits, and each
+// option's range, default and choices, are the server's: GET /options
+// (setOptions below); until it answers, the page checks only what every
+// server refuses, and the server has the last word anyway.
 
 import { api, describeError, isTokenError, newIdempotencyKey, whenTokenAccepted } from './api.js';
 import { h, formatBytes, viewName } from './format.js';
 
-// The server's defaults (lunar-nova serve): per-file size and views per job.
-export const MAX_FILE_BYTES = 32 * 1024 * 1024;
-export const MIN_VIEWS = 2;
-export const MAX_VIEWS = 8;
-const TYPES = new Set(['image/png', 'image/jpeg', 'image/webp']);
 const EXTENSIONS = /\.(png|jpe?g|webp)$/i;
+
+// The server's limits, from GET /options: bytes per file, images per
+// multi-view job, image types. null until the server has answered.
+const limits = { maxFileBytes: null, minViews: 2, maxViews: null, types: new Set(['image/png', 'image/jpeg', 'image/webp']) };
 
 // Why a file cannot be sent, or null when it can.
 export function fileProblem(file) {
-  const typeOk = TYPES.has(file.type) || (!file.type && EXTENSIONS.test(file.name));
+  const typeOk = limits.types.has(file.type) || (!file.type && EXTENSIONS.test(file.name));
   if (!typeOk) return `"${file.name}" is not a PNG, JPEG or WebP image.`;
   if (file.size === 0) return `"${file.name}" is empty.`;
-  if (file.size > MAX_FILE_BYTES) return `"${file.name}" is ${formatBytes(file.size)}; the limit is 32 MB per image.`;
+  if (limits.maxFileBytes !== null && file.size > limits.maxFileBytes)
+    return `"${file.name}" is ${formatBytes(file.size)}; the limit is ${formatBytes(limits.maxFileBytes)} per image.`;
   return null;
+}
+
+// "2–8": the number of views a multi-view job takes ("2 or more" until known).
+function viewRange(sep = '–') {
+  return limits.maxViews === null ? `${limits.minViews} or more` : `${limits.minViews}${sep}${limits.maxViews}`;
+}
+
+// "0.1–1" for an option of the table; "0 (off) or 4–100000000" when 0 turns it off.
+function optionRange(row) {
+  const range = `${row.min}–${row.max}`;
+  return row.zero_off && row.min > 0 ? `0 (off) or ${range}` : range;
+}
+
+// Whether the server takes this value of a numeric option (the table's
+// type and range, as the server applies them).
+function optionAccepts(row, text) {
+  const v = Number(text);
+  const ok =
+    text.trim() !== '' &&
+    Number.isFinite(v) &&
+    (row.type !== 'int' || Number.isInteger(v)) &&
+    ((row.zero_off && v === 0) || (v >= row.min && v <= row.max));
+  return ok;
 }
 
 // The default views of n images: azimuths 360/n apart (front, right, back,
@@ -42,14 +68,14 @@ export function initCreate({ onCreated }) {
   const modeSingle = document.getElementById('mode-single');
   const modeMulti = document.getElementById('mode-multi');
   const engineSelect = document.getElementById('opt-engine');
-  const opt = {
-    resolution: document.getElementById('opt-resolution'),
-    faces: document.getElementById('opt-faces'),
-    foreground: document.getElementById('opt-foreground'),
-    size: document.getElementById('opt-size'),
-    origin: document.getElementById('opt-origin'),
-    removeBg: document.getElementById('opt-remove-bg'),
-  };
+  // The option controls: every named field of the options panel; the name
+  // is the API field, the server's table says what it takes. The page has
+  // its own controls for the common options; setOptions adds one under
+  // "More options" for each other option of the server's table.
+  const optionsPanel = document.getElementById('options');
+  let optionControls = Array.from(optionsPanel.querySelectorAll('[name]'));
+  const removeBg = document.getElementById('opt-remove-bg');
+  let table = new Map(); // option name -> row of GET /options
 
   // Each picked image: {file, url, az, el, edited} (edited: the person set
   // its view, so adding or removing images leaves it alone).
@@ -74,11 +100,13 @@ export function initCreate({ onCreated }) {
 
   function applyMode() {
     const m = multi();
+    document.getElementById('views-range').textContent = viewRange();
     fileInput.multiple = m;
     fileInput.name = m ? 'images' : 'image';
+    const upTo = limits.maxFileBytes === null ? '' : `, up to ${formatBytes(limits.maxFileBytes)}`;
     fileLabel.textContent = m
-      ? 'Images of the views (2–8; PNG, JPEG or WebP, up to 32 MB each)'
-      : 'Image (PNG, JPEG or WebP, up to 32 MB)';
+      ? `Images of the views (${viewRange()}; PNG, JPEG or WebP${upTo}${upTo ? ' each' : ''})`
+      : `Image (PNG, JPEG or WebP${upTo})`;
     viewsHint.hidden = !m;
     if (!m && items.length > 1) {
       for (const it of items.slice(1)) URL.revokeObjectURL(it.url);
@@ -116,9 +144,9 @@ export function initCreate({ onCreated }) {
       if (!multi()) {
         for (const it of items) URL.revokeObjectURL(it.url);
         items = [item];
-      } else if (items.length >= MAX_VIEWS) {
+      } else if (limits.maxViews !== null && items.length >= limits.maxViews) {
         URL.revokeObjectURL(item.url);
-        problems.push(`At most ${MAX_VIEWS} views per job: "${file.name}" was left out.`);
+        problems.push(`At most ${limits.maxViews} views per job: "${file.name}" was left out.`);
       } else {
         items.push(item);
       }
@@ -240,9 +268,9 @@ export function initCreate({ onCreated }) {
   // Problems with what is about to be sent: [message, element to focus].
   function check() {
     if (items.length === 0)
-      return [multi() ? `Choose ${MIN_VIEWS} to ${MAX_VIEWS} images of the views.` : 'Choose an image first.', fileInput];
-    if (multi() && items.length < MIN_VIEWS)
-      return [`Several views need ${MIN_VIEWS} to ${MAX_VIEWS} images; there is ${items.length}.`, fileInput];
+      return [multi() ? `Choose ${viewRange(' to ')} images of the views.` : 'Choose an image first.', fileInput];
+    if (multi() && items.length < limits.minViews)
+      return [`Several views need ${viewRange(' to ')} images; there is ${items.length}.`, fileInput];
     if (multi()) {
       for (let i = 0; i < items.length; i++) {
         const { az, el } = items[i];
@@ -251,15 +279,15 @@ export function initCreate({ onCreated }) {
           return [`The elevation of image ${i + 1} must be from -90 to 90 degrees.`, document.getElementById(`view-${i}-el`)];
       }
     }
-    const res = Number(opt.resolution.value);
-    if (!Number.isInteger(res) || res < 32 || res > 512) return ['Resolution must be a whole number from 32 to 512.', opt.resolution];
-    const faces = Number(opt.faces.value);
-    if (!Number.isInteger(faces) || faces < 0 || (faces > 0 && faces < 4))
-      return ['Target faces must be 0 (keep all) or a whole number of at least 4.', opt.faces];
-    const fg = Number(opt.foreground.value);
-    if (!(fg >= 0.1 && fg <= 1)) return ['Foreground ratio must be from 0.1 to 1.', opt.foreground];
-    const size = Number(opt.size.value);
-    if (!(size > 0 && size <= 1e6)) return ['Size must be a positive number of metres.', opt.size];
+    for (const el of optionControls) {
+      const row = table.get(el.name);
+      if (!row || (row.type !== 'int' && row.type !== 'real')) continue;
+      if (!optionAccepts(row, el.value)) {
+        const more = el.closest('details.more-options');
+        if (more) more.open = true;
+        return [`${row.label || row.name} must be ${row.accepts}.`, el];
+      }
+    }
     return null;
   }
 
@@ -268,13 +296,12 @@ export function initCreate({ onCreated }) {
     const field = multi() ? 'images' : 'image';
     for (const it of items) fd.append(field, it.file, it.file.name);
     if (multi()) for (const it of items) fd.append('view', `${it.az},${it.el}`);
-    if (engineSelect.value) fd.append('engine', engineSelect.value);
-    fd.append('resolution', String(Number(opt.resolution.value)));
-    fd.append('faces', String(Number(opt.faces.value)));
-    fd.append('foreground_ratio', String(Number(opt.foreground.value)));
-    fd.append('remove_bg', opt.removeBg.value);
-    fd.append('size', String(Number(opt.size.value)));
-    fd.append('origin', opt.origin.value);
+    // Each option under its API field; an empty choice is the server's default.
+    for (const el of optionControls) {
+      if (el.type === 'checkbox') fd.append(el.name, el.checked ? 'true' : 'false');
+      else if (el.value === '') continue;
+      else fd.append(el.name, el.type === 'number' ? String(Number(el.value)) : el.value);
+    }
     return fd;
   }
 
@@ -341,8 +368,36 @@ export function initCreate({ onCreated }) {
     showError('');
     applyMode();
   });
-  for (const el of Object.values(opt)) el.addEventListener('input', changed);
-  engineSelect.addEventListener('change', changed);
+  // A value the person chose is kept when the server's defaults arrive.
+  function watchControl(el) {
+    const touched = () => {
+      el.dataset.touched = 'true';
+      changed();
+    };
+    el.addEventListener('input', touched);
+    el.addEventListener('change', touched);
+  }
+  optionControls.forEach(watchControl);
+
+  // A control for an option of the table the page has none for: a number
+  // field, a list of the choices or a check box, labelled and explained by
+  // the table.
+  function makeControl(row) {
+    if (row.type === 'bool')
+      return h('label', { class: 'check', title: row.help }, h('input', { type: 'checkbox', name: row.name }), row.label || row.name);
+    let input;
+    if (row.type === 'enum') {
+      input = h('select', { name: row.name }, ...row.choices.map((c) => h('option', { value: c }, c)));
+    } else {
+      input = h('input', {
+        type: 'number',
+        name: row.name,
+        step: row.type === 'int' ? '1' : 'any',
+        inputmode: row.type === 'int' ? 'numeric' : 'decimal',
+      });
+    }
+    return h('label', { title: row.help }, h('span', {}, row.label || row.name), input);
+  }
 
   ['dragenter', 'dragover'].forEach((type) =>
     dropZone.addEventListener(type, (e) => {
@@ -388,6 +443,53 @@ export function initCreate({ onCreated }) {
   applyMode();
 
   return {
+    // Takes the server's option table and limits (GET /options): each
+    // control's range, step, default and choices, the label's range, the
+    // size and count limits of the pictures. Marks the form
+    // data-options="loaded" for whoever waits on it.
+    setOptions(info) {
+      table = new Map((info.options || []).map((row) => [row.name, row]));
+      const missing = Array.from(table.values()).filter(
+        (row) => row.api && !row.per_view && ['int', 'real', 'enum', 'bool'].includes(row.type) && !optionControls.some((el) => el.name === row.name),
+      );
+      if (missing.length > 0 && !optionsPanel.querySelector('details.more-options')) {
+        optionsPanel.append(
+          h('details', { class: 'more-options' }, h('summary', {}, 'More options'), h('div', { class: 'option-grid' }, ...missing.map(makeControl))),
+        );
+        const added = Array.from(optionsPanel.querySelectorAll('details.more-options [name]'));
+        added.forEach(watchControl);
+        optionControls = optionControls.concat(added);
+      }
+      const l = info.limits || {};
+      if (Number.isFinite(l.max_file_bytes)) limits.maxFileBytes = l.max_file_bytes;
+      if (Number.isFinite(l.min_images)) limits.minViews = l.min_images;
+      if (Number.isFinite(l.max_images)) limits.maxViews = l.max_images;
+      if (Array.isArray(l.image_types) && l.image_types.length) limits.types = new Set(l.image_types);
+      for (const el of optionControls) {
+        const row = table.get(el.name);
+        if (!row) continue;
+        el.title = row.help;
+        if (row.type === 'int' || row.type === 'real') {
+          el.min = String(row.zero_off ? Math.min(0, row.min) : row.min);
+          el.max = String(row.max);
+          if (row.type === 'int') el.step = '1';
+          const range = form.querySelector(`[data-range="${row.name}"]`);
+          if (range) range.textContent = optionRange(row);
+        }
+        // The engines are the ones loaded now (setEngines), not every kind.
+        if (row.type === 'enum' && el.tagName === 'SELECT' && Array.isArray(row.choices) && row.name !== 'engine') {
+          // The page's wording for the choices it knows; the bare name for
+          // a choice it does not; none for a choice the server lacks.
+          for (const o of Array.from(el.options)) if (o.value && !row.choices.includes(o.value)) o.remove();
+          for (const c of row.choices) if (!Array.from(el.options).some((o) => o.value === c)) el.append(h('option', { value: c }, c));
+        }
+        if (row.default === null || row.default === undefined || el.dataset.touched === 'true') continue;
+        if (el.type === 'checkbox') el.checked = row.default === true;
+        else el.value = String(row.default);
+      }
+      applyMode();
+      form.dataset.options = 'loaded';
+    },
     // Fills the engine choice from /health (the engines the server has loaded).
     setEngines(names) {
       const keep = engineSelect.value;
@@ -401,11 +503,12 @@ export function initCreate({ onCreated }) {
     // block: the rembg model the server uses, or that it has none.
     setBackground(bg) {
       const model = bg && bg.model;
-      const choice = (v) => opt.removeBg.querySelector(`option[value="${v}"]`);
+      const choice = (v) => removeBg.querySelector(`option[value="${v}"]`);
+      if (!choice('auto') || !choice('model')) return;
       choice('auto').textContent = model ? `remove automatically (${model})` : 'remove automatically (by colour: no model on the server)';
       choice('model').textContent = model ? `remove with ${model}` : 'remove with a rembg model (none on the server)';
       choice('model').disabled = !model;
-      if (!model && opt.removeBg.value === 'model') opt.removeBg.value = 'auto';
+      if (!model && removeBg.value === 'model') removeBg.value = 'auto';
     },
   };
 }

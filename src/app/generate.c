@@ -32,6 +32,8 @@
 #include "ln_threads.h"
 #include "ln_time.h"
 
+/* The generation options' lines come from their table (ln_options.h);
+ * the rest are this command's own. */
 static void ln__generate_help(void)
 {
     puts("Usage: lunar-nova generate [options] IMAGE... -o OUT.{glb,obj,ply,stl}\n"
@@ -42,42 +44,21 @@ static void ln__generate_help(void)
          "Several images (2-8) of one object from known views: the silhouettes are\n"
          "carved into a visual hull, coloured from the best view (sculpt engine).\n"
          "\n"
-         "Input and engine:\n"
-         "  --engine triposr|sculpt  engine to use (default: triposr when its weights are\n"
-         "                           found, else sculpt; the log says which and why)\n"
-         "  --model PATH|REPO_ID     TripoSR weights: a folder with config.yaml and\n"
+         "Input and engine:");
+    ln_options_help(stdout, LN_OPTION_GROUP_INPUT);
+    puts("  --model PATH|REPO_ID     TripoSR weights: a folder with config.yaml and\n"
          "                           model.ckpt (or model.safetensors), a weights file with\n"
          "                           config.yaml beside it, or a repo id in the local\n"
          "                           Hugging Face cache (default stabilityai/TripoSR;\n"
          "                           HF_HOME, HF_HUB_CACHE; `lunar-nova models pull` fetches)\n"
-         "  --view AZ[,EL]           view of the next image in degrees, once per image\n"
-         "                           (default: azimuths 0, 360/N, ... at elevation 0;\n"
-         "                           az 0 = front, az 90 = camera on +X, el 90 = top)\n"
-         "  --projection ortho|perspective   multi-view camera model (default ortho)\n"
-         "  --ortho-size S           world side spanned by each view's image (default 1.25)\n"
-         "  --fov DEG                perspective field of view across the image (default 40)\n"
-         "  --distance D             perspective camera distance (default 2.5)\n"
-         "  --foreground-ratio R     one image: share of the frame the object spans (0.85)\n"
-         "  --remove-bg auto|model|classic|off   separating the object from its\n"
-         "                           background: auto (default) uses the alpha channel\n"
-         "                           when it has one, else a rembg model when one is\n"
-         "                           found, else the classical separation; model and\n"
-         "                           classic force one; off keeps the image as it is\n"
          "  --bg-model NAME|PATH     rembg model (u2net, isnet-general-use, ...) in\n"
          "                           U2NET_HOME, XDG_DATA_HOME/.u2net or ~/.u2net, or an\n"
          "                           .onnx file (default: the first of rembg's general\n"
          "                           models found there, u2net first)\n"
-         "  --no-remove-bg           the same as --remove-bg off\n"
          "\n"
-         "Mesh:\n"
-         "  --resolution N           marching-cubes grid per axis, 32 to 512 (default 256)\n"
-         "  --faces N                simplify to at most N faces (default 100000, 0 = off)\n"
-         "  --smooth N               Taubin smoothing iterations (default 8, 0 = off)\n"
-         "  --keep-floaters          keep every part, not only the main one\n"
-         "  --no-fill-holes          leave holes open\n"
-         "  --size METRES            largest extent of the model (default 1)\n"
-         "  --origin center|bottom   centre at the origin, or stand on y = 0 (default center)\n"
-         "\n"
+         "Mesh:");
+    ln_options_help(stdout, LN_OPTION_GROUP_MESH);
+    puts("\n"
          "Output and run:\n"
          "  -o, --output FILE        output file; the format comes from its extension\n"
          "  --json                   print the result's statistics as JSON on stdout\n"
@@ -92,50 +73,21 @@ static void ln__generate_help(void)
          "Exit status: 0 done, 1 internal failure, 2 bad usage or bad input.");
 }
 
+/* getopt values: this command's own options, then two per row of the
+ * option table (its flag, and its flag that turns it off). */
 enum {
-    OPT_ENGINE = 256,
-    OPT_VIEW,
-    OPT_PROJECTION,
-    OPT_ORTHO_SIZE,
-    OPT_FOV,
-    OPT_DISTANCE,
-    OPT_RATIO,
-    OPT_NO_REMOVE_BG,
-    OPT_REMOVE_BG,
-    OPT_BG_MODEL,
-    OPT_RESOLUTION,
-    OPT_FACES,
-    OPT_SMOOTH,
-    OPT_KEEP_FLOATERS,
-    OPT_NO_FILL_HOLES,
-    OPT_SIZE,
-    OPT_ORIGIN,
+    OPT_BG_MODEL = 256,
     OPT_JSON,
     OPT_THREADS,
     OPT_QUIET,
     OPT_MODEL,
     OPT_SAVE_SCENE,
     OPT_SAVE_DENSITY,
+    OPT_TABLE, /* + 2 * row (+ 1 for the row's cli_off) */
 };
 
-static const struct option ln__options[] = {
-    {"engine", required_argument, NULL, OPT_ENGINE},
-    {"view", required_argument, NULL, OPT_VIEW},
-    {"projection", required_argument, NULL, OPT_PROJECTION},
-    {"ortho-size", required_argument, NULL, OPT_ORTHO_SIZE},
-    {"fov", required_argument, NULL, OPT_FOV},
-    {"distance", required_argument, NULL, OPT_DISTANCE},
-    {"foreground-ratio", required_argument, NULL, OPT_RATIO},
-    {"no-remove-bg", no_argument, NULL, OPT_NO_REMOVE_BG},
-    {"remove-bg", required_argument, NULL, OPT_REMOVE_BG},
+static const struct option ln__own_options[] = {
     {"bg-model", required_argument, NULL, OPT_BG_MODEL},
-    {"resolution", required_argument, NULL, OPT_RESOLUTION},
-    {"faces", required_argument, NULL, OPT_FACES},
-    {"smooth", required_argument, NULL, OPT_SMOOTH},
-    {"keep-floaters", no_argument, NULL, OPT_KEEP_FLOATERS},
-    {"no-fill-holes", no_argument, NULL, OPT_NO_FILL_HOLES},
-    {"size", required_argument, NULL, OPT_SIZE},
-    {"origin", required_argument, NULL, OPT_ORIGIN},
     {"output", required_argument, NULL, 'o'},
     {"json", no_argument, NULL, OPT_JSON},
     {"threads", required_argument, NULL, OPT_THREADS},
@@ -144,8 +96,28 @@ static const struct option ln__options[] = {
     {"save-scene-codes", required_argument, NULL, OPT_SAVE_SCENE},
     {"save-density", required_argument, NULL, OPT_SAVE_DENSITY},
     {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
 };
+#define LN__N_OWN (sizeof ln__own_options / sizeof ln__own_options[0])
+#define LN__MAX_LONGOPTS (LN__N_OWN + 64 + 1)
+
+/* The getopt table: the option table's flags, then this command's. */
+static void ln__build_longopts(struct option *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ln_option_count && n + 2 < LN__MAX_LONGOPTS - LN__N_OWN; i++) {
+        const struct ln_option *o = &ln_option_table[i];
+        if (o->cli)
+            out[n++] = (struct option){o->cli,
+                                       o->type == LN_OPTION_BOOL ? no_argument
+                                                                 : required_argument,
+                                       NULL, OPT_TABLE + 2 * (int)i};
+        if (o->cli_off)
+            out[n++] = (struct option){o->cli_off, no_argument, NULL, OPT_TABLE + 2 * (int)i + 1};
+    }
+    for (size_t i = 0; i < LN__N_OWN; i++)
+        out[n++] = ln__own_options[i];
+    out[n] = (struct option){NULL, 0, NULL, 0};
+}
 
 static int ln__usage_error(const char *fmt, const char *arg)
 {
@@ -306,25 +278,54 @@ struct ln__gen_args {
     int fmt;       /* enum ln_mesh_format of output */
 };
 
-/* One option of the command line into g: LN_EXIT_OK to go on,
- * LN_EXIT_USAGE after its one-line reason, or -1 for --help (printed). */
-static int ln__generate_option(struct ln__gen_args *g, int c, int long_index)
+/* A row of the option table given on the command line (off: its cli_off
+ * flag): the engine and the views are this command's to keep, the rest go
+ * into g->opt through the table. */
+static int ln__generate_table_option(struct ln__gen_args *g, const struct ln_option *o, int off)
 {
-    long l;
-    switch (c) {
-    case 'h':
-        ln__generate_help();
-        return -1;
-    case 'o':
-        g->output = optarg;
-        return LN_EXIT_OK;
-    case OPT_ENGINE:
+    if (strcmp(o->name, "engine") == 0) {
         if (strcmp(optarg, "triposr") == 0)
             g->choice = LN__ENGINE_TRIPOSR;
         else if (strcmp(optarg, "sculpt") == 0)
             g->choice = LN__ENGINE_SCULPT;
         else
             return ln__usage_error("unknown engine '%s' (available: triposr, sculpt)", optarg);
+        return LN_EXIT_OK;
+    }
+    if (o->type == LN_OPTION_VIEW) {
+        if (g->n_views == LN_MAX_VIEWS)
+            return ln__usage_error("at most 8 views%s", "");
+        if (ln_view_parse(optarg, &g->views[g->n_views]) < 0)
+            return ln__usage_error(
+                "--view wants AZ[,EL] in degrees with -90 <= EL <= 90 (got '%s')", optarg);
+        g->n_views++;
+        return LN_EXIT_OK;
+    }
+    /* The message names the flag as given: "--resolution wants ...". A
+     * flag without a value is a switch: on for cli, off for cli_off. */
+    const char *flag = off ? o->cli_off : o->cli, *value = optarg;
+    if (off || o->type == LN_OPTION_BOOL)
+        value = off ? "false" : "true";
+    struct ln_error perr = {0};
+    if (ln_option_parse(o, flag, value, &g->opt, &perr) < 0)
+        return ln__usage_error("--%s", perr.message);
+    return LN_EXIT_OK;
+}
+
+/* One option of the command line into g: LN_EXIT_OK to go on,
+ * LN_EXIT_USAGE after its one-line reason, or -1 for --help (printed). */
+static int ln__generate_option(struct ln__gen_args *g, int c)
+{
+    long l;
+    if (c >= OPT_TABLE && (size_t)(c - OPT_TABLE) / 2 < ln_option_count)
+        return ln__generate_table_option(g, &ln_option_table[(c - OPT_TABLE) / 2],
+                                         (c - OPT_TABLE) % 2);
+    switch (c) {
+    case 'h':
+        ln__generate_help();
+        return -1;
+    case 'o':
+        g->output = optarg;
         return LN_EXIT_OK;
     case OPT_MODEL:
         if (!*optarg)
@@ -343,41 +344,6 @@ static int ln__generate_option(struct ln__gen_args *g, int c, int long_index)
     case OPT_SAVE_DENSITY:
         g->saves.density = optarg;
         return LN_EXIT_OK;
-    case OPT_VIEW:
-        if (g->n_views == LN_MAX_VIEWS)
-            return ln__usage_error("at most 8 views%s", "");
-        if (ln_view_parse(optarg, &g->views[g->n_views]) < 0)
-            return ln__usage_error(
-                "--view wants AZ[,EL] in degrees with -90 <= EL <= 90 (got '%s')", optarg);
-        g->n_views++;
-        return LN_EXIT_OK;
-    case OPT_PROJECTION:
-    case OPT_ORTHO_SIZE:
-    case OPT_FOV:
-    case OPT_DISTANCE:
-    case OPT_RATIO:
-    case OPT_RESOLUTION:
-    case OPT_FACES:
-    case OPT_SMOOTH:
-    case OPT_SIZE:
-    case OPT_ORIGIN:
-    case OPT_NO_REMOVE_BG:
-    case OPT_REMOVE_BG:
-    case OPT_KEEP_FLOATERS:
-    case OPT_NO_FILL_HOLES: {
-        /* Shared with the HTTP upload fields: same names, same ranges. */
-        const char *name = ln__options[long_index].name, *value = optarg;
-        if (c == OPT_NO_REMOVE_BG)
-            name = "remove-bg", value = "false";
-        else if (c == OPT_KEEP_FLOATERS)
-            value = "true";
-        else if (c == OPT_NO_FILL_HOLES)
-            name = "fill-holes", value = "false";
-        struct ln_error perr = {0};
-        if (ln_generate_option_set(&g->opt, name, value, &perr) < 0)
-            return ln__usage_error("--%s", perr.message);
-        return LN_EXIT_OK;
-    }
     case OPT_JSON:
         g->json = 1;
         return LN_EXIT_OK;
@@ -486,10 +452,12 @@ int ln_app_generate(int argc, char **argv)
     ln_generate_options_default(&g.opt);
     g.choice = LN__ENGINE_AUTO;
 
+    struct option longopts[LN__MAX_LONGOPTS];
+    ln__build_longopts(longopts);
     optind = 1;
-    int c, long_index = 0;
-    while ((c = getopt_long(argc, argv, "o:h", ln__options, &long_index)) != -1) {
-        int st = ln__generate_option(&g, c, long_index);
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        int st = ln__generate_option(&g, c);
         if (st != LN_EXIT_OK)
             return st < 0 ? LN_EXIT_OK : st;
     }

@@ -7,6 +7,7 @@
  */
 #include "ln_bake.h"
 #include "ln_engine.h"
+#include "ln_options.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -119,24 +120,11 @@ static int ln__check_request(const struct ln_engine_input *in,
                 return rc;
         }
     }
-    if ((rc = ln__check_range(opt->resolution, 32, 512, "resolution", err)) < 0 ||
-        (rc = ln__check_range(opt->foreground_ratio, 0.1, 1.0, "foreground ratio", err)) < 0 ||
-        (rc = ln__check_range(opt->size, 1e-6, 1e6, "size", err)) < 0 ||
-        (rc = ln__check_range(opt->camera.ortho_size, 1e-3, 1e3, "ortho size", err)) < 0 ||
-        (rc = ln__check_range(opt->camera.fov_deg, 1, 150, "field of view", err)) < 0 ||
-        (rc = ln__check_range(opt->camera.distance, 1e-3, 1e3, "camera distance", err)) < 0 ||
-        (rc = ln__check_range(opt->smooth_iterations, 0, 1000, "smoothing iterations", err)) <
-            0 ||
+    /* The options' ranges are their table's (ln_options.h); the hole size
+     * is the switch's value underneath, not a row of its own. */
+    if ((rc = ln_generate_options_check(opt, err)) < 0 ||
         (rc = ln__check_range(opt->fill_holes, 0, 1000000, "hole size", err)) < 0)
         return rc;
-    if (opt->texture_size != 0 && (opt->texture_size < 64 || opt->texture_size > 8192))
-        return ln_error_set(err, LN_EINVAL,
-                            "a texture must be 64 to 8192 texels wide, or 0 for vertex colours "
-                            "(got %d)",
-                            opt->texture_size);
-    if (opt->target_faces != 0 && opt->target_faces < 4)
-        return ln_error_set(err, LN_EINVAL, "a target face count must be at least 4 (got %zu)",
-                            opt->target_faces);
     return LN_OK;
 }
 

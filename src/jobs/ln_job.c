@@ -17,6 +17,7 @@
 
 #include "ln_background.h"
 #include "ln_log.h"
+#include "ln_options.h"
 #include "ln_sys.h"
 #include "ln_time.h"
 
@@ -164,26 +165,34 @@ static json_t *ln__float_json(float f)
 
 /* ---- serialisation ---- */
 
+/* The options object: one member per row of the option table, typed as
+ * the table says. */
 static json_t *ln__options_json(const struct ln_generate_options *o)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "resolution", json_integer(o->resolution));
-    json_object_set_new(j, "faces", json_integer((json_int_t)o->target_faces));
-    json_object_set_new(j, "foreground_ratio", ln__float_json(o->foreground_ratio));
-    json_object_set_new(j, "remove_bg", json_string(ln_remove_bg_name(o->remove_bg)));
-    json_object_set_new(j, "projection", json_string(o->camera.projection ==
-                                                             LN_PROJECTION_PERSPECTIVE
-                                                         ? "perspective"
-                                                         : "ortho"));
-    json_object_set_new(j, "ortho_size", ln__float_json(o->camera.ortho_size));
-    json_object_set_new(j, "fov", ln__float_json(o->camera.fov_deg));
-    json_object_set_new(j, "distance", ln__float_json(o->camera.distance));
-    json_object_set_new(j, "size", ln__float_json(o->size));
-    json_object_set_new(j, "origin",
-                        json_string(o->origin == LN_MESH_ORIGIN_BOTTOM ? "bottom" : "center"));
-    json_object_set_new(j, "smooth", json_integer(o->smooth_iterations));
-    json_object_set_new(j, "fill_holes", json_boolean(o->fill_holes > 0));
-    json_object_set_new(j, "keep_floaters", json_boolean(!o->keep_main_component));
+    for (size_t i = 0; i < ln_option_count; i++) {
+        const struct ln_option *row = &ln_option_table[i];
+        if (!row->get || (row->flags & LN_OPTION_NO_RECORD))
+            continue;
+        struct ln_option_value v = {0.0, ""};
+        row->get(o, &v);
+        json_t *x;
+        switch (row->type) {
+        case LN_OPTION_INT:
+            x = json_integer((json_int_t)v.number);
+            break;
+        case LN_OPTION_REAL:
+            x = ln__float_json((float)v.number);
+            break;
+        case LN_OPTION_BOOL:
+            x = json_boolean(v.number != 0);
+            break;
+        default:
+            x = json_string(v.word ? v.word : "");
+            break;
+        }
+        json_object_set_new(j, row->name, x);
+    }
     return j;
 }
 
@@ -345,23 +354,6 @@ static int ln__get_bool(const json_t *obj, const char *key, int required, int *d
     return LN_OK;
 }
 
-/* remove_bg: a mode name, or true/false as records of earlier versions
- * hold it (auto, off). */
-static int ln__get_remove_bg(const json_t *obj, int *dst, struct ln_error *err)
-{
-    json_t *v;
-    int rc = ln__member(obj, "remove_bg", 1, &v, err);
-    if (rc < 0 || !v)
-        return rc;
-    if (json_is_boolean(v)) {
-        *dst = json_is_true(v) ? LN_REMOVE_BG_AUTO : LN_REMOVE_BG_OFF;
-        return LN_OK;
-    }
-    if (!json_is_string(v) || ln_remove_bg_parse(json_string_value(v), dst) < 0)
-        return ln__bad(err, "remove_bg", "is not auto, model, classic or off");
-    return LN_OK;
-}
-
 static int ln__get_time(const json_t *obj, const char *key, int required, double *dst,
                         struct ln_error *err)
 {
@@ -394,61 +386,68 @@ int ln_job_input_name_valid(const char *f)
     return strcmp(p, ".png") == 0 || strcmp(p, ".jpg") == 0 || strcmp(p, ".webp") == 0;
 }
 
+/* One row of the option table out of the record's options object, with
+ * the table's type and range: a number, a switch, a name. Records of
+ * earlier versions hold remove_bg as true/false and fill_holes as the
+ * largest hole (an integer); both are still read. */
+static int ln__option_from_json(const json_t *o, const struct ln_option *row,
+                                struct ln_generate_options *opt, struct ln_error *err)
+{
+    json_t *v;
+    int rc = ln__member(o, row->name, 1, &v, err);
+    if (rc < 0)
+        return rc;
+    struct ln_option_value val = {0.0, NULL};
+    switch (row->type) {
+    case LN_OPTION_INT:
+        if (!json_is_integer(v))
+            return ln__bad(err, row->name, "is not an integer");
+        val.number = (double)json_integer_value(v);
+        if (!ln_option_in_range(row, val.number))
+            return ln__bad(err, row->name, "is out of range");
+        break;
+    case LN_OPTION_REAL:
+        if (!json_is_number(v))
+            return ln__bad(err, row->name, "is not a number");
+        val.number = json_number_value(v);
+        if (!ln_option_in_range(row, val.number))
+            return ln__bad(err, row->name, "is out of range");
+        break;
+    case LN_OPTION_BOOL:
+        if (json_is_boolean(v))
+            val.number = json_is_true(v);
+        else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                 json_integer_value(v) <= 1000000)
+            val.number = (double)json_integer_value(v);
+        else
+            return ln__bad(err, row->name, "is not true or false");
+        break;
+    default:
+        if (json_is_boolean(v))
+            val.word = json_is_true(v) ? "true" : "false";
+        else if (json_is_string(v))
+            val.word = json_string_value(v);
+        else
+            return ln__bad(err, row->name, "is not a string");
+        break;
+    }
+    if (row->set(opt, &val) < 0)
+        return ln_error_set(err, LN_EFORMAT, "job field \"%s\" is not %s", row->name, row->want);
+    return LN_OK;
+}
+
 static int ln__options_from_json(const json_t *o, struct ln_generate_options *opt,
                                  struct ln_error *err)
 {
-    int rc;
-    json_int_t i = 0;
-    char s[16];
     ln_generate_options_default(opt);
-    if ((rc = ln__get_int(o, "resolution", 1, 1, 1 << 16, &i, err)) < 0)
-        return rc;
-    opt->resolution = (int)i;
-    if ((rc = ln__get_int(o, "faces", 1, 0, (json_int_t)1 << 40, &i, err)) < 0)
-        return rc;
-    opt->target_faces = (size_t)i;
-    if ((rc = ln__get_float(o, "foreground_ratio", 1, 0, 1e6, &opt->foreground_ratio, err)) < 0 ||
-        (rc = ln__get_remove_bg(o, &opt->remove_bg, err)) < 0 ||
-        (rc = ln__get_string(o, "projection", 1, s, sizeof s, err)) < 0)
-        return rc;
-    if (strcmp(s, "ortho") == 0)
-        opt->camera.projection = LN_PROJECTION_ORTHO;
-    else if (strcmp(s, "perspective") == 0)
-        opt->camera.projection = LN_PROJECTION_PERSPECTIVE;
-    else
-        return ln__bad(err, "projection", "is neither ortho nor perspective");
-    if ((rc = ln__get_float(o, "ortho_size", 1, 0, 1e6, &opt->camera.ortho_size, err)) < 0 ||
-        (rc = ln__get_float(o, "fov", 1, 0, 1e6, &opt->camera.fov_deg, err)) < 0 ||
-        (rc = ln__get_float(o, "distance", 1, 0, 1e6, &opt->camera.distance, err)) < 0 ||
-        (rc = ln__get_float(o, "size", 1, 0, 1e9, &opt->size, err)) < 0 ||
-        (rc = ln__get_string(o, "origin", 1, s, sizeof s, err)) < 0)
-        return rc;
-    if (strcmp(s, "center") == 0)
-        opt->origin = LN_MESH_ORIGIN_CENTER;
-    else if (strcmp(s, "bottom") == 0)
-        opt->origin = LN_MESH_ORIGIN_BOTTOM;
-    else
-        return ln__bad(err, "origin", "is neither center nor bottom");
-    if ((rc = ln__get_int(o, "smooth", 1, 0, 1000000, &i, err)) < 0)
-        return rc;
-    opt->smooth_iterations = (int)i;
-    /* fill_holes is a switch in the API; an integer (the largest hole, in
-     * boundary edges) is accepted too. */
-    json_t *fh = json_object_get(o, "fill_holes");
-    if (!fh)
-        return ln__bad(err, "fill_holes", "is missing");
-    if (json_is_boolean(fh)) {
-        if (!json_is_true(fh))
-            opt->fill_holes = 0;
-    } else if ((rc = ln__get_int(o, "fill_holes", 1, 0, 1000000, &i, err)) < 0) {
-        return ln__bad(err, "fill_holes", "is not true or false");
-    } else {
-        opt->fill_holes = (int)i;
+    for (size_t i = 0; i < ln_option_count; i++) {
+        const struct ln_option *row = &ln_option_table[i];
+        if (!row->set || (row->flags & LN_OPTION_NO_RECORD))
+            continue;
+        int rc = ln__option_from_json(o, row, opt, err);
+        if (rc < 0)
+            return rc;
     }
-    int floaters = 0;
-    if ((rc = ln__get_bool(o, "keep_floaters", 1, &floaters, err)) < 0)
-        return rc;
-    opt->keep_main_component = !floaters;
     return LN_OK;
 }
 

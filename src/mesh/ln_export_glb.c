@@ -343,7 +343,11 @@ static int ln__glb_accessor(const struct ln__glb *g, const json_t *index, const 
                             what);
     }
     a->component_type = (int)ct;
-    a->normalized = json_is_true(json_object_get(acc, "normalized"));
+    const json_t *norm = json_object_get(acc, "normalized");
+    if (norm && !json_is_boolean(norm))
+        return ln_error_set(err, LN_EFORMAT, "GLB: the %s accessor's normalized is not true or false",
+                            what);
+    a->normalized = json_is_true(norm);
 
     size_t count, offset;
     if (!json_object_get(acc, "count") || ln__json_member(acc, "count", 0, &count) < 0 ||

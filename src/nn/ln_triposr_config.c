@@ -420,7 +420,13 @@ int ln_vit_config_load_json(const char *json_path, struct ln_vit_config *vit, st
         }
         vit->ln_eps = (float)json_number_value(eps);
     }
+    /* A switch: anything but true or false (a 1, a "true") is refused
+     * rather than read as false, which would drop the biases silently. */
     json_t *qkv = json_object_get(root, "qkv_bias");
+    if (qkv && !json_is_boolean(qkv)) {
+        rc = ln_error_set(err, LN_EMODEL, "%s: qkv_bias must be true or false", json_path);
+        goto cleanup;
+    }
     vit->qkv_bias = qkv ? json_is_true(qkv) : 1;
     if (vit->hidden % vit->heads != 0) {
         rc = ln_error_set(err, LN_EMODEL,

@@ -110,6 +110,7 @@ enum {
 static const struct ln__route ln__routes[] = {
     {"GET", "/health", ln__h_health, LN__ROUTE_PUBLIC},
     {"GET", "/metrics", ln__h_metrics, 0},
+    {"GET", "/options", ln__h_options, LN__ROUTE_PUBLIC},
     {"POST", "/generate", NULL, LN__ROUTE_JOBS | LN__ROUTE_UPLOAD},
     {"POST", "/generate/multi", NULL, LN__ROUTE_JOBS | LN__ROUTE_UPLOAD | LN__ROUTE_MULTI},
     {"GET", "/jobs", ln__h_jobs_list, LN__ROUTE_JOBS},
@@ -255,7 +256,8 @@ enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_typ
 
 /*
  * DESIGN: the API token. With --api-token, every route but the public ones
- * (GET /health, the static UI) needs the token, from any one of:
+ * (GET /health, GET /options, the static UI) needs the token, from any one
+ * of:
  *   - `Authorization: Bearer <token>` or `X-API-Token: <token>`, for scripts;
  *   - the cookie `lunar_nova_token=<token>`, for the web UI: a browser
  *     cannot add headers to an EventSource, an <img> or a download link, but

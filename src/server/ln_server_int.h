@@ -158,6 +158,7 @@ void ln__guard_headers(const struct ln_server *srv, struct MHD_Response *resp);
 /* Route handlers. */
 enum MHD_Result ln__h_health(struct ln__req *req);
 enum MHD_Result ln__h_metrics(struct ln__req *req);
+enum MHD_Result ln__h_options(struct ln__req *req);
 enum MHD_Result ln__h_jobs_list(struct ln__req *req);
 enum MHD_Result ln__h_job_get(struct ln__req *req);
 enum MHD_Result ln__h_job_events(struct ln__req *req);

@@ -93,14 +93,6 @@ struct ln__upload {
     int replayed;
 };
 
-/* Option fields: the CLI flag names with '_' for '-'. */
-static const char *const ln__option_fields[] = {
-    "resolution", "faces",      "engine", "foreground_ratio", "remove_bg",
-    "projection", "ortho_size", "fov",    "distance",         "size",
-    "origin",     "smooth",     "keep_floaters", "fill_holes",
-};
-#define LN__N_OPTION_FIELDS (sizeof ln__option_fields / sizeof ln__option_fields[0])
-
 static void ln__fail(struct ln__upload *up, int status, const char *code, const char *fmt, ...)
     LN_PRINTF(4, 5);
 
@@ -196,12 +188,14 @@ static void ln__display_name(char *dst, size_t n, const char *filename, int inde
         snprintf(dst, n, "image-%d", index + 1);
 }
 
-static int ln__is_option_field(const char *key)
+/* Option fields are the option table's API fields, spelt exactly (no
+ * dashes); a per-view field only where there are views. */
+static int ln__is_option_field(const char *key, int multi)
 {
-    for (size_t i = 0; i < LN__N_OPTION_FIELDS; i++)
-        if (strcmp(key, ln__option_fields[i]) == 0)
-            return 1;
-    return 0;
+    const struct ln_option *o = ln_option_find(key);
+    if (!o || strcmp(o->name, key) != 0 || (o->flags & LN_OPTION_NO_API))
+        return 0;
+    return multi || !(o->flags & LN_OPTION_PER_VIEW);
 }
 
 /* Starts a new part; returns 0, or -1 after recording why it is refused. */
@@ -245,9 +239,8 @@ static int ln__part_begin(struct ln__upload *up, const char *key, const char *fi
         up->cur_file = up->n_files++;
         return 0;
     }
-    int known = ln__is_option_field(key);
-    if (up->multi && (strcmp(key, "view") == 0 || strcmp(key, "views") == 0))
-        known = 1;
+    /* "views", all views in one field, is the multi-view upload's own. */
+    int known = ln__is_option_field(key, up->multi) || (up->multi && strcmp(key, "views") == 0);
     if (!known) {
         if (strcmp(key, file_key) == 0)
             ln__fail(up, MHD_HTTP_BAD_REQUEST, "EINVAL",

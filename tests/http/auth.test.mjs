@@ -50,8 +50,8 @@ const upload = (headers) =>
     body: form([{ field: 'image', name: 'mug.png', bytes: mug }], [['resolution', 48]]),
   });
 
-test('public routes need no token: /health and the static UI', async () => {
-  for (const p of ['/health', '/', '/app.js', '/api.js', '/style.css', '/vendor/three/build/three.module.js'])
+test('public routes need no token: /health, /options and the static UI', async () => {
+  for (const p of ['/health', '/options', '/', '/app.js', '/api.js', '/style.css', '/vendor/three/build/three.module.js'])
     assert.equal(await status(p), 200, p);
 });
 

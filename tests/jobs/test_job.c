@@ -208,6 +208,23 @@ static void test_remove_bg_forms(void **state)
     }
 }
 
+/* Records of earlier versions may hold fill_holes as the largest hole
+ * closed, an integer: it is kept as it is, and 0 is off. */
+static void test_fill_holes_as_size(void **state)
+{
+    struct ln_job job, back;
+    ln__full_job(&job);
+    const int sizes[] = {50, 0};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *j = ln_job_to_json(&job);
+        json_object_set_new(json_object_get(j, "options"), "fill_holes", json_integer(sizes[k]));
+        struct ln_error err = {0};
+        assert_int_equal(ln_job_from_json(j, &back, &err), LN_OK);
+        assert_int_equal(back.options.fill_holes, sizes[k]);
+        json_decref(j);
+    }
+}
+
 static void test_json_unset_times_are_null(void **state)
 {
     struct ln_job job, back;
@@ -281,6 +298,14 @@ static void test_json_rejects_bad_fields(void **state)
     ln__expect_bad("options", "projection", json_string("fisheye"), "\"projection\"");
     ln__expect_bad("options", "origin", NULL, "\"origin\"");
     ln__expect_bad("options", "faces", json_integer(-1), "\"faces\"");
+    /* The option table's ranges and types hold on read too: the upload
+     * refuses these, so a record holding them was edited or damaged. */
+    ln__expect_bad("options", "resolution", json_integer(513), "\"resolution\"");
+    ln__expect_bad("options", "faces", json_integer(3), "\"faces\"");
+    ln__expect_bad("options", "foreground_ratio", json_real(1.5), "\"foreground_ratio\"");
+    ln__expect_bad("options", "size", json_string("1"), "\"size\"");
+    ln__expect_bad("options", "keep_floaters", json_string("yes"), "\"keep_floaters\"");
+    ln__expect_bad("options", "fill_holes", json_integer(-2), "\"fill_holes\"");
     ln__expect_bad(NULL, "views", json_string("0,0"), "\"views\"");
     ln__expect_bad(NULL, "timings", json_array(), "\"timings\"");
     ln__expect_bad(NULL, "mesh", json_integer(3), "\"mesh\"");
@@ -333,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_id_validation),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_remove_bg_forms),
+        cmocka_unit_test(test_fill_holes_as_size),
         cmocka_unit_test(test_json_unset_times_are_null),
         cmocka_unit_test(test_json_rejects_bad_fields),
         cmocka_unit_test(test_set_report),

@@ -767,6 +767,27 @@ static int decode_glb_variant(const char *extra_prims, const char *view_len, con
     return rc;
 }
 
+/* An accessor's "normalized" of another type than true/false is refused
+ * (it was read as false, turning 0..255 colours into 0..255 floats). */
+static void test_glb_normalized_not_boolean(void **state)
+{
+    char json[2048];
+    snprintf(json, sizeof json, tri_json_fmt, "", "36", "3", "2");
+    char *at = strstr(json, "\"normalized\":true");
+    assert_non_null(at);
+    memcpy(at, "\"normalized\":1   ", strlen("\"normalized\":true"));
+    uint8_t bin[56];
+    tri_bin(bin, 2);
+    size_t len;
+    uint8_t *glb = make_glb(json, bin, sizeof bin, &len);
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_mesh_decode(glb, len, LN_MESH_FORMAT_GLB, &m, &err), LN_EFORMAT);
+    assert_non_null(strstr(err.message, "normalized is not true or false"));
+    ln_mesh_free(&m);
+    free(glb);
+}
+
 static void test_glb_reader(void **state)
 {
     struct ln_mesh m = {0};
@@ -1252,6 +1273,7 @@ int main(void)
         cmocka_unit_test(test_ply_reader),
         cmocka_unit_test(test_stl_reader),
         cmocka_unit_test(test_glb_reader),
+        cmocka_unit_test(test_glb_normalized_not_boolean),
         cmocka_unit_test(test_truncated_files),
         cmocka_unit_test(test_random_and_flipped_bytes),
         cmocka_unit_test(test_save_and_load),

@@ -152,6 +152,12 @@ static void test_vit_json(void **state)
     assert_int_equal(ln_file_write_atomic(path, relu, strlen(relu), &err), 0);
     assert_int_equal(ln_vit_config_load_json(path, &vit, &err), LN_EMODEL);
     assert_non_null(strstr(err.message, "hidden_act"));
+    /* A switch of another type is refused, not read as false. */
+    const char *qkv = "{\"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
+                      " \"intermediate_size\": 256, \"qkv_bias\": 1}";
+    assert_int_equal(ln_file_write_atomic(path, qkv, strlen(qkv), &err), 0);
+    assert_int_equal(ln_vit_config_load_json(path, &vit, &err), LN_EMODEL);
+    assert_non_null(strstr(err.message, "qkv_bias must be true or false"));
     const char *broken = "{\"hidden_size\": 64,";
     assert_int_equal(ln_file_write_atomic(path, broken, strlen(broken), &err), 0);
     assert_int_equal(ln_vit_config_load_json(path, &vit, &err), LN_EMODEL);
