@@ -153,7 +153,7 @@ static int ln__check_output_folder(const char *path)
 }
 
 static void ln__print_summary(const char *out, int fmt, const struct ln_generate_report *rep,
-                              int json)
+                              int texture_jpeg, int json)
 {
     const struct ln_mesh_stats *st = &rep->stats;
     if (!json) {
@@ -163,6 +163,10 @@ static void ln__print_summary(const char *out, int fmt, const struct ln_generate
                st->bbox_max[1] - st->bbox_min[1], st->bbox_max[2] - st->bbox_min[2],
                st->watertight ? "watertight" : "not watertight", rep->engine,
                rep->background[0] ? rep->background : "off", rep->total_seconds);
+        if (rep->texture_size > 0)
+            printf("  texture %dx%d %s, %zu UV charts covering %.0f%% of it\n", rep->texture_size,
+                   rep->texture_size, texture_jpeg ? "JPEG" : "PNG", rep->texture_charts,
+                   100.0 * rep->texture_fill);
         return;
     }
     json_t *stages = json_object();
@@ -184,6 +188,12 @@ static void ln__print_summary(const char *out, int fmt, const struct ln_generate
         "warnings", warnings);
     json_object_set_new(root, "background",
                         json_string(rep->background[0] ? rep->background : "off"));
+    if (rep->texture_size > 0)
+        json_object_set_new(root, "texture",
+                            json_pack("{s:i, s:s, s:I, s:f}", "size", rep->texture_size, "format",
+                                      texture_jpeg ? "jpeg" : "png", "charts",
+                                      (json_int_t)rep->texture_charts, "filled",
+                                      rep->texture_fill));
     char *text = json_dumps(root, JSON_COMPACT);
     puts(text);
     free(text);
@@ -436,7 +446,7 @@ static int ln__generate_run(struct ln__gen_args *g, struct ln_error *err)
         ln_report_stage(&rep, "export", ln_time_now() - t1);
         rep.total_seconds = ln_time_now() - t0;
         if (!g->quiet || g->json)
-            ln__print_summary(g->output, g->fmt, &rep, g->json);
+            ln__print_summary(g->output, g->fmt, &rep, g->opt.texture_jpeg, g->json);
     }
     ln_mesh_free(&mesh);
     ln_engine_free(eng);

@@ -183,6 +183,33 @@ static int ln__set_fill_holes(struct ln_generate_options *o, const struct ln_opt
     return 0;
 }
 
+static void ln__get_texture(const struct ln_generate_options *o, struct ln_option_value *v)
+{
+    v->number = o->texture_size;
+}
+
+static int ln__set_texture(struct ln_generate_options *o, const struct ln_option_value *v)
+{
+    o->texture_size = (int)v->number;
+    return 0;
+}
+
+static void ln__get_texture_format(const struct ln_generate_options *o, struct ln_option_value *v)
+{
+    v->word = o->texture_jpeg ? "jpeg" : "png";
+}
+
+static int ln__set_texture_format(struct ln_generate_options *o, const struct ln_option_value *v)
+{
+    if (strcmp(v->word, "png") == 0)
+        o->texture_jpeg = 0;
+    else if (strcmp(v->word, "jpeg") == 0 || strcmp(v->word, "jpg") == 0)
+        o->texture_jpeg = 1;
+    else
+        return -1;
+    return 0;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const char *const ln__both[] = {"triposr", "sculpt", NULL};
@@ -389,6 +416,33 @@ const struct ln_option ln_option_table[] = {
      .group = LN_OPTION_GROUP_MESH,
      .get = ln__get_origin,
      .set = ln__set_origin},
+    {.name = "texture",
+     .label = "Texture size",
+     .cli = "texture",
+     .metavar = "N",
+     .type = LN_OPTION_INT,
+     .min = 64,
+     .max = 8192,
+     .want = "0 (vertex colours) or 64 to 8192 texels",
+     .help = "bake an N x N colour texture onto a UV atlas (1024 and 2048 are typical); 0 "
+             "keeps vertex colours only",
+     .engines = ln__both,
+     .flags = LN_OPTION_ZERO_OFF,
+     .group = LN_OPTION_GROUP_MESH,
+     .get = ln__get_texture,
+     .set = ln__set_texture},
+    {.name = "texture_format",
+     .label = "Texture format",
+     .cli = "texture-format",
+     .metavar = "png|jpeg",
+     .type = LN_OPTION_ENUM,
+     .choices = LN__CHOICES("png", "jpeg"),
+     .want = "png or jpeg",
+     .help = "the baked texture's image format (JPEG: smaller, quality 90)",
+     .engines = ln__both,
+     .group = LN_OPTION_GROUP_MESH,
+     .get = ln__get_texture_format,
+     .set = ln__set_texture_format},
 };
 
 const size_t ln_option_count = sizeof ln_option_table / sizeof ln_option_table[0];

@@ -246,6 +246,11 @@ json_t *ln_job_to_json(const struct ln_job *job)
                       ln__float_json(m->bbox_min[2]), "bbox_max", ln__float_json(m->bbox_max[0]),
                       ln__float_json(m->bbox_max[1]), ln__float_json(m->bbox_max[2]),
                       "watertight", m->watertight, "components", (json_int_t)m->n_components));
+        if (job->texture_size > 0)
+            json_object_set_new(json_object_get(j, "mesh"), "texture",
+                                json_pack("{s:i, s:s, s:I}", "size", job->texture_size, "format",
+                                          job->options.texture_jpeg ? "jpeg" : "png", "charts",
+                                          (json_int_t)job->texture_charts));
     } else {
         json_object_set_new(j, "mesh", json_null());
     }
@@ -539,6 +544,17 @@ static int ln__mesh_from_json(const json_t *obj, struct ln_job *job, struct ln_e
     job->mesh.n_faces = (size_t)f;
     job->mesh.watertight = wt;
     job->mesh.n_components = (size_t)c;
+    json_t *tex = json_object_get(m, "texture");
+    if (tex) {
+        json_int_t size = 0, charts = 0;
+        if (!json_is_object(tex))
+            return ln__bad(err, "texture", "is not an object");
+        if ((rc = ln__get_int(tex, "size", 1, 64, 8192, &size, err)) < 0 ||
+            (rc = ln__get_int(tex, "charts", 0, 0, INT64_MAX, &charts, err)) < 0)
+            return rc;
+        job->texture_size = (int)size;
+        job->texture_charts = (size_t)charts;
+    }
     return LN_OK;
 }
 
@@ -653,6 +669,8 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
     job->timings[job->n_timings++].seconds = rep->total_seconds;
     job->has_mesh = 1;
     job->mesh = rep->stats;
+    job->texture_size = rep->texture_size;
+    job->texture_charts = rep->texture_charts;
     job->n_warnings = rep->n_warnings < LN_REPORT_MAX_WARNINGS ? rep->n_warnings
                                                                 : LN_REPORT_MAX_WARNINGS;
     for (int i = 0; i < job->n_warnings; i++)

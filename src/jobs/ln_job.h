@@ -74,6 +74,8 @@ struct ln_job {
     } timings[LN_JOB_MAX_TIMINGS];
     int has_mesh;
     struct ln_mesh_stats mesh;
+    int texture_size;         /* side of the baked texture, 0: vertex colours only */
+    size_t texture_charts;    /* its UV charts */
     int n_warnings;
     char warnings[LN_REPORT_MAX_WARNINGS][LN_ERROR_MESSAGE_MAX];
     char background[64];                   /* how the object was separated ("" = not yet) */

@@ -70,6 +70,29 @@ head -3 "$tmp/mug.ply" | grep -q 'binary_little_endian' && ok "PLY is binary" ||
 grep -m1 '^v ' "$tmp/mug.obj" | awk 'NF==7{exit 0} {exit 1}' && ok "OBJ has vertex colours" \
     || bad "OBJ has vertex colours"
 
+# --texture: a baked colour texture in the GLB, PNG or JPEG
+expect_status 0 "--texture 512" "$bin" generate "$tmp/mug.png" -o "$tmp/mugtex.glb" \
+    --resolution 128 --texture 512 --json
+cp "$tmp/out.txt" "$tmp/mugtex.json"
+[ "$(json_get "$tmp/mugtex.json" 'j.texture.size + j.texture.format')" = 512png ] \
+    && ok "--json names the texture" || bad "--json names the texture"
+[ "$(json_get "$tmp/mugtex.json" 'j.watertight')" = true ] && ok "textured: still watertight" \
+    || bad "textured: still watertight (seams are not borders)"
+node -e "
+const b=require('fs').readFileSync('$tmp/mugtex.glb'); const n=b.readUInt32LE(12);
+const j=JSON.parse(b.subarray(20,20+n)); const p=j.meshes[0].primitives[0];
+process.exit(p.attributes.TEXCOORD_0!==undefined && j.images[0].mimeType==='image/png' &&
+  j.materials[p.material].pbrMetallicRoughness.baseColorTexture ? 0 : 1)" \
+    && ok "GLB has TEXCOORD_0 and an embedded PNG" || bad "GLB has TEXCOORD_0 and an embedded PNG"
+validate "$tmp/mugtex.glb"
+expect_status 0 "--texture 256 --texture-format jpeg" "$bin" generate "$tmp/mug.png" \
+    -o "$tmp/mugjpg.glb" --resolution 96 --texture 256 --texture-format jpeg --quiet
+validate "$tmp/mugjpg.glb"
+expect_status 2 "--texture 32 is refused" "$bin" generate "$tmp/mug.png" -o "$tmp/x.glb" \
+    --texture 32
+grep -q "64 to 8192" "$tmp/err.txt" && ok "--texture range in the message" \
+    || bad "--texture range in the message"
+
 # --size and --origin
 expect_status 0 "--size 2 --origin bottom" "$bin" generate "$tmp/mug.png" -o "$tmp/mug2.glb" \
     --resolution 96 --size 2 --origin bottom --faces 5000 --json

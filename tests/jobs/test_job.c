@@ -99,6 +99,10 @@ static void ln__full_job(struct ln_job *job)
     job->mesh.bbox_max[2] = 0.125f;
     job->mesh.watertight = 1;
     job->mesh.n_components = 1;
+    job->options.texture_size = 2048;
+    job->options.texture_jpeg = 1;
+    job->texture_size = 2048;
+    job->texture_charts = 87;
     job->n_warnings = 2;
     strcpy(job->warnings[0], "view 2 contradicts the others");
     strcpy(job->warnings[1], "second warning");
@@ -163,6 +167,16 @@ static void test_json_round_trip(void **state)
     assert_string_equal(back.timings[2].name, "total");
     assert_int_equal(back.mesh.n_faces, 1996);
     assert_true(back.mesh.bbox_max[2] == 0.125f);
+    /* what was asked for, and what was baked */
+    assert_int_equal(json_integer_value(json_object_get(opt, "texture")), 2048);
+    assert_string_equal(json_string_value(json_object_get(opt, "texture_format")), "jpeg");
+    json_t *tex = json_object_get(json_object_get(j, "mesh"), "texture");
+    assert_int_equal(json_integer_value(json_object_get(tex, "size")), 2048);
+    assert_string_equal(json_string_value(json_object_get(tex, "format")), "jpeg");
+    assert_int_equal(back.options.texture_size, 2048);
+    assert_int_equal(back.options.texture_jpeg, 1);
+    assert_int_equal(back.texture_size, 2048);
+    assert_int_equal(back.texture_charts, 87);
     assert_int_equal(back.n_warnings, 2);
     assert_int_equal(back.error_code, LN_EUNUSABLE);
     assert_string_equal(back.error, "no foreground was found");
@@ -313,6 +327,9 @@ static void test_json_rejects_bad_fields(void **state)
     /* Beyond float range: stored as float it would become inf, which the
      * job's JSON could not hold when written back. */
     ln__expect_bad("mesh", "bbox_max", json_pack("[f,f,f]", 0.0, 1.0, -2.8e72), "\"bbox_max\"");
+    ln__expect_bad("options", "texture", json_integer(32), "\"texture\"");
+    ln__expect_bad("mesh", "texture", json_string("big"), "\"texture\"");
+    ln__expect_bad("options", "texture_format", json_string("tiff"), "\"texture_format\"");
     ln__expect_bad(NULL, "warnings", json_string("w"), "\"warnings\"");
     ln__expect_bad(NULL, "error", json_string("boom"), "\"error\"");
     ln__expect_bad(NULL, "idempotency_key", json_integer(7), "\"idempotency_key\"");
