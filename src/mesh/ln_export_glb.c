@@ -50,15 +50,18 @@ static int ln__glb_add_view(json_t *views, size_t offset, size_t length, int tar
                                                   (json_int_t)length, "target", target));
 }
 
-/* What the BIN chunk holds, in order: POSITION, NORMAL, then COLOR_0 or
- * TEXCOORD_0 (a textured mesh's colours come from its texture: glTF would
- * multiply the two), the indices, and the texture's image, each starting
- * 4-byte aligned. */
+/* What the BIN chunk holds, in order: POSITION, NORMAL, the vertex
+ * colours, TEXCOORD_0, the indices, and the texture's image, each starting
+ * 4-byte aligned. A textured mesh's colours come from its texture (glTF
+ * would multiply COLOR_0 into it), so its vertex colours, when it has
+ * them, go out as the application-specific _COLOR_0: viewers ignore it, a
+ * viewer that offers the choice (ours) and our reader use it. */
 struct ln__glb_layout {
     int textured;
-    int colored;
+    int colored;            /* vertex colours written, as COLOR_0 or _COLOR_0 */
     size_t n_attr;          /* vertex attributes written */
-    size_t attr_bytes[3];   /* bytes of each */
+    size_t attr_bytes[4];   /* bytes of each */
+    int attr_name[4];       /* each one's name in ln__glb_attr_names */
     size_t ibytes;          /* indices */
     size_t image_offset;    /* where the image starts */
     size_t bin_len;
@@ -69,16 +72,22 @@ static int ln__glb_layout(const struct ln_mesh *m, struct ln__glb_layout *l, str
     memset(l, 0, sizeof *l);
     size_t nv = m->n_vertices, vbytes, uvbytes;
     l->textured = m->uvs && m->texture.data && m->texture.size > 0;
-    l->colored = m->colors && !l->textured;
+    l->colored = m->colors != NULL;
     if (ln_size_mul(nv, 12, &vbytes) < 0 || ln_size_mul(nv, 8, &uvbytes) < 0 ||
         ln_size_mul(m->n_faces, 12, &l->ibytes) < 0)
         return ln_error_set(err, LN_ETOOBIG, "the mesh is too large for a GLB file (4 GiB)");
+    l->attr_name[l->n_attr] = 0;
     l->attr_bytes[l->n_attr++] = vbytes;
+    l->attr_name[l->n_attr] = 1;
     l->attr_bytes[l->n_attr++] = vbytes;
-    if (l->colored)
+    if (l->colored) {
+        l->attr_name[l->n_attr] = l->textured ? 4 : 2;
         l->attr_bytes[l->n_attr++] = vbytes;
-    if (l->textured)
+    }
+    if (l->textured) {
+        l->attr_name[l->n_attr] = 3;
         l->attr_bytes[l->n_attr++] = uvbytes;
+    }
     uint64_t total = l->ibytes;
     for (size_t a = 0; a < l->n_attr; a++)
         total += l->attr_bytes[a];
@@ -99,8 +108,8 @@ static json_t *ln__glb_document(const struct ln_mesh *m, const struct ln__glb_la
     ln_mesh_bounds(m, mn, mx);
     json_int_t nv = (json_int_t)m->n_vertices;
     json_int_t n_idx = (json_int_t)m->n_faces * 3;
-    static const char *const names[] = {"POSITION", "NORMAL", "COLOR_0", "TEXCOORD_0"};
-    int name_of[3] = {0, 1, l->colored ? 2 : 3};
+    static const char *const names[] = {"POSITION", "NORMAL", "COLOR_0", "TEXCOORD_0",
+                                        "_COLOR_0"};
 
     json_t *views = json_array();
     json_t *accessors = json_array();
@@ -112,14 +121,15 @@ static json_t *ln__glb_document(const struct ln_mesh *m, const struct ln__glb_la
         offset += l->attr_bytes[a];
         json_t *acc = json_pack("{s:i, s:i, s:I, s:s}", "bufferView", (int)a, "componentType",
                                 LN__GL_FLOAT, "count", nv, "type",
-                                name_of[a] == 3 ? "VEC2" : "VEC3");
+                                l->attr_name[a] == 3 ? "VEC2" : "VEC3");
         if (acc && a == 0)
             bad |= json_object_set_new(acc, "min", json_pack("[f, f, f]", (double)mn[0],
                                                              (double)mn[1], (double)mn[2])) < 0 ||
                    json_object_set_new(acc, "max", json_pack("[f, f, f]", (double)mx[0],
                                                              (double)mx[1], (double)mx[2])) < 0;
         bad |= json_array_append_new(accessors, acc) < 0;
-        bad |= json_object_set_new(attributes, names[name_of[a]], json_integer((json_int_t)a)) < 0;
+        bad |= json_object_set_new(attributes, names[l->attr_name[a]],
+                                   json_integer((json_int_t)a)) < 0;
     }
     if (!bad)
         bad |= ln__glb_add_view(views, offset, l->ibytes, LN__GL_ELEMENT_ARRAY_BUFFER) < 0 ||
@@ -434,7 +444,11 @@ static int ln__glb_primitive(const struct ln__glb *g, const json_t *prim, struct
         return ln_error_set(err, LN_EFORMAT, "GLB: a mesh primitive has no POSITION");
     p->vertex_keys[0] = json_object_get(attrs, "POSITION");
     p->vertex_keys[1] = json_object_get(attrs, "NORMAL");
-    p->vertex_keys[2] = json_object_get(attrs, "COLOR_0");
+    /* a textured mesh of ours keeps its vertex colours as _COLOR_0 */
+    const json_t *col = json_object_get(attrs, "COLOR_0");
+    if (!col)
+        col = json_object_get(attrs, "_COLOR_0");
+    p->vertex_keys[2] = col;
     p->vertex_keys[3] = json_object_get(attrs, "TEXCOORD_0");
     p->material = json_object_get(prim, "material");
 
@@ -456,7 +470,6 @@ static int ln__glb_primitive(const struct ln__glb *g, const json_t *prim, struct
         p->has_nrm = 1;
     }
 
-    const json_t *col = json_object_get(attrs, "COLOR_0");
     if (col) {
         rc = ln__glb_accessor(g, col, "COLOR_0", &p->col, err);
         if (rc < 0)

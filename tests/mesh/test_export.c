@@ -1156,9 +1156,9 @@ static int holds(const struct ln_buf *b, const char *text)
 }
 
 /* A textured mesh goes out with TEXCOORD_0 and its image, and comes back
- * with the same UVs and the same image bytes; its vertex colours are not
- * written (glTF would multiply them into the texture). Simplification
- * keeps UVs, welding drops them. */
+ * with the same UVs and the same image bytes; its vertex colours go out as
+ * _COLOR_0 (as COLOR_0 glTF would multiply them into the texture) and come
+ * back. Simplification keeps UVs, welding drops them. */
 static void test_textured_glb(void **state)
 {
     (void)state;
@@ -1170,6 +1170,7 @@ static void test_textured_glb(void **state)
     assert_ok(ln_mesh_encode(&m, LN_MESH_FORMAT_GLB, &buf, &err), err);
     assert_true(holds(&buf, "\"TEXCOORD_0\""));
     assert_false(holds(&buf, "\"COLOR_0\""));
+    assert_true(holds(&buf, "\"_COLOR_0\""));
     assert_true(holds(&buf, "baseColorTexture"));
     assert_ok(ln_mesh_decode((const uint8_t *)buf.data, buf.len, LN_MESH_FORMAT_GLB, &back, &err),
               err);
@@ -1180,7 +1181,9 @@ static void test_textured_glb(void **state)
     assert_int_equal(back.texture.size, m.texture.size);
     assert_memory_equal(back.texture.data, m.texture.data, m.texture.size);
     assert_int_equal(back.texture.jpeg, 0);
-    assert_null(back.colors);
+    assert_non_null(back.colors);
+    for (size_t i = 0; i < 3 * m.n_vertices; i++)
+        assert_near(back.colors[i], m.colors[i], 1e-5);
     ln_mesh_free(&back);
     free(buf.data);
 
