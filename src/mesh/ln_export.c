@@ -11,6 +11,7 @@
 #include "ln_export.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -205,7 +206,7 @@ int ln_mesh_encode(const struct ln_mesh *m, enum ln_mesh_format fmt, struct ln_b
         rc = ln__glb_encode(&view, out, err);
         break;
     case LN_MESH_FORMAT_OBJ:
-        rc = ln__obj_encode(&view, out, err);
+        rc = ln__obj_encode(&view, NULL, out, err);
         break;
     case LN_MESH_FORMAT_PLY:
         rc = ln__ply_encode(&view, out, err);
@@ -254,9 +255,57 @@ int ln_mesh_decode(const uint8_t *data, size_t len, enum ln_mesh_format fmt, str
     return rc;
 }
 
+/* A textured mesh as OBJ: the image and NAME.mtl beside the OBJ, written
+ * before it, so an OBJ on disk always finds its material and texture. */
+static int ln__obj_save_textured(const struct ln_mesh *m, const char *path, struct ln_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    size_t dir_len = (size_t)(name - path), stem_len = strlen(name);
+    if (stem_len > 4 && strcasecmp(name + stem_len - 4, ".obj") == 0)
+        stem_len -= 4;
+    const char *img_ext = m->texture.jpeg ? ".jpg" : ".png";
+    char mtl_name[512], img_name[512], mtl_path[4096], img_path[4096];
+    if (stem_len + 5 > sizeof mtl_name || dir_len + stem_len + 5 > sizeof mtl_path)
+        return ln_error_set(err, LN_EINVAL, "%s: the path is too long", path);
+    snprintf(mtl_name, sizeof mtl_name, "%.*s.mtl", (int)stem_len, name);
+    snprintf(img_name, sizeof img_name, "%.*s%s", (int)stem_len, name, img_ext);
+    snprintf(mtl_path, sizeof mtl_path, "%.*s%s", (int)dir_len, path, mtl_name);
+    snprintf(img_path, sizeof img_path, "%.*s%s", (int)dir_len, path, img_name);
+    struct ln_buf mtl = {0}, obj = {0};
+    ln_buf_printf(&mtl,
+                  "# Lunar Nova %s\nnewmtl baked\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\n"
+                  "illum 1\nmap_Kd %s\n",
+                  LN_VERSION_STRING, img_name);
+    int rc = mtl.failed ? ln_error_set(err, LN_ENOMEM, "out of memory writing %s", mtl_path)
+                        : LN_OK;
+    struct ln_mesh view = *m;
+    float *own_normals = NULL;
+    if (rc == LN_OK && !view.normals) {
+        rc = ln_mesh_compute_normals(&view, err);
+        own_normals = view.normals;
+    }
+    if (rc == LN_OK && (rc = ln__obj_encode(&view, mtl_name, &obj, err)) == LN_OK && obj.failed)
+        rc = ln_error_set(err, LN_ENOMEM, "out of memory encoding the obj file");
+    if (rc == LN_OK)
+        rc = ln_file_write_atomic(img_path, m->texture.data, m->texture.size, err);
+    if (rc == LN_OK)
+        rc = ln_file_write_atomic(mtl_path, mtl.data, mtl.len, err);
+    if (rc == LN_OK)
+        rc = ln_file_write_atomic(path, obj.data, obj.len, err);
+    free(own_normals);
+    ln_buf_free(&mtl);
+    ln_buf_free(&obj);
+    return rc;
+}
+
 int ln_mesh_save(const struct ln_mesh *m, const char *path, enum ln_mesh_format fmt,
                  struct ln_error *err)
 {
+    if (fmt == LN_MESH_FORMAT_OBJ && m && m->uvs && m->texture.data) {
+        int rc = ln__mesh_check(m, err);
+        return rc < 0 ? rc : ln__obj_save_textured(m, path, err);
+    }
     struct ln_buf b = {0};
     int rc = ln_mesh_encode(m, fmt, &b, err);
     if (rc == LN_OK)

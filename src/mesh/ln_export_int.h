@@ -19,7 +19,10 @@
 #include "ln_mesh.h"
 
 int ln__glb_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
-int ln__obj_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
+/* mtl: the material library to name (a textured mesh saved to a file), or
+ * NULL. */
+int ln__obj_encode(const struct ln_mesh *m, const char *mtl, struct ln_buf *out,
+                   struct ln_error *err);
 int ln__ply_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
 int ln__stl_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
 

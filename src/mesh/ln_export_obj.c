@@ -1,7 +1,10 @@
 /*
  * Wavefront OBJ with per-vertex colour ("v x y z r g b", sRGB, the
- * extension MeshLab and most tools read) and vertex normals. Six decimals
- * keep a unit-sized mesh to a micrometre while staying readable.
+ * extension MeshLab and most tools read), vertex normals, and for a mesh
+ * with UVs "vt" lines (v flipped: OBJ's origin is the image's bottom-left).
+ * Saved to a file, a textured mesh also gets NAME.mtl naming the texture
+ * as map_Kd and the image itself beside it. Six decimals keep a unit-sized
+ * mesh to a micrometre while staying readable.
  *
  * The reader works line by line on a NUL-terminated copy of the text. OBJ
  * vertices become mesh vertices one for one, so indices survive a round
@@ -16,10 +19,13 @@
 #include "ln_export.h"
 #include "ln_export_int.h"
 
-int ln__obj_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err)
+int ln__obj_encode(const struct ln_mesh *m, const char *mtl, struct ln_buf *out,
+                   struct ln_error *err)
 {
     ln_buf_printf(out, "# Lunar Nova %s\n# %zu vertices, %zu faces%s\n", LN_VERSION_STRING,
                   m->n_vertices, m->n_faces, m->colors ? "; vertex colours are sRGB" : "");
+    if (mtl)
+        ln_buf_printf(out, "mtllib %s\nusemtl baked\n", mtl);
     for (size_t i = 0; i < m->n_vertices; i++) {
         const float *p = m->positions + 3 * i;
         if (m->colors) {
@@ -35,10 +41,17 @@ int ln__obj_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error 
         ln__unit3(m->normals + 3 * i, n);
         ln_buf_printf(out, "vn %.6f %.6f %.6f\n", n[0], n[1], n[2]);
     }
+    /* OBJ's texture coordinates start at the image's bottom-left corner */
+    for (size_t i = 0; m->uvs && i < m->n_vertices; i++)
+        ln_buf_printf(out, "vt %.7f %.7f\n", m->uvs[2 * i], 1.0f - m->uvs[2 * i + 1]);
     for (size_t f = 0; f < m->n_faces; f++) {
         const uint32_t *t = m->indices + 3 * f;
         unsigned long a = t[0] + 1UL, b = t[1] + 1UL, c = t[2] + 1UL;
-        ln_buf_printf(out, "f %lu//%lu %lu//%lu %lu//%lu\n", a, a, b, b, c, c);
+        if (m->uvs)
+            ln_buf_printf(out, "f %lu/%lu/%lu %lu/%lu/%lu %lu/%lu/%lu\n", a, a, a, b, b, b, c, c,
+                          c);
+        else
+            ln_buf_printf(out, "f %lu//%lu %lu//%lu %lu//%lu\n", a, a, b, b, c, c);
     }
     return LN_OK;
 }

@@ -1209,6 +1209,53 @@ static void test_textured_glb(void **state)
     ln_mesh_free(&m);
 }
 
+/* A textured mesh saved as OBJ: the image and NAME.mtl beside it (map_Kd
+ * naming the image), "vt" lines with v flipped to OBJ's bottom-left
+ * origin, faces with texture indices; the OBJ reads back to the same
+ * faces. Encoded to memory (no files beside), the OBJ names no library. */
+static void test_textured_obj(void **state)
+{
+    (void)state;
+    struct ln_mesh m = {0}, back = {0};
+    struct ln_error err = {0};
+    make_textured_sphere(&m);
+    const char *dir = ln_test_tmpdir("textured_obj");
+    char *obj = ln_test_path(dir, "ball.obj"), *mtl = ln_test_path(dir, "ball.mtl"),
+         *png = ln_test_path(dir, "ball.png");
+    assert_ok(ln_mesh_save(&m, obj, LN_MESH_FORMAT_OBJ, &err), err);
+    size_t len;
+    uint8_t *img = ln_test_read(png, &len);
+    assert_int_equal(len, m.texture.size);
+    assert_memory_equal(img, m.texture.data, len);
+    free(img);
+    uint8_t *lib = ln_test_read(mtl, &len);
+    struct ln_buf lb = {.data = lib, .len = len};
+    assert_true(holds(&lb, "newmtl baked\n"));
+    assert_true(holds(&lb, "map_Kd ball.png\n"));
+    free(lib);
+    uint8_t *text = ln_test_read(obj, &len);
+    struct ln_buf tb = {.data = text, .len = len};
+    assert_true(holds(&tb, "mtllib ball.mtl\nusemtl baked\n"));
+    char want[64];
+    snprintf(want, sizeof want, "vt %.7f %.7f\n", m.uvs[0], 1.0f - m.uvs[1]);
+    assert_true(holds(&tb, want));
+    assert_true(holds(&tb, "f 1/1/1 "));
+    free(text);
+    assert_ok(ln_mesh_load(obj, &back, &err), err);
+    assert_int_equal(back.n_faces, m.n_faces);
+    assert_memory_equal(back.indices, m.indices, 3 * m.n_faces * sizeof(uint32_t));
+    ln_mesh_free(&back);
+    struct ln_buf buf = {0};
+    assert_ok(ln_mesh_encode(&m, LN_MESH_FORMAT_OBJ, &buf, &err), err);
+    assert_false(holds(&buf, "mtllib"));
+    assert_true(holds(&buf, "\nvt "));
+    ln_buf_free(&buf);
+    free(obj);
+    free(mtl);
+    free(png);
+    ln_mesh_free(&m);
+}
+
 /* ---- samples for the glTF-Validator ---------------------------------- */
 
 static void save_sample(const struct ln_mesh *m, const char *dir, const char *name)
@@ -1282,6 +1329,7 @@ int main(void)
         cmocka_unit_test(test_save_and_load),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_textured_glb),
+        cmocka_unit_test(test_textured_obj),
         cmocka_unit_test(test_write_validator_samples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
