@@ -198,6 +198,8 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
         memcpy(next.timings, result->timings, sizeof next.timings);
         next.has_mesh = result->has_mesh;
         next.mesh = result->mesh;
+        next.texture_size = result->texture_size;
+        next.texture_charts = result->texture_charts;
         next.n_warnings = result->n_warnings;
         memcpy(next.warnings, result->warnings, sizeof next.warnings);
         memcpy(next.background, result->background, sizeof next.background);

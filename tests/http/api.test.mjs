@@ -152,6 +152,40 @@ test('POST /generate queues a job that succeeds, with every download', async () 
   assert.equal((await fetch(`${srv.url}/jobs/${job.id}/model.fbx`)).status, 404);
 });
 
+// The glTF JSON chunk of a GLB.
+function glbJson(bytes) {
+  const n = bytes.readUInt32LE(12);
+  return JSON.parse(bytes.subarray(20, 20 + n).toString('utf8'));
+}
+
+test('POST /generate with texture and texture_format bakes a texture into the GLB', async () => {
+  const res = await post('/generate', mugForm([['resolution', 64], ['texture', 256], ['texture_format', 'jpeg']]));
+  assert.equal(res.status, 202);
+  const job = await json(res);
+  assert.equal(job.options.texture, 256);
+  assert.equal(job.options.texture_format, 'jpeg');
+  const done = await waitJob(srv.url, job.id);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.mesh.texture.size, 256);
+  assert.equal(done.mesh.texture.format, 'jpeg');
+  assert.ok(done.mesh.texture.charts >= 1);
+  const glb = Buffer.from(await (await fetch(`${srv.url}/jobs/${job.id}/model.glb`)).arrayBuffer());
+  const doc = glbJson(glb);
+  const prim = doc.meshes[0].primitives[0];
+  assert.ok(prim.attributes.TEXCOORD_0 !== undefined, 'TEXCOORD_0');
+  assert.equal(prim.attributes.COLOR_0, undefined, 'no COLOR_0 to multiply into the texture');
+  assert.equal(doc.images[0].mimeType, 'image/jpeg');
+  assert.equal(doc.materials[prim.material].pbrMetallicRoughness.baseColorTexture.index, 0);
+  // Converted downloads keep the colours (from _COLOR_0) and the UVs.
+  const obj = await (await fetch(`${srv.url}/jobs/${job.id}/model.obj`)).text();
+  assert.match(obj, /^vt [0-9.]+ [0-9.]+$/m);
+  assert.match(obj, /^v \S+ \S+ \S+ \S+ \S+ \S+$/m);
+  // Out of range: refused with the table's words, nothing queued.
+  const bad = await post('/generate', mugForm([['texture', 32]]));
+  assert.equal(bad.status, 400);
+  assert.match((await json(bad)).error.message, /64 to 8192/);
+});
+
 test('GET /jobs/{id}/events streams changes and ends with the final state', async () => {
   const res = await post('/generate', mugForm([['resolution', 96]]));
   assert.equal(res.status, 202);
