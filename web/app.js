@@ -42,6 +42,7 @@ const el = {
   caption: $('viewer-caption'),
   reset: $('reset-view'),
   wire: $('toggle-wireframe'),
+  texture: $('toggle-texture'),
   grid: $('toggle-grid'),
   downloads: $('downloads'),
   stats: $('stats'),
@@ -408,6 +409,10 @@ function setTools(on) {
   el.reset.disabled = !on;
   el.wire.disabled = !on;
   el.grid.disabled = !on;
+  // Only a model with a baked texture has the choice.
+  const tex = on && viewer && viewer.hasTexture();
+  el.texture.hidden = !tex;
+  el.texture.disabled = !tex;
 }
 
 function stat(name, value) {
@@ -496,6 +501,8 @@ function showStats(job) {
     rows.push(stat('Size (x × y × z)', `${size.map((v) => v.toFixed(3)).join(' × ')} m`));
     rows.push(stat('Bounding box', `(${fmt(m.bbox_min)}) to (${fmt(m.bbox_max)})`));
     rows.push(stat('Watertight', m.watertight ? 'yes' : 'no'));
+    if (m.texture)
+      rows.push(stat('Texture', `${m.texture.size} × ${m.texture.size} ${m.texture.format.toUpperCase()}, ${formatCount(m.texture.charts)} charts`));
     if (m.components !== undefined) rows.push(stat('Parts', formatCount(m.components)));
   } else {
     rows.push(stat('Model', job.status === 'succeeded' ? 'no statistics' : statusWord(job.status).toLowerCase()));
@@ -645,6 +652,11 @@ async function main() {
     const on = el.grid.getAttribute('aria-pressed') !== 'true';
     el.grid.setAttribute('aria-pressed', String(on));
     if (viewer) viewer.setGrid(on);
+  });
+  el.texture.addEventListener('click', () => {
+    const on = el.texture.getAttribute('aria-pressed') !== 'true';
+    el.texture.setAttribute('aria-pressed', String(on));
+    if (viewer) viewer.setTexture(on);
   });
   el.refresh.addEventListener('click', () => loadPage());
   el.newer.addEventListener('click', () => {

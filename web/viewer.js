@@ -76,6 +76,7 @@ export function createViewer(container) {
   let model = null;
   let home = null; // {position, target} of the framing view
   let wireframe = false;
+  let textured = true; // show a baked texture, when the model has one
   let loadToken = 0;
   let frame = 0;
   const clock = new THREE.Clock();
@@ -188,12 +189,41 @@ export function createViewer(container) {
     requestDraw();
   }
 
+  // A textured model of ours keeps its vertex colours as _COLOR_0 (glTF
+  // would multiply COLOR_0 into the texture): the switch shows one or the
+  // other.
+  function applyTexture() {
+    if (!model) return;
+    model.traverse((o) => {
+      const t = o.isMesh && o.userData.lnTexture;
+      if (!t) return;
+      const useMap = textured || !t.colors;
+      if (useMap) o.geometry.deleteAttribute('color');
+      else o.geometry.setAttribute('color', t.colors);
+      for (const m of Array.isArray(o.material) ? o.material : [o.material]) {
+        m.map = useMap ? t.map : null;
+        m.vertexColors = !useMap;
+        m.needsUpdate = true;
+      }
+    });
+    requestDraw();
+  }
+
+  function hasTexture() {
+    let found = false;
+    if (model) model.traverse((o) => (found = found || !!(o.isMesh && o.userData.lnTexture)));
+    return found;
+  }
+
   // Makes sure the colours of the file show: COLOR_0 switches on vertex
   // colours, and a metallic surface (glTF's default) would look black
   // under these lights.
   function prepare(root) {
     root.traverse((o) => {
       if (!o.isMesh) return;
+      const first = Array.isArray(o.material) ? o.material[0] : o.material;
+      if (first && first.map)
+        o.userData.lnTexture = { map: first.map, colors: o.geometry.getAttribute('_color_0') || null };
       const hasColors = !!o.geometry.getAttribute('color');
       const mats = Array.isArray(o.material) ? o.material : [o.material];
       o.material = mats.map((m) => {
@@ -223,6 +253,7 @@ export function createViewer(container) {
       prepare(model);
       scene.add(model);
       applyWireframe();
+      applyTexture();
       frameModel();
       return true;
     },
@@ -241,6 +272,12 @@ export function createViewer(container) {
       grid.visible = on;
       requestDraw();
     },
+    // Baked texture (true) or the vertex colours beside it (false).
+    setTexture(on) {
+      textured = on;
+      applyTexture();
+    },
+    hasTexture,
     hasModel: () => model !== null,
   };
 }

@@ -142,10 +142,13 @@ static void ln__base64(const unsigned char *in, size_t n, char *out)
 
 /* ---- the Content-Security-Policy ------------------------------------------ */
 
+/* connect-src allows blob: because three.js's GLTFLoader fetches a GLB's
+ * embedded texture image through a blob: URL it makes itself (a
+ * same-document object, never a network address). */
 #define LN__CSP_HEAD "default-src 'self'; script-src 'self'"
-#define LN__CSP_TAIL                                                                         \
-    "; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; " \
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+#define LN__CSP_TAIL                                                                          \
+    "; style-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; object-src "  \
+    "'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 /* Inline scripts of index.html whose hashes the policy lists, at most. */
 #define LN__CSP_MAX_HASHES 8
 

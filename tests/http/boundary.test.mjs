@@ -177,7 +177,7 @@ test('behind a proxy: --public-host and --allow-origin', async () => {
 });
 
 const CSP_PARTS = [
-  "default-src 'self'", "style-src 'self'", "img-src 'self' data: blob:", "connect-src 'self'",
+  "default-src 'self'", "style-src 'self'", "img-src 'self' data: blob:", "connect-src 'self' blob:",
   "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ];
 
