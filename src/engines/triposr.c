@@ -939,6 +939,15 @@ static void ln__tsr_bake_free(void *state)
     free(b);
 }
 
+void ln__triposr_colorizer(const struct ln_triposr *net, float *scene, struct ln_colorizer *out)
+{
+    struct ln__tsr_bake *b = ln_xcalloc(1, sizeof *b);
+    b->net = net;
+    b->scene = scene;
+    *out = (struct ln_colorizer){
+        .color = ln__tsr_bake_color, .free = ln__tsr_bake_free, .state = b};
+}
+
 static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input *in,
                        const struct ln_generate_options *opt, const struct ln_progress *progress,
                        struct ln_mesh *out, struct ln_colorizer *bake,
@@ -1047,12 +1056,8 @@ static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input
     ln__stage(rep, "colouring", t0);
     ln_progress_report(progress, "colouring", 1.0);
     if (bake) {
-        struct ln__tsr_bake *b = ln_xcalloc(1, sizeof *b);
-        b->net = net;
-        b->scene = scene;
+        ln__triposr_colorizer(net, scene, bake);
         scene = NULL;
-        *bake = (struct ln_colorizer){
-            .color = ln__tsr_bake_color, .free = ln__tsr_bake_free, .state = b};
     }
     *out = mesh;
     memset(&mesh, 0, sizeof mesh);

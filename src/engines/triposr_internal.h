@@ -94,4 +94,9 @@ int ln__triposr_mesh_field(const float *field, int R, float radius, struct ln_me
  * permutation of the axes is a rotation, so faces stay outward. */
 void ln__triposr_to_product_frame(struct ln_mesh *m);
 
+/* A colorizer (ln_engine.h) over the network's colour field for the scene
+ * codes scene (malloc'd; the colorizer owns it from here): what a run with
+ * a texture hands to the baker, and what bench-triposr times. */
+void ln__triposr_colorizer(const struct ln_triposr *net, float *scene, struct ln_colorizer *out);
+
 #endif
