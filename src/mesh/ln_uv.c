@@ -6,7 +6,9 @@
  *      more than two faces is a border);
  *   2. ln__uv_smooth: two passes that give a face the direction most of its
  *      neighbours have, when its normal is within 60 degrees of it (marching
- *      cubes' staircase otherwise leaves single faces as charts);
+ *      cubes' staircase otherwise leaves single faces as charts); after a
+ *      first growth, small charts join a neighbouring direction the same
+ *      way (ln__uv_absorb_small) and the charts are grown again;
  *   3. ln__uv_grow:   charts grown breadth-first from the lowest free face
  *      over edges to faces of the same direction, each new face first
  *      checked against the chart's projected faces (a hashed grid of cells
@@ -35,6 +37,12 @@
 /* cos 60 degrees: smoothing never gives a face a direction further away. */
 #define LN__SMOOTH_MIN_DOT 0.5
 #define LN__BIG_CELLS 256
+/* Charts of fewer faces are offered to a neighbouring direction, which
+ * takes them when all their faces are within 70 degrees of it (at most a
+ * threefold stretch: a simplified surface's few large, tilted faces would
+ * otherwise stay charts of their own). */
+#define LN__SMALL_CHART 24
+#define LN__ABSORB_MIN_DOT 0.34
 
 /* The six box directions and the axes (s, t) of their planes, with
  * s x t = direction, so a face seen from outside stays counter-clockwise. */
@@ -491,6 +499,47 @@ static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
     return LN_OK;
 }
 
+/* Small charts (fewer than LN__SMALL_CHART faces: bumps and folds of a
+ * noisy surface) take the direction their neighbouring faces across the
+ * chart's border most often have, when every face of the chart is within
+ * 70 degrees of it, and the charts are grown again (with the same overlap
+ * check, so nothing folds). Charts in number order, each reading the
+ * directions as the earlier ones left them. Returns whether any changed. */
+static int ln__uv_absorb_small(struct ln__uv *u)
+{
+    int changed = 0;
+    for (size_t c = 0; c < u->n_charts; c++) {
+        size_t b = u->chart_start[c], e = u->chart_start[c + 1];
+        if (e - b >= LN__SMALL_CHART)
+            continue;
+        int count[6] = {0};
+        int own = u->label[u->order[b]];
+        for (size_t i = b; i < e; i++)
+            for (int k = 0; k < 3; k++) {
+                uint32_t g = u->adj[3 * (size_t)u->order[i] + (size_t)k];
+                if (g != LN__NONE && u->chart[g] != c)
+                    count[u->label[g]]++;
+            }
+        int best = -1;
+        for (int d = 0; d < 6; d++)
+            if (d != own && count[d] > 0 && (best < 0 || count[d] > count[best]))
+                best = d;
+        if (best < 0)
+            continue;
+        int fits = 1;
+        for (size_t i = b; i < e && fits; i++) {
+            size_t f = u->order[i];
+            fits = u->area[f] == 0.0 || ln__uv_dot(u, f, best) >= LN__ABSORB_MIN_DOT;
+        }
+        if (!fits)
+            continue;
+        for (size_t i = b; i < e; i++)
+            u->label[u->order[i]] = (uint8_t)best;
+        changed = 1;
+    }
+    return changed;
+}
+
 /* ---- 4. packing ---- */
 
 static void ln__uv_rects(struct ln__uv *u)
@@ -878,6 +927,11 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
     rc = ln__uv_faces(&u, err);
     if (rc == LN_OK) {
         ln__uv_smooth(&u, u.label + u.nf);
+        rc = ln__uv_grow(&u, err);
+    }
+    /* a few rounds: a small chart may reach a large one through another */
+    for (int round = 0; round < 3 && rc == LN_OK && ln__uv_absorb_small(&u); round++) {
+        u.n_charts = 0;
         rc = ln__uv_grow(&u, err);
     }
     if (rc == LN_OK) {

@@ -14,8 +14,9 @@
  * Charts follow the six box directions (+X, -X, +Y, -Y, +Z, -Z): each face
  * takes the direction closest to its normal, isolated labels are smoothed
  * away, and a chart is a connected set of faces with one label, projected
- * straight onto that direction's plane. Faces never meet the plane at more
- * than about 60 degrees, so no face is stretched more than twofold, none is
+ * straight onto that direction's plane. Faces meet the plane at up to 60
+ * degrees (70 for the faces of a small chart given to a neighbouring
+ * direction), so no face is stretched more than about threefold, none is
  * flipped, and every chart has the same scale (texels per metre): texel
  * density is even up to that tilt. A chart that would fold over itself in
  * projection (a spiral ramp) is cut where the overlap would start.
@@ -52,7 +53,7 @@ struct ln_uv_stats {
     double texels_per_m;   /* the atlas scale: texels per metre on a face parallel to its plane */
     double density_min;    /* per chart: texels per metre (area-weighted over its faces) */
     double density_max;    /*   relative to texels_per_m, in (0, 1] */
-    double worst_stretch;  /* the most tilted face: 1 / cos(tilt), at most about 2 */
+    double worst_stretch;  /* the most tilted face: 1 / cos(tilt), at most about 3 */
 };
 
 struct ln_uv_atlas {
