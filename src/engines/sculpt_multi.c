@@ -37,6 +37,9 @@
 /* A view whose silhouette overlaps the reprojected hull less than this
  * (intersection over union) contradicts the others. */
 #define LN__IOU_WARN 0.8
+/* Colours are sampled from the input at its own resolution up to this
+ * side (the silhouette raster is at most twice the grid). */
+#define LN__COLOUR_MAX_SIDE 2048
 /* Colour blending temperature over the cosine of the viewing angle. */
 #define LN__VIEW_SOFTNESS 0.08f
 
@@ -44,8 +47,9 @@ struct ln__view {
     struct ln_camera cam;
     struct ln_view view;
     int m;       /* raster side */
+    int mc;      /* colour raster side: the input's own, m to LN__COLOUR_MAX_SIDE */
     float *sd;   /* m x m signed distance to the silhouette, pixels */
-    float *rgb;  /* m x m x 3 straight colour, extended past the edge */
+    float *rgb;  /* mc x mc x 3 straight colour, extended past the edge */
     float *zbuf; /* m x m depth buffer of the hull */
     /* Camera coordinates of world point p: x = dot(right, p) + x0, etc. */
     float x0, y0, z0;
@@ -359,7 +363,10 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
             float w = expf(e);
             float c[3];
             const struct ln__view *v = &s->views[vi];
-            ln__sculpt_sample(v->rgb, v->m, v->m, 3, pxs[vi], pys[vi], c);
+            /* the same point of the view in the colour raster */
+            float k = (float)v->mc / (float)v->m;
+            ln__sculpt_sample(v->rgb, v->mc, v->mc, 3, (pxs[vi] + 0.5f) * k - 0.5f,
+                              (pys[vi] + 0.5f) * k - 0.5f, c);
             for (int a = 0; a < 3; a++)
                 acc[a] += w * c[a];
             wsum += w;
@@ -380,7 +387,7 @@ static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, 
 {
     struct ln_image cut = {0};
     const struct ln_image *use = NULL;
-    float *prem = NULL;
+    float *prem = NULL, *prem_c = NULL;
     int rc = ln__sculpt_cutout(img, remove_bg, &cut, &use, rep, err);
     if (rc < 0)
         goto cleanup;
@@ -389,16 +396,28 @@ static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, 
     int m = side < res ? res : (side > 2 * res ? 2 * res : side);
     size_t n = (size_t)m * m;
     v->m = m;
+    int mc = side < m ? m : (side > LN__COLOUR_MAX_SIDE ? LN__COLOUR_MAX_SIDE : side);
+    mc = mc < m ? m : mc;
+    v->mc = mc;
     prem = ln_alloc_array(n, 4 * sizeof(float), 0, "view raster", err);
     v->sd = ln_alloc_array(n, sizeof(float), 0, "view distance map", err);
-    v->rgb = ln_alloc_array(n, 3 * sizeof(float), 0, "view colours", err);
-    if (!prem || !v->sd || !v->rgb) {
+    v->rgb = ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "view colours", err);
+    if (mc != m)
+        prem_c = ln_alloc_array((size_t)mc * (size_t)mc, 4 * sizeof(float), 0, "view colours",
+                                err);
+    if (!prem || !v->sd || !v->rgb || (mc != m && !prem_c)) {
         rc = err ? err->code : LN_ENOMEM;
         goto cleanup;
     }
     if ((rc = ln__sculpt_resample_square(use, m, prem, err)) < 0 ||
-        (rc = ln__sculpt_signed_distance(prem + 3, 4, m, m, v->sd, err)) < 0 ||
-        (rc = ln__sculpt_colour_extend(prem, m, 4, v->rgb, err)) < 0)
+        (rc = ln__sculpt_signed_distance(prem + 3, 4, m, m, v->sd, err)) < 0)
+        goto cleanup;
+    /* the colours at the input's resolution (the same square, finer) */
+    if (mc == m)
+        rc = ln__sculpt_colour_extend(prem, m, 4, v->rgb, err);
+    else if ((rc = ln__sculpt_resample_square(use, mc, prem_c, err)) == LN_OK)
+        rc = ln__sculpt_colour_extend(prem_c, mc, 4 * mc / m, v->rgb, err);
+    if (rc < 0)
         goto cleanup;
     size_t inside = 0;
     for (size_t i = 0; i < n; i++)
@@ -410,6 +429,7 @@ cleanup:
         ln_error_prefix(err, "view %d (az %g, el %g)", index + 1, (double)v->view.azimuth,
                         (double)v->view.elevation);
     free(prem);
+    free(prem_c);
     ln_image_free(&cut);
     return rc;
 }
