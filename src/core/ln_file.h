@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "ln_error.h"
+#include "ln_fs.h"
 
 /* Reads path into a new buffer (NUL-terminated for convenience, the NUL not
  * counted in *len). Refuses files larger than max_size with LN_ETOOBIG;
@@ -42,7 +43,7 @@ int ln_file_write_atomic(const char *path, const void *data, size_t len, struct 
  * failure, and on abort, the temporary file is removed and path is
  * unchanged. */
 struct ln_file_atomic {
-    int fd;
+    struct ln_file f;
     char *tmp;
     const char *path;
 };
