@@ -86,6 +86,19 @@ int ln_path_real(const char *path, char **out, struct ln_error *err);
  * GetModuleFileNameW), a new string. */
 int ln_path_self(char **out, struct ln_error *err);
 
+/* The user's home folder as programs of this system find it (HOME on
+ * POSIX, USERPROFILE on Windows, as Python's expanduser does), a new
+ * UTF-8 string, or NULL when unset. */
+char *ln_path_home(void);
+
+/* What the link at path points to, as it was written (relative or not;
+ * on Windows with backslashes), a new string. A path that is not a link
+ * is LN_EUNUSABLE. */
+int ln_path_read_link(const char *path, char **target, struct ln_error *err);
+
+/* The bytes free for this user on the file system that holds path. */
+int ln_path_free_space(const char *path, uint64_t *avail, struct ln_error *err);
+
 /* Removes a file, a link (never its target) or an empty folder. A missing
  * path is LN_ENOTFOUND. */
 int ln_path_remove(const char *path, struct ln_error *err);
@@ -128,7 +141,8 @@ enum {
 int ln_file_open(struct ln_file *f, const char *path, int flags, struct ln_error *err);
 /* Reads up to n bytes at the current position; *got 0 is the end. */
 int ln_file_read_some(struct ln_file *f, void *buf, size_t n, size_t *got, struct ln_error *err);
-/* Writes all n bytes at the current position (retrying short writes). */
+/* Writes all n bytes at the current position (retrying short writes).
+ * Here and in write_at and sync, a full disk or quota is LN_ETOOBIG. */
 int ln_file_write_all(struct ln_file *f, const void *data, size_t n, struct ln_error *err);
 /* Writes all n bytes at offset, the position unchanged (pwrite). */
 int ln_file_write_at(struct ln_file *f, const void *data, size_t n, uint64_t offset,
@@ -136,7 +150,14 @@ int ln_file_write_at(struct ln_file *f, const void *data, size_t n, uint64_t off
 /* Sets the file's size (ftruncate / SetEndOfFile): grown, the new part reads
  * as zeros and, where the file system can, takes no disk space. */
 int ln_file_set_size(struct ln_file *f, uint64_t size, struct ln_error *err);
+/* Moves the position to offset bytes from the start. */
+int ln_file_seek(struct ln_file *f, uint64_t offset, struct ln_error *err);
 int ln_file_stat(struct ln_file *f, struct ln_path_info *info, struct ln_error *err);
+/* Takes an exclusive lock on the whole file (flock / LockFileEx), held
+ * until the file is closed. With wait 0 a lock held elsewhere is
+ * LN_EBUSY at once. Advisory on POSIX, enforced on Windows (another
+ * program cannot write the locked bytes: lock files only hold locks). */
+int ln_file_lock(struct ln_file *f, int wait, struct ln_error *err);
 /* Makes the content durable (fsync / FlushFileBuffers). */
 int ln_file_sync(struct ln_file *f, struct ln_error *err);
 /* Closes f (a closed f is left alone); a write error the close reports is

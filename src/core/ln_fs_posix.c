@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ln_alloc.h"
@@ -78,6 +80,38 @@ int ln_path_self(char **out, struct ln_error *err)
     buf[n] = 0;
     *out = ln_xstrdup(buf);
     return LN_OK;
+}
+
+int ln_path_read_link(const char *path, char **target, struct ln_error *err)
+{
+    char buf[PATH_MAX];
+    *target = NULL;
+    ssize_t n = readlink(path, buf, sizeof buf - 1);
+    if (n < 0) {
+        int e = errno;
+        if (e == EINVAL)
+            return ln_error_set(err, LN_EUNUSABLE, "%s is not a link", path);
+        return ln__fail(err, e, "read the link", path);
+    }
+    buf[n] = 0;
+    *target = ln_xstrdup(buf);
+    return LN_OK;
+}
+
+int ln_path_free_space(const char *path, uint64_t *avail, struct ln_error *err)
+{
+    struct statvfs vfs;
+    *avail = 0;
+    if (statvfs(path, &vfs) < 0)
+        return ln__fail(err, errno, "measure the free space of", path);
+    *avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    return LN_OK;
+}
+
+char *ln_path_home(void)
+{
+    const char *h = getenv("HOME");
+    return h && *h ? ln_xstrdup(h) : NULL;
 }
 
 int ln_path_remove(const char *path, struct ln_error *err)
@@ -158,6 +192,13 @@ int ln_file_read_some(struct ln_file *f, void *buf, size_t n, size_t *got, struc
     }
 }
 
+/* A full disk or quota is LN_ETOOBIG (see ln_fs.h). */
+static int ln__write_fail(struct ln_error *err, int e)
+{
+    return ln_error_set(err, (e == ENOSPC || e == EDQUOT) ? LN_ETOOBIG : LN_EIO, "cannot write: %s",
+                        strerror(e));
+}
+
 int ln_file_write_all(struct ln_file *f, const void *data, size_t n, struct ln_error *err)
 {
     const uint8_t *p = data;
@@ -166,7 +207,7 @@ int ln_file_write_all(struct ln_file *f, const void *data, size_t n, struct ln_e
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return ln_error_set(err, LN_EIO, "cannot write: %s", strerror(w < 0 ? errno : EIO));
+            return ln__write_fail(err, w < 0 ? errno : ENOSPC);
         p += w;
         n -= (size_t)w;
     }
@@ -185,7 +226,7 @@ int ln_file_write_at(struct ln_file *f, const void *data, size_t n, uint64_t off
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return ln_error_set(err, LN_EIO, "cannot write: %s", strerror(w < 0 ? errno : EIO));
+            return ln__write_fail(err, w < 0 ? errno : ENOSPC);
         p += w;
         n -= (size_t)w;
         offset += (uint64_t)w;
@@ -198,6 +239,26 @@ int ln_file_set_size(struct ln_file *f, uint64_t size, struct ln_error *err)
     if (size > (uint64_t)INT64_MAX || ftruncate((int)f->h, (off_t)size) < 0)
         return ln_error_set(err, LN_EIO, "cannot set the size to %llu bytes: %s",
                             (unsigned long long)size, strerror(errno ? errno : EFBIG));
+    return LN_OK;
+}
+
+int ln_file_seek(struct ln_file *f, uint64_t offset, struct ln_error *err)
+{
+    if (offset > (uint64_t)INT64_MAX || lseek((int)f->h, (off_t)offset, SEEK_SET) < 0)
+        return ln_error_set(err, LN_EIO, "cannot seek to %llu: %s", (unsigned long long)offset,
+                            strerror(errno ? errno : EINVAL));
+    return LN_OK;
+}
+
+int ln_file_lock(struct ln_file *f, int wait, struct ln_error *err)
+{
+    while (flock((int)f->h, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EWOULDBLOCK)
+            return ln_error_set(err, LN_EBUSY, "the file is locked by another program");
+        return ln_error_set(err, LN_EIO, "cannot lock: %s", strerror(errno));
+    }
     return LN_OK;
 }
 
@@ -214,7 +275,7 @@ int ln_file_stat(struct ln_file *f, struct ln_path_info *info, struct ln_error *
 int ln_file_sync(struct ln_file *f, struct ln_error *err)
 {
     if (fsync((int)f->h) < 0)
-        return ln_error_set(err, LN_EIO, "cannot sync: %s", strerror(errno));
+        return ln__write_fail(err, errno);
     return LN_OK;
 }
 

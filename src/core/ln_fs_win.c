@@ -318,6 +318,106 @@ int ln_path_self(char **out, struct ln_error *err)
     return ln_error_set(err, LN_EIO, "cannot find the program's own path: too long");
 }
 
+/* REPARSE_DATA_BUFFER's symbolic-link and mount-point forms (ntifs.h,
+ * which user-mode headers lack). */
+struct ln__reparse {
+    ULONG tag;
+    USHORT data_len, reserved;
+    USHORT sub_off, sub_len, print_off, print_len;
+    union {
+        struct {
+            ULONG flags;
+            WCHAR path[1];
+        } link;
+        struct {
+            WCHAR path[1];
+        } mount;
+    } u;
+};
+#define LN__SYMLINK_FLAG_RELATIVE 0x1
+
+int ln_path_read_link(const char *path, char **target, struct ln_error *err)
+{
+    *target = NULL;
+    wchar_t *w = ln__wpath(path);
+    if (!w)
+        return ln__not_utf8(err, path);
+    HANDLE h = CreateFileW(w, 0, LN__SHARE_ALL, NULL, OPEN_EXISTING,
+                           FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE)
+        return ln__fail(err, "read the link", path);
+    /* MAXIMUM_REPARSE_DATA_BUFFER_SIZE */
+    union {
+        struct ln__reparse r;
+        uint8_t bytes[16 * 1024];
+    } *buf = ln_xmalloc(sizeof *buf);
+    DWORD got = 0;
+    int rc = LN_OK;
+    if (!DeviceIoControl(h, FSCTL_GET_REPARSE_POINT, NULL, 0, buf, sizeof *buf, &got, NULL)) {
+        DWORD e = GetLastError();
+        rc = e == ERROR_NOT_A_REPARSE_POINT
+                 ? ln_error_set(err, LN_EUNUSABLE, "%s is not a link", path)
+                 : ln__fail_code(err, e, "read the link", path);
+    } else {
+        const struct ln__reparse *r = &buf->r;
+        const WCHAR *base;
+        if (r->tag == IO_REPARSE_TAG_SYMLINK)
+            base = r->u.link.path;
+        else if (r->tag == IO_REPARSE_TAG_MOUNT_POINT)
+            base = r->u.mount.path;
+        else
+            base = NULL;
+        /* The print name is what the link was made with; some tools leave
+         * it empty, and then the substitute name (absolute ones behind
+         * \??\) is used. The offsets are checked against what the system
+         * returned. */
+        USHORT off = r->print_off, len = r->print_len;
+        if (len == 0) {
+            off = r->sub_off;
+            len = r->sub_len;
+        }
+        size_t end = base ? (size_t)((const uint8_t *)base - buf->bytes) + off + len : 0;
+        if (!base || end > got || (len & 1) || (off & 1)) {
+            rc = ln_error_set(err, LN_EUNUSABLE, "%s is not a link", path);
+        } else {
+            const WCHAR *t = base + off / sizeof(WCHAR);
+            int n = (int)(len / sizeof(WCHAR));
+            if (n >= 4 && wcsncmp(t, L"\\??\\", 4) == 0) {
+                t += 4;
+                n -= 4;
+            }
+            *target = ln__utf8(t, n);
+        }
+    }
+    free(buf);
+    CloseHandle(h);
+    return rc;
+}
+
+int ln_path_free_space(const char *path, uint64_t *avail, struct ln_error *err)
+{
+    *avail = 0;
+    wchar_t *w = ln__wpath(path);
+    if (!w)
+        return ln__not_utf8(err, path);
+    ULARGE_INTEGER free_to_caller;
+    int rc = GetDiskFreeSpaceExW(w, &free_to_caller, NULL, NULL)
+                 ? LN_OK
+                 : ln__fail(err, "measure the free space of", path);
+    if (rc == LN_OK)
+        *avail = free_to_caller.QuadPart;
+    free(w);
+    return rc;
+}
+
+char *ln_path_home(void)
+{
+    /* The wide form: getenv's would be in the ANSI code page. */
+    const wchar_t *h = _wgetenv(L"USERPROFILE");
+    return h && *h ? ln__utf8(h, -1) : NULL;
+}
+
 /* Removes one entry by its wide path; a read-only file is made writable
  * first (Windows refuses to delete it, POSIX does not care). */
 static BOOL ln__remove_w(const wchar_t *w)
@@ -374,9 +474,10 @@ static int ln__rename_posix(const wchar_t *wf, const wchar_t *wt)
     memcpy(ri->name, wt, n * sizeof(wchar_t));
     int ok = 0;
     /* Write access for the flush that makes the rename durable, as
-     * MOVEFILE_WRITE_THROUGH does for MoveFileExW. */
+     * MOVEFILE_WRITE_THROUGH does for MoveFileExW; a link is renamed
+     * itself, never the file it points to. */
     HANDLE h = CreateFileW(wf, DELETE | SYNCHRONIZE | GENERIC_WRITE, LN__SHARE_ALL, NULL,
-                           OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+                           OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, NULL);
     if (h != INVALID_HANDLE_VALUE) {
         ok = SetFileInformationByHandle(h, LN__FILE_RENAME_INFO_EX, ri, (DWORD)size) != 0;
         if (ok)
@@ -566,6 +667,18 @@ int ln_file_read_some(struct ln_file *f, void *buf, size_t n, size_t *got, struc
     return LN_OK;
 }
 
+/* A full disk or quota is LN_ETOOBIG (see ln_fs.h). */
+static int ln__write_fail(struct ln_error *err)
+{
+    DWORD e = GetLastError();
+    if (e == ERROR_DISK_FULL || e == ERROR_HANDLE_DISK_FULL || e == ERROR_DISK_QUOTA_EXCEEDED) {
+        char text[200];
+        ln__sys_text(e, text, sizeof text);
+        return ln_error_set(err, LN_ETOOBIG, "cannot write: %s", text);
+    }
+    return ln__fail_code(err, e, "write", "a file");
+}
+
 int ln_file_write_all(struct ln_file *f, const void *data, size_t n, struct ln_error *err)
 {
     const uint8_t *p = data;
@@ -573,7 +686,7 @@ int ln_file_write_all(struct ln_file *f, const void *data, size_t n, struct ln_e
         DWORD want = n > (1u << 30) ? (1u << 30) : (DWORD)n;
         DWORD w = 0;
         if (!WriteFile((HANDLE)f->h, p, want, &w, NULL))
-            return ln__fail(err, "write", "a file");
+            return ln__write_fail(err);
         if (w == 0)
             return ln_error_set(err, LN_EIO, "cannot write a file: nothing written");
         p += w;
@@ -599,7 +712,7 @@ int ln_file_write_at(struct ln_file *f, const void *data, size_t n, uint64_t off
         ov.Offset = (DWORD)offset;
         ov.OffsetHigh = (DWORD)(offset >> 32);
         if (!WriteFile((HANDLE)f->h, p, want, &w, &ov) || w == 0) {
-            rc = ln__fail(err, "write", "a file");
+            rc = ln__write_fail(err);
             break;
         }
         p += w;
@@ -624,6 +737,26 @@ int ln_file_set_size(struct ln_file *f, uint64_t size, struct ln_error *err)
     return LN_OK;
 }
 
+int ln_file_seek(struct ln_file *f, uint64_t offset, struct ln_error *err)
+{
+    LARGE_INTEGER to;
+    to.QuadPart = (LONGLONG)offset;
+    if (offset > (uint64_t)INT64_MAX || !SetFilePointerEx((HANDLE)f->h, to, NULL, FILE_BEGIN))
+        return ln__fail(err, "seek in", "a file");
+    return LN_OK;
+}
+
+int ln_file_lock(struct ln_file *f, int wait, struct ln_error *err)
+{
+    OVERLAPPED ov = {0};
+    DWORD flags = LOCKFILE_EXCLUSIVE_LOCK | (wait ? 0 : LOCKFILE_FAIL_IMMEDIATELY);
+    if (LockFileEx((HANDLE)f->h, flags, 0, MAXDWORD, MAXDWORD, &ov))
+        return LN_OK;
+    if (GetLastError() == ERROR_LOCK_VIOLATION)
+        return ln_error_set(err, LN_EBUSY, "the file is locked by another program");
+    return ln__fail(err, "lock", "a file");
+}
+
 int ln_file_stat(struct ln_file *f, struct ln_path_info *info, struct ln_error *err)
 {
     memset(info, 0, sizeof *info);
@@ -637,7 +770,7 @@ int ln_file_stat(struct ln_file *f, struct ln_path_info *info, struct ln_error *
 int ln_file_sync(struct ln_file *f, struct ln_error *err)
 {
     if (!FlushFileBuffers((HANDLE)f->h))
-        return ln__fail(err, "sync", "a file");
+        return ln__write_fail(err);
     return LN_OK;
 }
 
