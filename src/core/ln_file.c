@@ -118,6 +118,28 @@ int ln_file_write_atomic(const char *path, const void *data, size_t len, struct 
     return ln_file_atomic_commit(&a, err);
 }
 
+char *ln_path_parent(const char *path)
+{
+    size_t n = strlen(path);
+    size_t root = LN_PATH_IS_SEP(path[0]) ? 1 : 0;
+#ifdef _WIN32
+    if (n >= 2 && path[1] == ':') /* a drive: "C:" or "C:\" is the root */
+        root = n >= 3 && LN_PATH_IS_SEP(path[2]) ? 3 : 2;
+#endif
+    while (n > root && LN_PATH_IS_SEP(path[n - 1]))
+        n--; /* trailing separators */
+    while (n > root && !LN_PATH_IS_SEP(path[n - 1]))
+        n--; /* the last part */
+    while (n > root && LN_PATH_IS_SEP(path[n - 1]))
+        n--; /* the separators before it */
+    if (n == 0)
+        return ln_xstrdup(root ? "/" : ".");
+    char *p = ln_xmalloc(n + 1);
+    memcpy(p, path, n);
+    p[n] = 0;
+    return p;
+}
+
 int ln_file_mkdirs(const char *path, struct ln_error *err)
 {
     char *copy = ln_xstrdup(path);

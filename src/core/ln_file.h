@@ -56,6 +56,11 @@ void ln_file_atomic_abort(struct ln_file_atomic *a);
 /* fsyncs the folder that holds path (so a rename in it is durable). */
 int ln_file_sync_parent(const char *path, struct ln_error *err);
 
+/* The folder that holds path, as dirname(3) says it ("." for a bare name,
+ * "/" for the root), with either separator and a drive's root ("C:\\")
+ * on Windows; a new string. */
+char *ln_path_parent(const char *path);
+
 /* Creates a folder and its parents (like mkdir -p). */
 int ln_file_mkdirs(const char *path, struct ln_error *err);
 

@@ -68,6 +68,9 @@ struct ln_path_info {
     enum ln_path_kind kind;
     uint64_t size;   /* bytes, 64-bit on every system */
     int64_t mtime_s; /* last change, seconds since 1970 (UTC) */
+    /* The POSIX permission bits (mode & 07777); -1 on Windows, where who
+     * may read a file is its ACL's business, not a mode's. */
+    int mode;
 };
 
 enum {

@@ -48,6 +48,7 @@ static void ln__info(const struct stat *st, struct ln_path_info *info)
     info->kind = ln__kind(st->st_mode);
     info->size = st->st_size > 0 ? (uint64_t)st->st_size : 0;
     info->mtime_s = (int64_t)st->st_mtime;
+    info->mode = (int)(st->st_mode & 07777);
 }
 
 int ln_path_stat(const char *path, int flags, struct ln_path_info *info, struct ln_error *err)

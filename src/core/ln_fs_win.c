@@ -211,6 +211,7 @@ static void ln__info_from_handle(const BY_HANDLE_FILE_INFORMATION *bi, struct ln
     info->kind = (bi->dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) ? LN_PATH_DIR : LN_PATH_FILE;
     info->size = ((uint64_t)bi->nFileSizeHigh << 32) | bi->nFileSizeLow;
     info->mtime_s = ln__unix_time(bi->ftLastWriteTime);
+    info->mode = -1;
 }
 
 int ln_path_stat(const char *path, int flags, struct ln_path_info *info, struct ln_error *err)
@@ -238,6 +239,7 @@ int ln_path_stat(const char *path, int flags, struct ln_path_info *info, struct 
         info->kind = ln__kind(a.dwFileAttributes, tag);
         info->size = ((uint64_t)a.nFileSizeHigh << 32) | a.nFileSizeLow;
         info->mtime_s = ln__unix_time(a.ftLastWriteTime);
+        info->mode = -1;
         goto done;
     }
     /* Following links: open what the path leads to (BACKUP_SEMANTICS lets
