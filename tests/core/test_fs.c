@@ -309,6 +309,16 @@ static void test_remove_tree_keeps_link_target(void **state)
     ln_dir_close(d);
     assert_int_equal(n_links, 1);
     assert_int_equal(n_dirs, 1);
+    /* The link reads back as it was written (with backslashes on
+     * Windows). */
+    char *target;
+    assert_ok(ln_path_read_link(link_file, &target, &err));
+    for (char *c = target; *c; c++)
+        if (*c == '\\')
+            *c = '/';
+    assert_string_equal(target, "../../../keep/precious.txt");
+    free(target);
+    assert_int_equal(ln_path_read_link(keep_file, &target, &err), LN_EUNUSABLE);
     /* The resolved path of the link is the target's. */
     char *real_link, *real_target;
     assert_ok(ln_path_real(link_file, &real_link, &err));
@@ -504,6 +514,70 @@ static void test_map_file(void **state)
     free(empty);
 }
 
+/* Seek, an exclusive lock that a second opener sees, free space, the
+ * mode bits (POSIX only), the parent of a path and the home folder. */
+static void test_seek_lock_space(void **state)
+{
+    const char *dir = ln_test_tmpdir("fs_lock");
+    char *path = ln_test_path(dir, "x.lock");
+    struct ln_error err = {0};
+    struct ln_file a, b;
+    assert_ok(ln_file_open(&a, path, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE, &err));
+    assert_ok(ln_file_write_all(&a, "0123456789", 10, &err));
+    assert_ok(ln_file_seek(&a, 4, &err));
+    char buf[8];
+    size_t got;
+    assert_ok(ln_file_read_some(&a, buf, 3, &got, &err));
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "456", 3);
+    assert_ok(ln_file_set_size(&a, 5, &err));
+    struct ln_path_info info;
+    assert_ok(ln_file_stat(&a, &info, &err));
+    assert_int_equal(info.size, 5);
+#ifndef _WIN32
+    /* Created 0644 less the umask's bits: the owner reads and writes. */
+    assert_int_equal(info.mode & 0600, 0600);
+    assert_int_equal(info.mode & ~0644, 0);
+#else
+    assert_int_equal(info.mode, -1);
+#endif
+    assert_ok(ln_file_lock(&a, 0, &err));
+    assert_ok(ln_file_open(&b, path, LN_FILE_READ | LN_FILE_WRITE, &err));
+    assert_int_equal(ln_file_lock(&b, 0, &err), LN_EBUSY);
+    assert_ok(ln_file_close(&a, &err)); /* closing lets the lock go */
+    assert_ok(ln_file_lock(&b, 1, &err));
+    assert_ok(ln_file_close(&b, &err));
+
+    uint64_t avail = 0;
+    assert_ok(ln_path_free_space(dir, &avail, &err));
+    assert_true(avail > 0);
+    char *missing = ln_test_path(dir, "missing");
+    assert_int_equal(ln_path_free_space(missing, &avail, &err), LN_ENOTFOUND);
+    free(missing);
+
+    static const char *const parents[][2] = {
+        {"a/b/c", "a/b"}, {"a/b/", "a"}, {"a", "."}, {"/a", "/"}, {"/", "/"}, {"", "."}};
+    for (size_t i = 0; i < sizeof parents / sizeof parents[0]; i++) {
+        char *p = ln_path_parent(parents[i][0]);
+        assert_string_equal(p, parents[i][1]);
+        free(p);
+    }
+#ifdef _WIN32
+    char *p = ln_path_parent("C:\\models\\model.ckpt");
+    assert_string_equal(p, "C:\\models");
+    free(p);
+    p = ln_path_parent("C:\\model.ckpt");
+    assert_string_equal(p, "C:\\");
+    free(p);
+#endif
+    char *home = ln_path_home();
+    assert_non_null(home);
+    assert_ok(ln_path_stat(home, 0, &info, &err));
+    assert_int_equal(info.kind, LN_PATH_DIR);
+    free(home);
+    free(path);
+}
+
 static void test_program_path(void **state)
 {
     struct ln_error err = {0};
@@ -529,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_long_path),
         cmocka_unit_test(test_size_over_4gib),
         cmocka_unit_test(test_map_file),
+        cmocka_unit_test(test_seek_lock_space),
         cmocka_unit_test(test_program_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
