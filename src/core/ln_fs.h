@@ -91,7 +91,13 @@ int ln_path_self(char **out, struct ln_error *err);
 
 /* The user's home folder as programs of this system find it (HOME on
  * POSIX, USERPROFILE on Windows, as Python's expanduser does), a new
- * UTF-8 string, or NULL when unset. */
+ * UTF-8 string, or NULL when unset. LN_PATH_HOME_VAR names the variable
+ * (for a test that points it elsewhere). */
+#ifdef _WIN32
+#define LN_PATH_HOME_VAR "USERPROFILE"
+#else
+#define LN_PATH_HOME_VAR "HOME"
+#endif
 char *ln_path_home(void);
 
 /* What the link at path points to, as it was written (relative or not;

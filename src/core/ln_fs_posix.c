@@ -111,7 +111,7 @@ int ln_path_free_space(const char *path, uint64_t *avail, struct ln_error *err)
 
 char *ln_path_home(void)
 {
-    const char *h = getenv("HOME");
+    const char *h = getenv(LN_PATH_HOME_VAR);
     return h && *h ? ln_xstrdup(h) : NULL;
 }
 

@@ -419,7 +419,7 @@ int ln_path_free_space(const char *path, uint64_t *avail, struct ln_error *err)
 char *ln_path_home(void)
 {
     /* The wide form: getenv's would be in the ANSI code page. */
-    const wchar_t *h = _wgetenv(L"USERPROFILE");
+    const wchar_t *h = _wgetenv(L"" LN_PATH_HOME_VAR);
     return h && *h ? ln__utf8(h, -1) : NULL;
 }
 
@@ -592,6 +592,10 @@ int ln_path_link(const char *target, const char *path, struct ln_error *err)
         ln__sys_text(e, text, sizeof text);
         rc = ln_error_set(err, e == ERROR_PRIVILEGE_NOT_HELD ? LN_EUNUSABLE : ln__code(e),
                           "cannot make the link %s: %s", path, text);
+    } else if (GetFileAttributesW(wp) == INVALID_FILE_ATTRIBUTES) {
+        /* Wine 8 answers success and makes nothing: refused, in effect. */
+        rc = ln_error_set(err, LN_EUNUSABLE,
+                          "cannot make the link %s: the system said yes but made none", path);
     }
 done:
     free(wt);

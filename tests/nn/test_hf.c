@@ -25,7 +25,7 @@ static void clean_env(const char *hf_home)
     unsetenv("HUGGINGFACE_HUB_CACHE");
     unsetenv("XDG_CACHE_HOME");
     unsetenv("TRANSFORMERS_CACHE");
-    setenv("HOME", ln_test_tmpdir("hf_empty_home"), 1);
+    setenv(LN_PATH_HOME_VAR, ln_test_tmpdir("hf_empty_home"), 1);
     if (hf_home)
         setenv("HF_HOME", hf_home, 1);
     else

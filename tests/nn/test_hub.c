@@ -31,7 +31,7 @@ static void clean_env(const char *home)
                                        "HF_ENDPOINT"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
-    setenv("HOME", home, 1);
+    setenv(LN_PATH_HOME_VAR, home, 1);
 }
 
 /* dir/name in one of four static buffers (ln_test_path's result is the

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_fs.h"
 #include "ln_threads.h"
 #include "ln_triposr.h"
 #include "test_cpu.h"
@@ -147,11 +148,11 @@ static void test_load(void **state)
 static void test_load_vit_beside(void **state)
 {
     char *hf_home = strdup(getenv("HF_HOME"));
-    const char *old_home = getenv("HOME");
+    const char *old_home = getenv(LN_PATH_HOME_VAR);
     char *home = old_home ? strdup(old_home) : NULL;
     unsetenv("HF_HOME");
     unsetenv("XDG_CACHE_HOME");
-    setenv("HOME", ln_test_tmpdir("triposr_empty_home"), 1);
+    setenv(LN_PATH_HOME_VAR, ln_test_tmpdir("triposr_empty_home"), 1);
     struct ln_model_files f;
     struct ln_error err = {0};
     struct ln_triposr *net = NULL;
@@ -164,7 +165,7 @@ static void test_load_vit_beside(void **state)
     ln_triposr_free(net);
     setenv("HF_HOME", hf_home, 1);
     if (home)
-        setenv("HOME", home, 1);
+        setenv(LN_PATH_HOME_VAR, home, 1);
     free(home);
     free(hf_home);
 }
