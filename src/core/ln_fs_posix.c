@@ -136,8 +136,8 @@ int ln_path_link(const char *target, const char *path, struct ln_error *err)
 {
     if (symlink(target, path) < 0) {
         int e = errno;
-        return ln_error_set(err, e == EPERM ? LN_EUNUSABLE : LN_EIO,
-                            "cannot make the link %s: %s", path, strerror(e));
+        return ln_error_set(err, e == EPERM ? LN_EUNUSABLE : LN_EIO, "cannot make the link %s: %s",
+                            path, strerror(e));
     }
     return LN_OK;
 }
@@ -307,8 +307,8 @@ int ln_file_create_temp(struct ln_file *f, const char *path, char **tmp, struct 
     *tmp = NULL;
     int fd = mkostemp(t, O_CLOEXEC);
     if (fd < 0) {
-        int rc = ln_error_set(err, LN_EIO, "cannot create a file beside %s: %s", path,
-                              strerror(errno));
+        int rc =
+            ln_error_set(err, LN_EIO, "cannot create a file beside %s: %s", path, strerror(errno));
         free(t);
         return rc;
     }
@@ -327,8 +327,8 @@ int ln_dir_make(const char *path, struct ln_error *err)
         return LN_OK;
     if (errno == EEXIST)
         return 1;
-    return ln_error_set(err, errno == ENOENT ? LN_ENOTFOUND : LN_EIO,
-                        "cannot create folder %s: %s", path, strerror(errno));
+    return ln_error_set(err, errno == ENOENT ? LN_ENOTFOUND : LN_EIO, "cannot create folder %s: %s",
+                        path, strerror(errno));
 }
 
 int ln_dir_make_temp(const char *parent, const char *prefix, char **out, struct ln_error *err)
@@ -391,9 +391,15 @@ int ln_dir_next(struct ln_dir *d, struct ln_dir_entry *e, struct ln_error *err)
             continue;
         e->name = de->d_name;
         switch (de->d_type) {
-        case DT_REG: e->kind = LN_PATH_FILE; break;
-        case DT_DIR: e->kind = LN_PATH_DIR; break;
-        case DT_LNK: e->kind = LN_PATH_LINK; break;
+        case DT_REG:
+            e->kind = LN_PATH_FILE;
+            break;
+        case DT_DIR:
+            e->kind = LN_PATH_DIR;
+            break;
+        case DT_LNK:
+            e->kind = LN_PATH_LINK;
+            break;
         case DT_UNKNOWN: {
             /* Some file systems do not fill d_type: ask. */
             struct stat st;
@@ -403,7 +409,9 @@ int ln_dir_next(struct ln_dir *d, struct ln_dir_entry *e, struct ln_error *err)
                 e->kind = ln__kind(st.st_mode);
             break;
         }
-        default: e->kind = LN_PATH_OTHER; break;
+        default:
+            e->kind = LN_PATH_OTHER;
+            break;
         }
         return 1;
     }

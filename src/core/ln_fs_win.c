@@ -278,8 +278,8 @@ int ln_path_real(const char *path, char **out, struct ln_error *err)
     int rc = LN_OK;
     DWORD n = GetFinalPathNameByHandleW(h, NULL, 0, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
     wchar_t *buf = n ? ln_xmalloc(((size_t)n + 1) * sizeof *buf) : NULL;
-    DWORD got = buf ? GetFinalPathNameByHandleW(h, buf, n + 1, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS)
-                    : 0;
+    DWORD got =
+        buf ? GetFinalPathNameByHandleW(h, buf, n + 1, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS) : 0;
     if (got == 0 || got > n) {
         rc = ln__fail(err, "resolve", path);
     } else {

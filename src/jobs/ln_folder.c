@@ -281,8 +281,8 @@ int ln_folder_reconcile(const char *outputs, json_t *history, struct ln_folder_c
         const char *id = names[i];
         char *dir = ln__path(outputs, id, NULL);
         struct ln_path_info info;
-        int is_dir = ln_path_stat(dir, LN_PATH_NOFOLLOW, &info, NULL) == LN_OK &&
-                     info.kind == LN_PATH_DIR;
+        int is_dir =
+            ln_path_stat(dir, LN_PATH_NOFOLLOW, &info, NULL) == LN_OK && info.kind == LN_PATH_DIR;
         free(dir);
         if (!is_dir)
             continue;
@@ -304,7 +304,8 @@ int ln_folder_reconcile(const char *outputs, json_t *history, struct ln_folder_c
             free(mark);
             continue;
         }
-        if (marked && ln_path_remove(mark, NULL) == LN_OK) /* the deletion was not saved: the job stays */
+        /* The deletion was not saved: the job stays. */
+        if (marked && ln_path_remove(mark, NULL) == LN_OK)
             ln_file_sync_parent(mark, NULL);
         free(mark);
         struct ln_error rerr = {0};

@@ -406,7 +406,8 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
         if (ln__job_file(J, job->id, in->file, path, sizeof path) < 0 ||
             ln_path_rename(req->staged_paths[i], path, &rerr) < 0) {
             rc = ln_error_set(err, LN_EIO, "cannot move the upload %s into %s: %s",
-                              req->staged_paths[i], dir, rerr.message[0] ? rerr.message : "the path is too long");
+                              req->staged_paths[i], dir,
+                              rerr.message[0] ? rerr.message : "the path is too long");
             goto fail;
         }
     }

@@ -17,7 +17,8 @@ int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf,
 {
     if (!ln_job_id_valid(id))
         return ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
-    if (!name || !name[0] || strchr(name, '/') || strchr(name, '\\') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    if (!name || !name[0] || strchr(name, '/') || strchr(name, '\\') || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0)
         return ln_error_set(err, LN_EINVAL, "\"%.40s\" is not a file name", name ? name : "");
     if (ln__job_file(J, id, name, buf, n) < 0)
         return ln_error_set(err, LN_EINVAL, "the path of %s in job %s is too long", name, id);

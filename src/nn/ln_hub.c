@@ -1537,8 +1537,7 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
             return ln_error_set(err, LN_ENOTFOUND,
                                 "%s is not in %s: `lunar-nova models pull %s` downloads it",
                                 m->file, home, m->name);
-        struct ln_hub_file_report rep = {
-            .file = m->file, .path = path, .ok = 1, .size = st.size};
+        struct ln_hub_file_report rep = {.file = m->file, .path = path, .ok = 1, .size = st.size};
         if (hash && ln__rembg_expect(m, &kind, expect) == 0) {
             struct ln_error e = {0};
             if (ln_hash_file(path, kind, NULL, 0, hex, &e) < 0) {

@@ -153,5 +153,5 @@ enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
      * and index.html after an upgrade); the package's files change only with
      * the lockfile. */
     return ln__send_file(req, &f, ln__mime_for(rel), NULL,
-                       vendor ? "public, max-age=3600" : "no-cache");
+                         vendor ? "public, max-age=3600" : "no-cache");
 }

@@ -125,7 +125,8 @@ static void ln__fail_lnerr(struct ln__upload *up, const struct ln_error *err)
 static void ln__fail_store(struct ln__upload *up, const struct ln_error *err)
 {
     ln__fail(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "EIO", "cannot store the upload: %s",
-             err->code == LN_ETOOBIG ? "the server's disk is full" : "the server could not write it");
+             err->code == LN_ETOOBIG ? "the server's disk is full"
+                                     : "the server could not write it");
 }
 
 static void ln__close_files(struct ln__upload *up)
@@ -237,8 +238,7 @@ static int ln__part_begin(struct ln__upload *up, const char *key, const char *fi
         ln__display_name(f->name, sizeof f->name, filename, up->n_files);
         snprintf(f->path, sizeof f->path, "%s/upload-%d", up->staging, up->n_files);
         struct ln_error err = {0};
-        if (ln_file_open(&f->f, f->path, LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_EXCL, &err) <
-            0) {
+        if (ln_file_open(&f->f, f->path, LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_EXCL, &err) < 0) {
             ln_log_error("%s", err.message);
             ln__fail_store(up, &err);
             return -1;
@@ -272,7 +272,6 @@ static int ln__part_begin(struct ln__upload *up, const char *key, const char *fi
     up->cur_field = up->n_fields++;
     return 0;
 }
-
 
 static enum MHD_Result ln__iterate(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *filename, const char *content_type,

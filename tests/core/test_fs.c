@@ -101,7 +101,7 @@ static void test_open_read_write_stat(void **state)
         total += got;
     } while (got > 0);
     assert_int_equal(total, sizeof bytes + 1);
-    assert_memory_equal(buf, "a\r\nB\n\x1a" "c\0!", total);
+    assert_memory_equal(buf, "a\r\nB\n\032c\0!", total); /* \032: Ctrl-Z */
     assert_ok(ln_file_stat(&f, &info, &err));
     assert_int_equal(info.size, total);
     /* Handed over as a C runtime descriptor, the file reads the same. */
@@ -112,7 +112,7 @@ static void test_open_read_write_stat(void **state)
     assert_non_null(fp);
     assert_int_equal(fseek(fp, 0, SEEK_SET), 0); /* it was read to the end */
     assert_int_equal(fread(buf, 1, sizeof buf, fp), total);
-    assert_memory_equal(buf, "a\r\nB\n\x1a" "c\0!", total);
+    assert_memory_equal(buf, "a\r\nB\n\032c\0!", total); /* \032: Ctrl-Z */
     fclose(fp);
 
     /* Appending, and truncating. */
@@ -344,8 +344,8 @@ static void test_utf8_names(void **state)
     struct ln_error err = {0};
     /* "Modèle", "模型" (Chinese), "αβγ", and an emoji outside the BMP
      * (a surrogate pair in UTF-16). */
-    const char *names[] = {"Mod\xc3\xa8le.glb", "\xe6\xa8\xa1\xe5\x9e\x8b", "\xce\xb1\xce\xb2\xce\xb3",
-                           "\xf0\x9f\x97\xbf.txt"};
+    const char *names[] = {"Mod\xc3\xa8le.glb", "\xe6\xa8\xa1\xe5\x9e\x8b",
+                           "\xce\xb1\xce\xb2\xce\xb3", "\xf0\x9f\x97\xbf.txt"};
     const size_t n_names = sizeof names / sizeof *names;
     for (size_t i = 0; i < n_names; i++) {
         char *p = ln_test_path(dir, names[i]);
@@ -549,8 +549,8 @@ static void test_seek_lock_space(void **state)
     assert_int_equal(ln_path_free_space(missing, &avail, &err), LN_ENOTFOUND);
     free(missing);
 
-    static const char *const parents[][2] = {
-        {"a/b/c", "a/b"}, {"a/b/", "a"}, {"a", "."}, {"/a", "/"}, {"/", "/"}, {"", "."}};
+    static const char *const parents[][2] = {{"a/b/c", "a/b"}, {"a/b/", "a"}, {"a", "."},
+                                             {"/a", "/"},      {"/", "/"},    {"", "."}};
     for (size_t i = 0; i < sizeof parents / sizeof parents[0]; i++) {
         char *p = ln_path_parent(parents[i][0]);
         assert_string_equal(p, parents[i][1]);

@@ -317,9 +317,9 @@ static void test_folders_and_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_cache),      cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_snapshot_choice),   cmocka_unit_test(test_symlinked_blobs),
-        cmocka_unit_test(test_copied_snapshot),   cmocka_unit_test(test_folders_and_files),
+        cmocka_unit_test(test_golden_cache),    cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_snapshot_choice), cmocka_unit_test(test_symlinked_blobs),
+        cmocka_unit_test(test_copied_snapshot), cmocka_unit_test(test_folders_and_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
