@@ -10,11 +10,14 @@
  * one cache.
  *
  * DESIGN: no state is shared between pulls except the disk. One pull is
- * one thread's call; two pulls of one file meet at an flock on
+ * one thread's call; two pulls of one file meet at a file lock
+ * (ln_file_lock: flock, or LockFileEx on Windows) on
  * .locks/models--owner--name/<etag>.lock (rembg: <file>.lock beside the
  * model), the second waiting, then finding the blob and only linking it.
  * Snapshot links and refs/ are replaced with rename, so a reader sees the
- * old or the new one.
+ * old or the new one. Where the system refuses links (Windows without
+ * Developer Mode) the snapshot gets a copy of the blob, as huggingface_hub
+ * makes there.
  */
 #include "ln_hub.h"
 
