@@ -425,11 +425,33 @@ char *ln_path_home(void)
 
 /* Removes one entry by its wide path; a read-only file is made writable
  * first (Windows refuses to delete it, POSIX does not care). */
+/* Deletes w with POSIX semantics (Windows 10 1709 and later, NTFS): its
+ * name goes at once even while a reader still has it open (a result being
+ * sent), so the folder that held it can be removed next, as on Linux.
+ * FALSE where the system cannot; the caller then deletes the classic way,
+ * where the name stays until the last reader closes. A link is deleted
+ * itself, never its target. */
+static BOOL ln__remove_posix(const wchar_t *w)
+{
+    HANDLE h = CreateFileW(w, DELETE, LN__SHARE_ALL, NULL, OPEN_EXISTING,
+                           FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return FALSE;
+    /* FILE_DISPOSITION_INFO_EX: DELETE | POSIX_SEMANTICS |
+     * IGNORE_READONLY_ATTRIBUTE, by FileDispositionInfoEx (21). */
+    DWORD flags = 0x1 | 0x2 | 0x10;
+    BOOL ok = SetFileInformationByHandle(h, (FILE_INFO_BY_HANDLE_CLASS)21, &flags, sizeof flags);
+    CloseHandle(h);
+    return ok;
+}
+
 static BOOL ln__remove_w(const wchar_t *w)
 {
     DWORD attr = GetFileAttributesW(w);
     if (attr == INVALID_FILE_ATTRIBUTES)
         return FALSE;
+    if (ln__remove_posix(w))
+        return TRUE;
     /* A link to a folder is removed as a folder (the link, not its target). */
     if (attr & FILE_ATTRIBUTE_DIRECTORY)
         return RemoveDirectoryW(w);
