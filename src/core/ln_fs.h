@@ -1,10 +1,11 @@
 /*
  * The file system as the operating system offers it: open, read, write,
- * sync and close a file, rename and remove, make folders (temporary ones
- * too), list a folder, remove a tree, stat a path with 64-bit sizes,
- * resolve a path, find the program's own path, and map a file read-only.
- * Every floor above uses these instead of <unistd.h>, <fcntl.h>,
- * <sys/stat.h>, <dirent.h>, <ftw.h> and <sys/mman.h>.
+ * sync, lock and close a file, rename and remove, make folders (temporary
+ * ones too), list a folder, remove a tree, stat a path with 64-bit sizes,
+ * make and read links, resolve a path, find the program's own path and
+ * the home folder, measure free space, and map a file read-only. For
+ * files, every floor above uses these instead of <unistd.h>, <fcntl.h>,
+ * <sys/stat.h>, <dirent.h>, <ftw.h>, <sys/mman.h> and <libgen.h>.
  *
  *     struct ln_file f;
  *     if (ln_file_open(&f, path, LN_FILE_READ, &err) < 0) return err.code;
@@ -26,9 +27,11 @@
  * `\\?\` prefix to paths longer than MAX_PATH, and returns names in
  * UTF-8. Files are always binary and never inherited by child programs.
  * On Windows every file is opened with FILE_SHARE_READ | FILE_SHARE_WRITE
- * | FILE_SHARE_DELETE, so that, as on Linux, a file being read can be
- * renamed over or removed (its name stays taken until the last reader
- * closes it, where Windows lacks POSIX deletion semantics).
+ * | FILE_SHARE_DELETE, and renames and deletions use POSIX semantics where
+ * the system has them, so that, as on Linux, a file being read can be
+ * renamed over or removed (without those semantics its name stays taken
+ * until the last reader closes it). docs/windows.md says how each call
+ * behaves there.
  *
  * Errors: LN_ENOTFOUND when the path (or a folder on it) does not exist,
  * LN_EINVAL for a path the system cannot name (not UTF-8 on Windows),
