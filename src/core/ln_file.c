@@ -118,14 +118,46 @@ int ln_file_write_atomic(const char *path, const void *data, size_t len, struct 
     return ln_file_atomic_commit(&a, err);
 }
 
+/* The length of path's root, which is never made or removed: the leading
+ * slash on POSIX; on Windows also a drive ("C:" with its separator), a
+ * share (two backslashes, server, share and its separator), and either
+ * behind the long-path prefix. 0 for a relative path. */
+static size_t ln__root_len(const char *path)
+{
+#ifdef _WIN32
+    size_t at = 0;
+    int share = 0;
+    if (strncmp(path, "\\\\?\\UNC\\", 8) == 0) {
+        at = 8;
+        share = 1;
+    } else if (strncmp(path, "\\\\?\\", 4) == 0) {
+        at = 4;
+    } else if (LN_PATH_IS_SEP(path[0]) && LN_PATH_IS_SEP(path[1])) {
+        at = 2;
+        share = 1;
+    }
+    if (share) {
+        for (int part = 0; part < 2; part++) { /* the server, then the share */
+            while (path[at] && !LN_PATH_IS_SEP(path[at]))
+                at++;
+            if (path[at])
+                at++;
+        }
+        return at;
+    }
+    const char *p = path + at;
+    if (p[0] && p[1] == ':')
+        return at + (LN_PATH_IS_SEP(p[2]) ? 3 : 2);
+    return LN_PATH_IS_SEP(p[0]) ? at + 1 : at;
+#else
+    return path[0] == '/' ? 1 : 0;
+#endif
+}
+
 char *ln_path_parent(const char *path)
 {
     size_t n = strlen(path);
-    size_t root = LN_PATH_IS_SEP(path[0]) ? 1 : 0;
-#ifdef _WIN32
-    if (n >= 2 && path[1] == ':') /* a drive: "C:" or "C:\" is the root */
-        root = n >= 3 && LN_PATH_IS_SEP(path[2]) ? 3 : 2;
-#endif
+    size_t root = ln__root_len(path);
     while (n > root && LN_PATH_IS_SEP(path[n - 1]))
         n--; /* trailing separators */
     while (n > root && !LN_PATH_IS_SEP(path[n - 1]))
@@ -143,7 +175,11 @@ char *ln_path_parent(const char *path)
 int ln_file_mkdirs(const char *path, struct ln_error *err)
 {
     char *copy = ln_xstrdup(path);
-    for (char *s = copy + 1;; s++) {
+    /* The root is there: the first folder to make ends after it. */
+    size_t root = ln__root_len(copy);
+    for (char *s = copy + (root ? root : 1);; s++) {
+        if (s > copy + strlen(path))
+            break; /* an empty path */
         if (LN_PATH_IS_SEP(*s) || *s == 0) {
             char c = *s;
             *s = 0;

@@ -598,6 +598,19 @@ static void test_seek_lock_space(void **state)
     p = ln_path_parent("C:\\model.ckpt");
     assert_string_equal(p, "C:\\");
     free(p);
+    p = ln_path_parent("\\\\server\\share\\outputs");
+    assert_string_equal(p, "\\\\server\\share\\");
+    free(p);
+    /* mkdirs under a drive letter: the drive itself is not made. */
+    char *real, *deep;
+    assert_ok(ln_path_real(dir, &real, &err));
+    assert_true(real[1] == ':');
+    deep = ln_test_path(real, "d1\\d2");
+    assert_ok(ln_file_mkdirs(deep, &err));
+    assert_ok(ln_path_stat(deep, 0, &info, &err));
+    assert_int_equal(info.kind, LN_PATH_DIR);
+    free(deep);
+    free(real);
 #endif
     char *home = ln_path_home();
     assert_non_null(home);
