@@ -146,6 +146,9 @@ enum {
     LN_FILE_EXCL = 8,   /* with CREATE: fail if it exists */
     LN_FILE_TRUNC = 16, /* empty it on open */
     LN_FILE_APPEND = 32,
+    /* with CREATE: mode 0666 less the umask on POSIX, for files that
+     * several users of one cache share (its downloads and locks) */
+    LN_FILE_SHARED = 64,
 };
 
 /* Opens path with LN_FILE_* flags. A folder opened for reading is refused

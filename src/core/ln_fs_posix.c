@@ -167,7 +167,7 @@ int ln_file_open(struct ln_file *f, const char *path, int flags, struct ln_error
     if (flags & LN_FILE_APPEND)
         o |= O_APPEND;
     f->h = -1;
-    int fd = open(path, o, 0644);
+    int fd = open(path, o, (flags & LN_FILE_SHARED) ? 0666 : 0644);
     if (fd < 0)
         return ln__fail(err, errno, "open", path);
     struct stat st;

@@ -598,7 +598,8 @@ static int ln__lock(const char *path, struct ln_hub_pull *p, const char *what,
 {
     struct ln_file f;
     struct ln_error lerr = {0};
-    if (ln_file_open(&f, path, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE, &lerr) < 0)
+    if (ln_file_open(&f, path, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED,
+                     &lerr) < 0)
         return ln_error_set(err, LN_EIO, "%s", lerr.message);
     int said = 0;
     int rc;
@@ -647,7 +648,8 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
     struct ln__sink s;
     memset(&s, 0, sizeof s);
     struct ln_error ferr = {0};
-    if (ln_file_open(&s.f, incomplete, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE, &ferr) < 0)
+    if (ln_file_open(&s.f, incomplete,
+                     LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED, &ferr) < 0)
         return ln_error_set(err, LN_EIO, "%s", ferr.message);
     s.kind = kind;
     s.p = p;
