@@ -55,15 +55,12 @@
  *   a mesh a trained model never produces. A worst case for those stages.
  */
 #include <cblas.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_bake.h"
 #include "ln_engine.h"
@@ -426,11 +423,13 @@ static void ln__write_density_row(const char *path, const float *row, float bias
 {
     const struct ln__t *w = ln__find("decoder.layers.18.weight");
     const struct ln__t *b = ln__find("decoder.layers.18.bias");
-    const int fd = open(path, O_WRONLY);
-    if (fd < 0 || pwrite(fd, row, 64 * sizeof(float), w->off) != 64 * (ssize_t)sizeof(float) ||
-        pwrite(fd, &bias, sizeof(float), b->off) != (ssize_t)sizeof(float) || fsync(fd) != 0 ||
-        close(fd) != 0)
-        ln__die("density row", NULL);
+    struct ln_file f;
+    struct ln_error err = {0};
+    if (ln_file_open(&f, path, LN_FILE_WRITE, &err) < 0 ||
+        ln_file_write_at(&f, row, 64 * sizeof(float), (uint64_t)w->off, &err) < 0 ||
+        ln_file_write_at(&f, &bias, sizeof(float), (uint64_t)b->off, &err) < 0 ||
+        ln_file_sync(&f, &err) < 0 || ln_file_close(&f, &err) < 0)
+        ln__die("density row", &err);
 }
 
 static const char ln__config_yaml[] =

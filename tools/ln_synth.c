@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (argc >= 3 && strcmp(argv[1], "text") == 0) {
-        FILE *f = fopen(argv[2], "w");
+        FILE *f = fopen(argv[2], "wb"); /* the same bytes on every system */
         if (!f)
             return 1;
         fputs("this is not an image\n", f);

@@ -9,13 +9,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -24,6 +21,7 @@
 #include "ln_background.h"
 #include "ln_engine.h"
 #include "ln_export.h"
+#include "ln_file.h"
 #include "ln_image.h"
 #include "ln_hf.h"
 #include "ln_log.h"
@@ -141,14 +139,17 @@ static int ln__parse_long(const char *s, long lo, long hi, long *out)
 /* Fails early, with exit status 2, when the output's folder is missing. */
 static int ln__check_output_folder(const char *path)
 {
-    char *copy = ln_xstrdup(path);
-    const char *dir = dirname(copy);
-    struct stat st;
-    int ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK) == 0;
+    char *dir = ln_path_parent(path);
+    struct ln_path_info info;
+    struct ln_error err = {0};
+    int rc = ln_path_stat(dir, 0, &info, &err);
+    int ok = rc == LN_OK && info.kind == LN_PATH_DIR && ln_path_writable(dir);
     if (!ok)
         fprintf(stderr, "lunar-nova: cannot write into folder %s: %s\n", dir,
-                errno ? strerror(errno) : "not a writable folder");
-    free(copy);
+                rc == LN_ENOTFOUND ? "No such file or directory"
+                : rc < 0           ? err.message
+                                   : "not a writable folder");
+    free(dir);
     return ok ? 0 : -1;
 }
 

@@ -5,16 +5,15 @@
  * for the background-removal models) and checked there. The work is in
  * src/nn/ln_hub.c; this file is flags, the progress bar and the report.
  */
-#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "ln_file.h"
 #include "ln_hf.h"
 #include "ln_hub.h"
 #include "ln_log.h"
@@ -182,18 +181,22 @@ static void ln__on_file(void *user, const struct ln_hub_file_report *r)
         /* The damaged blob goes (only when the link leads into this repo's
          * blobs/ folder), then the link or plain file, so that a pull
          * fetches the file again. */
-        struct stat lst;
-        char real[PATH_MAX], blobs[PATH_MAX], blobs_real[PATH_MAX];
+        struct ln_path_info lst;
+        char *real = NULL, *blobs_real = NULL, blobs[LN_HF_PATH_MAX];
         const char *snap = NULL;
         for (const char *q = strstr(r->path, "/snapshots/"); q; q = strstr(q + 1, "/snapshots/"))
             snap = q;
-        if (lstat(r->path, &lst) == 0 && S_ISLNK(lst.st_mode) && snap && realpath(r->path, real) &&
+        if (ln_path_stat(r->path, LN_PATH_NOFOLLOW, &lst, NULL) == LN_OK &&
+            lst.kind == LN_PATH_LINK && snap && ln_path_real(r->path, &real, NULL) == LN_OK &&
             (size_t)snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(snap - r->path), r->path) <
                 sizeof blobs &&
-            realpath(blobs, blobs_real) && strncmp(real, blobs_real, strlen(blobs_real)) == 0 &&
-            real[strlen(blobs_real)] == '/')
-            unlink(real);
-        unlink(r->path);
+            ln_path_real(blobs, &blobs_real, NULL) == LN_OK &&
+            strncmp(real, blobs_real, strlen(blobs_real)) == 0 &&
+            LN_PATH_IS_SEP(real[strlen(blobs_real)]))
+            ln_path_remove(real, NULL);
+        free(real);
+        free(blobs_real);
+        ln_path_remove(r->path, NULL);
         if (r->commit)
             snprintf(t->commit, sizeof t->commit, "%s", r->commit);
     }
@@ -304,49 +307,53 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
     struct ln__list *l = user;
     char snaps[LN_HF_PATH_MAX + 16];
     snprintf(snaps, sizeof snaps, "%s/snapshots", repo_dir);
-    DIR *d = opendir(snaps);
-    struct dirent *e;
+    struct ln_dir *d = NULL;
+    struct ln_dir_entry e;
     int any = 0;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
+    if (ln_dir_open(&d, snaps, NULL) < 0)
+        d = NULL;
+    while (d && ln_dir_next(d, &e, NULL) > 0) {
+        if (e.name[0] == '.')
             continue;
         any = 1;
         /* The refs that name this commit (top-level ones: main, tags). */
         char refs[200] = "", refdir[LN_HF_PATH_MAX + 16];
         snprintf(refdir, sizeof refdir, "%s/refs", repo_dir);
-        DIR *rd = opendir(refdir);
-        struct dirent *re;
-        while (rd && (re = readdir(rd))) {
+        struct ln_dir *rd = NULL;
+        struct ln_dir_entry re;
+        if (ln_dir_open(&rd, refdir, NULL) < 0)
+            rd = NULL;
+        while (rd && ln_dir_next(rd, &re, NULL) > 0) {
             char path[LN_HF_PATH_MAX + 300], buf[128] = "";
-            snprintf(path, sizeof path, "%s/%s", refdir, re->d_name);
-            FILE *f = re->d_name[0] != '.' ? fopen(path, "rb") : NULL;
-            if (!f)
+            snprintf(path, sizeof path, "%s/%s", refdir, re.name);
+            uint8_t *data = NULL;
+            size_t got = 0;
+            if (re.name[0] == '.' || re.kind != LN_PATH_FILE ||
+                ln_file_read(path, sizeof buf - 1, &data, &got, NULL) < 0)
                 continue;
-            const size_t got = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
+            memcpy(buf, data, got);
+            free(data);
             buf[got] = 0;
             buf[strcspn(buf, "\r\n ")] = 0;
-            if (strcmp(buf, e->d_name) == 0 && strlen(refs) + strlen(re->d_name) + 3 < sizeof refs)
+            if (strcmp(buf, e.name) == 0 && strlen(refs) + strlen(re.name) + 3 < sizeof refs)
                 snprintf(refs + strlen(refs), sizeof refs - strlen(refs), "%s%s",
-                         refs[0] ? "," : "", re->d_name);
+                         refs[0] ? "," : "", re.name);
         }
-        if (rd)
-            closedir(rd);
+        ln_dir_close(rd);
         struct ln__tally t = {.print_files = 0};
         struct ln_error err = {0};
-        const int rc = ln_hub_verify(repo_id, e->d_name, l->hash, ln__on_file, &t, &err);
+        const int rc = ln_hub_verify(repo_id, e.name, l->hash, ln__on_file, &t, &err);
         char sz[32], rev[300];
         ln__size(t.bytes, sz, sizeof sz);
-        snprintf(rev, sizeof rev, "%s%s%.12s", refs, refs[0] ? " -> " : "(no ref) ", e->d_name);
+        snprintf(rev, sizeof rev, "%s%s%.12s", refs, refs[0] ? " -> " : "(no ref) ", e.name);
         printf("  %-36s %-22s %10s  %s\n", repo_id, rev, sz,
                rc == LN_OK ? (l->hash ? "verified" : "complete")
                            : "BAD (lunar-nova models verify)");
-        printf("    %s/%s\n", snaps, e->d_name);
+        printf("    %s/%s\n", snaps, e.name);
         l->n_models++;
         l->n_bad += rc != LN_OK;
     }
-    if (d)
-        closedir(d);
+    ln_dir_close(d);
     if (!any) {
         printf("  %-36s %-22s %10s  %s\n", repo_id, "-", "", "no snapshot (download unfinished?)");
         l->n_bad++;
@@ -354,20 +361,21 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
     /* Unfinished downloads: not part of any snapshot, resumed by a pull. */
     char blobs[LN_HF_PATH_MAX + 16];
     snprintf(blobs, sizeof blobs, "%s/blobs", repo_dir);
-    DIR *bd = opendir(blobs);
-    while (bd && (e = readdir(bd))) {
-        const size_t n = strlen(e->d_name);
+    struct ln_dir *bd = NULL;
+    if (ln_dir_open(&bd, blobs, NULL) < 0)
+        bd = NULL;
+    while (bd && ln_dir_next(bd, &e, NULL) > 0) {
+        const size_t n = strlen(e.name);
         char path[LN_HF_PATH_MAX + 300], sz[32];
-        struct stat st;
-        if (n <= 11 || strcmp(e->d_name + n - 11, ".incomplete") != 0)
+        struct ln_path_info st;
+        if (n <= 11 || strcmp(e.name + n - 11, ".incomplete") != 0)
             continue;
-        snprintf(path, sizeof path, "%s/%s", blobs, e->d_name);
-        ln__size(stat(path, &st) == 0 ? (uint64_t)st.st_size : 0, sz, sizeof sz);
+        snprintf(path, sizeof path, "%s/%s", blobs, e.name);
+        ln__size(ln_path_stat(path, 0, &st, NULL) == LN_OK ? st.size : 0, sz, sizeof sz);
         printf("    unfinished download: %s in %s (`lunar-nova models pull %s` resumes it)\n", sz,
-               e->d_name, repo_id);
+               e.name, repo_id);
     }
-    if (bd)
-        closedir(bd);
+    ln_dir_close(bd);
 }
 
 static int ln__models_list(int argc, char **argv)
@@ -401,9 +409,9 @@ static int ln__models_list(int argc, char **argv)
         const struct ln_rembg_model *all = ln_rembg_models(&n);
         for (size_t i = 0; i < n; i++) {
             char path[LN_HF_PATH_MAX + 64];
-            struct stat st;
+            struct ln_path_info st;
             snprintf(path, sizeof path, "%s/%s", dir, all[i].file);
-            if (stat(path, &st) < 0)
+            if (ln_path_stat(path, 0, &st, NULL) < 0)
                 continue;
             struct ln__tally t = {.print_files = 0};
             const int rc = ln_hub_verify(all[i].name, NULL, l.hash, ln__on_file, &t, &err);
@@ -419,15 +427,16 @@ static int ln__models_list(int argc, char **argv)
     }
     for (int i = optind; i < argc; i++) {
         struct ln_model_files files;
-        struct stat st;
+        struct ln_path_info st;
         char sz[32];
         l.n_models++;
-        if (ln_model_locate(argv[i], &files, &err) == 0 && stat(files.weights, &st) == 0) {
-            ln__size((uint64_t)st.st_size, sz, sizeof sz);
+        if (ln_model_locate(argv[i], &files, &err) == 0 &&
+            ln_path_stat(files.weights, 0, &st, NULL) == LN_OK) {
+            ln__size(st.size, sz, sizeof sz);
             printf("  %-36s %-22s %10s  %s\n    %s\n", argv[i], "TripoSR", sz, "present",
                    files.weights);
-        } else if (stat(argv[i], &st) == 0 && S_ISREG(st.st_mode)) {
-            ln__size((uint64_t)st.st_size, sz, sizeof sz);
+        } else if (ln_path_stat(argv[i], 0, &st, NULL) == LN_OK && st.kind == LN_PATH_FILE) {
+            ln__size(st.size, sz, sizeof sz);
             printf("  %-36s %-22s %10s  %s\n", argv[i], "file", sz, "present (no checksum known)");
         } else {
             printf("  %-36s %-22s %10s  %s\n", argv[i], "-", "", "not usable");

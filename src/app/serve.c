@@ -11,19 +11,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "ln_background.h"
 #include "ln_engine.h"
+#include "ln_file.h"
 #include "ln_hf.h"
 #include "ln_jobs.h"
 #include "ln_log.h"
@@ -498,8 +497,8 @@ static int ln__serve_env(struct ln__serve *s)
 
 static int ln__is_dir(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    struct ln_path_info info;
+    return ln_path_stat(path, 0, &info, NULL) == LN_OK && info.kind == LN_PATH_DIR;
 }
 
 /* True when dir/three is a folder. */
@@ -510,20 +509,21 @@ static int ln__holds_three(const char *dir)
     return w > 0 && (size_t)w < sizeof path && ln__is_dir(path);
 }
 
-/* The folder of the running executable (/proc/self/exe, links resolved)
- * and the folder above it. */
+/* The folder of the running executable (/proc/self/exe, links resolved;
+ * GetModuleFileNameW on Windows) and the folder above it. */
 static int ln__exe_dirs(char *dir, char *up, size_t n)
 {
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
+    char *exe;
+    if (ln_path_self(&exe, NULL) < 0)
         return -1;
-    exe[len] = 0;
-    int w = snprintf(dir, n, "%s", dirname(exe));
-    if (w < 0 || (size_t)w >= n)
-        return -1;
-    w = snprintf(up, n, "%s", dirname(exe)); /* exe is now dir: its dirname is the one above */
-    return w < 0 || (size_t)w >= n ? -1 : 0;
+    char *d = ln_path_parent(exe);
+    char *u = ln_path_parent(d);
+    int w = snprintf(dir, n, "%s", d);
+    int w2 = snprintf(up, n, "%s", u);
+    free(u);
+    free(d);
+    free(exe);
+    return w < 0 || (size_t)w >= n || w2 < 0 || (size_t)w2 >= n ? -1 : 0;
 }
 
 /* Fills in the web UI folder and the vendor folder (the one holding three/)
@@ -563,8 +563,13 @@ static void ln__ui_dirs(struct ln_server_config *cfg, char *web, char *vendor)
     w = snprintf(path, sizeof path, "%s/../node_modules", cfg->web_dir);
     if (w < 0 || (size_t)w >= sizeof path)
         return;
-    if (!realpath(path, vendor)) /* the log names it without "..", where it exists */
+    /* The log names it without "..", where it exists. */
+    char *real = NULL;
+    if (ln_path_real(path, &real, NULL) == LN_OK && strlen(real) < PATH_MAX)
+        snprintf(vendor, PATH_MAX, "%s", real);
+    else
         snprintf(vendor, PATH_MAX, "%s", path);
+    free(real);
     if (ln__holds_three(vendor) || !have_dir)
         return;
     w = snprintf(path, sizeof path, "%s/vendor", dir);
@@ -575,33 +580,48 @@ static void ln__ui_dirs(struct ln_server_config *cfg, char *web, char *vendor)
 /* Reads the API token from s->token_file: its first line, without the line
  * end. A missing or empty file is a usage error (one line on stderr); a
  * file that group or others may read is refused too, as ssh refuses a key
- * anyone can read. */
+ * anyone can read. On Windows a file has no such mode (its ACL decides who
+ * reads it), so the rule does not apply there: docs/windows.md says how to
+ * restrict the file. */
 static int ln__read_token_file(struct ln__serve *s)
 {
     const char *path = s->token_file;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "lunar-nova: cannot read the API token file %s: %s\n", path,
-                strerror(errno));
+    struct ln_file f;
+    struct ln_error err = {0};
+    if (ln_file_open(&f, path, LN_FILE_READ, &err) < 0) {
+        fprintf(stderr, "lunar-nova: cannot read the API token file %s: %s\n", path, err.message);
         return -1;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    struct ln_path_info st;
+    if (ln_file_stat(&f, &st, NULL) != LN_OK || st.kind != LN_PATH_FILE) {
         fprintf(stderr, "lunar-nova: the API token file %s is not a regular file\n", path);
-        fclose(f);
+        ln_file_close(&f, NULL);
         return -1;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    if (st.mode >= 0 && (st.mode & 077)) {
         fprintf(stderr,
                 "lunar-nova: the API token file %s is readable by group or others (mode %03o): "
                 "chmod 600 it\n",
-                path, (unsigned)(st.st_mode & 0777));
-        fclose(f);
+                path, (unsigned)(st.mode & 0777));
+        ln_file_close(&f, NULL);
         return -1;
     }
     char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    size_t n = 0;
+    while (n < sizeof buf - 1) {
+        size_t got = 0;
+        if (ln_file_read_some(&f, buf + n, sizeof buf - 1 - n, &got, &err) < 0) {
+            fprintf(stderr, "lunar-nova: cannot read the API token file %s: %s\n", path,
+                    err.message);
+            ln_file_close(&f, NULL);
+            memset(buf, 0, sizeof buf);
+            return -1;
+        }
+        if (got == 0)
+            break;
+        n += got;
+    }
+    ln_file_close(&f, NULL);
     if (n == sizeof buf - 1) {
         fprintf(stderr, "lunar-nova: the API token file %s is over %zu bytes\n", path,
                 sizeof buf - 2);

@@ -1,61 +1,60 @@
 /*
- * File helpers. The atomic writer follows the classic recipe: a unique
- * temporary name in the same folder (so rename(2) is atomic), fsync of the
- * data, rename, then fsync of the folder so the new name survives a crash.
+ * File helpers, written once for every system on top of the file-system
+ * layer (ln_fs.h). The atomic writer follows the classic recipe: a unique
+ * temporary name in the same folder (so the rename is atomic), a sync of
+ * the data, the rename over the target, then a sync of the folder so the
+ * new name survives a crash (on Windows the rename itself is written
+ * through).
  */
 #include "ln_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_fs.h"
 
 int ln_file_read(const char *path, size_t max_size, uint8_t **data, size_t *len,
                  struct ln_error *err)
 {
     *data = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ln_error_set(err, errno == ENOENT ? LN_ENOTFOUND : LN_EIO, "cannot open %s: %s",
-                            path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    struct ln_file f;
+    int rc = ln_file_open(&f, path, LN_FILE_READ, err);
+    if (rc < 0)
+        return rc;
+    struct ln_path_info info;
+    if (ln_file_stat(&f, &info, NULL) < 0 || info.kind != LN_PATH_FILE) {
+        ln_file_close(&f, NULL);
         return ln_error_set(err, LN_EIO, "%s is not a regular file", path);
     }
-    if ((uint64_t)st.st_size > max_size) {
-        close(fd);
-        return ln_error_set(err, LN_ETOOBIG, "%s is too large (%lld bytes, limit %zu)", path,
-                            (long long)st.st_size, max_size);
+    if (info.size > max_size) {
+        ln_file_close(&f, NULL);
+        return ln_error_set(err, LN_ETOOBIG, "%s is too large (%llu bytes, limit %zu)", path,
+                            (unsigned long long)info.size, max_size);
     }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)info.size;
     uint8_t *buf = ln_malloc(size + 1);
     if (!buf) {
-        close(fd);
+        ln_file_close(&f, NULL);
         return ln_error_set(err, LN_ENOMEM, "out of memory reading %s", path);
     }
     size_t got = 0;
     while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
+        size_t n = 0;
+        struct ln_error rerr = {0};
+        if (ln_file_read_some(&f, buf + got, size - got, &n, &rerr) < 0 || n == 0) {
             free(buf);
-            close(fd);
-            return ln_error_set(err, LN_EIO, "cannot read %s: %s", path, strerror(e));
+            ln_file_close(&f, NULL);
+            return ln_error_set(err, LN_EIO, "cannot read %s: %s", path,
+                                n == 0 && rerr.code == LN_OK ? "the file got shorter"
+                                                             : rerr.message);
         }
-        got += (size_t)n;
+        got += n;
     }
-    close(fd);
+    ln_file_close(&f, NULL);
     buf[size] = 0;
     *data = buf;
     *len = size;
@@ -64,83 +63,43 @@ int ln_file_read(const char *path, size_t max_size, uint8_t **data, size_t *len,
 
 int ln_file_sync_parent(const char *path, struct ln_error *err)
 {
-    char *copy = ln_xstrdup(path);
-    const char *dir = dirname(copy);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = LN_OK;
-    if (fd < 0 || fsync(fd) < 0)
-        rc = ln_error_set(err, LN_EIO, "cannot sync folder %s: %s", dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(copy);
-    return rc;
+    return ln_dir_sync_parent(path, err);
 }
 
 int ln_file_atomic_open(struct ln_file_atomic *a, const char *path, struct ln_error *err)
 {
-    size_t n = strlen(path) + 32;
     a->path = path;
-    a->tmp = ln_xmalloc(n);
-    snprintf(a->tmp, n, "%s.tmp-XXXXXX", path); /* mkstemp's template */
-    a->fd = mkstemp(a->tmp);
-    if (a->fd < 0) {
-        int rc = ln_error_set(err, LN_EIO, "cannot create a file beside %s: %s", path,
-                              strerror(errno));
-        free(a->tmp);
-        a->tmp = NULL;
-        return rc;
-    }
-    /* mkstemp creates 0600; a result is readable like any other file. */
-    fchmod(a->fd, 0644);
-    return LN_OK;
+    a->f.h = -1;
+    return ln_file_create_temp(&a->f, path, &a->tmp, err);
 }
 
 void ln_file_atomic_abort(struct ln_file_atomic *a)
 {
-    if (a->fd >= 0)
-        close(a->fd);
+    ln_file_close(&a->f, NULL);
     if (a->tmp)
-        unlink(a->tmp);
+        ln_path_remove(a->tmp, NULL);
     free(a->tmp);
     a->tmp = NULL;
-    a->fd = -1;
-}
-
-static int ln__atomic_fail(struct ln_file_atomic *a, struct ln_error *err)
-{
-    int e = errno ? errno : EIO;
-    const char *path = a->path;
-    ln_file_atomic_abort(a);
-    return ln_error_set(err, LN_EIO, "cannot write %s: %s", path, strerror(e));
 }
 
 int ln_file_atomic_write(struct ln_file_atomic *a, const void *data, size_t len,
                          struct ln_error *err)
 {
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t w = write(a->fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            return ln_error_set(err, LN_EIO, "cannot write %s: %s", a->path, strerror(e));
-        }
-        p += w;
-        len -= (size_t)w;
-    }
+    struct ln_error werr = {0};
+    if (ln_file_write_all(&a->f, data, len, &werr) < 0)
+        return ln_error_set(err, LN_EIO, "cannot write %s: %s", a->path, werr.message);
     return LN_OK;
 }
 
 int ln_file_atomic_commit(struct ln_file_atomic *a, struct ln_error *err)
 {
-    errno = 0;
-    if (fsync(a->fd) < 0)
-        return ln__atomic_fail(a, err);
-    int fd = a->fd;
-    a->fd = -1;
-    if (close(fd) < 0 || rename(a->tmp, a->path) < 0)
-        return ln__atomic_fail(a, err);
+    struct ln_error serr = {0};
+    if (ln_file_sync(&a->f, &serr) < 0 || ln_file_close(&a->f, &serr) < 0 ||
+        ln_path_rename(a->tmp, a->path, &serr) < 0) {
+        const char *path = a->path;
+        ln_file_atomic_abort(a);
+        return ln_error_set(err, LN_EIO, "cannot write %s: %s", path, serr.message);
+    }
     free(a->tmp);
     a->tmp = NULL;
     return ln_file_sync_parent(a->path, err);
@@ -159,18 +118,75 @@ int ln_file_write_atomic(const char *path, const void *data, size_t len, struct 
     return ln_file_atomic_commit(&a, err);
 }
 
+/* The length of path's root, which is never made or removed: the leading
+ * slash on POSIX; on Windows also a drive ("C:" with its separator), a
+ * share (two backslashes, server, share and its separator), and either
+ * behind the long-path prefix. 0 for a relative path. */
+static size_t ln__root_len(const char *path)
+{
+#ifdef _WIN32
+    size_t at = 0;
+    int share = 0;
+    if (strncmp(path, "\\\\?\\UNC\\", 8) == 0) {
+        at = 8;
+        share = 1;
+    } else if (strncmp(path, "\\\\?\\", 4) == 0) {
+        at = 4;
+    } else if (LN_PATH_IS_SEP(path[0]) && LN_PATH_IS_SEP(path[1])) {
+        at = 2;
+        share = 1;
+    }
+    if (share) {
+        for (int part = 0; part < 2; part++) { /* the server, then the share */
+            while (path[at] && !LN_PATH_IS_SEP(path[at]))
+                at++;
+            if (path[at])
+                at++;
+        }
+        return at;
+    }
+    const char *p = path + at;
+    if (p[0] && p[1] == ':')
+        return at + (LN_PATH_IS_SEP(p[2]) ? 3 : 2);
+    return LN_PATH_IS_SEP(p[0]) ? at + 1 : at;
+#else
+    return path[0] == '/' ? 1 : 0;
+#endif
+}
+
+char *ln_path_parent(const char *path)
+{
+    size_t n = strlen(path);
+    size_t root = ln__root_len(path);
+    while (n > root && LN_PATH_IS_SEP(path[n - 1]))
+        n--; /* trailing separators */
+    while (n > root && !LN_PATH_IS_SEP(path[n - 1]))
+        n--; /* the last part */
+    while (n > root && LN_PATH_IS_SEP(path[n - 1]))
+        n--; /* the separators before it */
+    if (n == 0)
+        return ln_xstrdup(root ? "/" : ".");
+    char *p = ln_xmalloc(n + 1);
+    memcpy(p, path, n);
+    p[n] = 0;
+    return p;
+}
+
 int ln_file_mkdirs(const char *path, struct ln_error *err)
 {
     char *copy = ln_xstrdup(path);
-    for (char *s = copy + 1;; s++) {
-        if (*s == '/' || *s == 0) {
+    /* The root is there: the first folder to make ends after it. */
+    size_t root = ln__root_len(copy);
+    for (char *s = copy + (root ? root : 1);; s++) {
+        if (s > copy + strlen(path))
+            break; /* an empty path */
+        if (LN_PATH_IS_SEP(*s) || *s == 0) {
             char c = *s;
             *s = 0;
-            if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-                int rc = ln_error_set(err, LN_EIO, "cannot create folder %s: %s", copy,
-                                      strerror(errno));
+            int rc = ln_dir_make(copy, err);
+            if (rc < 0) {
                 free(copy);
-                return rc;
+                return rc == LN_ENOTFOUND ? LN_EIO : rc;
             }
             *s = c;
             if (c == 0)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "ln_error.h"
+#include "ln_fs.h"
 
 /* Reads path into a new buffer (NUL-terminated for convenience, the NUL not
  * counted in *len). Refuses files larger than max_size with LN_ETOOBIG;
@@ -42,7 +43,7 @@ int ln_file_write_atomic(const char *path, const void *data, size_t len, struct 
  * failure, and on abort, the temporary file is removed and path is
  * unchanged. */
 struct ln_file_atomic {
-    int fd;
+    struct ln_file f;
     char *tmp;
     const char *path;
 };
@@ -54,6 +55,11 @@ void ln_file_atomic_abort(struct ln_file_atomic *a);
 
 /* fsyncs the folder that holds path (so a rename in it is durable). */
 int ln_file_sync_parent(const char *path, struct ln_error *err);
+
+/* The folder that holds path, as dirname(3) says it ("." for a bare name,
+ * "/" for the root), with either separator and a drive's root ("C:\\")
+ * on Windows; a new string. */
+char *ln_path_parent(const char *path);
 
 /* Creates a folder and its parents (like mkdir -p). */
 int ln_file_mkdirs(const char *path, struct ln_error *err);

@@ -5,13 +5,11 @@
  */
 #include "ln_hash.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "ln_fs.h"
 
 void ln_hash_init(struct ln_hash *h, enum ln_hash_kind kind)
 {
@@ -73,35 +71,33 @@ void ln_hash_final_hex(struct ln_hash *h, char hex[LN_HASH_HEX_MAX])
 int ln_hash_file(const char *path, enum ln_hash_kind kind, const void *prefix, size_t n_prefix,
                  char hex[LN_HASH_HEX_MAX], struct ln_error *err)
 {
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ln_error_set(err, errno == ENOENT ? LN_ENOTFOUND : LN_EIO, "%s: %s", path,
-                            strerror(errno));
+    struct ln_file f;
+    int rc = ln_file_open(&f, path, LN_FILE_READ, err);
+    if (rc < 0)
+        return rc;
     enum { CHUNK = 1 << 20 };
     uint8_t *buf = malloc(CHUNK);
     if (!buf) {
-        close(fd);
+        ln_file_close(&f, NULL);
         return ln_error_set(err, LN_ENOMEM, "out of memory hashing %s", path);
     }
     struct ln_hash h;
     ln_hash_init(&h, kind);
     if (prefix)
         ln_hash_update(&h, prefix, n_prefix);
-    int rc = LN_OK;
     for (;;) {
-        const ssize_t got = read(fd, buf, CHUNK);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = ln_error_set(err, LN_EIO, "reading %s: %s", path, strerror(errno));
+        size_t got = 0;
+        struct ln_error rerr = {0};
+        if (ln_file_read_some(&f, buf, CHUNK, &got, &rerr) < 0) {
+            rc = ln_error_set(err, LN_EIO, "reading %s: %s", path, rerr.message);
             break;
         }
         if (got == 0)
             break;
-        ln_hash_update(&h, buf, (size_t)got);
+        ln_hash_update(&h, buf, got);
     }
     free(buf);
-    close(fd);
+    ln_file_close(&f, NULL);
     if (rc == LN_OK)
         ln_hash_final_hex(&h, hex);
     return rc;
@@ -109,12 +105,12 @@ int ln_hash_file(const char *path, enum ln_hash_kind kind, const void *prefix, s
 
 int ln_hash_git_blob(const char *path, char hex[LN_HASH_HEX_MAX], struct ln_error *err)
 {
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return ln_error_set(err, errno == ENOENT ? LN_ENOTFOUND : LN_EIO, "%s: %s", path,
-                            strerror(errno));
+    struct ln_path_info info;
+    int rc = ln_path_stat(path, 0, &info, err);
+    if (rc < 0)
+        return rc;
     char header[48];
-    const int n = snprintf(header, sizeof header, "blob %lld", (long long)st.st_size);
+    const int n = snprintf(header, sizeof header, "blob %llu", (unsigned long long)info.size);
     /* The NUL that ends git's header is part of what is hashed. */
     return ln_hash_file(path, LN_HASH_SHA1, header, (size_t)n + 1, hex, err);
 }

@@ -5,21 +5,15 @@
  * by how far along the job is, which makes a lost or stale history
  * recoverable from the folders without anyone editing files by hand.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-
 #include "ln_folder.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_log.h"
 
 #define LN__STAGING_PREFIX ".staging-"
@@ -56,10 +50,11 @@ int ln_folder_record_write(const char *outputs, const char *id, const json_t *jo
     }
     /* A job with a record is not being deleted. */
     char *mark = ln__path(outputs, id, LN_FOLDER_DELETED);
-    if (unlink(mark) == 0)
+    int rm = ln_path_remove(mark, err);
+    if (rm == LN_OK)
         rc = ln_file_sync_parent(mark, err);
-    else if (errno != ENOENT)
-        rc = ln_error_set(err, LN_EIO, "cannot remove %s: %s", mark, strerror(errno));
+    else if (rm != LN_ENOTFOUND)
+        rc = rm;
     free(mark);
     free(path);
     return rc;
@@ -106,12 +101,14 @@ int ln_folder_record_drop(const char *outputs, const char *id, struct ln_error *
     char *mark = ln__path(outputs, id, LN_FOLDER_DELETED);
     int rc = LN_OK;
     char *dir = ln__path(outputs, id, NULL);
-    struct stat st;
+    struct ln_path_info info;
+    struct ln_error rerr = {0};
     /* One rename: at every instant the folder has its record or its mark. */
-    if (rename(path, mark) < 0) {
-        if (errno != ENOENT)
-            rc = ln_error_set(err, LN_EIO, "cannot mark %s deleted: %s", path, strerror(errno));
-        else if (lstat(dir, &st) < 0 && errno == ENOENT)
+    int mv = ln_path_rename(path, mark, &rerr);
+    if (mv < 0) {
+        if (mv != LN_ENOTFOUND)
+            rc = ln_error_set(err, LN_EIO, "cannot mark %s deleted: %s", path, rerr.message);
+        else if (ln_path_stat(dir, LN_PATH_NOFOLLOW, &info, NULL) == LN_ENOTFOUND)
             goto done; /* no folder: nothing could adopt the job back */
         else
             rc = ln_file_write_atomic(mark, "", 0, err);
@@ -125,18 +122,9 @@ done:
     return rc;
 }
 
-static int ln__rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    if (remove(path) < 0 && errno != ENOENT) {
-        ln_log_warn("cannot remove %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 int ln_folder_remove(const char *outputs, const char *name)
 {
-    int ok = name && !strchr(name, '/') &&
+    int ok = name && !strchr(name, '/') && !strchr(name, '\\') &&
              (ln_job_id_valid(name) ||
               (strncmp(name, LN__STAGING_PREFIX, strlen(LN__STAGING_PREFIX)) == 0 &&
                strlen(name) > strlen(LN__STAGING_PREFIX)));
@@ -147,10 +135,11 @@ int ln_folder_remove(const char *outputs, const char *name)
     }
     char *path = ln__path(outputs, name, NULL);
     int rc = LN_OK;
-    struct stat st;
-    if (lstat(path, &st) == 0 &&
-        nftw(path, ln__rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
+    struct ln_error err = {0};
+    if (ln_dir_remove_tree(path, &err) < 0) {
+        ln_log_warn("%s", err.message);
         rc = LN_EIO;
+    }
     free(path);
     return rc;
 }
@@ -184,23 +173,27 @@ static int ln__is_temporary(const char *f)
  * the first other entry in `other`, -1 when it cannot be listed. */
 static int ln__only_uploads(const char *dir, char *other, size_t n_other)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(other, n_other, "an unreadable folder (%s)", strerror(errno));
+    struct ln_dir *d;
+    struct ln_error err = {0};
+    if (ln_dir_open(&d, dir, &err) < 0) {
+        snprintf(other, n_other, "an unreadable folder (%.200s)", err.message);
         return -1;
     }
     int only = 1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+    struct ln_dir_entry e;
+    int rc;
+    while ((rc = ln_dir_next(d, &e, &err)) > 0) {
+        if (ln_job_input_name_valid(e.name) || ln__is_temporary(e.name))
             continue;
-        if (ln_job_input_name_valid(e->d_name) || ln__is_temporary(e->d_name))
-            continue;
-        snprintf(other, n_other, "%.200s", e->d_name);
+        snprintf(other, n_other, "%.200s", e.name);
         only = 0;
         break;
     }
-    closedir(d);
+    ln_dir_close(d);
+    if (rc < 0) {
+        snprintf(other, n_other, "an unreadable folder (%.200s)", err.message);
+        return -1;
+    }
     return only;
 }
 
@@ -215,17 +208,27 @@ static int ln__job_folders(const char *outputs, char ***names, size_t *n, struct
 {
     *names = NULL;
     *n = 0;
-    DIR *d = opendir(outputs);
-    if (!d)
-        return ln_error_set(err, LN_EIO, "cannot list %s: %s", outputs, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!ln_job_id_valid(e->d_name))
+    struct ln_dir *d;
+    struct ln_error lerr = {0};
+    if (ln_dir_open(&d, outputs, &lerr) < 0)
+        return ln_error_set(err, LN_EIO, "%s", lerr.message);
+    struct ln_dir_entry e;
+    int rc;
+    while ((rc = ln_dir_next(d, &e, &lerr)) > 0) {
+        if (!ln_job_id_valid(e.name))
             continue;
         *names = ln_xrealloc(*names, (*n + 1) * sizeof **names);
-        (*names)[(*n)++] = ln_xstrdup(e->d_name);
+        (*names)[(*n)++] = ln_xstrdup(e.name);
     }
-    closedir(d);
+    ln_dir_close(d);
+    if (rc < 0) {
+        for (size_t i = 0; i < *n; i++)
+            free((*names)[i]);
+        free(*names);
+        *names = NULL;
+        *n = 0;
+        return ln_error_set(err, LN_EIO, "cannot list %s: %s", outputs, lerr.message);
+    }
     if (*n > 1)
         qsort(*names, *n, sizeof **names, ln__cmp_names);
     return LN_OK;
@@ -277,15 +280,17 @@ int ln_folder_reconcile(const char *outputs, json_t *history, struct ln_folder_c
     for (size_t i = 0; i < n_names; i++) {
         const char *id = names[i];
         char *dir = ln__path(outputs, id, NULL);
-        struct stat st;
-        int is_dir = lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+        struct ln_path_info info;
+        int is_dir =
+            ln_path_stat(dir, LN_PATH_NOFOLLOW, &info, NULL) == LN_OK && info.kind == LN_PATH_DIR;
         free(dir);
         if (!is_dir)
             continue;
 
         json_t *entry = json_object_get(history, id);
         char *mark = ln__path(outputs, id, LN_FOLDER_DELETED);
-        int marked = access(mark, F_OK) == 0;
+        struct ln_path_info mark_info;
+        int marked = ln_path_stat(mark, 0, &mark_info, NULL) == LN_OK;
         if (marked && !entry) {
             /* Deleted, and the history says so: finish the removal. */
             if (ln_folder_remove(outputs, id) == LN_OK) {
@@ -299,7 +304,8 @@ int ln_folder_reconcile(const char *outputs, json_t *history, struct ln_folder_c
             free(mark);
             continue;
         }
-        if (marked && unlink(mark) == 0) /* the deletion was not saved: the job stays */
+        /* The deletion was not saved: the job stays. */
+        if (marked && ln_path_remove(mark, NULL) == LN_OK)
             ln_file_sync_parent(mark, NULL);
         free(mark);
         struct ln_error rerr = {0};

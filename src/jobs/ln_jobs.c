@@ -16,18 +16,17 @@
  */
 #include "ln_jobs_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_file.h"
 #include "ln_folder.h"
+#include "ln_fs.h"
 #include "ln_log.h"
 #include "ln_sys.h"
 #include "ln_time.h"
@@ -47,20 +46,20 @@ void ln_jobs_config_default(struct ln_jobs_config *cfg)
 
 static void ln__clear_staging(const struct ln_jobs *J)
 {
-    DIR *d = opendir(J->outputs);
-    if (!d)
+    struct ln_dir *d;
+    if (ln_dir_open(&d, J->outputs, NULL) < 0)
         return;
     /* Collect first: removing while reading a folder may skip entries. */
     char **names = NULL;
     size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, LN__STAGING_PREFIX, strlen(LN__STAGING_PREFIX)) == 0) {
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        if (strncmp(e.name, LN__STAGING_PREFIX, strlen(LN__STAGING_PREFIX)) == 0) {
             names = ln_xrealloc(names, (n + 1) * sizeof *names);
-            names[n++] = ln_xstrdup(e->d_name);
+            names[n++] = ln_xstrdup(e.name);
         }
     }
-    closedir(d);
+    ln_dir_close(d);
     for (size_t i = 0; i < n; i++) {
         ln__remove_folder(J, names[i]);
         free(names[i]);
@@ -80,22 +79,24 @@ static size_t ln__clear_temporaries(const struct ln_jobs *J, const char *id)
     char dir[4096], path[4096];
     if (snprintf(dir, sizeof dir, "%s/%s", J->outputs, id) >= (int)sizeof dir)
         return 0;
-    DIR *d = opendir(dir);
-    if (!d)
+    struct ln_dir *d;
+    if (ln_dir_open(&d, dir, NULL) < 0)
         return 0;
     size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *t = strstr(e->d_name, ".tmp-");
-        if (!t || t == e->d_name || strlen(t) != 5 + 6 ||
-            ln__job_file(J, id, e->d_name, path, sizeof path) < 0)
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        const char *t = strstr(e.name, ".tmp-");
+        if (!t || t == e.name || strlen(t) != 5 + 6 ||
+            ln__job_file(J, id, e.name, path, sizeof path) < 0)
             continue;
-        if (unlink(path) == 0)
+        struct ln_error err = {0};
+        int rc = ln_path_remove(path, &err);
+        if (rc == LN_OK)
             n++;
-        else if (errno != ENOENT)
-            ln_log_warn("cannot remove %s: %s", path, strerror(errno));
+        else if (rc != LN_ENOTFOUND)
+            ln_log_warn("%s", err.message);
     }
-    closedir(d);
+    ln_dir_close(d);
     return n;
 }
 
@@ -152,7 +153,8 @@ static int ln__load(struct ln_jobs *J)
         if (j->status == LN_JOB_STATUS_QUEUED)
             ln__queue_push(J, j->id, 0);
         if (j->status == LN_JOB_STATUS_SUCCEEDED &&
-            (ln__job_file(J, j->id, "model.glb", path, sizeof path) < 0 || access(path, F_OK) != 0))
+            (ln__job_file(J, j->id, "model.glb", path, sizeof path) < 0 ||
+             ln_path_stat(path, 0, &(struct ln_path_info){0}, NULL) < 0))
             ln_log_warn("job %s succeeded but its model %s is missing", j->id, path);
         json_object_set_new(J->doc, j->id, ln_job_to_json(j));
     }
@@ -228,8 +230,8 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     pthread_cond_init(&J->work, NULL);
     ln_cond_init(&J->changed); /* deadlines on the monotonic clock */
 
-    struct stat st;
-    if (stat(J->outputs, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    struct ln_path_info info;
+    if (ln_path_stat(J->outputs, 0, &info, NULL) == LN_OK && info.kind != LN_PATH_DIR) {
         rc = ln_error_set(err, LN_EIO, "%s is not a folder", J->outputs);
         goto fail;
     }
@@ -312,7 +314,7 @@ static void ln__unlink_staged(const struct ln_job_request *req)
 {
     for (int i = 0; i < req->n_inputs && i < LN_MAX_VIEWS; i++)
         if (req->staged_paths[i])
-            unlink(req->staged_paths[i]);
+            ln_path_remove(req->staged_paths[i], NULL);
 }
 
 int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct ln_job *out,
@@ -382,8 +384,11 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
         rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
         goto fail;
     }
-    if (mkdir(dir, 0755) < 0) {
-        rc = ln_error_set(err, LN_EIO, "cannot create the job folder %s: %s", dir, strerror(errno));
+    struct ln_error merr = {0};
+    int made = ln_dir_make(dir, &merr);
+    if (made != LN_OK) {
+        rc = ln_error_set(err, LN_EIO, "cannot create the job folder %s: %s", dir,
+                          made > 0 ? "it exists" : merr.message);
         goto fail;
     }
     made_dir = 1;
@@ -394,10 +399,12 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
         in->name[sizeof in->name - 1] = 0;
         in->content_type[sizeof in->content_type - 1] = 0;
         snprintf(in->file, sizeof in->file, "input-%d.%s", i, ln__ext_for(in->content_type));
+        struct ln_error rerr = {0};
         if (ln__job_file(J, job->id, in->file, path, sizeof path) < 0 ||
-            rename(req->staged_paths[i], path) < 0) {
+            ln_path_rename(req->staged_paths[i], path, &rerr) < 0) {
             rc = ln_error_set(err, LN_EIO, "cannot move the upload %s into %s: %s",
-                              req->staged_paths[i], dir, strerror(errno));
+                              req->staged_paths[i], dir,
+                              rerr.message[0] ? rerr.message : "the path is too long");
             goto fail;
         }
     }

@@ -6,18 +6,19 @@
  */
 #include "ln_jobs_int.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "ln_fs.h"
 
 int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf, size_t n,
                  struct ln_error *err)
 {
     if (!ln_job_id_valid(id))
         return ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
-    if (!name || !name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    if (!name || !name[0] || strchr(name, '/') || strchr(name, '\\') || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0)
         return ln_error_set(err, LN_EINVAL, "\"%.40s\" is not a file name", name ? name : "");
     if (ln__job_file(J, id, name, buf, n) < 0)
         return ln_error_set(err, LN_EINVAL, "the path of %s in job %s is too long", name, id);
@@ -46,9 +47,10 @@ int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, ch
     if ((rc = ln_jobs_path(J, id, name, buf, n, err)) < 0 ||
         (rc = ln_jobs_path(J, id, "model.glb", glb, sizeof glb, err)) < 0)
         return rc;
-    if (access(glb, F_OK) != 0)
+    struct ln_path_info info;
+    if (ln_path_stat(glb, 0, &info, NULL) < 0)
         return ln_error_set(err, LN_ENOTFOUND, "the model of job %s is missing", id);
-    if (fmt == LN_MESH_FORMAT_GLB || access(buf, F_OK) == 0)
+    if (fmt == LN_MESH_FORMAT_GLB || ln_path_stat(buf, 0, &info, NULL) == LN_OK)
         return LN_OK;
 
     /* Converted outside the lock; two requests racing both write the same
@@ -68,8 +70,12 @@ int ln_jobs_staging_dir(struct ln_jobs *J, char *buf, size_t n, struct ln_error 
     int w = snprintf(buf, n, "%s/" LN__STAGING_PREFIX "XXXXXX", J->outputs);
     if (w < 0 || (size_t)w >= n)
         return ln_error_set(err, LN_EINVAL, "the staging path is too long");
-    if (!mkdtemp(buf))
+    char *dir;
+    struct ln_error terr = {0};
+    if (ln_dir_make_temp(J->outputs, LN__STAGING_PREFIX, &dir, &terr) < 0)
         return ln_error_set(err, LN_EIO, "cannot create an upload folder in %s: %s", J->outputs,
-                            strerror(errno));
+                            terr.message);
+    snprintf(buf, n, "%s", dir); /* the same length as the template checked above */
+    free(dir);
     return LN_OK;
 }

@@ -8,18 +8,16 @@
  */
 #include "ln_store.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_job.h"
 #include "ln_log.h"
 #include "ln_time.h"
@@ -128,13 +126,15 @@ static char *ln__move_aside(const char *path)
             snprintf(dst, n, "%s.corrupt-%s", path, stamp);
         else
             snprintf(dst, n, "%s.corrupt-%s-%d", path, stamp, i);
-        if (access(dst, F_OK) == 0)
+        struct ln_path_info info;
+        if (ln_path_stat(dst, 0, &info, NULL) == LN_OK)
             continue;
-        if (rename(path, dst) == 0) {
+        struct ln_error err = {0};
+        if (ln_path_rename(path, dst, &err) == LN_OK) {
             ln_file_sync_parent(dst, NULL);
             return dst;
         }
-        ln_log_error("cannot move %s aside: %s", path, strerror(errno));
+        ln_log_error("cannot move %s aside: %s", path, err.message);
         break;
     }
     free(dst);
@@ -147,25 +147,27 @@ static char *ln__move_aside(const char *path)
 static void ln__remove_temporaries(const char *outputs_dir)
 {
     static const char *const prefixes[] = {"jobs.json.tmp-", "jobs.json.bak.tmp-"};
-    DIR *d = opendir(outputs_dir);
-    if (!d)
+    struct ln_dir *d;
+    if (ln_dir_open(&d, outputs_dir, NULL) < 0)
         return;
     size_t n_removed = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
         for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
             size_t pl = strlen(prefixes[i]);
-            if (strncmp(e->d_name, prefixes[i], pl) != 0 || strlen(e->d_name) != pl + 6)
+            if (strncmp(e.name, prefixes[i], pl) != 0 || strlen(e.name) != pl + 6)
                 continue;
-            char *path = ln__join(outputs_dir, e->d_name);
-            if (unlink(path) == 0)
+            char *path = ln__join(outputs_dir, e.name);
+            struct ln_error err = {0};
+            int rc = ln_path_remove(path, &err);
+            if (rc == LN_OK)
                 n_removed++;
-            else if (errno != ENOENT)
-                ln_log_warn("cannot remove %s: %s", path, strerror(errno));
+            else if (rc != LN_ENOTFOUND)
+                ln_log_warn("%s", err.message);
             free(path);
         }
     }
-    closedir(d);
+    ln_dir_close(d);
     if (n_removed)
         ln_log_info("removed %zu unfinished job history write%s from %s", n_removed,
                     n_removed == 1 ? "" : "s", outputs_dir);

@@ -9,15 +9,14 @@
  */
 #include "ln_hf.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ln_alloc.h"
+#include "ln_file.h"
+#include "ln_fs.h"
 
 #define LN__HF_MAX_ROOTS 8
 #define LN__HF_COMMIT_MAX 128
@@ -44,14 +43,27 @@ static int ln__join(char *out, size_t n, const char *a, const char *b, const cha
 
 static int ln__is_dir(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    struct ln_path_info info;
+    return ln_path_stat(path, 0, &info, NULL) == LN_OK && info.kind == LN_PATH_DIR;
 }
 
 static int ln__is_file(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    struct ln_path_info info;
+    return ln_path_stat(path, 0, &info, NULL) == LN_OK && info.kind == LN_PATH_FILE;
+}
+
+/* Resolves path (a snapshot file: a link into blobs/, or on Windows
+ * without link rights a plain copy) into real; 1 when it leads to a
+ * regular file whose resolved path fits. */
+static int ln__real_file(const char *path, char *real, size_t n)
+{
+    char *r = NULL;
+    int ok = ln_path_real(path, &r, NULL) == LN_OK && strlen(r) < n && ln__is_file(r);
+    if (ok)
+        memcpy(real, r, strlen(r) + 1);
+    free(r);
+    return ok;
 }
 
 static int ln__ends_with(const char *s, const char *suffix)
@@ -80,7 +92,10 @@ static int ln__hf_roots(char roots[][LN_HF_PATH_MAX])
     ln__hf_add_root(roots, &n, getenv("HUGGINGFACE_HUB_CACHE"), NULL, NULL);
     ln__hf_add_root(roots, &n, getenv("HF_HOME"), "hub", NULL);
     ln__hf_add_root(roots, &n, getenv("XDG_CACHE_HOME"), "huggingface", "hub");
-    ln__hf_add_root(roots, &n, getenv("HOME"), ".cache/huggingface", "hub");
+    /* huggingface_hub's ~: HOME on POSIX, USERPROFILE on Windows. */
+    char *home = ln_path_home();
+    ln__hf_add_root(roots, &n, home, ".cache/huggingface", "hub");
+    free(home);
     /* transformers' own variable: the operations manual points it at the
      * same cache, so look there last. */
     ln__hf_add_root(roots, &n, getenv("TRANSFORMERS_CACHE"), NULL, NULL);
@@ -146,17 +161,23 @@ static int ln__hf_snapshot(const char *repo_dir, char *commit, size_t n, const c
         *why = "path too long";
         return -1;
     }
-    FILE *f = fopen(path, "rb");
-    if (f) {
+    uint8_t *ref = NULL;
+    size_t ref_len = 0;
+    int ref_rc = ln_file_read(path, 4096, &ref, &ref_len, NULL);
+    if (ref_rc == LN_OK || ref_rc == LN_ETOOBIG) {
         char buf[LN__HF_COMMIT_MAX];
-        size_t got = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
+        size_t got = ref_len < sizeof buf - 1 ? ref_len : sizeof buf - 1;
+        if (got)
+            memcpy(buf, ref, got);
+        free(ref);
+        if (ref_rc == LN_ETOOBIG)
+            got = 0; /* malformed, below */
         buf[got] = 0;
         while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' ' ||
                            buf[got - 1] == '\t'))
             buf[--got] = 0;
-        if (got == 0 || strchr(buf, '/') || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0 ||
-            strlen(buf) != got || got >= n) {
+        if (got == 0 || strchr(buf, '/') || strchr(buf, '\\') || strcmp(buf, ".") == 0 ||
+            strcmp(buf, "..") == 0 || strlen(buf) != got || got >= n) {
             *why = "refs/main is malformed";
             return -1;
         }
@@ -167,23 +188,23 @@ static int ln__hf_snapshot(const char *repo_dir, char *commit, size_t n, const c
         *why = "path too long";
         return -1;
     }
-    DIR *d = opendir(path);
-    if (!d) {
+    struct ln_dir *d;
+    if (ln_dir_open(&d, path, NULL) < 0) {
         *why = "no refs/main and no snapshots";
         return -1;
     }
     int count = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= n)
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        if (e.name[0] == '.' || strlen(e.name) >= n)
             continue;
         char sub[LN_HF_PATH_MAX];
-        if (ln__join(sub, sizeof sub, path, e->d_name, NULL) < 0 || !ln__is_dir(sub))
+        if (ln__join(sub, sizeof sub, path, e.name, NULL) < 0 || !ln__is_dir(sub))
             continue;
         if (count++ == 0)
-            memcpy(commit, e->d_name, strlen(e->d_name) + 1);
+            memcpy(commit, e.name, strlen(e.name) + 1);
     }
-    closedir(d);
+    ln_dir_close(d);
     if (count == 1)
         return 0;
     *why = count == 0 ? "no refs/main and no snapshots" : "no refs/main and several snapshots";
@@ -212,7 +233,7 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
     size_t looked_len = 0;
     for (int i = 0; i < n_roots; i++) {
         char repo_dir[LN_HF_PATH_MAX], commit[LN__HF_COMMIT_MAX], snap[LN_HF_PATH_MAX];
-        char file[LN_HF_PATH_MAX], real[PATH_MAX];
+        char file[LN_HF_PATH_MAX], real[LN_HF_PATH_MAX];
         const char *why = ln__is_dir(roots[i]) ? "the repository is not in it" : "no such folder";
         if (ln__join(repo_dir, sizeof repo_dir, roots[i], folder, NULL) == 0 &&
             ln__is_dir(repo_dir)) {
@@ -221,7 +242,7 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
                 why = "file not in the snapshot";
                 if (ln__join(snap, sizeof snap, repo_dir, "snapshots", commit) == 0 &&
                     ln__join(file, sizeof file, snap, filename, NULL) == 0 &&
-                    realpath(file, real) && ln__is_file(real)) {
+                    ln__real_file(file, real, sizeof real)) {
                     why = "download incomplete";
                     if (!ln__ends_with(real, ".incomplete") &&
                         !ln__ends_with(file, ".incomplete")) {
@@ -271,16 +292,17 @@ int ln_hf_cache_dir(char *out, size_t n, struct ln_error *err)
 int ln_hf_home(char *out, size_t n, struct ln_error *err)
 {
     const char *home = getenv("HF_HOME"), *xdg = getenv("XDG_CACHE_HOME");
-    const char *user = getenv("HOME");
+    char *user = ln_path_home(); /* HOME, or USERPROFILE on Windows */
     int rc = -1;
     if (home && *home)
         rc = ln__join(out, n, home, NULL, NULL);
     else if (xdg && *xdg)
         rc = ln__join(out, n, xdg, "huggingface", NULL);
-    else if (user && *user)
+    else if (user)
         rc = ln__join(out, n, user, ".cache", "huggingface");
     else
         return ln_error_set(err, LN_EINVAL, "HF_HOME, XDG_CACHE_HOME and HOME are unset");
+    free(user);
     if (rc < 0)
         return ln_error_set(err, LN_EINVAL, "the HF_HOME path is too long");
     return LN_OK;
@@ -344,14 +366,17 @@ int ln_model_locate(const char *spec, struct ln_model_files *out, struct ln_erro
     if (strlen(spec) >= LN_HF_PATH_MAX - 32)
         return ln_error_set(err, LN_EINVAL, "model path too long");
 
-    struct stat st;
-    if (stat(spec, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
+    struct ln_path_info info;
+    if (ln_path_stat(spec, 0, &info, NULL) == LN_OK) {
+        if (info.kind == LN_PATH_DIR)
             return ln__locate_folder(spec, out, err);
         /* A weights file: config.yaml beside it. */
         char dir[LN_HF_PATH_MAX];
         memcpy(dir, spec, strlen(spec) + 1);
-        char *slash = strrchr(dir, '/');
+        char *slash = NULL;
+        for (char *p = dir; *p; p++)
+            if (LN_PATH_IS_SEP(*p))
+                slash = p;
         if (!slash)
             memcpy(dir, ".", 2);
         else if (slash == dir)
@@ -375,7 +400,7 @@ int ln_model_locate(const char *spec, struct ln_model_files *out, struct ln_erro
     if (rc < 0)
         return rc;
     /* The weights come from the same snapshot as the configuration. */
-    char snap[LN_HF_PATH_MAX], file[LN_HF_PATH_MAX], real[PATH_MAX];
+    char snap[LN_HF_PATH_MAX], file[LN_HF_PATH_MAX], real[LN_HF_PATH_MAX];
     char folder[300];
     ln__repo_folder(spec, folder);
     static const char *const weights[] = {"model.ckpt", "model.safetensors"};
@@ -383,7 +408,7 @@ int ln_model_locate(const char *spec, struct ln_model_files *out, struct ln_erro
         if (ln__join(snap, sizeof snap, root, folder, "snapshots") < 0 ||
             ln__join(file, sizeof file, snap, commit, weights[i]) < 0)
             break;
-        if (realpath(file, real) && ln__is_file(real) && !ln__ends_with(real, ".incomplete") &&
+        if (ln__real_file(file, real, sizeof real) && !ln__ends_with(real, ".incomplete") &&
             strlen(real) < sizeof out->weights) {
             memcpy(out->weights, real, strlen(real) + 1);
             snprintf(out->where, sizeof out->where, "Hugging Face cache %.*s (%s @ %s)",

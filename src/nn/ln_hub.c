@@ -10,18 +10,18 @@
  * one cache.
  *
  * DESIGN: no state is shared between pulls except the disk. One pull is
- * one thread's call; two pulls of one file meet at an flock on
+ * one thread's call; two pulls of one file meet at a file lock
+ * (ln_file_lock: flock, or LockFileEx on Windows) on
  * .locks/models--owner--name/<etag>.lock (rembg: <file>.lock beside the
  * model), the second waiting, then finding the blob and only linking it.
  * Snapshot links and refs/ are replaced with rename, so a reader sees the
- * old or the new one.
+ * old or the new one. Where the system refuses links (Windows without
+ * Developer Mode) the snapshot gets a copy of the blob, as huggingface_hub
+ * makes there.
  */
 #include "ln_hub.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -29,14 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
+#include <unistd.h> /* getpid, for a link's temporary name */
 
 #include "ln_alloc.h"
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_hash.h"
 #include "ln_time.h"
 #include "ln_triposr_config.h"
@@ -101,11 +99,13 @@ static void ln__token(char *out, size_t n)
             return;
         else
             strcat(path, "/token");
-        FILE *f = fopen(path, "rb");
-        if (!f)
+        /* A longer file is no token (n is far above any real one). */
+        uint8_t *data = NULL;
+        size_t got = 0;
+        if (ln_file_read(path, n - 1, &data, &got, NULL) < 0)
             return;
-        const size_t got = fread(out, 1, n - 1, f);
-        fclose(f);
+        memcpy(out, data, got);
+        free(data);
         out[got] = 0;
     }
     /* Spaces and line ends around the token are not part of it; anything
@@ -244,7 +244,7 @@ struct ln__resp {
 /* Where a body goes: a file (download), a bounded buffer (API answers and
  * error bodies) or nowhere (HEAD). */
 struct ln__sink {
-    int fd;             /* -1: no file */
+    struct ln_file f;   /* h -1: no file */
     struct ln_buf *buf; /* NULL: no buffer */
     size_t buf_max;
     struct ln_hash hash; /* of the file's bytes from 0 */
@@ -252,7 +252,8 @@ struct ln__sink {
     uint64_t offset;  /* bytes in the file before this request */
     uint64_t written; /* bytes this request added */
     uint64_t total;   /* expected full size, 0 unknown */
-    int started, saved_errno, too_big, stalled;
+    int started, write_failed, disk_full, too_big, stalled;
+    char write_error[LN_ERROR_MESSAGE_MAX]; /* why the file could not be written */
     curl_off_t last_now; /* bytes seen at last_move */
     double last_move;    /* when bytes last arrived (monotonic seconds) */
     long stall_s;
@@ -326,7 +327,7 @@ static size_t ln__on_body(char *data, size_t size, size_t n, void *user)
                 len < LN__ERRBODY_MAX - s->errbody.len ? len : LN__ERRBODY_MAX - s->errbody.len);
         return len;
     }
-    if (s->fd >= 0) {
+    if (s->f.h != -1) {
         if (!s->started) {
             s->started = 1;
             /* The size, when the caller did not know it (rembg's files):
@@ -338,23 +339,23 @@ static size_t ln__on_body(char *data, size_t size, size_t n, void *user)
                 s->total = (status == 206 ? s->offset : 0) + (uint64_t)cl;
             /* Asked for a range and got the whole file: start over. */
             if (s->offset > 0 && status == 200) {
-                if (ftruncate(s->fd, 0) < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
-                    s->saved_errno = errno;
+                struct ln_error werr = {0};
+                if (ln_file_set_size(&s->f, 0, &werr) < 0 || ln_file_seek(&s->f, 0, &werr) < 0) {
+                    s->write_failed = 1;
+                    snprintf(s->write_error, sizeof s->write_error, "%s", werr.message);
                     return 0;
                 }
                 s->offset = 0;
                 ln_hash_init(&s->hash, s->kind);
             }
         }
-        for (size_t at = 0; at < len;) {
-            const ssize_t w = write(s->fd, data + at, len - at);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                s->saved_errno = w < 0 ? errno : ENOSPC;
-                return 0;
-            }
-            at += (size_t)w;
+        struct ln_error werr = {0};
+        int wrc = ln_file_write_all(&s->f, data, len, &werr);
+        if (wrc < 0) {
+            s->write_failed = 1;
+            s->disk_full = wrc == LN_ETOOBIG;
+            snprintf(s->write_error, sizeof s->write_error, "%s", werr.message);
+            return 0;
         }
         ln_hash_update(&s->hash, data, len);
         s->written += len;
@@ -458,7 +459,7 @@ static int ln__request(const char *method, const char *url, const char *token, i
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         headers = curl_slist_append(headers, auth);
     }
-    if (sink->fd >= 0 && sink->offset > 0) {
+    if (sink->f.h != -1 && sink->offset > 0) {
         snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)sink->offset);
         headers = curl_slist_append(headers, range);
     }
@@ -486,10 +487,10 @@ static int ln__request(const char *method, const char *url, const char *token, i
             return ln_error_set(err, LN_EIO,
                                 "%s from %s is larger than announced: the download was refused",
                                 what, host);
-        if (sink->saved_errno == ENOSPC || sink->saved_errno == EDQUOT)
+        if (sink->disk_full)
             return ln_error_set(err, LN_EIO, "disk full while downloading %s", what);
-        return ln_error_set(err, LN_EIO, "cannot write %s: %s", what,
-                            strerror(sink->saved_errno ? sink->saved_errno : EIO));
+        return ln_error_set(err, LN_EIO, "%s: %s", what,
+                            sink->write_failed ? sink->write_error : "cannot write");
     case CURLE_OPERATION_TIMEDOUT:
         return ln_error_set(err, LN_EIO,
                             "timed out talking to %s for %s (%s); run the same command again to "
@@ -571,10 +572,9 @@ static int ln__hub_status_error(const struct ln__resp *r, const char *repo, cons
 
 static int ln__check_space(const char *dir, uint64_t need, const char *what, struct ln_error *err)
 {
-    struct statvfs vfs;
-    if (need == 0 || statvfs(dir, &vfs) < 0)
+    uint64_t avail;
+    if (need == 0 || ln_path_free_space(dir, &avail, NULL) < 0)
         return LN_OK;
-    const uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
     if (avail < need) {
         char a[32], b[32];
         ln__mb(need, a, sizeof a);
@@ -585,48 +585,48 @@ static int ln__check_space(const char *dir, uint64_t need, const char *what, str
     return LN_OK;
 }
 
-/* Takes an exclusive flock on path (created if missing); waits, saying so
+/* Takes an exclusive lock on path (created if missing); waits, saying so
  * once, while another pull holds it; a cancel request stops the wait. */
-static int ln__lock(const char *path, struct ln_hub_pull *p, const char *what, int *fd_out,
-                    struct ln_error *err)
+static int ln__lock(const char *path, struct ln_hub_pull *p, const char *what,
+                    struct ln_file *lock_out, struct ln_error *err)
 {
-    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return ln_error_set(err, LN_EIO, "cannot create the lock %s: %s", path, strerror(errno));
+    struct ln_file f;
+    struct ln_error lerr = {0};
+    if (ln_file_open(&f, path, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED,
+                     &lerr) < 0)
+        return ln_error_set(err, LN_EIO, "%s", lerr.message);
     int said = 0;
-    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            const int e = errno;
-            close(fd);
-            return ln_error_set(err, LN_EIO, "cannot lock %s: %s", path, strerror(e));
+    int rc;
+    while ((rc = ln_file_lock(&f, 0, &lerr)) < 0) {
+        if (rc != LN_EBUSY) {
+            ln_file_close(&f, NULL);
+            return ln_error_set(err, LN_EIO, "cannot lock %s: %s", path, lerr.message);
         }
         if (!said) {
             ln__note(p, "waiting: another download of %s is running", what);
             said = 1;
         }
         if (p->cancel && atomic_load(p->cancel)) {
-            close(fd);
+            ln_file_close(&f, NULL);
             return ln_error_set(err, LN_ECANCELED, "download of %s canceled", what);
         }
         const struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    *fd_out = fd;
+    *lock_out = f;
     return LN_OK;
 }
 
-static void ln__unlock(int fd)
+/* Closing the lock file lets the lock go. */
+static void ln__unlock(struct ln_file *lock)
 {
-    if (fd >= 0) {
-        flock(fd, LOCK_UN);
-        close(fd);
-    }
+    ln_file_close(lock, NULL);
 }
 
 static int ln__exists(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0;
+    struct ln_path_info info;
+    return ln_path_stat(path, 0, &info, NULL) == LN_OK;
 }
 
 /* Downloads url into incomplete (resuming what is there), checks size and
@@ -641,42 +641,43 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
 {
     struct ln__sink s;
     memset(&s, 0, sizeof s);
-    s.fd = open(incomplete, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (s.fd < 0)
-        return ln_error_set(err, LN_EIO, "cannot create %s: %s", incomplete, strerror(errno));
+    struct ln_error ferr = {0};
+    if (ln_file_open(&s.f, incomplete,
+                     LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED, &ferr) < 0)
+        return ln_error_set(err, LN_EIO, "%s", ferr.message);
     s.kind = kind;
     s.p = p;
     s.file = what;
     s.total = expected_size > 0 ? (uint64_t)expected_size : 0;
     int rc = LN_OK, drop = 0;
-    struct stat st;
-    if (fstat(s.fd, &st) < 0)
-        st.st_size = 0;
-    if (expected_size >= 0 && st.st_size > expected_size) {
+    struct ln_path_info st;
+    if (ln_file_stat(&s.f, &st, NULL) < 0)
+        st.size = 0;
+    if (expected_size >= 0 && st.size > (uint64_t)expected_size) {
         /* More than the file holds: not a start of it. Start over. */
-        if (ftruncate(s.fd, 0) < 0) {
-            rc = ln_error_set(err, LN_EIO, "cannot reset %s: %s", incomplete, strerror(errno));
+        if (ln_file_set_size(&s.f, 0, &ferr) < 0) {
+            rc = ln_error_set(err, LN_EIO, "cannot reset %s: %s", incomplete, ferr.message);
             goto done;
         }
-        st.st_size = 0;
+        st.size = 0;
     }
     /* The bytes already there count towards the checksum. */
     ln_hash_init(&s.hash, kind);
-    if (st.st_size > 0) {
+    if (st.size > 0) {
         enum { CHUNK = 1 << 20 };
         uint8_t *buf = ln_xmalloc(CHUNK);
-        off_t at = 0;
-        while (at < st.st_size) {
-            const ssize_t got = pread(s.fd, buf, CHUNK, at);
-            if (got <= 0)
+        uint64_t at = 0;
+        while (at < st.size) {
+            size_t got = 0;
+            if (ln_file_read_some(&s.f, buf, CHUNK, &got, NULL) < 0 || got == 0)
                 break;
-            ln_hash_update(&s.hash, buf, (size_t)got);
+            ln_hash_update(&s.hash, buf, got);
             at += got;
         }
         free(buf);
-        s.offset = (uint64_t)at;
-        if (lseek(s.fd, at, SEEK_SET) < 0 || ftruncate(s.fd, at) < 0) {
-            rc = ln_error_set(err, LN_EIO, "cannot resume %s: %s", incomplete, strerror(errno));
+        s.offset = at;
+        if (ln_file_seek(&s.f, at, &ferr) < 0 || ln_file_set_size(&s.f, at, &ferr) < 0) {
+            rc = ln_error_set(err, LN_EIO, "cannot resume %s: %s", incomplete, ferr.message);
             goto done;
         }
         char mb[32];
@@ -686,7 +687,10 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
     {
         char dir[LN_HF_PATH_MAX];
         snprintf(dir, sizeof dir, "%s", incomplete);
-        char *slash = strrchr(dir, '/');
+        char *slash = NULL;
+        for (char *c = dir; *c; c++)
+            if (LN_PATH_IS_SEP(*c))
+                slash = c;
         if (slash)
             *slash = 0;
         if (expected_size > 0 &&
@@ -710,7 +714,7 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
         if (rc == LN_OK && s.total == 0 && r.content_length >= 0)
             s.total = s.offset + (uint64_t)r.content_length;
         if (rc < 0) {
-            drop = rc != LN_ECANCELED && s.saved_errno != 0;
+            drop = rc != LN_ECANCELED && s.write_failed;
             if (s.too_big)
                 drop = 1;
             goto done;
@@ -750,15 +754,15 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
             goto done;
         }
     }
-    if (fsync(s.fd) < 0) {
-        rc = ln_error_set(err, LN_EIO, "cannot write %s: %s", incomplete, strerror(errno));
-        drop = errno == ENOSPC;
+    int src = ln_file_sync(&s.f, &ferr);
+    if (src < 0) {
+        rc = ln_error_set(err, LN_EIO, "cannot write %s: %s", incomplete, ferr.message);
+        drop = src == LN_ETOOBIG;
         goto done;
     }
-    close(s.fd);
-    s.fd = -1;
-    if (rename(incomplete, final) < 0) {
-        rc = ln_error_set(err, LN_EIO, "cannot rename %s: %s", incomplete, strerror(errno));
+    ln_file_close(&s.f, NULL);
+    if (ln_path_rename(incomplete, final, &ferr) < 0) {
+        rc = ln_error_set(err, LN_EIO, "%s", ferr.message);
         drop = 1;
         goto done;
     }
@@ -766,10 +770,9 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
     p->n_downloaded++;
 
 done:
-    if (s.fd >= 0)
-        close(s.fd);
+    ln_file_close(&s.f, NULL);
     if (rc < 0 && drop)
-        unlink(incomplete);
+        ln_path_remove(incomplete, NULL);
     ln_buf_free(&s.errbody);
     return rc;
 }
@@ -832,12 +835,13 @@ static int ln__cached_commit(const struct ln__repo *r, const char *revision, cha
     }
     if (ln__path(path, sizeof path, NULL, "%s/refs/%s", r->dir, revision) < 0)
         return -1;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
+    uint8_t *data = NULL;
+    size_t got = 0;
     char buf[LN_HUB_COMMIT_MAX];
-    size_t got = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    if (ln_file_read(path, sizeof buf - 1, &data, &got, NULL) < 0)
+        return -1;
+    memcpy(buf, data, got);
+    free(data);
     buf[got] = 0;
     while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' '))
         buf[--got] = 0;
@@ -851,13 +855,45 @@ static int ln__cached_commit(const struct ln__repo *r, const char *revision, cha
 static int ln__snapshot_has(const struct ln__repo *r, const char *commit, const char *file)
 {
     char path[LN_HF_PATH_MAX];
-    struct stat st;
+    struct ln_path_info info;
     return ln__path(path, sizeof path, NULL, "%s/snapshots/%s/%s", r->dir, commit, file) == 0 &&
-           stat(path, &st) == 0 && S_ISREG(st.st_mode);
+           ln_path_stat(path, 0, &info, NULL) == LN_OK && info.kind == LN_PATH_FILE;
+}
+
+/* Copies src over dst atomically: the snapshot file where links cannot be
+ * made (Windows without Developer Mode), as huggingface_hub does there. */
+static int ln__copy_file(const char *src, const char *dst, struct ln_error *err)
+{
+    struct ln_file in;
+    int rc = ln_file_open(&in, src, LN_FILE_READ, err);
+    if (rc < 0)
+        return rc;
+    struct ln_file_atomic a;
+    if ((rc = ln_file_atomic_open(&a, dst, err)) < 0) {
+        ln_file_close(&in, NULL);
+        return rc;
+    }
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = ln_xmalloc(CHUNK);
+    for (;;) {
+        size_t got = 0;
+        if ((rc = ln_file_read_some(&in, buf, CHUNK, &got, err)) < 0 || got == 0)
+            break;
+        if ((rc = ln_file_atomic_write(&a, buf, got, err)) < 0)
+            break;
+    }
+    free(buf);
+    ln_file_close(&in, NULL);
+    if (rc < 0) {
+        ln_file_atomic_abort(&a);
+        return rc;
+    }
+    return ln_file_atomic_commit(&a, err);
 }
 
 /* Points snapshots/<commit>/<file> at blobs/<etag> with a relative link,
- * replacing whatever was there in one rename. */
+ * replacing whatever was there in one rename; where the system refuses
+ * links, the blob is copied there instead. */
 static int ln__link(const struct ln__repo *r, const char *commit, const char *file,
                     const char *etag, struct ln_error *err)
 {
@@ -875,12 +911,19 @@ static int ln__link(const struct ln__repo *r, const char *commit, const char *fi
     static atomic_uint counter;
     snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", pointer, (long)getpid(),
              atomic_fetch_add(&counter, 1));
-    if (symlink(target, tmp) < 0)
-        return ln_error_set(err, LN_EIO, "cannot link %s: %s", pointer, strerror(errno));
-    if (rename(tmp, pointer) < 0) {
-        const int e = errno;
-        unlink(tmp);
-        return ln_error_set(err, LN_EIO, "cannot link %s: %s", pointer, strerror(e));
+    struct ln_error lerr = {0};
+    rc = ln_path_link(target, tmp, &lerr);
+    if (rc == LN_EUNUSABLE) {
+        char blob[LN_HF_PATH_MAX];
+        if ((rc = ln__path(blob, sizeof blob, err, "%s/blobs/%s", r->dir, etag)) < 0)
+            return rc;
+        return ln__copy_file(blob, pointer, err);
+    }
+    if (rc < 0)
+        return ln_error_set(err, LN_EIO, "cannot link %s: %s", pointer, lerr.message);
+    if (ln_path_rename(tmp, pointer, &lerr) < 0) {
+        ln_path_remove(tmp, NULL);
+        return ln_error_set(err, LN_EIO, "cannot link %s: %s", pointer, lerr.message);
     }
     return LN_OK;
 }
@@ -927,7 +970,7 @@ static int ln__resolve_revision(const struct ln__repo *r, const char *revision, 
     struct ln_buf body = {0};
     struct ln__sink s;
     memset(&s, 0, sizeof s);
-    s.fd = -1;
+    s.f.h = -1;
     s.buf = &body;
     s.buf_max = LN__API_MAX;
     struct ln__resp resp;
@@ -1009,7 +1052,7 @@ static int ln__file_meta(const struct ln__repo *r, const char *revision, const c
     snprintf(m->download, sizeof m->download, "%s", m->url);
     for (int hop = 0;; hop++) {
         memset(&s, 0, sizeof s);
-        s.fd = -1;
+        s.f.h = -1;
         rc = ln__request("HEAD", m->download, r->token, 0, &s, &resp, m->what, err);
         ln_buf_free(&s.errbody);
         if (rc < 0)
@@ -1052,12 +1095,12 @@ static int ln__file_meta(const struct ln__repo *r, const char *revision, const c
 static uint64_t ln__meta_missing(const struct ln__repo *r, const struct ln__meta *m)
 {
     char blob[LN_HF_PATH_MAX + 16];
-    struct stat st;
+    struct ln_path_info st;
     if (m->cached || ln__path(blob, sizeof blob, NULL, "%s/blobs/%s", r->dir, m->etag) < 0 ||
         ln__exists(blob))
         return 0;
     strcat(blob, ".incomplete");
-    const uint64_t have = stat(blob, &st) == 0 ? (uint64_t)st.st_size : 0;
+    const uint64_t have = ln_path_stat(blob, 0, &st, NULL) == LN_OK ? st.size : 0;
     return (uint64_t)m->size > have ? (uint64_t)m->size - have : 0;
 }
 
@@ -1083,8 +1126,8 @@ static int ln__file_get(const struct ln__repo *r, const char *commit, const stru
         return rc;
     ln__cachedir_tag(r);
 
-    int lock_fd = -1;
-    if ((rc = ln__lock(lock, p, m->what, &lock_fd, err)) < 0)
+    struct ln_file lock_file;
+    if ((rc = ln__lock(lock, p, m->what, &lock_file, err)) < 0)
         return rc;
     if (!ln__exists(blob)) {
         /* A 64-hex etag is the file's SHA-256 (LFS); a 40-hex one is git's
@@ -1101,7 +1144,7 @@ static int ln__file_get(const struct ln__repo *r, const char *commit, const stru
     }
     if (rc == LN_OK)
         rc = ln__link(r, commit, m->file, m->etag, err);
-    ln__unlock(lock_fd);
+    ln__unlock(&lock_file);
     return rc;
 }
 
@@ -1326,7 +1369,8 @@ int ln_hub_pull_rembg(const struct ln_rembg_model *m, struct ln_hub_pull *p, str
     char lock[LN_HF_PATH_MAX + 16], url[LN__URL_MAX], hex[LN_HASH_HEX_MAX];
     char expect[LN_HASH_HEX_MAX];
     enum ln_hash_kind kind;
-    int rc, lock_fd = -1;
+    int rc;
+    struct ln_file lock_file;
     if (ln__rembg_expect(m, &kind, expect) < 0)
         return ln_error_set(err, LN_EINVAL,
                             "no usable checksum for %s (LUNAR_NOVA_REMBG_CHECKSUMS?)", m->name);
@@ -1356,7 +1400,7 @@ int ln_hub_pull_rembg(const struct ln_rembg_model *m, struct ln_hub_pull *p, str
     }
     if ((rc = ln_file_mkdirs(home, err)) < 0)
         return rc;
-    if ((rc = ln__lock(lock, p, m->file, &lock_fd, err)) < 0)
+    if ((rc = ln__lock(lock, p, m->file, &lock_file, err)) < 0)
         return rc;
     /* The other pull may have finished while this one waited. */
     if (ln__exists(path) && ln_hash_file(path, kind, NULL, 0, hex, NULL) == 0 &&
@@ -1365,7 +1409,7 @@ int ln_hub_pull_rembg(const struct ln_rembg_model *m, struct ln_hub_pull *p, str
     } else {
         rc = ln__fetch(url, NULL, 1, incomplete, path, -1, kind, expect, m->file, p, err);
     }
-    ln__unlock(lock_fd);
+    ln__unlock(&lock_file);
     return rc;
 }
 
@@ -1402,26 +1446,31 @@ struct ln__verify {
 static void ln__verify_one(struct ln__verify *v, const char *file, const char *path)
 {
     struct ln_hub_file_report rep = {.file = file, .path = path, .commit = v->commit, .ok = 1};
-    struct stat lst, st;
-    char target[LN_HF_PATH_MAX];
+    struct ln_path_info lst, st;
+    char target[LN_HF_PATH_MAX] = "";
     v->n_files++;
-    if (lstat(path, &lst) < 0) {
+    if (ln_path_stat(path, LN_PATH_NOFOLLOW, &lst, NULL) < 0) {
         rep.ok = 0;
         snprintf(rep.problem, sizeof rep.problem, "missing");
-    } else if (S_ISLNK(lst.st_mode)) {
-        const ssize_t n = readlink(path, target, sizeof target - 1);
-        target[n > 0 ? n : 0] = 0;
-        const char *base = strrchr(target, '/');
-        base = base ? base + 1 : target;
+    } else if (lst.kind == LN_PATH_LINK) {
+        char *t = NULL;
+        if (ln_path_read_link(path, &t, NULL) == LN_OK)
+            snprintf(target, sizeof target, "%s", t);
+        free(t);
+        const char *base = target;
+        for (const char *c = target; *c; c++)
+            if (LN_PATH_IS_SEP(*c))
+                base = c + 1;
         char hex[LN_HASH_HEX_MAX];
-        if (target[0] == '/') {
+        /* Absolute: from the root, or on Windows a drive or a share. */
+        if (LN_PATH_IS_SEP(target[0]) || (target[0] && target[1] == ':')) {
             rep.ok = 0;
             snprintf(rep.problem, sizeof rep.problem,
                      "absolute link (huggingface_hub writes relative ones)");
-        } else if (stat(path, &st) < 0) {
+        } else if (ln_path_stat(path, 0, &st, NULL) < 0) {
             rep.ok = 0;
             snprintf(rep.problem, sizeof rep.problem, "links to a missing blob %.80s", base);
-        } else if ((rep.size = (uint64_t)st.st_size), !v->hash) {
+        } else if ((rep.size = st.size), !v->hash) {
             /* layout only */
         } else if (ln__is_hex(base, 64) || ln__is_hex(base, 40)) {
             struct ln_error e = {0};
@@ -1438,8 +1487,8 @@ static void ln__verify_one(struct ln__verify *v, const char *file, const char *p
                          ln__is_hex(base, 64) ? "sha256" : "git hash", hex, base);
             }
         }
-    } else if (S_ISREG(lst.st_mode)) {
-        rep.size = (uint64_t)lst.st_size; /* a copy, not a link: no etag to check against */
+    } else if (lst.kind == LN_PATH_FILE) {
+        rep.size = lst.size; /* a copy, not a link: no etag to check against */
     } else {
         rep.ok = 0;
         snprintf(rep.problem, sizeof rep.problem, "not a file");
@@ -1451,27 +1500,21 @@ static void ln__verify_one(struct ln__verify *v, const char *file, const char *p
 /* Walks a snapshot folder (files may sit in sub-folders). */
 static void ln__verify_tree(struct ln__verify *v, const char *dir, const char *prefix, int depth)
 {
-    DIR *d = opendir(dir);
-    if (!d || depth > 16) {
-        if (d)
-            closedir(d);
+    struct ln_dir *d;
+    if (depth > 16 || ln_dir_open(&d, dir, NULL) < 0)
         return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
         char path[LN_HF_PATH_MAX], name[LN_HF_PATH_MAX];
-        if (ln__path(path, sizeof path, NULL, "%s/%s", dir, e->d_name) < 0 ||
-            ln__path(name, sizeof name, NULL, "%s%s%s", prefix, *prefix ? "/" : "", e->d_name) < 0)
+        if (ln__path(path, sizeof path, NULL, "%s/%s", dir, e.name) < 0 ||
+            ln__path(name, sizeof name, NULL, "%s%s%s", prefix, *prefix ? "/" : "", e.name) < 0)
             continue;
-        struct stat lst;
-        if (lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode))
+        if (e.kind == LN_PATH_DIR)
             ln__verify_tree(v, path, name, depth + 1);
         else
             ln__verify_one(v, name, path);
     }
-    closedir(d);
+    ln_dir_close(d);
 }
 
 int ln_hub_verify(const char *name, const char *revision, int hash,
@@ -1488,13 +1531,12 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
         if ((rc = ln_rembg_home(home, sizeof home, err)) < 0 ||
             (rc = ln__path(path, sizeof path, err, "%s/%s", home, m->file)) < 0)
             return rc;
-        struct stat st;
-        if (stat(path, &st) < 0)
+        struct ln_path_info st;
+        if (ln_path_stat(path, 0, &st, NULL) < 0)
             return ln_error_set(err, LN_ENOTFOUND,
                                 "%s is not in %s: `lunar-nova models pull %s` downloads it",
                                 m->file, home, m->name);
-        struct ln_hub_file_report rep = {
-            .file = m->file, .path = path, .ok = 1, .size = (uint64_t)st.st_size};
+        struct ln_hub_file_report rep = {.file = m->file, .path = path, .ok = 1, .size = st.size};
         if (hash && ln__rembg_expect(m, &kind, expect) == 0) {
             struct ln_error e = {0};
             if (ln_hash_file(path, kind, NULL, 0, hex, &e) < 0) {
@@ -1555,23 +1597,23 @@ int ln_hub_list_repos(void (*fn)(void *user, const char *repo_id, const char *re
     int rc = ln_hf_cache_dir(cache, sizeof cache, err);
     if (rc < 0)
         return rc;
-    DIR *d = opendir(cache);
-    if (!d)
+    struct ln_dir *d;
+    if (ln_dir_open(&d, cache, NULL) < 0)
         return LN_OK;
-    struct dirent *e;
-    while ((e = readdir(d))) {
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
         /* models--owner--name: the first "--" after the prefix splits. */
-        if (strncmp(e->d_name, "models--", 8) != 0)
+        if (strncmp(e.name, "models--", 8) != 0)
             continue;
-        const char *rest = e->d_name + 8, *sep = strstr(rest, "--");
-        if (!sep || strlen(e->d_name) > 250)
+        const char *rest = e.name + 8, *sep = strstr(rest, "--");
+        if (!sep || strlen(e.name) > 250)
             continue;
         char id[260], dir[LN_HF_PATH_MAX];
         snprintf(id, sizeof id, "%.*s/%s", (int)(sep - rest), rest, sep + 2);
-        if (!ln_hf_valid_repo(id) || ln__path(dir, sizeof dir, NULL, "%s/%s", cache, e->d_name) < 0)
+        if (!ln_hf_valid_repo(id) || ln__path(dir, sizeof dir, NULL, "%s/%s", cache, e.name) < 0)
             continue;
         fn(user, id, dir);
     }
-    closedir(d);
+    ln_dir_close(d);
     return LN_OK;
 }

@@ -16,8 +16,8 @@
  * - rembg's models go into rembg's folder (ln_rembg_home) under rembg's
  *   file names, checked against rembg's checksums, from ln_rembg_url.
  *
- * Two pulls of one file, in one process or several, meet at an flock on
- * the file's lock; the second waits and then finds the file there.
+ * Two pulls of one file, in one process or several, meet at a lock on
+ * the file's lock file; the second waits and then finds the file there.
  *
  *     struct ln_hub_pull p = {.revision = NULL};
  *     if (ln_hub_pull_model("stabilityai/TripoSR", &p, &err) < 0)

@@ -6,13 +6,10 @@
 #include "ln_npy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_file.h"

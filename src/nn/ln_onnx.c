@@ -17,17 +17,13 @@
  * reused once its last consumer has run. Graph outputs live to the end.
  * A run with the same input shapes reuses the plan.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_fs.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 
@@ -641,40 +637,33 @@ fail:
 int ln_onnx_load(const char *path, struct ln_onnx **out, struct ln_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
-        return ln_error_set(err, LN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    /* The size is checked before mapping: a mapping costs address space. */
+    struct ln_path_info info;
+    struct ln_error ferr = {0};
+    int rc = ln_path_stat(path, 0, &info, &ferr);
+    if (rc == LN_ENOTFOUND)
+        return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
+    if (rc < 0)
+        return ln_error_set(err, LN_EIO, "%s", ferr.message);
+    if (info.kind != LN_PATH_FILE)
+        return ln_error_set(err, LN_EIO, "%s: not a regular file", path);
+    if (info.size > (uint64_t)LN__OX_MAX_FILE)
+        return ln_error_set(err, LN_ETOOBIG, "%s: ONNX model of %llu bytes (at most %zu)", path,
+                            (unsigned long long)info.size, (size_t)LN__OX_MAX_FILE);
+    struct ln_map map;
+    rc = ln_map_file(&map, path, &ferr);
+    if (rc == LN_ENOTFOUND)
+        return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
+    if (rc < 0)
+        return ln_error_set(err, rc == LN_ENOMEM ? rc : LN_EIO, "%s", ferr.message);
+    if (map.size > (uint64_t)LN__OX_MAX_FILE) { /* it grew since the check */
+        ln_unmap(&map);
+        return ln_error_set(err, LN_ETOOBIG, "%s: ONNX model larger than %zu bytes", path,
+                            (size_t)LN__OX_MAX_FILE);
     }
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0)
-        rc = ln_error_set(err, LN_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = ln_error_set(err, LN_EIO, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > (uint64_t)LN__OX_MAX_FILE)
-        rc = ln_error_set(err, LN_ETOOBIG, "%s: ONNX model of %lld bytes (at most %zu)", path,
-                          (long long)st.st_size, (size_t)LN__OX_MAX_FILE);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    size_t len = (size_t)st.st_size;
     static const uint8_t empty[1];
-    const void *data = empty;
-    if (len > 0) {
-        data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (data == MAP_FAILED) {
-            rc = ln_error_set(err, LN_EIO, "%s: cannot map: %s", path, strerror(errno));
-            close(fd);
-            return rc;
-        }
-    }
-    close(fd);
-    rc = ln_onnx_load_buffer(data, len, out, err);
-    if (len > 0)
-        munmap((void *)data, len);
+    rc = ln_onnx_load_buffer(map.data ? map.data : empty, (size_t)map.size, out, err);
+    ln_unmap(&map);
     if (rc < 0)
         ln_error_prefix(err, "%s", path);
     return rc;

@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "ln_fs.h"
 
 #define LN__REL "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
 #define LN__IMAGENET {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}
@@ -64,10 +65,10 @@ const struct ln_rembg_model *ln_rembg_model(const char *name)
 int ln_rembg_home(char *buf, size_t n, struct ln_error *err)
 {
     const char *u2 = getenv("U2NET_HOME"), *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
+    char *home = ln_path_home(); /* HOME, or USERPROFILE on Windows */
     int len;
     /* rembg: expanduser(U2NET_HOME or join(XDG_DATA_HOME or "~", ".u2net")) */
-    if (u2 && u2[0] == '~' && (u2[1] == '/' || !u2[1]) && home)
+    if (u2 && u2[0] == '~' && (LN_PATH_IS_SEP(u2[1]) || !u2[1]) && home)
         len = snprintf(buf, n, "%s%s", home, u2 + 1);
     else if (u2 && u2[0])
         len = snprintf(buf, n, "%s", u2);
@@ -79,6 +80,7 @@ int ln_rembg_home(char *buf, size_t n, struct ln_error *err)
         return ln_error_set(err, LN_EINVAL,
                             "no folder for rembg's models: U2NET_HOME, XDG_DATA_HOME and HOME "
                             "are unset");
+    free(home);
     if (len < 0 || (size_t)len >= n)
         return ln_error_set(err, LN_EINTERNAL, "the path of rembg's folder is too long");
     while (len > 1 && buf[len - 1] == '/')
@@ -105,22 +107,25 @@ int ln_rembg_url(const struct ln_rembg_model *m, char *buf, size_t n, struct ln_
 int ln_rembg_resolve(const char *name_or_path, char *path, size_t n,
                      const struct ln_rembg_model **model, struct ln_error *err)
 {
-    struct stat st;
+    struct ln_path_info st;
     size_t len = name_or_path ? strlen(name_or_path) : 0;
     *model = NULL;
     if (len == 0)
         return ln_error_set(err, LN_EINVAL, "no background model named");
-    if (strchr(name_or_path, '/') || (len > 5 && strcmp(name_or_path + len - 5, ".onnx") == 0)) {
+    if (strchr(name_or_path, '/') || strchr(name_or_path, '\\') ||
+        (len > 5 && strcmp(name_or_path + len - 5, ".onnx") == 0)) {
         if ((size_t)snprintf(path, n, "%s", name_or_path) >= n)
             return ln_error_set(err, LN_EINVAL, "the model path is too long");
-        const char *base = strrchr(name_or_path, '/');
-        base = base ? base + 1 : name_or_path;
+        const char *base = name_or_path;
+        for (const char *c = name_or_path; *c; c++)
+            if (LN_PATH_IS_SEP(*c))
+                base = c + 1;
         size_t count;
         const struct ln_rembg_model *all = ln_rembg_models(&count);
         for (size_t i = 0; i < count; i++)
             if (strcmp(all[i].file, base) == 0)
                 *model = &all[i];
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        if (ln_path_stat(path, 0, &st, NULL) < 0 || st.kind != LN_PATH_FILE)
             return ln_error_set(err, LN_ENOTFOUND, "no model file at %s", path);
         return LN_OK;
     }
@@ -143,7 +148,7 @@ int ln_rembg_resolve(const char *name_or_path, char *path, size_t n,
     if ((size_t)snprintf(path, n, "%s/%s", home, m->file) >= n)
         return ln_error_set(err, LN_EINVAL, "the model path is too long");
     *model = m;
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+    if (ln_path_stat(path, 0, &st, NULL) < 0 || st.kind != LN_PATH_FILE)
         return ln_error_set(err, LN_ENOTFOUND,
                             "%s is not in %s: `lunar-nova models pull %s` downloads it", m->file,
                             home, m->name);

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_fs.h"
 #include "ln_triposr_int.h"
 
 void ln__triposr_trace(const struct ln_triposr_trace *trace, const char *name, const float *data,
@@ -130,10 +130,14 @@ static int ln__resolve_vit(struct ln_triposr *net, const struct ln_model_files *
         return 0;
     }
     /* vit_config.json beside the weights. */
-    const char *slash = strrchr(files->weights, '/');
+    const char *slash = NULL;
+    for (const char *c = files->weights; *c; c++)
+        if (LN_PATH_IS_SEP(*c))
+            slash = c;
     const int dir_len = slash ? (int)(slash - files->weights) : 1;
     snprintf(path, sizeof path, "%.*s/vit_config.json", dir_len, slash ? files->weights : ".");
-    if (access(path, R_OK) == 0) {
+    struct ln_path_info vit_info;
+    if (ln_path_stat(path, 0, &vit_info, NULL) == LN_OK) {
         if (ln_vit_config_load_json(path, vit, err) < 0)
             return err ? err->code : LN_EMODEL;
         snprintf(vit->source, sizeof vit->source, "vit_config.json beside the weights (%.440s)",

@@ -379,17 +379,21 @@ int ln_vit_config_load_json(const char *json_path, struct ln_vit_config *vit, st
 {
     memset(vit, 0, sizeof *vit);
     json_error_t jerr;
-    json_t *root = json_load_file(json_path, 0, &jerr);
-    int rc = 0;
-    if (!root) {
-        FILE *f = fopen(json_path, "rb");
-        if (!f)
-            return ln_error_set(err, errno == ENOENT ? LN_ENOTFOUND : LN_EMODEL,
-                                "%s: cannot open: %s", json_path, strerror(errno));
-        fclose(f);
+    /* Read through the file layer (UTF-8 paths on Windows too), then
+     * parsed; a configuration is a few kilobytes. */
+    uint8_t *text = NULL;
+    size_t text_len = 0;
+    struct ln_error ferr = {0};
+    int rc = ln_file_read(json_path, (size_t)1 << 20, &text, &text_len, &ferr);
+    if (rc == LN_ENOTFOUND)
+        return ln_error_set(err, LN_ENOTFOUND, "%s", ferr.message);
+    if (rc < 0)
+        return ln_error_set(err, LN_EMODEL, "%s", ferr.message);
+    json_t *root = json_loadb((const char *)text, text_len, 0, &jerr);
+    free(text);
+    if (!root)
         return ln_error_set(err, LN_EMODEL, "%s: not valid JSON: %.100s (line %d)", json_path,
                             jerr.text, jerr.line);
-    }
     if (!json_is_object(root)) {
         rc = ln_error_set(err, LN_EMODEL, "%s: not a JSON object", json_path);
         goto cleanup;

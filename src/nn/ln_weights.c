@@ -10,15 +10,10 @@
  */
 #include "ln_weights_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
 
@@ -275,41 +270,21 @@ int ln_weights_open_memory(const void *data, size_t len, const char *name, struc
 int ln_weights_open(const char *path, struct ln_weights **out, struct ln_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
-        return ln_error_set(err, LN_EMODEL, "%s: cannot open: %s", path, strerror(errno));
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return ln_error_set(err, LN_EMODEL, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
+    struct ln_map map;
+    struct ln_error merr = {0};
+    int rc = ln_map_file(&map, path, &merr);
+    if (rc == LN_ENOTFOUND)
+        return ln_error_set(err, LN_ENOTFOUND, "%s: no such file", path);
+    if (rc == LN_EUNUSABLE)
         return ln_error_set(err, LN_EMODEL, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        close(fd);
+    if (rc == LN_ETOOBIG)
         return ln_error_set(err, LN_EMODEL, "%s: file too large to map", path);
-    }
+    if (rc < 0)
+        return ln_error_set(err, LN_EMODEL, "%s", merr.message);
     struct ln_weights *w = ln__weights_new(path);
-    if (st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            ln_weights_close(w);
-            return ln_error_set(err, LN_EMODEL, "%s: cannot map: %s", path, strerror(e));
-        }
-        w->map = m;
-        w->map_len = (size_t)st.st_size;
-        w->data = m;
-        w->len = (size_t)st.st_size;
-    }
-    close(fd);
+    w->map = map;
+    w->data = map.data;
+    w->len = (size_t)map.size;
     return ln__weights_finish(w, out, err);
 }
 
@@ -325,8 +300,7 @@ void ln_weights_close(struct ln_weights *w)
     free(w->converted);
     free(w->tensors);
     free(w->by_name);
-    if (w->map)
-        munmap(w->map, w->map_len);
+    ln_unmap(&w->map);
     pthread_mutex_destroy(&w->lock);
     free(w->name);
     free(w);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ln_error.h"
+#include "ln_fs.h"
 #include "ln_weights.h"
 
 /* Tensors larger than this (in bytes) are refused: no real checkpoint is
@@ -23,8 +24,7 @@ struct ln_weights {
     char *name;          /* file name for messages */
     const uint8_t *data; /* the whole file */
     size_t len;
-    void *map; /* mapping to unmap on close, NULL for memory input */
-    size_t map_len;
+    struct ln_map map; /* the mapped file (data NULL for memory input) */
     enum ln_weights_format format;
 
     struct ln_tensor_info *tensors; /* file order; names owned */

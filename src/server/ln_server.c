@@ -50,7 +50,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,15 +230,20 @@ enum MHD_Result ln__send_lnerr(struct ln__req *req, const struct ln_error *err)
                           err->message[0] ? err->message : ln_status_string(code));
 }
 
-enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_type,
-                            const char *disposition, const char *cache_control)
+enum MHD_Result ln__send_file(struct ln__req *req, struct ln_file *f, const char *content_type,
+                              const char *disposition, const char *cache_control)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    struct ln_path_info info;
+    if (ln_file_stat(f, &info, NULL) != LN_OK || info.kind != LN_PATH_FILE) {
+        ln_file_close(f, NULL);
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such file");
     }
-    struct MHD_Response *resp = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    /* libmicrohttpd reads the file by its C runtime descriptor (on
+     * Windows through its handle, in binary) and closes it when sent. */
+    int fd = ln_file_release_fd(f);
+    if (fd < 0)
+        return ln__send(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_fd64(info.size, fd);
     if (!resp) {
         close(fd);
         return ln__send(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);

@@ -38,6 +38,7 @@
 #include <strings.h>
 
 #include "ln_alloc.h"
+#include "ln_file.h"
 #include "ln_log.h"
 #include "ln_server_int.h"
 
@@ -155,19 +156,10 @@ static void ln__base64(const unsigned char *in, size_t n, char *out)
 /* Reads the whole file (NUL-terminated) or returns NULL. */
 static char *ln__read_small_file(const char *path, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    uint8_t *data = NULL;
+    if (ln_file_read(path, max, &data, len, NULL) < 0)
         return NULL;
-    char *buf = ln_xmalloc(max + 1);
-    size_t n = fread(buf, 1, max + 1, f);
-    fclose(f);
-    if (n > max) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    return (char *)data;
 }
 
 /* The policy for the UI in web_dir: the hash of every inline <script> (one

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ln_fs.h"
 #include "ln_server.h"
 
 #define LN__MAX_PARAMS 3
@@ -140,9 +141,10 @@ enum MHD_Result ln__send_error(struct ln__req *req, int status, const char *code
                                const char *fmt, ...) LN_PRINTF(4, 5);
 /* An ln_error as its HTTP status (ln_status_http) and code name. */
 enum MHD_Result ln__send_lnerr(struct ln__req *req, const struct ln_error *err);
-/* A file opened by the caller (fd is taken over, also on failure). */
-enum MHD_Result ln__send_fd(struct ln__req *req, int fd, const char *content_type,
-                            const char *disposition, const char *cache_control);
+/* A file opened by the caller (f is taken over and closed, also on
+ * failure). */
+enum MHD_Result ln__send_file(struct ln__req *req, struct ln_file *f, const char *content_type,
+                              const char *disposition, const char *cache_control);
 
 /* The boundary (ln_server_guard.c): init builds the allowed Host values for
  * the bound port and the Content-Security-Policy from web_dir/index.html;

@@ -9,12 +9,10 @@
  * watches every job (the section on events below).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_background.h"
@@ -288,14 +286,16 @@ enum MHD_Result ln__h_job_delete(struct ln__req *req)
 static enum MHD_Result ln__send_job_file(struct ln__req *req, const char *path,
                                          const char *content_type, const char *disposition)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            ln_log_error("cannot open %s: %s", path, strerror(errno));
+    struct ln_file f;
+    struct ln_error err = {0};
+    int rc = ln_file_open(&f, path, LN_FILE_READ, &err);
+    if (rc < 0) {
+        if (rc != LN_ENOTFOUND)
+            ln_log_error("%s", err.message);
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND",
                               "job %s has no such file", req->params[0]);
     }
-    return ln__send_fd(req, fd, content_type, disposition, "no-cache");
+    return ln__send_file(req, &f, content_type, disposition, "no-cache");
 }
 
 /* GET /jobs/{id}/model.{glb,obj,ply,stl} and /jobs/{id}/preview.png. A job
@@ -332,7 +332,7 @@ enum MHD_Result ln__h_job_file(struct ln__req *req)
              * (ln_server_slow.c); the GLB and converted files go at once. */
             if (fmt != LN_MESH_FORMAT_GLB &&
                 ln_jobs_path(jobs, job->id, name, path, sizeof path, &err) == 0 &&
-                access(path, F_OK) != 0) {
+                ln_path_stat(path, 0, &(struct ln_path_info){0}, NULL) != LN_OK) {
                 ln__slow_start(req, LN__SLOW_MODEL, job->id, fmt);
                 r = MHD_YES;
                 goto done;

@@ -13,13 +13,9 @@
  * remaining '%' was "%00"), and only regular files are served, never a
  * folder listing.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ln_log.h"
 #include "ln_server_int.h"
@@ -112,8 +108,9 @@ int ln_server_check_viewer_files(const struct ln_server *srv, char *missing, siz
     for (size_t i = 0; i < sizeof ln__viewer_files / sizeof ln__viewer_files[0]; i++) {
         char path[4096];
         int len = ln__vendor_path(srv, ln__viewer_files[i], path, sizeof path);
-        struct stat st;
-        if (len > 0 && (size_t)len < sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        struct ln_path_info info;
+        if (len > 0 && (size_t)len < sizeof path && ln_path_stat(path, 0, &info, NULL) == LN_OK &&
+            info.kind == LN_PATH_FILE)
             continue;
         if (n)
             snprintf(missing, n, "%s", path);
@@ -140,20 +137,21 @@ enum MHD_Result ln__h_static(struct ln__req *req, const char *url)
     }
     if (len < 0 || (size_t)len >= sizeof path)
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            ln_log_warn("cannot open %s: %s", path, strerror(errno));
+    struct ln_file f;
+    struct ln_path_info info;
+    /* A folder is no path to serve, and nothing to warn about. */
+    if (ln_path_stat(path, 0, &info, NULL) != LN_OK || info.kind != LN_PATH_FILE)
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    struct ln_error err = {0};
+    int rc = ln_file_open(&f, path, LN_FILE_READ, &err);
+    if (rc < 0) {
+        if (rc != LN_ENOTFOUND)
+            ln_log_warn("%s", err.message);
         return ln__send_error(req, MHD_HTTP_NOT_FOUND, "ENOTFOUND", "no such path");
     }
     /* The UI's own modules are fetched afresh (they must match each other
      * and index.html after an upgrade); the package's files change only with
      * the lockfile. */
-    return ln__send_fd(req, fd, ln__mime_for(rel), NULL,
-                       vendor ? "public, max-age=3600" : "no-cache");
+    return ln__send_file(req, &f, ln__mime_for(rel), NULL,
+                         vendor ? "public, max-age=3600" : "no-cache");
 }

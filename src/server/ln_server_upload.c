@@ -20,9 +20,6 @@
  * Whatever happens, the staging folder is removed when the request ends,
  * so a bad request never changes stored state.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "ln_alloc.h"
 #include "ln_background.h"
@@ -51,8 +47,8 @@
 
 struct ln__file {
     char name[LN_JOB_NAME_MAX]; /* the client's name, for display */
-    char path[PATH_MAX];
-    int fd;
+    char path[4096];
+    struct ln_file f; /* h -1 once closed */
     uint64_t bytes;
 };
 
@@ -65,7 +61,7 @@ struct ln__upload {
     struct ln__req *req;
     int multi;
     struct MHD_PostProcessor *pp;
-    char staging[PATH_MAX - 32]; /* empty until created */
+    char staging[4096 - 32]; /* empty until created */
     uint64_t received;
     int declared;       /* the request has a Content-Length */
     size_t drain_limit; /* refused on its headers: the most body read, else 0 */
@@ -116,13 +112,19 @@ static void ln__fail_lnerr(struct ln__upload *up, const struct ln_error *err)
              err->message[0] ? err->message : ln_status_string(code));
 }
 
+/* The client learns that its upload could not be stored, and whether the
+ * disk is full, never the server's paths (the log has them). */
+static void ln__fail_store(struct ln__upload *up, const struct ln_error *err)
+{
+    ln__fail(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "EIO", "cannot store the upload: %s",
+             err->code == LN_ETOOBIG ? "the server's disk is full"
+                                     : "the server could not write it");
+}
+
 static void ln__close_files(struct ln__upload *up)
 {
     for (int i = 0; i < up->n_files; i++) {
-        if (up->files[i].fd >= 0) {
-            close(up->files[i].fd);
-            up->files[i].fd = -1;
-        }
+        ln_file_close(&up->files[i].f, NULL);
     }
 }
 
@@ -131,21 +133,21 @@ static void ln__remove_staging(struct ln__upload *up)
 {
     if (!up->staging[0])
         return;
-    DIR *d = opendir(up->staging);
-    if (d) {
-        struct dirent *e;
-        char path[PATH_MAX + 256];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", up->staging, e->d_name);
-            if (unlink(path) != 0)
-                ln_log_warn("cannot remove %s: %s", path, strerror(errno));
+    struct ln_dir *d;
+    struct ln_error err = {0};
+    if (ln_dir_open(&d, up->staging, NULL) == LN_OK) {
+        struct ln_dir_entry e;
+        char path[4096 + 256];
+        while (ln_dir_next(d, &e, NULL) > 0) {
+            snprintf(path, sizeof path, "%s/%s", up->staging, e.name);
+            if (ln_path_remove(path, &err) != LN_OK)
+                ln_log_warn("%s", err.message);
         }
-        closedir(d);
+        ln_dir_close(d);
     }
-    if (rmdir(up->staging) != 0 && errno != ENOENT)
-        ln_log_warn("cannot remove %s: %s", up->staging, strerror(errno));
+    int rc = ln_path_remove(up->staging, &err);
+    if (rc != LN_OK && rc != LN_ENOTFOUND)
+        ln_log_warn("%s", err.message);
     up->staging[0] = 0;
 }
 
@@ -229,11 +231,10 @@ static int ln__part_begin(struct ln__upload *up, const char *key, const char *fi
         struct ln__file *f = &up->files[up->n_files];
         ln__display_name(f->name, sizeof f->name, filename, up->n_files);
         snprintf(f->path, sizeof f->path, "%s/upload-%d", up->staging, up->n_files);
-        f->fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (f->fd < 0) {
-            ln_log_error("cannot create %s: %s", f->path, strerror(errno));
-            ln__fail(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "EIO", "cannot store the upload: %s",
-                     strerror(errno));
+        struct ln_error err = {0};
+        if (ln_file_open(&f->f, f->path, LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_EXCL, &err) < 0) {
+            ln_log_error("%s", err.message);
+            ln__fail_store(up, &err);
             return -1;
         }
         up->cur_file = up->n_files++;
@@ -262,21 +263,6 @@ static int ln__part_begin(struct ln__upload *up, const char *key, const char *fi
     memset(fld, 0, sizeof *fld);
     snprintf(fld->key, sizeof fld->key, "%s", key);
     up->cur_field = up->n_fields++;
-    return 0;
-}
-
-static int ln__write_all(int fd, const char *data, size_t size)
-{
-    while (size > 0) {
-        ssize_t w = write(fd, data, size);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        data += w;
-        size -= (size_t)w;
-    }
     return 0;
 }
 
@@ -310,10 +296,10 @@ static enum MHD_Result ln__iterate(void *cls, enum MHD_ValueKind kind, const cha
                      up->cur_file + 1, f->name, srv->cfg.max_file_bytes);
             return MHD_NO;
         }
-        if (ln__write_all(f->fd, data, size) < 0) {
-            ln_log_error("cannot write %s: %s", f->path, strerror(errno));
-            ln__fail(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "EIO", "cannot store the upload: %s",
-                     strerror(errno));
+        struct ln_error err = {0};
+        if (ln_file_write_all(&f->f, data, size, &err) < 0) {
+            ln_log_error("cannot write %s: %s", f->path, err.message);
+            ln__fail_store(up, &err);
             return MHD_NO;
         }
         f->bytes += size;
@@ -638,9 +624,11 @@ static void ln__upload_decide(struct ln__upload *up)
     }
     /* The inputs become part of a durable job: flush them first. */
     for (int i = 0; i < up->n_files && !up->failed; i++) {
-        if (up->files[i].fd >= 0 && fsync(up->files[i].fd) != 0)
-            ln__fail(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "EIO", "cannot store the upload: %s",
-                     strerror(errno));
+        struct ln_error err = {0};
+        if (up->files[i].f.h != -1 && ln_file_sync(&up->files[i].f, &err) != LN_OK) {
+            ln_log_error("cannot write %s: %s", up->files[i].path, err.message);
+            ln__fail_store(up, &err);
+        }
     }
     ln__close_files(up);
     if (up->failed)

@@ -9,6 +9,7 @@
 
 #include "ln_error.h"
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_sys.h"
 
 /* The build compiles in the source tree's tests/data and a tmp folder in the
@@ -42,11 +43,9 @@ const char *ln_test_tmpdir(const char *test_name)
     static char buf[1024];
     const char *root = env_or("LN_TEST_TMP", LN_TEST_TMP_DEFAULT);
     snprintf(buf, sizeof buf, "%s/%s", root, test_name);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", buf);
-    if (system(cmd) != 0)
-        fail_msg("cannot clear %s", buf);
     struct ln_error err = {0};
+    if (ln_dir_remove_tree(buf, &err) < 0)
+        fail_msg("cannot clear %s: %s", buf, err.message);
     if (ln_file_mkdirs(buf, &err) < 0)
         fail_msg("%s", err.message);
     return buf;

@@ -8,12 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <dirent.h>
 
 #include "ln_alloc.h"
 #include "ln_error.h"
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_progress.h"
 #include "ln_threads.h"
 
@@ -63,13 +62,14 @@ static void test_alloc_fault_injection(void **state)
 
 static int count_entries(const char *dir)
 {
-    DIR *d = opendir(dir);
+    struct ln_dir *d;
+    struct ln_dir_entry e;
     int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
+    assert_int_equal(ln_dir_open(&d, dir, NULL), 0);
+    while (ln_dir_next(d, &e, NULL) > 0)
+        if (e.name[0] != '.')
             n++;
-    closedir(d);
+    ln_dir_close(d);
     return n;
 }
 

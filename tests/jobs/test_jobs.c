@@ -274,7 +274,7 @@ static void ln__mkdir(const char *dir, const char *name)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(ln_dir_make(p, NULL), 0);
 }
 
 static void ln__unlink(const char *dir, const char *name)
@@ -809,7 +809,7 @@ static void test_restart_requeues_running(void **state)
     assert_int_equal(json_dump_file(all, p, 0), 0);
     json_decref(all);
     snprintf(p, sizeof p, "%s/.staging-leftover", dir);
-    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(ln_dir_make(p, NULL), 0);
     snprintf(p, sizeof p, "%s/.staging-leftover/upload-0", dir);
     FILE *fp = fopen(p, "w");
     fputs("partial", fp);

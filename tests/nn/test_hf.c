@@ -1,16 +1,17 @@
 /* Unit tests of model location: the golden Hugging Face cache in
  * tests/data/triposr-tiny/hf_home, the order of the cache variables, caches
  * built here (no refs/main, refs/main with a newline, symlinks into blobs/,
- * interrupted downloads), folders and weight files given directly, and the
- * not-found message. Each test sets the environment it needs. */
+ * plain copies where links cannot be made, interrupted downloads), folders
+ * and weight files given directly, and the not-found message. Each test
+ * sets the environment it needs. */
 #include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_hf.h"
 #include "ln_sys.h"
 
@@ -25,7 +26,7 @@ static void clean_env(const char *hf_home)
     ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
     ln_env_set("XDG_CACHE_HOME", NULL);
     ln_env_set("TRANSFORMERS_CACHE", NULL);
-    ln_env_set("HOME", ln_test_tmpdir("hf_empty_home"));
+    ln_env_set(LN_PATH_HOME_VAR, ln_test_tmpdir("hf_empty_home"));
     if (hf_home)
         ln_env_set("HF_HOME", hf_home);
     else
@@ -44,11 +45,40 @@ static void write_file(const char *dir, const char *name, const char *text)
     free(path);
 }
 
+/* Either separator matches either: a resolved path on Windows has
+ * backslashes. */
 static void assert_ends_with(const char *s, const char *suffix)
 {
     const size_t n = strlen(s), m = strlen(suffix);
-    if (n < m || strcmp(s + n - m, suffix) != 0)
+    int same = n >= m;
+    for (size_t i = 0; same && i < m; i++) {
+        char a = s[n - m + i], b = suffix[i];
+        same = a == b || (LN_PATH_IS_SEP(a) && LN_PATH_IS_SEP(b));
+    }
+    if (!same)
         fail_msg("\"%s\" does not end with \"%s\"", s, suffix);
+}
+
+/* A resolved path is absolute: from the root, or a drive or share. */
+static void assert_absolute(const char *path)
+{
+    if (!(LN_PATH_IS_SEP(path[0]) || (path[0] && path[1] == ':')))
+        fail_msg("\"%s\" is not an absolute path", path);
+}
+
+/* A relative link, as huggingface_hub makes them, or the test is skipped
+ * with the reason printed where the system refuses links (Windows without
+ * Developer Mode; test_copied_snapshot covers that cache). */
+static void make_link(const char *target, const char *path)
+{
+    struct ln_error err = {0};
+    int rc = ln_path_link(target, path, &err);
+    if (rc == LN_EUNUSABLE) {
+        print_message("skipped: this system refuses symbolic links (%s)\n", err.message);
+        skip();
+    }
+    if (rc < 0)
+        fail_msg("%s", err.message);
 }
 
 static void test_golden_cache(void **state)
@@ -62,7 +92,9 @@ static void test_golden_cache(void **state)
     if (ln_hf_resolve("golden/triposr-tiny", "config.yaml", path, sizeof path, &err) < 0)
         fail_msg("%s", err.message);
     assert_ends_with(path, "models--golden--triposr-tiny/snapshots/" TINY_COMMIT "/config.yaml");
-    assert_int_equal(access(path, R_OK), 0);
+    struct ln_path_info info;
+    assert_int_equal(ln_path_stat(path, 0, &info, &err), 0);
+    assert_int_equal(info.kind, LN_PATH_FILE);
     assert_int_equal(ln_hf_resolve("golden/triposr-tiny", "model.ckpt", path, sizeof path, &err),
                      0);
     assert_ends_with(path, TINY_COMMIT "/model.ckpt");
@@ -186,17 +218,17 @@ static void test_symlinked_blobs(void **state)
     struct ln_error err = {0};
     assert_int_equal(ln_file_mkdirs(dir, &err), 0);
     snprintf(link, sizeof link, "%s/config.yaml", dir);
-    assert_int_equal(symlink("../../blobs/e3b0c442", link), 0);
+    make_link("../../blobs/e3b0c442", link);
     snprintf(link, sizeof link, "%s/model.ckpt", dir);
-    assert_int_equal(symlink("../../blobs/9f86d081", link), 0);
+    make_link("../../blobs/9f86d081", link);
     snprintf(link, sizeof link, "%s/model.safetensors", dir);
-    assert_int_equal(symlink("../../blobs/77aa.incomplete", link), 0);
+    make_link("../../blobs/77aa.incomplete", link);
 
     char path[LN_HF_PATH_MAX];
     assert_int_equal(ln_hf_resolve("stabilityai/TripoSR", "config.yaml", path, sizeof path, &err),
                      0);
     assert_ends_with(path, "/blobs/e3b0c442");
-    assert_int_equal(path[0], '/');
+    assert_absolute(path);
     /* An interrupted download is never returned. */
     assert_int_equal(
         ln_hf_resolve("stabilityai/TripoSR", "model.safetensors", path, sizeof path, &err),
@@ -212,10 +244,42 @@ static void test_symlinked_blobs(void **state)
 
     /* Only an incomplete weights blob: the repo has no usable weights. */
     snprintf(link, sizeof link, "%s/model.ckpt", dir);
-    assert_int_equal(unlink(link), 0);
-    assert_int_equal(symlink("../../blobs/77aa.incomplete", link), 0);
+    assert_int_equal(ln_path_remove(link, &err), 0);
+    make_link("../../blobs/77aa.incomplete", link);
     assert_int_equal(ln_model_locate(NULL, &files, &err), LN_ENOTFOUND);
     assert_non_null(strstr(err.message, "neither model.ckpt nor model.safetensors"));
+}
+
+/* huggingface_hub without link rights (Windows without Developer Mode)
+ * keeps the snapshot's files as plain copies: they are found in place. */
+static void test_copied_snapshot(void **state)
+{
+    (void)state;
+    clean_env(NULL);
+    const char *tmp = ln_test_tmpdir("hf_copies");
+    char hub[1024];
+    snprintf(hub, sizeof hub, "%s", tmp);
+    ln_env_set("HF_HUB_CACHE", hub);
+    write_file(hub, "models--stabilityai--TripoSR/refs/main", "0123abcd");
+    write_file(hub, "models--stabilityai--TripoSR/snapshots/0123abcd/config.yaml",
+               "cond_image_size: 64\n");
+    write_file(hub, "models--stabilityai--TripoSR/snapshots/0123abcd/model.ckpt", "weights");
+    struct ln_error err = {0};
+    char path[LN_HF_PATH_MAX];
+    assert_int_equal(ln_hf_resolve("stabilityai/TripoSR", "config.yaml", path, sizeof path, &err),
+                     0);
+    assert_ends_with(path, "/snapshots/0123abcd/config.yaml");
+    assert_absolute(path);
+    struct ln_model_files files;
+    if (ln_model_locate(NULL, &files, &err) < 0)
+        fail_msg("%s", err.message);
+    assert_ends_with(files.weights, "/snapshots/0123abcd/model.ckpt");
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(ln_file_read(files.weights, 100, &data, &len, &err), 0);
+    assert_int_equal(len, 7);
+    assert_memory_equal(data, "weights", 7);
+    free(data);
 }
 
 static void test_folders_and_files(void **state)
@@ -254,9 +318,9 @@ static void test_folders_and_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_cache),      cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_snapshot_choice),   cmocka_unit_test(test_symlinked_blobs),
-        cmocka_unit_test(test_folders_and_files),
+        cmocka_unit_test(test_golden_cache),    cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_snapshot_choice), cmocka_unit_test(test_symlinked_blobs),
+        cmocka_unit_test(test_copied_snapshot), cmocka_unit_test(test_folders_and_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_fs.h"
 #include "ln_sys.h"
 #include "ln_threads.h"
 #include "ln_triposr.h"
@@ -148,11 +149,11 @@ static void test_load(void **state)
 static void test_load_vit_beside(void **state)
 {
     char *hf_home = strdup(getenv("HF_HOME"));
-    const char *old_home = getenv("HOME");
+    const char *old_home = getenv(LN_PATH_HOME_VAR);
     char *home = old_home ? strdup(old_home) : NULL;
     ln_env_set("HF_HOME", NULL);
     ln_env_set("XDG_CACHE_HOME", NULL);
-    ln_env_set("HOME", ln_test_tmpdir("triposr_empty_home"));
+    ln_env_set(LN_PATH_HOME_VAR, ln_test_tmpdir("triposr_empty_home"));
     struct ln_model_files f;
     struct ln_error err = {0};
     struct ln_triposr *net = NULL;
@@ -165,7 +166,7 @@ static void test_load_vit_beside(void **state)
     ln_triposr_free(net);
     ln_env_set("HF_HOME", hf_home);
     if (home)
-        ln_env_set("HOME", home);
+        ln_env_set(LN_PATH_HOME_VAR, home);
     free(home);
     free(hf_home);
 }
