@@ -37,8 +37,9 @@
 /* A view whose silhouette overlaps the reprojected hull less than this
  * (intersection over union) contradicts the others. */
 #define LN__IOU_WARN 0.8
-/* Colours are sampled from the input at its own resolution up to this
- * side (the silhouette raster is at most twice the grid). */
+/* For a baked texture, colours are sampled from the input at its own
+ * resolution up to this side (the silhouette raster is at most twice the
+ * grid, which is all vertex colours need). */
 #define LN__COLOUR_MAX_SIDE 2048
 /* Colour blending temperature over the cosine of the viewing angle. */
 #define LN__VIEW_SOFTNESS 0.08f
@@ -382,8 +383,12 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
 /* ---- the run ---------------------------------------------------------- */
 
 /* Prepares view i: cut-out, square raster, signed distance, colours. */
-static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, struct ln__view *v,
-                            int index, struct ln_generate_report *rep, struct ln_error *err)
+/* full_colour: colours at the image's own resolution (for a baked
+ * texture); else at the silhouette raster's, which is all vertex colours
+ * need and costs a fraction. */
+static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, int full_colour,
+                            struct ln__view *v, int index, struct ln_generate_report *rep,
+                            struct ln_error *err)
 {
     struct ln_image cut = {0};
     const struct ln_image *use = NULL;
@@ -397,7 +402,7 @@ static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, 
     size_t n = (size_t)m * m;
     v->m = m;
     int mc = side < m ? m : (side > LN__COLOUR_MAX_SIDE ? LN__COLOUR_MAX_SIDE : side);
-    mc = mc < m ? m : mc;
+    mc = mc < m || !full_colour ? m : mc;
     v->mc = mc;
     prem = ln_alloc_array(n, 4 * sizeof(float), 0, "view raster", err);
     v->sd = ln_alloc_array(n, sizeof(float), 0, "view distance map", err);
@@ -495,7 +500,8 @@ static int ln__multi_views(struct ln__multi *s, const struct ln_engine_input *in
     }
     for (int i = 0; i < s->n_views; i++) {
         ln_progress_report(s->progress, "foreground", 0.15 * i / s->n_views);
-        int rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, &s->views[i], i, rep, err);
+        int rc = ln__view_prepare(&in->images[i], opt->remove_bg, res, opt->texture_size > 0,
+                                  &s->views[i], i, rep, err);
         if (rc < 0)
             return rc;
         ln__view_setup(&s->views[i]);
