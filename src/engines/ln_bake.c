@@ -34,53 +34,49 @@ struct ln__bake_pts {
     float *pts, *nrm, *rgb;
 };
 
+/* A per-vertex 3-vector of the atlas mesh (colours, normals) at the point
+ * texel i samples: its face's three values weighted by the texel's
+ * barycentric weights. */
+static void ln__bake_lerp(const struct ln_mesh *m, const struct ln_uv_texels *t, size_t i,
+                          const float *attr, float out[3])
+{
+    const uint32_t *f = m->indices + 3 * (size_t)t->face[i];
+    float w1 = t->bary[2 * i], w2 = t->bary[2 * i + 1], w0 = 1.0f - w1 - w2;
+    for (int c = 0; c < 3; c++)
+        out[c] = w0 * attr[3 * (size_t)f[0] + (size_t)c] + w1 * attr[3 * (size_t)f[1] + (size_t)c] +
+                 w2 * attr[3 * (size_t)f[2] + (size_t)c];
+}
+
 /* The vertex colours, interpolated: the texture of an engine that keeps
- * nothing else. */
+ * nothing else (grey without colours). */
 static void ln__bake_from_vertices(void *ctx, size_t begin, size_t end, int thread)
 {
     (void)thread;
     const struct ln__bake_pts *b = ctx;
-    const struct ln_uv_atlas *a = b->a;
-    const struct ln_uv_texels *t = b->t;
-    const uint32_t *texel = b->texel;
-    float *rgb = b->rgb;
-    const struct ln_mesh *m = &a->mesh;
+    const struct ln_mesh *m = &b->a->mesh;
     for (size_t k = begin; k < end; k++) {
-        size_t i = texel[k];
-        const uint32_t *f = m->indices + 3 * (size_t)t->face[i];
-        float w1 = t->bary[2 * i], w2 = t->bary[2 * i + 1], w0 = 1.0f - w1 - w2;
-        for (int c = 0; c < 3; c++)
-            rgb[3 * k + (size_t)c] = m->colors ? w0 * m->colors[3 * (size_t)f[0] + (size_t)c] +
-                                                     w1 * m->colors[3 * (size_t)f[1] + (size_t)c] +
-                                                     w2 * m->colors[3 * (size_t)f[2] + (size_t)c]
-                                               : 0.5f;
+        if (m->colors)
+            ln__bake_lerp(m, b->t, b->texel[k], m->colors, b->rgb + 3 * k);
+        else
+            b->rgb[3 * k] = b->rgb[3 * k + 1] = b->rgb[3 * k + 2] = 0.5f;
     }
 }
 
+/* Each sampled texel's surface point and unit normal (interpolated). */
 static void ln__bake_points(void *ctx, size_t begin, size_t end, int thread)
 {
     (void)thread;
     const struct ln__bake_pts *b = ctx;
-    const struct ln_uv_atlas *a = b->a;
-    const struct ln_uv_texels *t = b->t;
-    const uint32_t *texel = b->texel;
-    float *pts = b->pts, *nrm = b->nrm;
-    const struct ln_mesh *m = &a->mesh;
+    const struct ln_mesh *m = &b->a->mesh;
     for (size_t k = begin; k < end; k++) {
-        size_t i = texel[k];
-        ln_uv_texels_position(a, t, i, pts + 3 * k);
-        const uint32_t *f = m->indices + 3 * (size_t)t->face[i];
-        float w1 = t->bary[2 * i], w2 = t->bary[2 * i + 1], w0 = 1.0f - w1 - w2;
-        float v[3], len = 0.0f;
-        for (int c = 0; c < 3; c++) {
-            v[c] = w0 * m->normals[3 * (size_t)f[0] + (size_t)c] +
-                   w1 * m->normals[3 * (size_t)f[1] + (size_t)c] +
-                   w2 * m->normals[3 * (size_t)f[2] + (size_t)c];
-            len += v[c] * v[c];
-        }
+        size_t i = b->texel[k];
+        ln_uv_texels_position(b->a, b->t, i, b->pts + 3 * k);
+        float v[3];
+        ln__bake_lerp(m, b->t, i, m->normals, v);
+        float len = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
         len = len > 0.0f ? 1.0f / sqrtf(len) : 0.0f;
         for (int c = 0; c < 3; c++)
-            nrm[3 * k + (size_t)c] = v[c] * len;
+            b->nrm[3 * k + (size_t)c] = v[c] * len;
     }
 }
 

@@ -16,6 +16,8 @@
 #include "ln_image.h"
 #include "ln_mesh.h"
 
+#include "bake_check.h"
+
 #define PI 3.14159265358979323846
 
 /* The colour the fake engine paints: linear in position, so interpolation
@@ -309,31 +311,10 @@ static void sculpt_agrees(int n_views)
     struct ln_generate_report rep;
     if (ln_generate(eng, &in, &opt, NULL, &tex, &rep, &err) < 0)
         fail_msg("%s", err.message);
-    assert_int_equal(tex.n_faces, plain.n_faces);
-    struct ln_image t = {0};
-    assert_int_equal(ln_image_decode(tex.texture.data, tex.texture.size, NULL, &t, &err), 0);
-    /* each textured vertex has the plain vertex at its place */
-    double sum = 0.0;
-    size_t count = 0;
-    for (size_t v = 0; v < tex.n_vertices; v++) {
-        size_t w = SIZE_MAX;
-        for (size_t u = 0; u < plain.n_vertices && w == SIZE_MAX; u++)
-            if (!memcmp(plain.positions + 3 * u, tex.positions + 3 * v, 3 * sizeof(float)))
-                w = u;
-        assert_true(w != SIZE_MAX);
-        int x = (int)floorf(tex.uvs[2 * v] * (float)t.width);
-        int y = (int)floorf(tex.uvs[2 * v + 1] * (float)t.height);
-        const uint8_t *px = t.data + ((size_t)y * t.width + x) * (size_t)t.channels;
-        for (int k = 0; k < 3; k++) {
-            sum += fabs(px[k] / 255.0 - plain.colors[3 * w + (size_t)k]);
-            count++;
-        }
-    }
-    double mean = sum / (double)count;
+    double mean = ln_test_texture_vs_vertex_colours(&plain, &tex);
     printf("# sculpt, %d view(s): %zu charts, mean |texture - vertex colour| %.4f\n", n_views,
            rep.texture_charts, mean);
     assert_true(mean < 0.02);
-    ln_image_free(&t);
     ln_mesh_free(&plain);
     ln_mesh_free(&tex);
     for (int i = 0; i < n_views; i++)

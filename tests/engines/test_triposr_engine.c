@@ -29,6 +29,7 @@
 #include "ln_triposr.h"
 #include "triposr_internal.h"
 #include "test_cpu.h"
+#include "bake_check.h"
 
 #define IMG (3 * 64 * 64)
 #define SCENE (3 * 8 * 16 * 16)
@@ -597,27 +598,10 @@ static void test_generate_textured(void **state)
     assert_non_null(tex.uvs);
     assert_non_null(tex.texture.data);
     assert_int_equal(rep.texture_size, 256);
-    assert_int_equal(tex.n_faces, plain.n_faces);
-    struct ln_image t = {0};
-    assert_int_equal(ln_image_decode(tex.texture.data, tex.texture.size, NULL, &t, &err), 0);
-    double sum = 0.0;
-    size_t count = 0;
-    for (size_t v = 0; v < tex.n_vertices; v++) {
-        size_t w = SIZE_MAX;
-        for (size_t u = 0; u < plain.n_vertices && w == SIZE_MAX; u++)
-            if (!memcmp(plain.positions + 3 * u, tex.positions + 3 * v, 3 * sizeof(float)))
-                w = u;
-        assert_true(w != SIZE_MAX);
-        int x = (int)floorf(tex.uvs[2 * v] * (float)t.width);
-        int y = (int)floorf(tex.uvs[2 * v + 1] * (float)t.height);
-        const uint8_t *px = t.data + ((size_t)y * t.width + x) * (size_t)t.channels;
-        for (int k = 0; k < 3; k++, count++)
-            sum += fabs(px[k] / 255.0 - plain.colors[3 * w + (size_t)k]);
-    }
+    double mean = ln_test_texture_vs_vertex_colours(&plain, &tex);
     printf("  texture %d, %zu charts: mean |texture - vertex colour| %.4f\n", rep.texture_size,
-           rep.texture_charts, sum / (double)count);
-    assert_true(sum / (double)count < 0.03);
-    ln_image_free(&t);
+           rep.texture_charts, mean);
+    assert_true(mean < 0.03);
     ln_mesh_free(&plain);
     ln_mesh_free(&tex);
     ln_image_free(&img);
