@@ -409,7 +409,7 @@ static int ln__selected(const struct ln__cfg *cfg, const char *name)
 int main(int argc, char **argv)
 {
     struct ln__cfg cfg = {
-        .grid = 256, .hull_grid = 320, .truth_res = 256, .size = 512, .mask_side = 2048};
+        .grid = 256, .hull_grid = 320, .truth_res = 256, .size = 512, .mask_side = 1024};
     ln_camera_options_default(&cfg.cam);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -506,7 +506,6 @@ int main(int argc, char **argv)
     }
     ln__print_table(rows, n_rows);
     ln_engine_free(eng);
-    ln_background_release();
 
     if (cfg.quick) {
         /* Sanity of the whole chain: every score is a number in range and
@@ -520,12 +519,44 @@ int main(int argc, char **argv)
                     ln__failures++;
                 }
             }
+        /* The whole chain (rendering, engine, hull, metrics) once more on
+         * one thread and on three: the same numbers, bit for bit. */
+        const struct ln_shapes_object *obj = rows[0].obj;
+        struct ln_mesh truth = {0};
+        if (ln_shapes_build(obj, cfg.truth_res, &truth, &err) < 0)
+            ln__die(obj->name, &err);
+        struct ln_mesh norm = {0};
+        struct ln_shapes_points tp = {0};
+        if (ln_mesh_copy(&truth, &norm, &err) < 0)
+            ln__die(obj->name, &err);
+        ln_shapes_normalise(&norm);
+        if (ln_shapes_sample(&norm, LN__POINTS, LN__SEED_TRUTH, &tp, &err) < 0)
+            ln__die(obj->name, &err);
+        if (ln_engine_sculpt_new(&eng, &err) < 0)
+            ln__die("engine", &err);
+        int same = 1;
+        for (int t = 1; t <= 3; t += 2) {
+            ln_threads_set(t);
+            struct ln__result o = ln__ours(&cfg, eng, obj->name, &truth, &ln__ring, &tp);
+            struct ln__result h = ln__hull(&cfg, obj->name, &truth, &ln__ring, &tp);
+            same &= memcmp(&o.score, &rows[0].r[LN__RING].score, sizeof o.score) == 0 &&
+                    memcmp(&h.score, &rows[0].r[LN__RING_HULL].score, sizeof h.score) == 0;
+        }
+        ln_threads_set(0);
+        printf("\n");
+        ln__check(same, "4 views and their hull: same scores on 1 and 3 threads", same,
+                  "(expect 1)");
+        ln_engine_free(eng);
+        ln_shapes_points_free(&tp);
+        ln_mesh_free(&norm);
+        ln_mesh_free(&truth);
         if (ln__failures) {
             printf("\n%d check(s) FAILED\n", ln__failures);
             return 1;
         }
         printf("\nall checks passed\n");
     }
+    ln_background_release();
     printf("total %.1f s, peak RSS %.0f MB\n", ln_time_now() - t_start,
            (double)ln_time_peak_rss() / 1048576.0);
     return 0;

@@ -298,38 +298,159 @@ done:
 
 /* ---- the exact visual hull -------------------------------------------- */
 
+/* One line of Felzenszwalb and Huttenlocher's exact squared distance
+ * transform ("Distance Transforms of Sampled Functions", 2012): d[q] =
+ * min_p (q - p)^2 + f[p], in O(n) with the lower envelope of parabolas.
+ * v (n ints) and z (n + 1) are scratch. */
+static void ln__edt_line(const float *f, size_t stride, int n, float *d, int *v, double *z)
+{
+    int k = 0;
+    v[0] = 0;
+    z[0] = -INFINITY;
+    z[1] = INFINITY;
+    for (int q = 1; q < n; q++) {
+        double fq = (double)f[(size_t)q * stride] + (double)q * q, s;
+        for (;;) {
+            int p = v[k];
+            s = (fq - ((double)f[(size_t)p * stride] + (double)p * p)) / (2.0 * (q - p));
+            if (s > z[k] || k == 0)
+                break;
+            k--;
+        }
+        if (s <= z[k]) {
+            /* Only when k == 0 and the new parabola is lower everywhere. */
+            v[0] = q;
+            z[1] = INFINITY;
+            continue;
+        }
+        k++;
+        v[k] = q;
+        z[k] = s;
+        z[k + 1] = INFINITY;
+    }
+    k = 0;
+    for (int q = 0; q < n; q++) {
+        while (z[k + 1] < q)
+            k++;
+        double dq = (double)(q - v[k]);
+        d[q] = (float)(dq * dq + (double)f[(size_t)v[k] * stride]);
+    }
+}
+
+struct ln__edt {
+    float *g; /* side x side, in: 0 at sites, LN__FAR elsewhere; out: squared distance */
+    int side;
+    float *line; /* threads x side */
+    int *v;      /* threads x side */
+    double *z;   /* threads x (side + 1) */
+    int columns; /* 1: transform columns, 0: rows */
+};
+
+#define LN__FAR 1e20f
+
+static void ln__edt_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__edt *e = ctx;
+    const int n = e->side;
+    float *line = e->line + (size_t)thread * n;
+    int *v = e->v + (size_t)thread * n;
+    double *z = e->z + (size_t)thread * (n + 1);
+    for (size_t i = begin; i < end; i++) {
+        float *start = e->columns ? e->g + i : e->g + i * (size_t)n;
+        size_t stride = e->columns ? (size_t)n : 1;
+        ln__edt_line(start, stride, n, line, v, z);
+        for (int q = 0; q < n; q++)
+            start[(size_t)q * stride] = line[q];
+    }
+}
+
+/* Squared distance of every pixel to the nearest pixel whose mask equals
+ * `site`, into g. */
+static void ln__edt(const uint8_t *mask, int side, uint8_t site, struct ln__edt *e)
+{
+    size_t n = (size_t)side * (size_t)side;
+    for (size_t i = 0; i < n; i++)
+        e->g[i] = mask[i] == site ? 0.0f : LN__FAR;
+    int threads = ln_threads_get();
+    for (e->columns = 1; e->columns >= 0; e->columns--)
+        ln_parallel_for_at((size_t)side, 16, threads, ln__edt_body, e);
+}
+
+/* The signed distance in pixels to the silhouette's outline, positive
+ * inside, with the outline halfway between an inside and an outside
+ * pixel centre. */
+static int ln__signed_distance(const uint8_t *mask, int side, float *sd, struct ln_error *err)
+{
+    size_t n = (size_t)side * (size_t)side;
+    int threads = ln_threads_get();
+    struct ln__edt e = {.side = side};
+    e.g = ln_alloc_array(n, sizeof(float), 0, "distance map", err);
+    e.line = ln_alloc_array((size_t)threads * side, sizeof(float), 0, "distance map", err);
+    e.v = ln_alloc_array((size_t)threads * side, sizeof(int), 0, "distance map", err);
+    e.z = ln_alloc_array((size_t)threads * (side + 1), sizeof(double), 0, "distance map", err);
+    int rc = LN_OK;
+    if (!e.g || !e.line || !e.v || !e.z) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto done;
+    }
+    ln__edt(mask, side, 1, &e); /* outside pixels: distance to the object */
+    for (size_t i = 0; i < n; i++)
+        sd[i] = mask[i] ? 0.0f : 0.5f - sqrtf(e.g[i]);
+    ln__edt(mask, side, 0, &e); /* inside pixels: distance to the background */
+    for (size_t i = 0; i < n; i++)
+        if (mask[i])
+            sd[i] = sqrtf(e.g[i]) - 0.5f;
+done:
+    free(e.g);
+    free(e.line);
+    free(e.v);
+    free(e.z);
+    return rc;
+}
+
 struct ln__hull {
     const struct ln_camera *cams;
-    uint8_t *const *masks;
-    int n_views, mask_side, n;
+    float *const *sd;
+    int n_views, side, n;
     float origin, h;
+    float band; /* pixels: past this far outside one view, a voxel is out */
     float *field;
 };
+
+/* Bilinear read of a view's signed distance at pixel coordinates (x, y);
+ * outside the picture is outside the object. */
+static float ln__sd_at(const float *sd, int side, float x, float y, float far)
+{
+    if (!(x >= 0.0f && y >= 0.0f && x <= (float)(side - 1) && y <= (float)(side - 1)))
+        return far;
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < side ? x0 + 1 : x0, y1 = y0 + 1 < side ? y0 + 1 : y0;
+    float tx = x - (float)x0, ty = y - (float)y0;
+    const float *r0 = sd + (size_t)y0 * side, *r1 = sd + (size_t)y1 * side;
+    return (1 - ty) * ((1 - tx) * r0[x0] + tx * r0[x1]) + ty * ((1 - tx) * r1[x0] + tx * r1[x1]);
+}
 
 static void ln__hull_body(void *ctx, size_t begin, size_t end, int thread)
 {
     (void)thread;
     const struct ln__hull *c = ctx;
-    const int n = c->n, side = c->mask_side;
+    const int n = c->n, side = c->side;
     for (size_t i = begin; i < end; i++)
         for (int j = 0; j < n; j++) {
             float *row = c->field + (i * (size_t)n + (size_t)j) * (size_t)n;
             for (int k = 0; k < n; k++) {
                 float p[3] = {c->origin + (float)i * c->h, c->origin + (float)j * c->h,
                               c->origin + (float)k * c->h};
-                float inside = 1.0f;
-                for (int v = 0; v < c->n_views && inside > 0.0f; v++) {
+                float best = INFINITY;
+                for (int v = 0; v < c->n_views && best > -c->band; v++) {
                     float u, w, d;
-                    if (ln_camera_project(&c->cams[v], p, &u, &w, &d) < 0) {
-                        inside = 0.0f;
-                        break;
-                    }
-                    float x = floorf(u * (float)side), y = floorf(w * (float)side);
-                    if (!(x >= 0.0f && y >= 0.0f && x < (float)side && y < (float)side) ||
-                        !c->masks[v][(size_t)y * (size_t)side + (size_t)x])
-                        inside = 0.0f;
+                    float s = -c->band;
+                    if (ln_camera_project(&c->cams[v], p, &u, &w, &d) == 0)
+                        s = ln__sd_at(c->sd[v], side, u * (float)side - 0.5f,
+                                      w * (float)side - 0.5f, -c->band);
+                    best = fminf(best, s);
                 }
-                row[k] = inside;
+                row[k] = fmaxf(best, -c->band);
             }
         }
 }
@@ -341,17 +462,25 @@ int ln_shapes_visual_hull(const struct ln_mesh *mesh, const struct ln_view *view
     if (n_views < 1 || n_views > LN_MAX_VIEWS)
         return ln_error_set(err, LN_EINVAL, "visual hull: 1 to %d views", LN_MAX_VIEWS);
     struct ln_camera cams[LN_MAX_VIEWS];
-    uint8_t *masks[LN_MAX_VIEWS] = {0};
-    struct ln__hull c = {.cams = cams, .masks = masks, .n_views = n_views, .mask_side = mask_side};
+    float *sd[LN_MAX_VIEWS] = {0};
+    uint8_t *mask = NULL;
+    struct ln__hull c = {.cams = cams, .sd = sd, .n_views = n_views, .side = mask_side};
+    size_t n_px = (size_t)mask_side * (size_t)mask_side;
     int rc = LN_OK;
+    mask = ln_alloc_array(n_px, 1, 0, "silhouette", err);
+    if (!mask) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto done;
+    }
     for (int v = 0; v < n_views; v++) {
         ln_camera_init(&cams[v], &views[v], opt);
-        masks[v] = ln_alloc_array((size_t)mask_side * (size_t)mask_side, 1, 0, "silhouette", err);
-        if (!masks[v]) {
+        sd[v] = ln_alloc_array(n_px, sizeof(float), 0, "distance map", err);
+        if (!sd[v]) {
             rc = err ? err->code : LN_ENOMEM;
             goto done;
         }
-        if ((rc = ln_shapes_mask(mesh, &cams[v], mask_side, masks[v], err)) < 0)
+        if ((rc = ln_shapes_mask(mesh, &cams[v], mask_side, mask, err)) < 0 ||
+            (rc = ln__signed_distance(mask, mask_side, sd[v], err)) < 0)
             goto done;
     }
     /* The cube the sculpt engine carves: the orthographic window, or for
@@ -366,6 +495,10 @@ int ln_shapes_visual_hull(const struct ln_mesh *mesh, const struct ln_view *view
     c.n = res + 2;
     c.h = side / (float)res;
     c.origin = -0.5f * side - 0.5f * c.h;
+    /* Three voxels in pixels of the views (at the origin's depth for
+     * perspective): only values near the surface reach marching cubes. */
+    c.band = 3.0f * c.h * (float)mask_side * cams[0].scale *
+             (opt->projection == LN_PROJECTION_PERSPECTIVE ? 1.0f / opt->distance : 1.0f);
     size_t n_field;
     if (ln_size_mul3((size_t)c.n, (size_t)c.n, (size_t)c.n, &n_field) < 0) {
         rc = ln_error_set(err, LN_ETOOBIG, "visual hull grid too large");
@@ -379,12 +512,13 @@ int ln_shapes_visual_hull(const struct ln_mesh *mesh, const struct ln_view *view
     ln_parallel_for((size_t)c.n, 1, ln__hull_body, &c);
     const float origin[3] = {c.origin, c.origin, c.origin};
     const float spacing[3] = {c.h, c.h, c.h};
-    rc = ln_mc_extract(c.field, c.n, c.n, c.n, 0.5f, origin, spacing, out, err);
+    rc = ln_mc_extract(c.field, c.n, c.n, c.n, 0.0f, origin, spacing, out, err);
     if (rc == LN_OK && out->n_faces == 0)
         rc = ln_error_set(err, LN_EUNUSABLE, "visual hull is empty");
 done:
     free(c.field);
+    free(mask);
     for (int v = 0; v < n_views; v++)
-        free(masks[v]);
+        free(sd[v]);
     return rc;
 }
