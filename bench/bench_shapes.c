@@ -99,6 +99,19 @@ static void ln__save_mesh(const struct ln__cfg *cfg, const char *obj, const char
     struct ln_error err = {0};
     if (ln_mesh_save(mesh, path, LN_MESH_FORMAT_GLB, &err) < 0)
         ln__die(path, &err);
+    /* And a picture of it from above the front right, to look at. */
+    struct ln_mesh copy = {0};
+    struct ln_image pic = {0};
+    struct ln_camera cam;
+    const struct ln_view look = {30.0f, 40.0f};
+    ln_camera_init(&cam, &look, &cfg->cam);
+    snprintf(path, sizeof path, "%s/%s-%s.png", cfg->save, obj, what);
+    if (ln_mesh_copy(mesh, &copy, &err) < 0 || ln_mesh_compute_normals(&copy, &err) < 0 ||
+        ln_shapes_render(&copy, &cam, 384, 1, &pic, &err) < 0 ||
+        ln_image_save_png(&pic, path, &err) < 0)
+        ln__die(path, &err);
+    ln_image_free(&pic);
+    ln_mesh_free(&copy);
 }
 
 /* The sculpt engine on the views of truth: rendered, through JPEG and
