@@ -670,7 +670,10 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
     const struct ln__sweep *s = ctx;
     const struct ln__view *v = &s->views[s->ref];
     const int res = s->res, m = v->m;
-    const float dt = s->h;
+    /* Steps of a voxel, at most 256 across the cube (finer grids gain
+     * nothing here: the carved surface is smoothed afterwards). */
+    const float side = (float)(s->n - 2) * s->h;
+    const float dt = s->h > side / 256.0f ? s->h : side / 256.0f;
     for (size_t b = begin; b < end; b++)
         for (int a = 0; a < res; a++) {
             float *out = &s->depth[b * res + a];
@@ -836,9 +839,10 @@ static long ln__free_connected(uint8_t *voted, const float *field, int n_, struc
 static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
 {
     struct ln__carve *carve = &s->carve;
-    /* One ray per two voxels across: each voxel is still seen by a ray
-     * cell of every view, at a quarter of the work. */
-    const int res = (carve->n - 2) / 2 < 32 ? 32 : (carve->n - 2) / 2;
+    /* One ray per two voxels across (each voxel is still seen by a ray
+     * cell of every view, at a quarter of the work), 32 to 128 rays. */
+    int res = (carve->n - 2) / 2;
+    res = res < 32 ? 32 : (res > 128 ? 128 : res);
     float *depth[LN_MAX_VIEWS] = {0};
     uint8_t *voted = NULL;
     struct ln__sweep sw = {.views = s->views,
