@@ -107,6 +107,12 @@ fuzz:
 bench: build
 	./bench/run.sh
 
+# Reconstruction quality of the sculpt engine against objects of known shape
+# (bench/README.md, docs/quality.md); about 1.5 minutes on 2 cores.
+.PHONY: bench-shapes
+bench-shapes: build
+	build/bench/bench-shapes
+
 # Each kernel set against a -march=native build, in one run (bench/README.md).
 bench-kernels: build
 	./bench/kernels.sh

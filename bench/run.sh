@@ -27,6 +27,10 @@ else
 fi
 
 echo
+echo "reconstruction quality of the sculpt engine (bench-shapes, docs/quality.md)"
+build/bench/bench-shapes 2>/dev/null
+
+echo
 echo "marching cubes and the preview renderer (bench-parts)"
 build/bench/bench-parts
 

@@ -1,7 +1,8 @@
 /*
  * Sculpt from several images with known views: silhouette carving (the
- * visual hull) and colouring from the best-facing view that sees each
- * vertex.
+ * visual hull), then photo-consistency (space the views' colours show to
+ * be empty is carved away), and colouring from the best-facing view that
+ * sees each vertex.
  *
  * Carving evaluates, at every voxel centre, the smallest over the views of
  * the signed distance (world units, positive inside) from the voxel's
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_log.h"
 #include "ln_mc.h"
 #include "ln_threads.h"
 #include "ln_time.h"
@@ -581,6 +583,344 @@ static int ln__multi_carve(struct ln__multi *s, int threads, struct ln_error *er
     return LN_OK;
 }
 
+/* ---- photo-consistency ---------------------------------------------- */
+
+/* Silhouettes alone leave every region that no outline reveals: the
+ * corners a few views leave around a round body, the caps over flat tops,
+ * a cup's inside. Each view's pixels look, along their rays through the
+ * hull, for the depth whose colour another view confirms (a plane sweep
+ * with small fronto-parallel patches). Where the best depth is clearly
+ * better than the rest of the ray and not far behind the hull's surface,
+ * the space in front of it is empty as far as that view can tell; a voxel
+ * is carved when two views say so and the carved space reaches the
+ * outside. Each view's answers are per pixel and the connection runs on
+ * one thread, so the result does not depend on the thread count
+ * (bench-shapes, docs/quality.md, measures what it gains). */
+
+/* The best patch cost (mean absolute colour difference, colours in [0, 1])
+ * that counts as a match, and how much better than the ray's mean cost it
+ * must be. */
+#define LN__PHOTO_MATCH 0.06f
+#define LN__PHOTO_DISTINCT 0.3f
+/* How deep behind the hull's surface a matched surface may lie, as a
+ * share of the carving cube's side. */
+#define LN__PHOTO_REACH 0.125f
+/* Patch sample spacing in view pixels; carving margin in voxels. */
+#define LN__PHOTO_PATCH 2.0f
+#define LN__PHOTO_MARGIN 2.0f
+
+struct ln__sweep {
+    const struct ln__view *views;
+    const float *field;
+    int n_views, perspective, n, res;
+    float origin, h;
+    int ref;      /* the view whose rays are swept */
+    float *depth; /* res x res: depth of the matched surface, or -1 */
+};
+
+/* The field's value at the voxel nearest to q; outside the grid: -1. */
+static float ln__field_at(const struct ln__sweep *s, const float q[3])
+{
+    int idx[3];
+    for (int a = 0; a < 3; a++) {
+        float g = (q[a] - s->origin) / s->h;
+        if (!(g >= 0.0f && g <= (float)(s->n - 1)))
+            return -1.0f;
+        idx[a] = (int)lrintf(g);
+    }
+    return s->field[((size_t)idx[0] * s->n + idx[1]) * s->n + idx[2]];
+}
+
+/* The cost of surface point q seen by the reference view with the patch
+ * ref[5][3] (offsets du, dv in world units along the reference camera's
+ * right and up): the mean absolute difference over the patch in the other
+ * view that agrees best. A point is often seen by one other view only, so
+ * the others may not veto it; chance agreements are kept out by the
+ * distinctness test and by the two views a carved voxel needs. FLT_MAX
+ * when no other view can project it. */
+static float ln__sweep_cost(const struct ln__sweep *s, const float q[3], const float du[3],
+                            const float dv[3], const float ref[5][3])
+{
+    static const float off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+    float best = FLT_MAX;
+    for (int j = 0; j < s->n_views; j++) {
+        if (j == s->ref)
+            continue;
+        const struct ln__view *w = &s->views[j];
+        float c = 0.0f;
+        int ok = 1;
+        for (int k = 0; k < 5 && ok; k++) {
+            float p[3], px, py, depth, col[3];
+            for (int a = 0; a < 3; a++)
+                p[a] = q[a] + off[k][0] * du[a] + off[k][1] * dv[a];
+            ok = ln__view_project(w, s->perspective, p, &px, &py, &depth);
+            if (ok) {
+                ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
+                c += fabsf(col[0] - ref[k][0]) + fabsf(col[1] - ref[k][1]) +
+                     fabsf(col[2] - ref[k][2]);
+            }
+        }
+        if (ok && c / 15.0f < best)
+            best = c / 15.0f;
+    }
+    return best;
+}
+
+/* The entry and exit parameters of the ray (o, d) through the grid's cube. */
+static int ln__ray_box(const struct ln__sweep *s, const float o[3], const float d[3], float *t0,
+                       float *t1)
+{
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    const float b0 = s->origin, b1 = s->origin + (float)(s->n - 1) * s->h;
+    for (int a = 0; a < 3; a++) {
+        if (fabsf(d[a]) < 1e-9f) {
+            if (o[a] < b0 || o[a] > b1)
+                return 0;
+            continue;
+        }
+        float ta = (b0 - o[a]) / d[a], tb = (b1 - o[a]) / d[a];
+        if (ta > tb) {
+            float t = ta;
+            ta = tb;
+            tb = t;
+        }
+        lo = ta > lo ? ta : lo;
+        hi = tb < hi ? tb : hi;
+    }
+    *t0 = lo > 0.0f ? lo : 0.0f;
+    *t1 = hi;
+    return *t1 > *t0;
+}
+
+static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__sweep *s = ctx;
+    const struct ln__view *v = &s->views[s->ref];
+    const int res = s->res, m = v->m;
+    /* Steps of a voxel, at most 256 across the cube (finer grids gain
+     * nothing here: the carved surface is smoothed afterwards). */
+    const float side = (float)(s->n - 2) * s->h;
+    const float dt = s->h > side / 256.0f ? s->h : side / 256.0f;
+    for (size_t b = begin; b < end; b++)
+        for (int a = 0; a < res; a++) {
+            float *out = &s->depth[b * res + a];
+            *out = -1.0f;
+            /* The ray through this cell's centre in the view's raster. */
+            float px = ((float)a + 0.5f) * (float)m / (float)res - 0.5f;
+            float py = ((float)b + 0.5f) * (float)m / (float)res - 0.5f;
+            if (v->sd[(size_t)lrintf(py) * m + lrintf(px)] < LN__PHOTO_PATCH + 1.0f)
+                continue;
+            float o[3], d[3], t0, t1;
+            ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
+            if (!ln__ray_box(s, o, d, &t0, &t1))
+                continue;
+            float ref[5][3];
+            static const float off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+            for (int k = 0; k < 5; k++)
+                ln__sculpt_sample(v->rgb, m, m, 3, px + off[k][0] * LN__PHOTO_PATCH,
+                                  py - off[k][1] * LN__PHOTO_PATCH, ref[k]);
+            /* The first stretch of the ray inside the hull. */
+            float t = t0, enter = -1.0f;
+            for (; t < t1; t += dt) {
+                float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
+                if (ln__field_at(s, q) > 0.0f) {
+                    enter = t;
+                    break;
+                }
+            }
+            if (enter < 0.0f)
+                continue;
+            float best = FLT_MAX, best_t = enter, sum = 0.0f;
+            int count = 0;
+            for (t = enter; t < t1; t += dt) {
+                float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
+                if (ln__field_at(s, q) <= 0.0f)
+                    break;
+                /* World size of a patch step at this depth. */
+                float fwd =
+                    d[0] * v->cam.forward[0] + d[1] * v->cam.forward[1] + d[2] * v->cam.forward[2];
+                float step = LN__PHOTO_PATCH / v->ms * (s->perspective ? t * fwd : 1.0f);
+                float du[3], dv[3];
+                for (int c = 0; c < 3; c++) {
+                    du[c] = step * v->cam.right[c];
+                    dv[c] = step * v->cam.up[c];
+                }
+                float c = ln__sweep_cost(s, q, du, dv, ref);
+                if (c == FLT_MAX)
+                    continue;
+                sum += c;
+                count++;
+                if (c < best) {
+                    best = c;
+                    best_t = t;
+                }
+            }
+            /* A surface found deep behind the hull's own would empty a
+             * long tunnel into a cavity that the other views cannot see
+             * into, which leaves more wrong surface than it removes. */
+            if (best_t - enter > LN__PHOTO_REACH * (float)(s->n - 2) * s->h)
+                continue;
+            if (count < 3 || best > LN__PHOTO_MATCH || best > LN__PHOTO_DISTINCT * sum / count)
+                continue;
+            /* Depth along the view's axis, as ln__view_project gives it. */
+            float q[3] = {o[0] + best_t * d[0], o[1] + best_t * d[1], o[2] + best_t * d[2]};
+            float ppx, ppy, depth;
+            ln__view_project(v, s->perspective, q, &ppx, &ppy, &depth);
+            *out = depth;
+        }
+}
+
+struct ln__free {
+    const struct ln__sweep *sw;
+    float *const *depth; /* per view, res x res */
+    const float *field;
+    uint8_t *voted; /* n^3: 1 where two views see the voxel as empty */
+};
+
+static void ln__free_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__free *f = ctx;
+    const struct ln__sweep *s = f->sw;
+    const int n = s->n, res = s->res;
+    const float margin = LN__PHOTO_MARGIN * s->h;
+    for (size_t i = begin; i < end; i++)
+        for (int j = 0; j < n; j++) {
+            const size_t base = (i * (size_t)n + (size_t)j) * n;
+            for (int k = 0; k < n; k++) {
+                f->voted[base + k] = 0;
+                if (f->field[base + k] <= 0.0f)
+                    continue;
+                float q[3] = {s->origin + (float)i * s->h, s->origin + (float)j * s->h,
+                              s->origin + (float)k * s->h};
+                int votes = 0;
+                for (int vi = 0; vi < s->n_views && votes < 2; vi++) {
+                    const struct ln__view *v = &s->views[vi];
+                    float px, py, depth;
+                    if (!ln__view_project(v, s->perspective, q, &px, &py, &depth))
+                        continue;
+                    int a = (int)lrintf((px + 0.5f) * (float)res / (float)v->m - 0.5f);
+                    int b = (int)lrintf((py + 0.5f) * (float)res / (float)v->m - 0.5f);
+                    if (a < 0 || b < 0 || a >= res || b >= res)
+                        continue;
+                    float surf = f->depth[vi][(size_t)b * res + a];
+                    votes += surf > 0.0f && depth < surf - margin;
+                }
+                f->voted[base + k] = votes >= 2;
+            }
+        }
+}
+
+/* Keeps only the voted voxels that the outside reaches through voted
+ * voxels (face neighbours): empty space seen by the cameras is connected
+ * to them, while a pocket voted empty deep inside would leave a closed
+ * bubble that no view can have seen into. Marks them 2; returns their
+ * count, or a negative error. One thread, breadth first. */
+static long ln__free_connected(uint8_t *voted, const float *field, int n_, struct ln_error *err)
+{
+    const size_t n = (size_t)n_, n3 = n * n * n;
+    size_t n_voted = 0;
+    for (size_t v = 0; v < n3; v++)
+        n_voted += voted[v] == 1;
+    if (n_voted == 0)
+        return 0;
+    uint32_t *queue = ln_alloc_array(n_voted, sizeof(uint32_t), 0, "carving queue", err);
+    if (!queue)
+        return err ? err->code : LN_ENOMEM;
+    size_t head = 0, tail = 0;
+    const size_t step[3] = {n * n, n, 1};
+    for (size_t v = 0; v < n3; v++) {
+        if (voted[v] != 1)
+            continue;
+        size_t c[3] = {v / (n * n), (v / n) % n, v % n};
+        int seed = 0;
+        for (int a = 0; a < 3 && !seed; a++)
+            seed = (c[a] > 0 && field[v - step[a]] <= 0.0f) ||
+                   (c[a] < n - 1 && field[v + step[a]] <= 0.0f);
+        if (seed) {
+            voted[v] = 2;
+            queue[tail++] = (uint32_t)v;
+        }
+    }
+    while (head < tail) {
+        size_t v = queue[head++];
+        size_t c[3] = {v / (n * n), (v / n) % n, v % n};
+        for (int a = 0; a < 3; a++) {
+            if (c[a] > 0 && voted[v - step[a]] == 1) {
+                voted[v - step[a]] = 2;
+                queue[tail++] = (uint32_t)(v - step[a]);
+            }
+            if (c[a] < n - 1 && voted[v + step[a]] == 1) {
+                voted[v + step[a]] = 2;
+                queue[tail++] = (uint32_t)(v + step[a]);
+            }
+        }
+    }
+    free(queue);
+    return (long)tail;
+}
+
+/* Carves the space that the views' colours show to be empty out of
+ * s->carve's field (value > 0 inside): those voxels get a small negative
+ * value, the others keep their sub-voxel distances. */
+static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
+{
+    struct ln__carve *carve = &s->carve;
+    /* One ray per two voxels across (each voxel is still seen by a ray
+     * cell of every view, at a quarter of the work), 32 to 128 rays. */
+    int res = (carve->n - 2) / 2;
+    res = res < 32 ? 32 : (res > 128 ? 128 : res);
+    float *depth[LN_MAX_VIEWS] = {0};
+    uint8_t *voted = NULL;
+    struct ln__sweep sw = {.views = s->views,
+                           .field = carve->field,
+                           .n_views = s->n_views,
+                           .perspective = s->perspective,
+                           .n = carve->n,
+                           .res = res,
+                           .origin = carve->origin,
+                           .h = carve->h};
+    int rc = LN_OK;
+    for (int vi = 0; vi < s->n_views; vi++) {
+        depth[vi] = ln_alloc_array((size_t)res * res, sizeof(float), 0, "depth map", err);
+        if (!depth[vi]) {
+            rc = err ? err->code : LN_ENOMEM;
+            goto done;
+        }
+        sw.ref = vi;
+        sw.depth = depth[vi];
+        ln_parallel_for((size_t)res, 4, ln__sweep_body, &sw);
+        ln_progress_report(s->progress, "photo-consistency", 0.6 + 0.1 * (vi + 1) / s->n_views);
+        if ((rc = ln__multi_canceled(s, err)) < 0)
+            goto done;
+    }
+    const size_t n = (size_t)carve->n, n3 = n * n * n;
+    voted = ln_alloc_array(n3, 1, 0, "carving votes", err);
+    if (!voted) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto done;
+    }
+    struct ln__free fr = {.sw = &sw, .depth = depth, .field = carve->field, .voted = voted};
+    ln_parallel_for(n, 1, ln__free_body, &fr);
+    long carved = ln__free_connected(voted, carve->field, carve->n, err);
+    if (carved < 0) {
+        rc = (int)carved;
+        goto done;
+    }
+    const float out_value = -0.5f * carve->h;
+    for (size_t v = 0; v < n3; v++)
+        if (voted[v] == 2)
+            carve->field[v] = out_value;
+    if (carved > 0)
+        ln_log_info("photo-consistency: %ld voxels found empty", carved);
+done:
+    free(voted);
+    for (int vi = 0; vi < s->n_views; vi++)
+        free(depth[vi]);
+    return rc;
+}
+
 /* The surface of the carved field into out; frees the field. Fails with
  * LN_EUNUSABLE when there is none. */
 static int ln__multi_mesh(struct ln__multi *s, struct ln_mesh *out, struct ln_error *err)
@@ -716,7 +1056,11 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "carving", t0);
 
-    ln_progress_report(progress, "meshing", 0.6);
+    if ((rc = ln__multi_photo(&s, err)) < 0)
+        goto cleanup;
+    t0 = ln__sculpt_stage_done(rep, "photo", t0);
+
+    ln_progress_report(progress, "meshing", 0.7);
     if ((rc = ln__multi_mesh(&s, out, err)) < 0)
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "meshing", t0);
