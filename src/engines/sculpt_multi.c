@@ -50,9 +50,11 @@ struct ln__view {
     struct ln_camera cam;
     struct ln_view view;
     int m;       /* raster side */
-    int mc;      /* colour raster side: the input's own, m to LN__COLOUR_MAX_SIDE */
+    int mc;      /* side of rgb_full: the input's own, m to LN__COLOUR_MAX_SIDE */
     float *sd;   /* m x m signed distance to the silhouette, pixels */
-    float *rgb;  /* mc x mc x 3 straight colour, extended past the edge */
+    float *rgb;  /* m x m x 3 straight colour, extended past the edge */
+    float *rgb_full; /* mc x mc x 3 the same at the input's resolution, for a baked
+                      * texture only (NULL: none, or mc == m) */
     float *zbuf; /* m x m depth buffer of the hull */
     /* Camera coordinates of world point p: x = dot(right, p) + x0, etc. */
     float x0, y0, z0;
@@ -239,6 +241,7 @@ struct ln__shade {
     const float *normals;       /* unit normals, 3 per point, */
     float *colors;              /* and its colours, 3 per point */
     float tol; /* depth tolerance of the visibility test, world units */
+    int full;  /* read the views' full-resolution colours (a baked texture) */
 };
 
 /* Rasterises the hull into one view's depth buffer (pixel centres inside
@@ -366,10 +369,14 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
             float w = expf(e);
             float c[3];
             const struct ln__view *v = &s->views[vi];
-            /* the same point of the view in the colour raster */
-            float k = (float)v->mc / (float)v->m;
-            ln__sculpt_sample(v->rgb, v->mc, v->mc, 3, (pxs[vi] + 0.5f) * k - 0.5f,
-                              (pys[vi] + 0.5f) * k - 0.5f, c);
+            if (s->full && v->rgb_full) {
+                /* the same point of the view at the input's resolution */
+                float k = (float)v->mc / (float)v->m;
+                ln__sculpt_sample(v->rgb_full, v->mc, v->mc, 3, (pxs[vi] + 0.5f) * k - 0.5f,
+                                  (pys[vi] + 0.5f) * k - 0.5f, c);
+            } else {
+                ln__sculpt_sample(v->rgb, v->m, v->m, 3, pxs[vi], pys[vi], c);
+            }
             for (int a = 0; a < 3; a++)
                 acc[a] += w * c[a];
             wsum += w;
@@ -408,22 +415,26 @@ static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, 
     v->mc = mc;
     prem = ln_alloc_array(n, 4 * sizeof(float), 0, "view raster", err);
     v->sd = ln_alloc_array(n, sizeof(float), 0, "view distance map", err);
-    v->rgb = ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "view colours", err);
-    if (mc != m)
+    v->rgb = ln_alloc_array(n, 3 * sizeof(float), 0, "view colours", err);
+    if (mc != m) {
         prem_c = ln_alloc_array((size_t)mc * (size_t)mc, 4 * sizeof(float), 0, "view colours",
                                 err);
-    if (!prem || !v->sd || !v->rgb || (mc != m && !prem_c)) {
+        v->rgb_full =
+            ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "view colours", err);
+    }
+    if (!prem || !v->sd || !v->rgb || (mc != m && (!prem_c || !v->rgb_full))) {
         rc = err ? err->code : LN_ENOMEM;
         goto cleanup;
     }
     if ((rc = ln__sculpt_resample_square(use, m, prem, err)) < 0 ||
         (rc = ln__sculpt_signed_distance(prem + 3, 4, m, m, v->sd, err)) < 0)
         goto cleanup;
-    /* the colours at the input's resolution (the same square, finer) */
-    if (mc == m)
-        rc = ln__sculpt_colour_extend(prem, m, 4, v->rgb, err);
-    else if ((rc = ln__sculpt_resample_square(use, mc, prem_c, err)) == LN_OK)
-        rc = ln__sculpt_colour_extend(prem_c, mc, 4 * mc / m, v->rgb, err);
+    /* the colours; for a texture also at the input's resolution (the same
+     * square, finer), which only the baker reads: the shape and the vertex
+     * colours never depend on whether a texture was asked for */
+    rc = ln__sculpt_colour_extend(prem, m, 4, v->rgb, err);
+    if (rc == LN_OK && mc != m && (rc = ln__sculpt_resample_square(use, mc, prem_c, err)) == LN_OK)
+        rc = ln__sculpt_colour_extend(prem_c, mc, 4 * mc / m, v->rgb_full, err);
     if (rc < 0)
         goto cleanup;
     size_t inside = 0;
@@ -1004,6 +1015,7 @@ static int ln__multi_bake_color(void *state, const float *points, const float *n
         .normals = normals,
         .colors = rgb,
         .tol = b->tol,
+        .full = 1,
     };
     ln_parallel_for(n, 4096, ln__shade_body, &shade);
     return LN_OK;
@@ -1015,6 +1027,7 @@ static void ln__multi_bake_free(void *state)
     for (int i = 0; i < b->n_views; i++) {
         free(b->views[i].zbuf);
         free(b->views[i].rgb);
+        free(b->views[i].rgb_full);
         free(b->views[i].sd);
     }
     free(b);
@@ -1081,6 +1094,7 @@ cleanup:
     for (int i = 0; i < s.n_views; i++) {
         free(s.views[i].zbuf);
         free(s.views[i].rgb);
+        free(s.views[i].rgb_full);
         free(s.views[i].sd);
     }
     free(s.carve.inside);
