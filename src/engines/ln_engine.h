@@ -64,6 +64,9 @@ struct ln_generate_options {
      * carries (ln_mesh's uvs and texture). */
     int texture_size;
     int texture_jpeg; /* 1: the texture is a JPEG (quality 90); 0: PNG */
+    /* Several views (sculpt): after the visual hull, carve the space the
+     * views' colours show to be empty (default 1). */
+    int photo_consistency;
     /* Receives the engine's intermediate arrays; NULL (the default): none. */
     const struct ln_engine_tap *tap;
 };

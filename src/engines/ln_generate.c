@@ -31,6 +31,7 @@ void ln_generate_options_default(struct ln_generate_options *opt)
     opt->target_faces = 100000;
     opt->size = 1.0f;
     opt->origin = LN_MESH_ORIGIN_CENTER;
+    opt->photo_consistency = 1;
 }
 
 void ln_report_stage(struct ln_generate_report *rep, const char *name, double seconds)

@@ -210,6 +210,17 @@ static int ln__set_texture_format(struct ln_generate_options *o, const struct ln
     return 0;
 }
 
+static void ln__get_photo(const struct ln_generate_options *o, struct ln_option_value *v)
+{
+    v->number = o->photo_consistency != 0;
+}
+
+static int ln__set_photo(struct ln_generate_options *o, const struct ln_option_value *v)
+{
+    o->photo_consistency = v->number != 0;
+    return 0;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const char *const ln__both[] = {"triposr", "sculpt", NULL};
@@ -325,6 +336,21 @@ const struct ln_option ln_option_table[] = {
      .group = LN_OPTION_GROUP_INPUT,
      .get = ln__get_remove_bg,
      .set = ln__set_remove_bg},
+    {.name = "photo_consistency",
+     .label = "Photo-consistency",
+     .cli_off = "no-photo-consistency",
+     .type = LN_OPTION_BOOL,
+     .min = 0,
+     .max = 1,
+     .want = "true or false",
+     .help = "several views: after the silhouettes, carve the space the photos' colours show "
+             "to be empty (a cup's inside, a chair's seat)",
+     .help_off = "several views: the visual hull of the silhouettes only",
+     .engines = ln__sculpt,
+     .flags = LN_OPTION_RECORD_LATER,
+     .group = LN_OPTION_GROUP_INPUT,
+     .get = ln__get_photo,
+     .set = ln__set_photo},
     {.name = "resolution",
      .label = "Resolution",
      .cli = "resolution",
@@ -427,7 +453,7 @@ const struct ln_option ln_option_table[] = {
      .help = "bake an N x N colour texture onto a UV atlas (1024 and 2048 are typical); 0 "
              "keeps vertex colours only",
      .engines = ln__both,
-     .flags = LN_OPTION_ZERO_OFF,
+     .flags = LN_OPTION_ZERO_OFF | LN_OPTION_RECORD_LATER,
      .group = LN_OPTION_GROUP_MESH,
      .get = ln__get_texture,
      .set = ln__set_texture},
@@ -440,6 +466,7 @@ const struct ln_option ln_option_table[] = {
      .want = "png or jpeg",
      .help = "the baked texture's image format (JPEG: smaller, quality 90)",
      .engines = ln__both,
+     .flags = LN_OPTION_RECORD_LATER,
      .group = LN_OPTION_GROUP_MESH,
      .get = ln__get_texture_format,
      .set = ln__set_texture_format},

@@ -46,6 +46,9 @@ enum ln_option_flags {
     LN_OPTION_NO_API = 8,
     /* Not written into the job record's "options" object. */
     LN_OPTION_NO_RECORD = 16,
+    /* Added after job records existed: a record without it (written by an
+     * earlier version) reads as the default. */
+    LN_OPTION_RECORD_LATER = 32,
 };
 
 /* Where `generate --help` lists an option. */

@@ -1069,7 +1069,7 @@ int ln__sculpt_run_multi(const struct ln_engine_input *in, const struct ln_gener
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "carving", t0);
 
-    if ((rc = ln__multi_photo(&s, err)) < 0)
+    if (opt->photo_consistency && (rc = ln__multi_photo(&s, err)) < 0)
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "photo", t0);
 

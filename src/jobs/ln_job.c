@@ -399,9 +399,9 @@ static int ln__option_from_json(const json_t *o, const struct ln_option *row,
                                 struct ln_generate_options *opt, struct ln_error *err)
 {
     json_t *v;
-    int rc = ln__member(o, row->name, 1, &v, err);
-    if (rc < 0)
-        return rc;
+    int rc = ln__member(o, row->name, !(row->flags & LN_OPTION_RECORD_LATER), &v, err);
+    if (rc < 0 || !v)
+        return rc; /* absent and optional: the default stays */
     struct ln_option_value val = {0.0, NULL};
     switch (row->type) {
     case LN_OPTION_INT:

@@ -285,6 +285,28 @@ static void ln__expect_bad(const char *parent, const char *field, json_t *val, c
     json_decref(j);
 }
 
+/* A record written before the texture and photo-consistency options
+ * existed has none of them: it reads with their defaults. */
+static void test_record_of_an_earlier_version(void **state)
+{
+    (void)state;
+    struct ln_job job, back;
+    ln__full_job(&job);
+    json_t *j = ln_job_to_json(&job);
+    json_t *opt = json_object_get(j, "options");
+    assert_non_null(json_object_get(opt, "photo_consistency"));
+    json_object_del(opt, "texture");
+    json_object_del(opt, "texture_format");
+    json_object_del(opt, "photo_consistency");
+    struct ln_error err = {0};
+    assert_int_equal(ln_job_from_json(j, &back, &err), LN_OK);
+    assert_int_equal(back.options.texture_size, 0);
+    assert_int_equal(back.options.texture_jpeg, 0);
+    assert_int_equal(back.options.photo_consistency, 1);
+    assert_int_equal(back.options.resolution, 128);
+    json_decref(j);
+}
+
 static void test_json_rejects_bad_fields(void **state)
 {
     ln__expect_bad(NULL, "id", NULL, "\"id\"");
@@ -379,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_json_unset_times_are_null),
         cmocka_unit_test(test_json_rejects_bad_fields),
         cmocka_unit_test(test_set_report),
+        cmocka_unit_test(test_record_of_an_earlier_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
