@@ -41,8 +41,10 @@ fi
 # from Debian's source packages (packaging/windows/deps.sh: apt-get source
 # needs dpkg-dev; libjpeg-turbo's SIMD needs nasm; meshoptimizer is C++;
 # libexif's source has no configure script: autoreconf makes it);
-# zlib is Debian's own Windows build.
-if [ "$target" = windows ] || [ "$target" = test-windows ]; then
+# zlib is Debian's own Windows build. make test includes the Windows build
+# under Wine (make test-windows), on x86-64 machines, where wine64 exists.
+if [ "$target" = windows ] || [ "$target" = test-windows ] ||
+    { [ "$target" = test ] && [ "$(dpkg --print-architecture)" = amd64 ]; }; then
     packages+=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 mingw-w64-tools
         libz-mingw-w64-dev dpkg-dev nasm autoconf automake libtool autopoint)
 fi

@@ -3,6 +3,7 @@
  * end-to-end tests and the bundled example.
  *
  *   ln-synth photo OUT.png [SIZE]                a mug on a plain background
+ *                                                (OUT.jpg: as a JPEG)
  *   ln-synth views PREFIX N [SIZE] [perspective] N views of a box: PREFIX-<i>.png
  *   ln-synth blank OUT.png [SIZE]                a background with no object
  *   ln-synth text OUT                            a text file, for bad-input tests
@@ -17,8 +18,29 @@
 #include "ln_image.h"
 #include "ln_synth.h"
 
+/* Writes the bytes to path; 0 on success. */
+static int ln__write(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    int bad = !f || fwrite(data, 1, len, f) != len;
+    if (f)
+        bad |= fclose(f) != 0;
+    return bad;
+}
+
 static int ln__save(struct ln_image *img, const char *path)
 {
+    size_t n = strlen(path);
+    if (n > 4 && strcmp(path + n - 4, ".jpg") == 0) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int bad = ln_synth_jpeg_encode(img, &data, &len) || ln__write(path, data, len);
+        if (bad)
+            fprintf(stderr, "ln-synth: cannot write %s\n", path);
+        free(data);
+        ln_image_free(img);
+        return bad;
+    }
     struct ln_error err = {0};
     int rc = ln_image_save_png(img, path, &err);
     if (rc < 0)
@@ -67,14 +89,11 @@ int main(int argc, char **argv)
         size_t len = 0;
         if (ln_synth_jpeg_scans(argc > 4 ? atoi(argv[4]) : 1024, atoi(argv[3]), &data, &len))
             return 1;
-        FILE *f = fopen(argv[2], "wb");
-        int bad = !f || fwrite(data, 1, len, f) != len;
+        int bad = ln__write(argv[2], data, len);
         free(data);
-        if (f)
-            bad |= fclose(f) != 0;
         return bad;
     }
-    fputs("usage: ln-synth photo OUT.png [SIZE] | views PREFIX N [SIZE] [perspective] |\n"
+    fputs("usage: ln-synth photo OUT.png|OUT.jpg [SIZE] | views PREFIX N [SIZE] [perspective] |\n"
           "       blank OUT.png [SIZE] | text OUT | scans OUT.jpg N [SIZE]\n",
           stderr);
     return 2;

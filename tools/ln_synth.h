@@ -25,6 +25,11 @@ void ln_synth_blank(struct ln_image *out, int size);
  * scans, the last one repeated (ln_synth_scans.c): a decoding denial of
  * service for the work-limit tests. *out is malloc'd. Returns 0, or 1. */
 int ln_synth_jpeg_scans(int side, int n_scans, uint8_t **out, size_t *out_len);
+
+/* A baseline JPEG of an 8-bit image (grey or RGB; RGBA loses its alpha)
+ * at quality 90, in a malloc'd buffer: a photo as a camera would save
+ * it, for the tests of JPEG input. 0 on success. */
+int ln_synth_jpeg_encode(const struct ln_image *img, uint8_t **out, size_t *out_len);
 /* Uniform noise in [-0.5, 0.5]. */
 float ln_synth_noise(void);
 /* Rounds and clamps to 0..255. */

@@ -103,3 +103,51 @@ int ln_synth_jpeg_scans(int side, int n_scans, uint8_t **out, size_t *out_len)
     *out_len = len;
     return 0;
 }
+
+int ln_synth_jpeg_encode(const struct ln_image *img, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!img->data || img->width < 1 || img->height < 1 || img->channels < 1 ||
+        img->channels > 4 || img->channels == 2)
+        return 1;
+    int comps = img->channels == 1 ? 1 : 3;
+    uint8_t *row = malloc((size_t)img->width * 3);
+    if (!row)
+        return 1;
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned char *enc = NULL;
+    unsigned long enc_len = 0;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &enc, &enc_len);
+    c.image_width = (JDIMENSION)img->width;
+    c.image_height = (JDIMENSION)img->height;
+    c.input_components = comps;
+    c.in_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        const uint8_t *src =
+            img->data + (size_t)c.next_scanline * (size_t)img->width * (size_t)img->channels;
+        for (int x = 0; x < img->width; x++)
+            for (int k = 0; k < comps; k++)
+                row[x * comps + k] = src[x * img->channels + k];
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    *out = malloc(enc_len);
+    if (!*out) {
+        free(enc);
+        return 1;
+    }
+    memcpy(*out, enc, enc_len);
+    *out_len = enc_len;
+    free(enc);
+    return 0;
+}

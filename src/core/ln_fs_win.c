@@ -551,6 +551,16 @@ int ln_path_rename(const char *from, const char *to, struct ln_error *err)
     }
     DWORD attr = GetFileAttributesW(wf);
     int is_file = attr != INVALID_FILE_ATTRIBUTES && !(attr & FILE_ATTRIBUTE_DIRECTORY);
+    /* A file never replaces a folder (POSIX: EISDIR). Windows refuses it
+     * too, but the fallbacks below would move the folder aside. A link to
+     * a folder is replaced, as on POSIX. */
+    DWORD tattr = GetFileAttributesW(wt);
+    if (is_file && tattr != INVALID_FILE_ATTRIBUTES && (tattr & FILE_ATTRIBUTE_DIRECTORY) &&
+        !(tattr & FILE_ATTRIBUTE_REPARSE_POINT)) {
+        rc = ln_error_set(err, LN_EIO, "cannot rename %s to %s: the target is a folder", from,
+                          to);
+        goto done;
+    }
     if (is_file && ln__rename_posix(wf, wt))
         goto done;
     DWORD flags = MOVEFILE_WRITE_THROUGH;
@@ -852,7 +862,11 @@ int ln_file_create_temp(struct ln_file *f, const char *path, char **tmp, struct 
             return LN_OK;
         }
         if (e != ERROR_FILE_EXISTS && e != ERROR_ALREADY_EXISTS) {
-            int rc = ln__fail_code(err, e, "create a file beside", path);
+            /* LN_EIO whatever the cause, as on POSIX: a missing folder
+             * here is a failed write, not a missing input. */
+            char text[200];
+            ln__sys_text(e, text, sizeof text);
+            int rc = ln_error_set(err, LN_EIO, "cannot create a file beside %s: %s", path, text);
             free(t);
             return rc;
         }

@@ -236,6 +236,10 @@ static void test_rename_over_existing(void **state)
     assert_ok(ln_path_rename(sub, sub2, &err));
     inner = ln_test_path(sub2, "x");
     assert_content(inner, "x");
+    /* A file never replaces a folder (POSIX: EISDIR): LN_EIO, both stay. */
+    assert_int_equal(ln_path_rename(b, sub2, &err), LN_EIO);
+    assert_content(b, "from a");
+    assert_content(inner, "x");
     assert_true(ln_path_remove(sub2, &err) < 0); /* not empty */
     assert_ok(ln_path_remove(inner, &err));
     assert_int_equal(ln_path_remove(inner, &err), LN_ENOTFOUND);

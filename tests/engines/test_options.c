@@ -263,10 +263,22 @@ static void test_program_help_lists_every_option(void **state)
         puts("LN_BIN is not set (ctest sets it): skipping the program's help");
         skip();
     }
+    char cmd[4096];
+#ifdef _WIN32
+    /* popen hands the line to cmd.exe /c, which drops the outer pair of
+     * quotes and keeps those around the program's path; the path with
+     * backslashes, which cmd.exe reads as no switch. */
+    char wbin[2048];
+    snprintf(wbin, sizeof wbin, "%s", bin);
+    for (char *c = wbin; *c; c++)
+        if (*c == '/')
+            *c = '\\';
+    snprintf(cmd, sizeof cmd, "\"\"%s\" generate --help 2>&1\"", wbin);
+#else
     /* A cross build runs it through its emulator, as ctest runs this test. */
     const char *runner = getenv("LN_BIN_RUNNER");
-    char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s '%s' generate --help 2>&1", runner ? runner : "", bin);
+#endif
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char *help = ln__slurp(p);
