@@ -40,7 +40,8 @@ static void ln__generate_help(void)
          "into a coloured mesh; without them (or with --engine sculpt) the object is\n"
          "separated from its background and sculpted into a closed, coloured body.\n"
          "Several images (2-8) of one object from known views: the silhouettes are\n"
-         "carved into a visual hull, coloured from the best view (sculpt engine).\n"
+         "carved into a visual hull, then the space the photos' colours show to be\n"
+         "empty is carved away; coloured from the best view (sculpt engine).\n"
          "\n"
          "Input and engine:");
     ln_options_help(stdout, LN_OPTION_GROUP_INPUT);
