@@ -30,6 +30,7 @@
 #include "ln_alloc.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
+#include "ln_time.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the ONNX reader reads little-endian raw_data in place"
@@ -927,6 +928,65 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
 
 /* ---- running ---------------------------------------------------------- */
 
+/* LN_ONNX_PROFILE=1: after each run, a table on stderr of the time spent
+ * per operator (convolutions per kernel size), for tuning the runtime.
+ * Off, it costs one test per node. */
+#define LN__OX_PROF_ROWS 48
+
+struct ln__ox_prof {
+    char key[32];
+    size_t count;
+    double seconds;
+};
+
+static int ln__ox_profiling(void)
+{
+    static int on = -1; /* racy but idempotent: every thread writes the same */
+    if (on < 0) {
+        const char *e = getenv("LN_ONNX_PROFILE");
+        on = e && *e && strcmp(e, "0") != 0;
+    }
+    return on;
+}
+
+static void ln__ox_prof_add(struct ln__ox_prof *rows, size_t *n_rows, struct ln_onnx *m,
+                            const struct ln__ox_node *n, double seconds)
+{
+    char key[32];
+    const struct ln__ox_tensor *w = n->n_in > 1 ? ln__ox_in(m, n, 1) : NULL;
+    if (!strncmp(n->op->name, "Conv", 4) && w && w->ndim == 4)
+        snprintf(key, sizeof key, "%s %lldx%lld", n->op->name, (long long)w->shape[2],
+                 (long long)w->shape[3]);
+    else
+        snprintf(key, sizeof key, "%s", n->op->name);
+    size_t i = 0;
+    while (i < *n_rows && strcmp(rows[i].key, key))
+        i++;
+    if (i == *n_rows) {
+        if (*n_rows == LN__OX_PROF_ROWS)
+            i = LN__OX_PROF_ROWS - 1; /* the last row gathers the rest */
+        else {
+            memset(&rows[i], 0, sizeof rows[i]);
+            snprintf(rows[i].key, sizeof rows[i].key, "%s", key);
+            (*n_rows)++;
+        }
+    }
+    rows[i].count++;
+    rows[i].seconds += seconds;
+}
+
+static void ln__ox_prof_print(const struct ln__ox_prof *rows, size_t n_rows)
+{
+    double total = 0;
+    for (size_t i = 0; i < n_rows; i++)
+        total += rows[i].seconds;
+    fprintf(stderr, "ONNX profile (%d threads): %.1f ms\n", ln_threads_get(), total * 1e3);
+    fprintf(stderr, "  %-20s %6s %10s %6s\n", "operator", "count", "ms", "%");
+    for (size_t i = 0; i < n_rows; i++)
+        fprintf(stderr, "  %-20s %6zu %10.2f %6.1f\n", rows[i].key, rows[i].count,
+                rows[i].seconds * 1e3, total > 0 ? 100 * rows[i].seconds / total : 0.0);
+}
+
 int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n_inputs,
                 struct ln_onnx_tensor *outputs, size_t n_outputs, struct ln_error *err)
 {
@@ -996,15 +1056,23 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
         if (!m->scratch)
             return LN_ENOMEM;
     }
+    int prof = ln__ox_profiling();
+    struct ln__ox_prof prof_rows[LN__OX_PROF_ROWS];
+    size_t n_prof = 0;
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct ln__ox_node *n = &m->nodes[i];
         if (n->folded)
             continue;
+        double t0 = prof ? ln_time_now() : 0;
         if ((rc = n->op->exec(m, n, err)) < 0) {
             ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
             return rc;
         }
+        if (prof)
+            ln__ox_prof_add(prof_rows, &n_prof, m, n, ln_time_now() - t0);
     }
+    if (prof)
+        ln__ox_prof_print(prof_rows, n_prof);
     for (size_t i = 0; i < n_outputs; i++) {
         const struct ln__ox_tensor *t = &m->values[m->outputs[i]].t;
         float *d = ln_alloc_array(t->numel ? t->numel : 1, sizeof(float), 0, "ONNX output", err);
