@@ -136,6 +136,11 @@ struct ln_onnx {
  * of memory: folded constants, activations and scratch. For the fuzzer. */
 void ln__ox_set_mem_limit(struct ln_onnx *m, size_t bytes);
 
+/* Runs convolutions through cblas_sgemm (on) or the runtime's own product
+ * ln__ox_gemm (off, the default unless LN_ONNX_CONV=blas), for every
+ * model of the process; for tests and comparisons, before any run. */
+void ln__ox_set_conv_blas(int on);
+
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);
 

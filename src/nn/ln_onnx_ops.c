@@ -17,6 +17,7 @@
 
 #include "ln_alloc.h"
 #include "ln_nn_ops.h"
+#include "ln_onnx_gemm.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 
@@ -797,12 +798,32 @@ static int ox_conv_infer(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
-/* Output columns per block: about 1 MiB of im2col scratch, fixed by the
- * shapes (never by the thread count). */
+/* Convolutions through cblas_sgemm instead of ln__ox_gemm (tests and
+ * comparisons; LN_ONNX_CONV=blas). */
+static int ox_conv_blas = -1;
+
+void ln__ox_set_conv_blas(int on)
+{
+    ox_conv_blas = on;
+}
+
+static int ox_use_blas(void)
+{
+    if (ox_conv_blas < 0) {
+        const char *e = getenv("LN_ONNX_CONV");
+        ox_conv_blas = e && !strcmp(e, "blas");
+    }
+    return ox_conv_blas;
+}
+
+/* Output columns per block: about 1 MiB of im2col scratch, a multiple of
+ * the product's tile width, fixed by the shapes and the kernel set (never
+ * by the thread count). */
 static size_t ox_conv_block(size_t k_rows, size_t hw)
 {
+    size_t unit = ox_use_blas() ? 64 : ln__ox_gemm_cols();
     size_t blk = ((size_t)1 << 18) / (k_rows ? k_rows : 1);
-    blk = blk < 64 ? 64 : blk / 64 * 64;
+    blk = blk < unit ? unit : blk / unit * unit;
     return blk < hw ? blk : hw;
 }
 
@@ -831,6 +852,8 @@ struct ox_conv_ctx {
     size_t blk, n_blk, hw;
     size_t m_pieces; /* output channels cut into this many pieces per block */
     int direct; /* 1x1, stride 1, no pads: the input is its own im2col */
+    int blas;   /* cblas_sgemm instead of ln__ox_gemm */
+    int relu;   /* a ReLU fused into this convolution (ln__ox_node.fuse_relu) */
 };
 
 /* One row of the im2col matrix: the input pixel under kernel tap (ki, kj)
@@ -913,16 +936,25 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
             bmat = col;
             ldb = (int)cols;
         }
+        if (!c->blas) {
+            ln__ox_gemm((size_t)(m1 - m0), cols, (size_t)K, c->w + (size_t)((g * mg + m0) * K),
+                        (size_t)K, bmat, (size_t)ldb, c->b ? c->b + g * mg + m0 : NULL, c->relu,
+                        yout + (size_t)m0 * c->hw, c->hw);
+            continue;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), (int)cols, (int)K,
                     1.0f, c->w + (size_t)((g * mg + m0) * K), (int)K, bmat, ldb, 0.0f,
                     yout + (size_t)m0 * c->hw, (int)c->hw);
-        if (c->b)
-            for (int64_t o = m0; o < m1; o++) {
-                float bias = c->b[g * mg + o];
-                float *r = yout + (size_t)o * c->hw;
+        for (int64_t o = m0; o < m1; o++) {
+            float bias = c->b ? c->b[g * mg + o] : 0.0f;
+            float *r = yout + (size_t)o * c->hw;
+            if (c->b)
                 for (size_t p = 0; p < cols; p++)
                     r[p] += bias;
-            }
+            if (c->relu)
+                for (size_t p = 0; p < cols; p++)
+                    r[p] = r[p] > 0.0f ? r[p] : 0.0f;
+        }
     }
 }
 
@@ -986,6 +1018,7 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
         .G = n->a.group,
     };
     c.hw = (size_t)(c.Ho * c.Wo);
+    c.blas = ox_use_blas();
     if (y->numel == 0)
         return 0;
     if (x->numel == 0 || w->numel == 0) {

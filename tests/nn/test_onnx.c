@@ -14,6 +14,7 @@
 
 #include "ln_alloc.h"
 #include "ln_onnx.h"
+#include "ln_onnx_gemm.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 #include "ln_weights.h"
@@ -476,6 +477,99 @@ static void test_conv_reference(void **state)
                NULL, 9, 7, (int64_t[]){1, 1});
     check_conv(4, 6, 6, 132, 3, 2, (int64_t[]){1, 1}, (int64_t[]){1, 1}, (int64_t[]){1, 1, 1, 1},
                NULL, 6, 6, (int64_t[]){1, 1});
+}
+
+/* The convolution product against a double-precision sum, for every row
+ * count up to past two tiles, column counts around the tile width
+ * (partial vectors, partial tiles), with and without bias and ReLU, and
+ * strides wider than the rows: each output must be within float rounding
+ * of the sum, and the padding of y around the product untouched. */
+static void test_conv_gemm(void **state)
+{
+    const size_t nr = ln__ox_gemm_cols();
+    assert_true(nr >= 4 && nr % 4 == 0);
+    const size_t col_counts[] = {1, 3, nr - 1, nr, nr + 1, 2 * nr + 5, 3 * nr};
+    const size_t ks[] = {1, 7, 64};
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (size_t rows = 1; rows <= 19; rows++)
+            for (size_t ci = 0; ci < sizeof col_counts / sizeof *col_counts; ci++) {
+                size_t K = ks[ki], cols = col_counts[ci];
+                size_t lda = K + 3, ldb = cols + 5, ldy = cols + 2;
+                float *a = talloc(rows * lda * 4), *b = talloc(K * ldb * 4);
+                float *bias = talloc(rows * 4), *y = talloc(rows * ldy * 4);
+                for (size_t i = 0; i < rows * lda; i++)
+                    a[i] = frand();
+                for (size_t i = 0; i < K * ldb; i++)
+                    b[i] = frand();
+                for (size_t i = 0; i < rows; i++)
+                    bias[i] = frand();
+                for (int variant = 0; variant < 3; variant++) {
+                    const float *bv = variant == 1 ? NULL : bias;
+                    int relu = variant == 2;
+                    for (size_t i = 0; i < rows * ldy; i++)
+                        y[i] = 1234.5f;
+                    ln__ox_gemm(rows, cols, K, a, lda, b, ldb, bv, relu, y, ldy);
+                    for (size_t r = 0; r < rows; r++)
+                        for (size_t p = 0; p < ldy; p++) {
+                            float got = y[r * ldy + p];
+                            if (p >= cols) {
+                                if (got != 1234.5f)
+                                    fail_msg("K %zu rows %zu cols %zu: padding (%zu, %zu) written",
+                                             K, rows, cols, r, p);
+                                continue;
+                            }
+                            double s = bv ? bv[r] : 0.0, mag = fabs(s);
+                            for (size_t k = 0; k < K; k++) {
+                                s += (double)a[r * lda + k] * b[k * ldb + p];
+                                mag += fabs((double)a[r * lda + k] * b[k * ldb + p]);
+                            }
+                            if (relu && s < 0)
+                                s = 0;
+                            if (!(fabs(got - s) <= 1e-6 * (mag + 1.0)))
+                                fail_msg("K %zu rows %zu cols %zu variant %d (%zu, %zu): %.9g, "
+                                         "expected %.9g",
+                                         K, rows, cols, variant, r, p, (double)got, s);
+                        }
+                }
+            }
+    mb_free();
+}
+
+/* The same convolutions through the runtime's product and through
+ * OpenBLAS agree to float rounding (the reference sums in another order). */
+static void test_conv_blas_agree(void **state)
+{
+    const int64_t C = 24, H = 19, W = 53, M = 21;
+    size_t nx = (size_t)(C * H * W), nw = (size_t)(M * C * 9);
+    float *x = talloc(nx * 4), *w = talloc(nw * 4), *bias = talloc((size_t)M * 4);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < nw; i++)
+        w[i] = frand();
+    for (int64_t i = 0; i < M; i++)
+        bias[i] = frand();
+    struct ln_onnx_tensor y[2] = {{0}};
+    for (int blas = 0; blas < 2; blas++) {
+        struct mb b = {0};
+        int64_t xs[4] = {1, C, H, W}, ws[4] = {M, C, 3, 3}, bs[1] = {M};
+        mb_input(&b, "x", 4, xs);
+        b.inits[b.n_inits++] = mb_f32("w", 4, ws, w, MB_RAW);
+        b.inits[b.n_inits++] = mb_f32("b", 1, bs, bias, MB_RAW);
+        Onnx__NodeProto *n = mb_node(&b, "Conv", "conv", "x,w,b", "c");
+        mb_ints(n, "pads", 4, (int64_t[]){2, 1, 2, 1});
+        mb_ints(n, "dilations", 2, (int64_t[]){2, 1});
+        mb_node(&b, "Relu", "relu", "c", "y");
+        mb_output(&b, "y");
+        struct ln_onnx *m = mb_load(&b);
+        ln__ox_set_conv_blas(blas);
+        run1(m, x, 4, xs, &y[blas]);
+        ln_onnx_free(m);
+    }
+    ln__ox_set_conv_blas(0);
+    assert_values(&y[0], y[1].data, (size_t)(M * H * W), 1e-5f);
+    ln_onnx_tensor_free(&y[0]);
+    ln_onnx_tensor_free(&y[1]);
+    mb_free();
 }
 
 static void test_conv_transpose(void **state)
@@ -1583,6 +1677,7 @@ int main(void)
     /* clang-format off: one test a line */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
+        cmocka_unit_test(test_conv_gemm),         cmocka_unit_test(test_conv_blas_agree),
         cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
         cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
