@@ -16,6 +16,11 @@
  * lifetime (producer to last consumer) overlaps its own, so a buffer is
  * reused once its last consumer has run. Graph outputs live to the end.
  * A run with the same input shapes reuses the plan.
+ *
+ * Fusion: a Conv whose output feeds one Relu and nothing else applies the
+ * ReLU to each tile before storing it (ln_onnx_gemm.h); the Relu node is
+ * skipped and its output value is the convolution's memory, alive until
+ * the Relu output's last consumer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -702,7 +707,9 @@ static void ln__ox_unplan(struct ln_onnx *m)
         v->t.data = NULL;
     }
     for (size_t i = 0; i < m->n_nodes; i++)
-        m->nodes[i].folded = 0;
+        m->nodes[i].folded = m->nodes[i].fuse_relu = m->nodes[i].fused = 0;
+    for (size_t i = 0; i < m->n_values; i++)
+        m->values[i].alias = 0;
     free(m->arena);
     m->arena = NULL;
     m->arena_bytes = 0;
@@ -729,7 +736,7 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
     size_t n = 0;
     for (size_t i = 0; i < m->n_values; i++) {
         const struct ln__ox_value *v = &m->values[i];
-        if (!v->known && !v->is_input && v->producer >= 0)
+        if (!v->known && !v->is_input && v->producer >= 0 && !v->alias)
             n++;
     }
     struct ln__ox_place *order = ln_alloc_array(n ? n : 1, sizeof *order, 0, "ONNX plan", err);
@@ -743,7 +750,7 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
     n = 0;
     for (size_t i = 0; i < m->n_values; i++) {
         struct ln__ox_value *v = &m->values[i];
-        if (v->known || v->is_input || v->producer < 0)
+        if (v->known || v->is_input || v->producer < 0 || v->alias)
             continue;
         size_t b = v->t.numel * ln__ox_esize(v->t.dtype);
         v->bytes = (b + LN__OX_ALIGN - 1) / LN__OX_ALIGN * LN__OX_ALIGN;
@@ -799,6 +806,29 @@ static int ln__ox_over_limit(const struct ln_onnx *m, size_t bytes, struct ln_er
     return ln_error_set(err, LN_ETOOBIG,
                         "the model needs more than %zu MiB for these input shapes (limit %zu MiB)",
                         bytes >> 20, m->mem_limit >> 20);
+}
+
+/* Marks each Conv whose output has one consumer, a Relu, as applying it
+ * (see DESIGN); last_use holds each value's consumer count here (2 more
+ * for a graph output). */
+static void ln__ox_fuse(struct ln_onnx *m)
+{
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        struct ln__ox_node *r = &m->nodes[i];
+        if (r->folded || strcmp(r->op->name, "Relu") || r->n_in != 1 || r->in[0] < 0 ||
+            r->n_out != 1 || r->out[0] < 0)
+            continue;
+        struct ln__ox_value *cv = &m->values[r->in[0]];
+        if (cv->last_use != 1 || cv->producer < 0 || cv->known || cv->is_input)
+            continue;
+        struct ln__ox_node *c = &m->nodes[cv->producer];
+        if (c->folded || strcmp(c->op->name, "Conv") || c->out[0] != r->in[0] ||
+            ln__ox_out(m, r, 0)->dtype != LN__OX_F32)
+            continue;
+        c->fuse_relu = 1;
+        r->fused = 1;
+        m->values[r->out[0]].alias = r->in[0] + 1;
+    }
 }
 
 static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, struct ln_error *err)
@@ -892,7 +922,16 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
             return rc;
         }
     }
-    /* Lifetimes of the run-time values. */
+    /* Lifetimes of the run-time values; last_use counts consumers first. */
+    for (size_t i = 0; i < m->n_values; i++)
+        m->values[i].last_use = 0;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        for (int k = 0; !m->nodes[i].folded && k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                m->values[m->nodes[i].in[k]].last_use++;
+    for (size_t i = 0; i < m->n_outputs; i++)
+        m->values[m->outputs[i]].last_use += 2;
+    ln__ox_fuse(m);
     for (size_t i = 0; i < m->n_values; i++)
         m->values[i].last_use = m->values[i].producer;
     for (size_t i = 0; i < m->n_nodes; i++) {
@@ -905,6 +944,11 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
     }
     for (size_t i = 0; i < m->n_outputs; i++)
         m->values[m->outputs[i]].last_use = (long)m->n_nodes;
+    for (size_t i = 0; i < m->n_values; i++) {
+        struct ln__ox_value *v = &m->values[i];
+        if (v->alias && v->last_use > m->values[v->alias - 1].last_use)
+            m->values[v->alias - 1].last_use = v->last_use;
+    }
     if ((rc = ln__ox_place_values(m, err)) < 0)
         return rc;
     size_t scratch_bytes;
@@ -919,9 +963,12 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
         return LN_ENOMEM;
     for (size_t i = 0; i < m->n_values; i++) {
         struct ln__ox_value *v = &m->values[i];
-        if (!v->known && !v->is_input && v->producer >= 0)
+        if (!v->known && !v->is_input && v->producer >= 0 && !v->alias)
             v->t.data = m->arena + v->offset;
     }
+    for (size_t i = 0; i < m->n_values; i++)
+        if (m->values[i].alias)
+            m->values[i].t.data = m->values[m->values[i].alias - 1].t.data;
     m->planned = 1;
     return 0;
 }
@@ -936,7 +983,7 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
 struct ln__ox_prof {
     char key[32];
     size_t count;
-    double seconds;
+    double seconds, flops; /* flops: multiply-adds times 2, for convolutions */
 };
 
 static int ln__ox_profiling(void)
@@ -954,10 +1001,15 @@ static void ln__ox_prof_add(struct ln__ox_prof *rows, size_t *n_rows, struct ln_
 {
     char key[32];
     const struct ln__ox_tensor *w = n->n_in > 1 ? ln__ox_in(m, n, 1) : NULL;
-    if (!strncmp(n->op->name, "Conv", 4) && w && w->ndim == 4)
+    double flops = 0;
+    if (!strncmp(n->op->name, "Conv", 4) && w && w->ndim == 4) {
         snprintf(key, sizeof key, "%s %lldx%lld", n->op->name, (long long)w->shape[2],
                  (long long)w->shape[3]);
-    else
+        /* Conv: each output sums C/group x kh x kw products; ConvTranspose:
+         * each input pixel spreads to M/group x kh x kw. */
+        const struct ln__ox_tensor *t = n->op->name[4] ? ln__ox_in(m, n, 0) : ln__ox_out(m, n, 0);
+        flops = 2.0 * (double)t->numel * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    } else
         snprintf(key, sizeof key, "%s", n->op->name);
     size_t i = 0;
     while (i < *n_rows && strcmp(rows[i].key, key))
@@ -973,6 +1025,7 @@ static void ln__ox_prof_add(struct ln__ox_prof *rows, size_t *n_rows, struct ln_
     }
     rows[i].count++;
     rows[i].seconds += seconds;
+    rows[i].flops += flops;
 }
 
 static void ln__ox_prof_print(const struct ln__ox_prof *rows, size_t n_rows)
@@ -981,10 +1034,14 @@ static void ln__ox_prof_print(const struct ln__ox_prof *rows, size_t n_rows)
     for (size_t i = 0; i < n_rows; i++)
         total += rows[i].seconds;
     fprintf(stderr, "ONNX profile (%d threads): %.1f ms\n", ln_threads_get(), total * 1e3);
-    fprintf(stderr, "  %-20s %6s %10s %6s\n", "operator", "count", "ms", "%");
-    for (size_t i = 0; i < n_rows; i++)
-        fprintf(stderr, "  %-20s %6zu %10.2f %6.1f\n", rows[i].key, rows[i].count,
+    fprintf(stderr, "  %-20s %6s %10s %6s %8s\n", "operator", "count", "ms", "%", "GFLOP/s");
+    for (size_t i = 0; i < n_rows; i++) {
+        fprintf(stderr, "  %-20s %6zu %10.2f %6.1f", rows[i].key, rows[i].count,
                 rows[i].seconds * 1e3, total > 0 ? 100 * rows[i].seconds / total : 0.0);
+        if (rows[i].flops > 0 && rows[i].seconds > 0)
+            fprintf(stderr, " %8.1f", rows[i].flops / rows[i].seconds * 1e-9);
+        fputc('\n', stderr);
+    }
 }
 
 int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n_inputs,
@@ -1061,7 +1118,7 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
     size_t n_prof = 0;
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct ln__ox_node *n = &m->nodes[i];
-        if (n->folded)
+        if (n->folded || n->fused)
             continue;
         double t0 = prof ? ln_time_now() : 0;
         if ((rc = n->op->exec(m, n, err)) < 0) {

@@ -47,6 +47,8 @@ struct ln__ox_value {
     void *owned;             /* data this value owns (converted weight, folded result) */
     long producer, last_use; /* node indices; -1 before the first node */
     size_t offset, bytes;    /* place in the arena of a run-time value */
+    long alias;              /* 1 + the value whose memory this one is (a fused ReLU's
+                                output is its convolution's); 0: its own */
 };
 
 /* Attributes of every operator, parsed and range-checked at load. */
@@ -107,6 +109,8 @@ struct ln__ox_node {
     int n_in, n_out;
     long *in, *out; /* value indices; -1 for an omitted optional one */
     int folded;     /* computed when planning */
+    int fuse_relu;  /* a Conv that applies its consumer's ReLU (planned) */
+    int fused;      /* a ReLU done by its producer: skipped when running */
     struct ln__ox_attrs a;
 };
 

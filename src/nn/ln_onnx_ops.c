@@ -1019,6 +1019,7 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
     };
     c.hw = (size_t)(c.Ho * c.Wo);
     c.blas = ox_use_blas();
+    c.relu = n->fuse_relu;
     if (y->numel == 0)
         return 0;
     if (x->numel == 0 || w->numel == 0) {
@@ -1026,6 +1027,8 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
         float *out = y->data;
         for (size_t i = 0; i < y->numel; i++)
             out[i] = c.b ? c.b[i / c.hw % (size_t)c.M] : 0.0f;
+        for (size_t i = 0; c.relu && i < y->numel; i++)
+            out[i] = out[i] > 0.0f ? out[i] : 0.0f;
         return 0;
     }
     ln__blas_single_thread();
