@@ -1121,6 +1121,7 @@ struct ox_pool_ctx {
     float *y;
     int64_t H, W, Ho, Wo;
     int max, global;
+    int max2; /* a 2x2 stride-2 max pool without padding or dilation */
 };
 
 static void ox_pool_body(void *ctx, size_t begin, size_t end, int thread)
@@ -1145,8 +1146,34 @@ static void ox_pool_body(void *ctx, size_t begin, size_t end, int thread)
             }
             continue;
         }
+        /* The 2x2 stride-2 max pool of U^2-Net and IS-Net: windows wholly
+         * inside the input without the bounds tests (the same maximum, NaN
+         * kept); the ceil-mode edge goes through the general loop below. */
+        int64_t fy = 0, fx = 0;
+        if (c->max2) {
+            fy = c->Ho < c->H / 2 ? c->Ho : c->H / 2;
+            fx = c->Wo < c->W / 2 ? c->Wo : c->W / 2;
+            for (int64_t oy = 0; oy < fy; oy++) {
+                const float *restrict r0 = x + 2 * oy * c->W, *restrict r1 = r0 + c->W;
+                float *restrict yr = y + oy * c->Wo;
+                for (int64_t ox = 0; ox < fx; ox++) {
+                    float t[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                    float u0 = t[1] > t[0] ? t[1] : t[0], u1 = t[3] > t[2] ? t[3] : t[2];
+                    float v = u1 > u0 ? u1 : u0;
+                    /* Branch-free unless a NaN: then the general rule's (the last NaN). */
+                    if (__builtin_expect(t[0] != t[0] || t[1] != t[1] || t[2] != t[2] ||
+                                             t[3] != t[3],
+                                         0)) {
+                        v = -INFINITY;
+                        for (int k = 0; k < 4; k++)
+                            v = t[k] > v || isnan(t[k]) ? t[k] : v;
+                    }
+                    yr[ox] = v;
+                }
+            }
+        }
         for (int64_t oy = 0; oy < c->Ho; oy++)
-            for (int64_t ox = 0; ox < c->Wo; ox++) {
+            for (int64_t ox = oy < fy ? fx : 0; ox < c->Wo; ox++) {
                 int64_t y0 = oy * a->strides[0] - a->epads[0];
                 int64_t x0 = ox * a->strides[1] - a->epads[1];
                 float v = c->max ? -INFINITY : 0.0f;
@@ -1193,7 +1220,12 @@ static int ox_pool_exec(ox_model *m, ox_node *n, struct ln_error *err)
                             y->shape[2],
                             y->shape[3],
                             strstr(n->op->name, "Max") != NULL,
-                            !strncmp(n->op->name, "Global", 6)};
+                            !strncmp(n->op->name, "Global", 6),
+                            0};
+    const struct ln__ox_attrs *a = &n->a;
+    c.max2 = c.max && !c.global && a->kernel[0] == 2 && a->kernel[1] == 2 &&
+             a->strides[0] == 2 && a->strides[1] == 2 && a->dil[0] == 1 && a->dil[1] == 1 &&
+             a->epads[0] == 0 && a->epads[1] == 0;
     ln_parallel_for((size_t)(x->shape[0] * x->shape[1]), 1, ox_pool_body, &c);
     return 0;
 }
