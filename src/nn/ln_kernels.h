@@ -40,6 +40,7 @@
 #define ln__exp_span LN__K(ln__exp_span)
 #define ln__ox_gemm LN__K(ln__ox_gemm)
 #define ln__ox_gemm_cols LN__K(ln__ox_gemm_cols)
+#define ln__ox_gemm_taps LN__K(ln__ox_gemm_taps)
 #define ln_triposr_encode_image LN__K(ln_triposr_encode_image)
 #define ln_triposr_backbone LN__K(ln_triposr_backbone)
 #define ln_triposr_upsample LN__K(ln_triposr_upsample)

@@ -26,6 +26,7 @@ struct ln__kernels {
     __typeof__(ln__exp_span) *exp_span;
     __typeof__(ln__ox_gemm) *ox_gemm;
     __typeof__(ln__ox_gemm_cols) *ox_gemm_cols;
+    __typeof__(ln__ox_gemm_taps) *ox_gemm_taps;
     __typeof__(ln_triposr_encode_image) *encode_image;
     __typeof__(ln_triposr_backbone) *backbone;
     __typeof__(ln_triposr_upsample) *upsample;

@@ -22,6 +22,7 @@ const struct ln__kernels ln__kernel_table = {
     .exp_span = ln__exp_span,
     .ox_gemm = ln__ox_gemm,
     .ox_gemm_cols = ln__ox_gemm_cols,
+    .ox_gemm_taps = ln__ox_gemm_taps,
     .encode_image = ln_triposr_encode_image,
     .backbone = ln_triposr_backbone,
     .upsample = ln_triposr_upsample,

@@ -13,6 +13,7 @@
 
 #include "ln_onnx_gemm.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "ln_nn_ops.h"
@@ -27,7 +28,8 @@
 
 LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
                         const float *restrict a, size_t lda, const float *restrict b, size_t ldb,
-                        const float *restrict bias, int relu, float *restrict y, size_t ldy)
+                        const int32_t *restrict boff, const float *restrict bias, int relu,
+                        float *restrict y, size_t ldy)
 {
     __m512 acc[OX_MR][OX_NV];
     __mmask16 mk[OX_NV];
@@ -42,7 +44,7 @@ LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
         for (int v = 0; v < OX_NV; v++)
             acc[r][v] = _mm512_set1_ps(bias ? bias[r] : 0.0f);
     for (size_t k = 0; k < K; k++) {
-        const float *bk = b + k * ldb;
+        const float *bk = boff ? b + boff[k] : b + k * ldb;
         __m512 bv[OX_NV];
         #pragma GCC unroll 8
         for (int v = 0; v < OX_NV; v++)
@@ -78,7 +80,8 @@ LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
 
 LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
                         const float *restrict a, size_t lda, const float *restrict b, size_t ldb,
-                        const float *restrict bias, int relu, float *restrict y, size_t ldy)
+                        const int32_t *restrict boff, const float *restrict bias, int relu,
+                        float *restrict y, size_t ldy)
 {
     __m256 acc[OX_MR][OX_NV];
     __m256i mk[OX_NV];
@@ -94,7 +97,7 @@ LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
         for (int v = 0; v < OX_NV; v++)
             acc[r][v] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
     for (size_t k = 0; k < K; k++) {
-        const float *bk = b + k * ldb;
+        const float *bk = boff ? b + boff[k] : b + k * ldb;
         __m256 bv[OX_NV];
         #pragma GCC unroll 8
         for (int v = 0; v < OX_NV; v++)
@@ -140,7 +143,8 @@ LN__INLINE ln__v4f ox_load4(const float *p, size_t n)
 
 LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
                         const float *restrict a, size_t lda, const float *restrict b, size_t ldb,
-                        const float *restrict bias, int relu, float *restrict y, size_t ldy)
+                        const int32_t *restrict boff, const float *restrict bias, int relu,
+                        float *restrict y, size_t ldy)
 {
     ln__v4f acc[OX_MR][OX_NV];
     size_t left[OX_NV];
@@ -155,7 +159,7 @@ LN__INLINE void ox_tile(const int rows, const int full, size_t n_cols, size_t K,
             acc[r][v] = (ln__v4f){s, s, s, s};
     }
     for (size_t k = 0; k < K; k++) {
-        const float *bk = b + k * ldb;
+        const float *bk = boff ? b + boff[k] : b + k * ldb;
         ln__v4f bv[OX_NV];
         #pragma GCC unroll 8
         for (int v = 0; v < OX_NV; v++) {
@@ -203,34 +207,71 @@ size_t ln__ox_gemm_cols(void)
 #define OX_ROWS_CASE(R)                                                                            \
     case R:                                                                                        \
         if (nc == OX_NR)                                                                           \
-            ox_tile(R, 1, nc, K, ar, lda, b + p0, ldb, br, relu, y + r0 * ldy + p0, ldy);          \
+            ox_tile(R, 1, nc, K, ar, lda, b + p0, ldb, boff, br, relu, yt, ldt);                   \
         else                                                                                       \
-            ox_tile(R, 0, nc, K, ar, lda, b + p0, ldb, br, relu, y + r0 * ldy + p0, ldy);          \
+            ox_tile(R, 0, nc, K, ar, lda, b + p0, ldb, boff, br, relu, yt, ldt);                   \
         break;
+
+#if OX_MR > 6
+#define OX_ROWS_CASES_HI OX_ROWS_CASE(8) OX_ROWS_CASE(7) OX_ROWS_CASE(6) OX_ROWS_CASE(5)
+#elif OX_MR > 4
+#define OX_ROWS_CASES_HI OX_ROWS_CASE(6) OX_ROWS_CASE(5)
+#else
+#define OX_ROWS_CASES_HI
+#endif
+#define OX_ROWS_CASES                                                                              \
+    OX_ROWS_CASES_HI OX_ROWS_CASE(4) OX_ROWS_CASE(3) OX_ROWS_CASE(2) OX_ROWS_CASE(1)
 
 void ln__ox_gemm(size_t rows, size_t cols, size_t K, const float *a, size_t lda, const float *b,
                  size_t ldb, const float *bias, int relu, float *y, size_t ldy)
 {
+    const int32_t *boff = NULL;
     for (size_t r0 = 0; r0 < rows; r0 += OX_MR) {
         const size_t nr = rows - r0 < OX_MR ? rows - r0 : OX_MR;
         const float *ar = a + r0 * lda, *br = bias ? bias + r0 : NULL;
         for (size_t p0 = 0; p0 < cols; p0 += OX_NR) {
             const size_t nc = cols - p0 < OX_NR ? cols - p0 : OX_NR;
+            float *yt = y + r0 * ldy + p0;
+            const size_t ldt = ldy;
             switch (nr) {
-#if OX_MR > 6
-                OX_ROWS_CASE(8)
-                OX_ROWS_CASE(7)
-#endif
-#if OX_MR > 4
-                OX_ROWS_CASE(6)
-                OX_ROWS_CASE(5)
-#endif
-                OX_ROWS_CASE(4)
-                OX_ROWS_CASE(3)
-                OX_ROWS_CASE(2)
-                OX_ROWS_CASE(1)
+                OX_ROWS_CASES
             default:
                 break;
+            }
+        }
+    }
+}
+
+void ln__ox_gemm_taps(size_t rows, size_t n_pos, size_t K, const float *a, size_t lda,
+                      const float *b, const int32_t *boff, const float *bias, int relu, float *y,
+                      size_t ldy, size_t grid_w, size_t out_w)
+{
+    const size_t ldb = 0;
+    _Alignas(64) float tile[OX_MR * OX_NR];
+    for (size_t r0 = 0; r0 < rows; r0 += OX_MR) {
+        const size_t nr = rows - r0 < OX_MR ? rows - r0 : OX_MR;
+        const float *ar = a + r0 * lda, *br = bias ? bias + r0 : NULL;
+        for (size_t p0 = 0; p0 < n_pos; p0 += OX_NR) {
+            const size_t nc = n_pos - p0 < OX_NR ? n_pos - p0 : OX_NR;
+            float *yt = tile;
+            const size_t ldt = OX_NR;
+            switch (nr) {
+                OX_ROWS_CASES
+            default:
+                break;
+            }
+            /* Positions p0 .. p0 + nc of the grid, row by row of the output:
+             * columns past out_w are the kernel's overhang, not outputs. */
+            for (size_t q = p0; q < p0 + nc;) {
+                size_t gy = q / grid_w, gx = q % grid_w;
+                size_t run = grid_w - gx < p0 + nc - q ? grid_w - gx : p0 + nc - q;
+                if (gx < out_w) {
+                    size_t n = out_w - gx < run ? out_w - gx : run;
+                    for (size_t r = 0; r < nr; r++)
+                        memcpy(y + (r0 + r) * ldy + gy * out_w + gx, tile + r * OX_NR + (q - p0),
+                               n * sizeof(float));
+                }
+                q += run;
             }
         }
     }

@@ -19,6 +19,7 @@
 #define LN_ONNX_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ln_kernels.h"
 
@@ -27,6 +28,16 @@
  * NULL (zero). */
 void ln__ox_gemm(size_t rows, size_t cols, size_t K, const float *a, size_t lda, const float *b,
                  size_t ldb, const float *bias, int relu, float *y, size_t ldy);
+
+/* The same product with X's rows at offsets into one array: X[k][q] =
+ * b[boff[k] + q] for the positions q < n_pos of a grid grid_w wide, whose
+ * columns from out_w on are not outputs: position q is stored at
+ * y[r ldy + (q / grid_w) out_w + q % grid_w] when q % grid_w < out_w. For
+ * a stride-1 convolution over a zero-padded copy of the input (grid_w its
+ * padded width), the taps are offsets and no im2col is needed. */
+void ln__ox_gemm_taps(size_t rows, size_t n_pos, size_t K, const float *a, size_t lda,
+                      const float *b, const int32_t *boff, const float *bias, int relu, float *y,
+                      size_t ldy, size_t grid_w, size_t out_w);
 
 /* The kernel's tile width in columns: blocks of a multiple of it leave
  * no partial tile but the image's last. */

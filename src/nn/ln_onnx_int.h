@@ -140,10 +140,12 @@ struct ln_onnx {
  * of memory: folded constants, activations and scratch. For the fuzzer. */
 void ln__ox_set_mem_limit(struct ln_onnx *m, size_t bytes);
 
-/* Runs convolutions through cblas_sgemm (on) or the runtime's own product
- * ln__ox_gemm (off, the default unless LN_ONNX_CONV=blas), for every
- * model of the process; for tests and comparisons, before any run. */
-void ln__ox_set_conv_blas(int on);
+/* How convolutions run, for every model of the process: our product with
+ * the implicit path where it fits (the default), cblas_sgemm on im2col
+ * blocks (LN_ONNX_CONV=blas), or our product on im2col blocks only
+ * (LN_ONNX_CONV=im2col). For tests and comparisons, before any run. */
+enum { LN__OX_CONV_OURS, LN__OX_CONV_BLAS, LN__OX_CONV_IM2COL };
+void ln__ox_set_conv_path(int path);
 
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);

@@ -798,22 +798,53 @@ static int ox_conv_infer(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
-/* Convolutions through cblas_sgemm instead of ln__ox_gemm (tests and
- * comparisons; LN_ONNX_CONV=blas). */
-static int ox_conv_blas = -1;
+/* How convolutions run (ln__ox_set_conv_path; LN_ONNX_CONV=blas|im2col
+ * for comparisons): -1 not yet read from the environment. */
+static int ox_conv_path = -1;
 
-void ln__ox_set_conv_blas(int on)
+void ln__ox_set_conv_path(int path)
 {
-    ox_conv_blas = on;
+    ox_conv_path = path;
+}
+
+static int ox_get_conv_path(void)
+{
+    if (ox_conv_path < 0) {
+        const char *e = getenv("LN_ONNX_CONV");
+        ox_conv_path = !e                      ? LN__OX_CONV_OURS
+                       : !strcmp(e, "blas")   ? LN__OX_CONV_BLAS
+                       : !strcmp(e, "im2col") ? LN__OX_CONV_IM2COL
+                                              : LN__OX_CONV_OURS;
+    }
+    return ox_conv_path;
 }
 
 static int ox_use_blas(void)
 {
-    if (ox_conv_blas < 0) {
-        const char *e = getenv("LN_ONNX_CONV");
-        ox_conv_blas = e && !strcmp(e, "blas");
-    }
-    return ox_conv_blas;
+    return ox_get_conv_path() == LN__OX_CONV_BLAS;
+}
+
+/* Output rows per band of the implicit path, or 0 where the convolution
+ * takes im2col. The implicit path (stride 1, a kernel larger than 1x1)
+ * copies a band of input rows with their zero padding, about 1 MiB, and
+ * reads each tap as an offset into it (ln__ox_gemm_taps); the kernel's
+ * overhang past each output row, (kw - 1) dilation columns of the padded
+ * width, is computed and dropped, so the path is taken only where that is
+ * at most an eighth of the row. Fixed by the shapes. */
+static int64_t ox_conv_band(const ox_node *n, int64_t cg, int64_t W, int64_t kh, int64_t kw,
+                            int64_t Ho, int64_t Wo)
+{
+    const struct ln__ox_attrs *a = &n->a;
+    if (ox_get_conv_path() != LN__OX_CONV_OURS || a->strides[0] != 1 || a->strides[1] != 1 ||
+        (kh == 1 && kw == 1))
+        return 0;
+    int64_t wp = W + a->epads[1] + a->epads[3], halo = (kh - 1) * a->dil[0];
+    if (8 * (wp - Wo) > Wo || cg * wp > ((int64_t)1 << 18))
+        return 0;
+    int64_t rows = ((int64_t)1 << 18) / (cg * wp) - halo;
+    if (rows < 2)
+        return 0;
+    return rows < Ho ? rows : Ho;
 }
 
 /* Output columns per block: about 1 MiB of im2col scratch, a multiple of
@@ -840,6 +871,14 @@ static size_t ox_conv_scratch(ox_model *m, const ox_node *n)
                    : s;
     size_t k_rows = (size_t)(w->shape[1] * w->shape[2] * w->shape[3]);
     size_t hw = ox_prod(y->shape, 2, 4);
+    int64_t band = ox_conv_band(n, w->shape[1], x->shape[3], w->shape[2], w->shape[3],
+                                y->shape[2], y->shape[3]);
+    if (band > 0) {
+        /* The band (under 2^18 floats) and the K tap offsets. */
+        const struct ln__ox_attrs *a = &n->a;
+        int64_t rows = band + (w->shape[2] - 1) * a->dil[0];
+        return (size_t)(w->shape[1] * rows * (x->shape[3] + a->epads[1] + a->epads[3])) + k_rows;
+    }
     return ln_size_mul(k_rows, ox_conv_block(k_rows, hw), &s) < 0 ? SIZE_MAX : s;
 }
 
@@ -958,6 +997,56 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* The implicit path: blocks are bands of c->blk output rows. */
+static void ox_conv_band_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ox_conv_ctx *c = ctx;
+    const struct ln__ox_attrs *a = &c->n->a;
+    int64_t cg = c->C / c->G, mg = c->M / c->G;
+    int64_t K = cg * c->kh * c->kw;
+    int64_t pt = a->epads[0], pl = a->epads[1], pr = a->epads[3];
+    int64_t wp = c->W + pl + pr, halo = (c->kh - 1) * a->dil[0];
+    float *band = c->scratch + (size_t)thread * c->scratch_floats;
+    for (size_t it = begin; it < end; it++) {
+        size_t piece = it % c->m_pieces, item = it / c->m_pieces;
+        int64_t m0 = (int64_t)piece * mg / (int64_t)c->m_pieces;
+        int64_t m1 = (int64_t)(piece + 1) * mg / (int64_t)c->m_pieces;
+        size_t blk_i = item % c->n_blk;
+        int64_t g = (int64_t)(item / c->n_blk % (size_t)c->G);
+        int64_t nb = (int64_t)(item / c->n_blk / (size_t)c->G);
+        int64_t oy0 = (int64_t)(blk_i * c->blk);
+        int64_t oy1 = oy0 + (int64_t)c->blk < c->Ho ? oy0 + (int64_t)c->blk : c->Ho;
+        int64_t rows = oy1 - oy0 + halo;
+        const float *xin = c->x + (size_t)(nb * c->C + g * cg) * (size_t)(c->H * c->W);
+        for (int64_t ci = 0; ci < cg; ci++)
+            for (int64_t j = 0; j < rows; j++) {
+                float *d = band + (size_t)((ci * rows + j) * wp);
+                int64_t iy = oy0 - pt + j;
+                if (iy < 0 || iy >= c->H) {
+                    memset(d, 0, (size_t)wp * sizeof *d);
+                    continue;
+                }
+                memset(d, 0, (size_t)pl * sizeof *d);
+                memcpy(d + pl, xin + (size_t)(ci * c->H + iy) * (size_t)c->W,
+                       (size_t)c->W * sizeof *d);
+                memset(d + pl + c->W, 0, (size_t)pr * sizeof *d);
+            }
+        /* Written as int32_t into the float scratch past the band: that
+         * memory is only ever read as int32_t. */
+        int32_t *boff = (int32_t *)(band + (size_t)(cg * rows * wp));
+        for (int64_t ci = 0; ci < cg; ci++)
+            for (int64_t ki = 0; ki < c->kh; ki++)
+                for (int64_t kj = 0; kj < c->kw; kj++)
+                    boff[(ci * c->kh + ki) * c->kw + kj] =
+                        (int32_t)((ci * rows + ki * a->dil[0]) * wp + kj * a->dil[1]);
+        size_t n_pos = (size_t)((oy1 - oy0 - 1) * wp + c->Wo);
+        float *yout = c->y + (size_t)(nb * c->M + g * mg + m0) * c->hw + (size_t)(oy0 * c->Wo);
+        ln__ox_gemm_taps((size_t)(m1 - m0), n_pos, (size_t)K, c->w + (size_t)((g * mg + m0) * K),
+                         (size_t)K, band, boff, c->b ? c->b + g * mg + m0 : NULL, c->relu, yout,
+                         c->hw, (size_t)wp, (size_t)c->Wo);
+    }
+}
+
 static void ox_convt_body(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct ox_conv_ctx *c = ctx;
@@ -1040,13 +1129,20 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
     c.direct = c.kh == 1 && c.kw == 1 && a->strides[0] == 1 && a->strides[1] == 1 &&
                a->epads[0] == 0 && a->epads[1] == 0 && a->epads[2] == 0 && a->epads[3] == 0;
     size_t k_rows = (size_t)(c.C / c.G * c.kh * c.kw);
-    c.blk = ox_conv_block(k_rows, c.hw);
-    c.n_blk = (c.hw + c.blk - 1) / c.blk;
+    int64_t band = ox_conv_band(n, c.C / c.G, c.W, c.kh, c.kw, c.Ho, c.Wo);
+    if (band > 0) {
+        c.blk = (size_t)band;
+        c.n_blk = (size_t)((c.Ho + band - 1) / band);
+    } else {
+        c.blk = ox_conv_block(k_rows, c.hw);
+        c.n_blk = (c.hw + c.blk - 1) / c.blk;
+    }
     /* A small image in few blocks would leave threads idle: its output
      * channels are cut into four pieces, each redoing the block's im2col
      * (1/M of the product's work). Fixed by the shapes, like the blocks. */
     c.m_pieces = (size_t)(c.N * c.G) * c.n_blk < 4 && c.M / c.G >= 64 ? 4 : 1;
-    ln_parallel_for((size_t)(c.N * c.G) * c.n_blk * c.m_pieces, 1, ox_conv_body, &c);
+    ln_parallel_for((size_t)(c.N * c.G) * c.n_blk * c.m_pieces, 1,
+                    band > 0 ? ox_conv_band_body : ox_conv_body, &c);
     return 0;
 }
 
