@@ -826,11 +826,13 @@ static int ox_use_blas(void)
 
 /* Output rows per band of the implicit path, or 0 where the convolution
  * takes im2col. The implicit path (stride 1, a kernel larger than 1x1)
- * copies a band of input rows with their zero padding, about 1 MiB, and
- * reads each tap as an offset into it (ln__ox_gemm_taps); the kernel's
- * overhang past each output row, (kw - 1) dilation columns of the padded
- * width, is computed and dropped, so the path is taken only where that is
- * at most an eighth of the row. Fixed by the shapes. */
+ * copies a band of input rows with their zero padding, about 1 MiB (at
+ * least one output row's worth, at most 4 MiB), and reads each tap as an
+ * offset into it (ln__ox_gemm_taps). What it computes and drops, the
+ * kernel's overhang past each output row ((kw - 1) dilation columns of
+ * the padded width) and the last tile's unused columns, must be at most
+ * an eighth of the work, else im2col (whose blocks span rows) is faster.
+ * Fixed by the shapes and the kernel set. */
 static int64_t ox_conv_band(const ox_node *n, int64_t cg, int64_t W, int64_t kh, int64_t kw,
                             int64_t Ho, int64_t Wo)
 {
@@ -839,12 +841,18 @@ static int64_t ox_conv_band(const ox_node *n, int64_t cg, int64_t W, int64_t kh,
         (kh == 1 && kw == 1))
         return 0;
     int64_t wp = W + a->epads[1] + a->epads[3], halo = (kh - 1) * a->dil[0];
-    if (8 * (wp - Wo) > Wo || cg * wp > ((int64_t)1 << 18))
+    if (cg * wp * (1 + halo) > ((int64_t)1 << 20))
         return 0;
     int64_t rows = ((int64_t)1 << 18) / (cg * wp) - halo;
-    if (rows < 2)
+    if (rows < 1)
+        rows = 1;
+    if (rows > Ho)
+        rows = Ho;
+    int64_t nr = (int64_t)ln__ox_gemm_cols(), n_pos = (rows - 1) * wp + Wo;
+    int64_t computed = (n_pos + nr - 1) / nr * nr;
+    if (8 * (computed - rows * Wo) > computed)
         return 0;
-    return rows < Ho ? rows : Ho;
+    return rows;
 }
 
 /* Output columns per block: about 1 MiB of im2col scratch, a multiple of
