@@ -19,8 +19,12 @@
  *
  * Fusion: a Conv whose output feeds one Relu and nothing else applies the
  * ReLU to each tile before storing it (ln_onnx_gemm.h); the Relu node is
- * skipped and its output value is the convolution's memory, alive until
- * the Relu output's last consumer.
+ * skipped and its output value is the convolution's memory. Likewise an
+ * input of a Concat along its outermost non-unit axis (channels of one
+ * image) that nothing else reads is written by its producer straight into
+ * its slice of the output, and the Concat copies nothing for it. A value
+ * that lives in another's memory extends that one's lifetime: from the
+ * first producer that writes into it to the last consumer of any part.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -708,8 +712,10 @@ static void ln__ox_unplan(struct ln_onnx *m)
     }
     for (size_t i = 0; i < m->n_nodes; i++)
         m->nodes[i].folded = m->nodes[i].fuse_relu = m->nodes[i].fused = 0;
-    for (size_t i = 0; i < m->n_values; i++)
+    for (size_t i = 0; i < m->n_values; i++) {
         m->values[i].alias = 0;
+        m->values[i].alias_off = 0;
+    }
     free(m->arena);
     m->arena = NULL;
     m->arena_bytes = 0;
@@ -768,7 +774,7 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
         size_t n_conf = 0;
         for (size_t j = 0; j < n_placed; j++) {
             const struct ln__ox_value *u = &m->values[placed[j]];
-            if (u->producer <= v->last_use && v->producer <= u->last_use) {
+            if (u->born <= v->last_use && v->born <= u->last_use) {
                 size_t at = n_conf++;
                 while (at > 0 && m->values[conf[at - 1]].offset > u->offset) {
                     conf[at] = conf[at - 1];
@@ -829,6 +835,45 @@ static void ln__ox_fuse(struct ln_onnx *m)
         r->fused = 1;
         m->values[r->out[0]].alias = r->in[0] + 1;
     }
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        struct ln__ox_node *r = &m->nodes[i];
+        if (r->folded || strcmp(r->op->name, "Concat") || r->n_out != 1 || r->out[0] < 0)
+            continue;
+        const struct ln__ox_tensor *y = ln__ox_out(m, r, 0);
+        int64_t axis = r->a.axis < 0 ? r->a.axis + y->ndim : r->a.axis;
+        size_t outer = 1, es = y->dtype == LN__OX_I64 ? 8 : 4, at = 0;
+        for (int64_t d = 0; d < axis; d++)
+            outer *= (size_t)y->shape[d];
+        if (outer != 1)
+            continue;
+        for (int k = 0; k < r->n_in; k++) {
+            long xi = r->in[k];
+            struct ln__ox_value *x = &m->values[xi];
+            size_t bytes = x->t.numel * es;
+            long base = x->alias ? x->alias - 1 : xi;
+            struct ln__ox_value *b = &m->values[base];
+            /* One consumer (this one), made by a node at run time, and not
+             * already inside another value at an offset. */
+            if (x->last_use == 1 && x->producer >= 0 && !x->known && !x->is_input &&
+                !x->alias_off && !b->alias && b->producer >= 0 && !b->known && !b->is_input &&
+                x->t.dtype == y->dtype && bytes) {
+                b->alias = r->out[0] + 1;
+                b->alias_off = at;
+            }
+            at += bytes;
+        }
+    }
+}
+
+/* The value whose own memory holds value v, and v's offset in it. */
+static long ln__ox_root(const struct ln_onnx *m, long v, size_t *off)
+{
+    *off = 0;
+    while (m->values[v].alias) {
+        *off += m->values[v].alias_off;
+        v = m->values[v].alias - 1;
+    }
+    return v;
 }
 
 static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, struct ln_error *err)
@@ -944,10 +989,18 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
     }
     for (size_t i = 0; i < m->n_outputs; i++)
         m->values[m->outputs[i]].last_use = (long)m->n_nodes;
+    for (size_t i = 0; i < m->n_values; i++)
+        m->values[i].born = m->values[i].producer;
     for (size_t i = 0; i < m->n_values; i++) {
         struct ln__ox_value *v = &m->values[i];
-        if (v->alias && v->last_use > m->values[v->alias - 1].last_use)
-            m->values[v->alias - 1].last_use = v->last_use;
+        size_t off;
+        if (!v->alias)
+            continue;
+        struct ln__ox_value *r = &m->values[ln__ox_root(m, (long)i, &off)];
+        if (v->last_use > r->last_use)
+            r->last_use = v->last_use;
+        if (v->producer < r->born)
+            r->born = v->producer;
     }
     if ((rc = ln__ox_place_values(m, err)) < 0)
         return rc;
@@ -967,8 +1020,11 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
             v->t.data = m->arena + v->offset;
     }
     for (size_t i = 0; i < m->n_values; i++)
-        if (m->values[i].alias)
-            m->values[i].t.data = m->values[m->values[i].alias - 1].t.data;
+        if (m->values[i].alias) {
+            size_t off;
+            long r = ln__ox_root(m, (long)i, &off);
+            m->values[i].t.data = (uint8_t *)m->values[r].t.data + off;
+        }
     m->planned = 1;
     return 0;
 }

@@ -47,8 +47,12 @@ struct ln__ox_value {
     void *owned;             /* data this value owns (converted weight, folded result) */
     long producer, last_use; /* node indices; -1 before the first node */
     size_t offset, bytes;    /* place in the arena of a run-time value */
-    long alias;              /* 1 + the value whose memory this one is (a fused ReLU's
-                                output is its convolution's); 0: its own */
+    long alias;              /* 1 + the value whose memory holds this one, at
+                                alias_off bytes (a fused ReLU's output is its
+                                convolution's; a Concat input its slice of the
+                                output); 0: its own */
+    size_t alias_off;
+    long born; /* the first node that writes its memory (planned) */
 };
 
 /* Attributes of every operator, parsed and range-checked at load. */

@@ -589,6 +589,85 @@ static void test_conv_paths(void **state)
     check_conv_paths(256, 40, 60, 21);
 }
 
+/* Values written in place: a convolution with its ReLU fused and another
+ * convolution written straight into their slices of a Concat, the graph
+ * input copied in after them, that Concat itself a slice of an outer one,
+ * and a convolution that is also a graph output (so kept apart). Both
+ * outputs against the plain reference, twice over the same plan. */
+static void test_concat_in_place(void **state)
+{
+    const int64_t H = 9, W = 10, hw = H * W;
+    int64_t xs[4] = {1, 3, H, W};
+    int64_t w1s[4] = {4, 3, 3, 3}, w2s[4] = {5, 3, 1, 1}, w3s[4] = {2, 3, 3, 3};
+    float x[3 * 90], w1[4 * 27], w2[5 * 3], w3[2 * 27], b1[4], b3[2];
+    for (int i = 0; i < 3 * 90; i++)
+        x[i] = frand();
+    for (int i = 0; i < 4 * 27; i++)
+        w1[i] = frand();
+    for (int i = 0; i < 15; i++)
+        w2[i] = frand();
+    for (int i = 0; i < 2 * 27; i++)
+        w3[i] = frand();
+    for (int i = 0; i < 4; i++)
+        b1[i] = frand();
+    b3[0] = frand();
+    b3[1] = frand();
+    struct mb b = {0};
+    mb_input(&b, "x", 4, xs);
+    b.inits[b.n_inits++] = mb_f32("w1", 4, w1s, w1, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("b1", 1, (int64_t[]){4}, b1, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("w2", 4, w2s, w2, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("w3", 4, w3s, w3, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("b3", 1, (int64_t[]){2}, b3, MB_RAW);
+    mb_ints(mb_node(&b, "Conv", "c1", "x,w1,b1", "c1"), "pads", 4, (int64_t[]){1, 1, 1, 1});
+    mb_node(&b, "Relu", "r1", "c1", "r1");
+    mb_node(&b, "Conv", "c2", "x,w2", "c2");
+    mb_int(mb_node(&b, "Concat", "cat1", "r1,c2,x", "cat1"), "axis", 1);
+    mb_ints(mb_node(&b, "Conv", "c3", "x,w3,b3", "c3"), "pads", 4, (int64_t[]){1, 1, 1, 1});
+    mb_int(mb_node(&b, "Concat", "cat2", "c3,cat1", "cat2"), "axis", -3);
+    mb_output(&b, "cat2");
+    mb_output(&b, "c3");
+    struct ln_onnx *m = mb_load(&b);
+    const int64_t s1[2] = {1, 1}, p1[4] = {1, 1, 1, 1}, p0[4] = {0, 0, 0, 0};
+    float want[14 * 90];
+    conv_ref(x, 3, H, W, w3, 2, 3, 3, b3, 1, s1, s1, p1, H, W, want);
+    conv_ref(x, 3, H, W, w1, 4, 3, 3, b1, 1, s1, s1, p1, H, W, want + 2 * hw);
+    for (int64_t i = 2 * hw; i < 6 * hw; i++)
+        want[i] = want[i] > 0.0f ? want[i] : 0.0f;
+    conv_ref(x, 3, H, W, w2, 5, 1, 1, NULL, 1, s1, s1, p0, H, W, want + 6 * hw);
+    memcpy(want + 11 * hw, x, sizeof x);
+    for (int run = 0; run < 2; run++) {
+        struct ln_onnx_tensor in = {x, {1, 3, H, W}, 4}, out[2] = {{0}};
+        struct ln_error err = {0};
+        if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+            fail_msg("run: %s", err.message);
+        assert_int_equal(out[0].shape[1], 14);
+        assert_values(&out[0], want, (size_t)(14 * hw), 1e-5f);
+        assert_values(&out[1], want, (size_t)(2 * hw), 1e-5f);
+        ln_onnx_tensor_free(&out[0]);
+        ln_onnx_tensor_free(&out[1]);
+    }
+    /* Where the plan put them: c1, r1, c2 and cat1 inside cat2, c3 not. */
+    const uint8_t *cat2 = NULL;
+    for (size_t i = 0; i < m->n_values; i++)
+        if (!strcmp(m->values[i].name, "cat2"))
+            cat2 = m->values[i].t.data;
+    assert_non_null(cat2);
+    const char *inside[] = {"c1", "r1", "c2", "cat1"};
+    const size_t at[] = {2 * hw * 4, 2 * hw * 4, 6 * hw * 4, 2 * hw * 4};
+    for (size_t i = 0; i < m->n_values; i++) {
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(m->values[i].name, inside[k]))
+                assert_ptr_equal(m->values[i].t.data, cat2 + at[k]);
+        if (!strcmp(m->values[i].name, "c3")) {
+            const uint8_t *p = m->values[i].t.data;
+            assert_true(p + 2 * hw * 4 <= cat2 || p >= cat2 + 14 * hw * 4);
+        }
+    }
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_conv_transpose(void **state)
 {
     /* [[1,2],[3,4]] through a 2x2 kernel of ones: stride 1 sums the
@@ -1695,7 +1774,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
         cmocka_unit_test(test_conv_gemm),         cmocka_unit_test(test_conv_paths),
-        cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
+        cmocka_unit_test(test_concat_in_place),   cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
         cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
         cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
