@@ -69,7 +69,7 @@ if [ "${LN_BENCH_MATTING:-1}" != 0 ]; then
             $1 == "torch" { torch[$2, $3] = $4 }
             END {
                 printf "  %-6s %-8s %9s %9s %7s\n", "model", "stage", "ours", "PyTorch", "ratio"
-                n = split("load prepare network mask total", st, " ")
+                n = split("load prepare network network-cpu mask total", st, " ")
                 for (m in names)
                     for (i = 1; i <= n; i++) {
                         s = st[i]
