@@ -1,11 +1,12 @@
 /*
  * The convolution product of the ONNX runtime (src/nn/ln_onnx_ops.c):
  * Y = act(bias + W X) for one block of output columns, W the weights as
- * they lie in the model (rows of K floats), X the block's im2col rows (or
- * the input itself for a 1x1 convolution). A register-blocked kernel
- * reads both in place, so neither is copied into panels first as
- * cblas_sgemm does for every call; bias and ReLU are applied while the
- * tile is still in registers. One form per kernel set (ln_kernels.h):
+ * they lie in the model (rows of K floats), X the block's im2col rows, the
+ * input itself for a 1x1 convolution, or (ln__ox_gemm_taps) offsets into a
+ * zero-padded band of input rows. A register-blocked kernel reads both in
+ * place, so neither is copied into panels first as cblas_sgemm does for
+ * every call; bias and ReLU are applied while the tile is still in
+ * registers. One form per kernel set (ln_kernels.h):
  * AVX-512 (8 rows x 48 columns per tile), AVX2 + FMA (6 x 16) and a
  * 4-wide generic-vector form (4 x 8: SSE2 on x86-64, NEON on aarch64).
  *

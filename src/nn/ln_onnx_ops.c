@@ -1,11 +1,14 @@
 /*
  * The ONNX operators: for each, an attribute parser run at load (names
  * already checked against the table at the bottom), a shape function run
- * when planning, and the computation. Convolutions are im2col + OpenBLAS
- * sgemm (single-threaded) on blocks of output columns whose width is fixed
- * by the shapes; element-wise loops split rows in blocks fixed by the
- * shapes too; so every result is the same for any thread count (see
- * src/core/ln_threads.h). Semantics follow the ONNX operator specification
+ * when planning, and the computation. Convolutions run our register-
+ * blocked product (ln_onnx_gemm.h, one form per kernel set) on blocks
+ * fixed by the shapes: bands of output rows over a zero-padded copy of
+ * the input rows for stride 1 (each kernel tap an offset, no im2col), else
+ * blocks of output columns over im2col rows; OpenBLAS on the same im2col
+ * blocks remains as a reference (LN_ONNX_CONV=blas). Element-wise loops
+ * split rows in blocks fixed by the shapes too; so every result is the
+ * same for any thread count (see src/core/ln_threads.h). Semantics follow the ONNX operator specification
  * for the opsets 7 to 21; where it leaves a choice (pooling windows past
  * the edge in ceil mode), PyTorch's, which made the exports.
  */
