@@ -539,7 +539,8 @@ static void test_conv_gemm(void **state)
  * through each way a convolution can run: the implicit path over a
  * padded band of input rows, our product on im2col blocks, and OpenBLAS
  * on im2col blocks. The first two add the same products in the same
- * order, so they agree bit for bit; OpenBLAS sums in its own order. */
+ * order, so they agree bit for bit; OpenBLAS sums in its own order. The
+ * first, again at 2, 3 and 4 threads: the same bits. */
 static void check_conv_paths(int64_t C, int64_t H, int64_t W, int64_t M)
 {
     size_t nx = (size_t)(C * H * W), nw = (size_t)(M * C * 9);
@@ -571,6 +572,26 @@ static void check_conv_paths(int64_t C, int64_t H, int64_t W, int64_t M)
     ln__ox_set_conv_path(LN__OX_CONV_OURS);
     size_t n = (size_t)(M * H * W);
     assert_int_equal(memcmp(y[0].data, y[1].data, n * sizeof(float)), 0);
+    for (int t = 2; t <= 4; t++) {
+        struct mb b = {0};
+        int64_t xs[4] = {1, C, H, W}, ws[4] = {M, C, 3, 3}, bs[1] = {M};
+        mb_input(&b, "x", 4, xs);
+        b.inits[b.n_inits++] = mb_f32("w", 4, ws, w, MB_RAW);
+        b.inits[b.n_inits++] = mb_f32("b", 1, bs, bias, MB_RAW);
+        Onnx__NodeProto *nd = mb_node(&b, "Conv", "conv", "x,w,b", "c");
+        mb_ints(nd, "pads", 4, (int64_t[]){2, 1, 2, 1});
+        mb_ints(nd, "dilations", 2, (int64_t[]){2, 1});
+        mb_node(&b, "Relu", "relu", "c", "y");
+        mb_output(&b, "y");
+        struct ln_onnx *m = mb_load(&b);
+        struct ln_onnx_tensor yt = {0};
+        ln_threads_set(t);
+        run1(m, x, 4, xs, &yt);
+        ln_threads_set(0);
+        assert_int_equal(memcmp(yt.data, y[0].data, n * sizeof(float)), 0);
+        ln_onnx_tensor_free(&yt);
+        ln_onnx_free(m);
+    }
     assert_values(&y[0], y[2].data, n, 1e-4f); /* sums of 216 and 2304 products */
     size_t zeros = 0;
     for (size_t i = 0; i < n; i++)
@@ -584,9 +605,12 @@ static void check_conv_paths(int64_t C, int64_t H, int64_t W, int64_t M)
 static void test_conv_paths(void **state)
 {
     /* One band; then four bands of 12 rows (2^18 floats / (256 x 62) - 4)
-     * with a partial last one, and 21 rows in tiles of 8 or 6. */
+     * with a partial last one, and 21 rows in tiles of 8 or 6; then one
+     * band whose 70 output channels are cut in four pieces (17 + 18 + 17 +
+     * 18) so that four threads have work. */
     check_conv_paths(24, 19, 53, 21);
     check_conv_paths(256, 40, 60, 21);
+    check_conv_paths(256, 12, 60, 70);
 }
 
 /* Values written in place: a convolution with its ReLU fused and another
