@@ -8,9 +8,10 @@
  * blocks of output columns over im2col rows; OpenBLAS on the same im2col
  * blocks remains as a reference (LN_ONNX_CONV=blas). Element-wise loops
  * split rows in blocks fixed by the shapes too; so every result is the
- * same for any thread count (see src/core/ln_threads.h). Semantics follow the ONNX operator specification
- * for the opsets 7 to 21; where it leaves a choice (pooling windows past
- * the edge in ceil mode), PyTorch's, which made the exports.
+ * same for any thread count (see src/core/ln_threads.h). Semantics follow
+ * the ONNX operator specification for the opsets 7 to 21; where it leaves
+ * a choice (pooling windows past the edge in ceil mode), PyTorch's, which
+ * made the exports.
  */
 #include <cblas.h>
 #include <limits.h>
@@ -844,7 +845,9 @@ static int64_t ox_conv_band(const ox_node *n, int64_t cg, int64_t W, int64_t kh,
         (kh == 1 && kw == 1))
         return 0;
     int64_t wp = W + a->epads[1] + a->epads[3], halo = (kh - 1) * a->dil[0];
-    if (cg * wp * (1 + halo) > ((int64_t)1 << 20))
+    /* Each factor capped first: their product cannot overflow. */
+    if (cg > ((int64_t)1 << 20) || wp > ((int64_t)1 << 20) || halo >= ((int64_t)1 << 20) ||
+        cg * wp * (1 + halo) > ((int64_t)1 << 20))
         return 0;
     int64_t rows = ((int64_t)1 << 18) / (cg * wp) - halo;
     if (rows < 1)
@@ -885,7 +888,7 @@ static size_t ox_conv_scratch(ox_model *m, const ox_node *n)
     int64_t band = ox_conv_band(n, w->shape[1], x->shape[3], w->shape[2], w->shape[3],
                                 y->shape[2], y->shape[3]);
     if (band > 0) {
-        /* The band (under 2^18 floats) and the K tap offsets. */
+        /* The band (at most 2^20 floats) and the K tap offsets. */
         const struct ln__ox_attrs *a = &n->a;
         int64_t rows = band + (w->shape[2] - 1) * a->dil[0];
         return (size_t)(w->shape[1] * rows * (x->shape[3] + a->epads[1] + a->epads[3])) + k_rows;
