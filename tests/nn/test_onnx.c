@@ -763,6 +763,25 @@ static void test_pool_ceil(void **state)
     assert_values(&y, want_floor, 4, 0.0f);
     ln_onnx_tensor_free(&y);
     ln_onnx_free(m);
+    /* A NaN in a window wins, inside the input and at the ceil edge; an
+     * infinity is a value like any other. */
+    float xn[25];
+    memcpy(xn, x, sizeof xn);
+    xn[1] = NAN;
+    xn[14] = NAN;
+    xn[12] = INFINITY;
+    xn[20] = -INFINITY;
+    m = pool_model("MaxPool", 2, 2, 1, 0, -1);
+    run1(m, xn, 4, xs, &y);
+    for (int i = 0; i < 9; i++)
+        if (i == 0 || i == 5)
+            assert_true(isnan(y.data[i]));
+        else if (i == 4)
+            assert_true(isinf(y.data[i]) && y.data[i] > 0);
+        else
+            assert_true(y.data[i] == want_max[i]);
+    ln_onnx_tensor_free(&y);
+    ln_onnx_free(m);
     /* Average, ceil_mode: edge windows average what they cover. */
     m = pool_model("AveragePool", 2, 2, 1, 0, 0);
     run1(m, x, 4, xs, &y);
