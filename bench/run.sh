@@ -72,15 +72,15 @@ if [ "${LN_BENCH_MATTING:-1}" != 0 ]; then
             $1 == "ours" && $3 != "threads" { ours[$2, $3] = $4; names[$2] = 1 }
             $1 == "torch" { torch[$2, $3] = $4 }
             END {
-                printf "  %-6s %-8s %9s %9s %7s\n", "model", "stage", "ours", "PyTorch", "ratio"
-                n = split("load prepare network mask total", st, " ")
+                printf "  %-6s %-11s %9s %9s %7s\n", "model", "stage", "ours", "PyTorch", "ratio"
+                n = split("load prepare network network-cpu mask total", st, " ")
                 for (m in names)
                     for (i = 1; i <= n; i++) {
                         s = st[i]
                         if ((m, s) in torch)
-                            printf "  %-6s %-8s %9.3f %9.3f %6.2fx\n", m, s, ours[m, s], torch[m, s], torch[m, s] / ours[m, s]
+                            printf "  %-6s %-11s %9.3f %9.3f %6.2fx\n", m, s, ours[m, s], torch[m, s], torch[m, s] / ours[m, s]
                         else
-                            printf "  %-6s %-8s %9.3f %9s\n", m, s, ours[m, s], "-"
+                            printf "  %-6s %-11s %9.3f %9s\n", m, s, ours[m, s], "-"
                     }
                 print "  (ratio: PyTorch seconds / ours; above 1 means ours is faster)"
             }'

@@ -108,6 +108,24 @@ void ln__exp_span(const float *x, float *y, size_t n)
     ln__k()->exp_span(x, y, n);
 }
 
+void ln__ox_gemm(size_t rows, size_t cols, size_t K, const float *a, size_t lda, const float *b,
+                 size_t ldb, const float *bias, int relu, float *y, size_t ldy)
+{
+    ln__k()->ox_gemm(rows, cols, K, a, lda, b, ldb, bias, relu, y, ldy);
+}
+
+void ln__ox_gemm_taps(size_t rows, size_t n_pos, size_t K, const float *a, size_t lda,
+                      const float *b, const int32_t *boff, const float *bias, int relu, float *y,
+                      size_t ldy, size_t grid_w, size_t out_w)
+{
+    ln__k()->ox_gemm_taps(rows, n_pos, K, a, lda, b, boff, bias, relu, y, ldy, grid_w, out_w);
+}
+
+size_t ln__ox_gemm_cols(void)
+{
+    return ln__k()->ox_gemm_cols();
+}
+
 int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw, float *tokens,
                             const struct ln_triposr_trace *trace, struct ln_error *err)
 {

@@ -7,6 +7,7 @@
 
 #include "ln_kernels.h"
 #include "ln_nn_ops.h"
+#include "ln_onnx_gemm.h"
 #include "ln_triposr.h"
 
 struct ln__kernels {
@@ -23,6 +24,9 @@ struct ln__kernels {
     __typeof__(ln__attention) *attention;
     __typeof__(ln__silu_inplace) *silu_inplace;
     __typeof__(ln__exp_span) *exp_span;
+    __typeof__(ln__ox_gemm) *ox_gemm;
+    __typeof__(ln__ox_gemm_cols) *ox_gemm_cols;
+    __typeof__(ln__ox_gemm_taps) *ox_gemm_taps;
     __typeof__(ln_triposr_encode_image) *encode_image;
     __typeof__(ln_triposr_backbone) *backbone;
     __typeof__(ln_triposr_upsample) *upsample;

@@ -16,6 +16,15 @@
  * lifetime (producer to last consumer) overlaps its own, so a buffer is
  * reused once its last consumer has run. Graph outputs live to the end.
  * A run with the same input shapes reuses the plan.
+ *
+ * Fusion: a Conv whose output feeds one Relu and nothing else applies the
+ * ReLU to each tile before storing it (ln_onnx_gemm.h); the Relu node is
+ * skipped and its output value is the convolution's memory. Likewise an
+ * input of a Concat along its outermost non-unit axis (channels of one
+ * image) that nothing else reads is written by its producer straight into
+ * its slice of the output, and the Concat copies nothing for it. A value
+ * that lives in another's memory extends that one's lifetime: from the
+ * first producer that writes into it to the last consumer of any part.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +35,7 @@
 #include "ln_fs.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
+#include "ln_time.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the ONNX reader reads little-endian raw_data in place"
@@ -690,7 +700,11 @@ static void ln__ox_unplan(struct ln_onnx *m)
         v->t.data = NULL;
     }
     for (size_t i = 0; i < m->n_nodes; i++)
-        m->nodes[i].folded = 0;
+        m->nodes[i].folded = m->nodes[i].fuse_relu = m->nodes[i].fused = 0;
+    for (size_t i = 0; i < m->n_values; i++) {
+        m->values[i].alias = 0;
+        m->values[i].alias_off = 0;
+    }
     free(m->arena);
     m->arena = NULL;
     m->arena_bytes = 0;
@@ -717,7 +731,7 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
     size_t n = 0;
     for (size_t i = 0; i < m->n_values; i++) {
         const struct ln__ox_value *v = &m->values[i];
-        if (!v->known && !v->is_input && v->producer >= 0)
+        if (!v->known && !v->is_input && v->producer >= 0 && !v->alias)
             n++;
     }
     struct ln__ox_place *order = ln_alloc_array(n ? n : 1, sizeof *order, 0, "ONNX plan", err);
@@ -731,7 +745,7 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
     n = 0;
     for (size_t i = 0; i < m->n_values; i++) {
         struct ln__ox_value *v = &m->values[i];
-        if (v->known || v->is_input || v->producer < 0)
+        if (v->known || v->is_input || v->producer < 0 || v->alias)
             continue;
         size_t b = v->t.numel * ln__ox_esize(v->t.dtype);
         v->bytes = (b + LN__OX_ALIGN - 1) / LN__OX_ALIGN * LN__OX_ALIGN;
@@ -749,7 +763,7 @@ static int ln__ox_place_values(struct ln_onnx *m, struct ln_error *err)
         size_t n_conf = 0;
         for (size_t j = 0; j < n_placed; j++) {
             const struct ln__ox_value *u = &m->values[placed[j]];
-            if (u->producer <= v->last_use && v->producer <= u->last_use) {
+            if (u->born <= v->last_use && v->born <= u->last_use) {
                 size_t at = n_conf++;
                 while (at > 0 && m->values[conf[at - 1]].offset > u->offset) {
                     conf[at] = conf[at - 1];
@@ -787,6 +801,68 @@ static int ln__ox_over_limit(const struct ln_onnx *m, size_t bytes, struct ln_er
     return ln_error_set(err, LN_ETOOBIG,
                         "the model needs more than %zu MiB for these input shapes (limit %zu MiB)",
                         bytes >> 20, m->mem_limit >> 20);
+}
+
+/* Marks each Conv whose output has one consumer, a Relu, as applying it
+ * (see DESIGN); last_use holds each value's consumer count here (2 more
+ * for a graph output). */
+static void ln__ox_fuse(struct ln_onnx *m)
+{
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        struct ln__ox_node *r = &m->nodes[i];
+        if (r->folded || strcmp(r->op->name, "Relu") || r->n_in != 1 || r->in[0] < 0 ||
+            r->n_out != 1 || r->out[0] < 0)
+            continue;
+        struct ln__ox_value *cv = &m->values[r->in[0]];
+        if (cv->last_use != 1 || cv->producer < 0 || cv->known || cv->is_input)
+            continue;
+        struct ln__ox_node *c = &m->nodes[cv->producer];
+        if (c->folded || strcmp(c->op->name, "Conv") || c->out[0] != r->in[0] ||
+            ln__ox_out(m, r, 0)->dtype != LN__OX_F32)
+            continue;
+        c->fuse_relu = 1;
+        r->fused = 1;
+        m->values[r->out[0]].alias = r->in[0] + 1;
+    }
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        struct ln__ox_node *r = &m->nodes[i];
+        if (r->folded || strcmp(r->op->name, "Concat") || r->n_out != 1 || r->out[0] < 0)
+            continue;
+        const struct ln__ox_tensor *y = ln__ox_out(m, r, 0);
+        int64_t axis = r->a.axis < 0 ? r->a.axis + y->ndim : r->a.axis;
+        size_t outer = 1, es = y->dtype == LN__OX_I64 ? 8 : 4, at = 0;
+        for (int64_t d = 0; d < axis; d++)
+            outer *= (size_t)y->shape[d];
+        if (outer != 1)
+            continue;
+        for (int k = 0; k < r->n_in; k++) {
+            long xi = r->in[k];
+            struct ln__ox_value *x = &m->values[xi];
+            size_t bytes = x->t.numel * es;
+            long base = x->alias ? x->alias - 1 : xi;
+            struct ln__ox_value *b = &m->values[base];
+            /* One consumer (this one), made by a node at run time, and not
+             * already inside another value at an offset. */
+            if (x->last_use == 1 && x->producer >= 0 && !x->known && !x->is_input &&
+                !x->alias_off && !b->alias && b->producer >= 0 && !b->known && !b->is_input &&
+                x->t.dtype == y->dtype && bytes) {
+                b->alias = r->out[0] + 1;
+                b->alias_off = at;
+            }
+            at += bytes;
+        }
+    }
+}
+
+/* The value whose own memory holds value v, and v's offset in it. */
+static long ln__ox_root(const struct ln_onnx *m, long v, size_t *off)
+{
+    *off = 0;
+    while (m->values[v].alias) {
+        *off += m->values[v].alias_off;
+        v = m->values[v].alias - 1;
+    }
+    return v;
 }
 
 static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, struct ln_error *err)
@@ -880,7 +956,16 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
             return rc;
         }
     }
-    /* Lifetimes of the run-time values. */
+    /* Lifetimes of the run-time values; last_use counts consumers first. */
+    for (size_t i = 0; i < m->n_values; i++)
+        m->values[i].last_use = 0;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        for (int k = 0; !m->nodes[i].folded && k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                m->values[m->nodes[i].in[k]].last_use++;
+    for (size_t i = 0; i < m->n_outputs; i++)
+        m->values[m->outputs[i]].last_use += 2;
+    ln__ox_fuse(m);
     for (size_t i = 0; i < m->n_values; i++)
         m->values[i].last_use = m->values[i].producer;
     for (size_t i = 0; i < m->n_nodes; i++) {
@@ -893,6 +978,19 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
     }
     for (size_t i = 0; i < m->n_outputs; i++)
         m->values[m->outputs[i]].last_use = (long)m->n_nodes;
+    for (size_t i = 0; i < m->n_values; i++)
+        m->values[i].born = m->values[i].producer;
+    for (size_t i = 0; i < m->n_values; i++) {
+        struct ln__ox_value *v = &m->values[i];
+        size_t off;
+        if (!v->alias)
+            continue;
+        struct ln__ox_value *r = &m->values[ln__ox_root(m, (long)i, &off)];
+        if (v->last_use > r->last_use)
+            r->last_use = v->last_use;
+        if (v->producer < r->born)
+            r->born = v->producer;
+    }
     if ((rc = ln__ox_place_values(m, err)) < 0)
         return rc;
     size_t scratch_bytes;
@@ -907,14 +1005,89 @@ static int ln__ox_plan(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, s
         return LN_ENOMEM;
     for (size_t i = 0; i < m->n_values; i++) {
         struct ln__ox_value *v = &m->values[i];
-        if (!v->known && !v->is_input && v->producer >= 0)
+        if (!v->known && !v->is_input && v->producer >= 0 && !v->alias)
             v->t.data = m->arena + v->offset;
     }
+    for (size_t i = 0; i < m->n_values; i++)
+        if (m->values[i].alias) {
+            size_t off;
+            long r = ln__ox_root(m, (long)i, &off);
+            m->values[i].t.data = (uint8_t *)m->values[r].t.data + off;
+        }
     m->planned = 1;
     return 0;
 }
 
 /* ---- running ---------------------------------------------------------- */
+
+/* LN_ONNX_PROFILE=1: after each run, a table on stderr of the time spent
+ * per operator (convolutions per kernel size), for tuning the runtime.
+ * Off, it costs one test per node. */
+#define LN__OX_PROF_ROWS 48
+
+struct ln__ox_prof {
+    char key[32];
+    size_t count;
+    double seconds, flops; /* flops: multiply-adds times 2, for convolutions */
+};
+
+static int ln__ox_profiling(void)
+{
+    static int on = -1; /* racy but idempotent: every thread writes the same */
+    if (on < 0) {
+        const char *e = getenv("LN_ONNX_PROFILE");
+        on = e && *e && strcmp(e, "0") != 0;
+    }
+    return on;
+}
+
+static void ln__ox_prof_add(struct ln__ox_prof *rows, size_t *n_rows, struct ln_onnx *m,
+                            const struct ln__ox_node *n, double seconds)
+{
+    char key[32];
+    const struct ln__ox_tensor *w = n->n_in > 1 ? ln__ox_in(m, n, 1) : NULL;
+    double flops = 0;
+    if (!strncmp(n->op->name, "Conv", 4) && w && w->ndim == 4) {
+        snprintf(key, sizeof key, "%s %lldx%lld", n->op->name, (long long)w->shape[2],
+                 (long long)w->shape[3]);
+        /* Conv: each output sums C/group x kh x kw products; ConvTranspose:
+         * each input pixel spreads to M/group x kh x kw. */
+        const struct ln__ox_tensor *t = n->op->name[4] ? ln__ox_in(m, n, 0) : ln__ox_out(m, n, 0);
+        flops = 2.0 * (double)t->numel * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    } else
+        snprintf(key, sizeof key, "%s", n->op->name);
+    size_t i = 0;
+    while (i < *n_rows && strcmp(rows[i].key, key))
+        i++;
+    if (i == *n_rows) {
+        if (*n_rows == LN__OX_PROF_ROWS)
+            i = LN__OX_PROF_ROWS - 1; /* the last row gathers the rest */
+        else {
+            memset(&rows[i], 0, sizeof rows[i]);
+            snprintf(rows[i].key, sizeof rows[i].key, "%s", key);
+            (*n_rows)++;
+        }
+    }
+    rows[i].count++;
+    rows[i].seconds += seconds;
+    rows[i].flops += flops;
+}
+
+static void ln__ox_prof_print(const struct ln__ox_prof *rows, size_t n_rows)
+{
+    double total = 0;
+    for (size_t i = 0; i < n_rows; i++)
+        total += rows[i].seconds;
+    fprintf(stderr, "ONNX profile (%d threads): %.1f ms\n", ln_threads_get(), total * 1e3);
+    fprintf(stderr, "  %-20s %6s %10s %6s %8s\n", "operator", "count", "ms", "%", "GFLOP/s");
+    for (size_t i = 0; i < n_rows; i++) {
+        fprintf(stderr, "  %-20s %6zu %10.2f %6.1f", rows[i].key, rows[i].count,
+                rows[i].seconds * 1e3, total > 0 ? 100 * rows[i].seconds / total : 0.0);
+        if (rows[i].flops > 0 && rows[i].seconds > 0)
+            fprintf(stderr, " %8.1f", rows[i].flops / rows[i].seconds * 1e-9);
+        fputc('\n', stderr);
+    }
+}
 
 int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n_inputs,
                 struct ln_onnx_tensor *outputs, size_t n_outputs, struct ln_error *err)
@@ -985,15 +1158,23 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
         if (!m->scratch)
             return LN_ENOMEM;
     }
+    int prof = ln__ox_profiling();
+    struct ln__ox_prof prof_rows[LN__OX_PROF_ROWS];
+    size_t n_prof = 0;
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct ln__ox_node *n = &m->nodes[i];
-        if (n->folded)
+        if (n->folded || n->fused)
             continue;
+        double t0 = prof ? ln_time_now() : 0;
         if ((rc = n->op->exec(m, n, err)) < 0) {
             ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
             return rc;
         }
+        if (prof)
+            ln__ox_prof_add(prof_rows, &n_prof, m, n, ln_time_now() - t0);
     }
+    if (prof)
+        ln__ox_prof_print(prof_rows, n_prof);
     for (size_t i = 0; i < n_outputs; i++) {
         const struct ln__ox_tensor *t = &m->values[m->outputs[i]].t;
         float *d = ln_alloc_array(t->numel ? t->numel : 1, sizeof(float), 0, "ONNX output", err);

@@ -26,6 +26,11 @@
  * keeps its plan and arena in the model, so two threads need two models.
  * The work inside a run is split by ln_parallel_for into pieces fixed by
  * the shapes, so results are bit-identical for any thread count.
+ *
+ * Environment, for tuning (bench/README.md): LN_ONNX_PROFILE=1 prints the
+ * time per operator after each run on stderr; LN_ONNX_CONV=blas runs the
+ * convolutions through OpenBLAS and LN_ONNX_CONV=im2col through our
+ * product on im2col blocks only, for comparison with the default.
  */
 #ifndef LN_ONNX_H
 #define LN_ONNX_H

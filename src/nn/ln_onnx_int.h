@@ -47,6 +47,12 @@ struct ln__ox_value {
     void *owned;             /* data this value owns (converted weight, folded result) */
     long producer, last_use; /* node indices; -1 before the first node */
     size_t offset, bytes;    /* place in the arena of a run-time value */
+    long alias;              /* 1 + the value whose memory holds this one, at
+                                alias_off bytes (a fused ReLU's output is its
+                                convolution's; a Concat input its slice of the
+                                output); 0: its own */
+    size_t alias_off;
+    long born; /* the first node that writes its memory (planned) */
 };
 
 /* Attributes of every operator, parsed and range-checked at load. */
@@ -107,6 +113,8 @@ struct ln__ox_node {
     int n_in, n_out;
     long *in, *out; /* value indices; -1 for an omitted optional one */
     int folded;     /* computed when planning */
+    int fuse_relu;  /* a Conv that applies its consumer's ReLU (planned) */
+    int fused;      /* a ReLU done by its producer: skipped when running */
     struct ln__ox_attrs a;
 };
 
@@ -135,6 +143,13 @@ struct ln_onnx {
 /* Refuses (LN_ETOOBIG) input shapes whose plan would take more than bytes
  * of memory: folded constants, activations and scratch. For the fuzzer. */
 void ln__ox_set_mem_limit(struct ln_onnx *m, size_t bytes);
+
+/* How convolutions run, for every model of the process: our product with
+ * the implicit path where it fits (the default), cblas_sgemm on im2col
+ * blocks (LN_ONNX_CONV=blas), or our product on im2col blocks only
+ * (LN_ONNX_CONV=im2col). For tests and comparisons, before any run. */
+enum { LN__OX_CONV_OURS, LN__OX_CONV_BLAS, LN__OX_CONV_IM2COL };
+void ln__ox_set_conv_path(int path);
 
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);

@@ -1,13 +1,17 @@
 /*
  * The ONNX operators: for each, an attribute parser run at load (names
  * already checked against the table at the bottom), a shape function run
- * when planning, and the computation. Convolutions are im2col + OpenBLAS
- * sgemm (single-threaded) on blocks of output columns whose width is fixed
- * by the shapes; element-wise loops split rows in blocks fixed by the
- * shapes too; so every result is the same for any thread count (see
- * src/core/ln_threads.h). Semantics follow the ONNX operator specification
- * for the opsets 7 to 21; where it leaves a choice (pooling windows past
- * the edge in ceil mode), PyTorch's, which made the exports.
+ * when planning, and the computation. Convolutions run our register-
+ * blocked product (ln_onnx_gemm.h, one form per kernel set) on blocks
+ * fixed by the shapes: bands of output rows over a zero-padded copy of
+ * the input rows for stride 1 (each kernel tap an offset, no im2col), else
+ * blocks of output columns over im2col rows; OpenBLAS on the same im2col
+ * blocks remains as a reference (LN_ONNX_CONV=blas). Element-wise loops
+ * split rows in blocks fixed by the shapes too; so every result is the
+ * same for any thread count (see src/core/ln_threads.h). Semantics follow
+ * the ONNX operator specification for the opsets 7 to 21; where it leaves
+ * a choice (pooling windows past the edge in ceil mode), PyTorch's, which
+ * made the exports.
  */
 #include <cblas.h>
 #include <limits.h>
@@ -17,6 +21,7 @@
 
 #include "ln_alloc.h"
 #include "ln_nn_ops.h"
+#include "ln_onnx_gemm.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 
@@ -797,12 +802,73 @@ static int ox_conv_infer(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
-/* Output columns per block: about 1 MiB of im2col scratch, fixed by the
- * shapes (never by the thread count). */
+/* How convolutions run (ln__ox_set_conv_path; LN_ONNX_CONV=blas|im2col
+ * for comparisons): -1 not yet read from the environment. */
+static int ox_conv_path = -1;
+
+void ln__ox_set_conv_path(int path)
+{
+    ox_conv_path = path;
+}
+
+static int ox_get_conv_path(void)
+{
+    if (ox_conv_path < 0) {
+        const char *e = getenv("LN_ONNX_CONV");
+        ox_conv_path = !e                      ? LN__OX_CONV_OURS
+                       : !strcmp(e, "blas")   ? LN__OX_CONV_BLAS
+                       : !strcmp(e, "im2col") ? LN__OX_CONV_IM2COL
+                                              : LN__OX_CONV_OURS;
+    }
+    return ox_conv_path;
+}
+
+static int ox_use_blas(void)
+{
+    return ox_get_conv_path() == LN__OX_CONV_BLAS;
+}
+
+/* Output rows per band of the implicit path, or 0 where the convolution
+ * takes im2col. The implicit path (stride 1, a kernel larger than 1x1)
+ * copies a band of input rows with their zero padding, about 1 MiB (at
+ * least one output row's worth, at most 4 MiB), and reads each tap as an
+ * offset into it (ln__ox_gemm_taps). What it computes and drops, the
+ * kernel's overhang past each output row ((kw - 1) dilation columns of
+ * the padded width) and the last tile's unused columns, must be at most
+ * an eighth of the work, else im2col (whose blocks span rows) is faster.
+ * Fixed by the shapes and the kernel set. */
+static int64_t ox_conv_band(const ox_node *n, int64_t cg, int64_t W, int64_t kh, int64_t kw,
+                            int64_t Ho, int64_t Wo)
+{
+    const struct ln__ox_attrs *a = &n->a;
+    if (ox_get_conv_path() != LN__OX_CONV_OURS || a->strides[0] != 1 || a->strides[1] != 1 ||
+        (kh == 1 && kw == 1))
+        return 0;
+    int64_t wp = W + a->epads[1] + a->epads[3], halo = (kh - 1) * a->dil[0];
+    /* Each factor capped first: their product cannot overflow. */
+    if (cg > ((int64_t)1 << 20) || wp > ((int64_t)1 << 20) || halo >= ((int64_t)1 << 20) ||
+        cg * wp * (1 + halo) > ((int64_t)1 << 20))
+        return 0;
+    int64_t rows = ((int64_t)1 << 18) / (cg * wp) - halo;
+    if (rows < 1)
+        rows = 1;
+    if (rows > Ho)
+        rows = Ho;
+    int64_t nr = (int64_t)ln__ox_gemm_cols(), n_pos = (rows - 1) * wp + Wo;
+    int64_t computed = (n_pos + nr - 1) / nr * nr;
+    if (8 * (computed - rows * Wo) > computed)
+        return 0;
+    return rows;
+}
+
+/* Output columns per block: about 1 MiB of im2col scratch, a multiple of
+ * the product's tile width, fixed by the shapes and the kernel set (never
+ * by the thread count). */
 static size_t ox_conv_block(size_t k_rows, size_t hw)
 {
+    size_t unit = ox_use_blas() ? 64 : ln__ox_gemm_cols();
     size_t blk = ((size_t)1 << 18) / (k_rows ? k_rows : 1);
-    blk = blk < 64 ? 64 : blk / 64 * 64;
+    blk = blk < unit ? unit : blk / unit * unit;
     return blk < hw ? blk : hw;
 }
 
@@ -819,6 +885,14 @@ static size_t ox_conv_scratch(ox_model *m, const ox_node *n)
                    : s;
     size_t k_rows = (size_t)(w->shape[1] * w->shape[2] * w->shape[3]);
     size_t hw = ox_prod(y->shape, 2, 4);
+    int64_t band = ox_conv_band(n, w->shape[1], x->shape[3], w->shape[2], w->shape[3],
+                                y->shape[2], y->shape[3]);
+    if (band > 0) {
+        /* The band (at most 2^20 floats) and the K tap offsets. */
+        const struct ln__ox_attrs *a = &n->a;
+        int64_t rows = band + (w->shape[2] - 1) * a->dil[0];
+        return (size_t)(w->shape[1] * rows * (x->shape[3] + a->epads[1] + a->epads[3])) + k_rows;
+    }
     return ln_size_mul(k_rows, ox_conv_block(k_rows, hw), &s) < 0 ? SIZE_MAX : s;
 }
 
@@ -831,6 +905,8 @@ struct ox_conv_ctx {
     size_t blk, n_blk, hw;
     size_t m_pieces; /* output channels cut into this many pieces per block */
     int direct; /* 1x1, stride 1, no pads: the input is its own im2col */
+    int blas;   /* cblas_sgemm instead of ln__ox_gemm */
+    int relu;   /* a ReLU fused into this convolution (ln__ox_node.fuse_relu) */
 };
 
 /* One row of the im2col matrix: the input pixel under kernel tap (ki, kj)
@@ -913,16 +989,75 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
             bmat = col;
             ldb = (int)cols;
         }
+        if (!c->blas) {
+            ln__ox_gemm((size_t)(m1 - m0), cols, (size_t)K, c->w + (size_t)((g * mg + m0) * K),
+                        (size_t)K, bmat, (size_t)ldb, c->b ? c->b + g * mg + m0 : NULL, c->relu,
+                        yout + (size_t)m0 * c->hw, c->hw);
+            continue;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), (int)cols, (int)K,
                     1.0f, c->w + (size_t)((g * mg + m0) * K), (int)K, bmat, ldb, 0.0f,
                     yout + (size_t)m0 * c->hw, (int)c->hw);
-        if (c->b)
-            for (int64_t o = m0; o < m1; o++) {
-                float bias = c->b[g * mg + o];
-                float *r = yout + (size_t)o * c->hw;
+        for (int64_t o = m0; o < m1; o++) {
+            float bias = c->b ? c->b[g * mg + o] : 0.0f;
+            float *r = yout + (size_t)o * c->hw;
+            if (c->b)
                 for (size_t p = 0; p < cols; p++)
                     r[p] += bias;
+            if (c->relu)
+                for (size_t p = 0; p < cols; p++)
+                    r[p] = r[p] > 0.0f ? r[p] : 0.0f;
+        }
+    }
+}
+
+/* The implicit path: blocks are bands of c->blk output rows. */
+static void ox_conv_band_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct ox_conv_ctx *c = ctx;
+    const struct ln__ox_attrs *a = &c->n->a;
+    int64_t cg = c->C / c->G, mg = c->M / c->G;
+    int64_t K = cg * c->kh * c->kw;
+    int64_t pt = a->epads[0], pl = a->epads[1], pr = a->epads[3];
+    int64_t wp = c->W + pl + pr, halo = (c->kh - 1) * a->dil[0];
+    float *band = c->scratch + (size_t)thread * c->scratch_floats;
+    for (size_t it = begin; it < end; it++) {
+        size_t piece = it % c->m_pieces, item = it / c->m_pieces;
+        int64_t m0 = (int64_t)piece * mg / (int64_t)c->m_pieces;
+        int64_t m1 = (int64_t)(piece + 1) * mg / (int64_t)c->m_pieces;
+        size_t blk_i = item % c->n_blk;
+        int64_t g = (int64_t)(item / c->n_blk % (size_t)c->G);
+        int64_t nb = (int64_t)(item / c->n_blk / (size_t)c->G);
+        int64_t oy0 = (int64_t)(blk_i * c->blk);
+        int64_t oy1 = oy0 + (int64_t)c->blk < c->Ho ? oy0 + (int64_t)c->blk : c->Ho;
+        int64_t rows = oy1 - oy0 + halo;
+        const float *xin = c->x + (size_t)(nb * c->C + g * cg) * (size_t)(c->H * c->W);
+        for (int64_t ci = 0; ci < cg; ci++)
+            for (int64_t j = 0; j < rows; j++) {
+                float *d = band + (size_t)((ci * rows + j) * wp);
+                int64_t iy = oy0 - pt + j;
+                if (iy < 0 || iy >= c->H) {
+                    memset(d, 0, (size_t)wp * sizeof *d);
+                    continue;
+                }
+                memset(d, 0, (size_t)pl * sizeof *d);
+                memcpy(d + pl, xin + (size_t)(ci * c->H + iy) * (size_t)c->W,
+                       (size_t)c->W * sizeof *d);
+                memset(d + pl + c->W, 0, (size_t)pr * sizeof *d);
             }
+        /* Written as int32_t into the float scratch past the band: that
+         * memory is only ever read as int32_t. */
+        int32_t *boff = (int32_t *)(band + (size_t)(cg * rows * wp));
+        for (int64_t ci = 0; ci < cg; ci++)
+            for (int64_t ki = 0; ki < c->kh; ki++)
+                for (int64_t kj = 0; kj < c->kw; kj++)
+                    boff[(ci * c->kh + ki) * c->kw + kj] =
+                        (int32_t)((ci * rows + ki * a->dil[0]) * wp + kj * a->dil[1]);
+        size_t n_pos = (size_t)((oy1 - oy0 - 1) * wp + c->Wo);
+        float *yout = c->y + (size_t)(nb * c->M + g * mg + m0) * c->hw + (size_t)(oy0 * c->Wo);
+        ln__ox_gemm_taps((size_t)(m1 - m0), n_pos, (size_t)K, c->w + (size_t)((g * mg + m0) * K),
+                         (size_t)K, band, boff, c->b ? c->b + g * mg + m0 : NULL, c->relu, yout,
+                         c->hw, (size_t)wp, (size_t)c->Wo);
     }
 }
 
@@ -986,6 +1121,8 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
         .G = n->a.group,
     };
     c.hw = (size_t)(c.Ho * c.Wo);
+    c.blas = ox_use_blas();
+    c.relu = n->fuse_relu;
     if (y->numel == 0)
         return 0;
     if (x->numel == 0 || w->numel == 0) {
@@ -993,6 +1130,8 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
         float *out = y->data;
         for (size_t i = 0; i < y->numel; i++)
             out[i] = c.b ? c.b[i / c.hw % (size_t)c.M] : 0.0f;
+        for (size_t i = 0; c.relu && i < y->numel; i++)
+            out[i] = out[i] > 0.0f ? out[i] : 0.0f;
         return 0;
     }
     ln__blas_single_thread();
@@ -1004,13 +1143,20 @@ static int ox_conv_exec(ox_model *m, ox_node *n, struct ln_error *err)
     c.direct = c.kh == 1 && c.kw == 1 && a->strides[0] == 1 && a->strides[1] == 1 &&
                a->epads[0] == 0 && a->epads[1] == 0 && a->epads[2] == 0 && a->epads[3] == 0;
     size_t k_rows = (size_t)(c.C / c.G * c.kh * c.kw);
-    c.blk = ox_conv_block(k_rows, c.hw);
-    c.n_blk = (c.hw + c.blk - 1) / c.blk;
+    int64_t band = ox_conv_band(n, c.C / c.G, c.W, c.kh, c.kw, c.Ho, c.Wo);
+    if (band > 0) {
+        c.blk = (size_t)band;
+        c.n_blk = (size_t)((c.Ho + band - 1) / band);
+    } else {
+        c.blk = ox_conv_block(k_rows, c.hw);
+        c.n_blk = (c.hw + c.blk - 1) / c.blk;
+    }
     /* A small image in few blocks would leave threads idle: its output
      * channels are cut into four pieces, each redoing the block's im2col
      * (1/M of the product's work). Fixed by the shapes, like the blocks. */
     c.m_pieces = (size_t)(c.N * c.G) * c.n_blk < 4 && c.M / c.G >= 64 ? 4 : 1;
-    ln_parallel_for((size_t)(c.N * c.G) * c.n_blk * c.m_pieces, 1, ox_conv_body, &c);
+    ln_parallel_for((size_t)(c.N * c.G) * c.n_blk * c.m_pieces, 1,
+                    band > 0 ? ox_conv_band_body : ox_conv_body, &c);
     return 0;
 }
 
@@ -1085,6 +1231,7 @@ struct ox_pool_ctx {
     float *y;
     int64_t H, W, Ho, Wo;
     int max, global;
+    int max2; /* a 2x2 stride-2 max pool without padding or dilation */
 };
 
 static void ox_pool_body(void *ctx, size_t begin, size_t end, int thread)
@@ -1109,8 +1256,34 @@ static void ox_pool_body(void *ctx, size_t begin, size_t end, int thread)
             }
             continue;
         }
+        /* The 2x2 stride-2 max pool of U^2-Net and IS-Net: windows wholly
+         * inside the input without the bounds tests (the same maximum, NaN
+         * kept); the ceil-mode edge goes through the general loop below. */
+        int64_t fy = 0, fx = 0;
+        if (c->max2) {
+            fy = c->Ho < c->H / 2 ? c->Ho : c->H / 2;
+            fx = c->Wo < c->W / 2 ? c->Wo : c->W / 2;
+            for (int64_t oy = 0; oy < fy; oy++) {
+                const float *restrict r0 = x + 2 * oy * c->W, *restrict r1 = r0 + c->W;
+                float *restrict yr = y + oy * c->Wo;
+                for (int64_t ox = 0; ox < fx; ox++) {
+                    float t[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                    float u0 = t[1] > t[0] ? t[1] : t[0], u1 = t[3] > t[2] ? t[3] : t[2];
+                    float v = u1 > u0 ? u1 : u0;
+                    /* Branch-free unless a NaN: then the general rule's (the last NaN). */
+                    if (__builtin_expect(t[0] != t[0] || t[1] != t[1] || t[2] != t[2] ||
+                                             t[3] != t[3],
+                                         0)) {
+                        v = -INFINITY;
+                        for (int k = 0; k < 4; k++)
+                            v = t[k] > v || isnan(t[k]) ? t[k] : v;
+                    }
+                    yr[ox] = v;
+                }
+            }
+        }
         for (int64_t oy = 0; oy < c->Ho; oy++)
-            for (int64_t ox = 0; ox < c->Wo; ox++) {
+            for (int64_t ox = oy < fy ? fx : 0; ox < c->Wo; ox++) {
                 int64_t y0 = oy * a->strides[0] - a->epads[0];
                 int64_t x0 = ox * a->strides[1] - a->epads[1];
                 float v = c->max ? -INFINITY : 0.0f;
@@ -1157,7 +1330,12 @@ static int ox_pool_exec(ox_model *m, ox_node *n, struct ln_error *err)
                             y->shape[2],
                             y->shape[3],
                             strstr(n->op->name, "Max") != NULL,
-                            !strncmp(n->op->name, "Global", 6)};
+                            !strncmp(n->op->name, "Global", 6),
+                            0};
+    const struct ln__ox_attrs *a = &n->a;
+    c.max2 = c.max && !c.global && a->kernel[0] == 2 && a->kernel[1] == 2 &&
+             a->strides[0] == 2 && a->strides[1] == 2 && a->dil[0] == 1 && a->dil[1] == 1 &&
+             a->epads[0] == 0 && a->epads[1] == 0;
     ln_parallel_for((size_t)(x->shape[0] * x->shape[1]), 1, ox_pool_body, &c);
     return 0;
 }
@@ -1524,6 +1702,10 @@ static int ox_concat_exec(ox_model *m, ox_node *n, struct ln_error *err)
     for (int k = 0; k < n->n_in; k++) {
         const ox_tensor *t = ln__ox_in(m, n, k);
         size_t chunk = (size_t)t->shape[axis] * inner;
+        if (outer == 1 && t->data == (uint8_t *)y->data + at) {
+            at += chunk; /* written in place by its producer (ln_onnx.c, DESIGN) */
+            continue;
+        }
         for (size_t o = 0; o < outer && chunk; o++)
             memcpy((uint8_t *)y->data + o * row + at, (const uint8_t *)t->data + o * chunk, chunk);
         at += chunk;

@@ -14,6 +14,7 @@
 
 #include "ln_alloc.h"
 #include "ln_onnx.h"
+#include "ln_onnx_gemm.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 #include "ln_weights.h"
@@ -478,6 +479,219 @@ static void test_conv_reference(void **state)
                NULL, 6, 6, (int64_t[]){1, 1});
 }
 
+/* The convolution product against a double-precision sum, for every row
+ * count up to past two tiles, column counts around the tile width
+ * (partial vectors, partial tiles), with and without bias and ReLU, and
+ * strides wider than the rows: each output must be within float rounding
+ * of the sum, and the padding of y around the product untouched. */
+static void test_conv_gemm(void **state)
+{
+    const size_t nr = ln__ox_gemm_cols();
+    assert_true(nr >= 4 && nr % 4 == 0);
+    const size_t col_counts[] = {1, 3, nr - 1, nr, nr + 1, 2 * nr + 5, 3 * nr};
+    const size_t ks[] = {1, 7, 64};
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (size_t rows = 1; rows <= 19; rows++)
+            for (size_t ci = 0; ci < sizeof col_counts / sizeof *col_counts; ci++) {
+                size_t K = ks[ki], cols = col_counts[ci];
+                size_t lda = K + 3, ldb = cols + 5, ldy = cols + 2;
+                float *a = talloc(rows * lda * 4), *b = talloc(K * ldb * 4);
+                float *bias = talloc(rows * 4), *y = talloc(rows * ldy * 4);
+                for (size_t i = 0; i < rows * lda; i++)
+                    a[i] = frand();
+                for (size_t i = 0; i < K * ldb; i++)
+                    b[i] = frand();
+                for (size_t i = 0; i < rows; i++)
+                    bias[i] = frand();
+                for (int variant = 0; variant < 3; variant++) {
+                    const float *bv = variant == 1 ? NULL : bias;
+                    int relu = variant == 2;
+                    for (size_t i = 0; i < rows * ldy; i++)
+                        y[i] = 1234.5f;
+                    ln__ox_gemm(rows, cols, K, a, lda, b, ldb, bv, relu, y, ldy);
+                    for (size_t r = 0; r < rows; r++)
+                        for (size_t p = 0; p < ldy; p++) {
+                            float got = y[r * ldy + p];
+                            if (p >= cols) {
+                                if (got != 1234.5f)
+                                    fail_msg("K %zu rows %zu cols %zu: padding (%zu, %zu) written",
+                                             K, rows, cols, r, p);
+                                continue;
+                            }
+                            double s = bv ? bv[r] : 0.0, mag = fabs(s);
+                            for (size_t k = 0; k < K; k++) {
+                                s += (double)a[r * lda + k] * b[k * ldb + p];
+                                mag += fabs((double)a[r * lda + k] * b[k * ldb + p]);
+                            }
+                            if (relu && s < 0)
+                                s = 0;
+                            if (!(fabs(got - s) <= 1e-6 * (mag + 1.0)))
+                                fail_msg("K %zu rows %zu cols %zu variant %d (%zu, %zu): %.9g, "
+                                         "expected %.9g",
+                                         K, rows, cols, variant, r, p, (double)got, s);
+                        }
+                }
+            }
+    mb_free();
+}
+
+/* One convolution (3x3, dilation 2 down, pads 2 and 1) and its ReLU
+ * through each way a convolution can run: the implicit path over a
+ * padded band of input rows, our product on im2col blocks, and OpenBLAS
+ * on im2col blocks. The first two add the same products in the same
+ * order, so they agree bit for bit; OpenBLAS sums in its own order. The
+ * first, again at 2, 3 and 4 threads: the same bits. */
+static void check_conv_paths(int64_t C, int64_t H, int64_t W, int64_t M)
+{
+    size_t nx = (size_t)(C * H * W), nw = (size_t)(M * C * 9);
+    float *x = talloc(nx * 4), *w = talloc(nw * 4), *bias = talloc((size_t)M * 4);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < nw; i++)
+        w[i] = frand();
+    for (int64_t i = 0; i < M; i++)
+        bias[i] = frand();
+    struct ln_onnx_tensor y[3] = {{0}};
+    const int paths[3] = {LN__OX_CONV_OURS, LN__OX_CONV_IM2COL, LN__OX_CONV_BLAS};
+    for (int path = 0; path < 3; path++) {
+        struct mb b = {0};
+        int64_t xs[4] = {1, C, H, W}, ws[4] = {M, C, 3, 3}, bs[1] = {M};
+        mb_input(&b, "x", 4, xs);
+        b.inits[b.n_inits++] = mb_f32("w", 4, ws, w, MB_RAW);
+        b.inits[b.n_inits++] = mb_f32("b", 1, bs, bias, MB_RAW);
+        Onnx__NodeProto *n = mb_node(&b, "Conv", "conv", "x,w,b", "c");
+        mb_ints(n, "pads", 4, (int64_t[]){2, 1, 2, 1});
+        mb_ints(n, "dilations", 2, (int64_t[]){2, 1});
+        mb_node(&b, "Relu", "relu", "c", "y");
+        mb_output(&b, "y");
+        struct ln_onnx *m = mb_load(&b);
+        ln__ox_set_conv_path(paths[path]);
+        run1(m, x, 4, xs, &y[path]);
+        ln_onnx_free(m);
+    }
+    ln__ox_set_conv_path(LN__OX_CONV_OURS);
+    size_t n = (size_t)(M * H * W);
+    assert_int_equal(memcmp(y[0].data, y[1].data, n * sizeof(float)), 0);
+    for (int t = 2; t <= 4; t++) {
+        struct mb b = {0};
+        int64_t xs[4] = {1, C, H, W}, ws[4] = {M, C, 3, 3}, bs[1] = {M};
+        mb_input(&b, "x", 4, xs);
+        b.inits[b.n_inits++] = mb_f32("w", 4, ws, w, MB_RAW);
+        b.inits[b.n_inits++] = mb_f32("b", 1, bs, bias, MB_RAW);
+        Onnx__NodeProto *nd = mb_node(&b, "Conv", "conv", "x,w,b", "c");
+        mb_ints(nd, "pads", 4, (int64_t[]){2, 1, 2, 1});
+        mb_ints(nd, "dilations", 2, (int64_t[]){2, 1});
+        mb_node(&b, "Relu", "relu", "c", "y");
+        mb_output(&b, "y");
+        struct ln_onnx *m = mb_load(&b);
+        struct ln_onnx_tensor yt = {0};
+        ln_threads_set(t);
+        run1(m, x, 4, xs, &yt);
+        ln_threads_set(0);
+        assert_int_equal(memcmp(yt.data, y[0].data, n * sizeof(float)), 0);
+        ln_onnx_tensor_free(&yt);
+        ln_onnx_free(m);
+    }
+    assert_values(&y[0], y[2].data, n, 1e-4f); /* sums of 216 and 2304 products */
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++)
+        zeros += y[0].data[i] == 0.0f;
+    assert_true(zeros > n / 4 && zeros < 3 * n / 4); /* the ReLU was applied */
+    for (int path = 0; path < 3; path++)
+        ln_onnx_tensor_free(&y[path]);
+    mb_free();
+}
+
+static void test_conv_paths(void **state)
+{
+    /* One band; then four bands of 12 rows (2^18 floats / (256 x 62) - 4)
+     * with a partial last one, and 21 rows in tiles of 8 or 6; then one
+     * band whose 70 output channels are cut in four pieces (17 + 18 + 17 +
+     * 18) so that four threads have work. */
+    check_conv_paths(24, 19, 53, 21);
+    check_conv_paths(256, 40, 60, 21);
+    check_conv_paths(256, 12, 60, 70);
+}
+
+/* Values written in place: a convolution with its ReLU fused and another
+ * convolution written straight into their slices of a Concat, the graph
+ * input copied in after them, that Concat itself a slice of an outer one,
+ * and a convolution that is also a graph output (so kept apart). Both
+ * outputs against the plain reference, twice over the same plan. */
+static void test_concat_in_place(void **state)
+{
+    const int64_t H = 9, W = 10, hw = H * W;
+    int64_t xs[4] = {1, 3, H, W};
+    int64_t w1s[4] = {4, 3, 3, 3}, w2s[4] = {5, 3, 1, 1}, w3s[4] = {2, 3, 3, 3};
+    float x[3 * 90], w1[4 * 27], w2[5 * 3], w3[2 * 27], b1[4], b3[2];
+    for (int i = 0; i < 3 * 90; i++)
+        x[i] = frand();
+    for (int i = 0; i < 4 * 27; i++)
+        w1[i] = frand();
+    for (int i = 0; i < 15; i++)
+        w2[i] = frand();
+    for (int i = 0; i < 2 * 27; i++)
+        w3[i] = frand();
+    for (int i = 0; i < 4; i++)
+        b1[i] = frand();
+    b3[0] = frand();
+    b3[1] = frand();
+    struct mb b = {0};
+    mb_input(&b, "x", 4, xs);
+    b.inits[b.n_inits++] = mb_f32("w1", 4, w1s, w1, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("b1", 1, (int64_t[]){4}, b1, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("w2", 4, w2s, w2, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("w3", 4, w3s, w3, MB_RAW);
+    b.inits[b.n_inits++] = mb_f32("b3", 1, (int64_t[]){2}, b3, MB_RAW);
+    mb_ints(mb_node(&b, "Conv", "c1", "x,w1,b1", "c1"), "pads", 4, (int64_t[]){1, 1, 1, 1});
+    mb_node(&b, "Relu", "r1", "c1", "r1");
+    mb_node(&b, "Conv", "c2", "x,w2", "c2");
+    mb_int(mb_node(&b, "Concat", "cat1", "r1,c2,x", "cat1"), "axis", 1);
+    mb_ints(mb_node(&b, "Conv", "c3", "x,w3,b3", "c3"), "pads", 4, (int64_t[]){1, 1, 1, 1});
+    mb_int(mb_node(&b, "Concat", "cat2", "c3,cat1", "cat2"), "axis", -3);
+    mb_output(&b, "cat2");
+    mb_output(&b, "c3");
+    struct ln_onnx *m = mb_load(&b);
+    const int64_t s1[2] = {1, 1}, p1[4] = {1, 1, 1, 1}, p0[4] = {0, 0, 0, 0};
+    float want[14 * 90];
+    conv_ref(x, 3, H, W, w3, 2, 3, 3, b3, 1, s1, s1, p1, H, W, want);
+    conv_ref(x, 3, H, W, w1, 4, 3, 3, b1, 1, s1, s1, p1, H, W, want + 2 * hw);
+    for (int64_t i = 2 * hw; i < 6 * hw; i++)
+        want[i] = want[i] > 0.0f ? want[i] : 0.0f;
+    conv_ref(x, 3, H, W, w2, 5, 1, 1, NULL, 1, s1, s1, p0, H, W, want + 6 * hw);
+    memcpy(want + 11 * hw, x, sizeof x);
+    for (int run = 0; run < 2; run++) {
+        struct ln_onnx_tensor in = {x, {1, 3, H, W}, 4}, out[2] = {{0}};
+        struct ln_error err = {0};
+        if (ln_onnx_run(m, &in, 1, out, 2, &err) < 0)
+            fail_msg("run: %s", err.message);
+        assert_int_equal(out[0].shape[1], 14);
+        assert_values(&out[0], want, (size_t)(14 * hw), 1e-5f);
+        assert_values(&out[1], want, (size_t)(2 * hw), 1e-5f);
+        ln_onnx_tensor_free(&out[0]);
+        ln_onnx_tensor_free(&out[1]);
+    }
+    /* Where the plan put them: c1, r1, c2 and cat1 inside cat2, c3 not. */
+    const uint8_t *cat2 = NULL;
+    for (size_t i = 0; i < m->n_values; i++)
+        if (!strcmp(m->values[i].name, "cat2"))
+            cat2 = m->values[i].t.data;
+    assert_non_null(cat2);
+    const char *inside[] = {"c1", "r1", "c2", "cat1"};
+    const size_t at[] = {2 * hw * 4, 2 * hw * 4, 6 * hw * 4, 2 * hw * 4};
+    for (size_t i = 0; i < m->n_values; i++) {
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(m->values[i].name, inside[k]))
+                assert_ptr_equal(m->values[i].t.data, cat2 + at[k]);
+        if (!strcmp(m->values[i].name, "c3")) {
+            const uint8_t *p = m->values[i].t.data;
+            assert_true(p + 2 * hw * 4 <= cat2 || p >= cat2 + 14 * hw * 4);
+        }
+    }
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_conv_transpose(void **state)
 {
     /* [[1,2],[3,4]] through a 2x2 kernel of ones: stride 1 sums the
@@ -547,6 +761,25 @@ static void test_pool_ceil(void **state)
     run1(m, x, 4, xs, &y);
     const float want_floor[4] = {6, 8, 16, 18};
     assert_values(&y, want_floor, 4, 0.0f);
+    ln_onnx_tensor_free(&y);
+    ln_onnx_free(m);
+    /* A NaN in a window wins, inside the input and at the ceil edge; an
+     * infinity is a value like any other. */
+    float xn[25];
+    memcpy(xn, x, sizeof xn);
+    xn[1] = NAN;
+    xn[14] = NAN;
+    xn[12] = INFINITY;
+    xn[20] = -INFINITY;
+    m = pool_model("MaxPool", 2, 2, 1, 0, -1);
+    run1(m, xn, 4, xs, &y);
+    for (int i = 0; i < 9; i++)
+        if (i == 0 || i == 5)
+            assert_true(isnan(y.data[i]));
+        else if (i == 4)
+            assert_true(isinf(y.data[i]) && y.data[i] > 0);
+        else
+            assert_true(y.data[i] == want_max[i]);
     ln_onnx_tensor_free(&y);
     ln_onnx_free(m);
     /* Average, ceil_mode: edge windows average what they cover. */
@@ -1583,7 +1816,8 @@ int main(void)
     /* clang-format off: one test a line */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
-        cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
+        cmocka_unit_test(test_conv_gemm),         cmocka_unit_test(test_conv_paths),
+        cmocka_unit_test(test_concat_in_place),   cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
         cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
         cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
