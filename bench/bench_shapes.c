@@ -16,16 +16,15 @@
  * spheres, a box and its hull) and then runs two objects at grid 128; it
  * exits 1 when a check fails. That is the ctest entry bench_shapes_quick.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ln_background.h"
 #include "ln_engine.h"
 #include "ln_export.h"
+#include "ln_file.h"
 #include "ln_threads.h"
 #include "ln_time.h"
 #include "shapes_common.h"
@@ -461,8 +460,9 @@ int main(int argc, char **argv)
     if (cfg.grid < 32 || cfg.grid > 512 || cfg.hull_grid < 32 || cfg.hull_grid > 640 ||
         cfg.size < 64 || cfg.size > 2048)
         return ln__usage();
-    if (cfg.save && mkdir(cfg.save, 0777) < 0 && errno != EEXIST) {
-        perror(cfg.save);
+    struct ln_error derr = {0};
+    if (cfg.save && ln_file_mkdirs(cfg.save, &derr) < 0) {
+        fprintf(stderr, "bench-shapes: %s\n", derr.message);
         return 1;
     }
 
