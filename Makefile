@@ -138,8 +138,10 @@ windows:
 # prefix made in build-win/wine-prefix if missing (about 10 s), then every
 # unit test by ctest, which starts each .exe through cmake/wine-run.sh,
 # tests/e2e/windows_cli.sh (lunar-nova.exe generate against the Linux
-# build's results, hence `build` first) and tests/e2e/windows_serve.sh
-# (lunar-nova.exe serve over HTTP, killed and started again). A machine
+# build's results, hence `build` first), tests/e2e/windows_serve.sh
+# (lunar-nova.exe serve over HTTP, killed and started again) and
+# tests/e2e/windows_service.sh (lunar-nova.exe service under Wine's
+# Service Control Manager). A machine
 # without Wine (or not x86-64) skips it with a SKIPPED line; the first run
 # also cross-builds the libraries into the cache (packaging/windows/deps.sh,
 # about 15 minutes).
@@ -165,7 +167,9 @@ test-windows: build
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_cli.sh build-win/lunar-nova.exe $(BIN); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
-		tests/e2e/windows_serve.sh build-win/lunar-nova.exe $(BIN)
+		tests/e2e/windows_serve.sh build-win/lunar-nova.exe $(BIN); \
+	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
+		tests/e2e/windows_service.sh build-win/lunar-nova.exe $(BIN)
 
 clean:
 	rm -rf build build-arm64 build-asan build-fuzz build-native build-tsan build-win out

@@ -17,6 +17,7 @@ static void ln__usage(FILE *f)
           "       lunar-nova serve [--host 127.0.0.1] [--port 8000] [--outputs outputs] [options]\n"
           "       lunar-nova remove-bg IMAGE -o OUT.png [--bg-model NAME|PATH] [--mask-only]\n"
           "       lunar-nova models list | pull NAME | verify NAME\n"
+          "       lunar-nova service install [serve options] | uninstall   (Windows)\n"
           "       lunar-nova --help | --version\n"
           "\n"
           "Turns a photo or drawing of an object, or several views of it, into a\n"
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
         return ln_app_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "remove-bg") == 0)
         return ln_app_remove_bg(argc - 1, argv + 1);
+    if (strcmp(cmd, "service") == 0)
+        return ln_app_service(argc - 1, argv + 1);
     fprintf(stderr, "lunar-nova: unknown command '%s' (try --help)\n", cmd);
     return LN_EXIT_USAGE;
 }

@@ -108,4 +108,24 @@ const char *ln_stop_wait(void);
 void ln_stop_request(const char *reason);
 void ln_stop_done(void);
 
+/* Windows services (the Service Control Manager); elsewhere each answers
+ * LN_EINVAL ("Windows services are Windows's: use the systemd unit").
+ * ln_service_install registers `name` (display name `display`) to start
+ * automatically at boot as LocalSystem with this program's own path and
+ * `args` (one UTF-8 command-line string, already quoted as Windows
+ * expects); LN_EINVAL when a service of that name exists. Needs an
+ * administrator (LN_EIO with the system's reason otherwise).
+ * ln_service_uninstall stops the service if it runs and removes it;
+ * LN_ENOTFOUND when there is none.
+ * ln_service_run hands the calling thread to the Service Control Manager
+ * and runs fn(argc, argv) on the service's thread, reporting it running,
+ * then stopped with fn's result; a stop or shutdown control becomes
+ * ln_stop_request("service stop"). Returns fn's result, or LN_EINVAL when
+ * the process was not started by the Service Control Manager. */
+int ln_service_install(const char *name, const char *display, const char *args,
+                       struct ln_error *err);
+int ln_service_uninstall(const char *name, struct ln_error *err);
+int ln_service_run(const char *name, int (*fn)(int argc, char **argv), int argc, char **argv,
+                   struct ln_error *err);
+
 #endif

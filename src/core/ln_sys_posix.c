@@ -237,3 +237,32 @@ void ln_stop_request(const char *reason)
 }
 
 void ln_stop_done(void) {}
+
+/* ---- Windows services: none here ---- */
+
+static int ln__no_services(struct ln_error *err)
+{
+    return ln_error_set(err, LN_EINVAL,
+                        "Windows services exist only on Windows: here, use the systemd unit "
+                        "(docs/operations/README.md)");
+}
+
+int ln_service_install(const char *name, const char *display, const char *args,
+                       struct ln_error *err)
+{
+    (void)name, (void)display, (void)args;
+    return ln__no_services(err);
+}
+
+int ln_service_uninstall(const char *name, struct ln_error *err)
+{
+    (void)name;
+    return ln__no_services(err);
+}
+
+int ln_service_run(const char *name, int (*fn)(int argc, char **argv), int argc, char **argv,
+                   struct ln_error *err)
+{
+    (void)name, (void)fn, (void)argc, (void)argv;
+    return ln__no_services(err);
+}

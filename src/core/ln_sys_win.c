@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "ln_time.h"
 
@@ -288,4 +289,182 @@ void ln_stop_done(void)
 {
     if (ln__done_event)
         SetEvent(ln__done_event);
+}
+
+/* ---- Windows services ---------------------------------------------------- */
+
+/* UTF-8 to a new UTF-16 string (NULL when not valid UTF-8). */
+static wchar_t *ln__svc_wide(const char *s)
+{
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+    if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+static int ln__svc_error(struct ln_error *err, const char *what, const char *name)
+{
+    DWORD code = GetLastError();
+    char msg[256];
+    ln_sys_strerror((long)code, msg, sizeof msg);
+    if (code == ERROR_SERVICE_EXISTS)
+        return ln_error_set(err, LN_EINVAL, "a service named %s exists already", name);
+    if (code == ERROR_SERVICE_DOES_NOT_EXIST)
+        return ln_error_set(err, LN_ENOTFOUND, "there is no service named %s", name);
+    return ln_error_set(err, LN_EIO, "%s %s: %s", what, name, msg);
+}
+
+int ln_service_install(const char *name, const char *display, const char *args,
+                       struct ln_error *err)
+{
+    wchar_t self[32768];
+    DWORD n = GetModuleFileNameW(NULL, self, 32768);
+    if (n == 0 || n >= 32768)
+        return ln__svc_error(err, "cannot find this program's path for", name);
+    wchar_t *wname = ln__svc_wide(name), *wdisplay = ln__svc_wide(display),
+            *wargs = ln__svc_wide(args ? args : "");
+    size_t len = wcslen(self) + (wargs ? wcslen(wargs) : 0) + 16;
+    wchar_t *cmd = malloc(len * sizeof *cmd);
+    int rc = LN_OK;
+    if (!wname || !wdisplay || !wargs || !cmd) {
+        rc = ln_error_set(err, LN_EINVAL, "service name or arguments are not valid UTF-8");
+        goto done;
+    }
+    /* the program's path quoted (it has spaces: Program Files), then its
+     * arguments */
+    swprintf(cmd, len, L"\"%ls\" %ls", self, wargs);
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CREATE_SERVICE);
+    if (!scm) {
+        rc = ln__svc_error(err, "cannot open the Service Control Manager to install", name);
+        goto done;
+    }
+    SC_HANDLE svc = CreateServiceW(scm, wname, wdisplay, SERVICE_ALL_ACCESS,
+                                   SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START,
+                                   SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL, NULL);
+    if (!svc) {
+        rc = ln__svc_error(err, "cannot install the service", name);
+    } else {
+        SERVICE_DESCRIPTIONW d = {L"Lunar Nova: image-to-3D server (HTTP API and web UI)"};
+        ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &d);
+        CloseServiceHandle(svc);
+    }
+    CloseServiceHandle(scm);
+done:
+    free(wname);
+    free(wdisplay);
+    free(wargs);
+    free(cmd);
+    return rc;
+}
+
+int ln_service_uninstall(const char *name, struct ln_error *err)
+{
+    wchar_t *wname = ln__svc_wide(name);
+    if (!wname)
+        return ln_error_set(err, LN_EINVAL, "service name is not valid UTF-8");
+    int rc = LN_OK;
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
+    SC_HANDLE svc = scm ? OpenServiceW(scm, wname, SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE)
+                        : NULL;
+    if (!svc) {
+        rc = ln__svc_error(err, "cannot open the service", name);
+    } else {
+        SERVICE_STATUS st;
+        /* a running service is asked to stop (its clean stop goes on while
+         * the removal waits for the last handle) */
+        ControlService(svc, SERVICE_CONTROL_STOP, &st);
+        if (!DeleteService(svc))
+            rc = ln__svc_error(err, "cannot remove the service", name);
+        CloseServiceHandle(svc);
+    }
+    if (scm)
+        CloseServiceHandle(scm);
+    free(wname);
+    return rc;
+}
+
+/* The one service this process runs: what ServiceMain needs, set before
+ * the dispatcher starts and read by its threads only after. */
+static struct {
+    wchar_t *name;
+    int (*fn)(int argc, char **argv);
+    int argc;
+    char **argv;
+    int result;
+    SERVICE_STATUS_HANDLE handle;
+    SERVICE_STATUS status;
+} ln__svc;
+
+static void ln__svc_report(DWORD state, DWORD exit_code, DWORD wait_ms)
+{
+    ln__svc.status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
+    ln__svc.status.dwCurrentState = state;
+    ln__svc.status.dwControlsAccepted =
+        state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+    ln__svc.status.dwWin32ExitCode = exit_code ? ERROR_SERVICE_SPECIFIC_ERROR : NO_ERROR;
+    ln__svc.status.dwServiceSpecificExitCode = exit_code;
+    ln__svc.status.dwWaitHint = wait_ms;
+    ln__svc.status.dwCheckPoint++;
+    SetServiceStatus(ln__svc.handle, &ln__svc.status);
+}
+
+static DWORD WINAPI ln__svc_control(DWORD control, DWORD type, void *data, void *ctx)
+{
+    (void)type, (void)data, (void)ctx;
+    switch (control) {
+    case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_SHUTDOWN:
+        /* the server's own grace (--shutdown-grace) plus saving */
+        ln__svc_report(SERVICE_STOP_PENDING, 0, 90000);
+        ln_stop_request(control == SERVICE_CONTROL_STOP ? "service stop" : "shutdown");
+        return NO_ERROR;
+    case SERVICE_CONTROL_INTERROGATE:
+        return NO_ERROR;
+    default:
+        return ERROR_CALL_NOT_IMPLEMENTED;
+    }
+}
+
+static void WINAPI ln__svc_main(DWORD argc, wchar_t **argv)
+{
+    (void)argc, (void)argv;
+    ln__svc.handle = RegisterServiceCtrlHandlerExW(ln__svc.name, ln__svc_control, NULL);
+    if (!ln__svc.handle) {
+        ln__svc.result = LN_EINTERNAL;
+        return;
+    }
+    ln__svc_report(SERVICE_RUNNING, 0, 0);
+    ln__svc.result = ln__svc.fn(ln__svc.argc, ln__svc.argv);
+    ln__svc_report(SERVICE_STOPPED, (DWORD)(ln__svc.result < 0 ? -ln__svc.result
+                                                              : ln__svc.result),
+                   0);
+}
+
+int ln_service_run(const char *name, int (*fn)(int argc, char **argv), int argc, char **argv,
+                   struct ln_error *err)
+{
+    ln__svc.name = ln__svc_wide(name);
+    if (!ln__svc.name)
+        return ln_error_set(err, LN_EINVAL, "service name is not valid UTF-8");
+    ln__svc.fn = fn;
+    ln__svc.argc = argc;
+    ln__svc.argv = argv;
+    SERVICE_TABLE_ENTRYW table[] = {{ln__svc.name, ln__svc_main}, {NULL, NULL}};
+    if (!StartServiceCtrlDispatcherW(table)) {
+        int rc = GetLastError() == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT
+                     ? ln_error_set(err, LN_EINVAL,
+                                    "'service run' is started by the Service Control Manager "
+                                    "(lunar-nova service install, then sc.exe start %s)",
+                                    name)
+                     : ln__svc_error(err, "cannot run as the service", name);
+        free(ln__svc.name);
+        ln__svc.name = NULL;
+        return rc;
+    }
+    free(ln__svc.name);
+    ln__svc.name = NULL;
+    return ln__svc.result;
 }
