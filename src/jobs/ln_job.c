@@ -655,6 +655,20 @@ int ln_job_from_json(const json_t *obj, struct ln_job *job, struct ln_error *err
     return LN_OK;
 }
 
+void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src)
+{
+    snprintf(dst->engine, sizeof dst->engine, "%s", src->engine);
+    dst->n_timings = src->n_timings;
+    memcpy(dst->timings, src->timings, sizeof dst->timings);
+    dst->has_mesh = src->has_mesh;
+    dst->mesh = src->mesh;
+    dst->texture_size = src->texture_size;
+    dst->texture_charts = src->texture_charts;
+    dst->n_warnings = src->n_warnings;
+    memcpy(dst->warnings, src->warnings, sizeof dst->warnings);
+    memcpy(dst->background, src->background, sizeof dst->background);
+}
+
 void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
 {
     if (rep->engine)

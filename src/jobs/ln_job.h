@@ -106,5 +106,9 @@ int ln_job_from_json(const json_t *obj, struct ln_job *job, struct ln_error *err
 
 /* Records the report of a finished generation into the job. */
 void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep);
+/* Copies what ln_job_set_report fills (engine, timings, mesh and texture,
+ * warnings, background) from src into dst: a field added there is added
+ * here, in the same file. */
+void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src);
 
 #endif

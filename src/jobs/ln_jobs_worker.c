@@ -193,16 +193,7 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
     double now = ln_time_wall();
     if (rc == LN_OK) {
         next.status = LN_JOB_STATUS_SUCCEEDED;
-        snprintf(next.engine, sizeof next.engine, "%s", result->engine);
-        next.n_timings = result->n_timings;
-        memcpy(next.timings, result->timings, sizeof next.timings);
-        next.has_mesh = result->has_mesh;
-        next.mesh = result->mesh;
-        next.texture_size = result->texture_size;
-        next.texture_charts = result->texture_charts;
-        next.n_warnings = result->n_warnings;
-        memcpy(next.warnings, result->warnings, sizeof next.warnings);
-        memcpy(next.background, result->background, sizeof next.background);
+        ln_job_copy_report(&next, result);
         snprintf(next.stage, sizeof next.stage, "done");
         next.progress = 1.0;
         next.finished_at = now;

@@ -33,6 +33,19 @@ expect_status() {
     fi
 }
 
+# validate GLB... : the Khronos glTF-Validator (tests/tools/validate-gltf.mjs,
+# run from $src) must report no error and no warning; skipped when node or
+# the npm package is missing.
+validate() {
+    if ! command -v node >/dev/null || [ ! -d "$src/node_modules/gltf-validator" ]; then
+        skip "glTF-Validator on $(basename "$1") (node or node_modules/gltf-validator missing)"
+    elif (cd "$src" && node tests/tools/validate-gltf.mjs "$@") >"$tmp/val.txt" 2>&1; then
+        ok "glTF-Validator accepts $(basename "$1")"
+    else
+        bad "glTF-Validator rejects $1"; sed 's/^/    /' "$tmp/val.txt" | head -10
+    fi
+}
+
 # finish : the summary line and the exit status (1 failed, 77 skipped).
 finish() {
     echo "$passed passed, $failed failed, $skipped skipped"

@@ -16,19 +16,6 @@ json_get() {
     node -e "const j=JSON.parse(require('fs').readFileSync('$1','utf8')); console.log($2)"
 }
 
-have_validator=0
-if command -v node >/dev/null && [ -d "$src/node_modules/gltf-validator" ]; then
-    have_validator=1
-fi
-validate() {
-    if [ $have_validator -eq 0 ]; then
-        skip "glTF-Validator on $(basename "$1") (node or node_modules/gltf-validator missing)"
-    elif (cd "$src" && node tests/tools/validate-gltf.mjs "$@") >"$tmp/val.txt" 2>&1; then
-        ok "glTF-Validator accepts $(basename "$1")"
-    else
-        bad "glTF-Validator rejects $1"; sed 's/^/    /' "$tmp/val.txt" | head -10
-    fi
-}
 
 # --- help, version, usage -------------------------------------------------
 expect_status 0 "--help" "$bin" --help

@@ -11,35 +11,11 @@
 # Sculpt results must be byte-identical to the Linux build's from the same
 # inputs; GLBs go through the Khronos glTF-Validator as in test_cli.sh.
 set -u
-exe=$(realpath "$1")
-linux=$(realpath "$2")
-synth=$(dirname "$linux")/ln-synth
-src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-wine64=${LN_WINE64:-/usr/lib/wine/wine64}
-prefix=$(dirname "$exe")/wine-prefix
-tmp=${LN_TEST_TMP:-$(dirname "$exe")/tests/tmp}/e2e_windows_cli
-rm -rf "$tmp" && mkdir -p "$tmp"
-tmp=$(realpath "$tmp")
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/windows_lib.sh" e2e_windows_cli "$@"
 
-# win PATH : the Windows path Wine gives a path of this machine.
-win() { printf 'Z:%s' "${1//\//\\}"; }
 # exe ARGS... : lunar-nova.exe under Wine, from the folder $tmp.
 exe() { (cd "$tmp" && "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$exe" "$@"); }
 
-have_validator=0
-if command -v node >/dev/null && [ -d "$src/node_modules/gltf-validator" ]; then
-    have_validator=1
-fi
-validate() {
-    if [ $have_validator -eq 0 ]; then
-        skip "glTF-Validator on $(basename "$1") (node or node_modules/gltf-validator missing)"
-    elif (cd "$src" && node tests/tools/validate-gltf.mjs "$@") >"$tmp/val.txt" 2>&1; then
-        ok "glTF-Validator accepts $(basename "$1")"
-    else
-        bad "glTF-Validator rejects $1"; sed 's/^/    /' "$tmp/val.txt" | head -10
-    fi
-}
 # same NAME A B : the Windows result A is byte-identical to the Linux one B.
 same() {
     if cmp -s "$2" "$3"; then ok "$1: byte-identical to the Linux build's"; else
@@ -68,8 +44,8 @@ sculpt=(--engine sculpt --resolution 128)
 
 # --- a PNG, every format, Windows paths -------------------------------------
 for f in glb obj ply stl; do
-    expect_status 0 "PNG to ${f^^} (Windows paths)" exe generate "$(win "$tmp/mug.png")" \
-        -o "$(win "$tmp/mug.$f")" "${sculpt[@]}" --quiet
+    expect_status 0 "PNG to ${f^^} (Windows paths)" exe generate "$(winpath "$tmp/mug.png")" \
+        -o "$(winpath "$tmp/mug.$f")" "${sculpt[@]}" --quiet
     [ -s "$tmp/mug.$f" ] && ok "$f written" || bad "$f written"
     "$linux" generate "$tmp/mug.png" -o "$tmp/linux/mug.$f" "${sculpt[@]}" --quiet \
         || bad "Linux build: PNG to ${f^^}"
@@ -114,6 +90,6 @@ expect_status 2 "truncated PNG" exe generate truncated.png -o bad.glb "${sculpt[
 [ -e "$tmp/bad.glb" ] && bad "no output for the truncated PNG" \
     || ok "no output for the truncated PNG"
 expect_status 2 "missing image" exe generate nope.png -o nope.glb
-expect_status 2 "missing output folder" exe generate mug.png -o "$(win "$tmp/no/such/m.glb")"
+expect_status 2 "missing output folder" exe generate mug.png -o "$(winpath "$tmp/no/such/m.glb")"
 ls "$tmp" | grep -q '\.tmp-' && bad "no temporary files left" || ok "no temporary files left"
 finish

@@ -9,16 +9,7 @@
 # the same folder, and the job must still be there with its GLB. curl is
 # the client.
 set -u
-exe=$(realpath "$1")
-linux=$(realpath "$2")
-synth=$(dirname "$linux")/ln-synth
-src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-wine64=${LN_WINE64:-/usr/lib/wine/wine64}
-prefix=$(dirname "$exe")/wine-prefix
-tmp=${LN_TEST_TMP:-$(dirname "$exe")/tests/tmp}/e2e_windows_serve
-rm -rf "$tmp" && mkdir -p "$tmp"
-tmp=$(realpath "$tmp")
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/windows_lib.sh" e2e_windows_serve "$@"
 
 command -v curl >/dev/null || { skip "the HTTP smoke test (curl missing)"; finish; }
 server=

@@ -8,16 +8,8 @@
 # gone). Wine's services live as long as its session: a waiting cmd.exe
 # keeps one open for the test.
 set -u
-exe=$(realpath "$1")
-linux=$(realpath "$2")
-synth=$(dirname "$linux")/ln-synth
-src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-wine64=${LN_WINE64:-/usr/lib/wine/wine64}
-prefix=$(dirname "$exe")/wine-prefix
-tmp=${LN_TEST_TMP:-$(dirname "$exe")/tests/tmp}/e2e_windows_service
-rm -rf "$tmp" && mkdir -p "$tmp/outputs"
-tmp=$(realpath "$tmp")
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/windows_lib.sh" e2e_windows_service "$@"
+mkdir -p "$tmp/outputs"
 
 command -v curl >/dev/null || { skip "the service test (curl missing)"; finish; }
 # Into a file, not a pipe: Wine's service processes inherit the handles
@@ -26,7 +18,6 @@ wine() {
     "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$@" >"$tmp/wine.out" 2>&1
     tr -d '\r' <"$tmp/wine.out"
 }
-winpath() { printf 'Z:%s' "$1" | tr / '\\'; }
 port=$((20000 + RANDOM % 20000))
 url=http://127.0.0.1:$port
 
