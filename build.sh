@@ -14,7 +14,7 @@ packages=(
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
     libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
     libyaml-dev libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-    libcurl4-openssl-dev ca-certificates nettle-dev
+    libcurl4-openssl-dev ca-certificates nettle-dev libzip-dev unzip
     clang nodejs npm chromium
 )
 # The benchmark's reference implementation needs NumPy; the HTTP load
@@ -34,7 +34,8 @@ if { [ "$target" = test ] || [ "$target" = test-arm64 ]; } &&
         libpng-dev:arm64 libjpeg62-turbo-dev:arm64 libwebp-dev:arm64 libexif-dev:arm64
         libjansson-dev:arm64 libmeshoptimizer-dev:arm64 libcmocka-dev:arm64
         libmicrohttpd-dev:arm64 libyaml-dev:arm64 libopenblas-dev:arm64
-        libprotobuf-c-dev:arm64 libcurl4-openssl-dev:arm64 nettle-dev:arm64)
+        libprotobuf-c-dev:arm64 libcurl4-openssl-dev:arm64 nettle-dev:arm64
+        libzip-dev:arm64)
 fi
 
 # make windows cross-compiles with MinGW-w64 and cross-builds the libraries

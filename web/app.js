@@ -27,6 +27,9 @@ const FORMATS = [
   { ext: 'ply', label: 'PLY', what: 'binary PLY with vertex colours' },
   { ext: 'stl', label: 'STL', what: 'binary STL for 3D printing (no colours)' },
 ];
+// Offered beside them for a model with a baked texture: the OBJ, its
+// material and the texture image in one archive.
+const OBJ_ZIP = { ext: 'zip', label: 'OBJ + texture', what: 'Wavefront OBJ with its material and texture image, as one zip' };
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -523,8 +526,9 @@ function showDownloads(job) {
     );
     return;
   }
+  const formats = job.mesh && job.mesh.texture ? [...FORMATS, OBJ_ZIP] : FORMATS;
   el.downloads.replaceChildren(
-    ...FORMATS.map((f) =>
+    ...formats.map((f) =>
       h(
         'a',
         {

@@ -57,6 +57,7 @@ libraries=(
     protobuf-c:protobuf-c
     nettle:nettle
     curl:curl
+    libzip:libzip
     openblas:openblas
 )
 
@@ -319,6 +320,17 @@ build_curl() {
         --enable-ipv6 --enable-sspi
 }
 
+# The OBJ download's zip (src/mesh/ln_export_zip.c): deflate through
+# Debian's Windows zlib, no other codecs, no encryption, no tools. A
+# relative libdir: libzip.pc joins it to the prefix.
+build_libzip() {
+    cmake_build "$1" -DCMAKE_INSTALL_LIBDIR=lib -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF -DENABLE_ZSTD=OFF \
+        -DENABLE_COMMONCRYPTO=OFF -DENABLE_GNUTLS=OFF -DENABLE_MBEDTLS=OFF \
+        -DENABLE_OPENSSL=OFF -DENABLE_WINDOWS_CRYPTO=OFF -DBUILD_TOOLS=OFF \
+        -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF \
+        -DZLIB_INCLUDE_DIR=/usr/$host/include -DZLIB_LIBRARY=/usr/$host/lib/libz.a
+}
+
 mkdir -p "$cache/src" "$cache/build" "$cache/stamps" "$cache/logs" "$prefix"
 ensure_deb_src
 
@@ -366,7 +378,7 @@ if [ ${#wanted[@]} -eq 0 ]; then
     env "${cross_env[@]}" $host-g++-posix -x c -std=c11 -O2 -static -o "$cache/probe.exe" \
         "$repo/packaging/windows/probe.c" $(env "${cross_env[@]}" pkg-config --static \
         --cflags --libs libpng libjpeg libwebp libexif jansson libmicrohttpd yaml-0.1 \
-        openblas libprotobuf-c libcurl nettle) -lmeshoptimizer -x none ||
+        openblas libprotobuf-c libcurl nettle libzip) -lmeshoptimizer -x none ||
         die "the libraries do not link together (see above)"
 fi
 say "the Windows libraries are in $prefix"

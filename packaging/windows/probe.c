@@ -17,6 +17,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <curl/curl.h>
 #include <nettle/sha2.h>
+#include <zip.h>
 
 int main(void)
 {
@@ -36,9 +37,9 @@ int main(void)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
     meshopt_generateVertexRemap(remap, indices, 3, verts, 3, sizeof(float) * 3);
     printf("png %s, webp %x, microhttpd %s, yaml %s, protobuf-c %s, %s, openblas %s, "
-           "sgemm %g, sha256(abc) %02x%02x...\n", png_get_libpng_ver(NULL), (unsigned)WebPGetDecoderVersion(),
+           "sgemm %g, sha256(abc) %02x%02x..., libzip %s\n", png_get_libpng_ver(NULL), (unsigned)WebPGetDecoderVersion(),
            MHD_get_version(), yaml_get_version_string(), protobuf_c_version(), curl_version(),
-           openblas_get_config(), (double)c[3], digest[0], digest[1]);
+           openblas_get_config(), (double)c[3], digest[0], digest[1], zip_libzip_version());
     json_decref(j);
     exif_data_unref(exif);
     return 0;

@@ -138,6 +138,11 @@ int ln_jobs_path(struct ln_jobs *jobs, const char *id, const char *name, char *b
  * is unknown or has no model (not succeeded). */
 int ln_jobs_model(struct ln_jobs *jobs, const char *id, enum ln_mesh_format fmt, char *buf,
                   size_t n, struct ln_error *err);
+/* Path of a succeeded job's model.zip: the OBJ with its material and
+ * texture (ln_mesh_encode_obj_zip, entries named after the job id), made
+ * from the GLB on first request and kept, as ln_jobs_model. */
+int ln_jobs_model_zip(struct ln_jobs *jobs, const char *id, char *buf, size_t n,
+                      struct ln_error *err);
 
 /* A fresh, empty folder for one request's uploads, inside outputs (so the
  * move into the job folder is a rename). The caller removes it if the

@@ -1,8 +1,8 @@
 /*
  * The files of a job: paths of its outputs, the staging folders of
  * uploads, and models in other formats converted from model.glb on first
- * request (outside every lock: the HTTP server calls this on a helper
- * thread).
+ * request, the OBJ zip with its material and texture among them (outside
+ * every lock: the HTTP server calls this on a helper thread).
  */
 #include "ln_jobs_int.h"
 
@@ -25,12 +25,13 @@ int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf,
     return LN_OK;
 }
 
-int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, char *buf, size_t n,
-                  struct ln_error *err)
+/* The shared start of a download in another form: the job has succeeded,
+ * buf gets the path of its file `name` and glb that of model.glb. Returns
+ * 1 when name is there already (or is the GLB), 0 when it is to be made
+ * from the GLB, or an error. */
+static int ln__model_paths(struct ln_jobs *J, const char *id, const char *name, char *buf,
+                           size_t n, char glb[4096], struct ln_error *err)
 {
-    char glb[4096], name[16];
-    if ((int)fmt < 0 || fmt >= LN_MESH_FORMAT_COUNT)
-        return ln_error_set(err, LN_EINVAL, "unknown model format");
     pthread_mutex_lock(&J->mu);
     const struct ln_job *job = ln__find(J, id);
     int rc = LN_OK;
@@ -42,16 +43,25 @@ int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, ch
     pthread_mutex_unlock(&J->mu);
     if (rc < 0)
         return rc;
-
-    snprintf(name, sizeof name, "model.%s", ln_mesh_format_ext(fmt));
     if ((rc = ln_jobs_path(J, id, name, buf, n, err)) < 0 ||
-        (rc = ln_jobs_path(J, id, "model.glb", glb, sizeof glb, err)) < 0)
+        (rc = ln_jobs_path(J, id, "model.glb", glb, 4096, err)) < 0)
         return rc;
     struct ln_path_info info;
     if (ln_path_stat(glb, 0, &info, NULL) < 0)
         return ln_error_set(err, LN_ENOTFOUND, "the model of job %s is missing", id);
-    if (fmt == LN_MESH_FORMAT_GLB || ln_path_stat(buf, 0, &info, NULL) == LN_OK)
-        return LN_OK;
+    return strcmp(name, "model.glb") == 0 || ln_path_stat(buf, 0, &info, NULL) == LN_OK;
+}
+
+int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, char *buf, size_t n,
+                  struct ln_error *err)
+{
+    char glb[4096], name[16];
+    if ((int)fmt < 0 || fmt >= LN_MESH_FORMAT_COUNT)
+        return ln_error_set(err, LN_EINVAL, "unknown model format");
+    snprintf(name, sizeof name, "model.%s", ln_mesh_format_ext(fmt));
+    int rc = ln__model_paths(J, id, name, buf, n, glb, err);
+    if (rc != 0)
+        return rc < 0 ? rc : LN_OK;
 
     /* Converted outside the lock; two requests racing both write the same
      * bytes atomically, so either file is whole. */
@@ -62,6 +72,29 @@ int ln_jobs_model(struct ln_jobs *J, const char *id, enum ln_mesh_format fmt, ch
     ln_mesh_free(&mesh);
     if (rc < 0)
         return ln_error_prefix(err, "converting the model of job %s", id);
+    return LN_OK;
+}
+
+int ln_jobs_model_zip(struct ln_jobs *J, const char *id, char *buf, size_t n,
+                      struct ln_error *err)
+{
+    char glb[4096];
+    int rc = ln__model_paths(J, id, "model.zip", buf, n, glb, err);
+    if (rc != 0)
+        return rc < 0 ? rc : LN_OK;
+    /* As above: made outside the lock, written atomically. The entries are
+     * named after the job, so archives of several jobs unpack side by side. */
+    struct ln_mesh mesh = {0};
+    struct ln_buf zip = {0};
+    rc = ln_mesh_load(glb, &mesh, err);
+    if (rc == LN_OK)
+        rc = ln_mesh_encode_obj_zip(&mesh, id, &zip, err);
+    if (rc == LN_OK)
+        rc = ln_file_write_atomic(buf, zip.data, zip.len, err);
+    ln_mesh_free(&mesh);
+    ln_buf_free(&zip);
+    if (rc < 0)
+        return ln_error_prefix(err, "packing the model of job %s", id);
     return LN_OK;
 }
 

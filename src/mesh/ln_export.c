@@ -152,7 +152,7 @@ int ln__parse_double(char **s, double *v)
 /* The writers rely on every index being in range and every position
  * finite: a file with either would be invalid (and glTF validators reject
  * it), so such a mesh is refused here rather than written. */
-static int ln__mesh_check(const struct ln_mesh *m, struct ln_error *err)
+int ln__mesh_check(const struct ln_mesh *m, struct ln_error *err)
 {
     if (!m || m->n_faces == 0)
         return ln_error_set(err, LN_EINVAL, "the mesh is empty");
@@ -255,6 +255,36 @@ int ln_mesh_decode(const uint8_t *data, size_t len, enum ln_mesh_format fmt, str
     return rc;
 }
 
+/* A textured mesh's OBJ files named after stem (stem_len bytes of it):
+ * stem.mtl naming stem.png or stem.jpg as map_Kd, and the OBJ text that
+ * uses that material. mtl_name and img_name get the two names. */
+int ln__obj_textured_parts(const struct ln_mesh *m, const char *stem, size_t stem_len,
+                            char mtl_name[512], char img_name[512], struct ln_buf *mtl,
+                            struct ln_buf *obj, struct ln_error *err)
+{
+    if (stem_len + 5 > 512)
+        return ln_error_set(err, LN_EINVAL, "%.*s: the name is too long", (int)stem_len, stem);
+    snprintf(mtl_name, 512, "%.*s.mtl", (int)stem_len, stem);
+    snprintf(img_name, 512, "%.*s%s", (int)stem_len, stem, m->texture.jpeg ? ".jpg" : ".png");
+    ln_buf_printf(mtl,
+                  "# Lunar Nova %s\nnewmtl baked\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\n"
+                  "illum 1\nmap_Kd %s\n",
+                  LN_VERSION_STRING, img_name);
+    if (mtl->failed)
+        return ln_error_set(err, LN_ENOMEM, "out of memory writing %s", mtl_name);
+    struct ln_mesh view = *m;
+    float *own_normals = NULL;
+    int rc = LN_OK;
+    if (!view.normals) {
+        rc = ln_mesh_compute_normals(&view, err);
+        own_normals = view.normals;
+    }
+    if (rc == LN_OK && (rc = ln__obj_encode(&view, mtl_name, obj, err)) == LN_OK && obj->failed)
+        rc = ln_error_set(err, LN_ENOMEM, "out of memory encoding the obj file");
+    free(own_normals);
+    return rc;
+}
+
 /* A textured mesh as OBJ: the image and NAME.mtl beside the OBJ, written
  * before it, so an OBJ on disk always finds its material and texture. */
 static int ln__obj_save_textured(const struct ln_mesh *m, const char *path, struct ln_error *err)
@@ -264,36 +294,19 @@ static int ln__obj_save_textured(const struct ln_mesh *m, const char *path, stru
     size_t dir_len = (size_t)(name - path), stem_len = strlen(name);
     if (stem_len > 4 && strcasecmp(name + stem_len - 4, ".obj") == 0)
         stem_len -= 4;
-    const char *img_ext = m->texture.jpeg ? ".jpg" : ".png";
     char mtl_name[512], img_name[512], mtl_path[4096], img_path[4096];
-    if (stem_len + 5 > sizeof mtl_name || dir_len + stem_len + 5 > sizeof mtl_path)
+    if (dir_len + stem_len + 5 > sizeof mtl_path)
         return ln_error_set(err, LN_EINVAL, "%s: the path is too long", path);
-    snprintf(mtl_name, sizeof mtl_name, "%.*s.mtl", (int)stem_len, name);
-    snprintf(img_name, sizeof img_name, "%.*s%s", (int)stem_len, name, img_ext);
+    struct ln_buf mtl = {0}, obj = {0};
+    int rc = ln__obj_textured_parts(m, name, stem_len, mtl_name, img_name, &mtl, &obj, err);
     snprintf(mtl_path, sizeof mtl_path, "%.*s%s", (int)dir_len, path, mtl_name);
     snprintf(img_path, sizeof img_path, "%.*s%s", (int)dir_len, path, img_name);
-    struct ln_buf mtl = {0}, obj = {0};
-    ln_buf_printf(&mtl,
-                  "# Lunar Nova %s\nnewmtl baked\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\n"
-                  "illum 1\nmap_Kd %s\n",
-                  LN_VERSION_STRING, img_name);
-    int rc = mtl.failed ? ln_error_set(err, LN_ENOMEM, "out of memory writing %s", mtl_path)
-                        : LN_OK;
-    struct ln_mesh view = *m;
-    float *own_normals = NULL;
-    if (rc == LN_OK && !view.normals) {
-        rc = ln_mesh_compute_normals(&view, err);
-        own_normals = view.normals;
-    }
-    if (rc == LN_OK && (rc = ln__obj_encode(&view, mtl_name, &obj, err)) == LN_OK && obj.failed)
-        rc = ln_error_set(err, LN_ENOMEM, "out of memory encoding the obj file");
     if (rc == LN_OK)
         rc = ln_file_write_atomic(img_path, m->texture.data, m->texture.size, err);
     if (rc == LN_OK)
         rc = ln_file_write_atomic(mtl_path, mtl.data, mtl.len, err);
     if (rc == LN_OK)
         rc = ln_file_write_atomic(path, obj.data, obj.len, err);
-    free(own_normals);
     ln_buf_free(&mtl);
     ln_buf_free(&obj);
     return rc;

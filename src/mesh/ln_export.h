@@ -66,6 +66,12 @@ int ln_mesh_decode(const uint8_t *data, size_t len, enum ln_mesh_format fmt, str
 /* Encodes and writes atomically. */
 int ln_mesh_save(const struct ln_mesh *m, const char *path, enum ln_mesh_format fmt,
                  struct ln_error *err);
+/* The OBJ with what it refers to, as one zip archive appended to out:
+ * STEM.obj, and for a textured mesh STEM.mtl and the texture as STEM.png
+ * or STEM.jpg, the names the OBJ and its material use. stem is a plain file
+ * name (no folder). */
+int ln_mesh_encode_obj_zip(const struct ln_mesh *m, const char *stem, struct ln_buf *out,
+                           struct ln_error *err);
 /* Reads and decodes a file, format from its extension. */
 int ln_mesh_load(const char *path, struct ln_mesh *out, struct ln_error *err);
 

@@ -18,11 +18,21 @@
 #include "ln_file.h"
 #include "ln_mesh.h"
 
+/* Refuses a mesh no writer may write: empty, an index out of range, a
+ * non-finite position or texture coordinate. */
+int ln__mesh_check(const struct ln_mesh *m, struct ln_error *err);
 int ln__glb_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
 /* mtl: the material library to name (a textured mesh saved to a file), or
  * NULL. */
 int ln__obj_encode(const struct ln_mesh *m, const char *mtl, struct ln_buf *out,
                    struct ln_error *err);
+/* A textured mesh's OBJ files named after the first stem_len bytes of
+ * stem: the text of stem.mtl (naming stem.png or stem.jpg, by the texture's
+ * kind, as map_Kd) into mtl and the OBJ that uses it into obj; the two
+ * names into mtl_name and img_name. */
+int ln__obj_textured_parts(const struct ln_mesh *m, const char *stem, size_t stem_len,
+                           char mtl_name[512], char img_name[512], struct ln_buf *mtl,
+                           struct ln_buf *obj, struct ln_error *err);
 int ln__ply_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
 int ln__stl_encode(const struct ln_mesh *m, struct ln_buf *out, struct ln_error *err);
 

@@ -121,6 +121,7 @@ static const struct ln__route ln__routes[] = {
     {"GET", "/jobs/{id}/model.obj", ln__h_job_file, LN__ROUTE_JOBS},
     {"GET", "/jobs/{id}/model.ply", ln__h_job_file, LN__ROUTE_JOBS},
     {"GET", "/jobs/{id}/model.stl", ln__h_job_file, LN__ROUTE_JOBS},
+    {"GET", "/jobs/{id}/model.zip", ln__h_job_file, LN__ROUTE_JOBS},
     {"GET", "/jobs/{id}/preview.png", ln__h_job_file, LN__ROUTE_JOBS},
     {"GET", "/jobs/{id}/inputs/{n}", ln__h_job_input, LN__ROUTE_JOBS},
 };

@@ -28,6 +28,9 @@
 #define LN__SLOW_HELPERS 2
 #define LN__SLOW_DELETE 1
 #define LN__SLOW_MODEL 2
+/* The fmt of LN__SLOW_MODEL for model.zip (the OBJ with its material and
+ * texture), beside the mesh formats. */
+#define LN__FORMAT_ZIP LN_MESH_FORMAT_COUNT
 /* A helper pool (ln_server_pool.c): helpers take queued items of
  * suspended connections, run `run` on each item's work and resume its
  * connection. */
@@ -206,7 +209,8 @@ void ln__uploads_destroy(struct ln_server *srv);
  * suspends the connection and queues the work (kind LN__SLOW_DELETE or
  * LN__SLOW_MODEL with fmt); the helper resumes it and the handler, called
  * again, reads the outcome with result: 1 while there is none (no work
- * started), else what ln_jobs_delete or ln_jobs_model returned, with the
+ * started), else what ln_jobs_delete, ln_jobs_model or ln_jobs_model_zip
+ * returned, with the
  * model's path and the error. free is called on completion; init, join and
  * destroy as for the upload helpers. */
 int ln__slow_start(struct ln__req *req, int kind, const char *id, int fmt);

@@ -298,7 +298,8 @@ static enum MHD_Result ln__send_job_file(struct ln__req *req, const char *path,
     return ln__send_file(req, &f, content_type, disposition, "no-cache");
 }
 
-/* GET /jobs/{id}/model.{glb,obj,ply,stl} and /jobs/{id}/preview.png. A job
+/* GET /jobs/{id}/model.{glb,obj,ply,stl,zip} and /jobs/{id}/preview.png
+ * (model.zip: the OBJ with its material and texture, one archive). A job
  * that has not finished answers 409 (its files are coming: ask again), one
  * that failed or was canceled 404 (they never will). */
 enum MHD_Result ln__h_job_file(struct ln__req *req)
@@ -322,7 +323,7 @@ enum MHD_Result ln__h_job_file(struct ln__req *req)
     }
     char path[4096], disposition[96];
     struct ln_error err = {0};
-    int fmt = ln_mesh_format_from_path(name);
+    int fmt = strcmp(name, "model.zip") == 0 ? LN__FORMAT_ZIP : ln_mesh_format_from_path(name);
     if (fmt >= 0) {
         const char *slow_path;
         const struct ln_error *serr;
@@ -337,7 +338,10 @@ enum MHD_Result ln__h_job_file(struct ln__req *req)
                 r = MHD_YES;
                 goto done;
             }
-            rc = ln_jobs_model(jobs, job->id, (enum ln_mesh_format)fmt, path, sizeof path, &err);
+            rc = fmt == LN__FORMAT_ZIP
+                     ? ln_jobs_model_zip(jobs, job->id, path, sizeof path, &err)
+                     : ln_jobs_model(jobs, job->id, (enum ln_mesh_format)fmt, path, sizeof path,
+                                     &err);
             serr = &err;
         } else if (rc == 0) {
             snprintf(path, sizeof path, "%s", slow_path);
@@ -348,9 +352,12 @@ enum MHD_Result ln__h_job_file(struct ln__req *req)
             r = ln__send_lnerr(req, serr);
             goto done;
         }
+        int zip = fmt == LN__FORMAT_ZIP;
         snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", job->id,
-                 ln_mesh_format_ext((enum ln_mesh_format)fmt));
-        r = ln__send_job_file(req, path, ln_mesh_format_mime((enum ln_mesh_format)fmt),
+                 zip ? "zip" : ln_mesh_format_ext((enum ln_mesh_format)fmt));
+        r = ln__send_job_file(req, path,
+                              zip ? "application/zip"
+                                  : ln_mesh_format_mime((enum ln_mesh_format)fmt),
                               disposition);
         goto done;
     }

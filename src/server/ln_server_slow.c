@@ -1,8 +1,8 @@
 /*
  * Slow answers off the pool: DELETE /jobs/{id} (the deletion mark, the
  * history and the folder's removal: several fsyncs and a tree to unlink)
- * and the first download of a model in OBJ, PLY or STL (a conversion from
- * the GLB, up to a second for a large mesh).
+ * and the first download of a model in OBJ, PLY, STL or as the OBJ zip (a
+ * conversion from the GLB, up to a second for a large mesh).
  *
  * DESIGN: the handler looks the job up on the HTTP thread (an unknown job
  * is answered there at once), then hands the work to the helper pool
@@ -68,6 +68,8 @@ static void ln__slow_run(void *work)
     struct ln_jobs *jobs = ln__server_jobs(s->req->srv);
     if (s->kind == LN__SLOW_DELETE)
         s->rc = ln_jobs_delete(jobs, s->id, &s->err);
+    else if (s->fmt == LN__FORMAT_ZIP)
+        s->rc = ln_jobs_model_zip(jobs, s->id, s->path, sizeof s->path, &s->err);
     else
         s->rc = ln_jobs_model(jobs, s->id, (enum ln_mesh_format)s->fmt, s->path,
                               sizeof s->path, &s->err);

@@ -4,6 +4,7 @@
 // submission, metrics, the static UI, and routing errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -124,6 +125,7 @@ test('POST /generate queues a job that succeeds, with every download', async () 
     obj: 'model/obj',
     ply: 'application/x-ply',
     stl: 'model/stl',
+    zip: 'application/zip', // the OBJ alone for a model without a texture
   };
   for (const [ext, mime] of Object.entries(want)) {
     const r = await fetch(`${srv.url}/jobs/${job.id}/model.${ext}`);
@@ -136,6 +138,11 @@ test('POST /generate queues a job that succeeds, with every download', async () 
     if (ext === 'ply') assert.equal(bytes.subarray(0, 3).toString('latin1'), 'ply');
     if (ext === 'obj') assert.match(bytes.toString('latin1'), /^v /m);
     if (ext === 'stl') assert.equal(bytes.length, 84 + 50 * bytes.readUInt32LE(80));
+    if (ext === 'zip') {
+      const zip = path.join(tmpDir('api-zip-plain'), 'model.zip');
+      fs.writeFileSync(zip, bytes);
+      assert.equal(execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }), `${job.id}.obj\n`);
+    }
   }
   const png = await fetch(`${srv.url}/jobs/${job.id}/preview.png`);
   assert.equal(png.status, 200);
@@ -180,6 +187,22 @@ test('POST /generate with texture and texture_format bakes a texture into the GL
   const obj = await (await fetch(`${srv.url}/jobs/${job.id}/model.obj`)).text();
   assert.match(obj, /^vt [0-9.]+ [0-9.]+$/m);
   assert.match(obj, /^v \S+ \S+ \S+ \S+ \S+ \S+$/m);
+  // The OBJ with its material and texture, as one zip (read by Info-ZIP's
+  // unzip): the entries named after the job, the image the GLB's own.
+  const zres = await fetch(`${srv.url}/jobs/${job.id}/model.zip`);
+  assert.equal(zres.status, 200);
+  assert.equal(zres.headers.get('content-type'), 'application/zip');
+  assert.match(zres.headers.get('content-disposition'), new RegExp(`filename="${job.id}\\.zip"`));
+  const zip = path.join(tmpDir('api-zip'), 'model.zip');
+  fs.writeFileSync(zip, Buffer.from(await zres.arrayBuffer()));
+  const names = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).trim().split('\n').sort();
+  assert.deepEqual(names, [`${job.id}.jpg`, `${job.id}.mtl`, `${job.id}.obj`]);
+  const unzipped = (name) => execFileSync('unzip', ['-p', zip, name], { maxBuffer: 1 << 28 });
+  assert.match(unzipped(`${job.id}.obj`).toString(), new RegExp(`^mtllib ${job.id}\\.mtl$`, 'm'));
+  assert.match(unzipped(`${job.id}.mtl`).toString(), new RegExp(`^map_Kd ${job.id}\\.jpg$`, 'm'));
+  const bin = glb.subarray(20 + glb.readUInt32LE(12) + 8);
+  const view = doc.bufferViews[doc.images[0].bufferView];
+  assert.deepEqual(unzipped(`${job.id}.jpg`), bin.subarray(view.byteOffset || 0, (view.byteOffset || 0) + view.byteLength));
   // Out of range: refused with the table's words, nothing queued.
   const bad = await post('/generate', mugForm([['texture', 32]]));
   assert.equal(bad.status, 400);

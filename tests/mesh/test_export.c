@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <zip.h>
 
 #include "ln_alloc.h"
 #include "ln_export.h"
@@ -1256,6 +1257,98 @@ static void test_textured_obj(void **state)
     ln_mesh_free(&m);
 }
 
+/* One entry of an archive read back through libzip (a reader that is not
+ * ours), as a buffer; fails the test if it is missing. */
+static struct ln_buf zip_entry(zip_t *za, const char *name, zip_uint16_t *method)
+{
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat(za, name, 0, &st) < 0)
+        fail_msg("the archive has no %s", name);
+    *method = st.comp_method;
+    struct ln_buf b = {0};
+    assert_int_equal(ln_buf_reserve(&b, (size_t)st.size + 1), 0);
+    zip_file_t *f = zip_fopen(za, name, 0);
+    assert_non_null(f);
+    assert_int_equal(zip_fread(f, b.data, st.size), (zip_int64_t)st.size);
+    zip_fclose(f);
+    b.len = (size_t)st.size;
+    return b;
+}
+
+static zip_t *open_zip(const struct ln_buf *b)
+{
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(b->data, b->len, 0, &ze);
+    assert_non_null(src);
+    zip_t *za = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
+    if (!za)
+        fail_msg("not a zip archive: %s", zip_error_strerror(&ze));
+    zip_error_fini(&ze);
+    return za;
+}
+
+/* The OBJ download as one archive: a textured mesh gives NAME.obj naming
+ * NAME.mtl, which names NAME.png, the texture's own bytes (stored, not
+ * deflated again); the OBJ in it reads back to the same faces. A mesh
+ * without a texture gives the plain OBJ alone. A name with a folder in it
+ * is refused. */
+static void test_obj_zip(void **state)
+{
+    (void)state;
+    struct ln_mesh m = {0}, back = {0};
+    struct ln_error err = {0};
+    make_textured_sphere(&m);
+    struct ln_buf z = {0};
+    assert_ok(ln_mesh_encode_obj_zip(&m, "ball", &z, &err), err);
+    zip_t *za = open_zip(&z);
+    assert_int_equal(zip_get_num_entries(za, 0), 3);
+    zip_uint16_t method;
+    struct ln_buf png = zip_entry(za, "ball.png", &method);
+    assert_int_equal(method, ZIP_CM_STORE);
+    assert_int_equal(png.len, m.texture.size);
+    assert_memory_equal(png.data, m.texture.data, png.len);
+    struct ln_buf mtl = zip_entry(za, "ball.mtl", &method);
+    assert_true(holds(&mtl, "newmtl baked\n"));
+    assert_true(holds(&mtl, "map_Kd ball.png\n"));
+    struct ln_buf obj = zip_entry(za, "ball.obj", &method);
+    assert_int_equal(method, ZIP_CM_DEFLATE);
+    assert_true(holds(&obj, "mtllib ball.mtl\nusemtl baked\n"));
+    assert_ok(ln_mesh_decode(obj.data, obj.len, LN_MESH_FORMAT_OBJ, &back, &err), err);
+    assert_int_equal(back.n_faces, m.n_faces);
+    assert_memory_equal(back.indices, m.indices, 3 * m.n_faces * sizeof(uint32_t));
+    ln_mesh_free(&back);
+    ln_buf_free(&png);
+    ln_buf_free(&mtl);
+    ln_buf_free(&obj);
+    zip_discard(za);
+    ln_buf_free(&z);
+
+    struct ln_mesh plain = {0};
+    make_sphere(&plain, 8, 16, 1, 1);
+    assert_ok(ln_mesh_encode_obj_zip(&plain, "plain", &z, &err), err);
+    za = open_zip(&z);
+    assert_int_equal(zip_get_num_entries(za, 0), 1);
+    struct ln_buf want = {0};
+    assert_ok(ln_mesh_encode(&plain, LN_MESH_FORMAT_OBJ, &want, &err), err);
+    obj = zip_entry(za, "plain.obj", &method);
+    assert_int_equal(obj.len, want.len);
+    assert_memory_equal(obj.data, want.data, want.len);
+    ln_buf_free(&obj);
+    ln_buf_free(&want);
+    zip_discard(za);
+    ln_buf_free(&z);
+
+    const char *bad[] = {"", "a/b", "a\\b", "..", ".hidden", "c:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(ln_mesh_encode_obj_zip(&m, bad[i], &z, &err), LN_EINVAL);
+        assert_int_equal(z.len, 0);
+    }
+    ln_mesh_free(&plain);
+    ln_mesh_free(&m);
+}
+
 /* ---- samples for the glTF-Validator ---------------------------------- */
 
 static void save_sample(const struct ln_mesh *m, const char *dir, const char *name)
@@ -1330,6 +1423,7 @@ int main(void)
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_textured_glb),
         cmocka_unit_test(test_textured_obj),
+        cmocka_unit_test(test_obj_zip),
         cmocka_unit_test(test_write_validator_samples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
 // through playwright-core, as ui.test.mjs), on a server of its own: a job
 // made with texture=512 shows its model textured, the mesh details name
 // the texture, the "Texture" switch shows the vertex colours kept beside it
-// (_COLOR_0) and back, and a job without a texture has no switch.
+// (_COLOR_0) and back, its downloads offer the OBJ with its texture as a
+// zip, and a job without a texture has neither.
 // Screenshots: $LN_TEST_TMP/web/5x-*.png (build/tests/tmp/texture/web/).
 //
 // Run directly (node tests/web/texture.test.mjs); exits 77 (skipped) when
@@ -74,12 +75,19 @@ test('a textured model: shown, named in the details, with a switch to its vertex
   await page.waitForTimeout(300);
   const again = await canvas.screenshot({ path: path.join(SHOTS, '53-textured-again.png') });
   assert.ok(!again.equals(coloured), 'switched back to the texture');
+  // The OBJ with its material and texture, downloaded through its button.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[data-format="zip"]')]);
+  assert.equal(download.suggestedFilename(), `${texturedId}.zip`);
+  const bytes = fs.readFileSync(await download.path());
+  assert.equal(bytes.subarray(0, 4).toString('latin1'), 'PK\x03\x04');
+  assert.ok(bytes.includes(Buffer.from(`${texturedId}.png`)), 'the archive names the texture');
 });
 
 test('a model without a texture has no texture switch', async () => {
   await show(plainId);
   assert.equal(await page.isVisible('#toggle-texture'), false);
   assert.doesNotMatch(await page.textContent('#stats'), /Texture/);
+  assert.equal(await page.locator('#downloads a[data-format="zip"]').count(), 0);
 });
 
 test('no console errors', () => {
