@@ -14,13 +14,19 @@ packages=(
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
     libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
     libyaml-dev libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-    libcurl4-openssl-dev ca-certificates nettle-dev libzip-dev unzip
+    libcurl4-openssl-dev ca-certificates nettle-dev libzip-dev unzip libpq-dev
     clang nodejs npm chromium
 )
 # The benchmark's reference implementation needs NumPy; the HTTP load
 # benchmark (bench/load.sh) needs wrk.
 if [ "$target" = bench ]; then
     packages+=(python3-numpy wrk)
+fi
+
+# The PostgreSQL job store's tests start a server of their own (initdb and
+# pg_ctl in a temporary folder): Debian's postgresql.
+if [ "$target" = test ]; then
+    packages+=(postgresql)
 fi
 
 # make test also runs the unit tests of an arm64 cross build under qemu-user

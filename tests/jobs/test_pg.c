@@ -1,0 +1,568 @@
+/* Unit tests of the PostgreSQL job queue (ln_pg.h) against a real
+ * PostgreSQL that the test starts itself: initdb into a temporary folder,
+ * a server on a free port of 127.0.0.1 (as the unprivileged user
+ * "postgres" when the tests run as root, which initdb refuses), stopped
+ * and removed at the end. Each test works in a database of its own.
+ *
+ * Skipped (exit 77, with the reason) when PostgreSQL's programs are not
+ * installed (Debian's postgresql package) or, as root, there is no
+ * "postgres" user to run them as. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "ln_pg.h"
+
+#define assert_ok(expr, err)                                                                       \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != 0)                                                                              \
+            fail_msg("%s returned %d: %s", #expr, rc_, (err).message);                             \
+    } while (0)
+
+static char g_bindir[256];
+static char g_dir[128]; /* the cluster's folder, also its socket folder */
+static char g_as[64];   /* "runuser -u postgres -- " as root, else "" */
+static int g_port;
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void skip_all(const char *why)
+{
+    printf("test_pg: SKIPPED: %s\n", why);
+    fflush(stdout);
+    exit(77);
+}
+
+/* A port nobody listens on now (the kernel's choice for port 0). */
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(s, (struct sockaddr *)&a, &len) < 0)
+        skip_all("cannot find a free port on 127.0.0.1");
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static void start_cluster(void)
+{
+    FILE *p = popen("pg_config --bindir 2>/dev/null", "r");
+    if (!p || !fgets(g_bindir, sizeof g_bindir, p))
+        g_bindir[0] = 0;
+    if (p)
+        pclose(p);
+    g_bindir[strcspn(g_bindir, "\n")] = 0;
+    char initdb[300];
+    snprintf(initdb, sizeof initdb, "%s/initdb", g_bindir);
+    if (!g_bindir[0] || access(initdb, X_OK) != 0)
+        skip_all("PostgreSQL's initdb was not found (Debian's postgresql package)");
+    snprintf(g_dir, sizeof g_dir, "/tmp/ln-test-pg-XXXXXX");
+    if (!mkdtemp(g_dir))
+        skip_all("cannot make a temporary folder");
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam("postgres");
+        if (!pw)
+            skip_all("running as root and there is no user \"postgres\" to run PostgreSQL as");
+        if (chown(g_dir, pw->pw_uid, pw->pw_gid) != 0)
+            skip_all("cannot hand the temporary folder to the user postgres");
+        snprintf(g_as, sizeof g_as, "runuser -u postgres -- ");
+    }
+    g_port = free_port();
+    if (run("%s%s/initdb -D %s/data -U lunar --auth=trust -E UTF8 --no-sync >%s/initdb.log 2>&1",
+            g_as, g_bindir, g_dir, g_dir) != 0) {
+        run("cat %s/initdb.log", g_dir);
+        fail_msg("initdb failed");
+    }
+    if (run("%s%s/pg_ctl -D %s/data -l %s/server.log -w -t 60 -o \"-p %d -k %s "
+            "-c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null 2>&1",
+            g_as, g_bindir, g_dir, g_dir, g_port, g_dir) != 0) {
+        run("cat %s/server.log", g_dir);
+        fail_msg("the PostgreSQL server did not start");
+    }
+}
+
+static void stop_cluster(void)
+{
+    run("%s%s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1", g_as, g_bindir, g_dir);
+    run("rm -rf %s", g_dir);
+}
+
+/* A fresh database for one test; its connection string into conninfo. */
+static void fresh_db(const char *name, char conninfo[256])
+{
+    char admin[256];
+    snprintf(admin, sizeof admin,
+             "host=127.0.0.1 port=%d user=lunar dbname=postgres"
+             " options='-c client_min_messages=warning'",
+             g_port);
+    PGconn *c = PQconnectdb(admin);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+    PQclear(PQexec(c, sql));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    snprintf(conninfo, 256, "host=127.0.0.1 port=%d user=lunar dbname=%s", g_port, name);
+}
+
+static struct ln_pg *open_migrated(const char *name)
+{
+    char conninfo[256];
+    fresh_db(name, conninfo);
+    struct ln_pg *pg;
+    struct ln_error err = {0};
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    assert_ok(ln_pg_migrate(pg, NULL, NULL, &err), err);
+    return pg;
+}
+
+static void sql(const char *conninfo, const char *text)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, text);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", text, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void record_for(const char *id, char *buf, size_t n)
+{
+    snprintf(buf, n, "{\"id\": \"%s\", \"status\": \"queued\", \"stage\": \"queued\"}", id);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+struct migrate_arg {
+    const char *conninfo;
+    int rc, from, to;
+};
+
+static void *migrate_thread(void *p)
+{
+    struct migrate_arg *a = p;
+    struct ln_pg *pg;
+    struct ln_error err = {0};
+    a->rc = ln_pg_open(a->conninfo, &pg, &err);
+    if (a->rc == LN_OK) {
+        a->rc = ln_pg_migrate(pg, &a->from, &a->to, &err);
+        ln_pg_close(pg);
+    }
+    return NULL;
+}
+
+/* A fresh database is brought to the program's version, a second run
+ * changes nothing, two programs starting at once migrate once, and a
+ * database of a newer version is refused and left as it was. */
+static void test_migrate(void **state)
+{
+    (void)state;
+    char conninfo[256];
+    fresh_db("ln_migrate", conninfo);
+    struct ln_pg *pg;
+    struct ln_error err = {0};
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    int v = -1, from = -1, to = -1;
+    assert_ok(ln_pg_schema_version(pg, &v, &err), err);
+    assert_int_equal(v, 0);
+    assert_ok(ln_pg_migrate(pg, &from, &to, &err), err);
+    assert_int_equal(from, 0);
+    assert_int_equal(to, LN_PG_SCHEMA_VERSION);
+    assert_ok(ln_pg_migrate(pg, &from, &to, &err), err);
+    assert_int_equal(from, LN_PG_SCHEMA_VERSION);
+    assert_ok(ln_pg_schema_version(pg, &v, &err), err);
+    assert_int_equal(v, LN_PG_SCHEMA_VERSION);
+
+    sql(conninfo, "UPDATE ln_schema SET version = 99");
+    assert_int_equal(ln_pg_migrate(pg, &from, &to, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "newer than this program's"));
+    assert_ok(ln_pg_schema_version(pg, &v, &err), err);
+    assert_int_equal(v, 99);
+    ln_pg_close(pg);
+
+    fresh_db("ln_migrate2", conninfo);
+    struct migrate_arg a[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (struct migrate_arg){.conninfo = conninfo, .rc = -99};
+        pthread_create(&t[i], NULL, migrate_thread, &a[i]);
+    }
+    int migrated = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].rc, LN_OK);
+        assert_int_equal(a[i].to, LN_PG_SCHEMA_VERSION);
+        migrated += a[i].from == 0;
+    }
+    assert_int_equal(migrated, 1);
+}
+
+/* Submit, claim in order, renew with progress, finish with a result; the
+ * files come back byte for byte; a second submission of an id is refused. */
+static void test_submit_claim_finish(void **state)
+{
+    (void)state;
+    struct ln_pg *pg = open_migrated("ln_flow");
+    struct ln_error err = {0};
+    uint8_t png[300];
+    for (size_t i = 0; i < sizeof png; i++)
+        png[i] = (uint8_t)(i * 7); /* zero bytes included */
+    const char *ids[3] = {"job-a", "job-b", "job-c"};
+    for (int i = 0; i < 3; i++) {
+        char rec[128];
+        record_for(ids[i], rec, sizeof rec);
+        struct ln_pg_file in = {"input-0.png", "image/png", png, sizeof png - (size_t)i};
+        assert_ok(ln_pg_submit(pg, ids[i], rec, &in, 1, &err), err);
+    }
+    char rec[128];
+    record_for("job-a", rec, sizeof rec);
+    assert_int_equal(ln_pg_submit(pg, "job-a", rec, NULL, 0, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "exists"));
+
+    struct ln_pg_lease l;
+    assert_ok(ln_pg_claim(pg, "w1", 30, &l, &err), err);
+    assert_string_equal(l.id, "job-a");
+    assert_int_equal(l.attempts, 1);
+    assert_non_null(strstr(l.record, "\"status\": \"running\""));
+    int cancel = -1;
+    assert_ok(ln_pg_renew(pg, &l, 30, "{\"id\": \"job-a\", \"stage\": \"mesh\", \"progress\": 0.5}",
+                          &cancel, &err),
+              err);
+    assert_int_equal(cancel, 0);
+    char *got, status[16];
+    assert_ok(ln_pg_get(pg, "job-a", &got, status, &err), err);
+    assert_string_equal(status, "running");
+    assert_non_null(strstr(got, "\"stage\": \"mesh\""));
+    assert_non_null(strstr(got, "\"status\": \"running\""));
+    free(got);
+
+    const char glb[] = "glTF\0\0\0binary";
+    struct ln_pg_file out = {"model.glb", "model/gltf-binary", glb, sizeof glb};
+    assert_ok(ln_pg_finish(pg, &l, "succeeded", "{\"id\": \"job-a\", \"stage\": \"done\"}", &out,
+                           1, &err),
+              err);
+    ln_pg_lease_free(&l);
+    assert_ok(ln_pg_get(pg, "job-a", &got, status, &err), err);
+    assert_string_equal(status, "succeeded");
+    assert_non_null(strstr(got, "\"status\": \"succeeded\""));
+    free(got);
+    void *data;
+    size_t size;
+    char type[128];
+    assert_ok(ln_pg_file_get(pg, "job-a", "model.glb", &data, &size, type, &err), err);
+    assert_int_equal(size, sizeof glb);
+    assert_memory_equal(data, glb, size);
+    assert_string_equal(type, "model/gltf-binary");
+    free(data);
+    assert_ok(ln_pg_file_get(pg, "job-b", "input-0.png", &data, &size, type, &err), err);
+    assert_int_equal(size, sizeof png - 1);
+    assert_memory_equal(data, png, size);
+    free(data);
+    assert_int_equal(ln_pg_file_get(pg, "job-a", "model.obj", &data, &size, type, &err),
+                     LN_ENOTFOUND);
+
+    assert_ok(ln_pg_claim(pg, "w1", 30, &l, &err), err);
+    assert_string_equal(l.id, "job-b");
+    ln_pg_lease_free(&l);
+    int64_t counts[5];
+    assert_ok(ln_pg_counts(pg, counts, &err), err);
+    assert_int_equal(counts[0], 1); /* queued: job-c */
+    assert_int_equal(counts[1], 1); /* running: job-b */
+    assert_int_equal(counts[2], 1); /* succeeded: job-a */
+    assert_int_equal(ln_pg_finish(pg, &l, "running", "{}", NULL, 0, &err), LN_EINVAL);
+    ln_pg_close(pg);
+}
+
+#define RACE_JOBS 500
+#define RACE_WORKERS 8
+
+struct race {
+    const char *conninfo;
+    atomic_int claims[RACE_JOBS];
+    atomic_int finished;
+    atomic_int errors;
+};
+
+static void *race_worker(void *p)
+{
+    struct race *r = p;
+    struct ln_pg *pg;
+    struct ln_error err = {0};
+    if (ln_pg_open(r->conninfo, &pg, &err) != LN_OK) {
+        atomic_fetch_add(&r->errors, 1);
+        return NULL;
+    }
+    char name[16];
+    snprintf(name, sizeof name, "w%p", (void *)pthread_self());
+    for (;;) {
+        struct ln_pg_lease l;
+        int rc = ln_pg_claim(pg, name, 60, &l, &err);
+        if (rc == LN_ENOTFOUND)
+            break;
+        if (rc != LN_OK) {
+            atomic_fetch_add(&r->errors, 1);
+            break;
+        }
+        int k = atoi(l.id + 4);
+        atomic_fetch_add(&r->claims[k], 1);
+        if (ln_pg_finish(pg, &l, "succeeded", l.record, NULL, 0, &err) == LN_OK)
+            atomic_fetch_add(&r->finished, 1);
+        else
+            atomic_fetch_add(&r->errors, 1);
+        ln_pg_lease_free(&l);
+    }
+    ln_pg_close(pg);
+    return NULL;
+}
+
+/* 8 workers, each with its own connection, race for 500 jobs: every job
+ * is claimed exactly once and finished. */
+static void test_claim_race(void **state)
+{
+    (void)state;
+    struct ln_pg *pg = open_migrated("ln_race");
+    struct ln_error err = {0};
+    for (int i = 0; i < RACE_JOBS; i++) {
+        char id[32], rec[128];
+        snprintf(id, sizeof id, "job-%d", i);
+        record_for(id, rec, sizeof rec);
+        assert_ok(ln_pg_submit(pg, id, rec, NULL, 0, &err), err);
+    }
+    static struct race r;
+    memset(&r, 0, sizeof r);
+    char conninfo[256];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=lunar dbname=ln_race",
+             g_port);
+    r.conninfo = conninfo;
+    pthread_t t[RACE_WORKERS];
+    for (int i = 0; i < RACE_WORKERS; i++)
+        pthread_create(&t[i], NULL, race_worker, &r);
+    for (int i = 0; i < RACE_WORKERS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&r.errors), 0);
+    assert_int_equal(atomic_load(&r.finished), RACE_JOBS);
+    for (int i = 0; i < RACE_JOBS; i++)
+        if (atomic_load(&r.claims[i]) != 1)
+            fail_msg("job-%d was claimed %d times", i, atomic_load(&r.claims[i]));
+    int64_t counts[5];
+    assert_ok(ln_pg_counts(pg, counts, &err), err);
+    assert_int_equal(counts[2], RACE_JOBS);
+    ln_pg_close(pg);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A lease that runs out is claimed again by another worker with a new
+ * token; the first worker's renew and finish then change nothing, and the
+ * second worker's result is the one kept. */
+static void test_lease_fencing(void **state)
+{
+    (void)state;
+    struct ln_pg *pg = open_migrated("ln_lease");
+    struct ln_error err = {0};
+    char rec[128];
+    record_for("slow", rec, sizeof rec);
+    assert_ok(ln_pg_submit(pg, "slow", rec, NULL, 0, &err), err);
+    struct ln_pg_lease a, b;
+    assert_ok(ln_pg_claim(pg, "w-a", 0.3, &a, &err), err);
+    assert_int_equal(ln_pg_claim(pg, "w-b", 30, &b, &err), LN_ENOTFOUND); /* still held */
+    sleep_ms(600);
+    assert_ok(ln_pg_claim(pg, "w-b", 30, &b, &err), err);
+    assert_string_equal(b.id, "slow");
+    assert_int_equal(b.attempts, 2);
+    assert_true(b.token != a.token);
+    assert_int_equal(ln_pg_renew(pg, &a, 30, NULL, NULL, &err), LN_ECANCELED);
+    struct ln_pg_file fa = {"model.glb", "model/gltf-binary", "A", 1};
+    assert_int_equal(ln_pg_finish(pg, &a, "succeeded", "{\"by\": \"a\"}", &fa, 1, &err),
+                     LN_ECANCELED);
+    struct ln_pg_file fb = {"model.glb", "model/gltf-binary", "B", 1};
+    assert_ok(ln_pg_finish(pg, &b, "succeeded", "{\"by\": \"b\"}", &fb, 1, &err), err);
+    assert_int_equal(ln_pg_finish(pg, &a, "failed", "{\"by\": \"a\"}", NULL, 0, &err),
+                     LN_ECANCELED);
+    char *got, status[16];
+    assert_ok(ln_pg_get(pg, "slow", &got, status, &err), err);
+    assert_string_equal(status, "succeeded");
+    assert_non_null(strstr(got, "\"by\": \"b\""));
+    free(got);
+    void *data;
+    size_t size;
+    assert_ok(ln_pg_file_get(pg, "slow", "model.glb", &data, &size, NULL, &err), err);
+    assert_int_equal(size, 1);
+    assert_memory_equal(data, "B", 1);
+    free(data);
+    ln_pg_lease_free(&a);
+    ln_pg_lease_free(&b);
+    ln_pg_close(pg);
+}
+
+/* Cancel: a queued job at once, a running one through its worker's next
+ * renew; a finished or unknown job is refused; a job whose worker vanished
+ * after a cancel was asked for ends canceled instead of running again. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct ln_pg *pg = open_migrated("ln_cancel");
+    struct ln_error err = {0};
+    const char *ids[3] = {"q", "r", "lost"};
+    for (int i = 0; i < 3; i++) {
+        char rec[128];
+        record_for(ids[i], rec, sizeof rec);
+        assert_ok(ln_pg_submit(pg, ids[i], rec, NULL, 0, &err), err);
+    }
+    int now = -1;
+    assert_ok(ln_pg_cancel(pg, "q", &now, &err), err);
+    assert_int_equal(now, 1);
+    char *got, status[16];
+    assert_ok(ln_pg_get(pg, "q", &got, status, &err), err);
+    assert_string_equal(status, "canceled");
+    assert_non_null(strstr(got, "\"status\": \"canceled\""));
+    free(got);
+    assert_int_equal(ln_pg_cancel(pg, "q", &now, &err), LN_EINVAL);
+    assert_int_equal(ln_pg_cancel(pg, "nope", &now, &err), LN_ENOTFOUND);
+
+    struct ln_pg_lease l, m;
+    assert_ok(ln_pg_claim(pg, "w", 30, &l, &err), err);
+    assert_string_equal(l.id, "r");
+    assert_ok(ln_pg_cancel(pg, "r", &now, &err), err);
+    assert_int_equal(now, 0);
+    int cancel = 0;
+    assert_ok(ln_pg_renew(pg, &l, 30, NULL, &cancel, &err), err);
+    assert_int_equal(cancel, 1);
+    assert_ok(ln_pg_finish(pg, &l, "canceled", l.record, NULL, 0, &err), err);
+    ln_pg_lease_free(&l);
+
+    assert_ok(ln_pg_claim(pg, "w", 0.2, &l, &err), err);
+    assert_string_equal(l.id, "lost");
+    assert_ok(ln_pg_cancel(pg, "lost", &now, &err), err);
+    sleep_ms(500);
+    assert_int_equal(ln_pg_claim(pg, "w2", 30, &m, &err), LN_ENOTFOUND);
+    assert_ok(ln_pg_get(pg, "lost", &got, status, &err), err);
+    assert_string_equal(status, "canceled");
+    free(got);
+    ln_pg_lease_free(&l);
+    ln_pg_close(pg);
+}
+
+/* Delete takes the job's files with it. */
+static void test_delete(void **state)
+{
+    (void)state;
+    struct ln_pg *pg = open_migrated("ln_delete");
+    struct ln_error err = {0};
+    char rec[128];
+    record_for("d", rec, sizeof rec);
+    struct ln_pg_file in = {"input-0.png", "image/png", "x", 1};
+    assert_ok(ln_pg_submit(pg, "d", rec, &in, 1, &err), err);
+    assert_ok(ln_pg_delete(pg, "d", &err), err);
+    assert_int_equal(ln_pg_delete(pg, "d", &err), LN_ENOTFOUND);
+    void *data;
+    size_t size;
+    assert_int_equal(ln_pg_file_get(pg, "d", "input-0.png", &data, &size, NULL, &err),
+                     LN_ENOTFOUND);
+    char conninfo[256];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=lunar dbname=ln_delete",
+             g_port);
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r = PQexec(c, "SELECT count(*) FROM ln_job_files");
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    PQfinish(c);
+    ln_pg_close(pg);
+}
+
+/* A database that cannot be reached: one line, no password in it. After a
+ * server restart an open connection is made again by the next call. */
+static void test_connection_errors(void **state)
+{
+    (void)state;
+    struct ln_pg *pg;
+    struct ln_error err = {0};
+    char conninfo[256];
+    snprintf(conninfo, sizeof conninfo,
+             "host=127.0.0.1 port=%d user=lunar password=s3cr3t dbname=x connect_timeout=5",
+             free_port());
+    assert_int_equal(ln_pg_open(conninfo, &pg, &err), LN_EIO);
+    assert_non_null(strstr(err.message, "cannot connect"));
+    assert_null(strchr(err.message, '\n'));
+    assert_null(strstr(err.message, "s3cr3t"));
+    assert_int_equal(ln_pg_open("", &pg, &err), LN_EINVAL);
+
+    pg = open_migrated("ln_restart");
+    char rec[128];
+    record_for("after", rec, sizeof rec);
+    assert_int_equal(run("%s%s/pg_ctl -D %s/data -m fast -w restart >/dev/null 2>&1", g_as,
+                         g_bindir, g_dir),
+                     0);
+    /* the first statement on the dead connection fails or reconnects;
+     * the next one works either way */
+    if (ln_pg_submit(pg, "after", rec, NULL, 0, &err) != LN_OK)
+        assert_ok(ln_pg_submit(pg, "after", rec, NULL, 0, &err), err);
+    char *got, status[16];
+    assert_ok(ln_pg_get(pg, "after", &got, status, &err), err);
+    assert_string_equal(status, "queued");
+    free(got);
+    ln_pg_close(pg);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    start_cluster();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    stop_cluster();
+    return 0;
+}
+
+int main(void)
+{
+    if (!ln_pg_available())
+        skip_all("this build has no PostgreSQL support");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_submit_claim_finish),
+        cmocka_unit_test(test_claim_race),
+        cmocka_unit_test(test_lease_fencing),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_connection_errors),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
