@@ -302,6 +302,41 @@ int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
     return LN_OK;
 }
 
+int ln_pg_import(struct ln_pg *pg, const char *id, const char *status, const char *record,
+                 double created, int attempts, const struct ln_pg_file *files, size_t n_files,
+                 int *added, struct ln_error *err)
+{
+    *added = 0;
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0 || (rc = ln__pg_do(pg, "importing a job", "BEGIN", err)) < 0)
+        return rc;
+    char when[40], tries[16];
+    snprintf(when, sizeof when, "%.6f", created);
+    snprintf(tries, sizeof tries, "%d", attempts);
+    const char *vals[5] = {id, status, record, when, tries};
+    PGresult *r = ln__pg_run(
+        pg, "importing a job", PGRES_COMMAND_OK,
+        "INSERT INTO ln_jobs (id, status, record, created, attempts)"
+        " VALUES ($1, $2, jsonb_set($3::jsonb, '{status}', to_jsonb($2::text)),"
+        "  CASE WHEN $4::double precision > 0 THEN to_timestamp($4::double precision)"
+        "  ELSE now() END, $5::integer)"
+        " ON CONFLICT (id) DO NOTHING",
+        5, vals, NULL, NULL, 0, NULL, err);
+    if (!r) {
+        ln__pg_rollback(pg);
+        return err ? err->code : LN_EIO;
+    }
+    *added = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    if ((*added && (rc = ln__pg_put_files(pg, id, files, n_files, err)) < 0) ||
+        (rc = ln__pg_do(pg, "importing a job", "COMMIT", err)) < 0) {
+        ln__pg_rollback(pg);
+        *added = 0;
+        return rc;
+    }
+    return LN_OK;
+}
+
 int ln_pg_claim(struct ln_pg *pg, const char *worker, double lease_s, struct ln_pg_lease *out,
                 struct ln_error *err)
 {

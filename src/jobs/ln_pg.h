@@ -83,6 +83,29 @@ int ln_pg_migrate(struct ln_pg *pg, int *from, int *to, struct ln_error *err);
 int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
                  const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err);
 
+/* Adds a job as it stands elsewhere (moving a history into the database):
+ * any status, its record, when it was created (Unix seconds, 0 = now),
+ * its attempts and its files, in one transaction; *added is 0 (nothing
+ * written) when a job with this id is there already. */
+int ln_pg_import(struct ln_pg *pg, const char *id, const char *status, const char *record,
+                 double created, int attempts, const struct ln_pg_file *files, size_t n_files,
+                 int *added, struct ln_error *err);
+
+/* What ln_pg_import_outputs did. */
+struct ln_pg_import_report {
+    size_t jobs;     /* jobs added */
+    size_t requeued; /* of those, queued or running ones added as queued */
+    size_t present;  /* jobs the database had already (left as they are there) */
+    size_t deleting; /* jobs whose deletion was under way (left out) */
+    size_t files;    /* files added with the jobs */
+    uint64_t bytes;  /* their size */
+};
+/* Copies the history of a server's outputs folder into the database: see
+ * ln_pg_import.c. Stops at the first error (what was added stays; running
+ * it again adds the rest). */
+int ln_pg_import_outputs(struct ln_pg *pg, const char *outputs, struct ln_pg_import_report *rep,
+                         struct ln_error *err);
+
 /* Claims the oldest queued job or an expired lease for `worker`, holding
  * it for lease_s seconds. LN_OK with *out filled, LN_ENOTFOUND when there
  * is nothing to claim. */

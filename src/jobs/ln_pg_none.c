@@ -51,6 +51,16 @@ int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
     return ln__pg_none(err);
 }
 
+int ln_pg_import(struct ln_pg *pg, const char *id, const char *status, const char *record,
+                 double created, int attempts, const struct ln_pg_file *files, size_t n_files,
+                 int *added, struct ln_error *err)
+{
+    (void)pg, (void)id, (void)status, (void)record, (void)created, (void)attempts;
+    (void)files, (void)n_files;
+    *added = 0;
+    return ln__pg_none(err);
+}
+
 int ln_pg_claim(struct ln_pg *pg, const char *worker, double lease_s, struct ln_pg_lease *out,
                 struct ln_error *err)
 {

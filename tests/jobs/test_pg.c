@@ -24,7 +24,11 @@
 
 #include <libpq-fe.h>
 
+#include "ln_file.h"
+#include "ln_folder.h"
+#include "ln_job.h"
 #include "ln_pg.h"
+#include "ln_store.h"
 
 #define assert_ok(expr, err)                                                                       \
     do {                                                                                           \
@@ -537,6 +541,110 @@ static void test_connection_errors(void **state)
     ln_pg_close(pg);
 }
 
+/* A job of the outputs folder made for the import test. */
+static void put_job(const char *outputs, json_t *history, const char *id,
+                    enum ln_job_status status, double created, int record, int in_history)
+{
+    struct ln_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.id, sizeof job.id, "%s", id);
+    job.status = status;
+    snprintf(job.stage, sizeof job.stage, "%s", ln_job_status_is_final(status) ? "done" : "mesh");
+    job.created_at = created;
+    job.attempts = status == LN_JOB_STATUS_QUEUED ? 0 : 1;
+    snprintf(job.engine, sizeof job.engine, "sculpt");
+    ln_generate_options_default(&job.options);
+    job.n_inputs = 1;
+    snprintf(job.inputs[0].name, sizeof job.inputs[0].name, "mug.png");
+    snprintf(job.inputs[0].file, sizeof job.inputs[0].file, "input-0.png");
+    snprintf(job.inputs[0].content_type, sizeof job.inputs[0].content_type, "image/png");
+    job.inputs[0].bytes = 5;
+    char *dir = ln_test_path(outputs, id);
+    struct ln_error err = {0};
+    assert_ok(ln_file_mkdirs(dir, &err), err);
+    char *in = ln_test_path(dir, "input-0.png");
+    assert_ok(ln_file_write_atomic(in, id, 5, &err), err);
+    free(in);
+    if (status == LN_JOB_STATUS_SUCCEEDED) {
+        char *glb = ln_test_path(dir, "model.glb");
+        assert_ok(ln_file_write_atomic(glb, "glTF-model", 10, &err), err);
+        free(glb);
+    }
+    json_t *obj = ln_job_to_json(&job);
+    if (record)
+        assert_ok(ln_folder_record_write(outputs, id, obj, &err), err);
+    if (in_history)
+        json_object_set(history, id, obj);
+    json_decref(obj);
+    free(dir);
+}
+
+/* store import: a history of every kind goes into the database oldest
+ * first, files byte for byte, unfinished jobs queued again, a job being
+ * deleted left out, a folder record the history lacks taken in; a second
+ * run adds nothing. */
+static void test_import(void **state)
+{
+    (void)state;
+    const char *outputs = ln_test_tmpdir("pg_import");
+    json_t *history = json_object();
+    put_job(outputs, history, "aaaaaaaaaaaaaaaaaaaaaa01", LN_JOB_STATUS_SUCCEEDED, 1000, 1, 1);
+    put_job(outputs, history, "aaaaaaaaaaaaaaaaaaaaaa02", LN_JOB_STATUS_RUNNING, 1001, 1, 1);
+    put_job(outputs, history, "aaaaaaaaaaaaaaaaaaaaaa03", LN_JOB_STATUS_QUEUED, 1002, 1, 1);
+    put_job(outputs, history, "aaaaaaaaaaaaaaaaaaaaaa04", LN_JOB_STATUS_FAILED, 999, 1, 0);
+    put_job(outputs, history, "aaaaaaaaaaaaaaaaaaaaaa05", LN_JOB_STATUS_SUCCEEDED, 1003, 1, 1);
+    struct ln_error err = {0};
+    assert_ok(ln_folder_record_drop(outputs, "aaaaaaaaaaaaaaaaaaaaaa05", &err), err);
+    struct ln_store *st;
+    assert_ok(ln_store_open(outputs, &st, &err), err);
+    assert_ok(ln_store_save(st, history, &err), err);
+    ln_store_free(st);
+    json_decref(history);
+
+    struct ln_pg *pg = open_migrated("ln_import");
+    struct ln_pg_import_report rep;
+    assert_ok(ln_pg_import_outputs(pg, outputs, &rep, &err), err);
+    assert_int_equal(rep.jobs, 4);
+    assert_int_equal(rep.requeued, 2);
+    assert_int_equal(rep.deleting, 1);
+    assert_int_equal(rep.present, 0);
+    assert_int_equal(rep.files, 5); /* four inputs, one model */
+    int64_t counts[5];
+    assert_ok(ln_pg_counts(pg, counts, &err), err);
+    assert_int_equal(counts[0], 2); /* queued: the running and the queued one */
+    assert_int_equal(counts[2], 1);
+    assert_int_equal(counts[3], 1);
+    void *data;
+    size_t size;
+    char type[128];
+    assert_ok(ln_pg_file_get(pg, "aaaaaaaaaaaaaaaaaaaaaa01", "model.glb", &data, &size, type,
+                             &err),
+              err);
+    assert_int_equal(size, 10);
+    assert_memory_equal(data, "glTF-model", 10);
+    assert_string_equal(type, "model/gltf-binary");
+    free(data);
+    assert_int_equal(ln_pg_file_get(pg, "aaaaaaaaaaaaaaaaaaaaaa01", "job.json", &data, &size,
+                                    type, &err),
+                     LN_ENOTFOUND);
+    char *rec, status[16];
+    assert_int_equal(ln_pg_get(pg, "aaaaaaaaaaaaaaaaaaaaaa05", &rec, status, &err), LN_ENOTFOUND);
+    assert_ok(ln_pg_get(pg, "aaaaaaaaaaaaaaaaaaaaaa02", &rec, status, &err), err);
+    assert_string_equal(status, "queued");
+    free(rec);
+    /* oldest first: the claims follow the history's order */
+    struct ln_pg_lease l;
+    assert_ok(ln_pg_claim(pg, "w", 30, &l, &err), err);
+    assert_string_equal(l.id, "aaaaaaaaaaaaaaaaaaaaaa02");
+    assert_int_equal(l.attempts, 2);
+    ln_pg_lease_free(&l);
+
+    assert_ok(ln_pg_import_outputs(pg, outputs, &rep, &err), err);
+    assert_int_equal(rep.jobs, 0);
+    assert_int_equal(rep.present, 4);
+    ln_pg_close(pg);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -563,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_connection_errors),
+        cmocka_unit_test(test_import),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
