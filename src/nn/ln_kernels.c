@@ -10,6 +10,8 @@
 #include <cblas.h>
 
 #include "ln_cpu.h"
+#include "ln_threads.h"
+#include "ln_time.h"
 
 extern const struct ln__kernels ln__kernel_table_baseline;
 #if LN_KSETS_X86
@@ -34,6 +36,56 @@ static const struct ln__kernels *ln__k(void)
 const char *ln_nn_kernel_set(void)
 {
     return ln__k()->name;
+}
+
+float ln__fma_loop(long iters, float seed)
+{
+    return ln__k()->fma_loop(iters, seed);
+}
+
+int ln__fma_lanes(void)
+{
+    return ln__k()->fma_lanes();
+}
+
+struct ln__peak_ctx {
+    long iters;
+    float sink[64];
+};
+
+static void ln__peak_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct ln__peak_ctx *c = vctx;
+    for (size_t i = begin; i < end; i++)
+        c->sink[thread & 63] += ln__k()->fma_loop(c->iters, (float)i + 1.0f);
+}
+
+double ln_nn_fma_peak(double seconds, int threads)
+{
+    if (threads < 1)
+        threads = ln_threads_get();
+    /* 12 accumulators x lanes x 2 flops per round */
+    const double flops_round = 12.0 * ln__k()->fma_lanes() * 2.0;
+    struct ln__peak_ctx c = {.iters = 1 << 16};
+    /* rounds for a fifth of the time on one thread, then the best
+     * of a few runs with every thread busy on its own loop */
+    double t0 = ln_time_now();
+    c.sink[0] += ln__k()->fma_loop(c.iters, 1.0f);
+    double one = ln_time_now() - t0;
+    if (one > 0)
+        c.iters = (long)((double)c.iters * (seconds / 5.0) / one) + 1;
+    double best = 0.0;
+    for (int run = 0; run < 5; run++) {
+        t0 = ln_time_now();
+        ln_parallel_for_at((size_t)threads, 1, threads, ln__peak_body, &c);
+        double dt = ln_time_now() - t0;
+        double rate = dt > 0 ? flops_round * (double)c.iters * threads / dt : 0.0;
+        if (rate > best)
+            best = rate;
+    }
+    volatile float keep = c.sink[0];
+    (void)keep;
+    return best / 1e9;
 }
 
 void ln__blas_single_thread(void)

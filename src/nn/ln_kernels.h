@@ -3,7 +3,7 @@
  *
  * The files that hold the network's arithmetic — ln_nn_ops.c,
  * ln_triposr_vit.c, ln_triposr_backbone.c, ln_triposr_query.c,
- * ln_onnx_gemm.c and ln_kernels_table.c — are compiled once per kernel set of the target
+ * ln_onnx_gemm.c, ln_fma_peak.c and ln_kernels_table.c — are compiled once per kernel set of the target
  * architecture (CMakeLists.txt: baseline, avx2 and avx512 on x86-64;
  * baseline elsewhere), each time with that set's instruction flags and
  * LN_KSUFFIX defined (_baseline, _avx2, _avx512). Included first in those
@@ -41,6 +41,8 @@
 #define ln__ox_gemm LN__K(ln__ox_gemm)
 #define ln__ox_gemm_cols LN__K(ln__ox_gemm_cols)
 #define ln__ox_gemm_taps LN__K(ln__ox_gemm_taps)
+#define ln__fma_loop LN__K(ln__fma_loop)
+#define ln__fma_lanes LN__K(ln__fma_lanes)
 #define ln_triposr_encode_image LN__K(ln_triposr_encode_image)
 #define ln_triposr_backbone LN__K(ln_triposr_backbone)
 #define ln_triposr_upsample LN__K(ln_triposr_upsample)

@@ -27,6 +27,8 @@ struct ln__kernels {
     __typeof__(ln__ox_gemm) *ox_gemm;
     __typeof__(ln__ox_gemm_cols) *ox_gemm_cols;
     __typeof__(ln__ox_gemm_taps) *ox_gemm_taps;
+    __typeof__(ln__fma_loop) *fma_loop;
+    __typeof__(ln__fma_lanes) *fma_lanes;
     __typeof__(ln_triposr_encode_image) *encode_image;
     __typeof__(ln_triposr_backbone) *backbone;
     __typeof__(ln_triposr_upsample) *upsample;

@@ -409,4 +409,10 @@ static inline ln__v4f ln__silu4(ln__v4f x)
 }
 #endif
 
+/* The multiply-add loop that measures the CPU's peak (ln_fma_peak.c):
+ * iters rounds of 12 independent vector multiply-adds, lanes wide; returns
+ * their sum so that nothing is left out. */
+float ln__fma_loop(long iters, float seed);
+int ln__fma_lanes(void);
+
 #endif

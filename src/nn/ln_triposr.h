@@ -91,6 +91,11 @@ int ln_triposr_render_rays(const struct ln_triposr *net, const float *scene, con
  * ("avx512", "avx2" or "baseline": the widest the CPU has, or LN_CPU's;
  * see ln_cpu.h). */
 const char *ln_nn_kernel_set(void);
+/* The CPU's peak multiply-add rate in GFLOP/s with the kernel set in use,
+ * measured: `threads` threads (< 1: ln_threads_get()) each running
+ * independent vector multiply-adds on registers for about `seconds`
+ * (ln_fma_peak.c); the best of five runs. */
+double ln_nn_fma_peak(double seconds, int threads);
 
 /* Section 5.1: bicubic resize of a [1 + src*src, dim] position table to
  * [1 + dst*dst, dim] with the transformers 4.35 scale-factor rule. */

@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ln_nn_ops.h"
@@ -292,6 +293,30 @@ static void test_silu_far_tails(void **state)
     }
 }
 
+/* The peak-rate loop computes what it says: 12 accumulators per lane, each
+ * x <- x * 0.999999 + seed * 1e-7 from seed + i, summed; checked against
+ * the same recurrence in double for this kernel set's width. The rate it
+ * measures is printed, not checked (timings are not asserted). */
+static void test_fma_peak_loop(void **state)
+{
+    (void)state;
+    const long iters = 1000;
+    const float seed = 3.0f;
+    double want = 0.0;
+    for (int i = 0; i < 12; i++) {
+        double x = (double)(seed + (float)i);
+        for (long k = 0; k < iters; k++)
+            x = x * (double)0.999999f + (double)(seed * 1e-7f);
+        want += x * ln__fma_lanes();
+    }
+    const double got = ln__fma_loop(iters, seed);
+    assert_near(got, want, 1e-4 * want);
+    const int lanes = ln__fma_lanes();
+    assert_true(lanes == 4 || lanes == 8 || lanes == 16);
+    printf("FMA peak (%s, %d lanes): %.1f GFLOP/s on one thread\n", ln_nn_kernel_set(), lanes,
+           ln_nn_fma_peak(0.2, 1));
+}
+
 int main(void)
 {
     ln_test_kernel_set_or_skip();
@@ -303,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_vector_exp),
         cmocka_unit_test(test_vector_activations),
         cmocka_unit_test(test_silu_far_tails),
+        cmocka_unit_test(test_fma_peak_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
