@@ -49,7 +49,6 @@
 #include "ln_jobs.h"
 #include "ln_store.h"
 
-#define LN__PREVIEW_SIZE 256
 #define LN__STAGING_PREFIX ".staging-"
 
 /* The upper bounds of the job-duration histogram (ln_jobs_metrics), in

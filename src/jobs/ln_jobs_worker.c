@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "ln_alloc.h"
+#include "ln_job_run.h"
 #include "ln_log.h"
-#include "ln_render.h"
 #include "ln_sys.h"
 #include "ln_time.h"
 
@@ -48,130 +48,21 @@ static void ln__on_progress(void *user, const char *stage, double fraction)
     pthread_mutex_unlock(&J->mu);
 }
 
-static void ln__add_timing(struct ln_job *job, const char *name, double seconds, int first)
-{
-    if (job->n_timings >= LN_JOB_MAX_TIMINGS)
-        return;
-    int at = first ? 0 : job->n_timings;
-    /* "total" stays last */
-    if (!first && at > 0 && strcmp(job->timings[at - 1].name, "total") == 0)
-        at--;
-    memmove(&job->timings[at + 1], &job->timings[at],
-            (size_t)(job->n_timings - at) * sizeof job->timings[0]);
-    snprintf(job->timings[at].name, sizeof job->timings[at].name, "%s", name);
-    job->timings[at].seconds = seconds;
-    job->n_timings++;
-}
-
-/* Runs one job outside the lock: inputs from the job folder, the engine,
- * model.glb, preview.png. Fills the report fields of *job. */
+/* Runs one job outside the lock (ln_job_run: inputs from the job folder,
+ * the engine, model.glb, preview.png), reporting progress into the table. */
 static int ln__run(struct ln_jobs *J, struct ln__worker *w, struct ln_job *job,
                    struct ln_error *err)
 {
-    struct ln_image images[LN_MAX_VIEWS];
-    struct ln_mesh mesh = {0};
-    struct ln_image preview = {0};
-    struct ln_generate_report rep;
-    char path[4096];
-    int n_loaded = 0, rc;
-    double t0 = ln_time_now();
-    memset(images, 0, sizeof images);
+    char folder[4096];
+    if (snprintf(folder, sizeof folder, "%s/%s", J->outputs, job->id) >= (int)sizeof folder)
+        return ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
     w->last_stage[0] = 0;
     w->last_fraction = -1.0;
     struct ln_progress progress = {.report = ln__on_progress, .user = w, .cancel = &w->cancel};
-
-    ln_progress_report(&progress, "decoding", 0.0);
-    for (int i = 0; i < job->n_inputs; i++) {
-        if (ln__job_file(J, job->id, job->inputs[i].file, path, sizeof path) < 0) {
-            rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
-            goto done;
-        }
-        rc = ln_image_load(path, &J->image_limits, &images[i], err);
-        if (rc < 0) {
-            /* The message starts with our path; the client knows its name. */
-            size_t pl = strlen(path);
-            char msg[LN_ERROR_MESSAGE_MAX];
-            const char *m = err->message;
-            if (strncmp(m, path, pl) == 0 && strncmp(m + pl, ": ", 2) == 0)
-                m += pl + 2;
-            snprintf(msg, sizeof msg, "%s", m);
-            ln_error_set(err, rc, "image %d (%s): %s", i + 1, job->inputs[i].name, msg);
-            goto done;
-        }
-        n_loaded++;
-    }
-    double t_decode = ln_time_now() - t0;
-    if (ln_progress_canceled(&progress)) {
-        rc = ln_error_set(err, LN_ECANCELED, "canceled");
-        goto done;
-    }
-
-    struct ln_engine_input in = {
-        .images = images,
-        .n_images = (size_t)job->n_inputs,
-        .views = job->has_views ? job->views : NULL,
-    };
-    /* The engine chosen at submit may be gone after a restart (its weights
-     * removed): the job then runs on the default engine for its image
-     * count, and says so, rather than failing a request that was valid. */
-    char fallback[LN_ERROR_MESSAGE_MAX] = "";
     struct ln_engine_set engines;
     ln_jobs_engines(J, &engines);
-    const struct ln_engine *engine = ln_engine_set_find(&engines, job->engine);
-    if (!engine || !ln_engine_accepts(engine, (size_t)job->n_inputs)) {
-        engine = ln_engine_set_pick(&engines, NULL, (size_t)job->n_inputs, err);
-        if (!engine) {
-            rc = LN_EINVAL;
-            goto done;
-        }
-        snprintf(fallback, sizeof fallback,
-                 "the %.16s engine is not loaded on this server: generated with %s",
-                 job->engine[0] ? job->engine : "chosen", ln_engine_name(engine));
-        ln_log_warn("job %s: %s", job->id, fallback);
-    }
-    struct ln_progress gen = ln_progress_span(&progress, 0.05, 0.95);
-    rc = ln_generate(engine, &in, &job->options, &gen, &mesh, &rep, err);
-    if (rc < 0)
-        goto done;
-    for (int i = 0; i < n_loaded; i++)
-        ln_image_free(&images[i]);
-    n_loaded = 0;
-
-    ln_progress_report(&progress, "saving", 0.95);
-    double t_save = ln_time_now();
-    if (ln__job_file(J, job->id, "model.glb", path, sizeof path) < 0) {
-        rc = ln_error_set(err, LN_EINTERNAL, "the outputs path is too long");
-        goto done;
-    }
-    rc = ln_mesh_save(&mesh, path, LN_MESH_FORMAT_GLB, err);
-    if (rc < 0)
-        goto done;
-    ln_job_set_report(job, &rep);
-    if (fallback[0] && job->n_warnings < LN_REPORT_MAX_WARNINGS)
-        snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0], "%s", fallback);
-
-    /* The model is what was asked for; a missing thumbnail is a warning. */
-    struct ln_error perr = {0};
-    if (ln__job_file(J, job->id, "preview.png", path, sizeof path) < 0 ||
-        ln_render_preview(&mesh, LN__PREVIEW_SIZE, &preview, &perr) < 0 ||
-        ln_image_save_png(&preview, path, &perr) < 0) {
-        ln_log_warn("job %s: no preview: %s", job->id, perr.message);
-        if (job->n_warnings < LN_REPORT_MAX_WARNINGS)
-            snprintf(job->warnings[job->n_warnings++], sizeof job->warnings[0],
-                     "no preview image: %.200s", perr.message);
-    }
-    ln__add_timing(job, "decode", t_decode, 1);
-    ln__add_timing(job, "save", ln_time_now() - t_save, 0);
-    if (job->n_timings > 0 && strcmp(job->timings[job->n_timings - 1].name, "total") == 0)
-        job->timings[job->n_timings - 1].seconds = ln_time_now() - t0;
-    rc = LN_OK;
-
-done:
-    ln_image_free(&preview);
-    ln_mesh_free(&mesh);
-    for (int i = 0; i < n_loaded; i++)
-        ln_image_free(&images[i]);
-    return rc;
+    const struct ln_job_run_env env = {.engines = &engines, .limits = &J->image_limits};
+    return ln_job_run(&env, folder, job, &progress, err);
 }
 
 /* Records what a run ended with (smu held, mu not): the next state is
