@@ -20,6 +20,7 @@ int ln_app_remove_bg(int argc, char **argv);
 int ln_app_models(int argc, char **argv);
 int ln_app_service(int argc, char **argv);
 int ln_app_store(int argc, char **argv);
+int ln_app_worker(int argc, char **argv);
 
 /* Exit status for an ln_status code. */
 int ln_app_exit_for(int code);

@@ -18,7 +18,8 @@ static void ln__usage(FILE *f)
           "       lunar-nova remove-bg IMAGE -o OUT.png [--bg-model NAME|PATH] [--mask-only]\n"
           "       lunar-nova models list | pull NAME | verify NAME\n"
           "       lunar-nova service install [serve options] | uninstall   (Windows)\n"
-          "       lunar-nova store import [--outputs DIR] --store postgres://...\n"
+          "       lunar-nova store migrate | import [--outputs DIR]  --store postgres://...\n"
+          "       lunar-nova worker --store postgres://... [options]\n"
           "       lunar-nova --help | --version\n"
           "\n"
           "Turns a photo or drawing of an object, or several views of it, into a\n"
@@ -65,6 +66,8 @@ int main(int argc, char **argv)
         return ln_app_service(argc - 1, argv + 1);
     if (strcmp(cmd, "store") == 0)
         return ln_app_store(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0)
+        return ln_app_worker(argc - 1, argv + 1);
     fprintf(stderr, "lunar-nova: unknown command '%s' (try --help)\n", cmd);
     return LN_EXIT_USAGE;
 }

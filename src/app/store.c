@@ -1,5 +1,10 @@
 /*
- * `lunar-nova store`: the job store's own commands. For now one:
+ * `lunar-nova store`: the job store's own commands.
+ *
+ *   lunar-nova store migrate --store postgres://...
+ *
+ * creates the PostgreSQL job store's tables or brings them to this
+ * program's version (a newer database is refused, nothing changed);
  *
  *   lunar-nova store import [--outputs DIR] --store postgres://...
  *
@@ -18,13 +23,18 @@
 
 static void ln__store_usage(FILE *f)
 {
-    fputs("Usage: lunar-nova store import [--outputs DIR] --store URL\n"
+    fputs("Usage: lunar-nova store migrate --store URL\n"
+          "       lunar-nova store import [--outputs DIR] --store URL\n"
           "\n"
-          "Copies the job history of a server's outputs folder (jobs.json, each job's\n"
-          "record and files) into a PostgreSQL job store, creating or migrating its\n"
-          "tables first. Jobs the database has already are left as they are there, so\n"
-          "an import cut short is finished by running it again; queued or running jobs\n"
-          "go in queued, for a worker. The outputs folder is not changed.\n"
+          "migrate creates the tables of a PostgreSQL job store, or brings them to this\n"
+          "program's version; a database of a newer version is refused and left alone.\n"
+          "\n"
+          "import copies the job history of a server's outputs folder (jobs.json,\n"
+          "each job's record and files) into a PostgreSQL job store, creating or\n"
+          "migrating its tables first. Jobs the database has already are left as\n"
+          "they are there, so an import cut short is finished by running it again;\n"
+          "queued or running jobs go in queued, for a worker. The outputs folder is\n"
+          "not changed.\n"
           "\n"
           "  --outputs DIR   the server's outputs folder (default: outputs)\n"
           "  --store URL     postgres://user@host/database or a libpq connection\n"
@@ -32,9 +42,30 @@ static void ln__store_usage(FILE *f)
           f);
 }
 
-static int ln__store_import(int argc, char **argv)
+/* Opens the store and brings its schema to this program's version,
+ * saying what it found and did. */
+static int ln__store_open(const char *cmd, const char *store, struct ln_pg **pg)
 {
-    const char *outputs = "outputs";
+    struct ln_error err = {0};
+    int from = 0, to = 0;
+    int rc = ln_pg_open(store, pg, &err);
+    if (rc == LN_OK && (rc = ln_pg_migrate(*pg, &from, &to, &err)) < 0)
+        ln_pg_close(*pg);
+    if (rc < 0) {
+        fprintf(stderr, "lunar-nova store %s: %s\n", cmd, err.message);
+        return rc;
+    }
+    if (from != to)
+        printf("database schema: version %d -> %d\n", from, to);
+    else
+        printf("database schema: version %d, current\n", to);
+    return LN_OK;
+}
+
+/* The --store option and LUNAR_NOVA_STORE, for both subcommands. */
+static const char *ln__store_arg(const char *cmd, int argc, char **argv, const char **outputs,
+                                 int *exit_code)
+{
     const char *store = getenv("LUNAR_NOVA_STORE");
     static const struct option opts[] = {
         {"outputs", required_argument, NULL, 'o'},
@@ -44,30 +75,55 @@ static int ln__store_import(int argc, char **argv)
     };
     int c;
     optind = 1;
+    *exit_code = -1;
     while ((c = getopt_long(argc, argv, "o:s:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            outputs = optarg;
-            break;
-        case 's':
+        if (c == 'o' && outputs) {
+            *outputs = optarg;
+        } else if (c == 's') {
             store = optarg;
-            break;
-        case 'h':
+        } else if (c == 'h') {
             ln__store_usage(stdout);
-            return LN_EXIT_OK;
-        default:
+            *exit_code = LN_EXIT_OK;
+            return NULL;
+        } else {
             ln__store_usage(stderr);
-            return LN_EXIT_USAGE;
+            *exit_code = LN_EXIT_USAGE;
+            return NULL;
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "lunar-nova store import: unexpected argument '%s'\n", argv[optind]);
-        return LN_EXIT_USAGE;
+        fprintf(stderr, "lunar-nova store %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        *exit_code = LN_EXIT_USAGE;
+        return NULL;
     }
     if (!store || !*store) {
-        fprintf(stderr, "lunar-nova store import: no --store given (nor LUNAR_NOVA_STORE)\n");
-        return LN_EXIT_USAGE;
+        fprintf(stderr, "lunar-nova store %s: no --store given (nor LUNAR_NOVA_STORE)\n", cmd);
+        *exit_code = LN_EXIT_USAGE;
+        return NULL;
     }
+    return store;
+}
+
+static int ln__store_migrate(int argc, char **argv)
+{
+    int code;
+    const char *store = ln__store_arg("migrate", argc, argv, NULL, &code);
+    if (!store)
+        return code;
+    struct ln_pg *pg;
+    if (ln__store_open("migrate", store, &pg) < 0)
+        return LN_EXIT_USAGE;
+    ln_pg_close(pg);
+    return LN_EXIT_OK;
+}
+
+static int ln__store_import(int argc, char **argv)
+{
+    const char *outputs = "outputs";
+    int code;
+    const char *store = ln__store_arg("import", argc, argv, &outputs, &code);
+    if (!store)
+        return code;
     struct ln_error err = {0};
     struct ln_path_info info;
     if (ln_path_stat(outputs, 0, &info, NULL) != LN_OK || info.kind != LN_PATH_DIR) {
@@ -76,18 +132,10 @@ static int ln__store_import(int argc, char **argv)
         return LN_EXIT_USAGE;
     }
     struct ln_pg *pg;
-    int from = 0, to = 0;
-    int rc = ln_pg_open(store, &pg, &err);
-    if (rc == LN_OK && (rc = ln_pg_migrate(pg, &from, &to, &err)) < 0)
-        ln_pg_close(pg);
-    if (rc < 0) {
-        fprintf(stderr, "lunar-nova store import: %s\n", err.message);
+    if (ln__store_open("import", store, &pg) < 0)
         return LN_EXIT_USAGE;
-    }
-    if (from != to)
-        printf("database schema: version %d -> %d\n", from, to);
     struct ln_pg_import_report rep;
-    rc = ln_pg_import_outputs(pg, outputs, &rep, &err);
+    int rc = ln_pg_import_outputs(pg, outputs, &rep, &err);
     ln_pg_close(pg);
     printf("imported %zu job%s (%zu file%s, %.1f MB) from %s; %zu already in the store",
            rep.jobs, rep.jobs == 1 ? "" : "s", rep.files, rep.files == 1 ? "" : "s",
@@ -118,6 +166,8 @@ int ln_app_store(int argc, char **argv)
     }
     if (strcmp(sub, "import") == 0)
         return ln__store_import(argc - 1, argv + 1);
-    fprintf(stderr, "lunar-nova store: unknown command '%s' (import)\n", sub);
+    if (strcmp(sub, "migrate") == 0)
+        return ln__store_migrate(argc - 1, argv + 1);
+    fprintf(stderr, "lunar-nova store: unknown command '%s' (migrate or import)\n", sub);
     return LN_EXIT_USAGE;
 }

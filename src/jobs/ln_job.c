@@ -691,3 +691,22 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
         memcpy(job->warnings[i], rep->warnings[i], sizeof job->warnings[i]);
     snprintf(job->background, sizeof job->background, "%s", rep->background);
 }
+
+void ln_job_set_outcome(struct ln_job *job, int rc, const char *message, double now)
+{
+    job->finished_at = now;
+    if (rc == LN_OK) {
+        job->status = LN_JOB_STATUS_SUCCEEDED;
+        snprintf(job->stage, sizeof job->stage, "done");
+        job->progress = 1.0;
+    } else if (rc == LN_ECANCELED) {
+        job->status = LN_JOB_STATUS_CANCELED;
+        snprintf(job->stage, sizeof job->stage, "canceled");
+    } else {
+        job->status = LN_JOB_STATUS_FAILED;
+        snprintf(job->stage, sizeof job->stage, "failed");
+        job->error_code = rc;
+        snprintf(job->error, sizeof job->error, "%s",
+                 message && message[0] ? message : ln_status_string(rc));
+    }
+}

@@ -110,5 +110,9 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
  * warnings, background) from src into dst: a field added there is added
  * here, in the same file. */
 void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src);
+/* The end of a run in the job's state: succeeded (rc LN_OK), canceled
+ * (LN_ECANCELED) or failed with rc and message (the code's description
+ * when message is empty), stage and progress to match, finished at now. */
+void ln_job_set_outcome(struct ln_job *job, int rc, const char *message, double now);
 
 #endif

@@ -81,29 +81,15 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
     int requeue = w->requeue && !w->user_canceled;
     pthread_mutex_unlock(&J->mu);
 
-    double now = ln_time_wall();
-    if (rc == LN_OK) {
-        next.status = LN_JOB_STATUS_SUCCEEDED;
-        ln_job_copy_report(&next, result);
-        snprintf(next.stage, sizeof next.stage, "done");
-        next.progress = 1.0;
-        next.finished_at = now;
-    } else if (rc == LN_ECANCELED && requeue) {
+    if (rc == LN_ECANCELED && requeue) {
         next.status = LN_JOB_STATUS_QUEUED;
         snprintf(next.stage, sizeof next.stage, "queued");
         next.progress = 0.0;
         next.started_at = 0.0;
-    } else if (rc == LN_ECANCELED) {
-        next.status = LN_JOB_STATUS_CANCELED;
-        snprintf(next.stage, sizeof next.stage, "canceled");
-        next.finished_at = now;
     } else {
-        next.status = LN_JOB_STATUS_FAILED;
-        snprintf(next.stage, sizeof next.stage, "failed");
-        next.error_code = rc;
-        snprintf(next.error, sizeof next.error, "%s",
-                 err->message[0] ? err->message : ln_status_string(rc));
-        next.finished_at = now;
+        if (rc == LN_OK)
+            ln_job_copy_report(&next, result);
+        ln_job_set_outcome(&next, rc, err->message, ln_time_wall());
     }
     ln__persist_or_log(J, &next);
 

@@ -454,6 +454,30 @@ int ln_pg_finish(struct ln_pg *pg, const struct ln_pg_lease *lease, const char *
     return LN_OK;
 }
 
+int ln_pg_release(struct ln_pg *pg, const struct ln_pg_lease *lease, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0)
+        return rc;
+    char token[24];
+    snprintf(token, sizeof token, "%" PRId64, lease->token);
+    const char *vals[2] = {lease->id, token};
+    PGresult *r = ln__pg_run(
+        pg, "giving a job back", PGRES_COMMAND_OK,
+        "UPDATE ln_jobs SET status = 'queued',"
+        " record = jsonb_set(jsonb_set(record, '{status}', '\"queued\"'),"
+        "   '{stage}', '\"queued\"'),"
+        " lease_token = NULL, lease_owner = NULL, lease_until = NULL, updated = now()"
+        " WHERE id = $1 AND lease_token = $2::bigint AND status = 'running'",
+        2, vals, NULL, NULL, 0, NULL, err);
+    if (!r)
+        return err ? err->code : LN_EIO;
+    int found = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    return found ? LN_OK
+                 : ln_error_set(err, LN_ECANCELED, "the lease on job %s was lost", lease->id);
+}
+
 void ln_pg_lease_free(struct ln_pg_lease *lease)
 {
     if (!lease)

@@ -122,6 +122,10 @@ int ln_pg_renew(struct ln_pg *pg, const struct ln_pg_lease *lease, double lease_
 int ln_pg_finish(struct ln_pg *pg, const struct ln_pg_lease *lease, const char *status,
                  const char *record, const struct ln_pg_file *results, size_t n_results,
                  struct ln_error *err);
+/* Gives a claimed job back (a worker stopping cleanly): queued again at
+ * once, for another worker, without waiting for the lease to run out.
+ * LN_ECANCELED when the lease was lost already. */
+int ln_pg_release(struct ln_pg *pg, const struct ln_pg_lease *lease, struct ln_error *err);
 void ln_pg_lease_free(struct ln_pg_lease *lease);
 
 /* Cancels: a queued job becomes canceled at once (*now = 1); a running

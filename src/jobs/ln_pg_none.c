@@ -84,6 +84,12 @@ int ln_pg_finish(struct ln_pg *pg, const struct ln_pg_lease *lease, const char *
     return ln__pg_none(err);
 }
 
+int ln_pg_release(struct ln_pg *pg, const struct ln_pg_lease *lease, struct ln_error *err)
+{
+    (void)pg, (void)lease;
+    return ln__pg_none(err);
+}
+
 void ln_pg_lease_free(struct ln_pg_lease *lease)
 {
     (void)lease;
