@@ -692,6 +692,18 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
     snprintf(job->background, sizeof job->background, "%s", rep->background);
 }
 
+void ln_job_set_started(struct ln_job *job, int attempts, double now)
+{
+    job->status = LN_JOB_STATUS_RUNNING;
+    job->attempts = attempts;
+    job->started_at = now;
+    job->finished_at = 0.0;
+    snprintf(job->stage, sizeof job->stage, "starting");
+    job->progress = 0.0;
+    job->error_code = LN_OK;
+    job->error[0] = 0;
+}
+
 void ln_job_set_outcome(struct ln_job *job, int rc, const char *message, double now)
 {
     job->finished_at = now;

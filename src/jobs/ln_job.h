@@ -110,6 +110,9 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
  * warnings, background) from src into dst: a field added there is added
  * here, in the same file. */
 void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src);
+/* The start of a run in the job's state: running, its attempts (this one
+ * included), started at now, stage "starting", no progress, no error. */
+void ln_job_set_started(struct ln_job *job, int attempts, double now);
 /* The end of a run in the job's state: succeeded (rc LN_OK), canceled
  * (LN_ECANCELED) or failed with rc and message (the code's description
  * when message is empty), stage and progress to match, finished at now. */

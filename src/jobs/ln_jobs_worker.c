@@ -149,14 +149,7 @@ static int ln__claim(struct ln_jobs *J, struct ln__worker *w, struct ln_job *nex
         return 0;
     }
     *next = *job;
-    next->status = LN_JOB_STATUS_RUNNING;
-    next->attempts++;
-    next->started_at = ln_time_wall();
-    next->finished_at = 0.0;
-    snprintf(next->stage, sizeof next->stage, "starting");
-    next->progress = 0.0;
-    next->error_code = LN_OK;
-    next->error[0] = 0;
+    ln_job_set_started(next, job->attempts + 1, ln_time_wall());
     /* Busy from here: shutdown waits for this worker, and a cancel or a
      * deletion that comes before the job shows as running reaches it. */
     w->busy = 1;

@@ -225,14 +225,7 @@ int ln_pg_worker_step(struct ln_pg_worker *w, int *ran, struct ln_error *err)
         return rc;
     }
     json_decref(obj);
-    job->status = LN_JOB_STATUS_RUNNING;
-    job->attempts = lease.attempts;
-    job->started_at = ln_time_wall();
-    job->finished_at = 0.0;
-    snprintf(job->stage, sizeof job->stage, "starting");
-    job->progress = 0.0;
-    job->error_code = LN_OK;
-    job->error[0] = 0;
+    ln_job_set_started(job, lease.attempts, ln_time_wall());
     ln_log_info("job %s: running (attempt %d)", job->id, job->attempts);
 
     char folder[4096];

@@ -30,6 +30,15 @@ char *ln_test_path(const char *dir, const char *name);
 void ln__assert_near(double a, double b, double tol, const char *sa, const char *sb,
                      const char *file, int line);
 
+/* Fails the test, naming the call, its code and the error's message, when
+ * expr (a call returning an ln_status) is not LN_OK. */
+#define assert_ok(expr, err)                                                                       \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != 0)                                                                              \
+            fail_msg("%s returned %d: %s", #expr, rc_, (err).message);                             \
+    } while (0)
+
 /* Reads a whole file (fails the test if it cannot). Caller frees. */
 uint8_t *ln_test_read(const char *path, size_t *len);
 /* Reads a raw float32 file and checks it has n values. Caller frees. */

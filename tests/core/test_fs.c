@@ -30,13 +30,6 @@ static int under_wine(void)
 
 /* Fails the test with the layer's message unless expr (a call that fills
  * err) returns LN_OK. */
-#define assert_ok(expr)                                                                            \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        if (rc_ != LN_OK)                                                                          \
-            fail_msg("%s returned %d: %s", #expr, rc_, err.message);                               \
-    } while (0)
-
 static void write_file(const char *path, const char *text)
 {
     struct ln_error err = {0};
@@ -78,31 +71,31 @@ static void test_open_read_write_stat(void **state)
     const char bytes[] = {'a', '\r', '\n', 'b', '\n', 0x1a, 'c', 0};
     assert_int_equal(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_EXCL, &err),
                      0);
-    assert_ok(ln_file_write_all(&f, bytes, sizeof bytes, &err));
-    assert_ok(ln_file_write_at(&f, "B", 1, 3, &err));
-    assert_ok(ln_file_write_all(&f, "!", 1, &err)); /* the position did not move */
-    assert_ok(ln_file_sync(&f, &err));
-    assert_ok(ln_file_close(&f, &err));
+    assert_ok(ln_file_write_all(&f, bytes, sizeof bytes, &err), err);
+    assert_ok(ln_file_write_at(&f, "B", 1, 3, &err), err);
+    assert_ok(ln_file_write_all(&f, "!", 1, &err), err); /* the position did not move */
+    assert_ok(ln_file_sync(&f, &err), err);
+    assert_ok(ln_file_close(&f, &err), err);
     assert_int_equal(f.h, -1);
     /* EXCL on an existing file fails. */
     assert_true(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_EXCL, &err) < 0);
 
     struct ln_path_info info;
-    assert_ok(ln_path_stat(path, 0, &info, &err));
+    assert_ok(ln_path_stat(path, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_FILE);
     assert_int_equal(info.size, sizeof bytes + 1);
     assert_true(info.mtime_s > 1700000000);
 
-    assert_ok(ln_file_open(&f, path, LN_FILE_READ, &err));
+    assert_ok(ln_file_open(&f, path, LN_FILE_READ, &err), err);
     char buf[64];
     size_t got = 0, total = 0;
     do {
-        assert_ok(ln_file_read_some(&f, buf + total, sizeof buf - total, &got, &err));
+        assert_ok(ln_file_read_some(&f, buf + total, sizeof buf - total, &got, &err), err);
         total += got;
     } while (got > 0);
     assert_int_equal(total, sizeof bytes + 1);
     assert_memory_equal(buf, "a\r\nB\n\032c\0!", total); /* \032: Ctrl-Z */
-    assert_ok(ln_file_stat(&f, &info, &err));
+    assert_ok(ln_file_stat(&f, &info, &err), err);
     assert_int_equal(info.size, total);
     /* Handed over as a C runtime descriptor, the file reads the same. */
     int fd = ln_file_release_fd(&f);
@@ -116,14 +109,14 @@ static void test_open_read_write_stat(void **state)
     fclose(fp);
 
     /* Appending, and truncating. */
-    assert_ok(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_APPEND, &err));
-    assert_ok(ln_file_write_all(&f, "++", 2, &err));
-    assert_ok(ln_file_close(&f, &err));
-    assert_ok(ln_path_stat(path, 0, &info, &err));
+    assert_ok(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_APPEND, &err), err);
+    assert_ok(ln_file_write_all(&f, "++", 2, &err), err);
+    assert_ok(ln_file_close(&f, &err), err);
+    assert_ok(ln_path_stat(path, 0, &info, &err), err);
     assert_int_equal(info.size, total + 2);
-    assert_ok(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_TRUNC, &err));
-    assert_ok(ln_file_close(&f, &err));
-    assert_ok(ln_path_stat(path, 0, &info, &err));
+    assert_ok(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_TRUNC, &err), err);
+    assert_ok(ln_file_close(&f, &err), err);
+    assert_ok(ln_path_stat(path, 0, &info, &err), err);
     assert_int_equal(info.size, 0);
 
     /* Missing paths, and a folder where a file is expected. */
@@ -136,7 +129,7 @@ static void test_open_read_write_stat(void **state)
     uint8_t *data;
     size_t len;
     assert_true(ln_file_read(dir, 100, &data, &len, &err) < 0);
-    assert_ok(ln_path_stat(dir, 0, &info, &err));
+    assert_ok(ln_path_stat(dir, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_DIR);
     free(missing);
     free(path);
@@ -152,24 +145,24 @@ static void test_replace_while_open(void **state)
     struct ln_error err = {0};
     write_file(path, "old content");
     struct ln_file reader;
-    assert_ok(ln_file_open(&reader, path, LN_FILE_READ, &err));
+    assert_ok(ln_file_open(&reader, path, LN_FILE_READ, &err), err);
     char buf[32];
     size_t got;
-    assert_ok(ln_file_read_some(&reader, buf, 4, &got, &err));
+    assert_ok(ln_file_read_some(&reader, buf, 4, &got, &err), err);
     assert_int_equal(got, 4);
     if (ln_file_write_atomic(path, "new content!", 12, &err) < 0)
         fail_msg("replacing an open file: %s", err.message);
-    assert_ok(ln_file_read_some(&reader, buf + 4, sizeof buf - 4, &got, &err));
+    assert_ok(ln_file_read_some(&reader, buf + 4, sizeof buf - 4, &got, &err), err);
     assert_int_equal(4 + got, 11);
     assert_memory_equal(buf, "old content", 11);
-    assert_ok(ln_file_close(&reader, &err));
+    assert_ok(ln_file_close(&reader, &err), err);
     assert_content(path, "new content!");
     assert_int_equal(count_entries(dir), 1); /* no temporary left behind */
 
     /* The streamed form: aborted, nothing changes and nothing is left. */
     struct ln_file_atomic a;
-    assert_ok(ln_file_atomic_open(&a, path, &err));
-    assert_ok(ln_file_atomic_write(&a, "partial", 7, &err));
+    assert_ok(ln_file_atomic_open(&a, path, &err), err);
+    assert_ok(ln_file_atomic_write(&a, "partial", 7, &err), err);
     assert_int_equal(count_entries(dir), 2);
     ln_file_atomic_abort(&a);
     assert_int_equal(count_entries(dir), 1);
@@ -185,7 +178,7 @@ static void test_remove_while_open(void **state)
     char *sub = ln_test_path(dir, "job");
     char *path = ln_test_path(sub, "model.glb");
     struct ln_error err = {0};
-    assert_ok(ln_dir_make(sub, &err));
+    assert_ok(ln_dir_make(sub, &err), err);
     write_file(path, "glTF");
     if (under_wine()) {
         /* Wine 8 deletes the classic Windows way: the name of a file
@@ -198,16 +191,16 @@ static void test_remove_while_open(void **state)
         skip();
     }
     struct ln_file reader;
-    assert_ok(ln_file_open(&reader, path, LN_FILE_READ, &err));
-    assert_ok(ln_dir_remove_tree(sub, &err));
+    assert_ok(ln_file_open(&reader, path, LN_FILE_READ, &err), err);
+    assert_ok(ln_dir_remove_tree(sub, &err), err);
     struct ln_path_info info;
     assert_int_equal(ln_path_stat(sub, LN_PATH_NOFOLLOW, &info, NULL), LN_ENOTFOUND);
     char buf[8];
     size_t got;
-    assert_ok(ln_file_read_some(&reader, buf, sizeof buf, &got, &err));
+    assert_ok(ln_file_read_some(&reader, buf, sizeof buf, &got, &err), err);
     assert_int_equal(got, 4);
     assert_memory_equal(buf, "glTF", 4);
-    assert_ok(ln_file_close(&reader, &err));
+    assert_ok(ln_file_close(&reader, &err), err);
     free(path);
     free(sub);
 }
@@ -222,18 +215,18 @@ static void test_rename_over_existing(void **state)
     struct ln_error err = {0};
     write_file(a, "from a");
     write_file(b, "from b");
-    assert_ok(ln_path_rename(a, b, &err));
+    assert_ok(ln_path_rename(a, b, &err), err);
     assert_content(b, "from a");
     struct ln_path_info info;
     assert_int_equal(ln_path_stat(a, 0, &info, NULL), LN_ENOTFOUND);
     assert_int_equal(ln_path_rename(a, b, &err), LN_ENOTFOUND);
     /* Folders: made (a second make says it exists), renamed, removed. */
-    assert_ok(ln_dir_make(sub, &err));
+    assert_ok(ln_dir_make(sub, &err), err);
     assert_int_equal(ln_dir_make(sub, &err), 1);
     char *inner = ln_test_path(sub, "x");
     write_file(inner, "x");
     free(inner);
-    assert_ok(ln_path_rename(sub, sub2, &err));
+    assert_ok(ln_path_rename(sub, sub2, &err), err);
     inner = ln_test_path(sub2, "x");
     assert_content(inner, "x");
     /* A file never replaces a folder (POSIX: EISDIR): LN_EIO, both stay. */
@@ -241,15 +234,15 @@ static void test_rename_over_existing(void **state)
     assert_content(b, "from a");
     assert_content(inner, "x");
     assert_true(ln_path_remove(sub2, &err) < 0); /* not empty */
-    assert_ok(ln_path_remove(inner, &err));
+    assert_ok(ln_path_remove(inner, &err), err);
     assert_int_equal(ln_path_remove(inner, &err), LN_ENOTFOUND);
-    assert_ok(ln_path_remove(sub2, &err));
+    assert_ok(ln_path_remove(sub2, &err), err);
     assert_int_equal(count_entries(dir), 1);
     /* mkdirs makes the parents, and accepts what exists. */
     char *deep = ln_test_path(dir, "p/q/r");
-    assert_ok(ln_file_mkdirs(deep, &err));
-    assert_ok(ln_file_mkdirs(deep, &err));
-    assert_ok(ln_path_stat(deep, 0, &info, &err));
+    assert_ok(ln_file_mkdirs(deep, &err), err);
+    assert_ok(ln_file_mkdirs(deep, &err), err);
+    assert_ok(ln_path_stat(deep, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_DIR);
     free(deep);
     free(inner);
@@ -264,14 +257,14 @@ static void test_temp_folder(void **state)
     const char *dir = ln_test_tmpdir("fs_temp");
     struct ln_error err = {0};
     char *t1, *t2;
-    assert_ok(ln_dir_make_temp(dir, ".staging-", &t1, &err));
-    assert_ok(ln_dir_make_temp(dir, ".staging-", &t2, &err));
+    assert_ok(ln_dir_make_temp(dir, ".staging-", &t1, &err), err);
+    assert_ok(ln_dir_make_temp(dir, ".staging-", &t2, &err), err);
     assert_string_not_equal(t1, t2);
     const char *base = t1 + strlen(dir) + 1;
     assert_int_equal(strncmp(base, ".staging-", 9), 0);
     assert_int_equal(strlen(base), 9 + 6);
     struct ln_path_info info;
-    assert_ok(ln_path_stat(t1, 0, &info, &err));
+    assert_ok(ln_path_stat(t1, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_DIR);
     assert_true(ln_path_writable(t1));
     assert_int_equal(count_entries(dir), 2);
@@ -312,20 +305,20 @@ static void test_remove_tree_keeps_link_target(void **state)
     char *deep_file = ln_test_path(deep, "f.bin");
     char *link_dir = ln_test_path(tree, "a/to-keep");
     char *link_file = ln_test_path(tree, "a/b/to-precious");
-    assert_ok(ln_file_mkdirs(keep, &err));
+    assert_ok(ln_file_mkdirs(keep, &err), err);
     write_file(keep_file, "do not remove");
-    assert_ok(ln_file_mkdirs(deep, &err));
+    assert_ok(ln_file_mkdirs(deep, &err), err);
     write_file(deep_file, "x");
 
     /* Relative targets, as the Hugging Face cache has them. */
     link_or_skip("../../keep", link_dir);
     link_or_skip("../../../keep/precious.txt", link_file);
     struct ln_path_info info;
-    assert_ok(ln_path_stat(link_dir, LN_PATH_NOFOLLOW, &info, &err));
+    assert_ok(ln_path_stat(link_dir, LN_PATH_NOFOLLOW, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_LINK);
-    assert_ok(ln_path_stat(link_dir, 0, &info, &err));
+    assert_ok(ln_path_stat(link_dir, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_DIR);
-    assert_ok(ln_path_stat(link_file, 0, &info, &err));
+    assert_ok(ln_path_stat(link_file, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_FILE);
     assert_int_equal(info.size, 13);
     /* Listing names the link as a link. */
@@ -333,7 +326,7 @@ static void test_remove_tree_keeps_link_target(void **state)
     struct ln_dir *d;
     struct ln_dir_entry e;
     int n_links = 0, n_dirs = 0, rc;
-    assert_ok(ln_dir_open(&d, a, &err));
+    assert_ok(ln_dir_open(&d, a, &err), err);
     while ((rc = ln_dir_next(d, &e, &err)) > 0) {
         n_links += e.kind == LN_PATH_LINK && strcmp(e.name, "to-keep") == 0;
         n_dirs += e.kind == LN_PATH_DIR && strcmp(e.name, "b") == 0;
@@ -345,7 +338,7 @@ static void test_remove_tree_keeps_link_target(void **state)
     /* The link reads back as it was written (with backslashes on
      * Windows). */
     char *target;
-    assert_ok(ln_path_read_link(link_file, &target, &err));
+    assert_ok(ln_path_read_link(link_file, &target, &err), err);
     for (char *c = target; *c; c++)
         if (*c == '\\')
             *c = '/';
@@ -354,18 +347,18 @@ static void test_remove_tree_keeps_link_target(void **state)
     assert_int_equal(ln_path_read_link(keep_file, &target, &err), LN_EUNUSABLE);
     /* The resolved path of the link is the target's. */
     char *real_link, *real_target;
-    assert_ok(ln_path_real(link_file, &real_link, &err));
-    assert_ok(ln_path_real(keep_file, &real_target, &err));
+    assert_ok(ln_path_real(link_file, &real_link, &err), err);
+    assert_ok(ln_path_real(keep_file, &real_target, &err), err);
     assert_string_equal(real_link, real_target);
     free(real_link);
     free(real_target);
 
-    assert_ok(ln_dir_remove_tree(tree, &err));
+    assert_ok(ln_dir_remove_tree(tree, &err), err);
     assert_int_equal(ln_path_stat(tree, LN_PATH_NOFOLLOW, &info, NULL), LN_ENOTFOUND);
     assert_content(keep_file, "do not remove");
     assert_int_equal(count_entries(keep), 1);
     /* Removing what is not there is no error. */
-    assert_ok(ln_dir_remove_tree(tree, &err));
+    assert_ok(ln_dir_remove_tree(tree, &err), err);
     free(a);
     free(keep);
     free(keep_file);
@@ -389,7 +382,7 @@ static void test_utf8_names(void **state)
     for (size_t i = 0; i < n_names; i++) {
         char *p = ln_test_path(dir, names[i]);
         if (i == 1) {
-            assert_ok(ln_dir_make(p, &err));
+            assert_ok(ln_dir_make(p, &err), err);
         } else {
             write_file(p, names[i]);
         }
@@ -399,7 +392,7 @@ static void test_utf8_names(void **state)
     struct ln_dir_entry e;
     int seen[4] = {0};
     int rc;
-    assert_ok(ln_dir_open(&d, dir, &err));
+    assert_ok(ln_dir_open(&d, dir, &err), err);
     while ((rc = ln_dir_next(d, &e, &err)) > 0) {
         int found = 0;
         for (size_t i = 0; i < n_names; i++) {
@@ -418,7 +411,7 @@ static void test_utf8_names(void **state)
         assert_int_equal(seen[i], 1);
         char *p = ln_test_path(dir, names[i]);
         struct ln_path_info info;
-        assert_ok(ln_path_stat(p, 0, &info, &err));
+        assert_ok(ln_path_stat(p, 0, &info, &err), err);
         if (i != 1)
             assert_content(p, names[i]);
         free(p);
@@ -451,12 +444,12 @@ static void test_long_path(void **state)
         strcat(deep, part);
     }
     assert_true(strlen(deep) > 300);
-    assert_ok(ln_file_mkdirs(deep, &err));
+    assert_ok(ln_file_mkdirs(deep, &err), err);
     char *file = ln_test_path(deep, "a-result-with-a-long-name.glb");
     write_file(file, "long");
     assert_content(file, "long");
     struct ln_path_info info;
-    assert_ok(ln_path_stat(file, 0, &info, &err));
+    assert_ok(ln_path_stat(file, 0, &info, &err), err);
     assert_int_equal(info.size, 4);
     assert_int_equal(count_entries(deep), 1);
     char *real;
@@ -465,19 +458,19 @@ static void test_long_path(void **state)
          * MAX_PATH, whatever the buffer. */
         print_message("not checked under Wine: ln_path_real of a long path\n");
     } else {
-        assert_ok(ln_path_real(file, &real, &err));
+        assert_ok(ln_path_real(file, &real, &err), err);
         assert_true(strlen(real) > 300);
         free(real);
     }
     struct ln_map m;
-    assert_ok(ln_map_file(&m, file, &err));
+    assert_ok(ln_map_file(&m, file, &err), err);
     assert_int_equal(m.size, 4);
     assert_memory_equal(m.data, "long", 4);
     ln_unmap(&m);
     size_t top_cap = strlen(dir) + 64;
     char *top = malloc(top_cap);
     snprintf(top, top_cap, "%s/0%s", dir, part + 1); /* the first level */
-    assert_ok(ln_dir_remove_tree(top, &err));
+    assert_ok(ln_dir_remove_tree(top, &err), err);
     assert_int_equal(count_entries(dir), 0);
     free(top);
     free(file);
@@ -493,7 +486,7 @@ static void test_size_over_4gib(void **state)
     struct ln_error err = {0};
     struct ln_file f;
     const uint64_t size = UINT64_C(5) << 30;
-    assert_ok(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_CREATE, &err));
+    assert_ok(ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_CREATE, &err), err);
     if (ln_file_set_size(&f, size, &err) < 0) {
         ln_file_close(&f, NULL);
         ln_path_remove(path, NULL);
@@ -501,19 +494,19 @@ static void test_size_over_4gib(void **state)
         free(path);
         skip();
     }
-    assert_ok(ln_file_write_at(&f, "end", 3, size - 3, &err));
+    assert_ok(ln_file_write_at(&f, "end", 3, size - 3, &err), err);
     struct ln_path_info info;
-    assert_ok(ln_file_stat(&f, &info, &err));
+    assert_ok(ln_file_stat(&f, &info, &err), err);
     assert_true(info.size == size);
-    assert_ok(ln_file_close(&f, &err));
-    assert_ok(ln_path_stat(path, 0, &info, &err));
+    assert_ok(ln_file_close(&f, &err), err);
+    assert_ok(ln_path_stat(path, 0, &info, &err), err);
     assert_true(info.size == size);
     /* ln_file_read refuses it by its real size, not a wrapped one. */
     uint8_t *data;
     size_t len;
     assert_int_equal(ln_file_read(path, 1 << 20, &data, &len, &err), LN_ETOOBIG);
     assert_non_null(strstr(err.message, "5368709120"));
-    assert_ok(ln_path_remove(path, &err));
+    assert_ok(ln_path_remove(path, &err), err);
     free(path);
 }
 
@@ -526,15 +519,15 @@ static void test_map_file(void **state)
     uint8_t bytes[70000];
     for (size_t i = 0; i < sizeof bytes; i++)
         bytes[i] = (uint8_t)(i * 7 + (i >> 8));
-    assert_ok(ln_file_write_atomic(path, bytes, sizeof bytes, &err));
-    assert_ok(ln_file_write_atomic(empty, "", 0, &err));
+    assert_ok(ln_file_write_atomic(path, bytes, sizeof bytes, &err), err);
+    assert_ok(ln_file_write_atomic(empty, "", 0, &err), err);
     struct ln_map m;
-    assert_ok(ln_map_file(&m, path, &err));
+    assert_ok(ln_map_file(&m, path, &err), err);
     assert_int_equal(m.size, sizeof bytes);
     assert_memory_equal(m.data, bytes, sizeof bytes);
     ln_unmap(&m);
     assert_null(m.data);
-    assert_ok(ln_map_file(&m, empty, &err));
+    assert_ok(ln_map_file(&m, empty, &err), err);
     assert_null(m.data);
     assert_int_equal(m.size, 0);
     ln_unmap(&m);
@@ -555,17 +548,17 @@ static void test_seek_lock_space(void **state)
     char *path = ln_test_path(dir, "x.lock");
     struct ln_error err = {0};
     struct ln_file a, b;
-    assert_ok(ln_file_open(&a, path, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE, &err));
-    assert_ok(ln_file_write_all(&a, "0123456789", 10, &err));
-    assert_ok(ln_file_seek(&a, 4, &err));
+    assert_ok(ln_file_open(&a, path, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE, &err), err);
+    assert_ok(ln_file_write_all(&a, "0123456789", 10, &err), err);
+    assert_ok(ln_file_seek(&a, 4, &err), err);
     char buf[8];
     size_t got;
-    assert_ok(ln_file_read_some(&a, buf, 3, &got, &err));
+    assert_ok(ln_file_read_some(&a, buf, 3, &got, &err), err);
     assert_int_equal(got, 3);
     assert_memory_equal(buf, "456", 3);
-    assert_ok(ln_file_set_size(&a, 5, &err));
+    assert_ok(ln_file_set_size(&a, 5, &err), err);
     struct ln_path_info info;
-    assert_ok(ln_file_stat(&a, &info, &err));
+    assert_ok(ln_file_stat(&a, &info, &err), err);
     assert_int_equal(info.size, 5);
 #ifndef _WIN32
     /* Created 0644 less the umask's bits: the owner reads and writes. */
@@ -574,15 +567,15 @@ static void test_seek_lock_space(void **state)
 #else
     assert_int_equal(info.mode, -1);
 #endif
-    assert_ok(ln_file_lock(&a, 0, &err));
-    assert_ok(ln_file_open(&b, path, LN_FILE_READ | LN_FILE_WRITE, &err));
+    assert_ok(ln_file_lock(&a, 0, &err), err);
+    assert_ok(ln_file_open(&b, path, LN_FILE_READ | LN_FILE_WRITE, &err), err);
     assert_int_equal(ln_file_lock(&b, 0, &err), LN_EBUSY);
-    assert_ok(ln_file_close(&a, &err)); /* closing lets the lock go */
-    assert_ok(ln_file_lock(&b, 1, &err));
-    assert_ok(ln_file_close(&b, &err));
+    assert_ok(ln_file_close(&a, &err), err); /* closing lets the lock go */
+    assert_ok(ln_file_lock(&b, 1, &err), err);
+    assert_ok(ln_file_close(&b, &err), err);
 
     uint64_t avail = 0;
-    assert_ok(ln_path_free_space(dir, &avail, &err));
+    assert_ok(ln_path_free_space(dir, &avail, &err), err);
     assert_true(avail > 0);
     char *missing = ln_test_path(dir, "missing");
     assert_int_equal(ln_path_free_space(missing, &avail, &err), LN_ENOTFOUND);
@@ -607,18 +600,18 @@ static void test_seek_lock_space(void **state)
     free(p);
     /* mkdirs under a drive letter: the drive itself is not made. */
     char *real, *deep;
-    assert_ok(ln_path_real(dir, &real, &err));
+    assert_ok(ln_path_real(dir, &real, &err), err);
     assert_true(real[1] == ':');
     deep = ln_test_path(real, "d1\\d2");
-    assert_ok(ln_file_mkdirs(deep, &err));
-    assert_ok(ln_path_stat(deep, 0, &info, &err));
+    assert_ok(ln_file_mkdirs(deep, &err), err);
+    assert_ok(ln_path_stat(deep, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_DIR);
     free(deep);
     free(real);
 #endif
     char *home = ln_path_home();
     assert_non_null(home);
-    assert_ok(ln_path_stat(home, 0, &info, &err));
+    assert_ok(ln_path_stat(home, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_DIR);
     free(home);
     free(path);
@@ -628,10 +621,10 @@ static void test_program_path(void **state)
 {
     struct ln_error err = {0};
     char *self = NULL;
-    assert_ok(ln_path_self(&self, &err));
+    assert_ok(ln_path_self(&self, &err), err);
     assert_non_null(strstr(self, "test_fs"));
     struct ln_path_info info;
-    assert_ok(ln_path_stat(self, 0, &info, &err));
+    assert_ok(ln_path_stat(self, 0, &info, &err), err);
     assert_int_equal(info.kind, LN_PATH_FILE);
     assert_true(info.size > 1000);
     free(self);

@@ -32,13 +32,6 @@
 #include "ln_pg_worker.h"
 #include "ln_store.h"
 
-#define assert_ok(expr, err)                                                                       \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        if (rc_ != 0)                                                                              \
-            fail_msg("%s returned %d: %s", #expr, rc_, (err).message);                             \
-    } while (0)
-
 static char g_bindir[256];
 static char g_dir[128]; /* the cluster's folder, also its socket folder */
 static char g_as[64];   /* "runuser -u postgres -- " as root, else "" */

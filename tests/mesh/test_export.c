@@ -23,13 +23,6 @@
 #include "ln_file.h"
 #include "ln_mesh.h"
 
-#define assert_ok(expr, err)                                                                       \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        if (rc_ != 0)                                                                              \
-            fail_msg("%s returned %d: %s", #expr, rc_, (err).message);                             \
-    } while (0)
-
 static const enum ln_mesh_format all_formats[] = {LN_MESH_FORMAT_GLB, LN_MESH_FORMAT_OBJ,
                                                   LN_MESH_FORMAT_PLY, LN_MESH_FORMAT_STL};
 
