@@ -120,6 +120,11 @@ static int ln__valid_filename(const char *f)
 {
     if (!*f || f[0] == '/' || strlen(f) > 512)
         return 0;
+    /* A name from the hub becomes a path: nothing Windows reads as a
+     * separator (\\), a drive or a stream (:), and no control character. */
+    for (const char *p = f; *p; p++)
+        if (*p == '\\' || *p == ':' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return 0;
     /* No "..", "." or empty component: the downloader counts the folders
      * of a name to build its relative link. */
     for (const char *p = f; p;) {

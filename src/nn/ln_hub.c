@@ -20,6 +20,7 @@
  * makes there.
  */
 #include "ln_hub.h"
+#include "ln_hub_internal.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -39,7 +40,7 @@
 #include "ln_time.h"
 #include "ln_triposr_config.h"
 
-#define LN__URL_MAX 4096
+#define LN__URL_MAX LN__HUB_URL_MAX
 #define LN__API_MAX ((size_t)8 << 20) /* a revision answer larger than this is refused */
 #define LN__ERRBODY_MAX 2048
 #define LN__REDIRECTS_MAX 5
@@ -65,6 +66,24 @@ static long ln__stall_seconds(void)
     const char *v = getenv("LUNAR_NOVA_HUB_TIMEOUT");
     long s = v ? strtol(v, NULL, 10) : 0;
     return s > 0 && s < 3600 ? s : 30;
+}
+
+/* A CA bundle of the user's (a company proxy's or a mirror's own CA), in
+ * the variables the Python tools read: requests' REQUESTS_CA_BUNDLE and
+ * CURL_CA_BUNDLE, and OpenSSL's SSL_CERT_FILE. NULL: the system's
+ * certificates. var receives the variable's name, for messages. */
+static const char *ln__ca_bundle(const char **var)
+{
+    static const char *const vars[] = {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            *var = vars[i];
+            return v;
+        }
+    }
+    *var = NULL;
+    return NULL;
 }
 
 static int ln__endpoint(char *out, size_t n, struct ln_error *err)
@@ -231,16 +250,6 @@ static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
 
 /* HTTP -------------------------------------------------------------------- */
 
-/* What a response said, from its headers (of the last response when curl
- * follows redirects). */
-struct ln__resp {
-    long status;
-    char etag[LN_HUB_COMMIT_MAX], linked_etag[LN_HUB_COMMIT_MAX], commit[LN_HUB_COMMIT_MAX];
-    char error_code[64];
-    char location[LN__URL_MAX];
-    long long linked_size, content_length, range_total;
-};
-
 /* Where a body goes: a file (download), a bounded buffer (API answers and
  * error bodies) or nowhere (HEAD). */
 struct ln__sink {
@@ -282,15 +291,32 @@ static void ln__header_value(const char *line, size_t len, const char *name, cha
     out[vl] = 0;
 }
 
-static size_t ln__on_header(char *data, size_t size, size_t n, void *user)
+/* A size from a header: plain decimal digits, at most 18 of them (no
+ * sign, no spaces inside, nothing after), else -1. */
+static long long ln__header_number(const char *s)
 {
-    struct ln__resp *r = user;
-    const size_t len = size * n;
+    long long v = 0;
+    size_t i = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i >= 18)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return i > 0 && s[i] == 0 ? v : -1;
+}
+
+void ln__hub_resp_reset(struct ln__hub_resp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->linked_size = r->content_length = r->range_total = -1;
+}
+
+void ln__hub_resp_header(struct ln__hub_resp *r, const char *data, size_t len)
+{
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or 100): forget the last one's. */
-        memset(r, 0, sizeof *r);
-        r->linked_size = r->content_length = r->range_total = -1;
-        return len;
+        ln__hub_resp_reset(r);
+        return;
     }
     char num[32] = "";
     ln__header_value(data, len, "ETag", r->etag, sizeof r->etag);
@@ -300,17 +326,22 @@ static size_t ln__on_header(char *data, size_t size, size_t n, void *user)
     ln__header_value(data, len, "Location", r->location, sizeof r->location);
     ln__header_value(data, len, "X-Linked-Size", num, sizeof num);
     if (num[0])
-        r->linked_size = strtoll(num, NULL, 10);
+        r->linked_size = ln__header_number(num);
     num[0] = 0;
     ln__header_value(data, len, "Content-Length", num, sizeof num);
     if (num[0])
-        r->content_length = strtoll(num, NULL, 10);
+        r->content_length = ln__header_number(num);
     num[0] = 0;
     ln__header_value(data, len, "Content-Range", num, sizeof num);
     const char *slash = num[0] ? strchr(num, '/') : NULL;
-    if (slash && slash[1] != '*')
-        r->range_total = strtoll(slash + 1, NULL, 10);
-    return len;
+    if (slash)
+        r->range_total = ln__header_number(slash + 1);
+}
+
+static size_t ln__on_header(char *data, size_t size, size_t n, void *user)
+{
+    ln__hub_resp_header(user, data, size * n);
+    return size * n;
 }
 
 static size_t ln__on_body(char *data, size_t size, size_t n, void *user)
@@ -417,7 +448,7 @@ static void ln__origin(const char *url, char *out, size_t n)
  * Transport failures become one line in err; HTTP statuses are the
  * caller's to judge. */
 static int ln__request(const char *method, const char *url, const char *token, int follow,
-                       struct ln__sink *sink, struct ln__resp *resp, const char *what,
+                       struct ln__sink *sink, struct ln__hub_resp *resp, const char *what,
                        struct ln_error *err)
 {
     CURL *c = curl_easy_init();
@@ -426,8 +457,7 @@ static int ln__request(const char *method, const char *url, const char *token, i
     char errbuf[CURL_ERROR_SIZE] = "", range[64], auth[600], host[300], endpoint[LN__URL_MAX];
     char eorigin[300] = "";
     struct curl_slist *headers = NULL;
-    memset(resp, 0, sizeof *resp);
-    resp->linked_size = resp->content_length = resp->range_total = -1;
+    ln__hub_resp_reset(resp);
     sink->curl = c;
     ln__origin(url, host, sizeof host);
     if (ln__endpoint(endpoint, sizeof endpoint, NULL) == 0)
@@ -440,6 +470,9 @@ static int ln__request(const char *method, const char *url, const char *token, i
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
     sink->stall_s = ln__stall_seconds();
     sink->last_move = 0;
+    const char *ca_var, *ca = ln__ca_bundle(&ca_var);
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
@@ -503,11 +536,26 @@ static int ln__request(const char *method, const char *url, const char *token, i
                             "cannot reach %s for %s (%s): no network? HF_ENDPOINT names a mirror, "
                             "HF_HUB_OFFLINE=1 uses the cache only",
                             host, what, detail);
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
+        if (ca)
+            return ln_error_set(err, LN_EIO,
+                                "the TLS certificate of %s is not trusted (%s), not even with "
+                                "the CA certificates of %s=%s",
+                                host, detail, ca_var, ca);
+        return ln_error_set(err, LN_EIO,
+                            "the TLS certificate of %s is not trusted (%s): if this hub, mirror "
+                            "or proxy uses a CA of its own, name its certificate file in "
+                            "REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE; else check the clock",
+                            host, detail);
+    case CURLE_SSL_CACERT_BADFILE:
+        if (ca)
+            return ln_error_set(err, LN_EIO,
+                                "cannot use the CA certificates of %s=%s (%s): is it a PEM file?",
+                                ca_var, ca, detail);
+        /* fall through */
+    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
@@ -530,7 +578,7 @@ static int ln__request(const char *method, const char *url, const char *token, i
 }
 
 /* One line for an HTTP error status of the hub. */
-static int ln__hub_status_error(const struct ln__resp *r, const char *repo, const char *revision,
+static int ln__hub_status_error(const struct ln__hub_resp *r, const char *repo, const char *revision,
                                 const char *file, int have_token, struct ln_error *err)
 {
     char endpoint[LN__URL_MAX] = "https://huggingface.co";
@@ -548,8 +596,9 @@ static int ln__hub_status_error(const struct ln__resp *r, const char *repo, cons
                             repo);
     if (r->status == 403)
         return ln_error_set(err, LN_EINVAL,
-                            "%s: this token has no access (HTTP 403%s%s): accept the repo's terms "
-                            "at %s/%s with the token's account",
+                            "%s: this token has no access (HTTP 403%s%s): request access at "
+                            "%s/%s with the token's account, or log in as an account that has "
+                            "it (HF_TOKEN or `huggingface-cli login`)",
                             repo, r->error_code[0] ? ", " : "", r->error_code, endpoint, repo);
     if (r->status == 404) {
         if (strcmp(r->error_code, "RevisionNotFound") == 0)
@@ -700,7 +749,7 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
         }
     }
     if (expected_size < 0 || (long long)s.offset < expected_size) {
-        struct ln__resp r;
+        struct ln__hub_resp r;
         rc = ln__request("GET", url, token, follow, &s, &r, what, err);
         if (rc == LN_OK && r.status == 416 && s.offset > 0) {
             /* The server says there is nothing past what we have: check it
@@ -715,7 +764,9 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
             s.total = s.offset + (uint64_t)r.content_length;
         if (rc < 0) {
             drop = rc != LN_ECANCELED && s.write_failed;
-            if (s.too_big)
+            /* Nothing to resume: an empty .incomplete would only look like
+             * a download under way. */
+            if (s.too_big || (s.offset == 0 && s.written == 0))
                 drop = 1;
             goto done;
         }
@@ -957,6 +1008,28 @@ static void ln__cachedir_tag(const struct ln__repo *r)
         ln_file_write_atomic(path, tag, sizeof tag - 1, NULL);
 }
 
+int ln__hub_parse_revision(const char *body, size_t len, const char *repo, const char *revision,
+                           char *commit, size_t n, json_t **siblings, struct ln_error *err)
+{
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *sha = json_is_object(root) ? json_object_get(root, "sha") : NULL;
+    json_t *sib = json_is_object(root) ? json_object_get(root, "siblings") : NULL;
+    int rc = LN_OK;
+    if (!json_is_string(sha) || !ln__safe_name(json_string_value(sha)) ||
+        strlen(json_string_value(sha)) >= n || !json_is_array(sib)) {
+        rc = ln_error_set(err, LN_EIO,
+                          "the hub's answer for %s@%.100s is not what it should be (no commit or "
+                          "file list)",
+                          repo, revision);
+    } else {
+        snprintf(commit, n, "%s", json_string_value(sha));
+        *siblings = json_incref(sib);
+    }
+    json_decref(root);
+    return rc;
+}
+
 /* GET /api/models/<repo>/revision/<revision>: the commit and file list. */
 static int ln__resolve_revision(const struct ln__repo *r, const char *revision, char *commit,
                                 size_t n, json_t **siblings, struct ln_error *err)
@@ -973,7 +1046,7 @@ static int ln__resolve_revision(const struct ln__repo *r, const char *revision, 
     s.f.h = -1;
     s.buf = &body;
     s.buf_max = LN__API_MAX;
-    struct ln__resp resp;
+    struct ln__hub_resp resp;
     char what[300];
     snprintf(what, sizeof what, "the file list of %s", r->id);
     rc = ln__request("GET", url, r->token, 1, &s, &resp, what, err);
@@ -981,23 +1054,9 @@ static int ln__resolve_revision(const struct ln__repo *r, const char *revision, 
         rc = ln__hub_status_error(&resp, r->id, revision, NULL, r->token[0] != 0, err);
     else if (rc == LN_OK && (body.failed || s.too_big))
         rc = ln_error_set(err, LN_EIO, "the hub's answer for %s is too large", r->id);
-    if (rc == LN_OK) {
-        json_error_t je;
-        json_t *root = json_loadb((const char *)body.data, body.len, 0, &je);
-        json_t *sha = root ? json_object_get(root, "sha") : NULL;
-        json_t *sib = root ? json_object_get(root, "siblings") : NULL;
-        if (!json_is_string(sha) || !ln__safe_name(json_string_value(sha)) ||
-            strlen(json_string_value(sha)) >= n || !json_is_array(sib)) {
-            rc = ln_error_set(err, LN_EIO,
-                              "the hub's answer for %s@%s is not what it should be (no commit or "
-                              "file list)",
-                              r->id, revision);
-        } else {
-            snprintf(commit, n, "%s", json_string_value(sha));
-            *siblings = json_incref(sib);
-        }
-        json_decref(root);
-    }
+    if (rc == LN_OK)
+        rc = ln__hub_parse_revision((const char *)body.data, body.len, r->id, revision, commit, n,
+                                    siblings, err);
     ln_buf_free(&s.errbody);
     ln_buf_free(&body);
     return rc;
@@ -1027,6 +1086,25 @@ struct ln__meta {
     int cached; /* the snapshot already has it */
 };
 
+int ln__hub_file_answer(const struct ln__hub_resp *r, const char *repo, const char *commit,
+                        const char *what, char etag[LN_HUB_COMMIT_MAX], long long *size,
+                        struct ln_error *err)
+{
+    ln_hub_normalize_etag(r->linked_etag[0] ? r->linked_etag : r->etag, etag, LN_HUB_COMMIT_MAX);
+    *size = r->linked_size >= 0 ? r->linked_size : r->status == 200 ? r->content_length : -1;
+    if (!ln__safe_name(etag) || *size < 0)
+        return ln_error_set(err, LN_EIO,
+                            "the hub's answer for %s has no usable ETag or size: is HF_ENDPOINT "
+                            "a Hugging Face hub?",
+                            what);
+    if (r->commit[0] && strcmp(r->commit, commit) != 0)
+        return ln_error_set(err, LN_EIO,
+                            "the hub moved %s from commit %.12s to %.12s during the "
+                            "download; run the same command again",
+                            repo, commit, ln__safe_name(r->commit) ? r->commit : "(unreadable)");
+    return LN_OK;
+}
+
 /* HEAD on the file, following only the hub's own (relative) redirects, as
  * huggingface_hub does: an absolute Location is where the bytes are. */
 static int ln__file_meta(const struct ln__repo *r, const char *revision, const char *commit,
@@ -1047,7 +1125,7 @@ static int ln__file_meta(const struct ln__repo *r, const char *revision, const c
                       qfile);
     if (rc < 0)
         return rc;
-    struct ln__resp resp;
+    struct ln__hub_resp resp;
     struct ln__sink s;
     snprintf(m->download, sizeof m->download, "%s", m->url);
     for (int hop = 0;; hop++) {
@@ -1072,22 +1150,7 @@ static int ln__file_meta(const struct ln__repo *r, const char *revision, const c
         snprintf(m->download, sizeof m->download, "%s", resp.location);
     else if (resp.status != 200)
         return ln__hub_status_error(&resp, r->id, revision, file, r->token[0] != 0, err);
-    ln_hub_normalize_etag(resp.linked_etag[0] ? resp.linked_etag : resp.etag, m->etag,
-                          sizeof m->etag);
-    m->size = resp.linked_size >= 0 ? resp.linked_size
-              : resp.status == 200  ? resp.content_length
-                                    : -1;
-    if (!ln__safe_name(m->etag) || m->size < 0)
-        return ln_error_set(err, LN_EIO,
-                            "the hub's answer for %s has no usable ETag or size: is HF_ENDPOINT "
-                            "a Hugging Face hub?",
-                            m->what);
-    if (resp.commit[0] && strcmp(resp.commit, commit) != 0)
-        return ln_error_set(err, LN_EIO,
-                            "the hub moved %s from commit %.12s to %.12s during the "
-                            "download; run the same command again",
-                            r->id, commit, resp.commit);
-    return LN_OK;
+    return ln__hub_file_answer(&resp, r->id, commit, m->what, m->etag, &m->size, err);
 }
 
 /* The bytes still to come for m: 0 when its blob is there, less what an

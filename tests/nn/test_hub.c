@@ -77,6 +77,11 @@ static void test_names(void **state)
     assert_false(ln_hf_valid_filename("a//b"));
     assert_false(ln_hf_valid_filename("a/./b"));
     assert_false(ln_hf_valid_filename("/etc/passwd"));
+    /* Windows separators, drives and streams; control characters. */
+    assert_false(ln_hf_valid_filename("a\\..\\..\\b"));
+    assert_false(ln_hf_valid_filename("C:evil"));
+    assert_false(ln_hf_valid_filename("a/b:stream"));
+    assert_false(ln_hf_valid_filename("a\nb"));
     assert_false(ln_hf_valid_repo("a/b/c"));
     assert_true(ln_hf_valid_repo("stabilityai/TripoSR"));
     assert_int_equal(ln_hf_repo_folder("stabilityai/TripoSR", out, sizeof out), 0);
