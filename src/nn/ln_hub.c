@@ -234,8 +234,7 @@ static void ln__mb(uint64_t bytes, char *out, size_t n)
         snprintf(out, n, "%.1f kB", (double)bytes / 1e3);
 }
 
-static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
-    LN_PRINTF(2, 3);
+static void ln__note(struct ln_hub_pull *p, const char *fmt, ...) LN_PRINTF(2, 3);
 static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
 {
     if (!p->note)
@@ -263,8 +262,8 @@ struct ln__sink {
     uint64_t total;   /* expected full size, 0 unknown */
     int started, write_failed, disk_full, too_big, stalled;
     char write_error[LN_ERROR_MESSAGE_MAX]; /* why the file could not be written */
-    curl_off_t last_now; /* bytes seen at last_move */
-    double last_move;    /* when bytes last arrived (monotonic seconds) */
+    curl_off_t last_now;                    /* bytes seen at last_move */
+    double last_move;                       /* when bytes last arrived (monotonic seconds) */
     long stall_s;
     CURL *curl;
     struct ln_hub_pull *p;
@@ -578,8 +577,9 @@ static int ln__request(const char *method, const char *url, const char *token, i
 }
 
 /* One line for an HTTP error status of the hub. */
-static int ln__hub_status_error(const struct ln__hub_resp *r, const char *repo, const char *revision,
-                                const char *file, int have_token, struct ln_error *err)
+static int ln__hub_status_error(const struct ln__hub_resp *r, const char *repo,
+                                const char *revision, const char *file, int have_token,
+                                struct ln_error *err)
 {
     char endpoint[LN__URL_MAX] = "https://huggingface.co";
     ln__endpoint(endpoint, sizeof endpoint, NULL);
@@ -870,6 +870,29 @@ static int ln__repo_open(struct ln__repo *r, const char *repo_id, struct ln_erro
         return rc;
     ln__token(r->token, sizeof r->token);
     return LN_OK;
+}
+
+/* Points r at another cache root: cache, or when NULL the first root (in
+ * ln_hf_resolve's order) that holds the repo, which is where `--model
+ * REPO_ID` reads it; the write cache when none does. */
+static int ln__repo_root(struct ln__repo *r, const char *cache, struct ln_error *err)
+{
+    char(*roots)[LN_HF_PATH_MAX] = NULL;
+    int rc = LN_OK;
+    if (!cache) {
+        roots = ln_xmalloc(LN_HF_ROOTS_MAX * sizeof *roots);
+        const int n = ln_hf_cache_roots(roots, LN_HF_ROOTS_MAX);
+        char dir[LN_HF_PATH_MAX];
+        for (int i = 0; i < n && !cache; i++)
+            if (ln__path(dir, sizeof dir, NULL, "%s/%s", roots[i], r->folder) == 0 &&
+                ln__exists(dir))
+                cache = roots[i];
+    }
+    if (cache && ((rc = ln__path(r->cache, sizeof r->cache, err, "%s", cache)) < 0 ||
+                  (rc = ln__path(r->dir, sizeof r->dir, err, "%s/%s", r->cache, r->folder)) < 0))
+        r->dir[0] = 0;
+    free(roots);
+    return rc;
 }
 
 /* The commit a revision names in the cache: the revision itself when it is
@@ -1504,12 +1527,129 @@ struct ln__verify {
     void *user;
     int hash, n_bad, n_files;
     const char *snapshot, *commit;
+    int n_copies;                /* plain files: links were refused here */
+    int has_config, has_weights; /* a TripoSR snapshot's two files, seen */
+    int has_config_json;         /* a transformers repo's configuration */
 };
+
+/* The names of the blobs some snapshot links to (every snapshot, not only
+ * the one verified: older revisions keep theirs). */
+struct ln__linked {
+    char **names;
+    size_t n, cap;
+};
+
+static void ln__linked_walk(struct ln__linked *l, const char *dir, int depth)
+{
+    struct ln_dir *d;
+    if (depth > 16 || ln_dir_open(&d, dir, NULL) < 0)
+        return;
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        char path[LN_HF_PATH_MAX];
+        if (ln__path(path, sizeof path, NULL, "%s/%s", dir, e.name) < 0)
+            continue;
+        if (e.kind == LN_PATH_DIR) {
+            ln__linked_walk(l, path, depth + 1);
+            continue;
+        }
+        char *t = NULL;
+        if (e.kind != LN_PATH_LINK || ln_path_read_link(path, &t, NULL) != LN_OK)
+            continue;
+        const char *base = t;
+        for (const char *c = t; *c; c++)
+            if (LN_PATH_IS_SEP(*c))
+                base = c + 1;
+        if (l->n == l->cap) {
+            l->cap = l->cap ? 2 * l->cap : 16;
+            l->names = ln_xrealloc(l->names, l->cap * sizeof *l->names);
+        }
+        l->names[l->n++] = ln_xstrdup(base);
+        free(t);
+    }
+    ln_dir_close(d);
+}
+
+/* Reports each finished blob of repo_dir that no snapshot links to: what
+ * is left when a snapshot link was deleted (a pull links it again). */
+static void ln__verify_unlinked(struct ln__verify *v, const char *repo_dir)
+{
+    char snaps[LN_HF_PATH_MAX], blobs[LN_HF_PATH_MAX];
+    struct ln__linked l = {0};
+    struct ln_dir *d;
+    if (ln__path(snaps, sizeof snaps, NULL, "%s/snapshots", repo_dir) < 0 ||
+        ln__path(blobs, sizeof blobs, NULL, "%s/blobs", repo_dir) < 0)
+        return;
+    ln__linked_walk(&l, snaps, 0);
+    if (ln_dir_open(&d, blobs, NULL) == 0) {
+        struct ln_dir_entry e;
+        while (ln_dir_next(d, &e, NULL) > 0) {
+            const size_t len = strlen(e.name);
+            if (e.kind != LN_PATH_FILE || e.name[0] == '.' ||
+                (len > 11 && strcmp(e.name + len - 11, ".incomplete") == 0))
+                continue;
+            int linked = 0;
+            for (size_t i = 0; i < l.n && !linked; i++)
+                linked = strcmp(l.names[i], e.name) == 0;
+            char path[LN_HF_PATH_MAX], file[300];
+            struct ln_path_info st;
+            if (linked || ln__path(path, sizeof path, NULL, "%s/%s", blobs, e.name) < 0)
+                continue;
+            snprintf(file, sizeof file, "blobs/%.200s", e.name);
+            struct ln_hub_file_report rep = {
+                .file = file, .path = path, .commit = v->commit, .unlinked = 1};
+            rep.size = ln_path_stat(path, 0, &st, NULL) == LN_OK ? st.size : 0;
+            snprintf(rep.problem, sizeof rep.problem,
+                     "no snapshot links to this blob: a snapshot link is missing");
+            v->n_files++;
+            v->n_bad++;
+            v->report(v->user, &rep);
+        }
+        ln_dir_close(d);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
+}
+
+/* A TripoSR snapshot needs config.yaml and one weights file: reports the
+ * one that is gone (its link deleted, so the walk never met it). */
+static void ln__verify_triposr(struct ln__verify *v)
+{
+    char path[LN_HF_PATH_MAX];
+    struct ln_hub_file_report rep = {.path = path, .commit = v->commit};
+    if (v->has_weights && !v->has_config && !v->has_config_json) {
+        rep.file = "config.yaml";
+        snprintf(rep.problem, sizeof rep.problem,
+                 "missing: a TripoSR snapshot needs it beside its weights");
+    } else if (v->has_config && !v->has_weights) {
+        struct ln_triposr_config *cfg = ln_xcalloc(1, sizeof *cfg);
+        const int triposr = ln__path(path, sizeof path, NULL, "%s/config.yaml", v->snapshot) == 0 &&
+                            ln_triposr_config_load(path, cfg, NULL) == 0;
+        free(cfg);
+        if (!triposr)
+            return;
+        rep.file = "model.ckpt";
+        snprintf(rep.problem, sizeof rep.problem,
+                 "missing: config.yaml is TripoSR's, and neither model.ckpt nor "
+                 "model.safetensors is there");
+    } else {
+        return;
+    }
+    if (ln__path(path, sizeof path, NULL, "%s/%s", v->snapshot, rep.file) < 0)
+        return;
+    v->n_files++;
+    v->n_bad++;
+    v->report(v->user, &rep);
+}
 
 static void ln__verify_one(struct ln__verify *v, const char *file, const char *path)
 {
     struct ln_hub_file_report rep = {.file = file, .path = path, .commit = v->commit, .ok = 1};
     struct ln_path_info lst, st;
+    v->has_config |= strcmp(file, "config.yaml") == 0;
+    v->has_weights |= strcmp(file, "model.ckpt") == 0 || strcmp(file, "model.safetensors") == 0;
+    v->has_config_json |= strcmp(file, "config.json") == 0;
     char target[LN_HF_PATH_MAX] = "";
     v->n_files++;
     if (ln_path_stat(path, LN_PATH_NOFOLLOW, &lst, NULL) < 0) {
@@ -1552,6 +1692,7 @@ static void ln__verify_one(struct ln__verify *v, const char *file, const char *p
         }
     } else if (lst.kind == LN_PATH_FILE) {
         rep.size = lst.size; /* a copy, not a link: no etag to check against */
+        v->n_copies++;
     } else {
         rep.ok = 0;
         snprintf(rep.problem, sizeof rep.problem, "not a file");
@@ -1584,7 +1725,14 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
                   void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
                   struct ln_error *err)
 {
-    struct ln__verify v = {report, user, hash, 0, 0, NULL, NULL};
+    return ln_hub_verify_at(NULL, name, revision, hash, report, user, err);
+}
+
+int ln_hub_verify_at(const char *cache, const char *name, const char *revision, int hash,
+                     void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
+                     struct ln_error *err)
+{
+    struct ln__verify v = {report, user, hash, 0, 0, NULL, NULL, 0, 0, 0, 0};
     const struct ln_rembg_model *m = ln_rembg_model(name);
     int rc;
     if (m) {
@@ -1618,7 +1766,7 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
     }
     struct ln__repo *r = ln_xcalloc(1, sizeof *r);
     char commit[LN_HUB_COMMIT_MAX], snap[LN_HF_PATH_MAX];
-    if ((rc = ln__repo_open(r, name, err)) < 0)
+    if ((rc = ln__repo_open(r, name, err)) < 0 || (rc = ln__repo_root(r, cache, err)) < 0)
         goto done;
     const char *rev = revision && *revision ? revision : "main";
     if (!ln__exists(r->dir)) {
@@ -1643,6 +1791,9 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
     v.snapshot = snap;
     v.commit = commit;
     ln__verify_tree(&v, snap, "", 0);
+    ln__verify_triposr(&v);
+    if (v.n_copies == 0)
+        ln__verify_unlinked(&v, r->dir);
     if (v.n_files == 0)
         rc = ln_error_set(err, LN_EFORMAT, "%s: the snapshot %s is empty", name, commit);
     else if (v.n_bad)
@@ -1653,11 +1804,13 @@ done:
     return rc;
 }
 
-int ln_hub_list_repos(void (*fn)(void *user, const char *repo_id, const char *repo_dir), void *user,
+int ln_hub_list_repos(const char *root,
+                      void (*fn)(void *user, const char *repo_id, const char *repo_dir), void *user,
                       struct ln_error *err)
 {
     char cache[LN_HF_PATH_MAX];
-    int rc = ln_hf_cache_dir(cache, sizeof cache, err);
+    int rc = root ? ln__path(cache, sizeof cache, err, "%s", root)
+                  : ln_hf_cache_dir(cache, sizeof cache, err);
     if (rc < 0)
         return rc;
     struct ln_dir *d;
