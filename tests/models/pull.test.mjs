@@ -82,9 +82,9 @@ function envFor(home, extra = {}) {
   };
 }
 
-function run(args, env, timeoutMs = 120000) {
+function run(args, env, timeoutMs = 120000, cmd = BIN) {
   return new Promise((resolve) => {
-    const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
@@ -389,4 +389,28 @@ test('disk full: one clear line and no partial file', async (t) => {
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /^lunar-nova: disk full while downloading u2netp\.onnx\n$/);
   assert.doesNotMatch(r.out, /u2netp\.onnx(\.incomplete)?\n/);
+});
+
+// On a terminal (a pseudo-terminal of util-linux's `script`) the pull
+// draws its bar: the file, the share and the bytes, redrawn in place.
+test('a progress bar on a terminal, none when the output is not one', async (t) => {
+  const probe = await new Promise((resolve) => {
+    const c = spawn('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' });
+    c.on('error', () => resolve(false));
+    c.on('close', (code) => resolve(code === 0));
+  });
+  if (!probe) {
+    t.skip('the `script` command (util-linux) is not there: the terminal bar is not tested');
+    return;
+  }
+  const home = freshHome('bar');
+  hub.faults = { slowBytesPerTick: 200000 };
+  const r = await run(['-qec', `"${BIN}" models pull golden/triposr-tiny`, '/dev/null'].map(String), envFor(home), 60000, 'script');
+  hub.faults = {};
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /\r\x1b\[K\[[#.]{30}\]\s+\d+% model\.ckpt [\d.]+ [kM]B of 1\.5 MB/);
+  assert.match(r.out, /golden\/triposr-tiny@059b2aa0d5a3fbd7594962ec71d273e2c455974d: 3 files downloaded/);
+  // Not a terminal (the other tests): no bar, no escape sequences.
+  const plain = await run(['models', 'pull', 'golden/triposr-tiny'], envFor(home));
+  assert.doesNotMatch(plain.out + plain.err, /\x1b\[/);
 });
