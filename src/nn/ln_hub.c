@@ -1265,6 +1265,51 @@ static int ln__pull_list(const struct ln__repo *r, const char *revision, const c
     return rc;
 }
 
+/* Unfinished downloads this old are given up when a later pull of the same
+ * repo succeeds (an abandoned revision's partial file would otherwise stay
+ * for ever). One being resumed is locked by its pull, and new again. */
+#define LN__STALE_SECONDS (7 * 24 * 3600)
+
+/* Removes the repo's blobs/<etag>.incomplete files untouched for
+ * LN__STALE_SECONDS, each only when no pull holds its lock. */
+static void ln__drop_stale(const struct ln__repo *r, struct ln_hub_pull *p)
+{
+    char blobs[LN_HF_PATH_MAX];
+    struct ln_dir *d;
+    if (ln__path(blobs, sizeof blobs, NULL, "%s/blobs", r->dir) < 0 ||
+        ln_dir_open(&d, blobs, NULL) < 0)
+        return;
+    const int64_t now = (int64_t)time(NULL);
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        const size_t len = strlen(e.name);
+        char path[LN_HF_PATH_MAX], lock[LN_HF_PATH_MAX], etag[LN_HUB_COMMIT_MAX], mb[32];
+        struct ln_path_info st;
+        struct ln_file f;
+        if (e.kind != LN_PATH_FILE || len <= 11 || len - 11 >= sizeof etag ||
+            strcmp(e.name + len - 11, ".incomplete") != 0)
+            continue;
+        memcpy(etag, e.name, len - 11);
+        etag[len - 11] = 0;
+        if (!ln__safe_name(etag) ||
+            ln__path(path, sizeof path, NULL, "%s/%s", blobs, e.name) < 0 ||
+            ln__path(lock, sizeof lock, NULL, "%s/.locks/%s/%s.lock", r->cache, r->folder,
+                     etag) < 0 ||
+            ln_path_stat(path, 0, &st, NULL) < 0 || now - st.mtime_s < LN__STALE_SECONDS)
+            continue;
+        if (ln_file_open(&f, lock, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED,
+                         NULL) < 0)
+            continue;
+        if (ln_file_lock(&f, 0, NULL) == LN_OK && ln_path_remove(path, NULL) == LN_OK) {
+            ln__mb(st.size, mb, sizeof mb);
+            ln__note(p, "removed an unfinished download untouched for %lld days: %s (%s)",
+                     (long long)((now - st.mtime_s) / 86400), e.name, mb);
+        }
+        ln_file_close(&f, NULL);
+    }
+    ln_dir_close(d);
+}
+
 int ln_hub_pull_files(const char *repo_id, const char *const *files, int n_files,
                       struct ln_hub_pull *p, struct ln_error *err)
 {
@@ -1327,6 +1372,7 @@ int ln_hub_pull_files(const char *repo_id, const char *const *files, int n_files
      * snapshot that was complete. */
     if ((rc = ln__write_ref(r, revision, p->commit, err)) < 0)
         goto done;
+    ln__drop_stale(r, p);
 found:
     rc = ln__path(p->snapshot, sizeof p->snapshot, err, "%s/snapshots/%s", r->dir, p->commit);
 done:

@@ -414,3 +414,28 @@ test('a progress bar on a terminal, none when the output is not one', async (t) 
   const plain = await run(['models', 'pull', 'golden/triposr-tiny'], envFor(home));
   assert.doesNotMatch(plain.out + plain.err, /\x1b\[/);
 });
+
+// An unfinished download nobody resumed for a week (another revision's,
+// given up) goes when a later pull of the repo succeeds; a recent one stays.
+test('a week-old unfinished download of the repo is removed by the next pull that succeeds', async () => {
+  const home = freshHome('stale');
+  const env = envFor(home);
+  const blobs = path.join(repoDir(home, 'golden/triposr-tiny'), 'blobs');
+  fs.mkdirSync(blobs, { recursive: true });
+  const old = path.join(blobs, `${'c'.repeat(64)}.incomplete`);
+  const recent = path.join(blobs, `${'d'.repeat(64)}.incomplete`);
+  fs.writeFileSync(old, Buffer.alloc(2000));
+  fs.writeFileSync(recent, Buffer.alloc(3000));
+  const eightDaysAgo = new Date(Date.now() - 8 * 86400 * 1000);
+  fs.utimesSync(old, eightDaysAgo, eightDaysAgo);
+  let l = await run(['models', 'list'], env);
+  assert.match(l.out, /unfinished download: 2\.0 kB in c{64}\.incomplete/);
+  const r = await run(['models', 'pull', 'golden/triposr-tiny'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /removed an unfinished download untouched for 8 days: c{64}\.incomplete \(2\.0 kB\)/);
+  assert.ok(!fs.existsSync(old));
+  assert.ok(fs.existsSync(recent), 'a recent one stays');
+  l = await run(['models', 'list'], env);
+  assert.doesNotMatch(l.out, /c{64}\.incomplete/);
+  assert.match(l.out, /unfinished download: 3\.0 kB in d{64}\.incomplete/);
+});
