@@ -1291,10 +1291,9 @@ static void ln__drop_stale(const struct ln__repo *r, struct ln_hub_pull *p)
             continue;
         memcpy(etag, e.name, len - 11);
         etag[len - 11] = 0;
-        if (!ln__safe_name(etag) ||
-            ln__path(path, sizeof path, NULL, "%s/%s", blobs, e.name) < 0 ||
-            ln__path(lock, sizeof lock, NULL, "%s/.locks/%s/%s.lock", r->cache, r->folder,
-                     etag) < 0 ||
+        if (!ln__safe_name(etag) || ln__path(path, sizeof path, NULL, "%s/%s", blobs, e.name) < 0 ||
+            ln__path(lock, sizeof lock, NULL, "%s/.locks/%s/%s.lock", r->cache, r->folder, etag) <
+                0 ||
             ln_path_stat(path, 0, &st, NULL) < 0 || now - st.mtime_s < LN__STALE_SECONDS)
             continue;
         if (ln_file_open(&f, lock, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED,

@@ -37,6 +37,10 @@ const files = {
 const onnx = Buffer.alloc(300000);
 for (let i = 0; i < onnx.length; i++) onnx[i] = (i * 2654435761) >>> 24;
 
+// A real (tiny, U^2-Net-shaped) network of tests/data/onnx served as
+// u2net.onnx: pulled, it must load and separate a photo.
+const u2netTiny = fs.readFileSync(path.join(HERE, '..', 'data', 'onnx', 'u2net-tiny-op11.onnx'));
+
 let hub;
 before(async () => {
   hub = await startHub({
@@ -54,7 +58,7 @@ before(async () => {
         gated: 'hf_secret',
       },
     },
-    rembg: { 'u2netp.onnx': onnx },
+    rembg: { 'u2netp.onnx': onnx, 'u2net.onnx': u2netTiny },
   });
 });
 after(() => hub.close());
@@ -438,4 +442,19 @@ test('a week-old unfinished download of the repo is removed by the next pull tha
   l = await run(['models', 'list'], env);
   assert.doesNotMatch(l.out, /c{64}\.incomplete/);
   assert.match(l.out, /unfinished download: 3\.0 kB in d{64}\.incomplete/);
+});
+
+test('rembg: a pulled network loads and separates a photo', async () => {
+  const home = freshHome('rembg-run');
+  const env = envFor(home, { LUNAR_NOVA_REMBG_CHECKSUMS: `u2net=md5:${md5(u2netTiny)}` });
+  let r = await run(['models', 'pull', 'u2net'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(fs.readFileSync(path.join(home, 'u2net', 'u2net.onnx')).equals(u2netTiny));
+  const cut = path.join(home, 'cut.png');
+  r = await run(['remove-bg', path.join(GOLDEN, 'input.png'), '-o', cut, '--bg-model', 'u2net', '--remove-bg', 'model'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /separated by u2net/);
+  const png = fs.readFileSync(cut);
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  assert.equal(png[25], 6, 'an RGBA cut-out');
 });
