@@ -196,3 +196,16 @@ test('a cache in TRANSFORMERS_CACHE (read by --model) is listed and verified the
   assert.match(r.err, /^lunar-nova: golden\/triposr-tiny is read from .*transformers, not from the cache downloads go to .*--repair repairs only that one/);
   assert.ok(fs.readFileSync(blob).equals(damaged), 'left as it was');
 });
+
+test('list with paths: a TripoSR folder, an ONNX file, and one that is not there', async () => {
+  const home = fs.mkdtempSync(path.join(TMP_ROOT, 'models-list-paths-'));
+  const net = path.join(HERE, '..', 'data', 'onnx', 'u2net-tiny-op11.onnx');
+  const missing = path.join(home, 'nothing.onnx');
+  let r = await run(['models', 'list', GOLDEN, net], envFor(home));
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, new RegExp(`${GOLDEN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+TripoSR\\s+1\\.5 MB\\s+present`));
+  assert.match(r.out, /u2net-tiny-op11\.onnx\s+file\s+[\d.]+ [kM]B\s+present \(no checksum known\)/);
+  r = await run(['models', 'list', missing], envFor(home));
+  assert.equal(r.code, 2);
+  assert.match(r.out, /nothing\.onnx\s+-\s+not usable/);
+});

@@ -317,6 +317,33 @@ static void test_verify(void **state)
     assert_int_equal(ln_hub_verify("../m", NULL, 1, on_file, &t, &err), LN_EINVAL);
 }
 
+/* Where links are refused the snapshot holds copies of its blobs (as
+ * huggingface_hub makes there): they verify, and the blobs beside them are
+ * not taken for blobs whose link was lost. Runs on every system. */
+static void test_verify_copies(void **state)
+{
+    (void)state;
+    const char *home = ln_test_tmpdir("hub_verify_copies");
+    const char *commit = "2222222222222222222222222222222222222222";
+    const char *content = "weights, copied\n";
+    char repo_dir[4096], path[4300], hex[LN_HASH_HEX_MAX];
+    struct ln_error err = {0};
+    clean_env(home);
+    snprintf(repo_dir, sizeof repo_dir, "%s/.cache/huggingface/hub/models--o--c", home);
+    put(at(home, "tmp_copy"), content, strlen(content));
+    assert_int_equal(ln_hash_file(at(home, "tmp_copy"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
+    snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
+    put(path, content, strlen(content));
+    snprintf(path, sizeof path, "%s/snapshots/%s/w.bin", repo_dir, commit);
+    put(path, content, strlen(content));
+    snprintf(path, sizeof path, "%s/refs/main", repo_dir);
+    put(path, commit, strlen(commit));
+    struct tally t = {0};
+    assert_int_equal(ln_hub_verify("o/c", NULL, 1, on_file, &t, &err), LN_OK);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.bad, 0);
+}
+
 /* HF_HUB_OFFLINE: the cache answers, or a clear no; HF_ENDPOINT points at
  * a port nobody listens on, so any network attempt would fail loudly. */
 static void test_offline_pull(void **state)
@@ -381,7 +408,7 @@ int main(void)
         cmocka_unit_test(test_names),        cmocka_unit_test(test_answers),
         cmocka_unit_test(test_cache_dir),    cmocka_unit_test(test_offline_flag),
         cmocka_unit_test(test_verify),       cmocka_unit_test(test_offline_pull),
-        cmocka_unit_test(test_rembg_verify),
+        cmocka_unit_test(test_rembg_verify), cmocka_unit_test(test_verify_copies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
