@@ -213,8 +213,7 @@ static void ln__on_file(void *user, const struct ln_hub_file_report *r)
                r->ok ? "ok" : "BAD: ", r->ok ? "" : r->problem);
 }
 
-static int ln__verify_report(const char *name, const char *revision, int repair,
-                             struct ln__tally *tp);
+static int ln__verify_report(const char *name, const char *revision, struct ln__tally *tp);
 
 static int ln__models_verify(int argc, char **argv)
 {
@@ -243,7 +242,7 @@ static int ln__models_verify(int argc, char **argv)
     }
     const char *name = argv[optind];
     struct ln__tally t = {.print_files = 1, .repair = repair};
-    return ln__verify_report(name, revision, repair, &t);
+    return ln__verify_report(name, revision, &t);
 }
 
 /* The cache root that holds repo_id, as `--model` finds it ("" if none). */
@@ -266,12 +265,13 @@ static void ln__repo_root(const char *repo_id, char *out, size_t n)
     free(roots);
 }
 
-static int ln__verify_report(const char *name, const char *revision, int repair,
-                             struct ln__tally *tp)
+/* verify NAME with the tally's settings: the report, the repair, the ViT
+ * configuration of a TripoSR repo; returns the exit status. */
+static int ln__verify_report(const char *name, const char *revision, struct ln__tally *tp)
 {
     struct ln__tally t = *tp;
     struct ln_error err = {0};
-    if (repair && !ln_rembg_model(name)) {
+    if (t.repair && !ln_rembg_model(name)) {
         /* A repair downloads into the cache downloads go to: a copy read
          * from another root (TRANSFORMERS_CACHE, ...) is not repaired. */
         char root[LN_HF_PATH_MAX], cache[LN_HF_PATH_MAX];
@@ -365,6 +365,7 @@ static int ln__verify_report(const char *name, const char *revision, int repair,
 struct ln__list {
     int hash, n_models, n_bad;
     const char *cache; /* the root being listed */
+    int first;         /* it is the one downloads go to */
 };
 
 /* One line per snapshot of a repo: which refs name it, size, state. */
@@ -438,15 +439,20 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
             continue;
         snprintf(path, sizeof path, "%s/%s", blobs, e.name);
         ln__size(ln_path_stat(path, 0, &st, NULL) == LN_OK ? st.size : 0, sz, sizeof sz);
-        printf("    unfinished download: %s in %s (`lunar-nova models pull %s` resumes it)\n", sz,
-               e.name, repo_id);
+        if (l->first)
+            printf("    unfinished download: %s in %s (`lunar-nova models pull %s` resumes it)\n",
+                   sz, e.name, repo_id);
+        else
+            printf("    unfinished download: %s in %s (pulls go to the cache above; delete it "
+                   "or finish it with the tool that started it)\n",
+                   sz, e.name);
     }
     ln_dir_close(bd);
 }
 
 static int ln__models_list(int argc, char **argv)
 {
-    struct ln__list l = {0, 0, 0, NULL};
+    struct ln__list l = {0, 0, 0, NULL, 0};
     enum { OPT_VERIFY = 1, OPT_HELP };
     static const struct option opts[] = {{"verify", no_argument, NULL, OPT_VERIFY},
                                          {"help", no_argument, NULL, OPT_HELP},
@@ -474,10 +480,10 @@ static int ln__models_list(int argc, char **argv)
         struct ln_path_info st;
         if (i > 0 && ln_path_stat(roots[i], 0, &st, NULL) < 0)
             continue;
-        printf(i == 0 ? "Hugging Face cache %s (downloads go here)\n"
-                      : "Hugging Face cache %s (read by --model too, after the ones above)\n",
-               roots[i]);
+        printf("Hugging Face cache %s (%s)\n", roots[i],
+               i == 0 ? "downloads go here" : "read by --model too, after the ones above");
         l.cache = roots[i];
+        l.first = i == 0;
         ln_hub_list_repos(roots[i], ln__list_repo, &l, &err);
     }
     free(roots);
