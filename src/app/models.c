@@ -162,6 +162,7 @@ static int ln__models_pull(int argc, char **argv)
 
 struct ln__tally {
     int n_files, n_bad, print_files, repair;
+    int relink; /* a blob no snapshot links to: pull links it again */
     uint64_t bytes;
     /* verify --repair: the damaged files, to fetch again. */
     char commit[LN_HUB_COMMIT_MAX];
@@ -176,7 +177,13 @@ static void ln__on_file(void *user, const struct ln_hub_file_report *r)
     t->n_files++;
     t->bytes += r->size;
     t->n_bad += !r->ok;
-    if (!r->ok && t->repair && t->n_repair < LN__REPAIR_MAX) {
+    if (!r->ok && r->unlinked) {
+        /* The blob is good or not, but nothing names it: a pull of the
+         * same commit links it again (and --repair does so). */
+        t->relink = 1;
+        if (r->commit)
+            snprintf(t->commit, sizeof t->commit, "%s", r->commit);
+    } else if (!r->ok && t->repair && t->n_repair < LN__REPAIR_MAX) {
         t->bad[t->n_repair++] = strdup(r->file);
         /* The damaged blob goes (only when the link leads into this repo's
          * blobs/ folder), then the link or plain file, so that a pull
@@ -206,6 +213,8 @@ static void ln__on_file(void *user, const struct ln_hub_file_report *r)
                r->ok ? "ok" : "BAD: ", r->ok ? "" : r->problem);
 }
 
+static int ln__verify_report(const char *name, const char *revision, struct ln__tally *tp);
+
 static int ln__models_verify(int argc, char **argv)
 {
     const char *revision = NULL;
@@ -233,22 +242,78 @@ static int ln__models_verify(int argc, char **argv)
     }
     const char *name = argv[optind];
     struct ln__tally t = {.print_files = 1, .repair = repair};
+    return ln__verify_report(name, revision, &t);
+}
+
+/* The cache root that holds repo_id, as `--model` finds it ("" if none). */
+static void ln__repo_root(const char *repo_id, char *out, size_t n)
+{
+    char folder[300], dir[LN_HF_PATH_MAX + 300];
+    char(*roots)[LN_HF_PATH_MAX] = calloc(LN_HF_ROOTS_MAX, sizeof *roots);
+    struct ln_path_info st;
+    out[0] = 0;
+    if (!roots || ln_hf_repo_folder(repo_id, folder, sizeof folder) < 0) {
+        free(roots);
+        return;
+    }
+    const int k = ln_hf_cache_roots(roots, LN_HF_ROOTS_MAX);
+    for (int i = 0; i < k && !out[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", roots[i], folder);
+        if (ln_path_stat(dir, 0, &st, NULL) == LN_OK)
+            snprintf(out, n, "%s", roots[i]);
+    }
+    free(roots);
+}
+
+/* verify NAME with the tally's settings: the report, the repair, the ViT
+ * configuration of a TripoSR repo; returns the exit status. */
+static int ln__verify_report(const char *name, const char *revision, struct ln__tally *tp)
+{
+    struct ln__tally t = *tp;
     struct ln_error err = {0};
+    if (t.repair && !ln_rembg_model(name)) {
+        /* A repair downloads into the cache downloads go to: a copy read
+         * from another root (TRANSFORMERS_CACHE, ...) is not repaired. */
+        char root[LN_HF_PATH_MAX], cache[LN_HF_PATH_MAX];
+        ln__repo_root(name, root, sizeof root);
+        if (root[0] && ln_hf_cache_dir(cache, sizeof cache, NULL) == 0 &&
+            strcmp(root, cache) != 0) {
+            fprintf(stderr,
+                    "lunar-nova: %s is read from %s, not from the cache downloads go to (%s): "
+                    "--repair repairs only that one; `lunar-nova models pull %s` puts a copy "
+                    "there\n",
+                    name, root, cache, name);
+            return LN_EXIT_USAGE;
+        }
+    }
     printf("%s:\n", name);
     int rc = ln_hub_verify(name, revision, 1, ln__on_file, &t, &err);
-    if (rc == LN_EFORMAT && t.n_repair > 0) {
+    if (rc == LN_EFORMAT && t.relink && !t.repair)
+        printf("a snapshot link is missing: `lunar-nova models pull %s%s%s` links it again "
+               "(or verify --repair)\n",
+               name, t.commit[0] ? " --revision " : "", t.commit);
+    if (rc == LN_EFORMAT && (t.n_repair > 0 || (t.repair && t.relink))) {
         /* --repair: the damaged files were removed; fetch them again from
          * the same commit (rembg: the same file), then check once more. */
-        printf("repairing: %d file%s to download again\n", t.n_repair, t.n_repair == 1 ? "" : "s");
+        if (t.n_repair > 0)
+            printf("repairing: %d file%s to download again\n", t.n_repair,
+                   t.n_repair == 1 ? "" : "s");
+        if (t.relink)
+            printf("repairing: linking the snapshot's files again\n");
         struct ln_hub_pull *p = calloc(1, sizeof *p);
         struct ln_error e2 = {0};
         int prc = p ? ln_hub_global_init(&e2) : ln_error_set(&e2, LN_ENOMEM, "out of memory");
         if (prc == LN_OK) {
             p->note = ln__pull_note;
             p->revision = t.commit[0] ? t.commit : NULL;
-            prc = ln_rembg_model(name)
-                      ? ln_hub_pull_rembg(ln_rembg_model(name), p, &e2)
-                      : ln_hub_pull_files(name, (const char *const *)t.bad, t.n_repair, p, &e2);
+            if (ln_rembg_model(name))
+                prc = ln_hub_pull_rembg(ln_rembg_model(name), p, &e2);
+            else if (t.n_repair > 0)
+                prc = ln_hub_pull_files(name, (const char *const *)t.bad, t.n_repair, p, &e2);
+            /* A lost link: the model's files at the same commit, which
+             * finds the blobs there and only links them. */
+            if (prc == LN_OK && t.relink && !ln_rembg_model(name))
+                prc = ln_hub_pull_model(name, p, &e2);
         }
         free(p);
         for (int i = 0; i < t.n_repair; i++)
@@ -299,6 +364,8 @@ static int ln__models_verify(int argc, char **argv)
 
 struct ln__list {
     int hash, n_models, n_bad;
+    const char *cache; /* the root being listed */
+    int first;         /* it is the one downloads go to */
 };
 
 /* One line per snapshot of a repo: which refs name it, size, state. */
@@ -342,7 +409,7 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
         ln_dir_close(rd);
         struct ln__tally t = {.print_files = 0};
         struct ln_error err = {0};
-        const int rc = ln_hub_verify(repo_id, e.name, l->hash, ln__on_file, &t, &err);
+        const int rc = ln_hub_verify_at(l->cache, repo_id, e.name, l->hash, ln__on_file, &t, &err);
         char sz[32], rev[300];
         ln__size(t.bytes, sz, sizeof sz);
         snprintf(rev, sizeof rev, "%s%s%.12s", refs, refs[0] ? " -> " : "(no ref) ", e.name);
@@ -372,15 +439,20 @@ static void ln__list_repo(void *user, const char *repo_id, const char *repo_dir)
             continue;
         snprintf(path, sizeof path, "%s/%s", blobs, e.name);
         ln__size(ln_path_stat(path, 0, &st, NULL) == LN_OK ? st.size : 0, sz, sizeof sz);
-        printf("    unfinished download: %s in %s (`lunar-nova models pull %s` resumes it)\n", sz,
-               e.name, repo_id);
+        if (l->first)
+            printf("    unfinished download: %s in %s (`lunar-nova models pull %s` resumes it)\n",
+                   sz, e.name, repo_id);
+        else
+            printf("    unfinished download: %s in %s (pulls go to the cache above; delete it "
+                   "or finish it with the tool that started it)\n",
+                   sz, e.name);
     }
     ln_dir_close(bd);
 }
 
 static int ln__models_list(int argc, char **argv)
 {
-    struct ln__list l = {0, 0, 0};
+    struct ln__list l = {0, 0, 0, NULL, 0};
     enum { OPT_VERIFY = 1, OPT_HELP };
     static const struct option opts[] = {{"verify", no_argument, NULL, OPT_VERIFY},
                                          {"help", no_argument, NULL, OPT_HELP},
@@ -397,12 +469,24 @@ static int ln__models_list(int argc, char **argv)
     }
     char dir[LN_HF_PATH_MAX];
     struct ln_error err = {0};
-    if (ln_hf_cache_dir(dir, sizeof dir, &err) == 0) {
-        printf("Hugging Face cache %s\n", dir);
-        ln_hub_list_repos(ln__list_repo, &l, &err);
-    } else {
+    /* Every root `--model REPO_ID` reads, in its order: the first is where
+     * downloads go; the others (TRANSFORMERS_CACHE, a cache named by a
+     * variable that is not the first) are listed when they exist. */
+    char(*roots)[LN_HF_PATH_MAX] = calloc(LN_HF_ROOTS_MAX, sizeof *roots);
+    const int n_roots = roots ? ln_hf_cache_roots(roots, LN_HF_ROOTS_MAX) : 0;
+    if (n_roots == 0 && ln_hf_cache_dir(dir, sizeof dir, &err) < 0)
         printf("Hugging Face cache: %s\n", err.message);
+    for (int i = 0; i < n_roots; i++) {
+        struct ln_path_info st;
+        if (i > 0 && ln_path_stat(roots[i], 0, &st, NULL) < 0)
+            continue;
+        printf("Hugging Face cache %s (%s)\n", roots[i],
+               i == 0 ? "downloads go here" : "read by --model too, after the ones above");
+        l.cache = roots[i];
+        l.first = i == 0;
+        ln_hub_list_repos(roots[i], ln__list_repo, &l, &err);
     }
+    free(roots);
     if (ln_rembg_home(dir, sizeof dir, &err) == 0) {
         printf("rembg's folder %s\n", dir);
         size_t n;

@@ -18,7 +18,7 @@
 #include "ln_file.h"
 #include "ln_fs.h"
 
-#define LN__HF_MAX_ROOTS 8
+#define LN__HF_MAX_ROOTS LN_HF_ROOTS_MAX
 #define LN__HF_COMMIT_MAX 128
 
 /* Joins up to three parts with '/'; -1 if the result does not fit. */
@@ -120,6 +120,11 @@ static int ln__valid_filename(const char *f)
 {
     if (!*f || f[0] == '/' || strlen(f) > 512)
         return 0;
+    /* A name from the hub becomes a path: nothing Windows reads as a
+     * separator (\\), a drive or a stream (:), and no control character. */
+    for (const char *p = f; *p; p++)
+        if (*p == '\\' || *p == ':' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return 0;
     /* No "..", "." or empty component: the downloader counts the folders
      * of a name to build its relative link. */
     for (const char *p = f; p;) {
@@ -274,6 +279,17 @@ static int ln__hf_find(const char *repo_id, const char *filename, char *out, siz
 cleanup:
     free(roots);
     return rc;
+}
+
+int ln_hf_cache_roots(char (*roots)[LN_HF_PATH_MAX], int max)
+{
+    char(*all)[LN_HF_PATH_MAX] = ln_xmalloc(LN__HF_MAX_ROOTS * sizeof *all);
+    const int n = ln__hf_roots(all);
+    const int k = n < max ? n : max;
+    for (int i = 0; i < k; i++)
+        memcpy(roots[i], all[i], strlen(all[i]) + 1);
+    free(all);
+    return k;
 }
 
 int ln_hf_cache_dir(char *out, size_t n, struct ln_error *err)

@@ -30,6 +30,11 @@ int ln_hf_resolve(const char *repo_id, const char *filename, char *out, size_t n
  * XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
  * LN_EINVAL when none can be formed. */
 int ln_hf_cache_dir(char *out, size_t n, struct ln_error *err);
+/* Every root ln_hf_resolve looks in, in its order (the first is
+ * ln_hf_cache_dir's; TRANSFORMERS_CACHE comes last), without duplicates;
+ * at most max of them. Returns how many. */
+#define LN_HF_ROOTS_MAX 8
+int ln_hf_cache_roots(char (*roots)[LN_HF_PATH_MAX], int max);
 /* HF_HOME as huggingface_hub computes it (for the token file). */
 int ln_hf_home(char *out, size_t n, struct ln_error *err);
 /* "owner/name" -> "models--owner--name"; 0, or -1 for an invalid id. */

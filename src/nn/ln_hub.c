@@ -20,6 +20,7 @@
  * makes there.
  */
 #include "ln_hub.h"
+#include "ln_hub_internal.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -39,7 +40,7 @@
 #include "ln_time.h"
 #include "ln_triposr_config.h"
 
-#define LN__URL_MAX 4096
+#define LN__URL_MAX LN__HUB_URL_MAX
 #define LN__API_MAX ((size_t)8 << 20) /* a revision answer larger than this is refused */
 #define LN__ERRBODY_MAX 2048
 #define LN__REDIRECTS_MAX 5
@@ -65,6 +66,24 @@ static long ln__stall_seconds(void)
     const char *v = getenv("LUNAR_NOVA_HUB_TIMEOUT");
     long s = v ? strtol(v, NULL, 10) : 0;
     return s > 0 && s < 3600 ? s : 30;
+}
+
+/* A CA bundle of the user's (a company proxy's or a mirror's own CA), in
+ * the variables the Python tools read: requests' REQUESTS_CA_BUNDLE and
+ * CURL_CA_BUNDLE, and OpenSSL's SSL_CERT_FILE. NULL: the system's
+ * certificates. var receives the variable's name, for messages. */
+static const char *ln__ca_bundle(const char **var)
+{
+    static const char *const vars[] = {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            *var = vars[i];
+            return v;
+        }
+    }
+    *var = NULL;
+    return NULL;
 }
 
 static int ln__endpoint(char *out, size_t n, struct ln_error *err)
@@ -215,8 +234,7 @@ static void ln__mb(uint64_t bytes, char *out, size_t n)
         snprintf(out, n, "%.1f kB", (double)bytes / 1e3);
 }
 
-static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
-    LN_PRINTF(2, 3);
+static void ln__note(struct ln_hub_pull *p, const char *fmt, ...) LN_PRINTF(2, 3);
 static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
 {
     if (!p->note)
@@ -231,16 +249,6 @@ static void ln__note(struct ln_hub_pull *p, const char *fmt, ...)
 
 /* HTTP -------------------------------------------------------------------- */
 
-/* What a response said, from its headers (of the last response when curl
- * follows redirects). */
-struct ln__resp {
-    long status;
-    char etag[LN_HUB_COMMIT_MAX], linked_etag[LN_HUB_COMMIT_MAX], commit[LN_HUB_COMMIT_MAX];
-    char error_code[64];
-    char location[LN__URL_MAX];
-    long long linked_size, content_length, range_total;
-};
-
 /* Where a body goes: a file (download), a bounded buffer (API answers and
  * error bodies) or nowhere (HEAD). */
 struct ln__sink {
@@ -254,8 +262,8 @@ struct ln__sink {
     uint64_t total;   /* expected full size, 0 unknown */
     int started, write_failed, disk_full, too_big, stalled;
     char write_error[LN_ERROR_MESSAGE_MAX]; /* why the file could not be written */
-    curl_off_t last_now; /* bytes seen at last_move */
-    double last_move;    /* when bytes last arrived (monotonic seconds) */
+    curl_off_t last_now;                    /* bytes seen at last_move */
+    double last_move;                       /* when bytes last arrived (monotonic seconds) */
     long stall_s;
     CURL *curl;
     struct ln_hub_pull *p;
@@ -282,15 +290,32 @@ static void ln__header_value(const char *line, size_t len, const char *name, cha
     out[vl] = 0;
 }
 
-static size_t ln__on_header(char *data, size_t size, size_t n, void *user)
+/* A size from a header: plain decimal digits, at most 18 of them (no
+ * sign, no spaces inside, nothing after), else -1. */
+static long long ln__header_number(const char *s)
 {
-    struct ln__resp *r = user;
-    const size_t len = size * n;
+    long long v = 0;
+    size_t i = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i >= 18)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return i > 0 && s[i] == 0 ? v : -1;
+}
+
+void ln__hub_resp_reset(struct ln__hub_resp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->linked_size = r->content_length = r->range_total = -1;
+}
+
+void ln__hub_resp_header(struct ln__hub_resp *r, const char *data, size_t len)
+{
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or 100): forget the last one's. */
-        memset(r, 0, sizeof *r);
-        r->linked_size = r->content_length = r->range_total = -1;
-        return len;
+        ln__hub_resp_reset(r);
+        return;
     }
     char num[32] = "";
     ln__header_value(data, len, "ETag", r->etag, sizeof r->etag);
@@ -300,17 +325,22 @@ static size_t ln__on_header(char *data, size_t size, size_t n, void *user)
     ln__header_value(data, len, "Location", r->location, sizeof r->location);
     ln__header_value(data, len, "X-Linked-Size", num, sizeof num);
     if (num[0])
-        r->linked_size = strtoll(num, NULL, 10);
+        r->linked_size = ln__header_number(num);
     num[0] = 0;
     ln__header_value(data, len, "Content-Length", num, sizeof num);
     if (num[0])
-        r->content_length = strtoll(num, NULL, 10);
+        r->content_length = ln__header_number(num);
     num[0] = 0;
     ln__header_value(data, len, "Content-Range", num, sizeof num);
     const char *slash = num[0] ? strchr(num, '/') : NULL;
-    if (slash && slash[1] != '*')
-        r->range_total = strtoll(slash + 1, NULL, 10);
-    return len;
+    if (slash)
+        r->range_total = ln__header_number(slash + 1);
+}
+
+static size_t ln__on_header(char *data, size_t size, size_t n, void *user)
+{
+    ln__hub_resp_header(user, data, size * n);
+    return size * n;
 }
 
 static size_t ln__on_body(char *data, size_t size, size_t n, void *user)
@@ -417,7 +447,7 @@ static void ln__origin(const char *url, char *out, size_t n)
  * Transport failures become one line in err; HTTP statuses are the
  * caller's to judge. */
 static int ln__request(const char *method, const char *url, const char *token, int follow,
-                       struct ln__sink *sink, struct ln__resp *resp, const char *what,
+                       struct ln__sink *sink, struct ln__hub_resp *resp, const char *what,
                        struct ln_error *err)
 {
     CURL *c = curl_easy_init();
@@ -426,8 +456,7 @@ static int ln__request(const char *method, const char *url, const char *token, i
     char errbuf[CURL_ERROR_SIZE] = "", range[64], auth[600], host[300], endpoint[LN__URL_MAX];
     char eorigin[300] = "";
     struct curl_slist *headers = NULL;
-    memset(resp, 0, sizeof *resp);
-    resp->linked_size = resp->content_length = resp->range_total = -1;
+    ln__hub_resp_reset(resp);
     sink->curl = c;
     ln__origin(url, host, sizeof host);
     if (ln__endpoint(endpoint, sizeof endpoint, NULL) == 0)
@@ -440,6 +469,9 @@ static int ln__request(const char *method, const char *url, const char *token, i
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
     sink->stall_s = ln__stall_seconds();
     sink->last_move = 0;
+    const char *ca_var, *ca = ln__ca_bundle(&ca_var);
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
@@ -503,11 +535,26 @@ static int ln__request(const char *method, const char *url, const char *token, i
                             "cannot reach %s for %s (%s): no network? HF_ENDPOINT names a mirror, "
                             "HF_HUB_OFFLINE=1 uses the cache only",
                             host, what, detail);
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
+        if (ca)
+            return ln_error_set(err, LN_EIO,
+                                "the TLS certificate of %s is not trusted (%s), not even with "
+                                "the CA certificates of %s=%s",
+                                host, detail, ca_var, ca);
+        return ln_error_set(err, LN_EIO,
+                            "the TLS certificate of %s is not trusted (%s): if this hub, mirror "
+                            "or proxy uses a CA of its own, name its certificate file in "
+                            "REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE; else check the clock",
+                            host, detail);
+    case CURLE_SSL_CACERT_BADFILE:
+        if (ca)
+            return ln_error_set(err, LN_EIO,
+                                "cannot use the CA certificates of %s=%s (%s): is it a PEM file?",
+                                ca_var, ca, detail);
+        /* fall through */
+    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
@@ -530,8 +577,9 @@ static int ln__request(const char *method, const char *url, const char *token, i
 }
 
 /* One line for an HTTP error status of the hub. */
-static int ln__hub_status_error(const struct ln__resp *r, const char *repo, const char *revision,
-                                const char *file, int have_token, struct ln_error *err)
+static int ln__hub_status_error(const struct ln__hub_resp *r, const char *repo,
+                                const char *revision, const char *file, int have_token,
+                                struct ln_error *err)
 {
     char endpoint[LN__URL_MAX] = "https://huggingface.co";
     ln__endpoint(endpoint, sizeof endpoint, NULL);
@@ -548,8 +596,9 @@ static int ln__hub_status_error(const struct ln__resp *r, const char *repo, cons
                             repo);
     if (r->status == 403)
         return ln_error_set(err, LN_EINVAL,
-                            "%s: this token has no access (HTTP 403%s%s): accept the repo's terms "
-                            "at %s/%s with the token's account",
+                            "%s: this token has no access (HTTP 403%s%s): request access at "
+                            "%s/%s with the token's account, or log in as an account that has "
+                            "it (HF_TOKEN or `huggingface-cli login`)",
                             repo, r->error_code[0] ? ", " : "", r->error_code, endpoint, repo);
     if (r->status == 404) {
         if (strcmp(r->error_code, "RevisionNotFound") == 0)
@@ -700,7 +749,7 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
         }
     }
     if (expected_size < 0 || (long long)s.offset < expected_size) {
-        struct ln__resp r;
+        struct ln__hub_resp r;
         rc = ln__request("GET", url, token, follow, &s, &r, what, err);
         if (rc == LN_OK && r.status == 416 && s.offset > 0) {
             /* The server says there is nothing past what we have: check it
@@ -715,7 +764,9 @@ static int ln__fetch(const char *url, const char *token, int follow, const char 
             s.total = s.offset + (uint64_t)r.content_length;
         if (rc < 0) {
             drop = rc != LN_ECANCELED && s.write_failed;
-            if (s.too_big)
+            /* Nothing to resume: an empty .incomplete would only look like
+             * a download under way. */
+            if (s.too_big || (s.offset == 0 && s.written == 0))
                 drop = 1;
             goto done;
         }
@@ -819,6 +870,29 @@ static int ln__repo_open(struct ln__repo *r, const char *repo_id, struct ln_erro
         return rc;
     ln__token(r->token, sizeof r->token);
     return LN_OK;
+}
+
+/* Points r at another cache root: cache, or when NULL the first root (in
+ * ln_hf_resolve's order) that holds the repo, which is where `--model
+ * REPO_ID` reads it; the write cache when none does. */
+static int ln__repo_root(struct ln__repo *r, const char *cache, struct ln_error *err)
+{
+    char(*roots)[LN_HF_PATH_MAX] = NULL;
+    int rc = LN_OK;
+    if (!cache) {
+        roots = ln_xmalloc(LN_HF_ROOTS_MAX * sizeof *roots);
+        const int n = ln_hf_cache_roots(roots, LN_HF_ROOTS_MAX);
+        char dir[LN_HF_PATH_MAX];
+        for (int i = 0; i < n && !cache; i++)
+            if (ln__path(dir, sizeof dir, NULL, "%s/%s", roots[i], r->folder) == 0 &&
+                ln__exists(dir))
+                cache = roots[i];
+    }
+    if (cache && ((rc = ln__path(r->cache, sizeof r->cache, err, "%s", cache)) < 0 ||
+                  (rc = ln__path(r->dir, sizeof r->dir, err, "%s/%s", r->cache, r->folder)) < 0))
+        r->dir[0] = 0;
+    free(roots);
+    return rc;
 }
 
 /* The commit a revision names in the cache: the revision itself when it is
@@ -957,6 +1031,28 @@ static void ln__cachedir_tag(const struct ln__repo *r)
         ln_file_write_atomic(path, tag, sizeof tag - 1, NULL);
 }
 
+int ln__hub_parse_revision(const char *body, size_t len, const char *repo, const char *revision,
+                           char *commit, size_t n, json_t **siblings, struct ln_error *err)
+{
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *sha = json_is_object(root) ? json_object_get(root, "sha") : NULL;
+    json_t *sib = json_is_object(root) ? json_object_get(root, "siblings") : NULL;
+    int rc = LN_OK;
+    if (!json_is_string(sha) || !ln__safe_name(json_string_value(sha)) ||
+        strlen(json_string_value(sha)) >= n || !json_is_array(sib)) {
+        rc = ln_error_set(err, LN_EIO,
+                          "the hub's answer for %s@%.100s is not what it should be (no commit or "
+                          "file list)",
+                          repo, revision);
+    } else {
+        snprintf(commit, n, "%s", json_string_value(sha));
+        *siblings = json_incref(sib);
+    }
+    json_decref(root);
+    return rc;
+}
+
 /* GET /api/models/<repo>/revision/<revision>: the commit and file list. */
 static int ln__resolve_revision(const struct ln__repo *r, const char *revision, char *commit,
                                 size_t n, json_t **siblings, struct ln_error *err)
@@ -973,7 +1069,7 @@ static int ln__resolve_revision(const struct ln__repo *r, const char *revision, 
     s.f.h = -1;
     s.buf = &body;
     s.buf_max = LN__API_MAX;
-    struct ln__resp resp;
+    struct ln__hub_resp resp;
     char what[300];
     snprintf(what, sizeof what, "the file list of %s", r->id);
     rc = ln__request("GET", url, r->token, 1, &s, &resp, what, err);
@@ -981,23 +1077,9 @@ static int ln__resolve_revision(const struct ln__repo *r, const char *revision, 
         rc = ln__hub_status_error(&resp, r->id, revision, NULL, r->token[0] != 0, err);
     else if (rc == LN_OK && (body.failed || s.too_big))
         rc = ln_error_set(err, LN_EIO, "the hub's answer for %s is too large", r->id);
-    if (rc == LN_OK) {
-        json_error_t je;
-        json_t *root = json_loadb((const char *)body.data, body.len, 0, &je);
-        json_t *sha = root ? json_object_get(root, "sha") : NULL;
-        json_t *sib = root ? json_object_get(root, "siblings") : NULL;
-        if (!json_is_string(sha) || !ln__safe_name(json_string_value(sha)) ||
-            strlen(json_string_value(sha)) >= n || !json_is_array(sib)) {
-            rc = ln_error_set(err, LN_EIO,
-                              "the hub's answer for %s@%s is not what it should be (no commit or "
-                              "file list)",
-                              r->id, revision);
-        } else {
-            snprintf(commit, n, "%s", json_string_value(sha));
-            *siblings = json_incref(sib);
-        }
-        json_decref(root);
-    }
+    if (rc == LN_OK)
+        rc = ln__hub_parse_revision((const char *)body.data, body.len, r->id, revision, commit, n,
+                                    siblings, err);
     ln_buf_free(&s.errbody);
     ln_buf_free(&body);
     return rc;
@@ -1027,6 +1109,25 @@ struct ln__meta {
     int cached; /* the snapshot already has it */
 };
 
+int ln__hub_file_answer(const struct ln__hub_resp *r, const char *repo, const char *commit,
+                        const char *what, char etag[LN_HUB_COMMIT_MAX], long long *size,
+                        struct ln_error *err)
+{
+    ln_hub_normalize_etag(r->linked_etag[0] ? r->linked_etag : r->etag, etag, LN_HUB_COMMIT_MAX);
+    *size = r->linked_size >= 0 ? r->linked_size : r->status == 200 ? r->content_length : -1;
+    if (!ln__safe_name(etag) || *size < 0)
+        return ln_error_set(err, LN_EIO,
+                            "the hub's answer for %s has no usable ETag or size: is HF_ENDPOINT "
+                            "a Hugging Face hub?",
+                            what);
+    if (r->commit[0] && strcmp(r->commit, commit) != 0)
+        return ln_error_set(err, LN_EIO,
+                            "the hub moved %s from commit %.12s to %.12s during the "
+                            "download; run the same command again",
+                            repo, commit, ln__safe_name(r->commit) ? r->commit : "(unreadable)");
+    return LN_OK;
+}
+
 /* HEAD on the file, following only the hub's own (relative) redirects, as
  * huggingface_hub does: an absolute Location is where the bytes are. */
 static int ln__file_meta(const struct ln__repo *r, const char *revision, const char *commit,
@@ -1047,7 +1148,7 @@ static int ln__file_meta(const struct ln__repo *r, const char *revision, const c
                       qfile);
     if (rc < 0)
         return rc;
-    struct ln__resp resp;
+    struct ln__hub_resp resp;
     struct ln__sink s;
     snprintf(m->download, sizeof m->download, "%s", m->url);
     for (int hop = 0;; hop++) {
@@ -1072,22 +1173,7 @@ static int ln__file_meta(const struct ln__repo *r, const char *revision, const c
         snprintf(m->download, sizeof m->download, "%s", resp.location);
     else if (resp.status != 200)
         return ln__hub_status_error(&resp, r->id, revision, file, r->token[0] != 0, err);
-    ln_hub_normalize_etag(resp.linked_etag[0] ? resp.linked_etag : resp.etag, m->etag,
-                          sizeof m->etag);
-    m->size = resp.linked_size >= 0 ? resp.linked_size
-              : resp.status == 200  ? resp.content_length
-                                    : -1;
-    if (!ln__safe_name(m->etag) || m->size < 0)
-        return ln_error_set(err, LN_EIO,
-                            "the hub's answer for %s has no usable ETag or size: is HF_ENDPOINT "
-                            "a Hugging Face hub?",
-                            m->what);
-    if (resp.commit[0] && strcmp(resp.commit, commit) != 0)
-        return ln_error_set(err, LN_EIO,
-                            "the hub moved %s from commit %.12s to %.12s during the "
-                            "download; run the same command again",
-                            r->id, commit, resp.commit);
-    return LN_OK;
+    return ln__hub_file_answer(&resp, r->id, commit, m->what, m->etag, &m->size, err);
 }
 
 /* The bytes still to come for m: 0 when its blob is there, less what an
@@ -1179,6 +1265,50 @@ static int ln__pull_list(const struct ln__repo *r, const char *revision, const c
     return rc;
 }
 
+/* Unfinished downloads this old are given up when a later pull of the same
+ * repo succeeds (an abandoned revision's partial file would otherwise stay
+ * for ever). One being resumed is locked by its pull, and new again. */
+#define LN__STALE_SECONDS (7 * 24 * 3600)
+
+/* Removes the repo's blobs/<etag>.incomplete files untouched for
+ * LN__STALE_SECONDS, each only when no pull holds its lock. */
+static void ln__drop_stale(const struct ln__repo *r, struct ln_hub_pull *p)
+{
+    char blobs[LN_HF_PATH_MAX];
+    struct ln_dir *d;
+    if (ln__path(blobs, sizeof blobs, NULL, "%s/blobs", r->dir) < 0 ||
+        ln_dir_open(&d, blobs, NULL) < 0)
+        return;
+    const int64_t now = (int64_t)time(NULL);
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        const size_t len = strlen(e.name);
+        char path[LN_HF_PATH_MAX], lock[LN_HF_PATH_MAX], etag[LN_HUB_COMMIT_MAX], mb[32];
+        struct ln_path_info st;
+        struct ln_file f;
+        if (e.kind != LN_PATH_FILE || len <= 11 || len - 11 >= sizeof etag ||
+            strcmp(e.name + len - 11, ".incomplete") != 0)
+            continue;
+        memcpy(etag, e.name, len - 11);
+        etag[len - 11] = 0;
+        if (!ln__safe_name(etag) || ln__path(path, sizeof path, NULL, "%s/%s", blobs, e.name) < 0 ||
+            ln__path(lock, sizeof lock, NULL, "%s/.locks/%s/%s.lock", r->cache, r->folder, etag) <
+                0 ||
+            ln_path_stat(path, 0, &st, NULL) < 0 || now - st.mtime_s < LN__STALE_SECONDS)
+            continue;
+        if (ln_file_open(&f, lock, LN_FILE_READ | LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_SHARED,
+                         NULL) < 0)
+            continue;
+        if (ln_file_lock(&f, 0, NULL) == LN_OK && ln_path_remove(path, NULL) == LN_OK) {
+            ln__mb(st.size, mb, sizeof mb);
+            ln__note(p, "removed an unfinished download untouched for %lld days: %s (%s)",
+                     (long long)((now - st.mtime_s) / 86400), e.name, mb);
+        }
+        ln_file_close(&f, NULL);
+    }
+    ln_dir_close(d);
+}
+
 int ln_hub_pull_files(const char *repo_id, const char *const *files, int n_files,
                       struct ln_hub_pull *p, struct ln_error *err)
 {
@@ -1241,6 +1371,7 @@ int ln_hub_pull_files(const char *repo_id, const char *const *files, int n_files
      * snapshot that was complete. */
     if ((rc = ln__write_ref(r, revision, p->commit, err)) < 0)
         goto done;
+    ln__drop_stale(r, p);
 found:
     rc = ln__path(p->snapshot, sizeof p->snapshot, err, "%s/snapshots/%s", r->dir, p->commit);
 done:
@@ -1441,12 +1572,129 @@ struct ln__verify {
     void *user;
     int hash, n_bad, n_files;
     const char *snapshot, *commit;
+    int n_copies;                /* plain files: links were refused here */
+    int has_config, has_weights; /* a TripoSR snapshot's two files, seen */
+    int has_config_json;         /* a transformers repo's configuration */
 };
+
+/* The names of the blobs some snapshot links to (every snapshot, not only
+ * the one verified: older revisions keep theirs). */
+struct ln__linked {
+    char **names;
+    size_t n, cap;
+};
+
+static void ln__linked_walk(struct ln__linked *l, const char *dir, int depth)
+{
+    struct ln_dir *d;
+    if (depth > 16 || ln_dir_open(&d, dir, NULL) < 0)
+        return;
+    struct ln_dir_entry e;
+    while (ln_dir_next(d, &e, NULL) > 0) {
+        char path[LN_HF_PATH_MAX];
+        if (ln__path(path, sizeof path, NULL, "%s/%s", dir, e.name) < 0)
+            continue;
+        if (e.kind == LN_PATH_DIR) {
+            ln__linked_walk(l, path, depth + 1);
+            continue;
+        }
+        char *t = NULL;
+        if (e.kind != LN_PATH_LINK || ln_path_read_link(path, &t, NULL) != LN_OK)
+            continue;
+        const char *base = t;
+        for (const char *c = t; *c; c++)
+            if (LN_PATH_IS_SEP(*c))
+                base = c + 1;
+        if (l->n == l->cap) {
+            l->cap = l->cap ? 2 * l->cap : 16;
+            l->names = ln_xrealloc(l->names, l->cap * sizeof *l->names);
+        }
+        l->names[l->n++] = ln_xstrdup(base);
+        free(t);
+    }
+    ln_dir_close(d);
+}
+
+/* Reports each finished blob of repo_dir that no snapshot links to: what
+ * is left when a snapshot link was deleted (a pull links it again). */
+static void ln__verify_unlinked(struct ln__verify *v, const char *repo_dir)
+{
+    char snaps[LN_HF_PATH_MAX], blobs[LN_HF_PATH_MAX];
+    struct ln__linked l = {0};
+    struct ln_dir *d;
+    if (ln__path(snaps, sizeof snaps, NULL, "%s/snapshots", repo_dir) < 0 ||
+        ln__path(blobs, sizeof blobs, NULL, "%s/blobs", repo_dir) < 0)
+        return;
+    ln__linked_walk(&l, snaps, 0);
+    if (ln_dir_open(&d, blobs, NULL) == 0) {
+        struct ln_dir_entry e;
+        while (ln_dir_next(d, &e, NULL) > 0) {
+            const size_t len = strlen(e.name);
+            if (e.kind != LN_PATH_FILE || e.name[0] == '.' ||
+                (len > 11 && strcmp(e.name + len - 11, ".incomplete") == 0))
+                continue;
+            int linked = 0;
+            for (size_t i = 0; i < l.n && !linked; i++)
+                linked = strcmp(l.names[i], e.name) == 0;
+            char path[LN_HF_PATH_MAX], file[300];
+            struct ln_path_info st;
+            if (linked || ln__path(path, sizeof path, NULL, "%s/%s", blobs, e.name) < 0)
+                continue;
+            snprintf(file, sizeof file, "blobs/%.200s", e.name);
+            struct ln_hub_file_report rep = {
+                .file = file, .path = path, .commit = v->commit, .unlinked = 1};
+            rep.size = ln_path_stat(path, 0, &st, NULL) == LN_OK ? st.size : 0;
+            snprintf(rep.problem, sizeof rep.problem,
+                     "no snapshot links to this blob: a snapshot link is missing");
+            v->n_files++;
+            v->n_bad++;
+            v->report(v->user, &rep);
+        }
+        ln_dir_close(d);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
+}
+
+/* A TripoSR snapshot needs config.yaml and one weights file: reports the
+ * one that is gone (its link deleted, so the walk never met it). */
+static void ln__verify_triposr(struct ln__verify *v)
+{
+    char path[LN_HF_PATH_MAX];
+    struct ln_hub_file_report rep = {.path = path, .commit = v->commit};
+    if (v->has_weights && !v->has_config && !v->has_config_json) {
+        rep.file = "config.yaml";
+        snprintf(rep.problem, sizeof rep.problem,
+                 "missing: a TripoSR snapshot needs it beside its weights");
+    } else if (v->has_config && !v->has_weights) {
+        struct ln_triposr_config *cfg = ln_xcalloc(1, sizeof *cfg);
+        const int triposr = ln__path(path, sizeof path, NULL, "%s/config.yaml", v->snapshot) == 0 &&
+                            ln_triposr_config_load(path, cfg, NULL) == 0;
+        free(cfg);
+        if (!triposr)
+            return;
+        rep.file = "model.ckpt";
+        snprintf(rep.problem, sizeof rep.problem,
+                 "missing: config.yaml is TripoSR's, and neither model.ckpt nor "
+                 "model.safetensors is there");
+    } else {
+        return;
+    }
+    if (ln__path(path, sizeof path, NULL, "%s/%s", v->snapshot, rep.file) < 0)
+        return;
+    v->n_files++;
+    v->n_bad++;
+    v->report(v->user, &rep);
+}
 
 static void ln__verify_one(struct ln__verify *v, const char *file, const char *path)
 {
     struct ln_hub_file_report rep = {.file = file, .path = path, .commit = v->commit, .ok = 1};
     struct ln_path_info lst, st;
+    v->has_config |= strcmp(file, "config.yaml") == 0;
+    v->has_weights |= strcmp(file, "model.ckpt") == 0 || strcmp(file, "model.safetensors") == 0;
+    v->has_config_json |= strcmp(file, "config.json") == 0;
     char target[LN_HF_PATH_MAX] = "";
     v->n_files++;
     if (ln_path_stat(path, LN_PATH_NOFOLLOW, &lst, NULL) < 0) {
@@ -1489,6 +1737,7 @@ static void ln__verify_one(struct ln__verify *v, const char *file, const char *p
         }
     } else if (lst.kind == LN_PATH_FILE) {
         rep.size = lst.size; /* a copy, not a link: no etag to check against */
+        v->n_copies++;
     } else {
         rep.ok = 0;
         snprintf(rep.problem, sizeof rep.problem, "not a file");
@@ -1521,7 +1770,14 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
                   void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
                   struct ln_error *err)
 {
-    struct ln__verify v = {report, user, hash, 0, 0, NULL, NULL};
+    return ln_hub_verify_at(NULL, name, revision, hash, report, user, err);
+}
+
+int ln_hub_verify_at(const char *cache, const char *name, const char *revision, int hash,
+                     void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
+                     struct ln_error *err)
+{
+    struct ln__verify v = {report, user, hash, 0, 0, NULL, NULL, 0, 0, 0, 0};
     const struct ln_rembg_model *m = ln_rembg_model(name);
     int rc;
     if (m) {
@@ -1555,7 +1811,7 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
     }
     struct ln__repo *r = ln_xcalloc(1, sizeof *r);
     char commit[LN_HUB_COMMIT_MAX], snap[LN_HF_PATH_MAX];
-    if ((rc = ln__repo_open(r, name, err)) < 0)
+    if ((rc = ln__repo_open(r, name, err)) < 0 || (rc = ln__repo_root(r, cache, err)) < 0)
         goto done;
     const char *rev = revision && *revision ? revision : "main";
     if (!ln__exists(r->dir)) {
@@ -1580,6 +1836,9 @@ int ln_hub_verify(const char *name, const char *revision, int hash,
     v.snapshot = snap;
     v.commit = commit;
     ln__verify_tree(&v, snap, "", 0);
+    ln__verify_triposr(&v);
+    if (v.n_copies == 0)
+        ln__verify_unlinked(&v, r->dir);
     if (v.n_files == 0)
         rc = ln_error_set(err, LN_EFORMAT, "%s: the snapshot %s is empty", name, commit);
     else if (v.n_bad)
@@ -1590,11 +1849,13 @@ done:
     return rc;
 }
 
-int ln_hub_list_repos(void (*fn)(void *user, const char *repo_id, const char *repo_dir), void *user,
+int ln_hub_list_repos(const char *root,
+                      void (*fn)(void *user, const char *repo_id, const char *repo_dir), void *user,
                       struct ln_error *err)
 {
     char cache[LN_HF_PATH_MAX];
-    int rc = ln_hf_cache_dir(cache, sizeof cache, err);
+    int rc = root ? ln__path(cache, sizeof cache, err, "%s", root)
+                  : ln_hf_cache_dir(cache, sizeof cache, err);
     if (rc < 0)
         return rc;
     struct ln_dir *d;

@@ -80,26 +80,37 @@ int ln_hub_pull_rembg(const struct ln_rembg_model *m, struct ln_hub_pull *p, str
 
 /* What verify and list report about one file. */
 struct ln_hub_file_report {
-    const char *file;   /* name inside the snapshot, or rembg's file name */
-    const char *path;   /* where it is */
+    const char *file;   /* name inside the snapshot, rembg's file name, or
+                           blobs/<etag> for a blob no snapshot links to */
+    const char *path;   /* where it is (or should be) */
     const char *commit; /* the snapshot's commit (Hugging Face) */
     uint64_t size;
     int ok;            /* 1 verified, 0 wrong (see problem) */
+    int unlinked;      /* a blob no snapshot links to: a link is missing */
     char problem[200]; /* one line when !ok */
 };
 
 /* Re-hashes every file of a model (repo: the snapshot refs/<revision>
- * names, or every snapshot when revision is NULL and refs/main is absent;
- * rembg: its file) and calls report for each. hash 0 checks the layout and
- * sizes only (fast, for list). Returns LN_OK when everything checks out,
- * LN_EFORMAT when something is wrong, LN_ENOTFOUND when the model is not
- * there. */
+ * names, or the commit revision names; rembg: its file) and calls report
+ * for each. A repo is looked for in the cache roots in ln_hf_resolve's
+ * order (the one `--model REPO_ID` reads); ln_hub_verify_at names the
+ * root. Besides the snapshot's own files it reports what must be there
+ * but is not: a TripoSR snapshot's config.yaml or weights file, and blobs
+ * that no snapshot links to (a snapshot link was lost). hash 0 checks the
+ * layout and sizes only (fast, for list). Returns LN_OK when everything
+ * checks out, LN_EFORMAT when something is wrong, LN_ENOTFOUND when the
+ * model is not there. */
 int ln_hub_verify(const char *name, const char *revision, int hash,
                   void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
                   struct ln_error *err);
+int ln_hub_verify_at(const char *cache, const char *name, const char *revision, int hash,
+                     void (*report)(void *user, const struct ln_hub_file_report *r), void *user,
+                     struct ln_error *err);
 
-/* The repos in the write cache: calls fn with each repo id (owner/name). */
-int ln_hub_list_repos(void (*fn)(void *user, const char *repo_id, const char *repo_dir), void *user,
+/* The repos in one cache root (NULL: the one downloads go to): calls fn
+ * with each repo id (owner/name) and its folder. */
+int ln_hub_list_repos(const char *cache,
+                      void (*fn)(void *user, const char *repo_id, const char *repo_dir), void *user,
                       struct ln_error *err);
 
 /* huggingface_hub's etag normalisation: drops a W/ prefix and quotes. */

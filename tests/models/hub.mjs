@@ -12,9 +12,12 @@
 // files of a gated repo (its description stays public), 404 with
 // RepoNotFound / RevisionNotFound / EntryNotFound.
 // Faults on demand: cut a download after N bytes, corrupt a byte, stall,
-// slow down; every request is recorded.
+// slow down, answer 404 where the bytes should be (cdnMissing); a repo's
+// `missing` files are listed but answer 404 EntryNotFound. With tls
+// ({ key, cert } in PEM) it speaks HTTPS. Every request is recorded.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 
 export function sha256(buf) {
   return crypto.createHash('sha256').update(buf).digest('hex');
@@ -28,8 +31,9 @@ export function gitBlob(buf) {
 }
 
 // repos: { 'owner/name': { commit, files: { name: Buffer }, lfs: Set(names),
-//          gated: token (string) } }; rembg: { 'u2netp.onnx': Buffer }.
-export async function startHub({ repos, rembg = {} }) {
+//          gated: token (string), missing: Set(names) } };
+// rembg: { 'u2netp.onnx': Buffer }.
+export async function startHub({ repos, rembg = {}, tls = null }) {
   const hub = {
     requests: [],
     faults: {}, // { cutAfter, corrupt, stallMs, slowBytesPerTick } for /cdn and /rembg
@@ -41,6 +45,10 @@ export async function startHub({ repos, rembg = {} }) {
       if (r.lfs && r.lfs.has(name)) byHash.set(sha256(buf), buf);
 
   function sendBytes(req, res, buf) {
+    if (hub.faults.cdnMissing) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      return res.end('Not Found');
+    }
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range || '');
     if (m) {
@@ -104,7 +112,7 @@ export async function startHub({ repos, rembg = {} }) {
     return true;
   }
 
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const u = new URL(req.url, 'http://x');
     hub.requests.push({ method: req.method, path: decodeURIComponent(u.pathname), range: req.headers.range || '', auth: req.headers.authorization || '' });
     let m;
@@ -141,7 +149,7 @@ export async function startHub({ repos, rembg = {} }) {
         return res.end();
       }
       const buf = repo.files[file];
-      if (!buf) {
+      if (!buf || (repo.missing && repo.missing.has(file))) {
         res.writeHead(404, { 'X-Error-Code': 'EntryNotFound', 'X-Repo-Commit': repo.commit });
         return res.end();
       }
@@ -167,9 +175,10 @@ export async function startHub({ repos, rembg = {} }) {
       return sendBytes(req, res, rembg[m[1]]);
     res.writeHead(404);
     res.end();
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  hub.url = `http://127.0.0.1:${server.address().port}`;
+  hub.url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   hub.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
   return hub;
 }

@@ -37,6 +37,10 @@ const files = {
 const onnx = Buffer.alloc(300000);
 for (let i = 0; i < onnx.length; i++) onnx[i] = (i * 2654435761) >>> 24;
 
+// A real (tiny, U^2-Net-shaped) network of tests/data/onnx served as
+// u2net.onnx: pulled, it must load and separate a photo.
+const u2netTiny = fs.readFileSync(path.join(HERE, '..', 'data', 'onnx', 'u2net-tiny-op11.onnx'));
+
 let hub;
 before(async () => {
   hub = await startHub({
@@ -54,7 +58,7 @@ before(async () => {
         gated: 'hf_secret',
       },
     },
-    rembg: { 'u2netp.onnx': onnx },
+    rembg: { 'u2netp.onnx': onnx, 'u2net.onnx': u2netTiny },
   });
 });
 after(() => hub.close());
@@ -82,9 +86,9 @@ function envFor(home, extra = {}) {
   };
 }
 
-function run(args, env, timeoutMs = 120000) {
+function run(args, env, timeoutMs = 120000, cmd = BIN) {
   return new Promise((resolve) => {
-    const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
@@ -389,4 +393,68 @@ test('disk full: one clear line and no partial file', async (t) => {
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /^lunar-nova: disk full while downloading u2netp\.onnx\n$/);
   assert.doesNotMatch(r.out, /u2netp\.onnx(\.incomplete)?\n/);
+});
+
+// On a terminal (a pseudo-terminal of util-linux's `script`) the pull
+// draws its bar: the file, the share and the bytes, redrawn in place.
+test('a progress bar on a terminal, none when the output is not one', async (t) => {
+  const probe = await new Promise((resolve) => {
+    const c = spawn('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' });
+    c.on('error', () => resolve(false));
+    c.on('close', (code) => resolve(code === 0));
+  });
+  if (!probe) {
+    t.skip('the `script` command (util-linux) is not there: the terminal bar is not tested');
+    return;
+  }
+  const home = freshHome('bar');
+  hub.faults = { slowBytesPerTick: 200000 };
+  const r = await run(['-qec', `"${BIN}" models pull golden/triposr-tiny`, '/dev/null'].map(String), envFor(home), 60000, 'script');
+  hub.faults = {};
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /\r\x1b\[K\[[#.]{30}\]\s+\d+% model\.ckpt [\d.]+ [kM]B of 1\.5 MB/);
+  assert.match(r.out, /golden\/triposr-tiny@059b2aa0d5a3fbd7594962ec71d273e2c455974d: 3 files downloaded/);
+  // Not a terminal (the other tests): no bar, no escape sequences.
+  const plain = await run(['models', 'pull', 'golden/triposr-tiny'], envFor(home));
+  assert.doesNotMatch(plain.out + plain.err, /\x1b\[/);
+});
+
+// An unfinished download nobody resumed for a week (another revision's,
+// given up) goes when a later pull of the repo succeeds; a recent one stays.
+test('a week-old unfinished download of the repo is removed by the next pull that succeeds', async () => {
+  const home = freshHome('stale');
+  const env = envFor(home);
+  const blobs = path.join(repoDir(home, 'golden/triposr-tiny'), 'blobs');
+  fs.mkdirSync(blobs, { recursive: true });
+  const old = path.join(blobs, `${'c'.repeat(64)}.incomplete`);
+  const recent = path.join(blobs, `${'d'.repeat(64)}.incomplete`);
+  fs.writeFileSync(old, Buffer.alloc(2000));
+  fs.writeFileSync(recent, Buffer.alloc(3000));
+  const eightDaysAgo = new Date(Date.now() - 8 * 86400 * 1000);
+  fs.utimesSync(old, eightDaysAgo, eightDaysAgo);
+  let l = await run(['models', 'list'], env);
+  assert.match(l.out, /unfinished download: 2\.0 kB in c{64}\.incomplete/);
+  const r = await run(['models', 'pull', 'golden/triposr-tiny'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /removed an unfinished download untouched for 8 days: c{64}\.incomplete \(2\.0 kB\)/);
+  assert.ok(!fs.existsSync(old));
+  assert.ok(fs.existsSync(recent), 'a recent one stays');
+  l = await run(['models', 'list'], env);
+  assert.doesNotMatch(l.out, /c{64}\.incomplete/);
+  assert.match(l.out, /unfinished download: 3\.0 kB in d{64}\.incomplete/);
+});
+
+test('rembg: a pulled network loads and separates a photo', async () => {
+  const home = freshHome('rembg-run');
+  const env = envFor(home, { LUNAR_NOVA_REMBG_CHECKSUMS: `u2net=md5:${md5(u2netTiny)}` });
+  let r = await run(['models', 'pull', 'u2net'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(fs.readFileSync(path.join(home, 'u2net', 'u2net.onnx')).equals(u2netTiny));
+  const cut = path.join(home, 'cut.png');
+  r = await run(['remove-bg', path.join(GOLDEN, 'input.png'), '-o', cut, '--bg-model', 'u2net', '--remove-bg', 'model'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /separated by u2net/);
+  const png = fs.readFileSync(cut);
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  assert.equal(png[25], 6, 'an RGBA cut-out');
 });

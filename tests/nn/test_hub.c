@@ -14,6 +14,7 @@
 #include "ln_fs.h"
 #include "ln_hash.h"
 #include "ln_hub.h"
+#include "ln_hub_internal.h"
 #include "ln_sys.h"
 
 static void clean_env(const char *home)
@@ -56,6 +57,86 @@ static void put(const char *path, const void *data, size_t n)
     assert_int_equal(ln_file_write_atomic(path, data, n, &err), 0);
 }
 
+/* The hub's answers as libcurl hands them over, line by line: the last
+ * response after a redirect counts, sizes are plain decimals or nothing,
+ * etags and commits must be usable as file names. */
+static void header(struct ln__hub_resp *r, const char *line)
+{
+    ln__hub_resp_header(r, line, strlen(line));
+}
+
+static void test_answers(void **state)
+{
+    (void)state;
+    const char *commit = "0123456789abcdef0123456789abcdef01234567";
+    struct ln__hub_resp r;
+    struct ln_error err = {0};
+    char etag[LN_HUB_COMMIT_MAX];
+    long long size = 0;
+    ln__hub_resp_reset(&r);
+    header(&r, "HTTP/1.1 302 Found\r\n");
+    header(&r, "Location: /other\r\n");
+    header(&r, "HTTP/1.1 200 OK\r\n");
+    r.status = 200;
+    assert_string_equal(r.location, "");
+    header(&r, "etag: W/\"abc123\"\r\n");
+    header(&r, "Content-Length: 705\r\n");
+    header(&r, "X-Repo-Commit: 0123456789abcdef0123456789abcdef01234567\r\n");
+    assert_int_equal(ln__hub_file_answer(&r, "o/m", commit, "o/m/f", etag, &size, &err), 0);
+    assert_string_equal(etag, "abc123");
+    assert_int_equal(size, 705);
+    /* The LFS answer: X-Linked-* win over the pointer file's. */
+    header(&r, "X-Linked-Etag: \"ff00\"\r\n");
+    header(&r, "X-Linked-Size: 1676245567\r\n");
+    assert_int_equal(ln__hub_file_answer(&r, "o/m", commit, "o/m/f", etag, &size, &err), 0);
+    assert_string_equal(etag, "ff00");
+    assert_int_equal(size, 1676245567LL);
+    /* Signs, spaces, overflow: no size. */
+    const char *bad_sizes[] = {"X-Linked-Size: -5\r\n", "X-Linked-Size: 1 2\r\n",
+                               "X-Linked-Size: 99999999999999999999\r\n", "X-Linked-Size: +7\r\n"};
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
+        header(&r, "X-Linked-Size: 12\r\n");
+        header(&r, bad_sizes[i]);
+        assert_int_equal(r.linked_size, -1);
+    }
+    header(&r, "Content-Length: -1\r\n");
+    assert_int_equal(ln__hub_file_answer(&r, "o/m", commit, "o/m/f", etag, &size, &err), LN_EIO);
+    assert_non_null(strstr(err.message, "no usable ETag or size"));
+    /* An etag that would leave blobs/. */
+    ln__hub_resp_reset(&r);
+    r.status = 200;
+    header(&r, "ETag: \"../../x\"\r\n");
+    header(&r, "Content-Length: 3\r\n");
+    assert_int_equal(ln__hub_file_answer(&r, "o/m", commit, "o/m/f", etag, &size, &err), LN_EIO);
+    /* Another commit than the one resolved. */
+    header(&r, "ETag: \"abc\"\r\n");
+    header(&r, "X-Repo-Commit: ffff\r\n");
+    assert_int_equal(ln__hub_file_answer(&r, "o/m", commit, "o/m/f", etag, &size, &err), LN_EIO);
+    assert_non_null(strstr(err.message, "moved o/m"));
+
+    char c[LN_HUB_COMMIT_MAX];
+    json_t *sib = NULL;
+    const char *good = "{\"sha\":\"0123abcd\",\"siblings\":[{\"rfilename\":\"a.bin\"}]}";
+    assert_int_equal(
+        ln__hub_parse_revision(good, strlen(good), "o/m", "main", c, sizeof c, &sib, &err), 0);
+    assert_string_equal(c, "0123abcd");
+    assert_int_equal(json_array_size(sib), 1);
+    json_decref(sib);
+    const char *bad[] = {"[]",
+                         "{\"sha\":\"../x\",\"siblings\":[]}",
+                         "{\"sha\":\"ab\"}",
+                         "{\"sha\":7,\"siblings\":[]}",
+                         "{",
+                         ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sib = NULL;
+        assert_int_equal(
+            ln__hub_parse_revision(bad[i], strlen(bad[i]), "o/m", "main", c, sizeof c, &sib, &err),
+            LN_EIO);
+        assert_null(sib);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -77,6 +158,11 @@ static void test_names(void **state)
     assert_false(ln_hf_valid_filename("a//b"));
     assert_false(ln_hf_valid_filename("a/./b"));
     assert_false(ln_hf_valid_filename("/etc/passwd"));
+    /* Windows separators, drives and streams; control characters. */
+    assert_false(ln_hf_valid_filename("a\\..\\..\\b"));
+    assert_false(ln_hf_valid_filename("C:evil"));
+    assert_false(ln_hf_valid_filename("a/b:stream"));
+    assert_false(ln_hf_valid_filename("a\nb"));
     assert_false(ln_hf_valid_repo("a/b/c"));
     assert_true(ln_hf_valid_repo("stabilityai/TripoSR"));
     assert_int_equal(ln_hf_repo_folder("stabilityai/TripoSR", out, sizeof out), 0);
@@ -164,8 +250,7 @@ static void build_cache(const char *home, char *repo_dir, size_t n)
     const char *small = "hidden_size: 4\n";
     put(at(home, "tmp_big"), big, strlen(big));
     put(at(home, "tmp_small"), small, strlen(small));
-    assert_int_equal(
-        ln_hash_file(at(home, "tmp_big"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
+    assert_int_equal(ln_hash_file(at(home, "tmp_big"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
     snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
     put(path, big, strlen(big));
     snprintf(path, sizeof path, "%s/snapshots/%s/sub/w.bin", repo_dir, commit);
@@ -232,6 +317,33 @@ static void test_verify(void **state)
     assert_int_equal(ln_hub_verify("../m", NULL, 1, on_file, &t, &err), LN_EINVAL);
 }
 
+/* Where links are refused the snapshot holds copies of its blobs (as
+ * huggingface_hub makes there): they verify, and the blobs beside them are
+ * not taken for blobs whose link was lost. Runs on every system. */
+static void test_verify_copies(void **state)
+{
+    (void)state;
+    const char *home = ln_test_tmpdir("hub_verify_copies");
+    const char *commit = "2222222222222222222222222222222222222222";
+    const char *content = "weights, copied\n";
+    char repo_dir[4096], path[4300], hex[LN_HASH_HEX_MAX];
+    struct ln_error err = {0};
+    clean_env(home);
+    snprintf(repo_dir, sizeof repo_dir, "%s/.cache/huggingface/hub/models--o--c", home);
+    put(at(home, "tmp_copy"), content, strlen(content));
+    assert_int_equal(ln_hash_file(at(home, "tmp_copy"), LN_HASH_SHA256, NULL, 0, hex, &err), 0);
+    snprintf(path, sizeof path, "%s/blobs/%s", repo_dir, hex);
+    put(path, content, strlen(content));
+    snprintf(path, sizeof path, "%s/snapshots/%s/w.bin", repo_dir, commit);
+    put(path, content, strlen(content));
+    snprintf(path, sizeof path, "%s/refs/main", repo_dir);
+    put(path, commit, strlen(commit));
+    struct tally t = {0};
+    assert_int_equal(ln_hub_verify("o/c", NULL, 1, on_file, &t, &err), LN_OK);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.bad, 0);
+}
+
 /* HF_HUB_OFFLINE: the cache answers, or a clear no; HF_ENDPOINT points at
  * a port nobody listens on, so any network attempt would fail loudly. */
 static void test_offline_pull(void **state)
@@ -281,9 +393,8 @@ static void test_rembg_verify(void **state)
     assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_EFORMAT);
     assert_non_null(strstr(err.message, "8e83ca70e441ab06"));
     /* md5("abc") from RFC 1321. */
-    ln_env_set("LUNAR_NOVA_REMBG_CHECKSUMS",
-               "u2net=md5:00000000000000000000000000000000,"
-               "u2netp=md5:900150983cd24fb0d6963f7d28e17f72");
+    ln_env_set("LUNAR_NOVA_REMBG_CHECKSUMS", "u2net=md5:00000000000000000000000000000000,"
+                                             "u2netp=md5:900150983cd24fb0d6963f7d28e17f72");
     memset(&t, 0, sizeof t);
     assert_int_equal(ln_hub_verify("u2netp", NULL, 1, on_file, &t, &err), LN_OK);
     assert_int_equal(t.n, 1);
@@ -294,9 +405,10 @@ static void test_rembg_verify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_cache_dir),
-        cmocka_unit_test(test_offline_flag), cmocka_unit_test(test_verify),
-        cmocka_unit_test(test_offline_pull), cmocka_unit_test(test_rembg_verify),
+        cmocka_unit_test(test_names),        cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_cache_dir),    cmocka_unit_test(test_offline_flag),
+        cmocka_unit_test(test_verify),       cmocka_unit_test(test_offline_pull),
+        cmocka_unit_test(test_rembg_verify), cmocka_unit_test(test_verify_copies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
