@@ -139,9 +139,12 @@ windows:
 # unit test by ctest, which starts each .exe through cmake/wine-run.sh,
 # tests/e2e/windows_cli.sh (lunar-nova.exe generate against the Linux
 # build's results, hence `build` first), tests/e2e/windows_serve.sh
-# (lunar-nova.exe serve over HTTP, killed and started again) and
-# tests/e2e/windows_service.sh (lunar-nova.exe service under Wine's
-# Service Control Manager). A machine
+# (lunar-nova.exe serve over HTTP, killed and started again),
+# tests/e2e/windows_http.sh (the HTTP tests of tests/http against
+# lunar-nova.exe serve: uploads, event streams, bad inputs, a kill while
+# a job runs; about 2 minutes) and tests/e2e/windows_service.sh
+# (lunar-nova.exe service under Wine's Service Control Manager, its log
+# file and event source). A machine
 # without Wine (or not x86-64) skips it with a SKIPPED line; the first run
 # also cross-builds the libraries into the cache (packaging/windows/deps.sh,
 # about 15 minutes).
@@ -168,6 +171,8 @@ test-windows: build
 		tests/e2e/windows_cli.sh build-win/lunar-nova.exe $(BIN); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_serve.sh build-win/lunar-nova.exe $(BIN); \
+	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
+		tests/e2e/windows_http.sh build-win/lunar-nova.exe $(BIN) || [ $$? = 77 ]; \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_service.sh build-win/lunar-nova.exe $(BIN)
 
