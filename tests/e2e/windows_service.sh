@@ -8,8 +8,9 @@
 # stop: STOPPED with exit code 0, the history on disk lists the job; the
 # log file, lunar-nova.log in the outputs folder by default, has the start
 # and stop lines; the event log got them), uninstall (the service and its
-# event source are gone), and a service with a bad option (STOPPED with
-# exit code 2, an error in the event log). Wine's services live as long as
+# event source are gone), a service installed with --log-file (its log
+# there), and a service with a bad option (STOPPED with exit code 2, an
+# error in the event log). Wine's services live as long as
 # its session: a waiting cmd.exe keeps one open for the test. Wine keeps
 # no event log that can be read back: its ReportEventW writes each entry
 # to its trace channel "eventlog", which the keep-alive (the session's
@@ -113,6 +114,26 @@ echo "$out" | grep -q "there is no service named LunarNova" && ok "the service i
     || bad "the service is gone: $out"
 wine reg.exe query "$evkey" | grep -q TypesSupported && bad "the event source is gone" \
     || ok "the event source is gone"
+
+# install passes --log-file on (a path with a space: quoted on the
+# service's command line), and that file replaces the default.
+rm -f "$tmp/outputs/lunar-nova.log"
+wine "$exe" service install --host 127.0.0.1 --port "$port" --outputs "$(winpath "$tmp/outputs")" \
+    --log-file "$(winpath "$tmp/service log.txt")" >/dev/null
+wine sc.exe start LunarNova >/dev/null
+for _ in $(seq 300); do
+    curl -sf "$url/health" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+wine sc.exe stop LunarNova >/dev/null
+for _ in $(seq 150); do
+    [ "$(state)" = 1 ] && break
+    sleep 0.2
+done
+grep -q "Listening on $url" "$tmp/service log.txt" 2>/dev/null && grep -q "info  stopped$" "$tmp/service log.txt" &&
+    [ ! -e "$tmp/outputs/lunar-nova.log" ] && ok "service install --log-file: the log goes there" \
+    || bad "service install --log-file: the log goes there"
+wine "$exe" service uninstall >/dev/null
 
 # A service that cannot start: STOPPED with serve's exit status 2, and an
 # error entry in the event log says so.
