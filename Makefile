@@ -16,8 +16,9 @@
 #   make windows cross build for 64-bit Windows with MinGW-w64, libraries
 #                cross-built from Debian's source packages, into
 #                dist/lunar-nova-<version>-win64.zip (docs/windows.md)
-#   make test-windows  that cross build's unit tests and its command line
-#                end to end under Wine (docs/windows.md); part of make test
+#   make test-windows  that cross build's unit tests, its command line end
+#                to end, the HTTP tests against its server and its Windows
+#                service, under Wine (docs/windows.md); part of make test
 JOBS ?= $(shell nproc)
 # NATIVE=ON compiles everything for this machine's CPU only (-march=native);
 # the default build runs on any CPU of its architecture.
