@@ -16,8 +16,9 @@
 #   make windows cross build for 64-bit Windows with MinGW-w64, libraries
 #                cross-built from Debian's source packages, into
 #                dist/lunar-nova-<version>-win64.zip (docs/windows.md)
-#   make test-windows  that cross build's unit tests and its command line
-#                end to end under Wine (docs/windows.md); part of make test
+#   make test-windows  that cross build's unit tests, its command line end
+#                to end, the HTTP tests against its server and its Windows
+#                service, under Wine (docs/windows.md); part of make test
 JOBS ?= $(shell nproc)
 # NATIVE=ON compiles everything for this machine's CPU only (-march=native);
 # the default build runs on any CPU of its architecture.
@@ -139,9 +140,12 @@ windows:
 # unit test by ctest, which starts each .exe through cmake/wine-run.sh,
 # tests/e2e/windows_cli.sh (lunar-nova.exe generate against the Linux
 # build's results, hence `build` first), tests/e2e/windows_serve.sh
-# (lunar-nova.exe serve over HTTP, killed and started again) and
-# tests/e2e/windows_service.sh (lunar-nova.exe service under Wine's
-# Service Control Manager). A machine
+# (lunar-nova.exe serve over HTTP, killed and started again),
+# tests/e2e/windows_http.sh (the HTTP tests of tests/http against
+# lunar-nova.exe serve: uploads, event streams, bad inputs, a kill while
+# a job runs; about 2 minutes) and tests/e2e/windows_service.sh
+# (lunar-nova.exe service under Wine's Service Control Manager, its log
+# file and event source). A machine
 # without Wine (or not x86-64) skips it with a SKIPPED line; the first run
 # also cross-builds the libraries into the cache (packaging/windows/deps.sh,
 # about 15 minutes).
@@ -168,6 +172,8 @@ test-windows: build
 		tests/e2e/windows_cli.sh build-win/lunar-nova.exe $(BIN); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_serve.sh build-win/lunar-nova.exe $(BIN); \
+	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
+		tests/e2e/windows_http.sh build-win/lunar-nova.exe $(BIN) || [ $$? = 77 ]; \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_service.sh build-win/lunar-nova.exe $(BIN)
 

@@ -16,6 +16,9 @@ enum ln_exit {
 
 int ln_app_generate(int argc, char **argv);
 int ln_app_serve(int argc, char **argv);
+/* serve as the Windows service runs it: without --log-file (or
+ * LUNAR_NOVA_LOG_FILE) its log goes to OUTPUTS/lunar-nova.log. */
+int ln_app_serve_service(int argc, char **argv);
 int ln_app_remove_bg(int argc, char **argv);
 int ln_app_models(int argc, char **argv);
 int ln_app_service(int argc, char **argv);

@@ -104,6 +104,9 @@ static void ln__serve_help(void)
          "  --threads N              compute threads per job (default: all cores)\n"
          "  --log-format text|json   log line style (default text)\n"
          "  --log-level LEVEL        debug, info, warn, error (default info)\n"
+         "  --log-file PATH          also append every log line to PATH, one write per\n"
+         "                           line (made if missing; the Windows service's\n"
+         "                           default is OUTPUTS/lunar-nova.log)\n"
          "  -h, --help               this help\n"
          "\n"
          "Web UI files: with the executable in a folder D, an installed server (make\n"
@@ -146,6 +149,7 @@ enum {
     OPT_PUBLIC_HOST,
     OPT_ALLOW_ORIGIN,
     OPT_BG_MODEL,
+    OPT_LOG_FILE,
 };
 
 static const struct option ln__serve_options[] = {
@@ -170,6 +174,7 @@ static const struct option ln__serve_options[] = {
     {"vendor", required_argument, NULL, OPT_VENDOR},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"engine", required_argument, NULL, OPT_ENGINE},
@@ -197,6 +202,8 @@ struct ln__serve {
     double grace_s;
     enum ln_log_style log_style;
     enum ln_log_level log_level;
+    const char *log_file; /* --log-file, NULL: stderr only */
+    int log_file_from_env; /* LUNAR_NOVA_LOG_FILE gave it */
     const char *token_file;     /* --api-token-file */
     const char *token_flag_from; /* where the token came from, when on the command line */
     char *token_buf;            /* the token read from token_file */
@@ -434,6 +441,12 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
             s->log_level = (enum ln_log_level)lv;
         break;
     }
+    case OPT_LOG_FILE:
+        if (!*v)
+            want = "a file";
+        else
+            s->log_file = v, s->log_file_from_env = from[0] != '-';
+        break;
     case OPT_SHUTDOWN_GRACE:
         if (ln__num(v, 0, 86400, &d) < 0)
             want = "seconds, 0 or more";
@@ -724,7 +737,51 @@ static void ln__engine_arrived(void *user, struct ln_engine *engine)
     ln_log_info("engine: triposr (just downloaded) for single images; sculpt for several views");
 }
 
+/* Opens the log file: --log-file, or for the Windows service without one
+ * lunar-nova.log in the outputs folder (made first: the service has no
+ * other output). An explicit file that cannot be opened is a usage error,
+ * one line on stderr. */
+static int ln__open_log_file(const struct ln__serve *s, int service)
+{
+    struct ln_error err = {0};
+    if (s->log_file) {
+        if (ln_log_open_file(s->log_file, &err) < 0) {
+            fprintf(stderr, "lunar-nova: %s: %s\n",
+                    s->log_file_from_env ? "LUNAR_NOVA_LOG_FILE" : "--log-file", err.message);
+            return -1;
+        }
+        return 0;
+    }
+    if (!service)
+        return 0;
+    struct ln_buf path = {0};
+    ln_buf_printf(&path, "%s/lunar-nova.log", s->jobs.outputs_dir);
+    ln_buf_append(&path, "", 1);
+    int rc = path.failed ? ln_error_set(&err, LN_ENOMEM, "out of memory")
+                         : ln_file_mkdirs(s->jobs.outputs_dir, &err);
+    if (rc == LN_OK)
+        rc = ln_log_open_file((const char *)path.data, &err);
+    ln_buf_free(&path);
+    if (rc < 0) {
+        fprintf(stderr, "lunar-nova: the service's log file: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int ln__serve_main(int argc, char **argv, int service);
+
 int ln_app_serve(int argc, char **argv)
+{
+    return ln__serve_main(argc, argv, 0);
+}
+
+int ln_app_serve_service(int argc, char **argv)
+{
+    return ln__serve_main(argc, argv, 1);
+}
+
+static int ln__serve_main(int argc, char **argv, int service)
 {
     /* Before any thread starts: from here on only ln_stop_wait below takes
      * a stop request (SIGINT, SIGTERM; Ctrl+C and the console's close on
@@ -789,9 +846,11 @@ int ln_app_serve(int argc, char **argv)
     s.srv.web_dir = s.web;
     ln__ui_dirs(&s.srv, web_buf, vendor_buf);
 
+    if (ln__open_log_file(&s, service) < 0)
+        return LN_EXIT_USAGE;
     ln_log_set_style(s.log_style);
     ln_log_set_level(s.log_level);
-    ln_log_info("Lunar Nova %s starting", LN_VERSION_STRING);
+    ln_log_notice("Lunar Nova %s starting", LN_VERSION_STRING);
     if (s.token_flag_from && s.srv.api_token && *s.srv.api_token)
         ln_log_warn("%s: the token is visible to other local users in the process list; "
                     "use --api-token-file PATH or the environment variable "
@@ -868,12 +927,14 @@ int ln_app_serve(int argc, char **argv)
     ln_server_set_ready(srv, jobs);
     ln_log_info("Model initialized.");
     int v6 = strchr(s.srv.host, ':') != NULL && s.srv.host[0] != '[';
-    ln_log_info("Listening on http://%s%s%s:%d", v6 ? "[" : "", s.srv.host, v6 ? "]" : "",
-                port);
+    ln_log_notice("Listening on http://%s%s%s:%d", v6 ? "[" : "", s.srv.host, v6 ? "]" : "",
+                  port);
+    /* A Windows service is running from here on (START_PENDING before). */
+    ln_service_ready();
 
     const char *why = ln_stop_wait();
-    ln_log_info("%s received: shutting down (running jobs get %.0f s to finish)", why,
-                s.grace_s);
+    ln_log_notice("%s received: shutting down (running jobs get %.0f s to finish)", why,
+                  s.grace_s);
     status = LN_EXIT_OK;
 
 done:
@@ -887,13 +948,14 @@ done:
     ln_engine_free(live.triposr);
     ln_engine_free(sculpt);
     if (status == LN_EXIT_OK)
-        ln_log_info("stopped");
+        ln_log_notice("stopped");
     if (s.token_buf) {
         ln_wipe(s.token_buf, strlen(s.token_buf));
         free(s.token_buf);
     }
     ln__list_copies_free();
     /* A Windows console handler waiting for this may now let the process end. */
+    ln_log_close_file();
     ln_stop_done();
     return status;
 }

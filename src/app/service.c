@@ -11,6 +11,11 @@
  * the service's thread and turns a stop or shutdown control into serve's
  * clean stop (src/core/ln_sys.h, ln_service_*). On other systems each
  * answers with one line pointing at the systemd unit.
+ *
+ * A service has no console: its log goes to a file (--log-file, by
+ * default lunar-nova.log in the outputs folder), and its start, stop,
+ * warnings and errors also to the Windows event log, source LunarNova
+ * (registered by install, removed by uninstall).
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include "app.h"
 #include "ln_error.h"
 #include "ln_file.h"
+#include "ln_log.h"
 #include "ln_sys.h"
 
 #define LN__SERVICE_NAME "LunarNova"
@@ -32,7 +38,10 @@ static void ln__service_usage(FILE *f)
           ", started at\n"
           "boot; `sc.exe start " LN__SERVICE_NAME "` and `sc.exe stop " LN__SERVICE_NAME
           "` start and stop it\n"
-          "(a stop is serve's clean stop). Needs an administrator's console.\n",
+          "(a stop is serve's clean stop). Needs an administrator's console.\n"
+          "The service's log goes to --log-file PATH (default: lunar-nova.log in the\n"
+          "outputs folder); its start, stop, warnings and errors also to the\n"
+          "Application event log, source " LN__SERVICE_NAME ".\n",
           f);
 }
 
@@ -64,6 +73,34 @@ static void ln__quote_arg(struct ln_buf *b, const char *a)
     ln_buf_append(b, "\"", 1);
 }
 
+/* The log's warnings, errors and notices into the event log. */
+static void ln__service_mirror(void *user, enum ln_log_level level, const char *msg)
+{
+    (void)user;
+    ln_service_event(level >= LN_LOG_LEVEL_ERROR  ? LN_SERVICE_EVENT_ERROR
+                     : level == LN_LOG_LEVEL_WARN ? LN_SERVICE_EVENT_WARNING
+                                                  : LN_SERVICE_EVENT_INFO,
+                     msg);
+}
+
+/* serve on the service's thread, its log mirrored into the event log; a
+ * failure also leaves an event saying so, since a usage error's line
+ * went to a stderr nobody reads. */
+static int ln__service_serve(int argc, char **argv)
+{
+    ln_log_set_mirror(ln__service_mirror, NULL);
+    int rc = ln_app_serve_service(argc, argv);
+    ln_log_set_mirror(NULL, NULL);
+    if (rc != LN_EXIT_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "lunar-nova serve ended with exit status %d (%s): see the log file", rc,
+                 rc == LN_EXIT_USAGE ? "bad options or settings" : "failure");
+        ln_service_event(LN_SERVICE_EVENT_ERROR, msg);
+    }
+    return rc;
+}
+
 int ln_app_service(int argc, char **argv)
 {
     struct ln_error err = {0};
@@ -93,7 +130,7 @@ int ln_app_service(int argc, char **argv)
             printf("service " LN__SERVICE_NAME " removed\n");
     } else if (!strcmp(argv[1], "run")) {
         /* serve's arguments: argv[1] ("run") stands where "serve" stood */
-        rc = ln_service_run(LN__SERVICE_NAME, ln_app_serve, argc - 1, argv + 1, &err);
+        rc = ln_service_run(LN__SERVICE_NAME, ln__service_serve, argc - 1, argv + 1, &err);
         if (rc >= 0)
             return rc; /* serve's own exit status */
     } else {

@@ -1,7 +1,9 @@
 /*
  * The logger. Each line is formatted completely, then written with a single
  * write(2): no lock on the common path. The mutex only guards the settings
- * and the terminal shared with a progress bar.
+ * and the terminal shared with a progress bar. A log file, when one is
+ * open, gets the same line with one more write, opened for appending
+ * through the file layer (src/core/ln_fs.h: a UTF-8 path on every system).
  */
 #include "ln_log.h"
 
@@ -12,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ln_fs.h"
 #include "ln_time.h"
 
 static pthread_mutex_t ln__log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -20,6 +23,9 @@ static enum ln_log_style ln__log_style = LN_LOG_STYLE_PLAIN;
 static FILE *ln__log_sink;
 static void (*ln__log_before)(void *);
 static void *ln__log_before_user;
+static struct ln_file ln__log_file = {-1};
+static void (*ln__log_mirror)(void *, enum ln_log_level, const char *);
+static void *ln__log_mirror_user;
 
 static const char *const ln__level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -51,6 +57,30 @@ void ln_log_set_before_write(void (*fn)(void *user), void *user)
     ln__log_before = fn;
     ln__log_before_user = user;
     pthread_mutex_unlock(&ln__log_lock);
+}
+
+int ln_log_open_file(const char *path, struct ln_error *err)
+{
+    struct ln_file f;
+    int rc = ln_file_open(&f, path, LN_FILE_WRITE | LN_FILE_CREATE | LN_FILE_APPEND, err);
+    if (rc < 0)
+        return rc;
+    ln_log_close_file();
+    ln__log_file = f;
+    return LN_OK;
+}
+
+void ln_log_close_file(void)
+{
+    ln_file_close(&ln__log_file, NULL);
+    ln__log_file.h = -1;
+}
+
+void ln_log_set_mirror(void (*fn)(void *user, enum ln_log_level level, const char *msg),
+                       void *user)
+{
+    ln__log_mirror = fn;
+    ln__log_mirror_user = user;
 }
 
 int ln_log_level_parse(const char *s)
@@ -97,15 +127,12 @@ static void ln__write_line(FILE *f, const char *line, size_t len)
     }
 }
 
-void ln_log(enum ln_log_level level, const char *fmt, ...)
+static void ln__log_va(enum ln_log_level level, int notice, const char *fmt, va_list ap)
 {
     if (level < ln__log_level || level >= LN_LOG_LEVEL_OFF)
         return;
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
 
     /* Milliseconds truncated, as the stamp always had them. */
     long long ms_now = (long long)(ln_time_wall() * 1000.0);
@@ -141,6 +168,12 @@ void ln_log(enum ln_log_level level, const char *fmt, ...)
         len = sizeof line - 2;
     line[len++] = '\n';
 
+    /* The file first: a reader of the file (the service's only output)
+     * never lags behind the terminal. */
+    if (ln__log_file.h != -1)
+        ln_file_write_all(&ln__log_file, line, len, NULL);
+    if (ln__log_mirror && (notice || level >= LN_LOG_LEVEL_WARN))
+        ln__log_mirror(ln__log_mirror_user, level, msg);
     FILE *f = ln__log_sink ? ln__log_sink : stderr;
     if (ln__log_before) {
         /* A progress bar shares the terminal: erase it and write under the
@@ -154,4 +187,20 @@ void ln_log(enum ln_log_level level, const char *fmt, ...)
         return;
     }
     ln__write_line(f, line, len);
+}
+
+void ln_log(enum ln_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ln__log_va(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+void ln_log_notice(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ln__log_va(LN_LOG_LEVEL_INFO, 1, fmt, ap);
+    va_end(ap);
 }

@@ -66,7 +66,9 @@ int ln_env_set(const char *name, const char *value);
 
 /* The system's text for an error code, in buf (one line, no final
  * period): strerror of an errno value; on Windows, FormatMessage of a
- * Windows or Winsock code (GetLastError, WSAGetLastError). Returns buf. */
+ * Windows or Winsock code (GetLastError, WSAGetLastError), except for the
+ * common socket errors, which read as on Linux with the code after them
+ * ("address already in use (Winsock error 10048)"). Returns buf. */
 const char *ln_sys_strerror(long code, char *buf, size_t size);
 
 /* Zeroes n bytes in a way the compiler keeps (secrets: tokens, keys):
@@ -117,15 +119,33 @@ void ln_stop_done(void);
  * administrator (LN_EIO with the system's reason otherwise).
  * ln_service_uninstall stops the service if it runs and removes it;
  * LN_ENOTFOUND when there is none.
+ * Both also register and remove `name` as an event source of the
+ * Application event log (the registry key
+ * HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\<name>,
+ * with no message file: the event viewer shows each entry's text as an
+ * insert string; docs/windows.md).
  * ln_service_run hands the calling thread to the Service Control Manager
- * and runs fn(argc, argv) on the service's thread, reporting it running,
- * then stopped with fn's result; a stop or shutdown control becomes
- * ln_stop_request("service stop"). Returns fn's result, or LN_EINVAL when
- * the process was not started by the Service Control Manager. */
+ * and runs fn(argc, argv) on the service's thread, reporting it
+ * START_PENDING (with a wait hint renewed every few seconds) until fn
+ * calls ln_service_ready, running from then on, then stopped with fn's
+ * result; a stop or shutdown control becomes ln_stop_request("service
+ * stop"). Returns fn's result, or LN_EINVAL when the process was not
+ * started by the Service Control Manager. While it runs, ln_service_event
+ * writes one entry of the event source `name` (ReportEventW); elsewhere,
+ * and on POSIX always, ln_service_event and ln_service_ready do nothing
+ * (under systemd, journald already has stderr). Both thread-safe. */
 int ln_service_install(const char *name, const char *display, const char *args,
                        struct ln_error *err);
 int ln_service_uninstall(const char *name, struct ln_error *err);
 int ln_service_run(const char *name, int (*fn)(int argc, char **argv), int argc, char **argv,
                    struct ln_error *err);
+void ln_service_ready(void);
+
+enum ln_service_event_kind {
+    LN_SERVICE_EVENT_INFO,
+    LN_SERVICE_EVENT_WARNING,
+    LN_SERVICE_EVENT_ERROR,
+};
+void ln_service_event(enum ln_service_event_kind kind, const char *msg);
 
 #endif

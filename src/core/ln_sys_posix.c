@@ -266,3 +266,10 @@ int ln_service_run(const char *name, int (*fn)(int argc, char **argv), int argc,
     (void)name, (void)fn, (void)argc, (void)argv;
     return ln__no_services(err);
 }
+
+void ln_service_ready(void) {}
+
+void ln_service_event(enum ln_service_event_kind kind, const char *msg)
+{
+    (void)kind, (void)msg;
+}

@@ -116,8 +116,32 @@ unsigned long ln_sys_pid(void)
     return (unsigned long)GetCurrentProcessId();
 }
 
+/* The socket errors an operator meets (a port taken, an address not on
+ * this machine), in the words strerror uses on Linux: Windows' own text
+ * for WSAEADDRINUSE ("Only one usage of each socket address ... is
+ * normally permitted") does not say "in use", and Wine has none. Numbers
+ * from winsock2.h, which this file does not include. */
+static const struct {
+    long code;
+    const char *text;
+} ln__wsa_texts[] = {
+    {10013, "permission denied"},             /* WSAEACCES */
+    {10048, "address already in use"},        /* WSAEADDRINUSE */
+    {10049, "cannot assign requested address"}, /* WSAEADDRNOTAVAIL */
+    {10051, "network is unreachable"},        /* WSAENETUNREACH */
+    {10054, "connection reset by peer"},      /* WSAECONNRESET */
+    {10060, "connection timed out"},          /* WSAETIMEDOUT */
+    {10061, "connection refused"},            /* WSAECONNREFUSED */
+    {10065, "no route to host"},              /* WSAEHOSTUNREACH */
+};
+
 const char *ln_sys_strerror(long code, char *buf, size_t size)
 {
+    for (size_t i = 0; i < sizeof ln__wsa_texts / sizeof ln__wsa_texts[0]; i++)
+        if (ln__wsa_texts[i].code == code) {
+            snprintf(buf, size, "%s (Winsock error %ld)", ln__wsa_texts[i].text, code);
+            return buf;
+        }
     /* In English where the system has it: the line goes into logs that
      * are read beside Linux ones. */
     DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
@@ -317,6 +341,29 @@ static int ln__svc_error(struct ln_error *err, const char *what, const char *nam
     return ln_error_set(err, LN_EIO, "%s %s: %s", what, name, msg);
 }
 
+/* Adds (add 1) or removes the event source `wname` of the Application
+ * log: a registry key naming the kinds of entry it writes (error, warning,
+ * information) and no message file. Returns a Windows error code. */
+static LSTATUS ln__svc_event_source(const wchar_t *wname, int add)
+{
+    wchar_t key[256];
+    if (swprintf(key, 256, L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\%ls",
+                 wname) < 0)
+        return ERROR_INVALID_NAME;
+    if (!add) {
+        LSTATUS e = RegDeleteKeyW(HKEY_LOCAL_MACHINE, key);
+        return e == ERROR_FILE_NOT_FOUND ? ERROR_SUCCESS : e;
+    }
+    HKEY h;
+    LSTATUS e = RegCreateKeyExW(HKEY_LOCAL_MACHINE, key, 0, NULL, 0, KEY_SET_VALUE, NULL, &h, NULL);
+    if (e != ERROR_SUCCESS)
+        return e;
+    DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE | EVENTLOG_INFORMATION_TYPE;
+    e = RegSetValueExW(h, L"TypesSupported", 0, REG_DWORD, (const BYTE *)&types, sizeof types);
+    RegCloseKey(h);
+    return e;
+}
+
 int ln_service_install(const char *name, const char *display, const char *args,
                        struct ln_error *err)
 {
@@ -349,6 +396,13 @@ int ln_service_install(const char *name, const char *display, const char *args,
     } else {
         SERVICE_DESCRIPTIONW d = {L"Lunar Nova: image-to-3D server (HTTP API and web UI)"};
         ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &d);
+        /* A service whose events cannot be written is not installed. */
+        LSTATUS e = ln__svc_event_source(wname, 1);
+        if (e != ERROR_SUCCESS) {
+            SetLastError((DWORD)e);
+            rc = ln__svc_error(err, "cannot register the event source", name);
+            DeleteService(svc);
+        }
         CloseServiceHandle(svc);
     }
     CloseServiceHandle(scm);
@@ -378,6 +432,8 @@ int ln_service_uninstall(const char *name, struct ln_error *err)
         ControlService(svc, SERVICE_CONTROL_STOP, &st);
         if (!DeleteService(svc))
             rc = ln__svc_error(err, "cannot remove the service", name);
+        else
+            ln__svc_event_source(wname, 0);
         CloseServiceHandle(svc);
     }
     if (scm)
@@ -387,7 +443,10 @@ int ln_service_uninstall(const char *name, struct ln_error *err)
 }
 
 /* The one service this process runs: what ServiceMain needs, set before
- * the dispatcher starts and read by its threads only after. */
+ * the dispatcher starts and read by its threads only after. The status
+ * is reported by the service's thread, the control handler's, the thread
+ * renewing START_PENDING and whichever thread calls ln_service_ready:
+ * under the lock. */
 static struct {
     wchar_t *name;
     int (*fn)(int argc, char **argv);
@@ -396,9 +455,17 @@ static struct {
     int result;
     SERVICE_STATUS_HANDLE handle;
     SERVICE_STATUS status;
-} ln__svc;
+    SRWLOCK lock;
+    HANDLE ready;  /* set once running (or fn has returned): ends the renewals */
+    HANDLE events; /* RegisterEventSourceW's handle, NULL outside a service */
+} ln__svc = {.lock = SRWLOCK_INIT};
 
-static void ln__svc_report(DWORD state, DWORD exit_code, DWORD wait_ms)
+/* How long the Service Control Manager is told to wait for the next
+ * START_PENDING report, and how often it gets one while serve loads. */
+#define LN__SVC_START_HINT_MS 30000
+#define LN__SVC_START_RENEW_MS 5000
+
+static void ln__svc_report_locked(DWORD state, DWORD exit_code, DWORD wait_ms)
 {
     ln__svc.status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     ln__svc.status.dwCurrentState = state;
@@ -407,8 +474,57 @@ static void ln__svc_report(DWORD state, DWORD exit_code, DWORD wait_ms)
     ln__svc.status.dwWin32ExitCode = exit_code ? ERROR_SERVICE_SPECIFIC_ERROR : NO_ERROR;
     ln__svc.status.dwServiceSpecificExitCode = exit_code;
     ln__svc.status.dwWaitHint = wait_ms;
-    ln__svc.status.dwCheckPoint++;
+    /* the checkpoint counts progress within one pending state */
+    if (state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING)
+        ln__svc.status.dwCheckPoint++;
+    else
+        ln__svc.status.dwCheckPoint = 0;
     SetServiceStatus(ln__svc.handle, &ln__svc.status);
+}
+
+static void ln__svc_report(DWORD state, DWORD exit_code, DWORD wait_ms)
+{
+    AcquireSRWLockExclusive(&ln__svc.lock);
+    ln__svc_report_locked(state, exit_code, wait_ms);
+    ReleaseSRWLockExclusive(&ln__svc.lock);
+}
+
+/* Renews START_PENDING until the service runs (or serve has returned). */
+static DWORD WINAPI ln__svc_pending(void *arg)
+{
+    (void)arg;
+    while (WaitForSingleObject(ln__svc.ready, LN__SVC_START_RENEW_MS) == WAIT_TIMEOUT) {
+        AcquireSRWLockExclusive(&ln__svc.lock);
+        if (ln__svc.status.dwCurrentState == SERVICE_START_PENDING)
+            ln__svc_report_locked(SERVICE_START_PENDING, 0, LN__SVC_START_HINT_MS);
+        ReleaseSRWLockExclusive(&ln__svc.lock);
+    }
+    return 0;
+}
+
+void ln_service_ready(void)
+{
+    AcquireSRWLockExclusive(&ln__svc.lock);
+    if (ln__svc.handle && ln__svc.status.dwCurrentState == SERVICE_START_PENDING) {
+        ln__svc_report_locked(SERVICE_RUNNING, 0, 0);
+        SetEvent(ln__svc.ready);
+    }
+    ReleaseSRWLockExclusive(&ln__svc.lock);
+}
+
+void ln_service_event(enum ln_service_event_kind kind, const char *msg)
+{
+    if (!ln__svc.events)
+        return;
+    wchar_t *w = ln__svc_wide(msg);
+    if (!w)
+        return; /* the log file has the line; the event log takes UTF-16 only */
+    static const WORD types[] = {EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE,
+                                 EVENTLOG_ERROR_TYPE};
+    const wchar_t *strings[1] = {w};
+    /* event ids 1 (information), 2 (warning), 3 (error), for filters */
+    ReportEventW(ln__svc.events, types[kind], 0, (DWORD)kind + 1, NULL, 1, 0, strings, NULL);
+    free(w);
 }
 
 static DWORD WINAPI ln__svc_control(DWORD control, DWORD type, void *data, void *ctx)
@@ -436,8 +552,20 @@ static void WINAPI ln__svc_main(DWORD argc, wchar_t **argv)
         ln__svc.result = LN_EINTERNAL;
         return;
     }
-    ln__svc_report(SERVICE_RUNNING, 0, 0);
+    /* START_PENDING until serve listens (ln_service_ready), renewed
+     * meanwhile: loading the TripoSR weights takes a while. */
+    ln__svc.ready = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ln__svc_report(SERVICE_START_PENDING, 0, LN__SVC_START_HINT_MS);
+    HANDLE renew = ln__svc.ready ? CreateThread(NULL, 0, ln__svc_pending, NULL, 0, NULL) : NULL;
+    if (!ln__svc.ready)
+        ln__svc_report(SERVICE_RUNNING, 0, 0); /* no event: running at once, as before */
     ln__svc.result = ln__svc.fn(ln__svc.argc, ln__svc.argv);
+    if (ln__svc.ready)
+        SetEvent(ln__svc.ready);
+    if (renew) {
+        WaitForSingleObject(renew, INFINITE);
+        CloseHandle(renew);
+    }
     ln__svc_report(SERVICE_STOPPED, (DWORD)(ln__svc.result < 0 ? -ln__svc.result
                                                               : ln__svc.result),
                    0);
@@ -453,7 +581,17 @@ int ln_service_run(const char *name, int (*fn)(int argc, char **argv), int argc,
     ln__svc.argc = argc;
     ln__svc.argv = argv;
     SERVICE_TABLE_ENTRYW table[] = {{ln__svc.name, ln__svc_main}, {NULL, NULL}};
-    if (!StartServiceCtrlDispatcherW(table)) {
+    ln__svc.events = RegisterEventSourceW(NULL, ln__svc.name);
+    BOOL dispatched = StartServiceCtrlDispatcherW(table);
+    DWORD dispatch_err = GetLastError();
+    if (ln__svc.events)
+        DeregisterEventSource(ln__svc.events);
+    ln__svc.events = NULL;
+    if (ln__svc.ready)
+        CloseHandle(ln__svc.ready);
+    ln__svc.ready = NULL;
+    SetLastError(dispatch_err);
+    if (!dispatched) {
         int rc = GetLastError() == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT
                      ? ln_error_set(err, LN_EINVAL,
                                     "'service run' is started by the Service Control Manager "

@@ -262,6 +262,11 @@ static void test_wipe_and_strerror(void **state)
     print_message("the system's text for 'file not found': %s\n", msg);
     assert_true(strlen(msg) > 5);
     assert_null(strchr(msg, '\n'));
+#ifdef _WIN32
+    /* A port taken says so in Linux's words (WSAEADDRINUSE). */
+    ln_sys_strerror(10048, msg, sizeof msg);
+    assert_string_equal(msg, "address already in use (Winsock error 10048)");
+#endif
 }
 
 /* ---- threads: background priority, deadlines ---- */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, synth, tmpDir, json, snapshot, waitJob } from './server.mjs';
+import { startServer, synth, tmpDir, json, snapshot, waitJob, wineSkip } from './server.mjs';
 
 let srv;
 let mug;
@@ -223,7 +223,9 @@ test('security headers on static files, JSON, errors, downloads and event stream
   checkHeaders(await raw(srv, 'GET', `/jobs/${id}/inputs/0`, host), 'input');
 });
 
-test('--api-token-file: the token from a file; the command-line form warns', async () => {
+test('--api-token-file: the token from a file; the command-line form warns', {
+  skip: wineSkip('a token file readable by others is refused by its POSIX mode; Windows has ACLs, which serve does not check yet'),
+}, async () => {
   const dir = tmpDir('token-file');
   const file = path.join(dir, 'token');
   fs.writeFileSync(file, 's3cret-from-file\n', { mode: 0o600 });

@@ -7,6 +7,17 @@
 // a snapshot of the outputs folder to show that a refused request stored
 // nothing.
 //
+// The Windows build under Wine (make test-windows): with LN_WINE64 set and
+// LN_BIN a .exe, the server runs through cmake/wine-run.sh in the Wine
+// prefix beside the .exe (LN_WINE_PREFIX to choose another), absolute
+// paths in its arguments and environment given as Windows paths (Z:\...),
+// its stderr written to a file (a pipe would be held open by Wine's own
+// processes) and read back for the "Listening on" line; it is stopped
+// with SIGINT, which Wine delivers as Ctrl+C (SIGTERM would end it without
+// a clean stop). BIN is then tests/e2e/windows_exe.sh, which runs the .exe
+// the same way for a test that starts the program itself. WINE says so;
+// a test that cannot work under Wine skips with `{ skip: wineSkip(why) }`.
+//
 // Under a sanitizer build (make test-asan, make test-tsan) LN_TEST_SLOW
 // scales the waits (SLOW), and a server whose log holds an AddressSanitizer,
 // UndefinedBehaviorSanitizer or ThreadSanitizer report, or that exits with a
@@ -17,9 +28,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const BIN = process.env.LN_BIN;
+const EXE = process.env.LN_BIN;
 export const SYNTH = process.env.LN_SYNTH;
-if (!BIN || !SYNTH) throw new Error('set LN_BIN (lunar-nova) and LN_SYNTH (ln-synth)');
+if (!EXE || !SYNTH) throw new Error('set LN_BIN (lunar-nova) and LN_SYNTH (ln-synth)');
+export const WINE = Boolean(process.env.LN_WINE64) && EXE.endsWith('.exe');
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+export const BIN = WINE ? path.join(HERE, '../e2e/windows_exe.sh') : EXE;
+// The reason a test skips under Wine, or false elsewhere (node's skip).
+export const wineSkip = (why) => (WINE ? `under Wine: ${why}` : false);
+// A path of this machine as the Windows program sees it.
+const winPath = (p) => (WINE && p.startsWith('/') ? `Z:${p.replaceAll('/', '\\')}` : p);
 
 const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
 fs.mkdirSync(TMP_ROOT, { recursive: true });
@@ -67,24 +85,49 @@ const NO_WEIGHTS_ENV = Object.fromEntries(
 export async function startServer(args = [], { env = {}, prefix = 'srv', outputs = null } = {}) {
   outputs = outputs || path.join(tmpDir(prefix), 'outputs');
   const t0 = performance.now();
-  const proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...args], {
-    env: { ...process.env, ...NO_WEIGHTS_ENV, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  let proc;
   let log = '';
+  let poll = null;
+  if (WINE) {
+    const logFile = path.join(path.dirname(outputs), `wine-${process.pid}-${Math.round(t0)}.log`);
+    const fd = fs.openSync(logFile, 'w');
+    const winEnv = Object.fromEntries(Object.entries({ ...NO_WEIGHTS_ENV, ...env }).map(([k, v]) => [k, winPath(v)]));
+    proc = spawn(path.join(HERE, '../../cmake/wine-run.sh'),
+      [process.env.LN_WINE64, process.env.LN_WINE_PREFIX || path.join(path.dirname(EXE), 'wine-prefix'), EXE,
+        'serve', '--port', '0', '--outputs', winPath(outputs), ...args.map(winPath)],
+      { env: { ...process.env, ...winEnv }, stdio: ['ignore', 'ignore', fd] });
+    fs.closeSync(fd);
+    const read = () => (log = fs.readFileSync(logFile, 'utf8').replaceAll('\r', ''));
+    poll = { read, timer: null };
+  } else {
+    proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...args], {
+      env: { ...process.env, ...NO_WEIGHTS_ENV, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  }
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "Listening on" line in ${30 * SLOW} s:\n${log}`)), 30000 * SLOW);
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (chunk) => {
-      log += chunk;
+    const look = () => {
       const m = /Listening on (http:\/\/[^\s"]+)/.exec(log);
       if (m) {
         clearTimeout(timer);
+        clearInterval(poll?.timer);
         resolve(m[1]);
       }
-    });
+    };
+    if (poll) {
+      poll.timer = setInterval(() => { poll.read(); look(); }, 100);
+    } else {
+      proc.stderr.setEncoding('utf8');
+      proc.stderr.on('data', (chunk) => {
+        log += chunk;
+        look();
+      });
+    }
     proc.on('exit', (code) => {
       clearTimeout(timer);
+      clearInterval(poll?.timer);
+      poll?.read();
       reject(new Error(`server exited with ${code} before listening:\n${log}`));
     });
   });
@@ -92,6 +135,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
   // Every exit is looked at, also of a server a test leaves running: the
   // 'close' event comes once stderr is read to the end.
   const exited = new Promise((resolve) => proc.on('close', (code, signal) => {
+    poll?.read();
     const report = sanitizerReport(log);
     if (report || SANITIZER_EXIT.has(code))
       reports.push(`server ${BIN} exited with ${code ?? signal}:\n${report || log.slice(-4000)}`);
@@ -103,7 +147,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
     outputs,
     proc,
     startMs,
-    log: () => log,
+    log: () => (poll ? poll.read() : log),
     // SIGKILL, as a crash or a power cut of the process would; resolves once
     // the process is gone (and its stderr read to the end).
     async kill() {
@@ -117,7 +161,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
       return log;
     },
     async stop() {
-      proc.kill('SIGTERM');
+      proc.kill(WINE ? 'SIGINT' : 'SIGTERM');
       let timer;
       const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 20000 * SLOW)));
       const r = await Promise.race([exited, timeout]);
