@@ -10,7 +10,11 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -752,6 +756,106 @@ static void test_worker(void **state)
     ln_pg_close(pg);
 }
 
+/* `lunar-nova worker` processes killed (SIGKILL) at random moments and
+ * started again while they work through 24 jobs: every job ends succeeded,
+ * with its model, and no job is finished by two workers (its "job <id>
+ * succeeded" line appears at most once across all the workers' logs: a
+ * worker killed right after its result was stored may not have logged it).
+ * Needs the program (LN_BIN); skipped without it. */
+#define KILL_JOBS 24
+#define KILL_WORKERS 3
+
+extern char **environ;
+
+static pid_t start_worker(const char *bin, const char *conninfo, const char *dir, int k, int n)
+{
+    char name[32], scratch[512], log[512];
+    snprintf(name, sizeof name, "w%d", k);
+    snprintf(scratch, sizeof scratch, "%s/scratch-%d", dir, k);
+    snprintf(log, sizeof log, "%s/w%d-%d.log", dir, k, n);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char *argv[] = {(char *)bin, "worker", "--store", (char *)conninfo, "--lease", "3",
+                    "--name", name, "--scratch", scratch, "--threads", "1", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    assert_int_equal(rc, 0);
+    return pid;
+}
+
+static void test_worker_kills(void **state)
+{
+    (void)state;
+    const char *bin = getenv("LN_BIN");
+    if (!bin || !*bin) {
+        printf("SKIPPED test_worker_kills: LN_BIN (the lunar-nova program) is not set\n");
+        skip();
+    }
+    struct ln_pg *pg = open_migrated("ln_kills");
+    struct ln_error err = {0};
+    for (int i = 0; i < KILL_JOBS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "cccccccccccccccccccccc%02d", i);
+        submit_disk_job(pg, id);
+    }
+    char conninfo[256];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=lunar dbname=ln_kills",
+             g_port);
+    const char *dir = ln_test_tmpdir("pg_worker_kills");
+    pid_t pids[KILL_WORKERS];
+    int starts[KILL_WORKERS] = {0};
+    for (int k = 0; k < KILL_WORKERS; k++)
+        pids[k] = start_worker(bin, conninfo, dir, k, starts[k]++);
+    unsigned seed = 12345;
+    int kills = 0;
+    int64_t counts[5] = {0};
+    for (int round = 0; round < 1200; round++) { /* at most 2 minutes */
+        sleep_ms(100);
+        assert_ok(ln_pg_counts(pg, counts, &err), err);
+        if (counts[2] + counts[3] + counts[4] == KILL_JOBS)
+            break;
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 16) % 5 == 0) { /* about every half second */
+            int k = (int)((seed >> 8) % KILL_WORKERS);
+            kill(pids[k], SIGKILL);
+            waitpid(pids[k], NULL, 0);
+            kills++;
+            pids[k] = start_worker(bin, conninfo, dir, k, starts[k]++);
+        }
+    }
+    for (int k = 0; k < KILL_WORKERS; k++) {
+        kill(pids[k], SIGTERM);
+        waitpid(pids[k], NULL, 0);
+    }
+    printf("%d workers killed and started again\n", kills);
+    assert_int_equal(counts[2], KILL_JOBS);
+    assert_true(kills > 0);
+    for (int i = 0; i < KILL_JOBS; i++) {
+        char id[32], line[128];
+        snprintf(id, sizeof id, "cccccccccccccccccccccc%02d", i);
+        void *data;
+        size_t size;
+        assert_ok(ln_pg_file_get(pg, id, "model.glb", &data, &size, NULL, &err), err);
+        free(data);
+        /* never finished twice: at most one "succeeded" line in all logs */
+        snprintf(line, sizeof line, "job %s succeeded", id);
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "cat %s/w*.log | grep -c '%s' > %s/count.txt", dir, line, dir);
+        assert_int_equal(system(cmd) == -1, 0);
+        char *count_path = ln_test_path(dir, "count.txt");
+        size_t len;
+        uint8_t *text = ln_test_read(count_path, &len);
+        free(count_path);
+        if (atoi((const char *)text) > 1)
+            fail_msg("job %s was finished by %d workers", id, atoi((const char *)text));
+        free(text);
+    }
+    ln_pg_close(pg);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -780,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_connection_errors),
         cmocka_unit_test(test_import),
         cmocka_unit_test(test_worker),
+        cmocka_unit_test(test_worker_kills),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
