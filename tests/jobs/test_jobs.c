@@ -727,6 +727,19 @@ static void ln__gate_allow(struct ln__gate *g, int allowed)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* The gate of test_saves_leave_table_free, and its teardown: the hook is
+ * removed even when the test fails half-way. */
+static struct ln__gate ln__the_gate = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                                       .cond = PTHREAD_COND_INITIALIZER};
+
+static int ln__gate_teardown(void **state)
+{
+    (void)state;
+    ln__gate_allow(&ln__the_gate, 1 << 30);
+    ln_store_set_write_hook(NULL, NULL);
+    return 0;
+}
+
 struct ln__submitter {
     struct ln_jobs *J;
     struct ln_job job;
@@ -763,17 +776,15 @@ static void test_saves_leave_table_free(void **state)
     ln__wait_for(J, a.id, ln__is_final, 10, &a);
     assert_int_equal(a.status, LN_JOB_STATUS_SUCCEEDED);
 
-    struct ln__gate g = {.allowed = 0};
-    pthread_mutex_init(&g.mu, NULL);
-    pthread_cond_init(&g.cond, NULL);
-    ln_store_set_write_hook(ln__gate_hook, &g);
+    struct ln__gate *g = &ln__the_gate;
+    ln_store_set_write_hook(ln__gate_hook, g);
     uint64_t changes = ln_jobs_wait_any(J, 0, 0);
 
     /* 1: the submission's history write waits at the gate. */
     struct ln__submitter sub = {.J = J};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, ln__submit_one, &sub), 0);
-    ln__gate_wait_arrived(&g, 1);
+    ln__gate_wait_arrived(g, 1);
     double t0 = ln_time_now();
     assert_int_equal(ln_jobs_get(J, a.id, &got, &err), LN_OK);
     assert_int_equal(got.status, LN_JOB_STATUS_SUCCEEDED);
@@ -789,17 +800,17 @@ static void test_saves_leave_table_free(void **state)
     assert_int_equal(ln_jobs_cancel(J, a.id, &got, &err), LN_EINVAL);
     assert_true(ln_jobs_wait_any(J, changes, 0.05) >= changes);
     double took = ln_time_now() - t0;
-    pthread_mutex_lock(&g.mu);
-    int held = g.arrived == 1 && !g.timed_out;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&g->mu);
+    int held = g->arrived == 1 && !g->timed_out;
+    pthread_mutex_unlock(&g->mu);
     assert_true(held); /* all of the above ran while the write was held up */
     assert_true(took < 5.0);
 
     /* 2: the submission's and the claim's writes pass, the result's waits. */
-    ln__gate_allow(&g, 2);
+    ln__gate_allow(g, 2);
     pthread_join(t, NULL);
     assert_int_equal(sub.rc, LN_OK);
-    ln__gate_wait_arrived(&g, 3);
+    ln__gate_wait_arrived(g, 3);
     char st[32], rs[32];
     assert_string_equal(ln__record_status(dir, sub.job.id, rs), "succeeded");
     assert_string_equal(ln__stored_status(dir, sub.job.id, st), "running");
@@ -808,15 +819,12 @@ static void test_saves_leave_table_free(void **state)
     assert_int_equal(ln_jobs_wait(J, sub.job.id, got.version, 0.05, &got, &err), LN_OK);
     assert_int_equal(got.status, LN_JOB_STATUS_RUNNING);
 
-    ln__gate_allow(&g, 1 << 30);
+    ln__gate_allow(g, 1 << 30);
     ln__wait_for(J, sub.job.id, ln__is_final, 10, &got);
     assert_int_equal(got.status, LN_JOB_STATUS_SUCCEEDED);
     assert_string_equal(ln__stored_status(dir, sub.job.id, st), "succeeded");
     ln_jobs_shutdown(J, 10);
-    ln_store_set_write_hook(NULL, NULL);
-    assert_int_equal(g.timed_out, 0);
-    pthread_cond_destroy(&g.cond);
-    pthread_mutex_destroy(&g.mu);
+    assert_int_equal(g->timed_out, 0);
     ln_jobs_free(J);
 }
 
@@ -1808,7 +1816,7 @@ int main(void)
         cmocka_unit_test(test_refused_change_leaves_record),
         cmocka_unit_test(test_deletion_cut_short),
         cmocka_unit_test(test_concurrent_changes),
-        cmocka_unit_test(test_saves_leave_table_free),
+        cmocka_unit_test_teardown(test_saves_leave_table_free, ln__gate_teardown),
         cmocka_unit_test(test_image_limits_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
