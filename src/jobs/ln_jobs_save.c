@@ -46,12 +46,12 @@ int ln__save(struct ln_jobs *J, struct ln_error *err)
  * disk: a job shows as done only once its record and jobs.json say so, so
  * a client told "done" is never told otherwise after a crash (unless the
  * disk refused the writes: ln__persist_or_log), and no test needs to wait
- * for jobs.json after a change it saw. smu, not numbered
- * snapshots taken under mu, orders the saves, because a change is decided
- * from the table as the previous one left it (the queue's room, the
- * idempotency key, a cancel racing a claim); the store's numbering
- * (ln_store_write) remains its own guard against an older save landing
- * last. The cost is that saves queue behind each other (KNOWN_ISSUES).
+ * for jobs.json after a change it saw. smu, not numbered snapshots taken
+ * under mu, orders the saves, because a change is decided from the table
+ * as the previous one left it (the queue's room, the idempotency key, a
+ * cancel racing a claim); the store's numbering (ln_store_write) remains
+ * its own guard against an older save landing last. The cost is that
+ * saves queue behind each other (KNOWN_ISSUES).
  *
  * Writes the job's folder record (ln_folder.h) with `next`, then the
  * history with the same change. The record goes first: whatever instant a
