@@ -6,12 +6,13 @@
 // at once, while one client polls GET /jobs/{id} of another job as fast as
 // it can until they have all been answered. Prints p50/p99/max of the polls.
 // A second round does the same while submissions (each written and fsynced
-// before its 202), cancels of half of them and the worker's status changes
-// run.
+// before its 202), cancels of some of them (half by default, LN_LAT_CANCELS
+// of them spread evenly) and the worker's status changes run.
 //
 //   node bench/jobs_latency.mjs                 # build/lunar-nova, 50 + 50
 //   LN_BIN=build-x/lunar-nova LN_SYNTH=build-x/ln-synth node bench/jobs_latency.mjs
 //   LN_LAT_DELETES=20 LN_LAT_CONVERSIONS=20 LN_LAT_SUBMITS=20 LN_LAT_RES=96 node bench/jobs_latency.mjs
+//   LN_LAT_DELETES=0 LN_LAT_CONVERSIONS=0 LN_LAT_CANCELS=50 node bench/jobs_latency.mjs  # round 2 only, every submission canceled
 //
 // Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 import { spawn, execFileSync } from 'node:child_process';
@@ -25,6 +26,10 @@ const SYNTH = process.env.LN_SYNTH || path.join(root, 'build/ln-synth');
 const N_DEL = Number(process.env.LN_LAT_DELETES || 50);
 const N_CONV = Number(process.env.LN_LAT_CONVERSIONS || 50);
 const N_SUB = Number(process.env.LN_LAT_SUBMITS || 50);
+const N_CANCEL = Math.min(N_SUB, Number(process.env.LN_LAT_CANCELS ?? Math.ceil(N_SUB / 2)));
+// Submission i is canceled when it starts a new step of N_CANCEL / N_SUB:
+// every other one for half, every one for all.
+const cancels = (i) => Math.floor(i * N_CANCEL / N_SUB) !== Math.floor((i - 1) * N_CANCEL / N_SUB);
 const RES = Number(process.env.LN_LAT_RES || 128);
 const POLL_LIMIT = 200000; // polls at most
 const POLL_SECONDS = 120; // and for at most this long
@@ -113,13 +118,15 @@ const report = (what, { lat, bad }) => {
   console.log(`GET /jobs/{id} while ${what}: ${lat.length} polls (${bad} not 200), p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms`);
 };
 
-const r1 = await poll(() => pending > 0);
-await Promise.all(ops);
-const t_ops = performance.now() - t0;
-console.log(`${BIN}: ${N_DEL} deletes + ${N_CONV} conversions of grid-${RES} jobs, all answered in ${(t_ops / 1000).toFixed(2)} s (${JSON.stringify(statuses)})`);
-report('they ran', r1);
+if (N_DEL + N_CONV > 0) {
+  const r1 = await poll(() => pending > 0);
+  await Promise.all(ops);
+  const t_ops = performance.now() - t0;
+  console.log(`${BIN}: ${N_DEL} deletes + ${N_CONV} conversions of grid-${RES} jobs, all answered in ${(t_ops / 1000).toFixed(2)} s (${JSON.stringify(statuses)})`);
+  report('they ran', r1);
+}
 
-// Round 2: submissions, cancels of every other one, and the worker running
+// Round 2: submissions, cancels of N_CANCEL of them, and the worker running
 // the rest, all writing records and jobs.json.
 if (N_SUB > 0) {
   let open = N_SUB;
@@ -137,7 +144,7 @@ if (N_SUB > 0) {
       const r = await fetch(`${url}/generate`, { method: 'POST', body: fd });
       const j = await r.json();
       note(`POST ${r.status}`);
-      if (r.status === 202 && i % 2 === 0) {
+      if (r.status === 202 && cancels(i)) {
         const c = await fetch(`${url}/jobs/${j.id}/cancel`, { method: 'POST' });
         await c.arrayBuffer();
         note(`cancel ${c.status}`);
@@ -148,7 +155,7 @@ if (N_SUB > 0) {
   const subs = [lane(), lane(), lane(), lane()];
   const r2 = await poll(() => open > 0);
   await Promise.all(subs);
-  console.log(`${BIN}: ${N_SUB} submissions + ${Math.ceil(N_SUB / 2)} cancels, all answered in ${((performance.now() - t1) / 1000).toFixed(2)} s (${JSON.stringify(st2)})`);
+  console.log(`${BIN}: ${N_SUB} submissions + ${N_CANCEL} cancels, all answered in ${((performance.now() - t1) / 1000).toFixed(2)} s (${JSON.stringify(st2)})`);
   report('they ran', r2);
 }
 server.kill('SIGTERM');

@@ -34,7 +34,26 @@ int ln__save(struct ln_jobs *J, struct ln_error *err)
     return rc;
 }
 
-/* Writes the job's folder record (ln_folder.h) with `next`, then the
+/* DESIGN: the hand-off from the table to the disk. Every change to the
+ * history (a submission, a cancel of a queued job, a worker's claim and
+ * result, retention, a deletion) is decided under mu from the table,
+ * written here with smu held and mu released, and taken by the table under
+ * mu afterwards (ln__commit). So mu is never held across a write, an fsync
+ * or a folder removal: GET /jobs/{id}, the listing, /health and the event
+ * notifier read the table between saves, never behind one
+ * (test_saves_leave_table_free holds a save up and reads meanwhile). And
+ * the table, the only thing those readers see, never runs ahead of the
+ * disk: a job shows as done only once its record and jobs.json say so, so
+ * a client told "done" is never told otherwise after a crash (unless the
+ * disk refused the writes: ln__persist_or_log), and no test needs to wait
+ * for jobs.json after a change it saw. smu, not numbered snapshots taken
+ * under mu, orders the saves, because a change is decided from the table
+ * as the previous one left it (the queue's room, the idempotency key, a
+ * cancel racing a claim); the store's numbering (ln_store_write) remains
+ * its own guard against an older save landing last. The cost is that
+ * saves queue behind each other (KNOWN_ISSUES).
+ *
+ * Writes the job's folder record (ln_folder.h) with `next`, then the
  * history with the same change. The record goes first: whatever instant a
  * crash picks, the record is never behind jobs.json, so the next start can
  * tell a finished job from its record even when jobs.json is lost or one

@@ -46,6 +46,17 @@ struct ln_store {
     int bak_is_current;
 };
 
+/* ln_store_set_write_hook's hook; atomics, as the writing threads read
+ * them without a lock. */
+static _Atomic(void (*)(void *)) ln__write_hook;
+static _Atomic(void *) ln__write_hook_user;
+
+void ln_store_set_write_hook(void (*hook)(void *user), void *user)
+{
+    atomic_store(&ln__write_hook_user, user);
+    atomic_store(&ln__write_hook, hook);
+}
+
 static char *ln__join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -285,6 +296,9 @@ int ln_store_write(struct ln_store *st, char *text, uint64_t seq, struct ln_erro
         free(text);
         return LN_OK;
     }
+    void (*hook)(void *) = atomic_load(&ln__write_hook);
+    if (hook)
+        hook(atomic_load(&ln__write_hook_user));
     /* The .bak is complete before jobs.json is replaced: a crash between
      * the two renames leaves two good files (old, old) or (old, new). */
     if (st->current && !st->bak_is_current) {

@@ -51,4 +51,11 @@ char *ln_store_snapshot(struct ln_store *st, const json_t *jobs, uint64_t *seq);
 int ln_store_write(struct ln_store *st, char *text, uint64_t seq, struct ln_error *err);
 void ln_store_free(struct ln_store *st);
 
+/* For tests, process-wide: hook(user) runs in every write that goes to
+ * disk, on the writing thread, just before its files are written (the
+ * store's write lock held, the job manager's table lock not). A test that
+ * makes it wait can look at the job manager while a save is under way.
+ * NULL removes it; set it while no save runs. */
+void ln_store_set_write_hook(void (*hook)(void *user), void *user);
+
 #endif

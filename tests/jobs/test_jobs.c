@@ -20,6 +20,7 @@
 #include "ln_file.h"
 #include "ln_jobs.h"
 #include "ln_log.h"
+#include "ln_store.h"
 #include "ln_time.h"
 
 /* ---- a fake engine ---- */
@@ -671,6 +672,159 @@ static void test_concurrent_changes(void **state)
     }
     free(again);
     free(list);
+    ln_jobs_free(J);
+}
+
+/* A gate for the history's writes (ln_store_set_write_hook): the first
+ * `allowed` writes pass, the next one waits until the test raises
+ * `allowed` or 10 s have passed (so a bug cannot hang the test; the test
+ * then fails on `timed_out`). */
+struct ln__gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int arrived; /* writes that reached the hook */
+    int allowed;
+    int timed_out;
+};
+
+static void ln__gate_hook(void *user)
+{
+    struct ln__gate *g = user;
+    pthread_mutex_lock(&g->mu);
+    int me = ++g->arrived;
+    pthread_cond_broadcast(&g->cond);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (me > g->allowed)
+        if (pthread_cond_timedwait(&g->cond, &g->mu, &until) != 0) {
+            g->timed_out = 1;
+            break;
+        }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Waits until n writes have reached the gate. */
+static void ln__gate_wait_arrived(struct ln__gate *g, int n)
+{
+    double end = ln_time_now() + 10;
+    pthread_mutex_lock(&g->mu);
+    while (g->arrived < n && ln_time_now() < end) {
+        pthread_mutex_unlock(&g->mu);
+        usleep(1000);
+        pthread_mutex_lock(&g->mu);
+    }
+    int arrived = g->arrived;
+    pthread_mutex_unlock(&g->mu);
+    assert_int_equal(arrived, n);
+}
+
+static void ln__gate_allow(struct ln__gate *g, int allowed)
+{
+    pthread_mutex_lock(&g->mu);
+    g->allowed = allowed;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* The gate of test_saves_leave_table_free, and its teardown: the hook is
+ * removed even when the test fails half-way. */
+static struct ln__gate ln__the_gate = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                                       .cond = PTHREAD_COND_INITIALIZER};
+
+static int ln__gate_teardown(void **state)
+{
+    (void)state;
+    ln__gate_allow(&ln__the_gate, 1 << 30);
+    ln_store_set_write_hook(NULL, NULL);
+    return 0;
+}
+
+struct ln__submitter {
+    struct ln_jobs *J;
+    struct ln_job job;
+    int rc;
+};
+
+static void *ln__submit_one(void *arg)
+{
+    struct ln__submitter *s = arg;
+    struct ln__req r;
+    struct ln_error err = {0};
+    ln__stage(s->J, &r, 1, NULL);
+    s->rc = ln_jobs_submit(s->J, &r.req, &s->job, NULL, &err);
+    ln__unstage(&r);
+    return NULL;
+}
+
+/* While a submission's jobs.json write is held up, every reader of the
+ * table (get, list, wait, metrics, a refused cancel) answers at once, and
+ * none sees the job before that write is done; while the write that
+ * records a job's result is held up, the job's folder record already says
+ * succeeded, jobs.json and the table still say running, and only after
+ * the write does anyone see it succeeded. */
+static void test_saves_leave_table_free(void **state)
+{
+    const char *dir = ln_test_tmpdir("jobs_save_unlocked");
+    struct ln__fake f = {.mode = LN__FAKE_OK, .steps = 1};
+    struct ln_engine eng = {.ops = &ln__fake_ops, .impl = &f};
+    struct ln_jobs *J = ln__open(dir, &eng, 1, 64, 0);
+    ln__start(J);
+    struct ln_job a, got;
+    struct ln_error err = {0};
+    ln__submit(J, &a, NULL);
+    ln__wait_for(J, a.id, ln__is_final, 10, &a);
+    assert_int_equal(a.status, LN_JOB_STATUS_SUCCEEDED);
+
+    struct ln__gate *g = &ln__the_gate;
+    ln_store_set_write_hook(ln__gate_hook, g);
+    uint64_t changes = ln_jobs_wait_any(J, 0, 0);
+
+    /* 1: the submission's history write waits at the gate. */
+    struct ln__submitter sub = {.J = J};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ln__submit_one, &sub), 0);
+    ln__gate_wait_arrived(g, 1);
+    double t0 = ln_time_now();
+    assert_int_equal(ln_jobs_get(J, a.id, &got, &err), LN_OK);
+    assert_int_equal(got.status, LN_JOB_STATUS_SUCCEEDED);
+    struct ln_job *list = NULL;
+    size_t n = 0, total = 0;
+    assert_int_equal(ln_jobs_list(J, -1, 0, 0, &list, &n, &total, &err), LN_OK);
+    assert_int_equal(n, 1); /* not the new job: it is not yet durable */
+    assert_string_equal(list[0].id, a.id);
+    free(list);
+    struct ln_jobs_metrics m;
+    ln_jobs_metrics(J, &m);
+    assert_int_equal(m.queue_depth, 0);
+    assert_int_equal(ln_jobs_cancel(J, a.id, &got, &err), LN_EINVAL);
+    assert_true(ln_jobs_wait_any(J, changes, 0.05) >= changes);
+    double took = ln_time_now() - t0;
+    pthread_mutex_lock(&g->mu);
+    int held = g->arrived == 1 && !g->timed_out;
+    pthread_mutex_unlock(&g->mu);
+    assert_true(held); /* all of the above ran while the write was held up */
+    assert_true(took < 5.0);
+
+    /* 2: the submission's and the claim's writes pass, the result's waits. */
+    ln__gate_allow(g, 2);
+    pthread_join(t, NULL);
+    assert_int_equal(sub.rc, LN_OK);
+    ln__gate_wait_arrived(g, 3);
+    char st[32], rs[32];
+    assert_string_equal(ln__record_status(dir, sub.job.id, rs), "succeeded");
+    assert_string_equal(ln__stored_status(dir, sub.job.id, st), "running");
+    assert_int_equal(ln_jobs_get(J, sub.job.id, &got, &err), LN_OK);
+    assert_int_equal(got.status, LN_JOB_STATUS_RUNNING);
+    assert_int_equal(ln_jobs_wait(J, sub.job.id, got.version, 0.05, &got, &err), LN_OK);
+    assert_int_equal(got.status, LN_JOB_STATUS_RUNNING);
+
+    ln__gate_allow(g, 1 << 30);
+    ln__wait_for(J, sub.job.id, ln__is_final, 10, &got);
+    assert_int_equal(got.status, LN_JOB_STATUS_SUCCEEDED);
+    assert_string_equal(ln__stored_status(dir, sub.job.id, st), "succeeded");
+    ln_jobs_shutdown(J, 10);
+    assert_int_equal(g->timed_out, 0);
     ln_jobs_free(J);
 }
 
@@ -1662,6 +1816,7 @@ int main(void)
         cmocka_unit_test(test_refused_change_leaves_record),
         cmocka_unit_test(test_deletion_cut_short),
         cmocka_unit_test(test_concurrent_changes),
+        cmocka_unit_test_teardown(test_saves_leave_table_free, ln__gate_teardown),
         cmocka_unit_test(test_image_limits_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
