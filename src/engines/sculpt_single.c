@@ -161,6 +161,22 @@ struct ln__revolve {
 
 #define LN__REVOLVE_FLOOR (-2.0f)
 
+/* Bilinear sample of a w x w single-channel raster at pixel coordinates
+ * (x, y), clamped to it: ln__sculpt_sample for one channel, inlined in the
+ * hot loops below. */
+static inline float ln__sample1(const float *restrict data, int w, float x, float y)
+{
+    const float hi = (float)(w - 1);
+    x = x < 0.0f ? 0.0f : (x > hi ? hi : x);
+    y = y < 0.0f ? 0.0f : (y > hi ? hi : y);
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < w ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    const float *a = data + (size_t)y0 * w, *b = data + (size_t)y1 * w;
+    float top = a[x0] + fx * (a[x1] - a[x0]), bot = b[x0] + fx * (b[x1] - b[x0]);
+    return top + fy * (bot - top);
+}
+
 static void ln__revolve_rows(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct ln__revolve *r = ctx;
@@ -189,7 +205,7 @@ static void ln__revolve_rows(void *ctx, size_t begin, size_t end, int thread)
                 if (px < -1.0f || py < -1.0f || px > (float)w || py > (float)w)
                     v = LN__REVOLVE_FLOOR;
                 else
-                    ln__sculpt_sample(r->sd, w, w, 1, px, py, &v);
+                    v = ln__sample1(r->sd, w, px, py);
                 if (v < best) {
                     best = v;
                     if (best <= LN__REVOLVE_FLOOR)
@@ -245,19 +261,28 @@ static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
         for (int j = 0; j < ny; j++) {
             float *restrict row = f->field + (i * ny + j) * nz;
             const float yu = r->yc - (float)(w - j);
+            /* Both bodies lie inside the silhouette's cone (a circle's
+             * image passes through the point's own pixel): two pixels
+             * outside it, the cone's value is the field's sign, and no
+             * surface passes between this column and its neighbours. */
+            const float c = px >= 0.0f && px <= fw - 1.0f && j >= 1 && j <= w
+                                ? f->cone[(size_t)(w - j) * w + (size_t)px]
+                                : -inv_w;
+            if (c < -2.0f * inv_w) {
+                for (int k = 0; k < nz; k++)
+                    row[k] = c;
+                continue;
+            }
             for (int k = 0; k < nz; k++) {
                 const float z = (float)(k - f->kz);
                 const float y2 = yu * r->ce + z * r->se, z2 = -yu * r->se + z * r->ce;
                 const float py2 = r->yc - y2;
                 float h = -inv_w;
                 if (px >= -1.0f && px <= fw && py2 >= -1.0f && py2 <= fw)
-                    ln__sculpt_sample(f->height, w, w, 1, px, py2, &h);
+                    h = ln__sample1(f->height, w, px, py2);
                 float v = h - fabsf(z2) * inv_w;
                 /* Turned, it would stick out of the outline: clipped to
                  * the silhouette's cone. */
-                const float c = px >= 0.0f && px <= fw - 1.0f && j >= 1 && j <= w
-                                    ? f->cone[(size_t)(w - j) * w + (size_t)px]
-                                    : -inv_w;
                 v = c < v ? c : v;
                 float rv = ln__revolve_at(r, px, (float)(w - j), z) * inv_w;
                 row[k] = rv > v ? rv : v;
