@@ -496,6 +496,7 @@ int main(int argc, char **argv)
            "el 20 and el 90\n\n");
 
     struct ln__row rows[16];
+    memset(rows, 0, sizeof rows); /* --single leaves the other columns at zero */
     int n_rows = 0;
     for (int o = 0; o < ln_shapes_n_objects && n_rows < 16; o++) {
         const struct ln_shapes_object *obj = &ln_shapes_objects[o];

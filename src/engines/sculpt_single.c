@@ -152,11 +152,11 @@ static void ln__sor_rows(void *ctx, size_t begin, size_t end, int thread)
 struct ln__revolve {
     const float *sd; /* W x W signed distance to the silhouette, pixels */
     int w;
-    float xa, yc;  /* axis column, pivot row */
-    float ce, se;  /* cos and sin of the elevation */
-    float t0;      /* height along the axis of table row 0 */
+    float xa, yc; /* axis column, pivot row */
+    float ce, se; /* cos and sin of the elevation */
+    float t0;     /* height along the axis of table row 0 */
     int n_rho, n_t;
-    float *table;  /* n_t x n_rho: smallest sd over the circle's outline */
+    float *table; /* n_t x n_rho: smallest sd over the circle's outline */
 };
 
 #define LN__REVOLVE_FLOOR (-2.0f)
@@ -294,9 +294,9 @@ static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
 struct ln__single_colour {
     const float *points; /* 3 per point */
     float *colors;       /* 3 per point */
-    const float *front; /* W x W x 3 */
-    const float *back;  /* W x W x 3 */
-    const float *thick; /* W x W local half-width in pixels */
+    const float *front;  /* W x W x 3 */
+    const float *back;   /* W x W x 3 */
+    const float *thick;  /* W x W local half-width in pixels */
     int w;
 };
 
@@ -337,23 +337,23 @@ static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thre
  * (times channels) unless said otherwise; each is freed by the run's one
  * cleanup, or earlier by the step that spends it. */
 struct ln__single {
-    int w;        /* raster side, pixels: the requested resolution */
-    size_t n;     /* w * w */
-    float *prem;  /* x 4, premultiplied working image */
-    float *sd;    /* signed distance to the silhouette; then the height map */
-    float *dist;  /* distance inside (0 outside); then the squared height u */
-    float *thick; /* local half-width; then its blurred value, kept >= d */
-    float *tmp;   /* x 4, box blur scratch */
-    float *blur;  /* x 2, weighted sums for the normalised blurs */
-    int *best;    /* disc centre of each pixel (local thickness) */
-    float max_h;  /* deepest point of the body, world units */
-    float *field; /* (w + 2)^2 x (2 kz + 1), the field h - |z| */
-    int kz;       /* field layers on each side of z = 0 */
-    float *front; /* x 3, colours in front */
-    float *back;  /* x 3, colours behind */
-    float elevation; /* degrees, the camera's assumed elevation */
+    int w;                  /* raster side, pixels: the requested resolution */
+    size_t n;               /* w * w */
+    float *prem;            /* x 4, premultiplied working image */
+    float *sd;              /* signed distance to the silhouette; then the height map */
+    float *dist;            /* distance inside (0 outside); then the squared height u */
+    float *thick;           /* local half-width; then its blurred value, kept >= d */
+    float *tmp;             /* x 4, box blur scratch */
+    float *blur;            /* x 2, weighted sums for the normalised blurs */
+    int *best;              /* disc centre of each pixel (local thickness) */
+    float max_h;            /* deepest point of the body, world units */
+    float *field;           /* (w + 2)^2 x (2 kz + 1), the union field */
+    int kz;                 /* field layers on each side of z = 0 */
+    float *front;           /* x 3, colours in front */
+    float *back;            /* x 3, colours behind */
+    float elevation;        /* degrees, the camera's assumed elevation */
     struct ln__revolve rev; /* its table is freed by the run's cleanup */
-    float *cone;  /* signed distance to the silhouette, world units */
+    float *cone;            /* signed distance to the silhouette, world units */
 };
 
 static int ln__single_canceled(const struct ln_progress *progress, struct ln_error *err)
@@ -619,8 +619,8 @@ static int ln__single_field(struct ln__single *s, struct ln_error *err)
     s->field = ln_alloc_array(n_field, sizeof(float), 0, "inflation grid", err);
     if (!s->field)
         return ln__single_nomem(err);
-    struct ln__fill fill = {.field = s->field, .height = s->sd, .w = w, .kz = s->kz, .rev = r,
-                            .cone = s->cone};
+    struct ln__fill fill = {
+        .field = s->field, .height = s->sd, .w = w, .kz = s->kz, .rev = r, .cone = s->cone};
     ln_parallel_for((size_t)nx, 4, ln__fill_slabs, &fill);
     return LN_OK;
 }
@@ -699,9 +699,12 @@ static int ln__single_bake_color(void *state, const float *points, const float *
     (void)normals;
     (void)err;
     const struct ln__single_bake *b = state;
-    struct ln__single_colour col = {
-        .points = points, .colors = rgb, .front = b->front, .back = b->back, .thick = b->thick,
-        .w = b->w};
+    struct ln__single_colour col = {.points = points,
+                                    .colors = rgb,
+                                    .front = b->front,
+                                    .back = b->back,
+                                    .thick = b->thick,
+                                    .w = b->w};
     ln_parallel_for(n, 4096, ln__single_colour_body, &col);
     return LN_OK;
 }
