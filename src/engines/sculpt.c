@@ -1,8 +1,9 @@
 /*
  * The sculpt engine (docs/ARCHITECTURE.md §5): classical reconstruction that
  * needs no weights. This file holds the engine object and the raster tools
- * both of its paths share; one image is inflated (sculpt_single.c), several
- * are carved into a visual hull (sculpt_multi.c).
+ * both of its paths share; one image is turned about an upright axis and
+ * inflated (sculpt_single.c), several are carved into a visual hull
+ * (sculpt_multi.c).
  *
  * The raster tools work on float images no larger than twice the grid
  * resolution, so they stay cheap next to the 3-D work: an exact separable

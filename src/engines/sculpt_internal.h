@@ -2,7 +2,8 @@
  * Internal interface of the sculpt engine (docs/ARCHITECTURE.md §5), shared by
  * its three files: sculpt.c (the engine object, foreground preparation and
  * raster helpers: exact distance transforms, resampling, blurs),
- * sculpt_single.c (one image: silhouette inflation) and sculpt_multi.c
+ * sculpt_single.c (one image: a body of revolution about an upright axis
+ * joined with the inflated silhouette) and sculpt_multi.c
  * (several images: visual hull with visibility-aware colouring).
  *
  * Rasters here are float, row-major, rows top to bottom, and pixel (x, y)
