@@ -266,26 +266,37 @@ static void ln__uv_project(struct ln__uv *u)
  * counts as separate). A triangle without area overlaps nothing. */
 static int ln__uv_overlap(const float *a, const float *b, double eps)
 {
+    /* Boxes apart: the triangles are too (then some edge normal separates
+     * them, which is what the test below would find, only slower). */
+    for (int ax = 0; ax < 2; ax++) {
+        float alo = fminf(a[ax], fminf(a[2 + ax], a[4 + ax]));
+        float ahi = fmaxf(a[ax], fmaxf(a[2 + ax], a[4 + ax]));
+        float blo = fminf(b[ax], fminf(b[2 + ax], b[4 + ax]));
+        float bhi = fmaxf(b[ax], fmaxf(b[2 + ax], b[4 + ax]));
+        if (ahi < blo || bhi < alo)
+            return 0;
+    }
     const float *tri[2] = {a, b};
     for (int t = 0; t < 2; t++) {
         const float *p = tri[t];
         for (int e = 0; e < 3; e++) {
             double ax = -(double)(p[2 * ((e + 1) % 3) + 1] - p[2 * e + 1]);
             double ay = (double)(p[2 * ((e + 1) % 3)] - p[2 * e]);
-            double len = sqrt(ax * ax + ay * ay);
-            if (len == 0.0)
+            double len2 = ax * ax + ay * ay;
+            if (len2 == 0.0)
                 return 0;
-            double lo[2], hi[2];
+            /* projections onto the unnormalised axis: eps scales with it */
+            double lo[2], hi[2], tol = eps * sqrt(len2);
             for (int s = 0; s < 2; s++) {
                 lo[s] = INFINITY;
                 hi[s] = -INFINITY;
                 for (int k = 0; k < 3; k++) {
-                    double v = (ax * tri[s][2 * k] + ay * tri[s][2 * k + 1]) / len;
+                    double v = ax * tri[s][2 * k] + ay * tri[s][2 * k + 1];
                     lo[s] = v < lo[s] ? v : lo[s];
                     hi[s] = v > hi[s] ? v : hi[s];
                 }
             }
-            if (hi[0] <= lo[1] + eps || hi[1] <= lo[0] + eps)
+            if (hi[0] <= lo[1] + tol || hi[1] <= lo[0] + tol)
                 return 0;
         }
     }
@@ -453,45 +464,62 @@ static void ln__uv_grid_clear(struct ln__uv *u)
     u->n_big = 0;
 }
 
-static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
+/* Projects every face onto its direction's plane and sizes the overlap
+ * grid's cells: twice the mean edge, so a typical face touches 1 to 4. */
+static void ln__uv_setup(struct ln__uv *u)
 {
     ln__uv_project(u);
-    /* Cell side: twice the mean edge, so a typical face touches 1 to 4
-     * cells. */
     double edges = 0.0;
     for (size_t f = 0; f < u->nf; f++)
         edges += sqrt(u->area[f] * 4.0 / sqrt(3.0));
     u->cell = 2.0 * edges / (double)u->nf;
     if (!(u->cell > 0.0))
         u->cell = 1.0;
-    size_t n_order = 0;
-    for (size_t f = 0; f < u->nf; f++)
-        u->chart[f] = LN__NONE;
+}
+
+/* Grows chart c, whose faces are u->order[b .. *n_order) and already in
+ * the overlap grid, breadth-first over edges to free faces of its
+ * direction d that overlap none of its faces (its faces are its own
+ * queue); clears the grid after. */
+static int ln__uv_flood(struct ln__uv *u, uint32_t c, int d, size_t b, size_t *n_order,
+                        struct ln_error *err)
+{
+    int rc = LN_OK;
+    u->cur_start = b;
+    for (size_t q = b; rc == LN_OK && q < *n_order; q++) {
+        size_t f = u->order[q];
+        for (int e = 0; e < 3 && rc == LN_OK; e++) {
+            uint32_t g = u->adj[3 * f + (size_t)e];
+            u->cur_end = *n_order;
+            if (g == LN__NONE || u->chart[g] != LN__NONE || u->label[g] != d ||
+                ln__uv_collides(u, g))
+                continue;
+            u->chart[g] = c;
+            u->order[(*n_order)++] = g;
+            rc = ln__uv_insert(u, g, err);
+        }
+    }
+    ln__uv_grid_clear(u);
+    return rc;
+}
+
+/* Grows new charts, after the u->n_charts there are, from every face not
+ * in a chart yet, lowest face first. */
+static int ln__uv_grow_free(struct ln__uv *u, struct ln_error *err)
+{
+    size_t n_order = u->chart_start[u->n_charts];
     for (size_t seed = 0; seed < u->nf; seed++) {
         if (u->chart[seed] != LN__NONE)
             continue;
         uint32_t c = (uint32_t)u->n_charts++;
         u->chart_start[c] = n_order;
-        int d = u->label[seed];
         u->chart[seed] = c;
         u->order[n_order++] = (uint32_t)seed;
-        u->cur_start = u->chart_start[c];
         int rc = ln__uv_insert(u, seed, err);
-        /* the chart's faces are its own breadth-first queue */
-        for (size_t q = u->chart_start[c]; rc == LN_OK && q < n_order; q++) {
-            size_t f = u->order[q];
-            for (int e = 0; e < 3 && rc == LN_OK; e++) {
-                uint32_t g = u->adj[3 * f + (size_t)e];
-                u->cur_end = n_order;
-                if (g == LN__NONE || u->chart[g] != LN__NONE || u->label[g] != d ||
-                    ln__uv_collides(u, g))
-                    continue;
-                u->chart[g] = c;
-                u->order[n_order++] = g;
-                rc = ln__uv_insert(u, g, err);
-            }
-        }
-        ln__uv_grid_clear(u);
+        if (rc == LN_OK)
+            rc = ln__uv_flood(u, c, u->label[seed], u->chart_start[c], &n_order, err);
+        else
+            ln__uv_grid_clear(u);
         if (rc < 0)
             return rc;
     }
@@ -499,15 +527,104 @@ static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
     return LN_OK;
 }
 
+static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
+{
+    ln__uv_setup(u);
+    for (size_t f = 0; f < u->nf; f++)
+        u->chart[f] = LN__NONE;
+    u->n_charts = 0;
+    u->chart_start[0] = 0;
+    return ln__uv_grow_free(u, err);
+}
+
+/* After small charts changed direction (dirty[c] == 2) their faces are
+ * free again; the charts beside them (dirty[c] == 1) grow on from their
+ * faces, in chart order, taking what they reach without folding; the
+ * other charts keep their faces; the faces left grow new charts. The
+ * charts are then numbered by their first faces in face order. */
+static int ln__uv_regrow(struct ln__uv *u, const uint8_t *dirty, struct ln_error *err)
+{
+    uint32_t *num = ln_alloc_array(u->nf, sizeof *num, 0, "UV atlas charts", err);
+    uint32_t *order = ln_alloc_array(u->nf, sizeof *order, 0, "UV atlas charts", err);
+    size_t *start = ln_alloc_array(u->nf + 1, sizeof *start, 0, "UV atlas charts", err);
+    if (!num || !order || !start) {
+        free(num);
+        free(order);
+        free(start);
+        return err ? err->code : LN_ENOMEM;
+    }
+    ln__uv_project(u);
+    size_t n_old = u->n_charts;
+    memcpy(order, u->order, u->nf * sizeof *order);
+    memcpy(start, u->chart_start, (n_old + 1) * sizeof *start);
+    for (size_t c = 0; c < n_old; c++)
+        if (dirty[c] == 2)
+            for (size_t i = start[c]; i < start[c + 1]; i++)
+                u->chart[order[i]] = LN__NONE;
+    size_t kept = 0, n_order = 0;
+    int rc = LN_OK;
+    for (size_t c = 0; c < n_old && rc == LN_OK; c++) {
+        if (dirty[c] == 2)
+            continue;
+        size_t b = n_order;
+        u->chart_start[kept] = b;
+        for (size_t i = start[c]; i < start[c + 1]; i++) {
+            u->chart[order[i]] = (uint32_t)kept;
+            u->order[n_order++] = order[i];
+        }
+        if (dirty[c] == 1) {
+            for (size_t i = b; i < n_order && rc == LN_OK; i++)
+                rc = ln__uv_insert(u, u->order[i], err);
+            if (rc == LN_OK)
+                rc = ln__uv_flood(u, (uint32_t)kept, u->label[u->order[b]], b, &n_order, err);
+            else
+                ln__uv_grid_clear(u);
+        }
+        kept++;
+    }
+    u->n_charts = kept;
+    u->chart_start[kept] = n_order;
+    if (rc == LN_OK)
+        rc = ln__uv_grow_free(u, err);
+    if (rc == LN_OK) {
+        /* number the charts by their first faces, in face order */
+        size_t next = 0;
+        for (size_t f = 0; f < u->nf; f++) {
+            uint32_t c = u->chart[f];
+            if (u->order[u->chart_start[c]] == f)
+                num[c] = (uint32_t)next++;
+        }
+        for (size_t c = 0; c < u->n_charts; c++)
+            start[num[c] + 1] = u->chart_start[c + 1] - u->chart_start[c];
+        start[0] = 0;
+        for (size_t c = 0; c < u->n_charts; c++)
+            start[c + 1] += start[c];
+        for (size_t c = 0; c < u->n_charts; c++) {
+            size_t b = u->chart_start[c], e = u->chart_start[c + 1];
+            memcpy(order + start[num[c]], u->order + b, (e - b) * sizeof *order);
+        }
+        memcpy(u->order, order, u->nf * sizeof *order);
+        memcpy(u->chart_start, start, (u->n_charts + 1) * sizeof *start);
+        for (size_t f = 0; f < u->nf; f++)
+            u->chart[f] = num[u->chart[f]];
+    }
+    free(num);
+    free(order);
+    free(start);
+    return rc;
+}
+
 /* Small charts (fewer than LN__SMALL_CHART faces: bumps and folds of a
  * noisy surface) take the direction their neighbouring faces across the
  * chart's border most often have, when every face of the chart is within
  * 70 degrees of it, and the charts are grown again (with the same overlap
  * check, so nothing folds). Charts in number order, each reading the
- * directions as the earlier ones left them. Returns whether any changed. */
-static int ln__uv_absorb_small(struct ln__uv *u)
+ * directions as the earlier ones left them. Returns whether any changed;
+ * dirty (per chart) is 2 for the charts changed, 1 for their neighbours. */
+static int ln__uv_absorb_small(struct ln__uv *u, uint8_t *dirty)
 {
     int changed = 0;
+    memset(dirty, 0, u->n_charts);
     for (size_t c = 0; c < u->n_charts; c++) {
         size_t b = u->chart_start[c], e = u->chart_start[c + 1];
         if (e - b >= LN__SMALL_CHART)
@@ -533,8 +650,16 @@ static int ln__uv_absorb_small(struct ln__uv *u)
         }
         if (!fits)
             continue;
-        for (size_t i = b; i < e; i++)
+        /* this chart's faces are free again, the charts beside it grow on */
+        dirty[c] = 2;
+        for (size_t i = b; i < e; i++) {
             u->label[u->order[i]] = (uint8_t)best;
+            for (int k = 0; k < 3; k++) {
+                uint32_t g = u->adj[3 * (size_t)u->order[i] + (size_t)k];
+                if (g != LN__NONE && dirty[u->chart[g]] == 0)
+                    dirty[u->chart[g]] = 1;
+            }
+        }
         changed = 1;
     }
     return changed;
@@ -929,11 +1054,11 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
         ln__uv_smooth(&u, u.label + u.nf);
         rc = ln__uv_grow(&u, err);
     }
-    /* a few rounds: a small chart may reach a large one through another */
-    for (int round = 0; round < 3 && rc == LN_OK && ln__uv_absorb_small(&u); round++) {
-        u.n_charts = 0;
-        rc = ln__uv_grow(&u, err);
-    }
+    /* a few rounds: a small chart may reach a large one through another
+     * (the dirty flags borrow the second half of label) */
+    for (int round = 0; round < 3 && rc == LN_OK && ln__uv_absorb_small(&u, u.label + u.nf);
+         round++)
+        rc = ln__uv_regrow(&u, u.label + u.nf, err);
     if (rc == LN_OK) {
         /* sized for the most charts there can be: one per face */
         u.rect = ln_alloc_array(u.nf, 4 * sizeof(double), 0, "UV atlas charts", err);
