@@ -173,7 +173,7 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
         goto done;
     ln__bake_tick(&clk, "fill");
     struct ln_image img = {.width = size, .height = size, .channels = 3, .data = px};
-    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err) : ln_image_encode_png(&img, &png, err);
+    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err) : ln_image_encode_png_fast(&img, &png, err);
     if (rc < 0)
         goto done;
     ln__bake_tick(&clk, "encode");
