@@ -56,6 +56,7 @@ struct ln__bake_pts {
     const struct ln_uv_texels *t;
     const uint32_t *texel;
     float *pts, *nrm, *rgb;
+    uint8_t *px, *filled; /* the texture and which texels hold a colour */
 };
 
 /* A per-vertex 3-vector of the atlas mesh (colours, normals) at the point
@@ -101,6 +102,22 @@ static void ln__bake_points(void *ctx, size_t begin, size_t end, int thread)
         len = len > 0.0f ? 1.0f / sqrtf(len) : 0.0f;
         for (int c = 0; c < 3; c++)
             b->nrm[3 * k + (size_t)c] = v[c] * len;
+    }
+}
+
+/* The colours into the texture's bytes (each texel once). */
+static void ln__bake_pixels(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__bake_pts *b = ctx;
+    for (size_t k = begin; k < end; k++) {
+        size_t at = b->texel[k];
+        for (int c = 0; c < 3; c++) {
+            float v = b->rgb[3 * k + (size_t)c];
+            v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* also NaN to 0 */
+            b->px[3 * at + (size_t)c] = (uint8_t)lrintf(v * 255.0f);
+        }
+        b->filled[at] = 1;
     }
 }
 
@@ -157,14 +174,9 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
         ln_parallel_for(n, 8192, ln__bake_from_vertices, &job);
     }
     ln__bake_tick(&clk, "colours");
-    for (k = 0; k < n; k++) {
-        for (int c = 0; c < 3; c++) {
-            float v = rgb[3 * k + (size_t)c];
-            v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* also NaN to 0 */
-            px[3 * (size_t)texel[k] + (size_t)c] = (uint8_t)lrintf(v * 255.0f);
-        }
-        filled[texel[k]] = 1;
-    }
+    job.px = px;
+    job.filled = filled;
+    ln_parallel_for(n, 16384, ln__bake_pixels, &job);
     ln__bake_tick(&clk, "pixels");
     if ((rc = ln_uv_dilate(px, 3, filled, size, 2 * o.padding, err)) < 0)
         goto done;
