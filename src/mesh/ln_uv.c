@@ -15,8 +15,9 @@
  *      about two edges wide) so that no chart folds over itself;
  *   4. ln__uv_cut:    charts too long for a square atlas cut across;
  *      ln__uv_pack:   each chart's bounding rectangle, turned to lie wide,
- *      on shelves sorted by height, with the largest scale that fits found
- *      by bisection (the padding is in texels, so it does not scale);
+ *      tallest first, placed lowest on a skyline (the outline of the
+ *      charts placed so far), with the largest scale that fits found by
+ *      bisection (the padding is in texels, so it does not scale);
  *   5. ln__uv_emit:   one output vertex per (input vertex, chart) pair, the
  *      projected coordinates placed in the atlas, and the statistics.
  *
@@ -696,30 +697,80 @@ static void ln__uv_extent(const struct ln__uv *u, size_t c, double *w, double *h
     *h = u->turned[c] ? r[2] : r[3];
 }
 
-/* Shelves at scale k (uv units per metre): returns whether all charts fit
- * in the unit square with pad around each, filling u->place when they do. */
-static int ln__uv_shelves(struct ln__uv *u, const uint32_t *sorted, double k, double pad)
+/* A skyline at scale k (uv units per metre): each chart, tallest first,
+ * goes where it leaves the least area empty under it (then lowest, then
+ * leftmost) on the outline of the charts placed so far, its box plus pad to its right and above it
+ * raising that outline; sx, sy hold the outline's steps (start, height),
+ * room for 2 * n_charts + 4 each. Returns whether all charts fit in the
+ * unit square with pad around each, filling u->place when they do. */
+static int ln__uv_skyline(struct ln__uv *u, const uint32_t *sorted, double k, double pad,
+                          double *sx, double *sy)
 {
-    double x = pad, y = pad, shelf = 0.0;
+    size_t n_seg = 1, cap = 2 * u->n_charts + 4;
+    double *tx = sx + cap, *ty = sy + cap; /* the next outline */
+    sx[0] = pad;
+    sy[0] = pad;
     for (size_t i = 0; i < u->n_charts; i++) {
         uint32_t c = sorted[i];
         double w, h;
         ln__uv_extent(u, c, &w, &h);
-        w *= k;
+        double span = w * k + pad; /* the box and the gap to its right */
         h *= k;
-        if (w + 2.0 * pad > 1.0)
-            return 0;
-        if (x + w + pad > 1.0) {
-            y += shelf + pad;
-            x = pad;
-            shelf = 0.0;
+        size_t best = SIZE_MAX;
+        double best_y = INFINITY, best_waste = INFINITY;
+        for (size_t j = 0; j < n_seg && sx[j] + span <= 1.0; j++) {
+            double x1 = sx[j] + span, y = sy[j];
+            size_t q = j + 1;
+            for (; q < n_seg && sx[q] < x1; q++)
+                y = sy[q] > y ? sy[q] : y;
+            if (y + h + pad > 1.0)
+                continue;
+            /* the area left empty under the chart */
+            double waste = 0.0;
+            for (size_t r = j; r < q; r++) {
+                double e = r + 1 < n_seg && sx[r + 1] < x1 ? sx[r + 1] : x1;
+                waste += (y - sy[r]) * (e - sx[r]);
+            }
+            if (waste < best_waste || (waste == best_waste && y < best_y)) {
+                best_y = y;
+                best_waste = waste;
+                best = j;
+            }
         }
-        u->place[2 * c] = x;
-        u->place[2 * c + 1] = y;
-        x += w + pad;
-        shelf = h > shelf ? h : shelf;
+        if (best == SIZE_MAX || best_y + h + pad > 1.0)
+            return 0;
+        u->place[2 * c] = sx[best];
+        u->place[2 * c + 1] = best_y;
+        /* the steps before, the chart's top, the rest of the step it ends
+         * on, the steps after */
+        double x0 = sx[best], x1 = x0 + span, top = best_y + h + pad;
+        size_t m = 0, q = best;
+        for (size_t j = 0; j < best; j++) {
+            tx[m] = sx[j];
+            ty[m++] = sy[j];
+        }
+        tx[m] = x0;
+        ty[m++] = top;
+        while (q + 1 < n_seg && sx[q + 1] <= x1)
+            q++;
+        double end = q + 1 < n_seg ? sx[q + 1] : 1.0;
+        if (x1 < end) {
+            tx[m] = x1;
+            ty[m++] = sy[q];
+        }
+        for (size_t j = q + 1; j < n_seg; j++) {
+            tx[m] = sx[j];
+            ty[m++] = sy[j];
+        }
+        /* steps of one height merged */
+        n_seg = 0;
+        for (size_t j = 0; j < m; j++)
+            if (n_seg == 0 || ty[j] != sy[n_seg - 1]) {
+                sx[n_seg] = tx[j];
+                sy[n_seg++] = ty[j];
+            }
     }
-    return y + shelf + pad <= 1.0;
+    return 1;
 }
 
 /* A chart longer than the side of a square holding all the charts' boxes
@@ -827,8 +878,13 @@ static int ln__uv_pack(struct ln__uv *u, const struct ln_uv_options *opt, struct
 {
     ln__uv_rects(u);
     uint32_t *sorted = ln_alloc_array(2 * u->n_charts, sizeof *sorted, 0, "UV atlas charts", err);
-    if (!sorted)
+    double *sx = ln_alloc_array(4 * (2 * u->n_charts + 4), sizeof *sx, 0, "UV atlas charts", err);
+    if (!sorted || !sx) {
+        free(sorted);
+        free(sx);
         return err ? err->code : LN_ENOMEM;
+    }
+    double *sy = sx + 2 * (2 * u->n_charts + 4);
     for (size_t c = 0; c < u->n_charts; c++)
         sorted[c] = (uint32_t)c;
     ln__uv_sort(u, sorted, sorted + u->n_charts, u->n_charts);
@@ -846,15 +902,17 @@ static int ln__uv_pack(struct ln__uv *u, const struct ln_uv_options *opt, struct
     if (widest > 0.0 && room / widest < hi)
         hi = room / widest;
     double lo = 0.0;
-    for (int it = 0; it < 48 && room > 0.0; it++) {
+    /* 24 halvings: the scale to within 1e-7 of the best */
+    for (int it = 0; it < 24 && room > 0.0; it++) {
         double mid = 0.5 * (lo + hi);
-        if (ln__uv_shelves(u, sorted, mid, pad))
+        if (ln__uv_skyline(u, sorted, mid, pad, sx, sy))
             lo = mid;
         else
             hi = mid;
     }
-    if (!(lo > 0.0) || !ln__uv_shelves(u, sorted, lo, pad)) {
+    if (!(lo > 0.0) || !ln__uv_skyline(u, sorted, lo, pad, sx, sy)) {
         free(sorted);
+        free(sx);
         return ln_error_set(err, LN_ETOOBIG,
                             "the mesh falls into %zu UV charts, too many for a %dx%d texture "
                             "with %d texels between charts",
@@ -862,6 +920,7 @@ static int ln__uv_pack(struct ln__uv *u, const struct ln_uv_options *opt, struct
     }
     u->scale = lo;
     free(sorted);
+    free(sx);
     return LN_OK;
 }
 
