@@ -312,6 +312,42 @@ static int ln__queue_neighbours(uint8_t *filled, int size, size_t at, struct ln_
     return LN_OK;
 }
 
+/* One ring of the gutter fill: each listed texel takes the mean of its
+ * neighbours filled by rings 1 .. r (it is marked QUEUED, so no texel of
+ * the ring reads another). */
+struct ln__ring {
+    uint8_t *pixels;
+    const uint8_t *filled;
+    const uint32_t *list;
+    int size, channels, r;
+};
+
+static void ln__ring_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__ring *g = ctx;
+    const int size = g->size, channels = g->channels;
+    for (size_t i = begin; i < end; i++) {
+        size_t at = g->list[i];
+        int x = (int)(at % (size_t)size), y = (int)(at / (size_t)size);
+        unsigned sum[4] = {0, 0, 0, 0}, count = 0;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int nx = x + dx, ny = y + dy;
+                if (nx < 0 || ny < 0 || nx >= size || ny >= size)
+                    continue;
+                size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
+                if (g->filled[nb] == 0 || g->filled[nb] > g->r)
+                    continue;
+                for (int c = 0; c < channels; c++)
+                    sum[c] += g->pixels[nb * (size_t)channels + (size_t)c];
+                count++;
+            }
+        for (int c = 0; c < channels; c++)
+            g->pixels[at * (size_t)channels + (size_t)c] = (uint8_t)((sum[c] + count / 2) / count);
+    }
+}
+
 int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings,
                  struct ln_error *err)
 {
@@ -342,26 +378,15 @@ int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int r
     for (size_t i = 0; i < cur.n; i++)
         filled[cur.v[i]] = LN__QUEUED;
     for (int r = 1; r <= rings && rc == LN_OK && cur.n > 0; r++) {
-        /* colours from texels filled before this ring (1 .. r) only */
-        for (size_t i = 0; i < cur.n; i++) {
-            size_t at = cur.v[i];
-            int x = (int)(at % (size_t)size), y = (int)(at / (size_t)size);
-            unsigned sum[4] = {0, 0, 0, 0}, count = 0;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int nx = x + dx, ny = y + dy;
-                    if (nx < 0 || ny < 0 || nx >= size || ny >= size)
-                        continue;
-                    size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
-                    if (filled[nb] == 0 || filled[nb] > r)
-                        continue;
-                    for (int c = 0; c < channels; c++)
-                        sum[c] += pixels[nb * (size_t)channels + (size_t)c];
-                    count++;
-                }
-            for (int c = 0; c < channels; c++)
-                pixels[at * (size_t)channels + (size_t)c] = (uint8_t)((sum[c] + count / 2) / count);
-        }
+        /* colours from texels filled before this ring (1 .. r) only: each
+         * texel of the ring on its own, so over the threads */
+        struct ln__ring ring = {.pixels = pixels,
+                                .filled = filled,
+                                .list = cur.v,
+                                .size = size,
+                                .channels = channels,
+                                .r = r};
+        ln_parallel_for(cur.n, 4096, ln__ring_body, &ring);
         for (size_t i = 0; i < cur.n; i++)
             filled[cur.v[i]] = (uint8_t)(r + 1);
         next.n = 0;
