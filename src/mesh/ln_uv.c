@@ -616,10 +616,10 @@ static int ln__uv_regrow(struct ln__uv *u, const uint8_t *dirty, struct ln_error
 }
 
 /* Small charts (fewer than LN__SMALL_CHART faces: bumps and folds of a
- * noisy surface) take the direction their neighbouring faces across the
- * chart's border most often have, when every face of the chart is within
- * 70 degrees of it, and the charts are grown again (with the same overlap
- * check, so nothing folds). Charts in number order, each reading the
+ * noisy surface) take a direction of their neighbouring faces across the
+ * chart's border, the most often seen first, the first that every face of
+ * the chart is within 70 degrees of, and the charts beside them grow on
+ * (with the same overlap check, so nothing folds). Charts in number order, each reading the
  * directions as the earlier ones left them. Returns whether any changed;
  * dirty (per chart) is 2 for the charts changed, 1 for their neighbours. */
 static int ln__uv_absorb_small(struct ln__uv *u, uint8_t *dirty)
@@ -638,18 +638,27 @@ static int ln__uv_absorb_small(struct ln__uv *u, uint8_t *dirty)
                 if (g != LN__NONE && u->chart[g] != c)
                     count[u->label[g]]++;
             }
-        int best = -1;
-        for (int d = 0; d < 6; d++)
-            if (d != own && count[d] > 0 && (best < 0 || count[d] > count[best]))
-                best = d;
-        if (best < 0)
-            continue;
-        int fits = 1;
-        for (size_t i = b; i < e && fits; i++) {
-            size_t f = u->order[i];
-            fits = u->area[f] == 0.0 || ln__uv_dot(u, f, best) >= LN__ABSORB_MIN_DOT;
+        /* the neighbouring directions, most shared edges first (then the
+         * lower number): the first that all faces fit */
+        int best = -1, tried = 0;
+        while (best < 0) {
+            int d_max = -1;
+            for (int d = 0; d < 6; d++)
+                if (d != own && count[d] > 0 && !(tried & 1 << d) &&
+                    (d_max < 0 || count[d] > count[d_max]))
+                    d_max = d;
+            if (d_max < 0)
+                break;
+            tried |= 1 << d_max;
+            int fits = 1;
+            for (size_t i = b; i < e && fits; i++) {
+                size_t f = u->order[i];
+                fits = u->area[f] == 0.0 || ln__uv_dot(u, f, d_max) >= LN__ABSORB_MIN_DOT;
+            }
+            if (fits)
+                best = d_max;
         }
-        if (!fits)
+        if (best < 0)
             continue;
         /* this chart's faces are free again, the charts beside it grow on */
         dirty[c] = 2;
