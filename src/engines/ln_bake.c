@@ -138,8 +138,8 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
     uint8_t *px = NULL, *filled = NULL;
     int rc;
     const char *prof = getenv("LN_BAKE_PROFILE");
-    struct ln__bake_clock clk = {.on = prof && *prof && *prof != '0', .t = ln_time_now(),
-                                   .cpu = clock()};
+    struct ln__bake_clock clk = {
+        .on = prof && *prof && *prof != '0', .t = ln_time_now(), .cpu = clock()};
     if (!m->normals && (rc = ln_mesh_compute_normals(m, err)) < 0)
         return rc;
     if ((rc = ln_uv_atlas_build(m, &o, &a, err)) < 0)
@@ -185,7 +185,8 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
         goto done;
     ln__bake_tick(&clk, "fill");
     struct ln_image img = {.width = size, .height = size, .channels = 3, .data = px};
-    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err) : ln_image_encode_png_fast(&img, &png, err);
+    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err)
+              : ln_image_encode_png_fast(&img, &png, err);
     if (rc < 0)
         goto done;
     ln__bake_tick(&clk, "encode");

@@ -224,7 +224,8 @@ static int ln__single_full_colour(struct ln__single *s, const struct ln_image *s
     if (!s->full || mc <= s->w)
         return LN_OK;
     float *prem = ln_alloc_array((size_t)mc * (size_t)mc, 4 * sizeof(float), 0, "colour map", err);
-    s->front_full = ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "colour map", err);
+    s->front_full =
+        ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "colour map", err);
     int rc = prem && s->front_full ? LN_OK : (err ? err->code : LN_ENOMEM);
     if (rc == LN_OK && (rc = ln__sculpt_resample_square(square, mc, prem, err)) == LN_OK)
         rc = ln__sculpt_colour_extend(prem, mc, 4 * mc / s->w, s->front_full, err);

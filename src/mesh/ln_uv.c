@@ -8,16 +8,18 @@
  *      neighbours have, when its normal is within 60 degrees of it (marching
  *      cubes' staircase otherwise leaves single faces as charts); after a
  *      first growth, small charts join a neighbouring direction the same
- *      way (ln__uv_absorb_small) and the charts are grown again;
+ *      way (ln__uv_absorb_small), their faces are freed and the charts
+ *      beside them grow on (ln__uv_regrow);
  *   3. ln__uv_grow:   charts grown breadth-first from the lowest free face
  *      over edges to faces of the same direction, each new face first
  *      checked against the chart's projected faces (a hashed grid of cells
  *      about two edges wide) so that no chart folds over itself;
  *   4. ln__uv_cut:    charts too long for a square atlas cut across;
  *      ln__uv_pack:   each chart's bounding rectangle, turned to lie wide,
- *      tallest first, placed lowest on a skyline (the outline of the
- *      charts placed so far), with the largest scale that fits found by
- *      bisection (the padding is in texels, so it does not scale);
+ *      tallest first, placed on a skyline (the outline of the charts
+ *      placed so far) where it leaves the least area empty under it, with
+ *      the largest scale that fits found by bisection (the padding is in
+ *      texels, so it does not scale);
  *   5. ln__uv_emit:   one output vertex per (input vertex, chart) pair, the
  *      projected coordinates placed in the atlas, and the statistics.
  *
@@ -619,8 +621,8 @@ static int ln__uv_regrow(struct ln__uv *u, const uint8_t *dirty, struct ln_error
  * noisy surface) take a direction of their neighbouring faces across the
  * chart's border, the most often seen first, the first that every face of
  * the chart is within 70 degrees of, and the charts beside them grow on
- * (with the same overlap check, so nothing folds). Charts in number order, each reading the
- * directions as the earlier ones left them. Returns whether any changed;
+ * (with the same overlap check, so nothing folds). Charts in number
+ * order, each reading the directions as the earlier ones left them. Returns whether any changed;
  * dirty (per chart) is 2 for the charts changed, 1 for their neighbours. */
 static int ln__uv_absorb_small(struct ln__uv *u, uint8_t *dirty)
 {
@@ -708,10 +710,11 @@ static void ln__uv_extent(const struct ln__uv *u, size_t c, double *w, double *h
 
 /* A skyline at scale k (uv units per metre): each chart, tallest first,
  * goes where it leaves the least area empty under it (then lowest, then
- * leftmost) on the outline of the charts placed so far, its box plus pad to its right and above it
- * raising that outline; sx, sy hold the outline's steps (start, height),
- * room for 2 * n_charts + 4 each. Returns whether all charts fit in the
- * unit square with pad around each, filling u->place when they do. */
+ * leftmost) on the outline of the charts placed so far, its box plus pad
+ * to its right and above it raising that outline; sx, sy hold the
+ * outline's steps (start, height), room for 2 * n_charts + 4 each.
+ * Returns whether all charts fit in the unit square with pad around each,
+ * filling u->place when they do. */
 static int ln__uv_skyline(struct ln__uv *u, const uint32_t *sorted, double k, double pad,
                           double *sx, double *sy)
 {

@@ -110,8 +110,8 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
                 counts[1] -= kind[at] == LN__TEXEL_TOUCHED;
                 counts[0]++;
                 kind[at] = LN__TEXEL_INSIDE;
-            } else if (kind[at] == LN__TEXEL_EMPTY && w0 > far[0] && w1 > far[1] &&
-                       w2 > far[2] && ln__touches(c, x, y)) {
+            } else if (kind[at] == LN__TEXEL_EMPTY && w0 > far[0] && w1 > far[1] && w2 > far[2] &&
+                       ln__touches(c, x, y)) {
                 /* the closest point lies on an edge: the nearest of the three */
                 double best = INFINITY;
                 for (int e = 0; e < 3; e++) {

@@ -441,9 +441,12 @@ static void test_sculpt_one_photo_full_resolution(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_engine_colours),  cmocka_unit_test(test_vertex_colours),
-        cmocka_unit_test(test_bad_sizes),       cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_sculpt_one_view), cmocka_unit_test(test_sculpt_four_views),
+        cmocka_unit_test(test_engine_colours),
+        cmocka_unit_test(test_vertex_colours),
+        cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_sculpt_one_view),
+        cmocka_unit_test(test_sculpt_four_views),
         cmocka_unit_test(test_sculpt_full_resolution),
         cmocka_unit_test(test_sculpt_one_photo_full_resolution),
     };
