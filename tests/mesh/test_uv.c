@@ -365,7 +365,43 @@ static void build_and_check(struct ln_mesh *m, int size, const char *name, size_
     ln_uv_atlas_free(&b);
 }
 
+/* n separate triangles of random shapes and tilts, one per unit cell of
+ * a 40 x 40 grid: every triangle is a chart of its own. */
+static struct ln_mesh soup_mesh(size_t n)
+{
+    struct ln_mesh m = {0};
+    assert_int_equal(ln_mesh_alloc(&m, 3 * n, n, 0, NULL), 0);
+    uint32_t r = 7;
+    for (size_t f = 0; f < n; f++) {
+        float cell[3] = {(float)(f % 40), (float)(f / 40 % 40), (float)(f / 1600)};
+        for (int k = 0; k < 3; k++) {
+            for (int a = 0; a < 3; a++) {
+                r = r * 1664525u + 1013904223u;
+                m.positions[3 * (3 * f + (size_t)k) + (size_t)a] =
+                    cell[a] + (float)(r >> 8 & 1023) / 1024.0f;
+            }
+            m.indices[3 * f + (size_t)k] = (uint32_t)(3 * f + (size_t)k);
+        }
+    }
+    return m;
+}
+
 /* ---- tests ---- */
+
+/* Many charts alike: 600 (the skyline and the shelves both tried) and
+ * 1 500 (shelves alone, past LN__SKYLINE_MAX_CHARTS in ln_uv.c) separate
+ * triangles pack without overlap, a fifth of the texture used (each
+ * chart has its padding: about 28 % and 25 % are). */
+static void test_many_charts(void **state)
+{
+    (void)state;
+    size_t counts[2] = {600, 1500};
+    for (int i = 0; i < 2; i++) {
+        struct ln_mesh m = soup_mesh(counts[i]);
+        build_and_check(&m, 1024, i ? "1500 triangles" : "600 triangles", counts[i], 0.2);
+        ln_mesh_free(&m);
+    }
+}
 
 static void test_sphere(void **state)
 {
@@ -740,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_spiral_is_cut),
         cmocka_unit_test(test_texels_of_cube),
         cmocka_unit_test(test_texels_any_thread_count),
+        cmocka_unit_test(test_many_charts),
         cmocka_unit_test(test_dilate),
         cmocka_unit_test(test_dilate_matches_definition),
         cmocka_unit_test(test_fill_rest),
