@@ -19,12 +19,36 @@
 #include "ln_bake.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ln_alloc.h"
 #include "ln_threads.h"
+#include "ln_time.h"
 #include "ln_uv.h"
+
+/* LN_BAKE_PROFILE=1 prints each step's wall time and the process's CPU
+ * time over it (clock(); on Windows that is wall time again) to stderr,
+ * for the benches; the result is the same either way. */
+struct ln__bake_clock {
+    int on;
+    double t;
+    clock_t cpu;
+};
+
+static void ln__bake_tick(struct ln__bake_clock *c, const char *step)
+{
+    if (!c->on)
+        return;
+    double now = ln_time_now();
+    clock_t cpu = clock();
+    fprintf(stderr, "bake %-8s %7.3f s wall %7.3f s cpu\n", step, now - c->t,
+            (double)(cpu - c->cpu) / CLOCKS_PER_SEC);
+    c->t = now;
+    c->cpu = cpu;
+}
 
 /* What the per-point loops below share; each point is independent. */
 struct ln__bake_pts {
@@ -32,6 +56,7 @@ struct ln__bake_pts {
     const struct ln_uv_texels *t;
     const uint32_t *texel;
     float *pts, *nrm, *rgb;
+    uint8_t *px, *filled; /* the texture and which texels hold a colour */
 };
 
 /* A per-vertex 3-vector of the atlas mesh (colours, normals) at the point
@@ -80,6 +105,22 @@ static void ln__bake_points(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* The colours into the texture's bytes (each texel once). */
+static void ln__bake_pixels(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__bake_pts *b = ctx;
+    for (size_t k = begin; k < end; k++) {
+        size_t at = b->texel[k];
+        for (int c = 0; c < 3; c++) {
+            float v = b->rgb[3 * k + (size_t)c];
+            v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* also NaN to 0 */
+            b->px[3 * at + (size_t)c] = (uint8_t)lrintf(v * 255.0f);
+        }
+        b->filled[at] = 1;
+    }
+}
+
 int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, int jpeg,
              struct ln_generate_report *rep, struct ln_error *err)
 {
@@ -96,11 +137,17 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
     float *pts = NULL, *nrm = NULL, *rgb = NULL;
     uint8_t *px = NULL, *filled = NULL;
     int rc;
+    const char *prof = getenv("LN_BAKE_PROFILE");
+    struct ln__bake_clock clk = {
+        .on = prof && *prof && *prof != '0', .t = ln_time_now(), .cpu = clock()};
     if (!m->normals && (rc = ln_mesh_compute_normals(m, err)) < 0)
         return rc;
-    if ((rc = ln_uv_atlas_build(m, &o, &a, err)) < 0 ||
-        (rc = ln_uv_texels_build(&a, size, &t, err)) < 0)
+    if ((rc = ln_uv_atlas_build(m, &o, &a, err)) < 0)
         goto done;
+    ln__bake_tick(&clk, "atlas");
+    if ((rc = ln_uv_texels_build(&a, size, &t, err)) < 0)
+        goto done;
+    ln__bake_tick(&clk, "texels");
     size_t n = t.n_inside + t.n_touched, n_texels = (size_t)size * (size_t)size;
     texel = ln_alloc_array(n ? n : 1, sizeof *texel, 0, "texture points", err);
     pts = ln_alloc_array(n ? n : 1, 3 * sizeof(float), 0, "texture points", err);
@@ -120,26 +167,29 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
         .a = &a, .t = &t, .texel = texel, .pts = pts, .nrm = nrm, .rgb = rgb};
     if (colorizer && colorizer->color) {
         ln_parallel_for(n, 8192, ln__bake_points, &job);
+        ln__bake_tick(&clk, "points");
         if ((rc = colorizer->color(colorizer->state, pts, nrm, n, rgb, err)) < 0)
             goto done;
     } else {
         ln_parallel_for(n, 8192, ln__bake_from_vertices, &job);
     }
-    for (k = 0; k < n; k++) {
-        for (int c = 0; c < 3; c++) {
-            float v = rgb[3 * k + (size_t)c];
-            v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* also NaN to 0 */
-            px[3 * (size_t)texel[k] + (size_t)c] = (uint8_t)lrintf(v * 255.0f);
-        }
-        filled[texel[k]] = 1;
-    }
-    if ((rc = ln_uv_dilate(px, 3, filled, size, 2 * o.padding, err)) < 0 ||
-        (rc = ln_uv_fill_rest(px, 3, filled, size, err)) < 0)
+    ln__bake_tick(&clk, "colours");
+    job.px = px;
+    job.filled = filled;
+    ln_parallel_for(n, 16384, ln__bake_pixels, &job);
+    ln__bake_tick(&clk, "pixels");
+    if ((rc = ln_uv_dilate(px, 3, filled, size, 2 * o.padding, err)) < 0)
         goto done;
+    ln__bake_tick(&clk, "gutters");
+    if ((rc = ln_uv_fill_rest(px, 3, filled, size, err)) < 0)
+        goto done;
+    ln__bake_tick(&clk, "fill");
     struct ln_image img = {.width = size, .height = size, .channels = 3, .data = px};
-    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err) : ln_image_encode_png(&img, &png, err);
+    rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err)
+              : ln_image_encode_png_fast(&img, &png, err);
     if (rc < 0)
         goto done;
+    ln__bake_tick(&clk, "encode");
     ln_mesh_free(m);
     *m = a.mesh;
     memset(&a.mesh, 0, sizeof a.mesh);

@@ -72,6 +72,9 @@
 #define LN__BACK_BLUR_FRACTION 16
 #define LN__BACK_SHADE 0.85f
 #define LN__BACK_SATURATION 0.8f
+/* A baked texture's front colours: at the framed photo's own resolution,
+ * up to this side. */
+#define LN__FRONT_MAX_SIDE 2048
 
 /* Local thickness: for each inside pixel the largest inscribed disc that
  * covers it, by forward and backward raster passes over 8-neighbours; two
@@ -298,6 +301,8 @@ struct ln__single_colour {
     const float *back;   /* W x W x 3 */
     const float *thick;  /* W x W local half-width in pixels */
     int w;
+    const float *front_full; /* MC x MC x 3, the front at the photo's resolution, or NULL */
+    int mc;
 };
 
 static float ln__smoothstep(float e0, float e1, float x)
@@ -316,7 +321,11 @@ static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thre
         const float *p = c->points + 3 * v;
         float px = (p[0] + 0.5f) * fw - 0.5f, py = (0.5f - p[1]) * fw - 0.5f;
         float front[3], back[3], thick;
-        ln__sculpt_sample(c->front, w, w, 3, px, py, front);
+        if (c->front_full) /* the same point of the photo, finer */
+            ln__sculpt_sample(c->front_full, c->mc, c->mc, 3, (p[0] + 0.5f) * (float)c->mc - 0.5f,
+                              (0.5f - p[1]) * (float)c->mc - 0.5f, front);
+        else
+            ln__sculpt_sample(c->front, w, w, 3, px, py, front);
         ln__sculpt_sample(c->back, w, w, 3, px, py, back);
         ln__sculpt_sample(c->thick, w, w, 1, px, py, &thick);
         /* Blend across the rim over a band proportional to the local depth,
@@ -354,7 +363,33 @@ struct ln__single {
     float elevation;        /* degrees, the camera's assumed elevation */
     struct ln__revolve rev; /* its table is freed by the run's cleanup */
     float *cone;            /* signed distance to the silhouette, world units */
+    int full;               /* a texture is baked: keep the front at the photo's resolution */
+    int mc;                 /* side of front_full */
+    float *front_full;      /* mc x mc x 3, or NULL (mc <= w, or no texture) */
 };
+
+/* For a baked texture, the front colours at the framed photo's own
+ * resolution (the same square as s->prem, finer; up to
+ * LN__FRONT_MAX_SIDE), extended past the silhouette as the W x W ones
+ * are. Only the baker reads them: the shape and the vertex colours never
+ * depend on whether a texture was asked for. */
+static int ln__single_full_colour(struct ln__single *s, const struct ln_image *square,
+                                  struct ln_error *err)
+{
+    int side = square->width > square->height ? square->width : square->height;
+    int mc = side > LN__FRONT_MAX_SIDE ? LN__FRONT_MAX_SIDE : side;
+    if (!s->full || mc <= s->w)
+        return LN_OK;
+    float *prem = ln_alloc_array((size_t)mc * (size_t)mc, 4 * sizeof(float), 0, "colour map", err);
+    s->front_full =
+        ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "colour map", err);
+    int rc = prem && s->front_full ? LN_OK : (err ? err->code : LN_ENOMEM);
+    if (rc == LN_OK && (rc = ln__sculpt_resample_square(square, mc, prem, err)) == LN_OK)
+        rc = ln__sculpt_colour_extend(prem, mc, 4 * mc / s->w, s->front_full, err);
+    free(prem);
+    s->mc = mc;
+    return rc;
+}
 
 static int ln__single_canceled(const struct ln_progress *progress, struct ln_error *err)
 {
@@ -386,7 +421,8 @@ static int ln__single_foreground(const struct ln_engine_input *in,
         rc = ln__single_nomem(err);
         goto done;
     }
-    if ((rc = ln__sculpt_resample_square(&square, s->w, s->prem, err)) < 0)
+    if ((rc = ln__sculpt_resample_square(&square, s->w, s->prem, err)) < 0 ||
+        (rc = ln__single_full_colour(s, &square, err)) < 0)
         goto done;
     ln_image_free(&square);
     size_t n_inside = 0;
@@ -691,6 +727,8 @@ static int ln__single_colours(struct ln__single *s, struct ln_mesh *out, struct 
 struct ln__single_bake {
     float *front, *back, *thick;
     int w;
+    float *front_full; /* or NULL */
+    int mc;
 };
 
 static int ln__single_bake_color(void *state, const float *points, const float *normals, size_t n,
@@ -704,7 +742,9 @@ static int ln__single_bake_color(void *state, const float *points, const float *
                                     .front = b->front,
                                     .back = b->back,
                                     .thick = b->thick,
-                                    .w = b->w};
+                                    .w = b->w,
+                                    .front_full = b->front_full,
+                                    .mc = b->mc};
     ln_parallel_for(n, 4096, ln__single_colour_body, &col);
     return LN_OK;
 }
@@ -715,6 +755,7 @@ static void ln__single_bake_free(void *state)
     free(b->front);
     free(b->back);
     free(b->thick);
+    free(b->front_full);
     free(b);
 }
 
@@ -727,7 +768,9 @@ static void ln__single_keep(struct ln__single *s, struct ln_colorizer *bake)
     b->back = s->back;
     b->thick = s->thick;
     b->w = s->w;
-    s->front = s->back = s->thick = NULL;
+    b->front_full = s->front_full;
+    b->mc = s->mc;
+    s->front = s->back = s->thick = s->front_full = NULL;
     *bake = (struct ln_colorizer){
         .color = ln__single_bake_color, .free = ln__single_bake_free, .state = b};
 }
@@ -737,7 +780,7 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
                           struct ln_colorizer *bake, struct ln_generate_report *rep,
                           struct ln_error *err)
 {
-    struct ln__single s = {.w = res, .n = (size_t)res * res};
+    struct ln__single s = {.w = res, .n = (size_t)res * res, .full = bake != NULL};
     s.elevation = in->views ? in->views[0].elevation : LN__SINGLE_ELEVATION;
     int rc;
     double t0 = ln_time_now();
@@ -784,6 +827,7 @@ cleanup:
     free(s.cone);
     free(s.back);
     free(s.front);
+    free(s.front_full);
     free(s.field);
     free(s.blur);
     free(s.best);

@@ -39,6 +39,7 @@ struct ln__png_write {
     png_structp png;
     png_infop info;
     int oom;
+    int fast; /* zlib level 1 and the Up filter (ln_image_encode_png_fast) */
     char msg[160];
 };
 
@@ -198,6 +199,10 @@ static int ln__png_write_run(struct ln__png_write *ctx)
                 : img->channels == 3 ? PNG_COLOR_TYPE_RGB
                                      : PNG_COLOR_TYPE_RGB_ALPHA;
     png_set_write_fn(png, ctx, ln__png_write_fn, ln__png_flush_fn);
+    if (ctx->fast) {
+        png_set_compression_level(png, 1);
+        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
+    }
     png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8, color,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -208,7 +213,21 @@ static int ln__png_write_run(struct ln__png_write *ctx)
     return LN_OK;
 }
 
+static int ln__png_encode(const struct ln_image *img, int fast, struct ln_buf *out,
+                          struct ln_error *err);
+
 int ln_image_encode_png(const struct ln_image *img, struct ln_buf *out, struct ln_error *err)
+{
+    return ln__png_encode(img, 0, out, err);
+}
+
+int ln_image_encode_png_fast(const struct ln_image *img, struct ln_buf *out, struct ln_error *err)
+{
+    return ln__png_encode(img, 1, out, err);
+}
+
+static int ln__png_encode(const struct ln_image *img, int fast, struct ln_buf *out,
+                          struct ln_error *err)
 {
     if (!img || !out || !img->data || img->width <= 0 || img->height <= 0)
         return ln_error_set(err, LN_EINVAL, "cannot encode an empty image as PNG");
@@ -218,7 +237,7 @@ int ln_image_encode_png(const struct ln_image *img, struct ln_buf *out, struct l
     if (out->failed)
         return ln_error_set(err, LN_ENOMEM, "out of memory encoding a PNG");
 
-    struct ln__png_write ctx = {.out = out, .img = img, .err = err};
+    struct ln__png_write ctx = {.out = out, .img = img, .err = err, .fast = fast};
     size_t start = out->len;
     int rc;
 

@@ -8,15 +8,19 @@
  *      neighbours have, when its normal is within 60 degrees of it (marching
  *      cubes' staircase otherwise leaves single faces as charts); after a
  *      first growth, small charts join a neighbouring direction the same
- *      way (ln__uv_absorb_small) and the charts are grown again;
+ *      way (ln__uv_absorb_small), their faces are freed and the charts
+ *      beside them grow on (ln__uv_regrow);
  *   3. ln__uv_grow:   charts grown breadth-first from the lowest free face
  *      over edges to faces of the same direction, each new face first
  *      checked against the chart's projected faces (a hashed grid of cells
  *      about two edges wide) so that no chart folds over itself;
  *   4. ln__uv_cut:    charts too long for a square atlas cut across;
  *      ln__uv_pack:   each chart's bounding rectangle, turned to lie wide,
- *      on shelves sorted by height, with the largest scale that fits found
- *      by bisection (the padding is in texels, so it does not scale);
+ *      tallest first, on shelves or on a skyline (the outline of the
+ *      charts placed so far, each where it leaves the least area empty
+ *      under it; up to LN__SKYLINE_MAX_CHARTS charts), whichever reaches
+ *      the larger scale, each scale found by bisection (the padding is in
+ *      texels, so it does not scale);
  *   5. ln__uv_emit:   one output vertex per (input vertex, chart) pair, the
  *      projected coordinates placed in the atlas, and the statistics.
  *
@@ -43,6 +47,11 @@
  * otherwise stay charts of their own). */
 #define LN__SMALL_CHART 24
 #define LN__ABSORB_MIN_DOT 0.34
+/* Up to this many charts the skyline is tried beside the shelves (its
+ * outline can grow with the charts, so its time grows with their square:
+ * 0.1 s for 1 000 scattered triangles, 1.8 s for 4 000); beyond, shelves
+ * alone (linear time). */
+#define LN__SKYLINE_MAX_CHARTS 1024
 
 /* The six box directions and the axes (s, t) of their planes, with
  * s x t = direction, so a face seen from outside stays counter-clockwise. */
@@ -266,26 +275,37 @@ static void ln__uv_project(struct ln__uv *u)
  * counts as separate). A triangle without area overlaps nothing. */
 static int ln__uv_overlap(const float *a, const float *b, double eps)
 {
+    /* Boxes apart: the triangles are too (then some edge normal separates
+     * them, which is what the test below would find, only slower). */
+    for (int ax = 0; ax < 2; ax++) {
+        float alo = fminf(a[ax], fminf(a[2 + ax], a[4 + ax]));
+        float ahi = fmaxf(a[ax], fmaxf(a[2 + ax], a[4 + ax]));
+        float blo = fminf(b[ax], fminf(b[2 + ax], b[4 + ax]));
+        float bhi = fmaxf(b[ax], fmaxf(b[2 + ax], b[4 + ax]));
+        if (ahi < blo || bhi < alo)
+            return 0;
+    }
     const float *tri[2] = {a, b};
     for (int t = 0; t < 2; t++) {
         const float *p = tri[t];
         for (int e = 0; e < 3; e++) {
             double ax = -(double)(p[2 * ((e + 1) % 3) + 1] - p[2 * e + 1]);
             double ay = (double)(p[2 * ((e + 1) % 3)] - p[2 * e]);
-            double len = sqrt(ax * ax + ay * ay);
-            if (len == 0.0)
+            double len2 = ax * ax + ay * ay;
+            if (len2 == 0.0)
                 return 0;
-            double lo[2], hi[2];
+            /* projections onto the unnormalised axis: eps scales with it */
+            double lo[2], hi[2], tol = eps * sqrt(len2);
             for (int s = 0; s < 2; s++) {
                 lo[s] = INFINITY;
                 hi[s] = -INFINITY;
                 for (int k = 0; k < 3; k++) {
-                    double v = (ax * tri[s][2 * k] + ay * tri[s][2 * k + 1]) / len;
+                    double v = ax * tri[s][2 * k] + ay * tri[s][2 * k + 1];
                     lo[s] = v < lo[s] ? v : lo[s];
                     hi[s] = v > hi[s] ? v : hi[s];
                 }
             }
-            if (hi[0] <= lo[1] + eps || hi[1] <= lo[0] + eps)
+            if (hi[0] <= lo[1] + tol || hi[1] <= lo[0] + tol)
                 return 0;
         }
     }
@@ -453,45 +473,62 @@ static void ln__uv_grid_clear(struct ln__uv *u)
     u->n_big = 0;
 }
 
-static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
+/* Projects every face onto its direction's plane and sizes the overlap
+ * grid's cells: twice the mean edge, so a typical face touches 1 to 4. */
+static void ln__uv_setup(struct ln__uv *u)
 {
     ln__uv_project(u);
-    /* Cell side: twice the mean edge, so a typical face touches 1 to 4
-     * cells. */
     double edges = 0.0;
     for (size_t f = 0; f < u->nf; f++)
         edges += sqrt(u->area[f] * 4.0 / sqrt(3.0));
     u->cell = 2.0 * edges / (double)u->nf;
     if (!(u->cell > 0.0))
         u->cell = 1.0;
-    size_t n_order = 0;
-    for (size_t f = 0; f < u->nf; f++)
-        u->chart[f] = LN__NONE;
+}
+
+/* Grows chart c, whose faces are u->order[b .. *n_order) and already in
+ * the overlap grid, breadth-first over edges to free faces of its
+ * direction d that overlap none of its faces (its faces are its own
+ * queue); clears the grid after. */
+static int ln__uv_flood(struct ln__uv *u, uint32_t c, int d, size_t b, size_t *n_order,
+                        struct ln_error *err)
+{
+    int rc = LN_OK;
+    u->cur_start = b;
+    for (size_t q = b; rc == LN_OK && q < *n_order; q++) {
+        size_t f = u->order[q];
+        for (int e = 0; e < 3 && rc == LN_OK; e++) {
+            uint32_t g = u->adj[3 * f + (size_t)e];
+            u->cur_end = *n_order;
+            if (g == LN__NONE || u->chart[g] != LN__NONE || u->label[g] != d ||
+                ln__uv_collides(u, g))
+                continue;
+            u->chart[g] = c;
+            u->order[(*n_order)++] = g;
+            rc = ln__uv_insert(u, g, err);
+        }
+    }
+    ln__uv_grid_clear(u);
+    return rc;
+}
+
+/* Grows new charts, after the u->n_charts there are, from every face not
+ * in a chart yet, lowest face first. */
+static int ln__uv_grow_free(struct ln__uv *u, struct ln_error *err)
+{
+    size_t n_order = u->chart_start[u->n_charts];
     for (size_t seed = 0; seed < u->nf; seed++) {
         if (u->chart[seed] != LN__NONE)
             continue;
         uint32_t c = (uint32_t)u->n_charts++;
         u->chart_start[c] = n_order;
-        int d = u->label[seed];
         u->chart[seed] = c;
         u->order[n_order++] = (uint32_t)seed;
-        u->cur_start = u->chart_start[c];
         int rc = ln__uv_insert(u, seed, err);
-        /* the chart's faces are its own breadth-first queue */
-        for (size_t q = u->chart_start[c]; rc == LN_OK && q < n_order; q++) {
-            size_t f = u->order[q];
-            for (int e = 0; e < 3 && rc == LN_OK; e++) {
-                uint32_t g = u->adj[3 * f + (size_t)e];
-                u->cur_end = n_order;
-                if (g == LN__NONE || u->chart[g] != LN__NONE || u->label[g] != d ||
-                    ln__uv_collides(u, g))
-                    continue;
-                u->chart[g] = c;
-                u->order[n_order++] = g;
-                rc = ln__uv_insert(u, g, err);
-            }
-        }
-        ln__uv_grid_clear(u);
+        if (rc == LN_OK)
+            rc = ln__uv_flood(u, c, u->label[seed], u->chart_start[c], &n_order, err);
+        else
+            ln__uv_grid_clear(u);
         if (rc < 0)
             return rc;
     }
@@ -499,15 +536,104 @@ static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
     return LN_OK;
 }
 
+static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
+{
+    ln__uv_setup(u);
+    for (size_t f = 0; f < u->nf; f++)
+        u->chart[f] = LN__NONE;
+    u->n_charts = 0;
+    u->chart_start[0] = 0;
+    return ln__uv_grow_free(u, err);
+}
+
+/* After small charts changed direction (dirty[c] == 2) their faces are
+ * free again; the charts beside them (dirty[c] == 1) grow on from their
+ * faces, in chart order, taking what they reach without folding; the
+ * other charts keep their faces; the faces left grow new charts. The
+ * charts are then numbered by their first faces in face order. */
+static int ln__uv_regrow(struct ln__uv *u, const uint8_t *dirty, struct ln_error *err)
+{
+    uint32_t *num = ln_alloc_array(u->nf, sizeof *num, 0, "UV atlas charts", err);
+    uint32_t *order = ln_alloc_array(u->nf, sizeof *order, 0, "UV atlas charts", err);
+    size_t *start = ln_alloc_array(u->nf + 1, sizeof *start, 0, "UV atlas charts", err);
+    if (!num || !order || !start) {
+        free(num);
+        free(order);
+        free(start);
+        return err ? err->code : LN_ENOMEM;
+    }
+    ln__uv_project(u);
+    size_t n_old = u->n_charts;
+    memcpy(order, u->order, u->nf * sizeof *order);
+    memcpy(start, u->chart_start, (n_old + 1) * sizeof *start);
+    for (size_t c = 0; c < n_old; c++)
+        if (dirty[c] == 2)
+            for (size_t i = start[c]; i < start[c + 1]; i++)
+                u->chart[order[i]] = LN__NONE;
+    size_t kept = 0, n_order = 0;
+    int rc = LN_OK;
+    for (size_t c = 0; c < n_old && rc == LN_OK; c++) {
+        if (dirty[c] == 2)
+            continue;
+        size_t b = n_order;
+        u->chart_start[kept] = b;
+        for (size_t i = start[c]; i < start[c + 1]; i++) {
+            u->chart[order[i]] = (uint32_t)kept;
+            u->order[n_order++] = order[i];
+        }
+        if (dirty[c] == 1) {
+            for (size_t i = b; i < n_order && rc == LN_OK; i++)
+                rc = ln__uv_insert(u, u->order[i], err);
+            if (rc == LN_OK)
+                rc = ln__uv_flood(u, (uint32_t)kept, u->label[u->order[b]], b, &n_order, err);
+            else
+                ln__uv_grid_clear(u);
+        }
+        kept++;
+    }
+    u->n_charts = kept;
+    u->chart_start[kept] = n_order;
+    if (rc == LN_OK)
+        rc = ln__uv_grow_free(u, err);
+    if (rc == LN_OK) {
+        /* number the charts by their first faces, in face order */
+        size_t next = 0;
+        for (size_t f = 0; f < u->nf; f++) {
+            uint32_t c = u->chart[f];
+            if (u->order[u->chart_start[c]] == f)
+                num[c] = (uint32_t)next++;
+        }
+        for (size_t c = 0; c < u->n_charts; c++)
+            start[num[c] + 1] = u->chart_start[c + 1] - u->chart_start[c];
+        start[0] = 0;
+        for (size_t c = 0; c < u->n_charts; c++)
+            start[c + 1] += start[c];
+        for (size_t c = 0; c < u->n_charts; c++) {
+            size_t b = u->chart_start[c], e = u->chart_start[c + 1];
+            memcpy(order + start[num[c]], u->order + b, (e - b) * sizeof *order);
+        }
+        memcpy(u->order, order, u->nf * sizeof *order);
+        memcpy(u->chart_start, start, (u->n_charts + 1) * sizeof *start);
+        for (size_t f = 0; f < u->nf; f++)
+            u->chart[f] = num[u->chart[f]];
+    }
+    free(num);
+    free(order);
+    free(start);
+    return rc;
+}
+
 /* Small charts (fewer than LN__SMALL_CHART faces: bumps and folds of a
- * noisy surface) take the direction their neighbouring faces across the
- * chart's border most often have, when every face of the chart is within
- * 70 degrees of it, and the charts are grown again (with the same overlap
- * check, so nothing folds). Charts in number order, each reading the
- * directions as the earlier ones left them. Returns whether any changed. */
-static int ln__uv_absorb_small(struct ln__uv *u)
+ * noisy surface) take a direction of their neighbouring faces across the
+ * chart's border, the most often seen first, the first that every face of
+ * the chart is within 70 degrees of, and the charts beside them grow on
+ * (with the same overlap check, so nothing folds). Charts in number
+ * order, each reading the directions as the earlier ones left them. Returns whether any changed;
+ * dirty (per chart) is 2 for the charts changed, 1 for their neighbours. */
+static int ln__uv_absorb_small(struct ln__uv *u, uint8_t *dirty)
 {
     int changed = 0;
+    memset(dirty, 0, u->n_charts);
     for (size_t c = 0; c < u->n_charts; c++) {
         size_t b = u->chart_start[c], e = u->chart_start[c + 1];
         if (e - b >= LN__SMALL_CHART)
@@ -520,21 +646,38 @@ static int ln__uv_absorb_small(struct ln__uv *u)
                 if (g != LN__NONE && u->chart[g] != c)
                     count[u->label[g]]++;
             }
-        int best = -1;
-        for (int d = 0; d < 6; d++)
-            if (d != own && count[d] > 0 && (best < 0 || count[d] > count[best]))
-                best = d;
+        /* the neighbouring directions, most shared edges first (then the
+         * lower number): the first that all faces fit */
+        int best = -1, tried = 0;
+        while (best < 0) {
+            int d_max = -1;
+            for (int d = 0; d < 6; d++)
+                if (d != own && count[d] > 0 && !(tried & 1 << d) &&
+                    (d_max < 0 || count[d] > count[d_max]))
+                    d_max = d;
+            if (d_max < 0)
+                break;
+            tried |= 1 << d_max;
+            int fits = 1;
+            for (size_t i = b; i < e && fits; i++) {
+                size_t f = u->order[i];
+                fits = u->area[f] == 0.0 || ln__uv_dot(u, f, d_max) >= LN__ABSORB_MIN_DOT;
+            }
+            if (fits)
+                best = d_max;
+        }
         if (best < 0)
             continue;
-        int fits = 1;
-        for (size_t i = b; i < e && fits; i++) {
-            size_t f = u->order[i];
-            fits = u->area[f] == 0.0 || ln__uv_dot(u, f, best) >= LN__ABSORB_MIN_DOT;
-        }
-        if (!fits)
-            continue;
-        for (size_t i = b; i < e; i++)
+        /* this chart's faces are free again, the charts beside it grow on */
+        dirty[c] = 2;
+        for (size_t i = b; i < e; i++) {
             u->label[u->order[i]] = (uint8_t)best;
+            for (int k = 0; k < 3; k++) {
+                uint32_t g = u->adj[3 * (size_t)u->order[i] + (size_t)k];
+                if (g != LN__NONE && dirty[u->chart[g]] == 0)
+                    dirty[u->chart[g]] = 1;
+            }
+        }
         changed = 1;
     }
     return changed;
@@ -595,6 +738,83 @@ static int ln__uv_shelves(struct ln__uv *u, const uint32_t *sorted, double k, do
         shelf = h > shelf ? h : shelf;
     }
     return y + shelf + pad <= 1.0;
+}
+
+/* A skyline at scale k (uv units per metre): each chart, tallest first,
+ * goes where it leaves the least area empty under it (then lowest, then
+ * leftmost) on the outline of the charts placed so far, its box plus pad
+ * to its right and above it raising that outline; sx, sy hold the
+ * outline's steps (start, height), room for 2 * n_charts + 4 each.
+ * Returns whether all charts fit in the unit square with pad around each,
+ * filling u->place when they do. */
+static int ln__uv_skyline(struct ln__uv *u, const uint32_t *sorted, double k, double pad,
+                          double *sx, double *sy)
+{
+    size_t n_seg = 1, cap = 2 * u->n_charts + 4;
+    double *tx = sx + cap, *ty = sy + cap; /* the next outline */
+    sx[0] = pad;
+    sy[0] = pad;
+    for (size_t i = 0; i < u->n_charts; i++) {
+        uint32_t c = sorted[i];
+        double w, h;
+        ln__uv_extent(u, c, &w, &h);
+        double span = w * k + pad; /* the box and the gap to its right */
+        h *= k;
+        size_t best = SIZE_MAX;
+        double best_y = INFINITY, best_waste = INFINITY;
+        for (size_t j = 0; j < n_seg && sx[j] + span <= 1.0; j++) {
+            double x1 = sx[j] + span, y = sy[j];
+            size_t q = j + 1;
+            for (; q < n_seg && sx[q] < x1; q++)
+                y = sy[q] > y ? sy[q] : y;
+            if (y + h + pad > 1.0)
+                continue;
+            /* the area left empty under the chart */
+            double waste = 0.0;
+            for (size_t r = j; r < q; r++) {
+                double e = r + 1 < n_seg && sx[r + 1] < x1 ? sx[r + 1] : x1;
+                waste += (y - sy[r]) * (e - sx[r]);
+            }
+            if (waste < best_waste || (waste == best_waste && y < best_y)) {
+                best_y = y;
+                best_waste = waste;
+                best = j;
+            }
+        }
+        if (best == SIZE_MAX || best_y + h + pad > 1.0)
+            return 0;
+        u->place[2 * c] = sx[best];
+        u->place[2 * c + 1] = best_y;
+        /* the steps before, the chart's top, the rest of the step it ends
+         * on, the steps after */
+        double x0 = sx[best], x1 = x0 + span, top = best_y + h + pad;
+        size_t m = 0, q = best;
+        for (size_t j = 0; j < best; j++) {
+            tx[m] = sx[j];
+            ty[m++] = sy[j];
+        }
+        tx[m] = x0;
+        ty[m++] = top;
+        while (q + 1 < n_seg && sx[q + 1] <= x1)
+            q++;
+        double end = q + 1 < n_seg ? sx[q + 1] : 1.0;
+        if (x1 < end) {
+            tx[m] = x1;
+            ty[m++] = sy[q];
+        }
+        for (size_t j = q + 1; j < n_seg; j++) {
+            tx[m] = sx[j];
+            ty[m++] = sy[j];
+        }
+        /* steps of one height merged */
+        n_seg = 0;
+        for (size_t j = 0; j < m; j++)
+            if (n_seg == 0 || ty[j] != sy[n_seg - 1]) {
+                sx[n_seg] = tx[j];
+                sy[n_seg++] = ty[j];
+            }
+    }
+    return 1;
 }
 
 /* A chart longer than the side of a square holding all the charts' boxes
@@ -702,8 +922,13 @@ static int ln__uv_pack(struct ln__uv *u, const struct ln_uv_options *opt, struct
 {
     ln__uv_rects(u);
     uint32_t *sorted = ln_alloc_array(2 * u->n_charts, sizeof *sorted, 0, "UV atlas charts", err);
-    if (!sorted)
+    double *sx = ln_alloc_array(4 * (2 * u->n_charts + 4), sizeof *sx, 0, "UV atlas charts", err);
+    if (!sorted || !sx) {
+        free(sorted);
+        free(sx);
         return err ? err->code : LN_ENOMEM;
+    }
+    double *sy = sx + 2 * (2 * u->n_charts + 4);
     for (size_t c = 0; c < u->n_charts; c++)
         sorted[c] = (uint32_t)c;
     ln__uv_sort(u, sorted, sorted + u->n_charts, u->n_charts);
@@ -720,16 +945,34 @@ static int ln__uv_pack(struct ln__uv *u, const struct ln_uv_options *opt, struct
     double hi = room > 0.0 ? sqrt(room * room / (area > 0.0 ? area : 1e-300)) : 0.0;
     if (widest > 0.0 && room / widest < hi)
         hi = room / widest;
-    double lo = 0.0;
-    for (int it = 0; it < 48 && room > 0.0; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (ln__uv_shelves(u, sorted, mid, pad))
-            lo = mid;
-        else
-            hi = mid;
+    /* Each packer's largest scale, in 24 halvings (to within 1e-7): the
+     * shelves', and the skyline's for up to LN__SKYLINE_MAX_CHARTS charts;
+     * the larger wins (the skyline fits mixed sizes better, shelves many
+     * alike). */
+    double best = 0.0;
+    int sky_wins = 0;
+    for (int sky = 0; sky < 2; sky++) {
+        if (sky && u->n_charts > LN__SKYLINE_MAX_CHARTS)
+            break;
+        double lo = 0.0, top = hi;
+        for (int it = 0; it < 24 && room > 0.0; it++) {
+            double mid = 0.5 * (lo + top);
+            if (sky ? ln__uv_skyline(u, sorted, mid, pad, sx, sy)
+                    : ln__uv_shelves(u, sorted, mid, pad))
+                lo = mid;
+            else
+                top = mid;
+        }
+        if (lo > best) {
+            best = lo;
+            sky_wins = sky;
+        }
     }
-    if (!(lo > 0.0) || !ln__uv_shelves(u, sorted, lo, pad)) {
+    double lo = best;
+    if (!(lo > 0.0) || !(sky_wins ? ln__uv_skyline(u, sorted, lo, pad, sx, sy)
+                                  : ln__uv_shelves(u, sorted, lo, pad))) {
         free(sorted);
+        free(sx);
         return ln_error_set(err, LN_ETOOBIG,
                             "the mesh falls into %zu UV charts, too many for a %dx%d texture "
                             "with %d texels between charts",
@@ -737,6 +980,7 @@ static int ln__uv_pack(struct ln__uv *u, const struct ln_uv_options *opt, struct
     }
     u->scale = lo;
     free(sorted);
+    free(sx);
     return LN_OK;
 }
 
@@ -929,11 +1173,11 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
         ln__uv_smooth(&u, u.label + u.nf);
         rc = ln__uv_grow(&u, err);
     }
-    /* a few rounds: a small chart may reach a large one through another */
-    for (int round = 0; round < 3 && rc == LN_OK && ln__uv_absorb_small(&u); round++) {
-        u.n_charts = 0;
-        rc = ln__uv_grow(&u, err);
-    }
+    /* a few rounds: a small chart may reach a large one through another
+     * (the dirty flags borrow the second half of label) */
+    for (int round = 0; round < 3 && rc == LN_OK && ln__uv_absorb_small(&u, u.label + u.nf);
+         round++)
+        rc = ln__uv_regrow(&u, u.label + u.nf, err);
     if (rc == LN_OK) {
         /* sized for the most charts there can be: one per face */
         u.rect = ln_alloc_array(u.nf, 4 * sizeof(double), 0, "UV atlas charts", err);

@@ -85,6 +85,15 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
     y0 = y0 < row0 ? row0 : y0;
     x1 = x1 >= n ? n - 1 : x1;
     y1 = y1 >= row1 ? row1 - 1 : y1;
+    /* A centre further than half a texel's diagonal outside an edge's line
+     * is in a texel the face does not touch: far[k] is that distance for
+     * the edge opposite corner k, as a barycentric weight. */
+    double far[3];
+    for (int k = 0; k < 3; k++) {
+        const double *ea = c[(k + 1) % 3], *eb = c[(k + 2) % 3];
+        double len = sqrt((eb[0] - ea[0]) * (eb[0] - ea[0]) + (eb[1] - ea[1]) * (eb[1] - ea[1]));
+        far[k] = -0.7072 * len / fabs(s2);
+    }
     for (int y = y0; y <= y1; y++)
         for (int x = x0; x <= x1; x++) {
             size_t at = (size_t)y * (size_t)n + (size_t)x;
@@ -101,7 +110,8 @@ static void ln__raster_face(struct ln_uv_texels *t, uint8_t *kind, const struct 
                 counts[1] -= kind[at] == LN__TEXEL_TOUCHED;
                 counts[0]++;
                 kind[at] = LN__TEXEL_INSIDE;
-            } else if (kind[at] == LN__TEXEL_EMPTY && ln__touches(c, x, y)) {
+            } else if (kind[at] == LN__TEXEL_EMPTY && w0 > far[0] && w1 > far[1] && w2 > far[2] &&
+                       ln__touches(c, x, y)) {
                 /* the closest point lies on an edge: the nearest of the three */
                 double best = INFINITY;
                 for (int e = 0; e < 3; e++) {
@@ -302,6 +312,42 @@ static int ln__queue_neighbours(uint8_t *filled, int size, size_t at, struct ln_
     return LN_OK;
 }
 
+/* One ring of the gutter fill: each listed texel takes the mean of its
+ * neighbours filled by rings 1 .. r (it is marked QUEUED, so no texel of
+ * the ring reads another). */
+struct ln__ring {
+    uint8_t *pixels;
+    const uint8_t *filled;
+    const uint32_t *list;
+    int size, channels, r;
+};
+
+static void ln__ring_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__ring *g = ctx;
+    const int size = g->size, channels = g->channels;
+    for (size_t i = begin; i < end; i++) {
+        size_t at = g->list[i];
+        int x = (int)(at % (size_t)size), y = (int)(at / (size_t)size);
+        unsigned sum[4] = {0, 0, 0, 0}, count = 0;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int nx = x + dx, ny = y + dy;
+                if (nx < 0 || ny < 0 || nx >= size || ny >= size)
+                    continue;
+                size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
+                if (g->filled[nb] == 0 || g->filled[nb] > g->r)
+                    continue;
+                for (int c = 0; c < channels; c++)
+                    sum[c] += g->pixels[nb * (size_t)channels + (size_t)c];
+                count++;
+            }
+        for (int c = 0; c < channels; c++)
+            g->pixels[at * (size_t)channels + (size_t)c] = (uint8_t)((sum[c] + count / 2) / count);
+    }
+}
+
 int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int rings,
                  struct ln_error *err)
 {
@@ -312,33 +358,35 @@ int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int r
     if (rings < 1)
         return LN_OK;
     struct ln__texel_list cur = {0}, next = {0};
-    size_t n = (size_t)size * (size_t)size;
     int rc = LN_OK;
-    /* the first ring: empty texels next to a filled one */
-    for (size_t at = 0; at < n && rc == LN_OK; at++)
-        if (filled[at] == 1)
-            rc = ln__queue_neighbours(filled, size, at, &cur, err);
-    for (int r = 1; r <= rings && rc == LN_OK && cur.n > 0; r++) {
-        /* colours from texels filled before this ring (1 .. r) only */
-        for (size_t i = 0; i < cur.n; i++) {
-            size_t at = cur.v[i];
-            int x = (int)(at % (size_t)size), y = (int)(at / (size_t)size);
-            unsigned sum[4] = {0, 0, 0, 0}, count = 0;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int nx = x + dx, ny = y + dy;
-                    if (nx < 0 || ny < 0 || nx >= size || ny >= size)
-                        continue;
-                    size_t nb = (size_t)ny * (size_t)size + (size_t)nx;
-                    if (filled[nb] == 0 || filled[nb] > r)
-                        continue;
-                    for (int c = 0; c < channels; c++)
-                        sum[c] += pixels[nb * (size_t)channels + (size_t)c];
-                    count++;
-                }
-            for (int c = 0; c < channels; c++)
-                pixels[at * (size_t)channels + (size_t)c] = (uint8_t)((sum[c] + count / 2) / count);
+    /* the first ring: empty texels next to a filled one, in texel order
+     * (the order within a ring does not matter) */
+    for (int y = 0; y < size && rc == LN_OK; y++) {
+        const uint8_t *row = filled + (size_t)y * (size_t)size;
+        const uint8_t *up = y > 0 ? row - size : NULL;
+        const uint8_t *down = y + 1 < size ? row + size : NULL;
+        for (int x = 0; x < size && rc == LN_OK; x++) {
+            if (row[x] != 0)
+                continue;
+            int x0 = x > 0 ? x - 1 : x, x1 = x + 1 < size ? x + 1 : x, near = 0;
+            for (int k = x0; k <= x1 && !near; k++)
+                near = row[k] == 1 || (up && up[k] == 1) || (down && down[k] == 1);
+            if (near)
+                rc = ln__list_push(&cur, (uint32_t)((size_t)y * (size_t)size + (size_t)x), err);
         }
+    }
+    for (size_t i = 0; i < cur.n; i++)
+        filled[cur.v[i]] = LN__QUEUED;
+    for (int r = 1; r <= rings && rc == LN_OK && cur.n > 0; r++) {
+        /* colours from texels filled before this ring (1 .. r) only: each
+         * texel of the ring on its own, so over the threads */
+        struct ln__ring ring = {.pixels = pixels,
+                                .filled = filled,
+                                .list = cur.v,
+                                .size = size,
+                                .channels = channels,
+                                .r = r};
+        ln_parallel_for(cur.n, 4096, ln__ring_body, &ring);
         for (size_t i = 0; i < cur.n; i++)
             filled[cur.v[i]] = (uint8_t)(r + 1);
         next.n = 0;

@@ -387,13 +387,68 @@ static void test_sculpt_full_resolution(void **state)
     ln_engine_free(eng);
 }
 
+/* One photo of a disc painted in red and blue stripes 4 pixels wide,
+ * 1024 pixels across, sculpted at grid 64: the grid's colour maps are 64
+ * pixels, where the stripes would average to purple; the front comes from
+ * the photo at its own resolution, so a 2048 texture keeps the stripes
+ * apart there (the back is the documented blur of the front, purple). */
+static void test_sculpt_one_photo_full_resolution(void **state)
+{
+    (void)state;
+    struct ln_engine *eng = NULL;
+    assert_int_equal(ln_engine_sculpt_new(&eng, NULL), 0);
+    struct ln_image img = {0};
+    make_disc(&img, 1024, 400.0f, 0);
+    for (int y = 0; y < 1024; y++)
+        for (int x = 0; x < 1024; x++) {
+            uint8_t *p = img.data + ((size_t)y * 1024 + x) * 4;
+            int red = (x / 4) % 2 == 0;
+            p[0] = red ? 230 : 20;
+            p[1] = 20;
+            p[2] = red ? 20 : 230;
+        }
+    struct ln_engine_input in = {.images = &img, .n_images = 1};
+    struct ln_generate_options opt;
+    ln_generate_options_default(&opt);
+    opt.resolution = 64;
+    opt.texture_size = 2048;
+    struct ln_mesh m = {0};
+    struct ln_error err = {0};
+    if (ln_generate(eng, &in, &opt, NULL, &m, NULL, &err) < 0)
+        fail_msg("%s", err.message);
+    struct ln_image t = {0};
+    assert_int_equal(ln_image_decode(m.texture.data, m.texture.size, NULL, &t, &err), 0);
+    size_t pure = 0, mixed = 0;
+    for (size_t i = 0; i < (size_t)t.width * t.height; i++) {
+        const uint8_t *p = t.data + i * (size_t)t.channels;
+        int hi = p[0] > p[2] ? p[0] : p[2], lo = p[0] > p[2] ? p[2] : p[0];
+        if (hi > 180 && lo < 70)
+            pure++;
+        else if (p[0] > 80 && p[0] < 170 && p[2] > 80 && p[2] < 170)
+            mixed++;
+    }
+    printf("# one photo's stripes: %zu texels plainly red or blue, %zu purple\n", pure, mixed);
+    /* Read from the grid's 64-pixel maps: no plain texel at all (4 194 304
+     * purple); from the photo's own 1024: about 1 411 000 plain and
+     * 2 542 000 purple (the back, and the filled space between charts) */
+    assert_true(pure > mixed / 3);
+    ln_image_free(&t);
+    ln_mesh_free(&m);
+    ln_image_free(&img);
+    ln_engine_free(eng);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_engine_colours),  cmocka_unit_test(test_vertex_colours),
-        cmocka_unit_test(test_bad_sizes),       cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_sculpt_one_view), cmocka_unit_test(test_sculpt_four_views),
+        cmocka_unit_test(test_engine_colours),
+        cmocka_unit_test(test_vertex_colours),
+        cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_sculpt_one_view),
+        cmocka_unit_test(test_sculpt_four_views),
         cmocka_unit_test(test_sculpt_full_resolution),
+        cmocka_unit_test(test_sculpt_one_photo_full_resolution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

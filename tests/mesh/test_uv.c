@@ -365,7 +365,43 @@ static void build_and_check(struct ln_mesh *m, int size, const char *name, size_
     ln_uv_atlas_free(&b);
 }
 
+/* n separate triangles of random shapes and tilts, one per unit cell of
+ * a 40 x 40 grid: every triangle is a chart of its own. */
+static struct ln_mesh soup_mesh(size_t n)
+{
+    struct ln_mesh m = {0};
+    assert_int_equal(ln_mesh_alloc(&m, 3 * n, n, 0, NULL), 0);
+    uint32_t r = 7;
+    for (size_t f = 0; f < n; f++) {
+        float cell[3] = {(float)(f % 40), (float)(f / 40 % 40), (float)(f / 1600)};
+        for (int k = 0; k < 3; k++) {
+            for (int a = 0; a < 3; a++) {
+                r = r * 1664525u + 1013904223u;
+                m.positions[3 * (3 * f + (size_t)k) + (size_t)a] =
+                    cell[a] + (float)(r >> 8 & 1023) / 1024.0f;
+            }
+            m.indices[3 * f + (size_t)k] = (uint32_t)(3 * f + (size_t)k);
+        }
+    }
+    return m;
+}
+
 /* ---- tests ---- */
+
+/* Many charts alike: 600 (the skyline and the shelves both tried) and
+ * 1 500 (shelves alone, past LN__SKYLINE_MAX_CHARTS in ln_uv.c) separate
+ * triangles pack without overlap, a fifth of the texture used (each
+ * chart has its padding: about 28 % and 25 % are). */
+static void test_many_charts(void **state)
+{
+    (void)state;
+    size_t counts[2] = {600, 1500};
+    for (int i = 0; i < 2; i++) {
+        struct ln_mesh m = soup_mesh(counts[i]);
+        build_and_check(&m, 1024, i ? "1500 triangles" : "600 triangles", counts[i], 0.2);
+        ln_mesh_free(&m);
+    }
+}
 
 static void test_sphere(void **state)
 {
@@ -559,6 +595,79 @@ static void test_dilate(void **state)
     assert_int_equal(filled[7 * 9 + 1], 4);
 }
 
+/* The gutter fill of a 300 x 300 texture with scattered filled discs, 6
+ * rings, against the definition computed directly (each ring: every empty
+ * texel beside a texel filled before it takes the rounded mean of those),
+ * with 1 and with 2 threads: the same bytes. */
+static void test_dilate_matches_definition(void **state)
+{
+    (void)state;
+    enum { N = 300, RINGS = 6 };
+    static uint8_t px0[N * N * 3], filled0[N * N], ref_px[N * N * 3], ref_f[N * N];
+    static uint8_t px[N * N * 3], filled[N * N];
+    memset(filled0, 0, sizeof filled0);
+    memset(px0, 0, sizeof px0);
+    uint32_t rng = 12345;
+    for (int d = 0; d < 40; d++) {
+        rng = rng * 1664525u + 1013904223u;
+        int cx = (int)(rng >> 8) % N, cy = (int)(rng >> 20) % N, r = 3 + (int)(rng % 9);
+        for (int y = cy - r; y <= cy + r; y++)
+            for (int x = cx - r; x <= cx + r; x++) {
+                if (x < 0 || y < 0 || x >= N || y >= N ||
+                    (x - cx) * (x - cx) + (y - cy) * (y - cy) > r * r)
+                    continue;
+                size_t at = (size_t)y * N + (size_t)x;
+                filled0[at] = 1;
+                for (int c = 0; c < 3; c++)
+                    px0[3 * at + (size_t)c] = (uint8_t)(x * (c + 1) + y * (3 - c) + d * 17);
+            }
+    }
+    memcpy(ref_px, px0, sizeof px0);
+    memcpy(ref_f, filled0, sizeof filled0);
+    for (int r = 1; r <= RINGS; r++) {
+        static uint8_t ring[N * N];
+        memset(ring, 0, sizeof ring);
+        for (int y = 0; y < N; y++)
+            for (int x = 0; x < N; x++) {
+                size_t at = (size_t)y * N + (size_t)x;
+                if (ref_f[at] != 0)
+                    continue;
+                unsigned sum[3] = {0, 0, 0}, count = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int nx = x + dx, ny = y + dy;
+                        if (nx < 0 || ny < 0 || nx >= N || ny >= N)
+                            continue;
+                        size_t nb = (size_t)ny * N + (size_t)nx;
+                        if (ref_f[nb] == 0 || ref_f[nb] > r)
+                            continue;
+                        for (int c = 0; c < 3; c++)
+                            sum[c] += ref_px[3 * nb + (size_t)c];
+                        count++;
+                    }
+                if (count == 0)
+                    continue;
+                ring[at] = 1;
+                for (int c = 0; c < 3; c++)
+                    ref_px[3 * at + (size_t)c] = (uint8_t)((sum[c] + count / 2) / count);
+            }
+        for (size_t i = 0; i < (size_t)N * N; i++)
+            if (ring[i])
+                ref_f[i] = (uint8_t)(r + 1);
+    }
+    struct ln_error err = {0};
+    int threads[2] = {1, 2};
+    for (int k = 0; k < 2; k++) {
+        ln_threads_set(threads[k]);
+        memcpy(px, px0, sizeof px0);
+        memcpy(filled, filled0, sizeof filled0);
+        assert_int_equal(ln_uv_dilate(px, 3, filled, N, RINGS, &err), 0);
+        assert_memory_equal(filled, ref_f, sizeof ref_f);
+        assert_memory_equal(px, ref_px, sizeof ref_px);
+    }
+    ln_threads_set(0);
+}
+
 /* The rest of the texture from a pyramid: one red texel in the top-left
  * quarter and one blue in the bottom-right; every empty texel takes the
  * colour of the nearest scale that has one, so the top-left quarter is
@@ -667,7 +776,9 @@ int main(void)
         cmocka_unit_test(test_spiral_is_cut),
         cmocka_unit_test(test_texels_of_cube),
         cmocka_unit_test(test_texels_any_thread_count),
+        cmocka_unit_test(test_many_charts),
         cmocka_unit_test(test_dilate),
+        cmocka_unit_test(test_dilate_matches_definition),
         cmocka_unit_test(test_fill_rest),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_out_of_memory),
