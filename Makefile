@@ -60,13 +60,13 @@ LN_ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86 \
 test-asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLN_WERROR=ON -DLN_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && $(LN_ASAN_ENV) ctest --output-on-failure -j $(JOBS) -L unit
+	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -j $(JOBS) -L unit
 	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -R '^(http_api|models_pull)$$'
 
 test-tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core lunar-nova ln-synth
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
 		ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
 		ctest --output-on-failure -R '^(http_api|models_pull)$$'

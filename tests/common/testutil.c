@@ -38,6 +38,13 @@ const char *ln_test_data(const char *name)
     return b;
 }
 
+double ln_test_slow(void)
+{
+    const char *v = getenv("LN_TEST_SLOW");
+    double f = v ? atof(v) : 1.0;
+    return f >= 1.0 ? f : 1.0;
+}
+
 const char *ln_test_tmpdir(const char *test_name)
 {
     static char buf[1024];

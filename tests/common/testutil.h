@@ -22,6 +22,11 @@
 const char *ln_test_data(const char *name);
 /* A fresh, empty scratch folder for one test, created under $LN_TEST_TMP. */
 const char *ln_test_tmpdir(const char *test_name);
+/* How much slower than a plain release build this run is allowed to be
+ * (LN_TEST_SLOW, at least 1; the sanitizer runs set it): the factor for
+ * a test's deadlock guards (how long it waits before calling a wait
+ * hung), never for a timing the test asserts. */
+double ln_test_slow(void);
 /* Joins folder and name into a new string the caller frees. */
 char *ln_test_path(const char *dir, const char *name);
 

@@ -812,7 +812,8 @@ static void test_worker_kills(void **state)
     unsigned seed = 12345;
     int kills = 0;
     int64_t counts[5] = {0};
-    for (int round = 0; round < 1200; round++) { /* at most 2 minutes */
+    const int rounds = (int)(1200 * ln_test_slow()); /* 2 minutes, longer under sanitizers */
+    for (int round = 0; round < rounds; round++) {
         sleep_ms(100);
         assert_ok(ln_pg_counts(pg, counts, &err), err);
         if (counts[2] + counts[3] + counts[4] == KILL_JOBS)
