@@ -334,6 +334,25 @@ static void test_sculpt_four_views(void **state)
     sculpt_agrees(4);
 }
 
+/* The texels of a baked texture that are plainly red or blue (a stripe
+ * kept apart), and those purple (stripes averaged together). */
+static void count_stripe_texels(const struct ln_mesh *m, size_t *pure, size_t *mixed)
+{
+    struct ln_image t = {0};
+    struct ln_error err = {0};
+    assert_int_equal(ln_image_decode(m->texture.data, m->texture.size, NULL, &t, &err), 0);
+    *pure = *mixed = 0;
+    for (size_t i = 0; i < (size_t)t.width * t.height; i++) {
+        const uint8_t *p = t.data + i * (size_t)t.channels;
+        int hi = p[0] > p[2] ? p[0] : p[2], lo = p[0] > p[2] ? p[2] : p[0];
+        if (hi > 180 && lo < 70)
+            (*pure)++;
+        else if (p[0] > 80 && p[0] < 170 && p[2] > 80 && p[2] < 170)
+            (*mixed)++;
+    }
+    ln_image_free(&t);
+}
+
 /* Four views of a disc painted in red and blue stripes 4 pixels wide,
  * 512 pixels across, sculpted at grid 64: the silhouettes are read at 128
  * pixels, where the stripes would average to purple; the colours come from
@@ -364,23 +383,13 @@ static void test_sculpt_full_resolution(void **state)
     struct ln_error err = {0};
     if (ln_generate(eng, &in, &opt, NULL, &m, NULL, &err) < 0)
         fail_msg("%s", err.message);
-    struct ln_image t = {0};
-    assert_int_equal(ln_image_decode(m.texture.data, m.texture.size, NULL, &t, &err), 0);
     size_t pure = 0, mixed = 0;
-    for (size_t i = 0; i < (size_t)t.width * t.height; i++) {
-        const uint8_t *p = t.data + i * (size_t)t.channels;
-        int hi = p[0] > p[2] ? p[0] : p[2], lo = p[0] > p[2] ? p[2] : p[0];
-        if (hi > 180 && lo < 70)
-            pure++;
-        else if (p[0] > 80 && p[0] < 170 && p[2] > 80 && p[2] < 170)
-            mixed++;
-    }
+    count_stripe_texels(&m, &pure, &mixed);
     printf("# stripes: %zu texels plainly red or blue, %zu purple\n", pure, mixed);
     /* Read at the silhouettes' 128 pixels the same views give about 354 000
      * plain and 601 000 purple texels; at their own 512, about 669 000 and
      * 342 000 (the purple ones are mostly the filled space between charts) */
     assert_true(pure > 1.4 * mixed);
-    ln_image_free(&t);
     ln_mesh_free(&m);
     for (int i = 0; i < 4; i++)
         ln_image_free(&imgs[i]);
@@ -416,23 +425,13 @@ static void test_sculpt_one_photo_full_resolution(void **state)
     struct ln_error err = {0};
     if (ln_generate(eng, &in, &opt, NULL, &m, NULL, &err) < 0)
         fail_msg("%s", err.message);
-    struct ln_image t = {0};
-    assert_int_equal(ln_image_decode(m.texture.data, m.texture.size, NULL, &t, &err), 0);
     size_t pure = 0, mixed = 0;
-    for (size_t i = 0; i < (size_t)t.width * t.height; i++) {
-        const uint8_t *p = t.data + i * (size_t)t.channels;
-        int hi = p[0] > p[2] ? p[0] : p[2], lo = p[0] > p[2] ? p[2] : p[0];
-        if (hi > 180 && lo < 70)
-            pure++;
-        else if (p[0] > 80 && p[0] < 170 && p[2] > 80 && p[2] < 170)
-            mixed++;
-    }
+    count_stripe_texels(&m, &pure, &mixed);
     printf("# one photo's stripes: %zu texels plainly red or blue, %zu purple\n", pure, mixed);
     /* Read from the grid's 64-pixel maps: no plain texel at all (4 194 304
      * purple); from the photo's own 1024: about 1 411 000 plain and
      * 2 542 000 purple (the back, and the filled space between charts) */
     assert_true(pure > mixed / 3);
-    ln_image_free(&t);
     ln_mesh_free(&m);
     ln_image_free(&img);
     ln_engine_free(eng);

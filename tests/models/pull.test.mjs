@@ -9,29 +9,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { gitBlob, md5, sha256, startHub } from './hub.mjs';
+import { BIN, HERE, GOLDEN, TMP_ROOT, SLOW, TRIPOSR_COMMIT, VIT_COMMIT, files, run, repoDir, tree } from './lib.mjs';
 
-const BIN = process.env.LN_BIN;
-if (!BIN) throw new Error('set LN_BIN (lunar-nova)');
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GOLDEN = path.join(HERE, '..', 'data', 'triposr-tiny');
-const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
-// Sanitizer builds run slower (LN_TEST_SLOW, as in tests/http/server.mjs).
-const SLOW = Math.max(1, Number(process.env.LN_TEST_SLOW) || 1);
-fs.mkdirSync(TMP_ROOT, { recursive: true });
-
-const TRIPOSR_COMMIT = '059b2aa0d5a3fbd7594962ec71d273e2c455974d';
-const VIT_COMMIT = '2acdd4f76f2edc19a8f0909fb9c48a4ae1f6d654';
-const files = {
-  config: fs.readFileSync(path.join(GOLDEN, 'config.yaml')),
-  ckpt: fs.readFileSync(path.join(GOLDEN, 'model.ckpt')),
-  vit: fs.readFileSync(path.join(GOLDEN, 'vit_config.json')),
-};
 // A small ONNX-named file for rembg's path: what matters is that its bytes
 // and checksum arrive intact, not that it is a network.
 const onnx = Buffer.alloc(300000);
@@ -86,40 +69,8 @@ function envFor(home, extra = {}) {
   };
 }
 
-function run(args, env, timeoutMs = 120000, cmd = BIN) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const t0 = Date.now();
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err, ms: Date.now() - t0 });
-    });
-  });
-}
 
-const repoDir = (home, repo) => path.join(home, 'hf', 'hub', `models--${repo.replace('/', '--')}`);
 
-// Every file under a folder with its kind, size or link target: a refused
-// pull must leave this unchanged.
-function snapshotTree(dir) {
-  const out = {};
-  if (!fs.existsSync(dir)) return out;
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const rel = path.relative(dir, p);
-      if (e.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(p)}`;
-      else if (e.isDirectory()) { out[rel] = 'dir'; walk(p); }
-      else out[rel] = `${fs.statSync(p).size} bytes`;
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 // The layout huggingface_hub writes, checked file by file.
 function checkLayout(home, repo, commit, expected) {
@@ -270,7 +221,7 @@ test('unknown repo, revision and a closed port: one clear line, nothing written'
   r = await run(['models', 'pull', 'not a name'], envFor(home));
   assert.equal(r.code, 2);
   assert.match(r.err, /neither a Hugging Face repo id .* nor a rembg model/);
-  assert.deepEqual(snapshotTree(path.join(home, 'hf', 'hub')), {}, 'nothing written');
+  assert.deepEqual(tree(path.join(home, 'hf', 'hub')), {}, 'nothing written');
 });
 
 test('a gated repo: 401 without a token says how to log in; HF_TOKEN and the token file work', async () => {
@@ -278,7 +229,7 @@ test('a gated repo: 401 without a token says how to log in; HF_TOKEN and the tok
   let r = await run(['models', 'pull', 'gated/tiny'], envFor(home));
   assert.equal(r.code, 2);
   assert.match(r.err, /gated\/tiny: the hub wants a login \(HTTP 401\).*set HF_TOKEN or run `huggingface-cli login`/);
-  assert.deepEqual(snapshotTree(path.join(home, 'hf', 'hub')), {});
+  assert.deepEqual(tree(path.join(home, 'hf', 'hub')), {});
   r = await run(['models', 'pull', 'gated/tiny'], envFor(home, { HF_TOKEN: 'hf_wrong' }));
   assert.equal(r.code, 2);
   assert.match(r.err, /this token has no access \(HTTP 403, GatedRepo\)/);

@@ -6,29 +6,14 @@
 // will not serve (404 on resolve) and a download address that answers 404
 // each give one line and leave the cache as it was. Hub of tests/models/hub.mjs.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { gitBlob, sha256, startHub } from './hub.mjs';
+import { TMP_ROOT, TRIPOSR_COMMIT, VIT_COMMIT, files, run, repoDir, tree } from './lib.mjs';
 
-const BIN = process.env.LN_BIN;
-if (!BIN) throw new Error('set LN_BIN (lunar-nova)');
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GOLDEN = path.join(HERE, '..', 'data', 'triposr-tiny');
-const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
-fs.mkdirSync(TMP_ROOT, { recursive: true });
-
-const TRIPOSR_COMMIT = '059b2aa0d5a3fbd7594962ec71d273e2c455974d';
-const VIT_COMMIT = '2acdd4f76f2edc19a8f0909fb9c48a4ae1f6d654';
-const files = {
-  config: fs.readFileSync(path.join(GOLDEN, 'config.yaml')),
-  ckpt: fs.readFileSync(path.join(GOLDEN, 'model.ckpt')),
-  vit: fs.readFileSync(path.join(GOLDEN, 'vit_config.json')),
-};
 const repos = {
   'golden/triposr-tiny': {
     commit: TRIPOSR_COMMIT,
@@ -74,35 +59,8 @@ function envFor(home, url, extra = {}) {
   };
 }
 
-function run(args, env, timeoutMs = 120000) {
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
-}
 
-const repoDir = (home, repo) => path.join(home, 'hf', 'hub', `models--${repo.replace('/', '--')}`);
 
-// Every file under a folder with its kind, size or link target.
-function tree(dir) {
-  const out = {};
-  if (!fs.existsSync(dir)) return out;
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const rel = path.relative(dir, p);
-      if (e.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(p)}`;
-      else if (e.isDirectory()) { out[rel] = 'dir'; walk(p); }
-      else out[rel] = `${fs.statSync(p).size} bytes`;
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 // The cache's content: files and links, without the folders and lock
 // files a refused pull may have made on its way (huggingface_hub leaves

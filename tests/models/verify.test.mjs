@@ -6,29 +6,13 @@
 // status is 2; a good cache verifies with 0. Caches in the other places
 // `--model REPO_ID` reads (TRANSFORMERS_CACHE) are listed and verified too.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { gitBlob, md5, sha256, startHub } from './hub.mjs';
+import { HERE, GOLDEN, TMP_ROOT, TRIPOSR_COMMIT, VIT_COMMIT, files, run } from './lib.mjs';
 
-const BIN = process.env.LN_BIN;
-if (!BIN) throw new Error('set LN_BIN (lunar-nova)');
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const GOLDEN = path.join(HERE, '..', 'data', 'triposr-tiny');
-const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
-fs.mkdirSync(TMP_ROOT, { recursive: true });
-
-const TRIPOSR_COMMIT = '059b2aa0d5a3fbd7594962ec71d273e2c455974d';
-const VIT_COMMIT = '2acdd4f76f2edc19a8f0909fb9c48a4ae1f6d654';
-const files = {
-  config: fs.readFileSync(path.join(GOLDEN, 'config.yaml')),
-  ckpt: fs.readFileSync(path.join(GOLDEN, 'model.ckpt')),
-  vit: fs.readFileSync(path.join(GOLDEN, 'vit_config.json')),
-};
 const onnx = Buffer.alloc(50000);
 for (let i = 0; i < onnx.length; i++) onnx[i] = (i * 40503) >>> 8;
 const checksums = { LUNAR_NOVA_REMBG_CHECKSUMS: `u2netp=md5:${md5(onnx)}` };
@@ -66,16 +50,6 @@ function envFor(home, extra = {}) {
   };
 }
 
-function run(args, env, timeoutMs = 120000) {
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
-}
 
 const repoDir = (root, repo) => path.join(root, `models--${repo.replace('/', '--')}`);
 const badLines = (out) => out.split('\n').filter((l) => / BAD: /.test(l));
