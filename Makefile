@@ -145,11 +145,15 @@ windows:
 # lunar-nova.exe serve: uploads, event streams, bad inputs, a kill while
 # a job runs; about 2 minutes) and tests/e2e/windows_service.sh
 # (lunar-nova.exe service under Wine's Service Control Manager, its log
-# file and event source). A machine
+# file and event source). The unit tests run with the prefix's wineserver
+# kept up (-p, ended at the end): a program started in the moment a
+# wineserver ends after the last one can fail to start. A machine
 # without Wine (or not x86-64) skips it with a SKIPPED line; the first run
 # also cross-builds the libraries into the cache (packaging/windows/deps.sh,
 # about 15 minutes).
 LN_WINE64 ?= $(firstword $(shell command -v wine64) $(wildcard /usr/lib/wine/wine64))
+LN_WINESERVER ?= $(firstword $(wildcard $(dir $(realpath $(LN_WINE64)))wineserver) \
+	$(shell command -v wineserver))
 .PHONY: test-windows
 test-windows: build
 	@if [ -z "$(LN_WINE64)" ]; then \
@@ -167,6 +171,8 @@ test-windows: build
 	if [ ! -f build-win/wine-prefix/system.reg ]; then \
 		echo "test-windows: making the Wine prefix build-win/wine-prefix"; \
 		cmake/wine-run.sh $(LN_WINE64) $(CURDIR)/build-win/wine-prefix wineboot --init; fi; \
+	wsrv="env WINEPREFIX=$(CURDIR)/build-win/wine-prefix $(LN_WINESERVER)"; \
+	$$wsrv -w; $$wsrv -p; trap "$$wsrv -k" EXIT; \
 	(cd build-win && ctest --output-on-failure -j $(JOBS) -L unit); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_cli.sh build-win/lunar-nova.exe $(BIN); \
