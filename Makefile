@@ -147,7 +147,10 @@ windows:
 # (lunar-nova.exe service under Wine's Service Control Manager, its log
 # file and event source). The unit tests run with the prefix's wineserver
 # kept up (-p, ended at the end): a program started in the moment a
-# wineserver ends after the last one can fail to start. A machine
+# wineserver ends after the last one can fail to start. Wine's own
+# services (services.exe, ...) are started first by a program whose output
+# goes nowhere: started by a test, they would hold its output pipe open,
+# and ctest would wait for them. A machine
 # without Wine (or not x86-64) skips it with a SKIPPED line; the first run
 # also cross-builds the libraries into the cache (packaging/windows/deps.sh,
 # about 15 minutes).
@@ -173,6 +176,8 @@ test-windows: build
 		cmake/wine-run.sh $(LN_WINE64) $(CURDIR)/build-win/wine-prefix wineboot --init; fi; \
 	wsrv="env WINEPREFIX=$(CURDIR)/build-win/wine-prefix $(LN_WINESERVER)"; \
 	$$wsrv -w; $$wsrv -p; trap "$$wsrv -k" EXIT; \
+	cmake/wine-run.sh $(LN_WINE64) $(CURDIR)/build-win/wine-prefix cmd /c exit \
+		</dev/null >/dev/null 2>&1; \
 	(cd build-win && ctest --output-on-failure -j $(JOBS) -L unit); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_cli.sh build-win/lunar-nova.exe $(BIN); \
