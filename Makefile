@@ -175,7 +175,7 @@ test-windows: build
 		echo "test-windows: making the Wine prefix build-win/wine-prefix"; \
 		cmake/wine-run.sh $(LN_WINE64) $(CURDIR)/build-win/wine-prefix wineboot --init; fi; \
 	wsrv="env WINEPREFIX=$(CURDIR)/build-win/wine-prefix $(LN_WINESERVER)"; \
-	$$wsrv -w; $$wsrv -p; trap "$$wsrv -k" EXIT; \
+	$$wsrv -w; $$wsrv -p; trap "rc=\$$?; $$wsrv -k 2>/dev/null || true; exit \$$rc" EXIT; \
 	cmake/wine-run.sh $(LN_WINE64) $(CURDIR)/build-win/wine-prefix cmd /c exit \
 		</dev/null >/dev/null 2>&1; \
 	(cd build-win && ctest --output-on-failure -j $(JOBS) -L unit); \
