@@ -68,11 +68,21 @@ int ln__persist(struct ln_jobs *J, const struct ln_job *next, int strict, struct
     json_t *old = json_incref(json_object_get(J->doc, id));
     json_t *now = ln_job_to_json(next);
     struct ln_error rerr = {0};
+    int rc;
+    if (!strict && !old) {
+        /* A change to a job no longer in the history: a deletion got past
+         * its step 3 (and maybe its step 4, which drops the mark) after the
+         * change was decided. Writing it would bring the deleted job back
+         * into jobs.json; the table, which no longer holds it, keeps the
+         * change to itself. (Only a submission adds a job.) */
+        rc = LN_OK;
+        goto done;
+    }
     /* A deletion marks its job before it takes smu, and writes the mark
      * after: a mark seen here is already written, one set later will be
      * written over this record. */
     int marked = ln__marked(J, id);
-    int rc = marked ? LN_OK : ln_folder_record_write(J->outputs, id, now, &rerr);
+    rc = marked ? LN_OK : ln_folder_record_write(J->outputs, id, now, &rerr);
     int recorded = rc == LN_OK && !marked;
     if (rc < 0) {
         if (strict) {
