@@ -1,18 +1,19 @@
 /*
  * The logger. Each line is formatted completely, then written with a single
- * write(2): no lock on the common path. The mutex only guards the settings
- * and the terminal shared with a progress bar. A log file, when one is
- * open, gets the same line with one more write, opened for appending
- * through the file layer (src/core/ln_fs.h: a UTF-8 path on every system),
- * under a lock of its own: appends from several threads are atomic on
- * Linux and Windows, but not under every emulation of Windows' append
- * mode (Wine lost a byte where two threads' lines met).
+ * write(2): no lock on the common path (no log file). The mutex only guards
+ * the settings and the terminal shared with a progress bar. A log file,
+ * when one is open, gets the same line with one more write, opened for
+ * appending through the file layer (src/core/ln_fs.h: a UTF-8 path on every
+ * system), under a lock of its own: appends from several threads are
+ * atomic on Linux and Windows, but not under every emulation of Windows'
+ * append mode (Wine lost a byte where two threads' lines met).
  */
 #include "ln_log.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ static void (*ln__log_before)(void *);
 static void *ln__log_before_user;
 static pthread_mutex_t ln__file_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ln_file ln__log_file = {-1}; /* under ln__file_lock */
+static atomic_int ln__file_open;           /* a file is open: take the lock */
 static void (*ln__log_mirror)(void *, enum ln_log_level, const char *);
 static void *ln__log_mirror_user;
 
@@ -72,6 +74,7 @@ int ln_log_open_file(const char *path, struct ln_error *err)
     pthread_mutex_lock(&ln__file_lock);
     ln_file_close(&ln__log_file, NULL);
     ln__log_file = f;
+    atomic_store(&ln__file_open, 1);
     pthread_mutex_unlock(&ln__file_lock);
     return LN_OK;
 }
@@ -79,6 +82,7 @@ int ln_log_open_file(const char *path, struct ln_error *err)
 void ln_log_close_file(void)
 {
     pthread_mutex_lock(&ln__file_lock);
+    atomic_store(&ln__file_open, 0);
     ln_file_close(&ln__log_file, NULL);
     ln__log_file.h = -1;
     pthread_mutex_unlock(&ln__file_lock);
@@ -178,10 +182,12 @@ static void ln__log_va(enum ln_log_level level, int notice, const char *fmt, va_
 
     /* The file first: a reader of the file (the service's only output)
      * never lags behind the terminal. */
-    pthread_mutex_lock(&ln__file_lock);
-    if (ln__log_file.h != -1)
-        ln_file_write_all(&ln__log_file, line, len, NULL);
-    pthread_mutex_unlock(&ln__file_lock);
+    if (atomic_load(&ln__file_open)) {
+        pthread_mutex_lock(&ln__file_lock);
+        if (ln__log_file.h != -1)
+            ln_file_write_all(&ln__log_file, line, len, NULL);
+        pthread_mutex_unlock(&ln__file_lock);
+    }
     if (ln__log_mirror && (notice || level >= LN_LOG_LEVEL_WARN))
         ln__log_mirror(ln__log_mirror_user, level, msg);
     FILE *f = ln__log_sink ? ln__log_sink : stderr;

@@ -73,8 +73,10 @@ int ln__persist(struct ln_jobs *J, const struct ln_job *next, int strict, struct
         /* A change to a job no longer in the history: a deletion got past
          * its step 3 (and maybe its step 4, which drops the mark) after the
          * change was decided. Writing it would bring the deleted job back
-         * into jobs.json; the table, which no longer holds it, keeps the
-         * change to itself. (Only a submission adds a job.) */
+         * into jobs.json; the table keeps the change to itself. Only a
+         * submission adds a job, and a job being submitted cannot be
+         * marked for deletion yet, so below old is always there or the
+         * job is new. */
         rc = LN_OK;
         goto done;
     }
@@ -91,11 +93,6 @@ int ln__persist(struct ln_jobs *J, const struct ln_job *next, int strict, struct
             goto done;
         }
         ln_log_error("job %s: %s", id, rerr.message);
-    }
-    if (marked && !old) {
-        /* Past step 3 of ln_jobs_delete: the table keeps the change. */
-        rc = LN_OK;
-        goto done;
     }
     json_object_set(J->doc, id, now);
     rc = ln__save(J, err);

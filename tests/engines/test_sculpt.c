@@ -630,6 +630,21 @@ static void render_cups(struct ln_image *imgs, const struct ln_view *views, int 
         render_cup(&imgs[i], side, &views[i], copt);
 }
 
+/* The cup seen from views (n of them, side pixels) sculpted twice at grid
+ * res, as the plain visual hull and with photo-consistency; opt is left as
+ * opts gives it, photo-consistency on. */
+static void carve_cup(const struct ln_view *views, int n, int res, int side,
+                      struct ln_image *imgs, struct ln_generate_options *opt, struct run *hull,
+                      struct run *carved)
+{
+    opts(opt, res);
+    render_cups(imgs, views, n, side, &opt->camera);
+    opt->photo_consistency = 0;
+    assert_int_equal(run_engine(imgs, (size_t)n, views, opt, NULL, hull), 0);
+    opt->photo_consistency = 1;
+    assert_int_equal(run_engine(imgs, (size_t)n, views, opt, NULL, carved), 0);
+}
+
 /* Height of the first face that a ray straight down the cup's axis meets
  * (Moller-Trumbore over every face), or -10 when it meets none. */
 static float first_hit_down(const struct ln_mesh *m, float x, float z)
@@ -693,14 +708,9 @@ static void test_carve_inside_hull(void **state)
 {
     const int res = 80, side = 160;
     struct ln_generate_options opt;
-    opts(&opt, res);
     struct ln_image imgs[5] = {{0}};
-    render_cups(imgs, cup_views, 5, side, &opt.camera);
     struct run carved, hull;
-    opt.photo_consistency = 1;
-    assert_int_equal(run_engine(imgs, 5, cup_views, &opt, NULL, &carved), 0);
-    opt.photo_consistency = 0;
-    assert_int_equal(run_engine(imgs, 5, cup_views, &opt, NULL, &hull), 0);
+    carve_cup(cup_views, 5, res, side, imgs, &opt, &hull, &carved);
 
     /* A voxel is 1.25 / res world units, side / 1.25 pixels a unit. */
     const int margin = (int)ceilf((float)side / (float)res) + 1;
@@ -786,19 +796,14 @@ static void test_carve_cup_open_top(void **state)
     const int res = 80, side = 160;
     const float vox = 1.25f / res;
     struct ln_generate_options opt;
-    opts(&opt, res);
     struct ln_image imgs[5] = {{0}};
-    render_cups(imgs, cup_views, 5, side, &opt.camera);
     struct run carved, hull;
-    opt.photo_consistency = 0;
-    assert_int_equal(run_engine(imgs, 5, cup_views, &opt, NULL, &hull), 0);
+    carve_cup(cup_views, 5, res, side, imgs, &opt, &hull, &carved);
     /* The hull's lid: from elevation 20 a point on the axis up to
      * ro tan 20 above the rim hides behind the far rim in every side view,
      * and the top view cannot see heights. */
     const float lid = CUP_Y1 + CUP_RO * tanf((float)(20.0 * PI / 180.0));
     assert_near(first_hit_down(&hull.mesh, 0.0f, 0.0f), lid, 2 * vox);
-    opt.photo_consistency = 1;
-    assert_int_equal(run_engine(imgs, 5, cup_views, &opt, NULL, &carved), 0);
     float y = first_hit_down(&carved.mesh, 0.0f, 0.0f);
     fprintf(stderr, "cup, 4 + top: first hit down the axis at y %.3f (floor %.3f, rim %.3f)\n", y,
             CUP_FLOOR, CUP_Y1);
@@ -823,14 +828,9 @@ static void test_carve_cup_cavity(void **state)
     const int res = 80, side = 160;
     const struct ln_view views[4] = {{0, 45}, {90, 45}, {180, 45}, {270, 45}};
     struct ln_generate_options opt;
-    opts(&opt, res);
     struct ln_image imgs[4] = {{0}};
-    render_cups(imgs, views, 4, side, &opt.camera);
     struct run carved, hull;
-    opt.photo_consistency = 0;
-    assert_int_equal(run_engine(imgs, 4, views, &opt, NULL, &hull), 0);
-    opt.photo_consistency = 1;
-    assert_int_equal(run_engine(imgs, 4, views, &opt, NULL, &carved), 0);
+    carve_cup(views, 4, res, side, imgs, &opt, &hull, &carved);
     struct ln_mesh_stats sc, sh;
     stats(&carved.mesh, &sc);
     stats(&hull.mesh, &sh);

@@ -43,6 +43,29 @@ export function run(args, env, timeoutMs = 120000, cmd = BIN) {
   });
 }
 
+// A fresh home folder for one test.
+export const freshHome = (name) => fs.mkdtempSync(path.join(TMP_ROOT, `models-${name}-`));
+
+// The environment of a run against the test hub at url: a home of its own
+// (HF_HOME and rembg's folder inside it), nothing of the caller's caches,
+// tokens or certificate settings, then extra.
+export function hubEnv(home, url, extra = {}) {
+  const env = { ...process.env };
+  for (const k of ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE',
+    'HF_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'XDG_DATA_HOME', 'LUNAR_NOVA_REMBG_CHECKSUMS',
+    'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'SSL_CERT_FILE', 'SSL_CERT_DIR'])
+    delete env[k];
+  return {
+    ...env,
+    HOME: home,
+    HF_HOME: path.join(home, 'hf'),
+    U2NET_HOME: path.join(home, 'u2net'),
+    HF_ENDPOINT: url,
+    LUNAR_NOVA_REMBG_BASE_URL: `${url}/rembg/`,
+    ...extra,
+  };
+}
+
 // A repo's folder in the Hugging Face cache of a test home.
 export const repoDir = (home, repo) => path.join(home, 'hf', 'hub', `models--${repo.replace('/', '--')}`);
 

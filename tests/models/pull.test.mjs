@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { gitBlob, md5, sha256, startHub } from './hub.mjs';
-import { BIN, HERE, GOLDEN, TMP_ROOT, SLOW, TRIPOSR_COMMIT, VIT_COMMIT, files, run, repoDir, tree } from './lib.mjs';
+import { BIN, HERE, GOLDEN, SLOW, TRIPOSR_COMMIT, VIT_COMMIT, files, run, repoDir, tree, freshHome, hubEnv } from './lib.mjs';
 
 // A small ONNX-named file for rembg's path: what matters is that its bytes
 // and checksum arrive intact, not that it is a network.
@@ -46,31 +46,8 @@ before(async () => {
 });
 after(() => hub.close());
 
-function freshHome(name) {
-  const d = fs.mkdtempSync(path.join(TMP_ROOT, `models-${name}-`));
-  return d;
-}
-
 // The environment of a run: its own HF_HOME and rembg folder, the test hub.
-function envFor(home, extra = {}) {
-  const env = { ...process.env };
-  for (const k of ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE',
-    'HF_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'XDG_DATA_HOME', 'LUNAR_NOVA_REMBG_CHECKSUMS'])
-    delete env[k];
-  return {
-    ...env,
-    HOME: home,
-    HF_HOME: path.join(home, 'hf'),
-    U2NET_HOME: path.join(home, 'u2net'),
-    HF_ENDPOINT: hub.url,
-    LUNAR_NOVA_REMBG_BASE_URL: `${hub.url}/rembg/`,
-    LUNAR_NOVA_HUB_TIMEOUT: '3',
-    ...extra,
-  };
-}
-
-
-
+const envFor = (home, extra = {}) => hubEnv(home, hub.url, { LUNAR_NOVA_HUB_TIMEOUT: '3', ...extra });
 
 // The layout huggingface_hub writes, checked file by file.
 function checkLayout(home, repo, commit, expected) {

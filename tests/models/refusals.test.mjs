@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { gitBlob, sha256, startHub } from './hub.mjs';
-import { TMP_ROOT, TRIPOSR_COMMIT, VIT_COMMIT, files, run, repoDir, tree } from './lib.mjs';
+import { TRIPOSR_COMMIT, VIT_COMMIT, files, run, repoDir, tree, freshHome, hubEnv } from './lib.mjs';
 
 const repos = {
   'golden/triposr-tiny': {
@@ -40,27 +40,7 @@ let hub;
 before(async () => { hub = await startHub({ repos }); });
 after(() => hub.close());
 
-const freshHome = (name) => fs.mkdtempSync(path.join(TMP_ROOT, `models-${name}-`));
-
-function envFor(home, url, extra = {}) {
-  const env = { ...process.env };
-  for (const k of ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE',
-    'HF_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'XDG_DATA_HOME', 'LUNAR_NOVA_REMBG_CHECKSUMS',
-    'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'SSL_CERT_FILE', 'SSL_CERT_DIR'])
-    delete env[k];
-  return {
-    ...env,
-    HOME: home,
-    HF_HOME: path.join(home, 'hf'),
-    U2NET_HOME: path.join(home, 'u2net'),
-    HF_ENDPOINT: url,
-    LUNAR_NOVA_HUB_TIMEOUT: '5',
-    ...extra,
-  };
-}
-
-
-
+const envFor = (home, url, extra = {}) => hubEnv(home, url, { LUNAR_NOVA_HUB_TIMEOUT: '5', ...extra });
 
 // The cache's content: files and links, without the folders and lock
 // files a refused pull may have made on its way (huggingface_hub leaves

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { gitBlob, md5, sha256, startHub } from './hub.mjs';
-import { HERE, GOLDEN, TMP_ROOT, TRIPOSR_COMMIT, VIT_COMMIT, files, run } from './lib.mjs';
+import { HERE, GOLDEN, TMP_ROOT, TRIPOSR_COMMIT, VIT_COMMIT, files, run, freshHome, hubEnv } from './lib.mjs';
 
 const onnx = Buffer.alloc(50000);
 for (let i = 0; i < onnx.length; i++) onnx[i] = (i * 40503) >>> 8;
@@ -33,30 +33,14 @@ before(async () => {
 });
 after(() => hub.close());
 
-function envFor(home, extra = {}) {
-  const env = { ...process.env };
-  for (const k of ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE',
-    'HF_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'XDG_DATA_HOME', 'LUNAR_NOVA_REMBG_CHECKSUMS'])
-    delete env[k];
-  return {
-    ...env,
-    HOME: home,
-    HF_HOME: path.join(home, 'hf'),
-    U2NET_HOME: path.join(home, 'u2net'),
-    HF_ENDPOINT: hub.url,
-    LUNAR_NOVA_REMBG_BASE_URL: `${hub.url}/rembg/`,
-    ...checksums,
-    ...extra,
-  };
-}
-
+const envFor = (home, extra = {}) => hubEnv(home, hub.url, { ...checksums, ...extra });
 
 const repoDir = (root, repo) => path.join(root, `models--${repo.replace('/', '--')}`);
 const badLines = (out) => out.split('\n').filter((l) => / BAD: /.test(l));
 
 // A home with TripoSR (and its ViT repo) and u2netp pulled, verified good.
 async function pulled(name) {
-  const home = fs.mkdtempSync(path.join(TMP_ROOT, `models-${name}-`));
+  const home = freshHome(name);
   const env = envFor(home);
   for (const m of ['golden/triposr-tiny', 'golden/dino-vit-tiny', 'u2netp']) {
     const r = await run(['models', 'pull', m], env);
