@@ -10,6 +10,7 @@
 #include <cblas.h>
 
 #include "ln_cpu.h"
+#include "ln_gpu_triposr.h"
 #include "ln_threads.h"
 #include "ln_time.h"
 
@@ -201,6 +202,10 @@ int ln_triposr_query(const struct ln_triposr *net, const float *scene, const flo
                      size_t n, float *density_act, float *colour, float *features,
                      struct ln_error *err)
 {
+    /* On the selected GPU when there is one (ln_gpu_triposr.c). */
+    const int rc = ln__gpu_triposr_query(net, scene, points, n, density_act, colour, features, err);
+    if (rc != LN__GPU_DECLINED)
+        return rc;
     return ln__k()->query(net, scene, points, n, density_act, colour, features, err);
 }
 
