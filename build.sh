@@ -16,6 +16,7 @@ packages=(
     libyaml-dev libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
     libcurl4-openssl-dev ca-certificates nettle-dev libzip-dev unzip libpq-dev
     clang nodejs npm chromium
+    libvulkan-dev libvulkan-volk-dev glslc
 )
 # The benchmark's reference implementation needs NumPy; the HTTP load
 # benchmark (bench/load.sh) needs wrk.
@@ -27,6 +28,16 @@ fi
 # pg_ctl in a temporary folder): Debian's postgresql.
 if [ "$target" = test ]; then
     packages+=(postgresql)
+fi
+
+# The Vulkan backend's tests run on Mesa's lavapipe, the Vulkan driver on
+# the CPU, with the Khronos validation layer on (docs/vulkan.md);
+# vulkaninfo (vulkan-tools) shows which devices a machine has. The build
+# itself needs only the headers, volk's source and glslc above: the
+# program opens the Vulkan loader at run time, and no :arm64 package is
+# needed (volk is compiled for each target).
+if [ "$target" = test ]; then
+    packages+=(mesa-vulkan-drivers vulkan-validationlayers vulkan-tools)
 fi
 
 # make test also runs the unit tests of an arm64 cross build under qemu-user

@@ -8,6 +8,8 @@
 
 #include "ln_progress.h"
 
+struct ln_error;
+
 enum ln_exit {
     LN_EXIT_OK = 0,
     LN_EXIT_FAILURE = 1,
@@ -24,6 +26,15 @@ int ln_app_models(int argc, char **argv);
 int ln_app_service(int argc, char **argv);
 int ln_app_store(int argc, char **argv);
 int ln_app_worker(int argc, char **argv);
+
+/* --device cpu|auto|vulkan[:N] (device.c): ln_app_device_check prints
+ * "lunar-nova: FROM: why" and returns -1 on bad text; ln_app_device_select
+ * (text NULL: auto) opens the device, logging which and why (staying on
+ * the CPU at debug level only when quiet_cpu), LN_EUNUSABLE when a named
+ * device cannot be used. */
+int ln_app_device_check(const char *text, const char *from);
+int ln_app_device_select(const char *text, int quiet_cpu, struct ln_error *err);
+void ln_app_device_release(void);
 
 /* Exit status for an ln_status code. */
 int ln_app_exit_for(int code);

@@ -66,6 +66,9 @@ static void ln__generate_help(void)
          "  --save-density F.npy     triposr: save the density grid, float32 [R, R, R]\n"
          "                           (every point evaluated, k fastest)\n"
          "  --threads N              worker threads (default: all cores)\n"
+         "  --device cpu|auto|vulkan[:N]  what runs the network: auto (default) takes\n"
+         "                           the first discrete GPU with 2 GiB, else the CPU;\n"
+         "                           vulkan:N a Vulkan device by index (docs/vulkan.md)\n"
          "  --quiet                  no progress bar and no summary, only errors\n"
          "  -h, --help               this help\n"
          "\n"
@@ -82,6 +85,7 @@ enum {
     OPT_MODEL,
     OPT_SAVE_SCENE,
     OPT_SAVE_DENSITY,
+    OPT_DEVICE,
     OPT_TABLE, /* + 2 * row (+ 1 for the row's cli_off) */
 };
 
@@ -94,6 +98,7 @@ static const struct option ln__own_options[] = {
     {"model", required_argument, NULL, OPT_MODEL},
     {"save-scene-codes", required_argument, NULL, OPT_SAVE_SCENE},
     {"save-density", required_argument, NULL, OPT_SAVE_DENSITY},
+    {"device", required_argument, NULL, OPT_DEVICE},
     {"help", no_argument, NULL, 'h'},
 };
 #define LN__N_OWN (sizeof ln__own_options / sizeof ln__own_options[0])
@@ -283,6 +288,7 @@ struct ln__gen_args {
     struct ln_view views[LN_MAX_VIEWS];
     int n_views, json, quiet;
     const char *output, *model;
+    const char *device; /* --device, NULL: auto */
     enum ln__engine_choice choice;
     struct ln__saves saves;
     int n_images;
@@ -366,6 +372,11 @@ static int ln__generate_option(struct ln__gen_args *g, int c)
         return LN_EXIT_OK;
     case OPT_QUIET:
         g->quiet = 1;
+        return LN_EXIT_OK;
+    case OPT_DEVICE:
+        if (ln_app_device_check(optarg, "--device") < 0)
+            return LN_EXIT_USAGE;
+        g->device = optarg;
         return LN_EXIT_OK;
     default:
         return ln__usage_error("%s", "bad option");
@@ -480,7 +491,12 @@ int ln_app_generate(int argc, char **argv)
         ln_log_set_level(LN_LOG_LEVEL_ERROR);
 
     struct ln_error err = {0};
-    int rc = ln__generate_run(&g, &err);
+    /* The CLI's stderr is the user's: a failure there stays one line, so
+     * staying on the CPU is not announced (a GPU is). */
+    int rc = ln_app_device_select(g.device, 1, &err);
+    if (rc == LN_OK)
+        rc = ln__generate_run(&g, &err);
+    ln_app_device_release();
     if (rc == LN_OK)
         return LN_EXIT_OK;
     fprintf(stderr, "lunar-nova: %s\n", err.message[0] ? err.message : ln_status_string(err.code));

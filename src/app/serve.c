@@ -102,6 +102,9 @@ static void ln__serve_help(void)
          "                           (default: the first of rembg's general models found\n"
          "                           there; none: the classical separation)\n"
          "  --threads N              compute threads per job (default: all cores)\n"
+         "  --device cpu|auto|vulkan[:N]  what runs the network: auto (default) takes\n"
+         "                           the first discrete GPU with 2 GiB, else the CPU;\n"
+         "                           vulkan:N a Vulkan device by index (docs/vulkan.md)\n"
          "  --log-format text|json   log line style (default text)\n"
          "  --log-level LEVEL        debug, info, warn, error (default info)\n"
          "  --log-file PATH          also append every log line to PATH, one write per\n"
@@ -150,6 +153,7 @@ enum {
     OPT_ALLOW_ORIGIN,
     OPT_BG_MODEL,
     OPT_LOG_FILE,
+    OPT_DEVICE,
 };
 
 static const struct option ln__serve_options[] = {
@@ -181,6 +185,7 @@ static const struct option ln__serve_options[] = {
     {"model", required_argument, NULL, OPT_MODEL},
     {"bg-model", required_argument, NULL, OPT_BG_MODEL},
     {"pull-models", no_argument, NULL, OPT_PULL_MODELS},
+    {"device", required_argument, NULL, OPT_DEVICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -203,6 +208,7 @@ struct ln__serve {
     enum ln_log_style log_style;
     enum ln_log_level log_level;
     const char *log_file; /* --log-file, NULL: stderr only */
+    const char *device;   /* --device, NULL: auto */
     int log_file_from_env; /* LUNAR_NOVA_LOG_FILE gave it */
     const char *token_file;     /* --api-token-file */
     const char *token_flag_from; /* where the token came from, when on the command line */
@@ -458,6 +464,11 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
             want = "1 to 256";
         else
             ln_threads_set((int)l);
+        break;
+    case OPT_DEVICE:
+        if (ln_app_device_check(v, from) < 0)
+            return -1;
+        s->device = v;
         break;
     case OPT_ENGINE:
         if (strcmp(v, "triposr") == 0)
@@ -883,7 +894,13 @@ static int ln__serve_main(int argc, char **argv, int service)
                         missing);
     }
 
-    int rc = ln__serve_engines(&s, &triposr, &sculpt, &err);
+    int rc = ln_app_device_select(s.device, 0, &err);
+    if (rc < 0) {
+        ln_log_error("%s", err.message);
+        status = LN_EXIT_USAGE;
+        goto done;
+    }
+    rc = ln__serve_engines(&s, &triposr, &sculpt, &err);
     if (rc < 0) {
         ln_log_error("engine: %s", err.message);
         if (rc == LN_EINVAL)
@@ -947,6 +964,7 @@ done:
     ln_engine_free(triposr);
     ln_engine_free(live.triposr);
     ln_engine_free(sculpt);
+    ln_app_device_release();
     if (status == LN_EXIT_OK)
         ln_log_notice("stopped");
     if (s.token_buf) {

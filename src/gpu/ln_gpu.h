@@ -45,6 +45,9 @@ enum ln_gpu_kind {
 struct ln_gpu_choice {
     enum ln_gpu_kind kind;
     int index; /* LN_GPU_KIND_VULKAN: physical device index, 0 if not given */
+    int quiet_cpu; /* 1: staying on the CPU is logged at debug level only (a
+                    * command whose stderr is the user's, where an error
+                    * must stay one line); a GPU is always logged */
 };
 
 /* Parses "cpu", "auto", "vulkan" (device 0) or "vulkan:N" (0 <= N < 64).

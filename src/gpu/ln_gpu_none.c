@@ -29,7 +29,8 @@ int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
     if (choice->kind == LN_GPU_KIND_VULKAN)
         return ln_error_set(err, LN_EUNUSABLE,
                             "this build of lunar-nova has no Vulkan support (LN_VULKAN=OFF)");
-    ln_log_info("device: cpu (%s)", choice->kind == LN_GPU_KIND_CPU
+    ln_log(choice->quiet_cpu ? LN_LOG_LEVEL_DEBUG : LN_LOG_LEVEL_INFO, "device: cpu (%s)",
+           choice->kind == LN_GPU_KIND_CPU
                                         ? "asked for"
                                         : "auto: built without Vulkan");
     return 0;

@@ -427,17 +427,16 @@ static void ln__drop_current(void)
     snprintf(g_name, sizeof g_name, "cpu");
 }
 
-static void ln__use_cpu(const char *why)
+static void ln__use_cpu(const struct ln_gpu_choice *choice, const char *why)
 {
     ln__drop_current();
-    snprintf(g_name, sizeof g_name, "cpu");
-    ln_log_info("device: cpu (%s)", why);
+    ln_log(choice->quiet_cpu ? LN_LOG_LEVEL_DEBUG : LN_LOG_LEVEL_INFO, "device: cpu (%s)", why);
 }
 
 int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
 {
     if (choice->kind == LN_GPU_KIND_CPU) {
-        ln__use_cpu("asked for");
+        ln__use_cpu(choice, "asked for");
         return 0;
     }
     char why[400];
@@ -481,7 +480,7 @@ int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
         }
         if (pick < 0) {
             free(d);
-            ln__use_cpu(why);
+            ln__use_cpu(choice, why);
             return 0;
         }
     }
@@ -497,7 +496,7 @@ int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
             return rc;
         }
         snprintf(why, sizeof why, "auto: %s", e.message);
-        ln__use_cpu(why);
+        ln__use_cpu(choice, why);
         return 0;
     }
     g_gpu = g;

@@ -18,6 +18,7 @@
 #include "ln_background.h"
 #include "ln_export.h"
 #include "ln_file.h"
+#include "ln_gpu.h"
 #include "ln_log.h"
 #include "ln_server_int.h"
 #include "ln_time.h"
@@ -70,6 +71,9 @@ enum MHD_Result ln__h_health(struct ln__req *req)
         (json_int_t)q.capacity, "running", (json_int_t)q.running, "workers", q.workers,
         "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels", ln_nn_kernel_set(),
         "background", "models", models, "model", bg ? json_string(bg) : json_null());
+    /* What computes the network: "cpu" or "vulkan:N (name)" (--device). */
+    if (body)
+        json_object_set_new(body, "device", json_string(ln_gpu_current_name()));
     if (body && srv->download_probe) {
         struct ln_server_download d;
         memset(&d, 0, sizeof d);

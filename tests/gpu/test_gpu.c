@@ -42,7 +42,7 @@ static void test_parse(void **state)
 static void test_select(void **state)
 {
     struct ln_error err = {0};
-    struct ln_gpu_choice c = {LN_GPU_KIND_CPU, 0};
+    struct ln_gpu_choice c = {.kind = LN_GPU_KIND_CPU};
     assert_ok(ln_gpu_select(&c, &err), err);
     assert_null(ln_gpu_current());
     assert_string_equal(ln_gpu_current_name(), "cpu");
@@ -61,13 +61,13 @@ static void test_select(void **state)
     }
 
     /* A device that is not there: an error that lists the ones that are. */
-    c = (struct ln_gpu_choice){LN_GPU_KIND_VULKAN, 63};
+    c = (struct ln_gpu_choice){.kind = LN_GPU_KIND_VULKAN, .index = 63};
     assert_int_equal(ln_gpu_select(&c, &err), LN_EUNUSABLE);
     printf("  vulkan:63 -> %s\n", err.message);
     assert_non_null(strstr(err.message, "vulkan:63"));
     assert_non_null(strstr(err.message, "0: "));
 
-    c = (struct ln_gpu_choice){LN_GPU_KIND_VULKAN, g_index};
+    c = (struct ln_gpu_choice){.kind = LN_GPU_KIND_VULKAN, .index = g_index};
     assert_ok(ln_gpu_select(&c, &err), err);
     assert_non_null(ln_gpu_current());
     char want[32];
@@ -134,7 +134,7 @@ static void test_budget(void **state)
      * is opened): what fits alone stops fitting beside what is held. */
     struct ln_error e2 = {0};
     ln_env_set("LN_GPU_MEMORY_LIMIT", "1048576");
-    struct ln_gpu_choice c = {LN_GPU_KIND_VULKAN, g_index};
+    struct ln_gpu_choice c = {.kind = LN_GPU_KIND_VULKAN, .index = g_index};
     assert_ok(ln_gpu_select(&c, &e2), e2);
     gpu = ln_gpu_current();
     ln_gpu_info(gpu, &in);

@@ -66,8 +66,8 @@ static void check(const char *label, const float *got, const float *want, size_t
 static void select_device(int index)
 {
     struct ln_error err = {0};
-    struct ln_gpu_choice c = {index < 0 ? LN_GPU_KIND_CPU : LN_GPU_KIND_VULKAN,
-                              index < 0 ? 0 : index};
+    struct ln_gpu_choice c = {.kind = index < 0 ? LN_GPU_KIND_CPU : LN_GPU_KIND_VULKAN,
+                              .index = index < 0 ? 0 : index};
     assert_ok(ln_gpu_select(&c, &err), err);
 }
 
