@@ -26,7 +26,9 @@
  * Memory: every buffer is counted against the budget, the device-local
  * heap's size (or LN_GPU_MEMORY_LIMIT bytes when set lower), and a request
  * past it fails with LN_ENOMEM and a line that says how much was asked,
- * in use and available, before Vulkan is asked for anything.
+ * in use and available, before Vulkan is asked for anything. Buffers are
+ * copied with memcpy where device memory is host-visible, else through a
+ * staging buffer (LN_GPU_STAGING=1 forces the latter, for tests).
  */
 #ifndef LN_GPU_H
 #define LN_GPU_H

@@ -288,7 +288,12 @@ static int ln__gpu_open(VkPhysicalDevice phys, int index, struct ln_gpu **out,
     if (mapped && p.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU &&
         mp.memoryHeaps[mp.memoryTypes[mdev].heapIndex].size < ((VkDeviceSize)1 << 31))
         mapped = 0, mdev = -1;
-    if (mdev < 0)
+    /* LN_GPU_STAGING=1: copies through staging buffers even where memory
+     * is host-visible, so the path of discrete GPUs is tested on any. */
+    const char *staging = getenv("LN_GPU_STAGING");
+    if (staging && strcmp(staging, "1") == 0)
+        mapped = 0;
+    if (mdev < 0 || !mapped)
         mdev = ln__mem_type(&mp, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
     const int mstage = ln__mem_type(&mp, hv);
     if (mdev < 0 || mstage < 0)

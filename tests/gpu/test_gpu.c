@@ -82,11 +82,17 @@ static void test_select(void **state)
     assert_int_equal(in.used_bytes, 0);
 }
 
-static void test_buffers(void **state)
+/* Written and read back through mapped memory (lavapipe's) or, with
+ * staged 1, through staging buffers as on a discrete GPU. */
+static void buffers(int staged)
 {
+    struct ln_error err = {0};
+    struct ln_gpu_choice c = {.kind = LN_GPU_KIND_VULKAN, .index = g_index};
+    ln_env_set("LN_GPU_STAGING", staged ? "1" : NULL);
+    assert_ok(ln_gpu_select(&c, &err), err);
+    ln_env_set("LN_GPU_STAGING", NULL);
     struct ln_gpu *gpu = ln_gpu_current();
     assert_non_null(gpu);
-    struct ln_error err = {0};
     enum { N = 100003 };
     float *a = malloc(N * sizeof(float)), *b = calloc(N, sizeof(float));
     for (int i = 0; i < N; i++)
@@ -108,6 +114,16 @@ static void test_buffers(void **state)
     assert_int_equal(in.used_bytes, 0);
     free(a);
     free(b);
+}
+
+static void test_buffers(void **state)
+{
+    buffers(0);
+}
+
+static void test_buffers_staged(void **state)
+{
+    buffers(1);
 }
 
 static void test_budget(void **state)
@@ -166,7 +182,8 @@ int main(void)
     g_index = ln_test_vulkan_device_or_skip();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),   cmocka_unit_test(test_select),
-        cmocka_unit_test(test_buffers), cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_buffers), cmocka_unit_test(test_buffers_staged),
+        cmocka_unit_test(test_budget),
         cmocka_unit_test(test_validation),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);

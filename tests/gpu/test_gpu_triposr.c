@@ -239,6 +239,34 @@ static void test_out_of_device_memory(void **state)
     free(scene);
 }
 
+/* The probe points through staging buffers (LN_GPU_STAGING=1), the copies
+ * a discrete GPU without host-visible device memory makes: the same
+ * results as through mapped memory, bit for bit. */
+static void test_staged_copies(void **state)
+{
+    float *scene = golden("scene_codes", SCENE);
+    float *probe = golden("probe_positions", N_PROBE * 3);
+    float *d[2], *c[2], *f[2];
+    for (int s = 0; s < 2; s++) {
+        d[s] = malloc(N_PROBE * sizeof(float));
+        c[s] = malloc(N_PROBE * 3 * sizeof(float));
+        f[s] = malloc(N_PROBE * NF * sizeof(float));
+        ln_env_set("LN_GPU_STAGING", s ? "1" : NULL);
+        query_on(g_index, g_net[0], scene, probe, N_PROBE, d[s], c[s], f[s], NULL);
+        ln_env_set("LN_GPU_STAGING", NULL);
+    }
+    assert_memory_equal(d[0], d[1], N_PROBE * sizeof(float));
+    assert_memory_equal(c[0], c[1], N_PROBE * 3 * sizeof(float));
+    assert_memory_equal(f[0], f[1], N_PROBE * NF * sizeof(float));
+    for (int s = 0; s < 2; s++) {
+        free(d[s]);
+        free(c[s]);
+        free(f[s]);
+    }
+    free(probe);
+    free(scene);
+}
+
 static void test_validation(void **state)
 {
     int active = 0;
@@ -256,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_probe_and_grid),
         cmocka_unit_test(test_pieces_and_new_scene),
         cmocka_unit_test(test_out_of_device_memory),
+        cmocka_unit_test(test_staged_copies),
         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
