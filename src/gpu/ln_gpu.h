@@ -71,7 +71,8 @@ struct ln_gpu *ln_gpu_current(void);
 /* What computes, for /health and logs: "cpu" or "vulkan:N (name)". */
 const char *ln_gpu_current_name(void);
 /* Releases the device; the hooks registered with ln_gpu_on_release run
- * first (they free what they keep on it). */
+ * first (they free what they keep on it). The Vulkan instance stays for
+ * the life of the process. */
 void ln_gpu_shutdown(void);
 /* fn() runs before the selected device is closed (by ln_gpu_shutdown or by
  * ln_gpu_select replacing it), for callers that keep buffers or kernels
