@@ -46,7 +46,7 @@ enum ln_gpu_kind {
 
 struct ln_gpu_choice {
     enum ln_gpu_kind kind;
-    int index; /* LN_GPU_KIND_VULKAN: physical device index, 0 if not given */
+    int index;     /* LN_GPU_KIND_VULKAN: physical device index, 0 if not given */
     int quiet_cpu; /* 1: staying on the CPU is logged at debug level only (a
                     * command whose stderr is the user's, where an error
                     * must stay one line); a GPU is always logged */
@@ -89,13 +89,13 @@ int ln_gpu_list(char *buf, size_t size);
 struct ln_gpu_info {
     char name[256];
     int index;
-    int discrete;                /* VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU */
-    size_t heap_bytes;           /* largest device-local heap */
-    size_t budget_bytes;         /* what buffers may take in all */
-    size_t used_bytes;           /* what buffers take now */
-    size_t max_shared_bytes;     /* maxComputeSharedMemorySize */
-    uint32_t max_groups_x;       /* maxComputeWorkGroupCount[0] */
-    size_t max_buffer_bytes;     /* maxStorageBufferRange */
+    int discrete;            /* VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU */
+    size_t heap_bytes;       /* largest device-local heap */
+    size_t budget_bytes;     /* what buffers may take in all */
+    size_t used_bytes;       /* what buffers take now */
+    size_t max_shared_bytes; /* maxComputeSharedMemorySize */
+    uint32_t max_groups_x;   /* maxComputeWorkGroupCount[0] */
+    size_t max_buffer_bytes; /* maxStorageBufferRange */
 };
 void ln_gpu_info(const struct ln_gpu *gpu, struct ln_gpu_info *out);
 
@@ -133,8 +133,8 @@ struct ln_gpu_kernel;
 /* A compute pipeline from SPIR-V (entry point "main"): n_buffers storage
  * buffers at set 0, bindings 0..n_buffers-1; push_bytes of push constants;
  * specialization constants 0..n_spec-1 set to spec[] (32-bit each). */
-int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_bytes,
-                      int n_buffers, size_t push_bytes, const uint32_t *spec, int n_spec,
+int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_bytes, int n_buffers,
+                      size_t push_bytes, const uint32_t *spec, int n_spec,
                       struct ln_gpu_kernel **out, struct ln_error *err);
 void ln_gpu_kernel_free(struct ln_gpu_kernel *k);
 

@@ -20,8 +20,8 @@ int ln_gpu_choice_parse(const char *text, struct ln_gpu_choice *out, struct ln_e
         out->kind = LN_GPU_KIND_VULKAN;
         return 0;
     }
-    return ln_error_set(err, LN_EINVAL,
-                        "device wants cpu, auto, vulkan or vulkan:N (got '%.40s')", text);
+    return ln_error_set(err, LN_EINVAL, "device wants cpu, auto, vulkan or vulkan:N (got '%.40s')",
+                        text);
 }
 
 int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
@@ -30,9 +30,7 @@ int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
         return ln_error_set(err, LN_EUNUSABLE,
                             "this build of lunar-nova has no Vulkan support (LN_VULKAN=OFF)");
     ln_log(choice->quiet_cpu ? LN_LOG_LEVEL_DEBUG : LN_LOG_LEVEL_INFO, "device: cpu (%s)",
-           choice->kind == LN_GPU_KIND_CPU
-                                        ? "asked for"
-                                        : "auto: built without Vulkan");
+           choice->kind == LN_GPU_KIND_CPU ? "asked for" : "auto: built without Vulkan");
     return 0;
 }
 
@@ -46,9 +44,7 @@ const char *ln_gpu_current_name(void)
     return "cpu";
 }
 
-void ln_gpu_shutdown(void)
-{
-}
+void ln_gpu_shutdown(void) {}
 
 void ln_gpu_on_release(void (*fn)(void))
 {
@@ -87,9 +83,7 @@ int ln_gpu_buffer_new(struct ln_gpu *gpu, size_t bytes, const char *what,
     return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
 }
 
-void ln_gpu_buffer_free(struct ln_gpu_buffer *buf)
-{
-}
+void ln_gpu_buffer_free(struct ln_gpu_buffer *buf) {}
 
 size_t ln_gpu_buffer_size(const struct ln_gpu_buffer *buf)
 {
@@ -108,17 +102,15 @@ int ln_gpu_buffer_read(struct ln_gpu_buffer *buf, size_t offset, void *data, siz
     return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
 }
 
-int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_bytes,
-                      int n_buffers, size_t push_bytes, const uint32_t *spec, int n_spec,
+int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_bytes, int n_buffers,
+                      size_t push_bytes, const uint32_t *spec, int n_spec,
                       struct ln_gpu_kernel **out, struct ln_error *err)
 {
     *out = NULL;
     return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
 }
 
-void ln_gpu_kernel_free(struct ln_gpu_kernel *k)
-{
-}
+void ln_gpu_kernel_free(struct ln_gpu_kernel *k) {}
 
 int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffers, int n_buffers,
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,

@@ -209,8 +209,7 @@ int ln_gpu_list(char *buf, size_t size)
         vkGetPhysicalDeviceProperties(d[i], &p);
         if (at < size) {
             int w = snprintf(buf + at, size - at, "%" PRIu32 ": %s (%s, %zu MiB)\n", i,
-                             p.deviceName, ln__type_name(p.deviceType),
-                             ln__heap_bytes(d[i]) >> 20);
+                             p.deviceName, ln__type_name(p.deviceType), ln__heap_bytes(d[i]) >> 20);
             at += w > 0 ? (size_t)w : 0;
         }
     }
@@ -258,8 +257,7 @@ static void ln__gpu_close(struct ln_gpu *g)
     free(g);
 }
 
-static int ln__gpu_open(VkPhysicalDevice phys, int index, struct ln_gpu **out,
-                        struct ln_error *err)
+static int ln__gpu_open(VkPhysicalDevice phys, int index, struct ln_gpu **out, struct ln_error *err)
 {
     *out = NULL;
     VkPhysicalDeviceProperties p;
@@ -297,8 +295,8 @@ static int ln__gpu_open(VkPhysicalDevice phys, int index, struct ln_gpu **out,
         mdev = ln__mem_type(&mp, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
     const int mstage = ln__mem_type(&mp, hv);
     if (mdev < 0 || mstage < 0)
-        return ln_error_set(err, LN_EUNUSABLE, "vulkan:%d (%s) has no usable memory type",
-                            index, p.deviceName);
+        return ln_error_set(err, LN_EUNUSABLE, "vulkan:%d (%s) has no usable memory type", index,
+                            p.deviceName);
 
     struct ln_gpu *g = ln_xcalloc(1, sizeof *g);
     g->phys = phys;
@@ -339,8 +337,8 @@ static int ln__gpu_open(VkPhysicalDevice phys, int index, struct ln_gpu **out,
     if (r != VK_SUCCESS) {
         g->dev = VK_NULL_HANDLE;
         ln__gpu_close(g);
-        return ln_error_set(err, LN_EUNUSABLE, "vulkan:%d (%s): vkCreateDevice failed (%d)",
-                            index, p.deviceName, (int)r);
+        return ln_error_set(err, LN_EUNUSABLE, "vulkan:%d (%s): vkCreateDevice failed (%d)", index,
+                            p.deviceName, (int)r);
     }
     /* One device per process: its functions are loaded straight into
      * volk's table. */
@@ -583,8 +581,8 @@ static int ln__cmd_begin(struct ln_gpu *g)
     };
     vkCmdPipelineBarrier(g->cmd,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         0, 1, &mb, 0, NULL, 0, NULL);
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+                         1, &mb, 0, NULL, 0, NULL);
     return 0;
 }
 
@@ -681,11 +679,11 @@ int ln_gpu_buffer_new(struct ln_gpu *gpu, size_t bytes, const char *what,
     struct ln_gpu_buffer *b = ln_xcalloc(1, sizeof *b);
     b->gpu = gpu;
     b->bytes = bytes;
-    VkResult r = ln__raw_buffer(gpu, bytes, gpu->mem_device,
-                                VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
-                                    VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                    VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                                &b->buf, &b->mem);
+    VkResult r =
+        ln__raw_buffer(gpu, bytes, gpu->mem_device,
+                       VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                           VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                       &b->buf, &b->mem);
     if (r == VK_SUCCESS && gpu->mapped &&
         (r = vkMapMemory(gpu->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map)) != VK_SUCCESS) {
         vkFreeMemory(gpu->dev, b->mem, NULL);
@@ -699,8 +697,8 @@ int ln_gpu_buffer_new(struct ln_gpu *gpu, size_t bytes, const char *what,
         return ln_error_set(err, LN_ENOMEM,
                             "GPU memory: %s (%zu MiB) could not be allocated on vulkan:%d "
                             "(%s): VkResult %d",
-                            what, (bytes + (1u << 20) - 1) >> 20, gpu->info.index,
-                            gpu->info.name, (int)r);
+                            what, (bytes + (1u << 20) - 1) >> 20, gpu->info.index, gpu->info.name,
+                            (int)r);
     }
     *out = b;
     return 0;
@@ -735,8 +733,7 @@ static int ln__staged(struct ln_gpu_buffer *b, size_t offset, void *data, size_t
     VkDeviceMemory sm;
     void *map = NULL;
     VkResult r = ln__raw_buffer(g, bytes, g->mem_staging,
-                                VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                    VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                                VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                                 &sb, &sm);
     if (r != VK_SUCCESS)
         return ln_error_set(err, LN_ENOMEM, "GPU copy: no staging buffer of %zu MiB (%d)",
@@ -818,8 +815,8 @@ void ln_gpu_kernel_free(struct ln_gpu_kernel *k)
     free(k);
 }
 
-int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_bytes,
-                      int n_buffers, size_t push_bytes, const uint32_t *spec, int n_spec,
+int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_bytes, int n_buffers,
+                      size_t push_bytes, const uint32_t *spec, int n_spec,
                       struct ln_gpu_kernel **out, struct ln_error *err)
 {
     LN_REQUIRE(n_buffers >= 1 && n_buffers <= LN__MAX_BINDINGS && n_spec >= 0 && n_spec <= 16);
@@ -952,8 +949,8 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
         rc = ln_error_set(err, LN_EIO, "GPU dispatch: command buffer cannot be recorded");
     } else {
         vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipe);
-        vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &k->set,
-                                0, NULL);
+        vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &k->set, 0,
+                                NULL);
         if (k->push_bytes)
             vkCmdPushConstants(g->cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                                (uint32_t)k->push_bytes, push);

@@ -135,8 +135,8 @@ static int ln__kernel_locked(struct ln_gpu *gpu, uint32_t maxw, struct ln_error 
                             in.index, in.name, in.max_shared_bytes,
                             2 * sizeof(float) * (size_t)maxw);
     const uint32_t spec[2] = {tile, maxw};
-    int rc = ln_gpu_kernel_new(gpu, ln__spv_query, sizeof ln__spv_query, 5,
-                               sizeof(struct ln__push), spec, 2, &g_c.kernel, err);
+    int rc = ln_gpu_kernel_new(gpu, ln__spv_query, sizeof ln__spv_query, 5, sizeof(struct ln__push),
+                               spec, 2, &g_c.kernel, err);
     if (rc < 0)
         return rc;
     g_c.tile = tile;
@@ -145,8 +145,8 @@ static int ln__kernel_locked(struct ln_gpu *gpu, uint32_t maxw, struct ln_error 
 }
 
 /* Makes *buf at least `bytes`, or keeps it. */
-static int ln__grow(struct ln_gpu *gpu, struct ln_gpu_buffer **buf, size_t bytes,
-                    const char *what, struct ln_error *err)
+static int ln__grow(struct ln_gpu *gpu, struct ln_gpu_buffer **buf, size_t bytes, const char *what,
+                    struct ln_error *err)
 {
     if (*buf && ln_gpu_buffer_size(*buf) >= bytes)
         return 0;
@@ -156,8 +156,8 @@ static int ln__grow(struct ln_gpu *gpu, struct ln_gpu_buffer **buf, size_t bytes
 }
 
 /* Uploads what the device lacks of net and scene. */
-static int ln__resident_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
-                               const float *scene, struct ln_error *err)
+static int ln__resident_locked(struct ln_gpu *gpu, const struct ln_triposr *net, const float *scene,
+                               struct ln_error *err)
 {
     const size_t n_wts = ln__wts_floats(net);
     if (g_c.net != net || g_c.n_wts != n_wts ||
@@ -182,10 +182,9 @@ static int ln__resident_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
         }
         const size_t table_bytes = (size_t)net->n_dec * sizeof table[0];
         int rc;
-        if ((rc = ln_gpu_buffer_new(gpu, n_wts * sizeof(float), "the decoder's weights",
-                                    &g_c.wts, err)) < 0 ||
-            (rc = ln_gpu_buffer_write(g_c.wts, 0, net->dec_pack, n_wts * sizeof(float), err)) <
-                0 ||
+        if ((rc = ln_gpu_buffer_new(gpu, n_wts * sizeof(float), "the decoder's weights", &g_c.wts,
+                                    err)) < 0 ||
+            (rc = ln_gpu_buffer_write(g_c.wts, 0, net->dec_pack, n_wts * sizeof(float), err)) < 0 ||
             (rc = ln_gpu_buffer_new(gpu, table_bytes, "the decoder's layer table", &g_c.layers,
                                     err)) < 0 ||
             (rc = ln_gpu_buffer_write(g_c.layers, 0, table, table_bytes, err)) < 0) {
@@ -208,8 +207,7 @@ static int ln__resident_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
         g_c.scene_host = ln_alloc_array(n_scene, sizeof(float), 0, "scene code copy", err);
         if (!g_c.scene_host)
             return LN_ENOMEM;
-        int rc = ln_gpu_buffer_new(gpu, n_scene * sizeof(float), "the scene code", &g_c.scene,
-                                   err);
+        int rc = ln_gpu_buffer_new(gpu, n_scene * sizeof(float), "the scene code", &g_c.scene, err);
         if (rc < 0) {
             free(g_c.scene_host);
             g_c.scene_host = NULL;
@@ -286,8 +284,7 @@ static int ln__query_locked(struct ln_gpu *gpu, const struct ln_triposr *net, co
         pc.col_off = col ? at : -1;
         at += col ? 3 * (int32_t)m : 0;
         pc.feat_off = feat ? at : -1;
-        if ((rc = ln_gpu_buffer_write(g_c.pts, 0, points + 3 * i0, m * 3 * sizeof(float), err)) <
-            0)
+        if ((rc = ln_gpu_buffer_write(g_c.pts, 0, points + 3 * i0, m * 3 * sizeof(float), err)) < 0)
             return rc;
         const size_t groups = (m + g_c.tile - 1) / g_c.tile;
         for (size_t g0 = 0; g0 < groups; g0 += in.max_groups_x) {

@@ -30,8 +30,8 @@ static void test_parse(void **state)
     assert_int_equal(ln_gpu_choice_parse("vulkan:12", &c, &err), 0);
     assert_int_equal(c.kind, LN_GPU_KIND_VULKAN);
     assert_int_equal(c.index, 12);
-    const char *bad[] = {"", "gpu", "vulkan:", "vulkan:64", "vulkan:-1", "vulkan:1x",
-                         "vulkan:0001", "CPU", "cuda"};
+    const char *bad[] = {"",          "gpu",         "vulkan:", "vulkan:64", "vulkan:-1",
+                         "vulkan:1x", "vulkan:0001", "CPU",     "cuda"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct ln_error e = {0};
         assert_int_equal(ln_gpu_choice_parse(bad[i], &c, &e), LN_EINVAL);
@@ -183,8 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),   cmocka_unit_test(test_select),
         cmocka_unit_test(test_buffers), cmocka_unit_test(test_buffers_staged),
-        cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_budget),  cmocka_unit_test(test_validation),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ln_gpu_shutdown();

@@ -104,9 +104,8 @@ static int teardown(void **state)
 /* density_act, colour and (when feat) features of n points on the CPU
  * (index < 0) or on vulkan:index, through ln_triposr_query as the engine
  * calls it. */
-static void query_on(int index, const struct ln_triposr *net, const float *scene,
-                     const float *pts, size_t n, float *dens, float *col, float *feat,
-                     double *seconds)
+static void query_on(int index, const struct ln_triposr *net, const float *scene, const float *pts,
+                     size_t n, float *dens, float *col, float *feat, double *seconds)
 {
     select_device(index);
     struct ln_error err = {0};
@@ -190,8 +189,7 @@ static void test_pieces_and_new_scene(void **state)
     struct ln_error err = {0};
     for (size_t at = 0, step = 1; at < N_GRID; at += step, step = step * 3 + 7) {
         const size_t n = N_GRID - at < step ? N_GRID - at : step;
-        assert_ok(ln_triposr_query(g_net[0], scene, grid + 3 * at, n, parts + at, NULL, NULL,
-                                   &err),
+        assert_ok(ln_triposr_query(g_net[0], scene, grid + 3 * at, n, parts + at, NULL, NULL, &err),
                   err);
     }
     assert_memory_equal(whole, parts, N_GRID * sizeof(float));
@@ -281,10 +279,8 @@ int main(void)
 {
     g_index = ln_test_vulkan_device_or_skip();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_and_grid),
-        cmocka_unit_test(test_pieces_and_new_scene),
-        cmocka_unit_test(test_out_of_device_memory),
-        cmocka_unit_test(test_staged_copies),
+        cmocka_unit_test(test_probe_and_grid),       cmocka_unit_test(test_pieces_and_new_scene),
+        cmocka_unit_test(test_out_of_device_memory), cmocka_unit_test(test_staged_copies),
         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
