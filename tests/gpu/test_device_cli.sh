@@ -135,4 +135,55 @@ if command -v node >/dev/null; then
 else
     skip "/health (node not found)"
 fi
+
+# Out of device memory (a budget of 64 KiB): generate fails with one clear
+# line and writes nothing; a server's job fails with that line as its
+# error and the server stays up.
+rm -f "$tmp/oom.glb"
+expect_status 1 "generate past the GPU memory budget fails" env LN_GPU_MEMORY_LIMIT=65536 \
+    "$bin" generate "$input" -o "$tmp/oom.glb" --engine triposr --model golden/triposr-tiny \
+    --resolution 32 --device vulkan:0
+[ "$(grep -c "^lunar-nova: " "$tmp/err.txt")" = 1 ] &&
+    grep -q "^lunar-nova: .*GPU memory: the TripoSR grid query needs .* of 64 KiB in use on vulkan:0" "$tmp/err.txt" &&
+    ok "... with one line ($(grep "^lunar-nova: " "$tmp/err.txt" | cut -c1-110))" \
+    || bad "... with one line: $(cat "$tmp/err.txt")"
+[ ! -e "$tmp/oom.glb" ] && ok "... and writes nothing" || bad "... and writes nothing"
+if command -v node >/dev/null; then
+    LN_GPU_MEMORY_LIMIT=65536 "$bin" serve --port 0 --engine triposr --model golden/triposr-tiny \
+        --outputs "$tmp/oom-outputs" --device vulkan:0 2>"$tmp/oom-serve.txt" >/dev/null &
+    pid=$! port=""
+    for _ in $(seq 150); do
+        port=$(sed -n 's/.*Listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/oom-serve.txt")
+        [ -n "$port" ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    node -e '
+        const fs = require("fs");
+        const [url, image] = process.argv.slice(1);
+        (async () => {
+            const fd = new FormData();
+            fd.append("image", new Blob([fs.readFileSync(image)], { type: "image/png" }), "input.png");
+            fd.append("resolution", "32");
+            const job = await (await fetch(url + "/generate", { method: "POST", body: fd })).json();
+            let rec;
+            for (let i = 0; i < 300; i++) {
+                rec = await (await fetch(url + "/jobs/" + job.id)).json();
+                if (["succeeded", "failed", "canceled"].includes(rec.status)) break;
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            const h = await fetch(url + "/health");
+            console.log(JSON.stringify({ status: rec.status, error: rec.error, health: h.status }));
+        })().catch((e) => { console.log("error " + e); process.exit(1); });' \
+        "http://127.0.0.1:$port" "$input" >"$tmp/oom-job.json" 2>&1
+    kill -0 $pid 2>/dev/null && alive=1 || alive=0
+    kill -TERM $pid 2>/dev/null
+    wait $pid
+    grep -q '"status":"failed"' "$tmp/oom-job.json" && grep -q 'GPU memory: the TripoSR grid query needs' "$tmp/oom-job.json" &&
+        ok "serve: the job fails with the GPU memory line" || bad "serve: the job: $(cat "$tmp/oom-job.json") $(tail -3 "$tmp/oom-serve.txt")"
+    [ $alive = 1 ] && grep -q '"health":200' "$tmp/oom-job.json" && ok "... and the server stays up" \
+        || bad "... and the server stays up"
+else
+    skip "serve out of GPU memory (node not found)"
+fi
 finish
