@@ -144,4 +144,15 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err);
 
+/* ---- generic kernels ----------------------------------------------------- */
+
+/* C = A . op(B) (+ bias) on the device, row-major float32 from offset 0:
+ * A [M][K]; B [K][N], or [N][K] when trans_b (PyTorch's Linear weight:
+ * y = x W^T); bias [N] or NULL; C [M][N] (shaders/gemm.comp, 64 x 64
+ * tiles). The buffers must hold those sizes (checked: a bug otherwise).
+ * The network's layers are built on it. */
+int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A,
+                 struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                 struct ln_gpu_buffer *C, struct ln_error *err);
+
 #endif

@@ -112,6 +112,13 @@ int ln_gpu_kernel_new(struct ln_gpu *gpu, const uint32_t *spirv, size_t spirv_by
 
 void ln_gpu_kernel_free(struct ln_gpu_kernel *k) {}
 
+int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A,
+                 struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                 struct ln_gpu_buffer *C, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
 int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffers, int n_buffers,
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err)

@@ -65,6 +65,7 @@ static char g_name[300] = "cpu";
 static char g_loader_why[160];
 
 static void ln__drop_current(void);
+static void ln__generic_kernels_free(void);
 
 /* ---- instance ----------------------------------------------------------- */
 
@@ -422,6 +423,7 @@ static void ln__drop_current(void)
         return;
     for (int i = 0; i < 8 && g_release[i]; i++)
         g_release[i]();
+    ln__generic_kernels_free();
     ln__gpu_close(g_gpu);
     g_gpu = NULL;
     snprintf(g_name, sizeof g_name, "cpu");
@@ -959,4 +961,54 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
     }
     pthread_mutex_unlock(&g_queue_lock);
     return rc;
+}
+
+/* ---- generic kernels ------------------------------------------------------ */
+
+/* SPIR-V of shaders/gemm.comp, compiled by glslc at build time. */
+static const uint32_t ln__spv_gemm[] =
+#include "gemm.spv.inc"
+    ;
+
+/* Made on first use for the selected device, freed before it closes. */
+static pthread_mutex_t g_generic_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ln_gpu_kernel *g_gemm;
+
+static void ln__generic_kernels_free(void)
+{
+    ln_gpu_kernel_free(g_gemm);
+    g_gemm = NULL;
+}
+
+struct ln__gemm_push {
+    uint32_t M, N, K, trans_b, has_bias;
+};
+
+int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A,
+                 struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                 struct ln_gpu_buffer *C, struct ln_error *err)
+{
+    LN_REQUIRE(M >= 0 && N >= 0 && K >= 0);
+    if (M == 0 || N == 0)
+        return 0;
+    const size_t m = (size_t)M, n = (size_t)N, k = (size_t)K, f = sizeof(float);
+    LN_REQUIRE(A->bytes >= m * k * f && B->bytes >= k * n * f && C->bytes >= m * n * f);
+    LN_REQUIRE(!bias || bias->bytes >= n * f);
+    LN_REQUIRE(m <= 64 * (size_t)65535 && n <= 64 * (size_t)65535);
+    pthread_mutex_lock(&g_generic_lock);
+    int rc = 0;
+    if (!g_gemm)
+        rc = ln_gpu_kernel_new(gpu, ln__spv_gemm, sizeof ln__spv_gemm, 4,
+                               sizeof(struct ln__gemm_push), NULL, 0, &g_gemm, err);
+    struct ln_gpu_kernel *kern = g_gemm;
+    pthread_mutex_unlock(&g_generic_lock);
+    if (rc < 0)
+        return rc;
+    LN_REQUIRE(kern->gpu == gpu);
+    const struct ln__gemm_push push = {(uint32_t)M, (uint32_t)N, (uint32_t)K, trans_b ? 1u : 0u,
+                                       bias ? 1u : 0u};
+    /* Without a bias the binding still needs a buffer: A, never read. */
+    struct ln_gpu_buffer *bufs[4] = {A, B, bias ? bias : A, C};
+    return ln_gpu_dispatch(kern, bufs, 4, &push, (uint32_t)((n + 63) / 64),
+                           (uint32_t)((m + 63) / 64), 1, err);
 }
