@@ -59,6 +59,14 @@ int ln__sculpt_colour_extend(const float *prem, int m, int rings, float *rgb, st
  * (zero outside the raster), `passes` times; scratch holds w * h * c. */
 void ln__sculpt_box_blur(float *data, int w, int h, int c, int radius, int passes, float *scratch);
 
+/* floorf(x) as an int, for x within the int range, without the library
+ * call that floorf is on CPUs without SSE4.1 (the baseline build). */
+static inline int ln__floor_int(float x)
+{
+    int i = (int)x;
+    return (float)i > x ? i - 1 : i;
+}
+
 /* Bilinear sample of channel-interleaved data at pixel coordinates
  * (x, y), clamped to the raster. Inline: the colour loops call it for
  * every view of millions of points (a baked texture), where the call and
