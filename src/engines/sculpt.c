@@ -372,19 +372,50 @@ cleanup:
 
 #define LN__ALPHA_VALID 1e-3f
 
+/* Texel states of ln__sculpt_colour_extend. */
+enum { LN__EXT_EMPTY, LN__EXT_VALID, LN__EXT_NEW, LN__EXT_QUEUED };
+
+/* Queues the empty 8-neighbours of pixel i (side m) for the next ring. */
+static void ln__extend_queue(uint8_t *state, int m, size_t i, uint32_t *next, size_t *n_next)
+{
+    int y = (int)(i / (size_t)m), x = (int)(i % (size_t)m);
+    for (int dy = -1; dy <= 1; dy++) {
+        int yy = y + dy;
+        if (yy < 0 || yy >= m)
+            continue;
+        for (int dx = -1; dx <= 1; dx++) {
+            int xx = x + dx;
+            if (xx < 0 || xx >= m)
+                continue;
+            size_t j = (size_t)yy * (size_t)m + (size_t)xx;
+            if (state[j] == LN__EXT_EMPTY) {
+                state[j] = LN__EXT_QUEUED;
+                next[(*n_next)++] = (uint32_t)j;
+            }
+        }
+    }
+}
+
 int ln__sculpt_colour_extend(const float *prem, int m, int rings, float *rgb, struct ln_error *err)
 {
     size_t n = (size_t)m * (size_t)m;
-    uint8_t *valid = ln_alloc_array(n, 1, 0, "colour mask", err);
-    if (!valid)
+    uint8_t *state = ln_alloc_array(n, 1, 0, "colour mask", err);
+    uint32_t *cur = ln_alloc_array(n, sizeof *cur, 0, "colour mask", err);
+    uint32_t *next = ln_alloc_array(n, sizeof *next, 0, "colour mask", err);
+    if (!state || !cur || !next) {
+        free(state);
+        free(cur);
+        free(next);
         return err ? err->code : LN_ENOMEM;
+    }
     double mean[3] = {0, 0, 0}, wsum = 0.0;
     for (size_t i = 0; i < n; i++) {
         float a = prem[4 * i + 3];
-        valid[i] = a > LN__ALPHA_VALID;
+        int valid = a > LN__ALPHA_VALID;
+        state[i] = valid ? LN__EXT_VALID : LN__EXT_EMPTY;
         for (int c = 0; c < 3; c++)
-            rgb[3 * i + c] = valid[i] ? prem[4 * i + c] / a : 0.0f;
-        if (valid[i]) {
+            rgb[3 * i + c] = valid ? prem[4 * i + c] / a : 0.0f;
+        if (valid) {
             for (int c = 0; c < 3; c++)
                 mean[c] += prem[4 * i + c];
             wsum += a;
@@ -392,52 +423,61 @@ int ln__sculpt_colour_extend(const float *prem, int m, int rings, float *rgb, st
     }
     for (int c = 0; c < 3; c++)
         mean[c] = wsum > 0.0 ? mean[c] / wsum : 0.5;
-    /* Ring by ring: a pixel becomes valid (state 2 during the ring, so the
-     * ring only reads the previous one) with the mean of its valid
-     * 8-neighbours. */
-    for (int ring = 0; ring < rings; ring++) {
-        int grew = 0;
-        for (int y = 0; y < m; y++) {
-            for (int x = 0; x < m; x++) {
-                size_t i = (size_t)y * m + x;
-                if (valid[i])
+    /* Ring by ring: an empty pixel next to a valid one takes the mean of
+     * its valid 8-neighbours. A ring reads only the pixels valid before it
+     * (the ring's own are NEW until it ends), so the order within a ring
+     * does not matter; only the empty neighbours of the last ring's pixels
+     * are looked at (the first ring's: of every valid pixel). */
+    size_t n_cur = 0;
+    if (rings > 0)
+        for (size_t i = 0; i < n; i++)
+            if (state[i] == LN__EXT_VALID)
+                ln__extend_queue(state, m, i, cur, &n_cur);
+    for (int ring = 0; ring < rings && n_cur > 0; ring++) {
+        for (size_t k = 0; k < n_cur; k++) {
+            size_t i = cur[k];
+            int y = (int)(i / (size_t)m), x = (int)(i % (size_t)m);
+            float acc[3] = {0, 0, 0};
+            int cnt = 0;
+            for (int dy = -1; dy <= 1; dy++) {
+                int yy = y + dy;
+                if (yy < 0 || yy >= m)
                     continue;
-                float acc[3] = {0, 0, 0};
-                int cnt = 0;
-                for (int dy = -1; dy <= 1; dy++) {
-                    int yy = y + dy;
-                    if (yy < 0 || yy >= m)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int xx = x + dx;
+                    if (xx < 0 || xx >= m)
                         continue;
-                    for (int dx = -1; dx <= 1; dx++) {
-                        int xx = x + dx;
-                        if (xx < 0 || xx >= m)
-                            continue;
-                        size_t j = (size_t)yy * m + xx;
-                        if (valid[j] == 1) {
-                            for (int c = 0; c < 3; c++)
-                                acc[c] += rgb[3 * j + c];
-                            cnt++;
-                        }
+                    size_t j = (size_t)yy * (size_t)m + (size_t)xx;
+                    if (state[j] == LN__EXT_VALID) {
+                        for (int c = 0; c < 3; c++)
+                            acc[c] += rgb[3 * j + c];
+                        cnt++;
                     }
                 }
-                if (cnt) {
-                    for (int c = 0; c < 3; c++)
-                        rgb[3 * i + c] = acc[c] / (float)cnt;
-                    valid[i] = 2;
-                    grew = 1;
-                }
             }
+            /* queued beside a valid pixel, so cnt > 0 */
+            for (int c = 0; c < 3; c++)
+                rgb[3 * i + c] = acc[c] / (float)cnt;
+            state[i] = LN__EXT_NEW;
         }
-        for (size_t i = 0; i < n; i++)
-            valid[i] = valid[i] != 0;
-        if (!grew)
-            break;
+        for (size_t k = 0; k < n_cur; k++)
+            state[cur[k]] = LN__EXT_VALID;
+        size_t n_next = 0;
+        if (ring + 1 < rings)
+            for (size_t k = 0; k < n_cur; k++)
+                ln__extend_queue(state, m, cur[k], next, &n_next);
+        uint32_t *t = cur;
+        cur = next;
+        next = t;
+        n_cur = n_next;
     }
     for (size_t i = 0; i < n; i++)
-        if (!valid[i])
+        if (state[i] != LN__EXT_VALID)
             for (int c = 0; c < 3; c++)
                 rgb[3 * i + c] = (float)mean[c];
-    free(valid);
+    free(state);
+    free(cur);
+    free(next);
     return LN_OK;
 }
 
@@ -515,22 +555,6 @@ void ln__sculpt_box_blur(float *data, int w, int h, int c, int radius, int passe
         ln_parallel_for((size_t)h, 16, ln__blur_rows, &h_pass);
         struct ln__blur v_pass = {.src = scratch, .dst = data, .w = w, .h = h, .c = c, .r = radius};
         ln_parallel_for(blocks, 1, ln__blur_cols, &v_pass);
-    }
-}
-
-void ln__sculpt_sample(const float *data, int w, int h, int c, float x, float y, float *out)
-{
-    x = x < 0.0f ? 0.0f : (x > (float)(w - 1) ? (float)(w - 1) : x);
-    y = y < 0.0f ? 0.0f : (y > (float)(h - 1) ? (float)(h - 1) : y);
-    int x0 = (int)x, y0 = (int)y;
-    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
-    float fx = x - (float)x0, fy = y - (float)y0;
-    const float *a = data + ((size_t)y0 * w + x0) * c, *b = data + ((size_t)y0 * w + x1) * c;
-    const float *d0 = data + ((size_t)y1 * w + x0) * c, *d1 = data + ((size_t)y1 * w + x1) * c;
-    for (int ch = 0; ch < c; ch++) {
-        float top = a[ch] + fx * (b[ch] - a[ch]);
-        float bot = d0[ch] + fx * (d1[ch] - d0[ch]);
-        out[ch] = top + fy * (bot - top);
     }
 }
 

@@ -59,9 +59,36 @@ int ln__sculpt_colour_extend(const float *prem, int m, int rings, float *rgb, st
  * (zero outside the raster), `passes` times; scratch holds w * h * c. */
 void ln__sculpt_box_blur(float *data, int w, int h, int c, int radius, int passes, float *scratch);
 
+/* floorf(x) as an int, for x within the int range, without the library
+ * call that floorf is on CPUs without SSE4.1 (the baseline build). */
+static inline int ln__floor_int(float x)
+{
+    int i = (int)x;
+    return (float)i > x ? i - 1 : i;
+}
+
 /* Bilinear sample of channel-interleaved data at pixel coordinates
- * (x, y), clamped to the raster. */
-void ln__sculpt_sample(const float *data, int w, int h, int c, float x, float y, float *out);
+ * (x, y), clamped to the raster. Inline: the colour loops call it for
+ * every view of millions of points (a baked texture), where the call and
+ * its general channel count cost as much as the reads. */
+static inline void ln__sculpt_sample(const float *data, int w, int h, int c, float x, float y,
+                                     float *out)
+{
+    x = x < 0.0f ? 0.0f : (x > (float)(w - 1) ? (float)(w - 1) : x);
+    y = y < 0.0f ? 0.0f : (y > (float)(h - 1) ? (float)(h - 1) : y);
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    const float *a = data + ((size_t)y0 * (size_t)w + (size_t)x0) * (size_t)c;
+    const float *b = data + ((size_t)y0 * (size_t)w + (size_t)x1) * (size_t)c;
+    const float *d0 = data + ((size_t)y1 * (size_t)w + (size_t)x0) * (size_t)c;
+    const float *d1 = data + ((size_t)y1 * (size_t)w + (size_t)x1) * (size_t)c;
+    for (int ch = 0; ch < c; ch++) {
+        float top = a[ch] + fx * (b[ch] - a[ch]);
+        float bot = d0[ch] + fx * (d1[ch] - d0[ch]);
+        out[ch] = top + fy * (bot - top);
+    }
+}
 
 /* The two ways of sculpting; bake as in struct ln_engine_ops's run. */
 int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_generate_options *opt,

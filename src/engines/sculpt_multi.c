@@ -73,9 +73,11 @@ static void ln__view_setup(struct ln__view *v)
 }
 
 /* Pixel coordinates and depth of world point p; returns 0 when p is behind
- * a perspective camera. */
-static int ln__view_project(const struct ln__view *v, int perspective, const float *p, float *px,
-                            float *py, float *depth)
+ * a perspective camera. Always inlined: the colour loops call it for every
+ * view of millions of points (a baked texture). */
+static inline __attribute__((always_inline)) int
+ln__view_project(const struct ln__view *v, int perspective, const float *p, float *px, float *py,
+                 float *depth)
 {
     const struct ln_camera *c = &v->cam;
     float x = c->right[0] * p[0] + c->right[1] * p[1] + c->right[2] * p[2] + v->x0;
@@ -345,7 +347,7 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
             dots[vi] = nrm[0] * dir[0] + nrm[1] * dir[1] + nrm[2] * dir[2];
             pxs[vi] = px;
             pys[vi] = py;
-            int ix = (int)floorf(px + 0.5f), iy = (int)floorf(py + 0.5f);
+            int ix = ln__floor_int(px + 0.5f), iy = ln__floor_int(py + 0.5f);
             if (ix >= 0 && iy >= 0 && ix < v->m && iy < v->m) {
                 float zb = v->zbuf[(size_t)iy * v->m + ix];
                 seen[vi] = zb == FLT_MAX || depth <= zb + s->tol;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "ln_alloc.h"
 #include "ln_file.h"
@@ -39,7 +40,7 @@ struct ln__png_write {
     png_structp png;
     png_infop info;
     int oom;
-    int fast; /* zlib level 1 and the Up filter (ln_image_encode_png_fast) */
+    int fast; /* the Up filter and run-length coding (ln_image_encode_png_fast) */
     char msg[160];
 };
 
@@ -200,8 +201,8 @@ static int ln__png_write_run(struct ln__png_write *ctx)
                                      : PNG_COLOR_TYPE_RGB_ALPHA;
     png_set_write_fn(png, ctx, ln__png_write_fn, ln__png_flush_fn);
     if (ctx->fast) {
-        png_set_compression_level(png, 1);
         png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
+        png_set_compression_strategy(png, Z_RLE);
     }
     png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8, color,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);

@@ -24,8 +24,10 @@
  *   5. ln__uv_emit:   one output vertex per (input vertex, chart) pair, the
  *      projected coordinates placed in the atlas, and the statistics.
  *
- * Everything is sequential and ordered by face and chart numbers, so the
- * result depends only on the input. Every large array is allocated up
+ * Charts of the six directions grow at the same time, one direction per
+ * thread at a time (ln__uv_grow_free); everything else is sequential, and
+ * all is ordered by face and chart numbers, so the result depends only on
+ * the input, not on the thread count. Every large array is allocated up
  * front or grown with a checked realloc; on failure all is freed.
  */
 #include "ln_uv.h"
@@ -36,6 +38,7 @@
 
 #include "ln_alloc.h"
 #include "ln_mesh_util.h"
+#include "ln_threads.h"
 
 #define LN__NONE UINT32_MAX
 /* cos 60 degrees: smoothing never gives a face a direction further away. */
@@ -68,21 +71,10 @@ void ln_uv_options_default(struct ln_uv_options *opt, int texture_size)
     opt->padding = texture_size / 256 > 2 ? texture_size / 256 : 2;
 }
 
-struct ln__uv {
-    const struct ln_mesh *in;
-    size_t nf, nv;
-    double *normal;    /* 3 per face, unit (zero for a degenerate face) */
-    double *area;      /* per face */
-    uint8_t *label;    /* per face: box direction 0..5 */
-    uint32_t *adj;     /* 3 per face: the face across edge (i, i + 1), or NONE */
-    float *proj;       /* 6 per face: (s, t) of its corners in its label's plane */
-    uint32_t *chart;   /* per face */
-    uint32_t *order;   /* faces grouped by chart, in the order they joined */
-    size_t *chart_start; /* n_charts + 1 offsets into order */
-    size_t n_charts;
-    double cell;       /* overlap grid cell side, metres */
-    /* the overlap grid of the chart being grown: open addressing from a
-     * cell to the head of its list of faces */
+/* The overlap grid of a chart being grown: open addressing from a cell to
+ * the head of its list of faces. One per thread: charts of different box
+ * directions grow at the same time (ln__uv_grow). */
+struct ln__uv_grid {
     uint64_t *slot_key;
     uint32_t *slot_head;
     size_t slot_cap;
@@ -96,7 +88,25 @@ struct ln__uv {
      * checked against every query, and checked against the whole chart */
     uint32_t *big;
     size_t n_big;
-    size_t cur_start, cur_end; /* the growing chart's faces in order */
+    const uint32_t *cur; /* the growing chart's faces in order: cur[cur_start .. cur_end) */
+    size_t cur_start, cur_end;
+};
+
+struct ln__uv {
+    const struct ln_mesh *in;
+    size_t nf, nv;
+    double *normal;    /* 3 per face, unit (zero for a degenerate face) */
+    double *area;      /* per face */
+    uint8_t *label;    /* per face: box direction 0..5 */
+    uint32_t *adj;     /* 3 per face: the face across edge (i, i + 1), or NONE */
+    float *proj;       /* 6 per face: (s, t) of its corners in its label's plane */
+    uint32_t *chart;   /* per face */
+    uint32_t *order;   /* faces grouped by chart, in the order they joined */
+    size_t *chart_start; /* n_charts + 1 offsets into order */
+    size_t n_charts;
+    double cell;       /* overlap grid cell side, metres */
+    struct ln__uv_grid *grid; /* one per thread of the growth (n_grids) */
+    int n_grids;
     /* packing */
     double *rect;     /* 4 per chart: s_min, t_min, width, height (before turning) */
     uint8_t *turned;  /* per chart */
@@ -340,7 +350,7 @@ static void ln__uv_box(const struct ln__uv *u, const float *t, int64_t box[4])
     }
 }
 
-static size_t ln__uv_slot(struct ln__uv *u, int64_t key_x, int64_t key_y, int insert)
+static size_t ln__uv_slot(struct ln__uv_grid *u, int64_t key_x, int64_t key_y, int insert)
 {
     uint64_t key = ln__uv_key(key_x, key_y);
     size_t mask = u->slot_cap - 1;
@@ -365,20 +375,20 @@ static size_t ln__uv_cells(const int64_t box[4])
 /* Whether face g, projected, overlaps a face of the growing chart: through
  * the grid's cells under it and the big faces, or, for a big face itself,
  * against every face of the chart. */
-static int ln__uv_collides(struct ln__uv *u, size_t g)
+static int ln__uv_collides(const struct ln__uv *uv, struct ln__uv_grid *u, size_t g)
 {
-    const float *t = u->proj + 6 * g;
+    const float *t = uv->proj + 6 * g;
     int64_t box[4];
-    ln__uv_box(u, t, box);
-    double eps = 1e-6 * u->cell;
+    ln__uv_box(uv, t, box);
+    double eps = 1e-6 * uv->cell;
     if (ln__uv_cells(box) > LN__BIG_CELLS) {
         for (size_t i = u->cur_start; i < u->cur_end; i++)
-            if (ln__uv_overlap(t, u->proj + 6 * (size_t)u->order[i], eps))
+            if (ln__uv_overlap(t, uv->proj + 6 * (size_t)u->cur[i], eps))
                 return 1;
         return 0;
     }
     for (size_t i = 0; i < u->n_big; i++)
-        if (ln__uv_overlap(t, u->proj + 6 * (size_t)u->big[i], eps))
+        if (ln__uv_overlap(t, uv->proj + 6 * (size_t)u->big[i], eps))
             return 1;
     u->query++;
     for (int64_t y = box[1]; y <= box[3]; y++)
@@ -391,17 +401,18 @@ static int ln__uv_collides(struct ln__uv *u, size_t g)
                 if (u->seen[h] == u->query)
                     continue;
                 u->seen[h] = u->query;
-                if (ln__uv_overlap(t, u->proj + 6 * (size_t)h, eps))
+                if (ln__uv_overlap(t, uv->proj + 6 * (size_t)h, eps))
                     return 1;
             }
         }
     return 0;
 }
 
-static int ln__uv_insert(struct ln__uv *u, size_t g, struct ln_error *err)
+static int ln__uv_insert(const struct ln__uv *uv, struct ln__uv_grid *u, size_t g,
+                         struct ln_error *err)
 {
     int64_t box[4];
-    ln__uv_box(u, u->proj + 6 * g, box);
+    ln__uv_box(uv, uv->proj + 6 * g, box);
     size_t cells = ln__uv_cells(box);
     if (cells > LN__BIG_CELLS) {
         u->big[u->n_big++] = (uint32_t)g;
@@ -464,7 +475,7 @@ static int ln__uv_insert(struct ln__uv *u, size_t g, struct ln_error *err)
     return LN_OK;
 }
 
-static void ln__uv_grid_clear(struct ln__uv *u)
+static void ln__uv_grid_clear(struct ln__uv_grid *u)
 {
     for (size_t i = 0; i < u->n_used; i++)
         u->slot_head[u->used_slots[i]] = LN__NONE;
@@ -490,50 +501,150 @@ static void ln__uv_setup(struct ln__uv *u)
  * the overlap grid, breadth-first over edges to free faces of its
  * direction d that overlap none of its faces (its faces are its own
  * queue); clears the grid after. */
-static int ln__uv_flood(struct ln__uv *u, uint32_t c, int d, size_t b, size_t *n_order,
-                        struct ln_error *err)
+static int ln__uv_flood(struct ln__uv *u, struct ln__uv_grid *grid, uint32_t *order, uint32_t c,
+                        int d, size_t b, size_t *n_order, struct ln_error *err)
 {
     int rc = LN_OK;
-    u->cur_start = b;
+    grid->cur = order;
+    grid->cur_start = b;
     for (size_t q = b; rc == LN_OK && q < *n_order; q++) {
-        size_t f = u->order[q];
+        size_t f = order[q];
         for (int e = 0; e < 3 && rc == LN_OK; e++) {
             uint32_t g = u->adj[3 * f + (size_t)e];
-            u->cur_end = *n_order;
-            if (g == LN__NONE || u->chart[g] != LN__NONE || u->label[g] != d ||
-                ln__uv_collides(u, g))
+            grid->cur_end = *n_order;
+            /* the label first: only this direction's faces are this
+             * thread's to read and write (ln__uv_grow) */
+            if (g == LN__NONE || u->label[g] != d || u->chart[g] != LN__NONE ||
+                ln__uv_collides(u, grid, g))
                 continue;
             u->chart[g] = c;
-            u->order[(*n_order)++] = g;
-            rc = ln__uv_insert(u, g, err);
+            order[(*n_order)++] = g;
+            rc = ln__uv_insert(u, grid, g, err);
         }
     }
-    ln__uv_grid_clear(u);
+    ln__uv_grid_clear(grid);
     return rc;
 }
 
+/* One direction's new charts (ln__uv_grow_free): their faces by chart in
+ * order[0 .. n_order), chart k's from start[k]; numbered 0.. here, so
+ * u->chart holds these local numbers for them until the merge. */
+struct ln__uv_dir {
+    uint32_t *order;
+    size_t *start;
+    size_t n_order, n_charts;
+    int rc;
+    struct ln_error err;
+};
+
+struct ln__uv_grow_ctx {
+    struct ln__uv *u;
+    struct ln__uv_dir dir[6];
+    int by_size[6]; /* the directions, most free faces first */
+};
+
+/* Grows direction d's charts from its free faces, lowest face first: on
+ * one thread, with that thread's grid. Charts of one direction hold only
+ * faces of that label, so the directions never touch each other's faces:
+ * each direction's charts are what growing every direction in turn would
+ * make. */
+static void ln__uv_grow_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    struct ln__uv_grow_ctx *g = ctx;
+    struct ln__uv *u = g->u;
+    struct ln__uv_grid *grid = &u->grid[thread];
+    for (size_t i = begin; i < end; i++) {
+        int d = g->by_size[i];
+        struct ln__uv_dir *r = &g->dir[d];
+        for (size_t seed = 0; seed < u->nf && r->rc == LN_OK; seed++) {
+            if (u->label[seed] != d || u->chart[seed] != LN__NONE)
+                continue;
+            uint32_t c = (uint32_t)r->n_charts++;
+            r->start[c] = r->n_order;
+            u->chart[seed] = c;
+            r->order[r->n_order++] = (uint32_t)seed;
+            r->rc = ln__uv_insert(u, grid, seed, &r->err);
+            if (r->rc == LN_OK)
+                r->rc = ln__uv_flood(u, grid, r->order, c, d, r->start[c], &r->n_order, &r->err);
+            else
+                ln__uv_grid_clear(grid);
+        }
+        r->start[r->n_charts] = r->n_order;
+    }
+}
+
 /* Grows new charts, after the u->n_charts there are, from every face not
- * in a chart yet, lowest face first. */
+ * in a chart yet, lowest face first: the six directions at the same time
+ * (ln__uv_grow_body), then their charts numbered by their first faces in
+ * face order, which is the order growing them one after another from the
+ * lowest free face gives. */
 static int ln__uv_grow_free(struct ln__uv *u, struct ln_error *err)
 {
-    size_t n_order = u->chart_start[u->n_charts];
-    for (size_t seed = 0; seed < u->nf; seed++) {
-        if (u->chart[seed] != LN__NONE)
-            continue;
+    size_t count[6] = {0}, n_free = 0;
+    for (size_t f = 0; f < u->nf; f++)
+        if (u->chart[f] == LN__NONE) {
+            count[u->label[f]]++;
+            n_free++;
+        }
+    uint32_t *order = ln_alloc_array(n_free ? n_free : 1, sizeof *order, 0, "UV atlas charts", err);
+    size_t *start = ln_alloc_array(n_free + 6, sizeof *start, 0, "UV atlas charts", err);
+    if (!order || !start) {
+        free(order);
+        free(start);
+        return err ? err->code : LN_ENOMEM;
+    }
+    struct ln__uv_grow_ctx g = {.u = u};
+    size_t off = 0;
+    for (int d = 0; d < 6; d++) {
+        g.dir[d] = (struct ln__uv_dir){.order = order + off, .start = start + off + (size_t)d};
+        off += count[d];
+        g.by_size[d] = d;
+    }
+    /* insertion sort of six: the largest directions start first */
+    for (int i = 1; i < 6; i++)
+        for (int j = i; j > 0 && count[g.by_size[j]] > count[g.by_size[j - 1]]; j--) {
+            int t = g.by_size[j];
+            g.by_size[j] = g.by_size[j - 1];
+            g.by_size[j - 1] = t;
+        }
+    ln_parallel_for_at(6, 1, u->n_grids, ln__uv_grow_body, &g);
+    int rc = LN_OK;
+    for (int d = 0; d < 6 && rc == LN_OK; d++)
+        if (g.dir[d].rc < 0) {
+            rc = g.dir[d].rc;
+            if (err)
+                *err = g.dir[d].err;
+        }
+    /* the merge: always the direction whose next chart has the lowest first face */
+    size_t next[6] = {0}, n_order = u->chart_start[u->n_charts];
+    while (rc == LN_OK) {
+        int best = -1;
+        uint32_t best_seed = 0;
+        for (int d = 0; d < 6; d++) {
+            const struct ln__uv_dir *r = &g.dir[d];
+            if (next[d] == r->n_charts)
+                continue;
+            uint32_t seed = r->order[r->start[next[d]]];
+            if (best < 0 || seed < best_seed) {
+                best = d;
+                best_seed = seed;
+            }
+        }
+        if (best < 0)
+            break;
+        const struct ln__uv_dir *r = &g.dir[best];
+        size_t k = next[best]++;
         uint32_t c = (uint32_t)u->n_charts++;
         u->chart_start[c] = n_order;
-        u->chart[seed] = c;
-        u->order[n_order++] = (uint32_t)seed;
-        int rc = ln__uv_insert(u, seed, err);
-        if (rc == LN_OK)
-            rc = ln__uv_flood(u, c, u->label[seed], u->chart_start[c], &n_order, err);
-        else
-            ln__uv_grid_clear(u);
-        if (rc < 0)
-            return rc;
+        for (size_t i = r->start[k]; i < r->start[k + 1]; i++) {
+            u->chart[r->order[i]] = c;
+            u->order[n_order++] = r->order[i];
+        }
     }
     u->chart_start[u->n_charts] = n_order;
-    return LN_OK;
+    free(order);
+    free(start);
+    return rc;
 }
 
 static int ln__uv_grow(struct ln__uv *u, struct ln_error *err)
@@ -582,12 +693,14 @@ static int ln__uv_regrow(struct ln__uv *u, const uint8_t *dirty, struct ln_error
             u->order[n_order++] = order[i];
         }
         if (dirty[c] == 1) {
+            struct ln__uv_grid *grid = &u->grid[0];
             for (size_t i = b; i < n_order && rc == LN_OK; i++)
-                rc = ln__uv_insert(u, u->order[i], err);
+                rc = ln__uv_insert(u, grid, u->order[i], err);
             if (rc == LN_OK)
-                rc = ln__uv_flood(u, (uint32_t)kept, u->label[u->order[b]], b, &n_order, err);
+                rc = ln__uv_flood(u, grid, u->order, (uint32_t)kept, u->label[u->order[b]], b,
+                                  &n_order, err);
             else
-                ln__uv_grid_clear(u);
+                ln__uv_grid_clear(grid);
         }
         kept++;
     }
@@ -1115,13 +1228,17 @@ static void ln__uv_free(struct ln__uv *u)
     free(u->chart);
     free(u->order);
     free(u->chart_start);
-    free(u->slot_key);
-    free(u->slot_head);
-    free(u->used_slots);
-    free(u->node_face);
-    free(u->node_next);
-    free(u->seen);
-    free(u->big);
+    for (int i = 0; u->grid && i < u->n_grids; i++) {
+        struct ln__uv_grid *g = &u->grid[i];
+        free(g->slot_key);
+        free(g->slot_head);
+        free(g->used_slots);
+        free(g->node_face);
+        free(g->node_next);
+        free(g->seen);
+        free(g->big);
+    }
+    free(u->grid);
     free(u->rect);
     free(u->turned);
     free(u->place);
@@ -1154,20 +1271,30 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
     u.chart = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
     u.order = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
     u.chart_start = ln_alloc_array(u.nf + 1, sizeof(size_t), 0, "UV atlas charts", err);
-    u.seen = ln_alloc_array(u.nf, sizeof(uint32_t), 1, "UV atlas faces", err);
-    u.big = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
-    u.slot_cap = 1024;
-    u.slot_key = ln_alloc_array(u.slot_cap, sizeof(uint64_t), 0, "UV atlas overlap grid", err);
-    u.slot_head = ln_alloc_array(u.slot_cap, sizeof(uint32_t), 0, "UV atlas overlap grid", err);
-    u.used_slots =
-        ln_alloc_array(u.slot_cap / 2 + 1, sizeof(uint32_t), 0, "UV atlas overlap grid", err);
-    if (!u.normal || !u.area || !u.label || !u.adj || !u.proj || !u.chart || !u.order ||
-        !u.chart_start || !u.seen || !u.big || !u.slot_key || !u.slot_head || !u.used_slots) {
+    /* a grid per thread, at most one per direction */
+    int threads = ln_threads_get();
+    u.n_grids = threads < 1 ? 1 : (threads > 6 ? 6 : threads);
+    u.grid = ln_alloc_array((size_t)u.n_grids, sizeof *u.grid, 1, "UV atlas overlap grid", err);
+    int ok = u.normal && u.area && u.label && u.adj && u.proj && u.chart && u.order &&
+             u.chart_start && u.grid;
+    for (int i = 0; ok && i < u.n_grids; i++) {
+        struct ln__uv_grid *g = &u.grid[i];
+        g->seen = ln_alloc_array(u.nf, sizeof(uint32_t), 1, "UV atlas faces", err);
+        g->big = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
+        g->slot_cap = 1024;
+        g->slot_key = ln_alloc_array(g->slot_cap, sizeof(uint64_t), 0, "UV atlas overlap grid", err);
+        g->slot_head =
+            ln_alloc_array(g->slot_cap, sizeof(uint32_t), 0, "UV atlas overlap grid", err);
+        g->used_slots =
+            ln_alloc_array(g->slot_cap / 2 + 1, sizeof(uint32_t), 0, "UV atlas overlap grid", err);
+        ok = g->seen && g->big && g->slot_key && g->slot_head && g->used_slots;
+        for (size_t s = 0; ok && s < g->slot_cap; s++)
+            g->slot_head[s] = LN__NONE;
+    }
+    if (!ok) {
         ln__uv_free(&u);
         return err ? err->code : LN_ENOMEM;
     }
-    for (size_t s = 0; s < u.slot_cap; s++)
-        u.slot_head[s] = LN__NONE;
     rc = ln__uv_faces(&u, err);
     if (rc == LN_OK) {
         ln__uv_smooth(&u, u.label + u.nf);

@@ -405,12 +405,41 @@ int ln_uv_dilate(uint8_t *pixels, int channels, uint8_t *filled, int size, int r
     return rc;
 }
 
-/* One level of the pyramid: side n, channels + 1 bytes per texel (the last
- * nonzero when the texel holds a colour). */
-static void ln__fill_down(const uint8_t *fine, int n, int ch, uint8_t *coarse)
+/* The pull-push pyramid's steps, each over rows on all threads (every row
+ * written by one thread, from rows no thread writes in the same step). */
+struct ln__fill {
+    uint8_t *pixels, *pyr;
+    const uint8_t *filled;
+    int size, ch;
+    /* the level being made (pull) or filled (push): side n at offset off
+     * (texels), its coarser neighbour side m at offset off_m */
+    int n, m;
+    size_t off, off_m;
+};
+
+/* Level 0 from the texture: colours and whether each holds one. */
+static void ln__fill_in(void *ctx, size_t begin, size_t end, int thread)
 {
-    int m = (n + 1) / 2, stride = ch + 1;
-    for (int y = 0; y < m; y++)
+    (void)thread;
+    const struct ln__fill *f = ctx;
+    size_t stride = (size_t)f->ch + 1;
+    for (size_t i = begin * (size_t)f->size; i < end * (size_t)f->size; i++) {
+        memcpy(f->pyr + i * stride, f->pixels + i * (size_t)f->ch, (size_t)f->ch);
+        f->pyr[i * stride + (size_t)f->ch] = f->filled[i] != 0;
+    }
+}
+
+/* Pull: rows of the coarser level (side m), each texel the mean of the
+ * filled texels under it in the finer one (side n); channels + 1 bytes
+ * per texel, the last nonzero when the texel holds a colour. */
+static void ln__fill_down(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__fill *f = ctx;
+    const int n = f->n, m = f->m, ch = f->ch, stride = ch + 1;
+    const uint8_t *fine = f->pyr + f->off * (size_t)stride;
+    uint8_t *coarse = f->pyr + f->off_m * (size_t)stride;
+    for (int y = (int)begin; y < (int)end; y++)
         for (int x = 0; x < m; x++) {
             unsigned sum[4] = {0, 0, 0, 0}, count = 0;
             for (int dy = 0; dy < 2; dy++)
@@ -432,6 +461,35 @@ static void ln__fill_down(const uint8_t *fine, int n, int ch, uint8_t *coarse)
         }
 }
 
+/* Push: rows of the finer level (side n); an empty texel takes its
+ * parent's colour from the coarser one (side m). */
+static void ln__fill_up(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__fill *f = ctx;
+    const size_t stride = (size_t)f->ch + 1;
+    for (int y = (int)begin; y < (int)end; y++)
+        for (int x = 0; x < f->n; x++) {
+            uint8_t *p = f->pyr + (f->off + (size_t)y * (size_t)f->n + (size_t)x) * stride;
+            if (p[f->ch])
+                continue;
+            const uint8_t *q =
+                f->pyr + (f->off_m + (size_t)(y / 2) * (size_t)f->m + (size_t)(x / 2)) * stride;
+            memcpy(p, q, stride);
+        }
+}
+
+/* The texture's empty texels from level 0. */
+static void ln__fill_out(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__fill *f = ctx;
+    size_t stride = (size_t)f->ch + 1;
+    for (size_t i = begin * (size_t)f->size; i < end * (size_t)f->size; i++)
+        if (!f->filled[i])
+            memcpy(f->pixels + i * (size_t)f->ch, f->pyr + i * stride, (size_t)f->ch);
+}
+
 int ln_uv_fill_rest(uint8_t *pixels, int channels, const uint8_t *filled, int size,
                     struct ln_error *err)
 {
@@ -448,44 +506,32 @@ int ln_uv_fill_rest(uint8_t *pixels, int channels, const uint8_t *filled, int si
     uint8_t *pyr = ln_alloc_array(total, (size_t)stride, 0, "texture fill", err);
     if (!pyr)
         return err ? err->code : LN_ENOMEM;
-    size_t n0 = (size_t)size * (size_t)size;
-    for (size_t i = 0; i < n0; i++) {
-        memcpy(pyr + i * (size_t)stride, pixels + i * (size_t)channels, (size_t)channels);
-        pyr[i * (size_t)stride + (size_t)channels] = filled[i] != 0;
-    }
+    struct ln__fill f = {
+        .pixels = pixels, .pyr = pyr, .filled = filled, .size = size, .ch = channels};
+    ln_parallel_for((size_t)size, 64, ln__fill_in, &f);
     /* pull: each level the mean of the filled texels under it */
-    size_t off = 0;
-    int n = size;
+    f.off = 0;
+    f.n = size;
     for (int l = 1; l < levels; l++) {
-        size_t next = off + (size_t)n * (size_t)n;
-        ln__fill_down(pyr + off * (size_t)stride, n, channels, pyr + next * (size_t)stride);
-        off = next;
-        n = (n + 1) / 2;
+        f.m = (f.n + 1) / 2;
+        f.off_m = f.off + (size_t)f.n * (size_t)f.n;
+        ln_parallel_for((size_t)f.m, 32, ln__fill_down, &f);
+        f.off = f.off_m;
+        f.n = f.m;
     }
     /* push: from the coarsest, an empty texel takes its parent's colour */
     for (int l = levels - 2; l >= 0; l--) {
-        size_t fine_off = 0;
-        int fn = size;
+        f.off = 0;
+        f.n = size;
         for (int k = 0; k < l; k++) {
-            fine_off += (size_t)fn * (size_t)fn;
-            fn = (fn + 1) / 2;
+            f.off += (size_t)f.n * (size_t)f.n;
+            f.n = (f.n + 1) / 2;
         }
-        size_t coarse_off = fine_off + (size_t)fn * (size_t)fn;
-        int cn = (fn + 1) / 2;
-        for (int y = 0; y < fn; y++)
-            for (int x = 0; x < fn; x++) {
-                uint8_t *p = pyr + (fine_off + (size_t)y * (size_t)fn + (size_t)x) * (size_t)stride;
-                if (p[channels])
-                    continue;
-                const uint8_t *q =
-                    pyr + (coarse_off + (size_t)(y / 2) * (size_t)cn + (size_t)(x / 2)) *
-                              (size_t)stride;
-                memcpy(p, q, (size_t)stride);
-            }
+        f.off_m = f.off + (size_t)f.n * (size_t)f.n;
+        f.m = (f.n + 1) / 2;
+        ln_parallel_for((size_t)f.n, 32, ln__fill_up, &f);
     }
-    for (size_t i = 0; i < n0; i++)
-        if (!filled[i])
-            memcpy(pixels + i * (size_t)channels, pyr + i * (size_t)stride, (size_t)channels);
+    ln_parallel_for((size_t)size, 64, ln__fill_out, &f);
     free(pyr);
     return LN_OK;
 }

@@ -142,7 +142,10 @@ static struct ln_mesh cube_mesh(int n)
     return m;
 }
 
-static struct ln_mesh mc_sphere(int n)
+/* A marching-cubes sphere of radius 0.8 on an n^3 grid over [-1, 1]^3;
+ * bumps > 0 adds that many lobes of height 0.1 (a lumpy surface whose
+ * charts are many and small). */
+static struct ln_mesh mc_lumpy(int n, int bumps)
 {
     float *f = malloc((size_t)n * n * n * sizeof(float));
     assert_non_null(f);
@@ -151,7 +154,9 @@ static struct ln_mesh mc_sphere(int n)
         for (int j = 0; j < n; j++)
             for (int k = 0; k < n; k++) {
                 double x = -1 + i * h, y = -1 + j * h, z = -1 + k * h;
-                f[((size_t)i * n + j) * n + k] = (float)(0.8 - sqrt(x * x + y * y + z * z));
+                double r = 0.8 + (bumps ? 0.1 * sin(bumps * x) * sin(bumps * y) * sin(bumps * z)
+                                        : 0.0);
+                f[((size_t)i * n + j) * n + k] = (float)(r - sqrt(x * x + y * y + z * z));
             }
     const float origin[3] = {-1, -1, -1}, spacing[3] = {(float)h, (float)h, (float)h};
     struct ln_mesh m = {0};
@@ -160,6 +165,11 @@ static struct ln_mesh mc_sphere(int n)
         fail_msg("%s", err.message);
     free(f);
     return m;
+}
+
+static struct ln_mesh mc_sphere(int n)
+{
+    return mc_lumpy(n, 0);
 }
 
 /* ---- checks ---- */
@@ -568,6 +578,92 @@ static void test_texels_any_thread_count(void **state)
     ln_mesh_free(&m);
 }
 
+/* Charts of the six directions grow on several threads at once: the
+ * same atlas, bit for bit, with 1, 2, 3 and 6 threads, on a lumpy
+ * marching-cubes sphere (staircase charts that small-chart merging
+ * reworks) and on a
+ * scattered soup (thousands of charts of every direction); and the
+ * charts are numbered by their lowest face, in face order, as growing
+ * them one after another from the lowest free face numbers them. */
+static void test_atlas_any_thread_count(void **state)
+{
+    (void)state;
+    struct ln_mesh meshes[2] = {mc_lumpy(64, 9), soup_mesh(3000)};
+    for (int k = 0; k < 2; k++) {
+        struct ln_mesh *m = &meshes[k];
+        struct ln_uv_options o;
+        ln_uv_options_default(&o, 1024);
+        struct ln_error err = {0};
+        struct ln_uv_atlas one = {0};
+        ln_threads_set(1);
+        assert_int_equal(ln_uv_atlas_build(m, &o, &one, &err), 0);
+        size_t nc = one.stats.n_charts;
+        assert_true(nc > 6);
+        uint32_t *first = malloc(nc * sizeof *first);
+        assert_non_null(first);
+        for (size_t c = 0; c < nc; c++)
+            first[c] = UINT32_MAX;
+        for (size_t f = 0; f < m->n_faces; f++)
+            if (first[one.chart[f]] == UINT32_MAX)
+                first[one.chart[f]] = (uint32_t)f;
+        for (size_t c = 1; c < nc; c++)
+            assert_true(first[c - 1] < first[c]);
+        free(first);
+        int counts[3] = {2, 3, 6};
+        for (int c = 0; c < 3; c++) {
+            ln_threads_set(counts[c]);
+            struct ln_uv_atlas many = {0};
+            assert_int_equal(ln_uv_atlas_build(m, &o, &many, &err), 0);
+            assert_int_equal(many.stats.n_charts, nc);
+            assert_int_equal(many.mesh.n_vertices, one.mesh.n_vertices);
+            assert_int_equal(many.mesh.n_faces, one.mesh.n_faces);
+            size_t nv = one.mesh.n_vertices, nf = one.mesh.n_faces;
+            assert_memory_equal(many.chart, one.chart, nf * sizeof *one.chart);
+            assert_memory_equal(many.source, one.source, nv * sizeof *one.source);
+            assert_memory_equal(many.mesh.indices, one.mesh.indices, 3 * nf * sizeof(uint32_t));
+            assert_memory_equal(many.mesh.positions, one.mesh.positions, 3 * nv * sizeof(float));
+            assert_memory_equal(many.mesh.uvs, one.mesh.uvs, 2 * nv * sizeof(float));
+            ln_uv_atlas_free(&many);
+        }
+        ln_threads_set(0);
+        ln_uv_atlas_free(&one);
+        ln_mesh_free(m);
+    }
+}
+
+/* The pull-push fill runs its levels' rows on all threads: the same bytes
+ * with 1, 2 and 3 threads, on a 517 x 517 texture (odd sides at every
+ * level) with scattered filled texels. */
+static void test_fill_rest_any_thread_count(void **state)
+{
+    (void)state;
+    enum { N = 517 };
+    static uint8_t px0[N * N * 3], filled[N * N], ref[N * N * 3], px[N * N * 3];
+    uint32_t rng = 777;
+    for (size_t i = 0; i < (size_t)N * N; i++) {
+        rng = rng * 1664525u + 1013904223u;
+        filled[i] = (rng >> 24) < 8; /* about 3 % */
+        for (int c = 0; c < 3; c++)
+            px0[3 * i + (size_t)c] = filled[i] ? (uint8_t)(rng >> (8 * c)) : 0;
+    }
+    struct ln_error err = {0};
+    int threads[3] = {1, 2, 3};
+    for (int k = 0; k < 3; k++) {
+        ln_threads_set(threads[k]);
+        memcpy(px, px0, sizeof px0);
+        assert_int_equal(ln_uv_fill_rest(px, 3, filled, N, &err), 0);
+        if (k == 0) {
+            memcpy(ref, px, sizeof px);
+            for (size_t i = 0; i < (size_t)N * N; i++)
+                if (filled[i]) /* the filled texels stay as they were */
+                    assert_memory_equal(px + 3 * i, px0 + 3 * i, 3);
+        } else {
+            assert_memory_equal(px, ref, sizeof ref);
+        }
+    }
+    ln_threads_set(0);
+}
+
 /* One red and one blue texel in an empty 9 x 9 texture: each ring of the
  * gutter fill reaches one texel further, a texel between them takes their
  * mean, and texels beyond the last ring stay empty. */
@@ -776,10 +872,12 @@ int main(void)
         cmocka_unit_test(test_spiral_is_cut),
         cmocka_unit_test(test_texels_of_cube),
         cmocka_unit_test(test_texels_any_thread_count),
+        cmocka_unit_test(test_atlas_any_thread_count),
         cmocka_unit_test(test_many_charts),
         cmocka_unit_test(test_dilate),
         cmocka_unit_test(test_dilate_matches_definition),
         cmocka_unit_test(test_fill_rest),
+        cmocka_unit_test(test_fill_rest_any_thread_count),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_out_of_memory),
     };
