@@ -24,7 +24,7 @@
  *   5. ln__uv_emit:   one output vertex per (input vertex, chart) pair, the
  *      projected coordinates placed in the atlas, and the statistics.
  *
- * Charts of the six directions grow at the same time, one direction per
+ * Charts of the six directions grow at the same time, a direction on one
  * thread at a time (ln__uv_grow_free); everything else is sequential, and
  * all is ordered by face and chart numbers, so the result depends only on
  * the input, not on the thread count. Every large array is allocated up
@@ -72,8 +72,11 @@ void ln_uv_options_default(struct ln_uv_options *opt, int texture_size)
 }
 
 /* The overlap grid of a chart being grown: open addressing from a cell to
- * the head of its list of faces. One per thread: charts of different box
- * directions grow at the same time (ln__uv_grow). */
+ * the head of its list of faces. One per box direction: the directions'
+ * charts grow at the same time (ln__uv_grow_free), each direction always
+ * in its own grid, so what a grid allocates as it grows does not depend on
+ * which thread took which direction (the out-of-memory tests fail every
+ * allocation in turn and need the same allocations in every run). */
 struct ln__uv_grid {
     uint64_t *slot_key;
     uint32_t *slot_head;
@@ -105,8 +108,7 @@ struct ln__uv {
     size_t *chart_start; /* n_charts + 1 offsets into order */
     size_t n_charts;
     double cell;       /* overlap grid cell side, metres */
-    struct ln__uv_grid *grid; /* one per thread of the growth (n_grids) */
-    int n_grids;
+    struct ln__uv_grid grid[6]; /* one per direction */
     /* packing */
     double *rect;     /* 4 per chart: s_min, t_min, width, height (before turning) */
     uint8_t *turned;  /* per chart */
@@ -552,9 +554,10 @@ static void ln__uv_grow_body(void *ctx, size_t begin, size_t end, int thread)
 {
     struct ln__uv_grow_ctx *g = ctx;
     struct ln__uv *u = g->u;
-    struct ln__uv_grid *grid = &u->grid[thread];
+    (void)thread;
     for (size_t i = begin; i < end; i++) {
         int d = g->by_size[i];
+        struct ln__uv_grid *grid = &u->grid[d];
         struct ln__uv_dir *r = &g->dir[d];
         for (size_t seed = 0; seed < u->nf && r->rc == LN_OK; seed++) {
             if (u->label[seed] != d || u->chart[seed] != LN__NONE)
@@ -607,7 +610,7 @@ static int ln__uv_grow_free(struct ln__uv *u, struct ln_error *err)
             g.by_size[j] = g.by_size[j - 1];
             g.by_size[j - 1] = t;
         }
-    ln_parallel_for_at(6, 1, u->n_grids, ln__uv_grow_body, &g);
+    ln_parallel_for(6, 1, ln__uv_grow_body, &g);
     int rc = LN_OK;
     for (int d = 0; d < 6 && rc == LN_OK; d++)
         if (g.dir[d].rc < 0) {
@@ -1228,7 +1231,7 @@ static void ln__uv_free(struct ln__uv *u)
     free(u->chart);
     free(u->order);
     free(u->chart_start);
-    for (int i = 0; u->grid && i < u->n_grids; i++) {
+    for (int i = 0; i < 6; i++) {
         struct ln__uv_grid *g = &u->grid[i];
         free(g->slot_key);
         free(g->slot_head);
@@ -1238,7 +1241,6 @@ static void ln__uv_free(struct ln__uv *u)
         free(g->seen);
         free(g->big);
     }
-    free(u->grid);
     free(u->rect);
     free(u->turned);
     free(u->place);
@@ -1271,13 +1273,9 @@ int ln_uv_atlas_build(const struct ln_mesh *in, const struct ln_uv_options *opt,
     u.chart = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
     u.order = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
     u.chart_start = ln_alloc_array(u.nf + 1, sizeof(size_t), 0, "UV atlas charts", err);
-    /* a grid per thread, at most one per direction */
-    int threads = ln_threads_get();
-    u.n_grids = threads < 1 ? 1 : (threads > 6 ? 6 : threads);
-    u.grid = ln_alloc_array((size_t)u.n_grids, sizeof *u.grid, 1, "UV atlas overlap grid", err);
     int ok = u.normal && u.area && u.label && u.adj && u.proj && u.chart && u.order &&
-             u.chart_start && u.grid;
-    for (int i = 0; ok && i < u.n_grids; i++) {
+             u.chart_start;
+    for (int i = 0; ok && i < 6; i++) {
         struct ln__uv_grid *g = &u.grid[i];
         g->seen = ln_alloc_array(u.nf, sizeof(uint32_t), 1, "UV atlas faces", err);
         g->big = ln_alloc_array(u.nf, sizeof(uint32_t), 0, "UV atlas faces", err);
