@@ -278,16 +278,19 @@ static float ln__revolve_at(const struct ln__revolve *r, float px, float py, flo
     return top + ft * (bot - top);
 }
 
-/* How far camera-frame pixel (px, py) and depth z lies inside an emptied
- * cap (pixels; negative outside both): inside the cone of slope cot e
- * that rises from a flat end's rim, beyond the flat end. */
+/* How far camera-frame pixel (px, py) and depth z lies inside the space
+ * that a flat end at the outline's end keeps empty (pixels; negative
+ * outside): beyond the flat end, over its rim's disc (2 pixels wider, so
+ * that nothing of the inflated body is left in thin slivers around it). */
 static float ln__revolve_cap_at(const struct ln__revolve *r, float px, float py, float z)
 {
+    float best = -1e30f;
+    if (!r->cap_carve[0] && !r->cap_carve[1])
+        return best;
     float yu = r->yc - py;
     float t = yu * r->ce + z * r->se;
     float rh = -yu * r->se + z * r->ce, dx = px - r->xa;
     float rho = sqrtf(dx * dx + rh * rh);
-    float best = -1e30f;
     for (int e = 0; e < 2; e++) {
         if (r->cap_rho[e] < 0.0f || !r->cap_carve[e])
             continue;
