@@ -22,8 +22,41 @@
  * the circle's image, an ellipse of semi-axes rho and rho sin e; each
  * voxel reads it at its own height and radius. The axis is the median
  * over rows of the middle of each row's longest run inside the outline; a
- * disc becomes a sphere, a cylinder's outline that cylinder (with the flat
- * cones over its ends that a view from above cannot rule out).
+ * disc becomes a sphere, a cylinder's outline that cylinder.
+ *
+ * Flat ends. Seen from above, the far rim of a flat top hides whatever
+ * stands over the top, so the hull of revolution puts a cone over every
+ * flat top and under every flat bottom (height r tan e, its slope set by
+ * the camera's elevation alone) and a lid over every opening (a cup's, a
+ * bowl's, a lying ring's hole). No object is built that way: a rim is a
+ * flat end, a lid or an opening. In the table such a cap is a run of rows,
+ * from the top down (or the bottom up), whose largest radius grows by the
+ * cone's cot e per row; those rows are emptied. A rounded end (a ball, a
+ * head) has a small cap of the same slope above the latitude e; flat, it
+ * would cut the end by as much as the cap adds, so a cap is flattened only
+ * where its rim is a crease (the radius stops growing past it) or it is
+ * as wide as a lid (2 sin e of the widest radius or more). Where the flat
+ * end's far rim is the outline's end, the inflated body below is cut there
+ * too (over the rim's disc); elsewhere (a torso over a figure's legs) the
+ * inflated body keeps what the revolution cannot explain.
+ *
+ * Rings. An outline with a hole is not the outline of a body of
+ * revolution about a vertical axis unless the ring lies flat; a ring on
+ * its edge becomes a fat disc with a slot. When the largest hole is a
+ * tenth of the filled outline or more and sits at its middle, the object is
+ * taken for a ring: a circle of radius R seen at angle a to its axis is an
+ * ellipse of semi-axes R and R cos a, and the middle circle of a tube of
+ * constant width lies halfway between the hole's ellipse and the outline's
+ * (found from their second moments), so its aspect gives cos a and its
+ * minor axis the direction the plane tilts. Of the two mirror planes with
+ * that tilt the one nearer upright or lying in the world is taken (things
+ * stand or lie); from a little above, they differ: the ellipse is sheared
+ * one way for one of them. A lying ring is left to the revolution, which
+ * shows its hole; any other ring becomes the inflated outline about its
+ * plane instead of the image plane, the tube's depth made round (the
+ * inflated height over LN__SCULPT_DEPTH) and longer where the ray meets
+ * the tube at a slant (1 / sqrt(1 - cos^2 p sin^2 a), p the angle round
+ * the ring from its major axis).
  *
  * Parts a revolution cannot explain (a handle, arms, a chair's legs and
  * back) vanish from it, so the inflated body is added (the larger field
@@ -41,10 +74,12 @@
  * LN__SCULPT_DEPTH.
  *
  * Measured on bench-shapes' single view (az 45, el 20, no view given) the
- * union beats either part alone; the assumed elevation matters (assuming
- * 0 or 35 for a photo from 20 loses much of the gain), which is why a view
- * given with the image is used. Shading cues were not used: the bench's
- * texture hides shading, and real photos' lighting is unknown.
+ * union beats either part alone, and flat ends and rings beat the
+ * ellipsoid fitted to the true box on average (docs/quality.md); the
+ * assumed elevation matters (assuming 0 or 35 for a photo from 20 loses
+ * much of the gain), which is why a view given with the image is used.
+ * Shading cues were not used: the bench's texture hides shading, and real
+ * photos' lighting is unknown.
  *
  * The field lives on the W x W pixel grid of the working raster (voxel
  * centres are pixel centres) with as many layers in z as the two bodies
@@ -160,6 +195,11 @@ struct ln__revolve {
     float t0;     /* height along the axis of table row 0 */
     int n_rho, n_t;
     float *table; /* n_t x n_rho: smallest sd over the circle's outline */
+    /* The caps emptied over the top ([0]) and under the bottom ([1]): the
+     * height of the flat end and its radius (pixels), or cap_rho < 0. */
+    float cap_t[2], cap_rho[2];
+    int cap_carve[2];        /* the cap is the outline's end: the inflated body is cut there too */
+    int row_top, row_bottom; /* the outline's first and last rows */
 };
 
 #define LN__REVOLVE_FLOOR (-2.0f)
@@ -238,6 +278,29 @@ static float ln__revolve_at(const struct ln__revolve *r, float px, float py, flo
     return top + ft * (bot - top);
 }
 
+/* How far camera-frame pixel (px, py) and depth z lies inside the space
+ * that a flat end at the outline's end keeps empty (pixels; negative
+ * outside): beyond the flat end, over its rim's disc (2 pixels wider, so
+ * that nothing of the inflated body is left in thin slivers around it). */
+static float ln__revolve_cap_at(const struct ln__revolve *r, float px, float py, float z)
+{
+    float best = -1e30f;
+    if (!r->cap_carve[0] && !r->cap_carve[1])
+        return best;
+    float yu = r->yc - py;
+    float t = yu * r->ce + z * r->se;
+    float rh = -yu * r->se + z * r->ce, dx = px - r->xa;
+    float rho = sqrtf(dx * dx + rh * rh);
+    for (int e = 0; e < 2; e++) {
+        if (r->cap_rho[e] < 0.0f || !r->cap_carve[e])
+            continue;
+        float above = e ? r->cap_t[e] - t : t - r->cap_t[e];
+        float in = fminf(above, r->cap_rho[e] + 2.0f - rho);
+        best = fmaxf(best, in);
+    }
+    return best;
+}
+
 /* Writes the field slab by slab (the grid is large: filling it in parallel
  * also spreads its first-touch page faults): the larger of the inflated
  * body's h - |z|, built upright (evaluated at the point turned back by the
@@ -249,6 +312,10 @@ struct ln__fill {
     const float *cone;   /* W x W signed distance, world units */
     int w, kz;
     const struct ln__revolve *rev;
+    int ring;           /* the ring's body instead (the revolution is not used) */
+    const float *plane; /* its plane: z = plane[0] x + plane[1] y + plane[2] */
+    float ring_depth;   /* the height map's scale there */
+    const float *axes;  /* the ring's centre x, y, its major axis x, y, 1 / a, 1 / b, sin tilt */
 };
 
 static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
@@ -276,6 +343,26 @@ static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
                     row[k] = c;
                 continue;
             }
+            if (f->ring) {
+                /* The inflated outline about the ring's plane, clipped to
+                 * the silhouette's cone like the upright one. */
+                const float xw = (px + 0.5f) * inv_w - 0.5f;
+                const float yw = 0.5f - ((float)(w - j) + 0.5f) * inv_w;
+                const float zc = f->plane[0] * xw + f->plane[1] * yw + f->plane[2];
+                const float *ax = f->axes;
+                const float pa = ((xw - ax[0]) * ax[2] + (yw - ax[1]) * ax[3]) * ax[4];
+                const float pb = ((ax[1] - yw) * ax[2] + (xw - ax[0]) * ax[3]) * ax[5];
+                const float ca2 = pa * pa / (pa * pa + pb * pb + 1e-12f);
+                const float scale = f->ring_depth / sqrtf(1.0f - ca2 * ax[6] * ax[6]);
+                const float h = px >= 0.0f && px <= fw - 1.0f && j >= 1 && j <= w
+                                    ? f->height[(size_t)(w - j) * w + (size_t)px]
+                                    : -inv_w;
+                for (int k = 0; k < nz; k++) {
+                    float v = h * scale - fabsf((float)(k - f->kz) * inv_w - zc);
+                    row[k] = c < v ? c : v;
+                }
+                continue;
+            }
             for (int k = 0; k < nz; k++) {
                 const float z = (float)(k - f->kz);
                 const float y2 = yu * r->ce + z * r->se, z2 = -yu * r->se + z * r->ce;
@@ -288,7 +375,10 @@ static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
                  * the silhouette's cone. */
                 v = c < v ? c : v;
                 float rv = ln__revolve_at(r, px, (float)(w - j), z) * inv_w;
-                row[k] = rv > v ? rv : v;
+                v = rv > v ? rv : v;
+                /* Nor does the inflated body fill the caps. */
+                float cap = ln__revolve_cap_at(r, px, (float)(w - j), z) * inv_w;
+                row[k] = -cap < v ? -cap : v;
             }
         }
     }
@@ -303,6 +393,7 @@ struct ln__single_colour {
     int w;
     const float *front_full; /* MC x MC x 3, the front at the photo's resolution, or NULL */
     int mc;
+    const float *plane; /* front and back meet on z = plane[0] x + plane[1] y + plane[2] */
 };
 
 static float ln__smoothstep(float e0, float e1, float x)
@@ -333,7 +424,8 @@ static void ln__single_colour_body(void *ctx, size_t begin, size_t end, int thre
         float band = 0.25f * LN__SCULPT_DEPTH * thick / fw;
         if (band < 1.5f / fw)
             band = 1.5f / fw;
-        float t = ln__smoothstep(-band, band, p[2]);
+        const float zc = c->plane[0] * p[0] + c->plane[1] * p[1] + c->plane[2];
+        float t = ln__smoothstep(-band, band, p[2] - zc);
         float *out = c->colors + 3 * v;
         for (int ch = 0; ch < 3; ch++) {
             float x = back[ch] + t * (front[ch] - back[ch]);
@@ -366,6 +458,10 @@ struct ln__single {
     int full;               /* a texture is baked: keep the front at the photo's resolution */
     int mc;                 /* side of front_full */
     float *front_full;      /* mc x mc x 3, or NULL (mc <= w, or no texture) */
+    int ring;               /* the outline is a ring not lying flat: the body follows its plane */
+    float plane[3];         /* z of that plane = plane[0] x + plane[1] y + plane[2], world units */
+    float ring_depth;       /* the inflated height's scale about that plane */
+    float ring_axes[7];     /* see struct ln__fill */
 };
 
 /* For a baked texture, the front colours at the framed photo's own
@@ -503,6 +599,236 @@ static int ln__cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Second moments of a pixel set (y up), and the ellipse they describe. */
+struct ln__moments {
+    double n, x, y, xx, yy, xy;
+};
+
+static void ln__moments_add(struct ln__moments *m, double x, double y)
+{
+    m->n += 1.0;
+    m->x += x;
+    m->y += y;
+    m->xx += x * x;
+    m->yy += y * y;
+    m->xy += x * y;
+}
+
+/* Centre, semi-axes (a >= b) and the major axis's angle of the ellipse of
+ * the same second moments (a filled ellipse gives back its own). */
+static void ln__moments_ellipse(const struct ln__moments *m, double *cx, double *cy, double *a,
+                                double *b, double *cxx, double *cyy, double *cxy)
+{
+    *cx = m->x / m->n;
+    *cy = m->y / m->n;
+    *cxx = m->xx / m->n - *cx * *cx;
+    *cyy = m->yy / m->n - *cy * *cy;
+    *cxy = m->xy / m->n - *cx * *cy;
+    double mean = 0.5 * (*cxx + *cyy),
+           dev = sqrt(0.25 * (*cxx - *cyy) * (*cxx - *cyy) + *cxy * *cxy);
+    *a = 2.0 * sqrt(fmax(mean + dev, 0.0));
+    *b = 2.0 * sqrt(fmax(mean - dev, 0.0));
+}
+
+/* A ring (see the DESIGN comment): finds the largest hole of the outline
+ * (background that the raster's border does not reach); when it is a
+ * tenth of the filled outline or more and at its middle, the circle
+ * between the hole's ellipse and the outline's gives the ring's plane, of
+ * the two mirror solutions the one nearer an upright or a lying plane.
+ * A lying ring is left to the body of revolution; any other sets s->ring
+ * and s->plane. Uses s->sd (signed distance, positive inside). */
+#define LN__RING_MIN_HOLE 0.1
+#define LN__RING_MAX_OFFSET 0.1
+#define LN__RING_MIN_COS 0.2
+
+static int ln__single_ring(struct ln__single *s, struct ln_error *err)
+{
+    const int w = s->w;
+    const size_t n = s->n;
+    unsigned char *mark = ln_alloc_array(n, 1, 0, "outline holes", err);
+    int *stack = ln_alloc_array(n, sizeof(int), 0, "outline holes", err);
+    if (!mark || !stack) {
+        free(mark);
+        free(stack);
+        return ln__single_nomem(err);
+    }
+    /* 0: background not yet reached, 1: inside, 2: outer background,
+     * 3: a hole already measured. */
+    size_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+        mark[i] = s->sd[i] > 0.0f ? 1 : 0;
+        if (!mark[i] && (x == 0 || y == 0 || x == w - 1 || y == w - 1)) {
+            mark[i] = 2;
+            stack[top++] = (int)i;
+        }
+    }
+    struct ln__moments filled = {0}, hole = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        /* Pass 0 floods the outer background; pass 1 each hole in turn. */
+        for (size_t seed = 0; seed < (pass ? n : 1); seed++) {
+            struct ln__moments cur = {0};
+            if (pass) {
+                if (mark[seed] != 0)
+                    continue;
+                mark[seed] = 3;
+                stack[top++] = (int)seed;
+            }
+            while (top > 0) {
+                int i = stack[--top], x = i % w, y = i / w;
+                if (pass)
+                    ln__moments_add(&cur, x, -y);
+                const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
+                for (int t = 0; t < 4; t++) {
+                    if (nb[t][0] < 0 || nb[t][1] < 0 || nb[t][0] >= w || nb[t][1] >= w)
+                        continue;
+                    int j = nb[t][1] * w + nb[t][0];
+                    if (mark[j] == 0) {
+                        mark[j] = (unsigned char)(pass ? 3 : 2);
+                        stack[top++] = j;
+                    }
+                }
+            }
+            if (cur.n > hole.n)
+                hole = cur;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (mark[i] != 2)
+            ln__moments_add(&filled, (double)(i % (size_t)w), -(double)(i / (size_t)w));
+    free(mark);
+    free(stack);
+    if (hole.n < LN__RING_MIN_HOLE * filled.n || hole.n < 16.0)
+        return LN_OK;
+    double hx, hy, ha, hb, hxx, hyy, hxy, ox, oy, oa, ob, oxx, oyy, oxy;
+    ln__moments_ellipse(&hole, &hx, &hy, &ha, &hb, &hxx, &hyy, &hxy);
+    ln__moments_ellipse(&filled, &ox, &oy, &oa, &ob, &oxx, &oyy, &oxy);
+    if (hypot(hx - ox, hy - oy) > LN__RING_MAX_OFFSET * oa)
+        return LN_OK; /* a hole to one side: a handle's, a part's */
+    /* The ring's middle circle: semi-axes halfway between the hole's and
+     * the outline's (a tube of constant width adds its radius to one and
+     * takes it from the other); its minor axis m, its aspect cos tilt. */
+    double c = (hb + ob) / (ha + oa);
+    c = c > 1.0 ? 1.0 : (c < LN__RING_MIN_COS ? LN__RING_MIN_COS : c);
+    double theta = 0.5 * atan2(2.0 * (hxy + oxy), (hxx + oxx) - (hyy + oyy));
+    double mx = -sin(theta), my = cos(theta), sn = sqrt(1.0 - c * c);
+    /* Of the normals (sn m, +c) and (sn m, -c), the one whose plane is
+     * nearer upright or lying in the world (up is (0, cos e, sin e)). */
+    const double ce = cos(s->elevation * 0.017453293), se = sin(s->elevation * 0.017453293);
+    double best_dev = 2.0, nrm[3] = {0.0, 0.0, 1.0}, best_up = 0.0;
+    for (int sign = -1; sign <= 1; sign += 2) {
+        double cand[3] = {sn * mx, sn * my, sign * c};
+        double up = fabs(cand[1] * ce + cand[2] * se);
+        double dev = fmin(up, sqrt(fmax(1.0 - up * up, 0.0)));
+        if (dev < best_dev) {
+            best_dev = dev;
+            best_up = up;
+            memcpy(nrm, cand, sizeof nrm);
+        }
+    }
+    if (best_up > 0.9)
+        return LN_OK; /* lying: a body of revolution shows its hole */
+    /* z = -(nx (x - ox) + ny (y - oy)) / nz, world units, y up. */
+    const double fw = (double)w;
+    double cxw = (ox + 0.5) / fw - 0.5, cyw = 0.5 + (oy - 0.5) / fw;
+    s->ring = 1;
+    s->ring_depth = 1.0f / LN__SCULPT_DEPTH;
+    s->ring_axes[0] = (float)cxw;
+    s->ring_axes[1] = (float)cyw;
+    s->ring_axes[2] = (float)cos(theta);
+    s->ring_axes[3] = (float)sin(theta);
+    s->ring_axes[4] = (float)(2.0 * fw / (ha + oa));
+    s->ring_axes[5] = (float)(2.0 * fw / (hb + ob));
+    s->ring_axes[6] = (float)sn;
+    s->plane[0] = (float)(-nrm[0] / nrm[2]);
+    s->plane[1] = (float)(-nrm[1] / nrm[2]);
+    s->plane[2] = (float)((nrm[0] * cxw + nrm[1] * cyw) / nrm[2]);
+    return LN_OK;
+}
+
+/* The largest radius inside the revolution at table row jt (pixels,
+ * interpolated to the zero crossing), or -1 where no circle is inside. */
+static float ln__revolve_radius(const struct ln__revolve *r, int jt)
+{
+    const float *row = r->table + (size_t)jt * r->n_rho;
+    for (int ir = r->n_rho - 1; ir >= 0; ir--) {
+        if (row[ir] <= 0.0f)
+            continue;
+        if (ir + 1 >= r->n_rho)
+            return (float)ir;
+        return (float)ir + row[ir] / (row[ir] - row[ir + 1]);
+    }
+    return -1.0f;
+}
+
+/* Flat ends (see the DESIGN comment): from the top row down, and from the
+ * bottom row up, the rows where the largest radius grows as the cone's
+ * does (0.7 to 1.6 of cot e each row, and LN__CONE_SLOPE of it on average
+ * less 2 pixels of noise) belong to a cap the outline cannot rule out;
+ * they are emptied when the cap's base is a crease or as wide as a lid,
+ * so the body ends flat there. Records the caps in r->cap_*. */
+#define LN__CONE_SLOPE 0.9f
+#define LN__CREASE_ROWS 3
+#define LN__CREASE_GROWTH 0.3f
+
+static void ln__revolve_flat_ends(struct ln__revolve *r)
+{
+    r->cap_rho[0] = r->cap_rho[1] = -1.0f;
+    if (r->se < 0.05f)
+        return; /* seen from the side: no caps */
+    const float cot = r->ce / r->se;
+    float widest = 0.0f;
+    for (int jt = 0; jt < r->n_t; jt++)
+        widest = fmaxf(widest, ln__revolve_radius(r, jt));
+    for (int dir = 0; dir < 2; dir++) {
+        int first = -1;
+        for (int k = 0; k < r->n_t; k++) {
+            int jt = dir ? k : r->n_t - 1 - k; /* dir 0: from the top */
+            if (ln__revolve_radius(r, jt) >= 0.0f) {
+                first = k;
+                break;
+            }
+        }
+        if (first < 0)
+            return;
+        int k = first;
+        const float start = ln__revolve_radius(r, dir ? k : r->n_t - 1 - k);
+        float prev = start;
+        while (k + 1 < r->n_t) {
+            float next = ln__revolve_radius(r, dir ? k + 1 : r->n_t - 2 - k);
+            float grow = next - prev;
+            if (next - start < LN__CONE_SLOPE * cot * (float)(k + 1 - first) - 2.0f ||
+                grow < 0.7f * cot || grow > 1.6f * cot)
+                break;
+            prev = next;
+            k++;
+        }
+        /* Rows first .. k - 1 are the cap (row k is its base, kept). */
+        if (k == first)
+            continue;
+        const int base = dir ? k : r->n_t - 1 - k;
+        const float rho_base = ln__revolve_radius(r, base);
+        /* A rim (the radius stops growing past the base: a crease) or a
+         * cap as wide as a lid gets a flat end; a narrow cap on a rounded
+         * end (a ball's, a head's) is kept: flat, it would cut the end. */
+        int inner = dir ? k + LN__CREASE_ROWS : r->n_t - 1 - k - LN__CREASE_ROWS;
+        float rho_in = inner >= 0 && inner < r->n_t ? ln__revolve_radius(r, inner) : rho_base;
+        int crease = rho_in - rho_base < LN__CREASE_GROWTH * cot * (float)LN__CREASE_ROWS;
+        if (!crease && rho_base < 2.0f * r->se * widest)
+            continue;
+        r->cap_t[dir] = r->t0 + (float)base;
+        r->cap_rho[dir] = rho_base;
+        /* The far rim of the flat end, seen: the outline's end? */
+        float rim = r->yc - (r->cap_t[dir] * r->ce + (dir ? -1.0f : 1.0f) * rho_base * r->se);
+        r->cap_carve[dir] = fabsf(rim - (float)(dir ? r->row_bottom : r->row_top)) <= 3.0f;
+        for (int q = first; q < k; q++) {
+            float *row = r->table + (size_t)(dir ? q : r->n_t - 1 - q) * r->n_rho;
+            for (int ir = 0; ir < r->n_rho; ir++)
+                row[ir] = LN__REVOLVE_FLOOR;
+        }
+    }
+}
+
 /* The body of revolution's table from s->sd (before it becomes the height
  * map). The axis is the median over rows of the midpoint of each row's
  * longest run inside the silhouette, so a handle or an arm on one side
@@ -547,6 +873,8 @@ static int ln__single_revolve(struct ln__single *s, struct ln_error *err)
     struct ln__revolve *r = &s->rev;
     r->xa = n_mid ? mid[n_mid / 2] : 0.5f * (float)(w - 1);
     r->yc = top >= 0 ? 0.5f * (float)(top + bottom) : 0.5f * (float)(w - 1);
+    r->row_top = top;
+    r->row_bottom = bottom;
     free(mid);
     float e = s->elevation * 0.017453293f;
     r->sd = s->sd;
@@ -559,11 +887,17 @@ static int ln__single_revolve(struct ln__single *s, struct ln_error *err)
     r->t0 = floorf(tlo) - 1.0f;
     r->n_t = (int)(ceilf(thi) - r->t0) + 2;
     r->n_rho = w + 2;
+    if (s->ring) {
+        r->n_t = 0; /* not used: the ring's body replaces it */
+        r->cap_rho[0] = r->cap_rho[1] = -1.0f;
+        return LN_OK;
+    }
     r->table = ln_alloc_array((size_t)r->n_t * (size_t)r->n_rho, sizeof(float), 0,
                               "revolution table", err);
     if (!r->table)
         return ln__single_nomem(err);
     ln_parallel_for((size_t)r->n_t, 4, ln__revolve_rows, r);
+    ln__revolve_flat_ends(r);
     return LN_OK;
 }
 
@@ -645,6 +979,19 @@ static int ln__single_field(struct ln__single *s, struct ln_error *err)
             if (tr[ir] > 0.0f)
                 reach = fmaxf(reach, fabsf(r->t0 + (float)jt) * fabsf(r->se) + (float)ir * r->ce);
     }
+    if (s->ring) {
+        /* The inflated outline about the ring's plane, wherever it is inside. */
+        reach = 0.0f;
+        const float ring_cos = sqrtf(fmaxf(1.0f - s->ring_axes[6] * s->ring_axes[6], 0.04f));
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->cone[i] <= 0.0f)
+                continue;
+            float xw = ((float)(i % (size_t)w) + 0.5f) / fw - 0.5f;
+            float yw = 0.5f - ((float)(i / (size_t)w) + 0.5f) / fw;
+            float zc = s->plane[0] * xw + s->plane[1] * yw + s->plane[2];
+            reach = fmaxf(reach, (fabsf(zc) + s->ring_depth / ring_cos * s->sd[i]) * fw);
+        }
+    }
     s->kz = (int)ceilf(reach) + 2;
     if (s->kz > w)
         s->kz = w;
@@ -655,8 +1002,16 @@ static int ln__single_field(struct ln__single *s, struct ln_error *err)
     s->field = ln_alloc_array(n_field, sizeof(float), 0, "inflation grid", err);
     if (!s->field)
         return ln__single_nomem(err);
-    struct ln__fill fill = {
-        .field = s->field, .height = s->sd, .w = w, .kz = s->kz, .rev = r, .cone = s->cone};
+    struct ln__fill fill = {.field = s->field,
+                            .height = s->sd,
+                            .w = w,
+                            .kz = s->kz,
+                            .rev = r,
+                            .cone = s->cone,
+                            .ring = s->ring,
+                            .plane = s->plane,
+                            .ring_depth = s->ring_depth,
+                            .axes = s->ring_axes};
     ln_parallel_for((size_t)nx, 4, ln__fill_slabs, &fill);
     return LN_OK;
 }
@@ -717,7 +1072,8 @@ static int ln__single_colours(struct ln__single *s, struct ln_mesh *out, struct 
                                     .front = front,
                                     .back = back,
                                     .thick = s->thick,
-                                    .w = w};
+                                    .w = w,
+                                    .plane = s->plane};
     ln_parallel_for(out->n_vertices, 4096, ln__single_colour_body, &col);
     return LN_OK;
 }
@@ -727,6 +1083,7 @@ static int ln__single_colours(struct ln__single *s, struct ln_mesh *out, struct 
 struct ln__single_bake {
     float *front, *back, *thick;
     int w;
+    float plane[3];
     float *front_full; /* or NULL */
     int mc;
 };
@@ -744,7 +1101,8 @@ static int ln__single_bake_color(void *state, const float *points, const float *
                                     .thick = b->thick,
                                     .w = b->w,
                                     .front_full = b->front_full,
-                                    .mc = b->mc};
+                                    .mc = b->mc,
+                                    .plane = b->plane};
     ln_parallel_for(n, 4096, ln__single_colour_body, &col);
     return LN_OK;
 }
@@ -768,6 +1126,7 @@ static void ln__single_keep(struct ln__single *s, struct ln_colorizer *bake)
     b->back = s->back;
     b->thick = s->thick;
     b->w = s->w;
+    memcpy(b->plane, s->plane, sizeof b->plane);
     b->front_full = s->front_full;
     b->mc = s->mc;
     s->front = s->back = s->thick = s->front_full = NULL;
@@ -795,7 +1154,7 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
     ln_progress_report(progress, "inflating", 0.15);
     if ((rc = ln__single_thickness(&s, err)) < 0 || (rc = ln__single_squared_height(&s, err)) < 0)
         goto cleanup;
-    if ((rc = ln__single_revolve(&s, err)) < 0)
+    if ((rc = ln__single_ring(&s, err)) < 0 || (rc = ln__single_revolve(&s, err)) < 0)
         goto cleanup;
     ln__single_relax(&s);
     ln__single_height(&s);
