@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/select.h>
+
 #include <libpq-fe.h>
 
 #include "ln_alloc.h"
@@ -510,7 +513,9 @@ int ln_pg_cancel(struct ln_pg *pg, const char *id, int *now, struct ln_error *er
         pg, "canceling a job", PGRES_TUPLES_OK,
         "UPDATE ln_jobs SET"
         " record = CASE WHEN status = 'queued'"
-        "   THEN jsonb_set(record, '{status}', '\"canceled\"') ELSE record END,"
+        "   THEN record || jsonb_build_object('status', 'canceled', 'stage', 'canceled',"
+        "     'finished_at', to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+        "   ELSE record || '{\"stage\": \"canceling\"}' END,"
         " cancel_requested = (status = 'running'),"
         " status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,"
         " updated = now()"
@@ -620,5 +625,68 @@ int ln_pg_counts(struct ln_pg *pg, int64_t counts[5], struct ln_error *err)
             if (strcmp(PQgetvalue(r, i, 0), names[k]) == 0)
                 counts[k] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
     PQclear(r);
+    return LN_OK;
+}
+
+int ln_pg_list(struct ln_pg *pg,
+               void (*each)(void *user, const char *id, const char *status, const char *record),
+               void *user, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0)
+        return rc;
+    PGresult *r = ln__pg_run(pg, "listing the jobs", PGRES_TUPLES_OK,
+                             "SELECT id, status, record::text FROM ln_jobs ORDER BY seq", 0, NULL,
+                             NULL, NULL, 0, NULL, err);
+    if (!r)
+        return err ? err->code : LN_EIO;
+    for (int i = 0; i < PQntuples(r); i++)
+        each(user, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+    PQclear(r);
+    return LN_OK;
+}
+
+int ln_pg_listen(struct ln_pg *pg, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0)
+        return rc;
+    return ln__pg_do(pg, "listening for changes", "LISTEN ln_jobs", err);
+}
+
+int ln_pg_notified(struct ln_pg *pg, double timeout_s, void (*each)(void *user, const char *id),
+                   void *user, size_t *n, struct ln_error *err)
+{
+    if (n)
+        *n = 0;
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        return ln__pg_conn_error(pg, "the connection was lost", err);
+    int sock = PQsocket(pg->conn);
+    if (sock < 0)
+        return ln__pg_conn_error(pg, "the connection was lost", err);
+    /* What arrived with earlier results first, then the socket. */
+    if (!PQconsumeInput(pg->conn))
+        return ln__pg_conn_error(pg, "reading notifications", err);
+    PGnotify *note = PQnotifies(pg->conn);
+    if (!note && timeout_s > 0) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(sock, &fds);
+        struct timeval tv = {(long)timeout_s, (long)((timeout_s - (long)timeout_s) * 1e6)};
+        if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 && errno != EINTR)
+            return ln_error_set(err, LN_EIO, "PostgreSQL: waiting for notifications: %s",
+                                strerror(errno));
+        if (!PQconsumeInput(pg->conn))
+            return ln__pg_conn_error(pg, "reading notifications", err);
+        note = PQnotifies(pg->conn);
+    }
+    while (note) {
+        if (note->extra)
+            each(user, note->extra);
+        if (n)
+            (*n)++;
+        PQfreemem(note);
+        note = PQnotifies(pg->conn);
+    }
     return LN_OK;
 }

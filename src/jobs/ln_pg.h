@@ -141,6 +141,22 @@ int ln_pg_get(struct ln_pg *pg, const char *id, char **record, char status[16],
 /* One file of a job (caller frees *data). LN_ENOTFOUND when missing. */
 int ln_pg_file_get(struct ln_pg *pg, const char *id, const char *name, void **data,
                    size_t *size, char content_type[128], struct ln_error *err);
+/* Every job, oldest first: each(user, id, status, record) per row. */
+int ln_pg_list(struct ln_pg *pg,
+               void (*each)(void *user, const char *id, const char *status, const char *record),
+               void *user, struct ln_error *err);
+
+/* Subscribes this connection to the change notifications (channel
+ * "ln_jobs", payload the job's id). A connection that listens is then
+ * only read through ln_pg_notified (and ln_pg_get, ln_pg_list). */
+int ln_pg_listen(struct ln_pg *pg, struct ln_error *err);
+/* Waits up to timeout_s for notifications and calls each(user, id) for
+ * every one received. *n (may be NULL) counts them. LN_EIO when the
+ * connection is lost: the caller opens a new one and listens again,
+ * reading everything anew (changes made meanwhile were not notified). */
+int ln_pg_notified(struct ln_pg *pg, double timeout_s, void (*each)(void *user, const char *id),
+                   void *user, size_t *n, struct ln_error *err);
+
 /* How many jobs have each status: queued, running, succeeded, failed,
  * canceled (in that order). */
 int ln_pg_counts(struct ln_pg *pg, int64_t counts[5], struct ln_error *err);

@@ -130,3 +130,26 @@ int ln_pg_counts(struct ln_pg *pg, int64_t counts[5], struct ln_error *err)
     memset(counts, 0, 5 * sizeof counts[0]);
     return ln__pg_none(err);
 }
+
+int ln_pg_list(struct ln_pg *pg,
+               void (*each)(void *user, const char *id, const char *status, const char *record),
+               void *user, struct ln_error *err)
+{
+    (void)pg, (void)each, (void)user;
+    return ln__pg_none(err);
+}
+
+int ln_pg_listen(struct ln_pg *pg, struct ln_error *err)
+{
+    (void)pg;
+    return ln__pg_none(err);
+}
+
+int ln_pg_notified(struct ln_pg *pg, double timeout_s, void (*each)(void *user, const char *id),
+                   void *user, size_t *n, struct ln_error *err)
+{
+    (void)pg, (void)timeout_s, (void)each, (void)user;
+    if (n)
+        *n = 0;
+    return ln__pg_none(err);
+}
