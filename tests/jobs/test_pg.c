@@ -31,6 +31,7 @@
 #include "ln_file.h"
 #include "ln_folder.h"
 #include "ln_job.h"
+#include "ln_jobs.h"
 #include "ln_image.h"
 #include "ln_pg.h"
 #include "ln_pg_worker.h"
@@ -871,6 +872,145 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Waits (up to 10 s) until the manager's copy of job id has status want
+ * ("gone": no such job); returns its snapshot. */
+static struct ln_job wait_status(struct ln_jobs *jobs, const char *id, const char *want)
+{
+    struct ln_job job;
+    memset(&job, 0, sizeof job);
+    uint64_t seen = ln_jobs_wait_any(jobs, 0, 0);
+    for (int i = 0; i < 100; i++) {
+        struct ln_error err = {0};
+        int rc = ln_jobs_get(jobs, id, &job, &err);
+        if (strcmp(want, "gone") == 0 ? rc == LN_ENOTFOUND
+                                      : rc == LN_OK &&
+                                            strcmp(ln_job_status_name(job.status), want) == 0)
+            return job;
+        seen = ln_jobs_wait_any(jobs, seen, 0.1);
+    }
+    fail_msg("job %s never became %s", id, want);
+    return job;
+}
+
+/* The job manager on the PostgreSQL store (serve --store postgres://...):
+ * it creates the schema, follows changes that another process makes in
+ * the database (a submit, a claim, progress, a finish, a deletion: what a
+ * `lunar-nova worker` and other servers do), reads result files through
+ * its cache, cancels and deletes in the database; a newer schema is
+ * refused. */
+static void test_manager(void **state)
+{
+    (void)state;
+    char conninfo[256], uri[160];
+    fresh_db("ln_manager", conninfo);
+    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_manager", g_port);
+    struct ln_engine *sculpt;
+    struct ln_error err = {0};
+    assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
+    struct ln_engine_set set = {{sculpt}, 1};
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = ln_test_tmpdir("pg_manager");
+    cfg.store = uri;
+    cfg.workers = 0;
+    struct ln_jobs *jobs;
+    assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
+    assert_ok(ln_jobs_start(jobs, &err), err);
+    struct ln_pg *pg;
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    int version = 0;
+    assert_ok(ln_pg_schema_version(pg, &version, &err), err);
+    assert_int_equal(version, LN_PG_SCHEMA_VERSION);
+
+    /* Another process submits, claims, reports progress and finishes. */
+    const char *a = "cccccccccccccccccccccc01", *b = "cccccccccccccccccccccc02";
+    submit_disk_job(pg, a);
+    struct ln_job job = wait_status(jobs, a, "queued");
+    struct ln_jobs_queue_stats q;
+    ln_jobs_queue_stats(jobs, &q);
+    assert_int_equal(q.depth, 1);
+    assert_int_equal(q.workers, 0);
+    struct ln_pg_lease l;
+    assert_ok(ln_pg_claim(pg, "elsewhere", 30, &l, &err), err);
+    assert_string_equal(l.id, a);
+    ln_job_set_started(&job, 1, 1.8e9);
+    snprintf(job.stage, sizeof job.stage, "carving");
+    job.progress = 0.5;
+    json_t *obj = ln_job_to_json(&job);
+    char *rec = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    assert_ok(ln_pg_renew(pg, &l, 30, rec, NULL, &err), err);
+    free(rec);
+    job = wait_status(jobs, a, "running");
+    for (int i = 0; i < 100 && strcmp(job.stage, "carving") != 0; i++) {
+        ln_jobs_wait_any(jobs, ln_jobs_wait_any(jobs, 0, 0), 0.1);
+        assert_ok(ln_jobs_get(jobs, a, &job, &err), err);
+    }
+    assert_string_equal(job.stage, "carving");
+    assert_true(job.progress == 0.5);
+    ln_jobs_queue_stats(jobs, &q);
+    assert_int_equal(q.depth, 0);
+    assert_int_equal(q.running, 1);
+    static const char glb[] = "glTF-not-really-a-model";
+    struct ln_pg_file model = {"model.glb", "model/gltf-binary", glb, sizeof glb};
+    ln_job_set_outcome(&job, LN_OK, "", 1.8e9 + 2.5);
+    obj = ln_job_to_json(&job);
+    rec = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    assert_ok(ln_pg_finish(pg, &l, "succeeded", rec, &model, 1, &err), err);
+    free(rec);
+    ln_pg_lease_free(&l);
+    wait_status(jobs, a, "succeeded");
+    char path[4096];
+    assert_ok(ln_jobs_path(jobs, a, "model.glb", path, sizeof path, &err), err);
+    uint8_t *bytes;
+    size_t len;
+    assert_ok(ln_file_read(path, 1 << 20, &bytes, &len, &err), err);
+    assert_int_equal(len, sizeof glb);
+    assert_memory_equal(bytes, glb, len);
+    free(bytes);
+    assert_ok(ln_jobs_path(jobs, a, "input-0.png", path, sizeof path, &err), err);
+    assert_ok(ln_file_read(path, 1 << 20, &bytes, &len, &err), err);
+    assert_memory_equal(bytes, "\x89PNG", 4);
+    free(bytes);
+    struct ln_jobs_metrics m;
+    ln_jobs_metrics(jobs, &m);
+    assert_int_equal(m.by_status[LN_JOB_STATUS_SUCCEEDED], 1);
+    assert_int_equal(m.duration_count, 1);
+    assert_true(m.duration_sum > 2.49 && m.duration_sum < 2.51);
+
+    /* Cancel and delete through the manager reach the database. */
+    submit_disk_job(pg, b);
+    wait_status(jobs, b, "queued");
+    assert_ok(ln_jobs_cancel(jobs, b, &job, &err), err);
+    assert_int_equal(job.status, LN_JOB_STATUS_CANCELED);
+    assert_string_equal(job.stage, "canceled");
+    assert_true(job.finished_at > 0);
+    char status[16];
+    assert_ok(ln_pg_get(pg, b, &rec, status, &err), err);
+    assert_string_equal(status, "canceled");
+    free(rec);
+    assert_int_equal(ln_jobs_cancel(jobs, b, &job, &err), LN_EINVAL);
+    assert_ok(ln_jobs_delete(jobs, a, &err), err);
+    assert_int_equal(ln_pg_get(pg, a, &rec, status, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_get(jobs, a, &job, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_delete(jobs, a, &err), LN_ENOTFOUND);
+    /* A deletion elsewhere leaves the manager's table too. */
+    assert_ok(ln_pg_delete(pg, b, &err), err);
+    wait_status(jobs, b, "gone");
+    ln_jobs_shutdown(jobs, 1);
+    ln_jobs_free(jobs);
+
+    /* A database newer than the program is refused, and left as it is. */
+    sql(conninfo, "UPDATE ln_schema SET version = 99");
+    assert_int_equal(ln_jobs_open(&cfg, &set, &jobs, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "newer"));
+    assert_ok(ln_pg_schema_version(pg, &version, &err), err);
+    assert_int_equal(version, 99);
+    ln_pg_close(pg);
+    ln_engine_free(sculpt);
+}
+
 int main(void)
 {
     if (!ln_pg_available())
@@ -886,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_import),
         cmocka_unit_test(test_worker),
         cmocka_unit_test(test_worker_kills),
+        cmocka_unit_test(test_manager),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
