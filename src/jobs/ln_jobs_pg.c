@@ -19,7 +19,10 @@
  *     everything anew (jobs deleted meanwhile leave the mirror).
  *   - request threads (HTTP threads, the server's helper threads) share
  *     `req`, one request at a time under `rmu`: submit, cancel, delete,
- *     and fetching a file into the cache. A change made here is put in the
+ *     and fetching a file into the cache. libpq learns that a connection
+ *     was lost (the database restarted) only when a request fails, and
+ *     ln_pg makes it again at the next call: each request is made once
+ *     more after LN_EIO, so a restart costs no client an error. A change made here is put in the
  *     mirror by the thread that made it as well, so its client reads its
  *     own write at once; the listener's copy of the same change follows.
  *   - each local worker (serve --workers N, N may be 0) is an
@@ -498,8 +501,14 @@ int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job, struct ln_error *
     if (rc == LN_OK && !record)
         rc = ln_error_set(err, LN_ENOMEM, "out of memory recording job %s", job->id);
     if (rc == LN_OK) {
+        /* Once more after a lost connection (see the DESIGN); an id
+         * already there then is this submission, its commit's answer lost. */
         pthread_mutex_lock(&J->pg->rmu);
         rc = ln_pg_submit(J->pg->req, job->id, record, files, (size_t)job->n_inputs, err);
+        if (rc == LN_EIO &&
+            (rc = ln_pg_submit(J->pg->req, job->id, record, files, (size_t)job->n_inputs,
+                               err)) == LN_EINVAL)
+            rc = LN_OK;
         pthread_mutex_unlock(&J->pg->rmu);
     }
     free(record);
@@ -524,7 +533,8 @@ int ln__pg_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct 
 
     char *record = NULL, status[16];
     pthread_mutex_lock(&J->pg->rmu);
-    rc = ln_pg_cancel(J->pg->req, id, NULL, err);
+    if ((rc = ln_pg_cancel(J->pg->req, id, NULL, err)) == LN_EIO)
+        rc = ln_pg_cancel(J->pg->req, id, NULL, err);
     if (rc == LN_OK)
         rc = ln_pg_get(J->pg->req, id, &record, status, err);
     pthread_mutex_unlock(&J->pg->rmu);
@@ -563,6 +573,8 @@ int ln__pg_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
         return ln_error_set(err, LN_ENOTFOUND, "no job with id %.40s", id ? id : "");
     pthread_mutex_lock(&J->pg->rmu);
     int rc = ln_pg_delete(J->pg->req, id, err);
+    if (rc == LN_EIO)
+        rc = ln_pg_delete(J->pg->req, id, err);
     pthread_mutex_unlock(&J->pg->rmu);
     if (rc < 0)
         return rc;
@@ -596,6 +608,8 @@ void ln__pg_fetch(struct ln_jobs *J, const char *id, const char *name)
     struct ln_error err = {0};
     pthread_mutex_lock(&J->pg->rmu);
     int rc = ln_pg_file_get(J->pg->req, id, name, &data, &size, NULL, &err);
+    if (rc == LN_EIO)
+        rc = ln_pg_file_get(J->pg->req, id, name, &data, &size, NULL, &err);
     pthread_mutex_unlock(&J->pg->rmu);
     if (rc == LN_OK && (rc = ln_file_mkdirs(dir, &err)) == LN_OK)
         rc = ln_file_write_atomic(path, data, size, &err);

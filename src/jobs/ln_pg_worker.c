@@ -291,6 +291,20 @@ int ln_pg_worker_step(struct ln_pg_worker *w, int *ran, struct ln_error *err)
         else
             stored = ln_pg_finish(w->pg, &lease, ln_job_status_name(job->status), record, files,
                                   n, err);
+        /* The database restarted or the network dropped: the lease still
+         * holds for a while, so the finish is tried again (every second, for a
+         * third of the lease) before the job is left to be run again
+         * elsewhere. A first try that did commit makes the next find no
+         * lease: LN_ECANCELED, taken as done below. */
+        for (double until = ln_time_now() + w->lease_s / 3.0;
+             record && stored == LN_EIO && ln_time_now() < until;) {
+            pthread_mutex_lock(&w->mu);
+            ln_cond_wait_until(&w->cv, &w->mu, ln_time_now() + 1.0);
+            pthread_mutex_unlock(&w->mu);
+            ln_log_warn("job %s: %s (trying again)", job->id, err->message);
+            stored = ln_pg_finish(w->pg, &lease, ln_job_status_name(job->status), record, files,
+                                  n, err);
+        }
         free(record);
         free(data[0]);
         free(data[1]);

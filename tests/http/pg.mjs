@@ -38,7 +38,7 @@ async function freePort() {
   });
 }
 
-// Starts a server; resolves to { host, port, dir, stop() }. Throws with
+// Starts a server; resolves to { host, port, dir, restart(), stop() }. Throws with
 // the reason (and skip: true) when it cannot run here.
 export async function startCluster() {
   const bin = pgBinDir();
@@ -67,6 +67,11 @@ export async function startCluster() {
     host: '127.0.0.1',
     port,
     dir,
+    // A restart (fast: open connections are cut), as a database upgrade or
+    // failover would.
+    restart() {
+      run('pg_ctl', ['-D', `${dir}/data`, '-l', `${dir}/server.log`, '-m', 'fast', '-w', 'restart']);
+    },
     stop() {
       try {
         run('pg_ctl', ['-D', `${dir}/data`, '-m', 'immediate', '-w', 'stop']);

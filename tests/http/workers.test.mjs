@@ -3,7 +3,8 @@
 // processes on one PostgreSQL job store. Every job is run exactly once, by
 // one of the workers, its results come back through the server, and the
 // server's event stream follows a job that another process runs (LISTEN/
-// NOTIFY). Runs on the PostgreSQL store only (LN_HTTP_STORE=postgres, see
+// NOTIFY). The database restarted under load loses nothing and costs no
+// client an error. Runs on the PostgreSQL store only (LN_HTTP_STORE=postgres, see
 // pg.mjs): the file store has no separate workers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, synth, tmpDir, form, json, waitJob, BIN, NO_WEIGHTS_ENV, PG, SLOW } from './server.mjs';
+import { startCluster, createDatabase } from './pg.mjs';
 
 const skip = PG ? false : 'separate workers need the PostgreSQL store (LN_HTTP_STORE=postgres)';
 
@@ -91,5 +93,40 @@ test('a server and three lunar-nova worker processes run every job exactly once'
   } finally {
     for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
     await srv.stop();
+  }
+});
+
+test('the database restarted under load: no request fails, every job runs once', { skip, timeout: 120000 * SLOW }, async () => {
+  // A PostgreSQL of this test's own: the run's is shared with other files.
+  const cluster = await startCluster();
+  let srv;
+  try {
+    createDatabase(`${cluster.host}:${cluster.port}`, 'restart');
+    const dir = tmpDir('restart-pg-in');
+    const photo = fs.readFileSync(synth('photo', path.join(dir, 'photo.png'), 192));
+    srv = await startServer(['--workers', '2', '--store', `postgres://lunar@${cluster.host}:${cluster.port}/restart`]);
+    const submit = async () => {
+      const res = await fetch(`${srv.url}/generate`, {
+        method: 'POST',
+        body: form([{ field: 'image', name: 'photo.png', bytes: photo }], [['resolution', 64], ['faces', 0]]),
+      });
+      assert.equal(res.status, 202, await res.clone().text());
+      return (await json(res)).id;
+    };
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await submit());
+    cluster.restart();
+    for (let i = 0; i < 4; i++) ids.push(await submit());
+    for (const id of ids) {
+      const job = await waitJob(srv.url, id, { timeoutMs: 60000 });
+      assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+      assert.equal(job.attempts, 1, `job ${id} ran ${job.attempts} times`);
+      assert.equal((await fetch(`${srv.url}/jobs/${id}/model.glb`)).status, 200);
+    }
+    assert.equal((await json(await fetch(`${srv.url}/jobs`))).total, ids.length);
+    assert.match(srv.log(), /the job store is reachable again/);
+  } finally {
+    if (srv) await srv.stop();
+    cluster.stop();
   }
 });
