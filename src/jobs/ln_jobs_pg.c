@@ -179,12 +179,15 @@ static void ln__pg_forget(struct ln_jobs *J, const char *id)
     ln__changed(J);
 }
 
-/* A job deleted or canceled: the local worker running it, if any, stops. */
+/* A job deleted or canceled: the local worker running it, if any, stops.
+ * (The workers are set under mu; a worker's own lock is taken inside.) */
 static void ln__pg_stop_local(struct ln_jobs *J, const char *id)
 {
+    pthread_mutex_lock(&J->mu);
     for (int i = 0; i < J->pg->n_workers; i++)
         if (J->pg->workers[i].w)
             ln_pg_worker_cancel(J->pg->workers[i].w, id);
+    pthread_mutex_unlock(&J->mu);
 }
 
 /* ---- the listener ---- */
@@ -314,6 +317,8 @@ int ln__pg_open(struct ln_jobs *J, const char *conninfo, struct ln_error *err)
     P->conninfo = ln_xstrdup(conninfo);
     pthread_mutex_init(&P->rmu, NULL);
     atomic_init(&P->stop, 0);
+    P->workers = ln_xcalloc((size_t)(J->n_workers ? J->n_workers : 1), sizeof *P->workers);
+    P->n_workers = J->n_workers;
     /* The cache holds nothing that the database lacks: emptied at start. */
     ln_dir_remove_tree(J->outputs, NULL);
     int rc = ln_file_mkdirs(J->outputs, err);
@@ -377,8 +382,6 @@ static void *ln__pg_worker_main(void *arg)
 int ln__pg_start(struct ln_jobs *J, struct ln_error *err)
 {
     struct ln__pg *P = J->pg;
-    P->workers = ln_xcalloc((size_t)(J->n_workers ? J->n_workers : 1), sizeof *P->workers);
-    P->n_workers = J->n_workers;
     int rc = LN_OK;
     for (int i = 0; i < P->n_workers && rc == LN_OK; i++) {
         struct ln__pgw *x = &P->workers[i];
@@ -395,9 +398,11 @@ int ln__pg_start(struct ln_jobs *J, struct ln_error *err)
         pthread_mutex_unlock(&J->mu);
         struct ln_job_run_env env = {.engines = &x->engines, .limits = &J->image_limits};
         struct ln_pg_worker_options opt = {.name = name, .scratch = scratch, .lease_s = 30.0};
-        if ((rc = ln_pg_worker_new(P->conninfo, &opt, &env, &x->w, err)) < 0)
+        struct ln_pg_worker *w;
+        if ((rc = ln_pg_worker_new(P->conninfo, &opt, &env, &w, err)) < 0)
             break;
         pthread_mutex_lock(&J->mu);
+        x->w = w;
         P->live++;
         pthread_mutex_unlock(&J->mu);
         int e = pthread_create(&x->thread, NULL, ln__pg_worker_main, x);
@@ -505,9 +510,8 @@ int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job, struct ln_error *
          * already there then is this submission, its commit's answer lost. */
         pthread_mutex_lock(&J->pg->rmu);
         rc = ln_pg_submit(J->pg->req, job->id, record, files, (size_t)job->n_inputs, err);
-        if (rc == LN_EIO &&
-            (rc = ln_pg_submit(J->pg->req, job->id, record, files, (size_t)job->n_inputs,
-                               err)) == LN_EINVAL)
+        if (rc == LN_EIO && (rc = ln_pg_submit(J->pg->req, job->id, record, files,
+                                               (size_t)job->n_inputs, err)) == LN_EINVAL)
             rc = LN_OK;
         pthread_mutex_unlock(&J->pg->rmu);
     }
