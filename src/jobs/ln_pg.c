@@ -214,9 +214,24 @@ int ln_pg_schema_version(struct ln_pg *pg, int *version, struct ln_error *err)
 
 int ln_pg_migrate(struct ln_pg *pg, int *from, int *to, struct ln_error *err)
 {
-    int rc = ln__pg_ready(pg, err);
+    /* A current schema is only read: a role without the right to create
+     * tables (servers and workers under least privilege) gets through. */
+    int now = 0;
+    int rc = ln_pg_schema_version(pg, &now, err);
     if (rc < 0)
         return rc;
+    if (now == LN_PG_SCHEMA_VERSION) {
+        if (from)
+            *from = now;
+        if (to)
+            *to = now;
+        return LN_OK;
+    }
+    if (now > LN_PG_SCHEMA_VERSION)
+        return ln_error_set(err, LN_EINVAL,
+                            "PostgreSQL: the database's schema is version %d, newer than this "
+                            "program's %d: upgrade lunar-nova (nothing was changed)",
+                            now, LN_PG_SCHEMA_VERSION);
     for (int first = 1;; first = 0) {
         int v = 0;
         if ((rc = ln__pg_do(pg, "starting a migration",
