@@ -40,7 +40,9 @@ async function freePort() {
 
 // Starts a server; resolves to { host, port, dir, restart(), stop() }. Throws with
 // the reason (and skip: true) when it cannot run here.
-export async function startCluster() {
+// fsync: true keeps PostgreSQL's fsyncs (off by default: the tests need
+// no durability across a power cut, and the machine's disk is shared).
+export async function startCluster({ fsync = false } = {}) {
   const bin = pgBinDir();
   if (!bin) throw Object.assign(new Error("PostgreSQL's initdb was not found (Debian's postgresql package)"), { skip: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ln-http-pg-'));
@@ -62,7 +64,7 @@ export async function startCluster() {
   const port = await freePort();
   run('initdb', ['-D', `${dir}/data`, '-U', 'lunar', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   run('pg_ctl', ['-D', `${dir}/data`, '-l', `${dir}/server.log`, '-w', '-t', '60', '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`, 'start']);
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${fsync ? 'on' : 'off'} -c max_connections=300`, 'start']);
   return {
     host: '127.0.0.1',
     port,
