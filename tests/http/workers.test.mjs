@@ -4,17 +4,19 @@
 // one of the workers, its results come back through the server, and the
 // server's event stream follows a job that another process runs (LISTEN/
 // NOTIFY). The database restarted under load loses nothing and costs no
-// client an error. Runs on the PostgreSQL store only (LN_HTTP_STORE=postgres, see
-// pg.mjs): the file store has no separate workers.
+// client an error; a database newer than the program is refused. These run
+// on the PostgreSQL store only (LN_HTTP_STORE=postgres, see pg.mjs); the
+// checks of --store and --workers 0 run on both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, synth, tmpDir, form, json, waitJob, BIN, NO_WEIGHTS_ENV, PG, SLOW } from './server.mjs';
+import { startServer, synth, tmpDir, form, json, waitJob, BIN, NO_WEIGHTS_ENV, PG, SLOW, wineSkip } from './server.mjs';
 import { startCluster, createDatabase } from './pg.mjs';
 
 const skip = PG ? false : 'separate workers need the PostgreSQL store (LN_HTTP_STORE=postgres)';
+const pgOnly = PG ? false : 'a PostgreSQL database to refuse needs LN_HTTP_STORE=postgres';
 
 // Reads an event stream to its end; returns the job snapshots it carried.
 async function readEvents(url, id) {
@@ -129,4 +131,34 @@ test('the database restarted under load: no request fails, every job runs once',
     if (srv) await srv.stop();
     cluster.stop();
   }
+});
+
+test('--store and --workers 0 are checked before anything starts', { skip: wineSkip('it runs the program directly, not through Wine') }, async () => {
+  const out = path.join(tmpDir('store-usage'), 'outputs');
+  const run = (args, env = {}) => spawnSync(process.env.LN_BIN, ['serve', '--port', '0', '--outputs', out, ...args],
+    { encoding: 'utf8', timeout: 10000 * SLOW, env: { ...process.env, ...NO_WEIGHTS_ENV, ...env } });
+  let r = run(['--workers', '0']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--workers 0 needs a shared job store/);
+  r = run(['--store', 'mysql://db/lunar']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--store wants file or a postgres:\/\/ URI \(got 'mysql:\/\/db\/lunar'\)/);
+  r = run([], { LUNAR_NOVA_STORE: 'sqlite:x' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /LUNAR_NOVA_STORE wants file or a postgres:\/\/ URI/);
+  assert.ok(!fs.existsSync(out), 'nothing was made');
+});
+
+test('a database newer than the program is refused with one line, and left as it is', { skip: pgOnly }, async () => {
+  const srv = await startServer(['--workers', '0']);
+  await srv.stop();
+  const [host, port] = PG.split(':');
+  const db = new URL(srv.store).pathname.slice(1);
+  const psql = (sql) => execFileSync('psql', ['-h', host, '-p', port, '-U', 'lunar', '-d', db, '-At', '-c', sql], { encoding: 'utf8' }).trim();
+  psql('UPDATE ln_schema SET version = 99');
+  const r = spawnSync(process.env.LN_BIN, ['serve', '--port', '0', '--outputs', srv.outputs, '--store', srv.store],
+    { encoding: 'utf8', timeout: 20000 * SLOW, env: { ...process.env, ...NO_WEIGHTS_ENV } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /job store: PostgreSQL: the database's schema is version 99, newer than this program's \d+: upgrade lunar-nova \(nothing was changed\)/);
+  assert.equal(psql('SELECT version FROM ln_schema'), '99');
 });
