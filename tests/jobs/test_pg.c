@@ -1001,6 +1001,19 @@ static void test_manager(void **state)
     ln_jobs_shutdown(jobs, 1);
     ln_jobs_free(jobs);
 
+    /* A role that may change rows but not create tables opens a current
+     * store (servers and workers under least privilege). */
+    sql(conninfo, "DROP ROLE IF EXISTS ln_app; CREATE ROLE ln_app LOGIN;"
+                  " REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+                  " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ln_app;"
+                  " GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ln_app");
+    char app[160];
+    snprintf(app, sizeof app, "postgres://ln_app@127.0.0.1:%d/ln_manager", g_port);
+    cfg.store = app;
+    assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
+    ln_jobs_free(jobs);
+    cfg.store = uri;
+
     /* A database newer than the program is refused, and left as it is. */
     sql(conninfo, "UPDATE ln_schema SET version = 99");
     assert_int_equal(ln_jobs_open(&cfg, &set, &jobs, &err), LN_EINVAL);
