@@ -75,7 +75,8 @@ void ln_pg_close(struct ln_pg *pg);
 int ln_pg_schema_version(struct ln_pg *pg, int *version, struct ln_error *err);
 /* Brings the schema up to LN_PG_SCHEMA_VERSION; *from and *to (either may
  * be NULL) say what it was and is. A database at a newer version is
- * refused (LN_EINVAL) and left alone. */
+ * refused (LN_EINVAL) and left alone; a current one is only read (a role
+ * without the right to create tables gets through). */
 int ln_pg_migrate(struct ln_pg *pg, int *from, int *to, struct ln_error *err);
 
 /* Queues a job: its record (JSON text of the job object, status "queued")
