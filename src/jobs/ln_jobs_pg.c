@@ -37,8 +37,8 @@
  * (inputs, model.glb, preview.png) and the other formats converted from
  * the model, so each is read once; a job's files never change once
  * written, and its cache folder goes with the job. The cache is emptied at
- * start-up. Retention (keep_jobs, keep_seconds) is not applied to the
- * database.
+ * start-up. Retention (keep_jobs, keep_seconds) runs on the listener
+ * thread after each batch of changes, deleting through `req`.
  */
 #include "ln_jobs_int.h"
 
@@ -271,6 +271,58 @@ static void ln__pg_on_note(void *user, const char *id)
     free(job);
 }
 
+/* Retention (keep_jobs, keep_seconds), as the file store's ln__retain
+ * chooses: the oldest finished jobs beyond the number kept, and those
+ * finished longer ago than the age kept, deleted from the database.
+ * Several servers may choose the same job: the second finds it gone. */
+static void ln__pg_retain(struct ln_jobs *J)
+{
+    if (J->keep_jobs == 0 && J->keep_seconds <= 0)
+        return;
+    double now = ln_time_wall();
+    json_t *victims = json_array();
+    pthread_mutex_lock(&J->mu);
+    size_t n_final = 0;
+    for (size_t i = 0; i < J->n_table; i++)
+        n_final += ln_job_status_is_final(J->table[i].status) != 0;
+    size_t over = J->keep_jobs && n_final > J->keep_jobs ? n_final - J->keep_jobs : 0;
+    for (size_t i = 0; i < J->n_table; i++) {
+        const struct ln_job *job = &J->table[i];
+        if (!ln_job_status_is_final(job->status))
+            continue;
+        double done_at = job->finished_at > 0 ? job->finished_at : job->created_at;
+        if (json_array_size(victims) < over ||
+            (J->keep_seconds > 0 && now - done_at > J->keep_seconds))
+            json_array_append_new(victims, json_string(job->id));
+    }
+    pthread_mutex_unlock(&J->mu);
+    size_t i, removed = 0;
+    json_t *v;
+    json_array_foreach(victims, i, v)
+    {
+        const char *id = json_string_value(v);
+        struct ln_error err = {0};
+        pthread_mutex_lock(&J->pg->rmu);
+        int rc = ln_pg_delete(J->pg->req, id, &err);
+        if (rc == LN_EIO)
+            rc = ln_pg_delete(J->pg->req, id, &err);
+        pthread_mutex_unlock(&J->pg->rmu);
+        if (rc < 0 && rc != LN_ENOTFOUND) {
+            ln_log_warn("old job %s kept for now: %s", id, err.message);
+            break;
+        }
+        removed += rc == LN_OK;
+        pthread_mutex_lock(&J->mu);
+        ln__pg_forget(J, id);
+        pthread_mutex_unlock(&J->mu);
+    }
+    ln__remove_doomed(J);
+    if (removed)
+        ln_log_info("retention: %zu old job%s removed from the job store", removed,
+                    removed == 1 ? "" : "s");
+    json_decref(victims);
+}
+
 static void *ln__pg_listen_main(void *arg)
 {
     struct ln_jobs *J = arg;
@@ -294,10 +346,14 @@ static void *ln__pg_listen_main(void *arg)
             if (lost)
                 ln_log_info("the job store is reachable again: the job list is read anew");
             lost = 0;
+            ln__pg_retain(J);
         }
-        if (ln_pg_notified(P->lis, 0.25, ln__pg_on_note, J, NULL, &err) < 0) {
+        size_t changes = 0;
+        if (ln_pg_notified(P->lis, 0.25, ln__pg_on_note, J, &changes, &err) < 0) {
             ln_log_warn("the job store: %s", err.message);
             P->lis_failed = 1;
+        } else if (changes) {
+            ln__pg_retain(J);
         }
         if (P->lis_failed) {
             ln_pg_close(P->lis);
@@ -333,6 +389,7 @@ int ln__pg_open(struct ln_jobs *J, const char *conninfo, struct ln_error *err)
         ln_log_info("job store: database schema version %d -> %d", from, to);
     if ((rc = ln__pg_connect(J, err)) < 0)
         return rc;
+    ln__pg_retain(J);
     int e = pthread_create(&P->listener, NULL, ln__pg_listen_main, J);
     if (e != 0)
         return ln_error_set(err, LN_EINTERNAL, "cannot start the job store's listener: %s",

@@ -1024,6 +1024,59 @@ static void test_manager(void **state)
     ln_engine_free(sculpt);
 }
 
+/* Retention on the PostgreSQL store: the oldest finished jobs beyond
+ * keep_jobs leave the database and the manager's table, queued ones stay. */
+static void test_manager_retention(void **state)
+{
+    (void)state;
+    char conninfo[256], uri[160];
+    fresh_db("ln_retain", conninfo);
+    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_retain", g_port);
+    struct ln_engine *sculpt;
+    struct ln_error err = {0};
+    assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
+    struct ln_engine_set set = {{sculpt}, 1};
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = ln_test_tmpdir("pg_retain");
+    cfg.store = uri;
+    cfg.workers = 0;
+    cfg.keep_jobs = 2;
+    struct ln_jobs *jobs;
+    assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
+    struct ln_pg *pg;
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    const char *ids[5] = {"dddddddddddddddddddddd01", "dddddddddddddddddddddd02",
+                          "dddddddddddddddddddddd03", "dddddddddddddddddddddd04",
+                          "dddddddddddddddddddddd05"};
+    for (int i = 0; i < 5; i++)
+        submit_disk_job(pg, ids[i]);
+    for (int i = 0; i < 4; i++) { /* the fifth stays queued */
+        struct ln_pg_lease l;
+        assert_ok(ln_pg_claim(pg, "elsewhere", 30, &l, &err), err);
+        assert_string_equal(l.id, ids[i]);
+        assert_ok(ln_pg_finish(pg, &l, "failed", l.record, NULL, 0, &err), err);
+        ln_pg_lease_free(&l);
+    }
+    wait_status(jobs, ids[0], "gone");
+    wait_status(jobs, ids[1], "gone");
+    wait_status(jobs, ids[2], "failed");
+    wait_status(jobs, ids[3], "failed");
+    wait_status(jobs, ids[4], "queued");
+    int64_t counts[5];
+    for (int i = 0; i < 100; i++) {
+        assert_ok(ln_pg_counts(pg, counts, &err), err);
+        if (counts[3] == 2)
+            break;
+        sleep_ms(100);
+    }
+    assert_int_equal(counts[0], 1);
+    assert_int_equal(counts[3], 2);
+    ln_jobs_free(jobs);
+    ln_pg_close(pg);
+    ln_engine_free(sculpt);
+}
+
 int main(void)
 {
     if (!ln_pg_available())
@@ -1040,6 +1093,7 @@ int main(void)
         cmocka_unit_test(test_worker),
         cmocka_unit_test(test_worker_kills),
         cmocka_unit_test(test_manager),
+        cmocka_unit_test(test_manager_retention),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
