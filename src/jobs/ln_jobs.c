@@ -437,8 +437,17 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     snprintf(job->idempotency_key, sizeof job->idempotency_key, "%s", key);
 
     /* Record and history are durable before the caller can answer 202. */
-    if ((rc = J->pg ? ln__pg_submit(J, job, err) : ln__persist(J, job, 1, err)) < 0)
+    char existing[LN_JOB_ID_LEN + 1] = "";
+    if ((rc = J->pg ? ln__pg_submit(J, job, existing, err) : ln__persist(J, job, 1, err)) < 0)
         goto fail;
+    if (existing[0]) { /* the key's job came through another server */
+        pthread_mutex_unlock(&J->smu);
+        ln__remove_folder(J, job->id);
+        free(job);
+        if ((rc = ln__pg_existing(J, existing, out, err)) == LN_OK && existed)
+            *existed = 1;
+        return rc;
+    }
     pthread_mutex_lock(&J->mu);
     if (!ln__find(J, job->id)) { /* else the database's notice came first */
         ln__append(J, job);

@@ -184,8 +184,13 @@ int ln__pg_is_uri(const char *store);
 int ln__pg_open(struct ln_jobs *J, const char *conninfo, struct ln_error *err);
 /* Starts the local workers (J->n_workers, 0 for none). */
 int ln__pg_start(struct ln_jobs *J, struct ln_error *err);
-/* Stores a new job whose inputs are in its cache folder (smu held). */
-int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job, struct ln_error *err);
+/* Stores a new job whose inputs are in its cache folder (smu held). When
+ * a job with its idempotency key is in the database already (queued
+ * through another server), nothing is stored and existing gets its id. */
+int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job,
+                  char existing[LN_JOB_ID_LEN + 1], struct ln_error *err);
+/* Job id as the database has it, into the table and *out. */
+int ln__pg_existing(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err);
 int ln__pg_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err);
 int ln__pg_delete(struct ln_jobs *J, const char *id, struct ln_error *err);
 /* Copies a job's file from the database into its cache folder unless it

@@ -542,8 +542,11 @@ void ln__pg_free(struct ln_jobs *J)
 
 /* ---- requests ---- */
 
-int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job, struct ln_error *err)
+int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job, char existing[LN_JOB_ID_LEN + 1],
+                  struct ln_error *err)
 {
+    char other[64] = "";
+    existing[0] = 0;
     struct ln_pg_file files[LN_MAX_VIEWS];
     uint8_t *data[LN_MAX_VIEWS] = {NULL};
     int rc = LN_OK;
@@ -566,16 +569,45 @@ int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job, struct ln_error *
         /* Once more after a lost connection (see the DESIGN); an id
          * already there then is this submission, its commit's answer lost. */
         pthread_mutex_lock(&J->pg->rmu);
-        rc = ln_pg_submit(J->pg->req, job->id, record, files, (size_t)job->n_inputs, err);
-        if (rc == LN_EIO && (rc = ln_pg_submit(J->pg->req, job->id, record, files,
-                                               (size_t)job->n_inputs, err)) == LN_EINVAL)
+        rc = ln_pg_submit_once(J->pg->req, job->id, record, job->idempotency_key, files,
+                               (size_t)job->n_inputs, other, err);
+        if (rc == LN_EIO &&
+            (rc = ln_pg_submit_once(J->pg->req, job->id, record, job->idempotency_key, files,
+                                    (size_t)job->n_inputs, other, err)) == LN_EINVAL)
             rc = LN_OK;
         pthread_mutex_unlock(&J->pg->rmu);
+        /* Another server took the key first; this job itself (a retry that
+         * finds its own first try committed) is no other job. */
+        if (rc == LN_OK && ln_job_id_valid(other) && strcmp(other, job->id) != 0)
+            memcpy(existing, other, LN_JOB_ID_LEN + 1);
     }
     free(record);
     for (int i = 0; i < LN_MAX_VIEWS; i++)
         free(data[i]);
     return rc;
+}
+
+int ln__pg_existing(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err)
+{
+    char *record = NULL, status[16];
+    pthread_mutex_lock(&J->pg->rmu);
+    int rc = ln_pg_get(J->pg->req, id, &record, status, err);
+    if (rc == LN_EIO)
+        rc = ln_pg_get(J->pg->req, id, &record, status, err);
+    pthread_mutex_unlock(&J->pg->rmu);
+    if (rc < 0)
+        return rc;
+    struct ln_job *job = ln__pg_parse(id, status, record);
+    free(record);
+    if (!job)
+        return ln_error_set(err, LN_EFORMAT, "job %s: its record in the database is unusable", id);
+    pthread_mutex_lock(&J->mu);
+    ln__pg_apply(J, job, 1);
+    const struct ln_job *now = ln__find(J, id);
+    *out = now ? *now : *job;
+    pthread_mutex_unlock(&J->mu);
+    free(job);
+    return LN_OK;
 }
 
 int ln__pg_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err)

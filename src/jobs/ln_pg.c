@@ -24,6 +24,8 @@ struct ln_pg {
 
 /* An arbitrary constant: the advisory lock that serialises migrations. */
 #define LN__PG_MIGRATE_LOCK "7411603512"
+/* The first half of the two-part advisory locks of idempotency keys. */
+#define LN__PG_KEY_LOCK "741160"
 
 /* Migration k brings the schema from version k to k + 1. Append only:
  * a released migration never changes. */
@@ -293,12 +295,12 @@ static int ln__pg_put_files(struct ln_pg *pg, const char *id, const struct ln_pg
     return LN_OK;
 }
 
-int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
-                 const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err)
+/* The insert of ln_pg_submit, inside the caller's transaction (rolled
+ * back here on failure). */
+static int ln__pg_insert(struct ln_pg *pg, const char *id, const char *record,
+                         const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err)
 {
-    int rc = ln__pg_ready(pg, err);
-    if (rc < 0 || (rc = ln__pg_do(pg, "submitting a job", "BEGIN", err)) < 0)
-        return rc;
+    int rc;
     const char *vals[2] = {id, record};
     char state[6];
     PGresult *r = ln__pg_run(pg, "submitting a job", PGRES_COMMAND_OK,
@@ -318,6 +320,53 @@ int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
         return rc;
     }
     return LN_OK;
+}
+
+int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
+                 const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0 || (rc = ln__pg_do(pg, "submitting a job", "BEGIN", err)) < 0)
+        return rc;
+    return ln__pg_insert(pg, id, record, inputs, n_inputs, err);
+}
+
+int ln_pg_submit_once(struct ln_pg *pg, const char *id, const char *record, const char *key,
+                      const struct ln_pg_file *inputs, size_t n_inputs, char existing[64],
+                      struct ln_error *err)
+{
+    existing[0] = 0;
+    if (!key || !*key)
+        return ln_pg_submit(pg, id, record, inputs, n_inputs, err);
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0 || (rc = ln__pg_do(pg, "submitting a job", "BEGIN", err)) < 0)
+        return rc;
+    /* Submissions with one key wait for each other here (a lock per key,
+     * released with the transaction), so the look-up and the insert are
+     * one step for them. */
+    const char *vals[1] = {key};
+    PGresult *r = ln__pg_run(pg, "submitting a job", PGRES_TUPLES_OK,
+                             "SELECT pg_advisory_xact_lock(" LN__PG_KEY_LOCK ", hashtext($1))",
+                             1, vals, NULL, NULL, 0, NULL, err);
+    if (r) {
+        PQclear(r);
+        r = ln__pg_run(pg, "submitting a job", PGRES_TUPLES_OK,
+                       "SELECT id FROM ln_jobs WHERE record->>'idempotency_key' = $1"
+                       " ORDER BY seq LIMIT 1",
+                       1, vals, NULL, NULL, 0, NULL, err);
+    }
+    if (!r) {
+        ln__pg_rollback(pg);
+        return err ? err->code : LN_EIO;
+    }
+    if (PQntuples(r) == 1) {
+        snprintf(existing, 64, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        ln__pg_rollback(pg);
+        return LN_OK;
+    }
+    PQclear(r);
+    return ln__pg_insert(pg, id, record, inputs, n_inputs, err);
 }
 
 int ln_pg_import(struct ln_pg *pg, const char *id, const char *status, const char *record,

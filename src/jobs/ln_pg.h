@@ -84,6 +84,15 @@ int ln_pg_migrate(struct ln_pg *pg, int *from, int *to, struct ln_error *err);
 int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
                  const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err);
 
+/* ln_pg_submit for a job with an idempotency key (the record's
+ * "idempotency_key"): when a job with that key is in the database already,
+ * nothing is written and its id goes to existing (LN_OK); otherwise
+ * existing is "" and the job is queued. Two programs submitting one key at
+ * once queue one job. key NULL or "": ln_pg_submit. */
+int ln_pg_submit_once(struct ln_pg *pg, const char *id, const char *record, const char *key,
+                      const struct ln_pg_file *inputs, size_t n_inputs, char existing[64],
+                      struct ln_error *err);
+
 /* Adds a job as it stands elsewhere (moving a history into the database):
  * any status, its record, when it was created (Unix seconds, 0 = now),
  * its attempts and its files, in one transaction; *added is 0 (nothing

@@ -1077,6 +1077,106 @@ static void test_manager_retention(void **state)
     ln_engine_free(sculpt);
 }
 
+/* One upload staged in a manager's staging folder: a small PNG. */
+static void stage_png(struct ln_jobs *jobs, struct ln_job_request *req, char path[4096],
+                      const char *key)
+{
+    enum { N = 32 };
+    static uint8_t px[N * N * 3];
+    memset(px, 200, sizeof px);
+    struct ln_image img = {.width = N, .height = N, .channels = 3, .data = px};
+    struct ln_buf png = {0};
+    struct ln_error err = {0};
+    assert_ok(ln_image_encode_png(&img, &png, &err), err);
+    char dir[2048];
+    assert_ok(ln_jobs_staging_dir(jobs, dir, sizeof dir, &err), err);
+    snprintf(path, 4096, "%s/upload-0", dir);
+    assert_ok(ln_file_write_atomic(path, png.data, png.len, &err), err);
+    memset(req, 0, sizeof *req);
+    req->n_inputs = 1;
+    req->staged_paths[0] = path;
+    snprintf(req->inputs[0].name, sizeof req->inputs[0].name, "grey.png");
+    snprintf(req->inputs[0].content_type, sizeof req->inputs[0].content_type, "image/png");
+    req->inputs[0].bytes = png.len;
+    ln_generate_options_default(&req->options);
+    req->idempotency_key = key;
+    ln_buf_free(&png);
+}
+
+/* Two servers on one store given the same idempotency key queue one job:
+ * both answer with it, whichever saw it first. */
+static void test_manager_idempotency(void **state)
+{
+    (void)state;
+    char conninfo[256], uri[160];
+    fresh_db("ln_keys", conninfo);
+    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_keys", g_port);
+    struct ln_engine *sculpt;
+    struct ln_error err = {0};
+    assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
+    struct ln_engine_set set = {{sculpt}, 1};
+    struct ln_jobs *a, *b;
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.store = uri;
+    cfg.workers = 0;
+    cfg.outputs_dir = ln_test_tmpdir("pg_keys_a");
+    assert_ok(ln_jobs_open(&cfg, &set, &a, &err), err);
+    cfg.outputs_dir = ln_test_tmpdir("pg_keys_b");
+    assert_ok(ln_jobs_open(&cfg, &set, &b, &err), err);
+    for (int round = 0; round < 5; round++) {
+        char key[32], pa[4096], pb[4096];
+        snprintf(key, sizeof key, "batch-%d", round);
+        struct ln_job_request ra, rb;
+        stage_png(a, &ra, pa, key);
+        stage_png(b, &rb, pb, key);
+        struct ln_job ja, jb;
+        int ea = -1, eb = -1;
+        assert_ok(ln_jobs_submit(a, &ra, &ja, &ea, &err), err);
+        assert_ok(ln_jobs_submit(b, &rb, &jb, &eb, &err), err);
+        assert_string_equal(ja.id, jb.id);
+        assert_int_equal(ea, 0);
+        assert_int_equal(eb, 1);
+        assert_string_equal(jb.idempotency_key, key);
+    }
+    struct ln_pg *pg;
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    int64_t counts[5];
+    assert_ok(ln_pg_counts(pg, counts, &err), err);
+    assert_int_equal(counts[0], 5);
+    /* In the database itself: a second submission with a key is refused. */
+    char existing[64];
+    assert_ok(ln_pg_submit_once(pg, "eeeeeeeeeeeeeeeeeeeeee01",
+                                "{\"id\": \"eeeeeeeeeeeeeeeeeeeeee01\", \"idempotency_key\": \"k\"}",
+                                "k", NULL, 0, existing, &err),
+              err);
+    assert_string_equal(existing, "");
+    assert_ok(ln_pg_submit_once(pg, "eeeeeeeeeeeeeeeeeeeeee02",
+                                "{\"id\": \"eeeeeeeeeeeeeeeeeeeeee02\", \"idempotency_key\": \"k\"}",
+                                "k", NULL, 0, existing, &err),
+              err);
+    assert_string_equal(existing, "eeeeeeeeeeeeeeeeeeeeee01");
+    char *rec, status[16];
+    assert_int_equal(ln_pg_get(pg, "eeeeeeeeeeeeeeeeeeeeee02", &rec, status, &err), LN_ENOTFOUND);
+    /* A key queued elsewhere an instant before (usually before the
+     * manager's table has it: the database answers). */
+    char pc[4096];
+    struct ln_job_request rc;
+    stage_png(a, &rc, pc, "late");
+    submit_disk_job(pg, "eeeeeeeeeeeeeeeeeeeeee03");
+    sql(conninfo, "UPDATE ln_jobs SET record = record || '{\"idempotency_key\": \"late\"}'"
+                  " WHERE id = 'eeeeeeeeeeeeeeeeeeeeee03'");
+    struct ln_job jc;
+    int ec = -1;
+    assert_ok(ln_jobs_submit(a, &rc, &jc, &ec, &err), err);
+    assert_string_equal(jc.id, "eeeeeeeeeeeeeeeeeeeeee03");
+    assert_int_equal(ec, 1);
+    ln_pg_close(pg);
+    ln_jobs_free(a);
+    ln_jobs_free(b);
+    ln_engine_free(sculpt);
+}
+
 int main(void)
 {
     if (!ln_pg_available())
@@ -1094,6 +1194,7 @@ int main(void)
         cmocka_unit_test(test_worker_kills),
         cmocka_unit_test(test_manager),
         cmocka_unit_test(test_manager_retention),
+        cmocka_unit_test(test_manager_idempotency),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
