@@ -68,7 +68,13 @@ static void ln__serve_help(void)
          "\n"
          "Jobs and storage:\n"
          "  --outputs DIR            job history and results (default outputs)\n"
-         "  --workers N              jobs generated at once (default 1)\n"
+         "  --store file|URI         the job queue, history and results: file (OUTPUTS/\n"
+         "                           jobs.json and job folders, the default) or\n"
+         "                           postgres://USER@HOST/DB, shared with other servers and\n"
+         "                           `lunar-nova worker`s (docs/postgres.md); OUTPUTS then\n"
+         "                           holds a cache only\n"
+         "  --workers N              jobs generated at once (default 1; 0, API only, with\n"
+         "                           a postgres store)\n"
          "  --max-queue N            queued jobs accepted before 503 (default 64)\n"
          "  --keep-jobs N            finished jobs kept, 0 = all (default 1000)\n"
          "  --keep-days D            remove finished jobs older than D days, 0 = never (default 0)\n"
@@ -154,6 +160,7 @@ enum {
     OPT_BG_MODEL,
     OPT_LOG_FILE,
     OPT_DEVICE,
+    OPT_STORE,
 };
 
 static const struct option ln__serve_options[] = {
@@ -179,6 +186,7 @@ static const struct option ln__serve_options[] = {
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"store", required_argument, NULL, OPT_STORE},
     {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"engine", required_argument, NULL, OPT_ENGINE},
@@ -336,9 +344,16 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
         else
             s->jobs.outputs_dir = v;
         break;
+    case OPT_STORE:
+        if (strcmp(v, "file") != 0 && strncmp(v, "postgres://", 11) != 0 &&
+            strncmp(v, "postgresql://", 13) != 0)
+            want = "file or a postgres:// URI";
+        else
+            s->jobs.store = v;
+        break;
     case OPT_WORKERS:
-        if (ln__whole(v, 1, 64, &l) < 0)
-            want = "1 to 64";
+        if (ln__whole(v, 0, 64, &l) < 0)
+            want = "0 to 64";
         else
             s->jobs.workers = (int)l;
         break;
@@ -839,6 +854,11 @@ static int ln__serve_main(int argc, char **argv, int service)
         fputs("lunar-nova: --model needs the triposr engine (not --engine sculpt)\n", stderr);
         return LN_EXIT_USAGE;
     }
+    if (s.jobs.workers == 0 && !(s.jobs.store && strcmp(s.jobs.store, "file") != 0)) {
+        fputs("lunar-nova: --workers 0 needs a shared job store (--store postgres://...)\n",
+              stderr);
+        return LN_EXIT_USAGE;
+    }
     if (s.token_file && ln__read_token_file(&s) < 0)
         return LN_EXIT_USAGE;
     s.srv.public_hosts = s.public_hosts;
@@ -919,7 +939,10 @@ static int ln__serve_main(int argc, char **argv, int service)
                     "`lunar-nova models pull u2net` downloads rembg's default)");
 
     if (ln_jobs_open(&s.jobs, &engines, &jobs, &err) < 0) {
-        ln_log_error("job history in %s: %s", s.jobs.outputs_dir, err.message);
+        if (s.jobs.store && strcmp(s.jobs.store, "file") != 0)
+            ln_log_error("job store: %s", err.message);
+        else
+            ln_log_error("job history in %s: %s", s.jobs.outputs_dir, err.message);
         goto done;
     }
     struct ln_jobs_metrics m;

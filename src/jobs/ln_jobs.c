@@ -205,12 +205,17 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     if (!cfg)
         cfg = &def;
     *out = NULL;
+    const char *store = cfg->store && strcmp(cfg->store, "file") != 0 ? cfg->store : "";
+    if (store[0] && !ln__pg_is_uri(store))
+        return ln_error_set(err, LN_EINVAL,
+                            "unknown job store \"%.40s\": file, or postgres://USER@HOST/DB",
+                            store);
     struct ln_jobs *J = ln_xcalloc(1, sizeof *J);
     int rc;
     J->outputs =
         ln_xstrdup(cfg->outputs_dir && cfg->outputs_dir[0] ? cfg->outputs_dir : def.outputs_dir);
     J->engines = *engines;
-    J->n_workers = cfg->workers > 0 ? cfg->workers : 1;
+    J->n_workers = cfg->workers > 0 || (store[0] && cfg->workers == 0) ? cfg->workers : 1;
     J->max_queue = cfg->max_queue > 0 ? cfg->max_queue : def.max_queue;
     J->keep_jobs = cfg->keep_jobs;
     J->keep_seconds = cfg->keep_seconds;
@@ -220,8 +225,8 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     J->keys = json_object();
     J->deleting = json_object();
     J->doomed = json_array();
-    J->workers = ln_xcalloc((size_t)J->n_workers, sizeof *J->workers);
-    for (int i = 0; i < J->n_workers; i++) {
+    J->workers = ln_xcalloc((size_t)(J->n_workers ? J->n_workers : 1), sizeof *J->workers);
+    for (int i = 0; store[0] == 0 && i < J->n_workers; i++) {
         J->workers[i].jobs = J;
         atomic_init(&J->workers[i].cancel, 0);
     }
@@ -237,6 +242,17 @@ int ln_jobs_open(const struct ln_jobs_config *cfg, const struct ln_engine_set *e
     }
     if ((rc = ln_file_mkdirs(J->outputs, err)) < 0)
         goto fail;
+    if (store[0]) {
+        /* outputs/pg-cache: uploads staged and files read from the database */
+        char *cache = ln_xmalloc(strlen(J->outputs) + 16);
+        sprintf(cache, "%s/pg-cache", J->outputs);
+        free(J->outputs);
+        J->outputs = cache;
+        if ((rc = ln__pg_open(J, store, err)) < 0)
+            goto fail;
+        *out = J;
+        return LN_OK;
+    }
     ln__clear_staging(J);
     if ((rc = ln_store_open(J->outputs, &J->store, err)) < 0)
         goto fail;
@@ -286,6 +302,8 @@ int ln_jobs_start(struct ln_jobs *J, struct ln_error *err)
     }
     J->started = 1;
     pthread_mutex_unlock(&J->mu);
+    if (J->pg)
+        return ln__pg_start(J, err);
     for (int i = 0; i < J->n_workers; i++) {
         int e = pthread_create(&J->workers[i].thread, NULL, ln__worker_main, &J->workers[i]);
         if (e != 0) {
@@ -419,12 +437,23 @@ int ln_jobs_submit(struct ln_jobs *J, const struct ln_job_request *req, struct l
     snprintf(job->idempotency_key, sizeof job->idempotency_key, "%s", key);
 
     /* Record and history are durable before the caller can answer 202. */
-    if ((rc = ln__persist(J, job, 1, err)) < 0)
+    char existing[LN_JOB_ID_LEN + 1] = "";
+    if ((rc = J->pg ? ln__pg_submit(J, job, existing, err) : ln__persist(J, job, 1, err)) < 0)
         goto fail;
+    if (existing[0]) { /* the key's job came through another server */
+        pthread_mutex_unlock(&J->smu);
+        ln__remove_folder(J, job->id);
+        free(job);
+        if ((rc = ln__pg_existing(J, existing, out, err)) == LN_OK && existed)
+            *existed = 1;
+        return rc;
+    }
     pthread_mutex_lock(&J->mu);
-    ln__append(J, job);
-    ln__queue_push(J, job->id, 0);
-    *out = J->table[J->n_table - 1];
+    if (!ln__find(J, job->id)) { /* else the database's notice came first */
+        ln__append(J, job);
+        ln__queue_push(J, job->id, 0);
+    }
+    *out = *ln__find(J, job->id);
     size_t waiting = J->n_queue;
     pthread_cond_signal(&J->work);
     ln__changed(J);
@@ -521,6 +550,8 @@ static int ln__cancel_running(struct ln_jobs *J, const char *id, struct ln_job *
 
 int ln_jobs_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err)
 {
+    if (J->pg)
+        return ln__pg_cancel(J, id, out, err);
     int rc = LN_OK;
     pthread_mutex_lock(&J->mu);
     int queued = ln__cancel_running(J, id, out, &rc, err);
@@ -599,6 +630,8 @@ static void ln__delete_refused(struct ln_jobs *J, const char *jid)
  * The HTTP server calls this on a helper thread (ln_server_slow.c). */
 int ln_jobs_delete(struct ln_jobs *J, const char *id, struct ln_error *err)
 {
+    if (J->pg)
+        return ln__pg_delete(J, id, err);
     char jid[LN_JOB_ID_LEN + 1];
     pthread_mutex_lock(&J->mu);
     struct ln_job *job = ln__find(J, id);
@@ -760,6 +793,11 @@ void ln_jobs_shutdown(struct ln_jobs *J, double grace_s)
         pthread_mutex_unlock(&J->mu);
         return;
     }
+    if (J->pg) {
+        pthread_mutex_unlock(&J->mu);
+        ln__pg_shutdown(J, grace_s);
+        return;
+    }
     J->stopping = 1;
     pthread_cond_broadcast(&J->work);
 
@@ -809,6 +847,7 @@ void ln_jobs_free(struct ln_jobs *J)
     if (!J)
         return;
     ln_jobs_shutdown(J, 0);
+    ln__pg_free(J);
     pthread_cond_destroy(&J->changed);
     pthread_cond_destroy(&J->work);
     pthread_mutex_destroy(&J->mu);

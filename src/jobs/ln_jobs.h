@@ -35,6 +35,12 @@
 
 struct ln_jobs_config {
     const char *outputs_dir; /* job history and results, default "outputs" */
+    /* NULL, "" or "file": outputs/jobs.json and the job folders. A
+     * postgres:// or postgresql:// URI: the queue, history and files in
+     * PostgreSQL (ln_pg.h; the schema is created or migrated at open, a
+     * newer one refused), outputs/pg-cache a cache of its files, workers
+     * local ones (0 allowed) beside any `lunar-nova worker`. */
+    const char *store;
     int workers;             /* worker threads, default 1 */
     size_t max_queue;        /* queued jobs accepted, default 64 */
     size_t keep_jobs;        /* retention: newest finished jobs kept, 0 = all (default 1000) */

@@ -22,6 +22,8 @@ int ln_jobs_path(struct ln_jobs *J, const char *id, const char *name, char *buf,
         return ln_error_set(err, LN_EINVAL, "\"%.40s\" is not a file name", name ? name : "");
     if (ln__job_file(J, id, name, buf, n) < 0)
         return ln_error_set(err, LN_EINVAL, "the path of %s in job %s is too long", name, id);
+    if (J->pg)
+        ln__pg_fetch(J, id, name);
     return LN_OK;
 }
 

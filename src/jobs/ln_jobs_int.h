@@ -55,6 +55,8 @@
  * seconds. */
 extern const double ln__bucket_bounds[LN_JOBS_DURATION_BUCKETS];
 
+struct ln__pg;
+
 struct ln__worker {
     struct ln_jobs *jobs;
     pthread_t thread;
@@ -106,6 +108,7 @@ struct ln_jobs {
     int started;
     int stopping; /* no new jobs; workers exit when idle */
     int shut_down;
+    struct ln__pg *pg; /* the PostgreSQL store (ln_jobs_pg.c), NULL for the file store */
     uint64_t bucket_counts[LN_JOBS_DURATION_BUCKETS];
     uint64_t duration_count;
     double duration_sum;
@@ -170,5 +173,30 @@ void ln__retain(struct ln_jobs *J);
 
 /* A worker thread's body (arg: its struct ln__worker). */
 void *ln__worker_main(void *arg);
+
+/* ---- the PostgreSQL store (ln_jobs_pg.c, its DESIGN there) ---- */
+
+/* Whether a store names PostgreSQL (postgres:// or postgresql://). */
+int ln__pg_is_uri(const char *store);
+/* Connects, creates or migrates the schema, fills the table from the
+ * database and starts following its changes; J->outputs is the file
+ * cache (emptied). On failure the caller frees J. */
+int ln__pg_open(struct ln_jobs *J, const char *conninfo, struct ln_error *err);
+/* Starts the local workers (J->n_workers, 0 for none). */
+int ln__pg_start(struct ln_jobs *J, struct ln_error *err);
+/* Stores a new job whose inputs are in its cache folder (smu held). When
+ * a job with its idempotency key is in the database already (queued
+ * through another server), nothing is stored and existing gets its id. */
+int ln__pg_submit(struct ln_jobs *J, const struct ln_job *job,
+                  char existing[LN_JOB_ID_LEN + 1], struct ln_error *err);
+/* Job id as the database has it, into the table and *out. */
+int ln__pg_existing(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err);
+int ln__pg_cancel(struct ln_jobs *J, const char *id, struct ln_job *out, struct ln_error *err);
+int ln__pg_delete(struct ln_jobs *J, const char *id, struct ln_error *err);
+/* Copies a job's file from the database into its cache folder unless it
+ * is there (nothing when the database has no such file). */
+void ln__pg_fetch(struct ln_jobs *J, const char *id, const char *name);
+void ln__pg_shutdown(struct ln_jobs *J, double grace_s);
+void ln__pg_free(struct ln_jobs *J);
 
 #endif

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/select.h>
+
 #include <libpq-fe.h>
 
 #include "ln_alloc.h"
@@ -21,6 +24,8 @@ struct ln_pg {
 
 /* An arbitrary constant: the advisory lock that serialises migrations. */
 #define LN__PG_MIGRATE_LOCK "7411603512"
+/* The first half of the two-part advisory locks of idempotency keys. */
+#define LN__PG_KEY_LOCK "741160"
 
 /* Migration k brings the schema from version k to k + 1. Append only:
  * a released migration never changes. */
@@ -211,9 +216,24 @@ int ln_pg_schema_version(struct ln_pg *pg, int *version, struct ln_error *err)
 
 int ln_pg_migrate(struct ln_pg *pg, int *from, int *to, struct ln_error *err)
 {
-    int rc = ln__pg_ready(pg, err);
+    /* A current schema is only read: a role without the right to create
+     * tables (servers and workers under least privilege) gets through. */
+    int now = 0;
+    int rc = ln_pg_schema_version(pg, &now, err);
     if (rc < 0)
         return rc;
+    if (now == LN_PG_SCHEMA_VERSION) {
+        if (from)
+            *from = now;
+        if (to)
+            *to = now;
+        return LN_OK;
+    }
+    if (now > LN_PG_SCHEMA_VERSION)
+        return ln_error_set(err, LN_EINVAL,
+                            "PostgreSQL: the database's schema is version %d, newer than this "
+                            "program's %d: upgrade lunar-nova (nothing was changed)",
+                            now, LN_PG_SCHEMA_VERSION);
     for (int first = 1;; first = 0) {
         int v = 0;
         if ((rc = ln__pg_do(pg, "starting a migration",
@@ -275,12 +295,12 @@ static int ln__pg_put_files(struct ln_pg *pg, const char *id, const struct ln_pg
     return LN_OK;
 }
 
-int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
-                 const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err)
+/* The insert of ln_pg_submit, inside the caller's transaction (rolled
+ * back here on failure). */
+static int ln__pg_insert(struct ln_pg *pg, const char *id, const char *record,
+                         const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err)
 {
-    int rc = ln__pg_ready(pg, err);
-    if (rc < 0 || (rc = ln__pg_do(pg, "submitting a job", "BEGIN", err)) < 0)
-        return rc;
+    int rc;
     const char *vals[2] = {id, record};
     char state[6];
     PGresult *r = ln__pg_run(pg, "submitting a job", PGRES_COMMAND_OK,
@@ -300,6 +320,53 @@ int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
         return rc;
     }
     return LN_OK;
+}
+
+int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
+                 const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0 || (rc = ln__pg_do(pg, "submitting a job", "BEGIN", err)) < 0)
+        return rc;
+    return ln__pg_insert(pg, id, record, inputs, n_inputs, err);
+}
+
+int ln_pg_submit_once(struct ln_pg *pg, const char *id, const char *record, const char *key,
+                      const struct ln_pg_file *inputs, size_t n_inputs, char existing[64],
+                      struct ln_error *err)
+{
+    existing[0] = 0;
+    if (!key || !*key)
+        return ln_pg_submit(pg, id, record, inputs, n_inputs, err);
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0 || (rc = ln__pg_do(pg, "submitting a job", "BEGIN", err)) < 0)
+        return rc;
+    /* Submissions with one key wait for each other here (a lock per key,
+     * released with the transaction), so the look-up and the insert are
+     * one step for them. */
+    const char *vals[1] = {key};
+    PGresult *r = ln__pg_run(pg, "submitting a job", PGRES_TUPLES_OK,
+                             "SELECT pg_advisory_xact_lock(" LN__PG_KEY_LOCK ", hashtext($1))",
+                             1, vals, NULL, NULL, 0, NULL, err);
+    if (r) {
+        PQclear(r);
+        r = ln__pg_run(pg, "submitting a job", PGRES_TUPLES_OK,
+                       "SELECT id FROM ln_jobs WHERE record->>'idempotency_key' = $1"
+                       " ORDER BY seq LIMIT 1",
+                       1, vals, NULL, NULL, 0, NULL, err);
+    }
+    if (!r) {
+        ln__pg_rollback(pg);
+        return err ? err->code : LN_EIO;
+    }
+    if (PQntuples(r) == 1) {
+        snprintf(existing, 64, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        ln__pg_rollback(pg);
+        return LN_OK;
+    }
+    PQclear(r);
+    return ln__pg_insert(pg, id, record, inputs, n_inputs, err);
 }
 
 int ln_pg_import(struct ln_pg *pg, const char *id, const char *status, const char *record,
@@ -510,7 +577,9 @@ int ln_pg_cancel(struct ln_pg *pg, const char *id, int *now, struct ln_error *er
         pg, "canceling a job", PGRES_TUPLES_OK,
         "UPDATE ln_jobs SET"
         " record = CASE WHEN status = 'queued'"
-        "   THEN jsonb_set(record, '{status}', '\"canceled\"') ELSE record END,"
+        "   THEN record || jsonb_build_object('status', 'canceled', 'stage', 'canceled',"
+        "     'finished_at', to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+        "   ELSE record || '{\"stage\": \"canceling\"}' END,"
         " cancel_requested = (status = 'running'),"
         " status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,"
         " updated = now()"
@@ -620,5 +689,68 @@ int ln_pg_counts(struct ln_pg *pg, int64_t counts[5], struct ln_error *err)
             if (strcmp(PQgetvalue(r, i, 0), names[k]) == 0)
                 counts[k] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
     PQclear(r);
+    return LN_OK;
+}
+
+int ln_pg_list(struct ln_pg *pg,
+               void (*each)(void *user, const char *id, const char *status, const char *record),
+               void *user, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0)
+        return rc;
+    PGresult *r = ln__pg_run(pg, "listing the jobs", PGRES_TUPLES_OK,
+                             "SELECT id, status, record::text FROM ln_jobs ORDER BY seq", 0, NULL,
+                             NULL, NULL, 0, NULL, err);
+    if (!r)
+        return err ? err->code : LN_EIO;
+    for (int i = 0; i < PQntuples(r); i++)
+        each(user, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+    PQclear(r);
+    return LN_OK;
+}
+
+int ln_pg_listen(struct ln_pg *pg, struct ln_error *err)
+{
+    int rc = ln__pg_ready(pg, err);
+    if (rc < 0)
+        return rc;
+    return ln__pg_do(pg, "listening for changes", "LISTEN ln_jobs", err);
+}
+
+int ln_pg_notified(struct ln_pg *pg, double timeout_s, void (*each)(void *user, const char *id),
+                   void *user, size_t *n, struct ln_error *err)
+{
+    if (n)
+        *n = 0;
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        return ln__pg_conn_error(pg, "the connection was lost", err);
+    int sock = PQsocket(pg->conn);
+    if (sock < 0)
+        return ln__pg_conn_error(pg, "the connection was lost", err);
+    /* What arrived with earlier results first, then the socket. */
+    if (!PQconsumeInput(pg->conn))
+        return ln__pg_conn_error(pg, "reading notifications", err);
+    PGnotify *note = PQnotifies(pg->conn);
+    if (!note && timeout_s > 0) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(sock, &fds);
+        struct timeval tv = {(long)timeout_s, (long)((timeout_s - (long)timeout_s) * 1e6)};
+        if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 && errno != EINTR)
+            return ln_error_set(err, LN_EIO, "PostgreSQL: waiting for notifications: %s",
+                                strerror(errno));
+        if (!PQconsumeInput(pg->conn))
+            return ln__pg_conn_error(pg, "reading notifications", err);
+        note = PQnotifies(pg->conn);
+    }
+    while (note) {
+        if (note->extra)
+            each(user, note->extra);
+        if (n)
+            (*n)++;
+        PQfreemem(note);
+        note = PQnotifies(pg->conn);
+    }
     return LN_OK;
 }

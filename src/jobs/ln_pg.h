@@ -75,13 +75,23 @@ void ln_pg_close(struct ln_pg *pg);
 int ln_pg_schema_version(struct ln_pg *pg, int *version, struct ln_error *err);
 /* Brings the schema up to LN_PG_SCHEMA_VERSION; *from and *to (either may
  * be NULL) say what it was and is. A database at a newer version is
- * refused (LN_EINVAL) and left alone. */
+ * refused (LN_EINVAL) and left alone; a current one is only read (a role
+ * without the right to create tables gets through). */
 int ln_pg_migrate(struct ln_pg *pg, int *from, int *to, struct ln_error *err);
 
 /* Queues a job: its record (JSON text of the job object, status "queued")
  * and its input files, in one transaction. LN_EINVAL if the id exists. */
 int ln_pg_submit(struct ln_pg *pg, const char *id, const char *record,
                  const struct ln_pg_file *inputs, size_t n_inputs, struct ln_error *err);
+
+/* ln_pg_submit for a job with an idempotency key (the record's
+ * "idempotency_key"): when a job with that key is in the database already,
+ * nothing is written and its id goes to existing (LN_OK); otherwise
+ * existing is "" and the job is queued. Two programs submitting one key at
+ * once queue one job. key NULL or "": ln_pg_submit. */
+int ln_pg_submit_once(struct ln_pg *pg, const char *id, const char *record, const char *key,
+                      const struct ln_pg_file *inputs, size_t n_inputs, char existing[64],
+                      struct ln_error *err);
 
 /* Adds a job as it stands elsewhere (moving a history into the database):
  * any status, its record, when it was created (Unix seconds, 0 = now),
@@ -141,6 +151,22 @@ int ln_pg_get(struct ln_pg *pg, const char *id, char **record, char status[16],
 /* One file of a job (caller frees *data). LN_ENOTFOUND when missing. */
 int ln_pg_file_get(struct ln_pg *pg, const char *id, const char *name, void **data,
                    size_t *size, char content_type[128], struct ln_error *err);
+/* Every job, oldest first: each(user, id, status, record) per row. */
+int ln_pg_list(struct ln_pg *pg,
+               void (*each)(void *user, const char *id, const char *status, const char *record),
+               void *user, struct ln_error *err);
+
+/* Subscribes this connection to the change notifications (channel
+ * "ln_jobs", payload the job's id). A connection that listens is then
+ * only read through ln_pg_notified (and ln_pg_get, ln_pg_list). */
+int ln_pg_listen(struct ln_pg *pg, struct ln_error *err);
+/* Waits up to timeout_s for notifications and calls each(user, id) for
+ * every one received. *n (may be NULL) counts them. LN_EIO when the
+ * connection is lost: the caller opens a new one and listens again,
+ * reading everything anew (changes made meanwhile were not notified). */
+int ln_pg_notified(struct ln_pg *pg, double timeout_s, void (*each)(void *user, const char *id),
+                   void *user, size_t *n, struct ln_error *err);
+
 /* How many jobs have each status: queued, running, succeeded, failed,
  * canceled (in that order). */
 int ln_pg_counts(struct ln_pg *pg, int64_t counts[5], struct ln_error *err);

@@ -87,6 +87,16 @@ void ln_pg_worker_stop(struct ln_pg_worker *w)
     atomic_store(&w->cancel, 1);
 }
 
+void ln_pg_worker_cancel(struct ln_pg_worker *w, const char *id)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->running && strcmp(w->lease.id, id) == 0) {
+        w->user_cancel = 1;
+        atomic_store(&w->cancel, 1);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 void ln_pg_worker_free(struct ln_pg_worker *w)
 {
     if (!w)
@@ -122,9 +132,14 @@ static char *ln__record(const struct ln_job *job)
 static void *ln__renewer(void *arg)
 {
     struct ln_pg_worker *w = arg;
+    /* The first renewal at once (the record then shows the run started),
+     * then every second, or every third of a shorter lease: a server
+     * streams the stage and progress from here, and a cancel asked for
+     * through the database is seen within that time. */
+    double period = w->lease_s / 3.0 < 1.0 ? w->lease_s / 3.0 : 1.0;
     pthread_mutex_lock(&w->mu);
-    while (w->running) {
-        double deadline = ln_time_now() + w->lease_s / 3.0;
+    for (int first = 1; w->running; first = 0) {
+        double deadline = ln_time_now() + (first ? 0.0 : period);
         while (w->running && ln_time_now() < deadline)
             ln_cond_wait_until(&w->cv, &w->mu, deadline);
         if (!w->running)
@@ -276,6 +291,20 @@ int ln_pg_worker_step(struct ln_pg_worker *w, int *ran, struct ln_error *err)
         else
             stored = ln_pg_finish(w->pg, &lease, ln_job_status_name(job->status), record, files,
                                   n, err);
+        /* The database restarted or the network dropped: the lease still
+         * holds for a while, so the finish is tried again (every second, for a
+         * third of the lease) before the job is left to be run again
+         * elsewhere. A first try that did commit makes the next find no
+         * lease: LN_ECANCELED, taken as done below. */
+        for (double until = ln_time_now() + w->lease_s / 3.0;
+             record && stored == LN_EIO && ln_time_now() < until;) {
+            pthread_mutex_lock(&w->mu);
+            ln_cond_wait_until(&w->cv, &w->mu, ln_time_now() + 1.0);
+            pthread_mutex_unlock(&w->mu);
+            ln_log_warn("job %s: %s (trying again)", job->id, err->message);
+            stored = ln_pg_finish(w->pg, &lease, ln_job_status_name(job->status), record, files,
+                                  n, err);
+        }
         free(record);
         free(data[0]);
         free(data[1]);

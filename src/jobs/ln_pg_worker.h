@@ -13,7 +13,7 @@
  * copies its inputs into <scratch>/<id>/, runs it and finishes it (results
  * and record in one transaction, fenced by the lease token). While it
  * runs, a renewer thread with a connection of its own extends the lease
- * every third of its length and stores the stage and progress the run
+ * every second (a third of a shorter lease) and stores the stage and progress the run
  * reported (under `mu`, the only state the two threads share besides the
  * atomic cancel flag). A renewal that finds a cancel asked for, or the
  * lease lost (the database thought this worker dead and gave the job to
@@ -48,6 +48,10 @@ int ln_pg_worker_new(const char *conninfo, const struct ln_pg_worker_options *op
 int ln_pg_worker_step(struct ln_pg_worker *w, int *ran, struct ln_error *err);
 /* Asks the running job, if any, to stop and be given back (any thread). */
 void ln_pg_worker_stop(struct ln_pg_worker *w);
+/* Stops the running job when it is job id, which then ends canceled
+ * (any thread: a cancel or deletion through this process's API, seen at
+ * once instead of at the next renewal). */
+void ln_pg_worker_cancel(struct ln_pg_worker *w, const char *id);
 void ln_pg_worker_free(struct ln_pg_worker *w);
 
 #endif

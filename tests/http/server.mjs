@@ -18,6 +18,14 @@
 // the same way for a test that starts the program itself. WINE says so;
 // a test that cannot work under Wine skips with `{ skip: wineSkip(why) }`.
 //
+// On the PostgreSQL store (LN_HTTP_STORE=postgres, LN_HTTP_PG=HOST:PORT of
+// a server that tests/http/pg.mjs started for the run): every server gets
+// --store postgres://lunar@HOST:PORT/DB, a database of its own, the same
+// one again when a test starts a server on the same outputs folder (a
+// restart on the same history). PG says so; a test that is about the file
+// store itself (jobs.json, the job folders) skips with `{ skip:
+// fileStoreOnly(why) }`.
+//
 // Under a sanitizer build (make test-asan, make test-tsan) LN_TEST_SLOW
 // scales the waits (SLOW), and a server whose log holds an AddressSanitizer,
 // UndefinedBehaviorSanitizer or ThreadSanitizer report, or that exits with a
@@ -27,6 +35,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createDatabase } from './pg.mjs';
 
 const EXE = process.env.LN_BIN;
 export const SYNTH = process.env.LN_SYNTH;
@@ -36,6 +45,28 @@ const HERE = path.dirname(new URL(import.meta.url).pathname);
 export const BIN = WINE ? path.join(HERE, '../e2e/windows_exe.sh') : EXE;
 // The reason a test skips under Wine, or false elsewhere (node's skip).
 export const wineSkip = (why) => (WINE ? `under Wine: ${why}` : false);
+export const PG = process.env.LN_HTTP_STORE === 'postgres' ? process.env.LN_HTTP_PG : null;
+if (process.env.LN_HTTP_STORE === 'postgres' && !PG) throw new Error('LN_HTTP_STORE=postgres needs LN_HTTP_PG (see pg.mjs)');
+// The reason a test skips on the PostgreSQL store, or false on the file store.
+export const fileStoreOnly = (why) => (PG ? `on the PostgreSQL store: ${why}` : false);
+// The --store flag of a server on outputs (a database per outputs folder).
+const pgDatabases = new Map();
+function storeArgs(outputs) {
+  if (!PG) return [];
+  let db = pgDatabases.get(outputs);
+  if (!db) {
+    db = `http_${process.pid}_${pgDatabases.size + 1}`;
+    createDatabase(PG, db);
+    pgDatabases.set(outputs, db);
+  }
+  return ['--store', `postgres://lunar@${PG}/${db}`];
+}
+function pgRows(db) {
+  const [host, port] = PG.split(':');
+  return execFileSync('psql', ['-h', host, '-p', port, '-U', 'lunar', '-d', db, '-At', '-c',
+    'SELECT id, status FROM ln_jobs UNION ALL SELECT job_id, name FROM ln_job_files ORDER BY 1, 2'],
+  { encoding: 'utf8' });
+}
 // A path of this machine as the Windows program sees it.
 const winPath = (p) => (WINE && p.startsWith('/') ? `Z:${p.replaceAll('/', '\\')}` : p);
 
@@ -74,7 +105,7 @@ export function tmpDir(prefix) {
 // or U2NET_HOME (in env) to load them.
 const NO_WEIGHTS = path.join(TMP_ROOT, 'no-weights');
 fs.mkdirSync(NO_WEIGHTS, { recursive: true });
-const NO_WEIGHTS_ENV = Object.fromEntries(
+export const NO_WEIGHTS_ENV = Object.fromEntries(
   ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'TRANSFORMERS_CACHE', 'HOME',
     'U2NET_HOME', 'XDG_DATA_HOME']
     .map((k) => [k, NO_WEIGHTS]));
@@ -100,7 +131,7 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
     const read = () => (log = fs.readFileSync(logFile, 'utf8').replaceAll('\r', ''));
     poll = { read, timer: null };
   } else {
-    proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...args], {
+    proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...storeArgs(outputs), ...args], {
       env: { ...process.env, ...NO_WEIGHTS_ENV, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -145,6 +176,11 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
     url,
     port: Number(new URL(url).port),
     outputs,
+    // The --store URI of the server's database on the PostgreSQL store.
+    store: PG ? storeArgs(outputs)[1] : null,
+    // The folder of a job's files (on the PostgreSQL store: their cache,
+    // where snapshot() looks too).
+    jobDir: (id) => (PG ? path.join(outputs, 'pg-cache', id) : path.join(outputs, id)),
     proc,
     startMs,
     log: () => (poll ? poll.read() : log),
@@ -221,11 +257,15 @@ export async function waitJob(url, id, { timeoutMs = 30000, headers = {} } = {})
 }
 
 // Every path under the outputs folder (folders with a trailing /) and the
-// bytes of jobs.json: equal snapshots mean nothing was stored.
+// bytes of jobs.json: equal snapshots mean nothing was stored. On the
+// PostgreSQL store: every path under its file cache (the job folders and
+// upload staging there, local workers' scratch folders left out) and what
+// the database holds.
 export function snapshot(outputs) {
   const entries = [];
   const walk = (dir, rel) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (PG && !rel && e.name.startsWith('.worker-')) continue;
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         entries.push(`${r}/`);
@@ -235,11 +275,14 @@ export function snapshot(outputs) {
       }
     }
   };
-  walk(outputs, '');
+  walk(PG ? path.join(outputs, 'pg-cache') : outputs, '');
   entries.sort();
   const jobsJson = path.join(outputs, 'jobs.json');
+  const db = pgDatabases.get(outputs);
   return {
     entries,
     jobsJson: fs.existsSync(jobsJson) ? fs.readFileSync(jobsJson, 'utf8') : null,
+    // On the PostgreSQL store, the jobs and files the database holds.
+    ...(db ? { database: pgRows(db) } : {}),
   };
 }

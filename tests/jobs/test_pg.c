@@ -31,6 +31,7 @@
 #include "ln_file.h"
 #include "ln_folder.h"
 #include "ln_job.h"
+#include "ln_jobs.h"
 #include "ln_image.h"
 #include "ln_pg.h"
 #include "ln_pg_worker.h"
@@ -871,6 +872,311 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Waits (up to 10 s) until the manager's copy of job id has status want
+ * ("gone": no such job); returns its snapshot. */
+static struct ln_job wait_status(struct ln_jobs *jobs, const char *id, const char *want)
+{
+    struct ln_job job;
+    memset(&job, 0, sizeof job);
+    uint64_t seen = ln_jobs_wait_any(jobs, 0, 0);
+    for (int i = 0; i < 100; i++) {
+        struct ln_error err = {0};
+        int rc = ln_jobs_get(jobs, id, &job, &err);
+        if (strcmp(want, "gone") == 0 ? rc == LN_ENOTFOUND
+                                      : rc == LN_OK &&
+                                            strcmp(ln_job_status_name(job.status), want) == 0)
+            return job;
+        seen = ln_jobs_wait_any(jobs, seen, 0.1);
+    }
+    fail_msg("job %s never became %s", id, want);
+    return job;
+}
+
+/* The job manager on the PostgreSQL store (serve --store postgres://...):
+ * it creates the schema, follows changes that another process makes in
+ * the database (a submit, a claim, progress, a finish, a deletion: what a
+ * `lunar-nova worker` and other servers do), reads result files through
+ * its cache, cancels and deletes in the database; a newer schema is
+ * refused. */
+static void test_manager(void **state)
+{
+    (void)state;
+    char conninfo[256], uri[160];
+    fresh_db("ln_manager", conninfo);
+    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_manager", g_port);
+    struct ln_engine *sculpt;
+    struct ln_error err = {0};
+    assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
+    struct ln_engine_set set = {{sculpt}, 1};
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = ln_test_tmpdir("pg_manager");
+    cfg.store = uri;
+    cfg.workers = 0;
+    struct ln_jobs *jobs;
+    assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
+    assert_ok(ln_jobs_start(jobs, &err), err);
+    struct ln_pg *pg;
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    int version = 0;
+    assert_ok(ln_pg_schema_version(pg, &version, &err), err);
+    assert_int_equal(version, LN_PG_SCHEMA_VERSION);
+
+    /* Another process submits, claims, reports progress and finishes. */
+    const char *a = "cccccccccccccccccccccc01", *b = "cccccccccccccccccccccc02";
+    submit_disk_job(pg, a);
+    struct ln_job job = wait_status(jobs, a, "queued");
+    struct ln_jobs_queue_stats q;
+    ln_jobs_queue_stats(jobs, &q);
+    assert_int_equal(q.depth, 1);
+    assert_int_equal(q.workers, 0);
+    struct ln_pg_lease l;
+    assert_ok(ln_pg_claim(pg, "elsewhere", 30, &l, &err), err);
+    assert_string_equal(l.id, a);
+    ln_job_set_started(&job, 1, 1.8e9);
+    snprintf(job.stage, sizeof job.stage, "carving");
+    job.progress = 0.5;
+    json_t *obj = ln_job_to_json(&job);
+    char *rec = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    assert_ok(ln_pg_renew(pg, &l, 30, rec, NULL, &err), err);
+    free(rec);
+    job = wait_status(jobs, a, "running");
+    for (int i = 0; i < 100 && strcmp(job.stage, "carving") != 0; i++) {
+        ln_jobs_wait_any(jobs, ln_jobs_wait_any(jobs, 0, 0), 0.1);
+        assert_ok(ln_jobs_get(jobs, a, &job, &err), err);
+    }
+    assert_string_equal(job.stage, "carving");
+    assert_true(job.progress == 0.5);
+    ln_jobs_queue_stats(jobs, &q);
+    assert_int_equal(q.depth, 0);
+    assert_int_equal(q.running, 1);
+    static const char glb[] = "glTF-not-really-a-model";
+    struct ln_pg_file model = {"model.glb", "model/gltf-binary", glb, sizeof glb};
+    ln_job_set_outcome(&job, LN_OK, "", 1.8e9 + 2.5);
+    obj = ln_job_to_json(&job);
+    rec = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    assert_ok(ln_pg_finish(pg, &l, "succeeded", rec, &model, 1, &err), err);
+    free(rec);
+    ln_pg_lease_free(&l);
+    wait_status(jobs, a, "succeeded");
+    char path[4096];
+    assert_ok(ln_jobs_path(jobs, a, "model.glb", path, sizeof path, &err), err);
+    uint8_t *bytes;
+    size_t len;
+    assert_ok(ln_file_read(path, 1 << 20, &bytes, &len, &err), err);
+    assert_int_equal(len, sizeof glb);
+    assert_memory_equal(bytes, glb, len);
+    free(bytes);
+    assert_ok(ln_jobs_path(jobs, a, "input-0.png", path, sizeof path, &err), err);
+    assert_ok(ln_file_read(path, 1 << 20, &bytes, &len, &err), err);
+    assert_memory_equal(bytes, "\x89PNG", 4);
+    free(bytes);
+    struct ln_jobs_metrics m;
+    ln_jobs_metrics(jobs, &m);
+    assert_int_equal(m.by_status[LN_JOB_STATUS_SUCCEEDED], 1);
+    assert_int_equal(m.duration_count, 1);
+    assert_true(m.duration_sum > 2.49 && m.duration_sum < 2.51);
+
+    /* Cancel and delete through the manager reach the database. */
+    submit_disk_job(pg, b);
+    wait_status(jobs, b, "queued");
+    assert_ok(ln_jobs_cancel(jobs, b, &job, &err), err);
+    assert_int_equal(job.status, LN_JOB_STATUS_CANCELED);
+    assert_string_equal(job.stage, "canceled");
+    assert_true(job.finished_at > 0);
+    char status[16];
+    assert_ok(ln_pg_get(pg, b, &rec, status, &err), err);
+    assert_string_equal(status, "canceled");
+    free(rec);
+    assert_int_equal(ln_jobs_cancel(jobs, b, &job, &err), LN_EINVAL);
+    assert_ok(ln_jobs_delete(jobs, a, &err), err);
+    assert_int_equal(ln_pg_get(pg, a, &rec, status, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_get(jobs, a, &job, &err), LN_ENOTFOUND);
+    assert_int_equal(ln_jobs_delete(jobs, a, &err), LN_ENOTFOUND);
+    /* A deletion elsewhere leaves the manager's table too. */
+    assert_ok(ln_pg_delete(pg, b, &err), err);
+    wait_status(jobs, b, "gone");
+    ln_jobs_shutdown(jobs, 1);
+    ln_jobs_free(jobs);
+
+    /* A role that may change rows but not create tables opens a current
+     * store (servers and workers under least privilege). */
+    sql(conninfo, "DROP ROLE IF EXISTS ln_app; CREATE ROLE ln_app LOGIN;"
+                  " REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+                  " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ln_app;"
+                  " GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ln_app");
+    char app[160];
+    snprintf(app, sizeof app, "postgres://ln_app@127.0.0.1:%d/ln_manager", g_port);
+    cfg.store = app;
+    assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
+    ln_jobs_free(jobs);
+    cfg.store = uri;
+
+    /* A database newer than the program is refused, and left as it is. */
+    sql(conninfo, "UPDATE ln_schema SET version = 99");
+    assert_int_equal(ln_jobs_open(&cfg, &set, &jobs, &err), LN_EINVAL);
+    assert_non_null(strstr(err.message, "newer"));
+    assert_ok(ln_pg_schema_version(pg, &version, &err), err);
+    assert_int_equal(version, 99);
+    ln_pg_close(pg);
+    ln_engine_free(sculpt);
+}
+
+/* Retention on the PostgreSQL store: the oldest finished jobs beyond
+ * keep_jobs leave the database and the manager's table, queued ones stay. */
+static void test_manager_retention(void **state)
+{
+    (void)state;
+    char conninfo[256], uri[160];
+    fresh_db("ln_retain", conninfo);
+    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_retain", g_port);
+    struct ln_engine *sculpt;
+    struct ln_error err = {0};
+    assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
+    struct ln_engine_set set = {{sculpt}, 1};
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.outputs_dir = ln_test_tmpdir("pg_retain");
+    cfg.store = uri;
+    cfg.workers = 0;
+    cfg.keep_jobs = 2;
+    struct ln_jobs *jobs;
+    assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
+    struct ln_pg *pg;
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    const char *ids[5] = {"dddddddddddddddddddddd01", "dddddddddddddddddddddd02",
+                          "dddddddddddddddddddddd03", "dddddddddddddddddddddd04",
+                          "dddddddddddddddddddddd05"};
+    for (int i = 0; i < 5; i++)
+        submit_disk_job(pg, ids[i]);
+    for (int i = 0; i < 4; i++) { /* the fifth stays queued */
+        struct ln_pg_lease l;
+        assert_ok(ln_pg_claim(pg, "elsewhere", 30, &l, &err), err);
+        assert_string_equal(l.id, ids[i]);
+        assert_ok(ln_pg_finish(pg, &l, "failed", l.record, NULL, 0, &err), err);
+        ln_pg_lease_free(&l);
+    }
+    wait_status(jobs, ids[0], "gone");
+    wait_status(jobs, ids[1], "gone");
+    wait_status(jobs, ids[2], "failed");
+    wait_status(jobs, ids[3], "failed");
+    wait_status(jobs, ids[4], "queued");
+    int64_t counts[5];
+    for (int i = 0; i < 100; i++) {
+        assert_ok(ln_pg_counts(pg, counts, &err), err);
+        if (counts[3] == 2)
+            break;
+        sleep_ms(100);
+    }
+    assert_int_equal(counts[0], 1);
+    assert_int_equal(counts[3], 2);
+    ln_jobs_free(jobs);
+    ln_pg_close(pg);
+    ln_engine_free(sculpt);
+}
+
+/* One upload staged in a manager's staging folder: a small PNG. */
+static void stage_png(struct ln_jobs *jobs, struct ln_job_request *req, char path[4096],
+                      const char *key)
+{
+    enum { N = 32 };
+    static uint8_t px[N * N * 3];
+    memset(px, 200, sizeof px);
+    struct ln_image img = {.width = N, .height = N, .channels = 3, .data = px};
+    struct ln_buf png = {0};
+    struct ln_error err = {0};
+    assert_ok(ln_image_encode_png(&img, &png, &err), err);
+    char dir[2048];
+    assert_ok(ln_jobs_staging_dir(jobs, dir, sizeof dir, &err), err);
+    snprintf(path, 4096, "%s/upload-0", dir);
+    assert_ok(ln_file_write_atomic(path, png.data, png.len, &err), err);
+    memset(req, 0, sizeof *req);
+    req->n_inputs = 1;
+    req->staged_paths[0] = path;
+    snprintf(req->inputs[0].name, sizeof req->inputs[0].name, "grey.png");
+    snprintf(req->inputs[0].content_type, sizeof req->inputs[0].content_type, "image/png");
+    req->inputs[0].bytes = png.len;
+    ln_generate_options_default(&req->options);
+    req->idempotency_key = key;
+    ln_buf_free(&png);
+}
+
+/* Two servers on one store given the same idempotency key queue one job:
+ * both answer with it, whichever saw it first. */
+static void test_manager_idempotency(void **state)
+{
+    (void)state;
+    char conninfo[256], uri[160];
+    fresh_db("ln_keys", conninfo);
+    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_keys", g_port);
+    struct ln_engine *sculpt;
+    struct ln_error err = {0};
+    assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
+    struct ln_engine_set set = {{sculpt}, 1};
+    struct ln_jobs *a, *b;
+    struct ln_jobs_config cfg;
+    ln_jobs_config_default(&cfg);
+    cfg.store = uri;
+    cfg.workers = 0;
+    cfg.outputs_dir = ln_test_tmpdir("pg_keys_a");
+    assert_ok(ln_jobs_open(&cfg, &set, &a, &err), err);
+    cfg.outputs_dir = ln_test_tmpdir("pg_keys_b");
+    assert_ok(ln_jobs_open(&cfg, &set, &b, &err), err);
+    for (int round = 0; round < 5; round++) {
+        char key[32], pa[4096], pb[4096];
+        snprintf(key, sizeof key, "batch-%d", round);
+        struct ln_job_request ra, rb;
+        stage_png(a, &ra, pa, key);
+        stage_png(b, &rb, pb, key);
+        struct ln_job ja, jb;
+        int ea = -1, eb = -1;
+        assert_ok(ln_jobs_submit(a, &ra, &ja, &ea, &err), err);
+        assert_ok(ln_jobs_submit(b, &rb, &jb, &eb, &err), err);
+        assert_string_equal(ja.id, jb.id);
+        assert_int_equal(ea, 0);
+        assert_int_equal(eb, 1);
+        assert_string_equal(jb.idempotency_key, key);
+    }
+    struct ln_pg *pg;
+    assert_ok(ln_pg_open(conninfo, &pg, &err), err);
+    int64_t counts[5];
+    assert_ok(ln_pg_counts(pg, counts, &err), err);
+    assert_int_equal(counts[0], 5);
+    /* In the database itself: a second submission with a key is refused. */
+    char existing[64];
+    assert_ok(ln_pg_submit_once(pg, "eeeeeeeeeeeeeeeeeeeeee01",
+                                "{\"id\": \"eeeeeeeeeeeeeeeeeeeeee01\", \"idempotency_key\": \"k\"}",
+                                "k", NULL, 0, existing, &err),
+              err);
+    assert_string_equal(existing, "");
+    assert_ok(ln_pg_submit_once(pg, "eeeeeeeeeeeeeeeeeeeeee02",
+                                "{\"id\": \"eeeeeeeeeeeeeeeeeeeeee02\", \"idempotency_key\": \"k\"}",
+                                "k", NULL, 0, existing, &err),
+              err);
+    assert_string_equal(existing, "eeeeeeeeeeeeeeeeeeeeee01");
+    char *rec, status[16];
+    assert_int_equal(ln_pg_get(pg, "eeeeeeeeeeeeeeeeeeeeee02", &rec, status, &err), LN_ENOTFOUND);
+    /* A key queued elsewhere an instant before (usually before the
+     * manager's table has it: the database answers). */
+    char pc[4096];
+    struct ln_job_request rc;
+    stage_png(a, &rc, pc, "late");
+    submit_disk_job(pg, "eeeeeeeeeeeeeeeeeeeeee03");
+    sql(conninfo, "UPDATE ln_jobs SET record = record || '{\"idempotency_key\": \"late\"}'"
+                  " WHERE id = 'eeeeeeeeeeeeeeeeeeeeee03'");
+    struct ln_job jc;
+    int ec = -1;
+    assert_ok(ln_jobs_submit(a, &rc, &jc, &ec, &err), err);
+    assert_string_equal(jc.id, "eeeeeeeeeeeeeeeeeeeeee03");
+    assert_int_equal(ec, 1);
+    ln_pg_close(pg);
+    ln_jobs_free(a);
+    ln_jobs_free(b);
+    ln_engine_free(sculpt);
+}
+
 int main(void)
 {
     if (!ln_pg_available())
@@ -886,6 +1192,9 @@ int main(void)
         cmocka_unit_test(test_import),
         cmocka_unit_test(test_worker),
         cmocka_unit_test(test_worker_kills),
+        cmocka_unit_test(test_manager),
+        cmocka_unit_test(test_manager_retention),
+        cmocka_unit_test(test_manager_idempotency),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
