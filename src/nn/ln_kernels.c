@@ -8,6 +8,10 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ln_cpu.h"
 #include "ln_threads.h"
@@ -104,6 +108,36 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
                    const float *bias, int n, float *y, int ldy, int accumulate)
 {
     ln__k()->linear_xt(xt, rows, k, ldxt, w, bias, n, y, ldy, accumulate);
+}
+
+void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
+              const float *bias, int n, float *y, int ldy, int accumulate)
+{
+    ln__k()->gemm(x, rows, k, ldx, xt, w, bias, n, y, ldy, accumulate);
+}
+
+/* -1 until LN_TRIPOSR_GEMM is read, then 0 (ours) or 1 (OpenBLAS). */
+static atomic_int ln__gemm_blas = -1;
+
+int ln_nn_gemm_blas(void)
+{
+    int v = atomic_load(&ln__gemm_blas);
+    if (v >= 0)
+        return v;
+    const char *e = getenv("LN_TRIPOSR_GEMM");
+    v = 0;
+    if (e && strcmp(e, "blas") == 0)
+        v = 1;
+    else if (e && *e && strcmp(e, "own") != 0)
+        fprintf(stderr, "LN_TRIPOSR_GEMM=%.40s is neither \"blas\" nor \"own\": using own\n", e);
+    int expected = -1;
+    atomic_compare_exchange_strong(&ln__gemm_blas, &expected, v);
+    return atomic_load(&ln__gemm_blas);
+}
+
+void ln_nn_gemm_set_blas(int blas)
+{
+    atomic_store(&ln__gemm_blas, blas ? 1 : 0);
 }
 
 void ln__layernorm(const float *x, size_t rows, int dim, int ldx, const float *g, const float *b,

@@ -10,6 +10,7 @@ const struct ln__kernels ln__kernel_table = {
     .name = LN_KSET_NAME,
     .linear = ln__linear,
     .linear_xt = ln__linear_xt,
+    .gemm = ln__gemm,
     .layernorm = ln__layernorm,
     .groupnorm = ln__groupnorm,
     .gelu_rows = ln__gelu_rows,

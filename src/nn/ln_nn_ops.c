@@ -14,6 +14,7 @@
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
 #include "ln_error.h"
+#include "ln_gemm.h"
 #include "ln_nn_ops.h"
 
 #include <assert.h>
@@ -120,6 +121,10 @@ void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, con
     LN_REQUIRE(ldx >= k && ldy >= n && rows <= (size_t)1 << 30); /* int casts for sgemm */
     if (rows == 0 || n == 0)
         return;
+    if (!ln_nn_gemm_blas()) {
+        ln__gemm(x, rows, k, ldx, 0, w, bias, n, y, ldy, accumulate);
+        return;
+    }
     struct ln__lin_ctx c = {x, w, bias, y, rows, 0, 0, k, ldx, n, ldy, accumulate, 0, 0};
     ln__linear_run(&c);
 }
@@ -130,6 +135,10 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
     LN_REQUIRE((size_t)ldxt >= rows && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
+    if (!ln_nn_gemm_blas()) {
+        ln__gemm(xt, rows, k, ldxt, 1, w, bias, n, y, ldy, accumulate);
+        return;
+    }
     struct ln__lin_ctx c = {xt, w, bias, y, rows, 0, 0, k, ldxt, n, ldy, accumulate, 1, 0};
     ln__linear_run(&c);
 }
