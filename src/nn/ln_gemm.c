@@ -346,3 +346,164 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
     ln_parallel_for_at(tasks, 1, used, ln__gemm_body, &c);
     free(c.scratch);
 }
+
+/* ------------------------------------------------------------ bf16 products */
+
+#if LN__AVX512
+/* The same product with x and w rounded to bfloat16 (round to nearest
+ * even) and products summed in float32 by AVX512_BF16's vdpbf16ps, two k
+ * per instruction: tiles of GM_MR rows x 64 outputs as above, the weights
+ * packed per slice as pairs ([k/2][64][2] bf16), each row of x converted
+ * per slice and its pairs broadcast. Each output's sum: bias (or y), then
+ * pairs of k in order, so the same for any thread count. */
+#define LN__BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+static inline uint16_t ln__bf16_1(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays a quiet NaN */
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* bp[kp][c][2] = (w[n0 + c][k0 + 2 kp], w[..][k0 + 2 kp + 1]) for 64
+ * outputs c of each panel, zero past nt and past kc. */
+static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n0, size_t nt, size_t k0,
+                                 size_t kc, uint16_t *restrict bp)
+{
+    const size_t panels = (nt + GM_NR - 1) / GM_NR, kp = (kc + 1) / 2;
+    for (size_t j = 0; j < panels; j++) {
+        uint16_t *restrict p = bp + j * kp * 2 * GM_NR;
+        for (size_t cc = 0; cc < GM_NR; cc++) {
+            const size_t col = n0 + j * GM_NR + cc;
+            const float *restrict wr = col < n0 + nt ? c->w + col * (size_t)c->k + k0 : NULL;
+            for (size_t kk = 0; kk < 2 * kp; kk++)
+                p[(kk / 2) * 2 * GM_NR + 2 * cc + (kk & 1)] =
+                    wr && kk < kc ? ln__bf16_1(wr[kk]) : 0;
+        }
+    }
+}
+
+LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_t *restrict a,
+                                        const uint16_t *restrict bp, float *restrict y,
+                                        size_t ldy, int load_y, const float *restrict bias)
+{
+    __m512 acc[GM_MR][GM_NV];
+    __mmask16 mk[GM_NV];
+    for (int v = 0; v < GM_NV; v++) {
+        const int l = nc - v * GM_VW;
+        mk[v] = l >= GM_VW ? (__mmask16)0xffff : l > 0 ? (__mmask16)((1u << l) - 1u) : 0;
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+        {
+            acc[r][v] = load_y && r < nr
+                            ? _mm512_maskz_loadu_ps(mk[v], y + (size_t)r * ldy + v * GM_VW)
+                            : _mm512_setzero_ps();
+            if (bias)
+                acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(mk[v], bias + v * GM_VW));
+        }
+    for (size_t k = 0; k < kp; k++) {
+        __m512i b[GM_NV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            b[v] = _mm512_loadu_si512(bp + (k * GM_NR + (size_t)v * GM_VW) * 2);
+        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        {
+            int32_t pair;
+            memcpy(&pair, a + (size_t)r * LN__GEMM_KC + 2 * k, sizeof pair);
+            const __m512i av = _mm512_set1_epi32(pair);
+            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        if (r < nr)
+            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+                _mm512_mask_storeu_ps(y + (size_t)r * ldy + v * GM_VW, mk[v], acc[r][v]);
+}
+
+/* ap[r][kk] = bf16(x[r0 + r][k0 + kk]) for r < GM_MR (rows past nr repeat
+ * the last), kk < kc, rounded up to even with a zero. */
+LN__BF16 static void ln__gemm_pack_x_bf16(const struct ln__gemm_ctx *c, size_t r0, int nr,
+                                          size_t k0, size_t kc, uint16_t *restrict ap)
+{
+    for (int r = 0; r < GM_MR; r++) {
+        const float *restrict xr = c->x + (r0 + (size_t)(r < nr ? r : nr - 1)) * (size_t)c->ldx + k0;
+        uint16_t *restrict o = ap + (size_t)r * LN__GEMM_KC;
+        size_t kk = 0;
+        for (; kk + 16 <= kc; kk += 16)
+            _mm256_storeu_si256((__m256i *)(o + kk),
+                                (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xr + kk)));
+        for (; kk < kc; kk++)
+            o[kk] = ln__bf16_1(xr[kk]);
+        if (kc & 1)
+            o[kc] = 0;
+    }
+}
+
+LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__gemm_ctx *c = vctx;
+    uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT);
+    _Alignas(64) uint16_t ap[GM_MR * LN__GEMM_KC];
+    for (size_t t = begin; t < end; t++) {
+        const size_t rt = t % c->row_tasks, n0 = t / c->row_tasks * LN__GEMM_NT;
+        const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
+        const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
+        const float *bias = c->bias ? c->bias + n0 : NULL;
+        for (size_t k0 = 0; k0 < (size_t)c->k; k0 += LN__GEMM_KC) {
+            const size_t kc = (size_t)c->k - k0 < LN__GEMM_KC ? (size_t)c->k - k0 : LN__GEMM_KC;
+            const size_t kp = (kc + 1) / 2;
+            const int first = k0 == 0;
+            ln__gemm_pack_w_bf16(c, n0, nt, k0, kc, bp);
+            for (size_t i = 0; i < mt; i += GM_MR) {
+                const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
+                ln__gemm_pack_x_bf16(c, r0 + i, nr, k0, kc, ap);
+                float *yr = c->y + (r0 + i) * (size_t)c->ldy + n0;
+                for (size_t j = 0; j < nt; j += GM_NR) {
+                    const int nc = nt - j < GM_NR ? (int)(nt - j) : GM_NR;
+                    ln__gemm_tile_bf16(nr, nc, kp, ap, bp + j * kp * 2, yr + j, (size_t)c->ldy,
+                                       !first || c->accumulate, first && bias ? bias + j : NULL);
+                }
+            }
+        }
+    }
+}
+#endif
+
+int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                  int n, float *y, int ldy, int accumulate)
+{
+#if LN__AVX512
+    LN_REQUIRE(k > 0 && n >= 0 && ldy >= n && ldx >= k);
+    if (!__builtin_cpu_supports("avx512bf16"))
+        return LN_EINVAL;
+    if (rows == 0 || n == 0)
+        return 0;
+    const int threads = ln_threads_get();
+    struct ln__gemm_ctx c = {.x = x,
+                             .w = w,
+                             .bias = bias,
+                             .y = y,
+                             .rows = rows,
+                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
+                             .k = k,
+                             .ldx = ldx,
+                             .n = n,
+                             .ldy = ldy,
+                             .accumulate = accumulate};
+    const size_t tasks = c.row_tasks * (((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT);
+    const int used = (size_t)threads < tasks ? threads : (int)tasks;
+    /* bf16 pairs of a slice: (KC + 1) / 2 * 2 * NT halves <= KC * NT floats */
+    c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
+    ln_parallel_for_at(tasks, 1, used, ln__gemm_bf16_body, &c);
+    free(c.scratch);
+    return 0;
+#else
+    (void)x, (void)rows, (void)k, (void)ldx, (void)w, (void)bias, (void)n, (void)y, (void)ldy,
+        (void)accumulate;
+    return LN_EINVAL;
+#endif
+}

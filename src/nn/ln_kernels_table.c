@@ -11,6 +11,7 @@ const struct ln__kernels ln__kernel_table = {
     .linear = ln__linear,
     .linear_xt = ln__linear_xt,
     .gemm = ln__gemm,
+    .gemm_bf16 = ln__gemm_bf16,
     .layernorm = ln__layernorm,
     .groupnorm = ln__groupnorm,
     .gelu_rows = ln__gelu_rows,

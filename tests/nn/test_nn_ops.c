@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ln_error.h"
 #include "ln_gemm.h"
 #include "ln_nn_ops.h"
 #include "ln_triposr.h"
@@ -355,7 +356,7 @@ static void check_gemm(size_t rows, int k, int n, int xt, int with_bias, int acc
         ln__linear_xt(x, rows, k, ldx, w, bias, n, yb, ldy, accumulate);
     else
         ln__linear(x, rows, k, ldx, w, bias, n, yb, ldy, accumulate);
-    ln_nn_gemm_set_blas(0);
+    ln_nn_gemm_set_blas(-1);
 
     double worst = 0.0, worst_blas = 0.0;
     for (size_t r = 0; r < rows; r++) {
@@ -436,6 +437,83 @@ static void test_gemm_threads_bitwise(void **state)
 }
 
 
+/* x rounded to bfloat16, round to nearest even, as a float. */
+static float round_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    const uint32_t lsb = (u >> 16) & 1u;
+    u = (u + 0x7fffu + lsb) & 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* The bf16 product: equal, within float32 accumulation (1e-6 of the sum
+ * of |terms|), to the double-precision product of the inputs rounded to
+ * bfloat16 by the definition above; the same bits for 1, 2 and 3
+ * threads. Where the CPU or kernel set has no AVX512_BF16 it refuses
+ * with LN_EINVAL and writes nothing. */
+static void test_gemm_bf16(void **state)
+{
+    (void)state;
+    const size_t rows = 801;
+    const int k = 301, n = 300, ldx = k + 3, ldy = n + 5;
+    float *x = random_floats(rows * (size_t)ldx, 1.0f);
+    float *w = random_floats((size_t)n * (size_t)k, 0.5f);
+    float *bias = random_floats((size_t)n, 1.0f);
+    float *y0 = random_floats(rows * (size_t)ldy, 1.0f);
+    float *y[3];
+    for (int t = 0; t < 3; t++) {
+        y[t] = malloc(rows * (size_t)ldy * sizeof(float));
+        assert_non_null(y[t]);
+        memcpy(y[t], y0, rows * (size_t)ldy * sizeof(float));
+    }
+    if (!ln_nn_bf16_available()) {
+        assert_int_equal(ln__gemm_bf16(x, rows, k, ldx, w, bias, n, y[0], ldy, 1), LN_EINVAL);
+        assert_memory_equal(y[0], y0, rows * (size_t)ldy * sizeof(float));
+        print_message("bf16: not available with kernel set %s here (refused)\n",
+                      ln_nn_kernel_set());
+    } else {
+        float *xb = malloc(rows * (size_t)ldx * sizeof(float));
+        float *wb = malloc((size_t)n * (size_t)k * sizeof(float));
+        double *want = malloc(rows * (size_t)n * sizeof(double));
+        double *mag = malloc(rows * (size_t)n * sizeof(double));
+        assert_true(xb && wb && want && mag);
+        for (size_t i = 0; i < rows * (size_t)ldx; i++)
+            xb[i] = round_bf16(x[i]);
+        for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
+            wb[i] = round_bf16(w[i]);
+        gemm_ref(xb, rows, k, ldx, 0, wb, bias, n, y0, ldy, 1, want, mag);
+        for (int t = 0; t < 3; t++) {
+            ln_threads_set(t + 1);
+            assert_int_equal(ln__gemm_bf16(x, rows, k, ldx, w, bias, n, y[t], ldy, 1), 0);
+        }
+        ln_threads_set(0);
+        double worst = 0.0;
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++) {
+                const size_t i = r * (size_t)n + (size_t)j;
+                worst = fmax(worst, fabs((double)y[0][r * (size_t)ldy + (size_t)j] - want[i]) /
+                                        (1e-6 * mag[i]));
+            }
+        print_message("bf16 %llu x %d x %d: worst %.3f of the float32 bound against bf16 inputs\n",
+                      (unsigned long long)rows, k, n, worst);
+        assert_true(worst <= 1.0);
+        assert_memory_equal(y[0], y[1], rows * (size_t)ldy * sizeof(float));
+        assert_memory_equal(y[0], y[2], rows * (size_t)ldy * sizeof(float));
+        free(mag);
+        free(want);
+        free(wb);
+        free(xb);
+    }
+    for (int t = 0; t < 3; t++)
+        free(y[t]);
+    free(y0);
+    free(bias);
+    free(w);
+    free(x);
+}
+
 /* The peak-rate loop computes what it says: 12 accumulators per lane, each
  * x <- x * 0.999999 + seed * 1e-7 from seed + i, summed; checked against
  * the same recurrence in double for this kernel set's width. The rate it
@@ -474,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_fma_peak_loop),
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_threads_bitwise),
+        cmocka_unit_test(test_gemm_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
