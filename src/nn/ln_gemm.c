@@ -279,7 +279,7 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__gemm_ctx *c = vctx;
     float *bp = c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT;
-    _Alignas(64) float ap[GM_MR * LN__GEMM_KC];
+    float ap[GM_MR * LN__GEMM_KC];
     for (size_t t = begin; t < end; t++) {
         const size_t rt = t % c->row_tasks, n0 = t / c->row_tasks * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
@@ -447,7 +447,7 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
 {
     const struct ln__gemm_ctx *c = vctx;
     uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT);
-    _Alignas(64) uint16_t ap[GM_MR * LN__GEMM_KC];
+    uint16_t ap[GM_MR * LN__GEMM_KC];
     for (size_t t = begin; t < end; t++) {
         const size_t rt = t % c->row_tasks, n0 = t / c->row_tasks * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
