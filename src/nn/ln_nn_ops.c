@@ -1,10 +1,11 @@
 /*
- * Dense-network operators (see ln_nn_ops.h). OpenBLAS runs single-threaded
- * and every matrix product is split by rows or output columns across
- * ln_parallel_for, each thread calling cblas_sgemm on its own block:
- * OpenBLAS's own worker
- * threads, which spin in sched_yield between products, took about 6% of
- * the cores from the rest of the network when they ran. The memory-bound
+ * Dense-network operators (see ln_nn_ops.h). The linear layers run on our
+ * own product (ln_gemm.c) unless ln_nn_gemm_blas() asks for OpenBLAS.
+ * OpenBLAS runs single-threaded and its products are split by rows or
+ * output columns across ln_parallel_for, each thread calling cblas_sgemm
+ * on its own block: OpenBLAS's own worker threads, which spin in
+ * sched_yield between products, took about 6% of the cores from the rest
+ * of the network when they ran. The memory-bound
  * element-wise loops are split by rows too. Transcendental loops have
  * AVX-512, AVX2 and 4-wide generic-vector forms (polynomial exp, rational
  * erfc), one per kernel set (this file is compiled once per set, see
