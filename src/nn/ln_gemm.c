@@ -228,6 +228,7 @@ struct ln__gemm_ctx {
     const float *x, *w, *bias;
     float *y;
     float *scratch; /* LN__GEMM_KC x LN__GEMM_NT floats per thread */
+    const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
     size_t rows, row_tasks;
     int k, ldx, xt, n, ldy, accumulate;
 };
@@ -362,8 +363,10 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
 /* The same product with x and w rounded to bfloat16 (round to nearest
  * even) and products summed in float32 by AVX512_BF16's vdpbf16ps, two k
  * per instruction: tiles of GM_MR rows x 64 outputs as above, the weights
- * packed per slice as pairs ([k/2][64][2] bf16), each row of x converted
- * per slice and its pairs broadcast. Each output's sum: bias (or y), then
+ * packed per slice as pairs ([k/2][64][2] bf16), x converted once per
+ * call (rows of k rounded up to even) and its pairs broadcast. Rounding is
+ * vcvtneps2bf16's (to nearest even; denormal inputs count as zero) for
+ * full vectors, ln__bf16_1's for the rest. Each output's sum: bias (or y), then
  * pairs of k in order, so the same for any thread count. */
 #define LN__BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
@@ -379,8 +382,8 @@ static inline uint16_t ln__bf16_1(float f)
 
 /* bp[kp][c][2] = (w[n0 + c][k0 + 2 kp], w[..][k0 + 2 kp + 1]) for 64
  * outputs c of each panel, zero past nt and past kc. */
-static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n0, size_t nt, size_t k0,
-                                 size_t kc, uint16_t *restrict bp)
+LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n0, size_t nt,
+                                          size_t k0, size_t kc, uint16_t *restrict bp)
 {
     const size_t panels = (nt + GM_NR - 1) / GM_NR, kp = (kc + 1) / 2;
     for (size_t j = 0; j < panels; j++) {
@@ -389,22 +392,40 @@ static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n0, size_t
             const size_t ke = 2 * kp - kb < 32 ? 2 * kp : kb + 32;
             for (size_t cc = 0; cc < GM_NR; cc++) {
                 const size_t col = n0 + j * GM_NR + cc;
-                const float *restrict wr = col < n0 + nt ? c->w + col * (size_t)c->k + k0 : NULL;
-                if (wr && kb + 96 < kc)
-                    __builtin_prefetch(wr + kb + 96);
-                for (size_t kk = kb; kk < ke; kk++)
-                    p[(kk / 2) * 2 * GM_NR + 2 * cc + (kk & 1)] =
-                        wr && kk < kc ? ln__bf16_1(wr[kk]) : 0;
+                uint16_t t[32];
+                if (col < n0 + nt) {
+                    const float *restrict wr = c->w + col * (size_t)c->k + k0;
+                    if (kb + 96 < kc)
+                        __builtin_prefetch(wr + kb + 96);
+                    if (kb + 32 <= kc) {
+                        _mm256_storeu_si256((__m256i *)t,
+                                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(wr + kb)));
+                        _mm256_storeu_si256(
+                            (__m256i *)(t + 16),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(wr + kb + 16)));
+                    } else {
+                        for (size_t kk = kb; kk < ke; kk++)
+                            t[kk - kb] = kk < kc ? ln__bf16_1(wr[kk]) : 0;
+                    }
+                } else {
+                    memset(t, 0, sizeof t);
+                }
+                for (size_t kk = kb; kk < ke; kk += 2)
+                    memcpy(p + (kk / 2) * 2 * GM_NR + 2 * cc, t + (kk - kb), 2 * sizeof *t);
             }
         }
     }
 }
 
 LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_t *restrict a,
-                                        const uint16_t *restrict bp, float *restrict y,
-                                        size_t ldy, int load_y, const float *restrict bias)
+                                        size_t lda, const uint16_t *restrict bp,
+                                        float *restrict y, size_t ldy, int load_y,
+                                        const float *restrict bias)
 {
     __m512 acc[GM_MR][GM_NV];
+    const uint16_t *ar[GM_MR];
+    for (int r = 0; r < GM_MR; r++)
+        ar[r] = a + (size_t)(r < nr ? r : nr - 1) * lda;
     __mmask16 mk[GM_NV];
     for (int v = 0; v < GM_NV; v++) {
         const int l = nc - v * GM_VW;
@@ -426,7 +447,7 @@ LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_
         _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
         {
             int32_t pair;
-            memcpy(&pair, a + (size_t)r * LN__GEMM_KC + 2 * k, sizeof pair);
+            memcpy(&pair, ar[r] + 2 * k, sizeof pair);
             const __m512i av = _mm512_set1_epi32(pair);
             _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
                 acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
@@ -438,22 +459,30 @@ LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_
                 _mm512_mask_storeu_ps(y + (size_t)r * ldy + v * GM_VW, mk[v], acc[r][v]);
 }
 
-/* ap[r][kk] = bf16(x[r0 + r][k0 + kk]) for r < GM_MR (rows past nr repeat
- * the last), kk < kc, rounded up to even with a zero. */
-LN__BF16 static void ln__gemm_pack_x_bf16(const struct ln__gemm_ctx *c, size_t r0, int nr,
-                                          size_t k0, size_t kc, uint16_t *restrict ap)
+/* The bf16 copy of x, once per call: xb[r][kk] = bf16(x[r][kk]), rows
+ * of kpad (k rounded up to even, the pad zero). Per tile, as the float32
+ * product reads x, the conversion was done once per 256 outputs (11% of
+ * the time). */
+struct ln__bf16_x_ctx {
+    const float *x;
+    uint16_t *xb;
+    size_t k, ldx, kpad;
+};
+
+LN__BF16 static void ln__bf16_x_body(void *vctx, size_t begin, size_t end, int thread)
 {
-    for (int r = 0; r < GM_MR; r++) {
-        const float *restrict xr = c->x + (r0 + (size_t)(r < nr ? r : nr - 1)) * (size_t)c->ldx + k0;
-        uint16_t *restrict o = ap + (size_t)r * LN__GEMM_KC;
+    const struct ln__bf16_x_ctx *c = vctx;
+    for (size_t r = begin; r < end; r++) {
+        const float *restrict xr = c->x + r * c->ldx;
+        uint16_t *restrict o = c->xb + r * c->kpad;
         size_t kk = 0;
-        for (; kk + 16 <= kc; kk += 16)
+        for (; kk + 16 <= c->k; kk += 16)
             _mm256_storeu_si256((__m256i *)(o + kk),
                                 (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xr + kk)));
-        for (; kk < kc; kk++)
+        for (; kk < c->k; kk++)
             o[kk] = ln__bf16_1(xr[kk]);
-        if (kc & 1)
-            o[kc] = 0;
+        if (c->kpad > c->k)
+            o[c->k] = 0;
     }
 }
 
@@ -461,7 +490,8 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
 {
     const struct ln__gemm_ctx *c = vctx;
     uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT);
-    uint16_t ap[GM_MR * LN__GEMM_KC];
+    const uint16_t *xb = c->xb;
+    const size_t kpad = ((size_t)c->k + 1) / 2 * 2;
     for (size_t t = begin; t < end; t++) {
         const size_t rt = t % c->row_tasks, n0 = t / c->row_tasks * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
@@ -474,12 +504,13 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
             ln__gemm_pack_w_bf16(c, n0, nt, k0, kc, bp);
             for (size_t i = 0; i < mt; i += GM_MR) {
                 const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
-                ln__gemm_pack_x_bf16(c, r0 + i, nr, k0, kc, ap);
+                const uint16_t *a = xb + (r0 + i) * kpad + k0;
                 float *yr = c->y + (r0 + i) * (size_t)c->ldy + n0;
                 for (size_t j = 0; j < nt; j += GM_NR) {
                     const int nc = nt - j < GM_NR ? (int)(nt - j) : GM_NR;
-                    ln__gemm_tile_bf16(nr, nc, kp, ap, bp + j * kp * 2, yr + j, (size_t)c->ldy,
-                                       !first || c->accumulate, first && bias ? bias + j : NULL);
+                    ln__gemm_tile_bf16(nr, nc, kp, a, kpad, bp + j * kp * 2, yr + j,
+                                       (size_t)c->ldy, !first || c->accumulate,
+                                       first && bias ? bias + j : NULL);
                 }
             }
         }
@@ -510,10 +541,21 @@ int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, c
                              .accumulate = accumulate};
     const size_t tasks = c.row_tasks * (((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT);
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
+    const size_t kpad = ((size_t)k + 1) / 2 * 2;
+    size_t xbytes;
+    if (ln_size_mul(rows, kpad * sizeof(uint16_t), &xbytes) < 0)
+        return LN_ENOMEM;
+    uint16_t *xb = ln_malloc(xbytes);
+    if (!xb)
+        return LN_ENOMEM;
+    struct ln__bf16_x_ctx xc = {x, xb, (size_t)k, (size_t)ldx, kpad};
+    ln_parallel_for(rows, 64, ln__bf16_x_body, &xc);
+    c.xb = xb;
     /* bf16 pairs of a slice: (KC + 1) / 2 * 2 * NT halves <= KC * NT floats */
     c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
     ln_parallel_for_at(tasks, 1, used, ln__gemm_bf16_body, &c);
     free(c.scratch);
+    free(xb);
     return 0;
 #else
     (void)x, (void)rows, (void)k, (void)ldx, (void)w, (void)bias, (void)n, (void)y, (void)ldy,
