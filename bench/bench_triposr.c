@@ -15,6 +15,15 @@
  *   LN_BENCH_TRIPOSR_ROUGH=1 bench-triposr ...    (the rough model)
  *   LN_BENCH_TRIPOSR_CHECK=1 bench-triposr ...    (also: dense grid's mesh equals
  *                                                  the coarse-to-fine one; exit 1 if not)
+ *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product table only)
+ *
+ * First a table of the linear layers' products at the network's shapes:
+ * our kernels (ln__linear) against OpenBLAS, one after the other in the
+ * same run, and the bfloat16 product where the CPU has AVX512_BF16. The
+ * image -> scene code stages are then timed with the products the run
+ * uses (LN_TRIPOSR_GEMM, LN_TRIPOSR_PRECISION), then with the other
+ * product in float32 (the two scene codes compared), then with the run's
+ * products again: on a shared machine the load can change between them.
  *
  * Weights are normal with standard deviation 0.02 (LayerNorm and GroupNorm
  * weights 1, biases 0), the small NeRF decoder's 1 / sqrt(fan-in). On top
@@ -68,12 +77,15 @@
 #include "ln_engine.h"
 #include "ln_export.h"
 #include "ln_file.h"
+#include "ln_gemm.h"
 #include "ln_image.h"
 #include "ln_mesh.h"
+#include "ln_nn_ops.h"
 #include "ln_synth.h"
 #include "ln_threads.h"
 #include "ln_time.h"
 #include "ln_triposr.h"
+#include "ln_triposr_int.h"
 #include "triposr_internal.h"
 
 static void ln__die(const char *what, const struct ln_error *err)
@@ -497,6 +509,89 @@ static double ln__sgemm_rate(void)
     return 2.0 * n * (double)n * n / best / 1e9;
 }
 
+/* The linear layers' products at the network's shapes, ln__linear with
+ * our kernels and with OpenBLAS (LN_TRIPOSR_GEMM=blas) one after the
+ * other, best of three after a warm-up: GFLOP/s of each and the ratio. */
+struct ln__product {
+    const char *name;
+    int rows, k, n, xt, per_image; /* per_image: how many per image */
+};
+
+static void ln__product_rows(double peak)
+{
+    static const struct ln__product kinds[] = {
+        {"ViT patch embedding", 1024, 768, 768, 0, 1},
+        {"ViT q/k/v/o", 1025, 768, 768, 0, 48},
+        {"ViT MLP up", 1025, 768, 3072, 0, 12},
+        {"ViT MLP down", 1025, 3072, 768, 0, 12},
+        {"backbone proj_in (x^T)", 3072, 40, 1024, 1, 1},
+        {"backbone self q/k/v/o", 3072, 1024, 1024, 0, 64},
+        {"backbone cross q/o", 3072, 1024, 1024, 0, 32},
+        {"backbone cross k/v", 1025, 768, 1024, 0, 32},
+        {"backbone GEGLU up", 3072, 1024, 8192, 0, 16},
+        {"backbone GEGLU down", 3072, 4096, 1024, 0, 16},
+        {"backbone proj_out", 3072, 1024, 40, 0, 1},
+    };
+    const int was_blas = ln_nn_gemm_blas();
+    ln__blas_single_thread();
+    const int bf16 = ln_nn_bf16_available();
+    printf("\nproduct (rows x k -> n)                       own GFLOP/s  OpenBLAS   own/OpenBLAS  own %% of peak%s\n",
+           bf16 ? "  bf16 GFLOP/s" : "");
+    double t_own = 0.0, t_blas = 0.0, flops = 0.0;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const struct ln__product *p = &kinds[i];
+        const size_t nx = (size_t)p->rows * (size_t)p->k, nw = (size_t)p->n * (size_t)p->k;
+        float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float));
+        float *b = malloc((size_t)p->n * sizeof(float));
+        float *y = malloc((size_t)p->rows * (size_t)p->n * sizeof(float));
+        if (!x || !w || !b || !y)
+            ln__die("product buffers", NULL);
+        ln__normals(x, nx, 1.0f);
+        ln__normals(w, nw, 0.02f);
+        ln__normals(b, (size_t)p->n, 0.02f);
+        double best[3] = {1e30, 1e30, 1e30};
+        for (int rep = 0; rep < 4; rep++) {
+            if (bf16 && !p->xt) {
+                const double t0 = ln_time_now();
+                if (ln__gemm_bf16(x, (size_t)p->rows, p->k, p->k, w, b, p->n, y, p->n, 0) < 0)
+                    ln__die("bf16 product", NULL);
+                const double t = ln_time_now() - t0;
+                if (rep > 0 && t < best[2])
+                    best[2] = t;
+            }
+            for (int blas = 0; blas < 2; blas++) {
+                ln_nn_gemm_set_blas(blas);
+                const double t0 = ln_time_now();
+                if (p->xt)
+                    ln__linear_xt(x, (size_t)p->rows, p->k, p->rows, w, b, p->n, y, p->n, 0);
+                else
+                    ln__linear(x, (size_t)p->rows, p->k, p->k, w, b, p->n, y, p->n, 0);
+                const double t = ln_time_now() - t0;
+                if (rep > 0 && t < best[blas])
+                    best[blas] = t;
+            }
+        }
+        const double f = 2.0 * p->rows * (double)p->k * p->n;
+        t_own += best[0] * p->per_image;
+        t_blas += best[1] * p->per_image;
+        flops += f * p->per_image;
+        char label[96];
+        snprintf(label, sizeof label, "%s (%d x %d -> %d)", p->name, p->rows, p->k, p->n);
+        printf("%-46s %11.1f %9.1f %13.2f %13.0f%%", label, f / best[0] / 1e9, f / best[1] / 1e9,
+               best[1] / best[0], 100.0 * f / best[0] / 1e9 / peak);
+        if (bf16 && !p->xt)
+            printf(" %13.1f", f / best[2] / 1e9);
+        printf("\n");
+        free(y);
+        free(b);
+        free(w);
+        free(x);
+    }
+    printf("%-46s %11.1f %9.1f %13.2f %13.0f%%\n", "all of one image's, weighted", flops / t_own / 1e9,
+           flops / t_blas / 1e9, t_blas / t_own, 100.0 * flops / t_own / 1e9 / peak);
+    ln_nn_gemm_set_blas(was_blas);
+}
+
 struct ln__capture {
     float *scene;
 };
@@ -654,6 +749,15 @@ int main(int argc, char **argv)
     const double peak = ln_nn_fma_peak(1.0, 0);
     printf("FMA peak (%s, %d threads, registers only): %.1f GFLOP/s (sgemm at %.0f%% of it)\n",
            ln_nn_kernel_set(), ln_threads_get(), peak, 100.0 * sgemm / peak);
+    printf("linear layers' products: %s (LN_TRIPOSR_GEMM=%s), precision %s "
+           "(LN_TRIPOSR_PRECISION)\n",
+           ln_nn_gemm_blas() ? "OpenBLAS" : "own kernels",
+           getenv("LN_TRIPOSR_GEMM") ? getenv("LN_TRIPOSR_GEMM") : "",
+           getenv("LN_TRIPOSR_PRECISION") && *getenv("LN_TRIPOSR_PRECISION") ? getenv("LN_TRIPOSR_PRECISION") : "fp32");
+    ln__product_rows(peak);
+    const char *only = getenv("LN_BENCH_TRIPOSR_PRODUCTS");
+    if (only && strcmp(only, "only") == 0)
+        return 0;
 
     /* The checkpoint. */
     ln__real_state_dict();
@@ -700,6 +804,50 @@ int main(int argc, char **argv)
     if (ln_triposr_upsample(net, bb, scene, &err) < 0)
         ln__die("upsample", &err);
     const double t_up = ln_time_now() - t0;
+    /* The same three stages with the other product (OpenBLAS when ours
+     * is in use, and the other way round), in this run. */
+    const int blas_main = ln_nn_gemm_blas();
+    double t_alt = 0.0, t_again = 0.0;
+    {
+        float *tok2 = malloc(ln_triposr_tokens_floats(net) * sizeof(float));
+        float *bb2 = malloc(ln_triposr_backbone_floats(net) * sizeof(float));
+        float *scene2 = malloc(ln_triposr_scene_floats(net) * sizeof(float));
+        if (!tok2 || !bb2 || !scene2)
+            ln__die("second scene code", NULL);
+        /* the bench's own handle on the loaded network: the other run in
+         * float32 whatever LN_TRIPOSR_PRECISION says */
+        struct ln_triposr *mut = (struct ln_triposr *)net;
+        const int bf16_main = mut->bf16;
+        mut->bf16 = 0;
+        ln_nn_gemm_set_blas(!blas_main);
+        t0 = ln_time_now();
+        if (ln_triposr_encode_image(net, chw, tok2, NULL, &err) < 0 ||
+            ln_triposr_backbone(net, tok2, bb2, NULL, NULL, &err) < 0 ||
+            ln_triposr_upsample(net, bb2, scene2, &err) < 0)
+            ln__die("scene code", &err);
+        t_alt = ln_time_now() - t0;
+        ln_nn_gemm_set_blas(blas_main);
+        mut->bf16 = bf16_main;
+        double d = 0.0, m = 0.0;
+        for (size_t i = 0; i < ln_triposr_scene_floats(net); i++) {
+            d = fmax(d, fabs((double)scene2[i] - scene[i]));
+            m = fmax(m, fabs((double)scene[i]));
+        }
+        printf("scene code, %s against %s: largest difference %.3g (largest value %.3g)\n",
+               bf16_main ? "bf16 backbone" : blas_main ? "OpenBLAS" : "own products",
+               blas_main ? "own products, float32" : "OpenBLAS, float32", d, m);
+        /* and the run's own products once more, so that a change of the
+         * machine's load between the two shows */
+        t0 = ln_time_now();
+        if (ln_triposr_encode_image(net, chw, tok2, NULL, &err) < 0 ||
+            ln_triposr_backbone(net, tok2, bb2, NULL, NULL, &err) < 0 ||
+            ln_triposr_upsample(net, bb2, scene2, &err) < 0)
+            ln__die("scene code", &err);
+        t_again = ln_time_now() - t0;
+        free(scene2);
+        free(bb2);
+        free(tok2);
+    }
 
     if (smooth) {
         /* What the backbone added to the planted channels ([C, 3 * 1024],
@@ -860,6 +1008,9 @@ int main(int argc, char **argv)
     ROW("backbone (16 blocks)", t_bb, gf_bb);
     ROW("upsample", t_up, gf_up);
     ROW("image -> scene code", t_vit + t_bb + t_up, gf_vit + gf_bb + gf_up);
+    ROW(blas_main ? "  the same with own products" : "  the same, OpenBLAS float32", t_alt,
+        gf_vit + gf_bb + gf_up);
+    ROW("  the first again, after it", t_again, gf_vit + gf_bb + gf_up);
     ROW("density 64^3 dense", t_dense, (double)nD * per_point);
     printf("  dense: %.0f points/s (%.1fx the 227 k points/s reference)\n", dense_rate,
            dense_rate / 227e3);

@@ -8,6 +8,10 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ln_cpu.h"
 #include "ln_gpu_triposr.h"
@@ -105,6 +109,59 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
                    const float *bias, int n, float *y, int ldy, int accumulate)
 {
     ln__k()->linear_xt(xt, rows, k, ldxt, w, bias, n, y, ldy, accumulate);
+}
+
+void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
+              const float *bias, int n, float *y, int ldy, int accumulate)
+{
+    ln__k()->gemm(x, rows, k, ldx, xt, w, bias, n, y, ldy, accumulate);
+}
+
+int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                  int n, float *y, int ldy, int accumulate)
+{
+    return ln__k()->gemm_bf16(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
+}
+
+int ln_nn_bf16_available(void)
+{
+#if LN_KSETS_X86
+    return ln__k() == &ln__kernel_table_avx512 && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/* -1 until LN_TRIPOSR_GEMM is read, then 0 (ours), 1 (OpenBLAS) or 2 (the
+ * default: ours in the AVX2 and AVX-512 sets, OpenBLAS in the baseline
+ * one, whose SSE2 multiply-then-add tiles reach about 0.4 of OpenBLAS,
+ * which picks its own kernels for the CPU). */
+static atomic_int ln__gemm_mode = -1;
+
+int ln_nn_gemm_blas(void)
+{
+    int v = atomic_load(&ln__gemm_mode);
+    if (v < 0) {
+        const char *e = getenv("LN_TRIPOSR_GEMM");
+        v = 2;
+        if (e && strcmp(e, "blas") == 0)
+            v = 1;
+        else if (e && strcmp(e, "own") == 0)
+            v = 0;
+        else if (e && *e)
+            fprintf(stderr,
+                    "LN_TRIPOSR_GEMM=%.40s is neither \"blas\" nor \"own\": using the default\n",
+                    e);
+        int expected = -1;
+        atomic_compare_exchange_strong(&ln__gemm_mode, &expected, v);
+        v = atomic_load(&ln__gemm_mode);
+    }
+    return v == 2 ? ln__k() == &ln__kernel_table_baseline : v;
+}
+
+void ln_nn_gemm_set_blas(int blas)
+{
+    atomic_store(&ln__gemm_mode, blas < 0 ? 2 : blas ? 1 : 0);
 }
 
 void ln__layernorm(const float *x, size_t rows, int dim, int ldx, const float *g, const float *b,

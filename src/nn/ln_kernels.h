@@ -1,7 +1,7 @@
 /*
  * The network's kernel sets (runtime CPU dispatch).
  *
- * The files that hold the network's arithmetic — ln_nn_ops.c,
+ * The files that hold the network's arithmetic — ln_nn_ops.c, ln_gemm.c,
  * ln_triposr_vit.c, ln_triposr_backbone.c, ln_triposr_query.c,
  * ln_onnx_gemm.c, ln_fma_peak.c and ln_kernels_table.c — are compiled once per kernel set of the target
  * architecture (CMakeLists.txt: baseline, avx2 and avx512 on x86-64;
@@ -28,6 +28,8 @@
 #define LN__K(name) LN__KCAT(name, LN_KSUFFIX)
 #define ln__linear LN__K(ln__linear)
 #define ln__linear_xt LN__K(ln__linear_xt)
+#define ln__gemm LN__K(ln__gemm)
+#define ln__gemm_bf16 LN__K(ln__gemm_bf16)
 #define ln__layernorm LN__K(ln__layernorm)
 #define ln__groupnorm LN__K(ln__groupnorm)
 #define ln__gelu_rows LN__K(ln__gelu_rows)

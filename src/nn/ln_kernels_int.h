@@ -5,6 +5,7 @@
 #ifndef LN_KERNELS_INT_H
 #define LN_KERNELS_INT_H
 
+#include "ln_gemm.h"
 #include "ln_kernels.h"
 #include "ln_nn_ops.h"
 #include "ln_onnx_gemm.h"
@@ -14,6 +15,8 @@ struct ln__kernels {
     const char *name;
     __typeof__(ln__linear) *linear;
     __typeof__(ln__linear_xt) *linear_xt;
+    __typeof__(ln__gemm) *gemm;
+    __typeof__(ln__gemm_bf16) *gemm_bf16;
     __typeof__(ln__layernorm) *layernorm;
     __typeof__(ln__groupnorm) *groupnorm;
     __typeof__(ln__gelu_rows) *gelu_rows;

@@ -1,10 +1,11 @@
 /*
- * Dense-network operators (see ln_nn_ops.h). OpenBLAS runs single-threaded
- * and every matrix product is split by rows or output columns across
- * ln_parallel_for, each thread calling cblas_sgemm on its own block:
- * OpenBLAS's own worker
- * threads, which spin in sched_yield between products, took about 6% of
- * the cores from the rest of the network when they ran. The memory-bound
+ * Dense-network operators (see ln_nn_ops.h). The linear layers run on our
+ * own product (ln_gemm.c) unless ln_nn_gemm_blas() asks for OpenBLAS.
+ * OpenBLAS runs single-threaded and its products are split by rows or
+ * output columns across ln_parallel_for, each thread calling cblas_sgemm
+ * on its own block: OpenBLAS's own worker threads, which spin in
+ * sched_yield between products, took about 6% of the cores from the rest
+ * of the network when they ran. The memory-bound
  * element-wise loops are split by rows too. Transcendental loops have
  * AVX-512, AVX2 and 4-wide generic-vector forms (polynomial exp, rational
  * erfc), one per kernel set (this file is compiled once per set, see
@@ -14,6 +15,7 @@
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
 #include "ln_error.h"
+#include "ln_gemm.h"
 #include "ln_nn_ops.h"
 
 #include <assert.h>
@@ -120,6 +122,10 @@ void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, con
     LN_REQUIRE(ldx >= k && ldy >= n && rows <= (size_t)1 << 30); /* int casts for sgemm */
     if (rows == 0 || n == 0)
         return;
+    if (!ln_nn_gemm_blas()) {
+        ln__gemm(x, rows, k, ldx, 0, w, bias, n, y, ldy, accumulate);
+        return;
+    }
     struct ln__lin_ctx c = {x, w, bias, y, rows, 0, 0, k, ldx, n, ldy, accumulate, 0, 0};
     ln__linear_run(&c);
 }
@@ -130,6 +136,10 @@ void ln__linear_xt(const float *xt, size_t rows, int k, int ldxt, const float *w
     LN_REQUIRE((size_t)ldxt >= rows && ldy >= n && rows <= (size_t)1 << 30);
     if (rows == 0 || n == 0)
         return;
+    if (!ln_nn_gemm_blas()) {
+        ln__gemm(xt, rows, k, ldxt, 1, w, bias, n, y, ldy, accumulate);
+        return;
+    }
     struct ln__lin_ctx c = {xt, w, bias, y, rows, 0, 0, k, ldxt, n, ldy, accumulate, 1, 0};
     ln__linear_run(&c);
 }

@@ -1,6 +1,6 @@
 /*
- * Private dense-network operators of the nn floor: linear layers on
- * cblas_sgemm, LayerNorm, GroupNorm, exact-erf GELU, GEGLU, SiLU and
+ * Private dense-network operators of the nn floor: linear layers (our
+ * own product, ln_gemm.h, or OpenBLAS's cblas_sgemm), LayerNorm, GroupNorm, exact-erf GELU, GEGLU, SiLU and
  * multi-head attention computed in query tiles (no nq x nk x heads
  * buffer ever exists). Row-major float32 throughout; a matrix is a base
  * pointer, a row count and a leading dimension (floats between rows).
@@ -60,7 +60,8 @@ typedef int ln__v4i __attribute__((vector_size(16)));
 void ln__blas_single_thread(void);
 
 /* y[r][0..n) = (accumulate ? y[r] : 0) + x[r][0..k) . w[n][k]^T + bias
- * (bias may be NULL). */
+ * (bias may be NULL): ln__gemm, or cblas_sgemm where ln_nn_gemm_blas()
+ * says so (ln_gemm.h). */
 void ln__linear(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                 int n, float *y, int ldy, int accumulate);
 

@@ -16,6 +16,7 @@
 
 #include "ln_alloc.h"
 #include "ln_fs.h"
+#include "ln_gemm.h"
 #include "ln_triposr_int.h"
 
 void ln__triposr_trace(const struct ln_triposr_trace *trace, const char *name, const float *data,
@@ -314,6 +315,28 @@ static int ln__bind_decoder(struct ln_triposr *net, struct ln_error *err)
     return 0;
 }
 
+/* LN_TRIPOSR_PRECISION: "fp32" (the default) or "bf16", the backbone
+ * blocks' products in bfloat16 where the CPU has AVX512_BF16 (refused
+ * elsewhere: the load fails with that said). */
+static int ln__precision(struct ln_triposr *net, struct ln_error *err)
+{
+    const char *p = getenv("LN_TRIPOSR_PRECISION");
+    net->bf16 = 0;
+    if (!p || !*p || strcmp(p, "fp32") == 0)
+        return 0;
+    if (strcmp(p, "bf16") != 0)
+        return ln_error_set(err, LN_EINVAL, "LN_TRIPOSR_PRECISION=%.40s: expected fp32 or bf16",
+                            p);
+    if (!ln_nn_bf16_available())
+        return ln_error_set(err, LN_EINVAL,
+                            "bf16 precision needs a CPU with AVX512_BF16 and the avx512 kernel "
+                            "set (here: kernel set %s%s); use fp32",
+                            ln_nn_kernel_set(),
+                            strcmp(ln_nn_kernel_set(), "avx512") == 0 ? ", no AVX512_BF16" : "");
+    net->bf16 = 1;
+    return 0;
+}
+
 int ln_triposr_load(const struct ln_model_files *files, struct ln_triposr **out,
                     struct ln_error *err)
 {
@@ -327,6 +350,8 @@ int ln_triposr_load(const struct ln_model_files *files, struct ln_triposr **out,
     if ((rc = ln_weights_open(files->weights, &net->w, err)) < 0)
         goto fail;
     if (!have_vit && (rc = ln_vit_config_from_weights(net->w, &net->cfg.vit, err)) < 0)
+        goto fail;
+    if ((rc = ln__precision(net, err)) < 0)
         goto fail;
     if ((rc = ln_triposr_config_check_weights(&net->cfg, net->w, err)) < 0 ||
         (rc = ln__check_dims(net, err)) < 0 || (rc = ln__bind_vit(net, err)) < 0 ||

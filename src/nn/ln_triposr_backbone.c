@@ -1,7 +1,8 @@
 /*
  * Triplane tokens, the Transformer1D backbone and the ConvTranspose
  * upsampling to the scene code (docs/TRIPOSR.md sections 6-8). Every
- * matrix product is one large-M cblas_sgemm; attention runs per head in
+ * linear layer is one large-M product (ln__linear: ours, or OpenBLAS;
+ * the blocks' in bfloat16 when LN_TRIPOSR_PRECISION=bf16); attention runs per head in
  * query tiles; the GEGLU feed-forward runs in row chunks so its
  * [rows, 8192] projection never exists for all 3072 tokens at once. All
  * scratch is one allocation per call; the backbone checks for
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_gemm.h"
 #include "ln_nn_ops.h"
 #include "ln_threads.h"
 #include "ln_triposr_int.h"
@@ -43,6 +45,17 @@ static void ln__tr_add_body(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* A block's linear layer: in bfloat16 when the network was loaded so
+ * (ln__gemm_bf16), else float32 (ln__linear). */
+static void ln__bb_linear(const struct ln_triposr *net, const float *x, size_t rows, int k,
+                          int ldx, const float *w, const float *bias, int n, float *y, int ldy,
+                          int accumulate)
+{
+    if (net->bf16 && ln__gemm_bf16(x, rows, k, ldx, w, bias, n, y, ldy, accumulate) == 0)
+        return;
+    ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
+}
+
 /* One transformer block on h [N][D] (docs/TRIPOSR.md §7, step 3). */
 static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B, float *h,
                       const float *ctx, size_t N, size_t T, float *y, float *q, float *k, float *v,
@@ -53,27 +66,27 @@ static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B
     const float eps = 1e-5f;
 
     ln__layernorm(h, N, D, D, B->n1_w, B->n1_b, eps, y, D);
-    ln__linear(y, N, D, D, B->q1, NULL, D, q, D, 0);
-    ln__linear(y, N, D, D, B->k1, NULL, D, k, D, 0);
-    ln__linear(y, N, D, D, B->v1, NULL, D, v, D, 0);
+    ln__bb_linear(net, y, N, D, D, B->q1, NULL, D, q, D, 0);
+    ln__bb_linear(net, y, N, D, D, B->k1, NULL, D, k, D, 0);
+    ln__bb_linear(net, y, N, D, D, B->v1, NULL, D, v, D, 0);
     ln__attention(q, D, k, D, v, D, N, N, c->bb_heads, c->bb_head_dim, y, D, att,
                  threads);
-    ln__linear(y, N, D, D, B->o1, B->o1_b, D, h, D, 1);
+    ln__bb_linear(net, y, N, D, D, B->o1, B->o1_b, D, h, D, 1);
 
     ln__layernorm(h, N, D, D, B->n2_w, B->n2_b, eps, y, D);
-    ln__linear(y, N, D, D, B->q2, NULL, D, q, D, 0);
-    ln__linear(ctx, T, X, X, B->k2, NULL, D, kc, D, 0);
-    ln__linear(ctx, T, X, X, B->v2, NULL, D, vc, D, 0);
+    ln__bb_linear(net, y, N, D, D, B->q2, NULL, D, q, D, 0);
+    ln__bb_linear(net, ctx, T, X, X, B->k2, NULL, D, kc, D, 0);
+    ln__bb_linear(net, ctx, T, X, X, B->v2, NULL, D, vc, D, 0);
     ln__attention(q, D, kc, D, vc, D, N, T, c->bb_heads, c->bb_head_dim, y, D, att,
                  threads);
-    ln__linear(y, N, D, D, B->o2, B->o2_b, D, h, D, 1);
+    ln__bb_linear(net, y, N, D, D, B->o2, B->o2_b, D, h, D, 1);
 
     ln__layernorm(h, N, D, D, B->n3_w, B->n3_b, eps, y, D);
     for (size_t r0 = 0; r0 < N; r0 += LN__FF_ROWS) {
         const size_t m = N - r0 < LN__FF_ROWS ? N - r0 : LN__FF_ROWS;
-        ln__linear(y + r0 * (size_t)D, m, D, D, B->ff0, NULL, 2 * F, z, 2 * F, 0);
+        ln__bb_linear(net, y + r0 * (size_t)D, m, D, D, B->ff0, NULL, 2 * F, z, 2 * F, 0);
         ln__geglu_rows(z, m, F, 2 * F, B->ff0_b);
-        ln__linear(z, m, F, 2 * F, B->ff2, B->ff2_b, D, h + r0 * (size_t)D, D, 1);
+        ln__bb_linear(net, z, m, F, 2 * F, B->ff2, B->ff2_b, D, h + r0 * (size_t)D, D, 1);
     }
 }
 

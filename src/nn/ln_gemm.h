@@ -1,0 +1,58 @@
+/*
+ * The network's own matrix product for its linear layers: y = x w^T + b
+ * with w as the model stores it ([n][k], one row per output), register-
+ * blocked per kernel set (ln_kernels.h): AVX-512 tiles of 6 rows x 64
+ * outputs, AVX2 + FMA 6 x 16, the 4-wide generic-vector form (SSE2,
+ * NEON) 4 x 8. ln__linear (ln_nn_ops.h) calls it for every product of
+ * the ViT and the backbone (see ln_nn_gemm_blas below); OpenBLAS stays as
+ * the reference the tests compare it with, and as the path
+ * LN_TRIPOSR_GEMM=blas selects.
+ *
+ *     ln__gemm(x, rows, k, ldx, 0, w, bias, n, y, ldy, 0);   // y = x w^T + b
+ *
+ * Each output is one sum in one order whatever the thread count and
+ * whatever block it falls in: (accumulate ? y : 0) + bias first, then the
+ * products k = 0 .. K-1 in slices of LN__GEMM_KC, fused multiply-adds in
+ * the vector sets. Results therefore depend on the kernel set only, not on
+ * --threads nor on the machine's caches. Scratch is allocated per call
+ * (the packed weight blocks, one per thread, 256 KB each; for the bf16
+ * form also a bfloat16 copy of x).
+ */
+#ifndef LN_GEMM_H
+#define LN_GEMM_H
+
+#include <stddef.h>
+
+#include "ln_kernels.h"
+
+/* y[r][0..n) = (accumulate ? y[r] : 0) + bias + sum_k x[r][k] w[j][k],
+ * x row-major [rows][ldx], or, when xt, stored transposed: x[r][k] =
+ * xt[k ldx + r]. w is [n][k] (leading dimension k); bias may be NULL. */
+void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
+              const float *bias, int n, float *y, int ldy, int accumulate);
+
+/* The same product (x not transposed) with x and w rounded to bfloat16
+ * and the products summed in float32 (AVX512_BF16's vdpbf16ps): about
+ * twice the multiply-adds per cycle, each input to 8 bits of mantissa.
+ * Returns 0, or LN_EINVAL (nothing written) where the kernel set is not
+ * AVX-512 or the CPU lacks AVX512_BF16 (ln_nn_bf16_available). */
+int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                  int n, float *y, int ldy, int accumulate);
+
+/* 1 when ln__gemm_bf16 runs here: the AVX-512 kernel set is in use and
+ * the CPU has AVX512_BF16. */
+int ln_nn_bf16_available(void);
+
+/* Which product ln__linear uses, process-wide: 0 ours, 1 OpenBLAS's
+ * cblas_sgemm. The default is ours with the AVX2 and AVX-512 kernel sets
+ * and OpenBLAS with the baseline one (its SSE2 tiles, without FMA, reach
+ * about 0.4 of OpenBLAS, which picks its own kernels for the CPU; on
+ * arm64 the NEON form is tested but not measured against it). The first
+ * call reads LN_TRIPOSR_GEMM ("blas" or "own"; anything else leaves the
+ * default and says so on stderr); ln_nn_gemm_set_blas overrides it (1,
+ * 0, or -1 for the default; the benchmark compares both in one run). Not
+ * part of the kernel sets: plain functions of ln_kernels.c. */
+int ln_nn_gemm_blas(void);
+void ln_nn_gemm_set_blas(int blas);
+
+#endif
