@@ -33,6 +33,10 @@ int ln_app_worker(int argc, char **argv);
  * the CPU at debug level only when quiet_cpu), LN_EUNUSABLE when a named
  * device cannot be used. */
 int ln_app_device_check(const char *text, const char *from);
+/* --precision fp32|bf16 (device.c): sets TripoSR's precision for the
+ * process (ln_triposr_set_precision); prints "lunar-nova: FROM: why" and
+ * returns -1 when it cannot be had here. */
+int ln_app_precision_set(const char *text, const char *from);
 int ln_app_device_select(const char *text, int quiet_cpu, struct ln_error *err);
 void ln_app_device_release(void);
 

@@ -66,6 +66,9 @@ static void ln__generate_help(void)
          "  --save-density F.npy     triposr: save the density grid, float32 [R, R, R]\n"
          "                           (every point evaluated, k fastest)\n"
          "  --threads N              worker threads (default: all cores)\n"
+         "  --precision fp32|bf16    triposr: the backbone's products in float32 (default)\n"
+         "                           or bfloat16 (CPUs with AVX512_BF16: faster, scene\n"
+         "                           code within about 0.1%; docs/TRIPOSR.md)\n"
          "  --device cpu|auto|vulkan[:N]  what runs the network: auto (default) takes\n"
          "                           the first discrete GPU with 2 GiB, else the CPU;\n"
          "                           vulkan:N a Vulkan device by index (docs/vulkan.md)\n"
@@ -86,6 +89,7 @@ enum {
     OPT_SAVE_SCENE,
     OPT_SAVE_DENSITY,
     OPT_DEVICE,
+    OPT_PRECISION,
     OPT_TABLE, /* + 2 * row (+ 1 for the row's cli_off) */
 };
 
@@ -99,6 +103,7 @@ static const struct option ln__own_options[] = {
     {"save-scene-codes", required_argument, NULL, OPT_SAVE_SCENE},
     {"save-density", required_argument, NULL, OPT_SAVE_DENSITY},
     {"device", required_argument, NULL, OPT_DEVICE},
+    {"precision", required_argument, NULL, OPT_PRECISION},
     {"help", no_argument, NULL, 'h'},
 };
 #define LN__N_OWN (sizeof ln__own_options / sizeof ln__own_options[0])
@@ -377,6 +382,10 @@ static int ln__generate_option(struct ln__gen_args *g, int c)
         if (ln_app_device_check(optarg, "--device") < 0)
             return LN_EXIT_USAGE;
         g->device = optarg;
+        return LN_EXIT_OK;
+    case OPT_PRECISION:
+        if (ln_app_precision_set(optarg, "--precision") < 0)
+            return LN_EXIT_USAGE;
         return LN_EXIT_OK;
     default:
         return ln__usage_error("%s", "bad option");

@@ -108,6 +108,9 @@ static void ln__serve_help(void)
          "                           (default: the first of rembg's general models found\n"
          "                           there; none: the classical separation)\n"
          "  --threads N              compute threads per job (default: all cores)\n"
+         "  --precision fp32|bf16    triposr: the backbone's products in float32 (default)\n"
+         "                           or bfloat16 (CPUs with AVX512_BF16: faster, scene\n"
+         "                           code within about 0.1%; docs/TRIPOSR.md)\n"
          "  --device cpu|auto|vulkan[:N]  what runs the network: auto (default) takes\n"
          "                           the first discrete GPU with 2 GiB, else the CPU;\n"
          "                           vulkan:N a Vulkan device by index (docs/vulkan.md)\n"
@@ -160,6 +163,7 @@ enum {
     OPT_BG_MODEL,
     OPT_LOG_FILE,
     OPT_DEVICE,
+    OPT_PRECISION,
     OPT_STORE,
 };
 
@@ -194,6 +198,7 @@ static const struct option ln__serve_options[] = {
     {"bg-model", required_argument, NULL, OPT_BG_MODEL},
     {"pull-models", no_argument, NULL, OPT_PULL_MODELS},
     {"device", required_argument, NULL, OPT_DEVICE},
+    {"precision", required_argument, NULL, OPT_PRECISION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -484,6 +489,10 @@ static int ln__serve_set(struct ln__serve *s, int id, const char *v, const char 
         if (ln_app_device_check(v, from) < 0)
             return -1;
         s->device = v;
+        break;
+    case OPT_PRECISION:
+        if (ln_app_precision_set(v, from) < 0)
+            return -1;
         break;
     case OPT_ENGINE:
         if (strcmp(v, "triposr") == 0)

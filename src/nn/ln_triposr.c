@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,26 +316,53 @@ static int ln__bind_decoder(struct ln_triposr *net, struct ln_error *err)
     return 0;
 }
 
-/* LN_TRIPOSR_PRECISION: "fp32" (the default) or "bf16", the backbone
- * blocks' products in bfloat16 where the CPU has AVX512_BF16 (refused
- * elsewhere: the load fails with that said). */
-static int ln__precision(struct ln_triposr *net, struct ln_error *err)
+/* "fp32" or "bf16" (what) into *bf16: the backbone blocks' products in
+ * bfloat16 where the CPU has AVX512_BF16 (refused elsewhere, saying so). */
+static int ln__precision_parse(const char *p, const char *what, int *bf16, struct ln_error *err)
 {
-    const char *p = getenv("LN_TRIPOSR_PRECISION");
-    net->bf16 = 0;
-    if (!p || !*p || strcmp(p, "fp32") == 0)
+    if (strcmp(p, "fp32") == 0) {
+        *bf16 = 0;
         return 0;
+    }
     if (strcmp(p, "bf16") != 0)
-        return ln_error_set(err, LN_EINVAL, "LN_TRIPOSR_PRECISION=%.40s: expected fp32 or bf16",
-                            p);
+        return ln_error_set(err, LN_EINVAL, "%s%.40s: expected fp32 or bf16", what, p);
     if (!ln_nn_bf16_available())
         return ln_error_set(err, LN_EINVAL,
                             "bf16 precision needs a CPU with AVX512_BF16 and the avx512 kernel "
                             "set (here: kernel set %s%s); use fp32",
                             ln_nn_kernel_set(),
                             strcmp(ln_nn_kernel_set(), "avx512") == 0 ? ", no AVX512_BF16" : "");
-    net->bf16 = 1;
+    *bf16 = 1;
     return 0;
+}
+
+/* ln_triposr_set_precision's choice: -1 none (the environment decides),
+ * else bf16 0 or 1. */
+static atomic_int ln__precision_set = -1;
+
+int ln_triposr_set_precision(const char *name, struct ln_error *err)
+{
+    int bf16;
+    int rc = ln__precision_parse(name ? name : "", "", &bf16, err);
+    if (rc == 0)
+        atomic_store(&ln__precision_set, bf16);
+    return rc;
+}
+
+/* The precision of a network being loaded: ln_triposr_set_precision's,
+ * else LN_TRIPOSR_PRECISION ("fp32" when unset or empty). */
+static int ln__precision(struct ln_triposr *net, struct ln_error *err)
+{
+    int set = atomic_load(&ln__precision_set);
+    if (set >= 0) {
+        net->bf16 = set;
+        return 0;
+    }
+    const char *p = getenv("LN_TRIPOSR_PRECISION");
+    net->bf16 = 0;
+    if (!p || !*p)
+        return 0;
+    return ln__precision_parse(p, "LN_TRIPOSR_PRECISION=", &net->bf16, err);
 }
 
 int ln_triposr_load(const struct ln_model_files *files, struct ln_triposr **out,

@@ -31,6 +31,13 @@
 
 struct ln_triposr;
 
+/* The precision of the backbone blocks' products in networks loaded from
+ * now on (the whole process): "fp32" (the default) or "bf16", which needs
+ * a CPU with AVX512_BF16 and the avx512 kernel set. Until it is called,
+ * the environment's LN_TRIPOSR_PRECISION decides. LN_EINVAL, saying why,
+ * for another name or for bf16 where it cannot run; nothing changes then. */
+int ln_triposr_set_precision(const char *name, struct ln_error *err);
+
 /* Loads config.yaml and the weights of files, resolves the ViT config (see
  * ln_triposr_config.h; the ViT repo is looked up in the same cache), and
  * checks every tensor. */

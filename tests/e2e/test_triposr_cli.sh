@@ -133,6 +133,33 @@ same_files "triposr GLB, scene codes and density" th.glb scene.npy density.npy
 same_files "sculpt GLB, one image" ths.glb
 same_files "sculpt GLB, two views" thm.glb
 
+# --- --precision ------------------------------------------------------------------
+# bf16 where the CPU has AVX512_BF16: the scene code within half a percent
+# of the golden float32 one (relative to its largest value); elsewhere, and
+# always with the baseline kernel set, refused in one line with nothing
+# written; a name other than fp32 or bf16 is a usage error.
+grep -q -- "--precision fp32|bf16" "$tmp/out.txt" 2>/dev/null || "$bin" generate --help >"$tmp/out.txt"
+grep -q -- "--precision fp32|bf16" "$tmp/out.txt" && ok "help lists --precision fp32|bf16" \
+    || bad "help lists --precision fp32|bf16"
+expect_status 2 "--precision fp16" "$bin" generate "$input" -o "$tmp/p.glb" --precision fp16
+one_line "--precision fp16"
+expect_status 2 "--precision bf16 on the baseline kernel set" env LN_CPU=baseline "$bin" generate \
+    "$input" -o "$tmp/p.glb" --engine triposr --model golden/triposr-tiny --precision bf16
+one_line "--precision bf16 on the baseline kernel set"
+grep -q "needs a CPU with AVX512_BF16" "$tmp/err.txt" && ok "says what bf16 needs" \
+    || bad "says what bf16 needs: $(cat "$tmp/err.txt")"
+[ -e "$tmp/p.glb" ] && bad "nothing written when bf16 is refused" || ok "nothing written when bf16 is refused"
+"$bin" generate "$input" -o "$tmp/p.glb" --engine triposr --model golden/triposr-tiny \
+    --resolution 32 --precision bf16 --save-scene-codes "$tmp/p_scene.npy" >/dev/null 2>"$tmp/err.txt"
+case $? in
+0) [ -s "$tmp/p.glb" ] && ok "--precision bf16: GLB written" || bad "--precision bf16: GLB written"
+   npy_compare "$tmp/p_scene.npy" "$golden/scene_codes.bin" 1 5e-3 ;;
+2) if grep -q "needs a CPU with AVX512_BF16" "$tmp/err.txt"; then
+       skip "--precision bf16 run: this CPU has no AVX512_BF16 ($(cat "$tmp/err.txt"))"
+   else bad "--precision bf16: $(cat "$tmp/err.txt")"; fi ;;
+*) bad "--precision bf16: $(cat "$tmp/err.txt")" ;;
+esac
+
 # --- engine choice -------------------------------------------------------------
 expect_status 0 "default engine with --model" "$bin" generate "$input" -o "$tmp/d.obj" \
     --model golden/triposr-tiny --resolution 32
