@@ -629,6 +629,15 @@ struct ln__sweep {
     float *depth; /* res x res: depth of the matched surface, or -1 */
 };
 
+/* Where the rays of each view enter the current volume, for the
+ * inconsistency rounds: per view res x res, the depth (as
+ * ln__view_project gives it, FLT_MAX where the ray misses) and the ray
+ * parameter there (-1 where it misses). */
+struct ln__entries {
+    float *depth[LN_MAX_VIEWS];
+    float *t[LN_MAX_VIEWS];
+};
+
 /* The field's value at the voxel nearest to q; outside the grid: -1. */
 static float ln__field_at(const struct ln__sweep *s, const float q[3])
 {
@@ -782,6 +791,200 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
         }
 }
 
+/* ---- photo-consistency, second step: inconsistent surface voxels ---- */
+
+/* The mean absolute colour difference (colours in [0, 1]) above which
+ * two views that both see a surface voxel show two different surfaces.
+ * JPEG noise and resampling stay under 0.03 on a patch; a voxel's offset
+ * from the true surface moves a textured pattern by a fraction of a
+ * stripe. */
+#define LN__PHOTO_DIFFER 0.1f
+/* At most this many rounds (each carves at most one voxel layer of the
+ * volume as each view sees it), and how far behind a view's entry a voxel
+ * still counts as seen by it, in voxels. */
+#define LN__PHOTO_ROUNDS 32
+#define LN__PHOTO_SEEN 1.5f
+
+struct ln__entry {
+    const struct ln__sweep *sw; /* views, field, grid; sw->ref is the view */
+    float *depth, *t;           /* that view's maps in struct ln__entries */
+};
+
+/* Where the rays of one view enter the current volume (the first sample
+ * inside, a voxel apart as the sweep steps). */
+static void ln__entry_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__entry *e = ctx;
+    const struct ln__sweep *s = e->sw;
+    const struct ln__view *v = &s->views[s->ref];
+    const int res = s->res, m = v->m;
+    const float side = (float)(s->n - 2) * s->h;
+    const float dt = s->h > side / 256.0f ? s->h : side / 256.0f;
+    for (size_t b = begin; b < end; b++)
+        for (int a = 0; a < res; a++) {
+            const size_t cell = b * (size_t)res + (size_t)a;
+            e->depth[cell] = FLT_MAX;
+            e->t[cell] = -1.0f;
+            float px = ((float)a + 0.5f) * (float)m / (float)res - 0.5f;
+            float py = ((float)b + 0.5f) * (float)m / (float)res - 0.5f;
+            float o[3], d[3], t0, t1;
+            ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
+            if (!ln__ray_box(s, o, d, &t0, &t1))
+                continue;
+            for (float t = t0; t < t1; t += dt) {
+                float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
+                if (ln__field_at(s, q) > 0.0f) {
+                    float ppx, ppy, depth;
+                    ln__view_project(v, s->perspective, q, &ppx, &ppy, &depth);
+                    e->depth[cell] = depth;
+                    e->t[cell] = t;
+                    break;
+                }
+            }
+        }
+}
+
+struct ln__incons {
+    const struct ln__sweep *sw; /* views, field, grid; sw->ref is the view */
+    const struct ln__entries *en;
+    uint32_t *marks; /* res x res for sw->ref: voxel to carve, or UINT32_MAX */
+};
+
+/* For each ray of view sw->ref: the voxel where it enters the current
+ * volume, compared with every other view that sees that voxel too (its own
+ * ray enters the volume there, within LN__PHOTO_SEEN voxels). A Lambertian
+ * surface point shows one colour to every view that sees it, so when most
+ * of those views show another colour than this one, no surface is there
+ * and the voxel is empty. A voxel no other view sees is kept: one view
+ * alone cannot tell how deep the surface it shows lies. Marks the lowest
+ * corner of the 2 x 2 x 2 voxels around the entry point (a ray cell is
+ * about two voxels across). */
+static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    static const float off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+    const struct ln__incons *ic = ctx;
+    const struct ln__sweep *s = ic->sw;
+    const struct ln__view *v = &s->views[s->ref];
+    const int res = s->res, m = v->m;
+    const float seen_tol = LN__PHOTO_SEEN * s->h;
+    for (size_t b = begin; b < end; b++)
+        for (int a = 0; a < res; a++) {
+            const size_t cell = b * (size_t)res + (size_t)a;
+            ic->marks[cell] = UINT32_MAX;
+            float t = ic->en->t[s->ref][cell];
+            if (t < 0.0f)
+                continue;
+            float px = ((float)a + 0.5f) * (float)m / (float)res - 0.5f;
+            float py = ((float)b + 0.5f) * (float)m / (float)res - 0.5f;
+            /* Colours right at the outline mix in the background. */
+            if (v->sd[(size_t)lrintf(py) * m + lrintf(px)] < LN__PHOTO_PATCH + 1.0f)
+                continue;
+            float o[3], d[3];
+            ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
+            const float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
+            float ref[5][3];
+            for (int k = 0; k < 5; k++)
+                ln__sculpt_sample(v->rgb, m, m, 3, px + off[k][0] * LN__PHOTO_PATCH,
+                                  py - off[k][1] * LN__PHOTO_PATCH, ref[k]);
+            float fwd =
+                d[0] * v->cam.forward[0] + d[1] * v->cam.forward[1] + d[2] * v->cam.forward[2];
+            float step = LN__PHOTO_PATCH / v->ms * (s->perspective ? t * fwd : 1.0f);
+            float du[3], dv[3];
+            for (int c = 0; c < 3; c++) {
+                du[c] = step * v->cam.right[c];
+                dv[c] = step * v->cam.up[c];
+            }
+            int seen = 0, agree = 0;
+            for (int j = 0; j < s->n_views; j++) {
+                if (j == s->ref)
+                    continue;
+                const struct ln__view *w = &s->views[j];
+                float wx, wy, depth;
+                if (!ln__view_project(w, s->perspective, q, &wx, &wy, &depth))
+                    continue;
+                int aw = (int)lrintf((wx + 0.5f) * (float)res / (float)w->m - 0.5f);
+                int bw = (int)lrintf((wy + 0.5f) * (float)res / (float)w->m - 0.5f);
+                if (aw < 0 || bw < 0 || aw >= res || bw >= res)
+                    continue;
+                float e = ic->en->depth[j][(size_t)bw * res + aw];
+                if (e == FLT_MAX || depth > e + seen_tol ||
+                    ln__sd_read(w->sd, w->m, wx, wy) < LN__PHOTO_PATCH + 1.0f)
+                    continue;
+                float c = 0.0f;
+                int ok = 1;
+                for (int k = 0; k < 5 && ok; k++) {
+                    float p[3], qx, qy, dd, col[3];
+                    for (int c3 = 0; c3 < 3; c3++)
+                        p[c3] = q[c3] + off[k][0] * du[c3] + off[k][1] * dv[c3];
+                    ok = ln__view_project(w, s->perspective, p, &qx, &qy, &dd);
+                    if (ok) {
+                        ln__sculpt_sample(w->rgb, w->m, w->m, 3, qx, qy, col);
+                        c += fabsf(col[0] - ref[k][0]) + fabsf(col[1] - ref[k][1]) +
+                             fabsf(col[2] - ref[k][2]);
+                    }
+                }
+                if (!ok)
+                    continue;
+                seen++;
+                agree += c / 15.0f <= LN__PHOTO_DIFFER;
+            }
+            if (seen == 0 || 2 * agree > seen)
+                continue;
+            int idx[3];
+            for (int c3 = 0; c3 < 3; c3++) {
+                int g = (int)floorf((q[c3] - s->origin) / s->h - 0.5f);
+                idx[c3] = g < 1 ? 1 : (g > s->n - 3 ? s->n - 3 : g);
+            }
+            ic->marks[cell] = (uint32_t)(((size_t)idx[0] * s->n + idx[1]) * s->n + idx[2]);
+        }
+}
+
+/* The rounds of the second step on sw's field: entries, marks, carving,
+ * until a round carves nothing. marks holds res x res per view. Returns
+ * the number of voxels carved. */
+static long ln__incons_rounds(struct ln__multi *s, struct ln__sweep *sw,
+                              const struct ln__entries *en, uint32_t *marks)
+{
+    struct ln__carve *carve = &s->carve;
+    const size_t n = (size_t)carve->n, cells = (size_t)sw->res * (size_t)sw->res;
+    const float out_value = -0.5f * carve->h;
+    long total = 0;
+    for (int round = 0; round < LN__PHOTO_ROUNDS; round++) {
+        for (int vi = 0; vi < s->n_views; vi++) {
+            sw->ref = vi;
+            struct ln__entry e = {.sw = sw, .depth = en->depth[vi], .t = en->t[vi]};
+            ln_parallel_for((size_t)sw->res, 4, ln__entry_body, &e);
+        }
+        for (int vi = 0; vi < s->n_views; vi++) {
+            sw->ref = vi;
+            struct ln__incons ic = {.sw = sw, .en = en, .marks = marks + (size_t)vi * cells};
+            ln_parallel_for((size_t)sw->res, 4, ln__incons_body, &ic);
+        }
+        /* Applied in one order on one thread, after every view has
+         * looked at the same volume. */
+        long got = 0;
+        for (size_t i = 0; i < cells * (size_t)s->n_views; i++) {
+            if (marks[i] == UINT32_MAX)
+                continue;
+            for (size_t dz = 0; dz < 2; dz++)
+                for (size_t dy = 0; dy < 2; dy++)
+                    for (size_t dx = 0; dx < 2; dx++) {
+                        float *f = &carve->field[marks[i] + dz * n * n + dy * n + dx];
+                        if (*f > 0.0f) {
+                            *f = out_value;
+                            got++;
+                        }
+                    }
+        }
+        total += got;
+        if (got == 0)
+            break;
+    }
+    return total;
+}
+
 struct ln__free {
     const struct ln__sweep *sw;
     float *const *depth; /* per view, res x res */
@@ -884,6 +1087,9 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
     res = res < 32 ? 32 : (res > 128 ? 128 : res);
     float *depth[LN_MAX_VIEWS] = {0};
     uint8_t *voted = NULL;
+    uint32_t *marks = NULL;
+    struct ln__entries en;
+    memset(&en, 0, sizeof en);
     struct ln__sweep sw = {.views = s->views,
                            .field = carve->field,
                            .n_views = s->n_views,
@@ -925,10 +1131,34 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
             carve->field[v] = out_value;
     if (carved > 0)
         ln_log_info("photo-consistency: %ld voxels found empty", carved);
+
+    /* Second step: inconsistent surface voxels, with visibility from the
+     * volume as it is carved. */
+    size_t cells = (size_t)res * (size_t)res;
+    for (int vi = 0; vi < s->n_views; vi++) {
+        en.depth[vi] = ln_alloc_array(cells, sizeof(float), 0, "entry map", err);
+        en.t[vi] = ln_alloc_array(cells, sizeof(float), 0, "entry map", err);
+        if (!en.depth[vi] || !en.t[vi]) {
+            rc = err ? err->code : LN_ENOMEM;
+            goto done;
+        }
+    }
+    marks = ln_alloc_array(cells * (size_t)s->n_views, sizeof(uint32_t), 0, "carving marks", err);
+    if (!marks) {
+        rc = err ? err->code : LN_ENOMEM;
+        goto done;
+    }
+    long differ = ln__incons_rounds(s, &sw, &en, marks);
+    if (differ > 0)
+        ln_log_info("photo-consistency: %ld voxels with differing colours", differ);
 done:
+    free(marks);
     free(voted);
-    for (int vi = 0; vi < s->n_views; vi++)
+    for (int vi = 0; vi < s->n_views; vi++) {
         free(depth[vi]);
+        free(en.depth[vi]);
+        free(en.t[vi]);
+    }
     return rc;
 }
 
