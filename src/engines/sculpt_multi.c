@@ -15,6 +15,9 @@
  * the row index (orthographic) or a ratio of affine terms (perspective), so
  * the inner loop is a few multiply-adds and one bilinear read per view.
  *
+ * Photo-consistency then carves what the views' colours show to be empty
+ * (DESIGN comment at its section below).
+ *
  * Colouring rasterises the hull into a depth buffer per view; a vertex is
  * seen by a view when it is within a small tolerance of that buffer, and
  * takes its colour from the seeing views, weighted sharply toward the most
@@ -49,13 +52,13 @@
 struct ln__view {
     struct ln_camera cam;
     struct ln_view view;
-    int m;       /* raster side */
-    int mc;      /* side of rgb_full: the input's own, m to LN__COLOUR_MAX_SIDE */
-    float *sd;   /* m x m signed distance to the silhouette, pixels */
-    float *rgb;  /* m x m x 3 straight colour, extended past the edge */
+    int m;           /* raster side */
+    int mc;          /* side of rgb_full: the input's own, m to LN__COLOUR_MAX_SIDE */
+    float *sd;       /* m x m signed distance to the silhouette, pixels */
+    float *rgb;      /* m x m x 3 straight colour, extended past the edge */
     float *rgb_full; /* mc x mc x 3 the same at the input's resolution, for a baked
                       * texture only (NULL: none, or mc == m) */
-    float *zbuf; /* m x m depth buffer of the hull */
+    float *zbuf;     /* m x m depth buffer of the hull */
     /* Camera coordinates of world point p: x = dot(right, p) + x0, etc. */
     float x0, y0, z0;
     float ms; /* m * camera scale: pixels per world unit (per unit x/z) */
@@ -240,8 +243,8 @@ struct ln__shade {
     const float *points;        /* what to colour: 3 per point, */
     const float *normals;       /* unit normals, 3 per point, */
     float *colors;              /* and its colours, 3 per point */
-    float tol; /* depth tolerance of the visibility test, world units */
-    int full;  /* read the views' full-resolution colours (a baked texture) */
+    float tol;                  /* depth tolerance of the visibility test, world units */
+    int full;                   /* read the views' full-resolution colours (a baked texture) */
 };
 
 /* Rasterises the hull into one view's depth buffer (pixel centres inside
@@ -417,8 +420,7 @@ static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, 
     v->sd = ln_alloc_array(n, sizeof(float), 0, "view distance map", err);
     v->rgb = ln_alloc_array(n, 3 * sizeof(float), 0, "view colours", err);
     if (mc != m) {
-        prem_c = ln_alloc_array((size_t)mc * (size_t)mc, 4 * sizeof(float), 0, "view colours",
-                                err);
+        prem_c = ln_alloc_array((size_t)mc * (size_t)mc, 4 * sizeof(float), 0, "view colours", err);
         v->rgb_full =
             ln_alloc_array((size_t)mc * (size_t)mc, 3 * sizeof(float), 0, "view colours", err);
     }
@@ -596,17 +598,47 @@ static int ln__multi_carve(struct ln__multi *s, int threads, struct ln_error *er
 
 /* ---- photo-consistency ---------------------------------------------- */
 
-/* Silhouettes alone leave every region that no outline reveals: the
- * corners a few views leave around a round body, the caps over flat tops,
- * a cup's inside. Each view's pixels look, along their rays through the
- * hull, for the depth whose colour another view confirms (a plane sweep
- * with small fronto-parallel patches). Where the best depth is clearly
- * better than the rest of the ray and not far behind the hull's surface,
- * the space in front of it is empty as far as that view can tell; a voxel
- * is carved when two views say so and the carved space reaches the
- * outside. Each view's answers are per pixel and the connection runs on
- * one thread, so the result does not depend on the thread count
- * (bench-shapes, docs/quality.md, measures what it gains). */
+/* DESIGN (photo-consistency). Silhouettes alone leave every region that
+ * no outline reveals: the corners a few views leave around a round body,
+ * the caps over flat tops, a cup's inside. Two steps carve them, both only
+ * ever removing voxels that are inside the hull, so the hull stays an
+ * outer bound:
+ *
+ * 1. Free space in front of matched surfaces (a plane sweep). Each view's
+ *    pixels look, along their rays through the hull, for the depth whose
+ *    colour another view confirms (small fronto-parallel patches). Where
+ *    the best depth is clearly better than the rest of the ray and not far
+ *    behind the hull's surface, the space in front of it is empty as far
+ *    as that view can tell; a voxel is carved when two views say so and
+ *    the carved space reaches the outside. This finds thin wedges at once
+ *    but cannot see through a lid the hull leaves: the surface behind it
+ *    is seen by one view only, so nothing confirms it.
+ *
+ * 2. Inconsistent surface voxels, with visibility from the volume as it is
+ *    carved (voxel colouring). Each round every view finds where its rays
+ *    enter the current volume; a voxel there is also seen by another view
+ *    when that view's ray enters the volume at the same place. A
+ *    Lambertian surface point shows the same colour to every view that
+ *    sees it, so when every other view that sees the voxel shows another
+ *    colour (patch difference over LN__PHOTO_DIFFER), no surface is there
+ *    and it is carved; the next round sees the voxels it hid. This opens a
+ *    cup from above layer by layer, down to where the side views stop
+ *    seeing into it. A voxel that only one view sees is kept: one view's
+ *    colour does not tell how deep the surface it shows lies, so a cup's
+ *    floor seen only from above is not placed (docs/quality.md). With two
+ *    views of a two-coloured texture, chance agreements stop single rays
+ *    early and leave spikes; spikes between voxels the rounds carved (four
+ *    of six face neighbours) are carved after them, a few passes. Only
+ *    space the colours opened is eroded that way, never a surface the
+ *    silhouettes made, so thin parts stay.
+ *
+ * Each view's answers are per pixel, and every carving is applied in one
+ * order on one thread after all views looked at the same volume, so the
+ * result does not depend on the thread count. Cost: step 1 is most of it;
+ * each round of step 2 is one march per ray from the cube's edge to the
+ * volume and a few colour reads per ray, a few milliseconds at 128 rays
+ * across, at most LN__PHOTO_ROUNDS rounds (bench-shapes, docs/quality.md,
+ * measures what it gains). */
 
 /* The best patch cost (mean absolute colour difference, colours in [0, 1])
  * that counts as a match, and how much better than the ray's mean cost it
@@ -930,7 +962,7 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                 seen++;
                 agree += c / 15.0f <= LN__PHOTO_DIFFER;
             }
-            if (seen == 0 || 2 * agree > seen)
+            if (seen == 0 || agree > 0)
                 continue;
             int idx[3];
             for (int c3 = 0; c3 < 3; c3++) {
@@ -945,13 +977,16 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * until a round carves nothing. marks holds res x res per view. Returns
  * the number of voxels carved. */
 static long ln__incons_rounds(struct ln__multi *s, struct ln__sweep *sw,
-                              const struct ln__entries *en, uint32_t *marks)
+                              const struct ln__entries *en, uint32_t *marks, uint8_t *carved,
+                              int *rounds)
 {
     struct ln__carve *carve = &s->carve;
     const size_t n = (size_t)carve->n, cells = (size_t)sw->res * (size_t)sw->res;
     const float out_value = -0.5f * carve->h;
     long total = 0;
-    for (int round = 0; round < LN__PHOTO_ROUNDS; round++) {
+    *rounds = 0;
+    for (int round = 0; round < LN__PHOTO_ROUNDS && !ln_progress_canceled(s->progress); round++) {
+        ++*rounds;
         for (int vi = 0; vi < s->n_views; vi++) {
             sw->ref = vi;
             struct ln__entry e = {.sw = sw, .depth = en->depth[vi], .t = en->t[vi]};
@@ -971,13 +1006,72 @@ static long ln__incons_rounds(struct ln__multi *s, struct ln__sweep *sw,
             for (size_t dz = 0; dz < 2; dz++)
                 for (size_t dy = 0; dy < 2; dy++)
                     for (size_t dx = 0; dx < 2; dx++) {
-                        float *f = &carve->field[marks[i] + dz * n * n + dy * n + dx];
-                        if (*f > 0.0f) {
-                            *f = out_value;
+                        size_t vx = marks[i] + dz * n * n + dy * n + dx;
+                        if (carve->field[vx] > 0.0f) {
+                            carve->field[vx] = out_value;
+                            carved[vx] = 3;
                             got++;
                         }
                     }
         }
+        total += got;
+        if (got == 0)
+            break;
+    }
+    return total;
+}
+
+/* Chance agreements (two views that happen to show alike colours there)
+ * stop single rays early and leave spikes between carved neighbours: a
+ * voxel inside with at least LN__PHOTO_SPIKE of its six face neighbours
+ * carved by the rounds is carved too, a few passes. A surface the silhouettes
+ * made is never eroded this way, only space the colours already opened. */
+#define LN__PHOTO_SPIKE 4
+#define LN__PHOTO_SPIKE_PASSES 3
+
+struct ln__spike {
+    const float *field;
+    uint8_t *carved; /* 3: carved by the rounds; 4: to be carved now */
+    int n;
+};
+
+static void ln__spike_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__spike *sp = ctx;
+    const size_t n = (size_t)sp->n;
+    for (size_t i = begin; i < end; i++) {
+        if (i == 0 || i == n - 1)
+            continue;
+        for (size_t j = 1; j < n - 1; j++)
+            for (size_t k = 1; k < n - 1; k++) {
+                size_t v = (i * n + j) * n + k;
+                if (sp->field[v] <= 0.0f)
+                    continue;
+                int c = (sp->carved[v - n * n] == 3) + (sp->carved[v + n * n] == 3) +
+                        (sp->carved[v - n] == 3) + (sp->carved[v + n] == 3) +
+                        (sp->carved[v - 1] == 3) + (sp->carved[v + 1] == 3);
+                if (c >= LN__PHOTO_SPIKE)
+                    sp->carved[v] = 4;
+            }
+    }
+}
+
+static long ln__spikes(struct ln__carve *carve, uint8_t *carved)
+{
+    const size_t n = (size_t)carve->n, n3 = n * n * n;
+    const float out_value = -0.5f * carve->h;
+    long total = 0;
+    for (int pass = 0; pass < LN__PHOTO_SPIKE_PASSES; pass++) {
+        struct ln__spike sp = {.field = carve->field, .carved = carved, .n = carve->n};
+        ln_parallel_for(n, 1, ln__spike_body, &sp);
+        long got = 0;
+        for (size_t v = 0; v < n3; v++)
+            if (carved[v] == 4) {
+                carved[v] = 3;
+                carve->field[v] = out_value;
+                got++;
+            }
         total += got;
         if (got == 0)
             break;
@@ -1148,9 +1242,15 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
         rc = err ? err->code : LN_ENOMEM;
         goto done;
     }
-    long differ = ln__incons_rounds(s, &sw, &en, marks);
+    int rounds;
+    memset(voted, 0, n3);
+    long differ = ln__incons_rounds(s, &sw, &en, marks, voted, &rounds);
     if (differ > 0)
-        ln_log_info("photo-consistency: %ld voxels with differing colours", differ);
+        differ += ln__spikes(carve, voted);
+    if (differ > 0)
+        ln_log_info("photo-consistency: %ld voxels with differing colours (%d rounds)", differ,
+                    rounds);
+    rc = ln__multi_canceled(s, err);
 done:
     free(marks);
     free(voted);
