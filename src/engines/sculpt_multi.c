@@ -1030,9 +1030,10 @@ static long ln__incons_rounds(struct ln__multi *s, struct ln__sweep *sw,
 #define LN__PHOTO_SPIKE_PASSES 3
 
 struct ln__spike {
-    const float *field;
-    uint8_t *carved; /* 3: carved by the rounds; 4: to be carved now */
+    float *field;          /* a voxel to carve gets mark here */
+    const uint8_t *carved; /* 3: carved by the rounds (read only in a pass) */
     int n;
+    float mark;
 };
 
 static void ln__spike_body(void *ctx, size_t begin, size_t end, int thread)
@@ -1040,6 +1041,7 @@ static void ln__spike_body(void *ctx, size_t begin, size_t end, int thread)
     (void)thread;
     const struct ln__spike *sp = ctx;
     const size_t n = (size_t)sp->n;
+    const uint8_t *restrict cv = sp->carved;
     for (size_t i = begin; i < end; i++) {
         if (i == 0 || i == n - 1)
             continue;
@@ -1048,26 +1050,29 @@ static void ln__spike_body(void *ctx, size_t begin, size_t end, int thread)
                 size_t v = (i * n + j) * n + k;
                 if (sp->field[v] <= 0.0f)
                     continue;
-                int c = (sp->carved[v - n * n] == 3) + (sp->carved[v + n * n] == 3) +
-                        (sp->carved[v - n] == 3) + (sp->carved[v + n] == 3) +
-                        (sp->carved[v - 1] == 3) + (sp->carved[v + 1] == 3);
+                int c = (cv[v - n * n] == 3) + (cv[v + n * n] == 3) + (cv[v - n] == 3) +
+                        (cv[v + n] == 3) + (cv[v - 1] == 3) + (cv[v + 1] == 3);
                 if (c >= LN__PHOTO_SPIKE)
-                    sp->carved[v] = 4;
+                    sp->field[v] = sp->mark;
             }
     }
 }
 
+/* The spike passes; each pass reads the carved marks of the one before,
+ * so the result does not depend on how the slabs are split. */
 static long ln__spikes(struct ln__carve *carve, uint8_t *carved)
 {
     const size_t n = (size_t)carve->n, n3 = n * n * n;
-    const float out_value = -0.5f * carve->h;
+    /* No field value is ever this low: the field is clamped to the band. */
+    const float out_value = -0.5f * carve->h, mark = -FLT_MAX;
     long total = 0;
     for (int pass = 0; pass < LN__PHOTO_SPIKE_PASSES; pass++) {
-        struct ln__spike sp = {.field = carve->field, .carved = carved, .n = carve->n};
+        struct ln__spike sp = {
+            .field = carve->field, .carved = carved, .n = carve->n, .mark = mark};
         ln_parallel_for(n, 1, ln__spike_body, &sp);
         long got = 0;
         for (size_t v = 0; v < n3; v++)
-            if (carved[v] == 4) {
+            if (carve->field[v] == mark) {
                 carved[v] = 3;
                 carve->field[v] = out_value;
                 got++;
