@@ -840,6 +840,8 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
 struct ln__entry {
     const struct ln__sweep *sw; /* views, field, grid; sw->ref is the view */
     float *depth, *t;           /* that view's maps in struct ln__entries */
+    int resume;                 /* the maps hold the last round's entries: carving only
+                                 * removes, so each ray goes on from there */
 };
 
 /* Where the rays of one view enter the current volume (the first sample
@@ -856,6 +858,9 @@ static void ln__entry_body(void *ctx, size_t begin, size_t end, int thread)
     for (size_t b = begin; b < end; b++)
         for (int a = 0; a < res; a++) {
             const size_t cell = b * (size_t)res + (size_t)a;
+            const float last = e->t[cell];
+            if (e->resume && last < 0.0f)
+                continue;
             e->depth[cell] = FLT_MAX;
             e->t[cell] = -1.0f;
             float px = ((float)a + 0.5f) * (float)m / (float)res - 0.5f;
@@ -864,6 +869,8 @@ static void ln__entry_body(void *ctx, size_t begin, size_t end, int thread)
             ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
             if (!ln__ray_box(s, o, d, &t0, &t1))
                 continue;
+            if (e->resume)
+                t0 = last;
             for (float t = t0; t < t1; t += dt) {
                 float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
                 if (ln__field_at(s, q) > 0.0f) {
@@ -989,7 +996,8 @@ static long ln__incons_rounds(struct ln__multi *s, struct ln__sweep *sw,
         ++*rounds;
         for (int vi = 0; vi < s->n_views; vi++) {
             sw->ref = vi;
-            struct ln__entry e = {.sw = sw, .depth = en->depth[vi], .t = en->t[vi]};
+            struct ln__entry e = {
+                .sw = sw, .depth = en->depth[vi], .t = en->t[vi], .resume = round > 0};
             ln_parallel_for((size_t)sw->res, 4, ln__entry_body, &e);
         }
         for (int vi = 0; vi < s->n_views; vi++) {
