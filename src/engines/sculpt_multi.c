@@ -659,6 +659,9 @@ struct ln__sweep {
     float origin, h;
     int ref;      /* the view whose rays are swept */
     float *depth; /* res x res: depth of the matched surface, or -1 */
+    float *enter; /* res x res: the ray parameter where the ray enters the
+                   * hull, -1 where it misses it, -2 where it was not
+                   * followed (near the outline) */
 };
 
 /* Where the rays of each view enter the current volume, for the
@@ -757,7 +760,9 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
     for (size_t b = begin; b < end; b++)
         for (int a = 0; a < res; a++) {
             float *out = &s->depth[b * res + a];
+            float *enter_t = &s->enter[b * res + a];
             *out = -1.0f;
+            *enter_t = -2.0f;
             /* The ray through this cell's centre in the view's raster. */
             float px = ((float)a + 0.5f) * (float)m / (float)res - 0.5f;
             float py = ((float)b + 0.5f) * (float)m / (float)res - 0.5f;
@@ -765,6 +770,7 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
                 continue;
             float o[3], d[3], t0, t1;
             ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
+            *enter_t = -1.0f;
             if (!ln__ray_box(s, o, d, &t0, &t1))
                 continue;
             float ref[5][3];
@@ -781,6 +787,7 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
                     break;
                 }
             }
+            *enter_t = enter;
             if (enter < 0.0f)
                 continue;
             float best = FLT_MAX, best_t = enter, sum = 0.0f;
@@ -845,8 +852,10 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
 struct ln__entry {
     const struct ln__sweep *sw; /* views, field, grid; sw->ref is the view */
     float *depth, *t;           /* that view's maps in struct ln__entries */
-    int resume;                 /* the maps hold the last round's entries: carving only
-                                 * removes, so each ray goes on from there */
+    /* t holds where each ray entered the volume before (-1: it missed it,
+     * -2: not known): carving only removes, so each ray goes on from
+     * there */
+    int resume;
 };
 
 /* Where the rays of one view enter the current volume (the first sample
@@ -864,7 +873,7 @@ static void ln__entry_body(void *ctx, size_t begin, size_t end, int thread)
         for (int a = 0; a < res; a++) {
             const size_t cell = b * (size_t)res + (size_t)a;
             const float last = e->t[cell];
-            if (e->resume && last < 0.0f)
+            if (e->resume && last == -1.0f)
                 continue;
             e->depth[cell] = FLT_MAX;
             e->t[cell] = -1.0f;
@@ -874,7 +883,7 @@ static void ln__entry_body(void *ctx, size_t begin, size_t end, int thread)
             ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
             if (!ln__ray_box(s, o, d, &t0, &t1))
                 continue;
-            if (e->resume)
+            if (e->resume && last >= 0.0f)
                 t0 = last;
             for (float t = t0; t < t1; t += dt) {
                 float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
@@ -1001,8 +1010,7 @@ static long ln__incons_rounds(struct ln__multi *s, struct ln__sweep *sw,
         ++*rounds;
         for (int vi = 0; vi < s->n_views; vi++) {
             sw->ref = vi;
-            struct ln__entry e = {
-                .sw = sw, .depth = en->depth[vi], .t = en->t[vi], .resume = round > 0};
+            struct ln__entry e = {.sw = sw, .depth = en->depth[vi], .t = en->t[vi], .resume = 1};
             ln_parallel_for((size_t)sw->res, 4, ln__entry_body, &e);
         }
         for (int vi = 0; vi < s->n_views; vi++) {
@@ -1211,14 +1219,22 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
                            .origin = carve->origin,
                            .h = carve->h};
     int rc = LN_OK;
+    const size_t cells = (size_t)res * (size_t)res;
     for (int vi = 0; vi < s->n_views; vi++) {
-        depth[vi] = ln_alloc_array((size_t)res * res, sizeof(float), 0, "depth map", err);
-        if (!depth[vi]) {
+        depth[vi] = ln_alloc_array(cells, sizeof(float), 0, "depth map", err);
+        en.depth[vi] = ln_alloc_array(cells, sizeof(float), 0, "entry map", err);
+        en.t[vi] = ln_alloc_array(cells, sizeof(float), 0, "entry map", err);
+        if (!depth[vi] || !en.depth[vi] || !en.t[vi]) {
             rc = err ? err->code : LN_ENOMEM;
             goto done;
         }
+    }
+    for (int vi = 0; vi < s->n_views; vi++) {
         sw.ref = vi;
         sw.depth = depth[vi];
+        /* where the rays enter the hull: the second step's rounds go on
+         * from there */
+        sw.enter = en.t[vi];
         ln_parallel_for((size_t)res, 4, ln__sweep_body, &sw);
         ln_progress_report(s->progress, "photo-consistency", 0.6 + 0.1 * (vi + 1) / s->n_views);
         if ((rc = ln__multi_canceled(s, err)) < 0)
@@ -1246,15 +1262,6 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
 
     /* Second step: inconsistent surface voxels, with visibility from the
      * volume as it is carved. */
-    size_t cells = (size_t)res * (size_t)res;
-    for (int vi = 0; vi < s->n_views; vi++) {
-        en.depth[vi] = ln_alloc_array(cells, sizeof(float), 0, "entry map", err);
-        en.t[vi] = ln_alloc_array(cells, sizeof(float), 0, "entry map", err);
-        if (!en.depth[vi] || !en.t[vi]) {
-            rc = err ? err->code : LN_ENOMEM;
-            goto done;
-        }
-    }
     marks = ln_alloc_array(cells * (size_t)s->n_views, sizeof(uint32_t), 0, "carving marks", err);
     if (!marks) {
         rc = err ? err->code : LN_ENOMEM;
