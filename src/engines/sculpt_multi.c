@@ -907,9 +907,11 @@ struct ln__incons {
 /* For each ray of view sw->ref: the voxel where it enters the current
  * volume, compared with every other view that sees that voxel too (its own
  * ray enters the volume there, within LN__PHOTO_SEEN voxels). A Lambertian
- * surface point shows one colour to every view that sees it, so when most
- * of those views show another colour than this one, no surface is there
- * and the voxel is empty. A voxel no other view sees is kept: one view
+ * surface point shows one colour to every view that sees it, so when none
+ * of those views shows this one's colour, no surface is there and the
+ * voxel is empty (one that agrees keeps it: with few views, a view at a
+ * grazing angle is often the only other one). A voxel no other view sees
+ * is kept: one view
  * alone cannot tell how deep the surface it shows lies. Marks the lowest
  * corner of the 2 x 2 x 2 voxels around the entry point (a ray cell is
  * about two voxels across). */
