@@ -4,7 +4,10 @@
  *   1. the atlas (charts, packing) and its texels: which face each texel
  *      samples and where (src/mesh/ln_uv.h);
  *   2. every sampled texel's surface point and interpolated unit normal,
- *      in one list, coloured by the engine in one call;
+ *      coloured by the engine and written into the texture, a chunk of
+ *      LN__BAKE_CHUNK texels at a time (the chunk's points, normals and
+ *      colours stay in the caches, and memory does not grow with the
+ *      texture);
  *   3. the colours written into an 8-bit RGB image, the gutters around
  *      the charts filled ring by ring for twice the atlas padding (each
  *      chart's own colours spread outward), then every texel left from a
@@ -13,8 +16,9 @@
  *   4. the image encoded (PNG, or JPEG at quality 90) and handed to the
  *      mesh.
  *
- * Memory at 2048 x 2048 is about 200 MB at the peak (texel table, points,
- * normals, colours); everything is freed before returning.
+ * Memory at 2048 x 2048 is about 110 MB at the peak (the texel table and
+ * its list, the texture and its pyramid); everything is freed before
+ * returning.
  */
 #include "ln_bake.h"
 
@@ -29,25 +33,45 @@
 #include "ln_time.h"
 #include "ln_uv.h"
 
+/* Texels per chunk of step 2: points, normals and colours of 64 Ki
+ * texels are 2.3 MB. */
+#define LN__BAKE_CHUNK 65536
+
 /* LN_BAKE_PROFILE=1 prints each step's wall time and the process's CPU
  * time over it (clock(); on Windows that is wall time again) to stderr,
- * for the benches; the result is the same either way. */
+ * for the benches; the result is the same either way. Step 2's three
+ * parts are summed over its chunks. */
 struct ln__bake_clock {
     int on;
     double t;
     clock_t cpu;
+    double sum_wall[3], sum_cpu[3]; /* points, colours, pixels */
 };
 
-static void ln__bake_tick(struct ln__bake_clock *c, const char *step)
+/* The time since the last tick, added to sum (when given) or printed. */
+static void ln__bake_tick(struct ln__bake_clock *c, const char *step, int sum)
 {
     if (!c->on)
         return;
     double now = ln_time_now();
     clock_t cpu = clock();
-    fprintf(stderr, "bake %-8s %7.3f s wall %7.3f s cpu\n", step, now - c->t,
-            (double)(cpu - c->cpu) / CLOCKS_PER_SEC);
+    double wall = now - c->t, used = (double)(cpu - c->cpu) / CLOCKS_PER_SEC;
+    if (sum >= 0) {
+        c->sum_wall[sum] += wall;
+        c->sum_cpu[sum] += used;
+    } else {
+        fprintf(stderr, "bake %-8s %7.3f s wall %7.3f s cpu\n", step, wall, used);
+    }
     c->t = now;
     c->cpu = cpu;
+}
+
+static void ln__bake_sums(const struct ln__bake_clock *c)
+{
+    static const char *const names[3] = {"points", "colours", "pixels"};
+    for (int i = 0; c->on && i < 3; i++)
+        fprintf(stderr, "bake %-8s %7.3f s wall %7.3f s cpu\n", names[i], c->sum_wall[i],
+                c->sum_cpu[i]);
 }
 
 /* What the per-point loops below share; each point is independent. */
@@ -144,15 +168,16 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
         return rc;
     if ((rc = ln_uv_atlas_build(m, &o, &a, err)) < 0)
         goto done;
-    ln__bake_tick(&clk, "atlas");
+    ln__bake_tick(&clk, "atlas", -1);
     if ((rc = ln_uv_texels_build(&a, size, &t, err)) < 0)
         goto done;
-    ln__bake_tick(&clk, "texels");
+    ln__bake_tick(&clk, "texels", -1);
     size_t n = t.n_inside + t.n_touched, n_texels = (size_t)size * (size_t)size;
+    size_t chunk = n < LN__BAKE_CHUNK ? (n ? n : 1) : LN__BAKE_CHUNK;
     texel = ln_alloc_array(n ? n : 1, sizeof *texel, 0, "texture points", err);
-    pts = ln_alloc_array(n ? n : 1, 3 * sizeof(float), 0, "texture points", err);
-    nrm = ln_alloc_array(n ? n : 1, 3 * sizeof(float), 0, "texture points", err);
-    rgb = ln_alloc_array(n ? n : 1, 3 * sizeof(float), 0, "texture colours", err);
+    pts = ln_alloc_array(chunk, 3 * sizeof(float), 0, "texture points", err);
+    nrm = ln_alloc_array(chunk, 3 * sizeof(float), 0, "texture points", err);
+    rgb = ln_alloc_array(chunk, 3 * sizeof(float), 0, "texture colours", err);
     px = ln_alloc_array(n_texels, 3, 1, "texture image", err);
     filled = ln_alloc_array(n_texels, 1, 1, "texture image", err);
     if (!texel || !pts || !nrm || !rgb || !px || !filled) {
@@ -163,33 +188,42 @@ int ln__bake(struct ln_mesh *m, const struct ln_colorizer *colorizer, int size, 
     for (size_t i = 0; i < n_texels; i++)
         if (t.face[i] != LN_UV_EMPTY)
             texel[k++] = (uint32_t)i;
-    struct ln__bake_pts job = {
-        .a = &a, .t = &t, .texel = texel, .pts = pts, .nrm = nrm, .rgb = rgb};
-    if (colorizer && colorizer->color) {
-        ln_parallel_for(n, 8192, ln__bake_points, &job);
-        ln__bake_tick(&clk, "points");
-        if ((rc = colorizer->color(colorizer->state, pts, nrm, n, rgb, err)) < 0)
-            goto done;
-    } else {
-        ln_parallel_for(n, 8192, ln__bake_from_vertices, &job);
+    ln__bake_tick(&clk, "list", -1);
+    for (size_t k0 = 0; k0 < n; k0 += chunk) {
+        size_t cnt = n - k0 < chunk ? n - k0 : chunk;
+        struct ln__bake_pts job = {.a = &a,
+                                   .t = &t,
+                                   .texel = texel + k0,
+                                   .pts = pts,
+                                   .nrm = nrm,
+                                   .rgb = rgb,
+                                   .px = px,
+                                   .filled = filled};
+        if (colorizer && colorizer->color) {
+            ln_parallel_for(cnt, 4096, ln__bake_points, &job);
+            ln__bake_tick(&clk, NULL, 0);
+            if ((rc = colorizer->color(colorizer->state, pts, nrm, cnt, rgb, err)) < 0)
+                goto done;
+        } else {
+            ln_parallel_for(cnt, 4096, ln__bake_from_vertices, &job);
+        }
+        ln__bake_tick(&clk, NULL, 1);
+        ln_parallel_for(cnt, 8192, ln__bake_pixels, &job);
+        ln__bake_tick(&clk, NULL, 2);
     }
-    ln__bake_tick(&clk, "colours");
-    job.px = px;
-    job.filled = filled;
-    ln_parallel_for(n, 16384, ln__bake_pixels, &job);
-    ln__bake_tick(&clk, "pixels");
+    ln__bake_sums(&clk);
     if ((rc = ln_uv_dilate(px, 3, filled, size, 2 * o.padding, err)) < 0)
         goto done;
-    ln__bake_tick(&clk, "gutters");
+    ln__bake_tick(&clk, "gutters", -1);
     if ((rc = ln_uv_fill_rest(px, 3, filled, size, err)) < 0)
         goto done;
-    ln__bake_tick(&clk, "fill");
+    ln__bake_tick(&clk, "fill", -1);
     struct ln_image img = {.width = size, .height = size, .channels = 3, .data = px};
     rc = jpeg ? ln_image_encode_jpeg(&img, 90, &png, err)
               : ln_image_encode_png_fast(&img, &png, err);
     if (rc < 0)
         goto done;
-    ln__bake_tick(&clk, "encode");
+    ln__bake_tick(&clk, "encode", -1);
     ln_mesh_free(m);
     *m = a.mesh;
     memset(&a.mesh, 0, sizeof a.mesh);

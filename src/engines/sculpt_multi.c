@@ -371,7 +371,7 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
             float e = (dots[vi] - best) / LN__VIEW_SOFTNESS;
             if (e < -8.0f)
                 continue;
-            float w = expf(e);
+            float w = e == 0.0f ? 1.0f : expf(e); /* the best view: exactly 1 */
             float c[3];
             const struct ln__view *v = &s->views[vi];
             if (s->full && v->rgb_full) {
