@@ -688,6 +688,40 @@ static float ln__field_at(const struct ln__sweep *s, const float q[3])
     return s->field[((size_t)idx[0] * s->n + idx[1]) * s->n + idx[2]];
 }
 
+/* The photo-consistency patch: the centre and its four neighbours, in
+ * units of LN__PHOTO_PATCH pixels (reference view) or of the world
+ * offsets du, dv (another view). */
+static const float ln__patch_off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+
+/* The reference view's patch at pixel (px, py). */
+static void ln__patch_ref(const struct ln__view *v, float px, float py, float ref[5][3])
+{
+    for (int k = 0; k < 5; k++)
+        ln__sculpt_sample(v->rgb, v->m, v->m, 3, px + ln__patch_off[k][0] * LN__PHOTO_PATCH,
+                          py - ln__patch_off[k][1] * LN__PHOTO_PATCH, ref[k]);
+}
+
+/* View w's colours at the patch of points q + off du + off dv against ref:
+ * the sum of the 15 absolute differences in *diff; 0 when a point is
+ * behind a perspective camera. */
+static int ln__patch_diff(const struct ln__view *w, int perspective, const float q[3],
+                          const float du[3], const float dv[3], const float ref[5][3],
+                          float *diff)
+{
+    float c = 0.0f;
+    for (int k = 0; k < 5; k++) {
+        float p[3], px, py, depth, col[3];
+        for (int a = 0; a < 3; a++)
+            p[a] = q[a] + ln__patch_off[k][0] * du[a] + ln__patch_off[k][1] * dv[a];
+        if (!ln__view_project(w, perspective, p, &px, &py, &depth))
+            return 0;
+        ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
+        c += fabsf(col[0] - ref[k][0]) + fabsf(col[1] - ref[k][1]) + fabsf(col[2] - ref[k][2]);
+    }
+    *diff = c;
+    return 1;
+}
+
 /* The cost of surface point q seen by the reference view with the patch
  * ref[5][3] (offsets du, dv in world units along the reference camera's
  * right and up): the mean absolute difference over the patch in the other
@@ -698,25 +732,12 @@ static float ln__field_at(const struct ln__sweep *s, const float q[3])
 static float ln__sweep_cost(const struct ln__sweep *s, const float q[3], const float du[3],
                             const float dv[3], const float ref[5][3])
 {
-    static const float off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
     float best = FLT_MAX;
     for (int j = 0; j < s->n_views; j++) {
         if (j == s->ref)
             continue;
-        const struct ln__view *w = &s->views[j];
-        float c = 0.0f;
-        int ok = 1;
-        for (int k = 0; k < 5 && ok; k++) {
-            float p[3], px, py, depth, col[3];
-            for (int a = 0; a < 3; a++)
-                p[a] = q[a] + off[k][0] * du[a] + off[k][1] * dv[a];
-            ok = ln__view_project(w, s->perspective, p, &px, &py, &depth);
-            if (ok) {
-                ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
-                c += fabsf(col[0] - ref[k][0]) + fabsf(col[1] - ref[k][1]) +
-                     fabsf(col[2] - ref[k][2]);
-            }
-        }
+        float c;
+        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, &c);
         if (ok && c / 15.0f < best)
             best = c / 15.0f;
     }
@@ -776,10 +797,7 @@ static void ln__sweep_body(void *ctx, size_t begin, size_t end, int thread)
             if (!ln__ray_box(s, o, d, &t0, &t1))
                 continue;
             float ref[5][3];
-            static const float off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
-            for (int k = 0; k < 5; k++)
-                ln__sculpt_sample(v->rgb, m, m, 3, px + off[k][0] * LN__PHOTO_PATCH,
-                                  py - off[k][1] * LN__PHOTO_PATCH, ref[k]);
+            ln__patch_ref(v, px, py, ref);
             /* The first stretch of the ray inside the hull. */
             float t = t0, enter = -1.0f;
             for (; t < t1; t += dt) {
@@ -920,7 +938,6 @@ struct ln__incons {
 static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
 {
     (void)thread;
-    static const float off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
     const struct ln__incons *ic = ctx;
     const struct ln__sweep *s = ic->sw;
     const struct ln__view *v = &s->views[s->ref];
@@ -942,9 +959,7 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
             ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
             const float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
             float ref[5][3];
-            for (int k = 0; k < 5; k++)
-                ln__sculpt_sample(v->rgb, m, m, 3, px + off[k][0] * LN__PHOTO_PATCH,
-                                  py - off[k][1] * LN__PHOTO_PATCH, ref[k]);
+            ln__patch_ref(v, px, py, ref);
             float fwd =
                 d[0] * v->cam.forward[0] + d[1] * v->cam.forward[1] + d[2] * v->cam.forward[2];
             float step = LN__PHOTO_PATCH / v->ms * (s->perspective ? t * fwd : 1.0f);
@@ -969,19 +984,8 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                 if (e == FLT_MAX || depth > e + seen_tol ||
                     ln__sd_read(w->sd, w->m, wx, wy) < LN__PHOTO_PATCH + 1.0f)
                     continue;
-                float c = 0.0f;
-                int ok = 1;
-                for (int k = 0; k < 5 && ok; k++) {
-                    float p[3], qx, qy, dd, col[3];
-                    for (int c3 = 0; c3 < 3; c3++)
-                        p[c3] = q[c3] + off[k][0] * du[c3] + off[k][1] * dv[c3];
-                    ok = ln__view_project(w, s->perspective, p, &qx, &qy, &dd);
-                    if (ok) {
-                        ln__sculpt_sample(w->rgb, w->m, w->m, 3, qx, qy, col);
-                        c += fabsf(col[0] - ref[k][0]) + fabsf(col[1] - ref[k][1]) +
-                             fabsf(col[2] - ref[k][2]);
-                    }
-                }
+                float c;
+                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, &c);
                 if (!ok)
                     continue;
                 seen++;
