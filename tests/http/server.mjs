@@ -114,6 +114,11 @@ export const NO_WEIGHTS_ENV = Object.fromEntries(
 // Resolves to { url, port, outputs, proc, startMs, log(), stop(), kill() }:
 // startMs is the time from spawn to the "Listening on" line.
 export async function startServer(args = [], { env = {}, prefix = 'srv', outputs = null } = {}) {
+  // An --outputs among the arguments is the outputs folder (on the
+  // PostgreSQL store it also names the server's database: a restart on the
+  // same folder finds the same history).
+  const given = args.indexOf('--outputs');
+  if (!outputs && given >= 0 && given + 1 < args.length) outputs = args[given + 1];
   outputs = outputs || path.join(tmpDir(prefix), 'outputs');
   const t0 = performance.now();
   let proc;
