@@ -55,6 +55,10 @@
  * seconds. */
 extern const double ln__bucket_bounds[LN_JOBS_DURATION_BUCKETS];
 
+/* Counts a finished run of `seconds` (below 0: 0) in the duration
+ * histogram; under J->mu. */
+void ln__jobs_count_duration(struct ln_jobs *J, double seconds);
+
 struct ln__pg;
 
 struct ln__worker {

@@ -151,16 +151,8 @@ static void ln__pg_apply(struct ln_jobs *J, const struct ln_job *job, int live)
     if (now == LN_JOB_STATUS_RUNNING)
         atomic_fetch_add(&J->pub_running, 1);
     if (live && old >= 0 && !ln_job_status_is_final((enum ln_job_status)old) &&
-        ln_job_status_is_final(job->status) && job->started_at > 0) {
-        double d = job->finished_at - job->started_at;
-        if (d < 0)
-            d = 0;
-        for (int b = 0; b < LN_JOBS_DURATION_BUCKETS; b++)
-            if (d <= ln__bucket_bounds[b])
-                J->bucket_counts[b]++;
-        J->duration_count++;
-        J->duration_sum += d;
-    }
+        ln_job_status_is_final(job->status) && job->started_at > 0)
+        ln__jobs_count_duration(J, job->finished_at - job->started_at);
 }
 
 /* Takes a job out of the mirror (under mu); its cache folder is doomed. */

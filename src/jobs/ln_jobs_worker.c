@@ -22,6 +22,17 @@ const double ln__bucket_bounds[LN_JOBS_DURATION_BUCKETS] = {
     0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600,
 };
 
+void ln__jobs_count_duration(struct ln_jobs *J, double seconds)
+{
+    if (seconds < 0)
+        seconds = 0;
+    for (int b = 0; b < LN_JOBS_DURATION_BUCKETS; b++)
+        if (seconds <= ln__bucket_bounds[b])
+            J->bucket_counts[b]++;
+    J->duration_count++;
+    J->duration_sum += seconds;
+}
+
 /* ---- the worker ---- */
 
 static void ln__on_progress(void *user, const char *stage, double fraction)
@@ -109,14 +120,7 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
         ln_log_info("job %s stopped by the shutdown: queued again", next.id);
         return;
     }
-    double d = next.finished_at - next.started_at;
-    if (d < 0)
-        d = 0;
-    for (int b = 0; b < LN_JOBS_DURATION_BUCKETS; b++)
-        if (d <= ln__bucket_bounds[b])
-            J->bucket_counts[b]++;
-    J->duration_count++;
-    J->duration_sum += d;
+    ln__jobs_count_duration(J, next.finished_at - next.started_at);
     pthread_mutex_unlock(&J->mu);
 
     if (next.status == LN_JOB_STATUS_SUCCEEDED)
