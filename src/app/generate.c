@@ -426,6 +426,12 @@ static int ln__generate_operands(struct ln__gen_args *g, int argc, char **argv)
     return LN_EXIT_OK;
 }
 
+/* --device names a device (anything but auto, the default). */
+static int ln__device_named(const char *device)
+{
+    return device && strcmp(device, "auto") != 0;
+}
+
 /* Decodes the images, opens the engine, generates and writes the model,
  * then prints the summary. Returns an ln_status code (err filled). */
 static int ln__generate_run(struct ln__gen_args *g, struct ln_error *err)
@@ -444,6 +450,11 @@ static int ln__generate_run(struct ln__gen_args *g, struct ln_error *err)
     double t_decode = ln_time_now() - t0;
     if (rc == LN_OK)
         rc = ln__open_engine(g->choice, g->model, g->n_images, &eng, err);
+    /* --device auto: only the triposr engine computes on a GPU, and looking
+     * for one (the Vulkan loader and every installed driver) costs tens of
+     * milliseconds that a sculpt run would pay for nothing. */
+    if (rc == LN_OK && !ln__device_named(g->device) && strcmp(ln_engine_name(eng), "triposr") == 0)
+        rc = ln_app_device_select(g->device, 1, err);
     if (rc == LN_OK && (g->saves.scene || g->saves.density) &&
         strcmp(ln_engine_name(eng), "triposr") != 0)
         rc = ln_error_set(err, LN_EINVAL, "%s needs the triposr engine (its weights were not found)",
@@ -501,8 +512,10 @@ int ln_app_generate(int argc, char **argv)
 
     struct ln_error err = {0};
     /* The CLI's stderr is the user's: a failure there stays one line, so
-     * staying on the CPU is not announced (a GPU is). */
-    int rc = ln_app_device_select(g.device, 1, &err);
+     * staying on the CPU is not announced (a GPU is). A named device is
+     * checked before anything runs; auto looks for one only when the
+     * triposr engine runs (ln__generate_run). */
+    int rc = ln__device_named(g.device) ? ln_app_device_select(g.device, 1, &err) : LN_OK;
     if (rc == LN_OK)
         rc = ln__generate_run(&g, &err);
     ln_app_device_release();

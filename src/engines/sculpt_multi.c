@@ -688,6 +688,23 @@ static float ln__field_at(const struct ln__sweep *s, const float q[3])
     return s->field[((size_t)idx[0] * s->n + idx[1]) * s->n + idx[2]];
 }
 
+/* Projects q into view v and finds its cell of the res x res ray grid
+ * laid over the view's raster: the pixel coordinates and depth in px, py,
+ * depth and the cell's index in *cell; 0 when q is behind a perspective
+ * camera or outside the grid. */
+static int ln__view_cell(const struct ln__view *v, int perspective, int res, const float q[3],
+                         float *px, float *py, float *depth, size_t *cell)
+{
+    if (!ln__view_project(v, perspective, q, px, py, depth))
+        return 0;
+    int a = (int)lrintf((*px + 0.5f) * (float)res / (float)v->m - 0.5f);
+    int b = (int)lrintf((*py + 0.5f) * (float)res / (float)v->m - 0.5f);
+    if (a < 0 || b < 0 || a >= res || b >= res)
+        return 0;
+    *cell = (size_t)b * (size_t)res + (size_t)a;
+    return 1;
+}
+
 /* The photo-consistency patch: the centre and its four neighbours, in
  * units of LN__PHOTO_PATCH pixels (reference view) or of the world
  * offsets du, dv (another view). */
@@ -974,13 +991,10 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                     continue;
                 const struct ln__view *w = &s->views[j];
                 float wx, wy, depth;
-                if (!ln__view_project(w, s->perspective, q, &wx, &wy, &depth))
+                size_t wcell;
+                if (!ln__view_cell(w, s->perspective, res, q, &wx, &wy, &depth, &wcell))
                     continue;
-                int aw = (int)lrintf((wx + 0.5f) * (float)res / (float)w->m - 0.5f);
-                int bw = (int)lrintf((wy + 0.5f) * (float)res / (float)w->m - 0.5f);
-                if (aw < 0 || bw < 0 || aw >= res || bw >= res)
-                    continue;
-                float e = ic->en->depth[j][(size_t)bw * res + aw];
+                float e = ic->en->depth[j][wcell];
                 if (e == FLT_MAX || depth > e + seen_tol ||
                     ln__sd_read(w->sd, w->m, wx, wy) < LN__PHOTO_PATCH + 1.0f)
                     continue;
@@ -1140,13 +1154,10 @@ static void ln__free_body(void *ctx, size_t begin, size_t end, int thread)
                 for (int vi = 0; vi < s->n_views && votes < 2; vi++) {
                     const struct ln__view *v = &s->views[vi];
                     float px, py, depth;
-                    if (!ln__view_project(v, s->perspective, q, &px, &py, &depth))
+                    size_t cell;
+                    if (!ln__view_cell(v, s->perspective, res, q, &px, &py, &depth, &cell))
                         continue;
-                    int a = (int)lrintf((px + 0.5f) * (float)res / (float)v->m - 0.5f);
-                    int b = (int)lrintf((py + 0.5f) * (float)res / (float)v->m - 0.5f);
-                    if (a < 0 || b < 0 || a >= res || b >= res)
-                        continue;
-                    float surf = f->depth[vi][(size_t)b * res + a];
+                    float surf = f->depth[vi][cell];
                     votes += surf > 0.0f && depth < surf - margin;
                 }
                 f->voted[base + k] = votes >= 2;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ln_gpu.h"
+#include "testutil.h"
 
 /* Exits 77 (skipped) when no Vulkan driver is present; returns the device
  * index to test. */
@@ -34,6 +35,20 @@ static inline int ln_test_validation_wanted(void)
 {
     const char *e = getenv("VK_INSTANCE_LAYERS");
     return e && strstr(e, "VK_LAYER_KHRONOS_validation") != NULL;
+}
+
+/* The test's last check: every validation message of the run was one the
+ * test provoked on purpose (provoked of them), and the layer was on when
+ * asked for. */
+static inline void ln_test_validation_check(int provoked)
+{
+    int active = 0;
+    const int n = ln_gpu_validation_messages(&active);
+    printf("  validation layer %s, %d message(s), %d of them provoked\n", active ? "on" : "off",
+           n, provoked);
+    if (ln_test_validation_wanted())
+        assert_true(active);
+    assert_int_equal(n, provoked);
 }
 
 #endif

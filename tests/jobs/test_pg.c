@@ -892,6 +892,20 @@ static struct ln_job wait_status(struct ln_jobs *jobs, const char *id, const cha
     return job;
 }
 
+/* A fresh database `db` (its conninfo filled) and a job manager's
+ * configuration on it: API only (no local workers), outputs in the scratch
+ * folder `tmp`; cfg->store points into uri. */
+static void manager_config(const char *db, const char *tmp, char conninfo[256], char uri[160],
+                           struct ln_jobs_config *cfg)
+{
+    fresh_db(db, conninfo);
+    snprintf(uri, 160, "postgres://lunar@127.0.0.1:%d/%s", g_port, db);
+    ln_jobs_config_default(cfg);
+    cfg->outputs_dir = ln_test_tmpdir(tmp);
+    cfg->store = uri;
+    cfg->workers = 0;
+}
+
 /* The job manager on the PostgreSQL store (serve --store postgres://...):
  * it creates the schema, follows changes that another process makes in
  * the database (a submit, a claim, progress, a finish, a deletion: what a
@@ -902,17 +916,12 @@ static void test_manager(void **state)
 {
     (void)state;
     char conninfo[256], uri[160];
-    fresh_db("ln_manager", conninfo);
-    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_manager", g_port);
+    struct ln_jobs_config cfg;
+    manager_config("ln_manager", "pg_manager", conninfo, uri, &cfg);
     struct ln_engine *sculpt;
     struct ln_error err = {0};
     assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
     struct ln_engine_set set = {{sculpt}, 1};
-    struct ln_jobs_config cfg;
-    ln_jobs_config_default(&cfg);
-    cfg.outputs_dir = ln_test_tmpdir("pg_manager");
-    cfg.store = uri;
-    cfg.workers = 0;
     struct ln_jobs *jobs;
     assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
     assert_ok(ln_jobs_start(jobs, &err), err);
@@ -1030,18 +1039,13 @@ static void test_manager_retention(void **state)
 {
     (void)state;
     char conninfo[256], uri[160];
-    fresh_db("ln_retain", conninfo);
-    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_retain", g_port);
+    struct ln_jobs_config cfg;
+    manager_config("ln_retain", "pg_retain", conninfo, uri, &cfg);
+    cfg.keep_jobs = 2;
     struct ln_engine *sculpt;
     struct ln_error err = {0};
     assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
     struct ln_engine_set set = {{sculpt}, 1};
-    struct ln_jobs_config cfg;
-    ln_jobs_config_default(&cfg);
-    cfg.outputs_dir = ln_test_tmpdir("pg_retain");
-    cfg.store = uri;
-    cfg.workers = 0;
-    cfg.keep_jobs = 2;
     struct ln_jobs *jobs;
     assert_ok(ln_jobs_open(&cfg, &set, &jobs, &err), err);
     struct ln_pg *pg;
@@ -1109,18 +1113,13 @@ static void test_manager_idempotency(void **state)
 {
     (void)state;
     char conninfo[256], uri[160];
-    fresh_db("ln_keys", conninfo);
-    snprintf(uri, sizeof uri, "postgres://lunar@127.0.0.1:%d/ln_keys", g_port);
+    struct ln_jobs_config cfg;
+    manager_config("ln_keys", "pg_keys_a", conninfo, uri, &cfg);
     struct ln_engine *sculpt;
     struct ln_error err = {0};
     assert_ok(ln_engine_sculpt_new(&sculpt, &err), err);
     struct ln_engine_set set = {{sculpt}, 1};
     struct ln_jobs *a, *b;
-    struct ln_jobs_config cfg;
-    ln_jobs_config_default(&cfg);
-    cfg.store = uri;
-    cfg.workers = 0;
-    cfg.outputs_dir = ln_test_tmpdir("pg_keys_a");
     assert_ok(ln_jobs_open(&cfg, &set, &a, &err), err);
     cfg.outputs_dir = ln_test_tmpdir("pg_keys_b");
     assert_ok(ln_jobs_open(&cfg, &set, &b, &err), err);
