@@ -18,6 +18,7 @@
  *    "mesh": {"vertices": …, "faces": …, "bbox_min": […], "bbox_max": […],
  *             "watertight": true, "components": 1},
  *    "warnings": ["…"],
+ *    "device": "cpu" or "vulkan:0 (name)" (once a worker started it),
  *    "error": {"code": "EUNUSABLE", "message": "…"} (failed jobs only),
  *    "idempotency_key": "…" (when given)}
  *
@@ -37,6 +38,7 @@
 #define LN_JOB_NAME_MAX 128
 #define LN_JOB_KEY_MAX 128
 #define LN_JOB_MAX_TIMINGS 20
+#define LN_JOB_DEVICE_MAX 300 /* "vulkan:N (" + a Vulkan device name + ")" */
 
 enum ln_job_status {
     LN_JOB_STATUS_QUEUED,
@@ -79,6 +81,7 @@ struct ln_job {
     int n_warnings;
     char warnings[LN_REPORT_MAX_WARNINGS][LN_ERROR_MESSAGE_MAX];
     char background[64];                   /* how the object was separated ("" = not yet) */
+    char device[LN_JOB_DEVICE_MAX];        /* what its worker computes on ("" = not started) */
     int error_code;                        /* enum ln_status, LN_OK unless failed */
     char error[LN_ERROR_MESSAGE_MAX];
     char idempotency_key[LN_JOB_KEY_MAX];
@@ -111,7 +114,9 @@ void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
  * here, in the same file. */
 void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src);
 /* The start of a run in the job's state: running, its attempts (this one
- * included), started at now, stage "starting", no progress, no error. */
+ * included), started at now, stage "starting", no progress, no error, and
+ * the device this process computes on (ln_gpu_current_name: the worker
+ * that starts a run is the one that computes it). */
 void ln_job_set_started(struct ln_job *job, int attempts, double now);
 /* The end of a run in the job's state: succeeded (rc LN_OK), canceled
  * (LN_ECANCELED) or failed with rc and message (the code's description
