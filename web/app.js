@@ -532,6 +532,8 @@ function showStats(job) {
     rows.push(stat('Model', job.status === 'succeeded' ? 'no statistics' : statusWord(job.status).toLowerCase()));
   }
   rows.push(stat('Engine', job.engine || '—'));
+  // What its worker computed on (records before the Vulkan backend have none).
+  if (job.device) rows.push(stat('Computed on', job.device));
   if (isFinal(job)) rows.push(stat('Time', formatSeconds(jobSeconds(job))));
   if (job.options) rows.push(stat('Resolution', String(job.options.resolution)));
   if (job.options) rows.push(stat('Origin', job.options.origin === 'bottom' ? 'bottom (y = 0)' : 'centre'));

@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "ln_background.h"
-#include "ln_gpu.h"
 #include "ln_log.h"
 #include "ln_options.h"
 #include "ln_sys.h"
@@ -672,6 +671,7 @@ void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src)
     dst->n_warnings = src->n_warnings;
     memcpy(dst->warnings, src->warnings, sizeof dst->warnings);
     memcpy(dst->background, src->background, sizeof dst->background);
+    memcpy(dst->device, src->device, sizeof dst->device);
 }
 
 void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
@@ -707,7 +707,7 @@ void ln_job_set_started(struct ln_job *job, int attempts, double now)
     job->progress = 0.0;
     job->error_code = LN_OK;
     job->error[0] = 0;
-    snprintf(job->device, sizeof job->device, "%s", ln_gpu_current_name());
+    job->device[0] = 0;
 }
 
 void ln_job_set_outcome(struct ln_job *job, int rc, const char *message, double now)

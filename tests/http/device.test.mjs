@@ -1,7 +1,7 @@
 // The device in the job records, and jobs that do not fit the device's
-// memory (docs/vulkan.md, "Jobs and server"). Every job record names what
-// its worker computed on ("device": "cpu" or "vulkan:N (name)"), kept
-// across a restart. On Mesa's lavapipe (the Vulkan driver on the CPU,
+// memory (docs/vulkan.md, "Jobs and server"). A job record names what
+// computed it ("device": "cpu" or "vulkan:N (name)": the process's device
+// for a TripoSR job, the CPU for a sculpt job), kept across a restart. On Mesa's lavapipe (the Vulkan driver on the CPU,
 // VK_ICD_FILENAMES) with the tiny TripoSR model (tests/data/triposr-tiny):
 // under a memory budget too small for the grid query (LN_GPU_MEMORY_LIMIT)
 // a TripoSR job fails with the budget's line (needed, in use, available)
@@ -77,8 +77,8 @@ test('a job record names the device it ran on, cpu here, and keeps it across a r
 });
 
 test('a job waiting in the queue has no device yet', async () => {
-  // The device is the worker's, written when a worker starts the job: the
-  // second job waits behind a long first one (one worker).
+  // The device is written when the job's engine runs: the second job waits
+  // behind a long first one (one worker).
   const srv = await startServer(['--device', 'cpu', '--workers', '1'], { prefix: 'device-queued' });
   try {
     const first = await submit(srv, [['resolution', 384]]);
@@ -109,7 +109,7 @@ test('out of device memory: the job fails with the budget\'s line, the server ru
     // The floor's line: what was asked, what is in use of the budget, where.
     assert.match(failed.error.message,
       /^GPU memory: the TripoSR grid query needs \d+ [KM]iB, \d+ [KM]iB of 64 KiB in use on vulkan:0 \(.+\); use a smaller resolution or --device cpu$/);
-    assert.equal(failed.device, health.device);
+    assert.equal(failed.device, health.device, 'it was computed there until it failed');
     assert.equal(failed.mesh, null, 'no mesh');
     assert.notEqual((await fetch(`${srv.url}/jobs/${job.id}/model.glb`)).status, 200, 'no model');
 
@@ -120,6 +120,7 @@ test('out of device memory: the job fails with the budget\'s line, the server ru
     const done = await waitJob(srv.url, next.id, { timeoutMs: 120000 });
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
     assert.equal(done.engine, 'sculpt');
+    assert.equal(done.device, 'cpu', 'sculpt computes on the CPU, whatever the server\'s device');
     assert.ok(done.mesh.faces > 0);
 
     // And a TripoSR job again meets the same budget, the same way.

@@ -6,7 +6,9 @@
 // --device cpu, and --device vulkan:0 on Mesa's lavapipe (the Vulkan driver
 // on the CPU, VK_ICD_FILENAMES), which is skipped, with the reason, where
 // that driver is not installed or the program runs under Wine.
-// Screenshots: $LN_TEST_TMP/web/5x-*.png.
+// A finished job's details name the device that computed it (the job
+// record's "device": the CPU for sculpt, the Vulkan device for TripoSR,
+// here the tiny model in tests/data/triposr-tiny). Screenshots: $LN_TEST_TMP/web/6x-*.png.
 //
 // Run directly (node tests/web/device.test.mjs); exits 77 (skipped) when
 // chromium or playwright-core is missing.
@@ -14,9 +16,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const { chromium, CHROMIUM, ARGS, LAPTOP, SHOTS, collectErrors } = await import('./browser.mjs');
-const { startServer, json, WINE } = await import('../http/server.mjs');
+const { startServer, synth, tmpDir, form, json, waitJob, WINE } = await import('../http/server.mjs');
 
 const ARCH = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
 const LVP = `/usr/share/vulkan/icd.d/lvp_icd.${ARCH}.json`;
@@ -35,22 +38,36 @@ after(async () => {
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });
 
-// Starts a server with args (and env), opens the page, and returns
-// { health, text, title } once the status bar shows the device; the
-// server is stopped before returning.
-async function statusBar(args, env, shotName) {
+const TINY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'triposr-tiny');
+let photo;
+
+// Starts a server with args (and env), runs one job on it, opens the page,
+// and returns { health, text, title, visible, job, stats } once the status
+// bar shows the device and the job's details are shown; the server is
+// stopped before returning.
+async function statusBar(args, env, shotName, image = null) {
+  if (!photo) photo = fs.readFileSync(synth('photo', path.join(tmpDir('web-device-in'), 'mug.png'), 160));
   const srv = await startServer(args, { env, prefix: 'web-device' });
   const page = await (await browser.newContext({ viewport: LAPTOP })).newPage();
   try {
     await collectErrors(page, consoleErrors);
     const health = await json(await fetch(`${srv.url}/health`));
-    await page.goto(`${srv.url}/`, { waitUntil: 'load' });
+    const res = await fetch(`${srv.url}/generate`, {
+      method: 'POST',
+      body: form([{ field: 'image', name: 'mug.png', bytes: image || photo }], [['resolution', image ? '32' : '48']]),
+    });
+    assert.equal(res.status, 202);
+    const job = await waitJob(srv.url, (await json(res)).id, { timeoutMs: 60000 });
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    await page.goto(`${srv.url}/#job=${job.id}`, { waitUntil: 'load' });
     await page.waitForSelector('#server-device:not([hidden])', { timeout: 20000 });
+    await page.waitForFunction((jid) => document.getElementById('stage').dataset.model === jid, job.id, { timeout: 30000 });
     const text = await page.textContent('#server-device-name');
     const title = await page.getAttribute('#server-device', 'title');
     const visible = await page.isVisible('#server-device-name');
+    const stats = await page.textContent('#stats');
     await page.screenshot({ path: path.join(SHOTS, `${shotName}.png`) });
-    return { health, text, title, visible };
+    return { health, text, title, visible, job, stats };
   } finally {
     await page.context().close();
     await srv.stop();
@@ -58,8 +75,11 @@ async function statusBar(args, env, shotName) {
 }
 
 test('the default server: the status bar names the device /health names', async () => {
-  const { health, text, title, visible } = await statusBar([], {}, '51-device-auto');
+  const { health, text, title, visible, job, stats } = await statusBar([], {}, '61-device-auto');
   assert.equal(typeof health.device, 'string');
+  assert.equal(job.engine, 'sculpt');
+  assert.equal(job.device, 'cpu');
+  assert.ok(stats.includes('Computed oncpu'), stats);
   assert.ok(visible, 'the device is shown');
   assert.equal(text, health.device);
   assert.equal(typeof health.device_reason, 'string');
@@ -68,16 +88,22 @@ test('the default server: the status bar names the device /health names', async 
 });
 
 test('--device cpu: the status bar says cpu, the tooltip that it was asked for', async () => {
-  const { health, text, title } = await statusBar(['--device', 'cpu'], {}, '52-device-cpu');
+  const { health, text, title, job, stats } = await statusBar(['--device', 'cpu'], {}, '62-device-cpu');
   assert.equal(health.device, 'cpu');
+  assert.equal(job.device, 'cpu');
+  assert.ok(stats.includes('Computed oncpu'), stats);
   assert.equal(health.device_reason, 'asked for');
   assert.equal(text, 'cpu');
   assert.equal(title, 'The CPU computes the network: the server was started with --device cpu');
 });
 
-test('--device vulkan:0 on lavapipe: the status bar names the Vulkan device', { skip: noLavapipe }, async () => {
-  const { health, text, title } = await statusBar(['--device', 'vulkan:0'], { VK_ICD_FILENAMES: LVP }, '53-device-vulkan');
+test('--device vulkan:0 on lavapipe: the status bar names the Vulkan device, and so does a TripoSR job', { skip: noLavapipe }, async () => {
+  const { health, text, title, job, stats } = await statusBar(['--device', 'vulkan:0', '--model', 'golden/triposr-tiny'],
+    { VK_ICD_FILENAMES: LVP, HF_HOME: path.join(TINY, 'hf_home') }, '63-device-vulkan', fs.readFileSync(path.join(TINY, 'input.png')));
+  assert.equal(job.engine, 'triposr');
   assert.match(health.device, /^vulkan:0 \(.+\)$/);
+  assert.equal(job.device, health.device);
+  assert.ok(stats.includes(`Computed on${health.device}`), stats);
   assert.equal(health.device_reason, 'asked for');
   assert.equal(text, health.device);
   assert.equal(title, `The GPU ${health.device} computes the network: the server was started with --device vulkan:0`);
