@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const { chromium, CHROMIUM, ARGS, LAPTOP, SHOTS, collectErrors } = await import('./browser.mjs');
+const { chromium, CHROMIUM, ARGS, LAPTOP, PHONE, SHOTS, collectErrors } = await import('./browser.mjs');
 const { startServer, synth, tmpDir, form, json, waitJob, WINE } = await import('../http/server.mjs');
 
 const ARCH = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
@@ -67,6 +67,12 @@ async function statusBar(args, env, shotName, image = null) {
     const visible = await page.isVisible('#server-device-name');
     const stats = await page.textContent('#stats');
     await page.screenshot({ path: path.join(SHOTS, `${shotName}.png`) });
+    // On a phone a long device name wraps inside the bar: no sideways scrolling.
+    await page.setViewportSize(PHONE);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= PHONE.width, `the page is ${width} px wide on a ${PHONE.width} px phone`);
+    assert.ok(await page.isVisible('#server-device-name'), 'the device is shown on a phone');
+    await page.screenshot({ path: path.join(SHOTS, `${shotName}-phone.png`) });
     return { health, text, title, visible, job, stats };
   } finally {
     await page.context().close();
