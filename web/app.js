@@ -34,6 +34,8 @@ const OBJ_ZIP = { ext: 'zip', label: 'OBJ + texture', what: 'Wavefront OBJ with 
 const $ = (id) => document.getElementById(id);
 const el = {
   status: $('server-status'),
+  device: $('server-device'),
+  deviceName: $('server-device-name'),
   list: $('job-list'),
   historyError: $('history-error'),
   pageInfo: $('page-info'),
@@ -94,6 +96,24 @@ function downloadText(d) {
   return `download of ${d.model} failed: ${d.message}`;
 }
 
+// What computes the network, as /health says: "cpu" or "vulkan:N (name)",
+// with the reason serve chose it (device_reason) as the tooltip, so that a
+// user who expected the GPU sees why the CPU computes.
+function showDevice(hl) {
+  if (!hl.device) {
+    el.device.hidden = true;
+    return;
+  }
+  const cpu = hl.device === 'cpu';
+  el.deviceName.textContent = hl.device;
+  el.device.dataset.kind = cpu ? 'cpu' : 'gpu';
+  const who = cpu ? 'The CPU computes the network' : `The GPU ${hl.device} computes the network`;
+  const named = `the server was started with --device ${hl.device.split(' ')[0]}`;
+  const why = hl.device_reason === 'asked for' ? named : hl.device_reason;
+  el.device.title = why ? `${who}: ${why}` : `${who}.`;
+  el.device.hidden = false;
+}
+
 let downloadTimer = null;
 
 async function checkHealth() {
@@ -102,6 +122,7 @@ async function checkHealth() {
     const dl = downloadText(hl.download);
     setStatus(`Ready · engine ${hl.engine} · ${hl.queue ? `${hl.queue.depth} queued, ${hl.queue.running} running` : ''}`.replace(/ · $/, '') + (dl ? ` · ${dl}` : ''),
       hl.download && hl.download.state === 'failed' ? 'warn' : 'ok');
+    showDevice(hl);
     create.setEngines(hl.engines || (hl.engine ? [hl.engine] : []));
     create.setBackground(hl.background);
     // While weights come down, follow them every two seconds.
@@ -511,6 +532,8 @@ function showStats(job) {
     rows.push(stat('Model', job.status === 'succeeded' ? 'no statistics' : statusWord(job.status).toLowerCase()));
   }
   rows.push(stat('Engine', job.engine || '—'));
+  // What its worker computed on (records before the Vulkan backend have none).
+  if (job.device) rows.push(stat('Computed on', job.device));
   if (isFinal(job)) rows.push(stat('Time', formatSeconds(jobSeconds(job))));
   if (job.options) rows.push(stat('Resolution', String(job.options.resolution)));
   if (job.options) rows.push(stat('Origin', job.options.origin === 'bottom' ? 'bottom (y = 0)' : 'centre'));

@@ -38,6 +38,9 @@ static void ln__worker_usage(FILE *f)
           "  --lease SECONDS    how long a job stays this worker's without a renewal\n"
           "                     (default 30; it is renewed every third of that)\n"
           "  --model PATH|ID    TripoSR weights (default: the Hugging Face cache)\n"
+          "  --device cpu|auto|vulkan[:N]  what runs the network (LUNAR_NOVA_DEVICE;\n"
+          "                     default auto: the first discrete GPU, else the CPU;\n"
+          "                     docs/vulkan.md); each job record names it\n"
           "  --threads N        threads per job (default: the CPUs this process may use)\n"
           "  --once             run what is queued, then exit\n",
           f);
@@ -93,6 +96,7 @@ int ln_app_worker(int argc, char **argv)
 {
     const char *store = getenv("LUNAR_NOVA_STORE");
     const char *scratch = NULL, *name = NULL, *model = NULL;
+    const char *device = getenv("LUNAR_NOVA_DEVICE");
     double lease = 30.0;
     int once = 0, threads = 0;
     static const struct option opts[] = {
@@ -100,6 +104,7 @@ int ln_app_worker(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},    {"lease", required_argument, NULL, 'l'},
         {"model", required_argument, NULL, 'm'},   {"threads", required_argument, NULL, 't'},
         {"once", no_argument, NULL, 'o'},          {"help", no_argument, NULL, 'h'},
+        {"device", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -136,6 +141,11 @@ int ln_app_worker(int argc, char **argv)
         case 'o':
             once = 1;
             break;
+        case 'g':
+            if (ln_app_device_check(optarg, "worker: --device") < 0)
+                return LN_EXIT_USAGE;
+            device = optarg;
+            break;
         case 'h':
             ln__worker_usage(stdout);
             return LN_EXIT_OK;
@@ -152,6 +162,8 @@ int ln_app_worker(int argc, char **argv)
         fprintf(stderr, "lunar-nova worker: no --store given (nor LUNAR_NOVA_STORE)\n");
         return LN_EXIT_USAGE;
     }
+    if (device && *device && ln_app_device_check(device, "worker: LUNAR_NOVA_DEVICE") < 0)
+        return LN_EXIT_USAGE;
     if (threads > 0)
         ln_threads_set(threads);
     char scratch_default[512];
@@ -169,9 +181,16 @@ int ln_app_worker(int argc, char **argv)
         fprintf(stderr, "lunar-nova worker: %s\n", err.message);
         return LN_EXIT_FAILURE;
     }
+    /* Before the engines: the one line that says which device and why
+     * comes first, as in serve. A device named but unusable is refused. */
+    if (ln_app_device_select(device && *device ? device : NULL, 0, &err) < 0) {
+        fprintf(stderr, "lunar-nova worker: %s\n", err.message);
+        return LN_EXIT_USAGE;
+    }
     struct ln_engine *sculpt = NULL, *triposr = NULL;
     if (ln_engine_sculpt_new(&sculpt, &err) < 0) {
         fprintf(stderr, "lunar-nova worker: %s\n", err.message);
+        ln_app_device_release();
         return LN_EXIT_FAILURE;
     }
     struct ln_error why = {0};
@@ -182,6 +201,7 @@ int ln_app_worker(int argc, char **argv)
     } else if (model) {
         fprintf(stderr, "lunar-nova worker: --model %s: %s\n", model, why.message);
         ln_engine_free(sculpt);
+        ln_app_device_release();
         return LN_EXIT_USAGE;
     } else {
         ln_log_info("engines: sculpt (TripoSR weights not found: %s); a triposr job runs on "
@@ -197,6 +217,7 @@ int ln_app_worker(int argc, char **argv)
         fprintf(stderr, "lunar-nova worker: %s\n", err.message);
         ln_engine_free(triposr);
         ln_engine_free(sculpt);
+        ln_app_device_release();
         return ln_app_exit_for(rc);
     }
     ln_log_info("worker: taking jobs from the job store (lease %.0f s, scratch %s)", lease,
@@ -227,6 +248,7 @@ int ln_app_worker(int argc, char **argv)
     ln_pg_worker_free(w);
     ln_engine_free(triposr);
     ln_engine_free(sculpt);
+    ln_app_device_release();
     if (scratch == scratch_default) /* a folder given by --scratch is the user's */
         ln_dir_remove_tree(scratch, NULL);
     pthread_mutex_destroy(&k.mu);

@@ -70,6 +70,11 @@ int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err);
 struct ln_gpu *ln_gpu_current(void);
 /* What computes, for /health and logs: "cpu" or "vulkan:N (name)". */
 const char *ln_gpu_current_name(void);
+/* Why, as the last ln_gpu_select logged it: "asked for", "auto: first
+ * discrete GPU with 2048 MiB", "auto: no Vulkan loader (libvulkan) found"...
+ * ("not chosen yet" before any). Set while no other thread uses the floor,
+ * like the device. */
+const char *ln_gpu_current_reason(void);
 /* Releases the device; the hooks registered with ln_gpu_on_release run
  * first (they free what they keep on it). The Vulkan instance stays for
  * the life of the process. */

@@ -24,13 +24,16 @@ int ln_gpu_choice_parse(const char *text, struct ln_gpu_choice *out, struct ln_e
                         text);
 }
 
+static const char *g_reason = "not chosen yet"; /* ln_gpu_current_reason */
+
 int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
 {
     if (choice->kind == LN_GPU_KIND_VULKAN)
         return ln_error_set(err, LN_EUNUSABLE,
                             "this build of lunar-nova has no Vulkan support (LN_VULKAN=OFF)");
+    g_reason = choice->kind == LN_GPU_KIND_CPU ? "asked for" : "auto: built without Vulkan";
     ln_log(choice->quiet_cpu ? LN_LOG_LEVEL_DEBUG : LN_LOG_LEVEL_INFO, "device: cpu (%s)",
-           choice->kind == LN_GPU_KIND_CPU ? "asked for" : "auto: built without Vulkan");
+           g_reason);
     return 0;
 }
 
@@ -42,6 +45,11 @@ struct ln_gpu *ln_gpu_current(void)
 const char *ln_gpu_current_name(void)
 {
     return "cpu";
+}
+
+const char *ln_gpu_current_reason(void)
+{
+    return g_reason;
 }
 
 void ln_gpu_shutdown(void) {}

@@ -63,6 +63,7 @@ static atomic_int g_validation;
 static struct ln_gpu *g_gpu;
 static char g_name[300] = "cpu";
 static char g_loader_why[160];
+static char g_reason[400] = "not chosen yet"; /* ln_gpu_current_reason */
 
 static void ln__drop_current(void);
 static void ln__generic_kernels_free(void);
@@ -432,6 +433,7 @@ static void ln__drop_current(void)
 static void ln__use_cpu(const struct ln_gpu_choice *choice, const char *why)
 {
     ln__drop_current();
+    snprintf(g_reason, sizeof g_reason, "%s", why);
     ln_log(choice->quiet_cpu ? LN_LOG_LEVEL_DEBUG : LN_LOG_LEVEL_INFO, "device: cpu (%s)", why);
 }
 
@@ -503,6 +505,7 @@ int ln_gpu_select(const struct ln_gpu_choice *choice, struct ln_error *err)
     }
     g_gpu = g;
     snprintf(g_name, sizeof g_name, "vulkan:%d (%s)", pick, g->info.name);
+    snprintf(g_reason, sizeof g_reason, "%s", why);
     ln_log_info("device: %s, %s, %zu MiB of device memory (%s)", g_name,
                 g->info.discrete ? "discrete GPU" : "not a discrete GPU",
                 g->info.budget_bytes >> 20, why);
@@ -517,6 +520,13 @@ struct ln_gpu *ln_gpu_current(void)
 const char *ln_gpu_current_name(void)
 {
     return g_name;
+}
+
+/* ---- why the device computes (for /health) ----------------------------- */
+
+const char *ln_gpu_current_reason(void)
+{
+    return g_reason;
 }
 
 void ln_gpu_info(const struct ln_gpu *gpu, struct ln_gpu_info *out)

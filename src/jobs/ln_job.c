@@ -261,6 +261,8 @@ json_t *ln_job_to_json(const struct ln_job *job)
     json_object_set_new(j, "warnings", warnings);
     if (job->background[0])
         json_object_set_new(j, "background", json_string(job->background));
+    if (job->device[0])
+        json_object_set_new(j, "device", json_string(job->device));
 
     if (job->error_code != LN_OK)
         json_object_set_new(j, "error", json_pack("{s:s, s:s}", "code",
@@ -592,6 +594,8 @@ static int ln__report_from_json(const json_t *obj, struct ln_job *job, struct ln
     int brc = ln__get_string(obj, "background", 0, job->background, sizeof job->background, err);
     if (brc < 0)
         return brc;
+    if ((brc = ln__get_string(obj, "device", 0, job->device, sizeof job->device, err)) < 0)
+        return brc;
     json_t *e = json_object_get(obj, "error");
     if (e && !json_is_null(e)) {
         char code[24];
@@ -667,6 +671,7 @@ void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src)
     dst->n_warnings = src->n_warnings;
     memcpy(dst->warnings, src->warnings, sizeof dst->warnings);
     memcpy(dst->background, src->background, sizeof dst->background);
+    memcpy(dst->device, src->device, sizeof dst->device);
 }
 
 void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep)
@@ -702,6 +707,7 @@ void ln_job_set_started(struct ln_job *job, int attempts, double now)
     job->progress = 0.0;
     job->error_code = LN_OK;
     job->error[0] = 0;
+    job->device[0] = 0;
 }
 
 void ln_job_set_outcome(struct ln_job *job, int rc, const char *message, double now)

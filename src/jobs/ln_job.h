@@ -18,6 +18,8 @@
  *    "mesh": {"vertices": …, "faces": …, "bbox_min": […], "bbox_max": […],
  *             "watertight": true, "components": 1},
  *    "warnings": ["…"],
+ *    "device": "cpu" or "vulkan:0 (name)" (what computed it; once its
+ *              engine ran),
  *    "error": {"code": "EUNUSABLE", "message": "…"} (failed jobs only),
  *    "idempotency_key": "…" (when given)}
  *
@@ -37,6 +39,7 @@
 #define LN_JOB_NAME_MAX 128
 #define LN_JOB_KEY_MAX 128
 #define LN_JOB_MAX_TIMINGS 20
+#define LN_JOB_DEVICE_MAX 300 /* "vulkan:N (" + a Vulkan device name + ")" */
 
 enum ln_job_status {
     LN_JOB_STATUS_QUEUED,
@@ -79,6 +82,7 @@ struct ln_job {
     int n_warnings;
     char warnings[LN_REPORT_MAX_WARNINGS][LN_ERROR_MESSAGE_MAX];
     char background[64];                   /* how the object was separated ("" = not yet) */
+    char device[LN_JOB_DEVICE_MAX];        /* what computed it ("" = no engine ran yet) */
     int error_code;                        /* enum ln_status, LN_OK unless failed */
     char error[LN_ERROR_MESSAGE_MAX];
     char idempotency_key[LN_JOB_KEY_MAX];
@@ -106,12 +110,13 @@ int ln_job_from_json(const json_t *obj, struct ln_job *job, struct ln_error *err
 
 /* Records the report of a finished generation into the job. */
 void ln_job_set_report(struct ln_job *job, const struct ln_generate_report *rep);
-/* Copies what ln_job_set_report fills (engine, timings, mesh and texture,
- * warnings, background) from src into dst: a field added there is added
+/* Copies what ln_job_set_report and ln_job_run fill (engine, timings, mesh
+ * and texture, warnings, background, device) from src into dst: a field added there is added
  * here, in the same file. */
 void ln_job_copy_report(struct ln_job *dst, const struct ln_job *src);
 /* The start of a run in the job's state: running, its attempts (this one
- * included), started at now, stage "starting", no progress, no error. */
+ * included), started at now, stage "starting", no progress, no error, no
+ * device yet (ln_job_run names it once the engine is chosen). */
 void ln_job_set_started(struct ln_job *job, int attempts, double now);
 /* The end of a run in the job's state: succeeded (rc LN_OK), canceled
  * (LN_ECANCELED) or failed with rc and message (the code's description

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ln_export.h"
+#include "ln_gpu.h"
 #include "ln_log.h"
 #include "ln_render.h"
 #include "ln_time.h"
@@ -34,6 +35,15 @@ static void ln__add_timing(struct ln_job *job, const char *name, double seconds,
     snprintf(job->timings[at].name, sizeof job->timings[at].name, "%s", name);
     job->timings[at].seconds = seconds;
     job->n_timings++;
+}
+
+/* What computes a run of engine, for the job record: the process's device
+ * (ln_gpu.h, --device) for the engine whose network has GPU stages,
+ * TripoSR's (docs/vulkan.md section 3); the CPU for the others (sculpt),
+ * whatever the worker's device. */
+static const char *ln__device_of(const struct ln_engine *engine)
+{
+    return strcmp(ln_engine_name(engine), "triposr") == 0 ? ln_gpu_current_name() : "cpu";
 }
 
 int ln_job_run(const struct ln_job_run_env *env, const char *folder, struct ln_job *job,
@@ -97,6 +107,7 @@ int ln_job_run(const struct ln_job_run_env *env, const char *folder, struct ln_j
                  job->engine[0] ? job->engine : "chosen", ln_engine_name(engine));
         ln_log_warn("job %s: %s", job->id, fallback);
     }
+    snprintf(job->device, sizeof job->device, "%s", ln__device_of(engine));
     struct ln_progress gen = ln_progress_span(&progress, 0.05, 0.95);
     rc = ln_generate(engine, &in, &job->options, &gen, &mesh, &rep, err);
     if (rc < 0)

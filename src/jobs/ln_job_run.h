@@ -8,9 +8,9 @@
  * The job's folder holds its inputs (job.inputs[i].file); the run writes
  * model.glb and preview.png there (a missing preview is a warning, not a
  * failure) and fills the job's report fields (mesh statistics, timings,
- * warnings, background, texture). The engine named at submission runs, or,
- * when this worker has not loaded it, the default one for the image count
- * (with a warning saying so). progress gets the stages and fractions and
+ * warnings, background, texture, and the device that computed it). The
+ * engine named at submission runs, or, when this worker has not loaded it,
+ * the default one for the image count (with a warning saying so). progress gets the stages and fractions and
  * carries the cancel flag the engine polls.
  */
 #ifndef LN_JOB_RUN_H

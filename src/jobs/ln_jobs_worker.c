@@ -100,6 +100,8 @@ static void ln__finish(struct ln_jobs *J, struct ln__worker *w, const struct ln_
     } else {
         if (rc == LN_OK)
             ln_job_copy_report(&next, result);
+        else /* what computed it until it failed ("" when no engine ran) */
+            memcpy(next.device, result->device, sizeof next.device);
         ln_job_set_outcome(&next, rc, err->message, ln_time_wall());
     }
     ln__persist_or_log(J, &next);

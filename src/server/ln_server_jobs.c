@@ -71,9 +71,13 @@ enum MHD_Result ln__h_health(struct ln__req *req)
         (json_int_t)q.capacity, "running", (json_int_t)q.running, "workers", q.workers,
         "uptime_s", uptime, "version", LN_VERSION_STRING, "kernels", ln_nn_kernel_set(),
         "background", "models", models, "model", bg ? json_string(bg) : json_null());
-    /* What computes the network: "cpu" or "vulkan:N (name)" (--device). */
-    if (body)
+    /* What computes the network: "cpu" or "vulkan:N (name)" (--device),
+     * and why that one (the reason serve logged: "asked for", "auto: no
+     * Vulkan loader (libvulkan) found"...), which the web UI shows. */
+    if (body) {
         json_object_set_new(body, "device", json_string(ln_gpu_current_name()));
+        json_object_set_new(body, "device_reason", json_string(ln_gpu_current_reason()));
+    }
     if (body && srv->download_probe) {
         struct ln_server_download d;
         memset(&d, 0, sizeof d);

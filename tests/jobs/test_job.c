@@ -110,6 +110,7 @@ static void ln__full_job(struct ln_job *job)
     strcpy(job->error, "no foreground was found");
     strcpy(job->idempotency_key, "key-42");
     strcpy(job->background, "alpha, u2net");
+    strcpy(job->device, "vulkan:1 (AMD Radeon RX 7900 XTX (RADV NAVI31))");
 }
 
 static void test_json_round_trip(void **state)
@@ -181,6 +182,9 @@ static void test_json_round_trip(void **state)
     assert_int_equal(back.error_code, LN_EUNUSABLE);
     assert_string_equal(back.error, "no foreground was found");
     assert_string_equal(back.idempotency_key, "key-42");
+    assert_string_equal(json_string_value(json_object_get(j, "device")),
+                        "vulkan:1 (AMD Radeon RX 7900 XTX (RADV NAVI31))");
+    assert_string_equal(back.device, job.device);
 
     free(text);
     json_decref(parsed);
@@ -298,8 +302,10 @@ static void test_record_of_an_earlier_version(void **state)
     json_object_del(opt, "texture");
     json_object_del(opt, "texture_format");
     json_object_del(opt, "photo_consistency");
+    json_object_del(j, "device"); /* before the Vulkan backend */
     struct ln_error err = {0};
     assert_int_equal(ln_job_from_json(j, &back, &err), LN_OK);
+    assert_string_equal(back.device, "");
     assert_int_equal(back.options.texture_size, 0);
     assert_int_equal(back.options.texture_jpeg, 0);
     assert_int_equal(back.options.photo_consistency, 1);
@@ -353,6 +359,11 @@ static void test_json_rejects_bad_fields(void **state)
     ln__expect_bad("mesh", "texture", json_string("big"), "\"texture\"");
     ln__expect_bad("options", "texture_format", json_string("tiff"), "\"texture_format\"");
     ln__expect_bad(NULL, "warnings", json_string("w"), "\"warnings\"");
+    ln__expect_bad(NULL, "device", json_integer(0), "\"device\"");
+    char long_name[LN_JOB_DEVICE_MAX + 1];
+    memset(long_name, 'x', LN_JOB_DEVICE_MAX);
+    long_name[LN_JOB_DEVICE_MAX] = 0;
+    ln__expect_bad(NULL, "device", json_string(long_name), "\"device\"");
     ln__expect_bad(NULL, "error", json_string("boom"), "\"error\"");
     ln__expect_bad(NULL, "idempotency_key", json_integer(7), "\"idempotency_key\"");
 
@@ -361,6 +372,27 @@ static void test_json_rejects_bad_fields(void **state)
     json_t *arr = json_array();
     assert_int_equal(ln_job_from_json(arr, &back, &err), LN_EFORMAT);
     json_decref(arr);
+}
+
+/* A new run starts with no device (ln_job_run names it once the engine
+ * is chosen): an earlier attempt's is not left in the record. The device
+ * travels with the rest of a run's report. */
+static void test_device_of_a_run(void **state)
+{
+    (void)state;
+    struct ln_job job, copy;
+    ln__full_job(&job);
+    ln_job_set_started(&job, 3, 1.8e9);
+    assert_string_equal(job.device, "");
+    json_t *j = ln_job_to_json(&job);
+    assert_null(json_object_get(j, "device"));
+    json_decref(j);
+    assert_int_equal(job.status, LN_JOB_STATUS_RUNNING);
+    assert_int_equal(job.attempts, 3);
+    ln__full_job(&copy);
+    ln_job_set_started(&job, 4, 1.8e9);
+    ln_job_copy_report(&job, &copy);
+    assert_string_equal(job.device, copy.device);
 }
 
 static void test_set_report(void **state)
@@ -400,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_fill_holes_as_size),
         cmocka_unit_test(test_json_unset_times_are_null),
         cmocka_unit_test(test_json_rejects_bad_fields),
+        cmocka_unit_test(test_device_of_a_run),
         cmocka_unit_test(test_set_report),
         cmocka_unit_test(test_record_of_an_earlier_version),
     };
