@@ -155,4 +155,21 @@ int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *
                  struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
                  struct ln_gpu_buffer *C, struct ln_error *err);
 
+/* ---- generic kernels for the network on the GPU (ln_gpu_triposr_net.c) ---- */
+
+/* ln_gpu_sgemm with A's rows lda floats apart (lda >= K) and, when
+ * accumulate, C += A . op(B) (+ bias) instead of C = (a residual). */
+int ln_gpu_sgemm_ex(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A, int lda,
+                    struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                    struct ln_gpu_buffer *C, int accumulate, struct ln_error *err);
+
+/* Multi-head attention without masks, as ln__attention on the CPU:
+ * out[i][h hd + d] = sum_j softmax_j(q_i,h . k_j,h / sqrt(hd)) v[j][h hd + d];
+ * q [nq][ldq], k and v [nk][ldk|ldv], out [nq][ldo] floats from offset 0.
+ * Tiled with an online softmax (shaders/attention.comp): no nq x nk score
+ * matrix exists, whatever the sizes. hd a multiple of 4, at most 128. */
+int ln_gpu_attention(struct ln_gpu *gpu, struct ln_gpu_buffer *q, int ldq, struct ln_gpu_buffer *k,
+                     int ldk, struct ln_gpu_buffer *v, int ldv, int nq, int nk, int heads, int hd,
+                     struct ln_gpu_buffer *out, int ldo, struct ln_error *err);
+
 #endif
