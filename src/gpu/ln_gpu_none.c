@@ -133,6 +133,16 @@ int ln_gpu_attention(struct ln_gpu *gpu, struct ln_gpu_buffer *q, int ldq, struc
     return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
 }
 
+int ln_gpu_batch_begin(struct ln_gpu *gpu, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
+int ln_gpu_batch_end(struct ln_gpu *gpu, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
 int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffers, int n_buffers,
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err)

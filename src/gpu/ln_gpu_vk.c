@@ -34,6 +34,12 @@ struct ln_gpu {
     uint32_t mem_staging; /* host-visible coherent type for staged copies */
     int mapped;           /* mem_device is host-visible and coherent */
     struct ln_gpu_info info;
+    /* A batch (ln_gpu_batch_begin .. end): its thread holds g_queue_lock
+     * throughout and records into cmd; each dispatch takes a descriptor
+     * set of bpool (reset at each submission). */
+    int batching; /* 0 after a failed restart: the batch's dispatches fail */
+    VkDescriptorPool bpool;
+    uint32_t bsets;
 };
 
 struct ln_gpu_buffer {
@@ -254,6 +260,8 @@ static void ln__gpu_close(struct ln_gpu *g)
             vkDestroyFence(g->dev, g->fence, NULL);
         if (g->pool)
             vkDestroyCommandPool(g->dev, g->pool, NULL);
+        if (g->bpool)
+            vkDestroyDescriptorPool(g->dev, g->bpool, NULL);
         vkDestroyDevice(g->dev, NULL);
     }
     free(g);
@@ -921,6 +929,114 @@ fail:
                         step, gpu->info.index, gpu->info.name, (int)r);
 }
 
+/* ---- batches ---------------------------------------------------------- */
+
+#define LN__BATCH_SETS 256u
+
+/* The device whose batch this thread records, if any. */
+static _Thread_local struct ln_gpu *t_batch;
+
+/* Submits what the batch recorded, waits, and starts recording again. */
+static int ln__batch_flush(struct ln_gpu *g, struct ln_error *err)
+{
+    int rc = ln__cmd_submit(g, "batch", err);
+    vkResetDescriptorPool(g->dev, g->bpool, 0);
+    g->bsets = 0;
+    if (ln__cmd_begin(g) < 0) {
+        g->batching = 0; /* nothing is being recorded: end submits nothing */
+        return rc < 0 ? rc
+                      : ln_error_set(err, LN_EIO, "GPU batch: command buffer cannot be recorded");
+    }
+    return rc;
+}
+
+/* A dispatch recorded into the batch, then a barrier that makes its writes
+ * visible to the next one. Under g_queue_lock (the batch's). */
+static int ln__batch_dispatch(struct ln_gpu_kernel *k, VkDescriptorBufferInfo *bi,
+                              VkWriteDescriptorSet *w, int n_buffers, const void *push, uint32_t gx,
+                              uint32_t gy, uint32_t gz, struct ln_error *err)
+{
+    struct ln_gpu *g = k->gpu;
+    int rc;
+    if (!g->batching)
+        return ln_error_set(err, LN_EIO, "GPU batch: command buffer cannot be recorded");
+    if (g->bsets == LN__BATCH_SETS && (rc = ln__batch_flush(g, err)) < 0)
+        return rc;
+    VkDescriptorSetAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = g->bpool,
+        .descriptorSetCount = 1,
+        .pSetLayouts = &k->set_layout,
+    };
+    VkDescriptorSet set;
+    if (vkAllocateDescriptorSets(g->dev, &ai, &set) != VK_SUCCESS)
+        return ln_error_set(err, LN_ENOMEM, "GPU batch: no descriptor set left");
+    g->bsets++;
+    for (int i = 0; i < n_buffers; i++) {
+        w[i].dstSet = set;
+        w[i].pBufferInfo = &bi[i];
+    }
+    vkUpdateDescriptorSets(g->dev, (uint32_t)n_buffers, w, 0, NULL);
+    vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipe);
+    vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
+    if (k->push_bytes)
+        vkCmdPushConstants(g->cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                           (uint32_t)k->push_bytes, push);
+    vkCmdDispatch(g->cmd, gx, gy, gz);
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(g->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    return 0;
+}
+
+int ln_gpu_batch_begin(struct ln_gpu *gpu, struct ln_error *err)
+{
+    pthread_mutex_lock(&g_queue_lock);
+    LN_REQUIRE(!gpu->batching);
+    if (!gpu->bpool) {
+        VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                   LN__BATCH_SETS * LN__MAX_BINDINGS};
+        VkDescriptorPoolCreateInfo pi = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+            .maxSets = LN__BATCH_SETS,
+            .poolSizeCount = 1,
+            .pPoolSizes = &ps,
+        };
+        if (vkCreateDescriptorPool(gpu->dev, &pi, NULL, &gpu->bpool) != VK_SUCCESS) {
+            gpu->bpool = VK_NULL_HANDLE;
+            pthread_mutex_unlock(&g_queue_lock);
+            return ln_error_set(err, LN_ENOMEM, "GPU batch: no descriptor pool");
+        }
+    }
+    if (ln__cmd_begin(gpu) < 0) {
+        pthread_mutex_unlock(&g_queue_lock);
+        return ln_error_set(err, LN_EIO, "GPU batch: command buffer cannot be recorded");
+    }
+    gpu->bsets = 0;
+    gpu->batching = 1;
+    t_batch = gpu;
+    return 0;
+}
+
+int ln_gpu_batch_end(struct ln_gpu *gpu, struct ln_error *err)
+{
+    LN_REQUIRE(t_batch == gpu);
+    int rc = 0;
+    if (gpu->batching) {
+        rc = ln__cmd_submit(gpu, "batch", err);
+        vkResetDescriptorPool(gpu->dev, gpu->bpool, 0);
+        gpu->bsets = 0;
+    }
+    gpu->batching = 0;
+    t_batch = NULL;
+    pthread_mutex_unlock(&g_queue_lock);
+    return rc;
+}
+
 int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffers, int n_buffers,
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err)
@@ -943,6 +1059,8 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
             .pBufferInfo = &bi[i],
         };
     }
+    if (t_batch == g)
+        return ln__batch_dispatch(k, bi, w, n_buffers, push, groups_x, groups_y, groups_z, err);
     int rc;
     pthread_mutex_lock(&g_queue_lock);
     /* The set is rewritten only here, under the lock, after the previous

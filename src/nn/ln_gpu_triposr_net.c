@@ -285,6 +285,7 @@ static struct {
     struct ln__plan wplan;
     struct ln__gw w;
     struct ln_gpu_kernel *norm, *elt;
+    uint32_t max_groups_x; /* of g_n.gpu, read before any batch */
 } g_n = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void ln__weights_free_locked(void)
@@ -361,10 +362,8 @@ static int ln__elt(struct ln_gpu *gpu, uint32_t op, size_t n, uint32_t a, uint32
                    struct ln_gpu_buffer *d, struct ln_gpu_buffer *s1, struct ln_gpu_buffer *s2,
                    struct ln_gpu_buffer *s3, struct ln_error *err)
 {
-    struct ln_gpu_info in;
-    ln_gpu_info(gpu, &in);
     const size_t groups = (n + 255) / 256;
-    const size_t gx = groups < in.max_groups_x ? groups : in.max_groups_x;
+    const size_t gx = groups < g_n.max_groups_x ? groups : g_n.max_groups_x;
     const size_t gy = (groups + gx - 1) / gx;
     const struct ln__elt_push pc = {op, (uint32_t)n, a, b, c};
     struct ln_gpu_buffer *bufs[4] = {d, s1 ? s1 : d, s2 ? s2 : d, s3 ? s3 : d};
@@ -406,12 +405,41 @@ static int ln__trace(const struct ln_triposr_trace *trace, const char *name,
     return rc;
 }
 
+/* The dispatches of a section go in one batch (one submission and one
+ * wait, ln_gpu_batch_begin) unless a trace reads buffers between them. A
+ * batch left open by an error is closed by the caller (ln__end). */
+struct ln__run {
+    struct ln_gpu *gpu;
+    int batch, open;
+};
+
+static int ln__begin(struct ln__run *r, struct ln_error *err)
+{
+    if (!r->batch || r->open)
+        return 0;
+    const int rc = ln_gpu_batch_begin(r->gpu, err);
+    r->open = rc == 0;
+    return rc;
+}
+
+/* Closes the open batch (submitting it); rc, or the batch's error. */
+static int ln__end(struct ln__run *r, int rc, struct ln_error *err)
+{
+    if (!r->open)
+        return rc;
+    r->open = 0;
+    struct ln_error spare = {0};
+    const int rc2 = ln_gpu_batch_end(r->gpu, rc < 0 ? &spare : err);
+    return rc < 0 ? rc : rc2;
+}
+
 /* ---- the stages ------------------------------------------------------------ */
 
-static int ln__vit(struct ln_gpu *gpu, const struct ln_triposr *net, const float *image_chw,
+static int ln__vit(struct ln__run *r, const struct ln_triposr *net, const float *image_chw,
                    const struct ln__acts *a, const struct ln_triposr_trace *trace,
                    struct ln_error *err)
 {
+    struct ln_gpu *gpu = r->gpu;
     const struct ln_vit_config *v = &net->cfg.vit;
     const struct ln__gw *w = &g_n.w;
     const int D = v->hidden, I = v->intermediate, hd = v->hidden / v->heads;
@@ -433,7 +461,7 @@ static int ln__vit(struct ln_gpu *gpu, const struct ln_triposr *net, const float
     }
     rc = ln_gpu_buffer_write(a->cols, 0, cols, np * K * sizeof(float), err);
     free(cols);
-    if (rc < 0)
+    if (rc < 0 || (rc = ln__begin(r, err)) < 0)
         return rc;
 
     if ((rc = ln__lin(gpu, a->cols, np, (int)K, (int)K, w->patch_w, w->patch_b, D, a->pe, 0, err)) <
@@ -465,15 +493,17 @@ static int ln__vit(struct ln_gpu *gpu, const struct ln_triposr *net, const float
         if ((rc = ln__trace(trace, name, a->hv, td, 0, err)) < 0)
             return rc;
     }
-    if ((rc = ln__layernorm(a->hv, a->ctx, w->final_w, w->final_b, T, D, v->ln_eps, err)) < 0)
+    if ((rc = ln__layernorm(a->hv, a->ctx, w->final_w, w->final_b, T, D, v->ln_eps, err)) < 0 ||
+        (rc = ln__end(r, 0, err)) < 0)
         return rc;
     return ln__trace(trace, "vit_last_hidden_state", a->ctx, td, 0, err);
 }
 
-static int ln__backbone(struct ln_gpu *gpu, const struct ln_triposr *net, const struct ln__acts *a,
+static int ln__backbone(struct ln__run *r, const struct ln_triposr *net, const struct ln__acts *a,
                         const struct ln_triposr_trace *trace, const struct ln_progress *progress,
                         struct ln_error *err)
 {
+    struct ln_gpu *gpu = r->gpu;
     const struct ln_triposr_config *c = &net->cfg;
     const struct ln__gw *w = &g_n.w;
     const int C = c->num_channels, D = net->inner, X = c->bb_cross_dim, F = net->ff_inner;
@@ -485,11 +515,13 @@ static int ln__backbone(struct ln_gpu *gpu, const struct ln_triposr *net, const 
     const struct ln__norm_push gp = {1, (uint32_t)N, (uint32_t)(C / c->bb_norm_groups), (uint32_t)C,
                                      1e-6f};
     if ((rc = ln__trace(trace, "tokens_init", w->tokens0, (size_t)C * N, 0, err)) < 0 ||
+        (rc = ln__begin(r, err)) < 0 ||
         (rc = ln__norm(w->tokens0, a->gn, w->gn_w, w->gn_b, (uint32_t)c->bb_norm_groups, &gp,
                        err)) < 0 ||
         (rc = ln__trace(trace, "backbone_groupnorm", a->gn, (size_t)C * N, N, err)) < 0 ||
         (rc = ln__lin(gpu, a->gn, N, C, C, w->proj_in_w, w->proj_in_b, D, a->h, 0, err)) < 0 ||
-        (rc = ln__trace(trace, "backbone_proj_in", a->h, N * (size_t)D, 0, err)) < 0)
+        (rc = ln__trace(trace, "backbone_proj_in", a->h, N * (size_t)D, 0, err)) < 0 ||
+        (rc = ln__end(r, 0, err)) < 0)
         return rc;
 
     for (int b = 0; b < c->bb_layers; b++) {
@@ -497,7 +529,8 @@ static int ln__backbone(struct ln_gpu *gpu, const struct ln_triposr *net, const 
             return ln_error_set(err, LN_ECANCELED, "canceled in backbone block %d of %d", b,
                                 c->bb_layers);
         const struct ln__gw_blk *B = &w->blk[b];
-        if ((rc = ln__layernorm(a->h, a->y, B->n1_w, B->n1_b, N, D, eps, err)) < 0 ||
+        if ((rc = ln__begin(r, err)) < 0 ||
+            (rc = ln__layernorm(a->h, a->y, B->n1_w, B->n1_b, N, D, eps, err)) < 0 ||
             (rc = ln__lin(gpu, a->y, N, D, D, B->q1, NULL, D, a->q, 0, err)) < 0 ||
             (rc = ln__lin(gpu, a->y, N, D, D, B->k1, NULL, D, a->k, 0, err)) < 0 ||
             (rc = ln__lin(gpu, a->y, N, D, D, B->v1, NULL, D, a->v, 0, err)) < 0 ||
@@ -515,7 +548,8 @@ static int ln__backbone(struct ln_gpu *gpu, const struct ln_triposr *net, const 
             (rc = ln__lin(gpu, a->y, N, D, D, B->ff0, NULL, 2 * F, a->z, 0, err)) < 0 ||
             (rc = ln__elt(gpu, LN__ELT_GEGLU, N * (size_t)F, (uint32_t)F, 0, 0, a->z, B->ff0_b,
                           NULL, NULL, err)) < 0 ||
-            (rc = ln__lin(gpu, a->z, N, F, 2 * F, B->ff2, B->ff2_b, D, a->h, 1, err)) < 0)
+            (rc = ln__lin(gpu, a->z, N, F, 2 * F, B->ff2, B->ff2_b, D, a->h, 1, err)) < 0 ||
+            (rc = ln__end(r, 0, err)) < 0)
             return rc;
         char name[32];
         snprintf(name, sizeof name, "backbone_block%d", b);
@@ -524,14 +558,16 @@ static int ln__backbone(struct ln_gpu *gpu, const struct ln_triposr *net, const 
         ln_progress_report(progress, "backbone", (double)(b + 1) / c->bb_layers);
     }
 
-    if ((rc = ln__lin(gpu, a->h, N, D, D, w->proj_out_w, w->proj_out_b, C, a->po, 0, err)) < 0 ||
+    if ((rc = ln__begin(r, err)) < 0 ||
+        (rc = ln__lin(gpu, a->h, N, D, D, w->proj_out_w, w->proj_out_b, C, a->po, 0, err)) < 0 ||
         (rc = ln__trace(trace, "backbone_proj_out", a->po, N * (size_t)C, 0, err)) < 0 ||
         (rc = ln__elt(gpu, LN__ELT_RESIDUAL_T, (size_t)C * N, (uint32_t)C, (uint32_t)N, 0, a->bbout,
                       w->tokens0, a->po, NULL, err)) < 0 ||
         (rc = ln__trace(trace, "backbone_out", a->bbout, (size_t)C * N, 0, err)) < 0)
         return rc;
-    return ln__elt(gpu, LN__ELT_UPSAMPLE, ln_triposr_scene_floats(net), (uint32_t)c->plane_size,
-                   (uint32_t)c->post_out, (uint32_t)C, a->scene, a->bbout, w->up_w, w->up_b, err);
+    rc = ln__elt(gpu, LN__ELT_UPSAMPLE, ln_triposr_scene_floats(net), (uint32_t)c->plane_size,
+                 (uint32_t)c->post_out, (uint32_t)C, a->scene, a->bbout, w->up_w, w->up_b, err);
+    return ln__end(r, rc, err);
 }
 
 /* Uploads net's weights unless they are the resident ones; the kernels. */
@@ -603,11 +639,13 @@ static int ln__scene_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
                           in.index, in.name, in.max_buffer_bytes, ap.biggest);
         goto done;
     }
+    g_n.max_groups_x = in.max_groups_x;
+    struct ln__run run = {gpu, !trace || !trace->fn, 0};
     ln_progress_report(progress, "image encoder", 0.0);
-    if ((rc = ln__vit(gpu, net, image_chw, &a, trace, err)) < 0)
+    if ((rc = ln__end(&run, ln__vit(&run, net, image_chw, &a, trace, err), err)) < 0)
         goto done;
     struct ln_progress sub = ln_progress_span(progress, 0.07, 0.995);
-    if ((rc = ln__backbone(gpu, net, &a, trace, &sub, err)) < 0)
+    if ((rc = ln__end(&run, ln__backbone(&run, net, &a, trace, &sub, err), err)) < 0)
         goto done;
     const size_t ns = ln_triposr_scene_floats(net);
     if ((rc = ln_gpu_buffer_read(a.scene, 0, scene, ns * sizeof(float), err)) < 0)

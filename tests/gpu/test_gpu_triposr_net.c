@@ -10,8 +10,8 @@
  * left on the device for the query; the memory estimate, exact, checked
  * before anything is allocated (one byte short fails with one line and
  * nothing allocated; exactly enough works); weights uploaded once and
- * dropped when the network is freed. Any validation message fails the
- * run. */
+ * dropped when the network is freed; the floor's batches (several
+ * dispatches, one submission). Any validation message fails the run. */
 #include "testutil.h"
 
 #include <math.h>
@@ -145,19 +145,23 @@ static void test_stages_golden(void **state)
 {
     float *in = golden("vit_input", IMG);
     float *gpu = malloc(SCENE * sizeof(float)), *cpu = malloc(SCENE * sizeof(float));
+    float *traced = malloc(SCENE * sizeof(float));
     for (int i = 0; i < 2; i++) {
         printf(" %s\n", i ? "model.safetensors" : "model.ckpt");
         struct ln_error err = {0};
         select_device(g_index);
         struct seen s = {{0}};
         struct ln_triposr_trace tr = {trace_fn, &s};
-        assert_ok(ln_triposr_scene_code(g_net[i], in, gpu, &tr, NULL, &err), err);
+        assert_ok(ln_triposr_scene_code(g_net[i], in, traced, &tr, NULL, &err), err);
         for (int k = 0; k < N_STAGES; k++)
             if (s.count[k] != 1)
                 fail_msg("trace %s reported %d times", g_stages[k], s.count[k]);
         const double t0 = ln_time_now();
         assert_ok(ln_triposr_scene_code(g_net[i], in, gpu, NULL, NULL, &err), err);
         const double t_gpu = ln_time_now() - t0;
+        /* Without a trace the dispatches go in batches (one submission
+         * per section): the same kernels in the same order, the same bits. */
+        assert_memory_equal(gpu, traced, SCENE * sizeof(float));
         select_device(-1);
         const double t1 = ln_time_now();
         assert_ok(ln_triposr_scene_code(g_net[i], in, cpu, NULL, NULL, &err), err);
@@ -165,6 +169,7 @@ static void test_stages_golden(void **state)
         check("scene code, GPU vs CPU", gpu, cpu, SCENE);
         printf("  image -> scene code: CPU %.4f s, GPU (weights resident) %.4f s\n", t_cpu, t_gpu);
     }
+    free(traced);
     free(cpu);
     free(gpu);
     free(in);
@@ -360,6 +365,37 @@ static void test_attention(void **state)
     attention_case(1, 1, 1, 8, 0, 1.0f);
 }
 
+/* A batch of 600 dependent dispatches (C += A B, each reading what the one
+ * before wrote; more than one piece of 256), then one outside a batch:
+ * every one ran, in order. An empty batch submits nothing and fails
+ * nothing. */
+static void test_batch(void **state)
+{
+    select_device(g_index);
+    struct ln_gpu *gpu = ln_gpu_current();
+    float a[5 * 3], b[3 * 4], c[5 * 4];
+    for (int i = 0; i < 15; i++)
+        a[i] = 1.0f;
+    for (int i = 0; i < 12; i++)
+        b[i] = 0.5f;
+    memset(c, 0, sizeof c);
+    struct ln_gpu_buffer *ba = upload(a, 15), *bb = upload(b, 12), *bc = upload(c, 20);
+    struct ln_error err = {0};
+    assert_ok(ln_gpu_batch_begin(gpu, &err), err);
+    assert_ok(ln_gpu_batch_end(gpu, &err), err);
+    assert_ok(ln_gpu_batch_begin(gpu, &err), err);
+    for (int i = 0; i < 600; i++)
+        assert_ok(ln_gpu_sgemm_ex(gpu, 5, 4, 3, ba, 3, bb, 0, NULL, bc, 1, &err), err);
+    assert_ok(ln_gpu_batch_end(gpu, &err), err);
+    assert_ok(ln_gpu_sgemm_ex(gpu, 5, 4, 3, ba, 3, bb, 0, NULL, bc, 1, &err), err);
+    assert_ok(ln_gpu_buffer_read(bc, 0, c, sizeof c, &err), err);
+    for (int i = 0; i < 20; i++)
+        assert_true(c[i] == 601.0f * 1.5f);
+    ln_gpu_buffer_free(bc);
+    ln_gpu_buffer_free(bb);
+    ln_gpu_buffer_free(ba);
+}
+
 static void test_validation(void **state)
 {
     (void)state;
@@ -375,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_weights_dropped_with_network),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
