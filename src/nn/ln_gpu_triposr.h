@@ -44,6 +44,21 @@ int ln__gpu_triposr_scene_code(const struct ln_triposr *net, const float *image_
                                const struct ln_triposr_trace *trace,
                                const struct ln_progress *progress, struct ln_error *err);
 
+/* The three stages one by one, as the engine calls them
+ * (ln_triposr_encode_image, ln_triposr_backbone, ln_triposr_upsample in
+ * ln_kernels.c ask here first): each hands its result back to the host
+ * and keeps it on the device too, so the next stage called with the same
+ * floats uploads nothing (compared first). The first stage of an image
+ * checks the whole chain's memory, as ln__gpu_triposr_scene_code. */
+int ln__gpu_triposr_encode_image(const struct ln_triposr *net, const float *image_chw,
+                                 float *tokens, const struct ln_triposr_trace *trace,
+                                 struct ln_error *err);
+int ln__gpu_triposr_backbone(const struct ln_triposr *net, const float *context, float *out,
+                             const struct ln_triposr_trace *trace,
+                             const struct ln_progress *progress, struct ln_error *err);
+int ln__gpu_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
+                             struct ln_error *err);
+
 /* Drops net's weights from the device (ln_triposr_free). */
 void ln__gpu_triposr_forget(const struct ln_triposr *net);
 

@@ -40,6 +40,26 @@ int ln__gpu_triposr_scene_code(const struct ln_triposr *net, const float *image_
     return LN__GPU_DECLINED;
 }
 
+int ln__gpu_triposr_encode_image(const struct ln_triposr *net, const float *image_chw,
+                                 float *tokens, const struct ln_triposr_trace *trace,
+                                 struct ln_error *err)
+{
+    return LN__GPU_DECLINED;
+}
+
+int ln__gpu_triposr_backbone(const struct ln_triposr *net, const float *context, float *out,
+                             const struct ln_triposr_trace *trace,
+                             const struct ln_progress *progress, struct ln_error *err)
+{
+    return LN__GPU_DECLINED;
+}
+
+int ln__gpu_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
+                             struct ln_error *err)
+{
+    return LN__GPU_DECLINED;
+}
+
 void ln__gpu_triposr_forget(const struct ln_triposr *net) {}
 
 int ln__gpu_triposr_net_bytes(const struct ln_triposr *net, size_t *weights, size_t *activations)
@@ -286,10 +306,30 @@ static struct {
     struct ln__gw w;
     struct ln_gpu_kernel *norm, *elt;
     uint32_t max_groups_x; /* of g_n.gpu, read before any batch */
+    /* The activations, between the stages of one image (freed when the
+     * scene code is made); copies of what the last stages handed back, so
+     * that the next stage called with the same tokens uploads nothing. */
+    const struct ln_triposr *acts_net;
+    struct ln__plan aplan;
+    struct ln__acts a;
+    float *ctx_host, *bb_host; /* when ctx_ok, bb_ok */
+    int ctx_ok, bb_ok;
 } g_n = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void ln__acts_free_locked(void)
+{
+    ln__plan_free(&g_n.aplan);
+    memset(&g_n.a, 0, sizeof g_n.a);
+    free(g_n.ctx_host);
+    free(g_n.bb_host);
+    g_n.ctx_host = g_n.bb_host = NULL;
+    g_n.ctx_ok = g_n.bb_ok = 0;
+    g_n.acts_net = NULL;
+}
 
 static void ln__weights_free_locked(void)
 {
+    ln__acts_free_locked();
     ln__plan_free(&g_n.wplan);
     free(g_n.w.vit);
     free(g_n.w.blk);
@@ -316,12 +356,14 @@ static void ln__release(void)
 void ln__gpu_triposr_forget(const struct ln_triposr *net)
 {
     pthread_mutex_lock(&g_n.lock);
-    if (g_n.net == net)
+    if (g_n.net == net || g_n.acts_net == net)
         ln__weights_free_locked();
     pthread_mutex_unlock(&g_n.lock);
 }
 
-int ln__gpu_triposr_net_bytes(const struct ln_triposr *net, size_t *weights, size_t *activations)
+/* The sizes, and the largest buffer. */
+static int ln__sizes(const struct ln_triposr *net, size_t *weights, size_t *activations,
+                     size_t *biggest)
 {
     struct ln__plan p = {0};
     struct ln__gw w = {0};
@@ -335,9 +377,16 @@ int ln__gpu_triposr_net_bytes(const struct ln_triposr *net, size_t *weights, siz
     if (rc == 0)
         rc = ln__bind_acts(&p, net, &a, &e);
     *activations = p.bytes;
+    *biggest = p.biggest;
     free(w.vit);
     free(w.blk);
     return rc;
+}
+
+int ln__gpu_triposr_net_bytes(const struct ln_triposr *net, size_t *weights, size_t *activations)
+{
+    size_t biggest;
+    return ln__sizes(net, weights, activations, &biggest);
 }
 
 /* ---- dispatch helpers ---------------------------------------------------- */
@@ -563,10 +612,21 @@ static int ln__backbone(struct ln__run *r, const struct ln_triposr *net, const s
         (rc = ln__trace(trace, "backbone_proj_out", a->po, N * (size_t)C, 0, err)) < 0 ||
         (rc = ln__elt(gpu, LN__ELT_RESIDUAL_T, (size_t)C * N, (uint32_t)C, (uint32_t)N, 0, a->bbout,
                       w->tokens0, a->po, NULL, err)) < 0 ||
-        (rc = ln__trace(trace, "backbone_out", a->bbout, (size_t)C * N, 0, err)) < 0)
+        (rc = ln__end(r, 0, err)) < 0)
         return rc;
-    rc = ln__elt(gpu, LN__ELT_UPSAMPLE, ln_triposr_scene_floats(net), (uint32_t)c->plane_size,
-                 (uint32_t)c->post_out, (uint32_t)C, a->scene, a->bbout, w->up_w, w->up_b, err);
+    return ln__trace(trace, "backbone_out", a->bbout, (size_t)C * N, 0, err);
+}
+
+static int ln__upsample(struct ln__run *r, const struct ln_triposr *net, const struct ln__acts *a,
+                        struct ln_error *err)
+{
+    const struct ln_triposr_config *c = &net->cfg;
+    int rc = ln__begin(r, err);
+    if (rc < 0)
+        return rc;
+    rc = ln__elt(r->gpu, LN__ELT_UPSAMPLE, ln_triposr_scene_floats(net), (uint32_t)c->plane_size,
+                 (uint32_t)c->post_out, (uint32_t)c->num_channels, a->scene, a->bbout, g_n.w.up_w,
+                 g_n.w.up_b, err);
     return ln__end(r, rc, err);
 }
 
@@ -600,81 +660,218 @@ static int ln__ready_locked(struct ln_gpu *gpu, const struct ln_triposr *net, st
     return 0;
 }
 
-static int ln__scene_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
-                            const float *image_chw, float *scene,
-                            const struct ln_triposr_trace *trace,
-                            const struct ln_progress *progress, struct ln_error *err)
+/* Makes the device ready for net: kernels, weights and the activations
+ * of one image. Their whole size (what is not there yet) is checked
+ * against the budget before anything is allocated or uploaded. */
+static int ln__prepare_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
+                              struct ln_error *err)
 {
     if (g_n.gpu != gpu) {
         ln__release_locked();
         g_n.gpu = gpu;
     }
-    /* The whole stage's memory before anything is allocated or uploaded. */
-    size_t wbytes = 0, abytes = 0;
-    int rc = ln__gpu_triposr_net_bytes(net, &wbytes, &abytes);
+    if (g_n.net == net && g_n.acts_net == net)
+        return 0;
+    size_t wbytes = 0, abytes = 0, biggest = 0;
+    int rc = ln__sizes(net, &wbytes, &abytes, &biggest);
     if (rc < 0)
         return ln_error_set(err, rc, "out of memory sizing the GPU network");
     struct ln_gpu_info in;
     ln_gpu_info(gpu, &in);
-    /* Another network's weights leave first: they are not counted. */
+    g_n.max_groups_x = in.max_groups_x;
+    if (biggest > in.max_buffer_bytes)
+        return ln_error_set(err, LN_EUNUSABLE,
+                            "vulkan:%d (%s) takes storage buffers of at most %zu bytes, the "
+                            "TripoSR network needs one of %zu; use --device cpu",
+                            in.index, in.name, in.max_buffer_bytes, biggest);
+    /* Another network's weights and activations leave first. */
     if (g_n.net != net)
         ln__weights_free_locked();
+    ln__acts_free_locked();
     const size_t need = (g_n.net == net ? 0 : wbytes) + abytes;
     char what[160];
     snprintf(what, sizeof what,
              "the TripoSR image encoder and backbone (%zu MiB of weights, %zu MiB of "
              "activations)",
              (wbytes + ((size_t)1 << 20) - 1) >> 20, (abytes + ((size_t)1 << 20) - 1) >> 20);
-    if ((rc = ln_gpu_budget_check(gpu, need, what, err)) < 0)
+    if ((rc = ln_gpu_budget_check(gpu, need, what, err)) < 0 ||
+        (rc = ln__ready_locked(gpu, net, err)) < 0)
         return rc;
-
-    struct ln__plan ap = {.gpu = gpu};
-    struct ln__acts a;
-    if ((rc = ln__ready_locked(gpu, net, err)) < 0 || (rc = ln__bind_acts(&ap, net, &a, err)) < 0)
-        goto done;
-    if (ap.biggest > in.max_buffer_bytes) {
-        rc = ln_error_set(err, LN_EUNUSABLE,
-                          "vulkan:%d (%s) takes storage buffers of at most %zu bytes, the "
-                          "TripoSR network needs one of %zu; use --device cpu",
-                          in.index, in.name, in.max_buffer_bytes, ap.biggest);
-        goto done;
+    g_n.aplan.gpu = gpu;
+    if ((rc = ln__bind_acts(&g_n.aplan, net, &g_n.a, err)) < 0) {
+        ln__acts_free_locked();
+        return rc;
     }
-    g_n.max_groups_x = in.max_groups_x;
+    g_n.acts_net = net;
+    return 0;
+}
+
+/* *copy = data (n floats), allocating it when NULL. */
+static int ln__keep(float **copy, const float *data, size_t n, struct ln_error *err)
+{
+    if (!*copy && !(*copy = ln_alloc_array(n, sizeof(float), 0, "GPU stage copy", err)))
+        return LN_ENOMEM;
+    memcpy(*copy, data, n * sizeof(float));
+    return 0;
+}
+
+/* The ViT; its tokens into `tokens` when not NULL. */
+static int ln__encode_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
+                             const float *image_chw, float *tokens,
+                             const struct ln_triposr_trace *trace, struct ln_error *err)
+{
+    int rc = ln__prepare_locked(gpu, net, err);
+    if (rc < 0)
+        return rc;
     struct ln__run run = {gpu, !trace || !trace->fn, 0};
+    g_n.ctx_ok = g_n.bb_ok = 0;
+    if ((rc = ln__end(&run, ln__vit(&run, net, image_chw, &g_n.a, trace, err), err)) < 0)
+        return rc;
+    if (tokens) {
+        const size_t n = ln_triposr_tokens_floats(net);
+        if ((rc = ln_gpu_buffer_read(g_n.a.ctx, 0, tokens, n * sizeof(float), err)) < 0 ||
+            (rc = ln__keep(&g_n.ctx_host, tokens, n, err)) < 0)
+            return rc;
+    }
+    g_n.ctx_ok = 1;
+    return 0;
+}
+
+/* The backbone from `context` (NULL: the tokens on the device); its
+ * output into `out` when not NULL. */
+static int ln__backbone_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
+                               const float *context, float *out,
+                               const struct ln_triposr_trace *trace,
+                               const struct ln_progress *progress, struct ln_error *err)
+{
+    int rc = ln__prepare_locked(gpu, net, err);
+    if (rc < 0)
+        return rc;
+    const size_t nt = ln_triposr_tokens_floats(net), nb = ln_triposr_backbone_floats(net);
+    if (context &&
+        !(g_n.ctx_ok && g_n.ctx_host && memcmp(g_n.ctx_host, context, nt * sizeof(float)) == 0)) {
+        g_n.ctx_ok = 0;
+        if ((rc = ln_gpu_buffer_write(g_n.a.ctx, 0, context, nt * sizeof(float), err)) < 0 ||
+            (rc = ln__keep(&g_n.ctx_host, context, nt, err)) < 0)
+            return rc;
+        g_n.ctx_ok = 1;
+    }
+    LN_REQUIRE(g_n.ctx_ok);
+    struct ln__run run = {gpu, !trace || !trace->fn, 0};
+    g_n.bb_ok = 0;
+    if ((rc = ln__end(&run, ln__backbone(&run, net, &g_n.a, trace, progress, err), err)) < 0)
+        return rc;
+    if (out && ((rc = ln_gpu_buffer_read(g_n.a.bbout, 0, out, nb * sizeof(float), err)) < 0 ||
+                (rc = ln__keep(&g_n.bb_host, out, nb, err)) < 0))
+        return rc;
+    g_n.bb_ok = 1;
+    return 0;
+}
+
+/* The upsampling from `bb` (NULL: the backbone's output on the device)
+ * into `scene`; the scene code stays on the device for the grid queries
+ * and the activations are freed. */
+static int ln__upsample_locked(struct ln_gpu *gpu, const struct ln_triposr *net, const float *bb,
+                               float *scene, struct ln_error *err)
+{
+    int rc = ln__prepare_locked(gpu, net, err);
+    if (rc < 0)
+        return rc;
+    const size_t nb = ln_triposr_backbone_floats(net), ns = ln_triposr_scene_floats(net);
+    if (bb && !(g_n.bb_ok && g_n.bb_host && memcmp(g_n.bb_host, bb, nb * sizeof(float)) == 0)) {
+        g_n.bb_ok = 0;
+        if ((rc = ln_gpu_buffer_write(g_n.a.bbout, 0, bb, nb * sizeof(float), err)) < 0)
+            return rc;
+        g_n.bb_ok = 1;
+    }
+    LN_REQUIRE(g_n.bb_ok);
+    struct ln__run run = {gpu, 1, 0};
+    if ((rc = ln__upsample(&run, net, &g_n.a, err)) < 0 ||
+        (rc = ln_gpu_buffer_read(g_n.a.scene, 0, scene, ns * sizeof(float), err)) < 0)
+        return rc;
+    for (int i = 0; i < g_n.aplan.n; i++)
+        if (g_n.aplan.list[i] == g_n.a.scene)
+            g_n.aplan.list[i] = NULL;
+    ln__gpu_triposr_adopt_scene(gpu, net, g_n.a.scene, scene);
+    ln__acts_free_locked();
+    return 0;
+}
+
+static int ln__scene_locked(struct ln_gpu *gpu, const struct ln_triposr *net,
+                            const float *image_chw, float *scene,
+                            const struct ln_triposr_trace *trace,
+                            const struct ln_progress *progress, struct ln_error *err)
+{
+    int rc;
     ln_progress_report(progress, "image encoder", 0.0);
-    if ((rc = ln__end(&run, ln__vit(&run, net, image_chw, &a, trace, err), err)) < 0)
-        goto done;
+    if ((rc = ln__encode_locked(gpu, net, image_chw, NULL, trace, err)) < 0)
+        return rc;
     struct ln_progress sub = ln_progress_span(progress, 0.07, 0.995);
-    if ((rc = ln__end(&run, ln__backbone(&run, net, &a, trace, &sub, err), err)) < 0)
-        goto done;
-    const size_t ns = ln_triposr_scene_floats(net);
-    if ((rc = ln_gpu_buffer_read(a.scene, 0, scene, ns * sizeof(float), err)) < 0)
-        goto done;
-    ln__triposr_trace(trace, "scene_codes", scene, ns);
-    /* The scene code stays on the device for the grid queries. */
-    for (int i = 0; i < ap.n; i++)
-        if (ap.list[i] == a.scene)
-            ap.list[i] = NULL;
-    ln__gpu_triposr_adopt_scene(gpu, net, a.scene, scene);
+    if ((rc = ln__backbone_locked(gpu, net, NULL, NULL, trace, &sub, err)) < 0 ||
+        (rc = ln__upsample_locked(gpu, net, NULL, scene, err)) < 0)
+        return rc;
+    ln__triposr_trace(trace, "scene_codes", scene, ln_triposr_scene_floats(net));
     ln_progress_report(progress, "scene code", 1.0);
-done:
-    ln__plan_free(&ap);
-    return rc;
+    return 0;
+}
+
+/* Takes the lock (and registers the release hook once) around a stage. */
+static struct ln_gpu *ln__enter(void)
+{
+    struct ln_gpu *gpu = ln_gpu_current();
+    if (!gpu)
+        return NULL;
+    pthread_mutex_lock(&g_n.lock);
+    if (!g_n.hooked) {
+        ln_gpu_on_release(ln__release);
+        g_n.hooked = 1;
+    }
+    return gpu;
 }
 
 int ln__gpu_triposr_scene_code(const struct ln_triposr *net, const float *image_chw, float *scene,
                                const struct ln_triposr_trace *trace,
                                const struct ln_progress *progress, struct ln_error *err)
 {
-    struct ln_gpu *gpu = ln_gpu_current();
+    struct ln_gpu *gpu = ln__enter();
     if (!gpu)
         return LN__GPU_DECLINED;
-    pthread_mutex_lock(&g_n.lock);
-    if (!g_n.hooked) {
-        ln_gpu_on_release(ln__release);
-        g_n.hooked = 1;
-    }
     int rc = ln__scene_locked(gpu, net, image_chw, scene, trace, progress, err);
+    pthread_mutex_unlock(&g_n.lock);
+    return rc;
+}
+
+int ln__gpu_triposr_encode_image(const struct ln_triposr *net, const float *image_chw,
+                                 float *tokens, const struct ln_triposr_trace *trace,
+                                 struct ln_error *err)
+{
+    struct ln_gpu *gpu = ln__enter();
+    if (!gpu)
+        return LN__GPU_DECLINED;
+    int rc = ln__encode_locked(gpu, net, image_chw, tokens, trace, err);
+    pthread_mutex_unlock(&g_n.lock);
+    return rc;
+}
+
+int ln__gpu_triposr_backbone(const struct ln_triposr *net, const float *context, float *out,
+                             const struct ln_triposr_trace *trace,
+                             const struct ln_progress *progress, struct ln_error *err)
+{
+    struct ln_gpu *gpu = ln__enter();
+    if (!gpu)
+        return LN__GPU_DECLINED;
+    int rc = ln__backbone_locked(gpu, net, context, out, trace, progress, err);
+    pthread_mutex_unlock(&g_n.lock);
+    return rc;
+}
+
+int ln__gpu_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
+                             struct ln_error *err)
+{
+    struct ln_gpu *gpu = ln__enter();
+    if (!gpu)
+        return LN__GPU_DECLINED;
+    int rc = ln__upsample_locked(gpu, net, backbone_out, scene, err);
     pthread_mutex_unlock(&g_n.lock);
     return rc;
 }

@@ -175,6 +175,53 @@ static void test_stages_golden(void **state)
     free(in);
 }
 
+/* The three stages called one by one, as the engine calls them: each on
+ * the GPU from golden inputs against the golden outputs, and chained (the
+ * tokens and the backbone's output handed back and found on the device)
+ * the same bits as ln_triposr_scene_code; afterwards the device holds the
+ * weights and the scene code only. */
+static void test_stage_calls(void **state)
+{
+    float *in = golden("vit_input", IMG);
+    float *ctx = golden("vit_last_hidden_state", 17 * 64);
+    float *bbg = golden("backbone_out", 64 * 192);
+    float *tokens = malloc(17 * 64 * sizeof(float)), *bb = malloc(64 * 192 * sizeof(float));
+    float *scene = malloc(SCENE * sizeof(float)), *whole = malloc(SCENE * sizeof(float));
+    select_device(g_index);
+    struct ln_error err = {0};
+    struct seen s = {{0}};
+    struct ln_triposr_trace tr = {trace_fn, &s};
+    assert_ok(ln_triposr_encode_image(g_net[1], in, tokens, &tr, &err), err);
+    check("encode_image tokens vs golden", tokens, ctx, 17 * 64);
+    assert_ok(ln_triposr_backbone(g_net[1], ctx, bb, &tr, NULL, &err), err);
+    check("backbone from golden tokens vs golden", bb, bbg, 64 * 192);
+    assert_ok(ln_triposr_upsample(g_net[1], bbg, scene, &err), err);
+    float *want = golden("scene_codes", SCENE);
+    check("upsample from golden vs golden", scene, want, SCENE);
+    free(want);
+    for (int k = 0; k < N_STAGES - 1; k++) /* all but scene_codes, which only scene_code traces */
+        if (s.count[k] != 1)
+            fail_msg("trace %s reported %d times", g_stages[k], s.count[k]);
+
+    assert_ok(ln_triposr_encode_image(g_net[1], in, tokens, NULL, &err), err);
+    assert_ok(ln_triposr_backbone(g_net[1], tokens, bb, NULL, NULL, &err), err);
+    assert_ok(ln_triposr_upsample(g_net[1], bb, scene, &err), err);
+    assert_ok(ln_triposr_scene_code(g_net[1], in, whole, NULL, NULL, &err), err);
+    assert_memory_equal(scene, whole, SCENE * sizeof(float));
+    size_t wbytes = 0, abytes = 0;
+    assert_int_equal(ln__gpu_triposr_net_bytes(g_net[1], &wbytes, &abytes), 0);
+    struct ln_gpu_info info;
+    ln_gpu_info(ln_gpu_current(), &info);
+    assert_int_equal(info.used_bytes, wbytes + SCENE * sizeof(float));
+    free(whole);
+    free(scene);
+    free(bb);
+    free(tokens);
+    free(bbg);
+    free(ctx);
+    free(in);
+}
+
 /* Image -> density grid on the GPU: the scene code stays on the device
  * (the device holds the weights and the scene code after the call, no
  * activation), and the 32^3 grid from it matches the golden grid. */
@@ -406,13 +453,10 @@ int main(void)
 {
     g_index = ln_test_vulkan_device_or_skip();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stages_golden),
-        cmocka_unit_test(test_image_to_grid),
-        cmocka_unit_test(test_weights_dropped_with_network),
-        cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_stages_golden), cmocka_unit_test(test_stage_calls),
+        cmocka_unit_test(test_image_to_grid), cmocka_unit_test(test_weights_dropped_with_network),
+        cmocka_unit_test(test_budget),        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_batch),         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
