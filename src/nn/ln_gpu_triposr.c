@@ -347,7 +347,8 @@ void ln__gpu_triposr_adopt_scene(struct ln_gpu *gpu, const struct ln_triposr *ne
     free(g_c.scene_host);
     g_c.scene = NULL;
     g_c.n_scene = 0;
-    g_c.scene_host = malloc(n * sizeof(float));
+    struct ln_error e = {0};
+    g_c.scene_host = ln_alloc_array(n, sizeof(float), 0, "scene code copy", &e);
     if (!g_c.scene_host) {
         ln_gpu_buffer_free(buf); /* the next query uploads it */
     } else {

@@ -10,14 +10,24 @@
  *
  * The weights of the last network used stay on the device (one buffer per
  * tensor, uploaded once; ln__gpu_triposr_forget drops them when the
- * network is freed, the floor's release hook when the device closes).
- * Activations are allocated for the call and freed after it, except the
- * scene code, which is handed to the grid query's cache
- * (ln__gpu_triposr_adopt_scene): the queries of that scene code upload
- * nothing. Before anything is allocated or uploaded the whole stage's
- * memory (weights not resident yet + every activation) is counted by the
- * same code that allocates it (a plan run in counting mode) and checked
- * against the budget: a network that does not fit fails with one line.
+ * network is freed, the floor's release hook when the device closes). The
+ * activations of one image live from its first stage to the upsampling,
+ * then are freed, except the scene code, which is handed to the grid
+ * query's cache (ln__gpu_triposr_adopt_scene): the queries of that scene
+ * code upload nothing. The engine calls the stages one by one
+ * (ln_kernels.c asks here first for each): each hands its result back to
+ * the host and keeps it on the device, with a host copy that the next
+ * stage compares its input with. Before anything is allocated or uploaded
+ * for an image the whole stage's memory (weights not resident yet + every
+ * activation) is counted by the same code that allocates it (a plan run in
+ * counting mode) and checked against the budget: a network that does not
+ * fit fails with one line. The dispatches of each section (the ViT, a
+ * backbone block, ...) go in one batch (ln_gpu_batch_begin) unless a
+ * trace reads buffers between them.
+ *
+ * Threads: everything kept here (g_n) is guarded by g_n.lock, held for a
+ * whole stage; the query's cache has its own lock, taken after this one
+ * (ln__gpu_triposr_adopt_scene), never before.
  */
 #include "ln_gpu_triposr.h"
 
@@ -133,13 +143,9 @@ static int ln__put(struct ln__plan *p, struct ln_gpu_buffer **slot, const float 
         p->biggest = bytes;
     if (!p->gpu)
         return 0;
-    if (p->n == p->cap) {
-        const int cap = p->cap ? 2 * p->cap : 256;
-        struct ln_gpu_buffer **l = realloc(p->list, (size_t)cap * sizeof *l);
-        if (!l)
-            return ln_error_set(err, LN_ENOMEM, "out of memory listing GPU buffers");
-        p->list = l;
-        p->cap = cap;
+    if (p->n == p->cap) { /* bookkeeping: a few KiB */
+        p->cap = p->cap ? 2 * p->cap : 256;
+        p->list = ln_xrealloc(p->list, (size_t)p->cap * sizeof *p->list);
     }
     int rc = ln_gpu_buffer_new(p->gpu, bytes, what, slot, err);
     if (rc < 0)
@@ -369,9 +375,9 @@ static int ln__sizes(const struct ln_triposr *net, size_t *weights, size_t *acti
     struct ln__gw w = {0};
     struct ln__acts a;
     struct ln_error e = {0};
-    w.vit = calloc((size_t)net->cfg.vit.layers, sizeof *w.vit);
-    w.blk = calloc((size_t)net->cfg.bb_layers, sizeof *w.blk);
-    int rc = !w.vit || !w.blk ? LN_ENOMEM : ln__bind_weights(&p, net, &w, &e);
+    w.vit = ln_xcalloc((size_t)net->cfg.vit.layers, sizeof *w.vit);
+    w.blk = ln_xcalloc((size_t)net->cfg.bb_layers, sizeof *w.blk);
+    int rc = ln__bind_weights(&p, net, &w, &e);
     *weights = p.bytes;
     p.bytes = 0;
     if (rc == 0)
@@ -645,12 +651,8 @@ static int ln__ready_locked(struct ln_gpu *gpu, const struct ln_triposr *net, st
     if (g_n.net == net)
         return 0;
     ln__weights_free_locked();
-    g_n.w.vit = calloc((size_t)net->cfg.vit.layers, sizeof *g_n.w.vit);
-    g_n.w.blk = calloc((size_t)net->cfg.bb_layers, sizeof *g_n.w.blk);
-    if (!g_n.w.vit || !g_n.w.blk) {
-        ln__weights_free_locked();
-        return ln_error_set(err, LN_ENOMEM, "out of memory for the GPU weight table");
-    }
+    g_n.w.vit = ln_xcalloc((size_t)net->cfg.vit.layers, sizeof *g_n.w.vit);
+    g_n.w.blk = ln_xcalloc((size_t)net->cfg.bb_layers, sizeof *g_n.w.blk);
     g_n.wplan.gpu = gpu;
     if ((rc = ln__bind_weights(&g_n.wplan, net, &g_n.w, err)) < 0) {
         ln__weights_free_locked();

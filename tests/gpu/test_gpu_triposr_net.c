@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gpu_test.h"
+#include "ln_alloc.h"
 #include "ln_gpu.h"
 #include "ln_gpu_triposr.h"
 #include "ln_nn_ops.h"
@@ -326,6 +327,61 @@ static void test_budget(void **state)
     select_device(g_index); /* the full budget for what follows */
 }
 
+/* Every large host allocation of the GPU path failed in turn, for the one
+ * call and for the three stages as the engine makes them: LN_ENOMEM with
+ * a message each time, and afterwards the right scene code with nothing
+ * left behind on the device (the weights and the scene code only). */
+static void test_out_of_host_memory(void **state)
+{
+    float *in = golden("vit_input", IMG), *want = golden("scene_codes", SCENE);
+    float *scene = malloc(SCENE * sizeof(float));
+    float *tokens = malloc(17 * 64 * sizeof(float)), *bb = malloc(64 * 192 * sizeof(float));
+    size_t wbytes = 0, abytes = 0;
+    assert_int_equal(ln__gpu_triposr_net_bytes(g_net[0], &wbytes, &abytes), 0);
+    for (int path = 0; path < 2; path++) {
+        int n_fail = 0, done = 0;
+        for (long n = 1; n < 100 && !done; n++) {
+            select_device(g_index); /* a fresh device: the weights are uploaded each time */
+            struct ln_error err = {0};
+            ln_alloc_fail_after(n);
+            int rc;
+            if (path == 0) {
+                rc = ln_triposr_scene_code(g_net[0], in, scene, NULL, NULL, &err);
+            } else {
+                rc = ln_triposr_encode_image(g_net[0], in, tokens, NULL, &err);
+                if (rc == 0)
+                    rc = ln_triposr_backbone(g_net[0], tokens, bb, NULL, NULL, &err);
+                if (rc == 0)
+                    rc = ln_triposr_upsample(g_net[0], bb, scene, &err);
+            }
+            ln_alloc_fail_after(0);
+            if (rc == 0) {
+                done = 1;
+                continue;
+            }
+            assert_int_equal(rc, LN_ENOMEM);
+            assert_true(err.message[0] != '\0');
+            n_fail++;
+            /* The next call on the same device works and leaves only the
+             * weights and the scene code there. */
+            assert_ok(ln_triposr_scene_code(g_net[0], in, scene, NULL, NULL, &err), err);
+            struct ln_gpu_info info;
+            ln_gpu_info(ln_gpu_current(), &info);
+            assert_int_equal(info.used_bytes, wbytes + SCENE * sizeof(float));
+            check("scene code after a failed call", scene, want, SCENE);
+        }
+        printf("  %s: %d allocations failed in turn, each LN_ENOMEM\n",
+               path ? "three stages" : "scene code", n_fail);
+        assert_true(n_fail >= 1);
+        assert_true(done);
+    }
+    free(bb);
+    free(tokens);
+    free(scene);
+    free(want);
+    free(in);
+}
+
 /* ---------------------------------------------------- the attention shader */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15u;
@@ -455,8 +511,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stages_golden), cmocka_unit_test(test_stage_calls),
         cmocka_unit_test(test_image_to_grid), cmocka_unit_test(test_weights_dropped_with_network),
-        cmocka_unit_test(test_budget),        cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_batch),         cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_budget),        cmocka_unit_test(test_out_of_host_memory),
+        cmocka_unit_test(test_attention),     cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
