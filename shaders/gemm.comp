@@ -1,6 +1,8 @@
 /*
- * C = A . op(B) (+ bias), row-major float32: A [M][K], B [K][N] (trans_b
- * 0) or [N][K] (trans_b 1: PyTorch's Linear weight, y = x W^T), bias [N].
+ * C = A . op(B) (+ bias), row-major float32: A [M][K] (rows lda floats
+ * apart, lda >= K), B [K][N] (trans_b 0) or [N][K] (trans_b 1: PyTorch's
+ * Linear weight, y = x W^T), bias [N]; with accumulate, C += instead (a
+ * residual connection).
  * The building block of the network's layers (ln_gpu_sgemm). Each
  * workgroup of 16 x 16 invocations computes a 64 x 64 tile of C, 4 x 4
  * outputs per invocation, stepping through K in slices of 16 staged in
@@ -14,12 +16,14 @@ layout(local_size_x = 16, local_size_y = 16) in;
 layout(std430, set = 0, binding = 0) readonly buffer MatA { float a[]; };
 layout(std430, set = 0, binding = 1) readonly buffer MatB { float b[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer MatC { float c[]; };
+layout(std430, set = 0, binding = 3) buffer MatC { float c[]; };
 
 layout(push_constant) uniform Push {
     uint M, N, K;
     uint trans_b;
     uint has_bias;
+    uint lda;
+    uint accumulate;
 } pc;
 
 const uint TM = 64u, TN = 64u, TK = 16u;
@@ -42,7 +46,7 @@ void main()
         for (uint e = lid; e < TM * TK; e += 256u) {
             const uint mm = e / TK, kk = e % TK;
             const uint gm = m0 + mm, gk = k0 + kk;
-            sa[kk][mm] = gm < pc.M && gk < pc.K ? a[gm * pc.K + gk] : 0.0;
+            sa[kk][mm] = gm < pc.M && gk < pc.K ? a[gm * pc.lda + gk] : 0.0;
         }
         for (uint e = lid; e < TN * TK; e += 256u) {
             uint nn, kk;
@@ -79,8 +83,10 @@ void main()
             continue;
         for (uint j = 0u; j < 4u; j++) {
             const uint n = n0 + tx + 16u * j;
-            if (n < pc.N)
-                c[m * pc.N + n] = acc[i][j] + (pc.has_bias != 0u ? bias[n] : 0.0);
+            if (n < pc.N) {
+                const float v = acc[i][j] + (pc.has_bias != 0u ? bias[n] : 0.0);
+                c[m * pc.N + n] = pc.accumulate != 0u ? c[m * pc.N + n] + v : v;
+            }
         }
     }
 }

@@ -160,4 +160,34 @@ int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *
                  struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
                  struct ln_gpu_buffer *C, struct ln_error *err);
 
+/* ---- generic kernels for the network on the GPU (ln_gpu_triposr_net.c) ---- */
+
+/* ln_gpu_sgemm with A's rows lda floats apart (lda >= K) and, when
+ * accumulate, C += A . op(B) (+ bias) instead of C = (a residual). */
+int ln_gpu_sgemm_ex(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A, int lda,
+                    struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                    struct ln_gpu_buffer *C, int accumulate, struct ln_error *err);
+
+/* A batch: the dispatches this thread makes between ln_gpu_batch_begin
+ * and ln_gpu_batch_end are recorded into one command buffer, a barrier
+ * between each (every dispatch sees the writes of the ones before), and
+ * submitted with one wait by ln_gpu_batch_end (or in pieces of 256
+ * dispatches), instead of a submission and a wait per dispatch. The
+ * thread holds the device's queue for the whole batch: between the two it
+ * may only dispatch (ln_gpu_dispatch, ln_gpu_sgemm*, ln_gpu_attention);
+ * buffers are made, copied and read outside. Other threads' calls wait
+ * for the batch's end. ln_gpu_batch_end ends the batch whatever it
+ * returns (an error of a piece submitted earlier or of the last). */
+int ln_gpu_batch_begin(struct ln_gpu *gpu, struct ln_error *err);
+int ln_gpu_batch_end(struct ln_gpu *gpu, struct ln_error *err);
+
+/* Multi-head attention without masks, as ln__attention on the CPU:
+ * out[i][h hd + d] = sum_j softmax_j(q_i,h . k_j,h / sqrt(hd)) v[j][h hd + d];
+ * q [nq][ldq], k and v [nk][ldk|ldv], out [nq][ldo] floats from offset 0.
+ * Tiled with an online softmax (shaders/attention.comp): no nq x nk score
+ * matrix exists, whatever the sizes. hd a multiple of 4, at most 128. */
+int ln_gpu_attention(struct ln_gpu *gpu, struct ln_gpu_buffer *q, int ldq, struct ln_gpu_buffer *k,
+                     int ldk, struct ln_gpu_buffer *v, int ldv, int nq, int nk, int heads, int hd,
+                     struct ln_gpu_buffer *out, int ldo, struct ln_error *err);
+
 #endif

@@ -127,6 +127,30 @@ int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *
     return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
 }
 
+int ln_gpu_sgemm_ex(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A, int lda,
+                    struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                    struct ln_gpu_buffer *C, int accumulate, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
+int ln_gpu_attention(struct ln_gpu *gpu, struct ln_gpu_buffer *q, int ldq, struct ln_gpu_buffer *k,
+                     int ldk, struct ln_gpu_buffer *v, int ldv, int nq, int nk, int heads, int hd,
+                     struct ln_gpu_buffer *out, int ldo, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
+int ln_gpu_batch_begin(struct ln_gpu *gpu, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
+int ln_gpu_batch_end(struct ln_gpu *gpu, struct ln_error *err)
+{
+    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
+}
+
 int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffers, int n_buffers,
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err)

@@ -12,6 +12,7 @@
 #include "ln_gpu.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +34,12 @@ struct ln_gpu {
     uint32_t mem_staging; /* host-visible coherent type for staged copies */
     int mapped;           /* mem_device is host-visible and coherent */
     struct ln_gpu_info info;
+    /* A batch (ln_gpu_batch_begin .. end): its thread holds g_queue_lock
+     * throughout and records into cmd; each dispatch takes a descriptor
+     * set of bpool (reset at each submission). */
+    int batching; /* 0 after a failed restart: the batch's dispatches fail */
+    VkDescriptorPool bpool;
+    uint32_t bsets;
 };
 
 struct ln_gpu_buffer {
@@ -254,6 +261,8 @@ static void ln__gpu_close(struct ln_gpu *g)
             vkDestroyFence(g->dev, g->fence, NULL);
         if (g->pool)
             vkDestroyCommandPool(g->dev, g->pool, NULL);
+        if (g->bpool)
+            vkDestroyDescriptorPool(g->dev, g->bpool, NULL);
         vkDestroyDevice(g->dev, NULL);
     }
     free(g);
@@ -930,6 +939,114 @@ fail:
                         step, gpu->info.index, gpu->info.name, (int)r);
 }
 
+/* ---- batches ---------------------------------------------------------- */
+
+#define LN__BATCH_SETS 256u
+
+/* The device whose batch this thread records, if any. */
+static _Thread_local struct ln_gpu *t_batch;
+
+/* Submits what the batch recorded, waits, and starts recording again. */
+static int ln__batch_flush(struct ln_gpu *g, struct ln_error *err)
+{
+    int rc = ln__cmd_submit(g, "batch", err);
+    vkResetDescriptorPool(g->dev, g->bpool, 0);
+    g->bsets = 0;
+    if (ln__cmd_begin(g) < 0) {
+        g->batching = 0; /* nothing is being recorded: end submits nothing */
+        return rc < 0 ? rc
+                      : ln_error_set(err, LN_EIO, "GPU batch: command buffer cannot be recorded");
+    }
+    return rc;
+}
+
+/* A dispatch recorded into the batch, then a barrier that makes its writes
+ * visible to the next one. Under g_queue_lock (the batch's). */
+static int ln__batch_dispatch(struct ln_gpu_kernel *k, VkDescriptorBufferInfo *bi,
+                              VkWriteDescriptorSet *w, int n_buffers, const void *push, uint32_t gx,
+                              uint32_t gy, uint32_t gz, struct ln_error *err)
+{
+    struct ln_gpu *g = k->gpu;
+    int rc;
+    if (!g->batching)
+        return ln_error_set(err, LN_EIO, "GPU batch: command buffer cannot be recorded");
+    if (g->bsets == LN__BATCH_SETS && (rc = ln__batch_flush(g, err)) < 0)
+        return rc;
+    VkDescriptorSetAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = g->bpool,
+        .descriptorSetCount = 1,
+        .pSetLayouts = &k->set_layout,
+    };
+    VkDescriptorSet set;
+    if (vkAllocateDescriptorSets(g->dev, &ai, &set) != VK_SUCCESS)
+        return ln_error_set(err, LN_ENOMEM, "GPU batch: no descriptor set left");
+    g->bsets++;
+    for (int i = 0; i < n_buffers; i++) {
+        w[i].dstSet = set;
+        w[i].pBufferInfo = &bi[i];
+    }
+    vkUpdateDescriptorSets(g->dev, (uint32_t)n_buffers, w, 0, NULL);
+    vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipe);
+    vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
+    if (k->push_bytes)
+        vkCmdPushConstants(g->cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                           (uint32_t)k->push_bytes, push);
+    vkCmdDispatch(g->cmd, gx, gy, gz);
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(g->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    return 0;
+}
+
+int ln_gpu_batch_begin(struct ln_gpu *gpu, struct ln_error *err)
+{
+    pthread_mutex_lock(&g_queue_lock);
+    LN_REQUIRE(!gpu->batching);
+    if (!gpu->bpool) {
+        VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                   LN__BATCH_SETS * LN__MAX_BINDINGS};
+        VkDescriptorPoolCreateInfo pi = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+            .maxSets = LN__BATCH_SETS,
+            .poolSizeCount = 1,
+            .pPoolSizes = &ps,
+        };
+        if (vkCreateDescriptorPool(gpu->dev, &pi, NULL, &gpu->bpool) != VK_SUCCESS) {
+            gpu->bpool = VK_NULL_HANDLE;
+            pthread_mutex_unlock(&g_queue_lock);
+            return ln_error_set(err, LN_ENOMEM, "GPU batch: no descriptor pool");
+        }
+    }
+    if (ln__cmd_begin(gpu) < 0) {
+        pthread_mutex_unlock(&g_queue_lock);
+        return ln_error_set(err, LN_EIO, "GPU batch: command buffer cannot be recorded");
+    }
+    gpu->bsets = 0;
+    gpu->batching = 1;
+    t_batch = gpu;
+    return 0;
+}
+
+int ln_gpu_batch_end(struct ln_gpu *gpu, struct ln_error *err)
+{
+    LN_REQUIRE(t_batch == gpu);
+    int rc = 0;
+    if (gpu->batching) {
+        rc = ln__cmd_submit(gpu, "batch", err);
+        vkResetDescriptorPool(gpu->dev, gpu->bpool, 0);
+        gpu->bsets = 0;
+    }
+    gpu->batching = 0;
+    t_batch = NULL;
+    pthread_mutex_unlock(&g_queue_lock);
+    return rc;
+}
+
 int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffers, int n_buffers,
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err)
@@ -952,6 +1069,8 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
             .pBufferInfo = &bi[i],
         };
     }
+    if (t_batch == g)
+        return ln__batch_dispatch(k, bi, w, n_buffers, push, groups_x, groups_y, groups_z, err);
     int rc;
     pthread_mutex_lock(&g_queue_lock);
     /* The set is rewritten only here, under the lock, after the previous
@@ -983,26 +1102,46 @@ static const uint32_t ln__spv_gemm[] =
 /* Made on first use for the selected device, freed before it closes. */
 static pthread_mutex_t g_generic_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ln_gpu_kernel *g_gemm;
+/* Attention: one pipeline per head size (a specialization constant). */
+#define LN__ATT_KERNELS 4
+static struct {
+    int hd;
+    struct ln_gpu_kernel *k;
+} g_att[LN__ATT_KERNELS];
 
 static void ln__generic_kernels_free(void)
 {
     ln_gpu_kernel_free(g_gemm);
     g_gemm = NULL;
+    for (int i = 0; i < LN__ATT_KERNELS; i++) {
+        ln_gpu_kernel_free(g_att[i].k);
+        g_att[i].k = NULL;
+    }
 }
 
 struct ln__gemm_push {
-    uint32_t M, N, K, trans_b, has_bias;
+    uint32_t M, N, K, trans_b, has_bias, lda, accumulate;
 };
 
 int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A,
                  struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
                  struct ln_gpu_buffer *C, struct ln_error *err)
 {
-    LN_REQUIRE(M >= 0 && N >= 0 && K >= 0);
+    return ln_gpu_sgemm_ex(gpu, M, N, K, A, K, B, trans_b, bias, C, 0, err);
+}
+
+/* ---- generic kernels for the network on the GPU (ln_gpu_triposr_net.c) ---- */
+
+int ln_gpu_sgemm_ex(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *A, int lda,
+                    struct ln_gpu_buffer *B, int trans_b, struct ln_gpu_buffer *bias,
+                    struct ln_gpu_buffer *C, int accumulate, struct ln_error *err)
+{
+    LN_REQUIRE(M >= 0 && N >= 0 && K >= 0 && lda >= K);
     if (M == 0 || N == 0)
         return 0;
     const size_t m = (size_t)M, n = (size_t)N, k = (size_t)K, f = sizeof(float);
-    LN_REQUIRE(A->bytes >= m * k * f && B->bytes >= k * n * f && C->bytes >= m * n * f);
+    LN_REQUIRE(A->bytes >= ((m - 1) * (size_t)lda + k) * f && B->bytes >= k * n * f &&
+               C->bytes >= m * n * f);
     LN_REQUIRE(!bias || bias->bytes >= n * f);
     LN_REQUIRE(m <= 64 * (size_t)65535 && n <= 64 * (size_t)65535);
     pthread_mutex_lock(&g_generic_lock);
@@ -1015,10 +1154,72 @@ int ln_gpu_sgemm(struct ln_gpu *gpu, int M, int N, int K, struct ln_gpu_buffer *
     if (rc < 0)
         return rc;
     LN_REQUIRE(kern->gpu == gpu);
-    const struct ln__gemm_push push = {(uint32_t)M, (uint32_t)N, (uint32_t)K, trans_b ? 1u : 0u,
-                                       bias ? 1u : 0u};
+    const struct ln__gemm_push push = {(uint32_t)M,         (uint32_t)N,    (uint32_t)K,
+                                       trans_b ? 1u : 0u,   bias ? 1u : 0u, (uint32_t)lda,
+                                       accumulate ? 1u : 0u};
     /* Without a bias the binding still needs a buffer: A, never read. */
     struct ln_gpu_buffer *bufs[4] = {A, B, bias ? bias : A, C};
     return ln_gpu_dispatch(kern, bufs, 4, &push, (uint32_t)((n + 63) / 64),
                            (uint32_t)((m + 63) / 64), 1, err);
+}
+
+/* SPIR-V of shaders/attention.comp. */
+static const uint32_t ln__spv_attention[] =
+#include "attention.spv.inc"
+    ;
+
+struct ln__att_push {
+    uint32_t nq, nk, ldq, ldk, ldv, ldo;
+    float scale;
+};
+
+int ln_gpu_attention(struct ln_gpu *gpu, struct ln_gpu_buffer *q, int ldq, struct ln_gpu_buffer *k,
+                     int ldk, struct ln_gpu_buffer *v, int ldv, int nq, int nk, int heads, int hd,
+                     struct ln_gpu_buffer *out, int ldo, struct ln_error *err)
+{
+    LN_REQUIRE(nq >= 0 && nk >= 0 && heads > 0 && hd > 0 && hd <= 128 && hd % 4 == 0);
+    const size_t w = (size_t)heads * (size_t)hd, f = sizeof(float);
+    LN_REQUIRE((size_t)ldq >= w && (size_t)ldk >= w && (size_t)ldv >= w && (size_t)ldo >= w);
+    if (nq == 0)
+        return 0;
+    LN_REQUIRE(nk > 0);
+    LN_REQUIRE(q->bytes >= ((size_t)(nq - 1) * (size_t)ldq + w) * f &&
+               k->bytes >= ((size_t)(nk - 1) * (size_t)ldk + w) * f &&
+               v->bytes >= ((size_t)(nk - 1) * (size_t)ldv + w) * f &&
+               out->bytes >= ((size_t)(nq - 1) * (size_t)ldo + w) * f);
+    LN_REQUIRE((size_t)nq <= 16 * (size_t)65535 && heads <= 65535);
+    pthread_mutex_lock(&g_generic_lock);
+    int rc = 0, slot = -1;
+    for (int i = 0; i < LN__ATT_KERNELS && slot < 0; i++)
+        if (g_att[i].k && g_att[i].hd == hd)
+            slot = i;
+    for (int i = 0; i < LN__ATT_KERNELS && slot < 0; i++)
+        if (!g_att[i].k)
+            slot = i;
+    if (slot < 0) { /* a fifth head size: replace the first */
+        ln_gpu_kernel_free(g_att[0].k);
+        g_att[0].k = NULL;
+        slot = 0;
+    }
+    if (!g_att[slot].k) {
+        const uint32_t spec[1] = {(uint32_t)hd};
+        rc = ln_gpu_kernel_new(gpu, ln__spv_attention, sizeof ln__spv_attention, 4,
+                               sizeof(struct ln__att_push), spec, 1, &g_att[slot].k, err);
+        g_att[slot].hd = hd;
+    }
+    struct ln_gpu_kernel *kern = g_att[slot].k;
+    pthread_mutex_unlock(&g_generic_lock);
+    if (rc < 0)
+        return rc;
+    LN_REQUIRE(kern->gpu == gpu);
+    const struct ln__att_push push = {(uint32_t)nq,
+                                      (uint32_t)nk,
+                                      (uint32_t)ldq,
+                                      (uint32_t)ldk,
+                                      (uint32_t)ldv,
+                                      (uint32_t)ldo,
+                                      (float)(1.0 / sqrt((double)hd))};
+    struct ln_gpu_buffer *bufs[4] = {q, k, v, out};
+    return ln_gpu_dispatch(kern, bufs, 4, &push, (uint32_t)((nq + 15) / 16), (uint32_t)heads, 1,
+                           err);
 }

@@ -35,6 +35,11 @@ size_t ln__gpu_triposr_resident_bytes(const struct ln_triposr *net)
 {
     return 0;
 }
+
+void ln__gpu_triposr_adopt_scene(struct ln_gpu *gpu, const struct ln_triposr *net,
+                                 struct ln_gpu_buffer *buf, const float *host)
+{
+}
 #else
 /* SPIR-V of shaders/triposr_query.comp, compiled by glslc at build time. */
 static const uint32_t ln__spv_query[] =
@@ -323,5 +328,34 @@ int ln__gpu_triposr_query(const struct ln_triposr *net, const float *scene, cons
     int rc = ln__query_locked(gpu, net, scene, points, n, density_act, colour, features, err);
     pthread_mutex_unlock(&g_c.lock);
     return rc;
+}
+
+void ln__gpu_triposr_adopt_scene(struct ln_gpu *gpu, const struct ln_triposr *net,
+                                 struct ln_gpu_buffer *buf, const float *host)
+{
+    const size_t n = ln__scene_floats(net);
+    pthread_mutex_lock(&g_c.lock);
+    if (!g_c.hooked) {
+        ln_gpu_on_release(ln__release);
+        g_c.hooked = 1;
+    }
+    if (g_c.gpu != gpu) {
+        ln__release_locked();
+        g_c.gpu = gpu;
+    }
+    ln_gpu_buffer_free(g_c.scene);
+    free(g_c.scene_host);
+    g_c.scene = NULL;
+    g_c.n_scene = 0;
+    struct ln_error e = {0};
+    g_c.scene_host = ln_alloc_array(n, sizeof(float), 0, "scene code copy", &e);
+    if (!g_c.scene_host) {
+        ln_gpu_buffer_free(buf); /* the next query uploads it */
+    } else {
+        memcpy(g_c.scene_host, host, n * sizeof(float));
+        g_c.scene = buf;
+        g_c.n_scene = n;
+    }
+    pthread_mutex_unlock(&g_c.lock);
 }
 #endif

@@ -239,6 +239,10 @@ size_t ln__ox_gemm_cols(void)
 int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw, float *tokens,
                             const struct ln_triposr_trace *trace, struct ln_error *err)
 {
+    /* On the selected GPU when there is one (ln_gpu_triposr_net.c). */
+    const int rc = ln__gpu_triposr_encode_image(net, image_chw, tokens, trace, err);
+    if (rc != LN__GPU_DECLINED)
+        return rc;
     return ln__k()->encode_image(net, image_chw, tokens, trace, err);
 }
 
@@ -246,12 +250,18 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
                         const struct ln_triposr_trace *trace, const struct ln_progress *progress,
                         struct ln_error *err)
 {
+    const int rc = ln__gpu_triposr_backbone(net, context, out, trace, progress, err);
+    if (rc != LN__GPU_DECLINED)
+        return rc;
     return ln__k()->backbone(net, context, out, trace, progress, err);
 }
 
 int ln_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
                         struct ln_error *err)
 {
+    const int rc = ln__gpu_triposr_upsample(net, backbone_out, scene, err);
+    if (rc != LN__GPU_DECLINED)
+        return rc;
     return ln__k()->upsample(net, backbone_out, scene, err);
 }
 

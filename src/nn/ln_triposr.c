@@ -18,6 +18,7 @@
 #include "ln_alloc.h"
 #include "ln_fs.h"
 #include "ln_gemm.h"
+#include "ln_gpu_triposr.h"
 #include "ln_triposr_int.h"
 
 void ln__triposr_trace(const struct ln_triposr_trace *trace, const char *name, const float *data,
@@ -396,6 +397,7 @@ void ln_triposr_free(struct ln_triposr *net)
 {
     if (!net)
         return;
+    ln__gpu_triposr_forget(net); /* its weights on the GPU, if any */
     free(net->dec_pack);
     free(net->blocks);
     free(net->vit);
@@ -451,6 +453,11 @@ int ln_triposr_scene_code(const struct ln_triposr *net, const float *image_chw, 
         rc = ln_error_set(err, LN_ECANCELED, "canceled before the image encoder");
         goto done;
     }
+    /* On the selected GPU when there is one (ln_gpu_triposr_net.c). */
+    if ((rc = ln__gpu_triposr_scene_code(net, image_chw, scene, trace, progress, err)) !=
+        LN__GPU_DECLINED)
+        goto done;
+    rc = 0;
     tokens = ln_alloc_array(ln_triposr_tokens_floats(net), sizeof(float), 0, "image tokens", err);
     bb = ln_alloc_array(ln_triposr_backbone_floats(net), sizeof(float), 0, "triplane tokens",
                         err);

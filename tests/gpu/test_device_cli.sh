@@ -136,7 +136,8 @@ else
     skip "/health (node not found)"
 fi
 
-# Out of device memory (a budget of 64 KiB): generate fails with one clear
+# Out of device memory (a budget of 64 KiB: the network stage, the first
+# on the GPU, does not fit): generate fails with one clear
 # line and writes nothing; a server's job fails with that line as its
 # error and the server stays up.
 rm -f "$tmp/oom.glb"
@@ -144,7 +145,7 @@ expect_status 1 "generate past the GPU memory budget fails" env LN_GPU_MEMORY_LI
     "$bin" generate "$input" -o "$tmp/oom.glb" --engine triposr --model golden/triposr-tiny \
     --resolution 32 --device vulkan:0
 [ "$(grep -c "^lunar-nova: " "$tmp/err.txt")" = 1 ] &&
-    grep -q "^lunar-nova: .*GPU memory: the TripoSR grid query needs .* of 64 KiB in use on vulkan:0" "$tmp/err.txt" &&
+    grep -q "^lunar-nova: .*GPU memory: the TripoSR image encoder and backbone (.*) needs .* of 64 KiB in use on vulkan:0" "$tmp/err.txt" &&
     ok "... with one line ($(grep "^lunar-nova: " "$tmp/err.txt" | cut -c1-110))" \
     || bad "... with one line: $(cat "$tmp/err.txt")"
 [ ! -e "$tmp/oom.glb" ] && ok "... and writes nothing" || bad "... and writes nothing"
@@ -179,7 +180,7 @@ if command -v node >/dev/null; then
     kill -0 $pid 2>/dev/null && alive=1 || alive=0
     kill -TERM $pid 2>/dev/null
     wait $pid
-    grep -q '"status":"failed"' "$tmp/oom-job.json" && grep -q 'GPU memory: the TripoSR grid query needs' "$tmp/oom-job.json" &&
+    grep -q '"status":"failed"' "$tmp/oom-job.json" && grep -q 'GPU memory: the TripoSR image encoder and backbone (.*) needs' "$tmp/oom-job.json" &&
         ok "serve: the job fails with the GPU memory line" || bad "serve: the job: $(cat "$tmp/oom-job.json") $(tail -3 "$tmp/oom-serve.txt")"
     [ $alive = 1 ] && grep -q '"health":200' "$tmp/oom-job.json" && ok "... and the server stays up" \
         || bad "... and the server stays up"
