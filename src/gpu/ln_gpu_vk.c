@@ -563,8 +563,8 @@ static int ln__budget_check_locked(const struct ln_gpu *gpu, size_t bytes, const
     char a[32], b[32], c[32];
     if (bytes > in->budget_bytes || in->used_bytes > in->budget_bytes - bytes)
         return ln_error_set(err, LN_ENOMEM,
-                            "GPU memory: %s needs %s, %s of %s in use on vulkan:%d (%s); use "
-                            "a smaller resolution or --device cpu",
+                            "GPU memory: %s needs %s, %s of %s in use on vulkan:%d (%s); "
+                            "--device cpu runs it on the CPU",
                             what, ln__size_text(bytes, a, sizeof a),
                             ln__size_text(in->used_bytes, b, sizeof b),
                             ln__size_text(in->budget_bytes, c, sizeof c), in->index, in->name);

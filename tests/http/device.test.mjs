@@ -3,7 +3,7 @@
 // computed it ("device": "cpu" or "vulkan:N (name)": the process's device
 // for a TripoSR job, the CPU for a sculpt job), kept across a restart. On Mesa's lavapipe (the Vulkan driver on the CPU,
 // VK_ICD_FILENAMES) with the tiny TripoSR model (tests/data/triposr-tiny):
-// under a memory budget too small for the grid query (LN_GPU_MEMORY_LIMIT)
+// under a memory budget too small for the network (LN_GPU_MEMORY_LIMIT)
 // a TripoSR job fails with the budget's line (needed, in use, available)
 // and the server stays up and runs the next job, a sculpt job; without
 // that limit the same TripoSR job succeeds on the GPU. The Vulkan tests
@@ -24,7 +24,7 @@ const ARCH = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
 const LVP = `/usr/share/vulkan/icd.d/lvp_icd.${ARCH}.json`;
 const noVulkan = WINE ? 'under Wine: no Vulkan driver reaches the Windows program here'
   : !fs.existsSync(LVP) ? `no Vulkan driver: ${LVP} not found (Debian's mesa-vulkan-drivers)` : false;
-// Far below the tiny model's grid query (about 1 MiB), above nothing.
+// Far below what the tiny model needs on the device (about 3 MiB), above nothing.
 const LIMIT = 65536;
 
 let input; // the tiny model's test image
@@ -108,7 +108,7 @@ test('out of device memory: the job fails with the budget\'s line, the server ru
     assert.equal(failed.error.code, 'ENOMEM');
     // The floor's line: what was asked, what is in use of the budget, where.
     assert.match(failed.error.message,
-      /^GPU memory: the TripoSR grid query needs \d+ [KM]iB, \d+ [KM]iB of 64 KiB in use on vulkan:0 \(.+\); use a smaller resolution or --device cpu$/);
+      /^GPU memory: the TripoSR image encoder and backbone \(\d+ [KM]iB of weights, \d+ [KM]iB of activations\) needs \d+ [KM]iB, \d+ [KM]iB of 64 KiB in use on vulkan:0 \(.+\); --device cpu runs it on the CPU$/);
     assert.equal(failed.device, health.device, 'it was computed there until it failed');
     assert.equal(failed.mesh, null, 'no mesh');
     assert.notEqual((await fetch(`${srv.url}/jobs/${job.id}/model.glb`)).status, 200, 'no model');
@@ -127,7 +127,7 @@ test('out of device memory: the job fails with the budget\'s line, the server ru
     const again = await waitJob(srv.url, (await submit(srv, [])).id, { timeoutMs: 120000 });
     assert.equal(again.status, 'failed');
     assert.equal(again.error.message, failed.error.message);
-    assert.match(srv.log(), /GPU memory: the TripoSR grid query needs/);
+    assert.match(srv.log(), /GPU memory: the TripoSR image encoder and backbone \(.+\) needs/);
   } finally {
     await srv.stop();
   }
