@@ -41,6 +41,13 @@ size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m)
     return 0;
 }
 
+void ln__gpu_onnx_set_piece_bytes(size_t bytes) {}
+
+size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
+{
+    return 0;
+}
+
 void ln__gpu_onnx_free(struct ln_onnx *m) {}
 #else
 /* SPIR-V of the shaders, compiled by glslc at build time. */
@@ -108,6 +115,7 @@ struct ln__ew_push {
 
 struct ln__step {
     int kernel;
+    int chunk; /* the weights buffer it binds */
     uint32_t gx, gy;
     union {
         struct ln__conv_push conv;
@@ -126,7 +134,9 @@ struct ln__gpu_onnx {
     struct ln__gpu_onnx *next; /* the list of models with state */
     int declined;              /* the plan has an operator without a GPU form */
     struct ln_gpu *gpu;        /* the device of the buffers; NULL: nothing resident */
-    struct ln_gpu_buffer *act, *wts;
+    struct ln_gpu_buffer *act;
+    struct ln_gpu_buffer **wts; /* the weights, in pieces of at most one buffer's range */
+    size_t n_wts;
     size_t act_floats, wts_floats;
     size_t *in_off; /* float offset of each graph input in act */
     struct ln__step *steps;
@@ -136,6 +146,7 @@ struct ln__gpu_onnx {
 static struct {
     pthread_mutex_t lock;
     int hooked;
+    size_t piece_bytes; /* ln__gpu_onnx_set_piece_bytes; 0: the device's range */
     struct ln_gpu *gpu; /* the device of the kernels */
     struct ln_gpu_kernel *k[LN__K_COUNT];
     struct ln__gpu_onnx *list;
@@ -144,10 +155,14 @@ static struct {
 static void ln__state_clear(struct ln__gpu_onnx *s)
 {
     ln_gpu_buffer_free(s->act);
-    ln_gpu_buffer_free(s->wts);
+    for (size_t i = 0; i < s->n_wts; i++)
+        ln_gpu_buffer_free(s->wts[i]);
+    free(s->wts);
     free(s->in_off);
     free(s->steps);
-    s->act = s->wts = NULL;
+    s->act = NULL;
+    s->wts = NULL;
+    s->n_wts = 0;
     s->in_off = NULL;
     s->steps = NULL;
     s->n_steps = s->act_floats = s->wts_floats = 0;
@@ -201,22 +216,33 @@ static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
 
 /* ---- preparing a plan -------------------------------------------------- */
 
-/* The weights gathered on the host while the steps are made. */
+/* The weights gathered on the host while the steps are made, in pieces
+ * (one device buffer each) of at most piece floats: a storage buffer's
+ * range is limited (128 MiB on lavapipe, less than a full U^2-Net's 168
+ * MiB), so each node's constants go whole into the current piece, or
+ * start the next one. */
 struct ln__prep {
     struct ln_onnx *m;
     struct ln__gpu_onnx *s;
     struct ln_gpu_info info;
     float *w;
     size_t n_w, cap_w;
-    size_t *w_of; /* per value: its offset in w, SIZE_MAX: not there yet */
+    size_t piece;     /* the most floats of one piece */
+    size_t *piece_at; /* where each piece starts in w */
+    size_t n_pieces;
+    size_t *w_of;    /* per value: its offset in its piece, SIZE_MAX: not there yet */
+    size_t *w_piece; /* per value: that piece */
     struct ln__step *steps;
     size_t n_steps, cap_steps;
     const char *why; /* the reason a plan is declined */
     const struct ln__ox_node *why_node;
 };
 
-/* Reserves n floats at the end of the weights (16-float aligned). */
-static int ln__w_reserve(struct ln__prep *p, size_t n, size_t *off, struct ln_error *err)
+/* Reserves n floats at the end of the weights (16-float aligned): *off
+ * is their offset in the current piece, *dst where to write them (valid
+ * until the next reservation). */
+static int ln__w_reserve(struct ln__prep *p, size_t n, size_t *off, float **dst,
+                         struct ln_error *err)
 {
     size_t at = (p->n_w + 15) / 16 * 16;
     if (n > SIZE_MAX / 8 - at)
@@ -234,7 +260,40 @@ static int ln__w_reserve(struct ln__prep *p, size_t n, size_t *off, struct ln_er
     }
     memset(p->w + p->n_w, 0, (at - p->n_w) * sizeof *p->w);
     p->n_w = at + n;
-    *off = at;
+    *off = at - p->piece_at[p->n_pieces - 1];
+    *dst = p->w + at;
+    return 0;
+}
+
+/* Floats of constants node n may reserve, at most. */
+static size_t ln__node_need(struct ln__prep *p, const struct ln__ox_node *n)
+{
+    struct ln_onnx *m = p->m;
+    size_t need = 64;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0 && m->values[n->in[k]].known)
+            need += m->values[n->in[k]].t.numel + 16;
+    if (n->n_out > 0 && n->out[0] >= 0) {
+        const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
+        if (y->ndim >= 2)
+            need += 3 * (size_t)(y->shape[y->ndim - 1] + y->shape[y->ndim - 2]) + 16;
+        if (y->ndim >= 2)
+            need += 2 * (size_t)y->shape[1] + 16;
+    }
+    return need;
+}
+
+/* Starts a new piece when node n's constants may not fit the current one. */
+static int ln__w_piece(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    const size_t need = ln__node_need(p, n);
+    const size_t at = (p->n_w + 15) / 16 * 16;
+    if (at - p->piece_at[p->n_pieces - 1] + need <= p->piece)
+        return 0;
+    if (need > p->piece)
+        return LN__GPU_DECLINED;
+    p->piece_at = ln_xrealloc(p->piece_at, (p->n_pieces + 1) * sizeof *p->piece_at);
+    p->piece_at[p->n_pieces++] = at;
     return 0;
 }
 
@@ -257,13 +316,16 @@ static int ln__loc(struct ln__prep *p, const struct ln__ox_node *n, long v, uint
         return ln__decline(p, n, "has an integer tensor on the run-time path");
     size_t at;
     if (val->known) {
-        if (p->w_of[v] == SIZE_MAX) {
-            int rc = ln__w_reserve(p, val->t.numel, &at, err);
+        /* Copied into the current piece once (again if an earlier piece holds it). */
+        if (p->w_of[v] == SIZE_MAX || p->w_piece[v] != p->n_pieces - 1) {
+            float *dst;
+            int rc = ln__w_reserve(p, val->t.numel, &at, &dst, err);
             if (rc < 0)
                 return rc;
             if (val->t.numel)
-                memcpy(p->w + at, val->t.data, val->t.numel * sizeof(float));
+                memcpy(dst, val->t.data, val->t.numel * sizeof(float));
             p->w_of[v] = at;
+            p->w_piece[v] = p->n_pieces - 1;
         }
         at = p->w_of[v];
         *in_w = 1;
@@ -318,6 +380,7 @@ static int ln__push_step(struct ln__prep *p, const struct ln__ox_node *n, struct
         return ln__decline(p, n, "is too large for one dispatch");
     st->gx = (uint32_t)gx;
     st->gy = (uint32_t)gy;
+    st->chunk = (int)p->n_pieces - 1;
     if (p->n_steps == p->cap_steps) {
         size_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
         struct ln__step *s = ln_xmalloc(cap * sizeof *s);
@@ -534,12 +597,13 @@ static int ln__prep_resize(struct ln__prep *p, const struct ln__ox_node *n, stru
         (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
         return rc;
     size_t at;
-    if ((rc = ln__w_reserve(p, 3 * (size_t)(Ho + Wo), &at, err)) < 0)
+    float *dst;
+    if ((rc = ln__w_reserve(p, 3 * (size_t)(Ho + Wo), &at, &dst, err)) < 0)
         return rc;
     if (at > UINT32_MAX)
         return ln__decline(p, n, "has a tensor past 16 GiB");
-    ln__rs_axis(&n->a, H, Ho, n->a.rscale[nd - 2], p->w + at);
-    ln__rs_axis(&n->a, W, Wo, n->a.rscale[nd - 1], p->w + at + 3 * Ho);
+    ln__rs_axis(&n->a, H, Ho, n->a.rscale[nd - 2], dst);
+    ln__rs_axis(&n->a, W, Wo, n->a.rscale[nd - 1], dst + 3 * Ho);
     c->H = (uint32_t)H;
     c->W = (uint32_t)W;
     c->Ho = (uint32_t)Ho;
@@ -629,7 +693,8 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
         size_t inner = 1, at;
         for (int d = 2; d < x->ndim; d++)
             inner *= (size_t)x->shape[d];
-        if ((rc = ln__w_reserve(p, 2 * C, &at, err)) < 0)
+        float *dst;
+        if ((rc = ln__w_reserve(p, 2 * C, &at, &dst, err)) < 0)
             return rc;
         const float *sc = ln__ox_in(m, n, 1)->data, *bi = ln__ox_in(m, n, 2)->data;
         const float *mean = ln__ox_in(m, n, 3)->data, *var = ln__ox_in(m, n, 4)->data;
@@ -637,8 +702,8 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
             /* The CPU form's scale and shift (ox_bn_body), computed alike. */
             float s = sc[ch] / sqrtf(var[ch] + n->a.eps);
             float b = bi[ch] - mean[ch] * s;
-            p->w[at + ch] = s;
-            p->w[at + C + ch] = b;
+            dst[ch] = s;
+            dst[C + ch] = b;
         }
         if (at > UINT32_MAX || C > UINT32_MAX || inner > UINT32_MAX || inner == 0)
             return ln__decline(p, n, "is too large for one dispatch");
@@ -716,10 +781,17 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
     struct ln__prep p = {.m = m, .s = s};
     ln_gpu_info(gpu, &p.info);
     int rc = 0;
+    p.piece = p.info.max_buffer_bytes / sizeof(float) / 16 * 16;
+    if (g_o.piece_bytes && g_o.piece_bytes / sizeof(float) < p.piece)
+        p.piece = g_o.piece_bytes / sizeof(float) / 16 * 16;
+    p.piece_at = ln_xcalloc(1, sizeof *p.piece_at);
+    p.n_pieces = 1;
     p.w_of = ln_alloc_array(m->n_values ? m->n_values : 1, sizeof *p.w_of, 0, "GPU plan", err);
+    p.w_piece =
+        ln_alloc_array(m->n_values ? m->n_values : 1, sizeof *p.w_piece, 0, "GPU plan", err);
     s->in_off =
         ln_alloc_array(m->n_inputs ? m->n_inputs : 1, sizeof *s->in_off, 0, "GPU plan", err);
-    if (!p.w_of || !s->in_off) {
+    if (!p.w_of || !p.w_piece || !s->in_off) {
         rc = LN_ENOMEM;
         goto out;
     }
@@ -734,7 +806,11 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
     }
     for (size_t i = 0; i < m->n_nodes && rc == 0; i++) {
         const struct ln__ox_node *n = &m->nodes[i];
-        if (!n->folded && !n->fused)
+        if (n->folded || n->fused)
+            continue;
+        if ((rc = ln__w_piece(&p, n, err)) == LN__GPU_DECLINED)
+            rc = ln__decline(&p, n, "has constants larger than one buffer's range");
+        if (rc == 0)
             rc = ln__prep_node(&p, n, err);
     }
     /* Outputs that are activations are read back from there. */
@@ -755,32 +831,40 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
         goto out;
     if (act == 0)
         act = 16;
-    size_t at;
-    if (p.n_w == 0 && (rc = ln__w_reserve(&p, 16, &at, err)) < 0) /* a buffer to bind */
-        goto out;
-    if (act > SIZE_MAX / sizeof(float) || p.n_w > SIZE_MAX / sizeof(float) ||
-        act * sizeof(float) > p.info.max_buffer_bytes ||
-        p.n_w * sizeof(float) > p.info.max_buffer_bytes) {
+    if (act > SIZE_MAX / sizeof(float) || act * sizeof(float) > p.info.max_buffer_bytes) {
         ln_log(LN_LOG_LEVEL_INFO,
-               "ONNX on %s: the graph's activations (%zu MiB) or weights (%zu MiB) exceed one "
-               "buffer's limit (%zu MiB); it runs on the CPU",
-               ln_gpu_current_name(), act * sizeof(float) >> 20, p.n_w * sizeof(float) >> 20,
-               p.info.max_buffer_bytes >> 20);
+               "ONNX on %s: the graph's activations (%zu MiB) exceed one buffer's range "
+               "(%zu MiB); it runs on the CPU",
+               ln_gpu_current_name(), act * sizeof(float) >> 20, p.info.max_buffer_bytes >> 20);
         rc = LN__GPU_DECLINED;
         goto out;
     }
     /* The whole budget before anything is allocated or uploaded. */
-    const size_t need = (act + p.n_w) * sizeof(float);
-    if ((rc = ln_gpu_budget_check(gpu, need, "the ONNX network (weights and activations)", err)) <
-        0)
+    size_t need = act, n_w = 0;
+    for (size_t i = 0; i < p.n_pieces; i++) {
+        const size_t end = i + 1 < p.n_pieces ? p.piece_at[i + 1] : p.n_w;
+        const size_t len = end - p.piece_at[i];
+        need += len > 16 ? len : 16;
+        n_w += len > 16 ? len : 16;
+    }
+    if ((rc = ln_gpu_budget_check(gpu, need * sizeof(float),
+                                  "the ONNX network (weights and activations)", err)) < 0)
         goto out;
-    if ((rc = ln_gpu_buffer_new(gpu, act * sizeof(float), "ONNX activations", &s->act, err)) < 0 ||
-        (rc = ln_gpu_buffer_new(gpu, p.n_w * sizeof(float), "ONNX weights", &s->wts, err)) < 0)
+    if ((rc = ln_gpu_buffer_new(gpu, act * sizeof(float), "ONNX activations", &s->act, err)) < 0)
         goto out;
-    if ((rc = ln_gpu_buffer_write(s->wts, 0, p.w, p.n_w * sizeof(float), err)) < 0)
-        goto out;
+    s->wts = ln_xcalloc(p.n_pieces, sizeof *s->wts);
+    s->n_wts = p.n_pieces;
+    for (size_t i = 0; i < p.n_pieces; i++) {
+        const size_t end = i + 1 < p.n_pieces ? p.piece_at[i + 1] : p.n_w;
+        const size_t len = end - p.piece_at[i];
+        if ((rc = ln_gpu_buffer_new(gpu, (len > 16 ? len : 16) * sizeof(float), "ONNX weights",
+                                    &s->wts[i], err)) < 0 ||
+            (len && (rc = ln_gpu_buffer_write(s->wts[i], 0, p.w + p.piece_at[i],
+                                              len * sizeof(float), err)) < 0))
+            goto out;
+    }
     s->act_floats = act;
-    s->wts_floats = p.n_w;
+    s->wts_floats = n_w;
     s->steps = p.steps;
     s->n_steps = p.n_steps;
     p.steps = NULL;
@@ -788,14 +872,11 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
 out:
     free(p.w);
     free(p.w_of);
+    free(p.w_piece);
+    free(p.piece_at);
     free(p.steps);
-    if (rc != 0) {
-        ln_gpu_buffer_free(s->act);
-        ln_gpu_buffer_free(s->wts);
-        s->act = s->wts = NULL;
-        free(s->in_off);
-        s->in_off = NULL;
-    }
+    if (rc != 0)
+        ln__state_clear(s);
     return rc;
 }
 
@@ -812,9 +893,10 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
                                                   t->numel * sizeof(float), err)) < 0)
             return rc;
     }
-    struct ln_gpu_buffer *bufs[2] = {s->act, s->wts};
+    struct ln_gpu_buffer *bufs[2] = {s->act, NULL};
     for (size_t i = 0; i < s->n_steps; i++) {
         const struct ln__step *st = &s->steps[i];
+        bufs[1] = s->wts[st->chunk];
         if ((rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, 1, err)) <
             0)
             return rc;
@@ -894,6 +976,22 @@ int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *ou
 out:
     pthread_mutex_unlock(&g_o.lock);
     return rc;
+}
+
+void ln__gpu_onnx_set_piece_bytes(size_t bytes)
+{
+    pthread_mutex_lock(&g_o.lock);
+    g_o.piece_bytes = bytes;
+    pthread_mutex_unlock(&g_o.lock);
+}
+
+size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
+{
+    pthread_mutex_lock(&g_o.lock);
+    const struct ln__gpu_onnx *s = m->gpu_state;
+    size_t n = s && s->gpu ? s->n_wts : 0;
+    pthread_mutex_unlock(&g_o.lock);
+    return n;
 }
 
 size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m)

@@ -39,6 +39,12 @@ int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *ou
  * constants, activations and inputs); 0 when nothing is resident. */
 size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m);
 
+/* For tests: weights go to the device in buffers of at most bytes (0:
+ * the device's storage-buffer range, the default), and how many buffers
+ * m's current plan has there. */
+void ln__gpu_onnx_set_piece_bytes(size_t bytes);
+size_t ln__gpu_onnx_pieces(const struct ln_onnx *m);
+
 /* Frees what m keeps on the device (ln_onnx_free calls it). */
 void ln__gpu_onnx_free(struct ln_onnx *m);
 

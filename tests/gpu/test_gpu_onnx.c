@@ -10,8 +10,9 @@
  * run reuses the resident weights and gives the same bits; an operator
  * without a GPU form sends the graph to the CPU; a graph over the memory
  * budget fails with one line and allocates nothing; the device's release
- * frees everything and the next run uploads again. Any validation message
- * fails the run. */
+ * frees everything and the next run uploads again; weights split over
+ * several buffers give the same bits. Any validation message fails the
+ * run. */
 #include "testutil.h"
 
 #include <math.h>
@@ -568,6 +569,40 @@ static void test_release_and_staging(void **state)
     ln_weights_close(w);
 }
 
+/* The weights in several buffers (as a full-size U^2-Net's 168 MiB must
+ * be on a device whose storage buffers range over 128 MiB, lavapipe's):
+ * the same bits as in one. */
+static void test_weights_in_pieces(void **state)
+{
+    (void)state;
+    struct ln_onnx_tensor x;
+    struct ln_weights *w = fixture_input("onnx/u2net-tiny.safetensors", &x);
+    struct ln_error err = {0};
+    struct ln_onnx *m = NULL;
+    if (ln_onnx_load(ln_test_data("onnx/u2net-tiny-op17.onnx"), &m, &err) < 0)
+        fail_msg("%s", err.message);
+    struct ln_onnx_tensor one[8], many[8];
+    const size_t n_out = ln_onnx_n_outputs(m);
+    assert_true(n_out <= 8);
+    select_device(g_index);
+    run(m, &x, one, n_out);
+    assert_int_equal(ln__gpu_onnx_pieces(m), 1);
+    ln__gpu_onnx_set_piece_bytes(8 << 10);
+    ln_gpu_shutdown(); /* the next run prepares the plan again */
+    select_device(g_index);
+    run(m, &x, many, n_out);
+    const size_t pieces = ln__gpu_onnx_pieces(m);
+    printf("  weights in %zu buffers of at most 8 KiB\n", pieces);
+    assert_true(pieces > 3);
+    ln__gpu_onnx_set_piece_bytes(0);
+    for (size_t k = 0; k < n_out; k++)
+        assert_memory_equal(one[k].data, many[k].data, numel_of(&one[k]) * sizeof(float));
+    free_outs(one, n_out);
+    free_outs(many, n_out);
+    ln_onnx_free(m);
+    ln_weights_close(w);
+}
+
 static void test_validation(void **state)
 {
     (void)state;
@@ -590,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_declined),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_release_and_staging),
+        cmocka_unit_test(test_weights_in_pieces),
         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
