@@ -54,6 +54,9 @@ void ln__gpu_onnx_free(struct ln_onnx *m) {}
 static const uint32_t ln__spv_conv[] =
 #include "onnx_conv.spv.inc"
     ;
+static const uint32_t ln__spv_conv_tiled[] =
+#include "onnx_conv_tiled.spv.inc"
+    ;
 static const uint32_t ln__spv_pool[] =
 #include "onnx_pool.spv.inc"
     ;
@@ -66,9 +69,10 @@ static const uint32_t ln__spv_ew[] =
 
 #define LN__WG 64u /* invocations per workgroup, as in the shaders */
 
-enum { LN__K_CONV, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
+enum { LN__K_CONV, LN__K_CONV_TILED, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
 
-/* The shaders' push constants, field for field. */
+/* The shaders' push constants, field for field (onnx_conv_tiled.comp
+ * takes the same as onnx_conv.comp). */
 struct ln__conv_push {
     uint32_t x_off, w_off, y_off;
     int32_t b_off;
@@ -116,7 +120,7 @@ struct ln__ew_push {
 struct ln__step {
     int kernel;
     int chunk; /* the weights buffer it binds */
-    uint32_t gx, gy;
+    uint32_t gx, gy, gz;
     union {
         struct ln__conv_push conv;
         struct ln__pool_push pool;
@@ -126,8 +130,8 @@ struct ln__step {
 };
 
 static const size_t ln__push_bytes[LN__K_COUNT] = {
-    sizeof(struct ln__conv_push), sizeof(struct ln__pool_push), sizeof(struct ln__resize_push),
-    sizeof(struct ln__ew_push)};
+    sizeof(struct ln__conv_push), sizeof(struct ln__conv_push), sizeof(struct ln__pool_push),
+    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push)};
 
 /* What one model keeps for its current plan. */
 struct ln__gpu_onnx {
@@ -192,6 +196,7 @@ static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
         const uint32_t *code;
         size_t bytes;
     } spv[LN__K_COUNT] = {{ln__spv_conv, sizeof ln__spv_conv},
+                          {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
                           {ln__spv_pool, sizeof ln__spv_pool},
                           {ln__spv_resize, sizeof ln__spv_resize},
                           {ln__spv_ew, sizeof ln__spv_ew}};
@@ -380,6 +385,7 @@ static int ln__push_step(struct ln__prep *p, const struct ln__ox_node *n, struct
         return ln__decline(p, n, "is too large for one dispatch");
     st->gx = (uint32_t)gx;
     st->gy = (uint32_t)gy;
+    st->gz = 1;
     st->chunk = (int)p->n_pieces - 1;
     if (p->n_steps == p->cap_steps) {
         size_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
@@ -457,6 +463,24 @@ static int ln__prep_conv(struct ln__prep *p, const struct ln__ox_node *n, struct
     c->n_blk = (uint32_t)((M / G + 3) / 4);
     size_t total = (size_t)x->shape[0] * (size_t)G * c->n_blk * (size_t)c->Ho * c->Wo;
     c->total = total > UINT32_MAX ? 0 : (uint32_t)total;
+    /* Layers of 16 output channels or more per group: the tiled GEMM
+     * (64 x 64 tiles of channels x pixels, one grid layer per image and
+     * group). */
+    const size_t P = (size_t)c->Ho * c->Wo, tiles_p = (P + 63) / 64;
+    const size_t tiles_m = ((size_t)(M / G) + 63) / 64, layers = (size_t)x->shape[0] * (size_t)G;
+    const size_t K = (size_t)(x->shape[1] / G) * c->kh * c->kw;
+    if (M / G >= 16 && P > 0 && tiles_p <= p->info.max_groups_x && tiles_m <= 65535 &&
+        layers <= 65535 && K <= UINT32_MAX / 2 && (size_t)(M / G) * K <= UINT32_MAX / 2) {
+        st.kernel = LN__K_CONV_TILED;
+        int rc2 = ln__push_step(p, n, &st, total);
+        if (rc2 != 0 || total == 0)
+            return rc2;
+        struct ln__step *last = &p->steps[p->n_steps - 1];
+        last->gx = (uint32_t)tiles_p;
+        last->gy = (uint32_t)tiles_m;
+        last->gz = (uint32_t)layers;
+        return 0;
+    }
     return ln__push_step(p, n, &st, total);
 }
 
@@ -897,8 +921,8 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
     for (size_t i = 0; i < s->n_steps; i++) {
         const struct ln__step *st = &s->steps[i];
         bufs[1] = s->wts[st->chunk];
-        if ((rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, 1, err)) <
-            0)
+        if ((rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz,
+                                  err)) < 0)
             return rc;
     }
     for (size_t i = 0; i < n_outputs; i++) {

@@ -4,9 +4,11 @@
  * BatchNormalization folded and not, and the float16-weights graph) on its
  * test picture, each output within 1e-4 of the CPU's and of PyTorch's
  * (relative to the output's largest magnitude, the metric of
- * tests/nn/test_onnx.c). Also: the convolution shader on odd shapes
+ * tests/nn/test_onnx.c). Also: both convolution shaders on odd shapes
  * (stride 2, dilations, uneven padding, groups, channel counts that are no
- * multiple of its block of four) against a double-precision sum; a second
+ * multiple of the direct shader's block of four nor of the tiled one's 64,
+ * pixel counts and summed lengths with tails) against a double-precision
+ * sum; a second
  * run reuses the resident weights and gives the same bits; an operator
  * without a GPU form sends the graph to the CPU; a graph over the memory
  * budget fails with one line and allocates nothing; the device's release
@@ -443,6 +445,14 @@ static void test_conv_shapes(void **state)
         /* 1x1, and a kernel as large as the input. */
         {13, 6, 5, 17, 1, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 0},
         {2, 4, 4, 3, 4, 4, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 1},
+        /* 16 output channels per group or more: the tiled shader, with
+         * tails in channels (70: two tiles), pixels (11 x 11: two tiles)
+         * and the summed length (19 x 9). */
+        {19, 11, 11, 70, 3, 3, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, 1, 1},
+        {5, 17, 13, 33, 3, 3, 1, {2, 2}, {2, 2}, {2, 1, 0, 2}, 1, 0},
+        {6, 9, 10, 40, 3, 3, 2, {1, 2}, {4, 1}, {4, 1, 4, 1}, 0, 1},
+        {7, 12, 9, 16, 1, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 0},
+        {16, 23, 29, 64, 3, 3, 16, {2, 1}, {1, 1}, {1, 1, 1, 1}, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);
