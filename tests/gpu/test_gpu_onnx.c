@@ -452,6 +452,7 @@ static void test_conv_shapes(void **state)
         {5, 17, 13, 33, 3, 3, 1, {2, 2}, {2, 2}, {2, 1, 0, 2}, 1, 0},
         {6, 9, 10, 40, 3, 3, 2, {1, 2}, {4, 1}, {4, 1, 4, 1}, 0, 1},
         {7, 12, 9, 16, 1, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 0},
+        /* 16 groups of 4 output channels: the direct one again. */
         {16, 23, 29, 64, 3, 3, 16, {2, 1}, {1, 1}, {1, 1, 1, 1}, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
