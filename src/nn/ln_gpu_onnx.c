@@ -67,7 +67,8 @@ static const uint32_t ln__spv_ew[] =
 #include "onnx_ew.spv.inc"
     ;
 
-#define LN__WG 64u /* invocations per workgroup, as in the shaders */
+#define LN__WG 64u     /* invocations per workgroup, as in the shaders */
+#define LN__BATCH 256u /* dispatches per submission, at most */
 
 enum { LN__K_CONV, LN__K_CONV_TILED, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
 
@@ -917,13 +918,24 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
                                                   t->numel * sizeof(float), err)) < 0)
             return rc;
     }
-    struct ln_gpu_buffer *bufs[2] = {s->act, NULL};
+    /* The steps in batches of one submission each: consecutive steps
+     * that read the same weights piece, at most LN__BATCH of them (a
+     * bound on one submission's length, for drivers with a watchdog). */
+    struct ln_gpu_dispatch_item items[LN__BATCH];
+    struct ln_gpu_buffer *bufs[LN__BATCH][2];
+    size_t n_items = 0;
     for (size_t i = 0; i < s->n_steps; i++) {
         const struct ln__step *st = &s->steps[i];
-        bufs[1] = s->wts[st->chunk];
-        if ((rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz,
-                                  err)) < 0)
-            return rc;
+        bufs[n_items][0] = s->act;
+        bufs[n_items][1] = s->wts[st->chunk];
+        items[n_items] = (struct ln_gpu_dispatch_item){
+            g_o.k[st->kernel], bufs[n_items], &st->push, st->gx, st->gy, st->gz};
+        n_items++;
+        if (n_items == LN__BATCH || i + 1 == s->n_steps || s->steps[i + 1].chunk != st->chunk) {
+            if ((rc = ln_gpu_dispatch_batch(items, n_items, err)) < 0)
+                return rc;
+            n_items = 0;
+        }
     }
     for (size_t i = 0; i < n_outputs; i++) {
         const long v = m->outputs[i];
