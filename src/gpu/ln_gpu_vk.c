@@ -1092,6 +1092,80 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
     return rc;
 }
 
+/* ---- batches of dispatches (ONNX graphs) -------------------------------- */
+
+int ln_gpu_dispatch_batch(const struct ln_gpu_dispatch_item *items, size_t n, struct ln_error *err)
+{
+    if (n == 0)
+        return 0;
+    struct ln_gpu *g = items[0].kernel->gpu;
+    for (size_t i = 0; i < n; i++) {
+        const struct ln_gpu_dispatch_item *it = &items[i];
+        LN_REQUIRE(it->kernel->gpu == g && it->groups_x <= g->info.max_groups_x);
+        /* A kernel's one descriptor set holds the same buffers throughout. */
+        for (size_t j = 0; j < i; j++)
+            if (items[j].kernel == it->kernel) {
+                for (int b = 0; b < it->kernel->n_buffers; b++)
+                    LN_REQUIRE(items[j].buffers[b] == it->buffers[b]);
+                break;
+            }
+    }
+    int rc;
+    pthread_mutex_lock(&g_queue_lock);
+    /* Each kernel's set is written before recording, under the lock, after
+     * every earlier submission has completed. */
+    for (size_t i = 0; i < n; i++) {
+        const struct ln_gpu_dispatch_item *it = &items[i];
+        size_t j = 0;
+        while (j < i && items[j].kernel != it->kernel)
+            j++;
+        if (j < i)
+            continue;
+        VkDescriptorBufferInfo bi[LN__MAX_BINDINGS];
+        VkWriteDescriptorSet w[LN__MAX_BINDINGS];
+        for (int b = 0; b < it->kernel->n_buffers; b++) {
+            bi[b] = (VkDescriptorBufferInfo){it->buffers[b]->buf, 0, VK_WHOLE_SIZE};
+            w[b] = (VkWriteDescriptorSet){
+                .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                .dstSet = it->kernel->set,
+                .dstBinding = (uint32_t)b,
+                .descriptorCount = 1,
+                .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                .pBufferInfo = &bi[b],
+            };
+        }
+        vkUpdateDescriptorSets(g->dev, (uint32_t)it->kernel->n_buffers, w, 0, NULL);
+    }
+    if (ln__cmd_begin(g) < 0) {
+        rc = ln_error_set(err, LN_EIO, "GPU dispatch: command buffer cannot be recorded");
+    } else {
+        const VkMemoryBarrier mb = {
+            .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+            .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+            .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+        };
+        for (size_t i = 0; i < n; i++) {
+            const struct ln_gpu_dispatch_item *it = &items[i];
+            if (it->groups_x == 0 || it->groups_y == 0 || it->groups_z == 0)
+                continue;
+            if (i > 0)
+                vkCmdPipelineBarrier(g->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                                     VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0,
+                                     NULL);
+            vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, it->kernel->pipe);
+            vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, it->kernel->layout, 0,
+                                    1, &it->kernel->set, 0, NULL);
+            if (it->kernel->push_bytes)
+                vkCmdPushConstants(g->cmd, it->kernel->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                                   (uint32_t)it->kernel->push_bytes, it->push);
+            vkCmdDispatch(g->cmd, it->groups_x, it->groups_y, it->groups_z);
+        }
+        rc = ln__cmd_submit(g, "dispatch", err);
+    }
+    pthread_mutex_unlock(&g_queue_lock);
+    return rc;
+}
+
 /* ---- generic kernels ------------------------------------------------------ */
 
 /* SPIR-V of shaders/gemm.comp, compiled by glslc at build time. */

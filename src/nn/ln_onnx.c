@@ -33,6 +33,7 @@
 
 #include "ln_alloc.h"
 #include "ln_fs.h"
+#include "ln_gpu_onnx.h"
 #include "ln_onnx_int.h"
 #include "ln_threads.h"
 #include "ln_time.h"
@@ -1149,6 +1150,9 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
     }
     for (size_t i = 0; i < n_inputs; i++)
         m->values[m->inputs[i]].t.data = inputs[i].data;
+    /* A selected GPU runs the plan when it has every operator. */
+    if ((rc = ln__gpu_onnx_run(m, !same, outputs, n_outputs, err)) != LN__GPU_DECLINED)
+        return rc;
     int threads = ln_threads_get();
     if (m->scratch_floats && (!m->scratch || m->scratch_threads != threads || !same)) {
         free(m->scratch);
@@ -1253,6 +1257,7 @@ void ln_onnx_free(struct ln_onnx *m)
 {
     if (!m)
         return;
+    ln__gpu_onnx_free(m);
     ln__ox_unplan(m);
     for (size_t i = 0; i < m->n_values; i++)
         free(m->values[i].owned);

@@ -137,7 +137,8 @@ struct ln_onnx {
     size_t scratch_floats; /* per thread */
     float *scratch;
     int scratch_threads;
-    size_t mem_limit; /* bytes a plan may take (SIZE_MAX: no limit) */
+    size_t mem_limit;               /* bytes a plan may take (SIZE_MAX: no limit) */
+    struct ln__gpu_onnx *gpu_state; /* what the plan keeps on the GPU (ln_gpu_onnx.c) */
 };
 
 /* Refuses (LN_ETOOBIG) input shapes whose plan would take more than bytes

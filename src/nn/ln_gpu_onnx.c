@@ -1,0 +1,1058 @@
+/*
+ * ONNX graphs on the selected GPU: the matting networks (U^2-Net, IS-Net
+ * and their kin) with every activation on the device, only the inputs
+ * uploaded and the outputs read back. It runs the CPU planner's plan
+ * (ln_onnx.c): folded nodes stay folded, the fused Conv+ReLU pairs stay
+ * fused, and the activation arena is mirrored in one device buffer at the
+ * same offsets, so Concat's in-place pieces and the value lifetimes the
+ * planner worked out hold on the GPU unchanged. Preparing a plan turns its
+ * nodes into a list of dispatches of four kernels (shaders/onnx_conv.comp,
+ * onnx_pool.comp, onnx_resize.comp, onnx_ew.comp) and gathers every
+ * constant they read (weights, biases, BatchNormalization's scale and
+ * shift, Resize's tables) into one weights buffer; an operator without a
+ * GPU form declines the whole plan (the CPU runs it, one log line). The
+ * state of each model lives in one list under one lock, so that the
+ * floor's release hook can free it all. The CPU form stays the reference
+ * (tests/gpu/test_gpu_onnx.c).
+ */
+#include "ln_gpu_onnx.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ln_alloc.h"
+#include "ln_gpu.h"
+#include "ln_log.h"
+#include "ln_onnx_int.h"
+
+#if !LN_VULKAN
+/* A build without Vulkan (-DLN_VULKAN=OFF): the CPU computes. */
+int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *outputs,
+                     size_t n_outputs, struct ln_error *err)
+{
+    return LN__GPU_DECLINED;
+}
+
+size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m)
+{
+    return 0;
+}
+
+void ln__gpu_onnx_set_piece_bytes(size_t bytes) {}
+
+size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
+{
+    return 0;
+}
+
+void ln__gpu_onnx_free(struct ln_onnx *m) {}
+#else
+/* SPIR-V of the shaders, compiled by glslc at build time. */
+static const uint32_t ln__spv_conv[] =
+#include "onnx_conv.spv.inc"
+    ;
+static const uint32_t ln__spv_conv_tiled[] =
+#include "onnx_conv_tiled.spv.inc"
+    ;
+static const uint32_t ln__spv_pool[] =
+#include "onnx_pool.spv.inc"
+    ;
+static const uint32_t ln__spv_resize[] =
+#include "onnx_resize.spv.inc"
+    ;
+static const uint32_t ln__spv_ew[] =
+#include "onnx_ew.spv.inc"
+    ;
+
+#define LN__WG 64u     /* invocations per workgroup, as in the shaders */
+#define LN__BATCH 256u /* dispatches per submission, at most */
+
+enum { LN__K_CONV, LN__K_CONV_TILED, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
+
+/* The shaders' push constants, field for field (onnx_conv_tiled.comp
+ * takes the same as onnx_conv.comp). */
+struct ln__conv_push {
+    uint32_t x_off, w_off, y_off;
+    int32_t b_off;
+    uint32_t C, H, W, M, Ho, Wo;
+    uint32_t kh, kw, sh, sw, dh, dw;
+    int32_t ph, pw;
+    uint32_t G, relu, n_blk, total;
+};
+
+struct ln__pool_push {
+    uint32_t x_off, y_off;
+    uint32_t H, W, Ho, Wo;
+    uint32_t kh, kw, sh, sw, dh, dw;
+    int32_t ph, pw, pe_h, pe_w;
+    uint32_t is_max, include_pad, total;
+};
+
+struct ln__resize_push {
+    uint32_t x_off, y_off;
+    uint32_t H, W, Ho, Wo;
+    uint32_t t_off, total;
+};
+
+enum {
+    LN__EW_RELU,
+    LN__EW_SIGMOID,
+    LN__EW_ADD,
+    LN__EW_SUB,
+    LN__EW_MUL,
+    LN__EW_DIV,
+    LN__EW_AFFINE,
+    LN__EW_COPY
+};
+
+struct ln__ew_push {
+    uint32_t op;
+    uint32_t a_off, a_w;
+    uint32_t b_off, b_w, b_one;
+    uint32_t y_off;
+    uint32_t C, inner;
+    uint32_t chunk, row;
+    uint32_t total;
+};
+
+struct ln__step {
+    int kernel;
+    int chunk; /* the weights buffer it binds */
+    uint32_t gx, gy, gz;
+    union {
+        struct ln__conv_push conv;
+        struct ln__pool_push pool;
+        struct ln__resize_push resize;
+        struct ln__ew_push ew;
+    } push;
+};
+
+static const size_t ln__push_bytes[LN__K_COUNT] = {
+    sizeof(struct ln__conv_push), sizeof(struct ln__conv_push), sizeof(struct ln__pool_push),
+    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push)};
+
+/* What one model keeps for its current plan. */
+struct ln__gpu_onnx {
+    struct ln__gpu_onnx *next; /* the list of models with state */
+    int declined;              /* the plan has an operator without a GPU form */
+    struct ln_gpu *gpu;        /* the device of the buffers; NULL: nothing resident */
+    struct ln_gpu_buffer *act;
+    struct ln_gpu_buffer **wts; /* the weights, in pieces of at most one buffer's range */
+    size_t n_wts;
+    size_t act_floats, wts_floats;
+    size_t *in_off; /* float offset of each graph input in act */
+    struct ln__step *steps;
+    size_t n_steps;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    int hooked;
+    size_t piece_bytes; /* ln__gpu_onnx_set_piece_bytes; 0: the device's range */
+    struct ln_gpu *gpu; /* the device of the kernels */
+    struct ln_gpu_kernel *k[LN__K_COUNT];
+    struct ln__gpu_onnx *list;
+} g_o = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void ln__state_clear(struct ln__gpu_onnx *s)
+{
+    ln_gpu_buffer_free(s->act);
+    for (size_t i = 0; i < s->n_wts; i++)
+        ln_gpu_buffer_free(s->wts[i]);
+    free(s->wts);
+    free(s->in_off);
+    free(s->steps);
+    s->act = NULL;
+    s->wts = NULL;
+    s->n_wts = 0;
+    s->in_off = NULL;
+    s->steps = NULL;
+    s->n_steps = s->act_floats = s->wts_floats = 0;
+    s->gpu = NULL;
+    s->declined = 0;
+}
+
+/* The floor's release hook: everything on the device goes. */
+static void ln__release(void)
+{
+    pthread_mutex_lock(&g_o.lock);
+    for (struct ln__gpu_onnx *s = g_o.list; s; s = s->next)
+        ln__state_clear(s);
+    for (int i = 0; i < LN__K_COUNT; i++) {
+        ln_gpu_kernel_free(g_o.k[i]);
+        g_o.k[i] = NULL;
+    }
+    g_o.gpu = NULL;
+    pthread_mutex_unlock(&g_o.lock);
+}
+
+static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
+{
+    if (g_o.gpu == gpu && g_o.k[0])
+        return 0;
+    static const struct {
+        const uint32_t *code;
+        size_t bytes;
+    } spv[LN__K_COUNT] = {{ln__spv_conv, sizeof ln__spv_conv},
+                          {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
+                          {ln__spv_pool, sizeof ln__spv_pool},
+                          {ln__spv_resize, sizeof ln__spv_resize},
+                          {ln__spv_ew, sizeof ln__spv_ew}};
+    for (int i = 0; i < LN__K_COUNT; i++) {
+        ln_gpu_kernel_free(g_o.k[i]);
+        g_o.k[i] = NULL;
+    }
+    for (int i = 0; i < LN__K_COUNT; i++) {
+        int rc = ln_gpu_kernel_new(gpu, spv[i].code, spv[i].bytes, 2, ln__push_bytes[i], NULL, 0,
+                                   &g_o.k[i], err);
+        if (rc < 0) {
+            for (int j = 0; j < i; j++) {
+                ln_gpu_kernel_free(g_o.k[j]);
+                g_o.k[j] = NULL;
+            }
+            return rc;
+        }
+    }
+    g_o.gpu = gpu;
+    return 0;
+}
+
+/* ---- preparing a plan -------------------------------------------------- */
+
+/* The weights gathered on the host while the steps are made, in pieces
+ * (one device buffer each) of at most piece floats: a storage buffer's
+ * range is limited (128 MiB on lavapipe, less than a full U^2-Net's 168
+ * MiB), so each node's constants go whole into the current piece, or
+ * start the next one. */
+struct ln__prep {
+    struct ln_onnx *m;
+    struct ln__gpu_onnx *s;
+    struct ln_gpu_info info;
+    float *w;
+    size_t n_w, cap_w;
+    size_t piece;     /* the most floats of one piece */
+    size_t *piece_at; /* where each piece starts in w */
+    size_t n_pieces;
+    size_t *w_of;    /* per value: its offset in its piece, SIZE_MAX: not there yet */
+    size_t *w_piece; /* per value: that piece */
+    struct ln__step *steps;
+    size_t n_steps, cap_steps;
+    const char *why; /* the reason a plan is declined */
+    const struct ln__ox_node *why_node;
+};
+
+/* Reserves n floats at the end of the weights (16-float aligned): *off
+ * is their offset in the current piece, *dst where to write them (valid
+ * until the next reservation). */
+static int ln__w_reserve(struct ln__prep *p, size_t n, size_t *off, float **dst,
+                         struct ln_error *err)
+{
+    size_t at = (p->n_w + 15) / 16 * 16;
+    if (n > SIZE_MAX / 8 - at)
+        return ln_error_set(err, LN_ETOOBIG, "GPU weights too large");
+    if (at + n > p->cap_w) {
+        size_t cap = p->cap_w ? p->cap_w : 4096;
+        while (cap < at + n)
+            cap *= 2;
+        float *w = realloc(p->w, cap * sizeof *w);
+        if (!w)
+            return ln_error_set(err, LN_ENOMEM, "out of memory (GPU weights, %zu MiB)",
+                                cap * sizeof *w >> 20);
+        p->w = w;
+        p->cap_w = cap;
+    }
+    memset(p->w + p->n_w, 0, (at - p->n_w) * sizeof *p->w);
+    p->n_w = at + n;
+    *off = at - p->piece_at[p->n_pieces - 1];
+    *dst = p->w + at;
+    return 0;
+}
+
+/* Floats of constants node n may reserve, at most. */
+static size_t ln__node_need(struct ln__prep *p, const struct ln__ox_node *n)
+{
+    struct ln_onnx *m = p->m;
+    size_t need = 64;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0 && m->values[n->in[k]].known)
+            need += m->values[n->in[k]].t.numel + 16;
+    if (n->n_out > 0 && n->out[0] >= 0) {
+        const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
+        if (y->ndim >= 2)
+            need += 3 * (size_t)(y->shape[y->ndim - 1] + y->shape[y->ndim - 2]) + 16;
+        if (y->ndim >= 2)
+            need += 2 * (size_t)y->shape[1] + 16;
+    }
+    return need;
+}
+
+/* Starts a new piece when node n's constants may not fit the current one. */
+static int ln__w_piece(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    const size_t need = ln__node_need(p, n);
+    const size_t at = (p->n_w + 15) / 16 * 16;
+    if (at - p->piece_at[p->n_pieces - 1] + need <= p->piece)
+        return 0;
+    if (need > p->piece)
+        return LN__GPU_DECLINED;
+    p->piece_at = ln_xrealloc(p->piece_at, (p->n_pieces + 1) * sizeof *p->piece_at);
+    p->piece_at[p->n_pieces++] = at;
+    return 0;
+}
+
+/* Declines the plan: why (a static string) names what the GPU form lacks. */
+static int ln__decline(struct ln__prep *p, const struct ln__ox_node *n, const char *why)
+{
+    p->why = why;
+    p->why_node = n;
+    return LN__GPU_DECLINED;
+}
+
+/* Where value v lives: in the activations (*in_w 0) or the weights (1, a
+ * constant, copied there on first use), at *off floats. */
+static int ln__loc(struct ln__prep *p, const struct ln__ox_node *n, long v, uint32_t *off,
+                   uint32_t *in_w, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_value *val = &m->values[v];
+    if (val->t.dtype != LN__OX_F32)
+        return ln__decline(p, n, "has an integer tensor on the run-time path");
+    size_t at;
+    if (val->known) {
+        /* Copied into the current piece once (again if an earlier piece holds it). */
+        if (p->w_of[v] == SIZE_MAX || p->w_piece[v] != p->n_pieces - 1) {
+            float *dst;
+            int rc = ln__w_reserve(p, val->t.numel, &at, &dst, err);
+            if (rc < 0)
+                return rc;
+            if (val->t.numel)
+                memcpy(dst, val->t.data, val->t.numel * sizeof(float));
+            p->w_of[v] = at;
+            p->w_piece[v] = p->n_pieces - 1;
+        }
+        at = p->w_of[v];
+        *in_w = 1;
+    } else if (val->is_input) {
+        size_t i = 0;
+        while (i < m->n_inputs && m->inputs[i] != v)
+            i++;
+        if (i == m->n_inputs)
+            return ln_error_set(err, LN_EINTERNAL, "ONNX on the GPU: input %ld not found", v);
+        at = p->s->in_off[i];
+        *in_w = 0;
+    } else {
+        size_t bytes = 0;
+        long r = v;
+        while (m->values[r].alias) {
+            bytes += m->values[r].alias_off;
+            r = m->values[r].alias - 1;
+        }
+        bytes += m->values[r].offset;
+        if (bytes % sizeof(float))
+            return ln__decline(p, n, "has a tensor at an unaligned place");
+        at = bytes / sizeof(float);
+        *in_w = 0;
+    }
+    if (at + val->t.numel > UINT32_MAX)
+        return ln__decline(p, n, "has a tensor past 16 GiB");
+    *off = (uint32_t)at;
+    return 0;
+}
+
+/* A location in the activations (declines a constant there). */
+static int ln__act(struct ln__prep *p, const struct ln__ox_node *n, long v, uint32_t *off,
+                   struct ln_error *err)
+{
+    uint32_t w;
+    int rc = ln__loc(p, n, v, off, &w, err);
+    if (rc == 0 && w)
+        return ln__decline(p, n, "reads a constant where an activation is expected");
+    return rc;
+}
+
+/* Appends a step over `total` elements (a 2-D grid of 64-wide groups). */
+static int ln__push_step(struct ln__prep *p, const struct ln__ox_node *n, struct ln__step *st,
+                         size_t total)
+{
+    if (total == 0)
+        return 0;
+    size_t groups = (total + LN__WG - 1) / LN__WG;
+    size_t gx = groups < p->info.max_groups_x ? groups : p->info.max_groups_x;
+    size_t gy = (groups + gx - 1) / gx;
+    if (total > UINT32_MAX || gy > 65535)
+        return ln__decline(p, n, "is too large for one dispatch");
+    st->gx = (uint32_t)gx;
+    st->gy = (uint32_t)gy;
+    st->gz = 1;
+    st->chunk = (int)p->n_pieces - 1;
+    if (p->n_steps == p->cap_steps) {
+        size_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
+        struct ln__step *s = ln_xmalloc(cap * sizeof *s);
+        if (p->n_steps)
+            memcpy(s, p->steps, p->n_steps * sizeof *s);
+        free(p->steps);
+        p->steps = s;
+        p->cap_steps = cap;
+    }
+    p->steps[p->n_steps++] = *st;
+    return 0;
+}
+
+static int ln__u32(int64_t v)
+{
+    return v >= 0 && v <= (int64_t)INT32_MAX;
+}
+
+static int ln__prep_conv(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *w = ln__ox_in(m, n, 1);
+    const struct ln__ox_tensor *b = ln__ox_in(m, n, 2), *y = ln__ox_out(m, n, 0);
+    const struct ln__ox_attrs *a = &n->a;
+    if (x->ndim != 4 || w->ndim != 4) /* the loader takes 2-D kernels only */
+        return ln__decline(p, n, "is not a 2-D convolution");
+    if (!m->values[n->in[1]].known || (b && !m->values[n->in[2]].known))
+        return ln__decline(p, n, "has weights computed at run time");
+    if (x->numel == 0 || w->numel == 0)
+        return ln__decline(p, n, "has no input channels");
+    struct ln__step st = {.kernel = LN__K_CONV};
+    struct ln__conv_push *c = &st.push.conv;
+    uint32_t in_w;
+    int rc;
+    if ((rc = ln__act(p, n, n->in[0], &c->x_off, err)) != 0 ||
+        (rc = ln__loc(p, n, n->in[1], &c->w_off, &in_w, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    c->b_off = -1;
+    if (b) {
+        uint32_t bo;
+        if ((rc = ln__loc(p, n, n->in[2], &bo, &in_w, err)) != 0)
+            return rc;
+        if (bo > (uint32_t)INT32_MAX)
+            return ln__decline(p, n, "has a tensor past 8 GiB");
+        c->b_off = (int32_t)bo;
+    }
+    const int64_t G = a->group, M = y->shape[1];
+    const int64_t v[] = {x->shape[0], x->shape[1],   x->shape[2],   x->shape[3],
+                         M,           y->shape[2],   y->shape[3],   w->shape[2],
+                         w->shape[3], a->strides[0], a->strides[1], a->dil[0],
+                         a->dil[1],   a->epads[0],   a->epads[1],   G};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (!ln__u32(v[i]))
+            return ln__decline(p, n, "has a size past 2^31");
+    if (G < 1 || x->shape[1] % G || M % G)
+        return ln__decline(p, n, "has channels that its groups do not divide");
+    c->C = (uint32_t)x->shape[1];
+    c->H = (uint32_t)x->shape[2];
+    c->W = (uint32_t)x->shape[3];
+    c->M = (uint32_t)M;
+    c->Ho = (uint32_t)y->shape[2];
+    c->Wo = (uint32_t)y->shape[3];
+    c->kh = (uint32_t)w->shape[2];
+    c->kw = (uint32_t)w->shape[3];
+    c->sh = (uint32_t)a->strides[0];
+    c->sw = (uint32_t)a->strides[1];
+    c->dh = (uint32_t)a->dil[0];
+    c->dw = (uint32_t)a->dil[1];
+    c->ph = (int32_t)a->epads[0];
+    c->pw = (int32_t)a->epads[1];
+    c->G = (uint32_t)G;
+    c->relu = n->fuse_relu ? 1u : 0u;
+    c->n_blk = (uint32_t)((M / G + 3) / 4);
+    size_t total = (size_t)x->shape[0] * (size_t)G * c->n_blk * (size_t)c->Ho * c->Wo;
+    c->total = total > UINT32_MAX ? 0 : (uint32_t)total;
+    /* Layers of 16 output channels or more per group: the tiled GEMM
+     * (64 x 64 tiles of channels x pixels, one grid layer per image and
+     * group). */
+    const size_t P = (size_t)c->Ho * c->Wo, tiles_p = (P + 63) / 64;
+    const size_t tiles_m = ((size_t)(M / G) + 63) / 64, layers = (size_t)x->shape[0] * (size_t)G;
+    const size_t K = (size_t)(x->shape[1] / G) * c->kh * c->kw;
+    if (M / G >= 16 && P > 0 && tiles_p <= p->info.max_groups_x && tiles_m <= 65535 &&
+        layers <= 65535 && K <= UINT32_MAX / 2 && (size_t)(M / G) * K <= UINT32_MAX / 2) {
+        st.kernel = LN__K_CONV_TILED;
+        int rc2 = ln__push_step(p, n, &st, total);
+        if (rc2 != 0 || total == 0)
+            return rc2;
+        struct ln__step *last = &p->steps[p->n_steps - 1];
+        last->gx = (uint32_t)tiles_p;
+        last->gy = (uint32_t)tiles_m;
+        last->gz = (uint32_t)layers;
+        return 0;
+    }
+    return ln__push_step(p, n, &st, total);
+}
+
+static int ln__prep_pool(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    const struct ln__ox_attrs *a = &n->a;
+    const int global = !strncmp(n->op->name, "Global", 6);
+    if (x->ndim != 4)
+        return ln__decline(p, n, "is not a 2-D pool");
+    if (n->n_out > 1 && n->out[1] >= 0)
+        return ln__decline(p, n, "asks for the indices of the maxima");
+    struct ln__step st = {.kernel = LN__K_POOL};
+    struct ln__pool_push *c = &st.push.pool;
+    int rc;
+    if ((rc = ln__act(p, n, n->in[0], &c->x_off, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    const int64_t v[] = {x->shape[2], x->shape[3], y->shape[2], y->shape[3]};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (!ln__u32(v[i]))
+            return ln__decline(p, n, "has a size past 2^31");
+    c->H = (uint32_t)x->shape[2];
+    c->W = (uint32_t)x->shape[3];
+    c->Ho = (uint32_t)y->shape[2];
+    c->Wo = (uint32_t)y->shape[3];
+    c->is_max = strstr(n->op->name, "Max") != NULL;
+    if (global) {
+        c->kh = c->H;
+        c->kw = c->W;
+        c->sh = c->sw = c->dh = c->dw = 1;
+    } else {
+        const int64_t u[] = {a->kernel[0], a->kernel[1], a->strides[0], a->strides[1], a->dil[0],
+                             a->dil[1],    a->epads[0],  a->epads[1],   a->epads[2],   a->epads[3]};
+        for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+            if (!ln__u32(u[i]))
+                return ln__decline(p, n, "has a size past 2^31");
+        c->kh = (uint32_t)a->kernel[0];
+        c->kw = (uint32_t)a->kernel[1];
+        c->sh = (uint32_t)a->strides[0];
+        c->sw = (uint32_t)a->strides[1];
+        c->dh = (uint32_t)a->dil[0];
+        c->dw = (uint32_t)a->dil[1];
+        c->ph = (int32_t)a->epads[0];
+        c->pw = (int32_t)a->epads[1];
+        c->pe_h = (int32_t)a->epads[2];
+        c->pe_w = (int32_t)a->epads[3];
+        c->include_pad = a->count_include_pad != 0;
+    }
+    c->total = (uint32_t)(y->numel > UINT32_MAX ? 0 : y->numel);
+    return ln__push_step(p, n, &st, y->numel);
+}
+
+/* ONNX Resize's coordinate transforms and nearest modes, in the orders of
+ * the CPU form's enums (ln_onnx_ops.c), with its formulas: the tables
+ * must be the CPU form's, bit for bit. */
+enum { LN__RS_NEAREST, LN__RS_LINEAR };
+enum { LN__CTM_HALF, LN__CTM_ASYM, LN__CTM_PYTORCH, LN__CTM_ALIGN, LN__CTM_TFNN };
+enum { LN__NM_ROUND_FLOOR, LN__NM_ROUND_CEIL, LN__NM_FLOOR, LN__NM_CEIL };
+
+static float ln__rs_src(int ctm, int64_t o, float scale, int64_t in, int64_t out)
+{
+    switch (ctm) {
+    case LN__CTM_ASYM:
+        return (float)o / scale;
+    case LN__CTM_PYTORCH:
+        return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
+    case LN__CTM_ALIGN:
+        return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
+    case LN__CTM_TFNN:
+        return ((float)o + 0.5f) / scale;
+    default:
+        return ((float)o + 0.5f) / scale - 0.5f;
+    }
+}
+
+static int64_t ln__rs_nearest(int mode, float s, int64_t in)
+{
+    float r;
+    switch (mode) {
+    case LN__NM_FLOOR:
+        r = floorf(s);
+        break;
+    case LN__NM_CEIL:
+        r = ceilf(s);
+        break;
+    case LN__NM_ROUND_CEIL:
+        r = floorf(s + 0.5f);
+        break;
+    default:
+        r = s == floorf(s) + 0.5f ? floorf(s) : roundf(s);
+        break;
+    }
+    return r < 0.0f ? 0 : r > (float)(in - 1) ? in - 1 : (int64_t)r;
+}
+
+/* One axis's table: i0[out], i1[out], w[out] (indices as floats). */
+static void ln__rs_axis(const struct ln__ox_attrs *a, int64_t in, int64_t out, float scale,
+                        float *t)
+{
+    float *i0 = t, *i1 = t + out, *w = t + 2 * out;
+    for (int64_t o = 0; o < out; o++) {
+        float s = ln__rs_src(a->ctm, o, scale, in, out);
+        if (a->mode == LN__RS_NEAREST) {
+            i0[o] = i1[o] = (float)ln__rs_nearest(a->nearest, s, in);
+            w[o] = 0.0f;
+            continue;
+        }
+        if (s < 0.0f)
+            s = 0.0f;
+        if (s > (float)(in - 1))
+            s = (float)(in - 1);
+        int64_t f = (int64_t)s;
+        i0[o] = (float)f;
+        i1[o] = (float)(f + 1 < in ? f + 1 : in - 1);
+        w[o] = s - (float)f;
+    }
+}
+
+static int ln__prep_resize(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    const int nd = x->ndim;
+    if (nd < 2 || (n->a.mode != LN__RS_NEAREST && n->a.mode != LN__RS_LINEAR))
+        return ln__decline(p, n, "has a resize mode without a GPU form");
+    const int64_t H = x->shape[nd - 2], W = x->shape[nd - 1];
+    const int64_t Ho = y->shape[nd - 2], Wo = y->shape[nd - 1];
+    if (y->numel == 0)
+        return 0;
+    if (H == 0 || W == 0 || H >= (1 << 24) || W >= (1 << 24) || !ln__u32(Ho) || !ln__u32(Wo))
+        return ln__decline(p, n, "has an empty input or a side past 2^24");
+    struct ln__step st = {.kernel = LN__K_RESIZE};
+    struct ln__resize_push *c = &st.push.resize;
+    int rc;
+    if ((rc = ln__act(p, n, n->in[0], &c->x_off, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    size_t at;
+    float *dst;
+    if ((rc = ln__w_reserve(p, 3 * (size_t)(Ho + Wo), &at, &dst, err)) < 0)
+        return rc;
+    if (at > UINT32_MAX)
+        return ln__decline(p, n, "has a tensor past 16 GiB");
+    ln__rs_axis(&n->a, H, Ho, n->a.rscale[nd - 2], dst);
+    ln__rs_axis(&n->a, W, Wo, n->a.rscale[nd - 1], dst + 3 * Ho);
+    c->H = (uint32_t)H;
+    c->W = (uint32_t)W;
+    c->Ho = (uint32_t)Ho;
+    c->Wo = (uint32_t)Wo;
+    c->t_off = (uint32_t)at;
+    c->total = (uint32_t)(y->numel > UINT32_MAX ? 0 : y->numel);
+    return ln__push_step(p, n, &st, y->numel);
+}
+
+/* A block copy of `total` floats from (a, a_w) to y + (i / chunk) * row + i % chunk. */
+static int ln__copy(struct ln__prep *p, const struct ln__ox_node *n, uint32_t a, uint32_t a_w,
+                    uint32_t y, size_t total, size_t chunk, size_t row)
+{
+    if (total == 0)
+        return 0;
+    struct ln__step st = {.kernel = LN__K_EW};
+    struct ln__ew_push *c = &st.push.ew;
+    c->op = LN__EW_COPY;
+    c->a_off = a;
+    c->a_w = a_w;
+    c->y_off = y;
+    c->chunk = (uint32_t)chunk;
+    c->row = (uint32_t)row;
+    c->total = (uint32_t)total;
+    if (total > UINT32_MAX || row > UINT32_MAX)
+        return ln__decline(p, n, "is too large for one dispatch");
+    return ln__push_step(p, n, &st, total);
+}
+
+static int ln__prep_concat(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
+    const int64_t axis = n->a.axis < 0 ? n->a.axis + y->ndim : n->a.axis;
+    size_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < axis; d++)
+        outer *= (size_t)y->shape[d];
+    for (int d = (int)axis + 1; d < y->ndim; d++)
+        inner *= (size_t)y->shape[d];
+    const size_t row = (size_t)y->shape[axis] * inner;
+    uint32_t yo, xo, xw;
+    int rc;
+    if ((rc = ln__act(p, n, n->out[0], &yo, err)) != 0)
+        return rc;
+    size_t at = 0;
+    for (int k = 0; k < n->n_in; k++) {
+        const struct ln__ox_tensor *t = ln__ox_in(m, n, k);
+        const size_t chunk = (size_t)t->shape[axis] * inner;
+        if (t->numel) {
+            if ((rc = ln__loc(p, n, n->in[k], &xo, &xw, err)) != 0)
+                return rc;
+            /* Written in place by its producer (ln_onnx.c, DESIGN). */
+            if (!(outer == 1 && !xw && xo == yo + at) &&
+                (rc = ln__copy(p, n, xo, xw, (uint32_t)(yo + at), t->numel, chunk, row)) != 0)
+                return rc;
+        }
+        at += chunk;
+    }
+    return 0;
+}
+
+static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const char *op = n->op->name;
+    const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
+    struct ln__step st = {.kernel = LN__K_EW};
+    struct ln__ew_push *c = &st.push.ew;
+    int rc;
+    if ((rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    c->total = (uint32_t)(y->numel > UINT32_MAX ? 0 : y->numel);
+    if (!strcmp(op, "Relu") || !strcmp(op, "Sigmoid")) {
+        c->op = op[0] == 'R' ? LN__EW_RELU : LN__EW_SIGMOID;
+        if ((rc = ln__loc(p, n, n->in[0], &c->a_off, &c->a_w, err)) != 0)
+            return rc;
+        return ln__push_step(p, n, &st, y->numel);
+    }
+    if (!strcmp(op, "BatchNormalization")) {
+        const struct ln__ox_tensor *x = ln__ox_in(m, n, 0);
+        for (int k = 1; k < 5; k++)
+            if (!m->values[n->in[k]].known)
+                return ln__decline(p, n, "has parameters computed at run time");
+        if ((rc = ln__loc(p, n, n->in[0], &c->a_off, &c->a_w, err)) != 0)
+            return rc;
+        const size_t C = (size_t)x->shape[1];
+        size_t inner = 1, at;
+        for (int d = 2; d < x->ndim; d++)
+            inner *= (size_t)x->shape[d];
+        float *dst;
+        if ((rc = ln__w_reserve(p, 2 * C, &at, &dst, err)) < 0)
+            return rc;
+        const float *sc = ln__ox_in(m, n, 1)->data, *bi = ln__ox_in(m, n, 2)->data;
+        const float *mean = ln__ox_in(m, n, 3)->data, *var = ln__ox_in(m, n, 4)->data;
+        for (size_t ch = 0; ch < C; ch++) {
+            /* The CPU form's scale and shift (ox_bn_body), computed alike. */
+            float s = sc[ch] / sqrtf(var[ch] + n->a.eps);
+            float b = bi[ch] - mean[ch] * s;
+            dst[ch] = s;
+            dst[C + ch] = b;
+        }
+        if (at > UINT32_MAX || C > UINT32_MAX || inner > UINT32_MAX || inner == 0)
+            return ln__decline(p, n, "is too large for one dispatch");
+        c->op = LN__EW_AFFINE;
+        c->b_off = (uint32_t)at;
+        c->C = (uint32_t)C;
+        c->inner = (uint32_t)inner;
+        return ln__push_step(p, n, &st, y->numel);
+    }
+    static const char *bin[] = {"Add", "Sub", "Mul", "Div"};
+    for (uint32_t k = 0; k < 4; k++) {
+        if (strcmp(op, bin[k]))
+            continue;
+        long ai = n->in[0], bi = n->in[1];
+        const struct ln__ox_tensor *a = ln__ox_in(m, n, 0), *b = ln__ox_in(m, n, 1);
+        if (a->numel == 1 && b->numel == y->numel && y->numel != 1 && (k == 0 || k == 2)) {
+            long t = ai;
+            ai = bi;
+            bi = t;
+            const struct ln__ox_tensor *tt = a;
+            a = b;
+            b = tt;
+        }
+        if (a->numel != y->numel || (b->numel != y->numel && b->numel != 1))
+            return ln__decline(p, n, "broadcasts in a way without a GPU form");
+        if ((rc = ln__loc(p, n, ai, &c->a_off, &c->a_w, err)) != 0 ||
+            (rc = ln__loc(p, n, bi, &c->b_off, &c->b_w, err)) != 0)
+            return rc;
+        c->op = LN__EW_ADD + k;
+        c->b_one = b->numel == 1 && y->numel != 1;
+        return ln__push_step(p, n, &st, y->numel);
+    }
+    /* Identity, Dropout, Reshape, Flatten, Squeeze, Unsqueeze: the same
+     * floats under another shape. */
+    uint32_t xo, xw;
+    if (n->n_out > 1 && n->out[1] >= 0)
+        return ln__decline(p, n, "asks for a second output");
+    if ((rc = ln__loc(p, n, n->in[0], &xo, &xw, err)) != 0)
+        return rc;
+    if (!xw && xo == c->y_off)
+        return 0;
+    return ln__copy(p, n, xo, xw, c->y_off, y->numel, y->numel ? y->numel : 1,
+                    y->numel ? y->numel : 1);
+}
+
+static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    const char *op = n->op->name;
+    for (int k = 0; k < n->n_out; k++)
+        if (n->out[k] >= 0 && p->m->values[n->out[k]].t.dtype != LN__OX_F32)
+            return ln__decline(p, n, "has an integer output on the run-time path");
+    if (!strcmp(op, "Conv"))
+        return ln__prep_conv(p, n, err);
+    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") || !strcmp(op, "GlobalMaxPool") ||
+        !strcmp(op, "GlobalAveragePool"))
+        return ln__prep_pool(p, n, err);
+    if (!strcmp(op, "Resize") || !strcmp(op, "Upsample"))
+        return ln__prep_resize(p, n, err);
+    if (!strcmp(op, "Concat"))
+        return ln__prep_concat(p, n, err);
+    static const char *ew[] = {"Relu",    "Sigmoid", "BatchNormalization", "Add",     "Sub",
+                               "Mul",     "Div",     "Identity",           "Dropout", "Reshape",
+                               "Flatten", "Squeeze", "Unsqueeze"};
+    for (size_t i = 0; i < sizeof ew / sizeof ew[0]; i++)
+        if (!strcmp(op, ew[i]))
+            return ln__prep_ew(p, n, err);
+    return ln__decline(p, n, "has no GPU form");
+}
+
+/* Makes the steps of m's plan and uploads what they read: 0, a negative
+ * LN_E* (nothing left on the device), or LN__GPU_DECLINED (logged). */
+static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct ln_gpu *gpu,
+                              struct ln_error *err)
+{
+    struct ln__prep p = {.m = m, .s = s};
+    ln_gpu_info(gpu, &p.info);
+    int rc = 0;
+    p.piece = p.info.max_buffer_bytes / sizeof(float) / 16 * 16;
+    if (g_o.piece_bytes && g_o.piece_bytes / sizeof(float) < p.piece)
+        p.piece = g_o.piece_bytes / sizeof(float) / 16 * 16;
+    p.piece_at = ln_xcalloc(1, sizeof *p.piece_at);
+    p.n_pieces = 1;
+    p.w_of = ln_alloc_array(m->n_values ? m->n_values : 1, sizeof *p.w_of, 0, "GPU plan", err);
+    p.w_piece =
+        ln_alloc_array(m->n_values ? m->n_values : 1, sizeof *p.w_piece, 0, "GPU plan", err);
+    s->in_off =
+        ln_alloc_array(m->n_inputs ? m->n_inputs : 1, sizeof *s->in_off, 0, "GPU plan", err);
+    if (!p.w_of || !p.w_piece || !s->in_off) {
+        rc = LN_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_values; i++)
+        p.w_of[i] = SIZE_MAX;
+    /* The activations: the CPU plan's arena, then each input. */
+    size_t act = m->arena_bytes / sizeof(float);
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        act = (act + 15) / 16 * 16;
+        s->in_off[i] = act;
+        act += m->values[m->inputs[i]].t.numel;
+    }
+    for (size_t i = 0; i < m->n_nodes && rc == 0; i++) {
+        const struct ln__ox_node *n = &m->nodes[i];
+        if (n->folded || n->fused)
+            continue;
+        if ((rc = ln__w_piece(&p, n, err)) == LN__GPU_DECLINED)
+            rc = ln__decline(&p, n, "has constants larger than one buffer's range");
+        if (rc == 0)
+            rc = ln__prep_node(&p, n, err);
+    }
+    /* Outputs that are activations are read back from there. */
+    for (size_t i = 0; i < m->n_outputs && rc == 0; i++)
+        if (m->values[m->outputs[i]].t.dtype != LN__OX_F32 && !m->values[m->outputs[i]].known)
+            rc = ln__decline(&p, NULL, "has an integer output");
+    if (rc == LN__GPU_DECLINED) {
+        if (p.why_node)
+            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: %s node '%.80s' %s; the graph runs on the CPU",
+                   ln_gpu_current_name(), p.why_node->op->name, ln__ox_node_name(p.why_node),
+                   p.why);
+        else
+            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: the graph %s; it runs on the CPU",
+                   ln_gpu_current_name(), p.why);
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    if (act == 0)
+        act = 16;
+    if (act > SIZE_MAX / sizeof(float) || act * sizeof(float) > p.info.max_buffer_bytes) {
+        ln_log(LN_LOG_LEVEL_INFO,
+               "ONNX on %s: the graph's activations (%zu MiB) exceed one buffer's range "
+               "(%zu MiB); it runs on the CPU",
+               ln_gpu_current_name(), act * sizeof(float) >> 20, p.info.max_buffer_bytes >> 20);
+        rc = LN__GPU_DECLINED;
+        goto out;
+    }
+    /* The whole budget before anything is allocated or uploaded. */
+    size_t need = act, n_w = 0;
+    for (size_t i = 0; i < p.n_pieces; i++) {
+        const size_t end = i + 1 < p.n_pieces ? p.piece_at[i + 1] : p.n_w;
+        const size_t len = end - p.piece_at[i];
+        need += len > 16 ? len : 16;
+        n_w += len > 16 ? len : 16;
+    }
+    if ((rc = ln_gpu_budget_check(gpu, need * sizeof(float),
+                                  "the ONNX network (weights and activations)", err)) < 0)
+        goto out;
+    if ((rc = ln_gpu_buffer_new(gpu, act * sizeof(float), "ONNX activations", &s->act, err)) < 0)
+        goto out;
+    s->wts = ln_xcalloc(p.n_pieces, sizeof *s->wts);
+    s->n_wts = p.n_pieces;
+    for (size_t i = 0; i < p.n_pieces; i++) {
+        const size_t end = i + 1 < p.n_pieces ? p.piece_at[i + 1] : p.n_w;
+        const size_t len = end - p.piece_at[i];
+        if ((rc = ln_gpu_buffer_new(gpu, (len > 16 ? len : 16) * sizeof(float), "ONNX weights",
+                                    &s->wts[i], err)) < 0 ||
+            (len && (rc = ln_gpu_buffer_write(s->wts[i], 0, p.w + p.piece_at[i],
+                                              len * sizeof(float), err)) < 0))
+            goto out;
+    }
+    s->act_floats = act;
+    s->wts_floats = n_w;
+    s->steps = p.steps;
+    s->n_steps = p.n_steps;
+    p.steps = NULL;
+    s->gpu = gpu;
+out:
+    free(p.w);
+    free(p.w_of);
+    free(p.w_piece);
+    free(p.piece_at);
+    free(p.steps);
+    if (rc != 0)
+        ln__state_clear(s);
+    return rc;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
+                              struct ln_onnx_tensor *outputs, size_t n_outputs,
+                              struct ln_error *err)
+{
+    int rc;
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        const struct ln__ox_tensor *t = &m->values[m->inputs[i]].t;
+        if (t->numel && (rc = ln_gpu_buffer_write(s->act, s->in_off[i] * sizeof(float), t->data,
+                                                  t->numel * sizeof(float), err)) < 0)
+            return rc;
+    }
+    /* The steps in batches of one submission each: consecutive steps
+     * that read the same weights piece, at most LN__BATCH of them (a
+     * bound on one submission's length, for drivers with a watchdog). */
+    struct ln_gpu_dispatch_item items[LN__BATCH];
+    struct ln_gpu_buffer *bufs[LN__BATCH][2];
+    size_t n_items = 0;
+    for (size_t i = 0; i < s->n_steps; i++) {
+        const struct ln__step *st = &s->steps[i];
+        bufs[n_items][0] = s->act;
+        bufs[n_items][1] = s->wts[st->chunk];
+        items[n_items] = (struct ln_gpu_dispatch_item){
+            g_o.k[st->kernel], bufs[n_items], &st->push, st->gx, st->gy, st->gz};
+        n_items++;
+        if (n_items == LN__BATCH || i + 1 == s->n_steps || s->steps[i + 1].chunk != st->chunk) {
+            if ((rc = ln_gpu_dispatch_batch(items, n_items, err)) < 0)
+                return rc;
+            n_items = 0;
+        }
+    }
+    for (size_t i = 0; i < n_outputs; i++) {
+        const long v = m->outputs[i];
+        const struct ln__ox_value *val = &m->values[v];
+        const struct ln__ox_tensor *t = &val->t;
+        float *d = ln_alloc_array(t->numel ? t->numel : 1, sizeof(float), 0, "ONNX output", err);
+        if (!d) {
+            rc = LN_ENOMEM;
+            goto fail;
+        }
+        outputs[i].data = d;
+        outputs[i].ndim = t->ndim;
+        for (int k = 0; k < t->ndim; k++)
+            outputs[i].shape[k] = t->shape[k];
+        if (val->known || val->is_input) {
+            if (t->dtype == LN__OX_F32)
+                memcpy(d, t->data, t->numel * sizeof(float));
+            else
+                for (size_t k = 0; k < t->numel; k++)
+                    d[k] = (float)((const int64_t *)t->data)[k];
+            continue;
+        }
+        size_t bytes = 0;
+        long r = v;
+        while (m->values[r].alias) {
+            bytes += m->values[r].alias_off;
+            r = m->values[r].alias - 1;
+        }
+        bytes += m->values[r].offset;
+        if (t->numel &&
+            (rc = ln_gpu_buffer_read(s->act, bytes, d, t->numel * sizeof(float), err)) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    for (size_t j = 0; j < n_outputs; j++)
+        ln_onnx_tensor_free(&outputs[j]);
+    return rc;
+}
+
+int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *outputs,
+                     size_t n_outputs, struct ln_error *err)
+{
+    struct ln_gpu *gpu = ln_gpu_current();
+    if (!gpu)
+        return LN__GPU_DECLINED;
+    pthread_mutex_lock(&g_o.lock);
+    if (!g_o.hooked) {
+        ln_gpu_on_release(ln__release);
+        g_o.hooked = 1;
+    }
+    struct ln__gpu_onnx *s = m->gpu_state;
+    if (!s) {
+        s = ln_xcalloc(1, sizeof *s);
+        s->next = g_o.list;
+        g_o.list = s;
+        m->gpu_state = s;
+    }
+    if (replanned || (s->gpu && s->gpu != gpu))
+        ln__state_clear(s);
+    int rc = LN__GPU_DECLINED;
+    if (s->declined)
+        goto out;
+    if (!s->gpu) {
+        rc = ln__prepare_locked(m, s, gpu, err);
+        if (rc == LN__GPU_DECLINED)
+            s->declined = 1;
+        if (rc != 0)
+            goto out;
+    }
+    if ((rc = ln__kernels_locked(gpu, err)) < 0)
+        goto out;
+    rc = ln__execute_locked(m, s, outputs, n_outputs, err);
+out:
+    pthread_mutex_unlock(&g_o.lock);
+    return rc;
+}
+
+void ln__gpu_onnx_set_piece_bytes(size_t bytes)
+{
+    pthread_mutex_lock(&g_o.lock);
+    g_o.piece_bytes = bytes;
+    pthread_mutex_unlock(&g_o.lock);
+}
+
+size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
+{
+    pthread_mutex_lock(&g_o.lock);
+    const struct ln__gpu_onnx *s = m->gpu_state;
+    size_t n = s && s->gpu ? s->n_wts : 0;
+    pthread_mutex_unlock(&g_o.lock);
+    return n;
+}
+
+size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m)
+{
+    pthread_mutex_lock(&g_o.lock);
+    const struct ln__gpu_onnx *s = m->gpu_state;
+    size_t bytes = s && s->gpu ? (s->act_floats + s->wts_floats) * sizeof(float) : 0;
+    pthread_mutex_unlock(&g_o.lock);
+    return bytes;
+}
+
+void ln__gpu_onnx_free(struct ln_onnx *m)
+{
+    struct ln__gpu_onnx *s = m->gpu_state;
+    if (!s)
+        return;
+    pthread_mutex_lock(&g_o.lock);
+    for (struct ln__gpu_onnx **pp = &g_o.list; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    ln__state_clear(s);
+    pthread_mutex_unlock(&g_o.lock);
+    free(s);
+    m->gpu_state = NULL;
+}
+#endif

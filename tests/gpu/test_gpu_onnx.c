@@ -1,0 +1,643 @@
+/* ONNX graphs on the GPU (src/nn/ln_gpu_onnx.c, shaders/onnx_*.comp)
+ * against the CPU interpreter and against PyTorch: every tiny matting
+ * fixture of tests/data/onnx (U^2-Net and IS-Net shapes, opset 11 and 17,
+ * BatchNormalization folded and not, and the float16-weights graph) on its
+ * test picture, each output within 1e-4 of the CPU's and of PyTorch's
+ * (relative to the output's largest magnitude, the metric of
+ * tests/nn/test_onnx.c). Also: both convolution shaders on odd shapes
+ * (stride 2, dilations, uneven padding, groups, channel counts that are no
+ * multiple of the direct shader's block of four nor of the tiled one's 64,
+ * pixel counts and summed lengths with tails) against a double-precision
+ * sum; a second
+ * run reuses the resident weights and gives the same bits; an operator
+ * without a GPU form sends the graph to the CPU; a graph over the memory
+ * budget fails with one line and allocates nothing; the device's release
+ * frees everything and the next run uploads again; weights split over
+ * several buffers give the same bits. Any validation message fails the
+ * run. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_test.h"
+#include "ln_gpu.h"
+#include "ln_gpu_onnx.h"
+#include "ln_onnx.h"
+#include "ln_onnx_int.h"
+#include "ln_sys.h"
+#include "ln_time.h"
+#include "ln_weights.h"
+
+#define TOL 1e-4
+
+static int g_index;
+
+static void select_device(int index)
+{
+    struct ln_error err = {0};
+    struct ln_gpu_choice c = {.kind = index < 0 ? LN_GPU_KIND_CPU : LN_GPU_KIND_VULKAN,
+                              .index = index < 0 ? 0 : index};
+    assert_ok(ln_gpu_select(&c, &err), err);
+}
+
+/* The largest |want[i] - got[i]| over the largest |want[i]|. */
+static double worst_rel(const float *got, const float *want, size_t n)
+{
+    double scale = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs((double)want[i]));
+    scale = fmax(scale, 1e-6);
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs((double)got[i] - (double)want[i]) / scale;
+        if (!(e <= worst))
+            worst = e;
+    }
+    return worst;
+}
+
+static void check(const char *label, const float *got, const float *want, size_t n)
+{
+    const double w = worst_rel(got, want, n);
+    printf("  %-40s worst relative error %.3g\n", label, w);
+    if (!(w <= TOL))
+        fail_msg("%s: worst relative error %g > %g", label, w, TOL);
+}
+
+static size_t numel_of(const struct ln_onnx_tensor *t)
+{
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
+}
+
+/* Runs m on x; returns the seconds taken. */
+static double run(struct ln_onnx *m, const struct ln_onnx_tensor *x, struct ln_onnx_tensor *out,
+                  size_t n_out)
+{
+    struct ln_error err = {0};
+    const double t0 = ln_time_now();
+    if (ln_onnx_run(m, x, 1, out, n_out, &err) < 0)
+        fail_msg("run on %s: %s", ln_gpu_current_name(), err.message);
+    return ln_time_now() - t0;
+}
+
+static void free_outs(struct ln_onnx_tensor *out, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        ln_onnx_tensor_free(&out[k]);
+}
+
+/* ---- the fixtures ------------------------------------------------------ */
+
+static void check_fixture(const char *model, const char *ref, const char *const *names)
+{
+    char mpath[512], rpath[512], label[128];
+    snprintf(mpath, sizeof mpath, "%s", ln_test_data(model));
+    snprintf(rpath, sizeof rpath, "%s", ln_test_data(ref));
+    struct ln_error err = {0};
+    struct ln_weights *w = NULL;
+    if (ln_weights_open(rpath, &w, &err) < 0)
+        fail_msg("%s", err.message);
+    const struct ln_tensor_info *ti = ln_weights_find(w, "input");
+    assert_non_null(ti);
+    const float *xd;
+    assert_int_equal(ln_weights_f32(w, "input", ti->ndim, ti->shape, &xd, &err), 0);
+    struct ln_onnx_tensor x = {(float *)xd, {0}, ti->ndim};
+    memcpy(x.shape, ti->shape, sizeof(int64_t) * (size_t)ti->ndim);
+
+    struct ln_onnx *m = NULL;
+    if (ln_onnx_load(mpath, &m, &err) < 0)
+        fail_msg("%s", err.message);
+    const size_t n_out = ln_onnx_n_outputs(m);
+    assert_true(n_out <= 8);
+    struct ln_onnx_tensor cpu[8], gpu[8], again[8];
+    select_device(-1);
+    const double t_cpu = run(m, &x, cpu, n_out);
+    assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+    select_device(g_index);
+    const double t_gpu = run(m, &x, gpu, n_out);
+    const size_t resident = ln__gpu_onnx_resident_bytes(m);
+    const double t_again = run(m, &x, again, n_out);
+    printf("%s: CPU %.3f s, %s %.3f s (first run: plan, upload), %.3f s (again); %zu KiB "
+           "resident\n",
+           model, t_cpu, ln_gpu_current_name(), t_gpu, t_again, resident >> 10);
+    /* The GPU form ran (it did not decline) and kept its weights. */
+    assert_true(resident > 0);
+    assert_int_equal(ln__gpu_onnx_resident_bytes(m), resident);
+    for (size_t k = 0; k < n_out; k++) {
+        const size_t n = numel_of(&cpu[k]);
+        assert_int_equal(gpu[k].ndim, cpu[k].ndim);
+        for (int d = 0; d < cpu[k].ndim; d++)
+            assert_int_equal(gpu[k].shape[d], cpu[k].shape[d]);
+        snprintf(label, sizeof label, "%s GPU vs CPU", ln_onnx_output_name(m, k));
+        check(label, gpu[k].data, cpu[k].data, n);
+        /* The second run reads the same resident weights: the same bits. */
+        assert_memory_equal(gpu[k].data, again[k].data, n * sizeof(float));
+    }
+    for (size_t k = 0; names[k]; k++) {
+        assert_true(k < n_out);
+        assert_string_equal(ln_onnx_output_name(m, k), names[k]);
+        const struct ln_tensor_info *ri = ln_weights_find(w, names[k]);
+        assert_non_null(ri);
+        const float *want;
+        assert_int_equal(ln_weights_f32(w, names[k], ri->ndim, ri->shape, &want, &err), 0);
+        size_t n = 1;
+        for (int d = 0; d < ri->ndim; d++)
+            n *= (size_t)ri->shape[d];
+        assert_int_equal(numel_of(&gpu[k]), n);
+        snprintf(label, sizeof label, "%s GPU vs PyTorch", names[k]);
+        check(label, gpu[k].data, want, n);
+    }
+    free_outs(cpu, n_out);
+    free_outs(gpu, n_out);
+    free_outs(again, n_out);
+    ln_onnx_free(m);
+    ln_weights_close(w);
+}
+
+static void test_fixtures(void **state)
+{
+    (void)state;
+    static const char *const u2[] = {"d0", "d1", "d2", "d3", "d4", "d5", "d6", NULL};
+    static const char *const is[] = {"d1", "d2", "d3", "d4", "d5", "d6", NULL};
+    static const char *const f16[] = {"output", NULL};
+    check_fixture("onnx/u2net-tiny-op11.onnx", "onnx/u2net-tiny.safetensors", u2);
+    check_fixture("onnx/u2net-tiny-op17.onnx", "onnx/u2net-tiny.safetensors", u2);
+    check_fixture("onnx/isnet-tiny-op11.onnx", "onnx/isnet-tiny.safetensors", is);
+    check_fixture("onnx/isnet-tiny-op17.onnx", "onnx/isnet-tiny.safetensors", is);
+    check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16);
+}
+
+/* ---- models built here ------------------------------------------------- */
+
+/* Everything a built model points to; freed by mb_free. */
+#define MB_MAX_ALLOCS 1024
+static void *g_allocs[MB_MAX_ALLOCS];
+static size_t g_n_allocs;
+
+static void *talloc(size_t n)
+{
+    assert_true(g_n_allocs < MB_MAX_ALLOCS);
+    void *p = calloc(1, n ? n : 1);
+    assert_non_null(p);
+    g_allocs[g_n_allocs++] = p;
+    return p;
+}
+
+static char *tstr(const char *s)
+{
+    char *p = talloc(strlen(s) + 1);
+    memcpy(p, s, strlen(s) + 1);
+    return p;
+}
+
+static void mb_free(void)
+{
+    while (g_n_allocs > 0)
+        free(g_allocs[--g_n_allocs]);
+}
+
+struct mb {
+    Onnx__NodeProto *nodes[8];
+    Onnx__TensorProto *inits[8];
+    Onnx__ValueInfoProto *in, *out;
+    size_t n_nodes, n_inits;
+};
+
+static Onnx__NodeProto *mb_node(struct mb *b, const char *op, const char *in0, const char *in1,
+                                const char *in2, const char *out)
+{
+    Onnx__NodeProto *n = talloc(sizeof *n);
+    onnx__node_proto__init(n);
+    n->op_type = tstr(op);
+    n->name = tstr(op);
+    const char *ins[3] = {in0, in1, in2};
+    n->input = talloc(3 * sizeof *n->input);
+    for (int k = 0; k < 3 && ins[k]; k++)
+        n->input[n->n_input++] = tstr(ins[k]);
+    n->n_output = 1;
+    n->output = talloc(sizeof *n->output);
+    n->output[0] = tstr(out);
+    n->attribute = talloc(8 * sizeof *n->attribute);
+    b->nodes[b->n_nodes++] = n;
+    return n;
+}
+
+static void mb_ints(Onnx__NodeProto *n, const char *name, size_t k, const int64_t *v)
+{
+    Onnx__AttributeProto *a = talloc(sizeof *a);
+    onnx__attribute_proto__init(a);
+    a->name = tstr(name);
+    a->has_type = 1;
+    a->type = k ? ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
+                : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    if (k) {
+        a->n_ints = k;
+        a->ints = talloc(k * sizeof *a->ints);
+        memcpy(a->ints, v, k * sizeof *v);
+    } else {
+        a->has_i = 1;
+        a->i = v[0];
+    }
+    n->attribute[n->n_attribute++] = a;
+}
+
+static void mb_f32(struct mb *b, const char *name, int ndim, const int64_t *shape, const float *v)
+{
+    Onnx__TensorProto *t = talloc(sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = tstr(name);
+    t->n_dims = (size_t)ndim;
+    t->dims = talloc((size_t)ndim * sizeof *t->dims);
+    memcpy(t->dims, shape, (size_t)ndim * sizeof *shape);
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= (size_t)shape[d];
+    t->n_float_data = n;
+    t->float_data = talloc(n * sizeof(float));
+    memcpy(t->float_data, v, n * sizeof(float));
+    b->inits[b->n_inits++] = t;
+}
+
+static Onnx__ValueInfoProto *mb_vi(const char *name, int ndim, const int64_t *shape)
+{
+    Onnx__ValueInfoProto *vi = talloc(sizeof *vi);
+    onnx__value_info_proto__init(vi);
+    vi->name = tstr(name);
+    if (ndim < 0)
+        return vi;
+    Onnx__TypeProto *tp = talloc(sizeof *tp);
+    onnx__type_proto__init(tp);
+    Onnx__TypeProto__Tensor *tt = talloc(sizeof *tt);
+    onnx__type_proto__tensor__init(tt);
+    tt->has_elem_type = 1;
+    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    Onnx__TensorShapeProto *sp = talloc(sizeof *sp);
+    onnx__tensor_shape_proto__init(sp);
+    sp->n_dim = (size_t)ndim;
+    sp->dim = talloc((size_t)ndim * sizeof *sp->dim);
+    for (int d = 0; d < ndim; d++) {
+        Onnx__TensorShapeProto__Dimension *dim = talloc(sizeof *dim);
+        onnx__tensor_shape_proto__dimension__init(dim);
+        dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        dim->dim_value = shape[d];
+        sp->dim[d] = dim;
+    }
+    tt->shape = sp;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->type = tp;
+    return vi;
+}
+
+static struct ln_onnx *mb_load(struct mb *b)
+{
+    Onnx__GraphProto g;
+    onnx__graph_proto__init(&g);
+    g.name = "test";
+    g.n_node = b->n_nodes;
+    g.node = b->nodes;
+    g.n_initializer = b->n_inits;
+    g.initializer = b->inits;
+    g.n_input = 1;
+    g.input = &b->in;
+    g.n_output = 1;
+    g.output = &b->out;
+    Onnx__OperatorSetIdProto op;
+    onnx__operator_set_id_proto__init(&op);
+    op.domain = "";
+    op.has_version = 1;
+    op.version = 17;
+    Onnx__OperatorSetIdProto *ops[1] = {&op};
+    Onnx__ModelProto mp;
+    onnx__model_proto__init(&mp);
+    mp.has_ir_version = 1;
+    mp.ir_version = 8;
+    mp.producer_name = "test_gpu_onnx";
+    mp.graph = &g;
+    mp.n_opset_import = 1;
+    mp.opset_import = ops;
+    const size_t len = onnx__model_proto__get_packed_size(&mp);
+    uint8_t *buf = talloc(len);
+    assert_int_equal(onnx__model_proto__pack(&mp, buf), len);
+    struct ln_onnx *m = NULL;
+    struct ln_error err = {0};
+    if (ln_onnx_load_buffer(buf, len, &m, &err) < 0)
+        fail_msg("load: %s", err.message);
+    return m;
+}
+
+static uint64_t g_rand = 0x9e3779b97f4a7c15u;
+
+static float frand(void)
+{
+    g_rand = g_rand * 6364136223846793005u + 1442695040888963407u;
+    return (float)((g_rand >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* ---- the convolution shader on odd shapes ------------------------------- */
+
+struct conv_case {
+    int64_t C, H, W, M, kh, kw, g, s[2], d[2], p[4];
+    int bias, relu;
+};
+
+static void check_conv(const struct conv_case *c)
+{
+    const int64_t Ho = (c->H + c->p[0] + c->p[2] - c->d[0] * (c->kh - 1) - 1) / c->s[0] + 1;
+    const int64_t Wo = (c->W + c->p[1] + c->p[3] - c->d[1] * (c->kw - 1) - 1) / c->s[1] + 1;
+    const int64_t xs[4] = {2, c->C, c->H, c->W}, ws[4] = {c->M, c->C / c->g, c->kh, c->kw};
+    const size_t nx = (size_t)(2 * c->C * c->H * c->W),
+                 nw = (size_t)(ws[0] * ws[1] * c->kh * c->kw);
+    float *x = talloc(nx * sizeof(float)), *w = talloc(nw * sizeof(float));
+    float *bias = talloc((size_t)c->M * sizeof(float));
+    for (size_t i = 0; i < nx; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < nw; i++)
+        w[i] = frand();
+    for (int64_t i = 0; i < c->M; i++)
+        bias[i] = frand();
+    struct mb b = {0};
+    b.in = mb_vi("x", 4, xs);
+    b.out = mb_vi("y", -1, NULL);
+    mb_f32(&b, "w", 4, ws, w);
+    if (c->bias)
+        mb_f32(&b, "b", 1, &c->M, bias);
+    Onnx__NodeProto *n = mb_node(&b, "Conv", "x", "w", c->bias ? "b" : NULL, c->relu ? "c" : "y");
+    mb_ints(n, "strides", 2, c->s);
+    mb_ints(n, "dilations", 2, c->d);
+    mb_ints(n, "pads", 4, c->p);
+    mb_ints(n, "group", 0, &c->g);
+    if (c->relu)
+        mb_node(&b, "Relu", "c", NULL, NULL, "y");
+    struct ln_onnx *m = mb_load(&b);
+
+    /* The reference: double sums, from the definition. */
+    const size_t ny = (size_t)(2 * c->M * Ho * Wo);
+    float *want = talloc(ny * sizeof(float));
+    const int64_t cg = c->C / c->g, mg = c->M / c->g;
+    for (int64_t nb = 0; nb < 2; nb++)
+        for (int64_t o = 0; o < c->M; o++)
+            for (int64_t oy = 0; oy < Ho; oy++)
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    double acc = c->bias ? bias[o] : 0.0;
+                    const int64_t gi = o / mg;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int64_t i = 0; i < c->kh; i++)
+                            for (int64_t j = 0; j < c->kw; j++) {
+                                const int64_t iy = oy * c->s[0] - c->p[0] + i * c->d[0];
+                                const int64_t ix = ox * c->s[1] - c->p[1] + j * c->d[1];
+                                if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W)
+                                    continue;
+                                acc += (double)
+                                           x[((nb * c->C + gi * cg + ci) * c->H + iy) * c->W + ix] *
+                                       w[((o * cg + ci) * c->kh + i) * c->kw + j];
+                            }
+                    if (c->relu && acc < 0.0)
+                        acc = 0.0;
+                    want[((nb * c->M + o) * Ho + oy) * Wo + ox] = (float)acc;
+                }
+
+    struct ln_onnx_tensor in = {x, {2, c->C, c->H, c->W}, 4}, cpu, gpu;
+    select_device(-1);
+    run(m, &in, &cpu, 1);
+    select_device(g_index);
+    run(m, &in, &gpu, 1);
+    assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
+    assert_int_equal(gpu.ndim, 4);
+    assert_int_equal(gpu.shape[1], c->M);
+    assert_int_equal(gpu.shape[2], Ho);
+    assert_int_equal(gpu.shape[3], Wo);
+    char label[128];
+    snprintf(label, sizeof label,
+             "conv %lldx%lldx%lld->%lld k%lldx%lld g%lld s%lld,%lld d%lld,%lld", (long long)c->C,
+             (long long)c->H, (long long)c->W, (long long)c->M, (long long)c->kh, (long long)c->kw,
+             (long long)c->g, (long long)c->s[0], (long long)c->s[1], (long long)c->d[0],
+             (long long)c->d[1]);
+    check(label, gpu.data, want, ny);
+    check("  ... GPU vs CPU", gpu.data, cpu.data, ny);
+    ln_onnx_tensor_free(&cpu);
+    ln_onnx_tensor_free(&gpu);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static void test_conv_shapes(void **state)
+{
+    (void)state;
+    static const struct conv_case cases[] = {
+        /* IS-Net's stem: 3x3 stride 2, padding 1, on an odd size. */
+        {3, 17, 13, 7, 3, 3, 1, {2, 2}, {1, 1}, {1, 1, 1, 1}, 1, 1},
+        /* U^2-Net's dilated 3x3s, channels no multiple of 4. */
+        {5, 11, 9, 6, 3, 3, 1, {1, 1}, {2, 2}, {2, 2, 2, 2}, 1, 0},
+        {6, 9, 12, 5, 3, 3, 1, {1, 1}, {8, 8}, {8, 8, 8, 8}, 1, 1},
+        /* Uneven padding, stride and dilation differing per axis, no bias. */
+        {4, 10, 15, 9, 3, 5, 1, {2, 1}, {1, 3}, {0, 2, 3, 1}, 0, 0},
+        /* Groups (and depthwise), a group's channels no multiple of 4. */
+        {6, 8, 8, 9, 3, 3, 3, {1, 2}, {1, 1}, {1, 1, 1, 1}, 1, 1},
+        {8, 7, 7, 8, 3, 3, 8, {1, 1}, {2, 1}, {2, 1, 2, 1}, 1, 0},
+        /* 1x1, and a kernel as large as the input. */
+        {13, 6, 5, 17, 1, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 0},
+        {2, 4, 4, 3, 4, 4, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 1},
+        /* 16 output channels per group or more: the tiled shader, with
+         * tails in channels (70: two tiles), pixels (11 x 11: two tiles)
+         * and the summed length (19 x 9). */
+        {19, 11, 11, 70, 3, 3, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, 1, 1},
+        {5, 17, 13, 33, 3, 3, 1, {2, 2}, {2, 2}, {2, 1, 0, 2}, 1, 0},
+        {6, 9, 10, 40, 3, 3, 2, {1, 2}, {4, 1}, {4, 1, 4, 1}, 0, 1},
+        {7, 12, 9, 16, 1, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, 1, 0},
+        /* 16 groups of 4 output channels: the direct one again. */
+        {16, 23, 29, 64, 3, 3, 16, {2, 1}, {1, 1}, {1, 1, 1, 1}, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_conv(&cases[i]);
+}
+
+/* ---- declining, the budget, the release -------------------------------- */
+
+/* Conv then Tanh (no GPU form): the whole graph runs on the CPU, nothing
+ * stays on the device, and the result is the CPU's. */
+static void test_declined(void **state)
+{
+    (void)state;
+    const int64_t xs[4] = {1, 3, 6, 6}, ws[4] = {4, 3, 3, 3};
+    float x[108], w[108];
+    for (int i = 0; i < 108; i++) {
+        x[i] = frand();
+        w[i] = frand();
+    }
+    struct mb b = {0};
+    b.in = mb_vi("x", 4, xs);
+    b.out = mb_vi("y", -1, NULL);
+    mb_f32(&b, "w", 4, ws, w);
+    mb_node(&b, "Conv", "x", "w", NULL, "c");
+    mb_node(&b, "Tanh", "c", NULL, NULL, "y");
+    struct ln_onnx *m = mb_load(&b);
+    struct ln_onnx_tensor in = {x, {1, 3, 6, 6}, 4}, cpu, gpu;
+    select_device(-1);
+    run(m, &in, &cpu, 1);
+    select_device(g_index);
+    run(m, &in, &gpu, 1);
+    assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+    struct ln_gpu_info info;
+    ln_gpu_info(ln_gpu_current(), &info);
+    assert_int_equal(info.used_bytes, 0);
+    assert_memory_equal(gpu.data, cpu.data, numel_of(&cpu) * sizeof(float));
+    ln_onnx_tensor_free(&cpu);
+    ln_onnx_tensor_free(&gpu);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static struct ln_weights *fixture_input(const char *ref, struct ln_onnx_tensor *x)
+{
+    struct ln_error err = {0};
+    struct ln_weights *w = NULL;
+    if (ln_weights_open(ln_test_data(ref), &w, &err) < 0)
+        fail_msg("%s", err.message);
+    const struct ln_tensor_info *ti = ln_weights_find(w, "input");
+    assert_non_null(ti);
+    const float *xd;
+    assert_int_equal(ln_weights_f32(w, "input", ti->ndim, ti->shape, &xd, &err), 0);
+    x->data = (float *)xd;
+    x->ndim = ti->ndim;
+    memcpy(x->shape, ti->shape, sizeof(int64_t) * (size_t)ti->ndim);
+    return w;
+}
+
+/* A budget that cannot hold the network: LN_ENOMEM with one line naming
+ * it and the sizes, no output, nothing allocated; with the budget back the
+ * same model runs. */
+static void test_out_of_device_memory(void **state)
+{
+    (void)state;
+    struct ln_onnx_tensor x;
+    struct ln_weights *w = fixture_input("onnx/u2net-tiny.safetensors", &x);
+    struct ln_error err = {0};
+    struct ln_onnx *m = NULL;
+    if (ln_onnx_load(ln_test_data("onnx/u2net-tiny-op11.onnx"), &m, &err) < 0)
+        fail_msg("%s", err.message);
+    ln_env_set("LN_GPU_MEMORY_LIMIT", "65536");
+    select_device(g_index);
+    ln_env_set("LN_GPU_MEMORY_LIMIT", NULL);
+    struct ln_onnx_tensor out = {0};
+    assert_int_equal(ln_onnx_run(m, &x, 1, &out, 1, &err), LN_ENOMEM);
+    printf("  %s\n", err.message);
+    assert_non_null(strstr(err.message, "GPU memory: the ONNX network"));
+    assert_null(strchr(err.message, '\n'));
+    assert_null(out.data);
+    assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+    struct ln_gpu_info info;
+    ln_gpu_info(ln_gpu_current(), &info);
+    assert_int_equal(info.used_bytes, 0);
+    select_device(g_index);
+    run(m, &x, &out, 1);
+    assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
+    ln_onnx_tensor_free(&out);
+    ln_onnx_free(m);
+    ln_gpu_info(ln_gpu_current(), &info);
+    assert_int_equal(info.used_bytes, 0); /* freeing the model freed its buffers */
+    ln_weights_close(w);
+}
+
+/* Releasing the device (ln_gpu_shutdown, or another device selected)
+ * frees what a model keeps there; the next run uploads again and gives the
+ * same bits. Also through staging buffers, as on a discrete GPU. */
+static void test_release_and_staging(void **state)
+{
+    (void)state;
+    struct ln_onnx_tensor x;
+    struct ln_weights *w = fixture_input("onnx/isnet-tiny.safetensors", &x);
+    struct ln_error err = {0};
+    struct ln_onnx *m = NULL;
+    if (ln_onnx_load(ln_test_data("onnx/isnet-tiny-op17.onnx"), &m, &err) < 0)
+        fail_msg("%s", err.message);
+    struct ln_onnx_tensor a, b, c;
+    select_device(g_index);
+    run(m, &x, &a, 1);
+    assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
+    ln_gpu_shutdown();
+    assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+    select_device(g_index);
+    run(m, &x, &b, 1);
+    ln_env_set("LN_GPU_STAGING", "1");
+    select_device(g_index);
+    run(m, &x, &c, 1);
+    ln_env_set("LN_GPU_STAGING", NULL);
+    const size_t n = numel_of(&a);
+    assert_memory_equal(a.data, b.data, n * sizeof(float));
+    assert_memory_equal(a.data, c.data, n * sizeof(float));
+    ln_onnx_tensor_free(&a);
+    ln_onnx_tensor_free(&b);
+    ln_onnx_tensor_free(&c);
+    ln_onnx_free(m);
+    ln_weights_close(w);
+}
+
+/* The weights in several buffers (as a full-size U^2-Net's 168 MiB must
+ * be on a device whose storage buffers range over 128 MiB, lavapipe's):
+ * the same bits as in one. */
+static void test_weights_in_pieces(void **state)
+{
+    (void)state;
+    struct ln_onnx_tensor x;
+    struct ln_weights *w = fixture_input("onnx/u2net-tiny.safetensors", &x);
+    struct ln_error err = {0};
+    struct ln_onnx *m = NULL;
+    if (ln_onnx_load(ln_test_data("onnx/u2net-tiny-op17.onnx"), &m, &err) < 0)
+        fail_msg("%s", err.message);
+    struct ln_onnx_tensor one[8], many[8];
+    const size_t n_out = ln_onnx_n_outputs(m);
+    assert_true(n_out <= 8);
+    select_device(g_index);
+    run(m, &x, one, n_out);
+    assert_int_equal(ln__gpu_onnx_pieces(m), 1);
+    ln__gpu_onnx_set_piece_bytes(8 << 10);
+    ln_gpu_shutdown(); /* the next run prepares the plan again */
+    select_device(g_index);
+    run(m, &x, many, n_out);
+    const size_t pieces = ln__gpu_onnx_pieces(m);
+    printf("  weights in %zu buffers of at most 8 KiB\n", pieces);
+    assert_true(pieces > 3);
+    ln__gpu_onnx_set_piece_bytes(0);
+    for (size_t k = 0; k < n_out; k++)
+        assert_memory_equal(one[k].data, many[k].data, numel_of(&one[k]) * sizeof(float));
+    free_outs(one, n_out);
+    free_outs(many, n_out);
+    ln_onnx_free(m);
+    ln_weights_close(w);
+}
+
+static void test_validation(void **state)
+{
+    (void)state;
+    ln_test_validation_check(0);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ln_gpu_shutdown();
+    return 0;
+}
+
+int main(void)
+{
+    g_index = ln_test_vulkan_device_or_skip();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_conv_shapes),
+        cmocka_unit_test(test_declined),
+        cmocka_unit_test(test_out_of_device_memory),
+        cmocka_unit_test(test_release_and_staging),
+        cmocka_unit_test(test_weights_in_pieces),
+        cmocka_unit_test(test_validation),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
