@@ -255,9 +255,12 @@ static void ln__print_table(const struct ln__row *rows, int n, int single)
         double need = rows[i].obj->concave ? 0.03 : 0.0;
         double d_ring = rows[i].r[LN__RING].score.fscore - rows[i].r[LN__RING_HULL].score.fscore;
         double d_top = rows[i].r[LN__TOP].score.fscore - rows[i].r[LN__TOP_HULL].score.fscore;
-        printf("%-16s 4 views F - hull F: %+.3f (needs >= %+.2f) %s;  3 + top: %+.3f %s\n",
-               rows[i].obj->name, d_ring, need, d_ring >= need ? "met" : "NOT met", d_top,
-               d_top >= need ? "met" : "NOT met");
+        printf("%-16s 4 views F - hull F: %.5f - %.5f = %+.5f (needs >= %+.2f) %s;  3 + top: "
+               "%.5f - %.5f = %+.5f %s\n",
+               rows[i].obj->name, rows[i].r[LN__RING].score.fscore,
+               rows[i].r[LN__RING_HULL].score.fscore, d_ring, need,
+               d_ring >= need ? "met" : "NOT met", rows[i].r[LN__TOP].score.fscore,
+               rows[i].r[LN__TOP_HULL].score.fscore, d_top, d_top >= need ? "met" : "NOT met");
         ring_ok &= d_ring >= need;
         top_ok &= d_top >= need;
     }

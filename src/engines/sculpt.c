@@ -53,6 +53,167 @@ int ln__sculpt_cutout(const struct ln_image *img, int remove_bg, struct ln_image
     return LN_OK;
 }
 
+/* ---- sub-pixel edges -------------------------------------------------- */
+
+/* DESIGN (sub-pixel silhouette edges). The colour separations give a
+ * binary mask, and a pixel on the object's outline that the object only
+ * partly covers (anti-aliasing, lens blur, JPEG's ringing next to a
+ * high-contrast edge) differs from the background by more than the
+ * separation's tolerance, so it counts as object: the mask's edge lies at
+ * the outer side of the mixed pixels, up to a pixel outside the true
+ * outline, all around. The visual hull is the intersection of the views'
+ * silhouettes, so every view's dilation adds up where the views meet; on
+ * bench-shapes' standing torus the side views' outlines were a pixel wider
+ * on each side than the rendered object, the ring came out 2.4% too thick,
+ * and its surface lay beyond the exact hull's (docs/quality.md). A mixed
+ * pixel's colour is c = a F + (1 - a) B for coverage a, the object's
+ * colour F and the background's B next to it. B is the mean colour of the
+ * mask's exterior pixels (those whose whole 3 x 3 neighbourhood is
+ * background) within two pixels, which is smooth where a colour
+ * separation found it; the object's colour varies along its outline
+ * (texture, and shading that darkens towards the limb), so F is the one
+ * of its interior pixels within two pixels that, mixed with B, comes
+ * closest to c, and a is c's projection onto the segment from B to that F.
+ * Only pixels on the mask's edge change, only where F and B differ
+ * clearly (else the mask stays as it is), and a thin part with no
+ * interior pixel nearby keeps its mask, so thin parts stay. The signed
+ * distance map then places the outline inside the pixel
+ * (ln__sculpt_signed_distance). */
+
+/* Contrast between the object's and the background's colours (RGB
+ * distance, 0..255 scale) below which a mask edge is kept as it is. */
+#define LN__EDGE_CONTRAST 24.0f
+
+struct ln__edge {
+    const uint8_t *px; /* the input's RGBA */
+    const uint8_t *in; /* the binary mask: 1 object */
+    uint8_t *alpha;    /* the cut-out's RGBA, its alpha rewritten */
+    int w, h;
+};
+
+/* 1 when the 3 x 3 neighbourhood of (x, y) is all `side` (outside the
+ * image counts as background). */
+static int ln__edge_core(const struct ln__edge *e, int x, int y, int side)
+{
+    for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++) {
+            int u = x + dx, v = y + dy;
+            int in = u >= 0 && v >= 0 && u < e->w && v < e->h ? e->in[(size_t)v * e->w + u] : 0;
+            if (in != side)
+                return 0;
+        }
+    return 1;
+}
+
+static void ln__edge_rows(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__edge *e = ctx;
+    const int w = e->w, h = e->h;
+    for (size_t yy = begin; yy < end; yy++) {
+        const int y = (int)yy;
+        for (int x = 0; x < w; x++) {
+            const size_t i = (size_t)y * w + x;
+            const int self = e->in[i];
+            int edge = 0;
+            for (int d = 0; d < 4 && !edge; d++) {
+                int u = x + (d == 0) - (d == 1), v = y + (d == 2) - (d == 3);
+                int in = u >= 0 && v >= 0 && u < w && v < h ? e->in[(size_t)v * w + u] : 0;
+                edge = in != self;
+            }
+            if (!edge)
+                continue;
+            /* The interior colours one by one (shading and texture vary
+             * along the outline), the background's as their mean (it is
+             * smooth where a colour separation found it). */
+            float fc[25][3], b[3] = {0, 0, 0};
+            int nf = 0, nb = 0;
+            for (int v = y - 2; v <= y + 2; v++)
+                for (int u = x - 2; u <= x + 2; u++) {
+                    if (u < 0 || v < 0 || u >= w || v >= h)
+                        continue;
+                    int side = e->in[(size_t)v * w + u];
+                    if (!ln__edge_core(e, u, v, side))
+                        continue;
+                    const uint8_t *q = e->px + ((size_t)v * w + u) * 4;
+                    for (int k = 0; k < 3; k++) {
+                        if (side)
+                            fc[nf][k] = (float)q[k];
+                        else
+                            b[k] += (float)q[k];
+                    }
+                    nf += side;
+                    nb += !side;
+                }
+            if (nf == 0 || nb == 0)
+                continue;
+            const uint8_t *c = e->px + i * 4;
+            float cb[3];
+            for (int k = 0; k < 3; k++) {
+                b[k] /= (float)nb;
+                cb[k] = (float)c[k] - b[k];
+            }
+            /* The interior colour that, mixed with the background's,
+             * comes closest to the pixel's own. */
+            float a = -1.0f, best = 0.0f;
+            for (int t = 0; t < nf; t++) {
+                float fb[3], fb2 = 0.0f, dot = 0.0f;
+                for (int k = 0; k < 3; k++) {
+                    fb[k] = fc[t][k] - b[k];
+                    fb2 += fb[k] * fb[k];
+                    dot += fb[k] * cb[k];
+                }
+                if (fb2 < LN__EDGE_CONTRAST * LN__EDGE_CONTRAST)
+                    continue;
+                float at = dot / fb2;
+                at = at < 0.0f ? 0.0f : (at > 1.0f ? 1.0f : at);
+                float res = 0.0f;
+                for (int k = 0; k < 3; k++) {
+                    float d = cb[k] - at * fb[k];
+                    res += d * d;
+                }
+                if (a < 0.0f || res < best) {
+                    a = at;
+                    best = res;
+                }
+            }
+            if (a < 0.0f)
+                continue;
+            e->alpha[i * 4 + 3] = (uint8_t)lrintf(a * 255.0f);
+        }
+    }
+}
+
+int ln__sculpt_edge_coverage(const struct ln_image *cut, const struct ln_image *img,
+                             struct ln_image *out, struct ln_error *err)
+{
+    if (cut->channels != 4 || img->channels != 4 || cut->width != img->width ||
+        cut->height != img->height)
+        return 0;
+    const size_t n = (size_t)cut->width * (size_t)cut->height;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t a = cut->data[i * 4 + 3];
+        if (a != 0 && a != 255)
+            return 0; /* a soft matte already places its edges */
+    }
+    uint8_t *in = ln_alloc_array(n, 1, 0, "object mask", err);
+    if (!in)
+        return err ? err->code : LN_ENOMEM;
+    int rc = ln_image_alloc(out, cut->width, cut->height, 4, err);
+    if (rc < 0) {
+        free(in);
+        return rc;
+    }
+    memcpy(out->data, cut->data, n * 4);
+    for (size_t i = 0; i < n; i++)
+        in[i] = cut->data[i * 4 + 3] != 0;
+    struct ln__edge e = {
+        .px = img->data, .in = in, .alpha = out->data, .w = cut->width, .h = cut->height};
+    ln_parallel_for((size_t)cut->height, 16, ln__edge_rows, &e);
+    free(in);
+    return 1;
+}
+
 /* ---- resampling ------------------------------------------------------- */
 
 /* Footprint of each output pixel along one axis of the padded square: the

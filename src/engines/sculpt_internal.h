@@ -35,6 +35,16 @@ int ln__sculpt_cutout(const struct ln_image *img, int remove_bg, struct ln_image
                       const struct ln_image **use, struct ln_generate_report *rep,
                       struct ln_error *err);
 
+/* The outline of a binary cut-out (alpha 0 or 255, as the colour
+ * separations give) placed inside its pixels: out is a copy of cut whose
+ * alpha on the mask's edge is the coverage that the pixel's colour in img
+ * (the same size, RGBA) shows between the object's and the background's
+ * colours next to it (DESIGN comment in sculpt.c). Returns 1 when it made
+ * out, 0 when there is nothing to place (a soft matte, which places its
+ * own edges; out untouched), or a negative LN_E* code. */
+int ln__sculpt_edge_coverage(const struct ln_image *cut, const struct ln_image *img,
+                             struct ln_image *out, struct ln_error *err);
+
 /* Resamples an RGBA image, padded to a square around its centre with
  * transparent pixels (as ln_frame_pad_square does, without the copy), to an
  * m x m float raster of premultiplied colour and alpha in [0, 1]: an exact

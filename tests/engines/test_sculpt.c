@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_background.h"
 #include "ln_camera.h"
 #include "ln_engine.h"
 #include "ln_image.h"
@@ -469,6 +470,60 @@ static void test_hull_steinmetz(void **state)
     assert_near(st.volume, bicylinder, 0.03 * bicylinder);
     ln_mesh_free(&run.mesh);
     free_images(imgs, 5);
+}
+
+/* A photo's outline is not binary: a pixel the object partly covers
+ * shows a mix of its colour and the background's, and the colour
+ * separation's mask counts most such pixels as object. A sphere of radius
+ * r rendered with 4 x 4 supersampling, opaque, dark on a light
+ * background, from four sides: its outline in every view is the circle of
+ * r * scale * side pixels about the image centre. Every vertex of the
+ * carved surface must project inside every view's circle within half a
+ * pixel (the mask alone put the outline up to a pixel outside), and the
+ * surface must reach the circle (within half a pixel) in every view. */
+static void test_hull_outline_subpixel(void **state)
+{
+    const int res = 96, side = 192;
+    const float r = 0.4f;
+    const uint8_t obj[3] = {50, 90, 140}, bg[3] = {235, 232, 228};
+    struct ln_generate_options opt;
+    opts(&opt, res);
+    opt.remove_bg = LN_REMOVE_BG_CLASSIC;
+    struct ln_view views[4] = {{0, 0}, {90, 0}, {180, 0}, {270, 0}};
+    struct ln_image imgs[4] = {{0}};
+    const float o[3] = {0, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        render_sphere(&imgs[i], side, &views[i], &opt.camera, o, r, obj);
+        const size_t n = (size_t)side * side;
+        for (size_t p = 0; p < n; p++) {
+            uint8_t *px = imgs[i].data + p * 4;
+            float a = (float)px[3] / 255.0f;
+            for (int k = 0; k < 3; k++)
+                px[k] = (uint8_t)lrintf(a * (float)obj[k] + (1.0f - a) * (float)bg[k]);
+            px[3] = 255;
+        }
+    }
+    struct run run;
+    assert_int_equal(run_engine(imgs, 4, views, &opt, NULL, &run), 0);
+    assert_string_equal(run.rep.background, "classic");
+    for (int i = 0; i < 4; i++) {
+        struct ln_camera cam;
+        ln_camera_init(&cam, &views[i], &opt.camera);
+        const double r_px = r * cam.scale * side, c = 0.5 * side;
+        double worst = -1e9;
+        for (size_t v = 0; v < run.mesh.n_vertices; v++) {
+            float u, w, depth;
+            assert_int_equal(ln_camera_project(&cam, run.mesh.positions + 3 * v, &u, &w, &depth),
+                             0);
+            double d = hypot(u * side - c, w * side - c) - r_px;
+            worst = d > worst ? d : worst;
+        }
+        printf("view %d: outermost vertex %+.3f px from the outline\n", i, worst);
+        assert_true(worst <= 0.5);
+        assert_true(worst >= -0.5);
+    }
+    ln_mesh_free(&run.mesh);
+    free_images(imgs, 4);
 }
 
 static void test_hull_colours(void **state)
@@ -1002,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_single_ring_on_edge),
         cmocka_unit_test(test_single_empty_and_canceled),
         cmocka_unit_test(test_hull_steinmetz),
+        cmocka_unit_test(test_hull_outline_subpixel),
         cmocka_unit_test(test_hull_colours),
         cmocka_unit_test(test_hull_contradicting_view),
         cmocka_unit_test(test_hull_perspective),
