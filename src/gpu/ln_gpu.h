@@ -149,24 +149,6 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
                     const void *push, uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                     struct ln_error *err);
 
-/* ---- batches of dispatches (ONNX graphs) ---------------------------------- */
-
-/* One dispatch of a batch: the kernel, its buffers (as many as it binds),
- * its push constants and its grid. */
-struct ln_gpu_dispatch_item {
-    struct ln_gpu_kernel *kernel;
-    struct ln_gpu_buffer *const *buffers;
-    const void *push;
-    uint32_t groups_x, groups_y, groups_z;
-};
-
-/* Runs n dispatches in order in one submission, each after the writes of
- * those before it (a barrier between them), and waits once: a graph of
- * many small layers pays one round trip instead of one per layer. A
- * kernel's buffers must be the same in every item that uses it (its
- * descriptor set is written once per batch; checked: a bug otherwise). */
-int ln_gpu_dispatch_batch(const struct ln_gpu_dispatch_item *items, size_t n, struct ln_error *err);
-
 /* ---- generic kernels ----------------------------------------------------- */
 
 /* C = A . op(B) (+ bias) on the device, row-major float32 from offset 0:

@@ -158,7 +158,3 @@ int ln_gpu_dispatch(struct ln_gpu_kernel *k, struct ln_gpu_buffer *const *buffer
     return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
 }
 
-int ln_gpu_dispatch_batch(const struct ln_gpu_dispatch_item *items, size_t n, struct ln_error *err)
-{
-    return ln_error_set(err, LN_EUNUSABLE, "no GPU in this build");
-}

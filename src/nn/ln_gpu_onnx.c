@@ -68,7 +68,6 @@ static const uint32_t ln__spv_ew[] =
     ;
 
 #define LN__WG 64u     /* invocations per workgroup, as in the shaders */
-#define LN__BATCH 256u /* dispatches per submission, at most */
 
 enum { LN__K_CONV, LN__K_CONV_TILED, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
 
@@ -918,25 +917,22 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
                                                   t->numel * sizeof(float), err)) < 0)
             return rc;
     }
-    /* The steps in batches of one submission each: consecutive steps
-     * that read the same weights piece, at most LN__BATCH of them (a
-     * bound on one submission's length, for drivers with a watchdog). */
-    struct ln_gpu_dispatch_item items[LN__BATCH];
-    struct ln_gpu_buffer *bufs[LN__BATCH][2];
-    size_t n_items = 0;
-    for (size_t i = 0; i < s->n_steps; i++) {
+    /* Every step in one batch (ln_gpu_batch_begin: one command buffer,
+     * a barrier between dispatches, submitted in pieces of a bounded
+     * length for drivers with a watchdog, one wait at the end). */
+    if ((rc = ln_gpu_batch_begin(s->gpu, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < s->n_steps && rc == 0; i++) {
         const struct ln__step *st = &s->steps[i];
-        bufs[n_items][0] = s->act;
-        bufs[n_items][1] = s->wts[st->chunk];
-        items[n_items] = (struct ln_gpu_dispatch_item){
-            g_o.k[st->kernel], bufs[n_items], &st->push, st->gx, st->gy, st->gz};
-        n_items++;
-        if (n_items == LN__BATCH || i + 1 == s->n_steps || s->steps[i + 1].chunk != st->chunk) {
-            if ((rc = ln_gpu_dispatch_batch(items, n_items, err)) < 0)
-                return rc;
-            n_items = 0;
-        }
+        struct ln_gpu_buffer *const bufs[2] = {s->act, s->wts[st->chunk]};
+        rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz, err);
     }
+    struct ln_error spare = {0};
+    const int rc_end = ln_gpu_batch_end(s->gpu, rc < 0 ? &spare : err);
+    if (rc == 0)
+        rc = rc_end;
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < n_outputs; i++) {
         const long v = m->outputs[i];
         const struct ln__ox_value *val = &m->values[v];
