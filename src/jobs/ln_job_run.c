@@ -40,10 +40,30 @@ static void ln__add_timing(struct ln_job *job, const char *name, double seconds,
 /* What computes a run of engine, for the job record: the process's device
  * (ln_gpu.h, --device) for the engine whose network has GPU stages,
  * TripoSR's (docs/vulkan.md section 3); the CPU for the others (sculpt),
- * whatever the worker's device. */
+ * whatever the worker's device, until their report says a matting network
+ * separated the object (ln__device_after): that network runs on the
+ * device too (docs/vulkan.md section 9). */
 static const char *ln__device_of(const struct ln_engine *engine)
 {
     return strcmp(ln_engine_name(engine), "triposr") == 0 ? ln_gpu_current_name() : "cpu";
+}
+
+/* rep->background lists how each view was separated ("alpha, u2net"):
+ * any word but alpha, classic and off names a matting network. */
+static const char *ln__device_after(const char *before, const struct ln_generate_report *rep)
+{
+    if (!ln_gpu_current())
+        return before;
+    const char *p = rep->background;
+    while (*p) {
+        const size_t n = strcspn(p, ", ");
+        if (n > 0 && !(n == 5 && strncmp(p, "alpha", 5) == 0) &&
+            !(n == 7 && strncmp(p, "classic", 7) == 0) && !(n == 3 && strncmp(p, "off", 3) == 0))
+            return ln_gpu_current_name();
+        p += n;
+        p += strspn(p, ", ");
+    }
+    return before;
 }
 
 int ln_job_run(const struct ln_job_run_env *env, const char *folder, struct ln_job *job,
@@ -112,6 +132,9 @@ int ln_job_run(const struct ln_job_run_env *env, const char *folder, struct ln_j
     rc = ln_generate(engine, &in, &job->options, &gen, &mesh, &rep, err);
     if (rc < 0)
         goto done;
+    const char *device = ln__device_after(job->device, &rep);
+    if (device != job->device)
+        snprintf(job->device, sizeof job->device, "%s", device);
     for (int i = 0; i < n_loaded; i++)
         ln_image_free(&images[i]);
     n_loaded = 0;

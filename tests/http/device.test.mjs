@@ -1,7 +1,8 @@
 // The device in the job records, and jobs that do not fit the device's
 // memory (docs/vulkan.md, "Jobs and server"). A job record names what
 // computed it ("device": "cpu" or "vulkan:N (name)": the process's device
-// for a TripoSR job, the CPU for a sculpt job), kept across a restart. On Mesa's lavapipe (the Vulkan driver on the CPU,
+// for a TripoSR job and for a matting network's run, the CPU for a sculpt job
+// separated without one), kept across a restart. On Mesa's lavapipe (the Vulkan driver on the CPU,
 // VK_ICD_FILENAMES) with the tiny TripoSR model (tests/data/triposr-tiny):
 // under a memory budget too small for the network (LN_GPU_MEMORY_LIMIT)
 // a TripoSR job fails with the budget's line (needed, in use, available)
@@ -145,6 +146,27 @@ test('a TripoSR job that fits runs on the GPU and its record says so', { skip: n
     const glb = await fetch(`${srv.url}/jobs/${job.id}/model.glb`);
     assert.equal(glb.status, 200);
     assert.equal(Buffer.from(await glb.arrayBuffer()).toString('ascii', 0, 4), 'glTF');
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a sculpt job whose matting network ran on the GPU names the GPU; one separated without a network, the CPU', { skip: noVulkan }, async () => {
+  // The tiny U^2-Net of tests/data/onnx as rembg's u2net.onnx: with a
+  // device selected, the matting network runs there (docs/vulkan.md).
+  const home = tmpDir('device-u2net');
+  fs.copyFileSync(path.join(TINY, '..', 'onnx', 'u2net-tiny-op11.onnx'), path.join(home, 'u2net.onnx'));
+  const srv = await vulkanServer({ U2NET_HOME: home }, 'device-matting');
+  try {
+    const model = await waitJob(srv.url, (await submit(srv, [['engine', 'sculpt'], ['remove_bg', 'model']])).id,
+      { timeoutMs: 180000 });
+    assert.equal(model.status, 'succeeded', JSON.stringify(model.error));
+    assert.equal(model.background, 'u2net');
+    assert.match(model.device, /^vulkan:0 \(.+\)$/);
+    const classic = await waitJob(srv.url, (await submit(srv, [['engine', 'sculpt'], ['remove_bg', 'classic']])).id,
+      { timeoutMs: 180000 });
+    assert.equal(classic.status, 'succeeded', JSON.stringify(classic.error));
+    assert.equal(classic.device, 'cpu');
   } finally {
     await srv.stop();
   }
