@@ -969,6 +969,10 @@ static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input
     struct ln_mesh mesh = {0};
     double t0 = ln_time_now();
 
+    /* On a GPU, the network's whole device memory is checked and taken
+     * before any stage runs: a job that cannot fit fails at once. */
+    if ((rc = ln_triposr_reserve_device(net, err)) < 0)
+        return rc;
     ln_progress_report(progress, "preprocess", 0.0);
     chw = ln_alloc_array(ln_triposr_image_floats(net), sizeof(float), 0, "network input", err);
     if (!chw) {

@@ -66,6 +66,12 @@ void ln__gpu_triposr_forget(const struct ln_triposr *net);
  * activations, as the GPU stage allocates them. 0 or LN_ENOMEM. */
 int ln__gpu_triposr_net_bytes(const struct ln_triposr *net, size_t *weights, size_t *activations);
 
+/* ln_triposr_reserve_device on the GPU: ln__prepare's check and
+ * allocation of the weights and one image's activations, ahead of the
+ * stages; 0, a negative LN_E* (LN_ENOMEM with the sizes) or
+ * LN__GPU_DECLINED. */
+int ln__gpu_triposr_reserve(const struct ln_triposr *net, struct ln_error *err);
+
 /* Makes buf (net's scene code, computed on gpu; host is its copy) the
  * query's resident scene code, so the queries with that scene code upload
  * nothing; takes buf (freed when the copy cannot be kept). */

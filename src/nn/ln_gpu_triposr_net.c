@@ -77,6 +77,11 @@ int ln__gpu_triposr_net_bytes(const struct ln_triposr *net, size_t *weights, siz
     *weights = *activations = 0;
     return LN__GPU_DECLINED;
 }
+
+int ln__gpu_triposr_reserve(const struct ln_triposr *net, struct ln_error *err)
+{
+    return LN__GPU_DECLINED;
+}
 #else
 static const uint32_t ln__spv_norm[] =
 #include "nn_norm.spv.inc"
@@ -829,6 +834,16 @@ static struct ln_gpu *ln__enter(void)
         g_n.hooked = 1;
     }
     return gpu;
+}
+
+int ln__gpu_triposr_reserve(const struct ln_triposr *net, struct ln_error *err)
+{
+    struct ln_gpu *gpu = ln__enter();
+    if (!gpu)
+        return LN__GPU_DECLINED;
+    int rc = ln__prepare_locked(gpu, net, err);
+    pthread_mutex_unlock(&g_n.lock);
+    return rc;
 }
 
 int ln__gpu_triposr_scene_code(const struct ln_triposr *net, const float *image_chw, float *scene,

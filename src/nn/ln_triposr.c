@@ -443,6 +443,12 @@ void ln_triposr_normalize(const struct ln_triposr *net, const float *hwc, float 
             chw[(size_t)c * n + i] = (hwc[i * 3 + (size_t)c] - mean[c]) / std[c];
 }
 
+int ln_triposr_reserve_device(const struct ln_triposr *net, struct ln_error *err)
+{
+    const int rc = ln__gpu_triposr_reserve(net, err);
+    return rc == LN__GPU_DECLINED ? 0 : rc;
+}
+
 int ln_triposr_scene_code(const struct ln_triposr *net, const float *image_chw, float *scene,
                           const struct ln_triposr_trace *trace,
                           const struct ln_progress *progress, struct ln_error *err)

@@ -79,6 +79,13 @@ int ln_triposr_scene_code(const struct ln_triposr *net, const float *image_chw, 
                           const struct ln_triposr_trace *trace,
                           const struct ln_progress *progress, struct ln_error *err);
 
+/* With a GPU selected (ln_gpu.h), makes net's weights and one image's
+ * activations resident there, their whole size checked against the
+ * device's memory budget first (LN_ENOMEM, one line with the sizes, and
+ * nothing allocated when they do not fit): a job calls it before its
+ * first stage so that one which cannot fit fails at once. 0 on the CPU. */
+int ln_triposr_reserve_device(const struct ln_triposr *net, struct ln_error *err);
+
 /* Section 3.5: RGB float HWC in [0, 1] (S x S) -> normalised CHW. */
 void ln_triposr_normalize(const struct ln_triposr *net, const float *hwc, float *chw);
 

@@ -111,6 +111,8 @@ test('out of device memory: the job fails with the budget\'s line, the server ru
     assert.match(failed.error.message,
       /^GPU memory: the TripoSR image encoder and backbone \(\d+ [KM]iB of weights, \d+ [KM]iB of activations\) needs \d+ [KM]iB, \d+ [KM]iB of 64 KiB in use on vulkan:0 \(.+\); --device cpu runs it on the CPU$/);
     assert.equal(failed.device, health.device, 'it was computed there until it failed');
+    // Checked before any stage ran: no background removal either.
+    assert.equal(failed.background, undefined, 'it failed before background removal ran');
     assert.equal(failed.mesh, null, 'no mesh');
     assert.notEqual((await fetch(`${srv.url}/jobs/${job.id}/model.glb`)).status, 200, 'no model');
 
