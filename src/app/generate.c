@@ -70,7 +70,7 @@ static void ln__generate_help(void)
          "                           or bfloat16 (CPUs with AVX512_BF16: faster, scene\n"
          "                           code within about 0.1%; docs/TRIPOSR.md)\n"
          "  --device cpu|auto|vulkan[:N]  what runs the network: auto (default) takes\n"
-         "                           the first discrete GPU with 2 GiB, else the CPU;\n"
+         "                           the first discrete GPU with 3 GiB, else the CPU;\n"
          "                           vulkan:N a Vulkan device by index (docs/vulkan.md)\n"
          "  --quiet                  no progress bar and no summary, only errors\n"
          "  -h, --help               this help\n"

@@ -57,7 +57,7 @@ struct ln_gpu_choice {
 int ln_gpu_choice_parse(const char *text, struct ln_gpu_choice *out, struct ln_error *err);
 
 /* Device memory auto wants before it picks a discrete GPU. */
-#define LN_GPU_AUTO_MIN_BYTES ((size_t)2 << 30)
+#define LN_GPU_AUTO_MIN_BYTES ((size_t)3 << 30)
 
 /* Opens the device of the choice and makes it the process's (replacing an
  * earlier one), logging one line that says which device computes and why.
@@ -71,7 +71,7 @@ struct ln_gpu *ln_gpu_current(void);
 /* What computes, for /health and logs: "cpu" or "vulkan:N (name)". */
 const char *ln_gpu_current_name(void);
 /* Why, as the last ln_gpu_select logged it: "asked for", "auto: first
- * discrete GPU with 2048 MiB", "auto: no Vulkan loader (libvulkan) found"...
+ * discrete GPU with 3072 MiB", "auto: no Vulkan loader (libvulkan) found"...
  * ("not chosen yet" before any). Set while no other thread uses the floor,
  * like the device. */
 const char *ln_gpu_current_reason(void);

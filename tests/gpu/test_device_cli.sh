@@ -86,7 +86,7 @@ serve_log() { # serve_log NAME [env...] -- options : serve until it listens; log
 }
 serve_log auto --
 [ "$(grep -c "device: " "$tmp/auto.txt")" = 1 ] &&
-    grep -q "info  device: cpu (auto: no discrete GPU with 2048 MiB among [0-9]* Vulkan device(s)" "$tmp/auto.txt" &&
+    grep -q "info  device: cpu (auto: no discrete GPU with 3072 MiB among [0-9]* Vulkan device(s)" "$tmp/auto.txt" &&
     ok "serve: auto stays on the CPU and says why, one line" \
     || bad "serve: auto stays on the CPU and says why: $(grep device "$tmp/auto.txt")"
 
