@@ -432,6 +432,9 @@ static size_t ln__fa_thread_floats(size_t tile);
 #if LN__AVX2
 /* Keys of the AVX2 fused kernel's packed k and v: whole blocks of 16. */
 #define LN__FA8_KEYS(nk) (((nk) + 15) / 16 * 16)
+#elif LN__AVX512
+/* Keys of the AVX-512 fused kernel's packed k and v: whole blocks of 64. */
+#define LN__FA16_KEYS(nk) (((nk) + 63) / 64 * 64)
 #endif
 
 size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int threads)
@@ -439,7 +442,8 @@ size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int thread
     const size_t nt = (size_t)(threads > 0 ? threads : 1);
 #if LN__AVX512
     if (hd == LN__FA_HD)
-        return (size_t)heads * LN__FA_HD * nk + nt * ln__fa_thread_floats(ln__fa_tile(nq, heads));
+        return 2 * (size_t)heads * LN__FA_HD * LN__FA16_KEYS(nk) +
+               nt * ln__fa_thread_floats(ln__fa_tile(nq, heads));
 #elif LN__AVX2
     if (hd == LN__FA_HD)
         return 2 * (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk) +
@@ -639,6 +643,7 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
                         const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
                         float *restrict m, float *restrict l)
 {
+    (void)nk;
     float p[LN__FA_MR][LN__FA_KB] __attribute__((aligned(64)));
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
         const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
@@ -650,7 +655,7 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
                 s[r][c] = _mm512_setzero_ps();
         if (nb == LN__FA_KB) {
             for (int d = 0; d < LN__FA_HD; d++) {
-                const float *kr = kt + (size_t)d * nk + j0;
+                const float *kr = kt + j0 * LN__FA_HD + (size_t)d * LN__FA_KB;
                 const __m512 k0 = _mm512_loadu_ps(kr), k1 = _mm512_loadu_ps(kr + 16);
                 const __m512 k2 = _mm512_loadu_ps(kr + 32), k3 = _mm512_loadu_ps(kr + 48);
                 #pragma GCC unroll 8
@@ -673,7 +678,7 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             }
             const int nc = (int)((nb + 15) / 16);
             for (int d = 0; d < LN__FA_HD; d++) {
-                const float *kr = kt + (size_t)d * nk + j0;
+                const float *kr = kt + j0 * LN__FA_HD + (size_t)d * LN__FA_KB;
                 #pragma GCC unroll 8
                 for (int c = 0; c < nc; c++) {
                     const __m512 kv = _mm512_maskz_loadu_ps(mask[c], kr + 16 * c);
@@ -692,9 +697,14 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
         for (int r = 0; r < LN__FA_MR; r++) {
             const __m512 m4 =
                 _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
-            const float mx = fmaxf(m[r], _mm512_reduce_max_ps(m4));
+            /* No calls here (fmaxf and expf were calls: every one spilled
+             * and reloaded the 24 score registers, 10% of the kernel). */
+            const float bm = _mm512_reduce_max_ps(m4);
+            const float mx = bm > m[r] ? bm : m[r];
             if (mx > m[r]) {
-                const float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mx);
+                const float corr = m[r] == -INFINITY
+                                       ? 0.0f
+                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
                 l[r] *= corr;
                 const __m512 cv = _mm512_set1_ps(corr);
                 float *orow = o + (size_t)r * LN__FA_HD;
@@ -905,14 +915,14 @@ static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
             m[r] = -INFINITY;
             l[r] = 0.0f;
         }
-#if LN__AVX2
         /* This head's packed k and v. */
-        const float *kt = c->kt + col * LN__FA8_KEYS(c->nk), *vh = c->v + col * LN__FA8_KEYS(c->nk);
-        const int ldv = LN__FA_HD;
+#if LN__AVX2
+        const size_t nkp = LN__FA8_KEYS(c->nk);
 #else
-        const float *kt = c->kt + col * c->nk, *vh = c->v + col;
-        const int ldv = c->ldv;
+        const size_t nkp = LN__FA16_KEYS(c->nk);
 #endif
+        const float *kt = c->kt + col * nkp, *vh = c->v + col * nkp;
+        const int ldv = LN__FA_HD;
         for (size_t ja = 0; ja < c->nk; ja += LN__FA_CHUNK) {
             const size_t jz = ja + LN__FA_CHUNK < c->nk ? ja + LN__FA_CHUNK : c->nk;
             for (size_t r = 0; r < rows; r += LN__FA_MR)
@@ -933,11 +943,9 @@ struct ln__fa_tr {
     float *kt;
     size_t nk;
     int ldk;
-#if LN__AVX2
     const float *v;
     float *vp;
     int ldv;
-#endif
 };
 
 #if LN__AVX2
@@ -964,18 +972,33 @@ static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 #else
-/* kt[h][d][j] = k[j][h 64 + d], per head, in blocks of 64 keys. */
+/* Per head, in blocks of 64 keys: kt[h][b][d][t] = k[64 b + t][h 64 + d]
+ * (zero past nk) and vp[h][j][d] = v[j][h 64 + d] (zero past nk). A block
+ * of keys is then 16 KB of k^T and 16 KB of v in a row. Read in place, k^T
+ * rows nk floats apart and v rows ldv (12 and 4 KB in the backbone) fell
+ * into the same few sets of the L1 cache, and every load of the kernel
+ * came from L2. */
 static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__fa_tr *c = vctx;
+    const size_t nkp = LN__FA16_KEYS(c->nk);
     for (size_t h = begin; h < end; h++) {
-        float *kt = c->kt + h * LN__FA_HD * c->nk;
-        for (size_t j0 = 0; j0 < c->nk; j0 += 64) {
-            const size_t j1 = j0 + 64 < c->nk ? j0 + 64 : c->nk;
-            for (size_t j = j0; j < j1; j++) {
-                const float *kr = c->k + j * (size_t)c->ldk + h * LN__FA_HD;
-                for (int d = 0; d < LN__FA_HD; d++)
-                    kt[(size_t)d * c->nk + j] = kr[d];
+        float *kt = c->kt + h * LN__FA_HD * nkp, *vp = c->vp + h * LN__FA_HD * nkp;
+        for (size_t j0 = 0; j0 < nkp; j0 += LN__FA_KB) {
+            float *blk = kt + j0 * LN__FA_HD;
+            for (size_t t = 0; t < LN__FA_KB; t++) {
+                const size_t j = j0 + t;
+                if (j < c->nk) {
+                    const float *kr = c->k + j * (size_t)c->ldk + h * LN__FA_HD;
+                    for (int d = 0; d < LN__FA_HD; d++)
+                        blk[(size_t)d * LN__FA_KB + t] = kr[d];
+                    memcpy(vp + j * LN__FA_HD, c->v + j * (size_t)c->ldv + h * LN__FA_HD,
+                           LN__FA_HD * sizeof(float));
+                } else {
+                    for (int d = 0; d < LN__FA_HD; d++)
+                        blk[(size_t)d * LN__FA_KB + t] = 0.0f;
+                    memset(vp + j * LN__FA_HD, 0, LN__FA_HD * sizeof(float));
+                }
             }
         }
     }
@@ -987,15 +1010,14 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
                                 float *scratch, int threads)
 {
 #if LN__AVX2
-    float *vp = scratch + (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk);
+    const size_t nkp = LN__FA8_KEYS(nk);
+#else
+    const size_t nkp = LN__FA16_KEYS(nk);
+#endif
+    float *vp = scratch + (size_t)heads * LN__FA_HD * nkp;
     struct ln__fa_tr tr = {k, scratch, nk, ldk, v, vp, ldv};
     const float *vk = vp;
-    float *rest = vp + (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk);
-#else
-    struct ln__fa_tr tr = {k, scratch, nk, ldk};
-    const float *vk = v;
-    float *rest = scratch + (size_t)heads * LN__FA_HD * nk;
-#endif
+    float *rest = vp + (size_t)heads * LN__FA_HD * nkp;
     const size_t tile = ln__fa_tile(nq, heads);
     struct ln__fa_ctx c = {q,
                            scratch,
