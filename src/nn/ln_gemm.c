@@ -2,7 +2,10 @@
  * The linear layers' product (see ln_gemm.h), compiled once per kernel
  * set. The work is cut into tasks of at most LN__GEMM_MT rows (the rows
  * split evenly) by LN__GEMM_NT outputs, fixed by the shape, shared out by
- * ln_parallel_for. A task walks k in slices of LN__GEMM_KC: it copies the
+ * ln_parallel_for, the column blocks of a row block one after the other
+ * (two threads then read the same rows of x at the same time: x of the
+ * GEGLU down, 25 MB, came from memory once per column block, and the
+ * product took ~3% more CPU time). A task walks k in slices of LN__GEMM_KC: it copies the
  * slice of its weights into panels of GM_NR outputs ([k][GM_NR], zero past
  * n: 256 KB, held in L2), then for each GM_MR rows of x runs the register
  * tile over the task's weight panels: per k, GM_NV weight vectors and
@@ -229,7 +232,7 @@ struct ln__gemm_ctx {
     float *y;
     float *scratch; /* LN__GEMM_KC x LN__GEMM_NT floats per thread */
     const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
-    size_t rows, row_tasks;
+    size_t rows, row_tasks, col_tasks;
     int k, ldx, xt, n, ldy, accumulate;
 };
 
@@ -291,7 +294,7 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
     float *bp = c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT;
     float ap[GM_MR * LN__GEMM_KC];
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t % c->row_tasks, n0 = t / c->row_tasks * LN__GEMM_NT;
+        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
         const float *bias = c->bias ? c->bias + n0 : NULL;
@@ -349,8 +352,8 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
                              .n = n,
                              .ldy = ldy,
                              .accumulate = accumulate};
-    const size_t col_tasks = ((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT;
-    const size_t tasks = c.row_tasks * col_tasks;
+    c.col_tasks = ((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT;
+    const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
     ln_parallel_for_at(tasks, 1, used, ln__gemm_body, &c);
@@ -493,7 +496,7 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
     const uint16_t *xb = c->xb;
     const size_t kpad = ((size_t)c->k + 1) / 2 * 2;
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t % c->row_tasks, n0 = t / c->row_tasks * LN__GEMM_NT;
+        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
         const float *bias = c->bias ? c->bias + n0 : NULL;
@@ -539,7 +542,8 @@ int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, c
                              .n = n,
                              .ldy = ldy,
                              .accumulate = accumulate};
-    const size_t tasks = c.row_tasks * (((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT);
+    c.col_tasks = ((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT;
+    const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     const size_t kpad = ((size_t)k + 1) / 2 * 2;
     size_t xbytes;

@@ -208,6 +208,14 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
     ln__k()->attention(q, ldq, k, ldk, v, ldv, nq, nk, heads, hd, out, ldo, scratch, threads);
 }
 
+int ln__attention_bf16(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                       size_t nq, size_t nk, int heads, int hd, float *out, int ldo,
+                       float *scratch, int threads)
+{
+    return ln__k()->attention_bf16(q, ldq, k, ldk, v, ldv, nq, nk, heads, hd, out, ldo, scratch,
+                                   threads);
+}
+
 void ln__silu_inplace(float *x, size_t n)
 {
     ln__k()->silu_inplace(x, n);

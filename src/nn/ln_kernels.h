@@ -38,6 +38,7 @@
 #define ln__silu1 LN__K(ln__silu1)
 #define ln__attention_scratch LN__K(ln__attention_scratch)
 #define ln__attention LN__K(ln__attention)
+#define ln__attention_bf16 LN__K(ln__attention_bf16)
 #define ln__silu_inplace LN__K(ln__silu_inplace)
 #define ln__exp_span LN__K(ln__exp_span)
 #define ln__ox_gemm LN__K(ln__ox_gemm)

@@ -25,6 +25,7 @@ struct ln__kernels {
     __typeof__(ln__silu1) *silu1;
     __typeof__(ln__attention_scratch) *attention_scratch;
     __typeof__(ln__attention) *attention;
+    __typeof__(ln__attention_bf16) *attention_bf16;
     __typeof__(ln__silu_inplace) *silu_inplace;
     __typeof__(ln__exp_span) *exp_span;
     __typeof__(ln__ox_gemm) *ox_gemm;

@@ -20,6 +20,7 @@ const struct ln__kernels ln__kernel_table = {
     .silu1 = ln__silu1,
     .attention_scratch = ln__attention_scratch,
     .attention = ln__attention,
+    .attention_bf16 = ln__attention_bf16,
     .silu_inplace = ln__silu_inplace,
     .exp_span = ln__exp_span,
     .ox_gemm = ln__ox_gemm,

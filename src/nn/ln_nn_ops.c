@@ -21,6 +21,7 @@
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ln_threads.h"
@@ -432,6 +433,9 @@ static size_t ln__fa_thread_floats(size_t tile);
 #if LN__AVX2
 /* Keys of the AVX2 fused kernel's packed k and v: whole blocks of 16. */
 #define LN__FA8_KEYS(nk) (((nk) + 15) / 16 * 16)
+#elif LN__AVX512
+/* Keys of the AVX-512 fused kernel's packed k and v: whole blocks of 64. */
+#define LN__FA16_KEYS(nk) (((nk) + 63) / 64 * 64)
 #endif
 
 size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int threads)
@@ -439,7 +443,8 @@ size_t ln__attention_scratch(size_t nq, size_t nk, int heads, int hd, int thread
     const size_t nt = (size_t)(threads > 0 ? threads : 1);
 #if LN__AVX512
     if (hd == LN__FA_HD)
-        return (size_t)heads * LN__FA_HD * nk + nt * ln__fa_thread_floats(ln__fa_tile(nq, heads));
+        return 2 * (size_t)heads * LN__FA_HD * LN__FA16_KEYS(nk) +
+               nt * ln__fa_thread_floats(ln__fa_tile(nq, heads));
 #elif LN__AVX2
     if (hd == LN__FA_HD)
         return 2 * (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk) +
@@ -639,6 +644,7 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
                         const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
                         float *restrict m, float *restrict l)
 {
+    (void)nk;
     float p[LN__FA_MR][LN__FA_KB] __attribute__((aligned(64)));
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
         const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
@@ -650,7 +656,7 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
                 s[r][c] = _mm512_setzero_ps();
         if (nb == LN__FA_KB) {
             for (int d = 0; d < LN__FA_HD; d++) {
-                const float *kr = kt + (size_t)d * nk + j0;
+                const float *kr = kt + j0 * LN__FA_HD + (size_t)d * LN__FA_KB;
                 const __m512 k0 = _mm512_loadu_ps(kr), k1 = _mm512_loadu_ps(kr + 16);
                 const __m512 k2 = _mm512_loadu_ps(kr + 32), k3 = _mm512_loadu_ps(kr + 48);
                 #pragma GCC unroll 8
@@ -673,7 +679,7 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             }
             const int nc = (int)((nb + 15) / 16);
             for (int d = 0; d < LN__FA_HD; d++) {
-                const float *kr = kt + (size_t)d * nk + j0;
+                const float *kr = kt + j0 * LN__FA_HD + (size_t)d * LN__FA_KB;
                 #pragma GCC unroll 8
                 for (int c = 0; c < nc; c++) {
                     const __m512 kv = _mm512_maskz_loadu_ps(mask[c], kr + 16 * c);
@@ -692,9 +698,14 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
         for (int r = 0; r < LN__FA_MR; r++) {
             const __m512 m4 =
                 _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
-            const float mx = fmaxf(m[r], _mm512_reduce_max_ps(m4));
+            /* No calls here (fmaxf and expf were calls: every one spilled
+             * and reloaded the 24 score registers, 10% of the kernel). */
+            const float bm = _mm512_reduce_max_ps(m4);
+            const float mx = bm > m[r] ? bm : m[r];
             if (mx > m[r]) {
-                const float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mx);
+                const float corr = m[r] == -INFINITY
+                                       ? 0.0f
+                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
                 l[r] *= corr;
                 const __m512 cv = _mm512_set1_ps(corr);
                 float *orow = o + (size_t)r * LN__FA_HD;
@@ -905,14 +916,14 @@ static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
             m[r] = -INFINITY;
             l[r] = 0.0f;
         }
-#if LN__AVX2
         /* This head's packed k and v. */
-        const float *kt = c->kt + col * LN__FA8_KEYS(c->nk), *vh = c->v + col * LN__FA8_KEYS(c->nk);
-        const int ldv = LN__FA_HD;
+#if LN__AVX2
+        const size_t nkp = LN__FA8_KEYS(c->nk);
 #else
-        const float *kt = c->kt + col * c->nk, *vh = c->v + col;
-        const int ldv = c->ldv;
+        const size_t nkp = LN__FA16_KEYS(c->nk);
 #endif
+        const float *kt = c->kt + col * nkp, *vh = c->v + col * nkp;
+        const int ldv = LN__FA_HD;
         for (size_t ja = 0; ja < c->nk; ja += LN__FA_CHUNK) {
             const size_t jz = ja + LN__FA_CHUNK < c->nk ? ja + LN__FA_CHUNK : c->nk;
             for (size_t r = 0; r < rows; r += LN__FA_MR)
@@ -933,11 +944,9 @@ struct ln__fa_tr {
     float *kt;
     size_t nk;
     int ldk;
-#if LN__AVX2
     const float *v;
     float *vp;
     int ldv;
-#endif
 };
 
 #if LN__AVX2
@@ -964,18 +973,33 @@ static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 #else
-/* kt[h][d][j] = k[j][h 64 + d], per head, in blocks of 64 keys. */
+/* Per head, in blocks of 64 keys: kt[h][b][d][t] = k[64 b + t][h 64 + d]
+ * (zero past nk) and vp[h][j][d] = v[j][h 64 + d] (zero past nk). A block
+ * of keys is then 16 KB of k^T and 16 KB of v in a row. Read in place, k^T
+ * rows nk floats apart and v rows ldv (12 and 4 KB in the backbone) fell
+ * into the same few sets of the L1 cache, and every load of the kernel
+ * came from L2. */
 static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__fa_tr *c = vctx;
+    const size_t nkp = LN__FA16_KEYS(c->nk);
     for (size_t h = begin; h < end; h++) {
-        float *kt = c->kt + h * LN__FA_HD * c->nk;
-        for (size_t j0 = 0; j0 < c->nk; j0 += 64) {
-            const size_t j1 = j0 + 64 < c->nk ? j0 + 64 : c->nk;
-            for (size_t j = j0; j < j1; j++) {
-                const float *kr = c->k + j * (size_t)c->ldk + h * LN__FA_HD;
-                for (int d = 0; d < LN__FA_HD; d++)
-                    kt[(size_t)d * c->nk + j] = kr[d];
+        float *kt = c->kt + h * LN__FA_HD * nkp, *vp = c->vp + h * LN__FA_HD * nkp;
+        for (size_t j0 = 0; j0 < nkp; j0 += LN__FA_KB) {
+            float *blk = kt + j0 * LN__FA_HD;
+            for (size_t t = 0; t < LN__FA_KB; t++) {
+                const size_t j = j0 + t;
+                if (j < c->nk) {
+                    const float *kr = c->k + j * (size_t)c->ldk + h * LN__FA_HD;
+                    for (int d = 0; d < LN__FA_HD; d++)
+                        blk[(size_t)d * LN__FA_KB + t] = kr[d];
+                    memcpy(vp + j * LN__FA_HD, c->v + j * (size_t)c->ldv + h * LN__FA_HD,
+                           LN__FA_HD * sizeof(float));
+                } else {
+                    for (int d = 0; d < LN__FA_HD; d++)
+                        blk[(size_t)d * LN__FA_KB + t] = 0.0f;
+                    memset(vp + j * LN__FA_HD, 0, LN__FA_HD * sizeof(float));
+                }
             }
         }
     }
@@ -987,15 +1011,14 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
                                 float *scratch, int threads)
 {
 #if LN__AVX2
-    float *vp = scratch + (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk);
+    const size_t nkp = LN__FA8_KEYS(nk);
+#else
+    const size_t nkp = LN__FA16_KEYS(nk);
+#endif
+    float *vp = scratch + (size_t)heads * LN__FA_HD * nkp;
     struct ln__fa_tr tr = {k, scratch, nk, ldk, v, vp, ldv};
     const float *vk = vp;
-    float *rest = vp + (size_t)heads * LN__FA_HD * LN__FA8_KEYS(nk);
-#else
-    struct ln__fa_tr tr = {k, scratch, nk, ldk};
-    const float *vk = v;
-    float *rest = scratch + (size_t)heads * LN__FA_HD * nk;
-#endif
+    float *rest = vp + (size_t)heads * LN__FA_HD * nkp;
     const size_t tile = ln__fa_tile(nq, heads);
     struct ln__fa_ctx c = {q,
                            scratch,
@@ -1021,6 +1044,270 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
     ln_parallel_for_at(items, 1, threads, ln__fa_body, &c);
 }
 #endif
+
+#if LN__AVX512
+/* ---------------------------------------- attention, fused, in bfloat16 */
+
+/* The fused kernel above with its two products in bfloat16 (AVX512_BF16's
+ * vdpbf16ps: two multiply-adds per lane and instruction, summed in
+ * float32): the pre-scaled queries, k and v rounded to bfloat16 (to
+ * nearest even), the scores, their softmax and the running max and sum in
+ * float32, the weights exp(s - max) rounded to bfloat16 for the product
+ * with v. Per head, in blocks of 64 keys, k is packed as pairs along the
+ * head dimension, ktb[h][b][d/2][t][2], and v as pairs of keys,
+ * vb[h][b][t/2][d][2] (zero past nk). */
+#define LN__BF16A __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/* The pair (a, b) of bfloat16 as one 32-bit word, a in the low half. */
+static inline uint32_t ln__bf16_pair(uint16_t a, uint16_t b)
+{
+    return (uint32_t)a | (uint32_t)b << 16;
+}
+
+/* 64 floats to bfloat16 (vcvtneps2bf16: to nearest even). */
+LN__BF16A static inline void ln__bf16_row64(const float *restrict x, uint16_t *restrict o)
+{
+    for (int c = 0; c < 4; c++)
+        _mm256_storeu_si256((__m256i *)(o + 16 * c),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + 16 * c)));
+}
+
+struct ln__fab_tr {
+    const float *k, *v;
+    uint32_t *kt, *vp; /* pairs, LN__FA_HD / 2 x nkp per head each */
+    size_t nk;
+    int ldk, ldv;
+};
+
+LN__BF16A static void ln__fab_pack(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__fab_tr *c = vctx;
+    const size_t nkp = LN__FA16_KEYS(c->nk), half = LN__FA_HD / 2;
+    for (size_t h = begin; h < end; h++) {
+        uint32_t *kt = c->kt + h * half * nkp, *vp = c->vp + h * half * nkp;
+        for (size_t j0 = 0; j0 < nkp; j0 += LN__FA_KB) {
+            uint32_t *kb = kt + j0 * half, *vb = vp + j0 * half;
+            for (size_t t = 0; t < LN__FA_KB; t += 2) {
+                uint16_t k0[LN__FA_HD] = {0}, k1[LN__FA_HD] = {0};
+                uint16_t v0[LN__FA_HD] = {0}, v1[LN__FA_HD] = {0};
+                const size_t j = j0 + t;
+                if (j < c->nk) {
+                    ln__bf16_row64(c->k + j * (size_t)c->ldk + h * LN__FA_HD, k0);
+                    ln__bf16_row64(c->v + j * (size_t)c->ldv + h * LN__FA_HD, v0);
+                }
+                if (j + 1 < c->nk) {
+                    ln__bf16_row64(c->k + (j + 1) * (size_t)c->ldk + h * LN__FA_HD, k1);
+                    ln__bf16_row64(c->v + (j + 1) * (size_t)c->ldv + h * LN__FA_HD, v1);
+                }
+                for (size_t dp = 0; dp < half; dp++) {
+                    kb[dp * LN__FA_KB + t] = ln__bf16_pair(k0[2 * dp], k0[2 * dp + 1]);
+                    kb[dp * LN__FA_KB + t + 1] = ln__bf16_pair(k1[2 * dp], k1[2 * dp + 1]);
+                }
+                for (size_t d = 0; d < LN__FA_HD; d++)
+                    vb[(t / 2) * LN__FA_HD + d] = ln__bf16_pair(v0[d], v1[d]);
+            }
+        }
+    }
+}
+
+/* Register tile of 6 rows (qs: pre-scaled queries as pairs, [row][32]) over
+ * the keys ja .. jz, as ln__fa_rows. */
+LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *restrict kt,
+                                   const uint32_t *restrict vp, size_t ja, size_t jz,
+                                   float *restrict o, float *restrict m, float *restrict l)
+{
+    const size_t half = LN__FA_HD / 2;
+    uint32_t p[LN__FA_MR][LN__FA_KB / 2] __attribute__((aligned(64)));
+    for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
+        const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
+        const uint32_t *kb = kt + j0 * half, *vb = vp + j0 * half;
+        __m512 s[LN__FA_MR][4];
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++)
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                s[r][c] = _mm512_setzero_ps();
+        for (size_t dp = 0; dp < half; dp++) {
+            const uint32_t *kr = kb + dp * LN__FA_KB;
+            __m512bh kv[4];
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                kv[c] = (__m512bh)_mm512_loadu_si512(kr + 16 * c);
+            #pragma GCC unroll 8
+            for (int r = 0; r < LN__FA_MR; r++) {
+                const __m512bh qb = (__m512bh)_mm512_set1_epi32((int)qs[r * half + dp]);
+                #pragma GCC unroll 8
+                for (int c = 0; c < 4; c++)
+                    s[r][c] = _mm512_dpbf16_ps(s[r][c], qb, kv[c]);
+            }
+        }
+        __mmask16 mask[4];
+        #pragma GCC unroll 8
+        for (int c = 0; c < 4; c++) {
+            const long left = (long)nb - 16 * c;
+            mask[c] = left >= 16 ? (__mmask16)0xFFFF
+                                 : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++) {
+            if (nb < LN__FA_KB)
+                #pragma GCC unroll 8
+                for (int c = 0; c < 4; c++)
+                    s[r][c] = _mm512_mask_blend_ps(mask[c], _mm512_set1_ps(-INFINITY), s[r][c]);
+            const __m512 m4 =
+                _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
+            const float bm = _mm512_reduce_max_ps(m4);
+            const float mx = bm > m[r] ? bm : m[r];
+            if (mx > m[r]) {
+                const float corr = m[r] == -INFINITY
+                                       ? 0.0f
+                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
+                l[r] *= corr;
+                const __m512 cv = _mm512_set1_ps(corr);
+                float *orow = o + (size_t)r * LN__FA_HD;
+                #pragma GCC unroll 8
+                for (int c = 0; c < 4; c++)
+                    _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
+                m[r] = mx;
+            }
+            const __m512 mv = _mm512_set1_ps(mx);
+            __m512 e[4], sum = _mm512_setzero_ps();
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++) {
+                e[c] = _mm512_maskz_mov_ps(mask[c], ln__exp16(_mm512_sub_ps(s[r][c], mv)));
+                sum = _mm512_add_ps(sum, e[c]);
+            }
+            /* Keys 0-31 and 32-63 as 16 pairs each, in order. */
+            _mm512_store_si512(p[r], (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]));
+            _mm512_store_si512(p[r] + 16, (__m512i)_mm512_cvtne2ps_pbh(e[3], e[2]));
+            l[r] += _mm512_reduce_add_ps(sum);
+        }
+        __m512 acc[LN__FA_MR][4];
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++)
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_loadu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c);
+        const size_t np = (nb + 1) / 2;
+        for (size_t jp = 0; jp < np; jp++) {
+            const uint32_t *vr = vb + jp * LN__FA_HD;
+            __m512bh vv[4];
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                vv[c] = (__m512bh)_mm512_loadu_si512(vr + 16 * c);
+            #pragma GCC unroll 8
+            for (int r = 0; r < LN__FA_MR; r++) {
+                const __m512bh pb = (__m512bh)_mm512_set1_epi32((int)p[r][jp]);
+                #pragma GCC unroll 8
+                for (int c = 0; c < 4; c++)
+                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], pb, vv[c]);
+            }
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < LN__FA_MR; r++)
+            #pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c, acc[r][c]);
+    }
+}
+
+struct ln__fab_ctx {
+    const float *q;
+    const uint32_t *kt, *vp;
+    float *out, *scratch;
+    int ldq, ldo;
+    size_t nq, nk, tile, tiles, per_thread;
+    float scale;
+};
+
+LN__BF16A static void ln__fab_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__fab_ctx *c = vctx;
+    const size_t half = LN__FA_HD / 2, nkp = LN__FA16_KEYS(c->nk);
+    /* The thread's part as in ln__fa_body; the queries take half of it. */
+    float *base = c->scratch + (size_t)thread * c->per_thread;
+    const size_t cap = c->per_thread / (2 * LN__FA_HD + 2);
+    uint32_t *qs = (uint32_t *)base;
+    float *o = base + cap * LN__FA_HD, *m = o + cap * LN__FA_HD, *l = m + cap;
+    for (size_t it = begin; it < end; it++) {
+        const size_t h = it / c->tiles, q0 = it % c->tiles * c->tile;
+        const size_t col = h * LN__FA_HD;
+        const size_t n = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
+        const size_t rows = (n + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
+        for (size_t r = 0; r < rows; r++) {
+            float t[LN__FA_HD];
+            uint16_t b[LN__FA_HD];
+            const float *qr = c->q + (q0 + r) * (size_t)c->ldq + col;
+            for (int d = 0; d < LN__FA_HD; d++)
+                t[d] = r < n ? qr[d] * c->scale : 0.0f;
+            ln__bf16_row64(t, b);
+            for (size_t dp = 0; dp < half; dp++)
+                qs[r * half + dp] = ln__bf16_pair(b[2 * dp], b[2 * dp + 1]);
+            memset(o + r * LN__FA_HD, 0, LN__FA_HD * sizeof(float));
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        const uint32_t *kt = c->kt + h * half * nkp, *vh = c->vp + h * half * nkp;
+        for (size_t ja = 0; ja < c->nk; ja += LN__FA_CHUNK) {
+            const size_t jz = ja + LN__FA_CHUNK < c->nk ? ja + LN__FA_CHUNK : c->nk;
+            for (size_t r = 0; r < rows; r += LN__FA_MR)
+                ln__fab_rows(qs + r * half, kt, vh, ja, jz, o + r * LN__FA_HD, m + r, l + r);
+        }
+        for (size_t r = 0; r < n; r++) {
+            const float inv = 1.0f / l[r];
+            float *dst = c->out + (q0 + r) * (size_t)c->ldo + col;
+            for (int d = 0; d < LN__FA_HD; d++)
+                dst[d] = o[r * LN__FA_HD + (size_t)d] * inv;
+        }
+    }
+}
+#endif
+
+int ln__attention_bf16(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                       size_t nq, size_t nk, int heads, int hd, float *out, int ldo,
+                       float *scratch, int threads)
+{
+    LN_REQUIRE(heads > 0 && hd > 0 && nk > 0 && nk <= (size_t)1 << 30 && nq <= (size_t)1 << 30);
+#if LN__AVX512
+    if (hd != LN__FA_HD || !__builtin_cpu_supports("avx512bf16"))
+        return LN_EINVAL;
+    if (nq == 0)
+        return 0;
+    /* Pairs of k and v: heads x 32 x nkp words each, within the float
+     * version's 2 x heads x 64 x nkp floats; the threads' parts follow. */
+    const size_t nkp = LN__FA16_KEYS(nk), words = (size_t)heads * (LN__FA_HD / 2) * nkp;
+    uint32_t *kt = (uint32_t *)scratch, *vp = kt + words;
+    struct ln__fab_tr tr = {k, v, kt, vp, nk, ldk, ldv};
+    const size_t tile = ln__fa_tile(nq, heads);
+    struct ln__fab_ctx c = {q,
+                            kt,
+                            vp,
+                            out,
+                            scratch + 2 * (size_t)heads * LN__FA_HD * nkp,
+                            ldq,
+                            ldo,
+                            nq,
+                            nk,
+                            tile,
+                            (nq + tile - 1) / tile,
+                            ln__fa_thread_floats(tile),
+                            1.0f / sqrtf((float)LN__FA_HD)};
+    const size_t items = (size_t)heads * c.tiles;
+    if (threads < 2) {
+        ln__fab_pack(&tr, 0, (size_t)heads, 0);
+        ln__fab_body(&c, 0, items, 0);
+        return 0;
+    }
+    ln_parallel_for_at((size_t)heads, 1, threads, ln__fab_pack, &tr);
+    ln_parallel_for_at(items, 1, threads, ln__fab_body, &c);
+    return 0;
+#else
+    (void)q, (void)ldq, (void)k, (void)ldk, (void)v, (void)ldv, (void)nq, (void)nk, (void)heads,
+        (void)hd, (void)out, (void)ldo, (void)scratch, (void)threads;
+    return LN_EINVAL;
+#endif
+}
 
 void ln__attention(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    size_t nq, size_t nk, int heads, int hd, float *out, int ldo, float *scratch,

@@ -1,10 +1,11 @@
 /*
  * Triplane tokens, the Transformer1D backbone and the ConvTranspose
  * upsampling to the scene code (docs/TRIPOSR.md sections 6-8). Every
- * linear layer is one large-M product (ln__linear: ours, or OpenBLAS;
- * the blocks' in bfloat16 when LN_TRIPOSR_PRECISION=bf16); attention runs per head in
- * query tiles; the GEGLU feed-forward runs in row chunks so its
- * [rows, 8192] projection never exists for all 3072 tokens at once. All
+ * linear layer is one large-M product (ln__linear: ours, or OpenBLAS);
+ * attention runs per head in query tiles; with LN_TRIPOSR_PRECISION=bf16
+ * the blocks' products and attention run in bfloat16. The GEGLU
+ * feed-forward runs in row chunks so its [rows, 8192] projection never
+ * exists for all 3072 tokens at once. All
  * scratch is one allocation per call; the backbone checks for
  * cancellation and reports progress between blocks.
  */
@@ -56,6 +57,20 @@ static void ln__bb_linear(const struct ln_triposr *net, const float *x, size_t r
     ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
 }
 
+/* A block's attention: in bfloat16 with the network's bf16 products
+ * (ln__attention_bf16), else float32. */
+static void ln__bb_attention(const struct ln_triposr *net, const float *q, const float *k,
+                             const float *v, size_t nq, size_t nk, float *out, float *att,
+                             int threads)
+{
+    const struct ln_triposr_config *c = &net->cfg;
+    const int D = net->inner;
+    if (net->bf16 && ln__attention_bf16(q, D, k, D, v, D, nq, nk, c->bb_heads, c->bb_head_dim,
+                                        out, D, att, threads) == 0)
+        return;
+    ln__attention(q, D, k, D, v, D, nq, nk, c->bb_heads, c->bb_head_dim, out, D, att, threads);
+}
+
 /* One transformer block on h [N][D] (docs/TRIPOSR.md §7, step 3). */
 static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B, float *h,
                       const float *ctx, size_t N, size_t T, float *y, float *q, float *k, float *v,
@@ -69,16 +84,14 @@ static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B
     ln__bb_linear(net, y, N, D, D, B->q1, NULL, D, q, D, 0);
     ln__bb_linear(net, y, N, D, D, B->k1, NULL, D, k, D, 0);
     ln__bb_linear(net, y, N, D, D, B->v1, NULL, D, v, D, 0);
-    ln__attention(q, D, k, D, v, D, N, N, c->bb_heads, c->bb_head_dim, y, D, att,
-                 threads);
+    ln__bb_attention(net, q, k, v, N, N, y, att, threads);
     ln__bb_linear(net, y, N, D, D, B->o1, B->o1_b, D, h, D, 1);
 
     ln__layernorm(h, N, D, D, B->n2_w, B->n2_b, eps, y, D);
     ln__bb_linear(net, y, N, D, D, B->q2, NULL, D, q, D, 0);
     ln__bb_linear(net, ctx, T, X, X, B->k2, NULL, D, kc, D, 0);
     ln__bb_linear(net, ctx, T, X, X, B->v2, NULL, D, vc, D, 0);
-    ln__attention(q, D, kc, D, vc, D, N, T, c->bb_heads, c->bb_head_dim, y, D, att,
-                 threads);
+    ln__bb_attention(net, q, kc, vc, N, T, y, att, threads);
     ln__bb_linear(net, y, N, D, D, B->o2, B->o2_b, D, h, D, 1);
 
     ln__layernorm(h, N, D, D, B->n3_w, B->n3_b, eps, y, D);

@@ -453,6 +453,92 @@ static float round_bf16(float x)
  * bfloat16 by the definition above; the same bits for 1, 2 and 3
  * threads. Where the CPU or kernel set has no AVX512_BF16 it refuses
  * with LN_EINVAL and writes nothing. */
+/* Attention in bfloat16 (ln__attention_bf16): within 5e-3 of the largest
+ * output of the double-precision attention of the inputs rounded to
+ * bfloat16 (its weights exp(s - max) are rounded too, by 2^-9 at most
+ * each), columns beyond the heads' left alone, the same bits for 1, 2 and
+ * 3 threads. Refused (LN_EINVAL, nothing written) for heads other than 64
+ * wide and where the CPU or kernel set has no AVX512_BF16. */
+static void check_attention_bf16(size_t nq, size_t nk, int heads)
+{
+    const int hd = 64, D = heads * hd, ld = D + 3, ldo = D + 5;
+    const size_t nin = (nq > nk ? nq : nk) * (size_t)ld;
+    float *q = random_floats(nin, 2.0f), *k = random_floats(nin, 2.0f);
+    float *v = random_floats(nin, 1.0f);
+    float *out[3];
+    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, hd, 3) * sizeof(float));
+    assert_non_null(scratch);
+    for (int t = 0; t < 3; t++) {
+        out[t] = malloc(nq * (size_t)ldo * sizeof(float));
+        assert_non_null(out[t]);
+        for (size_t i = 0; i < nq * (size_t)ldo; i++)
+            out[t][i] = 7.0f;
+    }
+    if (!ln_nn_bf16_available()) {
+        assert_int_equal(ln__attention_bf16(q, ld, k, ld, v, ld, nq, nk, heads, hd, out[0], ldo,
+                                            scratch, 1),
+                         LN_EINVAL);
+        for (size_t i = 0; i < nq * (size_t)ldo; i++)
+            assert_true(out[0][i] == 7.0f);
+        print_message("attention bf16: not available with kernel set %s here (refused)\n",
+                      ln_nn_kernel_set());
+    } else {
+        double *want = malloc(nq * (size_t)D * sizeof(double));
+        assert_non_null(want);
+        for (size_t i = 0; i < nin; i++) {
+            q[i] = round_bf16(q[i]);
+            k[i] = round_bf16(k[i]);
+            v[i] = round_bf16(v[i]);
+        }
+        attention_ref(q, ld, k, ld, v, ld, nq, nk, heads, hd, want);
+        for (int t = 0; t < 3; t++) {
+            ln_threads_set(t + 1);
+            assert_int_equal(ln__attention_bf16(q, ld, k, ld, v, ld, nq, nk, heads, hd, out[t],
+                                                ldo, scratch, t + 1),
+                             0);
+        }
+        ln_threads_set(0);
+        double scale = 0.0, worst = 0.0;
+        for (size_t i = 0; i < nq * (size_t)D; i++)
+            if (fabs(want[i]) > scale)
+                scale = fabs(want[i]);
+        for (size_t i = 0; i < nq; i++) {
+            for (int c = 0; c < D; c++) {
+                const double e = fabs((double)out[0][i * (size_t)ldo + (size_t)c] -
+                                      want[i * (size_t)D + (size_t)c]);
+                if (e > worst)
+                    worst = e;
+            }
+            for (int c = D; c < ldo; c++)
+                assert_true(out[0][i * (size_t)ldo + (size_t)c] == 7.0f);
+        }
+        print_message("attention bf16 nq %llu nk %llu heads %d: worst %.2e of %.3f\n",
+                      (unsigned long long)nq, (unsigned long long)nk, heads, worst, scale);
+        assert_true(worst <= 5e-3 * scale);
+        assert_memory_equal(out[0], out[1], nq * (size_t)ldo * sizeof(float));
+        assert_memory_equal(out[0], out[2], nq * (size_t)ldo * sizeof(float));
+        free(want);
+    }
+    for (int t = 0; t < 3; t++)
+        free(out[t]);
+    free(scratch);
+    free(v);
+    free(k);
+    free(q);
+}
+
+static void test_attention_bf16(void **state)
+{
+    (void)state;
+    check_attention_bf16(700, 1025, 2); /* 16 blocks of 64 keys and one of 1 */
+    check_attention_bf16(97, 130, 3);   /* an odd block of 2 keys */
+    check_attention_bf16(5, 7, 1);      /* fewer rows than a register tile */
+    float one = 1.0f, out = 7.0f, scratch[4096];
+    assert_int_equal(ln__attention_bf16(&one, 1, &one, 1, &one, 1, 1, 1, 1, 1, &out, 1, scratch, 1),
+                     LN_EINVAL);
+    assert_true(out == 7.0f);
+}
+
 static void test_gemm_bf16(void **state)
 {
     (void)state;
@@ -549,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_attention_self),
         cmocka_unit_test(test_attention_cross),
         cmocka_unit_test(test_attention_scratch_for_other_count),
+        cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_geglu_bias),
         cmocka_unit_test(test_vector_exp),
         cmocka_unit_test(test_vector_activations),
