@@ -535,69 +535,17 @@ static int ln__prep_pool(struct ln__prep *p, const struct ln__ox_node *n, struct
     return ln__push_step(p, n, &st, y->numel);
 }
 
-/* ONNX Resize's coordinate transforms and nearest modes, in the orders of
- * the CPU form's enums (ln_onnx_ops.c), with its formulas: the tables
- * must be the CPU form's, bit for bit. */
-enum { LN__RS_NEAREST, LN__RS_LINEAR };
-enum { LN__CTM_HALF, LN__CTM_ASYM, LN__CTM_PYTORCH, LN__CTM_ALIGN, LN__CTM_TFNN };
-enum { LN__NM_ROUND_FLOOR, LN__NM_ROUND_CEIL, LN__NM_FLOOR, LN__NM_CEIL };
-
-static float ln__rs_src(int ctm, int64_t o, float scale, int64_t in, int64_t out)
-{
-    switch (ctm) {
-    case LN__CTM_ASYM:
-        return (float)o / scale;
-    case LN__CTM_PYTORCH:
-        return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
-    case LN__CTM_ALIGN:
-        return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
-    case LN__CTM_TFNN:
-        return ((float)o + 0.5f) / scale;
-    default:
-        return ((float)o + 0.5f) / scale - 0.5f;
-    }
-}
-
-static int64_t ln__rs_nearest(int mode, float s, int64_t in)
-{
-    float r;
-    switch (mode) {
-    case LN__NM_FLOOR:
-        r = floorf(s);
-        break;
-    case LN__NM_CEIL:
-        r = ceilf(s);
-        break;
-    case LN__NM_ROUND_CEIL:
-        r = floorf(s + 0.5f);
-        break;
-    default:
-        r = s == floorf(s) + 0.5f ? floorf(s) : roundf(s);
-        break;
-    }
-    return r < 0.0f ? 0 : r > (float)(in - 1) ? in - 1 : (int64_t)r;
-}
-
-/* One axis's table: i0[out], i1[out], w[out] (indices as floats). */
+/* One axis's table: i0[out], i1[out], w[out] (indices as floats), the
+ * CPU form's (ln__ox_resize_at). */
 static void ln__rs_axis(const struct ln__ox_attrs *a, int64_t in, int64_t out, float scale,
                         float *t)
 {
     float *i0 = t, *i1 = t + out, *w = t + 2 * out;
     for (int64_t o = 0; o < out; o++) {
-        float s = ln__rs_src(a->ctm, o, scale, in, out);
-        if (a->mode == LN__RS_NEAREST) {
-            i0[o] = i1[o] = (float)ln__rs_nearest(a->nearest, s, in);
-            w[o] = 0.0f;
-            continue;
-        }
-        if (s < 0.0f)
-            s = 0.0f;
-        if (s > (float)(in - 1))
-            s = (float)(in - 1);
-        int64_t f = (int64_t)s;
-        i0[o] = (float)f;
-        i1[o] = (float)(f + 1 < in ? f + 1 : in - 1);
-        w[o] = s - (float)f;
+        int64_t j0, j1;
+        ln__ox_resize_at(a, o, in, out, scale, &j0, &j1, &w[o]);
+        i0[o] = (float)j0;
+        i1[o] = (float)j1;
     }
 }
 
@@ -606,7 +554,7 @@ static int ln__prep_resize(struct ln__prep *p, const struct ln__ox_node *n, stru
     struct ln_onnx *m = p->m;
     const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
     const int nd = x->ndim;
-    if (nd < 2 || (n->a.mode != LN__RS_NEAREST && n->a.mode != LN__RS_LINEAR))
+    if (nd < 2 || (n->a.mode != LN__OX_RS_NEAREST && n->a.mode != LN__OX_RS_LINEAR))
         return ln__decline(p, n, "has a resize mode without a GPU form");
     const int64_t H = x->shape[nd - 2], W = x->shape[nd - 1];
     const int64_t Ho = y->shape[nd - 2], Wo = y->shape[nd - 1];

@@ -152,6 +152,16 @@ void ln__ox_set_mem_limit(struct ln_onnx *m, size_t bytes);
 enum { LN__OX_CONV_OURS, LN__OX_CONV_BLAS, LN__OX_CONV_IM2COL };
 void ln__ox_set_conv_path(int path);
 
+/* Resize's modes (ln__ox_attrs.mode; Upsample's "bilinear" is read as
+ * linear at load). */
+enum { LN__OX_RS_NEAREST, LN__OX_RS_LINEAR, LN__OX_RS_BILINEAR };
+/* Where Resize's output index o along an axis of in -> out samples reads:
+ * input i0 and i1, weight w on i1 (0 for nearest), by ONNX's coordinate
+ * transform and nearest mode in a. The CPU form's tables, and the GPU
+ * form's (ln_gpu_onnx.c), bit for bit. */
+void ln__ox_resize_at(const struct ln__ox_attrs *a, int64_t o, int64_t in, int64_t out,
+                      float scale, int64_t *i0, int64_t *i1, float *w);
+
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);
 

@@ -1412,7 +1412,6 @@ static int ox_bn_exec(ox_model *m, ox_node *n, struct ln_error *err)
 
 /* ---- Resize / Upsample ------------------------------------------------ */
 
-enum { OX_RS_NEAREST, OX_RS_LINEAR, OX_RS_BILINEAR };
 enum { OX_CTM_HALF, OX_CTM_ASYM, OX_CTM_PYTORCH, OX_CTM_ALIGN, OX_CTM_TFNN };
 enum { OX_NM_ROUND_FLOOR, OX_NM_ROUND_CEIL, OX_NM_FLOOR, OX_NM_CEIL };
 
@@ -1423,7 +1422,7 @@ static int ox_resize_load(ox_model *m, ox_node *n, struct ln_error *err)
     int64_t excl, anti;
     float f;
     int keep;
-    if (ox_choice(n, "mode", "nearest|linear|bilinear", OX_RS_NEAREST, &a->mode, err) < 0 ||
+    if (ox_choice(n, "mode", "nearest|linear|bilinear", LN__OX_RS_NEAREST, &a->mode, err) < 0 ||
         ox_choice(n, "coordinate_transformation_mode",
                   "half_pixel|asymmetric|pytorch_half_pixel|align_corners|tf_half_pixel_for_nn",
                   OX_CTM_HALF, &a->ctm, err) < 0 ||
@@ -1439,10 +1438,10 @@ static int ox_resize_load(ox_model *m, ox_node *n, struct ln_error *err)
         return ox_bad_attr(n, "exclude_outside", "must be 0", err);
     if (anti)
         return ox_bad_attr(n, "antialias", "must be 0", err);
-    if (a->mode == OX_RS_BILINEAR && !up)
+    if (a->mode == LN__OX_RS_BILINEAR && !up)
         return ox_bad_attr(n, "mode", "'bilinear' is not a Resize mode", err);
-    if (a->mode == OX_RS_BILINEAR)
-        a->mode = OX_RS_LINEAR;
+    if (a->mode == LN__OX_RS_BILINEAR)
+        a->mode = LN__OX_RS_LINEAR;
     /* Before opset 11 (and in Upsample) coordinates are x_out / scale
      * and nearest rounds down. */
     if (up || m->opset < 11) {
@@ -1594,26 +1593,31 @@ static void ox_rs_body(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+void ln__ox_resize_at(const struct ln__ox_attrs *a, int64_t o, int64_t in, int64_t out,
+                      float scale, int64_t *i0, int64_t *i1, float *w)
+{
+    float s = ox_src(a->ctm, o, scale, in, out);
+    if (a->mode == LN__OX_RS_NEAREST) {
+        *i0 = *i1 = ox_nearest(a->nearest, s, in);
+        *w = 0.0f;
+        return;
+    }
+    if (s < 0.0f)
+        s = 0.0f;
+    if (s > (float)(in - 1))
+        s = (float)(in - 1);
+    int64_t f = (int64_t)s;
+    *i0 = f;
+    *i1 = f + 1 < in ? f + 1 : in - 1;
+    *w = s - (float)f;
+}
+
 /* Index and weight tables of one axis. */
 static void ox_rs_axis(const struct ln__ox_attrs *a, int64_t in, int64_t out, float scale,
                        int64_t *i0, int64_t *i1, float *w)
 {
-    for (int64_t o = 0; o < out; o++) {
-        float s = ox_src(a->ctm, o, scale, in, out);
-        if (a->mode == OX_RS_NEAREST) {
-            i0[o] = i1[o] = ox_nearest(a->nearest, s, in);
-            w[o] = 0.0f;
-            continue;
-        }
-        if (s < 0.0f)
-            s = 0.0f;
-        if (s > (float)(in - 1))
-            s = (float)(in - 1);
-        int64_t f = (int64_t)s;
-        i0[o] = f;
-        i1[o] = f + 1 < in ? f + 1 : in - 1;
-        w[o] = s - (float)f;
-    }
+    for (int64_t o = 0; o < out; o++)
+        ln__ox_resize_at(a, o, in, out, scale, &i0[o], &i1[o], &w[o]);
 }
 
 static int ox_resize_exec(ox_model *m, ox_node *n, struct ln_error *err)
