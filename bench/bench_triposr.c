@@ -531,6 +531,7 @@ static void ln__product_rows(double peak)
         {"backbone GEGLU up", 3072, 1024, 8192, 0, 16},
         {"backbone GEGLU down", 3072, 4096, 1024, 0, 16},
         {"backbone proj_out", 3072, 1024, 40, 0, 1},
+        {"upsampling, per plane (x^T)", 1024, 1024, 160, 1, 3},
     };
     const int was_blas = ln_nn_gemm_blas();
     ln__blas_single_thread();
@@ -834,7 +835,7 @@ int main(int argc, char **argv)
             m = fmax(m, fabs((double)scene[i]));
         }
         printf("scene code, %s against %s: largest difference %.3g (largest value %.3g)\n",
-               bf16_main ? "bf16 backbone" : blas_main ? "OpenBLAS" : "own products",
+               bf16_main ? "bf16 ViT and backbone" : blas_main ? "OpenBLAS" : "own products",
                blas_main ? "own products, float32" : "OpenBLAS, float32", d, m);
         /* and the run's own products once more, so that a change of the
          * machine's load between the two shows */

@@ -1,7 +1,8 @@
 /*
  * Triplane tokens, the Transformer1D backbone and the ConvTranspose
  * upsampling to the scene code (docs/TRIPOSR.md sections 6-8). Every
- * linear layer is one large-M product (ln__linear: ours, or OpenBLAS);
+ * linear layer, and the upsampling, is one large-M product (ln__linear:
+ * ours, or OpenBLAS);
  * attention runs per head in query tiles; with LN_TRIPOSR_PRECISION=bf16
  * the blocks' products and attention run in bfloat16. The GEGLU
  * feed-forward runs in row chunks so its [rows, 8192] projection never
@@ -11,7 +12,6 @@
  */
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,31 +164,44 @@ done:
     return rc;
 }
 
+/* The ConvTranspose2d(C, O, 2, stride 2) of each plane as one product on
+ * ln__linear_xt: r[yx][o 4 + d] = up_b[o] + sum_i in[i][yx] W[i][o 4 + d],
+ * the plane's input read transposed in place ([C][N] with the plane's PP
+ * columns) and the weights transposed once per call into wt [4 O][C]
+ * (C 4 O floats, 640 KB for the released model), so the product runs on
+ * our kernels (identical for any thread count) or, with
+ * LN_TRIPOSR_GEMM=blas, on OpenBLAS like the rest of the network. */
 int ln_triposr_upsample(const struct ln_triposr *net, const float *backbone_out, float *scene,
                         struct ln_error *err)
 {
     const struct ln_triposr_config *c = &net->cfg;
     const int C = c->num_channels, O = c->post_out, P = c->plane_size;
     const size_t PP = (size_t)P * (size_t)P, N = (size_t)net->n_tokens, S = 2 * (size_t)P;
-    float *r = ln_alloc_array(PP * 4, (size_t)O * sizeof(float), 0, "upsampling scratch", err);
+    const size_t O4 = 4 * (size_t)O;
+    /* r [PP][4 O], wt [4 O][C], bias [4 O] */
+    const size_t total = PP * O4 + O4 * (size_t)C + O4;
+    float *r = ln_alloc_array(total, sizeof(float), 0, "upsampling scratch", err);
     if (!r)
         return LN_ENOMEM;
+    float *wt = r + PP * O4, *bias = wt + O4 * (size_t)C;
+    for (size_t i = 0; i < (size_t)C; i++)
+        for (size_t j = 0; j < O4; j++)
+            wt[j * (size_t)C + i] = net->up_w[i * O4 + j];
+    for (size_t j = 0; j < O4; j++)
+        bias[j] = net->up_b[j / 4];
     ln__blas_single_thread();
     for (size_t p = 0; p < 3; p++) {
-        /* r[y P + x][o 4 + dy 2 + dx] = sum_i in[i][y][x] W[i][o][dy][dx]. */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)PP, 4 * O, C, 1.0f,
-                    backbone_out + p * PP, (int)N, net->up_w, 4 * O, 0.0f, r, 4 * O);
+        ln__linear_xt(backbone_out + p * PP, PP, C, (int)N, wt, bias, (int)O4, r, (int)O4, 0);
         float *plane = scene + p * (size_t)O * S * S;
-        for (int o = 0; o < O; o++) {
-            const float b = net->up_b[o];
-            float *restrict dst = plane + (size_t)o * S * S;
+        for (size_t o = 0; o < (size_t)O; o++) {
+            float *restrict dst = plane + o * S * S;
             for (size_t yy = 0; yy < (size_t)P; yy++)
                 for (size_t xx = 0; xx < (size_t)P; xx++) {
-                    const float *restrict src = r + (yy * (size_t)P + xx) * 4 * (size_t)O + 4 * (size_t)o;
-                    dst[(2 * yy) * S + 2 * xx] = src[0] + b;
-                    dst[(2 * yy) * S + 2 * xx + 1] = src[1] + b;
-                    dst[(2 * yy + 1) * S + 2 * xx] = src[2] + b;
-                    dst[(2 * yy + 1) * S + 2 * xx + 1] = src[3] + b;
+                    const float *restrict src = r + (yy * (size_t)P + xx) * O4 + 4 * o;
+                    dst[(2 * yy) * S + 2 * xx] = src[0];
+                    dst[(2 * yy) * S + 2 * xx + 1] = src[1];
+                    dst[(2 * yy + 1) * S + 2 * xx] = src[2];
+                    dst[(2 * yy + 1) * S + 2 * xx + 1] = src[3];
                 }
         }
     }

@@ -4,7 +4,11 @@
  * patches, CLS token and the position table (resized at load), pre-LN
  * encoder layers with biased Q/K/V and exact-erf GELU, final LayerNorm.
  * Activations stay token-major [tokens][hidden]; all scratch is one
- * allocation per call.
+ * allocation per call. With LN_TRIPOSR_PRECISION=bf16 (net->bf16) the
+ * linear layers, the patch embedding among them, run in bfloat16
+ * (ln__gemm_bf16) and so does the attention where the head size is 64
+ * (ln__attention_bf16: ViT-B's 12 heads of 64); LayerNorm, GELU and the
+ * residual stream stay float32.
  */
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
@@ -13,6 +17,7 @@
 #include <string.h>
 
 #include "ln_alloc.h"
+#include "ln_gemm.h"
 #include "ln_nn_ops.h"
 #include "ln_threads.h"
 #include "ln_triposr_int.h"
@@ -35,6 +40,29 @@ static void ln__im2col_body(void *vctx, size_t begin, size_t end, int thread)
                 memcpy(dst + (ch * p + ky) * p, c->img + (ch * s + py * p + ky) * s + px * p,
                        p * sizeof(float));
     }
+}
+
+/* A linear layer: in bfloat16 when the network was loaded so, else
+ * float32 (ln__linear), as the backbone's blocks do. */
+static void ln__vit_linear(const struct ln_triposr *net, const float *x, size_t rows, int k,
+                           int ldx, const float *w, const float *bias, int n, float *y, int ldy,
+                           int accumulate)
+{
+    if (net->bf16 && ln__gemm_bf16(x, rows, k, ldx, w, bias, n, y, ldy, accumulate) == 0)
+        return;
+    ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
+}
+
+/* Self-attention of the T tokens: in bfloat16 with the network's bf16
+ * products where the kernel takes the head size (64), else float32. */
+static void ln__vit_attention(const struct ln_triposr *net, const float *q, const float *k,
+                              const float *v, size_t T, int D, int heads, int hd, float *out,
+                              float *att, int threads)
+{
+    if (net->bf16 &&
+        ln__attention_bf16(q, D, k, D, v, D, T, T, heads, hd, out, D, att, threads) == 0)
+        return;
+    ln__attention(q, D, k, D, v, D, T, T, heads, hd, out, D, att, threads);
 }
 
 int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw, float *tokens,
@@ -60,7 +88,7 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
     struct ln__im2col_ctx ic = {image_chw, big, net->cfg.cond_image_size, v->patch, v->channels,
                                 net->grid};
     ln_parallel_for(np, 16, ln__im2col_body, &ic);
-    ln__linear(big, np, K, K, net->patch_w, net->patch_b, D, h + D, D, 0);
+    ln__vit_linear(net, big, np, K, K, net->patch_w, net->patch_b, D, h + D, D, 0);
     memcpy(h, net->cls, (size_t)D * sizeof(float));
     ln__triposr_trace(trace, "vit_pos_embed", net->pos, td);
     for (size_t i = 0; i < td; i++)
@@ -70,15 +98,15 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
     for (int l = 0; l < v->layers; l++) {
         const struct ln__vit_layer *L = &net->vit[l];
         ln__layernorm(h, T, D, D, L->ln1_w, L->ln1_b, v->ln_eps, y, D);
-        ln__linear(y, T, D, D, L->wq, L->bq, D, q, D, 0);
-        ln__linear(y, T, D, D, L->wk, L->bk, D, k, D, 0);
-        ln__linear(y, T, D, D, L->wv, L->bv, D, vv, D, 0);
-        ln__attention(q, D, k, D, vv, D, T, T, v->heads, hd, y, D, att, threads);
-        ln__linear(y, T, D, D, L->wo, L->bo, D, h, D, 1);
+        ln__vit_linear(net, y, T, D, D, L->wq, L->bq, D, q, D, 0);
+        ln__vit_linear(net, y, T, D, D, L->wk, L->bk, D, k, D, 0);
+        ln__vit_linear(net, y, T, D, D, L->wv, L->bv, D, vv, D, 0);
+        ln__vit_attention(net, q, k, vv, T, D, v->heads, hd, y, att, threads);
+        ln__vit_linear(net, y, T, D, D, L->wo, L->bo, D, h, D, 1);
         ln__layernorm(h, T, D, D, L->ln2_w, L->ln2_b, v->ln_eps, y, D);
-        ln__linear(y, T, D, D, L->w1, L->b1, I, big, I, 0);
+        ln__vit_linear(net, y, T, D, D, L->w1, L->b1, I, big, I, 0);
         ln__gelu_rows(big, T, I, I);
-        ln__linear(big, T, I, I, L->w2, L->b2, D, h, D, 1);
+        ln__vit_linear(net, big, T, I, I, L->w2, L->b2, D, h, D, 1);
         char name[32];
         snprintf(name, sizeof name, "vit_layer%d", l);
         ln__triposr_trace(trace, name, h, td);

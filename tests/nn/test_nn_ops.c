@@ -402,6 +402,22 @@ static void test_gemm_shapes(void **state)
     check_gemm(13, 0, 21, 0, 0, 0);
 }
 
+/* The product with x stored transposed (the backbone's proj_in and the
+ * upsampling: [k][ldx], x[r][k] = xt[k ldx + r]) on odd shapes, against
+ * double precision and OpenBLAS's cblas_sgemm with its A transposed:
+ * the upsampling's 1024 plane tokens x 160 outputs with rows one more
+ * than two row tasks hold and an odd k across the slices, one row, one
+ * k, rows fewer than a tile, outputs past a block of 256. */
+static void test_gemm_xt_odd_shapes(void **state)
+{
+    (void)state;
+    check_gemm(1025, 37, 160, 1, 1, 0);
+    check_gemm(1023, 513, 161, 1, 1, 0);
+    check_gemm(1, 300, 17, 1, 1, 1);
+    check_gemm(5, 1, 3, 1, 0, 1);
+    check_gemm(97, 257, 259, 1, 1, 1);
+}
+
 /* The same product with 1, 2 and 3 threads is the same to the bit, and
  * a block of rows computed alone equals the same rows inside a larger
  * product (the tasks, slices and tiles never change a sum's order). */
@@ -428,6 +444,20 @@ static void test_gemm_threads_bitwise(void **state)
      * each), starting mid-tile */
     ln__gemm(x + 451 * (size_t)k, 5, k, k, 0, w, bias, n, part, n, 0);
     assert_memory_equal(part, y[0] + 451 * (size_t)n, 5 * (size_t)n * sizeof(float));
+    /* the same with x read transposed: x as [k][rows] */
+    float *xt = malloc(rows * (size_t)k * sizeof(float));
+    assert_non_null(xt);
+    for (size_t r = 0; r < rows; r++)
+        for (int kk = 0; kk < k; kk++)
+            xt[(size_t)kk * rows + r] = x[r * (size_t)k + (size_t)kk];
+    for (int t = 0; t < 3; t++) {
+        ln_threads_set(t + 1);
+        ln__gemm(xt, rows, k, (int)rows, 1, w, bias, n, y[t], n, 0);
+    }
+    ln_threads_set(0);
+    assert_memory_equal(y[0], y[1], rows * (size_t)n * sizeof(float));
+    assert_memory_equal(y[0], y[2], rows * (size_t)n * sizeof(float));
+    free(xt);
     for (int t = 0; t < 3; t++)
         free(y[t]);
     free(part);
@@ -642,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_silu_far_tails),
         cmocka_unit_test(test_fma_peak_loop),
         cmocka_unit_test(test_gemm_shapes),
+        cmocka_unit_test(test_gemm_xt_odd_shapes),
         cmocka_unit_test(test_gemm_threads_bitwise),
         cmocka_unit_test(test_gemm_bf16),
     };
