@@ -317,7 +317,7 @@ static int ln__bind_decoder(struct ln_triposr *net, struct ln_error *err)
     return 0;
 }
 
-/* "fp32" or "bf16" (what) into *bf16: the backbone blocks' products in
+/* "fp32" or "bf16" (what) into *bf16: the ViT's and backbone's products in
  * bfloat16 where the CPU has AVX512_BF16 (refused elsewhere, saying so). */
 static int ln__precision_parse(const char *p, const char *what, int *bf16, struct ln_error *err)
 {

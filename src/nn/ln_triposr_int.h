@@ -56,7 +56,7 @@ struct ln_triposr {
     const float *triplane; /* [C][3 P P] */
     const float *gn_w, *gn_b, *proj_in_w, *proj_in_b, *proj_out_w, *proj_out_b;
     struct ln__bb_block *blocks;
-    int bf16; /* backbone blocks' products in bfloat16 (LN_TRIPOSR_PRECISION) */
+    int bf16; /* ViT and backbone products and attention in bfloat16 (LN_TRIPOSR_PRECISION) */
 
     /* Post-processor. */
     const float *up_w, *up_b;
