@@ -693,10 +693,12 @@ static int ln__multi_trim(struct ln__multi *s, int threads, struct ln_error *err
  *    enter the current volume; a voxel there is also seen by another view
  *    when that view's ray enters the volume at the same place. A
  *    Lambertian surface point shows the same colour to every view that
- *    sees it, so when every other view that sees the voxel shows another
- *    colour (patch difference over LN__PHOTO_DIFFER), no surface is there
- *    and it is carved; the next round sees the voxels it hid. This opens a
- *    cup from above layer by layer, down to where the side views stop
+ *    sees it (once each view's exposure and white balance are evened out,
+ *    "lighting between views" below), so when every other view that sees
+ *    the voxel shows another colour (patch difference over
+ *    LN__PHOTO_DIFFER), no surface is there and it is carved; the next
+ *    round sees the voxels it hid. This opens a cup from above layer by
+ *    layer, down to where the side views stop
  *    seeing into it. A voxel that only one view sees is kept: one view's
  *    colour does not tell how deep the surface it shows lies, so a cup's
  *    floor seen only from above is not placed (docs/quality.md). With two
