@@ -24,6 +24,28 @@
 #define LN__DIFFUSE 0.65f
 static const float ln__light[3] = {-0.38f, 0.72f, 0.58f};
 
+/* --lighting: each view's photo as another exposure and white balance
+ * (a gain per channel on the stored sRGB values, 0.85 to 1.15, as a
+ * camera's automatic exposure and white balance change them) and a light
+ * turned about the vertical by a few degrees, so shading differs between
+ * views in a way no gain explains. A fixed table: the same view index
+ * gives the same photo. */
+static const float ln__view_gain[8][3] = {
+    {1.12f, 1.05f, 0.92f}, {0.87f, 0.90f, 0.95f}, {1.04f, 1.15f, 1.10f}, {0.93f, 0.86f, 1.13f},
+    {1.15f, 0.97f, 0.88f}, {0.90f, 1.08f, 0.99f}, {1.07f, 0.92f, 1.14f}, {0.86f, 1.02f, 0.89f}};
+static const float ln__view_turn[8] = {12.0f, -8.0f, 5.0f, -12.0f, 8.0f, -5.0f, 10.0f, -10.0f};
+
+void ln_shapes_lighting(int view, struct ln_shapes_light *out)
+{
+    const float *g = ln__view_gain[view & 7];
+    float a = ln__view_turn[view & 7] * 3.14159265f / 180.0f, c = cosf(a), s = sinf(a);
+    for (int k = 0; k < 3; k++)
+        out->gain[k] = g[k];
+    out->dir[0] = c * ln__light[0] + s * ln__light[2];
+    out->dir[1] = ln__light[1];
+    out->dir[2] = -s * ln__light[0] + c * ln__light[2];
+}
+
 struct ln__proj {
     float x, y; /* pixel coordinates, pixel (i, j) has its centre at (i + 0.5, j + 0.5) */
     float w;    /* 1 / depth for perspective, 1 for orthographic */
@@ -99,6 +121,7 @@ struct ln__shade {
     const uint32_t *face;
     float *zbuf;
     float *rgb;
+    const float *light;
     int side;
 };
 
@@ -119,11 +142,9 @@ static void ln__shade_pixel(void *ctx, int x, int y, const float bary[3], float 
         }
     }
     float nl = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-    float ll = sqrtf(ln__light[0] * ln__light[0] + ln__light[1] * ln__light[1] +
-                     ln__light[2] * ln__light[2]);
-    float lambert =
-        nl > 0.0f ? (n[0] * ln__light[0] + n[1] * ln__light[1] + n[2] * ln__light[2]) / (nl * ll)
-                  : 0.0f;
+    const float *l = s->light;
+    float ll = sqrtf(l[0] * l[0] + l[1] * l[1] + l[2] * l[2]);
+    float lambert = nl > 0.0f ? (n[0] * l[0] + n[1] * l[1] + n[2] * l[2]) / (nl * ll) : 0.0f;
     float shade = LN__AMBIENT + LN__DIFFUSE * fmaxf(lambert, 0.0f);
     float alb[3];
     ln_shapes_albedo(p, alb);
@@ -131,16 +152,23 @@ static void ln__shade_pixel(void *ctx, int x, int y, const float bary[3], float 
         s->rgb[3 * i + a] = alb[a] * shade;
 }
 
-/* Linear reflectance to an sRGB byte. */
-static uint8_t ln__srgb8(float v)
+/* Linear reflectance to an sRGB byte, times gain. */
+static uint8_t ln__srgb8(float v, float gain)
 {
     v = fminf(fmaxf(v, 0.0f), 1.0f);
     float s = v <= 0.0031308f ? 12.92f * v : 1.055f * powf(v, 1.0f / 2.4f) - 0.055f;
-    return (uint8_t)lrintf(s * 255.0f);
+    return (uint8_t)lrintf(fminf(s * gain, 1.0f) * 255.0f);
 }
 
 int ln_shapes_render(const struct ln_mesh *mesh, const struct ln_camera *cam, int side, int ss,
                      struct ln_image *out, struct ln_error *err)
+{
+    return ln_shapes_render_lit(mesh, cam, side, ss, NULL, out, err);
+}
+
+int ln_shapes_render_lit(const struct ln_mesh *mesh, const struct ln_camera *cam, int side, int ss,
+                         const struct ln_shapes_light *light, struct ln_image *out,
+                         struct ln_error *err)
 {
     if (!mesh->normals)
         return ln_error_set(err, LN_EINVAL, "render: the mesh has no normals");
@@ -163,7 +191,11 @@ int ln_shapes_render(const struct ln_mesh *mesh, const struct ln_camera *cam, in
         zbuf[i] = INFINITY;
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = bg;
     }
-    struct ln__shade s = {.mesh = mesh, .zbuf = zbuf, .rgb = rgb, .side = big};
+    struct ln__shade s = {.mesh = mesh,
+                          .zbuf = zbuf,
+                          .rgb = rgb,
+                          .light = light ? light->dir : ln__light,
+                          .side = big};
     for (size_t f = 0; f < mesh->n_faces; f++) {
         s.face = mesh->indices + 3 * f;
         ln__fill(proj, s.face, big, ln__shade_pixel, &s);
@@ -183,7 +215,7 @@ int ln_shapes_render(const struct ln_mesh *mesh, const struct ln_camera *cam, in
                 }
             uint8_t *px = out->data + 3 * ((size_t)y * (size_t)side + (size_t)x);
             for (int a = 0; a < 3; a++)
-                px[a] = ln__srgb8(acc[a] * norm);
+                px[a] = ln__srgb8(acc[a] * norm, light ? light->gain[a] : 1.0f);
         }
 done:
     free(proj);

@@ -76,6 +76,9 @@ struct ln__view {
     /* Camera coordinates of world point p: x = dot(right, p) + x0, etc. */
     float x0, y0, z0;
     float ms; /* m * camera scale: pixels per world unit (per unit x/z) */
+    /* Photo-consistency compares rgb times gain: this view's exposure and
+     * white balance brought to the others' (ln__photo_gains). */
+    float gain[3];
     double iou, explained;
 };
 
@@ -92,9 +95,10 @@ static void ln__view_setup(struct ln__view *v)
 /* Pixel coordinates and depth of world point p; returns 0 when p is behind
  * a perspective camera. Always inlined: the colour loops call it for every
  * view of millions of points (a baked texture). */
-static inline __attribute__((always_inline)) int
-ln__view_project(const struct ln__view *v, int perspective, const float *p, float *px, float *py,
-                 float *depth)
+static inline __attribute__((always_inline)) int ln__view_project(const struct ln__view *v,
+                                                                  int perspective, const float *p,
+                                                                  float *px, float *py,
+                                                                  float *depth)
 {
     const struct ln_camera *c = &v->cam;
     float x = c->right[0] * p[0] + c->right[1] * p[1] + c->right[2] * p[2] + v->x0;
@@ -689,10 +693,12 @@ static int ln__multi_trim(struct ln__multi *s, int threads, struct ln_error *err
  *    enter the current volume; a voxel there is also seen by another view
  *    when that view's ray enters the volume at the same place. A
  *    Lambertian surface point shows the same colour to every view that
- *    sees it, so when every other view that sees the voxel shows another
- *    colour (patch difference over LN__PHOTO_DIFFER), no surface is there
- *    and it is carved; the next round sees the voxels it hid. This opens a
- *    cup from above layer by layer, down to where the side views stop
+ *    sees it (once each view's exposure and white balance are evened out,
+ *    "lighting between views" below), so when every other view that sees
+ *    the voxel shows another colour (patch difference over
+ *    LN__PHOTO_DIFFER), no surface is there and it is carved; the next
+ *    round sees the voxels it hid. This opens a cup from above layer by
+ *    layer, down to where the side views stop
  *    seeing into it. A voxel that only one view sees is kept: one view's
  *    colour does not tell how deep the surface it shows lies, so a cup's
  *    floor seen only from above is not placed (docs/quality.md). With two
@@ -781,17 +787,20 @@ static const float ln__patch_off[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 
 /* The reference view's patch at pixel (px, py). */
 static void ln__patch_ref(const struct ln__view *v, float px, float py, float ref[5][3])
 {
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 5; k++) {
         ln__sculpt_sample(v->rgb, v->m, v->m, 3, px + ln__patch_off[k][0] * LN__PHOTO_PATCH,
                           py - ln__patch_off[k][1] * LN__PHOTO_PATCH, ref[k]);
+        for (int c = 0; c < 3; c++)
+            ref[k][c] *= v->gain[c];
+    }
 }
 
-/* View w's colours at the patch of points q + off du + off dv against ref:
+/* View w's colours (times its gain) at the patch of points q + off du +
+ * off dv against ref:
  * the sum of the 15 absolute differences in *diff; 0 when a point is
  * behind a perspective camera. */
 static int ln__patch_diff(const struct ln__view *w, int perspective, const float q[3],
-                          const float du[3], const float dv[3], const float ref[5][3],
-                          float *diff)
+                          const float du[3], const float dv[3], const float ref[5][3], float *diff)
 {
     float c = 0.0f;
     for (int k = 0; k < 5; k++) {
@@ -801,7 +810,8 @@ static int ln__patch_diff(const struct ln__view *w, int perspective, const float
         if (!ln__view_project(w, perspective, p, &px, &py, &depth))
             return 0;
         ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
-        c += fabsf(col[0] - ref[k][0]) + fabsf(col[1] - ref[k][1]) + fabsf(col[2] - ref[k][2]);
+        c += fabsf(col[0] * w->gain[0] - ref[k][0]) + fabsf(col[1] * w->gain[1] - ref[k][1]) +
+             fabsf(col[2] * w->gain[2] - ref[k][2]);
     }
     *diff = c;
     return 1;
@@ -1084,6 +1094,315 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
         }
 }
 
+/* ---- photo-consistency: the views' exposure and white balance -------- */
+
+/* DESIGN (lighting between views). Photos taken one after another rarely
+ * share exposure and white balance: a phone meters each view anew, a
+ * light may be nearer one side. Both steps above compare plain colours
+ * against thresholds of a few hundredths, so a view 15% brighter than the
+ * next would match nothing in the sweep and have true surface carved by
+ * the rounds. Each view's colours are therefore scaled by a gain per
+ * channel before any comparison, estimated from the object itself: four
+ * rays of each ray cell of view i meet the hull at points q; each other
+ * view j whose own ray enters the hull there too (within LN__GAIN_SEEN
+ * voxels) sees q as well, and the two views' mean colours over a patch
+ * give one log ratio per channel. Where the hull is true surface (along
+ * every outline's contour, and most of a convex body) the three ratios
+ * are the two photos' gain ratios plus noise; where it lies in front of
+ * the surface (a cup's lid, the corners few views leave) they are what two
+ * unrelated colours give, spread wide. So each pair's ratio is read at
+ * the mode of its joint (three-channel) histogram, and only where that
+ * mode holds enough samples and a fair share of them; the views' gains
+ * are the least-squares fit of all pairs' ratios, their geometric mean
+ * 1. When the pairs with a clear mode do not tie every view to the others
+ * (four views around a cup or a bowl: the hull two neighbours share is
+ * mostly lid), no gain is set at all: a guessed gain does more harm than
+ * none (bench-shapes --lighting, docs/quality.md).
+ *
+ * Gains, rather than normalised cross-correlation or zero-mean patches,
+ * because the rounds carve on a difference of plain colour: a cup's
+ * inside is opened where a side view shows the red outside wall and the
+ * top view shows the blue floor, two patches that are both nearly flat;
+ * zero-mean colours would call them alike and open nothing. A gain keeps
+ * that contrast and removes only what one photo does to all its pixels.
+ * What differs point by point (a light that moved and so shades each
+ * normal differently) is left to the thresholds, as before.
+ *
+ * Gains within LN__GAIN_QUIET of 1 (in log) are set to 1: that much comes
+ * from JPEG and resampling alone on photos taken under one light (the
+ * bench's views estimate within 0.01 there), and a correction of noise
+ * would only move results by chance; photos under one light so give the
+ * same mesh as before, bit for bit. Cost: one march per ray cell and view
+ * to the hull, four patch pairs per cell and view pair, and a 33^3
+ * histogram per pair, a few tens of milliseconds at grid 256. */
+#define LN__GAIN_BINS 33        /* per channel: log ratio -0.4 .. 0.4 */
+#define LN__GAIN_BIN 0.025f     /* bin width */
+#define LN__GAIN_MIN_SAMPLES 48 /* a pair needs this many near its mode */
+#define LN__GAIN_PEAK 0.1f      /* and this share of its samples there */
+#define LN__GAIN_QUIET 0.02f
+/* The patches' sample spacing in pixels: wider than the comparisons',
+ * so that their mean colour moves little when q is a voxel off. */
+#define LN__GAIN_PATCH (2.0f * LN__PHOTO_PATCH)
+/* How far behind another view's entry a point still counts as seen by
+ * it, in voxels: more than the rounds allow (a ray cell's entry is that
+ * of its centre, and an oblique surface moves by more across it); the
+ * histogram's mode keeps out what is not the same point. */
+#define LN__GAIN_SEEN 4.0f
+/* Colours below this (in any channel) say little about a ratio. */
+#define LN__GAIN_DARK 0.04f
+
+struct ln__gain_pass {
+    const struct ln__sweep *sw; /* sw->ref: the view */
+    const struct ln__entries *en;
+    float *ratio; /* res x res x 4 x LN_MAX_VIEWS x 3 log ratios, NAN where none */
+};
+
+static void ln__gain_body(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__gain_pass *g = ctx;
+    const struct ln__sweep *s = g->sw;
+    const struct ln__view *v = &s->views[s->ref];
+    const int res = s->res, m = v->m;
+    const float seen_tol = LN__GAIN_SEEN * s->h;
+    for (size_t b = begin; b < end; b++)
+        for (int sub = 0; sub < 4 * res; sub++) {
+            /* Four rays per cell, at the cell's entry parameter (an
+             * oblique surface moves by less than LN__GAIN_SEEN). */
+            const int a = sub / 4;
+            const size_t cell = b * (size_t)res + (size_t)a;
+            float *out = g->ratio + (cell * 4 + (size_t)(sub & 3)) * LN_MAX_VIEWS * 3;
+            for (int k = 0; k < LN_MAX_VIEWS * 3; k++)
+                out[k] = NAN;
+            float t = g->en->t[s->ref][cell];
+            if (t < 0.0f)
+                continue;
+            float px = ((float)a + 0.25f + 0.5f * (float)(sub & 1)) * (float)m / (float)res - 0.5f;
+            float py =
+                ((float)b + 0.25f + 0.5f * (float)((sub >> 1) & 1)) * (float)m / (float)res - 0.5f;
+            if (v->sd[(size_t)lrintf(py) * m + lrintf(px)] < LN__GAIN_PATCH + 1.0f)
+                continue;
+            float o[3], d[3];
+            ln_camera_ray(&v->cam, (px + 0.5f) / (float)m, (py + 0.5f) / (float)m, o, d);
+            const float q[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
+            float ref[5][3], mine[3] = {0, 0, 0};
+            for (int k = 0; k < 5; k++)
+                ln__sculpt_sample(v->rgb, v->m, v->m, 3, px + ln__patch_off[k][0] * LN__GAIN_PATCH,
+                                  py - ln__patch_off[k][1] * LN__GAIN_PATCH, ref[k]);
+            for (int k = 0; k < 5; k++)
+                for (int c = 0; c < 3; c++)
+                    mine[c] += ref[k][c] * 0.2f;
+            if (mine[0] < LN__GAIN_DARK || mine[1] < LN__GAIN_DARK || mine[2] < LN__GAIN_DARK)
+                continue;
+            float fwd =
+                d[0] * v->cam.forward[0] + d[1] * v->cam.forward[1] + d[2] * v->cam.forward[2];
+            float step = LN__GAIN_PATCH / v->ms * (s->perspective ? t * fwd : 1.0f);
+            for (int j = 0; j < s->n_views; j++) {
+                if (j == s->ref)
+                    continue;
+                const struct ln__view *w = &s->views[j];
+                float wx, wy, depth;
+                size_t wcell;
+                if (!ln__view_cell(w, s->perspective, res, q, &wx, &wy, &depth, &wcell))
+                    continue;
+                float e = g->en->depth[j][wcell];
+                if (e == FLT_MAX || depth > e + seen_tol ||
+                    ln__sd_read(w->sd, w->m, wx, wy) < LN__GAIN_PATCH + 1.0f)
+                    continue;
+                float col[3], theirs[3] = {0, 0, 0};
+                int ok = 1;
+                for (int k = 0; k < 5 && ok; k++) {
+                    float p[3], ppx, ppy, dd;
+                    for (int c = 0; c < 3; c++)
+                        p[c] = q[c] + step * (ln__patch_off[k][0] * v->cam.right[c] +
+                                              ln__patch_off[k][1] * v->cam.up[c]);
+                    ok = ln__view_project(w, s->perspective, p, &ppx, &ppy, &dd);
+                    if (ok) {
+                        ln__sculpt_sample(w->rgb, w->m, w->m, 3, ppx, ppy, col);
+                        for (int c = 0; c < 3; c++)
+                            theirs[c] += col[c] * 0.2f;
+                    }
+                }
+                if (!ok || theirs[0] < LN__GAIN_DARK || theirs[1] < LN__GAIN_DARK ||
+                    theirs[2] < LN__GAIN_DARK)
+                    continue;
+                for (int c = 0; c < 3; c++)
+                    out[j * 3 + c] = logf(theirs[c] / mine[c]);
+            }
+        }
+}
+
+/* The mode of a pair's joint histogram of log ratios (LN__GAIN_BINS^3
+ * bins of LN__GAIN_BIN per channel): the fullest 3 x 3 x 3 window, its
+ * centre of mass per channel in mode; returns the count in the window. */
+static long ln__gain_mode(const uint32_t *hist, float mode[3])
+{
+    const int nb = LN__GAIN_BINS;
+    long best = 0;
+    int at[3] = {0, 0, 0};
+    for (int r = 1; r < nb - 1; r++)
+        for (int g = 1; g < nb - 1; g++)
+            for (int b = 1; b < nb - 1; b++) {
+                if (hist[((size_t)r * nb + g) * nb + b] == 0)
+                    continue;
+                long sum = 0;
+                for (int dr = -1; dr <= 1; dr++)
+                    for (int dg = -1; dg <= 1; dg++)
+                        for (int db = -1; db <= 1; db++)
+                            sum += hist[((size_t)(r + dr) * nb + (g + dg)) * nb + (b + db)];
+                if (sum > best) {
+                    best = sum;
+                    at[0] = r;
+                    at[1] = g;
+                    at[2] = b;
+                }
+            }
+    double acc[3] = {0, 0, 0};
+    for (int dr = -1; dr <= 1; dr++)
+        for (int dg = -1; dg <= 1; dg++)
+            for (int db = -1; db <= 1; db++) {
+                const int k[3] = {at[0] + dr, at[1] + dg, at[2] + db};
+                double cnt = best > 0 ? hist[((size_t)k[0] * nb + k[1]) * nb + k[2]] : 0.0;
+                for (int c = 0; c < 3; c++)
+                    acc[c] += cnt * (double)((float)(k[c] - nb / 2) * LN__GAIN_BIN);
+            }
+    for (int c = 0; c < 3; c++)
+        mode[c] = best > 0 ? (float)(acc[c] / (double)best) : 0.0f;
+    return best;
+}
+
+/* Sets every view's gain (struct ln__view) from the hull in sw's field:
+ * en holds res x res entry maps per view, overwritten here. */
+static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln__entries *en,
+                           struct ln_error *err)
+{
+    const int nv = s->n_views, nb = LN__GAIN_BINS;
+    const size_t cells = (size_t)sw->res * (size_t)sw->res, nb3 = (size_t)nb * nb * nb;
+    for (int vi = 0; vi < nv; vi++)
+        for (int c = 0; c < 3; c++)
+            s->views[vi].gain[c] = 1.0f;
+    if (nv < 2)
+        return LN_OK;
+    float *ratio =
+        ln_alloc_array(cells * 4 * LN_MAX_VIEWS * 3, sizeof(float), 0, "colour ratios", err);
+    uint32_t *hist =
+        ln_alloc_array((size_t)nv * nv * nb3, sizeof(uint32_t), 1, "colour ratios", err);
+    if (!ratio || !hist) {
+        free(ratio);
+        free(hist);
+        return err ? err->code : LN_ENOMEM;
+    }
+    for (int vi = 0; vi < nv; vi++) {
+        sw->ref = vi;
+        struct ln__entry e = {.sw = sw, .depth = en->depth[vi], .t = en->t[vi], .resume = 0};
+        ln_parallel_for((size_t)sw->res, 4, ln__entry_body, &e);
+    }
+    /* Per pair (i, j): the joint histogram of log(j's colour / i's), and
+     * how many samples it holds. */
+    long total[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
+    for (int vi = 0; vi < nv; vi++) {
+        sw->ref = vi;
+        struct ln__gain_pass g = {.sw = sw, .en = en, .ratio = ratio};
+        ln_parallel_for((size_t)sw->res, 4, ln__gain_body, &g);
+        for (size_t cell = 0; cell < cells * 4; cell++)
+            for (int j = 0; j < nv; j++) {
+                const float *r = &ratio[(cell * LN_MAX_VIEWS + (size_t)j) * 3];
+                if (isnan(r[0]))
+                    continue;
+                int bin[3];
+                for (int c = 0; c < 3; c++)
+                    bin[c] = (int)lrintf(r[c] / LN__GAIN_BIN) + nb / 2;
+                if (bin[0] < 0 || bin[1] < 0 || bin[2] < 0 || bin[0] >= nb || bin[1] >= nb ||
+                    bin[2] >= nb)
+                    continue;
+                hist[(size_t)(vi * nv + j) * nb3 + ((size_t)bin[0] * nb + bin[1]) * nb + bin[2]]++;
+                total[vi][j]++;
+            }
+    }
+    /* Both directions of a pair measure one ratio: r[i][j] = log of j's
+     * colour over i's, weight w[i][j] (0: the pair shares too little, or
+     * its ratios have no clear mode). */
+    float r[LN_MAX_VIEWS][LN_MAX_VIEWS][3] = {{{0}}};
+    float w[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
+    float mode[LN_MAX_VIEWS][LN_MAX_VIEWS][3] = {{{0}}};
+    long peak[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
+    for (int i = 0; i < nv; i++)
+        for (int j = 0; j < nv; j++) {
+            if (i == j)
+                continue;
+            peak[i][j] = ln__gain_mode(hist + (size_t)(i * nv + j) * nb3, mode[i][j]);
+            if (peak[i][j] < LN__GAIN_MIN_SAMPLES ||
+                (float)peak[i][j] < LN__GAIN_PEAK * (float)total[i][j])
+                peak[i][j] = 0;
+        }
+    for (int i = 0; i < nv; i++)
+        for (int j = 0; j < nv; j++) {
+            long n_ij = peak[i][j], n_ji = peak[j][i];
+            w[i][j] = (float)(n_ij + n_ji);
+            for (int c = 0; c < 3; c++)
+                r[i][j][c] = n_ij + n_ji > 0
+                                 ? ((float)n_ij * mode[i][j][c] - (float)n_ji * mode[j][i][c]) /
+                                       (float)(n_ij + n_ji)
+                                 : 0.0f;
+        }
+    /* Every view must be tied to the others through pairs with a clear
+     * mode; where one is not, its gain would be a guess, and no gains are
+     * set (the colours are compared as they are). */
+    int reached[LN_MAX_VIEWS] = {1}, n_reached = 1;
+    for (int grew = 1; grew;) {
+        grew = 0;
+        for (int i = 0; i < nv; i++)
+            for (int j = 0; j < nv; j++)
+                if (reached[i] && !reached[j] && w[i][j] > 0.0f) {
+                    reached[j] = 1;
+                    n_reached++;
+                    grew = 1;
+                }
+    }
+    if (n_reached < nv) {
+        ln_log_info("photo-consistency: colour gains not set (%d of %d views tied by shared "
+                    "surface)",
+                    n_reached, nv);
+        free(ratio);
+        free(hist);
+        return LN_OK;
+    }
+    /* Log gains lg with lg[j] - lg[i] = -r[i][j] in the least-squares
+     * sense (Gauss-Seidel, a fixed number of sweeps), then centred. */
+    float lg[LN_MAX_VIEWS][3] = {{0}};
+    for (int c = 0; c < 3; c++) {
+        for (int it = 0; it < 100; it++)
+            for (int j = 0; j < nv; j++) {
+                float num = 0.0f, den = 0.0f;
+                for (int i = 0; i < nv; i++)
+                    if (w[i][j] > 0.0f) {
+                        num += w[i][j] * (lg[i][c] - r[i][j][c]);
+                        den += w[i][j];
+                    }
+                if (den > 0.0f)
+                    lg[j][c] = num / den;
+            }
+        float mean = 0.0f;
+        for (int j = 0; j < nv; j++)
+            mean += lg[j][c] / (float)nv;
+        for (int j = 0; j < nv; j++)
+            lg[j][c] -= mean;
+    }
+    for (int j = 0; j < nv; j++) {
+        for (int c = 0; c < 3; c++)
+            if (fabsf(lg[j][c]) > LN__GAIN_QUIET)
+                s->views[j].gain[c] = expf(lg[j][c]);
+        ln_log_info("photo-consistency: view %d colour gains %.3f %.3f %.3f (estimated %.3f %.3f "
+                    "%.3f)",
+                    j, (double)s->views[j].gain[0], (double)s->views[j].gain[1],
+                    (double)s->views[j].gain[2], exp((double)lg[j][0]), exp((double)lg[j][1]),
+                    exp((double)lg[j][2]));
+    }
+    free(ratio);
+    free(hist);
+    return LN_OK;
+}
+
 /* The rounds of the second step on sw's field: entries, marks, carving,
  * until a round carves nothing. marks holds res x res per view. Returns
  * the number of voxels carved. */
@@ -1316,6 +1635,8 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
             goto done;
         }
     }
+    if ((rc = ln__photo_gains(s, &sw, &en, err)) < 0)
+        goto done;
     for (int vi = 0; vi < s->n_views; vi++) {
         sw.ref = vi;
         sw.depth = depth[vi];
