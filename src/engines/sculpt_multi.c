@@ -779,6 +779,21 @@ static int ln__view_cell(const struct ln__view *v, int perspective, int res, con
     return 1;
 }
 
+/* Whether view w sees q on the carved volume's surface: q falls in one of
+ * its ray-grid cells whose entry depth (entry[], FLT_MAX: the ray meets
+ * nothing) is no more than tol in front of q, at least margin pixels
+ * inside its outline (sd: distance to it). */
+static int ln__view_sees(const struct ln__view *w, int perspective, int res, const float q[3],
+                         const float *entry, float tol, float margin)
+{
+    float wx, wy, depth;
+    size_t cell;
+    if (!ln__view_cell(w, perspective, res, q, &wx, &wy, &depth, &cell))
+        return 0;
+    const float e = entry[cell];
+    return !(e == FLT_MAX || depth > e + tol || ln__sd_read(w->sd, w->m, wx, wy) < margin);
+}
+
 /* The photo-consistency patch: the centre and its four neighbours, in
  * units of LN__PHOTO_PATCH pixels (reference view) or of the world
  * offsets du, dv (another view). */
@@ -1068,13 +1083,8 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                 if (j == s->ref)
                     continue;
                 const struct ln__view *w = &s->views[j];
-                float wx, wy, depth;
-                size_t wcell;
-                if (!ln__view_cell(w, s->perspective, res, q, &wx, &wy, &depth, &wcell))
-                    continue;
-                float e = ic->en->depth[j][wcell];
-                if (e == FLT_MAX || depth > e + seen_tol ||
-                    ln__sd_read(w->sd, w->m, wx, wy) < LN__PHOTO_PATCH + 1.0f)
+                if (!ln__view_sees(w, s->perspective, res, q, ic->en->depth[j], seen_tol,
+                                   LN__PHOTO_PATCH + 1.0f))
                     continue;
                 float c;
                 int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, &c);
@@ -1201,13 +1211,8 @@ static void ln__gain_body(void *ctx, size_t begin, size_t end, int thread)
                 if (j == s->ref)
                     continue;
                 const struct ln__view *w = &s->views[j];
-                float wx, wy, depth;
-                size_t wcell;
-                if (!ln__view_cell(w, s->perspective, res, q, &wx, &wy, &depth, &wcell))
-                    continue;
-                float e = g->en->depth[j][wcell];
-                if (e == FLT_MAX || depth > e + seen_tol ||
-                    ln__sd_read(w->sd, w->m, wx, wy) < LN__GAIN_PATCH + 1.0f)
+                if (!ln__view_sees(w, s->perspective, res, q, g->en->depth[j], seen_tol,
+                                   LN__GAIN_PATCH + 1.0f))
                     continue;
                 float col[3], theirs[3] = {0, 0, 0};
                 int ok = 1;

@@ -824,41 +824,47 @@ static void carve_cup(const struct ln_view *views, int n, int res, int side, str
     assert_int_equal(run_engine(imgs, (size_t)n, views, opt, NULL, carved), 0);
 }
 
-/* Height of the first face that a ray straight down the cup's axis meets
- * (Moller-Trumbore over every face), or -10 when it meets none. */
+/* Whether the ray o + t d meets face f of m (Moller-Trumbore), t in *t. */
+static int ray_face(const struct ln_mesh *m, size_t f, const float o[3], const float d[3],
+                    float *t)
+{
+    const float *a = m->positions + 3 * m->indices[3 * f];
+    const float *b = m->positions + 3 * m->indices[3 * f + 1];
+    const float *c = m->positions + 3 * m->indices[3 * f + 2];
+    float e1[3], e2[3], pv[3], tv[3], qv[3];
+    for (int k = 0; k < 3; k++) {
+        e1[k] = b[k] - a[k];
+        e2[k] = c[k] - a[k];
+        tv[k] = o[k] - a[k];
+    }
+    pv[0] = d[1] * e2[2] - d[2] * e2[1];
+    pv[1] = d[2] * e2[0] - d[0] * e2[2];
+    pv[2] = d[0] * e2[1] - d[1] * e2[0];
+    float det = e1[0] * pv[0] + e1[1] * pv[1] + e1[2] * pv[2];
+    if (fabsf(det) < 1e-12f)
+        return 0;
+    float u = (tv[0] * pv[0] + tv[1] * pv[1] + tv[2] * pv[2]) / det;
+    if (u < 0.0f || u > 1.0f)
+        return 0;
+    qv[0] = tv[1] * e1[2] - tv[2] * e1[1];
+    qv[1] = tv[2] * e1[0] - tv[0] * e1[2];
+    qv[2] = tv[0] * e1[1] - tv[1] * e1[0];
+    float v = (d[0] * qv[0] + d[1] * qv[1] + d[2] * qv[2]) / det;
+    if (v < 0.0f || u + v > 1.0f)
+        return 0;
+    *t = (e2[0] * qv[0] + e2[1] * qv[1] + e2[2] * qv[2]) / det;
+    return 1;
+}
+
+/* Height of the first face that a ray straight down the cup's axis meets,
+ * or -10 when it meets none. */
 static float first_hit_down(const struct ln_mesh *m, float x, float z)
 {
-    float best = -10.0f;
+    float best = -10.0f, t;
     const float o[3] = {x, 10.0f, z}, d[3] = {0.0f, -1.0f, 0.0f};
-    for (size_t f = 0; f < m->n_faces; f++) {
-        const float *a = m->positions + 3 * m->indices[3 * f];
-        const float *b = m->positions + 3 * m->indices[3 * f + 1];
-        const float *c = m->positions + 3 * m->indices[3 * f + 2];
-        float e1[3], e2[3], pv[3], tv[3], qv[3];
-        for (int k = 0; k < 3; k++) {
-            e1[k] = b[k] - a[k];
-            e2[k] = c[k] - a[k];
-            tv[k] = o[k] - a[k];
-        }
-        pv[0] = d[1] * e2[2] - d[2] * e2[1];
-        pv[1] = d[2] * e2[0] - d[0] * e2[2];
-        pv[2] = d[0] * e2[1] - d[1] * e2[0];
-        float det = e1[0] * pv[0] + e1[1] * pv[1] + e1[2] * pv[2];
-        if (fabsf(det) < 1e-12f)
-            continue;
-        float u = (tv[0] * pv[0] + tv[1] * pv[1] + tv[2] * pv[2]) / det;
-        if (u < 0.0f || u > 1.0f)
-            continue;
-        qv[0] = tv[1] * e1[2] - tv[2] * e1[1];
-        qv[1] = tv[2] * e1[0] - tv[0] * e1[2];
-        qv[2] = tv[0] * e1[1] - tv[1] * e1[0];
-        float v = (d[0] * qv[0] + d[1] * qv[1] + d[2] * qv[2]) / det;
-        if (v < 0.0f || u + v > 1.0f)
-            continue;
-        float t = (e2[0] * qv[0] + e2[1] * qv[1] + e2[2] * qv[2]) / det;
-        if (t > 0.0f && o[1] - t > best)
+    for (size_t f = 0; f < m->n_faces; f++)
+        if (ray_face(m, f, o, d, &t) && t > 0.0f && o[1] - t > best)
             best = o[1] - t;
-    }
     return best;
 }
 
@@ -1009,38 +1015,14 @@ static void test_carve_cup_cavity(void **state)
 }
 
 /* Whether p is inside the closed mesh m: the number of faces a ray from p
- * straight up crosses is odd (Moller-Trumbore as first_hit_down). */
+ * straight up crosses is odd. */
 static int inside_mesh(const struct ln_mesh *m, const float p[3])
 {
     int crossings = 0;
+    float t;
     const float d[3] = {0.0f, 1.0f, 0.0f};
-    for (size_t f = 0; f < m->n_faces; f++) {
-        const float *a = m->positions + 3 * m->indices[3 * f];
-        const float *b = m->positions + 3 * m->indices[3 * f + 1];
-        const float *c = m->positions + 3 * m->indices[3 * f + 2];
-        float e1[3], e2[3], pv[3], tv[3], qv[3];
-        for (int k = 0; k < 3; k++) {
-            e1[k] = b[k] - a[k];
-            e2[k] = c[k] - a[k];
-            tv[k] = p[k] - a[k];
-        }
-        pv[0] = d[1] * e2[2] - d[2] * e2[1];
-        pv[1] = d[2] * e2[0] - d[0] * e2[2];
-        pv[2] = d[0] * e2[1] - d[1] * e2[0];
-        float det = e1[0] * pv[0] + e1[1] * pv[1] + e1[2] * pv[2];
-        if (fabsf(det) < 1e-12f)
-            continue;
-        float u = (tv[0] * pv[0] + tv[1] * pv[1] + tv[2] * pv[2]) / det;
-        if (u < 0.0f || u > 1.0f)
-            continue;
-        qv[0] = tv[1] * e1[2] - tv[2] * e1[1];
-        qv[1] = tv[2] * e1[0] - tv[0] * e1[2];
-        qv[2] = tv[0] * e1[1] - tv[1] * e1[0];
-        float v = (d[0] * qv[0] + d[1] * qv[1] + d[2] * qv[2]) / det;
-        if (v < 0.0f || u + v > 1.0f)
-            continue;
-        crossings += (e2[0] * qv[0] + e2[1] * qv[1] + e2[2] * qv[2]) / det > 0.0f;
-    }
+    for (size_t f = 0; f < m->n_faces; f++)
+        crossings += ray_face(m, f, p, d, &t) && t > 0.0f;
     return crossings & 1;
 }
 

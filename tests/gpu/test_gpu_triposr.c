@@ -17,89 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpu_test.h"
+#include "gpu_triposr_test.h"
 #include "ln_gpu.h"
 #include "ln_sys.h"
 #include "ln_time.h"
 #include "ln_triposr.h"
 
-#define TOL 1e-4
 #define SCENE (3 * 8 * 16 * 16)
 #define NF 24
 #define N_PROBE 507
 #define N_GRID 32768
 
 static int g_index;
-static struct ln_triposr *g_net[2];
-
-static float *golden(const char *name, size_t n)
-{
-    char path[256];
-    snprintf(path, sizeof path, "triposr-tiny/%s.bin", name);
-    return ln_test_read_f32(ln_test_data(path), n);
-}
-
-static double worst_rel(const float *got, const float *want, size_t n, double floor_frac)
-{
-    double scale = 0.0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs((double)want[i]));
-    const double fl = floor_frac * scale > 0.0 ? floor_frac * scale : 1e-30;
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - (double)want[i]);
-        const double r = isfinite(d) ? d / fmax(fabs((double)want[i]), fl) : INFINITY;
-        if (!(r <= worst))
-            worst = r;
-    }
-    return worst;
-}
-
-static void check(const char *label, const float *got, const float *want, size_t n)
-{
-    const double w = worst_rel(got, want, n, strstr(label, "density") ? 0.0 : 1e-2);
-    printf("  %-34s worst relative error %.3g\n", label, w);
-    if (!(w <= TOL))
-        fail_msg("%s: worst relative error %g > %g", label, w, TOL);
-}
-
-static void select_device(int index)
-{
-    struct ln_error err = {0};
-    struct ln_gpu_choice c = {.kind = index < 0 ? LN_GPU_KIND_CPU : LN_GPU_KIND_VULKAN,
-                              .index = index < 0 ? 0 : index};
-    assert_ok(ln_gpu_select(&c, &err), err);
-}
-
-static int setup(void **state)
-{
-    ln_env_set("HF_HUB_CACHE", NULL);
-    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
-    ln_env_set("TRANSFORMERS_CACHE", NULL);
-    ln_env_set("HF_HOME", ln_test_data("triposr-tiny/hf_home"));
-    const char *w[2] = {"triposr-tiny/model.ckpt", "triposr-tiny/model.safetensors"};
-    for (int i = 0; i < 2; i++) {
-        struct ln_model_files f;
-        memset(&f, 0, sizeof f);
-        snprintf(f.config, sizeof f.config, "%s", ln_test_data("triposr-tiny/config.yaml"));
-        snprintf(f.weights, sizeof f.weights, "%s", ln_test_data(w[i]));
-        snprintf(f.where, sizeof f.where, "tiny golden model");
-        struct ln_error err = {0};
-        if (ln_triposr_load(&f, &g_net[i], &err) < 0) {
-            fprintf(stderr, "loading %s: %s\n", w[i], err.message);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ln_gpu_shutdown();
-    for (int i = 0; i < 2; i++)
-        ln_triposr_free(g_net[i]);
-    return 0;
-}
 
 /* density_act, colour and (when feat) features of n points on the CPU
  * (index < 0) or on vulkan:index, through ln_triposr_query as the engine
