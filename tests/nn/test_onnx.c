@@ -1673,6 +1673,29 @@ static void test_fixtures(void **state)
     }
 }
 
+/* The BiRefNet-shaped fixture: Swin window attention (MatMul, Softmax,
+ * LayerNormalization or its opset-13 spelling, Erf GELU, Transpose,
+ * shifted windows through Slice + Concat, the bias table through Gather)
+ * and a deformable sampling decoder (Floor, comparisons, Cast to int64,
+ * GatherElements), against PyTorch float32. */
+static void test_transformer_fixture(void **state)
+{
+    if (!fixtures_present())
+        skip();
+    static const char *const out[] = {"output", NULL};
+    static const char *const models[] = {"onnx/birefnet-tiny-op17.onnx",
+                                         "onnx/birefnet-tiny-op13.onnx"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        double worst;
+        size_t arena, unplanned;
+        check_fixture(models[i], "onnx/birefnet-tiny.safetensors", out, &worst, &arena,
+                      &unplanned);
+        printf("%s: worst error %.3g of the largest value; activations %zu bytes "
+               "(%zu without reuse)\n",
+               models[i], worst, arena, unplanned);
+    }
+}
+
 static uint8_t *read_fixture(const char *name, size_t *len)
 {
     return ln_test_read(ln_test_data(name), len);
@@ -1825,7 +1848,8 @@ int main(void)
         cmocka_unit_test(test_empty_channels),    cmocka_unit_test(test_scatter_instancenorm),
         cmocka_unit_test(test_older_opsets),      cmocka_unit_test(test_gathers_sum_clip),
         cmocka_unit_test(test_refusals),          cmocka_unit_test(test_api),
-        cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_transformer_fixture),
+        cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_corruptions),       cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_threads_identical),
     };
