@@ -9,8 +9,11 @@
  * nodes into a list of dispatches of four kernels (shaders/onnx_conv.comp,
  * onnx_pool.comp, onnx_resize.comp, onnx_ew.comp) and gathers every
  * constant they read (weights, biases, BatchNormalization's scale and
- * shift, Resize's tables) into one weights buffer; an operator without a
- * GPU form declines the whole plan (the CPU runs it, one log line). The
+ * shift, Resize's tables) into one weights buffer. A node the GPU form
+ * declines runs on the CPU between GPU stretches, on the host's copy of
+ * the same arena (mixed execution, DESIGN below; one log line per plan);
+ * a graph with no node the GPU has, or activations past one buffer's
+ * range, or past the budget, runs wholly on the CPU. The
  * state of each model lives in one list under one lock, so that the
  * floor's release hook can free it all. The CPU form stays the reference
  * (tests/gpu/test_gpu_onnx.c).
@@ -37,6 +40,11 @@ int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *ou
 }
 
 size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m)
+{
+    return 0;
+}
+
+size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu)
 {
     return 0;
 }
@@ -117,9 +125,14 @@ struct ln__ew_push {
     uint32_t total;
 };
 
+/* Steps that are not dispatches (mixed execution, DESIGN above). */
+enum { LN__S_CPU = -1, LN__S_DOWN = -2, LN__S_UP = -3 };
+
 struct ln__step {
-    int kernel;
-    int chunk; /* the weights buffer it binds */
+    int kernel; /* LN__K_*, or LN__S_* */
+    int chunk;  /* the weights buffer it binds */
+    long node;  /* LN__S_CPU: the node the CPU runs */
+    size_t at, bytes; /* LN__S_DOWN, LN__S_UP: the arena bytes copied */
     uint32_t gx, gy, gz;
     union {
         struct ln__conv_push conv;
@@ -145,7 +158,13 @@ struct ln__gpu_onnx {
     size_t *in_off; /* float offset of each graph input in act */
     struct ln__step *steps;
     size_t n_steps;
+    unsigned char *where; /* per node: LN__ON_* */
+    size_t n_where;
+    unsigned char *out_host; /* per graph output: read from the host arena */
+    size_t n_cpu;            /* nodes left to the CPU */
 };
+
+enum { LN__ON_NONE, LN__ON_GPU, LN__ON_CPU };
 
 static struct {
     pthread_mutex_t lock;
@@ -164,6 +183,10 @@ static void ln__state_clear(struct ln__gpu_onnx *s)
     free(s->wts);
     free(s->in_off);
     free(s->steps);
+    free(s->where);
+    free(s->out_host);
+    s->where = s->out_host = NULL;
+    s->n_where = s->n_cpu = 0;
     s->act = NULL;
     s->wts = NULL;
     s->n_wts = 0;
@@ -745,12 +768,156 @@ static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct
     return ln__decline(p, n, "has no GPU form");
 }
 
+/* ---- mixed execution ----------------------------------------------------
+ *
+ * DESIGN: a node the GPU form declines (an operator without a GPU form, an
+ * integer tensor, a broadcast the kernels do not take) no longer sends the
+ * whole graph to the CPU: the CPU runs that node between GPU stretches.
+ * Both sides keep the CPU plan's arena at the same offsets (the host's is
+ * m->arena, the device's s->act), so a value has one place on each side
+ * and the question is only which copy is current. That is settled once,
+ * when the plan is prepared, walking the nodes in order with two flags per
+ * value, host-valid and device-valid:
+ *   - graph inputs and constants are valid on both sides (the inputs are
+ *     uploaded first; constants live in the weights buffers and in the
+ *     model);
+ *   - a GPU node makes its outputs device-valid only; before it, every
+ *     run-time input that is not device-valid is uploaded (LN__S_UP);
+ *   - a CPU node makes its outputs host-valid only; before it, every
+ *     run-time input that is not host-valid is read back (LN__S_DOWN);
+ *     a shape-only node reads no data and waits for none;
+ *   - a fused ReLU (skipped) has its producer's flags.
+ * Integer tensors are made and read by CPU nodes only (the GPU form
+ * declines them), so they never cross. The planner's liveness holds on
+ * both sides alike: a value's bytes are not reused by either side before
+ * its last reader, so a copy made at the first crossing stays current
+ * until then. At run time the dispatches between two host steps are one
+ * batch (ln_gpu_batch_begin); a host step ends the batch (the submit and
+ * the wait are the hand-off from device to host), the copies and the CPU
+ * node run on this thread under the model's lock, and the next dispatch
+ * starts a new batch. What is left to the CPU is logged once per plan. */
+
+static int ln__root_bytes(const struct ln_onnx *m, long v, size_t *at, size_t *bytes)
+{
+    size_t off = 0;
+    long r = v;
+    while (m->values[r].alias) {
+        off += m->values[r].alias_off;
+        r = m->values[r].alias - 1;
+    }
+    *at = off + m->values[r].offset;
+    const struct ln__ox_tensor *t = &m->values[v].t;
+    *bytes = t->numel * (t->dtype == LN__OX_I64 ? 8 : 4);
+    return *bytes > 0 && *at <= m->arena_bytes && *bytes <= m->arena_bytes - *at;
+}
+
+static void ln__add_step(struct ln__step **steps, size_t *n, size_t *cap, const struct ln__step *st)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        struct ln__step *ns = ln_xmalloc(*cap * sizeof *ns);
+        if (*n)
+            memcpy(ns, *steps, *n * sizeof *ns);
+        free(*steps);
+        *steps = ns;
+    }
+    (*steps)[(*n)++] = *st;
+}
+
+/* Interleaves the GPU nodes' dispatches (p->steps, node i's from
+ * first[i]) with the CPU nodes and the copies between (DESIGN above) into
+ * s->steps; marks the outputs read from the host. */
+static int ln__mix(struct ln_onnx *m, struct ln__gpu_onnx *s, const struct ln__prep *p,
+                   const size_t *first, struct ln_error *err)
+{
+    unsigned char *hv = ln_alloc_array(m->n_values ? m->n_values : 1, 2, 0, "GPU plan", err);
+    if (!hv)
+        return LN_ENOMEM;
+    unsigned char *dv = hv + m->n_values;
+    for (size_t v = 0; v < m->n_values; v++)
+        hv[v] = dv[v] = m->values[v].known || m->values[v].is_input;
+    struct ln__step *steps = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const struct ln__ox_node *nd = &m->nodes[i];
+        if (nd->folded)
+            continue;
+        if (nd->fused) {
+            if (nd->in[0] >= 0 && nd->out[0] >= 0) {
+                hv[nd->out[0]] = hv[nd->in[0]];
+                dv[nd->out[0]] = dv[nd->in[0]];
+            }
+            continue;
+        }
+        const int gpu = s->where[i] == LN__ON_GPU;
+        for (int k = 0; k < nd->n_in && !(!gpu && nd->op->shape_only); k++) {
+            const long v = nd->in[k];
+            if (v < 0 || (gpu ? dv[v] : hv[v]))
+                continue;
+            struct ln__step st = {.kernel = gpu ? LN__S_UP : LN__S_DOWN};
+            if (ln__root_bytes(m, v, &st.at, &st.bytes))
+                ln__add_step(&steps, &n, &cap, &st);
+            hv[v] = dv[v] = 1;
+        }
+        if (gpu) {
+            for (size_t j = first[i]; j < first[i + 1]; j++)
+                ln__add_step(&steps, &n, &cap, &p->steps[j]);
+        } else {
+            struct ln__step st = {.kernel = LN__S_CPU, .node = (long)i};
+            ln__add_step(&steps, &n, &cap, &st);
+        }
+        for (int k = 0; k < nd->n_out; k++)
+            if (nd->out[k] >= 0) {
+                hv[nd->out[k]] = !gpu;
+                dv[nd->out[k]] = (unsigned char)gpu;
+            }
+    }
+    s->out_host = ln_xcalloc(m->n_outputs ? m->n_outputs : 1, 1);
+    for (size_t i = 0; i < m->n_outputs; i++)
+        s->out_host[i] = !dv[m->outputs[i]];
+    free(hv);
+    s->steps = steps;
+    s->n_steps = n;
+    return 0;
+}
+
+/* The one line that says what the CPU runs of this plan. */
+static void ln__log_mix(const struct ln_onnx *m, const struct ln__gpu_onnx *s,
+                        const struct ln__ox_node *cpu_first, const char *cpu_why)
+{
+    char ops[480];
+    size_t o = 0, n_run = 0;
+    ops[0] = 0;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        n_run += s->where[i] != LN__ON_NONE;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        if (s->where[i] != LN__ON_CPU)
+            continue;
+        const char *name = m->nodes[i].op->name;
+        size_t j = 0, count = 0;
+        while (j < i && !(s->where[j] == LN__ON_CPU && !strcmp(m->nodes[j].op->name, name)))
+            j++;
+        if (j < i)
+            continue; /* counted at its first node */
+        for (j = i; j < m->n_nodes; j++)
+            count += s->where[j] == LN__ON_CPU && !strcmp(m->nodes[j].op->name, name);
+        if (o < sizeof ops - 40)
+            o += (size_t)snprintf(ops + o, sizeof ops - o, "%s%s %zu", o ? ", " : "", name, count);
+    }
+    ln_log(LN_LOG_LEVEL_INFO,
+           "ONNX on %s: %zu of %zu nodes run on the CPU between GPU stretches (%s; the first, "
+           "%s node '%.80s', %s)",
+           ln_gpu_current_name(), s->n_cpu, n_run, ops, cpu_first ? cpu_first->op->name : "?",
+           cpu_first ? ln__ox_node_name(cpu_first) : "?", cpu_why ? cpu_why : "?");
+}
+
 /* Makes the steps of m's plan and uploads what they read: 0, a negative
  * LN_E* (nothing left on the device), or LN__GPU_DECLINED (logged). */
 static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct ln_gpu *gpu,
                               struct ln_error *err)
 {
     struct ln__prep p = {.m = m, .s = s};
+    size_t *first = NULL;
     ln_gpu_info(gpu, &p.info);
     int rc = 0;
     p.piece = p.info.max_buffer_bytes / sizeof(float) / 16 * 16;
@@ -776,30 +943,54 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
         s->in_off[i] = act;
         act += m->values[m->inputs[i]].t.numel;
     }
+    /* Each node's dispatches, or the CPU (a node the GPU form declines:
+     * what it pushed is dropped; constants it copied stay, unused). */
+    s->where = ln_xcalloc(m->n_nodes ? m->n_nodes : 1, 1);
+    s->n_where = m->n_nodes;
+    first = ln_xcalloc(m->n_nodes + 1, sizeof *first);
+    size_t n_gpu = 0;
+    const struct ln__ox_node *cpu_first = NULL;
+    const char *cpu_why = NULL;
     for (size_t i = 0; i < m->n_nodes && rc == 0; i++) {
         const struct ln__ox_node *n = &m->nodes[i];
+        first[i] = p.n_steps;
         if (n->folded || n->fused)
             continue;
         if ((rc = ln__w_piece(&p, n, err)) == LN__GPU_DECLINED)
             rc = ln__decline(&p, n, "has constants larger than one buffer's range");
         if (rc == 0)
             rc = ln__prep_node(&p, n, err);
+        if (rc == LN__GPU_DECLINED) {
+            p.n_steps = first[i];
+            s->where[i] = LN__ON_CPU;
+            s->n_cpu++;
+            if (!cpu_first) {
+                cpu_first = n;
+                cpu_why = p.why;
+            }
+            rc = 0;
+        } else if (rc == 0) {
+            s->where[i] = LN__ON_GPU;
+            n_gpu++;
+        }
     }
-    /* Outputs that are activations are read back from there. */
-    for (size_t i = 0; i < m->n_outputs && rc == 0; i++)
-        if (m->values[m->outputs[i]].t.dtype != LN__OX_F32 && !m->values[m->outputs[i]].known)
-            rc = ln__decline(&p, NULL, "has an integer output");
-    if (rc == LN__GPU_DECLINED) {
-        if (p.why_node)
-            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: %s node '%.80s' %s; the graph runs on the CPU",
-                   ln_gpu_current_name(), p.why_node->op->name, ln__ox_node_name(p.why_node),
-                   p.why);
+    first[m->n_nodes] = p.n_steps;
+    if (rc < 0)
+        goto out;
+    if (n_gpu == 0) {
+        if (cpu_first)
+            ln_log(LN_LOG_LEVEL_INFO,
+                   "ONNX on %s: no node has a GPU form (%s node '%.80s' %s); the graph runs on "
+                   "the CPU",
+                   ln_gpu_current_name(), cpu_first->op->name, ln__ox_node_name(cpu_first),
+                   cpu_why);
         else
-            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: the graph %s; it runs on the CPU",
-                   ln_gpu_current_name(), p.why);
+            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: the graph has no node to run; the CPU runs it",
+                   ln_gpu_current_name());
+        rc = LN__GPU_DECLINED;
         goto out;
     }
-    if (rc < 0)
+    if ((rc = ln__mix(m, s, &p, first, err)) < 0)
         goto out;
     if (act == 0)
         act = 16;
@@ -837,11 +1028,11 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
     }
     s->act_floats = act;
     s->wts_floats = n_w;
-    s->steps = p.steps;
-    s->n_steps = p.n_steps;
-    p.steps = NULL;
     s->gpu = gpu;
+    if (s->n_cpu)
+        ln__log_mix(m, s, cpu_first, cpu_why);
 out:
+    free(first);
     free(p.w);
     free(p.w_of);
     free(p.w_piece);
@@ -865,20 +1056,44 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
                                                   t->numel * sizeof(float), err)) < 0)
             return rc;
     }
-    /* Every step in one batch (ln_gpu_batch_begin: one command buffer,
-     * a barrier between dispatches, submitted in pieces of a bounded
-     * length for drivers with a watchdog, one wait at the end). */
-    if ((rc = ln_gpu_batch_begin(s->gpu, err)) < 0)
+    if (s->n_cpu && (rc = ln__ox_scratch_ready(m, err)) < 0)
         return rc;
+    /* The dispatches between two host steps in one batch
+     * (ln_gpu_batch_begin: one command buffer, a barrier between
+     * dispatches, submitted in pieces of a bounded length for drivers with
+     * a watchdog, one wait at the end); a host step ends it (DESIGN,
+     * mixed execution). */
+    int in_batch = 0;
+    rc = 0;
     for (size_t i = 0; i < s->n_steps && rc == 0; i++) {
         const struct ln__step *st = &s->steps[i];
-        struct ln_gpu_buffer *const bufs[2] = {s->act, s->wts[st->chunk]};
-        rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz, err);
+        if (st->kernel >= 0) {
+            if (!in_batch && (rc = ln_gpu_batch_begin(s->gpu, err)) < 0)
+                break;
+            in_batch = 1;
+            struct ln_gpu_buffer *const bufs[2] = {s->act, s->wts[st->chunk]};
+            rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz,
+                                 err);
+            continue;
+        }
+        if (in_batch) {
+            in_batch = 0;
+            if ((rc = ln_gpu_batch_end(s->gpu, err)) < 0)
+                break;
+        }
+        if (st->kernel == LN__S_DOWN)
+            rc = ln_gpu_buffer_read(s->act, st->at, m->arena + st->at, st->bytes, err);
+        else if (st->kernel == LN__S_UP)
+            rc = ln_gpu_buffer_write(s->act, st->at, m->arena + st->at, st->bytes, err);
+        else
+            rc = ln__ox_exec_node(m, &m->nodes[st->node], err);
     }
-    struct ln_error spare = {0};
-    const int rc_end = ln_gpu_batch_end(s->gpu, rc < 0 ? &spare : err);
-    if (rc == 0)
-        rc = rc_end;
+    if (in_batch) {
+        struct ln_error spare = {0};
+        const int rc_end = ln_gpu_batch_end(s->gpu, rc < 0 ? &spare : err);
+        if (rc == 0)
+            rc = rc_end;
+    }
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n_outputs; i++) {
@@ -894,7 +1109,7 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
         outputs[i].ndim = t->ndim;
         for (int k = 0; k < t->ndim; k++)
             outputs[i].shape[k] = t->shape[k];
-        if (val->known || val->is_input) {
+        if (val->known || val->is_input || s->out_host[i]) {
             if (t->dtype == LN__OX_F32)
                 memcpy(d, t->data, t->numel * sizeof(float));
             else
@@ -970,6 +1185,19 @@ size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
     pthread_mutex_lock(&g_o.lock);
     const struct ln__gpu_onnx *s = m->gpu_state;
     size_t n = s && s->gpu ? s->n_wts : 0;
+    pthread_mutex_unlock(&g_o.lock);
+    return n;
+}
+
+size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu)
+{
+    pthread_mutex_lock(&g_o.lock);
+    const struct ln__gpu_onnx *s = m->gpu_state;
+    size_t n = 0;
+    for (size_t i = 0; s && s->gpu && i < s->n_where && i < m->n_nodes; i++)
+        if (s->where[i] == (on_gpu ? LN__ON_GPU : LN__ON_CPU) &&
+            (!op || !strcmp(op, m->nodes[i].op->name)))
+            n++;
     pthread_mutex_unlock(&g_o.lock);
     return n;
 }

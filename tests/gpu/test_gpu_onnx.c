@@ -93,7 +93,10 @@ static void free_outs(struct ln_onnx_tensor *out, size_t n)
 
 /* ---- the fixtures ------------------------------------------------------ */
 
-static void check_fixture(const char *model, const char *ref, const char *const *names)
+/* gpu_ops: the operators that must run wholly on the GPU (each present
+ * there); NULL: every node of the graph. */
+static void check_fixture(const char *model, const char *ref, const char *const *names,
+                          const char *const *gpu_ops)
 {
     char mpath[512], rpath[512], label[128];
     snprintf(mpath, sizeof mpath, "%s", ln_test_data(model));
@@ -128,6 +131,17 @@ static void check_fixture(const char *model, const char *ref, const char *const 
     /* The GPU form ran (it did not decline) and kept its weights. */
     assert_true(resident > 0);
     assert_int_equal(ln__gpu_onnx_resident_bytes(m), resident);
+    printf("%s: %zu nodes on the GPU, %zu on the CPU\n", model, ln__gpu_onnx_nodes_on(m, NULL, 1),
+           ln__gpu_onnx_nodes_on(m, NULL, 0));
+    if (!gpu_ops)
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 0);
+    for (size_t k = 0; gpu_ops && gpu_ops[k]; k++) {
+        if (ln__gpu_onnx_nodes_on(m, gpu_ops[k], 0) != 0 ||
+            ln__gpu_onnx_nodes_on(m, gpu_ops[k], 1) == 0)
+            fail_msg("%s: %zu %s nodes on the CPU, %zu on the GPU", model,
+                     ln__gpu_onnx_nodes_on(m, gpu_ops[k], 0), gpu_ops[k],
+                     ln__gpu_onnx_nodes_on(m, gpu_ops[k], 1));
+    }
     for (size_t k = 0; k < n_out; k++) {
         const size_t n = numel_of(&cpu[k]);
         assert_int_equal(gpu[k].ndim, cpu[k].ndim);
@@ -165,11 +179,22 @@ static void test_fixtures(void **state)
     static const char *const u2[] = {"d0", "d1", "d2", "d3", "d4", "d5", "d6", NULL};
     static const char *const is[] = {"d1", "d2", "d3", "d4", "d5", "d6", NULL};
     static const char *const f16[] = {"output", NULL};
-    check_fixture("onnx/u2net-tiny-op11.onnx", "onnx/u2net-tiny.safetensors", u2);
-    check_fixture("onnx/u2net-tiny-op17.onnx", "onnx/u2net-tiny.safetensors", u2);
-    check_fixture("onnx/isnet-tiny-op11.onnx", "onnx/isnet-tiny.safetensors", is);
-    check_fixture("onnx/isnet-tiny-op17.onnx", "onnx/isnet-tiny.safetensors", is);
-    check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16);
+    check_fixture("onnx/u2net-tiny-op11.onnx", "onnx/u2net-tiny.safetensors", u2, NULL);
+    check_fixture("onnx/u2net-tiny-op17.onnx", "onnx/u2net-tiny.safetensors", u2, NULL);
+    check_fixture("onnx/isnet-tiny-op11.onnx", "onnx/isnet-tiny.safetensors", is, NULL);
+    check_fixture("onnx/isnet-tiny-op17.onnx", "onnx/isnet-tiny.safetensors", is, NULL);
+    check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16, NULL);
+}
+
+/* The BiRefNet-shaped fixture (Swin window attention, a deformable
+ * sampling decoder): mixed execution, and the heavy operators on the GPU. */
+static void test_transformer_fixture(void **state)
+{
+    (void)state;
+    static const char *const out[] = {"output", NULL};
+    static const char *const heavy[] = {"Conv", NULL};
+    check_fixture("onnx/birefnet-tiny-op17.onnx", "onnx/birefnet-tiny.safetensors", out, heavy);
+    check_fixture("onnx/birefnet-tiny-op13.onnx", "onnx/birefnet-tiny.safetensors", out, heavy);
 }
 
 /* ---- models built here ------------------------------------------------- */
@@ -463,28 +488,56 @@ static void test_conv_shapes(void **state)
 
 /* Conv then Tanh (no GPU form): the whole graph runs on the CPU, nothing
  * stays on the device, and the result is the CPU's. */
-static void test_declined(void **state)
+/* A node without a GPU form between two convolutions runs on the CPU
+ * between GPU stretches (read back, computed, uploaded for the next
+ * convolution); a graph with no node the GPU has runs wholly on the CPU
+ * and leaves nothing on the device. */
+static void test_mixed_and_declined(void **state)
 {
     (void)state;
-    const int64_t xs[4] = {1, 3, 6, 6}, ws[4] = {4, 3, 3, 3};
-    float x[108], w[108];
+    const int64_t xs[4] = {1, 3, 6, 6}, ws[4] = {4, 3, 3, 3}, w2s[4] = {2, 4, 1, 1};
+    float x[108], w[108], w2[8];
     for (int i = 0; i < 108; i++) {
         x[i] = frand();
         w[i] = frand();
     }
+    for (int i = 0; i < 8; i++)
+        w2[i] = frand();
     struct mb b = {0};
     b.in = mb_vi("x", 4, xs);
     b.out = mb_vi("y", -1, NULL);
     mb_f32(&b, "w", 4, ws, w);
+    mb_f32(&b, "w2", 4, w2s, w2);
     mb_node(&b, "Conv", "x", "w", NULL, "c");
-    mb_node(&b, "Tanh", "c", NULL, NULL, "y");
+    mb_node(&b, "Tanh", "c", NULL, NULL, "t");
+    mb_node(&b, "Conv", "t", "w2", NULL, "y");
     struct ln_onnx *m = mb_load(&b);
     struct ln_onnx_tensor in = {x, {1, 3, 6, 6}, 4}, cpu, gpu;
     select_device(-1);
     run(m, &in, &cpu, 1);
     select_device(g_index);
     run(m, &in, &gpu, 1);
+    assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Conv", 1), 2);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Tanh", 0), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 1);
+    check("Conv, Tanh on the CPU, Conv", gpu.data, cpu.data, numel_of(&cpu));
+    ln_onnx_tensor_free(&cpu);
+    ln_onnx_tensor_free(&gpu);
+    ln_onnx_free(m);
+    mb_free();
+
+    struct mb b2 = {0};
+    b2.in = mb_vi("x", 4, xs);
+    b2.out = mb_vi("y", -1, NULL);
+    mb_node(&b2, "Tanh", "x", NULL, NULL, "y");
+    m = mb_load(&b2);
+    select_device(-1);
+    run(m, &in, &cpu, 1);
+    select_device(g_index);
+    run(m, &in, &gpu, 1);
     assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 0);
     struct ln_gpu_info info;
     ln_gpu_info(ln_gpu_current(), &info);
     assert_int_equal(info.used_bytes, 0);
@@ -632,8 +685,9 @@ int main(void)
     g_index = ln_test_vulkan_device_or_skip();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_transformer_fixture),
         cmocka_unit_test(test_conv_shapes),
-        cmocka_unit_test(test_declined),
+        cmocka_unit_test(test_mixed_and_declined),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_release_and_staging),
         cmocka_unit_test(test_weights_in_pieces),
