@@ -74,10 +74,29 @@ static const uint32_t ln__spv_resize[] =
 static const uint32_t ln__spv_ew[] =
 #include "onnx_ew.spv.inc"
     ;
+static const uint32_t ln__spv_nd[] =
+#include "onnx_nd.spv.inc"
+    ;
+static const uint32_t ln__spv_rows[] =
+#include "onnx_rows.spv.inc"
+    ;
+static const uint32_t ln__spv_matmul[] =
+#include "onnx_matmul.spv.inc"
+    ;
 
 #define LN__WG 64u     /* invocations per workgroup, as in the shaders */
 
-enum { LN__K_CONV, LN__K_CONV_TILED, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
+enum {
+    LN__K_CONV,
+    LN__K_CONV_TILED,
+    LN__K_POOL,
+    LN__K_RESIZE,
+    LN__K_EW,
+    LN__K_ND,
+    LN__K_ROWS,
+    LN__K_MATMUL,
+    LN__K_COUNT
+};
 
 /* The shaders' push constants, field for field (onnx_conv_tiled.comp
  * takes the same as onnx_conv.comp). */
@@ -128,6 +147,66 @@ struct ln__ew_push {
 /* Steps that are not dispatches (mixed execution, DESIGN above). */
 enum { LN__S_CPU = -1, LN__S_DOWN = -2, LN__S_UP = -3 };
 
+/* onnx_nd.comp's ops and push constants. */
+enum {
+    LN__ND_COPY,
+    LN__ND_ADD,
+    LN__ND_SUB,
+    LN__ND_MUL,
+    LN__ND_DIV,
+    LN__ND_POW,
+    LN__ND_MIN,
+    LN__ND_MAX,
+    LN__ND_ERF,
+    LN__ND_GELU,
+    LN__ND_GELU_TANH,
+    LN__ND_SQRT,
+    LN__ND_EXP,
+    LN__ND_TANH,
+    LN__ND_NEG,
+    LN__ND_ABS,
+    LN__ND_RECIP,
+    LN__ND_LOG,
+    LN__ND_RELU,
+    LN__ND_SIGMOID
+};
+#define LN__ND 6
+
+struct ln__nd_push {
+    uint32_t op;
+    uint32_t a_off, a_w, b_off, b_w, y_off;
+    uint32_t nd, total;
+    uint32_t shape[LN__ND];
+    int32_t sa[LN__ND], sb[LN__ND];
+};
+
+enum {
+    LN__ROWS_SOFTMAX,
+    LN__ROWS_LAYERNORM,
+    LN__ROWS_MEAN,
+    LN__ROWS_SUM,
+    LN__ROWS_MAX,
+    LN__ROWS_MIN
+};
+
+struct ln__rows_push {
+    uint32_t op;
+    uint32_t x_off, x_w, y_off;
+    uint32_t len, inner, rows;
+    uint32_t g_off;
+    int32_t b_off;
+    float eps;
+};
+
+struct ln__matmul_push {
+    uint32_t a_off, a_w, b_off, b_w, y_off;
+    uint32_t c_off, c_w, c_on, c_si, c_sj;
+    uint32_t M, N, K, trans_a, trans_b;
+    float alpha, beta;
+    uint32_t nb;
+    uint32_t bs[4], sa[4], sb[4];
+};
+
 struct ln__step {
     int kernel; /* LN__K_*, or LN__S_* */
     int chunk;  /* the weights buffer it binds */
@@ -139,12 +218,16 @@ struct ln__step {
         struct ln__pool_push pool;
         struct ln__resize_push resize;
         struct ln__ew_push ew;
+        struct ln__nd_push nd;
+        struct ln__rows_push rows;
+        struct ln__matmul_push mm;
     } push;
 };
 
 static const size_t ln__push_bytes[LN__K_COUNT] = {
     sizeof(struct ln__conv_push), sizeof(struct ln__conv_push), sizeof(struct ln__pool_push),
-    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push)};
+    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push), sizeof(struct ln__nd_push),
+    sizeof(struct ln__rows_push), sizeof(struct ln__matmul_push)};
 
 /* What one model keeps for its current plan. */
 struct ln__gpu_onnx {
@@ -222,7 +305,10 @@ static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
                           {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
                           {ln__spv_pool, sizeof ln__spv_pool},
                           {ln__spv_resize, sizeof ln__spv_resize},
-                          {ln__spv_ew, sizeof ln__spv_ew}};
+                          {ln__spv_ew, sizeof ln__spv_ew},
+                          {ln__spv_nd, sizeof ln__spv_nd},
+                          {ln__spv_rows, sizeof ln__spv_rows},
+                          {ln__spv_matmul, sizeof ln__spv_matmul}};
     for (int i = 0; i < LN__K_COUNT; i++) {
         ln_gpu_kernel_free(g_o.k[i]);
         g_o.k[i] = NULL;
@@ -660,6 +746,8 @@ static int ln__prep_concat(struct ln__prep *p, const struct ln__ox_node *n, stru
     return 0;
 }
 
+static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err);
+
 static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
 {
     struct ln_onnx *m = p->m;
@@ -723,7 +811,7 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
             b = tt;
         }
         if (a->numel != y->numel || (b->numel != y->numel && b->numel != 1))
-            return ln__decline(p, n, "broadcasts in a way without a GPU form");
+            return ln__prep_nd(p, n, err); /* numpy broadcasting */
         if ((rc = ln__loc(p, n, ai, &c->a_off, &c->a_w, err)) != 0 ||
             (rc = ln__loc(p, n, bi, &c->b_off, &c->b_w, err)) != 0)
             return rc;
@@ -744,6 +832,349 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
                     y->numel ? y->numel : 1);
 }
 
+/* ---- the transformer operators ------------------------------------------ */
+
+/* Element strides of t's dimensions aligned to the right of an
+ * nd-dimensional shape (0 where t lacks the dimension or broadcasts a 1). */
+static void ln__bc_strides(const struct ln__ox_tensor *t, int nd, const int64_t *shape,
+                           int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        const int td = d - (nd - t->ndim);
+        if (td < 0) {
+            st[d] = 0;
+            continue;
+        }
+        st[d] = t->shape[td] == 1 && shape[d] != 1 ? 0 : s;
+        s *= t->shape[td];
+    }
+}
+
+static void ln__contig_strides(const struct ln__ox_tensor *t, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= t->shape[d];
+    }
+}
+
+/* One onnx_nd.comp step: the output (contiguous, of y's shape) from a (and b)
+ * read at their places plus base elements plus the coordinates times
+ * sa (sb); dimensions of 1 dropped and adjacent ones merged where every
+ * operand allows, at most LN__ND left. b_v < 0: a unary op. */
+static int ln__push_nd_as(struct ln__prep *p, const struct ln__ox_node *n,
+                          const struct ln__ox_tensor *y, uint32_t op, long a_v, int64_t a_base,
+                          const int64_t *sa, long b_v, int64_t b_base, const int64_t *sb,
+                          struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    if (y->numel == 0)
+        return 0;
+int64_t shape[LN_ONNX_MAX_DIMS], st[2][LN_ONNX_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < y->ndim; d++) {
+        if (y->shape[d] == 1)
+            continue;
+        const int64_t s0 = sa[d], s1 = b_v >= 0 ? sb[d] : 0;
+        if (nd > 0 && st[0][nd - 1] == s0 * y->shape[d] && st[1][nd - 1] == s1 * y->shape[d]) {
+            shape[nd - 1] *= y->shape[d];
+            st[0][nd - 1] = s0;
+            st[1][nd - 1] = s1;
+            continue;
+        }
+        shape[nd] = y->shape[d];
+        st[0][nd] = s0;
+        st[1][nd] = s1;
+        nd++;
+    }
+    if (nd > LN__ND)
+        return ln__decline(p, n, "has more dimensions than the GPU form takes after merging");
+    struct ln__step s = {.kernel = LN__K_ND};
+    struct ln__nd_push *c = &s.push.nd;
+    int rc;
+    if ((rc = ln__loc(p, n, a_v, &c->a_off, &c->a_w, err)) != 0 ||
+        (b_v >= 0 && (rc = ln__loc(p, n, b_v, &c->b_off, &c->b_w, err)) != 0) ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    const int64_t ao = (int64_t)c->a_off + a_base, bo = (int64_t)c->b_off + b_base;
+    if (ao < 0 || ao + (int64_t)m->values[a_v].t.numel > INT32_MAX || bo < 0 ||
+        bo + (int64_t)(b_v >= 0 ? m->values[b_v].t.numel : 0) > INT32_MAX ||
+        (int64_t)c->y_off + (int64_t)y->numel > INT32_MAX || y->numel > UINT32_MAX)
+        return ln__decline(p, n, "has a tensor past 8 GiB");
+    c->a_off = (uint32_t)ao;
+    c->b_off = (uint32_t)bo;
+    c->op = op;
+    c->nd = (uint32_t)nd;
+    c->total = (uint32_t)y->numel;
+    for (int d = 0; d < nd; d++) {
+        if (st[0][d] > INT32_MAX || st[0][d] < -INT32_MAX || st[1][d] > INT32_MAX ||
+            st[1][d] < -INT32_MAX)
+            return ln__decline(p, n, "has a stride past 2^31");
+        c->shape[d] = (uint32_t)shape[d];
+        c->sa[d] = (int32_t)st[0][d];
+        c->sb[d] = (int32_t)st[1][d];
+    }
+    return ln__push_step(p, n, &s, y->numel);
+}
+
+static int ln__push_nd(struct ln__prep *p, const struct ln__ox_node *n, uint32_t op, long a_v,
+                       int64_t a_base, const int64_t *sa, long b_v, int64_t b_base,
+                       const int64_t *sb, struct ln_error *err)
+{
+    return ln__push_nd_as(p, n, ln__ox_out(p->m, n, 0), op, a_v, a_base, sa, b_v, b_base, sb, err);
+}
+static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const char *op = n->op->name;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    int64_t sa[LN_ONNX_MAX_DIMS] = {0}, sb[LN_ONNX_MAX_DIMS] = {0};
+    static const struct {
+        const char *name;
+        uint32_t op;
+    } bin[] = {{"Add", LN__ND_ADD}, {"Sub", LN__ND_SUB}, {"Mul", LN__ND_MUL}, {"Div", LN__ND_DIV},
+               {"Pow", LN__ND_POW}, {"Min", LN__ND_MIN}, {"Max", LN__ND_MAX}},
+      un[] = {{"Erf", LN__ND_ERF},          {"Gelu", LN__ND_GELU}, {"Sqrt", LN__ND_SQRT},
+              {"Exp", LN__ND_EXP},          {"Tanh", LN__ND_TANH}, {"Neg", LN__ND_NEG},
+              {"Abs", LN__ND_ABS},          {"Reciprocal", LN__ND_RECIP},
+              {"Log", LN__ND_LOG},          {"Relu", LN__ND_RELU}, {"Sigmoid", LN__ND_SIGMOID}};
+    for (size_t k = 0; k < sizeof bin / sizeof bin[0]; k++)
+        if (!strcmp(op, bin[k].name)) {
+            if (n->n_in != 2)
+                return ln__decline(p, n, "has other than two operands");
+            ln__bc_strides(x, y->ndim, y->shape, sa);
+            ln__bc_strides(ln__ox_in(m, n, 1), y->ndim, y->shape, sb);
+            return ln__push_nd(p, n, bin[k].op, n->in[0], 0, sa, n->in[1], 0, sb, err);
+        }
+    for (size_t k = 0; k < sizeof un / sizeof un[0]; k++)
+        if (!strcmp(op, un[k].name)) {
+            uint32_t code = un[k].op;
+            if (code == LN__ND_GELU && n->a.alpha != 0.0f)
+                code = LN__ND_GELU_TANH;
+            ln__contig_strides(x, sa);
+            return ln__push_nd(p, n, code, n->in[0], 0, sa, -1, 0, NULL, err);
+        }
+    int64_t xs[LN_ONNX_MAX_DIMS];
+    ln__contig_strides(x, xs);
+    if (!strcmp(op, "Transpose")) {
+        for (int d = 0; d < y->ndim; d++)
+            sa[d] = xs[n->a.perm[d]];
+        return ln__push_nd(p, n, LN__ND_COPY, n->in[0], 0, sa, -1, 0, NULL, err);
+    }
+    if (!strcmp(op, "Expand")) {
+        ln__bc_strides(x, y->ndim, y->shape, sa);
+        return ln__push_nd(p, n, LN__ND_COPY, n->in[0], 0, sa, -1, 0, NULL, err);
+    }
+    if (!strcmp(op, "Slice")) {
+        int64_t start[LN_ONNX_MAX_DIMS], step[LN_ONNX_MAX_DIMS], len[LN_ONNX_MAX_DIMS], base = 0;
+        struct ln_error e2 = {0};
+        for (int k = 1; k < n->n_in; k++)
+            if (n->in[k] >= 0 && !m->values[n->in[k]].known)
+                return ln__decline(p, n, "has bounds computed at run time");
+        if (ln__ox_slice_at(m, (struct ln__ox_node *)n, start, step, len, &e2) < 0)
+            return ln__decline(p, n, "has bounds the GPU form cannot read");
+        for (int d = 0; d < x->ndim; d++) {
+            base += start[d] * xs[d];
+            sa[d] = step[d] * xs[d];
+        }
+        return ln__push_nd(p, n, LN__ND_COPY, n->in[0], base, sa, -1, 0, NULL, err);
+    }
+    /* Gather of one known index: a shifted copy. */
+    const struct ln__ox_tensor *idx = ln__ox_in(m, n, 1);
+    const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+    if (!idx || !m->values[n->in[1]].known || idx->numel != 1 || idx->dtype != LN__OX_I64 ||
+        axis < 0 || axis >= x->ndim)
+        return ln__decline(p, n, "gathers other than one known index");
+    int64_t k = ((const int64_t *)idx->data)[0];
+    if (k < 0)
+        k += x->shape[axis];
+    if (k < 0 || k >= x->shape[axis])
+        return ln__decline(p, n, "has an index out of range");
+    /* y's elements in the order of x's shape with the axis at 1. */
+    int64_t vs[LN_ONNX_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+        vs[d] = x->shape[d];
+    vs[axis] = 1;
+    struct ln__ox_tensor v = {.ndim = x->ndim};
+    memcpy(v.shape, vs, sizeof vs);
+    v.numel = y->numel;
+    return ln__push_nd_as(p, n, &v, LN__ND_COPY, n->in[0], k * xs[axis], xs, -1, 0, NULL, err);
+}
+
+static int ln__prep_rows(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const char *op = n->op->name;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    struct ln__step s = {.kernel = LN__K_ROWS};
+    struct ln__rows_push *c = &s.push.rows;
+    size_t outer = 1, len = 1, inner = 1;
+    int rc;
+    if (x->numel == 0 || y->numel == 0)
+        return 0;
+    if (!strcmp(op, "Softmax")) {
+        const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+        for (int d = 0; d < x->ndim; d++) {
+            size_t *to = d < axis ? &outer : d == axis || m->opset < 13 ? &len : &inner;
+            *to *= (size_t)x->shape[d];
+        }
+        c->op = LN__ROWS_SOFTMAX;
+    } else if (!strcmp(op, "LayerNormalization")) {
+        const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+        for (int d = 0; d < x->ndim; d++)
+            *(d < axis ? &outer : &len) *= (size_t)x->shape[d];
+        uint32_t w, bo;
+        if (!m->values[n->in[1]].known ||
+            (n->n_in > 2 && n->in[2] >= 0 && !m->values[n->in[2]].known))
+            return ln__decline(p, n, "has a scale or bias computed at run time");
+        if ((rc = ln__loc(p, n, n->in[1], &c->g_off, &w, err)) != 0)
+            return rc;
+        c->b_off = -1;
+        if (n->n_in > 2 && n->in[2] >= 0) {
+            if ((rc = ln__loc(p, n, n->in[2], &bo, &w, err)) != 0)
+                return rc;
+            if (bo > INT32_MAX)
+                return ln__decline(p, n, "has a tensor past 8 GiB");
+            c->b_off = (int32_t)bo;
+        }
+        if (n->n_out > 1)
+            for (int k = 1; k < n->n_out; k++)
+                if (n->out[k] >= 0)
+                    return ln__decline(p, n, "asks for the mean or the deviation");
+        c->op = LN__ROWS_LAYERNORM;
+        c->eps = n->a.eps;
+    } else {
+        /* ReduceMean / Sum / Max / Min over one run of adjacent axes. */
+        int mark[LN_ONNX_MAX_DIMS], lo = -1, hi = -1;
+        if (n->n_in > 1 && n->in[1] >= 0)
+            return ln__decline(p, n, "takes its axes as an input");
+        for (int d = 0; d < x->ndim; d++)
+            mark[d] = n->a.naxes <= 0;
+        for (int i = 0; i < n->a.naxes; i++) {
+            const int64_t ax = n->a.axes[i] < 0 ? n->a.axes[i] + x->ndim : n->a.axes[i];
+            if (ax < 0 || ax >= x->ndim)
+                return ln__decline(p, n, "has an axis out of range");
+            mark[ax] = 1;
+        }
+        for (int d = 0; d < x->ndim; d++)
+            if (mark[d] && x->shape[d] != 1) {
+                if (lo < 0)
+                    lo = d;
+                hi = d;
+            }
+        for (int d = lo; lo >= 0 && d <= hi; d++)
+            if (!mark[d] && x->shape[d] != 1)
+                return ln__decline(p, n, "reduces axes that are not adjacent");
+        for (int d = 0; d < x->ndim; d++)
+            *(lo < 0 || d < lo ? &outer : d <= hi ? &len : &inner) *= (size_t)x->shape[d];
+        c->op = !strcmp(op, "ReduceMean")  ? LN__ROWS_MEAN
+                : !strcmp(op, "ReduceSum") ? LN__ROWS_SUM
+                : !strcmp(op, "ReduceMax") ? LN__ROWS_MAX
+                                           : LN__ROWS_MIN;
+    }
+    if ((rc = ln__loc(p, n, n->in[0], &c->x_off, &c->x_w, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    const size_t rows = outer * inner;
+    if (len > UINT32_MAX || inner > UINT32_MAX || rows > UINT32_MAX || len == 0)
+        return ln__decline(p, n, "is too large for one dispatch");
+    c->len = (uint32_t)len;
+    c->inner = (uint32_t)inner;
+    c->rows = (uint32_t)rows;
+    return ln__push_step(p, n, &s, rows);
+}
+
+static int ln__prep_matmul(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_tensor *a = ln__ox_in(m, n, 0), *b = ln__ox_in(m, n, 1);
+    const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
+    const int gemm = !strcmp(n->op->name, "Gemm");
+    struct ln__step s = {.kernel = LN__K_MATMUL};
+    struct ln__matmul_push *c = &s.push.mm;
+    int rc;
+    if (y->numel == 0)
+        return 0;
+    const int64_t M = y->shape[y->ndim - 2], N = y->shape[y->ndim - 1];
+    const int64_t K = gemm ? a->shape[n->a.trans_a ? 0 : 1] : a->shape[a->ndim - 1];
+    if (K == 0)
+        return ln__decline(p, n, "has an empty inner dimension");
+    if ((rc = ln__loc(p, n, n->in[0], &c->a_off, &c->a_w, err)) != 0 ||
+        (rc = ln__loc(p, n, n->in[1], &c->b_off, &c->b_w, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    c->M = (uint32_t)M;
+    c->N = (uint32_t)N;
+    c->K = (uint32_t)K;
+    c->alpha = 1.0f;
+    size_t batch = 1;
+    if (gemm) {
+        const struct ln__ox_tensor *ct = ln__ox_in(m, n, 2);
+        c->trans_a = n->a.trans_a != 0;
+        c->trans_b = n->a.trans_b != 0;
+        c->alpha = n->a.alpha;
+        if (ct && ct->numel) {
+            int64_t st[LN_ONNX_MAX_DIMS];
+            ln__bc_strides(ct, 2, y->shape, st);
+            if ((rc = ln__loc(p, n, n->in[2], &c->c_off, &c->c_w, err)) != 0)
+                return rc;
+            c->c_on = 1;
+            c->c_si = (uint32_t)st[0];
+            c->c_sj = (uint32_t)st[1];
+            c->beta = n->a.beta;
+        }
+    } else {
+        /* The batch dimensions, broadcast, merged where both allow. */
+        const int nb = y->ndim - 2;
+        struct ln__ox_tensor ba = *a, bb = *b;
+        ba.ndim -= 2;
+        bb.ndim -= 2;
+        int64_t sa[LN_ONNX_MAX_DIMS], sb[LN_ONNX_MAX_DIMS], shape[LN_ONNX_MAX_DIMS];
+        ln__bc_strides(&ba, nb, y->shape, sa);
+        ln__bc_strides(&bb, nb, y->shape, sb);
+        int k = 0;
+        for (int d = 0; d < nb; d++) {
+            if (y->shape[d] == 1)
+                continue;
+            if (k > 0 && sa[k - 1] == sa[d] * y->shape[d] && sb[k - 1] == sb[d] * y->shape[d]) {
+                shape[k - 1] *= y->shape[d];
+                sa[k - 1] = sa[d];
+                sb[k - 1] = sb[d];
+                continue;
+            }
+            shape[k] = y->shape[d];
+            sa[k] = sa[d];
+            sb[k] = sb[d];
+            k++;
+        }
+        if (k > 4)
+            return ln__decline(p, n, "has more than 4 batch dimensions after merging");
+        c->nb = (uint32_t)k;
+        for (int d = 0; d < k; d++) {
+            const uint64_t xa = (uint64_t)sa[d] * (uint64_t)(M * K);
+            const uint64_t xb = (uint64_t)sb[d] * (uint64_t)(K * N);
+            if (xa > UINT32_MAX || xb > UINT32_MAX)
+                return ln__decline(p, n, "has a stride past 2^32");
+            c->bs[d] = (uint32_t)shape[d];
+            c->sa[d] = (uint32_t)xa;
+            c->sb[d] = (uint32_t)xb;
+            batch *= (size_t)shape[d];
+        }
+    }
+    const size_t gx = ((size_t)N + 15) / 16, gy = ((size_t)M + 15) / 16;
+    if (gx > p->info.max_groups_x || gy > 65535 || batch > 65535 || y->numel > UINT32_MAX)
+        return ln__decline(p, n, "is too large for one dispatch");
+    if ((rc = ln__push_step(p, n, &s, y->numel)) != 0)
+        return rc;
+    struct ln__step *last = &p->steps[p->n_steps - 1];
+    last->gx = (uint32_t)gx;
+    last->gy = (uint32_t)gy;
+    last->gz = (uint32_t)batch;
+    return 0;
+}
+
 static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
 {
     const char *op = n->op->name;
@@ -759,6 +1190,19 @@ static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct
         return ln__prep_resize(p, n, err);
     if (!strcmp(op, "Concat"))
         return ln__prep_concat(p, n, err);
+    static const char *nd[] = {"Erf",  "Gelu",       "Sqrt", "Exp",       "Tanh",  "Neg",
+                               "Abs",  "Reciprocal", "Log",  "Pow",       "Min",   "Max",
+                               "Transpose", "Expand", "Slice", "Gather"};
+    for (size_t i = 0; i < sizeof nd / sizeof nd[0]; i++)
+        if (!strcmp(op, nd[i]))
+            return ln__prep_nd(p, n, err);
+    static const char *rows[] = {"Softmax",   "LayerNormalization", "ReduceMean",
+                                 "ReduceSum", "ReduceMax",          "ReduceMin"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (!strcmp(op, rows[i]))
+            return ln__prep_rows(p, n, err);
+    if (!strcmp(op, "MatMul") || !strcmp(op, "Gemm"))
+        return ln__prep_matmul(p, n, err);
     static const char *ew[] = {"Relu",    "Sigmoid", "BatchNormalization", "Add",     "Sub",
                                "Mul",     "Div",     "Identity",           "Dropout", "Reshape",
                                "Flatten", "Squeeze", "Unsqueeze"};

@@ -173,6 +173,11 @@ int ln__ox_scratch_ready(struct ln_onnx *m, struct ln_error *err);
  * (ln_gpu_onnx.c, mixed execution). Needs ln__ox_scratch_ready first. */
 int ln__ox_exec_node(struct ln_onnx *m, struct ln__ox_node *n, struct ln_error *err);
 
+/* Slice's start, step and length per input dimension (from its
+ * attributes or its known inputs), as its CPU form reads them. */
+int ln__ox_slice_at(struct ln_onnx *m, struct ln__ox_node *n, int64_t *start, int64_t *step,
+                    int64_t *len, struct ln_error *err);
+
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);
 

@@ -2045,6 +2045,12 @@ static int ox_slice_infer(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
+int ln__ox_slice_at(struct ln_onnx *m, struct ln__ox_node *n, int64_t *start, int64_t *step,
+                    int64_t *len, struct ln_error *err)
+{
+    return ox_slice_plan(m, n, start, step, len, err);
+}
+
 static int ox_slice_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0);
