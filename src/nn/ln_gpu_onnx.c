@@ -84,7 +84,7 @@ static const uint32_t ln__spv_matmul[] =
 #include "onnx_matmul.spv.inc"
     ;
 
-#define LN__WG 64u     /* invocations per workgroup, as in the shaders */
+#define LN__WG 64u /* invocations per workgroup, as in the shaders */
 
 enum {
     LN__K_CONV,
@@ -208,9 +208,9 @@ struct ln__matmul_push {
 };
 
 struct ln__step {
-    int kernel; /* LN__K_*, or LN__S_* */
-    int chunk;  /* the weights buffer it binds */
-    long node;  /* LN__S_CPU: the node the CPU runs */
+    int kernel;       /* LN__K_*, or LN__S_* */
+    int chunk;        /* the weights buffer it binds */
+    long node;        /* LN__S_CPU: the node the CPU runs */
     size_t at, bytes; /* LN__S_DOWN, LN__S_UP: the arena bytes copied */
     uint32_t gx, gy, gz;
     union {
@@ -225,9 +225,9 @@ struct ln__step {
 };
 
 static const size_t ln__push_bytes[LN__K_COUNT] = {
-    sizeof(struct ln__conv_push), sizeof(struct ln__conv_push), sizeof(struct ln__pool_push),
-    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push), sizeof(struct ln__nd_push),
-    sizeof(struct ln__rows_push), sizeof(struct ln__matmul_push)};
+    sizeof(struct ln__conv_push),   sizeof(struct ln__conv_push),  sizeof(struct ln__pool_push),
+    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push),    sizeof(struct ln__nd_push),
+    sizeof(struct ln__rows_push),   sizeof(struct ln__matmul_push)};
 
 /* What one model keeps for its current plan. */
 struct ln__gpu_onnx {
@@ -301,14 +301,11 @@ static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
     static const struct {
         const uint32_t *code;
         size_t bytes;
-    } spv[LN__K_COUNT] = {{ln__spv_conv, sizeof ln__spv_conv},
-                          {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
-                          {ln__spv_pool, sizeof ln__spv_pool},
-                          {ln__spv_resize, sizeof ln__spv_resize},
-                          {ln__spv_ew, sizeof ln__spv_ew},
-                          {ln__spv_nd, sizeof ln__spv_nd},
-                          {ln__spv_rows, sizeof ln__spv_rows},
-                          {ln__spv_matmul, sizeof ln__spv_matmul}};
+    } spv[LN__K_COUNT] = {
+        {ln__spv_conv, sizeof ln__spv_conv}, {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
+        {ln__spv_pool, sizeof ln__spv_pool}, {ln__spv_resize, sizeof ln__spv_resize},
+        {ln__spv_ew, sizeof ln__spv_ew},     {ln__spv_nd, sizeof ln__spv_nd},
+        {ln__spv_rows, sizeof ln__spv_rows}, {ln__spv_matmul, sizeof ln__spv_matmul}};
     for (int i = 0; i < LN__K_COUNT; i++) {
         ln_gpu_kernel_free(g_o.k[i]);
         g_o.k[i] = NULL;
@@ -836,8 +833,7 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
 
 /* Element strides of t's dimensions aligned to the right of an
  * nd-dimensional shape (0 where t lacks the dimension or broadcasts a 1). */
-static void ln__bc_strides(const struct ln__ox_tensor *t, int nd, const int64_t *shape,
-                           int64_t *st)
+static void ln__bc_strides(const struct ln__ox_tensor *t, int nd, const int64_t *shape, int64_t *st)
 {
     int64_t s = 1;
     for (int d = nd - 1; d >= 0; d--) {
@@ -872,7 +868,7 @@ static int ln__push_nd_as(struct ln__prep *p, const struct ln__ox_node *n,
     struct ln_onnx *m = p->m;
     if (y->numel == 0)
         return 0;
-int64_t shape[LN_ONNX_MAX_DIMS], st[2][LN_ONNX_MAX_DIMS];
+    int64_t shape[LN_ONNX_MAX_DIMS], st[2][LN_ONNX_MAX_DIMS];
     int nd = 0;
     for (int d = 0; d < y->ndim; d++) {
         if (y->shape[d] == 1)
@@ -936,10 +932,10 @@ static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct l
         uint32_t op;
     } bin[] = {{"Add", LN__ND_ADD}, {"Sub", LN__ND_SUB}, {"Mul", LN__ND_MUL}, {"Div", LN__ND_DIV},
                {"Pow", LN__ND_POW}, {"Min", LN__ND_MIN}, {"Max", LN__ND_MAX}},
-      un[] = {{"Erf", LN__ND_ERF},          {"Gelu", LN__ND_GELU}, {"Sqrt", LN__ND_SQRT},
-              {"Exp", LN__ND_EXP},          {"Tanh", LN__ND_TANH}, {"Neg", LN__ND_NEG},
-              {"Abs", LN__ND_ABS},          {"Reciprocal", LN__ND_RECIP},
-              {"Log", LN__ND_LOG},          {"Relu", LN__ND_RELU}, {"Sigmoid", LN__ND_SIGMOID}};
+      un[] = {{"Erf", LN__ND_ERF},   {"Gelu", LN__ND_GELU},        {"Sqrt", LN__ND_SQRT},
+              {"Exp", LN__ND_EXP},   {"Tanh", LN__ND_TANH},        {"Neg", LN__ND_NEG},
+              {"Abs", LN__ND_ABS},   {"Reciprocal", LN__ND_RECIP}, {"Log", LN__ND_LOG},
+              {"Relu", LN__ND_RELU}, {"Sigmoid", LN__ND_SIGMOID}};
     for (size_t k = 0; k < sizeof bin / sizeof bin[0]; k++)
         if (!strcmp(op, bin[k].name)) {
             if (n->n_in != 2)
@@ -1190,9 +1186,9 @@ static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct
         return ln__prep_resize(p, n, err);
     if (!strcmp(op, "Concat"))
         return ln__prep_concat(p, n, err);
-    static const char *nd[] = {"Erf",  "Gelu",       "Sqrt", "Exp",       "Tanh",  "Neg",
-                               "Abs",  "Reciprocal", "Log",  "Pow",       "Min",   "Max",
-                               "Transpose", "Expand", "Slice", "Gather"};
+    static const char *nd[] = {"Erf",       "Gelu",       "Sqrt",  "Exp",   "Tanh", "Neg",
+                               "Abs",       "Reciprocal", "Log",   "Pow",   "Min",  "Max",
+                               "Transpose", "Expand",     "Slice", "Gather"};
     for (size_t i = 0; i < sizeof nd / sizeof nd[0]; i++)
         if (!strcmp(op, nd[i]))
             return ln__prep_nd(p, n, err);
@@ -1516,8 +1512,8 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
                 break;
             in_batch = 1;
             struct ln_gpu_buffer *const bufs[2] = {s->act, s->wts[st->chunk]};
-            rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz,
-                                 err);
+            rc =
+                ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz, err);
             continue;
         }
         if (in_batch) {

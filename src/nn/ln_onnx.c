@@ -1098,8 +1098,8 @@ int ln__ox_scratch_ready(struct ln_onnx *m, struct ln_error *err)
         return 0;
     free(m->scratch);
     m->scratch_cap = 0;
-    m->scratch = ln_alloc_array(m->scratch_floats, sizeof(float) * (size_t)threads, 0,
-                                "ONNX scratch", err);
+    m->scratch =
+        ln_alloc_array(m->scratch_floats, sizeof(float) * (size_t)threads, 0, "ONNX scratch", err);
     m->scratch_threads = threads;
     if (!m->scratch)
         return LN_ENOMEM;

@@ -384,9 +384,9 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
 
 static enum ox_ew ox_ew_of(const ox_node *n)
 {
-    static const char *names[] = {"Add",     "Sub",   "Mul", "Div", "Pow", "Equal", "Less",
-                                  "Greater", "Where", "Min", "Max", "And", "Or",
-                                  "GreaterOrEqual", "LessOrEqual"};
+    static const char *names[] = {
+        "Add",   "Sub", "Mul", "Div", "Pow", "Equal",          "Less",       "Greater",
+        "Where", "Min", "Max", "And", "Or",  "GreaterOrEqual", "LessOrEqual"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(n->op->name, names[i]))
             return (enum ox_ew)i;

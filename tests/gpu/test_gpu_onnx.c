@@ -245,7 +245,8 @@ static void check_conv(const struct conv_case *c)
     mb_w(&b, "w", 4, ws, w);
     if (c->bias)
         mb_w(&b, "b", 1, &c->M, bias);
-    Onnx__NodeProto *n = mb_node(&b, "Conv", "conv", c->bias ? "x,w,b" : "x,w", c->relu ? "c" : "y");
+    Onnx__NodeProto *n =
+        mb_node(&b, "Conv", "conv", c->bias ? "x,w,b" : "x,w", c->relu ? "c" : "y");
     mb_ints(n, "strides", 2, c->s);
     mb_ints(n, "dilations", 2, c->d);
     mb_ints(n, "pads", 4, c->p);

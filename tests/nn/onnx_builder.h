@@ -71,8 +71,8 @@ static inline size_t split(const char *s, char ***out)
     return n;
 }
 
-static inline Onnx__NodeProto *mb_node(struct mb *b, const char *op, const char *name, const char *ins,
-                                const char *outs)
+static inline Onnx__NodeProto *mb_node(struct mb *b, const char *op, const char *name,
+                                       const char *ins, const char *outs)
 {
     Onnx__NodeProto *n = talloc(sizeof *n);
     onnx__node_proto__init(n);
@@ -86,7 +86,7 @@ static inline Onnx__NodeProto *mb_node(struct mb *b, const char *op, const char 
 }
 
 static inline Onnx__AttributeProto *mb_attr(Onnx__NodeProto *n, const char *name,
-                                     Onnx__AttributeProto__AttributeType type)
+                                            Onnx__AttributeProto__AttributeType type)
 {
     Onnx__AttributeProto *a = talloc(sizeof *a);
     onnx__attribute_proto__init(a);
@@ -157,8 +157,8 @@ static inline size_t numel(int ndim, const int64_t *shape)
     return n;
 }
 
-static inline Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shape, const float *v,
-                                 int layout)
+static inline Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_t *shape,
+                                        const float *v, int layout)
 {
     Onnx__TensorProto *t = mb_tensor(name, ndim, shape);
     size_t n = numel(ndim, shape);
@@ -191,7 +191,8 @@ static inline Onnx__TensorProto *mb_f32(const char *name, int ndim, const int64_
     return t;
 }
 
-static inline Onnx__TensorProto *mb_i64(const char *name, int ndim, const int64_t *shape, const int64_t *v)
+static inline Onnx__TensorProto *mb_i64(const char *name, int ndim, const int64_t *shape,
+                                        const int64_t *v)
 {
     Onnx__TensorProto *t = mb_tensor(name, ndim, shape);
     size_t n = numel(ndim, shape);

@@ -1399,8 +1399,7 @@ static void test_transformer_fixture(void **state)
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         double worst;
         size_t arena, unplanned;
-        check_fixture(models[i], "onnx/birefnet-tiny.safetensors", out, &worst, &arena,
-                      &unplanned);
+        check_fixture(models[i], "onnx/birefnet-tiny.safetensors", out, &worst, &arena, &unplanned);
         printf("%s: worst error %.3g of the largest value; activations %zu bytes "
                "(%zu without reuse)\n",
                models[i], worst, arena, unplanned);
