@@ -616,6 +616,35 @@ static void test_mixed_and_declined(void **state)
     ln_onnx_free(m);
     mb_free();
 
+    /* CPU first (reading the graph input), GPU, CPU last (the output read
+     * from the host). */
+    {
+        for (int i = 0; i < 108; i++) {
+            x[i] = 3.0f * x[i] + 0.01f; /* integers after Floor, whole weights: exact sums */
+            w[i] = (float)(int)(4.0f * w[i]);
+        }
+        struct mb b3 = {0};
+        mb_input(&b3, "x", 4, xs);
+        mb_output(&b3, "y");
+        mb_w(&b3, "w", 4, ws, w);
+        mb_node(&b3, "Floor", "floor1", "x", "f");
+        mb_node(&b3, "Conv", "conv", "f,w", "c");
+        mb_node(&b3, "Floor", "floor2", "c", "y");
+        m = mb_load(&b3);
+        select_device(-1);
+        run(m, &in, &cpu, 1);
+        select_device(g_index);
+        run(m, &in, &gpu, 1);
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, "Conv", 1), 1);
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, "Floor", 0), 2);
+        /* Integers throughout, exact in float32 on both sides. */
+        assert_memory_equal(gpu.data, cpu.data, numel_of(&cpu) * sizeof(float));
+        ln_onnx_tensor_free(&cpu);
+        ln_onnx_tensor_free(&gpu);
+        ln_onnx_free(m);
+        mb_free();
+    }
+
     struct mb b2 = {0};
     mb_input(&b2, "x", 4, xs);
     mb_output(&b2, "y");
