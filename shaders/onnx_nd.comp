@@ -77,21 +77,23 @@ float erf_(float x)
 
 float pow_(float a, float b)
 {
-    /* Integer exponents by multiplication (negative bases too), as powf. */
+    /* The common exponents exactly; negative bases with integer ones. */
     if (b == 2.0)
         return a * a;
     if (b == 1.0)
         return a;
     if (b == 0.5)
         return sqrt(a);
-    if (b == floor(b) && abs(b) <= 64.0) {
-        float r = 1.0, base = abs(a);
-        r = exp2(b * log2(base));
-        if (a < 0.0 && mod(b, 2.0) != 0.0)
-            r = -r;
-        return a == 0.0 ? (b < 0.0 ? 1.0 / 0.0 : (b == 0.0 ? 1.0 : 0.0)) : r;
+    if (b == 0.0)
+        return 1.0;
+    if (b == floor(b)) {
+        /* pow() is undefined for a < 0: |a|^b with the sign of an odd b. */
+        if (a == 0.0)
+            return b < 0.0 ? 1.0 / 0.0 : 0.0;
+        const float r = exp2(b * log2(abs(a)));
+        return a < 0.0 && mod(b, 2.0) != 0.0 ? -r : r;
     }
-    return pow(a, b);
+    return pow(a, b); /* undefined in GLSL for a < 0 (powf: NaN) */
 }
 
 void main()

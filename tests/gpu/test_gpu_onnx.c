@@ -512,6 +512,21 @@ static void test_transpose_elementwise(void **state)
             snprintf(label, sizeof label, "%s broadcast case %zu", bin[i], j);
             op_case(label, &b, rand_array(prod(4, xs), 1.0f), 4, xs);
         }
+    /* Pow of negative bases by integer exponents, and by a fraction of positive ones. */
+    static const float exps[] = {2.0f, 3.0f, -1.0f, 0.5f, 1.7f};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        const int64_t one = 1;
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_w(&b, "e", 0, &one, &exps[i]);
+        mb_node(&b, "Pow", "pow", "x,e", "y");
+        float *x = rand_array(prod(4, xs), 2.0f);
+        for (size_t k = 0; k < prod(4, xs); k++)
+            x[k] = exps[i] == floorf(exps[i]) ? x[k] + (x[k] < 0 ? -0.5f : 0.5f) : fabsf(x[k]);
+        snprintf(label, sizeof label, "Pow %g", (double)exps[i]);
+        op_case(label, &b, x, 4, xs);
+    }
     static const char *const un[] = {"Erf", "Gelu", "Tanh", "Exp", "Neg", "Abs", "Sigmoid"};
     for (size_t i = 0; i < sizeof un / sizeof un[0]; i++) {
         struct mb b = {0};
