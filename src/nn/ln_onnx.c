@@ -1094,7 +1094,7 @@ int ln__ox_scratch_ready(struct ln_onnx *m, struct ln_error *err)
 {
     const int threads = ln_threads_get();
     if (!m->scratch_floats ||
-        (m->scratch && m->scratch_threads == threads && m->scratch_cap >= m->scratch_floats))
+        (m->scratch && m->scratch_threads == threads && m->scratch_cap == m->scratch_floats))
         return 0;
     free(m->scratch);
     m->scratch_cap = 0;
@@ -1175,7 +1175,8 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
     }
     for (size_t i = 0; i < n_inputs; i++)
         m->values[m->inputs[i]].t.data = inputs[i].data;
-    /* A selected GPU runs the plan when it has every operator. */
+    /* A selected GPU runs the plan (the nodes it has no form for on the CPU
+     * between its stretches), unless no node of it has a GPU form. */
     if ((rc = ln__gpu_onnx_run(m, !same, outputs, n_outputs, err)) != LN__GPU_DECLINED)
         return rc;
     if ((rc = ln__ox_scratch_ready(m, err)) < 0)

@@ -164,7 +164,7 @@ void ln__ox_resize_at(const struct ln__ox_attrs *a, int64_t o, int64_t in, int64
                       float scale, int64_t *i0, int64_t *i1, float *w);
 
 /* Makes m->scratch hold what the current plan's nodes need per thread
- * (kept while large enough). */
+ * (kept while the plan needs as much). */
 int ln__ox_scratch_ready(struct ln_onnx *m, struct ln_error *err);
 
 /* Runs one planned node on the CPU: its inputs' data must be current in
