@@ -1326,8 +1326,12 @@ static void ln__log_mix(const struct ln_onnx *m, const struct ln__gpu_onnx *s,
                         const struct ln__ox_node *cpu_first, const char *cpu_why)
 {
     char ops[480];
-    size_t o = 0, n_run = 0;
+    size_t o = 0, n_run = 0, n_down = 0, n_up = 0;
     ops[0] = 0;
+    for (size_t i = 0; i < s->n_steps; i++) {
+        n_down += s->steps[i].kernel == LN__S_DOWN;
+        n_up += s->steps[i].kernel == LN__S_UP;
+    }
     for (size_t i = 0; i < m->n_nodes; i++)
         n_run += s->where[i] != LN__ON_NONE;
     for (size_t i = 0; i < m->n_nodes; i++) {
@@ -1346,9 +1350,9 @@ static void ln__log_mix(const struct ln_onnx *m, const struct ln__gpu_onnx *s,
     }
     ln_log(LN_LOG_LEVEL_INFO,
            "ONNX on %s: %zu of %zu nodes run on the CPU between GPU stretches (%s; the first, "
-           "%s node '%.80s', %s)",
+           "%s node '%.80s', %s); %zu read-backs and %zu uploads a run",
            ln_gpu_current_name(), s->n_cpu, n_run, ops, cpu_first ? cpu_first->op->name : "?",
-           cpu_first ? ln__ox_node_name(cpu_first) : "?", cpu_why ? cpu_why : "?");
+           cpu_first ? ln__ox_node_name(cpu_first) : "?", cpu_why ? cpu_why : "?", n_down, n_up);
 }
 
 /* Makes the steps of m's plan and uploads what they read: 0, a negative
