@@ -9,8 +9,11 @@
  * nodes into a list of dispatches of four kernels (shaders/onnx_conv.comp,
  * onnx_pool.comp, onnx_resize.comp, onnx_ew.comp) and gathers every
  * constant they read (weights, biases, BatchNormalization's scale and
- * shift, Resize's tables) into one weights buffer; an operator without a
- * GPU form declines the whole plan (the CPU runs it, one log line). The
+ * shift, Resize's tables) into one weights buffer. A node the GPU form
+ * declines runs on the CPU between GPU stretches, on the host's copy of
+ * the same arena (mixed execution, DESIGN below; one log line per plan);
+ * a graph with no node the GPU has, or activations past one buffer's
+ * range, or past the budget, runs wholly on the CPU. The
  * state of each model lives in one list under one lock, so that the
  * floor's release hook can free it all. The CPU form stays the reference
  * (tests/gpu/test_gpu_onnx.c).
@@ -41,6 +44,11 @@ size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m)
     return 0;
 }
 
+size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu)
+{
+    return 0;
+}
+
 void ln__gpu_onnx_set_piece_bytes(size_t bytes) {}
 
 size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
@@ -66,10 +74,29 @@ static const uint32_t ln__spv_resize[] =
 static const uint32_t ln__spv_ew[] =
 #include "onnx_ew.spv.inc"
     ;
+static const uint32_t ln__spv_nd[] =
+#include "onnx_nd.spv.inc"
+    ;
+static const uint32_t ln__spv_rows[] =
+#include "onnx_rows.spv.inc"
+    ;
+static const uint32_t ln__spv_matmul[] =
+#include "onnx_matmul.spv.inc"
+    ;
 
-#define LN__WG 64u     /* invocations per workgroup, as in the shaders */
+#define LN__WG 64u /* invocations per workgroup, as in the shaders */
 
-enum { LN__K_CONV, LN__K_CONV_TILED, LN__K_POOL, LN__K_RESIZE, LN__K_EW, LN__K_COUNT };
+enum {
+    LN__K_CONV,
+    LN__K_CONV_TILED,
+    LN__K_POOL,
+    LN__K_RESIZE,
+    LN__K_EW,
+    LN__K_ND,
+    LN__K_ROWS,
+    LN__K_MATMUL,
+    LN__K_COUNT
+};
 
 /* The shaders' push constants, field for field (onnx_conv_tiled.comp
  * takes the same as onnx_conv.comp). */
@@ -117,21 +144,90 @@ struct ln__ew_push {
     uint32_t total;
 };
 
+/* Steps that are not dispatches (mixed execution, DESIGN above). */
+enum { LN__S_CPU = -1, LN__S_DOWN = -2, LN__S_UP = -3 };
+
+/* onnx_nd.comp's ops and push constants. */
+enum {
+    LN__ND_COPY,
+    LN__ND_ADD,
+    LN__ND_SUB,
+    LN__ND_MUL,
+    LN__ND_DIV,
+    LN__ND_POW,
+    LN__ND_MIN,
+    LN__ND_MAX,
+    LN__ND_ERF,
+    LN__ND_GELU,
+    LN__ND_GELU_TANH,
+    LN__ND_SQRT,
+    LN__ND_EXP,
+    LN__ND_TANH,
+    LN__ND_NEG,
+    LN__ND_ABS,
+    LN__ND_RECIP,
+    LN__ND_LOG,
+    LN__ND_RELU,
+    LN__ND_SIGMOID
+};
+#define LN__ND 6
+
+struct ln__nd_push {
+    uint32_t op;
+    uint32_t a_off, a_w, b_off, b_w, y_off;
+    uint32_t nd, total;
+    uint32_t shape[LN__ND];
+    int32_t sa[LN__ND], sb[LN__ND];
+};
+
+enum {
+    LN__ROWS_SOFTMAX,
+    LN__ROWS_LAYERNORM,
+    LN__ROWS_MEAN,
+    LN__ROWS_SUM,
+    LN__ROWS_MAX,
+    LN__ROWS_MIN
+};
+
+struct ln__rows_push {
+    uint32_t op;
+    uint32_t x_off, x_w, y_off;
+    uint32_t len, inner, rows;
+    uint32_t g_off;
+    int32_t b_off;
+    float eps;
+};
+
+struct ln__matmul_push {
+    uint32_t a_off, a_w, b_off, b_w, y_off;
+    uint32_t c_off, c_w, c_on, c_si, c_sj;
+    uint32_t M, N, K, trans_a, trans_b;
+    float alpha, beta;
+    uint32_t nb;
+    uint32_t bs[4], sa[4], sb[4];
+};
+
 struct ln__step {
-    int kernel;
-    int chunk; /* the weights buffer it binds */
+    int kernel;       /* LN__K_*, or LN__S_* */
+    int chunk;        /* the weights buffer it binds */
+    long node;        /* LN__S_CPU: the node the CPU runs */
+    size_t at, bytes; /* LN__S_DOWN, LN__S_UP: the arena bytes copied */
     uint32_t gx, gy, gz;
     union {
         struct ln__conv_push conv;
         struct ln__pool_push pool;
         struct ln__resize_push resize;
         struct ln__ew_push ew;
+        struct ln__nd_push nd;
+        struct ln__rows_push rows;
+        struct ln__matmul_push mm;
     } push;
 };
 
 static const size_t ln__push_bytes[LN__K_COUNT] = {
-    sizeof(struct ln__conv_push), sizeof(struct ln__conv_push), sizeof(struct ln__pool_push),
-    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push)};
+    sizeof(struct ln__conv_push),   sizeof(struct ln__conv_push),  sizeof(struct ln__pool_push),
+    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push),    sizeof(struct ln__nd_push),
+    sizeof(struct ln__rows_push),   sizeof(struct ln__matmul_push)};
 
 /* What one model keeps for its current plan. */
 struct ln__gpu_onnx {
@@ -145,7 +241,13 @@ struct ln__gpu_onnx {
     size_t *in_off; /* float offset of each graph input in act */
     struct ln__step *steps;
     size_t n_steps;
+    unsigned char *where; /* per node: LN__ON_* */
+    size_t n_where;
+    unsigned char *out_host; /* per graph output: read from the host arena */
+    size_t n_cpu;            /* nodes left to the CPU */
 };
+
+enum { LN__ON_NONE, LN__ON_GPU, LN__ON_CPU };
 
 static struct {
     pthread_mutex_t lock;
@@ -164,6 +266,10 @@ static void ln__state_clear(struct ln__gpu_onnx *s)
     free(s->wts);
     free(s->in_off);
     free(s->steps);
+    free(s->where);
+    free(s->out_host);
+    s->where = s->out_host = NULL;
+    s->n_where = s->n_cpu = 0;
     s->act = NULL;
     s->wts = NULL;
     s->n_wts = 0;
@@ -195,11 +301,11 @@ static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
     static const struct {
         const uint32_t *code;
         size_t bytes;
-    } spv[LN__K_COUNT] = {{ln__spv_conv, sizeof ln__spv_conv},
-                          {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
-                          {ln__spv_pool, sizeof ln__spv_pool},
-                          {ln__spv_resize, sizeof ln__spv_resize},
-                          {ln__spv_ew, sizeof ln__spv_ew}};
+    } spv[LN__K_COUNT] = {
+        {ln__spv_conv, sizeof ln__spv_conv}, {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
+        {ln__spv_pool, sizeof ln__spv_pool}, {ln__spv_resize, sizeof ln__spv_resize},
+        {ln__spv_ew, sizeof ln__spv_ew},     {ln__spv_nd, sizeof ln__spv_nd},
+        {ln__spv_rows, sizeof ln__spv_rows}, {ln__spv_matmul, sizeof ln__spv_matmul}};
     for (int i = 0; i < LN__K_COUNT; i++) {
         ln_gpu_kernel_free(g_o.k[i]);
         g_o.k[i] = NULL;
@@ -637,6 +743,8 @@ static int ln__prep_concat(struct ln__prep *p, const struct ln__ox_node *n, stru
     return 0;
 }
 
+static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err);
+
 static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
 {
     struct ln_onnx *m = p->m;
@@ -700,7 +808,7 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
             b = tt;
         }
         if (a->numel != y->numel || (b->numel != y->numel && b->numel != 1))
-            return ln__decline(p, n, "broadcasts in a way without a GPU form");
+            return ln__prep_nd(p, n, err); /* numpy broadcasting */
         if ((rc = ln__loc(p, n, ai, &c->a_off, &c->a_w, err)) != 0 ||
             (rc = ln__loc(p, n, bi, &c->b_off, &c->b_w, err)) != 0)
             return rc;
@@ -721,6 +829,348 @@ static int ln__prep_ew(struct ln__prep *p, const struct ln__ox_node *n, struct l
                     y->numel ? y->numel : 1);
 }
 
+/* ---- the transformer operators ------------------------------------------ */
+
+/* Element strides of t's dimensions aligned to the right of an
+ * nd-dimensional shape (0 where t lacks the dimension or broadcasts a 1). */
+static void ln__bc_strides(const struct ln__ox_tensor *t, int nd, const int64_t *shape, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        const int td = d - (nd - t->ndim);
+        if (td < 0) {
+            st[d] = 0;
+            continue;
+        }
+        st[d] = t->shape[td] == 1 && shape[d] != 1 ? 0 : s;
+        s *= t->shape[td];
+    }
+}
+
+static void ln__contig_strides(const struct ln__ox_tensor *t, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= t->shape[d];
+    }
+}
+
+/* One onnx_nd.comp step: the output (contiguous, of y's shape) from a (and b)
+ * read at their places plus base elements plus the coordinates times
+ * sa (sb); dimensions of 1 dropped and adjacent ones merged where every
+ * operand allows, at most LN__ND left. b_v < 0: a unary op. */
+static int ln__push_nd_as(struct ln__prep *p, const struct ln__ox_node *n,
+                          const struct ln__ox_tensor *y, uint32_t op, long a_v, int64_t a_base,
+                          const int64_t *sa, long b_v, int64_t b_base, const int64_t *sb,
+                          struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    if (y->numel == 0)
+        return 0;
+    int64_t shape[LN_ONNX_MAX_DIMS], st[2][LN_ONNX_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < y->ndim; d++) {
+        if (y->shape[d] == 1)
+            continue;
+        const int64_t s0 = sa[d], s1 = b_v >= 0 ? sb[d] : 0;
+        if (nd > 0 && st[0][nd - 1] == s0 * y->shape[d] && st[1][nd - 1] == s1 * y->shape[d]) {
+            shape[nd - 1] *= y->shape[d];
+            st[0][nd - 1] = s0;
+            st[1][nd - 1] = s1;
+            continue;
+        }
+        shape[nd] = y->shape[d];
+        st[0][nd] = s0;
+        st[1][nd] = s1;
+        nd++;
+    }
+    if (nd > LN__ND)
+        return ln__decline(p, n, "has more dimensions than the GPU form takes after merging");
+    struct ln__step s = {.kernel = LN__K_ND};
+    struct ln__nd_push *c = &s.push.nd;
+    int rc;
+    if ((rc = ln__loc(p, n, a_v, &c->a_off, &c->a_w, err)) != 0 ||
+        (b_v >= 0 && (rc = ln__loc(p, n, b_v, &c->b_off, &c->b_w, err)) != 0) ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    const int64_t ao = (int64_t)c->a_off + a_base, bo = (int64_t)c->b_off + b_base;
+    if (ao < 0 || ao + (int64_t)m->values[a_v].t.numel > INT32_MAX || bo < 0 ||
+        bo + (int64_t)(b_v >= 0 ? m->values[b_v].t.numel : 0) > INT32_MAX ||
+        (int64_t)c->y_off + (int64_t)y->numel > INT32_MAX || y->numel > UINT32_MAX)
+        return ln__decline(p, n, "has a tensor past 8 GiB");
+    c->a_off = (uint32_t)ao;
+    c->b_off = (uint32_t)bo;
+    c->op = op;
+    c->nd = (uint32_t)nd;
+    c->total = (uint32_t)y->numel;
+    for (int d = 0; d < nd; d++) {
+        if (st[0][d] > INT32_MAX || st[0][d] < -INT32_MAX || st[1][d] > INT32_MAX ||
+            st[1][d] < -INT32_MAX)
+            return ln__decline(p, n, "has a stride past 2^31");
+        c->shape[d] = (uint32_t)shape[d];
+        c->sa[d] = (int32_t)st[0][d];
+        c->sb[d] = (int32_t)st[1][d];
+    }
+    return ln__push_step(p, n, &s, y->numel);
+}
+
+static int ln__push_nd(struct ln__prep *p, const struct ln__ox_node *n, uint32_t op, long a_v,
+                       int64_t a_base, const int64_t *sa, long b_v, int64_t b_base,
+                       const int64_t *sb, struct ln_error *err)
+{
+    return ln__push_nd_as(p, n, ln__ox_out(p->m, n, 0), op, a_v, a_base, sa, b_v, b_base, sb, err);
+}
+static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const char *op = n->op->name;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    int64_t sa[LN_ONNX_MAX_DIMS] = {0}, sb[LN_ONNX_MAX_DIMS] = {0};
+    static const struct {
+        const char *name;
+        uint32_t op;
+    } bin[] = {{"Add", LN__ND_ADD}, {"Sub", LN__ND_SUB}, {"Mul", LN__ND_MUL}, {"Div", LN__ND_DIV},
+               {"Pow", LN__ND_POW}, {"Min", LN__ND_MIN}, {"Max", LN__ND_MAX}},
+      un[] = {{"Erf", LN__ND_ERF},   {"Gelu", LN__ND_GELU},        {"Sqrt", LN__ND_SQRT},
+              {"Exp", LN__ND_EXP},   {"Tanh", LN__ND_TANH},        {"Neg", LN__ND_NEG},
+              {"Abs", LN__ND_ABS},   {"Reciprocal", LN__ND_RECIP}, {"Log", LN__ND_LOG},
+              {"Relu", LN__ND_RELU}, {"Sigmoid", LN__ND_SIGMOID}};
+    for (size_t k = 0; k < sizeof bin / sizeof bin[0]; k++)
+        if (!strcmp(op, bin[k].name)) {
+            if (n->n_in != 2)
+                return ln__decline(p, n, "has other than two operands");
+            ln__bc_strides(x, y->ndim, y->shape, sa);
+            ln__bc_strides(ln__ox_in(m, n, 1), y->ndim, y->shape, sb);
+            return ln__push_nd(p, n, bin[k].op, n->in[0], 0, sa, n->in[1], 0, sb, err);
+        }
+    for (size_t k = 0; k < sizeof un / sizeof un[0]; k++)
+        if (!strcmp(op, un[k].name)) {
+            uint32_t code = un[k].op;
+            if (code == LN__ND_GELU && n->a.alpha != 0.0f)
+                code = LN__ND_GELU_TANH;
+            ln__contig_strides(x, sa);
+            return ln__push_nd(p, n, code, n->in[0], 0, sa, -1, 0, NULL, err);
+        }
+    int64_t xs[LN_ONNX_MAX_DIMS];
+    ln__contig_strides(x, xs);
+    if (!strcmp(op, "Transpose")) {
+        for (int d = 0; d < y->ndim; d++)
+            sa[d] = xs[n->a.perm[d]];
+        return ln__push_nd(p, n, LN__ND_COPY, n->in[0], 0, sa, -1, 0, NULL, err);
+    }
+    if (!strcmp(op, "Expand")) {
+        ln__bc_strides(x, y->ndim, y->shape, sa);
+        return ln__push_nd(p, n, LN__ND_COPY, n->in[0], 0, sa, -1, 0, NULL, err);
+    }
+    if (!strcmp(op, "Slice")) {
+        int64_t start[LN_ONNX_MAX_DIMS], step[LN_ONNX_MAX_DIMS], len[LN_ONNX_MAX_DIMS], base = 0;
+        struct ln_error e2 = {0};
+        for (int k = 1; k < n->n_in; k++)
+            if (n->in[k] >= 0 && !m->values[n->in[k]].known)
+                return ln__decline(p, n, "has bounds computed at run time");
+        if (ln__ox_slice_at(m, (struct ln__ox_node *)n, start, step, len, &e2) < 0)
+            return ln__decline(p, n, "has bounds the GPU form cannot read");
+        for (int d = 0; d < x->ndim; d++) {
+            base += start[d] * xs[d];
+            sa[d] = step[d] * xs[d];
+        }
+        return ln__push_nd(p, n, LN__ND_COPY, n->in[0], base, sa, -1, 0, NULL, err);
+    }
+    /* Gather of one known index: a shifted copy. */
+    const struct ln__ox_tensor *idx = ln__ox_in(m, n, 1);
+    const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+    if (!idx || !m->values[n->in[1]].known || idx->numel != 1 || idx->dtype != LN__OX_I64 ||
+        axis < 0 || axis >= x->ndim)
+        return ln__decline(p, n, "gathers other than one known index");
+    int64_t k = ((const int64_t *)idx->data)[0];
+    if (k < 0)
+        k += x->shape[axis];
+    if (k < 0 || k >= x->shape[axis])
+        return ln__decline(p, n, "has an index out of range");
+    /* y's elements in the order of x's shape with the axis at 1. */
+    int64_t vs[LN_ONNX_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+        vs[d] = x->shape[d];
+    vs[axis] = 1;
+    struct ln__ox_tensor v = {.ndim = x->ndim};
+    memcpy(v.shape, vs, sizeof vs);
+    v.numel = y->numel;
+    return ln__push_nd_as(p, n, &v, LN__ND_COPY, n->in[0], k * xs[axis], xs, -1, 0, NULL, err);
+}
+
+static int ln__prep_rows(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const char *op = n->op->name;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    struct ln__step s = {.kernel = LN__K_ROWS};
+    struct ln__rows_push *c = &s.push.rows;
+    size_t outer = 1, len = 1, inner = 1;
+    int rc;
+    if (x->numel == 0 || y->numel == 0)
+        return 0;
+    if (!strcmp(op, "Softmax")) {
+        const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+        for (int d = 0; d < x->ndim; d++) {
+            size_t *to = d < axis ? &outer : d == axis || m->opset < 13 ? &len : &inner;
+            *to *= (size_t)x->shape[d];
+        }
+        c->op = LN__ROWS_SOFTMAX;
+    } else if (!strcmp(op, "LayerNormalization")) {
+        const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+        for (int d = 0; d < x->ndim; d++)
+            *(d < axis ? &outer : &len) *= (size_t)x->shape[d];
+        uint32_t w, bo;
+        if (!m->values[n->in[1]].known ||
+            (n->n_in > 2 && n->in[2] >= 0 && !m->values[n->in[2]].known))
+            return ln__decline(p, n, "has a scale or bias computed at run time");
+        if ((rc = ln__loc(p, n, n->in[1], &c->g_off, &w, err)) != 0)
+            return rc;
+        c->b_off = -1;
+        if (n->n_in > 2 && n->in[2] >= 0) {
+            if ((rc = ln__loc(p, n, n->in[2], &bo, &w, err)) != 0)
+                return rc;
+            if (bo > INT32_MAX)
+                return ln__decline(p, n, "has a tensor past 8 GiB");
+            c->b_off = (int32_t)bo;
+        }
+        if (n->n_out > 1)
+            for (int k = 1; k < n->n_out; k++)
+                if (n->out[k] >= 0)
+                    return ln__decline(p, n, "asks for the mean or the deviation");
+        c->op = LN__ROWS_LAYERNORM;
+        c->eps = n->a.eps;
+    } else {
+        /* ReduceMean / Sum / Max / Min over one run of adjacent axes. */
+        int mark[LN_ONNX_MAX_DIMS], lo = -1, hi = -1;
+        if (n->n_in > 1 && n->in[1] >= 0)
+            return ln__decline(p, n, "takes its axes as an input");
+        for (int d = 0; d < x->ndim; d++)
+            mark[d] = n->a.naxes <= 0;
+        for (int i = 0; i < n->a.naxes; i++) {
+            const int64_t ax = n->a.axes[i] < 0 ? n->a.axes[i] + x->ndim : n->a.axes[i];
+            if (ax < 0 || ax >= x->ndim)
+                return ln__decline(p, n, "has an axis out of range");
+            mark[ax] = 1;
+        }
+        for (int d = 0; d < x->ndim; d++)
+            if (mark[d] && x->shape[d] != 1) {
+                if (lo < 0)
+                    lo = d;
+                hi = d;
+            }
+        for (int d = lo; lo >= 0 && d <= hi; d++)
+            if (!mark[d] && x->shape[d] != 1)
+                return ln__decline(p, n, "reduces axes that are not adjacent");
+        for (int d = 0; d < x->ndim; d++)
+            *(lo < 0 || d < lo ? &outer : d <= hi ? &len : &inner) *= (size_t)x->shape[d];
+        c->op = !strcmp(op, "ReduceMean")  ? LN__ROWS_MEAN
+                : !strcmp(op, "ReduceSum") ? LN__ROWS_SUM
+                : !strcmp(op, "ReduceMax") ? LN__ROWS_MAX
+                                           : LN__ROWS_MIN;
+    }
+    if ((rc = ln__loc(p, n, n->in[0], &c->x_off, &c->x_w, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    const size_t rows = outer * inner;
+    if (len > UINT32_MAX || inner > UINT32_MAX || rows > UINT32_MAX || len == 0)
+        return ln__decline(p, n, "is too large for one dispatch");
+    c->len = (uint32_t)len;
+    c->inner = (uint32_t)inner;
+    c->rows = (uint32_t)rows;
+    return ln__push_step(p, n, &s, rows);
+}
+
+static int ln__prep_matmul(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const struct ln__ox_tensor *a = ln__ox_in(m, n, 0), *b = ln__ox_in(m, n, 1);
+    const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
+    const int gemm = !strcmp(n->op->name, "Gemm");
+    struct ln__step s = {.kernel = LN__K_MATMUL};
+    struct ln__matmul_push *c = &s.push.mm;
+    int rc;
+    if (y->numel == 0)
+        return 0;
+    const int64_t M = y->shape[y->ndim - 2], N = y->shape[y->ndim - 1];
+    const int64_t K = gemm ? a->shape[n->a.trans_a ? 0 : 1] : a->shape[a->ndim - 1];
+    if (K == 0)
+        return ln__decline(p, n, "has an empty inner dimension");
+    if ((rc = ln__loc(p, n, n->in[0], &c->a_off, &c->a_w, err)) != 0 ||
+        (rc = ln__loc(p, n, n->in[1], &c->b_off, &c->b_w, err)) != 0 ||
+        (rc = ln__act(p, n, n->out[0], &c->y_off, err)) != 0)
+        return rc;
+    c->M = (uint32_t)M;
+    c->N = (uint32_t)N;
+    c->K = (uint32_t)K;
+    c->alpha = 1.0f;
+    size_t batch = 1;
+    if (gemm) {
+        const struct ln__ox_tensor *ct = ln__ox_in(m, n, 2);
+        c->trans_a = n->a.trans_a != 0;
+        c->trans_b = n->a.trans_b != 0;
+        c->alpha = n->a.alpha;
+        if (ct && ct->numel) {
+            int64_t st[LN_ONNX_MAX_DIMS];
+            ln__bc_strides(ct, 2, y->shape, st);
+            if ((rc = ln__loc(p, n, n->in[2], &c->c_off, &c->c_w, err)) != 0)
+                return rc;
+            c->c_on = 1;
+            c->c_si = (uint32_t)st[0];
+            c->c_sj = (uint32_t)st[1];
+            c->beta = n->a.beta;
+        }
+    } else {
+        /* The batch dimensions, broadcast, merged where both allow. */
+        const int nb = y->ndim - 2;
+        struct ln__ox_tensor ba = *a, bb = *b;
+        ba.ndim -= 2;
+        bb.ndim -= 2;
+        int64_t sa[LN_ONNX_MAX_DIMS], sb[LN_ONNX_MAX_DIMS], shape[LN_ONNX_MAX_DIMS];
+        ln__bc_strides(&ba, nb, y->shape, sa);
+        ln__bc_strides(&bb, nb, y->shape, sb);
+        int k = 0;
+        for (int d = 0; d < nb; d++) {
+            if (y->shape[d] == 1)
+                continue;
+            if (k > 0 && sa[k - 1] == sa[d] * y->shape[d] && sb[k - 1] == sb[d] * y->shape[d]) {
+                shape[k - 1] *= y->shape[d];
+                sa[k - 1] = sa[d];
+                sb[k - 1] = sb[d];
+                continue;
+            }
+            shape[k] = y->shape[d];
+            sa[k] = sa[d];
+            sb[k] = sb[d];
+            k++;
+        }
+        if (k > 4)
+            return ln__decline(p, n, "has more than 4 batch dimensions after merging");
+        c->nb = (uint32_t)k;
+        for (int d = 0; d < k; d++) {
+            const uint64_t xa = (uint64_t)sa[d] * (uint64_t)(M * K);
+            const uint64_t xb = (uint64_t)sb[d] * (uint64_t)(K * N);
+            if (xa > UINT32_MAX || xb > UINT32_MAX)
+                return ln__decline(p, n, "has a stride past 2^32");
+            c->bs[d] = (uint32_t)shape[d];
+            c->sa[d] = (uint32_t)xa;
+            c->sb[d] = (uint32_t)xb;
+            batch *= (size_t)shape[d];
+        }
+    }
+    const size_t gx = ((size_t)N + 15) / 16, gy = ((size_t)M + 15) / 16;
+    if (gx > p->info.max_groups_x || gy > 65535 || batch > 65535 || y->numel > UINT32_MAX)
+        return ln__decline(p, n, "is too large for one dispatch");
+    if ((rc = ln__push_step(p, n, &s, y->numel)) != 0)
+        return rc;
+    struct ln__step *last = &p->steps[p->n_steps - 1];
+    last->gx = (uint32_t)gx;
+    last->gy = (uint32_t)gy;
+    last->gz = (uint32_t)batch;
+    return 0;
+}
+
 static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
 {
     const char *op = n->op->name;
@@ -736,6 +1186,19 @@ static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct
         return ln__prep_resize(p, n, err);
     if (!strcmp(op, "Concat"))
         return ln__prep_concat(p, n, err);
+    static const char *nd[] = {"Erf",       "Gelu",       "Sqrt",  "Exp",   "Tanh", "Neg",
+                               "Abs",       "Reciprocal", "Log",   "Pow",   "Min",  "Max",
+                               "Transpose", "Expand",     "Slice", "Gather"};
+    for (size_t i = 0; i < sizeof nd / sizeof nd[0]; i++)
+        if (!strcmp(op, nd[i]))
+            return ln__prep_nd(p, n, err);
+    static const char *rows[] = {"Softmax",   "LayerNormalization", "ReduceMean",
+                                 "ReduceSum", "ReduceMax",          "ReduceMin"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (!strcmp(op, rows[i]))
+            return ln__prep_rows(p, n, err);
+    if (!strcmp(op, "MatMul") || !strcmp(op, "Gemm"))
+        return ln__prep_matmul(p, n, err);
     static const char *ew[] = {"Relu",    "Sigmoid", "BatchNormalization", "Add",     "Sub",
                                "Mul",     "Div",     "Identity",           "Dropout", "Reshape",
                                "Flatten", "Squeeze", "Unsqueeze"};
@@ -745,12 +1208,160 @@ static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct
     return ln__decline(p, n, "has no GPU form");
 }
 
+/* ---- mixed execution ----------------------------------------------------
+ *
+ * DESIGN: a node the GPU form declines (an operator without a GPU form, an
+ * integer tensor, a broadcast the kernels do not take) no longer sends the
+ * whole graph to the CPU: the CPU runs that node between GPU stretches.
+ * Both sides keep the CPU plan's arena at the same offsets (the host's is
+ * m->arena, the device's s->act), so a value has one place on each side
+ * and the question is only which copy is current. That is settled once,
+ * when the plan is prepared, walking the nodes in order with two flags per
+ * value, host-valid and device-valid:
+ *   - graph inputs and constants are valid on both sides (the inputs are
+ *     uploaded first; constants live in the weights buffers and in the
+ *     model);
+ *   - a GPU node makes its outputs device-valid only; before it, every
+ *     run-time input that is not device-valid is uploaded (LN__S_UP);
+ *   - a CPU node makes its outputs host-valid only; before it, every
+ *     run-time input that is not host-valid is read back (LN__S_DOWN);
+ *     a shape-only node reads no data and waits for none;
+ *   - a fused ReLU (skipped) has its producer's flags.
+ * Integer tensors are made and read by CPU nodes only (the GPU form
+ * declines them), so they never cross. The planner's liveness holds on
+ * both sides alike: a value's bytes are not reused by either side before
+ * its last reader, so a copy made at the first crossing stays current
+ * until then. At run time the dispatches between two host steps are one
+ * batch (ln_gpu_batch_begin); a host step ends the batch (the submit and
+ * the wait are the hand-off from device to host), the copies and the CPU
+ * node run on this thread under the model's lock, and the next dispatch
+ * starts a new batch. What is left to the CPU is logged once per plan. */
+
+static int ln__root_bytes(const struct ln_onnx *m, long v, size_t *at, size_t *bytes)
+{
+    size_t off = 0;
+    long r = v;
+    while (m->values[r].alias) {
+        off += m->values[r].alias_off;
+        r = m->values[r].alias - 1;
+    }
+    *at = off + m->values[r].offset;
+    const struct ln__ox_tensor *t = &m->values[v].t;
+    *bytes = t->numel * (t->dtype == LN__OX_I64 ? 8 : 4);
+    return *bytes > 0 && *at <= m->arena_bytes && *bytes <= m->arena_bytes - *at;
+}
+
+static void ln__add_step(struct ln__step **steps, size_t *n, size_t *cap, const struct ln__step *st)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        struct ln__step *ns = ln_xmalloc(*cap * sizeof *ns);
+        if (*n)
+            memcpy(ns, *steps, *n * sizeof *ns);
+        free(*steps);
+        *steps = ns;
+    }
+    (*steps)[(*n)++] = *st;
+}
+
+/* Interleaves the GPU nodes' dispatches (p->steps, node i's from
+ * first[i]) with the CPU nodes and the copies between (DESIGN above) into
+ * s->steps; marks the outputs read from the host. */
+static int ln__mix(struct ln_onnx *m, struct ln__gpu_onnx *s, const struct ln__prep *p,
+                   const size_t *first, struct ln_error *err)
+{
+    unsigned char *hv = ln_alloc_array(m->n_values ? m->n_values : 1, 2, 0, "GPU plan", err);
+    if (!hv)
+        return LN_ENOMEM;
+    unsigned char *dv = hv + m->n_values;
+    for (size_t v = 0; v < m->n_values; v++)
+        hv[v] = dv[v] = m->values[v].known || m->values[v].is_input;
+    struct ln__step *steps = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const struct ln__ox_node *nd = &m->nodes[i];
+        if (nd->folded)
+            continue;
+        if (nd->fused) {
+            if (nd->in[0] >= 0 && nd->out[0] >= 0) {
+                hv[nd->out[0]] = hv[nd->in[0]];
+                dv[nd->out[0]] = dv[nd->in[0]];
+            }
+            continue;
+        }
+        const int gpu = s->where[i] == LN__ON_GPU;
+        for (int k = 0; k < nd->n_in && !(!gpu && nd->op->shape_only); k++) {
+            const long v = nd->in[k];
+            if (v < 0 || (gpu ? dv[v] : hv[v]))
+                continue;
+            struct ln__step st = {.kernel = gpu ? LN__S_UP : LN__S_DOWN};
+            if (ln__root_bytes(m, v, &st.at, &st.bytes))
+                ln__add_step(&steps, &n, &cap, &st);
+            hv[v] = dv[v] = 1;
+        }
+        if (gpu) {
+            for (size_t j = first[i]; j < first[i + 1]; j++)
+                ln__add_step(&steps, &n, &cap, &p->steps[j]);
+        } else {
+            struct ln__step st = {.kernel = LN__S_CPU, .node = (long)i};
+            ln__add_step(&steps, &n, &cap, &st);
+        }
+        for (int k = 0; k < nd->n_out; k++)
+            if (nd->out[k] >= 0) {
+                hv[nd->out[k]] = !gpu;
+                dv[nd->out[k]] = (unsigned char)gpu;
+            }
+    }
+    s->out_host = ln_xcalloc(m->n_outputs ? m->n_outputs : 1, 1);
+    for (size_t i = 0; i < m->n_outputs; i++)
+        s->out_host[i] = !dv[m->outputs[i]];
+    free(hv);
+    s->steps = steps;
+    s->n_steps = n;
+    return 0;
+}
+
+/* The one line that says what the CPU runs of this plan. */
+static void ln__log_mix(const struct ln_onnx *m, const struct ln__gpu_onnx *s,
+                        const struct ln__ox_node *cpu_first, const char *cpu_why)
+{
+    char ops[480];
+    size_t o = 0, n_run = 0, n_down = 0, n_up = 0;
+    ops[0] = 0;
+    for (size_t i = 0; i < s->n_steps; i++) {
+        n_down += s->steps[i].kernel == LN__S_DOWN;
+        n_up += s->steps[i].kernel == LN__S_UP;
+    }
+    for (size_t i = 0; i < m->n_nodes; i++)
+        n_run += s->where[i] != LN__ON_NONE;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        if (s->where[i] != LN__ON_CPU)
+            continue;
+        const char *name = m->nodes[i].op->name;
+        size_t j = 0, count = 0;
+        while (j < i && !(s->where[j] == LN__ON_CPU && !strcmp(m->nodes[j].op->name, name)))
+            j++;
+        if (j < i)
+            continue; /* counted at its first node */
+        for (j = i; j < m->n_nodes; j++)
+            count += s->where[j] == LN__ON_CPU && !strcmp(m->nodes[j].op->name, name);
+        if (o < sizeof ops - 40)
+            o += (size_t)snprintf(ops + o, sizeof ops - o, "%s%s %zu", o ? ", " : "", name, count);
+    }
+    ln_log(LN_LOG_LEVEL_INFO,
+           "ONNX on %s: %zu of %zu nodes run on the CPU between GPU stretches (%s; the first, "
+           "%s node '%.80s', %s); %zu read-backs and %zu uploads a run",
+           ln_gpu_current_name(), s->n_cpu, n_run, ops, cpu_first ? cpu_first->op->name : "?",
+           cpu_first ? ln__ox_node_name(cpu_first) : "?", cpu_why ? cpu_why : "?", n_down, n_up);
+}
+
 /* Makes the steps of m's plan and uploads what they read: 0, a negative
  * LN_E* (nothing left on the device), or LN__GPU_DECLINED (logged). */
 static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct ln_gpu *gpu,
                               struct ln_error *err)
 {
     struct ln__prep p = {.m = m, .s = s};
+    size_t *first = NULL;
     ln_gpu_info(gpu, &p.info);
     int rc = 0;
     p.piece = p.info.max_buffer_bytes / sizeof(float) / 16 * 16;
@@ -776,30 +1387,54 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
         s->in_off[i] = act;
         act += m->values[m->inputs[i]].t.numel;
     }
+    /* Each node's dispatches, or the CPU (a node the GPU form declines:
+     * what it pushed is dropped; constants it copied stay, unused). */
+    s->where = ln_xcalloc(m->n_nodes ? m->n_nodes : 1, 1);
+    s->n_where = m->n_nodes;
+    first = ln_xcalloc(m->n_nodes + 1, sizeof *first);
+    size_t n_gpu = 0;
+    const struct ln__ox_node *cpu_first = NULL;
+    const char *cpu_why = NULL;
     for (size_t i = 0; i < m->n_nodes && rc == 0; i++) {
         const struct ln__ox_node *n = &m->nodes[i];
+        first[i] = p.n_steps;
         if (n->folded || n->fused)
             continue;
         if ((rc = ln__w_piece(&p, n, err)) == LN__GPU_DECLINED)
             rc = ln__decline(&p, n, "has constants larger than one buffer's range");
         if (rc == 0)
             rc = ln__prep_node(&p, n, err);
+        if (rc == LN__GPU_DECLINED) {
+            p.n_steps = first[i];
+            s->where[i] = LN__ON_CPU;
+            s->n_cpu++;
+            if (!cpu_first) {
+                cpu_first = n;
+                cpu_why = p.why;
+            }
+            rc = 0;
+        } else if (rc == 0) {
+            s->where[i] = LN__ON_GPU;
+            n_gpu++;
+        }
     }
-    /* Outputs that are activations are read back from there. */
-    for (size_t i = 0; i < m->n_outputs && rc == 0; i++)
-        if (m->values[m->outputs[i]].t.dtype != LN__OX_F32 && !m->values[m->outputs[i]].known)
-            rc = ln__decline(&p, NULL, "has an integer output");
-    if (rc == LN__GPU_DECLINED) {
-        if (p.why_node)
-            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: %s node '%.80s' %s; the graph runs on the CPU",
-                   ln_gpu_current_name(), p.why_node->op->name, ln__ox_node_name(p.why_node),
-                   p.why);
+    first[m->n_nodes] = p.n_steps;
+    if (rc < 0)
+        goto out;
+    if (n_gpu == 0) {
+        if (cpu_first)
+            ln_log(LN_LOG_LEVEL_INFO,
+                   "ONNX on %s: no node has a GPU form (%s node '%.80s' %s); the graph runs on "
+                   "the CPU",
+                   ln_gpu_current_name(), cpu_first->op->name, ln__ox_node_name(cpu_first),
+                   cpu_why);
         else
-            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: the graph %s; it runs on the CPU",
-                   ln_gpu_current_name(), p.why);
+            ln_log(LN_LOG_LEVEL_INFO, "ONNX on %s: the graph has no node to run; the CPU runs it",
+                   ln_gpu_current_name());
+        rc = LN__GPU_DECLINED;
         goto out;
     }
-    if (rc < 0)
+    if ((rc = ln__mix(m, s, &p, first, err)) < 0)
         goto out;
     if (act == 0)
         act = 16;
@@ -837,11 +1472,11 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
     }
     s->act_floats = act;
     s->wts_floats = n_w;
-    s->steps = p.steps;
-    s->n_steps = p.n_steps;
-    p.steps = NULL;
     s->gpu = gpu;
+    if (s->n_cpu)
+        ln__log_mix(m, s, cpu_first, cpu_why);
 out:
+    free(first);
     free(p.w);
     free(p.w_of);
     free(p.w_piece);
@@ -865,20 +1500,44 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
                                                   t->numel * sizeof(float), err)) < 0)
             return rc;
     }
-    /* Every step in one batch (ln_gpu_batch_begin: one command buffer,
-     * a barrier between dispatches, submitted in pieces of a bounded
-     * length for drivers with a watchdog, one wait at the end). */
-    if ((rc = ln_gpu_batch_begin(s->gpu, err)) < 0)
+    if (s->n_cpu && (rc = ln__ox_scratch_ready(m, err)) < 0)
         return rc;
+    /* The dispatches between two host steps in one batch
+     * (ln_gpu_batch_begin: one command buffer, a barrier between
+     * dispatches, submitted in pieces of a bounded length for drivers with
+     * a watchdog, one wait at the end); a host step ends it (DESIGN,
+     * mixed execution). */
+    int in_batch = 0;
+    rc = 0;
     for (size_t i = 0; i < s->n_steps && rc == 0; i++) {
         const struct ln__step *st = &s->steps[i];
-        struct ln_gpu_buffer *const bufs[2] = {s->act, s->wts[st->chunk]};
-        rc = ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz, err);
+        if (st->kernel >= 0) {
+            if (!in_batch && (rc = ln_gpu_batch_begin(s->gpu, err)) < 0)
+                break;
+            in_batch = 1;
+            struct ln_gpu_buffer *const bufs[2] = {s->act, s->wts[st->chunk]};
+            rc =
+                ln_gpu_dispatch(g_o.k[st->kernel], bufs, 2, &st->push, st->gx, st->gy, st->gz, err);
+            continue;
+        }
+        if (in_batch) {
+            in_batch = 0;
+            if ((rc = ln_gpu_batch_end(s->gpu, err)) < 0)
+                break;
+        }
+        if (st->kernel == LN__S_DOWN)
+            rc = ln_gpu_buffer_read(s->act, st->at, m->arena + st->at, st->bytes, err);
+        else if (st->kernel == LN__S_UP)
+            rc = ln_gpu_buffer_write(s->act, st->at, m->arena + st->at, st->bytes, err);
+        else
+            rc = ln__ox_exec_node(m, &m->nodes[st->node], err);
     }
-    struct ln_error spare = {0};
-    const int rc_end = ln_gpu_batch_end(s->gpu, rc < 0 ? &spare : err);
-    if (rc == 0)
-        rc = rc_end;
+    if (in_batch) {
+        struct ln_error spare = {0};
+        const int rc_end = ln_gpu_batch_end(s->gpu, rc < 0 ? &spare : err);
+        if (rc == 0)
+            rc = rc_end;
+    }
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n_outputs; i++) {
@@ -894,7 +1553,7 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
         outputs[i].ndim = t->ndim;
         for (int k = 0; k < t->ndim; k++)
             outputs[i].shape[k] = t->shape[k];
-        if (val->known || val->is_input) {
+        if (val->known || val->is_input || s->out_host[i]) {
             if (t->dtype == LN__OX_F32)
                 memcpy(d, t->data, t->numel * sizeof(float));
             else
@@ -970,6 +1629,19 @@ size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
     pthread_mutex_lock(&g_o.lock);
     const struct ln__gpu_onnx *s = m->gpu_state;
     size_t n = s && s->gpu ? s->n_wts : 0;
+    pthread_mutex_unlock(&g_o.lock);
+    return n;
+}
+
+size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu)
+{
+    pthread_mutex_lock(&g_o.lock);
+    const struct ln__gpu_onnx *s = m->gpu_state;
+    size_t n = 0;
+    for (size_t i = 0; s && s->gpu && i < s->n_where && i < m->n_nodes; i++)
+        if (s->where[i] == (on_gpu ? LN__ON_GPU : LN__ON_CPU) &&
+            (!op || !strcmp(op, m->nodes[i].op->name)))
+            n++;
     pthread_mutex_unlock(&g_o.lock);
     return n;
 }

@@ -1,8 +1,9 @@
 /*
  * ONNX graphs on the selected GPU (ln_gpu.h), behind ln_onnx_run: the run
  * asks here first and computes on the CPU, as before, when no device is
- * selected or when the graph has an operator without a GPU form (one log
- * line says which). The GPU form runs the plan the CPU planner made for
+ * selected or when no node of the graph has a GPU form; the nodes without
+ * one run on the CPU between GPU stretches (one log line per plan says
+ * which). The GPU form runs the plan the CPU planner made for
  * the input shapes (ln_onnx.c): the same nodes, the same folded constants
  * and the same activation arena, mirrored in one device buffer. Private
  * to nn.
@@ -38,6 +39,12 @@ int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *ou
 /* Bytes of device memory m's current plan takes there (weights and
  * constants, activations and inputs); 0 when nothing is resident. */
 size_t ln__gpu_onnx_resident_bytes(const struct ln_onnx *m);
+
+/* For tests: how many nodes of operator op (NULL: any) m's current plan
+ * runs on the GPU (on_gpu 1) or leaves to the CPU between GPU stretches
+ * (0); folded and fused nodes count on neither side; 0 when nothing is
+ * resident. */
+size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu);
 
 /* For tests: weights go to the device in buffers of at most bytes (0:
  * the device's storage-buffer range, the default), and how many buffers

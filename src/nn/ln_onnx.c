@@ -1090,6 +1090,31 @@ static void ln__ox_prof_print(const struct ln__ox_prof *rows, size_t n_rows)
     }
 }
 
+int ln__ox_scratch_ready(struct ln_onnx *m, struct ln_error *err)
+{
+    const int threads = ln_threads_get();
+    if (!m->scratch_floats ||
+        (m->scratch && m->scratch_threads == threads && m->scratch_cap == m->scratch_floats))
+        return 0;
+    free(m->scratch);
+    m->scratch_cap = 0;
+    m->scratch =
+        ln_alloc_array(m->scratch_floats, sizeof(float) * (size_t)threads, 0, "ONNX scratch", err);
+    m->scratch_threads = threads;
+    if (!m->scratch)
+        return LN_ENOMEM;
+    m->scratch_cap = m->scratch_floats;
+    return 0;
+}
+
+int ln__ox_exec_node(struct ln_onnx *m, struct ln__ox_node *n, struct ln_error *err)
+{
+    const int rc = n->op->exec(m, n, err);
+    if (rc < 0)
+        ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
+    return rc;
+}
+
 int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n_inputs,
                 struct ln_onnx_tensor *outputs, size_t n_outputs, struct ln_error *err)
 {
@@ -1150,18 +1175,12 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
     }
     for (size_t i = 0; i < n_inputs; i++)
         m->values[m->inputs[i]].t.data = inputs[i].data;
-    /* A selected GPU runs the plan when it has every operator. */
+    /* A selected GPU runs the plan (the nodes it has no form for on the CPU
+     * between its stretches), unless no node of it has a GPU form. */
     if ((rc = ln__gpu_onnx_run(m, !same, outputs, n_outputs, err)) != LN__GPU_DECLINED)
         return rc;
-    int threads = ln_threads_get();
-    if (m->scratch_floats && (!m->scratch || m->scratch_threads != threads || !same)) {
-        free(m->scratch);
-        m->scratch = ln_alloc_array(m->scratch_floats, sizeof(float) * (size_t)threads, 0,
-                                    "ONNX scratch", err);
-        m->scratch_threads = threads;
-        if (!m->scratch)
-            return LN_ENOMEM;
-    }
+    if ((rc = ln__ox_scratch_ready(m, err)) < 0)
+        return rc;
     int prof = ln__ox_profiling();
     struct ln__ox_prof prof_rows[LN__OX_PROF_ROWS];
     size_t n_prof = 0;
@@ -1170,10 +1189,8 @@ int ln_onnx_run(struct ln_onnx *m, const struct ln_onnx_tensor *inputs, size_t n
         if (n->folded || n->fused)
             continue;
         double t0 = prof ? ln_time_now() : 0;
-        if ((rc = n->op->exec(m, n, err)) < 0) {
-            ln_error_prefix(err, "%s node '%.80s'", n->op->name, ln__ox_node_name(n));
+        if ((rc = ln__ox_exec_node(m, n, err)) < 0)
             return rc;
-        }
         if (prof)
             ln__ox_prof_add(prof_rows, &n_prof, m, n, ln_time_now() - t0);
     }

@@ -136,6 +136,7 @@ struct ln_onnx {
     size_t arena_bytes;
     size_t scratch_floats; /* per thread */
     float *scratch;
+    size_t scratch_cap; /* floats per thread that scratch holds */
     int scratch_threads;
     size_t mem_limit;               /* bytes a plan may take (SIZE_MAX: no limit) */
     struct ln__gpu_onnx *gpu_state; /* what the plan keeps on the GPU (ln_gpu_onnx.c) */
@@ -161,6 +162,21 @@ enum { LN__OX_RS_NEAREST, LN__OX_RS_LINEAR, LN__OX_RS_BILINEAR };
  * form's (ln_gpu_onnx.c), bit for bit. */
 void ln__ox_resize_at(const struct ln__ox_attrs *a, int64_t o, int64_t in, int64_t out,
                       float scale, int64_t *i0, int64_t *i1, float *w);
+
+/* Makes m->scratch hold what the current plan's nodes need per thread
+ * (kept while the plan needs as much). */
+int ln__ox_scratch_ready(struct ln_onnx *m, struct ln_error *err);
+
+/* Runs one planned node on the CPU: its inputs' data must be current in
+ * the host arena (or the weights); errors name the node. The run loop's
+ * step, and the GPU form's for the nodes it leaves to the CPU
+ * (ln_gpu_onnx.c, mixed execution). Needs ln__ox_scratch_ready first. */
+int ln__ox_exec_node(struct ln_onnx *m, struct ln__ox_node *n, struct ln_error *err);
+
+/* Slice's start, step and length per input dimension (from its
+ * attributes or its known inputs), as its CPU form reads them. */
+int ln__ox_slice_at(struct ln_onnx *m, struct ln__ox_node *n, int64_t *start, int64_t *step,
+                    int64_t *len, struct ln_error *err);
 
 /* The operator named op_type, or NULL. */
 const struct ln__ox_op *ln__ox_find_op(const char *op_type);

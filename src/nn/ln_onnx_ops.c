@@ -197,6 +197,8 @@ enum ox_ew {
     OX_MAX,
     OX_AND,
     OX_OR,
+    OX_GREATER_EQ,
+    OX_LESS_EQ,
 };
 
 struct ox_bc {
@@ -308,6 +310,12 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
             case OX_GREATER:
                 OX_LOOP(int64_t, a[j * s0] > b[j * s1]);
                 break;
+            case OX_GREATER_EQ:
+                OX_LOOP(int64_t, a[j * s0] >= b[j * s1]);
+                break;
+            case OX_LESS_EQ:
+                OX_LOOP(int64_t, a[j * s0] <= b[j * s1]);
+                break;
             default:
                 break;
             }
@@ -344,6 +352,12 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
             case OX_GREATER:
                 OX_LOOP(int64_t, a[j * s0] > b[j * s1]);
                 break;
+            case OX_GREATER_EQ:
+                OX_LOOP(int64_t, a[j * s0] >= b[j * s1]);
+                break;
+            case OX_LESS_EQ:
+                OX_LOOP(int64_t, a[j * s0] <= b[j * s1]);
+                break;
             case OX_AND:
                 OX_LOOP(int64_t, a[j * s0] && b[j * s1]);
                 break;
@@ -370,8 +384,9 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
 
 static enum ox_ew ox_ew_of(const ox_node *n)
 {
-    static const char *names[] = {"Add",     "Sub",   "Mul", "Div", "Pow", "Equal", "Less",
-                                  "Greater", "Where", "Min", "Max", "And", "Or"};
+    static const char *names[] = {
+        "Add",   "Sub", "Mul", "Div", "Pow", "Equal",          "Less",       "Greater",
+        "Where", "Min", "Max", "And", "Or",  "GreaterOrEqual", "LessOrEqual"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(n->op->name, names[i]))
             return (enum ox_ew)i;
@@ -402,7 +417,8 @@ static int ox_ew_infer(ox_model *m, ox_node *n, struct ln_error *err)
     } else if (op == OX_POW && dt != LN__OX_F32) {
         return ln_error_set(err, LN_EFORMAT, "integer Pow is not supported");
     }
-    if (op == OX_EQUAL || op == OX_LESS || op == OX_GREATER)
+    if (op == OX_EQUAL || op == OX_LESS || op == OX_GREATER || op == OX_GREATER_EQ ||
+        op == OX_LESS_EQ)
         dt = LN__OX_I64;
     ox_set(ln__ox_out(m, n, 0), dt, nd, shape);
     return 0;
@@ -2029,6 +2045,12 @@ static int ox_slice_infer(ox_model *m, ox_node *n, struct ln_error *err)
     return 0;
 }
 
+int ln__ox_slice_at(struct ln_onnx *m, struct ln__ox_node *n, int64_t *start, int64_t *step,
+                    int64_t *len, struct ln_error *err)
+{
+    return ox_slice_plan(m, n, start, step, len, err);
+}
+
 static int ox_slice_exec(ox_model *m, ox_node *n, struct ln_error *err)
 {
     const ox_tensor *x = ln__ox_in(m, n, 0);
@@ -3360,6 +3382,8 @@ static const struct ln__ox_op ox_ops[] = {
     OX_EW("Max"),
     OX_EW("And"),
     OX_EW("Or"),
+    OX_EW("GreaterOrEqual"),
+    OX_EW("LessOrEqual"),
     {"Where", "", 3, 3, 1, 0, 0, NULL, ox_ew_infer, NULL, ox_ew_exec},
     OX_UN("Relu", "", 1),
     OX_UN("Sigmoid", "", 1),

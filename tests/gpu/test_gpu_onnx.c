@@ -30,6 +30,7 @@
 #include "ln_sys.h"
 #include "ln_time.h"
 #include "ln_weights.h"
+#include "../nn/onnx_builder.h"
 
 #define TOL 1e-4
 
@@ -93,7 +94,10 @@ static void free_outs(struct ln_onnx_tensor *out, size_t n)
 
 /* ---- the fixtures ------------------------------------------------------ */
 
-static void check_fixture(const char *model, const char *ref, const char *const *names)
+/* gpu_ops: the operators that must run wholly on the GPU (each present
+ * there); NULL: every node of the graph. */
+static void check_fixture(const char *model, const char *ref, const char *const *names,
+                          const char *const *gpu_ops)
 {
     char mpath[512], rpath[512], label[128];
     snprintf(mpath, sizeof mpath, "%s", ln_test_data(model));
@@ -128,6 +132,17 @@ static void check_fixture(const char *model, const char *ref, const char *const 
     /* The GPU form ran (it did not decline) and kept its weights. */
     assert_true(resident > 0);
     assert_int_equal(ln__gpu_onnx_resident_bytes(m), resident);
+    printf("%s: %zu nodes on the GPU, %zu on the CPU\n", model, ln__gpu_onnx_nodes_on(m, NULL, 1),
+           ln__gpu_onnx_nodes_on(m, NULL, 0));
+    if (!gpu_ops)
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 0);
+    for (size_t k = 0; gpu_ops && gpu_ops[k]; k++) {
+        if (ln__gpu_onnx_nodes_on(m, gpu_ops[k], 0) != 0 ||
+            ln__gpu_onnx_nodes_on(m, gpu_ops[k], 1) == 0)
+            fail_msg("%s: %zu %s nodes on the CPU, %zu on the GPU", model,
+                     ln__gpu_onnx_nodes_on(m, gpu_ops[k], 0), gpu_ops[k],
+                     ln__gpu_onnx_nodes_on(m, gpu_ops[k], 1));
+    }
     for (size_t k = 0; k < n_out; k++) {
         const size_t n = numel_of(&cpu[k]);
         assert_int_equal(gpu[k].ndim, cpu[k].ndim);
@@ -165,172 +180,33 @@ static void test_fixtures(void **state)
     static const char *const u2[] = {"d0", "d1", "d2", "d3", "d4", "d5", "d6", NULL};
     static const char *const is[] = {"d1", "d2", "d3", "d4", "d5", "d6", NULL};
     static const char *const f16[] = {"output", NULL};
-    check_fixture("onnx/u2net-tiny-op11.onnx", "onnx/u2net-tiny.safetensors", u2);
-    check_fixture("onnx/u2net-tiny-op17.onnx", "onnx/u2net-tiny.safetensors", u2);
-    check_fixture("onnx/isnet-tiny-op11.onnx", "onnx/isnet-tiny.safetensors", is);
-    check_fixture("onnx/isnet-tiny-op17.onnx", "onnx/isnet-tiny.safetensors", is);
-    check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16);
+    check_fixture("onnx/u2net-tiny-op11.onnx", "onnx/u2net-tiny.safetensors", u2, NULL);
+    check_fixture("onnx/u2net-tiny-op17.onnx", "onnx/u2net-tiny.safetensors", u2, NULL);
+    check_fixture("onnx/isnet-tiny-op11.onnx", "onnx/isnet-tiny.safetensors", is, NULL);
+    check_fixture("onnx/isnet-tiny-op17.onnx", "onnx/isnet-tiny.safetensors", is, NULL);
+    check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16, NULL);
+}
+
+/* The BiRefNet-shaped fixture (Swin window attention, a deformable
+ * sampling decoder): mixed execution, and the heavy operators on the GPU. */
+static void test_transformer_fixture(void **state)
+{
+    (void)state;
+    static const char *const out[] = {"output", NULL};
+    static const char *const heavy17[] = {"Conv",      "MatMul", "Softmax", "LayerNormalization",
+                                          "Transpose", "Erf",    "Resize",  NULL};
+    static const char *const heavy13[] = {"Conv", "MatMul", "Softmax",   "ReduceMean", "Pow",
+                                          "Sqrt", "Erf",    "Transpose", NULL};
+    check_fixture("onnx/birefnet-tiny-op17.onnx", "onnx/birefnet-tiny.safetensors", out, heavy17);
+    check_fixture("onnx/birefnet-tiny-op13.onnx", "onnx/birefnet-tiny.safetensors", out, heavy13);
 }
 
 /* ---- models built here ------------------------------------------------- */
 
-/* Everything a built model points to; freed by mb_free. */
-#define MB_MAX_ALLOCS 1024
-static void *g_allocs[MB_MAX_ALLOCS];
-static size_t g_n_allocs;
-
-static void *talloc(size_t n)
+/* The built models' weights, as float32 raw data. */
+static void mb_w(struct mb *b, const char *name, int ndim, const int64_t *shape, const float *v)
 {
-    assert_true(g_n_allocs < MB_MAX_ALLOCS);
-    void *p = calloc(1, n ? n : 1);
-    assert_non_null(p);
-    g_allocs[g_n_allocs++] = p;
-    return p;
-}
-
-static char *tstr(const char *s)
-{
-    char *p = talloc(strlen(s) + 1);
-    memcpy(p, s, strlen(s) + 1);
-    return p;
-}
-
-static void mb_free(void)
-{
-    while (g_n_allocs > 0)
-        free(g_allocs[--g_n_allocs]);
-}
-
-struct mb {
-    Onnx__NodeProto *nodes[8];
-    Onnx__TensorProto *inits[8];
-    Onnx__ValueInfoProto *in, *out;
-    size_t n_nodes, n_inits;
-};
-
-static Onnx__NodeProto *mb_node(struct mb *b, const char *op, const char *in0, const char *in1,
-                                const char *in2, const char *out)
-{
-    Onnx__NodeProto *n = talloc(sizeof *n);
-    onnx__node_proto__init(n);
-    n->op_type = tstr(op);
-    n->name = tstr(op);
-    const char *ins[3] = {in0, in1, in2};
-    n->input = talloc(3 * sizeof *n->input);
-    for (int k = 0; k < 3 && ins[k]; k++)
-        n->input[n->n_input++] = tstr(ins[k]);
-    n->n_output = 1;
-    n->output = talloc(sizeof *n->output);
-    n->output[0] = tstr(out);
-    n->attribute = talloc(8 * sizeof *n->attribute);
-    b->nodes[b->n_nodes++] = n;
-    return n;
-}
-
-static void mb_ints(Onnx__NodeProto *n, const char *name, size_t k, const int64_t *v)
-{
-    Onnx__AttributeProto *a = talloc(sizeof *a);
-    onnx__attribute_proto__init(a);
-    a->name = tstr(name);
-    a->has_type = 1;
-    a->type = k ? ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
-                : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    if (k) {
-        a->n_ints = k;
-        a->ints = talloc(k * sizeof *a->ints);
-        memcpy(a->ints, v, k * sizeof *v);
-    } else {
-        a->has_i = 1;
-        a->i = v[0];
-    }
-    n->attribute[n->n_attribute++] = a;
-}
-
-static void mb_f32(struct mb *b, const char *name, int ndim, const int64_t *shape, const float *v)
-{
-    Onnx__TensorProto *t = talloc(sizeof *t);
-    onnx__tensor_proto__init(t);
-    t->name = tstr(name);
-    t->n_dims = (size_t)ndim;
-    t->dims = talloc((size_t)ndim * sizeof *t->dims);
-    memcpy(t->dims, shape, (size_t)ndim * sizeof *shape);
-    t->has_data_type = 1;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    size_t n = 1;
-    for (int d = 0; d < ndim; d++)
-        n *= (size_t)shape[d];
-    t->n_float_data = n;
-    t->float_data = talloc(n * sizeof(float));
-    memcpy(t->float_data, v, n * sizeof(float));
-    b->inits[b->n_inits++] = t;
-}
-
-static Onnx__ValueInfoProto *mb_vi(const char *name, int ndim, const int64_t *shape)
-{
-    Onnx__ValueInfoProto *vi = talloc(sizeof *vi);
-    onnx__value_info_proto__init(vi);
-    vi->name = tstr(name);
-    if (ndim < 0)
-        return vi;
-    Onnx__TypeProto *tp = talloc(sizeof *tp);
-    onnx__type_proto__init(tp);
-    Onnx__TypeProto__Tensor *tt = talloc(sizeof *tt);
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = 1;
-    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    Onnx__TensorShapeProto *sp = talloc(sizeof *sp);
-    onnx__tensor_shape_proto__init(sp);
-    sp->n_dim = (size_t)ndim;
-    sp->dim = talloc((size_t)ndim * sizeof *sp->dim);
-    for (int d = 0; d < ndim; d++) {
-        Onnx__TensorShapeProto__Dimension *dim = talloc(sizeof *dim);
-        onnx__tensor_shape_proto__dimension__init(dim);
-        dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-        dim->dim_value = shape[d];
-        sp->dim[d] = dim;
-    }
-    tt->shape = sp;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->type = tp;
-    return vi;
-}
-
-static struct ln_onnx *mb_load(struct mb *b)
-{
-    Onnx__GraphProto g;
-    onnx__graph_proto__init(&g);
-    g.name = "test";
-    g.n_node = b->n_nodes;
-    g.node = b->nodes;
-    g.n_initializer = b->n_inits;
-    g.initializer = b->inits;
-    g.n_input = 1;
-    g.input = &b->in;
-    g.n_output = 1;
-    g.output = &b->out;
-    Onnx__OperatorSetIdProto op;
-    onnx__operator_set_id_proto__init(&op);
-    op.domain = "";
-    op.has_version = 1;
-    op.version = 17;
-    Onnx__OperatorSetIdProto *ops[1] = {&op};
-    Onnx__ModelProto mp;
-    onnx__model_proto__init(&mp);
-    mp.has_ir_version = 1;
-    mp.ir_version = 8;
-    mp.producer_name = "test_gpu_onnx";
-    mp.graph = &g;
-    mp.n_opset_import = 1;
-    mp.opset_import = ops;
-    const size_t len = onnx__model_proto__get_packed_size(&mp);
-    uint8_t *buf = talloc(len);
-    assert_int_equal(onnx__model_proto__pack(&mp, buf), len);
-    struct ln_onnx *m = NULL;
-    struct ln_error err = {0};
-    if (ln_onnx_load_buffer(buf, len, &m, &err) < 0)
-        fail_msg("load: %s", err.message);
-    return m;
+    b->inits[b->n_inits++] = mb_f32(name, ndim, shape, v, MB_RAW);
 }
 
 static uint64_t g_rand = 0x9e3779b97f4a7c15u;
@@ -364,18 +240,19 @@ static void check_conv(const struct conv_case *c)
     for (int64_t i = 0; i < c->M; i++)
         bias[i] = frand();
     struct mb b = {0};
-    b.in = mb_vi("x", 4, xs);
-    b.out = mb_vi("y", -1, NULL);
-    mb_f32(&b, "w", 4, ws, w);
+    mb_input(&b, "x", 4, xs);
+    mb_output(&b, "y");
+    mb_w(&b, "w", 4, ws, w);
     if (c->bias)
-        mb_f32(&b, "b", 1, &c->M, bias);
-    Onnx__NodeProto *n = mb_node(&b, "Conv", "x", "w", c->bias ? "b" : NULL, c->relu ? "c" : "y");
+        mb_w(&b, "b", 1, &c->M, bias);
+    Onnx__NodeProto *n =
+        mb_node(&b, "Conv", "conv", c->bias ? "x,w,b" : "x,w", c->relu ? "c" : "y");
     mb_ints(n, "strides", 2, c->s);
     mb_ints(n, "dilations", 2, c->d);
     mb_ints(n, "pads", 4, c->p);
-    mb_ints(n, "group", 0, &c->g);
+    mb_int(n, "group", c->g);
     if (c->relu)
-        mb_node(&b, "Relu", "c", NULL, NULL, "y");
+        mb_node(&b, "Relu", "relu", "c", "y");
     struct ln_onnx *m = mb_load(&b);
 
     /* The reference: double sums, from the definition. */
@@ -428,6 +305,260 @@ static void check_conv(const struct conv_case *c)
     mb_free();
 }
 
+/* ---- the transformer operators, one graph each ------------------------ */
+
+/* Runs b's one-input graph on x on the CPU and on the GPU: the results
+ * within TOL of each other, every node on the GPU. */
+static void op_case(const char *label, struct mb *b, float *x, int nd, const int64_t *shape)
+{
+    struct ln_onnx *m = mb_load(b);
+    struct ln_onnx_tensor in = {x, {0}, nd}, cpu, gpu;
+    memcpy(in.shape, shape, (size_t)nd * sizeof *shape);
+    select_device(-1);
+    run(m, &in, &cpu, 1);
+    select_device(g_index);
+    run(m, &in, &gpu, 1);
+    if (ln__gpu_onnx_nodes_on(m, NULL, 0) != 0 || ln__gpu_onnx_nodes_on(m, NULL, 1) == 0)
+        fail_msg("%s: %zu nodes on the CPU, %zu on the GPU", label,
+                 ln__gpu_onnx_nodes_on(m, NULL, 0), ln__gpu_onnx_nodes_on(m, NULL, 1));
+    assert_int_equal(gpu.ndim, cpu.ndim);
+    for (int d = 0; d < cpu.ndim; d++)
+        assert_int_equal(gpu.shape[d], cpu.shape[d]);
+    check(label, gpu.data, cpu.data, numel_of(&cpu));
+    ln_onnx_tensor_free(&cpu);
+    ln_onnx_tensor_free(&gpu);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+static float *rand_array(size_t n, float scale)
+{
+    float *v = talloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = scale * frand();
+    return v;
+}
+
+static size_t prod(int nd, const int64_t *s)
+{
+    size_t n = 1;
+    for (int d = 0; d < nd; d++)
+        n *= (size_t)s[d];
+    return n;
+}
+
+static void test_matmul_gemm(void **state)
+{
+    (void)state;
+    char label[96];
+    /* Batch dimensions broadcast both ways, odd sizes, a constant B. */
+    static const struct {
+        int na, nb;
+        int64_t a[5], b[5];
+    } mm[] = {
+        {5, 4, {2, 1, 3, 5, 7}, {4, 1, 7, 9}},
+        {3, 2, {3, 17, 33}, {33, 19}},
+        {2, 3, {17, 16}, {2, 16, 1}},
+        {4, 4, {1, 2, 1, 3}, {3, 1, 3, 40}},
+    };
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
+        struct mb b = {0};
+        mb_input(&b, "x", mm[i].na, mm[i].a);
+        mb_output(&b, "y");
+        mb_w(&b, "w", mm[i].nb, mm[i].b, rand_array(prod(mm[i].nb, mm[i].b), 1.0f));
+        mb_node(&b, "MatMul", "mm", "x,w", "y");
+        snprintf(label, sizeof label, "MatMul case %zu (constant B)", i);
+        op_case(label, &b, rand_array(prod(mm[i].na, mm[i].a), 1.0f), mm[i].na, mm[i].a);
+    }
+    /* Two activations: x . x^T per batch (attention's q . k^T). */
+    {
+        const int64_t xs[3] = {3, 21, 13}, perm[3] = {0, 2, 1};
+        struct mb b = {0};
+        mb_input(&b, "x", 3, xs);
+        mb_output(&b, "y");
+        mb_ints(mb_node(&b, "Transpose", "t", "x", "xt"), "perm", 3, perm);
+        mb_node(&b, "MatMul", "mm", "x,xt", "y");
+        op_case("MatMul x . x^T", &b, rand_array(prod(3, xs), 1.0f), 3, xs);
+    }
+    /* Gemm: transposes, alpha, beta, C of (N), (M, 1) and (M, N). */
+    static const struct {
+        int64_t ta, tb, nc;
+        int64_t c[2];
+    } gm[] = {{0, 1, 1, {9, 0}}, {1, 0, 2, {5, 1}}, {1, 1, 2, {5, 9}}, {0, 0, 0, {0, 0}}};
+    for (size_t i = 0; i < sizeof gm / sizeof gm[0]; i++) {
+        const int64_t M = 5, N = 9, K = 7;
+        const int64_t xs[2] = {gm[i].ta ? K : M, gm[i].ta ? M : K};
+        const int64_t ws[2] = {gm[i].tb ? N : K, gm[i].tb ? K : N};
+        struct mb b = {0};
+        mb_input(&b, "x", 2, xs);
+        mb_output(&b, "y");
+        mb_w(&b, "w", 2, ws, rand_array((size_t)(K * N), 1.0f));
+        if (gm[i].nc)
+            mb_w(&b, "c", (int)gm[i].nc, gm[i].c, rand_array(prod((int)gm[i].nc, gm[i].c), 1.0f));
+        Onnx__NodeProto *n = mb_node(&b, "Gemm", "gemm", gm[i].nc ? "x,w,c" : "x,w", "y");
+        mb_int(n, "transA", gm[i].ta);
+        mb_int(n, "transB", gm[i].tb);
+        Onnx__AttributeProto *a = mb_attr(n, "alpha", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+        a->has_f = 1;
+        a->f = 0.7f;
+        a = mb_attr(n, "beta", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+        a->has_f = 1;
+        a->f = 1.3f;
+        snprintf(label, sizeof label, "Gemm case %zu", i);
+        op_case(label, &b, rand_array(prod(2, xs), 1.0f), 2, xs);
+    }
+}
+
+static void test_softmax_layernorm(void **state)
+{
+    (void)state;
+    char label[96];
+    const int64_t xs[4] = {2, 5, 3, 4};
+    for (int64_t axis = -1; axis < 4; axis++) {
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_int(mb_node(&b, "Softmax", "sm", "x", "y"), "axis", axis);
+        snprintf(label, sizeof label, "Softmax axis %lld", (long long)axis);
+        op_case(label, &b, rand_array(prod(4, xs), 4.0f), 4, xs);
+    }
+    /* Before opset 13 the input is flattened to 2-D at axis. */
+    {
+        struct mb b = {0};
+        b.opset = 11;
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_int(mb_node(&b, "Softmax", "sm", "x", "y"), "axis", 2);
+        op_case("Softmax axis 2, opset 11", &b, rand_array(prod(4, xs), 4.0f), 4, xs);
+    }
+    for (int64_t axis = -1; axis >= -3; axis--) {
+        const int64_t len = axis == -1 ? 4 : axis == -2 ? 12 : 60;
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_w(&b, "g", 1, &len, rand_array((size_t)len, 1.0f));
+        mb_w(&b, "bias", 1, &len, rand_array((size_t)len, 1.0f));
+        Onnx__NodeProto *n =
+            mb_node(&b, "LayerNormalization", "ln", axis == -2 ? "x,g" : "x,g,bias", "y");
+        mb_int(n, "axis", axis);
+        snprintf(label, sizeof label, "LayerNormalization axis %lld", (long long)axis);
+        float *x = rand_array(prod(4, xs), 3.0f);
+        for (size_t i = 0; i < prod(4, xs); i++)
+            x[i] += 2.0f; /* an offset the mean must remove */
+        op_case(label, &b, x, 4, xs);
+    }
+    /* LayerNorm spelt out (opset 13 exports): ReduceMean, Sub, Pow, Sqrt,
+     * Div, with the scale and bias broadcast. */
+    {
+        const int64_t one = 1, four = 4, ax[1] = {-1};
+        const float two = 2.0f, eps = 1e-5f;
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_w(&b, "two", 0, &one, &two);
+        mb_w(&b, "eps", 0, &one, &eps);
+        mb_w(&b, "g", 1, &four, rand_array(4, 1.0f));
+        mb_ints(mb_node(&b, "ReduceMean", "m1", "x", "mu"), "axes", 1, ax);
+        mb_node(&b, "Sub", "sub", "x,mu", "d");
+        mb_node(&b, "Pow", "pow", "d,two", "d2");
+        mb_ints(mb_node(&b, "ReduceMean", "m2", "d2", "var"), "axes", 1, ax);
+        mb_node(&b, "Add", "add", "var,eps", "ve");
+        mb_node(&b, "Sqrt", "sqrt", "ve", "sd");
+        mb_node(&b, "Div", "div", "d,sd", "n");
+        mb_node(&b, "Mul", "mul", "n,g", "y");
+        op_case("LayerNorm as ReduceMean, Pow, Sqrt", &b, rand_array(prod(4, xs), 3.0f), 4, xs);
+    }
+}
+
+static void test_transpose_elementwise(void **state)
+{
+    (void)state;
+    char label[96];
+    const int64_t xs[4] = {2, 3, 4, 5};
+    static const int64_t perms[][4] = {
+        {3, 1, 0, 2}, {0, 2, 3, 1}, {1, 0, 3, 2}, {0, 1, 2, 3}, {3, 2, 1, 0}};
+    for (size_t i = 0; i < sizeof perms / sizeof perms[0]; i++) {
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_ints(mb_node(&b, "Transpose", "t", "x", "y"), "perm", 4, perms[i]);
+        snprintf(label, sizeof label, "Transpose %lld%lld%lld%lld", (long long)perms[i][0],
+                 (long long)perms[i][1], (long long)perms[i][2], (long long)perms[i][3]);
+        op_case(label, &b, rand_array(prod(4, xs), 1.0f), 4, xs);
+    }
+    /* Six dimensions, window partitioning's permutation. */
+    {
+        const int64_t s6[6] = {1, 2, 3, 4, 3, 5}, p6[6] = {0, 1, 3, 2, 4, 5};
+        struct mb b = {0};
+        mb_input(&b, "x", 6, s6);
+        mb_output(&b, "y");
+        mb_ints(mb_node(&b, "Transpose", "t", "x", "y"), "perm", 6, p6);
+        op_case("Transpose of 6 dimensions", &b, rand_array(prod(6, s6), 1.0f), 6, s6);
+    }
+    /* Broadcasting binary ops (both sides), unary ops. */
+    static const char *const bin[] = {"Add", "Sub", "Mul", "Div", "Max"};
+    static const int64_t bs[][4] = {{3, 1, 5}, {5}, {2, 1, 4, 1}};
+    static const int bnd[] = {3, 1, 4};
+    for (size_t i = 0; i < sizeof bin / sizeof bin[0]; i++)
+        for (size_t j = 0; j < 3; j++) {
+            struct mb b = {0};
+            mb_input(&b, "x", 4, xs);
+            mb_output(&b, "y");
+            float *w = rand_array(prod(bnd[j], bs[j]), 1.0f);
+            for (size_t k = 0; k < prod(bnd[j], bs[j]); k++)
+                w[k] += w[k] < 0 ? -0.5f : 0.5f; /* away from 0 for Div */
+            mb_w(&b, "w", bnd[j], bs[j], w);
+            mb_node(&b, bin[i], "op", j == 1 ? "w,x" : "x,w", "y");
+            snprintf(label, sizeof label, "%s broadcast case %zu", bin[i], j);
+            op_case(label, &b, rand_array(prod(4, xs), 1.0f), 4, xs);
+        }
+    /* Pow of negative bases by integer exponents, and by a fraction of positive ones. */
+    static const float exps[] = {2.0f, 3.0f, -1.0f, 0.5f, 1.7f};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        const int64_t one = 1;
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_w(&b, "e", 0, &one, &exps[i]);
+        mb_node(&b, "Pow", "pow", "x,e", "y");
+        float *x = rand_array(prod(4, xs), 2.0f);
+        for (size_t k = 0; k < prod(4, xs); k++)
+            x[k] = exps[i] == floorf(exps[i]) ? x[k] + (x[k] < 0 ? -0.5f : 0.5f) : fabsf(x[k]);
+        snprintf(label, sizeof label, "Pow %g", (double)exps[i]);
+        op_case(label, &b, x, 4, xs);
+    }
+    static const char *const un[] = {"Erf", "Gelu", "Tanh", "Exp", "Neg", "Abs", "Sigmoid"};
+    for (size_t i = 0; i < sizeof un / sizeof un[0]; i++) {
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_node(&b, un[i], "op", "x", "y");
+        op_case(un[i], &b, rand_array(prod(4, xs), 3.0f), 4, xs);
+    }
+    {
+        struct mb b = {0};
+        b.opset = 20;
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        mb_str(mb_node(&b, "Gelu", "op", "x", "y"), "approximate", "tanh");
+        op_case("Gelu (tanh)", &b, rand_array(prod(4, xs), 3.0f), 4, xs);
+    }
+    /* Slice with steps (patch merging's x[:, 0::2, 1::2]), negative too. */
+    {
+        const int64_t one[1] = {3};
+        const int64_t st[3] = {0, 1, 4}, en[3] = {3, 4, 0}, ax[3] = {1, 2, 3}, sp[3] = {1, 2, -2};
+        struct mb b = {0};
+        mb_input(&b, "x", 4, xs);
+        mb_output(&b, "y");
+        b.inits[b.n_inits++] = mb_i64("st", 1, one, st);
+        b.inits[b.n_inits++] = mb_i64("en", 1, one, en);
+        b.inits[b.n_inits++] = mb_i64("ax", 1, one, ax);
+        b.inits[b.n_inits++] = mb_i64("sp", 1, one, sp);
+        mb_node(&b, "Slice", "slice", "x,st,en,ax,sp", "y");
+        op_case("Slice with steps 2 and -2", &b, rand_array(prod(4, xs), 1.0f), 4, xs);
+    }
+}
+
 static void test_conv_shapes(void **state)
 {
     (void)state;
@@ -461,30 +592,85 @@ static void test_conv_shapes(void **state)
 
 /* ---- declining, the budget, the release -------------------------------- */
 
-/* Conv then Tanh (no GPU form): the whole graph runs on the CPU, nothing
- * stays on the device, and the result is the CPU's. */
-static void test_declined(void **state)
+/* A node without a GPU form (Floor) between two convolutions runs on the CPU
+ * between GPU stretches (read back, computed, uploaded for the next
+ * convolution); a graph with no node the GPU has runs wholly on the CPU
+ * and leaves nothing on the device. */
+static void test_mixed_and_declined(void **state)
 {
     (void)state;
-    const int64_t xs[4] = {1, 3, 6, 6}, ws[4] = {4, 3, 3, 3};
-    float x[108], w[108];
+    const int64_t xs[4] = {1, 3, 6, 6}, ws[4] = {4, 3, 3, 3}, w2s[4] = {2, 4, 1, 1};
+    float x[108], w[108], w2[8];
     for (int i = 0; i < 108; i++) {
         x[i] = frand();
         w[i] = frand();
     }
+    for (int i = 0; i < 8; i++)
+        w2[i] = frand();
     struct mb b = {0};
-    b.in = mb_vi("x", 4, xs);
-    b.out = mb_vi("y", -1, NULL);
-    mb_f32(&b, "w", 4, ws, w);
-    mb_node(&b, "Conv", "x", "w", NULL, "c");
-    mb_node(&b, "Tanh", "c", NULL, NULL, "y");
+    mb_input(&b, "x", 4, xs);
+    mb_output(&b, "y");
+    mb_w(&b, "w", 4, ws, w);
+    mb_w(&b, "w2", 4, w2s, w2);
+    mb_node(&b, "Conv", "conv1", "x,w", "c");
+    mb_node(&b, "Floor", "floor", "c", "t");
+    mb_node(&b, "Conv", "conv2", "t,w2", "y");
     struct ln_onnx *m = mb_load(&b);
     struct ln_onnx_tensor in = {x, {1, 3, 6, 6}, 4}, cpu, gpu;
     select_device(-1);
     run(m, &in, &cpu, 1);
     select_device(g_index);
     run(m, &in, &gpu, 1);
+    assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Conv", 1), 2);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Floor", 0), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 1);
+    check("Conv, Floor on the CPU, Conv", gpu.data, cpu.data, numel_of(&cpu));
+    ln_onnx_tensor_free(&cpu);
+    ln_onnx_tensor_free(&gpu);
+    ln_onnx_free(m);
+    mb_free();
+
+    /* CPU first (reading the graph input), GPU, CPU last (the output read
+     * from the host). */
+    {
+        for (int i = 0; i < 108; i++) {
+            x[i] = 3.0f * x[i] + 0.01f; /* integers after Floor, whole weights: exact sums */
+            w[i] = (float)(int)(4.0f * w[i]);
+        }
+        struct mb b3 = {0};
+        mb_input(&b3, "x", 4, xs);
+        mb_output(&b3, "y");
+        mb_w(&b3, "w", 4, ws, w);
+        mb_node(&b3, "Floor", "floor1", "x", "f");
+        mb_node(&b3, "Conv", "conv", "f,w", "c");
+        mb_node(&b3, "Floor", "floor2", "c", "y");
+        m = mb_load(&b3);
+        select_device(-1);
+        run(m, &in, &cpu, 1);
+        select_device(g_index);
+        run(m, &in, &gpu, 1);
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, "Conv", 1), 1);
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, "Floor", 0), 2);
+        /* Integers throughout, exact in float32 on both sides. */
+        assert_memory_equal(gpu.data, cpu.data, numel_of(&cpu) * sizeof(float));
+        ln_onnx_tensor_free(&cpu);
+        ln_onnx_tensor_free(&gpu);
+        ln_onnx_free(m);
+        mb_free();
+    }
+
+    struct mb b2 = {0};
+    mb_input(&b2, "x", 4, xs);
+    mb_output(&b2, "y");
+    mb_node(&b2, "Floor", "floor", "x", "y");
+    m = mb_load(&b2);
+    select_device(-1);
+    run(m, &in, &cpu, 1);
+    select_device(g_index);
+    run(m, &in, &gpu, 1);
     assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 0);
     struct ln_gpu_info info;
     ln_gpu_info(ln_gpu_current(), &info);
     assert_int_equal(info.used_bytes, 0);
@@ -632,8 +818,12 @@ int main(void)
     g_index = ln_test_vulkan_device_or_skip();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_transformer_fixture),
         cmocka_unit_test(test_conv_shapes),
-        cmocka_unit_test(test_declined),
+        cmocka_unit_test(test_matmul_gemm),
+        cmocka_unit_test(test_softmax_layernorm),
+        cmocka_unit_test(test_transpose_elementwise),
+        cmocka_unit_test(test_mixed_and_declined),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_release_and_staging),
         cmocka_unit_test(test_weights_in_pieces),

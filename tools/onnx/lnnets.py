@@ -220,3 +220,228 @@ def randomize(model, seed, calib):
                         m.weight.mul_(f)
                         m.bias.sub_(mean).mul_(f)
     return model
+
+
+# ---- BiRefNet-shaped network ---------------------------------------------
+#
+# Written from the BiRefNet paper (Zheng et al. 2024, "Bilateral Reference
+# for High-Resolution Dichotomous Image Segmentation") and the Swin
+# Transformer paper it takes its encoder from (Liu et al. 2021, "Swin
+# Transformer: Hierarchical Vision Transformer using Shifted Windows"): a
+# 4x4 stride-4 patch embedding, LayerNorm, blocks of window attention (the
+# second of each pair on windows shifted by half a window with torch.roll,
+# masked so that no window mixes pixels that were not neighbours) with a
+# learnt relative-position bias table read through a fixed index, an MLP
+# with GELU, and patch merging (2x2 neighbours concatenated, LayerNorm, a
+# linear layer) between stages. The decoder samples its features with a
+# deformable 3x3 convolution (offsets from a conv, bilinear weights from
+# floor(), int64 indices, gathers), the way ONNX exports of BiRefNet spell
+# torchvision's deform_conv2d in plain operators, then upsamples to the
+# input size; the output is a sigmoid.
+
+
+class WindowAttention(nn.Module):
+    def __init__(self, dim, window, heads):
+        super().__init__()
+        self.window, self.heads = window, heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+        ys, xs = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
+        coords = torch.stack([ys.flatten(), xs.flatten()])  # 2, w*w
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+        self.register_buffer("bias_index", rel[:, :, 0] * (2 * window - 1) + rel[:, :, 1])
+
+    def forward(self, x, mask):
+        # x: (windows, w*w, dim); mask: (windows, w*w, w*w) or None
+        nw, n, c = x.shape
+        qkv = self.qkv(x).reshape(nw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = (q * self.scale) @ k.transpose(-2, -1)  # nw, heads, n, n
+        bias = self.bias_table[self.bias_index.view(-1)].view(n, n, -1).permute(2, 0, 1)
+        attn = attn + bias.unsqueeze(0)
+        if mask is not None:
+            attn = attn + mask.unsqueeze(1)
+        attn = attn.softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(nw, n, c)
+        return self.proj(x)
+
+
+class SwinBlock(nn.Module):
+    def __init__(self, dim, res, window, heads, shift):
+        super().__init__()
+        self.res, self.window, self.shift = res, window, shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, window, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        mask = None
+        if shift:
+            img = torch.zeros(1, res, res, 1)
+            cnt = 0
+            for hs in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
+                for ws in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
+                    img[:, hs, ws, :] = cnt
+                    cnt += 1
+            win = self.partition(img).squeeze(-1)  # windows, w*w
+            mask = win[:, None, :] - win[:, :, None]
+            mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+        self.register_buffer("mask", mask)
+
+    def partition(self, x):
+        b, h, w, c = x.shape
+        s = self.window
+        x = x.view(b, h // s, s, w // s, s, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(-1, s * s, c)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        h = w = self.res
+        s = self.window
+        sc = x
+        x = self.norm1(x).view(b, h, w, c)
+        if self.shift:
+            x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        x = self.attn(self.partition(x), self.mask)
+        x = x.view(b, h // s, w // s, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        if self.shift:
+            x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = sc + x.reshape(b, n, c)
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchMerging(nn.Module):
+    def __init__(self, dim, res):
+        super().__init__()
+        self.res = res
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        x = x.view(b, self.res, self.res, c)
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        return self.reduction(self.norm(x.view(b, -1, 4 * c)))
+
+
+def deform_sample(x, offset, k=3):
+    """torchvision's deform_conv2d sampling (3x3, stride 1, pad 1, one
+    offset group) in plain operators: for each kernel tap t, the point
+    (y + dy_t - 1 + offset_y, x + dx_t - 1 + offset_x) sampled bilinearly
+    with zero outside the picture. Returns (B, C*k*k, H, W), channel c*k*k
+    + t, ready for a 1x1 convolution."""
+    b, c, h, w = x.shape
+    kk = k * k
+    off = offset.view(b, kk, 2, h, w)
+    ty = torch.arange(kk, dtype=torch.float32).div(k, rounding_mode="floor") - (k // 2)
+    tx = torch.arange(kk, dtype=torch.float32).remainder(k) - (k // 2)
+    gy = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1)
+    gx = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w)
+    py = gy + ty.view(1, kk, 1, 1) + off[:, :, 0]  # b, kk, h, w
+    px = gx + tx.view(1, kk, 1, 1) + off[:, :, 1]
+    y0 = torch.floor(py)
+    x0 = torch.floor(px)
+    fy = py - y0
+    fx = px - x0
+    flat = x.reshape(b, c, h * w)
+    acc = 0
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        yy = y0 + dy
+        xx = x0 + dx
+        wgt = (fy if dy else 1 - fy) * (fx if dx else 1 - fx)
+        inside = ((yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)).float()
+        yi = yy.clamp(0, h - 1).long()
+        xi = xx.clamp(0, w - 1).long()
+        idx = (yi * w + xi).view(b, 1, kk * h * w).expand(b, c, kk * h * w)
+        v = torch.gather(flat, 2, idx).view(b, c, kk, h, w)
+        acc = acc + v * (wgt * inside).unsqueeze(1)
+    return acc.reshape(b, c * kk, h, w)
+
+
+class DeformBlock(nn.Module):
+    """A deformable 3x3 convolution: offsets from a 3x3 conv, the sampled
+    taps through a 1x1 conv (the deformable conv's weights), ReLU."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.offset = nn.Conv2d(cin, 18, 3, padding=1)
+        self.conv = nn.Conv2d(cin * 9, cout, 1)
+
+    def forward(self, x):
+        return F.relu(self.conv(deform_sample(x, self.offset(x))))
+
+
+class BiRefNetTiny(nn.Module):
+    """Swin encoder of two stages (dim, 2*dim; two blocks each, the second
+    shifted) on a side/4 token grid, a decoder that lifts the deep stage to
+    the shallow one's grid, concatenates, samples with a deformable block,
+    and upsamples to the input side through a sigmoid. One output."""
+
+    def __init__(self, side=64, dim=16, window=4, heads=(2, 4)):
+        super().__init__()
+        r = side // 4
+        self.r = r
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)
+        self.patch_norm = nn.LayerNorm(dim)
+        self.stage1 = nn.Sequential(SwinBlock(dim, r, window, heads[0], 0),
+                                    SwinBlock(dim, r, window, heads[0], window // 2))
+        self.merge = PatchMerging(dim, r)
+        self.stage2 = nn.Sequential(SwinBlock(2 * dim, r // 2, window, heads[1], 0),
+                                    SwinBlock(2 * dim, r // 2, window, heads[1], window // 2))
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(2 * dim)
+        self.lat2 = nn.Conv2d(2 * dim, dim, 1)
+        self.deform = DeformBlock(2 * dim, dim)
+        self.head = nn.Conv2d(dim, 1, 3, padding=1)
+
+    def forward(self, x):
+        b = x.shape[0]
+        t = self.patch_norm(self.patch(x).flatten(2).transpose(1, 2))
+        f1 = self.stage1(t)
+        f2 = self.stage2(self.merge(f1))
+        r = self.r
+        f1 = self.norm1(f1).transpose(1, 2).reshape(b, -1, r, r)
+        f2 = self.norm2(f2).transpose(1, 2).reshape(b, -1, r // 2, r // 2)
+        up = F.interpolate(self.lat2(f2), size=(r, r), mode="bilinear", align_corners=False)
+        d = self.deform(torch.cat((up, f1), 1))
+        d = F.interpolate(self.head(d), size=x.shape[2:], mode="bilinear", align_corners=False)
+        return torch.sigmoid(d)
+
+
+def randomize_birefnet(model, seed, calib):
+    """Random weights from a fixed seed: He-normal convolutions, normal
+    linear layers (std 1/sqrt(fan_in)), LayerNorm gamma 1 + N(0, 0.2) and
+    beta N(0, 0.1), relative-position biases N(0, 0.5) (so the bias table
+    and its index matter), offsets of a few pixels from the deformable
+    block's offset conv; then the head is centred and scaled so its logits
+    have a standard deviation of 2 on `calib`."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.Conv2d):
+                fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                mod.bias.copy_(torch.randn(mod.bias.shape, generator=g) * 0.1)
+            elif isinstance(mod, nn.Linear):
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) * mod.in_features ** -0.5)
+                if mod.bias is not None:
+                    mod.bias.copy_(torch.randn(mod.bias.shape, generator=g) * 0.1)
+            elif isinstance(mod, nn.LayerNorm):
+                mod.weight.copy_(1.0 + 0.2 * torch.randn(mod.weight.shape, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=g))
+            elif isinstance(mod, WindowAttention):
+                mod.bias_table.copy_(0.5 * torch.randn(mod.bias_table.shape, generator=g))
+        off = model.deform.offset
+        off.weight.mul_(0.5)
+        off.bias.copy_(torch.randn(off.bias.shape, generator=g) * 1.5)
+        model.eval()
+        stats = {}
+        hook = model.head.register_forward_hook(
+            lambda mod, inp, out: stats.update(mean=out.mean().item(), std=out.std().item()))
+        model(calib)
+        hook.remove()
+        f = 2.0 / max(stats["std"], 1e-6)
+        model.head.weight.mul_(f)
+        model.head.bias.sub_(stats["mean"]).mul_(f)
+    return model

@@ -2,7 +2,8 @@
 """Writes the ONNX runtime's test fixtures into tests/data/onnx/: small
 U^2-Net and IS-Net shaped networks with random weights (fixed seeds),
 exported by torch.onnx.export at opset 11 and 17, a tiny network whose
-weights are stored as float16, and for each a .safetensors file holding the
+weights are stored as float16, a small BiRefNet shaped network (Swin
+window attention encoder, deformable sampling decoder) at opset 13 and 17, and for each a .safetensors file holding the
 test input and every graph output as PyTorch computes them in float32.
 
     /usr/bin/python3 tools/onnx/make_fixtures.py [OUTDIR]
@@ -166,6 +167,25 @@ def make_f16(outdir):
                       [("input", x.numpy()), ("output", y.numpy())])
 
 
+def make_birefnet(outdir):
+    """The BiRefNet-shaped fixture (lnnets.BiRefNetTiny): input 1x3x64x64
+    normalised like rembg's BiRefNet sessions (ImageNet mean and std),
+    exported at opset 17 (LayerNormalization one node) and opset 13
+    (LayerNorm spelt ReduceMean, Sub, Pow, Sqrt, Div); GELU is Erf, Div,
+    Mul and Add in both. One output, `output`, after the sigmoid."""
+    torch.manual_seed(4)
+    model = lnnets.BiRefNetTiny()
+    x = torch.from_numpy(rembg_normalize(test_image(64), U2NET_MEAN, U2NET_STD))
+    lnnets.randomize_birefnet(model, 4, x)
+    with torch.no_grad():
+        y = model(x)
+    for opset in (13, 17):
+        export(model, x, os.path.join(outdir, f"birefnet-tiny-op{opset}.onnx"), opset, ["output"],
+               False)
+    write_safetensors(os.path.join(outdir, "birefnet-tiny.safetensors"),
+                      [("input", x.numpy()), ("output", y.numpy())])
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data", "onnx")
@@ -174,6 +194,7 @@ def main():
     for name in NETS:
         make_net(outdir, name)
     make_f16(outdir)
+    make_birefnet(outdir)
 
 
 if __name__ == "__main__":
