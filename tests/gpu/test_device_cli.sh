@@ -6,7 +6,8 @@
 # (a CPU device) and says why in one log line; with no usable driver auto
 # runs on the CPU with one line and a named device is refused (exit 2,
 # one line); bad text is a usage error; serve --device reports the device
-# in /health. Skipped (exit 77) only when no Vulkan driver is present.
+# in /health; remove-bg --device vulkan:0 gives the CPU's mask, all of the
+# network on the GPU. Skipped (exit 77) only when no Vulkan driver is present.
 set -u
 bin=$1
 src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -187,4 +188,35 @@ if command -v node >/dev/null; then
 else
     skip "serve out of GPU memory (node not found)"
 fi
+# remove-bg --device: the matting network (the U^2-Net-shaped fixture) on
+# vulkan:0 gives the CPU's mask, wholly on the GPU, and the log says where.
+synth=$(dirname "$bin")/ln-synth
+net=$src/tests/data/onnx/u2net-tiny-op17.onnx
+"$synth" photo "$tmp/photo.png" 160
+cut() { # cut NAME DEVICE : the mask of the photo by the fixture network on DEVICE
+    "$bin" remove-bg "$tmp/photo.png" -o "$tmp/$1.png" --mask-only --remove-bg model \
+        --bg-model "$net" --device "$2"
+}
+expect_status 0 "remove-bg --device cpu" cut mask-cpu cpu
+grep -q "separated by u2net-tiny-op17.onnx$" "$tmp/err.txt" && ok "... says the network, no device" \
+    || bad "... says the network, no device: $(cat "$tmp/err.txt")"
+expect_status 0 "remove-bg --device vulkan:0" cut mask-vk vulkan:0
+grep -q "separated by u2net-tiny-op17.onnx on vulkan:0 (" "$tmp/err.txt" && ok "... says the device" \
+    || bad "... says the device: $(cat "$tmp/err.txt")"
+grep -qi "on the CPU" "$tmp/err.txt" && bad "... no part on the CPU: $(grep -i "on the CPU" "$tmp/err.txt")" \
+    || ok "... no part on the CPU"
+grep -q "vulkan validation" "$tmp/err.txt" && bad "... validation: $(grep -m3 "vulkan validation" "$tmp/err.txt")" \
+    || ok "... no validation message"
+# The masks are 8-bit: a float difference of 1e-5 may round a sample the
+# other way, never by more than one level.
+d=$("$synth" diff "$tmp/mask-cpu.png" "$tmp/mask-vk.png")
+case "$d" in
+"max 0,"* | "max 1,"*) ok "the GPU's mask is the CPU's within one level ($d)" ;;
+*) bad "the GPU's mask is the CPU's within one level: $d" ;;
+esac
+expect_status 2 "remove-bg --device gpu is a usage error" "$bin" remove-bg "$tmp/photo.png" \
+    -o "$tmp/x.png" --device gpu
+expect_status 2 "remove-bg vulkan:0 without a driver is refused" env VK_ICD_FILENAMES=/nonexistent/icd.json \
+    "$bin" remove-bg "$tmp/photo.png" -o "$tmp/x.png" --device vulkan:0
+[ ! -e "$tmp/x.png" ] && ok "... and nothing written" || bad "... and nothing written"
 finish
