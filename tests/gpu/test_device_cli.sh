@@ -77,11 +77,7 @@ serve_log() { # serve_log NAME [env...] -- options : serve until it listens; log
     env "${envs[@]}" "$bin" serve --port 0 --engine sculpt --outputs "$tmp/outputs" "$@" \
         2>"$tmp/$name.txt" >/dev/null &
     local pid=$!
-    for _ in $(seq 150); do
-        grep -q "Listening on" "$tmp/$name.txt" && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_listening "$tmp/$name.txt" $pid
     kill -TERM $pid 2>/dev/null
     wait $pid
 }
@@ -113,16 +109,10 @@ grep -q "cpu, auto, vulkan or vulkan:N" "$tmp/err.txt" && ok "... naming the for
 health() { # health DEVICE : starts serve, GETs /health into $tmp/health.json
     "$bin" serve --port 0 --engine sculpt --outputs "$tmp/outputs" --device "$1" \
         2>"$tmp/serve.txt" >/dev/null &
-    local pid=$! port=""
-    for _ in $(seq 150); do
-        port=$(sed -n 's/.*Listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve.txt")
-        [ -n "$port" ] && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    local pid=$!
     : >"$tmp/health.json"
-    [ -n "$port" ] && node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => process.stdout.write(t))' \
-        "http://127.0.0.1:$port/health" >"$tmp/health.json" 2>/dev/null
+    wait_listening "$tmp/serve.txt" $pid && node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => process.stdout.write(t))' \
+        "$url/health" >"$tmp/health.json" 2>/dev/null
     kill -TERM $pid 2>/dev/null
     wait $pid
 }
@@ -153,13 +143,8 @@ expect_status 1 "generate past the GPU memory budget fails" env LN_GPU_MEMORY_LI
 if command -v node >/dev/null; then
     LN_GPU_MEMORY_LIMIT=65536 "$bin" serve --port 0 --engine triposr --model golden/triposr-tiny \
         --outputs "$tmp/oom-outputs" --device vulkan:0 2>"$tmp/oom-serve.txt" >/dev/null &
-    pid=$! port=""
-    for _ in $(seq 150); do
-        port=$(sed -n 's/.*Listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/oom-serve.txt")
-        [ -n "$port" ] && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    pid=$!
+    wait_listening "$tmp/oom-serve.txt" $pid
     node -e '
         const fs = require("fs");
         const [url, image] = process.argv.slice(1);
@@ -177,7 +162,7 @@ if command -v node >/dev/null; then
             const h = await fetch(url + "/health");
             console.log(JSON.stringify({ status: rec.status, error: rec.error, health: h.status }));
         })().catch((e) => { console.log("error " + e); process.exit(1); });' \
-        "http://127.0.0.1:$port" "$input" >"$tmp/oom-job.json" 2>&1
+        "$url" "$input" >"$tmp/oom-job.json" 2>&1
     kill -0 $pid 2>/dev/null && alive=1 || alive=0
     kill -TERM $pid 2>/dev/null
     wait $pid
