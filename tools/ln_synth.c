@@ -9,6 +9,10 @@
  *   ln-synth text OUT                            a text file, for bad-input tests
  *   ln-synth scans OUT.jpg N [SIZE]              a progressive JPEG with N scans
  *                                                (ln_synth_jpeg_scans, default 1024)
+ *   ln-synth diff A B                            prints the largest difference of
+ *                                                two decoded images' samples and how
+ *                                                many samples differ (exit 1: sizes
+ *                                                or channels differ, or unreadable)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +51,33 @@ static int ln__save(struct ln_image *img, const char *path)
         fprintf(stderr, "ln-synth: %s\n", err.message);
     ln_image_free(img);
     return rc < 0;
+}
+
+/* ln-synth diff A B: "max D, N of M samples differ". */
+static int ln__diff(const char *a_path, const char *b_path)
+{
+    struct ln_image a = {0}, b = {0};
+    struct ln_error err = {0};
+    int rc = 1;
+    if (ln_image_load(a_path, NULL, &a, &err) < 0 || ln_image_load(b_path, NULL, &b, &err) < 0)
+        fprintf(stderr, "ln-synth: %s\n", err.message);
+    else if (a.width != b.width || a.height != b.height || a.channels != b.channels)
+        fprintf(stderr, "ln-synth: %dx%dx%d against %dx%dx%d\n", a.width, a.height, a.channels,
+                b.width, b.height, b.channels);
+    else {
+        size_t n = (size_t)a.width * (size_t)a.height * (size_t)a.channels, differ = 0;
+        int worst = 0;
+        for (size_t i = 0; i < n; i++) {
+            int d = abs((int)a.data[i] - (int)b.data[i]);
+            differ += d != 0;
+            worst = d > worst ? d : worst;
+        }
+        printf("max %d, %zu of %zu samples differ\n", worst, differ, n);
+        rc = 0;
+    }
+    ln_image_free(&a);
+    ln_image_free(&b);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -93,8 +124,10 @@ int main(int argc, char **argv)
         free(data);
         return bad;
     }
+    if (argc == 4 && strcmp(argv[1], "diff") == 0)
+        return ln__diff(argv[2], argv[3]);
     fputs("usage: ln-synth photo OUT.png|OUT.jpg [SIZE] | views PREFIX N [SIZE] [perspective] |\n"
-          "       blank OUT.png [SIZE] | text OUT | scans OUT.jpg N [SIZE]\n",
+          "       blank OUT.png [SIZE] | text OUT | scans OUT.jpg N [SIZE] | diff A B\n",
           stderr);
     return 2;
 }

@@ -434,6 +434,16 @@ static int ln__device_named(const char *device)
     return device && strcmp(device, "auto") != 0;
 }
 
+/* Whether a matting network will separate the object of one of the n
+ * images under the --remove-bg mode. */
+static int ln__matting_runs(const struct ln_image *images, int n, int mode)
+{
+    for (int i = 0; i < n; i++)
+        if (ln_background_uses_model(&images[i], mode))
+            return 1;
+    return 0;
+}
+
 /* Decodes the images, opens the engine, generates and writes the model,
  * then prints the summary. Returns an ln_status code (err filled). */
 static int ln__generate_run(struct ln__gen_args *g, struct ln_error *err)
@@ -452,10 +462,14 @@ static int ln__generate_run(struct ln__gen_args *g, struct ln_error *err)
     double t_decode = ln_time_now() - t0;
     if (rc == LN_OK)
         rc = ln__open_engine(g->choice, g->model, g->n_images, &eng, err);
-    /* --device auto: only the triposr engine computes on a GPU, and looking
-     * for one (the Vulkan loader and every installed driver) costs tens of
-     * milliseconds that a sculpt run would pay for nothing. */
-    if (rc == LN_OK && !ln__device_named(g->device) && strcmp(ln_engine_name(eng), "triposr") == 0)
+    /* --device auto: a GPU is looked for only when a network will run on
+     * it (the triposr engine, or a matting network separating an object):
+     * looking (the Vulkan loader and every installed driver) costs tens of
+     * milliseconds that a sculpt run of photos with an alpha channel, or
+     * with the classical separation, would pay for nothing. */
+    if (rc == LN_OK && !ln__device_named(g->device) &&
+        (strcmp(ln_engine_name(eng), "triposr") == 0 ||
+         ln__matting_runs(images, g->n_images, g->opt.remove_bg)))
         rc = ln_app_device_select(g->device, 1, err);
     if (rc == LN_OK && (g->saves.scene || g->saves.density) &&
         strcmp(ln_engine_name(eng), "triposr") != 0)

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "ln_background.h"
+#include "ln_gpu.h"
 #include "ln_image.h"
 #include "ln_log.h"
 #include "ln_threads.h"
@@ -31,6 +32,10 @@ static void ln__remove_bg_help(void)
          "                           .onnx file (default: the first of rembg's general\n"
          "                           models found there, u2net first)\n"
          "  --mask-only              write the mask as a greyscale PNG (rembg's -om)\n"
+         "  --device cpu|auto|vulkan[:N]  what runs the network: auto (default) takes\n"
+         "                           the first discrete GPU with enough memory, else\n"
+         "                           the CPU; vulkan:N a Vulkan device by index\n"
+         "                           (docs/vulkan.md)\n"
          "  -o, --output FILE        the PNG to write\n"
          "  --threads N              worker threads (default: all cores)\n"
          "  --quiet                  only errors\n"
@@ -39,18 +44,27 @@ static void ln__remove_bg_help(void)
          "Exit status: 0 done, 1 internal failure, 2 bad usage or bad input.");
 }
 
-enum { OPT_MODE = 256, OPT_MODEL, OPT_MASK_ONLY, OPT_THREADS, OPT_QUIET };
+enum { OPT_MODE = 256, OPT_MODEL, OPT_MASK_ONLY, OPT_DEVICE, OPT_THREADS, OPT_QUIET };
 
 static const struct option ln__options[] = {
     {"remove-bg", required_argument, NULL, OPT_MODE},
     {"bg-model", required_argument, NULL, OPT_MODEL},
     {"mask-only", no_argument, NULL, OPT_MASK_ONLY},
+    {"device", required_argument, NULL, OPT_DEVICE},
     {"output", required_argument, NULL, 'o'},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* Whether a matting network separated the object (not the alpha channel,
+ * the classical separation or nothing). */
+static int ln__by_network(const struct ln_background_info *info)
+{
+    return strcmp(info->method, "alpha") != 0 && strcmp(info->method, "classic") != 0 &&
+           strcmp(info->method, "off") != 0;
+}
 
 static int ln__usage(const char *what)
 {
@@ -61,7 +75,7 @@ static int ln__usage(const char *what)
 int ln_app_remove_bg(int argc, char **argv)
 {
     int mode = LN_REMOVE_BG_AUTO, mask_only = 0, c;
-    const char *output = NULL;
+    const char *output = NULL, *device = NULL;
     char msg[LN_ERROR_MESSAGE_MAX + 32];
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", ln__options, NULL)) != -1) {
@@ -89,6 +103,11 @@ int ln_app_remove_bg(int argc, char **argv)
         }
         case OPT_MASK_ONLY:
             mask_only = 1;
+            break;
+        case OPT_DEVICE:
+            if (ln_app_device_check(optarg, "--device") < 0)
+                return LN_EXIT_USAGE;
+            device = strcmp(optarg, "auto") == 0 ? NULL : optarg;
             break;
         case OPT_THREADS: {
             char *end;
@@ -118,7 +137,14 @@ int ln_app_remove_bg(int argc, char **argv)
     struct ln_error err = {0};
     struct ln_image img = {0}, cut = {0}, mask = {0};
     struct ln_background_info info;
-    int rc = ln_image_load(argv[optind], NULL, &img, &err);
+    /* A named device is checked before anything runs; auto looks for one
+     * only when a network will separate the object (as generate). The
+     * user's stderr hears of a GPU, not of staying on the CPU. */
+    int rc = device ? ln_app_device_select(device, 1, &err) : LN_OK;
+    if (rc == LN_OK)
+        rc = ln_image_load(argv[optind], NULL, &img, &err);
+    if (rc == LN_OK && !device && ln_background_uses_model(&img, mode))
+        rc = ln_app_device_select(NULL, 1, &err);
     if (rc == LN_OK)
         rc = ln_background_cutout(&img, mode, &cut, &info, &err);
     if (rc == LN_OK && mask_only) {
@@ -129,13 +155,16 @@ int ln_app_remove_bg(int argc, char **argv)
     if (rc == LN_OK)
         rc = ln_image_save_png(mask_only ? &mask : &cut, output, &err);
     if (rc == LN_OK)
-        ln_log_info("%s: %dx%d, object %.1f%% of the frame, separated by %s", output, cut.width,
-                    cut.height, 100.0 * info.coverage, info.method);
+        ln_log_info("%s: %dx%d, object %.1f%% of the frame, separated by %s%s%s", output,
+                    cut.width, cut.height, 100.0 * info.coverage, info.method,
+                    ln__by_network(&info) && ln_gpu_current() ? " on " : "",
+                    ln__by_network(&info) && ln_gpu_current() ? ln_gpu_current_name() : "");
     else
         fprintf(stderr, "lunar-nova: %s\n", err.message[0] ? err.message : ln_status_string(rc));
     ln_image_free(&mask);
     ln_image_free(&cut);
     ln_image_free(&img);
     ln_background_release();
+    ln_app_device_release();
     return rc == LN_OK ? LN_EXIT_OK : ln_app_exit_for(rc);
 }

@@ -33,6 +33,24 @@ expect_status() {
     fi
 }
 
+# wait_listening LOG PID [TENTHS] : waits (TENTHS tenths of a second at
+# most, default 150) until the server PID logs its "Listening on" line in
+# LOG, or exits; sets $url (http://host:port) and $port; 0 when it listens.
+wait_listening() {
+    local log=$1 pid=$2
+    url= port=
+    for _ in $(seq "${3:-150}"); do
+        url=$(sed -n 's|.*Listening on \(http://[^ "/]*\).*|\1|p' "$log" 2>/dev/null | head -1)
+        if [ -n "$url" ]; then
+            port=${url##*:}
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 # validate GLB... : the Khronos glTF-Validator (tests/tools/validate-gltf.mjs,
 # run from $src) must report no error and no warning; skipped when node or
 # the npm package is missing.

@@ -84,12 +84,7 @@ start_server() {
         XDG_CACHE_HOME=$tmp/home exec "$exe" serve --port 0 --outputs "$tmp/outputs") \
         >/dev/null 2>"$log" &
     pid=$!
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's|.*Listening on \(http://[^ "]*\).*|\1|p' "$log" | head -1)
-        [ -n "$url" ] && return 0
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_listening "$log" $pid 300 && return 0
     bad "the installed server starts"; sed 's/^/    /' "$log" | tail -10
     return 1
 }

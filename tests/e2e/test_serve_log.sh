@@ -22,11 +22,7 @@ run() {
     env "${envs[@]}" "$bin" serve --port 0 --engine sculpt --outputs "$tmp/outputs" "$@" \
         2>"$tmp/err-$n.txt" >/dev/null &
     local pid=$!
-    for _ in $(seq 100); do
-        grep -q "Listening on" "$tmp/err-$n.txt" && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_listening "$tmp/err-$n.txt" $pid 100
     kill -TERM $pid 2>/dev/null
     wait $pid
     rc=$?

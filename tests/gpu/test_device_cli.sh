@@ -6,7 +6,8 @@
 # (a CPU device) and says why in one log line; with no usable driver auto
 # runs on the CPU with one line and a named device is refused (exit 2,
 # one line); bad text is a usage error; serve --device reports the device
-# in /health. Skipped (exit 77) only when no Vulkan driver is present.
+# in /health; remove-bg --device vulkan:0 gives the CPU's mask, all of the
+# network on the GPU. Skipped (exit 77) only when no Vulkan driver is present.
 set -u
 bin=$1
 src=${LN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -76,11 +77,7 @@ serve_log() { # serve_log NAME [env...] -- options : serve until it listens; log
     env "${envs[@]}" "$bin" serve --port 0 --engine sculpt --outputs "$tmp/outputs" "$@" \
         2>"$tmp/$name.txt" >/dev/null &
     local pid=$!
-    for _ in $(seq 150); do
-        grep -q "Listening on" "$tmp/$name.txt" && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_listening "$tmp/$name.txt" $pid
     kill -TERM $pid 2>/dev/null
     wait $pid
 }
@@ -112,16 +109,10 @@ grep -q "cpu, auto, vulkan or vulkan:N" "$tmp/err.txt" && ok "... naming the for
 health() { # health DEVICE : starts serve, GETs /health into $tmp/health.json
     "$bin" serve --port 0 --engine sculpt --outputs "$tmp/outputs" --device "$1" \
         2>"$tmp/serve.txt" >/dev/null &
-    local pid=$! port=""
-    for _ in $(seq 150); do
-        port=$(sed -n 's/.*Listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve.txt")
-        [ -n "$port" ] && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    local pid=$!
     : >"$tmp/health.json"
-    [ -n "$port" ] && node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => process.stdout.write(t))' \
-        "http://127.0.0.1:$port/health" >"$tmp/health.json" 2>/dev/null
+    wait_listening "$tmp/serve.txt" $pid && node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => process.stdout.write(t))' \
+        "$url/health" >"$tmp/health.json" 2>/dev/null
     kill -TERM $pid 2>/dev/null
     wait $pid
 }
@@ -152,13 +143,8 @@ expect_status 1 "generate past the GPU memory budget fails" env LN_GPU_MEMORY_LI
 if command -v node >/dev/null; then
     LN_GPU_MEMORY_LIMIT=65536 "$bin" serve --port 0 --engine triposr --model golden/triposr-tiny \
         --outputs "$tmp/oom-outputs" --device vulkan:0 2>"$tmp/oom-serve.txt" >/dev/null &
-    pid=$! port=""
-    for _ in $(seq 150); do
-        port=$(sed -n 's/.*Listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/oom-serve.txt")
-        [ -n "$port" ] && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
+    pid=$!
+    wait_listening "$tmp/oom-serve.txt" $pid
     node -e '
         const fs = require("fs");
         const [url, image] = process.argv.slice(1);
@@ -176,7 +162,7 @@ if command -v node >/dev/null; then
             const h = await fetch(url + "/health");
             console.log(JSON.stringify({ status: rec.status, error: rec.error, health: h.status }));
         })().catch((e) => { console.log("error " + e); process.exit(1); });' \
-        "http://127.0.0.1:$port" "$input" >"$tmp/oom-job.json" 2>&1
+        "$url" "$input" >"$tmp/oom-job.json" 2>&1
     kill -0 $pid 2>/dev/null && alive=1 || alive=0
     kill -TERM $pid 2>/dev/null
     wait $pid
@@ -187,4 +173,35 @@ if command -v node >/dev/null; then
 else
     skip "serve out of GPU memory (node not found)"
 fi
+# remove-bg --device: the matting network (the U^2-Net-shaped fixture) on
+# vulkan:0 gives the CPU's mask, wholly on the GPU, and the log says where.
+synth=$(dirname "$bin")/ln-synth
+net=$src/tests/data/onnx/u2net-tiny-op17.onnx
+"$synth" photo "$tmp/photo.png" 160
+cut() { # cut NAME DEVICE : the mask of the photo by the fixture network on DEVICE
+    "$bin" remove-bg "$tmp/photo.png" -o "$tmp/$1.png" --mask-only --remove-bg model \
+        --bg-model "$net" --device "$2"
+}
+expect_status 0 "remove-bg --device cpu" cut mask-cpu cpu
+grep -q "separated by u2net-tiny-op17.onnx$" "$tmp/err.txt" && ok "... says the network, no device" \
+    || bad "... says the network, no device: $(cat "$tmp/err.txt")"
+expect_status 0 "remove-bg --device vulkan:0" cut mask-vk vulkan:0
+grep -q "separated by u2net-tiny-op17.onnx on vulkan:0 (" "$tmp/err.txt" && ok "... says the device" \
+    || bad "... says the device: $(cat "$tmp/err.txt")"
+grep -qi "on the CPU" "$tmp/err.txt" && bad "... no part on the CPU: $(grep -i "on the CPU" "$tmp/err.txt")" \
+    || ok "... no part on the CPU"
+grep -q "vulkan validation" "$tmp/err.txt" && bad "... validation: $(grep -m3 "vulkan validation" "$tmp/err.txt")" \
+    || ok "... no validation message"
+# The masks are 8-bit: a float difference of 1e-5 may round a sample the
+# other way, never by more than one level.
+d=$("$synth" diff "$tmp/mask-cpu.png" "$tmp/mask-vk.png")
+case "$d" in
+"max 0,"* | "max 1,"*) ok "the GPU's mask is the CPU's within one level ($d)" ;;
+*) bad "the GPU's mask is the CPU's within one level: $d" ;;
+esac
+expect_status 2 "remove-bg --device gpu is a usage error" "$bin" remove-bg "$tmp/photo.png" \
+    -o "$tmp/x.png" --device gpu
+expect_status 2 "remove-bg vulkan:0 without a driver is refused" env VK_ICD_FILENAMES=/nonexistent/icd.json \
+    "$bin" remove-bg "$tmp/photo.png" -o "$tmp/x.png" --device vulkan:0
+[ ! -e "$tmp/x.png" ] && ok "... and nothing written" || bad "... and nothing written"
 finish
