@@ -201,7 +201,9 @@ uvec2 f_to_i64(float f)
     const float t = trunc(f);
     if (abs(t) < 2147483648.0)
         return i64(int(t));
-    const float hi = floor(t / 4294967296.0);
+    /* Scaled by 2^-32 with ldexp, not a division (Vulkan lets division be
+     * off by 2.5 ulp; ldexp and products are exact here). */
+    const float hi = floor(ldexp(t, -32));
     return uvec2(uint(t - hi * 4294967296.0), uint(int(hi)));
 }
 

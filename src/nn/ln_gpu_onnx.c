@@ -1839,8 +1839,16 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
         if (rc == 0)
             rc = rc_end;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        if (s->checks) {
+            /* A run that failed after a GatherElements may have raised the
+             * error word: clear it, or the next run would fail with it. */
+            const uint32_t zero = 0;
+            struct ln_error spare = {0};
+            ln_gpu_buffer_write(s->act, s->err_off * sizeof(float), &zero, sizeof zero, &spare);
+        }
         return rc;
+    }
     if (s->checks) {
         /* An index out of range in a GatherElements (DESIGN, integers). */
         uint32_t bad = 0;
