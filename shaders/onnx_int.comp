@@ -9,8 +9,9 @@
  * every integer result is bit for bit the CPU's. Operands are read as in
  * onnx_nd.comp (their word offset plus the output coordinates times their
  * element strides: broadcasting, Transpose, Slice, Expand); GatherElements
- * reads its data at the coordinates with the axis one replaced by the
- * index, and an index out of range writes 0 and sets the error word
+ * and Gather read their data at the output coordinates (strided as the
+ * host set them) plus the index times the axis stride, and an index out
+ * of range writes 0 and sets the error word
  * (c_off) to the node's number, which the host turns into the CPU form's
  * error after the run.
  */
@@ -47,7 +48,7 @@ layout(std430, set = 0, binding = 1) readonly buffer Wts { uint wts[]; };
 /* Ternary. */
 #define OP_WHERE 21u  /* a ? b : c */
 #define OP_CLIP 22u   /* min(max(a, b), c); F_NO_B, F_NO_C: that bound absent */
-#define OP_GATHER 23u /* GatherElements: data a, indices b, error word c_off */
+#define OP_GATHER 23u /* GatherElements, Gather: data a, indices b, error word c_off */
 
 /* types: which operands are int64 and which live in the weights. */
 #define F_A64 1u

@@ -1146,9 +1146,27 @@ static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct l
     /* Gather of one known index: a shifted copy. */
     const struct ln__ox_tensor *idx = ln__ox_in(m, n, 1);
     const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
-    if (!idx || !m->values[n->in[1]].known || idx->numel != 1 || idx->dtype != LN__OX_I64 ||
-        axis < 0 || axis >= x->ndim)
-        return ln__decline(p, n, "gathers other than one known index");
+    if (!idx || idx->dtype != LN__OX_I64 || axis < 0 || axis >= x->ndim)
+        return ln__decline(p, n, "has indices the GPU form does not take");
+    if (!m->values[n->in[1]].known || idx->numel != 1) {
+        /* Indices at run time or several: onnx_int.comp's gather, y's
+         * dimensions being x's before the axis, idx's, x's after it. */
+        if (g_o.no_int)
+            return ln__decline(p, n, "has its integer GPU form turned off");
+        int64_t st[3][LN_ONNX_MAX_DIMS] = {{0}}, is[LN_ONNX_MAX_DIMS];
+        ln__contig_strides(idx, is);
+        for (int d = 0; d < y->ndim; d++) {
+            if (d < axis)
+                st[0][d] = xs[d];
+            else if (d < axis + idx->ndim)
+                st[1][d] = is[d - axis];
+            else
+                st[0][d] = xs[d - idx->ndim + 1];
+        }
+        const long v[3] = {n->in[0], n->in[1], -1};
+        const int64_t base[3] = {0, 0, 0};
+        return ln__push_int(p, n, y, LN__INT_GATHER, 0, v, base, st, x->shape[axis], xs[axis], err);
+    }
     int64_t k = ((const int64_t *)idx->data)[0];
     if (k < 0)
         k += x->shape[axis];
@@ -1346,11 +1364,11 @@ static int ln__prep_matmul(struct ln__prep *p, const struct ln__ox_node *n, stru
  * to be proved to fit 32 bits, no driver needs shaderInt64, a read-back
  * or upload of an integer value between GPU and CPU nodes copies the same
  * bytes, and every result is the CPU form's bit for bit. Booleans are
- * int64 0 or 1 as on the CPU. GatherElements cannot fail in the middle of
- * a batch: an index out of range writes 0 and raises the error word, a
- * word of the activations past the inputs, to the node's number; the run
- * reads it after the last batch (only for plans that have such a step)
- * and fails with the CPU form's error. */
+ * int64 0 or 1 as on the CPU. GatherElements and Gather (with indices at
+ * run time) cannot fail in the middle of a batch: an index out of range writes 0 and raises the
+ * error word, a word of the activations past the inputs, to the node's number; the run reads it
+ * after the last batch (only for plans that have such a step) and fails with the CPU form's error.
+ */
 
 static int ln__prep_int(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
 {
@@ -1850,7 +1868,7 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
         return rc;
     }
     if (s->checks) {
-        /* An index out of range in a GatherElements (DESIGN, integers). */
+        /* An index out of range in a GatherElements or Gather (DESIGN, integers). */
         uint32_t bad = 0;
         if ((rc = ln_gpu_buffer_read(s->act, s->err_off * sizeof(float), &bad, sizeof bad, err)) <
             0)

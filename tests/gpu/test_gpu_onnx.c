@@ -1033,8 +1033,9 @@ static void test_integer_ops(void **state)
 
 /* GatherElements: indices computed on the GPU (Floor, Clip, Cast, as the
  * deformable sampling does), negative ones, axes 1 and -1, float data
- * from the weights and from a run-time value, int64 data; an index out
- * of range fails the run with one line as on the CPU, and the next run
+ * from the weights and from a run-time value, int64 data; Gather with
+ * such indices (axes 0 and 1, 3-D indices) and with known ones; an index
+ * out of range fails the run with one line as on the CPU, and the next run
  * with good indices gives the CPU's result again. */
 static void test_gather_elements(void **state)
 {
@@ -1067,12 +1068,23 @@ static void test_gather_elements(void **state)
     mb_node(&b, "Mul", "mul2", "x,k1000", "xk");
     mb_cast(&b, "xk", "xi", 7);
     mb_int(mb_node(&b, "GatherElements", "ge_i", "xi,idx", "y3"), "axis", 2);
+    /* Gather with indices at run time (axes 0 and 1) and known ones. */
+    const int64_t d2s[2] = {5, 4}, ks[1] = {3}, kv[3] = {0, -1, 2};
+    mb_w(&b, "data2", 2, d2s, dw);
+    b.inits[b.n_inits++] = mb_i64("kidx", 1, ks, kv);
+    mb_int(mb_node(&b, "Gather", "g0", "data2,idx", "y4"), "axis", 0);
+    mb_int(mb_node(&b, "Gather", "g1", "x3,idx2", "y5"), "axis", 1);
+    mb_int(mb_node(&b, "Gather", "g2", "x3,kidx", "y6"), "axis", 2);
     mb_output(&b, "y1");
     mb_output(&b, "y2");
     mb_output(&b, "y3");
+    mb_output(&b, "y4");
+    mb_output(&b, "y5");
+    mb_output(&b, "y6");
     struct ln_onnx *m = mb_load(&b);
-    assert_int_equal(both_ways("GatherElements", m, x, 3, xs, 1), 0);
+    assert_int_equal(both_ways("GatherElements, Gather", m, x, 3, xs, 1), 0);
     assert_int_equal(ln__gpu_onnx_nodes_on(m, "GatherElements", 1), 3);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Gather", 1), 3);
     ln_onnx_free(m);
     mb_free();
 
