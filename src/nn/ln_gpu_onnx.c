@@ -6,10 +6,12 @@
  * fused, and the activation arena is mirrored in one device buffer at the
  * same offsets, so Concat's in-place pieces and the value lifetimes the
  * planner worked out hold on the GPU unchanged. Preparing a plan turns its
- * nodes into a list of dispatches of four kernels (shaders/onnx_conv.comp,
- * onnx_pool.comp, onnx_resize.comp, onnx_ew.comp) and gathers every
- * constant they read (weights, biases, BatchNormalization's scale and
- * shift, Resize's tables) into one weights buffer. A node the GPU form
+ * nodes into a list of dispatches of the shaders/onnx_*.comp kernels
+ * (convolutions, pooling, Resize, element-wise, N-d indexing, rows,
+ * MatMul, and the integer and index operators, int64 as two words: DESIGN,
+ * integers) and gathers every constant they read (weights, biases,
+ * BatchNormalization's scale and shift, Resize's tables, int64 constants)
+ * into the weights buffers. A node the GPU form
  * declines runs on the CPU between GPU stretches, on the host's copy of
  * the same arena (mixed execution, DESIGN below; one log line per plan);
  * a graph with no node the GPU has, or activations past one buffer's
