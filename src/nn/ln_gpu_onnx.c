@@ -6,10 +6,12 @@
  * fused, and the activation arena is mirrored in one device buffer at the
  * same offsets, so Concat's in-place pieces and the value lifetimes the
  * planner worked out hold on the GPU unchanged. Preparing a plan turns its
- * nodes into a list of dispatches of four kernels (shaders/onnx_conv.comp,
- * onnx_pool.comp, onnx_resize.comp, onnx_ew.comp) and gathers every
- * constant they read (weights, biases, BatchNormalization's scale and
- * shift, Resize's tables) into one weights buffer. A node the GPU form
+ * nodes into a list of dispatches of the shaders/onnx_*.comp kernels
+ * (convolutions, pooling, Resize, element-wise, N-d indexing, rows,
+ * MatMul, and the integer and index operators, int64 as two words: DESIGN,
+ * integers) and gathers every constant they read (weights, biases,
+ * BatchNormalization's scale and shift, Resize's tables, int64 constants)
+ * into the weights buffers. A node the GPU form
  * declines runs on the CPU between GPU stretches, on the host's copy of
  * the same arena (mixed execution, DESIGN below; one log line per plan);
  * a graph with no node the GPU has, or activations past one buffer's
@@ -51,6 +53,8 @@ size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu
 
 void ln__gpu_onnx_set_piece_bytes(size_t bytes) {}
 
+void ln__gpu_onnx_set_int_forms(int on) {}
+
 size_t ln__gpu_onnx_pieces(const struct ln_onnx *m)
 {
     return 0;
@@ -83,6 +87,9 @@ static const uint32_t ln__spv_rows[] =
 static const uint32_t ln__spv_matmul[] =
 #include "onnx_matmul.spv.inc"
     ;
+static const uint32_t ln__spv_int[] =
+#include "onnx_int.spv.inc"
+    ;
 
 #define LN__WG 64u /* invocations per workgroup, as in the shaders */
 
@@ -95,6 +102,7 @@ enum {
     LN__K_ND,
     LN__K_ROWS,
     LN__K_MATMUL,
+    LN__K_INT,
     LN__K_COUNT
 };
 
@@ -207,6 +215,53 @@ struct ln__matmul_push {
     uint32_t bs[4], sa[4], sb[4];
 };
 
+/* onnx_int.comp's ops, flags and push constants. */
+enum {
+    LN__INT_COPY,
+    LN__INT_FLOOR,
+    LN__INT_CEIL,
+    LN__INT_CAST,
+    LN__INT_NOT,
+    LN__INT_NEG,
+    LN__INT_ABS,
+    LN__INT_RELU,
+    LN__INT_ADD,
+    LN__INT_SUB,
+    LN__INT_MUL,
+    LN__INT_DIV,
+    LN__INT_MIN,
+    LN__INT_MAX,
+    LN__INT_EQ,
+    LN__INT_LT,
+    LN__INT_GT,
+    LN__INT_GE,
+    LN__INT_LE,
+    LN__INT_AND,
+    LN__INT_OR,
+    LN__INT_WHERE,
+    LN__INT_CLIP,
+    LN__INT_GATHER
+};
+enum {
+    LN__INT_F_A64 = 1,
+    LN__INT_F_Y64 = 8,
+    LN__INT_F_AW = 16,
+    LN__INT_F_BOOL = 128,
+    LN__INT_F_NO_B = 256,
+    LN__INT_F_NO_C = 512
+};
+#define LN__INT_ND 4
+
+struct ln__int_push {
+    uint32_t op, types;
+    uint32_t a_off, b_off, c_off, y_off;
+    uint32_t nd, total;
+    uint32_t ax_len;
+    int32_t ax_st;
+    uint32_t shape[LN__INT_ND];
+    int32_t sa[LN__INT_ND], sb[LN__INT_ND], sc[LN__INT_ND];
+};
+
 struct ln__step {
     int kernel;       /* LN__K_*, or LN__S_* */
     int chunk;        /* the weights buffer it binds */
@@ -221,13 +276,14 @@ struct ln__step {
         struct ln__nd_push nd;
         struct ln__rows_push rows;
         struct ln__matmul_push mm;
+        struct ln__int_push in;
     } push;
 };
 
 static const size_t ln__push_bytes[LN__K_COUNT] = {
-    sizeof(struct ln__conv_push),   sizeof(struct ln__conv_push),  sizeof(struct ln__pool_push),
-    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push),    sizeof(struct ln__nd_push),
-    sizeof(struct ln__rows_push),   sizeof(struct ln__matmul_push)};
+    sizeof(struct ln__conv_push),   sizeof(struct ln__conv_push),   sizeof(struct ln__pool_push),
+    sizeof(struct ln__resize_push), sizeof(struct ln__ew_push),     sizeof(struct ln__nd_push),
+    sizeof(struct ln__rows_push),   sizeof(struct ln__matmul_push), sizeof(struct ln__int_push)};
 
 /* What one model keeps for its current plan. */
 struct ln__gpu_onnx {
@@ -245,6 +301,8 @@ struct ln__gpu_onnx {
     size_t n_where;
     unsigned char *out_host; /* per graph output: read from the host arena */
     size_t n_cpu;            /* nodes left to the CPU */
+    size_t err_off;          /* the error word of onnx_int.comp in act (DESIGN, integers) */
+    int checks;              /* a step may set it */
 };
 
 enum { LN__ON_NONE, LN__ON_GPU, LN__ON_CPU };
@@ -253,6 +311,7 @@ static struct {
     pthread_mutex_t lock;
     int hooked;
     size_t piece_bytes; /* ln__gpu_onnx_set_piece_bytes; 0: the device's range */
+    int no_int;         /* ln__gpu_onnx_set_int_forms(0) */
     struct ln_gpu *gpu; /* the device of the kernels */
     struct ln_gpu_kernel *k[LN__K_COUNT];
     struct ln__gpu_onnx *list;
@@ -278,6 +337,8 @@ static void ln__state_clear(struct ln__gpu_onnx *s)
     s->n_steps = s->act_floats = s->wts_floats = 0;
     s->gpu = NULL;
     s->declined = 0;
+    s->err_off = 0;
+    s->checks = 0;
 }
 
 /* The floor's release hook: everything on the device goes. */
@@ -305,7 +366,8 @@ static int ln__kernels_locked(struct ln_gpu *gpu, struct ln_error *err)
         {ln__spv_conv, sizeof ln__spv_conv}, {ln__spv_conv_tiled, sizeof ln__spv_conv_tiled},
         {ln__spv_pool, sizeof ln__spv_pool}, {ln__spv_resize, sizeof ln__spv_resize},
         {ln__spv_ew, sizeof ln__spv_ew},     {ln__spv_nd, sizeof ln__spv_nd},
-        {ln__spv_rows, sizeof ln__spv_rows}, {ln__spv_matmul, sizeof ln__spv_matmul}};
+        {ln__spv_rows, sizeof ln__spv_rows}, {ln__spv_matmul, sizeof ln__spv_matmul},
+        {ln__spv_int, sizeof ln__spv_int}};
     for (int i = 0; i < LN__K_COUNT; i++) {
         ln_gpu_kernel_free(g_o.k[i]);
         g_o.k[i] = NULL;
@@ -383,7 +445,9 @@ static size_t ln__node_need(struct ln__prep *p, const struct ln__ox_node *n)
     size_t need = 64;
     for (int k = 0; k < n->n_in; k++)
         if (n->in[k] >= 0 && m->values[n->in[k]].known)
-            need += m->values[n->in[k]].t.numel + 16;
+            need +=
+                m->values[n->in[k]].t.numel * (m->values[n->in[k]].t.dtype == LN__OX_I64 ? 2 : 1) +
+                16;
     if (n->n_out > 0 && n->out[0] >= 0) {
         const struct ln__ox_tensor *y = ln__ox_out(m, n, 0);
         if (y->ndim >= 2)
@@ -418,23 +482,25 @@ static int ln__decline(struct ln__prep *p, const struct ln__ox_node *n, const ch
 
 /* Where value v lives: in the activations (*in_w 0) or the weights (1, a
  * constant, copied there on first use), at *off floats. */
-static int ln__loc(struct ln__prep *p, const struct ln__ox_node *n, long v, uint32_t *off,
-                   uint32_t *in_w, struct ln_error *err)
+static int ln__loc_as(struct ln__prep *p, const struct ln__ox_node *n, long v, int any,
+                      uint32_t *off, uint32_t *in_w, struct ln_error *err)
 {
     struct ln_onnx *m = p->m;
     const struct ln__ox_value *val = &m->values[v];
-    if (val->t.dtype != LN__OX_F32)
-        return ln__decline(p, n, "has an integer tensor on the run-time path");
+    if (val->t.dtype != LN__OX_F32 && !any)
+        return ln__decline(p, n, "has an integer tensor where the GPU form takes floats");
+    /* 32-bit words: an int64 is two (onnx_int.comp). */
+    const size_t words = val->t.numel * (val->t.dtype == LN__OX_I64 ? 2 : 1);
     size_t at;
     if (val->known) {
         /* Copied into the current piece once (again if an earlier piece holds it). */
         if (p->w_of[v] == SIZE_MAX || p->w_piece[v] != p->n_pieces - 1) {
             float *dst;
-            int rc = ln__w_reserve(p, val->t.numel, &at, &dst, err);
+            int rc = ln__w_reserve(p, words, &at, &dst, err);
             if (rc < 0)
                 return rc;
-            if (val->t.numel)
-                memcpy(dst, val->t.data, val->t.numel * sizeof(float));
+            if (words)
+                memcpy(dst, val->t.data, words * sizeof(float));
             p->w_of[v] = at;
             p->w_piece[v] = p->n_pieces - 1;
         }
@@ -461,10 +527,17 @@ static int ln__loc(struct ln__prep *p, const struct ln__ox_node *n, long v, uint
         at = bytes / sizeof(float);
         *in_w = 0;
     }
-    if (at + val->t.numel > UINT32_MAX)
+    if (at + words > UINT32_MAX)
         return ln__decline(p, n, "has a tensor past 16 GiB");
     *off = (uint32_t)at;
     return 0;
+}
+
+/* Where value v lives, for the float kernels (declines an integer one). */
+static int ln__loc(struct ln__prep *p, const struct ln__ox_node *n, long v, uint32_t *off,
+                   uint32_t *in_w, struct ln_error *err)
+{
+    return ln__loc_as(p, n, v, 0, off, in_w, err);
 }
 
 /* A location in the activations (declines a constant there). */
@@ -856,6 +929,91 @@ static void ln__contig_strides(const struct ln__ox_tensor *t, int64_t *st)
     }
 }
 
+/* One onnx_int.comp step over y's elements: operand k (v[k] < 0: none) read
+ * at its place plus base[k] elements plus the coordinates times st[k];
+ * dimensions of 1 dropped and adjacent ones merged where every operand
+ * allows, at most LN__INT_ND left. GatherElements (ax_len > 0) reads a at
+ * the index's coordinate along an axis of ax_len elements, ax_st apart. */
+static int ln__push_int(struct ln__prep *p, const struct ln__ox_node *n,
+                        const struct ln__ox_tensor *y, uint32_t op, uint32_t flags, const long *v,
+                        const int64_t *base, int64_t (*st)[LN_ONNX_MAX_DIMS], int64_t ax_len,
+                        int64_t ax_st, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    if (y->numel == 0)
+        return 0;
+    int64_t shape[LN_ONNX_MAX_DIMS], ms[3][LN_ONNX_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < y->ndim; d++) {
+        if (y->shape[d] == 1)
+            continue;
+        int merge = nd > 0;
+        for (int k = 0; k < 3 && merge; k++)
+            merge = v[k] < 0 || ms[k][nd - 1] == st[k][d] * y->shape[d];
+        if (merge) {
+            shape[nd - 1] *= y->shape[d];
+            for (int k = 0; k < 3; k++)
+                ms[k][nd - 1] = v[k] < 0 ? 0 : st[k][d];
+            continue;
+        }
+        shape[nd] = y->shape[d];
+        for (int k = 0; k < 3; k++)
+            ms[k][nd] = v[k] < 0 ? 0 : st[k][d];
+        nd++;
+    }
+    if (nd > LN__INT_ND)
+        return ln__decline(p, n, "has more dimensions than the GPU form takes after merging");
+    struct ln__step s = {.kernel = LN__K_INT};
+    struct ln__int_push *c = &s.push.in;
+    uint32_t *offs[3] = {&c->a_off, &c->b_off, &c->c_off};
+    int rc;
+    c->types = flags;
+    for (int k = 0; k < 3; k++) {
+        if (v[k] < 0)
+            continue;
+        uint32_t w;
+        if ((rc = ln__loc_as(p, n, v[k], 1, offs[k], &w, err)) != 0)
+            return rc;
+        const int wide = m->values[v[k]].t.dtype == LN__OX_I64;
+        c->types |= (wide ? LN__INT_F_A64 : 0u) << k | (w ? LN__INT_F_AW : 0u) << k;
+        const int64_t at = (int64_t)*offs[k] + base[k] * (wide ? 2 : 1);
+        if (at < 0 || at + 2 * (int64_t)m->values[v[k]].t.numel > INT32_MAX)
+            return ln__decline(p, n, "has a tensor past 8 GiB");
+        *offs[k] = (uint32_t)at;
+    }
+    uint32_t yw;
+    if ((rc = ln__loc_as(p, n, n->out[0], 1, &c->y_off, &yw, err)) != 0)
+        return rc;
+    if (yw)
+        return ln__decline(p, n, "writes a constant");
+    if (y->dtype == LN__OX_I64)
+        c->types |= LN__INT_F_Y64;
+    if ((int64_t)c->y_off + 2 * (int64_t)y->numel > INT32_MAX || y->numel > UINT32_MAX ||
+        ax_len > INT32_MAX || ax_st > INT32_MAX)
+        return ln__decline(p, n, "has a tensor past 8 GiB");
+    c->op = op;
+    c->nd = (uint32_t)nd;
+    c->total = (uint32_t)y->numel;
+    c->ax_len = (uint32_t)ax_len;
+    c->ax_st = (int32_t)ax_st;
+    for (int d = 0; d < nd; d++) {
+        for (int k = 0; k < 3; k++)
+            if (ms[k][d] > INT32_MAX || ms[k][d] < -INT32_MAX)
+                return ln__decline(p, n, "has a stride past 2^31");
+        c->shape[d] = (uint32_t)shape[d];
+        c->sa[d] = (int32_t)ms[0][d];
+        c->sb[d] = (int32_t)ms[1][d];
+        c->sc[d] = (int32_t)ms[2][d];
+    }
+    if (op == LN__INT_GATHER) {
+        /* The error word, and who set it (DESIGN, integers). */
+        c->c_off = (uint32_t)p->s->err_off;
+        c->sc[0] = (int32_t)(n - m->nodes) + 1;
+        p->s->checks = 1;
+    }
+    return ln__push_step(p, n, &s, y->numel);
+}
+
 /* One onnx_nd.comp step: the output (contiguous, of y's shape) from a (and b)
  * read at their places plus base elements plus the coordinates times
  * sa (sb); dimensions of 1 dropped and adjacent ones merged where every
@@ -884,6 +1042,16 @@ static int ln__push_nd_as(struct ln__prep *p, const struct ln__ox_node *n,
         st[0][nd] = s0;
         st[1][nd] = s1;
         nd++;
+    }
+    if (m->values[a_v].t.dtype == LN__OX_I64 || y->dtype == LN__OX_I64) {
+        /* An integer copy (Transpose, Expand, Slice, Gather of int64). */
+        if (op != LN__ND_COPY || b_v >= 0 || y->dtype != m->values[a_v].t.dtype)
+            return ln__decline(p, n, "has integer operands the float kernel does not take");
+        const long v[3] = {a_v, -1, -1};
+        const int64_t base[3] = {a_base, 0, 0};
+        int64_t ist[3][LN_ONNX_MAX_DIMS] = {{0}};
+        memcpy(ist[0], sa, (size_t)y->ndim * sizeof *sa);
+        return ln__push_int(p, n, y, LN__INT_COPY, 0, v, base, ist, 0, 0, err);
     }
     if (nd > LN__ND)
         return ln__decline(p, n, "has more dimensions than the GPU form takes after merging");
@@ -980,9 +1148,27 @@ static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct l
     /* Gather of one known index: a shifted copy. */
     const struct ln__ox_tensor *idx = ln__ox_in(m, n, 1);
     const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
-    if (!idx || !m->values[n->in[1]].known || idx->numel != 1 || idx->dtype != LN__OX_I64 ||
-        axis < 0 || axis >= x->ndim)
-        return ln__decline(p, n, "gathers other than one known index");
+    if (!idx || idx->dtype != LN__OX_I64 || axis < 0 || axis >= x->ndim)
+        return ln__decline(p, n, "has indices the GPU form does not take");
+    if (!m->values[n->in[1]].known || idx->numel != 1) {
+        /* Indices at run time or several: onnx_int.comp's gather, y's
+         * dimensions being x's before the axis, idx's, x's after it. */
+        if (g_o.no_int)
+            return ln__decline(p, n, "has its integer GPU form turned off");
+        int64_t st[3][LN_ONNX_MAX_DIMS] = {{0}}, is[LN_ONNX_MAX_DIMS];
+        ln__contig_strides(idx, is);
+        for (int d = 0; d < y->ndim; d++) {
+            if (d < axis)
+                st[0][d] = xs[d];
+            else if (d < axis + idx->ndim)
+                st[1][d] = is[d - axis];
+            else
+                st[0][d] = xs[d - idx->ndim + 1];
+        }
+        const long v[3] = {n->in[0], n->in[1], -1};
+        const int64_t base[3] = {0, 0, 0};
+        return ln__push_int(p, n, y, LN__INT_GATHER, 0, v, base, st, x->shape[axis], xs[axis], err);
+    }
     int64_t k = ((const int64_t *)idx->data)[0];
     if (k < 0)
         k += x->shape[axis];
@@ -993,7 +1179,7 @@ static int ln__prep_nd(struct ln__prep *p, const struct ln__ox_node *n, struct l
     for (int d = 0; d < x->ndim; d++)
         vs[d] = x->shape[d];
     vs[axis] = 1;
-    struct ln__ox_tensor v = {.ndim = x->ndim};
+    struct ln__ox_tensor v = {.dtype = y->dtype, .ndim = x->ndim};
     memcpy(v.shape, vs, sizeof vs);
     v.numel = y->numel;
     return ln__push_nd_as(p, n, &v, LN__ND_COPY, n->in[0], k * xs[axis], xs, -1, 0, NULL, err);
@@ -1171,9 +1357,134 @@ static int ln__prep_matmul(struct ln__prep *p, const struct ln__ox_node *n, stru
     return 0;
 }
 
+/* ---- the integer and index operators -------------------------------------
+ *
+ * DESIGN, integers: an int64 tensor lives on the device as on the host,
+ * eight bytes at the same arena offset, which onnx_int.comp reads as two
+ * 32-bit words (low first) and computes on with carries, a 64-bit product
+ * from umulExtended and a shift-and-subtract division. So no value has
+ * to be proved to fit 32 bits, no driver needs shaderInt64, a read-back
+ * or upload of an integer value between GPU and CPU nodes copies the same
+ * bytes, and every result is the CPU form's bit for bit. Booleans are
+ * int64 0 or 1 as on the CPU. GatherElements and Gather (with indices at
+ * run time) cannot fail in the middle of a batch: an index out of range writes 0 and raises the
+ * error word, a word of the activations past the inputs, to the node's number; the run reads it
+ * after the last batch (only for plans that have such a step) and fails with the CPU form's error.
+ */
+
+static int ln__prep_int(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
+{
+    struct ln_onnx *m = p->m;
+    const char *op = n->op->name;
+    const struct ln__ox_tensor *x = ln__ox_in(m, n, 0), *y = ln__ox_out(m, n, 0);
+    enum { F32, I64, ANY };
+    static const struct {
+        const char *name;
+        uint32_t op;
+        int arity, kind;
+    } ops[] = {{"Floor", LN__INT_FLOOR, 1, F32},
+               {"Ceil", LN__INT_CEIL, 1, F32},
+               {"Not", LN__INT_NOT, 1, ANY},
+               {"Cast", LN__INT_CAST, 1, ANY},
+               {"Neg", LN__INT_NEG, 1, I64},
+               {"Abs", LN__INT_ABS, 1, I64},
+               {"Relu", LN__INT_RELU, 1, I64},
+               {"Identity", LN__INT_COPY, 1, I64},
+               {"Dropout", LN__INT_COPY, 1, I64},
+               {"Reshape", LN__INT_COPY, 1, I64},
+               {"Flatten", LN__INT_COPY, 1, I64},
+               {"Squeeze", LN__INT_COPY, 1, I64},
+               {"Unsqueeze", LN__INT_COPY, 1, I64},
+               {"Add", LN__INT_ADD, 2, I64},
+               {"Sub", LN__INT_SUB, 2, I64},
+               {"Mul", LN__INT_MUL, 2, I64},
+               {"Div", LN__INT_DIV, 2, I64},
+               {"Min", LN__INT_MIN, 2, I64},
+               {"Max", LN__INT_MAX, 2, I64},
+               {"Equal", LN__INT_EQ, 2, ANY},
+               {"Less", LN__INT_LT, 2, ANY},
+               {"Greater", LN__INT_GT, 2, ANY},
+               {"GreaterOrEqual", LN__INT_GE, 2, ANY},
+               {"LessOrEqual", LN__INT_LE, 2, ANY},
+               {"And", LN__INT_AND, 2, I64},
+               {"Or", LN__INT_OR, 2, I64},
+               {"Where", LN__INT_WHERE, 3, ANY},
+               {"Clip", LN__INT_CLIP, 3, ANY},
+               {"GatherElements", LN__INT_GATHER, 2, ANY}};
+    size_t i = 0;
+    while (i < sizeof ops / sizeof ops[0] && strcmp(op, ops[i].name))
+        i++;
+    if (i == sizeof ops / sizeof ops[0])
+        return ln__decline(p, n, "has integer tensors and no integer GPU form");
+    if (!x || n->n_out < 1 || n->out[0] < 0 || (n->n_out > 1 && n->out[1] >= 0))
+        return ln__decline(p, n, "has an omitted input or a second output");
+    if ((ops[i].kind == F32 && x->dtype != LN__OX_F32) ||
+        (ops[i].kind == I64 && x->dtype != LN__OX_I64))
+        return ln__decline(p, n, "has an operand type the GPU form does not take");
+    long v[3] = {n->in[0], -1, -1};
+    int64_t base[3] = {0, 0, 0}, st[3][LN_ONNX_MAX_DIMS] = {{0}};
+    uint32_t flags = 0;
+    if (ops[i].op == LN__INT_GATHER) {
+        const struct ln__ox_tensor *idx = ln__ox_in(m, n, 1);
+        const int64_t axis = n->a.axis < 0 ? n->a.axis + x->ndim : n->a.axis;
+        if (!idx || idx->dtype != LN__OX_I64 || axis < 0 || axis >= x->ndim || idx->ndim != x->ndim)
+            return ln__decline(p, n, "has indices the GPU form does not take");
+        int64_t xs[LN_ONNX_MAX_DIMS];
+        ln__contig_strides(x, xs);
+        for (int d = 0; d < x->ndim; d++)
+            st[0][d] = d == axis ? 0 : xs[d];
+        ln__contig_strides(idx, st[1]);
+        v[1] = n->in[1];
+        return ln__push_int(p, n, y, LN__INT_GATHER, 0, v, base, st, x->shape[axis], xs[axis], err);
+    }
+    if (ops[i].arity == 1) {
+        /* Element for element in y's order (a copy keeps the order). */
+        ln__contig_strides(y, st[0]);
+        if (ops[i].op == LN__INT_CAST && n->a.to < 0)
+            flags |= LN__INT_F_BOOL;
+        if (x->numel != y->numel)
+            return ln__decline(p, n, "changes the element count");
+        return ln__push_int(p, n, y, ops[i].op, flags, v, base, st, 0, 0, err);
+    }
+    if (ops[i].op == LN__INT_CLIP && n->n_in < 2 &&
+        (n->a.alpha != -INFINITY || n->a.beta != INFINITY))
+        return ln__decline(p, n, "has its bounds as attributes");
+    for (int k = 0; k < ops[i].arity; k++) {
+        const struct ln__ox_tensor *t = ln__ox_in(m, n, k);
+        if (!t) {
+            if (ops[i].op != LN__INT_CLIP)
+                return ln__decline(p, n, "has an omitted input");
+            flags |= k == 1 ? LN__INT_F_NO_B : LN__INT_F_NO_C;
+            continue;
+        }
+        v[k] = n->in[k];
+        ln__bc_strides(t, y->ndim, y->shape, st[k]);
+    }
+    return ln__push_int(p, n, y, ops[i].op, flags, v, base, st, 0, 0, err);
+}
+
 static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct ln_error *err)
 {
     const char *op = n->op->name;
+    static const char *int_ops[] = {"Floor", "Ceil",           "Not",         "Cast",
+                                    "Clip",  "Equal",          "Less",        "Greater",
+                                    "And",   "GreaterOrEqual", "LessOrEqual", "Or",
+                                    "Where", "GatherElements"};
+    for (size_t i = 0; i < sizeof int_ops / sizeof int_ops[0]; i++)
+        if (!strcmp(op, int_ops[i]))
+            return g_o.no_int ? ln__decline(p, n, "has its integer GPU form turned off")
+                              : ln__prep_int(p, n, err);
+    const struct ln__ox_tensor *x = n->n_in > 0 ? ln__ox_in(p->m, n, 0) : NULL;
+    if ((x && x->dtype == LN__OX_I64) ||
+        (n->n_out > 0 && n->out[0] >= 0 && ln__ox_out(p->m, n, 0)->dtype == LN__OX_I64)) {
+        if (g_o.no_int)
+            return ln__decline(p, n, "has its integer GPU form turned off");
+        /* Integer copies in other orders go through onnx_nd's indexing. */
+        if (!strcmp(op, "Transpose") || !strcmp(op, "Expand") || !strcmp(op, "Slice") ||
+            !strcmp(op, "Gather"))
+            return ln__prep_nd(p, n, err);
+        return ln__prep_int(p, n, err);
+    }
     for (int k = 0; k < n->n_out; k++)
         if (n->out[k] >= 0 && p->m->values[n->out[k]].t.dtype != LN__OX_F32)
             return ln__decline(p, n, "has an integer output on the run-time path");
@@ -1227,8 +1538,8 @@ static int ln__prep_node(struct ln__prep *p, const struct ln__ox_node *n, struct
  *     run-time input that is not host-valid is read back (LN__S_DOWN);
  *     a shape-only node reads no data and waits for none;
  *   - a fused ReLU (skipped) has its producer's flags.
- * Integer tensors are made and read by CPU nodes only (the GPU form
- * declines them), so they never cross. The planner's liveness holds on
+ * Integer tensors have the same bytes on both sides (DESIGN, integers)
+ * and cross as the floats do. The planner's liveness holds on
  * both sides alike: a value's bytes are not reused by either side before
  * its last reader, so a copy made at the first crossing stays current
  * until then. At run time the dispatches between two host steps are one
@@ -1387,6 +1698,10 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
         s->in_off[i] = act;
         act += m->values[m->inputs[i]].t.numel;
     }
+    /* onnx_int.comp's error word (DESIGN, integers). */
+    act = (act + 15) / 16 * 16;
+    s->err_off = act;
+    act += 16;
     /* Each node's dispatches, or the CPU (a node the GPU form declines:
      * what it pushed is dropped; constants it copied stay, unused). */
     s->where = ln_xcalloc(m->n_nodes ? m->n_nodes : 1, 1);
@@ -1470,6 +1785,12 @@ static int ln__prepare_locked(struct ln_onnx *m, struct ln__gpu_onnx *s, struct 
                                               len * sizeof(float), err)) < 0))
             goto out;
     }
+    if (s->checks) {
+        const uint32_t zero = 0;
+        if ((rc = ln_gpu_buffer_write(s->act, s->err_off * sizeof(float), &zero, sizeof zero,
+                                      err)) < 0)
+            goto out;
+    }
     s->act_floats = act;
     s->wts_floats = n_w;
     s->gpu = gpu;
@@ -1538,8 +1859,32 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
         if (rc == 0)
             rc = rc_end;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        if (s->checks) {
+            /* A run that failed after a GatherElements may have raised the
+             * error word: clear it, or the next run would fail with it. */
+            const uint32_t zero = 0;
+            struct ln_error spare = {0};
+            ln_gpu_buffer_write(s->act, s->err_off * sizeof(float), &zero, sizeof zero, &spare);
+        }
         return rc;
+    }
+    if (s->checks) {
+        /* An index out of range in a GatherElements or Gather (DESIGN, integers). */
+        uint32_t bad = 0;
+        if ((rc = ln_gpu_buffer_read(s->act, s->err_off * sizeof(float), &bad, sizeof bad, err)) <
+            0)
+            return rc;
+        if (bad) {
+            const uint32_t zero = 0;
+            if ((rc = ln_gpu_buffer_write(s->act, s->err_off * sizeof(float), &zero, sizeof zero,
+                                          err)) < 0)
+                return rc;
+            const struct ln__ox_node *n = bad <= m->n_nodes ? &m->nodes[bad - 1] : NULL;
+            return ln_error_set(err, LN_EFORMAT, "%s node '%.80s': an index out of range",
+                                n ? n->op->name : "GatherElements", n ? ln__ox_node_name(n) : "?");
+        }
+    }
     for (size_t i = 0; i < n_outputs; i++) {
         const long v = m->outputs[i];
         const struct ln__ox_value *val = &m->values[v];
@@ -1568,8 +1913,21 @@ static int ln__execute_locked(struct ln_onnx *m, struct ln__gpu_onnx *s,
             r = m->values[r].alias - 1;
         }
         bytes += m->values[r].offset;
-        if (t->numel &&
-            (rc = ln_gpu_buffer_read(s->act, bytes, d, t->numel * sizeof(float), err)) < 0)
+        if (t->numel && t->dtype == LN__OX_I64) {
+            /* An integer output made on the GPU: its eight bytes, then floats. */
+            int64_t *w = ln_alloc_array(t->numel, sizeof *w, 0, "ONNX output", err);
+            if (!w) {
+                rc = LN_ENOMEM;
+                goto fail;
+            }
+            rc = ln_gpu_buffer_read(s->act, bytes, w, t->numel * sizeof *w, err);
+            for (size_t k = 0; rc == 0 && k < t->numel; k++)
+                d[k] = (float)w[k];
+            free(w);
+            if (rc < 0)
+                goto fail;
+        } else if (t->numel &&
+                   (rc = ln_gpu_buffer_read(s->act, bytes, d, t->numel * sizeof(float), err)) < 0)
             goto fail;
     }
     return 0;
@@ -1615,6 +1973,13 @@ int ln__gpu_onnx_run(struct ln_onnx *m, int replanned, struct ln_onnx_tensor *ou
 out:
     pthread_mutex_unlock(&g_o.lock);
     return rc;
+}
+
+void ln__gpu_onnx_set_int_forms(int on)
+{
+    pthread_mutex_lock(&g_o.lock);
+    g_o.no_int = !on;
+    pthread_mutex_unlock(&g_o.lock);
 }
 
 void ln__gpu_onnx_set_piece_bytes(size_t bytes)

@@ -52,6 +52,12 @@ size_t ln__gpu_onnx_nodes_on(const struct ln_onnx *m, const char *op, int on_gpu
 void ln__gpu_onnx_set_piece_bytes(size_t bytes);
 size_t ln__gpu_onnx_pieces(const struct ln_onnx *m);
 
+/* For tests and comparisons: on 0, the integer and index operators
+ * (onnx_int.comp) are declined and run on the CPU between GPU stretches,
+ * as before they had a GPU form; 1 (the default): on the GPU. For plans
+ * made after the call. */
+void ln__gpu_onnx_set_int_forms(int on);
+
 /* Frees what m keeps on the device (ln_onnx_free calls it). */
 void ln__gpu_onnx_free(struct ln_onnx *m);
 

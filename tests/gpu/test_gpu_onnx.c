@@ -187,18 +187,62 @@ static void test_fixtures(void **state)
     check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16, NULL);
 }
 
+static struct ln_weights *fixture_input(const char *ref, struct ln_onnx_tensor *x);
+
 /* The BiRefNet-shaped fixture (Swin window attention, a deformable
  * sampling decoder): mixed execution, and the heavy operators on the GPU. */
 static void test_transformer_fixture(void **state)
 {
     (void)state;
     static const char *const out[] = {"output", NULL};
-    static const char *const heavy17[] = {"Conv",      "MatMul", "Softmax", "LayerNormalization",
-                                          "Transpose", "Erf",    "Resize",  NULL};
-    static const char *const heavy13[] = {"Conv", "MatMul", "Softmax",   "ReduceMean", "Pow",
-                                          "Sqrt", "Erf",    "Transpose", NULL};
-    check_fixture("onnx/birefnet-tiny-op17.onnx", "onnx/birefnet-tiny.safetensors", out, heavy17);
-    check_fixture("onnx/birefnet-tiny-op13.onnx", "onnx/birefnet-tiny.safetensors", out, heavy13);
+    /* Every node on the GPU, the deformable sampling's integers too. */
+    check_fixture("onnx/birefnet-tiny-op17.onnx", "onnx/birefnet-tiny.safetensors", out, NULL);
+    check_fixture("onnx/birefnet-tiny-op13.onnx", "onnx/birefnet-tiny.safetensors", out, NULL);
+}
+
+/* The same fixture with the integer forms turned off (as before they
+ * existed: the sampling's 50 nodes on the CPU between GPU stretches) and
+ * on, in one process: the same output within TOL, and the times. */
+static void test_transformer_mixed_vs_gpu(void **state)
+{
+    (void)state;
+    static const char *const models[] = {"onnx/birefnet-tiny-op17.onnx",
+                                         "onnx/birefnet-tiny-op13.onnx"};
+    for (size_t i = 0; i < 2; i++) {
+        struct ln_onnx_tensor x, cpu, out[2];
+        struct ln_weights *w = fixture_input("onnx/birefnet-tiny.safetensors", &x);
+        struct ln_error err = {0};
+        struct ln_onnx *m = NULL;
+        if (ln_onnx_load(ln_test_data(models[i]), &m, &err) < 0)
+            fail_msg("%s", err.message);
+        select_device(-1);
+        run(m, &x, &cpu, 1);
+        double best[2] = {1e9, 1e9};
+        size_t on_cpu[2];
+        for (int on = 0; on < 2; on++) {
+            ln__gpu_onnx_set_int_forms(on);
+            select_device(g_index); /* a fresh plan */
+            for (int r = 0; r < 3; r++) {
+                const double t = run(m, &x, &out[on], 1);
+                best[on] = t < best[on] ? t : best[on];
+                if (r < 2)
+                    ln_onnx_tensor_free(&out[on]);
+            }
+            on_cpu[on] = ln__gpu_onnx_nodes_on(m, NULL, 0);
+            check(on ? "all on the GPU vs CPU" : "mixed vs CPU", out[on].data, cpu.data,
+                  numel_of(&cpu));
+        }
+        ln__gpu_onnx_set_int_forms(1);
+        printf("%s on %s: mixed (%zu CPU nodes) %.3f s, all on the GPU (%zu) %.3f s, best of "
+               "3\n",
+               models[i], ln_gpu_current_name(), on_cpu[0], best[0], on_cpu[1], best[1]);
+        assert_int_equal(on_cpu[0], 50);
+        assert_int_equal(on_cpu[1], 0);
+        ln_onnx_tensor_free(&cpu);
+        free_outs(out, 2);
+        ln_onnx_free(m);
+        ln_weights_close(w);
+    }
 }
 
 /* ---- models built here ------------------------------------------------- */
@@ -592,7 +636,7 @@ static void test_conv_shapes(void **state)
 
 /* ---- declining, the budget, the release -------------------------------- */
 
-/* A node without a GPU form (Floor) between two convolutions runs on the CPU
+/* A node without a GPU form (Softplus, Sum) between two convolutions runs on the CPU
  * between GPU stretches (read back, computed, uploaded for the next
  * convolution); a graph with no node the GPU has runs wholly on the CPU
  * and leaves nothing on the device. */
@@ -613,7 +657,7 @@ static void test_mixed_and_declined(void **state)
     mb_w(&b, "w", 4, ws, w);
     mb_w(&b, "w2", 4, w2s, w2);
     mb_node(&b, "Conv", "conv1", "x,w", "c");
-    mb_node(&b, "Floor", "floor", "c", "t");
+    mb_node(&b, "Softplus", "softplus", "c", "t");
     mb_node(&b, "Conv", "conv2", "t,w2", "y");
     struct ln_onnx *m = mb_load(&b);
     struct ln_onnx_tensor in = {x, {1, 3, 6, 6}, 4}, cpu, gpu;
@@ -623,9 +667,9 @@ static void test_mixed_and_declined(void **state)
     run(m, &in, &gpu, 1);
     assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
     assert_int_equal(ln__gpu_onnx_nodes_on(m, "Conv", 1), 2);
-    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Floor", 0), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Softplus", 0), 1);
     assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 1);
-    check("Conv, Floor on the CPU, Conv", gpu.data, cpu.data, numel_of(&cpu));
+    check("Conv, Softplus on the CPU, Conv", gpu.data, cpu.data, numel_of(&cpu));
     ln_onnx_tensor_free(&cpu);
     ln_onnx_tensor_free(&gpu);
     ln_onnx_free(m);
@@ -635,23 +679,23 @@ static void test_mixed_and_declined(void **state)
      * from the host). */
     {
         for (int i = 0; i < 108; i++) {
-            x[i] = 3.0f * x[i] + 0.01f; /* integers after Floor, whole weights: exact sums */
+            x[i] = floorf(3.0f * x[i]); /* integers and whole weights: exact sums */
             w[i] = (float)(int)(4.0f * w[i]);
         }
         struct mb b3 = {0};
         mb_input(&b3, "x", 4, xs);
         mb_output(&b3, "y");
         mb_w(&b3, "w", 4, ws, w);
-        mb_node(&b3, "Floor", "floor1", "x", "f");
+        mb_node(&b3, "Sum", "sum1", "x", "f");
         mb_node(&b3, "Conv", "conv", "f,w", "c");
-        mb_node(&b3, "Floor", "floor2", "c", "y");
+        mb_node(&b3, "Sum", "sum2", "c", "y");
         m = mb_load(&b3);
         select_device(-1);
         run(m, &in, &cpu, 1);
         select_device(g_index);
         run(m, &in, &gpu, 1);
         assert_int_equal(ln__gpu_onnx_nodes_on(m, "Conv", 1), 1);
-        assert_int_equal(ln__gpu_onnx_nodes_on(m, "Floor", 0), 2);
+        assert_int_equal(ln__gpu_onnx_nodes_on(m, "Sum", 0), 2);
         /* Integers throughout, exact in float32 on both sides. */
         assert_memory_equal(gpu.data, cpu.data, numel_of(&cpu) * sizeof(float));
         ln_onnx_tensor_free(&cpu);
@@ -663,7 +707,7 @@ static void test_mixed_and_declined(void **state)
     struct mb b2 = {0};
     mb_input(&b2, "x", 4, xs);
     mb_output(&b2, "y");
-    mb_node(&b2, "Floor", "floor", "x", "y");
+    mb_node(&b2, "Sum", "sum", "x", "y");
     m = mb_load(&b2);
     select_device(-1);
     run(m, &in, &cpu, 1);
@@ -800,6 +844,404 @@ static void test_weights_in_pieces(void **state)
     ln_weights_close(w);
 }
 
+/* ---- the integer and index operators ------------------------------------ */
+
+/* Runs m on x on the CPU, then on the GPU: every output the same bits
+ * (exact) or within TOL; returns how many nodes the GPU left to the CPU. */
+static size_t both_ways(const char *label, struct ln_onnx *m, float *x, int nd,
+                        const int64_t *shape, int exact)
+{
+    const size_t n_out = ln_onnx_n_outputs(m);
+    struct ln_onnx_tensor in = {x, {0}, nd};
+    memcpy(in.shape, shape, (size_t)nd * sizeof *shape);
+    struct ln_onnx_tensor *cpu = talloc(n_out * sizeof *cpu), *gpu = talloc(n_out * sizeof *gpu);
+    select_device(-1);
+    run(m, &in, cpu, n_out);
+    select_device(g_index);
+    run(m, &in, gpu, n_out);
+    assert_true(ln__gpu_onnx_resident_bytes(m) > 0);
+    for (size_t k = 0; k < n_out; k++) {
+        char l[128];
+        assert_int_equal(gpu[k].ndim, cpu[k].ndim);
+        for (int d = 0; d < cpu[k].ndim; d++)
+            assert_int_equal(gpu[k].shape[d], cpu[k].shape[d]);
+        const size_t n = numel_of(&cpu[k]);
+        snprintf(l, sizeof l, "%s: %s", label, ln_onnx_output_name(m, k));
+        if (exact) {
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&gpu[k].data[i], &cpu[k].data[i], sizeof(float)))
+                    fail_msg("%s[%zu]: GPU %.9g, CPU %.9g", l, i, gpu[k].data[i], cpu[k].data[i]);
+        } else {
+            check(l, gpu[k].data, cpu[k].data, n);
+        }
+    }
+    printf("  %-40s %zu outputs %s, %zu of %zu nodes on the CPU\n", label, n_out,
+           exact ? "bit for bit" : "within tolerance", ln__gpu_onnx_nodes_on(m, NULL, 0),
+           ln__gpu_onnx_nodes_on(m, NULL, 0) + ln__gpu_onnx_nodes_on(m, NULL, 1));
+    free_outs(cpu, n_out);
+    free_outs(gpu, n_out);
+    return ln__gpu_onnx_nodes_on(m, NULL, 0);
+}
+
+static void mb_cast(struct mb *b, const char *in, const char *out, int64_t to)
+{
+    char name[64];
+    snprintf(name, sizeof name, "cast_%s", out);
+    mb_int(mb_node(b, "Cast", name, in, out), "to", to);
+}
+
+/* Graph outputs are floats: an int64 t goes out as itself and as
+ * t - (int64)(float)t, which together pin down all 64 bits. */
+static void mb_wide_out(struct mb *b, const char *t)
+{
+    char f[64], i[64], r[64], io[96], nm[64];
+    snprintf(f, sizeof f, "%s_f", t);
+    snprintf(i, sizeof i, "%s_i", t);
+    snprintf(r, sizeof r, "%s_r", t);
+    mb_cast(b, t, f, 1);
+    mb_cast(b, f, i, 7);
+    snprintf(io, sizeof io, "%s,%s", t, i);
+    snprintf(nm, sizeof nm, "sub_%s", t);
+    mb_node(b, "Sub", nm, io, r);
+    mb_output(b, t);
+    mb_output(b, r);
+}
+
+/* Every integer and index operator of onnx_int.comp against the CPU
+ * interpreter, bit for bit: Floor, Ceil, Cast both ways (truncation,
+ * saturation, infinities, 64-bit values to float with rounding), int64
+ * Mul/Add/Sub/Div (wrapping, truncation, a zero divisor, INT64_MIN / -1,
+ * a divisor past 2^32), Min, Max, Neg, Abs, Relu, the comparisons on
+ * floats and integers, And, Or, Not, Where of both types, Clip of both
+ * types and with one bound; all on the GPU. */
+static void test_integer_ops(void **state)
+{
+    (void)state;
+    const int64_t xs[3] = {3, 4, 7}, ks[1] = {7}, ds[2] = {4, 1}, one[1] = {1};
+    const int64_t K[7] = {3, -7, ((int64_t)1 << 33) + 1, -((int64_t)1 << 40), 123456789, 0, 1};
+    const int64_t D[4] = {-1, -3, 0, ((int64_t)1 << 35) + 7};
+    const int64_t ilo[1] = {-((int64_t)1 << 34)}, ihi[1] = {(int64_t)1 << 36};
+    const float zero = 0.0f, ten = 10.0f, m5 = -5.0f, lo = -3.5f, hi = 7.25f;
+    static float x[84];
+    for (int i = 0; i < 84; i++)
+        x[i] = 40.0f * frand();
+    const float special[] = {2.5f,     -2.5f,          -0.0f,         3e9f,  -3e9f,   1e19f,
+                             -1e19f,   INFINITY,       -INFINITY,     5e17f, -7.0f,   15.0f,
+                             1.37e10f, -2147483648.0f, 2147483648.0f, -0.5f, 1.5e10f, -9.3e18f,
+                             9.1e18f,  0.5f,           -1.5e10f};
+    memcpy(x, special, sizeof special);
+    /* One graph of every operator, its outputs eight at a time (the
+     * builder's limit); "+t": an int64 t and its remainder (mb_wide_out). */
+    static const char *const groups[][8] = {{"f", "c", "cl", "clo", "wf", "cbf", "ge", "le"},
+                                            {"a", "lt", "o", "nt", "eq", "gt", "eqf", "cb"},
+                                            {"cbi", "+i", "+j", "+k"},
+                                            {"+s", "+d", "+q", "+mn"},
+                                            {"+mx", "+ng", "+ab", "+re"},
+                                            {"+w", "+cli"}};
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        struct mb b = {0};
+        mb_input(&b, "x", 3, xs);
+        b.inits[b.n_inits++] = mb_i64("K", 1, ks, K);
+        b.inits[b.n_inits++] = mb_i64("D", 2, ds, D);
+        b.inits[b.n_inits++] = mb_i64("ilo", 1, one, ilo);
+        b.inits[b.n_inits++] = mb_i64("ihi", 1, one, ihi);
+        mb_w(&b, "zero", 0, NULL, &zero);
+        mb_w(&b, "ten", 0, NULL, &ten);
+        mb_w(&b, "m5", 0, NULL, &m5);
+        mb_w(&b, "lo", 0, NULL, &lo);
+        mb_w(&b, "hi", 0, NULL, &hi);
+        mb_node(&b, "Floor", "floor", "x", "f");
+        mb_node(&b, "Ceil", "ceil", "x", "c");
+        mb_cast(&b, "x", "i", 7);
+        mb_cast(&b, "f", "j", 7);
+        mb_node(&b, "Mul", "mul", "i,K", "k");
+        mb_node(&b, "Add", "add", "k,j", "s");
+        mb_node(&b, "Sub", "sub", "k,j", "d");
+        mb_node(&b, "Div", "div", "k,D", "q");
+        mb_node(&b, "Min", "min", "s,d", "mn");
+        mb_node(&b, "Max", "max", "s,d", "mx");
+        mb_node(&b, "Neg", "neg", "d", "ng");
+        mb_node(&b, "Abs", "abs", "d", "ab");
+        mb_node(&b, "Relu", "relu", "d", "re");
+        mb_node(&b, "GreaterOrEqual", "ge", "x,zero", "ge");
+        mb_node(&b, "LessOrEqual", "le", "x,ten", "le");
+        mb_node(&b, "And", "and", "ge,le", "a");
+        mb_node(&b, "Less", "lt", "x,m5", "lt");
+        mb_node(&b, "Or", "or", "ge,lt", "o");
+        mb_node(&b, "Not", "not", "a", "nt");
+        mb_node(&b, "Equal", "eq", "j,i", "eq");
+        mb_node(&b, "Greater", "gt", "k,s", "gt");
+        mb_node(&b, "Equal", "eqf", "f,c", "eqf");
+        mb_node(&b, "Where", "where", "a,s,q", "w");
+        mb_node(&b, "Where", "wheref", "nt,x,f", "wf");
+        mb_node(&b, "Clip", "clip", "x,lo,hi", "cl");
+        mb_node(&b, "Clip", "clipmin", "x,lo", "clo");
+        mb_node(&b, "Clip", "clipi", "s,ilo,ihi", "cli");
+        mb_cast(&b, "x", "cb", 9);
+        mb_cast(&b, "k", "cbi", 9);
+        mb_cast(&b, "a", "cbf", 1);
+        char label[96] = "integer operators:";
+        for (size_t k = 0; k < 8 && groups[g][k]; k++) {
+            if (groups[g][k][0] == '+')
+                mb_wide_out(&b, groups[g][k] + 1);
+            else
+                mb_output(&b, groups[g][k]);
+            snprintf(label + strlen(label), sizeof label - strlen(label), " %s",
+                     groups[g][k] + (groups[g][k][0] == '+'));
+        }
+        struct ln_onnx *m = mb_load(&b);
+        assert_int_equal(both_ways(label, m, x, 3, xs, 1), 0);
+        assert_true(ln__gpu_onnx_nodes_on(m, "Div", 1) == 1 &&
+                    ln__gpu_onnx_nodes_on(m, "Cast", 1) >= 5);
+        ln_onnx_free(m);
+        mb_free();
+    }
+
+    /* Integer copies: Transpose, Slice with a negative step, Expand,
+     * Unsqueeze, Reshape and Gather of one index on int64 tensors. */
+    const int64_t perm[3] = {2, 0, 1}, st[1] = {-1}, en[1] = {-100}, ax[1] = {1}, sp[1] = {-1};
+    const int64_t es[4] = {2, 7, 3, 4}, e4[1] = {4}, rs[2] = {-1, 12}, g0[1] = {0}, i2 = 2;
+    const int64_t two[1] = {2};
+    static const char *const cp[][4] = {{"t", "sl", "e", "r"}, {"ga"}};
+    for (size_t g = 0; g < 2; g++) {
+        struct mb b2 = {0};
+        mb_input(&b2, "x", 3, xs);
+        b2.inits[b2.n_inits++] = mb_i64("st", 1, one, st);
+        b2.inits[b2.n_inits++] = mb_i64("en", 1, one, en);
+        b2.inits[b2.n_inits++] = mb_i64("ax", 1, one, ax);
+        b2.inits[b2.n_inits++] = mb_i64("sp", 1, one, sp);
+        b2.inits[b2.n_inits++] = mb_i64("es", 1, e4, es);
+        b2.inits[b2.n_inits++] = mb_i64("rs", 1, two, rs);
+        b2.inits[b2.n_inits++] = mb_i64("g", 0, NULL, &i2);
+        b2.inits[b2.n_inits++] = mb_i64("u", 1, one, g0);
+        mb_node(&b2, "Floor", "floor", "x", "f");
+        mb_cast(&b2, "f", "i", 7);
+        mb_ints(mb_node(&b2, "Transpose", "t", "i", "t"), "perm", 3, perm);
+        mb_node(&b2, "Slice", "slice", "t,st,en,ax,sp", "sl");
+        mb_node(&b2, "Expand", "expand", "sl,es", "e");
+        mb_node(&b2, "Unsqueeze", "unsq", "i,u", "un");
+        mb_node(&b2, "Reshape", "reshape", "un,rs", "r");
+        mb_int(mb_node(&b2, "Gather", "gather", "i,g", "ga"), "axis", 1);
+        for (size_t k = 0; k < 4 && cp[g][k]; k++)
+            mb_wide_out(&b2, cp[g][k]);
+        struct ln_onnx *m = mb_load(&b2);
+        assert_int_equal(both_ways(g ? "integer Gather" : "integer copies", m, x, 3, xs, 1), 0);
+        ln_onnx_free(m);
+        mb_free();
+    }
+}
+
+/* GatherElements: indices computed on the GPU (Floor, Clip, Cast, as the
+ * deformable sampling does), negative ones, axes 1 and -1, float data
+ * from the weights and from a run-time value, int64 data; Gather with
+ * such indices (axes 0 and 1, 3-D indices) and with known ones; an index
+ * out of range fails the run with one line as on the CPU, and the next run
+ * with good indices gives the CPU's result again. */
+static void test_gather_elements(void **state)
+{
+    (void)state;
+    const int64_t xs[3] = {2, 3, 5}, one[1] = {1};
+    static float x[30], dw[30];
+    for (int i = 0; i < 30; i++) {
+        x[i] = 3.0f * frand();
+        dw[i] = frand();
+    }
+    const float three = 3.0f, k1000 = 1000.0f;
+    const float lo5 = -5.0f, hi4 = 4.0f, lo3 = -3.0f, hi2 = 2.0f;
+    struct mb b = {0};
+    mb_input(&b, "x", 3, xs);
+    mb_w(&b, "data", 3, xs, dw);
+    mb_w(&b, "three", 1, one, &three);
+    mb_w(&b, "k1000", 1, one, &k1000);
+    mb_w(&b, "lo5", 0, NULL, &lo5);
+    mb_w(&b, "hi4", 0, NULL, &hi4);
+    mb_w(&b, "lo3", 0, NULL, &lo3);
+    mb_w(&b, "hi2", 0, NULL, &hi2);
+    mb_node(&b, "Mul", "mul", "x,three", "x3");
+    mb_node(&b, "Floor", "floor", "x3", "f");
+    mb_node(&b, "Clip", "clip", "f,lo5,hi4", "fc");
+    mb_cast(&b, "fc", "idx", 7);
+    mb_node(&b, "Clip", "clip2", "f,lo3,hi2", "fc2");
+    mb_cast(&b, "fc2", "idx2", 7);
+    mb_int(mb_node(&b, "GatherElements", "ge_w", "data,idx", "y1"), "axis", -1);
+    mb_int(mb_node(&b, "GatherElements", "ge_a", "x3,idx2", "y2"), "axis", 1);
+    mb_node(&b, "Mul", "mul2", "x,k1000", "xk");
+    mb_cast(&b, "xk", "xi", 7);
+    mb_int(mb_node(&b, "GatherElements", "ge_i", "xi,idx", "y3"), "axis", 2);
+    /* Gather with indices at run time (axes 0 and 1) and known ones. */
+    const int64_t d2s[2] = {5, 4}, ks[1] = {3}, kv[3] = {0, -1, 2};
+    mb_w(&b, "data2", 2, d2s, dw);
+    b.inits[b.n_inits++] = mb_i64("kidx", 1, ks, kv);
+    mb_int(mb_node(&b, "Gather", "g0", "data2,idx", "y4"), "axis", 0);
+    mb_int(mb_node(&b, "Gather", "g1", "x3,idx2", "y5"), "axis", 1);
+    mb_int(mb_node(&b, "Gather", "g2", "x3,kidx", "y6"), "axis", 2);
+    mb_output(&b, "y1");
+    mb_output(&b, "y2");
+    mb_output(&b, "y3");
+    mb_output(&b, "y4");
+    mb_output(&b, "y5");
+    mb_output(&b, "y6");
+    struct ln_onnx *m = mb_load(&b);
+    assert_int_equal(both_ways("GatherElements, Gather", m, x, 3, xs, 1), 0);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "GatherElements", 1), 3);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Gather", 1), 3);
+    ln_onnx_free(m);
+    mb_free();
+
+    /* Indices straight from the input: 7 is past the axis's 5. */
+    struct mb b2 = {0};
+    mb_input(&b2, "x", 3, xs);
+    mb_w(&b2, "data", 3, xs, dw);
+    mb_w(&b2, "sc", 1, one, &three);
+    mb_node(&b2, "Floor", "floor", "x", "f");
+    mb_cast(&b2, "f", "idx", 7);
+    mb_int(mb_node(&b2, "GatherElements", "picker", "data,idx", "y"), "axis", 2);
+    mb_node(&b2, "Mul", "mul", "y,sc", "z");
+    mb_output(&b2, "z");
+    m = mb_load(&b2);
+    float good[30], bad[30];
+    for (int i = 0; i < 30; i++)
+        good[i] = bad[i] = (float)(i % 5) + 0.25f;
+    bad[17] = 7.5f;
+    assert_int_equal(both_ways("GatherElements, good indices", m, good, 3, xs, 1), 0);
+    struct ln_onnx_tensor in = {bad, {2, 3, 5}, 3}, out = {0};
+    struct ln_error err = {0};
+    select_device(-1);
+    assert_int_equal(ln_onnx_run(m, &in, 1, &out, 1, &err), LN_EFORMAT);
+    printf("  CPU: %s\n", err.message);
+    assert_non_null(strstr(err.message, "out of range"));
+    select_device(g_index);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(ln_onnx_run(m, &in, 1, &out, 1, &err), LN_EFORMAT);
+    printf("  GPU: %s\n", err.message);
+    assert_non_null(strstr(err.message, "out of range"));
+    assert_non_null(strstr(err.message, "picker"));
+    assert_null(out.data);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 0);
+    /* The error word was cleared: good indices run again, on the GPU. */
+    struct ln_onnx_tensor gin = {good, {2, 3, 5}, 3}, cpu, gpu;
+    run(m, &gin, &gpu, 1);
+    select_device(-1);
+    run(m, &gin, &cpu, 1);
+    assert_memory_equal(gpu.data, cpu.data, 30 * sizeof(float));
+    ln_onnx_tensor_free(&cpu);
+    ln_onnx_tensor_free(&gpu);
+    ln_onnx_free(m);
+    mb_free();
+}
+
+/* ---- mixed execution, a second look --------------------------------------- */
+
+/* Operators without a GPU form (Softplus, HardSigmoid, one-input Sum, an
+ * int64 Concat) mixed with GPU nodes where the hand-over is delicate: a
+ * Concat whose pieces are written in place by CPU and GPU producers alike;
+ * a CPU node reading a fused ReLU's output (an alias of its
+ * convolution's) and a Reshape of a GPU value; a value read by a CPU and a
+ * GPU node; int64 values made on the GPU read by the CPU and back (the
+ * int64 Concat), and int64 graph outputs made on each side. Then the same
+ * model run twice, with a second input width (a new plan) and back, and
+ * after the device's release: the same bits each time for the same
+ * input, the CPU's result within TOL (the integers exactly). */
+static void test_mixed_second_look(void **state)
+{
+    (void)state;
+    const int64_t xs[3] = {1, 4, -1}, one[1] = {1}, ws[4] = {4, 4, 1, 1};
+    const int64_t r2[2] = {12, -1}, r4[4] = {1, 4, 2, -1}, two[1] = {2}, four[1] = {4};
+    const float ten = 10.0f, three_i[1] = {0};
+    (void)three_i;
+    const int64_t i3 = 3;
+    struct mb b = {0};
+    mb_input(&b, "x", 3, xs);
+    mb_w(&b, "w", 4, ws, rand_array(16, 1.0f));
+    mb_w(&b, "ten", 1, one, &ten);
+    b.inits[b.n_inits++] = mb_i64("r2", 1, two, r2);
+    b.inits[b.n_inits++] = mb_i64("r4", 1, four, r4);
+    b.inits[b.n_inits++] = mb_i64("i3", 0, NULL, &i3);
+    /* A Concat of pieces made in place by the CPU, the GPU, the CPU. */
+    mb_node(&b, "Softplus", "sp_a", "x", "a");
+    mb_node(&b, "Sigmoid", "sig_b", "x", "pb");
+    mb_node(&b, "Sum", "sum_c", "x", "pc");
+    mb_int(mb_node(&b, "Concat", "cat", "a,pb,pc", "y"), "axis", 1);
+    mb_node(&b, "Mul", "sq", "y,y", "y2");
+    /* A CPU node reading a GPU Reshape. */
+    mb_node(&b, "Reshape", "resh", "y2,r2", "r");
+    mb_node(&b, "HardSigmoid", "hs", "r", "h");
+    /* One value read by a CPU and a GPU node. */
+    mb_node(&b, "Tanh", "tanh", "x", "v");
+    mb_node(&b, "Softplus", "sp_v", "v", "v1");
+    mb_node(&b, "Mul", "mv", "v,v1", "v2");
+    /* A CPU node reading a fused ReLU (an alias of the convolution's output). */
+    mb_node(&b, "Reshape", "resh4", "x,r4", "x4");
+    mb_node(&b, "Conv", "conv", "x4,w", "cv");
+    mb_node(&b, "Relu", "relu", "cv", "rl");
+    mb_node(&b, "Softplus", "sp_r", "rl", "sr");
+    /* int64 across: made on the GPU, concatenated on the CPU, used on the GPU. */
+    mb_node(&b, "Mul", "m10", "x,ten", "x10");
+    mb_node(&b, "Floor", "fl", "x10", "fx");
+    mb_cast(&b, "fx", "ci", 7);
+    mb_node(&b, "Ceil", "ce", "x10", "cx");
+    mb_cast(&b, "cx", "cj", 7);
+    /* Pieces made in place by the GPU, the Concat on the CPU. */
+    mb_int(mb_node(&b, "Concat", "cati", "ci,cj", "cc"), "axis", 0);
+    mb_node(&b, "Mul", "mi", "cc,i3", "ciu");
+    mb_output(&b, "y2");
+    mb_output(&b, "h");
+    mb_output(&b, "v2");
+    mb_output(&b, "sr");
+    mb_output(&b, "cc");
+    mb_output(&b, "ciu");
+    struct ln_onnx *m = mb_load(&b);
+    const size_t n_out = 6;
+    float *x6 = rand_array(24, 2.0f), *x8 = rand_array(32, 2.0f);
+    const int64_t s6[3] = {1, 4, 6}, s8[3] = {1, 4, 8};
+    /* Within TOL of the CPU, and the CPU-node counts: the mixed path stays. */
+    both_ways("mixed, width 6", m, x6, 3, s6, 0);
+    /* The planner put the pieces in place (what this test is about). */
+    static const char *const pieces[] = {"a", "pb", "pc", "ci", "cj"};
+    for (size_t k = 0; k < 5; k++) {
+        size_t v = 0;
+        while (v < m->n_values && strcmp(m->values[v].name, pieces[k]))
+            v++;
+        assert_true(v < m->n_values);
+        if (!m->values[v].alias)
+            fail_msg("piece %s is not in place", pieces[k]);
+    }
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Softplus", 0), 3);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Sum", 0), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "HardSigmoid", 0), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Concat", 0), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, "Concat", 1), 1);
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 6);
+    both_ways("mixed, width 8", m, x8, 3, s8, 0);
+    /* GPU only from here: the same bits for the same input through
+     * repeated runs, new plans and a release. */
+    struct ln_onnx_tensor in6 = {x6, {1, 4, 6}, 3}, in8 = {x8, {1, 4, 8}, 3};
+    struct ln_onnx_tensor first[6], again[6], other[6];
+    select_device(g_index);
+    run(m, &in6, first, n_out);
+    const char *const steps[] = {"again", "after width 8", "after the release"};
+    for (int s = 0; s < 3; s++) {
+        if (s == 1) {
+            run(m, &in8, other, n_out);
+            free_outs(other, n_out);
+        }
+        if (s == 2) {
+            ln_gpu_shutdown(); /* the release hook: everything on the device goes */
+            assert_int_equal(ln__gpu_onnx_resident_bytes(m), 0);
+            select_device(g_index);
+        }
+        run(m, &in6, again, n_out);
+        for (size_t k = 0; k < n_out; k++)
+            if (memcmp(first[k].data, again[k].data, numel_of(&first[k]) * sizeof(float)))
+                fail_msg("output %s differs %s", ln_onnx_output_name(m, k), steps[s]);
+        free_outs(again, n_out);
+    }
+    assert_int_equal(ln__gpu_onnx_nodes_on(m, NULL, 0), 6);
+    free_outs(first, n_out);
+    ln_onnx_free(m);
+    mb_free();
+}
+
 static void test_validation(void **state)
 {
     (void)state;
@@ -819,6 +1261,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_transformer_fixture),
+        cmocka_unit_test(test_transformer_mixed_vs_gpu),
+        cmocka_unit_test(test_integer_ops),
+        cmocka_unit_test(test_gather_elements),
+        cmocka_unit_test(test_mixed_second_look),
         cmocka_unit_test(test_conv_shapes),
         cmocka_unit_test(test_matmul_gemm),
         cmocka_unit_test(test_softmax_layernorm),
