@@ -416,6 +416,8 @@ static int ox_ew_infer(ox_model *m, ox_node *n, struct ln_error *err)
         return ln_error_set(err, LN_EFORMAT, "inputs differ in type (float and integer)");
     } else if (op == OX_POW && dt != LN__OX_F32) {
         return ln_error_set(err, LN_EFORMAT, "integer Pow is not supported");
+    } else if ((op == OX_AND || op == OX_OR) && dt != LN__OX_I64) {
+        return ln_error_set(err, LN_EFORMAT, "the inputs must be boolean, not float");
     }
     if (op == OX_EQUAL || op == OX_LESS || op == OX_GREATER || op == OX_GREATER_EQ ||
         op == OX_LESS_EQ)

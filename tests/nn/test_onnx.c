@@ -1148,6 +1148,29 @@ static void test_gathers_sum_clip(void **state)
     mb_free();
 }
 
+/* And / Or take booleans (ONNX's type constraint): on floats the run is
+ * refused with the node's name, and no output. */
+static void test_logic_wants_booleans(void **state)
+{
+    float x[6] = {0, 1, 2, 3, 4, 5};
+    for (int k = 0; k < 2; k++) {
+        struct mb f = {0};
+        f.opset = 13;
+        mb_input(&f, "x", 2, (int64_t[]){2, 3});
+        mb_node(&f, k ? "Or" : "And", "float-logic", "x,x", "n");
+        mb_output(&f, "n");
+        struct ln_onnx *m = mb_load(&f);
+        struct ln_onnx_tensor in = {x, {2, 3}, 2}, y = {0};
+        struct ln_error err = {0};
+        assert_true(ln_onnx_run(m, &in, 1, &y, 1, &err) < 0);
+        if (!strstr(err.message, "float-logic") || !strstr(err.message, "boolean"))
+            fail_msg("message '%s'", err.message);
+        assert_null(y.data);
+        ln_onnx_free(m);
+        mb_free();
+    }
+}
+
 static void test_refusals(void **state)
 {
     struct mb b = small_net(MB_RAW);
@@ -1550,18 +1573,18 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_hand),         cmocka_unit_test(test_conv_reference),
         cmocka_unit_test(test_conv_gemm),         cmocka_unit_test(test_conv_paths),
-        cmocka_unit_test(test_concat_in_place),   cmocka_unit_test(test_conv_transpose),    cmocka_unit_test(test_pool_ceil),
-        cmocka_unit_test(test_resize_modes),      cmocka_unit_test(test_broadcast),
-        cmocka_unit_test(test_shape_ops),         cmocka_unit_test(test_expand_concat),
-        cmocka_unit_test(test_weight_layouts),    cmocka_unit_test(test_matmul_gemm),
-        cmocka_unit_test(test_normalisations),    cmocka_unit_test(test_pad_split_tile),
-        cmocka_unit_test(test_empty_channels),    cmocka_unit_test(test_scatter_instancenorm),
-        cmocka_unit_test(test_older_opsets),      cmocka_unit_test(test_gathers_sum_clip),
-        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_api),
+        cmocka_unit_test(test_concat_in_place),   cmocka_unit_test(test_conv_transpose),
+        cmocka_unit_test(test_pool_ceil),         cmocka_unit_test(test_resize_modes),
+        cmocka_unit_test(test_broadcast),         cmocka_unit_test(test_shape_ops),
+        cmocka_unit_test(test_expand_concat),     cmocka_unit_test(test_weight_layouts),
+        cmocka_unit_test(test_matmul_gemm),       cmocka_unit_test(test_normalisations),
+        cmocka_unit_test(test_pad_split_tile),    cmocka_unit_test(test_empty_channels),
+        cmocka_unit_test(test_scatter_instancenorm), cmocka_unit_test(test_older_opsets),
+        cmocka_unit_test(test_gathers_sum_clip),  cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_logic_wants_booleans), cmocka_unit_test(test_api),
         cmocka_unit_test(test_fixtures),          cmocka_unit_test(test_transformer_fixture),
-        cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_corruptions),       cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_truncations),       cmocka_unit_test(test_corruptions),
+        cmocka_unit_test(test_out_of_memory),     cmocka_unit_test(test_threads_identical),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
