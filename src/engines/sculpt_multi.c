@@ -694,8 +694,9 @@ static int ln__multi_trim(struct ln__multi *s, int threads, struct ln_error *err
  *    when that view's ray enters the volume at the same place. A
  *    Lambertian surface point shows the same colour to every view that
  *    sees it (once each view's exposure and white balance are evened out,
- *    "lighting between views" below), so when every other view that sees
- *    the voxel shows another colour (patch difference over
+ *    or tolerated where they cannot be: "lighting between views" and
+ *    "lighting, where no gains can be set" below), so when every other
+ *    view that sees the voxel shows another colour (patch difference over
  *    LN__PHOTO_DIFFER), no surface is there and it is carved; the next
  *    round sees the voxels it hid. This opens a cup from above layer by
  *    layer, down to where the side views stop
@@ -733,7 +734,12 @@ struct ln__sweep {
     const float *field;
     int n_views, perspective, n, res;
     float origin, h;
-    int ref;      /* the view whose rays are swept */
+    int ref; /* the view whose rays are swept */
+    /* Share of the larger of two colours that a channel's difference may
+     * reach and still count as none (ln__patch_diff): 0, or
+     * LN__PHOTO_TOLERANT where no gains could be set and the exposure
+     * may differ. */
+    float tol;
     float *depth; /* res x res: depth of the matched surface, or -1 */
     float *enter; /* res x res: the ray parameter where the ray enters the
                    * hull, -1 where it misses it, -2 where it was not
@@ -812,10 +818,12 @@ static void ln__patch_ref(const struct ln__view *v, float px, float py, float re
 
 /* View w's colours (times its gain) at the patch of points q + off du +
  * off dv against ref:
- * the sum of the 15 absolute differences in *diff; 0 when a point is
- * behind a perspective camera. */
+ * the sum of the 15 absolute differences in *diff, each less tol times
+ * the larger of its two colours (not below 0; "lighting, where no gains
+ * can be set"); 0 when a point is behind a perspective camera. */
 static int ln__patch_diff(const struct ln__view *w, int perspective, const float q[3],
-                          const float du[3], const float dv[3], const float ref[5][3], float *diff)
+                          const float du[3], const float dv[3], const float ref[5][3], float tol,
+                          float *diff)
 {
     float c = 0.0f;
     for (int k = 0; k < 5; k++) {
@@ -825,8 +833,14 @@ static int ln__patch_diff(const struct ln__view *w, int perspective, const float
         if (!ln__view_project(w, perspective, p, &px, &py, &depth))
             return 0;
         ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
-        c += fabsf(col[0] * w->gain[0] - ref[k][0]) + fabsf(col[1] * w->gain[1] - ref[k][1]) +
-             fabsf(col[2] * w->gain[2] - ref[k][2]);
+        float d[3];
+        for (int a = 0; a < 3; a++) {
+            const float x = col[a] * w->gain[a], y = ref[k][a];
+            d[a] = fabsf(x - y);
+            if (tol > 0.0f)
+                d[a] = fmaxf(d[a] - tol * fmaxf(x, y), 0.0f);
+        }
+        c += d[0] + d[1] + d[2];
     }
     *diff = c;
     return 1;
@@ -847,7 +861,7 @@ static float ln__sweep_cost(const struct ln__sweep *s, const float q[3], const f
         if (j == s->ref)
             continue;
         float c;
-        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, &c);
+        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, s->tol, &c);
         if (ok && c / 15.0f < best)
             best = c / 15.0f;
     }
@@ -1087,7 +1101,7 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                                    LN__PHOTO_PATCH + 1.0f))
                     continue;
                 float c;
-                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, &c);
+                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, s->tol, &c);
                 if (!ok)
                     continue;
                 seen++;
@@ -1145,11 +1159,52 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * same mesh as before, bit for bit. Cost: one march per ray cell and view
  * to the hull, four patch pairs per cell and view pair, and a 33^3
  * histogram per pair, a few tens of milliseconds at grid 256. */
+
+/* DESIGN (lighting, where no gains can be set). Four views around a cup,
+ * a bowl or a chair share mostly the hull's lid over the opening or the
+ * space under the seat: no pair's ratios have a clear mode, no gain is
+ * set, and plain colours compared under thresholds of a few hundredths
+ * carve true surface wherever one photo is brighter than its neighbour
+ * (the cup from four views fell below its hull on bench-shapes
+ * --lighting). Whether the exposure differs is still told by the same
+ * histograms: under one light the ratios of the surface two views do
+ * share pile up at 1 (on the bench, of the samples in the pairs' fullest
+ * windows 56% to 99% also fall in the window about 1), while under
+ * different exposures that window stays nearly empty (0% to 4%); so
+ * unless at least LN__GAIN_ZERO_MIN samples and LN__GAIN_ZERO of the
+ * modes' samples lie about 1, the exposure may differ (also when there
+ * is too little shared surface to tell: the safe side).
+ *
+ * Then every comparison (the sweep's and the rounds') is tolerant of
+ * gain: per channel, a difference counts only beyond LN__PHOTO_TOLERANT
+ * of the larger of the two values. Why 0.2: photos that each lie within
+ * 15% of one exposure differ by a ratio up to 1.15 / 0.85 = 1.35 per
+ * channel, so the same surface shows x and 1.35 x, a difference of 0.26
+ * of the larger; 0.2 of it is forgiven and the remaining 0.06 of a
+ * colour of at most 1 stays within the sweep's match threshold
+ * (LN__PHOTO_MATCH) and well within the rounds' (LN__PHOTO_DIFFER).
+ * What it keeps: surfaces of different hue stay apart (the red outside
+ * wall, 0.78 / 0.30 / 0.18, against the blue floor, 0.16 / 0.36 / 0.68,
+ * still differ by 0.28 a channel on average, over the rounds' 0.1), and
+ * a patch's texture still has to line up. What it gives up: two surfaces
+ * that differ only in brightness, by a ratio under 1.25 (more in dark
+ * colours, where the thresholds add to it), are no longer told apart, so
+ * less of a lid over a cavity is opened than under one light. Per channel rather than
+ * chromaticity with a loose brightness test, because white balance moves
+ * chromaticity by as much as exposure moves brightness. Under one light
+ * (the window about 1 full) nothing changes, bit for bit. */
+#define LN__PHOTO_TOLERANT 0.2f
+
 #define LN__GAIN_BINS 33        /* per channel: log ratio -0.4 .. 0.4 */
 #define LN__GAIN_BIN 0.025f     /* bin width */
 #define LN__GAIN_MIN_SAMPLES 48 /* a pair needs this many near its mode */
 #define LN__GAIN_PEAK 0.1f      /* and this share of its samples there */
 #define LN__GAIN_QUIET 0.02f
+/* Without gains, the exposure is taken to be the same only when the
+ * window about ratio 1 (3 x 3 x 3 bins) holds at least this share of the
+ * samples in the pairs' fullest windows, and this many samples. */
+#define LN__GAIN_ZERO 0.25f
+#define LN__GAIN_ZERO_MIN 12
 /* The patches' sample spacing in pixels: wider than the comparisons',
  * so that their mean colour moves little when q is a voxel off. */
 #define LN__GAIN_PATCH (2.0f * LN__PHOTO_PATCH)
@@ -1279,8 +1334,9 @@ static long ln__gain_mode(const uint32_t *hist, float mode[3])
 /* Sets every view's gain (struct ln__view) from the hull in sw's field:
  * en holds res x res entry maps per view, overwritten here. */
 static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln__entries *en,
-                           struct ln_error *err)
+                           int *differ, struct ln_error *err)
 {
+    *differ = 0;
     const int nv = s->n_views, nb = LN__GAIN_BINS;
     const size_t cells = (size_t)sw->res * (size_t)sw->res, nb3 = (size_t)nb * nb * nb;
     for (int vi = 0; vi < nv; vi++)
@@ -1331,11 +1387,19 @@ static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln_
     float w[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
     float mode[LN_MAX_VIEWS][LN_MAX_VIEWS][3] = {{{0}}};
     long peak[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
+    long modes = 0, zeros = 0;
     for (int i = 0; i < nv; i++)
         for (int j = 0; j < nv; j++) {
             if (i == j)
                 continue;
-            peak[i][j] = ln__gain_mode(hist + (size_t)(i * nv + j) * nb3, mode[i][j]);
+            const uint32_t *h = hist + (size_t)(i * nv + j) * nb3;
+            peak[i][j] = ln__gain_mode(h, mode[i][j]);
+            modes += peak[i][j];
+            for (int dr = -1; dr <= 1; dr++)
+                for (int dg = -1; dg <= 1; dg++)
+                    for (int db = -1; db <= 1; db++)
+                        zeros +=
+                            h[((size_t)(nb / 2 + dr) * nb + (nb / 2 + dg)) * nb + (nb / 2 + db)];
             if (peak[i][j] < LN__GAIN_MIN_SAMPLES ||
                 (float)peak[i][j] < LN__GAIN_PEAK * (float)total[i][j])
                 peak[i][j] = 0;
@@ -1365,9 +1429,10 @@ static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln_
                 }
     }
     if (n_reached < nv) {
+        *differ = !(zeros >= LN__GAIN_ZERO_MIN && (float)zeros >= LN__GAIN_ZERO * (float)modes);
         ln_log_info("photo-consistency: colour gains not set (%d of %d views tied by shared "
-                    "surface)",
-                    n_reached, nv);
+                    "surface); %ld of %ld ratios at the pairs' modes are at 1: exposure %s",
+                    n_reached, nv, zeros, modes, *differ ? "may differ" : "the same");
         free(ratio);
         free(hist);
         return LN_OK;
@@ -1640,8 +1705,11 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
             goto done;
         }
     }
-    if ((rc = ln__photo_gains(s, &sw, &en, err)) < 0)
+    int exposure_differs;
+    if ((rc = ln__photo_gains(s, &sw, &en, &exposure_differs, err)) < 0)
         goto done;
+    if (exposure_differs)
+        sw.tol = LN__PHOTO_TOLERANT;
     for (int vi = 0; vi < s->n_views; vi++) {
         sw.ref = vi;
         sw.depth = depth[vi];
