@@ -735,11 +735,11 @@ struct ln__sweep {
     int n_views, perspective, n, res;
     float origin, h;
     int ref; /* the view whose rays are swept */
-    /* Share of the larger of two colours that a channel's difference may
-     * reach and still count as none (ln__patch_diff): 0, or
-     * LN__PHOTO_TOLERANT where no gains could be set and the exposure
-     * may differ. */
-    float tol;
+    /* Where no gains could be set and the exposure may differ: the
+     * sweep's largest gain fitted per patch (LN__PHOTO_FIT) and the
+     * rounds' tolerance (LN__PHOTO_TOLERANT), as ln__patch_diff takes
+     * them; 0 otherwise. */
+    float fit, tol;
     float *depth; /* res x res: depth of the matched surface, or -1 */
     float *enter; /* res x res: the ray parameter where the ray enters the
                    * hull, -1 where it misses it, -2 where it was not
@@ -817,28 +817,44 @@ static void ln__patch_ref(const struct ln__view *v, float px, float py, float re
 }
 
 /* View w's colours (times its gain) at the patch of points q + off du +
- * off dv against ref:
- * the sum of the 15 absolute differences in *diff, each less tol times
- * the larger of its two colours (not below 0; "lighting, where no gains
- * can be set"); 0 when a point is behind a perspective camera. */
+ * off dv against ref: the sum of the 15 absolute differences in *diff;
+ * 0 when a point is behind a perspective camera. Where the exposure may
+ * differ ("lighting, where no gains can be set"): with fit > 1, w's
+ * colours are first scaled per channel to the patch means of ref, by a
+ * factor between 1 / fit and fit; with tol > 0, each difference counts
+ * only beyond tol times the larger of its two colours. */
 static int ln__patch_diff(const struct ln__view *w, int perspective, const float q[3],
-                          const float du[3], const float dv[3], const float ref[5][3], float tol,
-                          float *diff)
+                          const float du[3], const float dv[3], const float ref[5][3], float fit,
+                          float tol, float *diff)
 {
-    float c = 0.0f;
+    float col[5][3], sum_w[3] = {0, 0, 0}, sum_r[3] = {0, 0, 0};
     for (int k = 0; k < 5; k++) {
-        float p[3], px, py, depth, col[3];
+        float p[3], px, py, depth;
         for (int a = 0; a < 3; a++)
             p[a] = q[a] + ln__patch_off[k][0] * du[a] + ln__patch_off[k][1] * dv[a];
         if (!ln__view_project(w, perspective, p, &px, &py, &depth))
             return 0;
-        ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
+        ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col[k]);
+        for (int a = 0; a < 3; a++) {
+            col[k][a] *= w->gain[a];
+            sum_w[a] += col[k][a];
+            sum_r[a] += ref[k][a];
+        }
+    }
+    if (fit > 1.0f)
+        for (int a = 0; a < 3; a++) {
+            float g = sum_w[a] > 1e-3f ? sum_r[a] / sum_w[a] : 1.0f;
+            g = g > fit ? fit : (g < 1.0f / fit ? 1.0f / fit : g);
+            for (int k = 0; k < 5; k++)
+                col[k][a] *= g;
+        }
+    float c = 0.0f;
+    for (int k = 0; k < 5; k++) {
         float d[3];
         for (int a = 0; a < 3; a++) {
-            const float x = col[a] * w->gain[a], y = ref[k][a];
-            d[a] = fabsf(x - y);
+            d[a] = fabsf(col[k][a] - ref[k][a]);
             if (tol > 0.0f)
-                d[a] = fmaxf(d[a] - tol * fmaxf(x, y), 0.0f);
+                d[a] = fmaxf(d[a] - tol * fmaxf(col[k][a], ref[k][a]), 0.0f);
         }
         c += d[0] + d[1] + d[2];
     }
@@ -861,7 +877,7 @@ static float ln__sweep_cost(const struct ln__sweep *s, const float q[3], const f
         if (j == s->ref)
             continue;
         float c;
-        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, s->tol, &c);
+        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, s->fit, 0.0f, &c);
         if (ok && c / 15.0f < best)
             best = c / 15.0f;
     }
@@ -1101,7 +1117,7 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                                    LN__PHOTO_PATCH + 1.0f))
                     continue;
                 float c;
-                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, s->tol, &c);
+                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, 0.0f, s->tol, &c);
                 if (!ok)
                     continue;
                 seen++;
@@ -1175,24 +1191,39 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * modes' samples lie about 1, the exposure may differ (also when there
  * is too little shared surface to tell: the safe side).
  *
- * Then every comparison (the sweep's and the rounds') is tolerant of
- * gain: per channel, a difference counts only beyond LN__PHOTO_TOLERANT
- * of the larger of the two values. Why 0.2: photos that each lie within
- * 15% of one exposure differ by a ratio up to 1.15 / 0.85 = 1.35 per
- * channel, so the same surface shows x and 1.35 x, a difference of 0.26
- * of the larger; 0.2 of it is forgiven and the remaining 0.06 of a
- * colour of at most 1 stays within the sweep's match threshold
- * (LN__PHOTO_MATCH) and well within the rounds' (LN__PHOTO_DIFFER).
- * What it keeps: surfaces of different hue stay apart (the red outside
- * wall, 0.78 / 0.30 / 0.18, against the blue floor, 0.16 / 0.36 / 0.68,
- * still differ by 0.28 a channel on average, over the rounds' 0.1), and
- * a patch's texture still has to line up. What it gives up: two surfaces
- * that differ only in brightness, by a ratio under 1.25 (more in dark
- * colours, where the thresholds add to it), are no longer told apart, so
- * less of a lid over a cavity is opened than under one light. Per channel rather than
- * chromaticity with a loose brightness test, because white balance moves
- * chromaticity by as much as exposure moves brightness. Under one light
- * (the window about 1 full) nothing changes, bit for bit. */
+ * Then both steps compare colours in a way that a gain per photo does
+ * not upset, each as it errs safely. Photos that each lie within 15% of
+ * one exposure differ by a ratio up to 1.15 / 0.85 = 1.35 per channel.
+ *
+ * The sweep carves in front of what it matches, so it must not match
+ * more than before: the other view's patch is scaled per channel to the
+ * mean of the reference patch, by a factor between 1 / LN__PHOTO_FIT and
+ * LN__PHOTO_FIT (1.35), and then compared as before. A gain within that
+ * range is undone exactly, and the patch's texture still has to line up
+ * under the thresholds as they were. (Forgiving a share of each colour
+ * instead, as the rounds do, let chance matches behind a thin part carve
+ * it: the standing torus from four perspective views fell from 0.998 to
+ * 0.981, bench-shapes --lighting.)
+ *
+ * The rounds carve where colours disagree, so they must disagree less:
+ * per channel, a difference counts only beyond LN__PHOTO_TOLERANT of the
+ * larger of the two values. Why 0.2: the same surface shows x and
+ * 1.35 x, a difference of 0.26 of the larger; 0.2 of it is forgiven and
+ * the remaining 0.06 of a colour of at most 1 stays well within
+ * LN__PHOTO_DIFFER. A fit per patch would not do here: the rounds carve
+ * a lid where one view shows a nearly flat red wall and the other a
+ * nearly flat, darker red floor, and a fitted gain makes any two flat
+ * patches of one hue alike. What the tolerance keeps: surfaces of
+ * different hue stay apart (the bench's red, 0.78 / 0.30 / 0.18, against
+ * its blue, 0.16 / 0.36 / 0.68, still differ by 0.28 a channel on
+ * average, over the rounds' 0.1). What it gives up: two surfaces that
+ * differ only in brightness, by a ratio under 1.25 (more in dark colours,
+ * where the threshold adds to it), are no longer told apart, so less of a
+ * lid over a cavity is opened than under one light. Per channel rather
+ * than chromaticity with a loose brightness test, because white balance
+ * moves chromaticity by as much as exposure moves brightness. Under one
+ * light (the window about 1 full) nothing changes, bit for bit. */
+#define LN__PHOTO_FIT 1.35f
 #define LN__PHOTO_TOLERANT 0.2f
 
 #define LN__GAIN_BINS 33        /* per channel: log ratio -0.4 .. 0.4 */
@@ -1708,8 +1739,10 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
     int exposure_differs;
     if ((rc = ln__photo_gains(s, &sw, &en, &exposure_differs, err)) < 0)
         goto done;
-    if (exposure_differs)
+    if (exposure_differs) {
+        sw.fit = LN__PHOTO_FIT;
         sw.tol = LN__PHOTO_TOLERANT;
+    }
     for (int vi = 0; vi < s->n_views; vi++) {
         sw.ref = vi;
         sw.depth = depth[vi];
