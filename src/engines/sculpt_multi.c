@@ -835,12 +835,15 @@ static int ln__patch_diff(const struct ln__view *w, int perspective, const float
         if (!ln__view_project(w, perspective, p, &px, &py, &depth))
             return 0;
         ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col[k]);
-        for (int a = 0; a < 3; a++) {
+        for (int a = 0; a < 3; a++)
             col[k][a] *= w->gain[a];
-            sum_w[a] += col[k][a];
-            sum_r[a] += ref[k][a];
-        }
     }
+    if (fit > 1.0f)
+        for (int k = 0; k < 5; k++)
+            for (int a = 0; a < 3; a++) {
+                sum_w[a] += col[k][a];
+                sum_r[a] += ref[k][a];
+            }
     if (fit > 1.0f)
         for (int a = 0; a < 3; a++) {
             float g = sum_w[a] > 1e-3f ? sum_r[a] / sum_w[a] : 1.0f;
