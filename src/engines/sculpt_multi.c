@@ -827,7 +827,7 @@ static int ln__patch_diff(const struct ln__view *w, int perspective, const float
                           const float du[3], const float dv[3], const float ref[5][3], float fit,
                           float tol, float *diff)
 {
-    float col[5][3], sum_w[3] = {0, 0, 0}, sum_r[3] = {0, 0, 0};
+    float col[5][3];
     for (int k = 0; k < 5; k++) {
         float p[3], px, py, depth;
         for (int a = 0; a < 3; a++)
@@ -839,14 +839,13 @@ static int ln__patch_diff(const struct ln__view *w, int perspective, const float
             col[k][a] *= w->gain[a];
     }
     if (fit > 1.0f)
-        for (int k = 0; k < 5; k++)
-            for (int a = 0; a < 3; a++) {
-                sum_w[a] += col[k][a];
-                sum_r[a] += ref[k][a];
-            }
-    if (fit > 1.0f)
         for (int a = 0; a < 3; a++) {
-            float g = sum_w[a] > 1e-3f ? sum_r[a] / sum_w[a] : 1.0f;
+            float sum_w = 0.0f, sum_r = 0.0f;
+            for (int k = 0; k < 5; k++) {
+                sum_w += col[k][a];
+                sum_r += ref[k][a];
+            }
+            float g = sum_w > 1e-3f ? sum_r / sum_w : 1.0f;
             g = g > fit ? fit : (g < 1.0f / fit ? 1.0f / fit : g);
             for (int k = 0; k < 5; k++)
                 col[k][a] *= g;
