@@ -694,8 +694,9 @@ static int ln__multi_trim(struct ln__multi *s, int threads, struct ln_error *err
  *    when that view's ray enters the volume at the same place. A
  *    Lambertian surface point shows the same colour to every view that
  *    sees it (once each view's exposure and white balance are evened out,
- *    "lighting between views" below), so when every other view that sees
- *    the voxel shows another colour (patch difference over
+ *    or tolerated where they cannot be: "lighting between views" and
+ *    "lighting, where no gains can be set" below), so when every other
+ *    view that sees the voxel shows another colour (patch difference over
  *    LN__PHOTO_DIFFER), no surface is there and it is carved; the next
  *    round sees the voxels it hid. This opens a cup from above layer by
  *    layer, down to where the side views stop
@@ -733,7 +734,12 @@ struct ln__sweep {
     const float *field;
     int n_views, perspective, n, res;
     float origin, h;
-    int ref;      /* the view whose rays are swept */
+    int ref; /* the view whose rays are swept */
+    /* Where no gains could be set and the exposure may differ: the
+     * sweep's largest gain fitted per patch (LN__PHOTO_FIT) and the
+     * rounds' tolerance (LN__PHOTO_TOLERANT), as ln__patch_diff takes
+     * them; 0 otherwise. */
+    float fit, tol;
     float *depth; /* res x res: depth of the matched surface, or -1 */
     float *enter; /* res x res: the ray parameter where the ray enters the
                    * hull, -1 where it misses it, -2 where it was not
@@ -811,22 +817,48 @@ static void ln__patch_ref(const struct ln__view *v, float px, float py, float re
 }
 
 /* View w's colours (times its gain) at the patch of points q + off du +
- * off dv against ref:
- * the sum of the 15 absolute differences in *diff; 0 when a point is
- * behind a perspective camera. */
+ * off dv against ref: the sum of the 15 absolute differences in *diff;
+ * 0 when a point is behind a perspective camera. Where the exposure may
+ * differ ("lighting, where no gains can be set"): with fit > 1, w's
+ * colours are first scaled per channel to the patch means of ref, by a
+ * factor between 1 / fit and fit; with tol > 0, each difference counts
+ * only beyond tol times the larger of its two colours. */
 static int ln__patch_diff(const struct ln__view *w, int perspective, const float q[3],
-                          const float du[3], const float dv[3], const float ref[5][3], float *diff)
+                          const float du[3], const float dv[3], const float ref[5][3], float fit,
+                          float tol, float *diff)
 {
-    float c = 0.0f;
+    float col[5][3];
     for (int k = 0; k < 5; k++) {
-        float p[3], px, py, depth, col[3];
+        float p[3], px, py, depth;
         for (int a = 0; a < 3; a++)
             p[a] = q[a] + ln__patch_off[k][0] * du[a] + ln__patch_off[k][1] * dv[a];
         if (!ln__view_project(w, perspective, p, &px, &py, &depth))
             return 0;
-        ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col);
-        c += fabsf(col[0] * w->gain[0] - ref[k][0]) + fabsf(col[1] * w->gain[1] - ref[k][1]) +
-             fabsf(col[2] * w->gain[2] - ref[k][2]);
+        ln__sculpt_sample(w->rgb, w->m, w->m, 3, px, py, col[k]);
+        for (int a = 0; a < 3; a++)
+            col[k][a] *= w->gain[a];
+    }
+    if (fit > 1.0f)
+        for (int a = 0; a < 3; a++) {
+            float sum_w = 0.0f, sum_r = 0.0f;
+            for (int k = 0; k < 5; k++) {
+                sum_w += col[k][a];
+                sum_r += ref[k][a];
+            }
+            float g = sum_w > 1e-3f ? sum_r / sum_w : 1.0f;
+            g = g > fit ? fit : (g < 1.0f / fit ? 1.0f / fit : g);
+            for (int k = 0; k < 5; k++)
+                col[k][a] *= g;
+        }
+    float c = 0.0f;
+    for (int k = 0; k < 5; k++) {
+        float d[3];
+        for (int a = 0; a < 3; a++) {
+            d[a] = fabsf(col[k][a] - ref[k][a]);
+            if (tol > 0.0f)
+                d[a] = fmaxf(d[a] - tol * fmaxf(col[k][a], ref[k][a]), 0.0f);
+        }
+        c += d[0] + d[1] + d[2];
     }
     *diff = c;
     return 1;
@@ -847,7 +879,7 @@ static float ln__sweep_cost(const struct ln__sweep *s, const float q[3], const f
         if (j == s->ref)
             continue;
         float c;
-        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, &c);
+        int ok = ln__patch_diff(&s->views[j], s->perspective, q, du, dv, ref, s->fit, 0.0f, &c);
         if (ok && c / 15.0f < best)
             best = c / 15.0f;
     }
@@ -1087,7 +1119,7 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
                                    LN__PHOTO_PATCH + 1.0f))
                     continue;
                 float c;
-                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, &c);
+                int ok = ln__patch_diff(w, s->perspective, q, du, dv, ref, 0.0f, s->tol, &c);
                 if (!ok)
                     continue;
                 seen++;
@@ -1145,11 +1177,67 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * same mesh as before, bit for bit. Cost: one march per ray cell and view
  * to the hull, four patch pairs per cell and view pair, and a 33^3
  * histogram per pair, a few tens of milliseconds at grid 256. */
+
+/* DESIGN (lighting, where no gains can be set). Four views around a cup,
+ * a bowl or a chair share mostly the hull's lid over the opening or the
+ * space under the seat: no pair's ratios have a clear mode, no gain is
+ * set, and plain colours compared under thresholds of a few hundredths
+ * carve true surface wherever one photo is brighter than its neighbour
+ * (the cup from four views fell below its hull on bench-shapes
+ * --lighting). Whether the exposure differs is still told by the same
+ * histograms: under one light the ratios of the surface two views do
+ * share pile up at 1 (on the bench, of the samples in the pairs' fullest
+ * windows 56% to 99% also fall in the window about 1), while under
+ * different exposures that window stays nearly empty (0% to 4%); so
+ * unless at least LN__GAIN_ZERO_MIN samples and LN__GAIN_ZERO of the
+ * modes' samples lie about 1, the exposure may differ (also when there
+ * is too little shared surface to tell: the safe side).
+ *
+ * Then both steps compare colours in a way that a gain per photo does
+ * not upset, each as it errs safely. Photos that each lie within 15% of
+ * one exposure differ by a ratio up to 1.15 / 0.85 = 1.35 per channel.
+ *
+ * The sweep carves in front of what it matches, so it must not match
+ * more than before: the other view's patch is scaled per channel to the
+ * mean of the reference patch, by a factor between 1 / LN__PHOTO_FIT and
+ * LN__PHOTO_FIT (1.35), and then compared as before. A gain within that
+ * range is undone exactly, and the patch's texture still has to line up
+ * under the thresholds as they were. (Forgiving a share of each colour
+ * instead, as the rounds do, let chance matches behind a thin part carve
+ * it: the standing torus from four perspective views fell from 0.998 to
+ * 0.981, bench-shapes --lighting.)
+ *
+ * The rounds carve where colours disagree, so they must disagree less:
+ * per channel, a difference counts only beyond LN__PHOTO_TOLERANT of the
+ * larger of the two values. Why 0.2: the same surface shows x and
+ * 1.35 x, a difference of 0.26 of the larger; 0.2 of it is forgiven and
+ * the remaining 0.06 of a colour of at most 1 stays well within
+ * LN__PHOTO_DIFFER. A fit per patch would not do here: the rounds carve
+ * a lid where one view shows a nearly flat red wall and the other a
+ * nearly flat, darker red floor, and a fitted gain makes any two flat
+ * patches of one hue alike. What the tolerance keeps: surfaces of
+ * different hue stay apart (the bench's red, 0.78 / 0.30 / 0.18, against
+ * its blue, 0.16 / 0.36 / 0.68, still differ by 0.28 a channel on
+ * average, over the rounds' 0.1). What it gives up: two surfaces that
+ * differ only in brightness, by a ratio under 1.25 (more in dark colours,
+ * where the threshold adds to it), are no longer told apart, so less of a
+ * lid over a cavity is opened than under one light. Per channel rather
+ * than chromaticity with a loose brightness test, because white balance
+ * moves chromaticity by as much as exposure moves brightness. Under one
+ * light (the window about 1 full) nothing changes, bit for bit. */
+#define LN__PHOTO_FIT 1.35f
+#define LN__PHOTO_TOLERANT 0.2f
+
 #define LN__GAIN_BINS 33        /* per channel: log ratio -0.4 .. 0.4 */
 #define LN__GAIN_BIN 0.025f     /* bin width */
 #define LN__GAIN_MIN_SAMPLES 48 /* a pair needs this many near its mode */
 #define LN__GAIN_PEAK 0.1f      /* and this share of its samples there */
 #define LN__GAIN_QUIET 0.02f
+/* Without gains, the exposure is taken to be the same only when the
+ * window about ratio 1 (3 x 3 x 3 bins) holds at least this share of the
+ * samples in the pairs' fullest windows, and this many samples. */
+#define LN__GAIN_ZERO 0.25f
+#define LN__GAIN_ZERO_MIN 12
 /* The patches' sample spacing in pixels: wider than the comparisons',
  * so that their mean colour moves little when q is a voxel off. */
 #define LN__GAIN_PATCH (2.0f * LN__PHOTO_PATCH)
@@ -1279,8 +1367,9 @@ static long ln__gain_mode(const uint32_t *hist, float mode[3])
 /* Sets every view's gain (struct ln__view) from the hull in sw's field:
  * en holds res x res entry maps per view, overwritten here. */
 static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln__entries *en,
-                           struct ln_error *err)
+                           int *differ, struct ln_error *err)
 {
+    *differ = 0;
     const int nv = s->n_views, nb = LN__GAIN_BINS;
     const size_t cells = (size_t)sw->res * (size_t)sw->res, nb3 = (size_t)nb * nb * nb;
     for (int vi = 0; vi < nv; vi++)
@@ -1331,11 +1420,19 @@ static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln_
     float w[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
     float mode[LN_MAX_VIEWS][LN_MAX_VIEWS][3] = {{{0}}};
     long peak[LN_MAX_VIEWS][LN_MAX_VIEWS] = {{0}};
+    long modes = 0, zeros = 0;
     for (int i = 0; i < nv; i++)
         for (int j = 0; j < nv; j++) {
             if (i == j)
                 continue;
-            peak[i][j] = ln__gain_mode(hist + (size_t)(i * nv + j) * nb3, mode[i][j]);
+            const uint32_t *h = hist + (size_t)(i * nv + j) * nb3;
+            peak[i][j] = ln__gain_mode(h, mode[i][j]);
+            modes += peak[i][j];
+            for (int dr = -1; dr <= 1; dr++)
+                for (int dg = -1; dg <= 1; dg++)
+                    for (int db = -1; db <= 1; db++)
+                        zeros +=
+                            h[((size_t)(nb / 2 + dr) * nb + (nb / 2 + dg)) * nb + (nb / 2 + db)];
             if (peak[i][j] < LN__GAIN_MIN_SAMPLES ||
                 (float)peak[i][j] < LN__GAIN_PEAK * (float)total[i][j])
                 peak[i][j] = 0;
@@ -1365,9 +1462,10 @@ static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln_
                 }
     }
     if (n_reached < nv) {
+        *differ = !(zeros >= LN__GAIN_ZERO_MIN && (float)zeros >= LN__GAIN_ZERO * (float)modes);
         ln_log_info("photo-consistency: colour gains not set (%d of %d views tied by shared "
-                    "surface)",
-                    n_reached, nv);
+                    "surface); %ld of %ld ratios at the pairs' modes are at 1: exposure %s",
+                    n_reached, nv, zeros, modes, *differ ? "may differ" : "the same");
         free(ratio);
         free(hist);
         return LN_OK;
@@ -1640,8 +1738,13 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
             goto done;
         }
     }
-    if ((rc = ln__photo_gains(s, &sw, &en, err)) < 0)
+    int exposure_differs;
+    if ((rc = ln__photo_gains(s, &sw, &en, &exposure_differs, err)) < 0)
         goto done;
+    if (exposure_differs) {
+        sw.fit = LN__PHOTO_FIT;
+        sw.tol = LN__PHOTO_TOLERANT;
+    }
     for (int vi = 0; vi < s->n_views; vi++) {
         sw.ref = vi;
         sw.depth = depth[vi];
