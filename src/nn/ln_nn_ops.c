@@ -599,11 +599,12 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
 /* With AVX-512 (or AVX2, below) and heads of 64, attention is one fused
  * kernel (the streaming softmax of FlashAttention): a register tile of 6
  * query rows meets the keys 64 at a time, scores for the block are
- * computed in 24 vector registers, turned into exp(s - running max) with
- * the running sum and the 6 x 64 outputs rescaled when the max grows,
- * then multiplied into the outputs. The scores never reach memory, so there is no score buffer
- * to clear, pack or read again, which is what the products of the general
- * path spent beyond their arithmetic. k is first transposed per head into
+ * computed in 24 vector registers, turned into exp(s - m) with m a
+ * running reference (AVX-512: raised only when a score passes it by a
+ * margin, the running sum and the 6 x 64 outputs rescaled then; AVX2: the
+ * running max), then multiplied into the outputs. The scores never reach
+ * memory, so there is no score buffer to clear, pack or read again, which
+ * is what the products of the general path spent beyond their arithmetic. k is first transposed per head into
  * scratch ([head][64][nk]) so a block of 64 keys is 4 vector loads per
  * query element; the keys are walked in chunks of 512 whose k^T and v
  * stay in the L2 cache while every row tile of a work item passes. */
@@ -611,6 +612,13 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
 #define LN__FA_KB 64
 #define LN__FA_CHUNK 512
 #define LN__FA_TILE 384
+/* The factor the queries carry besides 1 / sqrt(64): log2(e) where the
+ * softmax works in base 2 (AVX-512, ln__exp2_16), else 1. */
+#if LN__AVX512
+#define LN__FA_QUNIT 1.44269504088896341f
+#else
+#define LN__FA_QUNIT 1.0f
+#endif
 
 static size_t ln__fa_tile(size_t nq, int heads)
 {
@@ -636,18 +644,102 @@ static size_t ln__fa_thread_floats(size_t tile)
 }
 
 #if LN__AVX512
+/* 2^x to ~2 ulp for x <= 127 (the scores less their reference, below):
+ * x = n + f with n an integer and |f| <= 1/2, a degree-5 fit of 2^f
+ * (relative error 1.9e-7), then scalef (exact 2^n, underflow to 0). In
+ * base 2 the reduction is one exact subtraction: the queries carry the
+ * factor log2(e) (ln__fa_body), so the scores are already in units of
+ * log2 and exp(s - m) is 2^(s' - m'). 9 instructions against ln__exp16's
+ * 15: per 16 scores the kernel does 128 vector multiply-adds, and the
+ * exp's multiply-adds take the same units. */
+static inline __m512 ln__exp2_16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.3264718e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6715130e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507340e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022242e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314700e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* How far (in log2 units) a score may pass its row's reference m before
+ * m is raised: the weights 2^(s - m) stay below 2^8 and the sums below
+ * 2^8 nk, far from float's range, and the outputs and sum are rescaled
+ * only when the scores grow by more than a factor 256, not at every new
+ * maximum (the conditional rescaling of FlashAttention-3). Which blocks
+ * raise m depends on the keys' order alone, never on the threads. */
+#define LN__FA_SLACK 8.0f
+
+/* The streaming softmax's step for one row of a register tile, shared by
+ * the float32 and bfloat16 kernels: s, the row's scores against a block of
+ * 64 keys (log2 units; lanes past the last key -inf, with live their
+ * masks); on return e = 2^(s - m), zero past the last key, m the row's
+ * reference (raised, with the row's outputs orow and lane sums lsum
+ * rescaled, when a score passes it by more than LN__FA_SLACK), and lsum +=
+ * e lane by lane (the horizontal sum waits for the end of the keys). The
+ * test needs no horizontal max: one compare of the four vectors' lane
+ * maxima with m + slack. */
+static inline __attribute__((always_inline)) void
+ln__fa_softmax_row(const __m512 s[4], const __mmask16 live[4], int partial, float *restrict orow,
+                   float *restrict m, __m512 *restrict lsum, __m512 e[4])
+{
+    const __m512 m4 = _mm512_max_ps(_mm512_max_ps(s[0], s[1]), _mm512_max_ps(s[2], s[3]));
+    if (_mm512_cmp_ps_mask(m4, _mm512_set1_ps(*m + LN__FA_SLACK), _CMP_GT_OQ)) {
+        /* No calls here (fmaxf and expf were calls: every one spilled and
+         * reloaded the 24 score registers, 10% of the kernel). */
+        const float bm = _mm512_reduce_max_ps(m4);
+        const float corr =
+            *m == -INFINITY ? 0.0f : _mm512_cvtss_f32(ln__exp2_16(_mm512_set1_ps(*m - bm)));
+        const __m512 cv = _mm512_set1_ps(corr);
+        *lsum = _mm512_mul_ps(*lsum, cv);
+        #pragma GCC unroll 8
+        for (int c = 0; c < 4; c++)
+            _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
+        *m = bm;
+    }
+    const __m512 mv = _mm512_set1_ps(*m);
+    #pragma GCC unroll 8
+    for (int c = 0; c < 4; c++) {
+        e[c] = ln__exp2_16(_mm512_sub_ps(s[c], mv));
+        if (partial)
+            e[c] = _mm512_maskz_mov_ps(live[c], e[c]);
+    }
+    *lsum = _mm512_add_ps(*lsum, _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3])));
+}
+
+/* Lane masks of the 16-key vectors of a block of nb keys. */
+static inline void ln__fa_live(size_t nb, __mmask16 live[4])
+{
+    for (int c = 0; c < 4; c++) {
+        const long left = (long)nb - 16 * c;
+        live[c] = left >= 16 ? (__mmask16)0xFFFF
+                             : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
+    }
+}
+
 /* Register tile of 6 rows (qs pre-scaled, o running outputs, m, l) over
  * keys ja .. jz (ja a multiple of 64). The loops over rows and vectors are
  * unrolled so that the 24 score and output accumulators live in registers
- * (at -O2 GCC would otherwise keep them in memory: half the speed). */
+ * (at -O2 GCC would otherwise keep them in memory: half the speed). The
+ * sums l are kept lane by lane while the keys pass (l[r] in lane 0 at the
+ * start) and added up once at the end. */
 static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size_t nk,
                         const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
                         float *restrict m, float *restrict l)
 {
     (void)nk;
     float p[LN__FA_MR][LN__FA_KB] __attribute__((aligned(64)));
+    __m512 lsum[LN__FA_MR];
+    for (int r = 0; r < LN__FA_MR; r++)
+        lsum[r] = _mm512_maskz_mov_ps(1, _mm512_set1_ps(l[r]));
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
         const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
+        __mmask16 live[4];
+        ln__fa_live(nb, live);
         __m512 s[LN__FA_MR][4];
         #pragma GCC unroll 8
         for (int r = 0; r < LN__FA_MR; r++)
@@ -670,19 +762,12 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             }
         } else {
             /* The last, partial block: only its vectors, the rest -inf. */
-            __mmask16 mask[4];
-            #pragma GCC unroll 8
-            for (int c = 0; c < 4; c++) {
-                const long left = (long)nb - 16 * c;
-                mask[c] = left >= 16 ? (__mmask16)0xFFFF
-                                     : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
-            }
             const int nc = (int)((nb + 15) / 16);
             for (int d = 0; d < LN__FA_HD; d++) {
                 const float *kr = kt + j0 * LN__FA_HD + (size_t)d * LN__FA_KB;
                 #pragma GCC unroll 8
                 for (int c = 0; c < nc; c++) {
-                    const __m512 kv = _mm512_maskz_loadu_ps(mask[c], kr + 16 * c);
+                    const __m512 kv = _mm512_maskz_loadu_ps(live[c], kr + 16 * c);
                     #pragma GCC unroll 8
                     for (int r = 0; r < LN__FA_MR; r++)
                         s[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(qs[r * LN__FA_HD + d]), kv, s[r][c]);
@@ -692,41 +777,16 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             for (int r = 0; r < LN__FA_MR; r++)
                 #pragma GCC unroll 8
                 for (int c = 0; c < 4; c++)
-                    s[r][c] = _mm512_mask_blend_ps(mask[c], _mm512_set1_ps(-INFINITY), s[r][c]);
+                    s[r][c] = _mm512_mask_blend_ps(live[c], _mm512_set1_ps(-INFINITY), s[r][c]);
         }
         #pragma GCC unroll 8
         for (int r = 0; r < LN__FA_MR; r++) {
-            const __m512 m4 =
-                _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
-            /* No calls here (fmaxf and expf were calls: every one spilled
-             * and reloaded the 24 score registers, 10% of the kernel). */
-            const float bm = _mm512_reduce_max_ps(m4);
-            const float mx = bm > m[r] ? bm : m[r];
-            if (mx > m[r]) {
-                const float corr = m[r] == -INFINITY
-                                       ? 0.0f
-                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
-                l[r] *= corr;
-                const __m512 cv = _mm512_set1_ps(corr);
-                float *orow = o + (size_t)r * LN__FA_HD;
-                #pragma GCC unroll 8
-                for (int c = 0; c < 4; c++)
-                    _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
-                m[r] = mx;
-            }
-            const __m512 mv = _mm512_set1_ps(mx);
-            __m512 sum = _mm512_setzero_ps();
+            __m512 e[4];
+            ln__fa_softmax_row(s[r], live, nb < LN__FA_KB, o + (size_t)r * LN__FA_HD, m + r,
+                               lsum + r, e);
             #pragma GCC unroll 8
-            for (int c = 0; c < 4; c++) {
-                __m512 e = ln__exp16(_mm512_sub_ps(s[r][c], mv));
-                if (nb < LN__FA_KB)
-                    e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s[r][c], _mm512_set1_ps(-INFINITY),
-                                                               _CMP_NEQ_OQ),
-                                            e);
-                _mm512_store_ps(p[r] + 16 * c, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            l[r] += _mm512_reduce_add_ps(sum);
+            for (int c = 0; c < 4; c++)
+                _mm512_store_ps(p[r] + 16 * c, e[c]);
         }
         __m512 acc[LN__FA_MR][4];
         #pragma GCC unroll 8
@@ -753,6 +813,8 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             for (int c = 0; c < 4; c++)
                 _mm512_storeu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c, acc[r][c]);
     }
+    for (int r = 0; r < LN__FA_MR; r++)
+        l[r] = _mm512_reduce_add_ps(lsum[r]);
 }
 
 #else
@@ -1033,7 +1095,7 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
                            tile,
                            (nq + tile - 1) / tile,
                            ln__fa_thread_floats(tile),
-                           1.0f / sqrtf((float)LN__FA_HD)};
+                           LN__FA_QUNIT / sqrtf((float)LN__FA_HD)};
     const size_t items = (size_t)heads * c.tiles;
     if (threads < 2) {
         ln__fa_transpose(&tr, 0, (size_t)heads, 0);
@@ -1050,10 +1112,11 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
 
 /* The fused kernel above with its two products in bfloat16 (AVX512_BF16's
  * vdpbf16ps: two multiply-adds per lane and instruction, summed in
- * float32): the pre-scaled queries, k and v rounded to bfloat16 (to
- * nearest even), the scores, their softmax and the running max and sum in
- * float32, the weights exp(s - max) rounded to bfloat16 for the product
- * with v. Per head, in blocks of 64 keys, k is packed as pairs along the
+ * float32): the pre-scaled queries (by log2(e) / 8), k and v rounded to
+ * bfloat16 (to nearest even), the scores, their softmax (the float32
+ * kernel's, ln__fa_softmax_row) and the running reference and sums in
+ * float32, the weights 2^(s - m) rounded to bfloat16 for the product with
+ * v. Per head, in blocks of 64 keys, k is packed as pairs along the
  * head dimension, ktb[h][b][d/2][t][2], and v as pairs of keys,
  * vb[h][b][t/2][d][2] (zero past nk). */
 #define LN__BF16A __attribute__((target("avx512f,avx512bw,avx512bf16")))
@@ -1119,6 +1182,9 @@ LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *
 {
     const size_t half = LN__FA_HD / 2;
     uint32_t p[LN__FA_MR][LN__FA_KB / 2] __attribute__((aligned(64)));
+    __m512 lsum[LN__FA_MR];
+    for (int r = 0; r < LN__FA_MR; r++)
+        lsum[r] = _mm512_maskz_mov_ps(1, _mm512_set1_ps(l[r]));
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
         const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
         const uint32_t *kb = kt + j0 * half, *vb = vp + j0 * half;
@@ -1142,46 +1208,20 @@ LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *
                     s[r][c] = _mm512_dpbf16_ps(s[r][c], qb, kv[c]);
             }
         }
-        __mmask16 mask[4];
-        #pragma GCC unroll 8
-        for (int c = 0; c < 4; c++) {
-            const long left = (long)nb - 16 * c;
-            mask[c] = left >= 16 ? (__mmask16)0xFFFF
-                                 : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
-        }
+        __mmask16 live[4];
+        ln__fa_live(nb, live);
         #pragma GCC unroll 8
         for (int r = 0; r < LN__FA_MR; r++) {
             if (nb < LN__FA_KB)
                 #pragma GCC unroll 8
                 for (int c = 0; c < 4; c++)
-                    s[r][c] = _mm512_mask_blend_ps(mask[c], _mm512_set1_ps(-INFINITY), s[r][c]);
-            const __m512 m4 =
-                _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
-            const float bm = _mm512_reduce_max_ps(m4);
-            const float mx = bm > m[r] ? bm : m[r];
-            if (mx > m[r]) {
-                const float corr = m[r] == -INFINITY
-                                       ? 0.0f
-                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
-                l[r] *= corr;
-                const __m512 cv = _mm512_set1_ps(corr);
-                float *orow = o + (size_t)r * LN__FA_HD;
-                #pragma GCC unroll 8
-                for (int c = 0; c < 4; c++)
-                    _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
-                m[r] = mx;
-            }
-            const __m512 mv = _mm512_set1_ps(mx);
-            __m512 e[4], sum = _mm512_setzero_ps();
-            #pragma GCC unroll 8
-            for (int c = 0; c < 4; c++) {
-                e[c] = _mm512_maskz_mov_ps(mask[c], ln__exp16(_mm512_sub_ps(s[r][c], mv)));
-                sum = _mm512_add_ps(sum, e[c]);
-            }
+                    s[r][c] = _mm512_mask_blend_ps(live[c], _mm512_set1_ps(-INFINITY), s[r][c]);
+            __m512 e[4];
+            ln__fa_softmax_row(s[r], live, nb < LN__FA_KB, o + (size_t)r * LN__FA_HD, m + r,
+                               lsum + r, e);
             /* Keys 0-31 and 32-63 as 16 pairs each, in order. */
             _mm512_store_si512(p[r], (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]));
             _mm512_store_si512(p[r] + 16, (__m512i)_mm512_cvtne2ps_pbh(e[3], e[2]));
-            l[r] += _mm512_reduce_add_ps(sum);
         }
         __m512 acc[LN__FA_MR][4];
         #pragma GCC unroll 8
@@ -1210,6 +1250,8 @@ LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *
             for (int c = 0; c < 4; c++)
                 _mm512_storeu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c, acc[r][c]);
     }
+    for (int r = 0; r < LN__FA_MR; r++)
+        l[r] = _mm512_reduce_add_ps(lsum[r]);
 }
 
 struct ln__fab_ctx {
@@ -1292,7 +1334,7 @@ int ln__attention_bf16(const float *q, int ldq, const float *k, int ldk, const f
                             tile,
                             (nq + tile - 1) / tile,
                             ln__fa_thread_floats(tile),
-                            1.0f / sqrtf((float)LN__FA_HD)};
+                            LN__FA_QUNIT / sqrtf((float)LN__FA_HD)};
     const size_t items = (size_t)heads * c.tiles;
     if (threads < 2) {
         ln__fab_pack(&tr, 0, (size_t)heads, 0);
