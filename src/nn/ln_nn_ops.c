@@ -604,10 +604,11 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
  * margin, the running sum and the 6 x 64 outputs rescaled then; AVX2: the
  * running max), then multiplied into the outputs. The scores never reach
  * memory, so there is no score buffer to clear, pack or read again, which
- * is what the products of the general path spent beyond their arithmetic. k is first transposed per head into
- * scratch ([head][64][nk]) so a block of 64 keys is 4 vector loads per
- * query element; the keys are walked in chunks of 512 whose k^T and v
- * stay in the L2 cache while every row tile of a work item passes. */
+ * is what the products of the general path spent beyond their arithmetic.
+ * k is first transposed per head into scratch ([head][64][nk]) so a
+ * block of 64 keys is 4 vector loads per query element; the keys are
+ * walked in chunks of 512 whose k^T and v stay in the L2 cache while
+ * every row tile of a work item passes. */
 #define LN__FA_MR 6
 #define LN__FA_KB 64
 #define LN__FA_CHUNK 512
@@ -708,7 +709,8 @@ ln__fa_softmax_row(const __m512 s[4], const __mmask16 live[4], int partial, floa
         if (partial)
             e[c] = _mm512_maskz_mov_ps(live[c], e[c]);
     }
-    *lsum = _mm512_add_ps(*lsum, _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3])));
+    const __m512 e4 = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
+    *lsum = _mm512_add_ps(*lsum, e4);
 }
 
 /* Lane masks of the 16-key vectors of a block of nb keys. */

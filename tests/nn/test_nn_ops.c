@@ -183,8 +183,9 @@ static void check_attention_spread(size_t nq, size_t nk, int heads, enum spread 
             const double t = (double)j / (double)nk;
             const double g = (kind == SPREAD_RISING ? 10.0 * t - 5.0 : 5.0 - 10.0 * t) +
                              0.5 * sin(0.7 * (double)j);
+            float *kj = k + j * (size_t)ld;
             for (int c = 0; c < D; c++)
-                k[j * (size_t)ld + (size_t)c] = (float)g * (1.0f + k[j * (size_t)ld + (size_t)c] / 24.0f);
+                kj[c] = (float)g * (1.0f + kj[c] / 24.0f);
         }
     }
     double top = 0.0; /* largest |score| */
