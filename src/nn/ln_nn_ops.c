@@ -600,9 +600,9 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
  * kernel (the streaming softmax of FlashAttention): a register tile of 6
  * query rows meets the keys 64 at a time, scores for the block are
  * computed in 24 vector registers, turned into exp(s - m) with m a
- * running reference (AVX-512: raised only when a score passes it by a
- * margin, the running sum and the 6 x 64 outputs rescaled then; AVX2: the
- * running max), then multiplied into the outputs. The scores never reach
+ * running reference (raised only when a score passes it by a margin, the
+ * running sum and the 6 x 64 outputs rescaled then), then multiplied into
+ * the outputs. The scores never reach
  * memory, so there is no score buffer to clear, pack or read again, which
  * is what the products of the general path spent beyond their arithmetic.
  * k is first transposed per head into scratch ([head][64][nk]) so a
@@ -613,13 +613,17 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
 #define LN__FA_KB 64
 #define LN__FA_CHUNK 512
 #define LN__FA_TILE 384
-/* The factor the queries carry besides 1 / sqrt(64): log2(e) where the
- * softmax works in base 2 (AVX-512, ln__exp2_16), else 1. */
-#if LN__AVX512
+/* The factor the queries carry besides 1 / sqrt(64): log2(e), so that the
+ * softmax works in base 2 (ln__exp2_16, ln__exp2_8n below). */
 #define LN__FA_QUNIT 1.44269504088896341f
-#else
-#define LN__FA_QUNIT 1.0f
-#endif
+
+/* How far (in log2 units) a score may pass its row's reference m before
+ * m is raised: the weights 2^(s - m) stay below 2^8 and the sums below
+ * 2^8 nk, far from float's range, and the outputs and sum are rescaled
+ * only when the scores grow by more than a factor 256, not at every new
+ * maximum (the conditional rescaling of FlashAttention-3). Which blocks
+ * raise m depends on the keys' order alone, never on the threads. */
+#define LN__FA_SLACK 8.0f
 
 static size_t ln__fa_tile(size_t nq, int heads)
 {
@@ -666,14 +670,6 @@ static inline __m512 ln__exp2_16(__m512 x)
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
 }
-
-/* How far (in log2 units) a score may pass its row's reference m before
- * m is raised: the weights 2^(s - m) stay below 2^8 and the sums below
- * 2^8 nk, far from float's range, and the outputs and sum are rescaled
- * only when the scores grow by more than a factor 256, not at every new
- * maximum (the conditional rescaling of FlashAttention-3). Which blocks
- * raise m depends on the keys' order alone, never on the threads. */
-#define LN__FA_SLACK 8.0f
 
 /* The streaming softmax's step for one row of a register tile, shared by
  * the float32 and bfloat16 kernels: s, the row's scores against a block of
@@ -834,8 +830,42 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
  * 128 the same, 32 470 ms, 16 480 ms) against 490-500 ms for the general
  * path with OpenBLAS's Haswell kernels (530-550 ms with its AVX-512 ones);
  * cross-attention to 1025 tokens and the ViT's self-attention take the
- * same time either way. */
+ * same time either way. The softmax in base 2 with the reference raised
+ * past a slack only and the sums kept lane by lane, as in the AVX-512
+ * kernel: self-attention 471-480 -> 425-475 ms (two of three alternated
+ * rounds 425-430), cross-attention 162-171 -> 143-165 ms (same core,
+ * the avx2 kernel set's code, load 4). */
 #define LN__FA8_KB 64
+
+/* 2^x for w vectors at once (ln__exp8n's way), x <= 127: as ln__exp2_16,
+ * with 2^n put into the exponent field (no scalef in AVX2), for x
+ * clamped below at -126: weights under 2^-126 come out as about 2^-126
+ * instead of smaller or 0, nothing beside the reference's weight of 1 in
+ * a sum. */
+static inline void ln__exp2_8n(__m256 *x, int w)
+{
+    __m256i n[LN__W8];
+    __m256 f[LN__W8], p[LN__W8];
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+    {
+        x[j] = _mm256_max_ps(x[j], _mm256_set1_ps(-126.0f));
+        n[j] = _mm256_cvtps_epi32(x[j]); /* to nearest */
+        f[j] = _mm256_sub_ps(x[j], _mm256_cvtepi32_ps(n[j]));
+        p[j] = _mm256_fmadd_ps(_mm256_set1_ps(1.3264718e-3f), f[j], _mm256_set1_ps(9.6715130e-3f));
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(5.5507340e-2f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(2.4022242e-1f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(6.9314700e-1f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+    {
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(1.0f));
+        const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(n[j], _mm256_set1_epi32(127)), 23);
+        x[j] = _mm256_mul_ps(p[j], _mm256_castsi256_ps(e));
+    }
+}
 
 static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size_t nk,
                         const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
@@ -843,6 +873,9 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
 {
     (void)nk;
     float p[LN__FA_MR][LN__FA8_KB] __attribute__((aligned(32)));
+    __m256 lsum[LN__FA_MR]; /* the sums lane by lane, l[r] in lane 0 at the start */
+    for (int r = 0; r < LN__FA_MR; r++)
+        lsum[r] = _mm256_setr_ps(l[r], 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f);
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA8_KB) {
         const int nb = jz - j0 < LN__FA8_KB ? (int)(jz - j0) : LN__FA8_KB;
         /* Scores, 16 keys at a time (the last block's keys past nk are
@@ -877,52 +910,53 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             for (int r = 0; r < LN__FA_MR; r++)
                 for (int j = nb; j < nv * 8; j++)
                     p[r][j] = -INFINITY;
-        float mx[LN__FA_MR];
+        /* The row's reference raised past the slack only (as in the
+         * AVX-512 kernel's ln__fa_softmax_row), then the weights. */
         for (int r = 0; r < LN__FA_MR; r++) {
             __m256 mv = _mm256_load_ps(p[r]);
             for (int c = 1; c < nv; c++)
                 mv = _mm256_max_ps(mv, _mm256_load_ps(p[r] + 8 * c));
-            mx[r] = fmaxf(m[r], ln__hmax8(mv));
-            if (mx[r] > m[r]) {
-                const float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mx[r]);
-                l[r] *= corr;
-                const __m256 cv = _mm256_set1_ps(corr);
+            const __m256 over = _mm256_cmp_ps(mv, _mm256_set1_ps(m[r] + LN__FA_SLACK), _CMP_GT_OQ);
+            if (_mm256_movemask_ps(over)) {
+                const float bm = ln__hmax8(mv);
+                __m256 cv = _mm256_set1_ps(m[r] - bm);
+                ln__exp2_8n(&cv, 1);
+                if (m[r] == -INFINITY)
+                    cv = _mm256_setzero_ps();
+                lsum[r] = _mm256_mul_ps(lsum[r], cv);
                 float *orow = o + (size_t)r * LN__FA_HD;
                 _Pragma("GCC unroll 8") for (int c = 0; c < LN__FA_HD / 8; c++)
                     _mm256_storeu_ps(orow + 8 * c, _mm256_mul_ps(_mm256_loadu_ps(orow + 8 * c), cv));
-                m[r] = mx[r];
+                m[r] = bm;
             }
         }
         if (nb == LN__FA8_KB) {
             _Pragma("GCC unroll 8") for (int r = 0; r < LN__FA_MR; r++)
             {
-                const __m256 mv = _mm256_set1_ps(mx[r]);
-                __m256 sum = _mm256_setzero_ps();
+                const __m256 mv = _mm256_set1_ps(m[r]);
                 _Pragma("GCC unroll 8") for (int c0 = 0; c0 < LN__FA8_KB / 8; c0 += 4)
                 {
                     __m256 e[4];
                     _Pragma("GCC unroll 8") for (int c = 0; c < 4; c++)
                         e[c] = _mm256_sub_ps(_mm256_load_ps(p[r] + 8 * (c0 + c)), mv);
-                    ln__exp8n(e, 4);
+                    ln__exp2_8n(e, 4);
                     _Pragma("GCC unroll 8") for (int c = 0; c < 4; c++)
                         _mm256_store_ps(p[r] + 8 * (c0 + c), e[c]);
-                    sum = _mm256_add_ps(sum, _mm256_add_ps(_mm256_add_ps(e[0], e[1]),
-                                                           _mm256_add_ps(e[2], e[3])));
+                    lsum[r] = _mm256_add_ps(lsum[r], _mm256_add_ps(_mm256_add_ps(e[0], e[1]),
+                                                                   _mm256_add_ps(e[2], e[3])));
                 }
-                l[r] += ln__hsum8(sum);
             }
         } else {
             for (int r = 0; r < LN__FA_MR; r++) {
-                const __m256 mv = _mm256_set1_ps(mx[r]);
-                __m256 sum = _mm256_setzero_ps();
+                const __m256 mv = _mm256_set1_ps(m[r]);
                 for (int c = 0; c < nv; c++) {
                     const __m256 live = _mm256_castsi256_ps(ln__mask8(nb - 8 * c));
-                    const __m256 e = _mm256_and_ps(
-                        ln__exp8(_mm256_sub_ps(_mm256_load_ps(p[r] + 8 * c), mv)), live);
+                    __m256 e = _mm256_sub_ps(_mm256_load_ps(p[r] + 8 * c), mv);
+                    ln__exp2_8n(&e, 1);
+                    e = _mm256_and_ps(e, live);
                     _mm256_store_ps(p[r] + 8 * c, e);
-                    sum = _mm256_add_ps(sum, e);
+                    lsum[r] = _mm256_add_ps(lsum[r], e);
                 }
-                l[r] += ln__hsum8(sum);
             }
         }
         for (int c = 0; c < LN__FA_HD; c += 16) {
@@ -951,6 +985,8 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             }
         }
     }
+    for (int r = 0; r < LN__FA_MR; r++)
+        l[r] = ln__hsum8(lsum[r]);
 }
 #endif
 
