@@ -602,9 +602,9 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
  * computed in 24 vector registers, turned into exp(s - m) with m a
  * running reference (raised only when a score passes it by a margin, the
  * running sum and the 6 x 64 outputs rescaled then), then multiplied into
- * the outputs. The scores never reach
- * memory, so there is no score buffer to clear, pack or read again, which
- * is what the products of the general path spent beyond their arithmetic.
+ * the outputs. The scores never reach memory, so there is no score
+ * buffer to clear, pack or read again, which is what the products of the
+ * general path spent beyond their arithmetic.
  * k is first transposed per head into scratch ([head][64][nk]) so a
  * block of 64 keys is 4 vector loads per query element; the keys are
  * walked in chunks of 512 whose k^T and v stay in the L2 cache while
