@@ -15,11 +15,12 @@
  *   LN_BENCH_TRIPOSR_ROUGH=1 bench-triposr ...    (the rough model)
  *   LN_BENCH_TRIPOSR_CHECK=1 bench-triposr ...    (also: dense grid's mesh equals
  *                                                  the coarse-to-fine one; exit 1 if not)
- *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product table only)
+ *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product and attention tables only)
  *
  * First a table of the linear layers' products at the network's shapes:
  * our kernels (ln__linear) against OpenBLAS, one after the other in the
- * same run, and the bfloat16 product where the CPU has AVX512_BF16. The
+ * same run, and the bfloat16 product where the CPU has AVX512_BF16; then
+ * the attention's calls at the network's shapes on one thread. The
  * image -> scene code stages are then timed with the products the run
  * uses (LN_TRIPOSR_GEMM, LN_TRIPOSR_PRECISION), then with the other
  * product in float32 (the two scene codes compared), then with the run's
@@ -72,6 +73,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ln_bake.h"
 #include "ln_engine.h"
@@ -593,6 +595,63 @@ static void ln__product_rows(double peak)
     ln_nn_gemm_set_blas(was_blas);
 }
 
+/* The fused attention at the network's shapes on one thread (the calls
+ * run on this one; the other cores stay free), best of three after a
+ * warm-up by process CPU time (clock(): the waits of a shared core do
+ * not count, as they would against the wall-clock FMA peak, so no
+ * percentage): milliseconds per call and GFLOP/s (4 nq nk 64 FLOP per
+ * head), float32 and, where the CPU has AVX512_BF16, bf16. */
+static void ln__attention_rows(void)
+{
+    static const struct {
+        const char *name;
+        size_t nq, nk;
+        int heads;
+    } kinds[] = {
+        {"ViT self-attention (1025 tokens, 12 heads)", 1025, 1025, 12},
+        {"backbone self-attention (3072, 16 heads)", 3072, 3072, 16},
+        {"backbone cross-attention (3072 to 1025)", 3072, 1025, 16},
+    };
+    const int bf16 = ln_nn_bf16_available();
+    printf("\nattention, one thread, CPU time                          float32 ms  GFLOP/s%s\n",
+           bf16 ? "   bf16 ms  GFLOP/s" : "");
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const size_t nq = kinds[i].nq, nk = kinds[i].nk, n = nq > nk ? nq : nk;
+        const int heads = kinds[i].heads, D = heads * LN__FA_HD;
+        float *q = malloc(n * (size_t)D * sizeof(float)), *k = malloc(n * (size_t)D * sizeof(float));
+        float *v = malloc(n * (size_t)D * sizeof(float)), *o = malloc(nq * (size_t)D * sizeof(float));
+        float *scratch = malloc(ln__attention_scratch(nq, nk, heads, LN__FA_HD, 1) * sizeof(float));
+        if (!q || !k || !v || !o || !scratch)
+            ln__die("attention buffers", NULL);
+        ln__normals(q, n * (size_t)D, 1.0f);
+        ln__normals(k, n * (size_t)D, 1.0f);
+        ln__normals(v, n * (size_t)D, 1.0f);
+        double best[2] = {1e30, 1e30};
+        for (int rep = 0; rep < 4; rep++)
+            for (int b = 0; b < 1 + bf16; b++) {
+                const clock_t t0 = clock();
+                if (b == 0)
+                    ln__attention(q, D, k, D, v, D, nq, nk, heads, LN__FA_HD, o, D, scratch, 1);
+                else if (ln__attention_bf16(q, D, k, D, v, D, nq, nk, heads, LN__FA_HD, o, D,
+                                            scratch, 1) < 0)
+                    ln__die("bf16 attention", NULL);
+                const double t = (double)(clock() - t0) / CLOCKS_PER_SEC;
+                if (rep > 0 && t < best[b])
+                    best[b] = t;
+            }
+        const double g = 4.0 * (double)nq * (double)nk * LN__FA_HD * heads / 1e9;
+        printf("%-54s %10.1f %8.1f", kinds[i].name, 1e3 * best[0], g / best[0]);
+        if (bf16)
+            printf(" %10.1f %8.1f", 1e3 * best[1], g / best[1]);
+        printf("\n");
+        free(scratch);
+        free(o);
+        free(v);
+        free(k);
+        free(q);
+    }
+}
+
 struct ln__capture {
     float *scene;
 };
@@ -756,6 +815,7 @@ int main(int argc, char **argv)
            getenv("LN_TRIPOSR_GEMM") ? getenv("LN_TRIPOSR_GEMM") : "",
            getenv("LN_TRIPOSR_PRECISION") && *getenv("LN_TRIPOSR_PRECISION") ? getenv("LN_TRIPOSR_PRECISION") : "fp32");
     ln__product_rows(peak);
+    ln__attention_rows();
     const char *only = getenv("LN_BENCH_TRIPOSR_PRODUCTS");
     if (only && strcmp(only, "only") == 0)
         return 0;

@@ -599,18 +599,31 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
 /* With AVX-512 (or AVX2, below) and heads of 64, attention is one fused
  * kernel (the streaming softmax of FlashAttention): a register tile of 6
  * query rows meets the keys 64 at a time, scores for the block are
- * computed in 24 vector registers, turned into exp(s - running max) with
- * the running sum and the 6 x 64 outputs rescaled when the max grows,
- * then multiplied into the outputs. The scores never reach memory, so there is no score buffer
- * to clear, pack or read again, which is what the products of the general
- * path spent beyond their arithmetic. k is first transposed per head into
- * scratch ([head][64][nk]) so a block of 64 keys is 4 vector loads per
- * query element; the keys are walked in chunks of 512 whose k^T and v
- * stay in the L2 cache while every row tile of a work item passes. */
+ * computed in 24 vector registers, turned into exp(s - m) with m a
+ * running reference (raised only when a score passes it by a margin, the
+ * running sum and the 6 x 64 outputs rescaled then), then multiplied into
+ * the outputs. The scores never reach memory, so there is no score
+ * buffer to clear, pack or read again, which is what the products of the
+ * general path spent beyond their arithmetic.
+ * k is first transposed per head into scratch ([head][64][nk]) so a
+ * block of 64 keys is 4 vector loads per query element; the keys are
+ * walked in chunks of 512 whose k^T and v stay in the L2 cache while
+ * every row tile of a work item passes. */
 #define LN__FA_MR 6
 #define LN__FA_KB 64
 #define LN__FA_CHUNK 512
 #define LN__FA_TILE 384
+/* The factor the queries carry besides 1 / sqrt(64): log2(e), so that the
+ * softmax works in base 2 (ln__exp2_16, ln__exp2_8n below). */
+#define LN__FA_QUNIT 1.44269504088896341f
+
+/* How far (in log2 units) a score may pass its row's reference m before
+ * m is raised: the weights 2^(s - m) stay below 2^8 and the sums below
+ * 2^8 nk, far from float's range, and the outputs and sum are rescaled
+ * only when the scores grow by more than a factor 256, not at every new
+ * maximum (the conditional rescaling of FlashAttention-3). Which blocks
+ * raise m depends on the keys' order alone, never on the threads. */
+#define LN__FA_SLACK 8.0f
 
 static size_t ln__fa_tile(size_t nq, int heads)
 {
@@ -636,18 +649,95 @@ static size_t ln__fa_thread_floats(size_t tile)
 }
 
 #if LN__AVX512
+/* 2^x to ~2 ulp for x <= 127 (the scores less their reference, below):
+ * x = n + f with n an integer and |f| <= 1/2, a degree-5 fit of 2^f
+ * (relative error 1.9e-7), then scalef (exact 2^n, underflow to 0). In
+ * base 2 the reduction is one exact subtraction: the queries carry the
+ * factor log2(e) (ln__fa_body), so the scores are already in units of
+ * log2 and exp(s - m) is 2^(s' - m'). 9 instructions against ln__exp16's
+ * 15: per 16 scores the kernel does 128 vector multiply-adds, and the
+ * exp's multiply-adds take the same units. */
+static inline __m512 ln__exp2_16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.3264718e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6715130e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507340e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022242e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314700e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* The streaming softmax's step for one row of a register tile, shared by
+ * the float32 and bfloat16 kernels: s, the row's scores against a block of
+ * 64 keys (log2 units; lanes past the last key -inf, with live their
+ * masks); on return e = 2^(s - m), zero past the last key, m the row's
+ * reference (raised, with the row's outputs orow and lane sums lsum
+ * rescaled, when a score passes it by more than LN__FA_SLACK), and lsum +=
+ * e lane by lane (the horizontal sum waits for the end of the keys). The
+ * test needs no horizontal max: one compare of the four vectors' lane
+ * maxima with m + slack. */
+static inline __attribute__((always_inline)) void
+ln__fa_softmax_row(const __m512 s[4], const __mmask16 live[4], int partial, float *restrict orow,
+                   float *restrict m, __m512 *restrict lsum, __m512 e[4])
+{
+    const __m512 m4 = _mm512_max_ps(_mm512_max_ps(s[0], s[1]), _mm512_max_ps(s[2], s[3]));
+    if (_mm512_cmp_ps_mask(m4, _mm512_set1_ps(*m + LN__FA_SLACK), _CMP_GT_OQ)) {
+        /* No calls here (fmaxf and expf were calls: every one spilled and
+         * reloaded the 24 score registers, 10% of the kernel). */
+        const float bm = _mm512_reduce_max_ps(m4);
+        const float corr =
+            *m == -INFINITY ? 0.0f : _mm512_cvtss_f32(ln__exp2_16(_mm512_set1_ps(*m - bm)));
+        const __m512 cv = _mm512_set1_ps(corr);
+        *lsum = _mm512_mul_ps(*lsum, cv);
+        #pragma GCC unroll 8
+        for (int c = 0; c < 4; c++)
+            _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
+        *m = bm;
+    }
+    const __m512 mv = _mm512_set1_ps(*m);
+    #pragma GCC unroll 8
+    for (int c = 0; c < 4; c++) {
+        e[c] = ln__exp2_16(_mm512_sub_ps(s[c], mv));
+        if (partial)
+            e[c] = _mm512_maskz_mov_ps(live[c], e[c]);
+    }
+    const __m512 e4 = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
+    *lsum = _mm512_add_ps(*lsum, e4);
+}
+
+/* Lane masks of the 16-key vectors of a block of nb keys. */
+static inline void ln__fa_live(size_t nb, __mmask16 live[4])
+{
+    for (int c = 0; c < 4; c++) {
+        const long left = (long)nb - 16 * c;
+        live[c] = left >= 16 ? (__mmask16)0xFFFF
+                             : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
+    }
+}
+
 /* Register tile of 6 rows (qs pre-scaled, o running outputs, m, l) over
  * keys ja .. jz (ja a multiple of 64). The loops over rows and vectors are
  * unrolled so that the 24 score and output accumulators live in registers
- * (at -O2 GCC would otherwise keep them in memory: half the speed). */
+ * (at -O2 GCC would otherwise keep them in memory: half the speed). The
+ * sums l are kept lane by lane while the keys pass (l[r] in lane 0 at the
+ * start) and added up once at the end. */
 static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size_t nk,
                         const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
                         float *restrict m, float *restrict l)
 {
     (void)nk;
     float p[LN__FA_MR][LN__FA_KB] __attribute__((aligned(64)));
+    __m512 lsum[LN__FA_MR];
+    for (int r = 0; r < LN__FA_MR; r++)
+        lsum[r] = _mm512_maskz_mov_ps(1, _mm512_set1_ps(l[r]));
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
         const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
+        __mmask16 live[4];
+        ln__fa_live(nb, live);
         __m512 s[LN__FA_MR][4];
         #pragma GCC unroll 8
         for (int r = 0; r < LN__FA_MR; r++)
@@ -670,19 +760,12 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             }
         } else {
             /* The last, partial block: only its vectors, the rest -inf. */
-            __mmask16 mask[4];
-            #pragma GCC unroll 8
-            for (int c = 0; c < 4; c++) {
-                const long left = (long)nb - 16 * c;
-                mask[c] = left >= 16 ? (__mmask16)0xFFFF
-                                     : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
-            }
             const int nc = (int)((nb + 15) / 16);
             for (int d = 0; d < LN__FA_HD; d++) {
                 const float *kr = kt + j0 * LN__FA_HD + (size_t)d * LN__FA_KB;
                 #pragma GCC unroll 8
                 for (int c = 0; c < nc; c++) {
-                    const __m512 kv = _mm512_maskz_loadu_ps(mask[c], kr + 16 * c);
+                    const __m512 kv = _mm512_maskz_loadu_ps(live[c], kr + 16 * c);
                     #pragma GCC unroll 8
                     for (int r = 0; r < LN__FA_MR; r++)
                         s[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(qs[r * LN__FA_HD + d]), kv, s[r][c]);
@@ -692,41 +775,16 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             for (int r = 0; r < LN__FA_MR; r++)
                 #pragma GCC unroll 8
                 for (int c = 0; c < 4; c++)
-                    s[r][c] = _mm512_mask_blend_ps(mask[c], _mm512_set1_ps(-INFINITY), s[r][c]);
+                    s[r][c] = _mm512_mask_blend_ps(live[c], _mm512_set1_ps(-INFINITY), s[r][c]);
         }
         #pragma GCC unroll 8
         for (int r = 0; r < LN__FA_MR; r++) {
-            const __m512 m4 =
-                _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
-            /* No calls here (fmaxf and expf were calls: every one spilled
-             * and reloaded the 24 score registers, 10% of the kernel). */
-            const float bm = _mm512_reduce_max_ps(m4);
-            const float mx = bm > m[r] ? bm : m[r];
-            if (mx > m[r]) {
-                const float corr = m[r] == -INFINITY
-                                       ? 0.0f
-                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
-                l[r] *= corr;
-                const __m512 cv = _mm512_set1_ps(corr);
-                float *orow = o + (size_t)r * LN__FA_HD;
-                #pragma GCC unroll 8
-                for (int c = 0; c < 4; c++)
-                    _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
-                m[r] = mx;
-            }
-            const __m512 mv = _mm512_set1_ps(mx);
-            __m512 sum = _mm512_setzero_ps();
+            __m512 e[4];
+            ln__fa_softmax_row(s[r], live, nb < LN__FA_KB, o + (size_t)r * LN__FA_HD, m + r,
+                               lsum + r, e);
             #pragma GCC unroll 8
-            for (int c = 0; c < 4; c++) {
-                __m512 e = ln__exp16(_mm512_sub_ps(s[r][c], mv));
-                if (nb < LN__FA_KB)
-                    e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s[r][c], _mm512_set1_ps(-INFINITY),
-                                                               _CMP_NEQ_OQ),
-                                            e);
-                _mm512_store_ps(p[r] + 16 * c, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            l[r] += _mm512_reduce_add_ps(sum);
+            for (int c = 0; c < 4; c++)
+                _mm512_store_ps(p[r] + 16 * c, e[c]);
         }
         __m512 acc[LN__FA_MR][4];
         #pragma GCC unroll 8
@@ -753,6 +811,8 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             for (int c = 0; c < 4; c++)
                 _mm512_storeu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c, acc[r][c]);
     }
+    for (int r = 0; r < LN__FA_MR; r++)
+        l[r] = _mm512_reduce_add_ps(lsum[r]);
 }
 
 #else
@@ -770,8 +830,42 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
  * 128 the same, 32 470 ms, 16 480 ms) against 490-500 ms for the general
  * path with OpenBLAS's Haswell kernels (530-550 ms with its AVX-512 ones);
  * cross-attention to 1025 tokens and the ViT's self-attention take the
- * same time either way. */
+ * same time either way. The softmax in base 2 with the reference raised
+ * past a slack only and the sums kept lane by lane, as in the AVX-512
+ * kernel: self-attention 471-480 -> 425-475 ms (two of three alternated
+ * rounds 425-430), cross-attention 162-171 -> 143-165 ms (same core,
+ * the avx2 kernel set's code, load 4). */
 #define LN__FA8_KB 64
+
+/* 2^x for w vectors at once (ln__exp8n's way), x <= 127: as ln__exp2_16,
+ * with 2^n put into the exponent field (no scalef in AVX2), for x
+ * clamped below at -126: weights under 2^-126 come out as about 2^-126
+ * instead of smaller or 0, nothing beside the reference's weight of 1 in
+ * a sum. */
+static inline void ln__exp2_8n(__m256 *x, int w)
+{
+    __m256i n[LN__W8];
+    __m256 f[LN__W8], p[LN__W8];
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+    {
+        x[j] = _mm256_max_ps(x[j], _mm256_set1_ps(-126.0f));
+        n[j] = _mm256_cvtps_epi32(x[j]); /* to nearest */
+        f[j] = _mm256_sub_ps(x[j], _mm256_cvtepi32_ps(n[j]));
+        p[j] = _mm256_fmadd_ps(_mm256_set1_ps(1.3264718e-3f), f[j], _mm256_set1_ps(9.6715130e-3f));
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(5.5507340e-2f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(2.4022242e-1f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(6.9314700e-1f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+    {
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(1.0f));
+        const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(n[j], _mm256_set1_epi32(127)), 23);
+        x[j] = _mm256_mul_ps(p[j], _mm256_castsi256_ps(e));
+    }
+}
 
 static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size_t nk,
                         const float *restrict v, int ldv, size_t ja, size_t jz, float *restrict o,
@@ -779,6 +873,9 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
 {
     (void)nk;
     float p[LN__FA_MR][LN__FA8_KB] __attribute__((aligned(32)));
+    __m256 lsum[LN__FA_MR]; /* the sums lane by lane, l[r] in lane 0 at the start */
+    for (int r = 0; r < LN__FA_MR; r++)
+        lsum[r] = _mm256_setr_ps(l[r], 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f);
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA8_KB) {
         const int nb = jz - j0 < LN__FA8_KB ? (int)(jz - j0) : LN__FA8_KB;
         /* Scores, 16 keys at a time (the last block's keys past nk are
@@ -813,52 +910,53 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             for (int r = 0; r < LN__FA_MR; r++)
                 for (int j = nb; j < nv * 8; j++)
                     p[r][j] = -INFINITY;
-        float mx[LN__FA_MR];
+        /* The row's reference raised past the slack only (as in the
+         * AVX-512 kernel's ln__fa_softmax_row), then the weights. */
         for (int r = 0; r < LN__FA_MR; r++) {
             __m256 mv = _mm256_load_ps(p[r]);
             for (int c = 1; c < nv; c++)
                 mv = _mm256_max_ps(mv, _mm256_load_ps(p[r] + 8 * c));
-            mx[r] = fmaxf(m[r], ln__hmax8(mv));
-            if (mx[r] > m[r]) {
-                const float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mx[r]);
-                l[r] *= corr;
-                const __m256 cv = _mm256_set1_ps(corr);
+            const __m256 over = _mm256_cmp_ps(mv, _mm256_set1_ps(m[r] + LN__FA_SLACK), _CMP_GT_OQ);
+            if (_mm256_movemask_ps(over)) {
+                const float bm = ln__hmax8(mv);
+                __m256 cv = _mm256_set1_ps(m[r] - bm);
+                ln__exp2_8n(&cv, 1);
+                if (m[r] == -INFINITY)
+                    cv = _mm256_setzero_ps();
+                lsum[r] = _mm256_mul_ps(lsum[r], cv);
                 float *orow = o + (size_t)r * LN__FA_HD;
                 _Pragma("GCC unroll 8") for (int c = 0; c < LN__FA_HD / 8; c++)
                     _mm256_storeu_ps(orow + 8 * c, _mm256_mul_ps(_mm256_loadu_ps(orow + 8 * c), cv));
-                m[r] = mx[r];
+                m[r] = bm;
             }
         }
         if (nb == LN__FA8_KB) {
             _Pragma("GCC unroll 8") for (int r = 0; r < LN__FA_MR; r++)
             {
-                const __m256 mv = _mm256_set1_ps(mx[r]);
-                __m256 sum = _mm256_setzero_ps();
+                const __m256 mv = _mm256_set1_ps(m[r]);
                 _Pragma("GCC unroll 8") for (int c0 = 0; c0 < LN__FA8_KB / 8; c0 += 4)
                 {
                     __m256 e[4];
                     _Pragma("GCC unroll 8") for (int c = 0; c < 4; c++)
                         e[c] = _mm256_sub_ps(_mm256_load_ps(p[r] + 8 * (c0 + c)), mv);
-                    ln__exp8n(e, 4);
+                    ln__exp2_8n(e, 4);
                     _Pragma("GCC unroll 8") for (int c = 0; c < 4; c++)
                         _mm256_store_ps(p[r] + 8 * (c0 + c), e[c]);
-                    sum = _mm256_add_ps(sum, _mm256_add_ps(_mm256_add_ps(e[0], e[1]),
-                                                           _mm256_add_ps(e[2], e[3])));
+                    lsum[r] = _mm256_add_ps(lsum[r], _mm256_add_ps(_mm256_add_ps(e[0], e[1]),
+                                                                   _mm256_add_ps(e[2], e[3])));
                 }
-                l[r] += ln__hsum8(sum);
             }
         } else {
             for (int r = 0; r < LN__FA_MR; r++) {
-                const __m256 mv = _mm256_set1_ps(mx[r]);
-                __m256 sum = _mm256_setzero_ps();
+                const __m256 mv = _mm256_set1_ps(m[r]);
                 for (int c = 0; c < nv; c++) {
                     const __m256 live = _mm256_castsi256_ps(ln__mask8(nb - 8 * c));
-                    const __m256 e = _mm256_and_ps(
-                        ln__exp8(_mm256_sub_ps(_mm256_load_ps(p[r] + 8 * c), mv)), live);
+                    __m256 e = _mm256_sub_ps(_mm256_load_ps(p[r] + 8 * c), mv);
+                    ln__exp2_8n(&e, 1);
+                    e = _mm256_and_ps(e, live);
                     _mm256_store_ps(p[r] + 8 * c, e);
-                    sum = _mm256_add_ps(sum, e);
+                    lsum[r] = _mm256_add_ps(lsum[r], e);
                 }
-                l[r] += ln__hsum8(sum);
             }
         }
         for (int c = 0; c < LN__FA_HD; c += 16) {
@@ -887,8 +985,57 @@ static void ln__fa_rows(const float *restrict qs, const float *restrict kt, size
             }
         }
     }
+    for (int r = 0; r < LN__FA_MR; r++)
+        l[r] = ln__hsum8(lsum[r]);
 }
 #endif
+
+/* A work item's queries and outputs are one head's 64 columns of rows
+ * ldq (ldo) floats apart, 4 KB in the backbone: each row its own page,
+ * which the hardware prefetchers do not cross, so every row was a miss
+ * in turn, and reading the queries and writing the outputs took about 20
+ * ms of each backbone call (one core; 15% of a cross-attention). Rows
+ * LN__FA_AHEAD ahead are prefetched. */
+#define LN__FA_AHEAD 16
+
+static inline void ln__fa_prefetch(const float *row, int write)
+{
+    for (size_t b = 0; b < LN__FA_HD * sizeof(float); b += 64) {
+        if (write)
+            __builtin_prefetch((const char *)row + b, 1, 3);
+        else
+            __builtin_prefetch((const char *)row + b, 0, 3);
+    }
+}
+
+/* Row r of an item's n queries q (rows ldq apart; zero past n), times
+ * scale, into t[64]. */
+static inline void ln__fa_query(const float *q, size_t ldq, size_t r, size_t n, float scale,
+                                float *restrict t)
+{
+    if (r + LN__FA_AHEAD < n)
+        ln__fa_prefetch(q + (r + LN__FA_AHEAD) * ldq, 0);
+    if (r < n) {
+        const float *qr = q + r * ldq;
+        for (int d = 0; d < LN__FA_HD; d++)
+            t[d] = qr[d] * scale;
+    } else
+        memset(t, 0, LN__FA_HD * sizeof(float));
+}
+
+/* An item's n outputs o[r] / l[r] into out (rows ldo apart). */
+static void ln__fa_store(const float *restrict o, const float *restrict l, size_t n,
+                         float *restrict out, size_t ldo)
+{
+    for (size_t r = 0; r < n; r++) {
+        if (r + LN__FA_AHEAD < n)
+            ln__fa_prefetch(out + (r + LN__FA_AHEAD) * ldo, 1);
+        const float inv = 1.0f / l[r];
+        float *dst = out + r * ldo;
+        for (int d = 0; d < LN__FA_HD; d++)
+            dst[d] = o[r * LN__FA_HD + (size_t)d] * inv;
+    }
+}
 
 struct ln__fa_ctx {
     const float *q, *kt, *v;
@@ -908,10 +1055,9 @@ static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
         const size_t col = it / c->tiles * LN__FA_HD, q0 = it % c->tiles * c->tile;
         const size_t n = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
         const size_t rows = (n + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
+        const float *q = c->q + q0 * (size_t)c->ldq + col;
         for (size_t r = 0; r < rows; r++) {
-            const float *qr = c->q + (q0 + r) * (size_t)c->ldq + col;
-            for (int d = 0; d < LN__FA_HD; d++)
-                qs[r * LN__FA_HD + (size_t)d] = r < n ? qr[d] * c->scale : 0.0f;
+            ln__fa_query(q, (size_t)c->ldq, r, n, c->scale, qs + r * LN__FA_HD);
             memset(o + r * LN__FA_HD, 0, LN__FA_HD * sizeof(float));
             m[r] = -INFINITY;
             l[r] = 0.0f;
@@ -930,12 +1076,7 @@ static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
                 ln__fa_rows(qs + r * LN__FA_HD, kt, c->nk, vh, ldv, ja, jz, o + r * LN__FA_HD,
                             m + r, l + r);
         }
-        for (size_t r = 0; r < n; r++) {
-            const float inv = 1.0f / l[r];
-            float *dst = c->out + (q0 + r) * (size_t)c->ldo + col;
-            for (int d = 0; d < LN__FA_HD; d++)
-                dst[d] = o[r * LN__FA_HD + (size_t)d] * inv;
-        }
+        ln__fa_store(o, l, n, c->out + q0 * (size_t)c->ldo + col, (size_t)c->ldo);
     }
 }
 
@@ -978,7 +1119,42 @@ static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
  * of keys is then 16 KB of k^T and 16 KB of v in a row. Read in place, k^T
  * rows nk floats apart and v rows ldv (12 and 4 KB in the backbone) fell
  * into the same few sets of the L1 cache, and every load of the kernel
- * came from L2. */
+ * came from L2. k is transposed 16 x 16 at a time in registers (16 loads,
+ * 64 shuffles, 16 stores, where the scalar loop stored each element
+ * alone: the packing of a call was 2-6% of it). */
+static inline void ln__transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    /* Pairs of rows, then quads: lane L of r[4i + c] holds rows 4i .. 4i+3
+     * of column 4L + c. */
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    /* Then the 128-bit lanes: columns c and 8 + c of rows 0-7 and 8-15,
+     * then whole columns. */
+    #pragma GCC unroll 8
+    for (int i = 0; i < 2; i++)
+        #pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
+            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xDD);
+        }
+    #pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    }
+}
+
 static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__fa_tr *c = vctx;
@@ -987,19 +1163,28 @@ static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
         float *kt = c->kt + h * LN__FA_HD * nkp, *vp = c->vp + h * LN__FA_HD * nkp;
         for (size_t j0 = 0; j0 < nkp; j0 += LN__FA_KB) {
             float *blk = kt + j0 * LN__FA_HD;
+            for (size_t t0 = 0; t0 < LN__FA_KB; t0 += 16)
+                for (int d0 = 0; d0 < LN__FA_HD; d0 += 16) {
+                    __m512 x[16];
+                    #pragma GCC unroll 16
+                    for (int r = 0; r < 16; r++) {
+                        const size_t j = j0 + t0 + (size_t)r;
+                        x[r] = j < c->nk ? _mm512_loadu_ps(c->k + j * (size_t)c->ldk +
+                                                           h * LN__FA_HD + (size_t)d0)
+                                         : _mm512_setzero_ps();
+                    }
+                    ln__transpose16(x);
+                    #pragma GCC unroll 16
+                    for (int i = 0; i < 16; i++)
+                        _mm512_storeu_ps(blk + (size_t)(d0 + i) * LN__FA_KB + t0, x[i]);
+                }
             for (size_t t = 0; t < LN__FA_KB; t++) {
                 const size_t j = j0 + t;
-                if (j < c->nk) {
-                    const float *kr = c->k + j * (size_t)c->ldk + h * LN__FA_HD;
-                    for (int d = 0; d < LN__FA_HD; d++)
-                        blk[(size_t)d * LN__FA_KB + t] = kr[d];
+                if (j < c->nk)
                     memcpy(vp + j * LN__FA_HD, c->v + j * (size_t)c->ldv + h * LN__FA_HD,
                            LN__FA_HD * sizeof(float));
-                } else {
-                    for (int d = 0; d < LN__FA_HD; d++)
-                        blk[(size_t)d * LN__FA_KB + t] = 0.0f;
+                else
                     memset(vp + j * LN__FA_HD, 0, LN__FA_HD * sizeof(float));
-                }
             }
         }
     }
@@ -1033,7 +1218,7 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
                            tile,
                            (nq + tile - 1) / tile,
                            ln__fa_thread_floats(tile),
-                           1.0f / sqrtf((float)LN__FA_HD)};
+                           LN__FA_QUNIT / sqrtf((float)LN__FA_HD)};
     const size_t items = (size_t)heads * c.tiles;
     if (threads < 2) {
         ln__fa_transpose(&tr, 0, (size_t)heads, 0);
@@ -1050,10 +1235,11 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
 
 /* The fused kernel above with its two products in bfloat16 (AVX512_BF16's
  * vdpbf16ps: two multiply-adds per lane and instruction, summed in
- * float32): the pre-scaled queries, k and v rounded to bfloat16 (to
- * nearest even), the scores, their softmax and the running max and sum in
- * float32, the weights exp(s - max) rounded to bfloat16 for the product
- * with v. Per head, in blocks of 64 keys, k is packed as pairs along the
+ * float32): the pre-scaled queries (by log2(e) / 8), k and v rounded to
+ * bfloat16 (to nearest even), the scores, their softmax (the float32
+ * kernel's, ln__fa_softmax_row) and the running reference and sums in
+ * float32, the weights 2^(s - m) rounded to bfloat16 for the product with
+ * v. Per head, in blocks of 64 keys, k is packed as pairs along the
  * head dimension, ktb[h][b][d/2][t][2], and v as pairs of keys,
  * vb[h][b][t/2][d][2] (zero past nk). */
 #define LN__BF16A __attribute__((target("avx512f,avx512bw,avx512bf16")))
@@ -1119,6 +1305,9 @@ LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *
 {
     const size_t half = LN__FA_HD / 2;
     uint32_t p[LN__FA_MR][LN__FA_KB / 2] __attribute__((aligned(64)));
+    __m512 lsum[LN__FA_MR];
+    for (int r = 0; r < LN__FA_MR; r++)
+        lsum[r] = _mm512_maskz_mov_ps(1, _mm512_set1_ps(l[r]));
     for (size_t j0 = ja; j0 < jz; j0 += LN__FA_KB) {
         const size_t nb = jz - j0 < LN__FA_KB ? jz - j0 : LN__FA_KB;
         const uint32_t *kb = kt + j0 * half, *vb = vp + j0 * half;
@@ -1142,46 +1331,20 @@ LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *
                     s[r][c] = _mm512_dpbf16_ps(s[r][c], qb, kv[c]);
             }
         }
-        __mmask16 mask[4];
-        #pragma GCC unroll 8
-        for (int c = 0; c < 4; c++) {
-            const long left = (long)nb - 16 * c;
-            mask[c] = left >= 16 ? (__mmask16)0xFFFF
-                                 : (left > 0 ? (__mmask16)((1u << left) - 1u) : (__mmask16)0);
-        }
+        __mmask16 live[4];
+        ln__fa_live(nb, live);
         #pragma GCC unroll 8
         for (int r = 0; r < LN__FA_MR; r++) {
             if (nb < LN__FA_KB)
                 #pragma GCC unroll 8
                 for (int c = 0; c < 4; c++)
-                    s[r][c] = _mm512_mask_blend_ps(mask[c], _mm512_set1_ps(-INFINITY), s[r][c]);
-            const __m512 m4 =
-                _mm512_max_ps(_mm512_max_ps(s[r][0], s[r][1]), _mm512_max_ps(s[r][2], s[r][3]));
-            const float bm = _mm512_reduce_max_ps(m4);
-            const float mx = bm > m[r] ? bm : m[r];
-            if (mx > m[r]) {
-                const float corr = m[r] == -INFINITY
-                                       ? 0.0f
-                                       : _mm512_cvtss_f32(ln__exp16(_mm512_set1_ps(m[r] - mx)));
-                l[r] *= corr;
-                const __m512 cv = _mm512_set1_ps(corr);
-                float *orow = o + (size_t)r * LN__FA_HD;
-                #pragma GCC unroll 8
-                for (int c = 0; c < 4; c++)
-                    _mm512_storeu_ps(orow + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(orow + 16 * c), cv));
-                m[r] = mx;
-            }
-            const __m512 mv = _mm512_set1_ps(mx);
-            __m512 e[4], sum = _mm512_setzero_ps();
-            #pragma GCC unroll 8
-            for (int c = 0; c < 4; c++) {
-                e[c] = _mm512_maskz_mov_ps(mask[c], ln__exp16(_mm512_sub_ps(s[r][c], mv)));
-                sum = _mm512_add_ps(sum, e[c]);
-            }
+                    s[r][c] = _mm512_mask_blend_ps(live[c], _mm512_set1_ps(-INFINITY), s[r][c]);
+            __m512 e[4];
+            ln__fa_softmax_row(s[r], live, nb < LN__FA_KB, o + (size_t)r * LN__FA_HD, m + r,
+                               lsum + r, e);
             /* Keys 0-31 and 32-63 as 16 pairs each, in order. */
             _mm512_store_si512(p[r], (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]));
             _mm512_store_si512(p[r] + 16, (__m512i)_mm512_cvtne2ps_pbh(e[3], e[2]));
-            l[r] += _mm512_reduce_add_ps(sum);
         }
         __m512 acc[LN__FA_MR][4];
         #pragma GCC unroll 8
@@ -1210,6 +1373,8 @@ LN__BF16A static void ln__fab_rows(const uint32_t *restrict qs, const uint32_t *
             for (int c = 0; c < 4; c++)
                 _mm512_storeu_ps(o + (size_t)r * LN__FA_HD + 16 * (size_t)c, acc[r][c]);
     }
+    for (int r = 0; r < LN__FA_MR; r++)
+        l[r] = _mm512_reduce_add_ps(lsum[r]);
 }
 
 struct ln__fab_ctx {
@@ -1235,12 +1400,11 @@ LN__BF16A static void ln__fab_body(void *vctx, size_t begin, size_t end, int thr
         const size_t col = h * LN__FA_HD;
         const size_t n = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
         const size_t rows = (n + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
+        const float *q = c->q + q0 * (size_t)c->ldq + col;
         for (size_t r = 0; r < rows; r++) {
             float t[LN__FA_HD];
             uint16_t b[LN__FA_HD];
-            const float *qr = c->q + (q0 + r) * (size_t)c->ldq + col;
-            for (int d = 0; d < LN__FA_HD; d++)
-                t[d] = r < n ? qr[d] * c->scale : 0.0f;
+            ln__fa_query(q, (size_t)c->ldq, r, n, c->scale, t);
             ln__bf16_row64(t, b);
             for (size_t dp = 0; dp < half; dp++)
                 qs[r * half + dp] = ln__bf16_pair(b[2 * dp], b[2 * dp + 1]);
@@ -1254,12 +1418,7 @@ LN__BF16A static void ln__fab_body(void *vctx, size_t begin, size_t end, int thr
             for (size_t r = 0; r < rows; r += LN__FA_MR)
                 ln__fab_rows(qs + r * half, kt, vh, ja, jz, o + r * LN__FA_HD, m + r, l + r);
         }
-        for (size_t r = 0; r < n; r++) {
-            const float inv = 1.0f / l[r];
-            float *dst = c->out + (q0 + r) * (size_t)c->ldo + col;
-            for (int d = 0; d < LN__FA_HD; d++)
-                dst[d] = o[r * LN__FA_HD + (size_t)d] * inv;
-        }
+        ln__fa_store(o, l, n, c->out + q0 * (size_t)c->ldo + col, (size_t)c->ldo);
     }
 }
 #endif
@@ -1292,7 +1451,7 @@ int ln__attention_bf16(const float *q, int ldq, const float *k, int ldk, const f
                             tile,
                             (nq + tile - 1) / tile,
                             ln__fa_thread_floats(tile),
-                            1.0f / sqrtf((float)LN__FA_HD)};
+                            LN__FA_QUNIT / sqrtf((float)LN__FA_HD)};
     const size_t items = (size_t)heads * c.tiles;
     if (threads < 2) {
         ln__fab_pack(&tr, 0, (size_t)heads, 0);

@@ -112,7 +112,7 @@ void ln__attention(const float *q, int ldq, const float *k, int ldk, const float
  * AVX512_BF16 and hd == LN__FA_HD: queries (scaled), keys and values
  * rounded to bfloat16 (to nearest even), the products QK^T and PV summed
  * in float32 by vdpbf16ps, the softmax in float32 and its weights rounded
- * to bfloat16 before PV; the same scratch. About 1.5 times the float32
+ * to bfloat16 before PV; the same scratch. About 1.6-1.8 times the float32
  * kernel's speed; outputs within about 1% of their largest (the rounding
  * of scores of size 10 moves them by ~0.05). Returns 0, or LN_EINVAL
  * (nothing written) where it cannot run: then call ln__attention. */

@@ -4,8 +4,9 @@
  * serial path taken when the scratch was sized for another count), both
  * for head sizes the general path takes and for 64, which AVX-512 builds
  * give to the fused kernel (key counts that leave a partial block of 64,
- * fewer rows than one register tile); the GEGLU feed-forward activation
- * with its bias folded in; and the vector math of the kernel set in use
+ * fewer rows than one register tile, scores far apart rising, falling or
+ * spread, the same bits for 1, 2 and 3 threads); the GEGLU feed-forward
+ * activation with its bias folded in; and the vector math of the kernel set in use
  * (exp over its whole range, GELU and SiLU with their tails and lengths
  * that leave a partial vector) against double precision; the linear
  * layers' own product (ln__gemm) against double precision and OpenBLAS,
@@ -150,6 +151,90 @@ static void test_attention_scratch_for_other_count(void **state)
     /* Sized for one thread while two run: the serial path, same result. */
     check_attention(600, 300, 2, 16, 2, 1);
     check_attention(600, 300, 2, 64, 2, 1);
+}
+
+/* Scores far apart, for the streaming softmax's reference (raised only
+ * when a score passes it by a margin, the outputs and sums rescaled then):
+ * heads of 64 (the fused kernel where the kernel set has one), q positive
+ * and every key a multiple g_j of a positive vector, so that the scores of
+ * every row follow g: RISING from about -40 to +40 with a zigzag (one
+ * raise after another, the earlier weights ending below float's range),
+ * FALLING the other way (the first block holds the largest) or WIDE (q and
+ * k uniform in +-6: scores spread with a deviation of about 12). Within
+ * 1e-5 of the largest output plus the rounding of the scores themselves
+ * (two float roundings, 1.2e-7 of the largest |score|, per unit of
+ * weight), and the same bits for 1, 2 and 3 threads. */
+enum spread { SPREAD_RISING, SPREAD_FALLING, SPREAD_WIDE };
+
+static void check_attention_spread(size_t nq, size_t nk, int heads, enum spread kind)
+{
+    const int hd = 64, D = heads * hd, ld = D + 1, ldo = D;
+    const size_t nin = (nq > nk ? nq : nk) * (size_t)ld;
+    float *q = random_floats(nin, 6.0f), *k = random_floats(nin, 6.0f);
+    float *v = random_floats(nin, 1.0f);
+    float *out[3];
+    double *want = malloc(nq * (size_t)D * sizeof(double));
+    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, hd, 3) * sizeof(float));
+    assert_true(want && scratch);
+    if (kind != SPREAD_WIDE) {
+        for (size_t i = 0; i < nin; i++)
+            q[i] = 1.0f + q[i] / 24.0f;
+        for (size_t j = 0; j < nk; j++) {
+            const double t = (double)j / (double)nk;
+            const double g = (kind == SPREAD_RISING ? 10.0 * t - 5.0 : 5.0 - 10.0 * t) +
+                             0.5 * sin(0.7 * (double)j);
+            float *kj = k + j * (size_t)ld;
+            for (int c = 0; c < D; c++)
+                kj[c] = (float)g * (1.0f + kj[c] / 24.0f);
+        }
+    }
+    double top = 0.0; /* largest |score| */
+    for (int h = 0; h < heads; h++)
+        for (size_t i = 0; i < nq; i++)
+            for (size_t j = 0; j < nk; j++) {
+                double dot = 0.0;
+                for (int d = 0; d < hd; d++)
+                    dot += (double)q[i * (size_t)ld + (size_t)(h * hd + d)] *
+                           (double)k[j * (size_t)ld + (size_t)(h * hd + d)];
+                top = fmax(top, fabs(dot / 8.0));
+            }
+    attention_ref(q, ld, k, ld, v, ld, nq, nk, heads, hd, want);
+    for (int t = 0; t < 3; t++) {
+        out[t] = malloc(nq * (size_t)ldo * sizeof(float));
+        assert_non_null(out[t]);
+        ln_threads_set(t + 1);
+        ln__blas_single_thread();
+        ln__attention(q, ld, k, ld, v, ld, nq, nk, heads, hd, out[t], ldo, scratch, t + 1);
+    }
+    ln_threads_set(0);
+    double scale = 0.0, worst = 0.0;
+    for (size_t i = 0; i < nq * (size_t)D; i++) {
+        scale = fmax(scale, fabs(want[i]));
+        worst = fmax(worst, fabs((double)out[0][i] - want[i]));
+    }
+    print_message("attention, scores %s to %.1f: nq %llu nk %llu heads %d: worst %.2e of %.3f\n",
+                  kind == SPREAD_RISING ? "rising" : kind == SPREAD_FALLING ? "falling" : "wide",
+                  top, (unsigned long long)nq, (unsigned long long)nk, heads, worst, scale);
+    assert_true(top > 30.0); /* the shape is what it says */
+    assert_true(worst <= (1e-5 + 1.2e-7 * top) * scale);
+    assert_memory_equal(out[0], out[1], nq * (size_t)ldo * sizeof(float));
+    assert_memory_equal(out[0], out[2], nq * (size_t)ldo * sizeof(float));
+    for (int t = 0; t < 3; t++)
+        free(out[t]);
+    free(scratch);
+    free(want);
+    free(v);
+    free(k);
+    free(q);
+}
+
+static void test_attention_spread_scores(void **state)
+{
+    (void)state;
+    check_attention_spread(100, 1025, 2, SPREAD_RISING); /* 16 blocks of 64 and one of 1 */
+    check_attention_spread(37, 700, 1, SPREAD_FALLING);
+    check_attention_spread(61, 130, 3, SPREAD_WIDE); /* an odd block of 2 keys */
+    check_attention_spread(5, 3000, 1, SPREAD_RISING); /* fewer rows than a register tile */
 }
 
 static void test_geglu_bias(void **state)
@@ -665,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_attention_self),
         cmocka_unit_test(test_attention_cross),
         cmocka_unit_test(test_attention_scratch_for_other_count),
+        cmocka_unit_test(test_attention_spread_scores),
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_geglu_bias),
         cmocka_unit_test(test_vector_exp),
