@@ -316,6 +316,7 @@ struct ln__fill {
     const float *plane; /* its plane: z = plane[0] x + plane[1] y + plane[2] */
     float ring_depth;   /* the height map's scale there */
     const float *axes;  /* the ring's centre x, y, its major axis x, y, 1 / a, 1 / b, sin tilt */
+    size_t x0;          /* the first grid column of this piece */
 };
 
 static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
@@ -324,7 +325,7 @@ static void ln__fill_slabs(void *ctx, size_t begin, size_t end, int thread)
     const struct ln__revolve *r = f->rev;
     const int w = f->w, ny = w + 2, nz = 2 * f->kz + 1;
     const float fw = (float)w, inv_w = 1.0f / fw;
-    for (size_t i = begin; i < end; i++) {
+    for (size_t i = f->x0 + begin; i < f->x0 + end; i++) {
         /* Grid column i is pixel column i - 1; grid row j (y up) is pixel
          * row w - j; layer k is depth k - kz pixels. */
         const float px = (float)i - 1.0f;
@@ -490,6 +491,14 @@ static int ln__single_full_colour(struct ln__single *s, const struct ln_image *s
 static int ln__single_canceled(const struct ln_progress *progress, struct ln_error *err)
 {
     return ln_progress_canceled(progress) ? ln_error_set(err, LN_ECANCELED, "canceled") : LN_OK;
+}
+
+/* Reports progress within a stage and hears a cancellation. */
+static int ln__single_step(const struct ln_progress *progress, const char *stage, double fraction,
+                           struct ln_error *err)
+{
+    ln_progress_report(progress, stage, fraction);
+    return ln__single_canceled(progress, err);
 }
 
 static int ln__single_nomem(struct ln_error *err)
@@ -908,7 +917,8 @@ static int ln__single_revolve(struct ln__single *s, struct ln_error *err)
  * and the steps of R where a wide part meets a narrow one, which are
  * concentrated in f, are spread out, and nothing else changes (a disc's f
  * is constant, so its sphere is kept exactly). Reuses s->blur for f. */
-static void ln__single_relax(struct ln__single *s)
+static int ln__single_relax(struct ln__single *s, const struct ln_progress *progress,
+                            struct ln_error *err)
 {
     const int w = s->w;
     const size_t n = s->n;
@@ -933,7 +943,12 @@ static void ln__single_relax(struct ln__single *s)
     for (int it = 0; it < sweeps; it++) {
         for (sor.colour = 0; sor.colour < 2; sor.colour++)
             ln_parallel_for((size_t)(w - 2), 16, ln__sor_rows, &sor);
+        /* Hundreds of sweeps at large grids: a cancellation is heard. */
+        if (it % 32 == 31 &&
+            ln__single_step(progress, "inflating", 0.31 + 0.03 * it / sweeps, err) < 0)
+            return LN_ECANCELED;
     }
+    return LN_OK;
 }
 
 /* Height in world units into s->sd, its maximum into s->max_h; frees the
@@ -965,7 +980,8 @@ static void ln__single_height(struct ln__single *s)
 
 /* Field h - |z| into s->field on the pixel grid, one padding layer around
  * x and y and two empty layers beyond the deepest point in z. */
-static int ln__single_field(struct ln__single *s, struct ln_error *err)
+static int ln__single_field(struct ln__single *s, const struct ln_progress *progress,
+                            struct ln_error *err)
 {
     const int w = s->w;
     const float fw = (float)w;
@@ -1012,7 +1028,14 @@ static int ln__single_field(struct ln__single *s, struct ln_error *err)
                             .plane = s->plane,
                             .ring_depth = s->ring_depth,
                             .axes = s->ring_axes};
-    ln_parallel_for((size_t)nx, 4, ln__fill_slabs, &fill);
+    /* In pieces of 64 columns (each column's values do not depend on the
+     * piece): seconds at large grids, so a cancellation is heard. */
+    for (fill.x0 = 0; fill.x0 < (size_t)nx; fill.x0 += 64) {
+        const size_t cols = (size_t)nx - fill.x0 < 64 ? (size_t)nx - fill.x0 : 64;
+        ln_parallel_for(cols, 4, ln__fill_slabs, &fill);
+        if (ln__single_step(progress, "inflating", 0.34 + 0.06 * (double)fill.x0 / nx, err) < 0)
+            return LN_ECANCELED;
+    }
     return LN_OK;
 }
 
@@ -1151,14 +1174,24 @@ int ln__sculpt_run_single(const struct ln_engine_input *in, const struct ln_gene
     if ((rc = ln__single_canceled(progress, err)) < 0)
         goto cleanup;
 
+    /* Inflating takes seconds at large grids: a cancellation (a deleted
+     * job) is heard between its steps. */
     ln_progress_report(progress, "inflating", 0.15);
-    if ((rc = ln__single_thickness(&s, err)) < 0 || (rc = ln__single_squared_height(&s, err)) < 0)
+    if ((rc = ln__single_thickness(&s, err)) < 0 ||
+        (rc = ln__single_step(progress, "inflating", 0.2, err)) < 0 ||
+        (rc = ln__single_squared_height(&s, err)) < 0 ||
+        (rc = ln__single_step(progress, "inflating", 0.25, err)) < 0)
         goto cleanup;
-    if ((rc = ln__single_ring(&s, err)) < 0 || (rc = ln__single_revolve(&s, err)) < 0)
+    if ((rc = ln__single_ring(&s, err)) < 0 ||
+        (rc = ln__single_step(progress, "inflating", 0.28, err)) < 0 ||
+        (rc = ln__single_revolve(&s, err)) < 0 ||
+        (rc = ln__single_step(progress, "inflating", 0.31, err)) < 0)
         goto cleanup;
-    ln__single_relax(&s);
+    if ((rc = ln__single_relax(&s, progress, err)) < 0)
+        goto cleanup;
     ln__single_height(&s);
-    if ((rc = ln__single_field(&s, err)) < 0)
+    if ((rc = ln__single_step(progress, "inflating", 0.34, err)) < 0 ||
+        (rc = ln__single_field(&s, progress, err)) < 0)
         goto cleanup;
     t0 = ln__sculpt_stage_done(rep, "inflating", t0);
     if ((rc = ln__single_canceled(progress, err)) < 0)
