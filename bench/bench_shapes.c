@@ -8,7 +8,9 @@
  * the same views) and, for one view, next to a plain ellipsoid fitted to
  * the true bounding box. The table is Markdown, ready for bench/README.md.
  *
- *   bench-shapes [--quick] [--single] [--lighting] [--grid N] [--hull-grid N]
+ *   bench-shapes [--quick] [--single] [--lighting] [--no-photo] [--raw] [--boxes]
+ *                [--ring]
+ *                [--grid N] [--hull-grid N]
  *                [--size PX] [--objects a,b,...] [--projection ortho|perspective]
  *                [--threads N] [--save DIR]
  *
@@ -21,6 +23,12 @@
  * (a gain of 0.85 to 1.15 per channel) and a light turned by a few degrees
  * (ln_shapes_lighting), as photos taken one after another may differ; the
  * exact hull does not depend on it.
+ * --no-photo runs the engine without photo-consistency (its own hull, as
+ * silhouettes alone give it); --raw without smoothing and simplification:
+ * both are for measuring where the engine's hull differs from the exact one;
+ * --boxes prints each scored mesh's box (before normalisation) on stderr;
+ * --ring runs the four views around and their hull only (the other
+ * columns stay 0).
  */
 #include <math.h>
 #include <stdio.h>
@@ -44,6 +52,9 @@ struct ln__cfg {
     int quick;
     int single;    /* --single: the one-view and ellipsoid columns only */
     int lighting;  /* --lighting: exposure, white balance and light differ per view */
+    int no_photo;  /* --no-photo: the engine's hull only (no photo-consistency) */
+    int raw;       /* --raw: no smoothing, no simplification */
+    int ring;      /* --ring: the four views around and their hull only */
     int grid;      /* the engine's marching-cubes grid */
     int hull_grid; /* the exact hull's voxels per side */
     int truth_res; /* cells along the truth's largest side */
@@ -83,16 +94,28 @@ struct ln__result {
 
 /* Scores mesh (any frame; normalised here on its own box) against the
  * truth's points. */
+static int ln__boxes; /* --boxes: each scored mesh's box on stderr */
+
 static struct ln_shapes_score ln__score(struct ln_mesh *mesh, const struct ln_shapes_points *truth)
 {
     struct ln_error err = {0};
     struct ln_shapes_points pts = {0};
     struct ln_shapes_score s;
+    if (ln__boxes) {
+        float lo[3], hi[3];
+        ln_mesh_bounds(mesh, lo, hi);
+        fprintf(stderr, "bench-shapes: box %.4f %.4f %.4f .. %.4f %.4f %.4f (%zu faces)\n",
+                (double)lo[0], (double)lo[1], (double)lo[2], (double)hi[0], (double)hi[1],
+                (double)hi[2], mesh->n_faces);
+    }
     ln_shapes_normalise(mesh);
     if (ln_shapes_sample(mesh, LN__POINTS, LN__SEED_OTHER, &pts, &err) < 0 ||
         ln_shapes_compare(truth, &pts, LN__TAU, &s, &err) < 0)
         ln__die("scoring", &err);
     ln_shapes_points_free(&pts);
+    if (ln__boxes)
+        fprintf(stderr, "bench-shapes: precision %.5f recall %.5f F %.5f CD %.5f\n", s.precision,
+                s.recall, s.fscore, s.chamfer);
     return s;
 }
 
@@ -157,6 +180,12 @@ static struct ln__result ln__ours(const struct ln__cfg *cfg, const struct ln_eng
     opt.resolution = cfg->grid;
     opt.remove_bg = LN_REMOVE_BG_CLASSIC;
     opt.camera = cfg->cam;
+    if (cfg->no_photo)
+        opt.photo_consistency = 0;
+    if (cfg->raw) {
+        opt.smooth_iterations = 0;
+        opt.target_faces = 0;
+    }
     struct ln_engine_input in = {
         .images = imgs, .n_images = (size_t)vs->n, .views = vs->n > 1 ? vs->v : NULL};
     struct ln_mesh mesh = {0};
@@ -412,7 +441,9 @@ static void ln__metric_checks(const struct ln__cfg *cfg)
 
 static int ln__usage(void)
 {
-    fputs("usage: bench-shapes [--quick] [--single] [--lighting] [--grid N] [--hull-grid N]\n"
+    fputs("usage: bench-shapes [--quick] [--single] [--lighting] [--no-photo] [--raw] [--boxes]\n"
+          "                    [--ring]\n"
+          "                    [--grid N] [--hull-grid N]\n"
           "                    [--size PX] [--objects a,b,...] [--projection ortho|perspective]\n"
           "                    [--threads N] [--save DIR]\n",
           stderr);
@@ -447,6 +478,22 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--lighting") == 0) {
             cfg.lighting = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-photo") == 0) {
+            cfg.no_photo = 1;
+            continue;
+        }
+        if (strcmp(a, "--ring") == 0) {
+            cfg.ring = 1;
+            continue;
+        }
+        if (strcmp(a, "--boxes") == 0) {
+            ln__boxes = 1;
+            continue;
+        }
+        if (strcmp(a, "--raw") == 0) {
+            cfg.raw = 1;
             continue;
         }
         if (strcmp(a, "--quick") == 0) {
@@ -529,11 +576,15 @@ int main(int argc, char **argv)
             ln__die(obj->name, &err);
         struct ln__row *row = &rows[n_rows++];
         row->obj = obj;
-        row->r[LN__ONE] = ln__ours(&cfg, eng, obj->name, &truth, &ln__one, &tp);
-        row->r[LN__ELLIPSOID] = ln__ellipsoid(&norm, &tp);
+        if (!cfg.ring) {
+            row->r[LN__ONE] = ln__ours(&cfg, eng, obj->name, &truth, &ln__one, &tp);
+            row->r[LN__ELLIPSOID] = ln__ellipsoid(&norm, &tp);
+        }
         if (!cfg.single) {
             row->r[LN__RING] = ln__ours(&cfg, eng, obj->name, &truth, &ln__ring, &tp);
             row->r[LN__RING_HULL] = ln__hull(&cfg, obj->name, &truth, &ln__ring, &tp);
+        }
+        if (!cfg.single && !cfg.ring) {
             row->r[LN__TOP] = ln__ours(&cfg, eng, obj->name, &truth, &ln__top, &tp);
             row->r[LN__TOP_HULL] = ln__hull(&cfg, obj->name, &truth, &ln__top, &tp);
         }

@@ -1241,5 +1241,7 @@ int main(void)
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_bench),
     };
+    if (getenv("LN_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("LN_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
