@@ -258,6 +258,26 @@ static void ox_bc_strides(const ox_tensor *t, int nd, const int64_t *shape, int6
         }                                                                                          \
     } while (0)
 
+/* The comparisons of ox_bc_body, written once for float and integer
+ * inputs a and b (whichever type they point to): a boolean, stored as
+ * int64, per element. */
+#define OX_COMPARE_CASES                                                                           \
+    case OX_EQUAL:                                                                                 \
+        OX_LOOP(int64_t, a[j * s0] == b[j * s1]);                                                  \
+        break;                                                                                     \
+    case OX_LESS:                                                                                  \
+        OX_LOOP(int64_t, a[j * s0] < b[j * s1]);                                                   \
+        break;                                                                                     \
+    case OX_GREATER:                                                                               \
+        OX_LOOP(int64_t, a[j * s0] > b[j * s1]);                                                   \
+        break;                                                                                     \
+    case OX_GREATER_EQ:                                                                            \
+        OX_LOOP(int64_t, a[j * s0] >= b[j * s1]);                                                  \
+        break;                                                                                     \
+    case OX_LESS_EQ:                                                                               \
+        OX_LOOP(int64_t, a[j * s0] <= b[j * s1]);                                                  \
+        break;
+
 static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct ox_bc *c = ctx;
@@ -301,21 +321,7 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
             case OX_MAX:
                 OX_LOOP(float, fmaxf(a[j * s0], b[j * s1]));
                 break;
-            case OX_EQUAL:
-                OX_LOOP(int64_t, a[j * s0] == b[j * s1]);
-                break;
-            case OX_LESS:
-                OX_LOOP(int64_t, a[j * s0] < b[j * s1]);
-                break;
-            case OX_GREATER:
-                OX_LOOP(int64_t, a[j * s0] > b[j * s1]);
-                break;
-            case OX_GREATER_EQ:
-                OX_LOOP(int64_t, a[j * s0] >= b[j * s1]);
-                break;
-            case OX_LESS_EQ:
-                OX_LOOP(int64_t, a[j * s0] <= b[j * s1]);
-                break;
+            OX_COMPARE_CASES
             default:
                 break;
             }
@@ -343,21 +349,7 @@ static void ox_bc_body(void *ctx, size_t begin, size_t end, int thread)
             case OX_MAX:
                 OX_LOOP(int64_t, a[j * s0] > b[j * s1] ? a[j * s0] : b[j * s1]);
                 break;
-            case OX_EQUAL:
-                OX_LOOP(int64_t, a[j * s0] == b[j * s1]);
-                break;
-            case OX_LESS:
-                OX_LOOP(int64_t, a[j * s0] < b[j * s1]);
-                break;
-            case OX_GREATER:
-                OX_LOOP(int64_t, a[j * s0] > b[j * s1]);
-                break;
-            case OX_GREATER_EQ:
-                OX_LOOP(int64_t, a[j * s0] >= b[j * s1]);
-                break;
-            case OX_LESS_EQ:
-                OX_LOOP(int64_t, a[j * s0] <= b[j * s1]);
-                break;
+            OX_COMPARE_CASES
             case OX_AND:
                 OX_LOOP(int64_t, a[j * s0] && b[j * s1]);
                 break;

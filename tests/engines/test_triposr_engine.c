@@ -30,6 +30,7 @@
 #include "triposr_internal.h"
 #include "test_cpu.h"
 #include "bake_check.h"
+#include "triposr_golden.h"
 
 #define IMG (3 * 64 * 64)
 #define SCENE (3 * 8 * 16 * 16)
@@ -38,45 +39,9 @@
 
 static struct ln_engine *g_eng;
 
-static float *golden(const char *name, size_t n)
-{
-    char path[256];
-    snprintf(path, sizeof path, "triposr-tiny/%s.bin", name);
-    return ln_test_read_f32(ln_test_data(path), n);
-}
-
-/* Worst |got - want| / |want| (floor: floor_frac of the largest |want|). */
-static double worst_rel(const float *got, const float *want, size_t n, double floor_frac)
-{
-    double scale = 0.0, worst = 0.0;
-    /* A comparison, not fmax(): GCC 12's aarch64 vectoriser fails (internal
-     * compiler error) on this fmax reduction once inlined. */
-    for (size_t i = 0; i < n; i++) {
-        const double a = fabs((double)want[i]);
-        if (a > scale)
-            scale = a;
-    }
-    const double fl = floor_frac * scale > 0.0 ? floor_frac * scale : 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - (double)want[i]);
-        const double r = isfinite(d) ? d / fmax(fabs((double)want[i]), fl) : INFINITY;
-        if (!(r <= worst))
-            worst = r;
-    }
-    return worst;
-}
-
-static void use_fixture_cache(void)
-{
-    ln_env_set("HF_HUB_CACHE", NULL);
-    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
-    ln_env_set("TRANSFORMERS_CACHE", NULL);
-    ln_env_set("HF_HOME", ln_test_data("triposr-tiny/hf_home"));
-}
-
 static int setup(void **state)
 {
-    use_fixture_cache();
+    golden_use_fixture_cache();
     struct ln_error err = {0};
     if (ln_engine_triposr_new(MODEL, &g_eng, &err) < 0) {
         fprintf(stderr, "loading %s: %s\n", MODEL, err.message);
@@ -142,13 +107,13 @@ static void test_dense_grid_golden(void **state)
     struct ln_error err = {0};
     struct ln__tsr_density_stats st;
     assert_int_equal(ln__triposr_density_dense(net(), scene, 32, field, &st, NULL, &err), 0);
-    double w = worst_rel(field, want, N_GRID, 0.0);
+    double w = worst_rel(field, want, N_GRID, 0.0, NULL);
     printf("  golden scene code: density_act worst relative error %.3g\n", w);
     assert_true(w <= 1e-4);
     assert_int_equal(st.n_evaluated, N_GRID);
     assert_int_equal(ln_triposr_scene_code(net(), in, scene, NULL, NULL, &err), 0);
     assert_int_equal(ln__triposr_density_dense(net(), scene, 32, field, NULL, NULL, &err), 0);
-    w = worst_rel(field, want, N_GRID, 0.0);
+    w = worst_rel(field, want, N_GRID, 0.0, NULL);
     printf("  scene code from vit_input: density_act worst relative error %.3g\n", w);
     assert_true(w <= 1e-4);
     free(field);
@@ -167,7 +132,7 @@ static void test_preprocess_golden(void **state)
     float *want = golden("vit_input", IMG);
     float *got = malloc(IMG * sizeof(float));
     assert_int_equal(ln__triposr_preprocess(net(), &img, 1, NULL, 0.85f, got, &err), 0);
-    const double w = worst_rel(got, want, IMG, 1e-2);
+    const double w = worst_rel(got, want, IMG, 1e-2, NULL);
     printf("  network input worst relative error %.3g\n", w);
     assert_true(w <= 1e-4);
     /* Without background removal the RGB goes straight to the resize: the
@@ -632,8 +597,8 @@ static void test_generate_tap(void **state)
      * golden one and the grid the golden grid. */
     float *want_scene = golden("scene_codes", SCENE);
     float *want_grid = golden("grid_density_act", N_GRID);
-    const double ws = worst_rel(t.scene, want_scene, SCENE, 1e-2);
-    const double wg = worst_rel(t.density, want_grid, N_GRID, 0.0);
+    const double ws = worst_rel(t.scene, want_scene, SCENE, 1e-2, NULL);
+    const double wg = worst_rel(t.density, want_grid, N_GRID, 0.0, NULL);
     printf("  scene code worst relative error %.3g, density grid %.3g\n", ws, wg);
     assert_true(ws <= 1e-4);
     assert_true(wg <= 1e-3);

@@ -94,28 +94,47 @@ static void free_outs(struct ln_onnx_tensor *out, size_t n)
 
 /* ---- the fixtures ------------------------------------------------------ */
 
-/* gpu_ops: the operators that must run wholly on the GPU (each present
- * there); NULL: every node of the graph. */
-static void check_fixture(const char *model, const char *ref, const char *const *names,
-                          const char *const *gpu_ops)
+/* The fixture's input: the tensor "input" of the weights ref, which stay
+ * open for it (the caller closes them). */
+static struct ln_weights *fixture_input(const char *ref, struct ln_onnx_tensor *x)
 {
-    char mpath[512], rpath[512], label[128];
-    snprintf(mpath, sizeof mpath, "%s", ln_test_data(model));
-    snprintf(rpath, sizeof rpath, "%s", ln_test_data(ref));
     struct ln_error err = {0};
     struct ln_weights *w = NULL;
-    if (ln_weights_open(rpath, &w, &err) < 0)
+    if (ln_weights_open(ln_test_data(ref), &w, &err) < 0)
         fail_msg("%s", err.message);
     const struct ln_tensor_info *ti = ln_weights_find(w, "input");
     assert_non_null(ti);
     const float *xd;
     assert_int_equal(ln_weights_f32(w, "input", ti->ndim, ti->shape, &xd, &err), 0);
-    struct ln_onnx_tensor x = {(float *)xd, {0}, ti->ndim};
-    memcpy(x.shape, ti->shape, sizeof(int64_t) * (size_t)ti->ndim);
+    x->data = (float *)xd;
+    x->ndim = ti->ndim;
+    memcpy(x->shape, ti->shape, sizeof(int64_t) * (size_t)ti->ndim);
+    return w;
+}
 
+/* The fixture network model and its input from ref (fixture_input: *w is
+ * the caller's to close). */
+static struct ln_onnx *fixture_load(const char *model, const char *ref, struct ln_onnx_tensor *x,
+                                    struct ln_weights **w)
+{
+    *w = fixture_input(ref, x);
+    struct ln_error err = {0};
     struct ln_onnx *m = NULL;
-    if (ln_onnx_load(mpath, &m, &err) < 0)
+    if (ln_onnx_load(ln_test_data(model), &m, &err) < 0)
         fail_msg("%s", err.message);
+    return m;
+}
+
+/* gpu_ops: the operators that must run wholly on the GPU (each present
+ * there); NULL: every node of the graph. */
+static void check_fixture(const char *model, const char *ref, const char *const *names,
+                          const char *const *gpu_ops)
+{
+    char label[128];
+    struct ln_error err = {0};
+    struct ln_weights *w;
+    struct ln_onnx_tensor x = {0};
+    struct ln_onnx *m = fixture_load(model, ref, &x, &w);
     const size_t n_out = ln_onnx_n_outputs(m);
     assert_true(n_out <= 8);
     struct ln_onnx_tensor cpu[8], gpu[8], again[8];
@@ -187,8 +206,6 @@ static void test_fixtures(void **state)
     check_fixture("onnx/f16-weights.onnx", "onnx/f16-weights.safetensors", f16, NULL);
 }
 
-static struct ln_weights *fixture_input(const char *ref, struct ln_onnx_tensor *x);
-
 /* The BiRefNet-shaped fixture (Swin window attention, a deformable
  * sampling decoder): mixed execution, and the heavy operators on the GPU. */
 static void test_transformer_fixture(void **state)
@@ -210,11 +227,8 @@ static void test_transformer_mixed_vs_gpu(void **state)
                                          "onnx/birefnet-tiny-op13.onnx"};
     for (size_t i = 0; i < 2; i++) {
         struct ln_onnx_tensor x, cpu, out[2];
-        struct ln_weights *w = fixture_input("onnx/birefnet-tiny.safetensors", &x);
-        struct ln_error err = {0};
-        struct ln_onnx *m = NULL;
-        if (ln_onnx_load(ln_test_data(models[i]), &m, &err) < 0)
-            fail_msg("%s", err.message);
+        struct ln_weights *w;
+        struct ln_onnx *m = fixture_load(models[i], "onnx/birefnet-tiny.safetensors", &x, &w);
         select_device(-1);
         run(m, &x, &cpu, 1);
         double best[2] = {1e9, 1e9};
@@ -725,22 +739,6 @@ static void test_mixed_and_declined(void **state)
     mb_free();
 }
 
-static struct ln_weights *fixture_input(const char *ref, struct ln_onnx_tensor *x)
-{
-    struct ln_error err = {0};
-    struct ln_weights *w = NULL;
-    if (ln_weights_open(ln_test_data(ref), &w, &err) < 0)
-        fail_msg("%s", err.message);
-    const struct ln_tensor_info *ti = ln_weights_find(w, "input");
-    assert_non_null(ti);
-    const float *xd;
-    assert_int_equal(ln_weights_f32(w, "input", ti->ndim, ti->shape, &xd, &err), 0);
-    x->data = (float *)xd;
-    x->ndim = ti->ndim;
-    memcpy(x->shape, ti->shape, sizeof(int64_t) * (size_t)ti->ndim);
-    return w;
-}
-
 /* A budget that cannot hold the network: LN_ENOMEM with one line naming
  * it and the sizes, no output, nothing allocated; with the budget back the
  * same model runs. */
@@ -748,11 +746,10 @@ static void test_out_of_device_memory(void **state)
 {
     (void)state;
     struct ln_onnx_tensor x;
-    struct ln_weights *w = fixture_input("onnx/u2net-tiny.safetensors", &x);
+    struct ln_weights *w;
+    struct ln_onnx *m =
+        fixture_load("onnx/u2net-tiny-op11.onnx", "onnx/u2net-tiny.safetensors", &x, &w);
     struct ln_error err = {0};
-    struct ln_onnx *m = NULL;
-    if (ln_onnx_load(ln_test_data("onnx/u2net-tiny-op11.onnx"), &m, &err) < 0)
-        fail_msg("%s", err.message);
     ln_env_set("LN_GPU_MEMORY_LIMIT", "65536");
     select_device(g_index);
     ln_env_set("LN_GPU_MEMORY_LIMIT", NULL);
@@ -783,11 +780,9 @@ static void test_release_and_staging(void **state)
 {
     (void)state;
     struct ln_onnx_tensor x;
-    struct ln_weights *w = fixture_input("onnx/isnet-tiny.safetensors", &x);
-    struct ln_error err = {0};
-    struct ln_onnx *m = NULL;
-    if (ln_onnx_load(ln_test_data("onnx/isnet-tiny-op17.onnx"), &m, &err) < 0)
-        fail_msg("%s", err.message);
+    struct ln_weights *w;
+    struct ln_onnx *m =
+        fixture_load("onnx/isnet-tiny-op17.onnx", "onnx/isnet-tiny.safetensors", &x, &w);
     struct ln_onnx_tensor a, b, c;
     select_device(g_index);
     run(m, &x, &a, 1);
@@ -817,11 +812,9 @@ static void test_weights_in_pieces(void **state)
 {
     (void)state;
     struct ln_onnx_tensor x;
-    struct ln_weights *w = fixture_input("onnx/u2net-tiny.safetensors", &x);
-    struct ln_error err = {0};
-    struct ln_onnx *m = NULL;
-    if (ln_onnx_load(ln_test_data("onnx/u2net-tiny-op17.onnx"), &m, &err) < 0)
-        fail_msg("%s", err.message);
+    struct ln_weights *w;
+    struct ln_onnx *m =
+        fixture_load("onnx/u2net-tiny-op17.onnx", "onnx/u2net-tiny.safetensors", &x, &w);
     struct ln_onnx_tensor one[8], many[8];
     const size_t n_out = ln_onnx_n_outputs(m);
     assert_true(n_out <= 8);

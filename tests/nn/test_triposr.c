@@ -6,13 +6,9 @@
  * backbone, identical results with 1 and 2 threads, and every large
  * allocation of the scene-code, query and render paths failed in turn.
  *
- * Error metric, printed per intermediate: the worst over all elements of
- * |got - want| / max(|want|, 1e-2 * max|want|), i.e. relative error with a
- * floor at a hundredth of the tensor's largest magnitude, so that values
- * near zero (where float32 rounding of the larger terms they are summed
- * from dominates) are judged against the tensor's scale; density_act,
- * which exp amplifies and which the mesh thresholds, is judged purely
- * relatively (no floor). Both must be <= 1e-4. */
+ * Error metric, printed per intermediate: triposr_golden.h's worst
+ * relative error, with a floor at a hundredth of the tensor's largest
+ * magnitude (none for density_act); at most 1e-4. */
 #include "testutil.h"
 
 #include <math.h>
@@ -29,8 +25,7 @@
 #include "ln_threads.h"
 #include "ln_triposr.h"
 #include "test_cpu.h"
-
-#define TOL 1e-4
+#include "triposr_golden.h"
 
 /* Tiny configuration sizes (manifest.json). */
 #define IMG (3 * 64 * 64)
@@ -45,81 +40,21 @@
 
 static struct ln_triposr *g_net[2]; /* 0: model.ckpt, 1: model.safetensors */
 
-static float *golden(const char *name, size_t n)
-{
-    char path[256];
-    snprintf(path, sizeof path, "triposr-tiny/%s.bin", name);
-    return ln_test_read_f32(ln_test_data(path), n);
-}
-
-#define FLOOR 1e-2
-
-static double worst_rel(const float *got, const float *want, size_t n, double floor_frac,
-                        size_t *at)
-{
-    double scale = 0.0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs((double)want[i]));
-    const double floor_ = floor_frac * scale > 0.0 ? floor_frac * scale : 1e-30;
-    double worst = 0.0;
-    *at = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - (double)want[i]);
-        const double r = isfinite(d) ? d / fmax(fabs((double)want[i]), floor_) : INFINITY;
-        if (r > worst || !(r == r)) {
-            worst = r;
-            *at = i;
-        }
-    }
-    return worst;
-}
-
-static void check(const char *label, const float *got, const float *want, size_t n, double tol)
-{
-    size_t at;
-    const double floor_frac = strstr(label, "density") ? 0.0 : FLOOR;
-    const double w = worst_rel(got, want, n, floor_frac, &at);
-    printf("  %-28s worst relative error %.3g (index %zu: %.9g vs %.9g)\n", label, w, at,
-           (double)got[at], (double)want[at]);
-    if (!(w <= tol))
-        fail_msg("%s: relative error %.3g > %.3g at %zu (%.9g vs %.9g)", label, w, tol, at,
-                 (double)got[at], (double)want[at]);
-}
-
 static void check_golden(const char *name, const float *got, size_t n)
 {
     float *want = golden(name, n);
-    check(name, got, want, n, TOL);
+    golden_check(name, got, want, n, GOLDEN_TOL);
     free(want);
 }
 
 /* ------------------------------------------------------------------- set-up */
 
-static void files_for(const char *weights, struct ln_model_files *f)
-{
-    memset(f, 0, sizeof *f);
-    snprintf(f->config, sizeof f->config, "%s", ln_test_data("triposr-tiny/config.yaml"));
-    snprintf(f->weights, sizeof f->weights, "%s", ln_test_data(weights));
-    snprintf(f->where, sizeof f->where, "tiny golden model");
-}
-
 static int setup(void **state)
 {
-    /* The ViT config comes from the fixture cache: golden/dino-vit-tiny. */
-    ln_env_set("HF_HUB_CACHE", NULL);
-    ln_env_set("HUGGINGFACE_HUB_CACHE", NULL);
-    ln_env_set("TRANSFORMERS_CACHE", NULL);
-    ln_env_set("HF_HOME", ln_test_data("triposr-tiny/hf_home"));
-    const char *w[2] = {"triposr-tiny/model.ckpt", "triposr-tiny/model.safetensors"};
-    for (int i = 0; i < 2; i++) {
-        struct ln_model_files f;
-        struct ln_error err = {0};
-        files_for(w[i], &f);
-        if (ln_triposr_load(&f, &g_net[i], &err) < 0) {
-            fprintf(stderr, "loading %s: %s\n", w[i], err.message);
+    golden_use_fixture_cache();
+    for (int i = 0; i < 2; i++)
+        if (golden_load(i, &g_net[i]) < 0)
             return -1;
-        }
-    }
     return 0;
 }
 
@@ -159,7 +94,7 @@ static void test_load_vit_beside(void **state)
     struct ln_model_files f;
     struct ln_error err = {0};
     struct ln_triposr *net = NULL;
-    files_for("triposr-tiny/model.safetensors", &f);
+    golden_files("triposr-tiny/model.safetensors", &f);
     assert_int_equal(ln_triposr_load(&f, &net, &err), 0);
     const struct ln_triposr_config *c = ln_triposr_get_config(net);
     printf("  ViT config source: %s\n", c->vit.source);
@@ -178,11 +113,11 @@ static void test_load_errors(void **state)
     struct ln_model_files f;
     struct ln_error err = {0};
     struct ln_triposr *net = (struct ln_triposr *)&err;
-    files_for("triposr-tiny/no_such_model.ckpt", &f);
+    golden_files("triposr-tiny/no_such_model.ckpt", &f);
     assert_true(ln_triposr_load(&f, &net, &err) < 0);
     assert_null(net);
     printf("  missing weights: %s\n", err.message);
-    files_for("triposr-tiny/config.yaml", &f); /* not a weight file */
+    golden_files("triposr-tiny/config.yaml", &f); /* not a weight file */
     assert_int_equal(ln_triposr_load(&f, &net, &err), LN_EMODEL);
     assert_null(net);
 }
@@ -366,7 +301,7 @@ static void test_precision_bf16(void **state)
     struct ln_model_files f;
     struct ln_error err = {0};
     struct ln_triposr *net = NULL;
-    files_for("triposr-tiny/model.safetensors", &f);
+    golden_files("triposr-tiny/model.safetensors", &f);
     ln_env_set("LN_TRIPOSR_PRECISION", "fp16");
     assert_int_equal(ln_triposr_load(&f, &net, &err), LN_EINVAL);
     assert_null(net);
@@ -400,8 +335,8 @@ static void test_precision_bf16(void **state)
     }
     printf("  bf16 scene code against float32: worst relative error %.3g, largest difference "
            "%.3g of the largest value\n",
-           worst_rel(scene, fp32, SCENE, FLOOR, &at), d / m);
-    check("scene_codes (bf16)", scene, want, SCENE, BF16_TOL);
+           worst_rel(scene, fp32, SCENE, GOLDEN_FLOOR, &at), d / m);
+    golden_check("scene_codes (bf16)", scene, want, SCENE, BF16_TOL);
     /* and the same bits for 1, 2 and 3 threads (ViT, backbone and
      * upsampling cut by the problem size alone) */
     for (int t = 1; t <= 3; t++) {
