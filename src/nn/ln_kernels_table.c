@@ -12,6 +12,7 @@ const struct ln__kernels ln__kernel_table = {
     .linear_xt = ln__linear_xt,
     .gemm = ln__gemm,
     .gemm_bf16 = ln__gemm_bf16,
+    .gemm_geglu = ln__gemm_geglu,
     .layernorm = ln__layernorm,
     .groupnorm = ln__groupnorm,
     .gelu_rows = ln__gelu_rows,

@@ -12,7 +12,9 @@
  * layers' own product (ln__gemm) against double precision and OpenBLAS,
  * for shapes that leave partial tiles, slices and blocks, input stored
  * transposed, bias and accumulation, and bit for bit across thread counts
- * and blocks. ctest runs it once per kernel set the CPU has (LN_CPU). */
+ * and blocks; the same product with the GEGLU gating fused into it
+ * (ln__gemm_geglu) against double precision, across thread counts, and
+ * against the unfused product and ln__geglu_rows. ctest runs it once per kernel set the CPU has (LN_CPU). */
 #include "testutil.h"
 
 #include <cblas.h>
@@ -552,6 +554,88 @@ static void test_gemm_threads_bitwise(void **state)
 }
 
 
+/* One GEGLU shape: ln__gemm_geglu against double precision (value and
+ * gate sums as in check_gemm, then (v + b) gelu(g + b) with erfc, within
+ * the sums' bound carried through the gating plus 1e-5 relative for the
+ * vector GELU), the columns of y past half untouched, the same bits for
+ * 1, 2 and 3 threads, and the same bits as ln__gemm (no bias) into
+ * [rows][2 half] followed by ln__geglu_rows, the path it replaces. */
+static void check_gemm_geglu(size_t rows, int k, int half, int with_bias)
+{
+    const int ldx = k + 5, ldy = half + 7, n = 2 * half;
+    float *x = random_floats(rows * (size_t)ldx, 1.0f);
+    float *w = random_floats((size_t)n * (size_t)(k > 0 ? k : 1), 0.5f);
+    float *bias = with_bias ? random_floats((size_t)n, 1.0f) : NULL;
+    float *y0 = random_floats(rows * (size_t)ldy, 1.0f);
+    float *y[3];
+    float *z = malloc(rows * (size_t)n * sizeof(float));
+    double *want = malloc(rows * (size_t)n * sizeof(double));
+    double *mag = malloc(rows * (size_t)n * sizeof(double));
+    assert_true(z && want && mag);
+    gemm_ref(x, rows, k, ldx, 0, w, NULL, n, NULL, 0, 0, want, mag);
+    for (int t = 0; t < 3; t++) {
+        y[t] = malloc(rows * (size_t)ldy * sizeof(float));
+        assert_non_null(y[t]);
+        memcpy(y[t], y0, rows * (size_t)ldy * sizeof(float));
+        ln_threads_set(t + 1);
+        ln__gemm_geglu(x, rows, k, ldx, w, bias, half, y[t], ldy);
+    }
+    ln_threads_set(0);
+    assert_memory_equal(y[0], y[1], rows * (size_t)ldy * sizeof(float));
+    assert_memory_equal(y[0], y[2], rows * (size_t)ldy * sizeof(float));
+    ln__gemm(x, rows, k, ldx, 0, w, NULL, n, z, n, 0);
+    ln__geglu_rows(z, rows, half, n, bias);
+    double worst = 0.0;
+    size_t same = 0;
+    for (size_t r = 0; r < rows; r++) {
+        for (int j = 0; j < half; j++) {
+            const size_t iv = r * (size_t)n + (size_t)j, ig = iv + (size_t)half;
+            const double a = want[iv] + (bias ? bias[j] : 0.0);
+            const double g = want[ig] + (bias ? bias[half + j] : 0.0);
+            const double gl = 0.5 * g * erfc(-g / sqrt(2.0));
+            /* d gelu / dg is at most 1.13 */
+            const double tol = 1e-6 * (mag[iv] * fabs(gl) + fabs(a) * 1.13 * mag[ig]) +
+                               1e-5 * fabs(a * gl) + 1e-30;
+            const float got = y[0][r * (size_t)ldy + (size_t)j];
+            worst = fmax(worst, fabs((double)got - a * gl) / tol);
+            same += memcmp(&got, &z[iv], sizeof got) == 0;
+        }
+        for (int j = half; j < ldy; j++)
+            assert_true(y[0][r * (size_t)ldy + (size_t)j] == y0[r * (size_t)ldy + (size_t)j]);
+    }
+    print_message("gemm_geglu %llu x %d x 2 %d%s: worst %.3f of the bound, %llu of %llu the "
+                  "same bits as the unfused path\n",
+                  (unsigned long long)rows, k, half, with_bias ? " bias" : "", worst,
+                  (unsigned long long)same, (unsigned long long)(rows * (size_t)half));
+    assert_true(worst <= 1.0);
+    assert_true(same == rows * (size_t)half);
+    for (int t = 0; t < 3; t++)
+        free(y[t]);
+    free(mag);
+    free(want);
+    free(z);
+    free(y0);
+    free(bias);
+    free(w);
+    free(x);
+}
+
+/* The fused GEGLU product on shapes around its sizes: rows fewer than a
+ * tile, not a multiple of any (37, 801: two row blocks), outputs that
+ * leave a partial vector, panel and task of 32 (1, 13, 45, 70), k odd,
+ * past a slice of 256 and none at all, with and without bias. */
+static void test_gemm_geglu(void **state)
+{
+    (void)state;
+    check_gemm_geglu(1, 37, 13, 1);
+    check_gemm_geglu(37, 70, 45, 1);
+    check_gemm_geglu(37, 70, 45, 0);
+    check_gemm_geglu(5, 1, 1, 1);
+    check_gemm_geglu(801, 300, 70, 1);
+    check_gemm_geglu(13, 0, 21, 1);
+    check_gemm_geglu(200, 513, 64, 1);
+}
+
 /* x rounded to bfloat16, round to nearest even, as a float. */
 static float round_bf16(float x)
 {
@@ -753,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_attention_spread_scores),
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_geglu_bias),
+        cmocka_unit_test(test_gemm_geglu),
         cmocka_unit_test(test_vector_exp),
         cmocka_unit_test(test_vector_activations),
         cmocka_unit_test(test_silu_far_tails),
