@@ -654,20 +654,24 @@ static void ln__attention_rows(void)
 }
 
 /* One backbone block's work by kind, on the calling thread alone
- * (ln_threads_set(1)), by process CPU time (clock(): the waits of a shared
+ * (ln_threads_set(1)), by process CPU time (wall time beside it) (clock(): the waits of a shared
  * core do not count), best of three after a warm-up, at the network's
  * shapes (3072 tokens of 1024, 1025 context tokens of 768, GEGLU 4096 in
  * chunks of 1536 rows) with random weights, in the order ln__block runs
  * them: the three LayerNorms, the products, the GEGLU pass between the
  * feed-forward's two products, and the two attention calls. Milliseconds
- * per block and the share of the block; 16 blocks make the backbone. */
+ * per block and the share of the block; 16 blocks make the backbone.
+ * LN_BENCH_TRIPOSR_BLOCK_THREADS=2 runs it on two threads (process CPU time
+ * of both, and wall time beside it). */
 static void ln__block_rows(void)
 {
     const size_t BN = 3072, BT = 1025, FR = 1536;
     const int BD = 1024, BX = 768, BF = 4096;
     const int H = 16;
     const int was_threads = ln_threads_get();
-    ln_threads_set(1);
+    const char *bt = getenv("LN_BENCH_TRIPOSR_BLOCK_THREADS");
+    const int nt = bt && atoi(bt) > 1 ? atoi(bt) : 1;
+    ln_threads_set(nt);
     float *h = malloc((size_t)BN * BD * sizeof(float)), *y = malloc((size_t)BN * BD * sizeof(float));
     float *q = malloc((size_t)BN * BD * sizeof(float)), *k = malloc((size_t)BN * BD * sizeof(float));
     float *v = malloc((size_t)BN * BD * sizeof(float)), *ctx = malloc((size_t)BT * BX * sizeof(float));
@@ -675,7 +679,7 @@ static void ln__block_rows(void)
     float *w = malloc((size_t)BD * BD * sizeof(float)), *wc = malloc((size_t)BD * BX * sizeof(float));
     float *w0 = malloc((size_t)2 * BF * BD * sizeof(float)), *w2 = malloc((size_t)BD * BF * sizeof(float));
     float *b = malloc((size_t)2 * BF * sizeof(float)), *g = malloc((size_t)BD * sizeof(float));
-    float *att = malloc(ln__attention_scratch(BN, BN, H, LN__FA_HD, 1) * sizeof(float));
+    float *att = malloc(ln__attention_scratch(BN, BN, H, LN__FA_HD, nt) * sizeof(float));
     if (!h || !y || !q || !k || !v || !ctx || !z || !w || !wc || !w0 || !w2 || !b || !g || !att)
         ln__die("block buffers", NULL);
     ln__normals(h, (size_t)BN * BD, 1.0f);
@@ -698,17 +702,21 @@ static void ln__block_rows(void)
         "GEGLU down product (3072 x 4096 -> 1024)",
         "GEGLU up product with the gating fused (ln__gemm_geglu)",
     };
-    double best[KINDS];
+    double best[KINDS], best_wall[KINDS];
     for (int i = 0; i < KINDS; i++)
-        best[i] = 1e30;
+        best[i] = best_wall[i] = 1e30;
     for (int rep = 0; rep < 4; rep++) {
-        double t[KINDS] = {0};
+        double t[KINDS] = {0}, tw[KINDS] = {0};
         clock_t c0 = clock();
+        double w0t = ln_time_now();
 #define LN__LAP(kind)                                                                              \
     do {                                                                                           \
         const clock_t c1 = clock();                                                                \
+        const double w1t = ln_time_now();                                                          \
         t[kind] += (double)(c1 - c0) / CLOCKS_PER_SEC;                                             \
+        tw[kind] += w1t - w0t;                                                                     \
         c0 = c1;                                                                                   \
+        w0t = w1t;                                                                                 \
     } while (0)
         ln__layernorm(h, BN, BD, BD, g, b, 1e-5f, y, BD);
         LN__LAP(LNORM);
@@ -716,7 +724,7 @@ static void ln__block_rows(void)
         ln__linear(y, BN, BD, BD, w, NULL, BD, k, BD, 0);
         ln__linear(y, BN, BD, BD, w, NULL, BD, v, BD, 0);
         LN__LAP(QKV);
-        ln__attention(q, BD, k, BD, v, BD, BN, BN, H, LN__FA_HD, y, BD, att, 1);
+        ln__attention(q, BD, k, BD, v, BD, BN, BN, H, LN__FA_HD, y, BD, att, nt);
         LN__LAP(ATT);
         ln__linear(y, BN, BD, BD, w, b, BD, h, BD, 1);
         LN__LAP(OUT);
@@ -726,7 +734,7 @@ static void ln__block_rows(void)
         ln__linear(ctx, BT, BX, BX, wc, NULL, BD, k, BD, 0);
         ln__linear(ctx, BT, BX, BX, wc, NULL, BD, v, BD, 0);
         LN__LAP(QKV);
-        ln__attention(q, BD, k, BD, v, BD, BN, BT, H, LN__FA_HD, y, BD, att, 1);
+        ln__attention(q, BD, k, BD, v, BD, BN, BT, H, LN__FA_HD, y, BD, att, nt);
         LN__LAP(ATT);
         ln__linear(y, BN, BD, BD, w, b, BD, h, BD, 1);
         LN__LAP(OUT);
@@ -746,20 +754,29 @@ static void ln__block_rows(void)
 #undef LN__LAP
         /* h grows by the residuals: keep it at the scale of the first call */
         ln__layernorm(h, BN, BD, BD, g, b + BD, 1e-5f, h, BD);
-        for (int i = 0; rep > 0 && i < KINDS; i++)
+        for (int i = 0; rep > 0 && i < KINDS; i++) {
             if (t[i] < best[i])
                 best[i] = t[i];
+            if (tw[i] < best_wall[i])
+                best_wall[i] = tw[i];
+        }
     }
-    double total = 0.0;
-    for (int i = 0; i < FUSED; i++)
+    double total = 0.0, total_wall = 0.0;
+    for (int i = 0; i < FUSED; i++) {
         total += best[i];
-    printf("\none backbone block, one thread, CPU time                   ms   share\n");
+        total_wall += best_wall[i];
+    }
+    printf("\none backbone block, %d thread%s                          CPU ms   share  wall ms\n", nt,
+           nt > 1 ? "s" : " ");
     for (int i = 0; i < FUSED; i++)
-        printf("%-56s %8.1f %6.1f%%\n", names[i], 1e3 * best[i], 100.0 * best[i] / total);
-    printf("%-56s %8.1f\n", "the block unfused (sum of the best of each)", 1e3 * total);
-    printf("%-56s %8.1f\n", names[FUSED], 1e3 * best[FUSED]);
-    printf("%-56s %8.1f\n", "the block as ln__block runs it (fused GEGLU)",
-           1e3 * (total - best[FFUP] - best[GEGLU] + best[FUSED]));
+        printf("%-56s %8.1f %6.1f%% %8.1f\n", names[i], 1e3 * best[i], 100.0 * best[i] / total,
+               1e3 * best_wall[i]);
+    printf("%-56s %8.1f %7s %8.1f\n", "the block unfused (sum of the best of each)", 1e3 * total, "",
+           1e3 * total_wall);
+    printf("%-56s %8.1f %7s %8.1f\n", names[FUSED], 1e3 * best[FUSED], "", 1e3 * best_wall[FUSED]);
+    printf("%-56s %8.1f %7s %8.1f\n", "the block as ln__block runs it (fused GEGLU)",
+           1e3 * (total - best[FFUP] - best[GEGLU] + best[FUSED]), "",
+           1e3 * (total_wall - best_wall[FFUP] - best_wall[GEGLU] + best_wall[FUSED]));
     free(att);
     free(g);
     free(b);

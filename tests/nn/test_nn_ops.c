@@ -14,7 +14,8 @@
  * transposed, bias and accumulation, and bit for bit across thread counts
  * and blocks; the same product with the GEGLU gating fused into it
  * (ln__gemm_geglu) against double precision, across thread counts, and
- * against the unfused product and ln__geglu_rows. ctest runs it once per kernel set the CPU has (LN_CPU). */
+ * against the unfused product and ln__geglu_rows; LayerNorm against its
+ * two-pass definition, rows far from zero mean included. ctest runs it once per kernel set the CPU has (LN_CPU). */
 #include "testutil.h"
 
 #include <cblas.h>
@@ -554,6 +555,69 @@ static void test_gemm_threads_bitwise(void **state)
 }
 
 
+/* LayerNorm (one pass over each row for its statistics) against the
+ * two-pass definition in double: widths that leave a partial vector of
+ * every kernel set (1, 7, 13, 37, 1024 + 5), rows offset by a mean 300
+ * and 3000 times their spread (E[x^2] - mean^2 must not cancel), in
+ * place and not, the same bits for 1, 2 and 3 threads. */
+static void test_layernorm(void **state)
+{
+    (void)state;
+    static const int dims[] = {1, 7, 13, 37, 1029};
+    const size_t rows = 67;
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int dim = dims[di], ld = dim + 3;
+        float *x = random_floats(rows * (size_t)ld, 2.0f);
+        float *g = random_floats((size_t)dim, 1.0f), *b = random_floats((size_t)dim, 1.0f);
+        for (size_t r = 0; r < rows; r++) {
+            const float off = r % 3 == 0 ? 0.0f : r % 3 == 1 ? 300.0f : -3000.0f;
+            for (int j = 0; j < dim; j++)
+                x[r * (size_t)ld + (size_t)j] += off;
+        }
+        float *y[3];
+        for (int t = 0; t < 3; t++) {
+            y[t] = malloc(rows * (size_t)ld * sizeof(float));
+            assert_non_null(y[t]);
+            memcpy(y[t], x, rows * (size_t)ld * sizeof(float));
+            ln_threads_set(t + 1);
+            if (t == 2) /* in place */
+                ln__layernorm(y[t], rows, dim, ld, g, b, 1e-5f, y[t], ld);
+            else
+                ln__layernorm(x, rows, dim, ld, g, b, 1e-5f, y[t], ld);
+        }
+        ln_threads_set(0);
+        assert_memory_equal(y[0], y[1], rows * (size_t)ld * sizeof(float));
+        assert_memory_equal(y[0], y[2], rows * (size_t)ld * sizeof(float));
+        double worst = 0.0;
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * (size_t)ld;
+            double m = 0.0, v = 0.0;
+            for (int j = 0; j < dim; j++)
+                m += xr[j];
+            m /= dim;
+            for (int j = 0; j < dim; j++)
+                v += ((double)xr[j] - m) * ((double)xr[j] - m);
+            const double rstd = 1.0 / sqrt(v / dim + 1e-5);
+            for (int j = 0; j < dim; j++) {
+                const double want = ((double)xr[j] - m) * rstd * g[j] + b[j];
+                /* x - mean in float loses |mean| ulp of x: scale by it */
+                const double tol = 5e-7 * (1.0 + fabs(m) * rstd) * (fabs((double)g[j]) + 1.0) +
+                                   5e-7 * fabs((double)b[j]);
+                worst = fmax(worst, fabs((double)y[0][r * (size_t)ld + (size_t)j] - want) / tol);
+            }
+            for (int j = dim; j < ld; j++)
+                assert_true(y[0][r * (size_t)ld + (size_t)j] == xr[j]);
+        }
+        print_message("layernorm width %d: worst %.3f of the bound\n", dim, worst);
+        assert_true(worst <= 1.0);
+        for (int t = 0; t < 3; t++)
+            free(y[t]);
+        free(b);
+        free(g);
+        free(x);
+    }
+}
+
 /* One GEGLU shape: ln__gemm_geglu against double precision (value and
  * gate sums as in check_gemm, then (v + b) gelu(g + b) with erfc, within
  * the sums' bound carried through the gating plus 1e-5 relative for the
@@ -838,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_geglu_bias),
         cmocka_unit_test(test_gemm_geglu),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_vector_exp),
         cmocka_unit_test(test_vector_activations),
         cmocka_unit_test(test_silu_far_tails),
