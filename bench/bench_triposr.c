@@ -691,7 +691,8 @@ static void ln__block_rows(void)
     ln__normals(b, (size_t)2 * BF, 0.02f);
     for (int i = 0; i < BD; i++)
         g[i] = 1.0f;
-    enum { LNORM, QKV, ATT, OUT, FFUP, GEGLU, FFDOWN, FUSED, KINDS };
+    enum { LNORM, QKV, ATT, OUT, FFUP, GEGLU, FFDOWN, FUSED, QKV1, SELFQKV, BFUP, BFFUSED, KINDS };
+    const int bf16 = ln_nn_bf16_available();
     static const char *const names[KINDS] = {
         "LayerNorms (3 x 3072 x 1024)",
         "q/k/v products (self q, k, v; cross q, k, v)",
@@ -701,6 +702,10 @@ static void ln__block_rows(void)
         "GEGLU pass (bias, GELU, multiply)",
         "GEGLU down product (3072 x 4096 -> 1024)",
         "GEGLU up product with the gating fused (ln__gemm_geglu)",
+        "self q/k/v as one product (3072 x 1024 -> 3072)",
+        "self q/k/v as three products",
+        "bf16: GEGLU up product, then the pass",
+        "bf16: GEGLU up product with the gating fused",
     };
     double best[KINDS], best_wall[KINDS];
     for (int i = 0; i < KINDS; i++)
@@ -724,6 +729,8 @@ static void ln__block_rows(void)
         ln__linear(y, BN, BD, BD, w, NULL, BD, k, BD, 0);
         ln__linear(y, BN, BD, BD, w, NULL, BD, v, BD, 0);
         LN__LAP(QKV);
+        t[SELFQKV] = t[QKV];
+        tw[SELFQKV] = tw[QKV];
         ln__attention(q, BD, k, BD, v, BD, BN, BN, H, LN__FA_HD, y, BD, att, nt);
         LN__LAP(ATT);
         ln__linear(y, BN, BD, BD, w, b, BD, h, BD, 1);
@@ -751,6 +758,18 @@ static void ln__block_rows(void)
         for (size_t r0 = 0; r0 < BN; r0 += FR)
             ln__gemm_geglu(y + r0 * BD, FR, BD, BD, w0, b, BF, z, BF);
         LN__LAP(FUSED);
+        ln__linear(y, BN, BD, BD, w0, NULL, 3 * BD, z, 3 * BD, 0);
+        LN__LAP(QKV1);
+        for (size_t r0 = 0; bf16 && r0 < BN; r0 += FR) {
+            if (ln__gemm_bf16(y + r0 * BD, FR, BD, BD, w0, NULL, 2 * BF, z, 2 * BF, 0) < 0)
+                ln__die("bf16 product", NULL);
+            ln__geglu_rows(z, FR, BF, 2 * BF, b);
+        }
+        LN__LAP(BFUP);
+        for (size_t r0 = 0; bf16 && r0 < BN; r0 += FR)
+            if (ln__gemm_bf16_geglu(y + r0 * BD, FR, BD, BD, w0, b, BF, z, BF) < 0)
+                ln__die("bf16 GEGLU", NULL);
+        LN__LAP(BFFUSED);
 #undef LN__LAP
         /* h grows by the residuals: keep it at the scale of the first call */
         ln__layernorm(h, BN, BD, BD, g, b + BD, 1e-5f, h, BD);
@@ -774,6 +793,11 @@ static void ln__block_rows(void)
     printf("%-56s %8.1f %7s %8.1f\n", "the block unfused (sum of the best of each)", 1e3 * total, "",
            1e3 * total_wall);
     printf("%-56s %8.1f %7s %8.1f\n", names[FUSED], 1e3 * best[FUSED], "", 1e3 * best_wall[FUSED]);
+    printf("%-56s %8.1f %7s %8.1f\n", names[SELFQKV], 1e3 * best[SELFQKV], "",
+           1e3 * best_wall[SELFQKV]);
+    printf("%-56s %8.1f %7s %8.1f\n", names[QKV1], 1e3 * best[QKV1], "", 1e3 * best_wall[QKV1]);
+    for (int i = BFUP; bf16 && i <= BFFUSED; i++)
+        printf("%-56s %8.1f %7s %8.1f\n", names[i], 1e3 * best[i], "", 1e3 * best_wall[i]);
     printf("%-56s %8.1f %7s %8.1f\n", "the block as ln__block runs it (fused GEGLU)",
            1e3 * (total - best[FFUP] - best[GEGLU] + best[FUSED]), "",
            1e3 * (total_wall - best_wall[FFUP] - best_wall[GEGLU] + best_wall[FUSED]));

@@ -552,20 +552,22 @@ static inline uint16_t ln__bf16_1(float f)
 }
 
 /* bp[kp][c][2] = (w[n0 + c][k0 + 2 kp], w[..][k0 + 2 kp + 1]) for 64
- * outputs c of each panel, zero past nt and past kc. */
+ * outputs c of each panel, zero past nt and past kc (GEGLU: the rows of
+ * ln__gemm_w_row). */
 LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n0, size_t nt,
                                           size_t k0, size_t kc, uint16_t *restrict bp)
 {
-    const size_t panels = (nt + GM_NR - 1) / GM_NR, kp = (kc + 1) / 2;
+    const size_t per = c->geglu ? GM_NR / 2 : GM_NR, panels = (nt + per - 1) / per;
+    const size_t kp = (kc + 1) / 2;
     for (size_t j = 0; j < panels; j++) {
         uint16_t *restrict p = bp + j * kp * 2 * GM_NR;
         for (size_t kb = 0; kb < 2 * kp; kb += 32) { /* 16 pairs at a time, as above */
             const size_t ke = 2 * kp - kb < 32 ? 2 * kp : kb + 32;
             for (size_t cc = 0; cc < GM_NR; cc++) {
-                const size_t col = n0 + j * GM_NR + cc;
+                const float *row = ln__gemm_w_row(c, n0, nt, j, cc);
                 uint16_t t[32];
-                if (col < n0 + nt) {
-                    const float *restrict wr = c->w + col * (size_t)c->k + k0;
+                if (row) {
+                    const float *restrict wr = row + k0;
                     if (kb + 96 < kc)
                         __builtin_prefetch(wr + kb + 96);
                     if (kb + 32 <= kc) {
@@ -630,6 +632,55 @@ LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_
                 _mm512_mask_storeu_ps(y + (size_t)r * ldy + v * GM_VW, mk[v], acc[r][v]);
 }
 
+/* The GEGLU tile in bfloat16 (ln__gemm_bf16_geglu): accumulators from
+ * zero over all kp pairs, then the epilogue of gm_tile_geglu; mk the lanes
+ * of the two value (and gate) vectors that are outputs. */
+LN__BF16 static void ln__gemm_tile_bf16_geglu(int nr, int nc, size_t kp,
+                                              const uint16_t *restrict a, size_t lda,
+                                              const uint16_t *restrict bp, float *restrict y,
+                                              size_t ldy, const float *restrict bv,
+                                              const float *restrict bg)
+{
+    enum { HV = GM_NV / 2 };
+    __m512 acc[GM_MR][GM_NV];
+    const uint16_t *ar[GM_MR];
+    for (int r = 0; r < GM_MR; r++)
+        ar[r] = a + (size_t)(r < nr ? r : nr - 1) * lda;
+    __mmask16 mk[HV];
+    for (int v = 0; v < HV; v++) {
+        const int l = nc - v * GM_VW;
+        mk[v] = l >= GM_VW ? (__mmask16)0xffff : l > 0 ? (__mmask16)((1u << l) - 1u) : 0;
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kp; k++) {
+        __m512i b[GM_NV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            b[v] = _mm512_loadu_si512(bp + (k * GM_NR + (size_t)v * GM_VW) * 2);
+        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        {
+            int32_t pair;
+            memcpy(&pair, ar[r] + 2 * k, sizeof pair);
+            const __m512i av = _mm512_set1_epi32(pair);
+            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        if (r < nr)
+            _Pragma("GCC unroll 8") for (int v = 0; v < HV; v++)
+            {
+                __m512 val = acc[r][v], gate = acc[r][HV + v];
+                if (bg)
+                    gate = _mm512_add_ps(gate, _mm512_maskz_loadu_ps(mk[v], bg + v * GM_VW));
+                if (bv)
+                    val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk[v], bv + v * GM_VW));
+                _mm512_mask_storeu_ps(y + (size_t)r * ldy + v * GM_VW, mk[v],
+                                      _mm512_mul_ps(val, ln__gelu16(gate)));
+            }
+}
+
 /* The bf16 copy of x, once per call: xb[r][kk] = bf16(x[r][kk]), rows
  * of kpad (k rounded up to even, the pad zero). Per tile, as the float32
  * product reads x, the conversion was done once per 256 outputs (11% of
@@ -688,6 +739,83 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
     }
 }
 #endif
+
+#if LN__AVX512
+/* The GEGLU tasks of ln__gemm_geglu_body on the bf16 copy of x: each
+ * task's weights packed as pairs for all of k, each tile all of k in
+ * registers. */
+LN__BF16 static void ln__gemm_bf16_geglu_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__gemm_ctx *c = vctx;
+    const size_t K = (size_t)c->k, kp = (K + 1) / 2, hh = GM_NR / 2;
+    uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * kp * 2 * LN__GEGLU_NT);
+    for (size_t t = begin; t < end; t++) {
+        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEGLU_NT;
+        const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
+        const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
+        const size_t panels = (nt + hh - 1) / hh;
+        ln__gemm_pack_w_bf16(c, n0, nt, 0, K, bp);
+        for (size_t i = 0; i < mt; i += GM_MR) {
+            const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
+            const uint16_t *a = c->xb + (r0 + i) * 2 * kp;
+            float *yr = c->y + (r0 + i) * (size_t)c->ldy + n0;
+            for (size_t j = 0; j < panels; j++) {
+                const size_t o = n0 + j * hh;
+                const int nc = nt - j * hh < hh ? (int)(nt - j * hh) : (int)hh;
+                ln__gemm_tile_bf16_geglu(nr, nc, kp, a, 2 * kp, bp + j * kp * 2 * GM_NR,
+                                         yr + j * hh, (size_t)c->ldy, c->bias ? c->bias + o : NULL,
+                                         c->bias ? c->bias + (size_t)c->n + o : NULL);
+            }
+        }
+    }
+}
+#endif
+
+int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
+                        const float *bias, int half, float *y, int ldy)
+{
+#if LN__AVX512
+    LN_REQUIRE(k > 0 && half >= 0 && ldy >= half && ldx >= k);
+    if (!__builtin_cpu_supports("avx512bf16"))
+        return LN_EINVAL;
+    if (rows == 0 || half == 0)
+        return 0;
+    const int threads = ln_threads_get();
+    struct ln__gemm_ctx c = {.x = x,
+                             .w = w,
+                             .bias = bias,
+                             .y = y,
+                             .rows = rows,
+                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
+                             .k = k,
+                             .ldx = ldx,
+                             .n = half,
+                             .ldy = ldy,
+                             .geglu = 1};
+    c.col_tasks = ((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT;
+    const size_t tasks = c.row_tasks * c.col_tasks;
+    const int used = (size_t)threads < tasks ? threads : (int)tasks;
+    const size_t kpad = ((size_t)k + 1) / 2 * 2;
+    size_t xbytes;
+    if (ln_size_mul(rows, kpad * sizeof(uint16_t), &xbytes) < 0)
+        return LN_ENOMEM;
+    uint16_t *xb = ln_malloc(xbytes);
+    if (!xb)
+        return LN_ENOMEM;
+    struct ln__bf16_x_ctx xc = {x, xb, (size_t)k, (size_t)ldx, kpad};
+    ln_parallel_for(rows, 64, ln__bf16_x_body, &xc);
+    c.xb = xb;
+    /* pairs of all of k for 2 LN__GEGLU_NT packed columns: kpad 2 LN__GEGLU_NT halves */
+    c.scratch = ln_xmalloc((size_t)used * kpad * LN__GEGLU_NT * sizeof(float));
+    ln_parallel_for_at(tasks, 1, used, ln__gemm_bf16_geglu_body, &c);
+    free(c.scratch);
+    free(xb);
+    return 0;
+#else
+    (void)x, (void)rows, (void)k, (void)ldx, (void)w, (void)bias, (void)half, (void)y, (void)ldy;
+    return LN_EINVAL;
+#endif
+}
 
 int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                   int n, float *y, int ldy, int accumulate)

@@ -50,6 +50,13 @@ void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
 int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                   int n, float *y, int ldy, int accumulate);
 
+/* ln__gemm_geglu with x and w rounded to bfloat16 as in ln__gemm_bf16:
+ * the same operations as ln__gemm_bf16 (no bias, no accumulate) into
+ * [rows][2 half] followed by ln__geglu_rows. Returns 0, or LN_EINVAL
+ * (nothing written) where ln__gemm_bf16 cannot run. */
+int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
+                        const float *bias, int half, float *y, int ldy);
+
 /* 1 when ln__gemm_bf16 runs here: the AVX-512 kernel set is in use and
  * the CPU has AVX512_BF16. */
 int ln_nn_bf16_available(void);

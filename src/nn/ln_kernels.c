@@ -129,6 +129,12 @@ void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
     ln__k()->gemm_geglu(x, rows, k, ldx, w, bias, half, y, ldy);
 }
 
+int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
+                        const float *bias, int half, float *y, int ldy)
+{
+    return ln__k()->gemm_bf16_geglu(x, rows, k, ldx, w, bias, half, y, ldy);
+}
+
 int ln_nn_bf16_available(void)
 {
 #if LN_KSETS_X86

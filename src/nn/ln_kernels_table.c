@@ -13,6 +13,7 @@ const struct ln__kernels ln__kernel_table = {
     .gemm = ln__gemm,
     .gemm_bf16 = ln__gemm_bf16,
     .gemm_geglu = ln__gemm_geglu,
+    .gemm_bf16_geglu = ln__gemm_bf16_geglu,
     .layernorm = ln__layernorm,
     .groupnorm = ln__groupnorm,
     .gelu_rows = ln__gelu_rows,

@@ -5,9 +5,9 @@
  * ours, or OpenBLAS);
  * attention runs per head in query tiles; with LN_TRIPOSR_PRECISION=bf16
  * the blocks' products and attention run in bfloat16. The GEGLU
- * feed-forward runs in row chunks; on our float32 product its first
- * product and the gating are one pass (ln__gemm_geglu) that writes the
- * gated [rows, 4096] directly, else (bf16, OpenBLAS) the [rows, 8192]
+ * feed-forward runs in row chunks; on our products its first product and
+ * the gating are one pass (ln__gemm_geglu, ln__gemm_bf16_geglu) that
+ * writes the gated [rows, 4096] directly; with OpenBLAS the [rows, 8192]
  * projection is written, then gated by ln__geglu_rows. All
  * scratch is one allocation per call; the backbone checks for
  * cancellation and reports progress between blocks.
@@ -81,7 +81,8 @@ static int ln__bb_geglu(const struct ln_triposr *net, const struct ln__bb_block 
 {
     const int D = net->inner, F = net->ff_inner;
     if (fused) {
-        ln__gemm_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F);
+        if (!net->bf16 || ln__gemm_bf16_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F) < 0)
+            ln__gemm_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F);
         return F;
     }
     ln__bb_linear(net, y, m, D, D, B->ff0, NULL, 2 * F, z, 2 * F, 0);
@@ -135,8 +136,8 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     const size_t a2 = ln__attention_scratch(N, T, c->bb_heads, c->bb_head_dim, threads);
     const size_t n_att = a1 > a2 ? a1 : a2;
     const size_t ff_rows = N < LN__FF_ROWS ? N : LN__FF_ROWS;
-    /* the GEGLU fused on our float32 product: z is [rows][F], else [rows][2 F] */
-    const int fused = !net->bf16 && !ln_nn_gemm_blas();
+    /* the GEGLU fused on our products: z is [rows][F], else [rows][2 F] */
+    const int fused = !ln_nn_gemm_blas();
     const size_t zw = fused ? F : 2 * F;
     size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * zw + n_att;
     float *buf = ln_alloc_array(total, sizeof(float), 0, "backbone activations", err);
