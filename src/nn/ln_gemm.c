@@ -22,6 +22,13 @@
  * (thread CPU time, the network's shapes) the product runs at 0.95-1.11
  * times OpenBLAS's AVX-512 sgemm, 83-87% of the core's FMA peak.
  *
+ * The GEGLU feed-forward's first product (ln__gemm_geglu) is cut
+ * differently: a task is a row block by 32 outputs, whose 32 value and 32
+ * gate rows of w are packed once for all of k into panels that put an
+ * output's value and gate columns in the same register tile; each tile
+ * runs all of k in registers and stores (v + b) gelu(g + b). Its sums are
+ * those of the sliced form, in the same order.
+ *
  * The sizes are fixed rather than read from the CPU's caches so that the
  * sums, which follow the slices, are the same on every machine with the
  * same kernel set: KC x NT floats of weights (256 KB) fit the L2 of every
