@@ -15,7 +15,8 @@
  *   LN_BENCH_TRIPOSR_ROUGH=1 bench-triposr ...    (the rough model)
  *   LN_BENCH_TRIPOSR_CHECK=1 bench-triposr ...    (also: dense grid's mesh equals
  *                                                  the coarse-to-fine one; exit 1 if not)
- *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product and attention tables only)
+ *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product, attention and block tables only)
+ *   LN_BENCH_TRIPOSR_PRODUCTS=block bench-triposr (the block table only)
  *
  * First a table of the linear layers' products at the network's shapes:
  * our kernels (ln__linear) against OpenBLAS, one after the other in the
@@ -652,6 +653,171 @@ static void ln__attention_rows(void)
     }
 }
 
+/* One backbone block's work by kind, on the calling thread alone
+ * (ln_threads_set(1)), by process CPU time (wall time beside it) (clock(): the waits of a shared
+ * core do not count), best of three after a warm-up, at the network's
+ * shapes (3072 tokens of 1024, 1025 context tokens of 768, GEGLU 4096 in
+ * chunks of 1536 rows) with random weights, in the order ln__block runs
+ * them: the three LayerNorms, the products, the GEGLU pass between the
+ * feed-forward's two products, and the two attention calls. Milliseconds
+ * per block and the share of the block; 16 blocks make the backbone.
+ * LN_BENCH_TRIPOSR_BLOCK_THREADS=2 runs it on two threads (process CPU time
+ * of both, and wall time beside it). */
+static void ln__block_rows(void)
+{
+    const size_t BN = 3072, BT = 1025, FR = 1536;
+    const int BD = 1024, BX = 768, BF = 4096;
+    const int H = 16;
+    const int was_threads = ln_threads_get();
+    const char *bt = getenv("LN_BENCH_TRIPOSR_BLOCK_THREADS");
+    const int nt = bt && atoi(bt) > 1 ? atoi(bt) : 1;
+    ln_threads_set(nt);
+    float *h = malloc((size_t)BN * BD * sizeof(float)), *y = malloc((size_t)BN * BD * sizeof(float));
+    float *q = malloc((size_t)BN * BD * sizeof(float)), *k = malloc((size_t)BN * BD * sizeof(float));
+    float *v = malloc((size_t)BN * BD * sizeof(float)), *ctx = malloc((size_t)BT * BX * sizeof(float));
+    float *z = malloc((size_t)FR * 2 * BF * sizeof(float));
+    float *w = malloc((size_t)BD * BD * sizeof(float)), *wc = malloc((size_t)BD * BX * sizeof(float));
+    float *w0 = malloc((size_t)2 * BF * BD * sizeof(float)), *w2 = malloc((size_t)BD * BF * sizeof(float));
+    float *b = malloc((size_t)2 * BF * sizeof(float)), *g = malloc((size_t)BD * sizeof(float));
+    float *att = malloc(ln__attention_scratch(BN, BN, H, LN__FA_HD, nt) * sizeof(float));
+    if (!h || !y || !q || !k || !v || !ctx || !z || !w || !wc || !w0 || !w2 || !b || !g || !att)
+        ln__die("block buffers", NULL);
+    ln__normals(h, (size_t)BN * BD, 1.0f);
+    ln__normals(ctx, (size_t)BT * BX, 1.0f);
+    ln__normals(w, (size_t)BD * BD, 0.02f);
+    ln__normals(wc, (size_t)BD * BX, 0.02f);
+    ln__normals(w0, (size_t)2 * BF * BD, 0.02f);
+    ln__normals(w2, (size_t)BD * BF, 0.02f);
+    ln__normals(b, (size_t)2 * BF, 0.02f);
+    for (int i = 0; i < BD; i++)
+        g[i] = 1.0f;
+    enum { LNORM, QKV, ATT, OUT, FFUP, GEGLU, FFDOWN, FUSED, QKV1, SELFQKV, BFUP, BFFUSED, KINDS };
+    const int bf16 = ln_nn_bf16_available();
+    static const char *const names[KINDS] = {
+        "LayerNorms (3 x 3072 x 1024)",
+        "q/k/v products (self q, k, v; cross q, k, v)",
+        "attention (self 3072, cross 3072 to 1025)",
+        "output products (self o, cross o)",
+        "GEGLU up product (3072 x 1024 -> 8192)",
+        "GEGLU pass (bias, GELU, multiply)",
+        "GEGLU down product (3072 x 4096 -> 1024)",
+        "GEGLU up product with the gating fused (ln__gemm_geglu)",
+        "self q/k/v as one product (3072 x 1024 -> 3072)",
+        "self q/k/v as three products",
+        "bf16: GEGLU up product, then the pass",
+        "bf16: GEGLU up product with the gating fused",
+    };
+    double best[KINDS], best_wall[KINDS];
+    for (int i = 0; i < KINDS; i++)
+        best[i] = best_wall[i] = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double t[KINDS] = {0}, tw[KINDS] = {0};
+        clock_t c0 = clock();
+        double w0t = ln_time_now();
+#define LN__LAP(kind)                                                                              \
+    do {                                                                                           \
+        const clock_t c1 = clock();                                                                \
+        const double w1t = ln_time_now();                                                          \
+        t[kind] += (double)(c1 - c0) / CLOCKS_PER_SEC;                                             \
+        tw[kind] += w1t - w0t;                                                                     \
+        c0 = c1;                                                                                   \
+        w0t = w1t;                                                                                 \
+    } while (0)
+        ln__layernorm(h, BN, BD, BD, g, b, 1e-5f, y, BD);
+        LN__LAP(LNORM);
+        ln__linear(y, BN, BD, BD, w, NULL, BD, q, BD, 0);
+        ln__linear(y, BN, BD, BD, w, NULL, BD, k, BD, 0);
+        ln__linear(y, BN, BD, BD, w, NULL, BD, v, BD, 0);
+        LN__LAP(QKV);
+        t[SELFQKV] = t[QKV];
+        tw[SELFQKV] = tw[QKV];
+        ln__attention(q, BD, k, BD, v, BD, BN, BN, H, LN__FA_HD, y, BD, att, nt);
+        LN__LAP(ATT);
+        ln__linear(y, BN, BD, BD, w, b, BD, h, BD, 1);
+        LN__LAP(OUT);
+        ln__layernorm(h, BN, BD, BD, g, b, 1e-5f, y, BD);
+        LN__LAP(LNORM);
+        ln__linear(y, BN, BD, BD, w, NULL, BD, q, BD, 0);
+        ln__linear(ctx, BT, BX, BX, wc, NULL, BD, k, BD, 0);
+        ln__linear(ctx, BT, BX, BX, wc, NULL, BD, v, BD, 0);
+        LN__LAP(QKV);
+        ln__attention(q, BD, k, BD, v, BD, BN, BT, H, LN__FA_HD, y, BD, att, nt);
+        LN__LAP(ATT);
+        ln__linear(y, BN, BD, BD, w, b, BD, h, BD, 1);
+        LN__LAP(OUT);
+        ln__layernorm(h, BN, BD, BD, g, b, 1e-5f, y, BD);
+        LN__LAP(LNORM);
+        for (size_t r0 = 0; r0 < BN; r0 += FR) {
+            ln__linear(y + r0 * BD, FR, BD, BD, w0, NULL, 2 * BF, z, 2 * BF, 0);
+            LN__LAP(FFUP);
+            ln__geglu_rows(z, FR, BF, 2 * BF, b);
+            LN__LAP(GEGLU);
+            ln__linear(z, FR, BF, 2 * BF, w2, b, BD, h + r0 * BD, BD, 1);
+            LN__LAP(FFDOWN);
+        }
+        for (size_t r0 = 0; r0 < BN; r0 += FR)
+            ln__gemm_geglu(y + r0 * BD, FR, BD, BD, w0, b, BF, z, BF);
+        LN__LAP(FUSED);
+        ln__linear(y, BN, BD, BD, w0, NULL, 3 * BD, z, 3 * BD, 0);
+        LN__LAP(QKV1);
+        for (size_t r0 = 0; bf16 && r0 < BN; r0 += FR) {
+            if (ln__gemm_bf16(y + r0 * BD, FR, BD, BD, w0, NULL, 2 * BF, z, 2 * BF, 0) < 0)
+                ln__die("bf16 product", NULL);
+            ln__geglu_rows(z, FR, BF, 2 * BF, b);
+        }
+        LN__LAP(BFUP);
+        for (size_t r0 = 0; bf16 && r0 < BN; r0 += FR)
+            if (ln__gemm_bf16_geglu(y + r0 * BD, FR, BD, BD, w0, b, BF, z, BF) < 0)
+                ln__die("bf16 GEGLU", NULL);
+        LN__LAP(BFFUSED);
+#undef LN__LAP
+        /* h grows by the residuals: keep it at the scale of the first call */
+        ln__layernorm(h, BN, BD, BD, g, b + BD, 1e-5f, h, BD);
+        for (int i = 0; rep > 0 && i < KINDS; i++) {
+            if (t[i] < best[i])
+                best[i] = t[i];
+            if (tw[i] < best_wall[i])
+                best_wall[i] = tw[i];
+        }
+    }
+    double total = 0.0, total_wall = 0.0;
+    for (int i = 0; i < FUSED; i++) {
+        total += best[i];
+        total_wall += best_wall[i];
+    }
+    printf("\none backbone block, %d thread%s                          CPU ms   share  wall ms\n", nt,
+           nt > 1 ? "s" : " ");
+    for (int i = 0; i < FUSED; i++)
+        printf("%-56s %8.1f %6.1f%% %8.1f\n", names[i], 1e3 * best[i], 100.0 * best[i] / total,
+               1e3 * best_wall[i]);
+    printf("%-56s %8.1f %7s %8.1f\n", "the block unfused (sum of the best of each)", 1e3 * total, "",
+           1e3 * total_wall);
+    printf("%-56s %8.1f %7s %8.1f\n", names[FUSED], 1e3 * best[FUSED], "", 1e3 * best_wall[FUSED]);
+    printf("%-56s %8.1f %7s %8.1f\n", names[SELFQKV], 1e3 * best[SELFQKV], "",
+           1e3 * best_wall[SELFQKV]);
+    printf("%-56s %8.1f %7s %8.1f\n", names[QKV1], 1e3 * best[QKV1], "", 1e3 * best_wall[QKV1]);
+    for (int i = BFUP; bf16 && i <= BFFUSED; i++)
+        printf("%-56s %8.1f %7s %8.1f\n", names[i], 1e3 * best[i], "", 1e3 * best_wall[i]);
+    printf("%-56s %8.1f %7s %8.1f\n", "the block as ln__block runs it (fused GEGLU)",
+           1e3 * (total - best[FFUP] - best[GEGLU] + best[FUSED]), "",
+           1e3 * (total_wall - best_wall[FFUP] - best_wall[GEGLU] + best_wall[FUSED]));
+    free(att);
+    free(g);
+    free(b);
+    free(w2);
+    free(w0);
+    free(wc);
+    free(w);
+    free(z);
+    free(ctx);
+    free(v);
+    free(k);
+    free(q);
+    free(y);
+    free(h);
+    ln_threads_set(was_threads);
+}
+
 struct ln__capture {
     float *scene;
 };
@@ -814,9 +980,14 @@ int main(int argc, char **argv)
            ln_nn_gemm_blas() ? "OpenBLAS" : "own kernels",
            getenv("LN_TRIPOSR_GEMM") ? getenv("LN_TRIPOSR_GEMM") : "",
            getenv("LN_TRIPOSR_PRECISION") && *getenv("LN_TRIPOSR_PRECISION") ? getenv("LN_TRIPOSR_PRECISION") : "fp32");
-    ln__product_rows(peak);
-    ln__attention_rows();
     const char *only = getenv("LN_BENCH_TRIPOSR_PRODUCTS");
+    if (!only || strcmp(only, "block") != 0) {
+        ln__product_rows(peak);
+        ln__attention_rows();
+    }
+    ln__block_rows();
+    if (only && strcmp(only, "block") == 0)
+        return 0;
     if (only && strcmp(only, "only") == 0)
         return 0;
 

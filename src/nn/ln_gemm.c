@@ -22,6 +22,13 @@
  * (thread CPU time, the network's shapes) the product runs at 0.95-1.11
  * times OpenBLAS's AVX-512 sgemm, 83-87% of the core's FMA peak.
  *
+ * The GEGLU feed-forward's first product (ln__gemm_geglu) is cut
+ * differently: a task is a row block by 32 outputs, whose 32 value and 32
+ * gate rows of w are packed once for all of k into panels that put an
+ * output's value and gate columns in the same register tile; each tile
+ * runs all of k in registers and stores (v + b) gelu(g + b). Its sums are
+ * those of the sliced form, in the same order.
+ *
  * The sizes are fixed rather than read from the CPU's caches so that the
  * sums, which follow the slices, are the same on every machine with the
  * same kernel set: KC x NT floats of weights (256 KB) fit the L2 of every
@@ -76,6 +83,16 @@ LN__INLINE gm_v gm_add(gm_v a, gm_v b)
 {
     return _mm512_add_ps(a, b);
 }
+LN__INLINE gm_v gm_mul(gm_v a, gm_v b)
+{
+    return _mm512_mul_ps(a, b);
+}
+/* gelu of n vectors in place (ln_nn_ops.h's form, as ln__geglu_rows). */
+LN__INLINE void gm_gelu_n(gm_v *x, int n)
+{
+    _Pragma("GCC unroll 8") for (int i = 0; i < n; i++)
+        x[i] = ln__gelu16(x[i]);
+}
 /* n lanes (0 .. GM_VW) of p, the rest zero; p past them is not read. */
 LN__INLINE gm_v gm_load_n(const float *p, int n)
 {
@@ -115,6 +132,17 @@ LN__INLINE gm_v gm_madd(gm_v a, gm_v b, gm_v c)
 LN__INLINE gm_v gm_add(gm_v a, gm_v b)
 {
     return _mm256_add_ps(a, b);
+}
+LN__INLINE gm_v gm_mul(gm_v a, gm_v b)
+{
+    return _mm256_mul_ps(a, b);
+}
+/* In groups of LN__W8, as ln__geglu_rows (one chain at a time would
+ * leave the core's units idle). */
+LN__INLINE void gm_gelu_n(gm_v *x, int n)
+{
+    _Pragma("GCC unroll 8") for (int i = 0; i < n; i += LN__W8)
+        ln__gelu8n(x + i, n - i < LN__W8 ? n - i : LN__W8);
 }
 LN__INLINE gm_v gm_load_n(const float *p, int n)
 {
@@ -156,6 +184,15 @@ LN__INLINE gm_v gm_madd(gm_v a, gm_v b, gm_v c)
 LN__INLINE gm_v gm_add(gm_v a, gm_v b)
 {
     return a + b;
+}
+LN__INLINE gm_v gm_mul(gm_v a, gm_v b)
+{
+    return a * b;
+}
+LN__INLINE void gm_gelu_n(gm_v *x, int n)
+{
+    _Pragma("GCC unroll 8") for (int i = 0; i < n; i++)
+        x[i] = ln__gelu4(x[i]);
 }
 LN__INLINE gm_v gm_load_n(const float *p, int n)
 {
@@ -227,6 +264,62 @@ LN__INLINE void gm_tile(int nr, int nc, size_t kc, const float *restrict a, size
                 gm_store_n(y + (size_t)r * ldy + v * GM_VW, acc[r][v], left[v]);
 }
 
+/* The GEGLU tile (ln__gemm_geglu): the panel bp[k][GM_NR] holds GM_NR / 2
+ * value columns, then the gate columns of the same outputs, so that
+ * accumulators v and v + GM_NV / 2 belong to one output vector. All kc
+ * steps from zero in registers, then, for rows 0 .. nr and outputs 0 ..
+ * nc (<= GM_NR / 2): y[r][j] = (val + bv[j]) * gelu(gate + bg[j]), the
+ * operations of ln__gemm (without bias) followed by ln__geglu_rows. */
+LN__INLINE void gm_tile_geglu(int nr, int nc, size_t kc, const float *restrict a, size_t lda,
+                              const float *restrict bp, float *restrict y, size_t ldy,
+                              const float *restrict bv, const float *restrict bg)
+{
+    enum { HV = GM_NV / 2 };
+    gm_v acc[GM_MR][GM_NV];
+    const float *ar[GM_MR];
+    int left[HV];
+    _Pragma("GCC unroll 8") for (int v = 0; v < HV; v++)
+    {
+        const int l = nc - v * GM_VW;
+        left[v] = l < 0 ? 0 : l;
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+    {
+        ar[r] = a + (size_t)(r < nr ? r : nr - 1) * lda;
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            acc[r][v] = gm_zero();
+    }
+    for (size_t k = 0; k < kc; k++) {
+        gm_v b[GM_NV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            b[v] = gm_load(bp + k * GM_NR + v * GM_VW);
+        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        {
+            const gm_v av = gm_bcast(ar[r] + k);
+            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+                acc[r][v] = gm_madd(av, b[v], acc[r][v]);
+        }
+    }
+    gm_v gate[GM_MR * HV];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < HV; v++)
+        {
+            gate[r * HV + v] = acc[r][HV + v];
+            if (bg)
+                gate[r * HV + v] = gm_add(gate[r * HV + v], gm_load_n(bg + v * GM_VW, left[v]));
+        }
+    gm_gelu_n(gate, GM_MR * HV);
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        if (r < nr)
+            _Pragma("GCC unroll 8") for (int v = 0; v < HV; v++)
+            {
+                gm_v val = acc[r][v];
+                if (bv)
+                    val = gm_add(val, gm_load_n(bv + v * GM_VW, left[v]));
+                gm_store_n(y + (size_t)r * ldy + v * GM_VW, gm_mul(val, gate[r * HV + v]), left[v]);
+            }
+}
+
 struct ln__gemm_ctx {
     const float *x, *w, *bias;
     float *y;
@@ -234,10 +327,27 @@ struct ln__gemm_ctx {
     const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
     size_t rows, row_tasks, col_tasks;
     int k, ldx, xt, n, ldy, accumulate;
+    int geglu; /* ln__gemm_geglu: n is the outputs' count, w has 2 n rows */
 };
 
+/* Row of w for column cc of panel j of the outputs n0 .. n0 + nt, NULL
+ * past them. A GEGLU panel holds GM_NR / 2 outputs: their value rows
+ * (w[o]), then their gate rows (w[n + o]). */
+static inline const float *ln__gemm_w_row(const struct ln__gemm_ctx *c, size_t n0, size_t nt,
+                                          size_t j, size_t cc)
+{
+    if (!c->geglu) {
+        const size_t col = n0 + j * GM_NR + cc;
+        return col < n0 + nt ? c->w + col * (size_t)c->k : NULL;
+    }
+    const size_t hh = GM_NR / 2, o = n0 + j * hh + cc % hh;
+    if (o >= n0 + nt)
+        return NULL;
+    return c->w + (cc < hh ? o : (size_t)c->n + o) * (size_t)c->k;
+}
+
 /* bp[j][kk][c] = w[n0 + j GM_NR + c][k0 + kk] for the panels of outputs
- * n0 .. n0 + nt, zero past n. Done 16 k at a time, so that the 16 rows
+ * n0 .. n0 + nt, zero past n (GEGLU: the rows of ln__gemm_w_row). Done 16 k at a time, so that the 16 rows
  * of the panel written (GM_NR floats each) and the pieces of w read stay
  * in L1: column by column over the whole slice, every store missed it.
  * The lines of w three chunks ahead are prefetched: read 64 rows apart,
@@ -245,15 +355,15 @@ struct ln__gemm_ctx {
 static void ln__gemm_pack_w(const struct ln__gemm_ctx *c, size_t n0, size_t nt, size_t k0,
                             size_t kc, float *restrict bp)
 {
-    const size_t panels = (nt + GM_NR - 1) / GM_NR;
+    const size_t per = c->geglu ? GM_NR / 2 : GM_NR, panels = (nt + per - 1) / per;
     for (size_t j = 0; j < panels; j++) {
         float *restrict p = bp + j * kc * GM_NR;
         for (size_t kb = 0; kb < kc; kb += 16) {
             const size_t ke = kc - kb < 16 ? kc : kb + 16;
             for (size_t cc = 0; cc < GM_NR; cc++) {
-                const size_t col = n0 + j * GM_NR + cc;
-                if (col < n0 + nt) {
-                    const float *restrict wr = c->w + col * (size_t)c->k + k0;
+                const float *row = ln__gemm_w_row(c, n0, nt, j, cc);
+                if (row) {
+                    const float *restrict wr = row + k0;
                     if (kb + 48 < kc) /* the rows of w come from memory */
                         __builtin_prefetch(wr + kb + 48);
                     for (size_t kk = kb; kk < ke; kk++)
@@ -360,6 +470,71 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
     free(c.scratch);
 }
 
+/* ---------------------------------------------------------- GEGLU products */
+
+/* Outputs per GEGLU task: 2 LN__GEGLU_NT packed columns, whose weights
+ * for the whole of k (k LN__GEGLU_NT 2 floats, 256 KB at the backbone's
+ * k = 1024) stay in L2 while the task's rows pass. */
+#define LN__GEGLU_NT 32
+
+_Static_assert((2 * LN__GEGLU_NT) % GM_NR == 0 && GM_NV % 2 == 0, "GEGLU task sizes");
+
+/* A task: rows of one row block by LN__GEGLU_NT outputs. Its weights are
+ * packed once for all of k, and each tile runs all of k in registers: no
+ * partial sums go through memory (the same sums, in the same order, as
+ * ln__gemm's slices, which store and reload them exactly). */
+static void ln__gemm_geglu_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__gemm_ctx *c = vctx;
+    const size_t K = (size_t)c->k, hh = GM_NR / 2;
+    float *bp = c->scratch + (size_t)thread * K * 2 * LN__GEGLU_NT;
+    for (size_t t = begin; t < end; t++) {
+        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEGLU_NT;
+        const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
+        const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
+        const size_t panels = (nt + hh - 1) / hh;
+        ln__gemm_pack_w(c, n0, nt, 0, K, bp);
+        for (size_t i = 0; i < mt; i += GM_MR) {
+            const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
+            const float *a = c->x + (r0 + i) * (size_t)c->ldx;
+            float *yr = c->y + (r0 + i) * (size_t)c->ldy + n0;
+            for (size_t j = 0; j < panels; j++) {
+                const size_t o = n0 + j * hh;
+                const int nc = nt - j * hh < hh ? (int)(nt - j * hh) : (int)hh;
+                gm_tile_geglu(nr, nc, K, a, (size_t)c->ldx, bp + j * K * GM_NR, yr + j * hh,
+                              (size_t)c->ldy, c->bias ? c->bias + o : NULL,
+                              c->bias ? c->bias + (size_t)c->n + o : NULL);
+            }
+        }
+    }
+}
+
+void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                    int half, float *y, int ldy)
+{
+    LN_REQUIRE(k >= 0 && half >= 0 && ldy >= half && ldx >= k);
+    if (rows == 0 || half == 0)
+        return;
+    const int threads = ln_threads_get();
+    struct ln__gemm_ctx c = {.x = x,
+                             .w = w,
+                             .bias = bias,
+                             .y = y,
+                             .rows = rows,
+                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
+                             .k = k,
+                             .ldx = ldx,
+                             .n = half,
+                             .ldy = ldy,
+                             .geglu = 1};
+    c.col_tasks = ((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT;
+    const size_t tasks = c.row_tasks * c.col_tasks;
+    const int used = (size_t)threads < tasks ? threads : (int)tasks;
+    c.scratch = ln_xmalloc(((size_t)used * (size_t)k * 2 * LN__GEGLU_NT + 1) * sizeof(float));
+    ln_parallel_for_at(tasks, 1, used, ln__gemm_geglu_body, &c);
+    free(c.scratch);
+}
+
 /* ------------------------------------------------------------ bf16 products */
 
 #if LN__AVX512
@@ -384,20 +559,22 @@ static inline uint16_t ln__bf16_1(float f)
 }
 
 /* bp[kp][c][2] = (w[n0 + c][k0 + 2 kp], w[..][k0 + 2 kp + 1]) for 64
- * outputs c of each panel, zero past nt and past kc. */
+ * outputs c of each panel, zero past nt and past kc (GEGLU: the rows of
+ * ln__gemm_w_row). */
 LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n0, size_t nt,
                                           size_t k0, size_t kc, uint16_t *restrict bp)
 {
-    const size_t panels = (nt + GM_NR - 1) / GM_NR, kp = (kc + 1) / 2;
+    const size_t per = c->geglu ? GM_NR / 2 : GM_NR, panels = (nt + per - 1) / per;
+    const size_t kp = (kc + 1) / 2;
     for (size_t j = 0; j < panels; j++) {
         uint16_t *restrict p = bp + j * kp * 2 * GM_NR;
         for (size_t kb = 0; kb < 2 * kp; kb += 32) { /* 16 pairs at a time, as above */
             const size_t ke = 2 * kp - kb < 32 ? 2 * kp : kb + 32;
             for (size_t cc = 0; cc < GM_NR; cc++) {
-                const size_t col = n0 + j * GM_NR + cc;
+                const float *row = ln__gemm_w_row(c, n0, nt, j, cc);
                 uint16_t t[32];
-                if (col < n0 + nt) {
-                    const float *restrict wr = c->w + col * (size_t)c->k + k0;
+                if (row) {
+                    const float *restrict wr = row + k0;
                     if (kb + 96 < kc)
                         __builtin_prefetch(wr + kb + 96);
                     if (kb + 32 <= kc) {
@@ -462,6 +639,55 @@ LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_
                 _mm512_mask_storeu_ps(y + (size_t)r * ldy + v * GM_VW, mk[v], acc[r][v]);
 }
 
+/* The GEGLU tile in bfloat16 (ln__gemm_bf16_geglu): accumulators from
+ * zero over all kp pairs, then the epilogue of gm_tile_geglu; mk the lanes
+ * of the two value (and gate) vectors that are outputs. */
+LN__BF16 static void ln__gemm_tile_bf16_geglu(int nr, int nc, size_t kp,
+                                              const uint16_t *restrict a, size_t lda,
+                                              const uint16_t *restrict bp, float *restrict y,
+                                              size_t ldy, const float *restrict bv,
+                                              const float *restrict bg)
+{
+    enum { HV = GM_NV / 2 };
+    __m512 acc[GM_MR][GM_NV];
+    const uint16_t *ar[GM_MR];
+    for (int r = 0; r < GM_MR; r++)
+        ar[r] = a + (size_t)(r < nr ? r : nr - 1) * lda;
+    __mmask16 mk[HV];
+    for (int v = 0; v < HV; v++) {
+        const int l = nc - v * GM_VW;
+        mk[v] = l >= GM_VW ? (__mmask16)0xffff : l > 0 ? (__mmask16)((1u << l) - 1u) : 0;
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kp; k++) {
+        __m512i b[GM_NV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            b[v] = _mm512_loadu_si512(bp + (k * GM_NR + (size_t)v * GM_VW) * 2);
+        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        {
+            int32_t pair;
+            memcpy(&pair, ar[r] + 2 * k, sizeof pair);
+            const __m512i av = _mm512_set1_epi32(pair);
+            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        if (r < nr)
+            _Pragma("GCC unroll 8") for (int v = 0; v < HV; v++)
+            {
+                __m512 val = acc[r][v], gate = acc[r][HV + v];
+                if (bg)
+                    gate = _mm512_add_ps(gate, _mm512_maskz_loadu_ps(mk[v], bg + v * GM_VW));
+                if (bv)
+                    val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk[v], bv + v * GM_VW));
+                _mm512_mask_storeu_ps(y + (size_t)r * ldy + v * GM_VW, mk[v],
+                                      _mm512_mul_ps(val, ln__gelu16(gate)));
+            }
+}
+
 /* The bf16 copy of x, once per call: xb[r][kk] = bf16(x[r][kk]), rows
  * of kpad (k rounded up to even, the pad zero). Per tile, as the float32
  * product reads x, the conversion was done once per 256 outputs (11% of
@@ -520,6 +746,83 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
     }
 }
 #endif
+
+#if LN__AVX512
+/* The GEGLU tasks of ln__gemm_geglu_body on the bf16 copy of x: each
+ * task's weights packed as pairs for all of k, each tile all of k in
+ * registers. */
+LN__BF16 static void ln__gemm_bf16_geglu_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    const struct ln__gemm_ctx *c = vctx;
+    const size_t K = (size_t)c->k, kp = (K + 1) / 2, hh = GM_NR / 2;
+    uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * kp * 2 * LN__GEGLU_NT);
+    for (size_t t = begin; t < end; t++) {
+        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEGLU_NT;
+        const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
+        const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
+        const size_t panels = (nt + hh - 1) / hh;
+        ln__gemm_pack_w_bf16(c, n0, nt, 0, K, bp);
+        for (size_t i = 0; i < mt; i += GM_MR) {
+            const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
+            const uint16_t *a = c->xb + (r0 + i) * 2 * kp;
+            float *yr = c->y + (r0 + i) * (size_t)c->ldy + n0;
+            for (size_t j = 0; j < panels; j++) {
+                const size_t o = n0 + j * hh;
+                const int nc = nt - j * hh < hh ? (int)(nt - j * hh) : (int)hh;
+                ln__gemm_tile_bf16_geglu(nr, nc, kp, a, 2 * kp, bp + j * kp * 2 * GM_NR,
+                                         yr + j * hh, (size_t)c->ldy, c->bias ? c->bias + o : NULL,
+                                         c->bias ? c->bias + (size_t)c->n + o : NULL);
+            }
+        }
+    }
+}
+#endif
+
+int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
+                        const float *bias, int half, float *y, int ldy)
+{
+#if LN__AVX512
+    LN_REQUIRE(k > 0 && half >= 0 && ldy >= half && ldx >= k);
+    if (!__builtin_cpu_supports("avx512bf16"))
+        return LN_EINVAL;
+    if (rows == 0 || half == 0)
+        return 0;
+    const int threads = ln_threads_get();
+    struct ln__gemm_ctx c = {.x = x,
+                             .w = w,
+                             .bias = bias,
+                             .y = y,
+                             .rows = rows,
+                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
+                             .k = k,
+                             .ldx = ldx,
+                             .n = half,
+                             .ldy = ldy,
+                             .geglu = 1};
+    c.col_tasks = ((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT;
+    const size_t tasks = c.row_tasks * c.col_tasks;
+    const int used = (size_t)threads < tasks ? threads : (int)tasks;
+    const size_t kpad = ((size_t)k + 1) / 2 * 2;
+    size_t xbytes;
+    if (ln_size_mul(rows, kpad * sizeof(uint16_t), &xbytes) < 0)
+        return LN_ENOMEM;
+    uint16_t *xb = ln_malloc(xbytes);
+    if (!xb)
+        return LN_ENOMEM;
+    struct ln__bf16_x_ctx xc = {x, xb, (size_t)k, (size_t)ldx, kpad};
+    ln_parallel_for(rows, 64, ln__bf16_x_body, &xc);
+    c.xb = xb;
+    /* pairs of all of k for 2 LN__GEGLU_NT packed columns: kpad 2 LN__GEGLU_NT halves */
+    c.scratch = ln_xmalloc((size_t)used * kpad * LN__GEGLU_NT * sizeof(float));
+    ln_parallel_for_at(tasks, 1, used, ln__gemm_bf16_geglu_body, &c);
+    free(c.scratch);
+    free(xb);
+    return 0;
+#else
+    (void)x, (void)rows, (void)k, (void)ldx, (void)w, (void)bias, (void)half, (void)y, (void)ldy;
+    return LN_EINVAL;
+#endif
+}
 
 int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                   int n, float *y, int ldy, int accumulate)

@@ -31,6 +31,17 @@
 void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
               const float *bias, int n, float *y, int ldy, int accumulate);
 
+/* The GEGLU feed-forward's first product and its gating in one pass:
+ * y[r][j] = (v + bias[j]) * gelu(g + bias[half + j]) for j < half, with
+ * v = sum_k x[r][k] w[j][k] and g = sum_k x[r][k] w[half + j][k]; w is
+ * [2 half][k], bias [2 half] or NULL, x row-major [rows][ldx]. The same
+ * operations as ln__gemm (no bias, no accumulate) into [rows][2 half]
+ * followed by ln__geglu_rows, without the [rows][2 half] projection in
+ * memory: each register tile holds matching value and gate columns and
+ * gates them before it stores. Identical for any thread count. */
+void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                    int half, float *y, int ldy);
+
 /* The same product (x not transposed) with x and w rounded to bfloat16
  * and the products summed in float32 (AVX512_BF16's vdpbf16ps): about
  * twice the multiply-adds per cycle, each input to 8 bits of mantissa.
@@ -38,6 +49,13 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
  * AVX-512 or the CPU lacks AVX512_BF16 (ln_nn_bf16_available). */
 int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                   int n, float *y, int ldy, int accumulate);
+
+/* ln__gemm_geglu with x and w rounded to bfloat16 as in ln__gemm_bf16:
+ * the same operations as ln__gemm_bf16 (no bias, no accumulate) into
+ * [rows][2 half] followed by ln__geglu_rows. Returns 0, or LN_EINVAL
+ * (nothing written) where ln__gemm_bf16 cannot run. */
+int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
+                        const float *bias, int half, float *y, int ldy);
 
 /* 1 when ln__gemm_bf16 runs here: the AVX-512 kernel set is in use and
  * the CPU has AVX512_BF16. */

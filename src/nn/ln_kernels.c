@@ -123,6 +123,18 @@ int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, c
     return ln__k()->gemm_bf16(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
 }
 
+void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                    int half, float *y, int ldy)
+{
+    ln__k()->gemm_geglu(x, rows, k, ldx, w, bias, half, y, ldy);
+}
+
+int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
+                        const float *bias, int half, float *y, int ldy)
+{
+    return ln__k()->gemm_bf16_geglu(x, rows, k, ldx, w, bias, half, y, ldy);
+}
+
 int ln_nn_bf16_available(void)
 {
 #if LN_KSETS_X86

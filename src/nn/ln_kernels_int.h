@@ -17,6 +17,8 @@ struct ln__kernels {
     __typeof__(ln__linear_xt) *linear_xt;
     __typeof__(ln__gemm) *gemm;
     __typeof__(ln__gemm_bf16) *gemm_bf16;
+    __typeof__(ln__gemm_geglu) *gemm_geglu;
+    __typeof__(ln__gemm_bf16_geglu) *gemm_bf16_geglu;
     __typeof__(ln__layernorm) *layernorm;
     __typeof__(ln__groupnorm) *groupnorm;
     __typeof__(ln__gelu_rows) *gelu_rows;

@@ -5,8 +5,10 @@
  * ours, or OpenBLAS);
  * attention runs per head in query tiles; with LN_TRIPOSR_PRECISION=bf16
  * the blocks' products and attention run in bfloat16. The GEGLU
- * feed-forward runs in row chunks so its [rows, 8192] projection never
- * exists for all 3072 tokens at once. All
+ * feed-forward runs in row chunks; on our products its first product and
+ * the gating are one pass (ln__gemm_geglu, ln__gemm_bf16_geglu) that
+ * writes the gated [rows, 4096] directly; with OpenBLAS the [rows, 8192]
+ * projection is written, then gated by ln__geglu_rows. All
  * scratch is one allocation per call; the backbone checks for
  * cancellation and reports progress between blocks.
  */
@@ -71,10 +73,27 @@ static void ln__bb_attention(const struct ln_triposr *net, const float *q, const
     ln__attention(q, D, k, D, v, D, nq, nk, c->bb_heads, c->bb_head_dim, out, D, att, threads);
 }
 
+/* The feed-forward's first product and its gating for m rows of y: z
+ * [m][F] (fused) or z [m][2 F], the gated values in its first F columns;
+ * returns z's leading dimension. */
+static int ln__bb_geglu(const struct ln_triposr *net, const struct ln__bb_block *B, const float *y,
+                        size_t m, float *z, int fused)
+{
+    const int D = net->inner, F = net->ff_inner;
+    if (fused) {
+        if (!net->bf16 || ln__gemm_bf16_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F) < 0)
+            ln__gemm_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F);
+        return F;
+    }
+    ln__bb_linear(net, y, m, D, D, B->ff0, NULL, 2 * F, z, 2 * F, 0);
+    ln__geglu_rows(z, m, F, 2 * F, B->ff0_b);
+    return 2 * F;
+}
+
 /* One transformer block on h [N][D] (docs/TRIPOSR.md §7, step 3). */
 static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B, float *h,
                       const float *ctx, size_t N, size_t T, float *y, float *q, float *k, float *v,
-                      float *kc, float *vc, float *z, float *att, int threads)
+                      float *kc, float *vc, float *z, float *att, int threads, int fused)
 {
     const struct ln_triposr_config *c = &net->cfg;
     const int D = net->inner, X = c->bb_cross_dim, F = net->ff_inner;
@@ -97,9 +116,8 @@ static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B
     ln__layernorm(h, N, D, D, B->n3_w, B->n3_b, eps, y, D);
     for (size_t r0 = 0; r0 < N; r0 += LN__FF_ROWS) {
         const size_t m = N - r0 < LN__FF_ROWS ? N - r0 : LN__FF_ROWS;
-        ln__bb_linear(net, y + r0 * (size_t)D, m, D, D, B->ff0, NULL, 2 * F, z, 2 * F, 0);
-        ln__geglu_rows(z, m, F, 2 * F, B->ff0_b);
-        ln__bb_linear(net, z, m, F, 2 * F, B->ff2, B->ff2_b, D, h + r0 * (size_t)D, D, 1);
+        const int ldz = ln__bb_geglu(net, B, y + r0 * (size_t)D, m, z, fused);
+        ln__bb_linear(net, z, m, F, ldz, B->ff2, B->ff2_b, D, h + r0 * (size_t)D, D, 1);
     }
 }
 
@@ -118,12 +136,15 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     const size_t a2 = ln__attention_scratch(N, T, c->bb_heads, c->bb_head_dim, threads);
     const size_t n_att = a1 > a2 ? a1 : a2;
     const size_t ff_rows = N < LN__FF_ROWS ? N : LN__FF_ROWS;
-    size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * 2 * F + n_att;
+    /* the GEGLU fused on our products: z is [rows][F], else [rows][2 F] */
+    const int fused = !ln_nn_gemm_blas();
+    const size_t zw = fused ? F : 2 * F;
+    size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * zw + n_att;
     float *buf = ln_alloc_array(total, sizeof(float), 0, "backbone activations", err);
     if (!buf)
         return LN_ENOMEM;
     float *h = buf, *y = h + N * D, *v = y + N * D, *q = v + N * D, *k = q + wide;
-    float *kc = k + wide, *vc = kc + T * D, *z = vc + T * D, *att = z + ff_rows * 2 * F;
+    float *kc = k + wide, *vc = kc + T * D, *z = vc + T * D, *att = z + ff_rows * zw;
     int rc = 0;
     ln__blas_single_thread();
 
@@ -146,7 +167,8 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
                               c->bb_layers);
             goto done;
         }
-        ln__block(net, &net->blocks[b], h, context, N, T, y, q, k, v, kc, vc, z, att, threads);
+        ln__block(net, &net->blocks[b], h, context, N, T, y, q, k, v, kc, vc, z, att, threads,
+                  fused);
         char name[32];
         snprintf(name, sizeof name, "backbone_block%d", b);
         ln__triposr_trace(trace, name, h, N * D);

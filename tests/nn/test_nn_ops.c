@@ -12,7 +12,10 @@
  * layers' own product (ln__gemm) against double precision and OpenBLAS,
  * for shapes that leave partial tiles, slices and blocks, input stored
  * transposed, bias and accumulation, and bit for bit across thread counts
- * and blocks. ctest runs it once per kernel set the CPU has (LN_CPU). */
+ * and blocks; the same product with the GEGLU gating fused into it
+ * (ln__gemm_geglu) against double precision, across thread counts, and
+ * against the unfused product and ln__geglu_rows; LayerNorm against its
+ * two-pass definition, rows far from zero mean included. ctest runs it once per kernel set the CPU has (LN_CPU). */
 #include "testutil.h"
 
 #include <cblas.h>
@@ -563,6 +566,194 @@ static float round_bf16(float x)
     return x;
 }
 
+/* LayerNorm (one pass over each row for its statistics) against the
+ * two-pass definition in double: widths that leave a partial vector of
+ * every kernel set (1, 7, 13, 37, 1024 + 5), rows offset by a mean 300
+ * and 3000 times their spread (E[x^2] - mean^2 must not cancel), in
+ * place and not, the same bits for 1, 2 and 3 threads. */
+static void test_layernorm(void **state)
+{
+    (void)state;
+    static const int dims[] = {1, 7, 13, 37, 1029};
+    const size_t rows = 67;
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int dim = dims[di], ld = dim + 3;
+        float *x = random_floats(rows * (size_t)ld, 2.0f);
+        float *g = random_floats((size_t)dim, 1.0f), *b = random_floats((size_t)dim, 1.0f);
+        for (size_t r = 0; r < rows; r++) {
+            const float off = r % 3 == 0 ? 0.0f : r % 3 == 1 ? 300.0f : -3000.0f;
+            for (int j = 0; j < dim; j++)
+                x[r * (size_t)ld + (size_t)j] += off;
+        }
+        float *y[3];
+        for (int t = 0; t < 3; t++) {
+            y[t] = malloc(rows * (size_t)ld * sizeof(float));
+            assert_non_null(y[t]);
+            memcpy(y[t], x, rows * (size_t)ld * sizeof(float));
+            ln_threads_set(t + 1);
+            if (t == 2) /* in place */
+                ln__layernorm(y[t], rows, dim, ld, g, b, 1e-5f, y[t], ld);
+            else
+                ln__layernorm(x, rows, dim, ld, g, b, 1e-5f, y[t], ld);
+        }
+        ln_threads_set(0);
+        assert_memory_equal(y[0], y[1], rows * (size_t)ld * sizeof(float));
+        assert_memory_equal(y[0], y[2], rows * (size_t)ld * sizeof(float));
+        double worst = 0.0;
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * (size_t)ld;
+            double m = 0.0, v = 0.0;
+            for (int j = 0; j < dim; j++)
+                m += xr[j];
+            m /= dim;
+            for (int j = 0; j < dim; j++)
+                v += ((double)xr[j] - m) * ((double)xr[j] - m);
+            const double rstd = 1.0 / sqrt(v / dim + 1e-5);
+            for (int j = 0; j < dim; j++) {
+                const double want = ((double)xr[j] - m) * rstd * g[j] + b[j];
+                /* x - mean in float loses |mean| ulp of x: scale by it */
+                const double tol = 5e-7 * (1.0 + fabs(m) * rstd) * (fabs((double)g[j]) + 1.0) +
+                                   5e-7 * fabs((double)b[j]);
+                worst = fmax(worst, fabs((double)y[0][r * (size_t)ld + (size_t)j] - want) / tol);
+            }
+            for (int j = dim; j < ld; j++)
+                assert_true(y[0][r * (size_t)ld + (size_t)j] == xr[j]);
+        }
+        print_message("layernorm width %d: worst %.3f of the bound\n", dim, worst);
+        assert_true(worst <= 1.0);
+        for (int t = 0; t < 3; t++)
+            free(y[t]);
+        free(b);
+        free(g);
+        free(x);
+    }
+}
+
+/* One GEGLU shape: ln__gemm_geglu (or, bf16, ln__gemm_bf16_geglu) against
+ * double precision (value and gate sums as in check_gemm, of the inputs
+ * rounded to bfloat16 for bf16, then (v + b) gelu(g + b) with erfc,
+ * within the sums' bound carried through the gating plus 1e-5 relative
+ * for the vector GELU), the columns of y past half untouched, the same
+ * bits for 1, 2 and 3 threads, and the same bits as the product without
+ * bias into [rows][2 half] followed by ln__geglu_rows, the path it
+ * replaces. Where bf16 cannot run: refused, y untouched. */
+static void check_gemm_geglu(size_t rows, int k, int half, int with_bias, int bf16)
+{
+    const int ldx = k + 5, ldy = half + 7, n = 2 * half;
+    float *x = random_floats(rows * (size_t)ldx, 1.0f);
+    float *w = random_floats((size_t)n * (size_t)(k > 0 ? k : 1), 0.5f);
+    float *bias = with_bias ? random_floats((size_t)n, 1.0f) : NULL;
+    float *y0 = random_floats(rows * (size_t)ldy, 1.0f);
+    float *y[3];
+    for (int t = 0; t < 3; t++) {
+        y[t] = malloc(rows * (size_t)ldy * sizeof(float));
+        assert_non_null(y[t]);
+        memcpy(y[t], y0, rows * (size_t)ldy * sizeof(float));
+    }
+    if (bf16 && !ln_nn_bf16_available()) {
+        assert_int_equal(ln__gemm_bf16_geglu(x, rows, k, ldx, w, bias, half, y[0], ldy), LN_EINVAL);
+        assert_memory_equal(y[0], y0, rows * (size_t)ldy * sizeof(float));
+        print_message("bf16 GEGLU: not available with kernel set %s here (refused)\n",
+                      ln_nn_kernel_set());
+        goto out;
+    }
+    float *z = malloc(rows * (size_t)n * sizeof(float));
+    double *want = malloc(rows * (size_t)n * sizeof(double));
+    double *mag = malloc(rows * (size_t)n * sizeof(double));
+    float *xr = malloc(rows * (size_t)ldx * sizeof(float));
+    float *wr = malloc((size_t)n * (size_t)(k > 0 ? k : 1) * sizeof(float));
+    assert_true(z && want && mag && xr && wr);
+    for (size_t i = 0; i < rows * (size_t)ldx; i++)
+        xr[i] = bf16 ? round_bf16(x[i]) : x[i];
+    for (size_t i = 0; i < (size_t)n * (size_t)(k > 0 ? k : 1); i++)
+        wr[i] = bf16 ? round_bf16(w[i]) : w[i];
+    gemm_ref(xr, rows, k, ldx, 0, wr, NULL, n, NULL, 0, 0, want, mag);
+    for (int t = 0; t < 3; t++) {
+        ln_threads_set(t + 1);
+        if (bf16)
+            assert_int_equal(ln__gemm_bf16_geglu(x, rows, k, ldx, w, bias, half, y[t], ldy), 0);
+        else
+            ln__gemm_geglu(x, rows, k, ldx, w, bias, half, y[t], ldy);
+    }
+    ln_threads_set(0);
+    assert_memory_equal(y[0], y[1], rows * (size_t)ldy * sizeof(float));
+    assert_memory_equal(y[0], y[2], rows * (size_t)ldy * sizeof(float));
+    if (bf16)
+        assert_int_equal(ln__gemm_bf16(x, rows, k, ldx, w, NULL, n, z, n, 0), 0);
+    else
+        ln__gemm(x, rows, k, ldx, 0, w, NULL, n, z, n, 0);
+    ln__geglu_rows(z, rows, half, n, bias);
+    double worst = 0.0;
+    size_t same = 0;
+    for (size_t r = 0; r < rows; r++) {
+        for (int j = 0; j < half; j++) {
+            const size_t iv = r * (size_t)n + (size_t)j, ig = iv + (size_t)half;
+            const double a = want[iv] + (bias ? bias[j] : 0.0);
+            const double g = want[ig] + (bias ? bias[half + j] : 0.0);
+            const double gl = 0.5 * g * erfc(-g / sqrt(2.0));
+            /* d gelu / dg is at most 1.13 */
+            const double tol = 1e-6 * (mag[iv] * fabs(gl) + fabs(a) * 1.13 * mag[ig]) +
+                               1e-5 * fabs(a * gl) + 1e-30;
+            const float got = y[0][r * (size_t)ldy + (size_t)j];
+            const double e = fabs((double)got - a * gl) / tol;
+            if (e > worst) /* (not fmax: see test_gemm_bf16) */
+                worst = e;
+            same += memcmp(&got, &z[iv], sizeof got) == 0;
+        }
+        for (int j = half; j < ldy; j++)
+            assert_true(y[0][r * (size_t)ldy + (size_t)j] == y0[r * (size_t)ldy + (size_t)j]);
+    }
+    print_message("gemm_geglu%s %llu x %d x 2 %d%s: worst %.3f of the bound, %llu of %llu the "
+                  "same bits as the unfused path\n",
+                  bf16 ? " bf16" : "", (unsigned long long)rows, k, half,
+                  with_bias ? " bias" : "", worst, (unsigned long long)same,
+                  (unsigned long long)(rows * (size_t)half));
+    assert_true(worst <= 1.0);
+    assert_true(same == rows * (size_t)half);
+    free(wr);
+    free(xr);
+    free(mag);
+    free(want);
+    free(z);
+out:
+    for (int t = 0; t < 3; t++)
+        free(y[t]);
+    free(y0);
+    free(bias);
+    free(w);
+    free(x);
+}
+
+/* The fused GEGLU product on shapes around its sizes: rows fewer than a
+ * tile, not a multiple of any (37, 801: two row blocks), outputs that
+ * leave a partial vector, panel and task of 32 (1, 13, 45, 70), k odd,
+ * past a slice of 256 and none at all, with and without bias. */
+static void test_gemm_geglu(void **state)
+{
+    (void)state;
+    check_gemm_geglu(1, 37, 13, 1, 0);
+    check_gemm_geglu(37, 70, 45, 1, 0);
+    check_gemm_geglu(37, 70, 45, 0, 0);
+    check_gemm_geglu(5, 1, 1, 1, 0);
+    check_gemm_geglu(801, 300, 70, 1, 0);
+    check_gemm_geglu(13, 0, 21, 1, 0);
+    check_gemm_geglu(200, 513, 64, 1, 0);
+}
+
+/* The same in bfloat16 (where the CPU has AVX512_BF16 and the kernel set
+ * is AVX-512; elsewhere refused): odd k (a pair half padded), partial
+ * tiles and tasks, two row blocks. */
+static void test_gemm_bf16_geglu(void **state)
+{
+    (void)state;
+    check_gemm_geglu(1, 37, 13, 1, 1);
+    check_gemm_geglu(37, 71, 45, 1, 1);
+    check_gemm_geglu(37, 70, 45, 0, 1);
+    check_gemm_geglu(801, 301, 70, 1, 1);
+    check_gemm_geglu(200, 1024, 64, 1, 1);
+}
+
+
 /* The bf16 product: equal, within float32 accumulation (1e-6 of the sum
  * of |terms|), to the double-precision product of the inputs rounded to
  * bfloat16 by the definition above; the same bits for 1, 2 and 3
@@ -753,6 +944,9 @@ int main(void)
         cmocka_unit_test(test_attention_spread_scores),
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_geglu_bias),
+        cmocka_unit_test(test_gemm_geglu),
+        cmocka_unit_test(test_gemm_bf16_geglu),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_vector_exp),
         cmocka_unit_test(test_vector_activations),
         cmocka_unit_test(test_silu_far_tails),
