@@ -778,46 +778,60 @@ LN__BF16 static void ln__gemm_bf16_geglu_body(void *vctx, size_t begin, size_t e
 }
 #endif
 
+#if LN__AVX512
+/* The bf16 products' driver: x converted to bf16 pairs once (rows of k
+ * rounded up to even), then the tasks, each thread with the panel scratch
+ * its body packs into: pairs of all of k for 2 LN__GEGLU_NT gated columns,
+ * or of one k slice for LN__GEMM_NT columns. */
+static int ln__gemm_bf16_run(struct ln__gemm_ctx *c)
+{
+    if (!__builtin_cpu_supports("avx512bf16"))
+        return LN_EINVAL;
+    if (c->rows == 0 || c->n == 0)
+        return 0;
+    const size_t nt = c->geglu ? LN__GEGLU_NT : LN__GEMM_NT;
+    c->row_tasks = (c->rows + LN__GEMM_MT - 1) / LN__GEMM_MT;
+    c->col_tasks = ((size_t)c->n + nt - 1) / nt;
+    const size_t tasks = c->row_tasks * c->col_tasks;
+    const int threads = ln_threads_get();
+    const int used = (size_t)threads < tasks ? threads : (int)tasks;
+    const size_t kpad = ((size_t)c->k + 1) / 2 * 2;
+    size_t xbytes;
+    if (ln_size_mul(c->rows, kpad * sizeof(uint16_t), &xbytes) < 0)
+        return LN_ENOMEM;
+    uint16_t *xb = ln_malloc(xbytes);
+    if (!xb)
+        return LN_ENOMEM;
+    struct ln__bf16_x_ctx xc = {c->x, xb, (size_t)c->k, (size_t)c->ldx, kpad};
+    ln_parallel_for(c->rows, 64, ln__bf16_x_body, &xc);
+    c->xb = xb;
+    /* halves: kpad * 2 LN__GEGLU_NT, or (KC + 1) / 2 * 2 * NT <= KC * NT floats */
+    const size_t per_thread = c->geglu ? kpad * LN__GEGLU_NT : (size_t)LN__GEMM_KC * LN__GEMM_NT;
+    c->scratch = ln_xmalloc((size_t)used * per_thread * sizeof(float));
+    ln_parallel_for_at(tasks, 1, used, c->geglu ? ln__gemm_bf16_geglu_body : ln__gemm_bf16_body,
+                       c);
+    free(c->scratch);
+    free(xb);
+    return 0;
+}
+#endif
+
 int ln__gemm_bf16_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
                         const float *bias, int half, float *y, int ldy)
 {
 #if LN__AVX512
     LN_REQUIRE(k > 0 && half >= 0 && ldy >= half && ldx >= k);
-    if (!__builtin_cpu_supports("avx512bf16"))
-        return LN_EINVAL;
-    if (rows == 0 || half == 0)
-        return 0;
-    const int threads = ln_threads_get();
     struct ln__gemm_ctx c = {.x = x,
                              .w = w,
                              .bias = bias,
                              .y = y,
                              .rows = rows,
-                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
                              .k = k,
                              .ldx = ldx,
                              .n = half,
                              .ldy = ldy,
                              .geglu = 1};
-    c.col_tasks = ((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT;
-    const size_t tasks = c.row_tasks * c.col_tasks;
-    const int used = (size_t)threads < tasks ? threads : (int)tasks;
-    const size_t kpad = ((size_t)k + 1) / 2 * 2;
-    size_t xbytes;
-    if (ln_size_mul(rows, kpad * sizeof(uint16_t), &xbytes) < 0)
-        return LN_ENOMEM;
-    uint16_t *xb = ln_malloc(xbytes);
-    if (!xb)
-        return LN_ENOMEM;
-    struct ln__bf16_x_ctx xc = {x, xb, (size_t)k, (size_t)ldx, kpad};
-    ln_parallel_for(rows, 64, ln__bf16_x_body, &xc);
-    c.xb = xb;
-    /* pairs of all of k for 2 LN__GEGLU_NT packed columns: kpad 2 LN__GEGLU_NT halves */
-    c.scratch = ln_xmalloc((size_t)used * kpad * LN__GEGLU_NT * sizeof(float));
-    ln_parallel_for_at(tasks, 1, used, ln__gemm_bf16_geglu_body, &c);
-    free(c.scratch);
-    free(xb);
-    return 0;
+    return ln__gemm_bf16_run(&c);
 #else
     (void)x, (void)rows, (void)k, (void)ldx, (void)w, (void)bias, (void)half, (void)y, (void)ldy;
     return LN_EINVAL;
@@ -829,41 +843,17 @@ int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, c
 {
 #if LN__AVX512
     LN_REQUIRE(k > 0 && n >= 0 && ldy >= n && ldx >= k);
-    if (!__builtin_cpu_supports("avx512bf16"))
-        return LN_EINVAL;
-    if (rows == 0 || n == 0)
-        return 0;
-    const int threads = ln_threads_get();
     struct ln__gemm_ctx c = {.x = x,
                              .w = w,
                              .bias = bias,
                              .y = y,
                              .rows = rows,
-                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
                              .k = k,
                              .ldx = ldx,
                              .n = n,
                              .ldy = ldy,
                              .accumulate = accumulate};
-    c.col_tasks = ((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT;
-    const size_t tasks = c.row_tasks * c.col_tasks;
-    const int used = (size_t)threads < tasks ? threads : (int)tasks;
-    const size_t kpad = ((size_t)k + 1) / 2 * 2;
-    size_t xbytes;
-    if (ln_size_mul(rows, kpad * sizeof(uint16_t), &xbytes) < 0)
-        return LN_ENOMEM;
-    uint16_t *xb = ln_malloc(xbytes);
-    if (!xb)
-        return LN_ENOMEM;
-    struct ln__bf16_x_ctx xc = {x, xb, (size_t)k, (size_t)ldx, kpad};
-    ln_parallel_for(rows, 64, ln__bf16_x_body, &xc);
-    c.xb = xb;
-    /* bf16 pairs of a slice: (KC + 1) / 2 * 2 * NT halves <= KC * NT floats */
-    c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
-    ln_parallel_for_at(tasks, 1, used, ln__gemm_bf16_body, &c);
-    free(c.scratch);
-    free(xb);
-    return 0;
+    return ln__gemm_bf16_run(&c);
 #else
     (void)x, (void)rows, (void)k, (void)ldx, (void)w, (void)bias, (void)n, (void)y, (void)ldy,
         (void)accumulate;
