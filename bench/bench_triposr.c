@@ -16,7 +16,8 @@
  *   LN_BENCH_TRIPOSR_CHECK=1 bench-triposr ...    (also: dense grid's mesh equals
  *                                                  the coarse-to-fine one; exit 1 if not)
  *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product, attention and block tables only)
- *   LN_BENCH_TRIPOSR_PRODUCTS=block bench-triposr (the block table only)
+ *   LN_BENCH_TRIPOSR_PRODUCTS=block bench-triposr (the block table and the packing table only)
+ *   LN_BENCH_TRIPOSR_PRODUCTS=packed bench-triposr (the packing table only)
  *
  * First a table of the linear layers' products at the network's shapes:
  * our kernels (ln__linear) against OpenBLAS, one after the other in the
@@ -818,6 +819,136 @@ static void ln__block_rows(void)
     ln_threads_set(was_threads);
 }
 
+/* The block's float32 products with the weights packed into panels per
+ * call (ln__gemm, as ln__linear runs them) and packed once ahead
+ * (ln__gemm_pack, then ln__gemm_packed: the same bits), on one thread
+ * and on two, in the same run: q/k/v (self q, k, v and cross q, 3072 x
+ * 1024 -> 1024; cross k, v, 1025 x 768 -> 1024), output (self o, cross
+ * o) and GEGLU down (two chunks of 1536 x 4096 -> 1024), each with its
+ * own random weights as in the network. Process CPU time and wall time,
+ * best of three after a warm-up, per block; then the packing itself
+ * (the cost that would move to load), best of three on one thread. */
+static void ln__packed_rows(void)
+{
+    const size_t BN = 3072, BT = 1025, FR = 1536;
+    const int BD = 1024, BX = 768, BF = 4096;
+    enum { NQ = 6, NO = 2, NW = NQ + NO + 1, KINDS = 3 };
+    const int wk[NW] = {BD, BD, BD, BD, BX, BX, BD, BD, BF};
+    const int was_threads = ln_threads_get();
+    float *x = malloc(BN * (size_t)BD * sizeof(float)), *ctx = malloc(BT * (size_t)BX * sizeof(float));
+    float *z = malloc(FR * (size_t)BF * sizeof(float)), *y = malloc(BN * (size_t)BD * sizeof(float));
+    float *b = malloc((size_t)BD * sizeof(float));
+    float *w[NW], *wp[NW];
+    if (!x || !ctx || !z || !y || !b)
+        ln__die("packing buffers", NULL);
+    ln__normals(x, BN * (size_t)BD, 1.0f);
+    ln__normals(ctx, BT * (size_t)BX, 1.0f);
+    ln__normals(z, FR * (size_t)BF, 1.0f);
+    ln__normals(b, (size_t)BD, 0.02f);
+    for (int i = 0; i < NW; i++) {
+        w[i] = malloc((size_t)BD * (size_t)wk[i] * sizeof(float));
+        if (!w[i])
+            ln__die("packing weights", NULL);
+        ln__normals(w[i], (size_t)BD * (size_t)wk[i], 0.02f);
+    }
+    /* the packing, one thread, best of three (the first packs for the runs) */
+    double pack[KINDS] = {1e30, 1e30, 1e30};
+    ln_threads_set(1);
+    for (int rep = 0; rep < 3; rep++) {
+        double t[KINDS] = {0};
+        for (int i = 0; i < NW; i++) {
+            const clock_t c0 = clock();
+            float *p = ln__gemm_pack(w[i], wk[i], BD);
+            t[i < NQ ? 0 : i < NW - 1 ? 1 : 2] += (double)(clock() - c0) / CLOCKS_PER_SEC;
+            if (rep == 0)
+                wp[i] = p;
+            else
+                free(p);
+        }
+        for (int k = 0; k < KINDS; k++)
+            if (t[k] < pack[k])
+                pack[k] = t[k];
+    }
+    /* [kind][threads - 1][ahead] */
+    double best[KINDS][2][2], best_wall[KINDS][2][2];
+    for (int k = 0; k < KINDS; k++)
+        for (int n = 0; n < 2; n++)
+            for (int a = 0; a < 2; a++)
+                best[k][n][a] = best_wall[k][n][a] = 1e30;
+    for (int rep = 0; rep < 4; rep++)
+        for (int n = 0; n < 2; n++)
+            for (int a = 0; a < 2; a++) {
+                ln_threads_set(n + 1);
+                for (int k = 0; k < KINDS; k++) {
+                    const clock_t c0 = clock();
+                    const double w0t = ln_time_now();
+                    for (int i = 0; i < NW; i++) {
+                        const int kind = i < NQ ? 0 : i < NW - 1 ? 1 : 2;
+                        if (kind != k)
+                            continue;
+                        for (size_t r0 = 0; r0 < (kind == 2 ? BN : 1); r0 += FR) {
+                            const float *in = kind == 2 ? z : i == 4 || i == 5 ? ctx : x;
+                            const size_t rows = kind == 2 ? FR : i == 4 || i == 5 ? BT : BN;
+                            float *out = y + (kind == 2 ? r0 * (size_t)BD : 0);
+                            const float *bias = kind == 0 ? NULL : b;
+                            if (a)
+                                ln__gemm_packed(in, rows, wk[i], wk[i], 0, wp[i], bias, BD, out, BD,
+                                                kind != 0);
+                            else
+                                ln__gemm(in, rows, wk[i], wk[i], 0, w[i], bias, BD, out, BD,
+                                         kind != 0);
+                        }
+                    }
+                    const double c = (double)(clock() - c0) / CLOCKS_PER_SEC;
+                    const double wt = ln_time_now() - w0t;
+                    if (rep > 0 && c < best[k][n][a])
+                        best[k][n][a] = c;
+                    if (rep > 0 && wt < best_wall[k][n][a])
+                        best_wall[k][n][a] = wt;
+                }
+                /* y grows by the accumulated outputs: keep it bounded */
+                ln__normals(y, BN * (size_t)BD, 1.0f);
+            }
+    static const char *const names[KINDS + 1] = {
+        "q/k/v products (6)", "output products (2)", "GEGLU down (2 x 1536 rows)", "the three"};
+    printf("\nthe block's products, weights packed per call or once ahead (ms per block)\n");
+    printf("%-28s %-3s %17s %17s %8s   %s\n", "", "thr", "per call CPU/wall", "ahead CPU/wall",
+           "ahead", "pack once");
+    double sum[2][2] = {{0}}, sum_wall[2][2] = {{0}}, sum_pack = 0.0;
+    for (int k = 0; k <= KINDS; k++)
+        for (int n = 0; n < 2; n++) {
+            double c[2], wt[2];
+            for (int a = 0; a < 2; a++) {
+                c[a] = k < KINDS ? best[k][n][a] : sum[n][a];
+                wt[a] = k < KINDS ? best_wall[k][n][a] : sum_wall[n][a];
+                if (k < KINDS) {
+                    sum[n][a] += c[a];
+                    sum_wall[n][a] += wt[a];
+                }
+            }
+            if (k < KINDS && n == 0)
+                sum_pack += pack[k];
+            printf("%-28s %3d %8.1f /%7.1f %8.1f /%7.1f %+7.1f%%", n == 0 ? names[k] : "", n + 1,
+                   1e3 * c[0], 1e3 * wt[0], 1e3 * c[1], 1e3 * wt[1], 100.0 * (c[1] / c[0] - 1.0));
+            if (n == 0)
+                printf("   %6.1f\n", 1e3 * (k < KINDS ? pack[k] : sum_pack));
+            else
+                printf("   2 threads' CPU: per call %+.1f%%, ahead %+.1f%%\n",
+                       100.0 * (c[0] / (k < KINDS ? best[k][0][0] : sum[0][0]) - 1.0),
+                       100.0 * (c[1] / (k < KINDS ? best[k][0][1] : sum[0][1]) - 1.0));
+        }
+    for (int i = 0; i < NW; i++) {
+        free(wp[i]);
+        free(w[i]);
+    }
+    free(b);
+    free(y);
+    free(z);
+    free(ctx);
+    free(x);
+    ln_threads_set(was_threads);
+}
+
 struct ln__capture {
     float *scene;
 };
@@ -981,13 +1112,19 @@ int main(int argc, char **argv)
            getenv("LN_TRIPOSR_GEMM") ? getenv("LN_TRIPOSR_GEMM") : "",
            getenv("LN_TRIPOSR_PRECISION") && *getenv("LN_TRIPOSR_PRECISION") ? getenv("LN_TRIPOSR_PRECISION") : "fp32");
     const char *only = getenv("LN_BENCH_TRIPOSR_PRODUCTS");
+    if (only && strcmp(only, "packed") == 0) {
+        ln__packed_rows();
+        return 0;
+    }
     if (!only || strcmp(only, "block") != 0) {
         ln__product_rows(peak);
         ln__attention_rows();
     }
     ln__block_rows();
-    if (only && strcmp(only, "block") == 0)
+    if (only && strcmp(only, "block") == 0) {
+        ln__packed_rows();
         return 0;
+    }
     if (only && strcmp(only, "only") == 0)
         return 0;
 

@@ -322,6 +322,7 @@ LN__INLINE void gm_tile_geglu(int nr, int nc, size_t kc, const float *restrict a
 
 struct ln__gemm_ctx {
     const float *x, *w, *bias;
+    const float *wp; /* ln__gemm_packed: the panels of ln__gemm_pack, or NULL */
     float *y;
     float *scratch; /* LN__GEMM_KC x LN__GEMM_NT floats per thread */
     const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
@@ -411,7 +412,11 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
         for (size_t k0 = 0; k0 < (size_t)c->k; k0 += LN__GEMM_KC) {
             const size_t kc = (size_t)c->k - k0 < LN__GEMM_KC ? (size_t)c->k - k0 : LN__GEMM_KC;
             const int first = k0 == 0;
-            ln__gemm_pack_w(c, n0, nt, k0, kc, bp);
+            const float *wb = bp;
+            if (c->wp) /* packed ahead: column block n0's slices, ln__gemm_pack's layout */
+                wb = c->wp + n0 * (size_t)c->k + k0 * ((nt + GM_NR - 1) / GM_NR * GM_NR);
+            else
+                ln__gemm_pack_w(c, n0, nt, k0, kc, bp);
             for (size_t i = 0; i < mt; i += GM_MR) {
                 const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
                 const float *a = ap;
@@ -425,7 +430,7 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
                 float *yr = c->y + (r0 + i) * (size_t)c->ldy + n0;
                 for (size_t j = 0; j < nt; j += GM_NR) {
                     const int nc = nt - j < GM_NR ? (int)(nt - j) : GM_NR;
-                    gm_tile(nr, nc, kc, a, lda, bp + j * kc, yr + j, (size_t)c->ldy,
+                    gm_tile(nr, nc, kc, a, lda, wb + j * kc, yr + j, (size_t)c->ldy,
                             !first || c->accumulate, first && bias ? bias + j : NULL);
                 }
             }
@@ -443,8 +448,10 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
-void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
-              const float *bias, int n, float *y, int ldy, int accumulate)
+/* ln__gemm and ln__gemm_packed: w is read per task, or wp holds it packed. */
+static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
+                         const float *wp, const float *bias, int n, float *y, int ldy,
+                         int accumulate)
 {
     LN_REQUIRE(k >= 0 && n >= 0 && ldy >= n && (xt ? (size_t)ldx >= rows : ldx >= k));
     if (rows == 0 || n == 0)
@@ -452,6 +459,7 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
     const int threads = ln_threads_get();
     struct ln__gemm_ctx c = {.x = x,
                              .w = w,
+                             .wp = wp,
                              .bias = bias,
                              .y = y,
                              .rows = rows,
@@ -468,6 +476,54 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
     c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
     ln_parallel_for_at(tasks, 1, used, ln__gemm_body, &c);
     free(c.scratch);
+}
+
+void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
+              const float *bias, int n, float *y, int ldy, int accumulate)
+{
+    ln__gemm_run(x, rows, k, ldx, xt, w, NULL, bias, n, y, ldy, accumulate);
+}
+
+/* Column block cb's slices at wp + cb LN__GEMM_NT k (full blocks hold
+ * LN__GEMM_NT k floats), slice k0 of a block of nt outputs at k0 times
+ * nt rounded up to GM_NR: the panels ln__gemm_pack_w writes for it. */
+struct ln__gemm_pack_ctx {
+    struct ln__gemm_ctx c;
+    float *wp;
+};
+
+static void ln__gemm_pack_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__gemm_pack_ctx *p = vctx;
+    const size_t K = (size_t)p->c.k;
+    for (size_t cb = begin; cb < end; cb++) {
+        const size_t n0 = cb * LN__GEMM_NT;
+        const size_t nt = (size_t)p->c.n - n0 < LN__GEMM_NT ? (size_t)p->c.n - n0 : LN__GEMM_NT;
+        const size_t ntr = (nt + GM_NR - 1) / GM_NR * GM_NR;
+        for (size_t k0 = 0; k0 < K; k0 += LN__GEMM_KC) {
+            const size_t kc = K - k0 < LN__GEMM_KC ? K - k0 : LN__GEMM_KC;
+            ln__gemm_pack_w(&p->c, n0, nt, k0, kc, p->wp + n0 * K + k0 * ntr);
+        }
+    }
+}
+
+float *ln__gemm_pack(const float *w, int k, int n)
+{
+    LN_REQUIRE(k >= 0 && n >= 0);
+    const size_t ntr = ((size_t)n + GM_NR - 1) / GM_NR * GM_NR;
+    size_t bytes;
+    LN_REQUIRE(ln_size_mul3(ntr, (size_t)k, sizeof(float), &bytes) == 0);
+    struct ln__gemm_pack_ctx p = {.c = {.w = w, .k = k, .n = n},
+                                  .wp = ln_xmalloc(bytes + sizeof(float))};
+    ln_parallel_for(((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT, 1, ln__gemm_pack_body, &p);
+    return p.wp;
+}
+
+void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const float *wp,
+                     const float *bias, int n, float *y, int ldy, int accumulate)
+{
+    ln__gemm_run(x, rows, k, ldx, xt, NULL, wp, bias, n, y, ldy, accumulate);
 }
 
 /* ---------------------------------------------------------- GEGLU products */

@@ -31,6 +31,20 @@
 void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *w,
               const float *bias, int n, float *y, int ldy, int accumulate);
 
+/* The weights w [n][k] copied once into the panels ln__gemm packs per
+ * task and k slice (for each LN__GEMM_NT outputs, each LN__GEMM_KC slice
+ * of k, panels [kc][tile width], zero past n): k x n floats rounded up to
+ * the tile width (64 outputs with AVX-512), allocated here (free() it).
+ * The layout is the kernel set's: pack and run in the same process.
+ * ln__gemm_packed then runs the product from them: the same tasks in the
+ * same order as ln__gemm, the same sums to the bit, without the copying
+ * per call. A measurement of what packing at load would save; the
+ * network does not use it (its weights stay in the checkpoint's layout
+ * for OpenBLAS, the GPU upload and the bf16 form). */
+float *ln__gemm_pack(const float *w, int k, int n);
+void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const float *wp,
+                     const float *bias, int n, float *y, int ldy, int accumulate);
+
 /* The GEGLU feed-forward's first product and its gating in one pass:
  * y[r][j] = (v + bias[j]) * gelu(g + bias[half + j]) for j < half, with
  * v = sum_k x[r][k] w[j][k] and g = sum_k x[r][k] w[half + j][k]; w is

@@ -117,6 +117,17 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
     ln__k()->gemm(x, rows, k, ldx, xt, w, bias, n, y, ldy, accumulate);
 }
 
+float *ln__gemm_pack(const float *w, int k, int n)
+{
+    return ln__k()->gemm_pack(w, k, n);
+}
+
+void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const float *wp,
+                     const float *bias, int n, float *y, int ldy, int accumulate)
+{
+    ln__k()->gemm_packed(x, rows, k, ldx, xt, wp, bias, n, y, ldy, accumulate);
+}
+
 int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                   int n, float *y, int ldy, int accumulate)
 {

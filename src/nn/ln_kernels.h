@@ -30,6 +30,8 @@
 #define ln__linear_xt LN__K(ln__linear_xt)
 #define ln__gemm LN__K(ln__gemm)
 #define ln__gemm_bf16 LN__K(ln__gemm_bf16)
+#define ln__gemm_pack LN__K(ln__gemm_pack)
+#define ln__gemm_packed LN__K(ln__gemm_packed)
 #define ln__gemm_geglu LN__K(ln__gemm_geglu)
 #define ln__gemm_bf16_geglu LN__K(ln__gemm_bf16_geglu)
 #define ln__layernorm LN__K(ln__layernorm)

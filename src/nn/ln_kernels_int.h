@@ -16,6 +16,8 @@ struct ln__kernels {
     __typeof__(ln__linear) *linear;
     __typeof__(ln__linear_xt) *linear_xt;
     __typeof__(ln__gemm) *gemm;
+    __typeof__(ln__gemm_pack) *gemm_pack;
+    __typeof__(ln__gemm_packed) *gemm_packed;
     __typeof__(ln__gemm_bf16) *gemm_bf16;
     __typeof__(ln__gemm_geglu) *gemm_geglu;
     __typeof__(ln__gemm_bf16_geglu) *gemm_bf16_geglu;

@@ -554,6 +554,53 @@ static void test_gemm_threads_bitwise(void **state)
     free(x);
 }
 
+/* Weights packed once (ln__gemm_pack) give the same bits as ln__gemm for
+ * one shape, x in rows or transposed, with 1, 2 and 3 threads; ln__gemm
+ * itself is checked against double precision above. */
+static void check_gemm_packed(size_t rows, int k, int n, int xt, int with_bias, int accumulate)
+{
+    const int ldx = xt ? (int)rows + 3 : k + 5, ldy = n + 2;
+    const size_t xcount = xt ? (size_t)k * (size_t)ldx : rows * (size_t)ldx;
+    float *x = random_floats(xcount + 1, 1.0f);
+    float *w = random_floats((size_t)n * (size_t)k + 1, 0.5f);
+    float *bias = with_bias ? random_floats((size_t)n, 1.0f) : NULL;
+    float *y0 = random_floats(rows * (size_t)ldy, 1.0f);
+    float *y1 = malloc(rows * (size_t)ldy * sizeof(float));
+    float *start = malloc(rows * (size_t)ldy * sizeof(float));
+    assert_non_null(y1);
+    assert_non_null(start);
+    memcpy(start, y0, rows * (size_t)ldy * sizeof(float));
+    float *wp = ln__gemm_pack(w, k, n);
+    assert_non_null(wp);
+    for (int t = 1; t <= 3; t++) {
+        ln_threads_set(t);
+        memcpy(y0, start, rows * (size_t)ldy * sizeof(float));
+        memcpy(y1, start, rows * (size_t)ldy * sizeof(float));
+        ln__gemm(x, rows, k, ldx, xt, w, bias, n, y0, ldy, accumulate);
+        ln__gemm_packed(x, rows, k, ldx, xt, wp, bias, n, y1, ldy, accumulate);
+        assert_memory_equal(y0, y1, rows * (size_t)ldy * sizeof(float));
+    }
+    ln_threads_set(0);
+    free(wp);
+    free(start);
+    free(y1);
+    free(y0);
+    free(bias);
+    free(w);
+    free(x);
+}
+
+static void test_gemm_packed_bitwise(void **state)
+{
+    (void)state;
+    check_gemm_packed(900, 600, 520, 0, 1, 0);
+    check_gemm_packed(1537, 513, 259, 0, 1, 1); /* three row tasks, k past two slices */
+    check_gemm_packed(7, 300, 17, 0, 0, 1);
+    check_gemm_packed(97, 257, 65, 1, 1, 0); /* x transposed */
+    check_gemm_packed(1, 1, 1, 0, 1, 0);
+    check_gemm_packed(5, 0, 3, 0, 1, 1); /* no products: y + bias */
+}
+
 
 /* x rounded to bfloat16, round to nearest even, as a float. */
 static float round_bf16(float x)
@@ -954,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_xt_odd_shapes),
         cmocka_unit_test(test_gemm_threads_bitwise),
+        cmocka_unit_test(test_gemm_packed_bitwise),
         cmocka_unit_test(test_gemm_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
