@@ -786,7 +786,6 @@ static void test_saves_leave_table_free(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, ln__submit_one, &sub), 0);
     ln__gate_wait_arrived(g, 1);
-    double t0 = ln_time_now();
     assert_int_equal(ln_jobs_get(J, a.id, &got, &err), LN_OK);
     assert_int_equal(got.status, LN_JOB_STATUS_SUCCEEDED);
     struct ln_job *list = NULL;
@@ -800,12 +799,12 @@ static void test_saves_leave_table_free(void **state)
     assert_int_equal(m.queue_depth, 0);
     assert_int_equal(ln_jobs_cancel(J, a.id, &got, &err), LN_EINVAL);
     assert_true(ln_jobs_wait_any(J, changes, 0.05) >= changes);
-    double took = ln_time_now() - t0;
     pthread_mutex_lock(&g->mu);
     int held = g->arrived == 1 && !g->timed_out;
     pthread_mutex_unlock(&g->mu);
-    assert_true(held); /* all of the above ran while the write was held up */
-    assert_true(took < 5.0);
+    /* All of the above ran while the write was held up: a call that had
+     * waited for it would have waited out the gate's 10 s (timed_out). */
+    assert_true(held);
 
     /* 2: the submission's and the claim's writes pass, the result's waits. */
     ln__gate_allow(g, 2);
