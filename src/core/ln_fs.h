@@ -243,5 +243,11 @@ struct ln_map {
  * the address space is LN_ETOOBIG. */
 int ln_map_file(struct ln_map *m, const char *path, struct ln_error *err);
 void ln_unmap(struct ln_map *m);
+/* Lets go of the memory that the whole pages of [p, p + bytes) inside m
+ * hold (madvise MADV_DONTNEED; on Windows, VirtualUnlock, which takes
+ * unlocked pages out of the working set): for a caller that copied them
+ * and will not read them again. The mapping stays valid: a page read
+ * again comes back from the file. A range outside m does nothing. */
+void ln_map_release(const struct ln_map *m, const void *p, size_t bytes);
 
 #endif

@@ -484,6 +484,19 @@ int ln_map_file(struct ln_map *m, const char *path, struct ln_error *err)
     return rc;
 }
 
+void ln_map_release(const struct ln_map *m, const void *p, size_t bytes)
+{
+    const uintptr_t lo = (uintptr_t)m->data, hi = lo + (uintptr_t)m->size;
+    uintptr_t a = (uintptr_t)p, b = a + bytes;
+    if (!m->data || a < lo || b > hi || b < a)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    a = (a + page - 1) / page * page;
+    b = b / page * page;
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice only: nothing to undo */
+}
+
 void ln_unmap(struct ln_map *m)
 {
     if (m->data)

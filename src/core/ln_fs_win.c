@@ -1085,6 +1085,23 @@ done:
     return rc;
 }
 
+void ln_map_release(const struct ln_map *m, const void *p, size_t bytes)
+{
+    const uintptr_t lo = (uintptr_t)m->data, hi = lo + (uintptr_t)m->size;
+    uintptr_t a = (uintptr_t)p, b = a + bytes;
+    if (!m->data || a < lo || b > hi || b < a)
+        return;
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    const uintptr_t page = si.dwPageSize;
+    a = (a + page - 1) / page * page;
+    b = b / page * page;
+    /* Pages that are not locked leave the working set (and the call
+     * reports ERROR_NOT_LOCKED, which is what is wanted here). */
+    if (b > a)
+        (void)VirtualUnlock((void *)a, b - a);
+}
+
 void ln_unmap(struct ln_map *m)
 {
     if (m->data)

@@ -543,13 +543,17 @@ static void ln__gemm_geglu_body(void *vctx, size_t begin, size_t end, int thread
 {
     const struct ln__gemm_ctx *c = vctx;
     const size_t K = (size_t)c->k, hh = GM_NR / 2;
-    float *bp = c->scratch + (size_t)thread * K * 2 * LN__GEGLU_NT;
+    float *scratch = c->scratch + (size_t)thread * K * 2 * LN__GEGLU_NT;
     for (size_t t = begin; t < end; t++) {
         const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEGLU_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
         const size_t panels = (nt + hh - 1) / hh;
-        ln__gemm_pack_w(c, n0, nt, 0, K, bp);
+        const float *bp = scratch;
+        if (c->wp) /* packed ahead: ln__gemm_geglu_pack's panels of these outputs */
+            bp = c->wp + n0 * 2 * K;
+        else
+            ln__gemm_pack_w(c, n0, nt, 0, K, scratch);
         for (size_t i = 0; i < mt; i += GM_MR) {
             const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
             const float *a = c->x + (r0 + i) * (size_t)c->ldx;
@@ -565,8 +569,10 @@ static void ln__gemm_geglu_body(void *vctx, size_t begin, size_t end, int thread
     }
 }
 
-void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
-                    int half, float *y, int ldy)
+/* ln__gemm_geglu and ln__gemm_geglu_packed: w is packed per task, or wp
+ * holds it packed. */
+static void ln__gemm_geglu_run(const float *x, size_t rows, int k, int ldx, const float *w,
+                               const float *wp, const float *bias, int half, float *y, int ldy)
 {
     LN_REQUIRE(k >= 0 && half >= 0 && ldy >= half && ldx >= k);
     if (rows == 0 || half == 0)
@@ -574,6 +580,7 @@ void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
     const int threads = ln_threads_get();
     struct ln__gemm_ctx c = {.x = x,
                              .w = w,
+                             .wp = wp,
                              .bias = bias,
                              .y = y,
                              .rows = rows,
@@ -586,9 +593,53 @@ void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
     c.col_tasks = ((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT;
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
-    c.scratch = ln_xmalloc(((size_t)used * (size_t)k * 2 * LN__GEGLU_NT + 1) * sizeof(float));
+    const size_t per = wp ? 0 : (size_t)k * 2 * LN__GEGLU_NT;
+    c.scratch = ln_xmalloc(((size_t)used * per + 1) * sizeof(float));
     ln_parallel_for_at(tasks, 1, used, ln__gemm_geglu_body, &c);
     free(c.scratch);
+}
+
+void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
+                    int half, float *y, int ldy)
+{
+    ln__gemm_geglu_run(x, rows, k, ldx, w, NULL, bias, half, y, ldy);
+}
+
+/* Each task's LN__GEGLU_NT outputs: their panels for all of k, as
+ * ln__gemm_geglu_body packs them, at wp + n0 2 k (a full task's panels
+ * hold 2 LN__GEGLU_NT k floats; LN__GEGLU_NT is a multiple of the panels'
+ * GM_NR / 2 outputs). */
+static void ln__gemm_geglu_pack_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__gemm_pack_ctx *p = vctx;
+    const size_t K = (size_t)p->c.k;
+    for (size_t b = begin; b < end; b++) {
+        const size_t n0 = b * LN__GEGLU_NT;
+        const size_t nt = (size_t)p->c.n - n0 < LN__GEGLU_NT ? (size_t)p->c.n - n0 : LN__GEGLU_NT;
+        ln__gemm_pack_w(&p->c, n0, nt, 0, K, p->wp + n0 * 2 * K);
+    }
+}
+
+_Static_assert(LN__GEGLU_NT % (GM_NR / 2) == 0, "GEGLU tasks start on a panel");
+
+float *ln__gemm_geglu_pack(const float *w, int k, int half)
+{
+    LN_REQUIRE(k >= 0 && half >= 0);
+    const size_t hh = GM_NR / 2, outs = ((size_t)half + hh - 1) / hh * hh;
+    size_t bytes;
+    LN_REQUIRE(ln_size_mul3(2 * outs, (size_t)k, sizeof(float), &bytes) == 0);
+    struct ln__gemm_pack_ctx p = {.c = {.w = w, .k = k, .n = half, .geglu = 1},
+                                  .wp = ln_xmalloc(bytes + sizeof(float))};
+    ln_parallel_for(((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT, 1, ln__gemm_geglu_pack_body,
+                    &p);
+    return p.wp;
+}
+
+void ln__gemm_geglu_packed(const float *x, size_t rows, int k, int ldx, const float *wp,
+                           const float *bias, int half, float *y, int ldy)
+{
+    ln__gemm_geglu_run(x, rows, k, ldx, NULL, wp, bias, half, y, ldy);
 }
 
 /* ------------------------------------------------------------ bf16 products */

@@ -38,9 +38,8 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
  * The layout is the kernel set's: pack and run in the same process.
  * ln__gemm_packed then runs the product from them: the same tasks in the
  * same order as ln__gemm, the same sums to the bit, without the copying
- * per call. A measurement of what packing at load would save; the
- * network does not use it (its weights stay in the checkpoint's layout
- * for OpenBLAS, the GPU upload and the bf16 form). */
+ * per call. The TripoSR network packs its float32 weights so before its
+ * first image on the CPU (ln_triposr.c, "packed weights"). */
 float *ln__gemm_pack(const float *w, int k, int n);
 void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const float *wp,
                      const float *bias, int n, float *y, int ldy, int accumulate);
@@ -55,6 +54,15 @@ void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const 
  * gates them before it stores. Identical for any thread count. */
 void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                     int half, float *y, int ldy);
+
+/* w [2 half][k] packed once as ln__gemm_geglu packs it per task (matching
+ * value and gate rows side by side in each panel): 2 k half floats,
+ * half rounded up to the panel's outputs, allocated here (free() it);
+ * the kernel set's layout, as ln__gemm_pack's. ln__gemm_geglu_packed runs
+ * the product from them: the same bits as ln__gemm_geglu. */
+float *ln__gemm_geglu_pack(const float *w, int k, int half);
+void ln__gemm_geglu_packed(const float *x, size_t rows, int k, int ldx, const float *wp,
+                           const float *bias, int half, float *y, int ldy);
 
 /* The same product (x not transposed) with x and w rounded to bfloat16
  * and the products summed in float32 (AVX512_BF16's vdpbf16ps): about

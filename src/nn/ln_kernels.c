@@ -128,6 +128,17 @@ void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const 
     ln__k()->gemm_packed(x, rows, k, ldx, xt, wp, bias, n, y, ldy, accumulate);
 }
 
+float *ln__gemm_geglu_pack(const float *w, int k, int half)
+{
+    return ln__k()->gemm_geglu_pack(w, k, half);
+}
+
+void ln__gemm_geglu_packed(const float *x, size_t rows, int k, int ldx, const float *wp,
+                           const float *bias, int half, float *y, int ldy)
+{
+    ln__k()->gemm_geglu_packed(x, rows, k, ldx, wp, bias, half, y, ldy);
+}
+
 int ln__gemm_bf16(const float *x, size_t rows, int k, int ldx, const float *w, const float *bias,
                   int n, float *y, int ldy, int accumulate)
 {

@@ -33,6 +33,8 @@
 #define ln__gemm_pack LN__K(ln__gemm_pack)
 #define ln__gemm_packed LN__K(ln__gemm_packed)
 #define ln__gemm_geglu LN__K(ln__gemm_geglu)
+#define ln__gemm_geglu_pack LN__K(ln__gemm_geglu_pack)
+#define ln__gemm_geglu_packed LN__K(ln__gemm_geglu_packed)
 #define ln__gemm_bf16_geglu LN__K(ln__gemm_bf16_geglu)
 #define ln__layernorm LN__K(ln__layernorm)
 #define ln__groupnorm LN__K(ln__groupnorm)

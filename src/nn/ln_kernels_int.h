@@ -20,6 +20,8 @@ struct ln__kernels {
     __typeof__(ln__gemm_packed) *gemm_packed;
     __typeof__(ln__gemm_bf16) *gemm_bf16;
     __typeof__(ln__gemm_geglu) *gemm_geglu;
+    __typeof__(ln__gemm_geglu_pack) *gemm_geglu_pack;
+    __typeof__(ln__gemm_geglu_packed) *gemm_geglu_packed;
     __typeof__(ln__gemm_bf16_geglu) *gemm_bf16_geglu;
     __typeof__(ln__layernorm) *layernorm;
     __typeof__(ln__groupnorm) *groupnorm;

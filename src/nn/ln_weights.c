@@ -288,6 +288,11 @@ int ln_weights_open(const char *path, struct ln_weights **out, struct ln_error *
     return ln__weights_finish(w, out, err);
 }
 
+void ln_weights_release(const struct ln_weights *w, const void *p, size_t bytes)
+{
+    ln_map_release(&w->map, p, bytes);
+}
+
 void ln_weights_close(struct ln_weights *w)
 {
     if (!w)

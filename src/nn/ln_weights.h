@@ -84,6 +84,13 @@ const struct ln_tensor_info *ln_weights_find(const struct ln_weights *w, const c
 int ln_weights_f32(struct ln_weights *w, const char *name, int ndim, const int64_t *shape,
                    const float **out, struct ln_error *err);
 
+/* For a caller that has copied the bytes [p, p + bytes) of a tensor
+ * (from ln_weights_f32) and will not read them again: the memory the
+ * mapped file's pages there hold is let go (ln_map_release). The pointer
+ * stays valid; reading it again brings the pages back from the file. A
+ * converted copy, or memory input, is left as it is. */
+void ln_weights_release(const struct ln_weights *w, const void *p, size_t bytes);
+
 const char *ln_dtype_name(enum ln_dtype dt);
 size_t ln_dtype_size(enum ln_dtype dt);
 

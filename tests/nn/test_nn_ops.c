@@ -687,8 +687,9 @@ static void test_layernorm(void **state)
  * rounded to bfloat16 for bf16, then (v + b) gelu(g + b) with erfc,
  * within the sums' bound carried through the gating plus 1e-5 relative
  * for the vector GELU), the columns of y past half untouched, the same
- * bits for 1, 2 and 3 threads, and the same bits as the product without
- * bias into [rows][2 half] followed by ln__geglu_rows, the path it
+ * bits for 1, 2 and 3 threads, the same bits from weights packed ahead
+ * (ln__gemm_geglu_packed, float32), and the same bits as the product
+ * without bias into [rows][2 half] followed by ln__geglu_rows, the path it
  * replaces. Where bf16 cannot run: refused, y untouched. */
 static void check_gemm_geglu(size_t rows, int k, int half, int with_bias, int bf16)
 {
@@ -731,6 +732,20 @@ static void check_gemm_geglu(size_t rows, int k, int half, int with_bias, int bf
     ln_threads_set(0);
     assert_memory_equal(y[0], y[1], rows * (size_t)ldy * sizeof(float));
     assert_memory_equal(y[0], y[2], rows * (size_t)ldy * sizeof(float));
+    if (!bf16) { /* from weights packed ahead: the same bits on 1, 2 and 3 threads */
+        float *wp = ln__gemm_geglu_pack(w, k, half);
+        float *yp = malloc(rows * (size_t)ldy * sizeof(float));
+        assert_true(wp && yp);
+        for (int t = 0; t < 3; t++) {
+            memcpy(yp, y0, rows * (size_t)ldy * sizeof(float));
+            ln_threads_set(t + 1);
+            ln__gemm_geglu_packed(x, rows, k, ldx, wp, bias, half, yp, ldy);
+            assert_memory_equal(yp, y[0], rows * (size_t)ldy * sizeof(float));
+        }
+        ln_threads_set(0);
+        free(yp);
+        free(wp);
+    }
     if (bf16)
         assert_int_equal(ln__gemm_bf16(x, rows, k, ldx, w, NULL, n, z, n, 0), 0);
     else
