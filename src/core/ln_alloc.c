@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static atomic_long ln__fail_countdown;
 static atomic_long ln__large_count;
@@ -68,6 +71,24 @@ void *ln_malloc(size_t size)
     if (ln__injected_failure())
         return NULL;
     return malloc(size ? size : 1);
+}
+
+void *ln_malloc_huge(size_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (size >= huge) {
+        if (ln__injected_failure())
+            return NULL;
+        void *p = NULL;
+        if (posix_memalign(&p, huge, size) != 0)
+            return NULL;
+        /* advice only: without it the pages are ordinary ones */
+        (void)madvise(p, size / huge * huge, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return ln_malloc(size);
 }
 
 void *ln_calloc(size_t n, size_t size)

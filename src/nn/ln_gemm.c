@@ -515,7 +515,9 @@ float *ln__gemm_pack(const float *w, int k, int n)
     size_t bytes;
     LN_REQUIRE(ln_size_mul3(ntr, (size_t)k, sizeof(float), &bytes) == 0);
     struct ln__gemm_pack_ctx p = {.c = {.w = w, .k = k, .n = n},
-                                  .wp = ln_xmalloc(bytes + sizeof(float))};
+                                  .wp = ln_malloc_huge(bytes + sizeof(float))};
+    if (!p.wp)
+        return NULL;
     ln_parallel_for(((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT, 1, ln__gemm_pack_body, &p);
     return p.wp;
 }
@@ -630,7 +632,9 @@ float *ln__gemm_geglu_pack(const float *w, int k, int half)
     size_t bytes;
     LN_REQUIRE(ln_size_mul3(2 * outs, (size_t)k, sizeof(float), &bytes) == 0);
     struct ln__gemm_pack_ctx p = {.c = {.w = w, .k = k, .n = half, .geglu = 1},
-                                  .wp = ln_xmalloc(bytes + sizeof(float))};
+                                  .wp = ln_malloc_huge(bytes + sizeof(float))};
+    if (!p.wp)
+        return NULL;
     ln_parallel_for(((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT, 1, ln__gemm_geglu_pack_body,
                     &p);
     return p.wp;

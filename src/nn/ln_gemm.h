@@ -34,7 +34,8 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
 /* The weights w [n][k] copied once into the panels ln__gemm packs per
  * task and k slice (for each LN__GEMM_NT outputs, each LN__GEMM_KC slice
  * of k, panels [kc][tile width], zero past n): k x n floats rounded up to
- * the tile width (64 outputs with AVX-512), allocated here (free() it).
+ * the tile width (64 outputs with AVX-512), allocated here (free() it;
+ * NULL when memory runs out).
  * The layout is the kernel set's: pack and run in the same process.
  * ln__gemm_packed then runs the product from them: the same tasks in the
  * same order as ln__gemm, the same sums to the bit, without the copying
@@ -57,7 +58,8 @@ void ln__gemm_geglu(const float *x, size_t rows, int k, int ldx, const float *w,
 
 /* w [2 half][k] packed once as ln__gemm_geglu packs it per task (matching
  * value and gate rows side by side in each panel): 2 k half floats,
- * half rounded up to the panel's outputs, allocated here (free() it);
+ * half rounded up to the panel's outputs, allocated here (free() it;
+ * NULL when memory runs out);
  * the kernel set's layout, as ln__gemm_pack's. ln__gemm_geglu_packed runs
  * the product from them: the same bits as ln__gemm_geglu. */
 float *ln__gemm_geglu_pack(const float *w, int k, int half);

@@ -366,11 +366,133 @@ static int ln__precision(struct ln_triposr *net, struct ln_error *err)
     return ln__precision_parse(p, "LN_TRIPOSR_PRECISION=", &net->bf16, err);
 }
 
+/* ---- packed weights ----
+ *
+ * DESIGN: our float32 product copies each weight into register-tile
+ * panels on every call (ln__gemm); the network's weights never change,
+ * so it packs them once (ln__gemm_pack, and ln__gemm_geglu_pack for the
+ * GEGLU's value and gate rows) and runs ln__gemm_packed: the same sums in
+ * the same order, so the same bits, 4-6 % less CPU in the products
+ * (bench/README.md). The packed copy is as large as the weights (1.25 GB
+ * for the released model), so each weight's mapped pages are let go as
+ * soon as it is packed (ln_weights_release): the process holds one copy,
+ * as before. Packing waits for the first image computed on the CPU in
+ * float32 with our product: a network that runs on the GPU, in bf16 or
+ * on OpenBLAS never packs. It runs under pack_lock, once; packs_ready
+ * (release / acquire) tells later calls that the sorted table is there,
+ * after which it is only read. Whatever turns the mode later (OpenBLAS,
+ * packing off) reads the mapped weights again, which come back from the
+ * file. */
+
+static atomic_int ln__packing = 1;
+
+void ln_triposr_set_packing(int on)
+{
+    atomic_store(&ln__packing, on ? 1 : 0);
+}
+
+static int ln__packed_cmp(const void *a, const void *b)
+{
+    const uintptr_t x = (uintptr_t)((const struct ln__packed *)a)->w;
+    const uintptr_t y = (uintptr_t)((const struct ln__packed *)b)->w;
+    return x < y ? -1 : x > y;
+}
+
+/* w [n][k] packed for ln__gemm_packed (geglu: [2 n][k] for
+ * ln__gemm_geglu_packed), its mapped pages let go. Where memory runs out
+ * the weight stays unpacked (the product then packs it per call). */
+static void ln__pack_one(struct ln_triposr *net, const float *w, int k, int n, int geglu)
+{
+    float *p = geglu ? ln__gemm_geglu_pack(w, k, n) : ln__gemm_pack(w, k, n);
+    if (!p)
+        return;
+    const size_t bytes = (size_t)(geglu ? 2 : 1) * (size_t)n * (size_t)k * sizeof(float);
+    net->packs[net->n_packs++] = (struct ln__packed){w, p};
+    net->packed_bytes += bytes;
+    ln_weights_release(net->w, w, bytes);
+}
+
+size_t ln_triposr_pack(const struct ln_triposr *net)
+{
+    (void)ln__triposr_packed(net, NULL);
+    return ln_triposr_packed_bytes(net);
+}
+
+size_t ln_triposr_packed_bytes(const struct ln_triposr *net)
+{
+    if (!atomic_load_explicit(&((struct ln_triposr *)net)->packs_ready, memory_order_acquire))
+        return 0;
+    return net->packed_bytes;
+}
+
+static void ln__pack_all(struct ln_triposr *net)
+{
+    const struct ln_vit_config *v = &net->cfg.vit;
+    const struct ln_triposr_config *c = &net->cfg;
+    const int D = v->hidden, I = v->intermediate, B = net->inner, X = c->bb_cross_dim;
+    const int F = net->ff_inner, K = v->channels * v->patch * v->patch;
+    net->packs = ln_xcalloc((size_t)v->layers * 6 + (size_t)c->bb_layers * 10 + 2,
+                            sizeof *net->packs);
+    ln__pack_one(net, net->patch_w, K, D, 0);
+    for (int i = 0; i < v->layers; i++) {
+        const struct ln__vit_layer *L = &net->vit[i];
+        ln__pack_one(net, L->wq, D, D, 0);
+        ln__pack_one(net, L->wk, D, D, 0);
+        ln__pack_one(net, L->wv, D, D, 0);
+        ln__pack_one(net, L->wo, D, D, 0);
+        ln__pack_one(net, L->w1, D, I, 0);
+        ln__pack_one(net, L->w2, I, D, 0);
+    }
+    for (int i = 0; i < c->bb_layers; i++) {
+        const struct ln__bb_block *b = &net->blocks[i];
+        ln__pack_one(net, b->q1, B, B, 0);
+        ln__pack_one(net, b->k1, B, B, 0);
+        ln__pack_one(net, b->v1, B, B, 0);
+        ln__pack_one(net, b->o1, B, B, 0);
+        ln__pack_one(net, b->q2, B, B, 0);
+        ln__pack_one(net, b->k2, X, B, 0);
+        ln__pack_one(net, b->v2, X, B, 0);
+        ln__pack_one(net, b->o2, B, B, 0);
+        ln__pack_one(net, b->ff0, B, F, 1);
+        ln__pack_one(net, b->ff2, F, B, 0);
+    }
+    ln__pack_one(net, net->proj_out_w, B, c->num_channels, 0);
+    qsort(net->packs, net->n_packs, sizeof *net->packs, ln__packed_cmp);
+}
+
+const float *ln__triposr_packed(const struct ln_triposr *net, const float *w)
+{
+    if (net->bf16 || ln_nn_gemm_blas() || !atomic_load(&ln__packing))
+        return NULL;
+    /* the network's own handle: packing fills only the fields it owns */
+    struct ln_triposr *own = (struct ln_triposr *)net;
+    if (!atomic_load_explicit(&own->packs_ready, memory_order_acquire)) {
+        pthread_mutex_lock(&own->pack_lock);
+        if (!atomic_load_explicit(&own->packs_ready, memory_order_relaxed)) {
+            ln__pack_all(own);
+            atomic_store_explicit(&own->packs_ready, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&own->pack_lock);
+    }
+    size_t lo = 0, hi = net->n_packs;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (net->packs[mid].w == w)
+            return net->packs[mid].p;
+        if ((uintptr_t)net->packs[mid].w < (uintptr_t)w)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 int ln_triposr_load(const struct ln_model_files *files, struct ln_triposr **out,
                     struct ln_error *err)
 {
     *out = NULL;
     struct ln_triposr *net = ln_xcalloc(1, sizeof *net);
+    pthread_mutex_init(&net->pack_lock, NULL);
     int rc, have_vit = 0;
     if ((rc = ln_triposr_config_load(files->config, &net->cfg, err)) < 0)
         goto fail;
@@ -399,6 +521,10 @@ void ln_triposr_free(struct ln_triposr *net)
         return;
     ln__gpu_triposr_forget(net); /* its weights on the GPU, if any */
     free(net->dec_pack);
+    for (size_t i = 0; i < net->n_packs; i++)
+        free(net->packs[i].p);
+    free(net->packs);
+    pthread_mutex_destroy(&net->pack_lock);
     free(net->blocks);
     free(net->vit);
     free(net->pos_owned);

@@ -38,6 +38,21 @@ struct ln_triposr;
  * for another name or for bf16 where it cannot run; nothing changes then. */
 int ln_triposr_set_precision(const char *name, struct ln_error *err);
 
+/* Whether the float32 products of the ViT and the backbone run from
+ * weights packed once per network (1, the default) or pack them on every
+ * call (0); the same bits either way. Process-wide, read at each product:
+ * for the tests and the benchmark, which compare the two. */
+void ln_triposr_set_packing(int on);
+
+/* Bytes of net's weights held packed: 0 until its first image on the CPU
+ * in float32 with our product (ln_triposr_set_packing). */
+size_t ln_triposr_packed_bytes(const struct ln_triposr *net);
+
+/* Packs net's weights now, as its first image on the CPU in float32 with
+ * our product would (nothing where its products would not run packed:
+ * bf16, OpenBLAS, packing off); returns ln_triposr_packed_bytes. */
+size_t ln_triposr_pack(const struct ln_triposr *net);
+
 /* Loads config.yaml and the weights of files, resolves the ViT config (see
  * ln_triposr_config.h; the ViT repo is looked up in the same cache), and
  * checks every tensor. */

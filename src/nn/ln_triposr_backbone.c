@@ -49,14 +49,19 @@ static void ln__tr_add_body(void *vctx, size_t begin, size_t end, int thread)
 }
 
 /* A block's linear layer: in bfloat16 when the network was loaded so
- * (ln__gemm_bf16), else float32 (ln__linear). */
+ * (ln__gemm_bf16), else float32: from the packed weights
+ * (ln__triposr_packed) on our product, else ln__linear. */
 static void ln__bb_linear(const struct ln_triposr *net, const float *x, size_t rows, int k,
                           int ldx, const float *w, const float *bias, int n, float *y, int ldy,
                           int accumulate)
 {
     if (net->bf16 && ln__gemm_bf16(x, rows, k, ldx, w, bias, n, y, ldy, accumulate) == 0)
         return;
-    ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
+    const float *wp = ln__triposr_packed(net, w);
+    if (wp)
+        ln__gemm_packed(x, rows, k, ldx, 0, wp, bias, n, y, ldy, accumulate);
+    else
+        ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
 }
 
 /* A block's attention: in bfloat16 with the network's bf16 products
@@ -81,7 +86,12 @@ static int ln__bb_geglu(const struct ln_triposr *net, const struct ln__bb_block 
 {
     const int D = net->inner, F = net->ff_inner;
     if (fused) {
-        if (!net->bf16 || ln__gemm_bf16_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F) < 0)
+        if (net->bf16 && ln__gemm_bf16_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F) == 0)
+            return F;
+        const float *wp = ln__triposr_packed(net, B->ff0);
+        if (wp)
+            ln__gemm_geglu_packed(y, m, D, D, wp, B->ff0_b, F, z, F);
+        else
             ln__gemm_geglu(y, m, D, D, B->ff0, B->ff0_b, F, z, F);
         return F;
     }
@@ -176,7 +186,11 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     }
 
     float *po = k; /* [N][C] */
-    ln__linear(h, N, (int)D, (int)D, net->proj_out_w, net->proj_out_b, (int)C, po, (int)C, 0);
+    const float *pw = ln__triposr_packed(net, net->proj_out_w); /* float32 in bf16 runs too */
+    if (pw)
+        ln__gemm_packed(h, N, (int)D, (int)D, 0, pw, net->proj_out_b, (int)C, po, (int)C, 0);
+    else
+        ln__linear(h, N, (int)D, (int)D, net->proj_out_w, net->proj_out_b, (int)C, po, (int)C, 0);
     ln__triposr_trace(trace, "backbone_proj_out", po, N * C);
     struct ln__tr_ctx tc = {po, out, N, C, N};
     ln_parallel_for(C, 16, ln__tr_add_body, &tc);

@@ -9,6 +9,9 @@
 #ifndef LN_TRIPOSR_INT_H
 #define LN_TRIPOSR_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "ln_triposr.h"
 
 struct ln__vit_layer {
@@ -33,6 +36,12 @@ struct ln__dec_layer {
 };
 
 #define LN__DEC_MAX_LAYERS 64
+
+/* One float32 weight packed for our product (ln__triposr_packed). */
+struct ln__packed {
+    const float *w; /* as bound: [n][k] (GEGLU: [2 half][k]) */
+    float *p;       /* ln__gemm_pack's panels, or ln__gemm_geglu_pack's */
+};
 
 struct ln_triposr {
     struct ln_triposr_config cfg;
@@ -65,7 +74,25 @@ struct ln_triposr {
     int n_dec;
     struct ln__dec_layer dec[LN__DEC_MAX_LAYERS];
     float *dec_pack;
+
+    /* The ViT's and the backbone's float32 weights packed for our product,
+     * made under pack_lock before the first image on the CPU (packs_ready
+     * then 1, packs sorted by w): ln__triposr_packed. */
+    pthread_mutex_t pack_lock;
+    atomic_int packs_ready;
+    struct ln__packed *packs;
+    size_t n_packs;
+    size_t packed_bytes; /* the weights' bytes packed (as stored, not rounded up) */
 };
+
+/* The packed panels of weight w for ln__gemm_packed (or, for a block's
+ * GEGLU weight ff0, ln__gemm_geglu_packed), packing every weight of the
+ * network on the first call; NULL where the products do not run from
+ * packed weights: bf16 (net->bf16), OpenBLAS (ln_nn_gemm_blas), packing
+ * turned off (ln_triposr_set_packing), or a weight not packed. Safe from
+ * any thread, but not from inside an ln_parallel_for task (the packing
+ * runs one of its own). */
+const float *ln__triposr_packed(const struct ln_triposr *net, const float *w);
 
 /* Calls trace->fn when a trace is set. */
 void ln__triposr_trace(const struct ln_triposr_trace *trace, const char *name, const float *data,

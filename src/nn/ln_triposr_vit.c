@@ -43,14 +43,19 @@ static void ln__im2col_body(void *vctx, size_t begin, size_t end, int thread)
 }
 
 /* A linear layer: in bfloat16 when the network was loaded so, else
- * float32 (ln__linear), as the backbone's blocks do. */
+ * float32, from the packed weights on our product (ln__triposr_packed),
+ * as the backbone's blocks do. */
 static void ln__vit_linear(const struct ln_triposr *net, const float *x, size_t rows, int k,
                            int ldx, const float *w, const float *bias, int n, float *y, int ldy,
                            int accumulate)
 {
     if (net->bf16 && ln__gemm_bf16(x, rows, k, ldx, w, bias, n, y, ldy, accumulate) == 0)
         return;
-    ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
+    const float *wp = ln__triposr_packed(net, w);
+    if (wp)
+        ln__gemm_packed(x, rows, k, ldx, 0, wp, bias, n, y, ldy, accumulate);
+    else
+        ln__linear(x, rows, k, ldx, w, bias, n, y, ldy, accumulate);
 }
 
 /* Self-attention of the T tokens: in bfloat16 with the network's bf16
