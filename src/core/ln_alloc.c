@@ -128,7 +128,14 @@ void *ln_alloc_array(size_t n, size_t size, int zero, const char *what, struct l
         ln_error_set(err, LN_ETOOBIG, "%s is too large (%zu x %zu bytes)", what, n, size);
         return NULL;
     }
-    void *p = zero ? ln_calloc(n, size) : ln_malloc(total);
+    void *p;
+    if (zero & LN_ALLOC_HUGE) {
+        p = ln_malloc_huge(total);
+        if (p && (zero & LN_ALLOC_ZERO))
+            memset(p, 0, total);
+    } else {
+        p = zero ? ln_calloc(n, size) : ln_malloc(total);
+    }
     if (!p)
         ln_error_set(err, LN_ENOMEM, "out of memory allocating %.1f MB for %s",
                      (double)total / 1048576.0, what);

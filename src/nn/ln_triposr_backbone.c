@@ -150,7 +150,7 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     const int fused = !ln_nn_gemm_blas();
     const size_t zw = fused ? F : 2 * F;
     size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * zw + n_att;
-    float *buf = ln_alloc_array(total, sizeof(float), 0, "backbone activations", err);
+    float *buf = ln_alloc_array(total, sizeof(float), LN_ALLOC_HUGE, "backbone activations", err);
     if (!buf)
         return LN_ENOMEM;
     float *h = buf, *y = h + N * D, *v = y + N * D, *q = v + N * D, *k = q + wide;

@@ -82,7 +82,8 @@ int ln_triposr_encode_image(const struct ln_triposr *net, const float *image_chw
     const size_t n_att = ln__attention_scratch(T, T, v->heads, hd, threads);
     size_t n_cols = np * (size_t)K, n_mlp = T * (size_t)I;
     const size_t n_big = n_cols > n_mlp ? n_cols : n_mlp;
-    float *buf = ln_alloc_array(4 * td + n_big + n_att, sizeof(float), 0, "ViT activations", err);
+    float *buf = ln_alloc_array(4 * td + n_big + n_att, sizeof(float), LN_ALLOC_HUGE,
+                                "ViT activations", err);
     if (!buf)
         return LN_ENOMEM;
     float *y = buf, *q = y + td, *k = q + td, *vv = k + td, *big = vv + td, *att = big + n_big;

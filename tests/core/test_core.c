@@ -60,6 +60,31 @@ static void test_alloc_fault_injection(void **state)
     assert_int_equal(ln_alloc_fail_after(0), 3);
 }
 
+/* Huge-page buffers (ln_malloc_huge, LN_ALLOC_HUGE): zeroed when asked,
+ * writable to the end, released by free(), failing like the others. */
+static void test_alloc_huge(void **state)
+{
+    (void)state;
+    struct ln_error err = {0};
+    const size_t n = ((size_t)5 << 20) + 12345; /* two 2 MB pages and a ragged end */
+    uint8_t *p = ln_alloc_array(n, 1, LN_ALLOC_HUGE | LN_ALLOC_ZERO, "buffer", &err);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i += 4093)
+        assert_int_equal(p[i], 0);
+    assert_int_equal(p[n - 1], 0);
+    memset(p, 0xa5, n);
+    assert_int_equal(p[n - 1], 0xa5);
+    free(p);
+    void *small = ln_malloc_huge(100); /* under a huge page: an ordinary buffer */
+    assert_non_null(small);
+    free(small);
+    ln_alloc_fail_after(1);
+    assert_null(ln_alloc_array(n, 1, LN_ALLOC_HUGE, "buffer", &err));
+    assert_int_equal(err.code, LN_ENOMEM);
+    assert_non_null(strstr(err.message, "buffer"));
+    ln_alloc_fail_after(0);
+}
+
 static int count_entries(const char *dir)
 {
     struct ln_dir *d;
@@ -235,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_error_set_and_prefix),
         cmocka_unit_test(test_size_mul_overflow),
         cmocka_unit_test(test_alloc_fault_injection),
+        cmocka_unit_test(test_alloc_huge),
         cmocka_unit_test(test_atomic_write_replaces),
         cmocka_unit_test(test_buf_grows_and_fails_sticky),
         cmocka_unit_test(test_parallel_for_covers_range_once),
