@@ -18,8 +18,8 @@
  *   LN_BENCH_TRIPOSR_PRODUCTS=only bench-triposr  (the product, attention and block tables only)
  *   LN_BENCH_TRIPOSR_PRODUCTS=block bench-triposr (the block table and the packing table only)
  *   LN_BENCH_TRIPOSR_PRODUCTS=packed bench-triposr (the packing table only)
- *   LN_BENCH_TRIPOSR_PACK=0 bench-triposr        (the network's weights packed per
- *                                                  call, not once: for comparison)
+ *   LN_TRIPOSR_PACK=1 bench-triposr              (the network's weights packed once,
+ *                                                  not per call: ln_triposr.c)
  *
  * First a table of the linear layers' products at the network's shapes:
  * our kernels (ln__linear) against OpenBLAS, one after the other in the
@@ -1168,12 +1168,10 @@ int main(int argc, char **argv)
     /* The same three stages with the other product (OpenBLAS when ours
      * is in use, and the other way round), in this run, first: it reads
      * the mapped weights, whose pages the packing below then lets go, so
-     * that the peak RSS is one copy of the weights, as in a real run. When
-     * OpenBLAS is the run's own product, ours runs here without packing
-     * (packing per call), for the same reason. */
+     * that the peak RSS is one copy of the weights, as in a real run
+     * (LN_TRIPOSR_PACK=1). Ours runs here packing per call, for the same
+     * reason. */
     const int blas_main = ln_nn_gemm_blas();
-    const char *pack_env = getenv("LN_BENCH_TRIPOSR_PACK");
-    const int pack_main = !(pack_env && strcmp(pack_env, "0") == 0);
     float *tok2 = malloc(ln_triposr_tokens_floats(net) * sizeof(float));
     float *bb2 = malloc(ln_triposr_backbone_floats(net) * sizeof(float));
     float *scene2 = malloc(ln_triposr_scene_floats(net) * sizeof(float));
@@ -1194,7 +1192,7 @@ int main(int argc, char **argv)
             ln_triposr_upsample(net, bb2, scene2, &err) < 0)
             ln__die("scene code", &err);
         t_alt = ln_time_now() - t0;
-        ln_triposr_set_packing(pack_main);
+        ln_triposr_set_packing(-1); /* back to LN_TRIPOSR_PACK's choice */
         ln_nn_gemm_set_blas(blas_main);
         mut->bf16 = bf16_main;
     }
@@ -1235,8 +1233,8 @@ int main(int argc, char **argv)
         free(bb2);
         free(tok2);
     }
-    printf("weights packed for the products: %.2f GB in %.3f s%s\n", (double)packed / 1e9, t_pack,
-           pack_main ? "" : " (LN_BENCH_TRIPOSR_PACK=0: packed per call)");
+    printf("weights packed once for the products (LN_TRIPOSR_PACK=1): %.2f GB in %.3f s\n",
+           (double)packed / 1e9, t_pack);
 
     if (smooth) {
         /* What the backbone added to the planted channels ([C, 3 * 1024],

@@ -370,25 +370,51 @@ static int ln__precision(struct ln_triposr *net, struct ln_error *err)
  *
  * DESIGN: our float32 product copies each weight into register-tile
  * panels on every call (ln__gemm); the network's weights never change,
- * so it packs them once (ln__gemm_pack, and ln__gemm_geglu_pack for the
- * GEGLU's value and gate rows) and runs ln__gemm_packed: the same sums in
+ * so it can pack them once (ln__gemm_pack, and ln__gemm_geglu_pack for the
+ * GEGLU's value and gate rows) and run ln__gemm_packed: the same sums in
  * the same order, so the same bits, 4-6 % less CPU in the products
- * (bench/README.md). The packed copy is as large as the weights (1.25 GB
- * for the released model), so each weight's mapped pages are let go as
- * soon as it is packed (ln_weights_release): the process holds one copy,
- * as before. Packing waits for the first image computed on the CPU in
- * float32 with our product: a network that runs on the GPU, in bf16 or
- * on OpenBLAS never packs. It runs under pack_lock, once; packs_ready
+ * (bench/README.md). The packed copy is as large as the weights (1.65 GB
+ * for the released model), on huge pages (ln_malloc_huge), and each
+ * weight's mapped pages are let go as soon as it is packed
+ * (ln_weights_release): the process holds one copy, as before.
+ *
+ * It is off unless LN_TRIPOSR_PACK=1: the 1.65 GB are new memory, and on
+ * the 2-vCPU virtual machine the benchmarks run on, the kernel's clearing
+ * of new pages cost 4-5 s of system time per process (perf: clear_page),
+ * where the weights' file pages come from the page cache for free; a
+ * photo's products save well under a second. So packing pays only in a
+ * process that computes many images on a machine whose fresh memory is
+ * cheap. Packing waits for the first image computed on the CPU in float32
+ * with our product: a network that runs on the GPU, in bf16 or on
+ * OpenBLAS never packs. It runs under pack_lock, once; packs_ready
  * (release / acquire) tells later calls that the sorted table is there,
  * after which it is only read. Whatever turns the mode later (OpenBLAS,
  * packing off) reads the mapped weights again, which come back from the
  * file. */
 
-static atomic_int ln__packing = 1;
+/* -1 until LN_TRIPOSR_PACK is read, then 0 or 1. */
+static atomic_int ln__packing = -1;
 
 void ln_triposr_set_packing(int on)
 {
-    atomic_store(&ln__packing, on ? 1 : 0);
+    atomic_store(&ln__packing, on < 0 ? -1 : on ? 1 : 0);
+}
+
+static int ln__packing_on(void)
+{
+    int v = atomic_load(&ln__packing);
+    if (v < 0) {
+        const char *e = getenv("LN_TRIPOSR_PACK");
+        v = 0;
+        if (e && strcmp(e, "1") == 0)
+            v = 1;
+        else if (e && *e && strcmp(e, "0") != 0)
+            fprintf(stderr, "LN_TRIPOSR_PACK=%.40s is neither 0 nor 1: not packing (0)\n", e);
+        int expected = -1;
+        atomic_compare_exchange_strong(&ln__packing, &expected, v);
+        v = atomic_load(&ln__packing);
+    }
+    return v;
 }
 
 static int ln__packed_cmp(const void *a, const void *b)
@@ -462,7 +488,7 @@ static void ln__pack_all(struct ln_triposr *net)
 
 const float *ln__triposr_packed(const struct ln_triposr *net, const float *w)
 {
-    if (net->bf16 || ln_nn_gemm_blas() || !atomic_load(&ln__packing))
+    if (net->bf16 || ln_nn_gemm_blas() || !ln__packing_on())
         return NULL;
     /* the network's own handle: packing fills only the fields it owns */
     struct ln_triposr *own = (struct ln_triposr *)net;

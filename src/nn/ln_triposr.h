@@ -39,9 +39,11 @@ struct ln_triposr;
 int ln_triposr_set_precision(const char *name, struct ln_error *err);
 
 /* Whether the float32 products of the ViT and the backbone run from
- * weights packed once per network (1, the default) or pack them on every
- * call (0); the same bits either way. Process-wide, read at each product:
- * for the tests and the benchmark, which compare the two. */
+ * weights packed once per network (1) or pack them on every call (0); the
+ * same bits either way. Until it is called (or after -1), the environment's
+ * LN_TRIPOSR_PACK decides: "1" packs, anything else does not (the
+ * default: see "packed weights" in ln_triposr.c for why). Process-wide,
+ * read at each product. */
 void ln_triposr_set_packing(int on);
 
 /* Bytes of net's weights held packed: 0 until its first image on the CPU
