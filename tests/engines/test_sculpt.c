@@ -748,10 +748,16 @@ static void cup_colour(const float p[3], const float n[3], float rgb[3])
     rgb[2] = shade * (0.5f + 0.4f * sinf(11.0f * (p[0] + p[2]) + 19.0f * p[1] + 2.0f));
 }
 
-/* Renders the cup by sphere tracing the camera's rays, 2 x 2 per pixel,
- * on a transparent background. */
-static void render_cup(struct ln_image *img, int side, const struct ln_view *view,
-                       const struct ln_camera_options *copt)
+/* The colour of the surface at p, whose field's gradient there is g (not
+ * normalised), for render_sdf. */
+typedef void (*surface_colour_fn)(const float p[3], const float g[3], const void *user,
+                                  float rgb[3]);
+
+/* Renders the surface of sdf by sphere tracing the camera's rays, 2 x 2
+ * per pixel, on a transparent background, coloured by colour. */
+static void render_sdf(struct ln_image *img, int side, const struct ln_view *view,
+                       const struct ln_camera_options *copt, float (*sdf)(const float p[3]),
+                       surface_colour_fn colour, const void *user)
 {
     struct ln_camera cam;
     ln_camera_init(&cam, view, copt);
@@ -769,21 +775,17 @@ static void render_cup(struct ln_image *img, int side, const struct ln_view *vie
                     float t = 0.0f;
                     for (int it = 0; it < 400 && t < 20.0f; it++) {
                         float p[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
-                        float f = cup_sdf(p);
+                        float f = sdf(p);
                         if (f < 1e-4f) {
-                            float n[3];
+                            float g[3], c[3];
                             const float e = 1e-3f;
                             for (int a = 0; a < 3; a++) {
                                 float q1[3] = {p[0], p[1], p[2]}, q0[3] = {p[0], p[1], p[2]};
                                 q1[a] += e;
                                 q0[a] -= e;
-                                n[a] = cup_sdf(q1) - cup_sdf(q0);
+                                g[a] = sdf(q1) - sdf(q0);
                             }
-                            float nn = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-                            for (int a = 0; a < 3; a++)
-                                n[a] /= nn > 0.0f ? nn : 1.0f;
-                            float c[3];
-                            cup_colour(p, n, c);
+                            colour(p, g, user, c);
                             for (int a = 0; a < 3; a++)
                                 acc[a] += c[a];
                             hits++;
@@ -798,6 +800,24 @@ static void render_cup(struct ln_image *img, int side, const struct ln_view *vie
             px[3] = (uint8_t)(hits * 255 / 4);
         }
     }
+}
+
+/* cup_colour with the gradient normalised. */
+static void cup_colour_plain(const float p[3], const float g[3], const void *user, float rgb[3])
+{
+    (void)user;
+    float n[3] = {g[0], g[1], g[2]};
+    float nn = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+    for (int a = 0; a < 3; a++)
+        n[a] /= nn > 0.0f ? nn : 1.0f;
+    cup_colour(p, n, rgb);
+}
+
+/* Renders the cup (cup_sdf) as cup_colour paints it. */
+static void render_cup(struct ln_image *img, int side, const struct ln_view *view,
+                       const struct ln_camera_options *copt)
+{
+    render_sdf(img, side, view, copt, cup_sdf, cup_colour_plain, NULL);
 }
 
 /* Four views around at elevation 20 and one from straight above. */
@@ -1294,59 +1314,36 @@ static void test_bench(void **state)
     free_images(imgs, 4);
 }
 
-/* render_cup's picture with the light from l (not normalised) in place
- * of cup_colour's: photos taken under a light that moved between them. */
-static void render_cup_lit(struct ln_image *img, int side, const struct ln_view *view,
-                           const struct ln_camera_options *copt, const float l[3])
+/* cup_colour's texture under the light from user (3 floats, not
+ * normalised) in place of cup_colour's own. */
+static void cup_colour_lit(const float p[3], const float g[3], const void *user, float rgb[3])
 {
-    struct ln_camera cam;
-    ln_camera_init(&cam, view, copt);
-    assert_int_equal(ln_image_alloc(img, side, side, 4, NULL), 0);
+    const float *l = user;
     const float ll = sqrtf(l[0] * l[0] + l[1] * l[1] + l[2] * l[2]);
     /* cup_colour's shade of a face looking straight up, which its texture
      * is divided by before this light's shade multiplies it */
     const float l0[3] = {-0.45f, 0.75f, 0.48f};
     const float up[3] = {0.0f, 1.0f, 0.0f};
     const float s0 = 0.45f + 0.55f * l0[1] / sqrtf(l0[0] * l0[0] + l0[1] * l0[1] + l0[2] * l0[2]);
-    for (int y = 0; y < side; y++)
-        for (int x = 0; x < side; x++) {
-            float acc[3] = {0, 0, 0};
-            int hits = 0;
-            for (int sy = 0; sy < 2; sy++)
-                for (int sx = 0; sx < 2; sx++) {
-                    float o[3], d[3], t = 0.0f;
-                    ln_camera_ray(&cam, ((float)x + (sx + 0.5f) / 2.0f) / (float)side,
-                                  ((float)y + (sy + 0.5f) / 2.0f) / (float)side, o, d);
-                    for (int it = 0; it < 400 && t < 20.0f; it++) {
-                        float p[3] = {o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]};
-                        float f = sdf_cup(p);
-                        if (f < 1e-4f) {
-                            float n[3], nn = 0.0f, nl = 0.0f, c[3];
-                            for (int a = 0; a < 3; a++) {
-                                float q1[3] = {p[0], p[1], p[2]}, q0[3] = {p[0], p[1], p[2]};
-                                q1[a] += 1e-3f;
-                                q0[a] -= 1e-3f;
-                                n[a] = sdf_cup(q1) - sdf_cup(q0);
-                                nn += n[a] * n[a];
-                            }
-                            nn = sqrtf(nn);
-                            for (int a = 0; a < 3; a++)
-                                nl += n[a] / (nn > 0.0f ? nn : 1.0f) * l[a] / ll;
-                            cup_colour(p, up, c);
-                            float shade = 0.45f + 0.55f * fmaxf(nl, 0.0f);
-                            for (int a = 0; a < 3; a++)
-                                acc[a] += c[a] / s0 * shade;
-                            hits++;
-                            break;
-                        }
-                        t += fmaxf(f, 2e-4f);
-                    }
-                }
-            uint8_t *px = img->data + ((size_t)y * side + x) * 4;
-            for (int a = 0; a < 3; a++)
-                px[a] = hits ? (uint8_t)(255.0f * fminf(acc[a] / (float)hits, 1.0f) + 0.5f) : 0;
-            px[3] = (uint8_t)(hits * 255 / 4);
-        }
+    float nn = 0.0f, nl = 0.0f, c[3];
+    for (int a = 0; a < 3; a++)
+        nn += g[a] * g[a];
+    nn = sqrtf(nn);
+    for (int a = 0; a < 3; a++)
+        nl += g[a] / (nn > 0.0f ? nn : 1.0f) * l[a] / ll;
+    cup_colour(p, up, c);
+    float shade = 0.45f + 0.55f * fmaxf(nl, 0.0f);
+    for (int a = 0; a < 3; a++)
+        rgb[a] = c[a] / s0 * shade;
+}
+
+/* render_cup's picture of sdf_cup with the light from l (not normalised)
+ * in place of cup_colour's: photos taken under a light that moved between
+ * them. */
+static void render_cup_lit(struct ln_image *img, int side, const struct ln_view *view,
+                           const struct ln_camera_options *copt, const float l[3])
+{
+    render_sdf(img, side, view, copt, sdf_cup, cup_colour_lit, l);
 }
 
 /* The area of the faces of m whose centroid lies more than d outside the
