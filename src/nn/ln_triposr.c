@@ -372,7 +372,7 @@ static int ln__precision(struct ln_triposr *net, struct ln_error *err)
  * panels on every call (ln__gemm); the network's weights never change,
  * so it can pack them once (ln__gemm_pack, and ln__gemm_geglu_pack for the
  * GEGLU's value and gate rows) and run ln__gemm_packed: the same sums in
- * the same order, so the same bits, 4-6 % less CPU in the products
+ * the same order, so the same bits, 4-7 % less CPU in the products on one thread, 2 % on two
  * (bench/README.md). The packed copy is as large as the weights (1.65 GB
  * for the released model), on huge pages (ln_malloc_huge), and each
  * weight's mapped pages are let go as soon as it is packed
