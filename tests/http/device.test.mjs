@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { startServer, tmpDir, form, json, waitJob, BIN, NO_WEIGHTS_ENV, PG, SLOW, WINE } from './server.mjs';
+import { startServer, withServer, tmpDir, form, json, waitJob, BIN, NO_WEIGHTS_ENV, PG, SLOW, WINE } from './server.mjs';
 
 const TINY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'triposr-tiny');
 const ARCH = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
@@ -98,7 +98,7 @@ test('a job waiting in the queue has no device yet', async () => {
 
 test('out of device memory: the job fails with the budget\'s line, the server runs the next job', { skip: noVulkan }, async () => {
   const srv = await vulkanServer({ LN_GPU_MEMORY_LIMIT: String(LIMIT) }, 'device-oom');
-  try {
+  await withServer(srv, async () => {
     const health = await json(await fetch(`${srv.url}/health`));
     assert.match(health.device, /^vulkan:0 \(.+\)$/);
 
@@ -131,14 +131,12 @@ test('out of device memory: the job fails with the budget\'s line, the server ru
     assert.equal(again.status, 'failed');
     assert.equal(again.error.message, failed.error.message);
     assert.match(srv.log(), /GPU memory: the TripoSR image encoder and backbone \(.+\) needs/);
-  } finally {
-    await srv.stop();
-  }
+  });
 });
 
 test('a TripoSR job that fits runs on the GPU and its record says so', { skip: noVulkan }, async () => {
   const srv = await vulkanServer({}, 'device-gpu');
-  try {
+  await withServer(srv, async () => {
     const job = await submit(srv, []);
     const done = await waitJob(srv.url, job.id, { timeoutMs: 180000 });
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
@@ -148,9 +146,7 @@ test('a TripoSR job that fits runs on the GPU and its record says so', { skip: n
     const glb = await fetch(`${srv.url}/jobs/${job.id}/model.glb`);
     assert.equal(glb.status, 200);
     assert.equal(Buffer.from(await glb.arrayBuffer()).toString('ascii', 0, 4), 'glTF');
-  } finally {
-    await srv.stop();
-  }
+  });
 });
 
 test('a sculpt job whose matting network ran on the GPU names the GPU; one separated without a network, the CPU', { skip: noVulkan }, async () => {
@@ -159,7 +155,7 @@ test('a sculpt job whose matting network ran on the GPU names the GPU; one separ
   const home = tmpDir('device-u2net');
   fs.copyFileSync(path.join(TINY, '..', 'onnx', 'u2net-tiny-op11.onnx'), path.join(home, 'u2net.onnx'));
   const srv = await vulkanServer({ U2NET_HOME: home }, 'device-matting');
-  try {
+  await withServer(srv, async () => {
     const model = await waitJob(srv.url, (await submit(srv, [['engine', 'sculpt'], ['remove_bg', 'model']])).id,
       { timeoutMs: 180000 });
     assert.equal(model.status, 'succeeded', JSON.stringify(model.error));
@@ -169,9 +165,7 @@ test('a sculpt job whose matting network ran on the GPU names the GPU; one separ
       { timeoutMs: 180000 });
     assert.equal(classic.status, 'succeeded', JSON.stringify(classic.error));
     assert.equal(classic.device, 'cpu');
-  } finally {
-    await srv.stop();
-  }
+  });
 });
 
 test('lunar-nova worker --device: the jobs it runs name its device', { skip: PG ? false : 'separate workers need the PostgreSQL store (LN_HTTP_STORE=postgres)' }, async () => {

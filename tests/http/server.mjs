@@ -220,6 +220,20 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
   };
 }
 
+// Runs body() on a started server, then stops it. An error thrown on the
+// way carries the server's last log lines (serverLog), which the failure
+// summary after the run prints (tests/tools/failures-reporter.mjs).
+export async function withServer(srv, body) {
+  try {
+    await body();
+  } catch (e) {
+    if (e && typeof e === 'object') e.serverLog = srv.log().trimEnd().split('\n').slice(-30).join('\n');
+    throw e;
+  } finally {
+    await srv.stop();
+  }
+}
+
 // ln-synth photo|blank OUT SIZE, views PREFIX N SIZE, text OUT. Returns the
 // path(s) written.
 export function synth(kind, out, ...rest) {
