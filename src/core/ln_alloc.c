@@ -121,7 +121,7 @@ int ln_size_mul3(size_t a, size_t b, size_t c, size_t *out)
     return ln_size_mul(ab, c, out);
 }
 
-void *ln_alloc_array(size_t n, size_t size, int zero, const char *what, struct ln_error *err)
+void *ln_alloc_array(size_t n, size_t size, int flags, const char *what, struct ln_error *err)
 {
     size_t total;
     if (ln_size_mul(n, size, &total) < 0) {
@@ -129,12 +129,12 @@ void *ln_alloc_array(size_t n, size_t size, int zero, const char *what, struct l
         return NULL;
     }
     void *p;
-    if (zero & LN_ALLOC_HUGE) {
+    if (flags & LN_ALLOC_HUGE) {
         p = ln_malloc_huge(total);
-        if (p && (zero & LN_ALLOC_ZERO))
+        if (p && (flags & LN_ALLOC_ZERO))
             memset(p, 0, total);
     } else {
-        p = zero ? ln_calloc(n, size) : ln_malloc(total);
+        p = (flags & LN_ALLOC_ZERO) ? ln_calloc(n, size) : ln_malloc(total);
     }
     if (!p)
         ln_error_set(err, LN_ENOMEM, "out of memory allocating %.1f MB for %s",

@@ -37,13 +37,14 @@ void *ln_realloc(void *p, size_t size);
  * system gives no huge pages, ordinary pages. free() releases it. */
 void *ln_malloc_huge(size_t size);
 
-/* n * size bytes, overflow-checked, zeroed when zero has LN_ALLOC_ZERO
- * (or is 1), on huge pages as ln_malloc_huge's when it has LN_ALLOC_HUGE.
+/* n * size bytes, overflow-checked, zeroed when flags has LN_ALLOC_ZERO
+ * (1: callers pass 0 or 1 for plain or zeroed memory), on huge pages as
+ * ln_malloc_huge's when it has LN_ALLOC_HUGE.
  * On failure sets err to LN_ENOMEM naming what (e.g. "density grid") and
  * returns NULL. */
 #define LN_ALLOC_ZERO 1
 #define LN_ALLOC_HUGE 2
-void *ln_alloc_array(size_t n, size_t size, int zero, const char *what, struct ln_error *err);
+void *ln_alloc_array(size_t n, size_t size, int flags, const char *what, struct ln_error *err);
 
 /* *out = a * b; returns 0, or -1 if it overflows size_t. */
 int ln_size_mul(size_t a, size_t b, size_t *out);

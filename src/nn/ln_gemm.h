@@ -39,8 +39,10 @@ void ln__gemm(const float *x, size_t rows, int k, int ldx, int xt, const float *
  * The layout is the kernel set's: pack and run in the same process.
  * ln__gemm_packed then runs the product from them: the same tasks in the
  * same order as ln__gemm, the same sums to the bit, without the copying
- * per call. The TripoSR network packs its float32 weights so before its
- * first image on the CPU (ln_triposr.c, "packed weights"). */
+ * per call. With LN_TRIPOSR_PACK=1 the TripoSR network packs its float32
+ * weights so before its first image on the CPU; by default it does not
+ * (ln_triposr.c, "packed weights": new memory costs more than it saves on
+ * the benchmark machine). */
 float *ln__gemm_pack(const float *w, int k, int n);
 void ln__gemm_packed(const float *x, size_t rows, int k, int ldx, int xt, const float *wp,
                      const float *bias, int n, float *y, int ldy, int accumulate);

@@ -106,3 +106,48 @@ __attribute__((constructor)) static void ln__test_no_rembg_models(void)
 {
     ln_env_set("U2NET_HOME", "/nonexistent/lunar-nova-tests/u2net");
 }
+
+int ln_test_smaps(const void *p, struct ln_test_smaps *out)
+{
+    memset(out, 0, sizeof *out);
+#ifdef __linux__
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    const uintptr_t a = (uintptr_t)p;
+    char line[512];
+    int in = 0, found = 0, flags = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char dash;
+        /* a mapping's header: "lo-hi perms offset dev inode [path]" */
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-' && strchr(line, ' ')) {
+            if (in)
+                break;
+            in = a >= lo && a < hi;
+            found |= in;
+            continue;
+        }
+        if (!in)
+            continue;
+        long kb;
+        if (sscanf(line, "Rss: %ld kB", &kb) == 1)
+            out->rss_kb = kb;
+        else if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+            out->anon_huge_kb = kb;
+        else if (strncmp(line, "VmFlags:", 8) == 0) {
+            size_t len = strcspn(line + 8, "\n");
+            if (len >= sizeof out->vm_flags)
+                len = sizeof out->vm_flags - 1;
+            memcpy(out->vm_flags, line + 8, len);
+            out->vm_flags[len] = 0;
+            flags = 1;
+        }
+    }
+    fclose(f);
+    return found && flags ? 0 : -1;
+#else
+    (void)p;
+    return -1;
+#endif
+}

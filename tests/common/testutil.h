@@ -49,4 +49,16 @@ uint8_t *ln_test_read(const char *path, size_t *len);
 /* Reads a raw float32 file and checks it has n values. Caller frees. */
 float *ln_test_read_f32(const char *path, size_t n);
 
+/* What Linux says of the mapping that holds address p (/proc/self/smaps):
+ * its resident kilobytes, its kilobytes on transparent huge pages and its
+ * VmFlags ("rd mr mw me ac hg", "hg" once madvise MADV_HUGEPAGE asked for
+ * huge pages). Returns 0, or -1 where there is no such account (not Linux,
+ * or an emulator whose smaps is not the kernel's: then rss_kb is 0 for a
+ * mapping just read through, or no VmFlags line is there). */
+struct ln_test_smaps {
+    long rss_kb, anon_huge_kb;
+    char vm_flags[160];
+};
+int ln_test_smaps(const void *p, struct ln_test_smaps *out);
+
 #endif

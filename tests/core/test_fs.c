@@ -546,6 +546,47 @@ static void test_map_file(void **state)
     free(empty);
 }
 
+/* ln_map_release lets the process's pages of a mapped range go (Linux:
+ * the mapping's resident size in /proc/self/smaps drops by the range's
+ * whole pages), and they read the same again from the file. Skipped where
+ * the system keeps no such account (Windows, an emulator's smaps). */
+static void test_map_release_lets_go(void **state)
+{
+    (void)state;
+    const char *dir = ln_test_tmpdir("fs_map_release");
+    char *path = ln_test_path(dir, "weights.bin");
+    struct ln_error err = {0};
+    const size_t n = (size_t)1 << 20;
+    uint8_t *bytes = malloc(n);
+    assert_non_null(bytes);
+    for (size_t i = 0; i < n; i++)
+        bytes[i] = (uint8_t)(i * 13 + (i >> 9));
+    assert_ok(ln_file_write_atomic(path, bytes, n, &err), err);
+    struct ln_map m;
+    assert_ok(ln_map_file(&m, path, &err), err);
+    assert_memory_equal(m.data, bytes, n); /* every page read: resident */
+    struct ln_test_smaps before, after;
+    if (ln_test_smaps(m.data, &before) < 0 || before.rss_kb < (long)(n >> 10)) {
+        ln_unmap(&m);
+        free(bytes);
+        free(path);
+        printf("# skipped: no resident-size account of the mapping here (%ld kB of %zu)\n",
+               before.rss_kb, n >> 10);
+        skip();
+    }
+    /* [64 KB, 1 MB - 64 KB): whole pages for any page size up to 64 KB */
+    const size_t lo = 65536, hi = n - 65536;
+    ln_map_release(&m, m.data + lo, hi - lo);
+    assert_int_equal(ln_test_smaps(m.data, &after), 0);
+    if (after.rss_kb > before.rss_kb - (long)((hi - lo) >> 10))
+        fail_msg("resident %ld kB before, %ld kB after letting %zu kB go", before.rss_kb,
+                 after.rss_kb, (hi - lo) >> 10);
+    assert_memory_equal(m.data, bytes, n);
+    ln_unmap(&m);
+    free(bytes);
+    free(path);
+}
+
 /* Seek, an exclusive lock that a second opener sees, free space, the
  * mode bits (POSIX only), the parent of a path and the home folder. */
 static void test_seek_lock_space(void **state)
@@ -649,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_long_path),
         cmocka_unit_test(test_size_over_4gib),
         cmocka_unit_test(test_map_file),
+        cmocka_unit_test(test_map_release_lets_go),
         cmocka_unit_test(test_seek_lock_space),
         cmocka_unit_test(test_program_path),
     };
