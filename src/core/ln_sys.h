@@ -44,11 +44,11 @@ int ln_sys_cpu_count(void);
 /* This process's id, for names and seeds (getpid / GetCurrentProcessId). */
 unsigned long ln_sys_pid(void);
 
-/* Puts the calling thread in the background, so that it gets a CPU when
- * nothing else wants one: POSIX, the SCHED_IDLE class, or nice 10 where
- * that is refused; Windows, THREAD_MODE_BACKGROUND_BEGIN (CPU, disk and
- * memory priority). Linux threads inherit the class; Windows threads do
- * not, so ln_parallel_for passes it on to the threads it starts
+/* Puts the calling thread in the background, so that other threads and
+ * programs that want a CPU come first: POSIX, 10 steps of nice below the
+ * thread's own (at most 19); Windows, THREAD_MODE_BACKGROUND_BEGIN (CPU,
+ * disk and memory priority). Linux threads inherit their nice; Windows
+ * threads do not, so ln_parallel_for passes it on to the threads it starts
  * (ln_thread_is_background). Returns 0, or LN_EIO with the reason. */
 int ln_thread_set_background(struct ln_error *err);
 /* Whether ln_thread_set_background succeeded on the calling thread. */

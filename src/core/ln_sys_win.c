@@ -168,7 +168,7 @@ static _Thread_local int ln__background;
 int ln_thread_set_background(struct ln_error *err)
 {
     /* Background mode also lowers the thread's disk and memory priority,
-     * as SCHED_IDLE does not; a thread it was already set on refuses
+     * as nice does not on Linux; a thread it was already set on refuses
      * it again (ERROR_THREAD_MODE_ALREADY_BACKGROUND), which is success. */
     if (!SetThreadPriority(GetCurrentThread(), THREAD_MODE_BACKGROUND_BEGIN) &&
         GetLastError() != ERROR_THREAD_MODE_ALREADY_BACKGROUND) {

@@ -190,11 +190,11 @@ void *ln__worker_main(void *arg)
 {
     struct ln__worker *w = arg;
     struct ln_jobs *J = w->jobs;
-    /* Generation runs in the background (SCHED_IDLE on Linux, background
-     * mode on Windows: it gets the CPU whenever the HTTP threads do not
-     * want it, which keeps the answers to /health and the API prompt while
-     * a job computes); the threads a job starts run there too. Where that
-     * is refused, a lower priority does most of the same. */
+    /* Generation runs in the background (nice 10 on Linux, background mode
+     * on Windows: the HTTP threads come first, which keeps the answers to
+     * /health and the API prompt while a job computes, and a job still
+     * moves beside other busy programs, DESIGN comment of
+     * ln_thread_set_background); the threads a job starts run there too. */
     struct ln_error perr = {0};
     if (ln_thread_set_background(&perr) < 0)
         ln_log_debug("could not lower the worker's priority: %s", perr.message);

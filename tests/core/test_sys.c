@@ -25,6 +25,8 @@
 #else
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #endif
 
@@ -272,14 +274,27 @@ static void test_wipe_and_strerror(void **state)
 /* ---- threads: background priority, deadlines ---- */
 
 struct bg_probe {
-    int set_rc, is_bg, helpers_bg, policy_idle;
+    int set_rc, is_bg, helpers_bg, lowered;
+    int nice_before, nice_after, nice_again, helpers_nice_ok;
 };
+
+#ifdef __linux__
+static int thread_nice(void)
+{
+    return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+#endif
 
 static void bg_body(void *ctx, size_t begin, size_t end, int thread)
 {
     struct bg_probe *p = ctx;
     if (thread > 0 && !ln_thread_is_background())
         __atomic_store_n(&p->helpers_bg, 0, __ATOMIC_RELAXED);
+#ifdef __linux__
+    /* the loop's threads sit at the caller's level, not 10 below it again */
+    if (thread_nice() != p->nice_after)
+        __atomic_store_n(&p->helpers_nice_ok, 0, __ATOMIC_RELAXED);
+#endif
     sleep_s(0.002);
 }
 
@@ -287,21 +302,34 @@ static void *bg_thread(void *arg)
 {
     struct bg_probe *p = arg;
     struct ln_error err = {0};
+#ifdef __linux__
+    p->nice_before = thread_nice();
+#endif
     p->set_rc = ln_thread_set_background(&err);
     if (p->set_rc < 0)
         print_message("%s\n", err.message);
     p->is_bg = ln_thread_is_background();
 #if defined(__linux__)
-    p->policy_idle = sched_getscheduler(0) == SCHED_IDLE;
+    /* 10 steps of nice below where the thread was, at most 19 */
+    p->nice_after = thread_nice();
+    const int want = p->nice_before + 10 > 19 ? 19 : p->nice_before + 10;
+    p->lowered = p->nice_after == want;
+    if (!p->lowered)
+        print_message("nice %d before, %d after, expected %d\n", p->nice_before, p->nice_after,
+                      want);
+    /* a second call on the same thread stays at the same level */
+    ln_thread_set_background(&err);
+    p->nice_again = thread_nice();
 #elif defined(_WIN32)
     /* Background mode reports the lowest priority it runs at. */
     int prio = GetThreadPriority(GetCurrentThread());
-    p->policy_idle = prio != THREAD_PRIORITY_ERROR_RETURN && prio < THREAD_PRIORITY_NORMAL;
+    p->lowered = prio != THREAD_PRIORITY_ERROR_RETURN && prio < THREAD_PRIORITY_NORMAL;
 #else
-    p->policy_idle = 1;
+    p->lowered = 1;
 #endif
     /* The threads of a loop started here run in the background too. */
     p->helpers_bg = 1;
+    p->helpers_nice_ok = 1;
     ln_parallel_for_at(64, 1, 4, bg_body, p);
     return NULL;
 }
@@ -314,8 +342,12 @@ static void test_background_priority(void **state)
     pthread_join(t, NULL);
     assert_int_equal(p.set_rc, 0);
     assert_int_equal(p.is_bg, 1);
-    assert_int_equal(p.policy_idle, 1);
+    assert_int_equal(p.lowered, 1);
     assert_int_equal(p.helpers_bg, 1);
+#ifdef __linux__
+    assert_int_equal(p.nice_again, p.nice_after);
+    assert_int_equal(p.helpers_nice_ok, 1);
+#endif
     assert_int_equal(ln_thread_is_background(), 0); /* this thread untouched */
 }
 
