@@ -88,6 +88,7 @@ static void test_alloc_huge(void **state)
     ln_alloc_fail_after(0);
 }
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
 /* Whether the mapping that holds p carries "hg" (madvise MADV_HUGEPAGE)
  * in /proc/self/smaps: 1 or 0; -1 where there is no such account. */
 static int huge_advised(const void *p, size_t touched)
@@ -102,6 +103,7 @@ static int huge_advised(const void *p, size_t touched)
         hg |= (t == s.vm_flags || t[-1] == ' ') && (t[2] == 0 || t[2] == ' ');
     return hg;
 }
+#endif
 
 /* ln_malloc_huge asks Linux for huge pages: the mapping that holds the
  * buffer carries the "hg" flag in /proc/self/smaps, as a control buffer
