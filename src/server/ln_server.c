@@ -29,8 +29,8 @@
  * `in_flight` and the per-status request counters behind /metrics; the
  * event streams' list is under ev_mu, each helper pool's queue under its
  * own mutex (ln_server_pool.c).
- * ln_server_stop stops accepting, ends every event stream (resuming the
- * suspended ones), lets requests in flight finish, stops the
+ * ln_server_stop answers new requests 503, ends every event stream
+ * (resuming the suspended ones), lets requests in flight finish, stops the
  * upload helpers (which finish what is queued and resume it) and the
  * notifier, and then the daemon, which joins the pool: libmicrohttpd must
  * find no connection suspended by then.
@@ -451,6 +451,12 @@ static enum MHD_Result ln__dispatch(struct ln__req *req, const char *url, const 
             return ln__upload_refuse(req, refuse, code, message);
         return ln__send_error(req, refuse, code, "%s", message);
     }
+    if (atomic_load(&srv->stopping)) {
+        /* Requests that began before the stop finish; later ones are told
+         * why, and MHD_stop_daemon closes their connections. */
+        return ln__send_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "EBUSY",
+                              "the server is stopping");
+    }
     if (!req->route) {
         if (path_match || (strcmp(url, "/") == 0 && !ln__method_is(method, "GET"))) {
             /* The methods of every route on this path, each once; the
@@ -784,8 +790,7 @@ int ln_server_start(const struct ln_server_config *cfg, struct ln_server **out,
     }
 
     /* The best polling of the system (epoll on Linux) on internal threads;
-     * suspend and resume for event streams, which also gives every pool
-     * thread the channel that MHD_quiesce_daemon needs. */
+     * suspend and resume for event streams. */
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -846,10 +851,14 @@ void ln_server_stop(struct ln_server *srv)
 {
     if (!srv)
         return;
-    /* No new connections; the listening socket comes back to be closed. */
-    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        ln__sock_close(lfd);
+    /* DESIGN: new requests are answered 503 from here on (ln__dispatch)
+     * while those in flight finish; MHD_stop_daemon then joins the pool and
+     * closes the listening socket. MHD_quiesce_daemon would refuse
+     * connections sooner, but libmicrohttpd 0.9.75 (Debian 12) takes the
+     * listening socket out of each pool thread's epoll set from this thread
+     * while that pool thread may be doing the same: the loser's epoll_ctl
+     * fails and libmicrohttpd aborts the process ("Failed to remove listen
+     * FD from epoll set", daemon.c), which a stop under load has hit. */
     atomic_store(&srv->stopping, 1);
     ln__events_end_all(srv);
     double until = ln_time_now() + LN__STOP_DRAIN_S;

@@ -9,7 +9,7 @@
  *     ...load the engine, open the jobs...
  *     ln_server_set_ready(srv, jobs);           // /health says 200
  *     ...
- *     ln_server_stop(srv);                      // stop accepting, close
+ *     ln_server_stop(srv);                      // 503 to new requests, close
  *
  * Static files: GET / is <web_dir>/index.html, GET /<path> a file under
  * web_dir, and GET /vendor/three/<path> a file of the three.js package under
@@ -106,7 +106,8 @@ struct ln_server_download {
 void ln_server_set_download_probe(struct ln_server *srv,
                                   void (*probe)(void *user, struct ln_server_download *out),
                                   void *user);
-/* Stops listening and waits for in-flight requests to end. */
+/* Answers new requests 503 (EBUSY, "the server is stopping"), waits up to
+ * 5 s for those in flight to end, then closes the listening socket. */
 void ln_server_stop(struct ln_server *srv);
 /* 0 when every file of the three.js package that the web UI's viewer loads
  * is in the vendor folder; otherwise -1 with the path of the first one

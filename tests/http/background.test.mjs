@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, synth, tmpDir, form, json, waitJob } from './server.mjs';
+import { startServer, stopAll, synth, tmpDir, form, json, waitJob } from './server.mjs';
 
 const ONNX = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'onnx');
 
@@ -22,10 +22,7 @@ before(async () => {
   withModel = await startServer([], { env: { U2NET_HOME: home }, prefix: 'bg-model' });
 });
 
-after(async () => {
-  if (bare) await bare.stop();
-  if (withModel) await withModel.stop();
-});
+after(() => stopAll(bare, withModel));
 
 const upload = (srv, fields) => fetch(`${srv.url}/generate`, {
   method: 'POST',

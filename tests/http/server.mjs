@@ -111,6 +111,15 @@ export const NO_WEIGHTS_ENV = Object.fromEntries(
     .map((k) => [k, NO_WEIGHTS]));
 
 // Starts a server; extra flags in args; `outputs` reuses an outputs folder.
+// Servers still running when the test file's process ends (a test that
+// failed before stopping its server; the runner ends the process once every
+// test is done, --test-force-exit in tests/CMakeLists.txt) are killed, so
+// that none outlives the run.
+const running = new Set();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 // Resolves to { url, port, outputs, proc, startMs, log(), stop(), kill() }:
 // startMs is the time from spawn to the "Listening on" line.
 export async function startServer(args = [], { env = {}, prefix = 'srv', outputs = null } = {}) {
@@ -141,6 +150,8 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
       stdio: ['ignore', 'ignore', 'pipe'],
     });
   }
+  running.add(proc);
+  proc.on('exit', () => running.delete(proc));
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "Listening on" line in ${30 * SLOW} s:\n${log}`)), 30000 * SLOW);
     const look = () => {
@@ -232,6 +243,14 @@ export async function withServer(srv, body) {
   } finally {
     await srv.stop();
   }
+}
+
+// Stops every server given (those that are null are skipped), also when
+// one of the stops fails; then throws the first failure.
+export async function stopAll(...servers) {
+  const results = await Promise.allSettled(servers.filter(Boolean).map((s) => s.stop()));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 // ln-synth photo|blank OUT SIZE, views PREFIX N SIZE, text OUT. Returns the
