@@ -708,6 +708,28 @@ LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n
     }
 }
 
+/* The k-loop of both bfloat16 tiles: acc[r][v] gains, for each of the kp
+ * pairs, row r's pair of a (ar[r]) times vector v of the panel bp. Inlined,
+ * so that acc stays in registers. */
+LN__BF16 static inline __attribute__((always_inline)) void
+ln__bf16_pairs(__m512 acc[GM_MR][GM_NV], const uint16_t *const ar[GM_MR],
+               const uint16_t *restrict bp, size_t kp)
+{
+    for (size_t k = 0; k < kp; k++) {
+        __m512i b[GM_NV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+            b[v] = _mm512_loadu_si512(bp + (k * GM_NR + (size_t)v * GM_VW) * 2);
+        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
+        {
+            int32_t pair;
+            memcpy(&pair, ar[r] + 2 * k, sizeof pair);
+            const __m512i av = _mm512_set1_epi32(pair);
+            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
+                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
+        }
+    }
+}
+
 LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_t *restrict a,
                                         size_t lda, const uint16_t *restrict bp,
                                         float *restrict y, size_t ldy, int load_y,
@@ -731,19 +753,7 @@ LN__BF16 static void ln__gemm_tile_bf16(int nr, int nc, size_t kp, const uint16_
             if (bias)
                 acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(mk[v], bias + v * GM_VW));
         }
-    for (size_t k = 0; k < kp; k++) {
-        __m512i b[GM_NV];
-        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
-            b[v] = _mm512_loadu_si512(bp + (k * GM_NR + (size_t)v * GM_VW) * 2);
-        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
-        {
-            int32_t pair;
-            memcpy(&pair, ar[r] + 2 * k, sizeof pair);
-            const __m512i av = _mm512_set1_epi32(pair);
-            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
-                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
-        }
-    }
+    ln__bf16_pairs(acc, ar, bp, kp);
     _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
         if (r < nr)
             _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
@@ -772,19 +782,7 @@ LN__BF16 static void ln__gemm_tile_bf16_geglu(int nr, int nc, size_t kp,
     _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
         _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
             acc[r][v] = _mm512_setzero_ps();
-    for (size_t k = 0; k < kp; k++) {
-        __m512i b[GM_NV];
-        _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
-            b[v] = _mm512_loadu_si512(bp + (k * GM_NR + (size_t)v * GM_VW) * 2);
-        _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
-        {
-            int32_t pair;
-            memcpy(&pair, ar[r] + 2 * k, sizeof pair);
-            const __m512i av = _mm512_set1_epi32(pair);
-            _Pragma("GCC unroll 8") for (int v = 0; v < GM_NV; v++)
-                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)b[v]);
-        }
-    }
+    ln__bf16_pairs(acc, ar, bp, kp);
     _Pragma("GCC unroll 8") for (int r = 0; r < GM_MR; r++)
         if (r < nr)
             _Pragma("GCC unroll 8") for (int v = 0; v < HV; v++)
