@@ -36,9 +36,20 @@ async function submit(resolution, url = srv.url) {
 // Reads a stream to its end; returns its events (job snapshots) and the
 // number of keep-alive comments.
 async function readEvents(id, url = srv.url) {
+  return streamEvents(await openEvents(id, url));
+}
+
+// The stream's response, once its headers have come: the server has taken
+// the request.
+async function openEvents(id, url = srv.url) {
   const res = await fetch(`${url}/jobs/${id}/events`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+  return res;
+}
+
+// Reads a stream to its end: its events and how many comment blocks.
+async function streamEvents(res) {
   const text = await res.text();
   const events = [];
   let comments = 0;
@@ -95,9 +106,8 @@ test('a stream ends when its job is canceled or deleted', async () => {
   const a = await submit(512);
   await waitRunning(a);
   const b = await submit(512); // queued behind a
-  const sa = readEvents(a);
-  const sb = readEvents(b);
-  await new Promise((r) => setTimeout(r, 200));
+  // Both streams are open (their headers came) before the deletion.
+  const [sa, sb] = (await Promise.all([openEvents(a), openEvents(b)])).map(streamEvents);
   assert.equal((await fetch(`${srv.url}/jobs/${b}`, { method: 'DELETE' })).status, 204);
   const { events: eb } = await sb;
   assert.equal(eb.at(-1).job.status, 'queued', 'the deleted job sent no final state');
@@ -110,8 +120,9 @@ test('open streams end when the server stops, and it stops cleanly', async () =>
   const s = await startServer(['--http-threads', '1', '--shutdown-grace', '0'], { prefix: 'events-stop' });
   try {
     const id = await submit(512, s.url);
-    const streams = Array.from({ length: 5 }, () => readEvents(id, s.url));
-    await new Promise((r) => setTimeout(r, 300));
+    // Every stream is open (its headers came) before the stop.
+    const opened = await Promise.all(Array.from({ length: 5 }, () => openEvents(id, s.url)));
+    const streams = opened.map(streamEvents);
     const t0 = Date.now();
     await s.stop(); // SIGTERM, exit status 0
     assert.ok(Date.now() - t0 < 5000 * SLOW, `stop took ${Date.now() - t0} ms`);
