@@ -110,7 +110,6 @@ export const NO_WEIGHTS_ENV = Object.fromEntries(
     'U2NET_HOME', 'XDG_DATA_HOME']
     .map((k) => [k, NO_WEIGHTS]));
 
-// Starts a server; extra flags in args; `outputs` reuses an outputs folder.
 // Servers still running when the test file's process ends (a test that
 // failed before stopping its server; the runner ends the process once every
 // test is done, --test-force-exit in tests/CMakeLists.txt) are killed, so
@@ -120,6 +119,7 @@ process.on('exit', () => {
   for (const p of running) p.kill('SIGKILL');
 });
 
+// Starts a server; extra flags in args; `outputs` reuses an outputs folder.
 // Resolves to { url, port, outputs, proc, startMs, log(), stop(), kill() }:
 // startMs is the time from spawn to the "Listening on" line.
 export async function startServer(args = [], { env = {}, prefix = 'srv', outputs = null } = {}) {
