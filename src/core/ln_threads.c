@@ -1,7 +1,6 @@
 /*
- * ln_parallel_for with short-lived pthreads: loops here are coarse (grid
- * slabs, image rows, mesh chunks), so the ~50 microseconds of thread start
- * are noise, and no pool state has to be shared with the server's workers.
+ * ln_parallel_for on pools of kept helper threads (see the DESIGN comment
+ * at struct ln__pf).
  */
 #include "ln_threads.h"
 
@@ -71,34 +70,94 @@ int ln_threads_get(void)
     return n > 0 ? n : ln_threads_default();
 }
 
+/* DESIGN: helper threads are kept, not started per loop. A loop hands
+ * itself to a pool (struct ln__pool): it is put on the pool's list of open
+ * loops and idle helpers are woken; a helper joins the first open loop
+ * that still has a free thread index (1 .. threads - 1, taken in order
+ * under the pool's lock, so indices stay below the count the body's
+ * per-thread scratch was sized for), takes chunks from the loop's atomic
+ * counter like the caller, and leaves when the range is used up. The
+ * caller works as thread 0 and does every chunk no helper took, so a loop
+ * finishes even when no helper comes (all busy, none could be started,
+ * or a loop nested in a body); when its range is used up it takes the
+ * loop off the list under the lock, after which no helper can join, and
+ * waits until the helpers that joined have left: the loop lives on the
+ * caller's stack. Starting a thread per loop cost about 50 microseconds
+ * on Linux but milliseconds under Wine, where an ONNX network's hundreds
+ * of small loops made a 1 s test take a minute.
+ *
+ * Two pools: one for callers in the background (a job's worker; their
+ * helpers are put in the background once, when started), one for the
+ * rest, so a helper's priority is always its callers'. A pool grows to the
+ * most helpers that its concurrent loops have wanted at once, at most
+ * LN__MAX_THREADS - 1; helpers are detached and sleep on a condition
+ * variable between loops until the process ends. */
 struct ln__pf {
     size_t n, grain;
     atomic_size_t next;
     ln_parallel_fn fn;
     void *ctx;
-    /* The caller runs in the background (a job's worker): its helpers do
-     * too. Linux threads inherit the scheduling class anyway; Windows
-     * threads do not inherit a priority. */
+    /* Under the pool's lock: helpers wanted, joined so far, still in. */
+    int want, joined, active;
+    struct ln__pf *link; /* the pool's next open loop */
+};
+
+struct ln__pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* helpers wait here for an open loop */
+    pthread_cond_t left; /* callers wait here for their helpers */
+    struct ln__pf *open;
+    int helpers, idle;
     int background;
 };
 
-struct ln__pf_arg {
-    struct ln__pf *pf;
-    int thread;
+static struct ln__pool ln__pools[2] = {
+    {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0},
+    {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 1},
 };
 
-static void *ln__pf_run(void *p)
+/* Chunks of pf until its range is used up. */
+static void ln__pf_work(struct ln__pf *pf, int thread)
 {
-    struct ln__pf_arg *a = p;
-    struct ln__pf *pf = a->pf;
-    if (pf->background && a->thread > 0)
-        ln_thread_set_background(NULL);
     for (;;) {
         size_t begin = atomic_fetch_add(&pf->next, pf->grain);
         if (begin >= pf->n)
             break;
         size_t end = begin + pf->grain < pf->n ? begin + pf->grain : pf->n;
-        pf->fn(pf->ctx, begin, end, a->thread);
+        pf->fn(pf->ctx, begin, end, thread);
+    }
+}
+
+/* The first open loop with a thread index free, or NULL (lock held). */
+static struct ln__pf *ln__pool_pick(struct ln__pool *pool)
+{
+    for (struct ln__pf *pf = pool->open; pf; pf = pf->link)
+        if (pf->joined < pf->want && atomic_load(&pf->next) < pf->n)
+            return pf;
+    return NULL;
+}
+
+static void *ln__pool_helper(void *arg)
+{
+    struct ln__pool *pool = arg;
+    if (pool->background)
+        ln_thread_set_background(NULL);
+    /* Counted idle from its start (so that loops started meanwhile do not
+     * start more), busy only while in a loop. */
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        struct ln__pf *pf;
+        while (!(pf = ln__pool_pick(pool)))
+            pthread_cond_wait(&pool->work, &pool->lock);
+        pool->idle--;
+        const int thread = ++pf->joined;
+        pf->active++;
+        pthread_mutex_unlock(&pool->lock);
+        ln__pf_work(pf, thread);
+        pthread_mutex_lock(&pool->lock);
+        if (--pf->active == 0)
+            pthread_cond_broadcast(&pool->left);
+        pool->idle++;
     }
     return NULL;
 }
@@ -127,20 +186,33 @@ void ln_parallel_for_at(size_t n, size_t grain, int threads, ln_parallel_fn fn, 
             fn(ctx, begin, begin + grain < n ? begin + grain : n, 0);
         return;
     }
-    struct ln__pf pf = {
-        .n = n, .grain = grain, .fn = fn, .ctx = ctx, .background = ln_thread_is_background()};
+    struct ln__pool *pool = &ln__pools[ln_thread_is_background() ? 1 : 0];
+    struct ln__pf pf = {.n = n, .grain = grain, .fn = fn, .ctx = ctx, .want = nt - 1};
     atomic_init(&pf.next, 0);
-    pthread_t tids[LN__MAX_THREADS];
-    struct ln__pf_arg args[LN__MAX_THREADS];
-    int started = 1;
-    for (int t = 1; t < nt; t++) {
-        args[t] = (struct ln__pf_arg){&pf, t};
-        if (pthread_create(&tids[t], NULL, ln__pf_run, &args[t]) != 0)
-            break; /* fewer threads; the remaining ones still finish the range */
-        started++;
+    pthread_mutex_lock(&pool->lock);
+    pf.link = pool->open;
+    pool->open = &pf;
+    /* Enough helpers for this loop besides those already waiting; where
+     * one cannot be started, the loop runs with fewer. */
+    for (int more = pf.want - pool->idle; more > 0 && pool->helpers < LN__MAX_THREADS - 1;
+         more--) {
+        pthread_t tid;
+        if (pthread_create(&tid, NULL, ln__pool_helper, pool) != 0)
+            break;
+        pthread_detach(tid);
+        pool->helpers++;
+        pool->idle++;
     }
-    args[0] = (struct ln__pf_arg){&pf, 0};
-    ln__pf_run(&args[0]);
-    for (int t = 1; t < started; t++)
-        pthread_join(tids[t], NULL);
+    if (pool->idle > 0)
+        pthread_cond_broadcast(&pool->work);
+    pthread_mutex_unlock(&pool->lock);
+    ln__pf_work(&pf, 0);
+    pthread_mutex_lock(&pool->lock);
+    struct ln__pf **at = &pool->open;
+    while (*at != &pf)
+        at = &(*at)->link;
+    *at = pf.link;
+    while (pf.active > 0)
+        pthread_cond_wait(&pool->left, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
 }

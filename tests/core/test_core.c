@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <sched.h>
 #ifdef __linux__
 #include <sys/mman.h>
@@ -233,6 +234,72 @@ static void test_parallel_for_covers_range_once(void **state)
     ln_threads_set(0);
 }
 
+/* Loops from several threads at once, each with its own thread count and
+ * loops nested in its body, share the kept helpers: every index is done
+ * once, every body sees a thread index below its loop's count, and a
+ * thread index is never in two bodies of the same loop at once. */
+struct nest_ctx {
+    int threads;
+    atomic_int bad;
+    atomic_int busy[8]; /* bodies running per thread index */
+    int *hits;          /* outer index * 7 + inner index */
+};
+
+struct inner_ctx {
+    struct nest_ctx *c;
+    size_t outer;
+};
+
+static void inner_body(void *p, size_t begin, size_t end, int thread)
+{
+    struct inner_ctx *ic = p;
+    if (thread < 0 || thread >= 2)
+        atomic_store(&ic->c->bad, 1);
+    for (size_t i = begin; i < end; i++)
+        ic->c->hits[ic->outer * 7 + i]++;
+}
+
+static void outer_body(void *p, size_t begin, size_t end, int thread)
+{
+    struct nest_ctx *c = p;
+    if (thread < 0 || thread >= c->threads || atomic_fetch_add(&c->busy[thread], 1) != 0)
+        atomic_store(&c->bad, 1);
+    for (size_t i = begin; i < end; i++) {
+        struct inner_ctx ic = {c, i};
+        ln_parallel_for_at(7, 1, 2, inner_body, &ic);
+    }
+    atomic_fetch_sub(&c->busy[thread], 1);
+}
+
+static void *nest_caller(void *p)
+{
+    struct nest_ctx *c = p;
+    for (int round = 0; round < 50; round++)
+        ln_parallel_for_at(97, 3, c->threads, outer_body, c);
+    return NULL;
+}
+
+static void test_parallel_for_concurrent_and_nested(void **state)
+{
+    (void)state;
+    enum { N_CALLERS = 4 };
+    struct nest_ctx c[N_CALLERS];
+    pthread_t t[N_CALLERS];
+    for (int k = 0; k < N_CALLERS; k++) {
+        memset(&c[k], 0, sizeof c[k]);
+        c[k].threads = 2 + 2 * k; /* 2, 4, 6, 8 */
+        c[k].hits = calloc(97 * 7, sizeof(int));
+        assert_int_equal(pthread_create(&t[k], NULL, nest_caller, &c[k]), 0);
+    }
+    for (int k = 0; k < N_CALLERS; k++) {
+        pthread_join(t[k], NULL);
+        assert_int_equal(atomic_load(&c[k].bad), 0);
+        for (int i = 0; i < 97 * 7; i++)
+            assert_int_equal(c[k].hits[i], 50);
+        free(c[k].hits);
+    }
+}
+
 struct seen {
     double last;
     char stage[32];
@@ -321,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_atomic_write_replaces),
         cmocka_unit_test(test_buf_grows_and_fails_sticky),
         cmocka_unit_test(test_parallel_for_covers_range_once),
+        cmocka_unit_test(test_parallel_for_concurrent_and_nested),
         cmocka_unit_test(test_progress_spans_nest),
         cmocka_unit_test(test_cpu_count_limits),
     };
