@@ -50,8 +50,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         /* The kernel set in use (LN_CPU may lower it) and the CPU's widest. */
         const char *kernels = ln_nn_kernel_set();
-        printf("lunar-nova %s\nkernels: %s (%s; this CPU's widest: %s)\n", LN_VERSION_STRING,
-               kernels, ln_cpu_arch(), ln_cpu_set_name(ln_cpu_best()));
+        printf("lunar-nova %s\nkernels: %s (%s; this CPU's widest: %s)\nOpenBLAS: %s kernels\n",
+               LN_VERSION_STRING, kernels, ln_cpu_arch(), ln_cpu_set_name(ln_cpu_best()),
+               ln_nn_blas_core());
+        if (ln_nn_blas_mismatch())
+            printf("warning: %s\n", ln_nn_blas_mismatch());
         return LN_EXIT_OK;
     }
     if (strcmp(cmd, "generate") == 0)

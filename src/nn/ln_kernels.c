@@ -8,6 +8,10 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,8 @@
 
 #include "ln_cpu.h"
 #include "ln_gpu_triposr.h"
+#include "ln_log.h"
+#include "ln_triposr.h"
 #include "ln_threads.h"
 #include "ln_time.h"
 
@@ -93,8 +99,82 @@ double ln_nn_fma_peak(double seconds, int threads)
     return best / 1e9;
 }
 
+const char *ln_nn_blas_core(void)
+{
+    const char *name = openblas_get_corename();
+    return name ? name : "unknown";
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* 3DNow! (CPUID 0x80000001, EDX bit 31): not among __builtin_cpu_supports'
+ * names. */
+static int ln__cpu_has_3dnow(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(0x80000001u, &a, &b, &c, &d) && (d >> 31 & 1u);
+}
+#endif
+
+static char ln__blas_msg[256];
+static pthread_once_t ln__blas_once = PTHREAD_ONCE_INIT;
+
+static void ln__blas_check(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    /* What each family's single-precision kernels execute, from OpenBLAS
+     * 0.3.21's kernel/x86_64 sources; the families not listed need no
+     * more than SSE3, which every x86-64 CPU this runs on has. */
+    static const struct {
+        const char *core, *needs;
+    } families[] = {
+        {"Cooperlake", "AVX-512"},     {"SkylakeX", "AVX-512"},  {"SapphireRapids", "AVX-512"},
+        {"Haswell", "AVX2 and FMA"},   {"Zen", "AVX2 and FMA"},  {"Sandybridge", "AVX"},
+        {"Bulldozer", "FMA4"},         {"Piledriver", "FMA4"},   {"Steamroller", "FMA4"},
+        {"Excavator", "FMA4"},         {"Opteron", "3DNow!"},    {"Opteron_SSE3", "3DNow!"},
+    };
+    const char *core = ln_nn_blas_core();
+    __builtin_cpu_init();
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        if (strcmp(core, families[i].core) != 0)
+            continue;
+        const char *needs = families[i].needs;
+        int has;
+        if (strcmp(needs, "AVX-512") == 0)
+            has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        else if (strcmp(needs, "AVX2 and FMA") == 0)
+            has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        else if (strcmp(needs, "AVX") == 0)
+            has = __builtin_cpu_supports("avx");
+        else if (strcmp(needs, "FMA4") == 0)
+            has = __builtin_cpu_supports("fma4");
+        else
+            has = ln__cpu_has_3dnow();
+        if (!has) {
+            const char *env = getenv("OPENBLAS_CORETYPE");
+            snprintf(ln__blas_msg, sizeof ln__blas_msg,
+                     "OpenBLAS runs its %s kernels (OPENBLAS_CORETYPE=%s), which need %s: this "
+                     "CPU lacks it, so OpenBLAS's products would stop the program with an "
+                     "illegal instruction; unset OPENBLAS_CORETYPE or name this CPU's family",
+                     core, env ? env : "", needs);
+        }
+        return;
+    }
+#endif
+}
+
+const char *ln_nn_blas_mismatch(void)
+{
+    pthread_once(&ln__blas_once, ln__blas_check);
+    return ln__blas_msg[0] ? ln__blas_msg : NULL;
+}
+
 void ln__blas_single_thread(void)
 {
+    static atomic_int warned;
+    const char *mismatch = ln_nn_blas_mismatch();
+    if (mismatch && !atomic_exchange(&warned, 1))
+        ln_log_warn("%s", mismatch);
     if (openblas_get_num_threads() != 1)
         openblas_set_num_threads(1);
 }

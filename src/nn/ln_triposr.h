@@ -122,6 +122,15 @@ int ln_triposr_render_rays(const struct ln_triposr *net, const float *scene, con
  * ("avx512", "avx2" or "baseline": the widest the CPU has, or LN_CPU's;
  * see ln_cpu.h). */
 const char *ln_nn_kernel_set(void);
+/* OpenBLAS's kernels for this process ("Haswell", "SkylakeX", ...: its own
+ * choice, or the family OPENBLAS_CORETYPE names). */
+const char *ln_nn_blas_core(void);
+/* Where those kernels need instructions this CPU lacks (OPENBLAS_CORETYPE
+ * naming another CPU family: Bulldozer's FMA4, Opteron's 3DNow!, SkylakeX's
+ * AVX-512 on a CPU without them), a sentence saying so, else NULL: the
+ * first OpenBLAS product would end the process with an illegal
+ * instruction. Logged as a warning once, before the first product. */
+const char *ln_nn_blas_mismatch(void);
 /* The CPU's peak multiply-add rate in GFLOP/s with the kernel set in use,
  * measured: `threads` threads (< 1: ln_threads_get()) each running
  * independent vector multiply-adds on registers for about `seconds`

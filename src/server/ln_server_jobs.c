@@ -77,6 +77,10 @@ enum MHD_Result ln__h_health(struct ln__req *req)
     if (body) {
         json_object_set_new(body, "device", json_string(ln_gpu_current_name()));
         json_object_set_new(body, "device_reason", json_string(ln_gpu_current_reason()));
+        /* OpenBLAS's kernel family, and why it cannot run here if so. */
+        const char *mismatch = ln_nn_blas_mismatch();
+        json_object_set_new(body, "blas", json_string(ln_nn_blas_core()));
+        json_object_set_new(body, "blas_warning", mismatch ? json_string(mismatch) : json_null());
     }
     if (body && srv->download_probe) {
         struct ln_server_download d;

@@ -21,6 +21,19 @@ json_get() {
 expect_status 0 "--help" "$bin" --help
 expect_status 0 "--version" "$bin" --version
 grep -q "^lunar-nova [0-9]" "$tmp/out.txt" && ok "version line" || bad "version line"
+# OPENBLAS_CORETYPE naming Opteron, whose kernels use 3DNow!: a warning
+# exactly where /proc/cpuinfo lacks the flag.
+if [ "$(uname -m)" = x86_64 ]; then
+    OPENBLAS_CORETYPE=Opteron "$bin" --version >"$tmp/out.txt" 2>&1
+    grep -q "^OpenBLAS: Opteron kernels" "$tmp/out.txt" && ok "version names OpenBLAS's kernels" \
+        || bad "version names OpenBLAS's kernels"
+    warned=no
+    grep -q "^warning: .*need 3DNow!: this CPU lacks it" "$tmp/out.txt" && warned=yes
+    want=yes
+    grep -m1 '^flags' /proc/cpuinfo | grep -qw 3dnow && want=no
+    [ $warned = $want ] && ok "version warns of OpenBLAS kernels this CPU cannot run" \
+        || bad "version warns of OpenBLAS kernels this CPU cannot run (warned $warned, want $want)"
+fi
 expect_status 0 "generate --help" "$bin" generate --help
 grep -q -- "--foreground-ratio" "$tmp/out.txt" && ok "help lists options" || bad "help lists options"
 expect_status 2 "no command" "$bin"

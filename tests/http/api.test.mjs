@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, synth, tmpDir, form, json, waitJob, PG, SLOW } from './server.mjs';
+import { startServer, synth, tmpDir, form, json, waitJob, PG, SLOW, wineSkip } from './server.mjs';
 
 let srv;
 let mug; // bytes of a synthetic photo
@@ -82,6 +82,34 @@ test('GET /health names the kernel set: the widest, or the lower one LN_CPU asks
     await lower.stop();
   }
 });
+
+// OPENBLAS_CORETYPE naming a family whose instructions this CPU lacks: a
+// warning at start and in /health (whether it lacks them: /proc/cpuinfo).
+test('GET /health names OpenBLAS\'s kernels and warns where this CPU cannot run them',
+  { skip: process.arch !== 'x64' ? 'x86-64 only' : wineSkip('the Windows build has other OpenBLAS kernels') },
+  async () => {
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const flags = new Set((line || '').split(':')[1]?.trim().split(/\s+/) ?? []);
+    const cases = [
+      ['Bulldozer', 'FMA4', flags.has('fma4')],
+      ['Sandybridge', 'AVX', flags.has('avx')],
+    ];
+    for (const [core, needs, has] of cases) {
+      const s = await startServer([], { env: { OPENBLAS_CORETYPE: core }, prefix: 'blas' });
+      try {
+        const h = await json(await fetch(`${s.url}/health`));
+        assert.equal(h.blas, core);
+        if (has) {
+          assert.equal(h.blas_warning, null);
+        } else {
+          assert.match(h.blas_warning, new RegExp(`${core} kernels .*need ${needs}: this CPU lacks it`));
+          assert.match(s.log(), /\bwarn\b.*OPENBLAS_CORETYPE=/);
+        }
+      } finally {
+        await s.stop();
+      }
+    }
+  });
 
 test('GET /health answers 200 with the engine, queue, uptime and version', async () => {
   const res = await fetch(`${srv.url}/health`);
