@@ -194,8 +194,7 @@ void ln_parallel_for_at(size_t n, size_t grain, int threads, ln_parallel_fn fn, 
     pool->open = &pf;
     /* Enough helpers for this loop besides those already waiting; where
      * one cannot be started, the loop runs with fewer. */
-    for (int more = pf.want - pool->idle; more > 0 && pool->helpers < LN__MAX_THREADS - 1;
-         more--) {
+    for (int more = pf.want - pool->idle; more > 0 && pool->helpers < LN__MAX_THREADS - 1; more--) {
         pthread_t tid;
         if (pthread_create(&tid, NULL, ln__pool_helper, pool) != 0)
             break;

@@ -153,9 +153,9 @@ static void ln__blas_check(void)
         if (!has) {
             const char *env = getenv("OPENBLAS_CORETYPE");
             snprintf(ln__blas_msg, sizeof ln__blas_msg,
-                     "OpenBLAS runs its %s kernels (OPENBLAS_CORETYPE=%s), which need %s: this "
-                     "CPU lacks it, so OpenBLAS's products would stop the program with an "
-                     "illegal instruction; unset OPENBLAS_CORETYPE or name this CPU's family",
+                     "OpenBLAS was told to run its %s kernels (OPENBLAS_CORETYPE=%s), which "
+                     "need %s: this CPU lacks it, so its products run on slower loops of our "
+                     "own instead; unset OPENBLAS_CORETYPE or name this CPU's family",
                      core, env ? env : "", needs);
         }
         return;
@@ -167,6 +167,36 @@ const char *ln_nn_blas_mismatch(void)
 {
     pthread_once(&ln__blas_once, ln__blas_check);
     return ln__blas_msg[0] ? ln__blas_msg : NULL;
+}
+
+void ln__sgemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc)
+{
+    const int at = ta == CblasTrans, bt = tb == CblasTrans;
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++)
+            ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
+        for (int p = 0; p < k; p++) {
+            const float aip = alpha * (at ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]);
+            if (bt)
+                for (int j = 0; j < n; j++)
+                    ci[j] += aip * b[(size_t)j * ldb + p];
+            else
+                for (int j = 0; j < n; j++)
+                    ci[j] += aip * b[(size_t)p * ldb + j];
+        }
+    }
+}
+
+void ln__sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (ln_nn_blas_mismatch())
+        ln__sgemm_own(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, (enum CBLAS_TRANSPOSE)ta, (enum CBLAS_TRANSPOSE)tb, m, n, k,
+                    alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void ln__blas_single_thread(void)

@@ -83,11 +83,11 @@ static void ln__lin_body(void *vctx, size_t begin, size_t end, int thread)
         }
         const float *w = c->w + n0 * (size_t)c->k;
         if (c->xt)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)nr, (int)nn, c->k, 1.0f,
-                        c->x + r0, c->ldx, w, c->k, beta, y, c->ldy);
+            ln__sgemm(CblasTrans, CblasTrans, (int)nr, (int)nn, c->k, 1.0f,
+                      c->x + r0, c->ldx, w, c->k, beta, y, c->ldy);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nn, c->k, 1.0f,
-                        c->x + r0 * (size_t)c->ldx, c->ldx, w, c->k, beta, y, c->ldy);
+            ln__sgemm(CblasNoTrans, CblasTrans, (int)nr, (int)nn, c->k, 1.0f,
+                      c->x + r0 * (size_t)c->ldx, c->ldx, w, c->k, beta, y, c->ldy);
     }
 }
 
@@ -645,12 +645,12 @@ static void ln__att_body(void *vctx, size_t begin, size_t end, int thread)
         const size_t col = it / c->tiles * (size_t)c->hd, q0 = it % c->tiles * c->tile;
         const size_t m = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
         float *o = c->out + q0 * (size_t)c->ldo + col;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)c->nk, c->hd, c->scale,
-                    c->q + q0 * (size_t)c->ldq + col, c->ldq, c->k + col, c->ldk, 0.0f, s,
-                    (int)c->nk);
+        ln__sgemm(CblasNoTrans, CblasTrans, (int)m, (int)c->nk, c->hd, c->scale,
+                  c->q + q0 * (size_t)c->ldq + col, c->ldq, c->k + col, c->ldk, 0.0f, s,
+                  (int)c->nk);
         ln__exp_rows(s, m, c->nk, inv);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, c->hd, (int)c->nk, 1.0f, s,
-                    (int)c->nk, c->v + col, c->ldv, 0.0f, o, c->ldo);
+        ln__sgemm(CblasNoTrans, CblasNoTrans, (int)m, c->hd, (int)c->nk, 1.0f, s,
+                  (int)c->nk, c->v + col, c->ldv, 0.0f, o, c->ldo);
         for (size_t r = 0; r < m; r++)
             for (int d = 0; d < c->hd; d++)
                 o[r * (size_t)c->ldo + (size_t)d] *= inv[r];

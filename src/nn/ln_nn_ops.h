@@ -59,6 +59,19 @@ typedef int ln__v4i __attribute__((vector_size(16)));
  * kernel sets (ln_kernels.c). */
 void ln__blas_single_thread(void);
 
+/* cblas_sgemm in row-major order: C = alpha op(A) op(B) + beta C, op
+ * transposing where ta / tb is CblasTrans (C is m x n, the product's
+ * depth k). Every OpenBLAS product of the network goes through it: where
+ * OpenBLAS was told to use kernels this CPU cannot run
+ * (ln_nn_blas_mismatch()), it runs ln__sgemm_own instead of crashing. */
+void ln__sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc);
+/* The same without OpenBLAS: plain loops, each element summed in k order
+ * in single precision, far slower than OpenBLAS (correct rather than
+ * fast). beta 0 writes C without reading it, as BLAS does. */
+void ln__sgemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc);
+
 /* y[r][0..n) = (accumulate ? y[r] : 0) + x[r][0..k) . w[n][k]^T + bias
  * (bias may be NULL): ln__gemm, or cblas_sgemm where ln_nn_gemm_blas()
  * says so (ln_gemm.h). */

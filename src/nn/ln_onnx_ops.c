@@ -1005,9 +1005,9 @@ static void ox_conv_body(void *ctx, size_t begin, size_t end, int thread)
                         yout + (size_t)m0 * c->hw, c->hw);
             continue;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), (int)cols, (int)K,
-                    1.0f, c->w + (size_t)((g * mg + m0) * K), (int)K, bmat, ldb, 0.0f,
-                    yout + (size_t)m0 * c->hw, (int)c->hw);
+        ln__sgemm(CblasNoTrans, CblasNoTrans, (int)(m1 - m0), (int)cols, (int)K,
+                  1.0f, c->w + (size_t)((g * mg + m0) * K), (int)K, bmat, ldb, 0.0f,
+                  yout + (size_t)m0 * c->hw, (int)c->hw);
         for (int64_t o = m0; o < m1; o++) {
             float bias = c->b ? c->b[g * mg + o] : 0.0f;
             float *r = yout + (size_t)o * c->hw;
@@ -1083,9 +1083,9 @@ static void ox_convt_body(void *ctx, size_t begin, size_t end, int thread)
         int64_t g = (int64_t)(item / (size_t)mg % (size_t)c->G);
         int64_t nb = (int64_t)(item / (size_t)mg / (size_t)c->G);
         /* col[kk][hw_in] = W[g*cg.., o, kk]^T x X[g*cg.., hw_in] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, (int)hw_in, (int)cg, 1.0f,
-                    c->w + (size_t)(g * cg * mg * kk + o * kk), (int)(mg * kk),
-                    c->x + (size_t)(nb * c->C + g * cg) * hw_in, (int)hw_in, 0.0f, col, (int)hw_in);
+        ln__sgemm(CblasTrans, CblasNoTrans, (int)kk, (int)hw_in, (int)cg, 1.0f,
+                  c->w + (size_t)(g * cg * mg * kk + o * kk), (int)(mg * kk),
+                  c->x + (size_t)(nb * c->C + g * cg) * hw_in, (int)hw_in, 0.0f, col, (int)hw_in);
         float *y = c->y + (size_t)(nb * c->M + g * mg + o) * c->hw;
         float bias = c->b ? c->b[g * mg + o] : 0.0f;
         for (size_t p = 0; p < c->hw; p++)
@@ -2432,9 +2432,9 @@ static void ox_mm_body(void *ctx, size_t begin, size_t end, int thread)
             oa += i * c->sta[d];
             ob += i * c->stb[d];
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K,
-                    1.0f, c->a + oa * c->M * c->K, (int)c->K, c->b + ob * c->K * c->N, (int)c->N,
-                    0.0f, c->y + item * (size_t)(c->M * c->N), (int)c->N);
+        ln__sgemm(CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K,
+                  1.0f, c->a + oa * c->M * c->K, (int)c->K, c->b + ob * c->K * c->N, (int)c->N,
+                  0.0f, c->y + item * (size_t)(c->M * c->N), (int)c->N);
     }
 }
 
@@ -2532,9 +2532,9 @@ static int ox_gemm_exec(ox_model *m, ox_node *n, struct ln_error *err)
         return 0;
     }
     ln__blas_single_thread();
-    cblas_sgemm(CblasRowMajor, n->a.trans_a ? CblasTrans : CblasNoTrans,
-                n->a.trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, n->a.alpha,
-                a->data, (int)a->shape[1], b->data, (int)b->shape[1], beta, out, (int)N);
+    ln__sgemm(n->a.trans_a ? CblasTrans : CblasNoTrans,
+              n->a.trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, n->a.alpha,
+              a->data, (int)a->shape[1], b->data, (int)b->shape[1], beta, out, (int)N);
     return 0;
 }
 

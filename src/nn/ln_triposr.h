@@ -127,9 +127,10 @@ const char *ln_nn_kernel_set(void);
 const char *ln_nn_blas_core(void);
 /* Where those kernels need instructions this CPU lacks (OPENBLAS_CORETYPE
  * naming another CPU family: Bulldozer's FMA4, Opteron's 3DNow!, SkylakeX's
- * AVX-512 on a CPU without them), a sentence saying so, else NULL: the
- * first OpenBLAS product would end the process with an illegal
- * instruction. Logged as a warning once, before the first product. */
+ * AVX-512 on a CPU without them), a sentence saying so, else NULL. OpenBLAS
+ * would end the process with an illegal instruction at its first product,
+ * so the products then run on our own loops instead (ln__sgemm). Logged as
+ * a warning once, before the first product. */
 const char *ln_nn_blas_mismatch(void);
 /* The CPU's peak multiply-add rate in GFLOP/s with the kernel set in use,
  * measured: `threads` threads (< 1: ln_threads_get()) each running

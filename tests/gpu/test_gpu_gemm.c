@@ -19,6 +19,7 @@
 
 #include "gpu_test.h"
 #include "ln_gpu.h"
+#include "ln_nn_ops.h"
 
 struct shape {
     const char *what;
@@ -96,9 +97,10 @@ static void test_shapes(void **state)
         for (size_t i = 0; i < M; i++)
             for (size_t j = 0; j < N; j++)
                 want[i * N + j] = sh->bias ? bias[j] : 0.0f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, sh->trans_b ? CblasTrans : CblasNoTrans, sh->M,
-                    sh->N, sh->K, 1.0f, a, sh->K, b, sh->trans_b ? sh->K : sh->N, 1.0f, want,
-                    sh->N);
+        /* cblas_sgemm, or plain loops where OPENBLAS_CORETYPE names
+         * kernels this CPU cannot run (ln__sgemm) */
+        ln__sgemm(CblasNoTrans, sh->trans_b ? CblasTrans : CblasNoTrans, sh->M, sh->N, sh->K,
+                  1.0f, a, sh->K, b, sh->trans_b ? sh->K : sh->N, 1.0f, want, sh->N);
         struct ln_gpu_buffer *ba = upload(gpu, a, M * K), *bb = upload(gpu, b, K * N);
         struct ln_gpu_buffer *bbias = sh->bias ? upload(gpu, bias, N) : NULL;
         struct ln_gpu_buffer *bc = upload(gpu, NULL, M * N);

@@ -978,6 +978,60 @@ static void test_gemm_bf16(void **state)
     free(x);
 }
 
+/* ln__sgemm_own, the products' way around OpenBLAS where OpenBLAS was
+ * told to use kernels this CPU lacks, and ln__sgemm (OpenBLAS here, or the
+ * same own loops), against C = alpha op(A) op(B) + beta C in double: every
+ * transposition, leading dimensions wider than the rows, beta 0 over a C
+ * full of NaN (not read), and beta 0.5. */
+static void test_sgemm_own(void **state)
+{
+    (void)state;
+    const int m = 13, n = 37, k = 29, pad = 3;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int with_beta = 0; with_beta < 2; with_beta++)
+                for (int own = 0; own < 2; own++) {
+                    const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+                    float *a = random_floats((size_t)(ta ? k : m) * lda, 1.0f);
+                    float *b = random_floats((size_t)(tb ? n : k) * ldb, 1.0f);
+                    float *c = random_floats((size_t)m * ldc, 1.0f);
+                    float *c0 = malloc((size_t)m * ldc * sizeof(float));
+                    assert_non_null(c0);
+                    if (!with_beta)
+                        for (size_t i = 0; i < (size_t)m * ldc; i++)
+                            c[i] = NAN;
+                    memcpy(c0, c, (size_t)m * ldc * sizeof(float));
+                    const float alpha = 0.75f, beta = with_beta ? 0.5f : 0.0f;
+                    const int cta = ta ? CblasTrans : CblasNoTrans;
+                    const int ctb = tb ? CblasTrans : CblasNoTrans;
+                    if (own)
+                        ln__sgemm_own(cta, ctb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                    else
+                        ln__sgemm(cta, ctb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            const float got = c[(size_t)i * ldc + j];
+                            if (j >= n) { /* past the matrix: untouched */
+                                assert_memory_equal(&got, &c0[(size_t)i * ldc + j], sizeof got);
+                                continue;
+                            }
+                            double want = with_beta ? (double)beta * c0[(size_t)i * ldc + j] : 0;
+                            for (int p = 0; p < k; p++)
+                                want += (double)alpha *
+                                        (ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]) *
+                                        (tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j]);
+                            if (!(fabs(got - want) <= 1e-5 * (1.0 + fabs(want))))
+                                fail_msg("%s ta %d tb %d beta %g: c[%d][%d] %.8g, want %.8g",
+                                         own ? "own" : "ln__sgemm", ta, tb, beta, i, j, got,
+                                         want);
+                        }
+                    free(a);
+                    free(b);
+                    free(c);
+                    free(c0);
+                }
+}
+
 /* The peak-rate loop computes what it says: 12 accumulators per lane, each
  * x <- x * 0.999999 + seed * 1e-7 from seed + i, summed; checked against
  * the same recurrence in double for this kernel set's width. The rate it
@@ -1019,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_vector_activations),
         cmocka_unit_test(test_silu_far_tails),
         cmocka_unit_test(test_fma_peak_loop),
+        cmocka_unit_test(test_sgemm_own),
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_xt_odd_shapes),
         cmocka_unit_test(test_gemm_threads_bitwise),
