@@ -180,6 +180,19 @@ static int ln__fetch_inputs(struct ln_pg_worker *w, const struct ln_job *job, co
         void *data;
         size_t size;
         int rc = ln_pg_file_get(w->pg, job->id, job->inputs[i].file, &data, &size, NULL, err);
+        /* The database restarted or the network dropped between the claim
+         * and this read (libpq learns of a closed connection only when a
+         * statement fails): a read, so it is made again, every second for
+         * a third of the lease as the finish is, rather than failing the
+         * job for it. */
+        for (double until = ln_time_now() + w->lease_s / 3.0;
+             rc == LN_EIO && ln_time_now() < until && !atomic_load(&w->stop);) {
+            ln_log_warn("job %s: %s (trying again)", job->id, err->message);
+            pthread_mutex_lock(&w->mu);
+            ln_cond_wait_until(&w->cv, &w->mu, ln_time_now() + 1.0);
+            pthread_mutex_unlock(&w->mu);
+            rc = ln_pg_file_get(w->pg, job->id, job->inputs[i].file, &data, &size, NULL, err);
+        }
         if (rc < 0)
             return rc;
         char path[4200];
