@@ -13,6 +13,10 @@
  *     static void body(void *ctx, size_t begin, size_t end, int thread) {...}
  *     ln_parallel_for(n_rows, 4, body, &ctx);
  *
+ * The helper threads are kept between loops (ln_threads.c), so a small
+ * loop costs a wake-up rather than a thread start; loops may run at once
+ * from several threads and nest inside a body.
+ *
  * The thread count is process-wide (--threads); the default is the number
  * of CPUs the process can use (ln_threads_default). Bodies must not allocate per index, and they may run
  * concurrently: they write only to disjoint outputs or per-thread scratch
