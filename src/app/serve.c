@@ -915,8 +915,7 @@ static int ln__serve_main(int argc, char **argv, int service)
     }
     int port = ln_server_port(srv);
     ln_log_info("web UI: %s, three.js from %s/three", s.srv.web_dir, s.srv.vendor_dir);
-    if (ln_nn_blas_mismatch())
-        ln_log_warn("%s", ln_nn_blas_mismatch());
+    ln_nn_blas_warn();
     if (!ln__is_dir(s.srv.web_dir)) {
         ln_log_warn("web UI folder %s not found: / answers 404 (set --web DIR)", s.srv.web_dir);
     } else {

@@ -172,6 +172,19 @@ static void *ln__renewer(void *arg)
     return NULL;
 }
 
+/* Before another try of a statement the database could not take (it
+ * restarted, the network dropped): waits a second, or until the worker is
+ * woken; 0 without waiting once `until` has passed. */
+static int ln__pause_before_retry(struct ln_pg_worker *w, double until)
+{
+    if (ln_time_now() >= until)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    ln_cond_wait_until(&w->cv, &w->mu, ln_time_now() + 1.0);
+    pthread_mutex_unlock(&w->mu);
+    return 1;
+}
+
 /* The job's inputs from the database into its scratch folder. */
 static int ln__fetch_inputs(struct ln_pg_worker *w, const struct ln_job *job, const char *folder,
                             struct ln_error *err)
@@ -186,11 +199,8 @@ static int ln__fetch_inputs(struct ln_pg_worker *w, const struct ln_job *job, co
          * a third of the lease as the finish is, rather than failing the
          * job for it. */
         for (double until = ln_time_now() + w->lease_s / 3.0;
-             rc == LN_EIO && ln_time_now() < until && !atomic_load(&w->stop);) {
+             rc == LN_EIO && !atomic_load(&w->stop) && ln__pause_before_retry(w, until);) {
             ln_log_warn("job %s: %s (trying again)", job->id, err->message);
-            pthread_mutex_lock(&w->mu);
-            ln_cond_wait_until(&w->cv, &w->mu, ln_time_now() + 1.0);
-            pthread_mutex_unlock(&w->mu);
             rc = ln_pg_file_get(w->pg, job->id, job->inputs[i].file, &data, &size, NULL, err);
         }
         if (rc < 0)
@@ -310,10 +320,7 @@ int ln_pg_worker_step(struct ln_pg_worker *w, int *ran, struct ln_error *err)
          * elsewhere. A first try that did commit makes the next find no
          * lease: LN_ECANCELED, taken as done below. */
         for (double until = ln_time_now() + w->lease_s / 3.0;
-             record && stored == LN_EIO && ln_time_now() < until;) {
-            pthread_mutex_lock(&w->mu);
-            ln_cond_wait_until(&w->cv, &w->mu, ln_time_now() + 1.0);
-            pthread_mutex_unlock(&w->mu);
+             record && stored == LN_EIO && ln__pause_before_retry(w, until);) {
             ln_log_warn("job %s: %s (trying again)", job->id, err->message);
             stored = ln_pg_finish(w->pg, &lease, ln_job_status_name(job->status), record, files,
                                   n, err);

@@ -124,42 +124,31 @@ static void ln__blas_check(void)
     /* What each family's single-precision kernels execute, from OpenBLAS
      * 0.3.21's kernel/x86_64 sources; the families not listed need no
      * more than SSE3, which every x86-64 CPU this runs on has. */
-    static const struct {
+    __builtin_cpu_init();
+    const int avx512 = ln_cpu_supports(LN_CPU_AVX512), avx2 = ln_cpu_supports(LN_CPU_AVX2);
+    const int avx = __builtin_cpu_supports("avx"), fma4 = __builtin_cpu_supports("fma4");
+    const int now3d = ln__cpu_has_3dnow();
+    const struct {
         const char *core, *needs;
+        int has;
     } families[] = {
-        {"Cooperlake", "AVX-512"},     {"SkylakeX", "AVX-512"},  {"SapphireRapids", "AVX-512"},
-        {"Haswell", "AVX2 and FMA"},   {"Zen", "AVX2 and FMA"},  {"Sandybridge", "AVX"},
-        {"Bulldozer", "FMA4"},         {"Piledriver", "FMA4"},   {"Steamroller", "FMA4"},
-        {"Excavator", "FMA4"},         {"Opteron", "3DNow!"},    {"Opteron_SSE3", "3DNow!"},
+        {"Cooperlake", "AVX-512", avx512},     {"SkylakeX", "AVX-512", avx512},
+        {"SapphireRapids", "AVX-512", avx512}, {"Haswell", "AVX2 and FMA", avx2},
+        {"Zen", "AVX2 and FMA", avx2},         {"Sandybridge", "AVX", avx},
+        {"Bulldozer", "FMA4", fma4},           {"Piledriver", "FMA4", fma4},
+        {"Steamroller", "FMA4", fma4},         {"Excavator", "FMA4", fma4},
+        {"Opteron", "3DNow!", now3d},          {"Opteron_SSE3", "3DNow!", now3d},
     };
     const char *core = ln_nn_blas_core();
-    __builtin_cpu_init();
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
-        if (strcmp(core, families[i].core) != 0)
-            continue;
-        const char *needs = families[i].needs;
-        int has;
-        if (strcmp(needs, "AVX-512") == 0)
-            has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-        else if (strcmp(needs, "AVX2 and FMA") == 0)
-            has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        else if (strcmp(needs, "AVX") == 0)
-            has = __builtin_cpu_supports("avx");
-        else if (strcmp(needs, "FMA4") == 0)
-            has = __builtin_cpu_supports("fma4");
-        else
-            has = ln__cpu_has_3dnow();
-        if (!has) {
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (strcmp(core, families[i].core) == 0 && !families[i].has) {
             const char *env = getenv("OPENBLAS_CORETYPE");
             snprintf(ln__blas_msg, sizeof ln__blas_msg,
                      "OpenBLAS was told to run its %s kernels (OPENBLAS_CORETYPE=%s), which "
                      "need %s: this CPU lacks it, so its products run on slower loops of our "
                      "own instead; unset OPENBLAS_CORETYPE or name this CPU's family",
-                     core, env ? env : "", needs);
+                     core, env ? env : "", families[i].needs);
         }
-        return;
-    }
 #endif
 }
 
@@ -199,12 +188,17 @@ void ln__sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
                     alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void ln__blas_single_thread(void)
+void ln_nn_blas_warn(void)
 {
     static atomic_int warned;
     const char *mismatch = ln_nn_blas_mismatch();
     if (mismatch && !atomic_exchange(&warned, 1))
         ln_log_warn("%s", mismatch);
+}
+
+void ln__blas_single_thread(void)
+{
+    ln_nn_blas_warn();
     if (openblas_get_num_threads() != 1)
         openblas_set_num_threads(1);
 }

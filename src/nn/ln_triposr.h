@@ -129,9 +129,11 @@ const char *ln_nn_blas_core(void);
  * naming another CPU family: Bulldozer's FMA4, Opteron's 3DNow!, SkylakeX's
  * AVX-512 on a CPU without them), a sentence saying so, else NULL. OpenBLAS
  * would end the process with an illegal instruction at its first product,
- * so the products then run on our own loops instead (ln__sgemm). Logged as
- * a warning once, before the first product. */
+ * so the products then run on our own loops instead (ln__sgemm). */
 const char *ln_nn_blas_mismatch(void);
+/* Logs that sentence as a warning, once per process (serve at its start,
+ * every process before its first product). */
+void ln_nn_blas_warn(void);
 /* The CPU's peak multiply-add rate in GFLOP/s with the kernel set in use,
  * measured: `threads` threads (< 1: ln_threads_get()) each running
  * independent vector multiply-adds on registers for about `seconds`
