@@ -1183,42 +1183,9 @@ static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
  * of keys is then 16 KB of k^T and 16 KB of v in a row. Read in place, k^T
  * rows nk floats apart and v rows ldv (12 and 4 KB in the backbone) fell
  * into the same few sets of the L1 cache, and every load of the kernel
- * came from L2. k is transposed 16 x 16 at a time in registers (16 loads,
- * 64 shuffles, 16 stores, where the scalar loop stored each element
- * alone: the packing of a call was 2-6% of it). */
-static inline void ln__transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    /* Pairs of rows, then quads: lane L of r[4i + c] holds rows 4i .. 4i+3
-     * of column 4L + c. */
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-    /* Then the 128-bit lanes: columns c and 8 + c of rows 0-7 and 8-15,
-     * then whole columns. */
-    #pragma GCC unroll 8
-    for (int i = 0; i < 2; i++)
-        #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
-            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xDD);
-        }
-    #pragma GCC unroll 8
-    for (int c = 0; c < 8; c++) {
-        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
-        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
-    }
-}
-
+ * came from L2. k is transposed 16 x 16 at a time in registers
+ * (ln__transpose16; the scalar loop stored each element alone, and the
+ * packing of a call was 2-6% of it). */
 static void ln__fa_transpose(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__fa_tr *c = vctx;

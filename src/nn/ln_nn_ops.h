@@ -193,17 +193,66 @@ static inline __m512 ln__gelu16(__m512 x)
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), e);
 }
 
-/* Where 1 + exp(-x) reaches 2^126 (x below about -87.3; exp overflows to
- * inf below -88.7, and the Newton step would make NaN of the reciprocal of
- * inf) the result is 0, as in the 8-wide form, whose reciprocal estimate
- * flushes there: the true value is below 1e-36 in magnitude. */
+/* silu(x) = x / (1 + e), e = exp(-x) = 2^t, t = -x log2(e): x clamped
+ * to [-87, 87] (below, the result is 0: |x e^x| < 1e-35; above, 1 + e
+ * rounds to 1 and the result is x), n = t rounded to an integer,
+ * f = t - n from x by two multiply-adds (log2(e) in two parts, so that f
+ * carries no rounding of t: a relative error of x ulp in e), a degree-5
+ * fit of 2^f on [-1/2, 1/2] (relative error 1.9e-7), then scalef (exact
+ * 2^n). 18 instructions against 22 with ln__exp16 (the NeRF decoder's
+ * SiLU was a fifth of its time). NaN stays NaN. */
 static inline __m512 ln__silu16(__m512 x)
 {
-    const __m512 big = _mm512_set1_ps(8.50705917e37f); /* 2^126 */
-    const __m512 d = _mm512_add_ps(ln__exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)),
-                                   _mm512_set1_ps(1.0f));
-    const __mmask16 small = _mm512_cmp_ps_mask(d, big, _CMP_NGE_UQ); /* NaN stays NaN */
-    return _mm512_maskz_mul_ps(small, x, ln__recip16(_mm512_min_ps(d, big)));
+    const __m512 xc =
+        _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(87.0f)), _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(-1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fmsub_ps(xc, _mm512_set1_ps(-1.44269502162933349609375f), n);
+    f = _mm512_fmadd_ps(xc, _mm512_set1_ps(-1.925963033500015e-8f), f);
+    __m512 p = _mm512_set1_ps(1.3264718e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6715130e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507340e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022242e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314700e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, n), _mm512_set1_ps(1.0f));
+    const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ);
+    return _mm512_maskz_mul_ps(live, x, ln__recip16(d));
+}
+
+/* r[i][j] becomes r[j][i]: 16 loads, 64 shuffles, 16 stores transpose a
+ * 16 x 16 block (a scalar loop stores each element alone). */
+static inline void ln__transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    /* Pairs of rows, then quads: lane L of r[4i + c] holds rows 4i .. 4i+3
+     * of column 4L + c. */
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    /* Then the 128-bit lanes: columns c and 8 + c of rows 0-7 and 8-15,
+     * then whole columns. */
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < 2; i++)
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < 4; c++) {
+            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
+            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xDD);
+        }
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    }
 }
 #endif
 
@@ -310,23 +359,40 @@ static inline void ln__gelu8n(__m256 *x, int w)
     }
 }
 
-/* silu(x) = x / (1 + exp(-x)). The denominator is held at FLT_MAX: below
- * x = -88.7, where exp(-x) overflows, the result is then -0 as in
- * ln__silu1 (the estimate of 1 / inf is 0, and the Newton step would make
- * NaN of 0 inf); from x = -87.3 on the estimate of 1 / d is flushed to 0,
- * so the result is -0 where the true value is below 1e-36. */
+/* silu(x) as ln__silu16, with 2^n put into the exponent field (n + 127
+ * stays in [1, 253] for x in [-87, 87]) and ln__recip8n's reciprocal. */
 static inline void ln__silu8n(__m256 *x, int w)
 {
-    __m256 e[LN__W8] = {0};
+    __m256 f[LN__W8] = {0}, p[LN__W8] = {0};
+    __m256i n[LN__W8] = {0};
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
-        e[j] = _mm256_sub_ps(_mm256_setzero_ps(), x[j]);
-    ln__exp8n(e, w);
+    {
+        const __m256 xc =
+            _mm256_max_ps(_mm256_min_ps(x[j], _mm256_set1_ps(87.0f)), _mm256_set1_ps(-87.0f));
+        n[j] = _mm256_cvtps_epi32(_mm256_mul_ps(xc, _mm256_set1_ps(-1.44269504088896341f)));
+        f[j] = _mm256_fmsub_ps(xc, _mm256_set1_ps(-1.44269502162933349609375f),
+                               _mm256_cvtepi32_ps(n[j]));
+        f[j] = _mm256_fmadd_ps(xc, _mm256_set1_ps(-1.925963033500015e-8f), f[j]);
+        p[j] = _mm256_fmadd_ps(_mm256_set1_ps(1.3264718e-3f), f[j], _mm256_set1_ps(9.6715130e-3f));
+    }
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
-        e[j] = _mm256_min_ps(_mm256_add_ps(e[j], _mm256_set1_ps(1.0f)),
-                             _mm256_set1_ps(3.40282347e38f));
-    ln__recip8n(e, w);
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(5.5507340e-2f));
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
-        x[j] = _mm256_mul_ps(x[j], e[j]);
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(2.4022242e-1f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(6.9314700e-1f));
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+    {
+        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(1.0f));
+        const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(n[j], _mm256_set1_epi32(127)), 23);
+        p[j] = _mm256_fmadd_ps(p[j], _mm256_castsi256_ps(e), _mm256_set1_ps(1.0f));
+    }
+    ln__recip8n(p, w);
+    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
+    {
+        const __m256 live = _mm256_cmp_ps(x[j], _mm256_set1_ps(-87.0f), _CMP_NLT_UQ);
+        x[j] = _mm256_and_ps(live, _mm256_mul_ps(x[j], p[j]));
+    }
 }
 
 static inline __m256 ln__exp8(__m256 x)
@@ -358,6 +424,33 @@ static inline __m256 ln__silu8(__m256 x)
 static inline __m256i ln__mask8(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* r[i][j] becomes r[j][i] for an 8 x 8 block: 8 loads, 24 shuffles, 8
+ * stores. */
+static inline void ln__transpose8(__m256 r[8])
+{
+    __m256 t[8];
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+    {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    _Pragma("GCC unroll 2") for (int i = 0; i < 2; i++)
+    {
+        r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    /* r[c] holds column c of rows 0-3 (low half) and 4 + c's (high half)
+     * for c < 4; rows 4-7 likewise in r[4 + c]. */
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+    {
+        t[c] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x20);
+        t[4 + c] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x31);
+    }
+    _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++) r[c] = t[c];
 }
 #endif
 
