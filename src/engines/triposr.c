@@ -988,8 +988,11 @@ static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input
      * size: the backbone dominates. */
     LN__CANCEL_CHECK("image encoder");
     ln_progress_report(progress, "image encoder", 0.01);
-    tokens = ln_alloc_array(ln_triposr_tokens_floats(net), sizeof(float), 0, "image tokens", err);
-    bb = ln_alloc_array(ln_triposr_backbone_floats(net), sizeof(float), 0, "triplane tokens", err);
+    /* 64-byte aligned, as ln_triposr_scene_code's (ln_triposr.c says why) */
+    tokens = ln_alloc_array(ln_triposr_tokens_floats(net), sizeof(float), LN_ALLOC_HUGE,
+                            "image tokens", err);
+    bb = ln_alloc_array(ln_triposr_backbone_floats(net), sizeof(float), LN_ALLOC_HUGE,
+                        "triplane tokens", err);
     scene = ln_alloc_array(ln_triposr_scene_floats(net), sizeof(float), 0, "scene code", err);
     if (!tokens || !bb || !scene) {
         rc = LN_ENOMEM;

@@ -616,9 +616,13 @@ int ln_triposr_scene_code(const struct ln_triposr *net, const float *image_chw, 
         LN__GPU_DECLINED)
         goto done;
     rc = 0;
-    tokens = ln_alloc_array(ln_triposr_tokens_floats(net), sizeof(float), 0, "image tokens", err);
-    bb = ln_alloc_array(ln_triposr_backbone_floats(net), sizeof(float), 0, "triplane tokens",
-                        err);
+    /* On huge pages, hence 64-byte aligned: the image encoder's products
+     * write the tokens, and rows on malloc's 16-byte alignment made the
+     * threads' column blocks share a cache line at every boundary. */
+    tokens = ln_alloc_array(ln_triposr_tokens_floats(net), sizeof(float), LN_ALLOC_HUGE,
+                            "image tokens", err);
+    bb = ln_alloc_array(ln_triposr_backbone_floats(net), sizeof(float), LN_ALLOC_HUGE,
+                        "triplane tokens", err);
     if (!tokens || !bb) {
         rc = LN_ENOMEM;
         goto done;
