@@ -1017,8 +1017,11 @@ static int ln__tsr_run(const struct ln_engine *eng, const struct ln_engine_input
         goto done;
 
     LN__CANCEL_CHECK("density grid");
-    field = ln_alloc_array((size_t)R * (size_t)R, (size_t)R * sizeof(float), 0, "density grid",
-                           err);
+    /* On huge pages: 64 MB at 256, written once; new 4 KB pages cost
+     * about 10 us each to fault in on a virtual machine (0.17 s for the
+     * whole field, against 0.02-0.08 s on 2 MB pages). */
+    field = ln_alloc_array((size_t)R * (size_t)R, (size_t)R * sizeof(float), LN_ALLOC_HUGE,
+                           "density grid", err);
     if (!field) {
         rc = LN_ENOMEM;
         goto done;

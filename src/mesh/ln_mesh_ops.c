@@ -656,42 +656,39 @@ static long ln__remove_flaps(struct ln_mesh *m)
     return removed;
 }
 
-/* Counts directed edges that do not pair up with exactly one opposite
- * twin (the same test as ln_mesh_stats' watertightness, hashed for speed).
- * Returns -1 when out of memory. */
-static long ln__count_unpaired_edges(const uint32_t *idx, size_t nf)
+/* Counts the directed edges a -> b (grouped by their count) that are not
+ * exactly one with exactly one opposite twin, and degenerate ones (the
+ * test of ln_mesh_stats' watertightness), over the sorted half-edge lists
+ * of ln__mesh_half_edges: 6.5 MB for 400 000 faces where a hash table of
+ * the edges was 48 MB of scattered reads and new pages. Returns -1 when
+ * out of memory. */
+static long ln__count_unpaired_edges(const uint32_t *idx, size_t nf, size_t nv)
 {
-    size_t cap = 64;
-    while (cap < 6 * nf)
-        cap *= 2;
-    uint64_t *keys = ln_malloc(cap * sizeof(uint64_t));
-    int32_t *count = ln_calloc(cap, sizeof(int32_t));
-    if (!keys || !count) {
-        free(keys);
-        free(count);
+    size_t *off = ln_malloc((nv + 1) * sizeof *off);
+    uint32_t *to = ln_malloc_huge(nf * 3 * sizeof *to);
+    if (!off || !to) {
+        free(off);
+        free(to);
         return -1;
     }
-    const uint64_t empty = UINT64_MAX;
-    memset(keys, 0xff, cap * sizeof(uint64_t));
-    /* Each undirected edge gets +1 per use in one direction and +1000 per use
-     * in the other; a proper pair sums to exactly 1001. */
-    for (size_t f = 0; f < nf; f++) {
-        for (int e = 0; e < 3; e++) {
-            uint32_t a = idx[3 * f + e], b = idx[3 * f + (e + 1) % 3];
-            uint64_t key = a < b ? ((uint64_t)a << 32 | b) : ((uint64_t)b << 32 | a);
-            size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-            while (keys[h] != empty && keys[h] != key)
-                h = (h + 1) & (cap - 1);
-            keys[h] = key;
-            count[h] += a < b ? 1 : 1000;
+    const struct ln_mesh faces = {.indices = (uint32_t *)idx, .n_faces = nf, .n_vertices = nv};
+    ln__mesh_half_edges(&faces, off, to);
+    long bad = 0;
+    for (size_t a = 0; a < nv; a++) {
+        const uint32_t *list = to + off[a];
+        const size_t n = off[a + 1] - off[a];
+        for (size_t i = 0; i < n;) {
+            const uint32_t b = list[i];
+            size_t ab = 1;
+            while (i + ab < n && list[i + ab] == b)
+                ab++;
+            i += ab;
+            bad += b == a || ab != 1 ||
+                   ln__u32_count(to + off[b], off[b + 1] - off[b], (uint32_t)a) != 1;
         }
     }
-    long bad = 0;
-    for (size_t h = 0; h < cap; h++)
-        if (keys[h] != empty && count[h] != 1001)
-            bad++;
-    free(keys);
-    free(count);
+    free(off);
+    free(to);
     return bad;
 }
 
@@ -717,7 +714,7 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
     /* Edge collapses occasionally pinch two sheets together along an edge.
      * When the input was closed and manifold, try slightly lower targets
      * (which collapse in a different order) before accepting such a result. */
-    long before = ln__count_unpaired_edges(m->indices, nf);
+    long before = ln__count_unpaired_edges(m->indices, nf, nv);
     if (before < 0) {
         rc = ln_error_set(err, LN_ENOMEM, "out of memory checking the mesh");
         goto done;
@@ -742,7 +739,7 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
             goto done;
         }
         n = 3 * trial.n_faces;
-        long after = before == 0 ? ln__count_unpaired_edges(dst, trial.n_faces) : 0;
+        long after = before == 0 ? ln__count_unpaired_edges(dst, trial.n_faces, nv) : 0;
         if (after < 0) {
             rc = ln_error_set(err, LN_ENOMEM, "out of memory checking the mesh");
             goto done;

@@ -1,7 +1,7 @@
 /*
  * The linear layers' product (see ln_gemm.h), compiled once per kernel
- * set. The work is cut into tasks of at most LN__GEMM_MT rows (the rows
- * split evenly) by LN__GEMM_NT outputs, fixed by the shape, shared out by
+ * set. The work is cut into tasks of a row block (the rows split evenly,
+ * ln__gemm_row_tasks) by LN__GEMM_NT outputs, shared out by
  * ln_parallel_for, the column blocks of a row block one after the other
  * (two threads then read the same rows of x at the same time: x of the
  * GEGLU down, 25 MB, came from memory once per column block, and the
@@ -53,7 +53,7 @@
 #define LN__INLINE static inline __attribute__((always_inline))
 
 #define LN__GEMM_KC 256
-#define LN__GEMM_MT 768 /* rows per task at most */
+#define LN__GEMM_MT 1536 /* rows per task at most, unless more tasks balance the threads */
 #define LN__GEMM_NT 256 /* a multiple of every GM_NR below */
 
 #if LN__AVX512
@@ -439,6 +439,22 @@ static size_t ln__gemm_row0(const struct ln__gemm_ctx *c, size_t t)
     return c->rows * t / c->row_tasks / GM_MR * GM_MR;
 }
 
+/* Row blocks for rows by col_tasks column blocks on threads threads: of
+ * at most LN__GEMM_MT rows (each row block packs the weights again, and
+ * they come from memory: with blocks of 768 rows the packing was a fifth
+ * more of the products' time), then more while the tasks are fewer than
+ * four per thread and do not share out evenly (the encoder's 1025 rows
+ * by 3 column blocks: 6 tasks, not 3 on two threads), down to about 64
+ * rows a block. Which task computes a row never changes its sums. */
+static size_t ln__gemm_row_tasks(size_t rows, size_t col_tasks, int threads)
+{
+    const size_t t = threads > 1 ? (size_t)threads : 1;
+    size_t r = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT;
+    while (r * col_tasks < 4 * t && r * col_tasks % t != 0 && rows / (r + 1) >= 64)
+        r++;
+    return r;
+}
+
 static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__gemm_ctx *c = vctx;
@@ -503,7 +519,6 @@ static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, co
                              .bias = bias,
                              .y = y,
                              .rows = rows,
-                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
                              .k = k,
                              .ldx = ldx,
                              .xt = xt,
@@ -511,6 +526,7 @@ static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, co
                              .ldy = ldy,
                              .accumulate = accumulate};
     c.col_tasks = ((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT;
+    c.row_tasks = ln__gemm_row_tasks(rows, c.col_tasks, threads);
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
@@ -626,13 +642,13 @@ static void ln__gemm_geglu_run(const float *x, size_t rows, int k, int ldx, cons
                              .bias = bias,
                              .y = y,
                              .rows = rows,
-                             .row_tasks = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT,
                              .k = k,
                              .ldx = ldx,
                              .n = half,
                              .ldy = ldy,
                              .geglu = 1};
     c.col_tasks = ((size_t)half + LN__GEGLU_NT - 1) / LN__GEGLU_NT;
+    c.row_tasks = ln__gemm_row_tasks(rows, c.col_tasks, threads);
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     const size_t per = wp ? 0 : (size_t)k * 2 * LN__GEGLU_NT;
@@ -939,10 +955,10 @@ static int ln__gemm_bf16_run(struct ln__gemm_ctx *c)
     if (c->rows == 0 || c->n == 0)
         return 0;
     const size_t nt = c->geglu ? LN__GEGLU_NT : LN__GEMM_NT;
-    c->row_tasks = (c->rows + LN__GEMM_MT - 1) / LN__GEMM_MT;
-    c->col_tasks = ((size_t)c->n + nt - 1) / nt;
-    const size_t tasks = c->row_tasks * c->col_tasks;
     const int threads = ln_threads_get();
+    c->col_tasks = ((size_t)c->n + nt - 1) / nt;
+    c->row_tasks = ln__gemm_row_tasks(c->rows, c->col_tasks, threads);
+    const size_t tasks = c->row_tasks * c->col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     const size_t kpad = ((size_t)c->k + 1) / 2 * 2;
     size_t xbytes;
