@@ -79,7 +79,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "ln_alloc.h"
 #include "ln_bake.h"
 #include "ln_engine.h"
 #include "ln_export.h"
@@ -519,14 +518,22 @@ static double ln__sgemm_rate(void)
 /* The linear layers' products at the network's shapes, ln__linear with
  * our kernels and with OpenBLAS (LN_TRIPOSR_GEMM=blas) one after the
  * other, best of three after a warm-up: GFLOP/s of each and the ratio. */
-/* The tables' buffers come from ln_malloc_huge, 64-byte aligned (2 MB
- * from 2 MB on), as the network's activations are: on malloc's 16-byte
- * alignment the threads' column blocks of y shared a cache line at every
- * boundary, and two threads ran the 1024-output products up to 5% slower. */
 struct ln__product {
     const char *name;
     int rows, k, n, xt, per_image; /* per_image: how many per image */
 };
+
+/* n floats on a 64-byte boundary, as the network's activations are (on
+ * huge pages): on malloc's 16-byte alignment the threads' column blocks
+ * of y shared a cache line at every boundary, and two threads ran the
+ * 1024-output products up to 5% slower. *base is what free() takes. */
+static float *ln__floats64(size_t n, void **base)
+{
+    *base = malloc(n * sizeof(float) + 64);
+    if (!*base)
+        ln__die("product buffers", NULL);
+    return (float *)(((uintptr_t)*base + 63) & ~(uintptr_t)63);
+}
 
 static void ln__product_rows(double peak)
 {
@@ -553,11 +560,10 @@ static void ln__product_rows(double peak)
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         const struct ln__product *p = &kinds[i];
         const size_t nx = (size_t)p->rows * (size_t)p->k, nw = (size_t)p->n * (size_t)p->k;
-        float *x = ln_malloc_huge(nx * sizeof(float)), *w = ln_malloc_huge(nw * sizeof(float));
-        float *b = ln_malloc_huge((size_t)p->n * sizeof(float));
-        float *y = ln_malloc_huge((size_t)p->rows * (size_t)p->n * sizeof(float));
-        if (!x || !w || !b || !y)
-            ln__die("product buffers", NULL);
+        void *xa, *wa, *ba, *ya;
+        float *x = ln__floats64(nx, &xa), *w = ln__floats64(nw, &wa);
+        float *b = ln__floats64((size_t)p->n, &ba);
+        float *y = ln__floats64((size_t)p->rows * (size_t)p->n, &ya);
         ln__normals(x, nx, 1.0f);
         ln__normals(w, nw, 0.02f);
         ln__normals(b, (size_t)p->n, 0.02f);
@@ -594,10 +600,10 @@ static void ln__product_rows(double peak)
         if (bf16 && !p->xt)
             printf(" %13.1f", f / best[2] / 1e9);
         printf("\n");
-        free(y);
-        free(b);
-        free(w);
-        free(x);
+        free(ya);
+        free(ba);
+        free(wa);
+        free(xa);
     }
     printf("%-46s %11.1f %9.1f %13.2f %13.0f%%\n", "all of one image's, weighted", flops / t_own / 1e9,
            flops / t_blas / 1e9, t_blas / t_own, 100.0 * flops / t_own / 1e9 / peak);
@@ -680,14 +686,14 @@ static void ln__block_rows(void)
     const char *bt = getenv("LN_BENCH_TRIPOSR_BLOCK_THREADS");
     const int nt = bt && atoi(bt) > 1 ? atoi(bt) : 1;
     ln_threads_set(nt);
-    float *h = ln_malloc_huge((size_t)BN * BD * sizeof(float)), *y = ln_malloc_huge((size_t)BN * BD * sizeof(float));
-    float *q = ln_malloc_huge((size_t)BN * BD * sizeof(float)), *k = ln_malloc_huge((size_t)BN * BD * sizeof(float));
-    float *v = ln_malloc_huge((size_t)BN * BD * sizeof(float)), *ctx = ln_malloc_huge((size_t)BT * BX * sizeof(float));
-    float *z = ln_malloc_huge((size_t)FR * 2 * BF * sizeof(float));
-    float *w = ln_malloc_huge((size_t)BD * BD * sizeof(float)), *wc = ln_malloc_huge((size_t)BD * BX * sizeof(float));
-    float *w0 = ln_malloc_huge((size_t)2 * BF * BD * sizeof(float)), *w2 = ln_malloc_huge((size_t)BD * BF * sizeof(float));
-    float *b = ln_malloc_huge((size_t)2 * BF * sizeof(float)), *g = ln_malloc_huge((size_t)BD * sizeof(float));
-    float *att = ln_malloc_huge(ln__attention_scratch(BN, BN, H, LN__FA_HD, nt) * sizeof(float));
+    float *h = malloc((size_t)BN * BD * sizeof(float)), *y = malloc((size_t)BN * BD * sizeof(float));
+    float *q = malloc((size_t)BN * BD * sizeof(float)), *k = malloc((size_t)BN * BD * sizeof(float));
+    float *v = malloc((size_t)BN * BD * sizeof(float)), *ctx = malloc((size_t)BT * BX * sizeof(float));
+    float *z = malloc((size_t)FR * 2 * BF * sizeof(float));
+    float *w = malloc((size_t)BD * BD * sizeof(float)), *wc = malloc((size_t)BD * BX * sizeof(float));
+    float *w0 = malloc((size_t)2 * BF * BD * sizeof(float)), *w2 = malloc((size_t)BD * BF * sizeof(float));
+    float *b = malloc((size_t)2 * BF * sizeof(float)), *g = malloc((size_t)BD * sizeof(float));
+    float *att = malloc(ln__attention_scratch(BN, BN, H, LN__FA_HD, nt) * sizeof(float));
     if (!h || !y || !q || !k || !v || !ctx || !z || !w || !wc || !w0 || !w2 || !b || !g || !att)
         ln__die("block buffers", NULL);
     ln__normals(h, (size_t)BN * BD, 1.0f);
@@ -842,9 +848,9 @@ static void ln__packed_rows(void)
     enum { NQ = 6, NO = 2, NW = NQ + NO + 1, KINDS = 3 };
     const int wk[NW] = {BD, BD, BD, BD, BX, BX, BD, BD, BF};
     const int was_threads = ln_threads_get();
-    float *x = ln_malloc_huge(BN * (size_t)BD * sizeof(float)), *ctx = ln_malloc_huge(BT * (size_t)BX * sizeof(float));
-    float *z = ln_malloc_huge(FR * (size_t)BF * sizeof(float)), *y = ln_malloc_huge(BN * (size_t)BD * sizeof(float));
-    float *b = ln_malloc_huge((size_t)BD * sizeof(float));
+    float *x = malloc(BN * (size_t)BD * sizeof(float)), *ctx = malloc(BT * (size_t)BX * sizeof(float));
+    float *z = malloc(FR * (size_t)BF * sizeof(float)), *y = malloc(BN * (size_t)BD * sizeof(float));
+    float *b = malloc((size_t)BD * sizeof(float));
     float *w[NW], *wp[NW];
     if (!x || !ctx || !z || !y || !b)
         ln__die("packing buffers", NULL);
