@@ -1,5 +1,6 @@
 /* The GPU's matrix product (ln_gpu_sgemm, shaders/gemm.comp) against
- * OpenBLAS's cblas_sgemm on the shapes of the TripoSR network's layers:
+ * OpenBLAS's cblas_sgemm (through ln__sgemm: plain loops instead where
+ * OPENBLAS_CORETYPE names kernels this CPU cannot run) on the shapes of the TripoSR network's layers:
  * the tiny golden model's (ViT 17 tokens x 64, QKV, MLP 256; backbone 192
  * tokens; decoder 24 -> 16) and the released model's widths with fewer
  * rows (ViT 768 and its MLP 3072, backbone 1024, cross-attention from
