@@ -725,14 +725,7 @@ static inline __m512 ln__exp2_16(__m512 x)
 {
     x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));
     const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(1.3264718e-3f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6715130e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507340e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022242e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314700e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+    return _mm512_scalef_ps(ln__exp2_fit16(_mm512_sub_ps(x, n)), n);
 }
 
 /* The streaming softmax's step for one row of a register tile, shared by
@@ -915,17 +908,10 @@ static inline void ln__exp2_8n(__m256 *x, int w)
         x[j] = _mm256_max_ps(x[j], _mm256_set1_ps(-126.0f));
         n[j] = _mm256_cvtps_epi32(x[j]); /* to nearest */
         f[j] = _mm256_sub_ps(x[j], _mm256_cvtepi32_ps(n[j]));
-        p[j] = _mm256_fmadd_ps(_mm256_set1_ps(1.3264718e-3f), f[j], _mm256_set1_ps(9.6715130e-3f));
     }
-    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
-        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(5.5507340e-2f));
-    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
-        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(2.4022242e-1f));
-    _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
-        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(6.9314700e-1f));
+    ln__exp2_fit8n(f, p, w);
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
     {
-        p[j] = _mm256_fmadd_ps(p[j], f[j], _mm256_set1_ps(1.0f));
         const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(n[j], _mm256_set1_epi32(127)), 23);
         x[j] = _mm256_mul_ps(p[j], _mm256_castsi256_ps(e));
     }
