@@ -368,40 +368,38 @@ static void ln__gemm_pack_w(const struct ln__gemm_ctx *c, size_t n0, size_t nt, 
     const size_t per = c->geglu ? GM_NR / 2 : GM_NR, panels = (nt + per - 1) / per;
     for (size_t j = 0; j < panels; j++) {
         float *restrict p = bp + j * kc * GM_NR;
+        /* Columns 0 .. cv and k 0 .. kv are done in registers. */
+        size_t cv = 0, kv = 0;
+#if LN__AVX512 || LN__AVX2
+        /* GM_VW whole rows at a time, 16 k by 16 k along them, transposed
+         * in registers GM_VW x GM_VW at a time (the scalar loop below
+         * stores each element alone; it was 4-7% of the product's time on
+         * one thread). A group's rows are read from start to end, GM_VW
+         * streams at once rather than all of the panel's. */
+        kv = kc / 16 * 16;
+        for (; kv > 0 && cv < GM_NR; cv += GM_VW) {
+            const float *rows[GM_VW];
+            int whole = 1;
+            _Pragma("GCC unroll 16") for (int r = 0; r < GM_VW; r++)
+            {
+                rows[r] = ln__gemm_w_row(c, n0, nt, j, cv + (size_t)r);
+                whole &= rows[r] != NULL;
+            }
+            if (!whole)
+                break;
+            for (size_t kb = 0; kb < kv; kb += GM_VW) {
+                gm_v t[GM_VW];
+                _Pragma("GCC unroll 16") for (int r = 0; r < GM_VW; r++)
+                    t[r] = gm_load(rows[r] + k0 + kb);
+                gm_transpose(t);
+                _Pragma("GCC unroll 16") for (int kk = 0; kk < GM_VW; kk++)
+                    gm_store_n(p + (kb + (size_t)kk) * GM_NR + cv, t[kk], GM_VW);
+            }
+        }
+#endif
         for (size_t kb = 0; kb < kc; kb += 16) {
             const size_t ke = kc - kb < 16 ? kc : kb + 16;
-            size_t cc = 0;
-#if LN__AVX512 || LN__AVX2
-            /* GM_VW whole rows by 16 k, transposed in registers GM_VW x GM_VW at
-             * a time (the scalar loop below stores each element alone; it
-             * was 4-7% of the product's time on one thread). */
-            for (; ke - kb == 16 && cc < GM_NR; cc += GM_VW) {
-                const float *rows[GM_VW];
-                int whole = 1;
-                _Pragma("GCC unroll 16") for (int r = 0; r < GM_VW; r++)
-                {
-                    rows[r] = ln__gemm_w_row(c, n0, nt, j, cc + (size_t)r);
-                    whole &= rows[r] != NULL;
-                }
-                if (!whole)
-                    break;
-                _Pragma("GCC unroll 2") for (int h = 0; h < 16; h += GM_VW)
-                {
-                    gm_v t[GM_VW];
-                    _Pragma("GCC unroll 16") for (int r = 0; r < GM_VW; r++)
-                    {
-                        const float *wr = rows[r] + k0 + kb + h;
-                        if (h == 0 && kb + 48 < kc) /* the rows of w come from memory */
-                            __builtin_prefetch(wr + 48);
-                        t[r] = gm_load(wr);
-                    }
-                    gm_transpose(t);
-                    _Pragma("GCC unroll 16") for (int kk = 0; kk < GM_VW; kk++)
-                        gm_store_n(p + (kb + (size_t)(h + kk)) * GM_NR + cc, t[kk], GM_VW);
-                }
-            }
-#endif
-            for (; cc < GM_NR; cc++) {
+            for (size_t cc = kb < kv ? cv : 0; cc < GM_NR; cc++) {
                 const float *row = ln__gemm_w_row(c, n0, nt, j, cc);
                 if (row) {
                     const float *restrict wr = row + k0;
