@@ -733,9 +733,39 @@ LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n
     const size_t kp = (kc + 1) / 2;
     for (size_t j = 0; j < panels; j++) {
         uint16_t *restrict p = bp + j * kp * 2 * GM_NR;
+        /* Whole groups of 16 rows by 32 k: each row's 16 pairs are one
+         * vector of 32-bit lanes, and 16 rows of them are transposed in
+         * registers (ln_gemm_pack_w's way); columns 0 .. cv and k 0 .. kv
+         * are done so. */
+        size_t cv = 0;
+        const size_t kv = kc / 32 * 32;
+        for (; kv > 0 && cv < GM_NR; cv += 16) {
+            const float *rows[16];
+            int whole = 1;
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+            {
+                rows[r] = ln__gemm_w_row(c, n0, nt, j, cv + (size_t)r);
+                whole &= rows[r] != NULL;
+            }
+            if (!whole)
+                break;
+            for (size_t kb = 0; kb < kv; kb += 32) {
+                __m512 t[16];
+                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                {
+                    const float *wr = rows[r] + k0 + kb;
+                    t[r] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(
+                        _mm512_loadu_ps(wr + 16), _mm512_loadu_ps(wr)));
+                }
+                ln__transpose16(t);
+                _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++)
+                    _mm512_storeu_ps((float *)(p + (kb / 2 + (size_t)q) * 2 * GM_NR + 2 * cv),
+                                     t[q]);
+            }
+        }
         for (size_t kb = 0; kb < 2 * kp; kb += 32) { /* 16 pairs at a time, as above */
             const size_t ke = 2 * kp - kb < 32 ? 2 * kp : kb + 32;
-            for (size_t cc = 0; cc < GM_NR; cc++) {
+            for (size_t cc = kb < kv ? cv : 0; cc < GM_NR; cc++) {
                 const float *row = ln__gemm_w_row(c, n0, nt, j, cc);
                 uint16_t t[32];
                 if (row) {
