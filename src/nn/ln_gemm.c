@@ -371,8 +371,8 @@ static void ln__gemm_pack_w(const struct ln__gemm_ctx *c, size_t n0, size_t nt, 
         /* Columns 0 .. cv and k 0 .. kv are done in registers. */
         size_t cv = 0, kv = 0;
 #if LN__AVX512 || LN__AVX2
-        /* GM_VW whole rows at a time, 16 k by 16 k along them, transposed
-         * in registers GM_VW x GM_VW at a time (the scalar loop below
+        /* GM_VW whole rows at a time, GM_VW k at a time along them,
+         * transposed in registers GM_VW x GM_VW (the scalar loop below
          * stores each element alone; it was 4-7% of the product's time on
          * one thread). A group's rows are read from start to end, GM_VW
          * streams at once rather than all of the panel's. */
@@ -439,8 +439,8 @@ static size_t ln__gemm_row0(const struct ln__gemm_ctx *c, size_t t)
 
 /* Row blocks for rows by col_tasks column blocks on threads threads: of
  * at most LN__GEMM_MT rows (each row block packs the weights again, and
- * they come from memory: with blocks of 768 rows the packing was a fifth
- * more of the products' time), then more while the tasks are fewer than
+ * they come from memory: with blocks of 768 rows the packing took about
+ * a quarter more time than with 1536), then more while the tasks are fewer than
  * four per thread and do not share out evenly (the encoder's 1025 rows
  * by 3 column blocks: 6 tasks, not 3 on two threads), down to about 64
  * rows a block. Which task computes a row never changes its sums. */
@@ -735,7 +735,7 @@ LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n
         uint16_t *restrict p = bp + j * kp * 2 * GM_NR;
         /* Whole groups of 16 rows by 32 k: each row's 16 pairs are one
          * vector of 32-bit lanes, and 16 rows of them are transposed in
-         * registers (ln_gemm_pack_w's way); columns 0 .. cv and k 0 .. kv
+         * registers (ln__gemm_pack_w's way); columns 0 .. cv and k 0 .. kv
          * are done so. */
         size_t cv = 0;
         const size_t kv = kc / 32 * 32;

@@ -146,7 +146,8 @@ void ln__exp_span(const float *x, float *y, size_t n);
  * correct overflow to inf and underflow to 0). */
 static inline __m512 ln__exp16(__m512 x)
 {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.8f)), _mm512_set1_ps(-104.0f));
+    /* min and max return their second operand when one is NaN: NaN stays */
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_min_ps(_mm512_set1_ps(88.8f), x));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -284,7 +285,7 @@ static inline void ln__exp8n(__m256 *x, int w)
     __m256 n[LN__W8] = {0}, r[LN__W8] = {0}, p[LN__W8] = {0};
     _Pragma("GCC unroll 8") for (int j = 0; j < w; j++)
     {
-        x[j] = _mm256_max_ps(_mm256_min_ps(x[j], _mm256_set1_ps(88.8f)), _mm256_set1_ps(-104.0f));
+        x[j] = _mm256_max_ps(_mm256_set1_ps(-104.0f), _mm256_min_ps(_mm256_set1_ps(88.8f), x[j]));
         n[j] = _mm256_round_ps(_mm256_mul_ps(x[j], _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     }
@@ -488,8 +489,9 @@ static inline ln__v4f ln__v4_set1(float x)
 static inline ln__v4f ln__exp4(ln__v4f x)
 {
     const ln__v4f hi = ln__v4_set1(88.8f), lo = ln__v4_set1(-104.0f);
-    x = (ln__v4f)(((ln__v4i)(x < hi) & (ln__v4i)x) | (~(ln__v4i)(x < hi) & (ln__v4i)hi));
-    x = (ln__v4f)(((ln__v4i)(x > lo) & (ln__v4i)x) | (~(ln__v4i)(x > lo) & (ln__v4i)lo));
+    /* clamped where the compares hold, so NaN stays NaN */
+    x = (ln__v4f)(((ln__v4i)(x > hi) & (ln__v4i)hi) | (~(ln__v4i)(x > hi) & (ln__v4i)x));
+    x = (ln__v4f)(((ln__v4i)(x < lo) & (ln__v4i)lo) | (~(ln__v4i)(x < lo) & (ln__v4i)x));
     const ln__v4f magic = ln__v4_set1(12582912.0f);
     const ln__v4f n = (x * 1.44269504088896341f + magic) - magic;
     ln__v4f r = x - n * 0.693359375f;
