@@ -28,7 +28,8 @@ void *ln_malloc(size_t size);
 void *ln_calloc(size_t n, size_t size);
 void *ln_realloc(void *p, size_t size);
 /* ln_malloc for a buffer of megabytes that is read over and over (packed
- * weights): on Linux it starts on a 2 MB boundary and asks for huge pages
+ * weights, activations) or a grid written once (the density, carving and
+ * inflation grids): on Linux it starts on a 2 MB boundary and asks for huge pages
  * (madvise MADV_HUGEPAGE, which transparent huge pages in "madvise" mode
  * honour), so that filling it costs one page fault per 2 MB instead of one
  * per 4 KB (on a virtual machine a fault can cost microseconds: 1.65 GB of

@@ -592,7 +592,9 @@ static int ln__multi_grid(struct ln__multi *s, const struct ln_generate_options 
     size_t n_field;
     if (ln_size_mul3((size_t)n, (size_t)n, (size_t)n, &n_field) < 0)
         return ln_error_set(err, LN_ETOOBIG, "carving grid is too large");
-    carve->field = ln_alloc_array(n_field, sizeof(float), 0, "carving grid", err);
+    /* On huge pages, as the other grids (ln_alloc.h): the carving stage of
+     * four views at 256 took 0.11-0.16 s on 4 KB pages, 0.05 s on these. */
+    carve->field = ln_alloc_array(n_field, sizeof(float), LN_ALLOC_HUGE, "carving grid", err);
     if (!carve->field)
         return err ? err->code : LN_ENOMEM;
     carve->inside = ln_xcalloc((size_t)threads, sizeof *carve->inside);
@@ -1908,7 +1910,7 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
             goto done;
     }
     const size_t n = (size_t)carve->n, n3 = n * n * n;
-    voted = ln_alloc_array(n3, 1, 0, "carving votes", err);
+    voted = ln_alloc_array(n3, 1, LN_ALLOC_HUGE, "carving votes", err);
     if (!voted) {
         rc = err ? err->code : LN_ENOMEM;
         goto done;

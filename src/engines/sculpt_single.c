@@ -1015,7 +1015,9 @@ static int ln__single_field(struct ln__single *s, const struct ln_progress *prog
     size_t n_field;
     if (ln_size_mul3((size_t)nx, (size_t)ny, (size_t)nz, &n_field) < 0)
         return ln_error_set(err, LN_ETOOBIG, "inflation grid is too large");
-    s->field = ln_alloc_array(n_field, sizeof(float), 0, "inflation grid", err);
+    /* On huge pages (ln_alloc.h): inflating at 256 took 0.17-0.22 s on
+     * 4 KB pages, 0.11-0.14 s on these. */
+    s->field = ln_alloc_array(n_field, sizeof(float), LN_ALLOC_HUGE, "inflation grid", err);
     if (!s->field)
         return ln__single_nomem(err);
     struct ln__fill fill = {.field = s->field,
