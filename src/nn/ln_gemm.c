@@ -356,6 +356,21 @@ static inline const float *ln__gemm_w_row(const struct ln__gemm_ctx *c, size_t n
     return c->w + (cc < hh ? o : (size_t)c->n + o) * (size_t)c->k;
 }
 
+#if LN__AVX512 || LN__AVX2
+/* rows[r] = ln__gemm_w_row(c, n0, nt, j, cc + r) for r < n; 1 when all
+ * of them exist (a whole group for the register transposes), else 0. */
+static int ln__gemm_w_rows(const struct ln__gemm_ctx *c, size_t n0, size_t nt, size_t j,
+                           size_t cc, int n, const float **rows)
+{
+    int whole = 1;
+    for (int r = 0; r < n; r++) {
+        rows[r] = ln__gemm_w_row(c, n0, nt, j, cc + (size_t)r);
+        whole &= rows[r] != NULL;
+    }
+    return whole;
+}
+#endif
+
 /* bp[j][kk][c] = w[n0 + j GM_NR + c][k0 + kk] for the panels of outputs
  * n0 .. n0 + nt, zero past n (GEGLU: the rows of ln__gemm_w_row). Done 16 k at a time, so that the 16 rows
  * of the panel written (GM_NR floats each) and the pieces of w read stay
@@ -379,13 +394,7 @@ static void ln__gemm_pack_w(const struct ln__gemm_ctx *c, size_t n0, size_t nt, 
         kv = kc / 16 * 16;
         for (; kv > 0 && cv < GM_NR; cv += GM_VW) {
             const float *rows[GM_VW];
-            int whole = 1;
-            _Pragma("GCC unroll 16") for (int r = 0; r < GM_VW; r++)
-            {
-                rows[r] = ln__gemm_w_row(c, n0, nt, j, cv + (size_t)r);
-                whole &= rows[r] != NULL;
-            }
-            if (!whole)
+            if (!ln__gemm_w_rows(c, n0, nt, j, cv, GM_VW, rows))
                 break;
             for (size_t kb = 0; kb < kv; kb += GM_VW) {
                 gm_v t[GM_VW];
@@ -741,13 +750,7 @@ LN__BF16 static void ln__gemm_pack_w_bf16(const struct ln__gemm_ctx *c, size_t n
         const size_t kv = kc / 32 * 32;
         for (; kv > 0 && cv < GM_NR; cv += 16) {
             const float *rows[16];
-            int whole = 1;
-            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
-            {
-                rows[r] = ln__gemm_w_row(c, n0, nt, j, cv + (size_t)r);
-                whole &= rows[r] != NULL;
-            }
-            if (!whole)
+            if (!ln__gemm_w_rows(c, n0, nt, j, cv, 16, rows))
                 break;
             for (size_t kb = 0; kb < kv; kb += 32) {
                 __m512 t[16];
