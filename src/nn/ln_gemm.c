@@ -1,11 +1,24 @@
 /*
  * The linear layers' product (see ln_gemm.h), compiled once per kernel
  * set. The work is cut into tasks of a row block (the rows split evenly,
- * ln__gemm_row_tasks) by LN__GEMM_NT outputs, shared out by
- * ln_parallel_for, the column blocks of a row block one after the other
- * (two threads then read the same rows of x at the same time: x of the
- * GEGLU down, 25 MB, came from memory once per column block, and the
- * product took ~3% more CPU time). A task walks k in slices of LN__GEMM_KC: it copies the
+ * ln__gemm_row_tasks) by LN__GEMM_NT outputs.
+ *
+ * DESIGN (threads): the row blocks, as many as threads or a multiple, are
+ * shared out by ln_parallel_for_split, each thread its own row blocks
+ * first, so that the rows of x a thread reads are those it wrote in the
+ * step before (a LayerNorm, an attention, another product, all split by
+ * rows the same way), from its own caches. The two vCPUs of the
+ * development machine share no cache (a cache line passes from one to the
+ * other and back in about 410 ns): with the column blocks of a row block
+ * shared out in turn, half of every input came from the other CPU, and a
+ * chain of 3072 x 1024 -> 1024 products ran at 73-78 % of the two-thread
+ * FMA peak against 85-89 % split by rows. The weights are then read by
+ * both threads; each row block takes its column blocks from a different
+ * one (ln__gemm_col), so that the two do not copy the same weights from
+ * memory at the same moment (that made the copying 1.6 times as long). A
+ * thread that is done helps with the other's row blocks.
+ *
+ * A task walks k in slices of LN__GEMM_KC: it copies the
  * slice of its weights into panels of GM_NR outputs ([k][GM_NR], zero past
  * n: 256 KB, held in L2), then for each GM_MR rows of x runs the register
  * tile over the task's weight panels: per k, GM_NV weight vectors and
@@ -449,17 +462,31 @@ static size_t ln__gemm_row0(const struct ln__gemm_ctx *c, size_t t)
 /* Row blocks for rows by col_tasks column blocks on threads threads: of
  * at most LN__GEMM_MT rows (each row block packs the weights again, and
  * they come from memory: with blocks of 768 rows the packing took about
- * a quarter more time than with 1536), then more while the tasks are fewer than
- * four per thread and do not share out evenly (the encoder's 1025 rows
- * by 3 column blocks: 6 tasks, not 3 on two threads), down to about 64
- * rows a block. Which task computes a row never changes its sums. */
+ * a quarter more time than with 1536), a multiple of the threads where
+ * the blocks keep 64 rows or more (each thread its own rows: the DESIGN
+ * comment above), then more while the tasks are fewer than four per
+ * thread and do not share out evenly, down to about 64 rows a block.
+ * Which task computes a row never changes its sums. */
 static size_t ln__gemm_row_tasks(size_t rows, size_t col_tasks, int threads)
 {
     const size_t t = threads > 1 ? (size_t)threads : 1;
     size_t r = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT;
+    if (rows / ((r + t - 1) / t * t) >= 64)
+        r = (r + t - 1) / t * t;
     while (r * col_tasks < 4 * t && r * col_tasks % t != 0 && rows / (r + 1) >= 64)
         r++;
     return r;
+}
+
+/* Column block of task t: row block rt takes its column blocks from
+ * rt C / R on (C column blocks, R row blocks), so that threads working on
+ * their own row blocks at once (ln_parallel_for_split) copy different
+ * weights into their panels rather than the same ones, from memory, at
+ * the same moment. */
+static size_t ln__gemm_col(const struct ln__gemm_ctx *c, size_t t)
+{
+    const size_t rt = t / c->col_tasks;
+    return (t % c->col_tasks + rt * c->col_tasks / c->row_tasks) % c->col_tasks;
 }
 
 static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
@@ -468,7 +495,7 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
     float *bp = c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT;
     float ap[GM_MR * LN__GEMM_KC];
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEMM_NT;
+        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
         const float *bias = c->bias ? c->bias + n0 : NULL;
@@ -537,7 +564,7 @@ static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, co
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
-    ln_parallel_for_at(tasks, 1, used, ln__gemm_body, &c);
+    ln_parallel_for_split(tasks, 1, used, ln__gemm_body, &c);
     free(c.scratch);
 }
 
@@ -610,7 +637,7 @@ static void ln__gemm_geglu_body(void *vctx, size_t begin, size_t end, int thread
     const size_t K = (size_t)c->k, hh = GM_NR / 2;
     float *scratch = c->scratch + (size_t)thread * K * 2 * LN__GEGLU_NT;
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEGLU_NT;
+        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEGLU_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
         const size_t panels = (nt + hh - 1) / hh;
@@ -660,7 +687,7 @@ static void ln__gemm_geglu_run(const float *x, size_t rows, int k, int ldx, cons
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
     const size_t per = wp ? 0 : (size_t)k * 2 * LN__GEGLU_NT;
     c.scratch = ln_xmalloc(((size_t)used * per + 1) * sizeof(float));
-    ln_parallel_for_at(tasks, 1, used, ln__gemm_geglu_body, &c);
+    ln_parallel_for_split(tasks, 1, used, ln__gemm_geglu_body, &c);
     free(c.scratch);
 }
 
@@ -918,7 +945,7 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
     const uint16_t *xb = c->xb;
     const size_t kpad = ((size_t)c->k + 1) / 2 * 2;
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEMM_NT;
+        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
         const float *bias = c->bias ? c->bias + n0 : NULL;
@@ -953,7 +980,7 @@ LN__BF16 static void ln__gemm_bf16_geglu_body(void *vctx, size_t begin, size_t e
     const size_t K = (size_t)c->k, kp = (K + 1) / 2, hh = GM_NR / 2;
     uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * kp * 2 * LN__GEGLU_NT);
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = t % c->col_tasks * LN__GEGLU_NT;
+        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEGLU_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
         const size_t panels = (nt + hh - 1) / hh;
@@ -999,13 +1026,13 @@ static int ln__gemm_bf16_run(struct ln__gemm_ctx *c)
     if (!xb)
         return LN_ENOMEM;
     struct ln__bf16_x_ctx xc = {c->x, xb, (size_t)c->k, (size_t)c->ldx, kpad};
-    ln_parallel_for(c->rows, 64, ln__bf16_x_body, &xc);
+    ln_parallel_for_split(c->rows, 64, 0, ln__bf16_x_body, &xc);
     c->xb = xb;
     /* halves: kpad * 2 LN__GEGLU_NT, or (KC + 1) / 2 * 2 * NT <= KC * NT floats */
     const size_t per_thread = c->geglu ? kpad * LN__GEGLU_NT : (size_t)LN__GEMM_KC * LN__GEMM_NT;
     c->scratch = ln_xmalloc((size_t)used * per_thread * sizeof(float));
-    ln_parallel_for_at(tasks, 1, used, c->geglu ? ln__gemm_bf16_geglu_body : ln__gemm_bf16_body,
-                       c);
+    ln_parallel_for_split(tasks, 1, used, c->geglu ? ln__gemm_bf16_geglu_body : ln__gemm_bf16_body,
+                          c);
     free(c->scratch);
     free(xb);
     return 0;

@@ -274,7 +274,7 @@ void ln__layernorm(const float *x, size_t rows, int dim, int ldx, const float *g
 {
     assert(ldx >= dim && ldy >= dim && dim > 0);
     struct ln__ln_ctx c = {x, y, dim, ldx, ldy, g, b, eps};
-    ln_parallel_for(rows, ln__grain((size_t)dim), ln__layernorm_body, &c);
+    ln_parallel_for_split(rows, ln__grain((size_t)dim), 0, ln__layernorm_body, &c);
 }
 
 struct ln__gn_ctx {
@@ -1087,12 +1087,41 @@ static void ln__fa_store(const float *restrict o, const float *restrict l, size_
     }
 }
 
+/* The fused attentions' work items, run by ln_parallel_for_split on as
+ * many shares as threads: share s holds query tiles s st .. (s + 1) st -
+ * 1 of every head (st = share_tiles), head after head, so that a
+ * thread's share is its own rows of q and of the output (those its
+ * products wrote and will read) while it still runs one head's tiles in
+ * a row (one packed k and v in its caches). Which thread takes an item
+ * never changes what it computes. */
+struct ln__fa_items {
+    size_t heads, tiles, share_tiles, count;
+};
+
+static struct ln__fa_items ln__fa_items_for(size_t heads, size_t tiles, int threads)
+{
+    const size_t shares = threads < 2 ? 1 : (size_t)threads;
+    struct ln__fa_items f = {heads, tiles, (tiles + shares - 1) / shares, 0};
+    f.count = shares * heads * f.share_tiles;
+    return f;
+}
+
+/* Item it's head and query tile; 0 for the items past the last tile. */
+static int ln__fa_item(const struct ln__fa_items *f, size_t it, size_t *head, size_t *tile)
+{
+    const size_t per = f->heads * f->share_tiles, r = it % per;
+    *head = r / f->share_tiles;
+    *tile = it / per * f->share_tiles + r % f->share_tiles;
+    return *tile < f->tiles;
+}
+
 struct ln__fa_ctx {
     const float *q, *kt, *v;
     float *out, *scratch;
     int ldq, ldv, ldo;
     size_t nq, nk, tile, tiles, per_thread;
     float scale;
+    struct ln__fa_items items;
 };
 
 static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
@@ -1102,7 +1131,10 @@ static void ln__fa_body(void *vctx, size_t begin, size_t end, int thread)
     const size_t cap = c->per_thread / (2 * LN__FA_HD + 2);
     float *o = qs + cap * LN__FA_HD, *m = o + cap * LN__FA_HD, *l = m + cap;
     for (size_t it = begin; it < end; it++) {
-        const size_t col = it / c->tiles * LN__FA_HD, q0 = it % c->tiles * c->tile;
+        size_t head, tile;
+        if (!ln__fa_item(&c->items, it, &head, &tile))
+            continue;
+        const size_t col = head * LN__FA_HD, q0 = tile * c->tile;
         const size_t n = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
         const size_t rows = (n + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
         const float *q = c->q + q0 * (size_t)c->ldq + col;
@@ -1235,15 +1267,16 @@ static void ln__attention_fused(const float *q, int ldq, const float *k, int ldk
                            tile,
                            (nq + tile - 1) / tile,
                            ln__fa_thread_floats(tile),
-                           LN__FA_QUNIT / sqrtf((float)LN__FA_HD)};
-    const size_t items = (size_t)heads * c.tiles;
+                           LN__FA_QUNIT / sqrtf((float)LN__FA_HD),
+                           ln__fa_items_for((size_t)heads, (nq + tile - 1) / tile, threads)};
+    const size_t items = c.items.count;
     if (threads < 2) {
         ln__fa_transpose(&tr, 0, (size_t)heads, 0);
         ln__fa_body(&c, 0, items, 0);
         return;
     }
     ln_parallel_for_at((size_t)heads, 1, threads, ln__fa_transpose, &tr);
-    ln_parallel_for_at(items, 1, threads, ln__fa_body, &c);
+    ln_parallel_for_split(items, 1, threads, ln__fa_body, &c);
 }
 #endif
 
@@ -1401,6 +1434,7 @@ struct ln__fab_ctx {
     int ldq, ldo;
     size_t nq, nk, tile, tiles, per_thread;
     float scale;
+    struct ln__fa_items items;
 };
 
 LN__BF16A static void ln__fab_body(void *vctx, size_t begin, size_t end, int thread)
@@ -1413,8 +1447,10 @@ LN__BF16A static void ln__fab_body(void *vctx, size_t begin, size_t end, int thr
     uint32_t *qs = (uint32_t *)base;
     float *o = base + cap * LN__FA_HD, *m = o + cap * LN__FA_HD, *l = m + cap;
     for (size_t it = begin; it < end; it++) {
-        const size_t h = it / c->tiles, q0 = it % c->tiles * c->tile;
-        const size_t col = h * LN__FA_HD;
+        size_t h, tile;
+        if (!ln__fa_item(&c->items, it, &h, &tile))
+            continue;
+        const size_t q0 = tile * c->tile, col = h * LN__FA_HD;
         const size_t n = c->nq - q0 < c->tile ? c->nq - q0 : c->tile;
         const size_t rows = (n + LN__FA_MR - 1) / LN__FA_MR * LN__FA_MR;
         const float *q = c->q + q0 * (size_t)c->ldq + col;
@@ -1468,15 +1504,16 @@ int ln__attention_bf16(const float *q, int ldq, const float *k, int ldk, const f
                             tile,
                             (nq + tile - 1) / tile,
                             ln__fa_thread_floats(tile),
-                            LN__FA_QUNIT / sqrtf((float)LN__FA_HD)};
-    const size_t items = (size_t)heads * c.tiles;
+                            LN__FA_QUNIT / sqrtf((float)LN__FA_HD),
+                            ln__fa_items_for((size_t)heads, (nq + tile - 1) / tile, threads)};
+    const size_t items = c.items.count;
     if (threads < 2) {
         ln__fab_pack(&tr, 0, (size_t)heads, 0);
         ln__fab_body(&c, 0, items, 0);
         return 0;
     }
     ln_parallel_for_at((size_t)heads, 1, threads, ln__fab_pack, &tr);
-    ln_parallel_for_at(items, 1, threads, ln__fab_body, &c);
+    ln_parallel_for_split(items, 1, threads, ln__fab_body, &c);
     return 0;
 #else
     (void)q, (void)ldq, (void)k, (void)ldk, (void)v, (void)ldv, (void)nq, (void)nk, (void)heads,

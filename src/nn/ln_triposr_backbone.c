@@ -28,6 +28,18 @@
  * a 50 MB projection) runs the GEMMs ~5% faster than 512. */
 #define LN__FF_ROWS 1536
 
+/* The feed-forward's rows per chunk: LN__FF_ROWS on one thread or on
+ * OpenBLAS's products; on more threads with ours, all of them (a 48 MB
+ * gated projection at 3072 rows), so that its products share out the
+ * rows as every other step of the block does (each thread its own rows
+ * from the first LayerNorm to the last product, ln_parallel_for_split):
+ * in chunks, a thread's rows of a chunk would be other rows than its own
+ * in the LayerNorm before. */
+static size_t ln__ff_rows(size_t n, int threads, int fused)
+{
+    return (threads > 1 && fused) || n < LN__FF_ROWS ? n : LN__FF_ROWS;
+}
+
 struct ln__tr_ctx {
     const float *src; /* [rows][ld_src] */
     float *dst;       /* [cols][ld_dst] */
@@ -124,8 +136,9 @@ static void ln__block(const struct ln_triposr *net, const struct ln__bb_block *B
     ln__bb_linear(net, y, N, D, D, B->o2, B->o2_b, D, h, D, 1);
 
     ln__layernorm(h, N, D, D, B->n3_w, B->n3_b, eps, y, D);
-    for (size_t r0 = 0; r0 < N; r0 += LN__FF_ROWS) {
-        const size_t m = N - r0 < LN__FF_ROWS ? N - r0 : LN__FF_ROWS;
+    const size_t ff_rows = ln__ff_rows(N, threads, fused);
+    for (size_t r0 = 0; r0 < N; r0 += ff_rows) {
+        const size_t m = N - r0 < ff_rows ? N - r0 : ff_rows;
         const int ldz = ln__bb_geglu(net, B, y + r0 * (size_t)D, m, z, fused);
         ln__bb_linear(net, z, m, F, ldz, B->ff2, B->ff2_b, D, h + r0 * (size_t)D, D, 1);
     }
@@ -145,9 +158,9 @@ int ln_triposr_backbone(const struct ln_triposr *net, const float *context, floa
     const size_t a1 = ln__attention_scratch(N, N, c->bb_heads, c->bb_head_dim, threads);
     const size_t a2 = ln__attention_scratch(N, T, c->bb_heads, c->bb_head_dim, threads);
     const size_t n_att = a1 > a2 ? a1 : a2;
-    const size_t ff_rows = N < LN__FF_ROWS ? N : LN__FF_ROWS;
     /* the GEGLU fused on our products: z is [rows][F], else [rows][2 F] */
     const int fused = !ln_nn_gemm_blas();
+    const size_t ff_rows = ln__ff_rows(N, threads, fused);
     const size_t zw = fused ? F : 2 * F;
     size_t total = 3 * N * D + 2 * wide + 2 * T * D + ff_rows * zw + n_att;
     float *buf = ln_alloc_array(total, sizeof(float), LN_ALLOC_HUGE, "backbone activations", err);

@@ -18,6 +18,7 @@
 #include "ln_file.h"
 #include "ln_fs.h"
 #include "ln_progress.h"
+#include "ln_time.h"
 #include "ln_threads.h"
 
 static void test_error_set_and_prefix(void **state)
@@ -234,10 +235,88 @@ static void test_parallel_for_covers_range_once(void **state)
     ln_threads_set(0);
 }
 
+/* ln_parallel_for_split: the same chunks as ln_parallel_for, each once,
+ * thread indices below the count, and each thread taking any one share's
+ * chunks in order. With every thread's first chunk held until all have
+ * come (so that none can finish its share and help with another's
+ * first), thread t's first chunk is the first of share t. */
+#define SPLIT_N 10007
+#define SPLIT_GRAIN 13
+#define SPLIT_CHUNKS ((SPLIT_N + SPLIT_GRAIN - 1) / SPLIT_GRAIN)
+
+struct split_ctx {
+    int threads, hold;
+    atomic_int bad, started;
+    int hits[SPLIT_N];
+    /* chunks per thread, in the order each thread ran them */
+    size_t order[4][SPLIT_CHUNKS];
+    int n_order[4];
+};
+
+static void split_body(void *p, size_t begin, size_t end, int thread)
+{
+    struct split_ctx *c = p;
+    const size_t want_end = begin + SPLIT_GRAIN < SPLIT_N ? begin + SPLIT_GRAIN : SPLIT_N;
+    if (thread < 0 || thread >= c->threads || begin % SPLIT_GRAIN != 0 || end != want_end) {
+        atomic_store(&c->bad, 1);
+        return;
+    }
+    if (c->hold && c->n_order[thread] == 0) {
+        atomic_fetch_add(&c->started, 1);
+        const double until = ln_time_now() + 10.0;
+        while (atomic_load(&c->started) < c->threads) {
+            if (ln_time_now() > until) {
+                atomic_store(&c->bad, 2);
+                break;
+            }
+            sched_yield();
+        }
+    }
+    for (size_t i = begin; i < end; i++)
+        c->hits[i]++;
+    c->order[thread][c->n_order[thread]++] = begin / SPLIT_GRAIN;
+}
+
+static void test_parallel_for_split(void **state)
+{
+    (void)state;
+    struct split_ctx *c = malloc(sizeof *c);
+    for (int run = 0; run < 8; run++) {
+        const int threads = 1 + run % 4;
+        memset(c, 0, sizeof *c);
+        c->threads = threads;
+        c->hold = run >= 4;
+        ln_parallel_for_split(SPLIT_N, SPLIT_GRAIN, threads, split_body, c);
+        assert_int_equal(atomic_load(&c->bad), 0);
+        for (int i = 0; i < SPLIT_N; i++)
+            assert_int_equal(c->hits[i], 1);
+        for (int t = 0; t < threads && c->hold; t++) {
+            assert_true(c->n_order[t] > 0);
+            assert_int_equal(c->order[t][0], (size_t)t * SPLIT_CHUNKS / threads);
+        }
+        for (int t = 0; t < threads; t++) {
+            size_t last[4] = {0, 0, 0, 0};
+            int seen[4] = {0, 0, 0, 0};
+            for (int k = 0; k < c->n_order[t]; k++) {
+                const size_t ch = c->order[t][k];
+                int share = 0;
+                while (share + 1 < threads && ch >= (size_t)(share + 1) * SPLIT_CHUNKS / threads)
+                    share++;
+                if (seen[share])
+                    assert_true(ch > last[share]);
+                seen[share] = 1;
+                last[share] = ch;
+            }
+        }
+    }
+    free(c);
+}
+
 /* Loops from several threads at once, each with its own thread count and
  * loops nested in its body, share the kept helpers: every index is done
  * once, every body sees a thread index below its loop's count, and a
- * thread index is never in two bodies of the same loop at once. */
+ * thread index is never in two bodies of the same loop at once; every
+ * other round splits its outer loop (ln_parallel_for_split). */
 struct nest_ctx {
     int threads;
     atomic_int bad;
@@ -274,8 +353,12 @@ static void outer_body(void *p, size_t begin, size_t end, int thread)
 static void *nest_caller(void *p)
 {
     struct nest_ctx *c = p;
-    for (int round = 0; round < 50; round++)
-        ln_parallel_for_at(97, 3, c->threads, outer_body, c);
+    for (int round = 0; round < 50; round++) {
+        if (round % 2)
+            ln_parallel_for_split(97, 3, c->threads, outer_body, c);
+        else
+            ln_parallel_for_at(97, 3, c->threads, outer_body, c);
+    }
     return NULL;
 }
 
@@ -388,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_atomic_write_replaces),
         cmocka_unit_test(test_buf_grows_and_fails_sticky),
         cmocka_unit_test(test_parallel_for_covers_range_once),
+        cmocka_unit_test(test_parallel_for_split),
         cmocka_unit_test(test_parallel_for_concurrent_and_nested),
         cmocka_unit_test(test_progress_spans_nest),
         cmocka_unit_test(test_cpu_count_limits),
