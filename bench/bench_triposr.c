@@ -78,11 +78,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "ln_bake.h"
 #include "ln_engine.h"
 #include "ln_export.h"
 #include "ln_file.h"
+#include "ln_fs.h"
 #include "ln_gemm.h"
 #include "ln_image.h"
 #include "ln_mesh.h"
@@ -374,6 +379,33 @@ static void ln__plant(const struct ln__t *t, float *w, int smooth)
 
 /* Writes model.safetensors durably (fsync of the file and its folder, so
  * no write-back runs under the timings), noting each tensor's offset. */
+/* The checkpoint as a later run finds it: on Linux, dropped from the page
+ * cache and read back through ln_map_file's mapping, so that it is
+ * cached as a file read from disk is (in 2 MB pieces, mapped 2 MB at a
+ * time), not as it was written (mostly 4 KB pages; the products' copying
+ * of their weights then took 1.8 times as long). */
+static void ln__recache(const char *path)
+{
+#if defined(__linux__)
+    const double t0 = ln_time_now();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        ln__die(path, NULL);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    struct ln_map map;
+    struct ln_error err = {0};
+    if (ln_map_file(&map, path, &err) < 0)
+        ln__die(path, &err);
+    for (uint64_t at = 0; at < map.size; at += 4096)
+        (void)*(const volatile uint8_t *)(map.data + at);
+    ln_unmap(&map);
+    printf("checkpoint dropped from the page cache and read back in %.1f s\n", ln_time_now() - t0);
+#else
+    (void)path;
+#endif
+}
+
 static void ln__write_safetensors(const char *path, int smooth)
 {
     struct ln_error err = {0};
@@ -1159,6 +1191,7 @@ int main(int argc, char **argv)
         n_params += ln__count(&ln__tensors[i]);
     printf("%s checkpoint: %zu tensors, %zu parameters, written and synced in %.1f s\n",
            smooth ? "smooth-body" : "rough", ln__n_tensors, n_params, ln_time_now() - t0);
+    ln__recache(model_path);
 
     /* Load, and one image through the network stage by stage. */
     t0 = ln_time_now();

@@ -240,7 +240,10 @@ struct ln_map {
     intptr_t h; /* the Windows mapping object; unused on POSIX */
 };
 /* A path that is not a regular file is LN_EUNUSABLE; a file larger than
- * the address space is LN_ETOOBIG. */
+ * the address space is LN_ETOOBIG. On Linux a file of 32 MB or more is
+ * mapped with MADV_HUGEPAGE: what is read from disk comes in 2 MB pieces,
+ * mapped 2 MB at a time (far fewer TLB misses when a network reads its
+ * weights). */
 int ln_map_file(struct ln_map *m, const char *path, struct ln_error *err);
 void ln_unmap(struct ln_map *m);
 /* Lets go of the memory that the whole pages of [p, p + bytes) inside m
