@@ -392,7 +392,7 @@ static void ln__gelu_body(void *vctx, size_t begin, size_t end, int thread)
 void ln__gelu_rows(float *x, size_t rows, int cols, int ld)
 {
     struct ln__act_ctx c = {x, cols, ld};
-    ln_parallel_for(rows, ln__grain((size_t)cols), ln__gelu_body, &c);
+    ln_parallel_for_split(rows, ln__grain((size_t)cols), 0, ln__gelu_body, &c);
 }
 
 struct ln__geglu_ctx {
