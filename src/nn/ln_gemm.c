@@ -67,6 +67,11 @@
 
 #define LN__GEMM_KC 256
 #define LN__GEMM_MT 1536 /* rows per task at most, unless more tasks balance the threads */
+/* Row blocks are a multiple of the threads while they keep this many
+ * rows: each weight is packed once per row block, and on many threads
+ * (16 on the 3072 tokens: 192 rows a block) that would cost more than
+ * the rows' staying with their thread gives. */
+#define LN__GEMM_MT_SPLIT 256
 #define LN__GEMM_NT 256 /* a multiple of every GM_NR below */
 
 #if LN__AVX512
@@ -463,15 +468,15 @@ static size_t ln__gemm_row0(const struct ln__gemm_ctx *c, size_t t)
  * at most LN__GEMM_MT rows (each row block packs the weights again, and
  * they come from memory: with blocks of 768 rows the packing took about
  * a quarter more time than with 1536), a multiple of the threads where
- * the blocks keep 64 rows or more (each thread its own rows: the DESIGN
- * comment above), then more while the tasks are fewer than four per
+ * the blocks keep LN__GEMM_MT_SPLIT rows or more (each thread its own
+ * rows: the DESIGN comment above), then more while the tasks are fewer than four per
  * thread and do not share out evenly, down to about 64 rows a block.
  * Which task computes a row never changes its sums. */
 static size_t ln__gemm_row_tasks(size_t rows, size_t col_tasks, int threads)
 {
     const size_t t = threads > 1 ? (size_t)threads : 1;
     size_t r = (rows + LN__GEMM_MT - 1) / LN__GEMM_MT;
-    if (rows / ((r + t - 1) / t * t) >= 64)
+    if (rows / ((r + t - 1) / t * t) >= LN__GEMM_MT_SPLIT)
         r = (r + t - 1) / t * t;
     while (r * col_tasks < 4 * t && r * col_tasks % t != 0 && rows / (r + 1) >= 64)
         r++;
