@@ -73,22 +73,44 @@ void *ln_malloc(size_t size)
     return malloc(size ? size : 1);
 }
 
-void *ln_malloc_huge(size_t size)
+/* size bytes on 2 MB pages where the system has them and size is at least
+ * one: 1 (and *p) on success, 0 on failure, -1 where they are not used. */
+static int ln__huge(size_t size, void **p)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     const size_t huge = (size_t)2 << 20;
     if (size >= huge) {
-        if (ln__injected_failure())
-            return NULL;
-        void *p = NULL;
-        if (posix_memalign(&p, huge, size) != 0)
-            return NULL;
+        if (posix_memalign(p, huge, size) != 0)
+            return 0;
         /* advice only: without it the pages are ordinary ones */
-        (void)madvise(p, size / huge * huge, MADV_HUGEPAGE);
-        return p;
+        (void)madvise(*p, size / huge * huge, MADV_HUGEPAGE);
+        return 1;
     }
 #endif
-    return ln_malloc(size);
+    (void)size, (void)p;
+    return -1;
+}
+
+void *ln_malloc_huge(size_t size)
+{
+    void *p = NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (size >= ((size_t)2 << 20) && ln__injected_failure())
+        return NULL;
+#endif
+    const int got = ln__huge(size, &p);
+    return got < 0 ? ln_malloc(size) : got ? p : NULL;
+}
+
+void *ln_xmalloc_huge(size_t size)
+{
+    void *p = NULL;
+    const int got = ln__huge(size, &p);
+    if (got < 0)
+        return ln_xmalloc(size);
+    if (!got)
+        ln__oom_abort(size);
+    return p;
 }
 
 void *ln_calloc(size_t n, size_t size)

@@ -37,6 +37,9 @@ void *ln_realloc(void *p, size_t size);
  * pages 0.25 s) and reading it fewer TLB misses. Elsewhere, or where the
  * system gives no huge pages, ordinary pages. free() releases it. */
 void *ln_malloc_huge(size_t size);
+/* The same, ending the process when memory runs out, as ln_xmalloc: for a
+ * library's allocator that cannot report a failure (meshoptimizer's). */
+void *ln_xmalloc_huge(size_t size);
 
 /* n * size bytes, overflow-checked, zeroed when flags has LN_ALLOC_ZERO
  * (1: callers pass 0 or 1 for plain or zeroed memory), on huge pages as
