@@ -73,42 +73,44 @@ void *ln_malloc(size_t size)
     return malloc(size ? size : 1);
 }
 
-/* size bytes on 2 MB pages where the system has them and size is at least
- * one: 1 (and *p) on success, 0 on failure, -1 where they are not used. */
-static int ln__huge(size_t size, void **p)
+/* ln_malloc_huge's sizes from here on start on a 2 MB boundary with huge
+ * pages asked for; below, and off Linux, they are plain allocations. */
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#define LN__HUGE ((size_t)2 << 20)
+#else
+#define LN__HUGE SIZE_MAX
+#endif
+
+/* size (>= LN__HUGE) bytes on a 2 MB boundary with huge pages asked for,
+ * or NULL. */
+static void *ln__huge(size_t size)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const size_t huge = (size_t)2 << 20;
-    if (size >= huge) {
-        if (posix_memalign(p, huge, size) != 0)
-            return 0;
-        /* advice only: without it the pages are ordinary ones */
-        (void)madvise(*p, size / huge * huge, MADV_HUGEPAGE);
-        return 1;
-    }
+    void *p = NULL;
+    if (posix_memalign(&p, LN__HUGE, size) != 0)
+        return NULL;
+    /* advice only: without it the pages are ordinary ones */
+    (void)madvise(p, size / LN__HUGE * LN__HUGE, MADV_HUGEPAGE);
+    return p;
+#else
+    (void)size;
+    return NULL;
 #endif
-    (void)size, (void)p;
-    return -1;
 }
 
 void *ln_malloc_huge(size_t size)
 {
-    void *p = NULL;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (size >= ((size_t)2 << 20) && ln__injected_failure())
-        return NULL;
-#endif
-    const int got = ln__huge(size, &p);
-    return got < 0 ? ln_malloc(size) : got ? p : NULL;
+    if (size < LN__HUGE)
+        return ln_malloc(size);
+    return ln__injected_failure() ? NULL : ln__huge(size);
 }
 
 void *ln_xmalloc_huge(size_t size)
 {
-    void *p = NULL;
-    const int got = ln__huge(size, &p);
-    if (got < 0)
+    if (size < LN__HUGE)
         return ln_xmalloc(size);
-    if (!got)
+    void *p = ln__huge(size);
+    if (!p)
         ln__oom_abort(size);
     return p;
 }

@@ -14,7 +14,7 @@
  * chain of 3072 x 1024 -> 1024 products ran at 73-78 % of the two-thread
  * FMA peak against 85-89 % split by rows. The weights are then read by
  * both threads; each row block takes its column blocks from a different
- * one (ln__gemm_col), so that the two do not copy the same weights from
+ * one (ln__gemm_task), so that the two do not copy the same weights from
  * memory at the same moment (that made the copying 1.6 times as long). A
  * thread that is done helps with the other's row blocks.
  *
@@ -483,15 +483,15 @@ static size_t ln__gemm_row_tasks(size_t rows, size_t col_tasks, int threads)
     return r;
 }
 
-/* Column block of task t: row block rt takes its column blocks from
- * rt C / R on (C column blocks, R row blocks), so that threads working on
- * their own row blocks at once (ln_parallel_for_split) copy different
- * weights into their panels rather than the same ones, from memory, at
- * the same moment. */
-static size_t ln__gemm_col(const struct ln__gemm_ctx *c, size_t t)
+/* Task t's row block (*rt) and column block (returned): row block rt
+ * takes its column blocks from rt C / R on (C column blocks, R row
+ * blocks), so that threads working on their own row blocks at once
+ * (ln_parallel_for_split) copy different weights into their panels
+ * rather than the same ones, from memory, at the same moment. */
+static size_t ln__gemm_task(const struct ln__gemm_ctx *c, size_t t, size_t *rt)
 {
-    const size_t rt = t / c->col_tasks;
-    return (t % c->col_tasks + rt * c->col_tasks / c->row_tasks) % c->col_tasks;
+    *rt = t / c->col_tasks;
+    return (t % c->col_tasks + *rt * c->col_tasks / c->row_tasks) % c->col_tasks;
 }
 
 static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
@@ -500,7 +500,8 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
     float *bp = c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT;
     float ap[GM_MR * LN__GEMM_KC];
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEMM_NT;
+        size_t rt;
+        const size_t n0 = ln__gemm_task(c, t, &rt) * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
         const float *bias = c->bias ? c->bias + n0 : NULL;
@@ -642,7 +643,8 @@ static void ln__gemm_geglu_body(void *vctx, size_t begin, size_t end, int thread
     const size_t K = (size_t)c->k, hh = GM_NR / 2;
     float *scratch = c->scratch + (size_t)thread * K * 2 * LN__GEGLU_NT;
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEGLU_NT;
+        size_t rt;
+        const size_t n0 = ln__gemm_task(c, t, &rt) * LN__GEGLU_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
         const size_t panels = (nt + hh - 1) / hh;
@@ -950,7 +952,8 @@ LN__BF16 static void ln__gemm_bf16_body(void *vctx, size_t begin, size_t end, in
     const uint16_t *xb = c->xb;
     const size_t kpad = ((size_t)c->k + 1) / 2 * 2;
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEMM_NT;
+        size_t rt;
+        const size_t n0 = ln__gemm_task(c, t, &rt) * LN__GEMM_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
         const float *bias = c->bias ? c->bias + n0 : NULL;
@@ -985,7 +988,8 @@ LN__BF16 static void ln__gemm_bf16_geglu_body(void *vctx, size_t begin, size_t e
     const size_t K = (size_t)c->k, kp = (K + 1) / 2, hh = GM_NR / 2;
     uint16_t *bp = (uint16_t *)(c->scratch + (size_t)thread * kp * 2 * LN__GEGLU_NT);
     for (size_t t = begin; t < end; t++) {
-        const size_t rt = t / c->col_tasks, n0 = ln__gemm_col(c, t) * LN__GEGLU_NT;
+        size_t rt;
+        const size_t n0 = ln__gemm_task(c, t, &rt) * LN__GEGLU_NT;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
         const size_t nt = (size_t)c->n - n0 < LN__GEGLU_NT ? (size_t)c->n - n0 : LN__GEGLU_NT;
         const size_t panels = (nt + hh - 1) / hh;
