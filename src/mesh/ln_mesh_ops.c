@@ -12,6 +12,7 @@
 #include <math.h>
 #include <meshoptimizer.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,21 +662,24 @@ static long ln__remove_flaps(struct ln_mesh *m)
  * exactly one with exactly one opposite twin, and degenerate ones (the
  * test of ln_mesh_stats' watertightness), over the sorted half-edge lists
  * of ln__mesh_half_edges: 6.5 MB for 400 000 faces where a hash table of
- * the edges was 48 MB of scattered reads and new pages. Returns -1 when
- * out of memory. */
-static long ln__count_unpaired_edges(const uint32_t *idx, size_t nf, size_t nv)
+ * the edges was 48 MB of scattered reads and new pages. The vertices are
+ * counted in parallel, each range's count added to one total (a sum of
+ * integers: the same on any thread count). Returns -1 when out of
+ * memory. */
+struct ln__unpaired {
+    const size_t *off;
+    const uint32_t *to;
+    atomic_long bad;
+};
+
+static void ln__unpaired_body(void *vctx, size_t begin, size_t end, int thread)
 {
-    size_t *off = ln_malloc((nv + 1) * sizeof *off);
-    uint32_t *to = ln_malloc_huge(nf * 3 * sizeof *to);
-    if (!off || !to) {
-        free(off);
-        free(to);
-        return -1;
-    }
-    const struct ln_mesh faces = {.indices = (uint32_t *)idx, .n_faces = nf, .n_vertices = nv};
-    ln__mesh_half_edges(&faces, off, to);
+    (void)thread;
+    struct ln__unpaired *c = vctx;
+    const size_t *off = c->off;
+    const uint32_t *to = c->to;
     long bad = 0;
-    for (size_t a = 0; a < nv; a++) {
+    for (size_t a = begin; a < end; a++) {
         const uint32_t *list = to + off[a];
         const size_t n = off[a + 1] - off[a];
         for (size_t i = 0; i < n;) {
@@ -688,9 +692,25 @@ static long ln__count_unpaired_edges(const uint32_t *idx, size_t nf, size_t nv)
                    ln__u32_count(to + off[b], off[b + 1] - off[b], (uint32_t)a) != 1;
         }
     }
+    atomic_fetch_add_explicit(&c->bad, bad, memory_order_relaxed);
+}
+
+static long ln__count_unpaired_edges(const uint32_t *idx, size_t nf, size_t nv)
+{
+    size_t *off = ln_malloc((nv + 1) * sizeof *off);
+    uint32_t *to = ln_malloc_huge(nf * 3 * sizeof *to);
+    if (!off || !to) {
+        free(off);
+        free(to);
+        return -1;
+    }
+    const struct ln_mesh faces = {.indices = (uint32_t *)idx, .n_faces = nf, .n_vertices = nv};
+    ln__mesh_half_edges(&faces, off, to);
+    struct ln__unpaired c = {off, to, 0};
+    ln_parallel_for(nv, 16384, ln__unpaired_body, &c);
     free(off);
     free(to);
-    return bad;
+    return atomic_load(&c.bad);
 }
 
 /* meshoptimizer's working memory (tens of MB for 400 000 faces) on huge
@@ -711,6 +731,50 @@ static void MESHOPTIMIZER_ALLOC_CALLCONV ln__meshopt_free(void *p)
 static void ln__meshopt_init(void)
 {
     meshopt_setAllocator(ln__meshopt_alloc, ln__meshopt_free);
+}
+
+/* One simplification of m's faces into dst at a target of `target`
+ * indices: meshoptimizer's, its sloppy form when the error bound stops it
+ * short. Returns the indices written. */
+static size_t ln__simplify_once(const struct ln_mesh *m, size_t target, uint32_t *dst)
+{
+    const size_t ni = 3 * m->n_faces;
+    /* Relative to the mesh's extent: 1e-2 is 1% of its size, generous
+     * enough to reach typical targets while keeping the topology. */
+    float result_error = 0.0f;
+    size_t n = meshopt_simplify(dst, m->indices, ni, m->positions, m->n_vertices, 3 * sizeof(float),
+                                target, 1e-2f, 0, &result_error);
+    if (n > target)
+        n = meshopt_simplifySloppy(dst, m->indices, ni, m->positions, m->n_vertices,
+                                   3 * sizeof(float), target, FLT_MAX, &result_error);
+    return n;
+}
+
+/* The first simplification and the count of the input's unpaired edges,
+ * side by side.
+ * DESIGN: meshoptimizer simplifies on one thread. The check of the input
+ * (is it closed and manifold, so that the result must be too?) is a
+ * question of its own, answered on another thread meanwhile: task 0
+ * writes n and dst, task 1 writes before; both only read the mesh. The
+ * caller reads them after the loop has joined. */
+struct ln__simplify_first {
+    const struct ln_mesh *m;
+    size_t target;
+    uint32_t *dst;
+    size_t n;
+    long before;
+};
+
+static void ln__simplify_first_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    struct ln__simplify_first *c = vctx;
+    for (size_t task = begin; task < end; task++) {
+        if (task == 0)
+            c->n = ln__simplify_once(c->m, c->target, c->dst);
+        else
+            c->before = ln__count_unpaired_edges(c->m->indices, c->m->n_faces, c->m->n_vertices);
+    }
 }
 
 int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *err)
@@ -737,23 +801,18 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
     /* Edge collapses occasionally pinch two sheets together along an edge.
      * When the input was closed and manifold, try slightly lower targets
      * (which collapse in a different order) before accepting such a result. */
-    long before = ln__count_unpaired_edges(m->indices, nf, nv);
+    static const float factors[] = {1.0f, 0.97f, 0.9f};
+    struct ln__simplify_first first = {m, 3 * target_faces, dst, 0, 0};
+    ln_parallel_for(2, 1, ln__simplify_first_body, &first);
+    const long before = first.before;
     if (before < 0) {
         rc = ln_error_set(err, LN_ENOMEM, "out of memory checking the mesh");
         goto done;
     }
-    static const float factors[] = {1.0f, 0.97f, 0.9f};
-    size_t n = 0;
+    size_t n = first.n;
     for (size_t attempt = 0; attempt < sizeof factors / sizeof factors[0]; attempt++) {
-        const size_t target = 3 * (size_t)((double)target_faces * factors[attempt]);
-        /* Relative to the mesh's extent: 1e-2 is 1% of its size, generous
-         * enough to reach typical targets while keeping the topology. */
-        float result_error = 0.0f;
-        n = meshopt_simplify(dst, m->indices, 3 * nf, m->positions, nv, 3 * sizeof(float), target,
-                             1e-2f, 0, &result_error);
-        if (n > target)
-            n = meshopt_simplifySloppy(dst, m->indices, 3 * nf, m->positions, nv, 3 * sizeof(float),
-                                       target, FLT_MAX, &result_error);
+        if (attempt > 0)
+            n = ln__simplify_once(m, 3 * (size_t)((double)target_faces * factors[attempt]), dst);
         struct ln_mesh trial = *m;
         trial.indices = dst;
         trial.n_faces = n / 3;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ln_threads.h"
+
 int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err)
 {
     const size_t n = 3 * m->n_faces;
@@ -56,6 +58,19 @@ void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap)
     m->n_faces = nf;
 }
 
+struct ln__lists {
+    const size_t *off;
+    uint32_t *to;
+};
+
+static void ln__sort_lists(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct ln__lists *c = vctx;
+    for (size_t v = begin; v < end; v++)
+        ln__u32_sort(c->to + c->off[v], c->off[v + 1] - c->off[v]);
+}
+
 void ln__mesh_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to)
 {
     const size_t nv = m->n_vertices, nf = m->n_faces;
@@ -71,8 +86,9 @@ void ln__mesh_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to)
     for (size_t v = nv; v > 0; v--)
         off[v] = off[v - 1];
     off[0] = 0;
-    for (size_t v = 0; v < nv; v++)
-        ln__u32_sort(to + off[v], off[v + 1] - off[v]);
+    /* Each list is sorted on its own: the same lists on any thread count. */
+    struct ln__lists c = {off, to};
+    ln_parallel_for(nv, 16384, ln__sort_lists, &c);
 }
 
 static int ln__u32_cmp(const void *a, const void *b)

@@ -12,6 +12,7 @@
 #include "ln_alloc.h"
 #include "ln_mc.h"
 #include "ln_mesh.h"
+#include "ln_threads.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -297,6 +298,61 @@ static void test_simplify_to_target(void **state)
     ln_mesh_free(&m);
 }
 
+/* Three balls in a row along x, radius 0.4 at x = -0.5, 0, 0.5. */
+static struct ln_mesh three_balls(int n)
+{
+    struct ball b[3] = {{{-0.5, 0, 0}, 0.4}, {{0, 0, 0}, 0.4}, {{0.5, 0, 0}, 0.4}};
+    return balls_mesh(n, b, 3);
+}
+
+/* Simplification runs meshoptimizer beside a check of the input on
+ * another thread, and counts unpaired edges in parallel: the result is the
+ * same on any thread count, closed, and near the surface. */
+static void test_simplify_threads(void **state)
+{
+    struct ln_mesh base = three_balls(144);
+    struct ln_mesh_stats before = stats_of(&base);
+    struct ln_mesh got[3];
+    for (int t = 0; t < 3; t++) {
+        ln_threads_set(t + 1);
+        struct ln_error err = {0};
+        assert_int_equal(ln_mesh_copy(&base, &got[t], NULL), 0);
+        assert_int_equal(ln_mesh_simplify(&got[t], 6000, &err), 0);
+    }
+    ln_threads_set(0);
+    for (int t = 1; t < 3; t++) {
+        assert_int_equal(got[t].n_faces, got[0].n_faces);
+        assert_int_equal(got[t].n_vertices, got[0].n_vertices);
+        assert_memory_equal(got[t].indices, got[0].indices, 3 * got[0].n_faces * sizeof(uint32_t));
+        assert_memory_equal(got[t].positions, got[0].positions,
+                            3 * got[0].n_vertices * sizeof(float));
+    }
+    const struct ln_mesh *m = &got[0];
+    struct ln_mesh_stats st = stats_of(m);
+    assert_true(st.n_faces <= 6000 && st.n_faces >= 5000);
+    assert_true(st.watertight);
+    assert_int_equal(st.euler, before.euler);
+    assert_near(st.volume, before.volume, 0.02 * before.volume);
+    /* Every face's centre within 0.01 of the balls' union. */
+    for (size_t f = 0; f < m->n_faces; f++) {
+        double c[3] = {0, 0, 0};
+        for (int e = 0; e < 3; e++)
+            for (int a = 0; a < 3; a++)
+                c[a] += m->positions[3 * m->indices[3 * f + e] + a] / 3.0;
+        double d = -1e30;
+        for (int s = 0; s < 3; s++) {
+            const double x = c[0] - 0.5 * (s - 1);
+            const double v = 0.4 - sqrt(x * x + c[1] * c[1] + c[2] * c[2]);
+            d = v > d ? v : d;
+        }
+        assert_true(fabs(d) < 0.01);
+    }
+    for (int t = 0; t < 3; t++)
+        ln_mesh_free(&got[t]);
+    ln_mesh_free(&base);
+    (void)state;
+}
+
 /* Each face gets its own three vertices, in a shuffled order. */
 static struct ln_mesh make_soup(const struct ln_mesh *src, float jitter)
 {
@@ -433,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_taubin_removes_noise_without_shrinking),
         cmocka_unit_test(test_taubin_keeps_boundary_fixed),
         cmocka_unit_test(test_simplify_to_target),
+        cmocka_unit_test(test_simplify_threads),
         cmocka_unit_test(test_weld_soup_closes),
         cmocka_unit_test(test_out_of_memory_is_clean),
     };
