@@ -713,6 +713,156 @@ static long ln__count_unpaired_edges(const uint32_t *idx, size_t nf, size_t nv)
     return atomic_load(&c.bad);
 }
 
+/* ---- two sheets pinched along an edge ----
+ *
+ * Collapses in a thin part can bring two sheets of the surface together
+ * along an edge a-b: four faces on it, two in each direction, where a
+ * closed surface has two. Around a, the faces then form two fans (each
+ * sheet's, joined to each other only through a-b), and the same around
+ * b. Giving each fan but the first its own copy of the vertex separates
+ * the sheets again: each copy of a-b has two faces, as everywhere else;
+ * the sheets still touch there, as they did. A fan is a set of faces
+ * around the vertex joined through edges that have exactly two faces in
+ * opposite directions. */
+/* The faces around v in inc[0 .. d) (face number * 3 + corner, in face
+ * order) fall into fans, read from the faces as they were (orig); every
+ * fan but the one of the first face gets a new vertex (nv + p->n onwards)
+ * in idx. parent is scratch of d entries. */
+static void ln__unpinch_vertex(const uint32_t *orig, uint32_t *idx, uint32_t v, const uint32_t *inc,
+                               uint32_t d, const size_t *off, const uint32_t *to, uint32_t *parent,
+                               size_t nv, struct ln__pinch *p)
+{
+    for (uint32_t i = 0; i < d; i++)
+        parent[i] = i;
+    for (uint32_t i = 0; i < d; i++) {
+        const uint32_t fi = inc[i] / 3, ci = inc[i] % 3;
+        const uint32_t ni = orig[3 * fi + (ci + 1) % 3], pi = orig[3 * fi + (ci + 2) % 3];
+        for (uint32_t j = i + 1; j < d; j++) {
+            const uint32_t fj = inc[j] / 3, cj = inc[j] % 3;
+            const uint32_t nj = orig[3 * fj + (cj + 1) % 3], pj = orig[3 * fj + (cj + 2) % 3];
+            /* fi has v -> ni and fj ni -> v, or fj v -> nj and fi nj -> v */
+            const uint32_t x = pj == ni ? ni : (pi == nj ? nj : LN__NONE);
+            if (x == LN__NONE || x == v)
+                continue;
+            if (ln__u32_count(to + off[v], off[v + 1] - off[v], x) == 1 &&
+                ln__u32_count(to + off[x], off[x + 1] - off[x], v) == 1)
+                ln__uf_union(parent, i, j);
+        }
+    }
+    /* ln__uf_union keeps the smaller root: a fan's root is its first face. */
+    for (uint32_t i = 1; i < d; i++) {
+        if (ln__uf_find(parent, i) != i)
+            continue;
+        const uint32_t nid = (uint32_t)(nv + p->n);
+        p->src[p->n++] = v;
+        for (uint32_t j = i; j < d; j++)
+            if (ln__uf_find(parent, j) == i)
+                idx[inc[j]] = nid;
+    }
+}
+
+int ln__mesh_unpinch(uint32_t *idx, size_t nf, size_t nv, struct ln__pinch *p)
+{
+    int rc = LN_ENOMEM;
+    size_t *off = ln_malloc((nv + 1) * sizeof *off);
+    uint32_t *to = ln_malloc_huge(3 * nf * sizeof *to + 1);
+    uint8_t *mark = ln_malloc(nv + 1);
+    size_t *ioff = ln_calloc(nv + 2, sizeof *ioff);
+    uint32_t *orig = ln_malloc_huge(3 * nf * sizeof *orig + 1);
+    uint32_t *inc = NULL, *parent = NULL;
+    memset(p, 0, sizeof *p);
+    if (!off || !to || !mark || !ioff || !orig)
+        goto done;
+    const struct ln_mesh faces = {.indices = idx, .n_faces = nf, .n_vertices = nv};
+    ln__mesh_half_edges(&faces, off, to);
+    /* The ends of the edges that are not one face each way. */
+    memset(mark, 0, nv);
+    for (size_t a = 0; a < nv; a++)
+        for (size_t i = off[a]; i < off[a + 1]; i++) {
+            const uint32_t b = to[i];
+            if (ln__u32_count(to + off[a], off[a + 1] - off[a], b) != 1 ||
+                ln__u32_count(to + off[b], off[b + 1] - off[b], (uint32_t)a) != 1)
+                mark[a] = mark[b] = 1;
+        }
+    /* The corners at the marked vertices, grouped by vertex, each group
+     * in face order (ioff[v + 2] counts, then ioff[v + 1] fills). */
+    size_t n_inc = 0;
+    for (size_t k = 0; k < 3 * nf; k++)
+        if (mark[idx[k]]) {
+            ioff[idx[k] + 2]++;
+            n_inc++;
+        }
+    for (size_t v = 1; v <= nv; v++)
+        ioff[v + 1] += ioff[v];
+    inc = ln_malloc(n_inc * sizeof *inc + 1);
+    parent = ln_malloc(n_inc * sizeof *parent + 1);
+    p->cap = n_inc; /* at most one new vertex per corner */
+    p->src = ln_malloc(p->cap * sizeof *p->src + 1);
+    if (!inc || !parent || !p->src)
+        goto done;
+    for (size_t k = 0; k < 3 * nf; k++)
+        if (mark[idx[k]])
+            inc[ioff[idx[k] + 1]++] = (uint32_t)k;
+    memcpy(orig, idx, 3 * nf * sizeof *orig);
+    for (size_t v = 0; v < nv; v++) {
+        const uint32_t d = (uint32_t)(ioff[v + 1] - ioff[v]);
+        if (d > 1)
+            ln__unpinch_vertex(orig, idx, (uint32_t)v, inc + ioff[v], d, off, to, parent, nv, p);
+    }
+    rc = LN_OK;
+done:
+    if (rc < 0) {
+        free(p->src);
+        memset(p, 0, sizeof *p);
+    }
+    free(parent);
+    free(inc);
+    free(orig);
+    free(ioff);
+    free(mark);
+    free(to);
+    free(off);
+    return rc;
+}
+
+/* What a pinch leaves once separated: most often a sliver of a few faces
+ * (a flat tetrahedron) that the collapses folded out of a thin part and
+ * that hung on the surface by the pinched edge alone. Components with a
+ * separated vertex (a copy, numbered from nv, or its source) and fewer
+ * than 1 % of the faces are removed (their faces made degenerate, then
+ * dropped: idx keeps *nf faces). parent is scratch of nv + n_new
+ * entries, count of as many. */
+static void ln__drop_pockets(uint32_t *idx, size_t *nf, size_t nv, const struct ln__pinch *p,
+                             uint32_t *parent, size_t *count)
+{
+    const size_t nt = nv + p->n, n = *nf;
+    for (size_t v = 0; v < nt; v++) {
+        parent[v] = (uint32_t)v;
+        count[v] = 0;
+    }
+    for (size_t f = 0; f < n; f++) {
+        ln__uf_union(parent, idx[3 * f], idx[3 * f + 1]);
+        ln__uf_union(parent, idx[3 * f], idx[3 * f + 2]);
+    }
+    for (size_t f = 0; f < n; f++)
+        count[ln__uf_find(parent, idx[3 * f])]++;
+    /* count[root] | SIZE_MAX top bit: the component has a separated vertex */
+    const size_t flag = (size_t)1 << (sizeof(size_t) * 8 - 1);
+    for (size_t k = 0; k < p->n; k++) {
+        count[ln__uf_find(parent, (uint32_t)(nv + k))] |= flag;
+        count[ln__uf_find(parent, p->src[k])] |= flag;
+    }
+    size_t w = 0;
+    for (size_t f = 0; f < n; f++) {
+        const size_t c = count[ln__uf_find(parent, idx[3 * f])];
+        if ((c & flag) && (c & ~flag) * 100 < n)
+            continue;
+        memmove(idx + 3 * w, idx + 3 * f, 3 * sizeof *idx);
+        w++;
+    }
+    *nf = w;
+}
+
 /* meshoptimizer's working memory (tens of MB for 400 000 faces) on huge
  * pages: a new 4 KB page costs about 10 us to fault in on the development
  * machine, and the simplify stage took 0.16-0.33 s with its tables on
@@ -792,6 +942,7 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
     const size_t nf = m->n_faces, nv = m->n_vertices;
     if (nf <= target_faces)
         return LN_OK;
+    struct ln__pinch pinch = {0};
     uint32_t *dst = ln_alloc_array(nf, 3 * sizeof(uint32_t), 0, "simplified faces", err);
     uint32_t *remap = ln_alloc_array(nv, sizeof(uint32_t), 0, "simplify vertex map", err);
     if (!dst || !remap) {
@@ -811,6 +962,8 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
     }
     size_t n = first.n;
     for (size_t attempt = 0; attempt < sizeof factors / sizeof factors[0]; attempt++) {
+        free(pinch.src);
+        memset(&pinch, 0, sizeof pinch);
         if (attempt > 0)
             n = ln__simplify_once(m, 3 * (size_t)((double)target_faces * factors[attempt]), dst);
         struct ln_mesh trial = *m;
@@ -822,6 +975,26 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
         }
         n = 3 * trial.n_faces;
         long after = before == 0 ? ln__count_unpaired_edges(dst, trial.n_faces, nv) : 0;
+        if (after > 0) {
+            /* Sheets pinched along an edge: separated, the surface is
+             * closed again without another simplification. */
+            if (ln__mesh_unpinch(dst, trial.n_faces, nv, &pinch) < 0) {
+                rc = ln_error_set(err, LN_ENOMEM, "out of memory separating pinched sheets");
+                goto done;
+            }
+            uint32_t *parent = ln_malloc((nv + pinch.n) * sizeof *parent + 1);
+            size_t *count = ln_malloc((nv + pinch.n) * sizeof *count + 1);
+            if (parent && count)
+                ln__drop_pockets(dst, &trial.n_faces, nv, &pinch, parent, count);
+            free(count);
+            free(parent);
+            if (!parent || !count) {
+                rc = ln_error_set(err, LN_ENOMEM, "out of memory separating pinched sheets");
+                goto done;
+            }
+            n = 3 * trial.n_faces;
+            after = ln__count_unpaired_edges(dst, trial.n_faces, nv + pinch.n);
+        }
         if (after < 0) {
             rc = ln_error_set(err, LN_ENOMEM, "out of memory checking the mesh");
             goto done;
@@ -829,12 +1002,44 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
         if (after == 0)
             break;
     }
+    if (pinch.n > 0) {
+        /* The copies of the pinched vertices: room first (the mesh stays
+         * as it was when that fails), then their attributes. */
+        const size_t nv2 = nv + pinch.n;
+        uint32_t *remap2 = ln_realloc(remap, nv2 * sizeof *remap2);
+        if (!remap2) {
+            rc = ln_error_set(err, LN_ENOMEM, "out of memory separating pinched sheets");
+            goto done;
+        }
+        remap = remap2;
+        if ((rc = ln__grow((void **)&m->positions, nv2, 3 * sizeof(float), "mesh vertices", err)) <
+                0 ||
+            (m->normals && (rc = ln__grow((void **)&m->normals, nv2, 3 * sizeof(float),
+                                          "mesh normals", err)) < 0) ||
+            (m->colors && (rc = ln__grow((void **)&m->colors, nv2, 3 * sizeof(float),
+                                         "mesh colours", err)) < 0) ||
+            (m->uvs &&
+             (rc = ln__grow((void **)&m->uvs, nv2, 2 * sizeof(float), "mesh UVs", err)) < 0))
+            goto done;
+        for (size_t k = 0; k < pinch.n; k++) {
+            const size_t a = pinch.src[k], b = nv + k;
+            memcpy(m->positions + 3 * b, m->positions + 3 * a, 3 * sizeof(float));
+            if (m->normals)
+                memcpy(m->normals + 3 * b, m->normals + 3 * a, 3 * sizeof(float));
+            if (m->colors)
+                memcpy(m->colors + 3 * b, m->colors + 3 * a, 3 * sizeof(float));
+            if (m->uvs)
+                memcpy(m->uvs + 2 * b, m->uvs + 2 * a, 2 * sizeof(float));
+        }
+        m->n_vertices = nv2;
+    }
     memcpy(m->indices, dst, n * sizeof(uint32_t));
     m->n_faces = n / 3;
     ln__mesh_compact_in_place(m, remap);
     ln__ops_refresh_normals(m);
     rc = LN_OK;
 done:
+    free(pinch.src);
     free(remap);
     free(dst);
     return rc;

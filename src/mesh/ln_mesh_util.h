@@ -24,6 +24,19 @@ void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap);
  * 3 * n_faces. */
 void ln__mesh_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to);
 
+/* Sheets of a surface pinched together along an edge (four faces on it,
+ * two each way, as simplification leaves in thin parts) separated again:
+ * around each end of such an edge, every fan of faces (joined through
+ * edges of one face each way) but the first gets a copy of the vertex.
+ * On return the faces idx (nf of them, over nv vertices) use p->n new
+ * vertices, numbered from nv, copies of p->src[k]; p->src is malloc'd
+ * (free it). Returns LN_OK, or LN_ENOMEM with idx unchanged. */
+struct ln__pinch {
+    uint32_t *src; /* [cap] the vertex each new vertex copies */
+    size_t n, cap; /* new vertices, room */
+};
+int ln__mesh_unpinch(uint32_t *idx, size_t nf, size_t nv, struct ln__pinch *p);
+
 /* Sorts a list of vertex ids ascending. */
 void ln__u32_sort(uint32_t *v, size_t n);
 /* How many times x occurs in the sorted list v. */

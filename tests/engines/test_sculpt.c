@@ -22,6 +22,7 @@
 #include "ln_engine.h"
 #include "ln_image.h"
 #include "ln_mesh.h"
+#include "ln_synth.h"
 #include "ln_threads.h"
 
 #define PI 3.14159265358979323846
@@ -205,6 +206,43 @@ static void test_single_disc(void **state)
 
     ln_mesh_free(&r.mesh);
     ln_image_free(&img);
+}
+
+/* The mug of the synthetic photo (tools/ln_synth.h) sculpted at grid 256:
+ * its inflated body meets itself at a sharp rim, where edge collapses
+ * pinch the two sheets together along an edge at many targets (with the
+ * meshoptimizer of Debian 12 at 40 000 faces, also at the three slightly
+ * lower targets tried after it, so the result came out open). With the
+ * sheets separated and the slivers they pinched off dropped, every
+ * simplification stays closed and in one piece. */
+static void test_simplify_stays_closed(void **state)
+{
+    struct ln_image img = {0};
+    assert_int_equal(ln_synth_photo(&img, 1024), 0);
+    struct ln_engine *eng;
+    assert_int_equal(ln_engine_sculpt_new(&eng, NULL), 0);
+    struct ln_engine_input in = {.images = &img, .n_images = 1};
+    const size_t targets[] = {100000, 60000, 40000};
+    for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+        struct ln_generate_options opt;
+        opts(&opt, 256);
+        opt.target_faces = targets[t];
+        struct ln_mesh out = {0};
+        struct ln_generate_report rep;
+        struct ln_error err = {0};
+        if (ln_generate(eng, &in, &opt, NULL, &out, &rep, &err) < 0)
+            fail_msg("%s", err.message);
+        printf("the mug to %zu faces: %zu faces, %zu vertices, %s\n", targets[t], rep.stats.n_faces,
+               rep.stats.n_vertices, rep.stats.watertight ? "closed" : "open");
+        assert_true(rep.stats.n_faces <= targets[t]);
+        assert_true(rep.stats.n_faces >= targets[t] * 9 / 10);
+        assert_true(rep.stats.watertight);
+        assert_int_equal(rep.stats.n_components, 1);
+        ln_mesh_free(&out);
+    }
+    ln_engine_free(eng);
+    ln_image_free(&img);
+    (void)state;
 }
 
 /* The outline of an upright cylinder (radius r, height h pixels) seen
@@ -1448,6 +1486,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_disc),
+        cmocka_unit_test(test_simplify_stays_closed),
         cmocka_unit_test(test_single_upright_cylinder),
         cmocka_unit_test(test_single_ring_on_edge),
         cmocka_unit_test(test_single_empty_and_canceled),

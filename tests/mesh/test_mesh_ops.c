@@ -12,6 +12,7 @@
 #include "ln_alloc.h"
 #include "ln_mc.h"
 #include "ln_mesh.h"
+#include "ln_mesh_util.h"
 #include "ln_threads.h"
 
 #ifndef M_PI
@@ -353,6 +354,91 @@ static void test_simplify_threads(void **state)
     (void)state;
 }
 
+/* Two tetrahedra that share one edge (0-1): four faces on it, two each
+ * way, as when simplification pinches two sheets together. Separated:
+ * vertices 0 and 1 get one copy each, the faces of one tetrahedron use
+ * the copies, and both are closed surfaces of their own again. */
+static void add_tet(struct ln_mesh *m, size_t f0, const uint32_t v[4])
+{
+    const float *p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = m->positions + 3 * v[i];
+    float a[3], b[3], c[3];
+    for (int k = 0; k < 3; k++) {
+        a[k] = p[1][k] - p[0][k];
+        b[k] = p[2][k] - p[0][k];
+        c[k] = p[3][k] - p[0][k];
+    }
+    const float vol = (a[1] * b[2] - a[2] * b[1]) * c[0] + (a[2] * b[0] - a[0] * b[2]) * c[1] +
+                      (a[0] * b[1] - a[1] * b[0]) * c[2];
+    /* outward for a positive volume; swapped vertices 1 and 2 otherwise */
+    const uint32_t s1 = vol > 0 ? v[1] : v[2], s2 = vol > 0 ? v[2] : v[1];
+    const uint32_t t[12] = {v[0], s2, s1, v[0], s1, v[3], v[0], v[3], s2, s1, s2, v[3]};
+    memcpy(m->indices + 3 * f0, t, sizeof t);
+}
+
+static void test_unpinch_shared_edge(void **state)
+{
+    struct ln_mesh m = {0};
+    assert_int_equal(ln_mesh_alloc(&m, 8, 8, 0, NULL), 0);
+    const float p[18] = {0, 0, 0, 1, 0, 0, 0.3f, 1, 0, 0.4f, 0.3f, 1, 0.3f, -1, 0, 0.4f, -0.3f, -1};
+    memcpy(m.positions, p, sizeof p);
+    m.n_vertices = 6;
+    const uint32_t ta[4] = {0, 1, 2, 3}, tb[4] = {0, 1, 4, 5};
+    add_tet(&m, 0, ta);
+    add_tet(&m, 4, tb);
+    struct ln_mesh_stats st = stats_of(&m);
+    assert_false(st.watertight);
+    assert_int_equal(st.n_components, 1);
+    struct ln__pinch pinch = {0};
+    assert_int_equal(ln__mesh_unpinch(m.indices, m.n_faces, m.n_vertices, &pinch), 0);
+    assert_int_equal(pinch.n, 2);
+    assert_int_equal(pinch.src[0], 0);
+    assert_int_equal(pinch.src[1], 1);
+    for (size_t k = 0; k < pinch.n; k++)
+        memcpy(m.positions + 3 * (6 + k), m.positions + 3 * pinch.src[k], 3 * sizeof(float));
+    m.n_vertices = 8;
+    st = stats_of(&m);
+    assert_true(st.watertight);
+    assert_int_equal(st.n_components, 2);
+    assert_int_equal(st.euler, 4); /* two spheres */
+    /* The first tetrahedron (faces 0-3) keeps 0 and 1, the second uses
+     * their copies 6 and 7 and none of the originals. */
+    for (size_t i = 0; i < 12; i++)
+        assert_true(m.indices[i] < 4);
+    for (size_t i = 12; i < 24; i++)
+        assert_true(m.indices[i] >= 4);
+    /* Out of memory at each allocation: LN_ENOMEM, the faces as they were. */
+    free(pinch.src);
+    const uint32_t *sep = m.indices;
+    uint32_t pinched[24];
+    memcpy(pinched, sep, sizeof pinched);
+    for (int i = 0; i < 12; i++)
+        pinched[12 + i] = pinched[12 + i] == 6 ? 0 : pinched[12 + i] == 7 ? 1 : pinched[12 + i];
+    ln_alloc_fail_after(0);
+    uint32_t trial[24];
+    memcpy(trial, pinched, sizeof trial);
+    assert_int_equal(ln__mesh_unpinch(trial, 8, 6, &pinch), 0);
+    free(pinch.src);
+    const long n_allocs = ln_alloc_fail_after(0);
+    assert_true(n_allocs >= 1);
+    for (long n = 1; n <= n_allocs; n++) {
+        memcpy(trial, pinched, sizeof trial);
+        ln_alloc_fail_after(n);
+        const int rc = ln__mesh_unpinch(trial, 8, 6, &pinch);
+        ln_alloc_fail_after(0);
+        assert_int_equal(rc, LN_ENOMEM);
+        assert_null(pinch.src);
+        assert_memory_equal(trial, pinched, sizeof trial);
+    }
+    /* A closed manifold surface has nothing to separate. */
+    assert_int_equal(ln__mesh_unpinch(m.indices, m.n_faces, m.n_vertices, &pinch), 0);
+    assert_int_equal(pinch.n, 0);
+    free(pinch.src);
+    ln_mesh_free(&m);
+    (void)state;
+}
+
 /* Each face gets its own three vertices, in a shuffled order. */
 static struct ln_mesh make_soup(const struct ln_mesh *src, float jitter)
 {
@@ -490,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_taubin_keeps_boundary_fixed),
         cmocka_unit_test(test_simplify_to_target),
         cmocka_unit_test(test_simplify_threads),
+        cmocka_unit_test(test_unpinch_shared_edge),
         cmocka_unit_test(test_weld_soup_closes),
         cmocka_unit_test(test_out_of_memory_is_clean),
     };
