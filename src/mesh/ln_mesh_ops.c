@@ -883,6 +883,274 @@ static void ln__meshopt_init(void)
     meshopt_setAllocator(ln__meshopt_alloc, ln__meshopt_free);
 }
 
+/* ---- simplification in two halves ----
+ *
+ * DESIGN: meshoptimizer simplifies on one thread. A large closed mesh
+ * (marching cubes at grid 256: 400 000 faces) is cut in two by a plane
+ * across its longest side, at the median of the faces' centres. The
+ * faces that touch the cut (a vertex used by both halves) form a strip
+ * that waits; each half without it is simplified on a thread of its own
+ * with its border locked (meshopt_SimplifyLockBorder), so the halves
+ * share no vertex and cannot both make the same new edge. Then a band of
+ * faces (the strip and the ring of faces around it) is simplified once
+ * more with its outer edges locked, which coarsens the cut to the
+ * density around it. Each half gets its share of the target (and what
+ * its locked border keeps beyond it), the band the rest. Every step is
+ * its own meshoptimizer call on its own copy of the faces: the two
+ * halves share only the mesh they read, and the caller reads their
+ * results after the loop has joined. The cut, the halves and the band do
+ * not depend on the thread count (one thread runs the halves one after
+ * the other), so neither does the result. Each part is given the whole
+ * mesh's bounding box (two unreferenced vertices at its corners), so
+ * meshoptimizer's error bound, relative to the extent of the vertices it
+ * is given, means the same as for the whole mesh. Where a part cannot
+ * reach its share within that bound, or the total would exceed the
+ * target, the whole mesh is simplified at once instead. On the
+ * development machine: 400 000 faces to 100 000 in 0.12-0.16 s against
+ * 0.18-0.24 s at once, the same distance to the input (Chamfer distance
+ * and F-score at 0.001 and 0.002 of its size, to 0.0001 and 0.002). */
+#define LN__SPLIT_MIN_FACES 65536
+
+struct ln__simp_part {
+    const struct ln_mesh *m;
+    const float *box;      /* [6] the whole mesh's bounding box */
+    const uint32_t *faces; /* [3 nf] global vertex numbers */
+    size_t nf, target;     /* faces in, faces wanted */
+    int lock;              /* lock the part's border */
+    uint32_t *out;         /* [3 nf] simplified faces, global vertex numbers */
+    size_t n_out;          /* faces out */
+    int rc;                /* LN_OK, LN_ENOMEM, or 1 when the target is out of reach */
+};
+
+/* Simplifies one part in a numbering of its own (meshoptimizer's tables
+ * are then as large as the part, not the mesh). */
+static void ln__simp_part_run(struct ln__simp_part *p)
+{
+    const size_t n = 3 * p->nf, nv = p->m->n_vertices;
+    const size_t cap = (n < nv ? n : nv) + 2; /* the part's vertices, and the box's two */
+    uint32_t *local = ln_malloc_huge(nv * sizeof *local + 1);
+    uint32_t *global = ln_malloc_huge(cap * sizeof *global);
+    uint32_t *idx = ln_malloc_huge(n * sizeof *idx + 1);
+    float *pos = ln_malloc_huge(cap * 3 * sizeof *pos);
+    if (!local || !global || !idx || !pos) {
+        p->rc = LN_ENOMEM;
+        goto done;
+    }
+    memset(local, 0xff, nv * sizeof *local);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t v = p->faces[i];
+        if (local[v] == LN__NONE) {
+            local[v] = (uint32_t)k;
+            global[k] = v;
+            memcpy(pos + 3 * k, p->m->positions + 3 * (size_t)v, 3 * sizeof(float));
+            k++;
+        }
+        idx[i] = local[v];
+    }
+    memcpy(pos + 3 * k, p->box, 6 * sizeof(float));
+    float result_error = 0.0f;
+    const size_t got =
+        meshopt_simplify(p->out, idx, n, pos, k + 2, 3 * sizeof(float), 3 * p->target, 1e-2f,
+                         p->lock ? meshopt_SimplifyLockBorder : 0, &result_error);
+    for (size_t i = 0; i < got; i++)
+        p->out[i] = global[p->out[i]];
+    p->n_out = got / 3;
+    p->rc = p->n_out > p->target ? 1 : LN_OK;
+done:
+    free(pos);
+    free(idx);
+    free(global);
+    free(local);
+}
+
+static void ln__simp_part_body(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    struct ln__simp_part *parts = vctx;
+    for (size_t i = begin; i < end; i++)
+        ln__simp_part_run(&parts[i]);
+}
+
+static double ln__face_area(const float *pos, const uint32_t *t)
+{
+    const float *a = pos + 3 * (size_t)t[0], *b = pos + 3 * (size_t)t[1],
+                *c = pos + 3 * (size_t)t[2];
+    const double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    const double w[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    const double x = u[1] * w[2] - u[2] * w[1], y = u[2] * w[0] - u[0] * w[2],
+                 z = u[0] * w[1] - u[1] * w[0];
+    return 0.5 * sqrt(x * x + y * y + z * z);
+}
+
+/* The cut: the axis of the longest side, and the median of the faces'
+ * centres along it (from a histogram of 4096 bins: the halves differ by
+ * well under 1 % of the faces). side[f] is 0 or 1. */
+static void ln__simp_cut(const struct ln_mesh *m, const float *box, uint8_t *side, size_t *hist)
+{
+    int axis = 0;
+    for (int a = 1; a < 3; a++)
+        if (box[3 + a] - box[a] > box[3 + axis] - box[axis])
+            axis = a;
+    const float lo = box[axis], span = box[3 + axis] - box[axis];
+    const size_t bins = 4096, nf = m->n_faces;
+    const float scale = span > 0.0f ? (float)bins / (3.0f * span) : 0.0f;
+    memset(hist, 0, bins * sizeof *hist);
+    for (size_t f = 0; f < nf; f++) {
+        const uint32_t *t = m->indices + 3 * f;
+        const float c = m->positions[3 * (size_t)t[0] + (size_t)axis] +
+                        m->positions[3 * (size_t)t[1] + (size_t)axis] +
+                        m->positions[3 * (size_t)t[2] + (size_t)axis] - 3.0f * lo;
+        size_t b = (size_t)(c * scale);
+        b = b < bins ? b : bins - 1;
+        side[f] = (uint8_t)(b & 0xff); /* the bin's low byte, for now */
+        hist[b]++;
+    }
+    size_t median = 0;
+    for (size_t b = 0, below = 0; b < bins; b++) {
+        below += hist[b];
+        if (below >= nf / 2) {
+            median = b;
+            break;
+        }
+    }
+    /* The bin again, to its side: at or below the median bin is half 0. */
+    for (size_t f = 0; f < nf; f++) {
+        const uint32_t *t = m->indices + 3 * f;
+        const float c = m->positions[3 * (size_t)t[0] + (size_t)axis] +
+                        m->positions[3 * (size_t)t[1] + (size_t)axis] +
+                        m->positions[3 * (size_t)t[2] + (size_t)axis] - 3.0f * lo;
+        size_t b = (size_t)(c * scale);
+        b = b < bins ? b : bins - 1;
+        side[f] = b > median;
+    }
+}
+
+long ln__mesh_simplify_split(const struct ln_mesh *m, size_t target, uint32_t *dst)
+{
+    const size_t nf = m->n_faces, nv = m->n_vertices;
+    long result = -1;
+    float box[6] = {FLT_MAX, FLT_MAX, FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    for (size_t v = 0; v < nv; v++)
+        for (int a = 0; a < 3; a++) {
+            const float x = m->positions[3 * v + (size_t)a];
+            box[a] = x < box[a] ? x : box[a];
+            box[3 + a] = x > box[3 + a] ? x : box[3 + a];
+        }
+    uint8_t *side = ln_malloc(nf + 1);
+    uint8_t *mark = ln_malloc(nv + 1);
+    size_t *hist = ln_malloc(4096 * sizeof *hist);
+    uint32_t *faces = ln_malloc_huge(3 * nf * sizeof *faces + 1);
+    uint32_t *outs = ln_malloc_huge(3 * nf * sizeof *outs + 1);
+    uint32_t *band = ln_malloc_huge(3 * nf * sizeof *band + 1);
+    if (!side || !mark || !hist || !faces || !outs || !band)
+        goto done;
+    ln__simp_cut(m, box, side, hist);
+    /* mark: bit h set when half h uses the vertex, so 3 on the cut; then
+     * bit 2 (4) on the vertices of the faces that touch the cut. */
+    memset(mark, 0, nv);
+    for (size_t f = 0; f < nf; f++)
+        for (int e = 0; e < 3; e++)
+            mark[m->indices[3 * f + (size_t)e]] |= (uint8_t)(1u << side[f]);
+    size_t count[3] = {0, 0, 0}; /* faces of half 0, of half 1, touching the cut */
+    for (size_t f = 0; f < nf; f++) {
+        const uint32_t *t = m->indices + 3 * f;
+        const int strip = mark[t[0]] == 3 || mark[t[1]] == 3 || mark[t[2]] == 3;
+        side[f] = strip ? 2 : side[f];
+        count[side[f]]++;
+    }
+    for (size_t f = 0; f < nf; f++)
+        if (side[f] == 2)
+            for (int e = 0; e < 3; e++)
+                mark[m->indices[3 * f + (size_t)e]] |= 4;
+    /* The halves' faces, half 0 first, then the strip along the cut. */
+    size_t at[3] = {0, count[0], count[0] + count[1]};
+    for (size_t f = 0; f < nf; f++)
+        memcpy(faces + 3 * at[side[f]]++, m->indices + 3 * f, 3 * sizeof(uint32_t));
+    /* Each half without its strip: the strip's other vertices are then its
+     * border, locked, so the halves share no vertex (and cannot both make
+     * the same new edge, which would be used four times). Each gets its
+     * share of the target, and what its locked border keeps beyond that:
+     * along the border's c vertices, about c faces where the rest of the
+     * half has edges sqrt(target / faces) as many, so
+     * c (1 - sqrt(target / faces)) more (measured: within 20 % on a
+     * marching-cubes mesh of 400 000 faces to 100 000 and of 97 000 to
+     * 2 000). The band below takes them off. */
+    size_t n_border[2] = {0, 0};
+    for (size_t v = 0; v < nv; v++)
+        if (mark[v] == 5 || mark[v] == 6)
+            n_border[mark[v] - 5]++;
+    const double keep = 1.0 - sqrt((double)target / (double)nf);
+    size_t tgt[2];
+    for (int h = 0; h < 2; h++)
+        tgt[h] =
+            (size_t)((double)target * (double)count[h] / (double)nf + (double)n_border[h] * keep);
+    struct ln__simp_part parts[2] = {
+        {m, box, faces, count[0], tgt[0], 1, outs, 0, LN_OK},
+        {m, box, faces + 3 * count[0], count[1], tgt[1], 1, outs + 3 * count[0], 0, LN_OK},
+    };
+    ln_parallel_for(2, 1, ln__simp_part_body, parts);
+    if (parts[0].rc == LN_ENOMEM || parts[1].rc == LN_ENOMEM)
+        goto done;
+    if (parts[0].rc || parts[1].rc) {
+        result = 0;
+        goto done;
+    }
+    /* The halves' faces and the strip; then the band: the faces that touch
+     * a vertex marked 4 (the strip and a ring of faces around it). */
+    uint32_t *merged = faces; /* the halves' input faces are spent */
+    const size_t n_a = parts[0].n_out, n_b = parts[1].n_out, n_s = count[2];
+    memcpy(merged, outs, 3 * n_a * sizeof *merged);
+    memcpy(merged + 3 * n_a, outs + 3 * count[0], 3 * n_b * sizeof *merged);
+    memmove(merged + 3 * (n_a + n_b), faces + 3 * (count[0] + count[1]), 3 * n_s * sizeof *merged);
+    const size_t nm = n_a + n_b + n_s;
+    size_t nb = 0, nk = 0;
+    double area_rest = 0.0, area_band = 0.0;
+    for (size_t f = 0; f < nm; f++) {
+        const uint32_t *t = merged + 3 * f;
+        const double a = ln__face_area(m->positions, t);
+        if (mark[t[0]] & 4 || mark[t[1]] & 4 || mark[t[2]] & 4) {
+            memcpy(band + 3 * nb++, t, 3 * sizeof *t);
+            area_band += a;
+        } else {
+            memcpy(dst + 3 * nk++, t, 3 * sizeof *t);
+            area_rest += a;
+        }
+    }
+    if (nk >= target) {
+        result = 0;
+        goto done;
+    }
+    /* The band at the density of the rest, within the target. */
+    size_t tb = area_rest > 0.0 ? (size_t)((double)nk * area_band / area_rest) : nb;
+    tb = tb < target - nk ? tb : target - nk;
+    tb = tb < nb ? tb : nb;
+    tb = tb > 0 ? tb : 1;
+    struct ln__simp_part b = {m, box, band, nb, tb, 1, outs, 0, LN_OK};
+    if (nb > tb) {
+        ln__simp_part_run(&b);
+    } else {
+        memcpy(outs, band, 3 * nb * sizeof *band);
+        b.n_out = nb;
+    }
+    if (b.rc == LN_ENOMEM)
+        goto done;
+    if (b.rc) {
+        result = 0;
+        goto done;
+    }
+    memcpy(dst + 3 * nk, outs, 3 * b.n_out * sizeof *outs);
+    result = nk + b.n_out <= target ? (long)(nk + b.n_out) : 0;
+done:
+    free(band);
+    free(outs);
+    free(faces);
+    free(hist);
+    free(mark);
+    free(side);
+    return result;
+}
+
 /* One simplification of m's faces into dst at a target of `target`
  * indices: meshoptimizer's, its sloppy form when the error bound stops it
  * short. Returns the indices written. */
@@ -953,19 +1221,35 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
      * When the input was closed and manifold, try slightly lower targets
      * (which collapse in a different order) before accepting such a result. */
     static const float factors[] = {1.0f, 0.97f, 0.9f};
-    struct ln__simplify_first first = {m, 3 * target_faces, dst, 0, 0};
-    ln_parallel_for(2, 1, ln__simplify_first_body, &first);
-    const long before = first.before;
+    long before;
+    size_t n = 0;
+    if (nf < LN__SPLIT_MIN_FACES) {
+        struct ln__simplify_first first = {m, 3 * target_faces, dst, 0, 0};
+        ln_parallel_for(2, 1, ln__simplify_first_body, &first);
+        before = first.before;
+        n = first.n;
+    } else {
+        /* in two halves if closed: the check first */
+        before = ln__count_unpaired_edges(m->indices, nf, nv);
+    }
     if (before < 0) {
         rc = ln_error_set(err, LN_ENOMEM, "out of memory checking the mesh");
         goto done;
     }
-    size_t n = first.n;
     for (size_t attempt = 0; attempt < sizeof factors / sizeof factors[0]; attempt++) {
         free(pinch.src);
         memset(&pinch, 0, sizeof pinch);
-        if (attempt > 0)
-            n = ln__simplify_once(m, 3 * (size_t)((double)target_faces * factors[attempt]), dst);
+        if (attempt > 0 || nf >= LN__SPLIT_MIN_FACES) {
+            const size_t target = (size_t)((double)target_faces * factors[attempt]);
+            const long split = before == 0 && nf >= LN__SPLIT_MIN_FACES
+                                   ? ln__mesh_simplify_split(m, target, dst)
+                                   : 0;
+            if (split < 0) {
+                rc = ln_error_set(err, LN_ENOMEM, "out of memory simplifying the mesh");
+                goto done;
+            }
+            n = split > 0 ? 3 * (size_t)split : ln__simplify_once(m, 3 * target, dst);
+        }
         struct ln_mesh trial = *m;
         trial.indices = dst;
         trial.n_faces = n / 3;

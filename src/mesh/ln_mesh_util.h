@@ -24,6 +24,13 @@ void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap);
  * 3 * n_faces. */
 void ln__mesh_half_edges(const struct ln_mesh *m, size_t *off, uint32_t *to);
 
+/* ln_mesh_simplify's way for a large closed mesh (ln_mesh_ops.c): its
+ * faces simplified in two halves and a band around their cut, into dst
+ * (3 n_faces entries). Returns the faces written (at most target), 0
+ * where the halves or the band cannot reach their shares (the mesh is
+ * then simplified at once), or -1 when out of memory. */
+long ln__mesh_simplify_split(const struct ln_mesh *m, size_t target, uint32_t *dst);
+
 /* Sheets of a surface pinched together along an edge (four faces on it,
  * two each way, as simplification leaves in thin parts) separated again:
  * around each end of such an edge, every fan of faces (joined through

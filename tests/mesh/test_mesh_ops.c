@@ -299,20 +299,60 @@ static void test_simplify_to_target(void **state)
     ln_mesh_free(&m);
 }
 
-/* Three balls in a row along x, radius 0.4 at x = -0.5, 0, 0.5. */
+/* Three balls in a row along x, radius 0.4 at x = -0.5, 0, 0.5: a mesh
+ * large enough to be simplified in two halves, cut across x near 0. */
 static struct ln_mesh three_balls(int n)
 {
     struct ball b[3] = {{{-0.5, 0, 0}, 0.4}, {{0, 0, 0}, 0.4}, {{0.5, 0, 0}, 0.4}};
     return balls_mesh(n, b, 3);
 }
 
-/* Simplification runs meshoptimizer beside a check of the input on
- * another thread, and counts unpaired edges in parallel: the result is the
- * same on any thread count, closed, and near the surface. */
-static void test_simplify_threads(void **state)
+/* Vertices used by m's faces with |x - x0| < h. */
+static size_t count_in_slab(const struct ln_mesh *m, float x0, float h)
+{
+    unsigned char *used = calloc(m->n_vertices, 1);
+    assert_non_null(used);
+    size_t c = 0;
+    for (size_t i = 0; i < 3 * m->n_faces; i++) {
+        const uint32_t v = m->indices[i];
+        if (!used[v] && fabsf(m->positions[3 * v] - x0) < h)
+            c++;
+        used[v] = 1;
+    }
+    free(used);
+    return c;
+}
+
+/* A large closed mesh is simplified in two halves on threads of their
+ * own, then the band around their cut: the split reaches the target, the
+ * result is the same on any thread count, closed, near the surface, and
+ * the cut about as coarse as the rest (left at full resolution, a slab
+ * around it would hold several times the vertices of a like slab
+ * elsewhere; coarsened too far, half as many). */
+static void test_simplify_in_halves(void **state)
 {
     struct ln_mesh base = three_balls(144);
     struct ln_mesh_stats before = stats_of(&base);
+    assert_true(base.n_faces >= 65536); /* the size from which it splits */
+    uint32_t *dst = malloc(3 * base.n_faces * sizeof *dst);
+    assert_non_null(dst);
+    const long n_split = ln__mesh_simplify_split(&base, 6000, dst);
+    assert_true(n_split > 5000 && n_split <= 6000);
+    /* The cut is across x near 0, the middle ball's equator; the outer
+     * balls' equators (x = +-0.5) have the same shape around them. */
+    const struct ln_mesh split = {.positions = base.positions,
+                                  .indices = dst,
+                                  .n_vertices = base.n_vertices,
+                                  .n_faces = (size_t)n_split};
+    const size_t mid = count_in_slab(&split, 0.0f, 0.04f);
+    const size_t side =
+        (count_in_slab(&split, -0.5f, 0.04f) + count_in_slab(&split, 0.5f, 0.04f)) / 2;
+    printf("simplify in halves: %zu -> %ld faces; vertices near the cut %zu, near the outer "
+           "equators %zu\n",
+           base.n_faces, n_split, mid, side);
+    assert_true(mid < 2 * side);
+    assert_true(2 * mid > side);
+    free(dst);
     struct ln_mesh got[3];
     for (int t = 0; t < 3; t++) {
         ln_threads_set(t + 1);
@@ -330,7 +370,7 @@ static void test_simplify_threads(void **state)
     }
     const struct ln_mesh *m = &got[0];
     struct ln_mesh_stats st = stats_of(m);
-    assert_true(st.n_faces <= 6000 && st.n_faces >= 5000);
+    assert_int_equal(st.n_faces, (size_t)n_split); /* the split's faces, nothing removed */
     assert_true(st.watertight);
     assert_int_equal(st.euler, before.euler);
     assert_near(st.volume, before.volume, 0.02 * before.volume);
@@ -350,6 +390,26 @@ static void test_simplify_threads(void **state)
     }
     for (int t = 0; t < 3; t++)
         ln_mesh_free(&got[t]);
+    /* Out of memory at each allocation of the split: LN_ENOMEM and the
+     * mesh as it was. */
+    struct ln_mesh m2 = {0};
+    assert_int_equal(ln_mesh_copy(&base, &m2, NULL), 0);
+    ln_alloc_fail_after(0);
+    assert_int_equal(ln_mesh_simplify(&m2, 6000, NULL), 0);
+    ln_mesh_free(&m2);
+    const long n_allocs = ln_alloc_fail_after(0);
+    for (long n = 1; n <= n_allocs; n++) {
+        assert_int_equal(ln_mesh_copy(&base, &m2, NULL), 0);
+        struct ln_error err = {0};
+        ln_alloc_fail_after(n);
+        const int rc = ln_mesh_simplify(&m2, 6000, &err);
+        ln_alloc_fail_after(0);
+        if (rc != LN_ENOMEM)
+            fail_msg("allocation %ld of %ld: got %d", n, n_allocs, rc);
+        assert_int_equal(m2.n_faces, base.n_faces);
+        assert_memory_equal(m2.indices, base.indices, 3 * base.n_faces * sizeof(uint32_t));
+        ln_mesh_free(&m2);
+    }
     ln_mesh_free(&base);
     (void)state;
 }
@@ -575,7 +635,7 @@ int main(void)
         cmocka_unit_test(test_taubin_removes_noise_without_shrinking),
         cmocka_unit_test(test_taubin_keeps_boundary_fixed),
         cmocka_unit_test(test_simplify_to_target),
-        cmocka_unit_test(test_simplify_threads),
+        cmocka_unit_test(test_simplify_in_halves),
         cmocka_unit_test(test_unpinch_shared_edge),
         cmocka_unit_test(test_weld_soup_closes),
         cmocka_unit_test(test_out_of_memory_is_clean),
