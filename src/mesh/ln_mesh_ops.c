@@ -983,6 +983,18 @@ static double ln__face_area(const float *pos, const uint32_t *t)
     return 0.5 * sqrt(x * x + y * y + z * z);
 }
 
+/* The histogram bin of face f's centre along the cut's axis. */
+static size_t ln__cut_bin(const struct ln_mesh *m, size_t f, int axis, float lo, float scale,
+                          size_t bins)
+{
+    const uint32_t *t = m->indices + 3 * f;
+    const float c = m->positions[3 * (size_t)t[0] + (size_t)axis] +
+                    m->positions[3 * (size_t)t[1] + (size_t)axis] +
+                    m->positions[3 * (size_t)t[2] + (size_t)axis] - 3.0f * lo;
+    const size_t b = (size_t)(c * scale);
+    return b < bins ? b : bins - 1;
+}
+
 /* The cut: the axis of the longest side, and the median of the faces'
  * centres along it (from a histogram of 4096 bins: the halves differ by
  * well under 1 % of the faces). side[f] is 0 or 1. */
@@ -996,16 +1008,8 @@ static void ln__simp_cut(const struct ln_mesh *m, const float *box, uint8_t *sid
     const size_t bins = 4096, nf = m->n_faces;
     const float scale = span > 0.0f ? (float)bins / (3.0f * span) : 0.0f;
     memset(hist, 0, bins * sizeof *hist);
-    for (size_t f = 0; f < nf; f++) {
-        const uint32_t *t = m->indices + 3 * f;
-        const float c = m->positions[3 * (size_t)t[0] + (size_t)axis] +
-                        m->positions[3 * (size_t)t[1] + (size_t)axis] +
-                        m->positions[3 * (size_t)t[2] + (size_t)axis] - 3.0f * lo;
-        size_t b = (size_t)(c * scale);
-        b = b < bins ? b : bins - 1;
-        side[f] = (uint8_t)(b & 0xff); /* the bin's low byte, for now */
-        hist[b]++;
-    }
+    for (size_t f = 0; f < nf; f++)
+        hist[ln__cut_bin(m, f, axis, lo, scale, bins)]++;
     size_t median = 0;
     for (size_t b = 0, below = 0; b < bins; b++) {
         below += hist[b];
@@ -1014,16 +1018,9 @@ static void ln__simp_cut(const struct ln_mesh *m, const float *box, uint8_t *sid
             break;
         }
     }
-    /* The bin again, to its side: at or below the median bin is half 0. */
-    for (size_t f = 0; f < nf; f++) {
-        const uint32_t *t = m->indices + 3 * f;
-        const float c = m->positions[3 * (size_t)t[0] + (size_t)axis] +
-                        m->positions[3 * (size_t)t[1] + (size_t)axis] +
-                        m->positions[3 * (size_t)t[2] + (size_t)axis] - 3.0f * lo;
-        size_t b = (size_t)(c * scale);
-        b = b < bins ? b : bins - 1;
-        side[f] = b > median;
-    }
+    /* At or below the median bin is half 0. */
+    for (size_t f = 0; f < nf; f++)
+        side[f] = ln__cut_bin(m, f, axis, lo, scale, bins) > median;
 }
 
 long ln__mesh_simplify_split(const struct ln_mesh *m, size_t target, uint32_t *dst)
@@ -1305,16 +1302,8 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
             (m->uvs &&
              (rc = ln__grow((void **)&m->uvs, nv2, 2 * sizeof(float), "mesh UVs", err)) < 0))
             goto done;
-        for (size_t k = 0; k < pinch.n; k++) {
-            const size_t a = pinch.src[k], b = nv + k;
-            memcpy(m->positions + 3 * b, m->positions + 3 * a, 3 * sizeof(float));
-            if (m->normals)
-                memcpy(m->normals + 3 * b, m->normals + 3 * a, 3 * sizeof(float));
-            if (m->colors)
-                memcpy(m->colors + 3 * b, m->colors + 3 * a, 3 * sizeof(float));
-            if (m->uvs)
-                memcpy(m->uvs + 2 * b, m->uvs + 2 * a, 2 * sizeof(float));
-        }
+        for (size_t k = 0; k < pinch.n; k++)
+            ln__mesh_copy_vertex(m, nv + k, pinch.src[k]);
         m->n_vertices = nv2;
     }
     memcpy(m->indices, dst, n * sizeof(uint32_t));

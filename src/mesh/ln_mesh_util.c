@@ -18,6 +18,17 @@ int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err)
 
 /* New vertex ids never exceed old ones, which lets the arrays compact in
  * place. */
+void ln__mesh_copy_vertex(struct ln_mesh *m, size_t dst, size_t src)
+{
+    memcpy(m->positions + 3 * dst, m->positions + 3 * src, 3 * sizeof(float));
+    if (m->normals)
+        memcpy(m->normals + 3 * dst, m->normals + 3 * src, 3 * sizeof(float));
+    if (m->colors)
+        memcpy(m->colors + 3 * dst, m->colors + 3 * src, 3 * sizeof(float));
+    if (m->uvs)
+        memcpy(m->uvs + 2 * dst, m->uvs + 2 * src, 2 * sizeof(float));
+}
+
 void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap)
 {
     const uint32_t unused = UINT32_MAX;
@@ -41,15 +52,8 @@ void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap)
         if (remap[v] == unused)
             continue;
         remap[v] = (uint32_t)nv;
-        if (nv != v) {
-            memcpy(m->positions + 3 * nv, m->positions + 3 * v, 3 * sizeof(float));
-            if (m->normals)
-                memcpy(m->normals + 3 * nv, m->normals + 3 * v, 3 * sizeof(float));
-            if (m->colors)
-                memcpy(m->colors + 3 * nv, m->colors + 3 * v, 3 * sizeof(float));
-            if (m->uvs)
-                memcpy(m->uvs + 2 * nv, m->uvs + 2 * v, 2 * sizeof(float));
-        }
+        if (nv != v)
+            ln__mesh_copy_vertex(m, nv, v);
         nv++;
     }
     for (size_t i = 0; i < 3 * nf; i++)

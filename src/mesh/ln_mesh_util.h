@@ -15,6 +15,10 @@
 /* LN_EINVAL when a face refers to a vertex that does not exist. */
 int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err);
 
+/* Vertex src's position and attributes (normal, colour, UV where the mesh
+ * has them) copied to vertex dst; both within the arrays. */
+void ln__mesh_copy_vertex(struct ln_mesh *m, size_t dst, size_t src);
+
 /* Drops degenerate faces and unreferenced vertices using caller-provided
  * scratch of n_vertices entries, so it cannot fail. */
 void ln__mesh_compact_in_place(struct ln_mesh *m, uint32_t *remap);
