@@ -827,35 +827,44 @@ done:
 
 /* What a pinch leaves once separated: most often a sliver of a few faces
  * (a flat tetrahedron) that the collapses folded out of a thin part and
- * that hung on the surface by the pinched edge alone. Components with a
- * separated vertex (a copy, numbered from nv, or its source) and fewer
- * than 1 % of the faces are removed (their faces made degenerate, then
- * dropped: idx keeps *nf faces). parent is scratch of nv + n_new
- * entries, count of as many. */
+ * that hung on the surface by the pinched edge alone. A component that
+ * the separation split off a larger one (parts of one component before
+ * it, with a separated vertex) and that has fewer than 1 % of the faces
+ * is removed; a part that was on its own before stays, however small.
+ * idx keeps *nf faces. parent and count are scratch of 2 (nv + p->n)
+ * entries: the components after the separation, then before it. */
 static void ln__drop_pockets(uint32_t *idx, size_t *nf, size_t nv, const struct ln__pinch *p,
                              uint32_t *parent, size_t *count)
 {
     const size_t nt = nv + p->n, n = *nf;
+    uint32_t *pre = parent + nt;
+    size_t *pre_count = count + nt;
     for (size_t v = 0; v < nt; v++) {
-        parent[v] = (uint32_t)v;
-        count[v] = 0;
+        parent[v] = pre[v] = (uint32_t)v;
+        count[v] = pre_count[v] = 0;
     }
     for (size_t f = 0; f < n; f++) {
+        uint32_t t[3];
+        for (int e = 0; e < 3; e++) {
+            const uint32_t v = idx[3 * f + (size_t)e];
+            t[e] = v < nv ? v : p->src[v - nv];
+        }
         ln__uf_union(parent, idx[3 * f], idx[3 * f + 1]);
         ln__uf_union(parent, idx[3 * f], idx[3 * f + 2]);
+        ln__uf_union(pre, t[0], t[1]);
+        ln__uf_union(pre, t[0], t[2]);
     }
-    for (size_t f = 0; f < n; f++)
-        count[ln__uf_find(parent, idx[3 * f])]++;
-    /* count[root] | SIZE_MAX top bit: the component has a separated vertex */
-    const size_t flag = (size_t)1 << (sizeof(size_t) * 8 - 1);
-    for (size_t k = 0; k < p->n; k++) {
-        count[ln__uf_find(parent, (uint32_t)(nv + k))] |= flag;
-        count[ln__uf_find(parent, p->src[k])] |= flag;
+    for (size_t f = 0; f < n; f++) {
+        const uint32_t v = idx[3 * f];
+        count[ln__uf_find(parent, v)]++;
+        pre_count[ln__uf_find(pre, v < nv ? v : p->src[v - nv])]++;
     }
     size_t w = 0;
     for (size_t f = 0; f < n; f++) {
-        const size_t c = count[ln__uf_find(parent, idx[3 * f])];
-        if ((c & flag) && (c & ~flag) * 100 < n)
+        const uint32_t v = idx[3 * f];
+        const size_t c = count[ln__uf_find(parent, v)];
+        const size_t before = pre_count[ln__uf_find(pre, v < nv ? v : p->src[v - nv])];
+        if (c < before && c * 100 < n)
             continue;
         memmove(idx + 3 * w, idx + 3 * f, 3 * sizeof *idx);
         w++;
@@ -1263,8 +1272,8 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
                 rc = ln_error_set(err, LN_ENOMEM, "out of memory separating pinched sheets");
                 goto done;
             }
-            uint32_t *parent = ln_malloc((nv + pinch.n) * sizeof *parent + 1);
-            size_t *count = ln_malloc((nv + pinch.n) * sizeof *count + 1);
+            uint32_t *parent = ln_malloc(2 * (nv + pinch.n) * sizeof *parent);
+            size_t *count = ln_malloc(2 * (nv + pinch.n) * sizeof *count);
             if (parent && count)
                 ln__drop_pockets(dst, &trial.n_faces, nv, &pinch, parent, count);
             free(count);
