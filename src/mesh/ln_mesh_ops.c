@@ -825,23 +825,19 @@ done:
     return rc;
 }
 
-/* What a pinch leaves once separated: most often a sliver of a few faces
- * (a flat tetrahedron) that the collapses folded out of a thin part and
- * that hung on the surface by the pinched edge alone. A component that
- * the separation split off a larger one (parts of one component before
- * it, with a separated vertex) and that has fewer than 1 % of the faces
- * is removed; a part that was on its own before stays, however small.
- * idx keeps *nf faces. parent and count are scratch of 2 (nv + p->n)
- * entries: the components after the separation, then before it. */
-static void ln__drop_pockets(uint32_t *idx, size_t *nf, size_t nv, const struct ln__pinch *p,
-                             uint32_t *parent, size_t *count)
+/* Declared and described in ln_mesh_util.h. Two union-finds over the
+ * faces: the components after the separation, and before it (a copy
+ * counted as the vertex it copies); then each part's largest piece. */
+void ln__mesh_drop_pockets(uint32_t *idx, size_t *nf, size_t nv, const struct ln__pinch *p,
+                           uint32_t *parent, size_t *count)
 {
     const size_t nt = nv + p->n, n = *nf;
-    uint32_t *pre = parent + nt;
-    size_t *pre_count = count + nt;
+    uint32_t *pre = parent + nt, *best = parent + 2 * nt;
+    size_t *pre_count = count + nt, *best_count = count + 2 * nt;
     for (size_t v = 0; v < nt; v++) {
         parent[v] = pre[v] = (uint32_t)v;
-        count[v] = pre_count[v] = 0;
+        count[v] = pre_count[v] = best_count[v] = 0;
+        best[v] = LN__NONE;
     }
     for (size_t f = 0; f < n; f++) {
         uint32_t t[3];
@@ -854,17 +850,23 @@ static void ln__drop_pockets(uint32_t *idx, size_t *nf, size_t nv, const struct 
         ln__uf_union(pre, t[0], t[1]);
         ln__uf_union(pre, t[0], t[2]);
     }
+    for (size_t f = 0; f < n; f++)
+        count[ln__uf_find(parent, idx[3 * f])]++;
+    /* The largest piece of each part as it was before (of equal ones, the
+     * one whose root is the smallest vertex). */
     for (size_t f = 0; f < n; f++) {
-        const uint32_t v = idx[3 * f];
-        count[ln__uf_find(parent, v)]++;
-        pre_count[ln__uf_find(pre, v < nv ? v : p->src[v - nv])]++;
+        const uint32_t v = idx[3 * f], r = ln__uf_find(parent, v);
+        const uint32_t q = ln__uf_find(pre, v < nv ? v : p->src[v - nv]);
+        if (count[r] > best_count[q] || (count[r] == best_count[q] && r < best[q])) {
+            best_count[q] = count[r];
+            best[q] = r;
+        }
     }
     size_t w = 0;
     for (size_t f = 0; f < n; f++) {
-        const uint32_t v = idx[3 * f];
-        const size_t c = count[ln__uf_find(parent, v)];
-        const size_t before = pre_count[ln__uf_find(pre, v < nv ? v : p->src[v - nv])];
-        if (c < before && c * 100 < n)
+        const uint32_t v = idx[3 * f], r = ln__uf_find(parent, v);
+        const uint32_t q = ln__uf_find(pre, v < nv ? v : p->src[v - nv]);
+        if (r != best[q] && count[r] * 100 < n)
             continue;
         memmove(idx + 3 * w, idx + 3 * f, 3 * sizeof *idx);
         w++;
@@ -1272,10 +1274,10 @@ int ln_mesh_simplify(struct ln_mesh *m, size_t target_faces, struct ln_error *er
                 rc = ln_error_set(err, LN_ENOMEM, "out of memory separating pinched sheets");
                 goto done;
             }
-            uint32_t *parent = ln_malloc(2 * (nv + pinch.n) * sizeof *parent);
-            size_t *count = ln_malloc(2 * (nv + pinch.n) * sizeof *count);
+            uint32_t *parent = ln_malloc(3 * (nv + pinch.n) * sizeof *parent);
+            size_t *count = ln_malloc(3 * (nv + pinch.n) * sizeof *count);
             if (parent && count)
-                ln__drop_pockets(dst, &trial.n_faces, nv, &pinch, parent, count);
+                ln__mesh_drop_pockets(dst, &trial.n_faces, nv, &pinch, parent, count);
             free(count);
             free(parent);
             if (!parent || !count) {

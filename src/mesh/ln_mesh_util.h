@@ -47,6 +47,15 @@ struct ln__pinch {
     size_t n, cap; /* new vertices, room */
 };
 int ln__mesh_unpinch(uint32_t *idx, size_t nf, size_t nv, struct ln__pinch *p);
+/* What a pinch leaves once separated: most often a sliver of a few faces
+ * (a flat tetrahedron) that the collapses folded out of a thin part and
+ * that hung on the surface by the pinched edge alone. Of the pieces the
+ * separation p made of one part (a component before it), the largest
+ * stays, however small, and so do the others of 1 % of the faces or
+ * more; the rest are removed. idx keeps *nf faces. parent and count are
+ * scratch of 3 (nv + p->n) entries. */
+void ln__mesh_drop_pockets(uint32_t *idx, size_t *nf, size_t nv, const struct ln__pinch *p,
+                           uint32_t *parent, size_t *count);
 
 /* Sorts a list of vertex ids ascending. */
 void ln__u32_sort(uint32_t *v, size_t n);

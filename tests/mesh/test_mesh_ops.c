@@ -499,6 +499,80 @@ static void test_unpinch_shared_edge(void **state)
     (void)state;
 }
 
+/* A tetrahedron hung on a sphere by one of its edges (the sphere's edge
+ * a-b then has four faces: a sliver pinched off a thin part looks so),
+ * and away from it a small part of its own, two tetrahedra sharing an
+ * edge: separated, the hung one is a small piece of the sphere's part
+ * and is dropped; of the small part, its largest piece (the first of two
+ * equal ones) stays. */
+static void test_drop_pinched_sliver(void **state)
+{
+    struct ln_mesh sph = sphere_mesh(24, 0.7);
+    const size_t nv0 = sph.n_vertices, nf0 = sph.n_faces;
+    assert_true(nf0 > 800); /* the slivers are under 1 % of the faces */
+    struct ln_mesh m = {0};
+    assert_int_equal(ln_mesh_alloc(&m, nv0 + 12, nf0 + 12, 0, NULL), 0);
+    memcpy(m.positions, sph.positions, 3 * nv0 * sizeof(float));
+    memcpy(m.indices, sph.indices, 3 * nf0 * sizeof(uint32_t));
+    const uint32_t a = sph.indices[0], b = sph.indices[1];
+    float mid[3], out[3], t[3];
+    for (int k = 0; k < 3; k++)
+        mid[k] = 0.5f * (sph.positions[3 * a + k] + sph.positions[3 * b + k]);
+    const float r = sqrtf(mid[0] * mid[0] + mid[1] * mid[1] + mid[2] * mid[2]);
+    const float e[3] = {sph.positions[3 * b] - sph.positions[3 * a],
+                        sph.positions[3 * b + 1] - sph.positions[3 * a + 1],
+                        sph.positions[3 * b + 2] - sph.positions[3 * a + 2]};
+    for (int k = 0; k < 3; k++)
+        out[k] = mid[k] / r;
+    /* t = out x e: across the edge, along the surface */
+    t[0] = out[1] * e[2] - out[2] * e[1];
+    t[1] = out[2] * e[0] - out[0] * e[2];
+    t[2] = out[0] * e[1] - out[1] * e[0];
+    for (int k = 0; k < 3; k++) {
+        m.positions[3 * nv0 + k] = mid[k] + 0.1f * out[k] + t[k];
+        m.positions[3 * (nv0 + 1) + k] = mid[k] + 0.1f * out[k] - t[k];
+    }
+    const float far[18] = {2, 0, 0, 2.2f, 0, 0, 2, 0.2f, 0, 2, 0, 0.2f, 2, -0.2f, 0, 2, 0, -0.2f};
+    memcpy(m.positions + 3 * (nv0 + 2), far, sizeof far);
+    m.n_vertices = nv0 + 8;
+    m.n_faces = nf0 + 12;
+    const uint32_t hung[4] = {a, b, (uint32_t)nv0, (uint32_t)nv0 + 1};
+    const uint32_t u = (uint32_t)nv0 + 2;
+    const uint32_t alone1[4] = {u, u + 1, u + 2, u + 3}, alone2[4] = {u, u + 1, u + 4, u + 5};
+    add_tet(&m, nf0, hung);
+    add_tet(&m, nf0 + 4, alone1);
+    add_tet(&m, nf0 + 8, alone2);
+    assert_false(stats_of(&m).watertight);
+    assert_int_equal(stats_of(&m).n_components, 2);
+    struct ln__pinch pinch = {0};
+    assert_int_equal(ln__mesh_unpinch(m.indices, m.n_faces, m.n_vertices, &pinch), 0);
+    assert_int_equal(pinch.n, 4); /* a and b for the hung one, u and u + 1 */
+    for (size_t k = 0; k < pinch.n; k++)
+        memcpy(m.positions + 3 * (m.n_vertices + k), m.positions + 3 * pinch.src[k],
+               3 * sizeof(float));
+    m.n_vertices += pinch.n;
+    assert_int_equal(stats_of(&m).n_components, 4);
+    uint32_t *parent = malloc(3 * m.n_vertices * sizeof *parent);
+    size_t *count = malloc(3 * m.n_vertices * sizeof *count);
+    assert_non_null(parent);
+    assert_non_null(count);
+    ln__mesh_drop_pockets(m.indices, &m.n_faces, nv0 + 8, &pinch, parent, count);
+    free(count);
+    free(parent);
+    free(pinch.src);
+    struct ln_mesh_stats st = stats_of(&m);
+    assert_int_equal(m.n_faces, nf0 + 4);
+    assert_true(st.watertight);
+    assert_int_equal(st.n_components, 2);
+    /* the sphere's faces as they were, then the first of the two */
+    assert_memory_equal(m.indices, sph.indices, 3 * nf0 * sizeof(uint32_t));
+    for (size_t i = 3 * nf0; i < 3 * m.n_faces; i++)
+        assert_true(m.indices[i] >= u && m.indices[i] < u + 4);
+    ln_mesh_free(&m);
+    ln_mesh_free(&sph);
+    (void)state;
+}
+
 /* Each face gets its own three vertices, in a shuffled order. */
 static struct ln_mesh make_soup(const struct ln_mesh *src, float jitter)
 {
@@ -637,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_simplify_to_target),
         cmocka_unit_test(test_simplify_in_halves),
         cmocka_unit_test(test_unpinch_shared_edge),
+        cmocka_unit_test(test_drop_pinched_sliver),
         cmocka_unit_test(test_weld_soup_closes),
         cmocka_unit_test(test_out_of_memory_is_clean),
     };
