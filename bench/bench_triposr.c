@@ -377,8 +377,6 @@ static void ln__plant(const struct ln__t *t, float *w, int smooth)
     }
 }
 
-/* Writes model.safetensors durably (fsync of the file and its folder, so
- * no write-back runs under the timings), noting each tensor's offset. */
 /* The checkpoint as a later run finds it: on Linux, dropped from the page
  * cache and read back through ln_map_file's mapping, so that it is
  * cached as a file read from disk is (in 2 MB pieces, mapped 2 MB at a
@@ -406,6 +404,8 @@ static void ln__recache(const char *path)
 #endif
 }
 
+/* Writes model.safetensors durably (fsync of the file and its folder, so
+ * no write-back runs under the timings), noting each tensor's offset. */
 static void ln__write_safetensors(const char *path, int smooth)
 {
     struct ln_error err = {0};

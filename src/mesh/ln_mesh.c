@@ -195,11 +195,7 @@ int ln_mesh_stats(const struct ln_mesh *m, struct ln_mesh_stats *st, struct ln_e
         const float *a = m->positions + 3 * idx[3 * f];
         const float *b = m->positions + 3 * idx[3 * f + 1];
         const float *c = m->positions + 3 * idx[3 * f + 2];
-        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
-        double e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
-        double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
-                       e1[0] * e2[1] - e1[1] * e2[0]};
-        area += 0.5 * sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        area += ln__mesh_face_area(m->positions, idx + 3 * f);
         /* Divergence theorem: the signed tetrahedra from the origin sum to
          * the enclosed volume, a . (b x c) / 6 each. */
         volume += ((double)a[0] * ((double)b[1] * c[2] - (double)b[2] * c[1]) +

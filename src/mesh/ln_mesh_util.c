@@ -1,6 +1,7 @@
 /* Shared mesh-floor helpers; see ln_mesh_util.h. */
 #include "ln_mesh_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,17 @@ int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err)
 
 /* New vertex ids never exceed old ones, which lets the arrays compact in
  * place. */
+double ln__mesh_face_area(const float *pos, const uint32_t *t)
+{
+    const float *a = pos + 3 * (size_t)t[0], *b = pos + 3 * (size_t)t[1],
+                *c = pos + 3 * (size_t)t[2];
+    const double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    const double w[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    const double x = u[1] * w[2] - u[2] * w[1], y = u[2] * w[0] - u[0] * w[2],
+                 z = u[0] * w[1] - u[1] * w[0];
+    return 0.5 * sqrt(x * x + y * y + z * z);
+}
+
 void ln__mesh_copy_vertex(struct ln_mesh *m, size_t dst, size_t src)
 {
     memcpy(m->positions + 3 * dst, m->positions + 3 * src, 3 * sizeof(float));

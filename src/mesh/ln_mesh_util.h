@@ -15,6 +15,9 @@
 /* LN_EINVAL when a face refers to a vertex that does not exist. */
 int ln__mesh_check_indices(const struct ln_mesh *m, struct ln_error *err);
 
+/* The area of triangle t (3 vertex numbers) over positions pos. */
+double ln__mesh_face_area(const float *pos, const uint32_t *t);
+
 /* Vertex src's position and attributes (normal, colour, UV where the mesh
  * has them) copied to vertex dst; both within the arrays. */
 void ln__mesh_copy_vertex(struct ln_mesh *m, size_t dst, size_t src);
