@@ -414,6 +414,47 @@ static void test_simplify_in_halves(void **state)
     (void)state;
 }
 
+/* When a result is not closed, ln_mesh_simplify tries 0.97 and then 0.9
+ * of the target (the collapses then go in another order) and keeps the
+ * last try if none is closed. Forced here (ln__mesh_simplify_reject_next),
+ * for a mesh simplified at once and one simplified in halves: each retry
+ * is within its own target and closed, and with every try refused the
+ * result is the last try's, face for face. */
+static void test_simplify_retries(void **state)
+{
+    static const double factor[] = {1.0, 0.97, 0.9, 0.9};
+    for (int big = 0; big < 2; big++) {
+        struct ln_mesh base = big ? three_balls(144) : sphere_mesh(80, 0.8);
+        const size_t target = big ? 6000 : 2000;
+        assert_true(big ? base.n_faces >= 65536 : base.n_faces < 65536);
+        const struct ln_mesh_stats before = stats_of(&base);
+        struct ln_mesh got[4];
+        for (int rejects = 0; rejects < 4; rejects++) {
+            struct ln_error err = {0};
+            assert_int_equal(ln_mesh_copy(&base, &got[rejects], NULL), 0);
+            ln__mesh_simplify_reject_next(rejects);
+            assert_int_equal(ln_mesh_simplify(&got[rejects], target, &err), 0);
+            ln__mesh_simplify_reject_next(0);
+            const struct ln_mesh_stats st = stats_of(&got[rejects]);
+            const size_t cap = (size_t)((double)target * factor[rejects]);
+            printf("simplify, %s, %d tries refused: %zu faces (target %zu)\n",
+                   big ? "in halves" : "at once", rejects, st.n_faces, cap);
+            assert_true(st.n_faces <= cap);
+            assert_true(st.n_faces >= cap * 8 / 10);
+            assert_true(st.watertight);
+            assert_int_equal(st.euler, before.euler);
+            if (rejects > 0 && rejects < 3)
+                assert_true(st.n_faces < got[rejects - 1].n_faces);
+        }
+        assert_int_equal(got[3].n_faces, got[2].n_faces);
+        assert_memory_equal(got[3].indices, got[2].indices, 3 * got[2].n_faces * sizeof(uint32_t));
+        for (int r = 0; r < 4; r++)
+            ln_mesh_free(&got[r]);
+        ln_mesh_free(&base);
+    }
+    (void)state;
+}
+
 /* Two tetrahedra that share one edge (0-1): four faces on it, two each
  * way, as when simplification pinches two sheets together. Separated:
  * vertices 0 and 1 get one copy each, the faces of one tetrahedron use
@@ -710,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_taubin_keeps_boundary_fixed),
         cmocka_unit_test(test_simplify_to_target),
         cmocka_unit_test(test_simplify_in_halves),
+        cmocka_unit_test(test_simplify_retries),
         cmocka_unit_test(test_unpinch_shared_edge),
         cmocka_unit_test(test_drop_pinched_sliver),
         cmocka_unit_test(test_weld_soup_closes),
