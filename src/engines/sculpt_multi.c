@@ -836,6 +836,24 @@ static void ln__patch_ref(const struct ln__view *v, float px, float py, float re
     }
 }
 
+/* Channels c0 .. c1 - 1 of a patch's colours col scaled by one factor, to
+ * the summed colour of ref over the same channels, between 1 / bound and
+ * bound. */
+static void ln__patch_scale(float col[5][3], const float ref[5][3], int c0, int c1, float bound)
+{
+    float sum_w = 0.0f, sum_r = 0.0f;
+    for (int k = 0; k < 5; k++)
+        for (int a = c0; a < c1; a++) {
+            sum_w += col[k][a];
+            sum_r += ref[k][a];
+        }
+    float g = sum_w > 1e-3f ? sum_r / sum_w : 1.0f;
+    g = g > bound ? bound : (g < 1.0f / bound ? 1.0f / bound : g);
+    for (int k = 0; k < 5; k++)
+        for (int a = c0; a < c1; a++)
+            col[k][a] *= g;
+}
+
 /* View w's colours (times its gain) at the patch of points q + off du +
  * off dv against ref: the sum of the 15 absolute differences in *diff;
  * 0 when a point is behind a perspective camera. Where the exposure may
@@ -861,31 +879,11 @@ static int ln__patch_diff(const struct ln__view *w, int perspective, const float
         for (int a = 0; a < 3; a++)
             col[k][a] *= w->gain[a];
     }
-    if (shade > 1.0f) {
-        float sum_w = 0.0f, sum_r = 0.0f;
-        for (int k = 0; k < 5; k++)
-            for (int a = 0; a < 3; a++) {
-                sum_w += col[k][a];
-                sum_r += ref[k][a];
-            }
-        float g = sum_w > 1e-3f ? sum_r / sum_w : 1.0f;
-        g = g > shade ? shade : (g < 1.0f / shade ? 1.0f / shade : g);
-        for (int k = 0; k < 5; k++)
-            for (int a = 0; a < 3; a++)
-                col[k][a] *= g;
-    }
+    if (shade > 1.0f)
+        ln__patch_scale(col, ref, 0, 3, shade);
     if (fit > 1.0f)
-        for (int a = 0; a < 3; a++) {
-            float sum_w = 0.0f, sum_r = 0.0f;
-            for (int k = 0; k < 5; k++) {
-                sum_w += col[k][a];
-                sum_r += ref[k][a];
-            }
-            float g = sum_w > 1e-3f ? sum_r / sum_w : 1.0f;
-            g = g > fit ? fit : (g < 1.0f / fit ? 1.0f / fit : g);
-            for (int k = 0; k < 5; k++)
-                col[k][a] *= g;
-        }
+        for (int a = 0; a < 3; a++)
+            ln__patch_scale(col, ref, a, a + 1, fit);
     float c = 0.0f;
     for (int k = 0; k < 5; k++) {
         float d[3];
