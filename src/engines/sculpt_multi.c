@@ -1373,10 +1373,11 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * voxels, about what one light gives (18 867 at 0.3, 23 725 at 0.4;
  * 31 741 at 0.5, which lowers the egg and the figure from 3 + top).
  * One factor, not one per channel: the gains have taken out what differs
- * per channel, and a fit per channel (as where no gains can be set) let
- * chance matches of other hues through (the cup 0.560 at 1.2). Under one
- * light no gain is set, so nothing changes, bit for bit; nor where no
- * gains can be set (the fit per channel above runs there). */
+ * per channel, and a fit per channel let chance matches of other hues
+ * through (the cup 0.560 at 1.2). Under one light no gain is set, so
+ * nothing changes, bit for bit. Where no gains can be set, the same fit
+ * runs after a white balance, within the exposure's range ("lighting,
+ * white balance from the views' means"). */
 /* DESIGN (lighting, white balance from the views' means). Where no gains
  * can be set, what a photo does to its colours is still half known: the
  * mean log colour of each view over the object differs from the others'
