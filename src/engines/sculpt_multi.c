@@ -2006,15 +2006,17 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
     int exposure_differs;
     if ((rc = ln__photo_gains(s, &sw, &en, &exposure_differs, err)) < 0)
         goto done;
-    for (int vi = 0; vi < s->n_views; vi++)
-        for (int c = 0; c < 3; c++)
-            if (s->views[vi].gain[c] != 1.0f)
-                sw.shade = LN__PHOTO_SHADE;
     if (exposure_differs) {
+        /* no gains set: the white balance from the views' means */
         ln__photo_white_balance(s);
         sw.shade = LN__PHOTO_FIT;
         sw.tol = LN__PHOTO_TOLERANT;
         sw.hue = LN__PHOTO_HUE;
+    } else {
+        for (int vi = 0; vi < s->n_views; vi++)
+            for (int c = 0; c < 3; c++)
+                if (s->views[vi].gain[c] != 1.0f)
+                    sw.shade = LN__PHOTO_SHADE;
     }
     for (int vi = 0; vi < s->n_views; vi++) {
         sw.ref = vi;
