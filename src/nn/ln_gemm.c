@@ -20,7 +20,7 @@
  *
  * A task walks k in slices of LN__GEMM_KC: it copies the
  * slice of its weights into panels of GM_NR outputs ([k][GM_NR], zero past
- * n: 256 KB, held in L2), then for each GM_MR rows of x runs the register
+ * n: 256 KB, held in L2; the sizes per kernel set below), then for each GM_MR rows of x runs the register
  * tile over the task's weight panels: per k, GM_NV weight vectors and
  * GM_MR inputs broadcast from x in place, GM_MR x GM_NV multiply-adds into
  * accumulators that stay in registers for the whole slice. (Input stored
@@ -42,13 +42,30 @@
  * runs all of k in registers and stores (v + b) gelu(g + b). Its sums are
  * those of the sliced form, in the same order.
  *
- * The sizes are fixed rather than read from the CPU's caches so that the
- * sums, which follow the slices, are the same on every machine with the
- * same kernel set: KC x NT floats of weights (256 KB) fit the L2 of every
- * x86-64 core since 2017 and most arm64 ones; a tile's rows (GM_MR x KC,
- * 6 KB) and the weight panel in use (KC x GM_NR, 64 KB with AVX-512:
- * streamed from L2, GM_NV lines per GM_MR x GM_NV multiply-adds) share
- * the L1.
+ * DESIGN (slice sizes). The slices change no result: a tile stores its
+ * float sums into y at the end of a slice and the next slice loads them
+ * back unchanged, so every output is the same chain of multiply-adds
+ * whatever LN__GEMM_KC and LN__GEMM_NT are (tests/nn compare the products
+ * across thread counts and against OpenBLAS; the sizes below were
+ * checked bit for bit against 256 x 256). They are per kernel set, fixed
+ * rather than read from the CPU's caches: KC x NT floats of weights
+ * (256 KB) fit the L2 of every x86-64 core since 2017 and most arm64 ones.
+ * AVX-512 and the portable form slice k by 256 for 256 outputs: a tile's
+ * rows (GM_MR x KC, 6 KB) and the weight panel in use (KC x GM_NR, 64 KB
+ * with AVX-512: streamed from L2, GM_NV lines per GM_MR x GM_NV
+ * multiply-adds) share the L1 (measured on Zen 4 and Zen 5 above). AVX2
+ * slices by 1024 for 64 outputs: on a Zen 3 (AVX2, no AVX-512) a tile
+ * of 256 k spent a few percent loading and storing its 6 x 16 sums and
+ * filling the pipeline again, and whole slices of k (the network's k is
+ * 768 to 4096) made the products 3-13 % faster on two threads (median of
+ * 8-16 paired runs per shape: 3072 x 1024 -> 1024 +8.5 %, 3072 x 4096 ->
+ * 1024 +4 %, 1025 x 768 -> 3072 +9 %, 1025 x 3072 -> 768 +13 %), although
+ * each row of x is then read for every 64 outputs instead of 256. Input
+ * stored transposed keeps 256 x 256 in every set (LN__GEMM_KC_XT): its
+ * rows are copied out per row group and column block, four times as often
+ * with blocks of 64 (the upsampling's 1024 x 1024 -> 160 then fell from
+ * 1.0 to 0.66 times OpenBLAS's speed); weights packed ahead keep the
+ * set's sizes, their layout's.
  */
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
@@ -65,20 +82,20 @@
 
 #define LN__INLINE static inline __attribute__((always_inline))
 
-#define LN__GEMM_KC 256
 #define LN__GEMM_MT 1536 /* rows per task at most, unless more tasks balance the threads */
 /* Row blocks are a multiple of the threads while they keep this many
  * rows: each weight is packed once per row block, and on many threads
  * (16 on the 3072 tokens: 192 rows a block) that would cost more than
  * the rows' staying with their thread gives. */
 #define LN__GEMM_MT_SPLIT 256
-#define LN__GEMM_NT 256 /* a multiple of every GM_NR below */
 
 #if LN__AVX512
 
 #define GM_MR 6
 #define GM_NV 4
 #define GM_VW 16
+#define LN__GEMM_KC 256
+#define LN__GEMM_NT 256 /* a multiple of GM_NR */
 typedef __m512 gm_v;
 
 LN__INLINE gm_v gm_zero(void)
@@ -134,6 +151,10 @@ LN__INLINE void gm_transpose(gm_v *r)
 #define GM_MR 6
 #define GM_NV 2
 #define GM_VW 8
+/* k slices of 1024 by 64 outputs (the weights' block 256 KB as in the
+ * other sets): the DESIGN comment on slice sizes above. */
+#define LN__GEMM_KC 1024
+#define LN__GEMM_NT 64
 typedef __m256 gm_v;
 
 LN__INLINE gm_v gm_zero(void)
@@ -190,6 +211,8 @@ LN__INLINE void gm_transpose(gm_v *r)
 #define GM_MR 4
 #define GM_NV 2
 #define GM_VW 4
+#define LN__GEMM_KC 256
+#define LN__GEMM_NT 256
 typedef ln__v4f gm_v;
 
 LN__INLINE gm_v gm_zero(void)
@@ -244,8 +267,12 @@ LN__INLINE void gm_store_n(float *p, gm_v v, int n)
 #endif
 
 #define GM_NR (GM_NV * GM_VW)
+/* Input stored transposed: slices of 256 for 256 outputs in every set. */
+#define LN__GEMM_KC_XT 256
+#define LN__GEMM_NT_XT 256
+#define LN__GEMM_KC_MAX (LN__GEMM_KC > LN__GEMM_KC_XT ? LN__GEMM_KC : LN__GEMM_KC_XT)
 
-_Static_assert(LN__GEMM_NT % GM_NR == 0, "task sizes");
+_Static_assert(LN__GEMM_NT % GM_NR == 0 && LN__GEMM_NT_XT % GM_NR == 0, "task sizes");
 
 /* One tile: rows 0 .. nr (<= GM_MR) by outputs 0 .. nc (<= GM_NR) of y,
  * from kc steps of the rows a[r lda + k] (read in place) and the weight
@@ -351,11 +378,12 @@ struct ln__gemm_ctx {
     const float *x, *w, *bias;
     const float *wp; /* ln__gemm_packed: the panels of ln__gemm_pack, or NULL */
     float *y;
-    float *scratch; /* LN__GEMM_KC x LN__GEMM_NT floats per thread */
+    float *scratch; /* kc x nt floats per thread (bf16: LN__GEMM_KC x LN__GEMM_NT) */
     const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
     size_t rows, row_tasks, col_tasks;
     int k, ldx, xt, n, ldy, accumulate;
     int geglu; /* ln__gemm_geglu: n is the outputs' count, w has 2 n rows */
+    size_t kc, nt; /* ln__gemm: the slice and block sizes of this call */
 };
 
 /* Row of w for column cc of panel j of the outputs n0 .. n0 + nt, NULL
@@ -451,7 +479,7 @@ static void ln__gemm_pack_xt(const struct ln__gemm_ctx *c, size_t r0, int nr, si
     for (size_t kk = 0; kk < kc; kk++) {
         const float *restrict xr = c->x + (k0 + kk) * (size_t)c->ldx + r0;
         for (int r = 0; r < nr; r++)
-            ap[(size_t)r * LN__GEMM_KC + kk] = xr[r];
+            ap[(size_t)r * c->kc + kk] = xr[r];
     }
 }
 
@@ -497,16 +525,16 @@ static size_t ln__gemm_task(const struct ln__gemm_ctx *c, size_t t, size_t *rt)
 static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__gemm_ctx *c = vctx;
-    float *bp = c->scratch + (size_t)thread * LN__GEMM_KC * LN__GEMM_NT;
-    float ap[GM_MR * LN__GEMM_KC];
+    float *bp = c->scratch + (size_t)thread * c->kc * c->nt;
+    float ap[GM_MR * LN__GEMM_KC_MAX];
     for (size_t t = begin; t < end; t++) {
         size_t rt;
-        const size_t n0 = ln__gemm_task(c, t, &rt) * LN__GEMM_NT;
+        const size_t n0 = ln__gemm_task(c, t, &rt) * c->nt;
         const size_t r0 = ln__gemm_row0(c, rt), mt = ln__gemm_row0(c, rt + 1) - r0;
-        const size_t nt = (size_t)c->n - n0 < LN__GEMM_NT ? (size_t)c->n - n0 : LN__GEMM_NT;
+        const size_t nt = (size_t)c->n - n0 < c->nt ? (size_t)c->n - n0 : c->nt;
         const float *bias = c->bias ? c->bias + n0 : NULL;
-        for (size_t k0 = 0; k0 < (size_t)c->k; k0 += LN__GEMM_KC) {
-            const size_t kc = (size_t)c->k - k0 < LN__GEMM_KC ? (size_t)c->k - k0 : LN__GEMM_KC;
+        for (size_t k0 = 0; k0 < (size_t)c->k; k0 += c->kc) {
+            const size_t kc = (size_t)c->k - k0 < c->kc ? (size_t)c->k - k0 : c->kc;
             const int first = k0 == 0;
             const float *wb = bp;
             if (c->wp) /* packed ahead: column block n0's slices, ln__gemm_pack's layout */
@@ -516,7 +544,7 @@ static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
             for (size_t i = 0; i < mt; i += GM_MR) {
                 const int nr = mt - i < GM_MR ? (int)(mt - i) : GM_MR;
                 const float *a = ap;
-                size_t lda = LN__GEMM_KC;
+                size_t lda = c->kc;
                 if (c->xt)
                     ln__gemm_pack_xt(c, r0 + i, nr, k0, kc, ap);
                 else {
@@ -565,11 +593,16 @@ static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, co
                              .n = n,
                              .ldy = ldy,
                              .accumulate = accumulate};
-    c.col_tasks = ((size_t)n + LN__GEMM_NT - 1) / LN__GEMM_NT;
+    /* Input stored transposed is copied into rows per row group and
+     * column block: there the blocks stay wide (DESIGN "slice sizes");
+     * packed weights have the set's layout. */
+    c.kc = xt && !wp ? LN__GEMM_KC_XT : LN__GEMM_KC;
+    c.nt = xt && !wp ? LN__GEMM_NT_XT : LN__GEMM_NT;
+    c.col_tasks = ((size_t)n + c.nt - 1) / c.nt;
     c.row_tasks = ln__gemm_row_tasks(rows, c.col_tasks, threads);
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
-    c.scratch = ln_xmalloc((size_t)used * LN__GEMM_KC * LN__GEMM_NT * sizeof(float));
+    c.scratch = ln_xmalloc((size_t)used * c.kc * c.nt * sizeof(float));
     ln_parallel_for_split(tasks, 1, used, ln__gemm_body, &c);
     free(c.scratch);
 }

@@ -486,8 +486,9 @@ static void check_gemm(size_t rows, int k, int n, int xt, int with_bias, int acc
 
 /* Shapes around the kernel's sizes: rows not a multiple of any tile's
  * (1, 7, 241, 801: two row tasks), outputs that leave a partial
- * vector and tile and cross a block of 256 (1, 13, 70, 300), k across the
- * slices of 256 (1, 37, 256, 600) and none at all. */
+ * vector and tile and cross a block of 64 or 256 (1, 13, 70, 90, 300), k
+ * across the slices of 256 (AVX-512, the portable form) and of 1024
+ * (AVX2): 1, 37, 256, 600, 1300, and none at all. */
 static void test_gemm_shapes(void **state)
 {
     (void)state;
@@ -498,6 +499,7 @@ static void test_gemm_shapes(void **state)
     check_gemm(241, 600, 300, 1, 1, 1);
     check_gemm(50, 300, 64, 1, 0, 0);
     check_gemm(801, 300, 70, 0, 1, 1);
+    check_gemm(61, 1300, 90, 0, 1, 1);
     check_gemm(13, 0, 21, 0, 1, 1);
     check_gemm(13, 0, 21, 0, 0, 0);
 }
@@ -516,6 +518,60 @@ static void test_gemm_xt_odd_shapes(void **state)
     check_gemm(1, 300, 17, 1, 1, 1);
     check_gemm(5, 1, 3, 1, 0, 1);
     check_gemm(97, 257, 259, 1, 1, 1);
+    check_gemm(43, 1100, 75, 1, 1, 0);
+}
+
+/* The slices of k change no sum (ln_gemm.c, DESIGN "slice sizes"): a
+ * product taken in two calls, k split anywhere (inside a slice, at one
+ * of 256 or of 1024, near the end), the second call adding to the
+ * first's y, gives the bits of the product in one call, x in rows or
+ * transposed. */
+static void test_gemm_split_k_bitwise(void **state)
+{
+    (void)state;
+    const size_t rows = 67;
+    const int k = 1500, n = 150, ldy = n + 3;
+    const int splits[] = {1, 255, 256, 700, 1023, 1024, 1499};
+    float *x = random_floats(rows * (size_t)k, 1.0f);
+    float *xt = malloc(rows * (size_t)k * sizeof(float));
+    float *w = random_floats((size_t)n * (size_t)k, 0.5f);
+    float *wa = malloc((size_t)n * (size_t)k * sizeof(float));
+    float *bias = random_floats((size_t)n, 1.0f);
+    float *whole = malloc(rows * (size_t)ldy * sizeof(float));
+    float *parts = malloc(rows * (size_t)ldy * sizeof(float));
+    assert_true(xt && wa && whole && parts);
+    for (size_t r = 0; r < rows; r++)
+        for (int kk = 0; kk < k; kk++)
+            xt[(size_t)kk * rows + r] = x[r * (size_t)k + (size_t)kk];
+    for (int transposed = 0; transposed < 2; transposed++) {
+        const float *xs = transposed ? xt : x;
+        const int ldx = transposed ? (int)rows : k;
+        memset(whole, 0, rows * (size_t)ldy * sizeof(float));
+        ln__gemm(xs, rows, k, ldx, transposed, w, bias, n, whole, ldy, 0);
+        for (size_t s = 0; s < sizeof splits / sizeof *splits; s++) {
+            const int k1 = splits[s], k2 = k - k1;
+            /* w's columns k1 .. k as rows of their own: [n][k2] */
+            for (int j = 0; j < n; j++)
+                memcpy(wa + (size_t)j * (size_t)k2, w + (size_t)j * (size_t)k + (size_t)k1,
+                       (size_t)k2 * sizeof(float));
+            for (int j = 0; j < n; j++)
+                memcpy(wa + (size_t)n * (size_t)k2 + (size_t)j * (size_t)k1,
+                       w + (size_t)j * (size_t)k, (size_t)k1 * sizeof(float));
+            memset(parts, 0, rows * (size_t)ldy * sizeof(float));
+            ln__gemm(xs, rows, k1, ldx, transposed, wa + (size_t)n * (size_t)k2, bias, n, parts,
+                     ldy, 0);
+            const float *xs2 = transposed ? xt + (size_t)k1 * rows : x + k1;
+            ln__gemm(xs2, rows, k2, ldx, transposed, wa, NULL, n, parts, ldy, 1);
+            assert_memory_equal(whole, parts, rows * (size_t)ldy * sizeof(float));
+        }
+    }
+    free(parts);
+    free(whole);
+    free(bias);
+    free(wa);
+    free(w);
+    free(xt);
+    free(x);
 }
 
 /* The same product with 1, 2 and 3 threads is the same to the bit, and
@@ -1083,6 +1139,7 @@ int main(void)
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_xt_odd_shapes),
         cmocka_unit_test(test_gemm_threads_bitwise),
+        cmocka_unit_test(test_gemm_split_k_bitwise),
         cmocka_unit_test(test_gemm_packed_bitwise),
         cmocka_unit_test(test_gemm_bf16),
     };
