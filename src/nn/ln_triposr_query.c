@@ -206,8 +206,13 @@ LN__DENSE_KERNEL(4)
  * back 4 vectors at a time for the SiLU: applied to the accumulators in
  * registers, one or two at a time for want of registers, it was slower
  * (decoder on one core: 0.67 and 0.74 M points/s against 0.83 M). np is a
- * multiple of LN__ROWS, n_pad of 16. */
-static void ln__dense_avx2(const float *restrict x, int ldx, size_t np, int K,
+ * multiple of LN__ROWS, n_pad of 16. Not inlined: inlined into
+ * ln__eval_block, three of its loop's values lived on the stack and were
+ * read again at every step; on a Zen 3 core (AVX2, no AVX-512) the dense
+ * 64^3 grid took 0.39-0.41 s against 0.43-0.49 s on one thread and
+ * 0.24-0.27 s against 0.24-0.32 s on two (best of four calls, processes
+ * alternated), the same values. */
+__attribute__((noinline)) static void ln__dense_avx2(const float *restrict x, int ldx, size_t np, int K,
                            const float *restrict wt, const float *restrict b, int n_pad, int c0,
                            float *restrict y, int ldy, int act)
 {
