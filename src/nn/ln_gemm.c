@@ -54,18 +54,21 @@
  * rows (GM_MR x KC, 6 KB) and the weight panel in use (KC x GM_NR, 64 KB
  * with AVX-512: streamed from L2, GM_NV lines per GM_MR x GM_NV
  * multiply-adds) share the L1 (measured on Zen 4 and Zen 5 above). AVX2
- * slices by 1024 for 64 outputs: on a Zen 3 (AVX2, no AVX-512) a tile
- * of 256 k spent a few percent loading and storing its 6 x 16 sums and
- * filling the pipeline again, and whole slices of k (the network's k is
- * 768 to 4096) made the products 3-13 % faster on two threads (median of
- * 8-16 paired runs per shape: 3072 x 1024 -> 1024 +8.5 %, 3072 x 4096 ->
- * 1024 +4 %, 1025 x 768 -> 3072 +9 %, 1025 x 3072 -> 768 +13 %), although
- * each row of x is then read for every 64 outputs instead of 256. Input
- * stored transposed keeps 256 x 256 in every set (LN__GEMM_KC_XT): its
- * rows are copied out per row group and column block, four times as often
- * with blocks of 64 (the upsampling's 1024 x 1024 -> 160 then fell from
- * 1.0 to 0.66 times OpenBLAS's speed); weights packed ahead keep the
- * set's sizes, their layout's.
+ * takes all of k (up to 4096) for 64 outputs: on a Zen 3 (AVX2, no
+ * AVX-512) a tile of 256 k spent a few percent loading and storing its
+ * 6 x 16 sums and filling the pipeline again, and whole slices of k (the
+ * network's k is 768 to 4096) made the products 2-13 % faster on two
+ * threads (median of 16-24 paired runs per shape, against 256 x 256:
+ * 3072 x 1024 -> 1024 +8.5 %, 1025 x 768 -> 3072 +9 %, 1025 x 3072 -> 768
+ * +13 % with slices of 1024; 3072 x 4096 -> 1024 +4 % with slices of
+ * 1024 and a further +7 % with all 4096, 1025 x 3072 -> 768 a further
+ * +2 %), although each row of x is then read for every 64 outputs
+ * instead of 256 and the weights' block of a task (k x 64) outgrows L2
+ * for k over 1024. Input stored transposed keeps 256 x 256 in every set
+ * (LN__GEMM_KC_XT): its rows are copied out per row group and column
+ * block, four times as often with blocks of 64 (the upsampling's 1024 x
+ * 1024 -> 160 then fell from 1.0 to 0.66 times OpenBLAS's speed), unless
+ * the weights were packed ahead (ln__gemm_packed) in the set's blocks.
  */
 #include "ln_kernels.h" /* first: this file is compiled once per kernel set */
 
@@ -151,9 +154,9 @@ LN__INLINE void gm_transpose(gm_v *r)
 #define GM_MR 6
 #define GM_NV 2
 #define GM_VW 8
-/* k slices of 1024 by 64 outputs (the weights' block 256 KB as in the
- * other sets): the DESIGN comment on slice sizes above. */
-#define LN__GEMM_KC 1024
+/* All of k (up to 4096, the network's largest) by 64 outputs: the
+ * DESIGN comment on slice sizes above. */
+#define LN__GEMM_KC 4096
 #define LN__GEMM_NT 64
 typedef __m256 gm_v;
 
@@ -270,7 +273,6 @@ LN__INLINE void gm_store_n(float *p, gm_v v, int n)
 /* Input stored transposed: slices of 256 for 256 outputs in every set. */
 #define LN__GEMM_KC_XT 256
 #define LN__GEMM_NT_XT 256
-#define LN__GEMM_KC_MAX (LN__GEMM_KC > LN__GEMM_KC_XT ? LN__GEMM_KC : LN__GEMM_KC_XT)
 
 _Static_assert(LN__GEMM_NT % GM_NR == 0 && LN__GEMM_NT_XT % GM_NR == 0, "task sizes");
 
@@ -378,7 +380,7 @@ struct ln__gemm_ctx {
     const float *x, *w, *bias;
     const float *wp; /* ln__gemm_packed: the panels of ln__gemm_pack, or NULL */
     float *y;
-    float *scratch; /* kc x nt floats per thread (bf16: LN__GEMM_KC x LN__GEMM_NT) */
+    float *scratch; /* kc (nt + GM_MR) floats per thread (bf16: LN__GEMM_KC x LN__GEMM_NT) */
     const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
     size_t rows, row_tasks, col_tasks;
     int k, ldx, xt, n, ldy, accumulate;
@@ -525,8 +527,9 @@ static size_t ln__gemm_task(const struct ln__gemm_ctx *c, size_t t, size_t *rt)
 static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__gemm_ctx *c = vctx;
-    float *bp = c->scratch + (size_t)thread * c->kc * c->nt;
-    float ap[GM_MR * LN__GEMM_KC_MAX];
+    /* per thread: the weights' panels, then rows of x stored transposed */
+    float *bp = c->scratch + (size_t)thread * (c->kc * c->nt + GM_MR * c->kc);
+    float *ap = bp + c->kc * c->nt;
     for (size_t t = begin; t < end; t++) {
         size_t rt;
         const size_t n0 = ln__gemm_task(c, t, &rt) * c->nt;
@@ -594,15 +597,18 @@ static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, co
                              .ldy = ldy,
                              .accumulate = accumulate};
     /* Input stored transposed is copied into rows per row group and
-     * column block: there the blocks stay wide (DESIGN "slice sizes");
-     * packed weights have the set's layout. */
+     * column block: there the blocks stay wide unless the weights were
+     * packed ahead in the set's blocks (DESIGN "slice sizes"). A slice is
+     * never longer than k. */
     c.kc = xt && !wp ? LN__GEMM_KC_XT : LN__GEMM_KC;
     c.nt = xt && !wp ? LN__GEMM_NT_XT : LN__GEMM_NT;
+    if (c.kc > (size_t)k)
+        c.kc = k > 0 ? (size_t)k : 1;
     c.col_tasks = ((size_t)n + c.nt - 1) / c.nt;
     c.row_tasks = ln__gemm_row_tasks(rows, c.col_tasks, threads);
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
-    c.scratch = ln_xmalloc((size_t)used * c.kc * c.nt * sizeof(float));
+    c.scratch = ln_xmalloc((size_t)used * (c.kc * c.nt + GM_MR * c.kc) * sizeof(float));
     ln_parallel_for_split(tasks, 1, used, ln__gemm_body, &c);
     free(c.scratch);
 }

@@ -15,8 +15,8 @@
  * products k = 0 .. K-1 in slices of LN__GEMM_KC, fused multiply-adds in
  * the vector sets. Results therefore depend on the kernel set only, not on
  * --threads nor on the machine's caches. Scratch is allocated per call
- * (the packed weight blocks, one per thread, 256 KB each; for the bf16
- * form also a bfloat16 copy of x).
+ * (the packed weight blocks, one per thread, 256 KB each, with AVX2 k x
+ * 64 floats up to 1 MB; for the bf16 form also a bfloat16 copy of x).
  */
 #ifndef LN_GEMM_H
 #define LN_GEMM_H
