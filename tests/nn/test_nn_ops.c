@@ -487,8 +487,8 @@ static void check_gemm(size_t rows, int k, int n, int xt, int with_bias, int acc
 /* Shapes around the kernel's sizes: rows not a multiple of any tile's
  * (1, 7, 241, 801: two row tasks), outputs that leave a partial
  * vector and tile and cross a block of 64 or 256 (1, 13, 70, 90, 300), k
- * across the slices of 256 (AVX-512, the portable form) and of 1024
- * (AVX2): 1, 37, 256, 600, 1300, and none at all. */
+ * across the slices of 256 (AVX-512, the portable form) and of 4096
+ * (AVX2): 1, 37, 256, 600, 1300, 4300, and none at all. */
 static void test_gemm_shapes(void **state)
 {
     (void)state;
@@ -500,6 +500,7 @@ static void test_gemm_shapes(void **state)
     check_gemm(50, 300, 64, 1, 0, 0);
     check_gemm(801, 300, 70, 0, 1, 1);
     check_gemm(61, 1300, 90, 0, 1, 1);
+    check_gemm(9, 4300, 70, 0, 1, 1);
     check_gemm(13, 0, 21, 0, 1, 1);
     check_gemm(13, 0, 21, 0, 0, 0);
 }
@@ -522,9 +523,9 @@ static void test_gemm_xt_odd_shapes(void **state)
 }
 
 /* The slices of k change no sum (ln_gemm.c, DESIGN "slice sizes"): a
- * product taken in two calls, k split anywhere (inside a slice, at one
- * of 256 or of 1024, near the end), the second call adding to the
- * first's y, gives the bits of the product in one call, x in rows or
+ * product taken in two calls, k split anywhere (inside a slice, at
+ * multiples of 256, near the end), the second call adding to the first's
+ * y, gives the bits of the product in one call, x in rows or
  * transposed. */
 static void test_gemm_split_k_bitwise(void **state)
 {
@@ -663,6 +664,8 @@ static void test_gemm_packed_bitwise(void **state)
     (void)state;
     check_gemm_packed(900, 600, 520, 0, 1, 0);
     check_gemm_packed(1537, 513, 259, 0, 1, 1); /* three row tasks, k past two slices */
+    check_gemm_packed(13, 4300, 70, 0, 1, 1);   /* k past a slice of 4096 (AVX2) */
+    check_gemm_packed(11, 4300, 21, 1, 1, 0);   /* the same, x transposed */
     check_gemm_packed(7, 300, 17, 0, 0, 1);
     check_gemm_packed(97, 257, 65, 1, 1, 0); /* x transposed */
     check_gemm_packed(1, 1, 1, 0, 1, 0);
