@@ -20,8 +20,9 @@
  *
  * A task walks k in slices of LN__GEMM_KC: it copies the
  * slice of its weights into panels of GM_NR outputs ([k][GM_NR], zero past
- * n: 256 KB, held in L2; the sizes per kernel set below), then for each GM_MR rows of x runs the register
- * tile over the task's weight panels: per k, GM_NV weight vectors and
+ * n: 256 KB, held in L2; the sizes per kernel set below), then for each
+ * GM_MR rows of x runs the register tile over the task's weight panels:
+ * per k, GM_NV weight vectors and
  * GM_MR inputs broadcast from x in place, GM_MR x GM_NV multiply-adds into
  * accumulators that stay in registers for the whole slice. (Input stored
  * transposed, the backbone's proj_in, is first copied into rows.)
@@ -45,9 +46,10 @@
  * DESIGN (slice sizes). The slices change no result: a tile stores its
  * float sums into y at the end of a slice and the next slice loads them
  * back unchanged, so every output is the same chain of multiply-adds
- * whatever LN__GEMM_KC and LN__GEMM_NT are (tests/nn compare the products
- * across thread counts and against OpenBLAS; the sizes below were
- * checked bit for bit against 256 x 256). They are per kernel set, fixed
+ * whatever LN__GEMM_KC and LN__GEMM_NT are (test_gemm_split_k_bitwise:
+ * a product split into two calls anywhere along k gives the bits of one
+ * call; the sizes below were checked bit for bit against 256 x 256 on
+ * the network's shapes). They are per kernel set, fixed
  * rather than read from the CPU's caches: KC x NT floats of weights
  * (256 KB) fit the L2 of every x86-64 core since 2017 and most arm64 ones.
  * AVX-512 and the portable form slice k by 256 for 256 outputs: a tile's
@@ -380,7 +382,7 @@ struct ln__gemm_ctx {
     const float *x, *w, *bias;
     const float *wp; /* ln__gemm_packed: the panels of ln__gemm_pack, or NULL */
     float *y;
-    float *scratch; /* kc (nt + GM_MR) floats per thread (bf16: LN__GEMM_KC x LN__GEMM_NT) */
+    float *scratch;     /* ln__gemm_thread_floats per thread (bf16: LN__GEMM_KC x LN__GEMM_NT) */
     const uint16_t *xb; /* bf16 copy of x (ln__gemm_bf16) */
     size_t rows, row_tasks, col_tasks;
     int k, ldx, xt, n, ldy, accumulate;
@@ -524,12 +526,18 @@ static size_t ln__gemm_task(const struct ln__gemm_ctx *c, size_t t, size_t *rt)
     return (t % c->col_tasks + *rt * c->col_tasks / c->row_tasks) % c->col_tasks;
 }
 
+/* ln__gemm's scratch per thread: the weights' panels of a task, then,
+ * for input stored transposed, GM_MR of its rows. */
+static size_t ln__gemm_thread_floats(const struct ln__gemm_ctx *c)
+{
+    return c->kc * c->nt + (c->xt ? GM_MR * c->kc : 0);
+}
+
 static void ln__gemm_body(void *vctx, size_t begin, size_t end, int thread)
 {
     const struct ln__gemm_ctx *c = vctx;
-    /* per thread: the weights' panels, then rows of x stored transposed */
-    float *bp = c->scratch + (size_t)thread * (c->kc * c->nt + GM_MR * c->kc);
-    float *ap = bp + c->kc * c->nt;
+    float *bp = c->scratch + (size_t)thread * ln__gemm_thread_floats(c);
+    float *ap = bp + c->kc * c->nt; /* used only with c->xt */
     for (size_t t = begin; t < end; t++) {
         size_t rt;
         const size_t n0 = ln__gemm_task(c, t, &rt) * c->nt;
@@ -608,7 +616,7 @@ static void ln__gemm_run(const float *x, size_t rows, int k, int ldx, int xt, co
     c.row_tasks = ln__gemm_row_tasks(rows, c.col_tasks, threads);
     const size_t tasks = c.row_tasks * c.col_tasks;
     const int used = (size_t)threads < tasks ? threads : (int)tasks;
-    c.scratch = ln_xmalloc((size_t)used * (c.kc * c.nt + GM_MR * c.kc) * sizeof(float));
+    c.scratch = ln_xmalloc((size_t)used * ln__gemm_thread_floats(&c) * sizeof(float));
     ln_parallel_for_split(tasks, 1, used, ln__gemm_body, &c);
     free(c.scratch);
 }

@@ -212,9 +212,10 @@ LN__DENSE_KERNEL(4)
  * 64^3 grid took 0.39-0.41 s against 0.43-0.49 s on one thread and
  * 0.24-0.27 s against 0.24-0.32 s on two (best of four calls, processes
  * alternated), the same values. */
-__attribute__((noinline)) static void ln__dense_avx2(const float *restrict x, int ldx, size_t np, int K,
-                           const float *restrict wt, const float *restrict b, int n_pad, int c0,
-                           float *restrict y, int ldy, int act)
+__attribute__((noinline)) static void ln__dense_avx2(const float *restrict x, int ldx, size_t np,
+                                                     int K, const float *restrict wt,
+                                                     const float *restrict b, int n_pad, int c0,
+                                                     float *restrict y, int ldy, int act)
 {
     for (size_t i = 0; i < np; i += LN__ROWS) {
         const float *x0 = x + i * (size_t)ldx;
