@@ -798,7 +798,7 @@ static void test_worker_kills(void **state)
     struct ln_pg *pg = open_migrated("ln_kills");
     struct ln_error err = {0};
     for (int i = 0; i < KILL_JOBS; i++) {
-        char id[32];
+        char id[48]; /* room for any int: -O1 cannot bound i */
         snprintf(id, sizeof id, "cccccccccccccccccccccc%02d", i);
         submit_disk_job(pg, id);
     }
@@ -836,7 +836,7 @@ static void test_worker_kills(void **state)
     assert_int_equal(counts[2], KILL_JOBS);
     assert_true(kills > 0);
     for (int i = 0; i < KILL_JOBS; i++) {
-        char id[32], line[128];
+        char id[48], line[128];
         snprintf(id, sizeof id, "cccccccccccccccccccccc%02d", i);
         void *data;
         size_t size;
