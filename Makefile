@@ -61,7 +61,7 @@ test-asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLN_WERROR=ON -DLN_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -j $(JOBS) -L unit
-	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -R '^(http_api|models_pull)$$'
+	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -j $(JOBS) -R '^(http_api|models_pull)$$'
 
 test-tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
@@ -69,7 +69,7 @@ test-tsan:
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
 		ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
-		ctest --output-on-failure -R '^(http_api|models_pull)$$'
+		ctest --output-on-failure -j $(JOBS) -R '^(http_api|models_pull)$$'
 
 # The portable code on 64-bit ARM: a cross build with Debian's
 # gcc-aarch64-linux-gnu and the arm64 libraries (cmake/aarch64-linux-gnu.cmake;

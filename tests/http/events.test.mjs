@@ -11,6 +11,11 @@ import { startServer, synth, tmpDir, form, json, waitJob, SLOW } from './server.
 
 let srv;
 let photo; // bytes of a synthetic photo, large enough for a generation of a few seconds
+// The grid of those generations: 512 takes a few seconds in a release
+// build and under ASan (LN_TEST_SLOW 3); under ThreadSanitizer (5), where
+// the engines' loops run ten times slower, 512 took most of a minute and
+// 256 takes a few seconds.
+const GRID = SLOW >= 5 ? 256 : 512;
 
 before(async () => {
   const dir = tmpDir('events-in');
@@ -74,7 +79,7 @@ async function waitRunning(id) {
 }
 
 test('forty streams of one job, on two HTTP threads, all follow it to the end', async () => {
-  const id = await submit(512);
+  const id = await submit(GRID);
   const streams = Array.from({ length: 40 }, () => readEvents(id));
   // Meanwhile other requests are answered promptly.
   const slowest = { ms: 0 };
@@ -103,9 +108,9 @@ test('forty streams of one job, on two HTTP threads, all follow it to the end', 
 });
 
 test('a stream ends when its job is canceled or deleted', async () => {
-  const a = await submit(512);
+  const a = await submit(GRID);
   await waitRunning(a);
-  const b = await submit(512); // queued behind a
+  const b = await submit(GRID); // queued behind a
   // Both streams are open (their headers came) before the deletion.
   const [sa, sb] = (await Promise.all([openEvents(a), openEvents(b)])).map(streamEvents);
   assert.equal((await fetch(`${srv.url}/jobs/${b}`, { method: 'DELETE' })).status, 204);
@@ -119,7 +124,7 @@ test('a stream ends when its job is canceled or deleted', async () => {
 test('open streams end when the server stops, and it stops cleanly', async () => {
   const s = await startServer(['--http-threads', '1', '--shutdown-grace', '0'], { prefix: 'events-stop' });
   try {
-    const id = await submit(512, s.url);
+    const id = await submit(GRID, s.url);
     // Every stream is open (its headers came) before the stop.
     const opened = await Promise.all(Array.from({ length: 5 }, () => openEvents(id, s.url)));
     const streams = opened.map(streamEvents);

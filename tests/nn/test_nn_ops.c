@@ -86,61 +86,78 @@ static void attention_ref(const float *q, int ldq, const float *k, int ldk, cons
     free(w);
 }
 
-/* One shape at one thread count: every output within 1e-5 of the
- * reference (relative to the largest output); columns of out beyond the
+/* One shape at the thread counts first..last, each with scratch sized for
+ * scratch_for threads (0: for its own count): every output within 1e-5 of
+ * the reference (relative to the largest output), computed once for all
+ * counts, and the same bits at every count; columns of out beyond the
  * heads' and the padding of ldo are left alone. */
-static void check_attention(size_t nq, size_t nk, int heads, int hd, int threads, int scratch_for)
+static void check_attention_counts(size_t nq, size_t nk, int heads, int hd, int first, int last,
+                                   int scratch_for)
 {
     const int D = heads * hd, ld = D + 3, ldo = D + 5;
+    const int most = scratch_for ? scratch_for : last;
     float *q = random_floats(nq * (size_t)ld, 2.0f);
     float *k = random_floats(nk * (size_t)ld, 2.0f);
     float *v = random_floats(nk * (size_t)ld, 1.0f);
     float *out = malloc(nq * (size_t)ldo * sizeof(float));
+    float *first_out = malloc(nq * (size_t)ldo * sizeof(float));
     double *want = malloc(nq * (size_t)D * sizeof(double));
-    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, hd, scratch_for) * sizeof(float));
-    assert_true(out && want && scratch);
-    for (size_t i = 0; i < nq * (size_t)ldo; i++)
-        out[i] = 7.0f;
+    float *scratch = malloc(ln__attention_scratch(nq, nk, heads, hd, most) * sizeof(float));
+    assert_true(out && first_out && want && scratch);
     attention_ref(q, ld, k, ld, v, ld, nq, nk, heads, hd, want);
-
-    ln_threads_set(threads);
-    ln__blas_single_thread();
-    ln__attention(q, ld, k, ld, v, ld, nq, nk, heads, hd, out, ldo, scratch, scratch_for);
-    ln_threads_set(0);
-
-    double scale = 0.0, worst = 0.0;
+    double scale = 0.0;
     for (size_t i = 0; i < nq * (size_t)D; i++)
         scale = fmax(scale, fabs(want[i]));
-    for (size_t i = 0; i < nq; i++) {
-        for (int c = 0; c < D; c++)
-            worst = fmax(worst, fabs((double)out[i * (size_t)ldo + (size_t)c] -
-                                     want[i * (size_t)D + (size_t)c]));
-        for (int c = D; c < ldo; c++)
-            assert_true(out[i * (size_t)ldo + (size_t)c] == 7.0f);
+
+    for (int threads = first; threads <= last; threads++) {
+        const int sf = scratch_for ? scratch_for : threads;
+        for (size_t i = 0; i < nq * (size_t)ldo; i++)
+            out[i] = 7.0f;
+        ln_threads_set(threads);
+        ln__blas_single_thread();
+        ln__attention(q, ld, k, ld, v, ld, nq, nk, heads, hd, out, ldo, scratch, sf);
+        ln_threads_set(0);
+
+        double worst = 0.0;
+        for (size_t i = 0; i < nq; i++) {
+            for (int c = 0; c < D; c++)
+                worst = fmax(worst, fabs((double)out[i * (size_t)ldo + (size_t)c] -
+                                         want[i * (size_t)D + (size_t)c]));
+            for (int c = D; c < ldo; c++)
+                assert_true(out[i * (size_t)ldo + (size_t)c] == 7.0f);
+        }
+        /* %llu, not %zu: cmocka formats with the C runtime's printf, which
+         * on Windows is msvcrt's. */
+        print_message("attention nq %llu nk %llu heads %d hd %d threads %d (scratch for %d): "
+                      "worst %.2e of %.3f\n",
+                      (unsigned long long)nq, (unsigned long long)nk, heads, hd, threads, sf, worst,
+                      scale);
+        assert_true(worst <= 1e-5 * scale);
+        if (threads == first)
+            memcpy(first_out, out, nq * (size_t)ldo * sizeof(float));
+        else
+            assert_memory_equal(out, first_out, nq * (size_t)ldo * sizeof(float));
     }
-    /* %llu, not %zu: cmocka formats with the C runtime's printf, which on
-     * Windows is msvcrt's. */
-    print_message("attention nq %llu nk %llu heads %d hd %d threads %d (scratch for %d): worst "
-                  "%.2e of %.3f\n",
-                  (unsigned long long)nq, (unsigned long long)nk, heads, hd, threads,
-                  scratch_for, worst, scale);
-    assert_true(worst <= 1e-5 * scale);
     free(scratch);
     free(want);
+    free(first_out);
     free(out);
     free(v);
     free(k);
     free(q);
 }
 
+static void check_attention(size_t nq, size_t nk, int heads, int hd, int threads, int scratch_for)
+{
+    check_attention_counts(nq, nk, heads, hd, threads, threads, scratch_for);
+}
+
 static void test_attention_self(void **state)
 {
     (void)state;
-    for (int t = 1; t <= 3; t++)
-        check_attention(1100, 1100, 3, 16, t, t); /* tiles of 367, 367 and 366 rows */
-    check_attention(5, 5, 2, 8, 2, 2);            /* fewer rows than a minimum tile */
-    for (int t = 1; t <= 3; t++)
-        check_attention(1100, 1100, 2, 64, t, t);
+    check_attention_counts(1100, 1100, 3, 16, 1, 3, 0); /* tiles of 367, 367 and 366 rows */
+    check_attention(5, 5, 2, 8, 2, 2);                  /* fewer rows than a minimum tile */
+    check_attention_counts(1100, 1100, 2, 64, 1, 3, 0);
     check_attention(5, 7, 3, 64, 2, 2);
 }
 
