@@ -26,7 +26,7 @@
 /* Holes: see test_holes. */
 #define IOU_HOLE 0.95
 /* Cluttered backgrounds: see test_cluttered_background; larger photos,
- * cut on a shrunken copy, see test_speed and test_threads_same_mask. */
+ * cut on a shrunken copy, see test_large_scenes and test_threads_same_mask. */
 #define IOU_CLUTTER 0.98
 #define IOU_CLUTTER_SHRUNK 0.98
 
@@ -787,50 +787,42 @@ static void test_out_of_memory(void **state)
     }
 }
 
-/* 1024 x 1024 must take well under 50 ms on two cores with a plain
- * background and well under a second with a cluttered one; the bounds
- * asserted here are loose so that sanitizer and debug builds pass too.
- * Measured on the 2-core build machine (RelWithDebInfo): plain 54 ms,
+/* Photo-sized scenes, plain and cluttered, separated as well as the small
+ * ones. The time of one run is printed, not asserted (timings belong to
+ * the benchmarks: the foreground stage of make bench). Measured on the
+ * 2-core build machine (RelWithDebInfo): plain 1024 x 1024 54 ms,
  * cluttered 1024 x 1024 140-230 ms (IoU 0.9975), 640 x 480 cluttered
- * 100-240 ms (IoU 0.9968): the cut runs on a copy of long side 320 and the boundary
- * is decided again at full size. */
-static double time_scene(const struct scene *s, const char *name)
+ * 100-240 ms (IoU 0.9968): the cut runs on a copy of long side 320 and the
+ * boundary is decided again at full size. */
+static void check_large_scene(const struct scene *s, const char *name)
 {
     struct ln_image img = {0}, cut = {0};
     uint8_t *mask;
     scene_render(s, 3, &img, &mask);
     struct ln_error err = {0};
-    double best = 1e9;
-    for (int rep = 0; rep < 3; rep++) {
-        const double t0 = ln_time_now();
-        assert_int_equal(ln_foreground_extract(&img, NULL, &cut, NULL, &err), 0);
-        const double dt = ln_time_now() - t0;
-        best = dt < best ? dt : best;
-        if (rep == 0) {
-            const double v = iou(&cut, mask);
-            printf("  %s: IoU %.4f\n", name, v);
-            assert_true(v >= (s->texture ? IOU_CLUTTER_SHRUNK : IOU_MIN));
-        }
-        ln_image_free(&cut);
-    }
-    printf("  %s: best of 3 %.1f ms\n", name, best * 1e3);
+    const double t0 = ln_time_now();
+    assert_int_equal(ln_foreground_extract(&img, NULL, &cut, NULL, &err), 0);
+    const double dt = ln_time_now() - t0;
+    const double v = iou(&cut, mask);
+    printf("  %s: IoU %.4f, %.1f ms\n", name, v, dt * 1e3);
+    assert_true(v >= (s->texture ? IOU_CLUTTER_SHRUNK : IOU_MIN));
+    ln_image_free(&cut);
     ln_image_free(&img);
     free(mask);
-    return best;
 }
 
-static void test_speed(void **state)
+static void test_large_scenes(void **state)
 {
     struct scene s = scene_default();
     s.w = 1024, s.h = 1024;
-    assert_true(time_scene(&s, "1024x1024 plain") < 1.0);
+    check_large_scene(&s, "1024x1024 plain");
     s = scene_cluttered();
     s.w = 1024, s.h = 1024;
     s.texture = 64;
-    assert_true(time_scene(&s, "1024x1024 cluttered") < 10.0);
+    check_large_scene(&s, "1024x1024 cluttered");
     s.w = 640, s.h = 480;
     s.texture = 40;
-    assert_true(time_scene(&s, "640x480 cluttered") < 10.0);
+    check_large_scene(&s, "640x480 cluttered");
 }
 
 int main(void)
@@ -851,7 +843,7 @@ int main(void)
         cmocka_unit_test(test_full_frame_texture),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_speed),
+        cmocka_unit_test(test_large_scenes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
