@@ -10,7 +10,7 @@ shift || true
 
 # Debian packages the build, the tests and the benchmarks need.
 packages=(
-    build-essential cmake pkg-config git
+    build-essential cmake pkg-config git ccache
     libpng-dev libjpeg62-turbo-dev libwebp-dev libexif-dev
     libjansson-dev libmeshoptimizer-dev libcmocka-dev libmicrohttpd-dev
     libyaml-dev libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
