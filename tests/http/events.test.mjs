@@ -12,9 +12,8 @@ import { startServer, synth, tmpDir, form, json, waitJob, SLOW } from './server.
 let srv;
 let photo; // bytes of a synthetic photo, large enough for a generation of a few seconds
 // The grid of those generations: 512 takes a few seconds in a release
-// build and under ASan (LN_TEST_SLOW 3); under ThreadSanitizer (5), where
-// the engines' loops run ten times slower, 512 took most of a minute and
-// 256 takes a few seconds.
+// build and under ASan (LN_TEST_SLOW 3); under ThreadSanitizer (5) the
+// first test took 49 s at 512 on two cores and takes 12 s at 256.
 const GRID = SLOW >= 5 ? 256 : 512;
 
 before(async () => {

@@ -45,9 +45,9 @@ test('uploads beyond the checking queue get 503 with Retry-After, the rest finis
   // Large photos with the background to remove keep the two checking
   // threads busy for a while each, so that 40 at once overflow the queue.
   // Under a sanitizer (LN_TEST_SLOW) a photo of 512 overflows it as well
-  // (30 of 40 refused, as with 1024 in a release build), and the accepted
-  // jobs' background removal takes a quarter of the time: 13 s under TSan
-  // on two cores instead of 41 s.
+  // (27 of 40 refused under ASan, 30 under TSan, as with 1024 in a release
+  // build), and the accepted jobs' background removal takes a quarter of
+  // the time: 13 s under TSan on two cores instead of 41 s.
   const photo = fs.readFileSync(synth('photo', path.join(dir, 'big.png'), SLOW > 1 ? 512 : 1024));
   const srv = await startServer(['--max-queue', '100']);
   try {
