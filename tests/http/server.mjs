@@ -27,7 +27,8 @@
 // fileStoreOnly(why) }`.
 //
 // Under a sanitizer build (make test-asan, make test-tsan) LN_TEST_SLOW
-// scales the waits (SLOW), and a server whose log holds an AddressSanitizer,
+// scales the waits (SLOW), LN_TEST_SANITIZER names the sanitizer
+// (SANITIZER), and a server whose log holds an AddressSanitizer,
 // UndefinedBehaviorSanitizer or ThreadSanitizer report, or that exits with a
 // sanitizer's exit status, fails the test that stops it and, in any case,
 // the whole run (exit status 1 with the report).
@@ -74,8 +75,13 @@ const TMP_ROOT = process.env.LN_TEST_TMP || os.tmpdir();
 fs.mkdirSync(TMP_ROOT, { recursive: true });
 
 // How much slower than the release build the server under test is (1; 3 or
-// more under the sanitizers): every wait on the server scales with it.
+// more under the sanitizers, 2 for the Windows build under Wine): every
+// wait on the server scales with it, and nothing else.
 export const SLOW = Math.max(1, Number(process.env.LN_TEST_SLOW) || 1);
+// The sanitizer the server is built with ('address' or 'thread', from the
+// Makefile's test-asan and test-tsan; '' otherwise), for the tests that
+// choose smaller inputs under it.
+export const SANITIZER = process.env.LN_TEST_SANITIZER || '';
 
 // The first lines of a sanitizer's report in a server's log, or null.
 const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|ThreadSanitizer: /;
@@ -129,55 +135,76 @@ export async function startServer(args = [], { env = {}, prefix = 'srv', outputs
   const given = args.indexOf('--outputs');
   if (!outputs && given >= 0 && given + 1 < args.length) outputs = args[given + 1];
   outputs = outputs || path.join(tmpDir(prefix), 'outputs');
-  const t0 = performance.now();
-  let proc;
-  let log = '';
-  let poll = null;
-  if (WINE) {
-    const logFile = path.join(path.dirname(outputs), `wine-${process.pid}-${Math.round(t0)}.log`);
-    const fd = fs.openSync(logFile, 'w');
-    const winEnv = Object.fromEntries(Object.entries({ ...NO_WEIGHTS_ENV, ...env }).map(([k, v]) => [k, winPath(v)]));
-    proc = spawn(path.join(HERE, '../../cmake/wine-run.sh'),
-      [process.env.LN_WINE64, process.env.LN_WINE_PREFIX || path.join(path.dirname(EXE), 'wine-prefix'), EXE,
-        'serve', '--port', '0', '--outputs', winPath(outputs), ...args.map(winPath)],
-      { env: { ...process.env, ...winEnv }, stdio: ['ignore', 'ignore', fd] });
-    fs.closeSync(fd);
-    const read = () => (log = fs.readFileSync(logFile, 'utf8').replaceAll('\r', ''));
-    poll = { read, timer: null };
-  } else {
-    proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...storeArgs(outputs), ...args], {
-      env: { ...process.env, ...NO_WEIGHTS_ENV, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-  }
-  running.add(proc);
-  proc.on('exit', () => running.delete(proc));
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "Listening on" line in ${30 * SLOW} s:\n${log}`)), 30000 * SLOW);
-    const look = () => {
-      const m = /Listening on (http:\/\/[^\s"]+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        clearInterval(poll?.timer);
-        resolve(m[1]);
-      }
-    };
-    if (poll) {
-      poll.timer = setInterval(() => { poll.read(); look(); }, 100);
+  let t0, proc, log, poll, url;
+  // Spawns the server and resolves to its address once it logs it.
+  const launch = () => {
+    t0 = performance.now();
+    log = '';
+    poll = null;
+    if (WINE) {
+      const logFile = path.join(path.dirname(outputs), `wine-${process.pid}-${Math.round(t0)}.log`);
+      const fd = fs.openSync(logFile, 'w');
+      const winEnv = Object.fromEntries(Object.entries({ ...NO_WEIGHTS_ENV, ...env }).map(([k, v]) => [k, winPath(v)]));
+      proc = spawn(path.join(HERE, '../../cmake/wine-run.sh'),
+        [process.env.LN_WINE64, process.env.LN_WINE_PREFIX || path.join(path.dirname(EXE), 'wine-prefix'), EXE,
+          'serve', '--port', '0', '--outputs', winPath(outputs), ...args.map(winPath)],
+        { env: { ...process.env, ...winEnv }, stdio: ['ignore', 'ignore', fd] });
+      fs.closeSync(fd);
+      const read = () => (log = fs.readFileSync(logFile, 'utf8').replaceAll('\r', ''));
+      poll = { read, timer: null };
     } else {
-      proc.stderr.setEncoding('utf8');
-      proc.stderr.on('data', (chunk) => {
-        log += chunk;
-        look();
+      proc = spawn(BIN, ['serve', '--port', '0', '--outputs', outputs, ...storeArgs(outputs), ...args], {
+        env: { ...process.env, ...NO_WEIGHTS_ENV, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
       });
     }
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      clearInterval(poll?.timer);
-      poll?.read();
-      reject(new Error(`server exited with ${code} before listening:\n${log}`));
+    const p = proc;
+    const pl = poll;
+    running.add(p);
+    p.on('exit', () => running.delete(p));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "Listening on" line in ${30 * SLOW} s:\n${log}`)), 30000 * SLOW);
+      const look = () => {
+        const m = /Listening on (http:\/\/[^\s"]+)/.exec(log);
+        if (m) {
+          clearTimeout(timer);
+          clearInterval(pl?.timer);
+          resolve(m[1]);
+        }
+      };
+      if (pl) {
+        pl.timer = setInterval(() => { pl.read(); look(); }, 100);
+      } else {
+        p.stderr.setEncoding('utf8');
+        p.stderr.on('data', (chunk) => {
+          log += chunk;
+          look();
+        });
+      }
+      p.on('exit', (code) => {
+        clearTimeout(timer);
+        clearInterval(pl?.timer);
+        pl?.read();
+        const e = new Error(`server exited with ${code} before listening:\n${log}`);
+        e.silentExit = code === 1 && !log.trim();
+        reject(e);
+      });
     });
-  });
+  };
+  // Under Wine a start has failed, rarely, with status 1 before the program
+  // wrote a line (seen once in a run of make test on two busy cores; Wine's
+  // own messages are off, and the same start succeeds at once): such a
+  // start is tried again, at most twice, and said on the test's output. A
+  // start that logged anything, or exited otherwise, fails the test at once.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      url = await launch();
+      break;
+    } catch (e) {
+      if (!WINE || !e.silentExit || attempt === 3) throw e;
+      console.error(`# the server under Wine exited with 1 before writing a line (start ${attempt} of 3); starting it again`);
+    }
+  }
   const startMs = performance.now() - t0;
   // Every exit is looked at, also of a server a test leaves running: the
   // 'close' event comes once stderr is read to the end.
