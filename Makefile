@@ -54,21 +54,22 @@ test-release: build
 # The sanitizer runs also start the server under the HTTP tests (http_api and models_pull,
 # not the crash loop): tests/http/server.mjs fails a test whose server's log
 # holds a sanitizer report or that exits with a sanitizer's status (86 here,
-# 66 for TSan), and LN_TEST_SLOW scales its waits.
+# 66 for TSan), LN_TEST_SLOW scales its waits, and LN_TEST_SANITIZER names
+# the sanitizer for the few tests that choose smaller inputs under it.
 LN_ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
 test-asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLN_WERROR=ON -DLN_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -j $(JOBS) -L unit
-	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 ctest --output-on-failure -j $(JOBS) -R '^(http_api|models_pull)$$'
+	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 LN_TEST_SANITIZER=address ctest --output-on-failure -j $(JOBS) -L unit
+	cd build-asan && $(LN_ASAN_ENV) LN_TEST_SLOW=3 LN_TEST_SANITIZER=address ctest --output-on-failure -j $(JOBS) -R '^(http_api|models_pull)$$'
 
 test-tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLN_WERROR=ON -DLN_TSAN=ON -DLN_NATIVE=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS) --target test_jobs test_store test_core lunar-nova ln-synth
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 LN_TEST_SANITIZER=thread \
 		ctest --output-on-failure -j $(JOBS) -R "test_jobs|test_store|test_core"
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" LN_TEST_SLOW=5 LN_TEST_SANITIZER=thread \
 		ctest --output-on-failure -j $(JOBS) -R '^(http_api|models_pull)$$'
 
 # The portable code on 64-bit ARM: a cross build with Debian's

@@ -7,14 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, synth, tmpDir, form, json, waitJob, SLOW, WINE } from './server.mjs';
+import { startServer, synth, tmpDir, form, json, waitJob, SANITIZER, SLOW } from './server.mjs';
 
 let srv;
 let photo; // bytes of a synthetic photo, large enough for a generation of a few seconds
 // The grid of those generations: 512 takes a few seconds in a release
-// build and under ASan (LN_TEST_SLOW 3); under ThreadSanitizer (5) the
-// first test took 49 s at 512 on two cores and takes 12 s at 256.
-const GRID = SLOW >= 5 ? 256 : 512;
+// build and under ASan; under ThreadSanitizer the first test took 49 s at
+// 512 on two cores and takes 12 s at 256.
+const GRID = SANITIZER === 'thread' ? 256 : 512;
 
 before(async () => {
   const dir = tmpDir('events-in');
@@ -93,10 +93,10 @@ test('forty streams of one job, on two HTTP threads, all follow it to the end', 
     answered++;
   }
   assert.ok(answered > 10 / SLOW, `only ${answered} /health answers in 1 s`);
-  // Under Wine (the Windows build's server beside a job on the same two
-  // cores, every call through Wine's layer) one answer took 554 ms in a run
-  // of make test: the bound is doubled there.
-  const bound = 500 * SLOW * (WINE ? 2 : 1);
+  // Under Wine (LN_TEST_SLOW 2: the Windows build's server beside a job on
+  // the same two cores, every call through Wine's layer) one answer took
+  // 554 ms in a run of make test.
+  const bound = 500 * SLOW;
   assert.ok(slowest.ms < bound, `a /health answer took ${slowest.ms.toFixed(0)} ms (bound ${bound})`);
   const final = await waitJob(srv.url, id);
   assert.equal(final.status, 'succeeded');

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, synth, tmpDir, form, json, snapshot, waitJob, SLOW } from './server.mjs';
+import { startServer, synth, tmpDir, form, json, snapshot, waitJob, SANITIZER, SLOW } from './server.mjs';
 
 let dir;
 
@@ -44,11 +44,11 @@ test('a JPEG with 10 000 scans is refused with 422 quickly and stores nothing', 
 test('uploads beyond the checking queue get 503 with Retry-After, the rest finish', async (t) => {
   // Large photos with the background to remove keep the two checking
   // threads busy for a while each, so that 40 at once overflow the queue.
-  // Under a sanitizer (LN_TEST_SLOW) a photo of 512 overflows it as well
+  // Under a sanitizer (SANITIZER) a photo of 512 overflows it as well
   // (27 of 40 refused under ASan, 30 under TSan, as with 1024 in a release
   // build), and the accepted jobs' background removal takes a quarter of
   // the time: 13 s under TSan on two cores instead of 41 s.
-  const photo = fs.readFileSync(synth('photo', path.join(dir, 'big.png'), SLOW > 1 ? 512 : 1024));
+  const photo = fs.readFileSync(synth('photo', path.join(dir, 'big.png'), SANITIZER ? 512 : 1024));
   const srv = await startServer(['--max-queue', '100']);
   try {
     const before = snapshot(srv.outputs);
