@@ -79,6 +79,11 @@ struct ln__view {
     /* Photo-consistency compares rgb times gain: this view's exposure and
      * white balance brought to the others' (ln__photo_gains). */
     float gain[3];
+    /* The backdrop behind the object (ln__view_backdrop): the median
+     * colour of the pixels the separation called background, per
+     * channel, when they are one even colour; backdrop_ok 0 otherwise. */
+    float backdrop[3];
+    int backdrop_ok;
     double iou, explained;
 };
 
@@ -421,6 +426,56 @@ static void ln__shade_body(void *ctx, size_t begin, size_t end, int thread)
 
 /* ---- the run ---------------------------------------------------------- */
 
+/* A backdrop counts when at least LN__BACKDROP_MIN of the frame is
+ * background and LN__BACKDROP_SHARE of those pixels lie within
+ * LN__BACKDROP_NEAR of its median in every channel (DESIGN comment
+ * "lighting, the backdrop"). */
+#define LN__BACKDROP_MIN 0.05
+#define LN__BACKDROP_NEAR 10 /* of 255 */
+#define LN__BACKDROP_SHARE 0.9
+
+/* The median colour of cut's background (alpha 0: the separation's, with
+ * the input's colours) into v->backdrop, and whether it is one even
+ * colour. A photo that came with its own transparency (img's alpha) has
+ * no backdrop: what lies under its transparent pixels is not a scene. */
+static void ln__view_backdrop(const struct ln_image *img, const struct ln_image *cut,
+                              struct ln__view *v)
+{
+    v->backdrop_ok = 0;
+    size_t hist[3][256] = {{0}}, n = 0;
+    const size_t px = (size_t)cut->width * (size_t)cut->height;
+    for (size_t i = 0; i < px; i++)
+        if (img->data[4 * i + 3] != 255)
+            return;
+    for (size_t i = 0; i < px; i++) {
+        const uint8_t *p = cut->data + 4 * i;
+        if (p[3] != 0)
+            continue;
+        n++;
+        for (int c = 0; c < 3; c++)
+            hist[c][p[c]]++;
+    }
+    if (n == 0 || (double)n < LN__BACKDROP_MIN * (double)px)
+        return;
+    int med[3];
+    for (int c = 0; c < 3; c++) {
+        size_t acc = 0;
+        int b = 0;
+        while (b < 255 && (acc += hist[c][b]) * 2 < n)
+            b++;
+        med[c] = b;
+        v->backdrop[c] = (float)b / 255.0f;
+    }
+    size_t near = 0;
+    for (size_t i = 0; i < px; i++) {
+        const uint8_t *p = cut->data + 4 * i;
+        if (p[3] == 0 && abs(p[0] - med[0]) <= LN__BACKDROP_NEAR &&
+            abs(p[1] - med[1]) <= LN__BACKDROP_NEAR && abs(p[2] - med[2]) <= LN__BACKDROP_NEAR)
+            near++;
+    }
+    v->backdrop_ok = (double)near >= LN__BACKDROP_SHARE * (double)n;
+}
+
 /* Prepares view i: cut-out, square raster, signed distance, colours. */
 /* full_colour: colours at the image's own resolution (for a baked
  * texture); else at the silhouette raster's, which is all vertex colours
@@ -434,8 +489,10 @@ static int ln__view_prepare(const struct ln_image *img, int remove_bg, int res, 
     float *prem = NULL, *prem_c = NULL;
     int rc = ln__sculpt_cutout(img, remove_bg, &cut, &use, rep, err);
     int refined = 0;
-    if (rc == LN_OK && use == &cut)
+    if (rc == LN_OK && use == &cut) {
+        ln__view_backdrop(img, &cut, v);
         rc = refined = ln__sculpt_edge_coverage(&cut, img, &edge, err);
+    }
     if (rc < 0)
         goto cleanup;
     /* The raster is never coarser than the voxels and at most twice finer. */
@@ -1404,10 +1461,58 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * forgive the error (a 20% channel is within their tolerance and hue
  * test) and the sweep matches less, the safe side for both. Under one
  * light, and where gains are set, this never runs. */
+/* DESIGN (lighting, the backdrop). Where the object gives no gains (its
+ * views share too little true surface), the photos often still share
+ * something else: the backdrop. A turntable, a sheet of paper, a light
+ * box, a wall: one even surface behind the object in every view, which a
+ * camera's exposure and white balance change exactly as they change the
+ * object. Its colour in each photo (the median of the pixels the
+ * separation called background, with the input's colours; none where
+ * the photo came with its own transparency) gives the photos' gain
+ * ratios per channel directly, wherever the channel is not clipped: a
+ * light backdrop under a brighter exposure reaches 255 (on bench-shapes
+ * --lighting the backdrop, 0.93 of white, clips in 4 of the 12 channels
+ * of four views). A clipped channel's gain is estimated as e[v] +
+ * wb[v][c] (log), an exposure per view on the white balance from the
+ * views' means (above), e fitted by least squares to the unclipped
+ * channels (-log backdrop + k[c] = e[v] + wb[v][c], k a constant per
+ * channel), and never beyond what the clipping allows where another view
+ * shows the channel (the backdrop there is at least LN__BACKDROP_CLIP).
+ * The views then count as one exposure's photos: the gains are set as
+ * the object's would be, and both steps compare as they do there (the
+ * sweep's factor within LN__PHOTO_SHADE, the rounds without the tolerance
+ * and the hue test).
+ *
+ * Used only when every view has a backdrop (LN__BACKDROP_MIN of the frame
+ * is background, LN__BACKDROP_SHARE of it within LN__BACKDROP_NEAR levels
+ * of the median in every channel: a room behind the object, or a backdrop
+ * of two colours, is not one), the views are tied by channels unclipped
+ * in both, and the unclipped values differ between views by at most
+ * LN__BACKDROP_RANGE (1.5, beyond the 1.35 of exposures within 15% of one:
+ * a sanity bound). A different even backdrop in one view is not told from
+ * another exposure or white balance (the means' colour balance cannot
+ * tell it either: on test_sculpt's cup, whose sides differ in colour, the
+ * means are 0.13 off the true balance in log). Measured (bench-shapes
+ * --lighting, four views, F@0.05): orthographic bowl 0.581 to 0.630,
+ * chair 0.950 to 0.957; in perspective the cup 0.742 to 0.763, the chair
+ * 0.960 to 0.967, the figure 0.976 to 0.969 (the light's turn, which the
+ * sweep's narrower factor forgives less; docs/quality.md). Under one
+ * light nothing changes where the views share enough surface (no gains
+ * are needed; every bench-shapes run under one light is the same, digit
+ * for digit); where they share too little to tell (four views of a box),
+ * the backdrop now says the exposure is the same, and the colours are
+ * compared as under one light instead of tolerantly. */
 #define LN__PHOTO_FIT 1.35f
 #define LN__PHOTO_TOLERANT 0.2f
 #define LN__WB_MAX 0.18 /* ln 1.2 */
 #define LN__WB_DARK 0.02
+/* A backdrop channel at or above LN__BACKDROP_CLIP may be clipped, one under
+ * LN__BACKDROP_DARK is too dark to measure a ratio, and two views' values
+ * of a channel differ by at most LN__BACKDROP_RANGE (DESIGN comment
+ * "lighting, the backdrop"). */
+#define LN__BACKDROP_CLIP (250.0f / 255.0f)
+#define LN__BACKDROP_DARK 0.1f
+#define LN__BACKDROP_RANGE 1.5f
 
 #define LN__GAIN_BINS 33        /* per channel: log ratio -0.4 .. 0.4 */
 #define LN__GAIN_BIN 0.025f     /* bin width */
@@ -1735,8 +1840,8 @@ static int ln__photo_gains(struct ln__multi *s, struct ln__sweep *sw, struct ln_
 
 /* Where no gains are set and the exposure may differ: every view's white
  * balance from its mean log colour over the object (DESIGN comment
- * "lighting, white balance from the views' means"), as its gains. */
-static void ln__photo_white_balance(struct ln__multi *s)
+ * "lighting, white balance from the views' means"), as log gains. */
+static void ln__photo_white_balance(const struct ln__multi *s, double wb[LN_MAX_VIEWS][3])
 {
     const int nv = s->n_views;
     double chroma[LN_MAX_VIEWS][3], mean[3] = {0.0, 0.0, 0.0};
@@ -1758,17 +1863,116 @@ static void ln__photo_white_balance(struct ln__multi *s)
             mean[c] += chroma[vi][c] / nv;
         }
     }
-    for (int vi = 0; vi < nv; vi++) {
+    for (int vi = 0; vi < nv; vi++)
         for (int c = 0; c < 3; c++) {
-            double lg = mean[c] - chroma[vi][c];
-            lg = lg > LN__WB_MAX ? LN__WB_MAX : (lg < -LN__WB_MAX ? -LN__WB_MAX : lg);
-            s->views[vi].gain[c] = (float)exp(lg);
+            const double lg = mean[c] - chroma[vi][c];
+            wb[vi][c] = lg > LN__WB_MAX ? LN__WB_MAX : (lg < -LN__WB_MAX ? -LN__WB_MAX : lg);
         }
-        ln_log_info("photo-consistency: view %d white balance %.3f %.3f %.3f (from its mean "
-                    "colour)",
-                    vi, (double)s->views[vi].gain[0], (double)s->views[vi].gain[1],
-                    (double)s->views[vi].gain[2]);
+}
+
+/* Where no gains are set and the exposure may differ, and every view has
+ * an even backdrop: the views' gains from it (DESIGN comment "lighting,
+ * the backdrop") into lg. Returns 0 (lg untouched) where the backdrops
+ * cannot give them. */
+static int ln__photo_backdrop_gains(const struct ln__multi *s, const double wb[LN_MAX_VIEWS][3],
+                                    double lg[LN_MAX_VIEWS][3], double *misfit)
+{
+    *misfit = -1.0;
+    const int nv = s->n_views;
+    int lit[LN_MAX_VIEWS][3]; /* unclipped channels */
+    double y[LN_MAX_VIEWS][3];
+    for (int vi = 0; vi < nv; vi++) {
+        const struct ln__view *v = &s->views[vi];
+        if (!v->backdrop_ok)
+            return 0;
+        int any = 0;
+        for (int c = 0; c < 3; c++) {
+            lit[vi][c] = v->backdrop[c] < LN__BACKDROP_CLIP && v->backdrop[c] > LN__BACKDROP_DARK;
+            any |= lit[vi][c];
+            y[vi][c] = lit[vi][c] ? -log((double)v->backdrop[c]) - wb[vi][c] : 0.0;
+        }
+        if (!any)
+            return 0;
     }
+    /* One backdrop, seen under exposures: its unclipped values differ
+     * between views by at most LN__BACKDROP_RANGE. */
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < nv; i++)
+            for (int j = 0; j < nv; j++)
+                if (lit[i][c] && lit[j][c] &&
+                    s->views[i].backdrop[c] > LN__BACKDROP_RANGE * s->views[j].backdrop[c])
+                    return 0;
+    /* Views tied by a channel unclipped in both must reach every view. */
+    float w[LN_MAX_VIEWS][LN_MAX_VIEWS];
+    for (int i = 0; i < nv; i++)
+        for (int j = 0; j < nv; j++)
+            w[i][j] = (float)((lit[i][0] && lit[j][0]) + (lit[i][1] && lit[j][1]) +
+                              (lit[i][2] && lit[j][2]));
+    if (ln__gain_tied(w, nv) < nv)
+        return 0;
+    /* log gain of view v, channel c = e[v] + wb[v][c] (an exposure per view
+     * on the white balance from the means), with -log backdrop + k[c] = that
+     * where the channel is unclipped: least squares for e and k
+     * (alternating, a fixed number of sweeps), e centred. */
+    double e[LN_MAX_VIEWS] = {0.0}, k[3] = {0.0, 0.0, 0.0};
+    for (int it = 0; it < 200; it++) {
+        for (int c = 0; c < 3; c++) {
+            double num = 0.0;
+            int cnt = 0;
+            for (int vi = 0; vi < nv; vi++)
+                if (lit[vi][c]) {
+                    num += e[vi] - y[vi][c];
+                    cnt++;
+                }
+            k[c] = cnt ? num / cnt : 0.0;
+        }
+        for (int vi = 0; vi < nv; vi++) {
+            double num = 0.0;
+            int cnt = 0;
+            for (int c = 0; c < 3; c++)
+                if (lit[vi][c]) {
+                    num += y[vi][c] + k[c];
+                    cnt++;
+                }
+            e[vi] = num / cnt;
+        }
+    }
+    double mean = 0.0;
+    for (int vi = 0; vi < nv; vi++)
+        mean += e[vi] / nv;
+    for (int vi = 0; vi < nv; vi++)
+        e[vi] -= mean;
+    for (int c = 0; c < 3; c++)
+        k[c] -= mean;
+    /* How far the backdrop's colour balance is from the means' (logged:
+     * the means err where the views see differently coloured sides). */
+    double worst = 0.0;
+    for (int vi = 0; vi < nv; vi++)
+        for (int c = 0; c < 3; c++)
+            if (lit[vi][c]) {
+                const double d = fabs(e[vi] - k[c] - y[vi][c]);
+                worst = d > worst ? d : worst;
+            }
+    *misfit = worst;
+    /* Unclipped channels take the backdrop's ratio itself; clipped ones
+     * the exposure and the white balance, but no more than the clipping
+     * allows where another view shows the channel: the backdrop there is
+     * at least LN__BACKDROP_CLIP. */
+    for (int vi = 0; vi < nv; vi++)
+        for (int c = 0; c < 3; c++) {
+            if (lit[vi][c]) {
+                lg[vi][c] = -log((double)s->views[vi].backdrop[c]) + k[c];
+                continue;
+            }
+            lg[vi][c] = e[vi] + wb[vi][c];
+            int shown = 0;
+            for (int vj = 0; vj < nv; vj++)
+                shown |= lit[vj][c];
+            const double most = -log((double)LN__BACKDROP_CLIP) + k[c];
+            if (shown && lg[vi][c] > most)
+                lg[vi][c] = most;
+        }
+    return 1;
 }
 
 /* The rounds of the second step on sw's field: entries, marks, carving,
@@ -2006,13 +2210,44 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
     int exposure_differs;
     if ((rc = ln__photo_gains(s, &sw, &en, &exposure_differs, err)) < 0)
         goto done;
+    double wb[LN_MAX_VIEWS][3], lg[LN_MAX_VIEWS][3];
     if (exposure_differs) {
-        /* no gains set: the white balance from the views' means */
-        ln__photo_white_balance(s);
-        sw.shade = LN__PHOTO_FIT;
-        sw.tol = LN__PHOTO_TOLERANT;
-        sw.hue = LN__PHOTO_HUE;
-    } else {
+        /* no gains set: from an even backdrop where every view has one,
+         * else the white balance from the views' means */
+        ln__photo_white_balance(s, wb);
+        double misfit;
+        const int from_backdrop = ln__photo_backdrop_gains(s, wb, lg, &misfit);
+        if (from_backdrop)
+            ln_log_info("photo-consistency: gains from the backdrop (its colour balance %.3f "
+                        "from the views' means)",
+                        misfit);
+        if (from_backdrop) {
+            exposure_differs = 0;
+            for (int vi = 0; vi < s->n_views; vi++) {
+                for (int c = 0; c < 3; c++)
+                    if (fabs(lg[vi][c]) > LN__GAIN_QUIET)
+                        s->views[vi].gain[c] = (float)exp(lg[vi][c]);
+                ln_log_info("photo-consistency: view %d colour gains %.3f %.3f %.3f (from the "
+                            "backdrop %.3f %.3f %.3f)",
+                            vi, (double)s->views[vi].gain[0], (double)s->views[vi].gain[1],
+                            (double)s->views[vi].gain[2], (double)s->views[vi].backdrop[0],
+                            (double)s->views[vi].backdrop[1], (double)s->views[vi].backdrop[2]);
+            }
+        } else {
+            for (int vi = 0; vi < s->n_views; vi++) {
+                for (int c = 0; c < 3; c++)
+                    s->views[vi].gain[c] = (float)exp(wb[vi][c]);
+                ln_log_info("photo-consistency: view %d white balance %.3f %.3f %.3f (from its "
+                            "mean colour)",
+                            vi, (double)s->views[vi].gain[0], (double)s->views[vi].gain[1],
+                            (double)s->views[vi].gain[2]);
+            }
+            sw.shade = LN__PHOTO_FIT;
+            sw.tol = LN__PHOTO_TOLERANT;
+            sw.hue = LN__PHOTO_HUE;
+        }
+    }
+    if (!exposure_differs) {
         for (int vi = 0; vi < s->n_views; vi++)
             for (int c = 0; c < 3; c++)
                 if (s->views[vi].gain[c] != 1.0f)
