@@ -52,10 +52,18 @@
  * the network's shapes). They are per kernel set, fixed
  * rather than read from the CPU's caches: KC x NT floats of weights
  * (256 KB) fit the L2 of every x86-64 core since 2017 and most arm64 ones.
- * AVX-512 and the portable form slice k by 256 for 256 outputs: a tile's
- * rows (GM_MR x KC, 6 KB) and the weight panel in use (KC x GM_NR, 64 KB
- * with AVX-512: streamed from L2, GM_NV lines per GM_MR x GM_NV
- * multiply-adds) share the L1 (measured on Zen 4 and Zen 5 above). AVX2
+ * The portable form slices k by 256 for 256 outputs: a tile's rows
+ * (GM_MR x KC) and the weight panel in use (KC x GM_NR) share the L1.
+ * AVX-512 slices k by 1024 for 64 outputs (one panel of GM_NR = 64 per
+ * task): against 256 x 256, the network's products on two threads of a
+ * Zen 5 EPYC ran at 87-90 % of the FMA peak instead of 81-83 %
+ * (bench-triposr's products table, three alternated pairs), the
+ * 3072 x 4096 -> 1024 product the same or up to 4 % faster, the scene
+ * code 7-12 % faster in two alternated pairs; all of k (4096 x 64) was
+ * as fast or faster on the other shapes but 2-12 % slower on the 4096
+ * one, and
+ * 1024 x 128 the same as 1024 x 64 within the machine's drift (not
+ * measured on Zen 4, whose 512-bit multiply-adds take two passes). AVX2
  * takes all of k (up to 4096) for 64 outputs: on a Zen 3 (AVX2, no
  * AVX-512) a tile of 256 k spent a few percent loading and storing its
  * 6 x 16 sums and filling the pipeline again, and whole slices of k (the
@@ -99,8 +107,10 @@
 #define GM_MR 6
 #define GM_NV 4
 #define GM_VW 16
-#define LN__GEMM_KC 256
-#define LN__GEMM_NT 256 /* a multiple of GM_NR */
+/* Slices of 1024 k for 64 outputs: the DESIGN comment on slice sizes
+ * above. */
+#define LN__GEMM_KC 1024
+#define LN__GEMM_NT 64 /* a multiple of GM_NR */
 typedef __m512 gm_v;
 
 LN__INLINE gm_v gm_zero(void)
