@@ -1494,9 +1494,10 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * tell it either: on test_sculpt's cup, whose sides differ in colour, the
  * means are 0.13 off the true balance in log). Measured (bench-shapes
  * --lighting, four views, F@0.05): orthographic bowl 0.581 to 0.630,
- * chair 0.950 to 0.957; in perspective the cup 0.742 to 0.763, the chair
- * 0.960 to 0.967, the figure 0.976 to 0.969 (the light's turn, which the
- * sweep's narrower factor forgives less; docs/quality.md). Under one
+ * chair 0.950 to 0.957; in perspective the cup 0.742 to 0.764, the chair
+ * 0.960 to 0.967, the figure 0.976 to 0.975, 0.0008 under its hull (the
+ * light's turn, which the sweep's narrower factor forgives less;
+ * docs/quality.md, "Gains from the backdrop"). Under one
  * light nothing changes where the views share enough surface (no gains
  * are needed; every bench-shapes run under one light is the same, digit
  * for digit); where they share too little to tell (four views of a box),
