@@ -2213,19 +2213,17 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
     int exposure_differs;
     if ((rc = ln__photo_gains(s, &sw, &en, &exposure_differs, err)) < 0)
         goto done;
-    double wb[LN_MAX_VIEWS][3], lg[LN_MAX_VIEWS][3];
+    /* No gains set and the exposure may differ: gains from an even
+     * backdrop where every view has one, else the white balance from the
+     * views' means and the tolerant comparisons. */
+    int tolerant = 0;
     if (exposure_differs) {
-        /* no gains set: from an even backdrop where every view has one,
-         * else the white balance from the views' means */
+        double wb[LN_MAX_VIEWS][3], lg[LN_MAX_VIEWS][3], misfit;
         ln__photo_white_balance(s, wb);
-        double misfit;
-        const int from_backdrop = ln__photo_backdrop_gains(s, wb, lg, &misfit);
-        if (from_backdrop)
+        if (ln__photo_backdrop_gains(s, wb, lg, &misfit)) {
             ln_log_info("photo-consistency: gains from the backdrop (its colour balance %.3f "
                         "from the views' means)",
                         misfit);
-        if (from_backdrop) {
-            exposure_differs = 0;
             for (int vi = 0; vi < s->n_views; vi++) {
                 for (int c = 0; c < 3; c++)
                     if (fabs(lg[vi][c]) > LN__GAIN_QUIET)
@@ -2237,6 +2235,7 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
                             (double)s->views[vi].backdrop[1], (double)s->views[vi].backdrop[2]);
             }
         } else {
+            tolerant = 1;
             for (int vi = 0; vi < s->n_views; vi++) {
                 for (int c = 0; c < 3; c++)
                     s->views[vi].gain[c] = (float)exp(wb[vi][c]);
@@ -2250,7 +2249,7 @@ static int ln__multi_photo(struct ln__multi *s, struct ln_error *err)
             sw.hue = LN__PHOTO_HUE;
         }
     }
-    if (!exposure_differs) {
+    if (!tolerant) {
         for (int vi = 0; vi < s->n_views; vi++)
             for (int c = 0; c < 3; c++)
                 if (s->views[vi].gain[c] != 1.0f)
