@@ -1500,10 +1500,11 @@ static void ln__incons_body(void *ctx, size_t begin, size_t end, int thread)
  * docs/quality.md, "Gains from the backdrop"). Under one
  * light nothing changes where the views share enough surface (no gains
  * are needed; every bench-shapes run under one light is the same, digit
- * for digit); where they share too little to tell and the backdrop is
- * even and not clipped, it now says the exposure is the same, and the
- * colours are compared as under one light instead of tolerantly (the
- * synthetic box's views are on white, every channel clipped: they are
+ * for digit); where they share too little to tell and the views'
+ * backdrops are even and tie them through unclipped channels, the
+ * backdrop now says the exposure is the same, and the colours are
+ * compared as under one light instead of tolerantly (the synthetic box's
+ * views are on white, every channel clipped, nothing ties them: they are
  * compared tolerantly as before). */
 #define LN__PHOTO_FIT 1.35f
 #define LN__PHOTO_TOLERANT 0.2f

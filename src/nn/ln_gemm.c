@@ -61,10 +61,9 @@
  * 3072 x 4096 -> 1024 product the same or up to 4 % faster, the scene
  * code 7-12 % faster in two alternated pairs; all of k (4096 x 64) was
  * as fast or faster on the other shapes but 2-12 % slower on the 4096
- * one, and
- * 1024 x 128 the same as 1024 x 64 within the machine's drift (not
- * measured on Zen 4, whose 512-bit multiply-adds take two passes). AVX2
- * takes all of k (up to 4096) for 64 outputs: on a Zen 3 (AVX2, no
+ * one, and 1024 x 128 the same as 1024 x 64 within the machine's drift
+ * (not measured on Zen 4, whose 512-bit multiply-adds take two passes).
+ * AVX2 takes all of k (up to 4096) for 64 outputs: on a Zen 3 (AVX2, no
  * AVX-512) a tile of 256 k spent a few percent loading and storing its
  * 6 x 16 sums and filling the pipeline again, and whole slices of k (the
  * network's k is 768 to 4096) made the products 2-13 % faster on two
