@@ -13,8 +13,9 @@
 set -u
 . "$(dirname "$0")/windows_lib.sh" e2e_windows_cli "$@"
 
-# exe ARGS... : lunar-nova.exe under Wine, from the folder $tmp.
-exe() { (cd "$tmp" && "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$exe" "$@"); }
+# exe ARGS... : lunar-nova.exe under Wine, from the folder $tmp (wine_run:
+# a start that Wine ends silently is tried again).
+exe() { (cd "$tmp" && wine_run "$exe" "$@"); }
 
 # same NAME A B : the Windows result A is byte-identical to the Linux one B.
 same() {

@@ -14,17 +14,28 @@ set -u
 command -v curl >/dev/null || { skip "the HTTP smoke test (curl missing)"; finish; }
 server=
 # start N : lunar-nova.exe serve in the background, stderr in serve-N.log;
-# sets $url from its "Listening on" line (60 s at most).
+# sets $url from its "Listening on" line (60 s at most). A start that Wine
+# ends with status 1 before the server wrote a line is tried again, at
+# most twice, and said (as wine_run does for programs that end).
 start() {
-    (cd "$tmp" && exec "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$exe" serve \
-        --host 127.0.0.1 --port 0 --outputs outputs 2>"serve-$1.log" >/dev/null) &
-    server=$!
-    url=
-    for _ in $(seq 600); do
-        url=$(tr -d '\r' <"$tmp/serve-$1.log" 2>/dev/null | grep -o 'Listening on http://[^ ]*' | cut -c14-)
+    local n rc
+    for n in 1 2 3; do
+        (cd "$tmp" && exec "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$exe" serve \
+            --host 127.0.0.1 --port 0 --outputs outputs 2>"serve-$1.log" >/dev/null) &
+        server=$!
+        url=
+        for _ in $(seq 600); do
+            url=$(tr -d '\r' <"$tmp/serve-$1.log" 2>/dev/null | grep -o 'Listening on http://[^ ]*' | cut -c14-)
+            [ -n "$url" ] && break
+            kill -0 "$server" 2>/dev/null || break
+            sleep 0.1
+        done
         [ -n "$url" ] && break
-        kill -0 "$server" 2>/dev/null || break
-        sleep 0.1
+        kill -0 "$server" 2>/dev/null && break
+        wait "$server"
+        rc=$?
+        [ "$rc" -eq 1 ] && [ ! -s "$tmp/serve-$1.log" ] && [ "$n" -lt 3 ] || break
+        echo "# the server under Wine exited with 1 before writing a line (start $n of 3); starting it again"
     done
     if [ -n "$url" ]; then ok "serve $1 listens ($url)"; else
         bad "serve $1 listens"; sed 's/^/    /' "$tmp/serve-$1.log" | tail -5

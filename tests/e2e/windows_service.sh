@@ -22,9 +22,10 @@ mkdir -p "$tmp/outputs"
 
 command -v curl >/dev/null || { skip "the service test (curl missing)"; finish; }
 # Into a file, not a pipe: Wine's service processes inherit the handles
-# and would hold a pipe open for the whole session.
+# and would hold a pipe open for the whole session (wine_run: a start that
+# Wine ends silently is tried again).
 wine() {
-    "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$@" >"$tmp/wine.out" 2>&1
+    wine_run "$@" >"$tmp/wine.out" 2>&1
     tr -d '\r' <"$tmp/wine.out"
 }
 port=$((20000 + RANDOM % 20000))
