@@ -148,7 +148,9 @@ windows:
 # (lunar-nova.exe service under Wine's Service Control Manager, its log
 # file and event source). The unit tests run with the prefix's wineserver
 # kept up (-p, ended at the end): a program started in the moment a
-# wineserver ends after the last one can fail to start. Wine's own
+# wineserver ends after the last one can fail to start; a run that Wine
+# ends with status 1 before the program wrote anything is started again,
+# at most twice and said (LN_WINE_RETRY, cmake/wine-run.sh). Wine's own
 # services (services.exe, ...) are started first by a program whose output
 # goes nowhere: started by a test, they would hold its output pipe open,
 # and ctest would wait for them. A machine
@@ -179,7 +181,7 @@ test-windows: build
 	$$wsrv -w; $$wsrv -p; trap "rc=\$$?; $$wsrv -k 2>/dev/null || true; exit \$$rc" EXIT; \
 	cmake/wine-run.sh $(LN_WINE64) $(CURDIR)/build-win/wine-prefix cmd /c exit \
 		</dev/null >/dev/null 2>&1; \
-	(cd build-win && ctest --output-on-failure -j $(JOBS) -L unit); \
+	(cd build-win && LN_WINE_RETRY=/dev/stderr ctest --output-on-failure -j $(JOBS) -L unit); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \
 		tests/e2e/windows_cli.sh build-win/lunar-nova.exe $(BIN); \
 	LN_WINE64=$(LN_WINE64) LN_TEST_TMP=$(CURDIR)/build-win/tests/tmp \

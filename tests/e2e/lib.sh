@@ -10,8 +10,15 @@ failed=0
 skipped=0
 skip_reasons=()
 
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+# notes : what a helper left to say in $tmp/notes.txt (windows_lib.sh's
+# retried Wine starts), printed before the next check's line.
+notes() {
+    [ -s "${tmp:-}/notes.txt" ] || return 0
+    cat "$tmp/notes.txt"
+    : >"$tmp/notes.txt"
+}
+ok() { notes; passed=$((passed + 1)); echo "ok   $1"; }
+bad() { notes; failed=$((failed + 1)); echo "FAIL $1"; }
 skip() { skipped=$((skipped + 1)); skip_reasons+=("$1"); echo "SKIP $1"; }
 
 # check NAME CMD... : ok when CMD succeeds.

@@ -21,25 +21,8 @@ tmp=$(realpath "$tmp")
 winpath() { printf 'Z:%s' "${1//\//\\}"; }
 
 # wine_run PROGRAM ARGS... : PROGRAM under Wine in the prefix, its stdout
-# and stderr passed on once it ends. Under Wine a start has failed, rarely,
-# with status 1 before the program wrote anything (seen in runs of make
-# test on two busy cores, as by the HTTP tests' server starts,
-# tests/http/server.mjs; Wine's own messages are off, and the same start
-# then succeeded): such a run is started again, at most twice, and said on
-# the script's output. lunar-nova.exe writes a one-line reason with every
-# failure, so a status 1 with nothing written is never its own answer;
-# any other status, or a run that wrote anything, is the program's.
-exec 3>&1
-wine_run() {
-    local n rc
-    for n in 1 2 3; do
-        "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$@" >"$tmp/wine-run.out" 2>"$tmp/wine-run.err"
-        rc=$?
-        [ "$rc" -ne 1 ] || [ -s "$tmp/wine-run.out" ] || [ -s "$tmp/wine-run.err" ] && break
-        [ "$n" -lt 3 ] || break
-        echo "# $(basename "$1") under Wine exited with 1 before writing anything (start $n of 3); starting it again" >&3
-    done
-    cat "$tmp/wine-run.out"
-    cat "$tmp/wine-run.err" >&2
-    return "$rc"
-}
+# and stderr passed on once it ends; a run that Wine ends with status 1
+# before the program wrote anything is started again, at most twice, and
+# said on the script's output before the next check (LN_WINE_RETRY in
+# cmake/wine-run.sh; lib.sh's notes).
+wine_run() { LN_WINE_RETRY=$tmp/notes.txt "$src/cmake/wine-run.sh" "$wine64" "$prefix" "$@"; }
